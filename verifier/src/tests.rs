@@ -136,3 +136,167 @@ fn every_bit_flip_and_truncation_is_rejected() {
         }
     }
 }
+
+mod properties {
+    use alloc::collections::{BTreeMap, BTreeSet};
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    use proptest::collection::{btree_map, btree_set, vec};
+    use proptest::option;
+    use proptest::prelude::*;
+
+    use super::{keyring, sign};
+    use crate::claims::{
+        Addon, AfterGrace, Component, ComponentKind, Cycle, Feature, FeatureCategory, Platform,
+        Policy, Profile, Service, Term,
+    };
+    use crate::encode::{BaseData, BindingData, EntitlementsData, LicenseData, SharingData};
+    use crate::{cose, decode_license, decode_license_unverified};
+
+    fn text(max: usize) -> impl Strategy<Value = String> {
+        proptest::string::string_regex(&alloc::format!("[a-zA-Z0-9 äöü€-]{{0,{}}}", max / 3))
+            .unwrap()
+    }
+
+    fn serial() -> impl Strategy<Value = String> {
+        proptest::string::string_regex("[A-Z0-9-]{1,64}").unwrap()
+    }
+
+    fn components() -> impl Strategy<Value = (u8, Vec<Component>)> {
+        btree_set((any::<u8>(), any::<[u8; 16]>()), 1..=16)
+            .prop_flat_map(|set: BTreeSet<(u8, [u8; 16])>| {
+                let n = set.len();
+                (1..=n as u8, vec(any::<bool>(), n), Just(set))
+            })
+            .prop_map(|(k, required, set)| {
+                let comps = set
+                    .into_iter()
+                    .zip(required)
+                    .map(|((kind, digest), required)| Component {
+                        kind: ComponentKind(kind),
+                        digest,
+                        required,
+                    })
+                    .collect();
+                (k, comps)
+            })
+    }
+
+    fn entitlements() -> impl Strategy<Value = EntitlementsData> {
+        (
+            btree_map(any::<u16>(), any::<u32>(), 0..=32),
+            btree_map(any::<u16>(), (0u8..3, any::<u32>(), any::<bool>()), 0..=64),
+            btree_map(
+                any::<u16>(),
+                (any::<u32>(), btree_map(any::<u16>(), any::<u32>(), 0..=8)),
+                0..=6,
+            ),
+            any::<u32>(),
+        )
+            .prop_map(|(p, f, b, storage_units)| EntitlementsData {
+                profiles: p
+                    .into_iter()
+                    .map(|(code, count)| Profile { code, count })
+                    .collect(),
+                features: f
+                    .into_iter()
+                    .map(|(code, (cat, quantity, hidden))| Feature {
+                        code,
+                        category: FeatureCategory::from_code(cat).unwrap(),
+                        quantity,
+                        hidden,
+                    })
+                    .collect(),
+                bases: b
+                    .into_iter()
+                    .map(
+                        |(code, (count, addons)): (u16, (u32, BTreeMap<u16, u32>))| BaseData {
+                            code,
+                            count,
+                            addons: addons
+                                .into_iter()
+                                .map(|(code, count)| Addon { code, count })
+                                .collect(),
+                        },
+                    )
+                    .collect(),
+                storage_units,
+            })
+    }
+
+    prop_compose! {
+        fn license()(
+            issuer in text(64), serial in serial(), t in 0i64..(1 << 33),
+            nbf_back in 0i64..1_000_000, iat_back in 0i64..1_000_000, lease in 0i64..100_000_000,
+            id in any::<[u8; 16]>(), platform in 0u8..3, sequence in any::<u32>(),
+            (threshold, comps) in components(), salt in any::<[u8; 16]>(),
+            previous in option::of(serial()), cycle in 0u8..4, term_len in 1i64..200_000_000,
+            grace in any::<u32>(), after in 0u8..2, window in any::<u32>(), interval in 1u32..,
+            tolerance in any::<u32>(), ents in entitlements(),
+            svc in btree_map(any::<u16>(), (0i64..1000, 0i64..1000), 0..=16),
+            sharing in 0u8..3, server in serial(), customer in text(128), pbx in text(64),
+        ) -> LicenseData {
+            let cycle = Cycle::from_code(cycle).unwrap();
+            let end = (cycle != Cycle::Lifetime).then_some(t + term_len);
+            let services = match end {
+                Some(end) => svc.into_iter().map(|(code, (a, b))| {
+                    let start = (t + a).min(end);
+                    Service { code, start, end: (start + b).min(end) }
+                }).collect(),
+                None => Vec::new(),
+            };
+            let (sharing, entitlements) = match sharing {
+                0 => (SharingData::None, ents),
+                1 => (SharingData::Server, ents),
+                _ => (SharingData::Client(server), EntitlementsData::default()),
+            };
+            LicenseData {
+                issuer, serial, issued_at: t - iat_back, not_before: t - nbf_back, lease_end: t + lease, id,
+                platform: Platform::from_code(platform).unwrap(), sequence,
+                binding: BindingData { threshold, salt, components: comps },
+                previous_serial: previous,
+                term: Term { cycle, start: t, end },
+                policy: Policy { grace, after_grace: AfterGrace::from_code(after).unwrap(), renewal_window: window, check_interval: interval, rollback_tolerance: tolerance },
+                entitlements, services, sharing, customer, pbx_name: pbx,
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        /// Encoding then decoding gives the same value; decoding then
+        /// encoding gives the same bytes.
+        #[test]
+        fn encode_decode_round_trip(data in license()) {
+            let bytes = sign(&data);
+            let decoded = decode_license_unverified(&bytes).unwrap();
+            prop_assert_eq!(decoded.to_data().sorted(), data.sorted());
+            let again = crate::encode::encode_license_payload(&decoded.to_data()).unwrap();
+            prop_assert_eq!(again.as_slice(), cose::parse(&bytes).unwrap().payload);
+            // With iat inside the key's window it also verifies.
+            if data.issued_at >= super::T0 - 365 * crate::samples::DAY {
+                prop_assert!(decode_license(&bytes, &keyring()).is_ok());
+            }
+        }
+
+        /// Arbitrary bytes never panic the decoder.
+        #[test]
+        fn arbitrary_bytes_are_refused_without_panic(bytes in vec(any::<u8>(), 0..600)) {
+            let _ = decode_license(&bytes, &keyring());
+            let _ = crate::decode_request(&bytes);
+        }
+
+        /// Random multi-byte corruption of a valid license is refused.
+        #[test]
+        fn corrupted_typical_is_refused(edits in btree_map(0usize..495, 1u8..=255, 1..8)) {
+            let mut bytes = sign(&crate::samples::typical());
+            // Distinct positions, non-zero masks: the bytes really change.
+            for (at, x) in edits {
+                bytes[at] ^= x;
+            }
+            prop_assert!(decode_license(&bytes, &keyring()).is_err());
+        }
+    }
+}
