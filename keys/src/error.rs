@@ -1,0 +1,306 @@
+//! Every way handling a key, a passphrase or a keyring can fail.
+//!
+//! Each message says what was wrong, then after a `;` what to do about it,
+//! so the CLI can print it as is.
+
+use std::io;
+use std::path::PathBuf;
+
+use tessera_verifier::KeyId;
+
+/// Why a key, passphrase or keyring operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The file does not exist.
+    #[error("{}: no such file; check the path (a signing key is created with `tessera keygen`)", file.display())]
+    NotFound {
+        /// The missing file.
+        file: PathBuf,
+    },
+
+    /// The file to create exists already; key files are never overwritten.
+    #[error("{}: already exists, and tessera never overwrites key files; choose another path or move the existing file away first", file.display())]
+    AlreadyExists {
+        /// The existing file.
+        file: PathBuf,
+    },
+
+    /// Reading, writing or syncing a file failed.
+    #[error("{}: could not {action}: {source}; check the path, its permissions and the free disk space", file.display())]
+    Io {
+        /// The file or folder concerned.
+        file: PathBuf,
+        /// What was being done ("read", "create", ...).
+        action: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// The passphrase does not decrypt the private key.
+    #[error("{}: wrong passphrase (or the encrypted key is damaged); check TESSERA_PASSPHRASE or the passphrase file and try again", file.display())]
+    WrongPassphrase {
+        /// The key file.
+        file: PathBuf,
+    },
+
+    /// The file is not a well-formed key file: damaged, truncated or not a
+    /// key at all.
+    #[error("{}: not a valid key file ({reason}); it is damaged or truncated: restore it from your backup", file.display())]
+    Corrupt {
+        /// The key file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The file is a PEM file, but of another kind (a certificate, an
+    /// OpenSSH key ...).
+    #[error("{}: this is a '{found}' PEM file, not a tessera key file; pass the file written by `tessera keygen` or `tessera key public`", file.display())]
+    NotAKeyFile {
+        /// The file.
+        file: PathBuf,
+        /// The PEM label found.
+        found: String,
+    },
+
+    /// A public key was given where a private key is needed.
+    #[error("{}: this is a public key, but signing needs the private key; pass the private key file written by `tessera keygen`", file.display())]
+    PublicKeyGiven {
+        /// The key file.
+        file: PathBuf,
+    },
+
+    /// A private key was given where a public key is expected.
+    #[error("{}: this is a private key, but a public key is expected here; pass the public key file (`tessera key public` writes it) and keep the private key to yourself", file.display())]
+    PrivateKeyGiven {
+        /// The key file.
+        file: PathBuf,
+    },
+
+    /// The key is not an Ed25519 key (RSA, EC, ...).
+    #[error("{}: this is {algorithm} key, but tessera signs only with Ed25519; create an Ed25519 key with `tessera keygen`", file.display())]
+    UnsupportedAlgorithm {
+        /// The key file.
+        file: PathBuf,
+        /// The algorithm found, with its article ("an RSA", "an EC (P-256)", ...).
+        algorithm: String,
+    },
+
+    /// A private key stored without encryption, where an encrypted one is
+    /// required.
+    #[error("{}: the private key is not encrypted, and tessera refuses plaintext signing keys; encrypt it (`openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 -iter 600000 -in PLAIN -out ENCRYPTED`) and securely delete the plaintext file", file.display())]
+    Unencrypted {
+        /// The key file.
+        file: PathBuf,
+    },
+
+    /// The private key is encrypted with a scheme tessera does not support.
+    #[error("{}: the key is encrypted with {scheme}, which tessera does not support; re-encrypt it with PBES2 and AES-256-CBC (`openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 -iter 600000`)", file.display())]
+    UnsupportedEncryption {
+        /// The key file.
+        file: PathBuf,
+        /// The scheme found.
+        scheme: String,
+    },
+
+    /// No passphrase source is available in a non-interactive run.
+    #[error("no passphrase available; set TESSERA_PASSPHRASE, pass --passphrase-file FILE, or run in a terminal to be prompted")]
+    NoPassphrase,
+
+    /// The passphrase is empty.
+    #[error("the passphrase from {from} is empty; provide a non-empty passphrase")]
+    EmptyPassphrase {
+        /// Where it came from (environment variable, file, prompt).
+        from: String,
+    },
+
+    /// The passphrase file is not usable (too large, not UTF-8 ...).
+    #[error("{}: not a usable passphrase file ({reason}); put the passphrase alone on the first line", file.display())]
+    BadPassphraseFile {
+        /// The passphrase file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// The two passphrases typed at the prompt differ.
+    #[error("the two passphrases typed do not match; run the command again and type the same passphrase twice")]
+    PassphraseMismatch,
+
+    /// Reading from the terminal failed.
+    #[error("could not read the passphrase from the terminal: {0}; set TESSERA_PASSPHRASE or pass --passphrase-file FILE instead")]
+    Prompt(#[source] io::Error),
+
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator failed: {0}; retry, and check the system's entropy source")]
+    Rng(#[source] rand_core::Error),
+
+    /// A signing backend failed (a hardware module, ...).
+    #[error("signing failed: {0}; check the signing device and retry")]
+    Signing(String),
+
+    /// The keyring file is not valid TOML or misses / mistypes a field.
+    #[error("{}: invalid keyring: {reason}; fix the file (see keys/README.md for its fields) or restore it from version control", file.display())]
+    KeyringSyntax {
+        /// The keyring file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A text that should be a key id (16 hex digits) is not one.
+    #[error(
+        "{input:?} is not a key id; a key id is 16 hex digits, as shown by `tessera keyring list`"
+    )]
+    BadKid {
+        /// The text given.
+        input: String,
+    },
+
+    /// A keyring entry's kid does not match its public key.
+    #[error("keyring entry {}: the kid does not match the public key (whose kid is {}); correct the kid or re-add the key from its public key file", hex::encode(kid), hex::encode(expected))]
+    KidMismatch {
+        /// The kid recorded.
+        kid: KeyId,
+        /// The kid derived from the public key.
+        expected: KeyId,
+    },
+
+    /// Two keyring entries have the same kid.
+    #[error("key {} is already in the keyring; each key appears once (list them with `tessera keyring list`)", hex::encode(kid))]
+    DuplicateKid {
+        /// The repeated kid.
+        kid: KeyId,
+    },
+
+    /// No keyring entry has this kid.
+    #[error(
+        "key {} is not in the keyring; check the kid with `tessera keyring list`",
+        hex::encode(kid)
+    )]
+    UnknownKid {
+        /// The kid asked for.
+        kid: KeyId,
+    },
+
+    /// A public key is not a usable Ed25519 key (not a curve point, or of
+    /// small order).
+    #[error("key {}: the public key is not a valid Ed25519 key (invalid or small-order point); re-add it from the public key file written by `tessera key public`", hex::encode(kid))]
+    WeakPublicKey {
+        /// The kid of the key.
+        kid: KeyId,
+    },
+
+    /// A validity window ends before it starts.
+    #[error("key {}: valid_until ({valid_until}) is before valid_from ({valid_from}); correct the dates", hex::encode(kid))]
+    InvalidWindow {
+        /// The kid of the key.
+        kid: KeyId,
+        /// Start of the window (RFC 3339).
+        valid_from: String,
+        /// End of the window (RFC 3339).
+        valid_until: String,
+    },
+
+    /// A retired key cannot become the active signing key.
+    #[error("key {} is retired and cannot sign again; make another key active (`tessera keyring add` a new key first if needed)", hex::encode(kid))]
+    ActivateRetired {
+        /// The kid of the retired key.
+        kid: KeyId,
+    },
+
+    /// The active signing key cannot be retired.
+    #[error("key {} is the active signing key and cannot be retired; switch issuing to its successor first (set it active), re-issue, then retire this key", hex::encode(kid))]
+    RetireActive {
+        /// The kid of the active key.
+        kid: KeyId,
+    },
+
+    /// The keyring names no active signing key.
+    #[error("the keyring names no active signing key; make one active (set_active / `tessera keyring activate KID`)")]
+    NoActiveKey,
+
+    /// The signer is not the keyring's active signing key.
+    #[error("the signing key {} is not the active signing key {}; sign with the active key, or switch the keyring to this key first", hex::encode(kid), hex::encode(active))]
+    NotActiveSigner {
+        /// The signer's kid.
+        kid: KeyId,
+        /// The active key's kid.
+        active: KeyId,
+    },
+
+    /// The active signing key's validity window does not cover the time of
+    /// signing.
+    #[error("the active signing key {} is not valid at {at}: firmware would refuse what it signs; check the clock, or switch to a key whose window covers this time", hex::encode(kid))]
+    KeyNotValidAt {
+        /// The active key's kid.
+        kid: KeyId,
+        /// The time of signing (RFC 3339).
+        at: String,
+    },
+
+    /// An export was asked of a keyring without keys.
+    #[error("the keyring has no keys, and firmware with an empty keyring accepts nothing; add a key first")]
+    EmptyKeyring,
+
+    /// Encoding a document failed; this is a bug.
+    #[error("internal error while encoding {what}: {reason}; please report this bug")]
+    Encoding {
+        /// What was being encoded.
+        what: &'static str,
+        /// The encoder's error.
+        reason: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every message must say what to do, not only what went wrong.
+    #[test]
+    fn messages_are_actionable() {
+        let file = PathBuf::from("/keys/k.pem");
+        let kid = [0xab; 8];
+        let errors = [
+            KeyError::NotFound { file: file.clone() },
+            KeyError::AlreadyExists { file: file.clone() },
+            KeyError::WrongPassphrase { file: file.clone() },
+            KeyError::Corrupt {
+                file: file.clone(),
+                reason: "truncated".into(),
+            },
+            KeyError::PublicKeyGiven { file: file.clone() },
+            KeyError::PrivateKeyGiven { file: file.clone() },
+            KeyError::UnsupportedAlgorithm {
+                file: file.clone(),
+                algorithm: "an RSA".into(),
+            },
+            KeyError::Unencrypted { file: file.clone() },
+            KeyError::NoPassphrase,
+            KeyError::PassphraseMismatch,
+            KeyError::KidMismatch {
+                kid,
+                expected: [1; 8],
+            },
+            KeyError::DuplicateKid { kid },
+            KeyError::RetireActive { kid },
+            KeyError::ActivateRetired { kid },
+            KeyError::EmptyKeyring,
+        ];
+        for e in errors {
+            let msg = e.to_string();
+            assert!(msg.contains(';'), "no advice in {msg:?}");
+            if let KeyError::NoPassphrase = e {
+                assert!(msg.contains("TESSERA_PASSPHRASE"));
+            }
+        }
+        let msg = KeyError::AlreadyExists { file }.to_string();
+        assert!(msg.starts_with("/keys/k.pem: "), "{msg}");
+        assert!(KeyError::DuplicateKid { kid }
+            .to_string()
+            .contains("abababababababab"));
+    }
+}

@@ -1,0 +1,368 @@
+//! Passphrases that protect private key files.
+//!
+//! A passphrase comes from the environment variable [`PASSPHRASE_ENV`], from
+//! a file, or from a prompt on the terminal: never from the command line,
+//! where other users of the machine can read it (`ps`, shell history).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, IsTerminal, Read};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::KeyError;
+
+/// The environment variable a passphrase is read from.
+pub const PASSPHRASE_ENV: &str = "TESSERA_PASSPHRASE";
+
+/// Passphrase files larger than this are refused: a passphrase is a line of
+/// text, and a large file is almost certainly the wrong one.
+const MAX_PASSPHRASE_FILE: u64 = 4096;
+
+/// A passphrase, wiped from memory when dropped and never printed.
+#[derive(Clone)]
+pub struct Passphrase(Zeroizing<Vec<u8>>);
+
+impl Passphrase {
+    /// Wraps a passphrase given by the program itself (tests, a secrets
+    /// manager ...).
+    ///
+    /// # Errors
+    /// [`KeyError::EmptyPassphrase`] when it is empty.
+    pub fn new(passphrase: impl Into<Vec<u8>>) -> Result<Self, KeyError> {
+        Self::checked(Zeroizing::new(passphrase.into()), "the program")
+    }
+
+    fn checked(bytes: Zeroizing<Vec<u8>>, from: &str) -> Result<Self, KeyError> {
+        if bytes.is_empty() {
+            return Err(KeyError::EmptyPassphrase {
+                from: from.to_owned(),
+            });
+        }
+        Ok(Self(bytes))
+    }
+
+    /// The passphrase bytes (UTF-8 unless it came from a file or the
+    /// environment with other bytes).
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+// `Zeroizing` wipes the bytes on drop.
+impl zeroize::ZeroizeOnDrop for Passphrase {}
+
+impl fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Passphrase(<redacted>)")
+    }
+}
+
+/// What the passphrase is for: a new key asks twice at the prompt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PassphrasePurpose {
+    /// Encrypting a new key: the prompt asks for confirmation.
+    NewKey,
+    /// Decrypting an existing key: the prompt asks once.
+    Unlock,
+}
+
+/// Where a passphrase comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PassphraseSource {
+    /// The environment variable [`PASSPHRASE_ENV`].
+    Env,
+    /// The first line of a file (a trailing `\n` or `\r\n` is removed).
+    File(PathBuf),
+    /// A prompt on the terminal; fails when standard input is not one.
+    Prompt,
+    /// [`PASSPHRASE_ENV`] when set, else a prompt when standard input is a
+    /// terminal, else [`KeyError::NoPassphrase`]. The usual choice for a CLI
+    /// without `--passphrase-file`.
+    Auto,
+}
+
+impl PassphraseSource {
+    /// The source for a CLI's `--passphrase-file` option: that file when
+    /// given, else [`PassphraseSource::Auto`].
+    #[must_use]
+    pub fn from_cli(passphrase_file: Option<PathBuf>) -> Self {
+        passphrase_file.map_or(Self::Auto, Self::File)
+    }
+
+    /// Obtains the passphrase.
+    ///
+    /// # Errors
+    /// [`KeyError::NoPassphrase`] when the source is not available (variable
+    /// unset, no terminal), [`KeyError::EmptyPassphrase`],
+    /// [`KeyError::PassphraseMismatch`] when the confirmation differs,
+    /// [`KeyError::NotFound`] / [`KeyError::Io`] /
+    /// [`KeyError::BadPassphraseFile`] for a passphrase file,
+    /// [`KeyError::Prompt`] when the terminal cannot be read.
+    pub fn obtain(&self, purpose: PassphrasePurpose) -> Result<Passphrase, KeyError> {
+        let mut prompt = |text: &str| rpassword::prompt_password(text).map(Zeroizing::new);
+        let env = Environment {
+            variable: std::env::var_os(PASSPHRASE_ENV),
+            interactive: io::stdin().is_terminal(),
+            prompt: &mut prompt,
+        };
+        self.obtain_in(purpose, env)
+    }
+
+    fn obtain_in(
+        &self,
+        purpose: PassphrasePurpose,
+        env: Environment<'_>,
+    ) -> Result<Passphrase, KeyError> {
+        match self {
+            Self::Env => match env.variable {
+                Some(value) => from_env(value),
+                None => Err(KeyError::NoPassphrase),
+            },
+            Self::File(path) => read_passphrase_file(path),
+            Self::Prompt => prompt(purpose, env),
+            Self::Auto => match env.variable {
+                Some(value) => from_env(value),
+                None => prompt(purpose, env),
+            },
+        }
+    }
+}
+
+/// What the process gives a passphrase source: injected so tests need
+/// neither a terminal nor a mutated process environment.
+struct Environment<'a> {
+    variable: Option<OsString>,
+    interactive: bool,
+    prompt: &'a mut dyn FnMut(&str) -> io::Result<Zeroizing<String>>,
+}
+
+fn from_env(value: OsString) -> Result<Passphrase, KeyError> {
+    let from = format!("the environment variable {PASSPHRASE_ENV}");
+    Passphrase::checked(Zeroizing::new(value.into_vec()), &from)
+}
+
+fn prompt(purpose: PassphrasePurpose, env: Environment<'_>) -> Result<Passphrase, KeyError> {
+    if !env.interactive {
+        return Err(KeyError::NoPassphrase);
+    }
+    let first = (env.prompt)("Passphrase: ").map_err(KeyError::Prompt)?;
+    if purpose == PassphrasePurpose::NewKey {
+        let again = (env.prompt)("Repeat passphrase: ").map_err(KeyError::Prompt)?;
+        if first.as_bytes() != again.as_bytes() {
+            return Err(KeyError::PassphraseMismatch);
+        }
+    }
+    let mut bytes = Zeroizing::new(Vec::with_capacity(first.len()));
+    bytes.extend_from_slice(first.as_bytes());
+    Passphrase::checked(bytes, "the prompt")
+}
+
+fn read_passphrase_file(path: &Path) -> Result<Passphrase, KeyError> {
+    let file = File::open(path).map_err(|e| crate::storage::open_error(path, e))?;
+    let io_err = |source| KeyError::Io {
+        file: path.to_owned(),
+        action: "read",
+        source,
+    };
+    let len = file.metadata().map_err(io_err)?.len();
+    if len > MAX_PASSPHRASE_FILE {
+        return Err(KeyError::BadPassphraseFile {
+            file: path.to_owned(),
+            reason: "larger than 4 KiB",
+        });
+    }
+    // Reserve all capacity first (one byte more than can be read, so the
+    // reader never grows the buffer): a growing Vec would leave copies of
+    // the passphrase behind in freed memory.
+    let limit = MAX_PASSPHRASE_FILE + 1;
+    let capacity = usize::try_from(limit + 1).unwrap_or(usize::MAX);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
+    file.take(limit).read_to_end(&mut bytes).map_err(io_err)?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_PASSPHRASE_FILE {
+        return Err(KeyError::BadPassphraseFile {
+            file: path.to_owned(),
+            reason: "larger than 4 KiB",
+        });
+    }
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
+    if bytes.contains(&b'\n') {
+        return Err(KeyError::BadPassphraseFile {
+            file: path.to_owned(),
+            reason: "more than one line",
+        });
+    }
+    Passphrase::checked(bytes, &format!("the file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn run(
+        source: &PassphraseSource,
+        purpose: PassphrasePurpose,
+        variable: Option<&str>,
+        interactive: bool,
+        answers: &[&str],
+    ) -> Result<Passphrase, KeyError> {
+        let mut answers = answers.iter();
+        let mut prompt = |_: &str| {
+            answers
+                .next()
+                .map(|a| Zeroizing::new((*a).to_owned()))
+                .ok_or_else(|| io::Error::other("no more answers"))
+        };
+        let env = Environment {
+            variable: variable.map(OsString::from),
+            interactive,
+            prompt: &mut prompt,
+        };
+        source.obtain_in(purpose, env)
+    }
+
+    #[test]
+    fn env_variable() {
+        let p = run(
+            &PassphraseSource::Env,
+            PassphrasePurpose::NewKey,
+            Some("s3cret"),
+            false,
+            &[],
+        );
+        assert_eq!(p.unwrap().as_bytes(), b"s3cret");
+        let e = run(
+            &PassphraseSource::Env,
+            PassphrasePurpose::Unlock,
+            None,
+            true,
+            &["x"],
+        );
+        assert!(matches!(e, Err(KeyError::NoPassphrase)));
+        let e = run(
+            &PassphraseSource::Env,
+            PassphrasePurpose::Unlock,
+            Some(""),
+            false,
+            &[],
+        );
+        assert!(matches!(e, Err(KeyError::EmptyPassphrase { .. })));
+    }
+
+    #[test]
+    fn auto_prefers_env_then_prompt_then_fails() {
+        let src = PassphraseSource::Auto;
+        let p = run(
+            &src,
+            PassphrasePurpose::Unlock,
+            Some("from-env"),
+            true,
+            &["typed"],
+        );
+        assert_eq!(p.unwrap().as_bytes(), b"from-env");
+        let p = run(&src, PassphrasePurpose::Unlock, None, true, &["typed"]);
+        assert_eq!(p.unwrap().as_bytes(), b"typed");
+        // Non-interactive run without the variable: a clear error, no hang.
+        let e = run(&src, PassphrasePurpose::Unlock, None, false, &["typed"]);
+        let e = e.unwrap_err();
+        assert!(matches!(e, KeyError::NoPassphrase));
+        assert!(e.to_string().contains("--passphrase-file"));
+    }
+
+    #[test]
+    fn prompt_confirms_new_keys() {
+        let src = PassphraseSource::Prompt;
+        let p = run(&src, PassphrasePurpose::NewKey, None, true, &["abc", "abc"]);
+        assert_eq!(p.unwrap().as_bytes(), b"abc");
+        let e = run(&src, PassphrasePurpose::NewKey, None, true, &["abc", "abd"]);
+        assert!(matches!(e, Err(KeyError::PassphraseMismatch)));
+        // Unlocking asks once.
+        let p = run(
+            &src,
+            PassphrasePurpose::Unlock,
+            None,
+            true,
+            &["abc", "other"],
+        );
+        assert_eq!(p.unwrap().as_bytes(), b"abc");
+        let e = run(&src, PassphrasePurpose::Unlock, None, true, &[""]);
+        assert!(matches!(e, Err(KeyError::EmptyPassphrase { .. })));
+        let e = run(&src, PassphrasePurpose::Unlock, None, false, &["abc"]);
+        assert!(matches!(e, Err(KeyError::NoPassphrase)));
+        let e = run(&src, PassphrasePurpose::Unlock, None, true, &[]);
+        assert!(matches!(e, Err(KeyError::Prompt(_))));
+    }
+
+    #[test]
+    fn file_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pass");
+        let read = |content: &[u8]| {
+            std::fs::File::create(&path)
+                .unwrap()
+                .write_all(content)
+                .unwrap();
+            run(
+                &PassphraseSource::File(path.clone()),
+                PassphrasePurpose::Unlock,
+                None,
+                false,
+                &[],
+            )
+        };
+        assert_eq!(
+            read(b"correct horse\n").unwrap().as_bytes(),
+            b"correct horse"
+        );
+        assert_eq!(read(b"crlf\r\n").unwrap().as_bytes(), b"crlf");
+        assert_eq!(read(b"no newline").unwrap().as_bytes(), b"no newline");
+        assert!(matches!(read(b"\n"), Err(KeyError::EmptyPassphrase { .. })));
+        assert!(matches!(
+            read(b"two\nlines\n"),
+            Err(KeyError::BadPassphraseFile { .. })
+        ));
+        assert!(matches!(
+            read(&[b'a'; 5000]),
+            Err(KeyError::BadPassphraseFile { .. })
+        ));
+        assert_eq!(read(&[b'a'; 4096]).unwrap().as_bytes().len(), 4096);
+        let missing = dir.path().join("missing");
+        let e = run(
+            &PassphraseSource::File(missing),
+            PassphrasePurpose::Unlock,
+            None,
+            false,
+            &[],
+        );
+        assert!(matches!(e, Err(KeyError::NotFound { .. })));
+    }
+
+    #[test]
+    fn from_cli_prefers_the_file() {
+        let p = PathBuf::from("/run/secrets/pass");
+        assert_eq!(
+            PassphraseSource::from_cli(Some(p.clone())),
+            PassphraseSource::File(p)
+        );
+        assert_eq!(PassphraseSource::from_cli(None), PassphraseSource::Auto);
+    }
+
+    #[test]
+    fn debug_redacts() {
+        let p = Passphrase::new("hunter2").unwrap();
+        let shown = format!("{p:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(Passphrase::new("").is_err());
+    }
+}
