@@ -1,4 +1,11 @@
 //! Cross-module tests of the decoder: round trips, sizes, hostile input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation
+)]
 
 use alloc::vec::Vec;
 

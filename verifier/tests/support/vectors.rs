@@ -106,7 +106,7 @@ fn set(map: &mut Vec<(Value, Value)>, key: i64, value: Value) {
         Some(entry) => entry.1 = value,
         None => {
             map.push((int(key), value));
-            map.sort_by(|a, b| to_bytes(&a.0).cmp(&to_bytes(&b.0)));
+            map.sort_by_key(|a| to_bytes(&a.0));
         }
     }
 }
@@ -206,7 +206,7 @@ fn license_vectors() -> Vec<Vector> {
         v("lifetime-vm", "lifetime VM license, 72 h grace then locked, 3-hourly checks", license(&samples::lifetime_vm()), "ok"),
         v("alg-ed25519", "alg -19 (Ed25519) instead of -8 is accepted on input", envelope(&protected_with(-19, Some(&kid1), Some("tessera-license")), &empty_map, &payload, 18), "ok"),
         v("unknown-noncritical-key", "an unknown private key (40) not listed as critical is skipped", edited(|p| set(private(p), 40, Value::Array(vec![int(1), Value::Text("future".into())]))), "ok"),
-        v("unknown-claim", "an unknown standard claim (aud, 3) is skipped", edited(|p| { entries(p).push((int(3), Value::Text("x".into()))); entries(p).sort_by(|a, b| to_bytes(&a.0).cmp(&to_bytes(&b.0))); }), "ok"),
+        v("unknown-claim", "an unknown standard claim (aud, 3) is skipped", edited(|p| { entries(p).push((int(3), Value::Text("x".into()))); entries(p).sort_by_key(|a| to_bytes(&a.0)); }), "ok"),
         v("crit-known", "a critical-keys list naming only known keys", edited(|p| set(private(p), 1, Value::Array(vec![int(4), int(6)]))), "ok"),
         // Envelope.
         v("too-large", "4097 bytes: over the object cap", { let mut b = typical_bytes.clone(); b.resize(4097, 0); b }, "malformed.too_large"),
