@@ -1,58 +1,50 @@
 //! Walks the key rotation procedure of `keys/README.md` and checks, after
-//! each step, which signatures firmware with the exported keyring accepts.
-//!
-//! Until the license format lands, the signed object is an arbitrary message
-//! with an issue time, checked the way the verifier does: find the key by
-//! kid and `iat` (`tessera_verifier::keyring::find`), then `verify_strict`.
+//! each step, which licenses firmware with the exported keyring accepts:
+//! real licenses, signed through the `Signer` trait with the verifier's
+//! encoder and checked with the verifier's `decode_license`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{DateTime, TimeZone, Utc};
-use ed25519_dalek::{Signature, VerifyingKey};
 use tessera_keys::{FileSigner, KeyEntry, KeyError, KeyRecord, Keyring, Signer};
-use tessera_verifier::keyring::find;
-use tessera_verifier::Error;
+use tessera_verifier::encode::sign_license;
+use tessera_verifier::{decode_license, samples, Error};
 
-/// A signed object as firmware receives it.
+/// A signed license as firmware receives it.
 struct Signed {
-    kid: [u8; 8],
-    iat: i64,
-    msg: Vec<u8>,
-    sig: [u8; 64],
+    bytes: Vec<u8>,
 }
 
 fn at(year: i32, month: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).unwrap()
 }
 
-/// Issues an object the way the issuer will: only with the active key.
+fn sign(signer: &dyn Signer, when: DateTime<Utc>, customer: &str) -> Result<Signed, KeyError> {
+    let mut content = samples::typical();
+    content.issued_at = when.timestamp();
+    content.not_before = when.timestamp();
+    content.customer = customer.into();
+    let bytes =
+        sign_license(&content, &signer.kid(), |msg| signer.sign(msg)).map_err(|e| match e {
+            tessera_verifier::encode::EncodeError::Sign(e) => e,
+            other => panic!("sample license must encode: {other}"),
+        })?;
+    Ok(Signed { bytes })
+}
+
+/// Issues a license the way the issuer does: only with the active key.
 fn issue(ring: &Keyring, signer: &dyn Signer, when: DateTime<Utc>) -> Result<Signed, KeyError> {
     ring.check_signer(signer, when)?;
-    let msg = format!("license issued at {when}").into_bytes();
-    Ok(Signed {
-        kid: signer.kid(),
-        iat: when.timestamp(),
-        sig: signer.sign(&msg)?,
-        msg,
-    })
+    sign(signer, when, "issued")
 }
 
 /// Signs without the keyring's consent (an old issuer, a stolen key).
 fn sign_anyway(signer: &dyn Signer, when: DateTime<Utc>) -> Signed {
-    let msg = format!("rogue object at {when}").into_bytes();
-    Signed {
-        kid: signer.kid(),
-        iat: when.timestamp(),
-        sig: signer.sign(&msg).unwrap(),
-        msg,
-    }
+    sign(signer, when, "rogue").unwrap()
 }
 
 /// What firmware with `keyring` says about `object`.
 fn firmware(keyring: &[KeyEntry], object: &Signed) -> Result<(), Error> {
-    let entry = find(keyring, &object.kid, object.iat)?;
-    let key = VerifyingKey::from_bytes(&entry.public_key).map_err(|_| Error::BadSignature)?;
-    key.verify_strict(&object.msg, &Signature::from_bytes(&object.sig))
-        .map_err(|_| Error::BadSignature)
+    decode_license(&object.bytes, keyring).map(|_| ())
 }
 
 #[test]
@@ -139,7 +131,12 @@ fn rotation_procedure() {
 
     // A signature by the new key over other bytes is still refused.
     let mut forged = issue(&ring, &new, at(2025, 6)).unwrap();
-    forged.msg.push(b'!');
+    let at = forged
+        .bytes
+        .windows(6)
+        .position(|w| w == b"issued")
+        .unwrap();
+    forged.bytes[at] = b'I';
     assert_eq!(firmware(&firmware_v3, &forged), Err(Error::BadSignature));
 }
 
