@@ -17,7 +17,7 @@ use crate::ArmorError;
 pub const LABEL_LICENSE: &str = "TESSERA LICENSE";
 /// Armor label of a request.
 pub const LABEL_REQUEST: &str = "TESSERA REQUEST";
-/// Line width of the base64 body written by [`encode`].
+/// Line width of the base64 body written by `encode` (feature `alloc`).
 pub const LINE_WIDTH: usize = 64;
 /// Longest armored text accepted: base64 of [`MAX_OBJECT_LEN`] plus generous
 /// room for quoting, whitespace and surrounding mail text.

@@ -24,6 +24,76 @@
 //! let _serial = license.serial();
 //! # Ok(()) }
 //! ```
+//!
+//! ## Runtime: the one call firmware makes
+//!
+//! [`verify`] turns license bytes into a [`Decision`]: signature, serial,
+//! binding to this device ([`DeviceIdentity`]), clock rollback and
+//! anti-rollback against the persisted [`State`], then exactly one
+//! [`Verdict`] (`Valid`, `RenewalDue`, `Grace`, `Expired`, `NotYetValid`),
+//! the next check time, days since the last renewal and the entitlements
+//! ([`Grants`]). Degraded states are verdicts; errors mean the file cannot
+//! be used on this device. The normative text is `spec/RUNTIME.md`.
+//!
+//! ```
+//! # #[cfg(feature = "alloc")]
+//! # fn main() -> Result<(), Box<dyn core::error::Error>> {
+//! use tessera_verifier::claims::{AfterGrace, ComponentKind};
+//! use tessera_verifier::encode::sign_license;
+//! use tessera_verifier::samples::{self, seed_signer, DAY, T0};
+//! use tessera_verifier::{key_id, verify, DeviceIdentity, KeyEntry, State, Verdict};
+//!
+//! // Vendor side (feature `alloc`): the sample yearly license of a HW
+//! // appliance, bound to 3 of its 4 identity components.
+//! let kid = key_id(&samples::TEST_KEY_1_PUBLIC);
+//! let bytes = sign_license(&samples::typical(), &kid, seed_signer(samples::TEST_KEY_1_SEED))?;
+//!
+//! // Firmware: the keyring it was built with ...
+//! let keyring = [KeyEntry::new(samples::TEST_KEY_1_PUBLIC, T0 - 365 * DAY)];
+//! // ... its identity, raw as the probes read it (normalized on the way in) ...
+//! let mut identity = DeviceIdentity::new();
+//! identity.set_hw_serial(" hw-7f3a-0042\n")?;
+//! identity.add(ComponentKind::NIC_MAC, "00:16:3E:5A:1B:2C")?;
+//! identity.add(ComponentKind::SYSTEM_UUID, "{4C4C4544-0042-3510-8056-B4C04F4E3232}")?;
+//! identity.add(ComponentKind::DISK_SERIAL, "S3Z9NB0K123456")?;
+//! // ... and its state from flash (provisioning stored `State::new()`).
+//! let flash = State::new().to_bytes();
+//! let mut state = State::from_bytes(&flash)?;
+//!
+//! // First activation, ten days into the term.
+//! let now = T0 + 10 * DAY;
+//! let decision = verify(&bytes, &keyring, &identity, now, &mut state)?;
+//! assert_eq!(decision.verdict(), Verdict::Valid);
+//! assert_eq!(decision.next_check(), now + DAY); // daily checks
+//! assert_eq!(decision.days_since_renewal(), Some(0));
+//! if let Some(grants) = decision.grants() {
+//!     assert_eq!(grants.profile_count(1), 20); // users of profile 1
+//!     assert!(grants.feature_enabled(4));
+//!     assert_eq!(grants.addon_count(4, 1), 52); // add-on 1 on base license 4
+//!     assert_eq!(grants.storage_gb(), 100);
+//! }
+//! // Persist the state, and the SW serial the HW serial became.
+//! let flash = state.to_bytes();
+//! identity.set_sw_serial(decision.license().serial())?;
+//!
+//! // Three days after the term end with no renewal: grace, then one
+//! // emergency call.
+//! let mut state = State::from_bytes(&flash)?;
+//! let end = T0 + 365 * DAY;
+//! let decision = verify(&bytes, &keyring, &identity, end + 3 * DAY, &mut state)?;
+//! assert_eq!(decision.verdict(), Verdict::Grace { until: end + 14 * DAY });
+//! assert_eq!(decision.days_since_renewal(), Some(358));
+//! let decision = verify(&bytes, &keyring, &identity, end + 14 * DAY, &mut state)?;
+//! assert_eq!(decision.verdict(), Verdict::Expired { mode: AfterGrace::EmergencyOnly });
+//! assert!(decision.grants().is_none());
+//!
+//! // Winding the clock back does not revive it.
+//! let refused = verify(&bytes, &keyring, &identity, T0 + 100 * DAY, &mut state);
+//! assert_eq!(refused.err(), Some(tessera_verifier::Error::ClockRollback));
+//! # Ok(()) }
+//! # #[cfg(not(feature = "alloc"))]
+//! # fn main() {}
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -41,16 +111,26 @@ pub mod claims;
 pub mod cose;
 #[cfg(feature = "alloc")]
 pub mod encode;
+pub mod entitlement;
 pub mod error;
 pub mod keyring;
+pub mod runtime;
 #[cfg(feature = "alloc")]
 pub mod samples;
 pub mod signature;
+pub mod state;
+pub mod time;
 
 pub use claims::{License, Request};
 pub use cose::{ObjectType, MAX_OBJECT_LEN};
 pub use error::{ArmorError, Error, Malformed};
 pub use keyring::{key_id, KeyEntry, KeyId};
+
+pub use binding::{normalize, DeviceIdentity, IdentityError};
+pub use entitlement::{Grants, Role, ServiceGrant};
+pub use runtime::{verify, Decision};
+pub use state::State;
+pub use time::{Schedule, Verdict};
 
 /// Decodes a license and checks its signature against `keyring`
 /// (`spec/FORMAT.md` §3–§6).

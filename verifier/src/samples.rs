@@ -354,3 +354,34 @@ pub fn renewal_request() -> RequestData {
     r.last_renewal = Some(T0);
     r
 }
+
+/// Raw identity of the sample HW appliance as its firmware reads it
+/// (separators, case and whitespace as the probes give them); each
+/// normalizes to the matching [`SAMPLE_DEVICE`] value.
+pub const SAMPLE_DEVICE_RAW: [(ComponentKind, &str); 4] = [
+    (ComponentKind::HW_SERIAL, " hw-7f3a-0042\n"),
+    (ComponentKind::NIC_MAC, "00:16:3E:5A:1B:2C"),
+    (
+        ComponentKind::SYSTEM_UUID,
+        "{4C4C4544-0042-3510-8056-B4C04F4E3232}",
+    ),
+    (ComponentKind::DISK_SERIAL, "  S3Z9NB0K123456  "),
+];
+
+/// The sample appliance's [`crate::binding::DeviceIdentity`] before its
+/// first activation: the raw values of [`SAMPLE_DEVICE_RAW`], its HW
+/// serial, no SW serial yet.
+#[must_use]
+pub fn sample_identity() -> crate::binding::DeviceIdentity {
+    let mut id = crate::binding::DeviceIdentity::new();
+    for (kind, raw) in SAMPLE_DEVICE_RAW {
+        if kind == ComponentKind::HW_SERIAL {
+            // Samples are fixed, valid values: an error here is impossible
+            // and would show as a missing component in every test.
+            let _ = id.set_hw_serial(raw);
+        } else {
+            let _ = id.add(kind, raw);
+        }
+    }
+    id
+}

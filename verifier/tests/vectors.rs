@@ -103,3 +103,86 @@ fn armored_files_verify() {
     let bytes = armor::decode(&text, armor::LABEL_REQUEST, &mut buf).unwrap();
     decode_request(bytes).unwrap();
 }
+
+#[test]
+fn every_runtime_vector_gives_its_expected_result() {
+    let ring = keyring_from_file();
+    let file = load("runtime.json");
+    let vectors = file["vectors"].as_array().unwrap();
+    for v in vectors {
+        let got = vectors::run_runtime_case(v, &ring);
+        assert_eq!(got, v["expected"], "runtime vector {}", v["name"]);
+        // Errors leave the state exactly as it was.
+        if got["result"] != "ok" {
+            assert_eq!(
+                got["state_out"], v["state_in"],
+                "runtime vector {}",
+                v["name"]
+            );
+        }
+    }
+}
+
+#[test]
+fn runtime_vectors_reach_every_verdict_and_error() {
+    let file = load("runtime.json");
+    let outcomes: std::collections::BTreeSet<String> = file["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let e = &v["expected"];
+            match e["result"].as_str().unwrap() {
+                "ok" => e["verdict"]["code"].as_str().unwrap().to_string(),
+                code => code.split('.').next().unwrap().to_string(),
+            }
+        })
+        .collect();
+    for needed in [
+        // Verdicts (DESIGN: verifier API).
+        "not_yet_valid",
+        "valid",
+        "renewal_due",
+        "grace",
+        "expired_emergency_only",
+        "expired_locked",
+        // Errors (DESIGN: verifier API), and the runtime's own.
+        "malformed",
+        "unknown_key",
+        "retired_key",
+        "bad_signature",
+        "wrong_device",
+        "wrong_serial",
+        "superseded",
+        "clock_rollback",
+        "state_corrupt",
+    ] {
+        assert!(
+            outcomes.contains(needed),
+            "no runtime vector reaches {needed}"
+        );
+    }
+}
+
+#[test]
+fn every_normalization_vector_gives_its_expected_result() {
+    use tessera_verifier::binding::{normalize, MAX_VALUE_LEN};
+    use tessera_verifier::claims::ComponentKind;
+    let file = load("runtime.json");
+    for n in file["normalization"].as_array().unwrap() {
+        let kind = ComponentKind(u8::try_from(n["kind"].as_u64().unwrap()).unwrap());
+        let raw = match (n["raw"].as_str(), n["raw_hex"].as_str()) {
+            (Some(t), _) => t.as_bytes().to_vec(),
+            (None, Some(h)) => hex::decode(h).unwrap(),
+            _ => panic!("no raw value"),
+        };
+        let mut buf = [0u8; MAX_VALUE_LEN];
+        match normalize(kind, &raw, &mut buf) {
+            Ok(v) => {
+                assert_eq!(n["expected"], "ok", "{n}");
+                assert_eq!(n["normalized_hex"], hex::encode(v), "{n}");
+            }
+            Err(e) => assert_eq!(n["expected"], e.code(), "{n}"),
+        }
+    }
+}

@@ -422,5 +422,500 @@ pub fn files() -> Vec<(String, String)> {
             "request.req".into(),
             armor::encode(&request_bytes(&samples::request()), armor::LABEL_REQUEST),
         ),
+        runtime_file(),
     ]
+}
+
+// ---------------------------------------------------------------------------
+// Runtime vectors (`spec/RUNTIME.md` §9): device identity raw values, clock
+// and state in; decision or error and state out.
+
+use tessera_verifier::binding::{normalize, DeviceIdentity, MAX_VALUE_LEN};
+use tessera_verifier::claims::{Component, ComponentKind, Platform};
+use tessera_verifier::{verify, Grants, Role, State, Verdict};
+
+const SW: &str = "SW-2026-000123";
+const YEAR_END: i64 = T0 + 365 * DAY;
+const HOUR: i64 = 3_600;
+/// One byte over the 64-byte cap of a normalized value.
+const SIXTY_FIVE_X: &str = "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX";
+
+/// A raw identity value as firmware reads it.
+#[derive(Clone)]
+enum Raw {
+    Text(&'static str),
+    Bytes(Vec<u8>),
+}
+
+/// A device as firmware describes it to the verifier.
+#[derive(Clone)]
+struct Device {
+    sw_serial: Option<&'static str>,
+    hw_serial: Option<&'static str>,
+    components: Vec<(ComponentKind, Raw)>,
+}
+
+impl Device {
+    fn with_sw(mut self, sw: &'static str) -> Self {
+        self.sw_serial = Some(sw);
+        self
+    }
+
+    fn replace(mut self, kind: ComponentKind, raw: &'static str) -> Self {
+        for c in &mut self.components {
+            if c.0 == kind {
+                c.1 = Raw::Text(raw);
+            }
+        }
+        self
+    }
+
+    fn json(&self) -> Json {
+        json!({
+            "sw_serial": self.sw_serial,
+            "hw_serial": self.hw_serial,
+            "components": self.components.iter().map(|(kind, raw)| match raw {
+                Raw::Text(t) => json!({"kind": kind.0, "raw": t}),
+                Raw::Bytes(b) => json!({"kind": kind.0, "raw_hex": hex::encode(b)}),
+            }).collect::<Vec<_>>(),
+        })
+    }
+
+    fn identity(&self) -> DeviceIdentity {
+        identity_from_json(&self.json()).unwrap()
+    }
+}
+
+/// Builds the identity a vector describes: components first, then the HW
+/// serial (which adds its component too), then the SW serial.
+pub fn identity_from_json(
+    d: &Json,
+) -> Result<DeviceIdentity, tessera_verifier::binding::IdentityError> {
+    let mut id = DeviceIdentity::new();
+    for c in d["components"].as_array().unwrap() {
+        let kind = ComponentKind(u8::try_from(c["kind"].as_u64().unwrap()).unwrap());
+        match (c["raw"].as_str(), c["raw_hex"].as_str()) {
+            (Some(text), _) => id.add(kind, text)?,
+            (None, Some(h)) => id.add(kind, hex::decode(h).unwrap())?,
+            _ => panic!("component without a raw value"),
+        }
+    }
+    if let Some(hw) = d["hw_serial"].as_str() {
+        id.set_hw_serial(hw)?;
+    }
+    if let Some(sw) = d["sw_serial"].as_str() {
+        id.set_sw_serial(sw)?;
+    }
+    Ok(id)
+}
+
+/// The sample appliance before its first activation (raw probe output).
+fn appliance() -> Device {
+    Device {
+        sw_serial: None,
+        hw_serial: Some(" hw-7f3a-0042\n"),
+        components: samples::SAMPLE_DEVICE_RAW
+            .iter()
+            .filter(|(k, _)| *k != ComponentKind::HW_SERIAL)
+            .map(|(k, v)| (*k, Raw::Text(v)))
+            .collect(),
+    }
+}
+
+/// A fresh VM: no serials, CPU id, NIC, IP address, VM UUID, device key.
+fn vm() -> Device {
+    Device {
+        sw_serial: None,
+        hw_serial: None,
+        components: vec![
+            (ComponentKind::CPU_ID, Raw::Text("GenuineIntel-000906EA")),
+            (ComponentKind::NIC_MAC, Raw::Text("52-54-00-12-34-56")),
+            (ComponentKind::IP_ADDR, Raw::Text("2001:DB8:0:0:0:0:0:A")),
+            (
+                ComponentKind::SYSTEM_UUID,
+                Raw::Text("564D5C3A0B9E7F21A3C41D2E3F405162"),
+            ),
+            (
+                ComponentKind::DEVICE_KEY,
+                Raw::Bytes(public(samples::DEVICE_KEY_SEED).to_vec()),
+            ),
+        ],
+    }
+}
+
+/// Another box: nothing matches the sample appliance.
+fn other_box() -> Device {
+    Device {
+        sw_serial: None,
+        hw_serial: None,
+        components: vec![
+            (ComponentKind::HW_SERIAL, Raw::Text("HW-1111-2222")),
+            (ComponentKind::NIC_MAC, Raw::Text("00:16:3e:00:00:01")),
+            (ComponentKind::DISK_SERIAL, Raw::Text("WD-XYZ")),
+        ],
+    }
+}
+
+/// `typical` renewed: sequence `seq`, issued at `at`, lease `days` long.
+fn renewed(seq: u32, at: i64, days: i64) -> LicenseData {
+    let mut l = samples::typical();
+    l.sequence = seq;
+    l.id = [b'r'; 16];
+    l.id[15] = u8::try_from(seq).unwrap();
+    l.issued_at = at;
+    l.not_before = at;
+    l.lease_end = (at + days * DAY).min(YEAR_END);
+    l
+}
+
+/// A license bound to all components of `d` with threshold `k`.
+fn bound_to(mut l: LicenseData, d: &Device, k: u8, required: Option<ComponentKind>) -> LicenseData {
+    l.binding.threshold = k;
+    l.binding.components = d
+        .identity()
+        .digests(&l.binding.salt)
+        .map(|i| Component {
+            kind: i.kind,
+            digest: i.digest,
+            required: Some(i.kind) == required,
+        })
+        .collect();
+    l
+}
+
+/// An online VM license: 3-hour lease, 72 h grace then locked.
+fn vm_online() -> LicenseData {
+    let mut l = bound_to(samples::typical(), &vm(), 3, None);
+    l.platform = Platform::Vm;
+    l.previous_serial = None;
+    l.policy = samples::policy_72_hours_locked();
+    l.lease_end = T0 + 3 * HOUR;
+    l
+}
+
+/// The state after accepting each step in turn from a fresh state.
+fn state_after(steps: &[(&LicenseData, &Device, i64)]) -> State {
+    let ring = keyring();
+    let mut st = State::new();
+    for (l, d, now) in steps {
+        let bytes = license(l);
+        verify(&bytes, &ring, &d.identity(), *now, &mut st).unwrap();
+    }
+    st
+}
+
+struct RuntimeCase {
+    name: &'static str,
+    description: &'static str,
+    license: Vec<u8>,
+    device: Device,
+    now: i64,
+    state_in: Vec<u8>,
+    /// The verdict or error code the case is meant to show; the generator
+    /// refuses to write a case that does not.
+    expect: &'static str,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rc(
+    name: &'static str,
+    description: &'static str,
+    license: Vec<u8>,
+    device: Device,
+    now: i64,
+    state_in: Vec<u8>,
+    expect: &'static str,
+) -> RuntimeCase {
+    RuntimeCase {
+        name,
+        description,
+        license,
+        device,
+        now,
+        state_in,
+        expect,
+    }
+}
+
+fn runtime_cases() -> Vec<RuntimeCase> {
+    let fresh = State::new().to_bytes().to_vec();
+    let typical = samples::typical();
+    let activated = appliance().with_sw(SW);
+    let after_activation = state_after(&[(&typical, &appliance(), T0 + HOUR)])
+        .to_bytes()
+        .to_vec();
+    let vm_lic = vm_online();
+    let vm_sw = vm().with_sw(SW);
+    let vm_state = state_after(&[(&vm_lic, &vm(), T0)]).to_bytes().to_vec();
+    let r1 = renewed(1, T0, 30);
+    let r2 = renewed(2, T0 + 20 * DAY, 30);
+    let after_r1 = state_after(&[(&r1, &activated, T0)]).to_bytes().to_vec();
+    let after_r2 = state_after(&[(&r1, &activated, T0), (&r2, &activated, T0 + 20 * DAY)])
+        .to_bytes()
+        .to_vec();
+    let seen_day_22 = state_after(&[
+        (&r1, &activated, T0),
+        (&r2, &activated, T0 + 20 * DAY),
+        (&r2, &activated, T0 + 22 * DAY),
+    ])
+    .to_bytes()
+    .to_vec();
+    let mut cloud = samples::typical();
+    cloud.platform = Platform::Cloud;
+    cloud.lease_end = T0 + DAY;
+    let mut future = renewed(2, T0 + 30 * DAY, 60);
+    future.issued_at = T0;
+    let mut same_seq = renewed(2, T0 + 20 * DAY, 30);
+    same_seq.id = *b"voided-in-error!";
+    let mut other_serial = bound_to(samples::typical(), &vm(), 3, None);
+    other_serial.serial = "SW-2026-000777".into();
+    other_serial.previous_serial = None;
+    other_serial.sequence = 9;
+    let vm_plain = {
+        let mut l = bound_to(samples::typical(), &vm(), 2, None);
+        l.platform = Platform::Vm;
+        l.previous_serial = None;
+        l
+    };
+    let mut recovery_fresh = renewed(3, T0 + 40 * DAY, 30);
+    recovery_fresh.issued_at = T0 + 40 * DAY;
+    let mut corrupt = after_r2.clone();
+    corrupt[20] ^= 0x10;
+    let rma_box = Device {
+        sw_serial: None,
+        hw_serial: Some("HW-8A11-0007"),
+        components: vec![
+            (ComponentKind::NIC_MAC, Raw::Text("00:16:3e:77:88:99")),
+            (ComponentKind::DISK_SERIAL, Raw::Text("S3Z9NB0K999999")),
+        ],
+    };
+    let mut rma = bound_to(
+        renewed(5, T0 + 10 * DAY, 90),
+        &rma_box,
+        2,
+        Some(ComponentKind::HW_SERIAL),
+    );
+    rma.previous_serial = Some("HW-8A11-0007".into());
+    let payload = encode_license_payload(&typical).unwrap();
+    let typical_bytes = license(&typical);
+
+    vec![
+        // Activation, serials and binding.
+        rc("first-activation-hw", "first activation of the sample appliance: no SW serial yet, the license's previous serial is its HW serial; raw values with separators, case and whitespace as probed", typical_bytes.clone(), appliance(), T0 + HOUR, fresh.clone(), "valid"),
+        rc("check-after-activation", "daily check after activation: the device now knows its SW serial", typical_bytes.clone(), activated.clone(), T0 + 10 * DAY, after_activation.clone(), "valid"),
+        rc("fresh-vm-binding-alone", "a fresh VM with neither SW nor HW serial: the binding (2 of 5) alone decides", license(&vm_plain), vm(), T0, fresh.clone(), "valid"),
+        rc("nic-replaced-still-binds", "the NIC was swapped: 3 of 4 components still match, k = 3", typical_bytes.clone(), activated.clone().replace(ComponentKind::NIC_MAC, "00:16:3e:ff:ff:01"), T0 + 10 * DAY, after_activation.clone(), "valid"),
+        rc("dhcp-address-renewed-still-binds", "the VM's IP address changed: 4 of 5 still match", license(&vm_plain), vm().replace(ComponentKind::IP_ADDR, "2001:db8::b"), T0, fresh.clone(), "valid"),
+        rc("copied-to-other-machine", "the license copied to another box (no serials configured): 0 of 4 match, 3 needed", typical_bytes.clone(), other_box(), T0, fresh.clone(), "wrong_device"),
+        rc("copied-to-other-machine-with-own-serial", "the license copied to a box that has its own SW serial", typical_bytes.clone(), other_box().with_sw("SW-2026-000999"), T0, fresh.clone(), "wrong_serial"),
+        rc("required-component-missed", "3 of 4 match, enough for k = 3, but the required HW serial differs: needed = max(k, matched + 1) = 4", typical_bytes.clone(), Device { hw_serial: Some("HW-7F3A-0043"), ..activated.clone() }, T0, fresh.clone(), "wrong_device"),
+        rc("first-activation-other-hw-serial", "no SW serial yet and the license's previous serial is another HW serial", typical_bytes.clone(), Device { hw_serial: Some("HW-7F3A-0099"), ..appliance() }, T0, fresh.clone(), "wrong_serial"),
+        rc("state-belongs-to-other-serial", "the state belongs to one serial; a license for another serial bound to the same VM is refused", license(&other_serial), vm(), T0 + DAY, vm_state.clone(), "wrong_serial"),
+        rc("rma-replacement-on-new-box", "after an RMA the replacement appliance gets the SW serial with the next sequence", license(&rma), rma_box.clone(), T0 + 10 * DAY, fresh.clone(), "valid"),
+        rc("rma-replacement-on-old-box", "the replacement license does not bind to the old box", license(&rma), activated.clone(), T0 + 10 * DAY, after_r1.clone(), "wrong_device"),
+        // Time and grace.
+        rc("renewal-due", "10 days before the term end, inside the 30-day renewal window", typical_bytes.clone(), activated.clone(), YEAR_END - 10 * DAY, after_activation.clone(), "renewal_due"),
+        rc("next-check-capped-at-boundary", "an hour before the renewal window opens: the next check is when it opens, not a day later", typical_bytes.clone(), activated.clone(), YEAR_END - 30 * DAY - HOUR, after_activation.clone(), "valid"),
+        rc("grace-14-days", "3 days after the end: grace until end + 14 days", typical_bytes.clone(), activated.clone(), YEAR_END + 3 * DAY, after_activation.clone(), "grace"),
+        rc("expired-emergency-only", "14 days after the end: only one emergency call", typical_bytes.clone(), activated.clone(), YEAR_END + 14 * DAY, after_activation.clone(), "expired_emergency_only"),
+        rc("online-3-hour-lease", "online VM on 3-hour leases with 3-hourly checks, renewal always due", license(&vm_lic), vm_sw.clone(), T0 + HOUR, vm_state.clone(), "renewal_due"),
+        rc("grace-72-hours", "the online VM could not renew: 72 hours of grace", license(&vm_lic), vm_sw.clone(), T0 + 5 * HOUR, vm_state.clone(), "grace"),
+        rc("expired-locked", "72 hours after the lease end: locked", license(&vm_lic), vm_sw.clone(), T0 + 3 * HOUR + 72 * HOUR, vm_state.clone(), "expired_locked"),
+        rc("cloud-no-offline-grace", "Cloud platform: straight from the lease end to expired", license(&cloud), activated.clone(), T0 + DAY, fresh.clone(), "expired_emergency_only"),
+        rc("not-yet-valid", "a renewal that starts in 29 days arrives early: not recorded, only the clock moves", license(&future), activated.clone(), T0 + DAY, after_activation.clone(), "not_yet_valid"),
+        rc("renewal-file-restores-full-service", "air-gapped box expired after its 30-day lease and grace; a renewal file with the next sequence restores full service at once", license(&renewed(2, T0 + 50 * DAY, 60)), activated.clone(), T0 + 50 * DAY, after_r1.clone(), "valid"),
+        rc("sharing-client", "a sharing client: valid, with no entitlements of its own", license(&samples::sharing_client()), appliance().with_sw("SW-2026-000124"), T0, fresh.clone(), "valid"),
+        // Anti-rollback and clock.
+        rc("replayed-older-license", "sequence 1 replayed after sequence 2 was accepted", license(&r1), activated.clone(), T0 + 21 * DAY, after_r2.clone(), "superseded"),
+        rc("same-sequence-other-id", "a license with the accepted sequence but another id (voided in error)", license(&same_seq), activated.clone(), T0 + 21 * DAY, after_r2.clone(), "superseded"),
+        rc("reinstall-license-in-force", "the license in force checked again: accepted, last seen moves, last renewal does not", license(&r2), activated.clone(), T0 + 25 * DAY, after_r2.clone(), "renewal_due"),
+        rc("clock-set-back", "the clock is 2 days before the last time seen (tolerance 24 h)", license(&r2), activated.clone(), T0 + 20 * DAY, seen_day_22.clone(), "clock_rollback"),
+        rc("clock-back-within-tolerance", "the clock is 12 hours before the last time seen: accepted, last seen stays", license(&r2), activated.clone(), T0 + 22 * DAY - 12 * HOUR, seen_day_22, "renewal_due"),
+        // State.
+        rc("state-corrupt", "one bit of the stored state flipped", license(&r2), activated.clone(), T0 + 21 * DAY, corrupt, "state_corrupt"),
+        rc("state-erased", "erased flash (all 0xff) is corrupt, not fresh", license(&r2), activated.clone(), T0 + 21 * DAY, vec![0xff; State::LEN], "state_corrupt"),
+        rc("recovery-refuses-old-license", "after corruption the operator started a recovery state; the file the device had is refused", license(&r2), activated.clone(), T0 + 40 * DAY, State::recovery(T0 + 40 * DAY).to_bytes().to_vec(), "state_corrupt"),
+        rc("recovery-accepts-fresh-license", "in recovery, a license issued after the recovery is accepted and the state is normal again", license(&recovery_fresh), activated.clone(), T0 + 40 * DAY + HOUR, State::recovery(T0 + 40 * DAY).to_bytes().to_vec(), "renewal_due"),
+        // Decoding and signature errors reach firmware through the same call.
+        rc("malformed-truncated", "the license file lost its last byte", typical_bytes[..typical_bytes.len() - 1].to_vec(), activated.clone(), T0, fresh.clone(), "malformed.truncated"),
+        rc("bad-signature", "one bit of the signature flipped", { let mut b = typical_bytes.clone(); let n = b.len(); b[n - 1] ^= 1; b }, activated.clone(), T0, fresh.clone(), "bad_signature"),
+        rc("unknown-key", "signed by a key that is in no keyring", sign_payload(&payload, UNTRUSTED_SEED, ObjectType::License), activated.clone(), T0, fresh.clone(), "unknown_key"),
+        rc("retired-key", "signed by a retired key", sign_payload(&payload, samples::TEST_KEY_2_SEED, ObjectType::License), activated.clone(), T0, fresh.clone(), "retired_key"),
+        rc("key-not-valid-at", "signed by a key whose window ended before the issue time", sign_payload(&payload, TEST_KEY_3_SEED, ObjectType::License), activated.clone(), T0, fresh.clone(), "key_not_valid_at"),
+        rc("request-as-license", "a device request presented as a license", request_bytes(&samples::request()), activated, T0, fresh, "wrong_type"),
+    ]
+}
+
+fn verdict_json(v: Verdict) -> Json {
+    match v {
+        Verdict::RenewalDue { days_left } => json!({"code": v.code(), "days_left": days_left}),
+        Verdict::Grace { until } => json!({"code": v.code(), "until": until}),
+        _ => json!({"code": v.code()}),
+    }
+}
+
+fn grants_json(g: &Grants<'_>) -> Json {
+    json!({
+        "total_users": g.total_users(),
+        "storage_gb": g.storage_gb(),
+        "features_enabled": g.features().filter(|f| g.feature_enabled(f.code)).count(),
+        "services": g.services().map(|s| json!([s.code, s.start, s.end])).collect::<Vec<_>>(),
+        "role": match g.role() {
+            Role::Standalone => json!("standalone"),
+            Role::Server => json!("server"),
+            Role::ClientOf(s) => json!({"client_of": s}),
+        },
+    })
+}
+
+/// Runs one runtime case (its JSON form) and returns the `expected` object
+/// it must have. Used by the generator and by `tests/vectors.rs`.
+pub fn run_runtime_case(case: &Json, ring: &[KeyEntry]) -> Json {
+    let bytes = hex::decode(case["license"].as_str().unwrap()).unwrap();
+    let state_in = hex::decode(case["state_in"].as_str().unwrap()).unwrap();
+    let identity = identity_from_json(&case["device"]).unwrap();
+    let now = case["now"].as_i64().unwrap();
+    let mut state = match State::from_bytes(&state_in) {
+        Ok(s) => s,
+        Err(e) => {
+            return json!({"result": e.code(), "state_out": hex::encode(&state_in)});
+        }
+    };
+    match verify(&bytes, ring, &identity, now, &mut state) {
+        Ok(d) => json!({
+            "result": "ok",
+            "verdict": verdict_json(d.verdict()),
+            "next_check": d.next_check(),
+            "days_since_renewal": d.days_since_renewal(),
+            "matched_components": d.matched_components(),
+            "grants": d.grants().as_ref().map(grants_json),
+            "state_out": hex::encode(state.to_bytes()),
+        }),
+        Err(e) => {
+            let mut j = json!({"result": e.code(), "state_out": hex::encode(state.to_bytes())});
+            match e {
+                tessera_verifier::Error::WrongDevice { matched, needed } => {
+                    j["matched"] = json!(matched);
+                    j["needed"] = json!(needed);
+                }
+                tessera_verifier::Error::Superseded { seq } => j["seq"] = json!(seq),
+                _ => {}
+            }
+            j
+        }
+    }
+}
+
+/// Normalization cases: (kind, raw, expected normalized text or error code).
+fn normalization_cases() -> Vec<(ComponentKind, Raw)> {
+    use ComponentKind as K;
+    let t = Raw::Text;
+    vec![
+        (K::HW_SERIAL, t(" hw-7f3a-0042\n")),
+        (K::DISK_SERIAL, t("\tWd-123 abc ")),
+        (K::CPU_ID, t("bfebfbff000906ea")),
+        (K::NIC_MAC, t("00:16:3E:5A:1B:2C")),
+        (K::NIC_MAC, t("00-16-3e-5a-1b-2c")),
+        (K::NIC_MAC, t("0016.3e5a.1b2c")),
+        (K::NIC_MAC, t("00:16:3e:5a:1b")),
+        (K::NIC_MAC, t("00 16 3e 5a 1b 2c")),
+        (K::NIC_MAC, t("00:00:00:00:00:00")),
+        (K::IP_ADDR, t("192.0.2.10")),
+        (K::IP_ADDR, t(" 2001:0DB8:0000:0000:0000:0000:0000:0001 ")),
+        (K::IP_ADDR, t("2001:db8:0:1:1:1:1:1")),
+        (K::IP_ADDR, t("::ffff:192.0.2.1")),
+        (K::IP_ADDR, t("192.000.002.010")),
+        (K::IP_ADDR, t("fe80::1%eth0")),
+        (K::IP_ADDR, t("127.0.0.1")),
+        (K::IP_ADDR, t("::")),
+        (K::SYSTEM_UUID, t("4C4C4544-0042-3510-8056-B4C04F4E3232")),
+        (K::SYSTEM_UUID, t("{4c4c4544-0042-3510-8056-b4c04f4e3232}")),
+        (K::SYSTEM_UUID, t("4C4C4544004235108056B4C04F4E3232")),
+        (K::SYSTEM_UUID, t("4c4c45440-042-3510-8056-b4c04f4e3232")),
+        (K::SYSTEM_UUID, t("00000000-0000-0000-0000-000000000000")),
+        (K::MACHINE_ID, t("  0F1E2D3C4B5A69788796A5B4C3D2E1F0\n")),
+        (K::MACHINE_ID, t("   ")),
+        (
+            K::DEVICE_KEY,
+            Raw::Bytes(public(samples::DEVICE_KEY_SEED).to_vec()),
+        ),
+        (K::DEVICE_KEY, Raw::Bytes(vec![7; 31])),
+        (K::HW_SERIAL, t(SIXTY_FIVE_X)),
+        (ComponentKind(9), t("x")),
+    ]
+}
+
+fn normalization_json() -> Vec<Json> {
+    normalization_cases()
+        .into_iter()
+        .map(|(kind, raw)| {
+            let bytes = match &raw {
+                Raw::Text(s) => s.as_bytes().to_vec(),
+                Raw::Bytes(b) => b.clone(),
+            };
+            let mut buf = [0u8; MAX_VALUE_LEN];
+            let mut j = match raw {
+                Raw::Text(s) => json!({"kind": kind.0, "raw": s}),
+                Raw::Bytes(b) => json!({"kind": kind.0, "raw_hex": hex::encode(b)}),
+            };
+            match normalize(kind, &bytes, &mut buf) {
+                Ok(n) => {
+                    j["expected"] = json!("ok");
+                    j["normalized_hex"] = json!(hex::encode(n));
+                    if let Ok(text) = core::str::from_utf8(n) {
+                        if kind != ComponentKind::DEVICE_KEY {
+                            j["normalized"] = json!(text);
+                        }
+                    }
+                    j["digest_with_sample_salt"] = json!(hex::encode(
+                        tessera_verifier::binding::component_digest(&samples::SAMPLE_SALT, kind, n)
+                    ));
+                }
+                Err(e) => j["expected"] = json!(e.code()),
+            }
+            j
+        })
+        .collect()
+}
+
+fn runtime_json() -> Json {
+    let ring = keyring();
+    let vectors: Vec<Json> = runtime_cases()
+        .into_iter()
+        .map(|c| {
+            let mut j = json!({
+                "name": c.name,
+                "description": c.description,
+                "license": hex::encode(&c.license),
+                "device": c.device.json(),
+                "now": c.now,
+                "state_in": hex::encode(&c.state_in),
+            });
+            let expected = run_runtime_case(&j, &ring);
+            let got = match expected["result"].as_str().unwrap() {
+                "ok" => expected["verdict"]["code"].as_str().unwrap(),
+                code => code,
+            };
+            assert_eq!(
+                got, c.expect,
+                "runtime vector {} shows {got}, meant {}",
+                c.name, c.expect
+            );
+            j["expected"] = expected;
+            j
+        })
+        .collect();
+    json!({
+        "note": "Runtime vectors (spec/RUNTIME.md section 9). Keyring: keys.json. Build the device identity from the raw values (components in order, then hw_serial, then sw_serial), decode state_in (64 bytes) and call verify(license, keyring, identity, now, state); compare with expected. Times are Unix seconds.",
+        "normalization": normalization_json(),
+        "vectors": vectors,
+    })
+}
+
+/// The runtime vector file: (file name, content).
+pub fn runtime_file() -> (String, String) {
+    (
+        "runtime.json".into(),
+        serde_json::to_string_pretty(&runtime_json()).unwrap() + "\n",
+    )
 }
