@@ -1,0 +1,488 @@
+//! The agent's commands as library calls: `tessera-agent` only parses
+//! arguments, calls these and prints.
+//!
+//! Each command opens the state directory with [`Store::open`] (lock and
+//! crash recovery), builds the device identity from a fresh [`Probe`] and
+//! calls the verifier: the license is always judged by
+//! [`tessera_verifier::verify`], never by code of its own.
+
+use core::convert::Infallible;
+use std::path::{Path, PathBuf};
+
+use rand_core::{OsRng, RngCore};
+use tessera_keys::Keyring;
+use tessera_verifier::binding::DeviceIdentity;
+use tessera_verifier::encode::{sign_request, RequestData};
+use tessera_verifier::{
+    armor, decode_license_unverified, decode_request, verify, KeyEntry, State, Verdict,
+    MAX_OBJECT_LEN,
+};
+
+use crate::catalog::Catalog;
+use crate::clock::format_time;
+use crate::config::{check_ip, AgentConfig, ConfigError, CONFIG_FILE};
+use crate::device_key::DeviceKey;
+use crate::error::AgentError;
+use crate::probe::{Probe, ProbeSettings, SkipReason, Skipped, DEFAULT_MIN_COMPONENTS};
+use crate::report::Report;
+use crate::store::{FailHook, Store, StoreError, StoredState, STATE_FILE};
+
+/// Where the state lives unless `--state-dir` or [`STATE_DIR_ENV`] says
+/// otherwise.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/tessera";
+/// Environment variable naming the state directory.
+pub const STATE_DIR_ENV: &str = "TESSERA_STATE_DIR";
+/// Keyring file looked for in the state directory when none is configured.
+pub const KEYRING_FILE: &str = "keyring.toml";
+
+/// Where the agent finds its files, and overrides from the command line.
+#[derive(Clone, Debug)]
+pub struct AgentOptions {
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// Configuration file; default `<state_dir>/agent.toml` (optional there).
+    pub config: Option<PathBuf>,
+    /// Sysroot override.
+    pub sysroot: Option<PathBuf>,
+    /// Bound IP address override (an administrative setting).
+    pub ip: Option<String>,
+    /// Keyring override.
+    pub keyring: Option<PathBuf>,
+    /// Catalog override.
+    pub catalog: Option<PathBuf>,
+    /// Crash-safety test hook.
+    pub fail_hook: Option<FailHook>,
+}
+
+impl AgentOptions {
+    /// Options with only the state directory set.
+    #[must_use]
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            state_dir: state_dir.into(),
+            config: None,
+            sysroot: None,
+            ip: None,
+            keyring: None,
+            catalog: None,
+            fail_hook: None,
+        }
+    }
+}
+
+/// A request file made by [`Agent::request`].
+#[derive(Clone, Debug)]
+pub struct RequestOutcome {
+    /// The armored request (`TESSERA REQUEST`).
+    pub armored: String,
+    /// What it says.
+    pub data: RequestData,
+    /// The probe it was made from.
+    pub probe: Probe,
+    /// Whether the device key was created for it.
+    pub key_created: bool,
+    /// Warnings for people.
+    pub notes: Vec<String>,
+}
+
+/// The device identity for one command.
+struct Device {
+    identity: DeviceIdentity,
+    notes: Vec<String>,
+}
+
+/// The reference device agent.
+#[derive(Debug)]
+pub struct Agent {
+    options: AgentOptions,
+    config: AgentConfig,
+    config_path: PathBuf,
+}
+
+impl Agent {
+    /// Loads the configuration.
+    ///
+    /// # Errors
+    /// [`AgentError::Config`]: an unreadable or invalid file, a missing
+    /// file named with `--config`, an invalid `--ip`.
+    pub fn new(options: AgentOptions) -> Result<Self, AgentError> {
+        let config_path = options
+            .config
+            .clone()
+            .unwrap_or_else(|| options.state_dir.join(CONFIG_FILE));
+        let config = match AgentConfig::load(&config_path)? {
+            Some(c) => c,
+            None if options.config.is_some() => {
+                return Err(ConfigError::Missing(config_path).into())
+            }
+            None => AgentConfig::default(),
+        };
+        if let Some(ip) = &options.ip {
+            check_ip(ip).map_err(|reason| ConfigError::Invalid {
+                path: "--ip".into(),
+                field: "ip",
+                reason,
+            })?;
+        }
+        Ok(Self {
+            options,
+            config,
+            config_path,
+        })
+    }
+
+    /// The configuration in use.
+    #[must_use]
+    pub fn config(&self) -> &AgentConfig {
+        &self.config
+    }
+
+    /// The state directory.
+    #[must_use]
+    pub fn state_dir(&self) -> &Path {
+        &self.options.state_dir
+    }
+
+    /// Fewest hardware/OS components a request needs.
+    #[must_use]
+    pub fn min_components(&self) -> usize {
+        self.config.min_components.unwrap_or(DEFAULT_MIN_COMPONENTS)
+    }
+
+    fn sysroot(&self) -> PathBuf {
+        self.options
+            .sysroot
+            .clone()
+            .or_else(|| self.config.sysroot.clone())
+            .unwrap_or_else(|| PathBuf::from("/"))
+    }
+
+    fn settings(&self, device_key: Option<[u8; 32]>) -> ProbeSettings {
+        ProbeSettings {
+            ip: self.options.ip.clone().or_else(|| self.config.ip.clone()),
+            hw_serial: self.config.hw_serial.clone(),
+            platform: self.config.platform.map(Into::into),
+            device_key,
+        }
+    }
+
+    /// Probes the machine, with the device key if one exists (it is not
+    /// created here).
+    #[must_use]
+    pub fn probe(&self) -> Probe {
+        let (key, problem) = match DeviceKey::load(&self.options.state_dir) {
+            Ok(Some(k)) => (Some(k.public_key()), None),
+            Ok(None) => (None, Some(SkipReason::Missing)),
+            Err(e) => (None, Some(SkipReason::Unreadable(e.to_string()))),
+        };
+        let mut probe = Probe::run(&self.sysroot(), &self.settings(key));
+        if let Some(reason) = problem {
+            probe.skipped.insert(
+                0,
+                Skipped {
+                    source: "state directory: device.key (created by the first request)".into(),
+                    reason,
+                },
+            );
+        }
+        probe
+    }
+
+    fn open_store(&self, create: bool) -> Result<Store, AgentError> {
+        Store::open(&self.options.state_dir, create, self.options.fail_hook).map_err(|e| match e {
+            StoreError::NoStateDir(p) => AgentError::NotActivated(p),
+            e => e.into(),
+        })
+    }
+
+    /// The trusted keys: `--keyring`, else `keyring` of the configuration,
+    /// else `keyring.toml` in the state directory.
+    ///
+    /// # Errors
+    /// [`AgentError::NoKeyring`], [`AgentError::Keyring`].
+    pub fn keyring(&self) -> Result<Vec<KeyEntry>, AgentError> {
+        let path = self
+            .options
+            .keyring
+            .clone()
+            .or_else(|| self.config.keyring.clone())
+            .or_else(|| {
+                let p = self.options.state_dir.join(KEYRING_FILE);
+                p.exists().then_some(p)
+            })
+            .ok_or_else(|| AgentError::NoKeyring {
+                config: self.config_path.clone(),
+            })?;
+        Keyring::load(&path)
+            .map(|k| k.to_entries())
+            .map_err(|source| AgentError::Keyring { path, source })
+    }
+
+    fn catalog(&self) -> Result<Option<Catalog>, AgentError> {
+        self.options
+            .catalog
+            .as_ref()
+            .or(self.config.catalog.as_ref())
+            .map(|p| Catalog::load(p))
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    /// The SW serial: configured, else that of the installed license.
+    fn sw_serial(&self, installed: Option<&[u8]>) -> Option<String> {
+        self.config.sw_serial.clone().or_else(|| {
+            installed
+                .and_then(|bytes| decode_license_unverified(bytes).ok())
+                .map(|l| l.serial().to_owned())
+        })
+    }
+
+    fn device(&self, dir: &Path, installed: Option<&[u8]>) -> Result<Device, AgentError> {
+        let mut notes = Vec::new();
+        // A broken device key costs one component, not the license.
+        let key = match DeviceKey::load(dir) {
+            Ok(k) => k.map(|k| k.public_key()),
+            Err(e) => {
+                notes.push(format!("device key not used: {e}"));
+                None
+            }
+        };
+        let probe = Probe::run(&self.sysroot(), &self.settings(key));
+        let (identity, skipped) = probe.identity(self.sw_serial(installed).as_deref())?;
+        notes.extend(
+            skipped
+                .iter()
+                .map(|s| format!("{} not used: {}", s.source, s.reason)),
+        );
+        Ok(Device { identity, notes })
+    }
+
+    fn read_installed(
+        store: &Store,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<Vec<u8>>, AgentError> {
+        match store.read_license() {
+            Ok(l) => Ok(l),
+            Err(e @ StoreError::LicenseDamaged { .. }) => {
+                notes.push(e.to_string());
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Makes a signed request (`spec/FORMAT.md` §7): the SW serial if
+    /// known, else the HW serial (first activation of an appliance); the
+    /// identity digests under a fresh random salt; the license in force
+    /// and last renewal from the state; a random nonce; the platform. The
+    /// device key is created on first use.
+    ///
+    /// # Errors
+    /// [`AgentError::Probe`] when too few components are found,
+    /// [`AgentError::NoSerial`], store, device key and random errors.
+    pub fn request(&self, now: i64) -> Result<RequestOutcome, AgentError> {
+        let store = self.open_store(true)?;
+        let mut notes = store.recovered().to_vec();
+        let (key, key_created) = DeviceKey::load_or_generate(store.dir())?;
+        let installed = Self::read_installed(&store, &mut notes)?;
+        let probe = Probe::run(&self.sysroot(), &self.settings(Some(key.public_key())));
+        probe.require(self.min_components())?;
+        let (identity, skipped) =
+            probe.identity(self.sw_serial(installed.as_deref()).as_deref())?;
+        notes.extend(
+            skipped
+                .iter()
+                .map(|s| format!("{} not in the request: {}", s.source, s.reason)),
+        );
+        let (current, last_renewal) = match store.read_state()? {
+            StoredState::Intact(s) => (s.license_id().zip(s.sequence()), s.last_renewal()),
+            StoredState::Missing if !store.has_license() => (None, None),
+            StoredState::Missing | StoredState::Corrupt => {
+                notes.push(
+                    "the license state is corrupt: this request names no current license; install the vendor's answer with `tessera-agent install --recover FILE`".into(),
+                );
+                (None, None)
+            }
+        };
+        let serial = identity.sw_serial().map(str::to_owned);
+        let hw_serial = match serial {
+            Some(_) => None,
+            None => identity.hw_serial().map(str::to_owned),
+        };
+        if serial.is_none() && hw_serial.is_none() {
+            return Err(AgentError::NoSerial {
+                config: self.config_path.clone(),
+            });
+        }
+        let salt = random16()?;
+        let data = RequestData {
+            serial,
+            hw_serial,
+            created_at: now,
+            nonce: random16()?,
+            platform: probe.platform,
+            salt,
+            identity: identity.digests(&salt).collect(),
+            current,
+            last_renewal,
+            device_key: key.public_key(),
+        };
+        let bytes = sign_request(&data, |m| Ok::<_, Infallible>(key.sign(m)))
+            .map_err(|e| AgentError::Encode(e.to_string()))?;
+        // What the vendor will decode, decoded here first.
+        decode_request(&bytes)?;
+        Ok(RequestOutcome {
+            armored: armor::encode(&bytes, armor::LABEL_REQUEST),
+            data,
+            probe,
+            key_created,
+            notes,
+        })
+    }
+
+    /// Verifies a license for this device and installs it with its state
+    /// (license first, then state; see [`crate::store`]).
+    ///
+    /// `input` is an armored license or its binary form. An older license
+    /// than the one installed is refused (`superseded`), as is one that is
+    /// not in force yet; the installed license and state are then
+    /// unchanged. With a corrupt or missing state record, only
+    /// `recover = true` proceeds, with the verifier's recovery state: it
+    /// accepts only a license issued now, never one the device held
+    /// before.
+    ///
+    /// # Errors
+    /// [`AgentError::Refused`] with the verifier's reason,
+    /// [`AgentError::StateCorrupt`], [`AgentError::RecoveryNeedsFreshLicense`],
+    /// [`AgentError::NotYetValid`], keyring, store and input errors.
+    pub fn install(&self, input: &[u8], now: i64, recover: bool) -> Result<Report, AgentError> {
+        let bytes = license_bytes(input)?;
+        let keyring = self.keyring()?;
+        let catalog = self.catalog()?;
+        let store = self.open_store(true)?;
+        let mut notes = store.recovered().to_vec();
+        let installed = Self::read_installed(&store, &mut notes)?;
+        let (mut state, recovering) = match store.read_state()? {
+            StoredState::Intact(s) => {
+                if recover {
+                    notes.push("--recover ignored: the state record is intact".into());
+                }
+                (s, false)
+            }
+            StoredState::Missing if !store.has_license() => (State::new(), false),
+            StoredState::Missing | StoredState::Corrupt if recover => (State::recovery(now), true),
+            StoredState::Missing | StoredState::Corrupt => {
+                return Err(AgentError::StateCorrupt(store.dir().join(STATE_FILE)))
+            }
+        };
+        let device = self.device(store.dir(), installed.as_deref())?;
+        notes.extend(device.notes);
+        let decision = match verify(&bytes, &keyring, &device.identity, now, &mut state) {
+            Ok(d) => d,
+            Err(tessera_verifier::Error::StateCorrupt) if recovering => {
+                let issued = decode_license_unverified(&bytes)
+                    .map(|l| format_time(l.issued_at()))
+                    .unwrap_or_default();
+                return Err(AgentError::RecoveryNeedsFreshLicense { issued });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if decision.verdict() == Verdict::NotYetValid {
+            return Err(AgentError::NotYetValid {
+                starts: format_time(decision.license().not_before()),
+                now: format_time(now),
+            });
+        }
+        if recovering {
+            store.keep_corrupt_state()?;
+            notes.push("the corrupt state record was kept as state.corrupt for support".into());
+        }
+        store.save(&bytes, &state)?;
+        let mut report = Report::new(&decision, &state, now, catalog.as_ref());
+        report.notes.extend(notes);
+        Ok(report)
+    }
+
+    /// The periodic check: verifies the installed license at `now`,
+    /// stores the updated state (last time seen) and reports the decision.
+    ///
+    /// # Errors
+    /// [`AgentError::NotActivated`], [`AgentError::StateCorrupt`],
+    /// [`AgentError::Refused`] (wrong device, clock rollback, ...), keyring
+    /// and store errors. Every error means: no full service.
+    pub fn check(&self, now: i64) -> Result<Report, AgentError> {
+        self.evaluate(now, true)
+    }
+
+    /// As [`Agent::check`] without storing anything (beyond crash
+    /// recovery), with catalog names.
+    ///
+    /// # Errors
+    /// As [`Agent::check`], and catalog errors.
+    pub fn status(&self, now: i64) -> Result<Report, AgentError> {
+        self.evaluate(now, false)
+    }
+
+    fn evaluate(&self, now: i64, persist: bool) -> Result<Report, AgentError> {
+        let store = self.open_store(false)?;
+        let mut notes = store.recovered().to_vec();
+        let bytes = store
+            .read_license()?
+            .ok_or_else(|| AgentError::NotActivated(store.dir().to_owned()))?;
+        let keyring = self.keyring()?;
+        // The periodic check must not fail over display names.
+        let catalog = if persist { None } else { self.catalog()? };
+        let state = match store.read_state()? {
+            StoredState::Intact(s) => s,
+            StoredState::Missing | StoredState::Corrupt => {
+                return Err(AgentError::StateCorrupt(store.dir().join(STATE_FILE)))
+            }
+        };
+        let device = self.device(store.dir(), Some(&bytes))?;
+        notes.extend(device.notes);
+        let mut next = state;
+        let decision = verify(&bytes, &keyring, &device.identity, now, &mut next)?;
+        if persist && next != state {
+            store.save_state(&next)?;
+        }
+        let mut report = Report::new(&decision, &next, now, catalog.as_ref());
+        report.notes.extend(notes);
+        Ok(report)
+    }
+}
+
+/// The license bytes of install input: armored text (`TESSERA LICENSE`)
+/// or the binary COSE_Sign1 (CBOR tag 18, first byte `0xd2`).
+///
+/// # Errors
+/// [`AgentError::Refused`] with the armor error, [`AgentError::Input`] for
+/// input that is neither.
+pub fn license_bytes(input: &[u8]) -> Result<Vec<u8>, AgentError> {
+    if input.first() == Some(&0xd2) {
+        if input.len() > MAX_OBJECT_LEN {
+            return Err(
+                tessera_verifier::Error::Malformed(tessera_verifier::Malformed::TooLarge).into(),
+            );
+        }
+        return Ok(input.to_vec());
+    }
+    let text = core::str::from_utf8(input).map_err(|_| AgentError::Input {
+        path: "license".into(),
+        reason: "neither an armored license (-----BEGIN TESSERA LICENSE-----) nor a binary one; use the file exactly as the vendor sent it".into(),
+    })?;
+    let mut buf = [0u8; MAX_OBJECT_LEN];
+    let bytes = armor::decode(text, armor::LABEL_LICENSE, &mut buf)
+        .map_err(tessera_verifier::Error::from)?;
+    Ok(bytes.to_vec())
+}
+
+fn random16() -> Result<[u8; 16], AgentError> {
+    let mut out = [0u8; 16];
+    OsRng
+        .try_fill_bytes(&mut out)
+        .map_err(|e| AgentError::Random(e.to_string()))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,468 @@
+use std::fs;
+
+use tessera_verifier::samples::{DAY, T0};
+use tessera_verifier::{armor, decode_request, Error};
+
+use super::*;
+use crate::mode::Mode;
+use crate::store::{FailAction, FailPoint};
+use crate::testing::{answer, sign, write_keyring, Tree};
+
+struct Setup {
+    tree: Tree,
+    state: tempfile::TempDir,
+}
+
+impl Setup {
+    fn appliance() -> Self {
+        Self::on(Tree::appliance())
+    }
+
+    fn on(tree: Tree) -> Self {
+        let state = tempfile::tempdir().unwrap();
+        write_keyring(state.path());
+        Self { tree, state }
+    }
+
+    fn options(&self) -> AgentOptions {
+        let mut o = AgentOptions::new(self.state.path());
+        o.sysroot = Some(self.tree.root().to_owned());
+        o
+    }
+
+    fn agent(&self) -> Agent {
+        Agent::new(self.options()).unwrap()
+    }
+
+    fn hooked(&self, point: FailPoint) -> Agent {
+        let mut o = self.options();
+        o.fail_hook = Some(FailHook {
+            point,
+            action: FailAction::Fail,
+        });
+        Agent::new(o).unwrap()
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.state.path().join(name)
+    }
+
+    /// Request, answer with `sequence`, install: the activated appliance.
+    fn activate(&self, now: i64) -> Vec<u8> {
+        let license = self.license(1, now);
+        self.agent().install(&license, now, false).unwrap();
+        license
+    }
+
+    /// A license answering a fresh request, armored as the vendor sends it.
+    fn license(&self, sequence: u32, issued_at: i64) -> Vec<u8> {
+        let req = self.agent().request(issued_at).unwrap();
+        let mut buf = [0u8; MAX_OBJECT_LEN];
+        let bytes = armor::decode(&req.armored, armor::LABEL_REQUEST, &mut buf).unwrap();
+        let l = answer(bytes, sequence, issued_at);
+        armor::encode(&sign(&l), armor::LABEL_LICENSE).into_bytes()
+    }
+}
+
+fn decoded(armored: &str) -> Vec<u8> {
+    let mut buf = [0u8; MAX_OBJECT_LEN];
+    armor::decode(armored, armor::LABEL_REQUEST, &mut buf)
+        .unwrap()
+        .to_vec()
+}
+
+#[test]
+fn first_request_of_an_appliance_carries_the_hw_serial() {
+    let s = Setup::appliance();
+    let out = s.agent().request(T0).unwrap();
+    assert!(out.key_created);
+    let bytes = decoded(&out.armored);
+    let r = decode_request(&bytes).unwrap();
+    assert_eq!(r.serial(), None);
+    assert_eq!(r.hw_serial(), Some("HW-7F3A-0042"));
+    assert_eq!(r.created_at(), T0);
+    assert_eq!(r.current(), None);
+    assert_eq!(r.last_renewal(), None);
+    assert_eq!(r.platform(), tessera_verifier::claims::Platform::Hw);
+    // HW serial, device key, UUID, machine id, MAC, disk.
+    assert_eq!(r.identity().len(), 6);
+    assert!(r
+        .identity()
+        .any(|i| i.kind == tessera_verifier::claims::ComponentKind::DEVICE_KEY));
+    // The device key was stored 0600 and signs the next request too, with
+    // a fresh salt and nonce.
+    let again = s.agent().request(T0).unwrap();
+    assert!(!again.key_created);
+    assert_eq!(again.data.device_key, out.data.device_key);
+    assert_ne!(again.data.salt, out.data.salt);
+    assert_ne!(again.data.nonce, out.data.nonce);
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = fs::metadata(s.path("device.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn activation_then_checks_then_renewal() {
+    let s = Setup::appliance();
+    let first = s.activate(T0);
+    assert_eq!(
+        s.agent().status(T0 + DAY).unwrap().license.serial,
+        "SW-2026-000123"
+    );
+    let r = s.agent().check(T0 + DAY).unwrap();
+    assert_eq!(r.mode, Mode::Full);
+    assert_eq!(r.exit_code, 0);
+    assert_eq!(r.days_since_renewal, Some(1));
+
+    // The renewal request names the SW serial and the license in force.
+    let req = s.agent().request(T0 + 300 * DAY).unwrap();
+    assert_eq!(req.data.serial.as_deref(), Some("SW-2026-000123"));
+    assert_eq!(req.data.hw_serial, None);
+    assert_eq!(req.data.current, Some(([1; 16], 1)));
+    assert_eq!(req.data.last_renewal, Some(T0));
+
+    let second = s.license(2, T0 + 300 * DAY);
+    let r = s.agent().install(&second, T0 + 300 * DAY, false).unwrap();
+    assert_eq!(r.license.sequence, 2);
+    assert_eq!(r.days_since_renewal, Some(0));
+
+    // The old file is refused and changes nothing.
+    let before = (
+        fs::read(s.path("license")).unwrap(),
+        fs::read(s.path("state")).unwrap(),
+    );
+    let err = s
+        .agent()
+        .install(&first, T0 + 301 * DAY, false)
+        .unwrap_err();
+    assert!(
+        matches!(err, AgentError::Refused(Error::Superseded { seq: 2 })),
+        "{err}"
+    );
+    let after = (
+        fs::read(s.path("license")).unwrap(),
+        fs::read(s.path("state")).unwrap(),
+    );
+    assert_eq!(before, after);
+    // Re-installing the license in force is fine.
+    s.agent().install(&second, T0 + 301 * DAY, false).unwrap();
+}
+
+#[test]
+fn days_offline_walk_through_every_mode() {
+    let s = Setup::appliance();
+    s.activate(T0);
+    let end = T0 + 365 * DAY;
+    let table = [
+        (end - 40 * DAY, Mode::Full, 0),
+        (end - 10 * DAY, Mode::RenewalDue, 10),
+        (end + DAY, Mode::Grace, 11),
+        (end + 14 * DAY, Mode::EmergencyOnly, 12),
+    ];
+    for (now, mode, code) in table {
+        let r = s.agent().check(now).unwrap();
+        assert_eq!((r.mode, r.exit_code), (mode, code), "{}", r.now);
+    }
+    // The clock set back by more than the tolerance is refused.
+    let err = s.agent().check(end - 40 * DAY).unwrap_err();
+    assert!(matches!(err, AgentError::Refused(Error::ClockRollback)));
+    // The renewal file brings full service back at once.
+    let renewal = s.license(2, end + 20 * DAY);
+    let r = s.agent().install(&renewal, end + 20 * DAY, false).unwrap();
+    assert_eq!(r.mode, Mode::Full);
+}
+
+#[test]
+fn status_does_not_store_anything() {
+    let s = Setup::appliance();
+    s.activate(T0);
+    let before = fs::read(s.path("state")).unwrap();
+    s.agent().status(T0 + 5 * DAY).unwrap();
+    assert_eq!(fs::read(s.path("state")).unwrap(), before);
+    s.agent().check(T0 + 5 * DAY).unwrap();
+    assert_ne!(fs::read(s.path("state")).unwrap(), before);
+}
+
+#[test]
+fn corrupt_state_refuses_service_until_a_fresh_license_is_installed() {
+    let s = Setup::appliance();
+    let license = s.activate(T0);
+    let mut bytes = fs::read(s.path("state")).unwrap();
+    bytes[20] ^= 0x40;
+    fs::write(s.path("state"), &bytes).unwrap();
+
+    let later = T0 + 3 * DAY;
+    let err = s.agent().check(later).unwrap_err();
+    assert!(matches!(err, AgentError::StateCorrupt(_)), "{err}");
+    assert_eq!(err.code(), "state_corrupt");
+    assert!(matches!(
+        s.agent().status(later),
+        Err(AgentError::StateCorrupt(_))
+    ));
+    // Not silently reset: installing the old file again is refused ...
+    assert!(matches!(
+        s.agent().install(&license, later, false),
+        Err(AgentError::StateCorrupt(_))
+    ));
+    // ... also with --recover, since it was issued before the loss.
+    assert!(matches!(
+        s.agent().install(&license, later, true),
+        Err(AgentError::RecoveryNeedsFreshLicense { .. })
+    ));
+    assert!(matches!(
+        s.agent().check(later),
+        Err(AgentError::StateCorrupt(_))
+    ));
+    // The request still works and says the state is corrupt.
+    let req = s.agent().request(later).unwrap();
+    assert_eq!(req.data.current, None);
+    assert!(req.notes.iter().any(|n| n.contains("--recover")));
+    // A fresh license from the vendor, installed with --recover, restores
+    // service; the corrupt record is kept for support.
+    let fresh = s.license(2, later);
+    let r = s.agent().install(&fresh, later, true).unwrap();
+    assert_eq!(r.mode, Mode::Full);
+    assert_eq!(fs::read(s.path("state.corrupt")).unwrap(), bytes);
+    assert_eq!(s.agent().check(later + DAY).unwrap().mode, Mode::Full);
+}
+
+#[test]
+fn missing_state_with_a_license_is_corrupt_not_fresh() {
+    let s = Setup::appliance();
+    let license = s.activate(T0);
+    fs::remove_file(s.path("state")).unwrap();
+    assert!(matches!(
+        s.agent().check(T0 + DAY),
+        Err(AgentError::StateCorrupt(_))
+    ));
+    assert!(matches!(
+        s.agent().install(&license, T0 + DAY, false),
+        Err(AgentError::StateCorrupt(_))
+    ));
+}
+
+#[test]
+fn license_for_another_device_is_refused_and_nothing_written() {
+    let s = Setup::appliance();
+    let other = Setup::on(Tree::vm());
+    let theirs = {
+        let mut o = other.options();
+        o.config = None;
+        fs::write(other.path("agent.toml"), "sw_serial = \"SW-2026-000999\"\n").unwrap();
+        let req = Agent::new(o).unwrap().request(T0).unwrap();
+        let l = answer(&decoded(&req.armored), 1, T0);
+        sign(&l)
+    };
+    let err = s.agent().install(&theirs, T0, false).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AgentError::Refused(Error::WrongSerial | Error::WrongDevice { .. })
+        ),
+        "{err}"
+    );
+    assert!(!s.path("license").exists());
+    assert_eq!(
+        fs::read(s.path("state")).unwrap(),
+        State::new().to_bytes(),
+        "only the provisioned fresh state"
+    );
+}
+
+#[test]
+fn not_yet_valid_license_is_not_installed() {
+    let s = Setup::appliance();
+    let license = s.license(1, T0 + 10 * DAY);
+    let err = s.agent().install(&license, T0, false).unwrap_err();
+    assert!(matches!(err, AgentError::NotYetValid { .. }), "{err}");
+    assert!(!s.path("license").exists());
+}
+
+#[test]
+fn binary_and_armored_input_both_install() {
+    let s = Setup::appliance();
+    let armored = s.license(1, T0);
+    let mut buf = [0u8; MAX_OBJECT_LEN];
+    let text = String::from_utf8(armored.clone()).unwrap();
+    let raw = armor::decode(&text, armor::LABEL_LICENSE, &mut buf).unwrap();
+    assert_eq!(
+        license_bytes(raw).unwrap(),
+        license_bytes(&armored).unwrap()
+    );
+    // Mail-quoted with CRLF still reads.
+    let quoted: String = text.lines().map(|l| format!("> {l}\r\n")).collect();
+    assert_eq!(license_bytes(quoted.as_bytes()).unwrap(), raw);
+    assert!(matches!(
+        license_bytes(&[0xff, 0]),
+        Err(AgentError::Input { .. })
+    ));
+    assert!(matches!(
+        license_bytes(b"hello"),
+        Err(AgentError::Refused(Error::Armor(_)))
+    ));
+    s.agent().install(raw, T0, false).unwrap();
+}
+
+#[test]
+fn fresh_vm_needs_a_configured_serial() {
+    let s = Setup::on(Tree::vm());
+    let err = s.agent().request(T0).unwrap_err();
+    assert!(matches!(err, AgentError::NoSerial { .. }), "{err}");
+    assert!(err.to_string().contains("sw_serial"));
+    fs::write(
+        s.path("agent.toml"),
+        "sw_serial = \"SW-2026-000555\"\nip = \"192.0.2.10\"\n",
+    )
+    .unwrap();
+    let req = s.agent().request(T0).unwrap();
+    assert_eq!(req.data.serial.as_deref(), Some("SW-2026-000555"));
+    assert_eq!(req.data.hw_serial, None);
+    assert_eq!(req.data.platform, tessera_verifier::claims::Platform::Vm);
+    // VM: UUID, machine id, MAC, IP, device key.
+    assert_eq!(req.data.identity.len(), 5);
+    let license = s.license(1, T0);
+    assert_eq!(
+        s.agent().install(&license, T0, false).unwrap().mode,
+        Mode::Full
+    );
+}
+
+#[test]
+fn too_few_components_refuse_a_request() {
+    let t = Tree::new();
+    t.file("etc/machine-id", "0123456789abcdef0123456789abcdef\n");
+    let s = Setup::on(t);
+    fs::write(
+        s.path("agent.toml"),
+        "hw_serial = \"HW-1\"\nmin_components = 3\n",
+    )
+    .unwrap();
+    let err = s.agent().request(T0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            AgentError::Probe(crate::probe::ProbeError::TooFew {
+                found: 2,
+                needed: 3
+            })
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn keyring_comes_from_option_config_or_state_dir() {
+    let s = Setup::appliance();
+    fs::remove_file(s.path("keyring.toml")).unwrap();
+    let err = s.agent().keyring().unwrap_err();
+    assert!(matches!(err, AgentError::NoKeyring { .. }));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let path = write_keyring(elsewhere.path());
+    let mut o = s.options();
+    o.keyring = Some(path.clone());
+    assert_eq!(Agent::new(o).unwrap().keyring().unwrap().len(), 1);
+    fs::write(
+        s.path("agent.toml"),
+        format!("keyring = {:?}\n", path.display().to_string()),
+    )
+    .unwrap();
+    assert_eq!(s.agent().keyring().unwrap().len(), 1);
+    fs::write(path, "format = 1\n[[key]]\nkid = \"00\"\n").unwrap();
+    assert!(matches!(
+        s.agent().keyring(),
+        Err(AgentError::Keyring { .. })
+    ));
+}
+
+#[test]
+fn check_before_activation_says_what_to_do() {
+    let s = Setup::appliance();
+    let err = s.agent().check(T0).unwrap_err();
+    assert!(matches!(err, AgentError::NotActivated(_)));
+    let mut o = s.options();
+    o.state_dir = s.state.path().join("nowhere");
+    let err = Agent::new(o).unwrap().check(T0).unwrap_err();
+    assert!(matches!(err, AgentError::NotActivated(_)));
+    assert!(err.to_string().contains("tessera-agent request"));
+}
+
+#[test]
+fn invalid_ip_override_is_refused() {
+    let s = Setup::appliance();
+    let mut o = s.options();
+    o.ip = Some("0.0.0.0".into());
+    assert!(matches!(Agent::new(o), Err(AgentError::Config(_))));
+    let mut o = s.options();
+    o.config = Some(s.path("missing.toml"));
+    assert!(matches!(
+        Agent::new(o),
+        Err(AgentError::Config(ConfigError::Missing(_)))
+    ));
+}
+
+#[test]
+fn catalog_names_appear_in_status() {
+    let s = Setup::appliance();
+    s.activate(T0);
+    let catalog = s.path("catalog.toml");
+    fs::write(&catalog, "[[profile]]\ncode = 1\nname = \"PBX-BASIC\"\n").unwrap();
+    let mut o = s.options();
+    o.catalog = Some(catalog);
+    let r = Agent::new(o).unwrap().status(T0).unwrap();
+    assert_eq!(
+        r.entitlements.profiles[0].name.as_deref(),
+        Some("PBX-BASIC")
+    );
+}
+
+/// A crash at every step of an install of a renewal leaves the old or the
+/// new license in force, and the next check gives full service.
+#[test]
+fn install_interrupted_at_every_fail_point() {
+    for point in FailPoint::ALL {
+        let s = Setup::appliance();
+        s.activate(T0);
+        let renewal = s.license(2, T0 + 10 * DAY);
+        let err = s
+            .hooked(point)
+            .install(&renewal, T0 + 10 * DAY, false)
+            .unwrap_err();
+        assert!(matches!(err, AgentError::Store(StoreError::FailPoint(p)) if p == point));
+        let r = s.agent().check(T0 + 11 * DAY).unwrap();
+        assert_eq!(r.mode, Mode::Full, "{point:?}");
+        let want = match point {
+            FailPoint::LicenseTempTorn | FailPoint::LicenseTempWritten => 1,
+            _ => 2,
+        };
+        assert_eq!(r.license.sequence, want, "{point:?}");
+        // Whatever happened, the older license can no longer come back
+        // once the newer one was checked.
+        if want == 2 {
+            let first = s.license(1, T0);
+            assert!(s.agent().install(&first, T0 + 12 * DAY, false).is_err());
+        }
+    }
+}
+
+/// A crash while the check stores the state leaves a state that still
+/// works.
+#[test]
+fn check_interrupted_at_every_state_fail_point() {
+    for point in [
+        FailPoint::StateTempTorn,
+        FailPoint::StateTempWritten,
+        FailPoint::StateRenamed,
+    ] {
+        let s = Setup::appliance();
+        s.activate(T0);
+        assert!(s.hooked(point).check(T0 + DAY).is_err());
+        assert_eq!(
+            s.agent().check(T0 + 2 * DAY).unwrap().mode,
+            Mode::Full,
+            "{point:?}"
+        );
+    }
+}

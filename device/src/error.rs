@@ -1,0 +1,181 @@
+//! Errors of the agent: every message says what was wrong and what to do.
+
+use std::path::PathBuf;
+
+use crate::catalog::CatalogError;
+use crate::clock::TimeError;
+use crate::config::ConfigError;
+use crate::device_key::DeviceKeyError;
+use crate::probe::ProbeError;
+use crate::store::StoreError;
+
+/// Why an agent command could not do its work. Every variant maps to exit
+/// code 2 ([`crate::mode::EXIT_REFUSED`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// The verifier refused the license (or request).
+    #[error("{0}")]
+    Refused(#[from] tessera_verifier::Error),
+    /// No license is installed.
+    #[error(
+        "no license is installed in {0}: run `tessera-agent request -o request.txt`, send the file to the vendor and install the answer with `tessera-agent install FILE`"
+    )]
+    NotActivated(PathBuf),
+    /// The state record is corrupt or missing while a license is installed.
+    #[error(
+        "the license state {0} is corrupt or missing, so no license can be trusted and the PBX gives no full service; run `tessera-agent request`, send the request to the vendor and install the fresh license with `tessera-agent install --recover FILE`"
+    )]
+    StateCorrupt(PathBuf),
+    /// `install --recover` was given a license issued before the recovery.
+    #[error(
+        "after a state loss only a license issued now can be installed (this one was issued {issued}); run `tessera-agent request` and ask the vendor for a fresh license"
+    )]
+    RecoveryNeedsFreshLicense {
+        /// Issue time of the refused license.
+        issued: String,
+    },
+    /// The license is not in force yet at the device's time.
+    #[error(
+        "the license starts {starts} but the device clock says {now}: set the clock correctly, or install the license after it starts; the license in force is unchanged"
+    )]
+    NotYetValid {
+        /// Start of the license.
+        starts: String,
+        /// The device's time.
+        now: String,
+    },
+    /// No keyring was configured.
+    #[error(
+        "no keyring: pass --keyring FILE, set `keyring` in {config}, or put the vendor's keyring.toml in the state directory"
+    )]
+    NoKeyring {
+        /// The configuration file consulted.
+        config: PathBuf,
+    },
+    /// The keyring file cannot be used.
+    #[error("the keyring {path} cannot be used: {source}")]
+    Keyring {
+        /// The file.
+        path: PathBuf,
+        /// The keys crate's error.
+        #[source]
+        source: tessera_keys::KeyError,
+    },
+    /// The device has neither a SW serial nor a HW serial for its request.
+    #[error(
+        "this device has no serial to put in a request: set `sw_serial` (the serial the vendor assigned) or, on an appliance, `hw_serial` in {config}"
+    )]
+    NoSerial {
+        /// The configuration file consulted.
+        config: PathBuf,
+    },
+    /// The input file cannot be read.
+    #[error("cannot read {path}: {reason}")]
+    Input {
+        /// The file (or `-`).
+        path: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The output file cannot be written.
+    #[error("cannot write {path}: {reason}")]
+    Output {
+        /// The file.
+        path: String,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The operating system's random number generator failed.
+    #[error("the system random number generator failed ({0}); try again once the system has finished booting")]
+    Random(String),
+    /// The request could not be encoded.
+    #[error("the request could not be built ({0}); report this to the vendor with `tessera-agent probe --json`")]
+    Encode(String),
+    /// State directory.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Identity probe.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// Device key.
+    #[error(transparent)]
+    DeviceKey(#[from] DeviceKeyError),
+    /// Catalog.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// Time.
+    #[error(transparent)]
+    Time(#[from] TimeError),
+}
+
+impl AgentError {
+    /// A stable, machine-readable code for JSON output: the verifier's
+    /// code for a refused license, otherwise the kind of failure.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Refused(e) => e.code(),
+            Self::NotActivated(_) => "not_activated",
+            Self::StateCorrupt(_) => "state_corrupt",
+            Self::RecoveryNeedsFreshLicense { .. } => "recovery_needs_fresh_license",
+            Self::NotYetValid { .. } => "not_yet_valid",
+            Self::NoKeyring { .. } => "no_keyring",
+            Self::Keyring { .. } => "keyring",
+            Self::NoSerial { .. } => "no_serial",
+            Self::Input { .. } => "input",
+            Self::Output { .. } => "output",
+            Self::Random(_) => "random",
+            Self::Encode(_) => "encode",
+            Self::Store(StoreError::Locked(_)) => "locked",
+            Self::Store(StoreError::LicenseDamaged { .. }) => "license_damaged",
+            Self::Store(StoreError::NoStateDir(_)) => "not_activated",
+            Self::Store(StoreError::FailPoint(_)) => "fail_point",
+            Self::Store(_) => "io",
+            Self::Config(_) => "config",
+            Self::Probe(ProbeError::TooFew { .. }) => "too_few_components",
+            Self::Probe(_) => "identity",
+            Self::DeviceKey(_) => "device_key",
+            Self::Catalog(_) => "catalog",
+            Self::Time(_) => "time",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_and_messages_say_what_to_do() {
+        let cases: [(AgentError, &str, &str); 4] = [
+            (
+                tessera_verifier::Error::Superseded { seq: 4 }.into(),
+                "superseded",
+                "sequence 4",
+            ),
+            (
+                AgentError::NotActivated("/var/lib/tessera".into()),
+                "not_activated",
+                "tessera-agent request",
+            ),
+            (
+                AgentError::StateCorrupt("/var/lib/tessera/state".into()),
+                "state_corrupt",
+                "install --recover",
+            ),
+            (
+                StoreError::Locked("/x".into()).into(),
+                "locked",
+                "try again",
+            ),
+        ];
+        for (e, code, hint) in cases {
+            assert_eq!(e.code(), code);
+            assert!(e.to_string().contains(hint), "{e}");
+        }
+    }
+}

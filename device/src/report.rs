@@ -1,0 +1,652 @@
+//! What `check`, `status` and `install` tell people and scripts: an owned
+//! summary of a verifier [`Decision`], printed as text or JSON.
+
+use core::fmt::Write as _;
+
+use serde::Serialize;
+use tessera_verifier::claims::{AfterGrace, Cycle, FeatureCategory};
+use tessera_verifier::entitlement::Role;
+use tessera_verifier::time::Schedule;
+use tessera_verifier::{Decision, Grants, State, Verdict};
+
+use crate::catalog::{Catalog, CodeKind};
+use crate::clock::{days_until, format_time};
+use crate::mode::Mode;
+use crate::probe::platform_name;
+
+/// The outcome of evaluating the installed license at one time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The time evaluated at (RFC 3339).
+    pub now: String,
+    /// The verifier's verdict code (`valid`, `renewal_due`, `grace`,
+    /// `expired_emergency_only`, `expired_locked`, `not_yet_valid`).
+    pub verdict: &'static str,
+    /// The PBX mode.
+    pub mode: Mode,
+    /// Whether the PBX may give full service.
+    pub full_service: bool,
+    /// The process exit code for this mode.
+    pub exit_code: u8,
+    /// What the PBX should do, for people.
+    pub behaviour: &'static str,
+    /// Whole days left: until the license end (valid, renewal due), until
+    /// the end of grace (grace); absent otherwise.
+    pub days_left: Option<u32>,
+    /// First second after grace, while in grace.
+    pub grace_until: Option<String>,
+    /// Whole days since the last successful renewal (what the vendor is
+    /// told for systems that fail to renew).
+    pub days_since_renewal: Option<u32>,
+    /// Time of the last successful renewal.
+    pub last_renewal: Option<String>,
+    /// When to check next.
+    pub next_check: String,
+    /// The license.
+    pub license: LicenseSummary,
+    /// How well the device matches the license binding.
+    pub binding: BindingSummary,
+    /// The sharing role.
+    pub sharing: SharingSummary,
+    /// What the license grants.
+    pub entitlements: EntitlementSummary,
+    /// Warnings and recovery notes.
+    pub notes: Vec<String>,
+}
+
+/// The license's identity and dates.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LicenseSummary {
+    /// SW serial.
+    pub serial: String,
+    /// License id, hex.
+    pub id: String,
+    /// Sequence.
+    pub sequence: u32,
+    /// Vendor id.
+    pub issuer: String,
+    /// Platform (`hw`, `vm`, `cloud`).
+    pub platform: &'static str,
+    /// Customer.
+    pub customer: String,
+    /// PBX name.
+    pub pbx_name: String,
+    /// HW serial converted to this SW serial, on a first activation.
+    pub previous_serial: Option<String>,
+    /// Issue time.
+    pub issued_at: String,
+    /// Start of validity.
+    pub not_before: String,
+    /// End of this file's lease.
+    pub lease_end: String,
+    /// Payment cycle (`monthly`, `yearly`, `five_years`, `lifetime`).
+    pub cycle: &'static str,
+    /// Term start.
+    pub term_start: String,
+    /// Term end; absent for lifetime.
+    pub term_end: Option<String>,
+    /// The earlier of lease end and term end.
+    pub effective_end: String,
+    /// End of the offline grace period.
+    pub grace_end: String,
+    /// What applies after grace (`emergency_only`, `locked`).
+    pub after_grace: &'static str,
+    /// Check interval in seconds.
+    pub check_interval: u32,
+}
+
+/// Binding match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct BindingSummary {
+    /// Components of the license that matched this device.
+    pub matched: u8,
+    /// Components needed.
+    pub threshold: u8,
+    /// Components the license names.
+    pub components: usize,
+}
+
+/// Sharing role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SharingSummary {
+    /// `standalone`, `server` or `client`.
+    pub role: &'static str,
+    /// The server's SW serial, for a client.
+    pub server: Option<String>,
+}
+
+/// A code with its catalog name and a count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Counted {
+    /// Catalog code.
+    pub code: u16,
+    /// Catalog name, when a catalog was given.
+    pub name: Option<String>,
+    /// Count.
+    pub count: u32,
+}
+
+/// A licensed feature.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FeatureEntry {
+    /// Catalog code.
+    pub code: u16,
+    /// Catalog name, when a catalog was given.
+    pub name: Option<String>,
+    /// `instance`, `general` or `core`.
+    pub category: &'static str,
+    /// Quantity.
+    pub quantity: u32,
+    /// Licensed but not shown to the end customer.
+    pub hidden: bool,
+    /// Whether it may be used.
+    pub enabled: bool,
+}
+
+/// A base license with its add-ons.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BaseEntry {
+    /// Catalog code.
+    pub code: u16,
+    /// Catalog name, when a catalog was given.
+    pub name: Option<String>,
+    /// Count.
+    pub count: u32,
+    /// Add-ons.
+    pub addons: Vec<Counted>,
+}
+
+/// A service with its effective (co-terminated) end.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServiceEntry {
+    /// Catalog code.
+    pub code: u16,
+    /// Catalog name, when a catalog was given.
+    pub name: Option<String>,
+    /// Start.
+    pub start: String,
+    /// Effective end.
+    pub end: String,
+    /// Whether it runs now.
+    pub active: bool,
+}
+
+/// What the license grants.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EntitlementSummary {
+    /// Whether the verdict lets the PBX use them (valid, renewal due,
+    /// grace). When false the lists show what the license names, not
+    /// what may be used.
+    pub granted: bool,
+    /// Sum of profile counts.
+    pub total_users: u64,
+    /// Profile counts.
+    pub profiles: Vec<Counted>,
+    /// Features.
+    pub features: Vec<FeatureEntry>,
+    /// Base licenses with add-ons.
+    pub bases: Vec<BaseEntry>,
+    /// Storage units.
+    pub storage_units: u32,
+    /// Storage in GB.
+    pub storage_gb: u64,
+    /// Services.
+    pub services: Vec<ServiceEntry>,
+}
+
+fn cycle_name(c: Cycle) -> &'static str {
+    match c {
+        Cycle::Monthly => "monthly",
+        Cycle::Yearly => "yearly",
+        Cycle::FiveYears => "five_years",
+        Cycle::Lifetime => "lifetime",
+    }
+}
+
+fn after_grace_name(a: AfterGrace) -> &'static str {
+    match a {
+        AfterGrace::EmergencyOnly => "emergency_only",
+        AfterGrace::Locked => "locked",
+    }
+}
+
+fn category_name(c: FeatureCategory) -> &'static str {
+    match c {
+        FeatureCategory::Instance => "instance",
+        FeatureCategory::General => "general",
+        FeatureCategory::Core => "core",
+    }
+}
+
+impl Report {
+    /// Summarizes `decision` taken at `now`; `state` is the state after
+    /// it, `catalog` names the codes.
+    #[must_use]
+    pub fn new(
+        decision: &Decision<'_>,
+        state: &State,
+        now: i64,
+        catalog: Option<&Catalog>,
+    ) -> Self {
+        let license = decision.license();
+        let verdict = decision.verdict();
+        let mode = Mode::of(verdict);
+        let schedule = Schedule::of(license);
+        let term = license.term();
+        let policy = license.policy();
+        let days_left = match verdict {
+            Verdict::Valid => Some(days_until(now, schedule.effective_end())),
+            Verdict::RenewalDue { days_left } => Some(days_left),
+            Verdict::Grace { until } => Some(days_until(now, until)),
+            Verdict::Expired { .. } | Verdict::NotYetValid => None,
+        };
+        let binding = license.binding();
+        let name = |kind, code| catalog.and_then(|c| c.name(kind, code)).map(String::from);
+        let grants = Grants::new(license);
+        let (role, server) = match grants.role() {
+            Role::Standalone => ("standalone", None),
+            Role::Server => ("server", None),
+            Role::ClientOf(s) => ("client", Some(s.to_owned())),
+        };
+        let entitlements = EntitlementSummary {
+            granted: decision.grants().is_some(),
+            total_users: grants.total_users(),
+            profiles: grants
+                .profiles()
+                .map(|p| Counted {
+                    code: p.code,
+                    name: name(CodeKind::Profile, p.code),
+                    count: p.count,
+                })
+                .collect(),
+            features: grants
+                .features()
+                .map(|f| FeatureEntry {
+                    code: f.code,
+                    name: name(CodeKind::Feature, f.code),
+                    category: category_name(f.category),
+                    quantity: f.quantity,
+                    hidden: f.hidden,
+                    enabled: grants.feature_enabled(f.code),
+                })
+                .collect(),
+            bases: grants
+                .bases()
+                .map(|b| BaseEntry {
+                    code: b.code,
+                    name: name(CodeKind::Base, b.code),
+                    count: b.count,
+                    addons: b
+                        .addons
+                        .map(|a| Counted {
+                            code: a.code,
+                            name: name(CodeKind::Addon, a.code),
+                            count: a.count,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            storage_units: grants.storage_units(),
+            storage_gb: grants.storage_gb(),
+            services: grants
+                .services()
+                .map(|s| ServiceEntry {
+                    code: s.code,
+                    name: name(CodeKind::Service, s.code),
+                    start: format_time(s.start),
+                    end: format_time(s.end),
+                    active: s.active_at(now),
+                })
+                .collect(),
+        };
+        let mut notes = Vec::new();
+        if decision.matched_components() == binding.threshold && verdict.full_service() {
+            notes.push(format!(
+                "only {} identity component(s) match, exactly as many as needed: one more hardware change unbinds the license; request a new license after planned changes",
+                binding.threshold
+            ));
+        }
+        Self {
+            now: format_time(now),
+            verdict: verdict.code(),
+            mode,
+            full_service: mode.full_service(),
+            exit_code: mode.exit_code(),
+            behaviour: mode.behaviour(),
+            days_left,
+            grace_until: match verdict {
+                Verdict::Grace { until } => Some(format_time(until)),
+                _ => None,
+            },
+            days_since_renewal: decision.days_since_renewal(),
+            last_renewal: state.last_renewal().map(format_time),
+            next_check: format_time(decision.next_check()),
+            license: LicenseSummary {
+                serial: license.serial().to_owned(),
+                id: hex::encode(license.id()),
+                sequence: license.sequence(),
+                issuer: license.issuer().to_owned(),
+                platform: platform_name(license.platform()),
+                customer: license.customer().to_owned(),
+                pbx_name: license.pbx_name().to_owned(),
+                previous_serial: license.previous_serial().map(String::from),
+                issued_at: format_time(license.issued_at()),
+                not_before: format_time(license.not_before()),
+                lease_end: format_time(license.lease_end()),
+                cycle: cycle_name(term.cycle),
+                term_start: format_time(term.start),
+                term_end: term.end.map(format_time),
+                effective_end: format_time(schedule.effective_end()),
+                grace_end: format_time(schedule.grace_end()),
+                after_grace: after_grace_name(policy.after_grace),
+                check_interval: policy.check_interval,
+            },
+            binding: BindingSummary {
+                matched: decision.matched_components(),
+                threshold: binding.threshold,
+                components: binding.components.len(),
+            },
+            sharing: SharingSummary { role, server },
+            entitlements,
+            notes,
+        }
+    }
+
+    /// One or two lines for `check` and `install`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let l = &self.license;
+        let head = format!("license {} (sequence {})", l.serial, l.sequence);
+        let mut out = match self.mode {
+            Mode::Full => format!(
+                "valid: full service; {head} ends {}, {} day(s) left",
+                l.effective_end,
+                self.days_left.unwrap_or(0)
+            ),
+            Mode::RenewalDue => format!(
+                "renewal due: {} day(s) left until {}; full service, notify the administrator to renew ({head})",
+                self.days_left.unwrap_or(0),
+                l.effective_end
+            ),
+            Mode::Grace => format!(
+                "grace: the license ended {}; full service for {} more day(s), until {}; renew now ({head})",
+                l.effective_end,
+                self.days_left.unwrap_or(0),
+                self.grace_until.as_deref().unwrap_or("?")
+            ),
+            Mode::EmergencyOnly | Mode::Locked => format!(
+                "expired: {}; grace ended {} ({head})",
+                self.behaviour, l.grace_end
+            ),
+            Mode::NotYetValid => format!(
+                "not yet valid: the license starts {}; check the device clock ({head})",
+                l.not_before
+            ),
+        };
+        if let Some(days) = self.days_since_renewal {
+            let _ = write!(
+                out,
+                "\nlast renewal {days} day(s) ago; next check {}",
+                self.next_check
+            );
+        } else {
+            let _ = write!(out, "\nnext check {}", self.next_check);
+        }
+        for note in &self.notes {
+            let _ = write!(out, "\nnote: {note}");
+        }
+        out
+    }
+
+    /// The full report for `status`.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let l = &self.license;
+        let mut out = String::new();
+        let row = |out: &mut String, k: &str, v: &str| {
+            let _ = writeln!(out, "{k:<19} {v}");
+        };
+        row(
+            &mut out,
+            "verdict:",
+            &format!("{} ({})", self.verdict, self.behaviour),
+        );
+        row(&mut out, "exit code:", &self.exit_code.to_string());
+        if let Some(d) = self.days_left {
+            row(&mut out, "days left:", &d.to_string());
+        }
+        if let Some(g) = &self.grace_until {
+            row(&mut out, "grace until:", g);
+        }
+        match (&self.last_renewal, self.days_since_renewal) {
+            (Some(t), Some(d)) => row(&mut out, "last renewal:", &format!("{t} ({d} day(s) ago)")),
+            _ => row(&mut out, "last renewal:", "never"),
+        }
+        row(&mut out, "next check:", &self.next_check);
+        row(&mut out, "serial:", &l.serial);
+        if let Some(p) = &l.previous_serial {
+            row(&mut out, "previous serial:", p);
+        }
+        row(
+            &mut out,
+            "license id:",
+            &format!("{} (sequence {})", l.id, l.sequence),
+        );
+        row(&mut out, "platform:", l.platform);
+        row(&mut out, "customer:", &l.customer);
+        row(&mut out, "pbx name:", &l.pbx_name);
+        let term_end = l.term_end.as_deref().unwrap_or("none (lifetime)");
+        row(
+            &mut out,
+            "term:",
+            &format!("{} from {} to {term_end}", l.cycle, l.term_start),
+        );
+        row(&mut out, "lease end:", &l.lease_end);
+        row(
+            &mut out,
+            "grace end:",
+            &format!("{} (then {})", l.grace_end, l.after_grace),
+        );
+        row(
+            &mut out,
+            "binding:",
+            &format!(
+                "{} of {} components match, {} needed",
+                self.binding.matched, self.binding.components, self.binding.threshold
+            ),
+        );
+        let sharing = match &self.sharing.server {
+            Some(server) => format!("client of {server}"),
+            None => self.sharing.role.to_owned(),
+        };
+        row(&mut out, "sharing:", &sharing);
+        let e = &self.entitlements;
+        let label = |code: u16, name: &Option<String>| match name {
+            Some(n) => format!("{n} ({code})"),
+            None => format!("code {code}"),
+        };
+        let granted = if e.granted {
+            ""
+        } else {
+            " [not granted: expired]"
+        };
+        let _ = writeln!(out, "entitlements:{granted}");
+        let _ = writeln!(out, "  users:           {}", e.total_users);
+        for p in &e.profiles {
+            let _ = writeln!(
+                out,
+                "  profile          {} x{}",
+                label(p.code, &p.name),
+                p.count
+            );
+        }
+        for f in &e.features {
+            let hidden = if f.hidden { ", hidden" } else { "" };
+            let _ = writeln!(
+                out,
+                "  feature          {} x{} ({}{hidden})",
+                label(f.code, &f.name),
+                f.quantity,
+                f.category
+            );
+        }
+        for b in &e.bases {
+            let _ = writeln!(
+                out,
+                "  base             {} x{}",
+                label(b.code, &b.name),
+                b.count
+            );
+            for a in &b.addons {
+                let _ = writeln!(
+                    out,
+                    "    add-on         {} x{}",
+                    label(a.code, &a.name),
+                    a.count
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  storage:         {} unit(s), {} GB",
+            e.storage_units, e.storage_gb
+        );
+        for s in &e.services {
+            let active = if s.active { "active" } else { "inactive" };
+            let _ = writeln!(
+                out,
+                "  service          {} {} to {} ({active})",
+                label(s.code, &s.name),
+                s.start,
+                s.end
+            );
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "note: {note}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tessera_verifier::samples::{self, DAY, T0};
+    use tessera_verifier::{encode, key_id, verify, KeyEntry};
+
+    use super::*;
+
+    fn report_at(l: &encode::LicenseData, now: i64, catalog: Option<&Catalog>) -> Report {
+        let bytes = encode::sign_license(
+            l,
+            &key_id(&samples::TEST_KEY_1_PUBLIC),
+            samples::seed_signer(samples::TEST_KEY_1_SEED),
+        )
+        .unwrap();
+        let ring = [KeyEntry::new(samples::TEST_KEY_1_PUBLIC, 0)];
+        let mut st = State::new();
+        let d = verify(&bytes, &ring, &samples::sample_identity(), now, &mut st).unwrap();
+        Report::new(&d, &st, now, catalog)
+    }
+
+    #[test]
+    fn valid_report_lists_everything() {
+        let catalog = Catalog::parse(
+            "[[profile]]\ncode = 1\nname = \"PBX-BASIC\"\n[[addon]]\ncode = 4\nname = \"device_ip_phone\"\n",
+        )
+        .unwrap();
+        let r = report_at(&samples::typical(), T0 + DAY, Some(&catalog));
+        assert_eq!(r.mode, Mode::Full);
+        assert_eq!(r.exit_code, 0);
+        assert_eq!(r.days_left, Some(364));
+        assert_eq!(r.days_since_renewal, Some(0));
+        assert_eq!(r.license.serial, "SW-2026-000123");
+        assert_eq!(r.license.previous_serial.as_deref(), Some("HW-7F3A-0042"));
+        assert_eq!(r.binding.matched, 4);
+        assert_eq!(r.binding.threshold, 3);
+        assert_eq!(r.sharing.role, "standalone");
+        let e = &r.entitlements;
+        assert!(e.granted);
+        assert_eq!(e.total_users, 52);
+        assert_eq!(e.profiles[0].name.as_deref(), Some("PBX-BASIC"));
+        assert_eq!(e.profiles[1].name, None);
+        assert_eq!(e.storage_gb, 100);
+        assert!(e.features.iter().any(|f| f.hidden && f.enabled));
+        let phone = e.bases.iter().find(|b| b.code == 4).unwrap();
+        assert!(phone
+            .addons
+            .iter()
+            .any(|a| a.name.as_deref() == Some("device_ip_phone") && a.count == 40));
+        assert_eq!(e.services.len(), 2);
+        assert!(e.services[0].active && !e.services[1].active);
+        let text = r.render();
+        assert!(text.contains("PBX-BASIC (1) x20"), "{text}");
+        assert!(text.contains("code 2 x15"), "{text}");
+        assert!(r.summary().starts_with("valid: full service;"));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["mode"], "full");
+        assert_eq!(
+            json["entitlements"]["bases"][1]["addons"][1]["name"],
+            "device_ip_phone"
+        );
+    }
+
+    #[test]
+    fn every_mode_has_its_summary() {
+        let end = T0 + 365 * DAY;
+        let cases = [
+            (
+                end - 10 * DAY,
+                Mode::RenewalDue,
+                Some(10),
+                "renewal due: 10 day(s) left",
+            ),
+            (end + DAY, Mode::Grace, Some(13), "grace: the license ended"),
+            (
+                end + 15 * DAY,
+                Mode::EmergencyOnly,
+                None,
+                "expired: emergency numbers only",
+            ),
+        ];
+        for (now, mode, days, start) in cases {
+            let r = report_at(&samples::typical(), now, None);
+            assert_eq!(r.mode, mode);
+            assert_eq!(r.days_left, days);
+            assert!(r.summary().starts_with(start), "{}", r.summary());
+            assert_eq!(r.entitlements.granted, mode.full_service());
+        }
+        let r = report_at(&samples::typical(), T0 - DAY, None);
+        assert_eq!(r.mode, Mode::NotYetValid);
+        assert_eq!(r.exit_code, 2);
+        let mut locked = samples::lifetime_vm();
+        locked.binding = samples::typical().binding;
+        locked.previous_serial = Some("HW-7F3A-0042".into());
+        locked.lease_end = T0 + DAY;
+        let r = report_at(&locked, T0 + 5 * DAY, None);
+        assert_eq!(r.mode, Mode::Locked);
+        assert_eq!(r.license.term_end, None);
+        assert!(r.render().contains("none (lifetime)"));
+    }
+
+    #[test]
+    fn sharing_client_shows_its_server() {
+        let mut l = samples::sharing_client();
+        l.serial = "SW-2026-000124".into();
+        let r = report_at(&l, T0, None);
+        assert_eq!(r.sharing.role, "client");
+        assert_eq!(r.sharing.server.as_deref(), Some("SW-2026-000123"));
+        assert!(r.render().contains("client of SW-2026-000123"));
+        assert_eq!(r.entitlements.total_users, 0);
+    }
+
+    #[test]
+    fn binding_at_threshold_warns() {
+        let mut l = samples::typical();
+        l.binding.threshold = 4;
+        let r = report_at(&l, T0, None);
+        assert!(r
+            .notes
+            .iter()
+            .any(|n| n.contains("one more hardware change")));
+    }
+}

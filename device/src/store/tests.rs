@@ -1,0 +1,284 @@
+use tessera_verifier::samples::{self, T0};
+
+use super::*;
+
+fn open(dir: &Path) -> Store {
+    Store::open(dir, true, None).unwrap()
+}
+
+fn hooked(dir: &Path, point: FailPoint) -> Store {
+    Store::open(
+        dir,
+        true,
+        Some(FailHook {
+            point,
+            action: FailAction::Fail,
+        }),
+    )
+    .unwrap()
+}
+
+/// Two distinct license byte strings and two states, the second newer.
+fn old_new() -> (Vec<u8>, Vec<u8>, State, State) {
+    (
+        b"old license bytes".to_vec(),
+        b"new license bytes, longer".to_vec(),
+        State::recovery(T0),
+        State::recovery(T0 + 86_400),
+    )
+}
+
+#[test]
+fn save_then_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.read_license().unwrap(), None);
+    // A device with neither file is provisioned with the fresh state.
+    assert_eq!(
+        store.read_state().unwrap(),
+        StoredState::Intact(State::new())
+    );
+    assert!(!store.has_license());
+    let (_, new, _, st) = old_new();
+    store.save(&new, &st).unwrap();
+    assert!(store.has_license());
+    assert_eq!(store.read_license().unwrap(), Some(new));
+    assert_eq!(store.read_state().unwrap(), StoredState::Intact(st));
+    let text = fs::read_to_string(dir.path().join(LICENSE_FILE)).unwrap();
+    assert!(text.starts_with("-----BEGIN TESSERA LICENSE-----\n"));
+    for leftover in ["license.new", "state.new"] {
+        assert!(!dir.path().join(leftover).exists());
+    }
+    assert!(store.recovered().is_empty());
+}
+
+#[test]
+fn state_dir_is_created_private_and_not_created_when_not_asked() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let sd = dir.path().join("a/b");
+    assert!(matches!(
+        Store::open(&sd, false, None),
+        Err(StoreError::NoStateDir(_))
+    ));
+    open(&sd);
+    let mode = fs::metadata(&sd).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+#[test]
+fn second_agent_waits_for_the_lock_then_gives_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path());
+    let err =
+        Store::open_with_timeout(dir.path(), true, None, Duration::from_millis(120)).unwrap_err();
+    assert!(matches!(err, StoreError::Locked(_)));
+    assert!(err.to_string().contains("wait for it to finish"));
+    drop(first);
+    Store::open_with_timeout(dir.path(), true, None, Duration::from_millis(120)).unwrap();
+}
+
+/// A crash at any fail point of an install leaves the old or the new
+/// license in force, with an intact state, never none; recovery on the
+/// next open says what it did.
+#[test]
+fn crash_at_every_fail_point_leaves_old_or_new() {
+    for point in FailPoint::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new, old_state, new_state) = old_new();
+        open(dir.path()).save(&old, &old_state).unwrap();
+        let store = hooked(dir.path(), point);
+        let err = store.save(&new, &new_state).unwrap_err();
+        assert!(
+            matches!(err, StoreError::FailPoint(p) if p == point),
+            "{point:?}"
+        );
+        drop(store);
+
+        let store = open(dir.path());
+        let license = store.read_license().unwrap().unwrap();
+        let state = store.read_state().unwrap();
+        let (want_license, want_state) = match point {
+            FailPoint::LicenseTempTorn | FailPoint::LicenseTempWritten => (&old, old_state),
+            FailPoint::LicenseRenamed | FailPoint::StateTempTorn => (&new, old_state),
+            FailPoint::StateTempWritten | FailPoint::StateRenamed => (&new, new_state),
+        };
+        assert_eq!(&license, want_license, "{point:?}");
+        assert_eq!(state, StoredState::Intact(want_state), "{point:?}");
+        let expect_note = matches!(
+            point,
+            FailPoint::LicenseTempTorn
+                | FailPoint::LicenseTempWritten
+                | FailPoint::StateTempTorn
+                | FailPoint::StateTempWritten
+        );
+        assert_eq!(!store.recovered().is_empty(), expect_note, "{point:?}");
+        for leftover in ["license.new", "state.new"] {
+            assert!(!dir.path().join(leftover).exists(), "{point:?}");
+        }
+    }
+}
+
+#[test]
+fn crash_during_first_install_leaves_no_license_or_the_new_one() {
+    for point in FailPoint::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, new, _, new_state) = old_new();
+        let _ = hooked(dir.path(), point).save(&new, &new_state);
+        let store = open(dir.path());
+        match store.read_license().unwrap() {
+            None => assert!(matches!(
+                point,
+                FailPoint::LicenseTempTorn | FailPoint::LicenseTempWritten
+            )),
+            Some(l) => assert_eq!(l, new),
+        }
+        // The fresh state was stored before the license, so the new
+        // license never lands without a state.
+        if point == FailPoint::LicenseRenamed || point == FailPoint::StateTempTorn {
+            assert_eq!(
+                store.read_state().unwrap(),
+                StoredState::Intact(State::new())
+            );
+        }
+    }
+}
+
+#[test]
+fn provisioning_only_on_an_empty_device_and_only_when_creating() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), false, None).unwrap();
+    assert_eq!(store.read_state().unwrap(), StoredState::Missing);
+    drop(store);
+    // A license without a state is a lost state, not a fresh device.
+    fs::write(dir.path().join(LICENSE_FILE), b"x").unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.read_state().unwrap(), StoredState::Missing);
+}
+
+#[test]
+fn older_state_leftover_is_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, new, old_state, new_state) = old_new();
+    open(dir.path()).save(&new, &new_state).unwrap();
+    fs::write(dir.path().join("state.new"), old_state.to_bytes()).unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.read_state().unwrap(), StoredState::Intact(new_state));
+    assert!(store.recovered()[0].contains("discarded"));
+}
+
+#[test]
+fn intact_state_leftover_repairs_a_corrupt_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, new, _, new_state) = old_new();
+    open(dir.path()).save(&new, &new_state).unwrap();
+    fs::write(dir.path().join(STATE_FILE), b"garbage").unwrap();
+    fs::write(dir.path().join("state.new"), new_state.to_bytes()).unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.read_state().unwrap(), StoredState::Intact(new_state));
+}
+
+#[test]
+fn device_key_leftover_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("device.key.new"), b"half a key").unwrap();
+    open(dir.path());
+    assert!(!dir.path().join("device.key.new").exists());
+}
+
+#[test]
+fn damaged_license_file_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    for contents in [
+        &b"not armored"[..],
+        &[0xff, 0xfe][..],
+        b"-----BEGIN TESSERA LICENSE-----\n!!!!\n-----END TESSERA LICENSE-----\n",
+        b"-----BEGIN TESSERA REQUEST-----\nAAAA\n-----END TESSERA REQUEST-----\n",
+    ] {
+        fs::write(dir.path().join(LICENSE_FILE), contents).unwrap();
+        let err = store.read_license().unwrap_err();
+        assert!(matches!(err, StoreError::LicenseDamaged { .. }));
+        assert!(err.to_string().contains("install the license file"));
+    }
+    fs::write(dir.path().join(LICENSE_FILE), vec![b'A'; 70 * 1024]).unwrap();
+    assert!(matches!(
+        store.read_license(),
+        Err(StoreError::LicenseDamaged { .. })
+    ));
+}
+
+#[test]
+fn corrupt_state_is_kept_for_support() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    fs::write(dir.path().join(STATE_FILE), [0u8; 64]).unwrap();
+    assert_eq!(store.read_state().unwrap(), StoredState::Corrupt);
+    store.keep_corrupt_state().unwrap();
+    assert_eq!(
+        fs::read(dir.path().join(CORRUPT_STATE_FILE)).unwrap(),
+        [0u8; 64]
+    );
+}
+
+#[test]
+fn fail_hooks_parse_by_name() {
+    for p in FailPoint::ALL {
+        assert_eq!(FailPoint::from_name(p.name()), Some(p));
+        assert_eq!(
+            FailHook::parse(&format!("{}:pause", p.name())).map(|h| h.action),
+            Some(FailAction::Pause)
+        );
+    }
+    assert_eq!(FailHook::parse("license-renamed:later"), None);
+    assert_eq!(FailHook::parse(""), None);
+}
+
+#[test]
+fn state_of_a_real_activation_round_trips() {
+    let id = samples::sample_identity();
+    let l = samples::typical();
+    let bytes = tessera_verifier::encode::sign_license(
+        &l,
+        &tessera_verifier::key_id(&samples::TEST_KEY_1_PUBLIC),
+        samples::seed_signer(samples::TEST_KEY_1_SEED),
+    )
+    .unwrap();
+    let ring = [tessera_verifier::KeyEntry::new(
+        samples::TEST_KEY_1_PUBLIC,
+        0,
+    )];
+    let mut st = State::new();
+    tessera_verifier::verify(&bytes, &ring, &id, T0, &mut st).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.save(&bytes, &st).unwrap();
+    assert_eq!(store.read_state().unwrap(), StoredState::Intact(st));
+    assert_eq!(store.read_license().unwrap(), Some(bytes));
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any file contents: never a panic, and never a state that was
+        /// not written byte for byte (a damaged file is never "fresh").
+        #[test]
+        fn state_file_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
+            match parse_state(&bytes) {
+                StoredState::Intact(s) => prop_assert_eq!(&s.to_bytes()[..], &bytes[..]),
+                StoredState::Corrupt => {}
+                StoredState::Missing => prop_assert!(false, "bytes are never 'missing'"),
+            }
+        }
+
+        /// Flipping any bit of a valid record makes it corrupt.
+        #[test]
+        fn flipped_state_is_corrupt(byte in 0usize..64, bit in 0u8..8, days in 0i64..1000) {
+            let mut bytes = State::recovery(T0 + days * 86_400).to_bytes();
+            bytes[byte] ^= 1 << bit;
+            prop_assert_eq!(parse_state(&bytes), StoredState::Corrupt);
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! `tessera-agent` end to end on a fake machine: probe, request, the
+//! vendor's answer (made here like the issuer makes it), install, days of
+//! checks offline, status, and every refusal with its exit code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::fs;
+
+use common::{at, locked_after, Device, T0};
+use tessera_verifier::samples::DAY;
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+#[test]
+fn help_lists_commands_exit_codes_and_examples() {
+    let d = Device::appliance();
+    let out = d
+        .cmd()
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = stdout(&out);
+    for word in [
+        "probe",
+        "request",
+        "install",
+        "check",
+        "status",
+        "13  grace over: locked",
+        "Examples:",
+    ] {
+        assert!(text.contains(word), "{word} missing from:\n{text}");
+    }
+    let out = d
+        .cmd()
+        .args(["check", "--help"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = stdout(&out);
+    assert!(text.contains("tessera-agent check --json"));
+    // --now is for tests and stays out of the help.
+    assert!(!text.contains("--now"));
+    d.cmd().arg("frobnicate").assert().code(2);
+}
+
+#[test]
+fn probe_prints_components_and_skips() {
+    let d = Device::appliance();
+    let out = d.cmd().arg("probe").assert().success().get_output().clone();
+    let text = stdout(&out);
+    assert!(text.contains("platform: hw (detected)"), "{text}");
+    assert!(text.contains("HW-7F3A-0042"), "{text}");
+    assert!(text.contains("00163e5a1b2c"), "{text}");
+    assert!(text.contains("virtual interface"), "{text}");
+    assert!(text.contains("loop, RAM or device-mapper"), "{text}");
+
+    let out = d
+        .cmd()
+        .args(["--ip", "192.0.2.10", "probe", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["platform"], "hw");
+    assert_eq!(json["enough"], true);
+    let kinds: Vec<&str> = json["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "hw_serial",
+            "ip_addr",
+            "system_uuid",
+            "machine_id",
+            "nic_mac",
+            "disk_serial"
+        ]
+    );
+}
+
+#[test]
+fn probe_of_an_empty_machine_fails_with_reasons() {
+    let d = Device::appliance();
+    let empty = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::new(common::agent_bin())
+        .arg("--state-dir")
+        .arg(d.state.path())
+        .arg("--sysroot")
+        .arg(empty.path())
+        .arg("probe")
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stdout(&out).contains("not present on this system"));
+    assert!(stderr(&out).contains("0 identity component(s) found, 2 needed"));
+    // With --json, standard output stays one JSON document.
+    let out = assert_cmd::Command::new(common::agent_bin())
+        .arg("--state-dir")
+        .arg(d.state.path())
+        .arg("--sysroot")
+        .arg(empty.path())
+        .args(["probe", "--json"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["enough"], false);
+}
+
+#[test]
+fn activation_and_a_year_offline() {
+    let d = Device::appliance();
+    // The request file: first activation, so the HW serial.
+    let req_path = d.root.path().join("request.txt");
+    let out = d
+        .cmd()
+        .args(["request", "-o"])
+        .arg(&req_path)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("HW serial HW-7F3A-0042 (first activation)"));
+    assert!(stderr(&out).contains("a new device key was created"));
+    let text = fs::read_to_string(&req_path).unwrap();
+    assert!(text.starts_with("-----BEGIN TESSERA REQUEST-----\n"));
+    // Never overwritten without --force.
+    d.cmd()
+        .args(["request", "-o"])
+        .arg(&req_path)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--force"));
+    d.cmd()
+        .args(["request", "--force", "-o"])
+        .arg(&req_path)
+        .assert()
+        .success();
+
+    let license = d.licensed(1, T0, |_| {});
+    let out = d
+        .cmd()
+        .args(["install", "--now", &at(T0)])
+        .arg(&license)
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    assert!(stdout(&out).contains("installed license SW-2026-000123 (sequence 1)"));
+
+    let end = T0 + 365 * DAY;
+    for (now, code, words) in [
+        (T0 + DAY, 0, "valid: full service"),
+        (end - 10 * DAY, 10, "renewal due: 10 day(s) left"),
+        (end + 3 * DAY, 11, "grace:"),
+        (end + 14 * DAY, 12, "expired: emergency numbers only"),
+    ] {
+        let out = d
+            .cmd()
+            .args(["check", "--now", &at(now)])
+            .assert()
+            .code(code)
+            .get_output()
+            .clone();
+        assert!(stdout(&out).contains(words), "{}", stdout(&out));
+    }
+    // The clock set back past the tolerance: refused.
+    d.cmd()
+        .args(["check", "--now", &at(T0 + 2 * DAY)])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("clock"));
+
+    // The renewal request names the SW serial; its answer restores service.
+    let renewal = d.licensed(2, end + 15 * DAY, |_| {});
+    d.cmd()
+        .args(["install", "--now", &at(end + 15 * DAY)])
+        .arg(&renewal)
+        .assert()
+        .code(0);
+    // The first license again: a downgrade, refused.
+    d.cmd()
+        .args(["install", "--now", &at(end + 16 * DAY)])
+        .arg(&license)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("sequence 2"));
+    let out = d
+        .cmd()
+        .args(["status", "--json", "--now", &at(end + 16 * DAY)])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["license"]["sequence"], 2);
+    assert_eq!(json["days_since_renewal"], 1);
+    assert_eq!(json["mode"], "full");
+}
+
+#[test]
+fn status_shows_entitlements_with_catalog_names_and_role() {
+    let d = Device::appliance();
+    let license = d.licensed(1, T0, |_| {});
+    d.cmd()
+        .args(["install", "--now", &at(T0)])
+        .arg(&license)
+        .assert()
+        .success();
+    let catalog = d.root.path().join("catalog.toml");
+    fs::write(
+        &catalog,
+        "[[profile]]\ncode = 1\nname = \"PBX-BASIC\"\n[[base]]\ncode = 4\nname = \"Phone System\"\n[[addon]]\ncode = 4\nname = \"device_ip_phone\"\n",
+    )
+    .unwrap();
+    let out = d
+        .cmd()
+        .args(["status", "--now", &at(T0 + 5 * DAY), "--catalog"])
+        .arg(&catalog)
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let text = stdout(&out);
+    for want in [
+        "verdict:            valid",
+        "last renewal:       2026-01-01T00:00:00Z (5 day(s) ago)",
+        "sharing:            standalone",
+        "PBX-BASIC (1) x20",
+        "Phone System (4) x52",
+        "device_ip_phone (4) x40",
+        "storage:         10 unit(s), 100 GB",
+        "binding:            4 of 4 components match, 3 needed",
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn locked_after_72_hours() {
+    let d = Device::appliance();
+    let license = d.licensed(1, T0, |l| locked_after(l, 1));
+    d.cmd()
+        .args(["install", "--now", &at(T0)])
+        .arg(&license)
+        .assert()
+        .code(10);
+    d.cmd()
+        .args(["check", "--now", &at(T0 + 2 * DAY)])
+        .assert()
+        .code(11);
+    let out = d
+        .cmd()
+        .args(["check", "--json", "--now", &at(T0 + 4 * DAY)])
+        .assert()
+        .code(13)
+        .get_output()
+        .clone();
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["mode"], "locked");
+    assert_eq!(json["entitlements"]["granted"], false);
+}
+
+#[test]
+fn corrupt_state_exit_2_until_recovered_with_a_fresh_license() {
+    let d = Device::appliance();
+    let license = d.licensed(1, T0, |_| {});
+    d.cmd()
+        .args(["install", "--now", &at(T0)])
+        .arg(&license)
+        .assert()
+        .success();
+    let state = d.state_file("state");
+    let mut bytes = fs::read(&state).unwrap();
+    bytes[40] ^= 1;
+    fs::write(&state, &bytes).unwrap();
+    let out = d
+        .cmd()
+        .args(["check", "--json", "--now", &at(T0 + 3 * DAY)])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["error"]["code"], "state_corrupt");
+    assert!(json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("install --recover"));
+    // The old file does not bring service back, with or without --recover.
+    d.cmd()
+        .args(["install", "--now", &at(T0 + 3 * DAY)])
+        .arg(&license)
+        .assert()
+        .code(2);
+    d.cmd()
+        .args(["install", "--recover", "--now", &at(T0 + 3 * DAY)])
+        .arg(&license)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("fresh license"));
+    assert_eq!(fs::read(&state).unwrap(), bytes);
+    let fresh = d.licensed(2, T0 + 3 * DAY, |_| {});
+    d.cmd()
+        .args(["install", "--recover", "--now", &at(T0 + 3 * DAY)])
+        .arg(&fresh)
+        .assert()
+        .code(0);
+    assert!(d.state_file("state.corrupt").exists());
+    d.cmd()
+        .args(["check", "--now", &at(T0 + 4 * DAY)])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn refusals_exit_2_with_advice() {
+    let d = Device::appliance();
+    // Not activated yet.
+    d.cmd()
+        .args(["check"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no license is installed"));
+    // Garbage, a request instead of a license, a damaged signature.
+    let junk = d.root.path().join("junk.txt");
+    fs::write(&junk, "hello").unwrap();
+    d.cmd()
+        .args(["install"])
+        .arg(&junk)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("BEGIN"));
+    let req = d.root.path().join("req.txt");
+    d.cmd().args(["request", "-o"]).arg(&req).assert().success();
+    d.cmd()
+        .args(["install"])
+        .arg(&req)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("another kind of tessera file"));
+    let license = d.licensed(1, T0, |_| {});
+    let text = fs::read_to_string(&license).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let line = &mut lines[3];
+    let flipped = if line.starts_with('A') { "B" } else { "A" };
+    line.replace_range(0..1, flipped);
+    let tampered = d.root.path().join("tampered.txt");
+    fs::write(&tampered, lines.join("\n")).unwrap();
+    d.cmd()
+        .args(["install", "--now", &at(T0)])
+        .arg(&tampered)
+        .assert()
+        .code(2);
+    // Not yet valid.
+    d.cmd()
+        .args(["install", "--now", &at(T0 - 2 * DAY)])
+        .arg(&license)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("set the clock"));
+    assert!(!d.state_file("license").exists());
+    // No keyring.
+    fs::remove_file(d.state_file("keyring.toml")).unwrap();
+    d.cmd()
+        .args(["install", "--now", &at(T0)])
+        .arg(&license)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--keyring"));
+    // A bad --now.
+    d.cmd()
+        .args(["check", "--now", "tomorrow"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn install_from_stdin_with_keyring_option_and_env_state_dir() {
+    let d = Device::appliance();
+    let license = d.licensed(1, T0, |_| {});
+    let keyring = d.root.path().join("ring.toml");
+    fs::rename(d.state_file("keyring.toml"), &keyring).unwrap();
+    let mut cmd = assert_cmd::Command::new(common::agent_bin());
+    cmd.env("TESSERA_STATE_DIR", d.state.path())
+        .env_remove("TESSERA_AGENT_FAILPOINT")
+        .arg("--sysroot")
+        .arg(d.root.path())
+        .args(["install", "--now", &at(T0), "--keyring"])
+        .arg(&keyring)
+        .arg("-")
+        .write_stdin(fs::read(&license).unwrap())
+        .assert()
+        .code(0);
+    assert!(d.state_file("license").exists());
+    d.cmd()
+        .args(["check", "--now", &at(T0 + DAY), "--keyring"])
+        .arg(&keyring)
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn configured_ip_is_bound_and_changing_it_needs_a_new_license() {
+    let d = Device::appliance();
+    fs::write(d.state_file("agent.toml"), "ip = \"192.0.2.10\"\n").unwrap();
+    // The vendor binds all five: HW serial, MAC, IP, UUID, disk serial.
+    let license = d.licensed(1, T0, |l| l.binding.threshold = 5);
+    d.cmd()
+        .args(["install", "--now", &at(T0)])
+        .arg(&license)
+        .assert()
+        .code(0);
+    // The agent never looks at interface addresses (DHCP): only its
+    // configuration names the bound address.
+    d.cmd()
+        .args(["check", "--now", &at(T0 + DAY)])
+        .assert()
+        .code(0);
+    // The administrator changes the address: the license no longer binds
+    // until a new one is requested and installed.
+    fs::write(d.state_file("agent.toml"), "ip = \"192.0.2.99\"\n").unwrap();
+    d.cmd()
+        .args(["check", "--now", &at(T0 + 2 * DAY)])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "4 identity component(s) matched, 5 needed",
+        ));
+    let rebound = d.licensed(2, T0 + 2 * DAY, |l| l.binding.threshold = 5);
+    d.cmd()
+        .args(["install", "--now", &at(T0 + 2 * DAY)])
+        .arg(&rebound)
+        .assert()
+        .code(0);
+    // An invalid address is a configuration error, not a silent skip.
+    fs::write(d.state_file("agent.toml"), "ip = \"192.0.2.999\"\n").unwrap();
+    d.cmd()
+        .args(["check", "--now", &at(T0 + 3 * DAY)])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("`ip`"));
+}
+
+#[test]
+fn hardware_change_beyond_the_threshold_is_wrong_device() {
+    let d = Device::appliance();
+    let license = d.licensed(1, T0, |_| {});
+    d.cmd()
+        .args(["install", "--now", &at(T0)])
+        .arg(&license)
+        .assert()
+        .code(0);
+    // NIC swapped: still 3 of 4.
+    fs::write(
+        d.root
+            .path()
+            .join("sys/devices/pci0000:00/0000:00:19.0/net/eth0/address"),
+        "00:16:3e:99:99:99\n",
+    )
+    .unwrap();
+    d.cmd()
+        .args(["check", "--now", &at(T0 + DAY)])
+        .assert()
+        .code(0);
+    // And the disk too: 2 of 4.
+    d.file("sys/block/sda/device/serial", "OTHER-DISK\n");
+    d.cmd()
+        .args(["check", "--now", &at(T0 + 2 * DAY)])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "2 identity component(s) matched, 3 needed",
+        ));
+}
