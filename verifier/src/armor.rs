@@ -29,11 +29,13 @@ const CHUNK: usize = 256;
 
 /// Strips mail quoting (`>`, `> >`, `>>`) and surrounding whitespace.
 fn unquote(line: &str) -> &str {
-    let mut rest = line.trim();
+    // ASCII whitespace only: base64 text never needs Unicode trimming, and
+    // a non-ASCII space left in place is refused by the decoder.
+    let mut rest = line.trim_ascii();
     while let Some(after) = rest.strip_prefix('>') {
-        rest = after.trim_start();
+        rest = after.trim_ascii_start();
     }
-    rest.trim_end()
+    rest
 }
 
 /// Parses `-----BEGIN <label>-----` / `-----END <label>-----`.
@@ -103,11 +105,10 @@ pub fn decode<'o>(text: &str, label: &str, out: &'o mut [u8]) -> Result<&'o [u8]
         if boundary(line, "BEGIN").is_some() {
             return Err(ArmorError::MissingEnd);
         }
-        for byte in line.bytes() {
-            if byte.is_ascii_whitespace() {
-                continue;
-            }
-            sink.push(byte)?;
+        // Copy runs of non-whitespace in bulk; the base64 decoder checks
+        // every character, so no per-byte work is needed here.
+        for run in line.as_bytes().split(u8::is_ascii_whitespace) {
+            sink.extend(run)?;
         }
     }
     Err(ArmorError::MissingEnd)
@@ -125,24 +126,29 @@ struct Sink<'o> {
 }
 
 impl Sink<'_> {
-    fn push(&mut self, byte: u8) -> Result<(), ArmorError> {
-        if self.padded && byte != b'=' {
-            // Data after padding.
-            return Err(ArmorError::BadBase64);
-        }
-        if byte == b'=' {
-            self.padded = true;
-        } else if !(byte.is_ascii_alphanumeric() || byte == b'+' || byte == b'/') {
-            return Err(ArmorError::BadBase64);
-        }
-        let slot = self
-            .pending
-            .get_mut(self.filled)
-            .ok_or(ArmorError::BadBase64)?;
-        *slot = byte;
-        self.filled += 1;
-        if self.filled == CHUNK && !self.padded {
-            self.flush()?;
+    fn extend(&mut self, mut run: &[u8]) -> Result<(), ArmorError> {
+        while !run.is_empty() {
+            if self.padded {
+                // Data after a chunk that ended in padding.
+                return Err(ArmorError::BadBase64);
+            }
+            let room = self
+                .pending
+                .get_mut(self.filled..)
+                .ok_or(ArmorError::BadBase64)?;
+            let n = room.len().min(run.len());
+            let (head, tail) = run.split_at(n);
+            room.get_mut(..n)
+                .ok_or(ArmorError::BadBase64)?
+                .copy_from_slice(head);
+            self.filled += n;
+            run = tail;
+            if self.filled == CHUNK {
+                // Padding may only end the data: a full chunk ending in '='
+                // must be the last one.
+                self.padded = self.pending.last() == Some(&b'=');
+                self.flush()?;
+            }
         }
         Ok(())
     }
@@ -282,6 +288,21 @@ mod tests {
         );
         assert_eq!(
             dec(&text.replace("AQIDBA==", "AQ==IDBA"), LABEL_LICENSE),
+            Err(ArmorError::BadBase64)
+        );
+        // Padding that ends a full decoding chunk, followed by more data.
+        let chunked = alloc::format!(
+            "-----BEGIN TESSERA LICENSE-----\n{}AA==\nAAAA\n-----END TESSERA LICENSE-----\n",
+            "A".repeat(CHUNK - 4)
+        );
+        assert_eq!(dec(&chunked, LABEL_LICENSE), Err(ArmorError::BadBase64));
+        let unchunked = chunked.replace("AA==\nAAAA", "AA==");
+        assert_eq!(
+            dec(&unchunked, LABEL_LICENSE).map(|v| v.len()),
+            Ok((CHUNK - 4) / 4 * 3 + 1)
+        );
+        assert_eq!(
+            dec(&text.replace("AQID", "AQ\u{e9}D"), LABEL_LICENSE),
             Err(ArmorError::BadBase64)
         );
         let empty = "-----BEGIN TESSERA LICENSE-----\n-----END TESSERA LICENSE-----\n";
