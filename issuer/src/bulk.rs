@@ -1,0 +1,657 @@
+//! Bulk issuance (`tessera issue --bulk FILE.csv -o DIR`): one license per
+//! CSV row, many rows per durable ledger transaction, resumable.
+//!
+//! The CSV follows the mass-configuration shape of DOMAIN.md (extension
+//! key, number, user, add-on 1..N) plus the columns that say which device
+//! and which order; the format is in `issuer/README.md` with the example
+//! `issuer/examples/bulk.csv`:
+//!
+//! | column | required | meaning |
+//! |---|---|---|
+//! | `request` | yes | the device's request file (relative to the CSV's folder) |
+//! | `order` | unless `--order` | the order file the row starts from |
+//! | `key` | no | idempotency key; default: SHA-256 of the row, the request and the order |
+//! | `customer`, `pbx_name` | no | override the order's |
+//! | `extension`, `number`, `user` | no | the user assignment, kept in the ledger |
+//! | `profile` | no | the user's profile: its count + 1 |
+//! | `base` | with add-ons | base license of the user: its count + 1 |
+//! | `addon_1` .. `addon_N` | no | add-ons of the user on `base`: each count + 1 |
+//!
+//! Rows are checked and their requests verified first; a bad row is
+//! reported with its line and skipped. The others are issued in batches,
+//! each one `BEGIN IMMEDIATE` transaction made durable by one commit
+//! (`synchronous=FULL`, one fsync per batch, not per row); each row runs
+//! in a savepoint, so a refused row leaves no trace; the licenses of a
+//! batch are signed on several threads. License files
+//! (`DIR/SERIAL-SEQUENCE.lic`) are written only after their batch
+//! committed, so every file on disk is in the ledger. Re-running the same
+//! file skips rows whose key is in the ledger (writing their file again
+//! if it is missing or damaged).
+
+use std::collections::HashMap;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sha2::{Digest, Sha256};
+use tessera_verifier::armor;
+use tessera_verifier::encode::RequestData;
+
+use crate::cli::IssueArgs;
+use crate::commands::{load_signer, request_from_text, Ctx};
+use crate::error::Error;
+use crate::issuance::{self, IssueOptions, Issued, Issuer, Planned};
+use crate::ledger::{Ledger, Record};
+use crate::order::{Assignment, BaseOrder, Order};
+use crate::output::{note, read_text};
+use crate::policy::PolicyError;
+
+/// One CSV row, checked and ready to issue.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// 1-based line in the CSV.
+    pub line: u64,
+    /// Idempotency key.
+    pub key: String,
+    /// The row's order (template with the row merged in).
+    pub order: Order,
+    /// The device request.
+    pub request: RequestData,
+}
+
+/// A row that was refused.
+#[derive(Clone, Debug)]
+pub struct RowError {
+    /// 1-based line in the CSV.
+    pub line: u64,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+/// What one row came to.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// Issued in this run.
+    Issued(Box<Record>),
+    /// Issued by an earlier run (same key).
+    Skipped(Box<Record>),
+    /// Refused.
+    Refused(RowError),
+}
+
+/// The result of a bulk run.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Rows issued now.
+    pub issued: usize,
+    /// Rows issued before (skipped).
+    pub skipped: usize,
+    /// Refused rows, by line.
+    pub refused: Vec<RowError>,
+    /// License files written (or rewritten).
+    pub files: usize,
+}
+
+fn cell<'r>(headers: &HashMap<String, usize>, rec: &'r csv::StringRecord, name: &str) -> &'r str {
+    headers
+        .get(name)
+        .and_then(|i| rec.get(*i))
+        .map_or("", str::trim)
+}
+
+/// Reads and checks every row of a bulk CSV. Rows that cannot be used are
+/// returned as [`RowError`]s; the others as [`Prepared`] rows.
+///
+/// # Errors
+/// [`Error::Io`] when the CSV cannot be read, [`Error::Usage`] for a
+/// missing `request` column.
+pub fn prepare(
+    csv_path: &Path,
+    default_order: Option<&Path>,
+) -> Result<(Vec<Prepared>, Vec<RowError>), Error> {
+    let text = read_text(csv_path)?;
+    let base = csv_path
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    prepare_text(&text, &base, default_order)
+}
+
+/// [`prepare`] on CSV text; relative paths are taken from `base`.
+///
+/// # Errors
+/// As [`prepare`].
+pub fn prepare_text(
+    text: &str,
+    base: &Path,
+    default_order: Option<&Path>,
+) -> Result<(Vec<Prepared>, Vec<RowError>), Error> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    let headers: HashMap<String, usize> = reader
+        .headers()
+        .map_err(|e| Error::Usage(format!("bulk CSV header: {e}")))?
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.trim().to_ascii_lowercase(), i))
+        .collect();
+    if !headers.contains_key("request") {
+        return Err(Error::Usage(
+            "the bulk CSV needs a `request` column (see issuer/README.md, \"Bulk issuance\")"
+                .into(),
+        ));
+    }
+    let mut addon_cols: Vec<(&String, &usize)> = headers
+        .iter()
+        .filter(|(h, _)| h.starts_with("addon"))
+        .collect();
+    addon_cols.sort_by_key(|(_, i)| **i);
+    let addon_cols: Vec<usize> = addon_cols.into_iter().map(|(_, i)| *i).collect();
+    let mut orders: HashMap<PathBuf, (String, Order)> = HashMap::new();
+    let mut prepared = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen_keys: HashMap<String, u64> = HashMap::new();
+    for rec in reader.records() {
+        let (line, rec) = match rec {
+            Ok(r) => (r.position().map_or(0, csv::Position::line), r),
+            Err(e) => {
+                let line = e.position().map_or(0, csv::Position::line);
+                errors.push(RowError {
+                    line,
+                    message: format!("not a CSV row: {e}"),
+                });
+                continue;
+            }
+        };
+        let row = prepare_row(
+            &headers,
+            &addon_cols,
+            &rec,
+            base,
+            default_order,
+            &mut orders,
+        );
+        match row {
+            Ok((key, order, request)) => {
+                if let Some(first) = seen_keys.insert(key.clone(), line) {
+                    errors.push(RowError {
+                        line,
+                        message: format!("same row (key {key}) as line {first}; remove one"),
+                    });
+                    continue;
+                }
+                prepared.push(Prepared {
+                    line,
+                    key,
+                    order,
+                    request,
+                });
+            }
+            Err(message) => errors.push(RowError { line, message }),
+        }
+    }
+    Ok((prepared, errors))
+}
+
+fn prepare_row(
+    headers: &HashMap<String, usize>,
+    addon_cols: &[usize],
+    rec: &csv::StringRecord,
+    base: &Path,
+    default_order: Option<&Path>,
+    orders: &mut HashMap<PathBuf, (String, Order)>,
+) -> Result<(String, Order, RequestData), String> {
+    let get = |name: &str| cell(headers, rec, name);
+    let request_name = get("request");
+    if request_name.is_empty() {
+        return Err("the request column is empty".into());
+    }
+    let request_path = base.join(request_name);
+    let order_path = match get("order") {
+        "" => default_order
+            .map(Path::to_path_buf)
+            .ok_or("no order: fill the order column or pass --order FILE")?,
+        o => base.join(o),
+    };
+    if !orders.contains_key(&order_path) {
+        let text = read_text(&order_path).map_err(|e| e.to_string())?;
+        let json = order_path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let order = Order::parse(&order_path.display().to_string(), &text, json)
+            .map_err(|e| e.to_string())?;
+        orders.insert(order_path.clone(), (text, order));
+    }
+    let (order_text, template) = orders.get(&order_path).ok_or("order cache")?;
+    let request_text = read_text(&request_path).map_err(|e| e.to_string())?;
+    let (request_bytes, request) =
+        request_from_text(&request_path.display().to_string(), &request_text)
+            .map_err(|e| e.to_string())?;
+    let mut order = template.clone();
+    if !get("customer").is_empty() {
+        get("customer").clone_into(&mut order.customer);
+    }
+    if !get("pbx_name").is_empty() {
+        get("pbx_name").clone_into(&mut order.pbx_name);
+    }
+    let addons: Vec<String> = addon_cols
+        .iter()
+        .filter_map(|i| rec.get(*i))
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let base_name = get("base");
+    if !addons.is_empty() && base_name.is_empty() {
+        return Err("add-ons need the base column (the base license they belong to)".into());
+    }
+    if !get("profile").is_empty() {
+        *order.profiles.entry(get("profile").to_owned()).or_insert(0) += 1;
+    }
+    if !base_name.is_empty() {
+        let b = order
+            .bases
+            .entry(base_name.to_owned())
+            .or_insert_with(|| BaseOrder {
+                count: 0,
+                addons: Default::default(),
+            });
+        b.count = b.count.saturating_add(1);
+        for a in &addons {
+            let c = b.addons.entry(a.clone()).or_insert(0);
+            *c = c.saturating_add(1);
+        }
+    }
+    let assignment = Assignment {
+        extension: get("extension").to_owned(),
+        number: get("number").to_owned(),
+        user: get("user").to_owned(),
+        base: base_name.to_owned(),
+        addons,
+    };
+    if assignment != Assignment::default() {
+        order.assignments.push(assignment);
+    }
+    let key = match get("key") {
+        "" => {
+            let mut h = Sha256::new();
+            for (name, i) in {
+                let mut cols: Vec<_> = headers.iter().collect();
+                cols.sort();
+                cols
+            } {
+                h.update(name.as_bytes());
+                h.update([0]);
+                h.update(rec.get(*i).unwrap_or("").trim().as_bytes());
+                h.update([0]);
+            }
+            h.update(Sha256::digest(&request_bytes));
+            h.update(Sha256::digest(order_text.as_bytes()));
+            format!("row-{}", hex::encode(&h.finalize()[..16]))
+        }
+        k => k.to_owned(),
+    };
+    Ok((key, order, request))
+}
+
+/// Signing threads by default: the machine's parallelism, at most 8.
+#[must_use]
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// The license file of a ledger row in the output folder.
+#[must_use]
+pub fn file_name(record: &Record) -> String {
+    format!("{}-{}.lic", record.row.serial, record.row.sequence)
+}
+
+/// Files written and synced together (bounded so a large batch does not
+/// run out of file descriptors).
+const FILE_CHUNK: usize = 128;
+/// Threads that fsync a chunk's files: concurrent fsyncs share journal
+/// commits, one at a time each waits for its own.
+const FSYNC_THREADS: usize = 8;
+
+/// Writes the license files of committed rows into `dir`, skipping those
+/// already there with the same content (our own file names: a file that
+/// differs is a damaged earlier write and is replaced). Each file is
+/// written to a temporary file in `dir`, fsynced, renamed into place, and
+/// the folder fsynced: the atomic write of [`crate::output::write_atomic`], with the
+/// fsyncs of many files done concurrently. Returns how many were written.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn write_files(dir: &Path, records: &[&Record]) -> Result<usize, Error> {
+    let mut written = 0;
+    for chunk in records.chunks(FILE_CHUNK) {
+        let mut pending = Vec::with_capacity(chunk.len());
+        for record in chunk {
+            let path = dir.join(file_name(record));
+            let text = armor::encode(&record.row.bytes, armor::LABEL_LICENSE);
+            if std::fs::read(&path).is_ok_and(|have| have == text.as_bytes()) {
+                continue;
+            }
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".tessera-")
+                .suffix(".tmp")
+                .tempfile_in(dir)
+                .map_err(Error::io(dir))?;
+            std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(Error::io(tmp.path()))?;
+            pending.push((tmp, path));
+        }
+        if pending.is_empty() {
+            continue;
+        }
+        let per_thread = pending.len().div_ceil(FSYNC_THREADS);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = pending
+                .chunks(per_thread)
+                .map(|part| {
+                    scope.spawn(move || {
+                        for (tmp, _) in part {
+                            tmp.as_file().sync_all().map_err(Error::io(tmp.path()))?;
+                        }
+                        Ok::<(), Error>(())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join()
+                    .map_err(|_| Error::Usage("a file sync thread failed".into()))??;
+            }
+            Ok::<(), Error>(())
+        })?;
+        for (tmp, path) in pending {
+            tmp.persist(&path).map_err(|e| Error::io(&path)(e.error))?;
+            written += 1;
+        }
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(Error::io(dir))?;
+    }
+    Ok(written)
+}
+
+/// What a row of a batch came to while the batch is being worked on.
+enum Slot {
+    Done(Outcome),
+    Planned(usize),
+}
+
+/// Signs planned licenses on `threads` threads (in order).
+fn sign_all(
+    issuer: &Issuer<'_>,
+    planned: &[Planned],
+    threads: usize,
+) -> Result<Vec<Vec<u8>>, Error> {
+    if threads <= 1 || planned.len() < 2 {
+        return planned
+            .iter()
+            .map(|p| issuance::sign_planned(issuer, p))
+            .collect();
+    }
+    let chunk = planned.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = planned
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|p| issuance::sign_planned(issuer, p))
+                        .collect::<Result<Vec<_>, Error>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(planned.len());
+        for h in handles {
+            let part = h
+                .join()
+                .map_err(|_| Error::Usage("a signing thread failed".into()))??;
+            out.extend(part);
+        }
+        Ok(out)
+    })
+}
+
+/// One batch: plan every row (each in a savepoint: a refused row leaves no
+/// trace), sign the planned licenses on `threads` threads, append them in
+/// row order, commit. `None` when signing failed, so the caller can redo
+/// the batch row by row.
+fn batch_parallel(
+    ledger: &mut Ledger,
+    issuer: &Issuer<'_>,
+    batch: &[Prepared],
+    now: DateTime<Utc>,
+    threads: usize,
+) -> Result<Option<Vec<Outcome>>, Error> {
+    let mut w = ledger.writer()?;
+    let mut slots = Vec::with_capacity(batch.len());
+    let mut planned: Vec<Planned> = Vec::new();
+    let mut serials: HashMap<String, u32> = HashMap::new();
+    for row in batch {
+        if let Some(r) = w.by_idem_key(&row.key)? {
+            slots.push(Slot::Done(Outcome::Skipped(Box::new(r))));
+            continue;
+        }
+        let opts = IssueOptions {
+            now,
+            approval: None,
+            change: false,
+            idem_key: Some(&row.key),
+        };
+        let result = w.savepoint(|w| {
+            let p = issuance::plan(w, issuer, &row.order, &row.request, &opts)?;
+            // Its license is not in the ledger yet: a second row for the
+            // same serial would not see it.
+            if let Some(seq) = serials.get(&p.data.serial) {
+                return Err(Error::Policy(PolicyError::AlreadyLicensed {
+                    serial: p.data.serial.clone(),
+                    sequence: *seq,
+                }));
+            }
+            Ok(p)
+        });
+        match result {
+            Ok(p) => {
+                serials.insert(p.data.serial.clone(), p.data.sequence);
+                slots.push(Slot::Planned(planned.len()));
+                planned.push(p);
+            }
+            Err(e @ Error::Ledger(crate::ledger::LedgerError::Sqlite { .. })) => return Err(e),
+            Err(e) => slots.push(Slot::Done(Outcome::Refused(RowError {
+                line: row.line,
+                message: e.to_string(),
+            }))),
+        }
+    }
+    let Ok(signatures) = sign_all(issuer, &planned, threads) else {
+        return Ok(None);
+    };
+    let mut issued: Vec<Option<Issued>> = Vec::with_capacity(planned.len());
+    for (p, bytes) in planned.into_iter().zip(signatures) {
+        issued.push(Some(issuance::record(&mut w, issuer, p, bytes)?));
+    }
+    w.commit()?;
+    Ok(Some(
+        slots
+            .into_iter()
+            .map(|s| match s {
+                Slot::Done(o) => o,
+                Slot::Planned(i) => match issued.get_mut(i).and_then(Option::take) {
+                    Some(x) => Outcome::Issued(Box::new(x.record)),
+                    None => Outcome::Refused(RowError {
+                        line: 0,
+                        message: "internal: planned row lost".into(),
+                    }),
+                },
+            })
+            .collect(),
+    ))
+}
+
+/// One batch, row by row: plan, sign and record each row in its own
+/// savepoint.
+fn batch_sequential(
+    ledger: &mut Ledger,
+    issuer: &Issuer<'_>,
+    batch: &[Prepared],
+    now: DateTime<Utc>,
+) -> Result<Vec<Outcome>, Error> {
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut w = ledger.writer()?;
+    for row in batch {
+        let outcome = match w.by_idem_key(&row.key)? {
+            Some(r) => Outcome::Skipped(Box::new(r)),
+            None => {
+                let opts = IssueOptions {
+                    now,
+                    approval: None,
+                    change: false,
+                    idem_key: Some(&row.key),
+                };
+                match w.savepoint(|w| issuance::issue(w, issuer, &row.order, &row.request, &opts)) {
+                    Ok(issued) => Outcome::Issued(Box::new(issued.record)),
+                    Err(e @ Error::Ledger(crate::ledger::LedgerError::Sqlite { .. })) => {
+                        return Err(e)
+                    }
+                    Err(e) => Outcome::Refused(RowError {
+                        line: row.line,
+                        message: e.to_string(),
+                    }),
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    w.commit()?;
+    Ok(outcomes)
+}
+
+/// Issues prepared rows in batches of `batch_size`, each batch one
+/// durable transaction, signing on `threads` threads; writes each batch's
+/// files into `out_dir` (when given) after its commit. `progress` is
+/// called after each row.
+///
+/// # Errors
+/// [`Error::Ledger`] (a batch that cannot commit stops the run; earlier
+/// batches stay), [`Error::Io`] for a file.
+#[allow(clippy::too_many_arguments)]
+pub fn issue_rows(
+    ledger: &mut Ledger,
+    issuer: &Issuer<'_>,
+    rows: &[Prepared],
+    batch_size: usize,
+    threads: usize,
+    now: DateTime<Utc>,
+    out_dir: Option<&Path>,
+    mut progress: impl FnMut(&Outcome),
+) -> Result<Summary, Error> {
+    let mut summary = Summary::default();
+    for batch in rows.chunks(batch_size.max(1)) {
+        let outcomes = match batch_parallel(ledger, issuer, batch, now, threads)? {
+            Some(o) => o,
+            // Signing failed for some row: redo the batch (rolled back) one
+            // row at a time, so only that row is refused.
+            None => batch_sequential(ledger, issuer, batch, now)?,
+        };
+        if let Some(dir) = out_dir {
+            let records: Vec<&Record> = outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    Outcome::Issued(r) | Outcome::Skipped(r) => Some(&**r),
+                    Outcome::Refused(_) => None,
+                })
+                .collect();
+            summary.files += write_files(dir, &records)?;
+        }
+        for o in outcomes {
+            match &o {
+                Outcome::Issued(_) => summary.issued += 1,
+                Outcome::Skipped(_) => summary.skipped += 1,
+                Outcome::Refused(e) => summary.refused.push(e.clone()),
+            }
+            progress(&o);
+        }
+    }
+    Ok(summary)
+}
+
+/// `tessera issue --bulk CSV -o DIR`.
+///
+/// # Errors
+/// [`Error::BulkPartial`] (exit 6) when rows were refused, and the errors
+/// of [`prepare`] and [`issue_rows`].
+pub fn run_command(ctx: &Ctx, a: &IssueArgs, csv: &Path) -> Result<(), Error> {
+    let Some(dir) = a.out.output.as_deref().filter(|p| p.as_os_str() != "-") else {
+        return Err(Error::Usage(
+            "--bulk writes one license file per row: name the output folder with -o DIR".into(),
+        ));
+    };
+    if a.approval.is_some() {
+        return Err(Error::Usage(
+            "--approval applies to one change, not to --bulk".into(),
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let catalog = ctx.catalog()?;
+    let operator = ctx.operator()?;
+    let signer = load_signer(&a.key, ctx.now)?;
+    let (rows, mut refused) = prepare(csv, a.order.as_deref())?;
+    let total = rows.len() + refused.len();
+    let mut ledger = ctx.ledger()?;
+    let issuer = Issuer {
+        catalog: &catalog,
+        signer: &signer,
+        operator: &operator,
+    };
+    let bar = ProgressBar::with_draw_target(
+        Some(u64::try_from(rows.len()).unwrap_or(u64::MAX)),
+        if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:40} {pos}/{len} rows, {per_sec}, eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    let summary = issue_rows(
+        &mut ledger,
+        &issuer,
+        &rows,
+        a.batch_size,
+        a.threads.unwrap_or_else(default_threads),
+        ctx.now,
+        Some(dir),
+        |_| bar.inc(1),
+    )?;
+    bar.finish_and_clear();
+    refused.extend(summary.refused.iter().cloned());
+    refused.sort_by_key(|r| r.line);
+    let csv_name = csv.display();
+    for r in &refused {
+        note(&format!("{csv_name}:{}: refused: {}", r.line, r.message));
+    }
+    note(&format!(
+        "{} row(s): {} issued, {} already issued (skipped), {} refused; {} file(s) written to {}",
+        total,
+        summary.issued,
+        summary.skipped,
+        refused.len(),
+        summary.files,
+        dir.display()
+    ));
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::BulkPartial {
+            refused: refused.len(),
+            total,
+        })
+    }
+}

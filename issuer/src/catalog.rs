@@ -1,0 +1,868 @@
+//! The vendor's catalog (TOML): user profiles, features by category with
+//! packages, base licenses with add-ons, services, the storage unit, and
+//! per-platform license defaults (lease, checks, grace, binding).
+//!
+//! Licenses carry numeric codes (`spec/FORMAT.md` §2); the catalog maps
+//! names to codes with one namespace per kind. The embedded default
+//! ([`DEFAULT_CATALOG`], `issuer/catalog/default.toml`) uses the codes of
+//! `spec/FORMAT.md` Appendix A. Every rule is checked on load and a broken
+//! rule names the line it is on.
+
+use core::ops::Range;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tessera_verifier::claims::{AfterGrace, ComponentKind, FeatureCategory, Platform};
+use toml::Spanned;
+
+use crate::calendar::{format_duration, parse_duration};
+
+/// The embedded default catalog (`issuer/catalog/default.toml`).
+pub const DEFAULT_CATALOG: &str = include_str!("../catalog/default.toml");
+
+/// The only catalog format this version reads.
+pub const CATALOG_FORMAT: u32 = 1;
+
+/// Why a catalog was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The catalog file could not be read.
+    #[error("cannot read catalog {path}: {source}; check the path given with --catalog")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax or a field of the wrong type / unknown name.
+    #[error(
+        "{file}:{line}: {reason}; fix the catalog (see `tessera catalog show` for the format)"
+    )]
+    Syntax {
+        /// The file (or `<default>`).
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A catalog rule is broken.
+    #[error("{file}:{line}: {reason}")]
+    Invalid {
+        /// The file (or `<default>`).
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// Which rule, and what to do.
+        reason: String,
+    },
+}
+
+/// A named, coded catalog entry (profile, base license, add-on, service).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Item {
+    /// Code carried in licenses.
+    pub code: u16,
+    /// Name used in orders.
+    pub name: String,
+    /// Description for people.
+    pub description: String,
+}
+
+/// A feature definition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeatureDef {
+    /// Code carried in licenses.
+    pub code: u16,
+    /// Name used in orders.
+    pub name: String,
+    /// How it is counted.
+    pub category: FeatureCategory,
+    /// Licensed but not shown to the end customer, unless the order says
+    /// otherwise.
+    pub hidden: bool,
+    /// Quantity granted when an order or package does not say; `None`:
+    /// the PBX's total user count for general features, 1 otherwise.
+    pub default_quantity: Option<u32>,
+    /// Description for people.
+    pub description: String,
+}
+
+/// A named set of features sold together.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Package {
+    /// Name used in orders.
+    pub name: String,
+    /// Feature names (all defined in the catalog).
+    pub features: Vec<String>,
+    /// Description for people.
+    pub description: String,
+}
+
+/// License defaults for one platform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformDefaults {
+    /// Validity of one license file (seconds) for an online PBX.
+    pub lease: u32,
+    /// Longest lease of an air-gapped PBX (which otherwise gets the term
+    /// end; a lifetime one gets this).
+    pub max_lease: u32,
+    /// How long before the lease end renewal becomes due.
+    pub renewal_window: u32,
+    /// How often the PBX checks its license.
+    pub check_interval: u32,
+    /// Offline grace after the lease end.
+    pub grace: u32,
+    /// Mode after grace.
+    pub after_grace: AfterGrace,
+    /// Clock rollback tolerance.
+    pub rollback_tolerance: u32,
+    /// Identity component kinds bound, in preference order.
+    pub binding: Vec<ComponentKind>,
+    /// Kinds that must always match.
+    pub required: Vec<ComponentKind>,
+    /// How many bound components must match (k of n).
+    pub threshold: u8,
+}
+
+/// A checked catalog.
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    /// `iss` of every license.
+    pub vendor: String,
+    /// GB per storage unit.
+    pub storage_unit_gb: u32,
+    /// User profiles.
+    pub profiles: Vec<Item>,
+    /// Features.
+    pub features: Vec<FeatureDef>,
+    /// Packages.
+    pub packages: Vec<Package>,
+    /// Base licenses.
+    pub bases: Vec<Item>,
+    /// Add-ons.
+    pub addons: Vec<Item>,
+    /// Services.
+    pub services: Vec<Item>,
+    platforms: BTreeMap<&'static str, PlatformDefaults>,
+    text: String,
+    source: String,
+}
+
+/// The names of identity component kinds, as written in catalogs.
+pub const COMPONENT_KINDS: [(&str, ComponentKind); 8] = [
+    ("hw_serial", ComponentKind::HW_SERIAL),
+    ("cpu_id", ComponentKind::CPU_ID),
+    ("nic_mac", ComponentKind::NIC_MAC),
+    ("ip_addr", ComponentKind::IP_ADDR),
+    ("system_uuid", ComponentKind::SYSTEM_UUID),
+    ("disk_serial", ComponentKind::DISK_SERIAL),
+    ("device_key", ComponentKind::DEVICE_KEY),
+    ("machine_id", ComponentKind::MACHINE_ID),
+];
+
+/// The catalog name of a component kind (`kind-N` for unknown kinds).
+#[must_use]
+pub fn component_kind_name(kind: ComponentKind) -> String {
+    COMPONENT_KINDS
+        .iter()
+        .find(|(_, k)| *k == kind)
+        .map_or_else(|| format!("kind-{}", kind.0), |(n, _)| (*n).to_owned())
+}
+
+/// The name of a feature category as written in catalogs.
+#[must_use]
+pub fn category_name(category: FeatureCategory) -> &'static str {
+    match category {
+        FeatureCategory::Instance => "instance",
+        FeatureCategory::General => "general",
+        FeatureCategory::Core => "core",
+    }
+}
+
+/// The name of an after-grace mode as written in catalogs.
+#[must_use]
+pub fn after_grace_name(mode: AfterGrace) -> &'static str {
+    match mode {
+        AfterGrace::EmergencyOnly => "emergency_only",
+        AfterGrace::Locked => "locked",
+    }
+}
+
+fn platform_key(platform: Platform) -> &'static str {
+    match platform {
+        Platform::Hw => "hw",
+        Platform::Vm => "vm",
+        Platform::Cloud => "cloud",
+    }
+}
+
+fn find<'i>(items: &'i [Item], name: &str) -> Option<&'i Item> {
+    items.iter().find(|i| i.name.eq_ignore_ascii_case(name))
+}
+
+fn name_of(items: &[Item], code: u16) -> Option<&str> {
+    items
+        .iter()
+        .find(|i| i.code == code)
+        .map(|i| i.name.as_str())
+}
+
+impl Catalog {
+    /// The embedded default catalog.
+    ///
+    /// # Errors
+    /// Only if the embedded file is broken, which a test rules out.
+    pub fn default_catalog() -> Result<Self, CatalogError> {
+        Self::parse("<default>", DEFAULT_CATALOG)
+    }
+
+    /// Reads and checks a catalog file.
+    ///
+    /// # Errors
+    /// [`CatalogError::Read`], [`CatalogError::Syntax`],
+    /// [`CatalogError::Invalid`].
+    pub fn load(path: &Path) -> Result<Self, CatalogError> {
+        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    /// The catalog from `--catalog` when given, else the default.
+    ///
+    /// # Errors
+    /// As [`Catalog::load`].
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self, CatalogError> {
+        match path {
+            Some(p) => Self::load(p),
+            None => Self::default_catalog(),
+        }
+    }
+
+    /// Parses and checks catalog TOML; `file` names it in errors.
+    ///
+    /// # Errors
+    /// [`CatalogError::Syntax`], [`CatalogError::Invalid`].
+    pub fn parse(file: &str, text: &str) -> Result<Self, CatalogError> {
+        let raw: RawCatalog = toml::from_str(text).map_err(|e| CatalogError::Syntax {
+            file: file.to_owned(),
+            line: e.span().map_or(1, |s| line_of(text, s.start)),
+            reason: e.message().trim().to_owned(),
+        })?;
+        Checker { file, text }.check(raw, text)
+    }
+
+    /// The catalog's TOML text, as read.
+    #[must_use]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Where the catalog came from (`<default>` or a path).
+    #[must_use]
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The defaults for a platform; always present in a checked catalog
+    /// (all three platforms are required).
+    #[must_use]
+    pub fn platform(&self, platform: Platform) -> Option<&PlatformDefaults> {
+        self.platforms.get(platform_key(platform))
+    }
+
+    /// A profile by name (any case).
+    #[must_use]
+    pub fn profile(&self, name: &str) -> Option<&Item> {
+        find(&self.profiles, name)
+    }
+
+    /// A feature by name (any case).
+    #[must_use]
+    pub fn feature(&self, name: &str) -> Option<&FeatureDef> {
+        self.features
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    /// A package by name (any case).
+    #[must_use]
+    pub fn package(&self, name: &str) -> Option<&Package> {
+        self.packages
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    /// A base license by name (any case).
+    #[must_use]
+    pub fn base(&self, name: &str) -> Option<&Item> {
+        find(&self.bases, name)
+    }
+
+    /// An add-on by name (any case).
+    #[must_use]
+    pub fn addon(&self, name: &str) -> Option<&Item> {
+        find(&self.addons, name)
+    }
+
+    /// A service by name (any case).
+    #[must_use]
+    pub fn service(&self, name: &str) -> Option<&Item> {
+        find(&self.services, name)
+    }
+
+    /// The name of a profile code, or `profile #N` when unknown.
+    #[must_use]
+    pub fn profile_name(&self, code: u16) -> String {
+        name_of(&self.profiles, code).map_or_else(|| format!("profile #{code}"), str::to_owned)
+    }
+
+    /// The name of a feature code, or `feature #N` when unknown.
+    #[must_use]
+    pub fn feature_name(&self, code: u16) -> String {
+        self.features
+            .iter()
+            .find(|f| f.code == code)
+            .map_or_else(|| format!("feature #{code}"), |f| f.name.clone())
+    }
+
+    /// The name of a base license code, or `base #N` when unknown.
+    #[must_use]
+    pub fn base_name(&self, code: u16) -> String {
+        name_of(&self.bases, code).map_or_else(|| format!("base #{code}"), str::to_owned)
+    }
+
+    /// The name of an add-on code, or `add-on #N` when unknown.
+    #[must_use]
+    pub fn addon_name(&self, code: u16) -> String {
+        name_of(&self.addons, code).map_or_else(|| format!("add-on #{code}"), str::to_owned)
+    }
+
+    /// The name of a service code, or `service #N` when unknown.
+    #[must_use]
+    pub fn service_name(&self, code: u16) -> String {
+        name_of(&self.services, code).map_or_else(|| format!("service #{code}"), str::to_owned)
+    }
+
+    /// Known names of one kind, for "unknown X; known: ..." messages.
+    #[must_use]
+    pub fn names(items: &[Item]) -> String {
+        items
+            .iter()
+            .map(|i| i.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Known feature names.
+    #[must_use]
+    pub fn feature_names(&self) -> String {
+        self.features
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Known package names.
+    #[must_use]
+    pub fn package_names(&self) -> String {
+        self.packages
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// A one-line summary of a platform's defaults.
+    #[must_use]
+    pub fn describe_platform(d: &PlatformDefaults) -> String {
+        format!(
+            "lease {}, checks every {}, grace {} then {}, binding {} of [{}]",
+            format_duration(d.lease),
+            format_duration(d.check_interval),
+            format_duration(d.grace),
+            after_grace_name(d.after_grace),
+            d.threshold,
+            d.binding
+                .iter()
+                .map(|k| {
+                    let n = component_kind_name(*k);
+                    if d.required.contains(k) {
+                        format!("{n}!")
+                    } else {
+                        n
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(1, |before| before.matches('\n').count() + 1)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalog {
+    format: Spanned<u32>,
+    vendor: Spanned<String>,
+    storage: RawStorage,
+    #[serde(default)]
+    profile: Vec<RawItem>,
+    #[serde(default)]
+    feature: Vec<RawFeature>,
+    #[serde(default)]
+    package: Vec<RawPackage>,
+    #[serde(default)]
+    base: Vec<RawItem>,
+    #[serde(default)]
+    addon: Vec<RawItem>,
+    #[serde(default)]
+    service: Vec<RawItem>,
+    platform: RawPlatforms,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlatforms {
+    hw: Option<RawPlatform>,
+    vm: Option<RawPlatform>,
+    cloud: Option<RawPlatform>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    unit_gb: Spanned<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawItem {
+    code: Spanned<i64>,
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeature {
+    code: Spanned<i64>,
+    name: Spanned<String>,
+    category: Spanned<String>,
+    #[serde(default)]
+    hidden: bool,
+    #[serde(default)]
+    default_quantity: Option<u32>,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPackage {
+    name: Spanned<String>,
+    features: Vec<Spanned<String>>,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlatform {
+    lease: Spanned<String>,
+    max_lease: Spanned<String>,
+    renewal_window: Spanned<String>,
+    check_interval: Spanned<String>,
+    grace: Spanned<String>,
+    after_grace: Spanned<String>,
+    rollback_tolerance: Spanned<String>,
+    binding: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    required: Vec<Spanned<String>>,
+    threshold: Spanned<i64>,
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Checker<'_> {
+    fn err(&self, span: Range<usize>, reason: impl Into<String>) -> CatalogError {
+        CatalogError::Invalid {
+            file: self.file.to_owned(),
+            line: line_of(self.text, span.start),
+            reason: reason.into(),
+        }
+    }
+
+    fn check(&self, raw: RawCatalog, text: &str) -> Result<Catalog, CatalogError> {
+        if *raw.format.get_ref() != CATALOG_FORMAT {
+            return Err(self.err(
+                raw.format.span(),
+                format!(
+                    "catalog format {} is not {CATALOG_FORMAT}, the only one this version reads",
+                    raw.format.get_ref()
+                ),
+            ));
+        }
+        let vendor = raw.vendor.get_ref().trim();
+        if vendor.is_empty() || vendor.len() > 64 {
+            return Err(self.err(
+                raw.vendor.span(),
+                "vendor must be 1 to 64 bytes: it is the `iss` of every license",
+            ));
+        }
+        if *raw.storage.unit_gb.get_ref() == 0 {
+            return Err(self.err(
+                raw.storage.unit_gb.span(),
+                "storage unit_gb must be at least 1",
+            ));
+        }
+        let profiles = self.items("profile", raw.profile)?;
+        let bases = self.items("base", raw.base)?;
+        let addons = self.items("addon", raw.addon)?;
+        let services = self.items("service", raw.service)?;
+        let features = self.features(raw.feature)?;
+        let packages = self.packages(raw.package, &features)?;
+        let mut platforms = BTreeMap::new();
+        let RawPlatforms { hw, vm, cloud } = raw.platform;
+        for (key, p) in [("hw", hw), ("vm", vm), ("cloud", cloud)] {
+            let Some(p) = p else {
+                let at = self.text.find("[platform").unwrap_or(0);
+                return Err(self.err(
+                    at..at,
+                    format!("[platform.{key}] is missing: every platform (hw, vm, cloud) needs its defaults"),
+                ));
+            };
+            platforms.insert(key, self.platform(key, p)?);
+        }
+        Ok(Catalog {
+            vendor: vendor.to_owned(),
+            storage_unit_gb: *raw.storage.unit_gb.get_ref(),
+            profiles,
+            features,
+            packages,
+            bases,
+            addons,
+            services,
+            platforms,
+            text: text.to_owned(),
+            source: self.file.to_owned(),
+        })
+    }
+
+    fn code(&self, kind: &str, code: &Spanned<i64>) -> Result<u16, CatalogError> {
+        u16::try_from(*code.get_ref()).map_err(|_| {
+            self.err(
+                code.span(),
+                format!(
+                    "{kind} code {} is out of range: codes are 0 to 65535",
+                    code.get_ref()
+                ),
+            )
+        })
+    }
+
+    fn name(&self, kind: &str, name: &Spanned<String>) -> Result<String, CatalogError> {
+        let n = name.get_ref().trim();
+        if n.is_empty() || n.len() > 64 {
+            return Err(self.err(name.span(), format!("{kind} name must be 1 to 64 bytes")));
+        }
+        Ok(n.to_owned())
+    }
+
+    /// Checks one namespace: codes in range and unique, names unique (any
+    /// case).
+    fn unique(
+        &self,
+        kind: &str,
+        codes: &mut HashMap<u16, usize>,
+        names: &mut HashMap<String, usize>,
+        code: (u16, &Spanned<i64>),
+        name: (&str, &Spanned<String>),
+    ) -> Result<(), CatalogError> {
+        let line = line_of(self.text, code.1.span().start);
+        if let Some(first) = codes.insert(code.0, line) {
+            return Err(self.err(
+                code.1.span(),
+                format!(
+                    "duplicate {kind} code {} (first used on line {first}): each {kind} needs its own code",
+                    code.0
+                ),
+            ));
+        }
+        let line = line_of(self.text, name.1.span().start);
+        if let Some(first) = names.insert(name.0.to_ascii_lowercase(), line) {
+            return Err(self.err(
+                name.1.span(),
+                format!(
+                    "duplicate {kind} name `{}` (first used on line {first}; names are compared without case)",
+                    name.0
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn items(&self, kind: &str, raw: Vec<RawItem>) -> Result<Vec<Item>, CatalogError> {
+        let mut codes = HashMap::new();
+        let mut names = HashMap::new();
+        raw.into_iter()
+            .map(|r| {
+                let code = self.code(kind, &r.code)?;
+                let name = self.name(kind, &r.name)?;
+                self.unique(
+                    kind,
+                    &mut codes,
+                    &mut names,
+                    (code, &r.code),
+                    (&name, &r.name),
+                )?;
+                Ok(Item {
+                    code,
+                    name,
+                    description: r.description,
+                })
+            })
+            .collect()
+    }
+
+    fn features(&self, raw: Vec<RawFeature>) -> Result<Vec<FeatureDef>, CatalogError> {
+        let mut codes = HashMap::new();
+        let mut names = HashMap::new();
+        raw.into_iter()
+            .map(|r| {
+                let code = self.code("feature", &r.code)?;
+                let name = self.name("feature", &r.name)?;
+                self.unique(
+                    "feature",
+                    &mut codes,
+                    &mut names,
+                    (code, &r.code),
+                    (&name, &r.name),
+                )?;
+                let category = match r.category.get_ref().as_str() {
+                    "instance" => FeatureCategory::Instance,
+                    "general" => FeatureCategory::General,
+                    "core" => FeatureCategory::Core,
+                    other => {
+                        return Err(self.err(
+                            r.category.span(),
+                            format!(
+                                "unknown feature category `{other}`: use instance, general or core"
+                            ),
+                        ))
+                    }
+                };
+                Ok(FeatureDef {
+                    code,
+                    name,
+                    category,
+                    hidden: r.hidden,
+                    default_quantity: r.default_quantity,
+                    description: r.description,
+                })
+            })
+            .collect()
+    }
+
+    fn packages(
+        &self,
+        raw: Vec<RawPackage>,
+        features: &[FeatureDef],
+    ) -> Result<Vec<Package>, CatalogError> {
+        let mut names: HashMap<String, usize> = HashMap::new();
+        raw.into_iter()
+            .map(|r| {
+                let name = self.name("package", &r.name)?;
+                let line = line_of(self.text, r.name.span().start);
+                if let Some(first) = names.insert(name.to_ascii_lowercase(), line) {
+                    return Err(self.err(
+                        r.name.span(),
+                        format!("duplicate package name `{name}` (first used on line {first})"),
+                    ));
+                }
+                if r.features.is_empty() {
+                    return Err(self.err(
+                        r.name.span(),
+                        format!("package `{name}` has no features"),
+                    ));
+                }
+                let mut list: Vec<String> = Vec::new();
+                for f in &r.features {
+                    let Some(def) = features
+                        .iter()
+                        .find(|d| d.name.eq_ignore_ascii_case(f.get_ref()))
+                    else {
+                        return Err(self.err(
+                            f.span(),
+                            format!(
+                                "unknown feature `{}` in package `{name}`: define it in a [[feature]] first",
+                                f.get_ref()
+                            ),
+                        ));
+                    };
+                    if list.contains(&def.name) {
+                        return Err(self.err(
+                            f.span(),
+                            format!("feature `{}` is listed twice in package `{name}`", def.name),
+                        ));
+                    }
+                    list.push(def.name.clone());
+                }
+                Ok(Package {
+                    name,
+                    features: list,
+                    description: r.description,
+                })
+            })
+            .collect()
+    }
+
+    fn duration(&self, key: &str, field: &str, d: &Spanned<String>) -> Result<u32, CatalogError> {
+        parse_duration(d.get_ref()).ok_or_else(|| {
+            self.err(
+                d.span(),
+                format!(
+                    "platform.{key}.{field} `{}` is not a duration: write <n>s, <n>m, <n>h or <n>d",
+                    d.get_ref()
+                ),
+            )
+        })
+    }
+
+    fn kind(&self, key: &str, name: &Spanned<String>) -> Result<ComponentKind, CatalogError> {
+        COMPONENT_KINDS
+            .iter()
+            .find(|(n, _)| *n == name.get_ref().as_str())
+            .map(|(_, k)| *k)
+            .ok_or_else(|| {
+                self.err(
+                    name.span(),
+                    format!(
+                        "platform.{key}: unknown identity component `{}`; known: {}",
+                        name.get_ref(),
+                        COMPONENT_KINDS
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })
+    }
+
+    fn platform(&self, key: &str, p: RawPlatform) -> Result<PlatformDefaults, CatalogError> {
+        let lease = self.duration(key, "lease", &p.lease)?;
+        let max_lease = self.duration(key, "max_lease", &p.max_lease)?;
+        let renewal_window = self.duration(key, "renewal_window", &p.renewal_window)?;
+        let check_interval = self.duration(key, "check_interval", &p.check_interval)?;
+        let grace = self.duration(key, "grace", &p.grace)?;
+        let rollback_tolerance = self.duration(key, "rollback_tolerance", &p.rollback_tolerance)?;
+        if lease == 0 {
+            return Err(self.err(
+                p.lease.span(),
+                format!("platform.{key}.lease must not be 0"),
+            ));
+        }
+        if max_lease < lease {
+            return Err(self.err(
+                p.max_lease.span(),
+                format!("platform.{key}.max_lease must be at least the lease"),
+            ));
+        }
+        if check_interval == 0 {
+            return Err(self.err(
+                p.check_interval.span(),
+                format!("platform.{key}.check_interval must not be 0 (spec/FORMAT.md §5.3.7)"),
+            ));
+        }
+        if key == "cloud" && grace != 0 {
+            return Err(self.err(
+                p.grace.span(),
+                "platform.cloud.grace must be 0: a Cloud PBX has no offline grace (DOMAIN)",
+            ));
+        }
+        let after_grace = match p.after_grace.get_ref().as_str() {
+            "emergency_only" => AfterGrace::EmergencyOnly,
+            "locked" => AfterGrace::Locked,
+            other => {
+                return Err(self.err(
+                    p.after_grace.span(),
+                    format!("platform.{key}.after_grace `{other}`: use emergency_only or locked"),
+                ))
+            }
+        };
+        let mut binding = Vec::new();
+        for name in p.binding.get_ref() {
+            let k = self.kind(key, name)?;
+            if binding.contains(&k) {
+                return Err(self.err(
+                    name.span(),
+                    format!("platform.{key}.binding lists `{}` twice", name.get_ref()),
+                ));
+            }
+            binding.push(k);
+        }
+        if binding.is_empty() || binding.len() > 16 {
+            return Err(self.err(
+                p.binding.span(),
+                format!("platform.{key}.binding must name 1 to 16 components"),
+            ));
+        }
+        let mut required = Vec::new();
+        for name in &p.required {
+            let k = self.kind(key, name)?;
+            if !binding.contains(&k) {
+                return Err(self.err(
+                    name.span(),
+                    format!(
+                        "platform.{key}.required names `{}`, which is not in its binding",
+                        name.get_ref()
+                    ),
+                ));
+            }
+            required.push(k);
+        }
+        let threshold = *p.threshold.get_ref();
+        let threshold = u8::try_from(threshold)
+            .ok()
+            .filter(|t| *t >= 1 && usize::from(*t) <= binding.len())
+            .ok_or_else(|| {
+                self.err(
+                    p.threshold.span(),
+                    format!(
+                        "platform.{key}.threshold {threshold} must be between 1 and the {} binding components",
+                        binding.len()
+                    ),
+                )
+            })?;
+        Ok(PlatformDefaults {
+            lease,
+            max_lease,
+            renewal_window,
+            check_interval,
+            grace,
+            after_grace,
+            rollback_tolerance,
+            binding,
+            required,
+            threshold,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

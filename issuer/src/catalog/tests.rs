@@ -1,0 +1,193 @@
+use super::*;
+
+fn broken(from: &str, to: &str) -> CatalogError {
+    assert!(DEFAULT_CATALOG.contains(from), "{from}");
+    Catalog::parse("test.toml", &DEFAULT_CATALOG.replacen(from, to, 1)).unwrap_err()
+}
+
+fn line_of_text(needle: &str) -> usize {
+    line_of(DEFAULT_CATALOG, DEFAULT_CATALOG.find(needle).unwrap())
+}
+
+#[test]
+fn default_catalog_loads_with_appendix_a_codes() {
+    let c = Catalog::default_catalog().unwrap();
+    assert_eq!(c.vendor, "tessera-vendor");
+    assert_eq!(c.storage_unit_gb, 10);
+    let profiles: Vec<_> = c
+        .profiles
+        .iter()
+        .map(|p| (p.code, p.name.as_str()))
+        .collect();
+    assert_eq!(
+        profiles,
+        [
+            (1, "PBX-BASIC"),
+            (2, "UC-ESSENTIAL"),
+            (3, "UC-BUSINESS"),
+            (4, "UC-PREMIUM"),
+            (5, "UC-WIZYCONF"),
+            (6, "PBX-SERVICE")
+        ]
+    );
+    assert_eq!(c.base("phone system").unwrap().code, 4);
+    assert_eq!(c.addon("team_chat").unwrap().code, 8);
+    assert_eq!(
+        c.addon("license_call_recording_unlimited_enabled")
+            .unwrap()
+            .code,
+        9
+    );
+    assert_eq!(c.addon_name(3), "license_dnc_checking_enabled");
+    assert_eq!(c.addon_name(99), "add-on #99");
+    let hw = c.platform(Platform::Hw).unwrap();
+    assert_eq!(hw.check_interval, 86_400);
+    assert_eq!(hw.grace, 14 * 86_400);
+    assert_eq!(hw.after_grace, AfterGrace::EmergencyOnly);
+    assert_eq!(hw.threshold, 3);
+    let cloud = c.platform(Platform::Cloud).unwrap();
+    assert_eq!(cloud.grace, 0);
+    assert_eq!(cloud.check_interval, 3 * 3_600);
+    assert!(c.feature("remote_diagnostics").unwrap().hidden);
+    assert_eq!(c.package("Contact-Center").unwrap().features.len(), 3);
+    assert_eq!(c.text(), DEFAULT_CATALOG);
+}
+
+#[test]
+fn syntax_error_names_the_line() {
+    let e = broken("unit_gb = 10", "unit_gb = ten");
+    let CatalogError::Syntax { line, file, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(file, "test.toml");
+    assert_eq!(*line, line_of_text("unit_gb = 10"));
+}
+
+#[test]
+fn unknown_field_is_refused() {
+    let e = broken("unit_gb = 10", "unit_gb = 10\nunit_tb = 1");
+    assert!(matches!(e, CatalogError::Syntax { .. }), "{e:?}");
+    assert!(e.to_string().contains("unit_tb"), "{e}");
+}
+
+#[test]
+fn duplicate_code_names_both_lines() {
+    let e = broken(
+        "code = 2\nname = \"UC-ESSENTIAL\"",
+        "code = 1\nname = \"UC-ESSENTIAL\"",
+    );
+    let first = line_of_text("code = 1\nname = \"PBX-BASIC\"");
+    let second = line_of_text("code = 2\nname = \"UC-ESSENTIAL\"");
+    assert_eq!(
+        e.to_string(),
+        format!("test.toml:{second}: duplicate profile code 1 (first used on line {first}): each profile needs its own code")
+    );
+}
+
+#[test]
+fn same_code_in_other_namespace_is_fine() {
+    // Profile 1, base 1, add-on 1, feature 1 and service 1 coexist.
+    let c = Catalog::default_catalog().unwrap();
+    assert_eq!(c.profile_name(1), "PBX-BASIC");
+    assert_eq!(c.base_name(1), "Auto Attendant");
+    assert_eq!(c.service_name(1), "hardware-as-a-service");
+}
+
+#[test]
+fn duplicate_name_any_case() {
+    let e = broken("name = \"UC-WIZYCONF\"", "name = \"pbx-basic\"");
+    assert!(
+        e.to_string().contains("duplicate profile name `pbx-basic`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_feature_in_package() {
+    let e = broken(
+        "features = [\"conference_room\", \"fax\"]",
+        "features = [\"conference_room\", \"telepathy\"]",
+    );
+    let line = line_of_text("features = [\"conference_room\", \"fax\"]");
+    assert_eq!(
+        e.to_string(),
+        format!("test.toml:{line}: unknown feature `telepathy` in package `collaboration`: define it in a [[feature]] first")
+    );
+}
+
+#[test]
+fn code_out_of_range() {
+    let e = broken(
+        "code = 9\nname = \"license_call",
+        "code = 70000\nname = \"license_call",
+    );
+    assert!(
+        e.to_string().contains("addon code 70000 is out of range"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_category() {
+    let e = broken("category = \"core\"", "category = \"free\"");
+    assert!(
+        e.to_string().contains("unknown feature category `free`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn cloud_has_no_grace() {
+    let e = broken("grace = \"0s\"", "grace = \"1d\"");
+    assert!(
+        e.to_string().contains("platform.cloud.grace must be 0"),
+        "{e}"
+    );
+}
+
+#[test]
+fn threshold_within_binding() {
+    let e = broken("threshold = 2", "threshold = 4");
+    assert!(
+        e.to_string()
+            .contains("platform.cloud.threshold 4 must be between 1 and the 3"),
+        "{e}"
+    );
+}
+
+#[test]
+fn required_must_be_bound() {
+    let e = broken("required = [\"hw_serial\"]", "required = [\"ip_addr\"]");
+    assert!(e.to_string().contains("not in its binding"), "{e}");
+}
+
+#[test]
+fn unknown_component_and_bad_duration() {
+    let e = broken("\"hw_serial\", \"nic_mac\"", "\"hw_serial\", \"nic\"");
+    assert!(
+        e.to_string().contains("unknown identity component `nic`"),
+        "{e}"
+    );
+    let e = broken("lease = \"30d\"", "lease = \"a month\"");
+    assert!(e.to_string().contains("is not a duration"), "{e}");
+}
+
+#[test]
+fn missing_platform() {
+    let text = DEFAULT_CATALOG.replace("[platform.cloud]", "[platform.kubernetes]");
+    let e = Catalog::parse("t", &text).unwrap_err();
+    assert!(e.to_string().contains("unknown field `kubernetes`"), "{e}");
+    let text = DEFAULT_CATALOG.replace("[platform.cloud]", "[cloud]");
+    let text = &text[..text.find("[cloud]").unwrap()];
+    let e = Catalog::parse("t", text).unwrap_err();
+    assert!(e.to_string().contains("[platform.cloud] is missing"), "{e}");
+}
+
+#[test]
+fn wrong_format() {
+    let e = broken("format = 1", "format = 2");
+    assert!(
+        e.to_string().starts_with("test.toml:12: catalog format 2"),
+        "{e}"
+    );
+}

@@ -1,0 +1,707 @@
+//! The command line of `tessera` (clap derive). Kept in the library so
+//! man pages, completions and tests see the same definition as the binary.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::EXIT_CODES_HELP;
+
+const MAIN_HELP: &str = "\
+Examples:
+  tessera keygen --out signing.pem --keyring keyring.toml
+  tessera issue --order order.toml --request device.req --key signing.pem -o device.lic
+  tessera renew --request renewal.req --key signing.pem -o renewed.lic
+  tessera issue --bulk rollout.csv -o licenses/ --key signing.pem
+  tessera inspect device.lic
+  tessera verify device.lic --keyring keyring.toml --device-identity device.toml
+  tessera ledger verify
+  tessera report overdue
+  tessera demo
+
+Environment:
+  TESSERA_LEDGER      ledger file (default ./tessera.db)
+  TESSERA_CATALOG     catalog file (default: the embedded catalog)
+  TESSERA_OPERATOR    operator recorded in the ledger (default $USER)
+  TESSERA_KEY         signing key file
+  TESSERA_KEYRING     keyring file
+  TESSERA_PASSPHRASE  passphrase of the signing key (or --passphrase-file; never argv)
+
+";
+
+/// tessera: offline, signed, hardware-bound licenses for PBX appliances.
+///
+/// Turns an order plus a device request into a signed license file,
+/// records everything in a tamper-evident ledger and refuses orders that
+/// break a licensing rule.
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, after_help = after_help(MAIN_HELP))]
+pub struct Cli {
+    /// Options every command understands.
+    #[command(flatten)]
+    pub global: Global,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+fn after_help(examples: &str) -> String {
+    format!("{examples}{EXIT_CODES_HELP}")
+}
+
+/// Options every command understands.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The ledger (SQLite) file.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_LEDGER",
+        hide_env_values = true,
+        value_name = "FILE",
+        default_value = "tessera.db"
+    )]
+    pub ledger: PathBuf,
+    /// A catalog file instead of the embedded default.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_CATALOG",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub catalog: Option<PathBuf>,
+    /// Who issues (recorded in the ledger); default $USER.
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_OPERATOR",
+        hide_env_values = true,
+        value_name = "NAME"
+    )]
+    pub operator: Option<String>,
+    /// Pretend the current time is TIME (tests and drills only: it is
+    /// recorded as the issue time).
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_NOW",
+        hide_env_values = true,
+        value_name = "TIME",
+        hide = true
+    )]
+    pub now: Option<String>,
+}
+
+/// The signing key and the keyring it must be active in.
+#[derive(Debug, Args, Clone)]
+pub struct KeyArgs {
+    /// The encrypted signing key (PEM).
+    #[arg(long, env = "TESSERA_KEY", hide_env_values = true, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Read the key's passphrase from the first line of FILE (else
+    /// TESSERA_PASSPHRASE, else a prompt).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Refuse to sign unless the key is the keyring's active key and
+    /// valid now.
+    #[arg(
+        long,
+        env = "TESSERA_KEYRING",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub keyring: Option<PathBuf>,
+}
+
+/// Where a license goes.
+#[derive(Debug, Args, Clone)]
+pub struct OutArgs {
+    /// Write the license to FILE (`-`: standard output, the default).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Overwrite an existing output file.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the summary as JSON on standard output (needs -o FILE).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a signing key: encrypted private key, `.pub` SPKI PEM, and
+    /// an entry in a keyring file (active if it is the first key).
+    #[command(after_help = after_help("\
+Examples:
+  TESSERA_PASSPHRASE=... tessera keygen --out signing.pem --keyring keyring.toml
+  tessera keygen --out 2027.pem --keyring keyring.toml --label '2027 key' \\
+      --valid-from 2027-01-01 --passphrase-file pass.txt
+
+"))]
+    Keygen(KeygenArgs),
+    /// Show the public half of a key.
+    #[command(subcommand, after_help = after_help("\
+Examples:
+  tessera key public --key signing.pem.pub
+
+"))]
+    Key(KeyCommand),
+    /// Manage the keyring firmware trusts.
+    #[command(subcommand, after_help = after_help("\
+Examples:
+  tessera keyring list --keyring keyring.toml
+  tessera keyring export --keyring keyring.toml --format c -o tessera_keyring.h
+
+"))]
+    Keyring(KeyringCommand),
+    /// Show the catalog.
+    #[command(subcommand, after_help = after_help("\
+Examples:
+  tessera catalog show --summary
+
+"))]
+    Catalog(CatalogCommand),
+    /// Issue a license for an order and a device request (or many, with
+    /// --bulk).
+    #[command(after_help = after_help("\
+Examples:
+  tessera issue --order order.toml --request device.req --key signing.pem -o device.lic
+  tessera issue --order more-users.toml --request device.req --change -o device.lic --force
+  tessera issue --order fewer.toml --request device.req --change --approval APP-17 -o device.lic
+  tessera issue --bulk rollout.csv --order base-order.toml -o licenses/ --key signing.pem
+
+A first activation of a HW appliance (request with a HW serial, no SW
+serial) gets a new SW serial SW-YYYY-NNNNNN; the HW serial becomes the
+license's previous serial. The summary goes to standard error.
+
+"))]
+    Issue(IssueArgs),
+    /// Renew the license in force for a device's request: same content,
+    /// sequence + 1, a new lease.
+    #[command(after_help = after_help("\
+Examples:
+  tessera renew --request renewal.req --key signing.pem -o renewed.lic
+
+A renewal on or after the last day of the term extends the term by one
+cycle (auto-renewal). A request from a device whose binding was replaced is
+refused.
+
+"))]
+    Renew(RenewArgs),
+    /// Rebind a SW serial to a new device (RMA, HW <-> VM migration).
+    #[command(after_help = after_help("\
+Examples:
+  tessera replace --serial SW-2026-000001 --request new-box.req --key signing.pem -o new-box.lic
+
+The old binding is never renewed again: the old device stops at its lease
+end plus grace, even when it is dead or unreachable.
+
+"))]
+    Replace(ReplaceArgs),
+    /// Show what a license file says, with catalog names.
+    #[command(after_help = after_help("\
+Examples:
+  tessera inspect device.lic
+  tessera inspect device.lic --keyring keyring.toml --json
+  cat mail.txt | tessera inspect -
+
+"))]
+    Inspect(InspectArgs),
+    /// Verify a license as firmware would.
+    #[command(after_help = after_help("\
+Examples:
+  tessera verify device.lic --keyring keyring.toml
+  tessera verify device.lic --keyring keyring.toml --device-identity device.toml --at 2026-06-01
+
+A device identity file (TOML) holds raw values as the device reads them:
+  sw_serial = \"SW-2026-000001\"      # optional
+  hw_serial = \"HW-7F3A-0042\"        # optional, also a component
+  [[component]]
+  kind = \"nic_mac\"    # hw_serial cpu_id nic_mac ip_addr system_uuid disk_serial device_key machine_id
+  value = \"00:16:3E:5A:1B:2C\"
+
+"))]
+    Verify(VerifyArgs),
+    /// Query and check the ledger.
+    #[command(subcommand, after_help = after_help("\
+Examples:
+  tessera ledger list
+  tessera ledger show SW-2026-000001
+  tessera ledger verify
+
+"))]
+    Ledger(LedgerCommand),
+    /// Reports for vendor operations.
+    #[command(subcommand, after_help = after_help("\
+Examples:
+  tessera report overdue
+  tessera report expiring --within 30
+
+"))]
+    Report(ReportCommand),
+    /// Print shell completions.
+    #[command(after_help = after_help("\
+Examples:
+  tessera completions bash > /etc/bash_completion.d/tessera
+  tessera completions zsh > ~/.zfunc/_tessera
+
+"))]
+    Completions(CompletionsArgs),
+    /// Print the man page (or write one per command into a folder).
+    #[command(after_help = after_help("\
+Examples:
+  tessera man | man -l -
+  tessera man -o share/man/man1
+
+"))]
+    Man(ManArgs),
+    /// Run the whole flow on built-in samples: issue, verify as firmware,
+    /// then 20 days offline past the lease end.
+    #[command(after_help = after_help("\
+Examples:
+  cargo run --release -p tessera-issuer -- demo
+
+Uses a temporary key, ledger and keyring in a temporary folder; needs no
+passphrase and no network.
+
+"))]
+    Demo,
+}
+
+/// `tessera keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The encrypted private key file to create (the public key goes to
+    /// FILE.pub).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Add the key to this keyring file (created if missing; the key
+    /// becomes active when it is the first).
+    #[arg(
+        long,
+        env = "TESSERA_KEYRING",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub keyring: Option<PathBuf>,
+    /// A label for people.
+    #[arg(long, default_value = "tessera signing key")]
+    pub label: String,
+    /// Start of the key's validity window (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub valid_from: Option<String>,
+    /// Read the new passphrase from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// `tessera key`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the kid and SPKI PEM of a key (private key file: needs its
+    /// passphrase; `.pub` file: none).
+    #[command(after_help = after_help("\
+Examples:
+  tessera key public --key signing.pem.pub
+  TESSERA_PASSPHRASE=... tessera key public --key signing.pem
+
+"))]
+    Public {
+        /// The key file.
+        #[arg(long, env = "TESSERA_KEY", hide_env_values = true, value_name = "FILE")]
+        key: PathBuf,
+        /// Read the passphrase from the first line of FILE.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+}
+
+/// Keyring export formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Rust source defining `KEYRING`.
+    Rust,
+    /// A C99 header.
+    C,
+    /// CBOR.
+    Cbor,
+}
+
+/// `tessera keyring`.
+#[derive(Debug, Subcommand)]
+pub enum KeyringCommand {
+    /// Add a public key (from a `.pub` file).
+    #[command(after_help = after_help("\
+Examples:
+  tessera keyring add --keyring keyring.toml --public 2027.pem.pub --valid-from 2027-01-01
+
+"))]
+    Add {
+        /// The keyring file (created if missing).
+        #[arg(
+            long,
+            env = "TESSERA_KEYRING",
+            hide_env_values = true,
+            value_name = "FILE"
+        )]
+        keyring: PathBuf,
+        /// The public key (SPKI PEM).
+        #[arg(long, value_name = "FILE")]
+        public: PathBuf,
+        /// A label for people.
+        #[arg(long, default_value = "tessera signing key")]
+        label: String,
+        /// Start of the validity window (default: now).
+        #[arg(long, value_name = "TIME")]
+        valid_from: Option<String>,
+        /// End of the validity window (default: open-ended).
+        #[arg(long, value_name = "TIME")]
+        valid_until: Option<String>,
+        /// Make it the active signing key.
+        #[arg(long)]
+        activate: bool,
+    },
+    /// Retire a key: from the next firmware export on it verifies nothing.
+    #[command(after_help = after_help("\
+Examples:
+  tessera keyring retire --keyring keyring.toml 34750f98bd59fcfc
+
+"))]
+    Retire {
+        /// The keyring file.
+        #[arg(
+            long,
+            env = "TESSERA_KEYRING",
+            hide_env_values = true,
+            value_name = "FILE"
+        )]
+        keyring: PathBuf,
+        /// The key id (16 hex digits).
+        kid: String,
+    },
+    /// Make a key the active signing key.
+    #[command(after_help = after_help("\
+Examples:
+  tessera keyring activate --keyring keyring.toml 6a3803d5f059902a
+
+"))]
+    Activate {
+        /// The keyring file.
+        #[arg(
+            long,
+            env = "TESSERA_KEYRING",
+            hide_env_values = true,
+            value_name = "FILE"
+        )]
+        keyring: PathBuf,
+        /// The key id (16 hex digits).
+        kid: String,
+    },
+    /// List the keys.
+    #[command(after_help = after_help("\
+Examples:
+  tessera keyring list --keyring keyring.toml
+  tessera keyring list --keyring keyring.toml --json
+
+"))]
+    List {
+        /// The keyring file.
+        #[arg(
+            long,
+            env = "TESSERA_KEYRING",
+            hide_env_values = true,
+            value_name = "FILE"
+        )]
+        keyring: PathBuf,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export the keyring for firmware.
+    #[command(after_help = after_help("\
+Examples:
+  tessera keyring export --keyring keyring.toml --format rust -o keyring.rs
+  tessera keyring export --keyring keyring.toml --format c -o tessera_keyring.h
+  tessera keyring export --keyring keyring.toml --format cbor -o keyring.cbor
+
+"))]
+    Export {
+        /// The keyring file.
+        #[arg(
+            long,
+            env = "TESSERA_KEYRING",
+            hide_env_values = true,
+            value_name = "FILE"
+        )]
+        keyring: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Output file (`-`: standard output, the default).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `tessera catalog`.
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Print the catalog in use (checked first): the embedded default, or
+    /// the file given with --catalog.
+    #[command(after_help = after_help("\
+Examples:
+  tessera catalog show > my-catalog.toml
+  tessera --catalog my-catalog.toml catalog show --summary
+
+"))]
+    Show {
+        /// A short summary with codes instead of the TOML text.
+        #[arg(long)]
+        summary: bool,
+    },
+}
+
+/// `tessera issue`.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// The order (TOML, or JSON for a `.json` file).
+    #[arg(long, value_name = "FILE", required_unless_present = "bulk")]
+    pub order: Option<PathBuf>,
+    /// The device's request file (armored TESSERA REQUEST).
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "bulk",
+        conflicts_with = "bulk"
+    )]
+    pub request: Option<PathBuf>,
+    /// The order changes the license in force for this serial
+    /// (increases any time; decreases need --approval).
+    #[arg(long, conflicts_with = "bulk")]
+    pub change: bool,
+    /// Vendor approval reference for a decrease.
+    #[arg(long, value_name = "REF")]
+    pub approval: Option<String>,
+    /// Issue one license per row of a CSV file (issuer/README.md, "Bulk
+    /// issuance"); -o names the output folder.
+    #[arg(long, value_name = "CSV")]
+    pub bulk: Option<PathBuf>,
+    /// Rows per durable transaction in --bulk mode.
+    #[arg(long, default_value_t = 256, value_name = "N", requires = "bulk")]
+    pub batch_size: usize,
+    /// Signing threads in --bulk mode (default: the number of CPUs, at
+    /// most 8).
+    #[arg(long, value_name = "N", requires = "bulk")]
+    pub threads: Option<usize>,
+    /// Signing key.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Output.
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+/// `tessera renew`.
+#[derive(Debug, Args)]
+pub struct RenewArgs {
+    /// The device's renewal request (armored TESSERA REQUEST).
+    #[arg(long, value_name = "FILE")]
+    pub request: PathBuf,
+    /// Signing key.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Output.
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+/// `tessera replace`.
+#[derive(Debug, Args)]
+pub struct ReplaceArgs {
+    /// The SW serial to rebind.
+    #[arg(long, value_name = "SERIAL")]
+    pub serial: String,
+    /// The new device's request.
+    #[arg(long, value_name = "FILE")]
+    pub request: PathBuf,
+    /// Signing key.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Output.
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+/// `tessera inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The license file (armored or binary; `-`: standard input).
+    pub file: PathBuf,
+    /// Check the signature against this keyring.
+    #[arg(
+        long,
+        env = "TESSERA_KEYRING",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub keyring: Option<PathBuf>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tessera verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The license file (armored or binary; `-`: standard input).
+    pub file: PathBuf,
+    /// The keyring firmware trusts.
+    #[arg(
+        long,
+        env = "TESSERA_KEYRING",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub keyring: PathBuf,
+    /// The device's identity (TOML, raw values); without it the binding
+    /// is not checked.
+    #[arg(long, value_name = "FILE")]
+    pub device_identity: Option<PathBuf>,
+    /// Verify at this time instead of now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Ledger export formats.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct ExportKind {
+    /// CSV, one row per license.
+    #[arg(long)]
+    pub csv: bool,
+    /// JSON, with orders and armored licenses.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tessera ledger`.
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// One line per SW serial: latest sequence, customer, platform, lease.
+    #[command(after_help = after_help("\
+Examples:
+  tessera ledger list
+  tessera --ledger /srv/tessera/ledger.db ledger list --json
+
+"))]
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every license of a serial (SW serial, or the HW serial it was
+    /// converted from), its schedule and devices.
+    #[command(after_help = after_help("\
+Examples:
+  tessera ledger show SW-2026-000001
+  tessera ledger show HW-7F3A-0042 --license > resend.lic
+
+"))]
+    Show {
+        /// SW or HW serial.
+        serial: String,
+        /// Print the latest license, armored, instead.
+        #[arg(long)]
+        license: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the hash chain and every row; prints the chain head.
+    #[command(after_help = after_help("\
+Examples:
+  tessera ledger verify
+
+Exit code 4 when a row was edited, deleted or reordered. Keep the printed
+head elsewhere (a ticket, a daily mail) to detect a rewrite of the whole
+chain.
+
+"))]
+    Verify,
+    /// Export every row.
+    #[command(after_help = after_help("\
+Examples:
+  tessera ledger export --csv -o ledger.csv
+  tessera ledger export --json > ledger.json
+
+"))]
+    Export {
+        /// Format.
+        #[command(flatten)]
+        kind: ExportKind,
+        /// Output file (`-`: standard output, the default).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `tessera report`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Every PBX whose lease ran out without a renewal: days since the
+    /// last successful renewal, customer, serial, model and platform (the
+    /// vendor's daily notice).
+    #[command(after_help = after_help("\
+Examples:
+  tessera report overdue
+  tessera report overdue --json | mail -s 'tessera overdue' ops@example.com
+
+"))]
+    Overdue {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every PBX whose term ends within DAYS days.
+    #[command(after_help = after_help("\
+Examples:
+  tessera report expiring --within 30
+
+"))]
+    Expiring {
+        /// Days ahead.
+        #[arg(long, value_name = "DAYS")]
+        within: u32,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `tessera completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `tessera man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write tessera.1 and one page per command into this folder instead
+    /// of printing tessera.1.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+}

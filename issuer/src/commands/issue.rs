@@ -1,0 +1,270 @@
+//! `tessera issue`, `renew` and `replace`: load inputs, run
+//! [`crate::issuance`] in one ledger transaction, commit, then write the
+//! license (so every written license is in the ledger).
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::{load_signer, print_json, read_request, Ctx};
+use crate::calendar::{format_duration, rfc3339_unix, CycleName, PlatformName};
+use crate::catalog::{after_grace_name, component_kind_name};
+use crate::cli::{IssueArgs, OutArgs, RenewArgs, ReplaceArgs};
+use crate::error::Error;
+use crate::issuance::{self, IssueOptions, Issued, Issuer};
+use crate::order::Order;
+use crate::output::{note, Target};
+
+fn target(out: &OutArgs) -> Result<Target, Error> {
+    let t = Target::from_arg(out.output.as_deref());
+    if out.json && t == Target::Stdout {
+        return Err(Error::Usage(
+            "--json prints the summary on standard output: write the license to a file with -o FILE".into(),
+        ));
+    }
+    t.check(out.force)?;
+    Ok(t)
+}
+
+/// `tessera issue`: one license, or `--bulk`.
+///
+/// # Errors
+/// Input, policy, ledger and key errors.
+pub fn issue(ctx: &Ctx, a: &IssueArgs) -> Result<(), Error> {
+    if let Some(csv) = &a.bulk {
+        return crate::bulk::run_command(ctx, a, csv);
+    }
+    let (Some(order_path), Some(request_path)) = (&a.order, &a.request) else {
+        return Err(Error::Usage(
+            "pass --order FILE and --request FILE (or --bulk CSV)".into(),
+        ));
+    };
+    let t = target(&a.out)?;
+    let issued = issue_one(ctx, a, order_path, request_path)?;
+    finish(&issued, &t, &a.out, a.approval.as_deref())
+}
+
+/// Issues one license and commits it to the ledger; the caller writes it.
+///
+/// # Errors
+/// As [`issue`].
+pub fn issue_one(
+    ctx: &Ctx,
+    a: &IssueArgs,
+    order_path: &Path,
+    request_path: &Path,
+) -> Result<Issued, Error> {
+    let catalog = ctx.catalog()?;
+    let order = Order::load(order_path)?;
+    let (_, request) = read_request(request_path)?;
+    let operator = ctx.operator()?;
+    let signer = load_signer(&a.key, ctx.now)?;
+    let mut ledger = ctx.ledger()?;
+    let issuer = Issuer {
+        catalog: &catalog,
+        signer: &signer,
+        operator: &operator,
+    };
+    let mut w = ledger.writer()?;
+    let issued = issuance::issue(
+        &mut w,
+        &issuer,
+        &order,
+        &request,
+        &IssueOptions {
+            now: ctx.now,
+            approval: a.approval.as_deref(),
+            change: a.change,
+            idem_key: None,
+        },
+    )?;
+    w.commit()?;
+    Ok(issued)
+}
+
+/// `tessera renew`.
+///
+/// # Errors
+/// Input, policy, ledger and key errors.
+pub fn renew(ctx: &Ctx, a: &RenewArgs) -> Result<(), Error> {
+    let t = target(&a.out)?;
+    let issued = renew_one(ctx, a)?;
+    finish(&issued, &t, &a.out, None)
+}
+
+/// Renews and commits; the caller writes the license.
+///
+/// # Errors
+/// As [`renew`].
+pub fn renew_one(ctx: &Ctx, a: &RenewArgs) -> Result<Issued, Error> {
+    let catalog = ctx.catalog()?;
+    let (_, request) = read_request(&a.request)?;
+    let operator = ctx.operator()?;
+    let signer = load_signer(&a.key, ctx.now)?;
+    let mut ledger = ctx.ledger()?;
+    let issuer = Issuer {
+        catalog: &catalog,
+        signer: &signer,
+        operator: &operator,
+    };
+    let mut w = ledger.writer()?;
+    let issued = issuance::renew(&mut w, &issuer, &request, ctx.now)?;
+    w.commit()?;
+    Ok(issued)
+}
+
+/// `tessera replace`.
+///
+/// # Errors
+/// Input, policy, ledger and key errors.
+pub fn replace(ctx: &Ctx, a: &ReplaceArgs) -> Result<(), Error> {
+    let t = target(&a.out)?;
+    let catalog = ctx.catalog()?;
+    let (_, request) = read_request(&a.request)?;
+    let operator = ctx.operator()?;
+    let signer = load_signer(&a.key, ctx.now)?;
+    let mut ledger = ctx.ledger()?;
+    let issuer = Issuer {
+        catalog: &catalog,
+        signer: &signer,
+        operator: &operator,
+    };
+    let mut w = ledger.writer()?;
+    let issued = issuance::replace(&mut w, &issuer, &a.serial, &request, ctx.now)?;
+    w.commit()?;
+    finish(&issued, &t, &a.out, None)
+}
+
+/// Writes the license and prints the summary (standard error, or JSON on
+/// standard output).
+fn finish(issued: &Issued, t: &Target, out: &OutArgs, approval: Option<&str>) -> Result<(), Error> {
+    let armored = issued.armored();
+    t.write(armored.as_bytes(), out.force).inspect_err(|_| {
+        note(&format!(
+            "the license is recorded in the ledger; print it again with `tessera ledger show {} --license`",
+            issued.record.row.serial
+        ));
+    })?;
+    if out.json {
+        return print_json(&summary_json(issued, approval));
+    }
+    note(&summary_text(issued, approval));
+    if let Target::File(p) = t {
+        note(&format!("wrote {}", p.display()));
+    }
+    Ok(())
+}
+
+/// The human summary of an issued license.
+#[must_use]
+pub fn summary_text(issued: &Issued, approval: Option<&str>) -> String {
+    let l = &issued.license;
+    let r = &issued.record.row;
+    let mut s = format!(
+        "{} {} sequence {} (license id {})",
+        match r.action {
+            crate::ledger::Action::Issue => "issued",
+            crate::ledger::Action::Change => "changed",
+            crate::ledger::Action::Renew => "renewed",
+            crate::ledger::Action::Replace => "replaced binding of",
+        },
+        l.serial,
+        l.sequence,
+        hex::encode(l.id)
+    );
+    if let Some(hw) = &issued.converted_from {
+        s.push_str(&format!(
+            "\n  converted   HW serial {hw} -> SW serial {}",
+            l.serial
+        ));
+    }
+    s.push_str(&format!("\n  customer    {}", l.customer));
+    if !l.pbx_name.is_empty() {
+        s.push_str(&format!("\n  pbx         {}", l.pbx_name));
+    }
+    s.push_str(&format!(
+        "\n  platform    {}, {}",
+        PlatformName::of(l.platform).as_str(),
+        issuance::describe_term(&l.term)
+    ));
+    s.push_str(&format!(
+        "\n  lease       until {} (checks every {}, grace {} then {})",
+        rfc3339_unix(l.lease_end),
+        format_duration(l.policy.check_interval),
+        format_duration(l.policy.grace),
+        after_grace_name(l.policy.after_grace)
+    ));
+    let required: Vec<String> = l
+        .binding
+        .components
+        .iter()
+        .filter(|c| c.required)
+        .map(|c| component_kind_name(c.kind))
+        .collect();
+    s.push_str(&format!(
+        "\n  binding     {} of {} components{}",
+        l.binding.threshold,
+        l.binding.components.len(),
+        if required.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} required)", required.join(", "))
+        }
+    ));
+    s.push_str(&format!(
+        "\n  users       {}",
+        crate::order::total_users(&l.entitlements)
+    ));
+    for p in &issued.prorations {
+        s.push_str(&format!(
+            "\n  service     {} {} .. {}, prorated {:.4} of the term",
+            p.service,
+            rfc3339_unix(p.start),
+            rfc3339_unix(p.end),
+            p.fraction
+        ));
+    }
+    if !issued.decreases.is_empty() {
+        s.push_str(&format!(
+            "\n  decreases   {} (approval {})",
+            issued.decreases.join(", "),
+            approval.unwrap_or("-")
+        ));
+    }
+    for w in &issued.warnings {
+        s.push_str(&format!("\nwarning: {w}"));
+    }
+    s
+}
+
+/// The JSON summary of an issued license.
+#[must_use]
+pub fn summary_json(issued: &Issued, approval: Option<&str>) -> serde_json::Value {
+    let l = &issued.license;
+    json!({
+        "action": issued.record.row.action,
+        "serial": l.serial,
+        "sequence": l.sequence,
+        "license_id": hex::encode(l.id),
+        "converted_from": issued.converted_from,
+        "customer": l.customer,
+        "pbx_name": l.pbx_name,
+        "platform": PlatformName::of(l.platform).as_str(),
+        "cycle": CycleName::of(l.term.cycle).as_str(),
+        "term_start": rfc3339_unix(l.term.start),
+        "term_end": l.term.end.map(rfc3339_unix),
+        "lease_end": rfc3339_unix(l.lease_end),
+        "issued_at": rfc3339_unix(l.issued_at),
+        "prorations": issued.prorations.iter().map(|p| json!({
+            "service": p.service,
+            "start": rfc3339_unix(p.start),
+            "end": rfc3339_unix(p.end),
+            "fraction": p.fraction,
+        })).collect::<Vec<_>>(),
+        "decreases": issued.decreases,
+        "approval": approval,
+        "warnings": issued.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "ledger_row": issued.record.id,
+        "license": issued.armored(),
+    })
+}

@@ -1,0 +1,286 @@
+//! `tessera ledger list|show|verify|export`.
+
+use base64::Engine as _;
+use serde_json::json;
+use tessera_verifier::armor;
+
+use super::{print, print_json, Ctx};
+use crate::calendar::rfc3339_unix;
+use crate::cli::LedgerCommand;
+use crate::error::Error;
+use crate::ledger::{Ledger, Record};
+use crate::order::Order;
+use crate::output::{note, Target};
+
+fn term_end(t: Option<i64>) -> String {
+    t.map_or_else(|| "lifetime".to_owned(), rfc3339_unix)
+}
+
+/// A row as JSON, with its order and armored license.
+#[must_use]
+pub fn record_json(r: &Record) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("issued_at".into(), json!(rfc3339_unix(r.row.issued_at)));
+        obj.insert("lease_end".into(), json!(rfc3339_unix(r.row.lease_end)));
+        obj.insert("term_end".into(), json!(r.row.term_end.map(rfc3339_unix)));
+        obj.insert(
+            "order".into(),
+            serde_json::from_str(&r.row.order_json).unwrap_or(serde_json::Value::Null),
+        );
+        obj.insert(
+            "license".into(),
+            json!(armor::encode(&r.row.bytes, armor::LABEL_LICENSE)),
+        );
+    }
+    v
+}
+
+/// Resolves a serial argument: a SW serial, or a HW serial that was
+/// converted.
+fn resolve_serial(ledger: &Ledger, serial: &str) -> Result<String, Error> {
+    if ledger.latest(serial)?.is_some() {
+        return Ok(serial.to_owned());
+    }
+    if let Some(sw) = ledger.sw_serial_of(serial)? {
+        return Ok(sw);
+    }
+    Err(Error::Usage(format!(
+        "{serial} is not in the ledger {} (neither a SW serial nor a converted HW serial); `tessera ledger list` shows the serials",
+        ledger.path().display()
+    )))
+}
+
+/// `tessera ledger ...`.
+///
+/// # Errors
+/// [`Error::Ledger`] (integrity: exit 4), [`Error::Usage`], [`Error::Io`].
+pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
+    let ledger = ctx.existing_ledger()?;
+    match c {
+        LedgerCommand::List { json } => {
+            let serials = ledger.serials()?;
+            if *json {
+                return print_json(&serde_json::Value::Array(
+                    serials
+                        .iter()
+                        .map(|s| {
+                            json!({
+                                "serial": s.serial,
+                                "hw_serial": s.hw_serial,
+                                "licenses": s.licenses,
+                                "sequence": s.latest.row.sequence,
+                                "last_action": s.latest.row.action,
+                                "customer": s.latest.row.customer,
+                                "pbx_name": s.latest.row.pbx_name,
+                                "platform": s.latest.row.platform,
+                                "issued_at": rfc3339_unix(s.latest.row.issued_at),
+                                "lease_end": rfc3339_unix(s.latest.row.lease_end),
+                                "term_end": s.latest.row.term_end.map(rfc3339_unix),
+                            })
+                        })
+                        .collect(),
+                ));
+            }
+            let mut text = format!(
+                "{:<16} {:>4}  {:<8} {:<5} {:<20}  {:<20}  {}\n",
+                "SERIAL", "SEQ", "LAST", "PLAT", "LEASE END", "TERM END", "CUSTOMER / PBX"
+            );
+            for s in &serials {
+                let r = &s.latest.row;
+                text.push_str(&format!(
+                    "{:<16} {:>4}  {:<8} {:<5} {:<20}  {:<20}  {} / {}\n",
+                    s.serial,
+                    r.sequence,
+                    r.action.as_str(),
+                    r.platform,
+                    rfc3339_unix(r.lease_end),
+                    term_end(r.term_end),
+                    r.customer,
+                    r.pbx_name
+                ));
+            }
+            text.push_str(&format!("{} serial(s)\n", serials.len()));
+            print(&text)
+        }
+        LedgerCommand::Show {
+            serial,
+            license,
+            json,
+        } => {
+            let serial = resolve_serial(&ledger, serial)?;
+            let history = ledger.history(&serial)?;
+            let Some(latest) = history.last() else {
+                return Err(Error::Usage(format!("{serial} has no license")));
+            };
+            if *license {
+                return print(&armor::encode(&latest.row.bytes, armor::LABEL_LICENSE));
+            }
+            let hw = ledger.hw_serial_of(&serial)?;
+            let schedule = ledger.schedule(&serial)?;
+            let order = Order::parse("ledger", &latest.row.order_json, true).ok();
+            if *json {
+                return print_json(&json!({
+                    "serial": serial,
+                    "hw_serial": hw,
+                    "schedule": schedule.map(|z| json!({
+                        "stop_at": rfc3339_unix(z.stop_at),
+                        "delete_at": rfc3339_unix(z.delete_at),
+                    })),
+                    "licenses": history.iter().map(record_json).collect::<Vec<_>>(),
+                }));
+            }
+            let r = &latest.row;
+            let mut text = format!("{serial}\n");
+            if let Some(hw) = &hw {
+                text.push_str(&format!(
+                    "  hw serial   {hw} (converted on first activation)\n"
+                ));
+            }
+            text.push_str(&format!(
+                "  customer    {}\n  pbx         {}\n",
+                r.customer, r.pbx_name
+            ));
+            if let Some(model) = order.as_ref().and_then(|o| o.model.clone()) {
+                text.push_str(&format!("  model       {model}\n"));
+            }
+            text.push_str(&format!(
+                "  platform    {}\n  term end    {}\n  lease end   {}\n",
+                r.platform,
+                term_end(r.term_end),
+                rfc3339_unix(r.lease_end)
+            ));
+            match schedule {
+                Some(z) => text.push_str(&format!(
+                    "  schedule    all user licenses removed: stop {}, deletion {}\n",
+                    rfc3339_unix(z.stop_at),
+                    rfc3339_unix(z.delete_at)
+                )),
+                None => text.push_str("  schedule    none\n"),
+            }
+            for d in order.iter().flat_map(|o| &o.devices) {
+                text.push_str(&format!(
+                    "  device      {} {}{}\n",
+                    d.model,
+                    d.id,
+                    if d.label.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", d.label)
+                    }
+                ));
+            }
+            for a in order.iter().flat_map(|o| &o.assignments) {
+                text.push_str(&format!(
+                    "  user        {} ext {} number {}{}\n",
+                    a.user,
+                    a.extension,
+                    a.number,
+                    if a.addons.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" add-ons {}", a.addons.join(" "))
+                    }
+                ));
+            }
+            text.push_str(&format!(
+                "  {:>4}  {:<8} {:<20}  {:<20}  {:<10}  {}\n",
+                "SEQ", "ACTION", "ISSUED", "LEASE END", "OPERATOR", "LICENSE ID"
+            ));
+            for h in &history {
+                text.push_str(&format!(
+                    "  {:>4}  {:<8} {:<20}  {:<20}  {:<10}  {}\n",
+                    h.row.sequence,
+                    h.row.action.as_str(),
+                    rfc3339_unix(h.row.issued_at),
+                    rfc3339_unix(h.row.lease_end),
+                    h.row.operator,
+                    hex::encode(h.row.license_id)
+                ));
+            }
+            print(&text)
+        }
+        LedgerCommand::Verify => {
+            let (rows, head) = ledger.verify()?;
+            print(&format!(
+                "ledger {} is intact: {rows} row(s), hash chain and license bytes check\nhead {}\n",
+                ledger.path().display(),
+                hex::encode(head)
+            ))
+        }
+        LedgerCommand::Export {
+            kind,
+            output,
+            force,
+        } => {
+            let target = Target::from_arg(output.as_deref());
+            target.check(*force)?;
+            let rows = ledger.all()?;
+            let bytes = if kind.json {
+                let mut s = serde_json::to_string_pretty(&serde_json::Value::Array(
+                    rows.iter().map(record_json).collect(),
+                ))
+                .unwrap_or_default();
+                s.push('\n');
+                s.into_bytes()
+            } else {
+                export_csv(&rows)?
+            };
+            target.write(&bytes, *force)?;
+            if let Target::File(p) = &target {
+                note(&format!("wrote {} row(s) to {}", rows.len(), p.display()));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn export_csv(rows: &[Record]) -> Result<Vec<u8>, Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let err = |e: csv::Error| Error::Usage(format!("CSV export failed: {e}"));
+    w.write_record([
+        "id",
+        "serial",
+        "sequence",
+        "license_id",
+        "action",
+        "operator",
+        "issued_at",
+        "customer",
+        "pbx_name",
+        "platform",
+        "lease_end",
+        "term_end",
+        "idem_key",
+        "prev_hash",
+        "hash",
+        "order_json",
+        "license_base64",
+    ])
+    .map_err(err)?;
+    for r in rows {
+        let f = &r.row;
+        w.write_record([
+            r.id.to_string(),
+            f.serial.clone(),
+            f.sequence.to_string(),
+            hex::encode(f.license_id),
+            f.action.as_str().to_owned(),
+            f.operator.clone(),
+            rfc3339_unix(f.issued_at),
+            f.customer.clone(),
+            f.pbx_name.clone(),
+            f.platform.clone(),
+            rfc3339_unix(f.lease_end),
+            f.term_end.map(rfc3339_unix).unwrap_or_default(),
+            f.idem_key.clone().unwrap_or_default(),
+            hex::encode(r.prev_hash),
+            hex::encode(r.hash),
+            f.order_json.clone(),
+            base64::engine::general_purpose::STANDARD.encode(&f.bytes),
+        ])
+        .map_err(err)?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::Usage(format!("CSV export failed: {e}")))
+}

@@ -1,0 +1,222 @@
+//! The commands behind `tessera`: each parses nothing itself (that is
+//! [`crate::cli`]) and prints what the library returns.
+
+use std::path::Path;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use tessera_keys::{FileSigner, Keyring, PassphrasePurpose, PassphraseSource};
+use tessera_verifier::encode::RequestData;
+use tessera_verifier::{armor, decode_request, MAX_OBJECT_LEN};
+
+use crate::calendar::parse_time;
+use crate::catalog::Catalog;
+use crate::cli::{Cli, Command, Global, KeyArgs};
+use crate::error::Error;
+use crate::ledger::Ledger;
+use crate::output::{read_bytes, read_text};
+
+pub mod demo;
+pub mod docs;
+pub mod inspect;
+pub mod issue;
+pub mod keys;
+pub mod ledger;
+pub mod report;
+
+/// What every command may need: the global options and the time.
+#[derive(Debug)]
+pub struct Ctx {
+    /// Global options.
+    pub global: Global,
+    /// "Now" (the real time, or the hidden `--now` for tests), to the
+    /// second.
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx {
+    /// The context for these global options.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for a `--now` that is not a time.
+    pub fn new(global: Global) -> Result<Self, Error> {
+        let now = match &global.now {
+            Some(t) => parse_time(t).map_err(|e| Error::Usage(e.to_string()))?,
+            None => Utc::now().trunc_subsecs(0),
+        };
+        Ok(Self { global, now })
+    }
+
+    /// The catalog in use.
+    ///
+    /// # Errors
+    /// [`Error::Catalog`].
+    pub fn catalog(&self) -> Result<Catalog, Error> {
+        Ok(Catalog::load_or_default(self.global.catalog.as_deref())?)
+    }
+
+    /// The operator: `--operator`, `TESSERA_OPERATOR` or `$USER`.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] when none is known.
+    pub fn operator(&self) -> Result<String, Error> {
+        self.global
+            .operator
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .ok_or_else(|| {
+                Error::Usage(
+                    "no operator: pass --operator NAME or set TESSERA_OPERATOR (recorded in the ledger)"
+                        .into(),
+                )
+            })
+    }
+
+    /// The ledger, created if missing (commands that issue).
+    ///
+    /// # Errors
+    /// [`Error::Ledger`].
+    pub fn ledger(&self) -> Result<Ledger, Error> {
+        Ok(Ledger::open(&self.global.ledger)?)
+    }
+
+    /// The existing ledger (commands that only read).
+    ///
+    /// # Errors
+    /// [`Error::Ledger`].
+    pub fn existing_ledger(&self) -> Result<Ledger, Error> {
+        Ok(Ledger::open_existing(&self.global.ledger)?)
+    }
+
+    /// A time argument, or now.
+    ///
+    /// # Errors
+    /// [`Error::Usage`].
+    pub fn time_or_now(&self, t: Option<&str>) -> Result<DateTime<Utc>, Error> {
+        t.map_or(Ok(self.now), |t| {
+            parse_time(t).map_err(|e| Error::Usage(e.to_string()))
+        })
+    }
+}
+
+/// Runs a parsed command line.
+///
+/// # Errors
+/// Every command's errors; [`Error::exit_code`] says how to exit.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    let ctx = Ctx::new(cli.global)?;
+    match cli.command {
+        Command::Keygen(a) => keys::keygen(&ctx, &a),
+        Command::Key(c) => keys::key(&c),
+        Command::Keyring(c) => keys::keyring(&ctx, &c),
+        Command::Catalog(c) => docs::catalog(&ctx, &c),
+        Command::Issue(a) => issue::issue(&ctx, &a),
+        Command::Renew(a) => issue::renew(&ctx, &a),
+        Command::Replace(a) => issue::replace(&ctx, &a),
+        Command::Inspect(a) => inspect::inspect(&ctx, &a),
+        Command::Verify(a) => inspect::verify(&ctx, &a),
+        Command::Ledger(c) => ledger::ledger(&ctx, &c),
+        Command::Report(c) => report::report(&ctx, &c),
+        Command::Completions(a) => docs::completions(&a),
+        Command::Man(a) => docs::man(&a),
+        Command::Demo => demo::run(),
+    }
+}
+
+/// Loads the signing key (passphrase from `--passphrase-file`,
+/// `TESSERA_PASSPHRASE` or a prompt) and, with `--keyring`, checks that it
+/// is the active key and valid at `now`.
+///
+/// # Errors
+/// [`Error::Usage`] without a key, [`Error::Key`].
+pub fn load_signer(args: &KeyArgs, now: DateTime<Utc>) -> Result<FileSigner, Error> {
+    let path = args
+        .key
+        .as_ref()
+        .ok_or_else(|| Error::Usage("no signing key: pass --key FILE or set TESSERA_KEY".into()))?;
+    let passphrase = PassphraseSource::from_cli(args.passphrase_file.clone())
+        .obtain(PassphrasePurpose::Unlock)?;
+    let signer = tessera_keys::load_signer(path, &passphrase)?;
+    if let Some(k) = &args.keyring {
+        Keyring::load(k)?.check_signer(&signer, now)?;
+    }
+    Ok(signer)
+}
+
+/// Reads an armored `TESSERA REQUEST` file and checks its signature.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Request`].
+pub fn read_request(path: &Path) -> Result<(Vec<u8>, RequestData), Error> {
+    let text = read_text(path)?;
+    request_from_text(&path.display().to_string(), &text)
+}
+
+/// Decodes an armored request.
+///
+/// # Errors
+/// [`Error::Request`].
+pub fn request_from_text(name: &str, text: &str) -> Result<(Vec<u8>, RequestData), Error> {
+    let bad = |source| Error::Request {
+        path: name.to_owned(),
+        source,
+    };
+    let mut buf = vec![0u8; MAX_OBJECT_LEN];
+    let bytes = armor::decode(text, armor::LABEL_REQUEST, &mut buf)
+        .map_err(|e| bad(tessera_verifier::Error::Armor(e)))?
+        .to_vec();
+    let data = decode_request(&bytes).map_err(bad)?.to_data();
+    Ok((bytes, data))
+}
+
+/// Reads a license file: armored text, or the binary COSE_Sign1 (which
+/// starts with the tag 18 byte `0xd2`).
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Verification`] for broken armor.
+pub fn read_license(path: &Path) -> Result<Vec<u8>, Error> {
+    let raw = read_bytes(path)?;
+    if raw.first() == Some(&0xd2) {
+        return Ok(raw);
+    }
+    let bad = |source| Error::Verification {
+        path: path.display().to_string(),
+        source,
+    };
+    let text = String::from_utf8(raw).map_err(|_| {
+        bad(tessera_verifier::Error::Armor(
+            tessera_verifier::ArmorError::MissingBegin,
+        ))
+    })?;
+    let mut buf = vec![0u8; MAX_OBJECT_LEN];
+    armor::decode(&text, armor::LABEL_LICENSE, &mut buf)
+        .map(<[u8]>::to_vec)
+        .map_err(|e| bad(tessera_verifier::Error::Armor(e)))
+}
+
+/// A keyring file's entries for the verifier.
+///
+/// # Errors
+/// [`Error::Key`].
+pub fn keyring_entries(path: &Path) -> Result<Vec<tessera_verifier::KeyEntry>, Error> {
+    Ok(Keyring::load(path)?.to_entries())
+}
+
+/// Prints a JSON value on standard output.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn print_json(value: &serde_json::Value) -> Result<(), Error> {
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    crate::output::Target::Stdout.write(text.as_bytes(), false)
+}
+
+/// Prints text on standard output.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn print(text: &str) -> Result<(), Error> {
+    crate::output::Target::Stdout.write(text.as_bytes(), false)
+}

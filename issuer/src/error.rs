@@ -1,0 +1,149 @@
+//! The issuer's errors and the exit codes they map to.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | usage, input or I/O error: bad arguments, unreadable or invalid files (catalog, order, request, key, keyring), ledger unavailable |
+//! | 2 | policy refusal: the order or request breaks a rule (DOMAIN.md) |
+//! | 3 | verification failure: the license is malformed, its signature or key does not check, or it does not bind to the device |
+//! | 4 | ledger integrity failure: the hash chain or a row does not hold |
+//! | 5 | the license verifies but is not in force at the time given (expired after grace, or not yet valid) |
+//! | 6 | bulk issuance finished, but some rows were refused (each is reported with its line) |
+
+use std::path::PathBuf;
+
+use crate::catalog::CatalogError;
+use crate::ledger::LedgerError;
+use crate::order::OrderError;
+use crate::policy::PolicyError;
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: usage, input or I/O error.
+pub const EXIT_USAGE: u8 = 1;
+/// Exit code: policy refusal.
+pub const EXIT_POLICY: u8 = 2;
+/// Exit code: verification failure.
+pub const EXIT_VERIFY: u8 = 3;
+/// Exit code: ledger integrity failure.
+pub const EXIT_LEDGER: u8 = 4;
+/// Exit code: license not in force.
+pub const EXIT_NOT_IN_FORCE: u8 = 5;
+/// Exit code: bulk run with refused rows.
+pub const EXIT_BULK_PARTIAL: u8 = 6;
+
+/// The exit codes as documented in `--help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  usage, input or I/O error: arguments, catalog, order, request, key, keyring, ledger
+  2  policy refusal: the order or request breaks a licensing rule
+  3  verification failure: malformed license, bad signature or key, wrong device
+  4  ledger integrity failure: an edited, deleted or reordered row
+  5  the license verifies but is not in force (expired after grace, not yet valid)
+  6  bulk issuance finished with refused rows";
+
+/// Anything that can go wrong in a command.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The catalog.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The order.
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    /// A rule of DOMAIN.md.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The ledger.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// Keys, passphrases and keyrings.
+    #[error(transparent)]
+    Key(#[from] tessera_keys::KeyError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// An output file exists.
+    #[error("{0} exists; pass --force to overwrite it")]
+    Exists(PathBuf),
+    /// A request file that cannot be used.
+    #[error("request {path}: {source}; ask the device for a new request file")]
+    Request {
+        /// The file.
+        path: String,
+        /// What the verifier said.
+        source: tessera_verifier::Error,
+    },
+    /// A license file that does not decode or verify.
+    #[error("license {path}: {source}")]
+    Verification {
+        /// The file.
+        path: String,
+        /// What the verifier said.
+        source: tessera_verifier::Error,
+    },
+    /// A license that verifies but is not in force.
+    #[error("license {path} is not in force at {at}: {verdict}")]
+    NotInForce {
+        /// The file.
+        path: String,
+        /// The time checked.
+        at: String,
+        /// The verdict.
+        verdict: String,
+    },
+    /// A device identity file that cannot be used.
+    #[error("device identity {path}: {reason}")]
+    Identity {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The license content breaks a format rule (a bug or a catalog
+    /// beyond the format's caps).
+    #[error("the license content breaks a format rule: {0}; check the order against the caps in spec/FORMAT.md section 6.4")]
+    Encode(tessera_verifier::Malformed),
+    /// The system random number generator failed.
+    #[error("the system random number generator failed: {0}")]
+    Rng(String),
+    /// Wrong or inconsistent arguments.
+    #[error("{0}")]
+    Usage(String),
+    /// Some bulk rows were refused.
+    #[error("{refused} of {total} rows were refused (see above); fix them and run the same command again: issued rows are skipped")]
+    BulkPartial {
+        /// Rows refused.
+        refused: usize,
+        /// Rows in the file.
+        total: usize,
+    },
+}
+
+impl Error {
+    /// The process exit code for this error.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Policy(_) => EXIT_POLICY,
+            Self::Verification { .. } => EXIT_VERIFY,
+            Self::Ledger(LedgerError::Integrity { .. }) => EXIT_LEDGER,
+            Self::NotInForce { .. } => EXIT_NOT_IN_FORCE,
+            Self::BulkPartial { .. } => EXIT_BULK_PARTIAL,
+            _ => EXIT_USAGE,
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+}

@@ -1,0 +1,665 @@
+//! Issuing, renewing and replacing licenses inside a ledger transaction:
+//! the one code path behind `tessera issue`, `issue --bulk`, `renew`,
+//! `replace` and the demo.
+//!
+//! Every function takes a [`Writer`] (a `BEGIN IMMEDIATE` transaction), so
+//! the sequence it reads is the one it inserts; the caller commits. The
+//! license is built as [`LicenseData`] and signed with the verifier's
+//! [`sign_license`], never encoded here.
+
+use chrono::{DateTime, Datelike, Utc};
+use rand_core::{OsRng, RngCore};
+use tessera_keys::Signer;
+use tessera_verifier::claims::{Component, Platform, Policy, Term};
+use tessera_verifier::encode::{
+    sign_license, BindingData, EncodeError, LicenseData, RequestData, SharingData,
+};
+use tessera_verifier::{armor, decode_license_unverified};
+
+use crate::calendar::{CycleName, PlatformName};
+use crate::catalog::{component_kind_name, Catalog, PlatformDefaults};
+use crate::error::Error;
+use crate::ledger::{Action, LedgerError, NewRecord, Record, Writer};
+use crate::order::Order;
+use crate::policy::{self, PolicyError, Proration, ScheduleChange, ServerInfo, Warning};
+
+/// Who issues, with what.
+pub struct Issuer<'a> {
+    /// The catalog.
+    pub catalog: &'a Catalog,
+    /// The signing key (shared by the signing threads of bulk issuance).
+    pub signer: &'a (dyn Signer + Sync),
+    /// The operator recorded in the ledger.
+    pub operator: &'a str,
+}
+
+/// Options of one issuance.
+#[derive(Clone, Debug, Default)]
+pub struct IssueOptions<'a> {
+    /// The issue time.
+    pub now: DateTime<Utc>,
+    /// `--approval REF` for decreases.
+    pub approval: Option<&'a str>,
+    /// `--change`: change the license in force.
+    pub change: bool,
+    /// Idempotency key of a bulk row.
+    pub idem_key: Option<&'a str>,
+}
+
+/// A license that was issued (recorded, not yet committed).
+#[derive(Clone, Debug)]
+pub struct Issued {
+    /// The ledger row (with the license bytes).
+    pub record: Record,
+    /// The license content.
+    pub license: LicenseData,
+    /// The HW serial converted to the SW serial by this issuance.
+    pub converted_from: Option<String>,
+    /// Prorated services.
+    pub prorations: Vec<Proration>,
+    /// What a change decreased.
+    pub decreases: Vec<String>,
+    /// Warnings for the operator.
+    pub warnings: Vec<Warning>,
+}
+
+impl Issued {
+    /// The license armored for transport (`spec/FORMAT.md` §8).
+    #[must_use]
+    pub fn armored(&self) -> String {
+        armor::encode(&self.record.row.bytes, armor::LABEL_LICENSE)
+    }
+}
+
+/// A fresh random 16-byte license id.
+///
+/// # Errors
+/// [`Error::Rng`].
+pub fn random_id() -> Result<[u8; 16], Error> {
+    let mut id = [0u8; 16];
+    OsRng
+        .try_fill_bytes(&mut id)
+        .map_err(|e| Error::Rng(e.to_string()))?;
+    Ok(id)
+}
+
+/// The binding of a new license: the request's identity digests of the
+/// kinds the catalog binds for the platform, with its threshold and
+/// required kinds, under the request's salt.
+///
+/// # Errors
+/// [`PolicyError::NotEnoughIdentity`] when the request lacks a required
+/// kind or has fewer bound components than the threshold.
+pub fn binding_for(
+    platform: Platform,
+    defaults: &PlatformDefaults,
+    request: &RequestData,
+) -> Result<BindingData, PolicyError> {
+    let mut components: Vec<Component> = request
+        .identity
+        .iter()
+        .filter(|i| defaults.binding.contains(&i.kind))
+        .map(|i| Component {
+            kind: i.kind,
+            digest: i.digest,
+            required: defaults.required.contains(&i.kind),
+        })
+        .collect();
+    components.sort_by_key(|c| (c.kind, c.digest));
+    components.dedup_by_key(|c| (c.kind, c.digest));
+    components.truncate(16);
+    let missing: Vec<String> = defaults
+        .required
+        .iter()
+        .filter(|k| !components.iter().any(|c| c.kind == **k))
+        .map(|k| component_kind_name(*k))
+        .collect();
+    if components.len() < usize::from(defaults.threshold) || !missing.is_empty() {
+        return Err(PolicyError::NotEnoughIdentity {
+            platform: PlatformName::of(platform).as_str().into(),
+            wanted: defaults
+                .binding
+                .iter()
+                .map(|k| component_kind_name(*k))
+                .collect::<Vec<_>>()
+                .join(", "),
+            have: components.len(),
+            needed: defaults.threshold,
+            required: if missing.is_empty() {
+                String::new()
+            } else {
+                format!(", and {} is required", missing.join(", "))
+            },
+        });
+    }
+    Ok(BindingData {
+        threshold: defaults.threshold,
+        salt: request.salt,
+        components,
+    })
+}
+
+/// How many components of `binding` the request's identity matches, and
+/// whether that binds (threshold met, every required one matched). A
+/// request under another salt matches nothing.
+#[must_use]
+pub fn binding_match(binding: &BindingData, request: &RequestData) -> (u8, bool) {
+    if binding.salt != request.salt {
+        return (0, false);
+    }
+    let mut matched = 0u8;
+    let mut required_ok = true;
+    for c in &binding.components {
+        let hit = request
+            .identity
+            .iter()
+            .any(|i| i.kind == c.kind && i.digest == c.digest);
+        if hit {
+            matched = matched.saturating_add(1);
+        } else if c.required {
+            required_ok = false;
+        }
+    }
+    (matched, required_ok && matched >= binding.threshold)
+}
+
+fn license_policy(d: &PlatformDefaults) -> Policy {
+    Policy {
+        grace: d.grace,
+        after_grace: d.after_grace,
+        renewal_window: d.renewal_window,
+        check_interval: d.check_interval,
+        rollback_tolerance: d.rollback_tolerance,
+    }
+}
+
+fn defaults(catalog: &Catalog, platform: Platform) -> Result<&PlatformDefaults, Error> {
+    catalog.platform(platform).ok_or_else(|| {
+        Error::Usage(format!(
+            "the catalog has no defaults for platform {}",
+            PlatformName::of(platform).as_str()
+        ))
+    })
+}
+
+fn decode_data(record: &Record) -> Result<LicenseData, Error> {
+    decode_license_unverified(&record.row.bytes)
+        .map(|l| l.to_data())
+        .map_err(|e| {
+            Error::Ledger(LedgerError::Integrity {
+                row: record.id,
+                reason: format!("the license bytes do not decode ({e})"),
+            })
+        })
+}
+
+fn sign(issuer: &Issuer<'_>, data: &LicenseData) -> Result<Vec<u8>, Error> {
+    sign_license(data, &issuer.signer.kid(), |m| issuer.signer.sign(m)).map_err(|e| match e {
+        EncodeError::Invalid(m) => Error::Encode(m),
+        EncodeError::Sign(k) => Error::Key(k),
+        _ => Error::Usage("signing failed".into()),
+    })
+}
+
+fn record_for(
+    data: &LicenseData,
+    bytes: Vec<u8>,
+    action: Action,
+    order_json: String,
+    operator: &str,
+    idem_key: Option<&str>,
+) -> NewRecord {
+    NewRecord {
+        serial: data.serial.clone(),
+        sequence: data.sequence,
+        license_id: data.id,
+        action,
+        bytes,
+        order_json,
+        operator: operator.to_owned(),
+        issued_at: data.issued_at,
+        customer: data.customer.clone(),
+        pbx_name: data.pbx_name.clone(),
+        platform: PlatformName::of(data.platform).as_str().to_owned(),
+        lease_end: data.lease_end,
+        term_end: data.term.end,
+        idem_key: idem_key.map(str::to_owned),
+    }
+}
+
+/// A license decided and built but not yet signed nor recorded: the
+/// first half of [`issue`]. Bulk issuance plans many rows, signs them in
+/// parallel and records them in order.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    /// The license content (sequence included).
+    pub data: LicenseData,
+    action: Action,
+    order_json: String,
+    converted_from: Option<String>,
+    schedule: ScheduleChange,
+    prorations: Vec<Proration>,
+    decreases: Vec<String>,
+    warnings: Vec<Warning>,
+    idem_key: Option<String>,
+}
+
+/// Issues a license for `order` and `request`: a first license, or with
+/// `opts.change` a change of the license in force.
+///
+/// A first activation of a HW appliance (request with a HW serial and no
+/// SW serial) gets a new SW serial `SW-YYYY-NNNNNN` from the ledger, the
+/// HW → SW mapping is recorded and the HW serial goes into the license's
+/// previous serial. The binding is the request's identity digests of the
+/// kinds the catalog binds for the platform, under the request's salt.
+///
+/// # Errors
+/// [`Error::Order`], [`Error::Policy`], [`Error::Ledger`], [`Error::Key`],
+/// [`Error::Encode`], [`Error::Rng`].
+pub fn issue(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    order: &Order,
+    request: &RequestData,
+    opts: &IssueOptions<'_>,
+) -> Result<Issued, Error> {
+    let planned = plan(w, issuer, order, request, opts)?;
+    let bytes = sign_planned(issuer, &planned)?;
+    record(w, issuer, planned, bytes)
+}
+
+/// The first half of [`issue`]: checks every rule and builds the license.
+/// Writes the serial allocation and the HW → SW mapping (so later plans in
+/// the same transaction see them), not the license.
+///
+/// # Errors
+/// As [`issue`].
+pub fn plan(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    order: &Order,
+    request: &RequestData,
+    opts: &IssueOptions<'_>,
+) -> Result<Planned, Error> {
+    let catalog = issuer.catalog;
+    let mut resolved = order.resolve(catalog)?;
+    if request.platform != resolved.platform {
+        return Err(PolicyError::PlatformMismatch {
+            request: PlatformName::of(request.platform).as_str().into(),
+            order: PlatformName::of(resolved.platform).as_str().into(),
+        }
+        .into());
+    }
+    let now = opts.now;
+    let mut converted_from = None;
+    let serial = match (&request.serial, &request.hw_serial) {
+        (Some(sw), _) => sw.clone(),
+        (None, Some(hw)) => match w.sw_serial_of(hw)? {
+            Some(sw) => sw,
+            None => {
+                converted_from = Some(hw.clone());
+                w.allocate_serial(now.year())?
+            }
+        },
+        (None, None) => {
+            return Err(Error::Usage(
+                "the request names neither a SW nor a HW serial".into(),
+            ))
+        }
+    };
+    // A serial allocated just now has no history to look up.
+    let fresh = converted_from.is_some();
+    let current = if fresh {
+        None
+    } else {
+        w.latest(&serial)?.map(|r| decode_data(&r)).transpose()?
+    };
+    let server = match &resolved.sharing {
+        SharingData::Client(s) => w
+            .latest(s)?
+            .map(|r| decode_data(&r))
+            .transpose()?
+            .map(|license| ServerInfo { license }),
+        _ => None,
+    };
+    let schedule = if fresh { None } else { w.schedule(&serial)? };
+    let ctx = policy::Context {
+        now,
+        serial: &serial,
+        approval: opts.approval,
+        change: opts.change,
+        current: current.as_ref(),
+        server: server.as_ref(),
+        schedule,
+    };
+    let mut a = policy::check(
+        catalog,
+        order.grants_anything(),
+        &order.customer,
+        &resolved,
+        &ctx,
+    )?;
+    if let Some(cur) = &current {
+        let (matched, binds) = binding_match(&cur.binding, request);
+        if !binds {
+            return Err(PolicyError::WrongDevice {
+                serial,
+                matched,
+                needed: cur.binding.threshold,
+            }
+            .into());
+        }
+    }
+    let d = defaults(catalog, resolved.platform)?;
+    let binding = binding_for(resolved.platform, d, request)?;
+    let stop_at = match a.schedule {
+        ScheduleChange::Start(z) => Some(z.stop_at),
+        ScheduleChange::Keep => schedule.map(|z| z.stop_at),
+        ScheduleChange::Cancel => None,
+    };
+    let lease_end = policy::lease_end(
+        now,
+        &a.term,
+        d.lease,
+        d.max_lease,
+        resolved.air_gapped,
+        stop_at,
+    );
+    let previous_serial = converted_from
+        .clone()
+        .or_else(|| current.as_ref().and_then(|c| c.previous_serial.clone()));
+    if let Some(hw) = &converted_from {
+        w.map_hw_serial(hw, &serial, now.timestamp())?;
+    }
+    let sequence = w.next_sequence(&serial)?;
+    let data = LicenseData {
+        issuer: catalog.vendor.clone(),
+        serial,
+        issued_at: now.timestamp(),
+        not_before: now.timestamp(),
+        lease_end,
+        id: random_id()?,
+        platform: resolved.platform,
+        sequence,
+        binding,
+        previous_serial,
+        term: a.term,
+        policy: license_policy(d),
+        entitlements: core::mem::take(&mut resolved.entitlements),
+        services: core::mem::take(&mut a.services),
+        sharing: core::mem::take(&mut resolved.sharing),
+        customer: order.customer.clone(),
+        pbx_name: order.pbx_name.clone(),
+    };
+    Ok(Planned {
+        data,
+        action: if current.is_some() {
+            Action::Change
+        } else {
+            Action::Issue
+        },
+        order_json: order.to_json(),
+        converted_from,
+        schedule: a.schedule,
+        prorations: a.prorations,
+        decreases: a.decreases,
+        warnings: a.warnings,
+        idem_key: opts.idem_key.map(str::to_owned),
+    })
+}
+
+/// Signs a planned license (no ledger access: may run on any thread).
+///
+/// # Errors
+/// [`Error::Encode`], [`Error::Key`].
+pub fn sign_planned(issuer: &Issuer<'_>, planned: &Planned) -> Result<Vec<u8>, Error> {
+    sign(issuer, &planned.data)
+}
+
+/// The second half of [`issue`]: appends the signed license to the chain
+/// and records the schedule change.
+///
+/// # Errors
+/// [`Error::Ledger`].
+pub fn record(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    planned: Planned,
+    bytes: Vec<u8>,
+) -> Result<Issued, Error> {
+    let Planned {
+        data,
+        action,
+        order_json,
+        converted_from,
+        schedule,
+        prorations,
+        decreases,
+        warnings,
+        idem_key,
+    } = planned;
+    let record = w.append(record_for(
+        &data,
+        bytes,
+        action,
+        order_json,
+        issuer.operator,
+        idem_key.as_deref(),
+    ))?;
+    let at = data.issued_at;
+    match schedule {
+        ScheduleChange::Start(z) => w.set_schedule(&data.serial, z, at)?,
+        ScheduleChange::Cancel => w.cancel_schedule(&data.serial, at)?,
+        ScheduleChange::Keep => {}
+    }
+    Ok(Issued {
+        record,
+        license: data,
+        converted_from,
+        prorations,
+        decreases,
+        warnings,
+    })
+}
+
+/// The serial a renewal or replacement request speaks for: its SW serial,
+/// or the SW serial its HW serial was converted to.
+fn request_serial(w: &Writer<'_>, request: &RequestData) -> Result<Option<String>, Error> {
+    if let Some(s) = &request.serial {
+        return Ok(Some(s.clone()));
+    }
+    match &request.hw_serial {
+        Some(hw) => Ok(w.sw_serial_of(hw)?),
+        None => Ok(None),
+    }
+}
+
+/// Renews the license in force for the request's serial: same content,
+/// sequence + 1, a new lease from `now`. A renewal on or after the last
+/// day of the term extends the term (and its services) by one cycle.
+///
+/// # Errors
+/// [`PolicyError::NotActivated`], [`PolicyError::NoLicense`],
+/// [`PolicyError::PbxDeleted`], [`PolicyError::BindingReplaced`] (the
+/// request matches a binding that a replacement superseded),
+/// [`PolicyError::WrongDevice`], and the errors of [`issue`].
+pub fn renew(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    request: &RequestData,
+    now: DateTime<Utc>,
+) -> Result<Issued, Error> {
+    let serial = request_serial(w, request)?.ok_or(PolicyError::NotActivated)?;
+    let history = w.history(&serial)?;
+    let Some(latest) = history.last() else {
+        return Err(PolicyError::NoLicense { serial }.into());
+    };
+    policy::not_deleted(&serial, w.schedule(&serial)?, now)?;
+    let mut data = decode_data(latest)?;
+    let (matched, binds) = binding_match(&data.binding, request);
+    if !binds {
+        let replaced = history
+            .iter()
+            .rev()
+            .skip(1)
+            .filter_map(|r| decode_data(r).ok())
+            .any(|old| binding_match(&old.binding, request).1);
+        if replaced {
+            return Err(PolicyError::BindingReplaced { serial }.into());
+        }
+        return Err(PolicyError::WrongDevice {
+            serial,
+            matched,
+            needed: data.binding.threshold,
+        }
+        .into());
+    }
+    let mut warnings = Vec::new();
+    let term = policy::auto_renew(&data.term, now);
+    if term != data.term {
+        let old_end = data.term.end;
+        for s in &mut data.services {
+            if Some(s.end) == old_end {
+                if let Some(end) = term.end {
+                    s.end = end;
+                }
+            }
+        }
+        warnings.push(Warning::AutoRenewed { term_end: term.end });
+    }
+    let d = defaults(issuer.catalog, data.platform)?;
+    let air_gapped = Order::parse("ledger", &latest.row.order_json, true)
+        .map(|o| o.air_gapped)
+        .unwrap_or(false);
+    let stop_at = w.schedule(&serial)?.map(|z| z.stop_at);
+    data.lease_end = policy::lease_end(now, &term, d.lease, d.max_lease, air_gapped, stop_at);
+    data.term = term;
+    data.issued_at = now.timestamp();
+    data.not_before = now.timestamp();
+    data.id = random_id()?;
+    data.sequence = w.next_sequence(&serial)?;
+    let bytes = sign(issuer, &data)?;
+    let record = w.append(record_for(
+        &data,
+        bytes,
+        Action::Renew,
+        latest.row.order_json.clone(),
+        issuer.operator,
+        None,
+    ))?;
+    Ok(Issued {
+        record,
+        license: data,
+        converted_from: None,
+        prorations: Vec::new(),
+        decreases: Vec::new(),
+        warnings,
+    })
+}
+
+/// Replaces the binding of `serial` with the identity of a new device
+/// (RMA, HW ↔ VM migration): same name, entitlements, term and attached
+/// devices, sequence + 1, the new device's platform defaults. The old
+/// binding is never renewed again ([`renew`] refuses it), so an old box
+/// stops at its lease end plus grace even when it is dead or unreachable.
+///
+/// A new appliance's HW serial is mapped to the SW serial and becomes the
+/// previous serial.
+///
+/// # Errors
+/// [`PolicyError::NoLicense`], [`PolicyError::PbxDeleted`],
+/// [`PolicyError::AlreadyLicensed`] (the new HW serial belongs to another
+/// serial), [`PolicyError::LifetimeOnCloud`], [`PolicyError::CloudClient`],
+/// and the errors of [`issue`].
+pub fn replace(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    serial: &str,
+    request: &RequestData,
+    now: DateTime<Utc>,
+) -> Result<Issued, Error> {
+    let latest = w.latest(serial)?.ok_or_else(|| PolicyError::NoLicense {
+        serial: serial.to_owned(),
+    })?;
+    policy::not_deleted(serial, w.schedule(serial)?, now)?;
+    if let Some(other) = request_serial(w, request)?.filter(|s| s != serial) {
+        if let Some(r) = w.latest(&other)? {
+            return Err(PolicyError::AlreadyLicensed {
+                serial: other,
+                sequence: r.row.sequence,
+            }
+            .into());
+        }
+    }
+    let mut data = decode_data(&latest)?;
+    let platform = request.platform;
+    policy::lifetime_not_for_cloud(platform, data.term.cycle)?;
+    if platform == Platform::Cloud && matches!(data.sharing, SharingData::Client(_)) {
+        return Err(PolicyError::CloudClient.into());
+    }
+    let d = defaults(issuer.catalog, platform)?;
+    data.binding = binding_for(platform, d, request)?;
+    data.platform = platform;
+    data.policy = license_policy(d);
+    let mut converted_from = None;
+    if let Some(hw) = &request.hw_serial {
+        if w.sw_serial_of(hw)?.is_none() {
+            w.map_hw_serial(hw, serial, now.timestamp())?;
+            converted_from = Some(hw.clone());
+        }
+        data.previous_serial = Some(hw.clone());
+    } else {
+        data.previous_serial = None;
+    }
+    let mut order_json = latest.row.order_json.clone();
+    if let Ok(mut o) = Order::parse("ledger", &order_json, true) {
+        o.platform = PlatformName::of(platform);
+        order_json = o.to_json();
+    }
+    let air_gapped = Order::parse("ledger", &order_json, true)
+        .map(|o| o.air_gapped)
+        .unwrap_or(false);
+    let stop_at = w.schedule(serial)?.map(|z| z.stop_at);
+    data.lease_end = policy::lease_end(now, &data.term, d.lease, d.max_lease, air_gapped, stop_at);
+    data.issued_at = now.timestamp();
+    data.not_before = now.timestamp();
+    data.id = random_id()?;
+    data.sequence = w.next_sequence(serial)?;
+    let bytes = sign(issuer, &data)?;
+    let record = w.append(record_for(
+        &data,
+        bytes,
+        Action::Replace,
+        order_json,
+        issuer.operator,
+        None,
+    ))?;
+    Ok(Issued {
+        record,
+        license: data,
+        converted_from,
+        prorations: Vec::new(),
+        decreases: Vec::new(),
+        warnings: Vec::new(),
+    })
+}
+
+/// A one-line description of a term for people.
+#[must_use]
+pub fn describe_term(term: &Term) -> String {
+    let cycle = CycleName::of(term.cycle).as_str();
+    match term.end {
+        Some(end) => format!(
+            "{cycle}, {} .. {}",
+            crate::calendar::rfc3339_unix(term.start),
+            crate::calendar::rfc3339_unix(end)
+        ),
+        None => format!(
+            "{cycle}, from {}",
+            crate::calendar::rfc3339_unix(term.start)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,442 @@
+use tessera_keys::FileSigner;
+use tessera_verifier::binding::component_digest;
+use tessera_verifier::claims::{ComponentKind, Identity};
+use tessera_verifier::samples;
+use tessera_verifier::{verify, KeyEntry, State, Verdict};
+
+use super::*;
+use crate::calendar::parse_time;
+use crate::ledger::Ledger;
+
+const EXAMPLE: &str = include_str!("../../examples/order.toml");
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    ledger: Ledger,
+    catalog: Catalog,
+    signer: FileSigner,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&dir.path().join("l.db")).unwrap();
+    Fixture {
+        _dir: dir,
+        ledger,
+        catalog: Catalog::default_catalog().unwrap(),
+        signer: FileSigner::generate().unwrap(),
+    }
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    parse_time(s).unwrap()
+}
+
+fn order() -> Order {
+    Order::parse("order.toml", EXAMPLE, false).unwrap()
+}
+
+fn opts(now: &str) -> IssueOptions<'static> {
+    IssueOptions {
+        now: t(now),
+        ..IssueOptions::default()
+    }
+}
+
+impl Fixture {
+    fn issue(
+        &mut self,
+        o: &Order,
+        r: &RequestData,
+        opts: &IssueOptions<'_>,
+    ) -> Result<Issued, Error> {
+        let issuer = Issuer {
+            catalog: &self.catalog,
+            signer: &self.signer,
+            operator: "alice",
+        };
+        let mut w = self.ledger.writer().unwrap();
+        let issued = issue(&mut w, &issuer, o, r, opts)?;
+        w.commit().unwrap();
+        Ok(issued)
+    }
+
+    fn renew(&mut self, r: &RequestData, now: &str) -> Result<Issued, Error> {
+        let issuer = Issuer {
+            catalog: &self.catalog,
+            signer: &self.signer,
+            operator: "bob",
+        };
+        let mut w = self.ledger.writer().unwrap();
+        let issued = renew(&mut w, &issuer, r, t(now))?;
+        w.commit().unwrap();
+        Ok(issued)
+    }
+
+    fn keyring(&self) -> [KeyEntry; 1] {
+        [KeyEntry::new(self.signer.public_key(), 0)]
+    }
+}
+
+/// A request of another appliance (different identity values).
+fn other_request(hw: &str) -> RequestData {
+    let mut r = samples::request();
+    r.hw_serial = Some(hw.into());
+    r.identity = [
+        (ComponentKind::HW_SERIAL, hw),
+        (ComponentKind::NIC_MAC, "00163e000001"),
+        (
+            ComponentKind::SYSTEM_UUID,
+            "4c4c4544-0000-0000-0000-000000000001",
+        ),
+        (ComponentKind::DISK_SERIAL, "DISK-OTHER"),
+    ]
+    .iter()
+    .map(|(kind, v)| Identity {
+        kind: *kind,
+        digest: component_digest(&r.salt, *kind, v.as_bytes()),
+    })
+    .collect();
+    r
+}
+
+#[test]
+fn first_activation_converts_the_hw_serial() {
+    let mut f = fixture();
+    let issued = f
+        .issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let l = &issued.license;
+    assert_eq!(l.serial, "SW-2026-000001");
+    assert_eq!(l.previous_serial.as_deref(), Some("HW-7F3A-0042"));
+    assert_eq!(issued.converted_from.as_deref(), Some("HW-7F3A-0042"));
+    assert_eq!(l.sequence, 1);
+    assert_eq!(l.issuer, "tessera-vendor");
+    assert_eq!(l.binding.threshold, 3);
+    assert_eq!(l.binding.salt, samples::SAMPLE_SALT);
+    assert_eq!(l.binding.components.len(), 4);
+    assert!(l
+        .binding
+        .components
+        .iter()
+        .all(|c| c.required == (c.kind == ComponentKind::HW_SERIAL)));
+    assert_eq!(l.lease_end, t("2026-02-01").timestamp());
+    assert_eq!(l.policy.grace, 14 * 86_400);
+    assert_eq!(
+        f.ledger.sw_serial_of("HW-7F3A-0042").unwrap().as_deref(),
+        Some("SW-2026-000001")
+    );
+    assert_eq!(issued.prorations.len(), 2);
+    // Firmware accepts it.
+    let mut state = State::new();
+    let d = verify(
+        &issued.record.row.bytes,
+        &f.keyring(),
+        &samples::sample_identity(),
+        t("2026-01-03").timestamp(),
+        &mut state,
+    )
+    .unwrap();
+    assert_eq!(d.verdict(), Verdict::Valid);
+    assert_eq!(d.grants().unwrap().profile_count(1), 20);
+    f.ledger.verify().unwrap();
+}
+
+#[test]
+fn a_second_first_activation_is_refused() {
+    let mut f = fixture();
+    f.issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let e = f
+        .issue(&order(), &samples::request(), &opts("2026-01-03"))
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::AlreadyLicensed { serial, sequence: 1 }) if serial == "SW-2026-000001"),
+        "{e}"
+    );
+    // Nothing was recorded by the refusal.
+    assert_eq!(f.ledger.verify().unwrap().0, 1);
+}
+
+#[test]
+fn a_change_gets_the_next_sequence() {
+    let mut f = fixture();
+    f.issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let mut o = order();
+    *o.profiles.get_mut("UC-PREMIUM").unwrap() = 9;
+    let mut r = samples::request();
+    r.serial = Some("SW-2026-000001".into());
+    r.hw_serial = None;
+    let mut opt = opts("2026-03-02");
+    opt.change = true;
+    let issued = f.issue(&o, &r, &opt).unwrap();
+    assert_eq!(issued.license.sequence, 2);
+    assert_eq!(issued.record.row.action, Action::Change);
+    assert_eq!(issued.license.term.end, Some(t("2027-01-01").timestamp()));
+    assert_eq!(
+        issued.license.previous_serial.as_deref(),
+        Some("HW-7F3A-0042")
+    );
+}
+
+#[test]
+fn change_from_another_device_is_refused() {
+    let mut f = fixture();
+    f.issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let mut r = other_request("HW-OTHER-1");
+    r.serial = Some("SW-2026-000001".into());
+    let mut opt = opts("2026-03-02");
+    opt.change = true;
+    let e = f.issue(&order(), &r, &opt).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Policy(PolicyError::WrongDevice { matched: 0, .. })
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn renewal_keeps_content_and_moves_the_lease() {
+    let mut f = fixture();
+    let first = f
+        .issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let r = samples::renewal_request();
+    let mut r = r;
+    r.serial = Some("SW-2026-000001".into());
+    let renewed = f.renew(&r, "2026-01-30").unwrap();
+    assert_eq!(renewed.license.sequence, 2);
+    assert_eq!(renewed.record.row.action, Action::Renew);
+    assert_eq!(renewed.record.row.operator, "bob");
+    assert_eq!(renewed.license.lease_end, t("2026-03-01").timestamp());
+    assert_ne!(renewed.license.id, first.license.id);
+    let mut a = first.license.clone();
+    let b = &renewed.license;
+    a.id = b.id;
+    a.issued_at = b.issued_at;
+    a.not_before = b.not_before;
+    a.lease_end = b.lease_end;
+    a.sequence = b.sequence;
+    assert_eq!(&a, b, "same content");
+    // The HW request (no SW serial) of the same device also renews.
+    assert_eq!(
+        f.renew(&samples::request(), "2026-02-01")
+            .unwrap()
+            .license
+            .sequence,
+        3
+    );
+}
+
+#[test]
+fn renewal_on_last_term_day_auto_renews() {
+    let mut f = fixture();
+    f.issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let renewed = f
+        .renew(&samples::request(), "2026-12-31T06:00:00Z")
+        .unwrap();
+    let l = &renewed.license;
+    assert_eq!(l.term.start, t("2027-01-01").timestamp());
+    assert_eq!(l.term.end, Some(t("2028-01-01").timestamp()));
+    assert!(l
+        .services
+        .iter()
+        .all(|s| s.end == t("2028-01-01").timestamp()));
+    assert_eq!(l.lease_end, t("2027-01-30T06:00:00Z").timestamp());
+    assert!(matches!(
+        renewed.warnings[..],
+        [Warning::AutoRenewed { .. }]
+    ));
+    // The day before: no renewal of the term.
+    let mut f = fixture();
+    f.issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let renewed = f
+        .renew(&samples::request(), "2026-12-30T06:00:00Z")
+        .unwrap();
+    assert_eq!(renewed.license.term.end, Some(t("2027-01-01").timestamp()));
+    assert_eq!(renewed.license.lease_end, t("2027-01-01").timestamp());
+}
+
+#[test]
+fn renewal_needs_a_license_and_the_right_device() {
+    let mut f = fixture();
+    let e = f
+        .renew(&samples::renewal_request(), "2026-01-02")
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::NoLicense { .. })),
+        "{e}"
+    );
+    let mut fresh = samples::request();
+    fresh.hw_serial = Some("HW-NEVER-SEEN".into());
+    let e = f.renew(&fresh, "2026-01-02").unwrap_err();
+    assert!(matches!(e, Error::Policy(PolicyError::NotActivated)), "{e}");
+    f.issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let mut stranger = other_request("HW-OTHER-2");
+    stranger.serial = Some("SW-2026-000001".into());
+    let e = f.renew(&stranger, "2026-01-20").unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::WrongDevice { .. })),
+        "{e}"
+    );
+}
+
+#[test]
+fn replaced_binding_is_never_renewed() {
+    let mut f = fixture();
+    f.issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let new_box = other_request("HW-RMA-0001");
+    let replaced = {
+        let issuer = Issuer {
+            catalog: &f.catalog,
+            signer: &f.signer,
+            operator: "carol",
+        };
+        let mut w = f.ledger.writer().unwrap();
+        let r = replace(&mut w, &issuer, "SW-2026-000001", &new_box, t("2026-02-10")).unwrap();
+        w.commit().unwrap();
+        r
+    };
+    assert_eq!(replaced.license.sequence, 2);
+    assert_eq!(
+        replaced.license.previous_serial.as_deref(),
+        Some("HW-RMA-0001")
+    );
+    assert_eq!(
+        f.ledger.sw_serial_of("HW-RMA-0001").unwrap().as_deref(),
+        Some("SW-2026-000001")
+    );
+    assert_eq!(
+        replaced.license.entitlements,
+        order().resolve(&f.catalog).unwrap().entitlements
+    );
+    // The old box asks for a renewal: refused for good.
+    let e = f.renew(&samples::request(), "2026-02-11").unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::BindingReplaced { .. })),
+        "{e}"
+    );
+    // The new box renews.
+    assert_eq!(f.renew(&new_box, "2026-02-12").unwrap().license.sequence, 3);
+    f.ledger.verify().unwrap();
+}
+
+#[test]
+fn migration_to_vm_uses_vm_defaults() {
+    let mut f = fixture();
+    f.issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let salt = [9u8; 16];
+    let mut vm = samples::request();
+    vm.platform = Platform::Vm;
+    vm.hw_serial = None;
+    vm.serial = Some("SW-2026-000001".into());
+    vm.salt = salt;
+    vm.identity = [
+        (
+            ComponentKind::SYSTEM_UUID,
+            "4c4c4544-0000-0000-0000-0000000000aa",
+        ),
+        (
+            ComponentKind::MACHINE_ID,
+            "0123456789abcdef0123456789abcdef",
+        ),
+        (ComponentKind::NIC_MAC, "00163e0000aa"),
+    ]
+    .iter()
+    .map(|(kind, v)| Identity {
+        kind: *kind,
+        digest: component_digest(&salt, *kind, v.as_bytes()),
+    })
+    .collect();
+    let issuer = Issuer {
+        catalog: &f.catalog,
+        signer: &f.signer,
+        operator: "carol",
+    };
+    let mut w = f.ledger.writer().unwrap();
+    let r = replace(&mut w, &issuer, "SW-2026-000001", &vm, t("2026-02-10")).unwrap();
+    assert_eq!(r.license.platform, Platform::Vm);
+    assert_eq!(r.license.previous_serial, None);
+    assert_eq!(r.license.binding.components.len(), 3);
+    assert!(r.record.row.order_json.contains("\"platform\":\"vm\""));
+}
+
+#[test]
+fn request_platform_must_match_the_order() {
+    let mut f = fixture();
+    let mut o = order();
+    o.platform = PlatformName::Vm;
+    let e = f
+        .issue(&o, &samples::request(), &opts("2026-01-02"))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::PlatformMismatch { .. })),
+        "{e}"
+    );
+}
+
+#[test]
+fn request_must_carry_the_bound_components() {
+    let mut f = fixture();
+    let mut r = samples::request();
+    r.identity.retain(|i| i.kind != ComponentKind::HW_SERIAL);
+    let e = f.issue(&order(), &r, &opts("2026-01-02")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the request carries 3 of the identity components the catalog binds for hw (hw_serial, nic_mac, system_uuid, disk_serial); at least 3 are needed, and hw_serial is required"
+    );
+    // The refusal rolled back the serial allocation.
+    let r = samples::request();
+    assert_eq!(
+        f.issue(&order(), &r, &opts("2026-01-02"))
+            .unwrap()
+            .license
+            .serial,
+        "SW-2026-000001"
+    );
+}
+
+#[test]
+fn decrease_to_zero_clamps_the_lease_and_schedules() {
+    let mut f = fixture();
+    f.issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let mut o = order();
+    for c in o.profiles.values_mut() {
+        *c = 0;
+    }
+    let mut opt = opts("2026-03-02");
+    opt.change = true;
+    opt.approval = Some("APP-7");
+    let issued = f.issue(&o, &samples::request(), &opt).unwrap();
+    assert_eq!(issued.license.lease_end, t("2026-03-07").timestamp());
+    assert_eq!(
+        f.ledger.schedule("SW-2026-000001").unwrap(),
+        Some(policy::ZeroSchedule {
+            stop_at: t("2026-03-07").timestamp(),
+            delete_at: t("2026-03-16").timestamp()
+        })
+    );
+    // Renewal stays clamped to the stop; after deletion nothing.
+    assert_eq!(
+        f.renew(&samples::request(), "2026-03-05")
+            .unwrap()
+            .license
+            .lease_end,
+        t("2026-03-07").timestamp()
+    );
+    let e = f.renew(&samples::request(), "2026-03-16").unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::PbxDeleted { .. })),
+        "{e}"
+    );
+}

@@ -1,0 +1,557 @@
+//! Orders: what a customer bought for one PBX (TOML, or JSON for a file
+//! ending in `.json`), and their resolution against the catalog into the
+//! codes a license carries.
+//!
+//! The format is documented in `issuer/README.md` with the example
+//! `issuer/examples/order.toml`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tessera_verifier::claims::{limits, Addon, Cycle, Feature, FeatureCategory, Platform, Profile};
+use tessera_verifier::encode::{BaseData, EntitlementsData, SharingData};
+
+use crate::calendar::{parse_time, BadTime, CycleName, PlatformName};
+use crate::catalog::Catalog;
+
+/// Why an order was refused before any policy rule was looked at.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OrderError {
+    /// The order file could not be read.
+    #[error("cannot read order {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// TOML / JSON syntax, a missing field, a wrong type or an unknown
+    /// field.
+    #[error("{file}:{line}: {reason}; see issuer/examples/order.toml for the format")]
+    Syntax {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A name the catalog does not know.
+    #[error("unknown {kind} `{name}` in the order; the catalog knows: {known}")]
+    UnknownName {
+        /// Profile, feature, package, base license, add-on or service.
+        kind: &'static str,
+        /// The name given.
+        name: String,
+        /// The names the catalog has.
+        known: String,
+    },
+    /// A date that could not be read.
+    #[error("order field {field}: {source}")]
+    BadDate {
+        /// Which field.
+        field: String,
+        /// The cause.
+        source: BadTime,
+    },
+    /// A sharing role that is not `none`, `server` or `client-of SERIAL`.
+    #[error("sharing `{0}` is not `none`, `server` or `client-of SW-SERIAL`")]
+    BadSharing(String),
+    /// More entries than a license can carry.
+    #[error("the order has {count} {what}; a license carries at most {cap}")]
+    TooMany {
+        /// Which collection.
+        what: &'static str,
+        /// How many the order has.
+        count: usize,
+        /// The format's cap.
+        cap: usize,
+    },
+    /// A text field over its format cap.
+    #[error("order field {field} is {len} bytes; the license format allows at most {cap}")]
+    TooLong {
+        /// Which field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The cap.
+        cap: usize,
+    },
+}
+
+/// A feature line of an order: a quantity, or a table with the quantity
+/// and the hidden flag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FeatureOrder {
+    /// `name = 4`.
+    Quantity(u32),
+    /// `name = { quantity = 4, hidden = true }`.
+    Detailed {
+        /// Quantity; the catalog default when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quantity: Option<u32>,
+        /// Hidden flag; the catalog's when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hidden: Option<bool>,
+    },
+}
+
+/// A base license line: count and add-on counts by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaseOrder {
+    /// Licensed count.
+    pub count: u32,
+    /// Add-on counts by name.
+    #[serde(default)]
+    pub addons: BTreeMap<String, u32>,
+}
+
+/// A service line; the service runs from `start` (default: the term
+/// start, or the change date for a service added by a change) to the term
+/// end.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceOrder {
+    /// RFC 3339 or `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+}
+
+/// A device attached to the PBX (phones, gateways ...), kept in the ledger
+/// and taken over by a replacement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachedDevice {
+    /// Device model.
+    pub model: String,
+    /// MAC address or serial.
+    pub id: String,
+    /// Free text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub label: String,
+}
+
+/// A user assignment from a mass configuration (bulk CSV): extension key,
+/// number, user, base license and add-ons. Kept in the ledger.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assignment {
+    /// Extension key.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub extension: String,
+    /// Phone number.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub number: String,
+    /// User (name or e-mail).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
+    /// Base license name the add-ons belong to.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub base: String,
+    /// Add-on names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addons: Vec<String>,
+}
+
+/// The sharing role of an order: `none`, `server` or `client-of SERIAL`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum SharingOrder {
+    /// Not shared.
+    #[default]
+    None,
+    /// Shares its user licenses with clients.
+    Server,
+    /// Uses the licenses of the server with this SW serial.
+    ClientOf(String),
+}
+
+impl TryFrom<String> for SharingOrder {
+    type Error = OrderError;
+
+    fn try_from(s: String) -> Result<Self, OrderError> {
+        let t = s.trim();
+        match t {
+            "none" => Ok(Self::None),
+            "server" => Ok(Self::Server),
+            _ => match t.strip_prefix("client-of") {
+                Some(rest) if rest.starts_with(char::is_whitespace) && !rest.trim().is_empty() => {
+                    Ok(Self::ClientOf(rest.trim().to_owned()))
+                }
+                _ => Err(OrderError::BadSharing(s)),
+            },
+        }
+    }
+}
+
+impl From<SharingOrder> for String {
+    fn from(s: SharingOrder) -> Self {
+        match s {
+            SharingOrder::None => "none".into(),
+            SharingOrder::Server => "server".into(),
+            SharingOrder::ClientOf(serial) => format!("client-of {serial}"),
+        }
+    }
+}
+
+/// An order for one PBX, as written by vendor operations.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Order {
+    /// Customer name (≤ 128 bytes).
+    pub customer: String,
+    /// PBX name (≤ 64 bytes).
+    #[serde(default)]
+    pub pbx_name: String,
+    /// Appliance / image model, shown in reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// `hw`, `vm` or `cloud`.
+    pub platform: PlatformName,
+    /// `monthly`, `yearly`, `5y` or `lifetime`.
+    pub cycle: CycleName,
+    /// Start of the term: RFC 3339 or `YYYY-MM-DD`.
+    pub term_start: String,
+    /// An air-gapped PBX gets a lease up to its term end (capped by the
+    /// platform's `max_lease`) instead of the short online lease.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub air_gapped: bool,
+    /// User-profile counts by name (zero allowed).
+    #[serde(default)]
+    pub profiles: BTreeMap<String, u32>,
+    /// Features by name.
+    #[serde(default)]
+    pub features: BTreeMap<String, FeatureOrder>,
+    /// Packages by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
+    /// Base licenses by name.
+    #[serde(default)]
+    pub bases: BTreeMap<String, BaseOrder>,
+    /// Storage units (1 unit = the catalog's `unit_gb`).
+    #[serde(default)]
+    pub storage_units: u32,
+    /// Services by name.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceOrder>,
+    /// Sharing role.
+    #[serde(default)]
+    pub sharing: SharingOrder,
+    /// Attached devices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<AttachedDevice>,
+    /// User assignments (bulk issuance).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assignments: Vec<Assignment>,
+}
+
+/// A service resolved to its code and start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedService {
+    /// Catalog code.
+    pub code: u16,
+    /// Catalog name.
+    pub name: String,
+    /// Explicit start, if the order gave one.
+    pub start: Option<DateTime<Utc>>,
+}
+
+/// An order resolved against the catalog: codes, quantities and dates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    /// Platform.
+    pub platform: Platform,
+    /// Payment cycle.
+    pub cycle: Cycle,
+    /// Term start.
+    pub term_start: DateTime<Utc>,
+    /// Entitlements (empty for a sharing client).
+    pub entitlements: EntitlementsData,
+    /// Services.
+    pub services: Vec<ResolvedService>,
+    /// Sharing role.
+    pub sharing: SharingData,
+    /// Air-gapped lease.
+    pub air_gapped: bool,
+}
+
+impl Resolved {
+    /// Total user licenses: the sum of the profile counts.
+    #[must_use]
+    pub fn total_users(&self) -> u64 {
+        total_users(&self.entitlements)
+    }
+}
+
+/// The sum of the profile counts of a license.
+#[must_use]
+pub fn total_users(e: &EntitlementsData) -> u64 {
+    e.profiles.iter().map(|p| u64::from(p.count)).sum()
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(1, |before| before.matches('\n').count() + 1)
+}
+
+impl Order {
+    /// Reads an order file: JSON when the name ends in `.json`, else TOML.
+    ///
+    /// # Errors
+    /// [`OrderError::Read`], [`OrderError::Syntax`].
+    pub fn load(path: &Path) -> Result<Self, OrderError> {
+        let text = std::fs::read_to_string(path).map_err(|source| OrderError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        Self::parse(&path.display().to_string(), &text, json)
+    }
+
+    /// Parses order text; `file` names it in errors.
+    ///
+    /// # Errors
+    /// [`OrderError::Syntax`].
+    pub fn parse(file: &str, text: &str, json: bool) -> Result<Self, OrderError> {
+        if json {
+            serde_json::from_str(text).map_err(|e| OrderError::Syntax {
+                file: file.to_owned(),
+                line: e.line().max(1),
+                reason: e.to_string(),
+            })
+        } else {
+            toml::from_str(text).map_err(|e| OrderError::Syntax {
+                file: file.to_owned(),
+                line: e.span().map_or(1, |s| line_of(text, s.start)),
+                reason: e.message().trim().to_owned(),
+            })
+        }
+    }
+
+    /// The order as compact JSON, the form kept in the ledger.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        // Serializing plain data with string keys cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The term start.
+    ///
+    /// # Errors
+    /// [`OrderError::BadDate`].
+    pub fn term_start(&self) -> Result<DateTime<Utc>, OrderError> {
+        parse_time(&self.term_start).map_err(|source| OrderError::BadDate {
+            field: "term_start".into(),
+            source,
+        })
+    }
+
+    /// Resolves names to catalog codes and fills in quantities.
+    ///
+    /// Feature quantities: an explicit quantity wins; otherwise the
+    /// catalog's `default_quantity`, else the total user count for a
+    /// general feature and 1 for the others. Every core feature of the
+    /// catalog is included (it is free). A sharing client gets no
+    /// entitlements at all, whatever the order says: the policy refuses
+    /// an order that gives it some.
+    ///
+    /// # Errors
+    /// [`OrderError::UnknownName`], [`OrderError::BadDate`],
+    /// [`OrderError::TooMany`], [`OrderError::TooLong`].
+    pub fn resolve(&self, catalog: &Catalog) -> Result<Resolved, OrderError> {
+        check_len("customer", &self.customer, limits::CUSTOMER_LEN)?;
+        check_len("pbx_name", &self.pbx_name, limits::NAME_LEN)?;
+        let unknown = |kind: &'static str, name: &str, known: String| OrderError::UnknownName {
+            kind,
+            name: name.to_owned(),
+            known,
+        };
+        let mut profiles = Vec::new();
+        for (name, count) in &self.profiles {
+            let p = catalog
+                .profile(name)
+                .ok_or_else(|| unknown("profile", name, Catalog::names(&catalog.profiles)))?;
+            profiles.push(Profile {
+                code: p.code,
+                count: *count,
+            });
+        }
+        let e0 = EntitlementsData {
+            profiles,
+            ..EntitlementsData::default()
+        };
+        let users = u32::try_from(total_users(&e0)).unwrap_or(u32::MAX);
+        let default_quantity = |def: &crate::catalog::FeatureDef| {
+            def.default_quantity.unwrap_or(match def.category {
+                FeatureCategory::General => users,
+                FeatureCategory::Instance | FeatureCategory::Core => 1,
+            })
+        };
+        let mut features: BTreeMap<u16, Feature> = BTreeMap::new();
+        for def in catalog
+            .features
+            .iter()
+            .filter(|f| f.category == FeatureCategory::Core)
+        {
+            features.insert(
+                def.code,
+                Feature {
+                    code: def.code,
+                    category: def.category,
+                    quantity: default_quantity(def),
+                    hidden: def.hidden,
+                },
+            );
+        }
+        for name in &self.packages {
+            let pkg = catalog
+                .package(name)
+                .ok_or_else(|| unknown("package", name, catalog.package_names()))?;
+            for f in &pkg.features {
+                if let Some(def) = catalog.feature(f) {
+                    features.entry(def.code).or_insert(Feature {
+                        code: def.code,
+                        category: def.category,
+                        quantity: default_quantity(def),
+                        hidden: def.hidden,
+                    });
+                }
+            }
+        }
+        for (name, line) in &self.features {
+            let def = catalog
+                .feature(name)
+                .ok_or_else(|| unknown("feature", name, catalog.feature_names()))?;
+            let (quantity, hidden) = match line {
+                FeatureOrder::Quantity(q) => (Some(*q), None),
+                FeatureOrder::Detailed { quantity, hidden } => (*quantity, *hidden),
+            };
+            features.insert(
+                def.code,
+                Feature {
+                    code: def.code,
+                    category: def.category,
+                    quantity: quantity.unwrap_or_else(|| default_quantity(def)),
+                    hidden: hidden.unwrap_or(def.hidden),
+                },
+            );
+        }
+        let mut bases = Vec::new();
+        for (name, b) in &self.bases {
+            let def = catalog
+                .base(name)
+                .ok_or_else(|| unknown("base license", name, Catalog::names(&catalog.bases)))?;
+            let mut addons = Vec::new();
+            for (a, count) in &b.addons {
+                let ad = catalog
+                    .addon(a)
+                    .ok_or_else(|| unknown("add-on", a, Catalog::names(&catalog.addons)))?;
+                addons.push(Addon {
+                    code: ad.code,
+                    count: *count,
+                });
+            }
+            cap("add-ons of one base license", addons.len(), limits::ADDONS)?;
+            bases.push(BaseData {
+                code: def.code,
+                count: b.count,
+                addons,
+            });
+        }
+        let mut services = Vec::new();
+        for (name, s) in &self.services {
+            let def = catalog
+                .service(name)
+                .ok_or_else(|| unknown("service", name, Catalog::names(&catalog.services)))?;
+            let start = s
+                .start
+                .as_deref()
+                .map(|t| {
+                    parse_time(t).map_err(|source| OrderError::BadDate {
+                        field: format!("services.{name}.start"),
+                        source,
+                    })
+                })
+                .transpose()?;
+            services.push(ResolvedService {
+                code: def.code,
+                name: def.name.clone(),
+                start,
+            });
+        }
+        let sharing = match &self.sharing {
+            SharingOrder::None => SharingData::None,
+            SharingOrder::Server => SharingData::Server,
+            SharingOrder::ClientOf(s) => {
+                check_len("sharing server serial", s, limits::SERIAL_LEN)?;
+                SharingData::Client(s.clone())
+            }
+        };
+        let mut entitlements = EntitlementsData {
+            profiles: e0.profiles,
+            features: features.into_values().collect(),
+            bases,
+            storage_units: self.storage_units,
+        };
+        cap("profiles", entitlements.profiles.len(), limits::PROFILES)?;
+        cap("features", entitlements.features.len(), limits::FEATURES)?;
+        cap("base licenses", entitlements.bases.len(), limits::BASES)?;
+        cap("services", services.len(), limits::SERVICES)?;
+        entitlements.profiles.sort_by_key(|p| p.code);
+        entitlements.bases.sort_by_key(|b| b.code);
+        if matches!(sharing, SharingData::Client(_)) {
+            entitlements = EntitlementsData::default();
+        }
+        Ok(Resolved {
+            platform: self.platform.platform(),
+            cycle: self.cycle.cycle(),
+            term_start: self.term_start()?,
+            entitlements,
+            services,
+            sharing,
+            air_gapped: self.air_gapped,
+        })
+    }
+
+    /// Whether the order, as written, grants anything: user profiles,
+    /// features, packages, base licenses, storage or services (core
+    /// features, added to every license, do not count).
+    #[must_use]
+    pub fn grants_anything(&self) -> bool {
+        self.profiles.values().any(|c| *c > 0)
+            || !self.features.is_empty()
+            || !self.packages.is_empty()
+            || !self.bases.is_empty()
+            || self.storage_units > 0
+            || !self.services.is_empty()
+    }
+}
+
+fn check_len(field: &'static str, value: &str, cap: usize) -> Result<(), OrderError> {
+    if value.len() > cap {
+        return Err(OrderError::TooLong {
+            field,
+            len: value.len(),
+            cap,
+        });
+    }
+    Ok(())
+}
+
+fn cap(what: &'static str, count: usize, cap: usize) -> Result<(), OrderError> {
+    if count > cap {
+        return Err(OrderError::TooMany { what, count, cap });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

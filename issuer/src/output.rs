@@ -1,0 +1,171 @@
+//! Files in and out: `-` is standard input / output; output files are
+//! written atomically (a temporary file in the same folder, fsync, rename,
+//! fsync of the folder) and never overwrite an existing file without
+//! `--force`.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+
+/// Longest input file read (orders, requests, licenses, identities):
+/// anything larger is not one of ours.
+pub const MAX_INPUT: u64 = 4 * 1024 * 1024;
+
+/// Where output goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Standard output.
+    Stdout,
+    /// A file, written atomically.
+    File(PathBuf),
+}
+
+impl Target {
+    /// `-` (or nothing) is standard output.
+    #[must_use]
+    pub fn from_arg(arg: Option<&Path>) -> Self {
+        match arg {
+            None => Self::Stdout,
+            Some(p) if p.as_os_str() == "-" => Self::Stdout,
+            Some(p) => Self::File(p.to_owned()),
+        }
+    }
+
+    /// Fails early when the file exists and `force` is not given, so no
+    /// work is done (and nothing recorded) for output that cannot be
+    /// written.
+    ///
+    /// # Errors
+    /// [`Error::Exists`].
+    pub fn check(&self, force: bool) -> Result<(), Error> {
+        match self {
+            Self::File(p) if !force && p.exists() => Err(Error::Exists(p.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Writes `bytes`.
+    ///
+    /// # Errors
+    /// [`Error::Exists`], [`Error::Io`].
+    pub fn write(&self, bytes: &[u8], force: bool) -> Result<(), Error> {
+        match self {
+            Self::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes)
+                    .and_then(|()| out.flush())
+                    .map_err(Error::io("<stdout>"))
+            }
+            Self::File(p) => write_atomic(p, bytes, force),
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// folder, fsync, rename over (with `force`) or next to (without) the
+/// target, fsync of the folder. A crash leaves the old file or the new
+/// one, never a part.
+///
+/// # Errors
+/// [`Error::Exists`] when `path` exists and `force` is false,
+/// [`Error::Io`].
+pub fn write_atomic(path: &Path, bytes: &[u8], force: bool) -> Result<(), Error> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tessera-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(Error::io(&dir))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(Error::io(tmp.path()))?;
+    if force {
+        tmp.persist(path).map_err(|e| Error::io(path)(e.error))?;
+    } else {
+        tmp.persist_noclobber(path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::Exists(path.to_owned())
+            } else {
+                Error::io(path)(e.error)
+            }
+        })?;
+    }
+    File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io(&dir))
+}
+
+/// Reads a text input file, or standard input for `-`.
+///
+/// # Errors
+/// [`Error::Io`] (also for a file over [`MAX_INPUT`] bytes or not UTF-8).
+pub fn read_text(path: &Path) -> Result<String, Error> {
+    let bytes = read_bytes(path)?;
+    String::from_utf8(bytes).map_err(|_| Error::Io {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"),
+    })
+}
+
+/// Reads an input file, or standard input for `-`, up to [`MAX_INPUT`]
+/// bytes.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
+    let mut buf = Vec::new();
+    let n = if path.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .take(MAX_INPUT + 1)
+            .read_to_end(&mut buf)
+    } else {
+        File::open(path).and_then(|f| f.take(MAX_INPUT + 1).read_to_end(&mut buf))
+    }
+    .map_err(Error::io(path))?;
+    if u64::try_from(n).unwrap_or(u64::MAX) > MAX_INPUT {
+        return Err(Error::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "larger than 4 MiB; this is not a tessera file",
+            ),
+        });
+    }
+    Ok(buf)
+}
+
+/// Writes a line to standard error, ignoring a closed stream.
+pub fn note(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.lic");
+        write_atomic(&p, b"one", false).unwrap();
+        assert!(matches!(
+            write_atomic(&p, b"two", false),
+            Err(Error::Exists(_))
+        ));
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        write_atomic(&p, b"two", true).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        // No temporary files are left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        assert!(Target::File(p.clone()).check(false).is_err());
+        assert!(Target::File(p).check(true).is_ok());
+        assert_eq!(Target::from_arg(Some(Path::new("-"))), Target::Stdout);
+    }
+}

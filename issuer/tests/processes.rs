@@ -1,0 +1,271 @@
+//! The ledger under real processes: two `tessera` processes issuing for
+//! the same serial at once never share a sequence, and a bulk run killed
+//! with SIGKILL leaves a ledger that verifies, with every license file it
+//! wrote recorded in it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use core::time::Duration;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
+
+use ed25519_dalek::SigningKey;
+use tessera_verifier::binding::component_digest;
+use tessera_verifier::claims::{ComponentKind, Identity};
+use tessera_verifier::encode::sign_request;
+use tessera_verifier::{armor, samples};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cmd/issue.in");
+
+fn tessera(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tessera"));
+    c.current_dir(dir)
+        .env("TESSERA_OPERATOR", "test")
+        .env("TESSERA_PASSPHRASE", "correct horse battery staple")
+        .env("TESSERA_KEY", "signing.pem")
+        .env("TESSERA_LEDGER", "tessera.db")
+        .env_remove("TESSERA_CATALOG")
+        .env_remove("TESSERA_KEYRING")
+        .env("TESSERA_NOW", "2026-01-02T09:00:00Z");
+    c
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    tessera(dir).args(args).output().unwrap()
+}
+
+fn ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn workdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in [
+        "signing.pem",
+        "keyring.toml",
+        "order.toml",
+        "device.req",
+        "device-renewal.req",
+    ] {
+        std::fs::copy(Path::new(FIXTURES).join(f), dir.path().join(f)).unwrap();
+    }
+    dir
+}
+
+fn ledger_json(dir: &Path) -> Vec<serde_json::Value> {
+    let out = run(dir, &["ledger", "export", "--json"]);
+    ok(&out);
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn two_processes_never_share_a_sequence() {
+    let dir = workdir();
+    let d = dir.path();
+    ok(&run(
+        d,
+        &[
+            "issue",
+            "--order",
+            "order.toml",
+            "--request",
+            "device.req",
+            "-o",
+            "first.lic",
+        ],
+    ));
+    const PER_PROCESS: usize = 8;
+    let spawn = |tag: &str| {
+        let d = d.to_owned();
+        let tag = tag.to_owned();
+        std::thread::spawn(move || {
+            for i in 0..PER_PROCESS {
+                let out = run(
+                    &d,
+                    &[
+                        "renew",
+                        "--request",
+                        "device-renewal.req",
+                        "-o",
+                        &format!("{tag}-{i}.lic"),
+                    ],
+                );
+                ok(&out);
+            }
+        })
+    };
+    let a = spawn("a");
+    let b = spawn("b");
+    a.join().unwrap();
+    b.join().unwrap();
+    let rows = ledger_json(d);
+    let mut seqs: Vec<u64> = rows
+        .iter()
+        .filter(|r| r["serial"] == "SW-2026-000001")
+        .map(|r| r["sequence"].as_u64().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    let n = u64::try_from(2 * PER_PROCESS + 1).unwrap();
+    assert_eq!(seqs, (1..=n).collect::<Vec<_>>());
+    // Every written file holds a distinct sequence.
+    let mut file_seqs: Vec<u32> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "lic"))
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let mut buf = vec![0u8; 4096];
+            let bytes = armor::decode(&text, armor::LABEL_LICENSE, &mut buf).unwrap();
+            tessera_verifier::decode_license_unverified(bytes)
+                .unwrap()
+                .sequence()
+        })
+        .collect();
+    file_seqs.sort_unstable();
+    assert_eq!(file_seqs.len(), 2 * PER_PROCESS + 1);
+    file_seqs.dedup();
+    assert_eq!(file_seqs.len(), 2 * PER_PROCESS + 1);
+    ok(&run(d, &["ledger", "verify"]));
+}
+
+/// A request of HW box `n` (distinct HW serial, identity and device key).
+fn box_request(n: u32) -> String {
+    let mut seed = [0u8; 32];
+    seed[..4].copy_from_slice(&n.to_be_bytes());
+    seed[4] = 0xb0;
+    let key = SigningKey::from_bytes(&seed);
+    let hw = format!("HW-K{n:07}");
+    let mut r = samples::request();
+    r.hw_serial = Some(hw.clone());
+    r.device_key = key.verifying_key().to_bytes();
+    r.nonce = [0; 16];
+    r.nonce[..4].copy_from_slice(&n.to_be_bytes());
+    r.identity = [
+        (ComponentKind::HW_SERIAL, hw.clone()),
+        (ComponentKind::NIC_MAC, format!("02{n:010x}")),
+        (ComponentKind::DISK_SERIAL, format!("D{n:09}")),
+    ]
+    .iter()
+    .map(|(kind, v)| Identity {
+        kind: *kind,
+        digest: component_digest(&r.salt, *kind, v.as_bytes()),
+    })
+    .collect();
+    let bytes = sign_request(&r, samples::seed_signer(seed)).unwrap();
+    armor::encode(&bytes, armor::LABEL_REQUEST)
+}
+
+fn license_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "lic"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn sigkill_during_bulk_leaves_a_consistent_ledger() {
+    let dir = workdir();
+    let d = dir.path();
+    const ROWS: u32 = 1_000;
+    let mut csv = String::from("request,extension,user\n");
+    std::fs::create_dir(d.join("req")).unwrap();
+    for n in 0..ROWS {
+        std::fs::write(d.join(format!("req/{n}.req")), box_request(n)).unwrap();
+        csv.push_str(&format!("req/{n}.req,{n},user{n}@example.com\n"));
+    }
+    std::fs::write(d.join("big.csv"), csv).unwrap();
+    let bulk = |d: &Path| {
+        tessera(d)
+            .args([
+                "issue",
+                "--bulk",
+                "big.csv",
+                "--order",
+                "order.toml",
+                "-o",
+                "out",
+                "--batch-size",
+                "25",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = bulk(d);
+    let out_dir = d.join("out");
+    let start = Instant::now();
+    // Kill it once the first batches are out, in the middle of the run.
+    while license_files(&out_dir).len() < 40 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "bulk never started"
+        );
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+
+    ok(&run(d, &["ledger", "verify"]));
+    let rows = ledger_json(d);
+    assert!(
+        rows.len() < usize::try_from(ROWS).unwrap(),
+        "the run finished before it was killed; raise ROWS"
+    );
+    let recorded: std::collections::HashSet<String> = rows
+        .iter()
+        .map(|r| r["license"].as_str().unwrap().to_owned())
+        .collect();
+    let files = license_files(&out_dir);
+    assert!(!files.is_empty());
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        assert!(
+            recorded.contains(&text),
+            "{} is not in the ledger",
+            f.display()
+        );
+    }
+
+    // Resuming issues the rest and skips what is done.
+    let out = tessera(d)
+        .args([
+            "issue",
+            "--bulk",
+            "big.csv",
+            "--order",
+            "order.toml",
+            "-o",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{ROWS} row(s): ")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{} already issued", rows.len())),
+        "{stderr}"
+    );
+    ok(&run(d, &["ledger", "verify"]));
+    assert_eq!(ledger_json(d).len(), usize::try_from(ROWS).unwrap());
+    assert_eq!(
+        license_files(&out_dir).len(),
+        usize::try_from(ROWS).unwrap()
+    );
+}
