@@ -91,6 +91,18 @@ struct Device {
     notes: Vec<String>,
 }
 
+/// The installed license with what verifying it needs ([`Agent::installed`]).
+pub(crate) struct Installed {
+    /// The license bytes.
+    pub(crate) bytes: Vec<u8>,
+    /// The stored state record.
+    pub(crate) state: State,
+    /// This device.
+    pub(crate) identity: DeviceIdentity,
+    /// The trusted keys.
+    pub(crate) keyring: Vec<KeyEntry>,
+}
+
 /// The reference device agent.
 #[derive(Debug)]
 pub struct Agent {
@@ -188,7 +200,7 @@ impl Agent {
         probe
     }
 
-    fn open_store(&self, create: bool) -> Result<Store, AgentError> {
+    pub(crate) fn open_store(&self, create: bool) -> Result<Store, AgentError> {
         Store::open(&self.options.state_dir, create, self.options.fail_hook).map_err(|e| match e {
             StoreError::NoStateDir(p) => AgentError::NotActivated(p),
             e => e.into(),
@@ -218,7 +230,7 @@ impl Agent {
             .map_err(|source| AgentError::Keyring { path, source })
     }
 
-    fn catalog(&self) -> Result<Option<Catalog>, AgentError> {
+    pub(crate) fn catalog(&self) -> Result<Option<Catalog>, AgentError> {
         self.options
             .catalog
             .as_ref()
@@ -257,6 +269,32 @@ impl Agent {
         Ok(Device { identity, notes })
     }
 
+    /// What a verification of the installed license needs, read without
+    /// storing anything (for the seats): `None` when no license is
+    /// installed.
+    ///
+    /// # Errors
+    /// [`AgentError::StateCorrupt`], keyring, device and store errors.
+    pub(crate) fn installed(&self, store: &Store) -> Result<Option<Installed>, AgentError> {
+        let Some(bytes) = store.read_license()? else {
+            return Ok(None);
+        };
+        let keyring = self.keyring()?;
+        let state = match store.read_state()? {
+            StoredState::Intact(s) => s,
+            StoredState::Missing | StoredState::Corrupt => {
+                return Err(AgentError::StateCorrupt(store.dir().join(STATE_FILE)))
+            }
+        };
+        let device = self.device(store.dir(), Some(&bytes))?;
+        Ok(Some(Installed {
+            bytes,
+            state,
+            identity: device.identity,
+            keyring,
+        }))
+    }
+
     fn read_installed(
         store: &Store,
         notes: &mut Vec<String>,
@@ -273,7 +311,8 @@ impl Agent {
 
     /// Makes a signed request (`spec/FORMAT.md` §7): the SW serial if
     /// known, else the HW serial (first activation of an appliance); the
-    /// identity digests under a fresh random salt; the license in force
+    /// identity digests under the salt of the installed license's binding
+    /// (so the vendor can match it), else a fresh random salt; the license in force
     /// and last renewal from the state; a random nonce; the platform. The
     /// device key is created on first use.
     ///
@@ -314,7 +353,16 @@ impl Agent {
                 config: self.config_path.clone(),
             });
         }
-        let salt = random16()?;
+        // The vendor compares a renewal with the binding in force, which it
+        // can only do under that binding's salt (it never sees raw values):
+        // with a license installed, reuse its salt; else draw a fresh one.
+        let salt = match installed
+            .as_deref()
+            .and_then(|b| decode_license_unverified(b).ok())
+        {
+            Some(l) => l.binding().salt,
+            None => random16()?,
+        };
         let data = RequestData {
             serial,
             hw_serial,
@@ -447,6 +495,21 @@ impl Agent {
         }
         let mut report = Report::new(&decision, &next, now, catalog.as_ref());
         report.notes.extend(notes);
+        // The seats never make the check fail: problems become notes.
+        let names = match catalog {
+            Some(c) => Some(c),
+            None => self.catalog().ok().flatten(),
+        };
+        let (over, seat_notes) = crate::seats::session::over_assigned_report(
+            self,
+            store.dir(),
+            &decision,
+            &keyring,
+            now,
+            names.as_ref(),
+        );
+        report.over_assigned = over;
+        report.notes.extend(seat_notes);
         Ok(report)
     }
 }

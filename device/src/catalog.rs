@@ -150,7 +150,72 @@ impl Catalog {
     pub fn name(&self, kind: CodeKind, code: u16) -> Option<&str> {
         self.names.get(&(slot(kind), code)).map(String::as_str)
     }
+
+    /// Every `(code, name)` of namespace `kind`, in code order.
+    pub fn entries(&self, kind: CodeKind) -> impl Iterator<Item = (u16, &str)> + '_ {
+        let s = slot(kind);
+        self.names
+            .range((s, 0)..=(s, u16::MAX))
+            .map(|(&(_, code), name)| (code, name.as_str()))
+    }
+
+    /// The default catalog of `spec/FORMAT.md` Appendix A (profiles, base
+    /// licenses and add-ons), used for names when no catalog is
+    /// configured.
+    ///
+    /// ```
+    /// use tessera_device::catalog::{Catalog, CodeKind};
+    /// let c = Catalog::builtin();
+    /// assert_eq!(c.name(CodeKind::Profile, 3), Some("UC-BUSINESS"));
+    /// assert_eq!(c.name(CodeKind::Base, 4), Some("Phone System"));
+    /// assert_eq!(c.name(CodeKind::Addon, 9), Some("license_call_recording_unlimited_enabled"));
+    /// ```
+    #[must_use]
+    pub fn builtin() -> Self {
+        let mut names = BTreeMap::new();
+        for (kind, list) in [
+            (CodeKind::Profile, &DEFAULT_PROFILES[..]),
+            (CodeKind::Base, &DEFAULT_BASES[..]),
+            (CodeKind::Addon, &DEFAULT_ADDONS[..]),
+        ] {
+            for (code, name) in list {
+                names.insert((slot(kind), *code), (*name).to_owned());
+            }
+        }
+        Self { names }
+    }
 }
+
+/// Default profile codes (`spec/FORMAT.md` Appendix A).
+pub const DEFAULT_PROFILES: [(u16, &str); 6] = [
+    (1, "PBX-BASIC"),
+    (2, "UC-ESSENTIAL"),
+    (3, "UC-BUSINESS"),
+    (4, "UC-PREMIUM"),
+    (5, "UC-WIZYCONF"),
+    (6, "PBX-SERVICE"),
+];
+
+/// Default base license codes (`spec/FORMAT.md` Appendix A).
+pub const DEFAULT_BASES: [(u16, &str); 4] = [
+    (1, "Auto Attendant"),
+    (2, "Call Group"),
+    (3, "Developer"),
+    (4, "Phone System"),
+];
+
+/// Default add-on codes (`spec/FORMAT.md` Appendix A).
+pub const DEFAULT_ADDONS: [(u16, &str); 9] = [
+    (1, "call_recording"),
+    (2, "device_desktop_app"),
+    (3, "license_dnc_checking_enabled"),
+    (4, "device_ip_phone"),
+    (5, "device_mobile_app"),
+    (6, "device_web_rtc"),
+    (7, "license_number"),
+    (8, "team_chat"),
+    (9, "license_call_recording_unlimited_enabled"),
+];
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@
 //! ip = "192.0.2.10"            # the bound IP address
 //! keyring = "keyring.toml"     # relative paths are relative to this file's folder
 //! catalog = "catalog.toml"
+//! server_license = "server-license.txt" # sharing client: the server's license, for seats
 //! sysroot = "/"
 //! min_components = 2           # fewer hardware components found: refuse to make a request
 //! ```
@@ -116,6 +117,9 @@ pub struct AgentConfig {
     pub catalog: Option<PathBuf>,
     /// Root of the file system to probe (tests, containers).
     pub sysroot: Option<PathBuf>,
+    /// For a sharing client: a copy of the sharing server's license file,
+    /// whose counts the client's seats use (`tessera-agent seats`).
+    pub server_license: Option<PathBuf>,
     /// Fewest hardware/OS identity components (the device key not counted)
     /// a request needs; default [`crate::probe::DEFAULT_MIN_COMPONENTS`].
     pub min_components: Option<usize>,
@@ -218,12 +222,18 @@ impl AgentConfig {
         Ok(())
     }
 
-    /// Makes relative `keyring`, `catalog` and `sysroot` paths relative to
-    /// `base` (the configuration's folder), as a reader of the file expects.
+    /// Makes relative `keyring`, `catalog`, `sysroot` and `server_license`
+    /// paths relative to `base` (the configuration's folder), as a reader
+    /// of the file expects.
     fn resolve_paths(&mut self, base: &Path) {
-        for p in [&mut self.keyring, &mut self.catalog, &mut self.sysroot]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut self.keyring,
+            &mut self.catalog,
+            &mut self.sysroot,
+            &mut self.server_license,
+        ]
+        .into_iter()
+        .flatten()
         {
             if p.is_relative() {
                 *p = base.join(&*p);

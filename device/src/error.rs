@@ -7,6 +7,7 @@ use crate::clock::TimeError;
 use crate::config::ConfigError;
 use crate::device_key::DeviceKeyError;
 use crate::probe::ProbeError;
+use crate::seats::SeatError;
 use crate::store::StoreError;
 
 /// Why an agent command could not do its work. Every variant maps to exit
@@ -110,6 +111,9 @@ pub enum AgentError {
     /// Time.
     #[error(transparent)]
     Time(#[from] TimeError),
+    /// Seats.
+    #[error(transparent)]
+    Seats(#[from] SeatError),
 }
 
 impl AgentError {
@@ -141,6 +145,7 @@ impl AgentError {
             Self::DeviceKey(_) => "device_key",
             Self::Catalog(_) => "catalog",
             Self::Time(_) => "time",
+            Self::Seats(e) => e.code(),
         }
     }
 }

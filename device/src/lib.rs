@@ -17,6 +17,7 @@
 //! | [`mode`] | PBX modes and exit codes |
 //! | [`catalog`] | names for catalog codes |
 //! | [`clock`] | times on the command line |
+//! | [`seats`] | seat management: assignments of profiles, base licenses and add-ons, enforced against the license |
 //!
 //! The license itself is judged only by [`tessera_verifier::verify`], and
 //! identity values are normalized only by
@@ -44,6 +45,7 @@ pub mod error;
 pub mod mode;
 pub mod probe;
 pub mod report;
+pub mod seats;
 pub mod store;
 #[cfg(test)]
 mod testing;

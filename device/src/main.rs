@@ -3,17 +3,21 @@
 #![forbid(unsafe_code)]
 
 use std::fs::OpenOptions;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal as _, Read, Write};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use tessera_device::agent::{DEFAULT_STATE_DIR, STATE_DIR_ENV};
 use tessera_device::clock::{parse_time, system_now};
 use tessera_device::mode::EXIT_REFUSED;
 use tessera_device::probe::kind_name;
+use tessera_device::seats::mass::Stage;
+use tessera_device::seats::session::render_list;
+use tessera_device::seats::{Filter, NewSeat, SeatHook, SeatOptions, SeatView, Seats};
 use tessera_device::store::FAIL_POINT_ENV;
 use tessera_device::{Agent, AgentError, AgentOptions, FailHook, Report};
 use tessera_verifier::armor::MAX_ARMOR_LEN;
@@ -33,7 +37,8 @@ Examples:
   tessera-agent request -o /tmp/request.txt             file to send to the vendor
   tessera-agent install /tmp/license.txt                install the vendor's answer
   tessera-agent check                                   the daily (or 3-hourly) check
-  tessera-agent status --json --catalog catalog.toml    everything, for the web UI";
+  tessera-agent status --json --catalog catalog.toml    everything, for the web UI
+  tessera-agent seats summary                           licensed, assigned, available seats";
 
 /// Reference tessera device agent: identity probe, license requests,
 /// install, periodic check and status for Linux-based PBXs.
@@ -133,6 +138,183 @@ enum Command {
         #[arg(long, hide = true)]
         now: Option<String>,
     },
+    /// Hand the license's profiles, base licenses and add-ons out to users and extensions.
+    #[command(after_help = SEATS_HELP)]
+    Seats {
+        /// Keyring TOML [default: `keyring` in agent.toml, else STATE_DIR/keyring.toml].
+        #[arg(long, value_name = "FILE", global = true)]
+        keyring: Option<PathBuf>,
+        /// Catalog TOML for names [default: `catalog` in agent.toml, else the default catalog].
+        #[arg(long, value_name = "FILE", global = true)]
+        catalog: Option<PathBuf>,
+        /// Sharing client: the server's license file, whose counts apply
+        /// [default: `server_license` in agent.toml].
+        #[arg(long, value_name = "FILE", global = true)]
+        server_license: Option<PathBuf>,
+        /// Pretend the time is TIME (RFC 3339, YYYY-MM-DD or @SECONDS); for tests.
+        #[arg(long, hide = true, global = true)]
+        now: Option<String>,
+        #[command(subcommand)]
+        command: SeatsCommand,
+    },
+}
+
+const SEATS_HELP: &str = "\
+Profiles, base licenses and add-ons are named as in the catalog (default:
+profiles PBX-BASIC .. PBX-SERVICE, base licenses Auto Attendant, Call Group,
+Developer, Phone System, add-ons call_recording ..) or by numeric code.
+A UUID can be shortened to a unique prefix of 4 or more hex digits.
+
+Examples:
+  tessera-agent seats assign --user alice --extension 1001 --base 'Phone System' --addon call_recording
+  tessera-agent seats assign --user bob --profile UC-BUSINESS
+  tessera-agent seats list --extension 1001
+  tessera-agent seats reassign 3f2a --user carol
+  tessera-agent seats summary
+  tessera-agent seats export -o seats.csv && tessera-agent seats import seats.csv";
+
+#[derive(Subcommand, Debug)]
+enum SeatsCommand {
+    /// Give a user a seat of a profile or base license (with add-ons).
+    #[command(group(clap::ArgGroup::new("license").required(true).args(["base", "profile"])))]
+    Assign {
+        /// The user (login or e-mail address).
+        #[arg(long)]
+        user: String,
+        /// The extension number.
+        #[arg(long, value_name = "N")]
+        extension: Option<String>,
+        /// A base license, by name or code.
+        #[arg(long, value_name = "X")]
+        base: Option<String>,
+        /// A user profile, by name or code.
+        #[arg(long, value_name = "X")]
+        profile: Option<String>,
+        /// An add-on for the base license (repeat for more).
+        #[arg(long = "addon", value_name = "A")]
+        addons: Vec<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a seat (or every seat of a user) back; the seat is kept for the next user.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["uuid", "user"])))]
+    Unassign {
+        /// The seat.
+        uuid: Option<String>,
+        /// Every seat of this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a seat to another user, keeping its UUID, extension and add-ons.
+    Reassign {
+        /// The seat.
+        uuid: String,
+        /// The new user.
+        #[arg(long)]
+        user: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add or remove add-ons of a base license seat.
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true).args(["add", "remove"])))]
+    Addons {
+        /// The seat.
+        uuid: String,
+        /// Add-on to add (repeat for more).
+        #[arg(long, value_name = "A")]
+        add: Vec<String>,
+        /// Add-on to remove (repeat for more).
+        #[arg(long, value_name = "B")]
+        remove: Vec<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a seat by its UUID: it is removed, assigned or not.
+    Terminate {
+        /// The seat.
+        uuid: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List seats, by user, extension (Phone System only), license or add-on.
+    List {
+        /// Seats of this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// The Phone System seat with this extension number.
+        #[arg(long, value_name = "N")]
+        extension: Option<String>,
+        /// Seats of this base license.
+        #[arg(long, value_name = "X", conflicts_with = "profile")]
+        base: Option<String>,
+        /// Seats of this profile.
+        #[arg(long, value_name = "X")]
+        profile: Option<String>,
+        /// Seats with this add-on.
+        #[arg(long, value_name = "A")]
+        addon: Option<String>,
+        /// Only seats without a user.
+        #[arg(long)]
+        unassigned: bool,
+        /// Only assignments over the licensed count.
+        #[arg(long)]
+        over: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// For each profile, base license and add-on: licensed, assigned, available.
+    Summary {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import a mass-configuration CSV (all rows or none).
+    #[command(
+        after_help = "Header: extension_key,number,user,addon_1,...,addon_N\n  extension_key: base license (Phone System, 4, base:4) or profile:NAME|CODE\n  number: extension number or empty; user: required; addon_K: name, code or empty\n\nEvery row is checked first; one bad row (reported with its line) and nothing is changed.\nImporting the same file again changes nothing."
+    )]
+    Import {
+        /// The CSV file, `-` for standard input.
+        file: String,
+        /// Check every row without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the assigned seats as a mass-configuration CSV.
+    Export {
+        /// Output file, `-` for standard output.
+        #[arg(short, long, default_value = "-", value_name = "FILE")]
+        output: String,
+        /// Overwrite an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+impl SeatsCommand {
+    fn json(&self) -> bool {
+        match self {
+            Self::Assign { json, .. }
+            | Self::Unassign { json, .. }
+            | Self::Reassign { json, .. }
+            | Self::Addons { json, .. }
+            | Self::Terminate { json, .. }
+            | Self::List { json, .. }
+            | Self::Summary { json }
+            | Self::Import { json, .. } => *json,
+            Self::Export { .. } => false,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -155,7 +337,7 @@ fn main() -> ExitCode {
             | Command::Install { json: true, .. }
             | Command::Check { json: true, .. }
             | Command::Status { json: true, .. }
-    );
+    ) || matches!(&cli.command, Command::Seats { command, .. } if command.json());
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -200,12 +382,17 @@ fn print_report(report: &Report, json: bool, full: bool) -> Result<u8, AgentErro
 }
 
 fn run(cli: Cli) -> Result<u8, AgentError> {
-    let fail_hook = match std::env::var(FAIL_POINT_ENV) {
-        Ok(spec) => Some(FailHook::parse(&spec).ok_or_else(|| AgentError::Input {
-            path: FAIL_POINT_ENV.into(),
-            reason: format!("`{spec}` names no fail point"),
-        })?),
-        Err(_) => None,
+    let (fail_hook, seat_hook) = match std::env::var(FAIL_POINT_ENV) {
+        Ok(spec) => match (FailHook::parse(&spec), SeatHook::parse(&spec)) {
+            (None, None) => {
+                return Err(AgentError::Input {
+                    path: FAIL_POINT_ENV.into(),
+                    reason: format!("`{spec}` names no fail point"),
+                })
+            }
+            hooks => hooks,
+        },
+        Err(_) => (None, None),
     };
     let mut options = AgentOptions::new(cli.state_dir);
     options.config = cli.config;
@@ -302,7 +489,244 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             let report = agent.status(now_or_clock(now.as_deref())?)?;
             print_report(&report, json, true)
         }
+        Command::Seats {
+            keyring,
+            catalog,
+            server_license,
+            now,
+            command,
+        } => {
+            options.keyring = keyring;
+            options.catalog = catalog;
+            let agent = Agent::new(options)?;
+            let seats = agent.seats(
+                now_or_clock(now.as_deref())?,
+                SeatOptions {
+                    server_license,
+                    hook: seat_hook,
+                },
+            )?;
+            run_seats(seats, command)
+        }
     }
+}
+
+fn print_json(value: &impl Serialize) -> Result<(), AgentError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| AgentError::Output {
+        path: "-".into(),
+        reason: e.to_string(),
+    })?;
+    println!("{text}");
+    Ok(())
+}
+
+/// The availability line of a license after a change.
+fn availability(seats: &mut Seats<'_>, view: &SeatView) -> Result<String, AgentError> {
+    let summary = seats.summary()?;
+    Ok(summary
+        .entries
+        .iter()
+        .find(|e| e.base.is_none() && e.kind == view.license.kind && e.code == view.license.code)
+        .map(|e| {
+            format!(
+                "{}: {} licensed, {} assigned, {} available",
+                e.name, e.licensed, e.assigned, e.available
+            )
+        })
+        .unwrap_or_default())
+}
+
+fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentError> {
+    match command {
+        SeatsCommand::Assign {
+            user,
+            extension,
+            base,
+            profile,
+            addons,
+            json,
+        } => {
+            let license = match (base, profile) {
+                (Some(b), _) => seats.names().base(&b)?,
+                (None, Some(p)) => seats.names().profile(&p)?,
+                (None, None) => {
+                    return Err(AgentError::Input {
+                        path: "seats assign".into(),
+                        reason: "name the license with --base X or --profile X".into(),
+                    })
+                }
+            };
+            let addons = seats.addon_codes(&addons)?;
+            let view = seats.assign(NewSeat {
+                user,
+                extension,
+                license,
+                addons,
+            })?;
+            if json {
+                print_json(&view)?;
+            } else {
+                println!("assigned {}", view.line());
+                println!("{}", availability(&mut seats, &view)?);
+            }
+        }
+        SeatsCommand::Unassign { uuid, user, json } => {
+            let views = match (uuid, user) {
+                (Some(u), _) => vec![seats.unassign(&u)?],
+                (None, Some(user)) => seats.unassign_user(&user)?,
+                (None, None) => Vec::new(),
+            };
+            if json {
+                print_json(&views)?;
+            } else {
+                for v in &views {
+                    println!(
+                        "unassigned {} from {}: {} ({} {}), extension {}",
+                        v.seat.uuid,
+                        v.previous_user,
+                        v.seat.license.name,
+                        v.seat.license.kind,
+                        v.seat.license.code,
+                        v.seat.extension.as_deref().unwrap_or("none")
+                    );
+                }
+                println!("kept without a user: `seats reassign UUID --user V` gives a seat to someone, `seats terminate UUID` removes it");
+            }
+        }
+        SeatsCommand::Reassign { uuid, user, json } => {
+            let view = seats.reassign(&uuid, &user)?;
+            if json {
+                print_json(&view)?;
+            } else {
+                println!("reassigned {}", view.line());
+            }
+        }
+        SeatsCommand::Addons {
+            uuid,
+            add,
+            remove,
+            json,
+        } => {
+            let view = seats.addons(&uuid, &add, &remove)?;
+            if json {
+                print_json(&view)?;
+            } else {
+                println!("changed {}", view.line());
+            }
+        }
+        SeatsCommand::Terminate { uuid, json } => {
+            let view = seats.terminate(&uuid)?;
+            if json {
+                print_json(&view)?;
+            } else {
+                println!("terminated {}", view.line());
+            }
+        }
+        SeatsCommand::List {
+            user,
+            extension,
+            base,
+            profile,
+            addon,
+            unassigned,
+            over,
+            json,
+        } => {
+            let license = match (base, profile) {
+                (Some(b), _) => Some(seats.names().base(&b)?),
+                (None, Some(p)) => Some(seats.names().profile(&p)?),
+                (None, None) => None,
+            };
+            let addon = addon.map(|a| seats.names().addon(&a)).transpose()?;
+            let list = seats.list(&Filter {
+                user,
+                extension,
+                license,
+                addon,
+                unassigned,
+                over,
+            })?;
+            if json {
+                print_json(&list)?;
+            } else {
+                print!("{}", render_list(&list));
+            }
+        }
+        SeatsCommand::Summary { json } => {
+            let summary = seats.summary()?;
+            if json {
+                print_json(&summary)?;
+            } else {
+                print!("{}", summary.render());
+            }
+        }
+        SeatsCommand::Import {
+            file,
+            dry_run,
+            json,
+        } => {
+            let bar = progress_bar();
+            let mut progress = |stage: Stage, done: u64, total: u64| {
+                bar.set_length(total);
+                bar.set_message(match stage {
+                    Stage::Checking => "checking",
+                    Stage::Writing => "writing",
+                });
+                bar.set_position(done);
+            };
+            let outcome = if file == "-" {
+                seats.import(io::stdin().lock(), dry_run, &mut progress)
+            } else {
+                let f = std::fs::File::open(&file).map_err(|e| AgentError::Input {
+                    path: file.clone(),
+                    reason: format!("{e}; check the path"),
+                })?;
+                seats.import(io::BufReader::new(f), dry_run, &mut progress)
+            };
+            bar.finish_and_clear();
+            let outcome = outcome?;
+            if json {
+                let mut value = serde_json::to_value(&outcome).map_err(|e| AgentError::Output {
+                    path: "-".into(),
+                    reason: e.to_string(),
+                })?;
+                value["dry_run"] = dry_run.into();
+                print_json(&value)?;
+            } else {
+                let verb = if dry_run {
+                    "checked (nothing changed)"
+                } else {
+                    "imported"
+                };
+                println!(
+                    "{verb} {file}: {} row(s): {} created, {} changed, {} unchanged",
+                    outcome.rows, outcome.created, outcome.changed, outcome.unchanged
+                );
+            }
+        }
+        SeatsCommand::Export { output, force } => {
+            let mut buf = Vec::new();
+            let rows = seats.export(&mut buf)?;
+            write_output(&output, &buf, force)?;
+            if output != "-" {
+                eprintln!("tessera-agent: {rows} seat(s) written to {output}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// A progress bar on standard error, hidden when that is not a terminal.
+fn progress_bar() -> ProgressBar {
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} rows ({eta})")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
 }
 
 fn read_input(path: &str) -> Result<Vec<u8>, AgentError> {

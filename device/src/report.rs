@@ -13,6 +13,7 @@ use crate::catalog::{Catalog, CodeKind};
 use crate::clock::{days_until, format_time};
 use crate::mode::Mode;
 use crate::probe::platform_name;
+use crate::seats::OverAssigned;
 
 /// The outcome of evaluating the installed license at one time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -50,6 +51,9 @@ pub struct Report {
     pub sharing: SharingSummary,
     /// What the license grants.
     pub entitlements: EntitlementSummary,
+    /// Seat counts above what the license allows (`tessera-agent seats`):
+    /// nothing is deleted, new assignments of that kind are refused.
+    pub over_assigned: Vec<OverAssigned>,
     /// Warnings and recovery notes.
     pub notes: Vec<String>,
 }
@@ -348,6 +352,7 @@ impl Report {
             },
             sharing: SharingSummary { role, server },
             entitlements,
+            over_assigned: Vec::new(),
             notes,
         }
     }
@@ -391,6 +396,9 @@ impl Report {
             );
         } else {
             let _ = write!(out, "\nnext check {}", self.next_check);
+        }
+        for o in &self.over_assigned {
+            let _ = write!(out, "\nover-assigned: {}", o.message());
         }
         for note in &self.notes {
             let _ = write!(out, "\nnote: {note}");
@@ -520,6 +528,24 @@ impl Report {
                 s.start,
                 s.end
             );
+        }
+        if !self.over_assigned.is_empty() {
+            let _ = writeln!(out, "over-assigned:");
+            for o in &self.over_assigned {
+                let _ = writeln!(out, "  {}", o.message());
+                for a in &o.assignments {
+                    let ext = a
+                        .extension
+                        .as_deref()
+                        .map(|e| format!(", extension {e}"))
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "    {} {}{ext} (assigned {})",
+                        a.uuid, a.user, a.assigned
+                    );
+                }
+            }
         }
         for note in &self.notes {
             let _ = writeln!(out, "note: {note}");

@@ -1,0 +1,360 @@
+//! Mass configuration: seats as CSV, the third vendor's shape.
+//!
+//! ```text
+//! extension_key,number,user,addon_1,addon_2,addon_3
+//! Phone System,1001,alice@example.com,call_recording,device_ip_phone,
+//! Call Group,2001,support-team,device_desktop_app,,
+//! profile:UC-BUSINESS,1002,bob@example.com,,,
+//! ```
+//!
+//! - The header is exactly `extension_key,number,user` followed by
+//!   `addon_1` … `addon_N` (N ≥ 0, numbered from 1 without gaps). Header
+//!   cells are read without regard to case, with spaces and hyphens taken
+//!   as `_` (`Extension Key`, `Add-on 1` are accepted).
+//! - `extension_key`: the license of the seat: a base license name or code
+//!   (`Phone System`, `4`), `base:NAME|CODE`, or `profile:NAME|CODE` for a
+//!   user profile. A bare name that names no base license but a profile is
+//!   the profile.
+//! - `number`: the extension number (digits, optionally after one `+`), or
+//!   empty.
+//! - `user`: who gets the seat (required).
+//! - `addon_K`: add-on names or codes; empty cells are skipped.
+//! - Lines starting with `#` and empty lines are skipped; the file is
+//!   UTF-8 (a byte-order mark is allowed), comma-separated, quoted as RFC
+//!   4180 (`"Smith, Anna"`), LF or CRLF.
+//!
+//! A row configures *the seat of `user` with that license*: if the user
+//! holds one, it gets the row's number and exactly the row's add-ons; if
+//! not, an unassigned seat of that license with that number is given to
+//! the user (keeping its id); otherwise a new seat is made. Rows change
+//! nothing else, so importing the same file twice changes nothing the
+//! second time, and an export imports back unchanged. Seats not named in
+//! the file are left alone.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+
+use serde::Serialize;
+
+use super::limits::Limits;
+use super::model::{Seat, SeatId, SeatLicense};
+use super::names::Names;
+use super::pool::{NewSeat, Pool, Upsert};
+use super::{RowError, SeatError};
+
+/// Most rows one import takes.
+pub const MAX_ROWS: usize = 1_000_000;
+/// Most row errors listed in the message of a refused import.
+pub const MAX_REPORTED: usize = 50;
+
+/// The fixed leading columns.
+pub const FIXED_COLUMNS: [&str; 3] = ["extension_key", "number", "user"];
+
+/// What an import is doing, for a progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading and checking the rows.
+    Checking,
+    /// Writing the seats (one transaction).
+    Writing,
+}
+
+/// Progress callback: stage, done, total.
+pub type Progress<'a> = &'a mut dyn FnMut(Stage, u64, u64);
+
+/// One row of the file, read and named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Row {
+    /// Line of the file where the row starts (1 = the header).
+    pub line: u64,
+    /// The seat to configure.
+    pub seat: NewSeat,
+}
+
+/// What an import did (or, refused, would have done: nothing).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ImportOutcome {
+    /// Rows read.
+    pub rows: u64,
+    /// New seats.
+    pub created: u64,
+    /// Seats changed (number, add-ons, or an unassigned seat given to the
+    /// row's user).
+    pub changed: u64,
+    /// Rows that matched a seat as it is.
+    pub unchanged: u64,
+}
+
+fn norm_header(cell: &str) -> String {
+    let h: String = cell
+        .trim()
+        .trim_start_matches('\u{feff}')
+        .chars()
+        .map(|c| match c {
+            ' ' | '-' => '_',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect();
+    h.replace("add_on_", "addon_")
+}
+
+/// Reads the rows of a mass-configuration file, naming licenses and
+/// add-ons with `names`. Bad rows are collected with their line numbers
+/// (returned next to the good rows); a bad header or unreadable file is
+/// an error.
+///
+/// # Errors
+/// [`SeatError::BadCsv`].
+pub fn read_rows(input: impl Read, names: &Names) -> Result<(Vec<Row>, Vec<RowError>), SeatError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .from_reader(input);
+    let mut records = reader.records();
+    let header = loop {
+        match records.next() {
+            None => return Err(SeatError::BadCsv(
+                "the file is empty: it needs the header `extension_key,number,user,addon_1,...`"
+                    .into(),
+            )),
+            Some(Err(e)) => return Err(csv_error(&e)),
+            Some(Ok(r)) if r.iter().all(|c| c.trim().is_empty()) => continue,
+            Some(Ok(r)) => break r,
+        }
+    };
+    let cols: Vec<String> = header.iter().map(norm_header).collect();
+    let fixed_ok = cols.len() >= 3 && cols.iter().zip(FIXED_COLUMNS).all(|(c, f)| c == f);
+    let addons_ok = cols
+        .iter()
+        .skip(3)
+        .enumerate()
+        .all(|(i, c)| *c == format!("addon_{}", i + 1));
+    if !fixed_ok || !addons_ok {
+        return Err(SeatError::BadCsv(format!(
+            "line {}: the header is `{}`; it must be `extension_key,number,user` followed by `addon_1`, `addon_2`, ... (see `tessera-agent seats export`)",
+            header.position().map_or(1, csv::Position::line),
+            header.iter().collect::<Vec<_>>().join(",")
+        )));
+    }
+    let width = cols.len();
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for rec in records {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                match e.position() {
+                    Some(p) => errors.push(RowError {
+                        line: p.line(),
+                        message: csv_error(&e).to_string(),
+                    }),
+                    None => return Err(csv_error(&e)),
+                }
+                continue;
+            }
+        };
+        let line = rec.position().map_or(0, csv::Position::line);
+        if rec.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        if rows.len() + errors.len() >= MAX_ROWS {
+            return Err(SeatError::BadCsv(format!(
+                "more than {MAX_ROWS} rows; split the file"
+            )));
+        }
+        if rec.len() > width {
+            errors.push(RowError {
+                line,
+                message: format!(
+                    "{} cells, but the header has {width} columns; add `addon_{}` ... to the header or remove the extra cells",
+                    rec.len(),
+                    width - 2
+                ),
+            });
+            continue;
+        }
+        match read_row(&rec, names) {
+            Ok(seat) => rows.push(Row { line, seat }),
+            Err(e) => errors.push(RowError {
+                line,
+                message: e.to_string(),
+            }),
+        }
+    }
+    Ok((rows, errors))
+}
+
+fn csv_error(e: &csv::Error) -> SeatError {
+    let what = match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "is not UTF-8 text; save the file as UTF-8 CSV".to_owned(),
+        csv::ErrorKind::Io(io) => format!("cannot be read: {io}"),
+        _ => format!("is not valid CSV: {e}"),
+    };
+    match e.position() {
+        Some(p) => SeatError::BadCsv(format!("line {} {what}", p.line())),
+        None => SeatError::BadCsv(format!("the file {what}")),
+    }
+}
+
+fn read_row(rec: &csv::StringRecord, names: &Names) -> Result<NewSeat, SeatError> {
+    let cell = |i: usize| rec.get(i).map(str::trim).unwrap_or_default();
+    let key = cell(0);
+    if key.is_empty() {
+        return Err(SeatError::BadRow(
+            "`extension_key` is empty: name the license (`Phone System`, `profile:UC-BUSINESS`, ...)".into(),
+        ));
+    }
+    let license = names.license_key(key)?;
+    let number = cell(1);
+    let user = cell(2);
+    if user.is_empty() {
+        return Err(SeatError::BadRow(
+            "`user` is empty: every row gives a seat to a user (use `seats unassign` to take one back)".into(),
+        ));
+    }
+    let addons = rec
+        .iter()
+        .skip(3)
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| names.addon(c))
+        .collect::<Result<Vec<u16>, SeatError>>()?;
+    Ok(NewSeat {
+        user: user.to_owned(),
+        extension: (!number.is_empty()).then(|| number.to_owned()),
+        license,
+        addons,
+    })
+}
+
+/// Applies the rows to `pool` under `limits`, collecting every rule broken
+/// (with its line) next to the reading errors in `errors`: a row repeating
+/// a user and license of an earlier row, the rules of [`Pool::upsert`],
+/// and, on the final state, extension numbers used twice.
+///
+/// # Errors
+/// [`SeatError::Random`] only; rule errors go to `errors`.
+pub fn apply_rows(
+    pool: &mut Pool,
+    limits: &Limits,
+    rows: Vec<Row>,
+    errors: &mut Vec<RowError>,
+    now: i64,
+    names: &Names,
+    progress: &mut dyn FnMut(Stage, u64, u64),
+) -> Result<ImportOutcome, SeatError> {
+    let total = rows.len() as u64;
+    let mut out = ImportOutcome {
+        rows: total,
+        ..ImportOutcome::default()
+    };
+    let mut first_line: HashMap<(String, SeatLicense), u64> = HashMap::new();
+    let mut line_of: HashMap<SeatId, u64> = HashMap::new();
+    for (i, row) in rows.into_iter().enumerate() {
+        let done = i as u64 + 1;
+        if done % 256 == 0 || done == total {
+            progress(Stage::Checking, done, total);
+        }
+        let holder = (row.seat.user.trim().to_owned(), row.seat.license);
+        if let Some(first) = first_line.get(&holder) {
+            errors.push(RowError {
+                line: row.line,
+                message: format!(
+                    "{} is given {} again (first on line {first}); one row per user and license",
+                    holder.0,
+                    names.license_name(holder.1)
+                ),
+            });
+            continue;
+        }
+        first_line.insert(holder, row.line);
+        match pool.upsert(limits, row.seat, SeatId::random, now, names) {
+            Ok(u) => {
+                line_of.insert(u.id(), row.line);
+                match u {
+                    Upsert::Created(_) => out.created += 1,
+                    Upsert::Changed(_) => out.changed += 1,
+                    Upsert::Unchanged(_) => out.unchanged += 1,
+                }
+            }
+            Err(e @ SeatError::Random(_)) => return Err(e),
+            Err(e) => errors.push(RowError {
+                line: row.line,
+                message: e.to_string(),
+            }),
+        }
+    }
+    for (ext, ids) in pool.extension_clashes() {
+        let mut lines: Vec<u64> = ids
+            .iter()
+            .filter_map(|id| line_of.get(id).copied())
+            .collect();
+        lines.sort_unstable();
+        let Some(&line) = lines.last() else { continue };
+        let others: Vec<String> = ids
+            .iter()
+            .filter(|id| line_of.get(id) != Some(&line))
+            .map(|id| match line_of.get(id) {
+                Some(l) => format!("line {l}"),
+                None => {
+                    let who = pool
+                        .get(*id)
+                        .and_then(|s| s.user.clone())
+                        .unwrap_or_else(|| "unassigned".into());
+                    format!("seat {id} ({who})")
+                }
+            })
+            .collect();
+        errors.push(RowError {
+            line,
+            message: format!(
+                "extension {ext} is also used by {}; one number per seat",
+                others.join(", ")
+            ),
+        });
+    }
+    errors.sort_by_key(|e| e.line);
+    Ok(out)
+}
+
+/// Writes the assigned seats of `seats` as a mass-configuration file; the
+/// number of rows.
+///
+/// # Errors
+/// [`SeatError::Output`].
+pub fn export<'a>(
+    seats: impl IntoIterator<Item = &'a Seat>,
+    names: &Names,
+    out: impl Write,
+) -> Result<u64, SeatError> {
+    let mut seats: Vec<&Seat> = seats.into_iter().filter(|s| s.is_assigned()).collect();
+    seats.sort_by(|a, b| super::display_order(a, b));
+    let n_addons = seats
+        .iter()
+        .map(|s| s.addons.len())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(out);
+    let fail = |e: csv::Error| SeatError::Output(e.to_string());
+    let mut header: Vec<String> = FIXED_COLUMNS.iter().map(|s| (*s).to_owned()).collect();
+    header.extend((1..=n_addons).map(|i| format!("addon_{i}")));
+    w.write_record(&header).map_err(fail)?;
+    let mut rows = 0u64;
+    for s in seats {
+        let mut rec = vec![
+            names.license_key_of(s.license),
+            s.extension.clone().unwrap_or_default(),
+            s.user.clone().unwrap_or_default(),
+        ];
+        rec.extend(s.addons.iter().map(|&a| names.addon_name_or_code(a)));
+        rec.resize(3 + n_addons, String::new());
+        w.write_record(&rec).map_err(fail)?;
+        rows += 1;
+    }
+    w.flush().map_err(|e| SeatError::Output(e.to_string()))?;
+    Ok(rows)
+}
