@@ -231,6 +231,36 @@ pub fn prorated_fraction(term_start: i64, term_end: i64, start: i64) -> f64 {
     f
 }
 
+/// The end (exclusive, UTC) of the first business day (Monday to
+/// Friday) after the day of `t`: the deadline for reporting a mistake
+/// "within 1 business day". Public holidays are not known.
+///
+/// ```
+/// use tessera_issuer::calendar::{end_of_next_business_day, parse_time, rfc3339_unix};
+/// // Issued on Friday 2026-01-02: Monday counts, the deadline is Tuesday 00:00.
+/// let friday = parse_time("2026-01-02T09:00:00Z").unwrap().timestamp();
+/// assert_eq!(rfc3339_unix(end_of_next_business_day(friday)), "2026-01-06T00:00:00Z");
+/// let tuesday = parse_time("2026-01-06T18:00:00Z").unwrap().timestamp();
+/// assert_eq!(rfc3339_unix(end_of_next_business_day(tuesday)), "2026-01-08T00:00:00Z");
+/// ```
+#[must_use]
+pub fn end_of_next_business_day(t: i64) -> i64 {
+    use chrono::Weekday;
+    let mut day = from_unix(t).date_naive();
+    loop {
+        let Some(next) = day.succ_opt() else {
+            return i64::MAX;
+        };
+        day = next;
+        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+            break;
+        }
+    }
+    day.succ_opt()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(i64::MAX, |d| d.and_utc().timestamp())
+}
+
 /// Calendar days between the dates of two instants.
 #[must_use]
 pub fn calendar_days(from: i64, to: i64) -> i64 {

@@ -12,6 +12,8 @@ Examples:
   tessera keygen --out signing.pem --keyring keyring.toml
   tessera issue --order order.toml --request device.req --key signing.pem -o device.lic
   tessera renew --request renewal.req --key signing.pem -o renewed.lic
+  tessera modify --serial SW-2026-000001 --order more-users.toml -o changed.lic
+  tessera replace --serial SW-2026-000001 --request new-box.req --reason rma -o new-box.lic
   tessera issue --bulk rollout.csv -o licenses/ --key signing.pem
   tessera inspect device.lic
   tessera verify device.lic --keyring keyring.toml --device-identity device.toml
@@ -190,16 +192,81 @@ refused.
 
 "))]
     Renew(RenewArgs),
+    /// Change the license in force of a PBX: increases any time, decreases
+    /// with an approval; same binding and term, sequence + 1.
+    #[command(after_help = after_help("\
+Examples:
+  tessera modify --serial SW-2026-000001 --order more-users.toml -o changed.lic
+  tessera modify --serial SW-2026-000001 --order fewer-users.toml --approval APP-2026-17 -o changed.lic
+  tessera modify --serial SW-2026-000001 --order order.toml --request device.req -o changed.lic
+
+The order is the whole PBX as it should be from now on. Decreases need
+--approval REF, never on the last day of a month, never for lifetime
+licenses; storage never decreases. A service added mid-term ends with the
+term; the summary reports its prorated fraction. All user licenses removed:
+the PBX stops after 5 days and is deleted after 14 (see `decommission`);
+adding one back before the deletion cancels that. Refusals exit 2.
+
+"))]
+    Modify(ModifyArgs),
     /// Rebind a SW serial to a new device (RMA, HW <-> VM migration).
     #[command(after_help = after_help("\
 Examples:
-  tessera replace --serial SW-2026-000001 --request new-box.req --key signing.pem -o new-box.lic
+  tessera replace --serial SW-2026-000001 --request new-box.req --reason rma -o new-box.lic
+  tessera replace --serial SW-2026-000001 --request vm.req --reason migrate -o vm.lic
 
-The old binding is never renewed again: the old device stops at its lease
-end plus grace, even when it is dead or unreachable.
+The new device takes over name, entitlements, term and attached devices;
+a new appliance's HW serial is converted to the SW serial. The old binding
+is marked replaced and never renewed again: the old device stops at its
+lease end plus grace, even when it is dead or unreachable. An RMA keeps the
+platform; HW <-> VM is a migration. Refusals exit 2.
 
 "))]
     Replace(ReplaceArgs),
+    /// Share a server PBX's user licenses with a client PBX (failover).
+    #[command(after_help = after_help("\
+Examples:
+  tessera share --server SW-2026-700001 --client SW-2026-500001 --request client.req \\
+      -o client.lic --server-output server.lic
+  tessera share --server SW-2026-700001 --client SW-2026-000007 -o client.lic
+
+The client license carries no entitlements of its own, only the server's
+serial; the server's license is re-issued once with the server role. Both
+PBXs belong to one customer; the server has user licenses and is not a
+client; a Cloud PBX can only be a server; the client has no licenses of
+its own. A client without a license yet needs its --request. Refusals exit
+2.
+
+"))]
+    Share(ShareArgs),
+    /// Void a license issued in error: supersede it with the next sequence
+    /// (the ledger keeps both).
+    #[command(after_help = after_help("\
+Examples:
+  tessera ledger show SW-2026-000001
+  tessera void --license SW-2026-000001:3 --reason 'PBX-BASIC 200 typed for 20' -o void.lic
+  tessera void --license 3f9a0c52d1e84b7a9c0e6f1d2b3a4c5e --reason 'wrong customer' -o void.lic
+
+Only the license in force, within 1 business day of its issue (until the
+end of the next Monday-to-Friday day, UTC). The void restores the license
+before it; the void of a first activation grants nothing (the PBX locks)
+until the right license is issued with `tessera issue`. Refusals exit 2.
+
+"))]
+    Void(VoidArgs),
+    /// Decrease a PBX to zero user licenses: it stops after 5 days and is
+    /// deleted after 14, unless a user license is added back before.
+    #[command(after_help = after_help("\
+Examples:
+  tessera decommission --serial SW-2026-000001 --approval APP-2026-40 -o zero.lic
+  tessera modify --serial SW-2026-000001 --order one-user.toml -o back.lic   # undo
+
+A decrease: it needs --approval REF, never on the last day of a month,
+never for lifetime licenses. The license ends at the stop, without grace
+(locked). Refusals exit 2.
+
+"))]
+    Decommission(DecommissionArgs),
     /// Show what a license file says, with catalog names.
     #[command(after_help = after_help("\
 Examples:
@@ -520,6 +587,39 @@ pub struct RenewArgs {
     pub out: OutArgs,
 }
 
+/// `tessera modify`.
+#[derive(Debug, Args)]
+pub struct ModifyArgs {
+    /// The SW serial (or the HW serial it was converted from).
+    #[arg(long, value_name = "SERIAL")]
+    pub serial: String,
+    /// The order: the whole PBX as it should be from now on.
+    #[arg(long, value_name = "FILE")]
+    pub order: PathBuf,
+    /// A request from the licensed device: rebind to its identity (else
+    /// the binding in force is kept).
+    #[arg(long, value_name = "FILE")]
+    pub request: Option<PathBuf>,
+    /// Vendor approval reference for a decrease.
+    #[arg(long, value_name = "REF")]
+    pub approval: Option<String>,
+    /// Signing key.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Output.
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+/// Why a binding is replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReasonArg {
+    /// A new unit for a broken one (same platform).
+    Rma,
+    /// A move to another system (HW <-> VM, another host).
+    Migrate,
+}
+
 /// `tessera replace`.
 #[derive(Debug, Args)]
 pub struct ReplaceArgs {
@@ -529,6 +629,72 @@ pub struct ReplaceArgs {
     /// The new device's request.
     #[arg(long, value_name = "FILE")]
     pub request: PathBuf,
+    /// Why: `rma` (a new unit of the same platform) or `migrate`.
+    #[arg(long, value_enum)]
+    pub reason: ReasonArg,
+    /// Signing key.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Output.
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+/// `tessera share`.
+#[derive(Debug, Args)]
+pub struct ShareArgs {
+    /// The server PBX (SW serial): its user licenses are shared.
+    #[arg(long, value_name = "SERIAL")]
+    pub server: String,
+    /// The client PBX (SW serial, or the HW serial of an appliance not
+    /// activated yet).
+    #[arg(long, value_name = "SERIAL")]
+    pub client: String,
+    /// The client's request: needed when the client has no license yet;
+    /// otherwise it rebinds the client to it.
+    #[arg(long, value_name = "FILE")]
+    pub request: Option<PathBuf>,
+    /// Name of a client that has no license yet.
+    #[arg(long, value_name = "NAME")]
+    pub pbx_name: Option<String>,
+    /// Write the server's re-issued license (server role) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub server_output: Option<PathBuf>,
+    /// Signing key.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Output of the client license.
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+/// `tessera void`.
+#[derive(Debug, Args)]
+pub struct VoidArgs {
+    /// The license: its id (32 hex digits) or SERIAL:SEQUENCE, as
+    /// `tessera ledger show SERIAL` lists them.
+    #[arg(long, value_name = "ID")]
+    pub license: String,
+    /// What was wrong (recorded in the ledger).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Signing key.
+    #[command(flatten)]
+    pub key: KeyArgs,
+    /// Output.
+    #[command(flatten)]
+    pub out: OutArgs,
+}
+
+/// `tessera decommission`.
+#[derive(Debug, Args)]
+pub struct DecommissionArgs {
+    /// The SW serial (or the HW serial it was converted from).
+    #[arg(long, value_name = "SERIAL")]
+    pub serial: String,
+    /// Vendor approval reference (a decrease needs one).
+    #[arg(long, value_name = "REF")]
+    pub approval: Option<String>,
     /// Signing key.
     #[command(flatten)]
     pub key: KeyArgs,

@@ -61,6 +61,9 @@ pub struct Issued {
     pub decreases: Vec<String>,
     /// Warnings for the operator.
     pub warnings: Vec<Warning>,
+    /// What else the summary says (label, value): the reason of a
+    /// replacement or void, the license a void supersedes ...
+    pub details: Vec<(&'static str, String)>,
 }
 
 impl Issued {
@@ -163,7 +166,7 @@ pub fn binding_match(binding: &BindingData, request: &RequestData) -> (u8, bool)
     (matched, required_ok && matched >= binding.threshold)
 }
 
-fn license_policy(d: &PlatformDefaults) -> Policy {
+pub(crate) fn license_policy(d: &PlatformDefaults) -> Policy {
     Policy {
         grace: d.grace,
         after_grace: d.after_grace,
@@ -173,7 +176,7 @@ fn license_policy(d: &PlatformDefaults) -> Policy {
     }
 }
 
-fn defaults(catalog: &Catalog, platform: Platform) -> Result<&PlatformDefaults, Error> {
+pub(crate) fn defaults(catalog: &Catalog, platform: Platform) -> Result<&PlatformDefaults, Error> {
     catalog.platform(platform).ok_or_else(|| {
         Error::Usage(format!(
             "the catalog has no defaults for platform {}",
@@ -182,7 +185,7 @@ fn defaults(catalog: &Catalog, platform: Platform) -> Result<&PlatformDefaults, 
     })
 }
 
-fn decode_data(record: &Record) -> Result<LicenseData, Error> {
+pub(crate) fn decode_data(record: &Record) -> Result<LicenseData, Error> {
     decode_license_unverified(&record.row.bytes)
         .map(|l| l.to_data())
         .map_err(|e| {
@@ -193,7 +196,7 @@ fn decode_data(record: &Record) -> Result<LicenseData, Error> {
         })
 }
 
-fn sign(issuer: &Issuer<'_>, data: &LicenseData) -> Result<Vec<u8>, Error> {
+pub(crate) fn sign(issuer: &Issuer<'_>, data: &LicenseData) -> Result<Vec<u8>, Error> {
     sign_license(data, &issuer.signer.kid(), |m| issuer.signer.sign(m)).map_err(|e| match e {
         EncodeError::Invalid(m) => Error::Encode(m),
         EncodeError::Sign(k) => Error::Key(k),
@@ -201,7 +204,7 @@ fn sign(issuer: &Issuer<'_>, data: &LicenseData) -> Result<Vec<u8>, Error> {
     })
 }
 
-fn record_for(
+pub(crate) fn record_for(
     data: &LicenseData,
     bytes: Vec<u8>,
     action: Action,
@@ -242,6 +245,11 @@ pub struct Planned {
     decreases: Vec<String>,
     warnings: Vec<Warning>,
     idem_key: Option<String>,
+    request_key: Option<[u8; 32]>,
+    approval: Option<String>,
+    /// The ledger event a change with an approval or decreases records
+    /// (`change`, or `decommission`).
+    pub(crate) event: &'static str,
 }
 
 /// Issues a license for `order` and `request`: a first license, or with
@@ -282,7 +290,7 @@ pub fn plan(
     opts: &IssueOptions<'_>,
 ) -> Result<Planned, Error> {
     let catalog = issuer.catalog;
-    let mut resolved = order.resolve(catalog)?;
+    let resolved = order.resolve(catalog)?;
     if request.platform != resolved.platform {
         return Err(PolicyError::PlatformMismatch {
             request: PlatformName::of(request.platform).as_str().into(),
@@ -307,12 +315,125 @@ pub fn plan(
             ))
         }
     };
+    plan_serial(
+        w,
+        issuer,
+        order,
+        resolved,
+        serial,
+        converted_from,
+        Some(request),
+        opts,
+    )
+}
+
+/// The license in force for `serial`: its latest license, unless that is
+/// the void of a first activation (the serial then counts as never
+/// licensed).
+///
+/// # Errors
+/// [`Error::Ledger`].
+pub(crate) fn in_force(w: &Writer<'_>, serial: &str) -> Result<Option<Record>, Error> {
+    let Some(latest) = w.latest(serial)? else {
+        return Ok(None);
+    };
+    if latest.row.action == Action::Void {
+        let cleared = w.events(serial)?.iter().any(|e| {
+            e.sequence == latest.row.sequence
+                && e.kind == "void"
+                && e.detail
+                    .get("restored_sequence")
+                    .is_none_or(serde_json::Value::is_null)
+        });
+        if cleared {
+            return Ok(None);
+        }
+    }
+    Ok(Some(latest))
+}
+
+/// Whether `request` comes from the device `binding` binds; if not, why:
+/// a binding a replacement superseded (matched by its digests or by the
+/// device key of a request it answered) or simply another device.
+///
+/// # Errors
+/// [`PolicyError::BindingReplaced`], [`PolicyError::WrongDevice`],
+/// [`Error::Ledger`].
+pub(crate) fn check_device(
+    w: &Writer<'_>,
+    serial: &str,
+    binding: &BindingData,
+    request: &RequestData,
+) -> Result<(), Error> {
+    let (matched, binds) = binding_match(binding, request);
+    if binds {
+        return Ok(());
+    }
+    let key = hex::encode(request.device_key);
+    for old in w.replaced_bindings(serial)? {
+        let by_key = old.device_keys.contains(&key);
+        let by_binding = w
+            .history(serial)?
+            .iter()
+            .find(|r| r.row.sequence == old.sequence)
+            .and_then(|r| decode_data(r).ok())
+            .is_some_and(|l| binding_match(&l.binding, request).1);
+        if by_key || by_binding {
+            return Err(PolicyError::BindingReplaced {
+                serial: serial.to_owned(),
+            }
+            .into());
+        }
+    }
+    // Ledgers from before replaced bindings were recorded: any older
+    // binding the request matches was replaced.
+    let replaced = w
+        .history(serial)?
+        .iter()
+        .rev()
+        .skip(1)
+        .filter_map(|r| decode_data(r).ok())
+        .any(|old| binding_match(&old.binding, request).1);
+    if replaced {
+        return Err(PolicyError::BindingReplaced {
+            serial: serial.to_owned(),
+        }
+        .into());
+    }
+    Err(PolicyError::WrongDevice {
+        serial: serial.to_owned(),
+        matched,
+        needed: binding.threshold,
+    }
+    .into())
+}
+
+/// [`plan`] for a known serial: `request` is the device asking (its
+/// identity becomes the binding), or `None` for a change of the license in
+/// force that keeps its binding (`tessera modify` without a request).
+///
+/// # Errors
+/// As [`issue`]; [`PolicyError::NothingToChange`] without a request for a
+/// serial without a license.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn plan_serial(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    order: &Order,
+    mut resolved: crate::order::Resolved,
+    serial: String,
+    converted_from: Option<String>,
+    request: Option<&RequestData>,
+    opts: &IssueOptions<'_>,
+) -> Result<Planned, Error> {
+    let catalog = issuer.catalog;
+    let now = opts.now;
     // A serial allocated just now has no history to look up.
     let fresh = converted_from.is_some();
     let current = if fresh {
         None
     } else {
-        w.latest(&serial)?.map(|r| decode_data(&r)).transpose()?
+        in_force(w, &serial)?.map(|r| decode_data(&r)).transpose()?
     };
     let server = match &resolved.sharing {
         SharingData::Client(s) => w
@@ -339,19 +460,15 @@ pub fn plan(
         &resolved,
         &ctx,
     )?;
-    if let Some(cur) = &current {
-        let (matched, binds) = binding_match(&cur.binding, request);
-        if !binds {
-            return Err(PolicyError::WrongDevice {
-                serial,
-                matched,
-                needed: cur.binding.threshold,
-            }
-            .into());
-        }
+    if let (Some(cur), Some(request)) = (&current, request) {
+        check_device(w, &serial, &cur.binding, request)?;
     }
     let d = defaults(catalog, resolved.platform)?;
-    let binding = binding_for(resolved.platform, d, request)?;
+    let binding = match (request, &current) {
+        (Some(request), _) => binding_for(resolved.platform, d, request)?,
+        (None, Some(cur)) => cur.binding.clone(),
+        (None, None) => return Err(PolicyError::NothingToChange { serial }.into()),
+    };
     let stop_at = match a.schedule {
         ScheduleChange::Start(z) => Some(z.stop_at),
         ScheduleChange::Keep => schedule.map(|z| z.stop_at),
@@ -365,9 +482,23 @@ pub fn plan(
         resolved.air_gapped,
         stop_at,
     );
-    let previous_serial = converted_from
+    let previous_serial = match converted_from
         .clone()
-        .or_else(|| current.as_ref().and_then(|c| c.previous_serial.clone()));
+        .or_else(|| current.as_ref().and_then(|c| c.previous_serial.clone()))
+    {
+        Some(hw) => Some(hw),
+        // A first license again after a voided activation keeps the HW
+        // serial the SW serial was converted from.
+        None if current.is_none() && !fresh => w.hw_serial_of(&serial)?,
+        None => None,
+    };
+    // A PBX without users whose stop is scheduled stops then: no grace,
+    // locked (DOMAIN: stopped after 5 calendar days).
+    let mut license_policy = license_policy(d);
+    if stop_at.is_some() && crate::order::total_users(&resolved.entitlements) == 0 {
+        license_policy.grace = 0;
+        license_policy.after_grace = tessera_verifier::claims::AfterGrace::Locked;
+    }
     if let Some(hw) = &converted_from {
         w.map_hw_serial(hw, &serial, now.timestamp())?;
     }
@@ -384,7 +515,7 @@ pub fn plan(
         binding,
         previous_serial,
         term: a.term,
-        policy: license_policy(d),
+        policy: license_policy,
         entitlements: core::mem::take(&mut resolved.entitlements),
         services: core::mem::take(&mut a.services),
         sharing: core::mem::take(&mut resolved.sharing),
@@ -405,6 +536,9 @@ pub fn plan(
         decreases: a.decreases,
         warnings: a.warnings,
         idem_key: opts.idem_key.map(str::to_owned),
+        request_key: request.map(|r| r.device_key),
+        approval: opts.approval.map(str::to_owned),
+        event: "change",
     })
 }
 
@@ -437,6 +571,9 @@ pub fn record(
         decreases,
         warnings,
         idem_key,
+        request_key,
+        approval,
+        event,
     } = planned;
     let record = w.append(record_for(
         &data,
@@ -452,6 +589,23 @@ pub fn record(
         ScheduleChange::Cancel => w.cancel_schedule(&data.serial, at)?,
         ScheduleChange::Keep => {}
     }
+    if let Some(key) = &request_key {
+        w.record_request_key(&data.serial, data.sequence, key)?;
+    }
+    if action == Action::Change && (!decreases.is_empty() || approval.is_some()) {
+        let mut detail = serde_json::json!({ "decreases": decreases.join(", ") });
+        if let Some(a) = &approval {
+            detail["approval"] = serde_json::json!(a);
+        }
+        w.add_event(
+            &data.serial,
+            data.sequence,
+            event,
+            &detail,
+            issuer.operator,
+            at,
+        )?;
+    }
     Ok(Issued {
         record,
         license: data,
@@ -459,12 +613,16 @@ pub fn record(
         prorations,
         decreases,
         warnings,
+        details: Vec::new(),
     })
 }
 
 /// The serial a renewal or replacement request speaks for: its SW serial,
 /// or the SW serial its HW serial was converted to.
-fn request_serial(w: &Writer<'_>, request: &RequestData) -> Result<Option<String>, Error> {
+pub(crate) fn request_serial(
+    w: &Writer<'_>,
+    request: &RequestData,
+) -> Result<Option<String>, Error> {
     if let Some(s) = &request.serial {
         return Ok(Some(s.clone()));
     }
@@ -490,30 +648,13 @@ pub fn renew(
     now: DateTime<Utc>,
 ) -> Result<Issued, Error> {
     let serial = request_serial(w, request)?.ok_or(PolicyError::NotActivated)?;
-    let history = w.history(&serial)?;
-    let Some(latest) = history.last() else {
+    let Some(latest) = in_force(w, &serial)? else {
         return Err(PolicyError::NoLicense { serial }.into());
     };
+    let latest = &latest;
     policy::not_deleted(&serial, w.schedule(&serial)?, now)?;
     let mut data = decode_data(latest)?;
-    let (matched, binds) = binding_match(&data.binding, request);
-    if !binds {
-        let replaced = history
-            .iter()
-            .rev()
-            .skip(1)
-            .filter_map(|r| decode_data(r).ok())
-            .any(|old| binding_match(&old.binding, request).1);
-        if replaced {
-            return Err(PolicyError::BindingReplaced { serial }.into());
-        }
-        return Err(PolicyError::WrongDevice {
-            serial,
-            matched,
-            needed: data.binding.threshold,
-        }
-        .into());
-    }
+    check_device(w, &serial, &data.binding, request)?;
     let mut warnings = Vec::new();
     let term = policy::auto_renew(&data.term, now);
     if term != data.term {
@@ -547,6 +688,7 @@ pub fn renew(
         issuer.operator,
         None,
     ))?;
+    w.record_request_key(&serial, data.sequence, &request.device_key)?;
     Ok(Issued {
         record,
         license: data,
@@ -554,13 +696,36 @@ pub fn renew(
         prorations: Vec::new(),
         decreases: Vec::new(),
         warnings,
+        details: Vec::new(),
     })
+}
+
+/// Why a binding is replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplaceReason {
+    /// Return of a broken unit: a new box of the same platform.
+    Rma,
+    /// A move to another system: HW → VM, VM → HW, another host.
+    Migrate,
+}
+
+impl ReplaceReason {
+    /// The name recorded in the ledger.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rma => "rma",
+            Self::Migrate => "migrate",
+        }
+    }
 }
 
 /// Replaces the binding of `serial` with the identity of a new device
 /// (RMA, HW ↔ VM migration): same name, entitlements, term and attached
 /// devices, sequence + 1, the new device's platform defaults. The old
-/// binding is never renewed again ([`renew`] refuses it), so an old box
+/// binding is marked replaced in the ledger, with the device keys of the
+/// requests it answered, and never renewed again ([`renew`] refuses a
+/// request that matches it or comes from one of those keys), so an old box
 /// stops at its lease end plus grace even when it is dead or unreachable.
 ///
 /// A new appliance's HW serial is mapped to the SW serial and becomes the
@@ -570,15 +735,16 @@ pub fn renew(
 /// [`PolicyError::NoLicense`], [`PolicyError::PbxDeleted`],
 /// [`PolicyError::AlreadyLicensed`] (the new HW serial belongs to another
 /// serial), [`PolicyError::LifetimeOnCloud`], [`PolicyError::CloudClient`],
-/// and the errors of [`issue`].
+/// [`PolicyError::RmaChangesPlatform`], and the errors of [`issue`].
 pub fn replace(
     w: &mut Writer<'_>,
     issuer: &Issuer<'_>,
     serial: &str,
     request: &RequestData,
+    reason: ReplaceReason,
     now: DateTime<Utc>,
 ) -> Result<Issued, Error> {
-    let latest = w.latest(serial)?.ok_or_else(|| PolicyError::NoLicense {
+    let latest = in_force(w, serial)?.ok_or_else(|| PolicyError::NoLicense {
         serial: serial.to_owned(),
     })?;
     policy::not_deleted(serial, w.schedule(serial)?, now)?;
@@ -593,7 +759,14 @@ pub fn replace(
     }
     let mut data = decode_data(&latest)?;
     let platform = request.platform;
+    policy::rma_keeps_platform(reason == ReplaceReason::Rma, data.platform, platform)?;
     policy::lifetime_not_for_cloud(platform, data.term.cycle)?;
+    let old_binding_since = w
+        .history(serial)?
+        .iter()
+        .rev()
+        .find(|r| matches!(r.row.action, Action::Replace | Action::Issue))
+        .map_or(1, |r| r.row.sequence);
     if platform == Platform::Cloud && matches!(data.sharing, SharingData::Client(_)) {
         return Err(PolicyError::CloudClient.into());
     }
@@ -634,6 +807,36 @@ pub fn replace(
         issuer.operator,
         None,
     ))?;
+    let at = now.timestamp();
+    let new_key = hex::encode(request.device_key);
+    let old_keys: Vec<String> = w
+        .request_keys_since(serial, old_binding_since)?
+        .into_iter()
+        .filter(|k| *k != new_key)
+        .collect();
+    w.mark_replaced(
+        serial,
+        latest.row.sequence,
+        data.sequence,
+        &old_keys,
+        reason.as_str(),
+        at,
+    )?;
+    w.record_request_key(serial, data.sequence, &request.device_key)?;
+    let detail = serde_json::json!({
+        "reason": reason.as_str(),
+        "replaced_sequence": latest.row.sequence,
+        "from_platform": latest.row.platform,
+        "to_platform": PlatformName::of(platform).as_str(),
+    });
+    w.add_event(
+        serial,
+        data.sequence,
+        "replace",
+        &detail,
+        issuer.operator,
+        at,
+    )?;
     Ok(Issued {
         record,
         license: data,
@@ -641,6 +844,16 @@ pub fn replace(
         prorations: Vec::new(),
         decreases: Vec::new(),
         warnings: Vec::new(),
+        details: vec![
+            ("reason", reason.as_str().to_owned()),
+            (
+                "replaces",
+                format!(
+                    "the binding of sequence {} ({}); it is never renewed again",
+                    latest.row.sequence, latest.row.platform
+                ),
+            ),
+        ],
     })
 }
 

@@ -29,7 +29,7 @@ use crate::calendar::rfc3339_unix;
 use crate::policy::ZeroSchedule;
 
 /// The schema version this tessera reads and writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// How long a writer waits for another one (milliseconds).
 pub const BUSY_TIMEOUT_MS: u64 = 30_000;
 /// Domain tag of row hashes.
@@ -89,6 +89,11 @@ pub enum Action {
     Renew,
     /// A replacement (new binding: RMA or migration).
     Replace,
+    /// A void: supersedes a license issued in error.
+    Void,
+    /// Sharing: a client license, or a server's license with the server
+    /// role.
+    Share,
 }
 
 impl Action {
@@ -100,6 +105,8 @@ impl Action {
             Self::Change => "change",
             Self::Renew => "renew",
             Self::Replace => "replace",
+            Self::Void => "void",
+            Self::Share => "share",
         }
     }
 
@@ -109,6 +116,8 @@ impl Action {
             "change" => Self::Change,
             "renew" => Self::Renew,
             "replace" => Self::Replace,
+            "void" => Self::Void,
+            "share" => Self::Share,
             _ => return None,
         })
     }
@@ -322,6 +331,37 @@ CREATE TABLE schedules (
 );
 ";
 
+/// Schema 2: what the lifecycle commands record next to the license rows
+/// (each row of these tables names the license row it belongs to, which
+/// `verify` checks).
+const SCHEMA_2: &str = "
+CREATE TABLE events (
+    id        INTEGER PRIMARY KEY,
+    serial    TEXT    NOT NULL,
+    sequence  INTEGER NOT NULL,
+    kind      TEXT    NOT NULL,
+    detail    TEXT    NOT NULL,
+    operator  TEXT    NOT NULL,
+    at        INTEGER NOT NULL
+);
+CREATE INDEX events_serial ON events (serial, sequence);
+CREATE TABLE replaced_bindings (
+    serial       TEXT    NOT NULL,
+    sequence     INTEGER NOT NULL,
+    replaced_by  INTEGER NOT NULL,
+    device_keys  TEXT    NOT NULL,
+    reason       TEXT    NOT NULL,
+    at           INTEGER NOT NULL,
+    PRIMARY KEY (serial, sequence)
+);
+CREATE TABLE request_keys (
+    serial      TEXT    NOT NULL,
+    sequence    INTEGER NOT NULL,
+    device_key  TEXT    NOT NULL,
+    PRIMARY KEY (serial, sequence)
+);
+";
+
 const COLUMNS: &str = "id, serial, sequence, license_id, action, bytes, order_json, operator, \
      issued_at, customer, pbx_name, platform, lease_end, term_end, idem_key, prev_hash, hash";
 
@@ -361,6 +401,68 @@ fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
         prev_hash: blob32(r.get(15)?),
         hash: blob32(r.get(16)?),
     })
+}
+
+/// What a lifecycle command recorded next to the license it issued:
+/// the approval of a change, the reason of a replacement or a void, the
+/// two sides of a sharing, a decommission.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// SW serial.
+    pub serial: String,
+    /// The sequence of the license this event issued.
+    pub sequence: u32,
+    /// `change`, `decommission`, `replace`, `void` or `share`.
+    pub kind: String,
+    /// What it was about (JSON object).
+    pub detail: serde_json::Value,
+    /// Who.
+    pub operator: String,
+    /// When (Unix seconds).
+    pub at: i64,
+}
+
+impl Event {
+    /// A one-line description for people.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let field = |k: &str| self.detail.get(k).and_then(serde_json::Value::as_str);
+        let mut parts: Vec<String> = Vec::new();
+        for key in [
+            "reason",
+            "approval",
+            "voided_license_id",
+            "replaced_sequence",
+            "server",
+            "client",
+        ] {
+            match self.detail.get(key) {
+                Some(serde_json::Value::String(v)) => {
+                    parts.push(format!("{} {v}", key.replace('_', " ")))
+                }
+                Some(serde_json::Value::Number(n)) => {
+                    parts.push(format!("{} {n}", key.replace('_', " ")))
+                }
+                _ => {}
+            }
+        }
+        if let Some(d) = field("decreases") {
+            parts.push(format!("decreases {d}"));
+        }
+        format!("{} {}", self.kind, parts.join(", "))
+    }
+}
+
+/// A binding that a replacement superseded: renewals matching it, or
+/// coming from one of its device keys, are refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplacedBinding {
+    /// The last license of the replaced binding.
+    pub sequence: u32,
+    /// The replacement's sequence.
+    pub replaced_by: u32,
+    /// Device keys (hex) of the requests the replaced binding answered.
+    pub device_keys: Vec<String>,
 }
 
 /// A per-serial summary for `ledger list` and reports.
@@ -452,6 +554,12 @@ impl Ledger {
         }
         if version == 0 {
             tx.execute_batch(SCHEMA).map_err(sql(path))?;
+        }
+        if version < 2 {
+            // Schema 1 ledgers gain the lifecycle tables; their rows stay.
+            tx.execute_batch(SCHEMA_2).map_err(sql(path))?;
+        }
+        if version < SCHEMA_VERSION {
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(sql(path))?;
         }
@@ -533,6 +641,31 @@ impl Ledger {
             )
             .optional()
             .map_err(sql(&self.path))
+    }
+
+    /// Every HW serial converted to (or replaced into) a SW serial, oldest
+    /// first: the first activation's, then each RMA's.
+    ///
+    /// # Errors
+    /// [`LedgerError::Sqlite`].
+    pub fn hw_serials_of(&self, serial: &str) -> Result<Vec<String>, LedgerError> {
+        hw_serials_of(&self.conn, serial).map_err(sql(&self.path))
+    }
+
+    /// The lifecycle events of a serial, in sequence order.
+    ///
+    /// # Errors
+    /// [`LedgerError::Sqlite`].
+    pub fn events(&self, serial: &str) -> Result<Vec<Event>, LedgerError> {
+        events(&self.conn, serial).map_err(sql(&self.path))
+    }
+
+    /// The license with this id.
+    ///
+    /// # Errors
+    /// [`LedgerError::Sqlite`].
+    pub fn by_license_id(&self, id: &[u8; 16]) -> Result<Option<Record>, LedgerError> {
+        by_license_id(&self.conn, id).map_err(sql(&self.path))
     }
 
     /// The pending (not cancelled) stop/delete schedule of a serial.
@@ -701,7 +834,78 @@ impl Ledger {
                 ));
             }
         }
+        self.verify_lifecycle(&broken)?;
         Ok((count, prev))
+    }
+
+    /// Every event and replaced binding names a license row of the right
+    /// kind: a void event its void, a replaced binding its replacement.
+    fn verify_lifecycle(
+        &self,
+        broken: &dyn Fn(i64, String) -> LedgerError,
+    ) -> Result<(), LedgerError> {
+        let action_of = |serial: &str, sequence: i64| -> Result<Option<String>, LedgerError> {
+            self.conn
+                .query_row(
+                    "SELECT action FROM licenses WHERE serial = ?1 AND sequence = ?2",
+                    params![serial, sequence],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql(&self.path))
+        };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT serial, sequence, kind FROM events ORDER BY id")
+            .map_err(sql(&self.path))?;
+        let rows: Vec<(String, i64, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(Iterator::collect)
+            .map_err(sql(&self.path))?;
+        for (serial, sequence, kind) in rows {
+            let expected: &[&str] = match kind.as_str() {
+                "void" => &["void"],
+                "replace" => &["replace"],
+                "share" => &["share"],
+                _ => &["issue", "change", "renew", "replace", "void", "share"],
+            };
+            match action_of(&serial, sequence)? {
+                Some(a) if expected.contains(&a.as_str()) => {}
+                found => {
+                    return Err(broken(
+                        0,
+                        format!(
+                            "a {kind} event names license {sequence} of {serial}, which is {}",
+                            found.map_or_else(
+                                || "not in the ledger".to_owned(),
+                                |a| format!("a {a}")
+                            )
+                        ),
+                    ))
+                }
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT serial, sequence, replaced_by FROM replaced_bindings")
+            .map_err(sql(&self.path))?;
+        let rows: Vec<(String, i64, i64)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .and_then(Iterator::collect)
+            .map_err(sql(&self.path))?;
+        for (serial, sequence, replaced_by) in rows {
+            let old = action_of(&serial, sequence)?;
+            let new = action_of(&serial, replaced_by)?;
+            if old.is_none() || new.as_deref() != Some("replace") || replaced_by <= sequence {
+                return Err(broken(
+                    0,
+                    format!(
+                        "the binding of license {sequence} of {serial} is marked replaced by license {replaced_by}, which is not a later replacement"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -773,6 +977,43 @@ fn schedule(conn: &Connection, serial: &str) -> rusqlite::Result<Option<ZeroSche
             delete_at: r.get(1)?,
         })
     })
+    .optional()
+}
+
+fn events(conn: &Connection, serial: &str) -> rusqlite::Result<Vec<Event>> {
+    conn.prepare_cached(
+        "SELECT serial, sequence, kind, detail, operator, at FROM events WHERE serial = ?1 ORDER BY sequence, id",
+    )?
+    .query_map([serial], event_from_row)?
+    .collect()
+}
+
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    let detail: String = r.get(3)?;
+    let sequence: i64 = r.get(1)?;
+    Ok(Event {
+        serial: r.get(0)?,
+        sequence: u32::try_from(sequence).unwrap_or(u32::MAX),
+        kind: r.get(2)?,
+        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+        operator: r.get(4)?,
+        at: r.get(5)?,
+    })
+}
+
+fn hw_serials_of(conn: &Connection, serial: &str) -> rusqlite::Result<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT hw_serial FROM hw_serials WHERE serial = ?1 ORDER BY created_at, hw_serial",
+    )?
+    .query_map([serial], |r| r.get(0))?
+    .collect()
+}
+
+fn by_license_id(conn: &Connection, id: &[u8; 16]) -> rusqlite::Result<Option<Record>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM licenses WHERE license_id = ?1"
+    ))?
+    .query_row([hex::encode(id)], record_from_row)
     .optional()
 }
 
@@ -952,6 +1193,145 @@ impl Writer<'_> {
             .and_then(|mut s| s.execute(params![serial, at]))
             .map_err(self.err())?;
         Ok(())
+    }
+
+    /// The HW serial a SW serial was first converted from.
+    ///
+    /// # Errors
+    /// [`LedgerError::Sqlite`].
+    pub fn hw_serial_of(&self, serial: &str) -> Result<Option<String>, LedgerError> {
+        Ok(hw_serials_of(&self.tx, serial)
+            .map_err(self.err())?
+            .into_iter()
+            .next())
+    }
+
+    /// The license with this id.
+    ///
+    /// # Errors
+    /// [`LedgerError::Sqlite`].
+    pub fn by_license_id(&self, id: &[u8; 16]) -> Result<Option<Record>, LedgerError> {
+        by_license_id(&self.tx, id).map_err(self.err())
+    }
+
+    /// The lifecycle events of a serial.
+    ///
+    /// # Errors
+    /// [`LedgerError::Sqlite`].
+    pub fn events(&self, serial: &str) -> Result<Vec<Event>, LedgerError> {
+        events(&self.tx, serial).map_err(self.err())
+    }
+
+    /// Records a lifecycle event next to the license `sequence` of
+    /// `serial` (appended in this transaction).
+    ///
+    /// # Errors
+    /// [`LedgerError::Sqlite`].
+    pub fn add_event(
+        &mut self,
+        serial: &str,
+        sequence: u32,
+        kind: &str,
+        detail: &serde_json::Value,
+        operator: &str,
+        at: i64,
+    ) -> Result<(), LedgerError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO events (serial, sequence, kind, detail, operator, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![serial, sequence, kind, detail.to_string(), operator, at])
+            })
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Records the device key of the request a license answered.
+    ///
+    /// # Errors
+    /// [`LedgerError::Sqlite`].
+    pub fn record_request_key(
+        &mut self,
+        serial: &str,
+        sequence: u32,
+        device_key: &[u8; 32],
+    ) -> Result<(), LedgerError> {
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO request_keys (serial, sequence, device_key) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut s| s.execute(params![serial, sequence, hex::encode(device_key)]))
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The device keys of the requests answered by licenses of `serial`
+    /// from sequence `from` on.
+    ///
+    /// # Errors
+    /// [`LedgerError::Sqlite`].
+    pub fn request_keys_since(&self, serial: &str, from: u32) -> Result<Vec<String>, LedgerError> {
+        self.tx
+            .prepare_cached(
+                "SELECT DISTINCT device_key FROM request_keys WHERE serial = ?1 AND sequence >= ?2 ORDER BY device_key",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![serial, from], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(self.err())
+    }
+
+    /// Marks the binding of license `sequence` of `serial` as replaced by
+    /// license `replaced_by` (RMA, migration): [`Writer::replaced_bindings`]
+    /// lists it from then on.
+    ///
+    /// # Errors
+    /// [`LedgerError::Sqlite`].
+    pub fn mark_replaced(
+        &mut self,
+        serial: &str,
+        sequence: u32,
+        replaced_by: u32,
+        device_keys: &[String],
+        reason: &str,
+        at: i64,
+    ) -> Result<(), LedgerError> {
+        let keys = serde_json::to_string(device_keys).unwrap_or_else(|_| "[]".into());
+        self.tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO replaced_bindings (serial, sequence, replaced_by, device_keys, reason, at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| s.execute(params![serial, sequence, replaced_by, keys, reason, at]))
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The bindings of `serial` that replacements superseded.
+    ///
+    /// # Errors
+    /// [`LedgerError::Sqlite`].
+    pub fn replaced_bindings(&self, serial: &str) -> Result<Vec<ReplacedBinding>, LedgerError> {
+        self.tx
+            .prepare_cached(
+                "SELECT sequence, replaced_by, device_keys FROM replaced_bindings WHERE serial = ?1 ORDER BY sequence",
+            )
+            .and_then(|mut s| {
+                s.query_map([serial], |r| {
+                    let sequence: i64 = r.get(0)?;
+                    let replaced_by: i64 = r.get(1)?;
+                    let keys: String = r.get(2)?;
+                    Ok(ReplacedBinding {
+                        sequence: u32::try_from(sequence).unwrap_or(u32::MAX),
+                        replaced_by: u32::try_from(replaced_by).unwrap_or(u32::MAX),
+                        device_keys: serde_json::from_str(&keys).unwrap_or_default(),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(self.err())
     }
 
     /// Appends a license row to the chain.

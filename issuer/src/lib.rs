@@ -15,6 +15,7 @@
 //! | [`calendar`] | dates, terms, proration, durations |
 //! | [`ledger`] | the SQLite ledger: hash chain, sequences, HW → SW serials, schedules |
 //! | [`issuance`] | issue / renew / replace inside one ledger transaction |
+//! | [`lifecycle`] | modify / decommission / share / void after the activation |
 //! | [`bulk`] | CSV bulk issuance, batched and resumable |
 //! | [`cli`], [`commands`] | the command line and one module per command |
 //! | [`output`] | atomic output files, `-` for stdin / stdout |
@@ -34,6 +35,7 @@ pub mod commands;
 pub mod error;
 pub mod issuance;
 pub mod ledger;
+pub mod lifecycle;
 pub mod order;
 pub mod output;
 pub mod policy;

@@ -209,6 +209,80 @@ pub enum PolicyError {
         /// Missing required kinds, if any.
         required: String,
     },
+    /// `--reason rma` for a replacement on another platform.
+    #[error("an RMA replaces a {from} PBX with a {from} PBX, but this request comes from a {to} PBX; a move between platforms is `--reason migrate`")]
+    RmaChangesPlatform {
+        /// Platform in force.
+        from: String,
+        /// Platform of the request.
+        to: String,
+    },
+    /// A request that speaks for another serial than the one named.
+    #[error("the request comes from {request}, not from {serial}; use a request made by {serial}")]
+    RequestForOtherSerial {
+        /// The serial named on the command line.
+        serial: String,
+        /// The serial of the request.
+        request: String,
+    },
+    /// A sharing server without user licenses.
+    #[error("{server} has no user licenses to share (sharing shares per-user licenses); license users on it first")]
+    NoUsersToShare {
+        /// The server.
+        server: String,
+    },
+    /// The client already uses this server.
+    #[error("{client} is already a sharing client of {server}")]
+    AlreadyShared {
+        /// The client.
+        client: String,
+        /// The server.
+        server: String,
+    },
+    /// A void asked for too late (DOMAIN: within 1 business day).
+    #[error("license {id} was issued {issued}; activation mistakes must be reported within 1 business day (until {deadline}), so it can no longer be voided; correct it with `tessera modify` (decreases need --approval)")]
+    VoidTooLate {
+        /// License id (hex).
+        id: String,
+        /// Issue time.
+        issued: String,
+        /// End of the next business day.
+        deadline: String,
+    },
+    /// Only the license in force can be voided.
+    #[error("license {id} (sequence {sequence} of {serial}) is already superseded by sequence {latest}; only the license in force can be voided")]
+    VoidSuperseded {
+        /// License id (hex).
+        id: String,
+        /// The serial.
+        serial: String,
+        /// Its sequence.
+        sequence: u32,
+        /// The sequence in force.
+        latest: u32,
+    },
+    /// A void is not voided.
+    #[error("license {id} is itself a void; issue the right license with `tessera issue` or `tessera modify` instead")]
+    VoidOfVoid {
+        /// License id (hex).
+        id: String,
+    },
+    /// Decommissioning a PBX whose stop is already scheduled.
+    #[error("{serial} is already decommissioned: it stops {stop_at} and is deleted {delete_at}; add a user license back with `tessera modify` to cancel")]
+    AlreadyDecommissioned {
+        /// The serial.
+        serial: String,
+        /// Stop.
+        stop_at: String,
+        /// Deletion.
+        delete_at: String,
+    },
+    /// Decommissioning a PBX without user licenses.
+    #[error("{serial} has no user licenses to remove; nothing to decommission")]
+    NoUsers {
+        /// The serial.
+        serial: String,
+    },
 }
 
 /// Something an operator should know, that does not stop issuance.
@@ -407,6 +481,118 @@ pub fn check(
         decreases,
         schedule,
     })
+}
+
+/// A replacement with `--reason rma` keeps the platform (like for like);
+/// `migrate` may change it.
+///
+/// # Errors
+/// [`PolicyError::RmaChangesPlatform`].
+pub fn rma_keeps_platform(rma: bool, from: Platform, to: Platform) -> Result<(), PolicyError> {
+    use crate::calendar::PlatformName;
+    if rma && from != to {
+        return Err(PolicyError::RmaChangesPlatform {
+            from: PlatformName::of(from).as_str().into(),
+            to: PlatformName::of(to).as_str().into(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether a license grants anything of its own: user profiles, base
+/// licenses, add-ons, storage, services, or features beyond the free core
+/// ones. A sharing client must grant nothing.
+#[must_use]
+pub fn grants_anything(l: &LicenseData) -> bool {
+    use tessera_verifier::claims::FeatureCategory;
+    let e = &l.entitlements;
+    total_users(e) > 0
+        || e.bases
+            .iter()
+            .any(|b| b.count > 0 || b.addons.iter().any(|a| a.count > 0))
+        || e.storage_units > 0
+        || !l.services.is_empty()
+        || e.features
+            .iter()
+            .any(|f| f.category != FeatureCategory::Core && f.quantity > 0)
+}
+
+/// Sharing set up by `tessera share`: both PBXs of one customer, the
+/// server with user licenses and not itself a client, the client not a
+/// Cloud PBX, without licenses of its own, and not the server itself.
+///
+/// # Errors
+/// [`PolicyError::OwnClient`], [`PolicyError::NotAServer`],
+/// [`PolicyError::NoUsersToShare`], [`PolicyError::CloudClient`],
+/// [`PolicyError::OtherCustomer`], [`PolicyError::ClientHasLicenses`],
+/// [`PolicyError::AlreadyShared`].
+pub fn share_allowed(
+    server_serial: &str,
+    server: &LicenseData,
+    client_serial: &str,
+    client_platform: Platform,
+    client: Option<&LicenseData>,
+) -> Result<(), PolicyError> {
+    if server_serial == client_serial {
+        return Err(PolicyError::OwnClient {
+            serial: client_serial.to_owned(),
+        });
+    }
+    if let SharingData::Client(s) = &server.sharing {
+        return Err(PolicyError::NotAServer {
+            server: server_serial.to_owned(),
+            role: format!("client-of {s}"),
+        });
+    }
+    if total_users(&server.entitlements) == 0 {
+        return Err(PolicyError::NoUsersToShare {
+            server: server_serial.to_owned(),
+        });
+    }
+    if client_platform == Platform::Cloud {
+        return Err(PolicyError::CloudClient);
+    }
+    let Some(client) = client else {
+        return Ok(());
+    };
+    if client.customer != server.customer {
+        return Err(PolicyError::OtherCustomer {
+            server: server_serial.to_owned(),
+            server_customer: server.customer.clone(),
+            customer: client.customer.clone(),
+        });
+    }
+    if matches!(&client.sharing, SharingData::Client(s) if s == server_serial) {
+        return Err(PolicyError::AlreadyShared {
+            client: client_serial.to_owned(),
+            server: server_serial.to_owned(),
+        });
+    }
+    if grants_anything(client) {
+        return Err(PolicyError::ClientHasLicenses {
+            server: server_serial.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// A void within 1 business day of the issue (DOMAIN: activation mistakes
+/// are reported within 1 business day): until the end (UTC) of the first
+/// Monday-to-Friday day after the day of issue. Public holidays are not
+/// known.
+///
+/// # Errors
+/// [`PolicyError::VoidTooLate`].
+pub fn void_in_time(id: &str, issued_at: i64, now: DateTime<Utc>) -> Result<(), PolicyError> {
+    let deadline = crate::calendar::end_of_next_business_day(issued_at);
+    if now.timestamp() >= deadline {
+        return Err(PolicyError::VoidTooLate {
+            id: id.to_owned(),
+            issued: rfc3339_unix(issued_at),
+            deadline: rfc3339_unix(deadline),
+        });
+    }
+    Ok(())
 }
 
 /// A PBX deleted after a decrease to zero cannot be licensed again.

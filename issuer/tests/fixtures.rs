@@ -408,3 +408,66 @@ fn regenerate() {
         ),
     );
 }
+
+/// The inputs of `lifecycle.trycmd` only (its keys are new each time, so
+/// the other cases keep theirs).
+#[test]
+#[ignore = "writes the fixtures; run by hand"]
+fn regenerate_lifecycle() {
+    let dir = cmd_dir().join("lifecycle.in");
+    keys(&dir);
+    for f in ["other.pem", "other.pem.pub"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    write(
+        &dir,
+        "device.req",
+        request(&samples::request(), samples::DEVICE_KEY_SEED),
+    );
+    let mut renewal = samples::renewal_request();
+    renewal.serial = Some("SW-2026-000001".into());
+    renewal.created_at = samples::T0 + 70 * samples::DAY;
+    write(
+        &dir,
+        "device-renewal.req",
+        request(&renewal, samples::DEVICE_KEY_SEED),
+    );
+    write(&dir, "newbox.req", hw_box("HW-9C1D-0007", 7, 21));
+    write(&dir, "vm.req", vm("SW-2026-500001", 22));
+    write(&dir, "other-vm.req", vm("SW-2026-000001", 24));
+    write(&dir, "cloud.req", cloud("SW-2026-700001", 23));
+    write(&dir, "order.toml", ORDER);
+    let more = order_with(&[("UC-PREMIUM = 5", "UC-PREMIUM = 9")]);
+    let support = more.replacen(
+        "[services.sound-pack]",
+        "[services.extended-support]\n\n[services.sound-pack]",
+        1,
+    );
+    let fewer = support
+        .replacen("UC-PREMIUM = 9", "UC-PREMIUM = 7", 1)
+        .replacen("PBX-BASIC = 20", "PBX-BASIC = 16", 1);
+    write(&dir, "order-more.toml", &more);
+    write(&dir, "order-support.toml", &support);
+    write(&dir, "order-fewer.toml", &fewer);
+    write(
+        &dir,
+        "order-less-storage.toml",
+        fewer.replacen("storage_units = 10", "storage_units = 5", 1),
+    );
+    write(
+        &dir,
+        "order-typo.toml",
+        fewer.replacen("PBX-BASIC = 16", "PBX-BASIC = 200", 1),
+    );
+    let mut one = fewer.replacen("PBX-BASIC = 16", "PBX-BASIC = 1", 1);
+    for p in [
+        "UC-ESSENTIAL = 15",
+        "UC-BUSINESS = 10",
+        "UC-PREMIUM = 7",
+        "UC-WIZYCONF = 2",
+    ] {
+        let (name, _) = p.split_once(" = ").unwrap();
+        one = one.replacen(p, &format!("{name} = 0"), 1);
+    }
+    write(&dir, "order-one.toml", &one);
+}

@@ -10,6 +10,7 @@ import re
 HERE = pathlib.Path(__file__).parent / "cmd"
 RULES = [
     (re.compile(r"license id [0-9a-f]{32}"), "license id [..]"),
+    (re.compile(r"(?<![-\w])license [0-9a-f]{32}\b"), "license [..]"),
     (re.compile(r"(  license id +)[0-9a-f]{32}"), r"\1[..]"),
     (re.compile(r"(  [a-z]+ +)[0-9a-f]{32}$", re.M), r"\1[..]"),
     (re.compile(r'"license_id": "[0-9a-f]{32}"'), '"license_id": "[..]"'),

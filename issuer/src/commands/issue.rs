@@ -15,7 +15,7 @@ use crate::issuance::{self, IssueOptions, Issued, Issuer};
 use crate::order::Order;
 use crate::output::{note, Target};
 
-fn target(out: &OutArgs) -> Result<Target, Error> {
+pub(crate) fn target(out: &OutArgs) -> Result<Target, Error> {
     let t = Target::from_arg(out.output.as_deref());
     if out.json && t == Target::Stdout {
         return Err(Error::Usage(
@@ -130,14 +130,23 @@ pub fn replace(ctx: &Ctx, a: &ReplaceArgs) -> Result<(), Error> {
         operator: &operator,
     };
     let mut w = ledger.writer()?;
-    let issued = issuance::replace(&mut w, &issuer, &a.serial, &request, ctx.now)?;
+    let reason = match a.reason {
+        crate::cli::ReasonArg::Rma => issuance::ReplaceReason::Rma,
+        crate::cli::ReasonArg::Migrate => issuance::ReplaceReason::Migrate,
+    };
+    let issued = issuance::replace(&mut w, &issuer, &a.serial, &request, reason, ctx.now)?;
     w.commit()?;
     finish(&issued, &t, &a.out, None)
 }
 
 /// Writes the license and prints the summary (standard error, or JSON on
 /// standard output).
-fn finish(issued: &Issued, t: &Target, out: &OutArgs, approval: Option<&str>) -> Result<(), Error> {
+pub(crate) fn finish(
+    issued: &Issued,
+    t: &Target,
+    out: &OutArgs,
+    approval: Option<&str>,
+) -> Result<(), Error> {
     let armored = issued.armored();
     t.write(armored.as_bytes(), out.force).inspect_err(|_| {
         note(&format!(
@@ -167,6 +176,8 @@ pub fn summary_text(issued: &Issued, approval: Option<&str>) -> String {
             crate::ledger::Action::Change => "changed",
             crate::ledger::Action::Renew => "renewed",
             crate::ledger::Action::Replace => "replaced binding of",
+            crate::ledger::Action::Void => "issued a void for",
+            crate::ledger::Action::Share => "shared",
         },
         l.serial,
         l.sequence,
@@ -177,6 +188,9 @@ pub fn summary_text(issued: &Issued, approval: Option<&str>) -> String {
             "\n  converted   HW serial {hw} -> SW serial {}",
             l.serial
         ));
+    }
+    for (label, value) in &issued.details {
+        s.push_str(&format!("\n  {label:<11} {value}"));
     }
     s.push_str(&format!("\n  customer    {}", l.customer));
     if !l.pbx_name.is_empty() {
@@ -265,6 +279,11 @@ pub fn summary_json(issued: &Issued, approval: Option<&str>) -> serde_json::Valu
         "approval": approval,
         "warnings": issued.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "ledger_row": issued.record.id,
+        "details": issued
+            .details
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
         "license": issued.armored(),
     })
 }

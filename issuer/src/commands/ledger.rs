@@ -116,13 +116,23 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
             if *license {
                 return print(&armor::encode(&latest.row.bytes, armor::LABEL_LICENSE));
             }
-            let hw = ledger.hw_serial_of(&serial)?;
+            let hw_serials = ledger.hw_serials_of(&serial)?;
+            let hw = hw_serials.first().cloned();
+            let events = ledger.events(&serial)?;
             let schedule = ledger.schedule(&serial)?;
             let order = Order::parse("ledger", &latest.row.order_json, true).ok();
             if *json {
                 return print_json(&json!({
                     "serial": serial,
                     "hw_serial": hw,
+                    "hw_serials": hw_serials,
+                    "events": events.iter().map(|e| json!({
+                        "sequence": e.sequence,
+                        "kind": e.kind,
+                        "detail": e.detail,
+                        "operator": e.operator,
+                        "at": rfc3339_unix(e.at),
+                    })).collect::<Vec<_>>(),
                     "schedule": schedule.map(|z| json!({
                         "stop_at": rfc3339_unix(z.stop_at),
                         "delete_at": rfc3339_unix(z.delete_at),
@@ -132,9 +142,14 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
             }
             let r = &latest.row;
             let mut text = format!("{serial}\n");
-            if let Some(hw) = &hw {
+            for (i, hw) in hw_serials.iter().enumerate() {
                 text.push_str(&format!(
-                    "  hw serial   {hw} (converted on first activation)\n"
+                    "  hw serial   {hw} ({})\n",
+                    if i == 0 {
+                        "converted on first activation"
+                    } else {
+                        "converted on a replacement"
+                    }
                 ));
             }
             text.push_str(&format!(
@@ -197,6 +212,12 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
                     h.row.operator,
                     hex::encode(h.row.license_id)
                 ));
+            }
+            if !events.is_empty() {
+                text.push_str(&format!("  {:>4}  EVENT\n", "SEQ"));
+            }
+            for e in &events {
+                text.push_str(&format!("  {:>4}  {}\n", e.sequence, e.describe()));
             }
             print(&text)
         }

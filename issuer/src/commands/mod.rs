@@ -21,6 +21,7 @@ pub mod inspect;
 pub mod issue;
 pub mod keys;
 pub mod ledger;
+pub mod lifecycle;
 pub mod report;
 
 /// What every command may need: the global options and the time.
@@ -113,7 +114,11 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Catalog(c) => docs::catalog(&ctx, &c),
         Command::Issue(a) => issue::issue(&ctx, &a),
         Command::Renew(a) => issue::renew(&ctx, &a),
+        Command::Modify(a) => lifecycle::modify(&ctx, &a),
         Command::Replace(a) => issue::replace(&ctx, &a),
+        Command::Share(a) => lifecycle::share(&ctx, &a),
+        Command::Void(a) => lifecycle::void(&ctx, &a),
+        Command::Decommission(a) => lifecycle::decommission(&ctx, &a),
         Command::Inspect(a) => inspect::inspect(&ctx, &a),
         Command::Verify(a) => inspect::verify(&ctx, &a),
         Command::Ledger(c) => ledger::ledger(&ctx, &c),

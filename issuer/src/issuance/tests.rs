@@ -301,7 +301,15 @@ fn replaced_binding_is_never_renewed() {
             operator: "carol",
         };
         let mut w = f.ledger.writer().unwrap();
-        let r = replace(&mut w, &issuer, "SW-2026-000001", &new_box, t("2026-02-10")).unwrap();
+        let r = replace(
+            &mut w,
+            &issuer,
+            "SW-2026-000001",
+            &new_box,
+            ReplaceReason::Rma,
+            t("2026-02-10"),
+        )
+        .unwrap();
         w.commit().unwrap();
         r
     };
@@ -363,7 +371,15 @@ fn migration_to_vm_uses_vm_defaults() {
         operator: "carol",
     };
     let mut w = f.ledger.writer().unwrap();
-    let r = replace(&mut w, &issuer, "SW-2026-000001", &vm, t("2026-02-10")).unwrap();
+    let r = replace(
+        &mut w,
+        &issuer,
+        "SW-2026-000001",
+        &vm,
+        ReplaceReason::Migrate,
+        t("2026-02-10"),
+    )
+    .unwrap();
     assert_eq!(r.license.platform, Platform::Vm);
     assert_eq!(r.license.previous_serial, None);
     assert_eq!(r.license.binding.components.len(), 3);

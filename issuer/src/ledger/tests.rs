@@ -301,3 +301,65 @@ fn concurrent_writers_never_share_a_sequence() {
     assert_eq!(all, (1..=40).collect::<Vec<_>>());
     assert_eq!(Ledger::open(&path).unwrap().verify().unwrap().0, 40);
 }
+
+#[test]
+fn schema_1_ledgers_gain_the_lifecycle_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(ledger_with_rows(dir.path(), 2));
+    let conn = raw(dir.path());
+    conn.execute_batch("DROP TABLE events; DROP TABLE replaced_bindings; DROP TABLE request_keys;")
+        .unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    drop(conn);
+    let mut ledger = Ledger::open_existing(&dir.path().join("l.db")).unwrap();
+    let version: i64 = raw(dir.path())
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_eq!(ledger.verify().unwrap().0, 2);
+    let mut w = ledger.writer().unwrap();
+    w.add_event(
+        "SW-2026-000000",
+        1,
+        "change",
+        &serde_json::json!({"approval": "APP-1"}),
+        "alice",
+        0,
+    )
+    .unwrap();
+    w.commit().unwrap();
+    assert_eq!(ledger.events("SW-2026-000000").unwrap().len(), 1);
+}
+
+#[test]
+fn lifecycle_rows_must_name_their_license() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ledger = ledger_with_rows(dir.path(), 2);
+    let mut w = ledger.writer().unwrap();
+    // A void event on a row that is not a void.
+    w.add_event(
+        "SW-2026-000000",
+        1,
+        "void",
+        &serde_json::json!({"reason": "x"}),
+        "alice",
+        0,
+    )
+    .unwrap();
+    w.commit().unwrap();
+    let e = ledger.verify().unwrap_err();
+    assert!(matches!(e, LedgerError::Integrity { .. }), "{e}");
+    raw(dir.path()).execute("DELETE FROM events", []).unwrap();
+    ledger.verify().unwrap();
+    // A binding marked replaced by a license that is not a replacement.
+    let mut w = ledger.writer().unwrap();
+    w.mark_replaced("SW-2026-000000", 1, 2, &[], "rma", 0)
+        .unwrap();
+    w.commit().unwrap();
+    assert!(ledger.verify().is_err());
+    let w = ledger.writer().unwrap();
+    assert_eq!(
+        w.replaced_bindings("SW-2026-000000").unwrap()[0].replaced_by,
+        2
+    );
+}

@@ -491,3 +491,106 @@ fn lease_rules() {
         t("2026-02-06").timestamp()
     );
 }
+
+#[test]
+fn rma_keeps_the_platform_migration_may_change_it() {
+    assert_eq!(rma_keeps_platform(true, Platform::Hw, Platform::Hw), Ok(()));
+    assert!(matches!(
+        rma_keeps_platform(true, Platform::Hw, Platform::Vm),
+        Err(PolicyError::RmaChangesPlatform { .. })
+    ));
+    assert_eq!(
+        rma_keeps_platform(false, Platform::Hw, Platform::Vm),
+        Ok(())
+    );
+    assert_eq!(
+        rma_keeps_platform(false, Platform::Vm, Platform::Hw),
+        Ok(())
+    );
+}
+
+#[test]
+fn share_needs_one_customer_a_per_user_server_and_an_empty_non_cloud_client() {
+    let server = current(&order(), t("2026-01-02"));
+    let mut client = current(&order(), t("2026-01-02"));
+    client.entitlements = EntitlementsData::default();
+    client.services.clear();
+    let ok = share_allowed("SW-S", &server, "SW-C", Platform::Vm, Some(&client));
+    assert_eq!(ok, Ok(()));
+    // A new client (no license yet) only needs a non-Cloud platform.
+    assert_eq!(
+        share_allowed("SW-S", &server, "SW-C", Platform::Hw, None),
+        Ok(())
+    );
+    assert_eq!(
+        share_allowed("SW-S", &server, "SW-C", Platform::Cloud, None),
+        Err(PolicyError::CloudClient)
+    );
+    assert!(matches!(
+        share_allowed("SW-S", &server, "SW-S", Platform::Vm, None),
+        Err(PolicyError::OwnClient { .. })
+    ));
+    let mut other = client.clone();
+    other.customer = "Other Customer Ltd".into();
+    assert!(matches!(
+        share_allowed("SW-S", &server, "SW-C", Platform::Vm, Some(&other)),
+        Err(PolicyError::OtherCustomer { .. })
+    ));
+    let busy = current(&order(), t("2026-01-02"));
+    assert!(matches!(
+        share_allowed("SW-S", &server, "SW-C", Platform::Vm, Some(&busy)),
+        Err(PolicyError::ClientHasLicenses { .. })
+    ));
+    let mut no_users = server.clone();
+    for p in &mut no_users.entitlements.profiles {
+        p.count = 0;
+    }
+    assert!(matches!(
+        share_allowed("SW-S", &no_users, "SW-C", Platform::Vm, Some(&client)),
+        Err(PolicyError::NoUsersToShare { .. })
+    ));
+    let mut a_client = server.clone();
+    a_client.sharing = SharingData::Client("SW-X".into());
+    assert!(matches!(
+        share_allowed("SW-S", &a_client, "SW-C", Platform::Vm, Some(&client)),
+        Err(PolicyError::NotAServer { .. })
+    ));
+    let mut already = client.clone();
+    already.sharing = SharingData::Client("SW-S".into());
+    assert!(matches!(
+        share_allowed("SW-S", &server, "SW-C", Platform::Vm, Some(&already)),
+        Err(PolicyError::AlreadyShared { .. })
+    ));
+}
+
+#[test]
+fn core_features_are_not_licenses_of_ones_own() {
+    let mut l = current(&order(), t("2026-01-02"));
+    assert!(grants_anything(&l));
+    l.entitlements.profiles.iter_mut().for_each(|p| p.count = 0);
+    l.entitlements.bases.clear();
+    l.entitlements.storage_units = 0;
+    l.services.clear();
+    assert!(grants_anything(&l), "instance and general features remain");
+    l.entitlements
+        .features
+        .retain(|f| f.category == tessera_verifier::claims::FeatureCategory::Core);
+    assert!(!grants_anything(&l));
+}
+
+#[test]
+fn a_void_within_one_business_day() {
+    // Wednesday: until the end of Thursday.
+    let wed = t("2026-01-07T15:00:00Z").timestamp();
+    assert_eq!(void_in_time("id", wed, t("2026-01-08T23:59:59Z")), Ok(()));
+    assert!(matches!(
+        void_in_time("id", wed, t("2026-01-09T00:00:00Z")),
+        Err(PolicyError::VoidTooLate { .. })
+    ));
+    // Friday and Saturday: until the end of Monday.
+    for issued in ["2026-01-09T17:00:00Z", "2026-01-10T12:00:00Z"] {
+        let at = t(issued).timestamp();
+        assert_eq!(void_in_time("id", at, t("2026-01-12T20:00:00Z")), Ok(()));
+        assert!(void_in_time("id", at, t("2026-01-13T00:00:00Z")).is_err());
+    }
+}

@@ -1,0 +1,208 @@
+//! `tessera modify`, `share`, `void` and `decommission`: load inputs, run
+//! [`crate::lifecycle`] in one ledger transaction, commit, then write the
+//! license(s), so every written license is in the ledger.
+
+use super::issue::{finish, summary_json, summary_text, target};
+use super::{load_signer, print_json, read_request, Ctx};
+use crate::cli::{DecommissionArgs, ModifyArgs, ShareArgs, VoidArgs};
+use crate::error::Error;
+use crate::issuance::{IssueOptions, Issuer};
+use crate::lifecycle::{self, ShareOptions};
+use crate::order::Order;
+use crate::output::{note, Target};
+
+/// `tessera modify`.
+///
+/// # Errors
+/// Input, policy, ledger and key errors.
+pub fn modify(ctx: &Ctx, a: &ModifyArgs) -> Result<(), Error> {
+    let t = target(&a.out)?;
+    let catalog = ctx.catalog()?;
+    let order = Order::load(&a.order)?;
+    let request = a.request.as_deref().map(read_request).transpose()?;
+    let operator = ctx.operator()?;
+    let signer = load_signer(&a.key, ctx.now)?;
+    let mut ledger = ctx.ledger()?;
+    let issuer = Issuer {
+        catalog: &catalog,
+        signer: &signer,
+        operator: &operator,
+    };
+    let mut w = ledger.writer()?;
+    let issued = lifecycle::modify(
+        &mut w,
+        &issuer,
+        &a.serial,
+        &order,
+        request.as_ref().map(|(_, r)| r),
+        &IssueOptions {
+            now: ctx.now,
+            approval: a.approval.as_deref(),
+            change: true,
+            idem_key: None,
+        },
+    )?;
+    w.commit()?;
+    finish(&issued, &t, &a.out, a.approval.as_deref())
+}
+
+/// `tessera decommission`.
+///
+/// # Errors
+/// Policy, ledger and key errors.
+pub fn decommission(ctx: &Ctx, a: &DecommissionArgs) -> Result<(), Error> {
+    let t = target(&a.out)?;
+    let catalog = ctx.catalog()?;
+    let operator = ctx.operator()?;
+    let signer = load_signer(&a.key, ctx.now)?;
+    let mut ledger = ctx.ledger()?;
+    let issuer = Issuer {
+        catalog: &catalog,
+        signer: &signer,
+        operator: &operator,
+    };
+    let mut w = ledger.writer()?;
+    let issued = lifecycle::decommission(
+        &mut w,
+        &issuer,
+        &a.serial,
+        &IssueOptions {
+            now: ctx.now,
+            approval: a.approval.as_deref(),
+            change: true,
+            idem_key: None,
+        },
+    )?;
+    w.commit()?;
+    finish(&issued, &t, &a.out, a.approval.as_deref())
+}
+
+/// `tessera void`.
+///
+/// # Errors
+/// [`Error::Usage`] for a malformed or unknown id; policy, ledger and key
+/// errors.
+pub fn void(ctx: &Ctx, a: &VoidArgs) -> Result<(), Error> {
+    let t = target(&a.out)?;
+    let bad = || {
+        Error::Usage(format!(
+            "--license {}: name the license by its id (32 hex digits) or as SERIAL:SEQUENCE, as `tessera ledger show SERIAL` lists them",
+            a.license
+        ))
+    };
+    let text = a.license.trim();
+    let mut ledger = ctx.existing_ledger()?;
+    let mut id = [0u8; 16];
+    if hex::decode_to_slice(text, &mut id).is_err() {
+        let (serial, sequence) = text.rsplit_once(':').ok_or_else(bad)?;
+        let sequence: u32 = sequence.parse().map_err(|_| bad())?;
+        let serial = match ledger.sw_serial_of(serial)? {
+            Some(sw) if ledger.latest(serial)?.is_none() => sw,
+            _ => serial.to_owned(),
+        };
+        id = ledger
+            .history(&serial)?
+            .iter()
+            .find(|r| r.row.sequence == sequence)
+            .map(|r| r.row.license_id)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "{serial} has no license with sequence {sequence}; `tessera ledger show {serial}` lists them"
+                ))
+            })?;
+    }
+    let catalog = ctx.catalog()?;
+    let operator = ctx.operator()?;
+    let signer = load_signer(&a.key, ctx.now)?;
+    let issuer = Issuer {
+        catalog: &catalog,
+        signer: &signer,
+        operator: &operator,
+    };
+    let mut w = ledger.writer()?;
+    let issued = lifecycle::void(&mut w, &issuer, &id, &a.reason, ctx.now)?;
+    w.commit()?;
+    finish(&issued, &t, &a.out, None)
+}
+
+/// `tessera share`.
+///
+/// # Errors
+/// Input, policy, ledger and key errors.
+pub fn share(ctx: &Ctx, a: &ShareArgs) -> Result<(), Error> {
+    let t = target(&a.out)?;
+    let server_target = a
+        .server_output
+        .as_deref()
+        .map(|p| Target::from_arg(Some(p)));
+    if let Some(st) = &server_target {
+        if *st == Target::Stdout || *st == t {
+            return Err(Error::Usage(
+                "--server-output needs a file of its own (not `-`, not the client's -o)".into(),
+            ));
+        }
+        st.check(a.out.force)?;
+    }
+    let catalog = ctx.catalog()?;
+    let request = a.request.as_deref().map(read_request).transpose()?;
+    let operator = ctx.operator()?;
+    let signer = load_signer(&a.key, ctx.now)?;
+    let mut ledger = ctx.ledger()?;
+    let issuer = Issuer {
+        catalog: &catalog,
+        signer: &signer,
+        operator: &operator,
+    };
+    let mut w = ledger.writer()?;
+    let shared = lifecycle::share(
+        &mut w,
+        &issuer,
+        &a.server,
+        &a.client,
+        &ShareOptions {
+            now: ctx.now,
+            request: request.as_ref().map(|(_, r)| r),
+            pbx_name: a.pbx_name.as_deref(),
+        },
+    )?;
+    w.commit()?;
+    let recorded = |serial: &str| {
+        note(&format!(
+            "the license is recorded in the ledger; print it again with `tessera ledger show {serial} --license`"
+        ));
+    };
+    t.write(shared.client.armored().as_bytes(), a.out.force)
+        .inspect_err(|_| recorded(&shared.client.record.row.serial))?;
+    if let (Some(server), Some(st)) = (&shared.server, &server_target) {
+        st.write(server.armored().as_bytes(), a.out.force)
+            .inspect_err(|_| recorded(&server.record.row.serial))?;
+    }
+    if a.out.json {
+        return print_json(&serde_json::json!({
+            "client": summary_json(&shared.client, None),
+            "server": shared.server.as_ref().map(|s| summary_json(s, None)),
+        }));
+    }
+    note(&summary_text(&shared.client, None));
+    if let Target::File(p) = &t {
+        note(&format!("wrote {}", p.display()));
+    }
+    match (&shared.server, &server_target) {
+        (Some(server), Some(Target::File(p))) => {
+            note(&summary_text(server, None));
+            note(&format!("wrote {} (carry it to the server)", p.display()));
+        }
+        (Some(server), _) => {
+            note(&summary_text(server, None));
+            note(&format!(
+                "the server needs this license (server role): `tessera ledger show {} --license`",
+                server.record.row.serial
+            ));
+        }
+        (None, _) => note(&format!(
+            "{} is a sharing server already: its license is unchanged",
+            a.server
+        )),
+    }
+    Ok(())
+}

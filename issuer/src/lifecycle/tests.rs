@@ -1,0 +1,519 @@
+//! Tests of the lifecycle commands, each against a real ledger.
+
+use chrono::{DateTime, Utc};
+use tessera_keys::{FileSigner, Signer as _};
+use tessera_verifier::binding::component_digest;
+use tessera_verifier::claims::{AfterGrace, ComponentKind, Identity, Platform};
+use tessera_verifier::samples;
+use tessera_verifier::{verify, KeyEntry, State, Verdict};
+
+use super::*;
+use crate::calendar::parse_time;
+use crate::catalog::Catalog;
+use crate::issuance::{issue, renew, replace, ReplaceReason};
+use crate::ledger::Ledger;
+
+const EXAMPLE: &str = include_str!("../../examples/order.toml");
+const SERIAL: &str = "SW-2026-000001";
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    ledger: Ledger,
+    catalog: Catalog,
+    signer: FileSigner,
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    parse_time(s).unwrap()
+}
+
+fn order() -> Order {
+    Order::parse("order.toml", EXAMPLE, false).unwrap()
+}
+
+fn order_with(from: &str, to: &str) -> Order {
+    assert!(EXAMPLE.contains(from), "{from}");
+    Order::parse("order.toml", &EXAMPLE.replacen(from, to, 1), false).unwrap()
+}
+
+fn opts(now: &str) -> IssueOptions<'static> {
+    IssueOptions {
+        now: t(now),
+        ..IssueOptions::default()
+    }
+}
+
+/// A request of a VM with its own identity, signed by a device key from
+/// `seed`.
+fn vm_request(serial: &str, seed: u8) -> RequestData {
+    let mut r = samples::request();
+    r.platform = Platform::Vm;
+    r.serial = Some(serial.into());
+    r.hw_serial = None;
+    r.device_key = [seed; 32];
+    r.identity = [
+        (
+            ComponentKind::SYSTEM_UUID,
+            format!("4c4c4544-0000-0000-0000-0000000000{seed:02x}"),
+        ),
+        (ComponentKind::MACHINE_ID, format!("{seed:032x}")),
+        (ComponentKind::NIC_MAC, format!("00163e0000{seed:02x}")),
+    ]
+    .iter()
+    .map(|(kind, v)| Identity {
+        kind: *kind,
+        digest: component_digest(&r.salt, *kind, v.as_bytes()),
+    })
+    .collect();
+    r
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("l.db")).unwrap();
+        let mut f = Self {
+            _dir: dir,
+            ledger,
+            catalog: Catalog::default_catalog().unwrap(),
+            signer: FileSigner::generate().unwrap(),
+        };
+        f.run(|w, i| issue(w, i, &order(), &samples::request(), &opts("2026-01-02")))
+            .unwrap();
+        f
+    }
+
+    fn run<T>(
+        &mut self,
+        f: impl FnOnce(&mut Writer<'_>, &Issuer<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let issuer = Issuer {
+            catalog: &self.catalog,
+            signer: &self.signer,
+            operator: "alice",
+        };
+        let mut w = self.ledger.writer().unwrap();
+        let out = f(&mut w, &issuer)?;
+        w.commit().unwrap();
+        Ok(out)
+    }
+
+    fn modify(&mut self, o: &Order, approval: Option<&str>, now: &str) -> Result<Issued, Error> {
+        let opts = IssueOptions {
+            approval,
+            ..opts(now)
+        };
+        self.run(|w, i| modify(w, i, SERIAL, o, None, &opts))
+    }
+
+    fn keyring(&self) -> [KeyEntry; 1] {
+        [KeyEntry::new(self.signer.public_key(), 0)]
+    }
+
+    /// The firmware's decision on `issued` for the sample appliance.
+    fn verdict(&self, issued: &Issued, now: &str, state: &mut State) -> Verdict {
+        verify(
+            &issued.record.row.bytes,
+            &self.keyring(),
+            &samples::sample_identity(),
+            t(now).timestamp(),
+            state,
+        )
+        .unwrap()
+        .verdict()
+    }
+}
+
+fn policy_error(e: Error) -> PolicyError {
+    match e {
+        Error::Policy(p) => p,
+        e => panic!("not a policy refusal: {e}"),
+    }
+}
+
+#[test]
+fn modify_keeps_the_binding_and_term_without_a_request() {
+    let mut f = Fixture::new();
+    let first = f.ledger.latest(SERIAL).unwrap().unwrap();
+    let first = decode_data(&first).unwrap();
+    let more = order_with("UC-PREMIUM = 5", "UC-PREMIUM = 9");
+    let changed = f.modify(&more, None, "2026-03-02").unwrap();
+    assert_eq!(changed.record.row.action, Action::Change);
+    assert_eq!(changed.license.sequence, 2);
+    assert_eq!(changed.license.binding, first.binding);
+    assert_eq!(changed.license.term, first.term);
+    assert_eq!(crate::order::total_users(&changed.license.entitlements), 56);
+    // The HW serial names the PBX too.
+    let issued = f
+        .run(|w, i| modify(w, i, "HW-7F3A-0042", &more, None, &opts("2026-03-03")))
+        .unwrap();
+    assert_eq!(issued.license.sequence, 3);
+}
+
+#[test]
+fn modify_refuses_a_request_of_another_pbx_and_an_unlicensed_serial() {
+    let mut f = Fixture::new();
+    let vm = vm_request("SW-2026-500001", 9);
+    let e = f
+        .run(|w, i| modify(w, i, SERIAL, &order(), Some(&vm), &opts("2026-03-02")))
+        .unwrap_err();
+    assert!(matches!(
+        policy_error(e),
+        PolicyError::RequestForOtherSerial { .. }
+    ));
+    let e = f
+        .run(|w, i| modify(w, i, "SW-2026-999999", &order(), None, &opts("2026-03-02")))
+        .unwrap_err();
+    assert!(matches!(
+        policy_error(e),
+        PolicyError::NothingToChange { .. }
+    ));
+}
+
+#[test]
+fn decommission_stops_after_5_days_without_grace_and_records_the_approval() {
+    let mut f = Fixture::new();
+    let e = f
+        .run(|w, i| decommission(w, i, SERIAL, &opts("2026-03-03T10:00:00Z")))
+        .unwrap_err();
+    assert!(matches!(
+        policy_error(e),
+        PolicyError::DecreaseNeedsApproval { .. }
+    ));
+    let o = IssueOptions {
+        approval: Some("APP-40"),
+        ..opts("2026-03-03T10:00:00Z")
+    };
+    let zero = f.run(|w, i| decommission(w, i, SERIAL, &o)).unwrap();
+    let l = &zero.license;
+    assert_eq!(crate::order::total_users(&l.entitlements), 0);
+    assert!(l.entitlements.bases.iter().all(|b| b.count == 0));
+    assert_eq!(l.entitlements.storage_units, 10);
+    assert_eq!(l.lease_end, t("2026-03-08T10:00:00Z").timestamp());
+    assert_eq!(l.policy.grace, 0);
+    assert_eq!(l.policy.after_grace, AfterGrace::Locked);
+    let z = f.ledger.schedule(SERIAL).unwrap().unwrap();
+    assert_eq!(z.delete_at, t("2026-03-17T10:00:00Z").timestamp());
+    let events = f.ledger.events(SERIAL).unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, "decommission");
+    assert_eq!(events[0].detail["approval"], "APP-40");
+    // Firmware: full service until the stop, locked from then on.
+    let mut state = State::new();
+    assert!(matches!(
+        f.verdict(&zero, "2026-03-08T09:00:00Z", &mut state),
+        Verdict::RenewalDue { .. }
+    ));
+    assert_eq!(
+        f.verdict(&zero, "2026-03-08T10:00:00Z", &mut state),
+        Verdict::Expired {
+            mode: AfterGrace::Locked
+        }
+    );
+    // Twice is refused; a PBX without users has nothing to remove.
+    let e = f.run(|w, i| decommission(w, i, SERIAL, &o)).unwrap_err();
+    assert!(matches!(
+        policy_error(e),
+        PolicyError::AlreadyDecommissioned { .. }
+    ));
+    // One user back before the deletion: grace is back.
+    let one = order_with("PBX-BASIC = 20", "PBX-BASIC = 1");
+    let back = f
+        .modify(&one, Some("APP-41"), "2026-03-10T10:00:00Z")
+        .unwrap();
+    assert_eq!(back.license.policy.grace, 14 * 86_400);
+    assert!(f.ledger.schedule(SERIAL).unwrap().is_none());
+}
+
+#[test]
+fn decommission_of_a_lifetime_license_is_refused() {
+    let mut f = Fixture::new();
+    let vm = vm_request("SW-2026-500001", 3);
+    let lifetime = order_with("cycle = \"yearly\"", "cycle = \"lifetime\"");
+    let mut lifetime = lifetime;
+    lifetime.platform = crate::calendar::PlatformName::Vm;
+    lifetime.services.clear();
+    f.run(|w, i| issue(w, i, &lifetime, &vm, &opts("2026-01-02")))
+        .unwrap();
+    let o = IssueOptions {
+        approval: Some("APP-1"),
+        ..opts("2026-03-03")
+    };
+    let e = f
+        .run(|w, i| decommission(w, i, "SW-2026-500001", &o))
+        .unwrap_err();
+    assert!(matches!(
+        policy_error(e),
+        PolicyError::DecreaseOnLifetime { .. }
+    ));
+}
+
+#[test]
+fn share_issues_an_empty_client_license_and_marks_the_server_once() {
+    let mut f = Fixture::new();
+    let vm = vm_request("SW-2026-500001", 4);
+    let so = ShareOptions {
+        now: t("2026-02-01"),
+        request: Some(&vm),
+        pbx_name: Some("Failover"),
+    };
+    let shared = f
+        .run(|w, i| share(w, i, SERIAL, "SW-2026-500001", &so))
+        .unwrap();
+    let c = &shared.client.license;
+    assert_eq!(c.sharing, SharingData::Client(SERIAL.into()));
+    assert_eq!(c.entitlements, EntitlementsData::default());
+    assert!(c.services.is_empty());
+    assert_eq!(c.customer, "Example Dental Clinic");
+    assert_eq!(c.pbx_name, "Failover");
+    assert_eq!(c.platform, Platform::Vm);
+    assert_eq!(shared.client.record.row.action, Action::Share);
+    let server = shared.server.unwrap();
+    assert_eq!(server.license.sharing, SharingData::Server);
+    assert_eq!(server.license.sequence, 2);
+    // A second client: the server keeps its license.
+    let vm2 = vm_request("SW-2026-500002", 5);
+    let so = ShareOptions {
+        request: Some(&vm2),
+        ..so
+    };
+    let shared = f
+        .run(|w, i| share(w, i, SERIAL, "SW-2026-500002", &so))
+        .unwrap();
+    assert!(shared.server.is_none());
+    // The same again is refused.
+    let again = ShareOptions {
+        request: None,
+        ..so
+    };
+    let e = f
+        .run(|w, i| share(w, i, SERIAL, "SW-2026-500002", &again))
+        .unwrap_err();
+    assert!(matches!(policy_error(e), PolicyError::AlreadyShared { .. }));
+}
+
+#[test]
+fn share_converts_the_hw_serial_of_a_new_appliance_client() {
+    let mut f = Fixture::new();
+    let mut hw = samples::request();
+    hw.hw_serial = Some("HW-CL1E-0001".into());
+    hw.identity = [
+        (ComponentKind::HW_SERIAL, "HW-CL1E-0001"),
+        (ComponentKind::NIC_MAC, "00163e00c1e0"),
+        (
+            ComponentKind::SYSTEM_UUID,
+            "4c4c4544-0000-0000-0000-00000000c1e0",
+        ),
+        (ComponentKind::DISK_SERIAL, "DISK-CLIENT"),
+    ]
+    .iter()
+    .map(|(kind, v)| Identity {
+        kind: *kind,
+        digest: component_digest(&hw.salt, *kind, v.as_bytes()),
+    })
+    .collect();
+    let so = ShareOptions {
+        now: t("2026-02-01"),
+        request: Some(&hw),
+        pbx_name: None,
+    };
+    let shared = f
+        .run(|w, i| share(w, i, SERIAL, "HW-CL1E-0001", &so))
+        .unwrap();
+    assert_eq!(shared.client.license.serial, "SW-2026-000002");
+    assert_eq!(
+        shared.client.converted_from.as_deref(),
+        Some("HW-CL1E-0001")
+    );
+    assert_eq!(
+        shared.client.license.previous_serial.as_deref(),
+        Some("HW-CL1E-0001")
+    );
+}
+
+#[test]
+fn void_restores_the_license_before_the_mistake() {
+    let mut f = Fixture::new();
+    let typo = order_with("PBX-BASIC = 20", "PBX-BASIC = 200");
+    let wrong = f.modify(&typo, None, "2026-03-02T10:00:00Z").unwrap();
+    let voided = f
+        .run(|w, i| {
+            void(
+                w,
+                i,
+                &wrong.license.id,
+                "200 for 20",
+                t("2026-03-02T11:00:00Z"),
+            )
+        })
+        .unwrap();
+    assert_eq!(voided.record.row.action, Action::Void);
+    assert_eq!(voided.license.sequence, 3);
+    assert_eq!(crate::order::total_users(&voided.license.entitlements), 52);
+    let history = f.ledger.history(SERIAL).unwrap();
+    assert_eq!(history.len(), 3);
+    let events = f.ledger.events(SERIAL).unwrap();
+    assert_eq!(events[0].kind, "void");
+    assert_eq!(events[0].detail["reason"], "200 for 20");
+    assert_eq!(events[0].detail["restored_sequence"], 1);
+    f.ledger.verify().unwrap();
+    // A device holding the voided license takes the void, never back.
+    let mut state = State::new();
+    assert_eq!(
+        f.verdict(&wrong, "2026-03-02T10:30:00Z", &mut state),
+        Verdict::Valid
+    );
+    assert_eq!(
+        f.verdict(&voided, "2026-03-02T11:30:00Z", &mut state),
+        Verdict::Valid
+    );
+    assert!(verify(
+        &wrong.record.row.bytes,
+        &f.keyring(),
+        &samples::sample_identity(),
+        t("2026-03-02T12:00:00Z").timestamp(),
+        &mut state
+    )
+    .is_err());
+}
+
+#[test]
+fn void_rules() {
+    let mut f = Fixture::new();
+    let typo = order_with("PBX-BASIC = 20", "PBX-BASIC = 200");
+    // Issued on Friday 2026-03-06: Monday is the last day for a void.
+    let wrong = f.modify(&typo, None, "2026-03-06T10:00:00Z").unwrap();
+    let e = f
+        .run(|w, i| void(w, i, &wrong.license.id, "late", t("2026-03-10T00:00:00Z")))
+        .unwrap_err();
+    assert!(matches!(policy_error(e), PolicyError::VoidTooLate { .. }));
+    let first = f.ledger.history(SERIAL).unwrap()[0].row.license_id;
+    let e = f
+        .run(|w, i| void(w, i, &first, "old", t("2026-03-06T11:00:00Z")))
+        .unwrap_err();
+    assert!(matches!(
+        policy_error(e),
+        PolicyError::VoidSuperseded { .. }
+    ));
+    let e = f
+        .run(|w, i| void(w, i, &wrong.license.id, "  ", t("2026-03-06T11:00:00Z")))
+        .unwrap_err();
+    assert!(matches!(e, Error::Usage(_)));
+    let v = f
+        .run(|w, i| void(w, i, &wrong.license.id, "typo", t("2026-03-09T23:00:00Z")))
+        .unwrap();
+    let e = f
+        .run(|w, i| void(w, i, &v.license.id, "again", t("2026-03-09T23:30:00Z")))
+        .unwrap_err();
+    assert!(matches!(policy_error(e), PolicyError::VoidOfVoid { .. }));
+    let e = f
+        .run(|w, i| void(w, i, &[7; 16], "none", t("2026-03-09T23:30:00Z")))
+        .unwrap_err();
+    assert!(matches!(e, Error::Usage(_)));
+}
+
+#[test]
+fn void_of_a_first_activation_grants_nothing_until_the_right_license() {
+    let mut f = Fixture::new();
+    let first = f.ledger.latest(SERIAL).unwrap().unwrap();
+    let voided = f
+        .run(|w, i| {
+            void(
+                w,
+                i,
+                &first.row.license_id,
+                "wrong customer",
+                t("2026-01-02T10:00:00Z"),
+            )
+        })
+        .unwrap();
+    assert_eq!(voided.license.entitlements, EntitlementsData::default());
+    assert_eq!(
+        voided.license.lease_end,
+        t("2026-01-02T10:00:00Z").timestamp()
+    );
+    let mut state = State::new();
+    assert_eq!(
+        f.verdict(&voided, "2026-01-02T10:00:00Z", &mut state),
+        Verdict::Expired {
+            mode: AfterGrace::Locked
+        }
+    );
+    // No renewal of a void; the right order is a first license again.
+    let e = f
+        .run(|w, i| renew(w, i, &samples::renewal_request(), t("2026-01-02T10:30:00Z")))
+        .unwrap_err();
+    assert!(matches!(
+        policy_error(e),
+        PolicyError::NotActivated | PolicyError::NoLicense { .. }
+    ));
+    let right = f
+        .run(|w, i| {
+            issue(
+                w,
+                i,
+                &order(),
+                &samples::request(),
+                &opts("2026-01-02T11:00:00Z"),
+            )
+        })
+        .unwrap();
+    assert_eq!(right.record.row.action, Action::Issue);
+    assert_eq!(right.license.sequence, 3);
+    assert_eq!(
+        right.license.previous_serial.as_deref(),
+        Some("HW-7F3A-0042")
+    );
+}
+
+#[test]
+fn a_replaced_device_is_refused_by_its_key_even_under_a_new_salt() {
+    let mut f = Fixture::new();
+    // A renewal records the old box's device key.
+    let mut renewal = samples::renewal_request();
+    renewal.serial = Some(SERIAL.into());
+    f.run(|w, i| renew(w, i, &renewal, t("2026-01-20")))
+        .unwrap();
+    let vm = vm_request(SERIAL, 6);
+    let replaced = f
+        .run(|w, i| replace(w, i, SERIAL, &vm, ReplaceReason::Migrate, t("2026-02-01")))
+        .unwrap();
+    assert_eq!(replaced.details[0], ("reason", "migrate".to_owned()));
+    // The old box lost its license file and asks under a fresh salt.
+    let mut lost = renewal.clone();
+    lost.salt = [0x5a; 16];
+    lost.identity = samples::request()
+        .identity
+        .iter()
+        .map(|i| Identity {
+            kind: i.kind,
+            digest: [0; 16],
+        })
+        .collect();
+    let e = f
+        .run(|w, i| renew(w, i, &lost, t("2026-02-02")))
+        .unwrap_err();
+    assert!(matches!(
+        policy_error(e),
+        PolicyError::BindingReplaced { .. }
+    ));
+    // An RMA keeps the platform.
+    let e = f
+        .run(|w, i| {
+            replace(
+                w,
+                i,
+                SERIAL,
+                &samples::request(),
+                ReplaceReason::Rma,
+                t("2026-02-03"),
+            )
+        })
+        .unwrap_err();
+    assert!(matches!(
+        policy_error(e),
+        PolicyError::RmaChangesPlatform { .. }
+    ));
+    // The new VM renews.
+    f.run(|w, i| renew(w, i, &vm, t("2026-02-04"))).unwrap();
+}
