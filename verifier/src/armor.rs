@@ -210,7 +210,8 @@ pub fn encode(bytes: &[u8], label: &str) -> alloc::string::String {
     text
 }
 
-#[cfg(all(test, feature = "alloc"))]
+#[cfg(test)]
+#[cfg(feature = "alloc")]
 mod tests {
     use super::*;
     use alloc::string::String;

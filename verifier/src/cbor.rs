@@ -172,7 +172,7 @@ impl<'a> Reader<'a> {
             .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
     }
 
-    fn expect(&mut self, major: u8) -> Result<u64> {
+    fn expect_major(&mut self, major: u8) -> Result<u64> {
         let (m, arg) = self.head()?;
         if m == major {
             Ok(arg)
@@ -183,7 +183,7 @@ impl<'a> Reader<'a> {
 
     /// An unsigned integer.
     pub fn uint(&mut self) -> Result<u64> {
-        self.expect(MAJOR_UINT)
+        self.expect_major(MAJOR_UINT)
     }
 
     /// An unsigned integer that fits `u32`.
@@ -222,7 +222,7 @@ impl<'a> Reader<'a> {
 
     /// A byte string of at most `max` bytes.
     pub fn bstr(&mut self, max: usize) -> Result<&'a [u8]> {
-        let arg = self.expect(MAJOR_BSTR)?;
+        let arg = self.expect_major(MAJOR_BSTR)?;
         let len = self.len_within(arg)?;
         if len > max {
             return Err(Malformed::BadLength);
@@ -232,7 +232,7 @@ impl<'a> Reader<'a> {
 
     /// A byte string of exactly `N` bytes.
     pub fn bstr_array<const N: usize>(&mut self) -> Result<[u8; N]> {
-        let arg = self.expect(MAJOR_BSTR)?;
+        let arg = self.expect_major(MAJOR_BSTR)?;
         let len = self.len_within(arg)?;
         if len != N {
             return Err(Malformed::BadLength);
@@ -242,7 +242,7 @@ impl<'a> Reader<'a> {
 
     /// A UTF-8 text string of at most `max` bytes.
     pub fn tstr(&mut self, max: usize) -> Result<&'a str> {
-        let arg = self.expect(MAJOR_TSTR)?;
+        let arg = self.expect_major(MAJOR_TSTR)?;
         let len = self.len_within(arg)?;
         if len > max {
             return Err(Malformed::BadLength);
@@ -252,13 +252,13 @@ impl<'a> Reader<'a> {
 
     /// An array head with at most `max` elements; returns the element count.
     pub fn array(&mut self, max: usize) -> Result<usize> {
-        let arg = self.expect(MAJOR_ARRAY)?;
+        let arg = self.expect_major(MAJOR_ARRAY)?;
         self.count(arg, max)
     }
 
     /// An array head with exactly `n` elements.
     pub fn array_of(&mut self, n: usize) -> Result<()> {
-        let arg = self.expect(MAJOR_ARRAY)?;
+        let arg = self.expect_major(MAJOR_ARRAY)?;
         if usize::try_from(arg).ok() == Some(n) {
             Ok(())
         } else {
@@ -268,7 +268,7 @@ impl<'a> Reader<'a> {
 
     /// A map head with at most `max` entries; returns the entry count.
     pub fn map(&mut self, max: usize) -> Result<usize> {
-        let arg = self.expect(MAJOR_MAP)?;
+        let arg = self.expect_major(MAJOR_MAP)?;
         self.count(arg, max)
     }
 
@@ -285,12 +285,12 @@ impl<'a> Reader<'a> {
 
     /// A tag number.
     pub fn tag(&mut self) -> Result<u64> {
-        self.expect(MAJOR_TAG)
+        self.expect_major(MAJOR_TAG)
     }
 
     /// `true` or `false`.
     pub fn bool(&mut self) -> Result<bool> {
-        match self.expect(MAJOR_SIMPLE)? {
+        match self.expect_major(MAJOR_SIMPLE)? {
             SIMPLE_FALSE => Ok(false),
             SIMPLE_TRUE => Ok(true),
             _ => Err(Malformed::UnexpectedType),

@@ -191,5 +191,6 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request<'_>, Error> {
     Ok(request)
 }
 
-#[cfg(all(test, feature = "std"))]
+#[cfg(test)]
+#[cfg(feature = "std")]
 mod tests;

@@ -437,8 +437,6 @@ use tessera_verifier::{verify, Grants, Role, State, Verdict};
 const SW: &str = "SW-2026-000123";
 const YEAR_END: i64 = T0 + 365 * DAY;
 const HOUR: i64 = 3_600;
-/// One byte over the 64-byte cap of a normalized value.
-const SIXTY_FIVE_X: &str = "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX";
 
 /// A raw identity value as firmware reads it.
 #[derive(Clone)]
@@ -840,7 +838,8 @@ fn normalization_cases() -> Vec<(ComponentKind, Raw)> {
             Raw::Bytes(public(samples::DEVICE_KEY_SEED).to_vec()),
         ),
         (K::DEVICE_KEY, Raw::Bytes(vec![7; 31])),
-        (K::HW_SERIAL, t(SIXTY_FIVE_X)),
+        // One byte over the 64-byte cap of a normalized value.
+        (K::HW_SERIAL, t("X".repeat(65).leak())),
         (ComponentKind(9), t("x")),
     ]
 }
