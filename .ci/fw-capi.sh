@@ -65,7 +65,8 @@ LIB="$TARGET/capi/libtessera_verifier_capi.a"
 ls -l "$LIB"
 
 step "capi: static library for thumbv7em-none-eabihf (no_std firmware)"
-cargo build -p tessera-verifier-capi --lib --target thumbv7em-none-eabihf "${PROFILE[@]}"
+cargo build -p tessera-verifier-capi --lib --target thumbv7em-none-eabihf "${PROFILE[@]}" \
+  --no-default-features --features small-stack
 THUMB_LIB="$TARGET/thumbv7em-none-eabihf/capi/libtessera_verifier_capi.a"
 ls -l "$THUMB_LIB"
 # Every function the header declares is defined in the firmware library.

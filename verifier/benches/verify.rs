@@ -40,6 +40,10 @@ fn cases(f: &Fixture) -> Vec<Case<'_>> {
     };
     vec![
         ("full verify", Box::new(|| f.full_verify())),
+        (
+            "full verify, prepared key",
+            Box::new(|| f.full_verify_prepared()),
+        ),
         ("bare verify_strict", Box::new(|| f.bare_verify_strict())),
         (
             "bare from_bytes+verify_strict",
@@ -133,8 +137,8 @@ fn main() {
         println!("RATIO {label:<52} {:>6.3}x", get(a) / get(b));
     };
     ratio(
-        "full verify / bare verify_strict",
-        "full verify",
+        "full verify, prepared key / bare verify_strict",
+        "full verify, prepared key",
         "bare verify_strict",
     );
     ratio(
@@ -149,6 +153,10 @@ fn main() {
     );
     ratio("encode+sign / bare sign", "encode+sign", "bare sign");
     println!("RATE full_verify_per_s {:.0}", 1e9 / get("full verify"));
+    println!(
+        "RATE full_verify_prepared_per_s {:.0}",
+        1e9 / get("full verify, prepared key")
+    );
     println!(
         "RATE bare_verify_strict_per_s {:.0}",
         1e9 / get("bare verify_strict")

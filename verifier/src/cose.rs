@@ -5,7 +5,7 @@
 
 use crate::cbor::{self, Reader, MAJOR_ARRAY, MAJOR_BSTR, MAJOR_TSTR};
 use crate::keyring::{KeyId, KEY_ID_LEN};
-use crate::signature::{verify_parts, SIGNATURE_LEN};
+use crate::signature::{verify_parts, PublicKey, SIGNATURE_LEN};
 use crate::{Error, Malformed};
 
 /// Size cap for any signed object, armored or not, after base64 decoding
@@ -154,7 +154,7 @@ impl Sign1<'_> {
     ///
     /// # Errors
     /// [`Error::BadSignature`].
-    pub fn verify_with(&self, public_key: &[u8; 32]) -> Result<(), Error> {
+    pub fn verify_with(&self, public_key: &PublicKey) -> Result<(), Error> {
         let mut array = [0u8; 9];
         let mut context = [0u8; 9];
         let mut protected = [0u8; 9];

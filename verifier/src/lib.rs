@@ -119,12 +119,15 @@ pub mod runtime;
 pub mod samples;
 pub mod signature;
 pub mod state;
+#[cfg(any(feature = "small-stack", test))]
+mod straus;
 pub mod time;
 
 pub use claims::{License, Request};
 pub use cose::{ObjectType, MAX_OBJECT_LEN};
 pub use error::{ArmorError, Error, Malformed};
-pub use keyring::{key_id, KeyEntry, KeyId};
+pub use keyring::{key_id, KeyEntry, KeyId, PreparedKey, TrustedKey};
+pub use signature::PublicKey;
 
 pub use binding::{normalize, DeviceIdentity, IdentityError};
 pub use entitlement::{Grants, Role, ServiceGrant};
@@ -143,15 +146,18 @@ pub use time::{Schedule, Verdict};
 /// # Errors
 /// [`Error::Malformed`], [`Error::WrongType`], [`Error::UnknownKey`],
 /// [`Error::RetiredKey`], [`Error::BadSignature`], [`Error::KeyNotValidAt`].
-pub fn decode_license<'a>(bytes: &'a [u8], keyring: &[KeyEntry]) -> Result<License<'a>, Error> {
+pub fn decode_license<'a, K: TrustedKey>(
+    bytes: &'a [u8],
+    keyring: &[K],
+) -> Result<License<'a>, Error> {
     let sign1 = cose::parse(bytes)?;
     if sign1.object_type != ObjectType::License {
         return Err(Error::WrongType);
     }
     let key = keyring::lookup(keyring, &sign1.kid)?;
-    sign1.verify_with(&key.public_key)?;
+    sign1.verify_with(&key.public_key()?)?;
     let license = claims::parse_license(sign1.payload, sign1.kid)?;
-    if !key.covers(license.issued_at()) {
+    if !key.entry().covers(license.issued_at()) {
         return Err(Error::KeyNotValidAt);
     }
     Ok(license)
@@ -187,7 +193,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request<'_>, Error> {
     if key_id(&device_key) != sign1.kid {
         return Err(Error::BadSignature);
     }
-    sign1.verify_with(&device_key)?;
+    sign1.verify_with(&PublicKey::from_bytes(&device_key)?)?;
     Ok(request)
 }
 

@@ -6,7 +6,7 @@ use crate::binding::DeviceIdentity;
 use crate::entitlement::Grants;
 use crate::state::State;
 use crate::time::{Schedule, Verdict};
-use crate::{decode_license, Error, KeyEntry, License};
+use crate::{decode_license, Error, License, TrustedKey};
 
 /// What firmware may do with a license that was accepted: the verdict,
 /// when to check again, days since the last renewal and the entitlements.
@@ -89,9 +89,9 @@ impl<'a> Decision<'a> {
 /// [`Error::WrongDevice`], [`Error::ClockRollback`],
 /// [`Error::Superseded`], and [`Error::StateCorrupt`] when a recovery
 /// state is shown a license older than the recovery.
-pub fn verify<'a>(
+pub fn verify<'a, K: TrustedKey>(
     bytes: &'a [u8],
-    keyring: &[KeyEntry],
+    keyring: &[K],
     identity: &DeviceIdentity,
     now: i64,
     state: &mut State,
@@ -128,6 +128,7 @@ mod tests {
     use crate::encode::{sign_license, LicenseData};
     use crate::samples::{self, seed_signer, DAY, T0, TEST_KEY_1_PUBLIC, TEST_KEY_1_SEED};
     use crate::time::HOUR;
+    use crate::KeyEntry;
     use crate::{key_id, Malformed};
 
     const SW: &str = "SW-2026-000123";
@@ -847,7 +848,7 @@ mod tests {
             Error::Malformed(Malformed::Truncated)
         );
         assert_eq!(
-            verify(&good, &[], &id, T0, &mut st).unwrap_err(),
+            verify::<KeyEntry>(&good, &[], &id, T0, &mut st).unwrap_err(),
             Error::UnknownKey
         );
         let mut retired = keyring();

@@ -8,7 +8,9 @@
 
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use tessera_verifier::samples::{self, DAY, T0, TEST_KEY_1_PUBLIC, TEST_KEY_1_SEED};
-use tessera_verifier::{armor, cose, DeviceIdentity, KeyEntry, State, MAX_OBJECT_LEN};
+use tessera_verifier::{
+    armor, cose, DeviceIdentity, KeyEntry, PreparedKey, State, TrustedKey, MAX_OBJECT_LEN,
+};
 
 /// The armored typical license.
 pub const TYPICAL_LIC: &str = include_str!("../../../spec/vectors/typical.lic");
@@ -21,6 +23,8 @@ pub struct Fixture {
     pub armored: &'static str,
     pub cbor: Vec<u8>,
     pub keyring: [KeyEntry; 1],
+    /// The same keyring, prepared once (keys decompressed).
+    pub prepared: [PreparedKey; 1],
     pub identity: DeviceIdentity,
     pub state: State,
     /// The COSE Sig_structure `["Signature1", protected, h'', payload]`:
@@ -71,10 +75,12 @@ impl Fixture {
         {
             broken("the signature does not cover the Sig_structure built here");
         }
+        let keyring = [KeyEntry::new(TEST_KEY_1_PUBLIC, T0 - 365 * DAY)];
         Self {
             armored: TYPICAL_LIC,
             cbor,
-            keyring: [KeyEntry::new(TEST_KEY_1_PUBLIC, T0 - 365 * DAY)],
+            keyring,
+            prepared: keyring.map(PreparedKey::new),
             identity: samples::sample_identity(),
             state: State::new(),
             sig_structure,
@@ -87,13 +93,23 @@ impl Fixture {
 
     /// The full verify firmware runs: armor decode, CBOR/COSE decode,
     /// signature, serial and binding, clock, state and time verdict.
+    /// The keyring holds raw keys, decompressed at each verify.
     pub fn full_verify(&self) -> bool {
+        self.verify_with(&self.keyring)
+    }
+
+    /// The same with a keyring prepared once (`PreparedKey`).
+    pub fn full_verify_prepared(&self) -> bool {
+        self.verify_with(&self.prepared)
+    }
+
+    fn verify_with<K: TrustedKey>(&self, keyring: &[K]) -> bool {
         let mut buf = [0u8; MAX_OBJECT_LEN];
         let Ok(bytes) = armor::decode(self.armored, armor::LABEL_LICENSE, &mut buf) else {
             return false;
         };
         let mut state = self.state;
-        tessera_verifier::verify(bytes, &self.keyring, &self.identity, NOW, &mut state)
+        tessera_verifier::verify(bytes, keyring, &self.identity, NOW, &mut state)
             .is_ok_and(|d| d.full_service())
     }
 
