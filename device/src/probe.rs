@@ -61,20 +61,11 @@ pub mod paths {
     pub const CPUINFO: &str = "proc/cpuinfo";
 }
 
-/// The catalog name of a component kind, as the issuer writes it.
+/// The catalog name of a component kind, as the issuer writes it
+/// ([`ComponentKind::name`]; `unknown` for kinds this version does not know).
 #[must_use]
 pub fn kind_name(kind: ComponentKind) -> &'static str {
-    match kind {
-        ComponentKind::HW_SERIAL => "hw_serial",
-        ComponentKind::CPU_ID => "cpu_id",
-        ComponentKind::NIC_MAC => "nic_mac",
-        ComponentKind::IP_ADDR => "ip_addr",
-        ComponentKind::SYSTEM_UUID => "system_uuid",
-        ComponentKind::DISK_SERIAL => "disk_serial",
-        ComponentKind::DEVICE_KEY => "device_key",
-        ComponentKind::MACHINE_ID => "machine_id",
-        _ => "unknown",
-    }
+    kind.name().unwrap_or("unknown")
 }
 
 /// The configuration name of a platform (`hw`, `vm`, `cloud`).

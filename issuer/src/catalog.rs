@@ -151,25 +151,12 @@ pub struct Catalog {
     source: String,
 }
 
-/// The names of identity component kinds, as written in catalogs.
-pub const COMPONENT_KINDS: [(&str, ComponentKind); 8] = [
-    ("hw_serial", ComponentKind::HW_SERIAL),
-    ("cpu_id", ComponentKind::CPU_ID),
-    ("nic_mac", ComponentKind::NIC_MAC),
-    ("ip_addr", ComponentKind::IP_ADDR),
-    ("system_uuid", ComponentKind::SYSTEM_UUID),
-    ("disk_serial", ComponentKind::DISK_SERIAL),
-    ("device_key", ComponentKind::DEVICE_KEY),
-    ("machine_id", ComponentKind::MACHINE_ID),
-];
-
-/// The catalog name of a component kind (`kind-N` for unknown kinds).
+/// The catalog name of a component kind ([`ComponentKind::name`]; `kind-N`
+/// for unknown kinds).
 #[must_use]
 pub fn component_kind_name(kind: ComponentKind) -> String {
-    COMPONENT_KINDS
-        .iter()
-        .find(|(_, k)| *k == kind)
-        .map_or_else(|| format!("kind-{}", kind.0), |(n, _)| (*n).to_owned())
+    kind.name()
+        .map_or_else(|| format!("kind-{}", kind.0), str::to_owned)
 }
 
 /// The name of a feature category as written in catalogs.
@@ -744,24 +731,20 @@ impl Checker<'_> {
     }
 
     fn kind(&self, key: &str, name: &Spanned<String>) -> Result<ComponentKind, CatalogError> {
-        COMPONENT_KINDS
-            .iter()
-            .find(|(n, _)| *n == name.get_ref().as_str())
-            .map(|(_, k)| *k)
-            .ok_or_else(|| {
-                self.err(
-                    name.span(),
-                    format!(
-                        "platform.{key}: unknown identity component `{}`; known: {}",
-                        name.get_ref(),
-                        COMPONENT_KINDS
-                            .iter()
-                            .map(|(n, _)| *n)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            })
+        ComponentKind::from_name(name.get_ref()).ok_or_else(|| {
+            self.err(
+                name.span(),
+                format!(
+                    "platform.{key}: unknown identity component `{}`; known: {}",
+                    name.get_ref(),
+                    ComponentKind::KNOWN
+                        .iter()
+                        .filter_map(|k| k.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })
     }
 
     fn platform(&self, key: &str, p: RawPlatform) -> Result<PlatformDefaults, CatalogError> {

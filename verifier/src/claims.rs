@@ -183,6 +183,41 @@ impl ComponentKind {
     pub const DEVICE_KEY: Self = Self(7);
     /// OS machine id.
     pub const MACHINE_ID: Self = Self(8);
+
+    /// Every kind this version knows, in code order.
+    pub const KNOWN: [Self; 8] = [
+        Self::HW_SERIAL,
+        Self::CPU_ID,
+        Self::NIC_MAC,
+        Self::IP_ADDR,
+        Self::SYSTEM_UUID,
+        Self::DISK_SERIAL,
+        Self::DEVICE_KEY,
+        Self::MACHINE_ID,
+    ];
+
+    /// The name of a known kind, as catalogs, identity files and the agent
+    /// write it (`hw_serial`, `nic_mac`, ...); `None` for an unknown kind.
+    #[must_use]
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Self::HW_SERIAL => Some("hw_serial"),
+            Self::CPU_ID => Some("cpu_id"),
+            Self::NIC_MAC => Some("nic_mac"),
+            Self::IP_ADDR => Some("ip_addr"),
+            Self::SYSTEM_UUID => Some("system_uuid"),
+            Self::DISK_SERIAL => Some("disk_serial"),
+            Self::DEVICE_KEY => Some("device_key"),
+            Self::MACHINE_ID => Some("machine_id"),
+            _ => None,
+        }
+    }
+
+    /// The known kind with this name ([`ComponentKind::name`]).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::KNOWN.into_iter().find(|k| k.name() == Some(name))
+    }
 }
 
 /// One bound identity component (§5.3.4).
@@ -1056,4 +1091,24 @@ fn private_request<'a>(r: &mut Reader<'a>) -> Result<Request<'a>> {
         last_renewal,
         device_key,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_kind_names_round_trip() {
+        for (code, kind) in (1u8..).zip(ComponentKind::KNOWN) {
+            assert_eq!(kind, ComponentKind(code));
+            let name = kind.name().unwrap();
+            assert_eq!(ComponentKind::from_name(name), Some(kind));
+        }
+        for code in [0, 9, u8::MAX] {
+            assert_eq!(ComponentKind(code).name(), None);
+        }
+        assert_eq!(ComponentKind::from_name("unknown"), None);
+        assert_eq!(ComponentKind::from_name("HW_SERIAL"), None);
+        assert_eq!(ComponentKind::from_name(""), None);
+    }
 }

@@ -15,9 +15,7 @@ use tessera_verifier::{
 
 use super::{keyring_entries, print, print_json, read_license, Ctx};
 use crate::calendar::{format_duration, rfc3339_unix, PlatformName};
-use crate::catalog::{
-    after_grace_name, category_name, component_kind_name, Catalog, COMPONENT_KINDS,
-};
+use crate::catalog::{after_grace_name, category_name, component_kind_name, Catalog};
 use crate::cli::{InspectArgs, VerifyArgs};
 use crate::error::Error;
 use crate::issuance::describe_term;
@@ -314,10 +312,7 @@ pub fn read_identity(path: &Path) -> Result<DeviceIdentity, Error> {
             .map_err(|e| bad(format!("sw_serial: {e}")))?;
     }
     for c in &file.component {
-        let kind: ComponentKind = COMPONENT_KINDS
-            .iter()
-            .find(|(n, _)| *n == c.kind)
-            .map(|(_, k)| *k)
+        let kind = ComponentKind::from_name(&c.kind)
             .ok_or_else(|| bad(format!("unknown component kind `{}`", c.kind)))?;
         let raw: Vec<u8> = if kind == ComponentKind::DEVICE_KEY {
             hex::decode(c.value.trim())
