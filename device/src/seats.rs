@@ -339,11 +339,7 @@ impl SeatHook {
     /// Parses `NAME` or `NAME:pause`.
     #[must_use]
     pub fn parse(spec: &str) -> Option<Self> {
-        let (name, action) = match spec.split_once(':') {
-            Some((name, "pause")) => (name, FailAction::Pause),
-            Some(_) => return None,
-            None => (spec, FailAction::Fail),
-        };
+        let (name, action) = FailAction::split(spec)?;
         SeatFailPoint::ALL
             .into_iter()
             .find(|p| p.name() == name)

@@ -132,6 +132,18 @@ pub enum FailAction {
     Pause,
 }
 
+impl FailAction {
+    /// Splits a [`FAIL_POINT_ENV`] value, `NAME` or `NAME:pause`, into the
+    /// point's name and the action; `None` for any other suffix.
+    pub(crate) fn split(spec: &str) -> Option<(&str, Self)> {
+        match spec.split_once(':') {
+            Some((name, "pause")) => Some((name, Self::Pause)),
+            Some(_) => None,
+            None => Some((spec, Self::Fail)),
+        }
+    }
+}
+
 /// A test hook that stops writes at one point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FailHook {
@@ -152,11 +164,7 @@ impl FailHook {
     /// ```
     #[must_use]
     pub fn parse(spec: &str) -> Option<Self> {
-        let (name, action) = match spec.split_once(':') {
-            Some((name, "pause")) => (name, FailAction::Pause),
-            Some(_) => return None,
-            None => (spec, FailAction::Fail),
-        };
+        let (name, action) = FailAction::split(spec)?;
         FailPoint::from_name(name).map(|point| Self { point, action })
     }
 }

@@ -235,6 +235,16 @@ fn fail_hooks_parse_by_name() {
 }
 
 #[test]
+fn fail_point_specs_split_into_name_and_action() {
+    assert_eq!(FailAction::split("x"), Some(("x", FailAction::Fail)));
+    assert_eq!(FailAction::split("x:pause"), Some(("x", FailAction::Pause)));
+    assert_eq!(FailAction::split(""), Some(("", FailAction::Fail)));
+    assert_eq!(FailAction::split("x:later"), None);
+    assert_eq!(FailAction::split("x:pause:pause"), None);
+    assert_eq!(FailAction::split("x:"), None);
+}
+
+#[test]
 fn state_of_a_real_activation_round_trips() {
     let id = samples::sample_identity();
     let l = samples::typical();
