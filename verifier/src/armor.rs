@@ -30,7 +30,10 @@ const DASHES: &str = "-----";
 const CHUNK: usize = 256;
 /// Base64 characters held before decoding: whole chunks, decoded in one
 /// call when the output has room for all of them (see [`Sink::decode`]).
-const HELD: usize = 3 * CHUNK;
+/// One chunk keeps `decode`'s frame at about 400 bytes on a Cortex-M4
+/// (the C ABI decodes armor on the device); three measured 11 % fewer
+/// instructions on the typical license for 512 bytes more stack.
+const HELD: usize = CHUNK;
 /// Bytes copied at a time from base64 lines.
 const BLOCK: usize = 64;
 
