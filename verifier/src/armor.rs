@@ -464,31 +464,14 @@ mod tests {
     /// The reader before it was made faster, kept verbatim as the
     /// reference the differential tests compare against.
     mod reference {
-        use super::super::{ArmorError, MAX_ARMOR_LEN, MAX_OBJECT_LEN, STANDARD};
+        // `unquote` and `boundary` are unchanged from that reader: shared.
+        use super::super::{
+            boundary, unquote, ArmorError, MAX_ARMOR_LEN, MAX_OBJECT_LEN, STANDARD,
+        };
         use base64::Engine as _;
 
-        const DASHES: &str = "-----";
         /// Base64 characters collected before decoding a piece; a multiple of 4.
         const CHUNK: usize = 256;
-
-        /// Strips mail quoting (`>`, `> >`, `>>`) and surrounding whitespace.
-        fn unquote(line: &str) -> &str {
-            // ASCII whitespace only: base64 text never needs Unicode trimming, and
-            // a non-ASCII space left in place is refused by the decoder.
-            let mut rest = line.trim_ascii();
-            while let Some(after) = rest.strip_prefix('>') {
-                rest = after.trim_ascii_start();
-            }
-            rest
-        }
-
-        /// Parses `-----BEGIN <label>-----` / `-----END <label>-----`.
-        fn boundary<'l>(line: &'l str, word: &str) -> Option<&'l str> {
-            line.strip_prefix(DASHES)?
-                .strip_prefix(word)?
-                .strip_prefix(' ')?
-                .strip_suffix(DASHES)
-        }
 
         pub(super) fn decode<'o>(
             text: &str,
