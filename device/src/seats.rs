@@ -45,8 +45,6 @@ pub mod pool;
 pub mod session;
 
 use core::cmp::Ordering;
-use core::time::Duration;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -347,16 +345,7 @@ impl SeatHook {
     }
 
     fn reached(self) -> Result<(), SeatError> {
-        if self.action == FailAction::Pause {
-            let mut err = std::io::stderr();
-            let _ = writeln!(
-                err,
-                "tessera-agent: fail point {} reached",
-                self.point.name()
-            );
-            let _ = err.flush();
-            std::thread::sleep(Duration::from_secs(60));
-        }
+        self.action.perform(self.point.name());
         Err(SeatError::FailPoint(self.point.name()))
     }
 }

@@ -142,6 +142,18 @@ impl FailAction {
             None => Some((spec, Self::Fail)),
         }
     }
+
+    /// Runs the action at the point `name`: for [`FailAction::Pause`],
+    /// announces it on stderr and waits (up to a minute) to be killed. The
+    /// caller then fails.
+    pub(crate) fn perform(self, name: &str) {
+        if self == Self::Pause {
+            let mut err = io::stderr();
+            let _ = writeln!(err, "tessera-agent: fail point {name} reached");
+            let _ = err.flush();
+            std::thread::sleep(Duration::from_secs(60));
+        }
+    }
 }
 
 /// A test hook that stops writes at one point.
@@ -521,12 +533,7 @@ impl Store {
     fn reach(&self, point: Option<FailPoint>) -> Result<(), StoreError> {
         match (self.hook, point) {
             (Some(hook), Some(point)) if hook.point == point => {
-                if hook.action == FailAction::Pause {
-                    let mut err = io::stderr();
-                    let _ = writeln!(err, "tessera-agent: fail point {} reached", point.name());
-                    let _ = err.flush();
-                    std::thread::sleep(Duration::from_secs(60));
-                }
+                hook.action.perform(point.name());
                 Err(StoreError::FailPoint(point))
             }
             _ => Ok(()),
