@@ -39,7 +39,8 @@ use tessera_verifier::armor;
 use tessera_verifier::encode::RequestData;
 
 use crate::cli::IssueArgs;
-use crate::commands::{load_signer, request_from_text, Ctx};
+use crate::commands::session::Signing;
+use crate::commands::{request_from_text, Ctx};
 use crate::error::Error;
 use crate::issuance::{self, IssueOptions, Issued, Issuer, Planned};
 use crate::ledger::{Ledger, Record};
@@ -596,17 +597,13 @@ pub fn run_command(ctx: &Ctx, a: &IssueArgs, csv: &Path) -> Result<(), Error> {
         ));
     }
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-    let catalog = ctx.catalog()?;
-    let operator = ctx.operator()?;
-    let signer = load_signer(&a.key, ctx.now)?;
+    // Unlike the other signing commands, the CSV is read after the key
+    // (and before the ledger): see `commands::session`.
+    let (signing, ()) = Signing::load(ctx, &a.key, || Ok(()))?;
     let (rows, mut refused) = prepare(csv, a.order.as_deref())?;
     let total = rows.len() + refused.len();
     let mut ledger = ctx.ledger()?;
-    let issuer = Issuer {
-        catalog: &catalog,
-        signer: &signer,
-        operator: &operator,
-    };
+    let issuer = signing.issuer();
     let bar = ProgressBar::with_draw_target(
         Some(u64::try_from(rows.len()).unwrap_or(u64::MAX)),
         if std::io::stderr().is_terminal() {

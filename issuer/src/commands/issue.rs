@@ -6,12 +6,13 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::{load_signer, print_json, read_request, Ctx};
+use super::session::Session;
+use super::{print_json, read_request, Ctx};
 use crate::calendar::{format_duration, rfc3339_unix, CycleName, PlatformName};
 use crate::catalog::{after_grace_name, component_kind_name};
 use crate::cli::{IssueArgs, OutArgs, RenewArgs, ReplaceArgs};
 use crate::error::Error;
-use crate::issuance::{self, IssueOptions, Issued, Issuer};
+use crate::issuance::{self, IssueOptions, Issued};
 use crate::order::Order;
 use crate::output::{note, Target};
 
@@ -54,32 +55,23 @@ pub fn issue_one(
     order_path: &Path,
     request_path: &Path,
 ) -> Result<Issued, Error> {
-    let catalog = ctx.catalog()?;
-    let order = Order::load(order_path)?;
-    let (_, request) = read_request(request_path)?;
-    let operator = ctx.operator()?;
-    let signer = load_signer(&a.key, ctx.now)?;
-    let mut ledger = ctx.ledger()?;
-    let issuer = Issuer {
-        catalog: &catalog,
-        signer: &signer,
-        operator: &operator,
-    };
-    let mut w = ledger.writer()?;
-    let issued = issuance::issue(
-        &mut w,
-        &issuer,
-        &order,
-        &request,
-        &IssueOptions {
-            now: ctx.now,
-            approval: a.approval.as_deref(),
-            change: a.change,
-            idem_key: None,
-        },
-    )?;
-    w.commit()?;
-    Ok(issued)
+    let (mut session, (order, (_, request))) = Session::open(ctx, &a.key, || {
+        Ok((Order::load(order_path)?, read_request(request_path)?))
+    })?;
+    session.commit(|w, issuer| {
+        issuance::issue(
+            w,
+            issuer,
+            &order,
+            &request,
+            &IssueOptions {
+                now: ctx.now,
+                approval: a.approval.as_deref(),
+                change: a.change,
+                idem_key: None,
+            },
+        )
+    })
 }
 
 /// `tessera renew`.
@@ -97,20 +89,8 @@ pub fn renew(ctx: &Ctx, a: &RenewArgs) -> Result<(), Error> {
 /// # Errors
 /// As [`renew`].
 pub fn renew_one(ctx: &Ctx, a: &RenewArgs) -> Result<Issued, Error> {
-    let catalog = ctx.catalog()?;
-    let (_, request) = read_request(&a.request)?;
-    let operator = ctx.operator()?;
-    let signer = load_signer(&a.key, ctx.now)?;
-    let mut ledger = ctx.ledger()?;
-    let issuer = Issuer {
-        catalog: &catalog,
-        signer: &signer,
-        operator: &operator,
-    };
-    let mut w = ledger.writer()?;
-    let issued = issuance::renew(&mut w, &issuer, &request, ctx.now)?;
-    w.commit()?;
-    Ok(issued)
+    let (mut session, (_, request)) = Session::open(ctx, &a.key, || read_request(&a.request))?;
+    session.commit(|w, issuer| issuance::renew(w, issuer, &request, ctx.now))
 }
 
 /// `tessera replace`.
@@ -119,23 +99,13 @@ pub fn renew_one(ctx: &Ctx, a: &RenewArgs) -> Result<Issued, Error> {
 /// Input, policy, ledger and key errors.
 pub fn replace(ctx: &Ctx, a: &ReplaceArgs) -> Result<(), Error> {
     let t = target(&a.out)?;
-    let catalog = ctx.catalog()?;
-    let (_, request) = read_request(&a.request)?;
-    let operator = ctx.operator()?;
-    let signer = load_signer(&a.key, ctx.now)?;
-    let mut ledger = ctx.ledger()?;
-    let issuer = Issuer {
-        catalog: &catalog,
-        signer: &signer,
-        operator: &operator,
-    };
-    let mut w = ledger.writer()?;
+    let (mut session, (_, request)) = Session::open(ctx, &a.key, || read_request(&a.request))?;
     let reason = match a.reason {
         crate::cli::ReasonArg::Rma => issuance::ReplaceReason::Rma,
         crate::cli::ReasonArg::Migrate => issuance::ReplaceReason::Migrate,
     };
-    let issued = issuance::replace(&mut w, &issuer, &a.serial, &request, reason, ctx.now)?;
-    w.commit()?;
+    let issued = session
+        .commit(|w, issuer| issuance::replace(w, issuer, &a.serial, &request, reason, ctx.now))?;
     finish(&issued, &t, &a.out, None)
 }
 

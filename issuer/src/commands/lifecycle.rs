@@ -3,13 +3,25 @@
 //! license(s), so every written license is in the ledger.
 
 use super::issue::{finish, summary_json, summary_text, target};
-use super::{load_signer, print_json, read_request, Ctx};
+use super::session::Session;
+use super::{print_json, read_request, Ctx};
 use crate::cli::{DecommissionArgs, ModifyArgs, ShareArgs, VoidArgs};
 use crate::error::Error;
-use crate::issuance::{IssueOptions, Issuer};
+use crate::issuance::IssueOptions;
 use crate::lifecycle::{self, ShareOptions};
 use crate::order::Order;
 use crate::output::{note, Target};
+
+/// The options of a change to the license in force (`modify`,
+/// `decommission`).
+fn change_options<'a>(ctx: &Ctx, approval: Option<&'a str>) -> IssueOptions<'a> {
+    IssueOptions {
+        now: ctx.now,
+        approval,
+        change: true,
+        idem_key: None,
+    }
+}
 
 /// `tessera modify`.
 ///
@@ -17,32 +29,22 @@ use crate::output::{note, Target};
 /// Input, policy, ledger and key errors.
 pub fn modify(ctx: &Ctx, a: &ModifyArgs) -> Result<(), Error> {
     let t = target(&a.out)?;
-    let catalog = ctx.catalog()?;
-    let order = Order::load(&a.order)?;
-    let request = a.request.as_deref().map(read_request).transpose()?;
-    let operator = ctx.operator()?;
-    let signer = load_signer(&a.key, ctx.now)?;
-    let mut ledger = ctx.ledger()?;
-    let issuer = Issuer {
-        catalog: &catalog,
-        signer: &signer,
-        operator: &operator,
-    };
-    let mut w = ledger.writer()?;
-    let issued = lifecycle::modify(
-        &mut w,
-        &issuer,
-        &a.serial,
-        &order,
-        request.as_ref().map(|(_, r)| r),
-        &IssueOptions {
-            now: ctx.now,
-            approval: a.approval.as_deref(),
-            change: true,
-            idem_key: None,
-        },
-    )?;
-    w.commit()?;
+    let (mut session, (order, request)) = Session::open(ctx, &a.key, || {
+        Ok((
+            Order::load(&a.order)?,
+            a.request.as_deref().map(read_request).transpose()?,
+        ))
+    })?;
+    let issued = session.commit(|w, issuer| {
+        lifecycle::modify(
+            w,
+            issuer,
+            &a.serial,
+            &order,
+            request.as_ref().map(|(_, r)| r),
+            &change_options(ctx, a.approval.as_deref()),
+        )
+    })?;
     finish(&issued, &t, &a.out, a.approval.as_deref())
 }
 
@@ -52,28 +54,15 @@ pub fn modify(ctx: &Ctx, a: &ModifyArgs) -> Result<(), Error> {
 /// Policy, ledger and key errors.
 pub fn decommission(ctx: &Ctx, a: &DecommissionArgs) -> Result<(), Error> {
     let t = target(&a.out)?;
-    let catalog = ctx.catalog()?;
-    let operator = ctx.operator()?;
-    let signer = load_signer(&a.key, ctx.now)?;
-    let mut ledger = ctx.ledger()?;
-    let issuer = Issuer {
-        catalog: &catalog,
-        signer: &signer,
-        operator: &operator,
-    };
-    let mut w = ledger.writer()?;
-    let issued = lifecycle::decommission(
-        &mut w,
-        &issuer,
-        &a.serial,
-        &IssueOptions {
-            now: ctx.now,
-            approval: a.approval.as_deref(),
-            change: true,
-            idem_key: None,
-        },
-    )?;
-    w.commit()?;
+    let (mut session, ()) = Session::open(ctx, &a.key, || Ok(()))?;
+    let issued = session.commit(|w, issuer| {
+        lifecycle::decommission(
+            w,
+            issuer,
+            &a.serial,
+            &change_options(ctx, a.approval.as_deref()),
+        )
+    })?;
     finish(&issued, &t, &a.out, a.approval.as_deref())
 }
 
@@ -91,7 +80,7 @@ pub fn void(ctx: &Ctx, a: &VoidArgs) -> Result<(), Error> {
         ))
     };
     let text = a.license.trim();
-    let mut ledger = ctx.existing_ledger()?;
+    let ledger = ctx.existing_ledger()?;
     let mut id = [0u8; 16];
     if hex::decode_to_slice(text, &mut id).is_err() {
         let (serial, sequence) = text.rsplit_once(':').ok_or_else(bad)?;
@@ -111,17 +100,8 @@ pub fn void(ctx: &Ctx, a: &VoidArgs) -> Result<(), Error> {
                 ))
             })?;
     }
-    let catalog = ctx.catalog()?;
-    let operator = ctx.operator()?;
-    let signer = load_signer(&a.key, ctx.now)?;
-    let issuer = Issuer {
-        catalog: &catalog,
-        signer: &signer,
-        operator: &operator,
-    };
-    let mut w = ledger.writer()?;
-    let issued = lifecycle::void(&mut w, &issuer, &id, &a.reason, ctx.now)?;
-    w.commit()?;
+    let issued = Session::with_ledger(ctx, &a.key, ledger)?
+        .commit(|w, issuer| lifecycle::void(w, issuer, &id, &a.reason, ctx.now))?;
     finish(&issued, &t, &a.out, None)
 }
 
@@ -143,29 +123,22 @@ pub fn share(ctx: &Ctx, a: &ShareArgs) -> Result<(), Error> {
         }
         st.check(a.out.force)?;
     }
-    let catalog = ctx.catalog()?;
-    let request = a.request.as_deref().map(read_request).transpose()?;
-    let operator = ctx.operator()?;
-    let signer = load_signer(&a.key, ctx.now)?;
-    let mut ledger = ctx.ledger()?;
-    let issuer = Issuer {
-        catalog: &catalog,
-        signer: &signer,
-        operator: &operator,
-    };
-    let mut w = ledger.writer()?;
-    let shared = lifecycle::share(
-        &mut w,
-        &issuer,
-        &a.server,
-        &a.client,
-        &ShareOptions {
-            now: ctx.now,
-            request: request.as_ref().map(|(_, r)| r),
-            pbx_name: a.pbx_name.as_deref(),
-        },
-    )?;
-    w.commit()?;
+    let (mut session, request) = Session::open(ctx, &a.key, || {
+        a.request.as_deref().map(read_request).transpose()
+    })?;
+    let shared = session.commit(|w, issuer| {
+        lifecycle::share(
+            w,
+            issuer,
+            &a.server,
+            &a.client,
+            &ShareOptions {
+                now: ctx.now,
+                request: request.as_ref().map(|(_, r)| r),
+                pbx_name: a.pbx_name.as_deref(),
+            },
+        )
+    })?;
     let recorded = |serial: &str| {
         note(&format!(
             "the license is recorded in the ledger; print it again with `tessera ledger show {serial} --license`"

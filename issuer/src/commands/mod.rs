@@ -23,6 +23,7 @@ pub mod keys;
 pub mod ledger;
 pub mod lifecycle;
 pub mod report;
+pub(crate) mod session;
 
 /// What every command may need: the global options and the time.
 #[derive(Debug)]
