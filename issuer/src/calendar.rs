@@ -231,20 +231,25 @@ pub fn prorated_fraction(term_start: i64, term_end: i64, start: i64) -> f64 {
     f
 }
 
-/// The end (exclusive, UTC) of the first business day (Monday to
-/// Friday) after the day of `t`: the deadline for reporting a mistake
-/// "within 1 business day". Public holidays are not known.
+/// The end (exclusive, UTC) of the first business day after the day of
+/// `t`: the deadline for reporting a mistake "within 1 business day".
+/// Saturdays, Sundays and the `holidays` (the catalog's `[calendar]`) are
+/// not business days.
 ///
 /// ```
+/// use chrono::NaiveDate;
 /// use tessera_issuer::calendar::{end_of_next_business_day, parse_time, rfc3339_unix};
 /// // Issued on Friday 2026-01-02: Monday counts, the deadline is Tuesday 00:00.
 /// let friday = parse_time("2026-01-02T09:00:00Z").unwrap().timestamp();
-/// assert_eq!(rfc3339_unix(end_of_next_business_day(friday)), "2026-01-06T00:00:00Z");
+/// assert_eq!(rfc3339_unix(end_of_next_business_day(friday, &[])), "2026-01-06T00:00:00Z");
 /// let tuesday = parse_time("2026-01-06T18:00:00Z").unwrap().timestamp();
-/// assert_eq!(rfc3339_unix(end_of_next_business_day(tuesday)), "2026-01-08T00:00:00Z");
+/// assert_eq!(rfc3339_unix(end_of_next_business_day(tuesday, &[])), "2026-01-08T00:00:00Z");
+/// // With Monday 2026-01-05 a holiday, Tuesday counts instead.
+/// let holiday = NaiveDate::from_ymd_opt(2026, 1, 5).unwrap();
+/// assert_eq!(rfc3339_unix(end_of_next_business_day(friday, &[holiday])), "2026-01-07T00:00:00Z");
 /// ```
 #[must_use]
-pub fn end_of_next_business_day(t: i64) -> i64 {
+pub fn end_of_next_business_day(t: i64, holidays: &[chrono::NaiveDate]) -> i64 {
     use chrono::Weekday;
     let mut day = from_unix(t).date_naive();
     loop {
@@ -252,7 +257,7 @@ pub fn end_of_next_business_day(t: i64) -> i64 {
             return i64::MAX;
         };
         day = next;
-        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) && !holidays.contains(&day) {
             break;
         }
     }

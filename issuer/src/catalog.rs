@@ -146,6 +146,9 @@ pub struct Catalog {
     pub addons: Vec<Item>,
     /// Services.
     pub services: Vec<Item>,
+    /// Public holidays (UTC dates): not business days, like Saturdays and
+    /// Sundays, for the 1-business-day void window. Sorted, no repeats.
+    pub holidays: Vec<chrono::NaiveDate>,
     platforms: BTreeMap<&'static str, PlatformDefaults>,
     text: String,
     source: String,
@@ -415,7 +418,16 @@ struct RawCatalog {
     addon: Vec<RawItem>,
     #[serde(default)]
     service: Vec<RawItem>,
+    #[serde(default)]
+    calendar: Option<RawCalendar>,
     platform: RawPlatforms,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCalendar {
+    #[serde(default)]
+    holidays: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -523,6 +535,7 @@ impl Checker<'_> {
         let services = self.items("service", raw.service)?;
         let features = self.features(raw.feature)?;
         let packages = self.packages(raw.package, &features)?;
+        let holidays = self.holidays(raw.calendar)?;
         let mut platforms = BTreeMap::new();
         let RawPlatforms { hw, vm, cloud } = raw.platform;
         for (key, p) in [("hw", hw), ("vm", vm), ("cloud", cloud)] {
@@ -544,10 +557,31 @@ impl Checker<'_> {
             bases,
             addons,
             services,
+            holidays,
             platforms,
             text: text.to_owned(),
             source: self.file.to_owned(),
         })
+    }
+
+    fn holidays(&self, raw: Option<RawCalendar>) -> Result<Vec<chrono::NaiveDate>, CatalogError> {
+        let mut days = Vec::new();
+        for day in raw.map(|c| c.holidays).unwrap_or_default() {
+            let parsed = chrono::NaiveDate::parse_from_str(day.get_ref().trim(), "%Y-%m-%d")
+                .map_err(|_| {
+                    self.err(
+                        day.span(),
+                        format!(
+                            "holiday `{}` is not a date: write YYYY-MM-DD, e.g. \"2026-12-25\"",
+                            day.get_ref()
+                        ),
+                    )
+                })?;
+            days.push(parsed);
+        }
+        days.sort_unstable();
+        days.dedup();
+        Ok(days)
     }
 
     fn code(&self, kind: &str, code: &Spanned<i64>) -> Result<u16, CatalogError> {

@@ -248,7 +248,8 @@ Examples:
   tessera void --license 3f9a0c52d1e84b7a9c0e6f1d2b3a4c5e --reason 'wrong customer' -o void.lic
 
 Only the license in force, within 1 business day of its issue (until the
-end of the next Monday-to-Friday day, UTC). The void restores the license
+end of the next business day, UTC: not a Saturday, a Sunday or one of the
+catalog's [calendar] holidays). The void restores the license
 before it; the void of a first activation grants nothing (the PBX locks)
 until the right license is issued with `tessera issue`. Refusals exit 2.
 

@@ -496,7 +496,7 @@ pub fn void(
     if voided.row.action == Action::Void {
         return Err(PolicyError::VoidOfVoid { id: id_hex }.into());
     }
-    policy::void_in_time(&id_hex, voided.row.issued_at, now)?;
+    policy::void_in_time(&id_hex, voided.row.issued_at, now, &issuer.catalog.holidays)?;
     let schedule = w.schedule(&serial)?;
     policy::not_deleted(&serial, schedule, now)?;
     let at = now.timestamp();

@@ -578,13 +578,18 @@ pub fn share_allowed(
 
 /// A void within 1 business day of the issue (DOMAIN: activation mistakes
 /// are reported within 1 business day): until the end (UTC) of the first
-/// Monday-to-Friday day after the day of issue. Public holidays are not
-/// known.
+/// day after the day of issue that is neither a Saturday, a Sunday nor one
+/// of the catalog's `holidays`.
 ///
 /// # Errors
 /// [`PolicyError::VoidTooLate`].
-pub fn void_in_time(id: &str, issued_at: i64, now: DateTime<Utc>) -> Result<(), PolicyError> {
-    let deadline = crate::calendar::end_of_next_business_day(issued_at);
+pub fn void_in_time(
+    id: &str,
+    issued_at: i64,
+    now: DateTime<Utc>,
+    holidays: &[chrono::NaiveDate],
+) -> Result<(), PolicyError> {
+    let deadline = crate::calendar::end_of_next_business_day(issued_at, holidays);
     if now.timestamp() >= deadline {
         return Err(PolicyError::VoidTooLate {
             id: id.to_owned(),

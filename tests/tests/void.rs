@@ -113,6 +113,38 @@ fn a_void_after_one_business_day_is_refused() {
 }
 
 #[test]
+fn the_catalogs_holidays_are_not_business_days() {
+    let (vendor, site) = licensed();
+    let typo = mistaken_change(&vendor, &site);
+    // Monday 2026-01-05 is a holiday at this vendor: Tuesday counts.
+    let catalog = vendor.catalog_with(
+        "holidays.toml",
+        &[("holidays = []", "holidays = [\"2026-01-05\"]")],
+    );
+    let catalog = catalog.to_str().unwrap().to_owned();
+    let void_with = |now: &str, out: &str| {
+        vendor.at(
+            now,
+            &[
+                "--catalog",
+                &catalog,
+                "void",
+                "--license",
+                &typo,
+                "--reason",
+                "typo",
+                "-o",
+                out,
+            ],
+        )
+    };
+    void_with("2026-01-07T00:00:00Z", "late.lic")
+        .code(vendor_exit::POLICY)
+        .says("2026-01-07T00:00:00Z");
+    void_with("2026-01-06T17:00:00Z", "tuesday.lic").ok();
+}
+
+#[test]
 fn only_the_license_in_force_can_be_voided() {
     let (vendor, site) = licensed();
     let typo = mistaken_change(&vendor, &site);

@@ -51,6 +51,40 @@ fn default_catalog_loads_with_appendix_a_codes() {
     assert!(c.feature("remote_diagnostics").unwrap().hidden);
     assert_eq!(c.package("Contact-Center").unwrap().features.len(), 3);
     assert_eq!(c.text(), DEFAULT_CATALOG);
+    assert!(c.holidays.is_empty());
+}
+
+#[test]
+fn holidays_are_dates_sorted_once() {
+    let text = DEFAULT_CATALOG.replacen(
+        "holidays = []",
+        "holidays = [\"2026-12-26\", \"2026-12-25\", \" 2026-12-25 \"]",
+        1,
+    );
+    let c = Catalog::parse("test.toml", &text).unwrap();
+    let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+    assert_eq!(c.holidays, [day(25), day(26)]);
+    // A catalog without [calendar] (written before it existed) still loads.
+    let old = DEFAULT_CATALOG
+        .replacen("[calendar]", "", 1)
+        .replacen("holidays = []", "", 1);
+    assert!(Catalog::parse("old.toml", &old)
+        .unwrap()
+        .holidays
+        .is_empty());
+}
+
+#[test]
+fn a_holiday_that_is_no_date_is_refused_with_its_line() {
+    let e = broken("holidays = []", "holidays = [\"2026-02-30\"]");
+    let CatalogError::Invalid { line, reason, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(*line, line_of_text("holidays = []"));
+    assert!(
+        reason.contains("2026-02-30") && reason.contains("YYYY-MM-DD"),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -582,15 +582,46 @@ fn core_features_are_not_licenses_of_ones_own() {
 fn a_void_within_one_business_day() {
     // Wednesday: until the end of Thursday.
     let wed = t("2026-01-07T15:00:00Z").timestamp();
-    assert_eq!(void_in_time("id", wed, t("2026-01-08T23:59:59Z")), Ok(()));
+    assert_eq!(
+        void_in_time("id", wed, t("2026-01-08T23:59:59Z"), &[]),
+        Ok(())
+    );
     assert!(matches!(
-        void_in_time("id", wed, t("2026-01-09T00:00:00Z")),
+        void_in_time("id", wed, t("2026-01-09T00:00:00Z"), &[]),
         Err(PolicyError::VoidTooLate { .. })
     ));
     // Friday and Saturday: until the end of Monday.
     for issued in ["2026-01-09T17:00:00Z", "2026-01-10T12:00:00Z"] {
         let at = t(issued).timestamp();
-        assert_eq!(void_in_time("id", at, t("2026-01-12T20:00:00Z")), Ok(()));
-        assert!(void_in_time("id", at, t("2026-01-13T00:00:00Z")).is_err());
+        assert_eq!(
+            void_in_time("id", at, t("2026-01-12T20:00:00Z"), &[]),
+            Ok(())
+        );
+        assert!(void_in_time("id", at, t("2026-01-13T00:00:00Z"), &[]).is_err());
     }
+}
+
+#[test]
+fn holidays_are_not_business_days() {
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    // Thursday 2026-12-24; Friday the 25th and Monday the 28th are holidays
+    // here: the next business day is Tuesday the 29th.
+    let holidays = [day("2026-12-25"), day("2026-12-28")];
+    let thu = t("2026-12-24T10:00:00Z").timestamp();
+    assert_eq!(
+        void_in_time("id", thu, t("2026-12-29T23:59:59Z"), &holidays),
+        Ok(())
+    );
+    assert!(matches!(
+        void_in_time("id", thu, t("2026-12-30T00:00:00Z"), &holidays),
+        Err(PolicyError::VoidTooLate { deadline, .. }) if deadline == "2026-12-30T00:00:00Z"
+    ));
+    // Without the holidays the same void ends with Friday.
+    assert!(void_in_time("id", thu, t("2026-12-26T00:00:00Z"), &[]).is_err());
+    // A holiday on the day of issue itself changes nothing.
+    let hol = t("2026-12-25T10:00:00Z").timestamp();
+    assert_eq!(
+        void_in_time("id", hol, t("2026-12-29T12:00:00Z"), &holidays),
+        Ok(())
+    );
 }
