@@ -196,6 +196,16 @@ pub(crate) fn decode_data(record: &Record) -> Result<LicenseData, Error> {
         })
 }
 
+/// The start of a license's validity (`nbf`) issued at `issued_at`: earlier
+/// by the policy's rollback tolerance, so that a device whose clock is up to
+/// that much behind the vendor's still sees the fresh license in force
+/// instead of `not_yet_valid` (`spec/RUNTIME.md` §5.2). The device's own
+/// clock checks and the recovery rule use `iat`, not `nbf`.
+#[must_use]
+pub(crate) fn start_of_validity(issued_at: i64, policy: &Policy) -> i64 {
+    issued_at.saturating_sub(i64::from(policy.rollback_tolerance))
+}
+
 pub(crate) fn sign(issuer: &Issuer<'_>, data: &LicenseData) -> Result<Vec<u8>, Error> {
     sign_license(data, &issuer.signer.kid(), |m| issuer.signer.sign(m)).map_err(|e| match e {
         EncodeError::Invalid(m) => Error::Encode(m),
@@ -507,7 +517,7 @@ pub(crate) fn plan_serial(
         issuer: catalog.vendor.clone(),
         serial,
         issued_at: now.timestamp(),
-        not_before: now.timestamp(),
+        not_before: start_of_validity(now.timestamp(), &license_policy),
         lease_end,
         id: random_id()?,
         platform: resolved.platform,
@@ -676,7 +686,7 @@ pub fn renew(
     data.lease_end = policy::lease_end(now, &term, d.lease, d.max_lease, air_gapped, stop_at);
     data.term = term;
     data.issued_at = now.timestamp();
-    data.not_before = now.timestamp();
+    data.not_before = start_of_validity(data.issued_at, &data.policy);
     data.id = random_id()?;
     data.sequence = w.next_sequence(&serial)?;
     let bytes = sign(issuer, &data)?;
@@ -795,7 +805,7 @@ pub fn replace(
     let stop_at = w.schedule(serial)?.map(|z| z.stop_at);
     data.lease_end = policy::lease_end(now, &data.term, d.lease, d.max_lease, air_gapped, stop_at);
     data.issued_at = now.timestamp();
-    data.not_before = now.timestamp();
+    data.not_before = start_of_validity(data.issued_at, &data.policy);
     data.id = random_id()?;
     data.sequence = w.next_sequence(serial)?;
     let bytes = sign(issuer, &data)?;

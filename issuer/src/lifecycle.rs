@@ -18,7 +18,7 @@ use crate::calendar::{rfc3339_unix, CycleName, PlatformName};
 use crate::error::Error;
 use crate::issuance::{
     self, binding_for, check_device, decode_data, defaults, in_force, license_policy, random_id,
-    record_for, request_serial, sign, IssueOptions, Issued, Issuer,
+    record_for, request_serial, sign, start_of_validity, IssueOptions, Issued, Issuer,
 };
 use crate::ledger::{Action, Record, Writer};
 use crate::order::{Order, SharingOrder};
@@ -339,11 +339,12 @@ pub fn share(
     let previous_serial = converted_from
         .clone()
         .or_else(|| current.as_ref().and_then(|c| c.previous_serial.clone()));
+    let client_policy = license_policy(d);
     let data = LicenseData {
         issuer: issuer.catalog.vendor.clone(),
         serial: client_serial.clone(),
         issued_at: at,
-        not_before: at,
+        not_before: start_of_validity(at, &client_policy),
         lease_end: policy::lease_end(now, &term, d.lease, d.max_lease, order.air_gapped, None),
         id: random_id()?,
         platform,
@@ -351,7 +352,7 @@ pub fn share(
         binding,
         previous_serial,
         term,
-        policy: license_policy(d),
+        policy: client_policy,
         entitlements: EntitlementsData::default(),
         services: Vec::new(),
         sharing: SharingData::Client(server.clone()),
@@ -413,7 +414,7 @@ pub fn share(
             stop_at,
         );
         data.issued_at = at;
-        data.not_before = at;
+        data.not_before = start_of_validity(at, &data.policy);
         data.id = random_id()?;
         data.sequence = w.next_sequence(&server)?;
         let bytes = sign(issuer, &data)?;
@@ -533,7 +534,7 @@ pub fn void(
         }
     };
     data.issued_at = at;
-    data.not_before = at;
+    data.not_before = start_of_validity(at, &data.policy);
     data.id = random_id()?;
     data.sequence = w.next_sequence(&serial)?;
     let bytes = sign(issuer, &data)?;

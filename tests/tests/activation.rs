@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{activate, agent_exit, OrderSpec, Site, Vendor};
+use common::{activate, agent_error, agent_exit, OrderSpec, Site, Vendor};
 
 const T0: &str = "2026-01-02T09:00:00Z";
 
@@ -138,4 +138,34 @@ fn a_cloud_pbx_is_never_sold_for_a_lifetime() {
     let (run, _) = vendor.answer(T0, &["issue", "--order", "cloud.toml"], &req, "cloud.lic");
     run.code(common::vendor_exit::POLICY)
         .says("a Cloud PBX cannot have a lifetime license");
+}
+
+#[test]
+fn a_device_clock_behind_the_vendors_still_installs_a_fresh_license() {
+    let vendor = Vendor::new();
+    OrderSpec::default().write(&vendor, "order.toml");
+    let issue = |site: &Site, site_now: &str, out: &str| {
+        site.trust(&vendor);
+        let req = site.request(site_now);
+        let (run, lic) = vendor.answer(T0, &["issue", "--order", "order.toml"], &req, out);
+        run.ok();
+        site.install(&lic, site_now)
+    };
+    // Three hours behind: within the HW policy's rollback tolerance (1 day),
+    // by which the license starts before its issue.
+    let slow = Site::appliance("HW-7F3A-0042", 1);
+    let status = issue(&slow, "2026-01-02T06:00:00Z", "slow.lic")
+        .code(agent_exit::FULL)
+        .json();
+    assert_eq!(status["mode"], "full");
+    let shown = vendor
+        .tessera(&["inspect", "slow.lic", "--json"])
+        .ok()
+        .json();
+    assert_eq!(shown["issued_at"], T0);
+    assert_eq!(shown["not_before"], "2026-01-01T09:00:00Z");
+    // More than a day behind: the device is told to check its clock.
+    let stopped = Site::appliance("HW-7F3A-0043", 1);
+    let refused = issue(&stopped, "2026-01-01T08:59:59Z", "stopped.lic");
+    assert_eq!(agent_error(&refused), "not_yet_valid");
 }
