@@ -6,7 +6,7 @@
 #   2. `openssl speed -seconds 3 ed25519` before and after (1), and our
 #      verify rate over OpenSSL's;
 #   3. valgrind --tool=callgrind instruction counts (Ir) per verify and per
-#      bare verify_strict (verifier/benches/verify_ir.rs), repeatable on a
+#      bare verify_strict (bench/ir.sh, verifier/benches/verify_ir.rs), repeatable on a
 #      noisy machine;
 #   4. with qemu-system-arm installed: instructions on Cortex-M4 (fw-demo
 #      under QEMU -icount) of verify and of bare verify_strict.
@@ -39,7 +39,7 @@ echo "rustc:   $(rustc --version)"
 echo "openssl: $(openssl version)"
 
 echo "=== build benches"
-cargo bench -p tessera-verifier --features std --bench verify --bench verify_ir --no-run \
+cargo bench -p tessera-verifier --features std --bench verify --no-run \
   --message-format=json 2>/dev/null >"$LOG/build.json"
 exe() {
   python3 -c '
@@ -50,7 +50,6 @@ for line in open(sys.argv[1]):
         print(m["executable"])' "$LOG/build.json" "$1" | tail -1
 }
 VERIFY_BENCH="$(exe verify)"
-IR_BENCH="$(exe verify_ir)"
 
 echo "=== openssl speed -seconds 3 ed25519 (before)"
 OSSL_BEFORE="$(openssl_verify_rate)"
@@ -64,18 +63,13 @@ echo "=== openssl speed -seconds 3 ed25519 (after)"
 OSSL_AFTER="$(openssl_verify_rate)"
 echo "OpenSSL Ed25519 verify/s: $OSSL_AFTER"
 
-echo "=== valgrind --tool=callgrind (Ir per call = (Ir(N=21) - Ir(N=1)) / 20)"
-ir() { # mode n -> total Ir
-  TESSERA_IR_MODE="$1" TESSERA_IR_N="$2" valgrind --tool=callgrind \
-    --callgrind-out-file="$LOG/cg.$1.$2" "$IR_BENCH" 2>&1 | awk '/Collected/ { print $NF }'
-}
+echo "=== valgrind --tool=callgrind (bench/ir.sh: Ir per call = (Ir(N=21) - Ir(N=1)) / 20)"
 declare -A IR
 if command -v valgrind >/dev/null 2>&1; then
-  for mode in verify verify_prepared strict strict_from_bytes; do
-    a="$(ir "$mode" 1)"; b="$(ir "$mode" 21)"
-    IR[$mode]=$(( (b - a) / 20 ))
-    echo "Ir per call, $mode: ${IR[$mode]}"
-  done
+  bash bench/ir.sh | tee "$LOG/ir.txt"
+  while read -r mode count; do
+    IR[$mode]="$count"
+  done < <(sed -n 's/^Ir per call, \([a-z_]*\): \([0-9]*\)$/\1 \2/p' "$LOG/ir.txt")
 else
   echo "valgrind not installed: skipped"
 fi

@@ -3,7 +3,7 @@
 //!
 //! `TESSERA_IR_MODE=verify|verify_prepared|strict|strict_from_bytes
 //! TESSERA_IR_N=<n>` runs the full verify (raw or prepared keyring), or the bare primitive on the same bytes, `n`
-//! times. `bench/compare.sh` runs it with two values of `n` and divides the
+//! times. `bench/ir.sh` (from `bench/compare.sh` and CI) runs it with two values of `n` and divides the
 //! difference, so setup cost cancels out. Without the variables (as under
 //! `cargo bench`) it runs each mode once.
 
