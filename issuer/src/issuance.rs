@@ -206,6 +206,13 @@ pub(crate) fn start_of_validity(issued_at: i64, policy: &Policy) -> i64 {
     issued_at.saturating_sub(i64::from(policy.rollback_tolerance))
 }
 
+/// Dates a license re-issued from an earlier one at `at`: its `iat`, and
+/// its `nbf` from `data.policy` ([`start_of_validity`]), set together.
+pub(crate) fn stamp_issue(data: &mut LicenseData, at: i64) {
+    data.issued_at = at;
+    data.not_before = start_of_validity(at, &data.policy);
+}
+
 pub(crate) fn sign(issuer: &Issuer<'_>, data: &LicenseData) -> Result<Vec<u8>, Error> {
     sign_license(data, &issuer.signer.kid(), |m| issuer.signer.sign(m)).map_err(|e| match e {
         EncodeError::Invalid(m) => Error::Encode(m),
@@ -685,8 +692,7 @@ pub fn renew(
     let stop_at = w.schedule(&serial)?.map(|z| z.stop_at);
     data.lease_end = policy::lease_end(now, &term, d.lease, d.max_lease, air_gapped, stop_at);
     data.term = term;
-    data.issued_at = now.timestamp();
-    data.not_before = start_of_validity(data.issued_at, &data.policy);
+    stamp_issue(&mut data, now.timestamp());
     data.id = random_id()?;
     data.sequence = w.next_sequence(&serial)?;
     let bytes = sign(issuer, &data)?;
@@ -804,8 +810,7 @@ pub fn replace(
         .unwrap_or(false);
     let stop_at = w.schedule(serial)?.map(|z| z.stop_at);
     data.lease_end = policy::lease_end(now, &data.term, d.lease, d.max_lease, air_gapped, stop_at);
-    data.issued_at = now.timestamp();
-    data.not_before = start_of_validity(data.issued_at, &data.policy);
+    stamp_issue(&mut data, now.timestamp());
     data.id = random_id()?;
     data.sequence = w.next_sequence(serial)?;
     let bytes = sign(issuer, &data)?;

@@ -18,7 +18,7 @@ use crate::calendar::{rfc3339_unix, CycleName, PlatformName};
 use crate::error::Error;
 use crate::issuance::{
     self, binding_for, check_device, decode_data, defaults, in_force, license_policy, random_id,
-    record_for, request_serial, sign, start_of_validity, IssueOptions, Issued, Issuer,
+    record_for, request_serial, sign, stamp_issue, start_of_validity, IssueOptions, Issued, Issuer,
 };
 use crate::ledger::{Action, Record, Writer};
 use crate::order::{Order, SharingOrder};
@@ -413,8 +413,7 @@ pub fn share(
             order.air_gapped,
             stop_at,
         );
-        data.issued_at = at;
-        data.not_before = start_of_validity(at, &data.policy);
+        stamp_issue(&mut data, at);
         data.id = random_id()?;
         data.sequence = w.next_sequence(&server)?;
         let bytes = sign(issuer, &data)?;
@@ -533,8 +532,7 @@ pub fn void(
             (data, voided.row.order_json.clone(), None)
         }
     };
-    data.issued_at = at;
-    data.not_before = start_of_validity(at, &data.policy);
+    stamp_issue(&mut data, at);
     data.id = random_id()?;
     data.sequence = w.next_sequence(&serial)?;
     let bytes = sign(issuer, &data)?;
