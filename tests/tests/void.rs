@@ -49,19 +49,23 @@ fn mistaken_change(vendor: &Vendor, site: &Site) -> String {
 }
 
 fn void(vendor: &Vendor, now: &str, id: &str, out: &str) -> common::Run {
-    vendor.at(
-        now,
-        &[
-            "void",
-            "--license",
-            id,
-            "--reason",
-            "PBX-BASIC 200 typed for 20",
-            "-o",
-            out,
-            "--json",
-        ],
-    )
+    void_with(vendor, &[], now, id, out)
+}
+
+/// `void`, after the global options `before` (`--catalog FILE`).
+fn void_with(vendor: &Vendor, before: &[&str], now: &str, id: &str, out: &str) -> common::Run {
+    let mut args = before.to_vec();
+    args.extend([
+        "void",
+        "--license",
+        id,
+        "--reason",
+        "PBX-BASIC 200 typed for 20",
+        "-o",
+        out,
+        "--json",
+    ]);
+    vendor.at(now, &args)
 }
 
 #[test]
@@ -121,27 +125,18 @@ fn the_catalogs_holidays_are_not_business_days() {
         "holidays.toml",
         &[("holidays = []", "holidays = [\"2026-01-05\"]")],
     );
-    let catalog = catalog.to_str().unwrap().to_owned();
-    let void_with = |now: &str, out: &str| {
-        vendor.at(
-            now,
-            &[
-                "--catalog",
-                &catalog,
-                "void",
-                "--license",
-                &typo,
-                "--reason",
-                "typo",
-                "-o",
-                out,
-            ],
-        )
-    };
-    void_with("2026-01-07T00:00:00Z", "late.lic")
+    let catalog = ["--catalog", catalog.to_str().unwrap()];
+    void_with(&vendor, &catalog, "2026-01-07T00:00:00Z", &typo, "late.lic")
         .code(vendor_exit::POLICY)
         .says("2026-01-07T00:00:00Z");
-    void_with("2026-01-06T17:00:00Z", "tuesday.lic").ok();
+    void_with(
+        &vendor,
+        &catalog,
+        "2026-01-06T17:00:00Z",
+        &typo,
+        "tuesday.lic",
+    )
+    .ok();
 }
 
 #[test]
