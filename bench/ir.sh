@@ -47,7 +47,14 @@ ir() { # mode n -> total Ir of the run
     echo "callgrind run of $1 failed" >&2
     exit 1
   }
-  awk '/Collected/ { print $NF }' "$WORK/out.$1.$2"
+  local count
+  count="$(awk '/Collected/ { print $NF }' "$WORK/out.$1.$2")"
+  if [ -z "$count" ]; then
+    cat "$WORK/out.$1.$2" >&2
+    echo "callgrind printed no instruction count for $1 (above)" >&2
+    exit 1
+  fi
+  echo "$count"
 }
 
 declare -A IR
