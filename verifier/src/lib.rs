@@ -121,6 +121,7 @@ pub mod signature;
 pub mod state;
 #[cfg(any(feature = "small-stack", test))]
 mod straus;
+pub mod text;
 pub mod time;
 
 pub use claims::{License, Request};
