@@ -2,7 +2,8 @@
 //! and its public half is an identity component of kind `device_key`.
 //!
 //! Stored in the state directory as `device.key`, an unencrypted PKCS#8
-//! PEM (`openssl pkey -in device.key -pubout` reads it), mode 0600,
+//! PEM (`openssl pkey -in device.key -pubout` reads it; format in
+//! `device_key/pkcs8.rs`), mode 0600,
 //! created on first use. The key proves that a request was not altered on
 //! its way; it is not a secret shared with the vendor, and a device that
 //! loses it makes a new one (its license then binds through the other
@@ -13,12 +14,12 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use ed25519_dalek::{Signer as _, SigningKey};
 use rand_core::{OsRng, RngCore};
 
 use crate::store::sync_dir;
+
+mod pkcs8;
 
 /// File name of the device key in the state directory.
 pub const DEVICE_KEY_FILE: &str = "device.key";
@@ -105,12 +106,14 @@ impl DeviceKey {
                 mode: mode & 0o777,
             });
         }
-        let mut text = String::new();
+        // Room for the whole file up front: a growing buffer would leave
+        // copies of the key behind in freed memory.
+        let capacity = usize::try_from(MAX_KEY_FILE + 1).unwrap_or(usize::MAX);
+        let mut text = zeroize::Zeroizing::new(String::with_capacity(capacity));
         file.take(MAX_KEY_FILE)
             .read_to_string(&mut text)
             .map_err(|_| DeviceKeyError::Damaged(path.clone()))?;
-        let signing =
-            SigningKey::from_pkcs8_pem(&text).map_err(|_| DeviceKeyError::Damaged(path.clone()))?;
+        let signing = pkcs8::decode(&text).ok_or_else(|| DeviceKeyError::Damaged(path.clone()))?;
         Ok(Some(Self { signing }))
     }
 
@@ -151,10 +154,7 @@ impl DeviceKey {
             path: path.clone(),
             source,
         };
-        let pem = self
-            .signing
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|_| DeviceKeyError::Damaged(path.clone()))?;
+        let pem = pkcs8::encode(&self.signing);
         let mut f = OpenOptions::new()
             .write(true)
             .create(true)
