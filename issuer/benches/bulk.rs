@@ -39,7 +39,7 @@ use tessera_issuer::bulk::{issue_rows, prepare, Prepared};
 use tessera_issuer::catalog::Catalog;
 use tessera_issuer::issuance::Issuer;
 use tessera_issuer::ledger::Ledger;
-use tessera_keys::FileSigner;
+use tessera_signer::FileSigner;
 use tessera_verifier::binding::component_digest;
 use tessera_verifier::claims::{ComponentKind, Identity};
 use tessera_verifier::encode::sign_request;

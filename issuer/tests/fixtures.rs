@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
-use tessera_keys::{EncryptionParams, KeyRecord, Keyring, Passphrase};
+use tessera_keys::{KeyRecord, Keyring};
+use tessera_signer::{EncryptionParams, Passphrase};
 use tessera_verifier::binding::component_digest;
 use tessera_verifier::claims::{ComponentKind, Identity, Platform};
 use tessera_verifier::encode::{sign_request, RequestData};
@@ -150,9 +151,10 @@ fn keys(dir: &Path) {
     let _ = std::fs::remove_file(dir.join("other.pem"));
     std::fs::create_dir_all(dir).unwrap();
     let info =
-        tessera_keys::generate_to_file_with(&dir.join("signing.pem"), &pass, params).unwrap();
+        tessera_signer::generate_to_file_with(&dir.join("signing.pem"), &pass, params).unwrap();
     write(dir, "signing.pem.pub", info.to_pem().unwrap());
-    let other = tessera_keys::generate_to_file_with(&dir.join("other.pem"), &pass, params).unwrap();
+    let other =
+        tessera_signer::generate_to_file_with(&dir.join("other.pem"), &pass, params).unwrap();
     write(dir, "other.pem.pub", other.to_pem().unwrap());
     let mut ring = Keyring::new();
     let from: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
@@ -178,7 +180,7 @@ fn tampered_ledger(dir: &Path) {
     let _ = std::fs::remove_file(&path);
     let mut ledger = Ledger::open(&path).unwrap();
     let catalog = Catalog::default_catalog().unwrap();
-    let signer = tessera_keys::FileSigner::generate().unwrap();
+    let signer = tessera_signer::FileSigner::generate().unwrap();
     let issuer = Issuer {
         catalog: &catalog,
         signer: &signer,

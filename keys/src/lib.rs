@@ -1,31 +1,29 @@
 //! # tessera-keys
 //!
-//! The only tessera crate that touches private keys.
+//! The public side of tessera's signing keys: what a site may link. No
+//! private-key code and no private-key file formats live here (those are in
+//! `tessera-signer`, which only the vendor's side links).
 //!
-//! - **Generate** Ed25519 signing keys from the operating system's random
-//!   number generator ([`generate_to_file`], [`FileSigner::generate`]); the
-//!   key id is [`tessera_verifier::keyring::key_id`] of the public key.
-//! - **Store** them encrypted: PKCS#8 `ENCRYPTED PRIVATE KEY` PEM
-//!   (PBES2: PBKDF2-HMAC-SHA256 with 600 000 iterations, AES-256-CBC), mode
-//!   0600, never overwritten; OpenSSL reads them with the same passphrase.
-//!   Public keys are SPKI `PUBLIC KEY` PEM ([`public_key_pem`]).
-//! - **Passphrases** come from `TESSERA_PASSPHRASE`, a file, or a terminal
-//!   prompt ([`PassphraseSource`]), never from the command line; secrets are
-//!   wiped from memory on drop and never appear in `Debug` output.
-//! - **Sign** through the [`Signer`] trait, so a hardware security module can
-//!   replace the key file without changes to the issuer.
 //! - **Keyring**: the public keys firmware trusts, with validity windows,
-//!   retirement and the one active signing key ([`Keyring`]), exported for
-//!   firmware as Rust source, a C header or CBOR.
+//!   retirement and the one active signing key ([`Keyring`]), kept as a
+//!   TOML file and exported for firmware as Rust source, a C header or
+//!   CBOR.
+//! - **Signing interface**: the [`Signer`] trait the issuer signs through
+//!   (implemented by `tessera-signer`'s file and PKCS#11 signers), and
+//!   [`PublicKeyInfo`]; the key id is
+//!   [`tessera_verifier::keyring::key_id`] of the public key.
+//! - **Errors**: [`KeyError`], the one error type of keys, passphrases and
+//!   keyrings, shared with `tessera-signer` so callers handle one type.
+//! - **Files**: [`storage`], create-new files with a mode and atomic
+//!   replacement, used for keyrings and key files alike.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), tessera_keys::KeyError> {
-//! use tessera_keys::{load_signer, PassphrasePurpose, PassphraseSource, Signer};
+//! use tessera_keys::Keyring;
 //!
-//! let passphrase = PassphraseSource::from_cli(None).obtain(PassphrasePurpose::Unlock)?;
-//! let signer = load_signer("signing.pem".as_ref(), &passphrase)?;
-//! let signature = signer.sign(b"message")?;
-//! # let _ = signature;
+//! let ring = Keyring::load("keyring.toml".as_ref())?;
+//! let firmware_entries = ring.to_entries();
+//! # let _ = firmware_entries;
 //! # Ok(())
 //! # }
 //! ```
@@ -37,20 +35,10 @@
 mod error;
 mod export;
 pub mod keyring;
-mod passphrase;
-mod pem;
 mod signer;
-mod storage;
+pub mod storage;
 
 pub use error::KeyError;
 pub use keyring::{parse_kid, KeyRecord, Keyring};
-pub use passphrase::{Passphrase, PassphrasePurpose, PassphraseSource, PASSPHRASE_ENV};
-pub use pem::{public_key_pem, EncryptionParams};
-pub use signer::{FileSigner, PublicKeyInfo, Signer};
-#[doc(hidden)]
-pub use storage::generate_to_file_with;
-pub use storage::{
-    generate_to_file, load_signer, load_unencrypted_signer, read_public_key_file,
-    write_public_key_file,
-};
+pub use signer::{public_key_pem, PublicKeyInfo, Signer};
 pub use tessera_verifier::{KeyEntry, KeyId};

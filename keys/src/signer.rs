@@ -1,22 +1,16 @@
-//! The signing abstraction the issuer uses, and its file-key implementation.
+//! The signing abstraction the issuer uses.
 //!
-//! The issuer only sees [`Signer`]: a hardware security module can be added
-//! later as another implementation without touching the issuer.
+//! The issuer only sees [`Signer`]; its implementations (a key file, a
+//! PKCS#11 token) live in the `tessera-signer` crate, which only the
+//! vendor's side links: a site needs the public keyring, never signing code.
 
-use std::fmt;
-use std::path::Path;
-
-use ed25519_dalek::{Signer as _, SigningKey};
-use rand_core::{OsRng, RngCore};
 use tessera_verifier::keyring::key_id;
 use tessera_verifier::{KeyEntry, KeyId};
-use zeroize::Zeroizing;
 
-use crate::pem::{encrypt_private_key, EncryptionParams};
-use crate::{storage, KeyError, Passphrase};
+use crate::KeyError;
 
-/// Something that signs with an Ed25519 key: a key file, later a hardware
-/// security module.
+/// Something that signs with an Ed25519 key: a key file or a hardware
+/// security module (both in `tessera-signer`).
 pub trait Signer {
     /// The key id (`tessera_verifier::keyring::key_id` of the public key).
     fn kid(&self) -> KeyId;
@@ -74,136 +68,86 @@ impl PublicKeyInfo {
     /// The public key as a `-----BEGIN PUBLIC KEY-----` PEM block (SPKI).
     ///
     /// # Errors
-    /// [`KeyError::Encoding`], which does not happen in practice.
+    /// None in practice; see [`public_key_pem`].
     pub fn to_pem(&self) -> Result<String, KeyError> {
-        crate::public_key_pem(&self.public_key)
+        public_key_pem(&self.public_key)
     }
 }
 
-/// An Ed25519 signing key held in memory, loaded from or saved to an
-/// encrypted key file. The secret is wiped when dropped and never printed.
-pub struct FileSigner {
-    // ed25519-dalek's `SigningKey` zeroizes its secret on drop (feature
-    // `zeroize`).
-    key: SigningKey,
-    kid: KeyId,
-}
+/// The DER of an Ed25519 `SubjectPublicKeyInfo` before the 32 key bytes
+/// (RFC 8410 §4): SEQUENCE { SEQUENCE { OID 1.3.101.112 }, BIT STRING }.
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 
-impl FileSigner {
-    /// Generates a new key from the operating system's random number
-    /// generator.
-    ///
-    /// # Errors
-    /// [`KeyError::Rng`] when the generator fails.
-    pub fn generate() -> Result<Self, KeyError> {
-        let mut seed = Zeroizing::new([0u8; 32]);
-        OsRng.try_fill_bytes(seed.as_mut()).map_err(KeyError::Rng)?;
-        Ok(Self::from_signing_key(SigningKey::from_bytes(&seed)))
-    }
-
-    pub(crate) fn from_signing_key(key: SigningKey) -> Self {
-        let kid = key_id(key.verifying_key().as_bytes());
-        Self { key, kid }
-    }
-
-    /// Writes the key to a new file, encrypted under `passphrase` with the
-    /// default (strong) [`EncryptionParams`], mode 0600. Use it to re-encrypt
-    /// a key imported with [`crate::load_unencrypted_signer`].
-    ///
-    /// # Errors
-    /// [`KeyError::AlreadyExists`] when `path` exists (it is never
-    /// overwritten), [`KeyError::Io`], [`KeyError::Rng`].
-    pub fn write_encrypted(
-        &self,
-        path: &Path,
-        passphrase: &Passphrase,
-    ) -> Result<PublicKeyInfo, KeyError> {
-        self.write_encrypted_with(path, passphrase, EncryptionParams::default())
-    }
-
-    /// [`FileSigner::write_encrypted`] with chosen encryption parameters
-    /// (tests use cheap ones).
-    ///
-    /// # Errors
-    /// As [`FileSigner::write_encrypted`].
-    #[doc(hidden)]
-    pub fn write_encrypted_with(
-        &self,
-        path: &Path,
-        passphrase: &Passphrase,
-        params: EncryptionParams,
-    ) -> Result<PublicKeyInfo, KeyError> {
-        let pem = encrypt_private_key(&self.key, passphrase, params)?;
-        storage::write_new_file(path, pem.as_bytes(), storage::PRIVATE_MODE)?;
-        Ok(self.public_key_info())
-    }
-}
-
-impl Signer for FileSigner {
-    fn kid(&self) -> KeyId {
-        self.kid
-    }
-
-    fn public_key(&self) -> [u8; 32] {
-        self.key.verifying_key().to_bytes()
-    }
-
-    fn sign(&self, msg: &[u8]) -> Result<[u8; 64], KeyError> {
-        Ok(self.key.sign(msg).to_bytes())
-    }
-}
-
-// The only secret field, `key`, zeroizes itself on drop.
-impl zeroize::ZeroizeOnDrop for FileSigner {}
-
-impl fmt::Debug for FileSigner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FileSigner")
-            .field("kid", &hex::encode(self.kid))
-            .field("public_key", &hex::encode(self.public_key()))
-            .finish_non_exhaustive()
-    }
+/// Encodes a raw Ed25519 public key as a `PUBLIC KEY` PEM block (SPKI,
+/// RFC 8410; 64-column base64, LF line ends), as OpenSSL writes it.
+///
+/// # Errors
+/// None: the `Result` is kept for callers written against the DER encoder
+/// this replaced.
+pub fn public_key_pem(public_key: &[u8; 32]) -> Result<String, KeyError> {
+    // The structure is fixed for Ed25519, so no DER library is needed here.
+    let mut der = [0u8; ED25519_SPKI_PREFIX.len() + 32];
+    let (prefix, key) = der.split_at_mut(ED25519_SPKI_PREFIX.len());
+    prefix.copy_from_slice(&ED25519_SPKI_PREFIX);
+    key.copy_from_slice(public_key);
+    Ok(tessera_verifier::armor::encode(&der, "PUBLIC KEY"))
 }
 
 #[cfg(test)]
 mod tests {
-    use ed25519_dalek::VerifyingKey;
-
     use super::*;
 
-    #[test]
-    fn generated_keys_differ_and_sign() {
-        let a = FileSigner::generate().unwrap();
-        let b = FileSigner::generate().unwrap();
-        assert_ne!(a.public_key(), b.public_key());
-        assert_eq!(a.kid(), key_id(&a.public_key()));
-        let sig = a.sign(b"hello").unwrap();
-        let vk = VerifyingKey::from_bytes(&a.public_key()).unwrap();
-        vk.verify_strict(b"hello", &ed25519_dalek::Signature::from_bytes(&sig))
-            .unwrap();
-        assert!(vk
-            .verify_strict(b"hellO", &ed25519_dalek::Signature::from_bytes(&sig))
-            .is_err());
+    struct Fixed([u8; 32]);
+
+    impl Signer for Fixed {
+        fn kid(&self) -> KeyId {
+            key_id(&self.0)
+        }
+        fn public_key(&self) -> [u8; 32] {
+            self.0
+        }
+        fn sign(&self, _: &[u8]) -> Result<[u8; 64], KeyError> {
+            Err(KeyError::Signing("no key".into()))
+        }
     }
 
     #[test]
-    fn debug_shows_no_secret() {
-        let signer = FileSigner::generate().unwrap();
-        let seed_hex = hex::encode(signer.key.to_bytes());
-        let shown = format!("{signer:?} {signer:#?}");
-        assert!(!shown.contains(&seed_hex), "{shown}");
-        assert!(!shown.to_uppercase().contains(&seed_hex.to_uppercase()));
-        assert!(shown.contains(&hex::encode(signer.kid())));
-    }
-
-    #[test]
-    fn key_entry_helper() {
-        let signer = FileSigner::generate().unwrap();
+    fn key_entry_and_public_info_helpers() {
+        let public_key = ed25519_dalek::SigningKey::from_bytes(&[7; 32])
+            .verifying_key()
+            .to_bytes();
+        let signer = Fixed(public_key);
         let entry = signer.verifying_key_entry(1_700_000_000);
         assert_eq!(entry.kid, signer.kid());
-        assert_eq!(entry.public_key, signer.public_key());
+        assert_eq!(entry.public_key, public_key);
         assert_eq!(entry.valid_from, 1_700_000_000);
         assert_eq!(entry.valid_until, None);
         assert!(!entry.retired);
+        let info = signer.public_key_info();
+        assert_eq!(info, PublicKeyInfo::new(public_key));
+        assert_eq!(info.kid_hex(), hex::encode(key_id(&public_key)));
+    }
+
+    #[test]
+    fn public_key_pem_is_rfc_8410() {
+        // RFC 8410 §10.1's example public key, byte for byte.
+        let mut pk = [0u8; 32];
+        hex::decode_to_slice(
+            "19bf44096984cdfe8541bac167dc3b96c85086aa30b6b6cb0c5c38ad703166e1",
+            &mut pk,
+        )
+        .unwrap();
+        assert_eq!(
+            public_key_pem(&pk).unwrap(),
+            "-----BEGIN PUBLIC KEY-----\n\
+             MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n\
+             -----END PUBLIC KEY-----\n"
+        );
+        assert_eq!(
+            PublicKeyInfo::new(pk).to_pem().unwrap(),
+            public_key_pem(&pk).unwrap()
+        );
     }
 }

@@ -1,111 +1,28 @@
-//! Key files on disk.
+//! Files of the keyring and of key material.
 //!
-//! New key files are created with `create_new` (an existing file is an
-//! error, never overwritten) and mode 0600, written fully and fsynced, and
-//! so is their folder, so a key reported as written survives a power cut.
-//! The keyring is saved atomically: a temporary file in the same folder,
-//! fsync, rename over the old file, fsync of the folder.
+//! New files are created with `create_new` (an existing file is an error,
+//! never overwritten) and their mode, written fully and fsynced, and so is
+//! their folder, so a file reported as written survives a power cut. The
+//! keyring is saved atomically: a temporary file in the same folder, fsync,
+//! rename over the old file, fsync of the folder.
+//!
+//! The signing crate (`tessera-signer`) stores private key files through
+//! these helpers too, so every key file tessera writes follows one rule.
 
 use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use zeroize::Zeroizing;
-
-use crate::pem::{self, EncryptionParams, Plaintext};
-use crate::signer::{FileSigner, PublicKeyInfo};
-use crate::{KeyError, Passphrase};
+use crate::KeyError;
 
 /// Mode of private key files: owner read/write only.
-pub(crate) const PRIVATE_MODE: u32 = 0o600;
+pub const PRIVATE_MODE: u32 = 0o600;
 /// Mode of public files (public keys, keyrings).
-pub(crate) const PUBLIC_MODE: u32 = 0o644;
-/// Key files are small; anything larger is not one.
-const MAX_KEY_FILE: u64 = 64 * 1024;
-
-/// Generates a new signing key and writes it to `path`, encrypted under
-/// `passphrase` (PBKDF2-HMAC-SHA256, 600 000 iterations, AES-256-CBC) as an
-/// `ENCRYPTED PRIVATE KEY` PEM file with mode 0600.
-///
-/// ```no_run
-/// # fn main() -> Result<(), tessera_keys::KeyError> {
-/// use tessera_keys::{PassphrasePurpose, PassphraseSource};
-/// let passphrase = PassphraseSource::Auto.obtain(PassphrasePurpose::NewKey)?;
-/// let info = tessera_keys::generate_to_file("signing.pem".as_ref(), &passphrase)?;
-/// println!("kid {}\n{}", info.kid_hex(), info.to_pem()?);
-/// # Ok(())
-/// # }
-/// ```
-///
-/// # Errors
-/// [`KeyError::AlreadyExists`] when `path` exists, [`KeyError::Io`],
-/// [`KeyError::Rng`].
-pub fn generate_to_file(path: &Path, passphrase: &Passphrase) -> Result<PublicKeyInfo, KeyError> {
-    generate_to_file_with(path, passphrase, EncryptionParams::default())
-}
-
-/// [`generate_to_file`] with chosen encryption parameters (tests use cheap
-/// ones).
-///
-/// # Errors
-/// As [`generate_to_file`].
-#[doc(hidden)]
-pub fn generate_to_file_with(
-    path: &Path,
-    passphrase: &Passphrase,
-    params: EncryptionParams,
-) -> Result<PublicKeyInfo, KeyError> {
-    FileSigner::generate()?.write_encrypted_with(path, passphrase, params)
-}
-
-/// Loads the encrypted signing key at `path`.
-///
-/// # Errors
-/// [`KeyError::NotFound`], [`KeyError::WrongPassphrase`],
-/// [`KeyError::Corrupt`] (damaged or truncated), [`KeyError::PublicKeyGiven`],
-/// [`KeyError::UnsupportedAlgorithm`] (RSA, EC ...),
-/// [`KeyError::Unencrypted`], [`KeyError::UnsupportedEncryption`],
-/// [`KeyError::NotAKeyFile`], [`KeyError::Io`].
-pub fn load_signer(path: &Path, passphrase: &Passphrase) -> Result<FileSigner, KeyError> {
-    let text = read_key_file(path)?;
-    pem::decode_private_key(path, &text, Some(passphrase), Plaintext::Refuse)
-        .map(FileSigner::from_signing_key)
-}
-
-/// Loads an **unencrypted** (`PRIVATE KEY`) signing key, e.g. one made
-/// elsewhere, to re-encrypt it with [`FileSigner::write_encrypted`].
-/// [`load_signer`] refuses such files.
-///
-/// # Errors
-/// As [`load_signer`]; an encrypted file gives [`KeyError::NoPassphrase`].
-pub fn load_unencrypted_signer(path: &Path) -> Result<FileSigner, KeyError> {
-    let text = read_key_file(path)?;
-    pem::decode_private_key(path, &text, None, Plaintext::Accept).map(FileSigner::from_signing_key)
-}
-
-/// Reads a `PUBLIC KEY` PEM file (SPKI) holding an Ed25519 key.
-///
-/// # Errors
-/// [`KeyError::NotFound`], [`KeyError::PrivateKeyGiven`],
-/// [`KeyError::UnsupportedAlgorithm`], [`KeyError::Corrupt`],
-/// [`KeyError::NotAKeyFile`], [`KeyError::Io`].
-pub fn read_public_key_file(path: &Path) -> Result<PublicKeyInfo, KeyError> {
-    let text = read_key_file(path)?;
-    pem::decode_public_key(path, &text).map(PublicKeyInfo::new)
-}
-
-/// Writes the public key to a new `PUBLIC KEY` PEM file (mode 0644); an
-/// existing file is never overwritten.
-///
-/// # Errors
-/// [`KeyError::AlreadyExists`], [`KeyError::Io`].
-pub fn write_public_key_file(path: &Path, key: &PublicKeyInfo) -> Result<(), KeyError> {
-    write_new_file(path, key.to_pem()?.as_bytes(), PUBLIC_MODE)
-}
+pub const PUBLIC_MODE: u32 = 0o644;
 
 /// Maps an error opening `path` for reading.
-pub(crate) fn open_error(path: &Path, source: io::Error) -> KeyError {
+pub fn open_error(path: &Path, source: io::Error) -> KeyError {
     if source.kind() == io::ErrorKind::NotFound {
         KeyError::NotFound {
             file: path.to_owned(),
@@ -119,33 +36,12 @@ pub(crate) fn open_error(path: &Path, source: io::Error) -> KeyError {
     }
 }
 
-/// Reads a key file into memory that is wiped afterwards (it may hold a
-/// plaintext key).
-fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let file = File::open(path).map_err(|e| open_error(path, e))?;
-    let io_err = |source| KeyError::Io {
-        file: path.to_owned(),
-        action: "read",
-        source,
-    };
-    let len = file.metadata().map_err(io_err)?.len();
-    if len > MAX_KEY_FILE {
-        return Err(KeyError::Corrupt {
-            file: path.to_owned(),
-            reason: format!("{len} bytes, larger than any key file"),
-        });
-    }
-    let capacity = usize::try_from(len + 1).unwrap_or(usize::MAX);
-    let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
-    file.take(MAX_KEY_FILE)
-        .read_to_end(&mut bytes)
-        .map_err(io_err)?;
-    Ok(bytes)
-}
-
 /// Creates `path` (never overwriting), writes `contents`, fsyncs the file and
 /// its folder. A partly written file is removed.
-pub(crate) fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
+///
+/// # Errors
+/// [`KeyError::AlreadyExists`] when `path` exists, [`KeyError::Io`].
+pub fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -185,7 +81,10 @@ pub(crate) fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> Result<
 
 /// Replaces `path` atomically with `contents`: a temporary file in the same
 /// folder, fsync, rename, fsync of the folder.
-pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
+///
+/// # Errors
+/// [`KeyError::Io`].
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
     let dir = parent(path);
     let io_err = |action, source| KeyError::Io {
         file: path.to_owned(),
@@ -231,177 +130,33 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     use super::*;
-    use crate::Signer;
-
-    fn cheap() -> EncryptionParams {
-        EncryptionParams::insecure_for_tests()
-    }
-
-    fn pass(p: &str) -> Passphrase {
-        Passphrase::new(p).unwrap()
-    }
 
     #[test]
-    fn generate_load_sign() {
+    fn new_file_is_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("signing.pem");
-        let info = generate_to_file_with(&path, &pass("pw"), cheap()).unwrap();
+        let path = dir.path().join("k.pub");
+        write_new_file(&path, b"one", PRIVATE_MODE).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
-        let signer = load_signer(&path, &pass("pw")).unwrap();
-        assert_eq!(signer.public_key_info(), info);
-        assert_eq!(signer.sign(b"m").unwrap().len(), 64);
-    }
-
-    #[test]
-    fn default_parameters_round_trip() {
-        // The one test with the real 600 000 iterations (slow in debug).
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("strong.pem");
-        let info = generate_to_file(&path, &pass("correct horse")).unwrap();
-        let text = fs::read_to_string(&path).unwrap();
-        let (_, doc) = pkcs8::Document::from_pem(&text).unwrap();
-        let epki = pkcs8::EncryptedPrivateKeyInfo::try_from(doc.as_bytes()).unwrap();
-        let pbes2 = epki.encryption_algorithm.pbes2().unwrap();
-        assert_eq!(pbes2.kdf.pbkdf2().unwrap().iteration_count, 600_000);
-        assert_eq!(
-            pbes2.kdf.pbkdf2().unwrap().prf,
-            pkcs8::pkcs5::pbes2::Pbkdf2Prf::HmacWithSha256
-        );
-        assert_eq!(pbes2.encryption.oid(), pkcs8::pkcs5::pbes2::AES_256_CBC_OID);
-        assert_eq!(
-            load_signer(&path, &pass("correct horse"))
-                .unwrap()
-                .public_key_info(),
-            info
-        );
-    }
-
-    #[test]
-    fn never_overwrites() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("signing.pem");
-        fs::write(&path, b"precious").unwrap();
-        let e = generate_to_file_with(&path, &pass("pw"), cheap()).unwrap_err();
+        let e = write_new_file(&path, b"two", PRIVATE_MODE).unwrap_err();
         assert!(
             matches!(e, KeyError::AlreadyExists { ref file } if file == &path),
             "{e:?}"
         );
-        assert!(e.to_string().contains(&path.display().to_string()));
-        assert_eq!(fs::read(&path).unwrap(), b"precious");
-        let key = PublicKeyInfo::new([9; 32]);
-        let e = write_public_key_file(&path, &key).unwrap_err();
-        assert!(matches!(e, KeyError::AlreadyExists { .. }));
-    }
-
-    #[test]
-    fn missing_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nope.pem");
-        let e = load_signer(&path, &pass("pw")).unwrap_err();
-        assert!(
-            matches!(e, KeyError::NotFound { ref file } if file == &path),
-            "{e:?}"
-        );
-        assert!(matches!(
-            read_public_key_file(&path),
-            Err(KeyError::NotFound { .. })
-        ));
-        let e = generate_to_file_with(&dir.path().join("no/dir/k.pem"), &pass("pw"), cheap());
+        assert_eq!(fs::read(&path).unwrap(), b"one");
+        let e = write_new_file(&dir.path().join("no/dir/k"), b"x", PUBLIC_MODE).unwrap_err();
         assert!(
             matches!(
                 e,
-                Err(KeyError::Io {
+                KeyError::Io {
                     action: "create",
                     ..
-                })
+                }
             ),
             "{e:?}"
         );
-    }
-
-    #[test]
-    fn wrong_passphrase_truncated_public() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k.pem");
-        let info = generate_to_file_with(&path, &pass("right"), cheap()).unwrap();
-        let e = load_signer(&path, &pass("wrong")).unwrap_err();
-        assert!(matches!(e, KeyError::WrongPassphrase { .. }), "{e:?}");
-
-        let text = fs::read(&path).unwrap();
-        let cut = dir.path().join("cut.pem");
-        fs::write(&cut, &text[..text.len() - 40]).unwrap();
-        let e = load_signer(&cut, &pass("right")).unwrap_err();
-        assert!(matches!(e, KeyError::Corrupt { .. }), "{e:?}");
-
-        let public = dir.path().join("k.pub");
-        write_public_key_file(&public, &info).unwrap();
-        assert_eq!(fs::metadata(&public).unwrap().mode() & 0o777, 0o644);
-        let e = load_signer(&public, &pass("right")).unwrap_err();
-        assert!(matches!(e, KeyError::PublicKeyGiven { .. }), "{e:?}");
-        assert_eq!(read_public_key_file(&public).unwrap(), info);
-        let e = read_public_key_file(&path).unwrap_err();
-        assert!(matches!(e, KeyError::PrivateKeyGiven { .. }), "{e:?}");
-    }
-
-    #[test]
-    fn unencrypted_import_and_reencrypt() {
-        let dir = tempfile::tempdir().unwrap();
-        let plain = dir.path().join("plain.pem");
-        let mut body = vec![0x04, 0x20];
-        body.extend_from_slice(&[5; 32]);
-        let info = pkcs8::PrivateKeyInfo::new(
-            pkcs8::spki::AlgorithmIdentifierRef {
-                oid: pkcs8::ObjectIdentifier::new_unwrap("1.3.101.112"),
-                parameters: None,
-            },
-            &body,
-        );
-        let der = pkcs8::der::Encode::to_der(&info).unwrap();
-        let text =
-            pkcs8::der::pem::encode_string("PRIVATE KEY", pkcs8::LineEnding::LF, &der).unwrap();
-        fs::write(&plain, text).unwrap();
-        let e = load_signer(&plain, &pass("pw")).unwrap_err();
-        assert!(matches!(e, KeyError::Unencrypted { .. }), "{e:?}");
-        let signer = load_unencrypted_signer(&plain).unwrap();
-        let encrypted = dir.path().join("enc.pem");
-        signer
-            .write_encrypted_with(&encrypted, &pass("pw"), cheap())
-            .unwrap();
-        assert_eq!(
-            load_signer(&encrypted, &pass("pw")).unwrap().kid(),
-            signer.kid()
-        );
-        let e = load_unencrypted_signer(&encrypted).unwrap_err();
-        assert!(matches!(e, KeyError::NoPassphrase), "{e:?}");
-    }
-
-    #[test]
-    fn debug_of_loaded_key_has_no_secret() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k.pem");
-        let passphrase = "tr0ub4dor&3-unique-marker";
-        generate_to_file_with(&path, &pass(passphrase), cheap()).unwrap();
-        let p = pass(passphrase);
-        let signer = load_signer(&path, &p).unwrap();
-        let text = fs::read_to_string(&path).unwrap();
-        let seed = pem::decode_private_key(&path, text.as_bytes(), Some(&p), Plaintext::Refuse)
-            .unwrap()
-            .to_bytes();
-        let shown = format!("{signer:?} {signer:#?} {p:?}");
-        assert!(!shown.contains(&hex::encode(seed)), "{shown}");
-        assert!(!shown.contains(&format!("{seed:?}")), "{shown}");
-        assert!(!shown.contains(passphrase), "{shown}");
-    }
-
-    #[test]
-    fn oversized_file_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("big.pem");
-        fs::write(&path, vec![b'A'; 100_000]).unwrap();
-        assert!(matches!(
-            load_signer(&path, &pass("pw")),
-            Err(KeyError::Corrupt { .. })
-        ));
+        let missing = dir.path().join("missing");
+        let e = open_error(&missing, io::Error::from(io::ErrorKind::NotFound));
+        assert!(matches!(e, KeyError::NotFound { .. }), "{e:?}");
     }
 
     #[test]

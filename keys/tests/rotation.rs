@@ -5,9 +5,34 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{DateTime, TimeZone, Utc};
-use tessera_keys::{FileSigner, KeyEntry, KeyError, KeyRecord, Keyring, Signer};
+use ed25519_dalek::{Signer as _, SigningKey};
+use tessera_keys::{KeyEntry, KeyError, KeyId, KeyRecord, Keyring, Signer};
 use tessera_verifier::encode::sign_license;
 use tessera_verifier::{decode_license, samples, Error};
+
+/// An in-memory key: the signers themselves live in `tessera-signer`, which
+/// this crate does not link.
+struct TestSigner(SigningKey);
+
+impl TestSigner {
+    fn new(seed: u8) -> Self {
+        Self(SigningKey::from_bytes(&[seed; 32]))
+    }
+}
+
+impl Signer for TestSigner {
+    fn kid(&self) -> KeyId {
+        tessera_verifier::keyring::key_id(&self.public_key())
+    }
+
+    fn public_key(&self) -> [u8; 32] {
+        self.0.verifying_key().to_bytes()
+    }
+
+    fn sign(&self, msg: &[u8]) -> Result<[u8; 64], KeyError> {
+        Ok(self.0.sign(msg).to_bytes())
+    }
+}
 
 /// A signed license as firmware receives it.
 struct Signed {
@@ -49,8 +74,8 @@ fn firmware(keyring: &[KeyEntry], object: &Signed) -> Result<(), Error> {
 
 #[test]
 fn rotation_procedure() {
-    let old = FileSigner::generate().unwrap();
-    let new = FileSigner::generate().unwrap();
+    let old = TestSigner::new(1);
+    let new = TestSigner::new(2);
 
     // Before: the old key is the only and active key; firmware v1 ships it.
     let mut ring = Keyring::new();
@@ -145,8 +170,8 @@ fn keyring_survives_save_and_load_between_steps() {
     // The CLI runs each step as a separate command on the keyring file.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keyring.toml");
-    let old = FileSigner::generate().unwrap();
-    let new = FileSigner::generate().unwrap();
+    let old = TestSigner::new(1);
+    let new = TestSigner::new(2);
 
     let mut ring = Keyring::new();
     ring.add(KeyRecord::new(old.public_key(), "old", at(2024, 1)))

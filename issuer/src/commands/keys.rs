@@ -1,12 +1,12 @@
 //! `tessera keygen`, `key public` and `keyring ...`: thin wrappers over
-//! `tessera-keys`.
+//! `tessera-keys` and `tessera-signer`.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use tessera_keys::{
-    parse_kid, read_public_key_file, write_public_key_file, KeyError, KeyRecord, Keyring,
-    PassphrasePurpose, PassphraseSource, PublicKeyInfo, Signer,
+use tessera_keys::{parse_kid, KeyError, KeyRecord, Keyring, PublicKeyInfo, Signer};
+use tessera_signer::{
+    read_public_key_file, write_public_key_file, PassphrasePurpose, PassphraseSource,
 };
 
 use super::{print, print_json, Ctx};
@@ -63,7 +63,7 @@ pub fn generate(ctx: &Ctx, a: &KeygenArgs) -> Result<(PublicKeyInfo, Option<bool
     }
     let passphrase =
         PassphraseSource::from_cli(a.passphrase_file.clone()).obtain(PassphrasePurpose::NewKey)?;
-    let info = tessera_keys::generate_to_file(&a.out, &passphrase)?;
+    let info = tessera_signer::generate_to_file(&a.out, &passphrase)?;
     write_public_key_file(&pub_path, &info)?;
     let active = match &a.keyring {
         Some(k) => Some(add_to_keyring(
@@ -116,7 +116,7 @@ pub fn key(c: &KeyCommand) -> Result<(), Error> {
         Err(KeyError::PrivateKeyGiven { .. }) => {
             let pass = PassphraseSource::from_cli(passphrase_file.clone())
                 .obtain(PassphrasePurpose::Unlock)?;
-            tessera_keys::load_signer(key, &pass)?.public_key_info()
+            tessera_signer::load_signer(key, &pass)?.public_key_info()
         }
         Err(e) => return Err(e.into()),
     };

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use tessera_keys::{FileSigner, Keyring, PassphrasePurpose, PassphraseSource};
+use tessera_keys::Keyring;
+use tessera_signer::{FileSigner, PassphrasePurpose, PassphraseSource};
 use tessera_verifier::encode::RequestData;
 use tessera_verifier::{armor, decode_request, MAX_OBJECT_LEN};
 
@@ -143,7 +144,7 @@ pub fn load_signer(args: &KeyArgs, now: DateTime<Utc>) -> Result<FileSigner, Err
         .ok_or_else(|| Error::Usage("no signing key: pass --key FILE or set TESSERA_KEY".into()))?;
     let passphrase = PassphraseSource::from_cli(args.passphrase_file.clone())
         .obtain(PassphrasePurpose::Unlock)?;
-    let signer = tessera_keys::load_signer(path, &passphrase)?;
+    let signer = tessera_signer::load_signer(path, &passphrase)?;
     if let Some(k) = &args.keyring {
         Keyring::load(k)?.check_signer(&signer, now)?;
     }

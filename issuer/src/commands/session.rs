@@ -18,7 +18,7 @@
 //! ([`Session::with_ledger`]); `issue --bulk` reads its CSV between the key
 //! and the ledger (it uses [`Signing`] and opens the ledger itself).
 
-use tessera_keys::FileSigner;
+use tessera_signer::FileSigner;
 
 use super::{load_signer, Ctx};
 use crate::catalog::Catalog;

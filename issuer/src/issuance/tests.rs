@@ -1,4 +1,4 @@
-use tessera_keys::FileSigner;
+use tessera_signer::FileSigner;
 use tessera_verifier::binding::component_digest;
 use tessera_verifier::claims::{ComponentKind, Identity};
 use tessera_verifier::samples;

@@ -1,7 +1,8 @@
 //! Tests of the lifecycle commands, each against a real ledger.
 
 use chrono::{DateTime, Utc};
-use tessera_keys::{FileSigner, Signer as _};
+use tessera_keys::Signer as _;
+use tessera_signer::FileSigner;
 use tessera_verifier::binding::component_digest;
 use tessera_verifier::claims::{AfterGrace, ComponentKind, Identity, Platform};
 use tessera_verifier::samples;

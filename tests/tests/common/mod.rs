@@ -19,7 +19,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use tessera_keys::{EncryptionParams, Passphrase};
+use tessera_signer::{EncryptionParams, Passphrase};
 
 /// Passphrase of the vendor's test keys (cheap encryption parameters).
 pub const PASSPHRASE: &str = "e2e only, never a real key";
@@ -209,13 +209,13 @@ impl Vendor {
     /// and its public key `name.pub`; returns the kid.
     pub fn new_key(&self, name: &str) -> String {
         let pass = Passphrase::new(PASSPHRASE).unwrap();
-        let info = tessera_keys::generate_to_file_with(
+        let info = tessera_signer::generate_to_file_with(
             &self.path(name),
             &pass,
             EncryptionParams::insecure_for_tests(),
         )
         .unwrap();
-        tessera_keys::write_public_key_file(&self.path(&format!("{name}.pub")), &info).unwrap();
+        tessera_signer::write_public_key_file(&self.path(&format!("{name}.pub")), &info).unwrap();
         info.kid_hex()
     }
 

@@ -11,9 +11,8 @@ use std::io::{self, IsTerminal, Read};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
+use tessera_keys::KeyError;
 use zeroize::Zeroizing;
-
-use crate::KeyError;
 
 /// The environment variable a passphrase is read from.
 pub const PASSPHRASE_ENV: &str = "TESSERA_PASSPHRASE";
@@ -163,7 +162,7 @@ fn prompt(purpose: PassphrasePurpose, env: Environment<'_>) -> Result<Passphrase
 }
 
 fn read_passphrase_file(path: &Path) -> Result<Passphrase, KeyError> {
-    let file = File::open(path).map_err(|e| crate::storage::open_error(path, e))?;
+    let file = File::open(path).map_err(|e| tessera_keys::storage::open_error(path, e))?;
     let io_err = |source| KeyError::Io {
         file: path.to_owned(),
         action: "read",

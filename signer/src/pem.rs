@@ -21,16 +21,17 @@
 use std::path::Path;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use pkcs8::der::asn1::{BitStringRef, OctetStringRef};
+use pkcs8::der::asn1::OctetStringRef;
 use pkcs8::der::pem::LineEnding;
-use pkcs8::der::{Decode, Encode, Reader, SliceReader};
+use pkcs8::der::{Decode, Reader, SliceReader};
 use pkcs8::pkcs5::{self, pbes2};
 use pkcs8::spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoRef};
 use pkcs8::{EncryptedPrivateKeyInfo, ObjectIdentifier, PrivateKeyInfo, SecretDocument};
 use rand_core::{OsRng, RngCore};
+use tessera_keys::KeyError;
 use zeroize::Zeroizing;
 
-use crate::{KeyError, Passphrase};
+use crate::Passphrase;
 
 /// PEM label of an encrypted PKCS#8 private key.
 pub(crate) const ENCRYPTED_PRIVATE_KEY_LABEL: &str = "ENCRYPTED PRIVATE KEY";
@@ -219,36 +220,6 @@ pub(crate) fn decode_public_key(file: &Path, text: &[u8]) -> Result<[u8; 32], Ke
     VerifyingKey::from_bytes(&raw)
         .map_err(|_| corrupt(file, "not a valid Ed25519 public key".into()))?;
     Ok(raw)
-}
-
-/// Encodes a raw Ed25519 public key as a `PUBLIC KEY` PEM block (SPKI,
-/// RFC 8410), LF line endings.
-///
-/// # Errors
-/// [`KeyError::Encoding`], which does not happen for 32-byte keys.
-pub fn public_key_pem(public_key: &[u8; 32]) -> Result<String, KeyError> {
-    let spki = SubjectPublicKeyInfoRef {
-        algorithm: AlgorithmIdentifierRef {
-            oid: ED25519_OID,
-            parameters: None,
-        },
-        subject_public_key: BitStringRef::from_bytes(public_key).map_err(|e| {
-            KeyError::Encoding {
-                what: "public key",
-                reason: e.to_string(),
-            }
-        })?,
-    };
-    let der = spki.to_der().map_err(|e| KeyError::Encoding {
-        what: "public key",
-        reason: e.to_string(),
-    })?;
-    pkcs8::der::pem::encode_string(PUBLIC_KEY_LABEL, LineEnding::LF, &der).map_err(|e| {
-        KeyError::Encoding {
-            what: "PEM",
-            reason: e.to_string(),
-        }
-    })
 }
 
 fn corrupt(file: &Path, reason: String) -> KeyError {
@@ -468,6 +439,9 @@ fn ed25519_from_info(file: &Path, info: &PrivateKeyInfo<'_>) -> Result<SigningKe
 
 #[cfg(test)]
 mod tests {
+    use pkcs8::der::Encode;
+    use tessera_keys::public_key_pem;
+
     use super::*;
 
     fn key() -> SigningKey {
@@ -626,6 +600,22 @@ mod tests {
     fn public_key_round_trip() {
         let pk = key().verifying_key().to_bytes();
         let pem = public_key_pem(&pk).unwrap();
+        // tessera-keys writes the fixed SPKI by hand (it links no DER
+        // library): it must equal what the DER encoder makes.
+        let spki = SubjectPublicKeyInfoRef {
+            algorithm: AlgorithmIdentifierRef {
+                oid: ED25519_OID,
+                parameters: None,
+            },
+            subject_public_key: pkcs8::der::asn1::BitStringRef::from_bytes(&pk).unwrap(),
+        };
+        let expected = pkcs8::der::pem::encode_string(
+            PUBLIC_KEY_LABEL,
+            LineEnding::LF,
+            &spki.to_der().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(pem, expected);
         assert!(
             pem.starts_with("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA"),
             "{pem}"

@@ -10,7 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use tessera_keys::{
+use tessera_signer::{
     generate_to_file, generate_to_file_with, load_signer, load_unencrypted_signer, public_key_pem,
     read_public_key_file, EncryptionParams, KeyError, Passphrase, Signer,
 };
@@ -133,7 +133,7 @@ fn we_read_openssl_encrypted_key() {
     let sig = dir.path().join("sig");
     std::fs::write(&sig, signer.sign(b"tessera").unwrap()).unwrap();
     let public = dir.path().join("pub.pem");
-    tessera_keys::write_public_key_file(&public, &signer.public_key_info()).unwrap();
+    tessera_signer::write_public_key_file(&public, &signer.public_key_info()).unwrap();
     common::run_ok(
         Command::new(&bin)
             .args(["pkeyutl", "-verify", "-pubin", "-rawin", "-inkey"])
