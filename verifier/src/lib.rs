@@ -133,7 +133,7 @@ pub use signature::PublicKey;
 pub use binding::{normalize, DeviceIdentity, IdentityError};
 pub use entitlement::{Grants, Role, ServiceGrant};
 pub use runtime::{verify, Decision};
-pub use state::State;
+pub use state::{State, StateKey};
 pub use time::{Schedule, Verdict};
 
 /// Decodes a license and checks its signature against `keyring`

@@ -8,8 +8,17 @@
 //! detectable offline, so a damaged record is reported
 //! ([`Error::StateCorrupt`]) and never replaced by a fresh one behind the
 //! caller's back: a fresh state would accept every older file again.
+//!
+//! A record kept where others can write it is bound to a device secret
+//! with a [`StateKey`] (`spec/RUNTIME.md` §6.6): [`State::to_bytes_with`]
+//! then writes a version-2 record sealed with a 16-byte HMAC-SHA256 tag,
+//! and [`State::from_bytes_with`] accepts only such a record under the same
+//! key. A record anyone can compute (the unkeyed version 1, or one sealed
+//! under another device's key) is corrupt to a keyed reader.
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroize;
 
 use crate::claims::ID_LEN;
 use crate::time::{days_between, Verdict};
@@ -22,6 +31,10 @@ pub const SERIAL_DIGEST_LEN: usize = 8;
 const SERIAL_TAG: &[u8] = b"tessera-state-serial-v1\0";
 /// Domain tag of the record checksum.
 const CHECKSUM_TAG: &[u8] = b"tessera-state-v1\0";
+/// Domain tag of the keyed record's MAC.
+const MAC_TAG: &[u8] = b"tessera-state-v2\0";
+/// HKDF salt of [`StateKey::derive`].
+const KEY_SALT: &[u8] = b"tessera-state-key-v1";
 
 const FLAG_LICENSED: u8 = 1;
 const FLAG_RECOVERY: u8 = 2;
@@ -40,6 +53,109 @@ const OFF_LAST_RENEWAL: usize = 40;
 const OFF_FLOOR: usize = 48;
 const OFF_CHECKSUM: usize = 56;
 const CHECKSUM_LEN: usize = 8;
+// The keyed record (version 2) keeps last renewal and recovery floor in one
+// field (a state is never both licensed and in recovery) to make room for
+// a 16-byte tag.
+const OFF_RENEWAL_OR_FLOOR: usize = 40;
+const OFF_MAC: usize = 48;
+const MAC_LEN: usize = 16;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// HMAC-SHA256 keyed with `key`. HMAC takes keys of any length, so the
+/// fallback to an all-zero key is never taken; it only spares a panic path.
+fn hmac(key: &[u8]) -> HmacSha256 {
+    HmacSha256::new_from_slice(key).unwrap_or_else(|_| HmacSha256::new(&Default::default()))
+}
+
+/// The key that binds a state record to one device (`spec/RUNTIME.md`
+/// §6.6): 32 bytes, wiped from memory when dropped, never shown by
+/// `Debug`.
+///
+/// Derive it from a secret only this device holds with
+/// [`StateKey::derive`] (firmware: a key in OTP or a secure element, or a
+/// key derived from one; the device agent: its device key), and mix a
+/// hardware monotonic counter into `context` where the device has one, so
+/// that an older record of the same device stops verifying too
+/// (`docs/firmware.md`). The key itself is never stored.
+///
+/// ```
+/// use tessera_verifier::{Error, State, StateKey};
+///
+/// let key = StateKey::derive(b"a 32-byte secret from OTP .......", b"pbx state");
+/// let flash = State::new().to_bytes_with(Some(&key));
+/// assert_eq!(State::from_bytes_with(&flash, Some(&key)), Ok(State::new()));
+///
+/// // Another key, no key, or the unkeyed record anyone can compute: corrupt.
+/// let other = StateKey::derive(b"another device's secret .........", b"pbx state");
+/// assert_eq!(State::from_bytes_with(&flash, Some(&other)), Err(Error::StateCorrupt));
+/// assert_eq!(State::from_bytes(&flash), Err(Error::StateCorrupt));
+/// let forged = State::new().to_bytes();
+/// assert_eq!(State::from_bytes_with(&forged, Some(&key)), Err(Error::StateCorrupt));
+/// ```
+pub struct StateKey([u8; StateKey::LEN]);
+
+impl StateKey {
+    /// Length of the key.
+    pub const LEN: usize = 32;
+
+    /// A key the caller derived by other means (for example inside a
+    /// secure element). Prefer [`StateKey::derive`].
+    #[must_use]
+    pub const fn from_bytes(key: [u8; Self::LEN]) -> Self {
+        Self(key)
+    }
+
+    /// HKDF-SHA256 (RFC 5869) of `secret` with the salt
+    /// `"tessera-state-key-v1"` and `context` as info, 32 bytes.
+    ///
+    /// `secret` should hold at least 32 bytes of entropy; `context` names
+    /// the use (and may carry a monotonic counter, big-endian).
+    #[must_use]
+    pub fn derive(secret: &[u8], context: &[u8]) -> Self {
+        Self(hkdf32(KEY_SALT, secret, context))
+    }
+
+    /// The key's bytes, to hand to a secure element or to print a test
+    /// vector. Never store them beside the record they seal.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8; Self::LEN] {
+        &self.0
+    }
+
+    fn tag(&self, body: &[u8]) -> HmacSha256 {
+        hmac(&self.0).chain_update(MAC_TAG).chain_update(body)
+    }
+}
+
+/// HKDF-SHA256 (RFC 5869) with an output of one block, 32 bytes.
+fn hkdf32(salt: &[u8], ikm: &[u8], info: &[u8]) -> [u8; 32] {
+    let mut prk = hmac(salt).chain_update(ikm).finalize().into_bytes();
+    let mut okm = hmac(&prk)
+        .chain_update(info)
+        .chain_update([1u8])
+        .finalize()
+        .into_bytes();
+    prk.zeroize();
+    let mut out = [0u8; 32];
+    for (o, k) in out.iter_mut().zip(okm.iter()) {
+        *o = *k;
+    }
+    okm.zeroize();
+    out
+}
+
+impl Drop for StateKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl core::fmt::Debug for StateKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("StateKey(..)")
+    }
+}
 
 /// The short digest of a SW serial that a state record keeps
 /// (`spec/RUNTIME.md` §6.1): first 8 bytes of SHA-256 over a domain tag
@@ -81,8 +197,12 @@ pub struct State {
 impl State {
     /// Length of the encoded record.
     pub const LEN: usize = 64;
-    /// Version of the encoding written by [`State::to_bytes`].
+    /// Version of the encoding written by [`State::to_bytes`]: unkeyed,
+    /// with a checksum.
     pub const VERSION: u8 = 1;
+    /// Version of the encoding written by [`State::to_bytes_with`] with a
+    /// key: sealed with a MAC (`spec/RUNTIME.md` §6.6).
+    pub const VERSION_KEYED: u8 = 2;
 
     /// The state of a device that has never accepted a license: it
     /// accepts the first valid license bound to it.
@@ -189,6 +309,75 @@ impl State {
         out
     }
 
+    /// The encoded record, sealed under `key` when one is given
+    /// (version 2, `spec/RUNTIME.md` §6.6), else [`State::to_bytes`].
+    #[must_use]
+    pub fn to_bytes_with(&self, key: Option<&StateKey>) -> [u8; Self::LEN] {
+        let Some(key) = key else {
+            return self.to_bytes();
+        };
+        let mut out = [0u8; Self::LEN];
+        put(&mut out, OFF_VERSION, &[Self::VERSION_KEYED]);
+        put(&mut out, OFF_FLAGS, &[self.flags]);
+        put(&mut out, OFF_SEQUENCE, &self.sequence.to_be_bytes());
+        put(&mut out, OFF_SERIAL, &self.serial);
+        put(&mut out, OFF_ID, &self.license_id);
+        put(&mut out, OFF_LAST_SEEN, &self.last_seen.to_be_bytes());
+        let merged = if self.in_recovery() {
+            self.recovery_floor
+        } else {
+            self.last_renewal
+        };
+        put(&mut out, OFF_RENEWAL_OR_FLOOR, &merged.to_be_bytes());
+        let tag = key
+            .tag(out.get(..OFF_MAC).unwrap_or_default())
+            .finalize()
+            .into_bytes();
+        put(&mut out, OFF_MAC, tag.get(..MAC_LEN).unwrap_or_default());
+        out
+    }
+
+    /// Decodes a record sealed under `key` ([`State::to_bytes_with`]), or,
+    /// without a key, an unkeyed one ([`State::from_bytes`]).
+    ///
+    /// # Errors
+    /// [`Error::StateCorrupt`] as for [`State::from_bytes`], and with a
+    /// key: a record that is not version 2 (an unkeyed record is one
+    /// anybody can compute) or whose tag does not verify under `key`.
+    pub fn from_bytes_with(bytes: &[u8], key: Option<&StateKey>) -> Result<Self, Error> {
+        let Some(key) = key else {
+            return Self::from_bytes(bytes);
+        };
+        let bytes: &[u8; Self::LEN] = bytes.try_into().map_err(|_| Error::StateCorrupt)?;
+        let body = bytes.get(..OFF_MAC).ok_or(Error::StateCorrupt)?;
+        let tag = bytes.get(OFF_MAC..).ok_or(Error::StateCorrupt)?;
+        key.tag(body)
+            .verify_truncated_left(tag)
+            .map_err(|_| Error::StateCorrupt)?;
+        if field::<1>(bytes, OFF_VERSION)? != [Self::VERSION_KEYED]
+            || field::<2>(bytes, OFF_RESERVED)? != [0, 0]
+        {
+            return Err(Error::StateCorrupt);
+        }
+        let [flags] = field::<1>(bytes, OFF_FLAGS)?;
+        let merged = i64::from_be_bytes(field(bytes, OFF_RENEWAL_OR_FLOOR)?);
+        let recovery = flags & FLAG_RECOVERY != 0;
+        let s = Self {
+            flags,
+            sequence: u32::from_be_bytes(field(bytes, OFF_SEQUENCE)?),
+            serial: field(bytes, OFF_SERIAL)?,
+            license_id: field(bytes, OFF_ID)?,
+            last_seen: i64::from_be_bytes(field(bytes, OFF_LAST_SEEN)?),
+            last_renewal: if recovery { 0 } else { merged },
+            recovery_floor: if recovery { merged } else { 0 },
+        };
+        if s.is_canonical() {
+            Ok(s)
+        } else {
+            Err(Error::StateCorrupt)
+        }
+    }
+
     /// Decodes a record written by [`State::to_bytes`].
     ///
     /// # Errors
@@ -231,7 +420,16 @@ impl State {
     /// # Errors
     /// [`Error::StateCorrupt`] when neither copy is intact.
     pub fn from_redundant(a: &[u8], b: &[u8]) -> Result<Self, Error> {
-        match (Self::from_bytes(a), Self::from_bytes(b)) {
+        Self::from_redundant_with(a, b, None)
+    }
+
+    /// [`State::from_redundant`] for records sealed under `key`
+    /// ([`State::from_bytes_with`]).
+    ///
+    /// # Errors
+    /// [`Error::StateCorrupt`] when neither copy is intact under `key`.
+    pub fn from_redundant_with(a: &[u8], b: &[u8], key: Option<&StateKey>) -> Result<Self, Error> {
+        match (Self::from_bytes_with(a, key), Self::from_bytes_with(b, key)) {
             (Ok(a), Ok(b)) => Ok(if b.progress() > a.progress() { b } else { a }),
             (Ok(s), Err(_)) | (Err(_), Ok(s)) => Ok(s),
             (Err(e), Err(_)) => Err(e),
@@ -470,6 +668,124 @@ mod tests {
         );
     }
 
+    fn key(n: u8) -> StateKey {
+        StateKey::derive(&[n; 32], b"test")
+    }
+
+    #[test]
+    fn hkdf_matches_rfc_5869_test_case_1() {
+        let okm = hkdf32(
+            &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+            &[0x0b; 22],
+            &[0xf0, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8, 0xf9],
+        );
+        let expected = "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf";
+        let mut hex = [0u8; 64];
+        for (i, b) in okm.iter().enumerate() {
+            hex[2 * i] = b"0123456789abcdef"[usize::from(b >> 4)];
+            hex[2 * i + 1] = b"0123456789abcdef"[usize::from(b & 15)];
+        }
+        assert_eq!(core::str::from_utf8(&hex).unwrap(), expected);
+    }
+
+    #[test]
+    fn keyed_records_round_trip_only_under_their_key() {
+        let (k, other) = (key(1), key(2));
+        for s in examples() {
+            let sealed = s.to_bytes_with(Some(&k));
+            assert_eq!(sealed[0], State::VERSION_KEYED);
+            assert_eq!(State::from_bytes_with(&sealed, Some(&k)), Ok(s));
+            assert_eq!(
+                State::from_redundant_with(&sealed, &[0; 64], Some(&k)),
+                Ok(s)
+            );
+            for refused in [
+                State::from_bytes_with(&sealed, Some(&other)),
+                State::from_bytes_with(&sealed, None),
+                State::from_bytes(&sealed),
+                // The unkeyed record is one anybody can compute.
+                State::from_bytes_with(&s.to_bytes(), Some(&k)),
+            ] {
+                assert_eq!(refused, Err(Error::StateCorrupt), "{s:?}");
+            }
+            assert_eq!(s.to_bytes_with(None), s.to_bytes());
+        }
+        extern crate std;
+        assert_eq!(std::format!("{k:?}"), "StateKey(..)");
+    }
+
+    #[test]
+    fn keyed_record_keeps_renewal_and_floor_in_one_field() {
+        let k = key(1);
+        let licensed = licensed(7, 500, 400).to_bytes_with(Some(&k));
+        assert_eq!(licensed[40..48], 400i64.to_be_bytes());
+        let recovery = State::recovery(900).to_bytes_with(Some(&k));
+        assert_eq!(recovery[40..48], 900i64.to_be_bytes());
+        assert_eq!(
+            State::from_bytes_with(&recovery, Some(&k)),
+            Ok(State::recovery(900))
+        );
+    }
+
+    #[test]
+    fn every_single_bit_flip_of_a_keyed_record_is_detected() {
+        let k = key(3);
+        for s in examples() {
+            let bytes = s.to_bytes_with(Some(&k));
+            for i in 0..bytes.len() {
+                for bit in 0..8 {
+                    let mut b = bytes;
+                    b[i] ^= 1 << bit;
+                    assert_eq!(
+                        State::from_bytes_with(&b, Some(&k)),
+                        Err(Error::StateCorrupt),
+                        "byte {i} bit {bit}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn non_canonical_keyed_records_with_a_valid_tag_are_corrupt() {
+        let k = key(4);
+        let reseal = |mut b: [u8; 64]| {
+            let tag = k.tag(&b[..OFF_MAC]).finalize().into_bytes();
+            b[OFF_MAC..].copy_from_slice(&tag[..MAC_LEN]);
+            b
+        };
+        let base = licensed(3, 100, 50).to_bytes_with(Some(&k));
+        type Edit = fn(&mut [u8; 64]);
+        let cases: [(&str, Edit); 7] = [
+            ("version 1", |b| b[OFF_VERSION] = 1),
+            ("version 3", |b| b[OFF_VERSION] = 3),
+            ("unknown flag", |b| b[OFF_FLAGS] |= 0x80),
+            ("licensed and recovery", |b| b[OFF_FLAGS] |= FLAG_RECOVERY),
+            ("reserved byte", |b| b[OFF_RESERVED + 1] = 1),
+            ("renewal after last seen", |b| {
+                b[OFF_RENEWAL_OR_FLOOR + 7] = 200;
+            }),
+            ("sequence without license", |b| b[OFF_FLAGS] = FLAG_SEEN),
+        ];
+        assert!(State::from_bytes_with(&reseal(base), Some(&k)).is_ok());
+        for (name, edit) in cases {
+            let mut b = base;
+            edit(&mut b);
+            assert_eq!(
+                State::from_bytes_with(&reseal(b), Some(&k)),
+                Err(Error::StateCorrupt),
+                "{name}"
+            );
+        }
+        // A recovery record whose floor is after its last seen time.
+        let mut r = State::recovery(100).to_bytes_with(Some(&k));
+        r[OFF_RENEWAL_OR_FLOOR + 7] = 101;
+        assert_eq!(
+            State::from_bytes_with(&reseal(r), Some(&k)),
+            Err(Error::StateCorrupt)
+        );
+    }
+
     #[test]
     fn clock_check_uses_tolerance_and_ignores_a_fresh_state() {
         let s = licensed(1, 1000, 1000);
@@ -545,6 +861,21 @@ mod tests {
             #[test]
             fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..80)) {
                 let _ = State::from_bytes(&bytes);
+                let _ = State::from_bytes_with(&bytes, Some(&StateKey::from_bytes([7; 32])));
+            }
+
+            #[test]
+            fn keyed_encode_decode_round_trips(s in state(), secret in any::<[u8; 32]>()) {
+                let k = StateKey::derive(&secret, b"p");
+                prop_assert_eq!(State::from_bytes_with(&s.to_bytes_with(Some(&k)), Some(&k)), Ok(s));
+            }
+
+            #[test]
+            fn any_single_bit_corruption_of_a_keyed_record_is_detected(s in state(), bit in 0usize..State::LEN * 8) {
+                let k = StateKey::from_bytes([9; 32]);
+                let mut b = s.to_bytes_with(Some(&k));
+                b[bit / 8] ^= 1 << (bit % 8);
+                prop_assert_eq!(State::from_bytes_with(&b, Some(&k)), Err(Error::StateCorrupt));
             }
         }
     }

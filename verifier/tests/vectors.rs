@@ -124,6 +124,45 @@ fn every_runtime_vector_gives_its_expected_result() {
 }
 
 #[test]
+fn every_keyed_state_vector_gives_its_expected_result() {
+    use tessera_verifier::{State, StateKey};
+    let ring = keyring_from_file();
+    let file = load("state.json");
+    for d in file["key_derivation"].as_array().unwrap() {
+        let secret = hex::decode(d["secret_hex"].as_str().unwrap()).unwrap();
+        let context = hex::decode(d["context_hex"].as_str().unwrap()).unwrap();
+        let key = StateKey::derive(&secret, &context);
+        assert_eq!(hex::encode(key.as_bytes()), d["key_hex"], "{d}");
+    }
+    let key_of = |j: &serde_json::Value| {
+        j.as_str()
+            .map(|k| StateKey::from_bytes(hex::decode(k).unwrap().try_into().unwrap()))
+    };
+    let records = file["records"].as_array().unwrap();
+    assert!(records.iter().any(|r| r["expected"] == "ok"));
+    assert!(records.iter().any(|r| r["expected"] == "state_corrupt"));
+    for r in records {
+        let bytes = hex::decode(r["record"].as_str().unwrap()).unwrap();
+        let key = key_of(&r["state_key"]);
+        match State::from_bytes_with(&bytes, key.as_ref()) {
+            Ok(s) => {
+                assert_eq!(r["expected"], "ok", "{}", r["name"]);
+                assert_eq!(r["unkeyed"], hex::encode(s.to_bytes()), "{}", r["name"]);
+                assert_eq!(hex::encode(s.to_bytes_with(key.as_ref())), r["record"]);
+            }
+            Err(e) => assert_eq!(r["expected"], e.code(), "{}", r["name"]),
+        }
+    }
+    for v in file["vectors"].as_array().unwrap() {
+        let got = vectors::run_runtime_case(v, &ring);
+        assert_eq!(got, v["expected"], "keyed state vector {}", v["name"]);
+        if got["result"] != "ok" {
+            assert_eq!(got["state_out"], v["state_in"], "{}", v["name"]);
+        }
+    }
+}
+
+#[test]
 fn runtime_vectors_reach_every_verdict_and_error() {
     let file = load("runtime.json");
     let outcomes: std::collections::BTreeSet<String> = file["vectors"]

@@ -423,6 +423,7 @@ pub fn files() -> Vec<(String, String)> {
             armor::encode(&request_bytes(&samples::request()), armor::LABEL_REQUEST),
         ),
         runtime_file(),
+        state_file(),
     ]
 }
 
@@ -432,7 +433,7 @@ pub fn files() -> Vec<(String, String)> {
 
 use tessera_verifier::binding::{normalize, DeviceIdentity, MAX_VALUE_LEN};
 use tessera_verifier::claims::{Component, ComponentKind, Platform};
-use tessera_verifier::{verify, Grants, Role, State, Verdict};
+use tessera_verifier::{verify, Grants, Role, State, StateKey, Verdict};
 
 const SW: &str = "SW-2026-000123";
 const YEAR_END: i64 = T0 + 365 * DAY;
@@ -773,7 +774,13 @@ pub fn run_runtime_case(case: &Json, ring: &[KeyEntry]) -> Json {
     let state_in = hex::decode(case["state_in"].as_str().unwrap()).unwrap();
     let identity = identity_from_json(&case["device"]).unwrap();
     let now = case["now"].as_i64().unwrap();
-    let mut state = match State::from_bytes(&state_in) {
+    // Keyed records (`spec/RUNTIME.md` §6.6): decoded and re-sealed under
+    // the case's key.
+    let key = case["state_key"]
+        .as_str()
+        .map(|k| StateKey::from_bytes(hex::decode(k).unwrap().try_into().unwrap()));
+    let key = key.as_ref();
+    let mut state = match State::from_bytes_with(&state_in, key) {
         Ok(s) => s,
         Err(e) => {
             return json!({"result": e.code(), "state_out": hex::encode(&state_in)});
@@ -787,10 +794,11 @@ pub fn run_runtime_case(case: &Json, ring: &[KeyEntry]) -> Json {
             "days_since_renewal": d.days_since_renewal(),
             "matched_components": d.matched_components(),
             "grants": d.grants().as_ref().map(grants_json),
-            "state_out": hex::encode(state.to_bytes()),
+            "state_out": hex::encode(state.to_bytes_with(key)),
         }),
         Err(e) => {
-            let mut j = json!({"result": e.code(), "state_out": hex::encode(state.to_bytes())});
+            let mut j =
+                json!({"result": e.code(), "state_out": hex::encode(state.to_bytes_with(key))});
             match e {
                 tessera_verifier::Error::WrongDevice { matched, needed } => {
                     j["matched"] = json!(matched);
@@ -882,7 +890,7 @@ fn runtime_json() -> Json {
     let vectors: Vec<Json> = runtime_cases()
         .into_iter()
         .map(|c| {
-            let mut j = json!({
+            let j = json!({
                 "name": c.name,
                 "description": c.description,
                 "license": hex::encode(&c.license),
@@ -890,18 +898,7 @@ fn runtime_json() -> Json {
                 "now": c.now,
                 "state_in": hex::encode(&c.state_in),
             });
-            let expected = run_runtime_case(&j, &ring);
-            let got = match expected["result"].as_str().unwrap() {
-                "ok" => expected["verdict"]["code"].as_str().unwrap(),
-                code => code,
-            };
-            assert_eq!(
-                got, c.expect,
-                "runtime vector {} shows {got}, meant {}",
-                c.name, c.expect
-            );
-            j["expected"] = expected;
-            j
+            with_expected(j, c.name, c.expect, &ring)
         })
         .collect();
     json!({
@@ -911,10 +908,202 @@ fn runtime_json() -> Json {
     })
 }
 
+/// Adds the `expected` object to a runtime case, refusing a case that does
+/// not show the verdict or error it is meant to.
+fn with_expected(mut j: Json, name: &str, expect: &str, ring: &[KeyEntry]) -> Json {
+    let expected = run_runtime_case(&j, ring);
+    let got = match expected["result"].as_str().unwrap() {
+        "ok" => expected["verdict"]["code"].as_str().unwrap(),
+        code => code,
+    };
+    assert_eq!(
+        got, expect,
+        "runtime vector {name} shows {got}, meant {expect}"
+    );
+    j["expected"] = expected;
+    j
+}
+
 /// The runtime vector file: (file name, content).
 pub fn runtime_file() -> (String, String) {
     (
         "runtime.json".into(),
         serde_json::to_string_pretty(&runtime_json()).unwrap() + "\n",
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Keyed state records (`spec/RUNTIME.md` §6.6, §9): key derivation, records
+// sealed under a device key, and runtime cases with a keyed state.
+
+/// The context the reference device agent derives its state key with, from
+/// the seed of its device key.
+pub const AGENT_STATE_CONTEXT: &[u8] = b"tessera-agent state record";
+
+/// The context of a firmware key that mixes in a monotonic counter.
+fn counter_context(counter: u32) -> Vec<u8> {
+    let mut c = b"pbx state ".to_vec();
+    c.extend_from_slice(&counter.to_be_bytes());
+    c
+}
+
+fn derivation_cases() -> Vec<(Vec<u8>, Vec<u8>)> {
+    vec![
+        (
+            samples::DEVICE_KEY_SEED.to_vec(),
+            AGENT_STATE_CONTEXT.to_vec(),
+        ),
+        (vec![0x5a; 32], counter_context(1)),
+        (vec![0x5a; 32], counter_context(2)),
+        (b"short".to_vec(), Vec::new()),
+    ]
+}
+
+fn derivation_json() -> Vec<Json> {
+    derivation_cases()
+        .into_iter()
+        .map(|(secret, context)| {
+            json!({
+                "secret_hex": hex::encode(&secret),
+                "context_hex": hex::encode(&context),
+                "key_hex": hex::encode(StateKey::derive(&secret, &context).as_bytes()),
+            })
+        })
+        .collect()
+}
+
+fn record_json(name: &str, description: &str, key: Option<&StateKey>, record: &[u8]) -> Json {
+    let decoded = State::from_bytes_with(record, key);
+    let mut j = json!({
+        "name": name,
+        "description": description,
+        "state_key": key.map(|k| hex::encode(k.as_bytes())),
+        "record": hex::encode(record),
+        "expected": match decoded { Ok(_) => "ok", Err(e) => e.code() },
+    });
+    if let Ok(s) = decoded {
+        // The same state as an unkeyed record: every field, comparable.
+        j["unkeyed"] = json!(hex::encode(s.to_bytes()));
+    }
+    j
+}
+
+fn records_json() -> Vec<Json> {
+    let agent = StateKey::derive(&samples::DEVICE_KEY_SEED, AGENT_STATE_CONTEXT);
+    let other = StateKey::derive(&[0x42; 32], AGENT_STATE_CONTEXT);
+    let r1 = renewed(1, T0, 30);
+    let r2 = renewed(2, T0 + 20 * DAY, 30);
+    let activated = appliance().with_sw(SW);
+    let licensed = state_after(&[(&r1, &activated, T0), (&r2, &activated, T0 + 20 * DAY)]);
+    let recovery = State::recovery(T0 + 40 * DAY);
+    let mut flipped = licensed.to_bytes_with(Some(&agent));
+    flipped[63] ^= 1;
+    let k = Some(&agent);
+    vec![
+        record_json(
+            "keyed-fresh",
+            "the fresh state sealed under the agent's key of the sample device key",
+            k,
+            &State::new().to_bytes_with(k),
+        ),
+        record_json(
+            "keyed-licensed",
+            "a licensed state (sequence 2): last renewal at bytes 40..48",
+            k,
+            &licensed.to_bytes_with(k),
+        ),
+        record_json(
+            "keyed-recovery",
+            "a recovery state: the recovery floor at bytes 40..48",
+            k,
+            &recovery.to_bytes_with(k),
+        ),
+        record_json(
+            "unkeyed-licensed",
+            "the same licensed state unkeyed (version 1), read without a key",
+            None,
+            &licensed.to_bytes(),
+        ),
+        record_json(
+            "unkeyed-to-keyed-reader",
+            "an unkeyed record (anybody can compute its checksum) given to a keyed reader",
+            k,
+            &licensed.to_bytes(),
+        ),
+        record_json(
+            "keyed-to-unkeyed-reader",
+            "a keyed record read without a key",
+            None,
+            &licensed.to_bytes_with(k),
+        ),
+        record_json(
+            "other-device-key",
+            "a record sealed under another device's key",
+            k,
+            &licensed.to_bytes_with(Some(&other)),
+        ),
+        record_json(
+            "tag-bit-flipped",
+            "the last bit of the tag flipped",
+            k,
+            &flipped,
+        ),
+    ]
+}
+
+fn keyed_runtime_cases() -> Vec<(RuntimeCase, Vec<u8>)> {
+    let agent = StateKey::derive(&samples::DEVICE_KEY_SEED, AGENT_STATE_CONTEXT);
+    let k = Some(&agent);
+    let at = |n| StateKey::derive(&[0x5a; 32], &counter_context(n));
+    let r1 = renewed(1, T0, 30);
+    let r2 = renewed(2, T0 + 20 * DAY, 30);
+    let activated = appliance().with_sw(SW);
+    let after_r1 = state_after(&[(&r1, &activated, T0)]);
+    let after_r2 = state_after(&[(&r1, &activated, T0), (&r2, &activated, T0 + 20 * DAY)]);
+    let mut recovery_fresh = renewed(3, T0 + 40 * DAY, 30);
+    recovery_fresh.issued_at = T0 + 40 * DAY;
+    let key_bytes = |k: &StateKey| k.as_bytes().to_vec();
+    vec![
+        (rc("keyed-check", "the daily check with a keyed state: the record out is sealed under the same key", license(&r2), activated.clone(), T0 + 21 * DAY, after_r2.to_bytes_with(k).to_vec(), "renewal_due"), key_bytes(&agent)),
+        (rc("keyed-renewal", "a renewal (sequence 2) accepted on a keyed state", license(&r2), activated.clone(), T0 + 20 * DAY, after_r1.to_bytes_with(k).to_vec(), "renewal_due"), key_bytes(&agent)),
+        (rc("keyed-replayed-older-license", "sequence 1 (voided) replayed on a keyed state that accepted sequence 2", license(&r1), activated.clone(), T0 + 21 * DAY, after_r2.to_bytes_with(k).to_vec(), "superseded"), key_bytes(&agent)),
+        (rc("swapped-unkeyed-record", "the voided sequence 1 put back with an unkeyed record of its time (recomputed checksum): corrupt to a keyed reader, never the older license's service", license(&r1), activated.clone(), T0 + 21 * DAY, after_r1.to_bytes().to_vec(), "state_corrupt"), key_bytes(&agent)),
+        (rc("swapped-fresh-record", "the voided sequence 1 put back with a fresh unkeyed record (recomputed checksum)", license(&r1), activated.clone(), T0 + 21 * DAY, State::new().to_bytes().to_vec(), "state_corrupt"), key_bytes(&agent)),
+        (rc("record-of-another-device", "a record sealed under another device's key", license(&r1), activated.clone(), T0 + 21 * DAY, after_r1.to_bytes_with(Some(&StateKey::derive(&[0x42; 32], AGENT_STATE_CONTEXT))).to_vec(), "state_corrupt"), key_bytes(&agent)),
+        (rc("older-record-before-counter-moved", "firmware mixes a monotonic counter into its key and moved it from 1 to 2 when sequence 2 replaced sequence 1: the record sealed at counter 1, put back with the voided license, no longer verifies", license(&r1), activated.clone(), T0 + 21 * DAY, after_r1.to_bytes_with(Some(&at(1))).to_vec(), "state_corrupt"), key_bytes(&at(2))),
+        (rc("keyed-recovery-accepts-fresh-license", "a keyed recovery state accepts a license issued after the recovery", license(&recovery_fresh), activated, T0 + 40 * DAY + HOUR, State::recovery(T0 + 40 * DAY).to_bytes_with(k).to_vec(), "renewal_due"), key_bytes(&agent)),
+    ]
+}
+
+fn state_json() -> Json {
+    let ring = keyring();
+    let vectors: Vec<Json> = keyed_runtime_cases()
+        .into_iter()
+        .map(|(c, key)| {
+            let j = json!({
+                "name": c.name,
+                "description": c.description,
+                "license": hex::encode(&c.license),
+                "device": c.device.json(),
+                "now": c.now,
+                "state_key": hex::encode(key),
+                "state_in": hex::encode(&c.state_in),
+            });
+            with_expected(j, c.name, c.expect, &ring)
+        })
+        .collect();
+    json!({
+        "note": "Keyed state records (spec/RUNTIME.md sections 6.6 and 9). key_derivation: StateKey = HKDF-SHA256(salt \"tessera-state-key-v1\", IKM secret, info context), 32 bytes. records: decode record under state_key (null: an unkeyed reader); when expected is ok, unkeyed is the same state as a version-1 record. vectors: as in runtime.json, with state_in decoded and state_out sealed under state_key. Keyring: keys.json.",
+        "key_derivation": derivation_json(),
+        "records": records_json(),
+        "vectors": vectors,
+    })
+}
+
+/// The keyed state vector file: (file name, content).
+pub fn state_file() -> (String, String) {
+    (
+        "state.json".into(),
+        serde_json::to_string_pretty(&state_json()).unwrap() + "\n",
     )
 }
