@@ -21,11 +21,13 @@ use tessera_verifier::{
 use crate::catalog::Catalog;
 use crate::clock::format_time;
 use crate::config::{check_ip, AgentConfig, ConfigError, CONFIG_FILE};
-use crate::device_key::DeviceKey;
+use crate::device_key::{DeviceKey, DeviceKeyError};
 use crate::error::AgentError;
 use crate::probe::{Probe, ProbeSettings, SkipReason, Skipped, DEFAULT_MIN_COMPONENTS};
 use crate::report::Report;
-use crate::store::{FailHook, Store, StoreError, StoredState, STATE_FILE};
+use crate::store::{
+    read_file, Access, FailHook, FileError, Folder, Store, StoreError, StoredState, STATE_FILE,
+};
 
 /// Where the state lives unless `--state-dir` or [`STATE_DIR_ENV`] says
 /// otherwise.
@@ -34,6 +36,9 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/tessera";
 pub const STATE_DIR_ENV: &str = "TESSERA_STATE_DIR";
 /// Keyring file looked for in the state directory when none is configured.
 pub const KEYRING_FILE: &str = "keyring.toml";
+/// Largest keyring file read, in bytes (a keyring of a hundred keys is
+/// about 25 KiB).
+pub const MAX_KEYRING_LEN: u64 = 256 * 1024;
 
 /// Where the agent finds its files, and overrides from the command line.
 #[derive(Clone, Debug)]
@@ -122,7 +127,14 @@ impl Agent {
             .config
             .clone()
             .unwrap_or_else(|| options.state_dir.join(CONFIG_FILE));
-        let config = match AgentConfig::load(&config_path)? {
+        let loaded = match in_folder(&options.state_dir, &config_path) {
+            Some(name) => match Folder::open(&options.state_dir, false)? {
+                Some(folder) => AgentConfig::load_in(&folder, name)?,
+                None => None,
+            },
+            None => AgentConfig::load(&config_path)?,
+        };
+        let config = match loaded {
             Some(c) => c,
             None if options.config.is_some() => {
                 return Err(ConfigError::Missing(config_path).into())
@@ -182,7 +194,10 @@ impl Agent {
     /// created here).
     #[must_use]
     pub fn probe(&self) -> Probe {
-        let (key, problem) = match DeviceKey::load(&self.options.state_dir) {
+        let key = Folder::open(&self.options.state_dir, false)
+            .map_err(DeviceKeyError::from)
+            .and_then(|f| f.map_or(Ok(None), |f| DeviceKey::load(&f)));
+        let (key, problem) = match key {
             Ok(Some(k)) => (Some(k.public_key()), None),
             Ok(None) => (None, Some(SkipReason::Missing)),
             Err(e) => (None, Some(SkipReason::Unreadable(e.to_string()))),
@@ -220,14 +235,43 @@ impl Agent {
             .or_else(|| self.config.keyring.clone())
             .or_else(|| {
                 let p = self.options.state_dir.join(KEYRING_FILE);
-                p.exists().then_some(p)
+                // Anything there, a dangling link too, is read (and refused).
+                std::fs::symlink_metadata(&p).is_ok().then_some(p)
             })
             .ok_or_else(|| AgentError::NoKeyring {
                 config: self.config_path.clone(),
             })?;
-        Keyring::load(&path)
+        let bytes = self
+            .read_trusted(&path, MAX_KEYRING_LEN, "keyring")?
+            .ok_or_else(|| AgentError::Input {
+                path: path.display().to_string(),
+                reason: "the keyring does not exist; pass --keyring FILE or set `keyring` in agent.toml to the vendor's keyring.toml".into(),
+            })?;
+        let text = String::from_utf8(bytes).map_err(|_| AgentError::Input {
+            path: path.display().to_string(),
+            reason: "the keyring is not UTF-8 text; use the vendor's keyring.toml as it was sent"
+                .into(),
+        })?;
+        Keyring::from_toml(&path, &text)
             .map(|k| k.to_entries())
             .map_err(|source| AgentError::Keyring { path, source })
+    }
+
+    /// Reads a file the agent trusts (keyring, configuration): through the
+    /// state folder's descriptor (never a link) when it lies there, else
+    /// by its path, owner and mode checked either way.
+    fn read_trusted(
+        &self,
+        path: &Path,
+        cap: u64,
+        what: &'static str,
+    ) -> Result<Option<Vec<u8>>, FileError> {
+        if let Some(name) = in_folder(&self.options.state_dir, path) {
+            if let Some(folder) = Folder::open(&self.options.state_dir, false)? {
+                return folder.read(name, cap, Access::Shared, what);
+            }
+        }
+        read_file(path, cap, Some(Access::Shared), what)
     }
 
     pub(crate) fn catalog(&self) -> Result<Option<Catalog>, AgentError> {
@@ -249,10 +293,10 @@ impl Agent {
         })
     }
 
-    fn device(&self, dir: &Path, installed: Option<&[u8]>) -> Result<Device, AgentError> {
+    fn device(&self, folder: &Folder, installed: Option<&[u8]>) -> Result<Device, AgentError> {
         let mut notes = Vec::new();
         // A broken device key costs one component, not the license.
-        let key = match DeviceKey::load(dir) {
+        let key = match DeviceKey::load(folder) {
             Ok(k) => k.map(|k| k.public_key()),
             Err(e) => {
                 notes.push(format!("device key not used: {e}"));
@@ -286,7 +330,7 @@ impl Agent {
                 return Err(AgentError::StateCorrupt(store.dir().join(STATE_FILE)))
             }
         };
-        let device = self.device(store.dir(), Some(&bytes))?;
+        let device = self.device(store.folder(), Some(&bytes))?;
         Ok(Some(Installed {
             bytes,
             state,
@@ -322,7 +366,7 @@ impl Agent {
     pub fn request(&self, now: i64) -> Result<RequestOutcome, AgentError> {
         let store = self.open_store(true)?;
         let mut notes = store.recovered().to_vec();
-        let (key, key_created) = DeviceKey::load_or_generate(store.dir())?;
+        let (key, key_created) = DeviceKey::load_or_generate(store.folder())?;
         let installed = Self::read_installed(&store, &mut notes)?;
         let probe = Probe::run(&self.sysroot(), &self.settings(Some(key.public_key())));
         probe.require(self.min_components())?;
@@ -335,7 +379,7 @@ impl Agent {
         );
         let (current, last_renewal) = match store.read_state()? {
             StoredState::Intact(s) => (s.license_id().zip(s.sequence()), s.last_renewal()),
-            StoredState::Missing if !store.has_license() => (None, None),
+            StoredState::Missing if !store.has_license()? => (None, None),
             StoredState::Missing | StoredState::Corrupt => {
                 notes.push(
                     "the license state is corrupt: this request names no current license; install the vendor's answer with `tessera-agent install --recover FILE`".into(),
@@ -417,13 +461,13 @@ impl Agent {
                 }
                 (s, false)
             }
-            StoredState::Missing if !store.has_license() => (State::new(), false),
+            StoredState::Missing if !store.has_license()? => (State::new(), false),
             StoredState::Missing | StoredState::Corrupt if recover => (State::recovery(now), true),
             StoredState::Missing | StoredState::Corrupt => {
                 return Err(AgentError::StateCorrupt(store.dir().join(STATE_FILE)))
             }
         };
-        let device = self.device(store.dir(), installed.as_deref())?;
+        let device = self.device(store.folder(), installed.as_deref())?;
         notes.extend(device.notes);
         let decision = match verify(&bytes, &keyring, &device.identity, now, &mut state) {
             Ok(d) => d,
@@ -486,7 +530,7 @@ impl Agent {
                 return Err(AgentError::StateCorrupt(store.dir().join(STATE_FILE)))
             }
         };
-        let device = self.device(store.dir(), Some(&bytes))?;
+        let device = self.device(store.folder(), Some(&bytes))?;
         notes.extend(device.notes);
         let mut next = state;
         let decision = verify(&bytes, &keyring, &device.identity, now, &mut next)?;
@@ -537,6 +581,18 @@ pub fn license_bytes(input: &[u8]) -> Result<Vec<u8>, AgentError> {
     let bytes = armor::decode(text, armor::LABEL_LICENSE, &mut buf)
         .map_err(tessera_verifier::Error::from)?;
     Ok(bytes.to_vec())
+}
+
+/// The name of `path` when it lies directly in the state folder `dir`.
+fn in_folder<'a>(dir: &Path, path: &'a Path) -> Option<&'a str> {
+    let name = path.file_name()?.to_str()?;
+    let parent = path.parent()?;
+    let same = parent == dir
+        || match (std::fs::canonicalize(parent), std::fs::canonicalize(dir)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+    same.then_some(name)
 }
 
 fn random16() -> Result<[u8; 16], AgentError> {

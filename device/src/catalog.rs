@@ -7,11 +7,12 @@
 //! ignored here, so a newer catalog still names what an older agent shows.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::config::one_line;
+use crate::store::{read_file, shown, FileError};
 
 /// Largest catalog file read, in bytes.
 pub const MAX_CATALOG_LEN: u64 = 1024 * 1024;
@@ -20,17 +21,15 @@ pub const MAX_CATALOG_LEN: u64 = 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CatalogError {
-    /// The file cannot be read.
-    #[error("cannot read the catalog {path}: {source}; pass --catalog with the vendor's catalog file or leave it out")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The file was refused (not a regular file, larger than
+    /// [`MAX_CATALOG_LEN`]) or cannot be read.
+    #[error("the catalog: {0}; pass --catalog with the vendor's catalog file or leave it out")]
+    File(#[from] FileError),
+    /// The file does not exist.
+    #[error("the catalog {} does not exist; pass --catalog with the vendor's catalog file or leave it out", shown(.0))]
+    Missing(PathBuf),
     /// The file is not a catalog.
-    #[error("the catalog {path} is not valid: {message}")]
+    #[error("the catalog {} is not valid: {message}", shown(.path))]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -94,24 +93,14 @@ impl Catalog {
     /// Reads a catalog file.
     ///
     /// # Errors
-    /// [`CatalogError::Read`], [`CatalogError::Invalid`].
+    /// [`CatalogError::File`], [`CatalogError::Missing`], [`CatalogError::Invalid`].
     pub fn load(path: &Path) -> Result<Self, CatalogError> {
-        let read = |source| CatalogError::Read {
-            path: path.to_owned(),
-            source,
-        };
-        let file = File::open(path).map_err(read)?;
-        let mut bytes = Vec::new();
-        file.take(MAX_CATALOG_LEN + 1)
-            .read_to_end(&mut bytes)
-            .map_err(read)?;
+        let bytes = read_file(path, MAX_CATALOG_LEN, None, "catalog")?
+            .ok_or_else(|| CatalogError::Missing(path.to_owned()))?;
         let invalid = |message: String| CatalogError::Invalid {
             path: path.to_owned(),
             message,
         };
-        if bytes.len() as u64 > MAX_CATALOG_LEN {
-            return Err(invalid("larger than 1 MiB".into()));
-        }
         let text = String::from_utf8(bytes).map_err(|_| invalid("not UTF-8 text".into()))?;
         Self::parse(&text).map_err(invalid)
     }
@@ -126,10 +115,9 @@ impl Catalog {
     /// ```
     ///
     /// # Errors
-    /// The parser's message.
+    /// The parser's message; a name with a control or format character.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let file: CatalogFile =
-            toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
+        let file: CatalogFile = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
         let mut names = BTreeMap::new();
         for (kind, entries) in [
             (CodeKind::Profile, file.profile),
@@ -139,6 +127,14 @@ impl Catalog {
             (CodeKind::Service, file.service),
         ] {
             for e in entries {
+                // Names are shown on terminals and written into CSV files.
+                tessera_verifier::text::check(&e.name).map_err(|fault| {
+                    format!(
+                        "the name of code {} (`{}`): {fault}",
+                        e.code,
+                        tessera_verifier::text::escaped(&e.name)
+                    )
+                })?;
                 names.insert((slot(kind), e.code), e.name);
             }
         }

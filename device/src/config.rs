@@ -22,13 +22,14 @@
 //! normalization the verifier applies, so a typo is reported at once and
 //! not as a license that does not bind weeks later.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use tessera_verifier::binding::{normalize, DeviceIdentity, MAX_COMPONENTS, MAX_VALUE_LEN};
 use tessera_verifier::claims::{ComponentKind, Platform};
+use tessera_verifier::text::escaped;
+
+use crate::store::{read_file, shown, Access, FileError, Folder};
 
 /// File name of the configuration in the state directory.
 pub const CONFIG_FILE: &str = "agent.toml";
@@ -40,23 +41,15 @@ pub const MAX_CONFIG_LEN: u64 = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The file exists but cannot be read.
-    #[error("cannot read the agent configuration {path}: {source}; check its permissions")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The file was refused (owner, mode, a link, not a regular file,
+    /// larger than [`MAX_CONFIG_LEN`]) or cannot be read.
+    #[error("the agent configuration: {0}")]
+    File(#[from] FileError),
     /// A file named with `--config` does not exist.
-    #[error("the agent configuration {0} does not exist; create it or leave out --config")]
+    #[error("the agent configuration {} does not exist; create it or leave out --config", shown(.0))]
     Missing(PathBuf),
-    /// The file is larger than [`MAX_CONFIG_LEN`].
-    #[error("the agent configuration {0} is larger than 64 KiB; it is not an agent.toml")]
-    TooLarge(PathBuf),
     /// The file is not valid TOML or has an unknown key or a wrong type.
-    #[error("the agent configuration {path} is not valid: {message}")]
+    #[error("the agent configuration {} is not valid: {message}", shown(.path))]
     Syntax {
         /// The file.
         path: PathBuf,
@@ -64,7 +57,7 @@ pub enum ConfigError {
         message: String,
     },
     /// A value is present but unusable.
-    #[error("the agent configuration {path}: `{field}` {reason}")]
+    #[error("the agent configuration {}: `{field}` {reason}", shown(.path))]
     Invalid {
         /// The file (or `--ip` for the command-line override).
         path: PathBuf,
@@ -127,39 +120,42 @@ pub struct AgentConfig {
 
 impl AgentConfig {
     /// Reads the configuration at `path`; `Ok(None)` when there is no
-    /// such file.
+    /// such file. The file must be a regular file of at most
+    /// [`MAX_CONFIG_LEN`] bytes, owned by root or the agent's user and not
+    /// writable by others (it names the keyring).
     ///
     /// # Errors
-    /// [`ConfigError::Read`], [`ConfigError::TooLarge`] and the errors of
-    /// [`AgentConfig::parse`].
+    /// [`ConfigError::File`] and the errors of [`AgentConfig::parse`].
     pub fn load(path: &Path) -> Result<Option<Self>, ConfigError> {
-        let file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: path.to_owned(),
-                    source,
-                })
-            }
-        };
-        let mut bytes = Vec::new();
-        file.take(MAX_CONFIG_LEN + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|source| ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-        if bytes.len() as u64 > MAX_CONFIG_LEN {
-            return Err(ConfigError::TooLarge(path.to_owned()));
-        }
+        let bytes = read_file(
+            path,
+            MAX_CONFIG_LEN,
+            Some(Access::Shared),
+            "agent configuration",
+        )?;
+        bytes.map(|b| Self::from_bytes(b, path)).transpose()
+    }
+
+    /// Reads the configuration `name` in the state folder (never through
+    /// a link), with the checks of [`AgentConfig::load`].
+    ///
+    /// # Errors
+    /// As [`AgentConfig::load`].
+    pub fn load_in(folder: &Folder, name: &str) -> Result<Option<Self>, ConfigError> {
+        let bytes = folder.read(name, MAX_CONFIG_LEN, Access::Shared, "agent configuration")?;
+        bytes
+            .map(|b| Self::from_bytes(b, &folder.join(name)))
+            .transpose()
+    }
+
+    fn from_bytes(bytes: Vec<u8>, path: &Path) -> Result<Self, ConfigError> {
         let text = String::from_utf8(bytes).map_err(|_| ConfigError::Syntax {
             path: path.to_owned(),
             message: "the file is not UTF-8 text".into(),
         })?;
         let mut config = Self::parse(&text, path)?;
         config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
-        Ok(Some(config))
+        Ok(config)
     }
 
     /// Parses and checks configuration text; `origin` names the file in
@@ -179,7 +175,7 @@ impl AgentConfig {
     pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
         let config: Self = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             path: origin.to_owned(),
-            message: e.to_string().trim_end().replace('\n', " "),
+            message: one_line(&e.to_string()),
         })?;
         config.validate(origin)?;
         Ok(config)
@@ -242,6 +238,25 @@ impl AgentConfig {
     }
 }
 
+/// A parser's message about text from a file, for a one-line error: lines
+/// joined, control and format characters escaped, at most 300 characters
+/// (the file's text is not repeated at length).
+#[must_use]
+pub fn one_line(message: &str) -> String {
+    const MAX: usize = 300;
+    let joined = message
+        .split('\n')
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let shown = escaped(&joined).to_string();
+    match shown.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{} ...", shown.get(..cut).unwrap_or_default()),
+        None => shown,
+    }
+}
+
 /// Checks an IP address with the verifier's normalization; the reason is
 /// a message for people.
 ///
@@ -253,7 +268,8 @@ pub fn check_ip(ip: &str) -> Result<(), String> {
         .map(|_| ())
         .map_err(|e| {
             format!(
-                "`{ip}` is not a usable address ({e}): write the PBX's fixed IPv4 or IPv6 address, not loopback or 0.0.0.0"
+                "`{}` is not a usable address ({e}): write the PBX's fixed IPv4 or IPv6 address, not loopback or 0.0.0.0",
+                escaped(ip)
             )
         })
 }
@@ -332,7 +348,7 @@ mod tests {
         std::fs::write(&path, vec![b'#'; 70 * 1024]).unwrap();
         assert!(matches!(
             AgentConfig::load(&path),
-            Err(ConfigError::TooLarge(_))
+            Err(ConfigError::File(FileError::TooLarge { .. }))
         ));
         std::fs::write(&path, [0xff, 0xfe]).unwrap();
         assert!(matches!(

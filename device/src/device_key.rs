@@ -9,15 +9,13 @@
 //! loses it makes a new one (its license then binds through the other
 //! components).
 
-use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use rand_core::{OsRng, RngCore};
+use zeroize::Zeroizing;
 
-use crate::store::sync_dir;
+use crate::store::{shown, Access, FileError, Folder};
 
 mod pkcs8;
 
@@ -30,34 +28,15 @@ const MAX_KEY_FILE: u64 = 4096;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeviceKeyError {
-    /// The file cannot be read or written.
-    #[error(
-        "cannot {action} the device key {path}: {source}; check the state directory's permissions"
-    )]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The file was refused (a link, not a regular file, owner or mode:
+    /// others may read or write it, too large) or cannot be read or written.
+    #[error("the device key: {0}")]
+    File(#[from] FileError),
     /// The file is not an Ed25519 PKCS#8 key.
     #[error(
-        "the device key {0} is damaged; move it away and run `tessera-agent request` to create a new one (the license still binds through the other identity components)"
+        "the device key {} is damaged; move it away and run `tessera-agent request` to create a new one (the license still binds through the other identity components)", shown(.0)
     )]
     Damaged(PathBuf),
-    /// Others may read the file.
-    #[error(
-        "the device key {path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`"
-    )]
-    Permissions {
-        /// The file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
     /// The operating system's random number generator failed.
     #[error("the system random number generator failed ({0}); try again after boot has completed")]
     Random(String),
@@ -78,57 +57,38 @@ impl core::fmt::Debug for DeviceKey {
 }
 
 impl DeviceKey {
-    /// The key stored in `dir`, if there is one.
+    /// The key stored in the state folder, if there is one: a regular file
+    /// (never through a link) only its owner (root or the agent's user)
+    /// may read or write, of at most 4 KiB.
     ///
     /// # Errors
-    /// [`DeviceKeyError::Io`], [`DeviceKeyError::Damaged`],
-    /// [`DeviceKeyError::Permissions`] (group or others may read it).
-    pub fn load(dir: &Path) -> Result<Option<Self>, DeviceKeyError> {
-        let path = dir.join(DEVICE_KEY_FILE);
-        let io = |action, source| DeviceKeyError::Io {
-            action,
-            path: path.clone(),
-            source,
+    /// [`DeviceKeyError::File`], [`DeviceKeyError::Damaged`].
+    pub fn load(folder: &Folder) -> Result<Option<Self>, DeviceKeyError> {
+        let Some(bytes) =
+            folder.read(DEVICE_KEY_FILE, MAX_KEY_FILE, Access::Private, "device key")?
+        else {
+            return Ok(None);
         };
-        let file = match fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io("read", e)),
-        };
-        let mode = file
-            .metadata()
-            .map_err(|e| io("read", e))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(DeviceKeyError::Permissions {
-                path,
-                mode: mode & 0o777,
-            });
-        }
-        // Room for the whole file up front: a growing buffer would leave
-        // copies of the key behind in freed memory.
-        let capacity = usize::try_from(MAX_KEY_FILE + 1).unwrap_or(usize::MAX);
-        let mut text = zeroize::Zeroizing::new(String::with_capacity(capacity));
-        file.take(MAX_KEY_FILE)
-            .read_to_string(&mut text)
-            .map_err(|_| DeviceKeyError::Damaged(path.clone()))?;
-        let signing = pkcs8::decode(&text).ok_or_else(|| DeviceKeyError::Damaged(path.clone()))?;
+        let bytes = Zeroizing::new(bytes);
+        let damaged = || DeviceKeyError::Damaged(folder.join(DEVICE_KEY_FILE));
+        let text = core::str::from_utf8(&bytes).map_err(|_| damaged())?;
+        let signing = pkcs8::decode(text).ok_or_else(damaged)?;
         Ok(Some(Self { signing }))
     }
 
-    /// The key stored in `dir`, or a new one written there (mode 0600,
-    /// temporary file, fsync, rename, fsync of the folder). The caller
-    /// holds the state directory lock. Returns whether it was created.
+    /// The key stored in the folder, or a new one written there (mode
+    /// 0600, temporary file, fsync, rename, fsync of the folder). The
+    /// caller holds the state directory lock. Returns whether it was
+    /// created.
     ///
     /// # Errors
     /// As [`DeviceKey::load`], and [`DeviceKeyError::Random`].
-    pub fn load_or_generate(dir: &Path) -> Result<(Self, bool), DeviceKeyError> {
-        if let Some(key) = Self::load(dir)? {
+    pub fn load_or_generate(folder: &Folder) -> Result<(Self, bool), DeviceKeyError> {
+        if let Some(key) = Self::load(folder)? {
             return Ok((key, false));
         }
         let key = Self::generate()?;
-        key.write(dir)?;
+        key.write(folder)?;
         Ok((key, true))
     }
 
@@ -137,7 +97,7 @@ impl DeviceKey {
     /// # Errors
     /// [`DeviceKeyError::Random`].
     pub fn generate() -> Result<Self, DeviceKeyError> {
-        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+        let mut seed = Zeroizing::new([0u8; 32]);
         OsRng
             .try_fill_bytes(seed.as_mut())
             .map_err(|e| DeviceKeyError::Random(e.to_string()))?;
@@ -146,31 +106,11 @@ impl DeviceKey {
         })
     }
 
-    fn write(&self, dir: &Path) -> Result<(), DeviceKeyError> {
-        let path = dir.join(DEVICE_KEY_FILE);
-        let tmp = dir.join(format!("{DEVICE_KEY_FILE}.new"));
-        let io = |action, source| DeviceKeyError::Io {
-            action,
-            path: path.clone(),
-            source,
-        };
+    fn write(&self, folder: &Folder) -> Result<(), DeviceKeyError> {
         let pem = pkcs8::encode(&self.signing);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|e| io("create", e))?;
-        // An older leftover keeps its old mode through `open`: set it.
-        f.set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(|e| io("create", e))?;
-        f.write_all(pem.as_bytes()).map_err(|e| io("write", e))?;
-        f.sync_all().map_err(|e| io("write", e))?;
-        drop(f);
-        fs::rename(&tmp, &path).map_err(|e| io("write", e))?;
-        sync_dir(dir).map_err(|e| io("write", e))?;
-        Ok(())
+        folder.write_atomic(DEVICE_KEY_FILE, pem.as_bytes(), 0o600, false, |_| {
+            Ok::<_, DeviceKeyError>(())
+        })
     }
 
     /// The raw 32-byte public key.
@@ -188,15 +128,23 @@ impl DeviceKey {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt as _;
+
     use super::*;
+
+    fn folder(dir: &std::path::Path) -> Folder {
+        Folder::open(dir, false).unwrap().unwrap()
+    }
 
     #[test]
     fn generated_once_then_loaded_with_mode_0600() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(DeviceKey::load(dir.path()).unwrap().is_none());
-        let (a, created) = DeviceKey::load_or_generate(dir.path()).unwrap();
+        let f = folder(dir.path());
+        assert!(DeviceKey::load(&f).unwrap().is_none());
+        let (a, created) = DeviceKey::load_or_generate(&f).unwrap();
         assert!(created);
-        let (b, created) = DeviceKey::load_or_generate(dir.path()).unwrap();
+        let (b, created) = DeviceKey::load_or_generate(&f).unwrap();
         assert!(!created);
         assert_eq!(a.public_key(), b.public_key());
         let mode = fs::metadata(dir.path().join(DEVICE_KEY_FILE))
@@ -204,7 +152,7 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert!(!dir.path().join("device.key.new").exists());
+        assert_eq!(f.names().unwrap(), [DEVICE_KEY_FILE]);
         assert!(!format!("{a:?}").contains("signing"));
     }
 
@@ -220,14 +168,21 @@ mod tests {
     }
 
     #[test]
-    fn readable_by_others_or_damaged_is_refused_with_advice() {
+    fn readable_by_others_damaged_or_oversized_is_refused_with_advice() {
         let dir = tempfile::tempdir().unwrap();
-        DeviceKey::load_or_generate(dir.path()).unwrap();
+        let f = folder(dir.path());
+        DeviceKey::load_or_generate(&f).unwrap();
         let path = dir.path().join(DEVICE_KEY_FILE);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
-        let e = DeviceKey::load(dir.path()).unwrap_err();
-        assert!(matches!(e, DeviceKeyError::Permissions { mode: 0o644, .. }));
-        assert!(e.to_string().contains("chmod 600"));
+        let e = DeviceKey::load(&f).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DeviceKeyError::File(FileError::Unsafe { mode: 0o644, .. })
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("chmod 600"), "{e}");
         fs::write(
             &path,
             "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
@@ -235,13 +190,18 @@ mod tests {
         .unwrap();
         fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
         assert!(matches!(
-            DeviceKey::load(dir.path()),
+            DeviceKey::load(&f),
             Err(DeviceKeyError::Damaged(_))
         ));
         fs::write(&path, [0xff; 10]).unwrap();
         assert!(matches!(
-            DeviceKey::load(dir.path()),
+            DeviceKey::load(&f),
             Err(DeviceKeyError::Damaged(_))
+        ));
+        fs::write(&path, vec![b'A'; 5000]).unwrap();
+        assert!(matches!(
+            DeviceKey::load(&f),
+            Err(DeviceKeyError::File(FileError::TooLarge { .. }))
         ));
     }
 }

@@ -2,13 +2,16 @@
 
 use std::path::PathBuf;
 
+use tessera_verifier::text::escaped;
+
 use crate::catalog::CatalogError;
 use crate::clock::TimeError;
+use crate::config::one_line;
 use crate::config::ConfigError;
 use crate::device_key::DeviceKeyError;
 use crate::probe::ProbeError;
 use crate::seats::SeatError;
-use crate::store::StoreError;
+use crate::store::{shown, FileError, StoreError};
 
 /// Why an agent command could not do its work. Every variant maps to exit
 /// code 2 ([`crate::mode::EXIT_REFUSED`]).
@@ -20,12 +23,12 @@ pub enum AgentError {
     Refused(#[from] tessera_verifier::Error),
     /// No license is installed.
     #[error(
-        "no license is installed in {0}: run `tessera-agent request -o request.txt`, send the file to the vendor and install the answer with `tessera-agent install FILE`"
+        "no license is installed in {}: run `tessera-agent request -o request.txt`, send the file to the vendor and install the answer with `tessera-agent install FILE`", shown(.0)
     )]
     NotActivated(PathBuf),
     /// The state record is corrupt or missing while a license is installed.
     #[error(
-        "the license state {0} is corrupt or missing, so no license can be trusted and the PBX gives no full service; run `tessera-agent request`, send the request to the vendor and install the fresh license with `tessera-agent install --recover FILE`"
+        "the license state {} is corrupt or missing, so no license can be trusted and the PBX gives no full service; run `tessera-agent request`, send the request to the vendor and install the fresh license with `tessera-agent install --recover FILE`", shown(.0)
     )]
     StateCorrupt(PathBuf),
     /// `install --recover` was given a license issued before the recovery.
@@ -48,14 +51,14 @@ pub enum AgentError {
     },
     /// No keyring was configured.
     #[error(
-        "no keyring: pass --keyring FILE, set `keyring` in {config}, or put the vendor's keyring.toml in the state directory"
+        "no keyring: pass --keyring FILE, set `keyring` in {}, or put the vendor's keyring.toml in the state directory", shown(.config)
     )]
     NoKeyring {
         /// The configuration file consulted.
         config: PathBuf,
     },
     /// The keyring file cannot be used.
-    #[error("the keyring {path} cannot be used: {source}")]
+    #[error("the keyring {} cannot be used: {}", shown(.path), one_line(&.source.to_string()))]
     Keyring {
         /// The file.
         path: PathBuf,
@@ -65,14 +68,14 @@ pub enum AgentError {
     },
     /// The device has neither a SW serial nor a HW serial for its request.
     #[error(
-        "this device has no serial to put in a request: set `sw_serial` (the serial the vendor assigned) or, on an appliance, `hw_serial` in {config}"
+        "this device has no serial to put in a request: set `sw_serial` (the serial the vendor assigned) or, on an appliance, `hw_serial` in {}", shown(.config)
     )]
     NoSerial {
         /// The configuration file consulted.
         config: PathBuf,
     },
     /// The input file cannot be read.
-    #[error("cannot read {path}: {reason}")]
+    #[error("cannot read {}: {reason}", escaped(.path))]
     Input {
         /// The file (or `-`).
         path: String,
@@ -80,7 +83,7 @@ pub enum AgentError {
         reason: String,
     },
     /// The output file cannot be written.
-    #[error("cannot write {path}: {reason}")]
+    #[error("cannot write {}: {reason}", escaped(.path))]
     Output {
         /// The file.
         path: String,
@@ -96,6 +99,10 @@ pub enum AgentError {
     /// State directory.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A file the agent reads by itself (keyring, configuration) was
+    /// refused or cannot be read.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// Configuration.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -138,11 +145,14 @@ impl AgentError {
             Self::Store(StoreError::LicenseDamaged { .. }) => "license_damaged",
             Self::Store(StoreError::NoStateDir(_)) => "not_activated",
             Self::Store(StoreError::FailPoint(_)) => "fail_point",
-            Self::Store(_) => "io",
+            Self::Store(StoreError::File(e)) | Self::File(e) => e.code(),
+            Self::Config(ConfigError::File(e)) => e.code(),
             Self::Config(_) => "config",
             Self::Probe(ProbeError::TooFew { .. }) => "too_few_components",
             Self::Probe(_) => "identity",
+            Self::DeviceKey(DeviceKeyError::File(e)) if e.code() != "io" => e.code(),
             Self::DeviceKey(_) => "device_key",
+            Self::Catalog(CatalogError::File(e)) if e.code() != "io" => e.code(),
             Self::Catalog(_) => "catalog",
             Self::Time(_) => "time",
             Self::Seats(e) => e.code(),

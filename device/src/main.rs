@@ -15,12 +15,36 @@ use tessera_device::agent::{DEFAULT_STATE_DIR, STATE_DIR_ENV};
 use tessera_device::clock::{parse_time, system_now};
 use tessera_device::mode::EXIT_REFUSED;
 use tessera_device::probe::kind_name;
-use tessera_device::seats::mass::Stage;
+use tessera_device::seats::mass::{Stage, MAX_CSV_LEN};
 use tessera_device::seats::session::render_list;
 use tessera_device::seats::{Filter, NewSeat, SeatHook, SeatOptions, SeatView, Seats};
 use tessera_device::store::FAIL_POINT_ENV;
 use tessera_device::{Agent, AgentError, AgentOptions, FailHook, Report};
 use tessera_verifier::armor::MAX_ARMOR_LEN;
+use tessera_verifier::text::escaped;
+
+/// Text for a terminal or a log, line by line: every control or format
+/// character but the line breaks escaped, so text that came from a file,
+/// a license or a request can neither move the cursor nor forge a line.
+fn shown_lines(text: &str) -> String {
+    text.split('\n')
+        .map(|line| escaped(line).to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `println!` through [`shown_lines`].
+macro_rules! say {
+    ($($arg:tt)*) => { println!("{}", shown_lines(&format!($($arg)*))) };
+}
+/// `eprintln!` through [`shown_lines`].
+macro_rules! say_err {
+    ($($arg:tt)*) => { eprintln!("{}", shown_lines(&format!($($arg)*))) };
+}
+/// `print!` through [`shown_lines`].
+macro_rules! say_raw {
+    ($($arg:tt)*) => { print!("{}", shown_lines(&format!($($arg)*))) };
+}
 
 const AFTER_HELP: &str = "\
 Exit codes of check, status and install:
@@ -353,7 +377,7 @@ fn main() -> ExitCode {
                     println!("{text}");
                 }
             }
-            eprintln!("tessera-agent: {e}");
+            say_err!("tessera-agent: {e}");
             ExitCode::from(EXIT_REFUSED)
         }
     }
@@ -374,9 +398,9 @@ fn print_report(report: &Report, json: bool, full: bool) -> Result<u8, AgentErro
         })?;
         println!("{text}");
     } else if full {
-        print!("{}", report.render());
+        say_raw!("{}", report.render());
     } else {
-        println!("{}", report.summary());
+        say!("{}", report.summary());
     }
     Ok(report.exit_code)
 }
@@ -413,13 +437,13 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
                 value["enough"] = enough.is_ok().into();
                 println!("{value:#}");
             } else {
-                print!("{}", probe.render());
+                say_raw!("{}", probe.render());
             }
             // Reported here, not through `main`: the JSON above is the output.
             match enough {
                 Ok(()) => Ok(0),
                 Err(e) => {
-                    eprintln!("tessera-agent: {e}");
+                    say_err!("tessera-agent: {e}");
                     Ok(EXIT_REFUSED)
                 }
             }
@@ -429,7 +453,7 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             let outcome = agent.request(now_or_clock(now.as_deref())?)?;
             write_output(&output, outcome.armored.as_bytes(), force)?;
             for note in &outcome.notes {
-                eprintln!("tessera-agent: note: {note}");
+                say_err!("tessera-agent: note: {note}");
             }
             let d = &outcome.data;
             let serial = match (&d.serial, &d.hw_serial) {
@@ -444,7 +468,7 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             } else {
                 &output
             };
-            eprintln!(
+            say_err!(
                 "tessera-agent: request written to {target}: {serial}, {} identity components ({}){}",
                 d.identity.len(),
                 kinds.join(", "),
@@ -461,12 +485,13 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
         } => {
             options.keyring = keyring;
             let agent = Agent::new(options)?;
-            let input = read_input(&file)?;
+            let input = read_input(&file, MAX_ARMOR_LEN as u64, "license file")?;
             let report = agent.install(&input, now_or_clock(now.as_deref())?, recover)?;
             if !json {
-                println!(
+                say!(
                     "installed license {} (sequence {})",
-                    report.license.serial, report.license.sequence
+                    report.license.serial,
+                    report.license.sequence
                 );
             }
             print_report(&report, json, false)
@@ -566,8 +591,8 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
             if json {
                 print_json(&view)?;
             } else {
-                println!("assigned {}", view.line());
-                println!("{}", availability(&mut seats, &view)?);
+                say!("assigned {}", view.line());
+                say!("{}", availability(&mut seats, &view)?);
             }
         }
         SeatsCommand::Unassign { uuid, user, json } => {
@@ -580,7 +605,7 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
                 print_json(&views)?;
             } else {
                 for v in &views {
-                    println!(
+                    say!(
                         "unassigned {} from {}: {} ({} {}), extension {}",
                         v.seat.uuid,
                         v.previous_user,
@@ -590,7 +615,7 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
                         v.seat.extension.as_deref().unwrap_or("none")
                     );
                 }
-                println!("kept without a user: `seats reassign UUID --user V` gives a seat to someone, `seats terminate UUID` removes it");
+                say!("kept without a user: `seats reassign UUID --user V` gives a seat to someone, `seats terminate UUID` removes it");
             }
         }
         SeatsCommand::Reassign { uuid, user, json } => {
@@ -598,7 +623,7 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
             if json {
                 print_json(&view)?;
             } else {
-                println!("reassigned {}", view.line());
+                say!("reassigned {}", view.line());
             }
         }
         SeatsCommand::Addons {
@@ -611,7 +636,7 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
             if json {
                 print_json(&view)?;
             } else {
-                println!("changed {}", view.line());
+                say!("changed {}", view.line());
             }
         }
         SeatsCommand::Terminate { uuid, json } => {
@@ -619,7 +644,7 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
             if json {
                 print_json(&view)?;
             } else {
-                println!("terminated {}", view.line());
+                say!("terminated {}", view.line());
             }
         }
         SeatsCommand::List {
@@ -649,7 +674,7 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
             if json {
                 print_json(&list)?;
             } else {
-                print!("{}", render_list(&list));
+                say_raw!("{}", render_list(&list));
             }
         }
         SeatsCommand::Summary { json } => {
@@ -657,7 +682,7 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
             if json {
                 print_json(&summary)?;
             } else {
-                print!("{}", summary.render());
+                say_raw!("{}", summary.render());
             }
         }
         SeatsCommand::Import {
@@ -674,15 +699,8 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
                 });
                 bar.set_position(done);
             };
-            let outcome = if file == "-" {
-                seats.import(io::stdin().lock(), dry_run, &mut progress)
-            } else {
-                let f = std::fs::File::open(&file).map_err(|e| AgentError::Input {
-                    path: file.clone(),
-                    reason: format!("{e}; check the path"),
-                })?;
-                seats.import(io::BufReader::new(f), dry_run, &mut progress)
-            };
+            let input = read_input(&file, MAX_CSV_LEN, "mass-configuration CSV file")?;
+            let outcome = seats.import(&input[..], dry_run, &mut progress);
             bar.finish_and_clear();
             let outcome = outcome?;
             if json {
@@ -698,9 +716,12 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
                 } else {
                     "imported"
                 };
-                println!(
+                say!(
                     "{verb} {file}: {} row(s): {} created, {} changed, {} unchanged",
-                    outcome.rows, outcome.created, outcome.changed, outcome.unchanged
+                    outcome.rows,
+                    outcome.created,
+                    outcome.changed,
+                    outcome.unchanged
                 );
             }
         }
@@ -709,7 +730,7 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
             let rows = seats.export(&mut buf)?;
             write_output(&output, &buf, force)?;
             if output != "-" {
-                eprintln!("tessera-agent: {rows} seat(s) written to {output}");
+                say_err!("tessera-agent: {rows} seat(s) written to {output}");
             }
         }
     }
@@ -729,32 +750,51 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-fn read_input(path: &str) -> Result<Vec<u8>, AgentError> {
+/// Reads an input named on the command line (`-` for standard input, a
+/// pipe or a regular file), at most `cap` bytes: a regular file's size is
+/// checked before it is read.
+fn read_input(path: &str, cap: u64, what: &str) -> Result<Vec<u8>, AgentError> {
     let fail = |reason: String| AgentError::Input {
         path: path.to_owned(),
         reason,
     };
-    let cap = MAX_ARMOR_LEN as u64 + 1;
+    let too_large = || {
+        fail(format!(
+            "larger than {} KiB, so not a {what}; check the file",
+            cap / 1024
+        ))
+    };
     let mut bytes = Vec::new();
     if path == "-" {
         io::stdin()
-            .take(cap)
+            .take(cap + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| fail(e.to_string()))?;
     } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(cap).read_to_end(&mut bytes))
-            .map_err(|e| fail(format!("{e}; check the path")))?;
+        let f = std::fs::File::open(path).map_err(|e| fail(format!("{e}; check the path")))?;
+        let meta = f.metadata().map_err(|e| fail(e.to_string()))?;
+        if meta.is_dir() {
+            return Err(fail(format!("it is a folder; name the {what}")));
+        }
+        if meta.is_file() && meta.len() > cap {
+            return Err(too_large());
+        }
+        f.take(cap + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| fail(e.to_string()))?;
     }
-    if bytes.len() > MAX_ARMOR_LEN {
-        return Err(fail(
-            "larger than 64 KiB, so not a license file; use the file exactly as the vendor sent it"
-                .into(),
-        ));
+    if bytes.len() as u64 > cap {
+        return Err(too_large());
     }
     Ok(bytes)
 }
 
+/// Writes an output file named on the command line: `-` is standard
+/// output; a path is written through a new temporary file in its folder
+/// (created with `O_EXCL`, fsynced, renamed over the path), so a crash
+/// leaves the old file or the new one. An existing file is replaced only
+/// with `--force`, and never when it is anything but a regular file: a
+/// link, a FIFO or a device is refused, not written through.
 fn write_output(path: &str, bytes: &[u8], force: bool) -> Result<(), AgentError> {
     let fail = |reason: String| AgentError::Output {
         path: path.to_owned(),
@@ -767,21 +807,58 @@ fn write_output(path: &str, bytes: &[u8], force: bool) -> Result<(), AgentError>
             .and_then(|()| out.flush())
             .map_err(|e| fail(e.to_string()));
     }
-    let mut options = OpenOptions::new();
-    options.write(true).mode(0o644);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
-    }
-    let mut f = options.open(path).map_err(|e| {
-        if e.kind() == io::ErrorKind::AlreadyExists {
-            fail("the file exists; choose another name or pass --force".into())
-        } else {
-            fail(e.to_string())
+    let target = std::path::Path::new(path);
+    match std::fs::symlink_metadata(target) {
+        Ok(meta) if !meta.file_type().is_file() => {
+            return Err(fail(
+                "it is not a regular file (a link, a folder, a FIFO or a device); choose a new file name or `-` for standard output".into(),
+            ))
         }
-    })?;
-    f.write_all(bytes)
+        Ok(_) if !force => {
+            return Err(fail(
+                "the file exists; choose another name or pass --force".into(),
+            ))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail(e.to_string())),
+    }
+    let name = target
+        .file_name()
+        .ok_or_else(|| fail("name a file, not a folder".into()))?;
+    let folder = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let mut random = [0u8; 8];
+    rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut random)
+        .map_err(|e| fail(e.to_string()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", hex::encode(random)));
+    let tmp = folder.join(tmp_name);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&tmp)
+        .map_err(|e| fail(e.to_string()))?;
+    let written = f
+        .write_all(bytes)
         .and_then(|()| f.sync_all())
-        .map_err(|e| fail(e.to_string()))
+        .and_then(|()| {
+            if !force && target.exists() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "the file appeared meanwhile; choose another name or pass --force",
+                ));
+            }
+            std::fs::rename(&tmp, target)
+        })
+        .and_then(|()| std::fs::File::open(folder)?.sync_all());
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(e.to_string()));
+    }
+    Ok(())
 }

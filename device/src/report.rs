@@ -6,6 +6,7 @@ use core::fmt::Write as _;
 use serde::Serialize;
 use tessera_verifier::claims::{AfterGrace, Cycle, FeatureCategory};
 use tessera_verifier::entitlement::Role;
+use tessera_verifier::text::escaped;
 use tessera_verifier::time::Schedule;
 use tessera_verifier::{Decision, Grants, State, Verdict};
 
@@ -361,7 +362,7 @@ impl Report {
     #[must_use]
     pub fn summary(&self) -> String {
         let l = &self.license;
-        let head = format!("license {} (sequence {})", l.serial, l.sequence);
+        let head = format!("license {} (sequence {})", escaped(&l.serial), l.sequence);
         let mut out = match self.mode {
             Mode::Full => format!(
                 "valid: full service; {head} ends {}, {} day(s) left",
@@ -431,9 +432,11 @@ impl Report {
             _ => row(&mut out, "last renewal:", "never"),
         }
         row(&mut out, "next check:", &self.next_check);
-        row(&mut out, "serial:", &l.serial);
+        // Text from the license (and the catalog) is shown escaped: a
+        // control or format character in it cannot act on the terminal.
+        row(&mut out, "serial:", &escaped(&l.serial).to_string());
         if let Some(p) = &l.previous_serial {
-            row(&mut out, "previous serial:", p);
+            row(&mut out, "previous serial:", &escaped(p).to_string());
         }
         row(
             &mut out,
@@ -441,8 +444,8 @@ impl Report {
             &format!("{} (sequence {})", l.id, l.sequence),
         );
         row(&mut out, "platform:", l.platform);
-        row(&mut out, "customer:", &l.customer);
-        row(&mut out, "pbx name:", &l.pbx_name);
+        row(&mut out, "customer:", &escaped(&l.customer).to_string());
+        row(&mut out, "pbx name:", &escaped(&l.pbx_name).to_string());
         let term_end = l.term_end.as_deref().unwrap_or("none (lifetime)");
         row(
             &mut out,
@@ -464,13 +467,13 @@ impl Report {
             ),
         );
         let sharing = match &self.sharing.server {
-            Some(server) => format!("client of {server}"),
+            Some(server) => format!("client of {}", escaped(server)),
             None => self.sharing.role.to_owned(),
         };
         row(&mut out, "sharing:", &sharing);
         let e = &self.entitlements;
         let label = |code: u16, name: &Option<String>| match name {
-            Some(n) => format!("{n} ({code})"),
+            Some(n) => format!("{} ({code})", escaped(n)),
             None => format!("code {code}"),
         };
         let granted = if e.granted {
@@ -537,12 +540,14 @@ impl Report {
                     let ext = a
                         .extension
                         .as_deref()
-                        .map(|e| format!(", extension {e}"))
+                        .map(|e| format!(", extension {}", escaped(e)))
                         .unwrap_or_default();
                     let _ = writeln!(
                         out,
                         "    {} {}{ext} (assigned {})",
-                        a.uuid, a.user, a.assigned
+                        a.uuid,
+                        escaped(&a.user),
+                        a.assigned
                     );
                 }
             }
@@ -663,6 +668,29 @@ mod tests {
         assert_eq!(r.sharing.server.as_deref(), Some("SW-2026-000123"));
         assert!(r.render().contains("client of SW-2026-000123"));
         assert_eq!(r.entitlements.total_users, 0);
+    }
+
+    #[test]
+    fn text_from_the_license_is_shown_escaped() {
+        // Licenses signed before the issuer refused such text may carry it.
+        let mut r = report_at(&samples::typical(), T0 + DAY, None);
+        r.license.customer = "Mallory\u{1b}[2J\u{202e}gpj".into();
+        r.license.pbx_name = "PBX\nnote: forged line".into();
+        r.license.serial = "SW-1\u{7}".into();
+        let text = r.render();
+        assert!(
+            text.contains("customer:           Mallory\\u{1b}[2J\\u{202e}gpj"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pbx name:           PBX\\u{a}note: forged line"),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'));
+        assert!(!r.summary().contains('\u{7}'), "{}", r.summary());
+        // JSON keeps the value, with control characters escaped by JSON.
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("Mallory\\u001b[2J"), "{json}");
     }
 
     #[test]

@@ -56,7 +56,9 @@ pub use names::Names;
 pub use pool::{NewSeat, Pool};
 pub use session::{Filter, SeatOptions, SeatView, Seats, Unassigned};
 
-use crate::store::FailAction;
+use tessera_verifier::text::escaped;
+
+use crate::store::{shown, FailAction, FileError};
 
 /// A bad row of a mass import.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -145,22 +147,22 @@ pub enum SeatError {
         phone_system: u16,
     },
     /// No seat with this id.
-    #[error("no seat {0}; `tessera-agent seats list` shows the seats and their UUIDs")]
+    #[error("no seat {}; `tessera-agent seats list` shows the seats and their UUIDs", escaped(.0))]
     NotFound(String),
     /// A UUID prefix matching several seats.
-    #[error("`{0}` matches several seats; give more of the UUID")]
+    #[error("`{}` matches several seats; give more of the UUID", escaped(.0))]
     AmbiguousSeat(String),
     /// Not a UUID.
-    #[error("`{0}` is not a seat UUID (xxxxxxxx-xxxx-4xxx-xxxx-xxxxxxxxxxxx, or a unique prefix of 4 or more hex digits)")]
+    #[error("`{}` is not a seat UUID (xxxxxxxx-xxxx-4xxx-xxxx-xxxxxxxxxxxx, or a unique prefix of 4 or more hex digits)", escaped(.0))]
     BadSeatId(String),
     /// The seat has no user.
     #[error("seat {0} is not assigned; give it to a user with `seats reassign`, or remove it with `seats terminate`")]
     NotAssigned(SeatId),
     /// No seat for the user.
-    #[error("{0} holds no seat; `tessera-agent seats list` shows who holds which")]
+    #[error("{} holds no seat; `tessera-agent seats list` shows who holds which", escaped(.0))]
     NoSeatsForUser(String),
     /// The user already holds this license.
-    #[error("{user} already holds {license} (seat {uuid}); a user holds one seat of each license: reassign or unassign that seat first")]
+    #[error("{} already holds {license} (seat {uuid}); a user holds one seat of each license: reassign or unassign that seat first", escaped(.user))]
     UserHasLicense {
         /// The user.
         user: String,
@@ -170,7 +172,7 @@ pub enum SeatError {
         uuid: SeatId,
     },
     /// The user already has a profile.
-    #[error("{user} already has the profile {profile} (seat {uuid}); a user has one profile: unassign it first")]
+    #[error("{} already has the profile {profile} (seat {uuid}); a user has one profile: unassign it first", escaped(.user))]
     UserHasProfile {
         /// The user.
         user: String,
@@ -180,7 +182,7 @@ pub enum SeatError {
         uuid: SeatId,
     },
     /// The extension number is in use.
-    #[error("extension {extension} is used by seat {uuid} ({user}); choose another number or free it first")]
+    #[error("extension {} is used by seat {uuid} ({}); choose another number or free it first", escaped(.extension), escaped(.user))]
     ExtensionTaken {
         /// The number.
         extension: String,
@@ -190,7 +192,7 @@ pub enum SeatError {
         user: String,
     },
     /// A bad user name.
-    #[error("user `{user}` {reason}; give the user's login or e-mail address")]
+    #[error("user `{}` {reason}; give the user's login or e-mail address", escaped(.user))]
     BadUser {
         /// As given.
         user: String,
@@ -198,10 +200,10 @@ pub enum SeatError {
         reason: String,
     },
     /// A bad extension number.
-    #[error("extension `{0}` is not a number: use digits (optionally after one +), at most 32")]
+    #[error("extension `{}` is not a number: use digits (optionally after one +), at most 32", escaped(.0))]
     BadExtension(String),
     /// A name the catalog does not know.
-    #[error("unknown {kind} `{name}`; use a code or one of: {known}")]
+    #[error("unknown {kind} `{}`; use a code or one of: {known}", escaped(.name))]
     UnknownName {
         /// `profile`, `base license`, `add-on`.
         kind: &'static str,
@@ -211,7 +213,7 @@ pub enum SeatError {
         known: String,
     },
     /// A bare `extension_key` naming both a base license and a profile.
-    #[error("`{0}` names both a base license and a profile; write base:{0} or profile:{0}")]
+    #[error("`{name}` names both a base license and a profile; write base:{name} or profile:{name}", name = escaped(.0))]
     AmbiguousName(String),
     /// `--server-license` for a PBX that is no sharing client.
     #[error("--server-license is only for a sharing client, and this PBX's license is {0}; leave it out")]
@@ -234,7 +236,7 @@ pub enum SeatError {
     #[error("cannot write the output: {0}")]
     Output(String),
     /// The seat store cannot be used.
-    #[error("the seat store {path} cannot be used: {source}; check the disk and the permissions of the state directory")]
+    #[error("the seat store {} cannot be used: {source}; check the disk and the permissions of the state directory", shown(.path))]
     Db {
         /// The file.
         path: PathBuf,
@@ -243,7 +245,7 @@ pub enum SeatError {
         source: rusqlite::Error,
     },
     /// A store made by a newer agent.
-    #[error("the seat store {path} has schema version {found}, newer than this agent knows (1); update tessera-agent")]
+    #[error("the seat store {} has schema version {found}, newer than this agent knows (1); update tessera-agent", shown(.path))]
     NewerSchema {
         /// The file.
         path: PathBuf,
@@ -261,6 +263,10 @@ pub enum SeatError {
     /// A test fail point was reached.
     #[error("stopped at fail point `{0}` (test hook)")]
     FailPoint(&'static str),
+    /// A file of the seat store (or the CSV) was refused (a link, not a
+    /// regular file, owner or mode, too large) or cannot be read.
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 impl SeatError {
@@ -297,6 +303,7 @@ impl SeatError {
             Self::StoreInconsistent(_) => "seat_store_inconsistent",
             Self::Random(_) => "random",
             Self::FailPoint(_) => "fail_point",
+            Self::File(e) => e.code(),
         }
     }
 }

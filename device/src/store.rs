@@ -11,11 +11,19 @@
 //! | `lock` | held (`flock`) by the one agent working on the folder |
 //! | `state.corrupt` | a corrupt state record, kept for support after `install --recover` |
 //!
+//! # Opening
+//!
+//! The folder and every file in it are opened as [`folder`] describes:
+//! owner and mode checked (like OpenSSH's `StrictModes`), never through a
+//! symbolic link, only regular files, every read size-capped.
+//!
 //! # Writing
 //!
-//! Every file is replaced the same way: write `NAME.new`, fsync it, rename
-//! it over `NAME`, fsync the folder. An install replaces the license
-//! first, then the state:
+//! Every file is replaced the same way: write a new temporary file
+//! `NAME.new-` + 16 random hex digits (created with `O_EXCL`, never
+//! through a link; "`NAME.new`" below), fsync it, rename it over `NAME`,
+//! fsync the folder. An install replaces the license first, then the
+//! state:
 //!
 //! 0. (once, on a device with neither file: the fresh state is stored, as
 //!    provisioning does, so that a license never lands without a state);
@@ -35,7 +43,9 @@
 //! lock and cleans up after a crash: a leftover `license.new` (step 1) is
 //! removed, so the old license stays in force; a leftover `state.new`
 //! (step 3) is renamed into place if it is intact and newer, otherwise
-//! removed; a leftover `device.key.new` is removed.
+//! removed; a leftover `device.key.new` or `state.corrupt.new` is removed.
+//! Leftovers with the fixed names older agents used (`license.new`, ...)
+//! are treated the same way.
 //!
 //! # Fail points
 //!
@@ -46,17 +56,22 @@
 //! killed. The binary enables a hook only from
 //! [`FAIL_POINT_ENV`]; it can stop the agent, never make it grant more.
 
+pub mod folder;
+
 use core::time::Duration;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::File;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rustix::fs::FlockOperation;
 use tessera_verifier::{armor, State, MAX_OBJECT_LEN};
 
+use crate::agent::KEYRING_FILE;
+use crate::config::CONFIG_FILE;
 use crate::device_key::DEVICE_KEY_FILE;
+use crate::seats::SEATS_FILE;
+pub use folder::{is_temp_of, read_file, shown, Access, FileError, Folder, Step, TEMP_SUFFIX};
 
 /// The installed license.
 pub const LICENSE_FILE: &str = "license";
@@ -66,8 +81,8 @@ pub const STATE_FILE: &str = "state";
 pub const LOCK_FILE: &str = "lock";
 /// A corrupt state record kept for support.
 pub const CORRUPT_STATE_FILE: &str = "state.corrupt";
-/// Suffix of a file being written.
-pub const TEMP_SUFFIX: &str = ".new";
+/// Most bytes of a corrupt state record kept as `state.corrupt`.
+pub const MAX_CORRUPT_KEPT: u64 = 4096;
 /// How long [`Store::open`] waits for another agent to release the lock.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(30);
 /// Environment variable that sets a [`FailHook`] in `tessera-agent`
@@ -185,29 +200,20 @@ impl FailHook {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// A file operation failed.
-    #[error(
-        "cannot {action} {path}: {source}; check that the state directory is on a writable file system and belongs to the user running tessera-agent"
-    )]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file or folder.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: io::Error,
-    },
+    /// A file or the folder was refused or could not be used
+    /// ([`folder`]: owner, mode, links, FIFOs, size caps, I/O).
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The state directory does not exist (and was not to be created).
-    #[error("there is no state directory {0}: this device has no license yet")]
+    #[error("there is no state directory {}: this device has no license yet", shown(.0))]
     NoStateDir(PathBuf),
     /// Another agent holds the lock.
     #[error(
-        "another tessera-agent is working on {0} (its lock was held for more than 30 s); wait for it to finish and try again"
+        "another tessera-agent is working on {} (its lock was held for more than 30 s); wait for it to finish and try again", shown(.0)
     )]
     Locked(PathBuf),
     /// The installed license file cannot be read back.
-    #[error("the installed license {path} is damaged ({reason}); install the license file from the vendor again")]
+    #[error("the installed license {} is damaged ({reason}); install the license file from the vendor again", shown(.path))]
     LicenseDamaged {
         /// The file.
         path: PathBuf,
@@ -233,26 +239,10 @@ pub enum StoredState {
 /// An open, locked state directory.
 #[derive(Debug)]
 pub struct Store {
-    dir: PathBuf,
+    folder: Folder,
     _lock: File,
     hook: Option<FailHook>,
     recovered: Vec<String>,
-}
-
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
-    move |source| StoreError::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
-}
-
-/// Fsyncs a folder, so renames and new files in it survive a power cut.
-///
-/// # Errors
-/// The I/O error.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 impl Store {
@@ -262,7 +252,7 @@ impl Store {
     ///
     /// # Errors
     /// [`StoreError::NoStateDir`], [`StoreError::Locked`],
-    /// [`StoreError::Io`].
+    /// [`StoreError::File`] (a folder or file refused, I/O).
     pub fn open(dir: &Path, create: bool, hook: Option<FailHook>) -> Result<Self, StoreError> {
         Self::open_with_timeout(dir, create, hook, LOCK_TIMEOUT)
     }
@@ -277,24 +267,9 @@ impl Store {
         hook: Option<FailHook>,
         timeout: Duration,
     ) -> Result<Self, StoreError> {
-        if create {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(io_err("create", dir))?;
-        } else if !dir.is_dir() {
-            return Err(StoreError::NoStateDir(dir.to_owned()));
-        }
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(io_err("open", &lock_path))?;
+        let folder =
+            Folder::open(dir, create)?.ok_or_else(|| StoreError::NoStateDir(dir.to_owned()))?;
+        let lock = folder.open_lock(LOCK_FILE)?;
         let deadline = Instant::now() + timeout;
         loop {
             match rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive) {
@@ -305,15 +280,23 @@ impl Store {
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                Err(e) => return Err(io_err("lock", &lock_path)(e.into())),
+                Err(e) => {
+                    return Err(FileError::Io {
+                        action: "lock",
+                        path: folder.join(LOCK_FILE),
+                        source: e.into(),
+                    }
+                    .into())
+                }
             }
         }
         let mut store = Self {
-            dir: dir.to_owned(),
+            folder,
             _lock: lock,
             hook,
             recovered: Vec::new(),
         };
+        store.scan()?;
         store.recover()?;
         if create {
             store.provision()?;
@@ -326,16 +309,22 @@ impl Store {
     /// missing record is a lost one, and a first install interrupted after
     /// its license was renamed finds the fresh state it needs.
     fn provision(&self) -> Result<(), StoreError> {
-        if self.has_license() || self.path(STATE_FILE).exists() {
+        if self.has_license()? || self.folder.exists(STATE_FILE)? {
             return Ok(());
         }
         self.write_atomic(STATE_FILE, &State::new().to_bytes(), 0o600, None)
     }
 
-    /// The folder.
+    /// The folder's path.
     #[must_use]
     pub fn dir(&self) -> &Path {
-        &self.dir
+        self.folder.path()
+    }
+
+    /// The open folder, for reading and writing other files in it.
+    #[must_use]
+    pub fn folder(&self) -> &Folder {
+        &self.folder
     }
 
     /// What [`Store::open`] cleaned up after an interrupted write, for
@@ -345,90 +334,133 @@ impl Store {
         &self.recovered
     }
 
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn temp(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{name}{TEMP_SUFFIX}"))
+    /// Refuses the folder when anything at one of the agent's names (or
+    /// their temporary names) is not a regular file, or is owned by
+    /// someone else or writable by others: a link, a FIFO or a foreign
+    /// file there means someone else had a hand in the folder.
+    fn scan(&self) -> Result<(), StoreError> {
+        for name in self.folder.names()? {
+            let Some(access) = known_name(&name) else {
+                continue;
+            };
+            self.folder.check(&name, access)?;
+        }
+        Ok(())
     }
 
     fn recover(&mut self) -> Result<(), StoreError> {
         let mut changed = false;
-        let license_tmp = self.temp(LICENSE_FILE);
-        if license_tmp.exists() {
-            fs::remove_file(&license_tmp).map_err(io_err("remove", &license_tmp))?;
+        let names = self.folder.names()?;
+        let temps =
+            |base: &str| -> Vec<&String> { names.iter().filter(|n| is_temp_of(n, base)).collect() };
+        let license_temps = temps(LICENSE_FILE);
+        for tmp in &license_temps {
+            self.folder.remove(tmp)?;
+        }
+        if !license_temps.is_empty() {
             self.recovered.push(
                 "an interrupted install was rolled back (license.new removed): the license in force is unchanged; install the new license again".into(),
             );
             changed = true;
         }
-        let state_tmp = self.temp(STATE_FILE);
-        if state_tmp.exists() {
-            let new = read_state_file(&state_tmp)?;
-            let current = read_state_file(&self.path(STATE_FILE))?;
-            // `state.new` is only written once the license it belongs to is
-            // in place, so an intact one is the newest state, unless the
-            // current record is already further on.
-            let keep_new = match (new, current) {
-                (StoredState::Intact(n), StoredState::Intact(c)) => {
-                    State::from_redundant(&c.to_bytes(), &n.to_bytes()) == Ok(n)
+        // `state.new` is only written once the license it belongs to is in
+        // place, so an intact one is the newest state, unless the current
+        // record is already further on. A planted link or FIFO is only
+        // removed.
+        let current = match self.read_state()? {
+            StoredState::Intact(s) => Some(s),
+            _ => None,
+        };
+        let mut winner: Option<(State, String)> = None;
+        let state_temps = temps(STATE_FILE);
+        for tmp in &state_temps {
+            let candidate =
+                match self
+                    .folder
+                    .read(tmp, State::LEN as u64, Access::Shared, "state record")
+                {
+                    Ok(Some(bytes)) => match parse_state(&bytes) {
+                        StoredState::Intact(s) => Some(s),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+            if let Some(c) = candidate {
+                let better = |than: Option<State>| match than {
+                    Some(t) => {
+                        State::from_redundant(&t.to_bytes(), &c.to_bytes()) == Ok(c) && c != t
+                    }
+                    None => true,
+                };
+                let beats_winner = better(winner.as_ref().map(|w| w.0));
+                if beats_winner && (current.is_none() || better(current)) {
+                    winner = Some((c, (*tmp).clone()));
                 }
-                (StoredState::Intact(_), _) => true,
-                _ => false,
-            };
-            if keep_new {
-                let target = self.path(STATE_FILE);
-                fs::rename(&state_tmp, &target).map_err(io_err("rename", &state_tmp))?;
-                self.recovered
-                    .push("an interrupted state update was completed (state.new)".into());
-            } else {
-                fs::remove_file(&state_tmp).map_err(io_err("remove", &state_tmp))?;
-                self.recovered.push(
-                    "an interrupted state update was discarded (state.new was incomplete)".into(),
-                );
             }
-            changed = true;
         }
-        let key_tmp = self.temp(DEVICE_KEY_FILE);
-        if key_tmp.exists() {
-            fs::remove_file(&key_tmp).map_err(io_err("remove", &key_tmp))?;
-            changed = true;
+        if let Some((_, tmp)) = &winner {
+            self.folder.rename(tmp, STATE_FILE)?;
+            self.recovered
+                .push("an interrupted state update was completed (state.new)".into());
+        }
+        let completed = winner.map(|w| w.1);
+        let mut discarded = false;
+        for tmp in &state_temps {
+            if completed.as_deref() != Some(tmp.as_str()) {
+                self.folder.remove(tmp)?;
+                discarded = true;
+            }
+        }
+        if discarded && completed.is_none() {
+            self.recovered.push(
+                "an interrupted state update was discarded (state.new was incomplete or older)"
+                    .into(),
+            );
+        }
+        changed |= !state_temps.is_empty();
+        for base in [DEVICE_KEY_FILE, CORRUPT_STATE_FILE] {
+            for tmp in temps(base) {
+                self.folder.remove(tmp)?;
+                changed = true;
+            }
         }
         if changed {
-            sync_dir(&self.dir).map_err(io_err("sync", &self.dir))?;
+            self.folder.sync()?;
         }
         Ok(())
     }
 
-    /// Whether a license file is present (readable or not).
-    #[must_use]
-    pub fn has_license(&self) -> bool {
-        self.path(LICENSE_FILE).exists()
+    /// Whether anything is at the license's name (readable or not).
+    ///
+    /// # Errors
+    /// [`StoreError::File`].
+    pub fn has_license(&self) -> Result<bool, StoreError> {
+        Ok(self.folder.exists(LICENSE_FILE)?)
     }
 
     /// The installed license's bytes (the armor removed), if any.
     ///
     /// # Errors
-    /// [`StoreError::LicenseDamaged`], [`StoreError::Io`].
+    /// [`StoreError::LicenseDamaged`], [`StoreError::File`].
     pub fn read_license(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        let path = self.path(LICENSE_FILE);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err("read", &path)(e)),
-        };
-        let mut bytes = Vec::new();
-        file.take(armor::MAX_ARMOR_LEN as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io_err("read", &path))?;
+        let path = self.folder.join(LICENSE_FILE);
         let damaged = |reason: String| StoreError::LicenseDamaged {
             path: path.clone(),
             reason,
         };
-        if bytes.len() > armor::MAX_ARMOR_LEN {
-            return Err(damaged("larger than any license".into()));
-        }
+        let bytes = match self.folder.read(
+            LICENSE_FILE,
+            armor::MAX_ARMOR_LEN as u64,
+            Access::Shared,
+            "license file",
+        ) {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok(None),
+            Err(FileError::TooLarge { .. }) => {
+                return Err(damaged("larger than any license".into()))
+            }
+            Err(e) => return Err(e.into()),
+        };
         let text = String::from_utf8(bytes).map_err(|_| damaged("not text".into()))?;
         let mut buf = [0u8; MAX_OBJECT_LEN];
         let license = armor::decode(&text, armor::LABEL_LICENSE, &mut buf)
@@ -439,17 +471,26 @@ impl Store {
     /// The state record.
     ///
     /// # Errors
-    /// [`StoreError::Io`] when the file exists but cannot be read; a
-    /// damaged record is [`StoredState::Corrupt`], not an error.
+    /// [`StoreError::File`] when the file exists but is refused or cannot
+    /// be read; a damaged record is [`StoredState::Corrupt`], not an error.
     pub fn read_state(&self) -> Result<StoredState, StoreError> {
-        read_state_file(&self.path(STATE_FILE))
+        match self.folder.read_prefix(
+            STATE_FILE,
+            State::LEN as u64,
+            Access::Shared,
+            "state record",
+        )? {
+            None => Ok(StoredState::Missing),
+            Some((_, true)) => Ok(StoredState::Corrupt),
+            Some((bytes, false)) => Ok(parse_state(&bytes)),
+        }
     }
 
     /// Installs a license and its state: the license first, then the state
     /// (module documentation).
     ///
     /// # Errors
-    /// [`StoreError::Io`], [`StoreError::FailPoint`].
+    /// [`StoreError::File`], [`StoreError::FailPoint`].
     pub fn save(&self, license: &[u8], state: &State) -> Result<(), StoreError> {
         let text = armor::encode(license, armor::LABEL_LICENSE);
         self.write_atomic(
@@ -468,7 +509,7 @@ impl Store {
     /// Replaces the state record.
     ///
     /// # Errors
-    /// [`StoreError::Io`], [`StoreError::FailPoint`].
+    /// [`StoreError::File`], [`StoreError::FailPoint`].
     pub fn save_state(&self, state: &State) -> Result<(), StoreError> {
         self.write_atomic(
             STATE_FILE,
@@ -483,19 +524,25 @@ impl Store {
     }
 
     /// Keeps a copy of the current (corrupt) state record as
-    /// `state.corrupt` for support, before `install --recover` replaces it.
+    /// `state.corrupt` for support, before `install --recover` replaces it:
+    /// written like every other file (temporary file, fsync, rename, mode
+    /// 0600), at most [`MAX_CORRUPT_KEPT`] bytes of it. Returns whether it
+    /// was cut.
     ///
     /// # Errors
-    /// [`StoreError::Io`].
-    pub fn keep_corrupt_state(&self) -> Result<(), StoreError> {
-        let path = self.path(STATE_FILE);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_err("read", &path)(e)),
+    /// [`StoreError::File`].
+    pub fn keep_corrupt_state(&self) -> Result<bool, StoreError> {
+        let Some((bytes, cut)) = self.folder.read_prefix(
+            STATE_FILE,
+            MAX_CORRUPT_KEPT,
+            Access::Shared,
+            "state record",
+        )?
+        else {
+            return Ok(false);
         };
-        let target = self.path(CORRUPT_STATE_FILE);
-        fs::write(&target, bytes).map_err(io_err("write", &target))
+        self.write_atomic(CORRUPT_STATE_FILE, &bytes, 0o600, None)?;
+        Ok(cut)
     }
 
     fn write_atomic(
@@ -506,28 +553,15 @@ impl Store {
         points: Option<[FailPoint; 3]>,
     ) -> Result<(), StoreError> {
         let [torn, written, renamed] = points.map_or([None; 3], |p| p.map(Some));
-        let tmp = self.temp(name);
-        let target = self.path(name);
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
-        if torn.is_some() && self.hook.map(|h| h.point) == torn {
-            let half = bytes.get(..bytes.len() / 2).unwrap_or_default();
-            f.write_all(half).map_err(io_err("write", &tmp))?;
-            f.sync_all().map_err(io_err("sync", &tmp))?;
-            return self.reach(torn);
-        }
-        f.write_all(bytes).map_err(io_err("write", &tmp))?;
-        f.sync_all().map_err(io_err("sync", &tmp))?;
-        drop(f);
-        self.reach(written)?;
-        fs::rename(&tmp, &target).map_err(io_err("rename", &tmp))?;
-        sync_dir(&self.dir).map_err(io_err("sync", &self.dir))?;
-        self.reach(renamed)
+        let wants = |p: Option<FailPoint>| p.is_some() && self.hook.map(|h| h.point) == p;
+        self.folder
+            .write_atomic(name, bytes, mode, wants(torn), |step| {
+                self.reach(match step {
+                    Step::Torn => torn,
+                    Step::Written => written,
+                    Step::Renamed => renamed,
+                })
+            })
     }
 
     fn reach(&self, point: Option<FailPoint>) -> Result<(), StoreError> {
@@ -541,17 +575,27 @@ impl Store {
     }
 }
 
-fn read_state_file(path: &Path) -> Result<StoredState, StoreError> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(StoredState::Missing),
-        Err(e) => return Err(io_err("read", path)(e)),
-    };
-    let mut bytes = Vec::new();
-    file.take(State::LEN as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_err("read", path))?;
-    Ok(parse_state(&bytes))
+/// Every name the agent keeps in the state folder, with who may read it.
+const KNOWN_NAMES: [(&str, Access); 10] = [
+    (LICENSE_FILE, Access::Shared),
+    (STATE_FILE, Access::Shared),
+    (CORRUPT_STATE_FILE, Access::Shared),
+    (DEVICE_KEY_FILE, Access::Private),
+    (KEYRING_FILE, Access::Shared),
+    (CONFIG_FILE, Access::Shared),
+    (SEATS_FILE, Access::Shared),
+    ("seats.db-wal", Access::Shared),
+    ("seats.db-shm", Access::Shared),
+    ("seats.db-journal", Access::Shared),
+];
+
+/// How a name of the state folder (or a temporary file of one) may be
+/// read; `None` for a name that is not the agent's.
+fn known_name(name: &str) -> Option<Access> {
+    KNOWN_NAMES
+        .iter()
+        .find(|(known, _)| name == *known || is_temp_of(name, known))
+        .map(|(_, access)| *access)
 }
 
 /// Decodes state file contents: any bytes that are not an intact record

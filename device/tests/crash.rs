@@ -98,8 +98,13 @@ fn install_killed_between_every_step() {
         };
         assert_eq!(seq, want, "{point}");
         assert!(d.state_file("license").exists(), "{point}");
-        assert!(!d.state_file("license.new").exists(), "{point}");
-        assert!(!d.state_file("state.new").exists(), "{point}");
+        // No temporary file (`NAME.new-...`) is left behind.
+        let leftovers: Vec<String> = std::fs::read_dir(d.state.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains(".new"))
+            .collect();
+        assert!(leftovers.is_empty(), "{point}: {leftovers:?}");
         // The interrupted install can simply be repeated.
         d.cmd()
             .args(["install", "--now", &at(T0 + 11 * DAY)])

@@ -25,6 +25,7 @@ use super::limits::{Counts, Key};
 use super::model::{Seat, SeatId, SeatLicense};
 use super::pool::Pool;
 use super::{SeatError, SeatFailPoint, SeatHook};
+use crate::store::{Access, Folder};
 
 /// File name of the seat store in the state directory.
 pub const SEATS_FILE: &str = "seats.db";
@@ -56,6 +57,23 @@ CREATE TABLE IF NOT EXISTS meta (
 ) WITHOUT ROWID;
 ";
 
+/// Refuses the seat store's files in `dir` (`seats.db`, its `-wal`,
+/// `-shm` and `-journal`) unless each is absent or a regular file owned by
+/// root or the agent's user and not writable by others: SQLite opens them
+/// by name, and a FIFO there would hang it, a link redirect it.
+///
+/// # Errors
+/// [`SeatError::File`].
+pub fn check_files(dir: &Path) -> Result<(), SeatError> {
+    let Some(folder) = Folder::open(dir, false)? else {
+        return Ok(());
+    };
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        folder.check(&format!("{SEATS_FILE}{suffix}"), Access::Shared)?;
+    }
+    Ok(())
+}
+
 /// The open seat store.
 #[derive(Debug)]
 pub struct SeatDb {
@@ -80,8 +98,16 @@ impl SeatDb {
     /// # Errors
     /// [`SeatError::Db`], [`SeatError::NewerSchema`].
     pub fn open(dir: &Path, hook: Option<SeatHook>) -> Result<Self, SeatError> {
+        check_files(dir)?;
         let path = dir.join(SEATS_FILE);
-        let conn = Connection::open(&path).map_err(|e| SeatError::db(&path, e))?;
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+        )
+        .map_err(|e| SeatError::db(&path, e))?;
         let db = Self { conn, path, hook };
         db.setup()?;
         Ok(db)
@@ -92,13 +118,19 @@ impl SeatDb {
     /// # Errors
     /// As [`SeatDb::open`].
     pub fn open_existing(dir: &Path) -> Result<Option<Self>, SeatError> {
-        let path = dir.join(SEATS_FILE);
-        if !path.exists() {
+        let Some(folder) = Folder::open(dir, false)? else {
+            return Ok(None);
+        };
+        if !folder.exists(SEATS_FILE)? {
             return Ok(None);
         }
+        check_files(dir)?;
+        let path = dir.join(SEATS_FILE);
         let conn = Connection::open_with_flags(
             &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
         )
         .map_err(|e| SeatError::db(&path, e))?;
         let db = Self {

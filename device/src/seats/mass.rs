@@ -44,6 +44,9 @@ use super::{RowError, SeatError};
 
 /// Most rows one import takes.
 pub const MAX_ROWS: usize = 1_000_000;
+/// Largest mass-configuration file read, in bytes (a million rows of
+/// about 60 bytes).
+pub const MAX_CSV_LEN: u64 = 64 * 1024 * 1024;
 /// Most row errors listed in the message of a refused import.
 pub const MAX_REPORTED: usize = 50;
 
@@ -106,6 +109,10 @@ fn norm_header(cell: &str) -> String {
 /// # Errors
 /// [`SeatError::BadCsv`].
 pub fn read_rows(input: impl Read, names: &Names) -> Result<(Vec<Row>, Vec<RowError>), SeatError> {
+    let input = Capped {
+        inner: input,
+        left: MAX_CSV_LEN,
+    };
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -134,7 +141,7 @@ pub fn read_rows(input: impl Read, names: &Names) -> Result<(Vec<Row>, Vec<RowEr
         return Err(SeatError::BadCsv(format!(
             "line {}: the header is `{}`; it must be `extension_key,number,user` followed by `addon_1`, `addon_2`, ... (see `tessera-agent seats export`)",
             header.position().map_or(1, csv::Position::line),
-            header.iter().collect::<Vec<_>>().join(",")
+            tessera_verifier::text::escaped(&header.iter().collect::<Vec<_>>().join(","))
         )));
     }
     let width = cols.len();
@@ -183,6 +190,35 @@ pub fn read_rows(input: impl Read, names: &Names) -> Result<(Vec<Row>, Vec<RowEr
         }
     }
     Ok((rows, errors))
+}
+
+/// A reader that fails once more than [`MAX_CSV_LEN`] bytes were read, so
+/// no input can make an import hold more than that in memory.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // One byte more than the cap says the input is too large.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::other(format!(
+                    "larger than {} MiB; split the file",
+                    MAX_CSV_LEN / (1024 * 1024)
+                ))),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(buf.get_mut(..want).unwrap_or_default())?;
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 fn csv_error(e: &csv::Error) -> SeatError {

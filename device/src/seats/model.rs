@@ -159,7 +159,8 @@ impl Seat {
 }
 
 /// Checks a user name: trimmed of surrounding spaces, 1 to
-/// [`MAX_USER_LEN`] characters, no control characters.
+/// [`MAX_USER_LEN`] characters, no control or format characters
+/// ([`tessera_verifier::text::check`]).
 ///
 /// # Errors
 /// [`SeatError::BadUser`].
@@ -175,8 +176,10 @@ pub fn check_user(user: &str) -> Result<String, SeatError> {
     if u.chars().count() > MAX_USER_LEN {
         return Err(bad("is longer than 128 characters"));
     }
-    if u.chars().any(char::is_control) {
-        return Err(bad("contains control characters"));
+    // The one rule for text fields: no control or format characters (a
+    // name is shown on terminals and written into CSV files).
+    if let Err(fault) = tessera_verifier::text::check(u) {
+        return Err(bad(&format!("is refused: {fault}")));
     }
     Ok(u.to_owned())
 }

@@ -270,15 +270,20 @@ fn server_limits(
             "this PBX is a sharing client of {server}, so its seats count against the server's license: pass --server-license FILE with a copy of {server}'s license file, or set `server_license` in agent.toml"
         ));
     };
-    let shown = path.display();
-    let mut input = Vec::new();
-    let read = std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_ARMOR_LEN as u64 + 1).read_to_end(&mut input));
-    if let Err(e) = read {
-        return Limits::unavailable(format!(
-            "cannot read the sharing server's license {shown}: {e}"
-        ));
-    }
+    let shown = crate::store::shown(path);
+    let input = match crate::store::read_file(path, MAX_ARMOR_LEN as u64, None, "license file") {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            return Limits::unavailable(format!(
+                "the sharing server's license {shown} does not exist; copy the server's license file there"
+            ))
+        }
+        Err(e) => {
+            return Limits::unavailable(format!(
+                "cannot read the sharing server's license: {e}"
+            ))
+        }
+    };
     let bytes = match license_bytes(&input) {
         Ok(b) => b,
         Err(e) => {

@@ -1,6 +1,18 @@
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+
 use tessera_verifier::samples::{self, T0};
 
 use super::*;
+
+/// Temporary files left in the folder.
+fn temps(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(TEMP_SUFFIX))
+        .collect()
+}
 
 fn open(dir: &Path) -> Store {
     Store::open(dir, true, None).unwrap()
@@ -38,23 +50,20 @@ fn save_then_read_back() {
         store.read_state().unwrap(),
         StoredState::Intact(State::new())
     );
-    assert!(!store.has_license());
+    assert!(!store.has_license().unwrap());
     let (_, new, _, st) = old_new();
     store.save(&new, &st).unwrap();
-    assert!(store.has_license());
+    assert!(store.has_license().unwrap());
     assert_eq!(store.read_license().unwrap(), Some(new));
     assert_eq!(store.read_state().unwrap(), StoredState::Intact(st));
     let text = fs::read_to_string(dir.path().join(LICENSE_FILE)).unwrap();
     assert!(text.starts_with("-----BEGIN TESSERA LICENSE-----\n"));
-    for leftover in ["license.new", "state.new"] {
-        assert!(!dir.path().join(leftover).exists());
-    }
+    assert_eq!(temps(dir.path()), Vec::<String>::new());
     assert!(store.recovered().is_empty());
 }
 
 #[test]
 fn state_dir_is_created_private_and_not_created_when_not_asked() {
-    use std::os::unix::fs::PermissionsExt as _;
     let dir = tempfile::tempdir().unwrap();
     let sd = dir.path().join("a/b");
     assert!(matches!(
@@ -113,9 +122,7 @@ fn crash_at_every_fail_point_leaves_old_or_new() {
                 | FailPoint::StateTempWritten
         );
         assert_eq!(!store.recovered().is_empty(), expect_note, "{point:?}");
-        for leftover in ["license.new", "state.new"] {
-            assert!(!dir.path().join(leftover).exists(), "{point:?}");
-        }
+        assert_eq!(temps(dir.path()), Vec::<String>::new(), "{point:?}");
     }
 }
 
@@ -168,6 +175,29 @@ fn older_state_leftover_is_discarded() {
 }
 
 #[test]
+fn the_newest_of_several_state_leftovers_wins_and_the_rest_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, new, old_state, new_state) = old_new();
+    open(dir.path()).save(&new, &old_state).unwrap();
+    fs::write(
+        dir.path().join("state.new-0000000000000001"),
+        new_state.to_bytes(),
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("state.new-0000000000000002"),
+        old_state.to_bytes(),
+    )
+    .unwrap();
+    fs::write(dir.path().join("state.new-0000000000000003"), b"torn").unwrap();
+    // Not a temporary name of ours: left alone.
+    fs::write(dir.path().join("state.new-notours"), b"x").unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.read_state().unwrap(), StoredState::Intact(new_state));
+    assert_eq!(temps(dir.path()), ["state.new-notours"]);
+}
+
+#[test]
 fn intact_state_leftover_repairs_a_corrupt_record() {
     let dir = tempfile::tempdir().unwrap();
     let (_, new, _, new_state) = old_new();
@@ -179,11 +209,15 @@ fn intact_state_leftover_repairs_a_corrupt_record() {
 }
 
 #[test]
-fn device_key_leftover_is_removed() {
+fn device_key_and_corrupt_copy_leftovers_are_removed() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(dir.path().join("device.key.new"), b"half a key").unwrap();
+    for name in ["device.key.new", "device.key.new-00000000deadbeef"] {
+        fs::write(dir.path().join(name), b"half a key").unwrap();
+        fs::set_permissions(dir.path().join(name), fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    fs::write(dir.path().join("state.corrupt.new-00000000deadbeef"), b"x").unwrap();
     open(dir.path());
-    assert!(!dir.path().join("device.key.new").exists());
+    assert_eq!(temps(dir.path()), Vec::<String>::new());
 }
 
 #[test]
@@ -209,16 +243,43 @@ fn damaged_license_file_is_reported() {
 }
 
 #[test]
-fn corrupt_state_is_kept_for_support() {
+fn corrupt_state_is_kept_for_support_private_and_capped() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    fs::write(dir.path().join(STATE_FILE), [0u8; 64]).unwrap();
+    let state = dir.path().join(STATE_FILE);
+    fs::write(&state, [0u8; 64]).unwrap();
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o640)).unwrap();
     assert_eq!(store.read_state().unwrap(), StoredState::Corrupt);
-    store.keep_corrupt_state().unwrap();
+    assert!(!store.keep_corrupt_state().unwrap());
+    let kept = dir.path().join(CORRUPT_STATE_FILE);
+    assert_eq!(fs::read(&kept).unwrap(), [0u8; 64]);
     assert_eq!(
-        fs::read(dir.path().join(CORRUPT_STATE_FILE)).unwrap(),
-        [0u8; 64]
+        fs::metadata(&kept).unwrap().permissions().mode() & 0o777,
+        0o600
     );
+    // A huge "state": the first 4 KiB kept, never the whole file.
+    fs::write(&state, vec![7u8; 1 << 20]).unwrap();
+    assert_eq!(store.read_state().unwrap(), StoredState::Corrupt);
+    assert!(store.keep_corrupt_state().unwrap());
+    assert_eq!(fs::read(&kept).unwrap().len() as u64, MAX_CORRUPT_KEPT);
+    assert_eq!(temps(dir.path()), Vec::<String>::new());
+}
+
+/// A link planted at `state.corrupt` (the documented recovery once wrote
+/// attacker content through it) is replaced, never written through.
+#[test]
+fn corrupt_state_copy_never_follows_a_planted_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    fs::write(&victim, b"root's file").unwrap();
+    let store = open(dir.path());
+    fs::write(dir.path().join(STATE_FILE), b"attacker content").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.path().join(CORRUPT_STATE_FILE)).unwrap();
+    store.keep_corrupt_state().unwrap();
+    assert_eq!(fs::read(&victim).unwrap(), b"root's file");
+    let kept = dir.path().join(CORRUPT_STATE_FILE);
+    assert!(fs::symlink_metadata(&kept).unwrap().file_type().is_file());
 }
 
 #[test]

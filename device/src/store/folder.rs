@@ -1,0 +1,658 @@
+//! Files the agent trusts, opened so that nobody else can steer it.
+//!
+//! `tessera-agent` runs as root, and what its state folder holds decides
+//! what the PBX may do. Like OpenSSH's `StrictModes`, it refuses (exit 2,
+//! naming the path, owner and mode):
+//!
+//! - a state folder, or a folder above it, that is not owned by root or the
+//!   agent's user, or that others may write (a folder above may be
+//!   world-writable only with the sticky bit, as `/tmp`);
+//! - a file it trusts (license, state, device key, keyring, `agent.toml`,
+//!   lock, seat store) owned by someone else or writable by others, and a
+//!   device key others may read;
+//! - anything but a regular file where it expects one: a symbolic link, a
+//!   FIFO (which would hang a read), a device, a folder.
+//!
+//! Inside the state folder every file is opened relative to the folder's
+//! descriptor with `O_NOFOLLOW`, so a symbolic link planted at any name is
+//! refused, never followed; files are replaced through a temporary file
+//! created with `O_EXCL` under a random name (`NAME.new-` and 16 hex
+//! digits), fsynced and renamed over the name, so no planted link or file
+//! is ever written through. Every read has a size cap, checked before the
+//! file is read and again while reading.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rand_core::{OsRng, RngCore};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, CWD};
+use rustix::io::Errno;
+use tessera_verifier::text::escaped;
+
+/// Suffix of a file being written; a random part follows it
+/// (`license.new-0123456789abcdef`).
+pub const TEMP_SUFFIX: &str = ".new";
+/// How many random temporary names are tried before giving up.
+const TEMP_TRIES: usize = 8;
+
+/// Who may read a trusted file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anybody may read it; only its owner may write it.
+    Shared,
+    /// Only its owner may read it (the device key).
+    Private,
+}
+
+/// Why a file or folder was refused or could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// An operating system call failed.
+    #[error("cannot {action} {}: {source}; check that it is on a writable file system and belongs to the user running tessera-agent", shown(.path))]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+    /// Owner or mode let someone else change what the agent trusts.
+    #[error("refusing {}: owned by uid {owner}, mode {mode:04o}: {problem}; {fix}", shown(.path))]
+    Unsafe {
+        /// The file or folder.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// Its permission bits.
+        mode: u32,
+        /// What is wrong.
+        problem: &'static str,
+        /// What to run.
+        fix: String,
+    },
+    /// Not a regular file (or not a folder, for the state folder).
+    #[error("refusing {}: it is {kind}, not a {expected}; remove it (tessera-agent recreates its files)", shown(.path))]
+    NotRegular {
+        /// The file.
+        path: PathBuf,
+        /// What it is: "a symbolic link", "a FIFO", ...
+        kind: &'static str,
+        /// What it should be.
+        expected: &'static str,
+    },
+    /// Larger than any file of its kind.
+    #[error("refusing {}: {len} bytes or more, larger than the {cap} bytes a {what} may have; it is not a {what}", shown(.path))]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size (at least).
+        len: u64,
+        /// The cap.
+        cap: u64,
+        /// What the file should be.
+        what: &'static str,
+    },
+}
+
+impl FileError {
+    /// A stable, machine-readable code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Io { .. } => "io",
+            Self::Unsafe { .. } => "unsafe_permissions",
+            Self::NotRegular { .. } => "not_regular_file",
+            Self::TooLarge { .. } => "too_large",
+        }
+    }
+}
+
+/// A path as it may be shown: control and format characters escaped.
+#[must_use]
+pub fn shown(path: &Path) -> String {
+    escaped(&path.to_string_lossy()).to_string()
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> FileError + 'a {
+    move |source| FileError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn kind_name(t: FileType) -> &'static str {
+    match t {
+        FileType::RegularFile => "a regular file",
+        FileType::Directory => "a folder",
+        FileType::Symlink => "a symbolic link",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Unknown => "a file of unknown type",
+    }
+}
+
+fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// Refuses `st` (of `path`) when someone but root and the agent's user
+/// owns it, when others may write it (unless `sticky_ok` and the sticky bit
+/// is set), or, for [`Access::Private`], when others may read it.
+fn check_owner_mode(
+    path: &Path,
+    st: &Stat,
+    access: Access,
+    sticky_ok: bool,
+) -> Result<(), FileError> {
+    let mode = st.st_mode & 0o7777;
+    let owner = st.st_uid;
+    let me = euid();
+    let unsafe_ = |problem, fix| FileError::Unsafe {
+        path: path.to_owned(),
+        owner,
+        mode,
+        problem,
+        fix,
+    };
+    if owner != me && owner != 0 {
+        return Err(unsafe_(
+            "owned by neither root nor the user running tessera-agent, so that user could replace what the agent trusts",
+            format!("run `chown {me} '{}'`", shown(path)),
+        ));
+    }
+    let sticky = mode & 0o1000 != 0;
+    if mode & 0o022 != 0 && !(sticky_ok && sticky) {
+        return Err(unsafe_(
+            "writable by group or others, so another user could replace the license, the state or the keyring",
+            format!("run `chmod go-w '{}'`", shown(path)),
+        ));
+    }
+    if access == Access::Private && mode & 0o077 != 0 {
+        return Err(unsafe_(
+            "readable by group or others, and it holds a private key",
+            format!("run `chmod 600 '{}'`", shown(path)),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a folder above `path` that someone else owns or may write
+/// (a world-writable folder with the sticky bit, as `/tmp`, is allowed:
+/// others cannot rename or replace what is in it).
+fn check_ancestors(path: &Path) -> Result<(), FileError> {
+    let real = std::fs::canonicalize(path).map_err(io_err("resolve", path))?;
+    for ancestor in real.ancestors().skip(1) {
+        let st = rustix::fs::stat(ancestor).map_err(|e| io_err("inspect", ancestor)(e.into()))?;
+        check_owner_mode(ancestor, &st, Access::Shared, true)?;
+    }
+    Ok(())
+}
+
+fn open_flags_read() -> OFlags {
+    OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY
+}
+
+/// Turns the result of opening `name` without following links into the
+/// file, `None` when it does not exist.
+fn opened(path: &Path, r: rustix::io::Result<OwnedFd>) -> Result<Option<OwnedFd>, FileError> {
+    match r {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::NOENT) => Ok(None),
+        Err(Errno::LOOP) => Err(FileError::NotRegular {
+            path: path.to_owned(),
+            kind: "a symbolic link",
+            expected: "regular file",
+        }),
+        Err(Errno::NXIO) => Err(FileError::NotRegular {
+            path: path.to_owned(),
+            kind: "a socket or device",
+            expected: "regular file",
+        }),
+        Err(e) => Err(io_err("open", path)(e.into())),
+    }
+}
+
+/// Checks an opened file: regular, owner and mode as `access` asks (when
+/// `trusted`), at most `cap` bytes; returns its size.
+fn check_opened(
+    path: &Path,
+    fd: &OwnedFd,
+    trusted: Option<Access>,
+    cap: u64,
+    what: &'static str,
+) -> Result<u64, FileError> {
+    let st = rustix::fs::fstat(fd).map_err(|e| io_err("inspect", path)(e.into()))?;
+    let kind = FileType::from_raw_mode(st.st_mode);
+    if kind != FileType::RegularFile {
+        return Err(FileError::NotRegular {
+            path: path.to_owned(),
+            kind: kind_name(kind),
+            expected: "regular file",
+        });
+    }
+    if let Some(access) = trusted {
+        check_owner_mode(path, &st, access, false)?;
+    }
+    let len = u64::try_from(st.st_size).unwrap_or(0);
+    if len > cap {
+        return Err(FileError::TooLarge {
+            path: path.to_owned(),
+            len,
+            cap,
+            what,
+        });
+    }
+    Ok(len)
+}
+
+/// Reads at most `cap` bytes; more is [`FileError::TooLarge`] (a file
+/// that grew after it was checked), unless `truncate`.
+fn read_capped(
+    path: &Path,
+    fd: OwnedFd,
+    cap: u64,
+    what: &'static str,
+    truncate: bool,
+) -> Result<Vec<u8>, FileError> {
+    let mut bytes = Vec::new();
+    File::from(fd)
+        .take(cap.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io_err("read", path))?;
+    if bytes.len() as u64 > cap {
+        if truncate {
+            bytes.truncate(usize::try_from(cap).unwrap_or(usize::MAX));
+        } else {
+            return Err(FileError::TooLarge {
+                path: path.to_owned(),
+                len: bytes.len() as u64,
+                cap,
+                what,
+            });
+        }
+    }
+    Ok(bytes)
+}
+
+/// Reads a file outside the state folder that the agent reads by itself
+/// (configuration, keyring, catalog, a sharing server's license): a regular
+/// file of at most `cap` bytes, and when `trusted`, owned by root or the
+/// agent's user and not writable by others, in folders nobody else may
+/// write. The path may lead through symbolic links (the operator named
+/// it); what it leads to is what is checked. `None` when it does not
+/// exist.
+///
+/// # Errors
+/// [`FileError`].
+pub fn read_file(
+    path: &Path,
+    cap: u64,
+    trusted: Option<Access>,
+    what: &'static str,
+) -> Result<Option<Vec<u8>>, FileError> {
+    let fd = match rustix::fs::open(path, open_flags_read(), Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(io_err("open", path)(e.into())),
+    };
+    check_opened(path, &fd, trusted, cap, what)?;
+    if trusted.is_some() {
+        check_ancestors(path)?;
+    }
+    read_capped(path, fd, cap, what, false).map(Some)
+}
+
+/// The state folder, open: every file in it is reached through this
+/// descriptor, never through a path that could be redirected.
+#[derive(Debug)]
+pub struct Folder {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// A step of [`Folder::write_atomic`] where a test can stop it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Half of the temporary file written and synced (only when asked).
+    Torn,
+    /// The temporary file complete and synced, not renamed.
+    Written,
+    /// Renamed over the name, folder synced.
+    Renamed,
+}
+
+impl Folder {
+    /// Opens the folder `path` (creating it, mode 0700, with `create`) and
+    /// checks it and the folders above it; `None` when it does not exist
+    /// and `create` is false.
+    ///
+    /// # Errors
+    /// [`FileError`]: not a folder, owner or mode unsafe, I/O.
+    pub fn open(path: &Path, create: bool) -> Result<Option<Self>, FileError> {
+        if create {
+            use std::os::unix::fs::DirBuilderExt as _;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .map_err(io_err("create", path))?;
+        }
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = match rustix::fs::openat(CWD, path, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(Errno::NOTDIR) => {
+                return Err(FileError::NotRegular {
+                    path: path.to_owned(),
+                    kind: "not a folder",
+                    expected: "folder",
+                })
+            }
+            Err(e) => return Err(io_err("open", path)(e.into())),
+        };
+        let st = rustix::fs::fstat(&fd).map_err(|e| io_err("inspect", path)(e.into()))?;
+        check_owner_mode(path, &st, Access::Shared, false)?;
+        check_ancestors(path)?;
+        Ok(Some(Self {
+            fd,
+            path: path.to_owned(),
+        }))
+    }
+
+    /// The folder's path (for messages and for SQLite).
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `NAME` in the folder, for messages.
+    #[must_use]
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// What `name` is, without following a link; `None` when absent.
+    ///
+    /// # Errors
+    /// [`FileError::Io`].
+    pub fn kind(&self, name: &str) -> Result<Option<FileType>, FileError> {
+        match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some(FileType::from_raw_mode(st.st_mode))),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(io_err("inspect", &self.join(name))(e.into())),
+        }
+    }
+
+    /// Whether anything (of any kind) is at `name`.
+    ///
+    /// # Errors
+    /// [`FileError::Io`].
+    pub fn exists(&self, name: &str) -> Result<bool, FileError> {
+        self.kind(name).map(|k| k.is_some())
+    }
+
+    /// Refuses `name` unless it is absent or a regular file that passes
+    /// the owner and mode checks (for files another library opens by
+    /// path, such as the seat store).
+    ///
+    /// # Errors
+    /// [`FileError::NotRegular`], [`FileError::Unsafe`], I/O.
+    pub fn check(&self, name: &str, access: Access) -> Result<(), FileError> {
+        let path = self.join(name);
+        match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => {
+                let kind = FileType::from_raw_mode(st.st_mode);
+                if kind != FileType::RegularFile {
+                    return Err(FileError::NotRegular {
+                        path,
+                        kind: kind_name(kind),
+                        expected: "regular file",
+                    });
+                }
+                check_owner_mode(&path, &st, access, false)
+            }
+            Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(io_err("inspect", &path)(e.into())),
+        }
+    }
+
+    fn open_read(&self, name: &str) -> Result<Option<OwnedFd>, FileError> {
+        let flags = open_flags_read() | OFlags::NOFOLLOW;
+        opened(
+            &self.join(name),
+            rustix::fs::openat(&self.fd, name, flags, Mode::empty()),
+        )
+    }
+
+    /// Reads the trusted file `name`: a regular file (never through a
+    /// link), owner and mode as `access` asks, at most `cap` bytes. `None`
+    /// when absent.
+    ///
+    /// # Errors
+    /// [`FileError`].
+    pub fn read(
+        &self,
+        name: &str,
+        cap: u64,
+        access: Access,
+        what: &'static str,
+    ) -> Result<Option<Vec<u8>>, FileError> {
+        let path = self.join(name);
+        let Some(fd) = self.open_read(name)? else {
+            return Ok(None);
+        };
+        check_opened(&path, &fd, Some(access), cap, what)?;
+        read_capped(&path, fd, cap, what, false).map(Some)
+    }
+
+    /// As [`Folder::read`], but a larger file gives its first `cap` bytes
+    /// and `true` instead of an error (a damaged record kept for support).
+    ///
+    /// # Errors
+    /// [`FileError`] but [`FileError::TooLarge`].
+    pub fn read_prefix(
+        &self,
+        name: &str,
+        cap: u64,
+        access: Access,
+        what: &'static str,
+    ) -> Result<Option<(Vec<u8>, bool)>, FileError> {
+        let path = self.join(name);
+        let Some(fd) = self.open_read(name)? else {
+            return Ok(None);
+        };
+        let len = check_opened(&path, &fd, Some(access), u64::MAX, what)?;
+        let bytes = read_capped(&path, fd, cap, what, true)?;
+        Ok(Some((bytes, len > cap)))
+    }
+
+    /// Opens (creating it, mode 0600) the lock file `name`, never through a
+    /// link.
+    ///
+    /// # Errors
+    /// [`FileError`].
+    pub fn open_lock(&self, name: &str) -> Result<File, FileError> {
+        let path = self.join(name);
+        let flags = OFlags::RDWR
+            | OFlags::CREATE
+            | OFlags::NOFOLLOW
+            | OFlags::CLOEXEC
+            | OFlags::NONBLOCK
+            | OFlags::NOCTTY;
+        let fd = opened(
+            &path,
+            rustix::fs::openat(&self.fd, name, flags, Mode::from_raw_mode(0o600)),
+        )?
+        .ok_or_else(|| io_err("create", &path)(io::ErrorKind::NotFound.into()))?;
+        check_opened(&path, &fd, Some(Access::Shared), u64::MAX, "lock file")?;
+        Ok(File::from(fd))
+    }
+
+    /// Removes `name` (a file or a link, never what a link points to).
+    ///
+    /// # Errors
+    /// [`FileError::Io`].
+    pub fn remove(&self, name: &str) -> Result<(), FileError> {
+        match rustix::fs::unlinkat(&self.fd, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(io_err("remove", &self.join(name))(e.into())),
+        }
+    }
+
+    /// Renames `from` over `to` inside the folder.
+    ///
+    /// # Errors
+    /// [`FileError::Io`].
+    pub fn rename(&self, from: &str, to: &str) -> Result<(), FileError> {
+        rustix::fs::renameat(&self.fd, from, &self.fd, to)
+            .map_err(|e| io_err("rename", &self.join(from))(e.into()))
+    }
+
+    /// Fsyncs the folder, so renames and new files in it survive a power
+    /// cut.
+    ///
+    /// # Errors
+    /// [`FileError::Io`].
+    pub fn sync(&self) -> Result<(), FileError> {
+        rustix::fs::fsync(&self.fd).map_err(|e| io_err("sync", &self.path)(e.into()))
+    }
+
+    /// The names in the folder.
+    ///
+    /// # Errors
+    /// [`FileError::Io`].
+    pub fn names(&self) -> Result<Vec<String>, FileError> {
+        let err = |e: Errno| io_err("list", &self.path)(e.into());
+        let dir = rustix::fs::Dir::read_from(&self.fd).map_err(err)?;
+        let mut names = Vec::new();
+        for entry in dir {
+            let entry = entry.map_err(err)?;
+            if let Ok(name) = entry.file_name().to_str() {
+                if name != "." && name != ".." {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// The temporary files of `name` present (`NAME.new`, as older agents
+    /// wrote them, and `NAME.new-` with 16 hex digits).
+    ///
+    /// # Errors
+    /// [`FileError::Io`].
+    pub fn temps_of(&self, name: &str) -> Result<Vec<String>, FileError> {
+        Ok(self
+            .names()?
+            .into_iter()
+            .filter(|n| is_temp_of(n, name))
+            .collect())
+    }
+
+    /// Creates a new temporary file for `name` with `mode`: a random name,
+    /// `O_EXCL` and `O_NOFOLLOW`, so nothing planted is written through.
+    fn create_temp(&self, name: &str, mode: u32) -> Result<(String, File), FileError> {
+        let flags = OFlags::WRONLY
+            | OFlags::CREATE
+            | OFlags::EXCL
+            | OFlags::NOFOLLOW
+            | OFlags::CLOEXEC
+            | OFlags::NOCTTY;
+        for _ in 0..TEMP_TRIES {
+            let mut random = [0u8; 8];
+            OsRng.try_fill_bytes(&mut random).map_err(|e| {
+                io_err("create a temporary file in", &self.path)(io::Error::other(e))
+            })?;
+            let tmp = format!("{name}{TEMP_SUFFIX}-{}", hex::encode(random));
+            match rustix::fs::openat(&self.fd, tmp.as_str(), flags, Mode::from_raw_mode(mode)) {
+                Ok(fd) => {
+                    // The umask may have taken bits away; set exactly `mode`.
+                    rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode))
+                        .map_err(|e| io_err("create", &self.join(&tmp))(e.into()))?;
+                    return Ok((tmp, File::from(fd)));
+                }
+                Err(Errno::EXIST) => continue,
+                Err(e) => return Err(io_err("create", &self.join(&tmp))(e.into())),
+            }
+        }
+        Err(io_err("create a temporary file in", &self.path)(
+            io::ErrorKind::AlreadyExists.into(),
+        ))
+    }
+
+    /// Replaces `name` with `bytes` (mode `mode`): a new temporary file,
+    /// fsync, rename over `name`, fsync of the folder. `at` is called at
+    /// each [`Step`] (at [`Step::Torn`] only when `torn`) and stops the
+    /// write when it fails, as a crash would, leaving the temporary file.
+    ///
+    /// # Errors
+    /// [`FileError`] (the temporary file removed), or what `at` returned.
+    pub fn write_atomic<E: From<FileError>>(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        mode: u32,
+        torn: bool,
+        mut at: impl FnMut(Step) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (tmp, mut f) = self.create_temp(name, mode)?;
+        let tmp_path = self.join(&tmp);
+        let split = if torn { bytes.len() / 2 } else { bytes.len() };
+        let (first, rest) = bytes.split_at_checked(split).unwrap_or((bytes, &[]));
+        let mut write = |part: &[u8]| {
+            let r = f
+                .write_all(part)
+                .and_then(|()| f.sync_all())
+                .map_err(io_err("write", &tmp_path));
+            if r.is_err() {
+                let _ = self.remove(&tmp);
+            }
+            r
+        };
+        write(first)?;
+        if torn {
+            at(Step::Torn)?;
+            write(rest)?;
+        }
+        drop(f);
+        at(Step::Written)?;
+        if let Err(e) = self.rename(&tmp, name) {
+            let _ = self.remove(&tmp);
+            return Err(e.into());
+        }
+        self.sync()?;
+        at(Step::Renamed)
+    }
+}
+
+impl AsFd for Folder {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Whether `candidate` is a temporary file of `name`.
+#[must_use]
+pub fn is_temp_of(candidate: &str, name: &str) -> bool {
+    let Some(rest) = candidate
+        .strip_prefix(name)
+        .and_then(|r| r.strip_prefix(TEMP_SUFFIX))
+    else {
+        return false;
+    };
+    rest.is_empty()
+        || rest
+            .strip_prefix('-')
+            .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[cfg(test)]
+mod tests;

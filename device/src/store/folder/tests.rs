@@ -1,0 +1,325 @@
+use core::time::Duration;
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt as _};
+use std::time::Instant;
+
+use super::*;
+
+fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(CWD, path, FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+}
+
+fn folder(dir: &Path) -> Folder {
+    Folder::open(dir, false).unwrap().unwrap()
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+#[test]
+fn a_folder_others_may_write_is_refused_naming_path_owner_and_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    for mode in [0o777, 0o770, 0o702, 0o1777] {
+        chmod(dir.path(), mode);
+        let e = Folder::open(dir.path(), false).unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, FileError::Unsafe { .. }), "{text}");
+        assert!(text.contains(&shown(dir.path())), "{text}");
+        assert!(text.contains(&format!("mode {mode:04o}")), "{text}");
+        assert!(text.contains(&format!("owned by uid {}", euid())), "{text}");
+        assert!(text.contains("chmod go-w"), "{text}");
+        assert_eq!(e.code(), "unsafe_permissions");
+    }
+    chmod(dir.path(), 0o755);
+    assert!(Folder::open(dir.path(), false).unwrap().is_some());
+}
+
+#[test]
+fn a_folder_inside_a_folder_others_may_write_is_refused_unless_sticky() {
+    let outer = tempfile::tempdir().unwrap();
+    let inner = outer.path().join("state");
+    fs::create_dir(&inner).unwrap();
+    chmod(&inner, 0o700);
+    chmod(outer.path(), 0o777);
+    let e = Folder::open(&inner, false).unwrap_err();
+    assert!(e.to_string().contains(&shown(outer.path())), "{e}");
+    // Sticky, as /tmp: others cannot rename or replace the state folder.
+    chmod(outer.path(), 0o1777);
+    assert!(Folder::open(&inner, false).unwrap().is_some());
+}
+
+#[test]
+fn files_owned_by_someone_else_are_refused() {
+    if !is_root() {
+        // Only root can give a file away; the mode checks run everywhere.
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = folder(dir.path());
+    let path = dir.path().join("license");
+    fs::write(&path, b"x").unwrap();
+    rustix::fs::chown(&path, Some(rustix::process::Uid::from_raw(4242)), None).unwrap();
+    let e = f
+        .read("license", 100, Access::Shared, "license")
+        .unwrap_err();
+    assert!(e.to_string().contains("owned by uid 4242"), "{e}");
+    assert!(e.to_string().contains("chown 0"), "{e}");
+    rustix::fs::chown(dir.path(), Some(rustix::process::Uid::from_raw(4242)), None).unwrap();
+    let e = Folder::open(dir.path(), false).unwrap_err();
+    assert!(e.to_string().contains("owned by uid 4242"), "{e}");
+}
+
+#[test]
+fn group_or_world_writable_files_and_readable_private_keys_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = folder(dir.path());
+    let path = dir.path().join("keyring.toml");
+    fs::write(&path, b"format = 1").unwrap();
+    for mode in [0o664, 0o646, 0o666] {
+        chmod(&path, mode);
+        let e = f
+            .read("keyring.toml", 100, Access::Shared, "keyring")
+            .unwrap_err();
+        assert!(e.to_string().contains(&format!("mode {mode:04o}")), "{e}");
+    }
+    chmod(&path, 0o644);
+    assert_eq!(
+        f.read("keyring.toml", 100, Access::Shared, "keyring")
+            .unwrap(),
+        Some(b"format = 1".to_vec())
+    );
+    let e = f
+        .read("keyring.toml", 100, Access::Private, "key")
+        .unwrap_err();
+    assert!(e.to_string().contains("chmod 600"), "{e}");
+}
+
+#[test]
+fn a_link_at_any_name_is_refused_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("secret");
+    fs::write(&target, b"not for the agent").unwrap();
+    let f = folder(dir.path());
+    symlink(&target, dir.path().join("license")).unwrap();
+    let e = f
+        .read("license", 100, Access::Shared, "license")
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            FileError::NotRegular {
+                kind: "a symbolic link",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(matches!(
+        f.read_prefix("license", 100, Access::Shared, "license"),
+        Err(FileError::NotRegular { .. })
+    ));
+    assert!(matches!(
+        f.check("license", Access::Shared),
+        Err(FileError::NotRegular { .. })
+    ));
+    // A dangling link at the lock's name: refused, nothing created.
+    symlink(outside.path().join("made-by-root"), dir.path().join("lock")).unwrap();
+    assert!(matches!(
+        f.open_lock("lock"),
+        Err(FileError::NotRegular { .. })
+    ));
+    assert!(!outside.path().join("made-by-root").exists());
+    // Writing replaces the link itself; the target is never touched.
+    f.write_atomic("license", b"new", 0o644, false, |_| Ok::<_, FileError>(()))
+        .unwrap();
+    assert_eq!(fs::read(&target).unwrap(), b"not for the agent");
+    assert_eq!(fs::read(dir.path().join("license")).unwrap(), b"new");
+}
+
+#[test]
+fn a_fifo_at_any_name_is_refused_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = folder(dir.path());
+    let start = Instant::now();
+    for name in ["license", "state", "lock"] {
+        mkfifo(&dir.path().join(name));
+    }
+    let e = f
+        .read("license", 100, Access::Shared, "license")
+        .unwrap_err();
+    assert!(
+        matches!(e, FileError::NotRegular { kind: "a FIFO", .. }),
+        "{e}"
+    );
+    assert!(f.read_prefix("state", 64, Access::Shared, "state").is_err());
+    assert!(f.open_lock("lock").is_err());
+    let fifo = dir.path().join("fifo");
+    mkfifo(&fifo);
+    assert!(matches!(
+        read_file(&fifo, 100, None, "catalog"),
+        Err(FileError::NotRegular { kind: "a FIFO", .. })
+    ));
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn sizes_are_capped_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = folder(dir.path());
+    fs::write(dir.path().join("keyring.toml"), vec![b'#'; 1000]).unwrap();
+    let e = f
+        .read("keyring.toml", 999, Access::Shared, "keyring")
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            FileError::TooLarge {
+                len: 1000,
+                cap: 999,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(e.code(), "too_large");
+    let (head, cut) = f
+        .read_prefix("keyring.toml", 10, Access::Shared, "state")
+        .unwrap()
+        .unwrap();
+    assert_eq!((head.len(), cut), (10, true));
+    let path = dir.path().join("keyring.toml");
+    assert!(matches!(
+        read_file(&path, 999, Some(Access::Shared), "keyring"),
+        Err(FileError::TooLarge { .. })
+    ));
+    assert_eq!(
+        read_file(&path, 1000, None, "x").unwrap().unwrap().len(),
+        1000
+    );
+    assert_eq!(
+        read_file(&dir.path().join("none"), 10, None, "x").unwrap(),
+        None
+    );
+}
+
+#[test]
+fn read_file_follows_the_operators_path_but_checks_what_it_reaches() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.toml");
+    fs::write(&real, b"x").unwrap();
+    let link = dir.path().join("link.toml");
+    symlink(&real, &link).unwrap();
+    assert_eq!(
+        read_file(&link, 10, Some(Access::Shared), "keyring").unwrap(),
+        Some(b"x".to_vec())
+    );
+    chmod(&real, 0o666);
+    assert!(matches!(
+        read_file(&link, 10, Some(Access::Shared), "keyring"),
+        Err(FileError::Unsafe { .. })
+    ));
+    // Not trusted (a catalog): mode does not matter, the kind does.
+    assert!(read_file(&link, 10, None, "catalog").is_ok());
+    chmod(&real, 0o644);
+    chmod(dir.path(), 0o777);
+    assert!(matches!(
+        read_file(&real, 10, Some(Access::Shared), "keyring"),
+        Err(FileError::Unsafe { .. })
+    ));
+    chmod(dir.path(), 0o700);
+}
+
+#[test]
+fn temporary_files_are_new_random_and_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let f = folder(dir.path());
+    // Links planted at the fixed names older agents used are never
+    // written through.
+    for name in ["license.new", "state.new", "device.key.new"] {
+        symlink(outside.path().join(name), dir.path().join(name)).unwrap();
+    }
+    let mut seen = Vec::new();
+    f.write_atomic("state", &[1; 64], 0o600, false, |step| {
+        if step == Step::Written {
+            seen = f.temps_of("state").unwrap();
+        }
+        Ok::<_, FileError>(())
+    })
+    .unwrap();
+    let ours: Vec<_> = seen.iter().filter(|n| *n != "state.new").collect();
+    assert_eq!(ours.len(), 1, "{seen:?}");
+    assert!(is_temp_of(ours[0], "state"));
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+    let mode = fs::metadata(dir.path().join("state"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn a_write_stopped_at_a_step_leaves_the_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = folder(dir.path());
+    fs::write(dir.path().join("license"), b"old").unwrap();
+    for (stop, torn) in [(Step::Torn, true), (Step::Written, false)] {
+        let r = f.write_atomic("license", b"new license", 0o644, torn, |step| {
+            if step == stop {
+                Err(FileError::NotRegular {
+                    path: PathBuf::new(),
+                    kind: "stopped",
+                    expected: "test",
+                })
+            } else {
+                Ok(())
+            }
+        });
+        assert!(r.is_err());
+        assert_eq!(fs::read(dir.path().join("license")).unwrap(), b"old");
+        let temps = f.temps_of("license").unwrap();
+        assert_eq!(temps.len(), 1);
+        let left = fs::read(dir.path().join(&temps[0])).unwrap();
+        assert_eq!(
+            left,
+            if torn {
+                &b"new l"[..]
+            } else {
+                &b"new license"[..]
+            }
+        );
+        f.remove(&temps[0]).unwrap();
+    }
+}
+
+#[test]
+fn temporary_names_are_recognized_exactly() {
+    assert!(is_temp_of("license.new", "license"));
+    assert!(is_temp_of("license.new-0123456789abcdef", "license"));
+    assert!(!is_temp_of("license.new-0123", "license"));
+    assert!(!is_temp_of("license.new-0123456789abcdeg", "license"));
+    assert!(!is_temp_of("state.corrupt.new-0123456789abcdef", "state"));
+    assert!(is_temp_of(
+        "state.corrupt.new-0123456789abcdef",
+        "state.corrupt"
+    ));
+    assert!(!is_temp_of("license", "license"));
+}
+
+#[test]
+fn control_characters_in_paths_are_escaped_in_messages() {
+    let e = FileError::TooLarge {
+        path: PathBuf::from("/tmp/x\u{1b}[2J\u{202e}y"),
+        len: 2,
+        cap: 1,
+        what: "keyring",
+    };
+    let text = e.to_string();
+    assert!(text.contains("/tmp/x\\u{1b}[2J\\u{202e}y"), "{text}");
+}

@@ -1,0 +1,406 @@
+//! The state folder as an attacker leaves it for root: writable by others,
+//! a symbolic link or a FIFO planted at every name the agent uses (files
+//! and temporary files), files owned by someone else, files far too large.
+//! `tessera-agent` refuses (exit 2, naming the path, owner and mode) and
+//! writes nothing outside the folder.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use core::time::Duration;
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt as _};
+use std::path::Path;
+
+use common::{at, Device, T0};
+use tessera_verifier::samples::DAY;
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+fn chmod(path: &Path, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+}
+
+/// Every entry below `dir`: name → (kind, contents of regular files).
+fn snapshot(dir: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let t = e.file_type().unwrap();
+        let kind = format!("{t:?}");
+        let bytes = if t.is_file() {
+            fs::read(e.path()).unwrap()
+        } else {
+            Vec::new()
+        };
+        out.insert(e.file_name().into_string().unwrap(), (kind, bytes));
+    }
+    out
+}
+
+/// An activated appliance with a seat store, checked once.
+fn activated() -> Device {
+    let d = Device::appliance();
+    let license = d.licensed(1, T0, |_| {});
+    d.cmd()
+        .args(["install", "--now", &at(T0)])
+        .arg(&license)
+        .assert()
+        .code(0);
+    d.cmd()
+        .args(["seats", "assign", "--user", "alice", "--profile", "1"])
+        .args(["--now", &at(T0)])
+        .assert()
+        .code(0);
+    d.cmd()
+        .args(["check", "--now", &at(T0 + DAY)])
+        .assert()
+        .code(0);
+    d
+}
+
+/// Every name the agent keeps in the state folder, and the temporary
+/// names it writes (the fixed ones of older agents and the random form).
+const NAMES: [&str; 16] = [
+    "license",
+    "state",
+    "device.key",
+    "keyring.toml",
+    "agent.toml",
+    "lock",
+    "seats.db",
+    "seats.db-wal",
+    "seats.db-shm",
+    "seats.db-journal",
+    "state.corrupt",
+    "license.new",
+    "state.new",
+    "device.key.new",
+    "state.corrupt.new",
+    "state.new-0123456789abcdef",
+];
+
+/// Runs the periodic check, an install of a renewal, a request and
+/// `install --recover` on `d`; every one must refuse with `expect` in its
+/// message, within `timeout`.
+fn every_command_refuses(d: &Device, renewal: &Path, expect: &str, what: &str) {
+    let runs: [&[&str]; 4] = [
+        &["check"],
+        &["install"],
+        &["request", "-o", "-"],
+        &["install", "--recover"],
+    ];
+    for args in runs {
+        let mut cmd = d.cmd();
+        cmd.args(args).args(["--now", &at(T0 + 2 * DAY)]);
+        if args[0] == "install" {
+            cmd.arg(renewal);
+        }
+        let out = cmd
+            .timeout(Duration::from_secs(20))
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let err = stderr(&out);
+        assert!(err.contains(expect), "{what}, {args:?}: {err}");
+        assert!(err.contains("remove it"), "{what}, {args:?}: {err}");
+    }
+}
+
+#[test]
+fn a_state_folder_others_may_write_is_refused_and_nothing_is_written() {
+    let d = activated();
+    let renewal = d.licensed(2, T0 + DAY, |_| {});
+    for mode in [0o777, 0o770, 0o1777] {
+        let before = snapshot(d.state.path());
+        chmod(d.state.path(), mode);
+        for args in [
+            &["check"][..],
+            &["status"],
+            &["request"],
+            &["seats", "summary"],
+        ] {
+            let out = d
+                .cmd()
+                .args(args)
+                .args(["--now", &at(T0 + 2 * DAY)])
+                .assert()
+                .code(2)
+                .get_output()
+                .clone();
+            let err = stderr(&out);
+            let path = d.state.path().display().to_string();
+            assert!(err.contains(&path), "{args:?}: {err}");
+            assert!(err.contains(&format!("mode {mode:04o}")), "{args:?}: {err}");
+            assert!(err.contains("owned by uid"), "{args:?}: {err}");
+            assert!(err.contains("chmod go-w"), "{args:?}: {err}");
+        }
+        let out = d
+            .cmd()
+            .args(["check", "--json", "--now", &at(T0 + 2 * DAY)])
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["error"]["code"], "unsafe_permissions");
+        d.cmd()
+            .args(["install", "--now", &at(T0 + 2 * DAY)])
+            .arg(&renewal)
+            .assert()
+            .code(2);
+        chmod(d.state.path(), 0o700);
+        assert_eq!(snapshot(d.state.path()), before, "mode {mode:o}");
+    }
+    d.cmd()
+        .args(["check", "--now", &at(T0 + 2 * DAY)])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn trusted_files_others_may_write_are_refused() {
+    let d = activated();
+    for name in ["license", "state", "keyring.toml", "lock", "seats.db"] {
+        let path = d.state_file(name);
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
+        chmod(&path, mode | 0o022);
+        let out = d
+            .cmd()
+            .args(["check", "--now", &at(T0 + 2 * DAY)])
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let err = stderr(&out);
+        assert!(err.contains(&path.display().to_string()), "{name}: {err}");
+        assert!(err.contains("writable by group or others"), "{name}: {err}");
+        chmod(&path, mode);
+    }
+    // A device key others may read.
+    chmod(&d.state_file("device.key"), 0o640);
+    let out = d
+        .cmd()
+        .args(["check", "--now", &at(T0 + 2 * DAY)])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+    chmod(&d.state_file("device.key"), 0o600);
+    // A keyring named outside the folder, writable by others.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let ring = elsewhere.path().join("keyring.toml");
+    fs::copy(d.state_file("keyring.toml"), &ring).unwrap();
+    chmod(&ring, 0o666);
+    let out = d
+        .cmd()
+        .args(["check", "--now", &at(T0 + 2 * DAY), "--keyring"])
+        .arg(&ring)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("mode 0666"), "{}", stderr(&out));
+    chmod(&ring, 0o644);
+    d.cmd()
+        .args(["check", "--now", &at(T0 + 2 * DAY), "--keyring"])
+        .arg(&ring)
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn files_owned_by_another_user_are_refused() {
+    if !rustix::process::geteuid().is_root() {
+        // Only root can give a file away (and the agent runs as root);
+        // the mode checks above run for everyone.
+        return;
+    }
+    let d = activated();
+    for name in ["keyring.toml", "license", "state", "agent.toml"] {
+        let path = d.state_file(name);
+        if !path.exists() {
+            fs::write(&path, "").unwrap();
+        }
+        let uid = rustix::process::Uid::from_raw(4242);
+        rustix::fs::chown(&path, Some(uid), None).unwrap();
+        let out = d
+            .cmd()
+            .args(["check", "--now", &at(T0 + 2 * DAY)])
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let err = stderr(&out);
+        assert!(err.contains("owned by uid 4242"), "{name}: {err}");
+        assert!(err.contains(&path.display().to_string()), "{name}: {err}");
+        rustix::fs::chown(&path, Some(rustix::process::Uid::ROOT), None).unwrap();
+    }
+    rustix::fs::chown(
+        d.state.path(),
+        Some(rustix::process::Uid::from_raw(4242)),
+        None,
+    )
+    .unwrap();
+    d.cmd()
+        .args(["check", "--now", &at(T0 + 2 * DAY)])
+        .assert()
+        .code(2);
+}
+
+/// A link at any name of the folder, to a file of root's or to a path
+/// that does not exist yet: every command refuses, the file is unchanged
+/// and nothing is created.
+#[test]
+fn a_symlink_planted_at_any_name_is_refused_and_never_followed() {
+    for name in NAMES {
+        let d = activated();
+        let renewal = d.licensed(2, T0 + DAY, |_| {});
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        fs::write(&victim, b"root's file").unwrap();
+        for target in [victim.clone(), outside.path().join("created-by-root")] {
+            let planted = d.state_file(name);
+            let _ = fs::remove_file(&planted);
+            symlink(&target, &planted).unwrap();
+            every_command_refuses(&d, &renewal, "a symbolic link", name);
+            assert_eq!(fs::read(&victim).unwrap(), b"root's file", "{name}");
+            let names: Vec<_> = fs::read_dir(outside.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            assert_eq!(names, ["victim"], "{name}");
+            assert!(fs::symlink_metadata(&planted)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+        }
+    }
+}
+
+/// A FIFO at any name: opening it for reading would hang a naive agent
+/// until someone writes to it. Every command refuses at once.
+#[test]
+fn a_fifo_at_any_name_is_refused_without_hanging() {
+    for name in NAMES {
+        let d = activated();
+        let renewal = d.licensed(2, T0 + DAY, |_| {});
+        let planted = d.state_file(name);
+        let _ = fs::remove_file(&planted);
+        mkfifo(&planted);
+        every_command_refuses(&d, &renewal, "a FIFO", name);
+    }
+}
+
+/// A keyring, configuration, license or seat CSV far larger than any real
+/// one: refused before it is read (a 200 MB keyring once used 619 MB of
+/// memory), with a short message.
+#[test]
+fn oversized_files_are_refused_before_they_are_read() {
+    let d = activated();
+    let big = |path: &Path, len: u64| {
+        let f = fs::File::create(path).unwrap();
+        f.set_len(len).unwrap();
+    };
+    for (name, expect) in [
+        ("keyring.toml", "keyring"),
+        ("agent.toml", "agent configuration"),
+        ("license", "larger than any license"),
+    ] {
+        let path = d.state_file(name);
+        let keep = fs::read(&path).ok();
+        big(&path, 200 * 1024 * 1024);
+        let out = d
+            .cmd()
+            .args(["check", "--now", &at(T0 + 2 * DAY)])
+            .timeout(Duration::from_secs(20))
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let err = stderr(&out);
+        assert!(err.contains(expect), "{name}: {err}");
+        assert!(
+            err.len() < 600,
+            "{name}: the message repeats the file: {err}"
+        );
+        match keep {
+            Some(bytes) => fs::write(&path, bytes).unwrap(),
+            None => fs::remove_file(&path).unwrap(),
+        }
+    }
+    let csv = d.root.path().join("seats.csv");
+    big(&csv, 65 * 1024 * 1024);
+    let out = d
+        .cmd()
+        .args(["seats", "import", "--now", &at(T0 + DAY)])
+        .arg(&csv)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("larger than"), "{}", stderr(&out));
+    // A license file to install, and a catalog, far too large.
+    let license = d.root.path().join("huge.lic");
+    big(&license, 1024 * 1024);
+    let out = d
+        .cmd()
+        .args(["install", "--now", &at(T0 + DAY)])
+        .arg(&license)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("larger than"), "{}", stderr(&out));
+    let catalog = d.root.path().join("catalog.toml");
+    big(&catalog, 2 * 1024 * 1024);
+    let out = d
+        .cmd()
+        .args(["status", "--now", &at(T0 + DAY), "--catalog"])
+        .arg(&catalog)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("catalog"), "{}", stderr(&out));
+    d.cmd()
+        .args(["check", "--now", &at(T0 + 2 * DAY)])
+        .assert()
+        .code(0);
+}
+
+/// A keyring whose parser error would quote the file: the message is
+/// escaped and short.
+#[test]
+fn a_bad_keyring_is_reported_escaped_and_short() {
+    let d = activated();
+    let line = format!("label = \"\u{1b}[2J{}\"\nformat = ", "A".repeat(5000));
+    fs::write(d.state_file("keyring.toml"), line).unwrap();
+    let out = d
+        .cmd()
+        .args(["check", "--now", &at(T0 + 2 * DAY)])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = stderr(&out);
+    assert!(!err.contains('\u{1b}'), "{err}");
+    assert!(err.len() < 800, "{err}");
+    assert!(err.contains("keyring"), "{err}");
+}
