@@ -21,7 +21,7 @@ use tessera_verifier::{
 use crate::catalog::Catalog;
 use crate::clock::format_time;
 use crate::config::{check_ip, AgentConfig, ConfigError, CONFIG_FILE};
-use crate::device_key::{DeviceKey, DeviceKeyError};
+use crate::device_key::{DeviceKey, DeviceKeyError, DEVICE_KEY_FILE};
 use crate::error::AgentError;
 use crate::probe::{Probe, ProbeSettings, SkipReason, Skipped, DEFAULT_MIN_COMPONENTS};
 use crate::report::Report;
@@ -324,12 +324,7 @@ impl Agent {
             return Ok(None);
         };
         let keyring = self.keyring()?;
-        let state = match store.read_state()? {
-            StoredState::Intact(s) => s,
-            StoredState::Missing | StoredState::Corrupt => {
-                return Err(AgentError::StateCorrupt(store.dir().join(STATE_FILE)))
-            }
-        };
+        let state = stored_state(store)?;
         let device = self.device(store.folder(), Some(&bytes))?;
         Ok(Some(Installed {
             bytes,
@@ -366,7 +361,10 @@ impl Agent {
     pub fn request(&self, now: i64) -> Result<RequestOutcome, AgentError> {
         let store = self.open_store(true)?;
         let mut notes = store.recovered().to_vec();
-        let (key, key_created) = DeviceKey::load_or_generate(store.folder())?;
+        let (key, key_created) = match store.device_key() {
+            Some(key) => (key, store.key_created()),
+            None => return Err(DeviceKeyError::Missing(store.dir().join(DEVICE_KEY_FILE)).into()),
+        };
         let installed = Self::read_installed(&store, &mut notes)?;
         let probe = Probe::run(&self.sysroot(), &self.settings(Some(key.public_key())));
         probe.require(self.min_components())?;
@@ -380,9 +378,9 @@ impl Agent {
         let (current, last_renewal) = match store.read_state()? {
             StoredState::Intact(s) => (s.license_id().zip(s.sequence()), s.last_renewal()),
             StoredState::Missing if !store.has_license()? => (None, None),
-            StoredState::Missing | StoredState::Corrupt => {
+            StoredState::Missing | StoredState::Corrupt | StoredState::Unbound(_) => {
                 notes.push(
-                    "the license state is corrupt: this request names no current license; install the vendor's answer with `tessera-agent install --recover FILE`".into(),
+                    "the license state cannot be trusted (corrupt, missing, or not bound to this device): this request names no current license; install the vendor's answer with `tessera-agent install --recover FILE`".into(),
                 );
                 (None, None)
             }
@@ -462,10 +460,10 @@ impl Agent {
                 (s, false)
             }
             StoredState::Missing if !store.has_license()? => (State::new(), false),
-            StoredState::Missing | StoredState::Corrupt if recover => (State::recovery(now), true),
-            StoredState::Missing | StoredState::Corrupt => {
-                return Err(AgentError::StateCorrupt(store.dir().join(STATE_FILE)))
+            StoredState::Missing | StoredState::Corrupt | StoredState::Unbound(_) if recover => {
+                (State::recovery(now), true)
             }
+            other => return Err(state_error(&store, other)),
         };
         let device = self.device(store.folder(), installed.as_deref())?;
         notes.extend(device.notes);
@@ -524,12 +522,7 @@ impl Agent {
         let keyring = self.keyring()?;
         // The periodic check must not fail over display names.
         let catalog = if persist { None } else { self.catalog()? };
-        let state = match store.read_state()? {
-            StoredState::Intact(s) => s,
-            StoredState::Missing | StoredState::Corrupt => {
-                return Err(AgentError::StateCorrupt(store.dir().join(STATE_FILE)))
-            }
-        };
+        let state = stored_state(&store)?;
         let device = self.device(store.folder(), Some(&bytes))?;
         notes.extend(device.notes);
         let mut next = state;
@@ -581,6 +574,23 @@ pub fn license_bytes(input: &[u8]) -> Result<Vec<u8>, AgentError> {
     let bytes = armor::decode(text, armor::LABEL_LICENSE, &mut buf)
         .map_err(tessera_verifier::Error::from)?;
     Ok(bytes.to_vec())
+}
+
+/// The state record in force, or why there is none to trust.
+fn stored_state(store: &Store) -> Result<State, AgentError> {
+    match store.read_state()? {
+        StoredState::Intact(s) => Ok(s),
+        other => Err(state_error(store, other)),
+    }
+}
+
+/// The error for a state record that cannot be used.
+fn state_error(store: &Store, found: StoredState) -> AgentError {
+    let path = store.dir().join(STATE_FILE);
+    match found {
+        StoredState::Unbound(why) => AgentError::StateUnbound { path, why },
+        _ => AgentError::StateCorrupt(path),
+    }
 }
 
 /// The name of `path` when it lies directly in the state folder `dir`.

@@ -3,16 +3,23 @@
 //!
 //! Stored in the state directory as `device.key`, an unencrypted PKCS#8
 //! PEM (`openssl pkey -in device.key -pubout` reads it; format in
-//! `device_key/pkcs8.rs`), mode 0600,
-//! created on first use. The key proves that a request was not altered on
-//! its way; it is not a secret shared with the vendor, and a device that
-//! loses it makes a new one (its license then binds through the other
-//! components).
+//! `device_key/pkcs8.rs`), mode 0600, created on first use
+//! (provisioning). The key proves that a request was not altered on its
+//! way; it is not a secret shared with the vendor.
+//!
+//! Its secret also seals the state record ([`DeviceKey::state_key`],
+//! `spec/RUNTIME.md` §6.6): a record the agent did not write under this
+//! key — a fresh one with a recomputed checksum, an edited one, one of
+//! another device or of an older agent — is corrupt. A device that loses
+//! its key makes a new one with the next request; its license then binds
+//! through the other components, and the state is recovered with a fresh
+//! license (`install --recover`).
 
 use std::path::PathBuf;
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use rand_core::{OsRng, RngCore};
+use tessera_verifier::StateKey;
 use zeroize::Zeroizing;
 
 use crate::store::{shown, Access, FileError, Folder};
@@ -37,6 +44,11 @@ pub enum DeviceKeyError {
         "the device key {} is damaged; move it away and run `tessera-agent request` to create a new one (the license still binds through the other identity components)", shown(.0)
     )]
     Damaged(PathBuf),
+    /// There is no device key where one is needed.
+    #[error(
+        "there is no device key {}; run `tessera-agent request` to create one, then install a fresh license with `tessera-agent install --recover FILE`", shown(.0)
+    )]
+    Missing(PathBuf),
     /// The operating system's random number generator failed.
     #[error("the system random number generator failed ({0}); try again after boot has completed")]
     Random(String),
@@ -111,6 +123,15 @@ impl DeviceKey {
         folder.write_atomic(DEVICE_KEY_FILE, pem.as_bytes(), 0o600, false, |_| {
             Ok::<_, DeviceKeyError>(())
         })
+    }
+
+    /// The key that seals the state record (`spec/RUNTIME.md` §6.6):
+    /// HKDF-SHA256 of this key's secret seed with `context`. Derived when
+    /// needed, never stored; the seed copy is wiped.
+    #[must_use]
+    pub fn state_key(&self, context: &[u8]) -> StateKey {
+        let seed = Zeroizing::new(self.signing.to_bytes());
+        StateKey::derive(seed.as_ref(), context)
     }
 
     /// The raw 32-byte public key.

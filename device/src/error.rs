@@ -11,7 +11,14 @@ use crate::config::ConfigError;
 use crate::device_key::DeviceKeyError;
 use crate::probe::ProbeError;
 use crate::seats::SeatError;
-use crate::store::{shown, FileError, StoreError};
+use crate::store::{shown, FileError, StoreError, Unbound};
+
+fn unbound_reason(why: &Unbound) -> String {
+    match why {
+        Unbound::OlderAgent => "it was written by an older tessera-agent and is not sealed under this device's key (anybody can write such a record, so it is never taken over)".into(),
+        Unbound::NoDeviceKey(problem) => format!("the device key that seals it cannot be used ({problem})"),
+    }
+}
 
 /// Why an agent command could not do its work. Every variant maps to exit
 /// code 2 ([`crate::mode::EXIT_REFUSED`]).
@@ -31,6 +38,19 @@ pub enum AgentError {
         "the license state {} is corrupt or missing, so no license can be trusted and the PBX gives no full service; run `tessera-agent request`, send the request to the vendor and install the fresh license with `tessera-agent install --recover FILE`", shown(.0)
     )]
     StateCorrupt(PathBuf),
+    /// The state record is not bound to this device: written by an older
+    /// agent (unkeyed), or the device key that binds it is gone.
+    #[error(
+        "the license state {} cannot be trusted: {}; so no license can be trusted and the PBX gives no full service; run `tessera-agent request`, send the request to the vendor and install the fresh license with `tessera-agent install --recover FILE`",
+        shown(.path),
+        unbound_reason(.why)
+    )]
+    StateUnbound {
+        /// The state file.
+        path: PathBuf,
+        /// Why.
+        why: Unbound,
+    },
     /// `install --recover` was given a license issued before the recovery.
     #[error(
         "after a state loss only a license issued now can be installed (this one was issued {issued}); run `tessera-agent request` and ask the vendor for a fresh license"
@@ -131,7 +151,7 @@ impl AgentError {
         match self {
             Self::Refused(e) => e.code(),
             Self::NotActivated(_) => "not_activated",
-            Self::StateCorrupt(_) => "state_corrupt",
+            Self::StateCorrupt(_) | Self::StateUnbound { .. } => "state_corrupt",
             Self::RecoveryNeedsFreshLicense { .. } => "recovery_needs_fresh_license",
             Self::NotYetValid { .. } => "not_yet_valid",
             Self::NoKeyring { .. } => "no_keyring",
@@ -150,8 +170,13 @@ impl AgentError {
             Self::Config(_) => "config",
             Self::Probe(ProbeError::TooFew { .. }) => "too_few_components",
             Self::Probe(_) => "identity",
-            Self::DeviceKey(DeviceKeyError::File(e)) if e.code() != "io" => e.code(),
-            Self::DeviceKey(_) => "device_key",
+            Self::DeviceKey(DeviceKeyError::File(e))
+            | Self::Store(StoreError::DeviceKey(DeviceKeyError::File(e)))
+                if e.code() != "io" =>
+            {
+                e.code()
+            }
+            Self::DeviceKey(_) | Self::Store(StoreError::DeviceKey(_)) => "device_key",
             Self::Catalog(CatalogError::File(e)) if e.code() != "io" => e.code(),
             Self::Catalog(_) => "catalog",
             Self::Time(_) => "time",

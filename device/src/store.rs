@@ -65,11 +65,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rustix::fs::FlockOperation;
-use tessera_verifier::{armor, State, MAX_OBJECT_LEN};
+use tessera_verifier::{armor, State, StateKey, MAX_OBJECT_LEN};
 
 use crate::agent::KEYRING_FILE;
 use crate::config::CONFIG_FILE;
-use crate::device_key::DEVICE_KEY_FILE;
+use crate::device_key::{DeviceKey, DeviceKeyError, DEVICE_KEY_FILE};
 use crate::seats::SEATS_FILE;
 pub use folder::{is_temp_of, read_file, shown, Access, FileError, Folder, Step, TEMP_SUFFIX};
 
@@ -220,21 +220,44 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// The device key, which binds the state record, cannot be made or
+    /// read.
+    #[error(transparent)]
+    DeviceKey(#[from] DeviceKeyError),
     /// A test fail point was reached.
     #[error("stopped at fail point `{}` (test hook)", .0.name())]
     FailPoint(FailPoint),
 }
 
 /// The state record as found on disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoredState {
     /// No `state` file.
     Missing,
-    /// An intact record.
+    /// An intact record sealed under this device's key.
     Intact(State),
-    /// A file that is not an intact record (checksum, length, version).
+    /// A file that is not an intact record (tag, length, version, any
+    /// changed bit, a record sealed under another key).
     Corrupt,
+    /// A record that cannot be trusted because it is not bound to this
+    /// device: see [`Unbound`]. Treated as corrupt, with its own message.
+    Unbound(Unbound),
 }
+
+/// Why a state record is not bound to this device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unbound {
+    /// An intact unkeyed record (version 1), as agents before the keyed
+    /// record wrote it: anybody can compute one, so it is never trusted
+    /// (`spec/RUNTIME.md` §6.6, "Moving to keyed records").
+    OlderAgent,
+    /// The device key that binds the record is missing or damaged.
+    NoDeviceKey(String),
+}
+
+/// The context the state key is derived with from the device key's seed
+/// (`spec/RUNTIME.md` §6.6; `spec/vectors/state.json`).
+pub const STATE_KEY_CONTEXT: &[u8] = b"tessera-agent state record";
 
 /// An open, locked state directory.
 #[derive(Debug)]
@@ -243,6 +266,9 @@ pub struct Store {
     _lock: File,
     hook: Option<FailHook>,
     recovered: Vec<String>,
+    device_key: Result<Option<DeviceKey>, String>,
+    key_created: bool,
+    state_key: Option<StateKey>,
 }
 
 impl Store {
@@ -295,13 +321,60 @@ impl Store {
             _lock: lock,
             hook,
             recovered: Vec::new(),
+            device_key: Ok(None),
+            key_created: false,
+            state_key: None,
         };
         store.scan()?;
+        store.load_key(create)?;
         store.recover()?;
         if create {
             store.provision()?;
         }
         Ok(store)
+    }
+
+    /// Loads the device key (with `create`, making one if there is none:
+    /// provisioning) and derives the key that seals the state record from
+    /// it. Without `create` a missing or damaged device key is not an
+    /// error here: the state then cannot be verified ([`Unbound`]).
+    fn load_key(&mut self, create: bool) -> Result<(), StoreError> {
+        let loaded = if create {
+            let (key, created) = DeviceKey::load_or_generate(&self.folder)?;
+            self.key_created = created;
+            Ok(Some(key))
+        } else {
+            DeviceKey::load(&self.folder).map_err(|e| e.to_string())
+        };
+        self.state_key = match &loaded {
+            Ok(Some(key)) => Some(key.state_key(STATE_KEY_CONTEXT)),
+            _ => None,
+        };
+        self.device_key = loaded;
+        Ok(())
+    }
+
+    /// The device key, if there is one (made by [`Store::open`] with
+    /// `create`).
+    #[must_use]
+    pub fn device_key(&self) -> Option<&DeviceKey> {
+        self.device_key.as_ref().ok().and_then(Option::as_ref)
+    }
+
+    /// Whether [`Store::open`] made the device key just now.
+    #[must_use]
+    pub fn key_created(&self) -> bool {
+        self.key_created
+    }
+
+    /// The state record as it is written: sealed under this device's key.
+    fn seal(&self, state: &State) -> Result<[u8; State::LEN], StoreError> {
+        match &self.state_key {
+            Some(key) => Ok(state.to_bytes_with(Some(key))),
+            None => Err(StoreError::DeviceKey(DeviceKeyError::Missing(
+                self.folder.join(DEVICE_KEY_FILE),
+            ))),
+        }
     }
 
     /// Stores the fresh state once, on a device with neither a license
@@ -312,7 +385,7 @@ impl Store {
         if self.has_license()? || self.folder.exists(STATE_FILE)? {
             return Ok(());
         }
-        self.write_atomic(STATE_FILE, &State::new().to_bytes(), 0o600, None)
+        self.write_atomic(STATE_FILE, &self.seal(&State::new())?, 0o600, None)
     }
 
     /// The folder's path.
@@ -365,24 +438,25 @@ impl Store {
         }
         // `state.new` is only written once the license it belongs to is in
         // place, so an intact one is the newest state, unless the current
-        // record is already further on. A planted link or FIFO is only
-        // removed.
+        // record is already further on. (Links and FIFOs at these names were
+        // refused by `scan`.)
         let current = match self.read_state()? {
             StoredState::Intact(s) => Some(s),
             _ => None,
         };
+        let key = self.state_key.as_ref();
         let mut winner: Option<(State, String)> = None;
         let state_temps = temps(STATE_FILE);
         for tmp in &state_temps {
+            // A torn, oversized or foreign leftover is no candidate.
             let candidate =
                 match self
                     .folder
                     .read(tmp, State::LEN as u64, Access::Shared, "state record")
                 {
-                    Ok(Some(bytes)) => match parse_state(&bytes) {
-                        StoredState::Intact(s) => Some(s),
-                        _ => None,
-                    },
+                    Ok(Some(bytes)) => {
+                        key.and_then(|k| State::from_bytes_with(&bytes, Some(k)).ok())
+                    }
                     _ => None,
                 };
             if let Some(c) = candidate {
@@ -482,7 +556,14 @@ impl Store {
         )? {
             None => Ok(StoredState::Missing),
             Some((_, true)) => Ok(StoredState::Corrupt),
-            Some((bytes, false)) => Ok(parse_state(&bytes)),
+            Some((bytes, false)) => Ok(match (&self.state_key, &self.device_key) {
+                (Some(key), _) => parse_state(&bytes, key),
+                (None, Err(problem)) => StoredState::Unbound(Unbound::NoDeviceKey(problem.clone())),
+                (None, Ok(_)) => StoredState::Unbound(Unbound::NoDeviceKey(format!(
+                    "there is no device key {}",
+                    shown(&self.folder.join(DEVICE_KEY_FILE))
+                ))),
+            }),
         }
     }
 
@@ -513,7 +594,7 @@ impl Store {
     pub fn save_state(&self, state: &State) -> Result<(), StoreError> {
         self.write_atomic(
             STATE_FILE,
-            &state.to_bytes(),
+            &self.seal(state)?,
             0o600,
             Some([
                 FailPoint::StateTempTorn,
@@ -598,11 +679,17 @@ fn known_name(name: &str) -> Option<Access> {
         .map(|(_, access)| *access)
 }
 
-/// Decodes state file contents: any bytes that are not an intact record
-/// are [`StoredState::Corrupt`], never a fresh state.
+/// Decodes state file contents sealed under `key`: any bytes that are not
+/// an intact record are [`StoredState::Corrupt`] (or, an intact unkeyed
+/// record of an older agent, [`Unbound::OlderAgent`]), never a fresh
+/// state.
 #[must_use]
-pub fn parse_state(bytes: &[u8]) -> StoredState {
-    State::from_bytes(bytes).map_or(StoredState::Corrupt, StoredState::Intact)
+pub fn parse_state(bytes: &[u8], key: &StateKey) -> StoredState {
+    match State::from_bytes_with(bytes, Some(key)) {
+        Ok(s) => StoredState::Intact(s),
+        Err(_) if State::from_bytes(bytes).is_ok() => StoredState::Unbound(Unbound::OlderAgent),
+        Err(_) => StoredState::Corrupt,
+    }
 }
 
 #[cfg(test)]

@@ -70,11 +70,12 @@ fn a_license_copied_to_another_machine_is_refused() {
         .install(&vendor.path("vm.lic"), T0)
         .code(agent_exit::REFUSED);
     assert_eq!(agent_error(&run), "wrong_device");
-    // Its state directory copied along does not help either.
+    // Its state directory copied along does not help either: the state
+    // record is sealed under the other machine's device key.
     std::fs::copy(vm.state().join("license"), clone.state().join("license")).unwrap();
     std::fs::copy(vm.state().join("state"), clone.state().join("state")).unwrap();
     let run = clone.check(T0).code(agent_exit::REFUSED);
-    assert_eq!(agent_error(&run), "wrong_device");
+    assert_eq!(agent_error(&run), "state_corrupt");
 }
 
 #[test]

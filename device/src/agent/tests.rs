@@ -265,9 +265,10 @@ fn license_for_another_device_is_refused_and_nothing_written() {
         "{err}"
     );
     assert!(!s.path("license").exists());
+    let store = Store::open(s.state.path(), false, None).unwrap();
     assert_eq!(
-        fs::read(s.path("state")).unwrap(),
-        State::new().to_bytes(),
+        store.read_state().unwrap(),
+        StoredState::Intact(State::new()),
         "only the provisioned fresh state"
     );
 }

@@ -2,6 +2,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 
 use tessera_verifier::samples::{self, T0};
+use tessera_verifier::StateKey;
 
 use super::*;
 
@@ -151,6 +152,47 @@ fn crash_during_first_install_leaves_no_license_or_the_new_one() {
     }
 }
 
+/// The record is sealed under a key from the device key: a record with a
+/// recomputed checksum (an older agent's, or a forged fresh one), one
+/// sealed under another device's key, or any record once the device key is
+/// gone, is never taken for the state.
+#[test]
+fn the_state_is_sealed_under_the_device_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, new, _, st) = old_new();
+    let store = open(dir.path());
+    assert!(store.key_created());
+    store.save(&new, &st).unwrap();
+    let on_disk = fs::read(dir.path().join(STATE_FILE)).unwrap();
+    assert_eq!(on_disk[0], State::VERSION_KEYED);
+    assert_eq!(on_disk, store.seal(&st).unwrap());
+    let path = dir.path().join(STATE_FILE);
+    for (name, bytes) in [
+        ("older agent", st.to_bytes().to_vec()),
+        ("forged fresh", State::new().to_bytes().to_vec()),
+    ] {
+        fs::write(&path, &bytes).unwrap();
+        assert_eq!(
+            store.read_state().unwrap(),
+            StoredState::Unbound(Unbound::OlderAgent),
+            "{name}"
+        );
+    }
+    let other = StateKey::from_bytes([9; 32]);
+    fs::write(&path, st.to_bytes_with(Some(&other))).unwrap();
+    assert_eq!(store.read_state().unwrap(), StoredState::Corrupt);
+    fs::write(&path, store.seal(&st).unwrap()).unwrap();
+    drop(store);
+    // Without the device key the record cannot be verified.
+    fs::remove_file(dir.path().join("device.key")).unwrap();
+    let store = Store::open(dir.path(), false, None).unwrap();
+    assert!(matches!(
+        store.read_state().unwrap(),
+        StoredState::Unbound(Unbound::NoDeviceKey(_))
+    ));
+    assert!(store.save_state(&st).is_err());
+}
+
 #[test]
 fn provisioning_only_on_an_empty_device_and_only_when_creating() {
     let dir = tempfile::tempdir().unwrap();
@@ -167,8 +209,11 @@ fn provisioning_only_on_an_empty_device_and_only_when_creating() {
 fn older_state_leftover_is_discarded() {
     let dir = tempfile::tempdir().unwrap();
     let (_, new, old_state, new_state) = old_new();
-    open(dir.path()).save(&new, &new_state).unwrap();
-    fs::write(dir.path().join("state.new"), old_state.to_bytes()).unwrap();
+    let store = open(dir.path());
+    store.save(&new, &new_state).unwrap();
+    let older = store.seal(&old_state).unwrap();
+    drop(store);
+    fs::write(dir.path().join("state.new"), older).unwrap();
     let store = open(dir.path());
     assert_eq!(store.read_state().unwrap(), StoredState::Intact(new_state));
     assert!(store.recovered()[0].contains("discarded"));
@@ -178,17 +223,15 @@ fn older_state_leftover_is_discarded() {
 fn the_newest_of_several_state_leftovers_wins_and_the_rest_go() {
     let dir = tempfile::tempdir().unwrap();
     let (_, new, old_state, new_state) = old_new();
-    open(dir.path()).save(&new, &old_state).unwrap();
-    fs::write(
-        dir.path().join("state.new-0000000000000001"),
-        new_state.to_bytes(),
-    )
-    .unwrap();
-    fs::write(
-        dir.path().join("state.new-0000000000000002"),
-        old_state.to_bytes(),
-    )
-    .unwrap();
+    let store = open(dir.path());
+    store.save(&new, &old_state).unwrap();
+    let (newer, older) = (
+        store.seal(&new_state).unwrap(),
+        store.seal(&old_state).unwrap(),
+    );
+    drop(store);
+    fs::write(dir.path().join("state.new-0000000000000001"), newer).unwrap();
+    fs::write(dir.path().join("state.new-0000000000000002"), older).unwrap();
     fs::write(dir.path().join("state.new-0000000000000003"), b"torn").unwrap();
     // Not a temporary name of ours: left alone.
     fs::write(dir.path().join("state.new-notours"), b"x").unwrap();
@@ -201,9 +244,12 @@ fn the_newest_of_several_state_leftovers_wins_and_the_rest_go() {
 fn intact_state_leftover_repairs_a_corrupt_record() {
     let dir = tempfile::tempdir().unwrap();
     let (_, new, _, new_state) = old_new();
-    open(dir.path()).save(&new, &new_state).unwrap();
+    let store = open(dir.path());
+    store.save(&new, &new_state).unwrap();
+    let sealed = store.seal(&new_state).unwrap();
+    drop(store);
     fs::write(dir.path().join(STATE_FILE), b"garbage").unwrap();
-    fs::write(dir.path().join("state.new"), new_state.to_bytes()).unwrap();
+    fs::write(dir.path().join("state.new"), sealed).unwrap();
     let store = open(dir.path());
     assert_eq!(store.read_state().unwrap(), StoredState::Intact(new_state));
 }
@@ -337,9 +383,11 @@ mod properties {
         /// not written byte for byte (a damaged file is never "fresh").
         #[test]
         fn state_file_parser_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
-            match parse_state(&bytes) {
-                StoredState::Intact(s) => prop_assert_eq!(&s.to_bytes()[..], &bytes[..]),
+            let key = StateKey::from_bytes([3; 32]);
+            match parse_state(&bytes, &key) {
+                StoredState::Intact(s) => prop_assert_eq!(&s.to_bytes_with(Some(&key))[..], &bytes[..]),
                 StoredState::Corrupt => {}
+                StoredState::Unbound(_) => prop_assert!(State::from_bytes(&bytes).is_ok()),
                 StoredState::Missing => prop_assert!(false, "bytes are never 'missing'"),
             }
         }
@@ -347,9 +395,10 @@ mod properties {
         /// Flipping any bit of a valid record makes it corrupt.
         #[test]
         fn flipped_state_is_corrupt(byte in 0usize..64, bit in 0u8..8, days in 0i64..1000) {
-            let mut bytes = State::recovery(T0 + days * 86_400).to_bytes();
+            let key = StateKey::from_bytes([3; 32]);
+            let mut bytes = State::recovery(T0 + days * 86_400).to_bytes_with(Some(&key));
             bytes[byte] ^= 1 << bit;
-            prop_assert_eq!(parse_state(&bytes), StoredState::Corrupt);
+            prop_assert_eq!(parse_state(&bytes, &key), StoredState::Corrupt);
         }
     }
 }
