@@ -404,3 +404,76 @@ fn a_bad_keyring_is_reported_escaped_and_short() {
     assert!(err.len() < 800, "{err}");
     assert!(err.contains("keyring"), "{err}");
 }
+
+/// `seats export` writes a user name a spreadsheet would run as a formula
+/// as text, and `-o` never writes through a link or into a FIFO.
+#[test]
+fn seats_export_neutralizes_formulas_and_writes_only_regular_files() {
+    let d = activated();
+    let evil = "=cmd|' /C calc'!A0";
+    d.cmd()
+        .args(["seats", "assign", "--user", evil, "--profile", "3"])
+        .args(["--now", &at(T0 + DAY)])
+        .assert()
+        .code(0);
+    let out = d
+        .cmd()
+        .args(["seats", "export", "--now", &at(T0 + DAY)])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert!(csv.contains(",'=cmd|' /C calc'!A0"), "{csv}");
+    assert!(!csv.contains(",=cmd"), "{csv}");
+    // Imported back, nothing changes.
+    let file = d.root.path().join("seats.csv");
+    fs::write(&file, &csv).unwrap();
+    let out = d
+        .cmd()
+        .args(["seats", "import", "--json", "--now", &at(T0 + DAY)])
+        .arg(&file)
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["unchanged"], 2, "{json}");
+    // Outputs: a link or a FIFO at the name is refused, even with --force.
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    fs::write(&victim, b"root's file").unwrap();
+    let link = d.root.path().join("link.csv");
+    symlink(&victim, &link).unwrap();
+    let fifo = d.root.path().join("fifo.csv");
+    mkfifo(&fifo);
+    for target in [&link, &fifo] {
+        let out = d
+            .cmd()
+            .args(["seats", "export", "--force", "--now", &at(T0 + DAY), "-o"])
+            .arg(target)
+            .timeout(Duration::from_secs(20))
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        assert!(
+            stderr(&out).contains("not a regular file"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(fs::read(&victim).unwrap(), b"root's file");
+    // A regular file is replaced only with --force.
+    d.cmd()
+        .args(["seats", "export", "--now", &at(T0 + DAY), "-o"])
+        .arg(&file)
+        .assert()
+        .code(2);
+    d.cmd()
+        .args(["seats", "export", "--force", "--now", &at(T0 + DAY), "-o"])
+        .arg(&file)
+        .assert()
+        .code(0);
+    assert_eq!(fs::read_to_string(&file).unwrap(), csv);
+}

@@ -23,6 +23,13 @@
 //!   UTF-8 (a byte-order mark is allowed), comma-separated, quoted as RFC
 //!   4180 (`"Smith, Anna"`), LF or CRLF.
 //!
+//! - Cells are written and read with the OWASP rule against spreadsheet
+//!   formula injection: `export` prefixes a cell that starts with `=`,
+//!   `+`, `-`, `@`, a tab or a carriage return with `'` (and a cell that
+//!   starts with `'` and one of those, or a second `'`, too, so the rule
+//!   reverses exactly); `import` removes that one `'`. A user named
+//!   `=HYPERLINK(...)` stays text in a spreadsheet and comes back unchanged.
+//!
 //! A row configures *the seat of `user` with that license*: if the user
 //! holds one, it gets the row's number and exactly the row's add-ons; if
 //! not, an unassigned seat of that license with that number is given to
@@ -86,6 +93,51 @@ pub struct ImportOutcome {
     pub changed: u64,
     /// Rows that matched a seat as it is.
     pub unchanged: u64,
+}
+
+/// First characters that make a spreadsheet read a cell as a formula
+/// (OWASP, "CSV Injection").
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+fn escapes_next(c: Option<char>) -> bool {
+    c.is_some_and(|c| c == '\'' || FORMULA_START.contains(&c))
+}
+
+/// A cell as `export` writes it: a cell a spreadsheet would take for a
+/// formula gets a leading `'` (as does a cell that already starts with `'`
+/// and one of those characters, so that [`restore`] reverses it exactly).
+///
+/// ```
+/// use tessera_device::seats::mass::{neutralize, restore};
+/// assert_eq!(neutralize("=SUM(A1:A9)"), "'=SUM(A1:A9)");
+/// assert_eq!(neutralize("+4930123"), "'+4930123");
+/// assert_eq!(neutralize("alice"), "alice");
+/// assert_eq!(neutralize("'=x"), "''=x");
+/// for cell in ["=1", "'=1", "''", "'a", "@x", "-", "a=b"] {
+///     assert_eq!(restore(&neutralize(cell)), cell);
+/// }
+/// ```
+#[must_use]
+pub fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
+    let mut chars = cell.chars();
+    let first = chars.next();
+    let formula = first.is_some_and(|c| FORMULA_START.contains(&c))
+        || (first == Some('\'') && escapes_next(chars.next()));
+    if formula {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+/// A cell as `import` reads it: the `'` [`neutralize`] added is removed (a
+/// `'` followed by `=`, `+`, `-`, `@`, a tab, a carriage return or `'`).
+#[must_use]
+pub fn restore(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if escapes_next(rest.chars().next()) => rest,
+        _ => cell,
+    }
 }
 
 fn norm_header(cell: &str) -> String {
@@ -234,7 +286,7 @@ fn csv_error(e: &csv::Error) -> SeatError {
 }
 
 fn read_row(rec: &csv::StringRecord, names: &Names) -> Result<NewSeat, SeatError> {
-    let cell = |i: usize| rec.get(i).map(str::trim).unwrap_or_default();
+    let cell = |i: usize| rec.get(i).map(str::trim).map(restore).unwrap_or_default();
     let key = cell(0);
     if key.is_empty() {
         return Err(SeatError::BadRow(
@@ -253,6 +305,7 @@ fn read_row(rec: &csv::StringRecord, names: &Names) -> Result<NewSeat, SeatError
         .iter()
         .skip(3)
         .map(str::trim)
+        .map(restore)
         .filter(|c| !c.is_empty())
         .map(|c| names.addon(c))
         .collect::<Result<Vec<u16>, SeatError>>()?;
@@ -388,7 +441,8 @@ pub fn export<'a>(
         ];
         rec.extend(s.addons.iter().map(|&a| names.addon_name_or_code(a)));
         rec.resize(3 + n_addons, String::new());
-        w.write_record(&rec).map_err(fail)?;
+        w.write_record(rec.iter().map(|c| neutralize(c).into_owned()))
+            .map_err(fail)?;
         rows += 1;
     }
     w.flush().map_err(|e| SeatError::Output(e.to_string()))?;

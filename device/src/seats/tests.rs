@@ -595,6 +595,66 @@ Phone System,1001,alice@example.com,call_recording,device_ip_phone\r\n\
 Call Group,2001,support,device_desktop_app\r\n\
 profile:UC-BUSINESS,,bob@example.com,,\r\n";
 
+/// OWASP CSV injection: user names a spreadsheet would run as formulas
+/// are exported as text (a leading `'`) and imported back unchanged.
+#[test]
+fn a_formula_in_a_user_name_is_exported_as_text_and_imported_back() {
+    let mut db = SeatDb::in_memory().unwrap();
+    let l = limits();
+    let users = [
+        "=HYPERLINK(\"http://evil.example/\",\"click\")",
+        "+1 boss",
+        "-minus",
+        "@SUM(A1:A9)",
+        "'quoted",
+        "'=already quoted",
+    ];
+    let mut csv = String::from("extension_key,number,user\n");
+    for (i, u) in users.iter().enumerate() {
+        let number = if i == 0 { "+4930123" } else { "" };
+        // As a spreadsheet would save it: formulas as text (a leading ').
+        let cell = mass::neutralize(u).replace('"', "\"\"");
+        csv.push_str(&format!("profile:1,{number},\"{cell}\"\n"));
+    }
+    assert_eq!(import(&mut db, &l, &csv).unwrap().created, 6);
+    // A formula written plainly by hand is a user name like any other.
+    let plain = "extension_key,number,user\nprofile:1,,=1+1\n";
+    assert_eq!(import(&mut db, &l, plain).unwrap().created, 1);
+    let mut users = users.to_vec();
+    users.push("=1+1");
+    let seats = db.load().unwrap();
+    let mut out = Vec::new();
+    mass::export(&seats, &names(), &mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    let mut reader = csv::ReaderBuilder::new().from_reader(out.as_bytes());
+    let cells: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    for row in &cells {
+        for cell in row {
+            let first = cell.chars().next();
+            assert!(
+                !matches!(first, Some('=' | '+' | '-' | '@' | '\t' | '\r')),
+                "{cell:?} would be a formula:\n{out}"
+            );
+        }
+    }
+    assert!(out.contains("'=HYPERLINK("), "{out}");
+    assert!(out.contains("'+4930123"), "{out}");
+    assert!(out.contains("''=already quoted"), "{out}");
+    assert!(out.contains(",'quoted"), "{out}");
+    // Imported back: the same users and numbers, nothing changed.
+    let back = import(&mut db, &l, &out).unwrap();
+    assert_eq!((back.created, back.changed, back.unchanged), (0, 0, 7));
+    assert_eq!(db.load().unwrap(), seats);
+    let mut names_back: Vec<String> = seats.iter().filter_map(|s| s.user.clone()).collect();
+    names_back.sort();
+    let mut want: Vec<String> = users.iter().map(|u| (*u).to_owned()).collect();
+    want.sort();
+    assert_eq!(names_back, want);
+}
+
 #[test]
 fn import_reads_the_mass_configuration_shape_and_is_idempotent() {
     let mut db = SeatDb::in_memory().unwrap();
