@@ -20,6 +20,18 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
 }
 
+/// Runs `cmd`, which must refuse (exit 2) within 20 seconds; its standard
+/// error.
+fn refused(cmd: &mut assert_cmd::Command) -> String {
+    let out = cmd
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    stderr(&out)
+}
+
 fn chmod(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
@@ -110,13 +122,7 @@ fn every_command_refuses(d: &Device, renewal: &Path, expect: &str, what: &str) {
         if args[0] == "install" {
             cmd.arg(renewal);
         }
-        let out = cmd
-            .timeout(Duration::from_secs(20))
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
-        let err = stderr(&out);
+        let err = refused(&mut cmd);
         assert!(err.contains(expect), "{what}, {args:?}: {err}");
         assert!(err.contains("remove it"), "{what}, {args:?}: {err}");
     }
@@ -135,15 +141,7 @@ fn a_state_folder_others_may_write_is_refused_and_nothing_is_written() {
             &["request"],
             &["seats", "summary"],
         ] {
-            let out = d
-                .cmd()
-                .args(args)
-                .args(["--now", &at(T0 + 2 * DAY)])
-                .assert()
-                .code(2)
-                .get_output()
-                .clone();
-            let err = stderr(&out);
+            let err = refused(d.cmd().args(args).args(["--now", &at(T0 + 2 * DAY)]));
             let path = d.state.path().display().to_string();
             assert!(err.contains(&path), "{args:?}: {err}");
             assert!(err.contains(&format!("mode {mode:04o}")), "{args:?}: {err}");
@@ -180,43 +178,27 @@ fn trusted_files_others_may_write_are_refused() {
         let path = d.state_file(name);
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
         chmod(&path, mode | 0o022);
-        let out = d
-            .cmd()
-            .args(["check", "--now", &at(T0 + 2 * DAY)])
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
-        let err = stderr(&out);
+        let err = refused(d.cmd().args(["check", "--now", &at(T0 + 2 * DAY)]));
         assert!(err.contains(&path.display().to_string()), "{name}: {err}");
         assert!(err.contains("writable by group or others"), "{name}: {err}");
         chmod(&path, mode);
     }
     // A device key others may read.
     chmod(&d.state_file("device.key"), 0o640);
-    let out = d
-        .cmd()
-        .args(["check", "--now", &at(T0 + 2 * DAY)])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(stderr(&out).contains("chmod 600"), "{}", stderr(&out));
+    let err = refused(d.cmd().args(["check", "--now", &at(T0 + 2 * DAY)]));
+    assert!(err.contains("chmod 600"), "{}", err);
     chmod(&d.state_file("device.key"), 0o600);
     // A keyring named outside the folder, writable by others.
     let elsewhere = tempfile::tempdir().unwrap();
     let ring = elsewhere.path().join("keyring.toml");
     fs::copy(d.state_file("keyring.toml"), &ring).unwrap();
     chmod(&ring, 0o666);
-    let out = d
-        .cmd()
-        .args(["check", "--now", &at(T0 + 2 * DAY), "--keyring"])
-        .arg(&ring)
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(stderr(&out).contains("mode 0666"), "{}", stderr(&out));
+    let err = refused(
+        d.cmd()
+            .args(["check", "--now", &at(T0 + 2 * DAY), "--keyring"])
+            .arg(&ring),
+    );
+    assert!(err.contains("mode 0666"), "{}", err);
     chmod(&ring, 0o644);
     d.cmd()
         .args(["check", "--now", &at(T0 + 2 * DAY), "--keyring"])
@@ -240,14 +222,7 @@ fn files_owned_by_another_user_are_refused() {
         }
         let uid = rustix::process::Uid::from_raw(4242);
         rustix::fs::chown(&path, Some(uid), None).unwrap();
-        let out = d
-            .cmd()
-            .args(["check", "--now", &at(T0 + 2 * DAY)])
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
-        let err = stderr(&out);
+        let err = refused(d.cmd().args(["check", "--now", &at(T0 + 2 * DAY)]));
         assert!(err.contains("owned by uid 4242"), "{name}: {err}");
         assert!(err.contains(&path.display().to_string()), "{name}: {err}");
         rustix::fs::chown(&path, Some(rustix::process::Uid::ROOT), None).unwrap();
@@ -326,15 +301,7 @@ fn oversized_files_are_refused_before_they_are_read() {
         let path = d.state_file(name);
         let keep = fs::read(&path).ok();
         big(&path, 200 * 1024 * 1024);
-        let out = d
-            .cmd()
-            .args(["check", "--now", &at(T0 + 2 * DAY)])
-            .timeout(Duration::from_secs(20))
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
-        let err = stderr(&out);
+        let err = refused(d.cmd().args(["check", "--now", &at(T0 + 2 * DAY)]));
         assert!(err.contains(expect), "{name}: {err}");
         assert!(
             err.len() < 600,
@@ -347,38 +314,29 @@ fn oversized_files_are_refused_before_they_are_read() {
     }
     let csv = d.root.path().join("seats.csv");
     big(&csv, 65 * 1024 * 1024);
-    let out = d
-        .cmd()
-        .args(["seats", "import", "--now", &at(T0 + DAY)])
-        .arg(&csv)
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(stderr(&out).contains("larger than"), "{}", stderr(&out));
+    let err = refused(
+        d.cmd()
+            .args(["seats", "import", "--now", &at(T0 + DAY)])
+            .arg(&csv),
+    );
+    assert!(err.contains("larger than"), "{}", err);
     // A license file to install, and a catalog, far too large.
     let license = d.root.path().join("huge.lic");
     big(&license, 1024 * 1024);
-    let out = d
-        .cmd()
-        .args(["install", "--now", &at(T0 + DAY)])
-        .arg(&license)
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(stderr(&out).contains("larger than"), "{}", stderr(&out));
+    let err = refused(
+        d.cmd()
+            .args(["install", "--now", &at(T0 + DAY)])
+            .arg(&license),
+    );
+    assert!(err.contains("larger than"), "{}", err);
     let catalog = d.root.path().join("catalog.toml");
     big(&catalog, 2 * 1024 * 1024);
-    let out = d
-        .cmd()
-        .args(["status", "--now", &at(T0 + DAY), "--catalog"])
-        .arg(&catalog)
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    assert!(stderr(&out).contains("catalog"), "{}", stderr(&out));
+    let err = refused(
+        d.cmd()
+            .args(["status", "--now", &at(T0 + DAY), "--catalog"])
+            .arg(&catalog),
+    );
+    assert!(err.contains("catalog"), "{}", err);
     d.cmd()
         .args(["check", "--now", &at(T0 + 2 * DAY)])
         .assert()
@@ -392,14 +350,7 @@ fn a_bad_keyring_is_reported_escaped_and_short() {
     let d = activated();
     let line = format!("label = \"\u{1b}[2J{}\"\nformat = ", "A".repeat(5000));
     fs::write(d.state_file("keyring.toml"), line).unwrap();
-    let out = d
-        .cmd()
-        .args(["check", "--now", &at(T0 + 2 * DAY)])
-        .assert()
-        .code(2)
-        .get_output()
-        .clone();
-    let err = stderr(&out);
+    let err = refused(d.cmd().args(["check", "--now", &at(T0 + 2 * DAY)]));
     assert!(!err.contains('\u{1b}'), "{err}");
     assert!(err.len() < 800, "{err}");
     assert!(err.contains("keyring"), "{err}");
@@ -448,20 +399,12 @@ fn seats_export_neutralizes_formulas_and_writes_only_regular_files() {
     let fifo = d.root.path().join("fifo.csv");
     mkfifo(&fifo);
     for target in [&link, &fifo] {
-        let out = d
-            .cmd()
-            .args(["seats", "export", "--force", "--now", &at(T0 + DAY), "-o"])
-            .arg(target)
-            .timeout(Duration::from_secs(20))
-            .assert()
-            .code(2)
-            .get_output()
-            .clone();
-        assert!(
-            stderr(&out).contains("not a regular file"),
-            "{}",
-            stderr(&out)
+        let err = refused(
+            d.cmd()
+                .args(["seats", "export", "--force", "--now", &at(T0 + DAY), "-o"])
+                .arg(target),
         );
+        assert!(err.contains("not a regular file"), "{}", err);
     }
     assert_eq!(fs::read(&victim).unwrap(), b"root's file");
     // A regular file is replaced only with --force.

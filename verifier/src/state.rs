@@ -291,17 +291,54 @@ impl State {
         self.last_renewal().map(|t| days_between(t, now))
     }
 
-    /// The encoded record (`spec/RUNTIME.md` §6.1): big-endian fields and
-    /// an 8-byte checksum.
-    #[must_use]
-    pub fn to_bytes(&self) -> [u8; Self::LEN] {
+    /// Bytes 0..40, the same in both versions: version, flags, sequence,
+    /// serial digest, license id, last seen.
+    fn head(&self, version: u8) -> [u8; Self::LEN] {
         let mut out = [0u8; Self::LEN];
-        put(&mut out, OFF_VERSION, &[Self::VERSION]);
+        put(&mut out, OFF_VERSION, &[version]);
         put(&mut out, OFF_FLAGS, &[self.flags]);
         put(&mut out, OFF_SEQUENCE, &self.sequence.to_be_bytes());
         put(&mut out, OFF_SERIAL, &self.serial);
         put(&mut out, OFF_ID, &self.license_id);
         put(&mut out, OFF_LAST_SEEN, &self.last_seen.to_be_bytes());
+        out
+    }
+
+    /// Decodes bytes 0..40 of a record of `version` (reserved bytes 0) and
+    /// the two times that follow, and checks that the state is canonical.
+    fn decode(
+        bytes: &[u8; Self::LEN],
+        version: u8,
+        times: impl FnOnce(u8) -> Result<(i64, i64), Error>,
+    ) -> Result<Self, Error> {
+        if field::<1>(bytes, OFF_VERSION)? != [version]
+            || field::<2>(bytes, OFF_RESERVED)? != [0, 0]
+        {
+            return Err(Error::StateCorrupt);
+        }
+        let [flags] = field::<1>(bytes, OFF_FLAGS)?;
+        let (last_renewal, recovery_floor) = times(flags)?;
+        let s = Self {
+            flags,
+            sequence: u32::from_be_bytes(field(bytes, OFF_SEQUENCE)?),
+            serial: field(bytes, OFF_SERIAL)?,
+            license_id: field(bytes, OFF_ID)?,
+            last_seen: i64::from_be_bytes(field(bytes, OFF_LAST_SEEN)?),
+            last_renewal,
+            recovery_floor,
+        };
+        if s.is_canonical() {
+            Ok(s)
+        } else {
+            Err(Error::StateCorrupt)
+        }
+    }
+
+    /// The encoded record (`spec/RUNTIME.md` §6.1): big-endian fields and
+    /// an 8-byte checksum.
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; Self::LEN] {
+        let mut out = self.head(Self::VERSION);
         put(&mut out, OFF_LAST_RENEWAL, &self.last_renewal.to_be_bytes());
         put(&mut out, OFF_FLOOR, &self.recovery_floor.to_be_bytes());
         let sum = checksum(out.get(..OFF_CHECKSUM).unwrap_or_default());
@@ -316,13 +353,7 @@ impl State {
         let Some(key) = key else {
             return self.to_bytes();
         };
-        let mut out = [0u8; Self::LEN];
-        put(&mut out, OFF_VERSION, &[Self::VERSION_KEYED]);
-        put(&mut out, OFF_FLAGS, &[self.flags]);
-        put(&mut out, OFF_SEQUENCE, &self.sequence.to_be_bytes());
-        put(&mut out, OFF_SERIAL, &self.serial);
-        put(&mut out, OFF_ID, &self.license_id);
-        put(&mut out, OFF_LAST_SEEN, &self.last_seen.to_be_bytes());
+        let mut out = self.head(Self::VERSION_KEYED);
         let merged = if self.in_recovery() {
             self.recovery_floor
         } else {
@@ -354,28 +385,14 @@ impl State {
         key.tag(body)
             .verify_truncated_left(tag)
             .map_err(|_| Error::StateCorrupt)?;
-        if field::<1>(bytes, OFF_VERSION)? != [Self::VERSION_KEYED]
-            || field::<2>(bytes, OFF_RESERVED)? != [0, 0]
-        {
-            return Err(Error::StateCorrupt);
-        }
-        let [flags] = field::<1>(bytes, OFF_FLAGS)?;
-        let merged = i64::from_be_bytes(field(bytes, OFF_RENEWAL_OR_FLOOR)?);
-        let recovery = flags & FLAG_RECOVERY != 0;
-        let s = Self {
-            flags,
-            sequence: u32::from_be_bytes(field(bytes, OFF_SEQUENCE)?),
-            serial: field(bytes, OFF_SERIAL)?,
-            license_id: field(bytes, OFF_ID)?,
-            last_seen: i64::from_be_bytes(field(bytes, OFF_LAST_SEEN)?),
-            last_renewal: if recovery { 0 } else { merged },
-            recovery_floor: if recovery { merged } else { 0 },
-        };
-        if s.is_canonical() {
-            Ok(s)
-        } else {
-            Err(Error::StateCorrupt)
-        }
+        Self::decode(bytes, Self::VERSION_KEYED, |flags| {
+            let merged = i64::from_be_bytes(field(bytes, OFF_RENEWAL_OR_FLOOR)?);
+            Ok(if flags & FLAG_RECOVERY != 0 {
+                (0, merged)
+            } else {
+                (merged, 0)
+            })
+        })
     }
 
     /// Decodes a record written by [`State::to_bytes`].
@@ -391,26 +408,12 @@ impl State {
         if field::<CHECKSUM_LEN>(bytes, OFF_CHECKSUM)? != checksum(body) {
             return Err(Error::StateCorrupt);
         }
-        if field::<1>(bytes, OFF_VERSION)? != [Self::VERSION]
-            || field::<2>(bytes, OFF_RESERVED)? != [0, 0]
-        {
-            return Err(Error::StateCorrupt);
-        }
-        let [flags] = field::<1>(bytes, OFF_FLAGS)?;
-        let s = Self {
-            flags,
-            sequence: u32::from_be_bytes(field(bytes, OFF_SEQUENCE)?),
-            serial: field(bytes, OFF_SERIAL)?,
-            license_id: field(bytes, OFF_ID)?,
-            last_seen: i64::from_be_bytes(field(bytes, OFF_LAST_SEEN)?),
-            last_renewal: i64::from_be_bytes(field(bytes, OFF_LAST_RENEWAL)?),
-            recovery_floor: i64::from_be_bytes(field(bytes, OFF_FLOOR)?),
-        };
-        if s.is_canonical() {
-            Ok(s)
-        } else {
-            Err(Error::StateCorrupt)
-        }
+        Self::decode(bytes, Self::VERSION, |_| {
+            Ok((
+                i64::from_be_bytes(field(bytes, OFF_LAST_RENEWAL)?),
+                i64::from_be_bytes(field(bytes, OFF_FLOOR)?),
+            ))
+        })
     }
 
     /// Loads the newer intact one of two copies (A/B slots written

@@ -889,17 +889,7 @@ fn runtime_json() -> Json {
     let ring = keyring();
     let vectors: Vec<Json> = runtime_cases()
         .into_iter()
-        .map(|c| {
-            let j = json!({
-                "name": c.name,
-                "description": c.description,
-                "license": hex::encode(&c.license),
-                "device": c.device.json(),
-                "now": c.now,
-                "state_in": hex::encode(&c.state_in),
-            });
-            with_expected(j, c.name, c.expect, &ring)
-        })
+        .map(|c| case_json(&c, None, &ring))
         .collect();
     json!({
         "note": "Runtime vectors (spec/RUNTIME.md section 9). Keyring: keys.json. Build the device identity from the raw values (components in order, then hw_serial, then sw_serial), decode state_in (64 bytes) and call verify(license, keyring, identity, now, state); compare with expected. Times are Unix seconds.",
@@ -908,17 +898,30 @@ fn runtime_json() -> Json {
     })
 }
 
-/// Adds the `expected` object to a runtime case, refusing a case that does
-/// not show the verdict or error it is meant to.
-fn with_expected(mut j: Json, name: &str, expect: &str, ring: &[KeyEntry]) -> Json {
+/// A runtime case as JSON (with its `state_key` when the state is keyed)
+/// and the `expected` object; refuses a case that does not show the
+/// verdict or error it is meant to.
+fn case_json(c: &RuntimeCase, state_key: Option<&[u8]>, ring: &[KeyEntry]) -> Json {
+    let mut j = json!({
+        "name": c.name,
+        "description": c.description,
+        "license": hex::encode(&c.license),
+        "device": c.device.json(),
+        "now": c.now,
+        "state_in": hex::encode(&c.state_in),
+    });
+    if let Some(key) = state_key {
+        j["state_key"] = json!(hex::encode(key));
+    }
     let expected = run_runtime_case(&j, ring);
     let got = match expected["result"].as_str().unwrap() {
         "ok" => expected["verdict"]["code"].as_str().unwrap(),
         code => code,
     };
     assert_eq!(
-        got, expect,
-        "runtime vector {name} shows {got}, meant {expect}"
+        got, c.expect,
+        "runtime vector {} shows {got}, meant {}",
+        c.name, c.expect
     );
     j["expected"] = expected;
     j
@@ -1079,18 +1082,7 @@ fn state_json() -> Json {
     let ring = keyring();
     let vectors: Vec<Json> = keyed_runtime_cases()
         .into_iter()
-        .map(|(c, key)| {
-            let j = json!({
-                "name": c.name,
-                "description": c.description,
-                "license": hex::encode(&c.license),
-                "device": c.device.json(),
-                "now": c.now,
-                "state_key": hex::encode(key),
-                "state_in": hex::encode(&c.state_in),
-            });
-            with_expected(j, c.name, c.expect, &ring)
-        })
+        .map(|(c, key)| case_json(&c, Some(&key), &ring))
         .collect();
     json!({
         "note": "Keyed state records (spec/RUNTIME.md sections 6.6 and 9). key_derivation: StateKey = HKDF-SHA256(salt \"tessera-state-key-v1\", IKM secret, info context), 32 bytes. records: decode record under state_key (null: an unkeyed reader); when expected is ok, unkeyed is the same state as a version-1 record. vectors: as in runtime.json, with state_in decoded and state_out sealed under state_key. Keyring: keys.json.",
