@@ -253,16 +253,20 @@ fn check_opened(
     Ok(len)
 }
 
-/// Reads at most `cap` bytes; more is [`FileError::TooLarge`] (a file
-/// that grew after it was checked), unless `truncate`.
+/// Reads at most `cap` bytes of a file of `len` bytes; more is
+/// [`FileError::TooLarge`] (a file that grew after it was checked),
+/// unless `truncate`.
 fn read_capped(
     path: &Path,
     fd: OwnedFd,
-    cap: u64,
+    (len, cap): (u64, u64),
     what: &'static str,
     truncate: bool,
 ) -> Result<Vec<u8>, FileError> {
-    let mut bytes = Vec::new();
+    // Room for the whole file up front (its size was checked): a growing
+    // buffer would leave copies of a key behind in freed memory.
+    let room = usize::try_from(len.min(cap).saturating_add(1)).unwrap_or(usize::MAX);
+    let mut bytes = Vec::with_capacity(room);
     File::from(fd)
         .take(cap.saturating_add(1))
         .read_to_end(&mut bytes)
@@ -303,11 +307,11 @@ pub fn read_file(
         Err(Errno::NOENT) => return Ok(None),
         Err(e) => return Err(io_err("open", path)(e.into())),
     };
-    check_opened(path, &fd, trusted, cap, what)?;
+    let len = check_opened(path, &fd, trusted, cap, what)?;
     if trusted.is_some() {
         check_ancestors(path)?;
     }
-    read_capped(path, fd, cap, what, false).map(Some)
+    read_capped(path, fd, (len, cap), what, false).map(Some)
 }
 
 /// The state folder, open: every file in it is reached through this
@@ -449,8 +453,8 @@ impl Folder {
         let Some(fd) = self.open_read(name)? else {
             return Ok(None);
         };
-        check_opened(&path, &fd, Some(access), cap, what)?;
-        read_capped(&path, fd, cap, what, false).map(Some)
+        let len = check_opened(&path, &fd, Some(access), cap, what)?;
+        read_capped(&path, fd, (len, cap), what, false).map(Some)
     }
 
     /// As [`Folder::read`], but a larger file gives its first `cap` bytes
@@ -470,7 +474,7 @@ impl Folder {
             return Ok(None);
         };
         let len = check_opened(&path, &fd, Some(access), u64::MAX, what)?;
-        let bytes = read_capped(&path, fd, cap, what, true)?;
+        let bytes = read_capped(&path, fd, (len, cap), what, true)?;
         Ok(Some((bytes, len > cap)))
     }
 
