@@ -11,7 +11,7 @@
 //! | [`probe`] | identity components from sysfs, procfs and the configuration; VM detection |
 //! | [`config`] | `agent.toml` |
 //! | [`device_key`] | the device's Ed25519 key (signs requests; an identity component) |
-//! | [`store`] | the state directory: lock, atomic writes, crash recovery, fail points |
+//! | [`store`] | the state directory: owner and mode checks, no links or FIFOs, size caps, lock, atomic writes, the state sealed under the device key, crash recovery, fail points |
 //! | [`agent`] | `request`, `install`, `check`, `status` |
 //! | [`report`] | what a check tells people and scripts (text, JSON) |
 //! | [`mode`] | PBX modes and exit codes |

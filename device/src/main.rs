@@ -54,7 +54,9 @@ Exit codes of check, status and install:
   12  grace over: emergency numbers only, one call at a time
   13  grace over: locked (phones registered, calls and web to the activation page)
   2   refused or error (not activated, state corrupt, wrong device, clock
-      set back, bad input ...): give no full service; behave as locked
+      set back, a state folder or file others may write, a link or FIFO
+      in the state folder, bad input ...): give no full service; behave
+      as locked
 
 Examples:
   tessera-agent probe                                   what identifies this device
