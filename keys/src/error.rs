@@ -6,6 +6,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use tessera_verifier::text::escaped;
 use tessera_verifier::KeyId;
 
 /// Why a key, passphrase or keyring operation failed.
@@ -140,6 +141,153 @@ pub enum KeyError {
     /// A signing backend failed (a hardware module, ...).
     #[error("signing failed: {0}; check the signing device and retry")]
     Signing(String),
+
+    /// No PIN source is available in a non-interactive run.
+    #[error("no PIN for the PKCS#11 token; set TESSERA_PKCS11_PIN, pass --pin-file FILE, or run in a terminal to be prompted")]
+    NoPin,
+
+    /// The PIN is empty.
+    #[error("the PIN from {from} is empty; provide the token's user PIN")]
+    EmptyPin {
+        /// Where it came from (environment variable, file, prompt).
+        from: String,
+    },
+
+    /// The PIN file is not usable (too large, several lines).
+    #[error("{}: not a usable PIN file ({reason}); put the PIN alone on the first line", file.display())]
+    BadPinFile {
+        /// The PIN file.
+        file: PathBuf,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// Reading the PIN from the terminal failed.
+    #[error("could not read the PIN from the terminal: {0}; set TESSERA_PKCS11_PIN or pass --pin-file FILE instead")]
+    PinPrompt(#[source] io::Error),
+
+    /// The token refused the PIN.
+    #[error("PKCS#11 token '{}': the PIN from {from} is incorrect; check it and retry (a token locks its PIN after a few wrong tries)", escaped(token))]
+    WrongPin {
+        /// The token's label.
+        token: String,
+        /// Where the PIN came from.
+        from: String,
+    },
+
+    /// The token's user PIN is locked.
+    #[error("PKCS#11 token '{}': the user PIN is locked after too many wrong tries; have the token's security officer unlock or reset it", escaped(token))]
+    PinLocked {
+        /// The token's label.
+        token: String,
+    },
+
+    /// No PKCS#11 module was named.
+    #[error("no PKCS#11 module to reach {}; pass --pkcs11-module FILE or set TESSERA_PKCS11_MODULE to the token's library (SoftHSM2 on Debian: /usr/lib/softhsm/libsofthsm2.so)", escaped(uri))]
+    NoPkcs11Module {
+        /// The key's URI.
+        uri: String,
+    },
+
+    /// The PKCS#11 module cannot be loaded or initialized.
+    #[error("{}: cannot use this PKCS#11 module ({reason}); check the library path given by --pkcs11-module, TESSERA_PKCS11_MODULE or the URI's module-path", module.display())]
+    Pkcs11Module {
+        /// The module's path.
+        module: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+
+    /// A PKCS#11 URI that cannot be used.
+    #[error("'{}' is not a usable PKCS#11 URI: {reason}; write it as in RFC 7512, e.g. pkcs11:token=Signing;object=tessera-2026", escaped(uri))]
+    Pkcs11Uri {
+        /// The URI as given.
+        uri: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The URI matches no token of the module.
+    #[error("no token of the PKCS#11 module matches {}; the module has {}; name one with token=LABEL (or serial=, slot-id=)", escaped(uri), escaped(tokens))]
+    NoPkcs11Token {
+        /// The URI.
+        uri: String,
+        /// The tokens present, for the message ("no token" when none).
+        tokens: String,
+    },
+
+    /// The URI matches several tokens.
+    #[error(
+        "{count} tokens match {}; add token=, serial= or slot-id= to the URI to name one",
+        escaped(uri)
+    )]
+    SeveralPkcs11Tokens {
+        /// The URI.
+        uri: String,
+        /// How many tokens match.
+        count: usize,
+    },
+
+    /// No private key in the token matches the URI.
+    #[error("no private key in the token matches {}; check object= and id= (`pkcs11-tool --list-objects --login` lists them), or create the key with `tessera keygen --pkcs11 URI`", escaped(uri))]
+    Pkcs11KeyNotFound {
+        /// The URI.
+        uri: String,
+    },
+
+    /// Several keys match the URI.
+    #[error("{count} {what} in the token match {}; add id= or a more precise object= to the URI to select one", escaped(uri))]
+    Pkcs11KeyAmbiguous {
+        /// The URI.
+        uri: String,
+        /// "private keys" or "public keys".
+        what: &'static str,
+        /// How many match.
+        count: usize,
+    },
+
+    /// The key is not an Ed25519 key.
+    #[error("the key {} is {found}, but tessera signs only with Ed25519; create an Ed25519 key in the token with `tessera keygen --pkcs11 URI`", escaped(uri))]
+    Pkcs11KeyNotEd25519 {
+        /// The URI.
+        uri: String,
+        /// What was found ("an RSA key", "an Ed448 key", ...).
+        found: String,
+    },
+
+    /// The private key could leave the token.
+    #[error("the private key {} can be exported from the token ({why}), and tessera signs only with keys that never leave it; create a new key with `tessera keygen --pkcs11 URI` and rotate to it", escaped(uri))]
+    Pkcs11KeyExportable {
+        /// The URI.
+        uri: String,
+        /// Which attribute allows it.
+        why: &'static str,
+    },
+
+    /// The private key has no public key object beside it.
+    #[error("the token holds no public key for {} (a public key object with the private key's label and id); import the public key into the token, or create a new key pair with `tessera keygen --pkcs11 URI`", escaped(uri))]
+    Pkcs11NoPublicKey {
+        /// The URI.
+        uri: String,
+    },
+
+    /// A public key with the new key's name exists without its private key.
+    #[error("the token already holds a public key named by {} but no private key; choose another object= name for the new key, or delete the leftover object", escaped(uri))]
+    Pkcs11Leftover {
+        /// The URI.
+        uri: String,
+    },
+
+    /// A token operation failed.
+    #[error("PKCS#11 token '{}': {action} failed ({reason}); check that the token is present and working, then retry", escaped(token))]
+    Pkcs11 {
+        /// The token's label.
+        token: String,
+        /// What was being done.
+        action: &'static str,
+        /// The module's answer.
+        reason: String,
+    },
 
     /// The keyring file is not valid TOML or misses / mistypes a field.
     #[error("{}: invalid keyring: {reason}; fix the file (see keys/README.md for its fields) or restore it from version control", file.display())]

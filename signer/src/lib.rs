@@ -16,7 +16,10 @@
 //!   prompt ([`PassphraseSource`]), never from the command line; secrets are
 //!   wiped from memory on drop and never appear in `Debug` output.
 //! - **Sign** through the [`Signer`] trait, so the issuer does not care
-//!   where the key is.
+//!   where the key is: a key file ([`FileSigner`]) or a PKCS#11 token
+//!   ([`Pkcs11Signer`], RFC 7512 URIs, the PIN from `TESSERA_PKCS11_PIN`, a
+//!   file or the terminal); [`AnySigner::open`] opens either from a
+//!   command's `--key` ([`KeyLocation`]).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), tessera_signer::KeyError> {
@@ -33,13 +36,19 @@
 #![deny(missing_docs)]
 
 mod file;
+mod open;
 mod passphrase;
 mod pem;
+mod pin;
+pub mod pkcs11;
 mod storage;
 
 pub use file::FileSigner;
+pub use open::{AnySigner, KeyLocation};
 pub use passphrase::{Passphrase, PassphrasePurpose, PassphraseSource, PASSPHRASE_ENV};
 pub use pem::EncryptionParams;
+pub use pin::{Pin, PinSource, PIN_ENV};
+pub use pkcs11::{KeyOrigin, Pkcs11Options, Pkcs11Signer};
 #[doc(hidden)]
 pub use storage::generate_to_file_with;
 pub use storage::{

@@ -132,12 +132,12 @@ impl PassphraseSource {
     }
 }
 
-/// What the process gives a passphrase source: injected so tests need
-/// neither a terminal nor a mutated process environment.
-struct Environment<'a> {
-    variable: Option<OsString>,
-    interactive: bool,
-    prompt: &'a mut dyn FnMut(&str) -> io::Result<Zeroizing<String>>,
+/// What the process gives a passphrase or PIN source: injected so tests
+/// need neither a terminal nor a mutated process environment.
+pub(crate) struct Environment<'a> {
+    pub(crate) variable: Option<OsString>,
+    pub(crate) interactive: bool,
+    pub(crate) prompt: &'a mut dyn FnMut(&str) -> io::Result<Zeroizing<String>>,
 }
 
 fn from_env(value: OsString) -> Result<Passphrase, KeyError> {
@@ -162,31 +162,49 @@ fn prompt(purpose: PassphrasePurpose, env: Environment<'_>) -> Result<Passphrase
 }
 
 fn read_passphrase_file(path: &Path) -> Result<Passphrase, KeyError> {
-    let file = File::open(path).map_err(|e| tessera_keys::storage::open_error(path, e))?;
-    let io_err = |source| KeyError::Io {
-        file: path.to_owned(),
-        action: "read",
-        source,
+    let bytes = read_secret_line(path).map_err(|fault| match fault {
+        LineFault::Key(e) => e,
+        LineFault::Bad(reason) => KeyError::BadPassphraseFile {
+            file: path.to_owned(),
+            reason,
+        },
+    })?;
+    Passphrase::checked(bytes, &format!("the file {}", path.display()))
+}
+
+/// Why a secret file (passphrase, PIN) could not be read.
+pub(crate) enum LineFault {
+    /// Missing or unreadable.
+    Key(KeyError),
+    /// Readable, but not one line of at most 4 KiB.
+    Bad(&'static str),
+}
+
+/// Reads a secret file: its first line, one trailing `\n` / `\r\n`
+/// removed, at most 4 KiB, into memory that is wiped afterwards.
+pub(crate) fn read_secret_line(path: &Path) -> Result<Zeroizing<Vec<u8>>, LineFault> {
+    let file =
+        File::open(path).map_err(|e| LineFault::Key(tessera_keys::storage::open_error(path, e)))?;
+    let io_err = |source| {
+        LineFault::Key(KeyError::Io {
+            file: path.to_owned(),
+            action: "read",
+            source,
+        })
     };
     let len = file.metadata().map_err(io_err)?.len();
     if len > MAX_PASSPHRASE_FILE {
-        return Err(KeyError::BadPassphraseFile {
-            file: path.to_owned(),
-            reason: "larger than 4 KiB",
-        });
+        return Err(LineFault::Bad("larger than 4 KiB"));
     }
     // Reserve all capacity first (one byte more than can be read, so the
     // reader never grows the buffer): a growing Vec would leave copies of
-    // the passphrase behind in freed memory.
+    // the secret behind in freed memory.
     let limit = MAX_PASSPHRASE_FILE + 1;
     let capacity = usize::try_from(limit + 1).unwrap_or(usize::MAX);
     let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
     file.take(limit).read_to_end(&mut bytes).map_err(io_err)?;
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_PASSPHRASE_FILE {
-        return Err(KeyError::BadPassphraseFile {
-            file: path.to_owned(),
-            reason: "larger than 4 KiB",
-        });
+        return Err(LineFault::Bad("larger than 4 KiB"));
     }
     if bytes.last() == Some(&b'\n') {
         bytes.pop();
@@ -195,12 +213,9 @@ fn read_passphrase_file(path: &Path) -> Result<Passphrase, KeyError> {
         }
     }
     if bytes.contains(&b'\n') {
-        return Err(KeyError::BadPassphraseFile {
-            file: path.to_owned(),
-            reason: "more than one line",
-        });
+        return Err(LineFault::Bad("more than one line"));
     }
-    Passphrase::checked(bytes, &format!("the file {}", path.display()))
+    Ok(bytes)
 }
 
 #[cfg(test)]

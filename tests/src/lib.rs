@@ -5,8 +5,12 @@
 //! binaries, with license and request files carried by hand between a
 //! vendor folder and a site folder, and time simulated with `--now`.
 //!
-//! This library is empty on purpose; the harness is
-//! `tests/tests/common/mod.rs` and the map of every DOMAIN rule to its
-//! tests is `tests/README.md`.
+//! The harness of the scenarios is `tests/tests/common/mod.rs`, and the
+//! map of every DOMAIN rule to its tests is `tests/README.md`. This library
+//! holds what other crates' tests share: [`softhsm`], a SoftHSM2 token per
+//! test for the PKCS#11 signer.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![allow(clippy::expect_used, clippy::panic)]
+
+pub mod softhsm;
