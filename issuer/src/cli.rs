@@ -28,6 +28,8 @@ Environment:
   TESSERA_KEY         signing key file
   TESSERA_KEYRING     keyring file
   TESSERA_PASSPHRASE  passphrase of the signing key (or --passphrase-file; never argv)
+  TESSERA_PKCS11_MODULE  PKCS#11 library of an HSM key (--key pkcs11:URI)
+  TESSERA_PKCS11_PIN     user PIN of that token (or --pin-file; never argv)
 
 ";
 
@@ -98,8 +100,14 @@ pub struct Global {
 /// The signing key and the keyring it must be active in.
 #[derive(Debug, Args, Clone)]
 pub struct KeyArgs {
-    /// The encrypted signing key (PEM).
-    #[arg(long, env = "TESSERA_KEY", hide_env_values = true, value_name = "FILE")]
+    /// The signing key: an encrypted key file (PEM), or a key in a PKCS#11
+    /// token as an RFC 7512 URI (`pkcs11:token=...;object=...`).
+    #[arg(
+        long,
+        env = "TESSERA_KEY",
+        hide_env_values = true,
+        value_name = "FILE|URI"
+    )]
     pub key: Option<PathBuf>,
     /// Read the key's passphrase from the first line of FILE (else
     /// TESSERA_PASSPHRASE, else a prompt).
@@ -114,6 +122,26 @@ pub struct KeyArgs {
         value_name = "FILE"
     )]
     pub keyring: Option<PathBuf>,
+    /// The PKCS#11 module and PIN, for a key in a token.
+    #[command(flatten)]
+    pub token: Pkcs11Args,
+}
+
+/// How to reach a key in a PKCS#11 token (`--key pkcs11:...`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct Pkcs11Args {
+    /// The token's PKCS#11 library (else the URI's module-path).
+    #[arg(
+        long,
+        env = "TESSERA_PKCS11_MODULE",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
+    pub pkcs11_module: Option<PathBuf>,
+    /// Read the token's user PIN from the first line of FILE (else
+    /// TESSERA_PKCS11_PIN, else a prompt; never on the command line).
+    #[arg(long, value_name = "FILE")]
+    pub pin_file: Option<PathBuf>,
 }
 
 /// Where a license goes.
@@ -140,6 +168,9 @@ Examples:
   TESSERA_PASSPHRASE=... tessera keygen --out signing.pem --keyring keyring.toml
   tessera keygen --out 2027.pem --keyring keyring.toml --label '2027 key' \\
       --valid-from 2027-01-01 --passphrase-file pass.txt
+  TESSERA_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so tessera keygen \\
+      --pkcs11 'pkcs11:token=Vendor;object=tessera-2027' --pin-file pin.txt \\
+      --keyring keyring.toml --label '2027 HSM key'
 
 "))]
     Keygen(KeygenArgs),
@@ -343,8 +374,21 @@ passphrase and no network.
 pub struct KeygenArgs {
     /// The encrypted private key file to create (the public key goes to
     /// FILE.pub).
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "pkcs11",
+        conflicts_with = "pkcs11"
+    )]
+    pub out: Option<PathBuf>,
+    /// Create the key pair in a PKCS#11 token instead, named by an RFC 7512
+    /// URI (`pkcs11:token=...;object=LABEL`), or adopt the Ed25519 key the
+    /// URI already names; the private key never leaves the token.
+    #[arg(long, value_name = "URI", conflicts_with = "passphrase_file")]
+    pub pkcs11: Option<String>,
+    /// The PKCS#11 module and PIN, with --pkcs11.
+    #[command(flatten)]
+    pub token: Pkcs11Args,
     /// Add the key to this keyring file (created if missing; the key
     /// becomes active when it is the first).
     #[arg(
@@ -377,12 +421,20 @@ Examples:
 
 "))]
     Public {
-        /// The key file.
-        #[arg(long, env = "TESSERA_KEY", hide_env_values = true, value_name = "FILE")]
+        /// The key file, or a key in a PKCS#11 token (RFC 7512 URI).
+        #[arg(
+            long,
+            env = "TESSERA_KEY",
+            hide_env_values = true,
+            value_name = "FILE|URI"
+        )]
         key: PathBuf,
         /// Read the passphrase from the first line of FILE.
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
+        /// The PKCS#11 module and PIN, for a key in a token.
+        #[command(flatten)]
+        token: Pkcs11Args,
     },
 }
 

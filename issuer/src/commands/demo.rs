@@ -17,7 +17,7 @@ use super::keys;
 use super::Ctx;
 use crate::calendar::{rfc3339_unix, DAY};
 use crate::catalog::{category_name, Catalog};
-use crate::cli::{Global, IssueArgs, KeyArgs, KeygenArgs, OutArgs};
+use crate::cli::{Global, IssueArgs, KeyArgs, KeygenArgs, OutArgs, Pkcs11Args};
 use crate::error::Error;
 use crate::issuance::random_id;
 use crate::order::{Order, ServiceOrder};
@@ -127,7 +127,9 @@ pub fn run() -> Result<(), Error> {
     let passphrase = tmp.join("passphrase");
     write_atomic(&passphrase, hex::encode(random_id()?).as_bytes(), false)?;
     let keygen = KeygenArgs {
-        out: tmp.join("signing.pem"),
+        out: Some(tmp.join("signing.pem")),
+        pkcs11: None,
+        token: Pkcs11Args::default(),
         keyring: Some(tmp.join("keyring.toml")),
         label: "demo signing key".into(),
         valid_from: Some(rfc3339_unix(now.timestamp() - DAY)),
@@ -195,6 +197,7 @@ pub fn run() -> Result<(), Error> {
             key: Some(tmp.join("signing.pem")),
             passphrase_file: Some(passphrase),
             keyring: Some(tmp.join("keyring.toml")),
+            token: Pkcs11Args::default(),
         },
         out: OutArgs {
             output: Some(license_path.clone()),

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use tessera_keys::{parse_kid, KeyError, KeyRecord, Keyring, PublicKeyInfo, Signer};
 use tessera_signer::{
-    read_public_key_file, write_public_key_file, PassphrasePurpose, PassphraseSource,
+    read_public_key_file, write_public_key_file, KeyLocation, KeyOrigin, PassphrasePurpose,
+    PassphraseSource, Pkcs11Signer,
 };
+use tessera_verifier::text::escaped;
 
-use super::{print, print_json, Ctx};
+use super::{pkcs11_options, print, print_json, Ctx};
 use crate::calendar::{parse_time, rfc3339};
 use crate::cli::{ExportFormat, KeyCommand, KeygenArgs, KeyringCommand};
 use crate::error::Error;
@@ -54,16 +56,20 @@ pub fn add_to_keyring(keyring: &Path, record: KeyRecord, activate: bool) -> Resu
 /// # Errors
 /// [`Error::Key`] (an existing file is never overwritten), [`Error::Usage`].
 pub fn generate(ctx: &Ctx, a: &KeygenArgs) -> Result<(PublicKeyInfo, Option<bool>), Error> {
+    let out = out_path(a)?;
     let valid_from = ctx.time_or_now(a.valid_from.as_deref())?;
-    let pub_path = public_path(&a.out);
-    for p in [&a.out, &pub_path] {
+    let pub_path = public_path(out);
+    for p in [out, &pub_path] {
         if p.exists() {
-            return Err(KeyError::AlreadyExists { file: p.clone() }.into());
+            return Err(KeyError::AlreadyExists {
+                file: p.to_path_buf(),
+            }
+            .into());
         }
     }
     let passphrase =
         PassphraseSource::from_cli(a.passphrase_file.clone()).obtain(PassphrasePurpose::NewKey)?;
-    let info = tessera_signer::generate_to_file(&a.out, &passphrase)?;
+    let info = tessera_signer::generate_to_file(out, &passphrase)?;
     write_public_key_file(&pub_path, &info)?;
     let active = match &a.keyring {
         Some(k) => Some(add_to_keyring(
@@ -81,24 +87,71 @@ pub fn generate(ctx: &Ctx, a: &KeygenArgs) -> Result<(PublicKeyInfo, Option<bool
 /// # Errors
 /// As [`generate`].
 pub fn keygen(ctx: &Ctx, a: &KeygenArgs) -> Result<(), Error> {
+    if let Some(uri) = &a.pkcs11 {
+        return keygen_pkcs11(ctx, a, uri);
+    }
     let (info, active) = generate(ctx, a)?;
+    let out = out_path(a)?;
     let mut text = format!(
         "kid {}\nwrote {} (encrypted private key, mode 0600) and {}\n",
         info.kid_hex(),
-        a.out.display(),
-        public_path(&a.out).display()
+        out.display(),
+        public_path(out).display()
     );
     if let (Some(k), Some(active)) = (&a.keyring, active) {
-        text.push_str(&format!(
-            "added to keyring {}{}\n",
-            k.display(),
-            if active {
-                " as the active signing key"
-            } else {
-                " (not active: activate it with `tessera keyring activate`)"
-            }
-        ));
+        text.push_str(&keyring_note(k, active));
     }
+    print(&text)
+}
+
+/// The key file `keygen` writes (clap requires `--out` without `--pkcs11`).
+fn out_path(a: &KeygenArgs) -> Result<&Path, Error> {
+    a.out
+        .as_deref()
+        .ok_or_else(|| Error::Usage("pass --out FILE (or --pkcs11 URI)".into()))
+}
+
+fn keyring_note(keyring: &Path, active: bool) -> String {
+    format!(
+        "added to keyring {}{}\n",
+        keyring.display(),
+        if active {
+            " as the active signing key"
+        } else {
+            " (not active: activate it with `tessera keyring activate`)"
+        }
+    )
+}
+
+/// `tessera keygen --pkcs11 URI`: a key pair created in the token (or the
+/// one the URI names, adopted), added to the keyring like a file key.
+fn keygen_pkcs11(ctx: &Ctx, a: &KeygenArgs, uri: &str) -> Result<(), Error> {
+    let valid_from = ctx.time_or_now(a.valid_from.as_deref())?;
+    let (signer, origin) = Pkcs11Signer::generate_or_adopt(uri, &pkcs11_options(&a.token))?;
+    let info = signer.public_key_info();
+    let mut text = format!(
+        "kid {}\n{} {} in token '{}': the private key never leaves the token\n",
+        info.kid_hex(),
+        match origin {
+            KeyOrigin::Created => "created Ed25519 key",
+            KeyOrigin::Adopted => "adopted the existing Ed25519 key",
+        },
+        escaped(signer.key_uri()),
+        escaped(signer.token_label()),
+    );
+    if let Some(k) = &a.keyring {
+        // Adopting a key the keyring has already is a repeat, not an error.
+        let known = load_or_new(k)?
+            .get(&info.kid)
+            .is_some_and(|r| r.public_key == info.public_key);
+        if known {
+            text.push_str(&format!("already in keyring {}\n", k.display()));
+        } else {
+            let record = KeyRecord::new(info.public_key, a.label.clone(), valid_from);
+            text.push_str(&keyring_note(k, add_to_keyring(k, record, false)?));
+        }
+    }
+    text.push_str(&info.to_pem()?);
     print(&text)
 }
 
@@ -110,7 +163,12 @@ pub fn key(c: &KeyCommand) -> Result<(), Error> {
     let KeyCommand::Public {
         key,
         passphrase_file,
+        token,
     } = c;
+    if let KeyLocation::Pkcs11(uri) = KeyLocation::from_arg(key) {
+        let info = Pkcs11Signer::open(&uri, &pkcs11_options(token))?.public_key_info();
+        return print(&format!("kid {}\n{}", info.kid_hex(), info.to_pem()?));
+    }
     let info = match read_public_key_file(key) {
         Ok(info) => info,
         Err(KeyError::PrivateKeyGiven { .. }) => {

@@ -5,13 +5,13 @@ use std::path::Path;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use tessera_keys::Keyring;
-use tessera_signer::{FileSigner, PassphrasePurpose, PassphraseSource};
+use tessera_signer::{AnySigner, KeyLocation, PassphraseSource, PinSource, Pkcs11Options};
 use tessera_verifier::encode::RequestData;
 use tessera_verifier::{armor, decode_request, MAX_OBJECT_LEN};
 
 use crate::calendar::parse_time;
 use crate::catalog::Catalog;
-use crate::cli::{Cli, Command, Global, KeyArgs};
+use crate::cli::{Cli, Command, Global, KeyArgs, Pkcs11Args};
 use crate::error::Error;
 use crate::ledger::Ledger;
 use crate::output::{read_bytes, read_text};
@@ -131,24 +131,38 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-/// Loads the signing key (passphrase from `--passphrase-file`,
-/// `TESSERA_PASSPHRASE` or a prompt) and, with `--keyring`, checks that it
+/// Opens the signing key: a key file (passphrase from
+/// `--passphrase-file`, `TESSERA_PASSPHRASE` or a prompt) or a key in a
+/// PKCS#11 token (`--key pkcs11:...`; PIN from `--pin-file`,
+/// `TESSERA_PKCS11_PIN` or a prompt) and, with `--keyring`, checks that it
 /// is the active key and valid at `now`.
 ///
 /// # Errors
 /// [`Error::Usage`] without a key, [`Error::Key`].
-pub fn load_signer(args: &KeyArgs, now: DateTime<Utc>) -> Result<FileSigner, Error> {
-    let path = args
-        .key
-        .as_ref()
-        .ok_or_else(|| Error::Usage("no signing key: pass --key FILE or set TESSERA_KEY".into()))?;
-    let passphrase = PassphraseSource::from_cli(args.passphrase_file.clone())
-        .obtain(PassphrasePurpose::Unlock)?;
-    let signer = tessera_signer::load_signer(path, &passphrase)?;
+pub fn load_signer(args: &KeyArgs, now: DateTime<Utc>) -> Result<AnySigner, Error> {
+    let path = args.key.as_ref().ok_or_else(|| {
+        Error::Usage(
+            "no signing key: pass --key FILE (or --key pkcs11:URI) or set TESSERA_KEY".into(),
+        )
+    })?;
+    let signer = AnySigner::open(
+        &KeyLocation::from_arg(path),
+        &PassphraseSource::from_cli(args.passphrase_file.clone()),
+        &pkcs11_options(&args.token),
+    )?;
     if let Some(k) = &args.keyring {
         Keyring::load(k)?.check_signer(&signer, now)?;
     }
     Ok(signer)
+}
+
+/// How to reach a token, from the command line.
+#[must_use]
+pub fn pkcs11_options(args: &Pkcs11Args) -> Pkcs11Options {
+    Pkcs11Options {
+        module: args.pkcs11_module.clone(),
+        pin: PinSource::from_cli(args.pin_file.clone()),
+    }
 }
 
 /// Reads an armored `TESSERA REQUEST` file and checks its signature.

@@ -18,7 +18,7 @@
 //! ([`Session::with_ledger`]); `issue --bulk` reads its CSV between the key
 //! and the ledger (it uses [`Signing`] and opens the ledger itself).
 
-use tessera_signer::FileSigner;
+use tessera_signer::AnySigner;
 
 use super::{load_signer, Ctx};
 use crate::catalog::Catalog;
@@ -32,7 +32,7 @@ use crate::ledger::{Ledger, Writer};
 pub(crate) struct Signing {
     catalog: Catalog,
     operator: String,
-    signer: FileSigner,
+    signer: AnySigner,
 }
 
 impl Signing {

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use core::cell::Cell;
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -222,6 +223,12 @@ impl Vendor {
     /// Runs `tessera` in the vendor's folder with its ledger, key, keyring
     /// and operator.
     pub fn tessera(&self, args: &[&str]) -> Run {
+        self.tessera_env(&[], args)
+    }
+
+    /// [`Vendor::tessera`] with more environment variables (a PKCS#11
+    /// token's configuration, a PIN).
+    pub fn tessera_env(&self, env: &[(&str, &OsStr)], args: &[&str]) -> Run {
         let mut cmd = Command::new(&bins().tessera);
         cmd.current_dir(self.dir())
             .env_remove("TESSERA_NOW")
@@ -231,6 +238,9 @@ impl Vendor {
             .env("TESSERA_KEYRING", "keyring.toml")
             .env("TESSERA_PASSPHRASE", PASSPHRASE)
             .env("TESSERA_OPERATOR", "ops")
+            .env_remove("TESSERA_PKCS11_PIN")
+            .env_remove("TESSERA_PKCS11_MODULE")
+            .envs(env.iter().copied())
             .args(args);
         Run::of(&mut cmd, format!("tessera {}", args.join(" ")))
     }
