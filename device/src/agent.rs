@@ -80,6 +80,9 @@ impl AgentOptions {
 pub struct RequestOutcome {
     /// The armored request (`TESSERA REQUEST`).
     pub armored: String,
+    /// The request itself (the COSE object the armor carries), for a QR
+    /// code.
+    pub bytes: Vec<u8>,
     /// What it says.
     pub data: RequestData,
     /// The probe it was made from.
@@ -423,6 +426,7 @@ impl Agent {
         decode_request(&bytes)?;
         Ok(RequestOutcome {
             armored: armor::encode(&bytes, armor::LABEL_REQUEST),
+            bytes,
             data,
             probe,
             key_created,
@@ -551,13 +555,25 @@ impl Agent {
     }
 }
 
-/// The license bytes of install input: armored text (`TESSERA LICENSE`)
-/// or the binary COSE_Sign1 (CBOR tag 18, first byte `0xd2`).
+/// The license bytes of install input: armored text (`TESSERA LICENSE`),
+/// the binary COSE_Sign1 (CBOR tag 18, first byte `0xd2`), or a PNG or
+/// JPEG image (a photo, a screenshot) of the license's QR code.
 ///
 /// # Errors
 /// [`AgentError::Refused`] with the armor error, [`AgentError::Input`] for
-/// input that is neither.
+/// input that is neither, [`AgentError::Qr`] for an image without one
+/// readable code.
 pub fn license_bytes(input: &[u8]) -> Result<Vec<u8>, AgentError> {
+    if tessera_qr::is_image(input) {
+        // A photo or screenshot of the license's QR code: its payload is
+        // the binary license (never read as an image again).
+        let payload = tessera_qr::decode_image(input)?;
+        return license_bytes_of(&payload);
+    }
+    license_bytes_of(input)
+}
+
+fn license_bytes_of(input: &[u8]) -> Result<Vec<u8>, AgentError> {
     if input.first() == Some(&0xd2) {
         if input.len() > MAX_OBJECT_LEN {
             return Err(

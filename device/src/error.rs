@@ -141,6 +141,9 @@ pub enum AgentError {
     /// Seats.
     #[error(transparent)]
     Seats(#[from] SeatError),
+    /// A QR code image (a license photographed or captured from a screen).
+    #[error("the license image: {0}")]
+    Qr(#[from] tessera_qr::QrError),
 }
 
 impl AgentError {
@@ -181,6 +184,7 @@ impl AgentError {
             Self::Catalog(_) => "catalog",
             Self::Time(_) => "time",
             Self::Seats(e) => e.code(),
+            Self::Qr(_) => "qr",
         }
     }
 }

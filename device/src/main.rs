@@ -20,6 +20,7 @@ use tessera_device::seats::session::render_list;
 use tessera_device::seats::{Filter, NewSeat, SeatHook, SeatOptions, SeatView, Seats};
 use tessera_device::store::FAIL_POINT_ENV;
 use tessera_device::{Agent, AgentError, AgentOptions, FailHook, Report};
+use tessera_qr::{Ink, MAX_IMAGE_BYTES};
 use tessera_verifier::armor::MAX_ARMOR_LEN;
 use tessera_verifier::text::escaped;
 
@@ -100,7 +101,7 @@ enum Command {
     },
     /// Write a signed request file for the vendor (first activation or renewal).
     #[command(
-        after_help = "Examples:\n  tessera-agent request -o /tmp/request.txt\n  tessera-agent request | mail -s 'license request' licensing@vendor.example"
+        after_help = "Examples:\n  tessera-agent request -o /tmp/request.txt\n  tessera-agent request | mail -s 'license request' licensing@vendor.example\n  tessera-agent request --qr              (scan the code on the screen with a phone)\n  tessera-agent request -o req.txt --qr-png req.png"
     )]
     Request {
         /// Output file, `-` for standard output.
@@ -109,16 +110,28 @@ enum Command {
         /// Overwrite an existing output file.
         #[arg(long)]
         force: bool,
+        /// Print the request as a QR code on standard output (Unicode half
+        /// blocks) instead of the armored text; `-o FILE` still writes the
+        /// file.
+        #[arg(long)]
+        qr: bool,
+        /// Also write the request as a QR code PNG image to FILE.
+        #[arg(long, value_name = "FILE")]
+        qr_png: Option<String>,
+        /// Also write the request as a QR code SVG image to FILE.
+        #[arg(long, value_name = "FILE")]
+        qr_svg: Option<String>,
         /// Pretend the time is TIME (RFC 3339, YYYY-MM-DD or @SECONDS); for tests.
         #[arg(long, hide = true)]
         now: Option<String>,
     },
     /// Verify a license for this device and install it.
     #[command(
-        after_help = "Examples:\n  tessera-agent install /tmp/license.txt\n  tessera-agent install - < license.txt\n  tessera-agent install --recover license.txt   after `check` reported a corrupt state"
+        after_help = "Examples:\n  tessera-agent install /tmp/license.txt\n  tessera-agent install - < license.txt\n  tessera-agent install license.png         a photo or screenshot of the license's QR code\n  tessera-agent install --recover license.txt   after `check` reported a corrupt state"
     )]
     Install {
-        /// The license file from the vendor, `-` for standard input.
+        /// The license file from the vendor (armored, binary, or a PNG/JPEG
+        /// image of its QR code), `-` for standard input.
         file: String,
         /// Keyring TOML [default: `keyring` in agent.toml, else STATE_DIR/keyring.toml].
         #[arg(long, value_name = "FILE")]
@@ -450,10 +463,42 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
                 }
             }
         }
-        Command::Request { output, force, now } => {
+        Command::Request {
+            output,
+            force,
+            qr,
+            qr_png,
+            qr_svg,
+            now,
+        } => {
             let agent = Agent::new(options)?;
             let outcome = agent.request(now_or_clock(now.as_deref())?)?;
-            write_output(&output, outcome.armored.as_bytes(), force)?;
+            let code = if qr || qr_png.is_some() || qr_svg.is_some() {
+                Some(tessera_qr::encode(&outcome.bytes)?)
+            } else {
+                None
+            };
+            // With --qr the code takes standard output's place.
+            if !(qr && output == "-") {
+                write_output(&output, outcome.armored.as_bytes(), force)?;
+            }
+            if let Some(code) = &code {
+                if let Some(path) = &qr_png {
+                    write_output(path, &code.to_png()?, force)?;
+                }
+                if let Some(path) = &qr_svg {
+                    write_output(path, code.to_svg().as_bytes(), force)?;
+                }
+                if qr {
+                    let ink = if io::stdout().is_terminal() {
+                        Ink::LightOnDark
+                    } else {
+                        Ink::DarkOnLight
+                    };
+                    write_output("-", code.to_terminal(ink).as_bytes(), false)?;
+                }
+                say_err!("tessera-agent: QR code: {}", code.describe());
+            }
             for note in &outcome.notes {
                 say_err!("tessera-agent: note: {note}");
             }
@@ -465,10 +510,10 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             };
             let mut kinds: Vec<&str> = d.identity.iter().map(|i| kind_name(i.kind)).collect();
             kinds.dedup();
-            let target = if output == "-" {
-                "standard output"
-            } else {
-                &output
+            let target = match (output.as_str(), qr) {
+                ("-", true) => "standard output as a QR code",
+                ("-", false) => "standard output",
+                (path, _) => path,
             };
             say_err!(
                 "tessera-agent: request written to {target}: {serial}, {} identity components ({}){}",
@@ -487,7 +532,7 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
         } => {
             options.keyring = keyring;
             let agent = Agent::new(options)?;
-            let input = read_input(&file, MAX_ARMOR_LEN as u64, "license file")?;
+            let input = read_license_input(&file)?;
             let report = agent.install(&input, now_or_clock(now.as_deref())?, recover)?;
             if !json {
                 say!(
@@ -750,6 +795,23 @@ fn progress_bar() -> ProgressBar {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// An install input: a license file (armored or binary, at most 64 KiB)
+/// or a photo or screenshot of its QR code (PNG or JPEG, at most 32 MiB).
+fn read_license_input(path: &str) -> Result<Vec<u8>, AgentError> {
+    let bytes = read_input(
+        path,
+        MAX_IMAGE_BYTES,
+        "license file or a photo of its QR code",
+    )?;
+    if bytes.len() > MAX_ARMOR_LEN && !tessera_qr::is_image(&bytes) {
+        return Err(AgentError::Input {
+            path: path.to_owned(),
+            reason: "larger than 64 KiB, so not a license file; use the file exactly as the vendor sent it".into(),
+        });
+    }
+    Ok(bytes)
 }
 
 /// Reads an input named on the command line (`-` for standard input, a

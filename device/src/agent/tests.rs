@@ -308,6 +308,36 @@ fn binary_and_armored_input_both_install() {
 }
 
 #[test]
+fn a_photo_of_the_license_qr_code_installs() {
+    let s = Setup::appliance();
+    let armored = s.license(1, T0);
+    let mut buf = [0u8; MAX_OBJECT_LEN];
+    let text = String::from_utf8(armored.clone()).unwrap();
+    let raw = armor::decode(&text, armor::LABEL_LICENSE, &mut buf).unwrap();
+    let png = tessera_qr::encode(raw).unwrap().to_png().unwrap();
+    assert_eq!(license_bytes(&png).unwrap(), raw);
+    // A code holding the armored text reads too.
+    let of_text = tessera_qr::encode(&armored).unwrap().to_png().unwrap();
+    assert_eq!(license_bytes(&of_text).unwrap(), raw);
+    // An image without a code says so.
+    let blank = tessera_qr::encode(b"x").unwrap().to_png().unwrap();
+    let mut white = blank.clone();
+    white.truncate(40);
+    assert!(matches!(
+        license_bytes(&white),
+        Err(AgentError::Qr(tessera_qr::QrError::NotAnImage { .. }))
+    ));
+    // A code whose payload is not a license is refused like any input.
+    let other = tessera_qr::encode(b"hello").unwrap().to_png().unwrap();
+    assert!(matches!(
+        license_bytes(&other),
+        Err(AgentError::Refused(Error::Armor(_)))
+    ));
+    let report = s.agent().install(&png, T0, false).unwrap();
+    assert_eq!(report.license.sequence, 1);
+}
+
+#[test]
 fn fresh_vm_needs_a_configured_serial() {
     let s = Setup::on(Tree::vm());
     let err = s.agent().request(T0).unwrap_err();
