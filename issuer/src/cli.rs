@@ -156,6 +156,13 @@ pub struct OutArgs {
     /// Print the summary as JSON on standard output (needs -o FILE).
     #[arg(long)]
     pub json: bool,
+    /// Also write the license as a QR code PNG image to FILE (for a phone
+    /// to carry to an air-gapped PBX; `tessera-agent install FILE` reads it).
+    #[arg(long, value_name = "FILE")]
+    pub qr_png: Option<PathBuf>,
+    /// Also write the license as a QR code SVG image to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub qr_svg: Option<PathBuf>,
 }
 
 /// The commands.

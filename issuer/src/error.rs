@@ -81,6 +81,14 @@ pub enum Error {
         /// What the verifier said.
         source: tessera_verifier::Error,
     },
+    /// A QR code image that cannot be read or written.
+    #[error("{path}: {source}")]
+    Qr {
+        /// The image file.
+        path: String,
+        /// What went wrong.
+        source: tessera_qr::QrError,
+    },
     /// A license file that does not decode or verify.
     #[error("license {path}: {source}")]
     Verification {

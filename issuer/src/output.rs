@@ -118,17 +118,8 @@ pub fn read_text(path: &Path) -> Result<String, Error> {
 /// # Errors
 /// [`Error::Io`].
 pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
-    let mut buf = Vec::new();
-    let n = if path.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .take(MAX_INPUT + 1)
-            .read_to_end(&mut buf)
-    } else {
-        File::open(path).and_then(|f| f.take(MAX_INPUT + 1).read_to_end(&mut buf))
-    }
-    .map_err(Error::io(path))?;
-    if u64::try_from(n).unwrap_or(u64::MAX) > MAX_INPUT {
+    let buf = read_capped(path, MAX_INPUT)?;
+    if u64::try_from(buf.len()).unwrap_or(u64::MAX) > MAX_INPUT {
         return Err(Error::Io {
             path: path.to_owned(),
             source: std::io::Error::new(
@@ -137,6 +128,46 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>, Error> {
             ),
         });
     }
+    Ok(buf)
+}
+
+/// Reads a file that may also be a screenshot or photo of its QR code
+/// (PNG or JPEG, up to [`tessera_qr::MAX_IMAGE_BYTES`]): an image is
+/// replaced by the code's payload, anything else is read as by
+/// [`read_bytes`].
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Qr`] for an image without one readable code.
+pub fn read_bytes_or_qr(path: &Path) -> Result<Vec<u8>, Error> {
+    let buf = read_capped(path, tessera_qr::MAX_IMAGE_BYTES)?;
+    if tessera_qr::is_image(&buf) {
+        return tessera_qr::decode_image(&buf).map_err(|source| Error::Qr {
+            path: path.display().to_string(),
+            source,
+        });
+    }
+    if u64::try_from(buf.len()).unwrap_or(u64::MAX) > MAX_INPUT {
+        return Err(Error::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "larger than 4 MiB and not an image; this is not a tessera file",
+            ),
+        });
+    }
+    Ok(buf)
+}
+
+/// Reads `path` (or standard input for `-`): at most `cap` + 1 bytes, so
+/// the caller can tell a file over the cap.
+fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Error> {
+    let mut buf = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin().lock().take(cap + 1).read_to_end(&mut buf)
+    } else {
+        File::open(path).and_then(|f| f.take(cap + 1).read_to_end(&mut buf))
+    }
+    .map_err(Error::io(path))?;
     Ok(buf)
 }
 

@@ -203,6 +203,8 @@ pub fn run() -> Result<(), Error> {
             output: Some(license_path.clone()),
             force: false,
             json: false,
+            qr_png: None,
+            qr_svg: None,
         },
     };
     let issued = issue_one(&ctx, &args, order_path_of(&args)?, request_path_of(&args)?)?;

@@ -24,7 +24,54 @@ pub(crate) fn target(out: &OutArgs) -> Result<Target, Error> {
         ));
     }
     t.check(out.force)?;
+    for (_, image) in qr_targets(out) {
+        if image == Target::Stdout {
+            return Err(Error::Usage(
+                "--qr-png and --qr-svg write image files: give a file name, not -".into(),
+            ));
+        }
+        image.check(out.force)?;
+    }
     Ok(t)
+}
+
+/// The QR code images asked for: `(is_png, target)`.
+fn qr_targets(out: &OutArgs) -> impl Iterator<Item = (bool, Target)> + '_ {
+    [(true, &out.qr_png), (false, &out.qr_svg)]
+        .into_iter()
+        .filter_map(|(png, path)| Some((png, Target::from_arg(Some(path.as_deref()?)))))
+}
+
+/// Writes the license's QR code images (`--qr-png`, `--qr-svg`); returns
+/// what to tell the operator.
+fn write_qr(issued: &Issued, out: &OutArgs) -> Result<Vec<String>, Error> {
+    let mut notes = Vec::new();
+    let mut code = None;
+    for (png, target) in qr_targets(out) {
+        let Target::File(path) = &target else {
+            continue;
+        };
+        let qr_error = |source| Error::Qr {
+            path: path.display().to_string(),
+            source,
+        };
+        let qr = match &code {
+            Some(qr) => qr,
+            None => code.insert(tessera_qr::encode(&issued.record.row.bytes).map_err(qr_error)?),
+        };
+        let bytes = if png {
+            qr.to_png().map_err(qr_error)?
+        } else {
+            qr.to_svg().into_bytes()
+        };
+        target.write(&bytes, out.force)?;
+        notes.push(format!(
+            "wrote {} (QR code, {})",
+            path.display(),
+            qr.describe()
+        ));
+    }
+    Ok(notes)
 }
 
 /// `tessera issue`: one license, or `--bulk`.
@@ -33,6 +80,11 @@ pub(crate) fn target(out: &OutArgs) -> Result<Target, Error> {
 /// Input, policy, ledger and key errors.
 pub fn issue(ctx: &Ctx, a: &IssueArgs) -> Result<(), Error> {
     if let Some(csv) = &a.bulk {
+        if a.out.qr_png.is_some() || a.out.qr_svg.is_some() {
+            return Err(Error::Usage(
+                "--qr-png and --qr-svg name one image: they do not go with --bulk".into(),
+            ));
+        }
         return crate::bulk::run_command(ctx, a, csv);
     }
     let (Some(order_path), Some(request_path)) = (&a.order, &a.request) else {
@@ -118,18 +170,24 @@ pub(crate) fn finish(
     approval: Option<&str>,
 ) -> Result<(), Error> {
     let armored = issued.armored();
-    t.write(armored.as_bytes(), out.force).inspect_err(|_| {
+    let recorded = |_: &Error| {
         note(&format!(
             "the license is recorded in the ledger; print it again with `tessera ledger show {} --license`",
             issued.record.row.serial
         ));
-    })?;
+    };
+    t.write(armored.as_bytes(), out.force)
+        .inspect_err(recorded)?;
+    let qr_notes = write_qr(issued, out).inspect_err(recorded)?;
     if out.json {
         return print_json(&summary_json(issued, approval));
     }
     note(&summary_text(issued, approval));
     if let Target::File(p) = t {
         note(&format!("wrote {}", p.display()));
+    }
+    for qr in qr_notes {
+        note(&qr);
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::catalog::Catalog;
 use crate::cli::{Cli, Command, Global, KeyArgs, Pkcs11Args};
 use crate::error::Error;
 use crate::ledger::Ledger;
-use crate::output::{read_bytes, read_text};
+use crate::output::read_bytes_or_qr;
 
 pub mod demo;
 pub mod docs;
@@ -165,13 +165,32 @@ pub fn pkcs11_options(args: &Pkcs11Args) -> Pkcs11Options {
     }
 }
 
-/// Reads an armored `TESSERA REQUEST` file and checks its signature.
+/// Reads a request and checks its signature: an armored `TESSERA REQUEST`
+/// file, the binary request, or a screenshot or photo (PNG, JPEG) of its
+/// QR code.
 ///
 /// # Errors
-/// [`Error::Io`], [`Error::Request`].
+/// [`Error::Io`], [`Error::Qr`], [`Error::Request`].
 pub fn read_request(path: &Path) -> Result<(Vec<u8>, RequestData), Error> {
-    let text = read_text(path)?;
-    request_from_text(&path.display().to_string(), &text)
+    let raw = read_bytes_or_qr(path)?;
+    let name = path.display().to_string();
+    if raw.first() == Some(&0xd2) {
+        let data = decode_request(&raw)
+            .map_err(|source| Error::Request {
+                path: name.clone(),
+                source,
+            })?
+            .to_data();
+        return Ok((raw, data));
+    }
+    let text = String::from_utf8(raw).map_err(|_| Error::Io {
+        path: path.to_owned(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "neither an armored request, a binary one, nor a PNG/JPEG image of its QR code",
+        ),
+    })?;
+    request_from_text(&name, &text)
 }
 
 /// Decodes an armored request.
@@ -191,13 +210,14 @@ pub fn request_from_text(name: &str, text: &str) -> Result<(Vec<u8>, RequestData
     Ok((bytes, data))
 }
 
-/// Reads a license file: armored text, or the binary COSE_Sign1 (which
-/// starts with the tag 18 byte `0xd2`).
+/// Reads a license file: armored text, the binary COSE_Sign1 (which
+/// starts with the tag 18 byte `0xd2`), or a PNG or JPEG image of its QR
+/// code.
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::Verification`] for broken armor.
 pub fn read_license(path: &Path) -> Result<Vec<u8>, Error> {
-    let raw = read_bytes(path)?;
+    let raw = read_bytes_or_qr(path)?;
     if raw.first() == Some(&0xd2) {
         return Ok(raw);
     }
