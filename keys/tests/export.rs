@@ -7,14 +7,13 @@
 //! them with `TESSERA_UPDATE_FIXTURES=1 cargo test -p tessera-keys --test export`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
 use chrono::{TimeZone, Utc};
 use ed25519_dalek::SigningKey;
 use tessera_keys::{KeyRecord, Keyring};
+use tessera_tests::tools::{require_tool, run_ok};
 
 mod generated {
     include!("fixtures/generated_keyring.rs");
@@ -99,7 +98,7 @@ fn checked_in_exports_are_up_to_date() {
 
 #[test]
 fn c_header_compiles_and_holds_the_keyring() {
-    let Some(cc) = common::require_tool("cc") else {
+    let Some(cc) = require_tool("cc", "gcc") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -132,13 +131,13 @@ int main(void) {
     )
     .unwrap();
     let exe = dir.path().join("keyring");
-    common::run_ok(
+    run_ok(
         Command::new(&cc)
             .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-o"])
             .arg(&exe)
             .arg(dir.path().join("main.c")),
     );
-    let out = common::run_ok(&mut Command::new(&exe));
+    let out = run_ok(&mut Command::new(&exe));
     let mut expected = format!("{}\n", ring.list().len());
     for e in ring.to_entries() {
         expected.push_str(&format!(

@@ -16,6 +16,7 @@ use std::process::Command;
 use image::codecs::jpeg::JpegEncoder;
 use image::{GrayImage, ImageFormat, Luma};
 use tessera_qr::{decode_image, encode, is_image, QrError};
+use tessera_tests::tools::require_tool;
 use tessera_verifier::encode::{sign_license, sign_request};
 use tessera_verifier::samples::{self, seed_signer, TEST_KEY_1_SEED};
 
@@ -165,7 +166,7 @@ fn a_large_photo_is_searched_scaled_down_then_in_full() {
 
 #[test]
 fn an_independent_decoder_reads_the_png() {
-    let Some(zbarimg) = tool("zbarimg") else {
+    let Some(zbarimg) = require_tool("zbarimg", "zbar-tools") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -238,24 +239,4 @@ fn what_is_not_one_readable_code_is_refused_by_name() {
         decode_image(&too_big),
         Err(QrError::FileTooLarge { .. })
     ));
-}
-
-/// An external tool; missing is a skip, except under `CI=true`.
-fn tool(name: &str) -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "`{name}` is missing, but CI=true requires it: install it in .ci/run"
-        );
-        eprintln!(
-            "SKIPPED: `{name}` is not on PATH (Debian zbar-tools); install it to run this test"
-        );
-    }
-    found
 }

@@ -5,8 +5,6 @@
 //! `CI=true`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -14,6 +12,7 @@ use tessera_signer::{
     generate_to_file, generate_to_file_with, load_signer, load_unencrypted_signer, public_key_pem,
     read_public_key_file, EncryptionParams, KeyError, Passphrase, Signer,
 };
+use tessera_tests::tools::{require_tool, run_ok};
 
 /// The environment variable the passphrase is handed to openssl in (only in
 /// the child's environment, never on its command line).
@@ -21,7 +20,7 @@ const PASS_VAR: &str = "TESSERA_TEST_OPENSSL_PASS";
 const PASS: &str = "open sesame";
 
 fn openssl() -> Option<PathBuf> {
-    common::require_tool("openssl")
+    require_tool("openssl", "openssl")
 }
 
 fn pass() -> Passphrase {
@@ -41,7 +40,7 @@ fn pass_env() -> String {
 /// `openssl pkey -pubout` of a private key file, decrypting with our
 /// passphrase when it is encrypted.
 fn openssl_public_pem(bin: &Path, key: &Path) -> String {
-    let out = common::run_ok(
+    let out = run_ok(
         ossl(bin)
             .args(["pkey", "-passin", &pass_env(), "-pubout", "-in"])
             .arg(key),
@@ -51,7 +50,7 @@ fn openssl_public_pem(bin: &Path, key: &Path) -> String {
 
 fn genpkey(bin: &Path, dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     let path = dir.join(name);
-    common::run_ok(ossl(bin).arg("genpkey").args(args).arg("-out").arg(&path));
+    run_ok(ossl(bin).arg("genpkey").args(args).arg("-out").arg(&path));
     path
 }
 
@@ -89,7 +88,7 @@ fn openssl_reads_our_key_with_default_parameters() {
     assert_eq!(openssl_public_pem(&bin, &path), info.to_pem().unwrap());
     // OpenSSL's view of the encryption: PBES2, PBKDF2-HMAC-SHA256 with
     // 600 000 iterations, AES-256-CBC.
-    let out = common::run_ok(ossl(&bin).args(["asn1parse", "-in"]).arg(&path));
+    let out = run_ok(ossl(&bin).args(["asn1parse", "-in"]).arg(&path));
     let asn1 = String::from_utf8(out.stdout).unwrap();
     for needle in [
         "PBES2",
@@ -134,7 +133,7 @@ fn we_read_openssl_encrypted_key() {
     std::fs::write(&sig, signer.sign(b"tessera").unwrap()).unwrap();
     let public = dir.path().join("pub.pem");
     tessera_signer::write_public_key_file(&public, &signer.public_key_info()).unwrap();
-    common::run_ok(
+    run_ok(
         Command::new(&bin)
             .args(["pkeyutl", "-verify", "-pubin", "-rawin", "-inkey"])
             .arg(&public)
@@ -151,7 +150,7 @@ fn we_read_openssl_scrypt_key() {
     let dir = tempfile::tempdir().unwrap();
     let plain = genpkey(&bin, dir.path(), "plain.pem", &["-algorithm", "ed25519"]);
     let path = dir.path().join("scrypt.pem");
-    common::run_ok(
+    run_ok(
         ossl(&bin)
             .args([
                 "pkcs8",
@@ -221,7 +220,7 @@ fn rsa_and_ec_keys_are_named() {
 
         // Traditional (pre-PKCS#8) OpenSSL format.
         let traditional = dir.path().join(format!("{name}-trad.pem"));
-        common::run_ok(
+        run_ok(
             Command::new(&bin)
                 .args(["pkey", "-traditional", "-in"])
                 .arg(&plain)
@@ -233,7 +232,7 @@ fn rsa_and_ec_keys_are_named() {
 
         // Their public keys, where an Ed25519 public key is expected.
         let public = dir.path().join(format!("{name}.pub"));
-        common::run_ok(
+        run_ok(
             Command::new(&bin)
                 .args(["pkey", "-pubout", "-in"])
                 .arg(&plain)

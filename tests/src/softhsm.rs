@@ -11,6 +11,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::tools::{require_tool, skip_or_fail};
+
 /// The user PIN of every test token.
 pub const USER_PIN: &str = "246810";
 /// The security officer PIN of every test token.
@@ -51,10 +53,7 @@ impl SoftHsm {
             skip_or_fail("the SoftHSM2 module (Debian package softhsm2)");
             return None;
         };
-        if !tool_exists("softhsm2-util") {
-            skip_or_fail("softhsm2-util (Debian package softhsm2)");
-            return None;
-        }
+        require_tool("softhsm2-util", "softhsm2")?;
         let dir = tempfile::tempdir().expect("a temporary folder");
         let tokens = dir.path().join("tokens");
         fs::create_dir(&tokens).expect("the token folder");
@@ -159,18 +158,4 @@ pub fn isolated(name: &str, body: impl FnOnce(&Path)) {
 #[must_use]
 pub fn module_path() -> Option<PathBuf> {
     MODULES.iter().map(PathBuf::from).find(|p| p.is_file())
-}
-
-fn tool_exists(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
-}
-
-fn skip_or_fail(what: &str) {
-    assert_ne!(
-        std::env::var("CI").as_deref(),
-        Ok("true"),
-        "{what} is missing, but CI=true requires it: install it in .ci/run"
-    );
-    eprintln!("SKIPPED: {what} is not installed; install it to run this test");
 }

@@ -10,6 +10,7 @@ mod common;
 use std::process::Command;
 
 use common::{agent_exit, carry, OrderSpec, Site, Vendor};
+use tessera_tests::tools::require_tool;
 
 const T0: &str = "2026-01-02T09:00:00Z";
 
@@ -51,7 +52,7 @@ fn request_and_license_travel_as_qr_codes() {
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
 
     // An independent decoder reads the same request bytes the file holds.
-    if let Some(zbarimg) = tool("zbarimg") {
+    if let Some(zbarimg) = require_tool("zbarimg", "zbar-tools") {
         let read = Command::new(zbarimg)
             .args(["--quiet", "--raw", "-Sbinary"])
             .arg(&png)
@@ -200,22 +201,4 @@ fn base64_decode(text: &str) -> Vec<u8> {
         }
     }
     out
-}
-
-/// An external tool; missing is a skip, except under `CI=true`.
-fn tool(name: &str) -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "`{name}` is missing, but CI=true requires it: install it in .ci/run"
-        );
-        eprintln!("SKIPPED: `{name}` is not on PATH (Debian zbar-tools)");
-    }
-    found
 }
