@@ -491,3 +491,27 @@ fn hardware_change_beyond_the_threshold_is_wrong_device() {
             "2 identity component(s) matched, 3 needed",
         ));
 }
+
+/// Windows Notepad saves UTF-8 with a byte order mark; such a license file
+/// installs like any other, from a file and from standard input.
+#[test]
+fn a_license_saved_with_a_byte_order_mark_installs() {
+    let d = Device::appliance();
+    let license = d.licensed(1, T0, |_| {});
+    let text = fs::read_to_string(&license).unwrap();
+    let saved = d.root.path().join("license-notepad.txt");
+    fs::write(&saved, format!("\u{feff}{}", text.replace('\n', "\r\n"))).unwrap();
+    d.cmd()
+        .args(["install", "--now", &at(T0)])
+        .arg(&saved)
+        .assert()
+        .code(0);
+    let renewal = d.licensed(2, T0 + DAY, |_| {});
+    let text = fs::read_to_string(&renewal).unwrap();
+    d.cmd()
+        .args(["install", "-", "--now", &at(T0 + DAY)])
+        .write_stdin(format!("\u{feff}{text}"))
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains("sequence 2"));
+}

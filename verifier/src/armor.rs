@@ -85,7 +85,8 @@ fn exact<'t>(text: &'t [u8], open: &str, label: &str) -> Option<&'t [u8]> {
 }
 
 /// Decodes the first armored block labelled `label` in `text` into `out`
-/// and returns the decoded bytes.
+/// and returns the decoded bytes. A byte order mark at the start of `text`
+/// (as Windows editors save UTF-8) is skipped.
 ///
 /// # Errors
 /// [`ArmorError::MissingBegin`] when no tessera block is present,
@@ -104,6 +105,8 @@ pub fn decode<'o>(text: &str, label: &str, out: &'o mut [u8]) -> Result<&'o [u8]
     if text.len() > MAX_ARMOR_LEN {
         return Err(ArmorError::TooLarge);
     }
+    // Windows editors start UTF-8 text with a byte order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // The fast path of exact boundary lines needs labels without line ends
     // (no line holds one: such a label never matches).
     let plain = !label.bytes().fold(false, |acc, b| acc | (b == b'\n'));
@@ -643,6 +646,25 @@ mod tests {
             "-----BEGIN TESSERA LICENSE-----\n{rewrapped}-----END TESSERA LICENSE-----"
         );
         assert_eq!(dec(&rewrapped, LABEL_LICENSE), Ok(data));
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_skipped() {
+        let data = sample();
+        let text = encode(&data, LABEL_LICENSE);
+        for saved in [
+            alloc::format!("\u{feff}{text}"),
+            alloc::format!("\u{feff}{}", text.replace('\n', "\r\n")),
+            alloc::format!("\u{feff}Hello,\n\n{text}"),
+        ] {
+            assert_eq!(dec(&saved, LABEL_LICENSE), Ok(data.clone()), "{saved:?}");
+        }
+        // Only at the start: a mark inside a boundary line spoils it.
+        let inside = text.replacen("-----BEGIN", "\u{feff}-----BEGIN", 1);
+        assert_eq!(
+            dec(&alloc::format!("x\n{inside}"), LABEL_LICENSE),
+            Err(ArmorError::MissingBegin)
+        );
     }
 
     #[test]
