@@ -118,6 +118,17 @@ pub fn shown(path: &Path) -> String {
     escaped(&path.to_string_lossy()).to_string()
 }
 
+/// `path` as one word for a POSIX shell, then escaped for the terminal: in
+/// single quotes, each `'` written as `'\''`, so a suggested command pasted
+/// into a shell names exactly this path and runs nothing else, whatever
+/// the path holds (`;`, `$(...)`, quotes). A control or format character
+/// is shown escaped (`\u{1b}`), so the pasted word then names no file.
+#[must_use]
+pub fn shell_word(path: &Path) -> String {
+    let quoted = format!("'{}'", path.to_string_lossy().replace('\'', "'\\''"));
+    escaped(&quoted).to_string()
+}
+
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> FileError + 'a {
     move |source| FileError::Io {
         action,
@@ -165,20 +176,20 @@ fn check_owner_mode(
     if owner != me && owner != 0 {
         return Err(unsafe_(
             "owned by neither root nor the user running tessera-agent, so that user could replace what the agent trusts",
-            format!("run `chown {me} '{}'`", shown(path)),
+            format!("run `chown {me} {}`", shell_word(path)),
         ));
     }
     let sticky = mode & 0o1000 != 0;
     if mode & 0o022 != 0 && !(sticky_ok && sticky) {
         return Err(unsafe_(
             "writable by group or others, so another user could replace the license, the state or the keyring",
-            format!("run `chmod go-w '{}'`", shown(path)),
+            format!("run `chmod go-w {}`", shell_word(path)),
         ));
     }
     if access == Access::Private && mode & 0o077 != 0 {
         return Err(unsafe_(
             "readable by group or others, and it holds a private key",
-            format!("run `chmod 600 '{}'`", shown(path)),
+            format!("run `chmod 600 {}`", shell_word(path)),
         ));
     }
     Ok(())

@@ -323,3 +323,38 @@ fn control_characters_in_paths_are_escaped_in_messages() {
     let text = e.to_string();
     assert!(text.contains("/tmp/x\\u{1b}[2J\\u{202e}y"), "{text}");
 }
+
+/// The command a refusal suggests, pasted into a shell, fixes exactly the
+/// refused folder and runs nothing else, whatever its name holds.
+#[test]
+fn the_suggested_fix_is_one_shell_word_whatever_the_name() {
+    let outer = tempfile::tempdir().unwrap();
+    let pwned = outer.path().join("PWNED");
+    for name in [
+        "q'; touch PWNED; echo '",
+        "$(touch PWNED)",
+        "a b`touch PWNED`'\"\\",
+    ] {
+        let dir = outer.path().join(name);
+        fs::create_dir(&dir).unwrap();
+        chmod(&dir, 0o777);
+        let Err(FileError::Unsafe { fix, .. }) = Folder::open(&dir, false) else {
+            panic!("{name}: not refused");
+        };
+        let command = fix
+            .strip_prefix("run `")
+            .and_then(|c| c.strip_suffix('`'))
+            .unwrap_or_else(|| panic!("{fix}"));
+        let status = std::process::Command::new("sh")
+            .args(["-c", command])
+            .current_dir(outer.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{command}");
+        assert!(!pwned.exists(), "{command} ran more than chmod");
+        assert!(Folder::open(&dir, false).unwrap().is_some(), "{command}");
+    }
+    // A control character is shown escaped, never sent to the terminal.
+    let word = shell_word(Path::new("/x/\u{1b}[2J'"));
+    assert_eq!(word, "'/x/\\u{1b}[2J'\\'''");
+}
