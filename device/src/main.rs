@@ -511,9 +511,9 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             let mut kinds: Vec<&str> = d.identity.iter().map(|i| kind_name(i.kind)).collect();
             kinds.dedup();
             let target = match (output.as_str(), qr) {
-                ("-", true) => "standard output as a QR code",
-                ("-", false) => "standard output",
-                (path, _) => path,
+                ("-", true) => "standard output as a QR code".to_owned(),
+                ("-", false) => "standard output".to_owned(),
+                (path, _) => escaped(path).to_string(),
             };
             say_err!(
                 "tessera-agent: request written to {target}: {serial}, {} identity components ({}){}",
@@ -537,7 +537,7 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             if !json {
                 say!(
                     "installed license {} (sequence {})",
-                    report.license.serial,
+                    escaped(&report.license.serial),
                     report.license.sequence
                 );
             }
@@ -764,7 +764,8 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
                     "imported"
                 };
                 say!(
-                    "{verb} {file}: {} row(s): {} created, {} changed, {} unchanged",
+                    "{verb} {}: {} row(s): {} created, {} changed, {} unchanged",
+                    escaped(&file),
                     outcome.rows,
                     outcome.created,
                     outcome.changed,
@@ -777,7 +778,10 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
             let rows = seats.export(&mut buf)?;
             write_output(&output, &buf, force)?;
             if output != "-" {
-                say_err!("tessera-agent: {rows} seat(s) written to {output}");
+                say_err!(
+                    "tessera-agent: {rows} seat(s) written to {}",
+                    escaped(&output)
+                );
             }
         }
     }

@@ -25,7 +25,7 @@ use super::limits::{Counts, Key};
 use super::model::{Seat, SeatId, SeatLicense};
 use super::pool::Pool;
 use super::{SeatError, SeatFailPoint, SeatHook};
-use crate::store::{Access, Folder};
+use crate::store::{shown, Access, Folder};
 
 /// File name of the seat store in the state directory.
 pub const SEATS_FILE: &str = "seats.db";
@@ -347,7 +347,7 @@ impl SeatDb {
 
 fn load(conn: &Connection, path: &Path) -> Result<Vec<Seat>, SeatError> {
     let err = |e| SeatError::db(path, e);
-    let bad = |what: String| SeatError::StoreInconsistent(format!("{}: {what}", path.display()));
+    let bad = |what: String| SeatError::StoreInconsistent(format!("{}: {what}", shown(path)));
     let mut st = conn
         .prepare(
             "SELECT uuid, kind, code, user, extension, created, assigned FROM seat ORDER BY uuid",

@@ -351,7 +351,7 @@ pub fn apply_rows(
                 line: row.line,
                 message: format!(
                     "{} is given {} again (first on line {first}); one row per user and license",
-                    holder.0,
+                    tessera_verifier::text::escaped(&holder.0),
                     names.license_name(holder.1)
                 ),
             });
@@ -391,7 +391,7 @@ pub fn apply_rows(
                         .get(*id)
                         .and_then(|s| s.user.clone())
                         .unwrap_or_else(|| "unassigned".into());
-                    format!("seat {id} ({who})")
+                    format!("seat {id} ({})", tessera_verifier::text::escaped(&who))
                 }
             })
             .collect();
