@@ -114,11 +114,22 @@ impl Catalog {
     /// assert_eq!(c.name(CodeKind::Feature, 1), None);
     /// ```
     ///
+    /// Names are checked so that each one reads back as the code it names
+    /// (`seats` take names and codes, and an export must import back as
+    /// it was): a code named twice in one kind, and for profiles, base
+    /// licenses and add-ons a name that is empty or has surrounding
+    /// spaces, a name that is a number (numbers are codes), a profile or
+    /// base license name that starts with `profile:` or `base:` (the CSV
+    /// prefixes), and two names of one kind that differ only in case
+    /// (names match without regard to case) are refused, naming both
+    /// entries.
+    ///
     /// # Errors
-    /// The parser's message; a name with a control or format character.
+    /// The parser's message; a name with a control or format character; a
+    /// name that collides with a code or another name.
     pub fn parse(text: &str) -> Result<Self, String> {
         let file: CatalogFile = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
-        let mut names = BTreeMap::new();
+        let mut names: BTreeMap<(u8, u16), String> = BTreeMap::new();
         for (kind, entries) in [
             (CodeKind::Profile, file.profile),
             (CodeKind::Feature, file.feature),
@@ -126,15 +137,34 @@ impl Catalog {
             (CodeKind::Addon, file.addon),
             (CodeKind::Service, file.service),
         ] {
+            // Lower-cased name → the entry that has it, for seat kinds.
+            let mut folded: BTreeMap<String, u16> = BTreeMap::new();
             for e in entries {
+                let shown = tessera_verifier::text::escaped(&e.name);
+                let word = kind_word(kind);
                 // Names are shown on terminals and written into CSV files.
                 tessera_verifier::text::check(&e.name).map_err(|fault| {
-                    format!(
-                        "the name of code {} (`{}`): {fault}",
-                        e.code,
-                        tessera_verifier::text::escaped(&e.name)
-                    )
+                    format!("the name of {word} code {} (`{shown}`): {fault}", e.code)
                 })?;
+                if let Some(first) = names.get(&(slot(kind), e.code)) {
+                    return Err(format!(
+                        "{word} code {} is named twice (`{}` and `{shown}`); give each code one entry",
+                        e.code,
+                        tessera_verifier::text::escaped(first)
+                    ));
+                }
+                if matches!(kind, CodeKind::Profile | CodeKind::Base | CodeKind::Addon) {
+                    name_reads_back(kind, e.code, &e.name)?;
+                    if let Some(&other) = folded.get(&e.name.to_lowercase()) {
+                        let first = names.get(&(slot(kind), other)).map_or("", String::as_str);
+                        return Err(format!(
+                            "the {word} names `{}` (code {other}) and `{shown}` (code {}) differ only in case, and names are matched without regard to case; rename one of them",
+                            tessera_verifier::text::escaped(first),
+                            e.code
+                        ));
+                    }
+                    folded.insert(e.name.to_lowercase(), e.code);
+                }
                 names.insert((slot(kind), e.code), e.name);
             }
         }
@@ -180,6 +210,46 @@ impl Catalog {
         }
         Self { names }
     }
+}
+
+/// How a kind is named in messages.
+pub(crate) fn kind_word(kind: CodeKind) -> &'static str {
+    match kind {
+        CodeKind::Profile => "profile",
+        CodeKind::Base => "base license",
+        CodeKind::Addon => "add-on",
+        CodeKind::Feature => "feature",
+        CodeKind::Service => "service",
+    }
+}
+
+/// Refuses a name of a profile, base license or add-on that would not
+/// read back as its own code (see [`Catalog::parse`]).
+fn name_reads_back(kind: CodeKind, code: u16, name: &str) -> Result<(), String> {
+    let word = kind_word(kind);
+    let shown = tessera_verifier::text::escaped(name);
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed != name {
+        return Err(format!(
+            "the name of {word} code {code} (`{shown}`) is empty or has surrounding spaces, and names are matched without them; write the name alone"
+        ));
+    }
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "the name of {word} code {code} (`{shown}`) is a number, and numbers are read as codes (`{shown}` means {word} code {shown}); give it a name that is not a number"
+        ));
+    }
+    let prefix = name
+        .split_once(':')
+        .map(|(p, _)| p.trim().to_ascii_lowercase());
+    if matches!(kind, CodeKind::Profile | CodeKind::Base)
+        && matches!(prefix.as_deref(), Some("profile" | "base"))
+    {
+        return Err(format!(
+            "the name of {word} code {code} (`{shown}`) starts with `profile:` or `base:`, which a mass-configuration file reads as the kind of license; rename it"
+        ));
+    }
+    Ok(())
 }
 
 /// Default profile codes (`spec/FORMAT.md` Appendix A).
@@ -263,6 +333,91 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = Catalog::load(&dir.path().join("none.toml")).unwrap_err();
         assert!(e.to_string().contains("--catalog"));
+    }
+
+    fn entries(kind: &str, list: &[(u16, &str)]) -> String {
+        list.iter()
+            .map(|(c, n)| format!("[[{kind}]]\ncode = {c}\nname = \"{n}\"\n"))
+            .collect()
+    }
+
+    #[test]
+    fn names_that_collide_with_codes_or_each_other_are_refused_naming_both() {
+        let cases: [(String, &[&str]); 8] = [
+            (
+                entries("base", &[(4, "2"), (2, "4")]),
+                &["base license code 4", "`2`", "is a number"],
+            ),
+            (
+                entries("profile", &[(1, "PBX-BASIC"), (3, "pbx-basic")]),
+                &[
+                    "`PBX-BASIC` (code 1)",
+                    "`pbx-basic` (code 3)",
+                    "differ only in case",
+                ],
+            ),
+            (
+                entries("addon", &[(1, "call_recording"), (1, "team_chat")]),
+                &[
+                    "add-on code 1 is named twice",
+                    "`call_recording`",
+                    "`team_chat`",
+                ],
+            ),
+            (
+                entries("base", &[(1, "Profile:UC-BUSINESS")]),
+                &["base license code 1", "`profile:` or `base:`"],
+            ),
+            (
+                entries("profile", &[(2, " UC-ESSENTIAL")]),
+                &["profile code 2", "surrounding spaces"],
+            ),
+            (entries("addon", &[(3, "")]), &["add-on code 3", "empty"]),
+            (
+                entries("addon", &[(3, "007")]),
+                &["add-on code 3", "is a number"],
+            ),
+            (
+                entries("feature", &[(2, "queue"), (2, "ivr")]),
+                &["feature code 2 is named twice", "`queue`", "`ivr`"],
+            ),
+        ];
+        for (text, expect) in cases {
+            let e = Catalog::parse(&text).unwrap_err();
+            for word in expect {
+                assert!(e.contains(word), "{word} not in: {e}");
+            }
+        }
+        // Features and services are only shown, never looked up by name:
+        // a number or a case twin there is allowed.
+        let c = Catalog::parse(&format!(
+            "{}{}",
+            entries("feature", &[(1, "911"), (2, "Queue"), (3, "queue")]),
+            entries("service", &[(1, "2")])
+        ))
+        .unwrap();
+        assert_eq!(c.name(CodeKind::Feature, 1), Some("911"));
+        // The same name in two kinds is fine (exports write `base:NAME`).
+        assert!(Catalog::parse(&format!(
+            "{}{}",
+            entries("profile", &[(1, "Developer")]),
+            entries("base", &[(3, "Developer")])
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn the_issuers_default_catalog_loads() {
+        let c = Catalog::parse(include_str!("../../issuer/catalog/default.toml")).unwrap();
+        for (kind, list) in [
+            (CodeKind::Profile, &DEFAULT_PROFILES[..]),
+            (CodeKind::Base, &DEFAULT_BASES[..]),
+            (CodeKind::Addon, &DEFAULT_ADDONS[..]),
+        ] {
+            for (code, name) in list {
+                assert_eq!(c.name(kind, *code), Some(*name));
+            }
+        }
     }
 
     mod properties {

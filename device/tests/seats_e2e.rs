@@ -474,3 +474,48 @@ fn a_damaged_seat_store_never_fails_the_check() {
     let out = seats(&d, T0 + DAY, &["list", "--json"], 2);
     assert_eq!(json(&out)["error"]["code"], "seat_store");
 }
+
+/// A catalog whose names read as other codes (base license 4 named "2",
+/// 2 named "4") or as each other (`PBX-BASIC` and `pbx-basic`) would make
+/// an export import as other licenses: it is refused when it is read,
+/// naming both entries, and nothing is assigned.
+#[test]
+fn a_catalog_whose_names_collide_is_refused() {
+    let d = Device::appliance();
+    let first = d.licensed(1, T0, |_| {});
+    d.cmd()
+        .args(["install", "--now", &at(T0)])
+        .arg(&first)
+        .assert()
+        .success();
+    let catalog = d.root.path().join("catalog.toml");
+    for (text, expect) in [
+        (
+            "[[base]]\ncode = 4\nname = \"2\"\n[[base]]\ncode = 2\nname = \"4\"\n",
+            "base license code 4 (`2`) is a number",
+        ),
+        (
+            "[[profile]]\ncode = 1\nname = \"PBX-BASIC\"\n[[profile]]\ncode = 3\nname = \"pbx-basic\"\n",
+            "`PBX-BASIC` (code 1) and `pbx-basic` (code 3) differ only in case",
+        ),
+    ] {
+        fs::write(&catalog, text).unwrap();
+        let out = seats(
+            &d,
+            T0 + DAY,
+            &[
+                "assign",
+                "--user",
+                "alice",
+                "--base",
+                "4",
+                "--catalog",
+                catalog.to_str().unwrap(),
+            ],
+            2,
+        );
+        assert!(stderr(&out).contains(expect), "{}", stderr(&out));
+    }
+    let out = seats(&d, T0 + DAY, &["list", "--json"], 0);
+    assert_eq!(json(&out), serde_json::json!([]));
+}

@@ -5,7 +5,7 @@
 //! Appendix A ([`Catalog::builtin`]). Names match without regard to case;
 //! a number is always taken as a code.
 
-use crate::catalog::{Catalog, CodeKind};
+use crate::catalog::{kind_word, Catalog, CodeKind};
 
 use super::model::SeatLicense;
 use super::SeatError;
@@ -25,16 +25,6 @@ pub struct Names {
 impl Default for Names {
     fn default() -> Self {
         Self::new(None)
-    }
-}
-
-fn kind_word(kind: CodeKind) -> &'static str {
-    match kind {
-        CodeKind::Profile => "profile",
-        CodeKind::Base => "base license",
-        CodeKind::Addon => "add-on",
-        CodeKind::Feature => "feature",
-        CodeKind::Service => "service",
     }
 }
 
@@ -153,10 +143,14 @@ impl Names {
     #[must_use]
     pub fn license_key_of(&self, l: SeatLicense) -> String {
         match l {
-            SeatLicense::Base(c) => self
-                .catalog
-                .name(CodeKind::Base, c)
-                .map_or_else(|| format!("base:{c}"), str::to_owned),
+            SeatLicense::Base(c) => match self.catalog.name(CodeKind::Base, c) {
+                // A bare name that is a profile's too would be ambiguous.
+                Some(name) if self.find(CodeKind::Profile, name).is_some() => {
+                    format!("base:{name}")
+                }
+                Some(name) => name.to_owned(),
+                None => format!("base:{c}"),
+            },
             SeatLicense::Profile(c) => format!(
                 "profile:{}",
                 self.catalog

@@ -159,6 +159,11 @@ fn extension_keys_name_base_licenses_and_profiles() {
         n.license_key("base:standard").unwrap(),
         SeatLicense::Base(7)
     );
+    // An export names such a base license `base:NAME`, so it reads back.
+    for l in [SeatLicense::Base(7), SeatLicense::Profile(1)] {
+        assert_eq!(n.license_key(&n.license_key_of(l)).unwrap(), l);
+    }
+    assert_eq!(n.license_key_of(SeatLicense::Base(7)), "base:Standard");
     // A vendor catalog replaces the default names; its Phone System code counts.
     let vendor = Catalog::parse("[[base]]\ncode = 9\nname = \"Phone System\"\n").unwrap();
     let n = Names::new(Some(&vendor));
