@@ -21,12 +21,16 @@
 //! - `addon_K`: add-on names or codes; empty cells are skipped.
 //! - Lines starting with `#` and empty lines are skipped; the file is
 //!   UTF-8 (a byte-order mark is allowed), comma-separated, quoted as RFC
-//!   4180 (`"Smith, Anna"`), LF or CRLF.
+//!   4180 (`"Smith, Anna"`, `"O""Brien"`), LF or CRLF. Quoting is checked
+//!   strictly (a quote inside an unquoted cell, text after a closing
+//!   quote, a quote never closed refuse the file with their lines).
 //!
 //! - Cells are written and read with the OWASP rule against spreadsheet
-//!   formula injection: `export` prefixes a cell that starts with `=`,
-//!   `+`, `-`, `@`, a tab or a carriage return with `'` (and a cell that
-//!   starts with `'` and one of those, or a second `'`, too, so the rule
+//!   formula injection, widened to leading white space and full-width
+//!   operators: `export` prefixes with `'` a cell that starts with a tab
+//!   or a carriage return, or whose first character after leading white
+//!   space is `=`, `+`, `-`, `@` or `＝`, `＋`, `－`, `＠` (and a cell that
+//!   starts with `'` and such a formula, or a second `'`, too, so the rule
 //!   reverses exactly); `import` removes that one `'`. A user named
 //!   `=HYPERLINK(...)` stays text in a spreadsheet and comes back unchanged.
 //!
@@ -95,35 +99,52 @@ pub struct ImportOutcome {
     pub unchanged: u64,
 }
 
-/// First characters that make a spreadsheet read a cell as a formula
-/// (OWASP, "CSV Injection").
-const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+/// Characters that make a spreadsheet read a cell as a formula when they
+/// come first (OWASP, "CSV Injection"), also after leading white space
+/// (spreadsheets may trim it on import) and in their full-width forms
+/// (U+FF1D, U+FF0B, U+FF0D, U+FF20, which East Asian input produces and
+/// spreadsheets may read as the ASCII ones).
+const FORMULA_OPERATORS: [char; 8] = [
+    '=', '+', '-', '@', '\u{ff1d}', '\u{ff0b}', '\u{ff0d}', '\u{ff20}',
+];
 
-fn escapes_next(c: Option<char>) -> bool {
-    c.is_some_and(|c| c == '\'' || FORMULA_START.contains(&c))
+/// Whether a spreadsheet may read `cell` as a formula: it starts with a
+/// tab or a carriage return (OWASP), or its first character after any
+/// leading white space is one of [`FORMULA_OPERATORS`].
+fn formula(cell: &str) -> bool {
+    cell.starts_with(['\t', '\r'])
+        || cell
+            .trim_start()
+            .starts_with(|c: char| FORMULA_OPERATORS.contains(&c))
 }
 
-/// A cell as `export` writes it: a cell a spreadsheet would take for a
+/// Whether a `'` in front of `rest` is one [`neutralize`] writes (and
+/// [`restore`] removes): `rest` is a formula or starts with `'` itself.
+fn escapes(rest: &str) -> bool {
+    rest.starts_with('\'') || formula(rest)
+}
+
+/// A cell as `export` writes it: a cell a spreadsheet may take for a
 /// formula gets a leading `'` (as does a cell that already starts with `'`
-/// and one of those characters, so that [`restore`] reverses it exactly).
+/// followed by such a formula or another `'`, so that [`restore`] reverses
+/// it exactly).
 ///
 /// ```
 /// use tessera_device::seats::mass::{neutralize, restore};
 /// assert_eq!(neutralize("=SUM(A1:A9)"), "'=SUM(A1:A9)");
 /// assert_eq!(neutralize("+4930123"), "'+4930123");
+/// assert_eq!(neutralize("  =1+1"), "'  =1+1");
+/// assert_eq!(neutralize("\u{ff1d}1+1"), "'\u{ff1d}1+1");
 /// assert_eq!(neutralize("alice"), "alice");
 /// assert_eq!(neutralize("'=x"), "''=x");
-/// for cell in ["=1", "'=1", "''", "'a", "@x", "-", "a=b"] {
+/// for cell in ["=1", "'=1", "''", "'a", "@x", "-", "a=b", " -1"] {
 ///     assert_eq!(restore(&neutralize(cell)), cell);
 /// }
 /// ```
 #[must_use]
 pub fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
-    let mut chars = cell.chars();
-    let first = chars.next();
-    let formula = first.is_some_and(|c| FORMULA_START.contains(&c))
-        || (first == Some('\'') && escapes_next(chars.next()));
-    if formula {
+    let quoted_formula = cell.strip_prefix('\'').is_some_and(escapes);
+    if formula(cell) || quoted_formula {
         format!("'{cell}").into()
     } else {
         cell.into()
@@ -131,11 +152,11 @@ pub fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A cell as `import` reads it: the `'` [`neutralize`] added is removed (a
-/// `'` followed by `=`, `+`, `-`, `@`, a tab, a carriage return or `'`).
+/// `'` followed by a formula as [`neutralize`] sees one, or by `'`).
 #[must_use]
 pub fn restore(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest) if escapes_next(rest.chars().next()) => rest,
+        Some(rest) if escapes(rest) => rest,
         _ => cell,
     }
 }
@@ -161,15 +182,24 @@ fn norm_header(cell: &str) -> String {
 /// # Errors
 /// [`SeatError::BadCsv`].
 pub fn read_rows(input: impl Read, names: &Names) -> Result<(Vec<Row>, Vec<RowError>), SeatError> {
-    let input = Capped {
+    let mut bytes = Vec::new();
+    Capped {
         inner: input,
         left: MAX_CSV_LEN,
-    };
+    }
+    .read_to_end(&mut bytes)
+    .map_err(|e| SeatError::BadCsv(format!("the file cannot be read: {e}")))?;
+    check_quoting(&bytes)?;
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .comment(Some(b'#'))
-        .from_reader(input);
+        .from_reader(&bytes[..]);
+    let mut lines = LineCounter {
+        bytes: &bytes,
+        at: 0,
+        line: 1,
+    };
     let mut records = reader.records();
     let header = loop {
         match records.next() {
@@ -177,7 +207,7 @@ pub fn read_rows(input: impl Read, names: &Names) -> Result<(Vec<Row>, Vec<RowEr
                 "the file is empty: it needs the header `extension_key,number,user,addon_1,...`"
                     .into(),
             )),
-            Some(Err(e)) => return Err(csv_error(&e)),
+            Some(Err(e)) => return Err(csv_error(&e, &mut lines)),
             Some(Ok(r)) if r.iter().all(|c| c.trim().is_empty()) => continue,
             Some(Ok(r)) => break r,
         }
@@ -192,7 +222,7 @@ pub fn read_rows(input: impl Read, names: &Names) -> Result<(Vec<Row>, Vec<RowEr
     if !fixed_ok || !addons_ok {
         return Err(SeatError::BadCsv(format!(
             "line {}: the header is `{}`; it must be `extension_key,number,user` followed by `addon_1`, `addon_2`, ... (see `tessera-agent seats export`)",
-            header.position().map_or(1, csv::Position::line),
+            header.position().map_or(1, |p| lines.line_of(p)),
             tessera_verifier::text::escaped(&header.iter().collect::<Vec<_>>().join(","))
         )));
     }
@@ -205,15 +235,15 @@ pub fn read_rows(input: impl Read, names: &Names) -> Result<(Vec<Row>, Vec<RowEr
             Err(e) => {
                 match e.position() {
                     Some(p) => errors.push(RowError {
-                        line: p.line(),
-                        message: csv_error(&e).to_string(),
+                        line: lines.line_of(p),
+                        message: csv_error(&e, &mut lines).to_string(),
                     }),
-                    None => return Err(csv_error(&e)),
+                    None => return Err(csv_error(&e, &mut lines)),
                 }
                 continue;
             }
         };
-        let line = rec.position().map_or(0, csv::Position::line);
+        let line = rec.position().map_or(0, |p| lines.line_of(p));
         if rec.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
@@ -242,6 +272,101 @@ pub fn read_rows(input: impl Read, names: &Names) -> Result<(Vec<Row>, Vec<RowEr
         }
     }
     Ok((rows, errors))
+}
+
+/// Refuses quoting that is not RFC 4180's, with every line where it goes
+/// wrong (the first [`MAX_REPORTED`]): a quote inside a cell that does not
+/// start with one, text after the closing quote of a cell (`"al"ice"`),
+/// and a quoted cell never closed (which would take the rest of the file
+/// into one cell). The `csv` reader takes all three silently. Comment
+/// lines (`#` first) are skipped as the reader skips them.
+fn check_quoting(bytes: &[u8]) -> Result<(), SeatError> {
+    const QUOTE_INSIDE: &str = "a quote inside a cell that does not start with one; quote the whole cell, right after the comma, and double the quotes inside it (`\"al\"\"ice\"`)";
+    const AFTER_CLOSE: &str = "text after the closing quote of a cell; a quoted cell ends at its closing quote, so double the quotes inside it (`\"al\"\"ice\"`)";
+    let mut problems: Vec<(u64, &str)> = Vec::new();
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    let mut line = 1u64;
+    let (mut record_start, mut cell_start) = (true, true);
+    let mut at = 0;
+    while let Some(&b) = bytes.get(at) {
+        at += 1;
+        if record_start && b == b'#' {
+            // A comment, up to its line end.
+            match bytes
+                .get(at..)
+                .and_then(|rest| rest.iter().position(|&c| c == b'\n'))
+            {
+                Some(end) => {
+                    at += end + 1;
+                    line += 1;
+                }
+                None => at = bytes.len(),
+            }
+            continue;
+        }
+        record_start = false;
+        match b {
+            b'"' if cell_start => {
+                let opened = line;
+                loop {
+                    match (bytes.get(at), bytes.get(at + 1)) {
+                        (None, _) => {
+                            problems.push((opened, "a quoted cell starts here and is never closed, so the rest of the file would be one cell; close it with a quote"));
+                            return Err(quoting_error(&problems));
+                        }
+                        (Some(b'"'), Some(b'"')) => at += 2,
+                        (Some(b'"'), _) => {
+                            at += 1;
+                            break;
+                        }
+                        (Some(&c), _) => {
+                            line += u64::from(c == b'\n');
+                            at += 1;
+                        }
+                    }
+                }
+                match bytes.get(at) {
+                    None | Some(b',' | b'\n' | b'\r') => {}
+                    Some(_) => problems.push((line, AFTER_CLOSE)),
+                }
+                cell_start = false;
+            }
+            b'"' => problems.push((line, QUOTE_INSIDE)),
+            b',' => cell_start = true,
+            b'\n' | b'\r' => {
+                line += u64::from(b == b'\n');
+                (record_start, cell_start) = (true, true);
+            }
+            _ => cell_start = false,
+        }
+        // One report per line is enough.
+        if let [.., (a, _), (b, _)] = problems[..] {
+            if a == b {
+                problems.pop();
+            }
+        }
+        if problems.len() > MAX_REPORTED {
+            break;
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(quoting_error(&problems))
+    }
+}
+
+fn quoting_error(problems: &[(u64, &str)]) -> SeatError {
+    let mut s = String::from(
+        "the file's quoting is not valid CSV (RFC 4180), so its cells cannot be told apart; fix these lines and import it again:",
+    );
+    for (line, what) in problems.iter().take(MAX_REPORTED) {
+        s.push_str(&format!("\n  line {line}: {what}"));
+    }
+    if problems.len() > MAX_REPORTED {
+        s.push_str("\n  ... and more");
+    }
+    SeatError::BadCsv(s)
 }
 
 /// A reader that fails once more than [`MAX_CSV_LEN`] bytes were read, so
@@ -273,15 +398,54 @@ impl<R: Read> Read for Capped<R> {
     }
 }
 
-fn csv_error(e: &csv::Error) -> SeatError {
+fn csv_error(e: &csv::Error, lines: &mut LineCounter<'_>) -> SeatError {
     let what = match e.kind() {
         csv::ErrorKind::Utf8 { .. } => "is not UTF-8 text; save the file as UTF-8 CSV".to_owned(),
         csv::ErrorKind::Io(io) => format!("cannot be read: {io}"),
         _ => format!("is not valid CSV: {e}"),
     };
     match e.position() {
-        Some(p) => SeatError::BadCsv(format!("line {} {what}", p.line())),
+        Some(p) => SeatError::BadCsv(format!("line {} {what}", lines.line_of(p))),
         None => SeatError::BadCsv(format!("the file {what}")),
+    }
+}
+
+/// Line numbers of records as an editor shows them. The `csv` reader
+/// puts a record that follows a CRLF line end or a comment line at that
+/// line end or comment, a line too early; this finds the record's first
+/// byte from there (past line ends and comment lines) and counts the line
+/// feeds before it, moving forward only, as records come in order.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    /// Bytes counted so far.
+    at: usize,
+    /// The line `at` is on.
+    line: u64,
+}
+
+impl LineCounter<'_> {
+    fn line_of(&mut self, pos: &csv::Position) -> u64 {
+        let b = self.bytes;
+        let mut start = usize::try_from(pos.byte())
+            .unwrap_or(usize::MAX)
+            .clamp(self.at, b.len());
+        loop {
+            let line_start = start == 0 || matches!(b.get(start - 1), Some(b'\n' | b'\r'));
+            match b.get(start) {
+                Some(b'\r' | b'\n') => start += 1,
+                Some(b'#') if line_start => {
+                    start = b
+                        .get(start..)
+                        .and_then(|rest| rest.iter().position(|&c| c == b'\n'))
+                        .map_or(b.len(), |end| start + end + 1);
+                }
+                _ => break,
+            }
+        }
+        let counted = b.get(self.at..start).unwrap_or_default();
+        self.line += counted.iter().filter(|&&c| c == b'\n').count() as u64;
+        self.at = start;
+        self.line
     }
 }
 

@@ -660,6 +660,33 @@ fn a_formula_in_a_user_name_is_exported_as_text_and_imported_back() {
     assert_eq!(names_back, want);
 }
 
+/// Spreadsheets that trim leading spaces on import, or read full-width
+/// operators as formulas too, see `  =1+1` and `＝1+1` as formulas: such
+/// cells are written with a leading `'` as well, and read back exactly.
+#[test]
+fn formulas_behind_spaces_or_in_full_width_are_neutralized_too() {
+    for cell in [
+        " =1+1",
+        "\u{3000}+1",
+        "\u{a0}@SUM(A1)",
+        "\u{ff1d}1+1",
+        "\u{ff0b}49",
+        "\u{ff0d}1",
+        "\u{ff20}SUM(A1)",
+        "  \u{ff1d}x",
+    ] {
+        let out = mass::neutralize(cell);
+        assert_eq!(out, format!("'{cell}"), "{cell:?}");
+        assert_eq!(mass::restore(&out), cell, "{cell:?}");
+        // A spreadsheet keeps the ': it reads back the same.
+        assert_eq!(mass::neutralize(&format!("'{cell}")), format!("''{cell}"));
+    }
+    for cell in ["a =1", "x\u{ff1d}", " a", "\u{ff21}"] {
+        assert_eq!(mass::neutralize(cell), cell, "{cell:?}");
+        assert_eq!(mass::restore(cell), cell, "{cell:?}");
+    }
+}
+
 #[test]
 fn import_reads_the_mass_configuration_shape_and_is_idempotent() {
     let mut db = SeatDb::in_memory().unwrap();
@@ -810,6 +837,60 @@ fn bad_files_are_refused_whole() {
     assert!(errors[0].message.contains("UTF-8"), "{errors:?}");
     let (rows, errors) = mass::read_rows("extension_key,number,user\n".as_bytes(), &n).unwrap();
     assert!(rows.is_empty() && errors.is_empty());
+}
+
+/// RFC 4180 quoting, strictly: a cell is quoted as a whole, from its
+/// first character, and its quotes are doubled. An unterminated quote
+/// would swallow the rest of the file into one cell, and text after a
+/// closing quote (`"al"ice"`) or a quote inside an unquoted cell would be
+/// taken as part of the name: each is refused with its line.
+#[test]
+fn malformed_quoting_is_refused_with_its_line() {
+    let n = names();
+    let head = "extension_key,number,user\n";
+    for (body, want) in [
+        (
+            "profile:1,,alice\nprofile:2,,\"al\"ice\"\nprofile:3,,bob\n",
+            &["line 3:", "after the closing quote"][..],
+        ),
+        (
+            "profile:1,,alice\nprofile:2,,\"a@x,\nprofile:3,,bob\nprofile:4,,carol\n",
+            &["line 3:", "never closed"],
+        ),
+        (
+            "profile:1,,al\"ice\n",
+            &["line 2:", "does not start with one"],
+        ),
+        (
+            "profile:1,, \"Smith, Anna\"\n",
+            &["line 2:", "does not start with one"],
+        ),
+        (
+            "profile:1,,\"a\"\"b\nc\"x\nprofile:2,,\"d\"e\"\n",
+            &["line 3:", "line 4:"],
+        ),
+    ] {
+        let text = format!("{head}{body}");
+        let e = mass::read_rows(text.as_bytes(), &n).unwrap_err();
+        assert_eq!(e.code(), "bad_csv", "{text:?}");
+        let e = e.to_string();
+        for w in want {
+            assert!(e.contains(w), "{text:?}: {w} not in {e}");
+        }
+    }
+    // Well-formed quoting reads as before: commas, doubled quotes, line
+    // breaks inside a quoted cell (counted in the line numbers), CRLF, a
+    // comment line holding a stray quote, a byte order mark.
+    let text = "\u{feff}extension_key,number,user\r\n\
+                # a \"comment\r\n\
+                profile:1,,\"Smith, Anna\"\r\n\
+                \"profile:2\",\"\",\"O\"\"Brien\"\r\n\
+                profile:3,,bob\r\n";
+    let (rows, errors) = mass::read_rows(text.as_bytes(), &n).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let users: Vec<&str> = rows.iter().map(|r| r.seat.user.as_str()).collect();
+    assert_eq!(users, ["Smith, Anna", "O\"Brien", "bob"]);
+    assert_eq!(rows.iter().map(|r| r.line).collect::<Vec<_>>(), [3, 4, 5]);
 }
 
 #[test]
@@ -1005,6 +1086,13 @@ mod properties {
                 let pool = db.pool().unwrap();
                 prop_assert_eq!(pool.counts(), &recount);
             }
+        }
+
+        /// What an export writes into a cell, an import reads back as it was.
+        #[test]
+        fn neutralize_is_reversed_by_restore(cell in "['=+\\-@ \\t\\r\u{3000}\u{ff1d}\u{ff0b}a]{0,6}\\PC{0,4}") {
+            let written = mass::neutralize(&cell);
+            prop_assert_eq!(mass::restore(&written), cell.as_str());
         }
 
         /// No CSV text makes the reader panic.
