@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rustix::fs::{FileType, Mode, OFlags};
 use serde::Serialize;
 use tessera_device::agent::{DEFAULT_STATE_DIR, STATE_DIR_ENV};
 use tessera_device::clock::{parse_time, system_now};
@@ -571,25 +572,20 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             options.keyring = keyring;
             options.catalog = catalog;
             let agent = Agent::new(options)?;
-            let seats = agent.seats(
-                now_or_clock(now.as_deref())?,
-                SeatOptions {
-                    server_license,
-                    hook: seat_hook,
-                },
-            )?;
-            run_seats(seats, command)
+            let options = SeatOptions {
+                server_license,
+                hook: seat_hook,
+            };
+            run_seats(&agent, now_or_clock(now.as_deref())?, options, command)
         }
     }
 }
 
-fn print_json(value: &impl Serialize) -> Result<(), AgentError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| AgentError::Output {
+fn json_text(value: &impl Serialize) -> Result<String, AgentError> {
+    serde_json::to_string_pretty(value).map_err(|e| AgentError::Output {
         path: "-".into(),
         reason: e.to_string(),
-    })?;
-    println!("{text}");
-    Ok(())
+    })
 }
 
 /// The availability line of a license after a change.
@@ -608,8 +604,74 @@ fn availability(seats: &mut Seats<'_>, view: &SeatView) -> Result<String, AgentE
         .unwrap_or_default())
 }
 
-fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentError> {
-    match command {
+/// What a seats command prints: made while the state folder is locked,
+/// printed once the lock is released, so a reader that is slow or never
+/// reads (a pager, a full pipe) holds up no other command.
+enum Printed {
+    /// JSON on standard output.
+    Json(String),
+    /// Lines for people on standard output.
+    Lines(String),
+    /// Text for people on standard output, as it is (ends in a newline).
+    Raw(String),
+    /// A mass-configuration file for `-o` (or standard output).
+    Export {
+        output: String,
+        force: bool,
+        csv: Vec<u8>,
+        rows: u64,
+    },
+}
+
+/// A seats command: its input read whole first (a CSV from a file or
+/// standard input, before the folder is locked), the work done under the
+/// lock, the output printed after it.
+fn run_seats(
+    agent: &Agent,
+    now: i64,
+    options: SeatOptions,
+    command: SeatsCommand,
+) -> Result<u8, AgentError> {
+    let input = match &command {
+        SeatsCommand::Import { file, .. } => Some(read_input(
+            file,
+            MAX_CSV_LEN,
+            "mass-configuration CSV file",
+        )?),
+        _ => None,
+    };
+    let seats = agent.seats(now, options)?;
+    let printed = seats_work(seats, command, input.as_deref().unwrap_or_default())?;
+    match printed {
+        Printed::Json(text) => println!("{text}"),
+        Printed::Lines(text) => say!("{text}"),
+        Printed::Raw(text) => say_raw!("{text}"),
+        Printed::Export {
+            output,
+            force,
+            csv,
+            rows,
+        } => {
+            write_output(&output, &csv, force)?;
+            if output != "-" {
+                say_err!(
+                    "tessera-agent: {rows} seat(s) written to {}",
+                    escaped(&output)
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// The work of a seats command on the open (locked) session; `input` is
+/// the CSV of `import`. Nothing is printed here but the progress bar.
+fn seats_work(
+    mut seats: Seats<'_>,
+    command: SeatsCommand,
+    input: &[u8],
+) -> Result<Printed, AgentError> {
+    Ok(match command {
         SeatsCommand::Assign {
             user,
             extension,
@@ -636,10 +698,13 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
                 addons,
             })?;
             if json {
-                print_json(&view)?;
+                Printed::Json(json_text(&view)?)
             } else {
-                say!("assigned {}", view.line());
-                say!("{}", availability(&mut seats, &view)?);
+                Printed::Lines(format!(
+                    "assigned {}\n{}",
+                    view.line(),
+                    availability(&mut seats, &view)?
+                ))
             }
         }
         SeatsCommand::Unassign { uuid, user, json } => {
@@ -649,28 +714,32 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
                 (None, None) => Vec::new(),
             };
             if json {
-                print_json(&views)?;
+                Printed::Json(json_text(&views)?)
             } else {
-                for v in &views {
-                    say!(
-                        "unassigned {} from {}: {} ({} {}), extension {}",
-                        v.seat.uuid,
-                        v.previous_user,
-                        v.seat.license.name,
-                        v.seat.license.kind,
-                        v.seat.license.code,
-                        v.seat.extension.as_deref().unwrap_or("none")
-                    );
-                }
-                say!("kept without a user: `seats reassign UUID --user V` gives a seat to someone, `seats terminate UUID` removes it");
+                let mut lines: Vec<String> = views
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "unassigned {} from {}: {} ({} {}), extension {}",
+                            v.seat.uuid,
+                            v.previous_user,
+                            v.seat.license.name,
+                            v.seat.license.kind,
+                            v.seat.license.code,
+                            v.seat.extension.as_deref().unwrap_or("none")
+                        )
+                    })
+                    .collect();
+                lines.push("kept without a user: `seats reassign UUID --user V` gives a seat to someone, `seats terminate UUID` removes it".into());
+                Printed::Lines(lines.join("\n"))
             }
         }
         SeatsCommand::Reassign { uuid, user, json } => {
             let view = seats.reassign(&uuid, &user)?;
             if json {
-                print_json(&view)?;
+                Printed::Json(json_text(&view)?)
             } else {
-                say!("reassigned {}", view.line());
+                Printed::Lines(format!("reassigned {}", view.line()))
             }
         }
         SeatsCommand::Addons {
@@ -681,17 +750,17 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
         } => {
             let view = seats.addons(&uuid, &add, &remove)?;
             if json {
-                print_json(&view)?;
+                Printed::Json(json_text(&view)?)
             } else {
-                say!("changed {}", view.line());
+                Printed::Lines(format!("changed {}", view.line()))
             }
         }
         SeatsCommand::Terminate { uuid, json } => {
             let view = seats.terminate(&uuid)?;
             if json {
-                print_json(&view)?;
+                Printed::Json(json_text(&view)?)
             } else {
-                say!("terminated {}", view.line());
+                Printed::Lines(format!("terminated {}", view.line()))
             }
         }
         SeatsCommand::List {
@@ -719,17 +788,17 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
                 over,
             })?;
             if json {
-                print_json(&list)?;
+                Printed::Json(json_text(&list)?)
             } else {
-                say_raw!("{}", render_list(&list));
+                Printed::Raw(render_list(&list))
             }
         }
         SeatsCommand::Summary { json } => {
             let summary = seats.summary()?;
             if json {
-                print_json(&summary)?;
+                Printed::Json(json_text(&summary)?)
             } else {
-                say_raw!("{}", summary.render());
+                Printed::Raw(summary.render())
             }
         }
         SeatsCommand::Import {
@@ -746,8 +815,7 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
                 });
                 bar.set_position(done);
             };
-            let input = read_input(&file, MAX_CSV_LEN, "mass-configuration CSV file")?;
-            let outcome = seats.import(&input[..], dry_run, &mut progress);
+            let outcome = seats.import(input, dry_run, &mut progress);
             bar.finish_and_clear();
             let outcome = outcome?;
             if json {
@@ -756,36 +824,34 @@ fn run_seats(mut seats: Seats<'_>, command: SeatsCommand) -> Result<u8, AgentErr
                     reason: e.to_string(),
                 })?;
                 value["dry_run"] = dry_run.into();
-                print_json(&value)?;
+                Printed::Json(json_text(&value)?)
             } else {
                 let verb = if dry_run {
                     "checked (nothing changed)"
                 } else {
                     "imported"
                 };
-                say!(
+                Printed::Lines(format!(
                     "{verb} {}: {} row(s): {} created, {} changed, {} unchanged",
                     escaped(&file),
                     outcome.rows,
                     outcome.created,
                     outcome.changed,
                     outcome.unchanged
-                );
+                ))
             }
         }
         SeatsCommand::Export { output, force } => {
-            let mut buf = Vec::new();
-            let rows = seats.export(&mut buf)?;
-            write_output(&output, &buf, force)?;
-            if output != "-" {
-                say_err!(
-                    "tessera-agent: {rows} seat(s) written to {}",
-                    escaped(&output)
-                );
+            let mut csv = Vec::new();
+            let rows = seats.export(&mut csv)?;
+            Printed::Export {
+                output,
+                force,
+                csv,
+                rows,
             }
         }
-    }
-    Ok(0)
+    })
 }
 
 /// A progress bar on standard error, hidden when that is not a terminal.
@@ -818,9 +884,11 @@ fn read_license_input(path: &str) -> Result<Vec<u8>, AgentError> {
     Ok(bytes)
 }
 
-/// Reads an input named on the command line (`-` for standard input, a
-/// pipe or a regular file), at most `cap` bytes: a regular file's size is
-/// checked before it is read.
+/// Reads an input named on the command line, whole, before any work
+/// starts: `-` is standard input (read to its end, at most `cap` bytes);
+/// a path must be a regular file of at most `cap` bytes (checked before
+/// it is read). A FIFO, a device or a socket is refused without waiting
+/// for a writer: it could keep the command waiting for ever.
 fn read_input(path: &str, cap: u64, what: &str) -> Result<Vec<u8>, AgentError> {
     let fail = |reason: String| AgentError::Input {
         path: path.to_owned(),
@@ -839,15 +907,25 @@ fn read_input(path: &str, cap: u64, what: &str) -> Result<Vec<u8>, AgentError> {
             .read_to_end(&mut bytes)
             .map_err(|e| fail(e.to_string()))?;
     } else {
-        let f = std::fs::File::open(path).map_err(|e| fail(format!("{e}; check the path")))?;
-        let meta = f.metadata().map_err(|e| fail(e.to_string()))?;
-        if meta.is_dir() {
-            return Err(fail(format!("it is a folder; name the {what}")));
+        // Non-blocking: opening a FIFO must not wait for a writer.
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+        let fd = rustix::fs::open(path, flags, Mode::empty())
+            .map_err(|e| fail(format!("{}; check the path", io::Error::from(e))))?;
+        let st = rustix::fs::fstat(&fd).map_err(|e| fail(io::Error::from(e).to_string()))?;
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => {}
+            FileType::Directory => return Err(fail(format!("it is a folder; name the {what}"))),
+            _ => {
+                return Err(fail(format!(
+                    "it is not a regular file (a FIFO, a device or a socket); name the {what}, or pass `-` to read standard input"
+                )))
+            }
         }
-        if meta.is_file() && meta.len() > cap {
+        if u64::try_from(st.st_size).unwrap_or(u64::MAX) > cap {
             return Err(too_large());
         }
-        f.take(cap + 1)
+        std::fs::File::from(fd)
+            .take(cap + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| fail(e.to_string()))?;
     }
