@@ -27,6 +27,7 @@ use std::time::Instant;
 use criterion::{BatchSize, Criterion};
 use tessera_device::seats::mass;
 use tessera_device::seats::{Limits, Names, SeatDb, SEATS_FILE};
+use tessera_device::store::Folder;
 
 const ROWS: u32 = 10_000;
 
@@ -56,7 +57,8 @@ fn limits() -> Limits {
 fn import_library(dir: &Path, text: &str) -> Res<u64> {
     let names = Names::default();
     let l = limits();
-    let mut db = SeatDb::open(dir, None)?;
+    let folder = Folder::open(dir, false)?.ok_or("no folder")?;
+    let mut db = SeatDb::open(&folder, None)?;
     let (rows, mut errors) = mass::read_rows(text.as_bytes(), &names)?;
     let out = db.change(
         |p| mass::apply_rows(p, &l, rows, &mut errors, 0, &names, &mut |_, _, _| {}),

@@ -26,7 +26,8 @@ use crate::error::AgentError;
 use crate::probe::{Probe, ProbeSettings, SkipReason, Skipped, DEFAULT_MIN_COMPONENTS};
 use crate::report::Report;
 use crate::store::{
-    read_file, Access, FailHook, FileError, Folder, Store, StoreError, StoredState, STATE_FILE,
+    read_file, Access, FailHook, FileError, Folder, Store, StoreError, StoredState, LOCK_TIMEOUT,
+    STATE_FILE,
 };
 
 /// Where the state lives unless `--state-dir` or [`STATE_DIR_ENV`] says
@@ -117,6 +118,9 @@ pub struct Agent {
     options: AgentOptions,
     config: AgentConfig,
     config_path: PathBuf,
+    /// The state folder, opened (walked and checked) once per agent, when
+    /// first needed.
+    folder: std::sync::OnceLock<Folder>,
 }
 
 impl Agent {
@@ -130,9 +134,10 @@ impl Agent {
             .config
             .clone()
             .unwrap_or_else(|| options.state_dir.join(CONFIG_FILE));
+        let folder = std::sync::OnceLock::new();
         let loaded = match in_folder(&options.state_dir, &config_path) {
-            Some(name) => match Folder::open(&options.state_dir, false)? {
-                Some(folder) => AgentConfig::load_in(&folder, name)?,
+            Some(name) => match open_folder(&folder, &options.state_dir, false)? {
+                Some(folder) => AgentConfig::load_in(folder, name)?,
                 None => None,
             },
             None => AgentConfig::load(&config_path)?,
@@ -155,7 +160,17 @@ impl Agent {
             options,
             config,
             config_path,
+            folder,
         })
+    }
+
+    /// The state folder, opened once (with `create`, made if missing);
+    /// `None` when it does not exist.
+    ///
+    /// # Errors
+    /// [`FileError`]: the folder, or a folder or link on its path, refused.
+    pub fn folder(&self, create: bool) -> Result<Option<&Folder>, FileError> {
+        open_folder(&self.folder, &self.options.state_dir, create)
     }
 
     /// The configuration in use.
@@ -197,9 +212,10 @@ impl Agent {
     /// created here).
     #[must_use]
     pub fn probe(&self) -> Probe {
-        let key = Folder::open(&self.options.state_dir, false)
+        let key = self
+            .folder(false)
             .map_err(DeviceKeyError::from)
-            .and_then(|f| f.map_or(Ok(None), |f| DeviceKey::load(&f)));
+            .and_then(|f| f.map_or(Ok(None), DeviceKey::load));
         let (key, problem) = match key {
             Ok(Some(k)) => (Some(k.public_key()), None),
             Ok(None) => (None, Some(SkipReason::Missing)),
@@ -219,7 +235,17 @@ impl Agent {
     }
 
     pub(crate) fn open_store(&self, create: bool) -> Result<Store, AgentError> {
-        Store::open(&self.options.state_dir, create, self.options.fail_hook).map_err(|e| match e {
+        let dir = &self.options.state_dir;
+        let folder = self
+            .folder(create)?
+            .ok_or_else(|| AgentError::NotActivated(dir.clone()))?;
+        Store::open_in(
+            folder.try_clone()?,
+            create,
+            self.options.fail_hook,
+            LOCK_TIMEOUT,
+        )
+        .map_err(|e| match e {
             StoreError::NoStateDir(p) => AgentError::NotActivated(p),
             e => e.into(),
         })
@@ -231,19 +257,23 @@ impl Agent {
     /// # Errors
     /// [`AgentError::NoKeyring`], [`AgentError::Keyring`].
     pub fn keyring(&self) -> Result<Vec<KeyEntry>, AgentError> {
-        let path = self
+        let named = self
             .options
             .keyring
             .clone()
-            .or_else(|| self.config.keyring.clone())
-            .or_else(|| {
-                let p = self.options.state_dir.join(KEYRING_FILE);
-                // Anything there, a dangling link too, is read (and refused).
-                std::fs::symlink_metadata(&p).is_ok().then_some(p)
-            })
-            .ok_or_else(|| AgentError::NoKeyring {
-                config: self.config_path.clone(),
-            })?;
+            .or_else(|| self.config.keyring.clone());
+        let path = match named {
+            Some(p) => p,
+            // Anything there, a dangling link too, is read (and refused).
+            None => match self.folder(false)? {
+                Some(f) if f.exists(KEYRING_FILE)? => self.options.state_dir.join(KEYRING_FILE),
+                _ => {
+                    return Err(AgentError::NoKeyring {
+                        config: self.config_path.clone(),
+                    })
+                }
+            },
+        };
         let bytes = self
             .read_trusted(&path, MAX_KEYRING_LEN, "keyring")?
             .ok_or_else(|| AgentError::Input {
@@ -270,7 +300,7 @@ impl Agent {
         what: &'static str,
     ) -> Result<Option<Vec<u8>>, FileError> {
         if let Some(name) = in_folder(&self.options.state_dir, path) {
-            if let Some(folder) = Folder::open(&self.options.state_dir, false)? {
+            if let Some(folder) = self.folder(false)? {
                 return folder.read(name, cap, Access::Shared, what);
             }
         }
@@ -543,7 +573,7 @@ impl Agent {
         };
         let (over, seat_notes) = crate::seats::session::over_assigned_report(
             self,
-            store.dir(),
+            store.folder(),
             &decision,
             &keyring,
             now,
@@ -609,16 +639,26 @@ fn state_error(store: &Store, found: StoredState) -> AgentError {
     }
 }
 
-/// The name of `path` when it lies directly in the state folder `dir`.
+/// The name of `path` when it lies directly in the state folder `dir`, as
+/// written (another spelling is walked and checked on its own).
 fn in_folder<'a>(dir: &Path, path: &'a Path) -> Option<&'a str> {
     let name = path.file_name()?.to_str()?;
-    let parent = path.parent()?;
-    let same = parent == dir
-        || match (std::fs::canonicalize(parent), std::fs::canonicalize(dir)) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        };
-    same.then_some(name)
+    (path.parent()? == dir).then_some(name)
+}
+
+/// The folder in `cell`, opened (walked and checked) the first time.
+fn open_folder<'a>(
+    cell: &'a std::sync::OnceLock<Folder>,
+    dir: &Path,
+    create: bool,
+) -> Result<Option<&'a Folder>, FileError> {
+    if let Some(folder) = cell.get() {
+        return Ok(Some(folder));
+    }
+    match Folder::open(dir, create)? {
+        Some(folder) => Ok(Some(cell.get_or_init(|| folder))),
+        None => Ok(None),
+    }
 }
 
 fn random16() -> Result<[u8; 16], AgentError> {

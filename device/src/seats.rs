@@ -244,6 +244,9 @@ pub enum SeatError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The state folder's path no longer leads to the folder opened.
+    #[error("the state folder {} was moved or replaced while the agent was using it; run the command again", shown(.0))]
+    FolderMoved(PathBuf),
     /// A store made by a newer agent.
     #[error("the seat store {} has schema version {found}, newer than this agent knows (1); update tessera-agent", shown(.path))]
     NewerSchema {
@@ -299,7 +302,7 @@ impl SeatError {
             Self::Import { .. } => "import_refused",
             Self::BadCsv(_) | Self::BadRow(_) => "bad_csv",
             Self::Output(_) => "output",
-            Self::Db { .. } | Self::NewerSchema { .. } => "seat_store",
+            Self::Db { .. } | Self::NewerSchema { .. } | Self::FolderMoved(_) => "seat_store",
             Self::StoreInconsistent(_) => "seat_store_inconsistent",
             Self::Random(_) => "random",
             Self::FailPoint(_) => "fail_point",

@@ -295,6 +295,21 @@ impl Store {
     ) -> Result<Self, StoreError> {
         let folder =
             Folder::open(dir, create)?.ok_or_else(|| StoreError::NoStateDir(dir.to_owned()))?;
+        Self::open_in(folder, create, hook, timeout)
+    }
+
+    /// [`Store::open_with_timeout`] on a folder already open (a command
+    /// opens its state folder once and reaches everything through it).
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_in(
+        folder: Folder,
+        create: bool,
+        hook: Option<FailHook>,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let dir = folder.path().to_owned();
         let lock = folder.open_lock(LOCK_FILE)?;
         let deadline = Instant::now() + timeout;
         loop {
@@ -302,7 +317,7 @@ impl Store {
                 Ok(()) => break,
                 Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
                     if Instant::now() >= deadline {
-                        return Err(StoreError::Locked(dir.to_owned()));
+                        return Err(StoreError::Locked(dir));
                     }
                     std::thread::sleep(Duration::from_millis(50));
                 }

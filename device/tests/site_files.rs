@@ -420,3 +420,181 @@ fn seats_export_neutralizes_formulas_and_writes_only_regular_files() {
         .code(0);
     assert_eq!(fs::read_to_string(&file).unwrap(), csv);
 }
+
+/// `tessera-agent` with the state folder, keyring and configuration named
+/// by `state`, `keyring` and `config` (the fixture's sysroot).
+fn agent_at(d: &Device, state: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(common::agent_bin());
+    cmd.env_remove("TESSERA_STATE_DIR")
+        .env_remove("TESSERA_AGENT_CONFIG")
+        .env_remove("TESSERA_AGENT_FAILPOINT")
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--sysroot")
+        .arg(d.root.path());
+    cmd
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    fs::create_dir(to).unwrap();
+    chmod(to, 0o700);
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        fs::copy(e.path(), &target).unwrap();
+    }
+}
+
+/// The state folder reached through a link of root's, as
+/// `/var/lib/tessera -> /data/tessera`: every command works, the seats
+/// too, and `check` counts them.
+#[test]
+fn a_state_folder_behind_a_link_of_roots_works_for_every_command() {
+    let d = Device::appliance();
+    let top = tempfile::tempdir().unwrap();
+    let data = top.path().join("data");
+    fs::create_dir(&data).unwrap();
+    let real = data.join("tessera");
+    copy_folder(d.state.path(), &real);
+    let lib = top.path().join("var/lib");
+    fs::create_dir_all(&lib).unwrap();
+    symlink("../../data/tessera", lib.join("tessera")).unwrap();
+    let state = lib.join("tessera");
+    let request = agent_at(&d, &state)
+        .args(["request", "--now", &at(T0)])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let request = String::from_utf8(request).unwrap();
+    let license = |sequence: u32, users: u32| {
+        let mut l = common::answer(&request, sequence, T0);
+        l.entitlements.profiles[0].count = users;
+        let path = d.root.path().join(format!("license-{sequence}.txt"));
+        let armored = tessera_verifier::armor::encode(
+            &common::sign(&l),
+            tessera_verifier::armor::LABEL_LICENSE,
+        );
+        fs::write(&path, armored).unwrap();
+        path
+    };
+    agent_at(&d, &state)
+        .args(["install", "--now", &at(T0)])
+        .arg(license(1, 20))
+        .assert()
+        .code(0);
+    for user in ["alice", "bob"] {
+        agent_at(&d, &state)
+            .args(["seats", "assign", "--user", user, "--profile", "1"])
+            .args(["--now", &at(T0)])
+            .assert()
+            .code(0);
+    }
+    agent_at(&d, &state)
+        .args(["seats", "list", "--now", &at(T0)])
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains("alice"));
+    assert!(real.join("seats.db").exists());
+    // The vendor lowers the count to 1: check sees the seats, and reports
+    // one over the limit, instead of "seats not checked".
+    agent_at(&d, &state)
+        .args(["install", "--now", &at(T0 + DAY)])
+        .arg(license(2, 1))
+        .assert()
+        .code(0);
+    let out = agent_at(&d, &state)
+        .args(["check", "--json", "--now", &at(T0 + DAY)])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !json["notes"].to_string().contains("seats not checked"),
+        "{json}"
+    );
+    assert_eq!(json["over_assigned"][0]["over"], 1, "{json}");
+}
+
+/// The swap attack: the state folder is named through a folder another
+/// user controls (`/opt/pbx/tessera -> the state`). That user swaps the
+/// link to a root-owned copy of an older state (an older license with its
+/// own intact sealed record). Every command refuses the path, naming the
+/// folder; the keyring and configuration named through it too.
+#[test]
+fn a_state_folder_named_through_a_folder_another_user_controls_is_refused() {
+    let d = activated();
+    let top = tempfile::tempdir().unwrap();
+    let backup = top.path().join("backup");
+    copy_folder(d.state.path(), &backup);
+    let renewal = d.licensed(3, T0 + DAY, |_| {});
+    let pbx = top.path().join("opt/pbx");
+    fs::create_dir_all(&pbx).unwrap();
+    let link = pbx.join("tessera");
+    symlink(d.state.path(), &link).unwrap();
+    agent_at(&d, &link)
+        .args(["install", "--now", &at(T0 + DAY)])
+        .arg(&renewal)
+        .assert()
+        .code(0);
+    // Another user gets the folder (root's tests), or it is left writable
+    // by everybody (any user's tests): the same exposure.
+    let root = rustix::process::geteuid().is_root();
+    if root {
+        rustix::fs::chown(&pbx, Some(rustix::process::Uid::from_raw(65534)), None).unwrap();
+    } else {
+        chmod(&pbx, 0o777);
+    }
+    let expect = if root {
+        "owned by uid 65534".to_owned()
+    } else {
+        "mode 0777".to_owned()
+    };
+    // The swap, as that user would make it.
+    let swap = pbx.join("t");
+    symlink(&backup, &swap).unwrap();
+    fs::rename(&swap, &link).unwrap();
+    for args in [
+        &["check"][..],
+        &["status"],
+        &["seats", "list"],
+        &["request", "-o", "-"],
+    ] {
+        let err = refused(
+            agent_at(&d, &link)
+                .args(args)
+                .args(["--now", &at(T0 + 2 * DAY)]),
+        );
+        assert!(err.contains(&pbx.display().to_string()), "{args:?}: {err}");
+        assert!(err.contains(&expect), "{args:?}: {err}");
+    }
+    // A keyring or configuration named through that folder.
+    let keyring = pbx.join("keyring.toml");
+    fs::write(&keyring, common::keyring_toml()).unwrap();
+    chmod(&keyring, 0o644);
+    let err = refused(
+        d.cmd()
+            .args(["check", "--now", &at(T0 + 2 * DAY), "--keyring"])
+            .arg(&keyring),
+    );
+    assert!(err.contains(&pbx.display().to_string()), "{err}");
+    let config = pbx.join("agent.toml");
+    fs::write(&config, "").unwrap();
+    chmod(&config, 0o644);
+    let err =
+        refused(
+            d.cmd()
+                .arg("--config")
+                .arg(&config)
+                .args(["check", "--now", &at(T0 + 2 * DAY)]),
+        );
+    assert!(err.contains(&pbx.display().to_string()), "{err}");
+    // Named directly, the state folder holds the license in force.
+    d.cmd()
+        .args(["check", "--json", "--now", &at(T0 + 2 * DAY)])
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains("\"sequence\": 3"));
+}

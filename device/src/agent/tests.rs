@@ -497,3 +497,31 @@ fn check_interrupted_at_every_state_fail_point() {
         );
     }
 }
+
+/// One command opens its state folder once: a path swapped to another
+/// folder afterwards (an older copy of the state, say) changes nothing for
+/// it; the keyring, the state, the license and the seats all come from the
+/// folder it opened.
+#[test]
+fn the_state_folder_is_opened_once_per_agent() {
+    let s = Setup::appliance();
+    s.activate(T0);
+    let older = tempfile::tempdir().unwrap();
+    let agent = s.agent();
+    assert!(agent.folder(false).unwrap().is_some());
+    // Swap: the state folder moves away, an empty folder takes its name.
+    let moved = older.path().join("moved");
+    fs::rename(s.state.path(), &moved).unwrap();
+    fs::create_dir(s.state.path()).unwrap();
+    let report = agent.check(T0 + DAY).unwrap();
+    assert_eq!(report.license.sequence, 1);
+    // SQLite opens by path only: the seat store notices the path names
+    // another folder now, and refuses rather than open that one.
+    let e = agent
+        .seats(T0 + DAY, crate::seats::SeatOptions::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("moved or replaced"), "{e}");
+    assert_eq!(fs::read_dir(s.state.path()).unwrap().count(), 0);
+    fs::remove_dir(s.state.path()).unwrap();
+    fs::rename(&moved, s.state.path()).unwrap();
+}

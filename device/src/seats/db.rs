@@ -57,21 +57,36 @@ CREATE TABLE IF NOT EXISTS meta (
 ) WITHOUT ROWID;
 ";
 
-/// Refuses the seat store's files in `dir` (`seats.db`, its `-wal`,
+/// Refuses the seat store's files in `folder` (`seats.db`, its `-wal`,
 /// `-shm` and `-journal`) unless each is absent or a regular file owned by
 /// root or the agent's user and not writable by others: SQLite opens them
 /// by name, and a FIFO there would hang it, a link redirect it.
 ///
 /// # Errors
 /// [`SeatError::File`].
-pub fn check_files(dir: &Path) -> Result<(), SeatError> {
-    let Some(folder) = Folder::open(dir, false)? else {
-        return Ok(());
-    };
+pub fn check_files(folder: &Folder) -> Result<(), SeatError> {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         folder.check(&format!("{SEATS_FILE}{suffix}"), Access::Shared)?;
     }
     Ok(())
+}
+
+/// SQLite opens files by path only: it is given the folder's path with
+/// every link resolved (the folders the walk checked, no link, so
+/// `SQLITE_OPEN_NOFOLLOW` holds), after checking that the path still
+/// names the open folder.
+fn connect(folder: &Folder, flags: OpenFlags) -> Result<Connection, SeatError> {
+    let shown = folder.join(SEATS_FILE);
+    check_files(folder)?;
+    if !folder.is_at()? {
+        return Err(SeatError::FolderMoved(folder.path().to_owned()));
+    }
+    let real = folder.real_path().join(SEATS_FILE);
+    Connection::open_with_flags(
+        &real,
+        flags | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+    )
+    .map_err(|e| SeatError::db(&shown, e))
 }
 
 /// The open seat store.
@@ -93,49 +108,37 @@ fn kind_of(l: SeatLicense) -> i64 {
 pub type WriteProgress<'a> = &'a mut dyn FnMut(u64, u64);
 
 impl SeatDb {
-    /// Opens (creating it) `dir/seats.db`.
+    /// Opens (creating it) `seats.db` in the state folder.
     ///
     /// # Errors
-    /// [`SeatError::Db`], [`SeatError::NewerSchema`].
-    pub fn open(dir: &Path, hook: Option<SeatHook>) -> Result<Self, SeatError> {
-        check_files(dir)?;
-        let path = dir.join(SEATS_FILE);
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
-        )
-        .map_err(|e| SeatError::db(&path, e))?;
-        let db = Self { conn, path, hook };
+    /// [`SeatError::Db`], [`SeatError::NewerSchema`], [`SeatError::File`].
+    pub fn open(folder: &Folder, hook: Option<SeatHook>) -> Result<Self, SeatError> {
+        let conn = connect(
+            folder,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
+        let db = Self {
+            conn,
+            path: folder.join(SEATS_FILE),
+            hook,
+        };
         db.setup()?;
         Ok(db)
     }
 
-    /// Opens `dir/seats.db` if it exists (for `check` and `status`).
+    /// Opens `seats.db` in the state folder if it exists (for `check` and
+    /// `status`).
     ///
     /// # Errors
     /// As [`SeatDb::open`].
-    pub fn open_existing(dir: &Path) -> Result<Option<Self>, SeatError> {
-        let Some(folder) = Folder::open(dir, false)? else {
-            return Ok(None);
-        };
+    pub fn open_existing(folder: &Folder) -> Result<Option<Self>, SeatError> {
         if !folder.exists(SEATS_FILE)? {
             return Ok(None);
         }
-        check_files(dir)?;
-        let path = dir.join(SEATS_FILE);
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_NOFOLLOW,
-        )
-        .map_err(|e| SeatError::db(&path, e))?;
+        let conn = connect(folder, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         let db = Self {
             conn,
-            path,
+            path: folder.join(SEATS_FILE),
             hook: None,
         };
         db.setup()?;

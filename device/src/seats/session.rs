@@ -17,7 +17,7 @@ use crate::catalog::Catalog;
 use crate::clock::format_time;
 use crate::error::AgentError;
 use crate::mode::Mode;
-use crate::store::Store;
+use crate::store::{Folder, Store};
 
 use super::db::SeatDb;
 use super::limits::{over_assigned, Limits, LimitsSource, OverAssigned, Summary};
@@ -233,7 +233,7 @@ impl Agent {
     /// catalog and seat store errors.
     pub fn seats(&self, now: i64, options: SeatOptions) -> Result<Seats<'_>, AgentError> {
         let store = self.open_store(false)?;
-        let db = SeatDb::open(store.dir(), options.hook)?;
+        let db = SeatDb::open(store.folder(), options.hook)?;
         let names = Names::new(self.catalog()?.as_ref());
         Ok(Seats {
             agent: self,
@@ -379,13 +379,13 @@ fn decision_limits(
 /// error (a check does not fail over seats).
 pub(crate) fn over_assigned_report(
     agent: &Agent,
-    dir: &Path,
+    folder: &Folder,
     decision: &Decision<'_>,
     keyring: &[KeyEntry],
     now: i64,
     catalog: Option<&Catalog>,
 ) -> (Vec<OverAssigned>, Vec<String>) {
-    let db = match SeatDb::open_existing(dir) {
+    let db = match SeatDb::open_existing(folder) {
         Ok(Some(db)) => db,
         Ok(None) => return (Vec::new(), Vec::new()),
         Err(e) => return (Vec::new(), vec![format!("seats not checked: {e}")]),

@@ -25,6 +25,10 @@ const UC_BUSINESS: SeatLicense = SeatLicense::Profile(3);
 const PHONE: SeatLicense = SeatLicense::Base(4);
 const CALL_GROUP: SeatLicense = SeatLicense::Base(2);
 
+fn folder(dir: &std::path::Path) -> crate::store::Folder {
+    crate::store::Folder::open(dir, false).unwrap().unwrap()
+}
+
 fn names() -> Names {
     Names::default()
 }
@@ -470,7 +474,7 @@ fn the_store_keeps_seats_across_opens_and_recounts_like_the_pool() {
     let dir = tempfile::tempdir().unwrap();
     let l = limits();
     {
-        let mut db = SeatDb::open(dir.path(), None).unwrap();
+        let mut db = SeatDb::open(&folder(dir.path()), None).unwrap();
         db.change(
             |p| {
                 assign(p, &l, 1, seat("alice", PHONE, Some("1001"), &[4, 1]))?;
@@ -482,7 +486,7 @@ fn the_store_keeps_seats_across_opens_and_recounts_like_the_pool() {
         .unwrap();
         db.change(|p| p.unassign(id(3)), None).unwrap();
     }
-    let db = SeatDb::open_existing(dir.path()).unwrap().unwrap();
+    let db = SeatDb::open_existing(&folder(dir.path())).unwrap().unwrap();
     let seats = db.load().unwrap();
     assert_eq!(seats.len(), 3);
     let alice = seats.iter().find(|s| s.id == id(1)).unwrap();
@@ -491,7 +495,7 @@ fn the_store_keeps_seats_across_opens_and_recounts_like_the_pool() {
     assert_eq!(db.counts().unwrap(), Counts::recount(&seats));
     assert_eq!(db.unassigned().unwrap(), 1);
     // A failed change writes nothing.
-    let mut db = SeatDb::open(dir.path(), None).unwrap();
+    let mut db = SeatDb::open(&folder(dir.path()), None).unwrap();
     let e = db
         .change(
             |p| {
@@ -503,16 +507,18 @@ fn the_store_keeps_seats_across_opens_and_recounts_like_the_pool() {
         .unwrap_err();
     assert_eq!(e.code(), "user_has_seat");
     assert_eq!(db.load().unwrap(), seats);
-    assert!(SeatDb::open_existing(tempfile::tempdir().unwrap().path())
-        .unwrap()
-        .is_none());
+    assert!(
+        SeatDb::open_existing(&folder(tempfile::tempdir().unwrap().path()))
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
 fn numbers_and_users_can_move_between_stored_seats_in_one_change() {
     let dir = tempfile::tempdir().unwrap();
     let l = limits();
-    let mut db = SeatDb::open(dir.path(), None).unwrap();
+    let mut db = SeatDb::open(&folder(dir.path()), None).unwrap();
     let csv1 = "extension_key,number,user\nPhone System,1001,alice\nPhone System,1002,bob\n";
     let csv2 = "extension_key,number,user\nPhone System,1002,alice\nPhone System,1001,bob\n";
     for text in [csv1, csv2] {
@@ -542,7 +548,7 @@ fn a_fail_point_mid_write_leaves_the_store_as_it_was() {
             point,
             action: crate::store::FailAction::Fail,
         };
-        let mut db = SeatDb::open(dir.path(), Some(hook)).unwrap();
+        let mut db = SeatDb::open(&folder(dir.path()), Some(hook)).unwrap();
         let l = Limits::new().profile(1, 1000);
         let e = db
             .change(
@@ -562,7 +568,7 @@ fn a_fail_point_mid_write_leaves_the_store_as_it_was() {
             .unwrap_err();
         assert_eq!(e.code(), "fail_point", "{point:?}");
         drop(db);
-        let db = SeatDb::open(dir.path(), None).unwrap();
+        let db = SeatDb::open(&folder(dir.path()), None).unwrap();
         assert!(db.load().unwrap().is_empty(), "{point:?}");
     }
     assert_eq!(
@@ -932,7 +938,7 @@ fn import_of_10000_rows() {
     }
     let l = Limits::new().base(4, 10_000, &[(1, 4000), (4, 7000)]);
     let dir = tempfile::tempdir().unwrap();
-    let mut db = SeatDb::open(dir.path(), None).unwrap();
+    let mut db = SeatDb::open(&folder(dir.path()), None).unwrap();
     let started = std::time::Instant::now();
     let out = import(&mut db, &l, &text).unwrap();
     eprintln!(

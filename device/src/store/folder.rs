@@ -4,17 +4,24 @@
 //! what the PBX may do. Like OpenSSH's `StrictModes`, it refuses (exit 2,
 //! naming the path, owner and mode):
 //!
-//! - a state folder, or a folder above it, that is not owned by root or the
-//!   agent's user, or that others may write (a folder above may be
-//!   world-writable only with the sticky bit, as `/tmp`);
+//! - a state folder that is not owned by root or the agent's user, or that
+//!   others may write; on the path to it (and to a keyring or
+//!   configuration named elsewhere), as given, a folder that is not owned
+//!   by root or the agent's user or that others may write (world-writable
+//!   only with the sticky bit, as `/tmp`), or a symbolic link that someone
+//!   else owns. Links on the path are followed one component at a time
+//!   ([`Folder::open`], [`read_file`]), and the folder a link leads to is
+//!   checked like any other, so a path through a folder another user
+//!   controls (who could point a link elsewhere) is refused;
 //! - a file it trusts (license, state, device key, keyring, `agent.toml`,
 //!   lock, seat store) owned by someone else or writable by others, and a
 //!   device key others may read;
 //! - anything but a regular file where it expects one: a symbolic link, a
 //!   FIFO (which would hang a read), a device, a folder.
 //!
-//! Inside the state folder every file is opened relative to the folder's
-//! descriptor with `O_NOFOLLOW`, so a symbolic link planted at any name is
+//! The state folder is resolved and opened once per command and held as a
+//! descriptor; inside it every file is opened relative to that descriptor
+//! with `O_NOFOLLOW`, so a symbolic link planted at any name is
 //! refused, never followed; files are replaced through a temporary file
 //! created with `O_EXCL` under a random name (`NAME.new-` and 16 hex
 //! digits), fsynced and renamed over the name, so no planted link or file
@@ -27,7 +34,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rand_core::{OsRng, RngCore};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, CWD};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 use tessera_verifier::text::escaped;
 
@@ -195,16 +202,203 @@ fn check_owner_mode(
     Ok(())
 }
 
-/// Refuses a folder above `path` that someone else owns or may write
-/// (a world-writable folder with the sticky bit, as `/tmp`, is allowed:
-/// others cannot rename or replace what is in it).
-fn check_ancestors(path: &Path) -> Result<(), FileError> {
-    let real = std::fs::canonicalize(path).map_err(io_err("resolve", path))?;
-    for ancestor in real.ancestors().skip(1) {
-        let st = rustix::fs::stat(ancestor).map_err(|e| io_err("inspect", ancestor)(e.into()))?;
-        check_owner_mode(ancestor, &st, Access::Shared, true)?;
+/// Longest chain of symbolic links a path may lead through (the kernel's
+/// limit too).
+const MAX_LINKS: usize = 40;
+
+/// What [`walk`] looks for at the end of the path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// A folder (created, mode 0700, with its missing parents, when
+    /// `create`).
+    Folder { create: bool },
+    /// A file: its folder and its name (a link at the name is followed).
+    File,
+}
+
+/// Where [`walk`] ended.
+struct Walked {
+    /// The folder reached (for [`Want::File`], the file's folder), opened
+    /// with `O_PATH`.
+    fd: OwnedFd,
+    /// Its path with every link resolved: the folders walked, from `/`.
+    real: PathBuf,
+    /// For [`Want::File`], the file's name in it.
+    name: Option<std::ffi::OsString>,
+}
+
+/// `real` (a stack of names below `/`) as a path.
+fn real_path(real: &[std::ffi::OsString]) -> PathBuf {
+    let mut p = PathBuf::from("/");
+    p.extend(real);
+    p
+}
+
+/// Opens `/` and checks it as a folder above what is looked for.
+fn open_root() -> Result<OwnedFd, FileError> {
+    let root = Path::new("/");
+    let fd = rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| io_err("open", root)(e.into()))?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| io_err("inspect", root)(e.into()))?;
+    check_owner_mode(root, &st, Access::Shared, true)?;
+    Ok(fd)
+}
+
+/// Walks `path` one component at a time from `/` (a relative path from the
+/// current folder's real path), each step relative to the descriptor of
+/// the folder before it, and checks everything the path leads through, as
+/// given, like OpenSSH's `StrictModes` and more: every folder on the way
+/// (and every folder a link leads to) is owned by root or the agent's user
+/// and writable by nobody else (world-writable only with the sticky bit,
+/// as `/tmp`), and every symbolic link on the way is owned by root or the
+/// agent's user too. Links are resolved here, one component at a time
+/// (at most [`MAX_LINKS`]), never by the kernel, so nothing is resolved
+/// twice and nothing unchecked is passed through. `None` when a component
+/// does not exist (and is not to be created).
+fn walk(path: &Path, want: Want) -> Result<Option<Walked>, FileError> {
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    use std::path::Component;
+
+    let absolute = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir()
+            .map_err(io_err("find the current folder of", path))?
+            .join(path)
+    };
+    let to_queue = |p: &Path| -> VecDeque<OsString> {
+        p.components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_owned()),
+                Component::ParentDir => Some(OsString::from("..")),
+                Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+            })
+            .collect()
+    };
+    let mut queue = to_queue(&absolute);
+    let mut fd = open_root()?;
+    let mut real: Vec<OsString> = Vec::new();
+    let mut links = 0usize;
+    let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    while let Some(name) = queue.pop_front() {
+        let here = real_path(&real).join(&name);
+        if name == ".." {
+            let parent = rustix::fs::openat(&fd, "..", dir_flags, Mode::empty())
+                .map_err(|e| io_err("open", &here)(e.into()))?;
+            real.pop();
+            let st = rustix::fs::fstat(&parent).map_err(|e| io_err("inspect", &here)(e.into()))?;
+            check_owner_mode(&real_path(&real), &st, Access::Shared, true)?;
+            fd = parent;
+            continue;
+        }
+        let last = queue.is_empty();
+        let st = match rustix::fs::statat(&fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => match want {
+                Want::Folder { create: true } => {
+                    match rustix::fs::mkdirat(&fd, name.as_os_str(), Mode::from_raw_mode(0o700)) {
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => return Err(io_err("create", &here)(e.into())),
+                    }
+                    rustix::fs::statat(&fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+                        .map_err(|e| io_err("inspect", &here)(e.into()))?
+                }
+                Want::File if last => {
+                    return Ok(Some(Walked {
+                        fd,
+                        real: real_path(&real),
+                        name: Some(name),
+                    }))
+                }
+                _ => return Ok(None),
+            },
+            Err(e) => return Err(io_err("inspect", &here)(e.into())),
+        };
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::Symlink => {
+                check_link_owner(&here, &st)?;
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(io_err("resolve", path)(Errno::LOOP.into()));
+                }
+                let target = rustix::fs::readlinkat(&fd, name.as_os_str(), Vec::new())
+                    .map_err(|e| io_err("read the link", &here)(e.into()))?;
+                let target = PathBuf::from(
+                    <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
+                        target.as_bytes(),
+                    ),
+                );
+                if target.is_absolute() {
+                    fd = open_root()?;
+                    real.clear();
+                }
+                for c in to_queue(&target).into_iter().rev() {
+                    queue.push_front(c);
+                }
+            }
+            _ if last && want == Want::File => {
+                return Ok(Some(Walked {
+                    fd,
+                    real: real_path(&real),
+                    name: Some(name),
+                }))
+            }
+            FileType::Directory => {
+                let next = rustix::fs::openat(&fd, name.as_os_str(), dir_flags, Mode::empty())
+                    .map_err(|e| io_err("open", &here)(e.into()))?;
+                // The folder looked for is checked by the caller, under
+                // the name it was given and by the stricter rule.
+                if !last {
+                    let st =
+                        rustix::fs::fstat(&next).map_err(|e| io_err("inspect", &here)(e.into()))?;
+                    check_owner_mode(&here, &st, Access::Shared, true)?;
+                }
+                fd = next;
+                real.push(name);
+            }
+            kind => {
+                return Err(FileError::NotRegular {
+                    path: here,
+                    kind: kind_name(kind),
+                    expected: "folder",
+                })
+            }
+        }
     }
-    Ok(())
+    match want {
+        Want::Folder { .. } => Ok(Some(Walked {
+            fd,
+            real: real_path(&real),
+            name: None,
+        })),
+        // The path named a folder (`/`, or ending in `..`).
+        Want::File => Err(FileError::NotRegular {
+            path: path.to_owned(),
+            kind: "a folder",
+            expected: "regular file",
+        }),
+    }
+}
+
+/// Refuses a symbolic link on the way to a trusted file or folder that
+/// someone but root and the agent's user owns.
+fn check_link_owner(path: &Path, st: &Stat) -> Result<(), FileError> {
+    let me = euid();
+    if st.st_uid == me || st.st_uid == 0 {
+        return Ok(());
+    }
+    Err(FileError::Unsafe {
+        path: path.to_owned(),
+        owner: st.st_uid,
+        mode: st.st_mode & 0o7777,
+        problem: "a symbolic link owned by neither root nor the user running tessera-agent, on the way to a file the agent trusts",
+        fix: format!("replace it with a link of root's, or run `chown -h {me} {}`", shell_word(path)),
+    })
 }
 
 fn open_flags_read() -> OFlags {
@@ -300,10 +494,11 @@ fn read_capped(
 /// Reads a file outside the state folder that the agent reads by itself
 /// (configuration, keyring, catalog, a sharing server's license): a regular
 /// file of at most `cap` bytes, and when `trusted`, owned by root or the
-/// agent's user and not writable by others, in folders nobody else may
-/// write. The path may lead through symbolic links (the operator named
-/// it); what it leads to is what is checked. `None` when it does not
-/// exist.
+/// agent's user and not writable by others, reached through folders and
+/// links nobody else owns or may change: the path is walked as given, one
+/// component at a time (links included, see [`walk`]), and the file is
+/// opened relative to its folder's descriptor without following a link.
+/// `None` when it does not exist.
 ///
 /// # Errors
 /// [`FileError`].
@@ -313,15 +508,32 @@ pub fn read_file(
     trusted: Option<Access>,
     what: &'static str,
 ) -> Result<Option<Vec<u8>>, FileError> {
-    let fd = match rustix::fs::open(path, open_flags_read(), Mode::empty()) {
-        Ok(fd) => fd,
-        Err(Errno::NOENT) => return Ok(None),
-        Err(e) => return Err(io_err("open", path)(e.into())),
+    let fd = match trusted {
+        Some(_) => {
+            let Some(Walked {
+                fd: dir,
+                name: Some(name),
+                ..
+            }) = walk(path, Want::File)?
+            else {
+                return Ok(None);
+            };
+            let flags = open_flags_read() | OFlags::NOFOLLOW;
+            match opened(
+                path,
+                rustix::fs::openat(&dir, name.as_os_str(), flags, Mode::empty()),
+            )? {
+                Some(fd) => fd,
+                None => return Ok(None),
+            }
+        }
+        None => match rustix::fs::open(path, open_flags_read(), Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(e) => return Err(io_err("open", path)(e.into())),
+        },
     };
     let len = check_opened(path, &fd, trusted, cap, what)?;
-    if trusted.is_some() {
-        check_ancestors(path)?;
-    }
     read_capped(path, fd, (len, cap), what, false).map(Some)
 }
 
@@ -330,7 +542,10 @@ pub fn read_file(
 #[derive(Debug)]
 pub struct Folder {
     fd: OwnedFd,
+    /// As given, for messages.
     path: PathBuf,
+    /// Every link resolved, as walked (for SQLite, which opens by path).
+    real: PathBuf,
 }
 
 /// A step of [`Folder::write_atomic`] where a test can stop it.
@@ -345,47 +560,78 @@ pub enum Step {
 }
 
 impl Folder {
-    /// Opens the folder `path` (creating it, mode 0700, with `create`) and
-    /// checks it and the folders above it; `None` when it does not exist
-    /// and `create` is false.
+    /// Opens the folder `path` (creating it and missing folders above it,
+    /// mode 0700, with `create`): the path is walked as given, one
+    /// component at a time from `/`, every folder and link on the way
+    /// checked (see [`walk`]), and the folder itself must be owned by root
+    /// or the agent's user and writable by nobody else. `None` when it
+    /// does not exist and `create` is false. Open it once per command and
+    /// reach everything in it through it: it is never resolved again.
     ///
     /// # Errors
-    /// [`FileError`]: not a folder, owner or mode unsafe, I/O.
+    /// [`FileError`]: not a folder, a folder or link on the way or the
+    /// folder itself unsafe, I/O.
     pub fn open(path: &Path, create: bool) -> Result<Option<Self>, FileError> {
-        if create {
-            use std::os::unix::fs::DirBuilderExt as _;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(path)
-                .map_err(io_err("create", path))?;
-        }
-        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
-        let fd = match rustix::fs::openat(CWD, path, flags, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(None),
-            Err(Errno::NOTDIR) => {
-                return Err(FileError::NotRegular {
-                    path: path.to_owned(),
-                    kind: "not a folder",
-                    expected: "folder",
-                })
-            }
-            Err(e) => return Err(io_err("open", path)(e.into())),
+        let Some(walked) = walk(path, Want::Folder { create })? else {
+            return Ok(None);
         };
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = rustix::fs::openat(&walked.fd, ".", flags, Mode::empty())
+            .map_err(|e| io_err("open", path)(e.into()))?;
         let st = rustix::fs::fstat(&fd).map_err(|e| io_err("inspect", path)(e.into()))?;
         check_owner_mode(path, &st, Access::Shared, false)?;
-        check_ancestors(path)?;
         Ok(Some(Self {
             fd,
             path: path.to_owned(),
+            real: walked.real,
         }))
     }
 
-    /// The folder's path (for messages and for SQLite).
+    /// Another descriptor of the same open folder (`dup`): the folder is
+    /// not looked up again.
+    ///
+    /// # Errors
+    /// [`FileError::Io`].
+    pub fn try_clone(&self) -> Result<Self, FileError> {
+        Ok(Self {
+            fd: self
+                .fd
+                .try_clone()
+                .map_err(io_err("duplicate the descriptor of", &self.path))?,
+            path: self.path.clone(),
+            real: self.real.clone(),
+        })
+    }
+
+    /// The folder's path as given (for messages).
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The folder's path with every link resolved, for a library that can
+    /// only open files by path (SQLite): it leads through the folders the
+    /// walk checked and no link. [`Folder::is_at`] tells whether it still
+    /// names this folder.
+    #[must_use]
+    pub fn real_path(&self) -> &Path {
+        &self.real
+    }
+
+    /// Whether [`Folder::real_path`] still names this open folder (same
+    /// device and inode).
+    ///
+    /// # Errors
+    /// [`FileError::Io`].
+    pub fn is_at(&self) -> Result<bool, FileError> {
+        let open =
+            rustix::fs::fstat(&self.fd).map_err(|e| io_err("inspect", &self.path)(e.into()))?;
+        let named = match rustix::fs::stat(&self.real) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => return Ok(false),
+            Err(e) => return Err(io_err("inspect", &self.real)(e.into())),
+        };
+        Ok((open.st_dev, open.st_ino) == (named.st_dev, named.st_ino))
     }
 
     /// `NAME` in the folder, for messages.

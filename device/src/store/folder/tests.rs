@@ -3,6 +3,8 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt as _};
 use std::time::Instant;
 
+use rustix::fs::CWD;
+
 use super::*;
 
 fn chmod(path: &Path, mode: u32) {
@@ -357,4 +359,138 @@ fn the_suggested_fix_is_one_shell_word_whatever_the_name() {
     // A control character is shown escaped, never sent to the terminal.
     let word = shell_word(Path::new("/x/\u{1b}[2J'"));
     assert_eq!(word, "'/x/\\u{1b}[2J'\\'''");
+}
+
+/// `chown` by root, for the tests that give a file away.
+fn give_to(path: &Path, uid: u32) {
+    rustix::fs::chownat(
+        CWD,
+        path,
+        Some(rustix::process::Uid::from_raw(uid)),
+        None,
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+}
+
+/// The state folder reached through links of root's (`/var/lib/tessera ->
+/// /data/tessera`, relative and absolute, through `..`): opened, and its
+/// real path has no link left.
+#[test]
+fn a_path_through_safe_links_is_followed_to_its_real_folder() {
+    let top = tempfile::tempdir().unwrap();
+    let data = top.path().join("data/tessera");
+    fs::create_dir_all(&data).unwrap();
+    chmod(&data, 0o700);
+    let lib = top.path().join("var/lib");
+    fs::create_dir_all(&lib).unwrap();
+    symlink("../../data/tessera", lib.join("tessera")).unwrap();
+    symlink(&data, lib.join("absolute")).unwrap();
+    symlink("tessera", lib.join("chain")).unwrap();
+    let real = fs::canonicalize(&data).unwrap();
+    for path in [
+        lib.join("tessera"),
+        lib.join("absolute"),
+        lib.join("chain"),
+        lib.join("../lib/./chain"),
+    ] {
+        let f = folder(&path);
+        assert_eq!(f.path(), path);
+        assert_eq!(f.real_path(), real, "{path:?}");
+        assert!(f.is_at().unwrap());
+        fs::write(data.join("license"), b"x").unwrap();
+        assert_eq!(
+            f.read("license", 10, Access::Shared, "license").unwrap(),
+            Some(b"x".to_vec())
+        );
+    }
+    // A loop of links is an error, not a hang.
+    symlink("loop-b", lib.join("loop-a")).unwrap();
+    symlink("loop-a", lib.join("loop-b")).unwrap();
+    let e = Folder::open(&lib.join("loop-a"), false).unwrap_err();
+    assert!(e.to_string().contains("loop-a"), "{e}");
+    // A file where a folder is expected.
+    fs::write(lib.join("file"), b"").unwrap();
+    assert!(matches!(
+        Folder::open(&lib.join("file/tessera"), false),
+        Err(FileError::NotRegular { .. })
+    ));
+}
+
+/// A link on the path inside a folder others may write (no sticky bit):
+/// they could point it elsewhere, so it is refused, naming that folder;
+/// the same for a folder a link leads into, and for a keyring read
+/// through such a path.
+#[test]
+fn a_path_through_a_folder_others_may_write_is_refused_at_that_folder() {
+    let top = tempfile::tempdir().unwrap();
+    let state = top.path().join("state");
+    fs::create_dir(&state).unwrap();
+    chmod(&state, 0o700);
+    fs::write(state.join("keyring.toml"), b"format = 1").unwrap();
+    let open = top.path().join("open");
+    fs::create_dir(&open).unwrap();
+    symlink(&state, open.join("tessera")).unwrap();
+    chmod(&open, 0o777);
+    let e = Folder::open(&open.join("tessera"), false).unwrap_err();
+    assert!(matches!(e, FileError::Unsafe { .. }), "{e}");
+    assert!(e.to_string().contains(&shown(&open)), "{e}");
+    assert!(e.to_string().contains("mode 0777"), "{e}");
+    let e = read_file(
+        &open.join("tessera/keyring.toml"),
+        100,
+        Some(Access::Shared),
+        "keyring",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains(&shown(&open)), "{e}");
+    // With the sticky bit (as /tmp) nobody else can replace the link.
+    chmod(&open, 0o1777);
+    assert!(Folder::open(&open.join("tessera"), false)
+        .unwrap()
+        .is_some());
+    // A safe link that leads into a folder others may write.
+    chmod(&open, 0o755);
+    let behind = top.path().join("behind");
+    fs::create_dir(&behind).unwrap();
+    fs::create_dir(behind.join("tessera")).unwrap();
+    chmod(&behind.join("tessera"), 0o700);
+    chmod(&behind, 0o777);
+    symlink(behind.join("tessera"), open.join("elsewhere")).unwrap();
+    let e = Folder::open(&open.join("elsewhere"), false).unwrap_err();
+    assert!(e.to_string().contains(&shown(&behind)), "{e}");
+}
+
+/// The attack as root sees it: a folder on the path owned by another user
+/// (`/opt/pbx`, with `tessera -> /var/lib/tessera` in it) lets that user
+/// swap the link to an older copy of the state; and a link owned by
+/// another user. Both are refused, naming path and owner.
+#[test]
+fn a_path_through_a_folder_or_link_of_another_user_is_refused() {
+    if !is_root() {
+        // Only root can give files away; the mode case above runs for everyone.
+        return;
+    }
+    let top = tempfile::tempdir().unwrap();
+    let state = top.path().join("state");
+    fs::create_dir(&state).unwrap();
+    chmod(&state, 0o700);
+    let pbx = top.path().join("opt/pbx");
+    fs::create_dir_all(&pbx).unwrap();
+    symlink(&state, pbx.join("tessera")).unwrap();
+    assert!(Folder::open(&pbx.join("tessera"), false).unwrap().is_some());
+    give_to(&pbx, 65534);
+    let e = Folder::open(&pbx.join("tessera"), false).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains(&shown(&pbx)), "{text}");
+    assert!(text.contains("owned by uid 65534"), "{text}");
+    assert!(text.contains("chown 0"), "{text}");
+    give_to(&pbx, 0);
+    // The link itself given away.
+    give_to(&pbx.join("tessera"), 65534);
+    let e = Folder::open(&pbx.join("tessera"), false).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("a symbolic link owned by"), "{text}");
+    assert!(text.contains("owned by uid 65534"), "{text}");
+    assert!(text.contains("chown -h 0"), "{text}");
 }
