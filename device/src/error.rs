@@ -166,7 +166,9 @@ impl AgentError {
             Self::Encode(_) => "encode",
             Self::Store(StoreError::Locked(_)) => "locked",
             Self::Store(StoreError::LicenseDamaged { .. }) => "license_damaged",
-            Self::Store(StoreError::NoStateDir(_)) => "not_activated",
+            Self::Store(StoreError::NoStateDir(_))
+            | Self::Store(StoreError::NotStateFolder { foreign: false, .. }) => "not_activated",
+            Self::Store(StoreError::NotStateFolder { foreign: true, .. }) => "not_state_folder",
             Self::Store(StoreError::FailPoint(_)) => "fail_point",
             Self::Store(StoreError::File(e)) | Self::File(e) => e.code(),
             Self::Config(ConfigError::File(e)) => e.code(),

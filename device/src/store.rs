@@ -207,6 +207,18 @@ pub enum StoreError {
     /// The state directory does not exist (and was not to be created).
     #[error("there is no state directory {}: this device has no license yet", shown(.0))]
     NoStateDir(PathBuf),
+    /// The folder holds none of the agent's state (no license, state
+    /// record, device key, lock or seat store): nothing is created in it
+    /// unless the command provisions a device.
+    #[error("{}", not_state_message(.path, *.foreign))]
+    NotStateFolder {
+        /// The folder.
+        path: PathBuf,
+        /// Whether it holds other files (it is no state folder at all);
+        /// else it is empty or holds only configuration (a device not
+        /// provisioned yet).
+        foreign: bool,
+    },
     /// Another agent holds the lock.
     #[error(
         "another tessera-agent is working on {} (its lock was held for more than 30 s); wait for it to finish and try again", shown(.0)
@@ -227,6 +239,20 @@ pub enum StoreError {
     /// A test fail point was reached.
     #[error("stopped at fail point `{}` (test hook)", .0.name())]
     FailPoint(FailPoint),
+}
+
+fn not_state_message(path: &Path, foreign: bool) -> String {
+    if foreign {
+        format!(
+            "{} is not a tessera state folder: it holds other files and no license, state record or device key, so nothing is written there; pass --state-dir (or set TESSERA_STATE_DIR) to the agent's folder (default /var/lib/tessera), or provision a new device in a new or empty folder with `tessera-agent --state-dir DIR request -o request.txt`",
+            shown(path)
+        )
+    } else {
+        format!(
+            "no license is installed in {}: it holds no tessera state yet (no license, state record or device key); provision this device with `tessera-agent request -o request.txt`, send the file to the vendor and install the answer with `tessera-agent install FILE`; if its state lives elsewhere, pass --state-dir DIR (or set TESSERA_STATE_DIR)",
+            shown(path)
+        )
+    }
 }
 
 /// The state record as found on disk.
@@ -310,6 +336,7 @@ impl Store {
         timeout: Duration,
     ) -> Result<Self, StoreError> {
         let dir = folder.path().to_owned();
+        Self::check_holds_state(&folder, create)?;
         let lock = folder.open_lock(LOCK_FILE)?;
         let deadline = Instant::now() + timeout;
         loop {
@@ -347,6 +374,29 @@ impl Store {
             store.provision()?;
         }
         Ok(store)
+    }
+
+    /// Refuses, before anything is created, a folder that holds none of
+    /// the agent's state: without `create` any such folder (a device not
+    /// provisioned, or a path that is no state folder: `/`), with `create`
+    /// one that holds other files (only a new or empty folder, or one with
+    /// the agent's configuration, is provisioned).
+    fn check_holds_state(folder: &Folder, create: bool) -> Result<(), StoreError> {
+        let names = folder.names()?;
+        let state = names.iter().any(|n| {
+            n == LOCK_FILE
+                || known_name(n).is_some() && !matches!(n.as_str(), CONFIG_FILE | KEYRING_FILE)
+        });
+        let foreign = names
+            .iter()
+            .any(|n| n != LOCK_FILE && known_name(n).is_none());
+        if state || (create && !foreign) {
+            return Ok(());
+        }
+        Err(StoreError::NotStateFolder {
+            path: folder.path().to_owned(),
+            foreign,
+        })
     }
 
     /// Loads the device key (with `create`, making one if there is none:

@@ -338,9 +338,24 @@ fn without_full_service_nothing_new_is_assigned() {
     assert_eq!(s["may_assign"], false);
     assert!(s["reason"].as_str().unwrap().contains("locked"), "{s}");
 
-    // No license at all (a new state directory): list works, assign does not.
+    // A device not provisioned yet (its keyring only): nothing to list,
+    // nothing to assign, and nothing is created in its folder.
     let fresh = Device::appliance();
-    fs::create_dir_all(fresh.state.path()).unwrap();
+    for args in [&["list"][..], &["assign", "--user", "a", "--profile", "1"]] {
+        let out = seats(&fresh, T0, args, 2);
+        assert!(
+            stderr(&out).contains("no license is installed"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(fs::read_dir(fresh.state.path()).unwrap().count(), 1);
+    // Provisioned (a request made), no license: list works, assign does not.
+    fresh
+        .cmd()
+        .args(["request", "--now", &at(T0)])
+        .assert()
+        .code(0);
     seats(&fresh, T0, &["list"], 0);
     let out = seats(&fresh, T0, &["assign", "--user", "a", "--profile", "1"], 2);
     assert!(

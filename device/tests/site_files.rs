@@ -598,3 +598,62 @@ fn a_state_folder_named_through_a_folder_another_user_controls_is_refused() {
         .code(0)
         .stdout(predicates::str::contains("\"sequence\": 3"));
 }
+
+/// `check`, `status` and `seats` pointed at a folder that holds no agent
+/// state create nothing in it (no `lock`): an empty folder is a device
+/// not provisioned yet, a folder of other files (`/`, say) is no state
+/// folder at all; `request` provisions only an empty or new folder.
+#[test]
+fn a_folder_without_agent_state_is_left_as_it_is() {
+    let d = Device::appliance();
+    let empty = tempfile::tempdir().unwrap();
+    let foreign = tempfile::tempdir().unwrap();
+    fs::write(foreign.path().join("passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+    for (dir, code, words) in [
+        (
+            empty.path(),
+            "not_activated",
+            &[
+                "holds no tessera state",
+                "tessera-agent request",
+                "--state-dir",
+            ][..],
+        ),
+        (
+            foreign.path(),
+            "not_state_folder",
+            &["not a tessera state folder", "--state-dir"],
+        ),
+    ] {
+        let before = snapshot(dir);
+        for args in [
+            &["check", "--json"][..],
+            &["status", "--json"],
+            &["seats", "list", "--json"],
+        ] {
+            let out = agent_at(&d, dir)
+                .args(args)
+                .args(["--now", &at(T0)])
+                .assert()
+                .code(2)
+                .get_output()
+                .clone();
+            let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(json["error"]["code"], code, "{args:?}");
+            let err = stderr(&out);
+            for w in words {
+                assert!(err.contains(w), "{args:?}: {w} not in {err}");
+            }
+            assert_eq!(snapshot(dir), before, "{args:?} wrote into {dir:?}");
+        }
+    }
+    // Provisioning: never into a folder of other files.
+    let err = refused(agent_at(&d, foreign.path()).args(["request", "--now", &at(T0)]));
+    assert!(err.contains("not a tessera state folder"), "{err}");
+    assert_eq!(fs::read_dir(foreign.path()).unwrap().count(), 1);
+    agent_at(&d, empty.path())
+        .args(["request", "--now", &at(T0)])
+        .assert()
+        .code(0);
+    assert!(empty.path().join("device.key").exists());
+}

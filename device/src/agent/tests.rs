@@ -412,7 +412,10 @@ fn keyring_comes_from_option_config_or_state_dir() {
 fn check_before_activation_says_what_to_do() {
     let s = Setup::appliance();
     let err = s.agent().check(T0).unwrap_err();
-    assert!(matches!(err, AgentError::NotActivated(_)));
+    assert_eq!(err.code(), "not_activated");
+    assert!(err.to_string().contains("tessera-agent request"), "{err}");
+    // Nothing was created in the folder (its keyring only).
+    assert_eq!(fs::read_dir(s.state.path()).unwrap().count(), 1);
     let mut o = s.options();
     o.state_dir = s.state.path().join("nowhere");
     let err = Agent::new(o).unwrap().check(T0).unwrap_err();

@@ -1152,7 +1152,12 @@ fn phone(user: &str, ext: &str) -> NewSeat {
 #[test]
 fn seats_follow_the_installed_license() {
     let s = Site::new();
-    // No state directory content yet: no license, no new assignments.
+    // No state yet: the seats cannot even be opened (nothing is created).
+    let e = s.agent.seats(T0, SeatOptions::default()).unwrap_err();
+    assert_eq!(e.code(), "not_activated");
+    assert!(e.to_string().contains("no license is installed"), "{e}");
+    // Provisioned, no license yet: no new assignments.
+    s.agent.request(T0).unwrap();
     {
         let mut seats = s.seats(T0);
         let e = seats.assign(phone("alice", "1001")).unwrap_err();

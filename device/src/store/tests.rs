@@ -196,9 +196,12 @@ fn the_state_is_sealed_under_the_device_key() {
 #[test]
 fn provisioning_only_on_an_empty_device_and_only_when_creating() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), false, None).unwrap();
-    assert_eq!(store.read_state().unwrap(), StoredState::Missing);
-    drop(store);
+    // Without creating, an empty folder is left alone (not even a lock).
+    assert!(matches!(
+        Store::open(dir.path(), false, None),
+        Err(StoreError::NotStateFolder { foreign: false, .. })
+    ));
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     // A license without a state is a lost state, not a fresh device.
     fs::write(dir.path().join(LICENSE_FILE), b"x").unwrap();
     let store = open(dir.path());
