@@ -487,12 +487,7 @@ impl Agent {
         let mut notes = store.recovered().to_vec();
         let installed = Self::read_installed(&store, &mut notes)?;
         let (mut state, recovering) = match store.read_state()? {
-            StoredState::Intact(s) => {
-                if recover {
-                    notes.push("--recover ignored: the state record is intact".into());
-                }
-                (s, false)
-            }
+            StoredState::Intact(s) => (s, false),
             StoredState::Missing if !store.has_license()? => (State::new(), false),
             StoredState::Missing | StoredState::Corrupt | StoredState::Unbound(_) if recover => {
                 (State::recovery(now), true)
@@ -501,15 +496,43 @@ impl Agent {
         };
         let device = self.device(store.folder(), installed.as_deref())?;
         notes.extend(device.notes);
+        let stored = state;
         let decision = match verify(&bytes, &keyring, &device.identity, now, &mut state) {
-            Ok(d) => d,
+            Ok(d) => {
+                if recover && !recovering {
+                    notes.push("--recover ignored: the state record is intact and the clock is not behind it".into());
+                }
+                d
+            }
             Err(tessera_verifier::Error::StateCorrupt) if recovering => {
                 let issued = decode_license_unverified(&bytes)
                     .map(|l| format_time(l.issued_at()))
                     .unwrap_or_default();
                 return Err(AgentError::RecoveryNeedsFreshLicense { issued });
             }
-            Err(e) => return Err(e.into()),
+            Err(tessera_verifier::Error::ClockRollback) if recover && !recovering => {
+                state = clock_reset(&stored, &bytes, &keyring)?;
+                let reset = state;
+                let d = verify(&bytes, &keyring, &device.identity, now, &mut state).map_err(
+                    |e| match (e, reset.last_seen()) {
+                        // Behind the new license's issue time: the clock is wrong now.
+                        (tessera_verifier::Error::ClockRollback, Some(issued)) => {
+                            AgentError::NotYetValid {
+                                starts: format_time(issued),
+                                now: format_time(now),
+                            }
+                        }
+                        (e, _) => e.into(),
+                    },
+                )?;
+                notes.push(format!(
+                    "the recorded time {} (the clock was once set ahead) was reset to the issue time of this newer license, {}",
+                    stored.last_seen().map(format_time).unwrap_or_default(),
+                    format_time(d.license().issued_at())
+                ));
+                d
+            }
+            Err(e) => return Err(refused(e, &stored, now)),
         };
         if decision.verdict() == Verdict::NotYetValid {
             return Err(AgentError::NotYetValid {
@@ -560,7 +583,8 @@ impl Agent {
         let device = self.device(store.folder(), Some(&bytes))?;
         notes.extend(device.notes);
         let mut next = state;
-        let decision = verify(&bytes, &keyring, &device.identity, now, &mut next)?;
+        let decision = verify(&bytes, &keyring, &device.identity, now, &mut next)
+            .map_err(|e| refused(e, &state, now))?;
         if persist && next != state {
             store.save_state(&next)?;
         }
@@ -620,6 +644,40 @@ fn license_bytes_of(input: &[u8]) -> Result<Vec<u8>, AgentError> {
     let bytes = armor::decode(text, armor::LABEL_LICENSE, &mut buf)
         .map_err(tessera_verifier::Error::from)?;
     Ok(bytes.to_vec())
+}
+
+/// The agent's error for a license the verifier refused at `now` with the
+/// stored `state`: a clock rollback says what time was recorded and how to
+/// recover.
+pub(crate) fn refused(e: tessera_verifier::Error, state: &State, now: i64) -> AgentError {
+    match (e, state.last_seen()) {
+        (tessera_verifier::Error::ClockRollback, Some(seen)) => AgentError::ClockRollback {
+            last_seen: format_time(seen),
+            now: format_time(now),
+        },
+        (e, _) => e.into(),
+    }
+}
+
+/// The state to verify `bytes` from after a clock set ahead
+/// (`spec/RUNTIME.md` §6.3, "Recovery from a clock set ahead"): only for a
+/// vendor-signed license of the state's serial with a higher sequence than
+/// the license in force, the recovery state whose recorded time and floor
+/// are that license's issue time (a time the vendor vouches has passed).
+/// Binding and the clock against the new time are for `verify` to judge.
+fn clock_reset(state: &State, bytes: &[u8], keyring: &[KeyEntry]) -> Result<State, AgentError> {
+    let license = tessera_verifier::decode_license(bytes, keyring)?;
+    let in_force = state.sequence().unwrap_or(0);
+    if state.sequence().is_none() || license.sequence() <= in_force {
+        return Err(AgentError::RecoveryNeedsNewerLicense {
+            in_force,
+            given: license.sequence(),
+        });
+    }
+    if state.serial_digest() != Some(tessera_verifier::state::serial_digest(license.serial())) {
+        return Err(tessera_verifier::Error::WrongSerial.into());
+    }
+    Ok(State::recovery(license.issued_at()))
 }
 
 /// The state record in force, or why there is none to trust.

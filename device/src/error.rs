@@ -51,6 +51,28 @@ pub enum AgentError {
         /// Why.
         why: Unbound,
     },
+    /// The clock is earlier than the time the state already recorded (by
+    /// more than the license's rollback tolerance).
+    #[error(
+        "the device clock says {now}, but this device already recorded {last_seen}, and its clock may not go back: set the clock to the correct time and check again. If {last_seen} is itself wrong (the clock was once set ahead), a newer license from the vendor resets it: run `tessera-agent request -o request.txt`, send the file to the vendor and install the answer with `tessera-agent install --recover FILE`"
+    )]
+    ClockRollback {
+        /// The time the state recorded.
+        last_seen: String,
+        /// The device's time.
+        now: String,
+    },
+    /// `install --recover` after a clock set back, with a license that is
+    /// not newer than the one in force.
+    #[error(
+        "after a clock set back, `install --recover` takes only a license newer than the one in force (sequence {in_force}; this file has sequence {given}), which the vendor signs for a renewal request: run `tessera-agent request -o request.txt`, send it to the vendor and install the answer with --recover"
+    )]
+    RecoveryNeedsNewerLicense {
+        /// Sequence of the license in force.
+        in_force: u32,
+        /// Sequence of the file given.
+        given: u32,
+    },
     /// `install --recover` was given a license issued before the recovery.
     #[error(
         "after a state loss only a license issued now can be installed (this one was issued {issued}); run `tessera-agent request` and ask the vendor for a fresh license"
@@ -156,6 +178,8 @@ impl AgentError {
             Self::NotActivated(_) => "not_activated",
             Self::StateCorrupt(_) | Self::StateUnbound { .. } => "state_corrupt",
             Self::RecoveryNeedsFreshLicense { .. } => "recovery_needs_fresh_license",
+            Self::ClockRollback { .. } => "clock_rollback",
+            Self::RecoveryNeedsNewerLicense { .. } => "recovery_needs_newer_license",
             Self::NotYetValid { .. } => "not_yet_valid",
             Self::NoKeyring { .. } => "no_keyring",
             Self::Keyring { .. } => "keyring",

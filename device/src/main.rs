@@ -138,6 +138,8 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         keyring: Option<PathBuf>,
         /// After a corrupt state record: accept only a license issued now.
+        /// After a clock set back: accept a license newer than the one in
+        /// force, and reset the recorded time to its issue time.
         #[arg(long)]
         recover: bool,
         /// JSON output.

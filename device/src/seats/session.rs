@@ -464,7 +464,7 @@ impl Seats<'_> {
             Err(e) => {
                 return Ok(Limits::unavailable(format!(
                     "the installed license is refused: {}",
-                    AgentError::from(e)
+                    crate::agent::refused(e, &installed.state, self.now)
                 )))
             }
         };
