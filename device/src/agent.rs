@@ -585,10 +585,24 @@ impl Agent {
         let mut next = state;
         let decision = verify(&bytes, &keyring, &device.identity, now, &mut next)
             .map_err(|e| refused(e, &state, now))?;
+        // A full or failing disk costs no service: the verdict was judged
+        // against the state on disk, which stays as it was (so the clock
+        // is judged against the last time saved); the report says so.
+        let mut unsaved = None;
         if persist && next != state {
-            store.save_state(&next)?;
+            match store.save_state(&next) {
+                Ok(()) => {}
+                Err(StoreError::File(e @ FileError::Io { .. })) => unsaved = Some(e),
+                Err(e) => return Err(e.into()),
+            }
         }
         let mut report = Report::new(&decision, &next, now, catalog.as_ref());
+        if let Some(e) = unsaved {
+            report.state_saved = false;
+            report
+                .notes
+                .push(format!("{}: {e}", crate::report::STATE_NOT_SAVED));
+        }
         report.notes.extend(notes);
         // The seats never make the check fail: problems become notes.
         let names = match catalog {

@@ -409,6 +409,13 @@ fn now_or_clock(now: Option<&str>) -> Result<i64, AgentError> {
 }
 
 fn print_report(report: &Report, json: bool, full: bool) -> Result<u8, AgentError> {
+    if !report.state_saved {
+        // For the log too, whatever standard output is.
+        say_err!(
+            "tessera-agent: warning: {}",
+            tessera_device::report::STATE_NOT_SAVED
+        );
+    }
     if json {
         let text = serde_json::to_string_pretty(report).map_err(|e| AgentError::Output {
             path: "-".into(),

@@ -16,6 +16,9 @@ use crate::mode::Mode;
 use crate::probe::platform_name;
 use crate::seats::OverAssigned;
 
+/// The note of a `check` whose state record could not be saved.
+pub const STATE_NOT_SAVED: &str = "the state record could not be saved, so the time of this check is not recorded; the verdict stands (judged against the state last saved) and the PBX keeps its mode, but free space on the disk of the state folder and check again";
+
 /// The outcome of evaluating the installed license at one time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Report {
@@ -55,6 +58,11 @@ pub struct Report {
     /// Seat counts above what the license allows (`tessera-agent seats`):
     /// nothing is deleted, new assignments of that kind are refused.
     pub over_assigned: Vec<OverAssigned>,
+    /// Whether the state record is on disk as this report has it: false
+    /// when `check` could not save it (a full or failing disk). The verdict
+    /// stands, judged against the last state saved; the warning is among
+    /// the notes.
+    pub state_saved: bool,
     /// Warnings and recovery notes.
     pub notes: Vec<String>,
 }
@@ -354,6 +362,7 @@ impl Report {
             sharing: SharingSummary { role, server },
             entitlements,
             over_assigned: Vec::new(),
+            state_saved: true,
             notes,
         }
     }

@@ -1,0 +1,161 @@
+//! A full file system under the state folder. Anybody who can fill it
+//! (any user, on a shared partition) must not lock the PBX: when `check`
+//! cannot save the state record, its verdict stands (exit code of the
+//! mode), the JSON report says `"state_saved": false`, and a warning says
+//! why. It grants no more than the last saved state allows: the clock is
+//! judged against the last time saved.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use common::{at, Device, T0};
+use tessera_verifier::samples::DAY;
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// `None` without root outside CI (a developer machine); in CI
+    /// (`CI=true`) the test needs root and fails without it.
+    fn mount() -> Option<Self> {
+        if !rustix::process::geteuid().is_root() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "this test mounts a tmpfs and needs root in CI"
+            );
+            eprintln!("SKIPPED: mounting a tmpfs needs root");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        rustix::mount::mount(
+            "tmpfs",
+            dir.path(),
+            "tmpfs",
+            rustix::mount::MountFlags::empty(),
+            Some(c"size=1m,mode=0755"),
+        )
+        .unwrap();
+        Some(Self { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the file system with one file; returns it.
+    fn fill(&self) -> PathBuf {
+        let filler = self.path().join("filler");
+        let mut f = fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = rustix::mount::unmount(self.dir.path(), rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
+fn agent_at(d: &Device, state: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(common::agent_bin());
+    cmd.env_remove("TESSERA_STATE_DIR")
+        .env_remove("TESSERA_AGENT_CONFIG")
+        .env_remove("TESSERA_AGENT_FAILPOINT")
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--sysroot")
+        .arg(d.root.path());
+    cmd
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_full_disk_keeps_the_verdict_and_says_the_state_was_not_saved() {
+    let Some(fs_) = Tmpfs::mount() else { return };
+    let d = Device::appliance();
+    let state = fs_.path().join("tessera");
+    fs::create_dir(&state).unwrap();
+    fs::copy(d.state_file("keyring.toml"), state.join("keyring.toml")).unwrap();
+    let request = agent_at(&d, &state)
+        .args(["request", "--now", &at(T0)])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let l = common::answer(&String::from_utf8(request).unwrap(), 1, T0);
+    let license = d.root.path().join("license.txt");
+    fs::write(
+        &license,
+        tessera_verifier::armor::encode(&common::sign(&l), tessera_verifier::armor::LABEL_LICENSE),
+    )
+    .unwrap();
+    agent_at(&d, &state)
+        .args(["install", "--now", &at(T0)])
+        .arg(&license)
+        .assert()
+        .code(0);
+    agent_at(&d, &state)
+        .args(["check", "--now", &at(T0 + 10 * DAY)])
+        .assert()
+        .code(0);
+    let saved = fs::read(state.join("state")).unwrap();
+
+    let filler = fs_.fill();
+    for (args, when) in [
+        (&["check", "--json"][..], T0 + 20 * DAY),
+        (&["check"], T0 + 21 * DAY),
+    ] {
+        let out = agent_at(&d, &state)
+            .args(args)
+            .args(["--now", &at(when)])
+            .assert()
+            .code(0)
+            .get_output()
+            .clone();
+        let err = String::from_utf8(out.stderr.clone()).unwrap();
+        assert!(err.contains("could not be saved"), "{args:?}: {err}");
+        if args.contains(&"--json") {
+            let report = json(&out);
+            assert_eq!(report["state_saved"], false, "{report}");
+            assert_eq!(report["verdict"], "valid");
+        } else {
+            let text = String::from_utf8(out.stdout).unwrap();
+            assert!(text.contains("could not be saved"), "{text}");
+        }
+        assert_eq!(fs::read(state.join("state")).unwrap(), saved);
+    }
+    // The clock is judged against the last time saved (day 10): back to
+    // day 9.5 is within the tolerance, back to day 5 is not.
+    agent_at(&d, &state)
+        .args(["check", "--now", &at(T0 + 9 * DAY + DAY / 2)])
+        .assert()
+        .code(0);
+    agent_at(&d, &state)
+        .args(["check", "--json", "--now", &at(T0 + 5 * DAY)])
+        .assert()
+        .code(2)
+        .stdout(predicates::str::contains("clock_rollback"));
+    // Room again: saved.
+    fs::remove_file(filler).unwrap();
+    let out = agent_at(&d, &state)
+        .args(["check", "--json", "--now", &at(T0 + 22 * DAY)])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    assert_eq!(json(&out)["state_saved"], true);
+    assert_ne!(fs::read(state.join("state")).unwrap(), saved);
+}
