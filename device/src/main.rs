@@ -14,7 +14,7 @@ use rustix::fs::{FileType, Mode, OFlags};
 use serde::Serialize;
 use tessera_device::agent::{DEFAULT_STATE_DIR, STATE_DIR_ENV};
 use tessera_device::clock::{parse_time, system_now};
-use tessera_device::mode::EXIT_REFUSED;
+use tessera_device::mode::{EXIT_OUTPUT, EXIT_REFUSED};
 use tessera_device::probe::kind_name;
 use tessera_device::seats::mass::{Stage, MAX_CSV_LEN};
 use tessera_device::seats::session::render_list;
@@ -35,17 +35,82 @@ fn shown_lines(text: &str) -> String {
         .join("\n")
 }
 
-/// `println!` through [`shown_lines`].
+/// Standard output and error that never panic. A write to standard output
+/// that fails ends all further output there: a pipe whose reader is gone
+/// quietly, any other failure remembered for [`out::finish`]. Standard
+/// error is written as far as it goes (there is nowhere else to report).
+mod out {
+    use std::io::{self, Write as _};
+    use std::sync::Mutex;
+
+    /// How standard output has fared.
+    enum State {
+        Open,
+        /// The reader went away: say no more.
+        Closed,
+        /// A write failed (a full disk, an I/O error).
+        Failed(String),
+    }
+
+    static STDOUT: Mutex<State> = Mutex::new(State::Open);
+
+    /// Writes `text` to standard output, unless an earlier write failed.
+    pub fn stdout(text: impl AsRef<[u8]>) {
+        let Ok(mut state) = STDOUT.lock() else { return };
+        if !matches!(*state, State::Open) {
+            return;
+        }
+        let mut out = io::stdout().lock();
+        if let Err(e) = out.write_all(text.as_ref()).and_then(|()| out.flush()) {
+            *state = match e.kind() {
+                io::ErrorKind::BrokenPipe => State::Closed,
+                _ => State::Failed(e.to_string()),
+            };
+        }
+    }
+
+    /// Writes `text` to standard error, as far as it goes.
+    pub fn stderr(text: &str) {
+        let mut err = io::stderr().lock();
+        let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+    }
+
+    /// The exit code after the command decided `code`: a failed write to
+    /// standard output is reported, and turns success into
+    /// [`super::EXIT_OUTPUT`], except for `decision` commands (`check`,
+    /// `status`, `install`), whose exit code is the PBX mode and stands.
+    pub fn finish(code: u8, decision: bool) -> u8 {
+        let failed = match STDOUT.lock() {
+            Ok(state) => match &*state {
+                State::Failed(e) => Some(e.clone()),
+                State::Open | State::Closed => None,
+            },
+            Err(_) => None,
+        };
+        let Some(e) = failed else { return code };
+        stderr(&format!(
+            "tessera-agent: cannot write to standard output ({}); the command's work is done, its output is lost: write it to a disk with free space, or to a file with -o where the command has it\n",
+            tessera_verifier::text::escaped(&e)
+        ));
+        if decision || code != 0 {
+            code
+        } else {
+            super::EXIT_OUTPUT
+        }
+    }
+}
+
+/// A line to standard output through [`shown_lines`].
 macro_rules! say {
-    ($($arg:tt)*) => { println!("{}", shown_lines(&format!($($arg)*))) };
+    ($($arg:tt)*) => { out::stdout(format!("{}\n", shown_lines(&format!($($arg)*)))) };
 }
-/// `eprintln!` through [`shown_lines`].
+/// A line to standard error through [`shown_lines`].
 macro_rules! say_err {
-    ($($arg:tt)*) => { eprintln!("{}", shown_lines(&format!($($arg)*))) };
+    ($($arg:tt)*) => { out::stderr(&format!("{}\n", shown_lines(&format!($($arg)*)))) };
 }
-/// `print!` through [`shown_lines`].
+/// Text to standard output through [`shown_lines`].
 macro_rules! say_raw {
-    ($($arg:tt)*) => { print!("{}", shown_lines(&format!($($arg)*))) };
+    ($($arg:tt)*) => { out::stdout(shown_lines(&format!($($arg)*))) };
 }
 
 const AFTER_HELP: &str = "\
@@ -59,6 +124,10 @@ Exit codes of check, status and install:
       set back, a state folder or file others may write, a link or FIFO
       in the state folder, bad input ...): give no full service; behave
       as locked
+Other commands exit 0, or 2 when refused. Standard output that cannot be
+written (a full disk) is reported on standard error: check, status and
+install keep the exit code of the mode, the others exit 3 (their work is
+done). A pipe whose reader is gone (`| head -1`) just ends the output.
 
 Examples:
   tessera-agent probe                                   what identifies this device
@@ -372,7 +441,25 @@ struct JsonErrorBody<'a> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = u8::try_from(e.exit_code()).unwrap_or(EXIT_REFUSED);
+            if e.use_stderr() {
+                out::stderr(&e.render().to_string());
+            } else if io::stdout().is_terminal() {
+                // Help and version on a terminal, in clap's colours.
+                let _ = e.print();
+            } else {
+                out::stdout(e.render().to_string());
+            }
+            return ExitCode::from(out::finish(code, false));
+        }
+    };
+    let decision = matches!(
+        cli.command,
+        Command::Check { .. } | Command::Status { .. } | Command::Install { .. }
+    );
     let json = matches!(
         cli.command,
         Command::Probe { json: true }
@@ -380,8 +467,8 @@ fn main() -> ExitCode {
             | Command::Check { json: true, .. }
             | Command::Status { json: true, .. }
     ) || matches!(&cli.command, Command::Seats { command, .. } if command.json());
-    match run(cli) {
-        Ok(code) => ExitCode::from(code),
+    let code = match run(cli) {
+        Ok(code) => code,
         Err(e) => {
             if json {
                 let body = JsonError {
@@ -392,13 +479,14 @@ fn main() -> ExitCode {
                     exit_code: EXIT_REFUSED,
                 };
                 if let Ok(text) = serde_json::to_string_pretty(&body) {
-                    println!("{text}");
+                    out::stdout(format!("{text}\n"));
                 }
             }
             say_err!("tessera-agent: {e}");
-            ExitCode::from(EXIT_REFUSED)
+            EXIT_REFUSED
         }
-    }
+    };
+    ExitCode::from(out::finish(code, decision))
 }
 
 fn now_or_clock(now: Option<&str>) -> Result<i64, AgentError> {
@@ -417,11 +505,7 @@ fn print_report(report: &Report, json: bool, full: bool) -> Result<u8, AgentErro
         );
     }
     if json {
-        let text = serde_json::to_string_pretty(report).map_err(|e| AgentError::Output {
-            path: "-".into(),
-            reason: e.to_string(),
-        })?;
-        println!("{text}");
+        out::stdout(format!("{}\n", json_text(report)?));
     } else if full {
         say_raw!("{}", report.render());
     } else {
@@ -460,7 +544,7 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
                 })?;
                 value["min_components"] = agent.min_components().into();
                 value["enough"] = enough.is_ok().into();
-                println!("{value:#}");
+                out::stdout(format!("{value:#}\n"));
             } else {
                 say_raw!("{}", probe.render());
             }
@@ -652,7 +736,7 @@ fn run_seats(
     let seats = agent.seats(now, options)?;
     let printed = seats_work(seats, command, input.as_deref().unwrap_or_default())?;
     match printed {
-        Printed::Json(text) => println!("{text}"),
+        Printed::Json(text) => out::stdout(format!("{text}\n")),
         Printed::Lines(text) => say!("{text}"),
         Printed::Raw(text) => say_raw!("{text}"),
         Printed::Export {
@@ -956,11 +1040,9 @@ fn write_output(path: &str, bytes: &[u8], force: bool) -> Result<(), AgentError>
         reason,
     };
     if path == "-" {
-        let mut out = io::stdout().lock();
-        return out
-            .write_all(bytes)
-            .and_then(|()| out.flush())
-            .map_err(|e| fail(e.to_string()));
+        // A failure shows in the exit code (`out::finish`).
+        out::stdout(bytes);
+        return Ok(());
     }
     let target = std::path::Path::new(path);
     match std::fs::symlink_metadata(target) {

@@ -10,7 +10,10 @@
 //! | 2 | refused or error | no license can be trusted: behave as locked and show the message |
 //!
 //! Exit code 2 is also what the argument parser uses for a usage error,
-//! which is the same thing for a script: nothing was decided.
+//! which is the same thing for a script: nothing was decided. Exit code 3
+//! ([`EXIT_OUTPUT`]) is for the other commands only: their work was done,
+//! their standard output could not be written; `check`, `status` and
+//! `install` keep the mode's code then.
 
 use serde::Serialize;
 use tessera_verifier::claims::AfterGrace;
@@ -20,6 +23,12 @@ use tessera_verifier::Verdict;
 pub const EXIT_FULL: u8 = 0;
 /// Exit code: the license or the command was refused, or an error occurred.
 pub const EXIT_REFUSED: u8 = 2;
+/// Exit code of a command other than `check`, `status` and `install`
+/// whose work was done but whose standard output could not be written (a
+/// full disk, an I/O error; a pipe whose reader is gone is not an error).
+/// `check`, `status` and `install` keep the mode's exit code then: the
+/// decision stands.
+pub const EXIT_OUTPUT: u8 = 3;
 /// Exit code: full service, renewal due.
 pub const EXIT_RENEWAL_DUE: u8 = 10;
 /// Exit code: full service during the offline grace period.
