@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{at, locked_after, Device, T0};
+use common::{locked_after, Device, T0};
 use tessera_verifier::samples::DAY;
 
 fn stderr(out: &std::process::Output) -> String {
@@ -23,28 +23,18 @@ fn json(out: &std::process::Output) -> serde_json::Value {
 /// 2031-01-01, a clock set five years ahead.
 const AHEAD: i64 = 1_924_992_000;
 
-fn run(d: &Device, args: &[&str], now: i64, code: i32) -> std::process::Output {
-    d.cmd()
-        .args(args)
-        .args(["--now", &at(now)])
-        .assert()
-        .code(code)
-        .get_output()
-        .clone()
-}
-
 #[test]
 fn a_clock_set_ahead_is_recovered_with_a_newer_license_only() {
     let d = Device::appliance();
     let first = d.licensed(1, T0, |_| {});
-    run(&d, &["install", first.to_str().unwrap()], T0, 0);
-    run(&d, &["check"], T0 + DAY, 0);
+    d.run(&["install", first.to_str().unwrap()], T0, 0);
+    d.run(&["check"], T0 + DAY, 0);
     // One forward step: the license looks expired (emergency only).
-    run(&d, &["check"], AHEAD, 12);
+    d.run(&["check"], AHEAD, 12);
     // Back at the right time: refused, and the message says what was
     // recorded and how to recover.
     let now = T0 + 3 * DAY;
-    let out = run(&d, &["check", "--json"], now, 2);
+    let out = d.run(&["check", "--json"], now, 2);
     assert_eq!(json(&out)["error"]["code"], "clock_rollback");
     let err = stderr(&out);
     for word in [
@@ -56,9 +46,8 @@ fn a_clock_set_ahead_is_recovered_with_a_newer_license_only() {
         assert!(err.contains(word), "{word} not in {err}");
     }
     // The same license again, with or without --recover: refused.
-    run(&d, &["install", first.to_str().unwrap()], now, 2);
-    let out = run(
-        &d,
+    d.run(&["install", first.to_str().unwrap()], now, 2);
+    let out = d.run(
         &["install", "--recover", "--json", first.to_str().unwrap()],
         now,
         2,
@@ -67,15 +56,14 @@ fn a_clock_set_ahead_is_recovered_with_a_newer_license_only() {
     assert!(stderr(&out).contains("sequence 1"), "{}", stderr(&out));
     // A renewal issued now: a plain install is still a clock rollback ...
     let renewal = d.licensed(2, now, |_| {});
-    let out = run(&d, &["install", renewal.to_str().unwrap()], now, 2);
+    let out = d.run(&["install", renewal.to_str().unwrap()], now, 2);
     assert!(
         stderr(&out).contains("install --recover"),
         "{}",
         stderr(&out)
     );
     // ... and with --recover it is installed, the recorded time reset.
-    let out = run(
-        &d,
+    let out = d.run(
         &["install", "--recover", "--json", renewal.to_str().unwrap()],
         now,
         0,
@@ -86,13 +74,12 @@ fn a_clock_set_ahead_is_recovered_with_a_newer_license_only() {
         report["notes"].to_string().contains("2031-01-01T00:00:00Z"),
         "{report}"
     );
-    run(&d, &["check"], now, 0);
-    run(&d, &["check"], now + DAY, 0);
+    d.run(&["check"], now, 0);
+    d.run(&["check"], now + DAY, 0);
     // The clock still cannot go back before the renewal's issue time ...
-    run(&d, &["check"], now - 3 * DAY, 2);
+    d.run(&["check"], now - 3 * DAY, 2);
     // ... and the older license stays superseded.
-    let out = run(
-        &d,
+    let out = d.run(
         &["install", "--json", first.to_str().unwrap()],
         now + DAY,
         2,
@@ -104,35 +91,28 @@ fn a_clock_set_ahead_is_recovered_with_a_newer_license_only() {
 fn a_clock_change_alone_revives_no_expired_license() {
     let d = Device::appliance();
     let short = d.licensed(1, T0, |l| locked_after(l, 10));
-    run(&d, &["install", short.to_str().unwrap()], T0, 0);
+    d.run(&["install", short.to_str().unwrap()], T0, 0);
     // Lease 10 days, grace 72 hours: locked on day 20.
-    run(&d, &["check"], T0 + 20 * DAY, 13);
+    d.run(&["check"], T0 + 20 * DAY, 13);
     for back in [T0 + 5 * DAY, T0 + 15 * DAY, T0] {
-        let out = run(&d, &["check", "--json"], back, 2);
+        let out = d.run(&["check", "--json"], back, 2);
         assert_eq!(json(&out)["error"]["code"], "clock_rollback");
         // The license in force is no way out.
-        let out = run(
-            &d,
+        let out = d.run(
             &["install", "--recover", "--json", short.to_str().unwrap()],
             back,
             2,
         );
         assert_eq!(json(&out)["error"]["code"], "recovery_needs_newer_license");
     }
-    run(&d, &["check"], T0 + 21 * DAY, 13);
+    d.run(&["check"], T0 + 21 * DAY, 13);
     // A newer license issued before the clock was set back cannot
     // be used to wind it back before its own issue time.
     let renewal = d.licensed(2, T0 + 21 * DAY, |l| locked_after(l, 10));
-    run(
-        &d,
+    d.run(
         &["install", "--recover", renewal.to_str().unwrap()],
         T0 + 5 * DAY,
         2,
     );
-    run(
-        &d,
-        &["install", renewal.to_str().unwrap()],
-        T0 + 21 * DAY,
-        0,
-    );
+    d.run(&["install", renewal.to_str().unwrap()], T0 + 21 * DAY, 0);
 }

@@ -65,18 +65,6 @@ impl Drop for Tmpfs {
     }
 }
 
-fn agent_at(d: &Device, state: &Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::new(common::agent_bin());
-    cmd.env_remove("TESSERA_STATE_DIR")
-        .env_remove("TESSERA_AGENT_CONFIG")
-        .env_remove("TESSERA_AGENT_FAILPOINT")
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--sysroot")
-        .arg(d.root.path());
-    cmd
-}
-
 fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -88,26 +76,13 @@ fn a_full_disk_keeps_the_verdict_and_says_the_state_was_not_saved() {
     let state = fs_.path().join("tessera");
     fs::create_dir(&state).unwrap();
     fs::copy(d.state_file("keyring.toml"), state.join("keyring.toml")).unwrap();
-    let request = agent_at(&d, &state)
-        .args(["request", "--now", &at(T0)])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    let l = common::answer(&String::from_utf8(request).unwrap(), 1, T0);
-    let license = d.root.path().join("license.txt");
-    fs::write(
-        &license,
-        tessera_verifier::armor::encode(&common::sign(&l), tessera_verifier::armor::LABEL_LICENSE),
-    )
-    .unwrap();
-    agent_at(&d, &state)
+    let license = d.licensed_in(&state, 1, T0, |_| {});
+    d.cmd_at(&state)
         .args(["install", "--now", &at(T0)])
         .arg(&license)
         .assert()
         .code(0);
-    agent_at(&d, &state)
+    d.cmd_at(&state)
         .args(["check", "--now", &at(T0 + 10 * DAY)])
         .assert()
         .code(0);
@@ -118,7 +93,8 @@ fn a_full_disk_keeps_the_verdict_and_says_the_state_was_not_saved() {
         (&["check", "--json"][..], T0 + 20 * DAY),
         (&["check"], T0 + 21 * DAY),
     ] {
-        let out = agent_at(&d, &state)
+        let out = d
+            .cmd_at(&state)
             .args(args)
             .args(["--now", &at(when)])
             .assert()
@@ -139,18 +115,19 @@ fn a_full_disk_keeps_the_verdict_and_says_the_state_was_not_saved() {
     }
     // The clock is judged against the last time saved (day 10): back to
     // day 9.5 is within the tolerance, back to day 5 is not.
-    agent_at(&d, &state)
+    d.cmd_at(&state)
         .args(["check", "--now", &at(T0 + 9 * DAY + DAY / 2)])
         .assert()
         .code(0);
-    agent_at(&d, &state)
+    d.cmd_at(&state)
         .args(["check", "--json", "--now", &at(T0 + 5 * DAY)])
         .assert()
         .code(2)
         .stdout(predicates::str::contains("clock_rollback"));
     // Room again: saved.
     fs::remove_file(filler).unwrap();
-    let out = agent_at(&d, &state)
+    let out = d
+        .cmd_at(&state)
         .args(["check", "--json", "--now", &at(T0 + 22 * DAY)])
         .assert()
         .code(0)

@@ -9,11 +9,10 @@ mod common;
 
 use core::time::Duration;
 use std::io::Read as _;
-use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Instant;
 
-use common::{at, Device, T0};
+use common::{at, mkfifo, Device, T0};
 use tessera_verifier::samples::DAY;
 
 const SEATS: usize = 3000;
@@ -109,17 +108,6 @@ fn input_that_never_comes_holds_up_no_check() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout).unwrap().contains("1 created"));
-}
-
-fn mkfifo(path: &Path) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
 }
 
 #[test]

@@ -12,17 +12,6 @@ use tessera_verifier::samples::DAY;
 
 const FORGED: &str = "tessera-agent: imported x.csv: 0 row(s)";
 
-fn activated() -> Device {
-    let d = Device::appliance();
-    let license = d.licensed(1, T0, |_| {});
-    d.cmd()
-        .args(["install", "--now", &at(T0)])
-        .arg(&license)
-        .assert()
-        .code(0);
-    d
-}
-
 /// No line of `out` is `forged`, and no escape character reaches it.
 fn no_forged_line(out: &[u8], forged: &str) {
     let text = String::from_utf8(out.to_vec()).unwrap();
@@ -35,7 +24,7 @@ fn no_forged_line(out: &[u8], forged: &str) {
 
 #[test]
 fn a_user_named_twice_in_a_csv_cannot_forge_a_line() {
-    let d = activated();
+    let d = Device::activated();
     let csv = d.root.path().join("x.csv");
     let evil = format!("evil\n{FORGED}");
     fs::write(
@@ -61,7 +50,7 @@ fn a_user_named_twice_in_a_csv_cannot_forge_a_line() {
 
 #[test]
 fn file_names_in_success_messages_are_escaped() {
-    let d = activated();
+    let d = Device::activated();
     let odd = |name: &str| d.root.path().join(format!("{name}\n{FORGED}\u{1b}[2J"));
     // seats import FILE
     let csv = odd("in.csv");

@@ -14,19 +14,14 @@ use std::process::{Output, Stdio};
 use common::{at, Device, T0};
 use tessera_verifier::samples::DAY;
 
+/// An activated appliance with a seat assigned.
 fn activated() -> Device {
-    let d = Device::appliance();
-    let license = d.licensed(1, T0, |_| {});
-    d.cmd()
-        .args(["install", "--now", &at(T0)])
-        .arg(&license)
-        .assert()
-        .code(0);
-    d.cmd()
-        .args(["seats", "assign", "--user", "alice", "--profile", "1"])
-        .args(["--now", &at(T0)])
-        .assert()
-        .code(0);
+    let d = Device::activated();
+    d.run(
+        &["seats", "assign", "--user", "alice", "--profile", "1"],
+        T0,
+        0,
+    );
     d
 }
 

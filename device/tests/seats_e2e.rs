@@ -29,14 +29,7 @@ fn json(out: &std::process::Output) -> serde_json::Value {
 
 /// `tessera-agent seats ARGS --now T` on `d`, with the exit code wanted.
 fn seats(d: &Device, now: i64, args: &[&str], code: i32) -> std::process::Output {
-    d.cmd()
-        .arg("seats")
-        .args(args)
-        .args(["--now", &at(now)])
-        .assert()
-        .code(code)
-        .get_output()
-        .clone()
+    d.run(&[&["seats"], args].concat(), now, code)
 }
 
 #[test]
@@ -496,13 +489,7 @@ fn a_damaged_seat_store_never_fails_the_check() {
 /// naming both entries, and nothing is assigned.
 #[test]
 fn a_catalog_whose_names_collide_is_refused() {
-    let d = Device::appliance();
-    let first = d.licensed(1, T0, |_| {});
-    d.cmd()
-        .args(["install", "--now", &at(T0)])
-        .arg(&first)
-        .assert()
-        .success();
+    let d = Device::activated();
     let catalog = d.root.path().join("catalog.toml");
     for (text, expect) in [
         (

@@ -13,7 +13,7 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt as _};
 use std::path::Path;
 
-use common::{at, Device, T0};
+use common::{at, mkfifo, Device, T0};
 use tessera_verifier::samples::DAY;
 
 fn stderr(out: &std::process::Output) -> String {
@@ -36,17 +36,6 @@ fn chmod(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-fn mkfifo(path: &Path) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .unwrap();
-}
-
 /// Every entry below `dir`: name → (kind, contents of regular files).
 fn snapshot(dir: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
     let mut out = BTreeMap::new();
@@ -66,22 +55,13 @@ fn snapshot(dir: &Path) -> BTreeMap<String, (String, Vec<u8>)> {
 
 /// An activated appliance with a seat store, checked once.
 fn activated() -> Device {
-    let d = Device::appliance();
-    let license = d.licensed(1, T0, |_| {});
-    d.cmd()
-        .args(["install", "--now", &at(T0)])
-        .arg(&license)
-        .assert()
-        .code(0);
-    d.cmd()
-        .args(["seats", "assign", "--user", "alice", "--profile", "1"])
-        .args(["--now", &at(T0)])
-        .assert()
-        .code(0);
-    d.cmd()
-        .args(["check", "--now", &at(T0 + DAY)])
-        .assert()
-        .code(0);
+    let d = Device::activated();
+    d.run(
+        &["seats", "assign", "--user", "alice", "--profile", "1"],
+        T0,
+        0,
+    );
+    d.run(&["check"], T0 + DAY, 0);
     d
 }
 
@@ -421,20 +401,6 @@ fn seats_export_neutralizes_formulas_and_writes_only_regular_files() {
     assert_eq!(fs::read_to_string(&file).unwrap(), csv);
 }
 
-/// `tessera-agent` with the state folder, keyring and configuration named
-/// by `state`, `keyring` and `config` (the fixture's sysroot).
-fn agent_at(d: &Device, state: &Path) -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::new(common::agent_bin());
-    cmd.env_remove("TESSERA_STATE_DIR")
-        .env_remove("TESSERA_AGENT_CONFIG")
-        .env_remove("TESSERA_AGENT_FAILPOINT")
-        .arg("--state-dir")
-        .arg(state)
-        .arg("--sysroot")
-        .arg(d.root.path());
-    cmd
-}
-
 fn copy_folder(from: &Path, to: &Path) {
     fs::create_dir(to).unwrap();
     chmod(to, 0o700);
@@ -460,38 +426,24 @@ fn a_state_folder_behind_a_link_of_roots_works_for_every_command() {
     fs::create_dir_all(&lib).unwrap();
     symlink("../../data/tessera", lib.join("tessera")).unwrap();
     let state = lib.join("tessera");
-    let request = agent_at(&d, &state)
-        .args(["request", "--now", &at(T0)])
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
-    let request = String::from_utf8(request).unwrap();
     let license = |sequence: u32, users: u32| {
-        let mut l = common::answer(&request, sequence, T0);
-        l.entitlements.profiles[0].count = users;
-        let path = d.root.path().join(format!("license-{sequence}.txt"));
-        let armored = tessera_verifier::armor::encode(
-            &common::sign(&l),
-            tessera_verifier::armor::LABEL_LICENSE,
-        );
-        fs::write(&path, armored).unwrap();
-        path
+        d.licensed_in(&state, sequence, T0, |l| {
+            l.entitlements.profiles[0].count = users;
+        })
     };
-    agent_at(&d, &state)
+    d.cmd_at(&state)
         .args(["install", "--now", &at(T0)])
         .arg(license(1, 20))
         .assert()
         .code(0);
     for user in ["alice", "bob"] {
-        agent_at(&d, &state)
+        d.cmd_at(&state)
             .args(["seats", "assign", "--user", user, "--profile", "1"])
             .args(["--now", &at(T0)])
             .assert()
             .code(0);
     }
-    agent_at(&d, &state)
+    d.cmd_at(&state)
         .args(["seats", "list", "--now", &at(T0)])
         .assert()
         .code(0)
@@ -499,12 +451,13 @@ fn a_state_folder_behind_a_link_of_roots_works_for_every_command() {
     assert!(real.join("seats.db").exists());
     // The vendor lowers the count to 1: check sees the seats, and reports
     // one over the limit, instead of "seats not checked".
-    agent_at(&d, &state)
+    d.cmd_at(&state)
         .args(["install", "--now", &at(T0 + DAY)])
         .arg(license(2, 1))
         .assert()
         .code(0);
-    let out = agent_at(&d, &state)
+    let out = d
+        .cmd_at(&state)
         .args(["check", "--json", "--now", &at(T0 + DAY)])
         .assert()
         .code(0)
@@ -534,7 +487,7 @@ fn a_state_folder_named_through_a_folder_another_user_controls_is_refused() {
     fs::create_dir_all(&pbx).unwrap();
     let link = pbx.join("tessera");
     symlink(d.state.path(), &link).unwrap();
-    agent_at(&d, &link)
+    d.cmd_at(&link)
         .args(["install", "--now", &at(T0 + DAY)])
         .arg(&renewal)
         .assert()
@@ -563,7 +516,7 @@ fn a_state_folder_named_through_a_folder_another_user_controls_is_refused() {
         &["request", "-o", "-"],
     ] {
         let err = refused(
-            agent_at(&d, &link)
+            d.cmd_at(&link)
                 .args(args)
                 .args(["--now", &at(T0 + 2 * DAY)]),
         );
@@ -631,7 +584,8 @@ fn a_folder_without_agent_state_is_left_as_it_is() {
             &["status", "--json"],
             &["seats", "list", "--json"],
         ] {
-            let out = agent_at(&d, dir)
+            let out = d
+                .cmd_at(dir)
                 .args(args)
                 .args(["--now", &at(T0)])
                 .assert()
@@ -648,10 +602,10 @@ fn a_folder_without_agent_state_is_left_as_it_is() {
         }
     }
     // Provisioning: never into a folder of other files.
-    let err = refused(agent_at(&d, foreign.path()).args(["request", "--now", &at(T0)]));
+    let err = refused(d.cmd_at(foreign.path()).args(["request", "--now", &at(T0)]));
     assert!(err.contains("not a tessera state folder"), "{err}");
     assert_eq!(fs::read_dir(foreign.path()).unwrap().count(), 1);
-    agent_at(&d, empty.path())
+    d.cmd_at(empty.path())
         .args(["request", "--now", &at(T0)])
         .assert()
         .code(0);

@@ -74,15 +74,40 @@ impl Device {
 
     /// The agent command for this device (sysroot and state directory set).
     pub fn cmd(&self) -> assert_cmd::Command {
+        self.cmd_at(self.state.path())
+    }
+
+    /// The agent command for this device with the state directory `state`.
+    pub fn cmd_at(&self, state: &Path) -> assert_cmd::Command {
         let mut cmd = assert_cmd::Command::new(agent_bin());
         cmd.env_remove("TESSERA_STATE_DIR")
             .env_remove("TESSERA_AGENT_CONFIG")
             .env_remove("TESSERA_AGENT_FAILPOINT")
             .arg("--state-dir")
-            .arg(self.state.path())
+            .arg(state)
             .arg("--sysroot")
             .arg(self.root.path());
         cmd
+    }
+
+    /// Runs `tessera-agent ARGS --now NOW`, which must exit with `code`.
+    pub fn run(&self, args: &[&str], now: i64, code: i32) -> std::process::Output {
+        self.cmd()
+            .args(args)
+            .args(["--now", &at(now)])
+            .assert()
+            .code(code)
+            .get_output()
+            .clone()
+    }
+
+    /// The appliance activated: license sequence 1 issued and installed
+    /// at `T0`.
+    pub fn activated() -> Self {
+        let d = Self::appliance();
+        let license = d.licensed(1, T0, |_| {});
+        d.run(&["install", license.to_str().unwrap()], T0, 0);
+        d
     }
 
     /// The same as a plain `std::process::Command`, for spawning.
@@ -106,8 +131,19 @@ impl Device {
         issued_at: i64,
         tweak: impl FnOnce(&mut LicenseData),
     ) -> PathBuf {
+        self.licensed_in(self.state.path(), sequence, issued_at, tweak)
+    }
+
+    /// [`Device::licensed`] for the state directory `state`.
+    pub fn licensed_in(
+        &self,
+        state: &Path,
+        sequence: u32,
+        issued_at: i64,
+        tweak: impl FnOnce(&mut LicenseData),
+    ) -> PathBuf {
         let out = self
-            .cmd()
+            .cmd_at(state)
             .args(["request", "--now", &format!("@{issued_at}")])
             .assert()
             .success()
@@ -205,4 +241,16 @@ pub fn locked_after(l: &mut LicenseData, lease_days: i64) {
 /// `@SECONDS` for `--now`.
 pub fn at(t: i64) -> String {
     format!("@{t}")
+}
+
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
 }
