@@ -387,9 +387,11 @@ impl Store {
             n == LOCK_FILE
                 || known_name(n).is_some() && !matches!(n.as_str(), CONFIG_FILE | KEYRING_FILE)
         });
-        let foreign = names
-            .iter()
-            .any(|n| n != LOCK_FILE && known_name(n).is_none());
+        // A file system's own `lost+found` (the state on its own partition)
+        // and hidden files (`.keep`) are not someone else's files.
+        let foreign = names.iter().any(|n| {
+            n != LOCK_FILE && n != "lost+found" && !n.starts_with('.') && known_name(n).is_none()
+        });
         if state || (create && !foreign) {
             return Ok(());
         }

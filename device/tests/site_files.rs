@@ -605,6 +605,10 @@ fn a_folder_without_agent_state_is_left_as_it_is() {
     let err = refused(d.cmd_at(foreign.path()).args(["request", "--now", &at(T0)]));
     assert!(err.contains("not a tessera state folder"), "{err}");
     assert_eq!(fs::read_dir(foreign.path()).unwrap().count(), 1);
+    // A file system's lost+found (the state on its own partition) and
+    // hidden files are no one else's files.
+    fs::create_dir(empty.path().join("lost+found")).unwrap();
+    fs::write(empty.path().join(".keep"), "").unwrap();
     d.cmd_at(empty.path())
         .args(["request", "--now", &at(T0)])
         .assert()
