@@ -77,8 +77,13 @@ impl KeyEntry {
 ///
 /// ```
 /// use tessera_verifier::keyring::PreparedKey;
-/// use tessera_verifier::{samples, KeyEntry};
-/// let ring = [KeyEntry::new(samples::TEST_KEY_1_PUBLIC, 0)];
+/// use tessera_verifier::KeyEntry;
+/// // The public key of RFC 8032 §7.1 TEST 1.
+/// let public_key = [
+///     0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64, 0x07, 0x3a,
+///     0x0e, 0xe1, 0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a,
+/// ];
+/// let ring = [KeyEntry::new(public_key, 0)];
 /// let prepared = ring.map(PreparedKey::new);
 /// assert_eq!(prepared[0].entry(), &ring[0]);
 /// ```
