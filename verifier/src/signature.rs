@@ -1,19 +1,53 @@
-//! Ed25519 verification with `verify_strict` semantics over a message given
-//! in pieces, so the COSE Sig_structure never has to be copied into a buffer
+//! Ed25519 verification with exactly the result of
+//! `ed25519_dalek::VerifyingKey::verify_strict`, over a message given in
+//! pieces, so the COSE Sig_structure never has to be copied into a buffer
 //! (`spec/FORMAT.md` §3.4).
 //!
-//! The check is RFC 8032 §5.1.7 with the criteria of
-//! `ed25519_dalek::VerifyingKey::verify_strict`: S must be canonical, the
-//! public key and R must decompress and must not be of small order, and
-//! `[S]B - [k]A` must equal R as a point, with
-//! `k = SHA-512(R || A || M) mod l` over the encodings as given. The curve
-//! arithmetic is curve25519-dalek's; only the order of the steps is ours, so
-//! that a key is decompressed once ([`PublicKey`]) and the recomputed R is
-//! compared without a second inversion. The tests prove the result equals
-//! `verify_strict` on RFC 8032 §7.1, all Wycheproof Ed25519 vectors and
-//! random forgeries, with either multiplication (see below).
+//! # What is checked
 //!
-//! The multiplication `[k](-A) + [S]B` is curve25519-dalek's variable-time
+//! For a public key encoding `A_enc`, a signature `R_enc || S_enc` and a
+//! message `M`, [`verify_parts`] accepts exactly when all of these hold:
+//!
+//! 1. `S_enc` is the canonical encoding of a scalar: `S < l`.
+//! 2. `A_enc` decompresses to a point `A` that is not of small order
+//!    ([`PublicKey::from_bytes`]; `verify_strict`'s "weak key" check). Like
+//!    `verify_strict`, a non-canonical `A_enc` of a point of large order is
+//!    accepted: the hash below uses the bytes as given.
+//! 3. `R_enc` is canonical: its y coordinate, the low 255 bits, is below
+//!    `p = 2^255 - 19`.
+//! 4. `R_enc` decompresses to a point `R` that is not of small order.
+//! 5. `[S]B - [k]A = R` as points, with
+//!    `k = SHA-512(R_enc || A_enc || M) mod l`.
+//!
+//! # Why this is `verify_strict`
+//!
+//! `verify_strict` checks 1, 2 and 4, computes `R' = [S]B - [k]A` with the
+//! same `k`, and accepts when the compression of `R'` equals `R_enc` byte for
+//! byte. Compression always writes a canonical encoding, and distinct points
+//! have distinct canonical encodings, so:
+//!
+//! - for a canonical `R_enc`, `compress(R') = R_enc` exactly when `R' = R`
+//!   (the point `R_enc` decompresses to): step 5;
+//! - for a non-canonical `R_enc`, `compress(R')` never equals it, and
+//!   `verify_strict` refuses. A non-canonical encoding is either `y ≥ p`
+//!   (refused by step 3; `curve25519-dalek` decompresses these without
+//!   complaint, and 20 of them are points of large order) or `x = 0` with
+//!   the sign bit set, which only the points `y = ±1` have, both of small
+//!   order (refused by step 4).
+//!
+//! Comparing points instead of encodings saves the field inversion that
+//! compressing `R'` costs. No real signature has a non-canonical `R_enc`
+//! (making one needs the discrete logarithm of a point with `y < 19`); the
+//! tests prove the equality anyway, through both multiplications: a
+//! white-box test feeds a non-canonical `R_enc` for which the equation holds,
+//! and RFC 8032 §7.1, the Wycheproof vectors (crate and v1 file), the CCTV
+//! vectors of "Taming the many EdDSAs" and the ed25519-speccheck cases
+//! (`spec/vectors/third-party/`), and random tampered signatures give
+//! `verify_strict`'s answer for every input.
+//!
+//! The curve arithmetic is curve25519-dalek's; only the order of the steps
+//! is ours, so that a key is decompressed once ([`PublicKey`]). The
+//! multiplication `[k](-A) + [S]B` is curve25519-dalek's variable-time
 //! double-base multiplication, or with the feature `small-stack` the one in
 //! `src/straus.rs`, which needs about a third of its stack on 32-bit
 //! targets (`bench/REPORT.md`).
@@ -102,6 +136,9 @@ fn verify_parts_with(
     };
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(*s_bytes))
         .ok_or(Error::BadSignature)?;
+    if !canonical_y(r_bytes) {
+        return Err(Error::BadSignature);
+    }
     let r = CompressedEdwardsY(*r_bytes)
         .decompress()
         .ok_or(Error::BadSignature)?;
@@ -123,8 +160,19 @@ fn verify_parts_with(
     }
 }
 
+/// Whether the y coordinate of a point encoding (its low 255 bits,
+/// little-endian) is below `p = 2^255 - 19`. The only encodings of `y ≥ p`
+/// are `ed..ff 7f` to `ff..ff 7f` (sign bit aside): the low byte at least
+/// `0xed`, every other byte `0xff`.
+fn canonical_y(bytes: &[u8; 32]) -> bool {
+    let [low, middle @ .., high] = bytes;
+    !(*low >= 0xed && middle.iter().all(|&b| b == 0xff) && high & 0x7f == 0x7f)
+}
+
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
     use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
@@ -244,6 +292,168 @@ mod tests {
         for (_, mul) in MULTS {
             assert_eq!(ours(mul, &key, &[b"x"], &sig), Err(Error::BadSignature));
         }
+    }
+
+    /// The encodings of `y = p + k`: `ed + k`, then 30 bytes of `ff`, then
+    /// `7f` (`ff` with the sign bit).
+    fn y_above_p(k: u8, sign: bool) -> [u8; 32] {
+        let mut enc = [0xff; 32];
+        enc[0] = 0xed + k;
+        enc[31] = if sign { 0xff } else { 0x7f };
+        enc
+    }
+
+    #[test]
+    fn canonical_y_boundaries() {
+        for sign in [false, true] {
+            for k in 0..=18 {
+                assert!(!canonical_y(&y_above_p(k, sign)), "p + {k}");
+            }
+            // p - 1 and p - 2: canonical.
+            let mut below = y_above_p(0, sign);
+            below[0] = 0xec;
+            assert!(canonical_y(&below));
+            below[0] = 0xeb;
+            assert!(canonical_y(&below));
+            // 2^255 - 1 with one middle byte short of 0xff: canonical.
+            let mut gap = y_above_p(18, sign);
+            gap[15] = 0xfe;
+            assert!(canonical_y(&gap));
+        }
+        assert!(canonical_y(&[0; 32]));
+        let mut one = [0; 32];
+        one[0] = 1;
+        assert!(canonical_y(&one));
+    }
+
+    std::thread_local! {
+        /// What the stubbed multiplication answers.
+        static STUB: core::cell::Cell<Option<EdwardsPoint>> = const { core::cell::Cell::new(None) };
+    }
+
+    /// A "multiplication" that answers whatever point the test chose: every
+    /// signature then satisfies the equation for that R.
+    fn stub(_: &Scalar, _: &EdwardsPoint, _: &Scalar) -> EdwardsPoint {
+        STUB.with(core::cell::Cell::get).unwrap()
+    }
+
+    /// White box: with the equation satisfied (the multiplication stubbed to
+    /// answer R), a non-canonical encoding of R is refused, as
+    /// `verify_strict`, which compares encodings, refuses it; the canonical
+    /// encoding of the same R is accepted, so the stub does satisfy the
+    /// equation.
+    #[test]
+    fn non_canonical_r_satisfying_the_equation_is_refused() {
+        let key =
+            PublicKey::from_bytes(&SigningKey::from_bytes(&[7; 32]).verifying_key().to_bytes())
+                .unwrap();
+        let mut large_order = 0;
+        for k in 0..=18 {
+            for sign in [false, true] {
+                let enc = y_above_p(k, sign);
+                let Some(point) = CompressedEdwardsY(enc).decompress() else {
+                    continue;
+                };
+                if point.is_small_order() {
+                    continue;
+                }
+                large_order += 1;
+                STUB.with(|s| s.set(Some(point)));
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(&enc);
+                assert_eq!(
+                    verify_parts_with(stub, &key, &[b"msg"], &sig),
+                    Err(Error::BadSignature),
+                    "R = p + {k}, sign {sign}"
+                );
+                let canonical = point.compress().to_bytes();
+                assert_ne!(canonical, enc);
+                sig[..32].copy_from_slice(&canonical);
+                assert_eq!(verify_parts_with(stub, &key, &[b"msg"], &sig), Ok(()));
+            }
+        }
+        // curve25519-dalek decompresses 20 of them to points of large order
+        // (among them the f0ff..7f of y = p + 3).
+        assert_eq!(large_order, 20);
+    }
+
+    fn third_party(file: &str) -> serde_json::Value {
+        let path = std::format!(
+            "{}/../spec/vectors/third-party/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// One differential case through both multiplications against
+    /// `verify_strict`; returns whether it verified.
+    fn differential(case: &str, pk: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+        let (Some(pk), Some(sig)) = (arr::<32>(pk), arr::<64>(sig)) else {
+            return false;
+        };
+        let theirs = strict(&pk, msg, &sig);
+        for (name, mul) in MULTS {
+            assert_eq!(
+                ours(mul, &pk, &[msg], &sig).is_ok(),
+                theirs,
+                "{case} through the {name} multiplication"
+            );
+        }
+        theirs
+    }
+
+    /// CCTV's edge cases of "Taming the many EdDSAs": small-order and
+    /// mixed-order A and R, non-canonical A and R.
+    #[test]
+    fn cctv_vectors_match_verify_strict() {
+        let cases = third_party("cctv_ed25519vectors.json");
+        let cases = cases.as_array().unwrap();
+        assert_eq!(cases.len(), 914);
+        let mut accepted = 0;
+        for c in cases {
+            let hex = |k: &str| hex::decode(c[k].as_str().unwrap()).unwrap();
+            let msg = c["msg"].as_str().unwrap().as_bytes();
+            let case = std::format!("cctv {}", c["number"]);
+            accepted += usize::from(differential(&case, &hex("key"), msg, &hex("sig")));
+        }
+        assert!(accepted > 0 && accepted < cases.len(), "{accepted}");
+    }
+
+    /// The 12 cases of ed25519-speccheck.
+    #[test]
+    fn speccheck_cases_match_verify_strict() {
+        let cases = third_party("speccheck_cases.json");
+        let cases = cases.as_array().unwrap();
+        assert_eq!(cases.len(), 12);
+        for (i, c) in cases.iter().enumerate() {
+            let hex = |k: &str| hex::decode(c[k].as_str().unwrap()).unwrap();
+            let case = std::format!("speccheck case {i}");
+            differential(&case, &hex("pub_key"), &hex("message"), &hex("signature"));
+        }
+    }
+
+    /// Wycheproof's v1 vector file (newer than the crate's set): the answer
+    /// of `verify_strict`, every "valid" case verifies, every "invalid" one
+    /// is refused.
+    #[test]
+    fn wycheproof_v1_matches_verify_strict() {
+        let file = third_party("wycheproof_v1_ed25519_test.json");
+        let mut total = 0;
+        for group in file["testGroups"].as_array().unwrap() {
+            let pk = hex::decode(group["publicKey"]["pk"].as_str().unwrap()).unwrap();
+            for t in group["tests"].as_array().unwrap() {
+                let hex = |k: &str| hex::decode(t[k].as_str().unwrap()).unwrap();
+                let case = std::format!("wycheproof v1 tc {}", t["tcId"]);
+                let ok = differential(&case, &pk, &hex("msg"), &hex("sig"));
+                match t["result"].as_str().unwrap() {
+                    "valid" => assert!(ok, "{case} must verify"),
+                    "invalid" => assert!(!ok, "{case} must fail"),
+                    _ => {}
+                }
+                total += 1;
+            }
+        }
+        assert_eq!(total, file["numberOfTests"].as_u64().unwrap());
     }
 
     /// Random keys, messages and tampered signatures: the same answer as
