@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use crate::cose::MAX_OBJECT_LEN;
-use crate::ArmorError;
+use crate::{ArmorError, Error, Malformed};
 
 /// Armor label of a license.
 pub const LABEL_LICENSE: &str = "TESSERA LICENSE";
@@ -429,6 +429,60 @@ fn write(
     Ok(())
 }
 
+/// The bytes of a signed object as a file or a paste holds it: the
+/// armored text of `label`, or the binary COSE_Sign1 itself. The object
+/// is copied or decoded into `out` ([`MAX_OBJECT_LEN`] bytes always
+/// suffice).
+///
+/// Input is armor when it is UTF-8 text: it holds a `-----BEGIN` line, or
+/// it starts with an ASCII character (or a byte order mark) and has no
+/// control characters besides whitespace (a paste without its BEGIN line,
+/// answered with [`ArmorError::MissingBegin`]). Anything else is binary and returned as it is: decoding it says what it is when it is
+/// not a COSE_Sign1 (another COSE tag, no tag; [`Malformed::NotSign1`]).
+///
+/// # Errors
+/// The [`decode`] errors for text; for binary input
+/// [`Malformed::TooLarge`] over [`MAX_OBJECT_LEN`] bytes or when it does
+/// not fit `out`.
+///
+/// ```
+/// use tessera_verifier::armor::{read_object, LABEL_LICENSE};
+/// let mut buf = [0u8; 16];
+/// // Binary input is returned as it is ...
+/// assert_eq!(read_object(&[0xd1, 0x84, 0x40], LABEL_LICENSE, &mut buf).unwrap(), &[0xd1, 0x84, 0x40]);
+/// // ... and text is read as armor.
+/// let text = b"-----BEGIN TESSERA LICENSE-----\nAQID\n-----END TESSERA LICENSE-----\n";
+/// assert_eq!(read_object(text, LABEL_LICENSE, &mut buf).unwrap(), &[1, 2, 3]);
+/// ```
+pub fn read_object<'o>(input: &[u8], label: &str, out: &'o mut [u8]) -> Result<&'o [u8], Error> {
+    if let Some(text) = as_text(input) {
+        return decode(text, label, out).map_err(Error::Armor);
+    }
+    if input.len() > MAX_OBJECT_LEN {
+        return Err(Malformed::TooLarge.into());
+    }
+    let out = out.get_mut(..input.len()).ok_or(Malformed::TooLarge)?;
+    out.copy_from_slice(input);
+    Ok(out)
+}
+
+/// `input` as text, if it is armor or meant to be (see [`read_object`]).
+fn as_text(input: &[u8]) -> Option<&str> {
+    let text = core::str::from_utf8(input).ok()?;
+    let armored = text.contains("-----BEGIN");
+    // Binary CBOR starts with a byte from 0x80 (an array, map or tag
+    // head): text without a BEGIN line must start as text does.
+    let plain = || {
+        text.chars()
+            .next()
+            .is_none_or(|c| c.is_ascii() || c == '\u{feff}')
+            && text
+                .chars()
+                .all(|c| !c.is_control() || c.is_ascii_whitespace())
+    };
+    (armored || plain()).then_some(text)
+}
+
 /// Armors `bytes` with `label` (feature `alloc`): base64 with padding in
 /// [`LINE_WIDTH`]-column lines, LF line ends, a final newline.
 #[cfg(feature = "alloc")]
@@ -620,6 +674,59 @@ mod tests {
                 .all(|l| l.len() <= LINE_WIDTH || l.starts_with("-----")));
             assert_eq!(dec(&text, LABEL_LICENSE), Ok(data));
         }
+    }
+
+    #[test]
+    fn read_object_tells_text_from_binary() {
+        let data = sample();
+        let text = encode(&data, LABEL_LICENSE);
+        let mut buf = [0u8; MAX_OBJECT_LEN];
+        // Armor, also with CRLF and after a greeting in non-ASCII letters.
+        for t in [
+            text.clone(),
+            text.replace('\n', "\r\n"),
+            alloc::format!("Grüße,\n\n{text}"),
+        ] {
+            assert_eq!(
+                read_object(t.as_bytes(), LABEL_LICENSE, &mut buf).map(<[u8]>::to_vec),
+                Ok(data.clone())
+            );
+        }
+        // Text without a BEGIN line is armor that lacks it.
+        for t in ["", "hello\n", "\t  \r\n"] {
+            assert_eq!(
+                read_object(t.as_bytes(), LABEL_LICENSE, &mut buf),
+                Err(Error::Armor(ArmorError::MissingBegin)),
+                "{t:?}"
+            );
+        }
+        assert_eq!(
+            read_object(text.as_bytes(), LABEL_REQUEST, &mut buf),
+            Err(Error::Armor(ArmorError::WrongLabel))
+        );
+        assert_eq!(
+            read_object("\u{feff}hello".as_bytes(), LABEL_LICENSE, &mut buf),
+            Err(Error::Armor(ArmorError::MissingBegin))
+        );
+        // Binary: control bytes, not UTF-8, or starting with a CBOR head
+        // from 0x80 (here d1 84 is valid UTF-8); returned as it is.
+        for b in [
+            &[0xd2, 0x84, 0x43, 0xa1, 0x01][..],
+            &[0x01][..],
+            &[0xff, 0xfe][..],
+            &[0xd1, 0x84, 0x40][..],
+        ] {
+            assert_eq!(read_object(b, LABEL_LICENSE, &mut buf), Ok(b));
+        }
+        let big = [1u8; MAX_OBJECT_LEN + 1];
+        assert_eq!(
+            read_object(&big, LABEL_LICENSE, &mut [0u8; MAX_OBJECT_LEN + 1]),
+            Err(Error::Malformed(Malformed::TooLarge))
+        );
+        assert_eq!(
+            read_object(&[1, 2, 3], LABEL_LICENSE, &mut [0u8; 2]),
+            Err(Error::Malformed(Malformed::TooLarge))
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! copying it.
 
 use crate::cbor::{self, Reader, MAJOR_ARRAY, MAJOR_BSTR, MAJOR_TSTR};
+use crate::error::Found;
 use crate::keyring::{KeyId, KEY_ID_LEN};
 use crate::signature::{verify_parts, PublicKey, SIGNATURE_LEN};
 use crate::{Error, Malformed};
@@ -50,6 +51,15 @@ impl ObjectType {
             Self::Request => TYP_REQUEST,
         }
     }
+
+    /// What the object is called in messages: `"license"`, `"request"`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::License => "license",
+            Self::Request => "request",
+        }
+    }
 }
 
 /// A parsed, not yet verified COSE_Sign1.
@@ -72,20 +82,33 @@ pub struct Sign1<'a> {
 /// Parses a COSE_Sign1 (§3.1); does not verify the signature.
 ///
 /// # Errors
-/// [`Error::Malformed`] with the first strict-decoding rule broken.
+/// [`Error::Malformed`] with the first strict-decoding rule broken; for
+/// input that is no COSE_Sign1 at all, [`Malformed::NotSign1`] says what
+/// was found instead (another tag, no tag, ...).
 pub fn parse(bytes: &[u8]) -> Result<Sign1<'_>, Error> {
     if bytes.len() > MAX_OBJECT_LEN {
         return Err(Malformed::TooLarge.into());
     }
     let mut r = Reader::new(bytes);
-    if r.peek_major()? != cbor::MAJOR_TAG || r.tag()? != TAG_COSE_SIGN1 {
-        return Err(Malformed::NotSign1.into());
+    let not_sign1 = |found| Malformed::NotSign1 {
+        expected: None,
+        found,
+    };
+    match r.peek_major() {
+        Err(_) => return Err(not_sign1(Found::Nothing).into()),
+        Ok(cbor::MAJOR_TAG) => match r.tag()? {
+            TAG_COSE_SIGN1 => {}
+            tag => {
+                return Err(not_sign1(Found::Tag(u32::try_from(tag).unwrap_or(u32::MAX))).into())
+            }
+        },
+        Ok(major) => return Err(not_sign1(Found::Untagged(major)).into()),
     }
     if r.peek_major()? != MAJOR_ARRAY {
-        return Err(Malformed::NotSign1.into());
+        return Err(not_sign1(Found::Shape).into());
     }
     r.array_of(4).map_err(|e| match e {
-        Malformed::BadLength => Malformed::NotSign1,
+        Malformed::BadLength => not_sign1(Found::Shape),
         other => other,
     })?;
     let protected = r.bstr(MAX_PROTECTED_LEN)?;
@@ -93,11 +116,11 @@ pub fn parse(bytes: &[u8]) -> Result<Sign1<'_>, Error> {
     // The unprotected header must be empty: nothing unsigned may influence
     // the decision.
     if r.map(0).map_err(|e| match e {
-        Malformed::TooManyItems => Malformed::BadValue,
+        Malformed::TooManyItems => Malformed::UnprotectedHeader,
         other => other,
     })? != 0
     {
-        return Err(Malformed::BadValue.into());
+        return Err(Malformed::UnprotectedHeader.into());
     }
     let payload = r.bstr(MAX_OBJECT_LEN)?;
     let signature = r.bstr_array::<SIGNATURE_LEN>()?;
@@ -112,9 +135,38 @@ pub fn parse(bytes: &[u8]) -> Result<Sign1<'_>, Error> {
     })
 }
 
+/// [`parse`] for a caller that expects one type of object: an input that
+/// is no COSE_Sign1 names it ([`Malformed::NotSign1`]), and a COSE_Sign1
+/// of another type is [`Error::WrongType`].
+///
+/// # Errors
+/// As [`parse`], and [`Error::WrongType`].
+pub fn parse_as(bytes: &[u8], expected: ObjectType) -> Result<Sign1<'_>, Error> {
+    let sign1 = parse(bytes).map_err(|e| match e {
+        Error::Malformed(Malformed::NotSign1 { found, .. }) => {
+            Error::Malformed(Malformed::NotSign1 {
+                expected: Some(expected),
+                found,
+            })
+        }
+        other => other,
+    })?;
+    if sign1.object_type == expected {
+        Ok(sign1)
+    } else {
+        Err(Error::WrongType)
+    }
+}
+
+/// Most entries of a protected header: the three of §3.2, `crit` and a few
+/// more, which are refused one by one.
+const MAX_PROTECTED_ENTRIES: usize = 8;
+/// COSE header label `crit` (RFC 9052 §3.1).
+const LABEL_CRIT: i64 = 2;
+
 fn parse_protected(bytes: &[u8]) -> Result<(i64, KeyId, ObjectType), Malformed> {
     let mut r = Reader::new(bytes);
-    let n = r.map(3)?;
+    let n = r.map(MAX_PROTECTED_ENTRIES)?;
     let mut keys = cbor::MapKeys::new();
     let (mut alg, mut kid, mut typ) = (None, None, None);
     for _ in 0..n {
@@ -125,6 +177,26 @@ fn parse_protected(bytes: &[u8]) -> Result<(i64, KeyId, ObjectType), Malformed> 
                     return Err(Malformed::UnsupportedAlgorithm);
                 }
                 alg = Some(a);
+            }
+            LABEL_CRIT => {
+                // A well-formed list of labels (RFC 9052 §3.1), none of
+                // which this version understands as critical.
+                let labels = r.array(MAX_PROTECTED_ENTRIES)?;
+                if labels == 0 {
+                    return Err(Malformed::BadValue);
+                }
+                for _ in 0..labels {
+                    match r.peek_major()? {
+                        cbor::MAJOR_UINT | cbor::MAJOR_NINT => {
+                            r.int()?;
+                        }
+                        MAJOR_TSTR => {
+                            r.tstr(MAX_PROTECTED_LEN)?;
+                        }
+                        _ => return Err(Malformed::UnexpectedType),
+                    }
+                }
+                return Err(Malformed::UnknownCriticalHeader);
             }
             LABEL_KID => kid = Some(r.bstr_array::<KEY_ID_LEN>()?),
             LABEL_TYP => {
@@ -238,5 +310,217 @@ pub mod encode {
         let protected = protected(kid, object_type);
         let signature = sign(&sig_structure(&protected, payload))?;
         Ok(assemble(&protected, payload, &signature))
+    }
+}
+
+#[cfg(test)]
+#[cfg(feature = "alloc")]
+mod tests {
+    extern crate std;
+
+    use alloc::vec::Vec;
+    use std::string::ToString;
+
+    use super::*;
+    use crate::cbor::Writer;
+    use crate::{armor, decode_license, decode_request, key_id, samples, KeyEntry};
+
+    fn kid() -> KeyId {
+        key_id(&samples::TEST_KEY_1_PUBLIC)
+    }
+
+    /// `tag([protected, unprotected, h'', 64 zero bytes])`, or untagged.
+    fn object(tag: Option<u64>, protected: &[u8], unprotected: &[u8]) -> Vec<u8> {
+        let mut w = Writer::new();
+        if let Some(tag) = tag {
+            w.tag(tag);
+        }
+        w.array(4)
+            .bstr(protected)
+            .raw(unprotected)
+            .bstr(&[])
+            .bstr(&[0; SIGNATURE_LEN]);
+        w.into_bytes()
+    }
+
+    fn license_header() -> Vec<u8> {
+        encode::protected(&kid(), ObjectType::License)
+    }
+
+    fn malformed(bytes: &[u8]) -> Malformed {
+        match parse(bytes) {
+            Err(Error::Malformed(m)) => m,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn other_tags_and_untagged_input_say_what_they_are() {
+        let header = license_header();
+        let ring = [KeyEntry::new(samples::TEST_KEY_1_PUBLIC, 0)];
+        for (tag, found, text) in [
+            (Some(17), Found::Tag(17), "found tag 17 (COSE_Mac0)"),
+            (Some(98), Found::Tag(98), "found tag 98 (COSE_Sign)"),
+            (Some(61), Found::Tag(61), "found tag 61 (CWT)"),
+            (Some(1000), Found::Tag(1000), "found tag 1000;"),
+            (Some(1 << 40), Found::Tag(u32::MAX), "found tag 4294967295;"),
+            (
+                None,
+                Found::Untagged(4),
+                "found an untagged array (a COSE_Sign1 without its tag 18)",
+            ),
+        ] {
+            let bytes = object(tag, &header, &[0xa0]);
+            let expected = Malformed::NotSign1 {
+                expected: None,
+                found,
+            };
+            assert_eq!(malformed(&bytes), expected);
+            let err = decode_license(&bytes, &ring).unwrap_err();
+            assert_eq!(
+                err,
+                Error::Malformed(Malformed::NotSign1 {
+                    expected: Some(ObjectType::License),
+                    found
+                })
+            );
+            assert_eq!(err.code(), "malformed.not_sign1");
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with("not a license: COSE_Sign1 (tag 18) expected, ")
+                    && msg.contains(text),
+                "{msg}"
+            );
+            // Armored, the same bytes give the same answer.
+            let text = armor::encode(&bytes, armor::LABEL_LICENSE);
+            let mut buf = [0u8; MAX_OBJECT_LEN];
+            let read = armor::read_object(text.as_bytes(), armor::LABEL_LICENSE, &mut buf);
+            assert_eq!(read.map(<[u8]>::to_vec), Ok(bytes.clone()));
+            // And read as a binary file.
+            let read = armor::read_object(&bytes, armor::LABEL_LICENSE, &mut buf).unwrap();
+            assert_eq!(decode_license(read, &ring).unwrap_err(), err);
+            // A request reader names a request.
+            assert!(decode_request(&bytes)
+                .unwrap_err()
+                .to_string()
+                .starts_with("not a request: "));
+        }
+        for (bytes, found) in [
+            (&[][..], Found::Nothing),
+            (&[0xa0][..], Found::Untagged(5)),
+            (&[0x61, b'x'][..], Found::Untagged(3)),
+            (&[0xf6][..], Found::Untagged(7)),
+            (&[0xd2, 0x83, 0x40, 0xa0, 0x40][..], Found::Shape),
+            (&[0xd2, 0xa0][..], Found::Shape),
+        ] {
+            assert_eq!(
+                malformed(bytes),
+                Malformed::NotSign1 {
+                    expected: None,
+                    found
+                },
+                "{bytes:02x?}"
+            );
+        }
+        // A CWT-wrapped COSE_Sign1 is still refused: only a leading 18.
+        let mut wrapped = alloc::vec![0xd8, 61];
+        wrapped.extend(object(Some(18), &header, &[0xa0]));
+        assert_eq!(
+            malformed(&wrapped),
+            Malformed::NotSign1 {
+                expected: None,
+                found: Found::Tag(61)
+            }
+        );
+    }
+
+    #[test]
+    fn critical_header_parameters_are_refused_with_their_own_reason() {
+        // {1: -8, 2: [label], 4: kid, 16: "tessera-license"}
+        let with_crit = |crit: &dyn Fn(&mut Writer)| {
+            let mut w = Writer::new();
+            w.map(4).int(LABEL_ALG).int(ALG_EDDSA).int(LABEL_CRIT);
+            crit(&mut w);
+            w.int(LABEL_KID)
+                .bstr(&kid())
+                .int(LABEL_TYP)
+                .tstr(TYP_LICENSE);
+            w.into_bytes()
+        };
+        for crit in [
+            with_crit(&|w| {
+                w.array(1).int(300);
+            }),
+            with_crit(&|w| {
+                w.array(2).int(LABEL_TYP).tstr("x-tessera");
+            }),
+        ] {
+            let err = parse(&object(Some(18), &crit, &[0xa0])).unwrap_err();
+            assert_eq!(err, Error::Malformed(Malformed::UnknownCriticalHeader));
+            assert_eq!(err.code(), "malformed.unknown_critical_header");
+            assert!(err.to_string().contains("marked critical"), "{err}");
+        }
+        // A crit that is no list of labels is malformed, not unknown.
+        let empty = with_crit(&|w| {
+            w.array(0);
+        });
+        assert_eq!(
+            malformed(&object(Some(18), &empty, &[0xa0])),
+            Malformed::BadValue
+        );
+        let bytes = with_crit(&|w| {
+            w.array(1).bstr(b"x");
+        });
+        assert_eq!(
+            malformed(&object(Some(18), &bytes, &[0xa0])),
+            Malformed::UnexpectedType
+        );
+        // An unknown label that is not marked critical: refused too (§3.2).
+        let mut w = Writer::new();
+        w.map(4)
+            .int(LABEL_ALG)
+            .int(ALG_EDDSA)
+            .int(3)
+            .tstr("application/cwt")
+            .int(LABEL_KID)
+            .bstr(&kid())
+            .int(LABEL_TYP)
+            .tstr(TYP_LICENSE);
+        assert_eq!(
+            malformed(&object(Some(18), &w.into_bytes(), &[0xa0])),
+            Malformed::BadValue
+        );
+    }
+
+    #[test]
+    fn unprotected_parameters_are_refused_with_their_own_reason() {
+        let header = license_header();
+        // A kid override, an alg, and any other label.
+        let mut kid_override = Writer::new();
+        kid_override.map(1).int(LABEL_KID).bstr(&[0; KEY_ID_LEN]);
+        let mut two = Writer::new();
+        two.map(2)
+            .int(LABEL_ALG)
+            .int(ALG_EDDSA)
+            .int(LABEL_KID)
+            .bstr(&kid());
+        let mut other = Writer::new();
+        other.map(1).int(33).bstr(b"x5chain");
+        for unprotected in [
+            kid_override.into_bytes(),
+            two.into_bytes(),
+            other.into_bytes(),
+        ] {
+            let err = parse(&object(Some(18), &header, &unprotected)).unwrap_err();
+            assert_eq!(err, Error::Malformed(Malformed::UnprotectedHeader));
+            assert_eq!(err.code(), "malformed.unprotected_header");
+            assert!(err.to_string().contains("outside the signature"), "{err}");
+        }
+        // Not a map at all: the type is wrong.
+        assert_eq!(
+            malformed(&object(Some(18), &header, &[0x80])),
+            Malformed::UnexpectedType
+        );
+        assert!(parse(&object(Some(18), &header, &[0xa0])).is_ok());
     }
 }

@@ -8,6 +8,8 @@
 
 use core::fmt;
 
+use crate::cose::ObjectType;
+
 /// Why a license, request or state record was refused.
 ///
 /// Degraded states (renewal due, grace, expired) are verdicts, not errors:
@@ -110,8 +112,40 @@ pub enum Malformed {
     UnsupportedVersion,
     /// The signature algorithm is not EdDSA / Ed25519.
     UnsupportedAlgorithm,
-    /// Not a COSE_Sign1 (wrong tag or array shape).
-    NotSign1,
+    /// Not a COSE_Sign1 (§3.1): another tag, no tag, or not an array of
+    /// four items under the tag 18.
+    NotSign1 {
+        /// The object the caller asked for, when it said (a license, a
+        /// request); `None` from [`crate::cose::parse`].
+        expected: Option<ObjectType>,
+        /// What stood where the COSE_Sign1 was expected.
+        found: Found,
+    },
+    /// The protected header marks a header parameter critical (`crit`,
+    /// label 2) that this verifier does not understand (§3.2).
+    UnknownCriticalHeader,
+    /// A header parameter in the unprotected header, which must be empty:
+    /// nothing outside the signature (a kid override, say) may influence
+    /// the decision (§3.1).
+    UnprotectedHeader,
+}
+
+/// What stood where a COSE_Sign1 (CBOR tag 18 on an array of four items)
+/// was expected ([`Malformed::NotSign1`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Found {
+    /// Another CBOR tag: 16 COSE_Encrypt0, 17 COSE_Mac0, 61 CWT, 96
+    /// COSE_Encrypt, 97 COSE_Mac, 98 COSE_Sign, ... (tags above
+    /// `u32::MAX` are reported as `u32::MAX`).
+    Tag(u32),
+    /// No tag: an item of this CBOR major type (4, an array, is a
+    /// COSE_Sign1 that lost its tag).
+    Untagged(u8),
+    /// The tag 18, but not on an array of four items.
+    Shape,
+    /// No data at all.
+    Nothing,
 }
 
 impl Error {
@@ -172,7 +206,9 @@ impl Malformed {
             Self::UnknownCritical => "malformed.unknown_critical",
             Self::UnsupportedVersion => "malformed.unsupported_version",
             Self::UnsupportedAlgorithm => "malformed.unsupported_algorithm",
-            Self::NotSign1 => "malformed.not_sign1",
+            Self::NotSign1 { .. } => "malformed.not_sign1",
+            Self::UnknownCriticalHeader => "malformed.unknown_critical_header",
+            Self::UnprotectedHeader => "malformed.unprotected_header",
         }
     }
 }
@@ -193,6 +229,11 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Armor(a) => write!(f, "{a}"),
+            Self::Malformed(Malformed::NotSign1 { expected, found }) => write!(
+                f,
+                "not a {}: COSE_Sign1 (tag 18) expected, found {found}; use the file exactly as the vendor sent it",
+                expected.map_or("tessera object", ObjectType::name)
+            ),
             Self::Malformed(m) => write!(
                 f,
                 "the file is not a valid tessera object ({m}); it may be damaged or from another product: ask the vendor to send it again"
@@ -248,6 +289,9 @@ impl fmt::Display for ArmorError {
 
 impl fmt::Display for Malformed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Self::NotSign1 { found, .. } = self {
+            return write!(f, "COSE_Sign1 (tag 18) expected, found {found}");
+        }
         f.write_str(match self {
             Self::Truncated => "the data ends too early",
             Self::TrailingBytes => "extra bytes after the end",
@@ -268,8 +312,44 @@ impl fmt::Display for Malformed {
             }
             Self::UnsupportedVersion => "unsupported format version (update the firmware)",
             Self::UnsupportedAlgorithm => "unsupported signature algorithm",
-            Self::NotSign1 => "not a COSE_Sign1 object",
+            Self::NotSign1 { .. } => "not a COSE_Sign1 object",
+            Self::UnknownCriticalHeader => {
+                "a header parameter marked critical that this firmware does not understand (update the firmware)"
+            }
+            Self::UnprotectedHeader => {
+                "a header parameter outside the signature (the unprotected header must be empty)"
+            }
         })
+    }
+}
+
+impl fmt::Display for Found {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Tag(tag) => {
+                let name = match tag {
+                    16 => " (COSE_Encrypt0)",
+                    17 => " (COSE_Mac0)",
+                    61 => " (CWT)",
+                    96 => " (COSE_Encrypt)",
+                    97 => " (COSE_Mac)",
+                    98 => " (COSE_Sign)",
+                    55799 => " (self-described CBOR)",
+                    _ => "",
+                };
+                write!(f, "tag {tag}{name}")
+            }
+            Self::Untagged(major) => f.write_str(match major {
+                0 | 1 => "an untagged integer",
+                2 => "an untagged byte string",
+                3 => "untagged text",
+                4 => "an untagged array (a COSE_Sign1 without its tag 18)",
+                5 => "an untagged map",
+                _ => "an untagged simple value or float",
+            }),
+            Self::Shape => f.write_str("the tag 18 on something other than an array of four items"),
+            Self::Nothing => f.write_str("no data"),
+        }
     }
 }
 

@@ -126,7 +126,7 @@ pub mod time;
 
 pub use claims::{License, Request};
 pub use cose::{ObjectType, MAX_OBJECT_LEN};
-pub use error::{ArmorError, Error, Malformed};
+pub use error::{ArmorError, Error, Found, Malformed};
 pub use keyring::{key_id, KeyEntry, KeyId, PreparedKey, TrustedKey};
 pub use signature::PublicKey;
 
@@ -151,10 +151,7 @@ pub fn decode_license<'a, K: TrustedKey>(
     bytes: &'a [u8],
     keyring: &[K],
 ) -> Result<License<'a>, Error> {
-    let sign1 = cose::parse(bytes)?;
-    if sign1.object_type != ObjectType::License {
-        return Err(Error::WrongType);
-    }
+    let sign1 = cose::parse_as(bytes, ObjectType::License)?;
     let key = keyring::lookup(keyring, &sign1.kid)?;
     sign1.verify_with(&key.public_key()?)?;
     let license = claims::parse_license(sign1.payload, sign1.kid)?;
@@ -170,10 +167,7 @@ pub fn decode_license<'a, K: TrustedKey>(
 /// # Errors
 /// [`Error::Malformed`] and [`Error::WrongType`].
 pub fn decode_license_unverified(bytes: &[u8]) -> Result<License<'_>, Error> {
-    let sign1 = cose::parse(bytes)?;
-    if sign1.object_type != ObjectType::License {
-        return Err(Error::WrongType);
-    }
+    let sign1 = cose::parse_as(bytes, ObjectType::License)?;
     Ok(claims::parse_license(sign1.payload, sign1.kid)?)
 }
 
@@ -185,10 +179,7 @@ pub fn decode_license_unverified(bytes: &[u8]) -> Result<License<'_>, Error> {
 /// [`Error::Malformed`], [`Error::WrongType`], [`Error::BadSignature`] (also
 /// when the header kid is not the carried key's).
 pub fn decode_request(bytes: &[u8]) -> Result<Request<'_>, Error> {
-    let sign1 = cose::parse(bytes)?;
-    if sign1.object_type != ObjectType::Request {
-        return Err(Error::WrongType);
-    }
+    let sign1 = cose::parse_as(bytes, ObjectType::Request)?;
     let request = claims::parse_request(sign1.payload)?;
     let device_key = request.device_key();
     if key_id(&device_key) != sign1.kid {

@@ -392,9 +392,22 @@ typedef char tessera_key_entry_is_64_bytes[sizeof(struct tessera_key_entry) == 6
 #define TESSERA_E_MALFORMED_UNSUPPORTED_ALGORITHM -76
 
 /**
- * Malformed: not a COSE_Sign1.
+ * Malformed: not a COSE_Sign1 (another tag, no tag, or not an array of
+ * four items).
  */
 #define TESSERA_E_MALFORMED_NOT_SIGN1 -77
+
+/**
+ * Malformed: the protected header marks a parameter critical that this
+ * version does not understand.
+ */
+#define TESSERA_E_MALFORMED_UNKNOWN_CRITICAL_HEADER -78
+
+/**
+ * Malformed: a header parameter in the unprotected header, which must be
+ * empty.
+ */
+#define TESSERA_E_MALFORMED_UNPROTECTED_HEADER -79
 
 /**
  * One raw identity value as the firmware reads it from its hardware; the

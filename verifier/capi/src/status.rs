@@ -113,8 +113,15 @@ pub const TESSERA_E_MALFORMED_UNKNOWN_CRITICAL: i32 = -74;
 pub const TESSERA_E_MALFORMED_UNSUPPORTED_VERSION: i32 = -75;
 /// Malformed: an unsupported signature algorithm.
 pub const TESSERA_E_MALFORMED_UNSUPPORTED_ALGORITHM: i32 = -76;
-/// Malformed: not a COSE_Sign1.
+/// Malformed: not a COSE_Sign1 (another tag, no tag, or not an array of
+/// four items).
 pub const TESSERA_E_MALFORMED_NOT_SIGN1: i32 = -77;
+/// Malformed: the protected header marks a parameter critical that this
+/// version does not understand.
+pub const TESSERA_E_MALFORMED_UNKNOWN_CRITICAL_HEADER: i32 = -78;
+/// Malformed: a header parameter in the unprotected header, which must be
+/// empty.
+pub const TESSERA_E_MALFORMED_UNPROTECTED_HEADER: i32 = -79;
 
 /// The status code of a verifier error.
 pub(crate) fn of_error(e: &Error) -> i32 {
@@ -166,7 +173,9 @@ fn of_malformed(m: Malformed) -> i32 {
         Malformed::UnknownCritical => TESSERA_E_MALFORMED_UNKNOWN_CRITICAL,
         Malformed::UnsupportedVersion => TESSERA_E_MALFORMED_UNSUPPORTED_VERSION,
         Malformed::UnsupportedAlgorithm => TESSERA_E_MALFORMED_UNSUPPORTED_ALGORITHM,
-        Malformed::NotSign1 => TESSERA_E_MALFORMED_NOT_SIGN1,
+        Malformed::NotSign1 { .. } => TESSERA_E_MALFORMED_NOT_SIGN1,
+        Malformed::UnknownCriticalHeader => TESSERA_E_MALFORMED_UNKNOWN_CRITICAL_HEADER,
+        Malformed::UnprotectedHeader => TESSERA_E_MALFORMED_UNPROTECTED_HEADER,
         _ => TESSERA_E_INTERNAL,
     }
 }
@@ -231,7 +240,9 @@ const TABLE: &[(i32, &CStr, &CStr)] = &[
     (TESSERA_E_MALFORMED_UNKNOWN_CRITICAL, c"malformed.unknown_critical", c"the file is not a valid tessera object (a critical field unknown to this firmware (update the firmware)); it may be damaged or from another product: ask the vendor to send it again"),
     (TESSERA_E_MALFORMED_UNSUPPORTED_VERSION, c"malformed.unsupported_version", c"the file is not a valid tessera object (unsupported format version (update the firmware)); it may be damaged or from another product: ask the vendor to send it again"),
     (TESSERA_E_MALFORMED_UNSUPPORTED_ALGORITHM, c"malformed.unsupported_algorithm", c"the file is not a valid tessera object (unsupported signature algorithm); it may be damaged or from another product: ask the vendor to send it again"),
-    (TESSERA_E_MALFORMED_NOT_SIGN1, c"malformed.not_sign1", c"the file is not a valid tessera object (not a COSE_Sign1 object); it may be damaged or from another product: ask the vendor to send it again"),
+    (TESSERA_E_MALFORMED_NOT_SIGN1, c"malformed.not_sign1", c"not a license: COSE_Sign1 (tag 18) expected, found another CBOR tag, no tag, or not an array of four items; use the file exactly as the vendor sent it"),
+    (TESSERA_E_MALFORMED_UNKNOWN_CRITICAL_HEADER, c"malformed.unknown_critical_header", c"the file is not a valid tessera object (a header parameter marked critical that this firmware does not understand (update the firmware)); it may be damaged or from another product: ask the vendor to send it again"),
+    (TESSERA_E_MALFORMED_UNPROTECTED_HEADER, c"malformed.unprotected_header", c"the file is not a valid tessera object (a header parameter outside the signature (the unprotected header must be empty)); it may be damaged or from another product: ask the vendor to send it again"),
 ];
 
 fn lookup(status: i32) -> Option<&'static (i32, &'static CStr, &'static CStr)> {
@@ -299,7 +310,12 @@ mod tests {
             Malformed::UnknownCritical,
             Malformed::UnsupportedVersion,
             Malformed::UnsupportedAlgorithm,
-            Malformed::NotSign1,
+            Malformed::NotSign1 {
+                expected: Some(tessera_verifier::ObjectType::License),
+                found: tessera_verifier::Found::Tag(17),
+            },
+            Malformed::UnknownCriticalHeader,
+            Malformed::UnprotectedHeader,
         ] {
             all.push(Error::Malformed(m));
         }
@@ -341,6 +357,11 @@ mod tests {
             match e {
                 // Static messages cannot carry the numbers; the decision
                 // does.
+                Error::Malformed(Malformed::NotSign1 { .. }) => {
+                    let display = e.to_string();
+                    let head = display.split(", found").next().unwrap();
+                    assert!(message.starts_with(head), "{message} / {display}");
+                }
                 Error::WrongDevice { .. } | Error::Superseded { .. } => {
                     let display = e.to_string();
                     let head = display.split(':').next().unwrap();
