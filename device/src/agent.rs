@@ -624,13 +624,13 @@ impl Agent {
 }
 
 /// The license bytes of install input: armored text (`TESSERA LICENSE`),
-/// the binary COSE_Sign1 (CBOR tag 18, first byte `0xd2`), or a PNG or
-/// JPEG image (a photo, a screenshot) of the license's QR code.
+/// the binary COSE_Sign1 ([`armor::read_object`] tells them apart), or a
+/// PNG or JPEG image (a photo, a screenshot) of the license's QR code.
 ///
 /// # Errors
-/// [`AgentError::Refused`] with the armor error, [`AgentError::Input`] for
-/// input that is neither, [`AgentError::Qr`] for an image without one
-/// readable code.
+/// [`AgentError::Refused`] with the armor error, or for binary input that
+/// is no license the decoder's reason (another COSE tag, no tag, ...);
+/// [`AgentError::Qr`] for an image without one readable code.
 pub fn license_bytes(input: &[u8]) -> Result<Vec<u8>, AgentError> {
     if tessera_qr::is_image(input) {
         // A photo or screenshot of the license's QR code: its payload is
@@ -642,21 +642,9 @@ pub fn license_bytes(input: &[u8]) -> Result<Vec<u8>, AgentError> {
 }
 
 fn license_bytes_of(input: &[u8]) -> Result<Vec<u8>, AgentError> {
-    if input.first() == Some(&0xd2) {
-        if input.len() > MAX_OBJECT_LEN {
-            return Err(
-                tessera_verifier::Error::Malformed(tessera_verifier::Malformed::TooLarge).into(),
-            );
-        }
-        return Ok(input.to_vec());
-    }
-    let text = core::str::from_utf8(input).map_err(|_| AgentError::Input {
-        path: "license".into(),
-        reason: "neither an armored license (-----BEGIN TESSERA LICENSE-----) nor a binary one; use the file exactly as the vendor sent it".into(),
-    })?;
     let mut buf = [0u8; MAX_OBJECT_LEN];
-    let bytes = armor::decode(text, armor::LABEL_LICENSE, &mut buf)
-        .map_err(tessera_verifier::Error::from)?;
+    let bytes = armor::read_object(input, armor::LABEL_LICENSE, &mut buf)?;
+    tessera_verifier::cose::parse_as(bytes, tessera_verifier::ObjectType::License)?;
     Ok(bytes.to_vec())
 }
 

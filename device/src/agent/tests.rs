@@ -297,10 +297,19 @@ fn binary_and_armored_input_both_install() {
     // Mail-quoted with CRLF still reads.
     let quoted: String = text.lines().map(|l| format!("> {l}\r\n")).collect();
     assert_eq!(license_bytes(quoted.as_bytes()).unwrap(), raw);
-    assert!(matches!(
-        license_bytes(&[0xff, 0]),
-        Err(AgentError::Input { .. })
-    ));
+    // Binary input that is no license says what it is.
+    let err = license_bytes(&[0xff, 0]).unwrap_err();
+    assert!(
+        matches!(err, AgentError::Refused(Error::Malformed(_))),
+        "{err}"
+    );
+    let mut mac0 = raw.to_vec();
+    mac0[0] = 0xd1;
+    let err = license_bytes(&mac0).unwrap_err().to_string();
+    assert!(
+        err.contains("not a license: COSE_Sign1 (tag 18) expected, found tag 17 (COSE_Mac0)"),
+        "{err}"
+    );
     assert!(matches!(
         license_bytes(b"hello"),
         Err(AgentError::Refused(Error::Armor(_)))

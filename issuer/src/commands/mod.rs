@@ -210,30 +210,22 @@ pub fn request_from_text(name: &str, text: &str) -> Result<(Vec<u8>, RequestData
     Ok((bytes, data))
 }
 
-/// Reads a license file: armored text, the binary COSE_Sign1 (which
-/// starts with the tag 18 byte `0xd2`), or a PNG or JPEG image of its QR
-/// code.
+/// Reads a license file: armored text, the binary COSE_Sign1
+/// ([`armor::read_object`] tells them apart; binary input that is no
+/// COSE_Sign1 is refused when decoded, saying what it is), or a PNG or
+/// JPEG image of its QR code.
 ///
 /// # Errors
 /// [`Error::Io`], [`Error::Verification`] for broken armor.
 pub fn read_license(path: &Path) -> Result<Vec<u8>, Error> {
     let raw = read_bytes_or_qr(path)?;
-    if raw.first() == Some(&0xd2) {
-        return Ok(raw);
-    }
-    let bad = |source| Error::Verification {
-        path: path.display().to_string(),
-        source,
-    };
-    let text = String::from_utf8(raw).map_err(|_| {
-        bad(tessera_verifier::Error::Armor(
-            tessera_verifier::ArmorError::MissingBegin,
-        ))
-    })?;
     let mut buf = vec![0u8; MAX_OBJECT_LEN];
-    armor::decode(&text, armor::LABEL_LICENSE, &mut buf)
+    armor::read_object(&raw, armor::LABEL_LICENSE, &mut buf)
         .map(<[u8]>::to_vec)
-        .map_err(|e| bad(tessera_verifier::Error::Armor(e)))
+        .map_err(|source| Error::Verification {
+            path: path.display().to_string(),
+            source,
+        })
 }
 
 /// A keyring file's entries for the verifier.
