@@ -50,6 +50,10 @@ pub enum Error {
     ClockRollback,
     /// The persisted state record is corrupt (checksum, version or length).
     StateCorrupt,
+    /// The keyring has two entries with the license's kid, so their order
+    /// would decide; [`crate::keyring::Keyring::new`] refuses such a
+    /// keyring when it is built.
+    DuplicateKid,
 }
 
 /// What is wrong with the armor around a license or request
@@ -165,6 +169,7 @@ impl Error {
             Self::Superseded { .. } => "superseded",
             Self::ClockRollback => "clock_rollback",
             Self::StateCorrupt => "state_corrupt",
+            Self::DuplicateKid => "duplicate_kid",
         }
     }
 }
@@ -269,6 +274,9 @@ impl fmt::Display for Error {
             ),
             Self::StateCorrupt => f.write_str(
                 "the stored license state is corrupt; restore it from backup or install a fresh license from the vendor",
+            ),
+            Self::DuplicateKid => f.write_str(
+                "the firmware keyring lists the license's key id twice, so the order of its entries would decide; rebuild the keyring with `tessera keyring export`",
             ),
         }
     }

@@ -158,53 +158,145 @@ impl TrustedKey for PreparedKey {
     }
 }
 
+/// A keyring checked once, when firmware builds it (at boot, or when it
+/// installs a new keyring): at least one key, and every kid once, so no
+/// order of the entries can change a verdict. Pass [`Keyring::keys`] where
+/// a keyring slice goes.
+///
+/// ```
+/// use tessera_verifier::keyring::{Keyring, KeyringError};
+/// use tessera_verifier::KeyEntry;
+/// let a = KeyEntry::new([1; 32], 0);
+/// let mut retired = a;
+/// retired.retired = true;
+/// assert!(Keyring::new(&[a]).is_ok());
+/// assert_eq!(
+///     Keyring::new(&[a, retired]).unwrap_err(),
+///     KeyringError::DuplicateKid { kid: a.kid }
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keyring<'k, K = KeyEntry> {
+    keys: &'k [K],
+}
+
+impl<'k, K: TrustedKey> Keyring<'k, K> {
+    /// Checks `keys`: not empty, no kid twice.
+    ///
+    /// # Errors
+    /// [`KeyringError::Empty`], [`KeyringError::DuplicateKid`].
+    pub fn new(keys: &'k [K]) -> Result<Self, KeyringError> {
+        if keys.is_empty() {
+            return Err(KeyringError::Empty);
+        }
+        for (i, key) in keys.iter().enumerate() {
+            let kid = key.entry().kid;
+            if keys.iter().skip(i + 1).any(|k| k.entry().kid == kid) {
+                return Err(KeyringError::DuplicateKid { kid });
+            }
+        }
+        Ok(Self { keys })
+    }
+
+    /// The checked entries.
+    #[must_use]
+    pub fn keys(&self) -> &'k [K] {
+        self.keys
+    }
+}
+
+impl<K> core::ops::Deref for Keyring<'_, K> {
+    type Target = [K];
+
+    fn deref(&self) -> &[K] {
+        self.keys
+    }
+}
+
+/// Why a keyring was refused when it was built ([`Keyring::new`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyringError {
+    /// No key at all: nothing would verify.
+    Empty,
+    /// Two entries have this kid: which one counts would depend on their
+    /// order.
+    DuplicateKid {
+        /// The repeated kid.
+        kid: KeyId,
+    },
+}
+
+impl KeyringError {
+    /// A stable, machine-readable code.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Empty => "keyring.empty",
+            Self::DuplicateKid { .. } => "keyring.duplicate_kid",
+        }
+    }
+}
+
+impl core::fmt::Display for KeyringError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Empty => f.write_str(
+                "the keyring holds no key, so no license would verify; export the vendor keyring with `tessera keyring export`",
+            ),
+            Self::DuplicateKid { kid } => {
+                f.write_str("the keyring lists key id ")?;
+                for b in kid {
+                    write!(f, "{b:02x}")?;
+                }
+                f.write_str(
+                    " twice, so the order of its entries would decide the verdict; export the vendor keyring again with `tessera keyring export`",
+                )
+            }
+        }
+    }
+}
+
+impl core::error::Error for KeyringError {}
+
+/// The one entry named `kid`, if any.
+fn entry_for<'k, K: TrustedKey>(keyring: &'k [K], kid: &KeyId) -> Result<Option<&'k K>, Error> {
+    let mut found = None;
+    for key in keyring.iter().filter(|k| &k.entry().kid == kid) {
+        if found.replace(key).is_some() {
+            return Err(Error::DuplicateKid);
+        }
+    }
+    Ok(found)
+}
+
 /// Finds the trusted key named `kid`, before the issue time is known
 /// (`spec/FORMAT.md` §4.2).
 ///
 /// # Errors
 /// [`Error::UnknownKey`] when no entry has that kid, [`Error::RetiredKey`]
-/// when every entry with that kid is retired.
+/// when its entry is retired, [`Error::DuplicateKid`] when two entries
+/// have it (a keyring not built with [`Keyring::new`]).
 pub fn lookup<'k, K: TrustedKey>(keyring: &'k [K], kid: &KeyId) -> Result<&'k K, Error> {
-    let mut seen_retired = false;
-    for key in keyring.iter().filter(|k| &k.entry().kid == kid) {
-        if !key.entry().retired {
-            return Ok(key);
-        }
-        seen_retired = true;
+    match entry_for(keyring, kid)? {
+        None => Err(Error::UnknownKey),
+        Some(key) if key.entry().retired => Err(Error::RetiredKey),
+        Some(key) => Ok(key),
     }
-    Err(if seen_retired {
-        Error::RetiredKey
-    } else {
-        Error::UnknownKey
-    })
 }
 
 /// Finds the key for `kid` that may verify an object issued at `iat`
 /// (`spec/FORMAT.md` §4.2).
 ///
 /// # Errors
-/// [`Error::UnknownKey`] when no entry has that kid, [`Error::RetiredKey`]
-/// when every entry with that kid is retired, [`Error::KeyNotValidAt`] when
-/// the entries with that kid do not cover `iat`.
+/// As [`lookup`], and [`Error::KeyNotValidAt`] when the key's window does
+/// not cover `iat`.
 pub fn find<'k, K: TrustedKey>(keyring: &'k [K], kid: &KeyId, iat: i64) -> Result<&'k K, Error> {
-    let mut seen_retired = false;
-    let mut seen_window = false;
-    for key in keyring.iter().filter(|k| &k.entry().kid == kid) {
-        let entry = key.entry();
-        if entry.retired {
-            seen_retired = true;
-        } else if entry.covers(iat) {
-            return Ok(key);
-        } else {
-            seen_window = true;
-        }
-    }
-    if seen_window {
-        Err(Error::KeyNotValidAt)
-    } else if seen_retired {
-        Err(Error::RetiredKey)
+    let key = lookup(keyring, kid)?;
+    if key.entry().covers(iat) {
+        Ok(key)
     } else {
-        Err(Error::UnknownKey)
+        Err(Error::KeyNotValidAt)
     }
 }
 
@@ -244,5 +336,37 @@ mod tests {
             Err(Error::KeyNotValidAt)
         );
         assert_eq!(find(&ring, &key_id(&[3; 32]), 200), Ok(&ring[2]));
+    }
+
+    /// The same kid twice: refused when the keyring is built, and by every
+    /// lookup in either order, so the order never decides.
+    #[test]
+    fn duplicate_kids_are_refused_in_any_order() {
+        let mut retired = entry(1);
+        retired.retired = true;
+        let mut later = entry(1);
+        later.valid_from = 300;
+        let kid = key_id(&[1; 32]);
+        for pair in [
+            [entry(1), retired],
+            [retired, entry(1)],
+            [entry(1), later],
+            [later, entry(1)],
+        ] {
+            let ring = [entry(2), pair[0], entry(3), pair[1]];
+            assert_eq!(Keyring::new(&ring), Err(KeyringError::DuplicateKid { kid }));
+            assert_eq!(lookup(&ring, &kid), Err(Error::DuplicateKid));
+            assert_eq!(find(&ring, &kid, 150), Err(Error::DuplicateKid));
+            // Other kids are unaffected.
+            assert_eq!(lookup(&ring, &key_id(&[2; 32])), Ok(&ring[0]));
+        }
+        let prepared = [PreparedKey::new(entry(1)), PreparedKey::new(entry(1))];
+        assert_eq!(
+            Keyring::new(&prepared),
+            Err(KeyringError::DuplicateKid { kid })
+        );
+        assert_eq!(Keyring::<KeyEntry>::new(&[]), Err(KeyringError::Empty));
+        let ring = [entry(1), entry(2)];
+        assert_eq!(Keyring::new(&ring).map(|k| k.keys().len()), Ok(2));
     }
 }

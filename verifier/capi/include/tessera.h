@@ -277,6 +277,12 @@ typedef char tessera_key_entry_is_64_bytes[sizeof(struct tessera_key_entry) == 6
 #define TESSERA_E_STATE_CORRUPT -29
 
 /**
+ * The keyring lists the same kid twice (refused before anything is
+ * verified, whatever the license).
+ */
+#define TESSERA_E_DUPLICATE_KID -30
+
+/**
  * Armor: no BEGIN line.
  */
 #define TESSERA_E_ARMOR_MISSING_BEGIN -40

@@ -451,10 +451,17 @@ impl Keyring {
                 retired: k.retired != 0,
             };
         }
-        Ok(Self {
+        let ring = Self {
             entries,
             len: c.len(),
-        })
+        };
+        // The verifier's keyring constructor: the same kid twice would let
+        // the order of the entries decide.
+        tessera_verifier::keyring::Keyring::new(ring.as_slice()).map_err(|e| match e {
+            tessera_verifier::keyring::KeyringError::DuplicateKid { .. } => TESSERA_E_DUPLICATE_KID,
+            _ => TESSERA_E_ARGUMENT,
+        })?;
+        Ok(ring)
     }
 
     fn as_slice(&self) -> &[KeyEntry] {

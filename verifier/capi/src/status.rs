@@ -65,6 +65,9 @@ pub const TESSERA_E_SUPERSEDED: i32 = -27;
 pub const TESSERA_E_CLOCK_ROLLBACK: i32 = -28;
 /// The state record is corrupt.
 pub const TESSERA_E_STATE_CORRUPT: i32 = -29;
+/// The keyring lists the same kid twice (refused before anything is
+/// verified, whatever the license).
+pub const TESSERA_E_DUPLICATE_KID: i32 = -30;
 
 /// Armor: no BEGIN line.
 pub const TESSERA_E_ARMOR_MISSING_BEGIN: i32 = -40;
@@ -138,6 +141,7 @@ pub(crate) fn of_error(e: &Error) -> i32 {
         Error::Superseded { .. } => TESSERA_E_SUPERSEDED,
         Error::ClockRollback => TESSERA_E_CLOCK_ROLLBACK,
         Error::StateCorrupt => TESSERA_E_STATE_CORRUPT,
+        Error::DuplicateKid => TESSERA_E_DUPLICATE_KID,
         _ => TESSERA_E_INTERNAL,
     }
 }
@@ -217,6 +221,7 @@ const TABLE: &[(i32, &CStr, &CStr)] = &[
     (TESSERA_E_SUPERSEDED, c"superseded", c"a newer license (see superseded_sequence) was already installed; this older one cannot replace it"),
     (TESSERA_E_CLOCK_ROLLBACK, c"clock_rollback", c"the device clock is earlier than a time already seen; set the clock correctly and check again"),
     (TESSERA_E_STATE_CORRUPT, c"state_corrupt", c"the stored license state is corrupt; restore it from backup or install a fresh license from the vendor"),
+    (TESSERA_E_DUPLICATE_KID, c"duplicate_kid", c"the firmware keyring lists the license's key id twice, so the order of its entries would decide; rebuild the keyring with `tessera keyring export`"),
     (TESSERA_E_ARMOR_MISSING_BEGIN, c"armor.missing_begin", c"no '-----BEGIN TESSERA ...-----' line found; paste the whole file including its BEGIN and END lines"),
     (TESSERA_E_ARMOR_WRONG_LABEL, c"armor.wrong_label", c"this is another kind of tessera file (e.g. a request where a license was expected)"),
     (TESSERA_E_ARMOR_MISSING_END, c"armor.missing_end", c"the '-----END TESSERA ...-----' line is missing; the file was cut short, copy it again whole"),
@@ -333,6 +338,7 @@ mod tests {
             Error::Superseded { seq: 7 },
             Error::ClockRollback,
             Error::StateCorrupt,
+            Error::DuplicateKid,
         ]);
         all
     }

@@ -594,6 +594,39 @@ fn null_pointers_are_refused() {
 }
 
 #[test]
+fn a_keyring_with_a_kid_twice_is_refused_in_any_order() {
+    let keys = keyring();
+    let license = typical();
+    let dev = Device::sample();
+    let mut retired = keys[0];
+    retired.retired = 1;
+    for ring in [
+        std::vec![keys[0], retired],
+        std::vec![retired, keys[0]],
+        std::vec![keys[1], keys[0], keys[2], keys[0]],
+    ] {
+        let mut state = new_state();
+        let before = state;
+        let mut d = decision();
+        assert_eq!(
+            verify_c(&license, &ring, &dev, 1_767_225_600, &mut state, &mut d),
+            TESSERA_E_DUPLICATE_KID
+        );
+        assert_eq!(state, before);
+        assert_eq!(
+            tessera_decode_license(
+                license.as_ptr(),
+                license.len(),
+                ring.as_ptr(),
+                ring.len(),
+                &mut *d
+            ),
+            TESSERA_E_DUPLICATE_KID
+        );
+    }
+}
+
+#[test]
 fn overlapping_buffers_are_refused() {
     let keys = keyring();
     let dev = Device::sample();
