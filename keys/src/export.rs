@@ -13,10 +13,8 @@ use crate::KeyError;
 
 impl Keyring {
     fn export_records(&self) -> Result<&[KeyRecord], KeyError> {
-        match self.list() {
-            [] => Err(KeyError::EmptyKeyring),
-            records => Ok(records),
-        }
+        firmware_keyring(&self.to_entries())?;
+        Ok(self.list())
     }
 
     fn annotation(&self, record: &KeyRecord) -> String {
@@ -171,6 +169,19 @@ impl Keyring {
     }
 }
 
+/// What firmware builds from an export must pass the verifier's keyring
+/// constructor: not empty, no kid twice.
+fn firmware_keyring(entries: &[KeyEntry]) -> Result<(), KeyError> {
+    tessera_verifier::keyring::Keyring::new(entries)
+        .map(|_| ())
+        .map_err(|e| match e {
+            tessera_verifier::keyring::KeyringError::DuplicateKid { kid } => {
+                KeyError::DuplicateKid { kid }
+            }
+            _ => KeyError::EmptyKeyring,
+        })
+}
+
 fn cbor_entry(entry: &KeyEntry) -> Value {
     let key = |k: u8| Value::Integer(Integer::from(k));
     Value::Map(vec![
@@ -249,6 +260,23 @@ mod tests {
         ring.add(record).unwrap();
         ring.set_active(&kid).unwrap();
         ring
+    }
+
+    #[test]
+    fn duplicate_kids_are_not_exported() {
+        // `Keyring::add` and the file reader refuse a second record with a
+        // kid already present; the export checks again with the verifier's
+        // keyring constructor, which firmware uses too.
+        let entry = ring().list()[0].to_entry();
+        let mut retired = entry;
+        retired.retired = true;
+        let e = firmware_keyring(&[entry, retired]).unwrap_err();
+        assert!(
+            matches!(e, KeyError::DuplicateKid { kid } if kid == entry.kid),
+            "{e:?}"
+        );
+        assert!(matches!(firmware_keyring(&[]), Err(KeyError::EmptyKeyring)));
+        assert!(firmware_keyring(&[entry]).is_ok());
     }
 
     #[test]
