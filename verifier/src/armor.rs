@@ -92,7 +92,9 @@ fn exact<'t>(text: &'t [u8], open: &str, label: &str) -> Option<&'t [u8]> {
 /// [`ArmorError::MissingBegin`] when no tessera block is present,
 /// [`ArmorError::WrongLabel`] when only blocks of another label are,
 /// [`ArmorError::MissingEnd`], [`ArmorError::BadBase64`],
-/// [`ArmorError::TooLarge`] when the data exceeds `out` or the size cap, and
+/// [`ArmorError::TooLarge`] when the data exceeds the size cap,
+/// [`ArmorError::BufferTooSmall`] when it does not fit an `out` shorter
+/// than [`MAX_OBJECT_LEN`] (which always suffices), and
 /// [`ArmorError::Empty`].
 ///
 /// ```
@@ -420,9 +422,15 @@ fn write(
     limit: usize,
     written: &mut usize,
 ) -> Result<(), ArmorError> {
-    let room = out.get_mut(*written..limit).ok_or(ArmorError::TooLarge)?;
+    // Over the limit: over the cap, or over a shorter caller buffer.
+    let over = if out.len() < MAX_OBJECT_LEN {
+        ArmorError::BufferTooSmall
+    } else {
+        ArmorError::TooLarge
+    };
+    let room = out.get_mut(*written..limit).ok_or(over)?;
     let n = STANDARD.decode_slice(input, room).map_err(|e| match e {
-        base64::DecodeSliceError::OutputSliceTooSmall => ArmorError::TooLarge,
+        base64::DecodeSliceError::OutputSliceTooSmall => over,
         base64::DecodeSliceError::DecodeError(_) => ArmorError::BadBase64,
     })?;
     *written += n;
@@ -483,32 +491,73 @@ fn as_text(input: &[u8]) -> Option<&str> {
     (armored || plain()).then_some(text)
 }
 
-/// Armors `bytes` with `label` (feature `alloc`): base64 with padding in
-/// [`LINE_WIDTH`]-column lines, LF line ends, a final newline.
+/// Length of the armored text [`encode_into`] writes for `len` bytes with
+/// `label`: BEGIN line, base64 in [`LINE_WIDTH`]-column lines, END line,
+/// each ended by LF.
+#[must_use]
+pub const fn encoded_len(len: usize, label: &str) -> usize {
+    let body = len.div_ceil(3) * 4;
+    let boundaries = "-----BEGIN -----\n".len() + "-----END -----\n".len() + 2 * label.len();
+    boundaries + body + body.div_ceil(LINE_WIDTH)
+}
+
+/// Armors `bytes` with `label` into `out`, without a heap (`spec/FORMAT.md`
+/// §8): base64 with padding in [`LINE_WIDTH`]-column lines, LF line ends,
+/// a final newline. Returns the text, the first [`encoded_len`] bytes of
+/// `out`.
+///
+/// # Errors
+/// [`ArmorError::TooLarge`] for more than [`MAX_OBJECT_LEN`] bytes,
+/// [`ArmorError::BufferTooSmall`] when `out` is shorter than
+/// [`encoded_len`] (nothing is written then).
+pub fn encode_into<'o>(
+    bytes: &[u8],
+    label: &str,
+    out: &'o mut [u8],
+) -> Result<&'o str, ArmorError> {
+    if bytes.len() > MAX_OBJECT_LEN {
+        return Err(ArmorError::TooLarge);
+    }
+    let out = out
+        .get_mut(..encoded_len(bytes.len(), label))
+        .ok_or(ArmorError::BufferTooSmall)?;
+    write_armor(bytes, label, out);
+    core::str::from_utf8(out).map_err(|_| ArmorError::BadBase64)
+}
+
+/// Writes the armor of `bytes` into `out`, exactly [`encoded_len`] bytes:
+/// the one definition of the written form.
+fn write_armor(bytes: &[u8], label: &str, out: &mut [u8]) {
+    let mut at = 0;
+    let mut put = |piece: &[u8]| {
+        if let Some(dst) = out.get_mut(at..at + piece.len()) {
+            dst.copy_from_slice(piece);
+        }
+        at += piece.len();
+    };
+    for piece in [DASHES, "BEGIN ", label, DASHES, "\n"] {
+        put(piece.as_bytes());
+    }
+    // 48 bytes make a line of 64 characters.
+    let mut line = [0u8; LINE_WIDTH];
+    for chunk in bytes.chunks(LINE_WIDTH / 4 * 3) {
+        let n = STANDARD.encode_slice(chunk, &mut line).unwrap_or(0);
+        put(line.get(..n).unwrap_or_default());
+        put(b"\n");
+    }
+    for piece in [DASHES, "END ", label, DASHES, "\n"] {
+        put(piece.as_bytes());
+    }
+}
+
+/// Armors `bytes` with `label` (feature `alloc`): what [`encode_into`]
+/// writes, also for bytes over the size cap (readers refuse those).
 #[cfg(feature = "alloc")]
 #[must_use]
 pub fn encode(bytes: &[u8], label: &str) -> alloc::string::String {
-    use alloc::string::String;
-    let body = STANDARD.encode(bytes);
-    let mut text = String::with_capacity(body.len() + body.len() / LINE_WIDTH + 80);
-    text.push_str(DASHES);
-    text.push_str("BEGIN ");
-    text.push_str(label);
-    text.push_str(DASHES);
-    text.push('\n');
-    let mut rest = body.as_str();
-    while !rest.is_empty() {
-        let (line, tail) = rest.split_at(rest.len().min(LINE_WIDTH));
-        text.push_str(line);
-        text.push('\n');
-        rest = tail;
-    }
-    text.push_str(DASHES);
-    text.push_str("END ");
-    text.push_str(label);
-    text.push_str(DASHES);
-    text.push('\n');
-    text
+    let mut out = alloc::vec![0u8; encoded_len(bytes.len(), label)];
+    write_armor(bytes, label, &mut out);
+    alloc::string::String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -676,6 +725,49 @@ mod tests {
         }
     }
 
+    /// The armor as FORMAT.md §8 describes it, written the obvious way.
+    fn reference_armor(bytes: &[u8], label: &str) -> String {
+        let body = STANDARD.encode(bytes);
+        let mut text = alloc::format!("-----BEGIN {label}-----\n");
+        for line in body.as_bytes().chunks(LINE_WIDTH) {
+            text.push_str(core::str::from_utf8(line).unwrap());
+            text.push('\n');
+        }
+        text.push_str(&alloc::format!("-----END {label}-----\n"));
+        text
+    }
+
+    #[test]
+    fn encode_into_writes_the_specified_form_without_a_heap() {
+        let mut buf = [0u8; encoded_len(MAX_OBJECT_LEN, LABEL_REQUEST)];
+        for len in (0..300).chain([MAX_OBJECT_LEN - 1, MAX_OBJECT_LEN]) {
+            let data: Vec<u8> = (0..len)
+                .map(|i| u8::try_from(i * 31 % 251).unwrap())
+                .collect();
+            for label in [LABEL_LICENSE, LABEL_REQUEST] {
+                let want = reference_armor(&data, label);
+                assert_eq!(encoded_len(len, label), want.len(), "{len}");
+                let text = encode_into(&data, label, &mut buf).unwrap();
+                assert_eq!(text, want, "{len}");
+                assert_eq!(encode(&data, label), want, "{len}");
+                if len > 0 {
+                    assert_eq!(dec(&want, label), Ok(data.clone()));
+                }
+                // One byte short: refused, nothing written.
+                let mut short = alloc::vec![0u8; want.len() - 1];
+                assert_eq!(
+                    encode_into(&data, label, &mut short),
+                    Err(ArmorError::BufferTooSmall)
+                );
+                assert!(short.iter().all(|&b| b == 0));
+            }
+        }
+        assert_eq!(
+            encode_into(&[0; MAX_OBJECT_LEN + 1], LABEL_LICENSE, &mut buf),
+            Err(ArmorError::TooLarge)
+        );
+    }
+
     #[test]
     fn read_object_tells_text_from_binary() {
         let data = sample();
@@ -821,7 +913,7 @@ mod tests {
         let mut small = [0u8; 3];
         assert_eq!(
             decode(&text, LABEL_LICENSE, &mut small),
-            Err(ArmorError::TooLarge)
+            Err(ArmorError::BufferTooSmall)
         );
         let big = encode(&[0u8; MAX_OBJECT_LEN + 1], LABEL_LICENSE);
         let mut buf = [0u8; MAX_OBJECT_LEN + 100];
@@ -838,6 +930,12 @@ mod tests {
         let mut b = alloc::vec![0u8; len];
         let new = decode(text, label, &mut a).map(<[u8]>::to_vec);
         let old = reference::decode(text, label, &mut b).map(<[u8]>::to_vec);
+        // The reference said TooLarge for a buffer too short as well.
+        if new == Err(ArmorError::BufferTooSmall) {
+            assert!(len < MAX_OBJECT_LEN, "{text:?} {label:?} {len}");
+            assert_eq!(old, Err(ArmorError::TooLarge), "{text:?} {label:?} {len}");
+            return new;
+        }
         assert_eq!(new, old, "{text:?} {label:?} {len}");
         if new.is_ok() {
             // Nothing written past the data either.
@@ -988,7 +1086,7 @@ mod tests {
                 assert_eq!(same(&text, LABEL_LICENSE, len).map(|v| v.len()), Ok(len));
                 assert_eq!(
                     same(&text, LABEL_LICENSE, len - 1),
-                    Err(ArmorError::TooLarge)
+                    Err(ArmorError::BufferTooSmall)
                 );
             }
         }

@@ -387,15 +387,82 @@ impl<'a> MapKeys<'a> {
     }
 }
 
-/// A deterministic CBOR writer (feature `alloc`), the inverse of [`Reader`].
-#[cfg(feature = "alloc")]
-#[derive(Clone, Debug, Default)]
-pub struct Writer {
-    out: alloc::vec::Vec<u8>,
+/// Where an [`Encoder`] puts its bytes.
+pub trait Output {
+    /// Appends `bytes`.
+    fn put(&mut self, bytes: &[u8]);
 }
 
 #[cfg(feature = "alloc")]
-impl Writer {
+impl Output for alloc::vec::Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// A caller buffer filled from its start, for encoding without a heap.
+/// Bytes past its end are counted and dropped, so one pass tells how much
+/// room the whole item needs ([`Fill::len`]); an empty buffer only counts.
+#[derive(Debug)]
+pub struct Fill<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl<'b> Fill<'b> {
+    /// Fills `buf` from its start.
+    #[must_use]
+    pub fn new(buf: &'b mut [u8]) -> Self {
+        Self { buf, len: 0 }
+    }
+
+    /// Bytes put so far, stored or not: the room the item needs.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was put.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether everything put was stored.
+    #[must_use]
+    pub fn fits(&self) -> bool {
+        self.len <= self.buf.len()
+    }
+}
+
+impl Output for Fill<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        if let Some(room) = self
+            .buf
+            .get_mut(self.len..)
+            .and_then(|rest| rest.get_mut(..bytes.len()))
+        {
+            room.copy_from_slice(bytes);
+        }
+        self.len = self.len.saturating_add(bytes.len());
+    }
+}
+
+/// A deterministic CBOR encoder, the inverse of [`Reader`]: into a caller
+/// buffer ([`Fill`]) without a heap, or into a `Vec` ([`Writer`], feature
+/// `alloc`). Both write the same bytes: the encoders of licenses, requests
+/// and the Sig_structure share this one definition.
+#[derive(Clone, Debug, Default)]
+pub struct Encoder<O> {
+    out: O,
+}
+
+/// The encoder into a `Vec` (feature `alloc`).
+#[cfg(feature = "alloc")]
+pub type Writer = Encoder<alloc::vec::Vec<u8>>;
+
+#[cfg(feature = "alloc")]
+impl Encoder<alloc::vec::Vec<u8>> {
     /// An empty writer.
     #[must_use]
     pub fn new() -> Self {
@@ -407,11 +474,25 @@ impl Writer {
     pub fn into_bytes(self) -> alloc::vec::Vec<u8> {
         self.out
     }
+}
+
+impl<O: Output> Encoder<O> {
+    /// An encoder appending to `out`.
+    #[must_use]
+    pub fn to(out: O) -> Self {
+        Self { out }
+    }
+
+    /// The output.
+    #[must_use]
+    pub fn output(&self) -> &O {
+        &self.out
+    }
 
     /// Writes a head in shortest form.
     pub fn head(&mut self, major: u8, arg: u64) -> &mut Self {
         let mut buf = [0u8; 9];
-        self.out.extend_from_slice(head(major, arg, &mut buf));
+        self.out.put(head(major, arg, &mut buf));
         self
     }
 
@@ -432,14 +513,14 @@ impl Writer {
     /// A byte string.
     pub fn bstr(&mut self, v: &[u8]) -> &mut Self {
         self.head(MAJOR_BSTR, v.len() as u64);
-        self.out.extend_from_slice(v);
+        self.out.put(v);
         self
     }
 
     /// A text string.
     pub fn tstr(&mut self, v: &str) -> &mut Self {
         self.head(MAJOR_TSTR, v.len() as u64);
-        self.out.extend_from_slice(v.as_bytes());
+        self.out.put(v.as_bytes());
         self
     }
 
@@ -470,7 +551,7 @@ impl Writer {
 
     /// Appends already-encoded CBOR.
     pub fn raw(&mut self, v: &[u8]) -> &mut Self {
-        self.out.extend_from_slice(v);
+        self.out.put(v);
         self
     }
 }
@@ -594,6 +675,45 @@ mod tests {
         let mut r = Reader::new(&[0x01, 0x02]);
         assert_eq!(r.uint(), Ok(1));
         assert_eq!(r.finish(), Err(Malformed::TrailingBytes));
+    }
+
+    #[test]
+    fn fill_stores_what_fits_and_counts_the_rest() {
+        let mut buf = [0u8; 4];
+        let mut w = Encoder::to(Fill::new(&mut buf));
+        w.uint(1).bstr(&[9, 9]);
+        assert_eq!((w.output().len(), w.output().fits()), (4, true));
+        w.uint(500);
+        assert_eq!((w.output().len(), w.output().fits()), (7, false));
+        assert_eq!(buf, [0x01, 0x42, 9, 9]);
+        // An empty buffer only counts.
+        let mut w = Encoder::to(Fill::new(&mut []));
+        assert!(w.output().is_empty());
+        w.tstr("abc").int(-1000);
+        assert_eq!(w.output().len(), 4 + 3);
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn fill_and_vec_write_the_same_bytes() {
+        fn write<O: Output>(w: &mut Encoder<O>) {
+            w.tag(18)
+                .array(3)
+                .int(i64::MIN)
+                .map(1)
+                .tstr("k")
+                .bool(true)
+                .null()
+                .raw(&[0xa0]);
+        }
+        let mut v = Writer::new();
+        write(&mut v);
+        let v = v.into_bytes();
+        let mut buf = [0u8; 64];
+        let mut f = Encoder::to(Fill::new(&mut buf));
+        write(&mut f);
+        assert_eq!(f.output().len(), v.len());
+        assert_eq!(&buf[..v.len()], &v[..]);
     }
 
     #[cfg(feature = "alloc")]

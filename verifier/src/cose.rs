@@ -30,8 +30,8 @@ pub const ALG_ED25519: i64 = -19;
 pub const TYP_LICENSE: &str = "tessera-license";
 /// `typ` of a request.
 pub const TYP_REQUEST: &str = "tessera-request";
-/// The context string of a COSE_Sign1 Sig_structure.
-const SIGNATURE1: &str = "Signature1";
+/// The context string of a COSE_Sign1 Sig_structure (RFC 9052 §4.4).
+pub(crate) const SIGNATURE1: &str = "Signature1";
 
 /// Which kind of signed object a `typ` names (§3.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,6 +219,22 @@ fn parse_protected(bytes: &[u8]) -> Result<(i64, KeyId, ObjectType), Malformed> 
     }
 }
 
+/// Writes the protected header for `kid` and `object_type` (§3.2): the
+/// one definition the encoders with and without a heap share.
+pub fn write_protected<O: cbor::Output>(
+    w: &mut cbor::Encoder<O>,
+    kid: &KeyId,
+    object_type: ObjectType,
+) {
+    w.map(3)
+        .int(LABEL_ALG)
+        .int(ALG_EDDSA)
+        .int(LABEL_KID)
+        .bstr(kid)
+        .int(LABEL_TYP)
+        .tstr(object_type.typ());
+}
+
 impl Sign1<'_> {
     /// Verifies the signature with `public_key` over the Sig_structure
     /// `["Signature1", protected, h'', payload]` (RFC 9052 §4.4), streamed
@@ -261,13 +277,7 @@ pub mod encode {
     #[must_use]
     pub fn protected(kid: &KeyId, object_type: ObjectType) -> Vec<u8> {
         let mut w = Writer::new();
-        w.map(3)
-            .int(LABEL_ALG)
-            .int(ALG_EDDSA)
-            .int(LABEL_KID)
-            .bstr(kid)
-            .int(LABEL_TYP)
-            .tstr(object_type.typ());
+        write_protected(&mut w, kid, object_type);
         w.into_bytes()
     }
 

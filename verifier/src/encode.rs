@@ -9,11 +9,11 @@ use alloc::vec::Vec;
 
 use crate::cbor::Writer;
 use crate::claims::{
-    self, cwt, key, request_key, Component, Identity, Platform, Policy, Term, FORMAT_VERSION,
-    ID_LEN, PRIVATE_CLAIM, SALT_LEN,
+    self, cwt, key, Component, Identity, Platform, Policy, Term, FORMAT_VERSION, ID_LEN, SALT_LEN,
 };
 use crate::cose::{self, ObjectType};
 use crate::keyring::KeyId;
+use crate::request::{self, write_claims, Claim, RequestFields};
 use crate::signature::SIGNATURE_LEN;
 use crate::Malformed;
 
@@ -188,27 +188,6 @@ fn write_entitlements(w: &mut Writer, e: &EntitlementsData) {
     w.uint(e.storage_units.into());
 }
 
-/// Writes a CWT claims map: the given standard claims (key order 1..7),
-/// then the private claim.
-fn write_claims(w: &mut Writer, standard: &[(i64, Claim<'_>)], private: &[u8]) {
-    w.map(standard.len() + 1);
-    for (k, v) in standard {
-        w.int(*k);
-        match v {
-            Claim::Text(s) => w.tstr(s),
-            Claim::Int(i) => w.int(*i),
-            Claim::Bytes(b) => w.bstr(b),
-        };
-    }
-    w.int(PRIVATE_CLAIM).raw(private);
-}
-
-enum Claim<'a> {
-    Text(&'a str),
-    Int(i64),
-    Bytes(&'a [u8]),
-}
-
 /// Encodes the CWT claims set of a license (§5), deterministically.
 ///
 /// # Errors
@@ -258,14 +237,16 @@ pub fn encode_license_payload(l: &LicenseData) -> Result<Vec<u8>, Malformed> {
     write_claims(
         &mut w,
         &[
-            (cwt::ISS, Claim::Text(&l.issuer)),
-            (cwt::SUB, Claim::Text(&l.serial)),
-            (cwt::EXP, Claim::Int(l.lease_end)),
-            (cwt::NBF, Claim::Int(l.not_before)),
-            (cwt::IAT, Claim::Int(l.issued_at)),
-            (cwt::CTI, Claim::Bytes(&l.id)),
+            Some((cwt::ISS, Claim::Text(&l.issuer))),
+            Some((cwt::SUB, Claim::Text(&l.serial))),
+            Some((cwt::EXP, Claim::Int(l.lease_end))),
+            Some((cwt::NBF, Claim::Int(l.not_before))),
+            Some((cwt::IAT, Claim::Int(l.issued_at))),
+            Some((cwt::CTI, Claim::Bytes(&l.id))),
         ],
-        &p.into_bytes(),
+        |w| {
+            w.raw(&p.into_bytes());
+        },
     );
     let bytes = w.into_bytes();
     claims::parse_license(&bytes, [0; 8])?;
@@ -290,49 +271,15 @@ pub fn sign_license<E>(
     cose::encode::sign(kid, ObjectType::License, &payload, sign).map_err(EncodeError::Sign)
 }
 
-/// Encodes the claims set of a request (§7).
+/// Encodes the claims set of a request (§7), with
+/// [`crate::request::write_payload`], the one definition of a request
+/// payload.
 ///
 /// # Errors
 /// The [`Malformed`] reason the strict decoder gives for the result.
 pub fn encode_request_payload(r: &RequestData) -> Result<Vec<u8>, Malformed> {
-    let mut p = Writer::new();
-    let entries = 4
-        + usize::from(r.hw_serial.is_some())
-        + usize::from(r.current.is_some())
-        + usize::from(r.last_renewal.is_some());
-    p.map(entries);
-    p.int(request_key::VERSION).uint(FORMAT_VERSION.into());
-    p.int(request_key::PLATFORM).uint(r.platform.code().into());
-    if let Some(hw) = &r.hw_serial {
-        p.int(request_key::HW_SERIAL).tstr(hw);
-    }
-    let identity = sorted(&r.identity, |i| *i);
-    p.int(request_key::IDENTITY)
-        .array(2)
-        .bstr(&r.salt)
-        .array(identity.len());
-    for i in &identity {
-        p.array(2).uint(i.kind.0.into()).bstr(&i.digest);
-    }
-    if let Some((id, seq)) = &r.current {
-        p.int(request_key::CURRENT)
-            .array(2)
-            .bstr(id)
-            .uint((*seq).into());
-    }
-    if let Some(t) = r.last_renewal {
-        p.int(request_key::LAST_RENEWAL).int(t);
-    }
-    p.int(request_key::DEVICE_KEY).bstr(&r.device_key);
-
     let mut w = Writer::new();
-    let mut standard = Vec::new();
-    if let Some(serial) = &r.serial {
-        standard.push((cwt::SUB, Claim::Text(serial)));
-    }
-    standard.push((cwt::IAT, Claim::Int(r.created_at)));
-    standard.push((cwt::CTI, Claim::Bytes(&r.nonce)));
-    write_claims(&mut w, &standard, &p.into_bytes());
+    request::write_payload(&r.fields(), &mut w)?;
     let bytes = w.into_bytes();
     claims::parse_request(&bytes)?;
     Ok(bytes)
@@ -352,26 +299,7 @@ pub fn sign_request<E>(
     cose::encode::sign(&kid, ObjectType::Request, &payload, sign).map_err(EncodeError::Sign)
 }
 
-/// Why encoding failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum EncodeError<E> {
-    /// The content breaks a format rule (the decoder's reason).
-    Invalid(Malformed),
-    /// The signer failed.
-    Sign(E),
-}
-
-impl<E: core::fmt::Display> core::fmt::Display for EncodeError<E> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::Invalid(m) => write!(f, "the license content breaks a format rule: {m}"),
-            Self::Sign(e) => write!(f, "signing failed: {e}"),
-        }
-    }
-}
-
-impl<E: core::fmt::Debug + core::fmt::Display> core::error::Error for EncodeError<E> {}
+pub use crate::request::EncodeError;
 
 impl crate::License<'_> {
     /// The owned content of this license (feature `alloc`); encoding it
@@ -460,6 +388,23 @@ impl LicenseData {
 }
 
 impl RequestData {
+    /// The same content, borrowed, as the encoder without a heap takes it.
+    #[must_use]
+    pub fn fields(&self) -> RequestFields<'_> {
+        RequestFields {
+            serial: self.serial.as_deref(),
+            hw_serial: self.hw_serial.as_deref(),
+            created_at: self.created_at,
+            nonce: self.nonce,
+            platform: self.platform,
+            salt: self.salt,
+            identity: &self.identity,
+            current: self.current,
+            last_renewal: self.last_renewal,
+            device_key: self.device_key,
+        }
+    }
+
     /// The same content with the identity in encoding order.
     #[must_use]
     pub fn sorted(&self) -> Self {

@@ -75,6 +75,9 @@ pub enum ArmorError {
     TooLarge,
     /// The armor holds no data.
     Empty,
+    /// The object does not fit the caller's buffer, which is shorter than
+    /// the size cap (a buffer of `MAX_OBJECT_LEN` bytes always suffices).
+    BufferTooSmall,
 }
 
 /// Why bytes are not a well-formed object (`spec/FORMAT.md` §6).
@@ -185,6 +188,7 @@ impl ArmorError {
             Self::BadBase64 => "armor.bad_base64",
             Self::TooLarge => "armor.too_large",
             Self::Empty => "armor.empty",
+            Self::BufferTooSmall => "armor.buffer_too_small",
         }
     }
 }
@@ -291,6 +295,7 @@ impl fmt::Display for ArmorError {
             Self::BadBase64 => "the text between BEGIN and END was changed (not valid base64); copy the file again unchanged",
             Self::TooLarge => "the file is larger than any valid tessera object",
             Self::Empty => "the file has BEGIN and END lines but nothing between them",
+            Self::BufferTooSmall => "the buffer given for the object is too small (4096 bytes always suffice)",
         })
     }
 }

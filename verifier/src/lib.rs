@@ -12,7 +12,9 @@
 //! device agent use its encoders (feature `alloc`), never their own.
 //!
 //! Features:
-//! - `alloc`: deterministic encoders for licenses, requests and armor.
+//! - `alloc`: deterministic encoders for licenses, requests and armor into
+//!   `Vec`s (without it, [`request`] and [`armor::encode_into`] write
+//!   requests and armor into caller buffers).
 //! - `std`: `std::error::Error` impls (implies `alloc`).
 //!
 //! ```
@@ -114,6 +116,7 @@ pub mod encode;
 pub mod entitlement;
 pub mod error;
 pub mod keyring;
+pub mod request;
 pub mod runtime;
 #[cfg(feature = "alloc")]
 pub mod samples;

@@ -154,6 +154,8 @@ fn of_armor(a: ArmorError) -> i32 {
         ArmorError::BadBase64 => TESSERA_E_ARMOR_BAD_BASE64,
         ArmorError::TooLarge => TESSERA_E_ARMOR_TOO_LARGE,
         ArmorError::Empty => TESSERA_E_ARMOR_EMPTY,
+        // The caller's buffer, not the file: the C API's own status.
+        ArmorError::BufferTooSmall => TESSERA_E_BUFFER,
         _ => TESSERA_E_INTERNAL,
     }
 }
@@ -297,6 +299,8 @@ mod tests {
         ] {
             all.push(Error::Armor(a));
         }
+        // ArmorError::BufferTooSmall is the caller's buffer: TESSERA_E_BUFFER
+        // (`buffer_too_small_is_the_buffer_status`).
         for m in [
             Malformed::Truncated,
             Malformed::TrailingBytes,
@@ -377,6 +381,13 @@ mod tests {
                 _ => assert_eq!(message, e.to_string(), "{e:?}"),
             }
         }
+    }
+
+    #[test]
+    fn buffer_too_small_is_the_buffer_status() {
+        let s = of_error(&Error::Armor(ArmorError::BufferTooSmall));
+        assert_eq!(s, TESSERA_E_BUFFER);
+        assert_eq!(text(tessera_status_code(s)), "buffer_too_small");
     }
 
     #[test]
