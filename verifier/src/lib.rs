@@ -111,6 +111,8 @@ pub mod binding;
 pub mod cbor;
 pub mod claims;
 pub mod cose;
+#[cfg(any(feature = "small-stack", test))]
+mod curve;
 #[cfg(feature = "alloc")]
 pub mod encode;
 pub mod entitlement;
@@ -122,8 +124,6 @@ pub mod runtime;
 pub mod samples;
 pub mod signature;
 pub mod state;
-#[cfg(any(feature = "small-stack", test))]
-mod straus;
 pub mod text;
 pub mod time;
 
