@@ -12,9 +12,10 @@
 //! [`normalize`] first; nobody re-implements it.
 
 use core::fmt;
-use core::net::IpAddr;
 
 use sha2::{Digest, Sha256};
+
+mod ip;
 
 use crate::claims::{limits, Binding, Component, ComponentKind, Identity, DIGEST_LEN, SALT_LEN};
 use crate::{Error, License};
@@ -118,7 +119,7 @@ impl core::error::Error for IdentityError {}
 /// |---|---|
 /// | HW serial, disk serial, CPU id | ASCII upper-case; no control characters |
 /// | NIC MAC | exactly 12 hex digits once `:` `-` `.` are removed; lower-case; not all-zero / broadcast |
-/// | IP address | parsed by `core::net`, written back canonically (IPv4 dotted decimal, IPv6 RFC 5952, IPv4-mapped IPv6 as IPv4); not unspecified / loopback |
+/// | IP address | parsed as `core::net` parses it, written back canonically as it writes it (IPv4 dotted decimal, IPv6 RFC 5952, IPv4-mapped IPv6 as IPv4; `binding/ip.rs`, without `core::fmt`); not unspecified / loopback |
 /// | system / VM UUID | 32 hex digits, bare, hyphenated 8-4-4-4-12, optionally in braces; written lower-case hyphenated; not nil / all-`f` |
 /// | machine id | ASCII lower-case; no control characters |
 /// | device key | the raw 32 bytes, not all-zero |
@@ -279,36 +280,16 @@ fn uuid(raw: &[u8], out: &mut [u8; MAX_VALUE_LEN]) -> Result<usize, IdentityErro
     Ok(n)
 }
 
-/// A `fmt::Write` into a fixed buffer: formatting never allocates.
-struct SliceWriter<'b> {
-    buf: &'b mut [u8],
-    len: usize,
-}
-
-impl fmt::Write for SliceWriter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
-        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
-        copy_into(dst, s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
 fn ip(raw: &[u8], out: &mut [u8; MAX_VALUE_LEN]) -> Result<usize, IdentityError> {
     let t = trimmed_utf8(raw)?;
-    let text = core::str::from_utf8(t).map_err(|_| IdentityError::Invalid)?;
-    let addr: IpAddr = text.parse().map_err(|_| IdentityError::Invalid)?;
     // An IPv4 address seen through an IPv4-mapped IPv6 socket is the same
     // address; write it once, as IPv4.
-    let addr = addr.to_canonical();
+    let addr = ip::parse(t).ok_or(IdentityError::Invalid)?.canonical();
     // Every device has these: they identify nothing.
-    if addr.is_unspecified() || addr.is_loopback() {
+    if addr.is_unspecified_or_loopback() {
         return Err(IdentityError::Invalid);
     }
-    let mut w = SliceWriter { buf: out, len: 0 };
-    fmt::write(&mut w, format_args!("{addr}")).map_err(|_| IdentityError::TooLong)?;
-    Ok(w.len)
+    ip::write(&addr, out).ok_or(IdentityError::TooLong)
 }
 
 fn device_key(raw: &[u8], out: &mut [u8; MAX_VALUE_LEN]) -> Result<usize, IdentityError> {
