@@ -224,21 +224,72 @@ impl Schedule {
 
 /// Whole days in `seconds` (> 0), rounded up, saturating.
 fn days_up(seconds: i64) -> u32 {
-    let days = seconds.saturating_add(DAY - 1) / DAY;
-    u32::try_from(days).unwrap_or(u32::MAX)
+    whole_days(seconds.saturating_add(DAY - 1))
 }
 
 /// Whole days from `since` to `now`, rounded down; 0 if `now` is earlier.
 #[must_use]
 pub fn days_between(since: i64, now: i64) -> u32 {
-    let days = now.saturating_sub(since).max(0) / DAY;
-    u32::try_from(days).unwrap_or(u32::MAX)
+    whole_days(now.saturating_sub(since))
+}
+
+/// `seconds / DAY` rounded down, 0 for negative seconds, saturating.
+///
+/// Without a 64-bit division, which a Cortex-M does in a library routine
+/// of about 2 KiB of flash: `DAY = 2^7 * 675`, so after a shift it is a
+/// schoolbook division by 675 in 16-bit digits, where every partial
+/// remainder shifted by 16 bits still fits 32.
+fn whole_days(seconds: i64) -> u32 {
+    const DIVISOR: u32 = 675;
+    const _: () = assert!(DAY == 128 * DIVISOR as i64);
+    let n = u64::try_from(seconds).unwrap_or(0) >> 7;
+    let mut quotient = 0u64;
+    let mut rest = 0u32;
+    for shift in [48, 32, 16, 0] {
+        let digit = u32::try_from((n >> shift) & 0xffff).unwrap_or(0);
+        let current = (rest << 16) | digit;
+        quotient = (quotient << 16) | u64::from(current / DIVISOR);
+        rest = current % DIVISOR;
+    }
+    u32::try_from(quotient).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::claims::AfterGrace::{EmergencyOnly, Locked};
+
+    #[test]
+    fn whole_days_is_the_plain_division() {
+        let plain = |s: i64| u32::try_from(s.max(0) / DAY).unwrap_or(u32::MAX);
+        let edges = [
+            i64::MIN,
+            -1,
+            0,
+            1,
+            DAY - 1,
+            DAY,
+            DAY + 1,
+            127,
+            128,
+            i64::from(u32::MAX) * DAY - 1,
+            i64::from(u32::MAX) * DAY,
+            i64::from(u32::MAX) * DAY + DAY,
+            i64::MAX,
+        ];
+        for s in edges {
+            assert_eq!(whole_days(s), plain(s), "{s}");
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for s in [x as i64, (x >> 20) as i64, (x >> 40) as i64] {
+                assert_eq!(whole_days(s), plain(s), "{s}");
+            }
+        }
+    }
 
     const T0: i64 = 1_767_225_600;
 
