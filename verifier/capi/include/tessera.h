@@ -1,16 +1,40 @@
 /*
  * tessera: C API of the license verifier (tessera-verifier-capi).
  *
- * Link libtessera_verifier_capi.a. Every function returns an int32_t status:
- * TESSERA_OK (0) or a negative TESSERA_E_* code; tessera_status_code() gives
- * its stable text code, tessera_strerror() a message. Nothing allocates,
- * nothing blocks, nothing keeps a pointer after it returns; every function is
- * reentrant.
+ * Link libtessera_verifier_capi.a, built with the workspace's `capi` profile
+ * (Cargo.toml: release, LTO, panic = "abort"): no code path panics, and were
+ * one reached, the program stops (on bare metal the core spins until a
+ * watchdog resets it); nothing ever unwinds into C. The header is C90 and
+ * C++ clean.
+ *
+ * Status: every function returns an int32_t: TESSERA_OK (0) or a negative
+ * TESSERA_E_* code; tessera_status_code() gives its stable text code,
+ * tessera_strerror() a message.
+ *
+ * Threads: no global or static mutable state. Every function is reentrant
+ * and may run on several threads (or in an interrupt) at once, as long as
+ * no two concurrent calls share an output, and nobody writes a buffer a
+ * call reads while it runs. Nothing allocates, blocks, or keeps a pointer
+ * after it returns.
  *
  * Pointers: an argument (pointer, length) must point to `length` readable
- * (for inputs) or writable (for outputs) bytes that nobody changes during the
- * call. NULL is refused with TESSERA_E_NULL unless documented as optional;
- * an output that overlaps an input is refused with TESSERA_E_ARGUMENT.
+ * (for inputs) or writable (for outputs) bytes, and inputs must be
+ * initialized; outputs need not be. NULL is refused with TESSERA_E_NULL
+ * unless documented as optional; a misaligned pointer, a length that wraps
+ * the address space, or an output that overlaps an input is refused with
+ * TESSERA_E_ARGUMENT. A length is checked before any memory is touched.
+ *
+ * Outputs on error: each function states what it writes on each status.
+ * The rule: on TESSERA_E_NULL and TESSERA_E_ARGUMENT nothing is written;
+ * buffers are otherwise either left alone or cleared to zero, never left
+ * half written.
+ *
+ * Limits: a license at most TESSERA_MAX_LICENSE_LEN (4096) bytes; armored
+ * text at most TESSERA_MAX_ARMOR_LEN (64 KiB); a keyring of 1 to
+ * TESSERA_MAX_KEYS (8) keys, each kid once (tessera_verify and
+ * tessera_decode_license); an identity of at most TESSERA_MAX_COMPONENTS
+ * (16) values of at most 64 bytes once normalized; serials at most 64
+ * bytes; a request at most TESSERA_MAX_REQUEST_LEN (768) bytes.
  */
 
 #ifndef TESSERA_H
@@ -36,6 +60,10 @@ struct tessera_key_entry {
 #endif
 /* The layout the library expects (checked on the Rust side too). */
 typedef char tessera_key_entry_is_64_bytes[sizeof(struct tessera_key_entry) == 64 ? 1 : -1];
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /**
  * Length of the persistent state record (`spec/RUNTIME.md` §6.1).
@@ -156,6 +184,31 @@ typedef char tessera_key_entry_is_64_bytes[sizeof(struct tessera_key_entry) == 6
 #define TESSERA_ROLE_CLIENT 2
 
 /**
+ * Room that always suffices for a signed request.
+ */
+#define TESSERA_MAX_REQUEST_LEN 768
+
+/**
+ * Room that always suffices for an armored request, with its NUL.
+ */
+#define TESSERA_MAX_REQUEST_ARMOR_LEN 1103
+
+/**
+ * Longest armored text [`crate::tessera_armor_decode`] reads.
+ */
+#define TESSERA_MAX_ARMOR_LEN 65536
+
+/**
+ * [`tessera_armor_encode`]: a license (`TESSERA LICENSE`).
+ */
+#define TESSERA_ARMOR_LICENSE 0
+
+/**
+ * [`tessera_armor_encode`]: a request (`TESSERA REQUEST`).
+ */
+#define TESSERA_ARMOR_REQUEST 1
+
+/**
  * Success.
  */
 #define TESSERA_OK 0
@@ -193,6 +246,18 @@ typedef char tessera_key_entry_is_64_bytes[sizeof(struct tessera_key_entry) == 6
  * successful `tessera_verify`).
  */
 #define TESSERA_E_NO_LICENSE -6
+
+/**
+ * The signing function given to `tessera_request_encode` failed.
+ */
+#define TESSERA_E_SIGNER -7
+
+/**
+ * The decision was not filled by `tessera_verify` (or
+ * `tessera_decode_license`), or was changed since: its check value does
+ * not match.
+ */
+#define TESSERA_E_DECISION -8
 
 /**
  * An error this version of the C API does not know (a newer verifier).
@@ -472,7 +537,16 @@ struct tessera_identity {
  * The outcome of [`tessera_verify`] (or [`tessera_decode_license`]):
  * the verdict, what to do next, facts of the accepted license and a copy
  * of it for the entitlement queries. Caller-allocated (about 4.3 KiB:
- * static storage suits firmware); every field is written by each call.
+ * static storage suits firmware), needs no initialization; each call that
+ * writes it writes every field.
+ *
+ * Trust model: the entitlement queries answer from this struct's copy of
+ * the license, which [`tessera_verify`] checked. `check` lets them refuse
+ * a decision `tessera_verify` did not fill or that was changed since
+ * (`TESSERA_E_DECISION`): a stray write, a struct filled by hand. It is
+ * no security boundary: code in the same address space can fill a
+ * decision the queries accept. Keep the decision where such code cannot
+ * write.
  */
 struct tessera_decision {
   /**
@@ -570,6 +644,12 @@ struct tessera_decision {
    * in force).
    */
   uint8_t license[TESSERA_MAX_LICENSE_LEN];
+  /**
+   * Check value over every field above (and `license_len` bytes of
+   * `license`), set by the call that wrote the decision. Read-only for
+   * the caller.
+   */
+  uint32_t check;
 };
 
 /**
@@ -625,9 +705,46 @@ struct tessera_service {
   int64_t end;
 };
 
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
+/**
+ * What the firmware adds to a request besides its identity and state.
+ */
+struct tessera_request_params {
+  /**
+   * Creation time: the device clock (Unix seconds).
+   */
+  int64_t created_at;
+  /**
+   * 16 bytes from the device's random source, fresh for each request.
+   */
+  uint8_t nonce[16];
+  /**
+   * 16 bytes from the device's random source: the salt of the identity
+   * digests when no license is in force (`in_force` NULL); a renewal
+   * reuses the salt of the license in force.
+   */
+  uint8_t salt[16];
+  /**
+   * The public key of the key `sign` signs with
+   * ([`tessera_ed25519_public_key`] for a key the firmware holds).
+   */
+  uint8_t device_key[32];
+  /**
+   * Platform: 0 HW appliance, 1 VM, 2 Cloud.
+   */
+  uint8_t platform;
+};
+
+/**
+ * Signs `message` (`message_len` bytes) with the device key and writes
+ * the 64-byte Ed25519 signature to `signature`; returns 0 on success,
+ * anything else on failure. Called once per request, with the `sign_ctx`
+ * given to [`tessera_request_encode`]; `message` is valid during the call
+ * only.
+ */
+typedef int32_t (*tessera_sign_fn)(void *ctx,
+                                   const uint8_t *message,
+                                   size_t message_len,
+                                   uint8_t *signature);
 
 /**
  * Verifies a license for this device at `now` and updates the persistent
@@ -643,13 +760,20 @@ extern "C" {
  *   on success, updated in place; persist it when
  *   `decision->state_changed` is 1. A factory-new device starts from
  *   [`tessera_state_new`]; an unreadable record is corrupt, never fresh.
- * - `decision`: filled on every call whose pointer arguments are valid
- *   (not written on `TESSERA_E_NULL` / `TESSERA_E_ARGUMENT` for a
- *   pointer).
+ * - `decision`: the outcome.
  *
  * Returns `TESSERA_OK` with the verdict in `decision->verdict` (degraded
- * states are verdicts, not errors), or the reason for refusal; the state
- * is then unchanged. No output buffer may overlap an input.
+ * states are verdicts, not errors), or the reason for refusal. No output
+ * buffer may overlap an input.
+ *
+ * Outputs: on `TESSERA_OK` both are written. On `TESSERA_E_NULL`,
+ * `TESSERA_E_ARGUMENT`, `TESSERA_E_BUFFER` (`state_len` is not
+ * `TESSERA_STATE_LEN`) and `TESSERA_E_DUPLICATE_KID` nothing is written.
+ * On every other status the state is unchanged and `*decision` holds no
+ * license (`verdict` `TESSERA_VERDICT_NONE`, `license_len` 0), with
+ * `wrong_device_matched` / `wrong_device_needed` for
+ * `TESSERA_E_WRONG_DEVICE` and `superseded_sequence` for
+ * `TESSERA_E_SUPERSEDED`.
  */
 int32_t tessera_verify(const uint8_t *license,
                        size_t license_len,
@@ -667,6 +791,10 @@ int32_t tessera_verify(const uint8_t *license,
  * format vectors; firmware calls [`tessera_verify`]. Fills the license
  * facts of `decision`; its verdict stays `TESSERA_VERDICT_NONE`, so the
  * entitlement queries answer `TESSERA_E_NO_SERVICE`.
+ *
+ * Outputs: nothing is written on `TESSERA_E_NULL`, `TESSERA_E_ARGUMENT`
+ * and `TESSERA_E_DUPLICATE_KID`; on every other status `*decision` is
+ * written (no license on an error).
  */
 int32_t tessera_decode_license(const uint8_t *license,
                                size_t license_len,
@@ -678,7 +806,15 @@ int32_t tessera_decode_license(const uint8_t *license,
  * Decodes an armored license (`-----BEGIN TESSERA LICENSE-----` ...,
  * `spec/FORMAT.md` §8) into `out` (`TESSERA_MAX_LICENSE_LEN` bytes always
  * suffice) and stores the length in `*out_len`. The text must be UTF-8
- * (else `TESSERA_E_ARGUMENT`).
+ * (else `TESSERA_E_ARGUMENT`) and at most `TESSERA_MAX_ARMOR_LEN` bytes
+ * (else `TESSERA_E_ARMOR_TOO_LARGE`).
+ *
+ * Outputs: on `TESSERA_OK`, `out[0..*out_len]` holds the license and the
+ * rest of `out` is not written. On `TESSERA_E_NULL` and
+ * `TESSERA_E_ARGUMENT` for a pointer nothing is written. On every other
+ * status (`TESSERA_E_BUFFER`: the license does not fit `out_cap` bytes;
+ * the `TESSERA_E_ARMOR_*` codes) all `out_cap` bytes of `out` are 0 and
+ * `*out_len` is 0.
  */
 int32_t tessera_armor_decode(const char *text,
                              size_t text_len,
@@ -688,7 +824,8 @@ int32_t tessera_armor_decode(const char *text,
 
 /**
  * Writes the state record of a device that has never accepted a license
- * (stored once at provisioning) into `out` (`TESSERA_STATE_LEN` bytes).
+ * (stored once at provisioning) into `out` (`TESSERA_STATE_LEN` bytes;
+ * another length is `TESSERA_E_BUFFER`). Nothing is written on an error.
  */
 int32_t tessera_state_new(uint8_t *out,
                           size_t out_len);
@@ -697,7 +834,9 @@ int32_t tessera_state_new(uint8_t *out,
  * Writes the state to continue with after a corrupt record and no intact
  * copy, created by an explicit operator action at `now`
  * (`spec/RUNTIME.md` §6.5): it accepts only a license issued at or after
- * `now`, so no file the device held before can be replayed.
+ * `now`, so no file the device held before can be replayed. As
+ * [`tessera_state_new`]: `TESSERA_STATE_LEN` bytes, nothing written on an
+ * error.
  */
 int32_t tessera_state_recovery(int64_t now,
                                uint8_t *out,
@@ -706,7 +845,8 @@ int32_t tessera_state_recovery(int64_t now,
 /**
  * Picks the newer intact one of two state copies (A/B slots written
  * alternately) into `out`; `TESSERA_E_STATE_CORRUPT` when neither is
- * intact. `out` must not overlap `a` or `b`.
+ * intact. `out` (`TESSERA_STATE_LEN` bytes) must not overlap `a` or `b`.
+ * Nothing is written on an error.
  */
 int32_t tessera_state_select(const uint8_t *a,
                              size_t a_len,
@@ -736,7 +876,8 @@ int32_t tessera_profile_count(const struct tessera_decision *decision,
 
 /**
  * The `index`-th profile in code order: its code and count;
- * `TESSERA_E_NOT_FOUND` past the end.
+ * `TESSERA_E_NOT_FOUND` past the end. Both outputs are written on
+ * `TESSERA_OK`, neither on an error.
  */
 int32_t tessera_profile_at(const struct tessera_decision *decision,
                            size_t index,
@@ -807,13 +948,93 @@ int32_t tessera_service_at(const struct tessera_decision *decision,
 /**
  * The sharing role (`TESSERA_ROLE_*`) into `*role`; for a client, the
  * server's SW serial NUL-terminated into `server` (`server_cap` ≥ 65
- * always suffices; `TESSERA_E_BUFFER` if too small). `server` may be
- * NULL with `server_cap` 0 when the serial is not wanted.
+ * always suffices; `TESSERA_E_BUFFER` if too small), an empty string for
+ * the other roles. `server` may be NULL with `server_cap` 0 when the
+ * serial is not wanted. The outputs are written on `TESSERA_OK` (all
+ * `server_cap` bytes of `server`: the serial, then zeros), none on an
+ * error.
  */
 int32_t tessera_sharing(const struct tessera_decision *decision,
                         int32_t *role,
                         char *server,
                         size_t server_cap);
+
+/**
+ * Writes a signed request into `out` (`TESSERA_MAX_REQUEST_LEN` bytes
+ * always suffice) and its length into `*out_len`: a first activation
+ * when `state` holds no license, else a renewal naming the license in
+ * force (`spec/FORMAT.md` §7).
+ *
+ * - `identity`: as for [`crate::tessera_verify`]; the request names the SW
+ *   serial, or before the first activation the HW serial, and the digests
+ *   of the identity values.
+ * - `state`, `state_len`: the `TESSERA_STATE_LEN`-byte record: the
+ *   license in force and the last renewal come from it.
+ * - `in_force`: the decision of the license in force, whose binding salt
+ *   a renewal reuses; NULL when there is none (`params->salt` is used).
+ * - `params`: time, nonce, salt, device key, platform.
+ * - `sign`, `sign_ctx`: the device key's signing function, called once.
+ *
+ * The request is decoded and its signature checked under
+ * `params->device_key` before this returns, so a signer holding another
+ * key is reported here (`TESSERA_E_SIGNER`), not by the vendor.
+ *
+ * Outputs: on `TESSERA_OK`, `out[0..*out_len]` holds the request and the
+ * rest of `out` is unspecified. On `TESSERA_E_NULL`, `TESSERA_E_ARGUMENT`
+ * and `TESSERA_E_BUFFER` for `state_len` nothing is written. On every
+ * other status all `out_cap` bytes of `out` are 0 and `*out_len` is 0.
+ */
+int32_t tessera_request_encode(const struct tessera_identity *identity,
+                               const uint8_t *state,
+                               size_t state_len,
+                               const struct tessera_decision *in_force,
+                               const struct tessera_request_params *params,
+                               tessera_sign_fn sign,
+                               void *sign_ctx,
+                               uint8_t *out,
+                               size_t out_cap,
+                               size_t *out_len);
+
+/**
+ * Armors `len` bytes (a license or a request, `label`
+ * `TESSERA_ARMOR_LICENSE` / `TESSERA_ARMOR_REQUEST`) into `out` as
+ * NUL-terminated text (`spec/FORMAT.md` §8: BEGIN line, base64 in
+ * 64-column lines, END line, LF line ends) and stores its length, without
+ * the NUL, in `*out_len`. `TESSERA_MAX_REQUEST_ARMOR_LEN` bytes always
+ * suffice for a request.
+ *
+ * Outputs: on `TESSERA_OK`, `out[0..*out_len]` holds the text and
+ * `out[*out_len]` its NUL; the rest of `out` is not written. On
+ * `TESSERA_E_NULL` and `TESSERA_E_ARGUMENT` nothing is written. On every
+ * other status (`TESSERA_E_BUFFER`, `TESSERA_E_ARMOR_TOO_LARGE` for more
+ * than `TESSERA_MAX_LICENSE_LEN` bytes) all `out_cap` bytes of `out` are 0
+ * and `*out_len` is 0.
+ */
+int32_t tessera_armor_encode(const uint8_t *bytes,
+                             size_t len,
+                             int32_t label,
+                             char *out,
+                             size_t out_cap,
+                             size_t *out_len);
+
+/**
+ * The Ed25519 public key of a 32-byte secret seed, for
+ * `TesseraRequestParams::device_key` when the firmware holds its device
+ * key. Nothing is written on an error.
+ */
+int32_t tessera_ed25519_public_key(const uint8_t *seed,
+                                   uint8_t *public_key);
+
+/**
+ * Signs `message` with the Ed25519 key of a 32-byte secret seed into
+ * `signature` (64 bytes): a [`TesseraSignFn`] for firmware that holds its
+ * device key in protected flash calls this. The expanded key is wiped
+ * before it returns. Nothing is written on an error.
+ */
+int32_t tessera_ed25519_sign(const uint8_t *seed,
+                             const uint8_t *message,
+                             size_t message_len,
+                             uint8_t *signature);
 
 /**
  * The stable text code of a status: `"ok"`, the verifier's error codes
@@ -832,7 +1053,7 @@ const char *tessera_status_code(int32_t status);
 const char *tessera_strerror(int32_t status);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif
 
 #endif  /* TESSERA_H */

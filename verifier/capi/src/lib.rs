@@ -39,8 +39,10 @@ use tessera_verifier::{
 };
 
 mod ptr;
+pub mod request;
 pub mod status;
 
+pub use request::*;
 pub use status::*;
 
 #[cfg(test)]
@@ -172,7 +174,16 @@ pub struct TesseraIdentity {
 /// The outcome of [`tessera_verify`] (or [`tessera_decode_license`]):
 /// the verdict, what to do next, facts of the accepted license and a copy
 /// of it for the entitlement queries. Caller-allocated (about 4.3 KiB:
-/// static storage suits firmware); every field is written by each call.
+/// static storage suits firmware), needs no initialization; each call that
+/// writes it writes every field.
+///
+/// Trust model: the entitlement queries answer from this struct's copy of
+/// the license, which [`tessera_verify`] checked. `check` lets them refuse
+/// a decision `tessera_verify` did not fill or that was changed since
+/// (`TESSERA_E_DECISION`): a stray write, a struct filled by hand. It is
+/// no security boundary: code in the same address space can fill a
+/// decision the queries accept. Keep the decision where such code cannot
+/// write.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct TesseraDecision {
@@ -225,6 +236,10 @@ pub struct TesseraDecision {
     /// queries. Read-only for the caller (it may store it as the license
     /// in force).
     pub license: [u8; TESSERA_MAX_LICENSE_LEN],
+    /// Check value over every field above (and `license_len` bytes of
+    /// `license`), set by the call that wrote the decision. Read-only for
+    /// the caller.
+    pub check: u32,
 }
 
 /// A licensed feature ([`tessera_feature`], [`tessera_feature_at`]).
@@ -286,6 +301,7 @@ impl TesseraDecision {
         serial: [0; TESSERA_SERIAL_CAP],
         license_len: 0,
         license: [0; TESSERA_MAX_LICENSE_LEN],
+        check: 0,
     };
 
     /// Clears every field except the license buffer's tail, which is
@@ -315,6 +331,7 @@ impl TesseraDecision {
             serial,
             license_len,
             license,
+            check,
         } = self;
         *verdict = TESSERA_VERDICT_NONE;
         *days_left = 0;
@@ -341,6 +358,66 @@ impl TesseraDecision {
         // Old license bytes are not secret, but a decision that held
         // nothing must not look as if it did.
         license.fill(0);
+        *check = 0;
+    }
+
+    /// The check value of the current contents (FNV-1a, 32 bits): every
+    /// field but `check`, and the license bytes in use.
+    fn digest(&self) -> u32 {
+        let mut h: u32 = 0x811c_9dc5;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes {
+                h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+            }
+        };
+        eat(b"tessera decision v1");
+        eat(&self.verdict.to_le_bytes());
+        eat(&self.days_left.to_le_bytes());
+        for v in [
+            self.grace_until,
+            self.next_check,
+            self.days_since_renewal,
+            self.issued_at,
+            self.not_before,
+            self.lease_end,
+            self.term_start,
+            self.term_end,
+        ] {
+            eat(&v.to_le_bytes());
+        }
+        eat(&self.sequence.to_le_bytes());
+        eat(&self.superseded_sequence.to_le_bytes());
+        eat(&[
+            self.full_service,
+            self.state_changed,
+            self.matched_components,
+            self.platform,
+            self.term_cycle,
+            self.wrong_device_matched,
+            self.wrong_device_needed,
+        ]);
+        eat(&self.license_id);
+        for c in self.serial {
+            eat(&c.to_ne_bytes());
+        }
+        eat(&self.license_len.to_le_bytes());
+        let len = usize::try_from(self.license_len).unwrap_or(usize::MAX);
+        eat(self.license.get(..len).unwrap_or(&self.license));
+        h
+    }
+
+    /// Sets the check value: the decision is complete.
+    fn seal(&mut self) {
+        self.check = self.digest();
+    }
+
+    /// Refuses a decision whose check value does not match its contents.
+    fn checked(&self) -> Result<&Self, i32> {
+        if self.check == self.digest() {
+            Ok(self)
+        } else {
+            Err(TESSERA_E_DECISION)
+        }
     }
 
     /// Records the facts of an accepted license and copies its bytes.
@@ -372,8 +449,10 @@ impl TesseraDecision {
     }
 
     /// The accepted license, re-read from the copy (structure only: it was
-    /// signature-checked when it was accepted).
+    /// signature-checked when it was accepted, and the check value says the
+    /// copy is what was accepted).
     fn license(&self) -> Result<License<'_>, i32> {
+        self.checked()?;
         let len = usize::try_from(self.license_len).map_err(|_| TESSERA_E_NO_LICENSE)?;
         let bytes = self
             .license
@@ -421,7 +500,7 @@ fn run(f: impl FnOnce() -> Result<(), i32>) -> i32 {
 }
 
 /// Fixed-capacity keyring built from the C entries.
-struct Keyring {
+pub(crate) struct Keyring {
     entries: [KeyEntry; TESSERA_MAX_KEYS],
     len: usize,
 }
@@ -470,7 +549,7 @@ impl Keyring {
 }
 
 /// The C identity's pointers as slices, with their address ranges.
-struct IdentityInput<'a> {
+pub(crate) struct IdentityInput<'a> {
     sw_serial: Option<&'a [u8]>,
     hw_serial: Option<&'a [u8]>,
     components: &'a [TesseraComponent],
@@ -478,7 +557,7 @@ struct IdentityInput<'a> {
 }
 
 impl<'a> IdentityInput<'a> {
-    fn new(c: &'a TesseraIdentity) -> Result<Self, i32> {
+    pub(crate) fn new(c: &'a TesseraIdentity) -> Result<Self, i32> {
         let text = |p: *const c_char, len: usize| {
             if p.is_null() {
                 Ok(None)
@@ -507,7 +586,7 @@ impl<'a> IdentityInput<'a> {
     }
 
     /// Every input address range, for overlap checks.
-    fn spans(&self, out: &mut [(usize, usize); TESSERA_MAX_COMPONENTS + 3]) {
+    pub(crate) fn spans(&self, out: &mut [(usize, usize); TESSERA_MAX_COMPONENTS + 3]) {
         let s = |b: Option<&[u8]>| b.map_or((0, 0), |b| ptr::span(b.as_ptr(), b.len()));
         let mut all = [s(self.sw_serial), s(self.hw_serial)]
             .into_iter()
@@ -518,7 +597,7 @@ impl<'a> IdentityInput<'a> {
         }
     }
 
-    fn identity(&self) -> Result<DeviceIdentity, i32> {
+    pub(crate) fn identity(&self) -> Result<DeviceIdentity, i32> {
         let utf8 = |b: &'a [u8]| core::str::from_utf8(b).map_err(|_| TESSERA_E_IDENTITY_INVALID);
         let mut id = DeviceIdentity::new();
         if let Some(hw) = self.hw_serial {
@@ -548,13 +627,20 @@ impl<'a> IdentityInput<'a> {
 ///   on success, updated in place; persist it when
 ///   `decision->state_changed` is 1. A factory-new device starts from
 ///   [`tessera_state_new`]; an unreadable record is corrupt, never fresh.
-/// - `decision`: filled on every call whose pointer arguments are valid
-///   (not written on `TESSERA_E_NULL` / `TESSERA_E_ARGUMENT` for a
-///   pointer).
+/// - `decision`: the outcome.
 ///
 /// Returns `TESSERA_OK` with the verdict in `decision->verdict` (degraded
-/// states are verdicts, not errors), or the reason for refusal; the state
-/// is then unchanged. No output buffer may overlap an input.
+/// states are verdicts, not errors), or the reason for refusal. No output
+/// buffer may overlap an input.
+///
+/// Outputs: on `TESSERA_OK` both are written. On `TESSERA_E_NULL`,
+/// `TESSERA_E_ARGUMENT`, `TESSERA_E_BUFFER` (`state_len` is not
+/// `TESSERA_STATE_LEN`) and `TESSERA_E_DUPLICATE_KID` nothing is written.
+/// On every other status the state is unchanged and `*decision` holds no
+/// license (`verdict` `TESSERA_VERDICT_NONE`, `license_len` 0), with
+/// `wrong_device_matched` / `wrong_device_needed` for
+/// `TESSERA_E_WRONG_DEVICE` and `superseded_sequence` for
+/// `TESSERA_E_SUPERSEDED`.
 #[allow(unsafe_code)] // `no_mangle` only; the body is safe code.
 #[unsafe(no_mangle)]
 pub extern "C" fn tessera_verify(
@@ -569,8 +655,8 @@ pub extern "C" fn tessera_verify(
     decision: *mut TesseraDecision,
 ) -> i32 {
     run(|| {
-        // Every shared input first, then the overlap checks, and only then
-        // the mutable outputs.
+        // Every shared input first, then the overlap checks, the lengths
+        // and the keyring; only then the mutable outputs.
         let bytes = ptr::slice(license, license_len)?;
         let keys = ptr::slice(keyring, keyring_len)?;
         let id_c = ptr::reference(identity)?;
@@ -589,49 +675,66 @@ pub extern "C" fn tessera_verify(
             ptr::disjoint(output, &spans)?;
         }
         ptr::disjoint(decision_span, &[state_span])?;
-        let out = ptr::reference_mut(decision)?;
-        out.reset();
-        let state = ptr::slice_mut(state, state_len)?;
-        if state.len() != TESSERA_STATE_LEN {
+        // The length before any slice is made of it.
+        if state_len != TESSERA_STATE_LEN {
+            ptr::check(state.cast_const(), 0)?;
             return Err(TESSERA_E_BUFFER);
         }
-
+        let state = ptr::slice_mut(state, state_len)?;
+        let out = ptr::reference_mut(decision)?;
         let keyring = Keyring::new(keys)?;
-        let device = id_in.identity()?;
-        let loaded = State::from_bytes(state).map_err(|e| status::of_error(&e))?;
-        let mut next = loaded;
-        let d = match verify(bytes, keyring.as_slice(), &device, now, &mut next) {
-            Ok(d) => d,
-            Err(e) => {
-                match e {
-                    Error::WrongDevice { matched, needed } => {
-                        out.wrong_device_matched = matched;
-                        out.wrong_device_needed = needed;
-                    }
-                    Error::Superseded { seq } => out.superseded_sequence = seq,
-                    _ => {}
-                }
-                return Err(status::of_error(&e));
-            }
-        };
-        out.record(d.license(), bytes)?;
-        let verdict = d.verdict();
-        out.verdict = verdict_code(verdict);
-        match verdict {
-            Verdict::RenewalDue { days_left } => out.days_left = days_left,
-            Verdict::Grace { until } => out.grace_until = until,
-            _ => {}
-        }
-        out.next_check = d.next_check();
-        out.days_since_renewal = d.days_since_renewal().map_or(-1, i64::from);
-        out.matched_components = d.matched_components();
-        out.full_service = u8::from(d.full_service());
-        if next != loaded {
-            state.copy_from_slice(&next.to_bytes());
-            out.state_changed = 1;
-        }
-        Ok(())
+
+        out.reset();
+        let result = verify_into(out, bytes, &keyring, &id_in, now, state);
+        out.seal();
+        result
     })
+}
+
+/// The part of [`tessera_verify`] after the arguments are checked: fills
+/// `out` (reset) and, on success, `state`.
+fn verify_into(
+    out: &mut TesseraDecision,
+    bytes: &[u8],
+    keyring: &Keyring,
+    id_in: &IdentityInput<'_>,
+    now: i64,
+    state: &mut [u8],
+) -> Result<(), i32> {
+    let device = id_in.identity()?;
+    let loaded = State::from_bytes(state).map_err(|e| status::of_error(&e))?;
+    let mut next = loaded;
+    let d = match verify(bytes, keyring.as_slice(), &device, now, &mut next) {
+        Ok(d) => d,
+        Err(e) => {
+            match e {
+                Error::WrongDevice { matched, needed } => {
+                    out.wrong_device_matched = matched;
+                    out.wrong_device_needed = needed;
+                }
+                Error::Superseded { seq } => out.superseded_sequence = seq,
+                _ => {}
+            }
+            return Err(status::of_error(&e));
+        }
+    };
+    out.record(d.license(), bytes)?;
+    let verdict = d.verdict();
+    out.verdict = verdict_code(verdict);
+    match verdict {
+        Verdict::RenewalDue { days_left } => out.days_left = days_left,
+        Verdict::Grace { until } => out.grace_until = until,
+        _ => {}
+    }
+    out.next_check = d.next_check();
+    out.days_since_renewal = d.days_since_renewal().map_or(-1, i64::from);
+    out.matched_components = d.matched_components();
+    out.full_service = u8::from(d.full_service());
+    if next != loaded {
+        state.copy_from_slice(&next.to_bytes());
+        out.state_changed = 1;
+    }
+    Ok(())
 }
 
 /// Decodes a license and checks its signature and key window only
@@ -639,6 +742,10 @@ pub extern "C" fn tessera_verify(
 /// format vectors; firmware calls [`tessera_verify`]. Fills the license
 /// facts of `decision`; its verdict stays `TESSERA_VERDICT_NONE`, so the
 /// entitlement queries answer `TESSERA_E_NO_SERVICE`.
+///
+/// Outputs: nothing is written on `TESSERA_E_NULL`, `TESSERA_E_ARGUMENT`
+/// and `TESSERA_E_DUPLICATE_KID`; on every other status `*decision` is
+/// written (no license on an error).
 #[allow(unsafe_code)] // `no_mangle` only; the body is safe code.
 #[unsafe(no_mangle)]
 pub extern "C" fn tessera_decode_license(
@@ -659,17 +766,28 @@ pub extern "C" fn tessera_decode_license(
             ],
         )?;
         let out = ptr::reference_mut(decision)?;
-        out.reset();
         let keyring = Keyring::new(keys)?;
-        let l = decode_license(bytes, keyring.as_slice()).map_err(|e| status::of_error(&e))?;
-        out.record(&l, bytes)
+        out.reset();
+        let result = decode_license(bytes, keyring.as_slice())
+            .map_err(|e| status::of_error(&e))
+            .and_then(|l| out.record(&l, bytes));
+        out.seal();
+        result
     })
 }
 
 /// Decodes an armored license (`-----BEGIN TESSERA LICENSE-----` ...,
 /// `spec/FORMAT.md` §8) into `out` (`TESSERA_MAX_LICENSE_LEN` bytes always
 /// suffice) and stores the length in `*out_len`. The text must be UTF-8
-/// (else `TESSERA_E_ARGUMENT`).
+/// (else `TESSERA_E_ARGUMENT`) and at most `TESSERA_MAX_ARMOR_LEN` bytes
+/// (else `TESSERA_E_ARMOR_TOO_LARGE`).
+///
+/// Outputs: on `TESSERA_OK`, `out[0..*out_len]` holds the license and the
+/// rest of `out` is not written. On `TESSERA_E_NULL` and
+/// `TESSERA_E_ARGUMENT` for a pointer nothing is written. On every other
+/// status (`TESSERA_E_BUFFER`: the license does not fit `out_cap` bytes;
+/// the `TESSERA_E_ARMOR_*` codes) all `out_cap` bytes of `out` are 0 and
+/// `*out_len` is 0.
 #[allow(unsafe_code)] // `no_mangle` only; the body is safe code.
 #[unsafe(no_mangle)]
 pub extern "C" fn tessera_armor_decode(
@@ -689,27 +807,37 @@ pub extern "C" fn tessera_armor_decode(
             &[ptr::span(out.cast_const(), out_cap)],
         )?;
         let len = ptr::reference_mut(out_len)?;
-        *len = 0;
         let buf = ptr::slice_mut(out, out_cap)?;
         let text = core::str::from_utf8(text).map_err(|_| TESSERA_E_ARGUMENT)?;
-        let bytes = armor::decode(text, armor::LABEL_LICENSE, buf)
-            .map_err(|e| status::of_error(&Error::Armor(e)))?;
-        *len = bytes.len();
-        Ok(())
+        match armor::decode(text, armor::LABEL_LICENSE, buf) {
+            Ok(bytes) => {
+                *len = bytes.len();
+                Ok(())
+            }
+            Err(e) => {
+                // Partial data is never left behind.
+                buf.fill(0);
+                *len = 0;
+                Err(status::of_error(&Error::Armor(e)))
+            }
+        }
     })
 }
 
+/// Writes a state record into `out`, after checking `out_len` (before any
+/// slice is made of it). Nothing is written on an error.
 fn write_state(out: *mut u8, out_len: usize, state: &State) -> Result<(), i32> {
-    let out = ptr::slice_mut(out, out_len)?;
-    if out.len() != TESSERA_STATE_LEN {
+    if out_len != TESSERA_STATE_LEN {
+        ptr::check(out.cast_const(), 0)?;
         return Err(TESSERA_E_BUFFER);
     }
-    out.copy_from_slice(&state.to_bytes());
+    ptr::slice_mut(out, out_len)?.copy_from_slice(&state.to_bytes());
     Ok(())
 }
 
 /// Writes the state record of a device that has never accepted a license
-/// (stored once at provisioning) into `out` (`TESSERA_STATE_LEN` bytes).
+/// (stored once at provisioning) into `out` (`TESSERA_STATE_LEN` bytes;
+/// another length is `TESSERA_E_BUFFER`). Nothing is written on an error.
 #[allow(unsafe_code)] // `no_mangle` only; the body is safe code.
 #[unsafe(no_mangle)]
 pub extern "C" fn tessera_state_new(out: *mut u8, out_len: usize) -> i32 {
@@ -719,7 +847,9 @@ pub extern "C" fn tessera_state_new(out: *mut u8, out_len: usize) -> i32 {
 /// Writes the state to continue with after a corrupt record and no intact
 /// copy, created by an explicit operator action at `now`
 /// (`spec/RUNTIME.md` §6.5): it accepts only a license issued at or after
-/// `now`, so no file the device held before can be replayed.
+/// `now`, so no file the device held before can be replayed. As
+/// [`tessera_state_new`]: `TESSERA_STATE_LEN` bytes, nothing written on an
+/// error.
 #[allow(unsafe_code)] // `no_mangle` only; the body is safe code.
 #[unsafe(no_mangle)]
 pub extern "C" fn tessera_state_recovery(now: i64, out: *mut u8, out_len: usize) -> i32 {
@@ -728,7 +858,8 @@ pub extern "C" fn tessera_state_recovery(now: i64, out: *mut u8, out_len: usize)
 
 /// Picks the newer intact one of two state copies (A/B slots written
 /// alternately) into `out`; `TESSERA_E_STATE_CORRUPT` when neither is
-/// intact. `out` must not overlap `a` or `b`.
+/// intact. `out` (`TESSERA_STATE_LEN` bytes) must not overlap `a` or `b`.
+/// Nothing is written on an error.
 #[allow(unsafe_code)] // `no_mangle` only; the body is safe code.
 #[unsafe(no_mangle)]
 pub extern "C" fn tessera_state_select(
@@ -790,7 +921,8 @@ pub extern "C" fn tessera_version() -> *const c_char {
 // `TESSERA_E_NO_SERVICE`; a code the license does not list answers 0 /
 // "not licensed", as the Rust `Grants` does.
 
-/// Writes `value` through `out` after the decision (the input) was read.
+/// Writes `value` through `out` after the decision (the input) was read
+/// and the answer computed: nothing is written on an error.
 fn answer<T>(
     decision: *const TesseraDecision,
     out: *mut T,
@@ -815,7 +947,8 @@ pub extern "C" fn tessera_profile_count(
 }
 
 /// The `index`-th profile in code order: its code and count;
-/// `TESSERA_E_NOT_FOUND` past the end.
+/// `TESSERA_E_NOT_FOUND` past the end. Both outputs are written on
+/// `TESSERA_OK`, neither on an error.
 #[allow(unsafe_code)] // `no_mangle` only; the body is safe code.
 #[unsafe(no_mangle)]
 pub extern "C" fn tessera_profile_at(
@@ -825,19 +958,21 @@ pub extern "C" fn tessera_profile_at(
     count: *mut u32,
 ) -> i32 {
     run(|| {
-        ptr::disjoint(
-            ptr::span(code.cast_const(), 1),
-            &[ptr::span(count.cast_const(), 1)],
-        )?;
-        let p = {
-            let d = ptr::reference(decision)?;
-            d.grants()?
-                .profiles()
-                .nth(index)
-                .ok_or(TESSERA_E_NOT_FOUND)?
-        };
-        answer(decision, code, |_| Ok(p.code))?;
-        answer(decision, count, |_| Ok(p.count))
+        let d = ptr::reference(decision)?;
+        let d_span = ptr::span(decision, 1);
+        let code_span = ptr::span(code.cast_const(), 1);
+        ptr::disjoint(code_span, &[d_span, ptr::span(count.cast_const(), 1)])?;
+        ptr::disjoint(ptr::span(count.cast_const(), 1), &[d_span])?;
+        let code = ptr::reference_mut(code)?;
+        let count = ptr::reference_mut(count)?;
+        let p = d
+            .grants()?
+            .profiles()
+            .nth(index)
+            .ok_or(TESSERA_E_NOT_FOUND)?;
+        *code = p.code;
+        *count = p.count;
+        Ok(())
     })
 }
 
@@ -992,8 +1127,11 @@ pub extern "C" fn tessera_service_at(
 
 /// The sharing role (`TESSERA_ROLE_*`) into `*role`; for a client, the
 /// server's SW serial NUL-terminated into `server` (`server_cap` ≥ 65
-/// always suffices; `TESSERA_E_BUFFER` if too small). `server` may be
-/// NULL with `server_cap` 0 when the serial is not wanted.
+/// always suffices; `TESSERA_E_BUFFER` if too small), an empty string for
+/// the other roles. `server` may be NULL with `server_cap` 0 when the
+/// serial is not wanted. The outputs are written on `TESSERA_OK` (all
+/// `server_cap` bytes of `server`: the serial, then zeros), none on an
+/// error.
 #[allow(unsafe_code)] // `no_mangle` only; the body is safe code.
 #[unsafe(no_mangle)]
 pub extern "C" fn tessera_sharing(
@@ -1009,25 +1147,29 @@ pub extern "C" fn tessera_sharing(
         let server_span = ptr::span(server.cast_const(), server_cap);
         ptr::disjoint(role_span, &[d_span, server_span])?;
         ptr::disjoint(server_span, &[d_span])?;
+        let role = ptr::reference_mut(role)?;
+        let buf = if server.is_null() && server_cap == 0 {
+            None
+        } else {
+            Some(ptr::slice_mut(server, server_cap)?)
+        };
         let grants = d.grants()?;
         let (code, name) = match grants.role() {
             Role::Standalone => (TESSERA_ROLE_STANDALONE, None),
             Role::Server => (TESSERA_ROLE_SERVER, None),
             Role::ClientOf(s) => (TESSERA_ROLE_CLIENT, Some(s)),
         };
-        *ptr::reference_mut(role)? = code;
-        if server.is_null() && server_cap == 0 {
-            return Ok(());
-        }
-        let buf = ptr::slice_mut(server, server_cap)?;
         let name = name.unwrap_or_default().as_bytes();
-        if buf.len() <= name.len() {
-            return Err(TESSERA_E_BUFFER);
+        if let Some(buf) = buf {
+            if buf.len() <= name.len() {
+                return Err(TESSERA_E_BUFFER);
+            }
+            buf.fill(0);
+            for (o, b) in buf.iter_mut().zip(name) {
+                *o = c_char::from_ne_bytes([*b]);
+            }
         }
-        buf.fill(0);
-        for (o, b) in buf.iter_mut().zip(name) {
-            *o = c_char::from_ne_bytes([*b]);
-        }
+        *role = code;
         Ok(())
     })
 }

@@ -15,7 +15,7 @@ use crate::status::{TESSERA_E_ARGUMENT, TESSERA_E_NULL};
 /// (even for `len == 0`), aligned, and at most `isize::MAX` bytes without wrapping
 /// around the address space (the preconditions of
 /// `core::slice::from_raw_parts` that can be checked).
-fn check<T>(ptr: *const T, len: usize) -> Result<(), i32> {
+pub(crate) fn check<T>(ptr: *const T, len: usize) -> Result<(), i32> {
     if ptr.is_null() {
         return Err(TESSERA_E_NULL);
     }

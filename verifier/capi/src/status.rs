@@ -29,6 +29,12 @@ pub const TESSERA_E_NO_SERVICE: i32 = -5;
 /// The decision holds no accepted license (it was not filled by a
 /// successful `tessera_verify`).
 pub const TESSERA_E_NO_LICENSE: i32 = -6;
+/// The signing function given to `tessera_request_encode` failed.
+pub const TESSERA_E_SIGNER: i32 = -7;
+/// The decision was not filled by `tessera_verify` (or
+/// `tessera_decode_license`), or was changed since: its check value does
+/// not match.
+pub const TESSERA_E_DECISION: i32 = -8;
 /// An error this version of the C API does not know (a newer verifier).
 pub const TESSERA_E_INTERNAL: i32 = -9;
 
@@ -207,6 +213,8 @@ const TABLE: &[(i32, &CStr, &CStr)] = &[
     (TESSERA_E_NOT_FOUND, c"not_found", c"no entry at this index"),
     (TESSERA_E_NO_SERVICE, c"no_service", c"the verdict grants no service (expired or not yet valid): the license grants nothing now"),
     (TESSERA_E_NO_LICENSE, c"no_license", c"the decision holds no accepted license: call tessera_verify first"),
+    (TESSERA_E_SIGNER, c"signer_failed", c"the signing function failed; the request was not written"),
+    (TESSERA_E_DECISION, c"decision_not_verified", c"the decision was not filled by tessera_verify or was changed since; verify again and keep the decision where nothing else writes"),
     (TESSERA_E_INTERNAL, c"internal", c"an error unknown to this version of the C API"),
     (TESSERA_E_IDENTITY_UNKNOWN_KIND, c"identity.unknown_kind", c"this identity component kind is unknown to this version"),
     (TESSERA_E_IDENTITY_EMPTY, c"identity.empty", c"the identity value is empty"),
