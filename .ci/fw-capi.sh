@@ -2,11 +2,14 @@
 # CI for the C ABI and the firmware demo (called from .ci/run):
 #   - installs what it needs (qemu-system-arm, gcc, python3, cbindgen, the
 #     thumbv7em-none-eabihf target);
-#   - verifier/capi: the checked-in header must equal a fresh cbindgen run;
-#     the static library (panic = "abort") builds for the host and for
-#     thumbv7em-none-eabihf; the C example compiles with
-#     gcc -std=c99 -Wall -Wextra -Werror and agrees with the vectors of
-#     spec/vectors (the expectations the Rust verifier wrote);
+#   - verifier/capi: the checked-in header must equal a fresh cbindgen run
+#     and compile as C90, C99 and C++11; the static library (capi profile,
+#     panic = "abort") builds for the host and for thumbv7em-none-eabihf;
+#     the vector driver agrees with the vectors of spec/vectors (the
+#     expectations the Rust verifier wrote); the hostile calls of
+#     tests/hostile.c run under ASan and UBSan; the firmware example
+#     (examples/firmware.c) walks activation and renewal through the vendor
+#     CLI (tessera issue, tessera renew);
 #   - verifier/fw-demo: builds, runs under QEMU and checks its budgets
 #     (flash, stack, no heap, license size, every vector's decision).
 # Exits non-zero on any failure. Budgets: FW_FLASH_BUDGET, FW_STACK_BUDGET,
@@ -53,11 +56,9 @@ if ! diff -u "$CAPI/include/tessera.h" "$FRESH"; then
   exit 1
 fi
 
-# The profile the static library for C is built with: release, LTO,
-# panic = "abort" (no unwinding can reach C).
-PROFILE=(--profile capi --config 'profile.capi.inherits="release"'
-  --config 'profile.capi.panic="abort"' --config 'profile.capi.lto=true'
-  --config 'profile.capi.codegen-units=1')
+# The profile the static library for C is built with (workspace
+# Cargo.toml): release, LTO, panic = "abort" (no unwinding can reach C).
+PROFILE=(--profile capi)
 
 step "capi: static library (host, panic=abort)"
 cargo build -p tessera-verifier-capi --lib "${PROFILE[@]}"
@@ -70,7 +71,7 @@ cargo build -p tessera-verifier-capi --lib --target thumbv7em-none-eabihf "${PRO
 THUMB_LIB="$TARGET/thumbv7em-none-eabihf/capi/libtessera_verifier_capi.a"
 ls -l "$THUMB_LIB"
 # Every function the header declares is defined in the firmware library.
-declared="$(grep -oE '\btessera_[a-z_]+\(' "$CAPI/include/tessera.h" | tr -d '(' | sort -u)"
+declared="$(grep -oE '\btessera_[a-z0-9_]+\(' "$CAPI/include/tessera.h" | tr -d '(' | sort -u)"
 defined="$(readelf -sW "$THUMB_LIB" 2>/dev/null \
   | awk '$5 == "GLOBAL" && $4 == "FUNC" && $7 != "UND" { print $8 }' | grep '^tessera_' | sort -u)"
 if [ "$declared" != "$defined" ]; then
@@ -80,15 +81,30 @@ if [ "$declared" != "$defined" ]; then
 fi
 echo "all $(echo "$declared" | wc -l) functions of tessera.h are defined for thumbv7em-none-eabihf"
 
-step "capi: C example (gcc -std=c99 -Wall -Wextra -Werror) on the spec vectors"
+step "capi: the header alone as C90, C99 and C++11 (included twice)"
+printf '#include "tessera.h"\n#include "tessera.h"\n' >"$FRESH.c"
+for std in c90 c99; do
+  gcc -x c -std=$std -pedantic -Wall -Wextra -Werror -I "$CAPI/include" -fsyntax-only "$FRESH.c"
+done
+if command -v g++ >/dev/null 2>&1; then
+  g++ -x c++ -std=c++11 -Wall -Wextra -Werror -I "$CAPI/include" -fsyntax-only "$FRESH.c"
+fi
+rm -f "$FRESH.c"
+
+step "capi: vector driver (gcc -std=c99 -Wall -Wextra -Werror) on the spec vectors"
 mkdir -p "$TARGET/c"
 gcc -std=c99 -Wall -Wextra -Werror -pedantic -O2 -I "$CAPI/include" \
   "$CAPI/examples/verify.c" "$LIB" -lpthread -ldl -lm -o "$TARGET/c/verify"
-# The header on its own, as C++ too (cpp_compat), when a C++ compiler exists.
-if command -v g++ >/dev/null 2>&1; then
-  echo '#include "tessera.h"' | g++ -x c++ -std=c++11 -Wall -Wextra -Werror -I "$CAPI/include" -fsyntax-only -
-fi
 python3 "$CAPI/examples/vectors.py" "$TARGET/c/verify" spec/vectors
+
+step "capi: hostile calls under AddressSanitizer and UndefinedBehaviorSanitizer"
+gcc -std=c99 -g -O1 -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
+  -fno-omit-frame-pointer -I "$CAPI/include" "$CAPI/tests/hostile.c" "$LIB" -lpthread -ldl -lm \
+  -o "$TARGET/c/hostile"
+"$TARGET/c/hostile" spec/vectors/typical.lic
+
+step "capi: firmware example, activation and renewal through tessera issue / renew"
+bash "$CAPI/examples/firmware.sh" "$LIB"
 
 step "fw-demo: build, run under QEMU, check budgets"
 bash verifier/fw-demo/run.sh

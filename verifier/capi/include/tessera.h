@@ -33,8 +33,10 @@
  * text at most TESSERA_MAX_ARMOR_LEN (64 KiB); a keyring of 1 to
  * TESSERA_MAX_KEYS (8) keys, each kid once (tessera_verify and
  * tessera_decode_license); an identity of at most TESSERA_MAX_COMPONENTS
- * (16) values of at most 64 bytes once normalized; serials at most 64
- * bytes; a request at most TESSERA_MAX_REQUEST_LEN (768) bytes.
+ * (16) values of at most 64 bytes once normalized (raw values and serials
+ * over 4096 bytes are refused unread); serials at most 64 bytes; a request
+ * at most TESSERA_MAX_REQUEST_LEN (768) bytes. A length over its cap is
+ * refused before the memory is read.
  */
 
 #ifndef TESSERA_H

@@ -499,6 +499,27 @@ fn run(f: impl FnOnce() -> Result<(), i32>) -> i32 {
     }
 }
 
+/// The license argument, its length checked before a slice is made of it:
+/// the bytes, or `TESSERA_E_MALFORMED_TOO_LARGE` (answered after the
+/// other arguments are checked) for more than `TESSERA_MAX_LICENSE_LEN`.
+fn license_input<'a>(p: *const u8, len: usize) -> Result<Result<&'a [u8], i32>, i32> {
+    ptr::check(p, len)?;
+    if len > TESSERA_MAX_LICENSE_LEN {
+        return Ok(Err(TESSERA_E_MALFORMED_TOO_LARGE));
+    }
+    ptr::slice(p, len).map(Ok)
+}
+
+/// The keyring argument: 1 to `TESSERA_MAX_KEYS` entries, counted before
+/// a slice is made of them.
+fn keyring_input<'a>(p: *const TesseraKeyEntry, len: usize) -> Result<&'a [TesseraKeyEntry], i32> {
+    ptr::check(p, 0)?;
+    if len == 0 || len > TESSERA_MAX_KEYS {
+        return Err(TESSERA_E_ARGUMENT);
+    }
+    ptr::slice(p, len)
+}
+
 /// Fixed-capacity keyring built from the C entries.
 pub(crate) struct Keyring {
     entries: [KeyEntry; TESSERA_MAX_KEYS],
@@ -548,56 +569,103 @@ impl Keyring {
     }
 }
 
+/// Longest raw identity value or serial looked at: anything longer is
+/// refused (`TESSERA_E_IDENTITY_TOO_LONG`) before it is read, whatever
+/// trimming would leave of it.
+const MAX_RAW_VALUE_LEN: usize = 4096;
+
 /// The C identity's pointers as slices, with their address ranges.
 pub(crate) struct IdentityInput<'a> {
     sw_serial: Option<&'a [u8]>,
     hw_serial: Option<&'a [u8]>,
     components: &'a [TesseraComponent],
     values: [&'a [u8]; TESSERA_MAX_COMPONENTS],
+    /// Every input range as declared (for overlap checks), also of
+    /// values too long to be read.
+    spans: [(usize, usize); TESSERA_MAX_COMPONENTS + 3],
+    /// A value or serial is longer than `MAX_RAW_VALUE_LEN`.
+    too_long: bool,
 }
 
 impl<'a> IdentityInput<'a> {
     pub(crate) fn new(c: &'a TesseraIdentity) -> Result<Self, i32> {
-        let text = |p: *const c_char, len: usize| {
-            if p.is_null() {
-                Ok(None)
-            } else {
-                ptr::slice(p.cast::<u8>(), len).map(Some)
+        let mut spans = [(0, 0); TESSERA_MAX_COMPONENTS + 3];
+        let mut too_long = false;
+        // A value: its range, and a slice of it when it is not too long to
+        // be read (lengths are checked before any slice is made).
+        let mut value = |p: *const u8, len: usize| -> Result<&'a [u8], i32> {
+            ptr::check(p, len)?;
+            if len > MAX_RAW_VALUE_LEN {
+                too_long = true;
+                return Ok(&[]);
             }
+            ptr::slice(p, len)
         };
+        let text =
+            |p: *const c_char,
+             len: usize,
+             value: &mut dyn FnMut(*const u8, usize) -> Result<&'a [u8], i32>| {
+                if p.is_null() {
+                    Ok(None)
+                } else {
+                    value(p.cast::<u8>(), len).map(Some)
+                }
+            };
+        let sw_serial = text(c.sw_serial, c.sw_serial_len, &mut value)?;
+        let hw_serial = text(c.hw_serial, c.hw_serial_len, &mut value)?;
+        if c.components_len > TESSERA_MAX_COMPONENTS {
+            ptr::check(c.components, 0)?;
+            return Err(TESSERA_E_ARGUMENT);
+        }
         let components = if c.components.is_null() && c.components_len == 0 {
             &[][..]
         } else {
             ptr::slice(c.components, c.components_len)?
         };
-        if components.len() > TESSERA_MAX_COMPONENTS {
-            return Err(TESSERA_E_ARGUMENT);
-        }
         let mut values: [&[u8]; TESSERA_MAX_COMPONENTS] = [&[]; TESSERA_MAX_COMPONENTS];
         for (v, comp) in values.iter_mut().zip(components) {
-            *v = ptr::slice(comp.value, comp.value_len)?;
+            *v = value(comp.value, comp.value_len)?;
+        }
+        let declared = |p: *const c_char, len: usize| {
+            if p.is_null() {
+                (0, 0)
+            } else {
+                ptr::span(p, len)
+            }
+        };
+        let ranges = [
+            declared(c.sw_serial, c.sw_serial_len),
+            declared(c.hw_serial, c.hw_serial_len),
+            ptr::span(components.as_ptr(), components.len()),
+        ]
+        .into_iter()
+        .chain(
+            components
+                .iter()
+                .map(|comp| ptr::span(comp.value, comp.value_len)),
+        );
+        for (slot, range) in spans.iter_mut().zip(ranges) {
+            *slot = range;
         }
         Ok(Self {
-            sw_serial: text(c.sw_serial, c.sw_serial_len)?,
-            hw_serial: text(c.hw_serial, c.hw_serial_len)?,
+            sw_serial,
+            hw_serial,
             components,
             values,
+            spans,
+            too_long,
         })
     }
 
     /// Every input address range, for overlap checks.
     pub(crate) fn spans(&self, out: &mut [(usize, usize); TESSERA_MAX_COMPONENTS + 3]) {
-        let s = |b: Option<&[u8]>| b.map_or((0, 0), |b| ptr::span(b.as_ptr(), b.len()));
-        let mut all = [s(self.sw_serial), s(self.hw_serial)]
-            .into_iter()
-            .chain([ptr::span(self.components.as_ptr(), self.components.len())])
-            .chain(self.values.iter().map(|v| ptr::span(v.as_ptr(), v.len())));
-        for slot in out.iter_mut() {
-            *slot = all.next().unwrap_or((0, 0));
-        }
+        *out = self.spans;
     }
 
     pub(crate) fn identity(&self) -> Result<DeviceIdentity, i32> {
+        if self.too_long {
+            return Err(TESSERA_E_IDENTITY_TOO_LONG);
+        }
         let utf8 = |b: &'a [u8]| core::str::from_utf8(b).map_err(|_| TESSERA_E_IDENTITY_INVALID);
         let mut id = DeviceIdentity::new();
         if let Some(hw) = self.hw_serial {
@@ -657,14 +725,14 @@ pub extern "C" fn tessera_verify(
     run(|| {
         // Every shared input first, then the overlap checks, the lengths
         // and the keyring; only then the mutable outputs.
-        let bytes = ptr::slice(license, license_len)?;
-        let keys = ptr::slice(keyring, keyring_len)?;
+        let bytes = license_input(license, license_len)?;
+        let keys = keyring_input(keyring, keyring_len)?;
         let id_c = ptr::reference(identity)?;
         let id_in = IdentityInput::new(id_c)?;
         let mut spans = [(0, 0); TESSERA_MAX_COMPONENTS + 3];
         id_in.spans(&mut spans);
         let inputs = [
-            ptr::span(bytes.as_ptr(), bytes.len()),
+            ptr::span(license, license_len),
             ptr::span(keys.as_ptr(), keys.len()),
             ptr::span(identity, 1),
         ];
@@ -685,7 +753,7 @@ pub extern "C" fn tessera_verify(
         let keyring = Keyring::new(keys)?;
 
         out.reset();
-        let result = verify_into(out, bytes, &keyring, &id_in, now, state);
+        let result = bytes.and_then(|b| verify_into(out, b, &keyring, &id_in, now, state));
         out.seal();
         result
     })
@@ -756,21 +824,23 @@ pub extern "C" fn tessera_decode_license(
     decision: *mut TesseraDecision,
 ) -> i32 {
     run(|| {
-        let bytes = ptr::slice(license, license_len)?;
-        let keys = ptr::slice(keyring, keyring_len)?;
+        let bytes = license_input(license, license_len)?;
+        let keys = keyring_input(keyring, keyring_len)?;
         ptr::disjoint(
             ptr::span(decision.cast_const(), 1),
             &[
-                ptr::span(bytes.as_ptr(), bytes.len()),
+                ptr::span(license, license_len),
                 ptr::span(keys.as_ptr(), keys.len()),
             ],
         )?;
         let out = ptr::reference_mut(decision)?;
         let keyring = Keyring::new(keys)?;
         out.reset();
-        let result = decode_license(bytes, keyring.as_slice())
-            .map_err(|e| status::of_error(&e))
-            .and_then(|l| out.record(&l, bytes));
+        let result = bytes.and_then(|bytes| {
+            decode_license(bytes, keyring.as_slice())
+                .map_err(|e| status::of_error(&e))
+                .and_then(|l| out.record(&l, bytes))
+        });
         out.seal();
         result
     })
@@ -798,8 +868,10 @@ pub extern "C" fn tessera_armor_decode(
     out_len: *mut usize,
 ) -> i32 {
     run(|| {
-        let text = ptr::slice(text.cast::<u8>(), text_len)?;
-        let text_span = ptr::span(text.as_ptr(), text.len());
+        // Text over the cap is refused unread (below, with the output
+        // cleared as for every armor error).
+        ptr::check(text.cast::<u8>(), text_len)?;
+        let text_span = ptr::span(text, text_len);
         ptr::disjoint(ptr::span(out.cast_const(), out_cap), &[text_span])?;
         ptr::disjoint(ptr::span(out_len.cast_const(), 1), &[text_span])?;
         ptr::disjoint(
@@ -808,10 +880,16 @@ pub extern "C" fn tessera_armor_decode(
         )?;
         let len = ptr::reference_mut(out_len)?;
         let buf = ptr::slice_mut(out, out_cap)?;
-        let text = core::str::from_utf8(text).map_err(|_| TESSERA_E_ARGUMENT)?;
-        match armor::decode(text, armor::LABEL_LICENSE, buf) {
-            Ok(bytes) => {
-                *len = bytes.len();
+        let decoded = if text_len > armor::MAX_ARMOR_LEN {
+            Err(tessera_verifier::ArmorError::TooLarge)
+        } else {
+            let text = ptr::slice(text.cast::<u8>(), text_len)?;
+            let text = core::str::from_utf8(text).map_err(|_| TESSERA_E_ARGUMENT)?;
+            armor::decode(text, armor::LABEL_LICENSE, buf).map(<[u8]>::len)
+        };
+        match decoded {
+            Ok(n) => {
+                *len = n;
                 Ok(())
             }
             Err(e) => {

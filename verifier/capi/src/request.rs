@@ -231,23 +231,31 @@ pub extern "C" fn tessera_armor_encode(
     out_len: *mut usize,
 ) -> i32 {
     run(|| {
-        let bytes = ptr::slice(bytes, len)?;
+        // Bytes over the cap are refused unread (below, with the output
+        // cleared).
+        ptr::check(bytes, len)?;
         let label = match label {
             TESSERA_ARMOR_LICENSE => armor::LABEL_LICENSE,
             TESSERA_ARMOR_REQUEST => armor::LABEL_REQUEST,
             _ => return Err(TESSERA_E_ARGUMENT),
         };
-        let input = ptr::span(bytes.as_ptr(), bytes.len());
+        let input = ptr::span(bytes, len);
         let out_span = ptr::span(out.cast_const(), out_cap);
         let len_span = ptr::span(out_len.cast_const(), 1);
         ptr::disjoint(out_span, &[input])?;
         ptr::disjoint(len_span, &[input, out_span])?;
         let written = ptr::reference_mut(out_len)?;
         let buf = ptr::slice_mut(out.cast::<u8>(), out_cap)?;
-        let result = match buf.split_last_mut() {
-            None => Err(TESSERA_E_BUFFER),
+        let bytes = if len > tessera_verifier::MAX_OBJECT_LEN {
+            None
+        } else {
+            Some(ptr::slice(bytes, len)?)
+        };
+        let result = match (bytes, buf.split_last_mut()) {
+            (None, _) => Err(TESSERA_E_ARMOR_TOO_LARGE),
+            (_, None) => Err(TESSERA_E_BUFFER),
             // Room for the text before the NUL.
-            Some((_, text_room)) => armor::encode_into(bytes, label, text_room)
+            (Some(bytes), Some((_, text_room))) => armor::encode_into(bytes, label, text_room)
                 .map(str::len)
                 .map_err(|e| match e {
                     tessera_verifier::ArmorError::BufferTooSmall => TESSERA_E_BUFFER,
