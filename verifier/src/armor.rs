@@ -446,7 +446,7 @@ fn write(
 /// it starts with an ASCII character (or a byte order mark) and has no
 /// control characters besides whitespace (a paste without its BEGIN line,
 /// answered with [`ArmorError::MissingBegin`]). Anything else is binary and returned as it is: decoding it says what it is when it is
-/// not a COSE_Sign1 (another COSE tag, no tag; [`Malformed::NotSign1`]).
+/// not a COSE_Sign1 (another COSE tag, no tag; [`Error::NotSign1`]).
 ///
 /// # Errors
 /// The [`decode`] errors for text; for binary input
@@ -541,13 +541,41 @@ fn write_armor(bytes: &[u8], label: &str, out: &mut [u8]) {
     // 48 bytes make a line of 64 characters.
     let mut line = [0u8; LINE_WIDTH];
     for chunk in bytes.chunks(LINE_WIDTH / 4 * 3) {
-        let n = STANDARD.encode_slice(chunk, &mut line).unwrap_or(0);
+        let n = base64_line(chunk, &mut line);
         put(line.get(..n).unwrap_or_default());
         put(b"\n");
     }
     for piece in [DASHES, "END ", label, DASHES, "\n"] {
         put(piece.as_bytes());
     }
+}
+
+/// Standard base64 with padding (RFC 4648 §4) of up to 48 bytes into
+/// `out`; returns the length. A few dozen instructions of flash where the
+/// base64 crate's general engine (which the decoder uses) takes a
+/// kilobyte; the tests hold the two equal.
+fn base64_line(chunk: &[u8], out: &mut [u8; LINE_WIDTH]) -> usize {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let sextet = |v: u32, shift: u32| {
+        ALPHABET
+            .get(((v >> shift) & 0x3f) as usize)
+            .copied()
+            .unwrap_or(b'=')
+    };
+    let mut n = 0;
+    for (group, quad) in chunk.chunks(3).zip(out.chunks_exact_mut(4)) {
+        let byte = |i: usize| u32::from(group.get(i).copied().unwrap_or(0));
+        let v = (byte(0) << 16) | (byte(1) << 8) | byte(2);
+        let chars = [
+            sextet(v, 18),
+            sextet(v, 12),
+            if group.len() > 1 { sextet(v, 6) } else { b'=' },
+            if group.len() > 2 { sextet(v, 0) } else { b'=' },
+        ];
+        quad.copy_from_slice(&chars);
+        n += 4;
+    }
+    n
 }
 
 /// Armors `bytes` with `label` (feature `alloc`): what [`encode_into`]

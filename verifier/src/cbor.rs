@@ -231,13 +231,20 @@ impl<'a> Reader<'a> {
     }
 
     /// A byte string of exactly `N` bytes.
+    #[inline]
     pub fn bstr_array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        <[u8; N]>::try_from(self.bstr_exact(N)?).map_err(|_| Malformed::BadLength)
+    }
+
+    /// A byte string of exactly `len` bytes: the part of
+    /// [`Reader::bstr_array`] that does not depend on the length, in flash
+    /// once.
+    fn bstr_exact(&mut self, len: usize) -> Result<&'a [u8]> {
         let arg = self.expect_major(MAJOR_BSTR)?;
-        let len = self.len_within(arg)?;
-        if len != N {
+        if self.len_within(arg)? != len {
             return Err(Malformed::BadLength);
         }
-        <[u8; N]>::try_from(self.take(N)?).map_err(|_| Malformed::BadLength)
+        self.take(len)
     }
 
     /// A UTF-8 text string of at most `max` bytes.

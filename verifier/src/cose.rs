@@ -83,33 +83,35 @@ pub struct Sign1<'a> {
 ///
 /// # Errors
 /// [`Error::Malformed`] with the first strict-decoding rule broken; for
-/// input that is no COSE_Sign1 at all, [`Malformed::NotSign1`] says what
-/// was found instead (another tag, no tag, ...).
+/// input that is no COSE_Sign1 at all, [`Error::NotSign1`] says what was
+/// found instead (another tag, no tag, ...).
 pub fn parse(bytes: &[u8]) -> Result<Sign1<'_>, Error> {
     if bytes.len() > MAX_OBJECT_LEN {
         return Err(Malformed::TooLarge.into());
     }
     let mut r = Reader::new(bytes);
-    let not_sign1 = |found| Malformed::NotSign1 {
+    let not_sign1 = |found| Error::NotSign1 {
         expected: None,
         found,
     };
     match r.peek_major() {
-        Err(_) => return Err(not_sign1(Found::Nothing).into()),
+        Err(_) => return Err(not_sign1(Found::Nothing)),
         Ok(cbor::MAJOR_TAG) => match r.tag()? {
             TAG_COSE_SIGN1 => {}
             tag => {
-                return Err(not_sign1(Found::Tag(u32::try_from(tag).unwrap_or(u32::MAX))).into())
+                return Err(not_sign1(Found::Tag(
+                    u32::try_from(tag).unwrap_or(u32::MAX),
+                )))
             }
         },
-        Ok(major) => return Err(not_sign1(Found::Untagged(major)).into()),
+        Ok(major) => return Err(not_sign1(Found::Untagged(major))),
     }
     if r.peek_major()? != MAJOR_ARRAY {
-        return Err(not_sign1(Found::Shape).into());
+        return Err(not_sign1(Found::Shape));
     }
     r.array_of(4).map_err(|e| match e {
         Malformed::BadLength => not_sign1(Found::Shape),
-        other => other,
+        other => other.into(),
     })?;
     let protected = r.bstr(MAX_PROTECTED_LEN)?;
     let (alg, kid, object_type) = parse_protected(protected)?;
@@ -136,19 +138,17 @@ pub fn parse(bytes: &[u8]) -> Result<Sign1<'_>, Error> {
 }
 
 /// [`parse`] for a caller that expects one type of object: an input that
-/// is no COSE_Sign1 names it ([`Malformed::NotSign1`]), and a COSE_Sign1
+/// is no COSE_Sign1 names it ([`Error::NotSign1`]), and a COSE_Sign1
 /// of another type is [`Error::WrongType`].
 ///
 /// # Errors
 /// As [`parse`], and [`Error::WrongType`].
 pub fn parse_as(bytes: &[u8], expected: ObjectType) -> Result<Sign1<'_>, Error> {
     let sign1 = parse(bytes).map_err(|e| match e {
-        Error::Malformed(Malformed::NotSign1 { found, .. }) => {
-            Error::Malformed(Malformed::NotSign1 {
-                expected: Some(expected),
-                found,
-            })
-        }
+        Error::NotSign1 { found, .. } => Error::NotSign1 {
+            expected: Some(expected),
+            found,
+        },
         other => other,
     })?;
     if sign1.object_type == expected {
@@ -364,6 +364,16 @@ mod tests {
         }
     }
 
+    fn not_sign1(bytes: &[u8]) -> Found {
+        match parse(bytes) {
+            Err(Error::NotSign1 {
+                expected: None,
+                found,
+            }) => found,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn other_tags_and_untagged_input_say_what_they_are() {
         let header = license_header();
@@ -381,18 +391,14 @@ mod tests {
             ),
         ] {
             let bytes = object(tag, &header, &[0xa0]);
-            let expected = Malformed::NotSign1 {
-                expected: None,
-                found,
-            };
-            assert_eq!(malformed(&bytes), expected);
+            assert_eq!(not_sign1(&bytes), found);
             let err = decode_license(&bytes, &ring).unwrap_err();
             assert_eq!(
                 err,
-                Error::Malformed(Malformed::NotSign1 {
+                Error::NotSign1 {
                     expected: Some(ObjectType::License),
                     found
-                })
+                }
             );
             assert_eq!(err.code(), "malformed.not_sign1");
             let msg = err.to_string();
@@ -423,25 +429,12 @@ mod tests {
             (&[0xd2, 0x83, 0x40, 0xa0, 0x40][..], Found::Shape),
             (&[0xd2, 0xa0][..], Found::Shape),
         ] {
-            assert_eq!(
-                malformed(bytes),
-                Malformed::NotSign1 {
-                    expected: None,
-                    found
-                },
-                "{bytes:02x?}"
-            );
+            assert_eq!(not_sign1(bytes), found, "{bytes:02x?}");
         }
         // A CWT-wrapped COSE_Sign1 is still refused: only a leading 18.
         let mut wrapped = alloc::vec![0xd8, 61];
         wrapped.extend(object(Some(18), &header, &[0xa0]));
-        assert_eq!(
-            malformed(&wrapped),
-            Malformed::NotSign1 {
-                expected: None,
-                found: Found::Tag(61)
-            }
-        );
+        assert_eq!(not_sign1(&wrapped), Found::Tag(61));
     }
 
     #[test]

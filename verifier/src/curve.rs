@@ -12,7 +12,7 @@
 //!   reduced modulo p, the non-negative root, the sign bit applied as given);
 //! - [`is_small_order`];
 //! - [`equation`]: `[k]P + [s]B = R`, by interleaved width-w NAFs (Straus):
-//!   a width-5 table of P on the stack (8 points), and odd multiples of the
+//!   a width-4 table of P on the stack (4 points), and odd multiples of the
 //!   base point B in flash ([`table`]) as affine points, so each addition
 //!   of a multiple of B saves a multiplication and none is computed at run
 //!   time;
@@ -310,9 +310,11 @@ pub(crate) fn is_small_order(p: &Point) -> bool {
     q.is_identity()
 }
 
-/// Width of the NAF of the variable point's scalar: 8 odd multiples.
-const WIDTH_P: u32 = 5;
-/// Odd multiples of P kept on the stack: P, 3P, ... 15P.
+/// Width of the NAF of the variable point's scalar: 4 odd multiples on
+/// the stack (640 bytes; width 5 takes 640 more for 4 % fewer
+/// instructions).
+const WIDTH_P: u32 = 4;
+/// Odd multiples of P kept on the stack: P, 3P, 5P, 7P.
 const TABLE_P: usize = 1 << (WIDTH_P - 2);
 /// NAF digits: a reduced scalar is below 2^253.
 const DIGITS: usize = 256;
@@ -320,24 +322,24 @@ const DIGITS: usize = 256;
 /// Whether `[k]P + [s]B = R`, for scalars `k` and `s` below 2^253
 /// (little-endian; reduced modulo l), R given in affine coordinates (as
 /// [`decompress`] returns it).
+// Out of line: its table and NAF terms are on the stack only while it runs,
+// not in the frame of everything `verify` inlines.
+#[inline(never)]
 pub(crate) fn equation(k: &[u8; 32], p: &Point, s: &[u8; 32], r: &Point) -> bool {
-    let k_naf = naf(k, WIDTH_P);
-    let s_naf = naf(s, table::WIDTH);
+    let k_terms = Terms::<{ DIGITS / WIDTH_P as usize + 1 }>::of(k, WIDTH_P);
+    let s_terms = Terms::<{ DIGITS / table::WIDTH as usize + 1 }>::of(s, table::WIDTH);
     let p_table = odd_multiples(p);
-    let top = k_naf
-        .iter()
-        .zip(s_naf.iter())
-        .rposition(|(a, b)| *a != 0 || *b != 0)
-        .unwrap_or(0);
+    let (mut ki, mut si) = (k_terms.len, s_terms.len);
+    let top = k_terms.last_pos().max(s_terms.last_pos());
     let mut acc = Projective::IDENTITY;
-    for (&dk, &ds) in k_naf.iter().zip(s_naf.iter()).take(top + 1).rev() {
+    for pos in (0..=top).rev() {
         let mut sum = acc.double();
-        if dk != 0 {
+        if let Some(dk) = k_terms.take_at(&mut ki, pos) {
             if let Some(q) = p_table.get(usize::from(dk.unsigned_abs() / 2)) {
                 sum = sum.to_point().add_cached(q, dk < 0);
             }
         }
-        if ds != 0 {
+        if let Some(ds) = s_terms.take_at(&mut si, pos) {
             if let Some(q) = table::ODD_MULTIPLES_OF_B.get(usize::from(ds.unsigned_abs() / 2)) {
                 sum = sum.to_point().add_affine(q, ds < 0);
             }
@@ -346,6 +348,53 @@ pub(crate) fn equation(k: &[u8; 32], p: &Point, s: &[u8; 32], r: &Point) -> bool
     }
     // (X:Y:Z) = (x_R : y_R : 1) as projective points.
     acc.x.equals(&r.x.mul(&acc.z)) && acc.y.equals(&r.y.mul(&acc.z))
+}
+
+/// The non-zero digits of a width-w NAF, lowest first: a few dozen
+/// (position, digit) pairs instead of 256 digits on the stack. At most
+/// `DIGITS / w + 1`, as consecutive terms are at least `w` positions apart.
+struct Terms<const N: usize> {
+    pos: [u8; N],
+    digit: [i8; N],
+    len: usize,
+}
+
+impl<const N: usize> Terms<N> {
+    fn of(bytes: &[u8; 32], w: u32) -> Self {
+        let mut t = Self {
+            pos: [0; N],
+            digit: [0; N],
+            len: 0,
+        };
+        naf_digits(bytes, w, |pos, digit| {
+            if let (Some(p), Some(d)) = (t.pos.get_mut(t.len), t.digit.get_mut(t.len)) {
+                *p = u8::try_from(pos).unwrap_or(u8::MAX);
+                *d = digit;
+                t.len += 1;
+            }
+        });
+        t
+    }
+
+    /// Position of the highest term (0 without terms).
+    fn last_pos(&self) -> u8 {
+        self.len
+            .checked_sub(1)
+            .and_then(|i| self.pos.get(i))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The digit at `pos`, if the term below `*next` is there (moving
+    /// `*next` down past it); terms are taken from the top.
+    fn take_at(&self, next: &mut usize, pos: u8) -> Option<i8> {
+        let i = next.checked_sub(1)?;
+        if self.pos.get(i) != Some(&pos) {
+            return None;
+        }
+        *next = i;
+        self.digit.get(i).copied()
+    }
 }
 
 /// P, 3P, 5P, ... (`TABLE_P` entries), ready to be added.
@@ -360,11 +409,11 @@ fn odd_multiples(p: &Point) -> [Cached; TABLE_P] {
     table
 }
 
-/// Width-`w` non-adjacent form of a little-endian integer below 2^253:
-/// digit `i` weighs 2^i, every non-zero digit is odd and below `2^(w-1)`
-/// in magnitude, and of any `w` consecutive digits at most one is non-zero.
-pub(crate) fn naf(bytes: &[u8; 32], w: u32) -> [i8; DIGITS] {
-    let mut digits = [0i8; DIGITS];
+/// The width-`w` non-adjacent form of a little-endian integer below
+/// 2^253, one non-zero digit at a time, lowest first: digit `d` at `pos`
+/// weighs `d * 2^pos`, every one is odd and below `2^(w-1)` in magnitude,
+/// and of any `w` consecutive digits at most one is non-zero.
+fn naf_digits(bytes: &[u8; 32], w: u32, mut emit: impl FnMut(usize, i8)) {
     let mask = (1u32 << w) - 1;
     let half = 1u32 << (w - 1);
     let mut carry = 0u32;
@@ -386,11 +435,16 @@ pub(crate) fn naf(bytes: &[u8; 32], w: u32) -> [i8; DIGITS] {
             carry = 1;
             value - (1i16 << w)
         };
-        if let Some(slot) = digits.get_mut(pos) {
-            *slot = i8::try_from(digit).unwrap_or(0);
-        }
+        emit(pos, i8::try_from(digit).unwrap_or(0));
         pos += w as usize;
     }
+}
+
+/// All 256 digits of the width-`w` NAF (for the tests).
+#[cfg(test)]
+pub(crate) fn naf(bytes: &[u8; 32], w: u32) -> [i8; DIGITS] {
+    let mut digits = [0i8; DIGITS];
+    naf_digits(bytes, w, |pos, d| digits[pos] = d);
     digits
 }
 

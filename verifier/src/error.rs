@@ -50,6 +50,18 @@ pub enum Error {
     ClockRollback,
     /// The persisted state record is corrupt (checksum, version or length).
     StateCorrupt,
+    /// Not a COSE_Sign1 (`spec/FORMAT.md` §3.1): another tag, no tag, or
+    /// not an array of four items under the tag 18. Its code is
+    /// [`Malformed::NotSign1`]'s, `malformed.not_sign1`. (Kept out of
+    /// [`Malformed`], which every CBOR read returns: a one-byte reason
+    /// keeps those results, and firmware, small.)
+    NotSign1 {
+        /// The object the caller asked for, when it said (a license, a
+        /// request); `None` from [`crate::cose::parse`].
+        expected: Option<ObjectType>,
+        /// What stood where the COSE_Sign1 was expected.
+        found: Found,
+    },
     /// The keyring has two entries with the license's kid, so their order
     /// would decide; [`crate::keyring::Keyring::new`] refuses such a
     /// keyring when it is built.
@@ -119,15 +131,9 @@ pub enum Malformed {
     UnsupportedVersion,
     /// The signature algorithm is not EdDSA / Ed25519.
     UnsupportedAlgorithm,
-    /// Not a COSE_Sign1 (§3.1): another tag, no tag, or not an array of
-    /// four items under the tag 18.
-    NotSign1 {
-        /// The object the caller asked for, when it said (a license, a
-        /// request); `None` from [`crate::cose::parse`].
-        expected: Option<ObjectType>,
-        /// What stood where the COSE_Sign1 was expected.
-        found: Found,
-    },
+    /// Not a COSE_Sign1 (§3.1). The decoders answer [`Error::NotSign1`],
+    /// which says what was found instead; this reason has the same code.
+    NotSign1,
     /// The protected header marks a header parameter critical (`crit`,
     /// label 2) that this verifier does not understand (§3.2).
     UnknownCriticalHeader,
@@ -138,7 +144,7 @@ pub enum Malformed {
 }
 
 /// What stood where a COSE_Sign1 (CBOR tag 18 on an array of four items)
-/// was expected ([`Malformed::NotSign1`]).
+/// was expected ([`Error::NotSign1`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Found {
@@ -172,6 +178,7 @@ impl Error {
             Self::Superseded { .. } => "superseded",
             Self::ClockRollback => "clock_rollback",
             Self::StateCorrupt => "state_corrupt",
+            Self::NotSign1 { .. } => "malformed.not_sign1",
             Self::DuplicateKid => "duplicate_kid",
         }
     }
@@ -215,7 +222,7 @@ impl Malformed {
             Self::UnknownCritical => "malformed.unknown_critical",
             Self::UnsupportedVersion => "malformed.unsupported_version",
             Self::UnsupportedAlgorithm => "malformed.unsupported_algorithm",
-            Self::NotSign1 { .. } => "malformed.not_sign1",
+            Self::NotSign1 => "malformed.not_sign1",
             Self::UnknownCriticalHeader => "malformed.unknown_critical_header",
             Self::UnprotectedHeader => "malformed.unprotected_header",
         }
@@ -238,7 +245,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Armor(a) => write!(f, "{a}"),
-            Self::Malformed(Malformed::NotSign1 { expected, found }) => write!(
+            Self::NotSign1 { expected, found } => write!(
                 f,
                 "not a {}: COSE_Sign1 (tag 18) expected, found {found}; use the file exactly as the vendor sent it",
                 expected.map_or("tessera object", ObjectType::name)
@@ -302,9 +309,6 @@ impl fmt::Display for ArmorError {
 
 impl fmt::Display for Malformed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Self::NotSign1 { found, .. } = self {
-            return write!(f, "COSE_Sign1 (tag 18) expected, found {found}");
-        }
         f.write_str(match self {
             Self::Truncated => "the data ends too early",
             Self::TrailingBytes => "extra bytes after the end",
@@ -325,7 +329,7 @@ impl fmt::Display for Malformed {
             }
             Self::UnsupportedVersion => "unsupported format version (update the firmware)",
             Self::UnsupportedAlgorithm => "unsupported signature algorithm",
-            Self::NotSign1 { .. } => "not a COSE_Sign1 object",
+            Self::NotSign1 => "not a COSE_Sign1 object",
             Self::UnknownCriticalHeader => {
                 "a header parameter marked critical that this firmware does not understand (update the firmware)"
             }

@@ -154,14 +154,39 @@ pub fn decode_license<'a, K: TrustedKey>(
     bytes: &'a [u8],
     keyring: &[K],
 ) -> Result<License<'a>, Error> {
-    let sign1 = cose::parse_as(bytes, ObjectType::License)?;
-    let key = keyring::lookup(keyring, &sign1.kid)?;
-    sign1.verify_with(&key.public_key()?)?;
-    let license = claims::parse_license(sign1.payload, sign1.kid)?;
-    if !key.entry().covers(license.issued_at()) {
+    let (payload, kid, entry) = signed_license(bytes, keyring)?;
+    let license = claims::parse_license(payload, kid)?;
+    if !entry.covers(license.issued_at()) {
         return Err(Error::KeyNotValidAt);
     }
     Ok(license)
+}
+
+/// The envelope, key and signature steps of [`decode_license`]: the
+/// payload, kid and key entry of a license whose signature verified.
+///
+/// Out of line, so that on a small MCU the stack of the signature check is
+/// not added to the frame that decodes the claims (`bench/REPORT.md`).
+#[inline(never)]
+fn signed_license<'a, K: TrustedKey>(
+    bytes: &'a [u8],
+    keyring: &[K],
+) -> Result<(&'a [u8], KeyId, KeyEntry), Error> {
+    let (sign1, public_key, entry) = envelope_and_key(bytes, keyring)?;
+    sign1.verify_with(&public_key)?;
+    Ok((sign1.payload, sign1.kid, entry))
+}
+
+/// The envelope of a license and the trusted key its kid names, out of
+/// line: its temporaries are gone before the signature check.
+#[inline(never)]
+fn envelope_and_key<'a, K: TrustedKey>(
+    bytes: &'a [u8],
+    keyring: &[K],
+) -> Result<(cose::Sign1<'a>, PublicKey, KeyEntry), Error> {
+    let sign1 = cose::parse_as(bytes, ObjectType::License)?;
+    let key = keyring::lookup(keyring, &sign1.kid)?;
+    Ok((sign1, key.public_key()?, *key.entry()))
 }
 
 /// Decodes a license without checking its signature, for inspection

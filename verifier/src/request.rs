@@ -219,6 +219,43 @@ pub fn write_payload<O: Output>(
     Ok(())
 }
 
+impl RequestFields<'_> {
+    /// The format's rules for a request's content (§6.4, §7.2), checked on
+    /// the fields: what decoding the encoded request would refuse, with the
+    /// decoder's reason (a test holds the two equal). Cheaper on firmware
+    /// than decoding (about 1.4 KiB of flash less).
+    ///
+    /// # Errors
+    /// [`Malformed::BadLength`] for a serial over 64 bytes,
+    /// [`Malformed::TooManyItems`] for more than 16 identity digests,
+    /// [`Malformed::DuplicateKey`] for one twice,
+    /// [`Malformed::MissingField`] for none or for neither serial,
+    /// [`Malformed::BadValue`] for an empty serial.
+    pub fn check(&self) -> Result<(), Malformed> {
+        // In the order the encoder and then the decoder meet them.
+        if self.identity.len() > limits::COMPONENTS {
+            return Err(Malformed::TooManyItems);
+        }
+        for text in [self.serial, self.hw_serial].into_iter().flatten() {
+            if text.len() > limits::SERIAL_LEN {
+                return Err(Malformed::BadLength);
+            }
+        }
+        for (i, a) in self.identity.iter().enumerate() {
+            if self.identity.iter().skip(i + 1).any(|b| a == b) {
+                return Err(Malformed::DuplicateKey);
+            }
+        }
+        if self.identity.is_empty() || (self.serial.is_none() && self.hw_serial.is_none()) {
+            return Err(Malformed::MissingField);
+        }
+        if self.serial == Some("") || self.hw_serial == Some("") {
+            return Err(Malformed::BadValue);
+        }
+        Ok(())
+    }
+}
+
 /// Length of the shortest CBOR head for `arg`.
 fn head_len(arg: u64) -> usize {
     let mut buf = [0u8; 9];
@@ -226,13 +263,16 @@ fn head_len(arg: u64) -> usize {
 }
 
 /// Encodes and signs a request into `out` and returns the tagged
-/// COSE_Sign1 (§7.1), ready for [`crate::armor::encode_into`].
+/// COSE_Sign1 (§7.1), ready for [`crate::armor::encode_into`]: a part of
+/// `out`, not at its start (the Sig_structure that was signed began
+/// there; see below).
 ///
 /// `sign` gets the Sig_structure, once, and returns the Ed25519 signature
 /// of it by the device key `r.device_key`; the kid is derived from that
-/// key. The payload is decoded before it is signed, so nothing this writes
-/// is refused by the decoder for its content; a signer holding another key
-/// is not detected here (the vendor's `decode_request` is).
+/// key. The content is checked before it is signed
+/// ([`RequestFields::check`]), so nothing this writes is refused by the
+/// decoder for its content; a signer holding another key is not detected
+/// here (the vendor's `decode_request` is).
 ///
 /// # Errors
 /// [`EncodeError::Invalid`] when the content breaks a format rule,
@@ -243,6 +283,7 @@ pub fn sign<'o, E>(
     out: &'o mut [u8],
     sign: impl FnOnce(&[u8]) -> Result<[u8; SIGNATURE_LEN], E>,
 ) -> Result<&'o [u8], EncodeError<E>> {
+    r.check()?;
     let mut protected = [0u8; MAX_PROTECTED_LEN];
     let mut w = Encoder::to(Fill::new(&mut protected));
     cose::write_protected(&mut w, &key_id(&r.device_key), ObjectType::Request);
@@ -252,8 +293,10 @@ pub fn sign<'o, E>(
     // The payload's length first (a counting pass), then the layout:
     //   Sig_structure = [ "Signature1", protected, h'', payload ]
     //   COSE_Sign1    = 18([ protected, {}, payload, signature ])
-    // The payload is written once, at its place in the Sig_structure, and
-    // moved to its place in the COSE_Sign1 after signing.
+    // The payload is written once, after the Sig_structure's prefix at the
+    // start of `out`; after signing, the COSE_Sign1's prefix (10 bytes
+    // shorter) is written right before the payload and the signature after
+    // it. Nothing is moved (a memmove costs firmware 1.5 KiB of flash).
     let mut count = Encoder::to(Fill::new(&mut []));
     write_payload(r, &mut count)?;
     let payload_len = count.output().len();
@@ -262,12 +305,10 @@ pub fn sign<'o, E>(
     let cose_prefix = head_len(TAG_COSE_SIGN1) + 1 + shared + 1;
     let payload_head = head_len(payload_len as u64);
     let signed_len = sig_prefix + payload_head + payload_len;
-    let total =
-        cose_prefix + payload_head + payload_len + head_len(SIGNATURE_LEN as u64) + SIGNATURE_LEN;
-    if out.len() < total.max(signed_len) {
-        return Err(EncodeError::Buffer {
-            needed: total.max(signed_len),
-        });
+    let start = sig_prefix - cose_prefix;
+    let end = signed_len + head_len(SIGNATURE_LEN as u64) + SIGNATURE_LEN;
+    if out.len() < end {
+        return Err(EncodeError::Buffer { needed: end });
     }
 
     let mut w = Encoder::to(Fill::new(out));
@@ -281,19 +322,11 @@ pub fn sign<'o, E>(
         return Err(Malformed::BadLength.into());
     }
     let payload_at = sig_prefix + payload_head;
-    let payload = out
-        .get(payload_at..signed_len)
-        .ok_or(Malformed::Truncated)?;
-    claims::parse_request(payload)?;
     let signature =
         sign(out.get(..signed_len).ok_or(Malformed::Truncated)?).map_err(EncodeError::Sign)?;
 
-    // Move the payload down to its place (the COSE prefix is shorter),
-    // then write the prefix in front of it and the signature after it.
-    let cose_payload_at = cose_prefix + payload_head;
-    out.copy_within(payload_at..signed_len, cose_payload_at);
     let mut w = Encoder::to(Fill::new(
-        out.get_mut(..cose_payload_at).ok_or(Malformed::Truncated)?,
+        out.get_mut(start..payload_at).ok_or(Malformed::Truncated)?,
     ));
     w.tag(TAG_COSE_SIGN1)
         .array(4)
@@ -301,11 +334,10 @@ pub fn sign<'o, E>(
         .map(0)
         .head(MAJOR_BSTR, payload_len as u64);
     let mut w = Encoder::to(Fill::new(
-        out.get_mut(cose_payload_at + payload_len..total)
-            .ok_or(Malformed::Truncated)?,
+        out.get_mut(signed_len..end).ok_or(Malformed::Truncated)?,
     ));
     w.bstr(&signature);
-    out.get(..total).ok_or(Malformed::Truncated.into())
+    out.get(start..end).ok_or(Malformed::Truncated.into())
 }
 
 /// [`sign`] with the device key's 32-byte seed, for firmware that holds the

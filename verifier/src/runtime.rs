@@ -97,6 +97,18 @@ pub fn verify<'a, K: TrustedKey>(
     state: &mut State,
 ) -> Result<Decision<'a>, Error> {
     let license = decode_license(bytes, keyring)?;
+    decide(license, identity, now, state)
+}
+
+/// The steps of [`verify`] after decoding, out of line: on a small MCU
+/// their locals are not on the stack during the signature check.
+#[inline(never)]
+fn decide<'a>(
+    license: License<'a>,
+    identity: &DeviceIdentity,
+    now: i64,
+    state: &mut State,
+) -> Result<Decision<'a>, Error> {
     identity.check_serial(&license)?;
     state.check_serial(license.serial())?;
     let matched = identity.check_binding(&license.binding)?;

@@ -235,6 +235,9 @@ pub fn verify_parts(
     verify_parts_with::<Chosen>(&key.compressed, &key.minus_a, parts, signature)
 }
 
+// Out of line: the hash state and the decompressed R are on the stack only
+// while it runs.
+#[inline(never)]
 fn verify_parts_with<B: Backend>(
     key: &[u8; 32],
     minus_a: &B::Point,
@@ -254,18 +257,25 @@ fn verify_parts_with<B: Backend>(
     if B::is_small_order(&r) {
         return Err(Error::BadSignature);
     }
-    let mut hash = Sha512::new();
-    hash.update(r_bytes);
-    hash.update(key);
-    for part in parts {
-        hash.update(part);
-    }
-    let k = B::reduce_wide(&hash.finalize().into());
+    let k = challenge::<B>(r_bytes, key, parts);
     if B::equation(&k, minus_a, &s, &r) {
         Ok(())
     } else {
         Err(Error::BadSignature)
     }
+}
+
+/// `k = SHA-512(R || A || M) mod l`, out of line: the hash state and the
+/// reduction's temporaries are off the stack before the multiplication.
+#[inline(never)]
+fn challenge<B: Backend>(r: &[u8; 32], key: &[u8; 32], parts: &[&[u8]]) -> B::Scalar {
+    let mut hash = Sha512::new();
+    hash.update(r);
+    hash.update(key);
+    for part in parts {
+        hash.update(part);
+    }
+    B::reduce_wide(&hash.finalize().into())
 }
 
 /// Whether the y coordinate of a point encoding (its low 255 bits,

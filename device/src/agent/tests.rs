@@ -300,7 +300,7 @@ fn binary_and_armored_input_both_install() {
     // Binary input that is no license says what it is.
     let err = license_bytes(&[0xff, 0]).unwrap_err();
     assert!(
-        matches!(err, AgentError::Refused(Error::Malformed(_))),
+        matches!(err, AgentError::Refused(Error::NotSign1 { .. })),
         "{err}"
     );
     let mut mac0 = raw.to_vec();

@@ -191,7 +191,11 @@ pub extern "C" fn tessera_request_encode(
                 _ => TESSERA_E_INTERNAL,
             })?;
             decode_request(bytes).map_err(|_| TESSERA_E_SIGNER)?;
-            Ok(bytes.len())
+            // The request is written a few bytes into `out`: to its start.
+            let (at, n) = (bytes.as_ptr() as usize, bytes.len());
+            let start = at.saturating_sub(buf.as_ptr() as usize);
+            buf.copy_within(start..start + n, 0);
+            Ok(n)
         })();
         match written {
             Ok(n) => {

@@ -147,6 +147,7 @@ pub(crate) fn of_error(e: &Error) -> i32 {
         Error::Superseded { .. } => TESSERA_E_SUPERSEDED,
         Error::ClockRollback => TESSERA_E_CLOCK_ROLLBACK,
         Error::StateCorrupt => TESSERA_E_STATE_CORRUPT,
+        Error::NotSign1 { .. } => TESSERA_E_MALFORMED_NOT_SIGN1,
         Error::DuplicateKid => TESSERA_E_DUPLICATE_KID,
         _ => TESSERA_E_INTERNAL,
     }
@@ -185,7 +186,7 @@ fn of_malformed(m: Malformed) -> i32 {
         Malformed::UnknownCritical => TESSERA_E_MALFORMED_UNKNOWN_CRITICAL,
         Malformed::UnsupportedVersion => TESSERA_E_MALFORMED_UNSUPPORTED_VERSION,
         Malformed::UnsupportedAlgorithm => TESSERA_E_MALFORMED_UNSUPPORTED_ALGORITHM,
-        Malformed::NotSign1 { .. } => TESSERA_E_MALFORMED_NOT_SIGN1,
+        Malformed::NotSign1 => TESSERA_E_MALFORMED_NOT_SIGN1,
         Malformed::UnknownCriticalHeader => TESSERA_E_MALFORMED_UNKNOWN_CRITICAL_HEADER,
         Malformed::UnprotectedHeader => TESSERA_E_MALFORMED_UNPROTECTED_HEADER,
         _ => TESSERA_E_INTERNAL,
@@ -327,10 +328,7 @@ mod tests {
             Malformed::UnknownCritical,
             Malformed::UnsupportedVersion,
             Malformed::UnsupportedAlgorithm,
-            Malformed::NotSign1 {
-                expected: Some(tessera_verifier::ObjectType::License),
-                found: tessera_verifier::Found::Tag(17),
-            },
+            Malformed::NotSign1,
             Malformed::UnknownCriticalHeader,
             Malformed::UnprotectedHeader,
         ] {
@@ -351,6 +349,10 @@ mod tests {
             Error::ClockRollback,
             Error::StateCorrupt,
             Error::DuplicateKid,
+            Error::NotSign1 {
+                expected: Some(tessera_verifier::ObjectType::License),
+                found: tessera_verifier::Found::Tag(17),
+            },
         ]);
         all
     }
@@ -375,7 +377,10 @@ mod tests {
             match e {
                 // Static messages cannot carry the numbers; the decision
                 // does.
-                Error::Malformed(Malformed::NotSign1 { .. }) => {
+                // The status's message is that of Error::NotSign1, which
+                // the decoders answer; the bare reason shares its code.
+                Error::Malformed(Malformed::NotSign1) => {}
+                Error::NotSign1 { .. } => {
                     let display = e.to_string();
                     let head = display.split(", found").next().unwrap();
                     assert!(message.starts_with(head), "{message} / {display}");

@@ -216,6 +216,14 @@ fn naf_of_edge_scalars_at_every_width() {
             check_naf(&s, w);
         }
     }
+    // The densest NAFs fill the term arrays equation() sizes, never more.
+    let dense = Scalar::from_bytes_mod_order([0x55; 32]);
+    for s in edge_scalars().into_iter().chain([dense]) {
+        for w in [WIDTH_P, table::WIDTH] {
+            let n = naf(s.as_bytes(), w).iter().filter(|d| **d != 0).count();
+            assert!(n <= DIGITS / w as usize + 1, "{n} terms at width {w}");
+        }
+    }
 }
 
 /// `equation` against curve25519-dalek's double-base multiplication.
@@ -279,6 +287,23 @@ proptest! {
     #[test]
     fn naf_reconstructs_any_scalar(bytes in any::<[u8; 32]>(), w in 2u32..=8) {
         check_naf(&Scalar::from_bytes_mod_order(bytes), w);
+    }
+
+    #[test]
+    fn terms_are_the_naf_digits(bytes in any::<[u8; 32]>()) {
+        let s = Scalar::from_bytes_mod_order(bytes);
+        for w in [WIDTH_P, table::WIDTH] {
+            let digits = naf(s.as_bytes(), w);
+            let want: Vec<(u8, i8)> = digits
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| **d != 0)
+                .map(|(i, d)| (u8::try_from(i).unwrap(), *d))
+                .collect();
+            let t = Terms::<{ DIGITS / 4 + 1 }>::of(s.as_bytes(), w);
+            let have: Vec<(u8, i8)> = t.pos[..t.len].iter().copied().zip(t.digit[..t.len].iter().copied()).collect();
+            prop_assert_eq!(have, want);
+        }
     }
 
     #[test]
