@@ -107,6 +107,15 @@ step "capi: firmware example, activation and renewal through tessera issue / ren
 bash "$CAPI/examples/firmware.sh" "$LIB"
 
 step "fw-demo: build, run under QEMU, check budgets"
-bash verifier/fw-demo/run.sh
+FW_REPORT="$TARGET/fw-figures.txt" bash verifier/fw-demo/run.sh
+
+step "fw-demo: the flash table of bench/REPORT.md accounts for the whole firmware"
+bash bench/flash.sh | tee "$TARGET/fw-flash.md"
+by_module="$(sed -n 's/^| total | \([0-9,]*\) .*/\1/p' "$TARGET/fw-flash.md" | tr -d ,)"
+firmware="$(sed -n 's/^flash_firmware=//p' "$TARGET/fw-figures.txt")"
+if [ "$by_module" != "$firmware" ]; then
+  echo "bench/flash.sh counts $by_module bytes, run.sh's firmware figure is $firmware" >&2
+  exit 1
+fi
 
 step "done in $(( $(date +%s) - START ))s"
