@@ -5,7 +5,9 @@
 #   flash   text + rodata + vector table (+ .data image) of the firmware,
 #           without the embedded test vectors and the secure element's
 #           stand-in (own sections, reported apart), plus one typical
-#           license: budget FW_FLASH_BUDGET
+#           license: budget FW_FLASH_BUDGET. The stand-in's figure takes
+#           every ed25519-dalek and curve25519-dalek function, which the
+#           verifier built with small-stack (as this demo is) does not use.
 #   RAM     .data + .bss, and the stack high-water mark (painted stack):
 #           budget FW_STACK_BUDGET
 #   insns   instructions of one verify (typical license): budget
