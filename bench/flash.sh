@@ -24,22 +24,13 @@ export CARGO_TARGET_DIR="${FW_TARGET_DIR:-$DEMO/target}"
 ELF="$CARGO_TARGET_DIR/thumbv7em-none-eabihf/release/tessera-fw-demo"
 (cd "$DEMO" && cargo build --release --locked --quiet ${FW_FEATURES:+--features "$FW_FEATURES"})
 
-python3 - "$ELF" "${1:-}" <<'PY'
+PYTHONPATH="$DEMO" PYTHONDONTWRITEBYTECODE=1 python3 - "$ELF" "${1:-}" <<'PY'
 import collections, re, struct, subprocess, sys
 
+from elf import SHF_ALLOC, SHT_NOBITS, load, symbols as elf_symbols
+
 elf_path, mode = sys.argv[1], sys.argv[2]
-elf = open(elf_path, "rb").read()
-assert elf[:4] == b"\x7fELF" and elf[4] == 1 and elf[5] == 1, "not an ELF32 LE file"
-shoff, = struct.unpack_from("<I", elf, 0x20)
-shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x2E)
-sections = []
-for i in range(shnum):
-    name, typ, flags, addr, off, size, link = struct.unpack_from("<IIIIIII", elf, shoff + i * shentsize)
-    sections.append(dict(name=name, type=typ, flags=flags, addr=addr, off=off, size=size, link=link))
-cstr = lambda base, o: elf[base + o: elf.index(b"\0", base + o)].decode()
-for s in sections:
-    s["name"] = cstr(sections[shstrndx]["off"], s["name"])
-SHF_ALLOC, SHT_NOBITS, SHT_SYMTAB, RAM = 2, 8, 2, 0x2000_0000
+elf, sections = load(elf_path)
 APART = (".tessera_vectors", ".secure_element")
 flash = [s for s in sections if s["flags"] & SHF_ALLOC and s["size"] and s["type"] != SHT_NOBITS
          and s["name"] not in APART]
@@ -145,18 +136,10 @@ def module(name):
 
 # Symbols by address (aliases once, the largest size), with their module.
 symbols = {}
-for s in sections:
-    if s["type"] != SHT_SYMTAB:
-        continue
-    names = sections[s["link"]]["off"]
-    for i in range(s["size"] // 16):
-        st_name, st_value, st_size = struct.unpack_from("<III", elf, s["off"] + i * 16)
-        if not (st_name and st_size):
-            continue
-        raw = cstr(names, st_name)
-        addr = st_value & ~1
-        if addr not in symbols or symbols[addr][0] < st_size:
-            symbols[addr] = (st_size, raw)
+for raw, st_value, st_size in elf_symbols(elf, sections):
+    addr = st_value & ~1
+    if st_size and (addr not in symbols or symbols[addr][0] < st_size):
+        symbols[addr] = (st_size, raw)
 
 C_RUNTIME = {"Reset", "HardFault", "_HardFault", "DefaultHandler_", "DefaultPreInit", "main",
              "__EXCEPTIONS", "__INTERRUPTS", "__RESET_VECTOR"}

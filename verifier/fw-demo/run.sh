@@ -55,31 +55,19 @@ QEMU_RC=$?
 set -e
 printf '%s\n' "$OUT"
 
-python3 - "$ELF" "$QEMU_RC" "$ROOT/spec/vectors/licenses.json" \
+PYTHONPATH="$DEMO" PYTHONDONTWRITEBYTECODE=1 python3 - "$ELF" "$QEMU_RC" "$ROOT/spec/vectors/licenses.json" \
   "$FW_FLASH_BUDGET" "$FW_STACK_BUDGET" "$FW_LICENSE_BUDGET" "${FW_REPORT:-}" "$FW_INSNS_BUDGET" <<'PY' "$OUT"
-import base64, hashlib, json, os, re, shutil, struct, subprocess, sys, tempfile
+import base64, hashlib, json, os, re, shutil, subprocess, sys, tempfile
+
+from elf import SHF_ALLOC, SHT_NOBITS, load, symbols as elf_symbols
 
 elf_path, qemu_rc, licenses, flash_budget, stack_budget, license_budget, report, insns_budget = sys.argv[1:9]
 out = sys.argv[9]
 qemu_rc, flash_budget, stack_budget, license_budget, insns_budget = map(
     int, (qemu_rc, flash_budget, stack_budget, license_budget, insns_budget))
 
-# --- ELF32 little-endian: sections and symbols (no binutils needed).
-elf = open(elf_path, "rb").read()
-assert elf[:4] == b"\x7fELF" and elf[4] == 1 and elf[5] == 1, "not an ELF32 LE file"
-shoff, = struct.unpack_from("<I", elf, 0x20)
-shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x2E)
-sections = []
-for i in range(shnum):
-    name, typ, flags, addr, off, size, link, info, align, entsize = struct.unpack_from(
-        "<IIIIIIIIII", elf, shoff + i * shentsize)
-    sections.append(dict(name=name, type=typ, flags=flags, addr=addr, off=off, size=size,
-                         link=link, entsize=entsize))
-strtab = sections[shstrndx]
-cstr = lambda base, o: elf[base + o: elf.index(b"\0", base + o)].decode()
-for s in sections:
-    s["name"] = cstr(strtab["off"], s["name"])
-SHF_ALLOC, SHT_NOBITS, SHT_SYMTAB = 2, 8, 2
+# --- ELF32 little-endian: sections and symbols (elf.py, no binutils needed).
+elf, sections = load(elf_path)
 alloc = {s["name"]: s for s in sections if s["flags"] & SHF_ALLOC and s["size"]}
 RAM = 0x2000_0000
 flash_sections = {n: s["size"] for n, s in alloc.items() if s["type"] != SHT_NOBITS and s["addr"] < RAM}
@@ -96,18 +84,12 @@ symbols = set()
 dalek = {}
 flash_ranges = [(s["addr"], s["addr"] + s["size"]) for n, s in alloc.items()
                 if s["type"] != SHT_NOBITS and s["addr"] < RAM and n not in (".secure_element", ".tessera_vectors")]
-for s in sections:
-    if s["type"] == SHT_SYMTAB:
-        names = sections[s["link"]]["off"]
-        for i in range(s["size"] // 16):
-            st_name, st_value, st_size = struct.unpack_from("<III", elf, s["off"] + i * 16)
-            if st_name:
-                name = cstr(names, st_name)
-                symbols.add(name)
-                addr = st_value & ~1
-                if st_size and ("ed25519_dalek" in name or "curve25519_dalek" in name) \
-                        and any(lo <= addr < hi for lo, hi in flash_ranges):
-                    dalek[addr] = max(dalek.get(addr, 0), st_size)
+for name, st_value, st_size in elf_symbols(elf, sections):
+    symbols.add(name)
+    addr = st_value & ~1
+    if st_size and ("ed25519_dalek" in name or "curve25519_dalek" in name) \
+            and any(lo <= addr < hi for lo, hi in flash_ranges):
+        dalek[addr] = max(dalek.get(addr, 0), st_size)
 alloc_symbols = sorted(x for x in symbols if re.search(
     r"__rust_alloc|__rust_dealloc|__rust_realloc|__rg_alloc|__rdl_alloc|__rust_alloc_error_handler|__rust_no_alloc_shim", x))
 

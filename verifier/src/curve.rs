@@ -185,32 +185,38 @@ impl Point {
 
     /// `self + q` (`negate`: `self - q`).
     fn add_cached(&self, q: &Cached, negate: bool) -> Completed {
-        let (plus, minus) = if negate {
-            (&q.y_minus_x, &q.y_plus_x)
-        } else {
-            (&q.y_plus_x, &q.y_minus_x)
-        };
-        let pp = self.y.add(&self.x).mul(&plus.relax());
-        let mm = self.y.sub(&self.x).mul(&minus.relax());
         let tt2d = self.t.mul(&q.t2d);
         let zz = self.z.mul(&q.z);
         let zz2 = zz.add(&zz).carry();
-        finish_sum(&pp, &mm, &zz2, &tt2d, negate)
+        self.finish_sum((&q.y_plus_x, &q.y_minus_x), &zz2, &tt2d, negate)
     }
 
     /// `self + q` for an affine `q` (`negate`: `self - q`): one
     /// multiplication less.
     fn add_affine(&self, q: &AffineCached, negate: bool) -> Completed {
-        let (plus, minus) = if negate {
-            (&q.y_minus_x, &q.y_plus_x)
-        } else {
-            (&q.y_plus_x, &q.y_minus_x)
-        };
-        let pp = self.y.add(&self.x).mul(&plus.relax());
-        let mm = self.y.sub(&self.x).mul(&minus.relax());
         let tt2d = self.t.mul(&q.xy2d);
         let zz2 = self.z.add(&self.z).carry();
-        finish_sum(&pp, &mm, &zz2, &tt2d, negate)
+        self.finish_sum((&q.y_plus_x, &q.y_minus_x), &zz2, &tt2d, negate)
+    }
+
+    /// The rest of a sum with `q`, given `q`'s `(Y + X, Y - X)` (swapped
+    /// to subtract), `ZZ2` and `TT2d`:
+    /// `(PP - MM, PP + MM, ZZ2 ± TT2d, ZZ2 ∓ TT2d)`.
+    fn finish_sum(&self, q: (&Fe, &Fe), zz2: &Fe, tt2d: &Fe, negate: bool) -> Completed {
+        let (plus, minus) = if negate { (q.1, q.0) } else { q };
+        let pp = self.y.add(&self.x).mul(&plus.relax());
+        let mm = self.y.sub(&self.x).mul(&minus.relax());
+        let (z, t) = if negate {
+            (zz2.sub(tt2d), zz2.add(tt2d))
+        } else {
+            (zz2.add(tt2d), zz2.sub(tt2d))
+        };
+        Completed {
+            x: pp.sub(&mm),
+            y: pp.add(&mm),
+            z,
+            t,
+        }
     }
 
     /// `2 * self`.
@@ -246,21 +252,6 @@ impl Point {
             *top |= u8::from(x.is_negative()) << 7;
         }
         out
-    }
-}
-
-/// The last additions of a sum: `(PP - MM, PP + MM, ZZ2 ± TT2d, ZZ2 ∓ TT2d)`.
-fn finish_sum(pp: &Fe, mm: &Fe, zz2: &Fe, tt2d: &Fe, negate: bool) -> Completed {
-    let (z, t) = if negate {
-        (zz2.sub(tt2d), zz2.add(tt2d))
-    } else {
-        (zz2.add(tt2d), zz2.sub(tt2d))
-    };
-    Completed {
-        x: pp.sub(mm),
-        y: pp.add(mm),
-        z,
-        t,
     }
 }
 

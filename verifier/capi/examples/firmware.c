@@ -111,6 +111,21 @@ static int persist(const uint8_t state[TESSERA_STATE_LEN])
     return 0;
 }
 
+/* Reads an armored license from flash and verifies it into `decision`;
+ * returns -1 when there is no such file. */
+static int32_t verify_file(const char *name, const struct tessera_identity *identity, int64_t now,
+                           uint8_t state[TESSERA_STATE_LEN], long *n)
+{
+    size_t len = 0;
+    int32_t s;
+    *n = read_file(name, text, sizeof text);
+    if (*n < 0) return -1;
+    s = tessera_armor_decode(text, (size_t)*n, license, sizeof license, &len);
+    if (s != TESSERA_OK) return s;
+    return tessera_verify(license, len, TESSERA_KEYRING, TESSERA_KEYRING_COUNT, identity, now,
+                          state, TESSERA_STATE_LEN, &decision);
+}
+
 static void print_decision(const char *what)
 {
     uint64_t users = 0;
@@ -131,7 +146,6 @@ int main(int argc, char **argv)
     struct tessera_identity identity;
     int64_t now;
     long n;
-    size_t len = 0;
     int32_t s;
     int in_force = 0, rc;
 
@@ -183,12 +197,8 @@ int main(int argc, char **argv)
     identity.components_len = 3;
 
     /* A license the partner brought: accepted if it verifies here. */
-    n = read_file("incoming.lic", text, sizeof text);
+    s = verify_file("incoming.lic", &identity, now, state, &n);
     if (n >= 0) {
-        s = tessera_armor_decode(text, (size_t)n, license, sizeof license, &len);
-        if (s == TESSERA_OK)
-            s = tessera_verify(license, len, TESSERA_KEYRING, TESSERA_KEYRING_COUNT, &identity,
-                               now, state, sizeof state, &decision);
         if (s != TESSERA_OK) return fail("incoming.lic refused", s);
         if (write_file("license.lic", text, (size_t)n) != 0 || remove(at("incoming.lic")) != 0)
             return 1;
@@ -202,12 +212,8 @@ int main(int argc, char **argv)
     }
 
     /* The license in force, checked at every boot. */
-    n = read_file("license.lic", text, sizeof text);
+    s = verify_file("license.lic", &identity, now, state, &n);
     if (n >= 0) {
-        s = tessera_armor_decode(text, (size_t)n, license, sizeof license, &len);
-        if (s == TESSERA_OK)
-            s = tessera_verify(license, len, TESSERA_KEYRING, TESSERA_KEYRING_COUNT, &identity,
-                               now, state, sizeof state, &decision);
         if (s != TESSERA_OK) return fail("license.lic refused", s);
         if (decision.state_changed && (rc = persist(state)) != 0) return rc;
         print_decision("license");

@@ -197,18 +197,28 @@ pub extern "C" fn tessera_request_encode(
             buf.copy_within(start..start + n, 0);
             Ok(n)
         })();
-        match written {
-            Ok(n) => {
-                *len = n;
-                Ok(())
-            }
-            Err(e) => {
-                buf.fill(0);
-                *len = 0;
-                Err(e)
-            }
-        }
+        whole_or_cleared(written, buf, len)
     })
+}
+
+/// The outputs of an encoder: on success the length in `*len`; on an error
+/// all of `buf` and `*len` are 0, as `tessera.h` documents.
+fn whole_or_cleared(
+    result: Result<usize, i32>,
+    buf: &mut [u8],
+    len: &mut usize,
+) -> Result<(), i32> {
+    match result {
+        Ok(n) => {
+            *len = n;
+            Ok(())
+        }
+        Err(e) => {
+            buf.fill(0);
+            *len = 0;
+            Err(e)
+        }
+    }
 }
 
 /// Armors `len` bytes (a license or a request, `label`
@@ -266,20 +276,10 @@ pub extern "C" fn tessera_armor_encode(
                     other => status::of_error(&other.into()),
                 }),
         };
-        match result {
-            Ok(n) => {
-                if let Some(nul) = buf.get_mut(n) {
-                    *nul = 0;
-                }
-                *written = n;
-                Ok(())
-            }
-            Err(e) => {
-                buf.fill(0);
-                *written = 0;
-                Err(e)
-            }
+        if let Some(nul) = result.as_ref().ok().and_then(|&n| buf.get_mut(n)) {
+            *nul = 0;
         }
+        whole_or_cleared(result, buf, written)
     })
 }
 
