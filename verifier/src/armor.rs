@@ -445,8 +445,9 @@ fn write(
 /// Input is armor when it is UTF-8 text: it holds a `-----BEGIN` line, or
 /// it starts with an ASCII character (or a byte order mark) and has no
 /// control characters besides whitespace (a paste without its BEGIN line,
-/// answered with [`ArmorError::MissingBegin`]). Anything else is binary and returned as it is: decoding it says what it is when it is
-/// not a COSE_Sign1 (another COSE tag, no tag; [`Error::NotSign1`]).
+/// answered with [`ArmorError::MissingBegin`]). Anything else is binary
+/// and returned as it is: decoding it says what it is when it is not a
+/// COSE_Sign1 (another COSE tag, no tag; [`Error::NotSign1`]).
 ///
 /// # Errors
 /// The [`decode`] errors for text; for binary input
