@@ -29,7 +29,7 @@ import json, pathlib
 root = pathlib.Path("../spec/vectors")
 for target in ("decode", "verify", "armor", "request", "signature"):
     pathlib.Path("corpus", target).mkdir(parents=True, exist_ok=True)
-for f in ("licenses.json", "requests.json"):
+for f in ("licenses.json", "requests.json", "checkpoints.json"):
     for v in json.loads((root / f).read_text())["vectors"]:
         for target in ("decode", "verify"):
             (pathlib.Path("corpus", target) / v["name"]).write_bytes(bytes.fromhex(v["cbor"]))

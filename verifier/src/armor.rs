@@ -17,6 +17,8 @@ use crate::{ArmorError, Error, Malformed};
 pub const LABEL_LICENSE: &str = "TESSERA LICENSE";
 /// Armor label of a request.
 pub const LABEL_REQUEST: &str = "TESSERA REQUEST";
+/// Armor label of a ledger checkpoint (§10).
+pub const LABEL_CHECKPOINT: &str = "TESSERA CHECKPOINT";
 /// Line width of the base64 body written by `encode` (feature `alloc`).
 pub const LINE_WIDTH: usize = 64;
 /// Longest armored text accepted: base64 of [`MAX_OBJECT_LEN`] plus generous

@@ -717,18 +717,18 @@ impl<'a> License<'a> {
 
 /// The standard claims common to licenses and requests.
 #[derive(Default)]
-struct Standard<'a> {
-    iss: Option<&'a str>,
-    sub: Option<&'a str>,
-    exp: Option<i64>,
-    nbf: Option<i64>,
-    iat: Option<i64>,
-    cti: Option<[u8; ID_LEN]>,
+pub(crate) struct Standard<'a> {
+    pub(crate) iss: Option<&'a str>,
+    pub(crate) sub: Option<&'a str>,
+    pub(crate) exp: Option<i64>,
+    pub(crate) nbf: Option<i64>,
+    pub(crate) iat: Option<i64>,
+    pub(crate) cti: Option<[u8; ID_LEN]>,
 }
 
 /// Walks a CWT claims map: standard claims into `std`, the private claim
 /// through `private`, unknown claims skipped (§5.1).
-fn claims_map<'a>(
+pub(crate) fn claims_map<'a>(
     payload: &'a [u8],
     mut private: impl FnMut(&mut Reader<'a>) -> Result<()>,
 ) -> Result<Standard<'a>> {
@@ -761,7 +761,7 @@ fn claims_map<'a>(
 
 /// Reads the head of a private claim map and its version and `crit` entries;
 /// returns the number of entries left and the key tracker.
-fn private_head<'a>(
+pub(crate) fn private_head<'a>(
     r: &mut Reader<'a>,
     last_known: i64,
 ) -> Result<(usize, MapKeys<'a>, Option<i64>)> {

@@ -30,6 +30,8 @@ pub const ALG_ED25519: i64 = -19;
 pub const TYP_LICENSE: &str = "tessera-license";
 /// `typ` of a request.
 pub const TYP_REQUEST: &str = "tessera-request";
+/// `typ` of a ledger checkpoint (§10).
+pub const TYP_CHECKPOINT: &str = "tessera-checkpoint";
 /// The context string of a COSE_Sign1 Sig_structure (RFC 9052 §4.4).
 pub(crate) const SIGNATURE1: &str = "Signature1";
 
@@ -40,6 +42,8 @@ pub enum ObjectType {
     License,
     /// A request, signed by the device.
     Request,
+    /// A ledger checkpoint, signed by the vendor (§10).
+    Checkpoint,
 }
 
 impl ObjectType {
@@ -49,15 +53,18 @@ impl ObjectType {
         match self {
             Self::License => TYP_LICENSE,
             Self::Request => TYP_REQUEST,
+            Self::Checkpoint => TYP_CHECKPOINT,
         }
     }
 
-    /// What the object is called in messages: `"license"`, `"request"`.
+    /// What the object is called in messages: `"license"`, `"request"`,
+    /// `"checkpoint"`.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Self::License => "license",
             Self::Request => "request",
+            Self::Checkpoint => "checkpoint",
         }
     }
 }
@@ -206,6 +213,7 @@ fn parse_protected(bytes: &[u8]) -> Result<(i64, KeyId, ObjectType), Malformed> 
                 typ = Some(match r.tstr(32)? {
                     TYP_LICENSE => ObjectType::License,
                     TYP_REQUEST => ObjectType::Request,
+                    TYP_CHECKPOINT => ObjectType::Checkpoint,
                     _ => return Err(Malformed::BadValue),
                 });
             }

@@ -8,6 +8,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::cbor::Writer;
+use crate::checkpoint::{self, HEAD_LEN, LEDGER_ID_LEN};
 use crate::claims::{
     self, cwt, key, Component, Identity, Platform, Policy, Term, FORMAT_VERSION, ID_LEN, SALT_LEN,
 };
@@ -300,6 +301,84 @@ pub fn sign_request<E>(
 }
 
 pub use crate::request::EncodeError;
+
+/// A ledger checkpoint's content, owned (§10): the input of
+/// [`encode_checkpoint_payload`] and the output of
+/// [`crate::Checkpoint::to_data`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointData {
+    /// Vendor id (`iss`).
+    pub issuer: String,
+    /// Signing time (`iat`).
+    pub issued_at: i64,
+    /// The ledger it speaks for.
+    pub ledger_id: [u8; LEDGER_ID_LEN],
+    /// Journal entries covered (at least 1).
+    pub entries: u64,
+    /// Hash of the last covered entry.
+    pub head: [u8; HEAD_LEN],
+}
+
+/// Encodes the CWT claims set of a checkpoint (§10.2), deterministically.
+///
+/// # Errors
+/// The [`Malformed`] reason the strict decoder gives for the result (an
+/// empty or over-long vendor id, zero entries).
+pub fn encode_checkpoint_payload(c: &CheckpointData) -> Result<Vec<u8>, Malformed> {
+    let mut p = Writer::new();
+    p.map(4);
+    p.int(checkpoint::key::VERSION)
+        .uint(FORMAT_VERSION.into())
+        .int(checkpoint::key::LEDGER)
+        .bstr(&c.ledger_id)
+        .int(checkpoint::key::ENTRIES)
+        .uint(c.entries)
+        .int(checkpoint::key::HEAD)
+        .bstr(&c.head);
+    let mut w = Writer::new();
+    write_claims(
+        &mut w,
+        &[
+            Some((cwt::ISS, Claim::Text(&c.issuer))),
+            Some((cwt::IAT, Claim::Int(c.issued_at))),
+        ],
+        |w| {
+            w.raw(&p.into_bytes());
+        },
+    );
+    let bytes = w.into_bytes();
+    checkpoint::parse_checkpoint(&bytes, [0; 8])?;
+    Ok(bytes)
+}
+
+/// Encodes and signs a checkpoint with the vendor key `kid`: a tagged
+/// COSE_Sign1 of type `tessera-checkpoint`, ready for
+/// [`crate::armor::encode`] with [`crate::armor::LABEL_CHECKPOINT`].
+///
+/// # Errors
+/// As [`sign_license`].
+pub fn sign_checkpoint<E>(
+    c: &CheckpointData,
+    kid: &KeyId,
+    sign: impl FnOnce(&[u8]) -> Result<[u8; SIGNATURE_LEN], E>,
+) -> Result<Vec<u8>, EncodeError<E>> {
+    let payload = encode_checkpoint_payload(c).map_err(EncodeError::Invalid)?;
+    cose::encode::sign(kid, ObjectType::Checkpoint, &payload, sign).map_err(EncodeError::Sign)
+}
+
+impl crate::Checkpoint<'_> {
+    /// The owned content of this checkpoint (feature `alloc`).
+    #[must_use]
+    pub fn to_data(&self) -> CheckpointData {
+        CheckpointData {
+            issuer: self.issuer().into(),
+            issued_at: self.issued_at(),
+            ledger_id: self.ledger_id(),
+            entries: self.entries(),
+            head: self.head(),
+        }
+    }
+}
 
 impl crate::License<'_> {
     /// The owned content of this license (feature `alloc`); encoding it

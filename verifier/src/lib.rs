@@ -109,6 +109,7 @@ extern crate std;
 pub mod armor;
 pub mod binding;
 pub mod cbor;
+pub mod checkpoint;
 pub mod claims;
 pub mod cose;
 #[cfg(any(feature = "small-stack", test))]
@@ -127,6 +128,7 @@ pub mod state;
 pub mod text;
 pub mod time;
 
+pub use checkpoint::Checkpoint;
 pub use claims::{License, Request};
 pub use cose::{ObjectType, MAX_OBJECT_LEN};
 pub use error::{ArmorError, Error, Found, Malformed};
@@ -215,6 +217,44 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request<'_>, Error> {
     }
     sign1.verify_with(&PublicKey::from_bytes(&device_key)?)?;
     Ok(request)
+}
+
+/// Decodes a ledger checkpoint and checks its signature against the
+/// vendor's `keyring` (`spec/FORMAT.md` §10), in the order of a license:
+/// size cap, COSE structure and protected header, object type, key lookup,
+/// signature, claims, key validity window against the signing time.
+///
+/// # Errors
+/// [`Error::Malformed`], [`Error::WrongType`], [`Error::UnknownKey`],
+/// [`Error::RetiredKey`], [`Error::BadSignature`], [`Error::KeyNotValidAt`].
+pub fn decode_checkpoint<'a, K: TrustedKey>(
+    bytes: &'a [u8],
+    keyring: &[K],
+) -> Result<Checkpoint<'a>, Error> {
+    let sign1 = cose::parse(bytes)?;
+    if sign1.object_type != ObjectType::Checkpoint {
+        return Err(Error::WrongType);
+    }
+    let key = keyring::lookup(keyring, &sign1.kid)?;
+    sign1.verify_with(&key.public_key()?)?;
+    let checkpoint = checkpoint::parse_checkpoint(sign1.payload, sign1.kid)?;
+    if !key.entry().covers(checkpoint.issued_at()) {
+        return Err(Error::KeyNotValidAt);
+    }
+    Ok(checkpoint)
+}
+
+/// Decodes a checkpoint without checking its signature, for inspection
+/// tools only: nothing read this way may be trusted.
+///
+/// # Errors
+/// [`Error::Malformed`] and [`Error::WrongType`].
+pub fn decode_checkpoint_unverified(bytes: &[u8]) -> Result<Checkpoint<'_>, Error> {
+    let sign1 = cose::parse(bytes)?;
+    if sign1.object_type != ObjectType::Checkpoint {
+        return Err(Error::WrongType);
+    }
+    Ok(checkpoint::parse_checkpoint(sign1.payload, sign1.kid)?)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::claims::{
     Platform, Policy, Profile, Service, Term,
 };
 use crate::encode::{
-    BaseData, BindingData, EntitlementsData, LicenseData, RequestData, SharingData,
+    BaseData, BindingData, CheckpointData, EntitlementsData, LicenseData, RequestData, SharingData,
 };
 
 /// Secret seed of test key 1: RFC 8032 §7.1 TEST 1.
@@ -328,6 +328,19 @@ pub fn request() -> RequestData {
         device_key: SigningKey::from_bytes(&DEVICE_KEY_SEED)
             .verifying_key()
             .to_bytes(),
+    }
+}
+
+/// A checkpoint of a sample ledger (`spec/FORMAT.md` §10): 42 entries,
+/// signed a day after the samples' issue time.
+#[must_use]
+pub fn checkpoint() -> CheckpointData {
+    CheckpointData {
+        issuer: "tessera-vendor".into(),
+        issued_at: T0 + DAY,
+        ledger_id: *b"ledger-sample-01",
+        entries: 42,
+        head: [0x5a; 32],
     }
 }
 

@@ -93,6 +93,62 @@ fn request_round_trip_and_type_separation() {
 }
 
 #[test]
+fn checkpoint_round_trip_window_and_type_separation() {
+    use crate::encode::{encode_checkpoint_payload, sign_checkpoint};
+    use crate::{decode_checkpoint, decode_checkpoint_unverified};
+    let data = samples::checkpoint();
+    let kid = key_id(&TEST_KEY_1_PUBLIC);
+    let bytes = sign_checkpoint(&data, &kid, seed_signer(TEST_KEY_1_SEED)).unwrap();
+    // The size spec/FORMAT.md §10.2 states.
+    assert_eq!(bytes.len(), 193);
+    let checkpoint = decode_checkpoint(&bytes, &keyring()).unwrap();
+    assert_eq!(checkpoint.to_data(), data);
+    assert_eq!(checkpoint.kid(), kid);
+    assert_eq!(decode_checkpoint_unverified(&bytes).unwrap(), checkpoint);
+    // Decode then encode gives the same bytes.
+    assert_eq!(
+        sign_checkpoint(&checkpoint.to_data(), &kid, seed_signer(TEST_KEY_1_SEED)).unwrap(),
+        bytes
+    );
+    // A checkpoint is neither a license nor a request, and neither of them
+    // is a checkpoint, although all three are signed the same way.
+    assert_eq!(
+        decode_license(&bytes, &keyring()).unwrap_err(),
+        Error::WrongType
+    );
+    assert_eq!(decode_request(&bytes).unwrap_err(), Error::WrongType);
+    let license = sign(&samples::typical());
+    assert_eq!(
+        decode_checkpoint(&license, &keyring()).unwrap_err(),
+        Error::WrongType
+    );
+    // Signed before the key's window opened.
+    let mut early = data.clone();
+    early.issued_at = T0 - 400 * samples::DAY;
+    let early = sign_checkpoint(&early, &kid, seed_signer(TEST_KEY_1_SEED)).unwrap();
+    assert_eq!(
+        decode_checkpoint(&early, &keyring()).unwrap_err(),
+        Error::KeyNotValidAt
+    );
+    // The encoder refuses what the decoder refuses.
+    let mut empty = data;
+    empty.entries = 0;
+    assert_eq!(
+        encode_checkpoint_payload(&empty).unwrap_err(),
+        Malformed::BadValue
+    );
+    // Every truncation and every single-bit flip is refused.
+    for n in 0..bytes.len() {
+        assert!(decode_checkpoint(&bytes[..n], &keyring()).is_err(), "{n}");
+    }
+    for bit in 0..bytes.len() * 8 {
+        let mut b = bytes.clone();
+        b[bit / 8] ^= 1 << (bit % 8);
+        assert!(decode_checkpoint(&b, &keyring()).is_err(), "bit {bit}");
+    }
+}
+
+#[test]
 fn encoder_refuses_what_decoder_refuses() {
     let mut l = samples::typical();
     l.binding.threshold = 5;

@@ -13,7 +13,7 @@ mod vectors;
 
 use std::path::PathBuf;
 
-use tessera_verifier::{armor, decode_license, decode_request, KeyEntry};
+use tessera_verifier::{armor, decode_checkpoint, decode_license, decode_request, KeyEntry};
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors")
@@ -91,6 +91,28 @@ fn every_request_vector_gives_its_expected_result() {
 }
 
 #[test]
+fn every_checkpoint_vector_gives_its_expected_result() {
+    let ring = keyring_from_file();
+    let file = load("checkpoints.json");
+    let vectors = file["vectors"].as_array().unwrap();
+    assert!(vectors.len() >= 10);
+    for v in vectors {
+        let bytes = hex::decode(v["cbor"].as_str().unwrap()).unwrap();
+        let got = outcome(decode_checkpoint(&bytes, &ring));
+        assert_eq!(got, v["expected"].as_str().unwrap(), "vector {}", v["name"]);
+        // Domain separation: no checkpoint is a license or a request.
+        if v["name"] != "license-as-checkpoint" {
+            assert!(
+                decode_license(&bytes, &ring).is_err(),
+                "vector {}",
+                v["name"]
+            );
+            assert!(decode_request(&bytes).is_err(), "vector {}", v["name"]);
+        }
+    }
+}
+
+#[test]
 fn armored_files_verify() {
     let ring = keyring_from_file();
     let mut buf = [0u8; tessera_verifier::MAX_OBJECT_LEN];
@@ -102,6 +124,9 @@ fn armored_files_verify() {
     let text = std::fs::read_to_string(dir().join("request.req")).unwrap();
     let bytes = armor::decode(&text, armor::LABEL_REQUEST, &mut buf).unwrap();
     decode_request(bytes).unwrap();
+    let text = std::fs::read_to_string(dir().join("checkpoint.ckpt")).unwrap();
+    let bytes = armor::decode(&text, armor::LABEL_CHECKPOINT, &mut buf).unwrap();
+    assert_eq!(decode_checkpoint(bytes, &ring).unwrap().entries(), 42);
 }
 
 #[test]

@@ -8,10 +8,13 @@ use tessera_verifier::cbor::Writer;
 use tessera_verifier::claims::{limits, Sharing};
 use tessera_verifier::cose::{self, ObjectType};
 use tessera_verifier::encode::{
-    encode_license_payload, encode_request_payload, sign_request, LicenseData,
+    encode_checkpoint_payload, encode_license_payload, encode_request_payload, sign_checkpoint,
+    sign_request, CheckpointData, LicenseData,
 };
 use tessera_verifier::samples::{self, seed_signer, DAY, T0};
-use tessera_verifier::{armor, decode_license, key_id, KeyEntry, License};
+use tessera_verifier::{
+    armor, decode_checkpoint, decode_license, key_id, Checkpoint, KeyEntry, License,
+};
 
 /// RFC 8032 §7.1 TEST 3: a key whose validity window ended before T0.
 pub const TEST_KEY_3_SEED: [u8; 32] =
@@ -332,6 +335,117 @@ fn request_vectors() -> Vec<Vector> {
     ]
 }
 
+fn checkpoint(c: &CheckpointData, seed: [u8; 32]) -> Vec<u8> {
+    sign_checkpoint(c, &key_id(&public(seed)), seed_signer(seed)).unwrap()
+}
+
+/// A checkpoint payload with its private claim edited.
+fn checkpoint_edited(edit: impl FnOnce(&mut Vec<(Value, Value)>)) -> Vec<u8> {
+    let mut p = to_value(&encode_checkpoint_payload(&samples::checkpoint()).unwrap());
+    edit(private(&mut p));
+    sign_payload(
+        &to_bytes(&p),
+        samples::TEST_KEY_1_SEED,
+        ObjectType::Checkpoint,
+    )
+}
+
+fn checkpoint_vectors() -> Vec<Vector> {
+    let sample = samples::checkpoint();
+    vec![
+        v(
+            "checkpoint",
+            "the sample ledger's head: 42 entries, signed by test key 1",
+            checkpoint(&sample, samples::TEST_KEY_1_SEED),
+            "ok",
+        ),
+        v(
+            "checkpoint-untrusted-key",
+            "signed by a key in no keyring",
+            checkpoint(&sample, UNTRUSTED_SEED),
+            "unknown_key",
+        ),
+        v(
+            "checkpoint-retired-key",
+            "signed by the retired test key 2",
+            checkpoint(&sample, samples::TEST_KEY_2_SEED),
+            "retired_key",
+        ),
+        v(
+            "checkpoint-tampered-head",
+            "the head hash changed after signing",
+            {
+                let mut b = checkpoint(&sample, samples::TEST_KEY_1_SEED);
+                let sig_start = b.len() - 64;
+                let at = b[..sig_start]
+                    .windows(32)
+                    .rposition(|w| w == [0x5a; 32])
+                    .unwrap();
+                b[at] ^= 1;
+                b
+            },
+            "bad_signature",
+        ),
+        v(
+            "checkpoint-zero-entries",
+            "a checkpoint of an empty ledger (no ledger is empty)",
+            checkpoint_edited(|m| set(m, 3, int(0))),
+            "malformed.bad_value",
+        ),
+        v(
+            "checkpoint-no-head",
+            "the head hash is missing",
+            checkpoint_edited(|m| remove(m, 4)),
+            "malformed.missing_field",
+        ),
+        v(
+            "checkpoint-short-ledger-id",
+            "a ledger id of 15 bytes",
+            checkpoint_edited(|m| set(m, 2, Value::Bytes(vec![1; 15]))),
+            "malformed.bad_length",
+        ),
+        v(
+            "checkpoint-with-subject",
+            "a `sub` claim: a checkpoint names no serial",
+            {
+                let mut p = to_value(&encode_checkpoint_payload(&sample).unwrap());
+                set(entries(&mut p), 2, Value::Text("SW-2026-000001".into()));
+                sign_payload(
+                    &to_bytes(&p),
+                    samples::TEST_KEY_1_SEED,
+                    ObjectType::Checkpoint,
+                )
+            },
+            "malformed.bad_value",
+        ),
+        v(
+            "checkpoint-unknown-critical",
+            "a critical private key this version does not know",
+            checkpoint_edited(|m| {
+                set(m, 1, Value::Array(vec![int(9)]));
+                set(m, 9, int(1));
+            }),
+            "malformed.unknown_critical",
+        ),
+        v(
+            "license-as-checkpoint",
+            "a license presented as a checkpoint",
+            license(&samples::typical()),
+            "wrong_type",
+        ),
+    ]
+}
+
+fn checkpoint_summary(c: &Checkpoint<'_>) -> Json {
+    json!({
+        "issuer": c.issuer(),
+        "issued_at": c.issued_at(),
+        "ledger_id": hex::encode(c.ledger_id()),
+        "entries": c.entries(),
+        "head": hex::encode(c.head()),
+    })
+}
+
 fn summary(l: &License<'_>) -> Json {
     let e = l.entitlements();
     json!({
@@ -387,6 +501,21 @@ pub fn files() -> Vec<(String, String)> {
         .into_iter()
         .map(|v| json!({"name": v.name, "description": v.description, "cbor": hex::encode(&v.bytes), "expected": v.expected}))
         .collect();
+    let checkpoints: Vec<Json> = checkpoint_vectors()
+        .into_iter()
+        .map(|v| {
+            let mut j = json!({
+                "name": v.name,
+                "description": v.description,
+                "cbor": hex::encode(&v.bytes),
+                "expected": v.expected,
+            });
+            if v.expected == "ok" {
+                j["decoded"] = checkpoint_summary(&decode_checkpoint(&v.bytes, &ring).unwrap());
+            }
+            j
+        })
+        .collect();
     let keys = json!({
         "note": "Test keys only. Their secret seeds are published (RFC 8032 section 7.1 TEST 1-3 and fixed bytes): never trust them in production firmware.",
         "keyring": ring.iter().map(key_json).collect::<Vec<_>>(),
@@ -408,6 +537,17 @@ pub fn files() -> Vec<(String, String)> {
         (
             "requests.json".into(),
             pretty(&json!({ "vectors": requests })),
+        ),
+        (
+            "checkpoints.json".into(),
+            pretty(&json!({ "vectors": checkpoints })),
+        ),
+        (
+            "checkpoint.ckpt".into(),
+            armor::encode(
+                &checkpoint(&samples::checkpoint(), samples::TEST_KEY_1_SEED),
+                armor::LABEL_CHECKPOINT,
+            ),
         ),
         (
             "minimal.lic".into(),
