@@ -39,6 +39,7 @@ use tessera_issuer::bulk::{issue_rows, prepare, Prepared};
 use tessera_issuer::catalog::Catalog;
 use tessera_issuer::issuance::Issuer;
 use tessera_issuer::ledger::Ledger;
+use tessera_issuer::validate::RequestCheck;
 use tessera_signer::FileSigner;
 use tessera_verifier::binding::component_digest;
 use tessera_verifier::claims::{ComponentKind, Identity};
@@ -131,7 +132,11 @@ fn main() {
     write_inputs(inputs.path());
     let csv = inputs.path().join("bulk.csv");
     let order = inputs.path().join("order.toml");
-    let (rows, errors): (Vec<Prepared>, _) = prepare(&csv, Some(&order)).unwrap();
+    let check = RequestCheck {
+        now: now.timestamp(),
+        window: tessera_issuer::validate::DEFAULT_REQUEST_WINDOW,
+    };
+    let (rows, errors): (Vec<Prepared>, _) = prepare(&csv, Some(&order), check).unwrap();
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(rows.len(), BATCH);
     let catalog = Catalog::default_catalog().unwrap();
@@ -207,7 +212,7 @@ fn main() {
                 let out = dir.path().join("out");
                 std::fs::create_dir(&out).unwrap();
                 let start = Instant::now();
-                let (rows, _) = prepare(&csv, Some(&order)).unwrap();
+                let (rows, _) = prepare(&csv, Some(&order), check).unwrap();
                 let summary = issue_rows(
                     &mut ledger,
                     &issuer,

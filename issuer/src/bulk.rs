@@ -47,6 +47,7 @@ use crate::ledger::{Ledger, Record};
 use crate::order::{Assignment, BaseOrder, Order};
 use crate::output::{note, read_text};
 use crate::policy::PolicyError;
+use crate::validate::RequestCheck;
 
 /// One CSV row, checked and ready to issue.
 #[derive(Clone, Debug)]
@@ -110,12 +111,13 @@ fn cell<'r>(headers: &HashMap<String, usize>, rec: &'r csv::StringRecord, name: 
 pub fn prepare(
     csv_path: &Path,
     default_order: Option<&Path>,
+    check: RequestCheck,
 ) -> Result<(Vec<Prepared>, Vec<RowError>), Error> {
     let text = read_text(csv_path)?;
     let base = csv_path
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    prepare_text(&text, &base, default_order)
+    prepare_text(&text, &base, default_order, check)
 }
 
 /// [`prepare`] on CSV text; relative paths are taken from `base`.
@@ -126,6 +128,7 @@ pub fn prepare_text(
     text: &str,
     base: &Path,
     default_order: Option<&Path>,
+    check: RequestCheck,
 ) -> Result<(Vec<Prepared>, Vec<RowError>), Error> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
@@ -173,6 +176,7 @@ pub fn prepare_text(
             base,
             default_order,
             &mut orders,
+            check,
         );
         match row {
             Ok((key, order, request)) => {
@@ -203,6 +207,7 @@ fn prepare_row(
     base: &Path,
     default_order: Option<&Path>,
     orders: &mut HashMap<PathBuf, (String, Order)>,
+    check: RequestCheck,
 ) -> Result<(String, Order, RequestData), String> {
     let get = |name: &str| cell(headers, rec, name);
     let request_name = get("request");
@@ -228,7 +233,7 @@ fn prepare_row(
     let (order_text, template) = orders.get(&order_path).ok_or("order cache")?;
     let request_text = read_text(&request_path).map_err(|e| e.to_string())?;
     let (request_bytes, request) =
-        request_from_text(&request_path.display().to_string(), &request_text)
+        request_from_text(&request_path.display().to_string(), &request_text, check)
             .map_err(|e| e.to_string())?;
     let mut order = template.clone();
     if !get("customer").is_empty() {
@@ -600,7 +605,7 @@ pub fn run_command(ctx: &Ctx, a: &IssueArgs, csv: &Path) -> Result<(), Error> {
     // Unlike the other signing commands, the CSV is read after the key
     // (and before the ledger): see `commands::session`.
     let (signing, ()) = Signing::load(ctx, &a.key, || Ok(()))?;
-    let (rows, mut refused) = prepare(csv, a.order.as_deref())?;
+    let (rows, mut refused) = prepare(csv, a.order.as_deref(), ctx.request_check())?;
     let total = rows.len() + refused.len();
     let mut ledger = ctx.ledger()?;
     let issuer = signing.issuer();

@@ -24,6 +24,12 @@ pub const DEFAULT_CATALOG: &str = include_str!("../catalog/default.toml");
 /// The only catalog format this version reads.
 pub const CATALOG_FORMAT: u32 = 1;
 
+/// `[limits] max_count` when the catalog does not say: the highest count
+/// of a profile, base license, add-on or feature on one PBX.
+pub const DEFAULT_MAX_COUNT: u32 = 100_000;
+/// `[limits] max_storage_units` when the catalog does not say.
+pub const DEFAULT_MAX_STORAGE_UNITS: u32 = 100_000;
+
 /// Why a catalog was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -69,6 +75,9 @@ pub struct Item {
     pub name: String,
     /// Description for people.
     pub description: String,
+    /// Highest count an order may give it (`max`); `None`: the catalog's
+    /// `[limits] max_count`.
+    pub max: Option<u32>,
 }
 
 /// A feature definition.
@@ -88,6 +97,9 @@ pub struct FeatureDef {
     pub default_quantity: Option<u32>,
     /// Description for people.
     pub description: String,
+    /// Highest quantity an order may give it (`max`); `None`: the
+    /// catalog's `[limits] max_count`.
+    pub max: Option<u32>,
 }
 
 /// A named set of features sold together.
@@ -149,6 +161,11 @@ pub struct Catalog {
     /// Public holidays (UTC dates): not business days, like Saturdays and
     /// Sundays, for the 1-business-day void window. Sorted, no repeats.
     pub holidays: Vec<chrono::NaiveDate>,
+    /// Highest count of any profile, base license, add-on or feature that
+    /// does not set its own `max` (`[limits] max_count`).
+    pub max_count: u32,
+    /// Highest storage units of one PBX (`[limits] max_storage_units`).
+    pub max_storage_units: u32,
     platforms: BTreeMap<&'static str, PlatformDefaults>,
     text: String,
     source: String,
@@ -368,6 +385,13 @@ impl Catalog {
             .join(", ")
     }
 
+    /// The highest count an order may give an item whose own `max` is
+    /// `item_max`.
+    #[must_use]
+    pub fn max_count(&self, item_max: Option<u32>) -> u32 {
+        item_max.unwrap_or(self.max_count)
+    }
+
     /// A one-line summary of a platform's defaults.
     #[must_use]
     pub fn describe_platform(d: &PlatformDefaults) -> String {
@@ -420,7 +444,18 @@ struct RawCatalog {
     service: Vec<RawItem>,
     #[serde(default)]
     calendar: Option<RawCalendar>,
+    #[serde(default)]
+    limits: Option<RawLimits>,
     platform: RawPlatforms,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default)]
+    max_count: Option<Spanned<i64>>,
+    #[serde(default)]
+    max_storage_units: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -451,6 +486,8 @@ struct RawItem {
     name: Spanned<String>,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    max: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -465,6 +502,8 @@ struct RawFeature {
     default_quantity: Option<u32>,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    max: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -536,6 +575,13 @@ impl Checker<'_> {
         let features = self.features(raw.feature)?;
         let packages = self.packages(raw.package, &features)?;
         let holidays = self.holidays(raw.calendar)?;
+        let (max_count, max_storage_units) = match raw.limits {
+            Some(l) => (
+                self.limit("[limits] max_count", l.max_count.as_ref())?,
+                self.limit("[limits] max_storage_units", l.max_storage_units.as_ref())?,
+            ),
+            None => (None, None),
+        };
         let mut platforms = BTreeMap::new();
         let RawPlatforms { hw, vm, cloud } = raw.platform;
         for (key, p) in [("hw", hw), ("vm", vm), ("cloud", cloud)] {
@@ -558,6 +604,8 @@ impl Checker<'_> {
             addons,
             services,
             holidays,
+            max_count: max_count.unwrap_or(DEFAULT_MAX_COUNT),
+            max_storage_units: max_storage_units.unwrap_or(DEFAULT_MAX_STORAGE_UNITS),
             platforms,
             text: text.to_owned(),
             source: self.file.to_owned(),
@@ -582,6 +630,24 @@ impl Checker<'_> {
         days.sort_unstable();
         days.dedup();
         Ok(days)
+    }
+
+    /// A count bound: 1 to 4 294 967 295.
+    fn limit(&self, what: &str, v: Option<&Spanned<i64>>) -> Result<Option<u32>, CatalogError> {
+        let Some(v) = v else { return Ok(None) };
+        u32::try_from(*v.get_ref())
+            .ok()
+            .filter(|n| *n >= 1)
+            .map(Some)
+            .ok_or_else(|| {
+                self.err(
+                    v.span(),
+                    format!(
+                        "{what} {} is out of range: a bound is 1 to 4294967295",
+                        v.get_ref()
+                    ),
+                )
+            })
     }
 
     fn code(&self, kind: &str, code: &Spanned<i64>) -> Result<u16, CatalogError> {
@@ -651,10 +717,12 @@ impl Checker<'_> {
                     (code, &r.code),
                     (&name, &r.name),
                 )?;
+                let max = self.limit(&format!("{kind} `{name}`: max"), r.max.as_ref())?;
                 Ok(Item {
                     code,
                     name,
                     description: r.description,
+                    max,
                 })
             })
             .collect()
@@ -687,6 +755,7 @@ impl Checker<'_> {
                         ))
                     }
                 };
+                let max = self.limit(&format!("feature `{name}`: max"), r.max.as_ref())?;
                 Ok(FeatureDef {
                     code,
                     name,
@@ -694,6 +763,7 @@ impl Checker<'_> {
                     hidden: r.hidden,
                     default_quantity: r.default_quantity,
                     description: r.description,
+                    max,
                 })
             })
             .collect()

@@ -30,6 +30,7 @@ Environment:
   TESSERA_PASSPHRASE  passphrase of the signing key (or --passphrase-file; never argv)
   TESSERA_PKCS11_MODULE  PKCS#11 library of an HSM key (--key pkcs11:URI)
   TESSERA_PKCS11_PIN     user PIN of that token (or --pin-file; never argv)
+  TESSERA_REQUEST_WINDOW  how far a request's creation time may lie from now (default 30d)
 
 ";
 

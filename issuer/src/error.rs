@@ -59,6 +59,10 @@ pub enum Error {
     /// The ledger.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Input that must not enter a license, the ledger, a file name or a
+    /// terminal (a hostile request, a control character in a field ...).
+    #[error(transparent)]
+    Invalid(#[from] crate::validate::InvalidInput),
     /// Keys, passphrases and keyrings.
     #[error(transparent)]
     Key(#[from] tessera_keys::KeyError),
@@ -88,6 +92,16 @@ pub enum Error {
         path: String,
         /// What went wrong.
         source: tessera_qr::QrError,
+    },
+    /// A request whose content is refused before anything is looked up: a
+    /// serial outside the grammar, a HW serial that does not normalize, a
+    /// creation time outside the freshness window.
+    #[error("request {path}: {reason}")]
+    RequestRefused {
+        /// The file.
+        path: String,
+        /// What is wrong and what to do.
+        reason: crate::validate::InvalidInput,
     },
     /// A license file that does not decode or verify.
     #[error("license {path}: {source}")]

@@ -214,6 +214,9 @@ pub(crate) fn stamp_issue(data: &mut LicenseData, at: i64) {
 }
 
 pub(crate) fn sign(issuer: &Issuer<'_>, data: &LicenseData) -> Result<Vec<u8>, Error> {
+    // Whatever path built the content: nothing that breaks the text or
+    // serial rules is ever signed.
+    crate::validate::license(data)?;
     sign_license(data, &issuer.signer.kid(), |m| issuer.signer.sign(m)).map_err(|e| match e {
         EncodeError::Invalid(m) => Error::Encode(m),
         EncodeError::Sign(k) => Error::Key(k),
@@ -445,6 +448,9 @@ pub(crate) fn plan_serial(
 ) -> Result<Planned, Error> {
     let catalog = issuer.catalog;
     let now = opts.now;
+    if let Some(approval) = opts.approval {
+        crate::validate::text("--approval", approval)?;
+    }
     // A serial allocated just now has no history to look up.
     let fresh = converted_from.is_some();
     let current = if fresh {
@@ -760,6 +766,7 @@ pub fn replace(
     reason: ReplaceReason,
     now: DateTime<Utc>,
 ) -> Result<Issued, Error> {
+    let serial = &crate::lifecycle::resolve_serial(w, serial)?;
     let latest = in_force(w, serial)?.ok_or_else(|| PolicyError::NoLicense {
         serial: serial.to_owned(),
     })?;

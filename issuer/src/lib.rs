@@ -19,6 +19,7 @@
 //! | [`bulk`] | CSV bulk issuance, batched and resumable |
 //! | [`cli`], [`commands`] | the command line and one module per command |
 //! | [`output`] | atomic output files, `-` for stdin / stdout |
+//! | [`validate`] | the one validation layer: text fields, serials, requests, licenses |
 //! | [`error`] | errors and exit codes |
 //!
 //! The wire format is `tessera-verifier`'s: licenses are built as
@@ -39,3 +40,4 @@ pub mod lifecycle;
 pub mod order;
 pub mod output;
 pub mod policy;
+pub mod validate;

@@ -25,12 +25,16 @@ use crate::order::{Order, SharingOrder};
 use crate::policy::{self, PolicyError, Warning};
 
 /// The SW serial a command-line serial names: itself, or the SW serial a
-/// HW serial was converted to.
-fn resolve_serial(w: &Writer<'_>, serial: &str) -> Result<String, Error> {
-    if w.latest(serial)?.is_some() {
-        return Ok(serial.to_owned());
+/// HW serial (normalized first) was converted to.
+///
+/// # Errors
+/// [`Error::Invalid`] for text that is neither a SW nor a HW serial.
+pub(crate) fn resolve_serial(w: &Writer<'_>, serial: &str) -> Result<String, Error> {
+    let serial = crate::validate::serial_arg("serial", serial)?;
+    if crate::validate::is_sw_serial(&serial) {
+        return Ok(serial);
     }
-    Ok(w.sw_serial_of(serial)?.unwrap_or_else(|| serial.to_owned()))
+    Ok(w.sw_serial_of(&serial)?.unwrap_or(serial))
 }
 
 /// The order kept with a ledger row.
@@ -213,6 +217,9 @@ pub fn share(
 ) -> Result<Shared, Error> {
     let now = opts.now;
     let at = now.timestamp();
+    if let Some(name) = opts.pbx_name {
+        crate::validate::text("--pbx-name", name)?;
+    }
     let server = resolve_serial(w, server)?;
     let server_rec = in_force(w, &server)?.ok_or_else(|| PolicyError::UnknownServer {
         server: server.clone(),
@@ -471,6 +478,7 @@ pub fn void(
 ) -> Result<Issued, Error> {
     let id_hex = hex::encode(id);
     let reason = reason.trim();
+    crate::validate::text("--reason", reason)?;
     if reason.is_empty() {
         return Err(Error::Usage(
             "say what was wrong with --reason TEXT (it is recorded in the ledger)".into(),

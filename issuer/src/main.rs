@@ -17,14 +17,21 @@ fn main() -> ExitCode {
             // --help and --version are not errors; every usage error exits
             // 1 (clap's own 2 is the policy-refusal code here).
             let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
-            let _ = e.print();
+            if e.use_stderr() {
+                // Usage errors quote the arguments given: escaped.
+                let message = tessera_issuer::output::for_terminal(&e.render().to_string());
+                let _ = write!(std::io::stderr().lock(), "{message}");
+            } else {
+                let _ = e.print();
+            }
             return ExitCode::from(code);
         }
     };
     match tessera_issuer::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(std::io::stderr().lock(), "error: {e}");
+            let message = tessera_issuer::output::for_terminal(&e.to_string());
+            let _ = writeln!(std::io::stderr().lock(), "error: {message}");
             ExitCode::from(e.exit_code())
         }
     }

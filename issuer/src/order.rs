@@ -15,6 +15,7 @@ use tessera_verifier::encode::{BaseData, EntitlementsData, SharingData};
 
 use crate::calendar::{parse_time, BadTime, CycleName, PlatformName};
 use crate::catalog::Catalog;
+use crate::validate::{self, shown, InvalidInput};
 
 /// Why an order was refused before any policy rule was looked at.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +71,10 @@ pub enum OrderError {
         /// The format's cap.
         cap: usize,
     },
+    /// A text field with a control or format character, a serial outside
+    /// the ledger's grammar, or a count above the catalog's bound.
+    #[error("order: {0}")]
+    Invalid(#[from] InvalidInput),
     /// A text field over its format cap.
     #[error("order field {field} is {len} bytes; the license format allows at most {cap}")]
     TooLong {
@@ -367,18 +372,37 @@ impl Order {
     /// [`OrderError::UnknownName`], [`OrderError::BadDate`],
     /// [`OrderError::TooMany`], [`OrderError::TooLong`].
     pub fn resolve(&self, catalog: &Catalog) -> Result<Resolved, OrderError> {
+        self.check_text()?;
         check_len("customer", &self.customer, limits::CUSTOMER_LEN)?;
         check_len("pbx_name", &self.pbx_name, limits::NAME_LEN)?;
         let unknown = |kind: &'static str, name: &str, known: String| OrderError::UnknownName {
             kind,
-            name: name.to_owned(),
+            name: shown(name),
             known,
+        };
+        let bounded = |what: &'static str, name: &str, count: u64, max: u32| {
+            if count > u64::from(max) {
+                Err(InvalidInput::TooMany {
+                    what,
+                    name: shown(name),
+                    count,
+                    max,
+                })
+            } else {
+                Ok(())
+            }
         };
         let mut profiles = Vec::new();
         for (name, count) in &self.profiles {
             let p = catalog
                 .profile(name)
                 .ok_or_else(|| unknown("profile", name, Catalog::names(&catalog.profiles)))?;
+            bounded(
+                "profile",
+                &p.name,
+                (*count).into(),
+                catalog.max_count(p.max),
+            )?;
             profiles.push(Profile {
                 code: p.code,
                 count: *count,
@@ -434,6 +458,11 @@ impl Order {
                 FeatureOrder::Quantity(q) => (Some(*q), None),
                 FeatureOrder::Detailed { quantity, hidden } => (*quantity, *hidden),
             };
+            // A quantity the order gives; the defaults (at most the total
+            // of the bounded profile counts) need no bound of their own.
+            if let Some(q) = quantity {
+                bounded("feature", &def.name, q.into(), catalog.max_count(def.max))?;
+            }
             features.insert(
                 def.code,
                 Feature {
@@ -444,6 +473,7 @@ impl Order {
                 },
             );
         }
+
         let mut bases = Vec::new();
         for (name, b) in &self.bases {
             let def = catalog
@@ -454,12 +484,24 @@ impl Order {
                 let ad = catalog
                     .addon(a)
                     .ok_or_else(|| unknown("add-on", a, Catalog::names(&catalog.addons)))?;
+                bounded(
+                    "add-on",
+                    &ad.name,
+                    (*count).into(),
+                    catalog.max_count(ad.max),
+                )?;
                 addons.push(Addon {
                     code: ad.code,
                     count: *count,
                 });
             }
             cap("add-ons of one base license", addons.len(), limits::ADDONS)?;
+            bounded(
+                "base license",
+                &def.name,
+                b.count.into(),
+                catalog.max_count(def.max),
+            )?;
             bases.push(BaseData {
                 code: def.code,
                 count: b.count,
@@ -492,9 +534,16 @@ impl Order {
             SharingOrder::Server => SharingData::Server,
             SharingOrder::ClientOf(s) => {
                 check_len("sharing server serial", s, limits::SERIAL_LEN)?;
+                validate::sw_serial("sharing (client-of)", s)?;
                 SharingData::Client(s.clone())
             }
         };
+        bounded(
+            "storage",
+            "storage_units",
+            self.storage_units.into(),
+            catalog.max_storage_units,
+        )?;
         let mut entitlements = EntitlementsData {
             profiles: e0.profiles,
             features: features.into_values().collect(),
@@ -519,6 +568,42 @@ impl Order {
             sharing,
             air_gapped: self.air_gapped,
         })
+    }
+
+    /// Checks every free-text field of the order (customer, PBX name,
+    /// model, attached devices, user assignments) with the one text rule
+    /// of [`validate::text`], naming the field.
+    ///
+    /// # Errors
+    /// [`OrderError::Invalid`].
+    pub fn check_text(&self) -> Result<(), OrderError> {
+        validate::text("customer", &self.customer)?;
+        validate::text("pbx_name", &self.pbx_name)?;
+        if let Some(m) = &self.model {
+            validate::text("model", m)?;
+        }
+        for (i, d) in self.devices.iter().enumerate() {
+            let n = i + 1;
+            validate::text(&format!("devices[{n}].model"), &d.model)?;
+            validate::text(&format!("devices[{n}].id"), &d.id)?;
+            validate::text(&format!("devices[{n}].label"), &d.label)?;
+        }
+        for (i, a) in self.assignments.iter().enumerate() {
+            let n = i + 1;
+            validate::text(&format!("assignments[{n}].extension"), &a.extension)?;
+            validate::text(&format!("assignments[{n}].number"), &a.number)?;
+            validate::text(&format!("assignments[{n}].user"), &a.user)?;
+            validate::text(&format!("assignments[{n}].base"), &a.base)?;
+            for addon in &a.addons {
+                validate::text(&format!("assignments[{n}].addons"), addon)?;
+            }
+        }
+        for (name, s) in &self.services {
+            if let Some(start) = &s.start {
+                validate::text(&format!("services.{}.start", shown(name)), start)?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether the order, as written, grants anything: user profiles,

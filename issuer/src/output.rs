@@ -171,10 +171,52 @@ fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Error> {
     Ok(buf)
 }
 
-/// Writes a line to standard error, ignoring a closed stream.
+/// Text as it may reach a terminal: every character the text rule
+/// ([`tessera_verifier::text::check`]) refuses is shown escaped
+/// (`\u{1b}`), except the line ends that separate the text's own lines.
+/// Everything `tessera` prints to standard output or error as text goes
+/// through here, so a customer name, a serial or a label from a request,
+/// an order or a damaged ledger can never move the cursor, clear the
+/// screen or reverse a line.
+#[must_use]
+pub fn for_terminal(text: &str) -> String {
+    use core::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = write!(out, "{}", tessera_verifier::text::escaped(line));
+    }
+    out
+}
+
+/// JSON text as it may reach a terminal: `serde_json` escapes the C0
+/// control characters inside strings but writes DEL, the C1 controls and
+/// format characters (U+202E ...) as they are; these are written as
+/// `\uXXXX` escapes here, which is the same JSON.
+#[must_use]
+pub fn json_for_terminal(json: &str) -> String {
+    use core::fmt::Write as _;
+    let mut out = String::with_capacity(json.len());
+    for ch in json.chars() {
+        if ch == '\n' || tessera_verifier::text::is_allowed(ch) {
+            out.push(ch);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in ch.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        }
+    }
+    out
+}
+
+/// Writes a line to standard error ([`for_terminal`]), ignoring a closed
+/// stream.
 pub fn note(text: &str) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{text}");
+    let _ = writeln!(err, "{}", for_terminal(text));
 }
 
 #[cfg(test)]
@@ -198,5 +240,24 @@ mod tests {
         assert!(Target::File(p.clone()).check(false).is_err());
         assert!(Target::File(p).check(true).is_ok());
         assert_eq!(Target::from_arg(Some(Path::new("-"))), Target::Stdout);
+    }
+
+    #[test]
+    fn terminal_text_is_escaped_but_keeps_its_lines() {
+        let shown = for_terminal("SW-1 \u{1b}[2J\ncustomer ACME\u{202e}gpj\u{7}\n");
+        assert_eq!(shown, "SW-1 \\u{1b}[2J\ncustomer ACME\\u{202e}gpj\\u{7}\n");
+        let json = serde_json::to_string_pretty(&serde_json::json!({
+            "customer": "A\u{1b}B\u{7f}C\u{9b}D\u{202e}E\u{e0041}F",
+        }))
+        .unwrap();
+        let safe = json_for_terminal(&json);
+        for line in safe.lines() {
+            assert_eq!(tessera_verifier::text::check(line), Ok(()), "{line}");
+        }
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(
+            back["customer"],
+            "A\u{1b}B\u{7f}C\u{9b}D\u{202e}E\u{e0041}F"
+        );
     }
 }

@@ -17,5 +17,8 @@ fn golden() {
         .env("TESSERA_PASSPHRASE", "correct horse battery staple")
         .env("TESSERA_KEY", "signing.pem")
         .env("TESSERA_LEDGER", "tessera.db")
+        // The scenarios replay a year with one request file per device;
+        // errors.trycmd shows the default window's refusal.
+        .env("TESSERA_REQUEST_WINDOW", "400d")
         .case("tests/cmd/*.trycmd");
 }

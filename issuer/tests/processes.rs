@@ -26,7 +26,9 @@ fn tessera(dir: &Path) -> Command {
         .env("TESSERA_LEDGER", "tessera.db")
         .env_remove("TESSERA_CATALOG")
         .env_remove("TESSERA_KEYRING")
-        .env("TESSERA_NOW", "2026-01-02T09:00:00Z");
+        .env("TESSERA_NOW", "2026-01-02T09:00:00Z")
+        // The fixture renewal request is dated ten weeks later.
+        .env("TESSERA_REQUEST_WINDOW", "400d");
     c
 }
 

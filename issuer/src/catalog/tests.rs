@@ -225,3 +225,23 @@ fn wrong_format() {
         "{e}"
     );
 }
+
+#[test]
+fn count_limits_default_and_per_item() {
+    let c = Catalog::default_catalog().unwrap();
+    assert_eq!(c.max_count, DEFAULT_MAX_COUNT);
+    assert_eq!(c.max_storage_units, DEFAULT_MAX_STORAGE_UNITS);
+    assert_eq!(c.max_count(None), DEFAULT_MAX_COUNT);
+    let text =
+        DEFAULT_CATALOG.replacen("name = \"PBX-BASIC\"", "name = \"PBX-BASIC\"\nmax = 500", 1);
+    let c = Catalog::parse("t", &text).unwrap();
+    assert_eq!(c.profile("PBX-BASIC").unwrap().max, Some(500));
+    assert_eq!(c.max_count(c.profile("PBX-BASIC").unwrap().max), 500);
+    for bad in ["max_count = 0", "max_count = -1", "max_count = 4294967296"] {
+        let e = broken("max_count = 100000", bad);
+        assert!(e.to_string().contains("out of range"), "{e}");
+    }
+    let text = DEFAULT_CATALOG.replacen("name = \"queue\"", "name = \"queue\"\nmax = 0", 1);
+    let e = Catalog::parse("t", &text).unwrap_err();
+    assert!(e.to_string().contains("feature `queue`: max"), "{e}");
+}

@@ -108,7 +108,10 @@ pub fn issue_one(
     request_path: &Path,
 ) -> Result<Issued, Error> {
     let (mut session, (order, (_, request))) = Session::open(ctx, &a.key, || {
-        Ok((Order::load(order_path)?, read_request(request_path)?))
+        Ok((
+            Order::load(order_path)?,
+            read_request(request_path, ctx.request_check())?,
+        ))
     })?;
     session.commit(|w, issuer| {
         issuance::issue(
@@ -141,7 +144,9 @@ pub fn renew(ctx: &Ctx, a: &RenewArgs) -> Result<(), Error> {
 /// # Errors
 /// As [`renew`].
 pub fn renew_one(ctx: &Ctx, a: &RenewArgs) -> Result<Issued, Error> {
-    let (mut session, (_, request)) = Session::open(ctx, &a.key, || read_request(&a.request))?;
+    let (mut session, (_, request)) = Session::open(ctx, &a.key, || {
+        read_request(&a.request, ctx.request_check())
+    })?;
     session.commit(|w, issuer| issuance::renew(w, issuer, &request, ctx.now))
 }
 
@@ -151,7 +156,9 @@ pub fn renew_one(ctx: &Ctx, a: &RenewArgs) -> Result<Issued, Error> {
 /// Input, policy, ledger and key errors.
 pub fn replace(ctx: &Ctx, a: &ReplaceArgs) -> Result<(), Error> {
     let t = target(&a.out)?;
-    let (mut session, (_, request)) = Session::open(ctx, &a.key, || read_request(&a.request))?;
+    let (mut session, (_, request)) = Session::open(ctx, &a.key, || {
+        read_request(&a.request, ctx.request_check())
+    })?;
     let reason = match a.reason {
         crate::cli::ReasonArg::Rma => issuance::ReplaceReason::Rma,
         crate::cli::ReasonArg::Migrate => issuance::ReplaceReason::Migrate,

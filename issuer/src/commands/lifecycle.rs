@@ -32,7 +32,10 @@ pub fn modify(ctx: &Ctx, a: &ModifyArgs) -> Result<(), Error> {
     let (mut session, (order, request)) = Session::open(ctx, &a.key, || {
         Ok((
             Order::load(&a.order)?,
-            a.request.as_deref().map(read_request).transpose()?,
+            a.request
+                .as_deref()
+                .map(|r| read_request(r, ctx.request_check()))
+                .transpose()?,
         ))
     })?;
     let issued = session.commit(|w, issuer| {
@@ -124,7 +127,10 @@ pub fn share(ctx: &Ctx, a: &ShareArgs) -> Result<(), Error> {
         st.check(a.out.force)?;
     }
     let (mut session, request) = Session::open(ctx, &a.key, || {
-        a.request.as_deref().map(read_request).transpose()
+        a.request
+            .as_deref()
+            .map(|r| read_request(r, ctx.request_check()))
+            .transpose()
     })?;
     let shared = session.commit(|w, issuer| {
         lifecycle::share(

@@ -15,6 +15,7 @@ use crate::cli::{Cli, Command, Global, KeyArgs, Pkcs11Args};
 use crate::error::Error;
 use crate::ledger::Ledger;
 use crate::output::read_bytes_or_qr;
+use crate::validate::RequestCheck;
 
 pub mod demo;
 pub mod docs;
@@ -34,6 +35,8 @@ pub struct Ctx {
     /// "Now" (the real time, or the hidden `--now` for tests), to the
     /// second.
     pub now: DateTime<Utc>,
+    /// How far a request's creation time may be from `now` (seconds).
+    pub request_window: u32,
 }
 
 impl Ctx {
@@ -46,7 +49,19 @@ impl Ctx {
             Some(t) => parse_time(t).map_err(|e| Error::Usage(e.to_string()))?,
             None => Utc::now().trunc_subsecs(0),
         };
-        Ok(Self { global, now })
+        let request_window = match std::env::var("TESSERA_REQUEST_WINDOW") {
+            Ok(w) => crate::calendar::parse_duration(&w).ok_or_else(|| {
+                Error::Usage(format!(
+                    "TESSERA_REQUEST_WINDOW `{w}` is not a duration: write <n>d, <n>h, <n>m or <n>s (default 30d)"
+                ))
+            })?,
+            Err(_) => crate::validate::DEFAULT_REQUEST_WINDOW,
+        };
+        Ok(Self {
+            global,
+            now,
+            request_window,
+        })
     }
 
     /// The catalog in use.
@@ -62,7 +77,8 @@ impl Ctx {
     /// # Errors
     /// [`Error::Usage`] when none is known.
     pub fn operator(&self) -> Result<String, Error> {
-        self.global
+        let operator = self
+            .global
             .operator
             .clone()
             .or_else(|| std::env::var("USER").ok())
@@ -73,7 +89,9 @@ impl Ctx {
                     "no operator: pass --operator NAME or set TESSERA_OPERATOR (recorded in the ledger)"
                         .into(),
                 )
-            })
+            })?;
+        crate::validate::text("operator", &operator)?;
+        Ok(operator)
     }
 
     /// The ledger, created if missing (commands that issue).
@@ -90,6 +108,16 @@ impl Ctx {
     /// [`Error::Ledger`].
     pub fn existing_ledger(&self) -> Result<Ledger, Error> {
         Ok(Ledger::open_existing(&self.global.ledger)?)
+    }
+
+    /// What every request read by this command must meet: the clock and
+    /// the freshness window.
+    #[must_use]
+    pub fn request_check(&self) -> RequestCheck {
+        RequestCheck {
+            now: self.now.timestamp(),
+            window: self.request_window,
+        }
     }
 
     /// A time argument, or now.
@@ -165,13 +193,14 @@ pub fn pkcs11_options(args: &Pkcs11Args) -> Pkcs11Options {
     }
 }
 
-/// Reads a request and checks its signature: an armored `TESSERA REQUEST`
-/// file, the binary request, or a screenshot or photo (PNG, JPEG) of its
-/// QR code.
+/// Reads a request, checks its signature and what it carries
+/// ([`crate::validate::request`]): an armored `TESSERA REQUEST` file, the
+/// binary request, or a screenshot or photo (PNG, JPEG) of its QR code.
 ///
 /// # Errors
-/// [`Error::Io`], [`Error::Qr`], [`Error::Request`].
-pub fn read_request(path: &Path) -> Result<(Vec<u8>, RequestData), Error> {
+/// [`Error::Io`], [`Error::Qr`], [`Error::Request`],
+/// [`Error::RequestRefused`].
+pub fn read_request(path: &Path, check: RequestCheck) -> Result<(Vec<u8>, RequestData), Error> {
     let raw = read_bytes_or_qr(path)?;
     let name = path.display().to_string();
     if raw.first() == Some(&0xd2) {
@@ -181,6 +210,10 @@ pub fn read_request(path: &Path) -> Result<(Vec<u8>, RequestData), Error> {
                 source,
             })?
             .to_data();
+        let data = check.apply(data).map_err(|reason| Error::RequestRefused {
+            path: name.clone(),
+            reason,
+        })?;
         return Ok((raw, data));
     }
     let text = String::from_utf8(raw).map_err(|_| Error::Io {
@@ -190,14 +223,18 @@ pub fn read_request(path: &Path) -> Result<(Vec<u8>, RequestData), Error> {
             "neither an armored request, a binary one, nor a PNG/JPEG image of its QR code",
         ),
     })?;
-    request_from_text(&name, &text)
+    request_from_text(&name, &text, check)
 }
 
-/// Decodes an armored request.
+/// Decodes an armored request and checks it as [`read_request`] does.
 ///
 /// # Errors
-/// [`Error::Request`].
-pub fn request_from_text(name: &str, text: &str) -> Result<(Vec<u8>, RequestData), Error> {
+/// [`Error::Request`], [`Error::Invalid`].
+pub fn request_from_text(
+    name: &str,
+    text: &str,
+    check: RequestCheck,
+) -> Result<(Vec<u8>, RequestData), Error> {
     let bad = |source| Error::Request {
         path: name.to_owned(),
         source,
@@ -207,6 +244,10 @@ pub fn request_from_text(name: &str, text: &str) -> Result<(Vec<u8>, RequestData
         .map_err(|e| bad(tessera_verifier::Error::Armor(e)))?
         .to_vec();
     let data = decode_request(&bytes).map_err(bad)?.to_data();
+    let data = check.apply(data).map_err(|reason| Error::RequestRefused {
+        path: name.to_owned(),
+        reason,
+    })?;
     Ok((bytes, data))
 }
 
@@ -243,13 +284,16 @@ pub fn keyring_entries(path: &Path) -> Result<Vec<tessera_verifier::KeyEntry>, E
 pub fn print_json(value: &serde_json::Value) -> Result<(), Error> {
     let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
     text.push('\n');
+    let text = crate::output::json_for_terminal(&text);
     crate::output::Target::Stdout.write(text.as_bytes(), false)
 }
 
-/// Prints text on standard output.
+/// Prints text on standard output, escaped for a terminal
+/// ([`crate::output::for_terminal`]).
 ///
 /// # Errors
 /// [`Error::Io`].
 pub fn print(text: &str) -> Result<(), Error> {
+    let text = crate::output::for_terminal(text);
     crate::output::Target::Stdout.write(text.as_bytes(), false)
 }

@@ -126,3 +126,72 @@ fn bad_dates_and_lengths() {
         })
     ));
 }
+
+#[test]
+fn counts_are_bounded_by_the_catalog() {
+    let mut o = example();
+    o.profiles.insert("PBX-BASIC".into(), u32::MAX);
+    let e = o.resolve(&catalog()).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            OrderError::Invalid(InvalidInput::TooMany {
+                what: "profile",
+                max: 100_000,
+                ..
+            })
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("4294967295"), "{e}");
+    let mut o = example();
+    o.storage_units = 100_001;
+    assert!(o.resolve(&catalog()).is_err());
+    let mut o = example();
+    if let Some(b) = o.bases.values_mut().next() {
+        b.count = 100_001;
+    }
+    assert!(o.resolve(&catalog()).is_err());
+    let mut o = example();
+    o.features
+        .insert("queue".into(), FeatureOrder::Quantity(100_001));
+    assert!(o.resolve(&catalog()).is_err());
+    // At the bound is fine.
+    let mut o = example();
+    o.profiles.insert("PBX-BASIC".into(), 100_000);
+    o.resolve(&catalog()).unwrap();
+}
+
+#[test]
+fn text_fields_are_refused_naming_the_field() {
+    type Edit = fn(&mut Order);
+    let cases: [(&str, Edit); 6] = [
+        ("customer", |o| o.customer = "ACME\u{1b}[2J".into()),
+        ("pbx_name", |o| o.pbx_name = "Main\u{202e}".into()),
+        ("model", |o| o.model = Some("TA\u{7}".into())),
+        ("devices[1].label", |o| o.devices[0].label = "x\0".into()),
+        ("assignments[1].user", |o| {
+            o.assignments.push(Assignment {
+                user: "=evil\r\n".into(),
+                ..Assignment::default()
+            });
+        }),
+        ("sharing (client-of)", |o| {
+            o.sharing = SharingOrder::ClientOf("../server".into());
+        }),
+    ];
+    for (field, edit) in cases {
+        let mut o = example();
+        if o.devices.is_empty() {
+            o.devices.push(AttachedDevice {
+                model: "T54W".into(),
+                id: "80:5e:c0:11:22:33".into(),
+                label: String::new(),
+            });
+        }
+        edit(&mut o);
+        let e = o.resolve(&catalog()).unwrap_err();
+        assert!(matches!(e, OrderError::Invalid(_)), "{field}: {e}");
+        assert!(e.to_string().contains(field), "{field}: {e}");
+    }
+}

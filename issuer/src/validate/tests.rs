@@ -1,0 +1,163 @@
+use tessera_verifier::samples;
+
+use super::*;
+
+#[test]
+fn sw_serial_grammar() {
+    for ok in ["SW-2026-000001", "SW-1999-999999", "SW-2026-500001"] {
+        assert!(is_sw_serial(ok), "{ok}");
+        sw_serial("serial", ok).unwrap();
+    }
+    for bad in [
+        "",
+        "SW-2026-00001",
+        "SW-2026-0000001",
+        "SW-2026-1000000",
+        "sw-2026-000001",
+        "SW-2026-000001\n",
+        " SW-2026-000001",
+        "SW-2026_000001",
+        "SW-202A-000001",
+        "../escaped",
+        "/etc/passwd",
+        "../../etc/passwd",
+        "SW-2026-00000\u{0661}",
+        "SW-2026-000001/../x",
+        "anything-goes",
+    ] {
+        assert!(!is_sw_serial(bad), "{bad:?}");
+        let e = sw_serial("the request's SW serial", bad).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("SW-YYYY-NNNNNN"), "{m}");
+        assert!(m.starts_with("the request's SW serial"), "{m}");
+        assert_eq!(check_printable(&m), Ok(()), "{m}");
+    }
+}
+
+fn check_printable(s: &str) -> Result<(), TextFault> {
+    tessera_verifier::text::check(s)
+}
+
+#[test]
+fn hw_serials_are_normalized_before_use() {
+    for raw in [
+        "HW-7F3A-0042",
+        "  HW-7F3A-0042  ",
+        "hw-7f3a-0042",
+        "\thw-7F3A-0042\n",
+    ] {
+        assert_eq!(
+            hw_serial("HW serial", raw).unwrap(),
+            "HW-7F3A-0042",
+            "{raw:?}"
+        );
+    }
+    for bad in [
+        "",
+        "   ",
+        "HW\u{1b}[2J",
+        "HW\0",
+        "HW-\u{202e}0042",
+        "HW-\u{7}",
+    ] {
+        let e = hw_serial("the request's HW serial", bad).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("the request's HW serial"), "{m}");
+        assert_eq!(check_printable(&m), Ok(()), "{m}");
+    }
+    let long = "H".repeat(65);
+    assert!(hw_serial("HW serial", &long).is_err());
+}
+
+#[test]
+fn serial_arguments_are_sw_or_normalized_hw() {
+    assert_eq!(
+        serial_arg("--serial", " SW-2026-000001 ").unwrap(),
+        "SW-2026-000001"
+    );
+    assert_eq!(
+        serial_arg("--serial", "hw-7f3a-0042").unwrap(),
+        "HW-7F3A-0042"
+    );
+    let m = serial_arg("--serial", "\u{1b}]0;x\u{7}")
+        .unwrap_err()
+        .to_string();
+    assert!(m.contains("not a SW serial"), "{m}");
+    assert_eq!(check_printable(&m), Ok(()), "{m}");
+}
+
+#[test]
+fn text_fields_refuse_control_and_format_characters_naming_the_field() {
+    text("customer", "Müller & Söhne GmbH").unwrap();
+    for (value, code) in [
+        ("ACME\u{1b}[2J", "U+001B"),
+        ("ACME\0", "U+0000"),
+        ("bell\u{7}", "U+0007"),
+        ("ACME\u{202e}gpj.exe", "U+202E"),
+        ("line\nbreak", "U+000A"),
+    ] {
+        let m = text("customer", value).unwrap_err().to_string();
+        assert!(m.starts_with("customer `"), "{m}");
+        assert!(m.contains(code), "{m}");
+        assert_eq!(check_printable(&m), Ok(()), "{m}");
+    }
+    let long = "x".repeat(MAX_TEXT_LEN + 1);
+    assert!(matches!(
+        text("label", &long),
+        Err(InvalidInput::TooLong { .. })
+    ));
+}
+
+#[test]
+fn requests_must_be_fresh_and_name_valid_serials() {
+    let now = samples::T0;
+    let r = samples::request();
+    request(r.clone(), now, DEFAULT_REQUEST_WINDOW).unwrap();
+    // Spacing and case of the HW serial are normalized away.
+    let mut spaced = r.clone();
+    spaced.hw_serial = Some("  hw-7f3a-0042 ".into());
+    assert_eq!(
+        request(spaced, now, DEFAULT_REQUEST_WINDOW)
+            .unwrap()
+            .hw_serial
+            .as_deref(),
+        Some("HW-7F3A-0042")
+    );
+    for created_at in [i64::MIN, i64::MAX, 0, now - 31 * DAY, now + 31 * DAY] {
+        let mut old = r.clone();
+        old.created_at = created_at;
+        let e = request(old, now, DEFAULT_REQUEST_WINDOW).unwrap_err();
+        assert!(
+            matches!(e, InvalidInput::StaleRequest { .. }),
+            "{created_at}: {e}"
+        );
+        assert!(e.to_string().contains("30d"), "{e}");
+    }
+    let mut edge = r.clone();
+    edge.created_at = now - 30 * DAY;
+    request(edge, now, DEFAULT_REQUEST_WINDOW).unwrap();
+    let mut path = r;
+    path.serial = Some("../escaped".into());
+    assert!(matches!(
+        request(path, now, DEFAULT_REQUEST_WINDOW),
+        Err(InvalidInput::SwSerial { .. })
+    ));
+}
+
+#[test]
+fn licenses_are_checked_before_signing() {
+    let mut l = samples::typical();
+    license(&l).unwrap();
+    l.customer = "Mallory\u{1b}[1A".into();
+    let m = license(&l).unwrap_err().to_string();
+    assert!(m.starts_with("customer"), "{m}");
+    let mut l = samples::typical();
+    l.serial = "SW-2026-000001\n".into();
+    assert!(matches!(license(&l), Err(InvalidInput::SwSerial { .. })));
+    let mut l = samples::typical();
+    l.previous_serial = Some("hw-7f3a-0042".into());
+    assert!(matches!(license(&l), Err(InvalidInput::HwSerial { .. })));
+    let mut l = samples::sharing_client();
+    l.sharing = SharingData::Client("../server".into());
+    assert!(matches!(license(&l), Err(InvalidInput::SwSerial { .. })));
+}
