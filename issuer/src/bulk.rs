@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `request` | yes | the device's request file (relative to the CSV's folder) |
 //! | `order` | unless `--order` | the order file the row starts from |
-//! | `key` | no | idempotency key; default: SHA-256 of the row, the request and the order |
+//! | `key` | no | idempotency key; default: a digest of what the row issues ([`row_key`]: the order with the row merged in, and the requesting device) |
 //! | `customer`, `pbx_name` | no | override the order's |
 //! | `extension`, `number`, `user` | no | the user assignment, kept in the ledger |
 //! | `profile` | no | the user's profile: its count + 1 |
@@ -153,7 +153,7 @@ pub fn prepare_text(
         .collect();
     addon_cols.sort_by_key(|(_, i)| **i);
     let addon_cols: Vec<usize> = addon_cols.into_iter().map(|(_, i)| *i).collect();
-    let mut orders: HashMap<PathBuf, (String, Order)> = HashMap::new();
+    let mut orders: HashMap<PathBuf, Order> = HashMap::new();
     let mut prepared = Vec::new();
     let mut errors = Vec::new();
     let mut seen_keys: HashMap<String, u64> = HashMap::new();
@@ -206,7 +206,7 @@ fn prepare_row(
     rec: &csv::StringRecord,
     base: &Path,
     default_order: Option<&Path>,
-    orders: &mut HashMap<PathBuf, (String, Order)>,
+    orders: &mut HashMap<PathBuf, Order>,
     check: RequestCheck,
 ) -> Result<(String, Order, RequestData), String> {
     let get = |name: &str| cell(headers, rec, name);
@@ -228,13 +228,12 @@ fn prepare_row(
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         let order = Order::parse(&order_path.display().to_string(), &text, json)
             .map_err(|e| e.to_string())?;
-        orders.insert(order_path.clone(), (text, order));
+        orders.insert(order_path.clone(), order);
     }
-    let (order_text, template) = orders.get(&order_path).ok_or("order cache")?;
+    let template = orders.get(&order_path).ok_or("order cache")?;
     let request_text = read_text(&request_path).map_err(|e| e.to_string())?;
-    let (request_bytes, request) =
-        request_from_text(&request_path.display().to_string(), &request_text, check)
-            .map_err(|e| e.to_string())?;
+    let (_, request) = request_from_text(&request_path.display().to_string(), &request_text, check)
+        .map_err(|e| e.to_string())?;
     let mut order = template.clone();
     if !get("customer").is_empty() {
         get("customer").clone_into(&mut order.customer);
@@ -281,25 +280,46 @@ fn prepare_row(
         order.assignments.push(assignment);
     }
     let key = match get("key") {
-        "" => {
-            let mut h = Sha256::new();
-            for (name, i) in {
-                let mut cols: Vec<_> = headers.iter().collect();
-                cols.sort();
-                cols
-            } {
-                h.update(name.as_bytes());
-                h.update([0]);
-                h.update(rec.get(*i).unwrap_or("").trim().as_bytes());
-                h.update([0]);
-            }
-            h.update(Sha256::digest(&request_bytes));
-            h.update(Sha256::digest(order_text.as_bytes()));
-            format!("row-{}", hex::encode(&h.finalize()[..16]))
+        "" => row_key(&order, &request),
+        k => {
+            crate::validate::text("the key column", k).map_err(|e| e.to_string())?;
+            k.to_owned()
         }
-        k => k.to_owned(),
     };
     Ok((key, order, request))
+}
+
+/// The idempotency key of a row: what it issues, not how the files that
+/// describe it are written. It is a digest of the row's order as it will
+/// be recorded (the order file with the row's columns merged in, in the
+/// ledger's JSON form, so comments, spacing and key order do not count)
+/// and of the device the request speaks for (its device key, serials,
+/// platform and identity digests; not the request's nonce or time, which
+/// change with every request the device writes).
+#[must_use]
+pub fn row_key(order: &Order, request: &RequestData) -> String {
+    fn field(h: &mut Sha256, bytes: &[u8]) {
+        h.update((bytes.len() as u64).to_be_bytes());
+        h.update(bytes);
+    }
+    let mut h = Sha256::new();
+    h.update(b"tessera-bulk-row-v2\0");
+    field(&mut h, order.to_json().as_bytes());
+    field(&mut h, &request.device_key);
+    field(&mut h, request.serial.as_deref().unwrap_or("").as_bytes());
+    field(
+        &mut h,
+        request.hw_serial.as_deref().unwrap_or("").as_bytes(),
+    );
+    h.update([request.platform.code()]);
+    field(&mut h, &request.salt);
+    let mut identity = request.identity.clone();
+    identity.sort();
+    for i in &identity {
+        h.update([i.kind.0]);
+        h.update(i.digest);
+    }
+    format!("row-{}", hex::encode(&h.finalize()[..16]))
 }
 
 /// Signing threads by default: the machine's parallelism, at most 8.
@@ -312,6 +332,43 @@ pub fn default_threads() -> usize {
 #[must_use]
 pub fn file_name(record: &Record) -> String {
     format!("{}-{}.lic", record.row.serial, record.row.sequence)
+}
+
+/// Where the license file of a ledger row goes: `dir/SERIAL-SEQUENCE.lic`,
+/// the serial checked against the ledger's grammar and the name joined as
+/// one plain file name, so no row can make a path outside `dir`.
+///
+/// # Errors
+/// [`Error::Invalid`] for a serial outside the grammar, [`Error::Usage`]
+/// for a name that is not one plain file name.
+pub fn license_path(dir: &Path, record: &Record) -> Result<PathBuf, Error> {
+    crate::validate::sw_serial("serial", &record.row.serial)?;
+    crate::output::join_inside(dir, &file_name(record))
+}
+
+/// Longest license file read back to compare (our files are a few KiB).
+const MAX_LICENSE_FILE: u64 = 64 * 1024;
+
+/// Whether `path` holds exactly `text`; a missing file does not. Anything
+/// but a regular file at our own file name is refused rather than read (a
+/// FIFO would hang the run, a link would be followed).
+fn holds(path: &Path, text: &[u8]) -> Result<bool, Error> {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path)(e)),
+        Ok(m) if m.file_type().is_file() => {
+            if m.len() != u64::try_from(text.len()).unwrap_or(u64::MAX)
+                || m.len() > MAX_LICENSE_FILE
+            {
+                return Ok(false);
+            }
+            Ok(std::fs::read(path).is_ok_and(|have| have == text))
+        }
+        Ok(_) => Err(Error::NotAFile {
+            path: path.to_owned(),
+            kind: "link or special file",
+        }),
+    }
 }
 
 /// Files written and synced together (bounded so a large batch does not
@@ -335,16 +392,12 @@ pub fn write_files(dir: &Path, records: &[&Record]) -> Result<usize, Error> {
     for chunk in records.chunks(FILE_CHUNK) {
         let mut pending = Vec::with_capacity(chunk.len());
         for record in chunk {
-            let path = dir.join(file_name(record));
+            let path = license_path(dir, record)?;
             let text = armor::encode(&record.row.bytes, armor::LABEL_LICENSE);
-            if std::fs::read(&path).is_ok_and(|have| have == text.as_bytes()) {
+            if holds(&path, text.as_bytes())? {
                 continue;
             }
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".tessera-")
-                .suffix(".tmp")
-                .tempfile_in(dir)
-                .map_err(Error::io(dir))?;
+            let mut tmp = crate::output::temp_file_in(dir)?;
             std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(Error::io(tmp.path()))?;
             pending.push((tmp, path));
         }
@@ -602,6 +655,19 @@ pub fn run_command(ctx: &Ctx, a: &IssueArgs, csv: &Path) -> Result<(), Error> {
         ));
     }
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    if !std::fs::metadata(dir).map_err(Error::io(dir))?.is_dir() {
+        return Err(Error::Usage(format!(
+            "-o {}: --bulk writes into a folder, and this is not one",
+            dir.display()
+        )));
+    }
+    let stale = crate::output::remove_stale_temps(dir);
+    if stale > 0 {
+        note(&format!(
+            "removed {stale} temporary file(s) an interrupted run left in {}",
+            dir.display()
+        ));
+    }
     // Unlike the other signing commands, the CSV is read after the key
     // (and before the ledger): see `commands::session`.
     let (signing, ()) = Signing::load(ctx, &a.key, || Ok(()))?;

@@ -77,6 +77,14 @@ pub enum Error {
     /// An output file exists.
     #[error("{0} exists; pass --force to overwrite it")]
     Exists(PathBuf),
+    /// An output path that is not a regular file.
+    #[error("{path} is a {kind}: output goes to a new file, an existing regular file (with --force) or - for standard output")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is.
+        kind: &'static str,
+    },
     /// A request file that cannot be used.
     #[error("request {path}: {source}; ask the device for a new request file")]
     Request {

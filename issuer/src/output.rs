@@ -2,10 +2,24 @@
 //! written atomically (a temporary file in the same folder, fsync, rename,
 //! fsync of the folder) and never overwrite an existing file without
 //! `--force`.
+//!
+//! - An output is `-`, a new path, or an existing **regular** file: a
+//!   device node, a FIFO, a socket or a directory is refused, `--force` or
+//!   not ([`Target::check`]), so `-o /dev/full --force` never replaces a
+//!   device with a file.
+//! - Temporary files are named `.tessera-<pid>-<random>.tmp` and locked
+//!   (`flock`) while they are written. A run killed in the middle leaves
+//!   them behind; the next run that writes into the same folder removes
+//!   those whose process is gone and that nobody holds locked
+//!   ([`remove_stale_temps`]).
+//! - File names made from data (bulk licenses) are joined to their folder
+//!   only as one plain name ([`join_inside`]), never as a path.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::FlockOperation;
 
 use crate::error::Error;
 
@@ -33,16 +47,17 @@ impl Target {
         }
     }
 
-    /// Fails early when the file exists and `force` is not given, so no
-    /// work is done (and nothing recorded) for output that cannot be
-    /// written.
+    /// Fails early when the output cannot be written, so no work is done
+    /// (and nothing recorded) for it: an existing file without `force`, or
+    /// anything that is not a regular file (a device, a FIFO, a socket, a
+    /// directory), with or without `force`.
     ///
     /// # Errors
-    /// [`Error::Exists`].
+    /// [`Error::Exists`], [`Error::NotAFile`], [`Error::Io`].
     pub fn check(&self, force: bool) -> Result<(), Error> {
         match self {
-            Self::File(p) if !force && p.exists() => Err(Error::Exists(p.clone())),
-            _ => Ok(()),
+            Self::Stdout => Ok(()),
+            Self::File(p) => check_output(p, force),
         }
     }
 
@@ -63,24 +78,195 @@ impl Target {
     }
 }
 
+/// What kind of file system object `t` is, for messages.
+fn kind_of(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if t.is_dir() {
+        "directory"
+    } else if t.is_char_device() {
+        "character device"
+    } else if t.is_block_device() {
+        "block device"
+    } else if t.is_fifo() {
+        "FIFO (named pipe)"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    }
+}
+
+/// [`Target::check`] for a path: new, or an existing regular file (a
+/// symbolic link is judged by what it points to) with `force`.
+///
+/// # Errors
+/// [`Error::Exists`], [`Error::NotAFile`], [`Error::Io`].
+pub fn check_output(path: &Path, force: bool) -> Result<(), Error> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {
+            if force {
+                Ok(())
+            } else {
+                Err(Error::Exists(path.to_owned()))
+            }
+        }
+        Ok(m) => Err(Error::NotAFile {
+            path: path.to_owned(),
+            kind: kind_of(m.file_type()),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A dangling symbolic link is an existing name.
+            if !force && std::fs::symlink_metadata(path).is_ok() {
+                return Err(Error::Exists(path.to_owned()));
+            }
+            Ok(())
+        }
+        Err(e) => Err(Error::io(path)(e)),
+    }
+}
+
+/// The folder an output file goes into.
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The prefix and suffix of every temporary file tessera writes.
+const TEMP_PREFIX: &str = ".tessera-";
+const TEMP_SUFFIX: &str = ".tmp";
+/// A temporary file whose process cannot be told (older tessera versions
+/// did not name it) is stale after this long.
+const UNNAMED_TEMP_AGE: core::time::Duration = core::time::Duration::from_secs(3_600);
+/// A temporary file whose process id was reused by another process is
+/// stale after this long: no tessera run keeps one open for a day.
+const REUSED_PID_AGE: core::time::Duration = core::time::Duration::from_secs(86_400);
+
+/// A new temporary file in `dir`, `.tessera-<pid>-<random>.tmp`, created
+/// exclusively (mode 0600) and locked until it is dropped or renamed, so
+/// that [`remove_stale_temps`] of another run leaves it alone.
+///
+/// # Errors
+/// [`Error::Io`].
+pub fn temp_file_in(dir: &Path) -> Result<tempfile::NamedTempFile, Error> {
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(dir)
+        .map_err(Error::io(dir))?;
+    rustix::fs::flock(tmp.as_file(), FlockOperation::NonBlockingLockExclusive)
+        .map_err(|e| Error::io(tmp.path())(e.into()))?;
+    Ok(tmp)
+}
+
+fn process_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        // It exists, but belongs to someone else.
+        Err(e) => e == rustix::io::Errno::PERM,
+    }
+}
+
+/// Removes the temporary files (`.tessera-<pid>-<random>.tmp`) that runs
+/// killed in the middle left in `dir`: those whose process is gone (or
+/// which are older than a day) and which no process holds locked. Files
+/// of runs still going are kept. Returns how many were removed; a folder
+/// that cannot be read removes nothing.
+#[must_use]
+pub fn remove_stale_temps(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let own = std::process::id();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(middle) = name
+            .strip_prefix(TEMP_PREFIX)
+            .and_then(|n| n.strip_suffix(TEMP_SUFFIX))
+        else {
+            continue;
+        };
+        // Never follow a link, never touch anything but a regular file.
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.file_type().is_file() {
+            continue;
+        }
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .unwrap_or_default();
+        let pid = middle
+            .split_once('-')
+            .and_then(|(pid, _)| pid.parse::<u32>().ok());
+        let stale = match pid {
+            Some(p) if p == own => false,
+            Some(p) => !process_alive(p) || age > REUSED_PID_AGE,
+            None => age > UNNAMED_TEMP_AGE,
+        };
+        if !stale {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        if rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
+            continue;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// `dir/name` for a file name made from data (a serial and a sequence):
+/// `name` must be one plain file name, neither empty nor `.` or `..`,
+/// without a path separator, NUL, control or format character.
+///
+/// # Errors
+/// [`Error::Usage`] naming the refused name.
+pub fn join_inside(dir: &Path, name: &str) -> Result<PathBuf, Error> {
+    let plain = !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && tessera_verifier::text::check(name).is_ok();
+    if !plain {
+        return Err(Error::Usage(format!(
+            "refusing to write `{}` into {}: a file name made from data must be one plain name",
+            crate::validate::shown(name),
+            dir.display()
+        )));
+    }
+    Ok(dir.join(name))
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same
 /// folder, fsync, rename over (with `force`) or next to (without) the
 /// target, fsync of the folder. A crash leaves the old file or the new
-/// one, never a part.
+/// one, never a part; the temporary files an earlier, interrupted run
+/// left in the folder are removed first ([`remove_stale_temps`]).
 ///
 /// # Errors
 /// [`Error::Exists`] when `path` exists and `force` is false,
-/// [`Error::Io`].
+/// [`Error::NotAFile`] for anything but a regular file, [`Error::Io`].
 pub fn write_atomic(path: &Path, bytes: &[u8], force: bool) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tessera-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(Error::io(&dir))?;
+    check_output(path, force)?;
+    let dir = parent_dir(path);
+    let _ = remove_stale_temps(&dir);
+    let mut tmp = temp_file_in(&dir)?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(Error::io(tmp.path()))?;
@@ -240,6 +426,128 @@ mod tests {
         assert!(Target::File(p.clone()).check(false).is_err());
         assert!(Target::File(p).check(true).is_ok());
         assert_eq!(Target::from_arg(Some(Path::new("-"))), Target::Stdout);
+    }
+
+    #[test]
+    fn outputs_are_new_paths_or_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for special in ["/dev/null", "/dev/full"] {
+            let p = Path::new(special);
+            if !p.exists() {
+                continue;
+            }
+            for force in [false, true] {
+                let e = write_atomic(p, b"x", force).unwrap_err();
+                assert!(
+                    matches!(
+                        &e,
+                        Error::NotAFile {
+                            kind: "character device",
+                            ..
+                        }
+                    ),
+                    "{e}"
+                );
+            }
+            assert!(Target::File(p.into()).check(true).is_err());
+        }
+        // A directory, and a link to one.
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        assert!(matches!(
+            write_atomic(&sub, b"x", true),
+            Err(Error::NotAFile {
+                kind: "directory",
+                ..
+            })
+        ));
+        let fifo = dir.path().join("fifo");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let e = Target::File(fifo.clone()).check(true).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::NotAFile {
+                    kind: "FIFO (named pipe)",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // A dangling link is an existing name.
+        let link = dir.path().join("link.lic");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &link).unwrap();
+        assert!(matches!(
+            write_atomic(&link, b"x", false),
+            Err(Error::Exists(_))
+        ));
+    }
+
+    #[test]
+    fn stale_temporary_files_are_removed_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // A dead process (pid far beyond pid_max) left two files.
+        for n in 0..2 {
+            std::fs::write(
+                dir.path().join(format!(".tessera-999999999-x{n}.tmp")),
+                b"lic",
+            )
+            .unwrap();
+        }
+        // Ours, in use: kept.
+        let live = temp_file_in(dir.path()).unwrap();
+        // A directory and a link with the pattern: never touched.
+        std::fs::create_dir(dir.path().join(".tessera-999999999-dir.tmp")).unwrap();
+        std::os::unix::fs::symlink(
+            "/etc/hostname",
+            dir.path().join(".tessera-999999999-ln.tmp"),
+        )
+        .unwrap();
+        // Someone else's file of another name: untouched.
+        std::fs::write(dir.path().join("keep.tmp"), b"x").unwrap();
+        assert_eq!(remove_stale_temps(dir.path()), 2);
+        assert!(live.path().exists());
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 4, "{names:?}");
+        assert!(names.contains(&"keep.tmp".to_owned()));
+        // A locked file of a dead process (its lock handed on) stays too.
+        let held = dir.path().join(".tessera-999999999-held.tmp");
+        std::fs::write(&held, b"x").unwrap();
+        let f = File::open(&held).unwrap();
+        rustix::fs::flock(&f, FlockOperation::NonBlockingLockExclusive).unwrap();
+        assert_eq!(remove_stale_temps(dir.path()), 0);
+        drop(f);
+        assert_eq!(remove_stale_temps(dir.path()), 1);
+    }
+
+    #[test]
+    fn data_names_join_as_one_plain_name() {
+        let dir = Path::new("/srv/out");
+        assert_eq!(
+            join_inside(dir, "SW-2026-000001-1.lic").unwrap(),
+            Path::new("/srv/out/SW-2026-000001-1.lic")
+        );
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x.lic",
+            "/etc/passwd",
+            "a/b",
+            "x\0",
+            "x\n.lic",
+            "a\\b",
+        ] {
+            assert!(join_inside(dir, bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

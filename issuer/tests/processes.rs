@@ -244,6 +244,19 @@ fn sigkill_during_bulk_leaves_a_consistent_ledger() {
         );
     }
 
+    // Between the runs: the order file gets a comment (the rows it issued
+    // stay the same rows), and two license files of committed rows go
+    // missing (the resumed run writes them again).
+    let order = std::fs::read_to_string(d.join("order.toml")).unwrap();
+    std::fs::write(
+        d.join("order.toml"),
+        format!("# checked by ops after the crash\n{order}\n# end\n"),
+    )
+    .unwrap();
+    for f in files.iter().take(2) {
+        std::fs::remove_file(f).unwrap();
+    }
+
     // Resuming issues the rest and skips what is done.
     let out = tessera(d)
         .args([
@@ -264,10 +277,18 @@ fn sigkill_during_bulk_leaves_a_consistent_ledger() {
         stderr.contains(&format!("{} already issued", rows.len())),
         "{stderr}"
     );
+    assert!(stderr.contains(", 0 refused;"), "{stderr}");
     ok(&run(d, &["ledger", "verify"]));
     assert_eq!(ledger_json(d).len(), usize::try_from(ROWS).unwrap());
     assert_eq!(
         license_files(&out_dir).len(),
         usize::try_from(ROWS).unwrap()
     );
+    // No temporary file of the killed run is left.
+    let temps: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(temps.is_empty(), "{temps:?}");
 }
