@@ -21,16 +21,19 @@ Examples:
   tessera report overdue
   tessera demo
 
-Environment:
-  TESSERA_LEDGER      ledger file (default ./tessera.db)
-  TESSERA_CATALOG     catalog file (default: the embedded catalog)
-  TESSERA_OPERATOR    operator recorded in the ledger (default $USER)
-  TESSERA_KEY         signing key file
-  TESSERA_KEYRING     keyring file
+Settings: an option, else the environment, else the configuration file
+(--config FILE or TESSERA_CONFIG, else ./tessera.toml, else
+$XDG_CONFIG_HOME/tessera/config.toml): `tessera config` shows them.
+  TESSERA_LEDGER      ledger file (`ledger`; created only by `tessera ledger init`)
+  TESSERA_CATALOG     catalog file (`catalog`; default: the embedded catalog)
+  TESSERA_OPERATOR    operator recorded in the ledger (`operator`; default $USER)
+  TESSERA_KEY         signing key file or pkcs11: URI (`key`)
+  TESSERA_KEYRING     keyring file (`keyring`)
+  TESSERA_REQUEST_WINDOW  how far a request's creation time may lie from now
+                      (`request_window`; default 30d)
   TESSERA_PASSPHRASE  passphrase of the signing key (or --passphrase-file; never argv)
   TESSERA_PKCS11_MODULE  PKCS#11 library of an HSM key (--key pkcs11:URI)
   TESSERA_PKCS11_PIN     user PIN of that token (or --pin-file; never argv)
-  TESSERA_REQUEST_WINDOW  how far a request's creation time may lie from now (default 30d)
 
 ";
 
@@ -55,35 +58,23 @@ fn after_help(examples: &str) -> String {
 }
 
 /// Options every command understands.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct Global {
-    /// The ledger (SQLite) file.
-    #[arg(
-        long,
-        global = true,
-        env = "TESSERA_LEDGER",
-        hide_env_values = true,
-        value_name = "FILE",
-        default_value = "tessera.db"
-    )]
-    pub ledger: PathBuf,
-    /// A catalog file instead of the embedded default.
-    #[arg(
-        long,
-        global = true,
-        env = "TESSERA_CATALOG",
-        hide_env_values = true,
-        value_name = "FILE"
-    )]
+    /// The configuration file (else TESSERA_CONFIG, ./tessera.toml,
+    /// $XDG_CONFIG_HOME/tessera/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The ledger file (else TESSERA_LEDGER, `ledger` in the
+    /// configuration); `tessera ledger init` creates it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub ledger: Option<PathBuf>,
+    /// A catalog file instead of the embedded default (else
+    /// TESSERA_CATALOG, `catalog` in the configuration).
+    #[arg(long, global = true, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
-    /// Who issues (recorded in the ledger); default $USER.
-    #[arg(
-        long,
-        global = true,
-        env = "TESSERA_OPERATOR",
-        hide_env_values = true,
-        value_name = "NAME"
-    )]
+    /// Who issues, recorded in the ledger (else TESSERA_OPERATOR,
+    /// `operator` in the configuration, $USER).
+    #[arg(long, global = true, value_name = "NAME")]
     pub operator: Option<String>,
     /// Pretend the current time is TIME (tests and drills only: it is
     /// recorded as the issue time).
@@ -99,29 +90,20 @@ pub struct Global {
 }
 
 /// The signing key and the keyring it must be active in.
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct KeyArgs {
     /// The signing key: an encrypted key file (PEM), or a key in a PKCS#11
-    /// token as an RFC 7512 URI (`pkcs11:token=...;object=...`).
-    #[arg(
-        long,
-        env = "TESSERA_KEY",
-        hide_env_values = true,
-        value_name = "FILE|URI"
-    )]
+    /// token as an RFC 7512 URI (`pkcs11:token=...;object=...`) (else
+    /// TESSERA_KEY, `key` in the configuration).
+    #[arg(long, value_name = "FILE|URI")]
     pub key: Option<PathBuf>,
     /// Read the key's passphrase from the first line of FILE (else
     /// TESSERA_PASSPHRASE, else a prompt).
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
     /// Refuse to sign unless the key is the keyring's active key and
-    /// valid now.
-    #[arg(
-        long,
-        env = "TESSERA_KEYRING",
-        hide_env_values = true,
-        value_name = "FILE"
-    )]
+    /// valid now (else TESSERA_KEYRING, `keyring` in the configuration).
+    #[arg(long, value_name = "FILE")]
     pub keyring: Option<PathBuf>,
     /// The PKCS#11 module and PIN, for a key in a token.
     #[command(flatten)]
@@ -197,6 +179,25 @@ Examples:
 
 "))]
     Keyring(KeyringCommand),
+    /// Show the settings in effect (ledger, keyring, key, catalog,
+    /// operator, request window) and where each one comes from.
+    #[command(after_help = after_help("\
+Examples:
+  tessera config
+  tessera --config /srv/tessera/tessera.toml config --json
+
+A setting comes from its option, else its environment variable, else the
+configuration file: --config FILE or TESSERA_CONFIG, else ./tessera.toml,
+else $XDG_CONFIG_HOME/tessera/config.toml (~/.config/tessera/config.toml).
+Paths in the file are relative to its folder:
+  ledger = \"/srv/tessera/ledger.db\"
+  keyring = \"/srv/tessera/keyring.toml\"
+  key = \"/srv/tessera/signing.pem\"
+  catalog = \"/srv/tessera/catalog.toml\"
+  request_window = \"30d\"
+
+"))]
+    Config(ConfigArgs),
     /// Show the catalog.
     #[command(subcommand, after_help = after_help("\
 Examples:
@@ -377,6 +378,14 @@ passphrase and no network.
     Demo,
 }
 
+/// `tessera config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `tessera keygen`.
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
@@ -398,13 +407,9 @@ pub struct KeygenArgs {
     #[command(flatten)]
     pub token: Pkcs11Args,
     /// Add the key to this keyring file (created if missing; the key
-    /// becomes active when it is the first).
-    #[arg(
-        long,
-        env = "TESSERA_KEYRING",
-        hide_env_values = true,
-        value_name = "FILE"
-    )]
+    /// becomes active when it is the first; else TESSERA_KEYRING,
+    /// `keyring` in the configuration).
+    #[arg(long, value_name = "FILE")]
     pub keyring: Option<PathBuf>,
     /// A label for people.
     #[arg(long, default_value = "tessera signing key")]
@@ -429,14 +434,10 @@ Examples:
 
 "))]
     Public {
-        /// The key file, or a key in a PKCS#11 token (RFC 7512 URI).
-        #[arg(
-            long,
-            env = "TESSERA_KEY",
-            hide_env_values = true,
-            value_name = "FILE|URI"
-        )]
-        key: PathBuf,
+        /// The key file, or a key in a PKCS#11 token (RFC 7512 URI) (else
+        /// TESSERA_KEY, `key` in the configuration).
+        #[arg(long, value_name = "FILE|URI")]
+        key: Option<PathBuf>,
         /// Read the passphrase from the first line of FILE.
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
@@ -467,14 +468,10 @@ Examples:
 
 "))]
     Add {
-        /// The keyring file (created if missing).
-        #[arg(
-            long,
-            env = "TESSERA_KEYRING",
-            hide_env_values = true,
-            value_name = "FILE"
-        )]
-        keyring: PathBuf,
+        /// The keyring file, created if missing (else TESSERA_KEYRING,
+        /// `keyring` in the configuration).
+        #[arg(long, value_name = "FILE")]
+        keyring: Option<PathBuf>,
         /// The public key (SPKI PEM).
         #[arg(long, value_name = "FILE")]
         public: PathBuf,
@@ -498,14 +495,10 @@ Examples:
 
 "))]
     Retire {
-        /// The keyring file.
-        #[arg(
-            long,
-            env = "TESSERA_KEYRING",
-            hide_env_values = true,
-            value_name = "FILE"
-        )]
-        keyring: PathBuf,
+        /// The keyring file (else TESSERA_KEYRING, `keyring` in the
+        /// configuration).
+        #[arg(long, value_name = "FILE")]
+        keyring: Option<PathBuf>,
         /// The key id (16 hex digits).
         kid: String,
     },
@@ -516,14 +509,10 @@ Examples:
 
 "))]
     Activate {
-        /// The keyring file.
-        #[arg(
-            long,
-            env = "TESSERA_KEYRING",
-            hide_env_values = true,
-            value_name = "FILE"
-        )]
-        keyring: PathBuf,
+        /// The keyring file (else TESSERA_KEYRING, `keyring` in the
+        /// configuration).
+        #[arg(long, value_name = "FILE")]
+        keyring: Option<PathBuf>,
         /// The key id (16 hex digits).
         kid: String,
     },
@@ -535,14 +524,10 @@ Examples:
 
 "))]
     List {
-        /// The keyring file.
-        #[arg(
-            long,
-            env = "TESSERA_KEYRING",
-            hide_env_values = true,
-            value_name = "FILE"
-        )]
-        keyring: PathBuf,
+        /// The keyring file (else TESSERA_KEYRING, `keyring` in the
+        /// configuration).
+        #[arg(long, value_name = "FILE")]
+        keyring: Option<PathBuf>,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -556,14 +541,10 @@ Examples:
 
 "))]
     Export {
-        /// The keyring file.
-        #[arg(
-            long,
-            env = "TESSERA_KEYRING",
-            hide_env_values = true,
-            value_name = "FILE"
-        )]
-        keyring: PathBuf,
+        /// The keyring file (else TESSERA_KEYRING, `keyring` in the
+        /// configuration).
+        #[arg(long, value_name = "FILE")]
+        keyring: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum)]
         format: ExportFormat,
@@ -769,13 +750,9 @@ pub struct DecommissionArgs {
 pub struct InspectArgs {
     /// The license file (armored or binary; `-`: standard input).
     pub file: PathBuf,
-    /// Check the signature against this keyring.
-    #[arg(
-        long,
-        env = "TESSERA_KEYRING",
-        hide_env_values = true,
-        value_name = "FILE"
-    )]
+    /// Check the signature against this keyring (else TESSERA_KEYRING,
+    /// `keyring` in the configuration).
+    #[arg(long, value_name = "FILE")]
     pub keyring: Option<PathBuf>,
     /// JSON output.
     #[arg(long)]
@@ -787,14 +764,10 @@ pub struct InspectArgs {
 pub struct VerifyArgs {
     /// The license file (armored or binary; `-`: standard input).
     pub file: PathBuf,
-    /// The keyring firmware trusts.
-    #[arg(
-        long,
-        env = "TESSERA_KEYRING",
-        hide_env_values = true,
-        value_name = "FILE"
-    )]
-    pub keyring: PathBuf,
+    /// The keyring firmware trusts (else TESSERA_KEYRING, `keyring` in
+    /// the configuration).
+    #[arg(long, value_name = "FILE")]
+    pub keyring: Option<PathBuf>,
     /// The device's identity (TOML, raw values); without it the binding
     /// is not checked.
     #[arg(long, value_name = "FILE")]

@@ -144,6 +144,14 @@ pub enum Error {
     /// The system random number generator failed.
     #[error("the system random number generator failed: {0}")]
     Rng(String),
+    /// The configuration file cannot be used.
+    #[error("configuration {path}: {reason}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// Wrong or inconsistent arguments.
     #[error("{0}")]
     Usage(String),

@@ -18,6 +18,7 @@
 //! | [`lifecycle`] | modify / decommission / share / void after the activation |
 //! | [`bulk`] | CSV bulk issuance, batched and resumable |
 //! | [`cli`], [`commands`] | the command line and one module per command |
+//! | [`config`] | settings: option, environment, `tessera.toml`, default |
 //! | [`output`] | atomic output files, `-` for stdin / stdout |
 //! | [`validate`] | the one validation layer: text fields, serials, requests, licenses |
 //! | [`error`] | errors and exit codes |
@@ -33,6 +34,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod error;
 pub mod issuance;
 pub mod ledger;

@@ -17,6 +17,12 @@ fn golden() {
         .env("TESSERA_PASSPHRASE", "correct horse battery staple")
         .env("TESSERA_KEY", "signing.pem")
         .env("TESSERA_LEDGER", "tessera.db")
+        // No configuration file of the machine's user.
+        .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
+        // Empty is unset: nothing of the developer's environment leaks in.
+        .env("TESSERA_CONFIG", "")
+        .env("TESSERA_KEYRING", "")
+        .env("TESSERA_CATALOG", "")
         // The scenarios replay a year with one request file per device;
         // errors.trycmd shows the default window's refusal.
         .env("TESSERA_REQUEST_WINDOW", "400d")

@@ -26,6 +26,8 @@ fn tessera(dir: &Path) -> Command {
         .env("TESSERA_LEDGER", "tessera.db")
         .env_remove("TESSERA_CATALOG")
         .env_remove("TESSERA_KEYRING")
+        .env_remove("TESSERA_CONFIG")
+        .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
         .env("TESSERA_NOW", "2026-01-02T09:00:00Z")
         // The fixture renewal request is dated ten weeks later.
         .env("TESSERA_REQUEST_WINDOW", "400d");

@@ -18,6 +18,7 @@ use super::Ctx;
 use crate::calendar::{rfc3339_unix, DAY};
 use crate::catalog::{category_name, Catalog};
 use crate::cli::{Global, IssueArgs, KeyArgs, KeygenArgs, OutArgs, Pkcs11Args};
+use crate::config::Config;
 use crate::error::Error;
 use crate::issuance::random_id;
 use crate::order::{Order, ServiceOrder};
@@ -108,12 +109,12 @@ pub fn run() -> Result<(), Error> {
     let tmp = dir.path();
     let now = Utc::now();
     let global = Global {
-        ledger: tmp.join("tessera.db"),
-        catalog: None,
+        ledger: Some(tmp.join("tessera.db")),
         operator: Some("demo".into()),
-        now: None,
+        ..Global::default()
     };
-    let ctx = Ctx::new(global)?;
+    // The demo is self-contained: no configuration file, no environment.
+    let ctx = Ctx::with_config(global, Config::default().with_env(|_| None))?;
     let catalog = ctx.catalog()?;
 
     out("tessera demo: a license for a HW appliance, from order to firmware\n")?;

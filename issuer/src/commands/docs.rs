@@ -1,12 +1,97 @@
-//! `tessera catalog show`, `completions` and `man`.
+//! `tessera config`, `catalog show`, `completions` and `man`.
 
 use clap::CommandFactory;
 
-use super::{print, Ctx};
+use super::{print, print_json, Ctx};
+use crate::calendar::format_duration;
 use crate::catalog::{category_name, Catalog};
-use crate::cli::{CatalogCommand, Cli, CompletionsArgs, ManArgs};
+use crate::cli::{CatalogCommand, Cli, CompletionsArgs, ConfigArgs, ManArgs};
+use crate::config::{Setting, Source};
 use crate::error::Error;
 use crate::output::{note, Target};
+
+/// `tessera config`: every setting in effect and where it comes from.
+///
+/// # Errors
+/// [`Error::Usage`] (a request window that is not a duration),
+/// [`Error::Io`].
+pub fn config(ctx: &Ctx, a: &ConfigArgs) -> Result<(), Error> {
+    let c = &ctx.config;
+    let g = &ctx.global;
+    let path = |s: Option<Setting<std::path::PathBuf>>| {
+        s.map(|s| (s.value.display().to_string(), s.source))
+    };
+    // (name, value and source, what it means when unset)
+    type Row<'a> = (&'a str, Option<(String, Source)>, &'a str);
+    let rows: Vec<Row<'_>> = vec![
+        (
+            "ledger",
+            path(c.ledger(g.ledger.as_deref())),
+            "not set: name one with --ledger, TESSERA_LEDGER or `ledger` (create it with `tessera ledger init`)",
+        ),
+        (
+            "keyring",
+            path(c.keyring(None)),
+            "not set: signing is not checked against a keyring; `ledger verify` needs one",
+        ),
+        (
+            "key",
+            path(c.key(None)),
+            "not set: signing commands need --key, TESSERA_KEY or `key`",
+        ),
+        (
+            "catalog",
+            path(c.catalog(g.catalog.as_deref())),
+            "the embedded default catalog",
+        ),
+        (
+            "operator",
+            c.operator(g.operator.as_deref())
+                .map(|s| (s.value, s.source)),
+            "not set: signing commands need --operator, TESSERA_OPERATOR, `operator` or $USER",
+        ),
+        (
+            "request_window",
+            {
+                let w = c.request_window()?;
+                Some((format_duration(w.value), w.source))
+            },
+            "",
+        ),
+    ];
+    let file = c.path().map(|p| p.display().to_string());
+    if a.json {
+        let mut settings = serde_json::Map::new();
+        for (name, value, _) in &rows {
+            settings.insert(
+                (*name).to_owned(),
+                match value {
+                    Some((v, source)) => serde_json::json!({
+                        "value": v,
+                        "source": source.to_string(),
+                    }),
+                    None => serde_json::Value::Null,
+                },
+            );
+        }
+        return print_json(&serde_json::json!({
+            "config_file": file,
+            "settings": settings,
+        }));
+    }
+    let mut text = format!(
+        "configuration file  {}\n",
+        file.as_deref()
+            .unwrap_or("none (looked for --config, TESSERA_CONFIG, ./tessera.toml, $XDG_CONFIG_HOME/tessera/config.toml)")
+    );
+    for (name, value, unset) in rows {
+        match value {
+            Some((v, source)) => text.push_str(&format!("{name:<19} {v}  (from {source})\n")),
+            None => text.push_str(&format!("{name:<19} {unset}\n")),
+        }
+    }
+    print(&text)
+}
 
 /// `tessera catalog show`.
 ///

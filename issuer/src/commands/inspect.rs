@@ -230,7 +230,8 @@ pub fn inspect(ctx: &Ctx, a: &InspectArgs) -> Result<(), Error> {
     };
     let license = decode_license_unverified(&bytes).map_err(bad)?;
     let data = license.to_data();
-    let signature = match &a.keyring {
+    let keyring = ctx.keyring_path(a.keyring.as_deref());
+    let signature = match &keyring {
         None => Ok("not checked (pass --keyring to check it)".to_owned()),
         Some(k) => {
             let entries = keyring_entries(k)?;
@@ -245,7 +246,7 @@ pub fn inspect(ctx: &Ctx, a: &InspectArgs) -> Result<(), Error> {
             obj.insert(
                 "signature".into(),
                 match &signature {
-                    Ok(_) if a.keyring.is_none() => json!("not_checked"),
+                    Ok(_) if keyring.is_none() => json!("not_checked"),
                     Ok(_) => json!("valid"),
                     Err(e) => json!(e.code()),
                 },
@@ -410,7 +411,7 @@ pub fn verify(ctx: &Ctx, a: &VerifyArgs) -> Result<(), Error> {
     let catalog = ctx.catalog()?;
     let name = a.file.display().to_string();
     let bytes = read_license(&a.file)?;
-    let keyring = keyring_entries(&a.keyring)?;
+    let keyring = keyring_entries(&ctx.required_keyring(a.keyring.as_deref())?)?;
     let identity = a
         .device_identity
         .as_deref()

@@ -71,7 +71,8 @@ pub fn generate(ctx: &Ctx, a: &KeygenArgs) -> Result<(PublicKeyInfo, Option<bool
         PassphraseSource::from_cli(a.passphrase_file.clone()).obtain(PassphrasePurpose::NewKey)?;
     let info = tessera_signer::generate_to_file(out, &passphrase)?;
     write_public_key_file(&pub_path, &info)?;
-    let active = match &a.keyring {
+    let keyring = ctx.keyring_path(a.keyring.as_deref());
+    let active = match &keyring {
         Some(k) => Some(add_to_keyring(
             k,
             KeyRecord::new(info.public_key, a.label.clone(), valid_from),
@@ -92,13 +93,14 @@ pub fn keygen(ctx: &Ctx, a: &KeygenArgs) -> Result<(), Error> {
     }
     let (info, active) = generate(ctx, a)?;
     let out = out_path(a)?;
+    let keyring = ctx.keyring_path(a.keyring.as_deref());
     let mut text = format!(
         "kid {}\nwrote {} (encrypted private key, mode 0600) and {}\n",
         info.kid_hex(),
         out.display(),
         public_path(out).display()
     );
-    if let (Some(k), Some(active)) = (&a.keyring, active) {
+    if let (Some(k), Some(active)) = (&keyring, active) {
         text.push_str(&keyring_note(k, active));
     }
     print(&text)
@@ -139,7 +141,7 @@ fn keygen_pkcs11(ctx: &Ctx, a: &KeygenArgs, uri: &str) -> Result<(), Error> {
         escaped(signer.key_uri()),
         escaped(signer.token_label()),
     );
-    if let Some(k) = &a.keyring {
+    if let Some(k) = &ctx.keyring_path(a.keyring.as_deref()) {
         // Adopting a key the keyring has already is a repeat, not an error.
         let known = load_or_new(k)?
             .get(&info.kid)
@@ -159,12 +161,13 @@ fn keygen_pkcs11(ctx: &Ctx, a: &KeygenArgs, uri: &str) -> Result<(), Error> {
 ///
 /// # Errors
 /// [`Error::Key`].
-pub fn key(c: &KeyCommand) -> Result<(), Error> {
+pub fn key(ctx: &Ctx, c: &KeyCommand) -> Result<(), Error> {
     let KeyCommand::Public {
         key,
         passphrase_file,
         token,
     } = c;
+    let key = &ctx.key_path(key.as_deref())?;
     if let KeyLocation::Pkcs11(uri) = KeyLocation::from_arg(key) {
         let info = Pkcs11Signer::open(&uri, &pkcs11_options(token))?.public_key_info();
         return print(&format!("kid {}\n{}", info.kid_hex(), info.to_pem()?));
@@ -207,6 +210,7 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
             valid_until,
             activate,
         } => {
+            let keyring = &ctx.required_keyring(keyring.as_deref())?;
             let info = read_public_key_file(public)?;
             let mut record = KeyRecord::new(
                 info.public_key,
@@ -230,6 +234,7 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
             ))
         }
         KeyringCommand::Retire { keyring, kid } => {
+            let keyring = &ctx.required_keyring(keyring.as_deref())?;
             let mut ring = Keyring::load(keyring)?;
             ring.retire(&parse_kid(kid)?)?;
             ring.save(keyring)?;
@@ -239,6 +244,7 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
             ))
         }
         KeyringCommand::Activate { keyring, kid } => {
+            let keyring = &ctx.required_keyring(keyring.as_deref())?;
             let mut ring = Keyring::load(keyring)?;
             ring.set_active(&parse_kid(kid)?)?;
             ring.save(keyring)?;
@@ -248,6 +254,7 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
             ))
         }
         KeyringCommand::List { keyring, json } => {
+            let keyring = &ctx.required_keyring(keyring.as_deref())?;
             let ring = Keyring::load(keyring)?;
             let active = ring.active().map(|r| r.kid);
             if *json {
@@ -287,6 +294,7 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
             output,
             force,
         } => {
+            let keyring = &ctx.required_keyring(keyring.as_deref())?;
             let ring = Keyring::load(keyring)?;
             let target = Target::from_arg(output.as_deref());
             target.check(*force)?;

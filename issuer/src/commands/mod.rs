@@ -1,7 +1,7 @@
 //! The commands behind `tessera`: each parses nothing itself (that is
 //! [`crate::cli`]) and prints what the library returns.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use tessera_keys::Keyring;
@@ -12,6 +12,7 @@ use tessera_verifier::{armor, decode_request, MAX_OBJECT_LEN};
 use crate::calendar::parse_time;
 use crate::catalog::Catalog;
 use crate::cli::{Cli, Command, Global, KeyArgs, Pkcs11Args};
+use crate::config::Config;
 use crate::error::Error;
 use crate::ledger::Ledger;
 use crate::output::read_bytes_or_qr;
@@ -27,11 +28,14 @@ pub mod lifecycle;
 pub mod report;
 pub(crate) mod session;
 
-/// What every command may need: the global options and the time.
+/// What every command may need: the global options, the configuration
+/// and the time.
 #[derive(Debug)]
 pub struct Ctx {
     /// Global options.
     pub global: Global,
+    /// The configuration file and the environment ([`Config`]).
+    pub config: Config,
     /// "Now" (the real time, or the hidden `--now` for tests), to the
     /// second.
     pub now: DateTime<Utc>,
@@ -40,53 +44,63 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// The context for these global options.
+    /// The context for these global options, with the configuration file
+    /// they (or the environment, or the working folder) name.
     ///
     /// # Errors
-    /// [`Error::Usage`] for a `--now` that is not a time.
+    /// [`Error::Usage`] for a `--now` that is not a time,
+    /// [`Error::Config`].
     pub fn new(global: Global) -> Result<Self, Error> {
+        let config = Config::find(global.config.as_deref())?;
+        Self::with_config(global, config)
+    }
+
+    /// The context for these global options and this configuration.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for a `--now` that is not a time, or a request
+    /// window that is not a duration.
+    pub fn with_config(global: Global, config: Config) -> Result<Self, Error> {
         let now = match &global.now {
             Some(t) => parse_time(t).map_err(|e| Error::Usage(e.to_string()))?,
             None => Utc::now().trunc_subsecs(0),
         };
-        let request_window = match std::env::var("TESSERA_REQUEST_WINDOW") {
-            Ok(w) => crate::calendar::parse_duration(&w).ok_or_else(|| {
-                Error::Usage(format!(
-                    "TESSERA_REQUEST_WINDOW `{w}` is not a duration: write <n>d, <n>h, <n>m or <n>s (default 30d)"
-                ))
-            })?,
-            Err(_) => crate::validate::DEFAULT_REQUEST_WINDOW,
-        };
+        let request_window = config.request_window()?.value;
         Ok(Self {
             global,
+            config,
             now,
             request_window,
         })
     }
 
-    /// The catalog in use.
+    /// The catalog in use: `--catalog`, `TESSERA_CATALOG`, `catalog` in
+    /// the configuration, else the embedded default.
     ///
     /// # Errors
     /// [`Error::Catalog`].
     pub fn catalog(&self) -> Result<Catalog, Error> {
-        Ok(Catalog::load_or_default(self.global.catalog.as_deref())?)
+        let path = self.config.catalog(self.global.catalog.as_deref());
+        Ok(Catalog::load_or_default(
+            path.as_ref().map(|s| s.value.as_path()),
+        )?)
     }
 
-    /// The operator: `--operator`, `TESSERA_OPERATOR` or `$USER`.
+    /// The operator: `--operator`, `TESSERA_OPERATOR`, `operator` in the
+    /// configuration, or `$USER`.
     ///
     /// # Errors
-    /// [`Error::Usage`] when none is known.
+    /// [`Error::Usage`] when none is known, [`Error::Invalid`] for one
+    /// with a control or format character.
     pub fn operator(&self) -> Result<String, Error> {
         let operator = self
-            .global
-            .operator
-            .clone()
-            .or_else(|| std::env::var("USER").ok())
-            .map(|o| o.trim().to_owned())
+            .config
+            .operator(self.global.operator.as_deref())
+            .map(|s| s.value)
             .filter(|o| !o.is_empty())
             .ok_or_else(|| {
                 Error::Usage(
-                    "no operator: pass --operator NAME or set TESSERA_OPERATOR (recorded in the ledger)"
+                    "no operator: pass --operator NAME, set TESSERA_OPERATOR or `operator` in tessera.toml (recorded in the ledger)"
                         .into(),
                 )
             })?;
@@ -94,12 +108,63 @@ impl Ctx {
         Ok(operator)
     }
 
+    /// The ledger file: `--ledger`, `TESSERA_LEDGER` or `ledger` in the
+    /// configuration. There is no default: a ledger is named, never
+    /// guessed from the working folder.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] when none is named.
+    pub fn ledger_path(&self) -> Result<PathBuf, Error> {
+        self.config
+            .ledger(self.global.ledger.as_deref())
+            .map(|s| s.value)
+            .ok_or_else(|| {
+                Error::Usage(
+                    "no ledger named: pass --ledger FILE, set TESSERA_LEDGER, or write `ledger = \"/srv/tessera/ledger.db\"` in tessera.toml (`tessera config` shows the settings in effect; `tessera ledger init` creates a ledger)"
+                        .into(),
+                )
+            })
+    }
+
+    /// The keyring: `flag`, `TESSERA_KEYRING` or `keyring` in the
+    /// configuration, if any.
+    #[must_use]
+    pub fn keyring_path(&self, flag: Option<&Path>) -> Option<PathBuf> {
+        self.config.keyring(flag).map(|s| s.value)
+    }
+
+    /// [`Ctx::keyring_path`] for a command that cannot do without one.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] naming the three ways to give one.
+    pub fn required_keyring(&self, flag: Option<&Path>) -> Result<PathBuf, Error> {
+        self.keyring_path(flag).ok_or_else(|| {
+            Error::Usage(
+                "no keyring: pass --keyring FILE, set TESSERA_KEYRING or `keyring` in tessera.toml"
+                    .into(),
+            )
+        })
+    }
+
+    /// The signing key file: `flag`, `TESSERA_KEY` or `key` in the
+    /// configuration.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] naming the three ways to give one.
+    pub fn key_path(&self, flag: Option<&Path>) -> Result<PathBuf, Error> {
+        self.config.key(flag).map(|s| s.value).ok_or_else(|| {
+            Error::Usage(
+                "no signing key: pass --key FILE (or --key pkcs11:URI), set TESSERA_KEY or `key` in tessera.toml".into(),
+            )
+        })
+    }
+
     /// The ledger, created if missing (commands that issue).
     ///
     /// # Errors
     /// [`Error::Ledger`].
     pub fn ledger(&self) -> Result<Ledger, Error> {
-        Ok(Ledger::open(&self.global.ledger)?)
+        Ok(Ledger::open(&self.ledger_path()?)?)
     }
 
     /// The existing ledger (commands that only read).
@@ -107,7 +172,7 @@ impl Ctx {
     /// # Errors
     /// [`Error::Ledger`].
     pub fn existing_ledger(&self) -> Result<Ledger, Error> {
-        Ok(Ledger::open_existing(&self.global.ledger)?)
+        Ok(Ledger::open_existing(&self.ledger_path()?)?)
     }
 
     /// What every request read by this command must meet: the clock and
@@ -139,8 +204,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     let ctx = Ctx::new(cli.global)?;
     match cli.command {
         Command::Keygen(a) => keys::keygen(&ctx, &a),
-        Command::Key(c) => keys::key(&c),
+        Command::Key(c) => keys::key(&ctx, &c),
         Command::Keyring(c) => keys::keyring(&ctx, &c),
+        Command::Config(a) => docs::config(&ctx, &a),
         Command::Catalog(c) => docs::catalog(&ctx, &c),
         Command::Issue(a) => issue::issue(&ctx, &a),
         Command::Renew(a) => issue::renew(&ctx, &a),
@@ -162,24 +228,21 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 /// Opens the signing key: a key file (passphrase from
 /// `--passphrase-file`, `TESSERA_PASSPHRASE` or a prompt) or a key in a
 /// PKCS#11 token (`--key pkcs11:...`; PIN from `--pin-file`,
-/// `TESSERA_PKCS11_PIN` or a prompt) and, with `--keyring`, checks that it
-/// is the active key and valid at `now`.
+/// `TESSERA_PKCS11_PIN` or a prompt) and, with a keyring (option,
+/// environment or configuration), checks that it is the active key and
+/// valid at `ctx.now`.
 ///
 /// # Errors
 /// [`Error::Usage`] without a key, [`Error::Key`].
-pub fn load_signer(args: &KeyArgs, now: DateTime<Utc>) -> Result<AnySigner, Error> {
-    let path = args.key.as_ref().ok_or_else(|| {
-        Error::Usage(
-            "no signing key: pass --key FILE (or --key pkcs11:URI) or set TESSERA_KEY".into(),
-        )
-    })?;
+pub fn load_signer(ctx: &Ctx, args: &KeyArgs) -> Result<AnySigner, Error> {
+    let path = ctx.key_path(args.key.as_deref())?;
     let signer = AnySigner::open(
-        &KeyLocation::from_arg(path),
+        &KeyLocation::from_arg(&path),
         &PassphraseSource::from_cli(args.passphrase_file.clone()),
         &pkcs11_options(&args.token),
     )?;
-    if let Some(k) = &args.keyring {
-        Keyring::load(k)?.check_signer(&signer, now)?;
+    if let Some(k) = ctx.keyring_path(args.keyring.as_deref()) {
+        Keyring::load(&k)?.check_signer(&signer, ctx.now)?;
     }
     Ok(signer)
 }

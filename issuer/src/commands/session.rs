@@ -51,7 +51,7 @@ impl Signing {
         let catalog = ctx.catalog()?;
         let inputs = inputs()?;
         let operator = ctx.operator()?;
-        let signer = load_signer(key, ctx.now)?;
+        let signer = load_signer(ctx, key)?;
         Ok((
             Self {
                 catalog,

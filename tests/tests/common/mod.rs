@@ -233,6 +233,8 @@ impl Vendor {
         cmd.current_dir(self.dir())
             .env_remove("TESSERA_NOW")
             .env_remove("TESSERA_CATALOG")
+            .env_remove("TESSERA_CONFIG")
+            .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
             .env("TESSERA_LEDGER", "ledger.db")
             .env("TESSERA_KEY", "signing.pem")
             .env("TESSERA_KEYRING", "keyring.toml")

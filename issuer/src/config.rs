@@ -1,0 +1,354 @@
+//! Where `tessera` finds its ledger, keyring, key and catalog: a command
+//! line option, then an environment variable, then the configuration file,
+//! then the default. `tessera config` prints every setting in effect and
+//! where it came from.
+//!
+//! The configuration file is the first of:
+//!
+//! 1. `--config FILE` or `TESSERA_CONFIG` (an error if it does not exist);
+//! 2. `tessera.toml` in the working folder;
+//! 3. `$XDG_CONFIG_HOME/tessera/config.toml` (`~/.config/tessera/config.toml`
+//!    when `XDG_CONFIG_HOME` is not set).
+//!
+//! ```toml
+//! ledger = "/srv/tessera/ledger.db"
+//! keyring = "/srv/tessera/keyring.toml"
+//! key = "/srv/tessera/signing.pem"
+//! catalog = "/srv/tessera/catalog.toml"   # optional: the embedded one
+//! request_window = "30d"                 # optional
+//! operator = "alice"                     # optional: else $USER
+//! ```
+//!
+//! Relative paths are taken from the configuration file's folder, so a
+//! vendor folder with its `tessera.toml` works from anywhere it is named.
+//! Passphrases never go into the file (nor on the command line): they come
+//! from `TESSERA_PASSPHRASE`, `--passphrase-file` or a prompt.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::calendar::{format_duration, parse_duration};
+use crate::error::Error;
+use crate::validate::DEFAULT_REQUEST_WINDOW;
+
+/// The file looked for in the working folder.
+pub const LOCAL_FILE: &str = "tessera.toml";
+/// Largest configuration file read.
+const MAX_CONFIG: u64 = 64 * 1024;
+
+/// Where a setting came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A command-line option (`--ledger`).
+    Flag(&'static str),
+    /// An environment variable (`TESSERA_LEDGER`).
+    Env(&'static str),
+    /// The configuration file.
+    File(PathBuf),
+    /// The built-in default.
+    Default,
+}
+
+impl core::fmt::Display for Source {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Flag(name) => write!(f, "{name}"),
+            Self::Env(name) => write!(f, "${name}"),
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// A value and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setting<T> {
+    /// The value.
+    pub value: T,
+    /// Its source.
+    pub source: Source,
+}
+
+/// The configuration file's contents (every key optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    ledger: Option<PathBuf>,
+    keyring: Option<PathBuf>,
+    key: Option<PathBuf>,
+    catalog: Option<PathBuf>,
+    operator: Option<String>,
+    request_window: Option<String>,
+}
+
+/// How environment variables are read (tests read a fixed table).
+type EnvLookup = fn(&str) -> Option<String>;
+
+/// The configuration file in effect and what it says.
+#[derive(Debug)]
+pub struct Config {
+    path: Option<PathBuf>,
+    file: FileSettings,
+    env: EnvLookup,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            path: None,
+            file: FileSettings::default(),
+            env: process_env,
+        }
+    }
+}
+
+/// The default location of the per-user configuration file.
+#[must_use]
+pub fn user_file() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("tessera").join("config.toml"))
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    /// Finds and reads the configuration file: `explicit` (from
+    /// `--config`), else `TESSERA_CONFIG`, else `tessera.toml` in the
+    /// working folder, else the per-user file; none at all is fine.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a named file that does not exist, a file that
+    /// cannot be read or does not parse.
+    pub fn find(explicit: Option<&Path>) -> Result<Self, Error> {
+        let named = explicit
+            .map(Path::to_path_buf)
+            .or_else(|| process_env("TESSERA_CONFIG").map(PathBuf::from));
+        if let Some(path) = named {
+            return Self::load(&path);
+        }
+        for candidate in [Some(PathBuf::from(LOCAL_FILE)), user_file()]
+            .into_iter()
+            .flatten()
+        {
+            if candidate.exists() {
+                return Self::load(&candidate);
+            }
+        }
+        Ok(Self::default())
+    }
+
+    /// Reads one configuration file.
+    ///
+    /// # Errors
+    /// [`Error::Config`].
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let bad = |reason: String| Error::Config {
+            path: path.to_owned(),
+            reason,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| {
+            bad(format!(
+                "{e}; name an existing file with --config or TESSERA_CONFIG, or remove the setting"
+            ))
+        })?;
+        if !meta.is_file() {
+            return Err(bad("not a regular file".into()));
+        }
+        if meta.len() > MAX_CONFIG {
+            return Err(bad(format!(
+                "{} bytes; a configuration file is at most {MAX_CONFIG}",
+                meta.len()
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let file: FileSettings = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map_or(1, |s| {
+                text.get(..s.start)
+                    .map_or(1, |before| before.matches('\n').count() + 1)
+            });
+            bad(format!(
+                "line {line}: {}; the keys are ledger, keyring, key, catalog, operator and request_window",
+                e.message().trim()
+            ))
+        })?;
+        if let Some(w) = &file.request_window {
+            if parse_duration(w).is_none() {
+                return Err(bad(format!(
+                    "request_window `{w}` is not a duration: write <n>d, <n>h, <n>m or <n>s"
+                )));
+            }
+        }
+        if let Some(op) = &file.operator {
+            crate::validate::text("operator", op).map_err(|e| bad(e.to_string()))?;
+        }
+        Ok(Self {
+            path: Some(path.to_owned()),
+            file,
+            env: process_env,
+        })
+    }
+
+    /// The same settings with environment variables read through `env`
+    /// (for tests, which must not depend on the process environment).
+    #[must_use]
+    pub fn with_env(mut self, env: fn(&str) -> Option<String>) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// The configuration file in effect, if any.
+    #[must_use]
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// A path from the file, relative to the file's folder (a key in a
+    /// PKCS#11 token, `pkcs11:...`, is a URI, not a path).
+    fn file_path(&self, value: Option<&PathBuf>) -> Option<Setting<PathBuf>> {
+        let value = value?;
+        let file = self.path.clone()?;
+        let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let uri = value
+            .to_str()
+            .is_some_and(tessera_signer::pkcs11::is_pkcs11_uri);
+        Some(Setting {
+            value: if uri || value.is_absolute() || base.as_os_str().is_empty() {
+                value.clone()
+            } else {
+                base.join(value)
+            },
+            source: Source::File(file),
+        })
+    }
+
+    fn path_setting(
+        &self,
+        flag: Option<&Path>,
+        flag_name: &'static str,
+        env_name: &'static str,
+        file: Option<&PathBuf>,
+    ) -> Option<Setting<PathBuf>> {
+        if let Some(v) = flag {
+            return Some(Setting {
+                value: v.to_owned(),
+                source: Source::Flag(flag_name),
+            });
+        }
+        if let Some(v) = (self.env)(env_name) {
+            return Some(Setting {
+                value: PathBuf::from(v),
+                source: Source::Env(env_name),
+            });
+        }
+        self.file_path(file)
+    }
+
+    /// The ledger: `--ledger`, `TESSERA_LEDGER`, `ledger` in the file.
+    #[must_use]
+    pub fn ledger(&self, flag: Option<&Path>) -> Option<Setting<PathBuf>> {
+        self.path_setting(
+            flag,
+            "--ledger",
+            "TESSERA_LEDGER",
+            self.file.ledger.as_ref(),
+        )
+    }
+
+    /// The keyring: `--keyring`, `TESSERA_KEYRING`, `keyring` in the file.
+    #[must_use]
+    pub fn keyring(&self, flag: Option<&Path>) -> Option<Setting<PathBuf>> {
+        self.path_setting(
+            flag,
+            "--keyring",
+            "TESSERA_KEYRING",
+            self.file.keyring.as_ref(),
+        )
+    }
+
+    /// The signing key: `--key`, `TESSERA_KEY`, `key` in the file.
+    #[must_use]
+    pub fn key(&self, flag: Option<&Path>) -> Option<Setting<PathBuf>> {
+        self.path_setting(flag, "--key", "TESSERA_KEY", self.file.key.as_ref())
+    }
+
+    /// The catalog: `--catalog`, `TESSERA_CATALOG`, `catalog` in the file;
+    /// `None` is the embedded default.
+    #[must_use]
+    pub fn catalog(&self, flag: Option<&Path>) -> Option<Setting<PathBuf>> {
+        self.path_setting(
+            flag,
+            "--catalog",
+            "TESSERA_CATALOG",
+            self.file.catalog.as_ref(),
+        )
+    }
+
+    /// The operator: `--operator`, `TESSERA_OPERATOR`, `operator` in the
+    /// file, `$USER`.
+    #[must_use]
+    pub fn operator(&self, flag: Option<&str>) -> Option<Setting<String>> {
+        if let Some(v) = flag.filter(|v| !v.trim().is_empty()) {
+            return Some(Setting {
+                value: v.trim().to_owned(),
+                source: Source::Flag("--operator"),
+            });
+        }
+        if let Some(v) = (self.env)("TESSERA_OPERATOR") {
+            return Some(Setting {
+                value: v.trim().to_owned(),
+                source: Source::Env("TESSERA_OPERATOR"),
+            });
+        }
+        if let (Some(v), Some(file)) = (&self.file.operator, &self.path) {
+            return Some(Setting {
+                value: v.trim().to_owned(),
+                source: Source::File(file.clone()),
+            });
+        }
+        (self.env)("USER").map(|v| Setting {
+            value: v.trim().to_owned(),
+            source: Source::Env("USER"),
+        })
+    }
+
+    /// How far a request's creation time may lie from now:
+    /// `TESSERA_REQUEST_WINDOW`, `request_window` in the file, 30 days.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for an environment value that is not a duration.
+    pub fn request_window(&self) -> Result<Setting<u32>, Error> {
+        if let Some(v) = (self.env)("TESSERA_REQUEST_WINDOW") {
+            let value = parse_duration(&v).ok_or_else(|| {
+                Error::Usage(format!(
+                    "TESSERA_REQUEST_WINDOW `{v}` is not a duration: write <n>d, <n>h, <n>m or <n>s (default {})",
+                    format_duration(DEFAULT_REQUEST_WINDOW)
+                ))
+            })?;
+            return Ok(Setting {
+                value,
+                source: Source::Env("TESSERA_REQUEST_WINDOW"),
+            });
+        }
+        if let (Some(v), Some(file)) = (&self.file.request_window, &self.path) {
+            if let Some(value) = parse_duration(v) {
+                return Ok(Setting {
+                    value,
+                    source: Source::File(file.clone()),
+                });
+            }
+        }
+        Ok(Setting {
+            value: DEFAULT_REQUEST_WINDOW,
+            source: Source::Default,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

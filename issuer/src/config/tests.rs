@@ -1,0 +1,100 @@
+use super::*;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn some_env(name: &str) -> Option<String> {
+    match name {
+        "TESSERA_LEDGER" => Some("/env/ledger.db".into()),
+        "TESSERA_OPERATOR" => Some("bob".into()),
+        "TESSERA_REQUEST_WINDOW" => Some("7d".into()),
+        "USER" => Some("root".into()),
+        _ => None,
+    }
+}
+
+fn write(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("tessera.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn flag_then_environment_then_file_then_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "ledger = \"ledger.db\"\nkeyring = \"/abs/keyring.toml\"\nkey = \"keys/signing.pem\"\noperator = \"alice\"\nrequest_window = \"10d\"\n",
+    );
+    let c = Config::load(&file).unwrap().with_env(no_env);
+    assert_eq!(c.path(), Some(file.as_path()));
+    // Relative paths are taken from the file's folder.
+    let ledger = c.ledger(None).unwrap();
+    assert_eq!(ledger.value, dir.path().join("ledger.db"));
+    assert_eq!(ledger.source, Source::File(file.clone()));
+    assert_eq!(
+        c.keyring(None).unwrap().value,
+        Path::new("/abs/keyring.toml")
+    );
+    assert_eq!(
+        c.key(None).unwrap().value,
+        dir.path().join("keys/signing.pem")
+    );
+    assert_eq!(c.catalog(None), None);
+    assert_eq!(c.operator(None).unwrap().value, "alice");
+    assert_eq!(c.request_window().unwrap().value, 10 * 86_400);
+    // The flag wins.
+    let flagged = c.ledger(Some(Path::new("x.db"))).unwrap();
+    assert_eq!(flagged.source, Source::Flag("--ledger"));
+    assert_eq!(flagged.source.to_string(), "--ledger");
+    // The environment beats the file.
+    let c = Config::load(&file).unwrap().with_env(some_env);
+    let ledger = c.ledger(None).unwrap();
+    assert_eq!(ledger.value, Path::new("/env/ledger.db"));
+    assert_eq!(ledger.source, Source::Env("TESSERA_LEDGER"));
+    assert_eq!(c.operator(None).unwrap().value, "bob");
+    assert_eq!(c.request_window().unwrap().value, 7 * 86_400);
+    // Nothing anywhere: no ledger, the default window, $USER.
+    let c = Config::default().with_env(no_env);
+    assert_eq!(c.ledger(None), None);
+    assert_eq!(c.operator(None), None);
+    assert_eq!(c.request_window().unwrap().source, Source::Default);
+    let c = Config::default().with_env(|n| (n == "USER").then(|| "carol".into()));
+    assert_eq!(c.operator(None).unwrap().source, Source::Env("USER"));
+}
+
+#[test]
+fn bad_files_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, says) in [
+        ("ledgr = \"x.db\"\n", "unknown field `ledgr`"),
+        ("ledger = 3\n", "line 1"),
+        ("request_window = \"a month\"\n", "not a duration"),
+        ("operator = \"eve\\u001b[2J\"\n", "operator"),
+    ] {
+        let file = write(dir.path(), text);
+        let e = Config::load(&file).unwrap_err().to_string();
+        assert!(e.contains(says), "{text}: {e}");
+        assert!(e.contains("tessera.toml"), "{e}");
+    }
+    let e = Config::load(&dir.path().join("missing.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--config"), "{e}");
+    let big = "#".repeat(70_000);
+    let file = write(dir.path(), &big);
+    assert!(Config::load(&file)
+        .unwrap_err()
+        .to_string()
+        .contains("at most"));
+}
+
+#[test]
+fn a_token_key_is_a_uri_not_a_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = "pkcs11:token=vendor;object=signing-2026";
+    let file = write(dir.path(), &format!("key = \"{uri}\"\n"));
+    let c = Config::load(&file).unwrap().with_env(no_env);
+    assert_eq!(c.key(None).unwrap().value, Path::new(uri));
+}
