@@ -434,6 +434,12 @@ pub fn write_files(dir: &Path, records: &[&Record]) -> Result<usize, Error> {
     Ok(written)
 }
 
+/// Whether a row's error is the ledger failing (which stops the run), not
+/// the row being refused.
+fn stops_the_run(e: &Error) -> bool {
+    matches!(e, Error::Ledger(l) if !matches!(l, crate::ledger::LedgerError::Conflict { .. }))
+}
+
 /// What a row of a batch came to while the batch is being worked on.
 enum Slot {
     Done(Outcome),
@@ -486,7 +492,7 @@ fn batch_parallel(
     now: DateTime<Utc>,
     threads: usize,
 ) -> Result<Option<Vec<Outcome>>, Error> {
-    let mut w = ledger.writer()?;
+    let mut w = ledger.writer(issuer.signer, issuer.operator)?;
     let mut slots = Vec::with_capacity(batch.len());
     let mut planned: Vec<Planned> = Vec::new();
     let mut serials: HashMap<String, u32> = HashMap::new();
@@ -519,7 +525,9 @@ fn batch_parallel(
                 slots.push(Slot::Planned(planned.len()));
                 planned.push(p);
             }
-            Err(e @ Error::Ledger(crate::ledger::LedgerError::Sqlite { .. })) => return Err(e),
+            // The ledger itself failing stops the run; a row it refuses
+            // (a conflict) is that row's refusal.
+            Err(e) if stops_the_run(&e) => return Err(e),
             Err(e) => slots.push(Slot::Done(Outcome::Refused(RowError {
                 line: row.line,
                 message: e.to_string(),
@@ -560,7 +568,7 @@ fn batch_sequential(
     now: DateTime<Utc>,
 ) -> Result<Vec<Outcome>, Error> {
     let mut outcomes = Vec::with_capacity(batch.len());
-    let mut w = ledger.writer()?;
+    let mut w = ledger.writer(issuer.signer, issuer.operator)?;
     for row in batch {
         let outcome = match w.by_idem_key(&row.key)? {
             Some(r) => Outcome::Skipped(Box::new(r)),
@@ -573,9 +581,7 @@ fn batch_sequential(
                 };
                 match w.savepoint(|w| issuance::issue(w, issuer, &row.order, &row.request, &opts)) {
                     Ok(issued) => Outcome::Issued(Box::new(issued.record)),
-                    Err(e @ Error::Ledger(crate::ledger::LedgerError::Sqlite { .. })) => {
-                        return Err(e)
-                    }
+                    Err(e) if stops_the_run(&e) => return Err(e),
                     Err(e) => Outcome::Refused(RowError {
                         line: row.line,
                         message: e.to_string(),

@@ -795,6 +795,45 @@ pub struct ExportKind {
 /// `tessera ledger`.
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
+    /// Create the ledger: a new file holding its identity (ledger id,
+    /// vendor id, creation time) and its first checkpoint.
+    #[command(after_help = after_help("\
+Examples:
+  tessera --ledger /srv/tessera/ledger.db ledger init --key signing.pem --keyring keyring.toml
+
+The only command that creates a ledger: it refuses an existing file. The
+vendor id comes from the catalog; the signing key signs the first
+checkpoint (as it signs one after every later transaction). Name the
+ledger in tessera.toml (`ledger = \"/srv/tessera/ledger.db\"`) so that
+every command finds it.
+
+"))]
+    Init {
+        /// Signing key.
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Print the latest checkpoint: the vendor key's signature over the
+    /// ledger id, the number of entries and the hash of the last one.
+    #[command(after_help = after_help("\
+Examples:
+  tessera ledger head -o /mnt/offsite/ledger-2026-12-06.ckpt
+  tessera ledger head | mail -s 'tessera ledger head' audit@example.com
+  tessera ledger verify --expect-head /mnt/offsite/ledger-2026-12-06.ckpt
+
+Keep checkpoints away from the ledger's machine (another host, a ticket,
+a mail): `ledger verify --expect-head FILE` then proves that the ledger
+still holds everything it held when FILE was made.
+
+"))]
+    Head {
+        /// Write the checkpoint to FILE (`-`: standard output, the default).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Overwrite an existing output file.
+        #[arg(long)]
+        force: bool,
+    },
     /// One line per SW serial: latest sequence, customer, platform, lease.
     #[command(after_help = after_help("\
 Examples:
@@ -825,17 +864,31 @@ Examples:
         #[arg(long)]
         json: bool,
     },
-    /// Check the hash chain and every row; prints the chain head.
+    /// Check the whole ledger: hash chain, views, every license signature
+    /// and every checkpoint; optionally against a checkpoint kept
+    /// elsewhere.
     #[command(after_help = after_help("\
 Examples:
-  tessera ledger verify
+  tessera ledger verify --keyring keyring.toml
+  tessera ledger verify --expect-head /mnt/offsite/ledger-2026-12-06.ckpt
 
-Exit code 4 when a row was edited, deleted or reordered. Keep the printed
-head elsewhere (a ticket, a daily mail) to detect a rewrite of the whole
-chain.
+Exit code 4 names the first bad entry: an edited, deleted, inserted or
+reordered entry, a view that differs from the journal, a license or
+checkpoint that does not verify under the keyring, a journal cut off
+before a checkpoint. A ledger cut off together with its own checkpoints
+is found only against a checkpoint kept elsewhere (--expect-head).
 
 "))]
-    Verify,
+    Verify {
+        /// The vendor's keyring (else TESSERA_KEYRING, `keyring` in the
+        /// configuration): every signature is checked against it.
+        #[arg(long, value_name = "FILE")]
+        keyring: Option<PathBuf>,
+        /// A checkpoint kept elsewhere (`tessera ledger head`): the ledger
+        /// must hold it.
+        #[arg(long, value_name = "FILE")]
+        expect_head: Option<PathBuf>,
+    },
     /// Export every row.
     #[command(after_help = after_help("\
 Examples:

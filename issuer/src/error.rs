@@ -6,7 +6,7 @@
 //! | 1 | usage, input or I/O error: bad arguments, unreadable or invalid files (catalog, order, request, key, keyring), ledger unavailable |
 //! | 2 | policy refusal: the order or request breaks a rule (DOMAIN.md) |
 //! | 3 | verification failure: the license is malformed, its signature or key does not check, or it does not bind to the device |
-//! | 4 | ledger integrity failure: the hash chain or a row does not hold |
+//! | 4 | ledger integrity failure: an entry, a view or a checkpoint does not hold, entries were cut off, or the file is damaged or not a tessera ledger |
 //! | 5 | the license verifies but is not in force at the time given (expired after grace, or not yet valid) |
 //! | 6 | bulk issuance finished, but some rows were refused (each is reported with its line) |
 
@@ -25,7 +25,7 @@ pub const EXIT_USAGE: u8 = 1;
 pub const EXIT_POLICY: u8 = 2;
 /// Exit code: verification failure.
 pub const EXIT_VERIFY: u8 = 3;
-/// Exit code: ledger integrity failure.
+/// Exit code: ledger integrity failure, damaged or foreign ledger file.
 pub const EXIT_LEDGER: u8 = 4;
 /// Exit code: license not in force.
 pub const EXIT_NOT_IN_FORCE: u8 = 5;
@@ -39,7 +39,8 @@ Exit codes:
   1  usage, input or I/O error: arguments, catalog, order, request, key, keyring, ledger
   2  policy refusal: the order or request breaks a licensing rule
   3  verification failure: malformed license, bad signature or key, wrong device
-  4  ledger integrity failure: an edited, deleted or reordered row
+  4  ledger integrity failure: an edited, deleted, reordered or cut-off entry,
+     a damaged or foreign ledger file
   5  the license verifies but is not in force (expired after grace, not yet valid)
   6  bulk issuance finished with refused rows";
 
@@ -172,7 +173,7 @@ impl Error {
         match self {
             Self::Policy(_) => EXIT_POLICY,
             Self::Verification { .. } => EXIT_VERIFY,
-            Self::Ledger(LedgerError::Integrity { .. }) => EXIT_LEDGER,
+            Self::Ledger(e) if e.is_integrity() => EXIT_LEDGER,
             Self::NotInForce { .. } => EXIT_NOT_IN_FORCE,
             Self::BulkPartial { .. } => EXIT_BULK_PARTIAL,
             _ => EXIT_USAGE,

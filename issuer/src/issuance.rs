@@ -190,7 +190,7 @@ pub(crate) fn decode_data(record: &Record) -> Result<LicenseData, Error> {
         .map(|l| l.to_data())
         .map_err(|e| {
             Error::Ledger(LedgerError::Integrity {
-                row: record.id,
+                entry: u64::try_from(record.id).unwrap_or(0),
                 reason: format!("the license bytes do not decode ({e})"),
             })
         })
@@ -229,24 +229,16 @@ pub(crate) fn record_for(
     bytes: Vec<u8>,
     action: Action,
     order_json: String,
-    operator: &str,
     idem_key: Option<&str>,
+    request_key: Option<[u8; 32]>,
 ) -> NewRecord {
     NewRecord {
-        serial: data.serial.clone(),
-        sequence: data.sequence,
-        license_id: data.id,
         action,
         bytes,
         order_json,
-        operator: operator.to_owned(),
         issued_at: data.issued_at,
-        customer: data.customer.clone(),
-        pbx_name: data.pbx_name.clone(),
-        platform: PlatformName::of(data.platform).as_str().to_owned(),
-        lease_end: data.lease_end,
-        term_end: data.term.end,
         idem_key: idem_key.map(str::to_owned),
+        request_key,
     }
 }
 
@@ -326,7 +318,7 @@ pub fn plan(
             Some(sw) => sw,
             None => {
                 converted_from = Some(hw.clone());
-                w.allocate_serial(now.year())?
+                w.allocate_serial(now.year(), now.timestamp())?
             }
         },
         (None, None) => {
@@ -580,7 +572,7 @@ pub fn sign_planned(issuer: &Issuer<'_>, planned: &Planned) -> Result<Vec<u8>, E
 /// [`Error::Ledger`].
 pub fn record(
     w: &mut Writer<'_>,
-    issuer: &Issuer<'_>,
+    _issuer: &Issuer<'_>,
     planned: Planned,
     bytes: Vec<u8>,
 ) -> Result<Issued, Error> {
@@ -603,8 +595,8 @@ pub fn record(
         bytes,
         action,
         order_json,
-        issuer.operator,
         idem_key.as_deref(),
+        request_key,
     ))?;
     let at = data.issued_at;
     match schedule {
@@ -612,22 +604,12 @@ pub fn record(
         ScheduleChange::Cancel => w.cancel_schedule(&data.serial, at)?,
         ScheduleChange::Keep => {}
     }
-    if let Some(key) = &request_key {
-        w.record_request_key(&data.serial, data.sequence, key)?;
-    }
     if action == Action::Change && (!decreases.is_empty() || approval.is_some()) {
         let mut detail = serde_json::json!({ "decreases": decreases.join(", ") });
         if let Some(a) = &approval {
             detail["approval"] = serde_json::json!(a);
         }
-        w.add_event(
-            &data.serial,
-            data.sequence,
-            event,
-            &detail,
-            issuer.operator,
-            at,
-        )?;
+        w.add_event(&data.serial, data.sequence, event, &detail, at)?;
     }
     Ok(Issued {
         record,
@@ -707,10 +689,9 @@ pub fn renew(
         bytes,
         Action::Renew,
         latest.row.order_json.clone(),
-        issuer.operator,
         None,
+        Some(request.device_key),
     ))?;
-    w.record_request_key(&serial, data.sequence, &request.device_key)?;
     Ok(Issued {
         record,
         license: data,
@@ -826,8 +807,8 @@ pub fn replace(
         bytes,
         Action::Replace,
         order_json,
-        issuer.operator,
         None,
+        Some(request.device_key),
     ))?;
     let at = now.timestamp();
     let new_key = hex::encode(request.device_key);
@@ -844,21 +825,13 @@ pub fn replace(
         reason.as_str(),
         at,
     )?;
-    w.record_request_key(serial, data.sequence, &request.device_key)?;
     let detail = serde_json::json!({
         "reason": reason.as_str(),
         "replaced_sequence": latest.row.sequence,
         "from_platform": latest.row.platform,
         "to_platform": PlatformName::of(platform).as_str(),
     });
-    w.add_event(
-        serial,
-        data.sequence,
-        "replace",
-        &detail,
-        issuer.operator,
-        at,
-    )?;
+    w.add_event(serial, data.sequence, "replace", &detail, at)?;
     Ok(Issued {
         record,
         license: data,

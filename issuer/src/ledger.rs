@@ -1,178 +1,209 @@
-//! The ledger: every license ever issued, in SQLite, chained by hash so
-//! that an edited, deleted or reordered row is detected
-//! ([`Ledger::verify`]).
+//! The ledger: the vendor's system of record. One append-only journal of
+//! facts chained by hash ([`journal`]), query views folded from it
+//! ([`views`]), and a checkpoint signed by the vendor key after every
+//! committed transaction (`spec/FORMAT.md` §10).
 //!
-//! - WAL journal, `synchronous=FULL`: a committed license survives a crash
-//!   or power loss.
-//! - Writes happen in `BEGIN IMMEDIATE` transactions ([`Ledger::writer`]):
-//!   the sequence of a serial is read and the row inserted under the same
-//!   write lock, so two issuers at once never share a sequence; a second
-//!   writer waits (`busy_timeout`).
-//! - Row hash = SHA-256(`"tessera-ledger-v1\0"` ‖ prev_hash ‖ canonical
-//!   fields), each field length-prefixed; the first row's prev_hash is 32
-//!   zero bytes. The chain head (row count and last hash) is kept in its
-//!   own table, so deleting the last rows is detected too; print it with
-//!   `tessera ledger verify` and keep it elsewhere to detect a rewrite of
-//!   the whole chain.
-//! - The schema is versioned with `PRAGMA user_version`.
+//! - **Created once, explicitly** ([`Ledger::init`]): the file is made
+//!   exclusively, holds the genesis entry (ledger id, vendor id, creation
+//!   time) and its first checkpoint. Every other command opens an existing
+//!   ledger and refuses a missing, empty, foreign or damaged file.
+//! - **Everything in the chain**: licenses, serial allocations, HW → SW
+//!   conversions, schedules, replaced bindings, request keys, voids and
+//!   approvals are journal entries; the tables commands query are views of
+//!   the journal, written in the same transaction by the one fold
+//!   ([`views::apply`]).
+//! - **Writers** ([`Ledger::writer`]) hold the write lock for the whole
+//!   transaction, so what they read (a serial's last sequence, a year's
+//!   counter, the chain head) is what they append after; many entries go
+//!   into one transaction (a bulk batch, later a group commit), one
+//!   checkpoint covers them.
+//! - **Readers** ([`Ledger::open_read_only`]) read one snapshot without
+//!   taking the write lock, also while a bulk run writes and on read-only
+//!   media.
+//! - **Verification** ([`Ledger::verify`]) re-reads the journal from the
+//!   first entry: every hash, every entry folded again and the views
+//!   compared, every license signature and every checkpoint against the
+//!   vendor's keyring, each serial's sequence chain, and optionally a
+//!   checkpoint kept elsewhere (a cut-off end). It names the first bad
+//!   entry.
+//!
+//! Storage is behind one trait ([`Backend`], [`StoreTx`]); SQLite
+//! ([`sqlite`]) is the implementation (WAL, `synchronous=FULL`, writers
+//! `BEGIN IMMEDIATE`, readers read-only). A PostgreSQL backend implements
+//! the same traits, serializing the chain head with a row lock.
 
 use core::time::Duration;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{
-    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
-};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use tessera_keys::Signer;
+use tessera_verifier::encode::{sign_checkpoint, CheckpointData, EncodeError};
+use tessera_verifier::{decode_checkpoint, KeyEntry};
+
+pub mod journal;
+pub mod sqlite;
+pub mod views;
+
+pub use journal::{entry_hash, Action, Entry, Fact};
+pub use views::Identity;
 
 use crate::calendar::rfc3339_unix;
 use crate::policy::ZeroSchedule;
+use sqlite::{Mode, SqliteBackend, SqliteTx};
+use views::{FoldError, MemoryViews, ViewStore};
 
-/// The schema version this tessera reads and writes.
-pub const SCHEMA_VERSION: i64 = 2;
-/// How long a writer waits for another one (milliseconds).
-pub const BUSY_TIMEOUT_MS: u64 = 30_000;
-/// Domain tag of row hashes.
-pub const HASH_TAG: &[u8] = b"tessera-ledger-v1\0";
+/// How long a writer waits for another one.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Why a ledger operation failed.
+/// Why a ledger operation failed. No message repeats a database's own
+/// words: each says what is wrong with the ledger and what to do.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LedgerError {
-    /// SQLite failed (locked past the busy timeout, disk full ...).
-    #[error("ledger {path}: {source}")]
-    Sqlite {
-        /// The ledger file.
-        path: PathBuf,
-        /// The cause.
-        source: rusqlite::Error,
-    },
-    /// No ledger at the path given to a command that only reads it.
-    #[error("no ledger at {0}; pass --ledger FILE (or TESSERA_LEDGER), or issue a license first")]
+    /// No file at the path given.
+    #[error("no ledger at {0}: create one with `tessera ledger init`, or name the existing one with --ledger, TESSERA_LEDGER or `ledger` in tessera.toml (`tessera config` shows which is in effect)")]
     NotFound(PathBuf),
+    /// `ledger init` of a path that exists.
+    #[error("{0} exists: tessera never creates a ledger over an existing file; name a new file, or use the ledger that is there")]
+    Exists(PathBuf),
+    /// An empty file where the ledger should be. Exit code 4.
+    #[error("not a tessera ledger or damaged: {0} is an empty file; restore the ledger from a backup (or, if there never was one here, remove the file and run `tessera ledger init`)")]
+    Empty(PathBuf),
+    /// A file that is not a tessera ledger. Exit code 4.
+    #[error("not a tessera ledger or damaged: {path}: {what}; check the path (`tessera config` shows where it comes from)")]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        what: String,
+    },
+    /// A ledger whose file is damaged. Exit code 4.
+    #[error("not a tessera ledger or damaged: {path}: {what}; restore the ledger from a backup and run `tessera ledger verify`")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// A ledger in the format before the journal.
+    #[error("{path} is a ledger of an earlier tessera (schema {version}, before the journal); convert it once with `tessera ledger upgrade --from {path} --ledger NEW.db`, then use NEW.db")]
+    OldFormat {
+        /// The file.
+        path: PathBuf,
+        /// Its schema.
+        version: i32,
+    },
     /// The ledger was written by a newer tessera.
-    #[error("ledger {path} has schema {found}, newer than this tessera understands ({SCHEMA_VERSION}); upgrade tessera")]
+    #[error("ledger {path} has schema {found}, newer than this tessera understands ({}); upgrade tessera", sqlite::SCHEMA_VERSION)]
     NewerSchema {
-        /// The ledger file.
+        /// The file.
         path: PathBuf,
         /// Its version.
-        found: i64,
+        found: i32,
     },
-    /// The hash chain or a row's content does not hold: the ledger was
+    /// The journal, a view or a checkpoint does not hold: the ledger was
     /// edited outside tessera. Exit code 4.
-    #[error("ledger integrity failure at row {row}: {reason}; restore the ledger from a backup and investigate")]
+    #[error("ledger integrity failure at entry {entry}: {reason}; restore the ledger from a backup and investigate")]
     Integrity {
-        /// The row id (chain position) where the chain breaks.
-        row: i64,
+        /// The first bad entry (its position, from 1).
+        entry: u64,
         /// What does not hold.
         reason: String,
     },
-    /// A row to insert does not fit the ledger (wrong sequence ...).
+    /// Another writer held the ledger past the timeout.
+    #[error("ledger {path}: another tessera process has been writing it for {waited} s (an issuance or a bulk run); let it finish and run the command again (reading commands such as `tessera ledger list` work meanwhile)")]
+    Busy {
+        /// The file.
+        path: PathBuf,
+        /// Seconds waited.
+        waited: u64,
+    },
+    /// The file, its folder or the medium is read-only.
+    #[error("ledger {path} cannot be written: the file, its folder or the medium is read-only; issue on a writable copy of the ledger (reading commands work as they are)")]
+    ReadOnly {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file system failed.
+    #[error("ledger {path}: {what}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What happened and what to do.
+        what: String,
+    },
+    /// An entry that cannot be appended (its sequence is not the next, its
+    /// vendor is not the ledger's ...).
     #[error("ledger {path}: {reason}")]
     Conflict {
-        /// The ledger file.
+        /// The file.
         path: PathBuf,
         /// What.
         reason: String,
     },
+    /// The checkpoint given to compare with (`--expect-head`) is not a
+    /// valid checkpoint of this vendor, or belongs to another ledger.
+    #[error("the expected head is not usable: {reason}")]
+    ExpectedHead {
+        /// Why.
+        reason: String,
+    },
+    /// The checkpoint of a transaction could not be signed: nothing was
+    /// recorded.
+    #[error("ledger {path}: the checkpoint could not be signed ({reason}); nothing was recorded")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
-/// What an issued license was.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// First license of a serial.
-    Issue,
-    /// A change of the license in force.
-    Change,
-    /// A renewal (same content, new lease).
-    Renew,
-    /// A replacement (new binding: RMA or migration).
-    Replace,
-    /// A void: supersedes a license issued in error.
-    Void,
-    /// Sharing: a client license, or a server's license with the server
-    /// role.
-    Share,
-}
-
-impl Action {
-    /// The name stored in the ledger.
+impl LedgerError {
+    /// Whether this is an integrity failure, a damaged or a foreign file
+    /// (exit code 4).
     #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Issue => "issue",
-            Self::Change => "change",
-            Self::Renew => "renew",
-            Self::Replace => "replace",
-            Self::Void => "void",
-            Self::Share => "share",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "issue" => Self::Issue,
-            "change" => Self::Change,
-            "renew" => Self::Renew,
-            "replace" => Self::Replace,
-            "void" => Self::Void,
-            "share" => Self::Share,
-            _ => return None,
-        })
+    pub fn is_integrity(&self) -> bool {
+        matches!(
+            self,
+            Self::Integrity { .. } | Self::Empty(_) | Self::Foreign { .. } | Self::Damaged { .. }
+        )
     }
 }
 
-/// A row to append: one issued license.
+/// A license to append ([`Writer::append`]); its serial, sequence, id and
+/// the rest are read from the license itself.
 #[derive(Clone, Debug)]
 pub struct NewRecord {
-    /// SW serial.
-    pub serial: String,
-    /// Sequence (must be the serial's next).
-    pub sequence: u32,
-    /// License id (`cti`).
-    pub license_id: [u8; 16],
-    /// What it was.
+    /// What it is.
     pub action: Action,
     /// The signed license (COSE_Sign1).
     pub bytes: Vec<u8>,
     /// The order, as JSON.
     pub order_json: String,
-    /// Who issued it.
-    pub operator: String,
     /// When (the license's `iat`).
     pub issued_at: i64,
-    /// Customer (from the license).
-    pub customer: String,
-    /// PBX name (from the license).
-    pub pbx_name: String,
-    /// Platform name (`hw`, `vm`, `cloud`).
-    pub platform: String,
-    /// Lease end.
-    pub lease_end: i64,
-    /// Term end (`None` for lifetime).
-    pub term_end: Option<i64>,
     /// Idempotency key of a bulk row.
     pub idem_key: Option<String>,
+    /// Device key of the request it answers.
+    pub request_key: Option<[u8; 32]>,
 }
 
-/// A ledger row.
+/// A license in the ledger.
 #[derive(Clone, Debug, Serialize)]
 pub struct Record {
-    /// Chain position, from 1.
+    /// The journal entry holding it (its position, from 1).
+    #[serde(rename = "entry")]
     pub id: i64,
     /// The content.
     #[serde(flatten)]
     pub row: RecordFields,
-    /// Hash of the previous row (hex).
-    #[serde(with = "hex_bytes")]
-    pub prev_hash: [u8; 32],
-    /// This row's hash (hex).
-    #[serde(with = "hex_bytes")]
+    /// The entry's hash (hex).
+    #[serde(with = "hex_bytes", rename = "entry_hash")]
     pub hash: [u8; 32],
 }
 
-/// The fields of a row, as in [`NewRecord`] (serializable).
+/// The fields of a license in the ledger (serializable).
 #[derive(Clone, Debug, Serialize)]
 pub struct RecordFields {
     /// SW serial.
@@ -225,184 +256,6 @@ mod hex_bytes {
     }
 }
 
-fn from_new(r: NewRecord) -> RecordFields {
-    RecordFields {
-        serial: r.serial,
-        sequence: r.sequence,
-        license_id: r.license_id,
-        action: r.action,
-        bytes: r.bytes,
-        order_json: r.order_json,
-        operator: r.operator,
-        issued_at: r.issued_at,
-        customer: r.customer,
-        pbx_name: r.pbx_name,
-        platform: r.platform,
-        lease_end: r.lease_end,
-        term_end: r.term_end,
-        idem_key: r.idem_key,
-    }
-}
-
-/// The hash of a row: SHA-256 over the tag, the previous hash and every
-/// field, length-prefixed, in a fixed order.
-#[must_use]
-pub fn row_hash(prev_hash: &[u8; 32], id: i64, f: &RecordFields) -> [u8; 32] {
-    fn field(h: &mut Sha256, bytes: &[u8]) {
-        h.update((bytes.len() as u64).to_be_bytes());
-        h.update(bytes);
-    }
-    let mut h = Sha256::new();
-    h.update(HASH_TAG);
-    h.update(prev_hash);
-    h.update(id.to_be_bytes());
-    field(&mut h, f.serial.as_bytes());
-    h.update(f.sequence.to_be_bytes());
-    h.update(f.license_id);
-    field(&mut h, f.action.as_str().as_bytes());
-    field(&mut h, &f.bytes);
-    field(&mut h, f.order_json.as_bytes());
-    field(&mut h, f.operator.as_bytes());
-    h.update(f.issued_at.to_be_bytes());
-    field(&mut h, f.customer.as_bytes());
-    field(&mut h, f.pbx_name.as_bytes());
-    field(&mut h, f.platform.as_bytes());
-    h.update(f.lease_end.to_be_bytes());
-    match f.term_end {
-        Some(t) => {
-            h.update([1]);
-            h.update(t.to_be_bytes());
-        }
-        None => h.update([0]),
-    }
-    match &f.idem_key {
-        Some(k) => {
-            h.update([1]);
-            field(&mut h, k.as_bytes());
-        }
-        None => h.update([0]),
-    }
-    h.finalize().into()
-}
-
-const SCHEMA: &str = "
-CREATE TABLE licenses (
-    id          INTEGER PRIMARY KEY,
-    serial      TEXT    NOT NULL,
-    sequence    INTEGER NOT NULL,
-    license_id  TEXT    NOT NULL,
-    action      TEXT    NOT NULL,
-    bytes       BLOB    NOT NULL,
-    order_json  TEXT    NOT NULL,
-    operator    TEXT    NOT NULL,
-    issued_at   INTEGER NOT NULL,
-    customer    TEXT    NOT NULL,
-    pbx_name    TEXT    NOT NULL,
-    platform    TEXT    NOT NULL,
-    lease_end   INTEGER NOT NULL,
-    term_end    INTEGER,
-    idem_key    TEXT    UNIQUE,
-    prev_hash   BLOB    NOT NULL,
-    hash        BLOB    NOT NULL,
-    UNIQUE (serial, sequence)
-);
-CREATE TABLE chain_head (
-    id    INTEGER PRIMARY KEY CHECK (id = 1),
-    rows  INTEGER NOT NULL,
-    hash  BLOB    NOT NULL
-);
-INSERT INTO chain_head (id, rows, hash) VALUES (1, 0, zeroblob(32));
-CREATE TABLE hw_serials (
-    hw_serial   TEXT PRIMARY KEY,
-    serial      TEXT NOT NULL,
-    created_at  INTEGER NOT NULL
-);
-CREATE INDEX hw_serials_serial ON hw_serials (serial);
-CREATE TABLE serial_counter (
-    year  INTEGER PRIMARY KEY,
-    last  INTEGER NOT NULL
-);
-CREATE TABLE schedules (
-    serial        TEXT PRIMARY KEY,
-    stop_at       INTEGER NOT NULL,
-    delete_at     INTEGER NOT NULL,
-    created_at    INTEGER NOT NULL,
-    cancelled_at  INTEGER
-);
-";
-
-/// Schema 2: what the lifecycle commands record next to the license rows
-/// (each row of these tables names the license row it belongs to, which
-/// `verify` checks).
-const SCHEMA_2: &str = "
-CREATE TABLE events (
-    id        INTEGER PRIMARY KEY,
-    serial    TEXT    NOT NULL,
-    sequence  INTEGER NOT NULL,
-    kind      TEXT    NOT NULL,
-    detail    TEXT    NOT NULL,
-    operator  TEXT    NOT NULL,
-    at        INTEGER NOT NULL
-);
-CREATE INDEX events_serial ON events (serial, sequence);
-CREATE TABLE replaced_bindings (
-    serial       TEXT    NOT NULL,
-    sequence     INTEGER NOT NULL,
-    replaced_by  INTEGER NOT NULL,
-    device_keys  TEXT    NOT NULL,
-    reason       TEXT    NOT NULL,
-    at           INTEGER NOT NULL,
-    PRIMARY KEY (serial, sequence)
-);
-CREATE TABLE request_keys (
-    serial      TEXT    NOT NULL,
-    sequence    INTEGER NOT NULL,
-    device_key  TEXT    NOT NULL,
-    PRIMARY KEY (serial, sequence)
-);
-";
-
-const COLUMNS: &str = "id, serial, sequence, license_id, action, bytes, order_json, operator, \
-     issued_at, customer, pbx_name, platform, lease_end, term_end, idem_key, prev_hash, hash";
-
-fn blob32(v: Vec<u8>) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    if v.len() == 32 {
-        out.copy_from_slice(&v);
-    }
-    out
-}
-
-fn record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
-    let license_hex: String = r.get(3)?;
-    let mut license_id = [0u8; 16];
-    // A malformed id is caught by `verify` (the hash no longer matches).
-    let _ = hex::decode_to_slice(&license_hex, &mut license_id);
-    let action: String = r.get(4)?;
-    let sequence: i64 = r.get(2)?;
-    Ok(Record {
-        id: r.get(0)?,
-        row: RecordFields {
-            serial: r.get(1)?,
-            sequence: u32::try_from(sequence).unwrap_or(u32::MAX),
-            license_id,
-            action: Action::parse(&action).unwrap_or(Action::Issue),
-            bytes: r.get(5)?,
-            order_json: r.get(6)?,
-            operator: r.get(7)?,
-            issued_at: r.get(8)?,
-            customer: r.get(9)?,
-            pbx_name: r.get(10)?,
-            platform: r.get(11)?,
-            lease_end: r.get(12)?,
-            term_end: r.get(13)?,
-            idem_key: r.get(14)?,
-        },
-        prev_hash: blob32(r.get(15)?),
-        hash: blob32(r.get(16)?),
-    })
-}
-
 /// What a lifecycle command recorded next to the license it issued:
 /// the approval of a change, the reason of a replacement or a void, the
 /// two sides of a sharing, a decommission.
@@ -426,7 +279,6 @@ impl Event {
     /// A one-line description for people.
     #[must_use]
     pub fn describe(&self) -> String {
-        let field = |k: &str| self.detail.get(k).and_then(serde_json::Value::as_str);
         let mut parts: Vec<String> = Vec::new();
         for key in [
             "reason",
@@ -438,15 +290,19 @@ impl Event {
         ] {
             match self.detail.get(key) {
                 Some(serde_json::Value::String(v)) => {
-                    parts.push(format!("{} {v}", key.replace('_', " ")))
+                    parts.push(format!("{} {v}", key.replace('_', " ")));
                 }
                 Some(serde_json::Value::Number(n)) => {
-                    parts.push(format!("{} {n}", key.replace('_', " ")))
+                    parts.push(format!("{} {n}", key.replace('_', " ")));
                 }
                 _ => {}
             }
         }
-        if let Some(d) = field("decreases") {
+        if let Some(d) = self
+            .detail
+            .get("decreases")
+            .and_then(serde_json::Value::as_str)
+        {
             parts.push(format!("decreases {d}"));
         }
         format!("{} {}", self.kind, parts.join(", "))
@@ -474,610 +330,1018 @@ pub struct SerialSummary {
     pub hw_serial: Option<String>,
     /// Licenses issued for it.
     pub licenses: u32,
-    /// The latest row.
+    /// The latest license.
     pub latest: Record,
 }
 
+/// The queries commands and rules make, on a snapshot of the views.
+pub trait Queries {
+    /// The latest license of a serial.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn latest(&self, serial: &str) -> Result<Option<Record>, LedgerError>;
+    /// Every license of a serial, oldest first.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn history(&self, serial: &str) -> Result<Vec<Record>, LedgerError>;
+    /// The license recorded for a bulk idempotency key.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn by_idem_key(&self, key: &str) -> Result<Option<Record>, LedgerError>;
+    /// The license with this id.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn by_license_id(&self, id: &[u8; 16]) -> Result<Option<Record>, LedgerError>;
+    /// Every license, in journal order.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn all(&self) -> Result<Vec<Record>, LedgerError>;
+    /// One summary per serial, by serial.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn serials(&self) -> Result<Vec<SerialSummary>, LedgerError>;
+    /// The SW serial a (normalized) HW serial was converted to.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn sw_serial_of(&self, hw: &str) -> Result<Option<String>, LedgerError>;
+    /// The HW serials converted to a SW serial, oldest first.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn hw_serials_of(&self, serial: &str) -> Result<Vec<String>, LedgerError>;
+    /// The pending stop/delete schedule of a serial.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn pending_schedule(&self, serial: &str) -> Result<Option<ZeroSchedule>, LedgerError>;
+    /// The lifecycle events of a serial, in sequence order.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn events(&self, serial: &str) -> Result<Vec<Event>, LedgerError>;
+    /// Device keys (hex) of requests answered from sequence `from` on.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn request_keys_since(&self, serial: &str, from: u32) -> Result<Vec<String>, LedgerError>;
+    /// The replaced bindings of a serial.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn replaced_bindings(&self, serial: &str) -> Result<Vec<ReplacedBinding>, LedgerError>;
+    /// Whether a serial has a license or a converted HW serial.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn serial_in_use(&self, serial: &str) -> Result<bool, LedgerError>;
+    /// The last journal entry: position and hash.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn head(&self) -> Result<Option<(u64, [u8; 32])>, LedgerError>;
+    /// The newest checkpoint: entries covered and its bytes.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, LedgerError>;
+}
+
+/// What [`Backend::journal`] calls with each stored entry: (position as
+/// stored, body, hash).
+pub type JournalVisitor<'a> = dyn FnMut(i64, &[u8], &[u8]) -> Result<(), LedgerError> + 'a;
+
+/// A backend's write transaction: what the journal logic of [`Writer`]
+/// needs from a database. Dropping it without [`StoreTx::commit`] rolls
+/// everything back.
+pub trait StoreTx: ViewStore + Queries {
+    /// Stores a journal entry.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn append_entry(
+        &mut self,
+        position: u64,
+        body: &[u8],
+        hash: &[u8; 32],
+    ) -> Result<(), LedgerError>;
+    /// Stores a signed checkpoint.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn add_checkpoint(&mut self, entries: u64, bytes: &[u8]) -> Result<(), LedgerError>;
+    /// Opens a savepoint.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn savepoint(&mut self) -> Result<(), LedgerError>;
+    /// Keeps what was written since the savepoint.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn release(&mut self) -> Result<(), LedgerError>;
+    /// Undoes what was written since the savepoint.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn rollback_to(&mut self) -> Result<(), LedgerError>;
+    /// Makes everything durable.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn commit(self: Box<Self>) -> Result<(), LedgerError>;
+}
+
+/// A ledger backend: a snapshot to read and write transactions to start.
+pub trait Backend: Queries + core::fmt::Debug {
+    /// What names the ledger in messages (a file).
+    fn path(&self) -> &Path;
+    /// Starts a write transaction, waiting up to `timeout` for another
+    /// writer (`on_wait` is called once if it has to).
+    ///
+    /// # Errors
+    /// [`LedgerError::Busy`] after the timeout, [`LedgerError`].
+    fn begin<'a>(
+        &'a mut self,
+        timeout: Duration,
+        on_wait: &dyn Fn(&Path),
+    ) -> Result<Box<dyn StoreTx + 'a>, LedgerError>;
+    /// The identity view.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn identity(&self) -> Result<Option<Identity>, LedgerError>;
+    /// Every journal row in order: (position as stored, body, hash).
+    ///
+    /// # Errors
+    /// [`LedgerError`], or what `f` returns.
+    fn journal(&self, f: &mut JournalVisitor<'_>) -> Result<(), LedgerError>;
+    /// Every row of every view.
+    ///
+    /// # Errors
+    /// [`LedgerError`], or what `f` returns.
+    fn view_rows(
+        &self,
+        f: &mut dyn FnMut(views::ViewRow) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError>;
+    /// Every checkpoint, oldest first.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, LedgerError>;
+}
+
+macro_rules! queries_via_sql {
+    ($t:ty) => {
+        impl Queries for $t {
+            fn latest(&self, serial: &str) -> Result<Option<Record>, LedgerError> {
+                self.sql().latest(serial)
+            }
+            fn history(&self, serial: &str) -> Result<Vec<Record>, LedgerError> {
+                self.sql().history(serial)
+            }
+            fn by_idem_key(&self, key: &str) -> Result<Option<Record>, LedgerError> {
+                self.sql().by_idem_key(key)
+            }
+            fn by_license_id(&self, id: &[u8; 16]) -> Result<Option<Record>, LedgerError> {
+                self.sql().by_license_id(id)
+            }
+            fn all(&self) -> Result<Vec<Record>, LedgerError> {
+                self.sql().all()
+            }
+            fn serials(&self) -> Result<Vec<SerialSummary>, LedgerError> {
+                self.sql().serials()
+            }
+            fn sw_serial_of(&self, hw: &str) -> Result<Option<String>, LedgerError> {
+                self.sql().sw_serial_of(hw)
+            }
+            fn hw_serials_of(&self, serial: &str) -> Result<Vec<String>, LedgerError> {
+                self.sql().hw_serials_of(serial)
+            }
+            fn pending_schedule(&self, serial: &str) -> Result<Option<ZeroSchedule>, LedgerError> {
+                self.sql().pending_schedule(serial)
+            }
+            fn events(&self, serial: &str) -> Result<Vec<Event>, LedgerError> {
+                self.sql().events(serial)
+            }
+            fn request_keys_since(
+                &self,
+                serial: &str,
+                from: u32,
+            ) -> Result<Vec<String>, LedgerError> {
+                self.sql().request_keys_since(serial, from)
+            }
+            fn replaced_bindings(&self, serial: &str) -> Result<Vec<ReplacedBinding>, LedgerError> {
+                self.sql().replaced_bindings(serial)
+            }
+            fn serial_in_use(&self, serial: &str) -> Result<bool, LedgerError> {
+                self.sql().serial_in_use(serial)
+            }
+            fn head(&self) -> Result<Option<(u64, [u8; 32])>, LedgerError> {
+                self.sql().head()
+            }
+            fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, LedgerError> {
+                self.sql().latest_checkpoint()
+            }
+        }
+    };
+}
+
+queries_via_sql!(SqliteBackend);
+queries_via_sql!(SqliteTx<'_>);
+
+impl StoreTx for SqliteTx<'_> {
+    fn append_entry(
+        &mut self,
+        position: u64,
+        body: &[u8],
+        hash: &[u8; 32],
+    ) -> Result<(), LedgerError> {
+        SqliteTx::append_entry(self, position, body, hash)
+    }
+    fn add_checkpoint(&mut self, entries: u64, bytes: &[u8]) -> Result<(), LedgerError> {
+        SqliteTx::add_checkpoint(self, entries, bytes)
+    }
+    fn savepoint(&mut self) -> Result<(), LedgerError> {
+        SqliteTx::savepoint(self)
+    }
+    fn release(&mut self) -> Result<(), LedgerError> {
+        SqliteTx::release(self)
+    }
+    fn rollback_to(&mut self) -> Result<(), LedgerError> {
+        SqliteTx::rollback_to(self)
+    }
+    fn commit(self: Box<Self>) -> Result<(), LedgerError> {
+        SqliteTx::commit(*self)
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn path(&self) -> &Path {
+        SqliteBackend::path(self)
+    }
+    fn begin<'a>(
+        &'a mut self,
+        timeout: Duration,
+        on_wait: &dyn Fn(&Path),
+    ) -> Result<Box<dyn StoreTx + 'a>, LedgerError> {
+        Ok(Box::new(SqliteBackend::begin(self, timeout, on_wait)?))
+    }
+    fn identity(&self) -> Result<Option<Identity>, LedgerError> {
+        let mut found = None;
+        self.sql().view_rows(&mut |row| {
+            if let views::ViewRow::Identity(i) = row {
+                found = Some(i);
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    }
+    fn journal(&self, f: &mut JournalVisitor<'_>) -> Result<(), LedgerError> {
+        self.sql().journal(f)
+    }
+    fn view_rows(
+        &self,
+        f: &mut dyn FnMut(views::ViewRow) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        self.sql().view_rows(f)
+    }
+    fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
+        self.sql().checkpoints()
+    }
+}
+
+/// A checkpoint made by a commit, or found in a ledger.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    /// The checkpoint's content.
+    pub data: CheckpointData,
+    /// The key that signed it.
+    pub kid: [u8; 8],
+    /// The signed COSE_Sign1.
+    pub bytes: Vec<u8>,
+}
+
+/// What [`Ledger::verify`] checked.
+#[derive(Clone, Debug)]
+pub struct VerifyReport {
+    /// The ledger's identity.
+    pub identity: Identity,
+    /// Journal entries.
+    pub entries: u64,
+    /// Hash of the last entry.
+    pub head: [u8; 32],
+    /// Licenses (each signature checked).
+    pub licenses: u64,
+    /// Checkpoints (each signature checked).
+    pub checkpoints: u64,
+    /// The checkpoint given with `--expect-head`, which the journal holds.
+    pub expected: Option<CheckpointData>,
+}
+
+/// A function called once when a writer has to wait for another.
+pub type WaitNotice = Box<dyn Fn(&Path) + Send + Sync>;
+
 /// An open ledger.
-#[derive(Debug)]
 pub struct Ledger {
-    conn: Connection,
-    path: PathBuf,
+    backend: Box<dyn Backend + Send>,
+    wait_notice: Option<WaitNotice>,
+    busy_timeout: Duration,
+}
+
+impl core::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+fn random_ledger_id() -> Result<[u8; 16], LedgerError> {
+    use rand_core::{OsRng, RngCore};
+    let mut id = [0u8; 16];
+    OsRng.try_fill_bytes(&mut id).map_err(|e| LedgerError::Io {
+        path: PathBuf::new(),
+        what: format!("the system random number generator failed: {e}"),
+    })?;
+    Ok(id)
 }
 
 impl Ledger {
-    /// Opens the ledger at `path`, creating it (and its schema) when it does
-    /// not exist.
-    ///
-    /// # Errors
-    /// [`LedgerError::Sqlite`], [`LedgerError::NewerSchema`].
-    pub fn open(path: &Path) -> Result<Self, LedgerError> {
-        let conn = Connection::open(path).map_err(sql(path))?;
-        Self::setup(conn, path)
+    fn new(backend: SqliteBackend) -> Self {
+        Self {
+            backend: Box::new(backend),
+            wait_notice: None,
+            busy_timeout: BUSY_TIMEOUT,
+        }
     }
 
-    /// Opens an existing ledger (commands that only read it).
+    /// Creates a ledger at `path`: a new file (never over an existing one,
+    /// mode 0600) holding the genesis entry (a random ledger id, `vendor`,
+    /// `at`) and its first checkpoint signed by `signer`. The file appears
+    /// at `path` only complete: it is built under a temporary name in the
+    /// same folder and renamed without replacing anything.
     ///
     /// # Errors
-    /// [`LedgerError::NotFound`], as [`Ledger::open`].
-    pub fn open_existing(path: &Path) -> Result<Self, LedgerError> {
-        if !path.exists() {
-            return Err(LedgerError::NotFound(path.to_owned()));
+    /// [`LedgerError::Exists`], [`LedgerError::Io`],
+    /// [`LedgerError::Checkpoint`].
+    pub fn init(
+        path: &Path,
+        vendor: &str,
+        signer: &dyn Signer,
+        operator: &str,
+        at: i64,
+    ) -> Result<CheckpointInfo, LedgerError> {
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Err(LedgerError::Exists(path.to_owned()));
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(sql(path))?;
-        Self::setup(conn, path)
-    }
-
-    fn setup(mut conn: Connection, path: &Path) -> Result<Self, LedgerError> {
-        conn.busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
-            .map_err(sql(path))?;
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .map_err(sql(path))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(LedgerError::Sqlite {
-                path: path.to_owned(),
-                source: rusqlite::Error::InvalidParameterName(format!(
-                    "journal_mode is {mode}, WAL is required"
-                )),
-            });
-        }
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(sql(path))?;
-        // A bulk batch touches a few MiB: keep it in memory until commit.
-        conn.pragma_update(None, "cache_size", -65_536)
-            .map_err(sql(path))?;
-        conn.set_prepared_statement_cache_capacity(64);
-        // Stable query plans: without this, SQLite (built with STAT4)
-        // re-prepares a statement each time a bound value changes, which
-        // costs more than the query.
-        conn.set_db_config(
-            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-            true,
-        )
-        .map_err(sql(path))?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql(path))?;
-        let version: i64 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(sql(path))?;
-        if version > SCHEMA_VERSION {
-            return Err(LedgerError::NewerSchema {
-                path: path.to_owned(),
-                found: version,
-            });
-        }
-        if version == 0 {
-            tx.execute_batch(SCHEMA).map_err(sql(path))?;
-        }
-        if version < 2 {
-            // Schema 1 ledgers gain the lifecycle tables; their rows stay.
-            tx.execute_batch(SCHEMA_2).map_err(sql(path))?;
-        }
-        if version < SCHEMA_VERSION {
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .map_err(sql(path))?;
-        }
-        tx.commit().map_err(sql(path))?;
-        Ok(Self {
-            conn,
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let io = |e: std::io::Error| LedgerError::Io {
             path: path.to_owned(),
-        })
+            what: format!(
+                "it cannot be created ({e}): check that its folder exists and is writable"
+            ),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".tessera-{}-", std::process::id()))
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(io)?;
+        let checkpoint = {
+            let mut ledger = Self::new(SqliteBackend::create(tmp.path())?);
+            let mut w = ledger.writer(signer, operator)?;
+            w.push(
+                at,
+                Fact::Genesis {
+                    ledger_id: random_ledger_id()?,
+                    vendor: vendor.to_owned(),
+                    journal_format: journal::JOURNAL_FORMAT,
+                },
+            )?;
+            w.commit()?.ok_or_else(|| LedgerError::Conflict {
+                path: path.to_owned(),
+                reason: "the genesis entry made no checkpoint".into(),
+            })?
+            // The connection closes here: SQLite folds its write-ahead log
+            // into the file and removes it.
+        };
+        tmp.as_file().sync_all().map_err(io)?;
+        tmp.persist_noclobber(path).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                LedgerError::Exists(path.to_owned())
+            } else {
+                io(e.error)
+            }
+        })?;
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+        Ok(checkpoint)
+    }
+
+    /// [`Ledger::init`], then [`Ledger::open`] (tests, tools).
+    ///
+    /// # Errors
+    /// As both.
+    pub fn create(
+        path: &Path,
+        vendor: &str,
+        signer: &dyn Signer,
+        operator: &str,
+        at: i64,
+    ) -> Result<Self, LedgerError> {
+        Self::init(path, vendor, signer, operator, at)?;
+        Self::open(path)
+    }
+
+    /// Opens an existing ledger to issue.
+    ///
+    /// # Errors
+    /// [`LedgerError::NotFound`], [`LedgerError::Empty`],
+    /// [`LedgerError::Foreign`], [`LedgerError::OldFormat`],
+    /// [`LedgerError::NewerSchema`], [`LedgerError::Damaged`].
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        Ok(Self::new(SqliteBackend::open(path, Mode::Write)?))
+    }
+
+    /// Opens an existing ledger to read: read-only, one snapshot, never
+    /// waiting for a writer; also on read-only media.
+    ///
+    /// # Errors
+    /// As [`Ledger::open`].
+    pub fn open_read_only(path: &Path) -> Result<Self, LedgerError> {
+        Ok(Self::new(SqliteBackend::open(path, Mode::Read)?))
+    }
+
+    /// Calls `notice` once whenever a writer starts to wait for another
+    /// (the CLI prints "waiting for another issuance to finish").
+    pub fn set_wait_notice(&mut self, notice: WaitNotice) {
+        self.wait_notice = Some(notice);
+    }
+
+    /// How long a writer waits for another before it gives up.
+    pub fn set_busy_timeout(&mut self, timeout: Duration) {
+        self.busy_timeout = timeout;
     }
 
     /// The ledger file.
     #[must_use]
     pub fn path(&self) -> &Path {
-        &self.path
+        self.backend.path()
     }
 
-    /// Starts a write transaction (`BEGIN IMMEDIATE`): it waits for other
-    /// writers and holds the write lock until [`Writer::commit`] (or drop,
-    /// which rolls back).
+    /// The queries, on this ledger's snapshot.
+    #[must_use]
+    pub fn queries(&self) -> &dyn Queries {
+        &*self.backend
+    }
+
+    /// The ledger's identity.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`] (for example busy past the timeout).
-    pub fn writer(&mut self) -> Result<Writer<'_>, LedgerError> {
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql(&path))?;
-        let (rows, hash): (i64, Vec<u8>) = tx
-            .query_row("SELECT rows, hash FROM chain_head WHERE id = 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+    /// [`LedgerError::Damaged`] when the genesis entry's view is missing.
+    pub fn identity(&self) -> Result<Identity, LedgerError> {
+        self.backend
+            .identity()?
+            .ok_or_else(|| LedgerError::Damaged {
+                path: self.path().to_owned(),
+                what: "its identity (the genesis entry's view) is missing".into(),
             })
-            .map_err(sql(&path))?;
+    }
+
+    /// Starts a write transaction: it waits for other writers and holds
+    /// the write lock until [`Writer::commit`] (or drop, which rolls
+    /// back). Entries are recorded as `operator`'s; the commit's
+    /// checkpoint is signed by `signer`.
+    ///
+    /// # Errors
+    /// [`LedgerError::Busy`], [`LedgerError::ReadOnly`],
+    /// [`LedgerError::Integrity`] when the journal's end is not covered by
+    /// a checkpoint (a damaged ledger is not written to), other
+    /// [`LedgerError`]s.
+    pub fn writer<'w>(
+        &'w mut self,
+        signer: &'w dyn Signer,
+        operator: &'w str,
+    ) -> Result<Writer<'w>, LedgerError> {
+        let path = self.backend.path().to_owned();
+        let notice = self.wait_notice.as_deref();
+        let on_wait = |p: &Path| {
+            if let Some(n) = notice {
+                n(p);
+            }
+        };
+        let store = self.backend.begin(self.busy_timeout, &on_wait)?;
+        let head = store.head()?;
+        let identity = ViewStore::identity(&*store)?;
+        if let Some((position, _)) = head {
+            let covered = store.latest_checkpoint()?.map_or(0, |(n, _)| n);
+            if covered != position {
+                return Err(LedgerError::Integrity {
+                    entry: covered.saturating_add(1).min(position),
+                    reason: format!(
+                        "the journal holds {position} entries, its last checkpoint covers {covered}; run `tessera ledger verify` (nothing is issued into a ledger in this state)"
+                    ),
+                });
+            }
+            if identity.is_none() {
+                return Err(LedgerError::Damaged {
+                    path,
+                    what: "its identity (the genesis entry's view) is missing".into(),
+                });
+            }
+        }
+        let head = head.unwrap_or((0, [0; 32]));
         Ok(Writer {
-            tx,
+            store,
             path,
-            head: Head {
-                rows,
-                hash: blob32(hash),
-            },
+            signer,
+            operator,
+            start: head.0,
+            head,
+            last_at: i64::MIN,
+            identity,
             next: None,
+        })
+    }
+
+    /// Checks the whole ledger with the vendor's `keyring` and returns
+    /// what it checked:
+    ///
+    /// 1. the journal: positions from 1 without a gap, every hash from the
+    ///    one before it, every entry decoded and folded again
+    ///    ([`views::apply`]: sequences per serial, conversions, schedules,
+    ///    events ...);
+    /// 2. every license's signature (a retired key verified the licenses
+    ///    it signed while it was in use; its window must cover their
+    ///    issue time);
+    /// 3. every checkpoint: signature, ledger id, vendor, and that it
+    ///    matches the journal at its position; the last one covers the
+    ///    last entry;
+    /// 4. the views, rebuilt from the journal alone and compared with the
+    ///    stored ones;
+    /// 5. with `expected` (a checkpoint kept elsewhere): it is this
+    ///    ledger's, the journal reaches its entry count and holds its head
+    ///    there: a cut-off end or a rewrite is detected.
+    ///
+    /// # Errors
+    /// [`LedgerError::Integrity`] naming the first bad entry,
+    /// [`LedgerError::Damaged`] for a file that cannot be read as a
+    /// ledger.
+    #[allow(clippy::too_many_lines)]
+    pub fn verify(
+        &self,
+        keyring: &[KeyEntry],
+        expected: Option<&[u8]>,
+    ) -> Result<VerifyReport, LedgerError> {
+        let broken = |entry: u64, reason: String| LedgerError::Integrity { entry, reason };
+        // History is checked with every key, retired or not.
+        let keys: Vec<KeyEntry> = keyring
+            .iter()
+            .map(|k| KeyEntry {
+                retired: false,
+                ..*k
+            })
+            .collect();
+        let expected = expected
+            .map(|bytes| {
+                decode_checkpoint(bytes, &keys)
+                    .map(|c| c.to_data())
+                    .map_err(|e| LedgerError::ExpectedHead {
+                        reason: format!(
+                            "it is not a checkpoint signed by a key of the vendor's keyring ({e}); check the file and the keyring"
+                        ),
+                    })
+            })
+            .transpose()?;
+        let checkpoints = self.backend.checkpoints()?;
+        let mut pending = checkpoints.iter().peekable();
+        let mut memory = MemoryViews::default();
+        let mut prev = [0u8; 32];
+        let mut position = 0u64;
+        let mut licenses = 0u64;
+        let mut verified_checkpoints = 0u64;
+        let mut last_good_checkpoint = 0u64;
+        let mut expected_hash: Option<[u8; 32]> = None;
+        self.backend.journal(&mut |stored, body, hash| {
+            let want = position + 1;
+            if u64::try_from(stored).ok() != Some(want) {
+                return Err(broken(
+                    want,
+                    format!("entry {want} is missing (the next entry in the journal is {stored}): entries were deleted or reordered"),
+                ));
+            }
+            let computed = entry_hash(&prev, want, body);
+            if hash != computed {
+                return Err(broken(
+                    want,
+                    "the entry does not match its hash (it was edited, or an entry before it was)".into(),
+                ));
+            }
+            let entry = Entry::decode(body)
+                .map_err(|e| broken(want, format!("the entry cannot be read: {}", e.0)))?;
+            views::apply(&mut memory, want, &entry).map_err(|e| match e {
+                FoldError::Invalid(reason) => broken(want, reason),
+                FoldError::Store(e) => e,
+            })?;
+            if let Fact::License { bytes, .. } = &entry.fact {
+                if let Err(e) = tessera_verifier::decode_license(bytes, &keys) {
+                    let l = tessera_verifier::decode_license_unverified(bytes);
+                    let what = l.map_or_else(
+                        |_| "its license".to_owned(),
+                        |l| format!("license {}:{}", l.serial(), l.sequence()),
+                    );
+                    return Err(broken(
+                        want,
+                        format!("{what} does not verify under the vendor's keyring: {e}"),
+                    ));
+                }
+                licenses += 1;
+            }
+            if expected.as_ref().is_some_and(|c| c.entries == want) {
+                expected_hash = Some(computed);
+            }
+            while let Some((n, bytes)) = pending.peek() {
+                if *n > want {
+                    break;
+                }
+                if *n < want {
+                    return Err(broken(
+                        *n,
+                        format!("a checkpoint covers {n} entries, but its entry was not read"),
+                    ));
+                }
+                let c = decode_checkpoint(bytes, &keys).map_err(|e| {
+                    broken(want, format!("the checkpoint of entry {want} does not verify under the vendor's keyring: {e}"))
+                })?;
+                let identity = memory.identity_row();
+                let mismatch = if identity.is_none_or(|i| i.ledger_id != c.ledger_id()) {
+                    Some("names another ledger")
+                } else if identity.is_none_or(|i| i.vendor != c.issuer()) {
+                    Some("names another vendor")
+                } else if c.entries() != want || c.head() != computed {
+                    Some("does not match the journal")
+                } else {
+                    None
+                };
+                if let Some(m) = mismatch {
+                    return Err(broken(
+                        want,
+                        format!(
+                            "the checkpoint signed for entry {want} {m}: entries {}..{want} were rewritten after it was signed (compare them with a backup)",
+                            last_good_checkpoint + 1
+                        ),
+                    ));
+                }
+                last_good_checkpoint = want;
+                verified_checkpoints += 1;
+                pending.next();
+            }
+            prev = computed;
+            position = want;
+            Ok(())
+        })?;
+        if position == 0 {
+            return Err(broken(
+                1,
+                "the journal is empty: a ledger starts with its genesis entry (restore it from a backup)".into(),
+            ));
+        }
+        if let Some((n, _)) = pending.next() {
+            return Err(broken(
+                position + 1,
+                format!(
+                    "a checkpoint covers {n} entries, the journal ends at entry {position}: entries {}..{n} were cut off",
+                    position + 1
+                ),
+            ));
+        }
+        if last_good_checkpoint != position {
+            return Err(broken(
+                last_good_checkpoint + 1,
+                format!(
+                    "entries {}..{position} are not covered by a signed checkpoint (they were added outside tessera, or their checkpoint was removed)",
+                    last_good_checkpoint + 1
+                ),
+            ));
+        }
+        let identity = memory
+            .identity_row()
+            .cloned()
+            .ok_or_else(|| broken(1, "the ledger has no genesis entry".into()))?;
+        if let Some(c) = &expected {
+            if c.ledger_id != identity.ledger_id {
+                return Err(LedgerError::ExpectedHead {
+                    reason: format!(
+                        "it is a checkpoint of ledger {}, this ledger is {}; name the checkpoint kept for this one",
+                        hex::encode(c.ledger_id),
+                        hex::encode(identity.ledger_id)
+                    ),
+                });
+            }
+            match expected_hash {
+                None => {
+                    return Err(broken(
+                        position + 1,
+                        format!(
+                            "the expected head covers {} entries, the journal ends at entry {position}: entries {}..{} were cut off",
+                            c.entries,
+                            position + 1,
+                            c.entries
+                        ),
+                    ))
+                }
+                Some(h) if h != c.head => {
+                    return Err(broken(
+                        c.entries,
+                        format!(
+                            "entry {} differs from the expected head: the journal up to it was rewritten",
+                            c.entries
+                        ),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some((entry, what)) = memory.compare(position, |f| self.backend.view_rows(f))? {
+            return Err(broken(entry, what));
+        }
+        Ok(VerifyReport {
+            identity,
+            entries: position,
+            head: prev,
+            licenses,
+            checkpoints: verified_checkpoints,
+            expected,
+        })
+    }
+
+    /// The newest checkpoint, decoded (not verified: `ledger verify` does
+    /// that).
+    ///
+    /// # Errors
+    /// [`LedgerError::Damaged`] when the ledger has none or it does not
+    /// decode.
+    pub fn latest_checkpoint(&self) -> Result<CheckpointInfo, LedgerError> {
+        let damaged = |what: String| LedgerError::Damaged {
+            path: self.path().to_owned(),
+            what,
+        };
+        let (_, bytes) = self
+            .backend
+            .latest_checkpoint()?
+            .ok_or_else(|| damaged("it has no checkpoint".into()))?;
+        let c = tessera_verifier::decode_checkpoint_unverified(&bytes)
+            .map_err(|e| damaged(format!("its latest checkpoint does not decode ({e})")))?;
+        Ok(CheckpointInfo {
+            data: c.to_data(),
+            kid: c.kid(),
+            bytes,
         })
     }
 
     /// The latest license of a serial.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn latest(&self, serial: &str) -> Result<Option<Record>, LedgerError> {
-        latest(&self.conn, serial).map_err(sql(&self.path))
+        self.backend.latest(serial)
     }
 
     /// Every license of a serial, oldest first.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn history(&self, serial: &str) -> Result<Vec<Record>, LedgerError> {
-        history(&self.conn, serial).map_err(sql(&self.path))
+        self.backend.history(serial)
     }
 
-    /// The SW serial a HW serial was converted to.
+    /// The SW serial a HW serial (normalized first) was converted to.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
-    pub fn sw_serial_of(&self, hw_serial: &str) -> Result<Option<String>, LedgerError> {
-        sw_serial_of(&self.conn, hw_serial).map_err(sql(&self.path))
+    /// [`LedgerError`].
+    pub fn sw_serial_of(&self, hw: &str) -> Result<Option<String>, LedgerError> {
+        match crate::validate::hw_serial("HW serial", hw) {
+            Ok(hw) => self.backend.sw_serial_of(&hw),
+            Err(_) => Ok(None),
+        }
     }
 
-    /// The HW serial a SW serial was converted from.
+    /// The first HW serial converted to a SW serial.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn hw_serial_of(&self, serial: &str) -> Result<Option<String>, LedgerError> {
-        self.conn
-            .query_row(
-                "SELECT hw_serial FROM hw_serials WHERE serial = ?1 ORDER BY created_at LIMIT 1",
-                [serial],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(sql(&self.path))
+        Ok(self.backend.hw_serials_of(serial)?.into_iter().next())
     }
 
     /// Every HW serial converted to (or replaced into) a SW serial, oldest
-    /// first: the first activation's, then each RMA's.
+    /// first.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn hw_serials_of(&self, serial: &str) -> Result<Vec<String>, LedgerError> {
-        hw_serials_of(&self.conn, serial).map_err(sql(&self.path))
+        self.backend.hw_serials_of(serial)
     }
 
-    /// The lifecycle events of a serial, in sequence order.
+    /// The lifecycle events of a serial.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn events(&self, serial: &str) -> Result<Vec<Event>, LedgerError> {
-        events(&self.conn, serial).map_err(sql(&self.path))
+        self.backend.events(serial)
     }
 
     /// The license with this id.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn by_license_id(&self, id: &[u8; 16]) -> Result<Option<Record>, LedgerError> {
-        by_license_id(&self.conn, id).map_err(sql(&self.path))
-    }
-
-    /// The pending (not cancelled) stop/delete schedule of a serial.
-    ///
-    /// # Errors
-    /// [`LedgerError::Sqlite`].
-    pub fn schedule(&self, serial: &str) -> Result<Option<ZeroSchedule>, LedgerError> {
-        schedule(&self.conn, serial).map_err(sql(&self.path))
-    }
-
-    /// Every row, in chain order.
-    ///
-    /// # Errors
-    /// [`LedgerError::Sqlite`].
-    pub fn all(&self) -> Result<Vec<Record>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {COLUMNS} FROM licenses ORDER BY id"))
-            .map_err(sql(&self.path))?;
-        let rows = stmt
-            .query_map([], record_from_row)
-            .and_then(Iterator::collect)
-            .map_err(sql(&self.path))?;
-        Ok(rows)
-    }
-
-    /// One summary per serial (latest row), ordered by serial.
-    ///
-    /// # Errors
-    /// [`LedgerError::Sqlite`].
-    pub fn serials(&self) -> Result<Vec<SerialSummary>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT {COLUMNS}, (SELECT COUNT(*) FROM licenses c WHERE c.serial = l.serial), \
-                 (SELECT hw_serial FROM hw_serials h WHERE h.serial = l.serial ORDER BY created_at LIMIT 1) \
-                 FROM licenses l WHERE sequence = (SELECT MAX(sequence) FROM licenses m WHERE m.serial = l.serial) \
-                 ORDER BY serial"
-            ))
-            .map_err(sql(&self.path))?;
-        let rows = stmt
-            .query_map([], |r| {
-                let count: i64 = r.get(17)?;
-                Ok(SerialSummary {
-                    latest: record_from_row(r)?,
-                    licenses: u32::try_from(count).unwrap_or(u32::MAX),
-                    hw_serial: r.get(18)?,
-                    serial: r.get(1)?,
-                })
-            })
-            .and_then(Iterator::collect)
-            .map_err(sql(&self.path))?;
-        Ok(rows)
-    }
-
-    /// The row recorded for a bulk idempotency key.
-    ///
-    /// # Errors
-    /// [`LedgerError::Sqlite`].
-    pub fn by_idem_key(&self, key: &str) -> Result<Option<Record>, LedgerError> {
-        by_idem_key(&self.conn, key).map_err(sql(&self.path))
-    }
-
-    /// The chain head: row count and last hash.
-    ///
-    /// # Errors
-    /// [`LedgerError::Sqlite`].
-    pub fn head(&self) -> Result<(i64, [u8; 32]), LedgerError> {
-        self.conn
-            .query_row("SELECT rows, hash FROM chain_head WHERE id = 1", [], |r| {
-                Ok((r.get(0)?, blob32(r.get(1)?)))
-            })
-            .map_err(sql(&self.path))
-    }
-
-    /// Checks the whole ledger: row ids contiguous from 1, every prev_hash
-    /// the hash of the row before, every hash recomputed from the fields,
-    /// the chain head equal to the last row, the license bytes matching
-    /// their row (serial, sequence, id, times, customer, platform),
-    /// sequences increasing per serial, and each HW → SW mapping backed by
-    /// a license naming the HW serial.
-    ///
-    /// Returns the row count and the head hash.
-    ///
-    /// # Errors
-    /// [`LedgerError::Integrity`] at the first row that does not hold,
-    /// [`LedgerError::Sqlite`].
-    pub fn verify(&self) -> Result<(i64, [u8; 32]), LedgerError> {
-        let broken = |row: i64, reason: String| LedgerError::Integrity { row, reason };
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {COLUMNS} FROM licenses ORDER BY id"))
-            .map_err(sql(&self.path))?;
-        let mut rows = stmt.query([]).map_err(sql(&self.path))?;
-        let mut prev = [0u8; 32];
-        let mut expected_id = 1i64;
-        let mut last_seq: std::collections::HashMap<String, u32> = Default::default();
-        while let Some(r) = rows.next().map_err(sql(&self.path))? {
-            let rec = record_from_row(r).map_err(sql(&self.path))?;
-            let raw_hex: String = r.get(3).map_err(sql(&self.path))?;
-            if rec.id != expected_id {
-                return Err(broken(
-                    expected_id,
-                    format!("row {expected_id} is missing (next row is {})", rec.id),
-                ));
-            }
-            if rec.prev_hash != prev {
-                return Err(broken(
-                    rec.id,
-                    "prev_hash is not the hash of the row before (a row was deleted, inserted or reordered)".into(),
-                ));
-            }
-            if row_hash(&prev, rec.id, &rec.row) != rec.hash
-                || hex::encode(rec.row.license_id) != raw_hex
-            {
-                return Err(broken(
-                    rec.id,
-                    "the row's content does not match its hash (the row was edited)".into(),
-                ));
-            }
-            check_bytes(&rec).map_err(|reason| broken(rec.id, reason))?;
-            if let Some(before) = last_seq.insert(rec.row.serial.clone(), rec.row.sequence) {
-                if before >= rec.row.sequence {
-                    return Err(broken(
-                        rec.id,
-                        format!(
-                            "sequence {} of {} does not follow {before}",
-                            rec.row.sequence, rec.row.serial
-                        ),
-                    ));
-                }
-            }
-            prev = rec.hash;
-            expected_id += 1;
-        }
-        let count = expected_id - 1;
-        let (head_rows, head_hash) = self.head()?;
-        if head_rows != count || head_hash != prev {
-            return Err(broken(
-                count.max(head_rows),
-                format!(
-                    "the chain head says {head_rows} rows, the table has {count} (rows were deleted or added outside tessera)"
-                ),
-            ));
-        }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT hw_serial, serial FROM hw_serials")
-            .map_err(sql(&self.path))?;
-        let maps: Vec<(String, String)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(Iterator::collect)
-            .map_err(sql(&self.path))?;
-        for (hw, sw) in maps {
-            let backed = history(&self.conn, &sw)
-                .map_err(sql(&self.path))?
-                .iter()
-                .any(|rec| {
-                    tessera_verifier::decode_license_unverified(&rec.row.bytes)
-                        .is_ok_and(|l| l.previous_serial() == Some(hw.as_str()))
-                });
-            if !backed {
-                return Err(broken(
-                    0,
-                    format!("HW serial {hw} maps to {sw}, but no license of {sw} names it"),
-                ));
-            }
-        }
-        self.verify_lifecycle(&broken)?;
-        Ok((count, prev))
-    }
-
-    /// Every event and replaced binding names a license row of the right
-    /// kind: a void event its void, a replaced binding its replacement.
-    fn verify_lifecycle(
-        &self,
-        broken: &dyn Fn(i64, String) -> LedgerError,
-    ) -> Result<(), LedgerError> {
-        let action_of = |serial: &str, sequence: i64| -> Result<Option<String>, LedgerError> {
-            self.conn
-                .query_row(
-                    "SELECT action FROM licenses WHERE serial = ?1 AND sequence = ?2",
-                    params![serial, sequence],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(sql(&self.path))
-        };
-        let mut stmt = self
-            .conn
-            .prepare("SELECT serial, sequence, kind FROM events ORDER BY id")
-            .map_err(sql(&self.path))?;
-        let rows: Vec<(String, i64, String)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .and_then(Iterator::collect)
-            .map_err(sql(&self.path))?;
-        for (serial, sequence, kind) in rows {
-            let expected: &[&str] = match kind.as_str() {
-                "void" => &["void"],
-                "replace" => &["replace"],
-                "share" => &["share"],
-                _ => &["issue", "change", "renew", "replace", "void", "share"],
-            };
-            match action_of(&serial, sequence)? {
-                Some(a) if expected.contains(&a.as_str()) => {}
-                found => {
-                    return Err(broken(
-                        0,
-                        format!(
-                            "a {kind} event names license {sequence} of {serial}, which is {}",
-                            found.map_or_else(
-                                || "not in the ledger".to_owned(),
-                                |a| format!("a {a}")
-                            )
-                        ),
-                    ))
-                }
-            }
-        }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT serial, sequence, replaced_by FROM replaced_bindings")
-            .map_err(sql(&self.path))?;
-        let rows: Vec<(String, i64, i64)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .and_then(Iterator::collect)
-            .map_err(sql(&self.path))?;
-        for (serial, sequence, replaced_by) in rows {
-            let old = action_of(&serial, sequence)?;
-            let new = action_of(&serial, replaced_by)?;
-            if old.is_none() || new.as_deref() != Some("replace") || replaced_by <= sequence {
-                return Err(broken(
-                    0,
-                    format!(
-                        "the binding of license {sequence} of {serial} is marked replaced by license {replaced_by}, which is not a later replacement"
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-fn check_bytes(rec: &Record) -> Result<(), String> {
-    let l = tessera_verifier::decode_license_unverified(&rec.row.bytes)
-        .map_err(|e| format!("the license bytes do not decode ({e})"))?;
-    let f = &rec.row;
-    let platform = crate::calendar::PlatformName::of(l.platform()).as_str();
-    let same = l.serial() == f.serial
-        && l.sequence() == f.sequence
-        && l.id() == f.license_id
-        && l.issued_at() == f.issued_at
-        && l.lease_end() == f.lease_end
-        && l.term().end == f.term_end
-        && l.customer() == f.customer
-        && l.pbx_name() == f.pbx_name
-        && platform == f.platform;
-    if same {
-        Ok(())
-    } else {
-        Err("the row's columns differ from its license bytes".into())
-    }
-}
-
-fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
-    move |source| LedgerError::Sqlite {
-        path: path.to_owned(),
-        source,
-    }
-}
-
-fn latest(conn: &Connection, serial: &str) -> rusqlite::Result<Option<Record>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM licenses WHERE serial = ?1 ORDER BY sequence DESC LIMIT 1"
-    ))?
-    .query_row([serial], record_from_row)
-    .optional()
-}
-
-fn history(conn: &Connection, serial: &str) -> rusqlite::Result<Vec<Record>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM licenses WHERE serial = ?1 ORDER BY sequence"
-    ))?
-    .query_map([serial], record_from_row)?
-    .collect()
-}
-
-fn sw_serial_of(conn: &Connection, hw: &str) -> rusqlite::Result<Option<String>> {
-    conn.prepare_cached("SELECT serial FROM hw_serials WHERE hw_serial = ?1")?
-        .query_row([hw], |r| r.get(0))
-        .optional()
-}
-
-fn by_idem_key(conn: &Connection, key: &str) -> rusqlite::Result<Option<Record>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM licenses WHERE idem_key = ?1"
-    ))?
-    .query_row([key], record_from_row)
-    .optional()
-}
-
-fn schedule(conn: &Connection, serial: &str) -> rusqlite::Result<Option<ZeroSchedule>> {
-    conn.prepare_cached(
-        "SELECT stop_at, delete_at FROM schedules WHERE serial = ?1 AND cancelled_at IS NULL",
-    )?
-    .query_row([serial], |r| {
-        Ok(ZeroSchedule {
-            stop_at: r.get(0)?,
-            delete_at: r.get(1)?,
-        })
-    })
-    .optional()
-}
-
-fn events(conn: &Connection, serial: &str) -> rusqlite::Result<Vec<Event>> {
-    conn.prepare_cached(
-        "SELECT serial, sequence, kind, detail, operator, at FROM events WHERE serial = ?1 ORDER BY sequence, id",
-    )?
-    .query_map([serial], event_from_row)?
-    .collect()
-}
-
-fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
-    let detail: String = r.get(3)?;
-    let sequence: i64 = r.get(1)?;
-    Ok(Event {
-        serial: r.get(0)?,
-        sequence: u32::try_from(sequence).unwrap_or(u32::MAX),
-        kind: r.get(2)?,
-        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-        operator: r.get(4)?,
-        at: r.get(5)?,
-    })
-}
-
-fn hw_serials_of(conn: &Connection, serial: &str) -> rusqlite::Result<Vec<String>> {
-    conn.prepare_cached(
-        "SELECT hw_serial FROM hw_serials WHERE serial = ?1 ORDER BY created_at, hw_serial",
-    )?
-    .query_map([serial], |r| r.get(0))?
-    .collect()
-}
-
-fn by_license_id(conn: &Connection, id: &[u8; 16]) -> rusqlite::Result<Option<Record>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM licenses WHERE license_id = ?1"
-    ))?
-    .query_row([hex::encode(id)], record_from_row)
-    .optional()
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Head {
-    rows: i64,
-    hash: [u8; 32],
-}
-
-/// A write transaction on the ledger (`BEGIN IMMEDIATE`). Dropping it
-/// without [`Writer::commit`] rolls everything back.
-#[derive(Debug)]
-pub struct Writer<'c> {
-    tx: Transaction<'c>,
-    path: PathBuf,
-    head: Head,
-    /// The last [`Writer::next_sequence`] answer, so [`Writer::append`]
-    /// need not ask again.
-    next: Option<(String, u32)>,
-}
-
-impl Writer<'_> {
-    fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
-        sql(&self.path)
-    }
-
-    /// The latest license of a serial.
-    ///
-    /// # Errors
-    /// [`LedgerError::Sqlite`].
-    pub fn latest(&self, serial: &str) -> Result<Option<Record>, LedgerError> {
-        latest(&self.tx, serial).map_err(self.err())
-    }
-
-    /// Every license of a serial, oldest first.
-    ///
-    /// # Errors
-    /// [`LedgerError::Sqlite`].
-    pub fn history(&self, serial: &str) -> Result<Vec<Record>, LedgerError> {
-        history(&self.tx, serial).map_err(self.err())
-    }
-
-    /// The SW serial a HW serial was converted to.
-    ///
-    /// # Errors
-    /// [`LedgerError::Sqlite`].
-    pub fn sw_serial_of(&self, hw_serial: &str) -> Result<Option<String>, LedgerError> {
-        sw_serial_of(&self.tx, hw_serial).map_err(self.err())
-    }
-
-    /// The row recorded for a bulk idempotency key.
-    ///
-    /// # Errors
-    /// [`LedgerError::Sqlite`].
-    pub fn by_idem_key(&self, key: &str) -> Result<Option<Record>, LedgerError> {
-        by_idem_key(&self.tx, key).map_err(self.err())
+        self.backend.by_license_id(id)
     }
 
     /// The pending stop/delete schedule of a serial.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn schedule(&self, serial: &str) -> Result<Option<ZeroSchedule>, LedgerError> {
-        schedule(&self.tx, serial).map_err(self.err())
+        self.backend.pending_schedule(serial)
+    }
+
+    /// Every license, in journal order.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn all(&self) -> Result<Vec<Record>, LedgerError> {
+        self.backend.all()
+    }
+
+    /// One summary per serial (latest license), by serial.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn serials(&self) -> Result<Vec<SerialSummary>, LedgerError> {
+        self.backend.serials()
+    }
+
+    /// The license recorded for a bulk idempotency key.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn by_idem_key(&self, key: &str) -> Result<Option<Record>, LedgerError> {
+        self.backend.by_idem_key(key)
+    }
+
+    /// The chain head: entry count and last hash.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn head(&self) -> Result<(u64, [u8; 32]), LedgerError> {
+        Ok(self.backend.head()?.unwrap_or((0, [0; 32])))
+    }
+
+    /// Every decoded journal entry, in order (for export and tools; no
+    /// check: `verify` does that).
+    ///
+    /// # Errors
+    /// [`LedgerError::Damaged`] for an entry that does not decode.
+    pub fn entries(&self) -> Result<Vec<(u64, Entry)>, LedgerError> {
+        let mut out = Vec::new();
+        let path = self.path().to_owned();
+        self.backend.journal(&mut |position, body, _| {
+            let entry = Entry::decode(body).map_err(|e| LedgerError::Damaged {
+                path: path.clone(),
+                what: format!("journal entry {position}: {}", e.0),
+            })?;
+            out.push((u64::try_from(position).unwrap_or(0), entry));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// A write transaction on the ledger. Dropping it without
+/// [`Writer::commit`] rolls everything back.
+pub struct Writer<'w> {
+    store: Box<dyn StoreTx + 'w>,
+    path: PathBuf,
+    signer: &'w dyn Signer,
+    operator: &'w str,
+    start: u64,
+    head: (u64, [u8; 32]),
+    last_at: i64,
+    identity: Option<Identity>,
+    /// The last [`Writer::next_sequence`] answer, so [`Writer::append`]
+    /// need not ask again.
+    next: Option<(String, u32)>,
+}
+
+impl core::fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Writer")
+            .field("path", &self.path)
+            .field("head", &self.head.0)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer<'_> {
+    /// Appends one entry: folds it into the views (refused if it cannot
+    /// stand at the end of the journal), then stores it chained to the
+    /// head. Returns its position.
+    ///
+    /// # Errors
+    /// [`LedgerError::Conflict`] naming what does not hold, other
+    /// [`LedgerError`]s.
+    pub fn push(&mut self, at: i64, fact: Fact) -> Result<u64, LedgerError> {
+        self.push_entry(at, fact).map(|(position, _)| position)
+    }
+
+    fn push_entry(
+        &mut self,
+        at: i64,
+        fact: Fact,
+    ) -> Result<(u64, Option<views::LicenseRow>), LedgerError> {
+        let entry = Entry {
+            at,
+            operator: self.operator.to_owned(),
+            fact,
+        };
+        let position = self.head.0 + 1;
+        let row = views::apply(&mut *self.store, position, &entry).map_err(|e| match e {
+            FoldError::Invalid(reason) => LedgerError::Conflict {
+                path: self.path.clone(),
+                reason: format!("a {} entry cannot be recorded: {reason}", entry.fact.kind()),
+            },
+            FoldError::Store(e) => e,
+        })?;
+        if let Fact::Genesis { .. } = &entry.fact {
+            self.identity = ViewStore::identity(&*self.store)?;
+        }
+        let body = entry.encode();
+        let hash = entry_hash(&self.head.1, position, &body);
+        self.store.append_entry(position, &body, &hash)?;
+        self.head = (position, hash);
+        self.last_at = self.last_at.max(at);
+        Ok((position, row))
+    }
+
+    /// The ledger's identity.
+    #[must_use]
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// The latest license of a serial.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn latest(&self, serial: &str) -> Result<Option<Record>, LedgerError> {
+        self.store.latest(serial)
+    }
+
+    /// Every license of a serial, oldest first.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn history(&self, serial: &str) -> Result<Vec<Record>, LedgerError> {
+        self.store.history(serial)
+    }
+
+    /// The SW serial a HW serial (normalized first) was converted to.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn sw_serial_of(&self, hw_serial: &str) -> Result<Option<String>, LedgerError> {
+        match crate::validate::hw_serial("HW serial", hw_serial) {
+            Ok(hw) => self.store.sw_serial_of(&hw),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The license recorded for a bulk idempotency key.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn by_idem_key(&self, key: &str) -> Result<Option<Record>, LedgerError> {
+        self.store.by_idem_key(key)
+    }
+
+    /// The pending stop/delete schedule of a serial.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn schedule(&self, serial: &str) -> Result<Option<ZeroSchedule>, LedgerError> {
+        self.store.pending_schedule(serial)
     }
 
     /// The next sequence of a serial: one more than its highest, 1 for a
@@ -1085,19 +1349,15 @@ impl Writer<'_> {
     /// to use.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`], [`LedgerError::Conflict`] past `u32::MAX`.
+    /// [`LedgerError::Conflict`] past `u32::MAX`, [`LedgerError`].
     pub fn next_sequence(&mut self, serial: &str) -> Result<u32, LedgerError> {
         if let Some((s, n)) = &self.next {
             if s == serial {
                 return Ok(*n);
             }
         }
-        let max: Option<i64> = self
-            .tx
-            .prepare_cached("SELECT MAX(sequence) FROM licenses WHERE serial = ?1")
-            .and_then(|mut s| s.query_row([serial], |r| r.get(0)))
-            .map_err(self.err())?;
-        let n = u32::try_from(max.unwrap_or(0) + 1).map_err(|_| LedgerError::Conflict {
+        let last = self.store.last_sequence(serial)?.unwrap_or(0);
+        let n = last.checked_add(1).ok_or_else(|| LedgerError::Conflict {
             path: self.path.clone(),
             reason: format!("{serial} has used every sequence number"),
         })?;
@@ -1105,190 +1365,157 @@ impl Writer<'_> {
         Ok(n)
     }
 
-    /// Allocates a new SW serial `SW-YYYY-NNNNNN` (a counter per year,
-    /// skipping serials already in use).
+    /// Allocates a new SW serial `SW-YYYY-NNNNNN`: the year's next number,
+    /// skipping serials already in use (a VM serial handed out by hand).
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
-    pub fn allocate_serial(&mut self, year: i32) -> Result<String, LedgerError> {
+    /// [`LedgerError::Conflict`] when the year's 999 999 serials are used,
+    /// [`LedgerError`].
+    pub fn allocate_serial(&mut self, year: i32, at: i64) -> Result<String, LedgerError> {
+        let mut n = self.store.counter(year)?.unwrap_or(0);
         loop {
-            // No RETURNING: SQLite implements it with a temporary trigger,
-            // which makes every execution re-prepare the statement.
-            self.tx
-                .prepare_cached(
-                    "INSERT INTO serial_counter (year, last) VALUES (?1, 1) \
-                     ON CONFLICT (year) DO UPDATE SET last = last + 1",
-                )
-                .and_then(|mut s| s.execute([year]))
-                .map_err(self.err())?;
-            let n: i64 = self
-                .tx
-                .prepare_cached("SELECT last FROM serial_counter WHERE year = ?1")
-                .and_then(|mut s| s.query_row([year], |r| r.get(0)))
-                .map_err(self.err())?;
+            n = n.checked_add(1).filter(|n| *n <= 999_999).ok_or_else(|| {
+                LedgerError::Conflict {
+                    path: self.path.clone(),
+                    reason: format!("every SW serial of {year} is allocated (SW-{year:04}-999999)"),
+                }
+            })?;
             let serial = format!("SW-{year:04}-{n:06}");
-            let used: bool = self
-                .tx
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM licenses WHERE serial = ?1) \
-                     OR EXISTS (SELECT 1 FROM hw_serials WHERE serial = ?1)",
-                )
-                .and_then(|mut s| s.query_row([&serial], |r| r.get(0)))
-                .map_err(self.err())?;
-            if !used {
+            if !self.store.serial_in_use(&serial)? {
+                self.push(
+                    at,
+                    Fact::SerialAllocated {
+                        serial: serial.clone(),
+                    },
+                )?;
                 return Ok(serial);
             }
         }
     }
 
-    /// Records that `hw_serial` was converted to `serial`.
+    /// Records that `hw_serial` (normalized) was converted to `serial`.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`] (also when the HW serial is mapped already).
+    /// [`LedgerError::Conflict`] when the HW serial is converted already,
+    /// [`LedgerError`].
     pub fn map_hw_serial(
         &mut self,
         hw_serial: &str,
         serial: &str,
         at: i64,
     ) -> Result<(), LedgerError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO hw_serials (hw_serial, serial, created_at) VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut s| s.execute(params![hw_serial, serial, at]))
-            .map_err(self.err())?;
-        Ok(())
+        self.push(
+            at,
+            Fact::HwSerialConverted {
+                hw_serial: hw_serial.to_owned(),
+                serial: serial.to_owned(),
+            },
+        )
+        .map(|_| ())
     }
 
     /// Schedules stop and deletion of a serial (decrease to zero users).
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn set_schedule(
         &mut self,
         serial: &str,
         z: ZeroSchedule,
         at: i64,
     ) -> Result<(), LedgerError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO schedules (serial, stop_at, delete_at, created_at, cancelled_at) \
-                 VALUES (?1, ?2, ?3, ?4, NULL) ON CONFLICT (serial) DO UPDATE SET \
-                 stop_at = ?2, delete_at = ?3, created_at = ?4, cancelled_at = NULL",
-            )
-            .and_then(|mut s| s.execute(params![serial, z.stop_at, z.delete_at, at]))
-            .map_err(self.err())?;
-        Ok(())
+        self.push(
+            at,
+            Fact::ScheduleSet {
+                serial: serial.to_owned(),
+                stop_at: z.stop_at,
+                delete_at: z.delete_at,
+            },
+        )
+        .map(|_| ())
     }
 
-    /// Cancels the pending schedule of a serial.
+    /// Cancels the pending schedule of a serial (nothing when none is
+    /// pending).
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn cancel_schedule(&mut self, serial: &str, at: i64) -> Result<(), LedgerError> {
-        self.tx
-            .prepare_cached(
-                "UPDATE schedules SET cancelled_at = ?2 WHERE serial = ?1 AND cancelled_at IS NULL",
-            )
-            .and_then(|mut s| s.execute(params![serial, at]))
-            .map_err(self.err())?;
-        Ok(())
+        if self.store.pending_schedule(serial)?.is_none() {
+            return Ok(());
+        }
+        self.push(
+            at,
+            Fact::ScheduleCancelled {
+                serial: serial.to_owned(),
+            },
+        )
+        .map(|_| ())
     }
 
     /// The HW serial a SW serial was first converted from.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn hw_serial_of(&self, serial: &str) -> Result<Option<String>, LedgerError> {
-        Ok(hw_serials_of(&self.tx, serial)
-            .map_err(self.err())?
-            .into_iter()
-            .next())
+        Ok(self.store.hw_serials_of(serial)?.into_iter().next())
     }
 
     /// The license with this id.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn by_license_id(&self, id: &[u8; 16]) -> Result<Option<Record>, LedgerError> {
-        by_license_id(&self.tx, id).map_err(self.err())
+        self.store.by_license_id(id)
     }
 
     /// The lifecycle events of a serial.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn events(&self, serial: &str) -> Result<Vec<Event>, LedgerError> {
-        events(&self.tx, serial).map_err(self.err())
+        self.store.events(serial)
     }
 
     /// Records a lifecycle event next to the license `sequence` of
     /// `serial` (appended in this transaction).
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn add_event(
         &mut self,
         serial: &str,
         sequence: u32,
         kind: &str,
         detail: &serde_json::Value,
-        operator: &str,
         at: i64,
     ) -> Result<(), LedgerError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO events (serial, sequence, kind, detail, operator, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![serial, sequence, kind, detail.to_string(), operator, at])
-            })
-            .map_err(self.err())?;
-        Ok(())
-    }
-
-    /// Records the device key of the request a license answered.
-    ///
-    /// # Errors
-    /// [`LedgerError::Sqlite`].
-    pub fn record_request_key(
-        &mut self,
-        serial: &str,
-        sequence: u32,
-        device_key: &[u8; 32],
-    ) -> Result<(), LedgerError> {
-        self.tx
-            .prepare_cached(
-                "INSERT OR REPLACE INTO request_keys (serial, sequence, device_key) VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut s| s.execute(params![serial, sequence, hex::encode(device_key)]))
-            .map_err(self.err())?;
-        Ok(())
+        self.push(
+            at,
+            Fact::Event {
+                serial: serial.to_owned(),
+                sequence,
+                event: kind.to_owned(),
+                detail: detail.to_string(),
+            },
+        )
+        .map(|_| ())
     }
 
     /// The device keys of the requests answered by licenses of `serial`
     /// from sequence `from` on.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn request_keys_since(&self, serial: &str, from: u32) -> Result<Vec<String>, LedgerError> {
-        self.tx
-            .prepare_cached(
-                "SELECT DISTINCT device_key FROM request_keys WHERE serial = ?1 AND sequence >= ?2 ORDER BY device_key",
-            )
-            .and_then(|mut s| {
-                s.query_map(params![serial, from], |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()
-            })
-            .map_err(self.err())
+        self.store.request_keys_since(serial, from)
     }
 
     /// Marks the binding of license `sequence` of `serial` as replaced by
-    /// license `replaced_by` (RMA, migration): [`Writer::replaced_bindings`]
-    /// lists it from then on.
+    /// license `replaced_by` (RMA, migration).
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn mark_replaced(
         &mut self,
         serial: &str,
@@ -1298,98 +1525,69 @@ impl Writer<'_> {
         reason: &str,
         at: i64,
     ) -> Result<(), LedgerError> {
-        let keys = serde_json::to_string(device_keys).unwrap_or_else(|_| "[]".into());
-        self.tx
-            .prepare_cached(
-                "INSERT OR REPLACE INTO replaced_bindings (serial, sequence, replaced_by, device_keys, reason, at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut s| s.execute(params![serial, sequence, replaced_by, keys, reason, at]))
-            .map_err(self.err())?;
-        Ok(())
+        self.push(
+            at,
+            Fact::BindingReplaced {
+                serial: serial.to_owned(),
+                sequence,
+                replaced_by,
+                device_keys: device_keys.to_vec(),
+                reason: reason.to_owned(),
+            },
+        )
+        .map(|_| ())
     }
 
     /// The bindings of `serial` that replacements superseded.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
+    /// [`LedgerError`].
     pub fn replaced_bindings(&self, serial: &str) -> Result<Vec<ReplacedBinding>, LedgerError> {
-        self.tx
-            .prepare_cached(
-                "SELECT sequence, replaced_by, device_keys FROM replaced_bindings WHERE serial = ?1 ORDER BY sequence",
-            )
-            .and_then(|mut s| {
-                s.query_map([serial], |r| {
-                    let sequence: i64 = r.get(0)?;
-                    let replaced_by: i64 = r.get(1)?;
-                    let keys: String = r.get(2)?;
-                    Ok(ReplacedBinding {
-                        sequence: u32::try_from(sequence).unwrap_or(u32::MAX),
-                        replaced_by: u32::try_from(replaced_by).unwrap_or(u32::MAX),
-                        device_keys: serde_json::from_str(&keys).unwrap_or_default(),
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(self.err())
+        self.store.replaced_bindings(serial)
     }
 
-    /// Appends a license row to the chain.
+    /// Appends a license.
     ///
     /// # Errors
-    /// [`LedgerError::Conflict`] when the sequence is not the serial's
-    /// next, [`LedgerError::Sqlite`] (for example a repeated idempotency
-    /// key).
+    /// [`LedgerError::Conflict`] when its sequence is not the serial's
+    /// next, its id or bulk key is in the ledger already, its vendor is
+    /// not the ledger's; other [`LedgerError`]s.
     pub fn append(&mut self, new: NewRecord) -> Result<Record, LedgerError> {
-        let expected = self.next_sequence(&new.serial)?;
-        if new.sequence != expected {
-            return Err(LedgerError::Conflict {
-                path: self.path.clone(),
-                reason: format!(
-                    "sequence {} of {} is not the next one ({expected})",
-                    new.sequence, new.serial
-                ),
-            });
-        }
-        let id = self.head.rows + 1;
-        self.next = Some((new.serial.clone(), new.sequence.saturating_add(1)));
-        let fields = from_new(new);
-        let hash = row_hash(&self.head.hash, id, &fields);
-        self.tx
-            .prepare_cached(&format!(
-                "INSERT INTO licenses ({COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
-            ))
-            .and_then(|mut s| {
-                s.execute(params![
-                    id,
-                    fields.serial,
-                    fields.sequence,
-                    hex::encode(fields.license_id),
-                    fields.action.as_str(),
-                    fields.bytes,
-                    fields.order_json,
-                    fields.operator,
-                    fields.issued_at,
-                    fields.customer,
-                    fields.pbx_name,
-                    fields.platform,
-                    fields.lease_end,
-                    fields.term_end,
-                    fields.idem_key,
-                    self.head.hash.as_slice(),
-                    hash.as_slice(),
-                ])
-            })
-            .map_err(self.err())?;
-        let record = Record {
-            id,
-            row: fields,
-            prev_hash: self.head.hash,
-            hash,
-        };
-        self.head = Head { rows: id, hash };
-        Ok(record)
+        let (position, row) = self.push_entry(
+            new.issued_at,
+            Fact::License {
+                action: new.action,
+                bytes: new.bytes.clone(),
+                order: new.order_json.clone(),
+                idem_key: new.idem_key,
+                request_key: new.request_key,
+            },
+        )?;
+        let row = row.ok_or_else(|| LedgerError::Conflict {
+            path: self.path.clone(),
+            reason: "a license entry made no license row".into(),
+        })?;
+        self.next = Some((row.serial.clone(), row.sequence.saturating_add(1)));
+        Ok(Record {
+            id: i64::try_from(position).unwrap_or(i64::MAX),
+            row: RecordFields {
+                serial: row.serial,
+                sequence: row.sequence,
+                license_id: row.license_id,
+                action: row.action,
+                bytes: new.bytes,
+                order_json: new.order_json,
+                operator: row.operator,
+                issued_at: row.issued_at,
+                customer: row.customer,
+                pbx_name: row.pbx_name,
+                platform: row.platform,
+                lease_end: row.lease_end,
+                term_end: row.term_end,
+                idem_key: row.idem_key,
+            },
+            hash: self.head.1,
+        })
     }
 
     /// Runs `f` inside a savepoint: when it fails, everything it wrote is
@@ -1397,50 +1595,68 @@ impl Writer<'_> {
     /// does not spoil its batch).
     ///
     /// # Errors
-    /// `f`'s error, or [`LedgerError::Sqlite`] converted into it.
+    /// `f`'s error, or [`LedgerError`] converted into it.
     pub fn savepoint<T, E: From<LedgerError>>(
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.tx
-            .prepare_cached("SAVEPOINT row")
-            .and_then(|mut s| s.execute([]))
-            .map_err(self.err())?;
+        self.store.savepoint()?;
         let head = self.head;
+        let last_at = self.last_at;
         let next = self.next.clone();
         match f(self) {
             Ok(v) => {
-                self.tx
-                    .prepare_cached("RELEASE row")
-                    .and_then(|mut s| s.execute([]))
-                    .map_err(self.err())?;
+                self.store.release()?;
                 Ok(v)
             }
             Err(e) => {
                 self.head = head;
+                self.last_at = last_at;
                 self.next = next;
-                self.tx
-                    .execute_batch("ROLLBACK TO row; RELEASE row")
-                    .map_err(self.err())?;
+                self.store.rollback_to()?;
                 Err(e)
             }
         }
     }
 
-    /// Writes the chain head and commits: durable (`synchronous=FULL`)
-    /// once this returns.
+    /// Signs a checkpoint of the new head (when anything was appended) and
+    /// commits: durable (`synchronous=FULL`) once this returns. Returns
+    /// the checkpoint.
     ///
     /// # Errors
-    /// [`LedgerError::Sqlite`].
-    pub fn commit(self) -> Result<(), LedgerError> {
-        let path = self.path.clone();
-        self.tx
-            .execute(
-                "UPDATE chain_head SET rows = ?1, hash = ?2 WHERE id = 1",
-                params![self.head.rows, self.head.hash.as_slice()],
-            )
-            .map_err(sql(&path))?;
-        self.tx.commit().map_err(sql(&path))
+    /// [`LedgerError::Checkpoint`] when the signer fails (nothing is
+    /// recorded), other [`LedgerError`]s.
+    pub fn commit(mut self) -> Result<Option<CheckpointInfo>, LedgerError> {
+        let mut made = None;
+        if self.head.0 > self.start {
+            let identity = self.identity.clone().ok_or_else(|| LedgerError::Damaged {
+                path: self.path.clone(),
+                what: "its identity (the genesis entry's view) is missing".into(),
+            })?;
+            let data = CheckpointData {
+                issuer: identity.vendor,
+                issued_at: self.last_at,
+                ledger_id: identity.ledger_id,
+                entries: self.head.0,
+                head: self.head.1,
+            };
+            let kid = self.signer.kid();
+            let signer = self.signer;
+            let bytes = sign_checkpoint(&data, &kid, |m| signer.sign(m)).map_err(|e| {
+                LedgerError::Checkpoint {
+                    path: self.path.clone(),
+                    reason: match e {
+                        EncodeError::Invalid(m) => format!("its content breaks a format rule: {m}"),
+                        EncodeError::Sign(k) => k.to_string(),
+                        _ => "signing failed".into(),
+                    },
+                }
+            })?;
+            self.store.add_checkpoint(self.head.0, &bytes)?;
+            made = Some(CheckpointInfo { data, kid, bytes });
+        }
+        self.store.commit()?;
+        Ok(made)
     }
 }
 

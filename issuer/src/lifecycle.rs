@@ -40,7 +40,7 @@ pub(crate) fn resolve_serial(w: &Writer<'_>, serial: &str) -> Result<String, Err
 /// The order kept with a ledger row.
 fn stored_order(record: &Record) -> Result<Order, Error> {
     Ok(Order::parse(
-        &format!("ledger row {}", record.id),
+        &format!("ledger entry {}", record.id),
         &record.row.order_json,
         true,
     )?)
@@ -244,7 +244,7 @@ pub fn share(
                 // A new appliance as client: its HW serial is converted.
                 Some(hw) if *hw == client_serial => {
                     policy::share_allowed(&server, &server_data, hw, r.platform, None)?;
-                    client_serial = w.allocate_serial(chrono::Datelike::year(&now))?;
+                    client_serial = w.allocate_serial(chrono::Datelike::year(&now), at)?;
                     w.map_hw_serial(hw, &client_serial, at)?;
                     converted_from = Some(hw.clone());
                 }
@@ -375,18 +375,14 @@ pub fn share(
         bytes,
         Action::Share,
         order.to_json(),
-        issuer.operator,
         None,
+        opts.request.map(|r| r.device_key),
     ))?;
-    if let Some(r) = opts.request {
-        w.record_request_key(&client_serial, data.sequence, &r.device_key)?;
-    }
     w.add_event(
         &client_serial,
         data.sequence,
         "share",
         &json!({ "role": "client", "server": server }),
-        issuer.operator,
         at,
     )?;
     let client_issued = Issued {
@@ -429,7 +425,7 @@ pub fn share(
             bytes,
             Action::Share,
             order.to_json(),
-            issuer.operator,
+            None,
             None,
         ))?;
         w.add_event(
@@ -437,7 +433,6 @@ pub fn share(
             data.sequence,
             "share",
             &json!({ "role": "server", "client": client_serial }),
-            issuer.operator,
             at,
         )?;
         Some(Issued {
@@ -549,7 +544,7 @@ pub fn void(
         bytes,
         Action::Void,
         order_json,
-        issuer.operator,
+        None,
         None,
     ))?;
     w.add_event(
@@ -562,7 +557,6 @@ pub fn void(
             "voided_sequence": voided.row.sequence,
             "restored_sequence": restored,
         }),
-        issuer.operator,
         at,
     )?;
     let mut details = vec![

@@ -58,6 +58,7 @@ fn workdir() -> tempfile::TempDir {
     ] {
         std::fs::copy(Path::new(FIXTURES).join(f), dir.path().join(f)).unwrap();
     }
+    ok(&run(dir.path(), &["ledger", "init"]));
     dir
 }
 
@@ -138,7 +139,7 @@ fn two_processes_never_share_a_sequence() {
     assert_eq!(file_seqs.len(), 2 * PER_PROCESS + 1);
     file_seqs.dedup();
     assert_eq!(file_seqs.len(), 2 * PER_PROCESS + 1);
-    ok(&run(d, &["ledger", "verify"]));
+    ok(&run(d, &["ledger", "verify", "--keyring", "keyring.toml"]));
 }
 
 /// A request of HW box `n` (distinct HW serial, identity and device key).
@@ -225,7 +226,7 @@ fn sigkill_during_bulk_leaves_a_consistent_ledger() {
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
 
-    ok(&run(d, &["ledger", "verify"]));
+    ok(&run(d, &["ledger", "verify", "--keyring", "keyring.toml"]));
     let rows = ledger_json(d);
     assert!(
         rows.len() < usize::try_from(ROWS).unwrap(),
@@ -280,7 +281,7 @@ fn sigkill_during_bulk_leaves_a_consistent_ledger() {
         "{stderr}"
     );
     assert!(stderr.contains(", 0 refused;"), "{stderr}");
-    ok(&run(d, &["ledger", "verify"]));
+    ok(&run(d, &["ledger", "verify", "--keyring", "keyring.toml"]));
     assert_eq!(ledger_json(d).len(), usize::try_from(ROWS).unwrap());
     assert_eq!(
         license_files(&out_dir).len(),
@@ -293,4 +294,136 @@ fn sigkill_during_bulk_leaves_a_consistent_ledger() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(temps.is_empty(), "{temps:?}");
+}
+
+/// Runs `tessera` as someone who may read but not write `dir`: as root
+/// (whom file modes do not stop), through `setpriv` as nobody.
+fn tessera_without_write_access(dir: &Path, args: &[&str]) -> Output {
+    let root = running_as_root();
+    let mut c = if root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_tessera"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+    };
+    c.current_dir(dir)
+        .env("TESSERA_LEDGER", "tessera.db")
+        .env("TESSERA_NOW", "2026-01-02T09:00:00Z")
+        .env_remove("TESSERA_CONFIG")
+        .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn running_as_root() -> bool {
+    // The owner of a file this process just created is its user.
+    let probe = tempfile::NamedTempFile::new().unwrap();
+    std::os::unix::fs::MetadataExt::uid(&probe.as_file().metadata().unwrap()) == 0
+}
+
+#[test]
+fn readers_run_during_a_bulk_write_and_on_read_only_media() {
+    let dir = workdir();
+    let d = dir.path();
+    const ROWS: u32 = 3_000;
+    let mut csv = String::from("request,extension,user\n");
+    std::fs::create_dir(d.join("req")).unwrap();
+    for n in 0..ROWS {
+        std::fs::write(d.join(format!("req/{n}.req")), box_request(n)).unwrap();
+        csv.push_str(&format!("req/{n}.req,{n},user{n}@example.com\n"));
+    }
+    std::fs::write(d.join("big.csv"), csv).unwrap();
+    let mut child = tessera(d)
+        .args([
+            "issue",
+            "--bulk",
+            "big.csv",
+            "--order",
+            "order.toml",
+            "-o",
+            "out",
+            "--batch-size",
+            "100",
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(d.join("bulk.err")).unwrap())
+        .spawn()
+        .unwrap();
+    // While it writes, readers list, show and verify: each completes, and
+    // sees a ledger that grows and verifies.
+    let mut reads = 0u32;
+    let mut seen = 0usize;
+    let mut during = 0u32;
+    while child.try_wait().unwrap().is_none() {
+        let start = Instant::now();
+        let out = run(d, &["ledger", "list", "--json"]);
+        ok(&out);
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "ledger list took {:?} during the bulk run",
+            start.elapsed()
+        );
+        let n = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len();
+        assert!(n >= seen, "the list shrank from {seen} to {n}");
+        seen = n;
+        during += u32::from(n < usize::try_from(ROWS).unwrap());
+        if reads % 4 == 0 {
+            ok(&run(d, &["ledger", "verify", "--keyring", "keyring.toml"]));
+        }
+        reads += 1;
+    }
+    assert!(
+        child.wait().unwrap().success(),
+        "the bulk run failed: {}",
+        std::fs::read_to_string(d.join("bulk.err")).unwrap_or_default()
+    );
+    assert!(
+        during >= 2,
+        "the readers did not run while the bulk run wrote ({reads} reads, {during} before its end); raise ROWS"
+    );
+    ok(&run(d, &["ledger", "verify", "--keyring", "keyring.toml"]));
+    eprintln!("{reads} reads during the bulk run, {during} of them before all {ROWS} rows were in");
+
+    // A copy on "read-only media": a folder and file nobody may write.
+    let media = tempfile::tempdir().unwrap();
+    let m = media.path();
+    {
+        let conn = rusqlite::Connection::open(d.join("tessera.db")).unwrap();
+        conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")
+            .unwrap();
+    }
+    for f in ["tessera.db", "keyring.toml"] {
+        std::fs::copy(d.join(f), m.join(f)).unwrap();
+    }
+    let mode = |p: &Path, m: u32| {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(m)).unwrap();
+    };
+    mode(&m.join("tessera.db"), 0o444);
+    mode(&m.join("keyring.toml"), 0o444);
+    mode(m, 0o555);
+    for args in [
+        &["ledger", "list"][..],
+        &["ledger", "show", "HW-K0000001"],
+        &["ledger", "verify", "--keyring", "keyring.toml"],
+        &["ledger", "head"],
+        &["ledger", "export", "--json"],
+        &["report", "overdue"],
+    ] {
+        let out = tessera_without_write_access(m, args);
+        ok(&out);
+    }
+    // Nothing was written there, and a writer says why it cannot.
+    let names: Vec<_> = std::fs::read_dir(m)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    mode(m, 0o755);
 }

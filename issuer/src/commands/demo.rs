@@ -21,6 +21,7 @@ use crate::cli::{Global, IssueArgs, KeyArgs, KeygenArgs, OutArgs, Pkcs11Args};
 use crate::config::Config;
 use crate::error::Error;
 use crate::issuance::random_id;
+use crate::ledger::Ledger;
 use crate::order::{Order, ServiceOrder};
 use crate::output::write_atomic;
 
@@ -140,6 +141,30 @@ pub fn run() -> Result<(), Error> {
     out(&format!(
         "kid {}: encrypted signing.pem (PBKDF2 600 000 iterations), signing.pem.pub, active in keyring.toml\n",
         info.kid_hex()
+    ))?;
+
+    // The ledger exists before anything is issued into it.
+    let signer = super::load_signer(
+        &ctx,
+        &KeyArgs {
+            key: Some(tmp.join("signing.pem")),
+            passphrase_file: Some(passphrase.clone()),
+            keyring: Some(tmp.join("keyring.toml")),
+            token: Pkcs11Args::default(),
+        },
+    )?;
+    let checkpoint = Ledger::init(
+        &tmp.join("tessera.db"),
+        &catalog.vendor,
+        &signer,
+        "demo",
+        ctx.now.timestamp(),
+    )?;
+    out(&format!(
+        "ledger tessera.db (tessera ledger init): id {}, vendor {}, first checkpoint signed by kid {}\n",
+        hex::encode(checkpoint.data.ledger_id),
+        checkpoint.data.issuer,
+        hex::encode(checkpoint.kid)
     ))?;
 
     section("2. order and device request")?;

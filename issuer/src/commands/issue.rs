@@ -313,7 +313,7 @@ pub fn summary_json(issued: &Issued, approval: Option<&str>) -> serde_json::Valu
         "decreases": issued.decreases,
         "approval": approval,
         "warnings": issued.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "ledger_row": issued.record.id,
+        "ledger_entry": issued.record.id,
         "details": issued
             .details
             .iter()

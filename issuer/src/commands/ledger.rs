@@ -1,10 +1,11 @@
-//! `tessera ledger list|show|verify|export`.
+//! `tessera ledger init|list|show|head|verify|export`.
 
 use base64::Engine as _;
 use serde_json::json;
 use tessera_verifier::armor;
 
-use super::{print, print_json, Ctx};
+use super::session::Signing;
+use super::{keyring_entries, print, print_json, Ctx};
 use crate::calendar::rfc3339_unix;
 use crate::cli::LedgerCommand;
 use crate::error::Error;
@@ -39,10 +40,11 @@ pub fn record_json(r: &Record) -> serde_json::Value {
 /// Resolves a serial argument: a SW serial, or a HW serial that was
 /// converted.
 fn resolve_serial(ledger: &Ledger, serial: &str) -> Result<String, Error> {
-    if ledger.latest(serial)?.is_some() {
-        return Ok(serial.to_owned());
+    let serial = crate::validate::serial_arg("serial", serial)?;
+    if ledger.latest(&serial)?.is_some() {
+        return Ok(serial);
     }
-    if let Some(sw) = ledger.sw_serial_of(serial)? {
+    if let Some(sw) = ledger.sw_serial_of(&serial)? {
         return Ok(sw);
     }
     Err(Error::Usage(format!(
@@ -51,13 +53,91 @@ fn resolve_serial(ledger: &Ledger, serial: &str) -> Result<String, Error> {
     )))
 }
 
+/// `tessera ledger init`: the catalog (for the vendor id), the operator,
+/// the key, then the new file.
+fn init(ctx: &Ctx, key: &crate::cli::KeyArgs) -> Result<(), Error> {
+    let path = ctx.ledger_path()?;
+    // Refuse an existing file before asking for the passphrase.
+    if std::fs::symlink_metadata(&path).is_ok() {
+        return Err(crate::ledger::LedgerError::Exists(path).into());
+    }
+    let (signing, ()) = Signing::load(ctx, key, || Ok(()))?;
+    let issuer = signing.issuer();
+    let checkpoint = Ledger::init(
+        &path,
+        &issuer.catalog.vendor,
+        issuer.signer,
+        issuer.operator,
+        ctx.now.timestamp(),
+    )?;
+    let c = &checkpoint.data;
+    print(&format!(
+        "created ledger {} (id {}, vendor {})\ncheckpoint: {} entry, head {}, signed by kid {}\nkeep checkpoints away from this machine: `tessera ledger head -o FILE` after each working day, `tessera ledger verify --expect-head FILE` to check\n",
+        path.display(),
+        hex::encode(c.ledger_id),
+        c.issuer,
+        c.entries,
+        hex::encode(c.head),
+        hex::encode(checkpoint.kid),
+    ))
+}
+
+/// `tessera ledger head`.
+fn head(ledger: &Ledger, output: Option<&std::path::Path>, force: bool) -> Result<(), Error> {
+    let target = Target::from_arg(output);
+    target.check(force)?;
+    let c = ledger.latest_checkpoint()?;
+    let text = armor::encode(&c.bytes, armor::LABEL_CHECKPOINT);
+    target.write(text.as_bytes(), force)?;
+    note(&format!(
+        "checkpoint of ledger {} ({}): {} entries, head {}, signed by kid {} at {}",
+        hex::encode(c.data.ledger_id),
+        ledger.path().display(),
+        c.data.entries,
+        hex::encode(c.data.head),
+        hex::encode(c.kid),
+        rfc3339_unix(c.data.issued_at)
+    ));
+    if let Target::File(p) = &target {
+        note(&format!("wrote {}", p.display()));
+    }
+    Ok(())
+}
+
+/// Reads a checkpoint file (armored or binary).
+fn read_checkpoint(path: &std::path::Path) -> Result<Vec<u8>, Error> {
+    let raw = crate::output::read_bytes(path)?;
+    if raw.first() == Some(&0xd2) {
+        return Ok(raw);
+    }
+    let bad = |source| Error::Verification {
+        path: path.display().to_string(),
+        source,
+    };
+    let text = String::from_utf8(raw).map_err(|_| {
+        bad(tessera_verifier::Error::Armor(
+            tessera_verifier::ArmorError::MissingBegin,
+        ))
+    })?;
+    let mut buf = vec![0u8; tessera_verifier::MAX_OBJECT_LEN];
+    armor::decode(&text, armor::LABEL_CHECKPOINT, &mut buf)
+        .map(<[u8]>::to_vec)
+        .map_err(|e| bad(tessera_verifier::Error::Armor(e)))
+}
+
 /// `tessera ledger ...`.
 ///
 /// # Errors
 /// [`Error::Ledger`] (integrity: exit 4), [`Error::Usage`], [`Error::Io`].
 pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
-    let ledger = ctx.existing_ledger()?;
+    if let LedgerCommand::Init { key } = c {
+        return init(ctx, key);
+    }
+    // Everything else only reads: read-only, never waiting for a writer.
+    let ledger = ctx.reader()?;
     match c {
+        LedgerCommand::Init { .. } => Ok(()),
+        LedgerCommand::Head { output, force } => head(&ledger, output.as_deref(), *force),
         LedgerCommand::List { json } => {
             let serials = ledger.serials()?;
             if *json {
@@ -221,13 +301,39 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
             }
             print(&text)
         }
-        LedgerCommand::Verify => {
-            let (rows, head) = ledger.verify()?;
-            print(&format!(
-                "ledger {} is intact: {rows} row(s), hash chain and license bytes check\nhead {}\n",
+        LedgerCommand::Verify {
+            keyring,
+            expect_head,
+        } => {
+            let keyring = ctx.required_keyring(keyring.as_deref()).map_err(|_| {
+                Error::Usage(
+                    "ledger verify checks every signature against the vendor's keyring: pass --keyring FILE, set TESSERA_KEYRING or `keyring` in tessera.toml".into(),
+                )
+            })?;
+            let keys = keyring_entries(&keyring)?;
+            let expected = expect_head.as_deref().map(read_checkpoint).transpose()?;
+            let r = ledger.verify(&keys, expected.as_deref())?;
+            let mut text = format!(
+                "ledger {} is intact: {} entries; hash chain, views, {} license signature(s) and {} checkpoint(s) check\nledger id {} (vendor {})\nhead {} {}\n",
                 ledger.path().display(),
-                hex::encode(head)
-            ))
+                r.entries,
+                r.licenses,
+                r.checkpoints,
+                hex::encode(r.identity.ledger_id),
+                r.identity.vendor,
+                r.entries,
+                hex::encode(r.head)
+            );
+            if let (Some(c), Some(path)) = (&r.expected, expect_head) {
+                text.push_str(&format!(
+                    "holds the checkpoint in {}: entry {} of {}, signed {}\n",
+                    path.display(),
+                    c.entries,
+                    r.entries,
+                    rfc3339_unix(c.issued_at)
+                ));
+            }
+            print(&text)
         }
         LedgerCommand::Export {
             kind,
@@ -260,7 +366,7 @@ fn export_csv(rows: &[Record]) -> Result<Vec<u8>, Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| Error::Usage(format!("CSV export failed: {e}"));
     w.write_record([
-        "id",
+        "entry",
         "serial",
         "sequence",
         "license_id",
@@ -273,8 +379,7 @@ fn export_csv(rows: &[Record]) -> Result<Vec<u8>, Error> {
         "lease_end",
         "term_end",
         "idem_key",
-        "prev_hash",
-        "hash",
+        "entry_hash",
         "order_json",
         "license_base64",
     ])
@@ -295,7 +400,6 @@ fn export_csv(rows: &[Record]) -> Result<Vec<u8>, Error> {
             rfc3339_unix(f.lease_end),
             f.term_end.map(rfc3339_unix).unwrap_or_default(),
             f.idem_key.clone().unwrap_or_default(),
-            hex::encode(r.prev_hash),
             hex::encode(r.hash),
             f.order_json.clone(),
             base64::engine::general_purpose::STANDARD.encode(&f.bytes),

@@ -83,7 +83,7 @@ pub fn void(ctx: &Ctx, a: &VoidArgs) -> Result<(), Error> {
         ))
     };
     let text = a.license.trim();
-    let ledger = ctx.existing_ledger()?;
+    let ledger = ctx.ledger()?;
     let mut id = [0u8; 16];
     if hex::decode_to_slice(text, &mut id).is_err() {
         let (serial, sequence) = text.rsplit_once(':').ok_or_else(bad)?;

@@ -159,20 +159,30 @@ impl Ctx {
         })
     }
 
-    /// The ledger, created if missing (commands that issue).
+    /// The existing ledger, to issue (only `tessera ledger init` creates
+    /// one). A writer that has to wait for another says so.
     ///
     /// # Errors
-    /// [`Error::Ledger`].
+    /// [`Error::Usage`] when none is named, [`Error::Ledger`].
     pub fn ledger(&self) -> Result<Ledger, Error> {
-        Ok(Ledger::open(&self.ledger_path()?)?)
+        let mut ledger = Ledger::open(&self.ledger_path()?)?;
+        ledger.set_wait_notice(Box::new(|path| {
+            crate::output::note(&format!(
+                "waiting for another issuance to finish: another tessera process is writing the ledger {} (up to {} s) ...",
+                path.display(),
+                crate::ledger::BUSY_TIMEOUT.as_secs()
+            ));
+        }));
+        Ok(ledger)
     }
 
-    /// The existing ledger (commands that only read).
+    /// The existing ledger, to read: read-only, one snapshot, never
+    /// waiting for a writer.
     ///
     /// # Errors
-    /// [`Error::Ledger`].
-    pub fn existing_ledger(&self) -> Result<Ledger, Error> {
-        Ok(Ledger::open_existing(&self.ledger_path()?)?)
+    /// [`Error::Usage`] when none is named, [`Error::Ledger`].
+    pub fn reader(&self) -> Result<Ledger, Error> {
+        Ok(Ledger::open_read_only(&self.ledger_path()?)?)
     }
 
     /// What every request read by this command must meet: the clock and

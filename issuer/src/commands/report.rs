@@ -22,7 +22,7 @@ fn model(s: &SerialSummary) -> String {
 /// # Errors
 /// [`Error::Ledger`], [`Error::Io`].
 pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
-    let ledger = ctx.existing_ledger()?;
+    let ledger = ctx.reader()?;
     let now = ctx.now.timestamp();
     let serials = ledger.serials()?;
     match c {

@@ -11,7 +11,8 @@
 //!    `inputs`),
 //! 3. the operator,
 //! 4. the key (passphrase, keyring check),
-//! 5. the ledger, created if missing ([`Session::open`]).
+//! 5. the ledger, which must exist ([`Session::open`]; only `tessera
+//!    ledger init` creates one).
 //!
 //! Two commands differ, explicitly: `void` opens the existing ledger
 //! first, since it resolves the license to void there
@@ -81,7 +82,7 @@ pub(crate) struct Session {
 
 impl Session {
     /// The module's order: [`Signing::load`] (with `inputs`), then the
-    /// ledger, created if missing.
+    /// existing ledger.
     ///
     /// # Errors
     /// Those of [`Signing::load`], [`Error::Ledger`].
@@ -116,7 +117,9 @@ impl Session {
         f: impl FnOnce(&mut Writer<'_>, &Issuer<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let issuer = self.signing.issuer();
-        let mut w = self.ledger.writer()?;
+        let mut w = self
+            .ledger
+            .writer(&self.signing.signer, &self.signing.operator)?;
         let out = f(&mut w, &issuer)?;
         w.commit()?;
         Ok(out)

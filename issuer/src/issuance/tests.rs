@@ -19,12 +19,20 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let ledger = Ledger::open(&dir.path().join("l.db")).unwrap();
+    let signer = FileSigner::generate().unwrap();
+    let ledger = Ledger::create(
+        &dir.path().join("l.db"),
+        "tessera-vendor",
+        &signer,
+        "alice",
+        t("2026-01-01").timestamp(),
+    )
+    .unwrap();
     Fixture {
         _dir: dir,
         ledger,
         catalog: Catalog::default_catalog().unwrap(),
-        signer: FileSigner::generate().unwrap(),
+        signer,
     }
 }
 
@@ -55,7 +63,7 @@ impl Fixture {
             signer: &self.signer,
             operator: "alice",
         };
-        let mut w = self.ledger.writer().unwrap();
+        let mut w = self.ledger.writer(&self.signer, "alice").unwrap();
         let issued = issue(&mut w, &issuer, o, r, opts)?;
         w.commit().unwrap();
         Ok(issued)
@@ -67,7 +75,7 @@ impl Fixture {
             signer: &self.signer,
             operator: "bob",
         };
-        let mut w = self.ledger.writer().unwrap();
+        let mut w = self.ledger.writer(&self.signer, "bob").unwrap();
         let issued = renew(&mut w, &issuer, r, t(now))?;
         w.commit().unwrap();
         Ok(issued)
@@ -139,7 +147,7 @@ fn first_activation_converts_the_hw_serial() {
     .unwrap();
     assert_eq!(d.verdict(), Verdict::Valid);
     assert_eq!(d.grants().unwrap().profile_count(1), 20);
-    f.ledger.verify().unwrap();
+    f.ledger.verify(&f.keyring(), None).unwrap();
 }
 
 #[test]
@@ -155,7 +163,7 @@ fn a_second_first_activation_is_refused() {
         "{e}"
     );
     // Nothing was recorded by the refusal.
-    assert_eq!(f.ledger.verify().unwrap().0, 1);
+    assert_eq!(f.ledger.verify(&f.keyring(), None).unwrap().licenses, 1);
 }
 
 #[test]
@@ -300,7 +308,7 @@ fn replaced_binding_is_never_renewed() {
             signer: &f.signer,
             operator: "carol",
         };
-        let mut w = f.ledger.writer().unwrap();
+        let mut w = f.ledger.writer(&f.signer, "carol").unwrap();
         let r = replace(
             &mut w,
             &issuer,
@@ -334,7 +342,7 @@ fn replaced_binding_is_never_renewed() {
     );
     // The new box renews.
     assert_eq!(f.renew(&new_box, "2026-02-12").unwrap().license.sequence, 3);
-    f.ledger.verify().unwrap();
+    f.ledger.verify(&f.keyring(), None).unwrap();
 }
 
 #[test]
@@ -370,7 +378,7 @@ fn migration_to_vm_uses_vm_defaults() {
         signer: &f.signer,
         operator: "carol",
     };
-    let mut w = f.ledger.writer().unwrap();
+    let mut w = f.ledger.writer(&f.signer, "carol").unwrap();
     let r = replace(
         &mut w,
         &issuer,

@@ -1,18 +1,75 @@
+use rusqlite::Connection;
+use tessera_keys::Signer as _;
+use tessera_signer::FileSigner;
 use tessera_verifier::encode::sign_license;
 use tessera_verifier::samples;
 
 use super::*;
+
+const VENDOR: &str = "tessera-vendor";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    signer: FileSigner,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            signer: FileSigner::generate().unwrap(),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("l.db")
+    }
+
+    fn keyring(&self) -> Vec<KeyEntry> {
+        vec![
+            KeyEntry::new(self.signer.public_key(), 0),
+            KeyEntry::new(samples::TEST_KEY_1_PUBLIC, 0),
+        ]
+    }
+
+    fn create(&self) -> Ledger {
+        Ledger::create(&self.path(), VENDOR, &self.signer, "alice", samples::T0).unwrap()
+    }
+
+    /// A ledger with `n` licenses over two serials, one transaction each.
+    fn with_rows(&self, n: u8) -> Ledger {
+        let mut ledger = self.create();
+        for i in 0..n {
+            let serial = format!("SW-2026-{:06}", u32::from(i % 2) + 1);
+            let mut w = ledger.writer(&self.signer, "alice").unwrap();
+            let seq = w.next_sequence(&serial).unwrap();
+            w.append(record(&serial, seq, i)).unwrap();
+            w.commit().unwrap();
+        }
+        ledger
+    }
+
+    fn raw(&self) -> Connection {
+        Connection::open(self.path()).unwrap()
+    }
+
+    fn verify(&self) -> Result<VerifyReport, LedgerError> {
+        Ledger::open_read_only(&self.path())?.verify(&self.keyring(), None)
+    }
+}
 
 fn record(serial: &str, sequence: u32, n: u8) -> NewRecord {
     let mut l = samples::typical();
     l.serial = serial.into();
     l.sequence = sequence;
     l.id = [n; 16];
-    let bytes = sign_license(&l, &[0; 8], samples::seed_signer(samples::TEST_KEY_1_SEED)).unwrap();
+    let bytes = sign_license(
+        &l,
+        &tessera_verifier::key_id(&samples::TEST_KEY_1_PUBLIC),
+        samples::seed_signer(samples::TEST_KEY_1_SEED),
+    )
+    .unwrap();
     NewRecord {
-        serial: serial.into(),
-        sequence,
-        license_id: l.id,
         action: if sequence == 1 {
             Action::Issue
         } else {
@@ -20,268 +77,346 @@ fn record(serial: &str, sequence: u32, n: u8) -> NewRecord {
         },
         bytes,
         order_json: "{}".into(),
-        operator: "alice".into(),
         issued_at: l.issued_at,
-        customer: l.customer.clone(),
-        pbx_name: l.pbx_name.clone(),
-        platform: "hw".into(),
-        lease_end: l.lease_end,
-        term_end: l.term.end,
         idem_key: None,
+        request_key: Some([n.wrapping_add(1); 32]),
     }
 }
 
-fn ledger_with_rows(dir: &Path, n: u8) -> Ledger {
-    let mut ledger = Ledger::open(&dir.join("l.db")).unwrap();
-    let mut w = ledger.writer().unwrap();
-    for i in 0..n {
-        let serial = format!("SW-2026-{:06}", i % 2);
-        let seq = w.next_sequence(&serial).unwrap();
-        w.append(record(&serial, seq, i)).unwrap();
+fn integrity(e: &LedgerError) -> (u64, &str) {
+    match e {
+        LedgerError::Integrity { entry, reason } => (*entry, reason),
+        other => panic!("not an integrity failure: {other}"),
     }
-    w.commit().unwrap();
-    ledger
 }
 
-fn raw(dir: &Path) -> Connection {
-    Connection::open(dir.join("l.db")).unwrap()
+#[test]
+fn init_creates_once_and_opens_refuse_what_is_not_a_ledger() {
+    let f = Fixture::new();
+    let c = Ledger::init(&f.path(), VENDOR, &f.signer, "alice", samples::T0).unwrap();
+    assert_eq!(c.data.entries, 1);
+    assert_eq!(c.data.issuer, VENDOR);
+    assert_eq!(c.kid, f.signer.kid());
+    assert!(matches!(
+        Ledger::init(&f.path(), VENDOR, &f.signer, "alice", samples::T0),
+        Err(LedgerError::Exists(_))
+    ));
+    // Nothing else is left in the folder (the temporary name is gone).
+    let names: Vec<_> = std::fs::read_dir(f.dir.path()).unwrap().collect();
+    assert_eq!(names.len(), 1);
+    let ledger = Ledger::open(&f.path()).unwrap();
+    assert_eq!(ledger.identity().unwrap().vendor, VENDOR);
+    assert_eq!(ledger.identity().unwrap().ledger_id, c.data.ledger_id);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(f.path()).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    let missing = f.dir.path().join("none.db");
+    for open in [Ledger::open, Ledger::open_read_only] {
+        assert!(matches!(open(&missing), Err(LedgerError::NotFound(_))));
+        assert!(!missing.exists());
+    }
+    let empty = f.dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    assert!(matches!(Ledger::open(&empty), Err(LedgerError::Empty(_))));
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+    let text = f.dir.path().join("notes.txt");
+    std::fs::write(&text, b"not a database at all").unwrap();
+    let e = Ledger::open(&text).unwrap_err();
+    assert!(e.is_integrity(), "{e}");
+    assert!(
+        e.to_string().contains("not a tessera ledger or damaged"),
+        "{e}"
+    );
+    // Another program's SQLite file.
+    let other = f.dir.path().join("other.db");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let e = Ledger::open_read_only(&other).unwrap_err();
+    assert!(matches!(e, LedgerError::Foreign { .. }), "{e}");
+    // The format before the journal is recognised and named.
+    let old = f.dir.path().join("old.db");
+    let c = Connection::open(&old).unwrap();
+    c.execute_batch("CREATE TABLE licenses (id INTEGER); CREATE TABLE chain_head (id INTEGER); PRAGMA user_version = 2;")
+        .unwrap();
+    drop(c);
+    let e = Ledger::open(&old).unwrap_err();
+    assert!(
+        matches!(e, LedgerError::OldFormat { version: 2, .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("tessera ledger upgrade"), "{e}");
+    // A newer schema.
+    f.raw().pragma_update(None, "user_version", 99).unwrap();
+    assert!(matches!(
+        Ledger::open(&f.path()),
+        Err(LedgerError::NewerSchema { found: 99, .. })
+    ));
 }
 
 #[test]
 fn chain_verifies_and_reopens() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger_with_rows(dir.path(), 4);
-    let (rows, head) = ledger.verify().unwrap();
-    assert_eq!(rows, 4);
-    assert_eq!(ledger.head().unwrap(), (4, head));
+    let f = Fixture::new();
+    let ledger = f.with_rows(4);
+    let r = ledger.verify(&f.keyring(), None).unwrap();
+    // Genesis, then one license entry per transaction.
+    assert_eq!(r.entries, 5);
+    assert_eq!(r.licenses, 4);
+    assert_eq!(r.checkpoints, 5);
+    assert_eq!(ledger.head().unwrap(), (5, r.head));
     drop(ledger);
-    let ledger = Ledger::open_existing(&dir.path().join("l.db")).unwrap();
-    assert_eq!(ledger.verify().unwrap().0, 4);
-    let h = ledger.history("SW-2026-000000").unwrap();
+    let ledger = Ledger::open_read_only(&f.path()).unwrap();
+    let h = ledger.history("SW-2026-000001").unwrap();
     assert_eq!(h.iter().map(|r| r.row.sequence).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(h[0].row.customer, samples::typical().customer);
+    assert_eq!(
+        h[0].row.bytes.len(),
+        record("SW-2026-000001", 1, 0).bytes.len()
+    );
     assert_eq!(
         ledger
-            .latest("SW-2026-000001")
+            .latest("SW-2026-000002")
             .unwrap()
             .unwrap()
             .row
             .sequence,
         2
     );
-    let mode: String = raw(dir.path())
+    let mode: String = f
+        .raw()
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+    let c = ledger.latest_checkpoint().unwrap();
+    assert_eq!(c.data.entries, 5);
+    assert_eq!(c.data.head, r.head);
+    // The checkpoint is a valid signed object of the verifier's format.
+    tessera_verifier::decode_checkpoint(&c.bytes, &f.keyring()).unwrap();
+    // Its own checkpoint is an expected head it holds; an older one too.
+    let r = ledger.verify(&f.keyring(), Some(&c.bytes)).unwrap();
+    assert_eq!(r.expected.unwrap().entries, 5);
 }
 
 #[test]
-fn edited_row_is_detected() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger_with_rows(dir.path(), 4);
-    raw(dir.path())
-        .execute("UPDATE licenses SET operator = 'mallory' WHERE id = 2", [])
-        .unwrap();
-    let e = ledger.verify().unwrap_err();
-    assert!(
-        matches!(&e, LedgerError::Integrity { row: 2, reason } if reason.contains("edited")),
-        "{e}"
-    );
-}
-
-#[test]
-fn edited_license_bytes_with_rehash_are_detected() {
-    // An attacker who recomputes the row's hash still breaks the next
-    // row's prev_hash.
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger_with_rows(dir.path(), 3);
-    let mut rec = ledger.all().unwrap().remove(0);
-    rec.row.customer = "Other".into();
-    let hash = row_hash(&rec.prev_hash, 1, &rec.row);
-    raw(dir.path())
-        .execute(
-            "UPDATE licenses SET customer = 'Other', hash = ?1 WHERE id = 1",
-            [hash.as_slice()],
-        )
-        .unwrap();
-    let e = ledger.verify().unwrap_err();
-    assert!(matches!(e, LedgerError::Integrity { row: 1, .. }), "{e}");
-}
-
-#[test]
-fn deleted_row_is_detected() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger_with_rows(dir.path(), 4);
-    raw(dir.path())
-        .execute("DELETE FROM licenses WHERE id = 2", [])
-        .unwrap();
-    let e = ledger.verify().unwrap_err();
-    assert!(
-        matches!(&e, LedgerError::Integrity { row: 2, reason } if reason.contains("missing")),
-        "{e}"
-    );
-}
-
-#[test]
-fn deleted_last_row_is_detected() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger_with_rows(dir.path(), 4);
-    raw(dir.path())
-        .execute("DELETE FROM licenses WHERE id = 4", [])
-        .unwrap();
-    let e = ledger.verify().unwrap_err();
-    assert!(
-        matches!(&e, LedgerError::Integrity { reason, .. } if reason.contains("chain head")),
-        "{e}"
-    );
-}
-
-#[test]
-fn reordered_rows_are_detected() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = ledger_with_rows(dir.path(), 4);
-    let c = raw(dir.path());
-    c.execute_batch(
-        "UPDATE licenses SET id = 100 WHERE id = 2;
-         UPDATE licenses SET id = 2 WHERE id = 3;
-         UPDATE licenses SET id = 3 WHERE id = 100;",
-    )
-    .unwrap();
-    let e = ledger.verify().unwrap_err();
-    assert!(
-        matches!(&e, LedgerError::Integrity { row: 2, reason } if reason.contains("prev_hash")),
-        "{e}"
-    );
-}
-
-#[test]
-fn column_differing_from_bytes_is_detected() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut ledger = Ledger::open(&dir.path().join("l.db")).unwrap();
-    let mut w = ledger.writer().unwrap();
-    let mut r = record("SW-2026-000009", 1, 1);
-    r.customer = "Not the license's".into();
-    w.append(r).unwrap();
+fn readers_never_write() {
+    let f = Fixture::new();
+    drop(f.with_rows(1));
+    let mut reader = Ledger::open_read_only(&f.path()).unwrap();
+    let e = reader.writer(&f.signer, "alice").unwrap_err();
+    assert!(matches!(e, LedgerError::Conflict { .. }), "{e}");
+    // A reader keeps its snapshot while a writer appends.
+    let mut writer = Ledger::open(&f.path()).unwrap();
+    let before = reader.head().unwrap();
+    let mut w = writer.writer(&f.signer, "alice").unwrap();
+    w.append(record("SW-2026-000009", 1, 9)).unwrap();
     w.commit().unwrap();
-    let e = ledger.verify().unwrap_err();
-    assert!(
-        e.to_string().contains("differ from its license bytes"),
-        "{e}"
+    assert_eq!(reader.head().unwrap(), before);
+    reader.verify(&f.keyring(), None).unwrap();
+    assert_eq!(
+        Ledger::open_read_only(&f.path()).unwrap().head().unwrap().0,
+        before.0 + 1
     );
 }
 
 #[test]
-fn sequences_must_be_next() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut ledger = Ledger::open(&dir.path().join("l.db")).unwrap();
-    let mut w = ledger.writer().unwrap();
+fn a_writer_waits_for_another_and_says_so() {
+    let f = Fixture::new();
+    drop(f.with_rows(1));
+    let mut first = Ledger::open(&f.path()).unwrap();
+    let w = first.writer(&f.signer, "alice").unwrap();
+    let mut second = Ledger::open(&f.path()).unwrap();
+    let waited = std::sync::Arc::new(core::sync::atomic::AtomicUsize::new(0));
+    let counter = waited.clone();
+    second.set_wait_notice(Box::new(move |_| {
+        counter.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
+    }));
+    second.set_busy_timeout(Duration::from_millis(1_200));
+    let e = second.writer(&f.signer, "alice").unwrap_err();
+    assert!(matches!(e, LedgerError::Busy { .. }), "{e}");
+    assert!(e.to_string().contains("let it finish"), "{e}");
+    assert_eq!(waited.load(core::sync::atomic::Ordering::SeqCst), 1);
+    drop(w);
+    second.writer(&f.signer, "alice").unwrap();
+}
+
+#[test]
+fn sequences_must_be_next_and_licenses_what_they_say() {
+    let f = Fixture::new();
+    let mut ledger = f.create();
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
     assert!(matches!(
         w.append(record("SW-2026-000001", 2, 1)),
         Err(LedgerError::Conflict { .. })
     ));
+    // The same license id twice.
+    w.append(record("SW-2026-000001", 1, 7)).unwrap();
+    let e = w.append(record("SW-2026-000003", 1, 7)).unwrap_err();
+    assert!(e.to_string().contains("license id"), "{e}");
 }
 
 #[test]
 fn uncommitted_writer_rolls_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut ledger = ledger_with_rows(dir.path(), 2);
+    let f = Fixture::new();
+    let mut ledger = f.with_rows(2);
     {
-        let mut w = ledger.writer().unwrap();
+        let mut w = ledger.writer(&f.signer, "alice").unwrap();
         w.append(record("SW-2026-000007", 1, 9)).unwrap();
     }
-    assert_eq!(ledger.verify().unwrap().0, 2);
+    assert_eq!(ledger.verify(&f.keyring(), None).unwrap().entries, 3);
     assert!(ledger.latest("SW-2026-000007").unwrap().is_none());
 }
 
 #[test]
 fn savepoint_undoes_a_failed_row_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut ledger = Ledger::open(&dir.path().join("l.db")).unwrap();
-    let mut w = ledger.writer().unwrap();
+    let f = Fixture::new();
+    let mut ledger = f.create();
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
     w.savepoint(|w| w.append(record("SW-2026-000001", 1, 1)).map(|_| ()))
         .unwrap();
     let failed: Result<(), LedgerError> = w.savepoint(|w| {
         w.append(record("SW-2026-000002", 1, 2))?;
-        w.map_hw_serial("HW-1", "SW-2026-000002", 0)?;
+        w.map_hw_serial("HW-1", "SW-2026-000002", samples::T0)?;
         Err(LedgerError::NotFound("x".into()))
     });
     assert!(failed.is_err());
     w.savepoint(|w| w.append(record("SW-2026-000003", 1, 3)).map(|_| ()))
         .unwrap();
     w.commit().unwrap();
-    assert_eq!(ledger.verify().unwrap().0, 2);
+    let r = ledger.verify(&f.keyring(), None).unwrap();
+    assert_eq!((r.entries, r.licenses), (3, 2));
     assert!(ledger.sw_serial_of("HW-1").unwrap().is_none());
     assert!(ledger.latest("SW-2026-000002").unwrap().is_none());
 }
 
 #[test]
-fn serials_are_allocated_per_year() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut ledger = Ledger::open(&dir.path().join("l.db")).unwrap();
-    let mut w = ledger.writer().unwrap();
-    assert_eq!(w.allocate_serial(2026).unwrap(), "SW-2026-000001");
+fn serials_are_allocated_per_year_never_twice() {
+    let f = Fixture::new();
+    let mut ledger = f.create();
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
+    assert_eq!(
+        w.allocate_serial(2026, samples::T0).unwrap(),
+        "SW-2026-000001"
+    );
     // A serial already in use is skipped.
     w.append(record("SW-2026-000002", 1, 1)).unwrap();
-    assert_eq!(w.allocate_serial(2026).unwrap(), "SW-2026-000003");
-    assert_eq!(w.allocate_serial(2027).unwrap(), "SW-2027-000001");
-}
-
-#[test]
-fn hw_mapping_must_be_backed_by_a_license() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut ledger = ledger_with_rows(dir.path(), 1);
-    let mut w = ledger.writer().unwrap();
-    // The sample license names HW-7F3A-0042 as its previous serial.
-    w.map_hw_serial("HW-7F3A-0042", "SW-2026-000000", 0)
-        .unwrap();
-    w.commit().unwrap();
-    ledger.verify().unwrap();
-    raw(dir.path())
-        .execute(
-            "INSERT INTO hw_serials VALUES ('HW-OTHER', 'SW-2026-000000', 0)",
-            [],
+    assert_eq!(
+        w.allocate_serial(2026, samples::T0).unwrap(),
+        "SW-2026-000003"
+    );
+    assert_eq!(
+        w.allocate_serial(2027, samples::T0).unwrap(),
+        "SW-2027-000001"
+    );
+    // The fold refuses to allocate a number twice.
+    let e = w
+        .push(
+            samples::T0,
+            Fact::SerialAllocated {
+                serial: "SW-2026-000003".into(),
+            },
         )
-        .unwrap();
-    assert!(ledger.verify().is_err());
+        .unwrap_err();
+    assert!(e.to_string().contains("never allocated twice"), "{e}");
+    w.commit().unwrap();
+    ledger.verify(&f.keyring(), None).unwrap();
 }
 
 #[test]
-fn newer_schema_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(ledger_with_rows(dir.path(), 1));
-    raw(dir.path())
-        .pragma_update(None, "user_version", 99)
+fn the_last_serial_of_a_year_is_the_last() {
+    let f = Fixture::new();
+    let mut ledger = f.create();
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
+    w.push(
+        samples::T0,
+        Fact::SerialAllocated {
+            serial: "SW-2026-999999".into(),
+        },
+    )
+    .unwrap();
+    let e = w.allocate_serial(2026, samples::T0).unwrap_err();
+    assert!(e.to_string().contains("every SW serial of 2026"), "{e}");
+}
+
+#[test]
+fn hw_serials_are_normalized_and_converted_once() {
+    let f = Fixture::new();
+    let mut ledger = f.with_rows(1);
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
+    w.map_hw_serial("HW-7F3A-0042", "SW-2026-000001", samples::T0)
         .unwrap();
-    let e = Ledger::open(&dir.path().join("l.db")).unwrap_err();
+    assert_eq!(
+        w.sw_serial_of("  hw-7f3a-0042 ").unwrap().as_deref(),
+        Some("SW-2026-000001")
+    );
+    let e = w
+        .map_hw_serial("HW-7F3A-0042", "SW-2026-000002", samples::T0)
+        .unwrap_err();
     assert!(
-        matches!(e, LedgerError::NewerSchema { found: 99, .. }),
+        e.to_string().contains("converted to SW-2026-000001 before"),
         "{e}"
     );
+    let e = w
+        .map_hw_serial("hw-7f3a-0043", "SW-2026-000002", samples::T0)
+        .unwrap_err();
+    assert!(e.to_string().contains("normalized"), "{e}");
+    w.commit().unwrap();
 }
 
 #[test]
-fn missing_ledger_is_not_created_by_readers() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("none.db");
-    assert!(matches!(
-        Ledger::open_existing(&path),
-        Err(LedgerError::NotFound(_))
-    ));
-    assert!(!path.exists());
+fn lifecycle_entries_must_name_their_license() {
+    let f = Fixture::new();
+    let mut ledger = f.with_rows(2);
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
+    // A void event on a license that is not a void.
+    let e = w
+        .add_event(
+            "SW-2026-000001",
+            1,
+            "void",
+            &serde_json::json!({"reason": "x"}),
+            samples::T0,
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("which is a issue"), "{e}");
+    // A binding marked replaced by a license that is not a replacement.
+    let e = w
+        .mark_replaced("SW-2026-000001", 1, 2, &[], "rma", samples::T0)
+        .unwrap_err();
+    assert!(e.to_string().contains("not a later replacement"), "{e}");
+    // A schedule for a serial without a license, a cancel without one.
+    let z = ZeroSchedule {
+        stop_at: samples::T0 + 5,
+        delete_at: samples::T0 + 14,
+    };
+    assert!(w.set_schedule("SW-2026-000099", z, samples::T0).is_err());
+    w.set_schedule("SW-2026-000001", z, samples::T0).unwrap();
+    w.cancel_schedule("SW-2026-000001", samples::T0).unwrap();
+    // Nothing to cancel any more: no entry.
+    let head = w.head.0;
+    w.cancel_schedule("SW-2026-000001", samples::T0).unwrap();
+    assert_eq!(w.head.0, head);
+    w.commit().unwrap();
+    ledger.verify(&f.keyring(), None).unwrap();
 }
 
 #[test]
 fn concurrent_writers_never_share_a_sequence() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("l.db");
-    drop(Ledger::open(&path).unwrap());
+    let f = Fixture::new();
+    drop(f.create());
+    let path = f.path();
+    let signer = std::sync::Arc::new(f.signer);
     let threads: Vec<_> = (0..4u8)
         .map(|t| {
             let path = path.clone();
+            let signer = signer.clone();
             std::thread::spawn(move || {
                 let mut ledger = Ledger::open(&path).unwrap();
                 let mut got = Vec::new();
                 for i in 0..10u8 {
-                    let mut w = ledger.writer().unwrap();
+                    let mut w = ledger.writer(&*signer, "alice").unwrap();
                     let seq = w.next_sequence("SW-2026-000042").unwrap();
                     // Give the other threads a chance to interleave.
                     std::thread::yield_now();
@@ -299,67 +434,196 @@ fn concurrent_writers_never_share_a_sequence() {
         .collect();
     all.sort_unstable();
     assert_eq!(all, (1..=40).collect::<Vec<_>>());
-    assert_eq!(Ledger::open(&path).unwrap().verify().unwrap().0, 40);
+    let keyring = vec![
+        KeyEntry::new(signer.public_key(), 0),
+        KeyEntry::new(samples::TEST_KEY_1_PUBLIC, 0),
+    ];
+    let r = Ledger::open_read_only(&path)
+        .unwrap()
+        .verify(&keyring, None)
+        .unwrap();
+    assert_eq!((r.entries, r.checkpoints), (41, 41));
 }
 
 #[test]
-fn schema_1_ledgers_gain_the_lifecycle_tables() {
-    let dir = tempfile::tempdir().unwrap();
-    drop(ledger_with_rows(dir.path(), 2));
-    let conn = raw(dir.path());
-    conn.execute_batch("DROP TABLE events; DROP TABLE replaced_bindings; DROP TABLE request_keys;")
-        .unwrap();
-    conn.pragma_update(None, "user_version", 1).unwrap();
-    drop(conn);
-    let mut ledger = Ledger::open_existing(&dir.path().join("l.db")).unwrap();
-    let version: i64 = raw(dir.path())
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(ledger.verify().unwrap().0, 2);
-    let mut w = ledger.writer().unwrap();
-    w.add_event(
-        "SW-2026-000000",
-        1,
-        "change",
-        &serde_json::json!({"approval": "APP-1"}),
-        "alice",
-        0,
-    )
-    .unwrap();
-    w.commit().unwrap();
-    assert_eq!(ledger.events("SW-2026-000000").unwrap().len(), 1);
+fn entries_decode_exactly() {
+    let e = Entry {
+        at: 5,
+        operator: "alice".into(),
+        fact: Fact::License {
+            action: Action::Issue,
+            bytes: vec![1, 2, 3],
+            order: "{}".into(),
+            idem_key: None,
+            request_key: Some([7; 32]),
+        },
+    };
+    let body = e.encode();
+    assert_eq!(Entry::decode(&body).unwrap(), e);
+    let mut longer = body.clone();
+    longer.push(0);
+    assert!(Entry::decode(&longer)
+        .unwrap_err()
+        .0
+        .contains("after the entry"));
+    assert!(Entry::decode(&body[..body.len() - 1]).is_err());
+    assert!(Entry::decode(b"").is_err());
+    // A hash covers the position and every byte.
+    let h = entry_hash(&[0; 32], 1, &body);
+    assert_ne!(h, entry_hash(&[0; 32], 2, &body));
+    assert_ne!(h, entry_hash(&[1; 32], 1, &body));
+    assert_ne!(h, entry_hash(&[0; 32], 1, &longer));
 }
 
 #[test]
-fn lifecycle_rows_must_name_their_license() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut ledger = ledger_with_rows(dir.path(), 2);
-    let mut w = ledger.writer().unwrap();
-    // A void event on a row that is not a void.
-    w.add_event(
-        "SW-2026-000000",
-        1,
-        "void",
-        &serde_json::json!({"reason": "x"}),
-        "alice",
-        0,
+fn tampering_is_found_at_the_first_bad_entry() {
+    // (what, SQL, first bad entry)
+    let cases: &[(&str, &str, u64)] = &[
+        ("edited body", "UPDATE journal SET body = CAST(body || x'00' AS BLOB) WHERE position = 3", 3),
+        ("body turned to text", "UPDATE journal SET body = 'x' WHERE position = 3", 3),
+        ("deleted entry", "DELETE FROM journal WHERE position = 2", 2),
+        ("swapped entries", "UPDATE journal SET position = -3 WHERE position = 3; UPDATE journal SET position = 3 WHERE position = 2; UPDATE journal SET position = 2 WHERE position = -3", 2),
+        ("last entry and its checkpoint removed, views kept", "DELETE FROM journal WHERE position = 5; DELETE FROM checkpoints WHERE entries = 5", 5),
+        ("checkpoint removed", "DELETE FROM checkpoints WHERE entries = 5", 5),
+        ("checkpoint bytes flipped", "UPDATE checkpoints SET bytes = CAST(substr(bytes, 1, length(bytes) - 1) || x'00' AS BLOB) WHERE entries = 3", 3),
+        ("checkpoint turned to text", "UPDATE checkpoints SET bytes = 'x' WHERE entries = 3", 3),
+        ("edited operator in a view", "UPDATE licenses SET operator = 'mallory' WHERE serial = 'SW-2026-000001' AND sequence = 2", 4),
+        ("deleted view row", "DELETE FROM request_keys WHERE sequence = 1 AND serial = 'SW-2026-000002'", 3),
+        ("added view row claiming a later entry", "INSERT INTO hw_serials VALUES ('HW-X', 'SW-2026-000001', 0, 99)", 6),
+        ("added view row claiming an entry", "INSERT INTO hw_serials VALUES ('HW-X', 'SW-2026-000001', 0, 2)", 2),
+        ("identity vendor", "UPDATE identity SET vendor = 'other'", 1),
+    ];
+    for (what, statement, bad) in cases {
+        let f = Fixture::new();
+        drop(f.with_rows(4));
+        f.raw().execute_batch(statement).unwrap();
+        let e = f.verify().unwrap_err();
+        let (entry, _) = integrity(&e);
+        assert_eq!(entry, *bad, "{what}: {e}");
+    }
+}
+
+#[test]
+fn a_rewritten_chain_does_not_match_its_signed_checkpoints() {
+    // Re-hash every entry after an edit: the chain holds, the
+    // checkpoints (signed by the vendor key) do not.
+    let f = Fixture::new();
+    drop(f.with_rows(3));
+    let conn = f.raw();
+    let rows: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT position, body FROM journal ORDER BY position")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut prev = [0u8; 32];
+    for (position, body) in rows {
+        let mut entry = Entry::decode(&body).unwrap();
+        if position == 3 {
+            entry.operator = "mallory".into();
+        }
+        let body = entry.encode();
+        let hash = entry_hash(&prev, u64::try_from(position).unwrap(), &body);
+        conn.execute(
+            "UPDATE journal SET body = ?1, hash = ?2 WHERE position = ?3",
+            rusqlite::params![body, hash.as_slice(), position],
+        )
+        .unwrap();
+        prev = hash;
+    }
+    conn.execute(
+        "UPDATE licenses SET operator = 'mallory' WHERE entry = 3",
+        [],
     )
     .unwrap();
-    w.commit().unwrap();
-    let e = ledger.verify().unwrap_err();
-    assert!(matches!(e, LedgerError::Integrity { .. }), "{e}");
-    raw(dir.path()).execute("DELETE FROM events", []).unwrap();
-    ledger.verify().unwrap();
-    // A binding marked replaced by a license that is not a replacement.
-    let mut w = ledger.writer().unwrap();
-    w.mark_replaced("SW-2026-000000", 1, 2, &[], "rma", 0)
+    let e = f.verify().unwrap_err();
+    let (entry, reason) = integrity(&e);
+    assert_eq!(entry, 3, "{e}");
+    assert!(reason.contains("entries 3..3 were rewritten"), "{e}");
+}
+
+#[test]
+fn a_cut_off_end_is_found_against_a_checkpoint_kept_elsewhere() {
+    let f = Fixture::new();
+    let ledger = f.with_rows(4);
+    let kept = ledger.latest_checkpoint().unwrap();
+    drop(ledger);
+    // The last transaction removed whole: entry, views and checkpoint.
+    f.raw()
+        .execute_batch(
+            "DELETE FROM journal WHERE position = 5;
+             DELETE FROM checkpoints WHERE entries = 5;
+             DELETE FROM request_keys WHERE entry = 5;
+             DELETE FROM licenses WHERE entry = 5;",
+        )
         .unwrap();
-    w.commit().unwrap();
-    assert!(ledger.verify().is_err());
-    let w = ledger.writer().unwrap();
-    assert_eq!(
-        w.replaced_bindings("SW-2026-000000").unwrap()[0].replaced_by,
-        2
-    );
+    // Consistent in itself ...
+    f.verify().unwrap();
+    // ... but not against what was kept.
+    let ledger = Ledger::open_read_only(&f.path()).unwrap();
+    let e = ledger.verify(&f.keyring(), Some(&kept.bytes)).unwrap_err();
+    let (entry, reason) = integrity(&e);
+    assert_eq!(entry, 5, "{e}");
+    assert!(reason.contains("cut off"), "{e}");
+    // A checkpoint of another ledger is not this one's.
+    let g = Fixture::new();
+    let other = g.with_rows(1).latest_checkpoint().unwrap();
+    let mut keyring = f.keyring();
+    keyring.push(KeyEntry::new(g.signer.public_key(), 0));
+    let e = ledger.verify(&keyring, Some(&other.bytes)).unwrap_err();
+    assert!(e.to_string().contains("of ledger"), "{e}");
+}
+
+#[test]
+fn a_license_that_does_not_verify_is_named() {
+    let f = Fixture::new();
+    drop(f.with_rows(2));
+    // Without the key that signed the licenses.
+    let keyring = vec![KeyEntry::new(f.signer.public_key(), 0)];
+    let e = Ledger::open_read_only(&f.path())
+        .unwrap()
+        .verify(&keyring, None)
+        .unwrap_err();
+    let (entry, reason) = integrity(&e);
+    assert_eq!(entry, 2, "{e}");
+    assert!(reason.contains("license SW-2026-000001:1"), "{e}");
+}
+
+#[test]
+fn writers_refuse_a_ledger_whose_end_is_not_checkpointed() {
+    let f = Fixture::new();
+    drop(f.with_rows(2));
+    f.raw()
+        .execute("DELETE FROM checkpoints WHERE entries = 3", [])
+        .unwrap();
+    let mut ledger = Ledger::open(&f.path()).unwrap();
+    let e = ledger.writer(&f.signer, "alice").unwrap_err();
+    assert!(e.is_integrity(), "{e}");
+}
+
+#[test]
+fn damaged_tables_are_named_not_quoted() {
+    for statement in [
+        "DROP TABLE events",
+        "ALTER TABLE licenses RENAME COLUMN customer TO client",
+        "UPDATE licenses SET sequence = 'one'",
+        "DELETE FROM identity",
+    ] {
+        let f = Fixture::new();
+        drop(f.with_rows(2));
+        f.raw().execute_batch(statement).unwrap();
+        let e = match Ledger::open_read_only(&f.path()) {
+            Err(e) => e,
+            Ok(l) => match (l.verify(&f.keyring(), None), l.all()) {
+                (Err(e), _) | (Ok(_), Err(e)) => e,
+                (Ok(_), Ok(_)) => panic!("{statement}: not found"),
+            },
+        };
+        assert!(e.is_integrity(), "{statement}: {e}");
+        let m = e.to_string();
+        for sqlite_words in ["no such", "Invalid column type", "Query returned"] {
+            assert!(!m.contains(sqlite_words), "{statement}: {m}");
+        }
+    }
 }

@@ -72,12 +72,20 @@ fn vm_request(serial: &str, seed: u8) -> RequestData {
 impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open(&dir.path().join("l.db")).unwrap();
+        let signer = FileSigner::generate().unwrap();
+        let ledger = Ledger::create(
+            &dir.path().join("l.db"),
+            "tessera-vendor",
+            &signer,
+            "alice",
+            t("2026-01-01").timestamp(),
+        )
+        .unwrap();
         let mut f = Self {
             _dir: dir,
             ledger,
             catalog: Catalog::default_catalog().unwrap(),
-            signer: FileSigner::generate().unwrap(),
+            signer,
         };
         f.run(|w, i| issue(w, i, &order(), &samples::request(), &opts("2026-01-02")))
             .unwrap();
@@ -93,7 +101,7 @@ impl Fixture {
             signer: &self.signer,
             operator: "alice",
         };
-        let mut w = self.ledger.writer().unwrap();
+        let mut w = self.ledger.writer(&self.signer, "alice").unwrap();
         let out = f(&mut w, &issuer)?;
         w.commit().unwrap();
         Ok(out)
@@ -357,7 +365,7 @@ fn void_restores_the_license_before_the_mistake() {
     assert_eq!(events[0].kind, "void");
     assert_eq!(events[0].detail["reason"], "200 for 20");
     assert_eq!(events[0].detail["restored_sequence"], 1);
-    f.ledger.verify().unwrap();
+    f.ledger.verify(&f.keyring(), None).unwrap();
     // A device holding the voided license takes the void, never back.
     let mut state = State::new();
     assert_eq!(

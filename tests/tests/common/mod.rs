@@ -166,7 +166,7 @@ pub struct Vendor {
 
 impl Vendor {
     /// A vendor with one signing key, active in the keyring from
-    /// 2019-01-01 (every scenario runs after that).
+    /// 2019-01-01 (every scenario runs after that), and its ledger.
     pub fn new() -> Self {
         let v = Self {
             dir: tempfile::tempdir().unwrap(),
@@ -186,6 +186,7 @@ impl Vendor {
             "--activate",
         ])
         .ok();
+        v.tessera(&["ledger", "init"]).ok();
         v
     }
 

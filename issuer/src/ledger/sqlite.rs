@@ -1,0 +1,1280 @@
+//! The SQLite backend: the embedded default, for the CLI and one server.
+//!
+//! - WAL journal, `synchronous=FULL`: a committed transaction survives a
+//!   crash or power loss.
+//! - Writers take the write lock with `BEGIN IMMEDIATE`
+//!   ([`SqliteBackend::begin`]): what a transaction reads (the chain head,
+//!   a serial's last sequence, a year's counter) is what it appends after.
+//!   A writer that has to wait says so once and gives up after the busy
+//!   timeout with an error that says what to do.
+//! - Readers open the file read-only (`SQLITE_OPEN_READ_ONLY`, `query_only`)
+//!   and read one snapshot; in WAL mode they never wait for a writer nor
+//!   make one wait. On read-only media (no `-shm` file can be made) they
+//!   open it `immutable`.
+//! - The file says what it is: `PRAGMA application_id` is `TSLG`,
+//!   `user_version` the schema ([`SCHEMA_VERSION`]). Anything else is not a
+//!   tessera ledger (the format before the journal is recognised and named).
+//! - No SQLite message reaches the user: [`classify`] turns every error
+//!   into a [`LedgerError`] that says what it means.
+
+use core::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rusqlite::{
+    params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
+
+use super::journal::{Action, Entry, Fact};
+use super::views::{
+    CounterRow, EventRow, HwRow, Identity, LicenseRow, ReplacedRow, RequestKeyRow, ScheduleRow,
+    ViewRow, ViewStore,
+};
+use super::{Event, LedgerError, Record, RecordFields, ReplacedBinding, SerialSummary};
+use crate::policy::ZeroSchedule;
+
+/// `PRAGMA application_id` of a tessera ledger: "TSLG".
+pub const APPLICATION_ID: i32 = 0x5453_4C47;
+/// The schema this tessera reads and writes: 3, the journal. Schemas 1
+/// and 2 are the format before it (`tessera ledger upgrade`).
+pub const SCHEMA_VERSION: i32 = 3;
+
+const SCHEMA: &str = "
+CREATE TABLE journal (
+    position  INTEGER PRIMARY KEY,
+    body      BLOB    NOT NULL,
+    hash      BLOB    NOT NULL
+);
+CREATE TABLE checkpoints (
+    entries  INTEGER PRIMARY KEY,
+    bytes    BLOB    NOT NULL
+);
+CREATE TABLE identity (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    ledger_id       BLOB    NOT NULL,
+    vendor          TEXT    NOT NULL,
+    created_at      INTEGER NOT NULL,
+    journal_format  INTEGER NOT NULL
+);
+CREATE TABLE licenses (
+    serial      TEXT    NOT NULL,
+    sequence    INTEGER NOT NULL,
+    license_id  BLOB    NOT NULL UNIQUE,
+    action      TEXT    NOT NULL,
+    entry       INTEGER NOT NULL,
+    operator    TEXT    NOT NULL,
+    issued_at   INTEGER NOT NULL,
+    customer    TEXT    NOT NULL,
+    pbx_name    TEXT    NOT NULL,
+    platform    TEXT    NOT NULL,
+    lease_end   INTEGER NOT NULL,
+    term_end    INTEGER,
+    idem_key    TEXT    UNIQUE,
+    PRIMARY KEY (serial, sequence)
+);
+CREATE TABLE hw_serials (
+    hw_serial  TEXT    PRIMARY KEY,
+    serial     TEXT    NOT NULL,
+    at         INTEGER NOT NULL,
+    entry      INTEGER NOT NULL
+);
+CREATE INDEX hw_serials_serial ON hw_serials (serial);
+CREATE TABLE serial_counter (
+    year   INTEGER PRIMARY KEY,
+    last   INTEGER NOT NULL,
+    entry  INTEGER NOT NULL
+);
+CREATE TABLE schedules (
+    serial        TEXT    PRIMARY KEY,
+    stop_at       INTEGER NOT NULL,
+    delete_at     INTEGER NOT NULL,
+    created_at    INTEGER NOT NULL,
+    cancelled_at  INTEGER,
+    entry         INTEGER NOT NULL
+);
+CREATE TABLE events (
+    entry     INTEGER PRIMARY KEY,
+    serial    TEXT    NOT NULL,
+    sequence  INTEGER NOT NULL,
+    kind      TEXT    NOT NULL,
+    detail    TEXT    NOT NULL,
+    operator  TEXT    NOT NULL,
+    at        INTEGER NOT NULL
+);
+CREATE INDEX events_serial ON events (serial, sequence);
+CREATE TABLE replaced_bindings (
+    serial       TEXT    NOT NULL,
+    sequence     INTEGER NOT NULL,
+    replaced_by  INTEGER NOT NULL,
+    device_keys  TEXT    NOT NULL,
+    reason       TEXT    NOT NULL,
+    at           INTEGER NOT NULL,
+    entry        INTEGER NOT NULL,
+    PRIMARY KEY (serial, sequence)
+);
+CREATE TABLE request_keys (
+    serial      TEXT    NOT NULL,
+    sequence    INTEGER NOT NULL,
+    device_key  BLOB    NOT NULL,
+    entry       INTEGER NOT NULL,
+    PRIMARY KEY (serial, sequence)
+);
+";
+
+/// The tables every ledger of this schema has.
+const TABLES: [&str; 10] = [
+    "journal",
+    "checkpoints",
+    "identity",
+    "licenses",
+    "hw_serials",
+    "serial_counter",
+    "schedules",
+    "events",
+    "replaced_bindings",
+    "request_keys",
+];
+
+/// What an SQLite error means for the user (never SQLite's own words).
+pub(crate) fn classify(path: &Path, e: &rusqlite::Error) -> LedgerError {
+    let path = path.to_owned();
+    let damaged = |what: &str| LedgerError::Damaged {
+        path: path.clone(),
+        what: what.to_owned(),
+    };
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => LedgerError::Busy {
+                path,
+                waited: 0,
+            },
+            ErrorCode::ReadOnly => LedgerError::ReadOnly { path },
+            ErrorCode::DiskFull => LedgerError::Io {
+                path,
+                what: "the disk is full: free space and run the command again (nothing was recorded)".into(),
+            },
+            ErrorCode::SystemIoFailure => LedgerError::Io {
+                path,
+                what: "the disk reported an I/O error: check the disk and run `tessera ledger verify`".into(),
+            },
+            ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::AuthorizationForStatementDenied => {
+                LedgerError::Io {
+                    path,
+                    what: "it cannot be opened: check that it exists and that you may read (and, to issue, write) it and its folder".into(),
+                }
+            }
+            ErrorCode::NotADatabase => damaged("the file is not an SQLite database"),
+            ErrorCode::DatabaseCorrupt => damaged("its pages are corrupt"),
+            ErrorCode::ConstraintViolation => damaged(
+                "a view holds a row that conflicts with a new entry (the views were edited outside tessera)",
+            ),
+            ErrorCode::SchemaChanged => damaged("its schema changed while it was read"),
+            _ => damaged("its tables do not have the shape of a tessera ledger"),
+        },
+        rusqlite::Error::QueryReturnedNoRows => damaged("a row that must exist is missing"),
+        rusqlite::Error::InvalidColumnType(_, name, _) => {
+            damaged(&format!("column `{name}` holds a value of the wrong type"))
+        }
+        rusqlite::Error::IntegralValueOutOfRange(..) | rusqlite::Error::FromSqlConversionFailure(..) => {
+            damaged("a column holds a value out of its range")
+        }
+        rusqlite::Error::Utf8Error(..) => damaged("a text column holds invalid UTF-8"),
+        _ => damaged("it could not be read as a tessera ledger"),
+    }
+}
+
+fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
+    move |e| classify(path, &e)
+}
+
+/// How a ledger file is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Read and write (the commands that issue).
+    Write,
+    /// Read only, one snapshot (list, show, verify, export, report, head).
+    Read,
+}
+
+/// An open SQLite ledger file.
+#[derive(Debug)]
+pub struct SqliteBackend {
+    conn: Connection,
+    path: PathBuf,
+    mode: Mode,
+}
+
+/// What the first bytes of a file say it is.
+fn check_file(path: &Path) -> Result<(), LedgerError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(LedgerError::NotFound(path.to_owned()))
+        }
+        Err(_) => {
+            return Err(LedgerError::Io {
+                path: path.to_owned(),
+                what: "it cannot be read: check its permissions and those of its folder".into(),
+            })
+        }
+    };
+    if !meta.is_file() {
+        return Err(LedgerError::Foreign {
+            path: path.to_owned(),
+            what: "it is not a regular file".into(),
+        });
+    }
+    if meta.len() == 0 {
+        return Err(LedgerError::Empty(path.to_owned()));
+    }
+    let mut head = [0u8; 16];
+    let read =
+        std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head));
+    if read.is_err() || &head != b"SQLite format 3\0" {
+        return Err(LedgerError::Foreign {
+            path: path.to_owned(),
+            what: "it is not an SQLite database".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A path as an SQLite `file:` URI (percent-encoding what a URI reserves).
+fn uri(path: &Path, query: &str) -> String {
+    let mut out = String::from("file:");
+    for b in path.as_os_str().as_encoded_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(char::from(*b));
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out.push('?');
+    out.push_str(query);
+    out
+}
+
+impl SqliteBackend {
+    /// Opens an existing ledger file; refuses a missing, empty, foreign,
+    /// older or newer one.
+    pub(crate) fn open(path: &Path, mode: Mode) -> Result<Self, LedgerError> {
+        check_file(path)?;
+        let conn = match mode {
+            Mode::Write => Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sql(path))?,
+            Mode::Read => Self::open_reader(path)?,
+        };
+        let backend = Self {
+            conn,
+            path: path.to_owned(),
+            mode,
+        };
+        backend.check_schema()?;
+        if mode == Mode::Write {
+            backend.setup_writer()?;
+        } else {
+            // One snapshot for everything this reader reads.
+            backend.conn.execute_batch("BEGIN").map_err(sql(path))?;
+        }
+        Ok(backend)
+    }
+
+    fn open_reader(path: &Path) -> Result<Connection, LedgerError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(sql(path))?;
+        let usable = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|_| ());
+        match usable {
+            Ok(()) => {}
+            Err(e) => {
+                // A WAL database needs its -shm file; on read-only media
+                // none can be made: read the file as it is.
+                let code = e.sqlite_error_code();
+                if !matches!(
+                    code,
+                    Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly | ErrorCode::PermissionDenied)
+                ) {
+                    return Err(classify(path, &e));
+                }
+                drop(conn);
+                return Connection::open_with_flags(
+                    uri(path, "immutable=1"),
+                    flags | OpenFlags::SQLITE_OPEN_URI,
+                )
+                .map_err(sql(path));
+            }
+        }
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(sql(path))?;
+        conn.pragma_update(None, "query_only", true)
+            .map_err(sql(path))?;
+        Ok(conn)
+    }
+
+    fn check_schema(&self) -> Result<(), LedgerError> {
+        let path = &self.path;
+        let app: i32 = self
+            .conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(sql(path))?;
+        let version: i32 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql(path))?;
+        if app != APPLICATION_ID {
+            let old: bool = self
+                .conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chain_head')",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(sql(path))?;
+            if app == 0 && old && (1..=2).contains(&version) {
+                return Err(LedgerError::OldFormat {
+                    path: path.clone(),
+                    version,
+                });
+            }
+            return Err(LedgerError::Foreign {
+                path: path.clone(),
+                what: "it is an SQLite database of another program".into(),
+            });
+        }
+        if version > SCHEMA_VERSION {
+            return Err(LedgerError::NewerSchema {
+                path: path.clone(),
+                found: version,
+            });
+        }
+        if version != SCHEMA_VERSION {
+            return Err(LedgerError::Damaged {
+                path: path.clone(),
+                what: format!("it says schema {version}, which no tessera wrote"),
+            });
+        }
+        for table in TABLES {
+            let present: bool = self
+                .conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                    [table],
+                    |r| r.get(0),
+                )
+                .map_err(sql(path))?;
+            if !present {
+                return Err(LedgerError::Damaged {
+                    path: path.clone(),
+                    what: format!("its table `{table}` is missing"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn setup_writer(&self) -> Result<(), LedgerError> {
+        let path = &self.path;
+        let conn = &self.conn;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(sql(path))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(LedgerError::Io {
+                path: path.clone(),
+                what: format!(
+                    "it cannot use a write-ahead log (journal mode {mode}): it must be on a local file system"
+                ),
+            });
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sql(path))?;
+        // A bulk batch touches a few MiB: keep it in memory until commit.
+        conn.pragma_update(None, "cache_size", -65_536)
+            .map_err(sql(path))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        // Stable query plans: without this, SQLite (built with STAT4)
+        // re-prepares a statement each time a bound value changes, which
+        // costs more than the query.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(sql(path))?;
+        Ok(())
+    }
+
+    /// Lays out a new ledger in `path`, an empty file the caller created
+    /// exclusively (mode 0600, under a temporary name): the schema and its
+    /// marks, no entry yet. The caller appends the genesis entry, commits
+    /// and renames the file into place.
+    pub(crate) fn create(path: &Path) -> Result<Self, LedgerError> {
+        let empty = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0);
+        if !empty {
+            return Err(LedgerError::Exists(path.to_owned()));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sql(path))?;
+        let backend = Self {
+            conn,
+            path: path.to_owned(),
+            mode: Mode::Write,
+        };
+        backend.setup_writer()?;
+        backend
+            .conn
+            .execute_batch(&format!(
+                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .map_err(sql(path))?;
+        Ok(backend)
+    }
+
+    /// The file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn sql(&self) -> Sql<'_> {
+        Sql {
+            conn: &self.conn,
+            path: &self.path,
+        }
+    }
+
+    /// Starts a write transaction (`BEGIN IMMEDIATE`), waiting up to
+    /// `timeout` for another writer; `on_wait` is called once when the
+    /// wait starts.
+    pub(crate) fn begin(
+        &mut self,
+        timeout: Duration,
+        on_wait: &dyn Fn(&Path),
+    ) -> Result<SqliteTx<'_>, LedgerError> {
+        if self.mode != Mode::Write {
+            return Err(LedgerError::Conflict {
+                path: self.path.clone(),
+                reason: "opened for reading only".into(),
+            });
+        }
+        let path = self.path.clone();
+        let start = Instant::now();
+        // A short first wait, then the notice, then the rest.
+        let first = timeout.min(Duration::from_millis(500));
+        self.conn.busy_timeout(first).map_err(sql(&path))?;
+        let mut waited = false;
+        loop {
+            // `transaction_with_behavior` borrows the connection: test for
+            // the lock with a plain statement first.
+            match self.conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK") {
+                Ok(()) => break,
+                Err(e)
+                    if matches!(
+                        e.sqlite_error_code(),
+                        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+                    ) =>
+                {
+                    let elapsed = start.elapsed();
+                    if elapsed >= timeout {
+                        return Err(LedgerError::Busy {
+                            path,
+                            waited: elapsed.as_secs(),
+                        });
+                    }
+                    if !waited {
+                        on_wait(&path);
+                        waited = true;
+                    }
+                    self.conn
+                        .busy_timeout(timeout.saturating_sub(elapsed))
+                        .map_err(sql(&path))?;
+                }
+                Err(e) => return Err(classify(&path, &e)),
+            }
+        }
+        self.conn.busy_timeout(timeout).map_err(sql(&path))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| match classify(&path, &e) {
+                LedgerError::Busy { .. } => LedgerError::Busy {
+                    path: path.clone(),
+                    waited: start.elapsed().as_secs(),
+                },
+                other => other,
+            })?;
+        Ok(SqliteTx { tx, path })
+    }
+}
+
+/// A write transaction on an SQLite ledger.
+#[derive(Debug)]
+pub struct SqliteTx<'c> {
+    tx: Transaction<'c>,
+    path: PathBuf,
+}
+
+impl SqliteTx<'_> {
+    pub(crate) fn sql(&self) -> Sql<'_> {
+        Sql {
+            conn: &self.tx,
+            path: &self.path,
+        }
+    }
+
+    fn exec(&self, statement: &str, p: impl rusqlite::Params) -> Result<(), LedgerError> {
+        self.tx
+            .prepare_cached(statement)
+            .and_then(|mut s| s.execute(p))
+            .map(|_| ())
+            .map_err(sql(&self.path))
+    }
+
+    pub(crate) fn append_entry(
+        &mut self,
+        position: u64,
+        body: &[u8],
+        hash: &[u8; 32],
+    ) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO journal (position, body, hash) VALUES (?1, ?2, ?3)",
+            params![to_i64(position), body, hash.as_slice()],
+        )
+    }
+
+    pub(crate) fn add_checkpoint(&mut self, entries: u64, bytes: &[u8]) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO checkpoints (entries, bytes) VALUES (?1, ?2)",
+            params![to_i64(entries), bytes],
+        )
+    }
+
+    pub(crate) fn savepoint(&mut self) -> Result<(), LedgerError> {
+        self.exec("SAVEPOINT row", [])
+    }
+
+    pub(crate) fn release(&mut self) -> Result<(), LedgerError> {
+        self.exec("RELEASE row", [])
+    }
+
+    pub(crate) fn rollback_to(&mut self) -> Result<(), LedgerError> {
+        self.tx
+            .execute_batch("ROLLBACK TO row; RELEASE row")
+            .map_err(sql(&self.path))
+    }
+
+    pub(crate) fn commit(self) -> Result<(), LedgerError> {
+        let path = self.path;
+        self.tx.commit().map_err(sql(&path))
+    }
+}
+
+/// Saturating conversions between SQLite's i64 and our unsigned numbers.
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The queries, on a read connection or a write transaction.
+#[derive(Clone, Copy)]
+pub(crate) struct Sql<'a> {
+    conn: &'a Connection,
+    path: &'a Path,
+}
+
+const RECORD: &str = "SELECT l.serial, l.sequence, l.license_id, l.action, l.entry, l.operator, \
+    l.issued_at, l.customer, l.pbx_name, l.platform, l.lease_end, l.term_end, l.idem_key, \
+    j.body, j.hash FROM licenses l LEFT JOIN journal j ON j.position = l.entry";
+
+fn u32_of(v: i64, what: &str) -> Result<u32, String> {
+    u32::try_from(v).map_err(|_| format!("{what} {v} is out of range"))
+}
+
+fn blob<const N: usize>(v: &[u8], what: &str) -> Result<[u8; N], String> {
+    v.try_into()
+        .map_err(|_| format!("{what} is {} bytes, not {N}", v.len()))
+}
+
+impl Sql<'_> {
+    fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
+        sql(self.path)
+    }
+
+    fn damaged(&self, what: String) -> LedgerError {
+        LedgerError::Damaged {
+            path: self.path.to_owned(),
+            what,
+        }
+    }
+
+    fn record(&self, r: &rusqlite::Row<'_>) -> Result<Record, LedgerError> {
+        let e = self.err();
+        let serial: String = r.get(0).map_err(&e)?;
+        let sequence: i64 = r.get(1).map_err(&e)?;
+        let id: Vec<u8> = r.get(2).map_err(&e)?;
+        let action: String = r.get(3).map_err(&e)?;
+        let entry: i64 = r.get(4).map_err(&e)?;
+        let body: Option<Vec<u8>> = r.get(13).map_err(&e)?;
+        let hash: Option<Vec<u8>> = r.get(14).map_err(&e)?;
+        let named = format!("{serial}:{sequence}");
+        let bad = |what: String| self.damaged(format!("view licenses, row {named}: {what}"));
+        let (Some(body), Some(hash)) = (body, hash) else {
+            return Err(bad(format!("its journal entry {entry} is missing")));
+        };
+        let Ok(Entry {
+            fact: Fact::License { bytes, order, .. },
+            ..
+        }) = Entry::decode(&body)
+        else {
+            return Err(bad(format!("journal entry {entry} is not its license")));
+        };
+        Ok(Record {
+            id: entry,
+            row: RecordFields {
+                sequence: u32_of(sequence, "sequence").map_err(&bad)?,
+                license_id: blob(&id, "license id").map_err(&bad)?,
+                action: Action::parse(&action)
+                    .ok_or_else(|| bad(format!("unknown action `{action}`")))?,
+                bytes,
+                order_json: order,
+                operator: r.get(5).map_err(&e)?,
+                issued_at: r.get(6).map_err(&e)?,
+                customer: r.get(7).map_err(&e)?,
+                pbx_name: r.get(8).map_err(&e)?,
+                platform: r.get(9).map_err(&e)?,
+                lease_end: r.get(10).map_err(&e)?,
+                term_end: r.get(11).map_err(&e)?,
+                idem_key: r.get(12).map_err(&e)?,
+                serial,
+            },
+            hash: blob(&hash, "entry hash").map_err(&bad)?,
+        })
+    }
+
+    fn records(&self, query: &str, p: impl rusqlite::Params) -> Result<Vec<Record>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(query).map_err(self.err())?;
+        let mut rows = stmt.query(p).map_err(self.err())?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(self.err())? {
+            out.push(self.record(r)?);
+        }
+        Ok(out)
+    }
+
+    fn one(&self, query: &str, p: impl rusqlite::Params) -> Result<Option<Record>, LedgerError> {
+        Ok(self.records(query, p)?.into_iter().next())
+    }
+
+    pub(crate) fn latest(&self, serial: &str) -> Result<Option<Record>, LedgerError> {
+        self.one(
+            &format!("{RECORD} WHERE l.serial = ?1 ORDER BY l.sequence DESC LIMIT 1"),
+            [serial],
+        )
+    }
+
+    pub(crate) fn history(&self, serial: &str) -> Result<Vec<Record>, LedgerError> {
+        self.records(
+            &format!("{RECORD} WHERE l.serial = ?1 ORDER BY l.sequence"),
+            [serial],
+        )
+    }
+
+    pub(crate) fn by_idem_key(&self, key: &str) -> Result<Option<Record>, LedgerError> {
+        self.one(&format!("{RECORD} WHERE l.idem_key = ?1"), [key])
+    }
+
+    pub(crate) fn by_license_id(&self, id: &[u8; 16]) -> Result<Option<Record>, LedgerError> {
+        self.one(
+            &format!("{RECORD} WHERE l.license_id = ?1"),
+            [id.as_slice()],
+        )
+    }
+
+    pub(crate) fn all(&self) -> Result<Vec<Record>, LedgerError> {
+        self.records(&format!("{RECORD} ORDER BY l.entry"), [])
+    }
+
+    pub(crate) fn serials(&self) -> Result<Vec<SerialSummary>, LedgerError> {
+        let latest = self.records(
+            &format!(
+                "{RECORD} WHERE l.sequence = (SELECT MAX(m.sequence) FROM licenses m WHERE m.serial = l.serial) ORDER BY l.serial"
+            ),
+            [],
+        )?;
+        let mut out = Vec::with_capacity(latest.len());
+        for r in latest {
+            let hw = self.hw_serials_of(&r.row.serial)?.into_iter().next();
+            out.push(SerialSummary {
+                serial: r.row.serial.clone(),
+                hw_serial: hw,
+                licenses: r.row.sequence,
+                latest: r,
+            });
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn sw_serial_of(&self, hw: &str) -> Result<Option<String>, LedgerError> {
+        self.conn
+            .prepare_cached("SELECT serial FROM hw_serials WHERE hw_serial = ?1")
+            .and_then(|mut s| s.query_row([hw], |r| r.get(0)).optional())
+            .map_err(self.err())
+    }
+
+    pub(crate) fn hw_serials_of(&self, serial: &str) -> Result<Vec<String>, LedgerError> {
+        self.conn
+            .prepare_cached("SELECT hw_serial FROM hw_serials WHERE serial = ?1 ORDER BY entry")
+            .and_then(|mut s| {
+                s.query_map([serial], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(self.err())
+    }
+
+    pub(crate) fn pending_schedule(
+        &self,
+        serial: &str,
+    ) -> Result<Option<ZeroSchedule>, LedgerError> {
+        self.conn
+            .prepare_cached(
+                "SELECT stop_at, delete_at FROM schedules WHERE serial = ?1 AND cancelled_at IS NULL",
+            )
+            .and_then(|mut s| {
+                s.query_row([serial], |r| {
+                    Ok(ZeroSchedule {
+                        stop_at: r.get(0)?,
+                        delete_at: r.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(self.err())
+    }
+
+    pub(crate) fn events(&self, serial: &str) -> Result<Vec<Event>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT serial, sequence, kind, detail, operator, at FROM events WHERE serial = ?1 ORDER BY sequence, entry",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([serial], |r| {
+                let detail: String = r.get(3)?;
+                let sequence: i64 = r.get(1)?;
+                Ok(Event {
+                    serial: r.get(0)?,
+                    sequence: u32::try_from(sequence).unwrap_or(u32::MAX),
+                    kind: r.get(2)?,
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                    operator: r.get(4)?,
+                    at: r.get(5)?,
+                })
+            })
+            .and_then(Iterator::collect)
+            .map_err(self.err())?;
+        Ok(rows)
+    }
+
+    pub(crate) fn request_keys_since(
+        &self,
+        serial: &str,
+        from: u32,
+    ) -> Result<Vec<String>, LedgerError> {
+        let keys: Vec<Vec<u8>> = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT device_key FROM request_keys WHERE serial = ?1 AND sequence >= ?2 ORDER BY device_key",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![serial, from], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<Vec<u8>>>>()
+            })
+            .map_err(self.err())?;
+        Ok(keys.iter().map(hex::encode).collect())
+    }
+
+    pub(crate) fn replaced_bindings(
+        &self,
+        serial: &str,
+    ) -> Result<Vec<ReplacedBinding>, LedgerError> {
+        self.conn
+            .prepare_cached(
+                "SELECT sequence, replaced_by, device_keys FROM replaced_bindings WHERE serial = ?1 ORDER BY sequence",
+            )
+            .and_then(|mut s| {
+                s.query_map([serial], |r| {
+                    let sequence: i64 = r.get(0)?;
+                    let replaced_by: i64 = r.get(1)?;
+                    let keys: String = r.get(2)?;
+                    Ok(ReplacedBinding {
+                        sequence: u32::try_from(sequence).unwrap_or(u32::MAX),
+                        replaced_by: u32::try_from(replaced_by).unwrap_or(u32::MAX),
+                        device_keys: serde_json::from_str(&keys).unwrap_or_default(),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(self.err())
+    }
+
+    pub(crate) fn serial_in_use(&self, serial: &str) -> Result<bool, LedgerError> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM licenses WHERE serial = ?1) \
+                 OR EXISTS (SELECT 1 FROM hw_serials WHERE serial = ?1)",
+            )
+            .and_then(|mut s| s.query_row([serial], |r| r.get(0)))
+            .map_err(self.err())
+    }
+
+    /// The last entry: position and hash; `None` for an empty journal.
+    pub(crate) fn head(&self) -> Result<Option<(u64, [u8; 32])>, LedgerError> {
+        let row: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT position, hash FROM journal ORDER BY position DESC LIMIT 1")
+            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(self.err())?;
+        row.map(|(p, h)| {
+            Ok((
+                u64::try_from(p).map_err(|_| self.damaged(format!("journal position {p}")))?,
+                blob(&h, "entry hash")
+                    .map_err(|w| self.damaged(format!("journal entry {p}: {w}")))?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// The newest checkpoint: entries covered and its bytes.
+    pub(crate) fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, LedgerError> {
+        let row: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT entries, bytes FROM checkpoints ORDER BY entries DESC LIMIT 1")
+            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(self.err())?;
+        Ok(row.map(|(n, b)| (u64::try_from(n).unwrap_or(0), b)))
+    }
+
+    /// Every checkpoint, oldest first.
+    pub(crate) fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT entries, bytes FROM checkpoints ORDER BY entries")
+            .map_err(self.err())?;
+        let mut rows = stmt.query([]).map_err(self.err())?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let n: i64 = r.get(0).map_err(self.err())?;
+            let n = u64::try_from(n).unwrap_or(0);
+            match r.get_ref(1).map_err(self.err())? {
+                rusqlite::types::ValueRef::Blob(b) => out.push((n, b.to_vec())),
+                _ => {
+                    return Err(LedgerError::Integrity {
+                        entry: n,
+                        reason: format!(
+                            "the checkpoint of entry {n} is not a byte string (it was edited)"
+                        ),
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` with every journal row in position order: (stored
+    /// position, body, stored hash).
+    pub(crate) fn journal(&self, f: &mut super::JournalVisitor<'_>) -> Result<(), LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT position, body, hash FROM journal ORDER BY position")
+            .map_err(self.err())?;
+        let mut rows = stmt.query([]).map_err(self.err())?;
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let position: i64 = r.get(0).map_err(self.err())?;
+            let at = u64::try_from(position).unwrap_or(0);
+            let bytes = |i: usize, what: &str| -> Result<Vec<u8>, LedgerError> {
+                match r.get_ref(i).map_err(self.err())? {
+                    rusqlite::types::ValueRef::Blob(b) => Ok(b.to_vec()),
+                    _ => Err(LedgerError::Integrity {
+                        entry: at,
+                        reason: format!("the entry's {what} is not a byte string (it was edited)"),
+                    }),
+                }
+            };
+            let body = bytes(1, "body")?;
+            let hash = bytes(2, "hash")?;
+            f(position, &body, &hash)?;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with every row of every view.
+    #[allow(clippy::too_many_lines)]
+    pub(crate) fn view_rows(
+        &self,
+        f: &mut dyn FnMut(ViewRow) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let e = self.err();
+        let entry = |v: i64| u64::try_from(v).unwrap_or(u64::MAX);
+        let seq = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        let each = |query: &str,
+                    f: &mut dyn FnMut(&rusqlite::Row<'_>) -> Result<(), LedgerError>|
+         -> Result<(), LedgerError> {
+            let mut stmt = self.conn.prepare(query).map_err(&e)?;
+            let mut rows = stmt.query([]).map_err(&e)?;
+            while let Some(r) = rows.next().map_err(&e)? {
+                f(r)?;
+            }
+            Ok(())
+        };
+        each(
+            "SELECT ledger_id, vendor, created_at, journal_format FROM identity",
+            &mut |r| {
+                let id: Vec<u8> = r.get(0).map_err(&e)?;
+                let format: i64 = r.get(3).map_err(&e)?;
+                f(ViewRow::Identity(Identity {
+                    ledger_id: blob(&id, "ledger id")
+                        .map_err(|w| self.damaged(format!("view identity: {w}")))?,
+                    vendor: r.get(1).map_err(&e)?,
+                    created_at: r.get(2).map_err(&e)?,
+                    journal_format: seq(format),
+                }))
+            },
+        )?;
+        each(
+            "SELECT serial, sequence, license_id, action, entry, operator, issued_at, customer, pbx_name, platform, lease_end, term_end, idem_key FROM licenses",
+            &mut |r| {
+                let serial: String = r.get(0).map_err(&e)?;
+                let id: Vec<u8> = r.get(2).map_err(&e)?;
+                let action: String = r.get(3).map_err(&e)?;
+                let bad = |w: String| self.damaged(format!("view licenses, row {serial}: {w}"));
+                f(ViewRow::License(LicenseRow {
+                    sequence: seq(r.get(1).map_err(&e)?),
+                    license_id: blob(&id, "license id").map_err(bad)?,
+                    action: Action::parse(&action)
+                        .ok_or_else(|| self.damaged(format!("view licenses, row {serial}: unknown action")))?,
+                    entry: entry(r.get(4).map_err(&e)?),
+                    operator: r.get(5).map_err(&e)?,
+                    issued_at: r.get(6).map_err(&e)?,
+                    customer: r.get(7).map_err(&e)?,
+                    pbx_name: r.get(8).map_err(&e)?,
+                    platform: r.get(9).map_err(&e)?,
+                    lease_end: r.get(10).map_err(&e)?,
+                    term_end: r.get(11).map_err(&e)?,
+                    idem_key: r.get(12).map_err(&e)?,
+                    serial,
+                }))
+            },
+        )?;
+        each(
+            "SELECT hw_serial, serial, at, entry FROM hw_serials",
+            &mut |r| {
+                f(ViewRow::Hw(HwRow {
+                    hw_serial: r.get(0).map_err(&e)?,
+                    serial: r.get(1).map_err(&e)?,
+                    at: r.get(2).map_err(&e)?,
+                    entry: entry(r.get(3).map_err(&e)?),
+                }))
+            },
+        )?;
+        each("SELECT year, last, entry FROM serial_counter", &mut |r| {
+            f(ViewRow::Counter(CounterRow {
+                year: r.get(0).map_err(&e)?,
+                last: seq(r.get(1).map_err(&e)?),
+                entry: entry(r.get(2).map_err(&e)?),
+            }))
+        })?;
+        each(
+            "SELECT serial, stop_at, delete_at, created_at, cancelled_at, entry FROM schedules",
+            &mut |r| {
+                f(ViewRow::Schedule(ScheduleRow {
+                    serial: r.get(0).map_err(&e)?,
+                    stop_at: r.get(1).map_err(&e)?,
+                    delete_at: r.get(2).map_err(&e)?,
+                    created_at: r.get(3).map_err(&e)?,
+                    cancelled_at: r.get(4).map_err(&e)?,
+                    entry: entry(r.get(5).map_err(&e)?),
+                }))
+            },
+        )?;
+        each(
+            "SELECT entry, serial, sequence, kind, detail, operator, at FROM events",
+            &mut |r| {
+                f(ViewRow::Event(EventRow {
+                    entry: entry(r.get(0).map_err(&e)?),
+                    serial: r.get(1).map_err(&e)?,
+                    sequence: seq(r.get(2).map_err(&e)?),
+                    kind: r.get(3).map_err(&e)?,
+                    detail: r.get(4).map_err(&e)?,
+                    operator: r.get(5).map_err(&e)?,
+                    at: r.get(6).map_err(&e)?,
+                }))
+            },
+        )?;
+        each(
+            "SELECT serial, sequence, replaced_by, device_keys, reason, at, entry FROM replaced_bindings",
+            &mut |r| {
+                f(ViewRow::Replaced(ReplacedRow {
+                    serial: r.get(0).map_err(&e)?,
+                    sequence: seq(r.get(1).map_err(&e)?),
+                    replaced_by: seq(r.get(2).map_err(&e)?),
+                    device_keys: r.get(3).map_err(&e)?,
+                    reason: r.get(4).map_err(&e)?,
+                    at: r.get(5).map_err(&e)?,
+                    entry: entry(r.get(6).map_err(&e)?),
+                }))
+            },
+        )?;
+        each(
+            "SELECT serial, sequence, device_key, entry FROM request_keys",
+            &mut |r| {
+                let serial: String = r.get(0).map_err(&e)?;
+                let key: Vec<u8> = r.get(2).map_err(&e)?;
+                f(ViewRow::RequestKey(RequestKeyRow {
+                    sequence: seq(r.get(1).map_err(&e)?),
+                    device_key: blob(&key, "device key").map_err(|w| {
+                        self.damaged(format!("view request_keys, row {serial}: {w}"))
+                    })?,
+                    entry: entry(r.get(3).map_err(&e)?),
+                    serial,
+                }))
+            },
+        )?;
+        Ok(())
+    }
+}
+
+impl ViewStore for SqliteTx<'_> {
+    fn identity(&self) -> Result<Option<Identity>, LedgerError> {
+        let mut found = None;
+        let s = self.sql();
+        let row: Option<(Vec<u8>, String, i64, i64)> = self
+            .tx
+            .prepare_cached(
+                "SELECT ledger_id, vendor, created_at, journal_format FROM identity WHERE id = 1",
+            )
+            .and_then(|mut st| {
+                st.query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .optional()
+            })
+            .map_err(sql(&self.path))?;
+        if let Some((id, vendor, created_at, format)) = row {
+            found = Some(Identity {
+                ledger_id: blob(&id, "ledger id")
+                    .map_err(|w| s.damaged(format!("view identity: {w}")))?,
+                vendor,
+                created_at,
+                journal_format: u32::try_from(format).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(found)
+    }
+
+    fn last_sequence(&self, serial: &str) -> Result<Option<u32>, LedgerError> {
+        let max: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT MAX(sequence) FROM licenses WHERE serial = ?1")
+            .and_then(|mut s| s.query_row([serial], |r| r.get(0)))
+            .map_err(sql(&self.path))?;
+        max.map(|m| {
+            u32_of(m, "sequence").map_err(|w| {
+                self.sql()
+                    .damaged(format!("view licenses, row {serial}: {w}"))
+            })
+        })
+        .transpose()
+    }
+
+    fn license_action(&self, serial: &str, sequence: u32) -> Result<Option<Action>, LedgerError> {
+        let a: Option<String> = self
+            .tx
+            .prepare_cached("SELECT action FROM licenses WHERE serial = ?1 AND sequence = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![serial, sequence], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(sql(&self.path))?;
+        Ok(a.and_then(|a| Action::parse(&a)))
+    }
+
+    fn license_id_taken(&self, id: &[u8; 16]) -> Result<bool, LedgerError> {
+        self.tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM licenses WHERE license_id = ?1)")
+            .and_then(|mut s| s.query_row([id.as_slice()], |r| r.get(0)))
+            .map_err(sql(&self.path))
+    }
+
+    fn idem_key_taken(&self, key: &str) -> Result<bool, LedgerError> {
+        self.tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM licenses WHERE idem_key = ?1)")
+            .and_then(|mut s| s.query_row([key], |r| r.get(0)))
+            .map_err(sql(&self.path))
+    }
+
+    fn hw_owner(&self, hw: &str) -> Result<Option<String>, LedgerError> {
+        self.sql().sw_serial_of(hw)
+    }
+
+    fn serial_mapped(&self, serial: &str) -> Result<bool, LedgerError> {
+        self.tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM hw_serials WHERE serial = ?1)")
+            .and_then(|mut s| s.query_row([serial], |r| r.get(0)))
+            .map_err(sql(&self.path))
+    }
+
+    fn counter(&self, year: i32) -> Result<Option<u32>, LedgerError> {
+        let last: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT last FROM serial_counter WHERE year = ?1")
+            .and_then(|mut s| s.query_row([year], |r| r.get(0)).optional())
+            .map_err(sql(&self.path))?;
+        last.map(|l| {
+            u32_of(l, "counter")
+                .map_err(|w| self.sql().damaged(format!("view serial_counter: {w}")))
+        })
+        .transpose()
+    }
+
+    fn schedule_row(&self, serial: &str) -> Result<Option<ScheduleRow>, LedgerError> {
+        self.tx
+            .prepare_cached(
+                "SELECT serial, stop_at, delete_at, created_at, cancelled_at, entry FROM schedules WHERE serial = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([serial], |r| {
+                    let entry: i64 = r.get(5)?;
+                    Ok(ScheduleRow {
+                        serial: r.get(0)?,
+                        stop_at: r.get(1)?,
+                        delete_at: r.get(2)?,
+                        created_at: r.get(3)?,
+                        cancelled_at: r.get(4)?,
+                        entry: u64::try_from(entry).unwrap_or(u64::MAX),
+                    })
+                })
+                .optional()
+            })
+            .map_err(sql(&self.path))
+    }
+
+    fn binding_replaced(&self, serial: &str, sequence: u32) -> Result<bool, LedgerError> {
+        self.tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM replaced_bindings WHERE serial = ?1 AND sequence = ?2)",
+            )
+            .and_then(|mut s| s.query_row(params![serial, sequence], |r| r.get(0)))
+            .map_err(sql(&self.path))
+    }
+
+    fn put_identity(&mut self, row: &Identity) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO identity (id, ledger_id, vendor, created_at, journal_format) VALUES (1, ?1, ?2, ?3, ?4)",
+            params![row.ledger_id.as_slice(), row.vendor, row.created_at, row.journal_format],
+        )
+    }
+
+    fn put_license(&mut self, row: &LicenseRow) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO licenses (serial, sequence, license_id, action, entry, operator, issued_at, \
+             customer, pbx_name, platform, lease_end, term_end, idem_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                row.serial,
+                row.sequence,
+                row.license_id.as_slice(),
+                row.action.as_str(),
+                to_i64(row.entry),
+                row.operator,
+                row.issued_at,
+                row.customer,
+                row.pbx_name,
+                row.platform,
+                row.lease_end,
+                row.term_end,
+                row.idem_key,
+            ],
+        )
+    }
+
+    fn put_hw(&mut self, row: &HwRow) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO hw_serials (hw_serial, serial, at, entry) VALUES (?1, ?2, ?3, ?4)",
+            params![row.hw_serial, row.serial, row.at, to_i64(row.entry)],
+        )
+    }
+
+    fn put_counter(&mut self, row: &CounterRow) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO serial_counter (year, last, entry) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (year) DO UPDATE SET last = ?2, entry = ?3",
+            params![row.year, row.last, to_i64(row.entry)],
+        )
+    }
+
+    fn put_schedule(&mut self, row: &ScheduleRow) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO schedules (serial, stop_at, delete_at, created_at, cancelled_at, entry) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (serial) DO UPDATE SET \
+             stop_at = ?2, delete_at = ?3, created_at = ?4, cancelled_at = ?5, entry = ?6",
+            params![
+                row.serial,
+                row.stop_at,
+                row.delete_at,
+                row.created_at,
+                row.cancelled_at,
+                to_i64(row.entry)
+            ],
+        )
+    }
+
+    fn put_event(&mut self, row: &EventRow) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO events (entry, serial, sequence, kind, detail, operator, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                to_i64(row.entry),
+                row.serial,
+                row.sequence,
+                row.kind,
+                row.detail,
+                row.operator,
+                row.at
+            ],
+        )
+    }
+
+    fn put_replaced(&mut self, row: &ReplacedRow) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO replaced_bindings (serial, sequence, replaced_by, device_keys, reason, at, entry) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                row.serial,
+                row.sequence,
+                row.replaced_by,
+                row.device_keys,
+                row.reason,
+                row.at,
+                to_i64(row.entry)
+            ],
+        )
+    }
+
+    fn put_request_key(&mut self, row: &RequestKeyRow) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO request_keys (serial, sequence, device_key, entry) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                row.serial,
+                row.sequence,
+                row.device_key.as_slice(),
+                to_i64(row.entry)
+            ],
+        )
+    }
+}

@@ -1,0 +1,895 @@
+//! The query views and the one fold that derives them from the journal.
+//!
+//! Every backend keeps the same views (the identity, licenses, HW → SW
+//! serials, the serial counters, schedules, events, replaced bindings,
+//! request keys), updated in the transaction that appends the entry they
+//! come from. [`apply`] is the only code that says what an entry does to
+//! them, and it checks on the way what must hold for the entry to be
+//! valid at its position: a license's sequence is the next of its serial,
+//! a HW serial is converted once, an event names a license of its kind,
+//! and so on. The writers apply it to the backend's views
+//! ([`ViewStore`]); `ledger verify` applies it to [`MemoryViews`], built
+//! from the journal alone, and compares the result with what the backend
+//! holds ([`ViewRow`]).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::journal::{Action, Entry, Fact, JOURNAL_FORMAT};
+use super::LedgerError;
+use crate::calendar::PlatformName;
+use crate::validate;
+
+/// The ledger's identity (the genesis entry).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    /// Random id named by every checkpoint.
+    #[serde(with = "hex_bytes")]
+    pub ledger_id: [u8; 16],
+    /// Vendor id of every license.
+    pub vendor: String,
+    /// When the ledger was created.
+    pub created_at: i64,
+    /// Journal format.
+    pub journal_format: u32,
+}
+
+/// A row of the licenses view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LicenseRow {
+    /// SW serial.
+    pub serial: String,
+    /// Sequence.
+    pub sequence: u32,
+    /// License id.
+    #[serde(with = "hex_bytes")]
+    pub license_id: [u8; 16],
+    /// What it was.
+    pub action: Action,
+    /// The journal entry holding it.
+    pub entry: u64,
+    /// Who issued it.
+    pub operator: String,
+    /// Issue time.
+    pub issued_at: i64,
+    /// Customer.
+    pub customer: String,
+    /// PBX name.
+    pub pbx_name: String,
+    /// Platform name.
+    pub platform: String,
+    /// Lease end.
+    pub lease_end: i64,
+    /// Term end (`None`: lifetime).
+    pub term_end: Option<i64>,
+    /// Bulk idempotency key.
+    pub idem_key: Option<String>,
+}
+
+/// A row of the HW → SW serials view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HwRow {
+    /// Normalized HW serial.
+    pub hw_serial: String,
+    /// SW serial.
+    pub serial: String,
+    /// When it was converted.
+    pub at: i64,
+    /// The entry that converted it.
+    pub entry: u64,
+}
+
+/// A row of the serial counters view: the last number allocated in a year.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CounterRow {
+    /// The year.
+    pub year: i32,
+    /// The last number allocated.
+    pub last: u32,
+    /// The entry that allocated it.
+    pub entry: u64,
+}
+
+/// A row of the schedules view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ScheduleRow {
+    /// SW serial.
+    pub serial: String,
+    /// Stop time.
+    pub stop_at: i64,
+    /// Deletion time.
+    pub delete_at: i64,
+    /// When it was scheduled.
+    pub created_at: i64,
+    /// When it was cancelled, if it was.
+    pub cancelled_at: Option<i64>,
+    /// The entry that last changed it.
+    pub entry: u64,
+}
+
+/// A row of the events view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EventRow {
+    /// The entry (one event per entry).
+    pub entry: u64,
+    /// SW serial.
+    pub serial: String,
+    /// Sequence of the license it belongs to.
+    pub sequence: u32,
+    /// Kind.
+    pub kind: String,
+    /// Detail (JSON text).
+    pub detail: String,
+    /// Who.
+    pub operator: String,
+    /// When.
+    pub at: i64,
+}
+
+/// A row of the replaced bindings view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReplacedRow {
+    /// SW serial.
+    pub serial: String,
+    /// Last license of the replaced binding.
+    pub sequence: u32,
+    /// The replacing license.
+    pub replaced_by: u32,
+    /// Device keys (hex, JSON array text).
+    pub device_keys: String,
+    /// `rma` or `migrate`.
+    pub reason: String,
+    /// When.
+    pub at: i64,
+    /// The entry.
+    pub entry: u64,
+}
+
+/// A row of the request keys view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RequestKeyRow {
+    /// SW serial.
+    pub serial: String,
+    /// Sequence of the license that answered the request.
+    pub sequence: u32,
+    /// The request's device key.
+    #[serde(with = "hex_bytes")]
+    pub device_key: [u8; 32],
+    /// The entry.
+    pub entry: u64,
+}
+
+/// The views, by name (as in messages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum View {
+    /// The identity.
+    Identity,
+    /// Licenses.
+    Licenses,
+    /// HW → SW serials.
+    HwSerials,
+    /// Serial counters.
+    SerialCounter,
+    /// Schedules.
+    Schedules,
+    /// Events.
+    Events,
+    /// Replaced bindings.
+    ReplacedBindings,
+    /// Request keys.
+    RequestKeys,
+}
+
+impl View {
+    /// The view's table name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Identity => "identity",
+            Self::Licenses => "licenses",
+            Self::HwSerials => "hw_serials",
+            Self::SerialCounter => "serial_counter",
+            Self::Schedules => "schedules",
+            Self::Events => "events",
+            Self::ReplacedBindings => "replaced_bindings",
+            Self::RequestKeys => "request_keys",
+        }
+    }
+}
+
+/// Any view row, for the comparison of a backend's views with the fold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum ViewRow {
+    Identity(Identity),
+    License(LicenseRow),
+    Hw(HwRow),
+    Counter(CounterRow),
+    Schedule(ScheduleRow),
+    Event(EventRow),
+    Replaced(ReplacedRow),
+    RequestKey(RequestKeyRow),
+}
+
+fn digest_of<T: Serialize>(row: &T) -> [u8; 32] {
+    Sha256::digest(serde_json::to_vec(row).unwrap_or_default()).into()
+}
+
+impl ViewRow {
+    /// Which view.
+    #[must_use]
+    pub fn view(&self) -> View {
+        match self {
+            Self::Identity(_) => View::Identity,
+            Self::License(_) => View::Licenses,
+            Self::Hw(_) => View::HwSerials,
+            Self::Counter(_) => View::SerialCounter,
+            Self::Schedule(_) => View::Schedules,
+            Self::Event(_) => View::Events,
+            Self::Replaced(_) => View::ReplacedBindings,
+            Self::RequestKey(_) => View::RequestKeys,
+        }
+    }
+
+    /// The row's key within its view, for messages.
+    #[must_use]
+    pub fn key(&self) -> String {
+        match self {
+            Self::Identity(_) => "the identity".into(),
+            Self::License(r) => format!("{}:{}", r.serial, r.sequence),
+            Self::Hw(r) => r.hw_serial.clone(),
+            Self::Counter(r) => r.year.to_string(),
+            Self::Schedule(r) => r.serial.clone(),
+            Self::Event(r) => format!("entry {}", r.entry),
+            Self::Replaced(r) => format!("{}:{}", r.serial, r.sequence),
+            Self::RequestKey(r) => format!("{}:{}", r.serial, r.sequence),
+        }
+    }
+
+    /// The entry the row says made it (`None` for the identity, which
+    /// entry 1 makes).
+    #[must_use]
+    pub fn entry(&self) -> u64 {
+        match self {
+            Self::Identity(_) => 1,
+            Self::License(r) => r.entry,
+            Self::Hw(r) => r.entry,
+            Self::Counter(r) => r.entry,
+            Self::Schedule(r) => r.entry,
+            Self::Event(r) => r.entry,
+            Self::Replaced(r) => r.entry,
+            Self::RequestKey(r) => r.entry,
+        }
+    }
+
+    /// A digest of every column.
+    #[must_use]
+    pub fn digest(&self) -> [u8; 32] {
+        match self {
+            Self::Identity(r) => digest_of(r),
+            Self::License(r) => digest_of(r),
+            Self::Hw(r) => digest_of(r),
+            Self::Counter(r) => digest_of(r),
+            Self::Schedule(r) => digest_of(r),
+            Self::Event(r) => digest_of(r),
+            Self::Replaced(r) => digest_of(r),
+            Self::RequestKey(r) => digest_of(r),
+        }
+    }
+}
+
+/// What the fold reads and writes: a backend's views inside a write
+/// transaction, or [`MemoryViews`].
+pub trait ViewStore {
+    /// The identity, once the genesis entry is in.
+    ///
+    /// # Errors
+    /// [`LedgerError`] from the backend.
+    fn identity(&self) -> Result<Option<Identity>, LedgerError>;
+    /// The highest sequence of a serial.
+    ///
+    /// # Errors
+    /// As above.
+    fn last_sequence(&self, serial: &str) -> Result<Option<u32>, LedgerError>;
+    /// The action of license `sequence` of `serial`.
+    ///
+    /// # Errors
+    /// As above.
+    fn license_action(&self, serial: &str, sequence: u32) -> Result<Option<Action>, LedgerError>;
+    /// Whether a license id is in the ledger.
+    ///
+    /// # Errors
+    /// As above.
+    fn license_id_taken(&self, id: &[u8; 16]) -> Result<bool, LedgerError>;
+    /// Whether a bulk idempotency key is in the ledger.
+    ///
+    /// # Errors
+    /// As above.
+    fn idem_key_taken(&self, key: &str) -> Result<bool, LedgerError>;
+    /// The SW serial a HW serial was converted to.
+    ///
+    /// # Errors
+    /// As above.
+    fn hw_owner(&self, hw: &str) -> Result<Option<String>, LedgerError>;
+    /// Whether any HW serial was converted to `serial`.
+    ///
+    /// # Errors
+    /// As above.
+    fn serial_mapped(&self, serial: &str) -> Result<bool, LedgerError>;
+    /// The last number allocated in a year.
+    ///
+    /// # Errors
+    /// As above.
+    fn counter(&self, year: i32) -> Result<Option<u32>, LedgerError>;
+    /// The schedule of a serial (pending or cancelled).
+    ///
+    /// # Errors
+    /// As above.
+    fn schedule_row(&self, serial: &str) -> Result<Option<ScheduleRow>, LedgerError>;
+    /// Whether the binding of license `sequence` of `serial` was replaced.
+    ///
+    /// # Errors
+    /// As above.
+    fn binding_replaced(&self, serial: &str, sequence: u32) -> Result<bool, LedgerError>;
+
+    /// Records the identity.
+    ///
+    /// # Errors
+    /// As above.
+    fn put_identity(&mut self, row: &Identity) -> Result<(), LedgerError>;
+    /// Records a license.
+    ///
+    /// # Errors
+    /// As above.
+    fn put_license(&mut self, row: &LicenseRow) -> Result<(), LedgerError>;
+    /// Records a HW → SW conversion.
+    ///
+    /// # Errors
+    /// As above.
+    fn put_hw(&mut self, row: &HwRow) -> Result<(), LedgerError>;
+    /// Records a year's counter (insert or update).
+    ///
+    /// # Errors
+    /// As above.
+    fn put_counter(&mut self, row: &CounterRow) -> Result<(), LedgerError>;
+    /// Records a schedule (insert or update).
+    ///
+    /// # Errors
+    /// As above.
+    fn put_schedule(&mut self, row: &ScheduleRow) -> Result<(), LedgerError>;
+    /// Records an event.
+    ///
+    /// # Errors
+    /// As above.
+    fn put_event(&mut self, row: &EventRow) -> Result<(), LedgerError>;
+    /// Records a replaced binding.
+    ///
+    /// # Errors
+    /// As above.
+    fn put_replaced(&mut self, row: &ReplacedRow) -> Result<(), LedgerError>;
+    /// Records a request key.
+    ///
+    /// # Errors
+    /// As above.
+    fn put_request_key(&mut self, row: &RequestKeyRow) -> Result<(), LedgerError>;
+}
+
+/// Why an entry cannot stand at its position.
+#[derive(Debug)]
+pub enum FoldError {
+    /// What does not hold.
+    Invalid(String),
+    /// The backend failed.
+    Store(LedgerError),
+}
+
+impl From<LedgerError> for FoldError {
+    fn from(e: LedgerError) -> Self {
+        Self::Store(e)
+    }
+}
+
+fn invalid(reason: impl Into<String>) -> FoldError {
+    FoldError::Invalid(reason.into())
+}
+
+/// The year and number of a serial in the ledger's grammar.
+#[must_use]
+pub fn serial_parts(serial: &str) -> Option<(i32, u32)> {
+    if !validate::is_sw_serial(serial) {
+        return None;
+    }
+    let year = serial.get(3..7)?.parse().ok()?;
+    let number = serial.get(8..14)?.parse().ok()?;
+    Some((year, number))
+}
+
+/// Applies the entry at `position` to `views`, checking first that it may
+/// stand there. The one definition of what each fact means for the views.
+/// Returns the licenses view's row of a license entry.
+///
+/// # Errors
+/// [`FoldError::Invalid`] naming what does not hold,
+/// [`FoldError::Store`] from the backend.
+#[allow(clippy::too_many_lines)]
+pub fn apply(
+    views: &mut dyn ViewStore,
+    position: u64,
+    entry: &Entry,
+) -> Result<Option<LicenseRow>, FoldError> {
+    validate::text("operator", &entry.operator).map_err(|e| invalid(e.to_string()))?;
+    let identity = views.identity()?;
+    match (&entry.fact, &identity, position) {
+        (Fact::Genesis { .. }, None, 1) => {}
+        (Fact::Genesis { .. }, _, _) => {
+            return Err(invalid(
+                "a genesis entry after the first: a ledger has one identity",
+            ))
+        }
+        (_, None, _) => {
+            return Err(invalid(format!(
+                "a {} entry before the ledger's genesis entry",
+                entry.fact.kind()
+            )))
+        }
+        _ => {}
+    }
+    match &entry.fact {
+        Fact::Genesis {
+            ledger_id,
+            vendor,
+            journal_format,
+        } => {
+            if *journal_format != JOURNAL_FORMAT {
+                return Err(invalid(format!(
+                    "journal format {journal_format}; this tessera reads format {JOURNAL_FORMAT}"
+                )));
+            }
+            validate::text("vendor id", vendor).map_err(|e| invalid(e.to_string()))?;
+            views.put_identity(&Identity {
+                ledger_id: *ledger_id,
+                vendor: vendor.clone(),
+                created_at: entry.at,
+                journal_format: *journal_format,
+            })?;
+        }
+        Fact::SerialAllocated { serial } => {
+            let (year, number) = serial_parts(serial).ok_or_else(|| {
+                invalid(format!(
+                    "allocated serial `{}` is not SW-YYYY-NNNNNN",
+                    validate::shown(serial)
+                ))
+            })?;
+            if let Some(last) = views.counter(year)? {
+                if number <= last {
+                    return Err(invalid(format!(
+                        "{serial} allocated after number {last} of {year}: serials are never allocated twice"
+                    )));
+                }
+            }
+            if views.last_sequence(serial)?.is_some() || views.serial_mapped(serial)? {
+                return Err(invalid(format!("{serial} allocated although it is in use")));
+            }
+            views.put_counter(&CounterRow {
+                year,
+                last: number,
+                entry: position,
+            })?;
+        }
+        Fact::HwSerialConverted { hw_serial, serial } => {
+            let normalized =
+                validate::hw_serial("HW serial", hw_serial).map_err(|e| invalid(e.to_string()))?;
+            if normalized != *hw_serial {
+                return Err(invalid(format!(
+                    "HW serial `{}` is not in its normalized form",
+                    validate::shown(hw_serial)
+                )));
+            }
+            validate::sw_serial("SW serial", serial).map_err(|e| invalid(e.to_string()))?;
+            if let Some(owner) = views.hw_owner(hw_serial)? {
+                return Err(invalid(format!(
+                    "HW serial {hw_serial} converted to {serial}, but it was converted to {owner} before"
+                )));
+            }
+            views.put_hw(&HwRow {
+                hw_serial: hw_serial.clone(),
+                serial: serial.clone(),
+                at: entry.at,
+                entry: position,
+            })?;
+        }
+        Fact::License {
+            action,
+            bytes,
+            order: _,
+            idem_key,
+            request_key,
+        } => {
+            let l = tessera_verifier::decode_license_unverified(bytes)
+                .map_err(|e| invalid(format!("the license does not decode ({e})")))?
+                .to_data();
+            validate::license(&l).map_err(|e| invalid(e.to_string()))?;
+            if let Some(id) = &identity {
+                if l.issuer != id.vendor {
+                    return Err(invalid(format!(
+                        "the license of {} names vendor `{}`, the ledger's vendor is `{}`",
+                        l.serial,
+                        validate::shown(&l.issuer),
+                        id.vendor
+                    )));
+                }
+            }
+            if l.issued_at != entry.at {
+                return Err(invalid(format!(
+                    "the license of {} was issued at {}, the entry says {}",
+                    l.serial, l.issued_at, entry.at
+                )));
+            }
+            let expected = views
+                .last_sequence(&l.serial)?
+                .map_or(Some(1), |s| s.checked_add(1));
+            if Some(l.sequence) != expected {
+                return Err(invalid(format!(
+                    "sequence {} of {} is not the serial's next ({})",
+                    l.sequence,
+                    l.serial,
+                    expected.map_or_else(|| "none is left".into(), |n| n.to_string())
+                )));
+            }
+            if views.license_id_taken(&l.id)? {
+                return Err(invalid(format!(
+                    "license id {} of {}:{} is used by another license",
+                    hex::encode(l.id),
+                    l.serial,
+                    l.sequence
+                )));
+            }
+            if let Some(k) = idem_key {
+                validate::text("idempotency key", k).map_err(|e| invalid(e.to_string()))?;
+                if views.idem_key_taken(k)? {
+                    return Err(invalid(format!(
+                        "bulk key {} recorded twice",
+                        validate::shown(k)
+                    )));
+                }
+            }
+            let row = LicenseRow {
+                serial: l.serial.clone(),
+                sequence: l.sequence,
+                license_id: l.id,
+                action: *action,
+                entry: position,
+                operator: entry.operator.clone(),
+                issued_at: l.issued_at,
+                customer: l.customer.clone(),
+                pbx_name: l.pbx_name.clone(),
+                platform: PlatformName::of(l.platform).as_str().to_owned(),
+                lease_end: l.lease_end,
+                term_end: l.term.end,
+                idem_key: idem_key.clone(),
+            };
+            views.put_license(&row)?;
+            if let Some(key) = request_key {
+                views.put_request_key(&RequestKeyRow {
+                    serial: l.serial.clone(),
+                    sequence: l.sequence,
+                    device_key: *key,
+                    entry: position,
+                })?;
+            }
+            return Ok(Some(row));
+        }
+        Fact::ScheduleSet {
+            serial,
+            stop_at,
+            delete_at,
+        } => {
+            if views.last_sequence(serial)?.is_none() {
+                return Err(invalid(format!(
+                    "a schedule for {serial}, which has no license"
+                )));
+            }
+            if !(entry.at <= *stop_at && stop_at <= delete_at) {
+                return Err(invalid(format!(
+                    "the schedule of {serial} does not run forward (set {}, stop {stop_at}, deletion {delete_at})",
+                    entry.at
+                )));
+            }
+            views.put_schedule(&ScheduleRow {
+                serial: serial.clone(),
+                stop_at: *stop_at,
+                delete_at: *delete_at,
+                created_at: entry.at,
+                cancelled_at: None,
+                entry: position,
+            })?;
+        }
+        Fact::ScheduleCancelled { serial } => {
+            let Some(mut row) = views
+                .schedule_row(serial)?
+                .filter(|r| r.cancelled_at.is_none())
+            else {
+                return Err(invalid(format!(
+                    "the schedule of {serial} cancelled, but none is pending"
+                )));
+            };
+            row.cancelled_at = Some(entry.at);
+            row.entry = position;
+            views.put_schedule(&row)?;
+        }
+        Fact::BindingReplaced {
+            serial,
+            sequence,
+            replaced_by,
+            device_keys,
+            reason,
+        } => {
+            let old = views.license_action(serial, *sequence)?;
+            let new = views.license_action(serial, *replaced_by)?;
+            if old.is_none() || new != Some(Action::Replace) || replaced_by <= sequence {
+                return Err(invalid(format!(
+                    "the binding of license {sequence} of {serial} is marked replaced by license {replaced_by}, which is not a later replacement"
+                )));
+            }
+            if views.binding_replaced(serial, *sequence)? {
+                return Err(invalid(format!(
+                    "the binding of license {sequence} of {serial} replaced twice"
+                )));
+            }
+            for k in device_keys {
+                let mut key = [0u8; 32];
+                if hex::decode_to_slice(k, &mut key).is_err() {
+                    return Err(invalid(
+                        "a replaced binding's device key is not 64 hex digits",
+                    ));
+                }
+            }
+            validate::text("reason", reason).map_err(|e| invalid(e.to_string()))?;
+            views.put_replaced(&ReplacedRow {
+                serial: serial.clone(),
+                sequence: *sequence,
+                replaced_by: *replaced_by,
+                device_keys: serde_json::to_string(device_keys).unwrap_or_default(),
+                reason: reason.clone(),
+                at: entry.at,
+                entry: position,
+            })?;
+        }
+        Fact::Event {
+            serial,
+            sequence,
+            event,
+            detail,
+        } => {
+            let expected: &[Action] = match event.as_str() {
+                "void" => &[Action::Void],
+                "replace" => &[Action::Replace],
+                "share" => &[Action::Share],
+                "change" | "decommission" => &[Action::Change],
+                other => {
+                    return Err(invalid(format!(
+                        "an event of unknown kind `{}`",
+                        validate::shown(other)
+                    )))
+                }
+            };
+            match views.license_action(serial, *sequence)? {
+                Some(a) if expected.contains(&a) => {}
+                found => {
+                    return Err(invalid(format!(
+                        "a {event} event names license {sequence} of {serial}, which is {}",
+                        found.map_or_else(
+                            || "not in the ledger".to_owned(),
+                            |a| format!("a {}", a.as_str())
+                        )
+                    )))
+                }
+            }
+            if !serde_json::from_str::<serde_json::Value>(detail).is_ok_and(|v| v.is_object()) {
+                return Err(invalid("an event's detail is not a JSON object"));
+            }
+            views.put_event(&EventRow {
+                entry: position,
+                serial: serial.clone(),
+                sequence: *sequence,
+                kind: event.clone(),
+                detail: detail.clone(),
+                operator: entry.operator.clone(),
+                at: entry.at,
+            })?;
+        }
+    }
+    Ok(None)
+}
+
+/// The views built from the journal alone, in memory: what `ledger
+/// verify` compares a backend's views with. Keeps the lookups the fold
+/// needs and a digest of every row, not the rows.
+#[derive(Debug, Default)]
+pub struct MemoryViews {
+    identity: Option<Identity>,
+    last_sequence: HashMap<String, u32>,
+    actions: HashMap<(String, u32), Action>,
+    license_ids: HashSet<[u8; 16]>,
+    idem_keys: HashSet<String>,
+    hw: HashMap<String, String>,
+    mapped: HashSet<String>,
+    counters: HashMap<i32, u32>,
+    schedules: HashMap<String, ScheduleRow>,
+    replaced: HashSet<(String, u32)>,
+    /// (view, key) → (digest, entry that made the row).
+    rows: BTreeMap<(View, String), ([u8; 32], u64)>,
+}
+
+impl MemoryViews {
+    fn row(&mut self, row: ViewRow, entry: u64) {
+        self.rows
+            .insert((row.view(), row.key()), (row.digest(), entry));
+    }
+
+    /// Compares a backend's views, given row by row through `rows`, with
+    /// these, built from a journal of `entries` entries. Returns the first
+    /// difference, with the entry it points at: a row no entry made (the
+    /// entry it claims, or the first entry after the journal's end when it
+    /// claims one beyond: a cut-off end), a row that differs from what its
+    /// entry made, or a row an entry made that is missing.
+    ///
+    /// # Errors
+    /// Whatever `rows` returns.
+    pub fn compare(
+        &self,
+        entries: u64,
+        rows: impl FnOnce(&mut dyn FnMut(ViewRow) -> Result<(), LedgerError>) -> Result<(), LedgerError>,
+    ) -> Result<Option<(u64, String)>, LedgerError> {
+        let mut seen: HashSet<(View, String)> = HashSet::new();
+        let mut first: Option<(u64, String)> = None;
+        let mut note = |entry: u64, what: String| {
+            if first.as_ref().is_none_or(|(e, _)| entry < *e) {
+                first = Some((entry, what));
+            }
+        };
+        rows(&mut |row: ViewRow| {
+            let key = (row.view(), row.key());
+            match self.rows.get(&key) {
+                None => {
+                    let claimed = row.entry();
+                    note(
+                        claimed.min(entries.saturating_add(1)),
+                        if claimed > entries {
+                            format!(
+                                "view {} holds {}, made by entry {claimed}, but the journal ends at entry {entries}: entries were cut off (or the row was added outside tessera)",
+                                key.0.name(),
+                                validate::shown(&key.1)
+                            )
+                        } else {
+                            format!(
+                                "view {} holds {}, which no journal entry made (added outside tessera)",
+                                key.0.name(),
+                                validate::shown(&key.1)
+                            )
+                        },
+                    );
+                }
+                Some((digest, entry)) if *digest != row.digest() => note(
+                    *entry,
+                    format!(
+                        "view {} row {} differs from what entry {entry} made (edited outside tessera)",
+                        key.0.name(),
+                        validate::shown(&key.1)
+                    ),
+                ),
+                Some(_) => {}
+            }
+            seen.insert(key);
+            Ok(())
+        })?;
+        for ((view, key), (_, entry)) in &self.rows {
+            if !seen.contains(&(*view, key.clone())) {
+                note(
+                    *entry,
+                    format!(
+                        "view {} has no row {} although entry {entry} made it (deleted outside tessera)",
+                        view.name(),
+                        validate::shown(key)
+                    ),
+                );
+            }
+        }
+        Ok(first)
+    }
+
+    /// The identity folded so far.
+    #[must_use]
+    pub fn identity_row(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+}
+
+impl ViewStore for MemoryViews {
+    fn identity(&self) -> Result<Option<Identity>, LedgerError> {
+        Ok(self.identity.clone())
+    }
+    fn last_sequence(&self, serial: &str) -> Result<Option<u32>, LedgerError> {
+        Ok(self.last_sequence.get(serial).copied())
+    }
+    fn license_action(&self, serial: &str, sequence: u32) -> Result<Option<Action>, LedgerError> {
+        Ok(self.actions.get(&(serial.to_owned(), sequence)).copied())
+    }
+    fn license_id_taken(&self, id: &[u8; 16]) -> Result<bool, LedgerError> {
+        Ok(self.license_ids.contains(id))
+    }
+    fn idem_key_taken(&self, key: &str) -> Result<bool, LedgerError> {
+        Ok(self.idem_keys.contains(key))
+    }
+    fn hw_owner(&self, hw: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self.hw.get(hw).cloned())
+    }
+    fn serial_mapped(&self, serial: &str) -> Result<bool, LedgerError> {
+        Ok(self.mapped.contains(serial))
+    }
+    fn counter(&self, year: i32) -> Result<Option<u32>, LedgerError> {
+        Ok(self.counters.get(&year).copied())
+    }
+    fn schedule_row(&self, serial: &str) -> Result<Option<ScheduleRow>, LedgerError> {
+        Ok(self.schedules.get(serial).cloned())
+    }
+    fn binding_replaced(&self, serial: &str, sequence: u32) -> Result<bool, LedgerError> {
+        Ok(self.replaced.contains(&(serial.to_owned(), sequence)))
+    }
+    fn put_identity(&mut self, row: &Identity) -> Result<(), LedgerError> {
+        self.identity = Some(row.clone());
+        self.row(ViewRow::Identity(row.clone()), 1);
+        Ok(())
+    }
+    fn put_license(&mut self, row: &LicenseRow) -> Result<(), LedgerError> {
+        self.last_sequence.insert(row.serial.clone(), row.sequence);
+        self.actions
+            .insert((row.serial.clone(), row.sequence), row.action);
+        self.license_ids.insert(row.license_id);
+        if let Some(k) = &row.idem_key {
+            self.idem_keys.insert(k.clone());
+        }
+        self.row(ViewRow::License(row.clone()), row.entry);
+        Ok(())
+    }
+    fn put_hw(&mut self, row: &HwRow) -> Result<(), LedgerError> {
+        self.hw.insert(row.hw_serial.clone(), row.serial.clone());
+        self.mapped.insert(row.serial.clone());
+        self.row(ViewRow::Hw(row.clone()), row.entry);
+        Ok(())
+    }
+    fn put_counter(&mut self, row: &CounterRow) -> Result<(), LedgerError> {
+        self.counters.insert(row.year, row.last);
+        self.row(ViewRow::Counter(row.clone()), row.entry);
+        Ok(())
+    }
+    fn put_schedule(&mut self, row: &ScheduleRow) -> Result<(), LedgerError> {
+        self.schedules.insert(row.serial.clone(), row.clone());
+        self.row(ViewRow::Schedule(row.clone()), row.entry);
+        Ok(())
+    }
+    fn put_event(&mut self, row: &EventRow) -> Result<(), LedgerError> {
+        self.row(ViewRow::Event(row.clone()), row.entry);
+        Ok(())
+    }
+    fn put_replaced(&mut self, row: &ReplacedRow) -> Result<(), LedgerError> {
+        self.replaced.insert((row.serial.clone(), row.sequence));
+        self.row(ViewRow::Replaced(row.clone()), row.entry);
+        Ok(())
+    }
+    fn put_request_key(&mut self, row: &RequestKeyRow) -> Result<(), LedgerError> {
+        self.row(ViewRow::RequestKey(row.clone()), row.entry);
+        Ok(())
+    }
+}
+
+mod hex_bytes {
+    pub fn serialize<S: serde::Serializer, const N: usize>(
+        v: &[u8; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+}

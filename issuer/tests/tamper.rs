@@ -1,0 +1,481 @@
+//! Every way to tamper with a ledger that the issue reports (and more),
+//! one table: each case edits a copy of a ledger with a full history
+//! outside tessera, and `tessera ledger verify` must exit 4 naming an
+//! entry, never with a database message. A cut-off end (the last
+//! transaction removed whole, its views and checkpoint with it) is found
+//! against a checkpoint kept elsewhere (`--expect-head`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use tessera_issuer::catalog::Catalog;
+use tessera_issuer::issuance::{issue, renew, replace, IssueOptions, Issuer, ReplaceReason};
+use tessera_issuer::ledger::{entry_hash, Entry, Ledger, Writer};
+use tessera_issuer::lifecycle::{decommission, modify, share, void, ShareOptions};
+use tessera_issuer::order::Order;
+use tessera_keys::{KeyRecord, Keyring};
+use tessera_signer::{EncryptionParams, FileSigner, Passphrase};
+use tessera_verifier::binding::component_digest;
+use tessera_verifier::claims::{ComponentKind, Identity, Platform};
+use tessera_verifier::encode::RequestData;
+use tessera_verifier::samples;
+
+const ORDER: &str = include_str!("../examples/order.toml");
+const PASSPHRASE: &str = "tamper tests only";
+const SERIAL: &str = "SW-2026-000001";
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn order() -> Order {
+    Order::parse("order.toml", ORDER, false).unwrap()
+}
+
+fn order_with(from: &str, to: &str) -> Order {
+    Order::parse("order.toml", &ORDER.replacen(from, to, 1), false).unwrap()
+}
+
+fn opts(now: &str) -> IssueOptions<'static> {
+    IssueOptions {
+        now: t(now),
+        ..IssueOptions::default()
+    }
+}
+
+fn hw_request(hw: &str, n: u8) -> RequestData {
+    let mut r = samples::request();
+    r.hw_serial = Some(hw.into());
+    r.device_key = [n; 32];
+    r.identity = [
+        (ComponentKind::HW_SERIAL, hw.to_owned()),
+        (ComponentKind::NIC_MAC, format!("00163e0001{n:02x}")),
+        (
+            ComponentKind::SYSTEM_UUID,
+            format!("4c4c4544-0000-0000-0000-0000000001{n:02x}"),
+        ),
+        (ComponentKind::DISK_SERIAL, format!("DISK-{n:04}")),
+    ]
+    .iter()
+    .map(|(kind, v)| Identity {
+        kind: *kind,
+        digest: component_digest(&r.salt, *kind, v.as_bytes()),
+    })
+    .collect();
+    r
+}
+
+fn vm_request(serial: &str, n: u8) -> RequestData {
+    let mut r = samples::request();
+    r.platform = Platform::Vm;
+    r.serial = Some(serial.into());
+    r.hw_serial = None;
+    r.device_key = [n; 32];
+    r.identity = [
+        (
+            ComponentKind::SYSTEM_UUID,
+            format!("4c4c4544-0000-0000-0000-0000000000{n:02x}"),
+        ),
+        (ComponentKind::MACHINE_ID, format!("{n:032x}")),
+        (ComponentKind::NIC_MAC, format!("00163e0000{n:02x}")),
+    ]
+    .iter()
+    .map(|(kind, v)| Identity {
+        kind: *kind,
+        digest: component_digest(&r.salt, *kind, v.as_bytes()),
+    })
+    .collect();
+    r
+}
+
+/// A vendor folder: key file, keyring, and a ledger with every kind of
+/// entry; `kept.ckpt` is the checkpoint after the last transaction, as an
+/// operator keeps it elsewhere.
+struct History {
+    dir: tempfile::TempDir,
+}
+
+impl History {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let pass = Passphrase::new(PASSPHRASE).unwrap();
+        let info = tessera_signer::generate_to_file_with(
+            &d.join("signing.pem"),
+            &pass,
+            EncryptionParams::insecure_for_tests(),
+        )
+        .unwrap();
+        let mut ring = Keyring::new();
+        ring.add(KeyRecord::new(
+            info.public_key,
+            "tamper",
+            t("2020-01-01T00:00:00Z"),
+        ))
+        .unwrap();
+        ring.set_active(&info.kid).unwrap();
+        ring.save(&d.join("keyring.toml")).unwrap();
+        let signer: FileSigner =
+            tessera_signer::load_signer(&d.join("signing.pem"), &pass).unwrap();
+        let catalog = Catalog::default_catalog().unwrap();
+        let mut ledger = Ledger::create(
+            &d.join("ledger.db"),
+            &catalog.vendor,
+            &signer,
+            "ops",
+            t("2026-01-01T00:00:00Z").timestamp(),
+        )
+        .unwrap();
+        let issuer = Issuer {
+            catalog: &catalog,
+            signer: &signer,
+            operator: "ops",
+        };
+        let device = hw_request("HW-7F3A-0042", 1);
+        // Activation (allocation, conversion, license), a renewal.
+        tx(&mut ledger, &signer, |w| {
+            issue(w, &issuer, &order(), &device, &opts("2026-01-02T09:00:00Z")).unwrap();
+        });
+        tx(&mut ledger, &signer, |w| {
+            renew(w, &issuer, &device, t("2026-01-20T09:00:00Z")).unwrap();
+        });
+        // A decrease with an approval (event).
+        let fewer = order_with("PBX-BASIC = 20", "PBX-BASIC = 16");
+        tx(&mut ledger, &signer, |w| {
+            let o = IssueOptions {
+                approval: Some("APP-1"),
+                ..opts("2026-02-03T09:00:00Z")
+            };
+            modify(w, &issuer, SERIAL, &fewer, None, &o).unwrap();
+        });
+        // Decommission (schedule), then a user back (cancelled).
+        tx(&mut ledger, &signer, |w| {
+            let o = IssueOptions {
+                approval: Some("APP-2"),
+                ..opts("2026-02-04T09:00:00Z")
+            };
+            decommission(w, &issuer, SERIAL, &o).unwrap();
+        });
+        tx(&mut ledger, &signer, |w| {
+            modify(
+                w,
+                &issuer,
+                SERIAL,
+                &order(),
+                None,
+                &opts("2026-02-05T09:00:00Z"),
+            )
+            .unwrap();
+        });
+        // RMA onto a new appliance (conversion, replaced binding, event).
+        let new_box = hw_request("HW-9C1D-0007", 7);
+        tx(&mut ledger, &signer, |w| {
+            replace(
+                w,
+                &issuer,
+                SERIAL,
+                &new_box,
+                ReplaceReason::Rma,
+                t("2026-02-10T09:00:00Z"),
+            )
+            .unwrap();
+        });
+        // Sharing with a VM client (two licenses, two events).
+        let vm = vm_request("SW-2026-500001", 9);
+        tx(&mut ledger, &signer, |w| {
+            share(
+                w,
+                &issuer,
+                SERIAL,
+                "SW-2026-500001",
+                &ShareOptions {
+                    now: t("2026-02-11T09:00:00Z"),
+                    request: Some(&vm),
+                    pbx_name: Some("Failover"),
+                },
+            )
+            .unwrap();
+        });
+        // Two more appliances in one transaction, then a void.
+        tx(&mut ledger, &signer, |w| {
+            for n in 20..22u8 {
+                let r = hw_request(&format!("HW-B000-{n:04}"), n);
+                let o = IssueOptions {
+                    idem_key: Some(if n == 20 { "row-a" } else { "row-b" }),
+                    ..opts("2026-02-12T09:00:00Z")
+                };
+                issue(w, &issuer, &order(), &r, &o).unwrap();
+            }
+        });
+        let latest = ledger.latest("SW-2026-000003").unwrap().unwrap();
+        tx(&mut ledger, &signer, |w| {
+            void(
+                w,
+                &issuer,
+                &latest.row.license_id,
+                "typed for another box",
+                t("2026-02-12T10:00:00Z"),
+            )
+            .unwrap();
+        });
+        let kept = ledger.latest_checkpoint().unwrap();
+        std::fs::write(
+            d.join("kept.ckpt"),
+            tessera_verifier::armor::encode(&kept.bytes, tessera_verifier::armor::LABEL_CHECKPOINT),
+        )
+        .unwrap();
+        drop(ledger);
+        let h = Self { dir };
+        assert_eq!(
+            h.verify(&h.ledger(), true).0,
+            0,
+            "{}",
+            h.verify(&h.ledger(), true).1
+        );
+        h
+    }
+
+    fn ledger(&self) -> PathBuf {
+        self.dir.path().join("ledger.db")
+    }
+
+    /// A copy of the ledger to edit.
+    fn copy(&self, name: &str) -> PathBuf {
+        let to = self.dir.path().join(name);
+        std::fs::copy(self.ledger(), &to).unwrap();
+        to
+    }
+
+    /// `tessera ledger verify` on `db`: (exit code, standard error).
+    fn verify(&self, db: &Path, expect_head: bool) -> (i32, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        cmd.current_dir(self.dir.path())
+            .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
+            .env_remove("TESSERA_CONFIG")
+            .env_remove("TESSERA_LEDGER")
+            .arg("--ledger")
+            .arg(db)
+            .args(["ledger", "verify", "--keyring", "keyring.toml"]);
+        if expect_head {
+            cmd.args(["--expect-head", "kept.ckpt"]);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+/// One transaction.
+fn tx(ledger: &mut Ledger, signer: &FileSigner, f: impl FnOnce(&mut Writer<'_>)) {
+    let mut w = ledger.writer(signer, "ops").unwrap();
+    f(&mut w);
+    w.commit().unwrap();
+}
+
+/// Re-hashes the whole journal after `edit` changed entries, as an
+/// attacker who knows the hash formula (but not the vendor key) would.
+/// Returns how many entries changed.
+fn rehash(db: &Path, edit: impl Fn(i64, &mut Entry)) -> usize {
+    let conn = Connection::open(db).unwrap();
+    let rows: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT position, body FROM journal ORDER BY position")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut prev = [0u8; 32];
+    let mut changed = 0;
+    for (position, body) in rows {
+        let mut entry = Entry::decode(&body).unwrap();
+        let before = entry.clone();
+        edit(position, &mut entry);
+        changed += usize::from(entry != before);
+        let body = entry.encode();
+        let hash = entry_hash(&prev, u64::try_from(position).unwrap(), &body);
+        conn.execute(
+            "UPDATE journal SET body = ?1, hash = ?2 WHERE position = ?3",
+            rusqlite::params![body, hash.as_slice(), position],
+        )
+        .unwrap();
+        prev = hash;
+    }
+    changed
+}
+
+#[test]
+fn every_tampering_case_exits_4_naming_the_entry() {
+    let h = History::new();
+    // (case, SQL against a copy of the ledger)
+    let sql: &[(&str, &str)] = &[
+        // The journal.
+        ("an entry's body edited", "UPDATE journal SET body = CAST(body || x'00' AS BLOB) WHERE position = 5"),
+        ("an entry's body replaced by text", "UPDATE journal SET body = 'x' WHERE position = 5"),
+        ("an entry's hash edited", "UPDATE journal SET hash = zeroblob(32) WHERE position = 3"),
+        ("an entry deleted", "DELETE FROM journal WHERE position = 7"),
+        ("the first entry deleted", "DELETE FROM journal WHERE position = 1"),
+        ("the last entry deleted", "DELETE FROM journal WHERE position = (SELECT MAX(position) FROM journal)"),
+        ("two entries swapped", "UPDATE journal SET position = -1 WHERE position = 4; UPDATE journal SET position = 4 WHERE position = 5; UPDATE journal SET position = 5 WHERE position = -1"),
+        ("an entry inserted", "UPDATE journal SET position = position + 1000 WHERE position >= 6; INSERT INTO journal SELECT 6, body, hash FROM journal WHERE position = 1005; UPDATE journal SET position = position - 999 WHERE position >= 1006"),
+        ("an entry duplicated at the end", "INSERT INTO journal SELECT (SELECT MAX(position) FROM journal) + 1, body, hash FROM journal WHERE position = 2"),
+        ("the journal emptied", "DELETE FROM journal"),
+        // Checkpoints.
+        ("the last checkpoint deleted", "DELETE FROM checkpoints WHERE entries = (SELECT MAX(entries) FROM checkpoints)"),
+        ("every checkpoint deleted", "DELETE FROM checkpoints"),
+        ("a checkpoint's bytes edited", "UPDATE checkpoints SET bytes = CAST(substr(bytes, 1, 40) || x'ff' || substr(bytes, 42) AS BLOB) WHERE entries = 4"),
+        ("a checkpoint moved to another entry", "UPDATE checkpoints SET entries = entries - 1 WHERE entries = 4"),
+        ("a checkpoint of a later entry added", "INSERT INTO checkpoints SELECT entries + 5, bytes FROM checkpoints WHERE entries = (SELECT MAX(entries) FROM checkpoints)"),
+        // The views: licenses.
+        ("a license's operator edited", "UPDATE licenses SET operator = 'mallory' WHERE serial = 'SW-2026-000001' AND sequence = 1"),
+        ("a license's customer edited", "UPDATE licenses SET customer = 'Other Clinic' WHERE serial = 'SW-2026-000001' AND sequence = 2"),
+        ("a license's lease end moved", "UPDATE licenses SET lease_end = lease_end + 86400000 WHERE serial = 'SW-2026-000001' AND sequence = 2"),
+        ("a license's term end removed", "UPDATE licenses SET term_end = NULL WHERE serial = 'SW-2026-000001' AND sequence = 1"),
+        ("a license's sequence changed", "UPDATE licenses SET sequence = 99 WHERE serial = 'SW-2026-000001' AND sequence = 2"),
+        ("a license's action changed", "UPDATE licenses SET action = 'issue' WHERE action = 'void'"),
+        ("a license's entry moved", "UPDATE licenses SET entry = entry + 1 WHERE serial = 'SW-2026-000001' AND sequence = 1"),
+        ("a license's bulk key changed", "UPDATE licenses SET idem_key = 'row-z' WHERE idem_key = 'row-a'"),
+        ("a license's bulk key removed", "UPDATE licenses SET idem_key = NULL WHERE idem_key = 'row-b'"),
+        ("a license deleted from the view", "DELETE FROM licenses WHERE serial = 'SW-2026-000001' AND sequence = 3"),
+        ("the last license deleted from the view", "DELETE FROM licenses WHERE entry = (SELECT MAX(entry) FROM licenses)"),
+        ("a license's id changed", "UPDATE licenses SET license_id = zeroblob(16) WHERE serial = 'SW-2026-000001' AND sequence = 1"),
+        ("a license's serial changed", "UPDATE licenses SET serial = 'SW-2026-000099' WHERE serial = 'SW-2026-000003'"),
+        ("a license added to the view", "INSERT INTO licenses SELECT serial, 50, zeroblob(16), action, entry, operator, issued_at, customer, pbx_name, platform, lease_end, term_end, NULL FROM licenses WHERE serial = 'SW-2026-000001' AND sequence = 1"),
+        // HW → SW serials.
+        ("a HW serial mapping deleted", "DELETE FROM hw_serials WHERE hw_serial = 'HW-7F3A-0042'"),
+        ("a HW serial mapping moved", "UPDATE hw_serials SET serial = 'SW-2026-000002' WHERE hw_serial = 'HW-7F3A-0042'"),
+        ("a HW serial mapping added", "INSERT INTO hw_serials VALUES ('HW-FFFF-0001', 'SW-2026-000001', 0, 2)"),
+        ("a HW serial renamed", "UPDATE hw_serials SET hw_serial = 'hw-7f3a-0042' WHERE hw_serial = 'HW-7F3A-0042'"),
+        // Serial counters.
+        ("the serial counter set to 999999", "UPDATE serial_counter SET last = 999999"),
+        ("the serial counter set back", "UPDATE serial_counter SET last = 1"),
+        ("the serial counter deleted", "DELETE FROM serial_counter"),
+        ("a year's counter added", "INSERT INTO serial_counter VALUES (2031, 5, 2)"),
+        // Schedules.
+        ("a schedule deleted", "DELETE FROM schedules"),
+        ("a schedule's stop moved", "UPDATE schedules SET stop_at = stop_at + 86400000"),
+        ("a cancelled schedule revived", "UPDATE schedules SET cancelled_at = NULL"),
+        ("a schedule added", "INSERT INTO schedules VALUES ('SW-2026-000002', 0, 0, 0, NULL, 8)"),
+        // Events.
+        ("an event deleted", "DELETE FROM events WHERE kind = 'void'"),
+        ("an event's approval edited", "UPDATE events SET detail = '{\"approval\":\"APP-999\",\"decreases\":\"\"}' WHERE kind = 'change'"),
+        ("an event's operator edited", "UPDATE events SET operator = 'mallory' WHERE kind = 'replace'"),
+        ("an event added", "INSERT INTO events VALUES (999, 'SW-2026-000001', 1, 'void', '{}', 'ops', 0)"),
+        // Replaced bindings.
+        ("a replaced binding deleted", "DELETE FROM replaced_bindings"),
+        ("a replaced binding's device keys emptied", "UPDATE replaced_bindings SET device_keys = '[]'"),
+        ("a replaced binding added", "INSERT INTO replaced_bindings VALUES ('SW-2026-000002', 1, 2, '[]', 'rma', 0, 9)"),
+        // Request keys.
+        ("a request key deleted", "DELETE FROM request_keys WHERE serial = 'SW-2026-000001' AND sequence = 1"),
+        ("a request key replaced", "UPDATE request_keys SET device_key = zeroblob(32) WHERE serial = 'SW-2026-000001' AND sequence = 2"),
+        ("a request key added", "INSERT INTO request_keys VALUES ('SW-2026-000002', 9, zeroblob(32), 5)"),
+        // The identity.
+        ("the identity's vendor edited", "UPDATE identity SET vendor = 'other-vendor'"),
+        ("the identity's ledger id edited", "UPDATE identity SET ledger_id = zeroblob(16)"),
+        ("the identity deleted", "DELETE FROM identity"),
+        // The file's shape.
+        ("a view dropped", "DROP TABLE request_keys"),
+        ("a column renamed", "ALTER TABLE licenses RENAME COLUMN customer TO client"),
+        ("a value of the wrong type", "UPDATE licenses SET sequence = 'one' WHERE serial = 'SW-2026-000002'"),
+        ("the application id changed", "PRAGMA application_id = 0"),
+        ("the schema version changed", "PRAGMA user_version = 2"),
+    ];
+    let mut failures = Vec::new();
+    for (n, (case, statement)) in sql.iter().enumerate() {
+        let db = h.copy(&format!("case-{n}.db"));
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch(statement)
+            .unwrap();
+        check(&h, &db, case, false, &mut failures);
+    }
+    // Re-hashed journals: the chain holds, the signed checkpoints do not.
+    type Edit = fn(i64, &mut Entry);
+    let rehashed: &[(&str, Edit)] = &[
+        ("an operator edited and the chain rehashed", |p, e| {
+            if p == 3 {
+                e.operator = "mallory".into();
+            }
+        }),
+        ("an order edited and the chain rehashed", |_, e| {
+            if let tessera_issuer::ledger::Fact::License { order, .. } = &mut e.fact {
+                *order = order.replace("PBX-BASIC\":20", "PBX-BASIC\":200");
+            }
+        }),
+        ("an approval edited and the chain rehashed", |_, e| {
+            if let tessera_issuer::ledger::Fact::Event { detail, .. } = &mut e.fact {
+                *detail = detail.replace("APP-1", "APP-9");
+            }
+        }),
+        ("a time edited and the chain rehashed", |p, e| {
+            if p == 2 {
+                e.at += 1;
+            }
+        }),
+    ];
+    for (n, (case, edit)) in rehashed.iter().enumerate() {
+        let db = h.copy(&format!("rehash-{n}.db"));
+        assert!(rehash(&db, edit) > 0, "{case}: nothing edited");
+        check(&h, &db, case, false, &mut failures);
+    }
+    // A file that is no ledger any more.
+    let db = h.copy("truncated.db");
+    let len = std::fs::metadata(&db).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    check(&h, &db, "the file truncated", false, &mut failures);
+    let db = h.copy("zeroed.db");
+    std::fs::write(&db, vec![0u8; 4096]).unwrap();
+    check(&h, &db, "the file zeroed", false, &mut failures);
+    let db = h.copy("empty.db");
+    std::fs::write(&db, b"").unwrap();
+    check(&h, &db, "the file emptied", false, &mut failures);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!(
+        "{} tampering cases, each exit 4",
+        sql.len() + rehashed.len() + 3
+    );
+}
+
+fn check(h: &History, db: &Path, case: &str, expect_head: bool, failures: &mut Vec<String>) {
+    let (code, stderr) = h.verify(db, expect_head);
+    let named = stderr.contains("at entry ") || stderr.contains("not a tessera ledger or damaged");
+    let raw_sqlite = ["no such", "Invalid column type", "Query returned", "SQLITE"]
+        .iter()
+        .any(|w| stderr.contains(w));
+    if code != 4 || !named || raw_sqlite {
+        failures.push(format!("{case}: exit {code}: {}", stderr.trim()));
+    }
+}
+
+#[test]
+fn a_cut_off_end_is_found_with_the_head_kept_elsewhere() {
+    let h = History::new();
+    let db = h.copy("cut.db");
+    // The last transaction (the void: its license and its event) removed
+    // whole: entries, views and checkpoint. Consistent in itself.
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "DELETE FROM licenses WHERE entry >= (SELECT MAX(entries) FROM checkpoints) - 1;
+             DELETE FROM events WHERE entry >= (SELECT MAX(entries) FROM checkpoints) - 1;
+             DELETE FROM journal WHERE position >= (SELECT MAX(entries) FROM checkpoints) - 1;
+             DELETE FROM checkpoints WHERE entries = (SELECT MAX(entries) FROM checkpoints);",
+        )
+        .unwrap();
+    let (code, stderr) = h.verify(&db, false);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stderr) = h.verify(&db, true);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("cut off"), "{stderr}");
+    // The intact ledger holds the kept head.
+    assert_eq!(h.verify(&h.ledger(), true).0, 0);
+}
