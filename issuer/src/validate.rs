@@ -127,6 +127,10 @@ pub fn shown(value: &str) -> String {
 /// # Errors
 /// [`InvalidInput::Text`], [`InvalidInput::TooLong`].
 pub fn text(field: &str, value: &str) -> Result<(), InvalidInput> {
+    // Printable ASCII, the common case, needs no table lookup.
+    if value.len() <= MAX_TEXT_LEN && value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Ok(());
+    }
     if value.len() > MAX_TEXT_LEN {
         return Err(InvalidInput::TooLong {
             field: field.to_owned(),
@@ -286,13 +290,52 @@ pub fn request(mut r: RequestData, now: i64, window: u32) -> Result<RequestData,
 /// # Errors
 /// The first field that does not hold.
 pub fn license(l: &LicenseData) -> Result<(), InvalidInput> {
-    sw_serial("serial", &l.serial)?;
-    text("vendor id", &l.issuer)?;
-    text("customer", &l.customer)?;
-    text("PBX name", &l.pbx_name)?;
-    if let Some(prev) = &l.previous_serial {
+    license_text(
+        &l.serial,
+        &l.issuer,
+        &l.customer,
+        &l.pbx_name,
+        l.previous_serial.as_deref(),
+        match &l.sharing {
+            SharingData::Client(server) => Some(server),
+            _ => None,
+        },
+    )
+}
+
+/// [`license`] on a decoded license, without copying it.
+///
+/// # Errors
+/// As [`license`].
+pub fn license_view(l: &tessera_verifier::License<'_>) -> Result<(), InvalidInput> {
+    license_text(
+        l.serial(),
+        l.issuer(),
+        l.customer(),
+        l.pbx_name(),
+        l.previous_serial(),
+        match l.sharing() {
+            tessera_verifier::claims::Sharing::Client(server) => Some(server),
+            _ => None,
+        },
+    )
+}
+
+fn license_text(
+    serial: &str,
+    issuer: &str,
+    customer: &str,
+    pbx_name: &str,
+    previous: Option<&str>,
+    server: Option<&str>,
+) -> Result<(), InvalidInput> {
+    sw_serial("serial", serial)?;
+    text("vendor id", issuer)?;
+    text("customer", customer)?;
+    text("PBX name", pbx_name)?;
+    if let Some(prev) = previous {
         let normalized = hw_serial("previous (HW) serial", prev)?;
-        if normalized != *prev {
+        if normalized != prev {
             return Err(InvalidInput::HwSerial {
                 field: "previous (HW) serial".into(),
                 shown: shown(prev),
@@ -300,7 +343,7 @@ pub fn license(l: &LicenseData) -> Result<(), InvalidInput> {
             });
         }
     }
-    if let SharingData::Client(server) = &l.sharing {
+    if let Some(server) = server {
         sw_serial("sharing server", server)?;
     }
     Ok(())

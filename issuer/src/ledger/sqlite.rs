@@ -512,7 +512,11 @@ impl SqliteBackend {
                 },
                 other => other,
             })?;
-        Ok(SqliteTx { tx, path })
+        Ok(SqliteTx {
+            tx,
+            path,
+            identity: core::cell::RefCell::new(None),
+        })
     }
 }
 
@@ -521,6 +525,8 @@ impl SqliteBackend {
 pub struct SqliteTx<'c> {
     tx: Transaction<'c>,
     path: PathBuf,
+    /// The identity view, once read (it changes only with the genesis).
+    identity: core::cell::RefCell<Option<Option<Identity>>>,
 }
 
 impl SqliteTx<'_> {
@@ -567,6 +573,7 @@ impl SqliteTx<'_> {
     }
 
     pub(crate) fn rollback_to(&mut self) -> Result<(), LedgerError> {
+        *self.identity.borrow_mut() = None;
         self.tx
             .execute_batch("ROLLBACK TO row; RELEASE row")
             .map_err(sql(&self.path))
@@ -1052,8 +1059,8 @@ impl Sql<'_> {
     }
 }
 
-impl ViewStore for SqliteTx<'_> {
-    fn identity(&self) -> Result<Option<Identity>, LedgerError> {
+impl SqliteTx<'_> {
+    fn load_identity(&self) -> Result<Option<Identity>, LedgerError> {
         let mut found = None;
         let s = self.sql();
         let row: Option<(Vec<u8>, String, i64, i64)> = self
@@ -1075,6 +1082,31 @@ impl ViewStore for SqliteTx<'_> {
                 journal_format: u32::try_from(format).unwrap_or(u32::MAX),
             });
         }
+        Ok(found)
+    }
+
+    /// Whether a license id or bulk key of `row` is recorded already.
+    fn unique_taken(&self, row: &LicenseRow) -> Result<bool, LedgerError> {
+        self.tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM licenses WHERE license_id = ?1 OR idem_key = ?2)",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![row.license_id.as_slice(), row.idem_key], |r| {
+                    r.get(0)
+                })
+            })
+            .map_err(sql(&self.path))
+    }
+}
+
+impl ViewStore for SqliteTx<'_> {
+    fn identity(&self) -> Result<Option<Identity>, LedgerError> {
+        if let Some(cached) = self.identity.borrow().as_ref() {
+            return Ok(cached.clone());
+        }
+        let found = self.load_identity()?;
+        *self.identity.borrow_mut() = Some(found.clone());
         Ok(found)
     }
 
@@ -1103,20 +1135,6 @@ impl ViewStore for SqliteTx<'_> {
             })
             .map_err(sql(&self.path))?;
         Ok(a.and_then(|a| Action::parse(&a)))
-    }
-
-    fn license_id_taken(&self, id: &[u8; 16]) -> Result<bool, LedgerError> {
-        self.tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM licenses WHERE license_id = ?1)")
-            .and_then(|mut s| s.query_row([id.as_slice()], |r| r.get(0)))
-            .map_err(sql(&self.path))
-    }
-
-    fn idem_key_taken(&self, key: &str) -> Result<bool, LedgerError> {
-        self.tx
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM licenses WHERE idem_key = ?1)")
-            .and_then(|mut s| s.query_row([key], |r| r.get(0)))
-            .map_err(sql(&self.path))
     }
 
     fn hw_owner(&self, hw: &str) -> Result<Option<String>, LedgerError> {
@@ -1175,6 +1193,7 @@ impl ViewStore for SqliteTx<'_> {
     }
 
     fn put_identity(&mut self, row: &Identity) -> Result<(), LedgerError> {
+        *self.identity.borrow_mut() = None;
         self.exec(
             "INSERT INTO identity (id, ledger_id, vendor, created_at, journal_format) VALUES (1, ?1, ?2, ?3, ?4)",
             params![row.ledger_id.as_slice(), row.vendor, row.created_at, row.journal_format],
@@ -1182,7 +1201,7 @@ impl ViewStore for SqliteTx<'_> {
     }
 
     fn put_license(&mut self, row: &LicenseRow) -> Result<(), LedgerError> {
-        self.exec(
+        let inserted = self.exec(
             "INSERT INTO licenses (serial, sequence, license_id, action, entry, operator, issued_at, \
              customer, pbx_name, platform, lease_end, term_end, idem_key) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -1201,7 +1220,22 @@ impl ViewStore for SqliteTx<'_> {
                 row.term_end,
                 row.idem_key,
             ],
-        )
+        );
+        match inserted {
+            // The unique indexes of license_id, idem_key and (serial,
+            // sequence): the fold checked the sequence, so this is one of
+            // the others.
+            Err(LedgerError::Damaged { .. }) if self.unique_taken(row)? => {
+                Err(LedgerError::Conflict {
+                    path: self.path.clone(),
+                    reason: format!(
+                        "the license id or bulk key of {}:{} is recorded already",
+                        row.serial, row.sequence
+                    ),
+                })
+            }
+            other => other,
+        }
     }
 
     fn put_hw(&mut self, row: &HwRow) -> Result<(), LedgerError> {

@@ -298,16 +298,6 @@ pub trait ViewStore {
     /// # Errors
     /// As above.
     fn license_action(&self, serial: &str, sequence: u32) -> Result<Option<Action>, LedgerError>;
-    /// Whether a license id is in the ledger.
-    ///
-    /// # Errors
-    /// As above.
-    fn license_id_taken(&self, id: &[u8; 16]) -> Result<bool, LedgerError>;
-    /// Whether a bulk idempotency key is in the ledger.
-    ///
-    /// # Errors
-    /// As above.
-    fn idem_key_taken(&self, key: &str) -> Result<bool, LedgerError>;
     /// The SW serial a HW serial was converted to.
     ///
     /// # Errors
@@ -342,7 +332,8 @@ pub trait ViewStore {
     /// Records a license.
     ///
     /// # Errors
-    /// As above.
+    /// [`LedgerError::Conflict`] when its license id or bulk key is
+    /// recorded already; as above.
     fn put_license(&mut self, row: &LicenseRow) -> Result<(), LedgerError>;
     /// Records a HW → SW conversion.
     ///
@@ -508,73 +499,63 @@ pub fn apply(
             request_key,
         } => {
             let l = tessera_verifier::decode_license_unverified(bytes)
-                .map_err(|e| invalid(format!("the license does not decode ({e})")))?
-                .to_data();
-            validate::license(&l).map_err(|e| invalid(e.to_string()))?;
+                .map_err(|e| invalid(format!("the license does not decode ({e})")))?;
+            validate::license_view(&l).map_err(|e| invalid(e.to_string()))?;
+            let serial = l.serial();
             if let Some(id) = &identity {
-                if l.issuer != id.vendor {
+                if l.issuer() != id.vendor {
                     return Err(invalid(format!(
-                        "the license of {} names vendor `{}`, the ledger's vendor is `{}`",
-                        l.serial,
-                        validate::shown(&l.issuer),
+                        "the license of {serial} names vendor `{}`, the ledger's vendor is `{}`",
+                        validate::shown(l.issuer()),
                         id.vendor
                     )));
                 }
             }
-            if l.issued_at != entry.at {
+            if l.issued_at() != entry.at {
                 return Err(invalid(format!(
-                    "the license of {} was issued at {}, the entry says {}",
-                    l.serial, l.issued_at, entry.at
+                    "the license of {serial} was issued at {}, the entry says {}",
+                    l.issued_at(),
+                    entry.at
                 )));
             }
             let expected = views
-                .last_sequence(&l.serial)?
+                .last_sequence(serial)?
                 .map_or(Some(1), |s| s.checked_add(1));
-            if Some(l.sequence) != expected {
+            if Some(l.sequence()) != expected {
                 return Err(invalid(format!(
-                    "sequence {} of {} is not the serial's next ({})",
-                    l.sequence,
-                    l.serial,
+                    "sequence {} of {serial} is not the serial's next ({})",
+                    l.sequence(),
                     expected.map_or_else(|| "none is left".into(), |n| n.to_string())
-                )));
-            }
-            if views.license_id_taken(&l.id)? {
-                return Err(invalid(format!(
-                    "license id {} of {}:{} is used by another license",
-                    hex::encode(l.id),
-                    l.serial,
-                    l.sequence
                 )));
             }
             if let Some(k) = idem_key {
                 validate::text("idempotency key", k).map_err(|e| invalid(e.to_string()))?;
-                if views.idem_key_taken(k)? {
-                    return Err(invalid(format!(
-                        "bulk key {} recorded twice",
-                        validate::shown(k)
-                    )));
-                }
             }
             let row = LicenseRow {
-                serial: l.serial.clone(),
-                sequence: l.sequence,
-                license_id: l.id,
+                serial: serial.to_owned(),
+                sequence: l.sequence(),
+                license_id: l.id(),
                 action: *action,
                 entry: position,
                 operator: entry.operator.clone(),
-                issued_at: l.issued_at,
-                customer: l.customer.clone(),
-                pbx_name: l.pbx_name.clone(),
-                platform: PlatformName::of(l.platform).as_str().to_owned(),
-                lease_end: l.lease_end,
-                term_end: l.term.end,
+                issued_at: l.issued_at(),
+                customer: l.customer().to_owned(),
+                pbx_name: l.pbx_name().to_owned(),
+                platform: PlatformName::of(l.platform()).as_str().to_owned(),
+                lease_end: l.lease_end(),
+                term_end: l.term().end,
                 idem_key: idem_key.clone(),
             };
-            views.put_license(&row)?;
+            // A license id or bulk key recorded before is refused by the
+            // store (a unique index, a set).
+            views.put_license(&row).map_err(|e| match e {
+                LedgerError::Conflict { reason, .. } => invalid(reason),
+                other => FoldError::Store(other),
+            })?;
             if let Some(key) = request_key {
                 views.put_request_key(&RequestKeyRow {
-                    serial: l.serial.clone(),
-                    sequence: l.sequence,
+                    serial: serial.to_owned(),
+                    sequence: l.sequence(),
                     device_key: *key,
                     entry: position,
                 })?;
@@ -817,12 +798,6 @@ impl ViewStore for MemoryViews {
     fn license_action(&self, serial: &str, sequence: u32) -> Result<Option<Action>, LedgerError> {
         Ok(self.actions.get(&(serial.to_owned(), sequence)).copied())
     }
-    fn license_id_taken(&self, id: &[u8; 16]) -> Result<bool, LedgerError> {
-        Ok(self.license_ids.contains(id))
-    }
-    fn idem_key_taken(&self, key: &str) -> Result<bool, LedgerError> {
-        Ok(self.idem_keys.contains(key))
-    }
     fn hw_owner(&self, hw: &str) -> Result<Option<String>, LedgerError> {
         Ok(self.hw.get(hw).cloned())
     }
@@ -844,6 +819,20 @@ impl ViewStore for MemoryViews {
         Ok(())
     }
     fn put_license(&mut self, row: &LicenseRow) -> Result<(), LedgerError> {
+        let taken = self.license_ids.contains(&row.license_id)
+            || row
+                .idem_key
+                .as_ref()
+                .is_some_and(|k| self.idem_keys.contains(k));
+        if taken {
+            return Err(LedgerError::Conflict {
+                path: std::path::PathBuf::new(),
+                reason: format!(
+                    "the license id or bulk key of {}:{} is recorded already",
+                    row.serial, row.sequence
+                ),
+            });
+        }
         self.last_sequence.insert(row.serial.clone(), row.sequence);
         self.actions
             .insert((row.serial.clone(), row.sequence), row.action);
