@@ -11,12 +11,12 @@
 //!   CSV was parsed and whose device requests were verified beforehand:
 //!   per row the order is resolved against the catalog, every policy rule
 //!   checked, a SW serial allocated, the license built, encoded (and
-//!   re-decoded by the verifier's encoder), signed, hashed into the chain
-//!   and appended to the journal with its order, the serial allocation
-//!   and the HW → SW conversion as journal entries of their own, the views
-//!   updated by the fold; one `BEGIN IMMEDIATE` transaction per batch, its
-//!   checkpoint signed, committed with `synchronous=FULL` into a WAL
-//!   ledger file on disk. No output files.
+//!   re-decoded by the verifier's encoder), signed, and appended to the
+//!   hash-chained journal with its order and request key; the HW → SW
+//!   conversion that allocates the serial is a journal entry of its own;
+//!   the views are updated by the fold; one `BEGIN IMMEDIATE` transaction
+//!   per batch, its checkpoint signed, committed with `synchronous=FULL`
+//!   into a WAL ledger file on disk. No output files.
 //! - `bulk/end_to_end`: the same plus parsing the CSV, reading and
 //!   verifying every device request (an Ed25519 verification each) and
 //!   writing one license file per row; reported for reference.

@@ -58,6 +58,8 @@ pub struct Prepared {
     pub key: String,
     /// The row's order (template with the row merged in).
     pub order: Order,
+    /// The order as recorded ([`Order::to_json`]), made once.
+    pub order_json: String,
     /// The device request.
     pub request: RequestData,
 }
@@ -179,7 +181,7 @@ pub fn prepare_text(
             check,
         );
         match row {
-            Ok((key, order, request)) => {
+            Ok((key, order, order_json, request)) => {
                 if let Some(first) = seen_keys.insert(key.clone(), line) {
                     errors.push(RowError {
                         line,
@@ -191,6 +193,7 @@ pub fn prepare_text(
                     line,
                     key,
                     order,
+                    order_json,
                     request,
                 });
             }
@@ -208,7 +211,7 @@ fn prepare_row(
     default_order: Option<&Path>,
     orders: &mut HashMap<PathBuf, Order>,
     check: RequestCheck,
-) -> Result<(String, Order, RequestData), String> {
+) -> Result<(String, Order, String, RequestData), String> {
     let get = |name: &str| cell(headers, rec, name);
     let request_name = get("request");
     if request_name.is_empty() {
@@ -279,14 +282,15 @@ fn prepare_row(
     if assignment != Assignment::default() {
         order.assignments.push(assignment);
     }
+    let order_json = order.to_json();
     let key = match get("key") {
-        "" => row_key(&order, &request),
+        "" => row_key(&order_json, &request),
         k => {
             crate::validate::text("the key column", k).map_err(|e| e.to_string())?;
             k.to_owned()
         }
     };
-    Ok((key, order, request))
+    Ok((key, order, order_json, request))
 }
 
 /// The idempotency key of a row: what it issues, not how the files that
@@ -297,14 +301,14 @@ fn prepare_row(
 /// platform and identity digests; not the request's nonce or time, which
 /// change with every request the device writes).
 #[must_use]
-pub fn row_key(order: &Order, request: &RequestData) -> String {
+pub fn row_key(order_json: &str, request: &RequestData) -> String {
     fn field(h: &mut Sha256, bytes: &[u8]) {
         h.update((bytes.len() as u64).to_be_bytes());
         h.update(bytes);
     }
     let mut h = Sha256::new();
     h.update(b"tessera-bulk-row-v2\0");
-    field(&mut h, order.to_json().as_bytes());
+    field(&mut h, order_json.as_bytes());
     field(&mut h, &request.device_key);
     field(&mut h, request.serial.as_deref().unwrap_or("").as_bytes());
     field(
@@ -506,6 +510,7 @@ fn batch_parallel(
             approval: None,
             change: false,
             idem_key: Some(&row.key),
+            order_json: Some(&row.order_json),
         };
         let result = w.savepoint(|w| {
             let p = issuance::plan(w, issuer, &row.order, &row.request, &opts)?;
@@ -578,6 +583,7 @@ fn batch_sequential(
                     approval: None,
                     change: false,
                     idem_key: Some(&row.key),
+                    order_json: Some(&row.order_json),
                 };
                 match w.savepoint(|w| issuance::issue(w, issuer, &row.order, &row.request, &opts)) {
                     Ok(issued) => Outcome::Issued(Box::new(issued.record)),

@@ -44,6 +44,9 @@ pub struct IssueOptions<'a> {
     pub change: bool,
     /// Idempotency key of a bulk row.
     pub idem_key: Option<&'a str>,
+    /// The order's JSON ([`Order::to_json`]) when the caller has it
+    /// already (bulk rows, whose key is made from it).
+    pub order_json: Option<&'a str>,
 }
 
 /// A license that was issued (recorded, not yet committed).
@@ -318,7 +321,8 @@ pub fn plan(
             Some(sw) => sw,
             None => {
                 converted_from = Some(hw.clone());
-                w.allocate_serial(now.year(), now.timestamp())?
+                // Allocated with the conversion below, in one entry.
+                w.next_free_serial(now.year())?
             }
         },
         (None, None) => {
@@ -515,7 +519,7 @@ pub(crate) fn plan_serial(
         license_policy.after_grace = tessera_verifier::claims::AfterGrace::Locked;
     }
     if let Some(hw) = &converted_from {
-        w.map_hw_serial(hw, &serial, now.timestamp())?;
+        w.convert_hw_serial(hw, &serial, true, now.timestamp())?;
     }
     let sequence = w.next_sequence(&serial)?;
     let data = LicenseData {
@@ -544,7 +548,9 @@ pub(crate) fn plan_serial(
         } else {
             Action::Issue
         },
-        order_json: order.to_json(),
+        order_json: opts
+            .order_json
+            .map_or_else(|| order.to_json(), str::to_owned),
         converted_from,
         schedule: a.schedule,
         prorations: a.prorations,

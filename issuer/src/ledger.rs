@@ -1365,13 +1365,15 @@ impl Writer<'_> {
         Ok(n)
     }
 
-    /// Allocates a new SW serial `SW-YYYY-NNNNNN`: the year's next number,
-    /// skipping serials already in use (a VM serial handed out by hand).
+    /// The SW serial `SW-YYYY-NNNNNN` the next allocation of `year` gets:
+    /// the year's next number, skipping serials already in use (a VM
+    /// serial handed out by hand). Nothing is recorded: an allocation is
+    /// ([`Writer::allocate_serial`], [`Writer::convert_hw_serial`]).
     ///
     /// # Errors
     /// [`LedgerError::Conflict`] when the year's 999 999 serials are used,
     /// [`LedgerError`].
-    pub fn allocate_serial(&mut self, year: i32, at: i64) -> Result<String, LedgerError> {
+    pub fn next_free_serial(&self, year: i32) -> Result<String, LedgerError> {
         let mut n = self.store.counter(year)?.unwrap_or(0);
         loop {
             n = n.checked_add(1).filter(|n| *n <= 999_999).ok_or_else(|| {
@@ -1382,26 +1384,39 @@ impl Writer<'_> {
             })?;
             let serial = format!("SW-{year:04}-{n:06}");
             if !self.store.serial_in_use(&serial)? {
-                self.push(
-                    at,
-                    Fact::SerialAllocated {
-                        serial: serial.clone(),
-                    },
-                )?;
                 return Ok(serial);
             }
         }
     }
 
-    /// Records that `hw_serial` (normalized) was converted to `serial`.
+    /// Allocates a new SW serial ([`Writer::next_free_serial`]) on its own
+    /// (a PBX known before its first license).
     ///
     /// # Errors
-    /// [`LedgerError::Conflict`] when the HW serial is converted already,
-    /// [`LedgerError`].
-    pub fn map_hw_serial(
+    /// As [`Writer::next_free_serial`].
+    pub fn allocate_serial(&mut self, year: i32, at: i64) -> Result<String, LedgerError> {
+        let serial = self.next_free_serial(year)?;
+        self.push(
+            at,
+            Fact::SerialAllocated {
+                serial: serial.clone(),
+            },
+        )?;
+        Ok(serial)
+    }
+
+    /// Records that `hw_serial` (normalized) was converted to `serial`,
+    /// which this conversion allocates (`allocated`, a first activation:
+    /// `serial` from [`Writer::next_free_serial`]) or which exists.
+    ///
+    /// # Errors
+    /// [`LedgerError::Conflict`] when the HW serial is converted already
+    /// or the serial cannot be allocated, [`LedgerError`].
+    pub fn convert_hw_serial(
         &mut self,
         hw_serial: &str,
         serial: &str,
+        allocated: bool,
         at: i64,
     ) -> Result<(), LedgerError> {
         self.push(
@@ -1409,9 +1424,24 @@ impl Writer<'_> {
             Fact::HwSerialConverted {
                 hw_serial: hw_serial.to_owned(),
                 serial: serial.to_owned(),
+                allocated,
             },
         )
         .map(|_| ())
+    }
+
+    /// Records that `hw_serial` (normalized) was converted to the existing
+    /// `serial` ([`Writer::convert_hw_serial`] of an existing serial).
+    ///
+    /// # Errors
+    /// As [`Writer::convert_hw_serial`].
+    pub fn map_hw_serial(
+        &mut self,
+        hw_serial: &str,
+        serial: &str,
+        at: i64,
+    ) -> Result<(), LedgerError> {
+        self.convert_hw_serial(hw_serial, serial, false, at)
     }
 
     /// Schedules stop and deletion of a serial (decrease to zero users).

@@ -244,8 +244,8 @@ pub fn share(
                 // A new appliance as client: its HW serial is converted.
                 Some(hw) if *hw == client_serial => {
                     policy::share_allowed(&server, &server_data, hw, r.platform, None)?;
-                    client_serial = w.allocate_serial(chrono::Datelike::year(&now), at)?;
-                    w.map_hw_serial(hw, &client_serial, at)?;
+                    client_serial = w.next_free_serial(chrono::Datelike::year(&now))?;
+                    w.convert_hw_serial(hw, &client_serial, true, at)?;
                     converted_from = Some(hw.clone());
                 }
                 _ => {

@@ -577,6 +577,13 @@ impl Order {
     /// # Errors
     /// [`OrderError::Invalid`].
     pub fn check_text(&self) -> Result<(), OrderError> {
+        // The field's name is made only for a refusal.
+        fn field(name: impl FnOnce() -> String, value: &str) -> Result<(), OrderError> {
+            if validate::text("", value).is_ok() {
+                return Ok(());
+            }
+            Ok(validate::text(&name(), value)?)
+        }
         validate::text("customer", &self.customer)?;
         validate::text("pbx_name", &self.pbx_name)?;
         if let Some(m) = &self.model {
@@ -584,23 +591,23 @@ impl Order {
         }
         for (i, d) in self.devices.iter().enumerate() {
             let n = i + 1;
-            validate::text(&format!("devices[{n}].model"), &d.model)?;
-            validate::text(&format!("devices[{n}].id"), &d.id)?;
-            validate::text(&format!("devices[{n}].label"), &d.label)?;
+            field(|| format!("devices[{n}].model"), &d.model)?;
+            field(|| format!("devices[{n}].id"), &d.id)?;
+            field(|| format!("devices[{n}].label"), &d.label)?;
         }
         for (i, a) in self.assignments.iter().enumerate() {
             let n = i + 1;
-            validate::text(&format!("assignments[{n}].extension"), &a.extension)?;
-            validate::text(&format!("assignments[{n}].number"), &a.number)?;
-            validate::text(&format!("assignments[{n}].user"), &a.user)?;
-            validate::text(&format!("assignments[{n}].base"), &a.base)?;
+            field(|| format!("assignments[{n}].extension"), &a.extension)?;
+            field(|| format!("assignments[{n}].number"), &a.number)?;
+            field(|| format!("assignments[{n}].user"), &a.user)?;
+            field(|| format!("assignments[{n}].base"), &a.base)?;
             for addon in &a.addons {
-                validate::text(&format!("assignments[{n}].addons"), addon)?;
+                field(|| format!("assignments[{n}].addons"), addon)?;
             }
         }
         for (name, s) in &self.services {
             if let Some(start) = &s.start {
-                validate::text(&format!("services.{}.start", shown(name)), start)?;
+                field(|| format!("services.{}.start", shown(name)), start)?;
             }
         }
         Ok(())

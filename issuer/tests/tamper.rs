@@ -328,7 +328,7 @@ fn every_tampering_case_exits_4_naming_the_entry() {
         ("the last checkpoint deleted", "DELETE FROM checkpoints WHERE entries = (SELECT MAX(entries) FROM checkpoints)"),
         ("every checkpoint deleted", "DELETE FROM checkpoints"),
         ("a checkpoint's bytes edited", "UPDATE checkpoints SET bytes = CAST(substr(bytes, 1, 40) || x'ff' || substr(bytes, 42) AS BLOB) WHERE entries = 4"),
-        ("a checkpoint moved to another entry", "UPDATE checkpoints SET entries = entries - 1 WHERE entries = 4"),
+        ("a checkpoint moved to another entry", "UPDATE checkpoints SET entries = 2 WHERE entries = 1"),
         ("a checkpoint of a later entry added", "INSERT INTO checkpoints SELECT entries + 5, bytes FROM checkpoints WHERE entries = (SELECT MAX(entries) FROM checkpoints)"),
         // The views: licenses.
         ("a license's operator edited", "UPDATE licenses SET operator = 'mallory' WHERE serial = 'SW-2026-000001' AND sequence = 1"),
@@ -344,7 +344,7 @@ fn every_tampering_case_exits_4_naming_the_entry() {
         ("the last license deleted from the view", "DELETE FROM licenses WHERE entry = (SELECT MAX(entry) FROM licenses)"),
         ("a license's id changed", "UPDATE licenses SET license_id = zeroblob(16) WHERE serial = 'SW-2026-000001' AND sequence = 1"),
         ("a license's serial changed", "UPDATE licenses SET serial = 'SW-2026-000099' WHERE serial = 'SW-2026-000003'"),
-        ("a license added to the view", "INSERT INTO licenses SELECT serial, 50, zeroblob(16), action, entry, operator, issued_at, customer, pbx_name, platform, lease_end, term_end, NULL FROM licenses WHERE serial = 'SW-2026-000001' AND sequence = 1"),
+        ("a license added to the view", "INSERT INTO licenses SELECT serial, 50, zeroblob(16), action, entry, operator, issued_at, customer, pbx_name, platform, lease_end, term_end, NULL, NULL FROM licenses WHERE serial = 'SW-2026-000001' AND sequence = 1"),
         // HW → SW serials.
         ("a HW serial mapping deleted", "DELETE FROM hw_serials WHERE hw_serial = 'HW-7F3A-0042'"),
         ("a HW serial mapping moved", "UPDATE hw_serials SET serial = 'SW-2026-000002' WHERE hw_serial = 'HW-7F3A-0042'"),
@@ -370,15 +370,15 @@ fn every_tampering_case_exits_4_naming_the_entry() {
         ("a replaced binding's device keys emptied", "UPDATE replaced_bindings SET device_keys = '[]'"),
         ("a replaced binding added", "INSERT INTO replaced_bindings VALUES ('SW-2026-000002', 1, 2, '[]', 'rma', 0, 9)"),
         // Request keys.
-        ("a request key deleted", "DELETE FROM request_keys WHERE serial = 'SW-2026-000001' AND sequence = 1"),
-        ("a request key replaced", "UPDATE request_keys SET device_key = zeroblob(32) WHERE serial = 'SW-2026-000001' AND sequence = 2"),
-        ("a request key added", "INSERT INTO request_keys VALUES ('SW-2026-000002', 9, zeroblob(32), 5)"),
+        ("a request key removed", "UPDATE licenses SET request_key = NULL WHERE serial = 'SW-2026-000001' AND sequence = 1"),
+        ("a request key replaced", "UPDATE licenses SET request_key = zeroblob(32) WHERE serial = 'SW-2026-000001' AND sequence = 2"),
+        ("a request key added", "UPDATE licenses SET request_key = zeroblob(32) WHERE request_key IS NULL"),
         // The identity.
         ("the identity's vendor edited", "UPDATE identity SET vendor = 'other-vendor'"),
         ("the identity's ledger id edited", "UPDATE identity SET ledger_id = zeroblob(16)"),
         ("the identity deleted", "DELETE FROM identity"),
         // The file's shape.
-        ("a view dropped", "DROP TABLE request_keys"),
+        ("a view dropped", "DROP TABLE replaced_bindings"),
         ("a column renamed", "ALTER TABLE licenses RENAME COLUMN customer TO client"),
         ("a value of the wrong type", "UPDATE licenses SET sequence = 'one' WHERE serial = 'SW-2026-000002'"),
         ("the application id changed", "PRAGMA application_id = 0"),

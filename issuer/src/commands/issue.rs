@@ -124,6 +124,7 @@ pub fn issue_one(
                 approval: a.approval.as_deref(),
                 change: a.change,
                 idem_key: None,
+                order_json: None,
             },
         )
     })

@@ -20,6 +20,7 @@ fn change_options<'a>(ctx: &Ctx, approval: Option<&'a str>) -> IssueOptions<'a> 
         approval,
         change: true,
         idem_key: None,
+        order_json: None,
     }
 }
 

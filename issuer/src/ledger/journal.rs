@@ -109,12 +109,18 @@ pub enum Fact {
         serial: String,
     },
     /// A HW serial (normalized) converted to a SW serial: on the first
-    /// activation of an appliance, or when a replacement brings a new one.
+    /// activation of an appliance (the SW serial allocated by this entry,
+    /// as [`Fact::SerialAllocated`] does), or when a replacement brings a
+    /// new one to an existing serial.
     HwSerialConverted {
         /// The HW serial.
         hw_serial: String,
         /// The SW serial.
         serial: String,
+        /// The SW serial is allocated by this conversion (a first
+        /// activation), not an existing one.
+        #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+        allocated: bool,
     },
     /// A signed license (its serial, sequence, id, times, customer ... are
     /// read from the bytes).

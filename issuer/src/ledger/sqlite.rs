@@ -27,8 +27,7 @@ use rusqlite::{
 
 use super::journal::{Action, Entry, Fact};
 use super::views::{
-    CounterRow, EventRow, HwRow, Identity, LicenseRow, ReplacedRow, RequestKeyRow, ScheduleRow,
-    ViewRow, ViewStore,
+    CounterRow, EventRow, HwRow, Identity, LicenseRow, ReplacedRow, ScheduleRow, ViewRow, ViewStore,
 };
 use super::{Event, LedgerError, Record, RecordFields, ReplacedBinding, SerialSummary};
 use crate::policy::ZeroSchedule;
@@ -70,6 +69,7 @@ CREATE TABLE licenses (
     lease_end   INTEGER NOT NULL,
     term_end    INTEGER,
     idem_key    TEXT    UNIQUE,
+    request_key BLOB,
     PRIMARY KEY (serial, sequence)
 );
 CREATE TABLE hw_serials (
@@ -112,17 +112,10 @@ CREATE TABLE replaced_bindings (
     entry        INTEGER NOT NULL,
     PRIMARY KEY (serial, sequence)
 );
-CREATE TABLE request_keys (
-    serial      TEXT    NOT NULL,
-    sequence    INTEGER NOT NULL,
-    device_key  BLOB    NOT NULL,
-    entry       INTEGER NOT NULL,
-    PRIMARY KEY (serial, sequence)
-);
 ";
 
 /// The tables every ledger of this schema has.
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 9] = [
     "journal",
     "checkpoints",
     "identity",
@@ -132,7 +125,6 @@ const TABLES: [&str; 10] = [
     "schedules",
     "events",
     "replaced_bindings",
-    "request_keys",
 ];
 
 /// What an SQLite error means for the user (never SQLite's own words).
@@ -516,6 +508,8 @@ impl SqliteBackend {
             tx,
             path,
             identity: core::cell::RefCell::new(None),
+            counters: core::cell::RefCell::default(),
+            sequences: core::cell::RefCell::default(),
         })
     }
 }
@@ -527,6 +521,11 @@ pub struct SqliteTx<'c> {
     path: PathBuf,
     /// The identity view, once read (it changes only with the genesis).
     identity: core::cell::RefCell<Option<Option<Identity>>>,
+    /// The serial counters read or written in this transaction (a bulk
+    /// batch allocates many serials of one year).
+    counters: core::cell::RefCell<std::collections::HashMap<i32, Option<u32>>>,
+    /// The last sequences read or written in this transaction.
+    sequences: core::cell::RefCell<std::collections::HashMap<String, Option<u32>>>,
 }
 
 impl SqliteTx<'_> {
@@ -574,6 +573,8 @@ impl SqliteTx<'_> {
 
     pub(crate) fn rollback_to(&mut self) -> Result<(), LedgerError> {
         *self.identity.borrow_mut() = None;
+        self.counters.borrow_mut().clear();
+        self.sequences.borrow_mut().clear();
         self.tx
             .execute_batch("ROLLBACK TO row; RELEASE row")
             .map_err(sql(&self.path))
@@ -799,7 +800,7 @@ impl Sql<'_> {
         let keys: Vec<Vec<u8>> = self
             .conn
             .prepare_cached(
-                "SELECT DISTINCT device_key FROM request_keys WHERE serial = ?1 AND sequence >= ?2 ORDER BY device_key",
+                "SELECT DISTINCT request_key FROM licenses WHERE serial = ?1 AND sequence >= ?2 AND request_key IS NOT NULL ORDER BY request_key",
             )
             .and_then(|mut s| {
                 s.query_map(params![serial, from], |r| r.get(0))?
@@ -957,7 +958,7 @@ impl Sql<'_> {
             },
         )?;
         each(
-            "SELECT serial, sequence, license_id, action, entry, operator, issued_at, customer, pbx_name, platform, lease_end, term_end, idem_key FROM licenses",
+            "SELECT serial, sequence, license_id, action, entry, operator, issued_at, customer, pbx_name, platform, lease_end, term_end, idem_key, request_key FROM licenses",
             &mut |r| {
                 let serial: String = r.get(0).map_err(&e)?;
                 let id: Vec<u8> = r.get(2).map_err(&e)?;
@@ -977,6 +978,12 @@ impl Sql<'_> {
                     lease_end: r.get(10).map_err(&e)?,
                     term_end: r.get(11).map_err(&e)?,
                     idem_key: r.get(12).map_err(&e)?,
+                    request_key: {
+                        let key: Option<Vec<u8>> = r.get(13).map_err(&e)?;
+                        key.map(|k| blob(&k, "request key"))
+                            .transpose()
+                            .map_err(|w| self.damaged(format!("view licenses, row {serial}: {w}")))?
+                    },
                     serial,
                 }))
             },
@@ -1040,21 +1047,6 @@ impl Sql<'_> {
                 }))
             },
         )?;
-        each(
-            "SELECT serial, sequence, device_key, entry FROM request_keys",
-            &mut |r| {
-                let serial: String = r.get(0).map_err(&e)?;
-                let key: Vec<u8> = r.get(2).map_err(&e)?;
-                f(ViewRow::RequestKey(RequestKeyRow {
-                    sequence: seq(r.get(1).map_err(&e)?),
-                    device_key: blob(&key, "device key").map_err(|w| {
-                        self.damaged(format!("view request_keys, row {serial}: {w}"))
-                    })?,
-                    entry: entry(r.get(3).map_err(&e)?),
-                    serial,
-                }))
-            },
-        )?;
         Ok(())
     }
 }
@@ -1111,18 +1103,24 @@ impl ViewStore for SqliteTx<'_> {
     }
 
     fn last_sequence(&self, serial: &str) -> Result<Option<u32>, LedgerError> {
+        if let Some(known) = self.sequences.borrow().get(serial) {
+            return Ok(*known);
+        }
         let max: Option<i64> = self
             .tx
             .prepare_cached("SELECT MAX(sequence) FROM licenses WHERE serial = ?1")
             .and_then(|mut s| s.query_row([serial], |r| r.get(0)))
             .map_err(sql(&self.path))?;
-        max.map(|m| {
-            u32_of(m, "sequence").map_err(|w| {
-                self.sql()
-                    .damaged(format!("view licenses, row {serial}: {w}"))
+        let last = max
+            .map(|m| {
+                u32_of(m, "sequence").map_err(|w| {
+                    self.sql()
+                        .damaged(format!("view licenses, row {serial}: {w}"))
+                })
             })
-        })
-        .transpose()
+            .transpose()?;
+        self.sequences.borrow_mut().insert(serial.to_owned(), last);
+        Ok(last)
     }
 
     fn license_action(&self, serial: &str, sequence: u32) -> Result<Option<Action>, LedgerError> {
@@ -1149,16 +1147,22 @@ impl ViewStore for SqliteTx<'_> {
     }
 
     fn counter(&self, year: i32) -> Result<Option<u32>, LedgerError> {
+        if let Some(known) = self.counters.borrow().get(&year) {
+            return Ok(*known);
+        }
         let last: Option<i64> = self
             .tx
             .prepare_cached("SELECT last FROM serial_counter WHERE year = ?1")
             .and_then(|mut s| s.query_row([year], |r| r.get(0)).optional())
             .map_err(sql(&self.path))?;
-        last.map(|l| {
-            u32_of(l, "counter")
-                .map_err(|w| self.sql().damaged(format!("view serial_counter: {w}")))
-        })
-        .transpose()
+        let last = last
+            .map(|l| {
+                u32_of(l, "counter")
+                    .map_err(|w| self.sql().damaged(format!("view serial_counter: {w}")))
+            })
+            .transpose()?;
+        self.counters.borrow_mut().insert(year, last);
+        Ok(last)
     }
 
     fn schedule_row(&self, serial: &str) -> Result<Option<ScheduleRow>, LedgerError> {
@@ -1203,8 +1207,8 @@ impl ViewStore for SqliteTx<'_> {
     fn put_license(&mut self, row: &LicenseRow) -> Result<(), LedgerError> {
         let inserted = self.exec(
             "INSERT INTO licenses (serial, sequence, license_id, action, entry, operator, issued_at, \
-             customer, pbx_name, platform, lease_end, term_end, idem_key) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             customer, pbx_name, platform, lease_end, term_end, idem_key, request_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 row.serial,
                 row.sequence,
@@ -1219,6 +1223,7 @@ impl ViewStore for SqliteTx<'_> {
                 row.lease_end,
                 row.term_end,
                 row.idem_key,
+                row.request_key.as_ref().map(<[u8; 32]>::as_slice),
             ],
         );
         match inserted {
@@ -1234,7 +1239,13 @@ impl ViewStore for SqliteTx<'_> {
                     ),
                 })
             }
-            other => other,
+            Err(other) => Err(other),
+            Ok(()) => {
+                self.sequences
+                    .borrow_mut()
+                    .insert(row.serial.clone(), Some(row.sequence));
+                Ok(())
+            }
         }
     }
 
@@ -1250,7 +1261,9 @@ impl ViewStore for SqliteTx<'_> {
             "INSERT INTO serial_counter (year, last, entry) VALUES (?1, ?2, ?3) \
              ON CONFLICT (year) DO UPDATE SET last = ?2, entry = ?3",
             params![row.year, row.last, to_i64(row.entry)],
-        )
+        )?;
+        self.counters.borrow_mut().insert(row.year, Some(row.last));
+        Ok(())
     }
 
     fn put_schedule(&mut self, row: &ScheduleRow) -> Result<(), LedgerError> {
@@ -1295,18 +1308,6 @@ impl ViewStore for SqliteTx<'_> {
                 row.device_keys,
                 row.reason,
                 row.at,
-                to_i64(row.entry)
-            ],
-        )
-    }
-
-    fn put_request_key(&mut self, row: &RequestKeyRow) -> Result<(), LedgerError> {
-        self.exec(
-            "INSERT INTO request_keys (serial, sequence, device_key, entry) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                row.serial,
-                row.sequence,
-                row.device_key.as_slice(),
                 to_i64(row.entry)
             ],
         )

@@ -66,6 +66,9 @@ pub struct LicenseRow {
     pub term_end: Option<i64>,
     /// Bulk idempotency key.
     pub idem_key: Option<String>,
+    /// Device key of the request it answered.
+    #[serde(with = "opt_hex")]
+    pub request_key: Option<[u8; 32]>,
 }
 
 /// A row of the HW → SW serials view.
@@ -147,20 +150,6 @@ pub struct ReplacedRow {
     pub entry: u64,
 }
 
-/// A row of the request keys view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RequestKeyRow {
-    /// SW serial.
-    pub serial: String,
-    /// Sequence of the license that answered the request.
-    pub sequence: u32,
-    /// The request's device key.
-    #[serde(with = "hex_bytes")]
-    pub device_key: [u8; 32],
-    /// The entry.
-    pub entry: u64,
-}
-
 /// The views, by name (as in messages).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum View {
@@ -178,8 +167,6 @@ pub enum View {
     Events,
     /// Replaced bindings.
     ReplacedBindings,
-    /// Request keys.
-    RequestKeys,
 }
 
 impl View {
@@ -194,7 +181,6 @@ impl View {
             Self::Schedules => "schedules",
             Self::Events => "events",
             Self::ReplacedBindings => "replaced_bindings",
-            Self::RequestKeys => "request_keys",
         }
     }
 }
@@ -210,7 +196,6 @@ pub enum ViewRow {
     Schedule(ScheduleRow),
     Event(EventRow),
     Replaced(ReplacedRow),
-    RequestKey(RequestKeyRow),
 }
 
 fn digest_of<T: Serialize>(row: &T) -> [u8; 32] {
@@ -229,7 +214,6 @@ impl ViewRow {
             Self::Schedule(_) => View::Schedules,
             Self::Event(_) => View::Events,
             Self::Replaced(_) => View::ReplacedBindings,
-            Self::RequestKey(_) => View::RequestKeys,
         }
     }
 
@@ -244,7 +228,6 @@ impl ViewRow {
             Self::Schedule(r) => r.serial.clone(),
             Self::Event(r) => format!("entry {}", r.entry),
             Self::Replaced(r) => format!("{}:{}", r.serial, r.sequence),
-            Self::RequestKey(r) => format!("{}:{}", r.serial, r.sequence),
         }
     }
 
@@ -260,7 +243,6 @@ impl ViewRow {
             Self::Schedule(r) => r.entry,
             Self::Event(r) => r.entry,
             Self::Replaced(r) => r.entry,
-            Self::RequestKey(r) => r.entry,
         }
     }
 
@@ -275,7 +257,6 @@ impl ViewRow {
             Self::Schedule(r) => digest_of(r),
             Self::Event(r) => digest_of(r),
             Self::Replaced(r) => digest_of(r),
-            Self::RequestKey(r) => digest_of(r),
         }
     }
 }
@@ -360,11 +341,6 @@ pub trait ViewStore {
     /// # Errors
     /// As above.
     fn put_replaced(&mut self, row: &ReplacedRow) -> Result<(), LedgerError>;
-    /// Records a request key.
-    ///
-    /// # Errors
-    /// As above.
-    fn put_request_key(&mut self, row: &RequestKeyRow) -> Result<(), LedgerError>;
 }
 
 /// Why an entry cannot stand at its position.
@@ -446,30 +422,15 @@ pub fn apply(
                 journal_format: *journal_format,
             })?;
         }
-        Fact::SerialAllocated { serial } => {
-            let (year, number) = serial_parts(serial).ok_or_else(|| {
-                invalid(format!(
-                    "allocated serial `{}` is not SW-YYYY-NNNNNN",
-                    validate::shown(serial)
-                ))
-            })?;
-            if let Some(last) = views.counter(year)? {
-                if number <= last {
-                    return Err(invalid(format!(
-                        "{serial} allocated after number {last} of {year}: serials are never allocated twice"
-                    )));
-                }
+        Fact::SerialAllocated { serial } => allocate(views, position, serial)?,
+        Fact::HwSerialConverted {
+            hw_serial,
+            serial,
+            allocated,
+        } => {
+            if *allocated {
+                allocate(views, position, serial)?;
             }
-            if views.last_sequence(serial)?.is_some() || views.serial_mapped(serial)? {
-                return Err(invalid(format!("{serial} allocated although it is in use")));
-            }
-            views.put_counter(&CounterRow {
-                year,
-                last: number,
-                entry: position,
-            })?;
-        }
-        Fact::HwSerialConverted { hw_serial, serial } => {
             let normalized =
                 validate::hw_serial("HW serial", hw_serial).map_err(|e| invalid(e.to_string()))?;
             if normalized != *hw_serial {
@@ -545,6 +506,7 @@ pub fn apply(
                 lease_end: l.lease_end(),
                 term_end: l.term().end,
                 idem_key: idem_key.clone(),
+                request_key: *request_key,
             };
             // A license id or bulk key recorded before is refused by the
             // store (a unique index, a set).
@@ -552,14 +514,6 @@ pub fn apply(
                 LedgerError::Conflict { reason, .. } => invalid(reason),
                 other => FoldError::Store(other),
             })?;
-            if let Some(key) = request_key {
-                views.put_request_key(&RequestKeyRow {
-                    serial: serial.to_owned(),
-                    sequence: l.sequence(),
-                    device_key: *key,
-                    entry: position,
-                })?;
-            }
             return Ok(Some(row));
         }
         Fact::ScheduleSet {
@@ -683,6 +637,34 @@ pub fn apply(
         }
     }
     Ok(None)
+}
+
+/// What allocating `serial` does: the year's counter moves to its number,
+/// which must be higher than any allocated before, and the serial must be
+/// unused.
+fn allocate(views: &mut dyn ViewStore, position: u64, serial: &str) -> Result<(), FoldError> {
+    let (year, number) = serial_parts(serial).ok_or_else(|| {
+        invalid(format!(
+            "allocated serial `{}` is not SW-YYYY-NNNNNN",
+            validate::shown(serial)
+        ))
+    })?;
+    if let Some(last) = views.counter(year)? {
+        if number <= last {
+            return Err(invalid(format!(
+                "{serial} allocated after number {last} of {year}: serials are never allocated twice"
+            )));
+        }
+    }
+    if views.last_sequence(serial)?.is_some() || views.serial_mapped(serial)? {
+        return Err(invalid(format!("{serial} allocated although it is in use")));
+    }
+    views.put_counter(&CounterRow {
+        year,
+        last: number,
+        entry: position,
+    })?;
+    Ok(())
 }
 
 /// The views built from the journal alone, in memory: what `ledger
@@ -868,9 +850,14 @@ impl ViewStore for MemoryViews {
         self.row(ViewRow::Replaced(row.clone()), row.entry);
         Ok(())
     }
-    fn put_request_key(&mut self, row: &RequestKeyRow) -> Result<(), LedgerError> {
-        self.row(ViewRow::RequestKey(row.clone()), row.entry);
-        Ok(())
+}
+
+mod opt_hex {
+    pub fn serialize<S: serde::Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(k) => s.serialize_some(&hex::encode(k)),
+            None => s.serialize_none(),
+        }
     }
 }
 
