@@ -813,6 +813,33 @@ every command finds it.
         #[command(flatten)]
         key: KeyArgs,
     },
+    /// Carry a ledger of an earlier tessera (schema 1 or 2, before the
+    /// journal) over into a new ledger; the old file is only read.
+    #[command(after_help = after_help("\
+Examples:
+  tessera ledger upgrade --from /srv/tessera/ledger.db --ledger /srv/tessera/ledger-v3.db \\
+      --key signing.pem --keyring keyring.toml
+  tessera ledger verify --ledger /srv/tessera/ledger-v3.db
+
+The old ledger's hash chain is checked first (exit 4 names its first bad
+row) and every license against the keyring. Each of its licenses, HW → SW
+conversions, serial counters, schedules, events, replaced bindings and
+request keys becomes a journal entry of the new ledger, in the order of
+its rows, after an entry naming the old chain's head; a row today's rules
+refuse is named, and nothing is written. The new ledger appears complete
+(verified, with its first checkpoint) or not at all. Point `ledger` in
+tessera.toml at it and keep the old file as an archive.
+
+"))]
+    Upgrade {
+        /// The ledger of the earlier tessera (only read).
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Signing key (signs the new ledger's checkpoint) and the keyring
+        /// every old license must verify under.
+        #[command(flatten)]
+        key: KeyArgs,
+    },
     /// Print the latest checkpoint: the vendor key's signature over the
     /// ledger id, the number of entries and the hash of the last one.
     #[command(after_help = after_help("\

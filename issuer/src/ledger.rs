@@ -26,6 +26,8 @@
 //!   vendor's keyring, each serial's sequence chain, and optionally a
 //!   checkpoint kept elsewhere (a cut-off end). It names the first bad
 //!   entry.
+//! - **Earlier ledgers** (schema 1 or 2, before the journal) are refused
+//!   with the command that converts them once ([`upgrade`]).
 //!
 //! Storage is behind one trait ([`Backend`], [`StoreTx`]); SQLite
 //! ([`sqlite`]) is the implementation (WAL, `synchronous=FULL`, writers
@@ -42,6 +44,7 @@ use tessera_verifier::{decode_checkpoint, KeyEntry};
 
 pub mod journal;
 pub mod sqlite;
+pub mod upgrade;
 pub mod views;
 
 pub use journal::{entry_hash, Action, Entry, Fact};
@@ -92,6 +95,28 @@ pub enum LedgerError {
         path: PathBuf,
         /// Its schema.
         version: i32,
+    },
+    /// The hash chain of a ledger of an earlier tessera does not hold
+    /// (`ledger upgrade`): it was edited. Exit code 4.
+    #[error("{path} does not hold at its row {row}: {reason}; nothing was converted: restore the old ledger from a backup and run the upgrade again")]
+    OldIntegrity {
+        /// The old ledger.
+        path: PathBuf,
+        /// The first bad row (its id).
+        row: i64,
+        /// What does not hold.
+        reason: String,
+    },
+    /// A row of a ledger of an earlier tessera that the new ledger
+    /// refuses (`ledger upgrade`).
+    #[error("{path}: {what} cannot be carried over: {reason}; nothing was converted (the old ledger is unchanged)")]
+    Unconvertible {
+        /// The old ledger.
+        path: PathBuf,
+        /// The row.
+        what: String,
+        /// Why.
+        reason: String,
     },
     /// The ledger was written by a newer tessera.
     #[error("ledger {path} has schema {found}, newer than this tessera understands ({}); upgrade tessera", sqlite::SCHEMA_VERSION)]
@@ -166,7 +191,11 @@ impl LedgerError {
     pub fn is_integrity(&self) -> bool {
         matches!(
             self,
-            Self::Integrity { .. } | Self::Empty(_) | Self::Foreign { .. } | Self::Damaged { .. }
+            Self::Integrity { .. }
+                | Self::OldIntegrity { .. }
+                | Self::Empty(_)
+                | Self::Foreign { .. }
+                | Self::Damaged { .. }
         )
     }
 }
@@ -663,6 +692,35 @@ impl core::fmt::Debug for Ledger {
     }
 }
 
+/// The write-ahead log and index of a ledger being built under a
+/// temporary name, removed with it when the build fails.
+struct SideFiles {
+    main: PathBuf,
+    armed: bool,
+}
+
+impl SideFiles {
+    fn with_suffix(&self, suffix: &str) -> PathBuf {
+        let mut name = self.main.clone().into_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    }
+
+    fn wal(&self) -> PathBuf {
+        self.with_suffix("-wal")
+    }
+}
+
+impl Drop for SideFiles {
+    fn drop(&mut self) {
+        if self.armed {
+            for suffix in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(self.with_suffix(suffix));
+            }
+        }
+    }
+}
+
 fn random_ledger_id() -> Result<[u8; 16], LedgerError> {
     use rand_core::{OsRng, RngCore};
     let mut id = [0u8; 16];
@@ -698,6 +756,23 @@ impl Ledger {
         operator: &str,
         at: i64,
     ) -> Result<CheckpointInfo, LedgerError> {
+        Self::build(path, vendor, signer, operator, at, |_| Ok(()), None).map(|(c, ())| c)
+    }
+
+    /// [`Ledger::init`] that also appends what `fill` appends after the
+    /// genesis entry, in the same transaction under the same checkpoint,
+    /// and, with a `keyring`, verifies the whole new ledger
+    /// ([`Ledger::verify`]) before the file appears at `path`: on any
+    /// error nothing is left behind.
+    pub(crate) fn build<T>(
+        path: &Path,
+        vendor: &str,
+        signer: &dyn Signer,
+        operator: &str,
+        at: i64,
+        fill: impl FnOnce(&mut Writer<'_>) -> Result<T, LedgerError>,
+        keyring: Option<&[KeyEntry]>,
+    ) -> Result<(CheckpointInfo, T), LedgerError> {
         if std::fs::symlink_metadata(path).is_ok() {
             return Err(LedgerError::Exists(path.to_owned()));
         }
@@ -716,7 +791,12 @@ impl Ledger {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(io)?;
-        let checkpoint = {
+        // The temporary file's write-ahead log and index go with it.
+        let mut side_files = SideFiles {
+            main: tmp.path().to_owned(),
+            armed: true,
+        };
+        let (checkpoint, filled) = {
             let mut ledger = Self::new(SqliteBackend::create(tmp.path())?);
             let mut w = ledger.writer(signer, operator)?;
             w.push(
@@ -727,13 +807,27 @@ impl Ledger {
                     journal_format: journal::JOURNAL_FORMAT,
                 },
             )?;
-            w.commit()?.ok_or_else(|| LedgerError::Conflict {
+            let filled = fill(&mut w)?;
+            let checkpoint = w.commit()?.ok_or_else(|| LedgerError::Conflict {
                 path: path.to_owned(),
                 reason: "the genesis entry made no checkpoint".into(),
-            })?
-            // The connection closes here: SQLite folds its write-ahead log
+            })?;
+            if let Some(keyring) = keyring {
+                drop(ledger);
+                // Opened to write, so that closing it leaves no log behind.
+                Self::open(tmp.path())?.verify(keyring, None)?;
+            }
+            (checkpoint, filled)
+            // The connections close here: SQLite folds its write-ahead log
             // into the file and removes it.
         };
+        if side_files.wal().exists() {
+            return Err(LedgerError::Io {
+                path: path.to_owned(),
+                what: "the new ledger's write-ahead log was not folded into it; nothing was created: run the command again".into(),
+            });
+        }
+        side_files.armed = false;
         tmp.as_file().sync_all().map_err(io)?;
         tmp.persist_noclobber(path).map_err(|e| {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
@@ -745,7 +839,7 @@ impl Ledger {
         std::fs::File::open(&dir)
             .and_then(|d| d.sync_all())
             .map_err(io)?;
-        Ok(checkpoint)
+        Ok((checkpoint, filled))
     }
 
     /// [`Ledger::init`], then [`Ledger::open`] (tests, tools).
@@ -1263,17 +1357,34 @@ impl Writer<'_> {
     /// [`LedgerError::Conflict`] naming what does not hold, other
     /// [`LedgerError`]s.
     pub fn push(&mut self, at: i64, fact: Fact) -> Result<u64, LedgerError> {
-        self.push_entry(at, fact).map(|(position, _)| position)
+        self.push_entry(self.operator, at, fact)
+            .map(|(position, _)| position)
+    }
+
+    /// [`Writer::push`] of a fact another operator recorded (facts carried
+    /// over from a ledger of an earlier tessera).
+    ///
+    /// # Errors
+    /// As [`Writer::push`].
+    pub(crate) fn push_as(
+        &mut self,
+        operator: &str,
+        at: i64,
+        fact: Fact,
+    ) -> Result<u64, LedgerError> {
+        self.push_entry(operator, at, fact)
+            .map(|(position, _)| position)
     }
 
     fn push_entry(
         &mut self,
+        operator: &str,
         at: i64,
         fact: Fact,
     ) -> Result<(u64, Option<views::LicenseRow>), LedgerError> {
         let entry = Entry {
             at,
-            operator: self.operator.to_owned(),
+            operator: operator.to_owned(),
             fact,
         };
         let position = self.head.0 + 1;
@@ -1584,6 +1695,7 @@ impl Writer<'_> {
     /// not the ledger's; other [`LedgerError`]s.
     pub fn append(&mut self, new: NewRecord) -> Result<Record, LedgerError> {
         let (position, row) = self.push_entry(
+            self.operator,
             new.issued_at,
             Fact::License {
                 action: new.action,

@@ -479,3 +479,59 @@ fn a_cut_off_end_is_found_with_the_head_kept_elsewhere() {
     // The intact ledger holds the kept head.
     assert_eq!(h.verify(&h.ledger(), true).0, 0);
 }
+
+#[test]
+fn an_edited_ledger_of_an_earlier_tessera_is_not_upgraded() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cmd/upgrade.in");
+    // (edit, exit code, says)
+    let cases = [
+        (
+            "UPDATE licenses SET customer = 'Mallory' WHERE id = 3",
+            4,
+            "old.db does not hold at its row 3: its content does not match its hash",
+        ),
+        (
+            "DELETE FROM licenses WHERE id = 16",
+            4,
+            "old.db does not hold at its row 16",
+        ),
+        (
+            "UPDATE events SET detail = 'approved' WHERE id = 1",
+            1,
+            "licenses row 4 (SW-2026-000001:4) cannot be carried over",
+        ),
+    ];
+    for (edit, code, says) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["old.db", "keyring.toml", "signing.pem"] {
+            std::fs::copy(fixture.join(f), dir.path().join(f)).unwrap();
+        }
+        Connection::open(dir.path().join("old.db"))
+            .unwrap()
+            .execute_batch(edit)
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .current_dir(dir.path())
+            .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
+            .env_remove("TESSERA_CONFIG")
+            .env_remove("TESSERA_LEDGER")
+            .env("TESSERA_PASSPHRASE", "correct horse battery staple")
+            .env("TESSERA_OPERATOR", "carol")
+            .args([
+                "ledger", "upgrade", "--from", "old.db", "--ledger", "new.db",
+            ])
+            .args(["--key", "signing.pem", "--keyring", "keyring.toml"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{edit}: {stderr}");
+        assert!(stderr.contains(says), "{edit}: {stderr}");
+        assert!(stderr.contains("nothing was converted"), "{stderr}");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with("old.db") && n != "keyring.toml" && n != "signing.pem")
+            .collect();
+        assert!(left.is_empty(), "{edit}: left {left:?}");
+    }
+}

@@ -82,6 +82,56 @@ fn init(ctx: &Ctx, key: &crate::cli::KeyArgs) -> Result<(), Error> {
     ))
 }
 
+/// `tessera ledger upgrade`.
+fn upgrade(ctx: &Ctx, from: &std::path::Path, key: &crate::cli::KeyArgs) -> Result<(), Error> {
+    let path = ctx.ledger_path()?;
+    // Refuse what cannot work before asking for the passphrase.
+    if std::fs::symlink_metadata(&path).is_ok() {
+        return Err(crate::ledger::LedgerError::Exists(path).into());
+    }
+    let keyring = ctx.required_keyring(key.keyring.as_deref()).map_err(|_| {
+        Error::Usage(
+            "ledger upgrade checks every old license against the vendor's keyring: pass --keyring FILE, set TESSERA_KEYRING or `keyring` in tessera.toml".into(),
+        )
+    })?;
+    let keys = keyring_entries(&keyring)?;
+    let (signing, ()) = Signing::load(ctx, key, || Ok(()))?;
+    let issuer = signing.issuer();
+    let r = crate::ledger::upgrade::upgrade(
+        from,
+        &path,
+        &issuer.catalog.vendor,
+        issuer.signer,
+        issuer.operator,
+        ctx.now.timestamp(),
+        &keys,
+    )?;
+    let c = &r.checkpoint.data;
+    print(&format!(
+        "upgraded {} (schema {}, {} license row(s), chain head {}) into ledger {} (id {}, vendor {})\n\
+         carried over: {} license(s), {} HW → SW conversion(s), {} serial allocation(s), {} event(s), {} replaced binding(s), {} schedule(s)\n\
+         checkpoint: {} entries, head {}, signed by kid {}\n\
+         the old file is unchanged: keep it as an archive, and point `ledger` in tessera.toml at {}\n",
+        from.display(),
+        r.schema,
+        r.rows,
+        hex::encode(r.old_head),
+        path.display(),
+        hex::encode(c.ledger_id),
+        c.issuer,
+        r.rows,
+        r.conversions,
+        r.allocations,
+        r.events,
+        r.replaced,
+        r.schedules,
+        c.entries,
+        hex::encode(c.head),
+        hex::encode(r.checkpoint.kid),
+        path.display(),
+    ))
+}
+
 /// `tessera ledger head`.
 fn head(ledger: &Ledger, output: Option<&std::path::Path>, force: bool) -> Result<(), Error> {
     let target = Target::from_arg(output);
@@ -130,13 +180,15 @@ fn read_checkpoint(path: &std::path::Path) -> Result<Vec<u8>, Error> {
 /// # Errors
 /// [`Error::Ledger`] (integrity: exit 4), [`Error::Usage`], [`Error::Io`].
 pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
-    if let LedgerCommand::Init { key } = c {
-        return init(ctx, key);
+    match c {
+        LedgerCommand::Init { key } => return init(ctx, key),
+        LedgerCommand::Upgrade { from, key } => return upgrade(ctx, from, key),
+        _ => {}
     }
     // Everything else only reads: read-only, never waiting for a writer.
     let ledger = ctx.reader()?;
     match c {
-        LedgerCommand::Init { .. } => Ok(()),
+        LedgerCommand::Init { .. } | LedgerCommand::Upgrade { .. } => Ok(()),
         LedgerCommand::Head { output, force } => head(&ledger, output.as_deref(), *force),
         LedgerCommand::List { json } => {
             let serials = ledger.serials()?;

@@ -180,6 +180,19 @@ pub enum Fact {
         /// What it was about (a JSON object, as text).
         detail: String,
     },
+    /// The ledger continues one of an earlier tessera (before the journal;
+    /// `tessera ledger upgrade`): always entry 2, followed by that
+    /// ledger's facts. Names the old ledger's hash chain, so the old file,
+    /// kept as an archive, can be matched with this ledger.
+    Upgraded {
+        /// The old ledger's schema (1 or 2).
+        schema: u32,
+        /// Its number of license rows.
+        rows: u64,
+        /// The hash of its last row (its chain head).
+        #[serde(with = "bytes")]
+        head: [u8; 32],
+    },
 }
 
 impl Fact {
@@ -195,6 +208,7 @@ impl Fact {
             Self::ScheduleCancelled { .. } => "schedule_cancelled",
             Self::BindingReplaced { .. } => "binding_replaced",
             Self::Event { .. } => "event",
+            Self::Upgraded { .. } => "upgraded",
         }
     }
 }

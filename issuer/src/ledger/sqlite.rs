@@ -3,7 +3,7 @@
 //! - WAL journal, `synchronous=FULL`: a committed transaction survives a
 //!   crash or power loss.
 //! - Writers take the write lock with `BEGIN IMMEDIATE`
-//!   ([`SqliteBackend::begin`]): what a transaction reads (the chain head,
+//!   (`SqliteBackend::begin`): what a transaction reads (the chain head,
 //!   a serial's last sequence, a year's counter) is what it appends after.
 //!   A writer that has to wait says so once and gives up after the busy
 //!   timeout with an error that says what to do.
@@ -14,7 +14,7 @@
 //! - The file says what it is: `PRAGMA application_id` is `TSLG`,
 //!   `user_version` the schema ([`SCHEMA_VERSION`]). Anything else is not a
 //!   tessera ledger (the format before the journal is recognised and named).
-//! - No SQLite message reaches the user: [`classify`] turns every error
+//! - No SQLite message reaches the user: `classify` turns every error
 //!   into a [`LedgerError`] that says what it means.
 
 use core::time::Duration;
@@ -308,6 +308,44 @@ impl SqliteBackend {
         conn.pragma_update(None, "query_only", true)
             .map_err(sql(path))?;
         Ok(conn)
+    }
+
+    /// Opens a ledger of an earlier tessera (schema 1 or 2, before the
+    /// journal) to read it once, in one snapshot: `tessera ledger
+    /// upgrade`. Returns the connection and the schema.
+    pub(crate) fn open_old(path: &Path) -> Result<(Connection, i32), LedgerError> {
+        check_file(path)?;
+        let conn = Self::open_reader(path)?;
+        let app: i32 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(sql(path))?;
+        let version: i32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(sql(path))?;
+        if app == APPLICATION_ID {
+            return Err(LedgerError::Conflict {
+                path: path.to_owned(),
+                reason: format!(
+                    "it is a ledger of this tessera already (schema {version}): nothing to upgrade; use it as it is"
+                ),
+            });
+        }
+        let old: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chain_head')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql(path))?;
+        if app != 0 || !old || !(1..=2).contains(&version) {
+            return Err(LedgerError::Foreign {
+                path: path.to_owned(),
+                what: "it is not a ledger of an earlier tessera (no schema 1 or 2 hash chain)"
+                    .into(),
+            });
+        }
+        conn.execute_batch("BEGIN").map_err(sql(path))?;
+        Ok((conn, version))
     }
 
     fn check_schema(&self) -> Result<(), LedgerError> {

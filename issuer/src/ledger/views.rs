@@ -635,6 +635,18 @@ pub fn apply(
                 at: entry.at,
             })?;
         }
+        Fact::Upgraded { schema, .. } => {
+            if position != 2 {
+                return Err(invalid(
+                    "an upgrade entry after the second: a ledger continues an earlier one from its start only",
+                ));
+            }
+            if !(1..=2).contains(schema) {
+                return Err(invalid(format!(
+                    "an upgrade from schema {schema}; ledgers before the journal had schema 1 or 2"
+                )));
+            }
+        }
     }
     Ok(None)
 }
