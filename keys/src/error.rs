@@ -389,6 +389,47 @@ pub enum KeyError {
         at: String,
     },
 
+    /// Activating now a key whose window starts later would halt issuing.
+    #[error("key {} becomes valid at {valid_from}: made active now, nothing could sign until then; schedule the switch with `tessera keyring activate {} --at {valid_from}` (it then happens by itself)", hex::encode(kid), hex::encode(kid))]
+    KeyNotYetValid {
+        /// The key.
+        kid: KeyId,
+        /// Start of its window (RFC 3339).
+        valid_from: String,
+    },
+
+    /// A switch scheduled at a time that has passed.
+    #[error("the switch to key {} at {at} is not in the future; activate it now instead (`tessera keyring activate {}`)", hex::encode(kid), hex::encode(kid))]
+    ScheduleInPast {
+        /// The key.
+        kid: KeyId,
+        /// The time asked for (RFC 3339).
+        at: String,
+    },
+
+    /// A scheduled switch after the end of the window of the key active
+    /// until then: nothing could sign in between.
+    #[error("the key active until the switch, {}, is valid only until {until}, before the switch to {} at {at}: nothing could sign in between; schedule the switch at or before {until}", hex::encode(active), hex::encode(kid))]
+    RotationGap {
+        /// The key active until the switch.
+        active: KeyId,
+        /// End of its window (RFC 3339).
+        until: String,
+        /// The key switched to.
+        kid: KeyId,
+        /// The switch (RFC 3339).
+        at: String,
+    },
+
+    /// A key scheduled to become active cannot be retired.
+    #[error("key {} is scheduled to become the active signing key at {at} and cannot be retired; schedule another key at that time first (`tessera keyring activate KID --at {at}`)", hex::encode(kid))]
+    RetireScheduled {
+        /// The key.
+        kid: KeyId,
+        /// The scheduled switch (RFC 3339).
+        at: String,
+    },
+
     /// An export was asked of a keyring without keys.
     #[error("the keyring has no keys, and firmware with an empty keyring accepts nothing; add a key first")]
     EmptyKeyring,
@@ -436,6 +477,24 @@ mod tests {
             KeyError::DuplicateKid { kid },
             KeyError::RetireActive { kid },
             KeyError::ActivateRetired { kid },
+            KeyError::KeyNotYetValid {
+                kid,
+                valid_from: "2027-01-01T00:00:00Z".into(),
+            },
+            KeyError::ScheduleInPast {
+                kid,
+                at: "2027-01-01T00:00:00Z".into(),
+            },
+            KeyError::RotationGap {
+                active: [1; 8],
+                until: "2026-12-31T00:00:00Z".into(),
+                kid,
+                at: "2027-01-01T00:00:00Z".into(),
+            },
+            KeyError::RetireScheduled {
+                kid,
+                at: "2027-01-01T00:00:00Z".into(),
+            },
             KeyError::EmptyKeyring,
         ];
         for e in errors {

@@ -21,6 +21,12 @@
 //! active key cannot be retired (switch first with [`Keyring::set_active`]);
 //! a window does not end before it starts. Windows of different keys may
 //! overlap: that is how a rotation works.
+//!
+//! A switch may be scheduled (`[[activation]]`, [`Keyring::schedule`]): from
+//! its time on, [`Keyring::active_at`] is the scheduled key, so issuing
+//! moves to the new key by itself and never halts. A key is made active
+//! only at a time its window covers ([`Keyring::activate`]), and a switch is
+//! scheduled only if the key active until then is valid up to it.
 
 use std::path::Path;
 
@@ -124,14 +130,25 @@ impl KeyRecord {
     }
 }
 
+/// A scheduled switch of the active signing key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Activation {
+    /// The key that becomes active.
+    pub kid: KeyId,
+    /// When (stored to the second).
+    pub at: DateTime<Utc>,
+}
+
 /// The set of public keys firmware trusts, and which one signs.
 ///
 /// A keyring belongs to one issuer (the vendor's signing service) and names
-/// at most one active signing key.
+/// at most one active signing key at a time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Keyring {
     keys: Vec<KeyRecord>,
     active: Option<KeyId>,
+    /// Scheduled switches, in time order.
+    scheduled: Vec<Activation>,
 }
 
 impl Keyring {
@@ -178,6 +195,19 @@ impl Keyring {
         if let Some(active) = parsed.active_kid {
             ring.set_active(&parse_kid(&active)?)?;
         }
+        for a in parsed.activation {
+            let kid = parse_kid(&a.kid)?;
+            if ring.get_mut(&kid)?.retired {
+                return Err(KeyError::ActivateRetired { kid });
+            }
+            let at = toml_datetime(&a.at).ok_or_else(|| {
+                syntax(format!(
+                    "activation of {}: at = {} must be a date and time with an offset, e.g. 2027-01-01T00:00:00Z",
+                    a.kid, a.at
+                ))
+            })?;
+            ring.insert_scheduled(Activation { kid, at });
+        }
         Ok(ring)
     }
 
@@ -193,6 +223,16 @@ impl Keyring {
         let file = KeyringFile {
             format: KEYRING_FORMAT,
             active_kid: self.active.map(hex::encode),
+            activation: self
+                .scheduled
+                .iter()
+                .map(|a| {
+                    Ok(ActivationToml {
+                        kid: hex::encode(a.kid),
+                        at: toml_time(a.at).map_err(encoding)?,
+                    })
+                })
+                .collect::<Result<_, KeyError>>()?,
             key: self
                 .keys
                 .iter()
@@ -252,6 +292,12 @@ impl Keyring {
         if self.active.as_ref() == Some(kid) {
             return Err(KeyError::RetireActive { kid: *kid });
         }
+        if let Some(a) = self.scheduled.iter().find(|a| &a.kid == kid) {
+            return Err(KeyError::RetireScheduled {
+                kid: *kid,
+                at: rfc3339(a.at),
+            });
+        }
         let record = self.get_mut(kid)?;
         record.retired = true;
         Ok(())
@@ -289,14 +335,128 @@ impl Keyring {
             .ok_or(KeyError::UnknownKid { kid: *kid })
     }
 
-    /// The active signing key, if one is set.
+    /// The active signing key, if one is set (scheduled switches aside:
+    /// [`Keyring::active_at`] is the key that signs at a given time).
     #[must_use]
     pub fn active(&self) -> Option<&KeyRecord> {
         self.active.as_ref().and_then(|kid| self.get(kid))
     }
 
-    /// Checks that `signer` may sign now: it is the active signing key and
-    /// its window covers `at`. The issuer calls this before signing.
+    /// The key that signs at `at`: the last switch scheduled at or before
+    /// `at`, else the active key.
+    #[must_use]
+    pub fn active_at(&self, at: DateTime<Utc>) -> Option<&KeyRecord> {
+        self.scheduled
+            .iter()
+            .rev()
+            .find(|a| a.at <= at)
+            .map(|a| a.kid)
+            .or(self.active)
+            .and_then(|kid| self.get(&kid))
+    }
+
+    /// The switches still to come after `now`, in time order.
+    #[must_use]
+    pub fn scheduled(&self) -> &[Activation] {
+        &self.scheduled
+    }
+
+    /// Folds the switches scheduled at or before `now` into the active key
+    /// (they have happened): the file then says which key is active now.
+    pub fn settle(&mut self, now: DateTime<Utc>) {
+        if let Some(kid) = self.active_at(now).map(|r| r.kid) {
+            self.active = Some(kid);
+        }
+        self.scheduled.retain(|a| a.at > now);
+    }
+
+    /// Makes `kid` the active signing key now, replacing the previous one:
+    /// refused when its window does not cover `now` (a key not yet valid is
+    /// scheduled instead, [`Keyring::schedule`], so issuing never halts).
+    ///
+    /// # Errors
+    /// [`KeyError::UnknownKid`], [`KeyError::ActivateRetired`],
+    /// [`KeyError::KeyNotYetValid`], [`KeyError::KeyNotValidAt`] (its
+    /// window has ended).
+    pub fn activate(&mut self, kid: &KeyId, now: DateTime<Utc>) -> Result<(), KeyError> {
+        let record = self.get(kid).ok_or(KeyError::UnknownKid { kid: *kid })?;
+        if record.retired {
+            return Err(KeyError::ActivateRetired { kid: *kid });
+        }
+        if now < record.valid_from {
+            return Err(KeyError::KeyNotYetValid {
+                kid: *kid,
+                valid_from: rfc3339(record.valid_from),
+            });
+        }
+        if !record.covers(now) {
+            return Err(KeyError::KeyNotValidAt {
+                kid: *kid,
+                at: rfc3339(now),
+            });
+        }
+        self.settle(now);
+        self.active = Some(*kid);
+        Ok(())
+    }
+
+    /// Schedules `kid` to become the active signing key at `at` (after
+    /// `now`), replacing a switch scheduled at the same time. Refused when
+    /// its window does not cover `at`, or when the key active until then
+    /// is not valid up to `at` (issuing would halt in between).
+    ///
+    /// # Errors
+    /// [`KeyError::UnknownKid`], [`KeyError::ActivateRetired`],
+    /// [`KeyError::KeyNotValidAt`], [`KeyError::ScheduleInPast`],
+    /// [`KeyError::RotationGap`].
+    pub fn schedule(
+        &mut self,
+        kid: &KeyId,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), KeyError> {
+        let at = whole_seconds(at);
+        let record = self.get(kid).ok_or(KeyError::UnknownKid { kid: *kid })?;
+        if record.retired {
+            return Err(KeyError::ActivateRetired { kid: *kid });
+        }
+        if at <= now {
+            return Err(KeyError::ScheduleInPast {
+                kid: *kid,
+                at: rfc3339(at),
+            });
+        }
+        if !record.covers(at) {
+            return Err(KeyError::KeyNotValidAt {
+                kid: *kid,
+                at: rfc3339(at),
+            });
+        }
+        let before = at - chrono::Duration::seconds(1);
+        if let Some(current) = self.active_at(before) {
+            if let Some(until) = current.valid_until.filter(|until| *until < before) {
+                return Err(KeyError::RotationGap {
+                    active: current.kid,
+                    until: rfc3339(until),
+                    kid: *kid,
+                    at: rfc3339(at),
+                });
+            }
+        }
+        self.settle(now);
+        self.scheduled.retain(|a| a.at != at);
+        self.insert_scheduled(Activation { kid: *kid, at });
+        Ok(())
+    }
+
+    fn insert_scheduled(&mut self, a: Activation) {
+        let index = self.scheduled.partition_point(|b| b.at <= a.at);
+        self.scheduled.insert(index, a);
+    }
+
+    /// Checks that `signer` may sign at `at`: it is the key active then
+    /// ([`Keyring::active_at`]) and its window covers `at`. The issuer
+    /// calls this before signing.
     ///
     /// # Errors
     /// [`KeyError::NoActiveKey`], [`KeyError::NotActiveSigner`],
@@ -307,7 +467,7 @@ impl Keyring {
         signer: &S,
         at: DateTime<Utc>,
     ) -> Result<&KeyRecord, KeyError> {
-        let active = self.active().ok_or(KeyError::NoActiveKey)?;
+        let active = self.active_at(at).ok_or(KeyError::NoActiveKey)?;
         let kid = signer.kid();
         if kid != active.kid {
             return Err(KeyError::NotActiveSigner {
@@ -360,6 +520,16 @@ fn whole_seconds(t: DateTime<Utc>) -> DateTime<Utc> {
     t.with_nanosecond(0).unwrap_or(t)
 }
 
+/// A TOML offset date-time as UTC (a local date or time is ambiguous).
+fn toml_datetime(value: &toml::value::Datetime) -> Option<DateTime<Utc>> {
+    match (value.date, value.time, value.offset) {
+        (Some(_), Some(_), Some(_)) => DateTime::parse_from_rfc3339(&value.to_string())
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+        _ => None,
+    }
+}
+
 fn toml_time(t: DateTime<Utc>) -> Result<toml::value::Datetime, String> {
     rfc3339(t)
         .parse()
@@ -373,8 +543,17 @@ struct KeyringFile {
     format: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     active_kid: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    activation: Vec<ActivationToml>,
     #[serde(default)]
     key: Vec<KeyToml>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivationToml {
+    kid: String,
+    at: toml::value::Datetime,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -407,13 +586,7 @@ impl KeyToml {
         let time = |field: &str,
                     value: &toml::value::Datetime|
          -> Result<DateTime<Utc>, KeyError> {
-            let parsed = match (value.date, value.time, value.offset) {
-                (Some(_), Some(_), Some(_)) => {
-                    DateTime::parse_from_rfc3339(&value.to_string()).ok()
-                }
-                _ => None,
-            };
-            parsed.map(|t| t.with_timezone(&Utc)).ok_or_else(|| {
+            toml_datetime(value).ok_or_else(|| {
                 bad(format!(
                     "key {}: {field} = {value} must be a date and time with an offset, e.g. 2025-01-01T00:00:00Z",
                     self.kid
@@ -677,6 +850,109 @@ mod tests {
     }
 
     #[test]
+    fn a_key_not_yet_valid_is_scheduled_not_activated() {
+        let mut ring = Keyring::new();
+        ring.add(KeyRecord::new(pk(1), "old", t(2024))).unwrap();
+        ring.add(KeyRecord::new(pk(2), "new", t(2027))).unwrap();
+        let (old, new) = (key_id(&pk(1)), key_id(&pk(2)));
+        ring.set_active(&old).unwrap();
+        // Activated now, nothing could sign until 2027: refused, naming --at.
+        let e = ring.activate(&new, t(2026)).unwrap_err();
+        assert!(matches!(e, KeyError::KeyNotYetValid { .. }), "{e:?}");
+        assert!(e.to_string().contains("--at 2027-01-01T00:00:00Z"), "{e}");
+        assert_eq!(ring.active().unwrap().kid, old);
+        // Scheduled: the switch happens by itself.
+        ring.schedule(&new, t(2027), t(2026)).unwrap();
+        let second = chrono::Duration::seconds(1);
+        assert_eq!(ring.active_at(t(2027) - second).unwrap().kid, old);
+        assert_eq!(ring.active_at(t(2027)).unwrap().kid, new);
+        assert_eq!(
+            ring.scheduled(),
+            [Activation {
+                kid: new,
+                at: t(2027)
+            }]
+        );
+        // The file keeps the schedule.
+        let text = ring.to_toml().unwrap();
+        assert!(text.contains("[[activation]]"), "{text}");
+        assert!(text.contains("at = 2027-01-01T00:00:00Z"), "{text}");
+        assert_eq!(Keyring::from_toml(file(), &text).unwrap(), ring);
+        // A scheduled key is not retired; the old one only once it is past.
+        let e = ring.retire(&new).unwrap_err();
+        assert!(matches!(e, KeyError::RetireScheduled { .. }), "{e:?}");
+        assert!(matches!(
+            ring.retire(&old),
+            Err(KeyError::RetireActive { .. })
+        ));
+        ring.settle(t(2028));
+        assert_eq!(ring.active().unwrap().kid, new);
+        assert!(ring.scheduled().is_empty());
+        ring.retire(&old).unwrap();
+        // Once valid, activating now works.
+        let mut ring = Keyring::new();
+        ring.add(KeyRecord::new(pk(2), "new", t(2027))).unwrap();
+        ring.activate(&new, t(2027)).unwrap();
+        assert_eq!(ring.active_at(t(2027)).unwrap().kid, new);
+    }
+
+    #[test]
+    fn a_schedule_never_leaves_a_gap() {
+        let mut ring = Keyring::new();
+        ring.add(KeyRecord::new(pk(1), "old", t(2024)).with_valid_until(t(2026)))
+            .unwrap();
+        ring.add(KeyRecord::new(pk(2), "new", t(2025)).with_valid_until(t(2030)))
+            .unwrap();
+        let (old, new) = (key_id(&pk(1)), key_id(&pk(2)));
+        ring.set_active(&old).unwrap();
+        let now = t(2025);
+        // The old key ends in 2026: a switch in 2027 would leave a year.
+        let e = ring.schedule(&new, t(2027), now).unwrap_err();
+        assert!(matches!(e, KeyError::RotationGap { .. }), "{e:?}");
+        assert!(
+            e.to_string().contains("at or before 2026-01-01T00:00:00Z"),
+            "{e}"
+        );
+        // Outside the new key's window, in the past, a retired key.
+        assert!(matches!(
+            ring.schedule(&new, t(2031), now),
+            Err(KeyError::KeyNotValidAt { .. })
+        ));
+        assert!(matches!(
+            ring.schedule(&new, t(2024), now),
+            Err(KeyError::ScheduleInPast { .. })
+        ));
+        assert!(matches!(
+            ring.schedule(&[9; 8], t(2026), now),
+            Err(KeyError::UnknownKid { .. })
+        ));
+        ring.schedule(&new, t(2026), now).unwrap();
+        // A second switch at the same time replaces the first.
+        ring.schedule(&old, t(2026), now).unwrap();
+        assert_eq!(ring.scheduled().len(), 1);
+        assert_eq!(ring.active_at(t(2026)).unwrap().kid, old);
+        // An expired key is not activated.
+        let e = ring.activate(&old, t(2027)).unwrap_err();
+        assert!(matches!(e, KeyError::KeyNotValidAt { .. }), "{e:?}");
+        // A file naming an unknown or a retired key in a schedule.
+        let text = ring.to_toml().unwrap();
+        let unknown = text.replacen(
+            &format!("kid = \"{}\"\nat", hex::encode(old)),
+            "kid = \"0000000000000000\"\nat",
+            1,
+        );
+        assert!(matches!(
+            Keyring::from_toml(file(), &unknown),
+            Err(KeyError::UnknownKid { .. })
+        ));
+        let local = text.replace("at = 2026-01-01T00:00:00Z", "at = 2026-01-01T00:00:00");
+        assert!(matches!(
+            Keyring::from_toml(file(), &local),
+            Err(KeyError::KeyringSyntax { .. })
+        ));
+    }
+
+    #[test]
     fn check_signer() {
         struct Fake([u8; 32]);
         impl Signer for Fake {
@@ -701,5 +977,12 @@ mod tests {
             ring.check_signer(&Fake(pk(1)), t(2026)),
             Err(KeyError::NoActiveKey)
         ));
+        // From a scheduled switch on, the scheduled key signs.
+        ring.set_active(&key_id(&pk(1))).unwrap();
+        ring.schedule(&key_id(&pk(2)), t(2026), t(2025)).unwrap();
+        assert!(ring.check_signer(&Fake(pk(1)), t(2025)).is_ok());
+        assert!(ring.check_signer(&Fake(pk(2)), t(2026)).is_ok());
+        let e = ring.check_signer(&Fake(pk(1)), t(2026)).unwrap_err();
+        assert!(matches!(e, KeyError::NotActiveSigner { .. }), "{e:?}");
     }
 }

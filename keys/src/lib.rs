@@ -39,6 +39,6 @@ mod signer;
 pub mod storage;
 
 pub use error::KeyError;
-pub use keyring::{parse_kid, KeyRecord, Keyring};
+pub use keyring::{parse_kid, Activation, KeyRecord, Keyring};
 pub use signer::{public_key_pem, PublicKeyInfo, Signer};
 pub use tessera_verifier::{KeyEntry, KeyId};
