@@ -27,7 +27,7 @@ $XDG_CONFIG_HOME/tessera/config.toml): `tessera config` shows them.
   TESSERA_LEDGER      ledger file (`ledger`; created only by `tessera ledger init`)
   TESSERA_CATALOG     catalog file (`catalog`; default: the embedded catalog)
   TESSERA_OPERATOR    operator recorded in the ledger (`operator`; default $USER)
-  TESSERA_KEY         signing key file or pkcs11: URI (`key`)
+  TESSERA_KEY         signing key file or pkcs11: URI (`key`: one, or a list)
   TESSERA_KEYRING     keyring file (`keyring`)
   TESSERA_REQUEST_WINDOW  how far a request's creation time may lie from now
                       (`request_window`; default 30d)
@@ -94,9 +94,10 @@ pub struct Global {
 pub struct KeyArgs {
     /// The signing key: an encrypted key file (PEM), or a key in a PKCS#11
     /// token as an RFC 7512 URI (`pkcs11:token=...;object=...`) (else
-    /// TESSERA_KEY, `key` in the configuration).
+    /// TESSERA_KEY, `key` in the configuration). Twice during a key
+    /// rotation: the keyring's key active now signs.
     #[arg(long, value_name = "FILE|URI")]
-    pub key: Option<PathBuf>,
+    pub key: Vec<PathBuf>,
     /// Read the key's passphrase from the first line of FILE (else
     /// TESSERA_PASSPHRASE, else a prompt).
     #[arg(long, value_name = "FILE")]
@@ -502,10 +503,18 @@ Examples:
         /// The key id (16 hex digits).
         kid: String,
     },
-    /// Make a key the active signing key.
+    /// Make a key the active signing key, now or at a scheduled time.
     #[command(after_help = after_help("\
 Examples:
   tessera keyring activate --keyring keyring.toml 6a3803d5f059902a
+  tessera keyring activate --keyring keyring.toml 6a3803d5f059902a --at 2027-01-01T00:00:00Z
+
+A key whose validity window has not started is not made active now
+(nothing could sign until then): schedule the switch with --at instead.
+From that time on the key signs by itself, with no pause in issuing, as
+long as tessera has both key files (`key = [\"old.pem\", \"new.pem\"]` in
+tessera.toml, or --key twice). A switch is refused when the key active
+until then expires before it.
 
 "))]
     Activate {
@@ -515,6 +524,9 @@ Examples:
         keyring: Option<PathBuf>,
         /// The key id (16 hex digits).
         kid: String,
+        /// Switch at TIME (RFC 3339 or YYYY-MM-DD, UTC) instead of now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
     /// List the keys.
     #[command(after_help = after_help("\

@@ -76,10 +76,19 @@ pub struct Setting<T> {
 struct FileSettings {
     ledger: Option<PathBuf>,
     keyring: Option<PathBuf>,
-    key: Option<PathBuf>,
+    key: Option<KeyFiles>,
     catalog: Option<PathBuf>,
     operator: Option<String>,
     request_window: Option<String>,
+}
+
+/// `key`: one key, or the keys of a rotation (the keyring says which one
+/// signs when).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum KeyFiles {
+    One(PathBuf),
+    Many(Vec<PathBuf>),
 }
 
 /// How environment variables are read (tests read a fixed table).
@@ -271,10 +280,36 @@ impl Config {
         )
     }
 
-    /// The signing key: `--key`, `TESSERA_KEY`, `key` in the file.
+    /// The signing keys: `--key` (repeated), `TESSERA_KEY` (one), `key` in
+    /// the file (a path or a list); several during a rotation, the
+    /// keyring choosing which one signs.
     #[must_use]
-    pub fn key(&self, flag: Option<&Path>) -> Option<Setting<PathBuf>> {
-        self.path_setting(flag, "--key", "TESSERA_KEY", self.file.key.as_ref())
+    pub fn keys(&self, flags: &[PathBuf]) -> Option<Setting<Vec<PathBuf>>> {
+        if !flags.is_empty() {
+            return Some(Setting {
+                value: flags.to_vec(),
+                source: Source::Flag("--key"),
+            });
+        }
+        if let Some(v) = (self.env)("TESSERA_KEY") {
+            return Some(Setting {
+                value: vec![PathBuf::from(v)],
+                source: Source::Env("TESSERA_KEY"),
+            });
+        }
+        let listed = match self.file.key.as_ref()? {
+            KeyFiles::One(p) => core::slice::from_ref(p),
+            KeyFiles::Many(ps) => ps.as_slice(),
+        };
+        let resolved: Vec<Setting<PathBuf>> = listed
+            .iter()
+            .filter_map(|p| self.file_path(Some(p)))
+            .collect();
+        let source = resolved.first()?.source.clone();
+        Some(Setting {
+            value: resolved.into_iter().map(|s| s.value).collect(),
+            source,
+        })
     }
 
     /// The catalog: `--catalog`, `TESSERA_CATALOG`, `catalog` in the file;

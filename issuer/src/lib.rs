@@ -42,4 +42,5 @@ pub mod lifecycle;
 pub mod order;
 pub mod output;
 pub mod policy;
+pub mod signing;
 pub mod validate;

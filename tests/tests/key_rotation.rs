@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{activate, agent_error, agent_exit, vendor_exit, OrderSpec, Site, Vendor};
+use std::ffi::OsStr;
+
+use common::{activate, agent_error, agent_exit, carry, vendor_exit, OrderSpec, Site, Vendor};
 
 const T0: &str = "2026-01-02T09:00:00Z";
 
@@ -124,4 +126,112 @@ fn rotation_with_two_keys_then_retirement_of_the_old_one() {
     vendor
         .tessera(&["keyring", "activate", "--keyring", "keyring.toml", &kid1])
         .code(vendor_exit::USAGE);
+}
+
+/// The rotation that used to halt issuing: the new key activated before its
+/// window started was refused, and so was the old one. Now the switch is
+/// scheduled, and renewals every few minutes across it all succeed: the
+/// old key signs before it, the new one from its second on.
+#[test]
+fn a_scheduled_switch_never_halts_issuing() {
+    const SWITCH: &str = "2026-02-01T00:00:00Z";
+    const BEFORE: &str = "2026-01-15T00:00:00Z";
+    let vendor = Vendor::new();
+    let order = OrderSpec::default().write(&vendor, "order.toml");
+    let a = Site::appliance("HW-R0TB-0001", 3);
+    activate(&vendor, &a, &order, T0, "a.lic");
+    let ring = vendor
+        .tessera(&["keyring", "list", "--keyring", "keyring.toml", "--json"])
+        .ok()
+        .json();
+    let kid1 = ring[0]["kid"].as_str().unwrap().to_owned();
+    let kid2 = vendor.new_key("key2.pem");
+    vendor
+        .at(
+            BEFORE,
+            &[
+                "keyring",
+                "add",
+                "--keyring",
+                "keyring.toml",
+                "--public",
+                "key2.pem.pub",
+                "--valid-from",
+                SWITCH,
+            ],
+        )
+        .ok();
+    // Activating it now would leave nothing able to sign until SWITCH.
+    vendor
+        .at(
+            BEFORE,
+            &["keyring", "activate", "--keyring", "keyring.toml", &kid2],
+        )
+        .code(vendor_exit::USAGE)
+        .says(&format!("--at {SWITCH}"));
+    vendor
+        .at(
+            BEFORE,
+            &[
+                "keyring",
+                "activate",
+                "--keyring",
+                "keyring.toml",
+                &kid2,
+                "--at",
+                SWITCH,
+            ],
+        )
+        .ok()
+        .says("switches by itself");
+    vendor
+        .at(BEFORE, &["keyring", "list", "--keyring", "keyring.toml"])
+        .ok()
+        .says(&format!("switch to {kid2} at {SWITCH}"));
+    // Firmware ships with both keys.
+    a.trust(&vendor);
+    // Both key files during the rotation, as `key = [...]` in tessera.toml.
+    vendor.write("tessera.toml", "key = [\"signing.pem\", \"key2.pem\"]\n");
+    let times = [
+        "2026-01-31T23:50:00Z",
+        "2026-01-31T23:59:59Z",
+        SWITCH,
+        "2026-02-01T00:10:00Z",
+    ];
+    for (i, now) in times.iter().enumerate() {
+        let req = carry(&a.request(now), vendor.dir());
+        let out = format!("a-{i}.lic");
+        // TESSERA_KEY empty: the keys come from tessera.toml.
+        vendor
+            .tessera_env(
+                &[("TESSERA_KEY", OsStr::new(""))],
+                &[
+                    "renew",
+                    "--request",
+                    req.to_str().unwrap(),
+                    "-o",
+                    &out,
+                    "--now",
+                    now,
+                ],
+            )
+            .ok();
+        let lic = vendor.path(&out);
+        let expected = if *now < SWITCH { &kid1 } else { &kid2 };
+        vendor
+            .tessera(&["inspect", &out])
+            .ok()
+            .says(&format!("kid          {expected}"));
+        a.install(&lic, now).code(agent_exit::FULL);
+    }
+    // After the switch the old key is retired as it is: the switch has
+    // happened, nothing else to do first.
+    vendor
+        .at(
+            "2026-02-02T00:00:00Z",
+            &["keyring", "retire", "--keyring", "keyring.toml", &kid1],
+        )
+        .ok();
+    // Checkpoints signed by both keys: the ledger verifies.
+    vendor.tessera(&["ledger", "verify"]).ok();
 }

@@ -147,7 +147,7 @@ pub fn run() -> Result<(), Error> {
     let signer = super::load_signer(
         &ctx,
         &KeyArgs {
-            key: Some(tmp.join("signing.pem")),
+            key: vec![tmp.join("signing.pem")],
             passphrase_file: Some(passphrase.clone()),
             keyring: Some(tmp.join("keyring.toml")),
             token: Pkcs11Args::default(),
@@ -220,7 +220,7 @@ pub fn run() -> Result<(), Error> {
         batch_size: 1,
         threads: None,
         key: KeyArgs {
-            key: Some(tmp.join("signing.pem")),
+            key: vec![tmp.join("signing.pem")],
             passphrase_file: Some(passphrase),
             keyring: Some(tmp.join("keyring.toml")),
             token: Pkcs11Args::default(),

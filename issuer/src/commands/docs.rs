@@ -36,7 +36,11 @@ pub fn config(ctx: &Ctx, a: &ConfigArgs) -> Result<(), Error> {
         ),
         (
             "key",
-            path(c.key(None)),
+            c.keys(&[]).map(|s| {
+                let shown: Vec<String> =
+                    s.value.iter().map(|p| p.display().to_string()).collect();
+                (shown.join(", "), s.source)
+            }),
             "not set: signing commands need --key, TESSERA_KEY or `key`",
         ),
         (

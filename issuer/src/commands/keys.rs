@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tessera_keys::{parse_kid, KeyError, KeyRecord, Keyring, PublicKeyInfo, Signer};
 use tessera_signer::{
@@ -39,14 +40,22 @@ fn load_or_new(path: &Path) -> Result<Keyring, Error> {
 ///
 /// # Errors
 /// [`Error::Key`].
-pub fn add_to_keyring(keyring: &Path, record: KeyRecord, activate: bool) -> Result<bool, Error> {
+pub fn add_to_keyring(
+    keyring: &Path,
+    record: KeyRecord,
+    activate: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
     let mut ring = load_or_new(keyring)?;
+    ring.settle(now);
     let kid = record.kid;
     ring.add(record)?;
-    let active = activate || ring.active().is_none();
-    if active {
+    if activate {
+        ring.activate(&kid, now)?;
+    } else if ring.active().is_none() {
         ring.set_active(&kid)?;
     }
+    let active = ring.active().is_some_and(|r| r.kid == kid);
     ring.save(keyring)?;
     Ok(active)
 }
@@ -77,6 +86,7 @@ pub fn generate(ctx: &Ctx, a: &KeygenArgs) -> Result<(PublicKeyInfo, Option<bool
             k,
             KeyRecord::new(info.public_key, a.label.clone(), valid_from),
             false,
+            ctx.now,
         )?),
         None => None,
     };
@@ -150,7 +160,7 @@ fn keygen_pkcs11(ctx: &Ctx, a: &KeygenArgs, uri: &str) -> Result<(), Error> {
             text.push_str(&format!("already in keyring {}\n", k.display()));
         } else {
             let record = KeyRecord::new(info.public_key, a.label.clone(), valid_from);
-            text.push_str(&keyring_note(k, add_to_keyring(k, record, false)?));
+            text.push_str(&keyring_note(k, add_to_keyring(k, record, false, ctx.now)?));
         }
     }
     text.push_str(&info.to_pem()?);
@@ -221,7 +231,7 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
                 record = record
                     .with_valid_until(parse_time(until).map_err(|e| Error::Usage(e.to_string()))?);
             }
-            let active = add_to_keyring(keyring, record, *activate)?;
+            let active = add_to_keyring(keyring, record, *activate, ctx.now)?;
             print(&format!(
                 "added {} to {}{}\n",
                 info.kid_hex(),
@@ -236,6 +246,8 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
         KeyringCommand::Retire { keyring, kid } => {
             let keyring = &ctx.required_keyring(keyring.as_deref())?;
             let mut ring = Keyring::load(keyring)?;
+            // A switch whose time has come has happened.
+            ring.settle(ctx.now);
             ring.retire(&parse_kid(kid)?)?;
             ring.save(keyring)?;
             print(&format!(
@@ -243,25 +255,46 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
                 keyring.display()
             ))
         }
-        KeyringCommand::Activate { keyring, kid } => {
+        KeyringCommand::Activate { keyring, kid, at } => {
             let keyring = &ctx.required_keyring(keyring.as_deref())?;
             let mut ring = Keyring::load(keyring)?;
-            ring.set_active(&parse_kid(kid)?)?;
+            let id = parse_kid(kid)?;
+            let kid = hex::encode(id);
+            let Some(at) = at else {
+                ring.activate(&id, ctx.now)?;
+                ring.save(keyring)?;
+                return print(&format!(
+                    "{kid} is now the active signing key of {}\n",
+                    keyring.display()
+                ));
+            };
+            let at = parse_time(at).map_err(|e| Error::Usage(e.to_string()))?;
+            let before = ring.active_at(ctx.now).map(KeyRecord::kid_hex);
+            ring.schedule(&id, at, ctx.now)?;
             ring.save(keyring)?;
             print(&format!(
-                "{kid} is now the active signing key of {}\n",
-                keyring.display()
+                "{kid} becomes the active signing key of {} at {}{}\n\
+                 give tessera both key files until then (`key = [\"OLD.pem\", \"NEW.pem\"]` in tessera.toml, or --key twice): it switches by itself\n",
+                keyring.display(),
+                rfc3339(at),
+                before.map_or_else(String::new, |b| format!(" ({b} signs until then)")),
             ))
         }
         KeyringCommand::List { keyring, json } => {
             let keyring = &ctx.required_keyring(keyring.as_deref())?;
-            let ring = Keyring::load(keyring)?;
+            let mut ring = Keyring::load(keyring)?;
+            ring.settle(ctx.now);
             let active = ring.active().map(|r| r.kid);
+            let scheduled = |r: &KeyRecord| ring.scheduled().iter().find(|a| a.kid == r.kid);
             if *json {
                 let keys: Vec<_> = ring
                     .list()
                     .iter()
-                    .map(|r| record_json(r, Some(r.kid) == active))
+                    .map(|r| {
+                        let mut v = record_json(r, Some(r.kid) == active);
+                        v["scheduled_at"] = json!(scheduled(r).map(|a| rfc3339(a.at)));
+                        v
+                    })
                     .collect();
                 return print_json(&serde_json::Value::Array(keys));
             }
@@ -274,6 +307,8 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
                     "retired"
                 } else if Some(r.kid) == active {
                     "active"
+                } else if scheduled(r).is_some() {
+                    "next"
                 } else {
                     "-"
                 };
@@ -284,6 +319,13 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
                     rfc3339(r.valid_from),
                     r.valid_until.map_or_else(|| "-".to_owned(), rfc3339),
                     r.label
+                ));
+            }
+            for a in ring.scheduled() {
+                text.push_str(&format!(
+                    "switch to {} at {}\n",
+                    hex::encode(a.kid),
+                    rfc3339(a.at)
                 ));
             }
             print(&text)

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use tessera_keys::Keyring;
-use tessera_signer::{AnySigner, KeyLocation, PassphraseSource, PinSource, Pkcs11Options};
+use tessera_signer::{AnySigner, PassphraseSource, PinSource, Pkcs11Options};
 use tessera_verifier::encode::RequestData;
 use tessera_verifier::{armor, decode_request, MAX_OBJECT_LEN};
 
@@ -146,17 +146,30 @@ impl Ctx {
         })
     }
 
-    /// The signing key file: `flag`, `TESSERA_KEY` or `key` in the
-    /// configuration.
+    /// The signing keys: `flags` (`--key`, repeated), `TESSERA_KEY` or
+    /// `key` in the configuration (a path or a list); none when none is
+    /// given.
+    #[must_use]
+    pub fn key_paths(&self, flags: &[PathBuf]) -> Vec<PathBuf> {
+        self.config.keys(flags).map(|s| s.value).unwrap_or_default()
+    }
+
+    /// The one key file a command reads (`key public`).
     ///
     /// # Errors
-    /// [`Error::Usage`] naming the three ways to give one.
+    /// [`Error::Usage`] without a key, or with several.
     pub fn key_path(&self, flag: Option<&Path>) -> Result<PathBuf, Error> {
-        self.config.key(flag).map(|s| s.value).ok_or_else(|| {
-            Error::Usage(
+        let flags: Vec<PathBuf> = flag.map(Path::to_path_buf).into_iter().collect();
+        match self.key_paths(&flags).as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(Error::Usage(
                 "no signing key: pass --key FILE (or --key pkcs11:URI), set TESSERA_KEY or `key` in tessera.toml".into(),
-            )
-        })
+            )),
+            many => Err(Error::Usage(format!(
+                "`key` names {} keys; name the one meant with --key",
+                many.len()
+            ))),
+        }
     }
 
     /// The existing ledger, to issue (only `tessera ledger init` creates
@@ -235,26 +248,27 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-/// Opens the signing key: a key file (passphrase from
-/// `--passphrase-file`, `TESSERA_PASSPHRASE` or a prompt) or a key in a
-/// PKCS#11 token (`--key pkcs11:...`; PIN from `--pin-file`,
-/// `TESSERA_PKCS11_PIN` or a prompt) and, with a keyring (option,
-/// environment or configuration), checks that it is the active key and
-/// valid at `ctx.now`.
+/// Opens the signing key: of the keys given (`--key`, `TESSERA_KEY` or
+/// `key` in the configuration, several during a rotation), with a keyring
+/// (option, environment or configuration) the one it makes active at
+/// `ctx.now`, checked ([`crate::signing::KeySet::signer_at`]). A key file's
+/// passphrase comes from `--passphrase-file`, `TESSERA_PASSPHRASE` or a
+/// prompt, a token key's PIN from `--pin-file`, `TESSERA_PKCS11_PIN` or a
+/// prompt.
 ///
 /// # Errors
 /// [`Error::Usage`] without a key, [`Error::Key`].
 pub fn load_signer(ctx: &Ctx, args: &KeyArgs) -> Result<AnySigner, Error> {
-    let path = ctx.key_path(args.key.as_deref())?;
-    let signer = AnySigner::open(
-        &KeyLocation::from_arg(&path),
-        &PassphraseSource::from_cli(args.passphrase_file.clone()),
-        &pkcs11_options(&args.token),
-    )?;
-    if let Some(k) = ctx.keyring_path(args.keyring.as_deref()) {
-        Keyring::load(&k)?.check_signer(&signer, ctx.now)?;
-    }
-    Ok(signer)
+    let keys = crate::signing::KeySet {
+        locations: crate::signing::locations(&ctx.key_paths(&args.key)),
+        passphrase: PassphraseSource::from_cli(args.passphrase_file.clone()),
+        pkcs11: pkcs11_options(&args.token),
+    };
+    let keyring = ctx
+        .keyring_path(args.keyring.as_deref())
+        .map(|k| Keyring::load(&k))
+        .transpose()?;
+    keys.signer_at(keyring.as_ref(), ctx.now)
 }
 
 /// How to reach a token, from the command line.

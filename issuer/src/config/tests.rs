@@ -38,8 +38,8 @@ fn flag_then_environment_then_file_then_default() {
         Path::new("/abs/keyring.toml")
     );
     assert_eq!(
-        c.key(None).unwrap().value,
-        dir.path().join("keys/signing.pem")
+        c.keys(&[]).unwrap().value,
+        [dir.path().join("keys/signing.pem")]
     );
     assert_eq!(c.catalog(None), None);
     assert_eq!(c.operator(None).unwrap().value, "alice");
@@ -96,5 +96,35 @@ fn a_token_key_is_a_uri_not_a_path() {
     let uri = "pkcs11:token=vendor;object=signing-2026";
     let file = write(dir.path(), &format!("key = \"{uri}\"\n"));
     let c = Config::load(&file).unwrap().with_env(no_env);
-    assert_eq!(c.key(None).unwrap().value, Path::new(uri));
+    assert_eq!(c.keys(&[]).unwrap().value, [Path::new(uri)]);
+}
+
+#[test]
+fn a_rotation_names_both_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "key = [\"2026.pem\", \"/abs/2027.pem\", \"pkcs11:token=v;object=k\"]\n",
+    );
+    let c = Config::load(&file).unwrap().with_env(no_env);
+    let keys = c.keys(&[]).unwrap();
+    assert_eq!(
+        keys.value,
+        [
+            dir.path().join("2026.pem"),
+            PathBuf::from("/abs/2027.pem"),
+            PathBuf::from("pkcs11:token=v;object=k")
+        ]
+    );
+    assert_eq!(keys.source, Source::File(file.clone()));
+    // Flags (repeated) win; the environment names one key.
+    let flags = [PathBuf::from("a.pem"), PathBuf::from("b.pem")];
+    assert_eq!(c.keys(&flags).unwrap().value, flags);
+    let c = Config::load(&file)
+        .unwrap()
+        .with_env(|n| (n == "TESSERA_KEY").then(|| "env.pem".into()));
+    assert_eq!(c.keys(&[]).unwrap().value, [PathBuf::from("env.pem")]);
+    // Neither a path nor a list.
+    let file = write(dir.path(), "key = 3\n");
+    assert!(Config::load(&file).is_err());
 }
