@@ -692,6 +692,19 @@ impl core::fmt::Debug for Ledger {
     }
 }
 
+/// The keys that verify what a ledger holds: every key of the keyring,
+/// retired or not (a retired key signed the past; each key's window must
+/// still cover the issue time of what it signed).
+pub(crate) fn history_keys(keyring: &[KeyEntry]) -> Vec<KeyEntry> {
+    keyring
+        .iter()
+        .map(|k| KeyEntry {
+            retired: false,
+            ..*k
+        })
+        .collect()
+}
+
 /// The write-ahead log and index of a ledger being built under a
 /// temporary name, removed with it when the build fails.
 struct SideFiles {
@@ -998,14 +1011,7 @@ impl Ledger {
         expected: Option<&[u8]>,
     ) -> Result<VerifyReport, LedgerError> {
         let broken = |entry: u64, reason: String| LedgerError::Integrity { entry, reason };
-        // History is checked with every key, retired or not.
-        let keys: Vec<KeyEntry> = keyring
-            .iter()
-            .map(|k| KeyEntry {
-                retired: false,
-                ..*k
-            })
-            .collect();
+        let keys = history_keys(keyring);
         let expected = expected
             .map(|bytes| {
                 decode_checkpoint(bytes, &keys)

@@ -157,22 +157,7 @@ fn head(ledger: &Ledger, output: Option<&std::path::Path>, force: bool) -> Resul
 /// Reads a checkpoint file (armored or binary).
 fn read_checkpoint(path: &std::path::Path) -> Result<Vec<u8>, Error> {
     let raw = crate::output::read_bytes(path)?;
-    if raw.first() == Some(&0xd2) {
-        return Ok(raw);
-    }
-    let bad = |source| Error::Verification {
-        path: path.display().to_string(),
-        source,
-    };
-    let text = String::from_utf8(raw).map_err(|_| {
-        bad(tessera_verifier::Error::Armor(
-            tessera_verifier::ArmorError::MissingBegin,
-        ))
-    })?;
-    let mut buf = vec![0u8; tessera_verifier::MAX_OBJECT_LEN];
-    armor::decode(&text, armor::LABEL_CHECKPOINT, &mut buf)
-        .map(<[u8]>::to_vec)
-        .map_err(|e| bad(tessera_verifier::Error::Armor(e)))
+    super::read_signed(path, &raw, armor::LABEL_CHECKPOINT)
 }
 
 /// `tessera ledger ...`.

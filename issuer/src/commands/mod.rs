@@ -346,9 +346,17 @@ pub fn request_from_text(
 /// # Errors
 /// [`Error::Io`], [`Error::Verification`] for broken armor.
 pub fn read_license(path: &Path) -> Result<Vec<u8>, Error> {
-    let raw = read_bytes_or_qr(path)?;
+    read_signed(path, &read_bytes_or_qr(path)?, armor::LABEL_LICENSE)
+}
+
+/// The signed object read from `path` as `raw`: armored with `label` or
+/// binary ([`armor::read_object`]).
+///
+/// # Errors
+/// [`Error::Verification`] for broken armor.
+pub(crate) fn read_signed(path: &Path, raw: &[u8], label: &str) -> Result<Vec<u8>, Error> {
     let mut buf = vec![0u8; MAX_OBJECT_LEN];
-    armor::read_object(&raw, armor::LABEL_LICENSE, &mut buf)
+    armor::read_object(raw, label, &mut buf)
         .map(<[u8]>::to_vec)
         .map_err(|source| Error::Verification {
             path: path.display().to_string(),

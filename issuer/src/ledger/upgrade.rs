@@ -98,14 +98,7 @@ pub fn upgrade(
         path: from.to_owned(),
         schema,
     };
-    // History is checked with every key, retired or not.
-    let keys: Vec<KeyEntry> = keyring
-        .iter()
-        .map(|k| KeyEntry {
-            retired: false,
-            ..*k
-        })
-        .collect();
+    let keys = super::history_keys(keyring);
     let (rows, old_head) = old.check_chain(&keys)?;
     let side = old.side_tables()?;
     let schema = u32::try_from(schema).unwrap_or(0);
@@ -418,103 +411,87 @@ impl Old {
 
     /// Reads the side tables (those of schema 2 only when it has them).
     fn side_tables(&self) -> Result<Side, LedgerError> {
-        let sql = self.sql();
         let mut side = Side::default();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT hw_serial, serial, created_at FROM hw_serials")
-            .map_err(&sql)?;
-        let mut rows = stmt.query([]).map_err(&sql)?;
-        while let Some(r) = rows.next().map_err(&sql)? {
-            let (hw, serial, at): (String, String, i64) = (
-                r.get(0).map_err(&sql)?,
-                r.get(1).map_err(&sql)?,
-                r.get(2).map_err(&sql)?,
-            );
-            side.hw.insert((serial, hw), at);
-        }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT year, last FROM serial_counter")
-            .map_err(&sql)?;
-        let mut rows = stmt.query([]).map_err(&sql)?;
-        while let Some(r) = rows.next().map_err(&sql)? {
-            side.counters
-                .insert(r.get(0).map_err(&sql)?, r.get(1).map_err(&sql)?);
-        }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT serial, stop_at, delete_at, created_at, cancelled_at FROM schedules")
-            .map_err(&sql)?;
-        let mut rows = stmt.query([]).map_err(&sql)?;
-        while let Some(r) = rows.next().map_err(&sql)? {
-            side.schedules.insert(
-                r.get(0).map_err(&sql)?,
-                (
-                    r.get(1).map_err(&sql)?,
-                    r.get(2).map_err(&sql)?,
-                    r.get(3).map_err(&sql)?,
-                    r.get(4).map_err(&sql)?,
-                ),
-            );
-        }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT serial, MAX(id) FROM licenses GROUP BY serial")
-            .map_err(&sql)?;
-        let mut rows = stmt.query([]).map_err(&sql)?;
-        while let Some(r) = rows.next().map_err(&sql)? {
-            side.last_row
-                .insert(r.get(0).map_err(&sql)?, r.get(1).map_err(&sql)?);
-        }
+        self.each(
+            "SELECT hw_serial, serial, created_at FROM hw_serials",
+            |r| {
+                side.hw.insert((r.get(1)?, r.get(0)?), r.get(2)?);
+                Ok(())
+            },
+        )?;
+        self.each("SELECT year, last FROM serial_counter", |r| {
+            side.counters.insert(r.get(0)?, r.get(1)?);
+            Ok(())
+        })?;
+        self.each(
+            "SELECT serial, stop_at, delete_at, created_at, cancelled_at FROM schedules",
+            |r| {
+                let row = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+                side.schedules.insert(r.get(0)?, row);
+                Ok(())
+            },
+        )?;
+        self.each(
+            "SELECT serial, MAX(id) FROM licenses GROUP BY serial",
+            |r| {
+                side.last_row.insert(r.get(0)?, r.get(1)?);
+                Ok(())
+            },
+        )?;
         if self.schema < 2 {
             return Ok(side);
         }
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, serial, sequence, kind, detail, operator, at FROM events ORDER BY id",
-            )
-            .map_err(&sql)?;
-        let mut rows = stmt.query([]).map_err(&sql)?;
-        while let Some(r) = rows.next().map_err(&sql)? {
-            let key = (r.get(1).map_err(&sql)?, r.get(2).map_err(&sql)?);
-            side.events.entry(key).or_default().push(OldEvent {
-                id: r.get(0).map_err(&sql)?,
-                kind: r.get(3).map_err(&sql)?,
-                detail: r.get(4).map_err(&sql)?,
-                operator: r.get(5).map_err(&sql)?,
-                at: r.get(6).map_err(&sql)?,
-            });
-        }
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT serial, sequence, replaced_by, device_keys, reason, at FROM replaced_bindings ORDER BY serial, sequence",
-            )
-            .map_err(&sql)?;
-        let mut rows = stmt.query([]).map_err(&sql)?;
-        while let Some(r) = rows.next().map_err(&sql)? {
-            let key = (r.get(0).map_err(&sql)?, r.get(2).map_err(&sql)?);
-            side.replaced.entry(key).or_default().push(OldReplaced {
-                sequence: r.get(1).map_err(&sql)?,
-                device_keys: r.get(3).map_err(&sql)?,
-                reason: r.get(4).map_err(&sql)?,
-                at: r.get(5).map_err(&sql)?,
-            });
-        }
-        let mut stmt = self
-            .conn
-            .prepare("SELECT serial, sequence, device_key FROM request_keys")
-            .map_err(&sql)?;
-        let mut rows = stmt.query([]).map_err(&sql)?;
-        while let Some(r) = rows.next().map_err(&sql)? {
-            side.request_keys.insert(
-                (r.get(0).map_err(&sql)?, r.get(1).map_err(&sql)?),
-                r.get(2).map_err(&sql)?,
-            );
-        }
+        self.each(
+            "SELECT id, serial, sequence, kind, detail, operator, at FROM events ORDER BY id",
+            |r| {
+                let event = OldEvent {
+                    id: r.get(0)?,
+                    kind: r.get(3)?,
+                    detail: r.get(4)?,
+                    operator: r.get(5)?,
+                    at: r.get(6)?,
+                };
+                let key = (r.get(1)?, r.get(2)?);
+                side.events.entry(key).or_default().push(event);
+                Ok(())
+            },
+        )?;
+        self.each(
+            "SELECT serial, sequence, replaced_by, device_keys, reason, at FROM replaced_bindings ORDER BY serial, sequence",
+            |r| {
+                let binding = OldReplaced {
+                    sequence: r.get(1)?,
+                    device_keys: r.get(3)?,
+                    reason: r.get(4)?,
+                    at: r.get(5)?,
+                };
+                let key = (r.get(0)?, r.get(2)?);
+                side.replaced.entry(key).or_default().push(binding);
+                Ok(())
+            },
+        )?;
+        self.each(
+            "SELECT serial, sequence, device_key FROM request_keys",
+            |r| {
+                side.request_keys.insert((r.get(0)?, r.get(1)?), r.get(2)?);
+                Ok(())
+            },
+        )?;
         Ok(side)
+    }
+
+    /// Calls `f` with every row `query` returns.
+    fn each(
+        &self,
+        query: &str,
+        mut f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<()>,
+    ) -> Result<(), LedgerError> {
+        let mut stmt = self.conn.prepare(query).map_err(self.sql())?;
+        let mut rows = stmt.query([]).map_err(self.sql())?;
+        while let Some(r) = rows.next().map_err(self.sql())? {
+            f(r).map_err(self.sql())?;
+        }
+        Ok(())
     }
 }
 
