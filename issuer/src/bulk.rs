@@ -28,9 +28,10 @@
 //! file skips rows whose key is in the ledger (writing their file again
 //! if it is missing or damaged).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -43,7 +44,7 @@ use crate::commands::session::Signing;
 use crate::commands::{request_from_text, Ctx};
 use crate::error::Error;
 use crate::issuance::{self, IssueOptions, Issued, Issuer, Planned};
-use crate::ledger::{Ledger, Record};
+use crate::ledger::{Ledger, Record, Writer};
 use crate::order::{Assignment, BaseOrder, Order};
 use crate::output::{note, read_text};
 use crate::policy::PolicyError;
@@ -448,47 +449,67 @@ fn stops_the_run(e: &Error) -> bool {
 enum Slot {
     Done(Outcome),
     Planned(usize),
+    /// The same row (same request, same order) as a planned one above it:
+    /// skipped, like a row already in the ledger.
+    Repeat(usize),
 }
 
-/// Signs planned licenses on `threads` threads (in order).
-fn sign_all(
+/// A planned row on its way to a signing thread, and back with its
+/// signed license.
+type Job = (usize, Planned);
+type Signed = (usize, Planned, Result<Vec<u8>, Error>);
+
+/// Signs what arrives on `jobs` until the sender is gone, answering on
+/// `done` (one of `threads` such loops shares the receiver).
+fn signing_loop(
     issuer: &Issuer<'_>,
-    planned: &[Planned],
-    threads: usize,
-) -> Result<Vec<Vec<u8>>, Error> {
-    if threads <= 1 || planned.len() < 2 {
-        return planned
-            .iter()
-            .map(|p| issuance::sign_planned(issuer, p))
-            .collect();
-    }
-    let chunk = planned.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = planned
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|p| issuance::sign_planned(issuer, p))
-                        .collect::<Result<Vec<_>, Error>>()
-                })
-            })
-            .collect();
-        let mut out = Vec::with_capacity(planned.len());
-        for h in handles {
-            let part = h
-                .join()
-                .map_err(|_| Error::Usage("a signing thread failed".into()))??;
-            out.extend(part);
+    jobs: &Mutex<mpsc::Receiver<Job>>,
+    done: &mpsc::Sender<Signed>,
+) {
+    loop {
+        let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok((i, planned)) = job else { return };
+        let signed = issuance::sign_planned(issuer, &planned);
+        if done.send((i, planned, signed)).is_err() {
+            return;
         }
-        Ok(out)
-    })
+    }
+}
+
+/// Signed licenses waiting for their turn, and the rows recorded so far.
+/// Licenses enter the journal in row order; a failed signature stops
+/// recording (the batch is then redone row by row).
+struct InOrder {
+    waiting: BTreeMap<usize, (Planned, Vec<u8>)>,
+    issued: Vec<Issued>,
+    signing_failed: bool,
+}
+
+impl InOrder {
+    fn take(&mut self, w: &mut Writer<'_>, issuer: &Issuer<'_>, s: Signed) -> Result<(), Error> {
+        match s {
+            (i, p, Ok(bytes)) => {
+                self.waiting.insert(i, (p, bytes));
+            }
+            (_, _, Err(_)) => self.signing_failed = true,
+        }
+        while !self.signing_failed {
+            let Some((p, bytes)) = self.waiting.remove(&self.issued.len()) else {
+                break;
+            };
+            self.issued.push(issuance::record(w, issuer, p, bytes)?);
+        }
+        Ok(())
+    }
 }
 
 /// One batch: plan every row (each in a savepoint: a refused row leaves no
-/// trace), sign the planned licenses on `threads` threads, append them in
-/// row order, commit. `None` when signing failed, so the caller can redo
-/// the batch row by row.
+/// trace) and hand it to `threads` signing threads at once (one thread:
+/// sign it in place); record the
+/// signed licenses in row order as they come back, while later rows are
+/// still being planned, so the ledger work and the signatures overlap;
+/// commit. `None` when signing failed, so the caller can redo the batch
+/// row by row.
 fn batch_parallel(
     ledger: &mut Ledger,
     issuer: &Issuer<'_>,
@@ -498,67 +519,113 @@ fn batch_parallel(
 ) -> Result<Option<Vec<Outcome>>, Error> {
     let mut w = ledger.writer(issuer.signer, issuer.operator)?;
     let mut slots = Vec::with_capacity(batch.len());
-    let mut planned: Vec<Planned> = Vec::new();
-    let mut serials: HashMap<String, u32> = HashMap::new();
-    for row in batch {
-        if let Some(r) = w.by_idem_key(&row.key)? {
-            slots.push(Slot::Done(Outcome::Skipped(Box::new(r))));
-            continue;
-        }
-        let opts = IssueOptions {
-            now,
-            approval: None,
-            change: false,
-            idem_key: Some(&row.key),
-            order_json: Some(&row.order_json),
-        };
-        let result = w.savepoint(|w| {
-            let p = issuance::plan(w, issuer, &row.order, &row.request, &opts)?;
-            // Its license is not in the ledger yet: a second row for the
-            // same serial would not see it.
-            if let Some(seq) = serials.get(&p.data.serial) {
-                return Err(Error::Policy(PolicyError::AlreadyLicensed {
-                    serial: p.data.serial.clone(),
-                    sequence: *seq,
-                }));
-            }
-            Ok(p)
-        });
-        match result {
-            Ok(p) => {
-                serials.insert(p.data.serial.clone(), p.data.sequence);
-                slots.push(Slot::Planned(planned.len()));
-                planned.push(p);
-            }
-            // The ledger itself failing stops the run; a row it refuses
-            // (a conflict) is that row's refusal.
-            Err(e) if stops_the_run(&e) => return Err(e),
-            Err(e) => slots.push(Slot::Done(Outcome::Refused(RowError {
-                line: row.line,
-                message: e.to_string(),
-            }))),
-        }
-    }
-    let Ok(signatures) = sign_all(issuer, &planned, threads) else {
-        return Ok(None);
+    let mut order = InOrder {
+        waiting: BTreeMap::new(),
+        issued: Vec::with_capacity(batch.len()),
+        signing_failed: false,
     };
-    let mut issued: Vec<Option<Issued>> = Vec::with_capacity(planned.len());
-    for (p, bytes) in planned.into_iter().zip(signatures) {
-        issued.push(Some(issuance::record(&mut w, issuer, p, bytes)?));
+    let (job_tx, job_rx) = mpsc::channel::<Job>();
+    let job_rx = Mutex::new(job_rx);
+    std::thread::scope(|scope| -> Result<(), Error> {
+        // Owned by the scope's closure: an early return drops the job
+        // sender and the answer receiver, which ends the signing loops
+        // before the scope joins them.
+        let job_tx = job_tx;
+        let (done_tx, done_rx) = mpsc::channel::<Signed>();
+        // One thread: sign in place, no overlap.
+        let inline = threads <= 1;
+        for _ in 0..if inline { 0 } else { threads } {
+            let (jobs, done) = (&job_rx, done_tx.clone());
+            scope.spawn(move || signing_loop(issuer, jobs, &done));
+        }
+        drop(done_tx);
+        let mut planned = 0usize;
+        // Planned but not yet in the journal: a second row for the same
+        // serial would not see the first one's license.
+        let mut serials: HashMap<String, u32> = HashMap::new();
+        let mut keys: HashMap<&str, usize> = HashMap::new();
+        for row in batch {
+            if let Some(i) = keys.get(row.key.as_str()) {
+                slots.push(Slot::Repeat(*i));
+                continue;
+            }
+            if let Some(r) = w.by_idem_key(&row.key)? {
+                slots.push(Slot::Done(Outcome::Skipped(Box::new(r))));
+                continue;
+            }
+            let opts = IssueOptions {
+                now,
+                approval: None,
+                change: false,
+                idem_key: Some(&row.key),
+                order_json: Some(&row.order_json),
+            };
+            let result = w.savepoint(|w| {
+                let p = issuance::plan(w, issuer, &row.order, &row.request, &opts)?;
+                if let Some(seq) = serials.get(&p.data.serial) {
+                    return Err(Error::Policy(PolicyError::AlreadyLicensed {
+                        serial: p.data.serial.clone(),
+                        sequence: *seq,
+                    }));
+                }
+                Ok(p)
+            });
+            match result {
+                Ok(p) => {
+                    serials.insert(p.data.serial.clone(), p.data.sequence);
+                    keys.insert(&row.key, planned);
+                    slots.push(Slot::Planned(planned));
+                    if inline {
+                        let signed = issuance::sign_planned(issuer, &p);
+                        order.take(&mut w, issuer, (planned, p, signed))?;
+                    } else if job_tx.send((planned, p)).is_err() {
+                        order.signing_failed = true;
+                    }
+                    planned += 1;
+                }
+                // The ledger itself failing stops the run; a row it refuses
+                // (a conflict) is that row's refusal.
+                Err(e) if stops_the_run(&e) => return Err(e),
+                Err(e) => slots.push(Slot::Done(Outcome::Refused(RowError {
+                    line: row.line,
+                    message: e.to_string(),
+                }))),
+            }
+            while let Ok(s) = done_rx.try_recv() {
+                order.take(&mut w, issuer, s)?;
+            }
+        }
+        drop(job_tx);
+        for s in done_rx {
+            order.take(&mut w, issuer, s)?;
+        }
+        if order.issued.len() != planned {
+            order.signing_failed = true;
+        }
+        Ok(())
+    })?;
+    if order.signing_failed {
+        return Ok(None);
     }
     w.commit()?;
+    let issued = order.issued;
+    let lost = || {
+        Outcome::Refused(RowError {
+            line: 0,
+            message: "internal: planned row lost".into(),
+        })
+    };
     Ok(Some(
         slots
             .into_iter()
             .map(|s| match s {
                 Slot::Done(o) => o,
-                Slot::Planned(i) => match issued.get_mut(i).and_then(Option::take) {
-                    Some(x) => Outcome::Issued(Box::new(x.record)),
-                    None => Outcome::Refused(RowError {
-                        line: 0,
-                        message: "internal: planned row lost".into(),
-                    }),
-                },
+                Slot::Planned(i) => issued
+                    .get(i)
+                    .map_or_else(lost, |x| Outcome::Issued(Box::new(x.record.clone()))),
+                Slot::Repeat(i) => issued
+                    .get(i)
+                    .map_or_else(lost, |x| Outcome::Skipped(Box::new(x.record.clone()))),
             })
             .collect(),
     ))
@@ -735,3 +802,6 @@ pub fn run_command(ctx: &Ctx, a: &IssueArgs, csv: &Path) -> Result<(), Error> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

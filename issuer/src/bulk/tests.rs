@@ -1,0 +1,202 @@
+//! Bulk issuance records the same thing on one thread as on several, and
+//! a signature that fails redoes its batch row by row.
+
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+use tessera_keys::{KeyError, KeyId, Signer};
+use tessera_signer::FileSigner;
+use tessera_verifier::binding::component_digest;
+use tessera_verifier::claims::{ComponentKind, Identity};
+use tessera_verifier::encode::sign_request;
+use tessera_verifier::{armor, samples, KeyEntry};
+
+use super::*;
+use crate::calendar::parse_time;
+use crate::catalog::Catalog;
+use crate::validate::{RequestCheck, DEFAULT_REQUEST_WINDOW};
+
+const ORDER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/order.toml");
+const NOW: &str = "2026-01-02T09:00:00Z";
+
+fn device_seed(n: u32) -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    seed[..4].copy_from_slice(&n.to_be_bytes());
+    seed[4] = 0x5e;
+    seed
+}
+
+/// A request from appliance `hw`, device key from `n`.
+fn request(n: u32, hw: &str) -> String {
+    let seed = device_seed(n);
+    let mut r = samples::request();
+    r.hw_serial = Some(hw.to_owned());
+    r.device_key = SigningKey::from_bytes(&seed).verifying_key().to_bytes();
+    r.nonce[..4].copy_from_slice(&n.to_be_bytes());
+    r.identity = [
+        (ComponentKind::HW_SERIAL, hw.to_owned()),
+        (ComponentKind::NIC_MAC, format!("02{n:010x}")),
+        (ComponentKind::DISK_SERIAL, format!("D{n:09}")),
+    ]
+    .iter()
+    .map(|(kind, v)| Identity {
+        kind: *kind,
+        digest: component_digest(&r.salt, *kind, v.as_bytes()),
+    })
+    .collect();
+    armor::encode(
+        &sign_request(&r, samples::seed_signer(seed)).unwrap(),
+        armor::LABEL_REQUEST,
+    )
+}
+
+/// Twenty appliances, then a second device claiming appliance 5's HW
+/// serial (refused: licensed), then row 3 again (the CSV refuses a
+/// repeated row; given to the library, it is skipped).
+fn rows(dir: &Path) -> Vec<Prepared> {
+    let mut csv = String::from("request,extension,number,user,base,addon_1,addon_2\n");
+    let mut line = |file: &str, n: u32| {
+        csv.push_str(&format!(
+            "{file},{n},+4930{n:06},user{n}@example.com,Phone System,call_recording,device_ip_phone\n"
+        ));
+    };
+    for n in 0..20 {
+        std::fs::write(
+            dir.join(format!("{n}.req")),
+            request(n, &format!("HW-T{n:04}")),
+        )
+        .unwrap();
+        line(&format!("{n}.req"), n);
+    }
+    std::fs::write(dir.join("other.req"), request(99, "HW-T0005")).unwrap();
+    line("other.req", 99);
+    let check = RequestCheck {
+        now: parse_time(NOW).unwrap().timestamp(),
+        window: DEFAULT_REQUEST_WINDOW,
+    };
+    let (rows, errors) = prepare_text(&csv, dir, Some(Path::new(ORDER)), check).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut rows = rows;
+    rows.push(rows[3].clone());
+    rows
+}
+
+/// Each row's outcome in a form that does not depend on timing: the
+/// serial and sequence issued or skipped, or the refusal.
+fn summary(o: &Outcome) -> String {
+    match o {
+        Outcome::Issued(r) => format!("issued {} #{}", r.row.serial, r.row.sequence),
+        Outcome::Skipped(r) => format!("skipped {} #{}", r.row.serial, r.row.sequence),
+        Outcome::Refused(e) => format!("refused line {}: {}", e.line, e.message),
+    }
+}
+
+fn run(
+    signer: &(dyn Signer + Sync),
+    trusted: &FileSigner,
+    threads: usize,
+    batch: usize,
+) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = rows(dir.path());
+    let now = parse_time(NOW).unwrap();
+    let mut ledger = Ledger::create(
+        &dir.path().join("l.db"),
+        "tessera-vendor",
+        trusted,
+        "alice",
+        now.timestamp(),
+    )
+    .unwrap();
+    let catalog = Catalog::default_catalog().unwrap();
+    let issuer = Issuer {
+        catalog: &catalog,
+        signer,
+        operator: "alice",
+    };
+    let mut seen = Vec::new();
+    let summary_of_run = issue_rows(
+        &mut ledger,
+        &issuer,
+        &rows,
+        batch,
+        threads,
+        now,
+        None,
+        |o| {
+            seen.push(summary(o));
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        summary_of_run.issued + summary_of_run.skipped + summary_of_run.refused.len(),
+        rows.len()
+    );
+    let keyring = [KeyEntry::new(trusted.public_key(), 0)];
+    ledger.verify(&keyring, None).unwrap();
+    seen
+}
+
+#[test]
+fn one_thread_or_several_record_the_same_rows() {
+    let signer = FileSigner::generate().unwrap();
+    let one = run(&signer, &signer, 1, 2_000);
+    assert_eq!(one.len(), 22);
+    assert_eq!(one[0], "issued SW-2026-000001 #1");
+    let serial_5 = &one[5]["issued ".len()..one[5].len() - " #1".len()];
+    assert!(
+        one[20].starts_with("refused line 22:") && one[20].contains(serial_5),
+        "{}",
+        one[20]
+    );
+    assert_eq!(one[21], format!("skipped {}", &one[3]["issued ".len()..]));
+    for (threads, batch) in [(2, 2_000), (4, 2_000), (3, 7)] {
+        assert_eq!(
+            run(&signer, &signer, threads, batch),
+            one,
+            "{threads} threads, batches of {batch}"
+        );
+    }
+}
+
+/// A signer that fails for every message holding `poison`.
+struct Failing<'a> {
+    inner: &'a FileSigner,
+    poison: &'a [u8],
+}
+
+impl Signer for Failing<'_> {
+    fn kid(&self) -> KeyId {
+        self.inner.kid()
+    }
+    fn public_key(&self) -> [u8; 32] {
+        self.inner.public_key()
+    }
+    fn sign(&self, msg: &[u8]) -> Result<[u8; 64], KeyError> {
+        if msg.windows(self.poison.len()).any(|w| w == self.poison) {
+            return Err(KeyError::Signing("the token is gone".into()));
+        }
+        self.inner.sign(msg)
+    }
+}
+
+#[test]
+fn a_failed_signature_refuses_its_row_only() {
+    let inner = FileSigner::generate().unwrap();
+    // The license of row 7 (appliance 6) binds its disk.
+    let disk_6 = component_digest(
+        &samples::request().salt,
+        ComponentKind::DISK_SERIAL,
+        b"D000000006",
+    );
+    let signer = Failing {
+        inner: &inner,
+        poison: &disk_6,
+    };
+    for threads in [1, 2] {
+        let seen = run(&signer, &inner, threads, 2_000);
+        assert!(seen[6].starts_with("refused line 8:"), "{}", seen[6]);
+        assert!(seen[6].contains("the token is gone"), "{}", seen[6]);
+        assert_eq!(seen.iter().filter(|s| s.starts_with("issued")).count(), 19);
+    }
+}
