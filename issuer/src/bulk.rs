@@ -504,8 +504,8 @@ impl InOrder {
 }
 
 /// One batch: plan every row (each in a savepoint: a refused row leaves no
-/// trace) and hand it to `threads` signing threads at once (one thread:
-/// sign it in place); record the
+/// trace) and hand it to `threads - 1` signing threads at once (one
+/// thread: sign it in place); record the
 /// signed licenses in row order as they come back, while later rows are
 /// still being planned, so the ledger work and the signatures overlap;
 /// commit. `None` when signing failed, so the caller can redo the batch
@@ -532,9 +532,10 @@ fn batch_parallel(
         // before the scope joins them.
         let job_tx = job_tx;
         let (done_tx, done_rx) = mpsc::channel::<Signed>();
-        // One thread: sign in place, no overlap.
+        // One thread: sign in place, no overlap. More: this thread plans
+        // and records, the others sign.
         let inline = threads <= 1;
-        for _ in 0..if inline { 0 } else { threads } {
+        for _ in 1..threads {
             let (jobs, done) = (&job_rx, done_tx.clone());
             scope.spawn(move || signing_loop(issuer, jobs, &done));
         }
@@ -608,24 +609,39 @@ fn batch_parallel(
         return Ok(None);
     }
     w.commit()?;
-    let issued = order.issued;
     let lost = || {
         Outcome::Refused(RowError {
             line: 0,
             message: "internal: planned row lost".into(),
         })
     };
+    let mut records: Vec<Option<Record>> =
+        order.issued.into_iter().map(|x| Some(x.record)).collect();
+    // Repeats first (a copy of their record), before the planned rows
+    // take theirs.
+    let repeats: Vec<Option<Outcome>> = slots
+        .iter()
+        .map(|s| match s {
+            Slot::Repeat(i) => Some(
+                records
+                    .get(*i)
+                    .and_then(Option::as_ref)
+                    .map_or_else(lost, |r| Outcome::Skipped(Box::new(r.clone()))),
+            ),
+            _ => None,
+        })
+        .collect();
     Ok(Some(
         slots
             .into_iter()
-            .map(|s| match s {
+            .zip(repeats)
+            .map(|(s, repeat)| match s {
                 Slot::Done(o) => o,
-                Slot::Planned(i) => issued
-                    .get(i)
-                    .map_or_else(lost, |x| Outcome::Issued(Box::new(x.record.clone()))),
-                Slot::Repeat(i) => issued
-                    .get(i)
-                    .map_or_else(lost, |x| Outcome::Skipped(Box::new(x.record.clone()))),
+                Slot::Planned(i) => records
+                    .get_mut(i)
+                    .and_then(Option::take)
+                    .map_or_else(lost, |r| Outcome::Issued(Box::new(r))),
+                Slot::Repeat(_) => repeat.unwrap_or_else(lost),
             })
             .collect(),
     ))
@@ -669,9 +685,9 @@ fn batch_sequential(
 }
 
 /// Issues prepared rows in batches of `batch_size`, each batch one
-/// durable transaction, signing on `threads` threads; writes each batch's
-/// files into `out_dir` (when given) after its commit. `progress` is
-/// called after each row.
+/// durable transaction, on `threads` threads (one plans and records, the
+/// others sign); writes each batch's files into `out_dir` (when given)
+/// after its commit. `progress` is called after each row.
 ///
 /// # Errors
 /// [`Error::Ledger`] (a batch that cannot commit stops the run; earlier
