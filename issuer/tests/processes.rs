@@ -426,4 +426,48 @@ fn readers_run_during_a_bulk_write_and_on_read_only_media() {
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
     mode(m, 0o755);
+
+    // A copy with its -wal file but without its -shm (`cp ledger.db
+    // ledger.db-wal /media`): read as it is, the file would lack what the
+    // -wal holds and verify as a shorter, "intact" ledger. Refused.
+    let media = tempfile::tempdir().unwrap();
+    let m = media.path();
+    {
+        // A second connection keeps the -wal from being folded back and
+        // removed when the first one closes.
+        let hold = rusqlite::Connection::open(d.join("tessera.db")).unwrap();
+        let _: i64 = hold
+            .query_row("SELECT count(*) FROM journal", [], |r| r.get(0))
+            .unwrap();
+        let write = rusqlite::Connection::open(d.join("tessera.db")).unwrap();
+        write
+            .execute_batch(
+                "BEGIN; UPDATE identity SET vendor = vendor || 'x'; \
+                 UPDATE identity SET vendor = substr(vendor, 1, length(vendor) - 1); COMMIT;",
+            )
+            .unwrap();
+        drop(write);
+        for f in ["tessera.db", "tessera.db-wal", "keyring.toml"] {
+            std::fs::copy(d.join(f), m.join(f)).unwrap();
+        }
+        drop(hold);
+    }
+    assert!(std::fs::metadata(m.join("tessera.db-wal")).unwrap().len() > 0);
+    for f in ["tessera.db", "tessera.db-wal", "keyring.toml"] {
+        mode(&m.join(f), 0o444);
+    }
+    mode(m, 0o555);
+    for args in [
+        &["ledger", "list"][..],
+        &["ledger", "verify", "--keyring", "keyring.toml"],
+    ] {
+        let out = tessera_without_write_access(m, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("-wal file holds recent entries"),
+            "{args:?}: {stderr}"
+        );
+    }
+    mode(m, 0o755);
 }

@@ -383,6 +383,12 @@ fn every_tampering_case_exits_4_naming_the_entry() {
         ("a value of the wrong type", "UPDATE licenses SET sequence = 'one' WHERE serial = 'SW-2026-000002'"),
         ("the application id changed", "PRAGMA application_id = 0"),
         ("the schema version changed", "PRAGMA user_version = 2"),
+        // Objects planted beside the tables: they pass a check of the rows
+        // and change what later writes do.
+        ("a trigger planted", "CREATE TRIGGER keep_out BEFORE INSERT ON hw_serials BEGIN SELECT RAISE(IGNORE); END"),
+        ("a view planted", "CREATE VIEW every_license AS SELECT * FROM licenses"),
+        ("an index planted", "CREATE INDEX by_customer ON licenses (customer)"),
+        ("a table planted", "CREATE TABLE notes (text TEXT)"),
     ];
     let mut failures = Vec::new();
     for (n, (case, statement)) in sql.iter().enumerate() {

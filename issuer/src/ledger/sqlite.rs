@@ -31,6 +31,7 @@ use super::views::{
 };
 use super::{Event, LedgerError, Record, RecordFields, ReplacedBinding, SerialSummary};
 use crate::policy::ZeroSchedule;
+use crate::validate;
 
 /// `PRAGMA application_id` of a tessera ledger: "TSLG".
 pub const APPLICATION_ID: i32 = 0x5453_4C47;
@@ -126,6 +127,25 @@ const TABLES: [&str; 9] = [
     "events",
     "replaced_bindings",
 ];
+
+/// The (type, name) of every object [`SCHEMA`] creates.
+fn schema_objects() -> Vec<(&'static str, &'static str)> {
+    SCHEMA
+        .split(';')
+        .filter_map(|statement| {
+            let mut words = statement.split_whitespace();
+            if words.next() != Some("CREATE") {
+                return None;
+            }
+            let kind = match words.next() {
+                Some("TABLE") => "table",
+                Some("INDEX") => "index",
+                _ => return None,
+            };
+            words.next().map(|name| (kind, name))
+        })
+        .collect()
+}
 
 /// What an SQLite error means for the user (never SQLite's own words).
 pub(crate) fn classify(path: &Path, e: &rusqlite::Error) -> LedgerError {
@@ -296,6 +316,16 @@ impl SqliteBackend {
                     return Err(classify(path, &e));
                 }
                 drop(conn);
+                // Read as it is, the file lacks what its -wal file holds:
+                // a partial ledger would verify as "intact". Refuse.
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                    return Err(LedgerError::Io {
+                        path: path.to_owned(),
+                        what: "its -wal file holds recent entries, which can only be read with the ledger's -shm file or from a writable folder; copy the ledger with its -wal and -shm files, or read it where it can be written".into(),
+                    });
+                }
                 return Connection::open_with_flags(
                     uri(path, "immutable=1"),
                     flags | OpenFlags::SQLITE_OPEN_URI,
@@ -405,6 +435,32 @@ impl SqliteBackend {
                     what: format!("its table `{table}` is missing"),
                 });
             }
+        }
+        // Nothing tessera did not create: a trigger or a view planted in
+        // the file would change what the fold reads or writes.
+        let mut stmt = self
+            .conn
+            .prepare("SELECT type, name FROM sqlite_master")
+            .map_err(sql(path))?;
+        let objects = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(sql(path))?;
+        let ours = schema_objects();
+        for object in objects {
+            let (kind, name) = object.map_err(sql(path))?;
+            // Names beginning with `sqlite_` are SQLite's own (automatic
+            // indexes, statistics); nobody else can create them.
+            if name.starts_with("sqlite_") || ours.contains(&(kind.as_str(), name.as_str())) {
+                continue;
+            }
+            return Err(LedgerError::Damaged {
+                path: path.clone(),
+                what: format!(
+                    "it holds a {} `{}` that tessera did not create",
+                    validate::shown(&kind),
+                    validate::shown(&name)
+                ),
+            });
         }
         Ok(())
     }
