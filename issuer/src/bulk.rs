@@ -454,6 +454,34 @@ enum Slot {
     Repeat(usize),
 }
 
+/// A row whose key the ledger holds: the same row of an earlier run
+/// (skipped: resuming), or a key given in the CSV's `key` column that an
+/// earlier row of another device or order used (refused: skipping it
+/// would hand that row's license to this one).
+fn already_issued(w: &Writer<'_>, row: &Prepared, r: Record) -> Result<Outcome, Error> {
+    let device = hex::encode(row.request.device_key);
+    let same_device = w
+        .request_keys_since(&r.row.serial, r.row.sequence)?
+        .contains(&device);
+    if same_device && r.row.order_json == row.order_json {
+        return Ok(Outcome::Skipped(Box::new(r)));
+    }
+    Ok(Outcome::Refused(RowError {
+        line: row.line,
+        message: format!(
+            "the key `{}` belongs to another row already ({} sequence {}, for {}); give this row a key of its own",
+            crate::validate::shown(&row.key),
+            r.row.serial,
+            r.row.sequence,
+            if same_device {
+                "another order"
+            } else {
+                "another device"
+            },
+        ),
+    }))
+}
+
 /// A planned row on its way to a signing thread, and back with its
 /// signed license.
 type Job = (usize, Planned);
@@ -551,7 +579,7 @@ fn batch_parallel(
                 continue;
             }
             if let Some(r) = w.by_idem_key(&row.key)? {
-                slots.push(Slot::Done(Outcome::Skipped(Box::new(r))));
+                slots.push(Slot::Done(already_issued(&w, row, r)?));
                 continue;
             }
             let opts = IssueOptions {
@@ -659,7 +687,7 @@ fn batch_sequential(
     let mut w = ledger.writer(issuer.signer, issuer.operator)?;
     for row in batch {
         let outcome = match w.by_idem_key(&row.key)? {
-            Some(r) => Outcome::Skipped(Box::new(r)),
+            Some(r) => already_issued(&w, row, r)?,
             None => {
                 let opts = IssueOptions {
                     now,

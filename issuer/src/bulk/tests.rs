@@ -200,3 +200,59 @@ fn a_failed_signature_refuses_its_row_only() {
         assert_eq!(seen.iter().filter(|s| s.starts_with("issued")).count(), 19);
     }
 }
+
+#[test]
+fn a_key_of_an_earlier_row_is_never_skipped_for_another_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for n in [1, 2] {
+        std::fs::write(
+            d.join(format!("{n}.req")),
+            request(n, &format!("HW-K{n:04}")),
+        )
+        .unwrap();
+    }
+    let now = parse_time(NOW).unwrap();
+    let signer = FileSigner::generate().unwrap();
+    let mut ledger = Ledger::create(
+        &d.join("l.db"),
+        "tessera-vendor",
+        &signer,
+        "alice",
+        now.timestamp(),
+    )
+    .unwrap();
+    let catalog = Catalog::default_catalog().unwrap();
+    let issuer = Issuer {
+        catalog: &catalog,
+        signer: &signer,
+        operator: "alice",
+    };
+    let check = RequestCheck {
+        now: now.timestamp(),
+        window: DEFAULT_REQUEST_WINDOW,
+    };
+    let mut run = |file: &str, user: &str| {
+        let csv = format!(
+            "request,extension,number,user,base,addon_1,addon_2,key\n{file},10,+4930000010,{user},Phone System,call_recording,device_ip_phone,K1\n"
+        );
+        let (rows, errors) = prepare_text(&csv, d, Some(Path::new(ORDER)), check).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut seen = Vec::new();
+        issue_rows(&mut ledger, &issuer, &rows, 100, 2, now, None, |o| {
+            seen.push(summary(o))
+        })
+        .unwrap();
+        seen.remove(0)
+    };
+    assert_eq!(run("1.req", "a@example.com"), "issued SW-2026-000001 #1");
+    // Resumed: the same row is skipped.
+    assert_eq!(run("1.req", "a@example.com"), "skipped SW-2026-000001 #1");
+    let other_device = run("2.req", "a@example.com");
+    assert!(
+        other_device.starts_with("refused line 2: the key `K1` belongs to another row already (SW-2026-000001 sequence 1, for another device)"),
+        "{other_device}"
+    );
+    let other_order = run("1.req", "b@example.com");
+    assert!(other_order.contains("for another order"), "{other_order}");
+}
