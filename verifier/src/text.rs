@@ -154,6 +154,61 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
+/// Characters that make a spreadsheet read a cell as a formula when they
+/// come first (OWASP, "CSV Injection"), also after leading white space
+/// (spreadsheets may trim it on import) and in their full-width forms
+/// (U+FF1D, U+FF0B, U+FF0D, U+FF20, which East Asian input produces and
+/// spreadsheets may read as the ASCII ones).
+const FORMULA_OPERATORS: [char; 8] = [
+    '=', '+', '-', '@', '\u{ff1d}', '\u{ff0b}', '\u{ff0d}', '\u{ff20}',
+];
+
+/// Whether a spreadsheet may read `cell` as a formula: it starts with a
+/// tab or a carriage return (OWASP), or its first character after any
+/// leading white space is one of the formula operators.
+fn formula(cell: &str) -> bool {
+    cell.starts_with(['\t', '\r'])
+        || cell
+            .trim_start()
+            .starts_with(|c: char| FORMULA_OPERATORS.contains(&c))
+}
+
+/// Whether a `'` in front of `rest` is one a CSV writer adds: `rest` is a
+/// formula or starts with `'` itself.
+fn quoted(rest: &str) -> bool {
+    rest.starts_with('\'') || formula(rest)
+}
+
+/// Whether a CSV writer must put a `'` in front of `cell` so that a
+/// spreadsheet shows it as text, never runs it: a cell a spreadsheet may
+/// take for a formula, or one that already starts with `'` followed by
+/// such a formula or another `'` (so that [`csv_unquote`] reverses the
+/// quote exactly).
+///
+/// ```
+/// use tessera_verifier::text::{csv_needs_quote, csv_unquote};
+/// assert!(csv_needs_quote("=SUM(A1:A9)"));
+/// assert!(csv_needs_quote("  =1+1"));
+/// assert!(csv_needs_quote("\u{ff1d}1+1"));
+/// assert!(!csv_needs_quote("alice"));
+/// assert_eq!(csv_unquote("'=1"), "=1");
+/// assert_eq!(csv_unquote("'alice"), "'alice");
+/// ```
+#[must_use]
+pub fn csv_needs_quote(cell: &str) -> bool {
+    formula(cell) || cell.strip_prefix('\'').is_some_and(quoted)
+}
+
+/// A cell as a CSV reader takes it back: the `'` a writer added after
+/// [`csv_needs_quote`] is removed.
+#[must_use]
+pub fn csv_unquote(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if quoted(rest) => rest,
+        _ => cell,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;

@@ -99,31 +99,6 @@ pub struct ImportOutcome {
     pub unchanged: u64,
 }
 
-/// Characters that make a spreadsheet read a cell as a formula when they
-/// come first (OWASP, "CSV Injection"), also after leading white space
-/// (spreadsheets may trim it on import) and in their full-width forms
-/// (U+FF1D, U+FF0B, U+FF0D, U+FF20, which East Asian input produces and
-/// spreadsheets may read as the ASCII ones).
-const FORMULA_OPERATORS: [char; 8] = [
-    '=', '+', '-', '@', '\u{ff1d}', '\u{ff0b}', '\u{ff0d}', '\u{ff20}',
-];
-
-/// Whether a spreadsheet may read `cell` as a formula: it starts with a
-/// tab or a carriage return (OWASP), or its first character after any
-/// leading white space is one of [`FORMULA_OPERATORS`].
-fn formula(cell: &str) -> bool {
-    cell.starts_with(['\t', '\r'])
-        || cell
-            .trim_start()
-            .starts_with(|c: char| FORMULA_OPERATORS.contains(&c))
-}
-
-/// Whether a `'` in front of `rest` is one [`neutralize`] writes (and
-/// [`restore`] removes): `rest` is a formula or starts with `'` itself.
-fn escapes(rest: &str) -> bool {
-    rest.starts_with('\'') || formula(rest)
-}
-
 /// A cell as `export` writes it: a cell a spreadsheet may take for a
 /// formula gets a leading `'` (as does a cell that already starts with `'`
 /// followed by such a formula or another `'`, so that [`restore`] reverses
@@ -143,8 +118,7 @@ fn escapes(rest: &str) -> bool {
 /// ```
 #[must_use]
 pub fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
-    let quoted_formula = cell.strip_prefix('\'').is_some_and(escapes);
-    if formula(cell) || quoted_formula {
+    if tessera_verifier::text::csv_needs_quote(cell) {
         format!("'{cell}").into()
     } else {
         cell.into()
@@ -155,10 +129,7 @@ pub fn neutralize(cell: &str) -> std::borrow::Cow<'_, str> {
 /// `'` followed by a formula as [`neutralize`] sees one, or by `'`).
 #[must_use]
 pub fn restore(cell: &str) -> &str {
-    match cell.strip_prefix('\'') {
-        Some(rest) if escapes(rest) => rest,
-        _ => cell,
-    }
+    tessera_verifier::text::csv_unquote(cell)
 }
 
 fn norm_header(cell: &str) -> String {

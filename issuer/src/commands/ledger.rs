@@ -421,6 +421,16 @@ fn export_csv(rows: &[Record]) -> Result<Vec<u8>, Error> {
         "license_base64",
     ])
     .map_err(err)?;
+    // Customer, PBX name, operator and key come from orders and partners'
+    // files: a cell a spreadsheet would run as a formula is quoted, as
+    // `tessera-agent seats export` does (OWASP CSV injection).
+    let cell = |text: &str| {
+        if tessera_verifier::text::csv_needs_quote(text) {
+            format!("'{text}")
+        } else {
+            text.to_owned()
+        }
+    };
     for r in rows {
         let f = &r.row;
         w.write_record([
@@ -429,14 +439,14 @@ fn export_csv(rows: &[Record]) -> Result<Vec<u8>, Error> {
             f.sequence.to_string(),
             hex::encode(f.license_id),
             f.action.as_str().to_owned(),
-            f.operator.clone(),
+            cell(&f.operator),
             rfc3339_unix(f.issued_at),
-            f.customer.clone(),
-            f.pbx_name.clone(),
+            cell(&f.customer),
+            cell(&f.pbx_name),
             f.platform.clone(),
             rfc3339_unix(f.lease_end),
             f.term_end.map(rfc3339_unix).unwrap_or_default(),
-            f.idem_key.clone().unwrap_or_default(),
+            f.idem_key.as_deref().map(cell).unwrap_or_default(),
             hex::encode(r.hash),
             f.order_json.clone(),
             base64::engine::general_purpose::STANDARD.encode(&f.bytes),
