@@ -232,10 +232,11 @@ impl Catalog {
     /// [`CatalogError::Read`], [`CatalogError::Syntax`],
     /// [`CatalogError::Invalid`].
     pub fn load(path: &Path) -> Result<Self, CatalogError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = tessera_keys::storage::read_regular_text(path, crate::output::MAX_INPUT)
+            .map_err(|source| CatalogError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         Self::parse(&path.display().to_string(), &text)
     }
 

@@ -311,10 +311,11 @@ impl Order {
     /// # Errors
     /// [`OrderError::Read`], [`OrderError::Syntax`].
     pub fn load(path: &Path) -> Result<Self, OrderError> {
-        let text = std::fs::read_to_string(path).map_err(|source| OrderError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = tessera_keys::storage::read_regular_text(path, crate::output::MAX_INPUT)
+            .map_err(|source| OrderError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
         let json = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));

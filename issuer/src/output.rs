@@ -347,13 +347,15 @@ pub fn read_bytes_or_qr(path: &Path) -> Result<Vec<u8>, Error> {
 /// Reads `path` (or standard input for `-`): at most `cap` + 1 bytes, so
 /// the caller can tell a file over the cap.
 fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, Error> {
-    let mut buf = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin().lock().take(cap + 1).read_to_end(&mut buf)
-    } else {
-        File::open(path).and_then(|f| f.take(cap + 1).read_to_end(&mut buf))
+    if path.as_os_str() != "-" {
+        return tessera_keys::storage::read_regular(path, cap).map_err(Error::io(path));
     }
-    .map_err(Error::io(path))?;
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(cap + 1)
+        .read_to_end(&mut buf)
+        .map_err(Error::io(path))?;
     Ok(buf)
 }
 

@@ -480,3 +480,77 @@ fn ledger_export_quotes_cells_a_spreadsheet_would_run() {
     assert_eq!(get("pbx_name"), "'+SUM(1;2)");
     assert_eq!(get("operator"), "alice");
 }
+
+/// Every file the issuer reads is a regular file of bounded size: a FIFO
+/// cannot hang it, `/dev/zero` cannot fill its memory, and a file given
+/// as a keyring by mistake is not echoed.
+#[test]
+fn inputs_are_regular_files_of_bounded_size() {
+    let v = Vendor::new();
+    let req = v.request("device.req", &samples::request());
+    let fifo = v.path().join("fifo");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(v.path().join("big.toml"), vec![b'#'; 5 * 1024 * 1024]).unwrap();
+    for input in ["fifo", "/dev/zero", "big.toml", "/tmp"] {
+        for flag in ["--order", "--catalog"] {
+            let mut args = vec![
+                "issue",
+                "--order",
+                "order.toml",
+                "--request",
+                &req,
+                "-o",
+                "x.lic",
+            ];
+            let at = args
+                .iter()
+                .position(|a| *a == flag)
+                .map_or(args.len(), |i| i + 1);
+            if flag == "--catalog" {
+                args.extend(["--catalog", input]);
+            } else {
+                args[at] = input;
+            }
+            let started = std::time::Instant::now();
+            let run = v.run(&args);
+            assert_ne!(run.code, 0, "{flag} {input}: {}", run.stdout);
+            assert!(
+                run.stderr.contains("regular file") || run.stderr.contains("larger than"),
+                "{flag} {input}: {}",
+                run.stderr
+            );
+            assert!(
+                started.elapsed().as_secs() < 10,
+                "{flag} {input} took too long"
+            );
+        }
+    }
+    std::fs::write(v.path().join("shadow"), "root:$6$SECRET$x:1:::\n").unwrap();
+    for keyring in ["fifo", "/dev/zero", "shadow"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .current_dir(v.path())
+            .env("TESSERA_LEDGER", "tessera.db")
+            .env("TESSERA_KEYRING", keyring)
+            .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
+            .args(["ledger", "verify"])
+            .output()
+            .unwrap();
+        let run = Run::of(&out);
+        assert_ne!(run.code, 0, "keyring {keyring}");
+        assert!(
+            !run.stderr.contains("SECRET"),
+            "keyring {keyring}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.len() < 2_000,
+            "keyring {keyring}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(v.licenses(), 0);
+}

@@ -151,6 +151,10 @@ pub struct Keyring {
     scheduled: Vec<Activation>,
 }
 
+/// The largest keyring file read (a keyring of thousands of keys is far
+/// smaller).
+pub const MAX_KEYRING: u64 = 1024 * 1024;
+
 impl Keyring {
     /// An empty keyring.
     #[must_use]
@@ -168,7 +172,8 @@ impl Keyring {
     /// [`KeyError::UnknownKid`] / [`KeyError::ActivateRetired`] for
     /// `active_kid`.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|e| storage::open_error(path, e))?;
+        let text = storage::read_regular_text(path, MAX_KEYRING)
+            .map_err(|e| storage::open_error(path, e))?;
         Self::from_toml(path, &text)
     }
 
@@ -181,7 +186,15 @@ impl Keyring {
             file: file.to_owned(),
             reason,
         };
-        let parsed: KeyringFile = toml::from_str(text).map_err(|e| syntax(e.to_string()))?;
+        // The line and TOML's own words, never the line itself: a file
+        // given as a keyring by mistake may hold secrets.
+        let parsed: KeyringFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |s| {
+                text.get(..s.start)
+                    .map_or(1, |before| before.matches('\n').count() + 1)
+            });
+            syntax(format!("line {line}: {}", e.message()))
+        })?;
         if parsed.format != KEYRING_FORMAT {
             return Err(syntax(format!(
                 "format {} is not {KEYRING_FORMAT}, the only one this version understands (a newer tessera wrote it?)",

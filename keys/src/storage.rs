@@ -10,7 +10,7 @@
 //! these helpers too, so every key file tessera writes follows one rule.
 
 use std::fs::{self, File, OpenOptions, Permissions};
-use std::io::{self, Write};
+use std::io::{self, Read as _, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
@@ -34,6 +34,51 @@ pub fn open_error(path: &Path, source: io::Error) -> KeyError {
             source,
         }
     }
+}
+
+/// Reads at most `limit + 1` bytes of the regular file `path` (one more
+/// than a caller accepts, so it can tell a file that is too large). A FIFO,
+/// a device or a folder is refused before anything is read: opened without
+/// blocking, so a FIFO cannot hang the caller, and never read, so
+/// `/dev/zero` cannot fill its memory.
+///
+/// # Errors
+/// The error of opening, [`io::ErrorKind::InvalidInput`] for something
+/// that is not a regular file.
+pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let nonblock = i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap_or(0);
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nonblock)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file (a folder, FIFO or device); give the path of the file itself",
+        ));
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(meta.len().min(limit)).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Reads the regular file `path` as UTF-8 text of at most `limit` bytes
+/// ([`read_regular`]).
+///
+/// # Errors
+/// As [`read_regular`]; [`io::ErrorKind::InvalidData`] for a larger file or
+/// one that is not UTF-8.
+pub fn read_regular_text(path: &Path, limit: u64) -> io::Result<String> {
+    let buf = read_regular(path, limit)?;
+    if u64::try_from(buf.len()).unwrap_or(u64::MAX) > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes, which no file of this kind is; check the path"),
+        ));
+    }
+    String::from_utf8(buf)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text; check the path"))
 }
 
 /// Creates `path` (never overwriting), writes `contents`, fsyncs the file and
