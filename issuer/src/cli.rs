@@ -615,9 +615,14 @@ pub struct IssueArgs {
     /// Rows per durable transaction in --bulk mode.
     #[arg(long, default_value_t = 256, value_name = "N", requires = "bulk")]
     pub batch_size: usize,
-    /// Signing threads in --bulk mode (default: the number of CPUs, at
-    /// most 8).
-    #[arg(long, value_name = "N", requires = "bulk")]
+    /// Signing threads in --bulk mode, 1 to 64 (default: the number of
+    /// CPUs, at most 8).
+    #[arg(
+        long,
+        value_name = "N",
+        requires = "bulk",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64)
+    )]
     pub threads: Option<usize>,
     /// Signing key.
     #[command(flatten)]
