@@ -10,6 +10,10 @@
 //! 3. `$XDG_CONFIG_HOME/tessera/config.toml` (`~/.config/tessera/config.toml`
 //!    when `XDG_CONFIG_HOME` is not set).
 //!
+//! A working folder's `tessera.toml` that hides a per-user file naming
+//! another ledger is announced by every command (a copied vendor folder
+//! must not send issuance to another ledger without a word).
+//!
 //! ```toml
 //! ledger = "/srv/tessera/ledger.db"
 //! keyring = "/srv/tessera/keyring.toml"
@@ -100,6 +104,9 @@ pub struct Config {
     path: Option<PathBuf>,
     file: FileSettings,
     env: EnvLookup,
+    /// The per-user file this working folder's `tessera.toml` hides, when
+    /// the two name different ledgers.
+    hidden: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -108,6 +115,7 @@ impl Default for Config {
             path: None,
             file: FileSettings::default(),
             env: process_env,
+            hidden: None,
         }
     }
 }
@@ -141,15 +149,54 @@ impl Config {
         if let Some(path) = named {
             return Self::load(&path);
         }
-        for candidate in [Some(PathBuf::from(LOCAL_FILE)), user_file()]
-            .into_iter()
-            .flatten()
-        {
-            if candidate.exists() {
-                return Self::load(&candidate);
+        Self::find_in(Path::new(LOCAL_FILE), user_file().as_deref())
+    }
+
+    /// [`Config::find`] without `--config` or `TESSERA_CONFIG`: `local`,
+    /// else `user`. When both exist and name different ledgers, the
+    /// user's file is noted as hidden ([`Config::hidden_warning`]): a
+    /// `tessera.toml` copied into a delivery folder would otherwise send
+    /// issuance to another ledger without a word.
+    ///
+    /// # Errors
+    /// As [`Config::find`].
+    pub fn find_in(local: &Path, user: Option<&Path>) -> Result<Self, Error> {
+        let user = user.filter(|u| u.exists());
+        if local.exists() {
+            let mut config = Self::load(local)?;
+            if let Some(user) = user {
+                let other = Self::load(user).ok();
+                let theirs = other
+                    .as_ref()
+                    .and_then(|o| o.file_path(o.file.ledger.as_ref()));
+                let ours = config.file_path(config.file.ledger.as_ref());
+                if theirs.map(|s| s.value) != ours.map(|s| s.value) {
+                    config.hidden = Some(user.to_owned());
+                }
             }
+            return Ok(config);
         }
-        Ok(Self::default())
+        match user {
+            Some(user) => Self::load(user),
+            None => Ok(Self::default()),
+        }
+    }
+
+    /// A warning when this working folder's `tessera.toml` hides a
+    /// per-user configuration that names another ledger.
+    #[must_use]
+    pub fn hidden_warning(&self) -> Option<String> {
+        let hidden = self.hidden.as_ref()?;
+        let ours = self.file_path(self.file.ledger.as_ref()).map_or_else(
+            || "no ledger".to_owned(),
+            |s| format!("ledger {}", s.value.display()),
+        );
+        Some(format!(
+            "{} in this folder names {ours} and hides {}, which names another ledger; \
+             this folder's file is in effect (`tessera config` shows every setting)",
+            LOCAL_FILE,
+            hidden.display()
+        ))
     }
 
     /// Reads one configuration file.
@@ -200,6 +247,7 @@ impl Config {
             path: Some(path.to_owned()),
             file,
             env: process_env,
+            hidden: None,
         })
     }
 

@@ -52,6 +52,9 @@ impl Ctx {
     /// [`Error::Config`].
     pub fn new(global: Global) -> Result<Self, Error> {
         let config = Config::find(global.config.as_deref())?;
+        if let Some(warning) = config.hidden_warning() {
+            crate::output::note(&format!("warning: {warning}"));
+        }
         Self::with_config(global, config)
     }
 

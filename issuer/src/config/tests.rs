@@ -128,3 +128,50 @@ fn a_rotation_names_both_keys() {
     let file = write(dir.path(), "key = 3\n");
     assert!(Config::load(&file).is_err());
 }
+
+#[test]
+fn a_working_folder_file_naming_another_ledger_than_the_users_is_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let user_dir = dir.path().join("xdg");
+    let here = dir.path().join("delivery");
+    std::fs::create_dir_all(&user_dir).unwrap();
+    std::fs::create_dir_all(&here).unwrap();
+    let user = user_dir.join("config.toml");
+    std::fs::write(&user, "ledger = \"/srv/tessera/ledger.db\"\n").unwrap();
+    let local = here.join("tessera.toml");
+
+    std::fs::write(&local, "ledger = \"old.db\"\n").unwrap();
+    let c = Config::find_in(&local, Some(&user)).unwrap();
+    assert_eq!(c.path(), Some(local.as_path()));
+    let w = c.hidden_warning().unwrap();
+    assert!(
+        w.contains("old.db") && w.contains(&user.display().to_string()),
+        "{w}"
+    );
+
+    // The same ledger in both: nothing to say.
+    std::fs::write(
+        &local,
+        "ledger = \"/srv/tessera/ledger.db\"\nkey = \"k.pem\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        Config::find_in(&local, Some(&user))
+            .unwrap()
+            .hidden_warning(),
+        None
+    );
+    // No per-user file: nothing hidden.
+    assert_eq!(
+        Config::find_in(&local, Some(&user_dir.join("none.toml")))
+            .unwrap()
+            .hidden_warning(),
+        None
+    );
+    // No working-folder file: the user's.
+    std::fs::remove_file(&local).unwrap();
+    assert_eq!(
+        Config::find_in(&local, Some(&user)).unwrap().path(),
+        Some(user.as_path())
+    );
+}
