@@ -692,6 +692,24 @@ impl core::fmt::Debug for Ledger {
     }
 }
 
+/// Why a file given as the expected head is not usable, in a checkpoint's
+/// words (the verifier's own speak of licenses and devices).
+fn checkpoint_refusal(e: &tessera_verifier::Error) -> String {
+    use tessera_verifier::Error as E;
+    let why = match e {
+        E::UnknownKey | E::RetiredKey => {
+            "it is signed by a key that is not in the vendor's keyring (a checkpoint of another vendor or ledger?)".to_owned()
+        }
+        E::KeyNotValidAt => {
+            "it is signed by a key of the keyring outside that key's validity window".to_owned()
+        }
+        E::BadSignature => "its signature does not verify: the file was altered".to_owned(),
+        E::WrongType => "it is a license or a request, not a checkpoint (`tessera ledger head -o FILE` writes one)".to_owned(),
+        other => format!("it is not a checkpoint ({other})"),
+    };
+    format!("{why}; check the file and the keyring")
+}
+
 /// The keys that verify what a ledger holds: every key of the keyring,
 /// retired or not (a retired key signed the past; each key's window must
 /// still cover the issue time of what it signed).
@@ -1017,9 +1035,7 @@ impl Ledger {
                 decode_checkpoint(bytes, &keys)
                     .map(|c| c.to_data())
                     .map_err(|e| LedgerError::ExpectedHead {
-                        reason: format!(
-                            "it is not a checkpoint signed by a key of the vendor's keyring ({e}); check the file and the keyring"
-                        ),
+                        reason: checkpoint_refusal(&e),
                     })
             })
             .transpose()?;

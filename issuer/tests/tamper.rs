@@ -251,6 +251,11 @@ impl History {
 
     /// `tessera ledger verify` on `db`: (exit code, standard error).
     fn verify(&self, db: &Path, expect_head: bool) -> (i32, String) {
+        self.verify_against(db, expect_head.then_some("kept.ckpt"))
+    }
+
+    /// `tessera ledger verify [--expect-head FILE]` on `db`.
+    fn verify_against(&self, db: &Path, expect_head: Option<&str>) -> (i32, String) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
         cmd.current_dir(self.dir.path())
             .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
@@ -259,8 +264,8 @@ impl History {
             .arg("--ledger")
             .arg(db)
             .args(["ledger", "verify", "--keyring", "keyring.toml"]);
-        if expect_head {
-            cmd.args(["--expect-head", "kept.ckpt"]);
+        if let Some(file) = expect_head {
+            cmd.args(["--expect-head", file]);
         }
         let out = cmd.output().unwrap();
         (
@@ -539,5 +544,42 @@ fn an_edited_ledger_of_an_earlier_tessera_is_not_upgraded() {
             .filter(|n| !n.starts_with("old.db") && n != "keyring.toml" && n != "signing.pem")
             .collect();
         assert!(left.is_empty(), "{edit}: left {left:?}");
+    }
+}
+
+/// A file that cannot be the expected head is a wrong argument (exit 1)
+/// said in a checkpoint's words, whatever it is.
+#[test]
+fn an_unusable_expected_head_says_what_it_is() {
+    let h = History::new();
+    let d = h.dir.path();
+    let ledger = Ledger::open_read_only(&h.ledger()).unwrap();
+    let license = ledger.latest(SERIAL).unwrap().unwrap();
+    std::fs::write(
+        d.join("a.lic"),
+        tessera_verifier::armor::encode(&license.row.bytes, tessera_verifier::armor::LABEL_LICENSE),
+    )
+    .unwrap();
+    let other = FileSigner::generate().unwrap();
+    let foreign = Ledger::create(&d.join("other.db"), "tessera-vendor", &other, "ops", 0).unwrap();
+    std::fs::write(
+        d.join("other.ckpt"),
+        tessera_verifier::armor::encode(
+            &foreign.latest_checkpoint().unwrap().bytes,
+            tessera_verifier::armor::LABEL_CHECKPOINT,
+        ),
+    )
+    .unwrap();
+    for (file, says) in [
+        ("a.lic", "is not a checkpoint"),
+        ("other.ckpt", "not in the vendor's keyring"),
+    ] {
+        let (code, stderr) = h.verify_against(&h.ledger(), Some(file));
+        assert_eq!(code, 1, "{file}: {stderr}");
+        assert!(stderr.contains(says), "{file}: {stderr}");
+        assert!(
+            !stderr.contains("device") && !stderr.contains("firmware"),
+            "{file}: {stderr}"
+        );
     }
 }

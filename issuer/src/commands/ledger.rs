@@ -157,7 +157,18 @@ fn head(ledger: &Ledger, output: Option<&std::path::Path>, force: bool) -> Resul
 /// Reads a checkpoint file (armored or binary).
 fn read_checkpoint(path: &std::path::Path) -> Result<Vec<u8>, Error> {
     let raw = crate::output::read_bytes(path)?;
-    super::read_signed(path, &raw, armor::LABEL_CHECKPOINT)
+    // A file that is not a checkpoint is a wrong argument (exit 1, as for
+    // every unusable expected head), not a verification failure.
+    super::read_signed(path, &raw, armor::LABEL_CHECKPOINT).map_err(|e| match e {
+        Error::Verification { path, source } => {
+            Error::Ledger(crate::ledger::LedgerError::ExpectedHead {
+                reason: format!(
+                "{path} is not a checkpoint ({source}); `tessera ledger head -o FILE` writes one"
+            ),
+            })
+        }
+        other => other,
+    })
 }
 
 /// `tessera ledger ...`.
