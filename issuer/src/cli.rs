@@ -24,7 +24,8 @@ Examples:
 Settings: an option, else the environment, else the configuration file
 (--config FILE or TESSERA_CONFIG, else ./tessera.toml, else
 $XDG_CONFIG_HOME/tessera/config.toml): `tessera config` shows them.
-  TESSERA_LEDGER      ledger file (`ledger`; created only by `tessera ledger init`)
+  TESSERA_LEDGER      ledger file or postgres:// URL (`ledger`; created only by
+                      `tessera ledger init`; the password from PGPASSWORD or ~/.pgpass)
   TESSERA_CATALOG     catalog file (`catalog`; default: the embedded catalog)
   TESSERA_OPERATOR    operator recorded in the ledger (`operator`; default $USER)
   TESSERA_KEY         signing key file or pkcs11: URI (`key`: one, or a list)
@@ -817,8 +818,11 @@ pub enum LedgerCommand {
     #[command(after_help = after_help("\
 Examples:
   tessera --ledger /srv/tessera/ledger.db ledger init --key signing.pem --keyring keyring.toml
+  tessera --ledger postgres://tessera@db.example/tessera ledger init --key signing.pem
 
-The only command that creates a ledger: it refuses an existing file. The
+The only command that creates a ledger: it refuses an existing file (or a
+database that holds a ledger; a PostgreSQL ledger's password comes from
+PGPASSWORD or a password file, never from the URL). The
 vendor id comes from the catalog; the signing key signs the first
 checkpoint (as it signs one after every later transaction). Name the
 ledger in tessera.toml (`ledger = \"/srv/tessera/ledger.db\"`) so that
@@ -856,6 +860,33 @@ tessera.toml at it and keep the old file as an archive.
         /// every old license must verify under.
         #[command(flatten)]
         key: KeyArgs,
+    },
+    /// Copy the ledger into a new PostgreSQL ledger and verify the copy.
+    #[command(after_help = after_help("\
+Examples:
+  export PGPASSFILE=/etc/tessera/pgpass     # or PGPASSWORD; never in the URL
+  tessera --ledger /srv/tessera/ledger.db ledger migrate \\
+      --to postgres://tessera@db.example/tessera --keyring keyring.toml
+  tessera --ledger postgres://tessera@db.example/tessera ledger verify
+
+The source (--ledger) is verified first and read in one snapshot: stop
+every writer of it before the copy. The target database must hold no
+ledger. The copy is the same ledger moved: same ledger id, entries,
+hashes and signed checkpoints (checkpoints kept elsewhere still apply).
+It is verified with the same keyring and must end at the source's head;
+a copy that does not is removed again. Then point `ledger` in
+tessera.toml at the URL and keep the file as an archive.
+
+"))]
+    Migrate {
+        /// The target: postgres://USER@HOST[:PORT]/DATABASE (the password
+        /// from PGPASSWORD, PGPASSFILE or ~/.pgpass).
+        #[arg(long, value_name = "URL")]
+        to: PathBuf,
+        /// The vendor's keyring (else TESSERA_KEYRING, `keyring` in the
+        /// configuration): the source and the copy are verified with it.
+        #[arg(long, value_name = "FILE")]
+        keyring: Option<PathBuf>,
     },
     /// Print the latest checkpoint: the vendor key's signature over the
     /// ledger id, the number of entries and the hash of the last one.

@@ -266,14 +266,16 @@ impl Config {
     }
 
     /// A path from the file, relative to the file's folder (a key in a
-    /// PKCS#11 token, `pkcs11:...`, is a URI, not a path).
+    /// PKCS#11 token, `pkcs11:...`, and a PostgreSQL ledger,
+    /// `postgres://...`, are URIs, not paths).
     fn file_path(&self, value: Option<&PathBuf>) -> Option<Setting<PathBuf>> {
         let value = value?;
         let file = self.path.clone()?;
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let uri = value
             .to_str()
-            .is_some_and(tessera_signer::pkcs11::is_pkcs11_uri);
+            .is_some_and(tessera_signer::pkcs11::is_pkcs11_uri)
+            || crate::ledger::postgres::is_url(value);
         Some(Setting {
             value: if uri || value.is_absolute() || base.as_os_str().is_empty() {
                 value.clone()

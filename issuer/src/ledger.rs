@@ -43,6 +43,8 @@ use tessera_verifier::encode::{sign_checkpoint, CheckpointData, EncodeError};
 use tessera_verifier::{decode_checkpoint, KeyEntry};
 
 pub mod journal;
+pub mod migrate;
+pub mod postgres;
 pub mod sqlite;
 pub mod upgrade;
 pub mod views;
@@ -52,6 +54,7 @@ pub use views::Identity;
 
 use crate::calendar::rfc3339_unix;
 use crate::policy::ZeroSchedule;
+use postgres::{PgBackend, PgTx};
 use sqlite::{Mode, SqliteBackend, SqliteTx};
 use views::{FoldError, MemoryViews, ViewStore};
 
@@ -67,7 +70,7 @@ pub enum LedgerError {
     #[error("no ledger at {0}: create one with `tessera ledger init`, or name the existing one with --ledger, TESSERA_LEDGER or `ledger` in tessera.toml (`tessera config` shows which is in effect)")]
     NotFound(PathBuf),
     /// `ledger init` of a path that exists.
-    #[error("{0} exists: tessera never creates a ledger over an existing file; name a new file, or use the ledger that is there")]
+    #[error("{}", exists_message(.0))]
     Exists(PathBuf),
     /// An empty file where the ledger should be. Exit code 4.
     #[error("not a tessera ledger or damaged: {0} is an empty file; restore the ledger from a backup (or, if there never was one here, remove the file and run `tessera ledger init`)")]
@@ -182,6 +185,14 @@ pub enum LedgerError {
         /// Why.
         reason: String,
     },
+}
+
+fn exists_message(path: &Path) -> String {
+    if postgres::is_url(path) {
+        format!("{} holds a tessera ledger already: tessera never creates a ledger over an existing one; name an empty database (`createdb NAME`), or use the ledger that is there", path.display())
+    } else {
+        format!("{} exists: tessera never creates a ledger over an existing file; name a new file, or use the ledger that is there", path.display())
+    }
 }
 
 impl LedgerError {
@@ -348,6 +359,81 @@ pub struct ReplacedBinding {
     pub replaced_by: u32,
     /// Device keys (hex) of the requests the replaced binding answered.
     pub device_keys: Vec<String>,
+}
+
+/// A license row as a backend reads it (the licenses view joined with
+/// its journal entry), before it is checked and turned into a
+/// [`Record`]: the one place that does, for every backend.
+#[derive(Debug)]
+pub(crate) struct RawRecord {
+    pub serial: String,
+    pub sequence: i64,
+    pub license_id: Vec<u8>,
+    pub action: String,
+    pub entry: i64,
+    pub operator: String,
+    pub issued_at: i64,
+    pub customer: String,
+    pub pbx_name: String,
+    pub platform: String,
+    pub lease_end: i64,
+    pub term_end: Option<i64>,
+    pub idem_key: Option<String>,
+    /// The journal entry's body (`None`: the entry is missing).
+    pub body: Option<Vec<u8>>,
+    /// The journal entry's hash.
+    pub hash: Option<Vec<u8>>,
+}
+
+impl RawRecord {
+    /// The record, or [`LedgerError::Damaged`] naming what does not fit.
+    pub(crate) fn into_record(self, path: &Path) -> Result<Record, LedgerError> {
+        let named = format!("{}:{}", self.serial, self.sequence);
+        let bad = |what: String| LedgerError::Damaged {
+            path: path.to_owned(),
+            what: format!("view licenses, row {named}: {what}"),
+        };
+        let entry = self.entry;
+        let (Some(body), Some(hash)) = (self.body, self.hash) else {
+            return Err(bad(format!("its journal entry {entry} is missing")));
+        };
+        let Ok(Entry {
+            fact: Fact::License { bytes, order, .. },
+            ..
+        }) = Entry::decode(&body)
+        else {
+            return Err(bad(format!("journal entry {entry} is not its license")));
+        };
+        let action = self.action;
+        Ok(Record {
+            id: entry,
+            row: RecordFields {
+                sequence: u32::try_from(self.sequence)
+                    .map_err(|_| bad(format!("sequence {} is out of range", self.sequence)))?,
+                license_id: <[u8; 16]>::try_from(self.license_id.as_slice()).map_err(|_| {
+                    bad(format!(
+                        "license id is {} bytes, not 16",
+                        self.license_id.len()
+                    ))
+                })?,
+                action: Action::parse(&action)
+                    .ok_or_else(|| bad(format!("unknown action `{action}`")))?,
+                bytes,
+                order_json: order,
+                operator: self.operator,
+                issued_at: self.issued_at,
+                customer: self.customer,
+                pbx_name: self.pbx_name,
+                platform: self.platform,
+                lease_end: self.lease_end,
+                term_end: self.term_end,
+                idem_key: self.idem_key,
+                serial: self.serial,
+            },
+            hash: <[u8; 32]>::try_from(hash.as_slice())
+                .map_err(|_| bad(format!("entry hash is {} bytes, not 32", hash.len())))?,
+        })
+    }
 }
 
 /// A per-serial summary for `ledger list` and reports.
@@ -528,55 +614,58 @@ pub trait Backend: Queries + core::fmt::Debug {
 
 macro_rules! queries_via_sql {
     ($t:ty) => {
+        queries_via_sql!($t, sql);
+    };
+    ($t:ty, $via:ident) => {
         impl Queries for $t {
             fn latest(&self, serial: &str) -> Result<Option<Record>, LedgerError> {
-                self.sql().latest(serial)
+                self.$via().latest(serial)
             }
             fn history(&self, serial: &str) -> Result<Vec<Record>, LedgerError> {
-                self.sql().history(serial)
+                self.$via().history(serial)
             }
             fn by_idem_key(&self, key: &str) -> Result<Option<Record>, LedgerError> {
-                self.sql().by_idem_key(key)
+                self.$via().by_idem_key(key)
             }
             fn by_license_id(&self, id: &[u8; 16]) -> Result<Option<Record>, LedgerError> {
-                self.sql().by_license_id(id)
+                self.$via().by_license_id(id)
             }
             fn all(&self) -> Result<Vec<Record>, LedgerError> {
-                self.sql().all()
+                self.$via().all()
             }
             fn serials(&self) -> Result<Vec<SerialSummary>, LedgerError> {
-                self.sql().serials()
+                self.$via().serials()
             }
             fn sw_serial_of(&self, hw: &str) -> Result<Option<String>, LedgerError> {
-                self.sql().sw_serial_of(hw)
+                self.$via().sw_serial_of(hw)
             }
             fn hw_serials_of(&self, serial: &str) -> Result<Vec<String>, LedgerError> {
-                self.sql().hw_serials_of(serial)
+                self.$via().hw_serials_of(serial)
             }
             fn pending_schedule(&self, serial: &str) -> Result<Option<ZeroSchedule>, LedgerError> {
-                self.sql().pending_schedule(serial)
+                self.$via().pending_schedule(serial)
             }
             fn events(&self, serial: &str) -> Result<Vec<Event>, LedgerError> {
-                self.sql().events(serial)
+                self.$via().events(serial)
             }
             fn request_keys_since(
                 &self,
                 serial: &str,
                 from: u32,
             ) -> Result<Vec<String>, LedgerError> {
-                self.sql().request_keys_since(serial, from)
+                self.$via().request_keys_since(serial, from)
             }
             fn replaced_bindings(&self, serial: &str) -> Result<Vec<ReplacedBinding>, LedgerError> {
-                self.sql().replaced_bindings(serial)
+                self.$via().replaced_bindings(serial)
             }
             fn serial_in_use(&self, serial: &str) -> Result<bool, LedgerError> {
-                self.sql().serial_in_use(serial)
+                self.$via().serial_in_use(serial)
             }
             fn head(&self) -> Result<Option<(u64, [u8; 32])>, LedgerError> {
-                self.sql().head()
+                self.$via().head()
             }
             fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, LedgerError> {
-                self.sql().latest_checkpoint()
+                self.$via().latest_checkpoint()
             }
         }
     };
@@ -584,67 +673,79 @@ macro_rules! queries_via_sql {
 
 queries_via_sql!(SqliteBackend);
 queries_via_sql!(SqliteTx<'_>);
+queries_via_sql!(PgBackend, pg);
+queries_via_sql!(PgTx<'_>, pg);
 
-impl StoreTx for SqliteTx<'_> {
-    fn append_entry(
-        &mut self,
-        position: u64,
-        body: &[u8],
-        hash: &[u8; 32],
-    ) -> Result<(), LedgerError> {
-        SqliteTx::append_entry(self, position, body, hash)
-    }
-    fn add_checkpoint(&mut self, entries: u64, bytes: &[u8]) -> Result<(), LedgerError> {
-        SqliteTx::add_checkpoint(self, entries, bytes)
-    }
-    fn savepoint(&mut self) -> Result<(), LedgerError> {
-        SqliteTx::savepoint(self)
-    }
-    fn release(&mut self) -> Result<(), LedgerError> {
-        SqliteTx::release(self)
-    }
-    fn rollback_to(&mut self) -> Result<(), LedgerError> {
-        SqliteTx::rollback_to(self)
-    }
-    fn commit(self: Box<Self>) -> Result<(), LedgerError> {
-        SqliteTx::commit(*self)
-    }
-}
-
-impl Backend for SqliteBackend {
-    fn path(&self) -> &Path {
-        SqliteBackend::path(self)
-    }
-    fn begin<'a>(
-        &'a mut self,
-        timeout: Duration,
-        on_wait: &dyn Fn(&Path),
-    ) -> Result<Box<dyn StoreTx + 'a>, LedgerError> {
-        Ok(Box::new(SqliteBackend::begin(self, timeout, on_wait)?))
-    }
-    fn identity(&self) -> Result<Option<Identity>, LedgerError> {
-        let mut found = None;
-        self.sql().view_rows(&mut |row| {
-            if let views::ViewRow::Identity(i) = row {
-                found = Some(i);
+/// [`StoreTx`] and [`Backend`] for a backend whose transaction type
+/// `$tx` and backend type `$b` have the inherent methods of the traits,
+/// and whose queries are reached through `$via()`.
+macro_rules! backend_via {
+    ($b:ident, $tx:ident, $via:ident) => {
+        impl StoreTx for $tx<'_> {
+            fn append_entry(
+                &mut self,
+                position: u64,
+                body: &[u8],
+                hash: &[u8; 32],
+            ) -> Result<(), LedgerError> {
+                $tx::append_entry(self, position, body, hash)
             }
-            Ok(())
-        })?;
-        Ok(found)
-    }
-    fn journal(&self, f: &mut JournalVisitor<'_>) -> Result<(), LedgerError> {
-        self.sql().journal(f)
-    }
-    fn view_rows(
-        &self,
-        f: &mut dyn FnMut(views::ViewRow) -> Result<(), LedgerError>,
-    ) -> Result<(), LedgerError> {
-        self.sql().view_rows(f)
-    }
-    fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
-        self.sql().checkpoints()
-    }
+            fn add_checkpoint(&mut self, entries: u64, bytes: &[u8]) -> Result<(), LedgerError> {
+                $tx::add_checkpoint(self, entries, bytes)
+            }
+            fn savepoint(&mut self) -> Result<(), LedgerError> {
+                $tx::savepoint(self)
+            }
+            fn release(&mut self) -> Result<(), LedgerError> {
+                $tx::release(self)
+            }
+            fn rollback_to(&mut self) -> Result<(), LedgerError> {
+                $tx::rollback_to(self)
+            }
+            fn commit(self: Box<Self>) -> Result<(), LedgerError> {
+                $tx::commit(*self)
+            }
+        }
+
+        impl Backend for $b {
+            fn path(&self) -> &Path {
+                $b::path(self)
+            }
+            fn begin<'a>(
+                &'a mut self,
+                timeout: Duration,
+                on_wait: &dyn Fn(&Path),
+            ) -> Result<Box<dyn StoreTx + 'a>, LedgerError> {
+                Ok(Box::new($b::begin(self, timeout, on_wait)?))
+            }
+            fn identity(&self) -> Result<Option<Identity>, LedgerError> {
+                let mut found = None;
+                self.$via().view_rows(&mut |row| {
+                    if let views::ViewRow::Identity(i) = row {
+                        found = Some(i);
+                    }
+                    Ok(())
+                })?;
+                Ok(found)
+            }
+            fn journal(&self, f: &mut JournalVisitor<'_>) -> Result<(), LedgerError> {
+                self.$via().journal(f)
+            }
+            fn view_rows(
+                &self,
+                f: &mut dyn FnMut(views::ViewRow) -> Result<(), LedgerError>,
+            ) -> Result<(), LedgerError> {
+                self.$via().view_rows(f)
+            }
+            fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
+                self.$via().checkpoints()
+            }
+        }
+    };
 }
+
+backend_via!(SqliteBackend, SqliteTx, sql);
+backend_via!(PgBackend, PgTx, pg);
 
 /// A checkpoint made by a commit, or found in a ledger.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -763,7 +864,7 @@ fn random_ledger_id() -> Result<[u8; 16], LedgerError> {
 }
 
 impl Ledger {
-    fn new(backend: SqliteBackend) -> Self {
+    fn new(backend: impl Backend + Send + 'static) -> Self {
         Self {
             backend: Box::new(backend),
             wait_notice: None,
@@ -804,6 +905,9 @@ impl Ledger {
         fill: impl FnOnce(&mut Writer<'_>) -> Result<T, LedgerError>,
         keyring: Option<&[KeyEntry]>,
     ) -> Result<(CheckpointInfo, T), LedgerError> {
+        if postgres::is_url(path) {
+            return Self::build_postgres(path, vendor, signer, operator, at, fill, keyring);
+        }
         if std::fs::symlink_metadata(path).is_ok() {
             return Err(LedgerError::Exists(path.to_owned()));
         }
@@ -873,6 +977,44 @@ impl Ledger {
         Ok((checkpoint, filled))
     }
 
+    /// [`Ledger::build`] in a PostgreSQL database: schema, genesis entry,
+    /// what `fill` appends and the checkpoint in one transaction; with a
+    /// `keyring`, the new ledger is verified before that transaction
+    /// commits, so a failure leaves the database as it was.
+    fn build_postgres<T>(
+        url: &Path,
+        vendor: &str,
+        signer: &dyn Signer,
+        operator: &str,
+        at: i64,
+        fill: impl FnOnce(&mut Writer<'_>) -> Result<T, LedgerError>,
+        keyring: Option<&[KeyEntry]>,
+    ) -> Result<(CheckpointInfo, T), LedgerError> {
+        let mut ledger = Self::new(PgBackend::create(url)?);
+        let mut w = ledger.writer(signer, operator)?;
+        w.push(
+            at,
+            Fact::Genesis {
+                ledger_id: random_ledger_id()?,
+                vendor: vendor.to_owned(),
+                journal_format: journal::JOURNAL_FORMAT,
+            },
+        )?;
+        let filled = fill(&mut w)?;
+        let checkpoint = w.commit()?.ok_or_else(|| LedgerError::Conflict {
+            path: url.to_owned(),
+            reason: "the genesis entry made no checkpoint".into(),
+        })?;
+        if let Some(keyring) = keyring {
+            drop(ledger);
+            if let Err(e) = Self::open_read_only(url).and_then(|l| l.verify(keyring, None)) {
+                PgBackend::drop_tables(url)?;
+                return Err(e);
+            }
+        }
+        Ok((checkpoint, filled))
+    }
+
     /// [`Ledger::init`], then [`Ledger::open`] (tests, tools).
     ///
     /// # Errors
@@ -895,6 +1037,9 @@ impl Ledger {
     /// [`LedgerError::Foreign`], [`LedgerError::OldFormat`],
     /// [`LedgerError::NewerSchema`], [`LedgerError::Damaged`].
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        if postgres::is_url(path) {
+            return Ok(Self::new(PgBackend::open(path)?));
+        }
         Ok(Self::new(SqliteBackend::open(path, Mode::Write)?))
     }
 
@@ -904,6 +1049,9 @@ impl Ledger {
     /// # Errors
     /// As [`Ledger::open`].
     pub fn open_read_only(path: &Path) -> Result<Self, LedgerError> {
+        if postgres::is_url(path) {
+            return Ok(Self::new(PgBackend::open_read_only(path)?));
+        }
         Ok(Self::new(SqliteBackend::open(path, Mode::Read)?))
     }
 

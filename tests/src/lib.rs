@@ -8,11 +8,13 @@
 //! The harness of the scenarios is `tests/tests/common/mod.rs`, and the
 //! map of every DOMAIN rule to its tests is `tests/README.md`. This library
 //! holds what other crates' tests share: [`softhsm`], a SoftHSM2 token per
-//! test for the PKCS#11 signer, and [`tools`], external tools that are
+//! test for the PKCS#11 signer, [`postgres`], a PostgreSQL server per test
+//! for the ledger's PostgreSQL backend, and [`tools`], external tools that are
 //! skipped when missing on a developer machine and required under CI.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![allow(clippy::expect_used, clippy::panic)]
 
+pub mod postgres;
 pub mod softhsm;
 pub mod tools;

@@ -1,4 +1,4 @@
-//! `tessera ledger init|list|show|head|verify|export`.
+//! `tessera ledger init|upgrade|migrate|list|show|head|verify|export`.
 
 use base64::Engine as _;
 use serde_json::json;
@@ -132,6 +132,38 @@ fn upgrade(ctx: &Ctx, from: &std::path::Path, key: &crate::cli::KeyArgs) -> Resu
     ))
 }
 
+/// `tessera ledger migrate`.
+fn migrate(
+    ctx: &Ctx,
+    ledger: &Ledger,
+    to: &std::path::Path,
+    keyring: Option<&std::path::Path>,
+) -> Result<(), Error> {
+    let keyring = ctx.required_keyring(keyring).map_err(|_| {
+        Error::Usage(
+            "ledger migrate verifies the ledger and its copy against the vendor's keyring: pass --keyring FILE, set TESSERA_KEYRING or `keyring` in tessera.toml".into(),
+        )
+    })?;
+    let keys = keyring_entries(&keyring)?;
+    let r = crate::ledger::migrate::migrate(ledger, to, &keys)?;
+    print(&format!(
+        "copied ledger {} (id {}, vendor {}) to {}\n\
+         the copy is intact: {} entries, {} license signature(s) and {} checkpoint(s) check; head {} {}, as in the source\n\
+         point `ledger` in tessera.toml (or TESSERA_LEDGER) at {} and keep {} as an archive: entries written to it from now on are not in the copy\n",
+        ledger.path().display(),
+        hex::encode(r.copy.identity.ledger_id),
+        r.copy.identity.vendor,
+        to.display(),
+        r.copy.entries,
+        r.copy.licenses,
+        r.copy.checkpoints,
+        r.source.entries,
+        hex::encode(r.source.head),
+        to.display(),
+        ledger.path().display(),
+    ))
+}
+
 /// `tessera ledger head`.
 fn head(ledger: &Ledger, output: Option<&std::path::Path>, force: bool) -> Result<(), Error> {
     let target = Target::from_arg(output);
@@ -185,6 +217,7 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
     let ledger = ctx.reader()?;
     match c {
         LedgerCommand::Init { .. } | LedgerCommand::Upgrade { .. } => Ok(()),
+        LedgerCommand::Migrate { to, keyring } => migrate(ctx, &ledger, to, keyring.as_deref()),
         LedgerCommand::Head { output, force } => head(&ledger, output.as_deref(), *force),
         LedgerCommand::List { json } => {
             let serials = ledger.serials()?;

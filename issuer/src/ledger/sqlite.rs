@@ -25,11 +25,11 @@ use rusqlite::{
     params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
 
-use super::journal::{Action, Entry, Fact};
+use super::journal::Action;
 use super::views::{
     CounterRow, EventRow, HwRow, Identity, LicenseRow, ReplacedRow, ScheduleRow, ViewRow, ViewStore,
 };
-use super::{Event, LedgerError, Record, RecordFields, ReplacedBinding, SerialSummary};
+use super::{Event, LedgerError, Record, ReplacedBinding, SerialSummary};
 use crate::policy::ZeroSchedule;
 use crate::validate;
 
@@ -719,46 +719,24 @@ impl Sql<'_> {
 
     fn record(&self, r: &rusqlite::Row<'_>) -> Result<Record, LedgerError> {
         let e = self.err();
-        let serial: String = r.get(0).map_err(&e)?;
-        let sequence: i64 = r.get(1).map_err(&e)?;
-        let id: Vec<u8> = r.get(2).map_err(&e)?;
-        let action: String = r.get(3).map_err(&e)?;
-        let entry: i64 = r.get(4).map_err(&e)?;
-        let body: Option<Vec<u8>> = r.get(13).map_err(&e)?;
-        let hash: Option<Vec<u8>> = r.get(14).map_err(&e)?;
-        let named = format!("{serial}:{sequence}");
-        let bad = |what: String| self.damaged(format!("view licenses, row {named}: {what}"));
-        let (Some(body), Some(hash)) = (body, hash) else {
-            return Err(bad(format!("its journal entry {entry} is missing")));
-        };
-        let Ok(Entry {
-            fact: Fact::License { bytes, order, .. },
-            ..
-        }) = Entry::decode(&body)
-        else {
-            return Err(bad(format!("journal entry {entry} is not its license")));
-        };
-        Ok(Record {
-            id: entry,
-            row: RecordFields {
-                sequence: u32_of(sequence, "sequence").map_err(&bad)?,
-                license_id: blob(&id, "license id").map_err(&bad)?,
-                action: Action::parse(&action)
-                    .ok_or_else(|| bad(format!("unknown action `{action}`")))?,
-                bytes,
-                order_json: order,
-                operator: r.get(5).map_err(&e)?,
-                issued_at: r.get(6).map_err(&e)?,
-                customer: r.get(7).map_err(&e)?,
-                pbx_name: r.get(8).map_err(&e)?,
-                platform: r.get(9).map_err(&e)?,
-                lease_end: r.get(10).map_err(&e)?,
-                term_end: r.get(11).map_err(&e)?,
-                idem_key: r.get(12).map_err(&e)?,
-                serial,
-            },
-            hash: blob(&hash, "entry hash").map_err(&bad)?,
-        })
+        super::RawRecord {
+            serial: r.get(0).map_err(&e)?,
+            sequence: r.get(1).map_err(&e)?,
+            license_id: r.get(2).map_err(&e)?,
+            action: r.get(3).map_err(&e)?,
+            entry: r.get(4).map_err(&e)?,
+            operator: r.get(5).map_err(&e)?,
+            issued_at: r.get(6).map_err(&e)?,
+            customer: r.get(7).map_err(&e)?,
+            pbx_name: r.get(8).map_err(&e)?,
+            platform: r.get(9).map_err(&e)?,
+            lease_end: r.get(10).map_err(&e)?,
+            term_end: r.get(11).map_err(&e)?,
+            idem_key: r.get(12).map_err(&e)?,
+            body: r.get(13).map_err(&e)?,
+            hash: r.get(14).map_err(&e)?,
+        }
+        .into_record(self.path)
     }
 
     fn records(&self, query: &str, p: impl rusqlite::Params) -> Result<Vec<Record>, LedgerError> {

@@ -8,9 +8,20 @@ use super::*;
 
 const VENDOR: &str = "tessera-vendor";
 
+/// Where a test's ledger lives: a file, or a database of a PostgreSQL
+/// server the test started.
+enum Store {
+    File,
+    Postgres {
+        server: std::rc::Rc<tessera_tests::postgres::PgServer>,
+        url: String,
+    },
+}
+
 struct Fixture {
     dir: tempfile::TempDir,
     signer: FileSigner,
+    store: Store,
 }
 
 impl Fixture {
@@ -18,11 +29,45 @@ impl Fixture {
         Self {
             dir: tempfile::tempdir().unwrap(),
             signer: FileSigner::generate().unwrap(),
+            store: Store::File,
         }
     }
 
+    /// A ledger in a database of a fresh PostgreSQL server; `None` when
+    /// PostgreSQL is not installed (outside CI).
+    fn postgres() -> Option<Self> {
+        let server = std::rc::Rc::new(tessera_tests::postgres::PgServer::start()?);
+        let url = server.create_database();
+        Some(Self {
+            store: Store::Postgres { server, url },
+            ..Self::new()
+        })
+    }
+
+    /// Another ledger (not created yet) of the same kind: a file in its
+    /// own folder, or a new database on the same server.
+    fn fresh(&self) -> Self {
+        match &self.store {
+            Store::File => Self::new(),
+            Store::Postgres { server, .. } => Self {
+                store: Store::Postgres {
+                    server: server.clone(),
+                    url: server.create_database(),
+                },
+                ..Self::new()
+            },
+        }
+    }
+
+    fn is_file(&self) -> bool {
+        matches!(self.store, Store::File)
+    }
+
     fn path(&self) -> PathBuf {
-        self.dir.path().join("l.db")
+        match &self.store {
+            Store::File => self.dir.path().join("l.db"),
+            Store::Postgres { url, .. } => PathBuf::from(url),
+        }
     }
 
     fn keyring(&self) -> Vec<KeyEntry> {
@@ -53,10 +98,63 @@ impl Fixture {
         Connection::open(self.path()).unwrap()
     }
 
+    /// Runs SQL on the ledger outside tessera: `sqlite` on a file,
+    /// `postgres` on a database.
+    fn exec(&self, sqlite: &str, postgres: &str) {
+        match &self.store {
+            Store::File => self.raw().execute_batch(sqlite).unwrap(),
+            Store::Postgres { url, .. } => {
+                let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+                c.batch_execute(postgres).unwrap();
+            }
+        }
+    }
+
     fn verify(&self) -> Result<VerifyReport, LedgerError> {
         Ledger::open_read_only(&self.path())?.verify(&self.keyring(), None)
     }
 }
+
+/// Each test named runs twice: `NAME::sqlite` on a file, `NAME::postgres`
+/// on a PostgreSQL server it starts (skipped when PostgreSQL is not
+/// installed, outside CI).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn sqlite() {
+                    super::$name(&super::Fixture::new());
+                }
+                #[test]
+                fn postgres() {
+                    if let Some(f) = super::Fixture::postgres() {
+                        super::$name(&f);
+                    }
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends!(
+    chain_verifies_and_reopens,
+    readers_never_write,
+    a_writer_waits_for_another_and_says_so,
+    sequences_must_be_next_and_licenses_what_they_say,
+    uncommitted_writer_rolls_back,
+    savepoint_undoes_a_failed_row_only,
+    serials_are_allocated_per_year_never_twice,
+    the_last_serial_of_a_year_is_the_last,
+    hw_serials_are_normalized_and_converted_once,
+    lifecycle_entries_must_name_their_license,
+    concurrent_writers_never_share_a_sequence,
+    tampering_is_found_at_the_first_bad_entry,
+    a_cut_off_end_is_found_against_a_checkpoint_kept_elsewhere,
+    a_license_that_does_not_verify_is_named,
+    writers_refuse_a_ledger_whose_end_is_not_checkpointed,
+    damaged_tables_are_named_not_quoted,
+);
 
 fn record(serial: &str, sequence: u32, n: u8) -> NewRecord {
     let mut l = samples::typical();
@@ -157,9 +255,7 @@ fn init_creates_once_and_opens_refuse_what_is_not_a_ledger() {
     ));
 }
 
-#[test]
-fn chain_verifies_and_reopens() {
-    let f = Fixture::new();
+fn chain_verifies_and_reopens(f: &Fixture) {
     let ledger = f.with_rows(4);
     let r = ledger.verify(&f.keyring(), None).unwrap();
     // Genesis, then one license entry per transaction.
@@ -185,11 +281,13 @@ fn chain_verifies_and_reopens() {
             .sequence,
         2
     );
-    let mode: String = f
-        .raw()
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(mode, "wal");
+    if f.is_file() {
+        let mode: String = f
+            .raw()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
     let c = ledger.latest_checkpoint().unwrap();
     assert_eq!(c.data.entries, 5);
     assert_eq!(c.data.head, r.head);
@@ -200,9 +298,7 @@ fn chain_verifies_and_reopens() {
     assert_eq!(r.expected.unwrap().entries, 5);
 }
 
-#[test]
-fn readers_never_write() {
-    let f = Fixture::new();
+fn readers_never_write(f: &Fixture) {
     drop(f.with_rows(1));
     let mut reader = Ledger::open_read_only(&f.path()).unwrap();
     let e = reader.writer(&f.signer, "alice").unwrap_err();
@@ -221,9 +317,7 @@ fn readers_never_write() {
     );
 }
 
-#[test]
-fn a_writer_waits_for_another_and_says_so() {
-    let f = Fixture::new();
+fn a_writer_waits_for_another_and_says_so(f: &Fixture) {
     drop(f.with_rows(1));
     let mut first = Ledger::open(&f.path()).unwrap();
     let w = first.writer(&f.signer, "alice").unwrap();
@@ -242,9 +336,7 @@ fn a_writer_waits_for_another_and_says_so() {
     second.writer(&f.signer, "alice").unwrap();
 }
 
-#[test]
-fn sequences_must_be_next_and_licenses_what_they_say() {
-    let f = Fixture::new();
+fn sequences_must_be_next_and_licenses_what_they_say(f: &Fixture) {
     let mut ledger = f.create();
     let mut w = ledger.writer(&f.signer, "alice").unwrap();
     assert!(matches!(
@@ -257,9 +349,7 @@ fn sequences_must_be_next_and_licenses_what_they_say() {
     assert!(e.to_string().contains("license id"), "{e}");
 }
 
-#[test]
-fn uncommitted_writer_rolls_back() {
-    let f = Fixture::new();
+fn uncommitted_writer_rolls_back(f: &Fixture) {
     let mut ledger = f.with_rows(2);
     {
         let mut w = ledger.writer(&f.signer, "alice").unwrap();
@@ -269,9 +359,7 @@ fn uncommitted_writer_rolls_back() {
     assert!(ledger.latest("SW-2026-000007").unwrap().is_none());
 }
 
-#[test]
-fn savepoint_undoes_a_failed_row_only() {
-    let f = Fixture::new();
+fn savepoint_undoes_a_failed_row_only(f: &Fixture) {
     let mut ledger = f.create();
     let mut w = ledger.writer(&f.signer, "alice").unwrap();
     w.savepoint(|w| w.append(record("SW-2026-000001", 1, 1)).map(|_| ()))
@@ -291,9 +379,7 @@ fn savepoint_undoes_a_failed_row_only() {
     assert!(ledger.latest("SW-2026-000002").unwrap().is_none());
 }
 
-#[test]
-fn serials_are_allocated_per_year_never_twice() {
-    let f = Fixture::new();
+fn serials_are_allocated_per_year_never_twice(f: &Fixture) {
     let mut ledger = f.create();
     let mut w = ledger.writer(&f.signer, "alice").unwrap();
     assert_eq!(
@@ -324,9 +410,7 @@ fn serials_are_allocated_per_year_never_twice() {
     ledger.verify(&f.keyring(), None).unwrap();
 }
 
-#[test]
-fn the_last_serial_of_a_year_is_the_last() {
-    let f = Fixture::new();
+fn the_last_serial_of_a_year_is_the_last(f: &Fixture) {
     let mut ledger = f.create();
     let mut w = ledger.writer(&f.signer, "alice").unwrap();
     w.push(
@@ -340,9 +424,7 @@ fn the_last_serial_of_a_year_is_the_last() {
     assert!(e.to_string().contains("every SW serial of 2026"), "{e}");
 }
 
-#[test]
-fn hw_serials_are_normalized_and_converted_once() {
-    let f = Fixture::new();
+fn hw_serials_are_normalized_and_converted_once(f: &Fixture) {
     let mut ledger = f.with_rows(1);
     let mut w = ledger.writer(&f.signer, "alice").unwrap();
     w.map_hw_serial("HW-7F3A-0042", "SW-2026-000001", samples::T0)
@@ -365,9 +447,7 @@ fn hw_serials_are_normalized_and_converted_once() {
     w.commit().unwrap();
 }
 
-#[test]
-fn lifecycle_entries_must_name_their_license() {
-    let f = Fixture::new();
+fn lifecycle_entries_must_name_their_license(f: &Fixture) {
     let mut ledger = f.with_rows(2);
     let mut w = ledger.writer(&f.signer, "alice").unwrap();
     // A void event on a license that is not a void.
@@ -402,46 +482,38 @@ fn lifecycle_entries_must_name_their_license() {
     ledger.verify(&f.keyring(), None).unwrap();
 }
 
-#[test]
-fn concurrent_writers_never_share_a_sequence() {
-    let f = Fixture::new();
+fn concurrent_writers_never_share_a_sequence(f: &Fixture) {
     drop(f.create());
     let path = f.path();
-    let signer = std::sync::Arc::new(f.signer);
-    let threads: Vec<_> = (0..4u8)
-        .map(|t| {
-            let path = path.clone();
-            let signer = signer.clone();
-            std::thread::spawn(move || {
-                let mut ledger = Ledger::open(&path).unwrap();
-                let mut got = Vec::new();
-                for i in 0..10u8 {
-                    let mut w = ledger.writer(&*signer, "alice").unwrap();
-                    let seq = w.next_sequence("SW-2026-000042").unwrap();
-                    // Give the other threads a chance to interleave.
-                    std::thread::yield_now();
-                    w.append(record("SW-2026-000042", seq, t * 16 + i)).unwrap();
-                    w.commit().unwrap();
-                    got.push(seq);
-                }
-                got
+    let signer = &f.signer;
+    let mut all: Vec<u32> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                let path = path.clone();
+                scope.spawn(move || {
+                    let mut ledger = Ledger::open(&path).unwrap();
+                    let mut got = Vec::new();
+                    for i in 0..10u8 {
+                        let mut w = ledger.writer(signer, "alice").unwrap();
+                        let seq = w.next_sequence("SW-2026-000042").unwrap();
+                        // Give the other threads a chance to interleave.
+                        std::thread::yield_now();
+                        w.append(record("SW-2026-000042", seq, t * 16 + i)).unwrap();
+                        w.commit().unwrap();
+                        got.push(seq);
+                    }
+                    got
+                })
             })
-        })
-        .collect();
-    let mut all: Vec<u32> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect()
+    });
     all.sort_unstable();
     assert_eq!(all, (1..=40).collect::<Vec<_>>());
-    let keyring = vec![
-        KeyEntry::new(signer.public_key(), 0),
-        KeyEntry::new(samples::TEST_KEY_1_PUBLIC, 0),
-    ];
-    let r = Ledger::open_read_only(&path)
-        .unwrap()
-        .verify(&keyring, None)
-        .unwrap();
+    let r = f.verify().unwrap();
     assert_eq!((r.entries, r.checkpoints), (41, 41));
 }
 
@@ -475,29 +547,28 @@ fn entries_decode_exactly() {
     assert_ne!(h, entry_hash(&[0; 32], 1, &longer));
 }
 
-#[test]
-fn tampering_is_found_at_the_first_bad_entry() {
-    // (what, SQL, first bad entry)
-    let cases: &[(&str, &str, u64)] = &[
-        ("edited body", "UPDATE journal SET body = CAST(body || x'00' AS BLOB) WHERE position = 3", 3),
-        ("body turned to text", "UPDATE journal SET body = 'x' WHERE position = 3", 3),
-        ("deleted entry", "DELETE FROM journal WHERE position = 2", 2),
-        ("swapped entries", "UPDATE journal SET position = -3 WHERE position = 3; UPDATE journal SET position = 3 WHERE position = 2; UPDATE journal SET position = 2 WHERE position = -3", 2),
-        ("last entry and its checkpoint removed, views kept", "DELETE FROM journal WHERE position = 5; DELETE FROM checkpoints WHERE entries = 5", 5),
-        ("checkpoint removed", "DELETE FROM checkpoints WHERE entries = 5", 5),
-        ("checkpoint bytes flipped", "UPDATE checkpoints SET bytes = CAST(substr(bytes, 1, length(bytes) - 1) || CASE WHEN substr(bytes, -1) = x'00' THEN x'01' ELSE x'00' END AS BLOB) WHERE entries = 3", 3),
-        ("checkpoint turned to text", "UPDATE checkpoints SET bytes = 'x' WHERE entries = 3", 3),
-        ("edited operator in a view", "UPDATE licenses SET operator = 'mallory' WHERE serial = 'SW-2026-000001' AND sequence = 2", 4),
-        ("request key removed from a view row", "UPDATE licenses SET request_key = NULL WHERE sequence = 1 AND serial = 'SW-2026-000002'", 3),
-        ("deleted view row", "DELETE FROM licenses WHERE sequence = 1 AND serial = 'SW-2026-000002'", 3),
-        ("added view row claiming a later entry", "INSERT INTO hw_serials VALUES ('HW-X', 'SW-2026-000001', 0, 99)", 6),
-        ("added view row claiming an entry", "INSERT INTO hw_serials VALUES ('HW-X', 'SW-2026-000001', 0, 2)", 2),
-        ("identity vendor", "UPDATE identity SET vendor = 'other'", 1),
+fn tampering_is_found_at_the_first_bad_entry(f: &Fixture) {
+    // (what, SQLite, PostgreSQL, first bad entry)
+    let cases: &[(&str, &str, &str, u64)] = &[
+        ("edited body", "UPDATE journal SET body = CAST(body || x'00' AS BLOB) WHERE position = 3", "UPDATE journal SET body = body || '\\x00'::bytea WHERE position = 3", 3),
+        ("body turned to text", "UPDATE journal SET body = 'x' WHERE position = 3", "UPDATE journal SET body = 'x' WHERE position = 3", 3),
+        ("deleted entry", "DELETE FROM journal WHERE position = 2", "DELETE FROM journal WHERE position = 2", 2),
+        ("swapped entries", "UPDATE journal SET position = -3 WHERE position = 3; UPDATE journal SET position = 3 WHERE position = 2; UPDATE journal SET position = 2 WHERE position = -3", "UPDATE journal SET position = -3 WHERE position = 3; UPDATE journal SET position = 3 WHERE position = 2; UPDATE journal SET position = 2 WHERE position = -3", 2),
+        ("last entry and its checkpoint removed, views kept", "DELETE FROM journal WHERE position = 5; DELETE FROM checkpoints WHERE entries = 5", "DELETE FROM journal WHERE position = 5; DELETE FROM checkpoints WHERE entries = 5", 5),
+        ("checkpoint removed", "DELETE FROM checkpoints WHERE entries = 5", "DELETE FROM checkpoints WHERE entries = 5", 5),
+        ("checkpoint bytes flipped", "UPDATE checkpoints SET bytes = CAST(substr(bytes, 1, length(bytes) - 1) || CASE WHEN substr(bytes, -1) = x'00' THEN x'01' ELSE x'00' END AS BLOB) WHERE entries = 3", "UPDATE checkpoints SET bytes = set_byte(bytes, length(bytes) - 1, get_byte(bytes, length(bytes) - 1) # 1) WHERE entries = 3", 3),
+        ("checkpoint turned to text", "UPDATE checkpoints SET bytes = 'x' WHERE entries = 3", "UPDATE checkpoints SET bytes = 'x' WHERE entries = 3", 3),
+        ("edited operator in a view", "UPDATE licenses SET operator = 'mallory' WHERE serial = 'SW-2026-000001' AND sequence = 2", "UPDATE licenses SET operator = 'mallory' WHERE serial = 'SW-2026-000001' AND sequence = 2", 4),
+        ("request key removed from a view row", "UPDATE licenses SET request_key = NULL WHERE sequence = 1 AND serial = 'SW-2026-000002'", "UPDATE licenses SET request_key = NULL WHERE sequence = 1 AND serial = 'SW-2026-000002'", 3),
+        ("deleted view row", "DELETE FROM licenses WHERE sequence = 1 AND serial = 'SW-2026-000002'", "DELETE FROM licenses WHERE sequence = 1 AND serial = 'SW-2026-000002'", 3),
+        ("added view row claiming a later entry", "INSERT INTO hw_serials VALUES ('HW-X', 'SW-2026-000001', 0, 99)", "INSERT INTO hw_serials VALUES ('HW-X', 'SW-2026-000001', 0, 99)", 6),
+        ("added view row claiming an entry", "INSERT INTO hw_serials VALUES ('HW-X', 'SW-2026-000001', 0, 2)", "INSERT INTO hw_serials VALUES ('HW-X', 'SW-2026-000001', 0, 2)", 2),
+        ("identity vendor", "UPDATE identity SET vendor = 'other'", "UPDATE identity SET vendor = 'other'", 1),
     ];
-    for (what, statement, bad) in cases {
-        let f = Fixture::new();
+    for (what, sqlite, postgres, bad) in cases {
+        let f = f.fresh();
         drop(f.with_rows(4));
-        f.raw().execute_batch(statement).unwrap();
+        f.exec(sqlite, postgres);
         let e = match f.verify() {
             Ok(r) => panic!("{what}: not found ({r:?})"),
             Err(e) => e,
@@ -547,20 +618,15 @@ fn a_rewritten_chain_does_not_match_its_signed_checkpoints() {
     assert!(reason.contains("entries 3..3 were rewritten"), "{e}");
 }
 
-#[test]
-fn a_cut_off_end_is_found_against_a_checkpoint_kept_elsewhere() {
-    let f = Fixture::new();
+fn a_cut_off_end_is_found_against_a_checkpoint_kept_elsewhere(f: &Fixture) {
     let ledger = f.with_rows(4);
     let kept = ledger.latest_checkpoint().unwrap();
     drop(ledger);
     // The last transaction removed whole: entry, views and checkpoint.
-    f.raw()
-        .execute_batch(
-            "DELETE FROM journal WHERE position = 5;
+    let cut = "DELETE FROM journal WHERE position = 5;
              DELETE FROM checkpoints WHERE entries = 5;
-             DELETE FROM licenses WHERE entry = 5;",
-        )
-        .unwrap();
+             DELETE FROM licenses WHERE entry = 5;";
+    f.exec(cut, cut);
     // Consistent in itself ...
     f.verify().unwrap();
     // ... but not against what was kept.
@@ -570,7 +636,7 @@ fn a_cut_off_end_is_found_against_a_checkpoint_kept_elsewhere() {
     assert_eq!(entry, 5, "{e}");
     assert!(reason.contains("cut off"), "{e}");
     // A checkpoint of another ledger is not this one's.
-    let g = Fixture::new();
+    let g = f.fresh();
     let other = g.with_rows(1).latest_checkpoint().unwrap();
     let mut keyring = f.keyring();
     keyring.push(KeyEntry::new(g.signer.public_key(), 0));
@@ -578,9 +644,7 @@ fn a_cut_off_end_is_found_against_a_checkpoint_kept_elsewhere() {
     assert!(e.to_string().contains("of ledger"), "{e}");
 }
 
-#[test]
-fn a_license_that_does_not_verify_is_named() {
-    let f = Fixture::new();
+fn a_license_that_does_not_verify_is_named(f: &Fixture) {
     drop(f.with_rows(2));
     // Without the key that signed the licenses.
     let keyring = vec![KeyEntry::new(f.signer.public_key(), 0)];
@@ -593,40 +657,50 @@ fn a_license_that_does_not_verify_is_named() {
     assert!(reason.contains("license SW-2026-000001:1"), "{e}");
 }
 
-#[test]
-fn writers_refuse_a_ledger_whose_end_is_not_checkpointed() {
-    let f = Fixture::new();
+fn writers_refuse_a_ledger_whose_end_is_not_checkpointed(f: &Fixture) {
     drop(f.with_rows(2));
-    f.raw()
-        .execute("DELETE FROM checkpoints WHERE entries = 3", [])
-        .unwrap();
+    let cut = "DELETE FROM checkpoints WHERE entries = 3";
+    f.exec(cut, cut);
     let mut ledger = Ledger::open(&f.path()).unwrap();
     let e = ledger.writer(&f.signer, "alice").unwrap_err();
     assert!(e.is_integrity(), "{e}");
 }
 
-#[test]
-fn damaged_tables_are_named_not_quoted() {
-    for statement in [
-        "DROP TABLE events",
-        "ALTER TABLE licenses RENAME COLUMN customer TO client",
-        "UPDATE licenses SET sequence = 'one'",
-        "DELETE FROM identity",
+fn damaged_tables_are_named_not_quoted(f: &Fixture) {
+    for (sqlite, postgres) in [
+        ("DROP TABLE events", "DROP TABLE events"),
+        (
+            "ALTER TABLE licenses RENAME COLUMN customer TO client",
+            "ALTER TABLE licenses RENAME COLUMN customer TO client",
+        ),
+        (
+            "UPDATE licenses SET sequence = 'one'",
+            "ALTER TABLE licenses ALTER COLUMN sequence TYPE TEXT; UPDATE licenses SET sequence = 'one'",
+        ),
+        ("DELETE FROM identity", "DELETE FROM identity"),
+        ("PRAGMA user_version = 2", "UPDATE tessera_ledger SET schema_version = 2"),
     ] {
-        let f = Fixture::new();
+        let f = f.fresh();
         drop(f.with_rows(2));
-        f.raw().execute_batch(statement).unwrap();
+        f.exec(sqlite, postgres);
         let e = match Ledger::open_read_only(&f.path()) {
             Err(e) => e,
             Ok(l) => match (l.verify(&f.keyring(), None), l.all()) {
                 (Err(e), _) | (Ok(_), Err(e)) => e,
-                (Ok(_), Ok(_)) => panic!("{statement}: not found"),
+                (Ok(_), Ok(_)) => panic!("{sqlite}: not found"),
             },
         };
-        assert!(e.is_integrity(), "{statement}: {e}");
+        assert!(e.is_integrity(), "{sqlite}: {e}");
         let m = e.to_string();
-        for sqlite_words in ["no such", "Invalid column type", "Query returned"] {
-            assert!(!m.contains(sqlite_words), "{statement}: {m}");
+        for database_words in [
+            "no such",
+            "Invalid column type",
+            "Query returned",
+            "ERROR",
+            "db error",
+            "relation",
+        ] {
+            assert!(!m.contains(database_words), "{sqlite}: {m}");
         }
     }
 }
