@@ -23,7 +23,6 @@ fn tessera(dir: &Path) -> Command {
         .env("TESSERA_OPERATOR", "test")
         .env("TESSERA_PASSPHRASE", "correct horse battery staple")
         .env("TESSERA_KEY", "signing.pem")
-        .env("TESSERA_LEDGER", "tessera.db")
         .env_remove("TESSERA_CATALOG")
         .env_remove("TESSERA_KEYRING")
         .env_remove("TESSERA_CONFIG")
@@ -31,6 +30,12 @@ fn tessera(dir: &Path) -> Command {
         .env("TESSERA_NOW", "2026-01-02T09:00:00Z")
         // The fixture renewal request is dated ten weeks later.
         .env("TESSERA_REQUEST_WINDOW", "400d");
+    // A PostgreSQL ledger is named in the folder's tessera.toml.
+    if dir.join("tessera.toml").exists() {
+        c.env_remove("TESSERA_LEDGER");
+    } else {
+        c.env("TESSERA_LEDGER", "tessera.db");
+    }
     c
 }
 
@@ -48,7 +53,20 @@ fn ok(out: &Output) {
 }
 
 fn workdir() -> tempfile::TempDir {
+    workdir_on(None)
+}
+
+/// A folder with the fixtures and a new ledger: `tessera.db`, or the
+/// PostgreSQL database `url` (named in tessera.toml).
+fn workdir_on(url: Option<&str>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
+    if let Some(url) = url {
+        std::fs::write(
+            dir.path().join("tessera.toml"),
+            format!("ledger = \"{url}\"\n"),
+        )
+        .unwrap();
+    }
     for f in [
         "signing.pem",
         "keyring.toml",
@@ -74,7 +92,18 @@ fn ledger_json(dir: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn two_processes_never_share_a_sequence() {
-    let dir = workdir();
+    two_processes_at_once(&workdir());
+}
+
+#[test]
+fn two_processes_never_fork_a_postgres_ledger() {
+    let Some(server) = tessera_tests::postgres::PgServer::start() else {
+        return;
+    };
+    two_processes_at_once(&workdir_on(Some(&server.create_database())));
+}
+
+fn two_processes_at_once(dir: &tempfile::TempDir) {
     let d = dir.path();
     ok(&run(
         d,

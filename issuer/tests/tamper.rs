@@ -313,11 +313,8 @@ fn rehash(db: &Path, edit: impl Fn(i64, &mut Entry)) -> usize {
     changed
 }
 
-#[test]
-fn every_tampering_case_exits_4_naming_the_entry() {
-    let h = History::new();
-    // (case, SQL against a copy of the ledger)
-    let sql: &[(&str, &str)] = &[
+/// (case, SQL against a copy of the ledger, as SQLite runs it)
+const SQL_CASES: &[(&str, &str)] = &[
         // The journal.
         ("an entry's body edited", "UPDATE journal SET body = CAST(body || x'00' AS BLOB) WHERE position = 5"),
         ("an entry's body replaced by text", "UPDATE journal SET body = 'x' WHERE position = 5"),
@@ -395,6 +392,38 @@ fn every_tampering_case_exits_4_naming_the_entry() {
         ("an index planted", "CREATE INDEX by_customer ON licenses (customer)"),
         ("a table planted", "CREATE TABLE notes (text TEXT)"),
     ];
+
+type Edit = fn(i64, &mut Entry);
+
+/// Re-hashed journals: the chain holds, the signed checkpoints do not.
+const REHASHED: &[(&str, Edit)] = &[
+    ("an operator edited and the chain rehashed", |p, e| {
+        if p == 3 {
+            e.operator = "mallory".into();
+        }
+    }),
+    ("an order edited and the chain rehashed", |_, e| {
+        if let tessera_issuer::ledger::Fact::License { order, .. } = &mut e.fact {
+            *order = order.replace("PBX-BASIC\":20", "PBX-BASIC\":200");
+        }
+    }),
+    ("an approval edited and the chain rehashed", |_, e| {
+        if let tessera_issuer::ledger::Fact::Event { detail, .. } = &mut e.fact {
+            *detail = detail.replace("APP-1", "APP-9");
+        }
+    }),
+    ("a time edited and the chain rehashed", |p, e| {
+        if p == 2 {
+            e.at += 1;
+        }
+    }),
+];
+
+#[test]
+fn every_tampering_case_exits_4_naming_the_entry() {
+    let h = History::new();
+    let sql = SQL_CASES;
+    let rehashed = REHASHED;
     let mut failures = Vec::new();
     for (n, (case, statement)) in sql.iter().enumerate() {
         let db = h.copy(&format!("case-{n}.db"));
@@ -404,30 +433,6 @@ fn every_tampering_case_exits_4_naming_the_entry() {
             .unwrap();
         check(&h, &db, case, false, &mut failures);
     }
-    // Re-hashed journals: the chain holds, the signed checkpoints do not.
-    type Edit = fn(i64, &mut Entry);
-    let rehashed: &[(&str, Edit)] = &[
-        ("an operator edited and the chain rehashed", |p, e| {
-            if p == 3 {
-                e.operator = "mallory".into();
-            }
-        }),
-        ("an order edited and the chain rehashed", |_, e| {
-            if let tessera_issuer::ledger::Fact::License { order, .. } = &mut e.fact {
-                *order = order.replace("PBX-BASIC\":20", "PBX-BASIC\":200");
-            }
-        }),
-        ("an approval edited and the chain rehashed", |_, e| {
-            if let tessera_issuer::ledger::Fact::Event { detail, .. } = &mut e.fact {
-                *detail = detail.replace("APP-1", "APP-9");
-            }
-        }),
-        ("a time edited and the chain rehashed", |p, e| {
-            if p == 2 {
-                e.at += 1;
-            }
-        }),
-    ];
     for (n, (case, edit)) in rehashed.iter().enumerate() {
         let db = h.copy(&format!("rehash-{n}.db"));
         assert!(rehash(&db, edit) > 0, "{case}: nothing edited");
@@ -456,12 +461,137 @@ fn every_tampering_case_exits_4_naming_the_entry() {
     );
 }
 
+/// A case of [`SQL_CASES`] as PostgreSQL runs it: the same statement,
+/// with its types and functions where SQLite's differ, and the mark
+/// table where SQLite has pragmas.
+fn to_postgres(case: &str, sqlite: &str) -> String {
+    match case {
+        "an entry's body edited" => {
+            "UPDATE journal SET body = body || '\\x00'::bytea WHERE position = 5".into()
+        }
+        "a checkpoint's bytes edited" => "UPDATE checkpoints SET bytes = substr(bytes, 1, 40) || '\\xff'::bytea || substr(bytes, 42) WHERE entries = 4".into(),
+        "a value of the wrong type" => format!("ALTER TABLE licenses ALTER COLUMN sequence TYPE TEXT; {sqlite}"),
+        "the application id changed" => "UPDATE tessera_ledger SET application_id = 0".into(),
+        "the schema version changed" => "UPDATE tessera_ledger SET schema_version = 2".into(),
+        _ => {
+            let mut out = sqlite.to_owned();
+            for n in [16, 32] {
+                out = out.replace(
+                    &format!("zeroblob({n})"),
+                    &format!("decode(repeat('00', {n}), 'hex')"),
+                );
+            }
+            out
+        }
+    }
+}
+
+/// [`rehash`] of a PostgreSQL ledger.
+fn rehash_postgres(url: &str, edit: Edit) -> usize {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let rows = c
+        .query("SELECT position, body FROM journal ORDER BY position", &[])
+        .unwrap();
+    let mut prev = [0u8; 32];
+    let mut changed = 0;
+    for r in rows {
+        let position: i64 = r.get(0);
+        let mut entry = Entry::decode(r.get::<_, &[u8]>(1)).unwrap();
+        let before = entry.clone();
+        edit(position, &mut entry);
+        changed += usize::from(entry != before);
+        let body = entry.encode();
+        let hash = entry_hash(&prev, u64::try_from(position).unwrap(), &body);
+        c.execute(
+            "UPDATE journal SET body = $1, hash = $2 WHERE position = $3",
+            &[&body, &hash.as_slice(), &position],
+        )
+        .unwrap();
+        prev = hash;
+    }
+    changed
+}
+
+#[test]
+fn every_tampering_case_exits_4_on_postgres_too() {
+    let Some(server) = tessera_tests::postgres::PgServer::start() else {
+        return;
+    };
+    let h = History::new();
+    // The history, moved into PostgreSQL by `ledger migrate`: each case
+    // edits a copy of that database.
+    let pristine = server.create_database();
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .current_dir(h.dir.path())
+        .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
+        .env_remove("TESSERA_CONFIG")
+        .arg("--ledger")
+        .arg(h.ledger())
+        .args([
+            "ledger",
+            "migrate",
+            "--keyring",
+            "keyring.toml",
+            "--to",
+            &pristine,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(h.verify(Path::new(&pristine), true).0, 0);
+    let mut failures = Vec::new();
+    for (case, statement) in SQL_CASES {
+        let url = server.clone_database(&pristine);
+        server.psql(&url, &to_postgres(case, statement));
+        check(&h, Path::new(&url), case, false, &mut failures);
+    }
+    for (case, edit) in REHASHED {
+        let url = server.clone_database(&pristine);
+        assert!(rehash_postgres(&url, *edit) > 0, "{case}: nothing edited");
+        check(&h, Path::new(&url), case, false, &mut failures);
+    }
+    for (case, statement) in [
+        ("the mark deleted", "DELETE FROM tessera_ledger"),
+        ("the mark dropped", "DROP TABLE tessera_ledger"),
+        (
+            "every table dropped",
+            "DROP SCHEMA public CASCADE; CREATE SCHEMA public",
+        ),
+    ] {
+        let url = server.clone_database(&pristine);
+        server.psql(&url, statement);
+        let (code, stderr) = h.verify(Path::new(&url), false);
+        // An empty database is no ledger (exit 1, `ledger init` named);
+        // anything else is a damaged one (exit 4).
+        let want = if case == "every table dropped" { 1 } else { 4 };
+        if code != want {
+            failures.push(format!("{case}: exit {code}: {}", stderr.trim()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!(
+        "{} tampering cases on PostgreSQL, each exit 4",
+        SQL_CASES.len() + REHASHED.len() + 2
+    );
+}
+
 fn check(h: &History, db: &Path, case: &str, expect_head: bool, failures: &mut Vec<String>) {
     let (code, stderr) = h.verify(db, expect_head);
     let named = stderr.contains("at entry ") || stderr.contains("not a tessera ledger or damaged");
-    let raw_sqlite = ["no such", "Invalid column type", "Query returned", "SQLITE"]
-        .iter()
-        .any(|w| stderr.contains(w));
+    let raw_sqlite = [
+        "no such",
+        "Invalid column type",
+        "Query returned",
+        "SQLITE",
+        "db error",
+        "ERROR:",
+    ]
+    .iter()
+    .any(|w| stderr.contains(w));
     if code != 4 || !named || raw_sqlite {
         failures.push(format!("{case}: exit {code}: {}", stderr.trim()));
     }

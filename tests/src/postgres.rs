@@ -201,6 +201,25 @@ impl PgServer {
         self.url(&name)
     }
 
+    /// A new database, a copy of the database at `template` (which no
+    /// one may be connected to); returns its URL.
+    ///
+    /// # Panics
+    /// When `createdb` fails.
+    #[must_use]
+    pub fn clone_database(&self, template: &str) -> String {
+        let n = self.databases.fetch_add(1, Ordering::SeqCst);
+        let name = format!("ledger{n}");
+        let template = template.rsplit('/').next().unwrap_or(template);
+        run_ok(
+            self.command("createdb")
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", USER])
+                .args(["-T", template])
+                .arg(&name),
+        );
+        self.url(&name)
+    }
+
     /// The URL of database `name` over TCP.
     #[must_use]
     pub fn url(&self, name: &str) -> String {
@@ -212,7 +231,6 @@ impl PgServer {
     ///
     /// # Panics
     /// When the SQL fails.
-    #[must_use]
     pub fn psql(&self, url: &str, sql: &str) -> String {
         let out = run_ok(
             self.command("psql")

@@ -704,3 +704,188 @@ fn damaged_tables_are_named_not_quoted(f: &Fixture) {
         }
     }
 }
+
+#[test]
+fn postgres_init_creates_once_and_opens_refuse_what_is_not_a_ledger() {
+    let Some(f) = Fixture::postgres() else {
+        return;
+    };
+    let Store::Postgres { server, url } = &f.store else {
+        unreachable!()
+    };
+    // An empty database holds no ledger.
+    for open in [Ledger::open, Ledger::open_read_only] {
+        let e = open(&f.path()).unwrap_err();
+        assert!(matches!(e, LedgerError::NotFound(_)), "{e}");
+        assert!(e.to_string().contains("tessera ledger init"), "{e}");
+    }
+    let c = Ledger::init(&f.path(), VENDOR, &f.signer, "alice", samples::T0).unwrap();
+    assert_eq!(c.data.entries, 1);
+    let e = Ledger::init(&f.path(), VENDOR, &f.signer, "alice", samples::T0).unwrap_err();
+    assert!(matches!(e, LedgerError::Exists(_)), "{e}");
+    assert!(
+        e.to_string().contains("holds a tessera ledger already"),
+        "{e}"
+    );
+    let ledger = Ledger::open(&f.path()).unwrap();
+    assert_eq!(ledger.identity().unwrap().ledger_id, c.data.ledger_id);
+    drop(ledger);
+    // A newer schema.
+    server.psql(url, "UPDATE tessera_ledger SET schema_version = 99");
+    assert!(matches!(
+        Ledger::open(&f.path()),
+        Err(LedgerError::NewerSchema { found: 99, .. })
+    ));
+    // Another program's database: refused to open and to init into.
+    let other = f.fresh();
+    let Store::Postgres { url: other_url, .. } = &other.store else {
+        unreachable!()
+    };
+    server.psql(
+        other_url,
+        "CREATE TABLE journal (x INT); CREATE TABLE t (y INT)",
+    );
+    let e = Ledger::open_read_only(&other.path()).unwrap_err();
+    assert!(matches!(e, LedgerError::Foreign { .. }), "{e}");
+    let e = Ledger::init(&other.path(), VENDOR, &f.signer, "alice", samples::T0).unwrap_err();
+    assert!(matches!(e, LedgerError::Foreign { .. }), "{e}");
+    assert!(e.to_string().contains("table `journal`"), "{e}");
+    // A database that does not exist, a server that is not there.
+    let missing = PathBuf::from(server.url("nowhere"));
+    let e = Ledger::open(&missing).unwrap_err();
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    let e = Ledger::open(Path::new("postgres://tessera@127.0.0.1:1/x")).unwrap_err();
+    assert!(e.to_string().contains("cannot be reached"), "{e}");
+}
+
+#[test]
+fn postgres_init_that_fails_leaves_nothing() {
+    let Some(f) = Fixture::postgres() else {
+        return;
+    };
+    // A signer that fails: the genesis entry's checkpoint cannot be made.
+    struct Broken(FileSigner);
+    impl tessera_keys::Signer for Broken {
+        fn kid(&self) -> tessera_verifier::KeyId {
+            self.0.kid()
+        }
+        fn public_key(&self) -> [u8; 32] {
+            self.0.public_key()
+        }
+        fn sign(&self, _: &[u8]) -> Result<[u8; 64], tessera_keys::KeyError> {
+            Err(tessera_keys::KeyError::Signing("unplugged".into()))
+        }
+    }
+    let broken = Broken(FileSigner::generate().unwrap());
+    let e = Ledger::init(&f.path(), VENDOR, &broken, "alice", samples::T0).unwrap_err();
+    assert!(matches!(e, LedgerError::Checkpoint { .. }), "{e}");
+    // Nothing was left: the database is still empty, and init works.
+    assert!(matches!(
+        Ledger::open(&f.path()),
+        Err(LedgerError::NotFound(_))
+    ));
+    Ledger::init(&f.path(), VENDOR, &f.signer, "alice", samples::T0).unwrap();
+}
+
+#[test]
+fn postgres_readers_never_block_writers() {
+    let Some(f) = Fixture::postgres() else {
+        return;
+    };
+    drop(f.with_rows(2));
+    // A reader in the middle of its snapshot, and a writer holding the
+    // lock: a second reader still reads at once, the writer commits.
+    let reader = Ledger::open_read_only(&f.path()).unwrap();
+    assert_eq!(reader.all().unwrap().len(), 2);
+    let mut writer = Ledger::open(&f.path()).unwrap();
+    writer.set_busy_timeout(Duration::from_secs(2));
+    let mut w = writer.writer(&f.signer, "alice").unwrap();
+    w.append(record("SW-2026-000005", 1, 5)).unwrap();
+    let started = std::time::Instant::now();
+    let second = Ledger::open_read_only(&f.path()).unwrap();
+    assert_eq!(second.all().unwrap().len(), 2);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    w.commit().unwrap();
+    assert_eq!(reader.all().unwrap().len(), 2, "the snapshot stays");
+    reader.verify(&f.keyring(), None).unwrap();
+    assert_eq!(f.verify().unwrap().licenses, 3);
+}
+
+#[test]
+fn migrate_copies_a_file_ledger_into_postgres_and_verifies_it() {
+    let Some(target) = Fixture::postgres() else {
+        return;
+    };
+    let source = Fixture::new();
+    let mut ledger = source.with_rows(5);
+    {
+        let mut w = ledger.writer(&source.signer, "alice").unwrap();
+        w.map_hw_serial("HW-7F3A-0042", "SW-2026-000001", samples::T0)
+            .unwrap();
+        w.allocate_serial(2027, samples::T0).unwrap();
+        let z = ZeroSchedule {
+            stop_at: samples::T0 + 5,
+            delete_at: samples::T0 + 14,
+        };
+        w.set_schedule("SW-2026-000002", z, samples::T0).unwrap();
+        w.commit().unwrap();
+    }
+    drop(ledger);
+    let keyring = source.keyring();
+    let from = Ledger::open_read_only(&source.path()).unwrap();
+    let r = migrate::migrate(&from, &target.path(), &keyring).unwrap();
+    assert_eq!(
+        (r.copy.entries, r.copy.head),
+        (r.source.entries, r.source.head)
+    );
+    assert_eq!(r.copy.identity, r.source.identity);
+    assert_eq!(r.copy.checkpoints, r.source.checkpoints);
+    // The copy answers the same queries and takes new entries.
+    let mut copy = Ledger::open(&target.path()).unwrap();
+    assert_eq!(
+        copy.sw_serial_of("HW-7F3A-0042").unwrap().as_deref(),
+        Some("SW-2026-000001")
+    );
+    assert!(copy.schedule("SW-2026-000002").unwrap().is_some());
+    assert_eq!(
+        copy.history("SW-2026-000001").unwrap().len(),
+        from.history("SW-2026-000001").unwrap().len()
+    );
+    let mut w = copy.writer(&source.signer, "alice").unwrap();
+    assert_eq!(w.next_sequence("SW-2026-000001").unwrap(), 4);
+    assert_eq!(
+        w.allocate_serial(2027, samples::T0).unwrap(),
+        "SW-2027-000002"
+    );
+    w.commit().unwrap();
+    copy.verify(&keyring, None).unwrap();
+    // A checkpoint of the file is one of the copy: it is the same ledger.
+    let kept = from.latest_checkpoint().unwrap();
+    copy.verify(&keyring, Some(&kept.bytes)).unwrap();
+    // Never over a ledger, never into a file.
+    let e = migrate::migrate(&from, &target.path(), &keyring).unwrap_err();
+    assert!(matches!(e, LedgerError::Exists(_)), "{e}");
+    let e = migrate::migrate(&from, &source.dir.path().join("copy.db"), &keyring).unwrap_err();
+    assert!(e.to_string().contains("postgres://"), "{e}");
+}
+
+#[test]
+fn migrate_refuses_a_source_that_does_not_verify() {
+    let Some(target) = Fixture::postgres() else {
+        return;
+    };
+    let source = Fixture::new();
+    drop(source.with_rows(3));
+    source
+        .raw()
+        .execute_batch("UPDATE licenses SET operator = 'mallory' WHERE entry = 3")
+        .unwrap();
+    let from = Ledger::open_read_only(&source.path()).unwrap();
+    let e = migrate::migrate(&from, &target.path(), &source.keyring()).unwrap_err();
+    assert_eq!(integrity(&e).0, 3, "{e}");
+    // Nothing was created.
+    assert!(matches!(
+        Ledger::open(&target.path()),
+        Err(LedgerError::NotFound(_))
+    ));
+}
