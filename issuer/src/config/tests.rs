@@ -175,3 +175,17 @@ fn a_working_folder_file_naming_another_ledger_than_the_users_is_announced() {
         Some(user.as_path())
     );
 }
+
+#[test]
+fn a_postgres_ledger_url_is_not_a_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "ledger = \"postgres://tessera@db.example:5432/ledger\"\n",
+    );
+    let c = Config::load(&file).unwrap().with_env(no_env);
+    assert_eq!(
+        c.ledger(None).unwrap().value,
+        Path::new("postgres://tessera@db.example:5432/ledger")
+    );
+}
