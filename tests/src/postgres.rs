@@ -86,6 +86,112 @@ impl PgServer {
     /// be made or started (with the server's log).
     #[must_use]
     pub fn start() -> Option<Self> {
+        Self::start_with(false)
+    }
+
+    /// [`PgServer::start`] with TLS: a test CA (`openssl`) signs the
+    /// server's certificate for 127.0.0.1; [`PgServer::ca_file`] is the
+    /// CA certificate clients verify the server with. Connections without
+    /// TLS are still accepted.
+    ///
+    /// # Panics
+    /// As [`PgServer::start`]; under `CI=true` when `openssl` is missing.
+    #[must_use]
+    pub fn start_tls() -> Option<Self> {
+        crate::tools::require_tool("openssl", "openssl")?;
+        Self::start_with(true)
+    }
+
+    /// The test CA's certificate (PEM) of a server started with
+    /// [`PgServer::start_tls`].
+    #[must_use]
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn make_certificates(&self) {
+        let d = self.dir.path();
+        let openssl = |args: &[&str]| {
+            run_ok(Command::new("openssl").current_dir(d).args(args));
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=tessera test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            d.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("the certificate's extensions");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        // PostgreSQL refuses a key others can read, or one it does not own.
+        run_ok(Command::new("chmod").arg("0600").arg(d.join("server.key")));
+        if let Some(user) = &self.run_as {
+            run_ok(
+                Command::new("chown")
+                    .arg(user)
+                    .arg(d.join("server.key"))
+                    .arg(d.join("server.pem")),
+            );
+        }
+    }
+
+    fn start_with(tls: bool) -> Option<Self> {
         let Some(bin) = bin_dir() else {
             skip_or_fail("PostgreSQL's `initdb` and `pg_ctl` (Debian package postgresql)");
             return None;
@@ -114,6 +220,18 @@ impl PgServer {
             run_as,
             databases: AtomicU32::new(0),
         };
+        let mut options = format!(
+            "-c listen_addresses=127.0.0.1 -c max_connections=50 -c fsync=off -c full_page_writes=off -k {}",
+            server.dir.path().display()
+        );
+        if tls {
+            server.make_certificates();
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                server.dir.path().join("server.pem").display(),
+                server.dir.path().join("server.key").display()
+            ));
+        }
         run_ok(server.command("initdb").arg("-D").arg(server.data()).args([
             "-U",
             USER,
@@ -134,11 +252,7 @@ impl PgServer {
                 .arg("-l")
                 .arg(server.log())
                 .arg("-o")
-                .arg(format!(
-                    "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=50 -c fsync=off -c full_page_writes=off",
-                    server.port,
-                    server.dir.path().display()
-                ))
+                .arg(format!("-p {} {options}", server.port))
                 .args(["-w", "-t", "60", "start"])
                 .output()
                 .expect("pg_ctl runs");

@@ -185,6 +185,9 @@ pub(crate) fn classify(path: &Path, e: &postgres::Error) -> LedgerError {
             Some(c) if c.contains("cannot convert") || c.contains("unexpected NULL") => {
                 damaged("a column holds a value of the wrong type")
             }
+            Some(c) if c.contains("TLS") || c.contains("certificate") => io(format!(
+                "the TLS handshake with PostgreSQL failed ({c}): check that sslrootcert names the CA that signed the server's certificate, and that the URL's host is a name (or address) the certificate is for"
+            )),
             Some(c) => io(format!(
                 "PostgreSQL cannot be reached ({c}): check that the server runs and that the URL's host, port and user are right"
             )),
@@ -267,8 +270,14 @@ impl core::fmt::Debug for PgBackend {
 
 impl PgBackend {
     fn connect(url: &Path, mode: Mode) -> Result<Self, LedgerError> {
-        let config = connect::config(url, &connect::process_env)?;
-        let client = config.connect(NoTls).map_err(|e| classify(url, &e))?;
+        let (config, tls) = connect::config(url, &connect::process_env)?;
+        let client = match tls {
+            connect::Tls::Plain => config.connect(NoTls),
+            connect::Tls::Verified(c) => {
+                config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(*c))
+            }
+        }
+        .map_err(|e| classify(url, &e))?;
         Ok(Self {
             client: RefCell::new(client),
             statements: RefCell::default(),

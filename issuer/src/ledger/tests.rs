@@ -889,3 +889,44 @@ fn migrate_refuses_a_source_that_does_not_verify() {
         Err(LedgerError::NotFound(_))
     ));
 }
+
+#[test]
+fn postgres_over_tls_verifies_the_server() {
+    let Some(server) = tessera_tests::postgres::PgServer::start_tls() else {
+        return;
+    };
+    let f = Fixture::new();
+    let plain = server.create_database();
+    let ca = server.ca_file();
+    let tls = PathBuf::from(format!(
+        "{plain}?sslmode=verify-full&sslrootcert={}",
+        ca.display()
+    ));
+    Ledger::init(&tls, VENDOR, &f.signer, "alice", samples::T0).unwrap();
+    let ledger = Ledger::open_read_only(&tls).unwrap();
+    ledger.verify(&f.keyring(), None).unwrap();
+    // The server's session is encrypted.
+    let on: String = server.psql(
+        &plain,
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE s.ssl AND a.application_name = 'tessera'",
+    );
+    assert_eq!(on.trim(), "1", "{on}");
+    drop(ledger);
+    // Another CA's certificate does not verify this server.
+    let other = tessera_tests::postgres::PgServer::start_tls().unwrap();
+    let wrong = PathBuf::from(format!(
+        "{plain}?sslmode=require&sslrootcert={}",
+        other.ca_file().display()
+    ));
+    let e = Ledger::open(&wrong).unwrap_err();
+    assert!(e.to_string().contains("TLS handshake"), "{e}");
+    // A file that holds no certificate.
+    let junk = f.dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let e = Ledger::open(Path::new(&format!(
+        "{plain}?sslmode=verify-full&sslrootcert={}",
+        junk.display()
+    )))
+    .unwrap_err();
+    assert!(e.to_string().contains("cannot be used"), "{e}");
+}

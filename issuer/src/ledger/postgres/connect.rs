@@ -12,11 +12,15 @@
 //!   named by `?passfile=FILE`, `PGPASSFILE` or `~/.pgpass` (libpq's
 //!   format `host:port:database:user:password`, `*` matching anything;
 //!   the file must not be readable by group or others).
-//! - TLS: this tessera talks to PostgreSQL without TLS. `sslmode=disable`
-//!   and `prefer` (libpq's default) connect in plain text; `require` and
-//!   stronger are refused with what to do instead (a unix socket, the
-//!   loopback interface, or a TLS tunnel such as stunnel or an SSH
-//!   forward to a remote server).
+//! - TLS (rustls): `sslmode=require`, `verify-ca` or `verify-full`
+//!   (or `PGSSLMODE`) connect with TLS and always verify the server's
+//!   certificate chain and name against the CA certificates in
+//!   `sslrootcert=FILE` (or `PGSSLROOTCERT`, else
+//!   `~/.postgresql/root.crt`, libpq's default): stricter than libpq, whose
+//!   `require` does not verify, because a ledger's connection must not be
+//!   open to a man in the middle. `disable` and `prefer` (libpq's default)
+//!   connect in plain text: use them over a unix socket or the loopback
+//!   interface only.
 
 use core::time::Duration;
 use std::path::{Path, PathBuf};
@@ -61,21 +65,28 @@ fn bad_url(url: &Path, what: &str) -> LedgerError {
     }
 }
 
-/// Splits libpq's `passfile` (and `sslmode` above `require`, which the
-/// parser does not know) off the query, returning the rest of the URL.
-fn split_query(url: &str) -> (String, Option<String>, Option<String>) {
+/// What the URL's query says that the `postgres` crate's parser does not
+/// take (libpq's `passfile`, `sslrootcert`, and `sslmode` itself, whose
+/// `verify-ca` and `verify-full` it does not know).
+#[derive(Default)]
+struct Extra {
+    passfile: Option<String>,
+    sslmode: Option<String>,
+    sslrootcert: Option<String>,
+}
+
+/// Splits [`Extra`] off the query, returning the rest of the URL.
+fn split_query(url: &str) -> (String, Extra) {
+    let mut extra = Extra::default();
     let Some((base, query)) = url.split_once('?') else {
-        return (url.to_owned(), None, None);
+        return (url.to_owned(), extra);
     };
-    let mut passfile = None;
-    let mut strict_tls = None;
     let mut kept: Vec<&str> = Vec::new();
     for pair in query.split('&') {
         match pair.split_once('=') {
-            Some(("passfile", v)) => passfile = Some(percent_decode(v)),
-            Some(("sslmode", v)) if matches!(v, "verify-ca" | "verify-full") => {
-                strict_tls = Some(v.to_owned());
-            }
+            Some(("passfile", v)) => extra.passfile = Some(percent_decode(v)),
+            Some(("sslmode", v)) => extra.sslmode = Some(percent_decode(v)),
+            Some(("sslrootcert", v)) => extra.sslrootcert = Some(percent_decode(v)),
             _ => kept.push(pair),
         }
     }
@@ -84,7 +95,88 @@ fn split_query(url: &str) -> (String, Option<String>, Option<String>) {
     } else {
         format!("{base}?{}", kept.join("&"))
     };
-    (rest, passfile, strict_tls)
+    (rest, extra)
+}
+
+/// How the connection is protected.
+#[derive(Debug)]
+pub enum Tls {
+    /// Plain text (`sslmode=disable` or `prefer`).
+    Plain,
+    /// TLS, the server verified against these CA certificates.
+    Verified(Box<rustls::ClientConfig>),
+}
+
+/// The crypto provider: `ring`, which builds with a C compiler alone (as
+/// the license server's). rustls deprecates it for lacking post-quantum key
+/// exchange; the ledger's rows are signed end to end, TLS keeps them
+/// private on the wire with the classic X25519 exchange until the provider
+/// is switched for `aws-lc-rs`.
+#[allow(deprecated)]
+fn provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+/// The TLS settings `sslmode` and `sslrootcert` ask for.
+fn tls(url: &Path, extra: &Extra, env: Env<'_>) -> Result<Tls, LedgerError> {
+    let mode = extra.sslmode.clone().or_else(|| env("PGSSLMODE"));
+    match mode.as_deref() {
+        None | Some("disable" | "prefer" | "allow") => return Ok(Tls::Plain),
+        Some("require" | "verify-ca" | "verify-full") => {}
+        Some(other) => {
+            return Err(bad_url(
+                url,
+                &format!(
+                    "sslmode={} is not one of disable, prefer, require, verify-ca, verify-full",
+                    crate::validate::shown(other)
+                ),
+            ))
+        }
+    }
+    let file = extra
+        .sslrootcert
+        .clone()
+        .or_else(|| env("PGSSLROOTCERT"))
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".postgresql/root.crt")))
+        .filter(|f| f.is_file())
+        .ok_or_else(|| {
+            bad_url(
+                url,
+                "TLS needs the CA certificate that signed the server's: name its PEM file with ?sslrootcert=FILE (or PGSSLROOTCERT, or put it in ~/.postgresql/root.crt)",
+            )
+        })?;
+    let unreadable = |why: String| {
+        bad_url(
+            url,
+            &format!(
+                "the CA certificates in {} cannot be used: {why}",
+                file.display()
+            ),
+        )
+    };
+    let certs = {
+        use rustls_pki_types::pem::PemObject as _;
+        rustls_pki_types::CertificateDer::pem_file_iter(&file)
+            .map_err(|e| unreadable(e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| unreadable(e.to_string()))?
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certs {
+        roots
+            .add(cert)
+            .map_err(|e| unreadable(format!("a certificate is not valid ({e})")))?;
+    }
+    if roots.is_empty() {
+        return Err(unreadable("it holds no PEM certificate".into()));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| unreadable(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Tls::Verified(Box::new(config)))
 }
 
 fn percent_decode(s: &str) -> String {
@@ -127,14 +219,13 @@ pub fn process_env(name: &str) -> Option<String> {
 /// # Errors
 /// [`LedgerError::Io`] saying what is wrong with the URL or the password
 /// file.
-pub fn config(url: &Path, env: Env<'_>) -> Result<postgres::Config, LedgerError> {
+pub fn config(url: &Path, env: Env<'_>) -> Result<(postgres::Config, Tls), LedgerError> {
     let text = url
         .to_str()
         .ok_or_else(|| bad_url(url, "it is not UTF-8"))?;
-    let (rest, passfile, strict_tls) = split_query(text);
-    if let Some(mode) = strict_tls {
-        return Err(bad_url(url, &no_tls(&mode)));
-    }
+    let (rest, extra) = split_query(text);
+    let tls = tls(url, &extra, env)?;
+    let passfile = extra.passfile;
     let mut config: postgres::Config = rest.parse().map_err(|_| {
         bad_url(
             url,
@@ -147,9 +238,10 @@ pub fn config(url: &Path, env: Env<'_>) -> Result<postgres::Config, LedgerError>
             "it holds a password, which would show in process lists, shell history and `tessera config`; remove it and give it in PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass, or ?passfile=FILE in the URL)",
         ));
     }
-    if config.get_ssl_mode() == SslMode::Require {
-        return Err(bad_url(url, &no_tls("require")));
-    }
+    config.ssl_mode(match tls {
+        Tls::Plain => SslMode::Disable,
+        Tls::Verified(_) => SslMode::Require,
+    });
     if config.get_hosts().is_empty() {
         let host = env("PGHOST").ok_or_else(|| {
             bad_url(
@@ -209,13 +301,7 @@ pub fn config(url: &Path, env: Env<'_>) -> Result<postgres::Config, LedgerError>
     if config.get_application_name().is_none() {
         config.application_name("tessera");
     }
-    Ok(config)
-}
-
-fn no_tls(mode: &str) -> String {
-    format!(
-        "sslmode={mode} asks for TLS, and this tessera connects to PostgreSQL without TLS; reach the server over a unix socket or the loopback interface (sslmode=disable), or through a TLS tunnel (stunnel, an SSH forward) to a local port"
-    )
+    Ok((config, tls))
 }
 
 /// The fields of one password file line, with libpq's `\:` and `\\`.
@@ -334,11 +420,12 @@ mod tests {
         let env = env_of(&[]);
         for (url, says) in [
             ("postgres://u:secret@h/db", "holds a password"),
-            ("postgres://u@h/db?sslmode=require", "sslmode=require"),
+            ("postgres://u@h/db?sslmode=require", "sslrootcert=FILE"),
             (
-                "postgres://u@h/db?sslmode=verify-full",
-                "sslmode=verify-full",
+                "postgres://u@h/db?sslmode=verify-full&sslrootcert=/nonexistent",
+                "sslrootcert=FILE",
             ),
+            ("postgres://u@h/db?sslmode=sometimes", "not one of"),
             ("postgres://u@h/db?nonsense=1", "not of the form"),
             ("postgres://u@/db", "names no host"),
         ] {
@@ -361,17 +448,17 @@ mod tests {
             ("PGDATABASE", "ledger"),
             ("PGPASSWORD", "pw"),
         ]);
-        let c = config(Path::new("postgres://"), &env).unwrap();
+        let (c, _) = config(Path::new("postgres://"), &env).unwrap();
         assert_eq!(c.get_hosts(), &[Host::Unix(PathBuf::from("/run/pg"))]);
         assert_eq!(c.get_ports(), &[6543]);
         assert_eq!(c.get_user(), Some("ops"));
         assert_eq!(c.get_dbname(), Some("ledger"));
         assert_eq!(c.get_password(), Some(&b"pw"[..]));
         // The URL wins over the variables, except for the password.
-        let c = config(Path::new("postgres://me@db.example:5433/l"), &env).unwrap();
+        let (c, _) = config(Path::new("postgres://me@db.example:5433/l"), &env).unwrap();
         assert_eq!(c.get_hosts(), &[Host::Tcp("db.example".into())]);
         assert_eq!((c.get_ports(), c.get_user()), (&[5433][..], Some("me")));
-        let c = config(Path::new("postgres://me@%2Ftmp%2Fs/l"), &env_of(&[])).unwrap();
+        let (c, _) = config(Path::new("postgres://me@%2Ftmp%2Fs/l"), &env_of(&[])).unwrap();
         assert_eq!(c.get_hosts(), &[Host::Unix(PathBuf::from("/tmp/s"))]);
     }
 
@@ -390,20 +477,20 @@ mod tests {
             "postgres://ops@127.0.0.1/ledger?passfile={}",
             file.display()
         );
-        let c = config(Path::new(&url), &env_of(&[])).unwrap();
+        let (c, _) = config(Path::new(&url), &env_of(&[])).unwrap();
         assert_eq!(c.get_password(), Some(&b"first:part"[..]));
         let url = format!("postgres://ops@127.0.0.1/other?passfile={}", file.display());
-        let c = config(Path::new(&url), &env_of(&[])).unwrap();
+        let (c, _) = config(Path::new(&url), &env_of(&[])).unwrap();
         assert_eq!(c.get_password(), Some(&b"fallback"[..]));
         // PGPASSWORD comes first.
-        let c = config(Path::new(&url), &env_of(&[("PGPASSWORD", "env")])).unwrap();
+        let (c, _) = config(Path::new(&url), &env_of(&[("PGPASSWORD", "env")])).unwrap();
         assert_eq!(c.get_password(), Some(&b"env"[..]));
         // A file others can read is refused, as libpq does.
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = config(Path::new(&url), &env_of(&[])).unwrap_err();
         assert!(e.to_string().contains("chmod 0600"), "{e}");
         // No file: no password, no error.
-        let c = config(
+        let (c, _) = config(
             Path::new("postgres://ops@h/db"),
             &env_of(&[("PGPASSFILE", "/nonexistent/pgpass")]),
         )
