@@ -933,20 +933,7 @@ impl Ledger {
         };
         let (checkpoint, filled) = {
             let mut ledger = Self::new(SqliteBackend::create(tmp.path())?);
-            let mut w = ledger.writer(signer, operator)?;
-            w.push(
-                at,
-                Fact::Genesis {
-                    ledger_id: random_ledger_id()?,
-                    vendor: vendor.to_owned(),
-                    journal_format: journal::JOURNAL_FORMAT,
-                },
-            )?;
-            let filled = fill(&mut w)?;
-            let checkpoint = w.commit()?.ok_or_else(|| LedgerError::Conflict {
-                path: path.to_owned(),
-                reason: "the genesis entry made no checkpoint".into(),
-            })?;
+            let (checkpoint, filled) = ledger.genesis(path, vendor, signer, operator, at, fill)?;
             if let Some(keyring) = keyring {
                 drop(ledger);
                 // Opened to write, so that closing it leaves no log behind.
@@ -977,21 +964,19 @@ impl Ledger {
         Ok((checkpoint, filled))
     }
 
-    /// [`Ledger::build`] in a PostgreSQL database: schema, genesis entry,
-    /// what `fill` appends and the checkpoint in one transaction; with a
-    /// `keyring`, the new ledger is verified before that transaction
-    /// commits, so a failure leaves the database as it was.
-    fn build_postgres<T>(
-        url: &Path,
+    /// The first transaction of a new, empty ledger: the genesis entry
+    /// (a random ledger id, `vendor`, `at`), what `fill` appends, and the
+    /// checkpoint that covers them, committed.
+    fn genesis<T>(
+        &mut self,
+        path: &Path,
         vendor: &str,
         signer: &dyn Signer,
         operator: &str,
         at: i64,
         fill: impl FnOnce(&mut Writer<'_>) -> Result<T, LedgerError>,
-        keyring: Option<&[KeyEntry]>,
     ) -> Result<(CheckpointInfo, T), LedgerError> {
-        let mut ledger = Self::new(PgBackend::create(url)?);
-        let mut w = ledger.writer(signer, operator)?;
+        let mut w = self.writer(signer, operator)?;
         w.push(
             at,
             Fact::Genesis {
@@ -1002,9 +987,28 @@ impl Ledger {
         )?;
         let filled = fill(&mut w)?;
         let checkpoint = w.commit()?.ok_or_else(|| LedgerError::Conflict {
-            path: url.to_owned(),
+            path: path.to_owned(),
             reason: "the genesis entry made no checkpoint".into(),
         })?;
+        Ok((checkpoint, filled))
+    }
+
+    /// [`Ledger::build`] in a PostgreSQL database: schema, genesis entry,
+    /// what `fill` appends and the checkpoint in one transaction (a
+    /// failure before its commit leaves the database as it was); with a
+    /// `keyring`, the new ledger is then verified, and its tables are
+    /// removed again when it does not verify.
+    fn build_postgres<T>(
+        url: &Path,
+        vendor: &str,
+        signer: &dyn Signer,
+        operator: &str,
+        at: i64,
+        fill: impl FnOnce(&mut Writer<'_>) -> Result<T, LedgerError>,
+        keyring: Option<&[KeyEntry]>,
+    ) -> Result<(CheckpointInfo, T), LedgerError> {
+        let mut ledger = Self::new(PgBackend::create(url)?);
+        let (checkpoint, filled) = ledger.genesis(url, vendor, signer, operator, at, fill)?;
         if let Some(keyring) = keyring {
             drop(ledger);
             if let Err(e) = Self::open_read_only(url).and_then(|l| l.verify(keyring, None)) {

@@ -410,18 +410,7 @@ impl PgBackend {
                 what: "its table tessera_ledger is not a tessera ledger's mark".into(),
             });
         }
-        if version > SCHEMA_VERSION {
-            return Err(LedgerError::NewerSchema {
-                path: path.clone(),
-                found: version,
-            });
-        }
-        if version != SCHEMA_VERSION {
-            return Err(LedgerError::Damaged {
-                path: path.clone(),
-                what: format!("it says schema {version}, which no tessera wrote"),
-            });
-        }
+        super::sqlite::check_version(path, version)?;
         for table in TABLES {
             if !self.table_exists(table)? {
                 return Err(LedgerError::Damaged {

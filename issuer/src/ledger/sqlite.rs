@@ -251,6 +251,24 @@ fn check_file(path: &Path) -> Result<(), LedgerError> {
     Ok(())
 }
 
+/// Refuses a ledger of a schema other than [`SCHEMA_VERSION`] (every
+/// backend marks its ledgers with it).
+pub(crate) fn check_version(path: &Path, version: i32) -> Result<(), LedgerError> {
+    if version > SCHEMA_VERSION {
+        return Err(LedgerError::NewerSchema {
+            path: path.to_owned(),
+            found: version,
+        });
+    }
+    if version != SCHEMA_VERSION {
+        return Err(LedgerError::Damaged {
+            path: path.to_owned(),
+            what: format!("it says schema {version}, which no tessera wrote"),
+        });
+    }
+    Ok(())
+}
+
 /// A path as an SQLite `file:` URI (percent-encoding what a URI reserves).
 fn uri(path: &Path, query: &str) -> String {
     let mut out = String::from("file:");
@@ -408,18 +426,7 @@ impl SqliteBackend {
                 what: "it is an SQLite database of another program".into(),
             });
         }
-        if version > SCHEMA_VERSION {
-            return Err(LedgerError::NewerSchema {
-                path: path.clone(),
-                found: version,
-            });
-        }
-        if version != SCHEMA_VERSION {
-            return Err(LedgerError::Damaged {
-                path: path.clone(),
-                what: format!("it says schema {version}, which no tessera wrote"),
-            });
-        }
+        check_version(path, version)?;
         for table in TABLES {
             let present: bool = self
                 .conn
