@@ -473,6 +473,8 @@ fn to_postgres(case: &str, sqlite: &str) -> String {
         "a value of the wrong type" => format!("ALTER TABLE licenses ALTER COLUMN sequence TYPE TEXT; {sqlite}"),
         "the application id changed" => "UPDATE tessera_ledger SET application_id = 0".into(),
         "the schema version changed" => "UPDATE tessera_ledger SET schema_version = 2".into(),
+        "a trigger planted" => "CREATE FUNCTION keep_out() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; \
+             CREATE TRIGGER keep_out BEFORE INSERT ON hw_serials FOR EACH ROW EXECUTE FUNCTION keep_out()".into(),
         _ => {
             let mut out = sqlite.to_owned();
             for n in [16, 32] {
@@ -555,6 +557,20 @@ fn every_tampering_case_exits_4_on_postgres_too() {
         check(&h, Path::new(&url), case, false, &mut failures);
     }
     for (case, statement) in [
+        (
+            "a rule planted",
+            "CREATE RULE keep_out AS ON INSERT TO hw_serials DO INSTEAD NOTHING",
+        ),
+        (
+            "row security enabled",
+            "ALTER TABLE hw_serials ENABLE ROW LEVEL SECURITY",
+        ),
+    ] {
+        let url = server.clone_database(&pristine);
+        server.psql(&url, statement);
+        check(&h, Path::new(&url), case, false, &mut failures);
+    }
+    for (case, statement) in [
         ("the mark deleted", "DELETE FROM tessera_ledger"),
         ("the mark dropped", "DROP TABLE tessera_ledger"),
         (
@@ -575,7 +591,7 @@ fn every_tampering_case_exits_4_on_postgres_too() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     eprintln!(
         "{} tampering cases on PostgreSQL, each exit 4",
-        SQL_CASES.len() + REHASHED.len() + 2
+        SQL_CASES.len() + REHASHED.len() + 4
     );
 }
 

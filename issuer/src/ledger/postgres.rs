@@ -76,6 +76,26 @@ const TABLES: [&str; 10] = [
     "replaced_bindings",
 ];
 
+/// The indexes [`SCHEMA`] makes (PostgreSQL names those of primary keys
+/// and unique columns itself).
+const INDEXES: [&str; 15] = [
+    "tessera_ledger_pkey",
+    "journal_pkey",
+    "checkpoints_pkey",
+    "identity_pkey",
+    "licenses_pkey",
+    "licenses_license_id_key",
+    "licenses_idem_key_key",
+    "licenses_entry",
+    "hw_serials_pkey",
+    "hw_serials_serial",
+    "serial_counter_pkey",
+    "schedules_pkey",
+    "events_pkey",
+    "events_serial",
+    "replaced_bindings_pkey",
+];
+
 /// The schema: SQLite's, in PostgreSQL's types (every number BIGINT).
 const SCHEMA: &str = "
 CREATE TABLE tessera_ledger (
@@ -418,6 +438,57 @@ impl PgBackend {
                     what: format!("its table `{table}` is missing"),
                 });
             }
+        }
+        self.check_objects()
+    }
+
+    /// Nothing tessera did not create in the ledger's schema: a trigger, a
+    /// rule or a row security policy would change what the fold reads or
+    /// writes; a view, table or index is refused as in a file.
+    fn check_objects(&self) -> Result<(), LedgerError> {
+        let pg = self.pg();
+        let ours: Vec<(&str, String)> = TABLES
+            .iter()
+            .map(|t| ("table", (*t).to_owned()))
+            .chain(INDEXES.iter().map(|i| ("index", (*i).to_owned())))
+            .collect();
+        let found = pg.query(
+            "SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'i' THEN 'index' \
+               WHEN 'v' THEN 'view' WHEN 'm' THEN 'view' WHEN 'S' THEN 'sequence' ELSE 'relation' END, \
+               c.relname, c.relrowsecurity \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind <> 'c' \
+             UNION ALL SELECT 'trigger', t.tgname, false FROM pg_trigger t \
+               JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+               WHERE n.nspname = current_schema() AND NOT t.tgisinternal \
+             UNION ALL SELECT 'rule', r.rulename, false FROM pg_rules r \
+               WHERE r.schemaname = current_schema() \
+             UNION ALL SELECT 'row security policy', p.policyname, false FROM pg_policies p \
+               WHERE p.schemaname = current_schema()",
+            &[],
+        )?;
+        for row in &found {
+            let kind: String = pg.get(row, 0)?;
+            let name: String = pg.get(row, 1)?;
+            let row_security: bool = pg.get(row, 2)?;
+            let what = if !ours.contains(&(kind.as_str(), name.clone())) {
+                format!(
+                    "it holds a {} `{}` that tessera did not create",
+                    crate::validate::shown(&kind),
+                    crate::validate::shown(&name)
+                )
+            } else if row_security {
+                format!(
+                    "row security was enabled on its table `{}`, which tessera never does",
+                    crate::validate::shown(&name)
+                )
+            } else {
+                continue;
+            };
+            return Err(LedgerError::Damaged {
+                path: self.path.clone(),
+                what,
+            });
         }
         Ok(())
     }
