@@ -65,7 +65,28 @@ pub struct Report {
     pub state_saved: bool,
     /// Warnings and recovery notes.
     pub notes: Vec<String>,
+    /// The PBX was decommissioned (all user licenses removed): when it
+    /// stops and when it is deleted unless a user license is added back.
+    pub decommissioned: Option<Decommissioned>,
 }
+
+/// The stop and deletion of a decommissioned PBX. Its license has no user
+/// licenses, is not a sharing client's, and ends without grace, locked:
+/// what the vendor issues after a decrease to zero users, whose license
+/// ends at the stop (+5 days); the deletion follows 9 days after the stop
+/// (+14 days).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Decommissioned {
+    /// The stop (the license's end).
+    pub stop: String,
+    /// The deletion, unless a user license is added back before.
+    pub delete: String,
+    /// Whether the stop has come.
+    pub stopped: bool,
+}
+
+/// Days from a decommissioned PBX's stop to its deletion.
+pub const DAYS_FROM_STOP_TO_DELETION: i64 = 9;
 
 /// The license's identity and dates.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -312,6 +333,18 @@ impl Report {
                 })
                 .collect(),
         };
+        let decommissioned = (entitlements.total_users == 0
+            && role != "client"
+            && policy.grace == 0
+            && policy.after_grace == tessera_verifier::claims::AfterGrace::Locked)
+            .then(|| {
+                let stop = schedule.effective_end();
+                Decommissioned {
+                    stop: format_time(stop),
+                    delete: format_time(stop.saturating_add(DAYS_FROM_STOP_TO_DELETION * 86_400)),
+                    stopped: now >= stop,
+                }
+            });
         let mut notes = Vec::new();
         if decision.matched_components() == binding.threshold && verdict.full_service() {
             notes.push(format!(
@@ -364,6 +397,7 @@ impl Report {
             over_assigned: Vec::new(),
             state_saved: true,
             notes,
+            decommissioned,
         }
     }
 
@@ -372,7 +406,39 @@ impl Report {
     pub fn summary(&self) -> String {
         let l = &self.license;
         let head = format!("license {} (sequence {})", escaped(&l.serial), l.sequence);
-        let mut out = match self.mode {
+        let mut out = match (&self.decommissioned, self.mode) {
+            (Some(d), Mode::EmergencyOnly | Mode::Locked) if d.stopped => format!(
+                "stopped on {}; deleted on {} unless a user license is added back ({head})",
+                d.stop, d.delete
+            ),
+            (Some(d), Mode::Full | Mode::RenewalDue) => format!(
+                "decommissioned: all user licenses removed; stops on {}, deleted on {} unless a user license is added back ({head})",
+                d.stop, d.delete
+            ),
+            _ => self.mode_summary(&head),
+        };
+        if let Some(days) = self.days_since_renewal {
+            let _ = write!(
+                out,
+                "\nlast renewal {days} day(s) ago; next check {}",
+                self.next_check
+            );
+        } else {
+            let _ = write!(out, "\nnext check {}", self.next_check);
+        }
+        for o in &self.over_assigned {
+            let _ = write!(out, "\nover-assigned: {}", o.message());
+        }
+        for note in &self.notes {
+            let _ = write!(out, "\nnote: {note}");
+        }
+        out
+    }
+
+    /// The first line of [`Report::summary`] for a PBX in its normal life.
+    fn mode_summary(&self, head: &str) -> String {
+        let l = &self.license;
+        match self.mode {
             Mode::Full => format!(
                 "valid: full service; {head} ends {}, {} day(s) left",
                 l.effective_end,
@@ -397,23 +463,7 @@ impl Report {
                 "not yet valid: the license starts {}; check the device clock ({head})",
                 l.not_before
             ),
-        };
-        if let Some(days) = self.days_since_renewal {
-            let _ = write!(
-                out,
-                "\nlast renewal {days} day(s) ago; next check {}",
-                self.next_check
-            );
-        } else {
-            let _ = write!(out, "\nnext check {}", self.next_check);
         }
-        for o in &self.over_assigned {
-            let _ = write!(out, "\nover-assigned: {}", o.message());
-        }
-        for note in &self.notes {
-            let _ = write!(out, "\nnote: {note}");
-        }
-        out
     }
 
     /// The full report for `status`.
@@ -424,11 +474,29 @@ impl Report {
         let row = |out: &mut String, k: &str, v: &str| {
             let _ = writeln!(out, "{k:<19} {v}");
         };
-        row(
-            &mut out,
-            "verdict:",
-            &format!("{} ({})", self.verdict, self.behaviour),
-        );
+        match &self.decommissioned {
+            Some(d) if d.stopped => row(
+                &mut out,
+                "verdict:",
+                &format!(
+                    "{} (stopped on {}; deleted on {} unless a user license is added back)",
+                    self.verdict, d.stop, d.delete
+                ),
+            ),
+            Some(d) => row(
+                &mut out,
+                "verdict:",
+                &format!(
+                    "{} (decommissioned: stops on {}; deleted on {} unless a user license is added back)",
+                    self.verdict, d.stop, d.delete
+                ),
+            ),
+            None => row(
+                &mut out,
+                "verdict:",
+                &format!("{} ({})", self.verdict, self.behaviour),
+            ),
+        }
         row(&mut out, "exit code:", &self.exit_code.to_string());
         if let Some(d) = self.days_left {
             row(&mut out, "days left:", &d.to_string());
@@ -462,11 +530,21 @@ impl Report {
             &format!("{} from {} to {term_end}", l.cycle, l.term_start),
         );
         row(&mut out, "lease end:", &l.lease_end);
-        row(
-            &mut out,
-            "grace end:",
-            &format!("{} (then {})", l.grace_end, l.after_grace),
-        );
+        match &self.decommissioned {
+            Some(d) => {
+                row(&mut out, "stop:", &format!("{} (no grace, locked)", d.stop));
+                row(
+                    &mut out,
+                    "deletion:",
+                    &format!("{} unless a user license is added back", d.delete),
+                );
+            }
+            None => row(
+                &mut out,
+                "grace end:",
+                &format!("{} (then {})", l.grace_end, l.after_grace),
+            ),
+        }
         row(
             &mut out,
             "binding:",

@@ -1,7 +1,7 @@
 //! Bulk issuance (`tessera issue --bulk FILE.csv -o DIR`): one license per
 //! CSV row, many rows per durable ledger transaction, resumable.
 //!
-//! The CSV follows the mass-configuration shape of DOMAIN.md (extension
+//! The CSV follows the mass-configuration shape of docs/rules.md (extension
 //! key, number, user, add-on 1..N) plus the columns that say which device
 //! and which order; the format is in `issuer/README.md` with the example
 //! `issuer/examples/bulk.csv`:

@@ -1,5 +1,5 @@
 //! Dates, terms and durations: every calendar rule of the issuer in one
-//! place (DOMAIN: payment cycle, last day of a month, co-termination).
+//! place (docs/rules.md: payment cycle, last day of a month, co-termination).
 //!
 //! All times are UTC. Terms add calendar months and clamp to the end of a
 //! shorter month (31 January + 1 month = 28/29 February), as chrono's
@@ -216,7 +216,7 @@ pub fn days_between(from: i64, to: i64) -> i64 {
 
 /// The prorated fraction of a service running from `start` to the term
 /// end, relative to the whole term: days(start → end) / days(term start →
-/// end), by calendar days (DOMAIN: a service added mid-term is charged to
+/// end), by calendar days (docs/rules.md: a service added mid-term is charged to
 /// the remaining period).
 #[must_use]
 pub fn prorated_fraction(term_start: i64, term_end: i64, start: i64) -> f64 {

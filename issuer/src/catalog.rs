@@ -113,9 +113,130 @@ pub struct Package {
     pub description: String,
 }
 
+/// The timing a PBX is licensed under: leases, checks, grace and what
+/// follows it. A catalog names these sets (`[[policy]]`); each PBX records
+/// the one it was given, with every value, and keeps it whatever catalog
+/// later commands run with.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyValues {
+    /// Validity of one license file (seconds) for an online PBX.
+    pub lease: u32,
+    /// Longest lease of an air-gapped PBX.
+    pub max_lease: u32,
+    /// How long before the lease end renewal becomes due.
+    pub renewal_window: u32,
+    /// How often the PBX checks its license.
+    pub check_interval: u32,
+    /// Offline grace after the lease end.
+    pub grace: u32,
+    /// Mode after grace: `emergency_only` or `locked`.
+    pub after_grace: String,
+    /// Clock rollback tolerance.
+    pub rollback_tolerance: u32,
+}
+
+impl PolicyValues {
+    /// The after-grace mode.
+    #[must_use]
+    pub fn after_grace_mode(&self) -> AfterGrace {
+        if self.after_grace == "locked" {
+            AfterGrace::Locked
+        } else {
+            AfterGrace::EmergencyOnly
+        }
+    }
+
+    /// Whether the values are usable: a lease, a check interval, a
+    /// longest lease at least the lease, a known after-grace mode.
+    #[must_use]
+    pub fn problem(&self) -> Option<String> {
+        if self.lease == 0 {
+            Some("its lease is 0".into())
+        } else if self.max_lease < self.lease {
+            Some("its max_lease is shorter than its lease".into())
+        } else if self.check_interval == 0 {
+            Some("its check interval is 0".into())
+        } else if !matches!(self.after_grace.as_str(), "emergency_only" | "locked") {
+            Some(format!(
+                "its after-grace mode `{}` is not emergency_only or locked",
+                crate::validate::shown(&self.after_grace)
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// The fields whose values differ from `other`'s, as
+    /// `field VALUE (OTHER)`, in catalog order.
+    #[must_use]
+    pub fn differences(&self, other: &Self) -> Vec<String> {
+        let mut out = Vec::new();
+        let durations = [
+            ("lease", self.lease, other.lease),
+            ("max_lease", self.max_lease, other.max_lease),
+            ("renewal_window", self.renewal_window, other.renewal_window),
+            ("check_interval", self.check_interval, other.check_interval),
+            ("grace", self.grace, other.grace),
+        ];
+        for (field, a, b) in durations {
+            if a != b {
+                out.push(format!(
+                    "{field} {} (catalog: {})",
+                    format_duration(a),
+                    format_duration(b)
+                ));
+            }
+        }
+        if self.after_grace != other.after_grace {
+            out.push(format!(
+                "after_grace {} (catalog: {})",
+                self.after_grace, other.after_grace
+            ));
+        }
+        if self.rollback_tolerance != other.rollback_tolerance {
+            out.push(format!(
+                "rollback_tolerance {} (catalog: {})",
+                format_duration(self.rollback_tolerance),
+                format_duration(other.rollback_tolerance)
+            ));
+        }
+        out
+    }
+
+    /// A one-line summary.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        format!(
+            "lease {} (air-gapped up to {}), renewal window {}, checks every {}, grace {} then {}, rollback tolerance {}",
+            format_duration(self.lease),
+            format_duration(self.max_lease),
+            format_duration(self.renewal_window),
+            format_duration(self.check_interval),
+            format_duration(self.grace),
+            self.after_grace,
+            format_duration(self.rollback_tolerance)
+        )
+    }
+}
+
+/// A named policy of the catalog (`[[policy]]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamedPolicy {
+    /// Its name (`hw-14d-emergency` ...).
+    pub name: String,
+    /// Description for people.
+    pub description: String,
+    /// Its values.
+    pub values: PolicyValues,
+}
+
 /// License defaults for one platform.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlatformDefaults {
+    /// The name of the platform's default policy (`policy = NAME`, or
+    /// `platform-KEY` for a platform that sets the values itself).
+    pub policy: String,
     /// Validity of one license file (seconds) for an online PBX.
     pub lease: u32,
     /// Longest lease of an air-gapped PBX (which otherwise gets the term
@@ -166,6 +287,9 @@ pub struct Catalog {
     pub max_count: u32,
     /// Highest storage units of one PBX (`[limits] max_storage_units`).
     pub max_storage_units: u32,
+    /// Named policies, in catalog order (those the platforms define
+    /// inline included, as `platform-KEY`).
+    pub policies: Vec<NamedPolicy>,
     platforms: BTreeMap<&'static str, PlatformDefaults>,
     text: String,
     source: String,
@@ -281,6 +405,30 @@ impl Catalog {
     #[must_use]
     pub fn platform(&self, platform: Platform) -> Option<&PlatformDefaults> {
         self.platforms.get(platform_key(platform))
+    }
+
+    /// A named policy (any case).
+    #[must_use]
+    pub fn policy(&self, name: &str) -> Option<&NamedPolicy> {
+        self.policies
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The names of the policies, for messages.
+    #[must_use]
+    pub fn policy_names(&self) -> String {
+        self.policies
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The default policy of a platform.
+    #[must_use]
+    pub fn default_policy(&self, platform: Platform) -> Option<&NamedPolicy> {
+        self.platform(platform).and_then(|d| self.policy(&d.policy))
     }
 
     /// A profile by name (any case).
@@ -447,7 +595,35 @@ struct RawCatalog {
     calendar: Option<RawCalendar>,
     #[serde(default)]
     limits: Option<RawLimits>,
+    #[serde(default)]
+    policy: Vec<RawPolicy>,
     platform: RawPlatforms,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    lease: Spanned<String>,
+    max_lease: Spanned<String>,
+    renewal_window: Spanned<String>,
+    check_interval: Spanned<String>,
+    grace: Spanned<String>,
+    after_grace: Spanned<String>,
+    rollback_tolerance: Spanned<String>,
+}
+
+/// The timing fields of a policy, or of a platform that sets them itself.
+struct RawTiming<'r> {
+    lease: &'r Spanned<String>,
+    max_lease: &'r Spanned<String>,
+    renewal_window: &'r Spanned<String>,
+    check_interval: &'r Spanned<String>,
+    grace: &'r Spanned<String>,
+    after_grace: &'r Spanned<String>,
+    rollback_tolerance: &'r Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -519,13 +695,22 @@ struct RawPackage {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPlatform {
-    lease: Spanned<String>,
-    max_lease: Spanned<String>,
-    renewal_window: Spanned<String>,
-    check_interval: Spanned<String>,
-    grace: Spanned<String>,
-    after_grace: Spanned<String>,
-    rollback_tolerance: Spanned<String>,
+    #[serde(default)]
+    policy: Option<Spanned<String>>,
+    #[serde(default)]
+    lease: Option<Spanned<String>>,
+    #[serde(default)]
+    max_lease: Option<Spanned<String>>,
+    #[serde(default)]
+    renewal_window: Option<Spanned<String>>,
+    #[serde(default)]
+    check_interval: Option<Spanned<String>>,
+    #[serde(default)]
+    grace: Option<Spanned<String>>,
+    #[serde(default)]
+    after_grace: Option<Spanned<String>>,
+    #[serde(default)]
+    rollback_tolerance: Option<Spanned<String>>,
     binding: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     required: Vec<Spanned<String>>,
@@ -583,6 +768,7 @@ impl Checker<'_> {
             ),
             None => (None, None),
         };
+        let mut policies = self.policies(&raw.policy)?;
         let mut platforms = BTreeMap::new();
         let RawPlatforms { hw, vm, cloud } = raw.platform;
         for (key, p) in [("hw", hw), ("vm", vm), ("cloud", cloud)] {
@@ -593,7 +779,7 @@ impl Checker<'_> {
                     format!("[platform.{key}] is missing: every platform (hw, vm, cloud) needs its defaults"),
                 ));
             };
-            platforms.insert(key, self.platform(key, p)?);
+            platforms.insert(key, self.platform(key, p, &mut policies)?);
         }
         Ok(Catalog {
             vendor: vendor.to_owned(),
@@ -607,6 +793,7 @@ impl Checker<'_> {
             holidays,
             max_count: max_count.unwrap_or(DEFAULT_MAX_COUNT),
             max_storage_units: max_storage_units.unwrap_or(DEFAULT_MAX_STORAGE_UNITS),
+            policies,
             platforms,
             text: text.to_owned(),
             source: self.file.to_owned(),
@@ -823,12 +1010,12 @@ impl Checker<'_> {
             .collect()
     }
 
-    fn duration(&self, key: &str, field: &str, d: &Spanned<String>) -> Result<u32, CatalogError> {
+    fn duration(&self, what: &str, field: &str, d: &Spanned<String>) -> Result<u32, CatalogError> {
         parse_duration(d.get_ref()).ok_or_else(|| {
             self.err(
                 d.span(),
                 format!(
-                    "platform.{key}.{field} `{}` is not a duration: write <n>s, <n>m, <n>h or <n>d",
+                    "{what}.{field} `{}` is not a duration: write <n>s, <n>m, <n>h or <n>d",
                     d.get_ref()
                 ),
             )
@@ -852,47 +1039,205 @@ impl Checker<'_> {
         })
     }
 
-    fn platform(&self, key: &str, p: RawPlatform) -> Result<PlatformDefaults, CatalogError> {
-        let lease = self.duration(key, "lease", &p.lease)?;
-        let max_lease = self.duration(key, "max_lease", &p.max_lease)?;
-        let renewal_window = self.duration(key, "renewal_window", &p.renewal_window)?;
-        let check_interval = self.duration(key, "check_interval", &p.check_interval)?;
-        let grace = self.duration(key, "grace", &p.grace)?;
-        let rollback_tolerance = self.duration(key, "rollback_tolerance", &p.rollback_tolerance)?;
+    /// The values of a policy (`what` names it in messages:
+    /// `platform.hw`, `policy.NAME`).
+    fn timing(&self, what: &str, t: &RawTiming<'_>) -> Result<PolicyValues, CatalogError> {
+        let lease = self.duration(what, "lease", t.lease)?;
+        let max_lease = self.duration(what, "max_lease", t.max_lease)?;
+        let renewal_window = self.duration(what, "renewal_window", t.renewal_window)?;
+        let check_interval = self.duration(what, "check_interval", t.check_interval)?;
+        let grace = self.duration(what, "grace", t.grace)?;
+        let rollback_tolerance = self.duration(what, "rollback_tolerance", t.rollback_tolerance)?;
         if lease == 0 {
-            return Err(self.err(
-                p.lease.span(),
-                format!("platform.{key}.lease must not be 0"),
-            ));
+            return Err(self.err(t.lease.span(), format!("{what}.lease must not be 0")));
         }
         if max_lease < lease {
             return Err(self.err(
-                p.max_lease.span(),
-                format!("platform.{key}.max_lease must be at least the lease"),
+                t.max_lease.span(),
+                format!("{what}.max_lease must be at least the lease"),
             ));
         }
         if check_interval == 0 {
             return Err(self.err(
-                p.check_interval.span(),
-                format!("platform.{key}.check_interval must not be 0 (spec/FORMAT.md §5.3.7)"),
+                t.check_interval.span(),
+                format!("{what}.check_interval must not be 0 (spec/FORMAT.md §5.3.7)"),
             ));
         }
-        if key == "cloud" && grace != 0 {
-            return Err(self.err(
-                p.grace.span(),
-                "platform.cloud.grace must be 0: a Cloud PBX has no offline grace (DOMAIN)",
-            ));
-        }
-        let after_grace = match p.after_grace.get_ref().as_str() {
-            "emergency_only" => AfterGrace::EmergencyOnly,
-            "locked" => AfterGrace::Locked,
+        let after_grace = match t.after_grace.get_ref().as_str() {
+            m @ ("emergency_only" | "locked") => m.to_owned(),
             other => {
                 return Err(self.err(
-                    p.after_grace.span(),
-                    format!("platform.{key}.after_grace `{other}`: use emergency_only or locked"),
+                    t.after_grace.span(),
+                    format!("{what}.after_grace `{other}`: use emergency_only or locked"),
                 ))
             }
         };
+        Ok(PolicyValues {
+            lease,
+            max_lease,
+            renewal_window,
+            check_interval,
+            grace,
+            after_grace,
+            rollback_tolerance,
+        })
+    }
+
+    fn policies(&self, raw: &[RawPolicy]) -> Result<Vec<NamedPolicy>, CatalogError> {
+        let mut out: Vec<NamedPolicy> = Vec::new();
+        for p in raw {
+            let name = self.name("policy", &p.name)?;
+            let valid = name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid {
+                return Err(self.err(
+                    p.name.span(),
+                    format!("policy name `{name}`: use letters, digits, `-` and `_` only"),
+                ));
+            }
+            if out.iter().any(|o| o.name.eq_ignore_ascii_case(&name)) {
+                return Err(self.err(
+                    p.name.span(),
+                    format!("duplicate policy name `{name}` (names are compared without case)"),
+                ));
+            }
+            let values = self.timing(
+                &format!("policy.{name}"),
+                &RawTiming {
+                    lease: &p.lease,
+                    max_lease: &p.max_lease,
+                    renewal_window: &p.renewal_window,
+                    check_interval: &p.check_interval,
+                    grace: &p.grace,
+                    after_grace: &p.after_grace,
+                    rollback_tolerance: &p.rollback_tolerance,
+                },
+            )?;
+            out.push(NamedPolicy {
+                name,
+                description: p.description.clone(),
+                values,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A platform's defaults: its default policy named (`policy = NAME`)
+    /// or its values set inline (then a policy `platform-KEY`, added to
+    /// `policies`), and its binding.
+    fn platform(
+        &self,
+        key: &str,
+        p: RawPlatform,
+        policies: &mut Vec<NamedPolicy>,
+    ) -> Result<PlatformDefaults, CatalogError> {
+        let what = format!("platform.{key}");
+        let inline = [
+            &p.lease,
+            &p.max_lease,
+            &p.renewal_window,
+            &p.check_interval,
+            &p.grace,
+            &p.after_grace,
+            &p.rollback_tolerance,
+        ];
+        let (policy_name, values) = match &p.policy {
+            Some(name) => {
+                if let Some(field) = inline.iter().find_map(|f| f.as_ref()) {
+                    return Err(self.err(
+                        field.span(),
+                        format!("{what} names its policy `{}` and sets timing values too: set them in the [[policy]] only", name.get_ref()),
+                    ));
+                }
+                let found = policies
+                    .iter()
+                    .find(|n| n.name.eq_ignore_ascii_case(name.get_ref().trim()))
+                    .ok_or_else(|| {
+                        self.err(
+                            name.span(),
+                            format!(
+                                "{what}.policy `{}` is not a [[policy]] of this catalog; it has: {}",
+                                name.get_ref(),
+                                policies
+                                    .iter()
+                                    .map(|n| n.name.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
+                    })?;
+                (found.name.clone(), found.values.clone())
+            }
+            None => {
+                let missing = |field: &str| {
+                    let at = self.text.find(&format!("[platform.{key}]")).unwrap_or(0);
+                    self.err(
+                        at..at,
+                        format!("{what} needs `policy = NAME` or its own {field} (and every other timing value)"),
+                    )
+                };
+                let values = self.timing(
+                    &what,
+                    &RawTiming {
+                        lease: p.lease.as_ref().ok_or_else(|| missing("lease"))?,
+                        max_lease: p.max_lease.as_ref().ok_or_else(|| missing("max_lease"))?,
+                        renewal_window: p
+                            .renewal_window
+                            .as_ref()
+                            .ok_or_else(|| missing("renewal_window"))?,
+                        check_interval: p
+                            .check_interval
+                            .as_ref()
+                            .ok_or_else(|| missing("check_interval"))?,
+                        grace: p.grace.as_ref().ok_or_else(|| missing("grace"))?,
+                        after_grace: p
+                            .after_grace
+                            .as_ref()
+                            .ok_or_else(|| missing("after_grace"))?,
+                        rollback_tolerance: p
+                            .rollback_tolerance
+                            .as_ref()
+                            .ok_or_else(|| missing("rollback_tolerance"))?,
+                    },
+                )?;
+                let name = format!("platform-{key}");
+                if policies.iter().any(|n| n.name.eq_ignore_ascii_case(&name)) {
+                    let at = self.text.find(&format!("[platform.{key}]")).unwrap_or(0);
+                    return Err(self.err(
+                        at..at,
+                        format!("{what} sets its values inline, which makes a policy `{name}`, and a [[policy]] has that name: name the policy with `policy = \"{name}\"` instead"),
+                    ));
+                }
+                policies.push(NamedPolicy {
+                    name: name.clone(),
+                    description: format!("the values of [platform.{key}]"),
+                    values: values.clone(),
+                });
+                (name, values)
+            }
+        };
+        if key == "cloud" && values.grace != 0 {
+            let span = p
+                .grace
+                .as_ref()
+                .or(p.policy.as_ref())
+                .map_or(0..0, Spanned::span);
+            return Err(self.err(
+                span,
+                "platform.cloud.grace must be 0: a Cloud PBX has no offline grace (docs/rules.md)",
+            ));
+        }
+        let PolicyValues {
+            lease,
+            max_lease,
+            renewal_window,
+            check_interval,
+            grace,
+            rollback_tolerance,
+            ..
+        } = values;
+        let after_grace = values.after_grace_mode();
         let mut binding = Vec::new();
         for name in p.binding.get_ref() {
             let k = self.kind(key, name)?;
@@ -938,6 +1283,7 @@ impl Checker<'_> {
                 )
             })?;
         Ok(PlatformDefaults {
+            policy: policy_name,
             lease,
             max_lease,
             renewal_window,

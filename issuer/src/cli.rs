@@ -35,6 +35,8 @@ $XDG_CONFIG_HOME/tessera/config.toml): `tessera config` shows them.
   TESSERA_PASSPHRASE  passphrase of the signing key (or --passphrase-file; never argv)
   TESSERA_PKCS11_MODULE  PKCS#11 library of an HSM key (--key pkcs11:URI)
   TESSERA_PKCS11_PIN     user PIN of that token (or --pin-file; never argv)
+  TESSERA_NOW         run as if it were this time (--now; rehearsals and
+                      tests: recorded as the issue time, with a warning)
 
 ";
 
@@ -77,15 +79,16 @@ pub struct Global {
     /// `operator` in the configuration, $USER).
     #[arg(long, global = true, value_name = "NAME")]
     pub operator: Option<String>,
-    /// Pretend the current time is TIME (tests and drills only: it is
-    /// recorded as the issue time).
+    /// Run as if the time were TIME (RFC 3339 or YYYY-MM-DD, UTC; else
+    /// TESSERA_NOW): for rehearsals, drills and tests. A warning says so
+    /// whenever it is in effect; the time given is recorded as the issue
+    /// time of whatever the command writes.
     #[arg(
         long,
         global = true,
         env = "TESSERA_NOW",
         hide_env_values = true,
-        value_name = "TIME",
-        hide = true
+        value_name = "TIME"
     )]
     pub now: Option<String>,
 }
@@ -334,6 +337,18 @@ A device identity file (TOML) holds raw values as the device reads them:
 
 "))]
     Verify(VerifyArgs),
+    /// The PBX registry: add a PBX (allocating its SW serial) before its
+    /// first license, list, show and edit them.
+    #[command(subcommand, after_help = after_help("\
+Examples:
+  tessera pbx add --customer 'Acme GmbH' --name 'Acme HQ' --model VM-500 --platform vm \\
+      --cycle yearly --profile PBX-BASIC=20 --profile UC-BUSINESS=5 --key signing.pem
+  tessera pbx list --state active --platform vm
+  tessera pbx show SW-2026-000001
+  tessera pbx edit SW-2026-000001 --policy appliance-72h-locked --approval CHG-1234 --key signing.pem
+
+"))]
+    Pbx(PbxCommand),
     /// Query and check the ledger.
     #[command(subcommand, after_help = after_help("\
 Examples:
@@ -692,6 +707,10 @@ pub struct ReplaceArgs {
     /// Why: `rma` (a new unit of the same platform) or `migrate`.
     #[arg(long, value_enum)]
     pub reason: ReasonArg,
+    /// The new device's model (recorded in the registry; default: the
+    /// model recorded).
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
     /// Signing key.
     #[command(flatten)]
     pub key: KeyArgs,
@@ -984,6 +1003,206 @@ Examples:
     },
 }
 
+/// `--platform` of `pbx add|list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlatformArg {
+    /// Vendor appliance.
+    Hw,
+    /// Virtual machine.
+    Vm,
+    /// Vendor-hosted.
+    Cloud,
+}
+
+impl PlatformArg {
+    /// The platform.
+    #[must_use]
+    pub fn platform(self) -> tessera_verifier::claims::Platform {
+        use tessera_verifier::claims::Platform;
+        match self {
+            Self::Hw => Platform::Hw,
+            Self::Vm => Platform::Vm,
+            Self::Cloud => Platform::Cloud,
+        }
+    }
+}
+
+/// `--cycle` of `pbx add`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CycleArg {
+    /// One calendar month.
+    Monthly,
+    /// Twelve calendar months.
+    Yearly,
+    /// Sixty calendar months.
+    #[value(name = "5y")]
+    FiveYears,
+    /// No term end (not for Cloud).
+    Lifetime,
+}
+
+impl CycleArg {
+    /// The cycle.
+    #[must_use]
+    pub fn cycle(self) -> tessera_verifier::claims::Cycle {
+        use tessera_verifier::claims::Cycle;
+        match self {
+            Self::Monthly => Cycle::Monthly,
+            Self::Yearly => Cycle::Yearly,
+            Self::FiveYears => Cycle::FiveYears,
+            Self::Lifetime => Cycle::Lifetime,
+        }
+    }
+}
+
+/// `--state` of `pbx list` (and the STATE column of reports and lists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateArg {
+    /// Added, no license yet.
+    Registered,
+    /// Licensed and in force (a scheduled stop still ahead).
+    Active,
+    /// Stopped after all its user licenses were removed.
+    Stopped,
+    /// Deleted after its stop.
+    Deleted,
+}
+
+/// `tessera pbx`.
+#[derive(Debug, Subcommand)]
+pub enum PbxCommand {
+    /// Add a PBX to the registry: allocates and prints its SW serial,
+    /// which its agent presents at activation (VM and Cloud must).
+    #[command(after_help = after_help("\
+Examples:
+  tessera pbx add --customer 'Acme GmbH' --name 'Acme HQ' --model VM-500 --platform vm \\
+      --cycle yearly --profile PBX-BASIC=20 --profile UC-BUSINESS=5 --key signing.pem
+  tessera pbx add --customer Acme --name 'Acme cloud' --model C-1 --platform cloud \\
+      --cycle monthly --profile UC-PREMIUM=3 --storage 4 --json --key signing.pem
+
+The PBX records its policy (--policy NAME, else its platform's default in
+the catalog) with every value; its licenses keep it whatever catalog later
+commands run with. Storage (units of the catalog's unit_gb) is sold for
+Cloud only; lifetime is not sold for Cloud. Refusals exit 2.
+
+"))]
+    Add(PbxAddArgs),
+    /// List the registry: one line per PBX with its state.
+    #[command(after_help = after_help("\
+Examples:
+  tessera pbx list
+  tessera pbx list --customer 'Acme GmbH' --state stopped --state deleted
+  tessera pbx list --platform cloud --csv > cloud.csv
+
+"))]
+    List {
+        /// Only this customer's PBXs (exact name).
+        #[arg(long, value_name = "NAME")]
+        customer: Option<String>,
+        /// Only PBXs in these states (repeat for several).
+        #[arg(long, value_enum)]
+        state: Vec<StateArg>,
+        /// Only PBXs of this platform.
+        #[arg(long, value_enum)]
+        platform: Option<PlatformArg>,
+        /// JSON output.
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// CSV output.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Show a PBX: its registry entry, state, recorded policy (and how the
+    /// catalog's policy of that name differs) and history.
+    #[command(after_help = after_help("\
+Examples:
+  tessera pbx show SW-2026-000001
+  tessera pbx show HW-7F3A-0042 --json
+
+"))]
+    Show {
+        /// SW serial (or the HW serial converted to it).
+        serial: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a PBX's recorded policy (with the approval that allows it),
+    /// name or customer.
+    #[command(after_help = after_help("\
+Examples:
+  tessera pbx edit SW-2026-000001 --policy appliance-72h-locked --approval CHG-1234 --key signing.pem
+  tessera pbx edit SW-2026-000001 --name 'Acme HQ (new building)' --key signing.pem
+
+The policy is the catalog's of that name, recorded with every value; the
+next license of the PBX (renewal, change, replacement) carries it. The
+change is a journal entry, shown by `tessera pbx show` and `tessera ledger
+show`. Refusals exit 2.
+
+"))]
+    Edit(PbxEditArgs),
+}
+
+/// `tessera pbx add`.
+#[derive(Debug, Args)]
+pub struct PbxAddArgs {
+    /// Customer.
+    #[arg(long, value_name = "NAME")]
+    pub customer: String,
+    /// PBX name.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// Model (appliance or image).
+    #[arg(long, value_name = "MODEL")]
+    pub model: String,
+    /// Platform.
+    #[arg(long, value_enum)]
+    pub platform: PlatformArg,
+    /// Payment cycle of every profile.
+    #[arg(long, value_enum)]
+    pub cycle: CycleArg,
+    /// Users of a profile: CODE=COUNT (a catalog profile name; repeat).
+    #[arg(long = "profile", value_name = "CODE=COUNT")]
+    pub profiles: Vec<String>,
+    /// A named policy of the catalog (default: the platform's).
+    #[arg(long, value_name = "NAME")]
+    pub policy: Option<String>,
+    /// Storage units (Cloud only).
+    #[arg(long, value_name = "UNITS", default_value_t = 0)]
+    pub storage: u32,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Signing key (signs the ledger's checkpoint).
+    #[command(flatten)]
+    pub key: KeyArgs,
+}
+
+/// `tessera pbx edit`.
+#[derive(Debug, Args)]
+pub struct PbxEditArgs {
+    /// SW serial (or the HW serial converted to it).
+    pub serial: String,
+    /// A named policy of the catalog to record instead (needs --approval).
+    #[arg(long, value_name = "NAME")]
+    pub policy: Option<String>,
+    /// The vendor approval reference of a policy change.
+    #[arg(long, value_name = "REF")]
+    pub approval: Option<String>,
+    /// New PBX name.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// New customer.
+    #[arg(long, value_name = "NAME")]
+    pub customer: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Signing key (signs the ledger's checkpoint).
+    #[command(flatten)]
+    pub key: KeyArgs,
+}
+
 /// `tessera report`.
 #[derive(Debug, Subcommand)]
 pub enum ReportCommand {
@@ -994,9 +1213,17 @@ pub enum ReportCommand {
 Examples:
   tessera report overdue
   tessera report overdue --json | mail -s 'tessera overdue' ops@example.com
+  tessera report overdue --all
+
+Only PBXs in force are listed: a PBX stopped or deleted after all its user
+licenses were removed is left out unless --all is given (then with its
+state).
 
 "))]
     Overdue {
+        /// Also PBXs not in force (stopped, deleted), with a STATE column.
+        #[arg(long)]
+        all: bool,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -1005,12 +1232,47 @@ Examples:
     #[command(after_help = after_help("\
 Examples:
   tessera report expiring --within 30
+  tessera report expiring --within 30 --all
+
+Only PBXs in force are listed (--all adds stopped and deleted ones, with
+their state).
 
 "))]
     Expiring {
         /// Days ahead.
         #[arg(long, value_name = "DAYS")]
         within: u32,
+        /// Also PBXs not in force (stopped, deleted), with a STATE column.
+        #[arg(long)]
+        all: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One row per PBX per charge recorded in a period: the quantities
+    /// a billing system imports (activations, increases, services added,
+    /// term renewals, storage), with their proration.
+    #[command(after_help = after_help("\
+Examples:
+  tessera report billing --from 2026-11-01 --to 2026-12-01
+  tessera report billing --from 2026-11-01 --to 2026-12-01 --csv > 2026-11.csv
+
+Rows are the charges recorded from --from (inclusive) to --to (exclusive),
+by serial. Columns (docs/operations.md, \"Billing\"): recorded_at, customer,
+serial, model, kind, item, quantity, cycle, period_start, period_end, days,
+period_days, fraction, sequence.
+
+"))]
+    Billing {
+        /// First day (YYYY-MM-DD or RFC 3339), inclusive.
+        #[arg(long, value_name = "DATE")]
+        from: String,
+        /// Last day (YYYY-MM-DD or RFC 3339), exclusive.
+        #[arg(long, value_name = "DATE")]
+        to: String,
+        /// CSV output.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
         /// JSON output.
         #[arg(long)]
         json: bool,

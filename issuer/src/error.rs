@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 | success |
 //! | 1 | usage, input or I/O error: bad arguments, unreadable or invalid files (catalog, order, request, key, keyring), ledger unavailable |
-//! | 2 | policy refusal: the order or request breaks a rule (DOMAIN.md) |
+//! | 2 | policy refusal: the order or request breaks a rule (docs/rules.md) |
 //! | 3 | verification failure: the license is malformed, its signature or key does not check, or it does not bind to the device |
 //! | 4 | ledger integrity failure: an entry, a view or a checkpoint does not hold, entries were cut off, or the file is damaged or not a tessera ledger |
 //! | 5 | the license verifies but is not in force at the time given (expired after grace, or not yet valid) |
@@ -54,7 +54,7 @@ pub enum Error {
     /// The order.
     #[error(transparent)]
     Order(#[from] OrderError),
-    /// A rule of DOMAIN.md.
+    /// A rule of docs/rules.md.
     #[error(transparent)]
     Policy(#[from] PolicyError),
     /// The ledger.

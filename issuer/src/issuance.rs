@@ -17,11 +17,12 @@ use tessera_verifier::encode::{
 use tessera_verifier::{armor, decode_license_unverified};
 
 use crate::calendar::{CycleName, PlatformName};
-use crate::catalog::{component_kind_name, Catalog, PlatformDefaults};
+use crate::catalog::{component_kind_name, Catalog, PlatformDefaults, PolicyValues};
 use crate::error::Error;
 use crate::ledger::{Action, LedgerError, NewRecord, Record, Writer};
 use crate::order::Order;
 use crate::policy::{self, PolicyError, Proration, ScheduleChange, ServerInfo, Warning};
+use crate::registry;
 
 /// Who issues, with what.
 pub struct Issuer<'a> {
@@ -169,14 +170,79 @@ pub fn binding_match(binding: &BindingData, request: &RequestData) -> (u8, bool)
     (matched, required_ok && matched >= binding.threshold)
 }
 
-pub(crate) fn license_policy(d: &PlatformDefaults) -> Policy {
-    Policy {
-        grace: d.grace,
-        after_grace: d.after_grace,
-        renewal_window: d.renewal_window,
-        check_interval: d.check_interval,
-        rollback_tolerance: d.rollback_tolerance,
+/// The policy a PBX recorded ([`crate::registry`]): entering the PBX in
+/// the registry first when it predates it (`current`: its license in
+/// force, `order_json`: that license's order).
+///
+/// # Errors
+/// [`PolicyError::NotRegistered`] for a serial with neither a registry
+/// entry nor a license, [`Error::Ledger`].
+pub(crate) fn pbx_policy(
+    w: &mut Writer<'_>,
+    catalog: &Catalog,
+    serial: &str,
+    current: Option<&LicenseData>,
+    order_json: Option<&str>,
+    at: i64,
+) -> Result<PolicyValues, Error> {
+    let row = registry::entry_for(w, catalog, serial, current, order_json, at)?;
+    Ok(registry::recorded(&row)?.1)
+}
+
+/// Sets the policy and the lease of `data`, a license of its PBX
+/// re-issued at `now` over `data.term`: the PBX's recorded policy
+/// ([`pbx_policy`], `order_json` being the order of the license it comes
+/// from), a stop scheduled at `stop_at` ([`effective_policy`]) and the
+/// lease from `now` ([`policy::lease_end`]).
+///
+/// # Errors
+/// As [`pbx_policy`].
+pub(crate) fn time_from_record(
+    w: &mut Writer<'_>,
+    catalog: &Catalog,
+    data: &mut LicenseData,
+    order_json: &str,
+    stop_at: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let serial = data.serial.clone();
+    let values = pbx_policy(
+        w,
+        catalog,
+        &serial,
+        Some(data),
+        Some(order_json),
+        now.timestamp(),
+    )?;
+    let air_gapped = Order::parse("ledger", order_json, true)
+        .map(|o| o.air_gapped)
+        .unwrap_or(false);
+    data.policy = effective_policy(
+        &values,
+        stop_at,
+        crate::order::total_users(&data.entitlements),
+    );
+    data.lease_end = policy::lease_end(
+        now,
+        &data.term,
+        values.lease,
+        values.max_lease,
+        air_gapped,
+        stop_at,
+    );
+    Ok(())
+}
+
+/// The policy a license gets from recorded values: a PBX without users
+/// whose stop is scheduled stops then, with no grace, locked (docs/rules.md:
+/// stopped after 5 calendar days).
+pub(crate) fn effective_policy(v: &PolicyValues, stop_at: Option<i64>, users: u64) -> Policy {
+    let mut p = registry::license_policy(v);
+    if stop_at.is_some() && users == 0 {
+        p.grace = 0;
+        p.after_grace = tessera_verifier::claims::AfterGrace::Locked;
     }
+    p
 }
 
 pub(crate) fn defaults(catalog: &Catalog, platform: Platform) -> Result<&PlatformDefaults, Error> {
@@ -368,6 +434,48 @@ pub(crate) fn in_force(w: &Writer<'_>, serial: &str) -> Result<Option<Record>, E
     Ok(Some(latest))
 }
 
+/// The replaced binding `request` comes from (matched by its digests or by
+/// the device key of a request it answered): `Some(Some(..))` when the
+/// ledger recorded the replacement, `Some(None)` for a ledger from before
+/// replaced bindings were recorded (any older binding it matches was
+/// replaced), `None` when it comes from no replaced binding.
+///
+/// # Errors
+/// [`Error::Ledger`].
+pub(crate) fn replaced_binding_of(
+    w: &Writer<'_>,
+    serial: &str,
+    request: &RequestData,
+) -> Result<Option<Option<crate::ledger::ReplacedBinding>>, Error> {
+    let key = hex::encode(request.device_key);
+    let history = w.history(serial)?;
+    for old in w.replaced_bindings(serial)? {
+        let by_key = old.device_keys.contains(&key);
+        let by_binding = history
+            .iter()
+            .find(|r| r.row.sequence == old.sequence)
+            .and_then(|r| decode_data(r).ok())
+            .is_some_and(|l| binding_match(&l.binding, request).1);
+        if by_key || by_binding {
+            return Ok(Some(Some(old)));
+        }
+    }
+    let replaced = history
+        .iter()
+        .rev()
+        .skip(1)
+        .filter(|r| r.row.action != Action::Void)
+        .filter_map(|r| decode_data(r).ok())
+        .any(|old| binding_match(&old.binding, request).1);
+    if replaced {
+        let current = history.last().and_then(|r| decode_data(r).ok());
+        if !current.is_some_and(|c| binding_match(&c.binding, request).1) {
+            return Ok(Some(None));
+        }
+    }
+    Ok(None)
+}
+
 /// Whether `request` comes from the device `binding` binds; if not, why:
 /// a binding a replacement superseded (matched by its digests or by the
 /// device key of a request it answered) or simply another device.
@@ -385,34 +493,17 @@ pub(crate) fn check_device(
     if binds {
         return Ok(());
     }
-    let key = hex::encode(request.device_key);
-    for old in w.replaced_bindings(serial)? {
-        let by_key = old.device_keys.contains(&key);
-        let by_binding = w
-            .history(serial)?
-            .iter()
-            .find(|r| r.row.sequence == old.sequence)
-            .and_then(|r| decode_data(r).ok())
-            .is_some_and(|l| binding_match(&l.binding, request).1);
-        if by_key || by_binding {
-            return Err(PolicyError::BindingReplaced {
-                serial: serial.to_owned(),
-            }
-            .into());
-        }
-    }
-    // Ledgers from before replaced bindings were recorded: any older
-    // binding the request matches was replaced.
-    let replaced = w
-        .history(serial)?
-        .iter()
-        .rev()
-        .skip(1)
-        .filter_map(|r| decode_data(r).ok())
-        .any(|old| binding_match(&old.binding, request).1);
-    if replaced {
+    if let Some(old) = replaced_binding_of(w, serial, request)? {
         return Err(PolicyError::BindingReplaced {
             serial: serial.to_owned(),
+            when: old.map_or_else(String::new, |o| {
+                format!(
+                    " on {} by license {} ({})",
+                    crate::calendar::rfc3339_unix(o.at),
+                    o.replaced_by,
+                    o.reason
+                )
+            }),
         }
         .into());
     }
@@ -488,6 +579,48 @@ pub(crate) fn plan_serial(
         (None, Some(cur)) => cur.binding.clone(),
         (None, None) => return Err(PolicyError::NothingToChange { serial }.into()),
     };
+    registry::storage_only_on_cloud(resolved.platform, resolved.entitlements.storage_units)?;
+    let order_json = opts
+        .order_json
+        .map_or_else(|| order.to_json(), str::to_owned);
+    if let Some(hw) = &converted_from {
+        // A first activation: the HW serial is converted and the PBX
+        // entered in the registry with the order's policy.
+        w.convert_hw_serial(hw, &serial, true, now.timestamp())?;
+        registry::add(
+            w,
+            catalog,
+            &registry::NewPbx {
+                customer: order.customer.clone(),
+                name: order.pbx_name.clone(),
+                model: order.model.clone().unwrap_or_default(),
+                platform: resolved.platform,
+                cycle: resolved.cycle,
+                profiles: order.profiles.clone(),
+                storage: resolved.entitlements.storage_units,
+                policy: order.policy.clone(),
+            },
+            Some(&serial),
+            now.timestamp(),
+        )?;
+    }
+    let pbx = registry::entry_for(
+        w,
+        catalog,
+        &serial,
+        current.as_ref(),
+        Some(&order_json),
+        now.timestamp(),
+    )?;
+    if pbx.platform != PlatformName::of(resolved.platform).as_str() {
+        return Err(PolicyError::RegisteredPlatform {
+            serial,
+            registered: pbx.platform,
+            request: PlatformName::of(resolved.platform).as_str().into(),
+        }
+        .into());
+    }
+    let values = registry::recorded(&pbx)?.1;
     let stop_at = match a.schedule {
         ScheduleChange::Start(z) => Some(z.stop_at),
         ScheduleChange::Keep => schedule.map(|z| z.stop_at),
@@ -496,8 +629,8 @@ pub(crate) fn plan_serial(
     let lease_end = policy::lease_end(
         now,
         &a.term,
-        d.lease,
-        d.max_lease,
+        values.lease,
+        values.max_lease,
         resolved.air_gapped,
         stop_at,
     );
@@ -511,16 +644,11 @@ pub(crate) fn plan_serial(
         None if current.is_none() && !fresh => w.hw_serial_of(&serial)?,
         None => None,
     };
-    // A PBX without users whose stop is scheduled stops then: no grace,
-    // locked (DOMAIN: stopped after 5 calendar days).
-    let mut license_policy = license_policy(d);
-    if stop_at.is_some() && crate::order::total_users(&resolved.entitlements) == 0 {
-        license_policy.grace = 0;
-        license_policy.after_grace = tessera_verifier::claims::AfterGrace::Locked;
-    }
-    if let Some(hw) = &converted_from {
-        w.convert_hw_serial(hw, &serial, true, now.timestamp())?;
-    }
+    let license_policy = effective_policy(
+        &values,
+        stop_at,
+        crate::order::total_users(&resolved.entitlements),
+    );
     let sequence = w.next_sequence(&serial)?;
     let data = LicenseData {
         issuer: catalog.vendor.clone(),
@@ -548,9 +676,7 @@ pub(crate) fn plan_serial(
         } else {
             Action::Issue
         },
-        order_json: opts
-            .order_json
-            .map_or_else(|| order.to_json(), str::to_owned),
+        order_json,
         converted_from,
         schedule: a.schedule,
         prorations: a.prorations,
@@ -578,7 +704,7 @@ pub fn sign_planned(issuer: &Issuer<'_>, planned: &Planned) -> Result<Vec<u8>, E
 /// [`Error::Ledger`].
 pub fn record(
     w: &mut Writer<'_>,
-    _issuer: &Issuer<'_>,
+    issuer: &Issuer<'_>,
     planned: Planned,
     bytes: Vec<u8>,
 ) -> Result<Issued, Error> {
@@ -596,6 +722,12 @@ pub fn record(
         approval,
         event,
     } = planned;
+    let previous = match action {
+        Action::Change => in_force(w, &data.serial)?
+            .map(|r| decode_data(&r))
+            .transpose()?,
+        _ => None,
+    };
     let record = w.append(record_for(
         &data,
         bytes,
@@ -605,6 +737,12 @@ pub fn record(
         request_key,
     ))?;
     let at = data.issued_at;
+    w.add_charges(
+        &data.serial,
+        data.sequence,
+        crate::billing::charges(issuer.catalog, previous.as_ref(), &data, at, false),
+        at,
+    )?;
     match schedule {
         ScheduleChange::Start(z) => w.set_schedule(&data.serial, z, at)?,
         ScheduleChange::Cancel => w.cancel_schedule(&data.serial, at)?,
@@ -663,7 +801,7 @@ pub fn renew(
         return Err(PolicyError::NoLicense { serial }.into());
     };
     let latest = &latest;
-    policy::not_deleted(&serial, w.schedule(&serial)?, now)?;
+    policy::not_stopped(&serial, w.schedule(&serial)?, now)?;
     let mut data = decode_data(latest)?;
     check_device(w, &serial, &data.binding, request)?;
     let mut warnings = Vec::new();
@@ -678,14 +816,19 @@ pub fn renew(
             }
         }
         warnings.push(Warning::AutoRenewed { term_end: term.end });
+    } else if let Some(end) = term.end {
+        warnings.push(Warning::TermKept { term_end: end });
     }
-    let d = defaults(issuer.catalog, data.platform)?;
-    let air_gapped = Order::parse("ledger", &latest.row.order_json, true)
-        .map(|o| o.air_gapped)
-        .unwrap_or(false);
     let stop_at = w.schedule(&serial)?.map(|z| z.stop_at);
-    data.lease_end = policy::lease_end(now, &term, d.lease, d.max_lease, air_gapped, stop_at);
     data.term = term;
+    time_from_record(
+        w,
+        issuer.catalog,
+        &mut data,
+        &latest.row.order_json,
+        stop_at,
+        now,
+    )?;
     stamp_issue(&mut data, now.timestamp());
     data.id = random_id()?;
     data.sequence = w.next_sequence(&serial)?;
@@ -698,6 +841,17 @@ pub fn renew(
         None,
         Some(request.device_key),
     ))?;
+    if warnings
+        .iter()
+        .any(|w| matches!(w, Warning::AutoRenewed { .. }))
+    {
+        w.add_charges(
+            &data.serial,
+            data.sequence,
+            crate::billing::charges(issuer.catalog, None, &data, data.issued_at, true),
+            data.issued_at,
+        )?;
+    }
     Ok(Issued {
         record,
         license: data,
@@ -751,8 +905,12 @@ pub fn replace(
     serial: &str,
     request: &RequestData,
     reason: ReplaceReason,
+    model: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Issued, Error> {
+    if let Some(m) = model {
+        crate::validate::text("--model", m)?;
+    }
     let serial = &crate::lifecycle::resolve_serial(w, serial)?;
     let latest = in_force(w, serial)?.ok_or_else(|| PolicyError::NoLicense {
         serial: serial.to_owned(),
@@ -767,6 +925,15 @@ pub fn replace(
             .into());
         }
     }
+    if let Some(Some(old)) = replaced_binding_of(w, serial, request)? {
+        return Err(PolicyError::ReplaceOntoReplaced {
+            serial: serial.to_owned(),
+            at: crate::calendar::rfc3339_unix(old.at),
+            by: old.replaced_by,
+            reason: old.reason,
+        }
+        .into());
+    }
     let mut data = decode_data(&latest)?;
     let platform = request.platform;
     policy::rma_keeps_platform(reason == ReplaceReason::Rma, data.platform, platform)?;
@@ -780,10 +947,19 @@ pub fn replace(
     if platform == Platform::Cloud && matches!(data.sharing, SharingData::Client(_)) {
         return Err(PolicyError::CloudClient.into());
     }
+    // Enters a PBX of an earlier ledger (with its platform before the
+    // move) in the registry.
+    pbx_policy(
+        w,
+        issuer.catalog,
+        serial,
+        Some(&data),
+        Some(&latest.row.order_json),
+        now.timestamp(),
+    )?;
     let d = defaults(issuer.catalog, platform)?;
     data.binding = binding_for(platform, d, request)?;
     data.platform = platform;
-    data.policy = license_policy(d);
     let mut converted_from = None;
     if let Some(hw) = &request.hw_serial {
         if w.sw_serial_of(hw)?.is_none() {
@@ -799,11 +975,8 @@ pub fn replace(
         o.platform = PlatformName::of(platform);
         order_json = o.to_json();
     }
-    let air_gapped = Order::parse("ledger", &order_json, true)
-        .map(|o| o.air_gapped)
-        .unwrap_or(false);
     let stop_at = w.schedule(serial)?.map(|z| z.stop_at);
-    data.lease_end = policy::lease_end(now, &data.term, d.lease, d.max_lease, air_gapped, stop_at);
+    time_from_record(w, issuer.catalog, &mut data, &order_json, stop_at, now)?;
     stamp_issue(&mut data, now.timestamp());
     data.id = random_id()?;
     data.sequence = w.next_sequence(serial)?;
@@ -838,6 +1011,21 @@ pub fn replace(
         "to_platform": PlatformName::of(platform).as_str(),
     });
     w.add_event(serial, data.sequence, "replace", &detail, at)?;
+    let pbx = w.pbx(serial)?;
+    let to_platform = PlatformName::of(platform).as_str();
+    let change = crate::ledger::PbxChange {
+        platform: pbx
+            .as_ref()
+            .filter(|p| p.platform != to_platform)
+            .map(|_| to_platform.to_owned()),
+        model: model
+            .filter(|m| pbx.as_ref().is_some_and(|p| p.model != *m))
+            .map(str::to_owned),
+        ..crate::ledger::PbxChange::default()
+    };
+    if change != crate::ledger::PbxChange::default() {
+        w.edit_pbx(serial, change, at)?;
+    }
     Ok(Issued {
         record,
         license: data,

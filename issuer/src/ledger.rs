@@ -49,8 +49,8 @@ pub mod sqlite;
 pub mod upgrade;
 pub mod views;
 
-pub use journal::{entry_hash, Action, Entry, Fact};
-pub use views::Identity;
+pub use journal::{entry_hash, Action, Charge, Entry, Fact, PbxChange};
+pub use views::{ChargeRow, Identity, PbxChangeRow, PbxRow};
 
 use crate::calendar::rfc3339_unix;
 use crate::policy::ZeroSchedule;
@@ -359,6 +359,10 @@ pub struct ReplacedBinding {
     pub replaced_by: u32,
     /// Device keys (hex) of the requests the replaced binding answered.
     pub device_keys: Vec<String>,
+    /// `rma` or `migrate`.
+    pub reason: String,
+    /// When it was replaced.
+    pub at: i64,
 }
 
 /// A license row as a backend reads it (the licenses view joined with
@@ -516,6 +520,27 @@ pub trait Queries {
     /// # Errors
     /// [`LedgerError`].
     fn serial_in_use(&self, serial: &str) -> Result<bool, LedgerError>;
+    /// The registry entry of a serial.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn pbx(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError>;
+    /// Every registry entry, by serial.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn pbxs(&self) -> Result<Vec<PbxRow>, LedgerError>;
+    /// The registry history of a serial (its addition and changes).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn pbx_changes(&self, serial: &str) -> Result<Vec<PbxChangeRow>, LedgerError>;
+    /// The billed quantities recorded from `from` (inclusive) to `to`
+    /// (exclusive), by serial and entry.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn charges(&self, from: i64, to: i64) -> Result<Vec<ChargeRow>, LedgerError>;
     /// The last journal entry: position and hash.
     ///
     /// # Errors
@@ -660,6 +685,18 @@ macro_rules! queries_via_sql {
             }
             fn serial_in_use(&self, serial: &str) -> Result<bool, LedgerError> {
                 self.$via().serial_in_use(serial)
+            }
+            fn pbx(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError> {
+                self.$via().pbx(serial)
+            }
+            fn pbxs(&self) -> Result<Vec<PbxRow>, LedgerError> {
+                self.$via().pbxs()
+            }
+            fn pbx_changes(&self, serial: &str) -> Result<Vec<PbxChangeRow>, LedgerError> {
+                self.$via().pbx_changes(serial)
+            }
+            fn charges(&self, from: i64, to: i64) -> Result<Vec<ChargeRow>, LedgerError> {
+                self.$via().charges(from, to)
             }
             fn head(&self) -> Result<Option<(u64, [u8; 32])>, LedgerError> {
                 self.$via().head()
@@ -1859,6 +1896,70 @@ impl Writer<'_> {
     /// [`LedgerError`].
     pub fn replaced_bindings(&self, serial: &str) -> Result<Vec<ReplacedBinding>, LedgerError> {
         self.store.replaced_bindings(serial)
+    }
+
+    /// The registry entry of a serial.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn pbx(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError> {
+        self.store.pbx(serial)
+    }
+
+    /// Enters a PBX in the registry ([`Fact::PbxAdded`]).
+    ///
+    /// # Errors
+    /// [`LedgerError::Conflict`] naming what the fold refused,
+    /// [`LedgerError`].
+    pub fn add_pbx(&mut self, at: i64, fact: Fact) -> Result<(), LedgerError> {
+        debug_assert!(matches!(fact, Fact::PbxAdded { .. }));
+        self.push(at, fact).map(|_| ())
+    }
+
+    /// Records a change of a PBX's registry entry.
+    ///
+    /// # Errors
+    /// As [`Writer::add_pbx`].
+    pub fn edit_pbx(
+        &mut self,
+        serial: &str,
+        change: PbxChange,
+        at: i64,
+    ) -> Result<(), LedgerError> {
+        self.push(
+            at,
+            Fact::PbxEdited {
+                serial: serial.to_owned(),
+                change,
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// Records the billed quantities of license `sequence` of `serial`
+    /// (nothing when `lines` is empty).
+    ///
+    /// # Errors
+    /// As [`Writer::add_pbx`].
+    pub fn add_charges(
+        &mut self,
+        serial: &str,
+        sequence: u32,
+        lines: Vec<Charge>,
+        at: i64,
+    ) -> Result<(), LedgerError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        self.push(
+            at,
+            Fact::Charges {
+                serial: serial.to_owned(),
+                sequence,
+                lines,
+            },
+        )
+        .map(|_| ())
     }
 
     /// Appends a license.

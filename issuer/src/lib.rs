@@ -3,7 +3,7 @@
 //! The vendor's license tool (binary `tessera`): it turns an order plus a
 //! device request into a signed license file, records everything in a
 //! tamper-evident SQLite ledger and never lets an order break a rule of
-//! DOMAIN.md.
+//! docs/rules.md.
 //!
 //! The binary is thin; the logic lives here:
 //!
@@ -11,11 +11,13 @@
 //! |---|---|
 //! | [`catalog`] | products, profiles, features, base licenses, add-ons, services, platform defaults |
 //! | [`order`] | orders (TOML/JSON) and their resolution to catalog codes |
-//! | [`policy`] | the DOMAIN rules, one error variant each |
+//! | [`policy`] | the licensing rules (docs/rules.md), one error variant each |
 //! | [`calendar`] | dates, terms, proration, durations |
+//! | [`registry`] | the PBX registry: serials allocated before activation, the policy each PBX keeps |
 //! | [`ledger`] | the SQLite ledger: hash chain, sequences, HW → SW serials, schedules |
 //! | [`issuance`] | issue / renew / replace inside one ledger transaction |
 //! | [`lifecycle`] | modify / decommission / share / void after the activation |
+//! | [`billing`] | billing quantities of each charge-relevant event |
 //! | [`bulk`] | CSV bulk issuance, batched and resumable |
 //! | [`cli`], [`commands`] | the command line and one module per command |
 //! | [`config`] | settings: option, environment, `tessera.toml`, default |
@@ -29,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod billing;
 pub mod bulk;
 pub mod calendar;
 pub mod catalog;
@@ -42,5 +45,6 @@ pub mod lifecycle;
 pub mod order;
 pub mod output;
 pub mod policy;
+pub mod registry;
 pub mod signing;
 pub mod validate;

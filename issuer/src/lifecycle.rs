@@ -17,8 +17,8 @@ use tessera_verifier::encode::{EntitlementsData, LicenseData, RequestData, Shari
 use crate::calendar::{rfc3339_unix, CycleName, PlatformName};
 use crate::error::Error;
 use crate::issuance::{
-    self, binding_for, check_device, decode_data, defaults, in_force, license_policy, random_id,
-    record_for, request_serial, sign, stamp_issue, start_of_validity, IssueOptions, Issued, Issuer,
+    self, binding_for, check_device, decode_data, defaults, in_force, random_id, record_for,
+    request_serial, sign, stamp_issue, start_of_validity, IssueOptions, Issued, Issuer,
 };
 use crate::ledger::{Action, Record, Writer};
 use crate::order::{Order, SharingOrder};
@@ -198,7 +198,7 @@ pub struct ShareOptions<'a> {
 }
 
 /// Shares the user licenses of `server` with `client` (`tessera share`,
-/// DOMAIN: sharing licenses for failover): a client license with no
+/// docs/rules.md: sharing licenses for failover): a client license with no
 /// entitlements and the server's serial, and, when the server is not a
 /// sharing server yet, its license re-issued with the server role.
 ///
@@ -246,6 +246,22 @@ pub fn share(
                     policy::share_allowed(&server, &server_data, hw, r.platform, None)?;
                     client_serial = w.next_free_serial(chrono::Datelike::year(&now))?;
                     w.convert_hw_serial(hw, &client_serial, true, at)?;
+                    crate::registry::add(
+                        w,
+                        issuer.catalog,
+                        &crate::registry::NewPbx {
+                            customer: server_data.customer.clone(),
+                            name: opts.pbx_name.unwrap_or_default().to_owned(),
+                            model: String::new(),
+                            platform: r.platform,
+                            cycle: server_data.term.cycle,
+                            profiles: Default::default(),
+                            storage: 0,
+                            policy: None,
+                        },
+                        Some(&client_serial),
+                        at,
+                    )?;
                     converted_from = Some(hw.clone());
                 }
                 _ => {
@@ -314,6 +330,7 @@ pub fn share(
             customer: server_data.customer.clone(),
             pbx_name: opts.pbx_name.unwrap_or_default().to_owned(),
             model: None,
+            policy: None,
             platform: PlatformName::of(platform),
             cycle: CycleName::of(term.cycle),
             term_start: rfc3339_unix(term.start),
@@ -346,13 +363,28 @@ pub fn share(
     let previous_serial = converted_from
         .clone()
         .or_else(|| current.as_ref().and_then(|c| c.previous_serial.clone()));
-    let client_policy = license_policy(d);
+    let values = issuance::pbx_policy(
+        w,
+        issuer.catalog,
+        &client_serial,
+        current.as_ref(),
+        current_rec.as_ref().map(|r| r.row.order_json.as_str()),
+        at,
+    )?;
+    let client_policy = crate::registry::license_policy(&values);
     let data = LicenseData {
         issuer: issuer.catalog.vendor.clone(),
         serial: client_serial.clone(),
         issued_at: at,
         not_before: start_of_validity(at, &client_policy),
-        lease_end: policy::lease_end(now, &term, d.lease, d.max_lease, order.air_gapped, None),
+        lease_end: policy::lease_end(
+            now,
+            &term,
+            values.lease,
+            values.max_lease,
+            order.air_gapped,
+            None,
+        ),
         id: random_id()?,
         platform,
         sequence: w.next_sequence(&client_serial)?,
@@ -406,16 +438,15 @@ pub fn share(
         let mut order = stored_order(&server_rec)?;
         order.sharing = SharingOrder::Server;
         data.sharing = SharingData::Server;
-        let d = defaults(issuer.catalog, data.platform)?;
         let stop_at = w.schedule(&server)?.map(|z| z.stop_at);
-        data.lease_end = policy::lease_end(
-            now,
-            &data.term,
-            d.lease,
-            d.max_lease,
-            order.air_gapped,
+        issuance::time_from_record(
+            w,
+            issuer.catalog,
+            &mut data,
+            &server_rec.row.order_json,
             stop_at,
-        );
+            now,
+        )?;
         stamp_issue(&mut data, at);
         data.id = random_id()?;
         data.sequence = w.next_sequence(&server)?;
@@ -511,16 +542,20 @@ pub fn void(
         Some(prev) => {
             let mut data = decode_data(prev)?;
             data.term = policy::auto_renew(&data.term, now);
-            let d = defaults(issuer.catalog, data.platform)?;
-            let air_gapped = stored_order(prev).map(|o| o.air_gapped).unwrap_or(false);
             let mut stop_at = schedule.map(|z| z.stop_at);
             if stop_at.is_some() && crate::order::total_users(&data.entitlements) > 0 {
                 // The void of a decrease to zero: the users are back.
                 w.cancel_schedule(&serial, at)?;
                 stop_at = None;
             }
-            data.lease_end =
-                policy::lease_end(now, &data.term, d.lease, d.max_lease, air_gapped, stop_at);
+            issuance::time_from_record(
+                w,
+                issuer.catalog,
+                &mut data,
+                &prev.row.order_json,
+                stop_at,
+                now,
+            )?;
             (data, prev.row.order_json.clone(), Some(prev.row.sequence))
         }
         None => {

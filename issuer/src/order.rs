@@ -216,6 +216,11 @@ pub struct Order {
     /// Appliance / image model, shown in reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// The catalog policy a new PBX gets at its first activation (an
+    /// appliance entered in the registry then); `None`: its platform's
+    /// default. A PBX in the registry keeps the policy it recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     /// `hw`, `vm` or `cloud`.
     pub platform: PlatformName,
     /// `monthly`, `yearly`, `5y` or `lifetime`.

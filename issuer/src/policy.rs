@@ -1,4 +1,4 @@
-//! The rules of DOMAIN.md that an order must keep, each with its own
+//! The rules of docs/rules.md that an order must keep, each with its own
 //! [`PolicyError`] variant and its own test.
 //!
 //! The functions are pure: the caller (issuance, inside the ledger
@@ -16,12 +16,12 @@ use crate::calendar::{
 use crate::catalog::Catalog;
 use crate::order::{total_users, Resolved};
 
-/// Days after a decrease to zero users before the PBX stops (DOMAIN).
+/// Days after a decrease to zero users before the PBX stops (docs/rules.md).
 pub const STOP_AFTER_DAYS: i64 = 5;
-/// Days after a decrease to zero users before the PBX is deleted (DOMAIN).
+/// Days after a decrease to zero users before the PBX is deleted (docs/rules.md).
 pub const DELETE_AFTER_DAYS: i64 = 14;
 /// Changes inside this many days before the term end get a warning
-/// (DOMAIN: changes are recommended at least 2 days before expiry).
+/// (docs/rules.md: changes are recommended at least 2 days before expiry).
 pub const WARN_DAYS_BEFORE_TERM_END: i64 = 2;
 
 /// An order or request that breaks a rule. Exit code 2.
@@ -169,13 +169,15 @@ pub enum PolicyError {
         serial: String,
     },
     /// Renewal of a binding that was replaced.
-    #[error("the binding of this request was replaced for {serial} (RMA or migration); the old device is never renewed again")]
+    #[error("the binding of this request was replaced for {serial}{when}: this device is never renewed again, and no replacement binds the PBX back to it; the PBX runs on the device that replaced it (`tessera ledger show {serial}`)")]
     BindingReplaced {
         /// The serial.
         serial: String,
+        /// ` on DATE by license N (rma)`, when the ledger knows.
+        when: String,
     },
     /// Renewal request from a device the license is not bound to.
-    #[error("this request's identity matches {matched} of the {needed} components needed by the binding of {serial}; a different device needs `tessera replace`")]
+    #[error("this request's identity matches {matched} of the {needed} components needed by the binding of {serial}; if this is the PBX's new device (RMA or migration), bind it with `tessera replace --serial {serial} --request FILE --reason rma|migrate`")]
     WrongDevice {
         /// The serial.
         serial: String,
@@ -239,7 +241,7 @@ pub enum PolicyError {
         /// The server.
         server: String,
     },
-    /// A void asked for too late (DOMAIN: within 1 business day).
+    /// A void asked for too late (docs/rules.md: within 1 business day).
     #[error("license {id} was issued {issued}; activation mistakes must be reported within 1 business day (until {deadline}), so it can no longer be voided; correct it with `tessera modify` (decreases need --approval)")]
     VoidTooLate {
         /// License id (hex).
@@ -277,6 +279,72 @@ pub enum PolicyError {
         /// Deletion.
         delete_at: String,
     },
+    /// A policy name the catalog does not have.
+    #[error("unknown policy `{name}`; the catalog has: {known}")]
+    UnknownPolicy {
+        /// The name given.
+        name: String,
+        /// The catalog's policies.
+        known: String,
+    },
+    /// A Cloud PBX given a policy with offline grace.
+    #[error("policy {policy} has an offline grace; a Cloud PBX has none (docs/rules.md): choose a policy with grace 0s")]
+    GraceOnCloud {
+        /// The policy.
+        policy: String,
+    },
+    /// Storage on a PBX that is not Cloud.
+    #[error("{units} storage units on a {platform} PBX: storage is sold for Cloud PBXs only; remove storage_units (or --storage) from the order")]
+    StorageNotCloud {
+        /// The platform.
+        platform: String,
+        /// The units ordered.
+        units: u32,
+    },
+    /// A VM or Cloud serial the registry never allocated.
+    #[error("{serial} is not in the PBX registry: a VM or Cloud PBX activates with the serial `tessera pbx add` allocated for it; add the PBX (`tessera pbx add --customer ... --platform ...`) and give its agent the serial printed")]
+    NotRegistered {
+        /// The serial.
+        serial: String,
+    },
+    /// A policy change without its approval.
+    #[error("changing the policy of {serial} needs vendor approval: pass --approval REF")]
+    PolicyNeedsApproval {
+        /// The serial.
+        serial: String,
+    },
+    /// A registered PBX's platform differs from the request's.
+    #[error("{serial} is registered as a {registered} PBX but the request comes from a {request} device; a move to another platform is `tessera replace --reason migrate`")]
+    RegisteredPlatform {
+        /// The serial.
+        serial: String,
+        /// Platform in the registry.
+        registered: String,
+        /// Platform of the request.
+        request: String,
+    },
+    /// Renewal of a stopped PBX.
+    #[error("{serial} was stopped on {stop} after all its user licenses were removed (deleted on {delete} unless a user license is added back): it is not renewed; add users with `tessera modify` to bring it back")]
+    PbxStopped {
+        /// The serial.
+        serial: String,
+        /// Stop time.
+        stop: String,
+        /// Deletion time.
+        delete: String,
+    },
+    /// A replacement onto a binding that a replacement superseded.
+    #[error("this request comes from the device of {serial} whose binding was replaced on {at} (by license {by}, {reason}); a replaced binding never becomes the PBX's again: send the request of the PBX's new device, or of another replacement unit")]
+    ReplaceOntoReplaced {
+        /// The serial.
+        serial: String,
+        /// When it was replaced.
+        at: String,
+        /// The replacing license.
+        by: u32,
+        /// `rma` or `migrate`.
+        reason: String,
+    },
     /// Decommissioning a PBX without user licenses.
     #[error("{serial} has no user licenses to remove; nothing to decommission")]
     NoUsers {
@@ -308,6 +376,11 @@ pub enum Warning {
         /// New term end.
         term_end: Option<i64>,
     },
+    /// A renewal before the last 2 days of the term keeps it.
+    TermKept {
+        /// The term end.
+        term_end: i64,
+    },
 }
 
 impl core::fmt::Display for Warning {
@@ -328,9 +401,20 @@ impl core::fmt::Display for Warning {
                 rfc3339_unix(*delete_at)
             ),
             Self::AutoRenewed { term_end } => match term_end {
-                Some(end) => write!(f, "auto-renewed: the term now ends {}", rfc3339_unix(*end)),
+                Some(end) => write!(
+                    f,
+                    "renewed in the last {WARN_DAYS_BEFORE_TERM_END} days of the term (or after it): the term is extended by one cycle and now ends {}",
+                    rfc3339_unix(*end)
+                ),
                 None => f.write_str("auto-renewed"),
             },
+            Self::TermKept { term_end } => write!(
+                f,
+                "the term is kept: it ends {} and renews on its last day ({}); a renewal from {} on extends it by one cycle",
+                rfc3339_unix(*term_end),
+                last_term_day(from_unix(*term_end)),
+                renewal_days_start(*term_end)
+            ),
         }
     }
 }
@@ -348,7 +432,7 @@ pub struct Proration {
     pub fraction: f64,
 }
 
-/// What a decrease to zero users schedules (DOMAIN).
+/// What a decrease to zero users schedules (docs/rules.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ZeroSchedule {
     /// The PBX stops.
@@ -576,7 +660,7 @@ pub fn share_allowed(
     Ok(())
 }
 
-/// A void within 1 business day of the issue (DOMAIN: activation mistakes
+/// A void within 1 business day of the issue (docs/rules.md: activation mistakes
 /// are reported within 1 business day): until the end (UTC) of the first
 /// day after the day of issue that is neither a Saturday, a Sunday nor one
 /// of the catalog's `holidays`.
@@ -613,6 +697,27 @@ pub fn not_deleted(
         Some(z) if now.timestamp() >= z.delete_at => Err(PolicyError::PbxDeleted {
             serial: serial.to_owned(),
             at: rfc3339_unix(z.delete_at),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A PBX whose stop has come is not renewed: refused with its stop and
+/// deletion dates (deleted: [`PolicyError::PbxDeleted`]).
+///
+/// # Errors
+/// [`PolicyError::PbxStopped`], [`PolicyError::PbxDeleted`].
+pub fn not_stopped(
+    serial: &str,
+    schedule: Option<ZeroSchedule>,
+    now: DateTime<Utc>,
+) -> Result<(), PolicyError> {
+    not_deleted(serial, schedule, now)?;
+    match schedule {
+        Some(z) if now.timestamp() >= z.stop_at => Err(PolicyError::PbxStopped {
+            serial: serial.to_owned(),
+            stop: rfc3339_unix(z.stop_at),
+            delete: rfc3339_unix(z.delete_at),
         }),
         _ => Ok(()),
     }
@@ -969,16 +1074,30 @@ pub fn zero_users(
     ScheduleChange::Keep
 }
 
-/// Auto-renewal: a renewal on or after the last day of the term extends
-/// the term by one cycle (repeated while the renewal is still on or after
-/// the new term's last day). Lifetime terms never change.
+/// The first day on which a renewal extends a term ending at `end`: the
+/// term's last [`WARN_DAYS_BEFORE_TERM_END`] days (licenses renew and are
+/// invoiced on the last day of the term; changes are advised 2 days
+/// before).
+#[must_use]
+pub fn renewal_days_start(end: i64) -> chrono::NaiveDate {
+    let last = last_term_day(from_unix(end));
+    last.checked_sub_days(chrono::Days::new(
+        u64::try_from(WARN_DAYS_BEFORE_TERM_END - 1).unwrap_or(0),
+    ))
+    .unwrap_or(last)
+}
+
+/// Auto-renewal: a renewal in the last 2 days of the term, or after its
+/// end, extends the term by one cycle (repeated while the renewal still
+/// falls in the new term's last 2 days or after it). Lifetime terms never
+/// change.
 #[must_use]
 pub fn auto_renew(term: &Term, now: DateTime<Utc>) -> Term {
     let mut t = *term;
     let today = now.date_naive();
     while let Some(end) = t.end {
         let end_dt = from_unix(end);
-        if today < last_term_day(end_dt) {
+        if today < renewal_days_start(end) {
             break;
         }
         let Some(next) = add_cycle(end_dt, t.cycle) else {

@@ -261,9 +261,9 @@ fn regenerate() {
         request(&renewal, samples::DEVICE_KEY_SEED),
     );
     write(&dir, "newbox.req", hw_box("HW-9C1D-0007", 7, 21));
-    write(&dir, "vm.req", vm("SW-2026-500001", 22));
+    write(&dir, "vm.req", vm("SW-2026-000002", 22));
     write(&dir, "cloud.req", cloud("SW-2026-700001", 23));
-    write(&dir, "vm2.req", vm("SW-2026-500002", 24));
+    write(&dir, "vm2.req", vm("SW-2026-000003", 24));
     write(&dir, "order.toml", ORDER);
     write(
         &dir,
@@ -280,10 +280,10 @@ fn regenerate() {
     );
     write(
         &dir,
-        "order-less-storage.toml",
+        "order-hw-storage.toml",
         order_with(&[
             ("UC-PREMIUM = 5", "UC-PREMIUM = 9"),
-            ("storage_units = 10", "storage_units = 5"),
+            ("storage_units = 0", "storage_units = 5"),
         ]),
     );
     write(
@@ -453,7 +453,7 @@ fn regenerate_lifecycle() {
         request(&renewal, samples::DEVICE_KEY_SEED),
     );
     write(&dir, "newbox.req", hw_box("HW-9C1D-0007", 7, 21));
-    write(&dir, "vm.req", vm("SW-2026-500001", 22));
+    write(&dir, "vm.req", vm("SW-2026-000002", 22));
     write(&dir, "other-vm.req", vm("SW-2026-000001", 24));
     write(&dir, "cloud.req", cloud("SW-2026-700001", 23));
     write(&dir, "order.toml", ORDER);
@@ -471,8 +471,8 @@ fn regenerate_lifecycle() {
     write(&dir, "order-fewer.toml", &fewer);
     write(
         &dir,
-        "order-less-storage.toml",
-        fewer.replacen("storage_units = 10", "storage_units = 5", 1),
+        "order-hw-storage.toml",
+        fewer.replacen("storage_units = 0", "storage_units = 5", 1),
     );
     write(
         &dir,

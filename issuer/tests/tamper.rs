@@ -179,18 +179,37 @@ impl History {
                 SERIAL,
                 &new_box,
                 ReplaceReason::Rma,
+                None,
                 t("2026-02-10T09:00:00Z"),
             )
             .unwrap();
         });
         // Sharing with a VM client (two licenses, two events).
-        let vm = vm_request("SW-2026-500001", 9);
+        let vm = vm_request("SW-2026-000002", 9);
         tx(&mut ledger, &signer, |w| {
+            let client = tessera_issuer::registry::add(
+                w,
+                &catalog,
+                &tessera_issuer::registry::NewPbx {
+                    customer: "Example Dental Clinic".into(),
+                    name: "Failover".into(),
+                    model: "VM-1".into(),
+                    platform: tessera_verifier::claims::Platform::Vm,
+                    cycle: tessera_verifier::claims::Cycle::Yearly,
+                    profiles: Default::default(),
+                    storage: 0,
+                    policy: None,
+                },
+                None,
+                t("2026-02-11T09:00:00Z").timestamp(),
+            )
+            .unwrap();
+            assert_eq!(client, "SW-2026-000002");
             share(
                 w,
                 &issuer,
                 SERIAL,
-                "SW-2026-500001",
+                "SW-2026-000002",
                 &ShareOptions {
                     now: t("2026-02-11T09:00:00Z"),
                     request: Some(&vm),
@@ -210,7 +229,7 @@ impl History {
                 issue(w, &issuer, &order(), &r, &o).unwrap();
             }
         });
-        let latest = ledger.latest("SW-2026-000003").unwrap().unwrap();
+        let latest = ledger.latest("SW-2026-000004").unwrap().unwrap();
         tx(&mut ledger, &signer, |w| {
             void(
                 w,
@@ -329,7 +348,7 @@ const SQL_CASES: &[(&str, &str)] = &[
         // Checkpoints.
         ("the last checkpoint deleted", "DELETE FROM checkpoints WHERE entries = (SELECT MAX(entries) FROM checkpoints)"),
         ("every checkpoint deleted", "DELETE FROM checkpoints"),
-        ("a checkpoint's bytes edited", "UPDATE checkpoints SET bytes = CAST(substr(bytes, 1, 40) || x'ff' || substr(bytes, 42) AS BLOB) WHERE entries = 4"),
+        ("a checkpoint's bytes edited", "UPDATE checkpoints SET bytes = CAST(substr(bytes, 1, 40) || x'ff' || substr(bytes, 42) AS BLOB) WHERE entries = (SELECT MIN(entries) FROM checkpoints WHERE entries > 1)"),
         ("a checkpoint moved to another entry", "UPDATE checkpoints SET entries = 2 WHERE entries = 1"),
         ("a checkpoint of a later entry added", "INSERT INTO checkpoints SELECT entries + 5, bytes FROM checkpoints WHERE entries = (SELECT MAX(entries) FROM checkpoints)"),
         // The views: licenses.
@@ -375,6 +394,17 @@ const SQL_CASES: &[(&str, &str)] = &[
         ("a request key removed", "UPDATE licenses SET request_key = NULL WHERE serial = 'SW-2026-000001' AND sequence = 1"),
         ("a request key replaced", "UPDATE licenses SET request_key = zeroblob(32) WHERE serial = 'SW-2026-000001' AND sequence = 2"),
         ("a request key added", "UPDATE licenses SET request_key = zeroblob(32) WHERE request_key IS NULL"),
+        // The PBX registry.
+        ("a PBX's recorded policy edited", "UPDATE pbxs SET policy_values = replace(policy_values, '1209600', '99') WHERE serial = 'SW-2026-000001'"),
+        ("a PBX's policy renamed", "UPDATE pbxs SET policy = 'appliance-72h-locked' WHERE serial = 'SW-2026-000002'"),
+        ("a PBX deleted from the registry", "DELETE FROM pbxs WHERE serial = 'SW-2026-000002'"),
+        ("a PBX added to the registry", "INSERT INTO pbxs SELECT 'SW-2026-000099', customer, name, model, platform, cycle, profiles, storage, policy, policy_values, created_at, entry FROM pbxs WHERE serial = 'SW-2026-000001'"),
+        ("a registry change deleted", "DELETE FROM pbx_changes WHERE serial = 'SW-2026-000002'"),
+        ("a registry change edited", "UPDATE pbx_changes SET operator = 'mallory' WHERE serial = 'SW-2026-000001'"),
+        // Billing quantities.
+        ("a charge's quantity edited", "UPDATE charges SET quantity = quantity - 1 WHERE item = 'profile:PBX-BASIC' AND kind = 'activation' AND serial = 'SW-2026-000001'"),
+        ("a charge deleted", "DELETE FROM charges WHERE serial = 'SW-2026-000003'"),
+        ("a charge added", "INSERT INTO charges SELECT entry, line + 100, serial, sequence, kind, item, quantity, cycle, period_start, period_end, days, period_days, at FROM charges WHERE serial = 'SW-2026-000001' AND line = 0 LIMIT 1"),
         // The identity.
         ("the identity's vendor edited", "UPDATE identity SET vendor = 'other-vendor'"),
         ("the identity's ledger id edited", "UPDATE identity SET ledger_id = zeroblob(16)"),
@@ -391,6 +421,8 @@ const SQL_CASES: &[(&str, &str)] = &[
         ("a view planted", "CREATE VIEW every_license AS SELECT * FROM licenses"),
         ("an index planted", "CREATE INDEX by_customer ON licenses (customer)"),
         ("a table planted", "CREATE TABLE notes (text TEXT)"),
+        ("a trigger planted on the registry", "CREATE TRIGGER keep_pbxs BEFORE UPDATE ON pbxs BEGIN SELECT RAISE(IGNORE); END"),
+        ("an index planted on the charges", "CREATE INDEX by_item ON charges (item)"),
     ];
 
 type Edit = fn(i64, &mut Entry);
@@ -469,12 +501,14 @@ fn to_postgres(case: &str, sqlite: &str) -> String {
         "an entry's body edited" => {
             "UPDATE journal SET body = body || '\\x00'::bytea WHERE position = 5".into()
         }
-        "a checkpoint's bytes edited" => "UPDATE checkpoints SET bytes = substr(bytes, 1, 40) || '\\xff'::bytea || substr(bytes, 42) WHERE entries = 4".into(),
+        "a checkpoint's bytes edited" => "UPDATE checkpoints SET bytes = substr(bytes, 1, 40) || '\\xff'::bytea || substr(bytes, 42) WHERE entries = (SELECT MIN(entries) FROM checkpoints WHERE entries > 1)".into(),
         "a value of the wrong type" => format!("ALTER TABLE licenses ALTER COLUMN sequence TYPE TEXT; {sqlite}"),
         "the application id changed" => "UPDATE tessera_ledger SET application_id = 0".into(),
         "the schema version changed" => "UPDATE tessera_ledger SET schema_version = 2".into(),
         "a trigger planted" => "CREATE FUNCTION keep_out() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; \
              CREATE TRIGGER keep_out BEFORE INSERT ON hw_serials FOR EACH ROW EXECUTE FUNCTION keep_out()".into(),
+        "a trigger planted on the registry" => "CREATE FUNCTION keep_pbxs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; \
+             CREATE TRIGGER keep_pbxs BEFORE UPDATE ON pbxs FOR EACH ROW EXECUTE FUNCTION keep_pbxs()".into(),
         _ => {
             let mut out = sqlite.to_owned();
             for n in [16, 32] {

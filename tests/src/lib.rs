@@ -6,7 +6,7 @@
 //! vendor folder and a site folder, and time simulated with `--now`.
 //!
 //! The harness of the scenarios is `tests/tests/common/mod.rs`, and the
-//! map of every DOMAIN rule to its tests is `tests/README.md`. This library
+//! map of every licensing rule to its tests is `docs/rules.md`. This library
 //! holds what other crates' tests share: [`softhsm`], a SoftHSM2 token per
 //! test for the PKCS#11 signer, [`postgres`], a PostgreSQL server per test
 //! for the ledger's PostgreSQL backend, and [`tools`], external tools that are

@@ -77,7 +77,8 @@ fn a_second_activation_of_a_converted_appliance_is_refused() {
 #[test]
 fn vm_first_activation_uses_the_assigned_sw_serial() {
     let vendor = Vendor::new();
-    let site = Site::vm("SW-2026-500001", 1);
+    let serial = vendor.add_pbx(T0, "vm", "yearly", "Example Dental Clinic");
+    let site = Site::vm(&serial, 1);
     let order = OrderSpec {
         platform: "vm",
         pbx_name: "Branch VM",
@@ -85,7 +86,7 @@ fn vm_first_activation_uses_the_assigned_sw_serial() {
     }
     .write(&vendor, "vm.toml");
     let (summary, _) = activate(&vendor, &site, &order, T0, "vm.lic");
-    assert_eq!(summary["serial"], "SW-2026-500001");
+    assert_eq!(summary["serial"], serial.as_str());
     assert_eq!(summary["platform"], "vm");
     assert!(summary["converted_from"].is_null());
     let status = site.check(T0).code(agent_exit::FULL).json();
@@ -96,9 +97,44 @@ fn vm_first_activation_uses_the_assigned_sw_serial() {
 }
 
 #[test]
+fn a_vm_with_a_serial_the_registry_never_allocated_is_refused() {
+    let vendor = Vendor::new();
+    let order = OrderSpec {
+        platform: "vm",
+        ..OrderSpec::default()
+    }
+    .write(&vendor, "vm.toml");
+    // A serial of the ledger's grammar that nobody allocated.
+    let site = Site::vm("SW-2026-000042", 1);
+    site.trust(&vendor);
+    let req = site.request(T0);
+    let (run, lic) = vendor.answer(T0, &["issue", "--order", "vm.toml"], &req, "vm.lic");
+    run.code(common::vendor_exit::POLICY)
+        .says("SW-2026-000042 is not in the PBX registry")
+        .says("tessera pbx add");
+    assert!(!lic.exists());
+    // Whatever the agent is configured with.
+    let site = Site::vm("anything-goes", 2);
+    site.trust(&vendor);
+    let made = site.agent(&["request", "--now", T0]);
+    if made.code == 0 {
+        let req = site.request(T0);
+        let (run, lic) = vendor.answer(T0, &["issue", "--order", "vm.toml"], &req, "vm2.lic");
+        assert_ne!(run.code, 0, "{}", run.stderr);
+        assert!(!lic.exists());
+    }
+    // Allocated by the registry, it activates.
+    let serial = vendor.add_pbx(T0, "vm", "yearly", "Example Dental Clinic");
+    let site = Site::vm(&serial, 3);
+    let (summary, _) = activate(&vendor, &site, &order, T0, "vm3.lic");
+    assert_eq!(summary["serial"], serial.as_str());
+}
+
+#[test]
 fn cloud_activation_has_short_leases_and_no_offline_grace() {
     let vendor = Vendor::new();
-    let site = Site::cloud("SW-2026-700001", 1);
+    let serial = vendor.add_pbx(T0, "cloud", "monthly", "Example Dental Clinic");
+    let site = Site::cloud(&serial, 1);
     let order = OrderSpec {
         platform: "cloud",
         cycle: "monthly",

@@ -57,14 +57,15 @@ fn a_license_copied_to_another_machine_is_refused() {
     assert_eq!(agent_error(&run), "wrong_serial");
 
     // A cloned VM configured with the same SW serial: its identity differs.
-    let vm = Site::vm("SW-2026-500001", 1);
+    let serial = vendor.add_pbx(T0, "vm", "yearly", "Example Dental Clinic");
+    let vm = Site::vm(&serial, 1);
     let order = OrderSpec {
         platform: "vm",
         ..OrderSpec::default()
     }
     .write(&vendor, "vm.toml");
     activate(&vendor, &vm, &order, T0, "vm.lic");
-    let clone = Site::vm("SW-2026-500001", 2);
+    let clone = Site::vm(&serial, 2);
     clone.trust(&vendor);
     let run = clone
         .install(&vendor.path("vm.lic"), T0)

@@ -52,24 +52,102 @@ fn decrease_to_zero_stops_after_5_days_and_deletes_after_14() {
 
     let status = site.install(&vendor.path("zero.lic"), ZERO).json();
     assert_eq!(status["entitlements"]["total_users"], 0);
-    site.check("2026-03-08T09:59:59Z")
+    assert_eq!(status["decommissioned"]["stop"], "2026-03-08T10:00:00Z");
+    assert_eq!(status["decommissioned"]["delete"], "2026-03-17T10:00:00Z");
+    let due = site
+        .check("2026-03-08T09:59:59Z")
         .code(agent_exit::RENEWAL_DUE);
+    assert_eq!(due.json()["decommissioned"]["stopped"], false);
+    // The site names the stop and the deletion, not a renewal or a grace.
+    let text = site.agent(&["status", "--now", "2026-03-08T09:59:59Z"]);
+    assert!(
+        text.stdout.contains("decommissioned: stops on 2026-03-08T10:00:00Z; deleted on 2026-03-17T10:00:00Z unless a user license is added back"),
+        "{} / {} / {}",
+        text.code,
+        text.stdout,
+        text.stderr
+    );
+    assert!(!text.stdout.contains("grace end"), "{}", text.stdout);
     // Stopped at +5 days: no grace for a decommissioned PBX.
     let stopped = site
         .check("2026-03-08T10:00:00Z")
         .code(agent_exit::LOCKED)
         .json();
     assert_eq!(stopped["full_service"], false);
-    // Renewals before the deletion still end at the stop.
+    assert_eq!(stopped["decommissioned"]["stopped"], true);
+    let text = site.agent(&["check", "--now", "2026-03-10T10:00:00Z"]);
+    let first = text.stdout.lines().next().unwrap_or_default().to_owned();
+    assert!(
+        first.starts_with("stopped on 2026-03-08T10:00:00Z; deleted on 2026-03-17T10:00:00Z unless a user license is added back"),
+        "{}{}",
+        text.stdout,
+        text.stderr
+    );
+    assert!(!text.stdout.contains("grace"), "{}", text.stdout);
+    // A renewal before the stop ends at the stop; after it, the PBX is
+    // not renewed (no license whose lease ends when it is issued, no new
+    // "last renewal" at the site), and the refusal names both dates.
+    let req = site.request("2026-03-05T10:00:00Z");
+    let (run, _) = vendor.answer("2026-03-05T10:00:00Z", &["renew"], &req, "renew.lic");
+    assert_eq!(run.ok().json()["lease_end"], "2026-03-08T10:00:00Z");
     let req = site.request("2026-03-09T10:00:00Z");
-    let (run, _) = vendor.answer("2026-03-09T10:00:00Z", &["renew"], &req, "renew.lic");
-    assert_eq!(run.ok().json()["lease_end"], "2026-03-09T10:00:00Z");
+    let (run, lic) = vendor.answer("2026-03-09T10:00:00Z", &["renew"], &req, "stopped.lic");
+    run.code(vendor_exit::POLICY)
+        .says("was stopped on 2026-03-08T10:00:00Z")
+        .says("deleted on 2026-03-17T10:00:00Z unless a user license is added back");
+    assert!(!lic.exists());
+
+    // Reports list PBXs in force: the stopped PBX only with --all.
+    let overdue = vendor
+        .at("2026-03-09T10:00:00Z", &["report", "overdue", "--json"])
+        .ok()
+        .json();
+    assert_eq!(overdue["overdue"].as_array().unwrap().len(), 0, "{overdue}");
+    let all = vendor
+        .at(
+            "2026-03-09T10:00:00Z",
+            &["report", "overdue", "--all", "--json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(all["overdue"][0]["serial"], "SW-2026-000001");
+    assert_eq!(all["overdue"][0]["state"], "stopped");
+    let list = vendor
+        .at("2026-03-09T10:00:00Z", &["ledger", "list", "--json"])
+        .ok()
+        .json();
+    assert_eq!(list[0]["state"], "stopped");
 
     // Deleted at +14 days: nothing is issued for it any more.
     let req = site.request("2026-03-17T10:00:00Z");
     let (run, _) = vendor.answer("2026-03-17T10:00:00Z", &["renew"], &req, "late.lic");
     run.code(vendor_exit::POLICY)
         .says("was deleted on 2026-03-17T10:00:00Z");
+    // Deleted: left out of every report, shown as deleted in the lists.
+    for report in [
+        &["report", "overdue", "--json"][..],
+        &["report", "expiring", "--within", "400", "--json"],
+    ] {
+        let out = vendor.at("2026-03-18T10:00:00Z", report).ok().json();
+        assert!(!out.to_string().contains("SW-2026-000001"), "{out}");
+    }
+    let all = vendor
+        .at(
+            "2026-03-18T10:00:00Z",
+            &["report", "expiring", "--within", "400", "--all", "--json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(all["expiring"][0]["state"], "deleted");
+    let pbxs = vendor
+        .at(
+            "2026-03-18T10:00:00Z",
+            &["pbx", "list", "--state", "deleted", "--json"],
+        )
+        .ok()
+        .json();
+    assert_eq!(pbxs[0]["serial"], "SW-2026-000001");
+    assert_eq!(pbxs[0]["state"], "deleted");
     vendor
         .at(
             "2026-03-18T10:00:00Z",
@@ -164,7 +242,8 @@ fn decommission_refusals() {
         .code(vendor_exit::POLICY)
         .says("already");
     // Lifetime licenses are never decreased.
-    let vm = Site::vm("SW-2026-500001", 2);
+    let serial = vendor.add_pbx(T0, "vm", "lifetime", "Example Dental Clinic");
+    let vm = Site::vm(&serial, 2);
     let order = OrderSpec {
         platform: "vm",
         cycle: "lifetime",
@@ -178,7 +257,7 @@ fn decommission_refusals() {
             &[
                 "decommission",
                 "--serial",
-                "SW-2026-500001",
+                &serial,
                 "--approval",
                 "APP-4",
                 "-o",

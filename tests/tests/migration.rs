@@ -60,7 +60,8 @@ fn hw_to_vm_migration() {
 #[test]
 fn vm_to_hw_migration() {
     let vendor = Vendor::new();
-    let vm = Site::vm("SW-2026-500001", 3);
+    let serial = vendor.add_pbx(T0, "vm", "yearly", "Example Dental Clinic");
+    let vm = Site::vm(&serial, 3);
     let order = OrderSpec {
         platform: "vm",
         ..OrderSpec::default()
@@ -75,13 +76,7 @@ fn vm_to_hw_migration() {
     let req = hw.request(MOVE);
     let (run, lic) = vendor.answer(
         MOVE,
-        &[
-            "replace",
-            "--serial",
-            "SW-2026-500001",
-            "--reason",
-            "migrate",
-        ],
+        &["replace", "--serial", &serial, "--reason", "migrate"],
         &req,
         "hw.lic",
     );
@@ -89,13 +84,13 @@ fn vm_to_hw_migration() {
     assert_eq!(summary["platform"], "hw");
     assert_eq!(summary["converted_from"], "HW-9C1D-0007");
     let after = hw.install(&lic, MOVE).code(agent_exit::FULL).json();
-    assert_eq!(after["license"]["serial"], "SW-2026-500001");
+    assert_eq!(after["license"]["serial"], serial.as_str());
     assert_eq!(after["license"]["previous_serial"], "HW-9C1D-0007");
     assert_eq!(after["license"]["platform"], "hw");
     assert_eq!(after["entitlements"], before["entitlements"]);
     assert_eq!(
         vendor.ledger_show("HW-9C1D-0007")["serial"],
-        "SW-2026-500001"
+        serial.as_str()
     );
 
     // From now on the appliance asks with the SW serial and renews.

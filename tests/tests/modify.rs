@@ -2,7 +2,7 @@
 //! decreases with an approval (never on the last day of a month, never for
 //! lifetime), storage never decreasing, and services added mid-term that
 //! co-terminate with the PBX and are prorated (the May 2020 → August 2020
-//! → May 2021 example of DOMAIN.md).
+//! → May 2021 example of docs/rules.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -135,16 +135,41 @@ fn a_lifetime_license_is_never_decreased() {
 }
 
 #[test]
-fn storage_is_never_decreased() {
+fn storage_is_sold_for_cloud_only_and_never_decreased() {
+    // Storage on a HW PBX is refused.
     let (vendor, _site) = licensed(&OrderSpec::default());
     OrderSpec {
-        storage_units: 5,
+        storage_units: 3,
         ..OrderSpec::default()
     }
-    .write(&vendor, "less-storage.toml");
+    .write(&vendor, "hw-storage.toml");
     modify(
         &vendor,
         "2026-03-03T10:00:00Z",
+        "hw-storage.toml",
+        &[],
+        "storage.lic",
+    )
+    .code(vendor_exit::POLICY)
+    .says("3 storage units on a hw PBX: storage is sold for Cloud PBXs only");
+
+    // A Cloud PBX buys it, and never gets less.
+    let vendor = Vendor::new();
+    let serial = vendor.add_pbx(T0, "cloud", "monthly", "Example Dental Clinic");
+    assert_eq!(serial, "SW-2026-000001");
+    let site = Site::cloud(&serial, 1);
+    let cloud = |units| OrderSpec {
+        platform: "cloud",
+        cycle: "monthly",
+        storage_units: units,
+        ..OrderSpec::default()
+    };
+    let order = cloud(10).write(&vendor, "order.toml");
+    activate(&vendor, &site, &order, T0, "activation.lic");
+    cloud(5).write(&vendor, "less-storage.toml");
+    modify(
+        &vendor,
+        "2026-01-20T10:00:00Z",
         "less-storage.toml",
         &["--approval", "APP-2026-19"],
         "storage.lic",
@@ -152,14 +177,10 @@ fn storage_is_never_decreased() {
     .code(vendor_exit::POLICY)
     .says("storage cannot be decreased (from 10 to 5 units)");
     // More storage is an increase.
-    OrderSpec {
-        storage_units: 12,
-        ..OrderSpec::default()
-    }
-    .write(&vendor, "more-storage.toml");
+    cloud(12).write(&vendor, "more-storage.toml");
     modify(
         &vendor,
-        "2026-03-03T10:00:00Z",
+        "2026-01-20T10:00:00Z",
         "more-storage.toml",
         &[],
         "storage.lic",
@@ -169,7 +190,7 @@ fn storage_is_never_decreased() {
 
 #[test]
 fn a_service_added_mid_term_co_terminates_and_is_prorated() {
-    // DOMAIN.md: PBX yearly from May 2020 expires May 2021; a service
+    // docs/rules.md: PBX yearly from May 2020 expires May 2021; a service
     // ordered in August 2020 also expires May 2021 and is charged for
     // August 2020 to May 2021.
     let vendor = Vendor::new();
@@ -243,6 +264,60 @@ fn a_service_added_mid_term_co_terminates_and_is_prorated() {
     assert_eq!(services.len(), 1);
     assert_eq!(services[0]["end"], "2021-05-01T00:00:00Z");
     assert_eq!(status["license"]["term_end"], "2021-05-01T00:00:00Z");
+
+    // The billing record: the service, charged August 2020 to May 2021
+    // with its exact days, once (the second change added nothing).
+    let august = vendor
+        .tessera(&[
+            "report",
+            "billing",
+            "--from",
+            "2020-08-01",
+            "--to",
+            "2020-09-01",
+            "--json",
+        ])
+        .ok()
+        .json();
+    let charges = august["charges"].as_array().unwrap();
+    assert_eq!(charges.len(), 1, "{august}");
+    let c = &charges[0];
+    assert_eq!(c["serial"], "SW-2020-000001");
+    assert_eq!(c["customer"], "Example Dental Clinic");
+    assert_eq!(c["kind"], "service");
+    assert_eq!(c["item"], "service:sound-pack");
+    assert_eq!(c["quantity"], 1);
+    assert_eq!(c["cycle"], "yearly");
+    assert_eq!(c["period_start"], "2020-08-01T00:00:00Z");
+    assert_eq!(c["period_end"], "2021-05-01T00:00:00Z");
+    assert_eq!(c["days"], 273);
+    assert_eq!(c["period_days"], 365);
+    let fraction = c["fraction"].as_f64().unwrap();
+    assert!((fraction - 273.0 / 365.0).abs() < 1e-6, "{fraction}");
+    // The activation in May: each profile for the whole term.
+    let may = vendor
+        .tessera(&[
+            "report",
+            "billing",
+            "--from",
+            "2020-05-01",
+            "--to",
+            "2020-06-01",
+            "--csv",
+        ])
+        .ok()
+        .stdout;
+    let mut lines = may.lines();
+    assert_eq!(
+        lines.next(),
+        Some("recorded_at,customer,serial,model,kind,item,quantity,cycle,period_start,period_end,days,period_days,fraction,sequence")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 3, "{may}");
+    assert!(
+        rows.contains(&"2020-05-04T09:00:00Z,Example Dental Clinic,SW-2020-000001,TA-7000,activation,profile:PBX-BASIC,20,yearly,2020-05-01T00:00:00Z,2021-05-01T00:00:00Z,365,365,1.000000,1"),
+        "{may}"
+    );
 }
 
 #[test]

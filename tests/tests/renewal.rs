@@ -41,7 +41,7 @@ fn air_gapped_renewal_round_trip() {
     assert!(renewed["warnings"][0]
         .as_str()
         .unwrap()
-        .starts_with("auto-renewed"));
+        .starts_with("renewed in the last 2 days of the term"));
     let status = site.install(&lic, "2026-12-31T10:00:00Z").ok().json();
     assert_eq!(status["license"]["sequence"], 2);
     assert_eq!(status["days_since_renewal"], 0);

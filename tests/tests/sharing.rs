@@ -10,12 +10,21 @@ use common::{activate, agent_exit, vendor_exit, OrderSpec, Site, Vendor};
 
 const T0: &str = "2026-01-02T09:00:00Z";
 const SHARE: &str = "2026-01-05T09:00:00Z";
-const SERVER: &str = "SW-2026-700001";
-const CLIENT: &str = "SW-2026-500001";
+/// The registry allocates these in this order ([`cloud_server`]).
+const SERVER: &str = "SW-2026-000001";
+const CLIENT: &str = "SW-2026-000002";
 
 /// A Cloud server PBX with users, licensed and running.
 fn cloud_server() -> (Vendor, Site) {
     let vendor = Vendor::new();
+    assert_eq!(
+        vendor.add_pbx(T0, "cloud", "monthly", "Example Dental Clinic"),
+        SERVER
+    );
+    assert_eq!(
+        vendor.add_pbx(T0, "vm", "yearly", "Example Dental Clinic"),
+        CLIENT
+    );
     let server = Site::cloud(SERVER, 1);
     let order = OrderSpec {
         platform: "cloud",
@@ -154,7 +163,8 @@ fn sharing_refusals() {
         .says("a sharing client has no licenses of its own");
 
     // Only within one customer.
-    let other = Site::vm("SW-2026-500009", 6);
+    let other_serial = vendor.add_pbx(T0, "vm", "yearly", "Other Customer Ltd");
+    let other = Site::vm(&other_serial, 6);
     let order = OrderSpec {
         platform: "vm",
         customer: "Other Customer Ltd",
@@ -165,7 +175,7 @@ fn sharing_refusals() {
     }
     .write(&vendor, "other.toml");
     activate(&vendor, &other, &order, T0, "other.lic");
-    share(&vendor, None, "SW-2026-500009")
+    share(&vendor, None, &other_serial)
         .code(vendor_exit::POLICY)
         .says("licenses are only shared within one customer");
 
@@ -186,7 +196,7 @@ fn sharing_refusals() {
                 "--server",
                 CLIENT,
                 "--client",
-                "SW-2026-500009",
+                &other_serial,
                 "-o",
                 "x.lic",
             ],
@@ -199,7 +209,7 @@ fn sharing_refusals() {
             &[
                 "share",
                 "--server",
-                "SW-2026-500009",
+                &other_serial,
                 "--client",
                 CLIENT,
                 "-o",
@@ -211,7 +221,7 @@ fn sharing_refusals() {
     // A client never gets licenses of its own by a change.
     OrderSpec {
         platform: "vm",
-        sharing: "client-of SW-2026-700001",
+        sharing: "client-of SW-2026-000001",
         ..OrderSpec::default()
     }
     .write(&vendor, "client-more.toml");

@@ -875,12 +875,12 @@ fn private_license<'a>(r: &mut Reader<'a>, kid: KeyId) -> Result<License<'a>> {
         return Err(Malformed::MissingField);
     };
     if matches!(sharing, Sharing::Client(_)) && !entitlements.is_empty() {
-        // A sharing client has no licenses of its own (DOMAIN: sharing).
+        // A sharing client has no licenses of its own (docs/rules.md: sharing).
         return Err(Malformed::BadValue);
     }
     if let Some(end) = term.end {
         if services.clone().any(|s| s.end > end) {
-            // Services co-terminate with the term (DOMAIN: services).
+            // Services co-terminate with the term (docs/rules.md: services).
             return Err(Malformed::BadValue);
         }
     } else if !services.is_empty() {

@@ -10,7 +10,7 @@ use crate::claims::{
 };
 use crate::License;
 
-/// Gigabytes per storage unit, by catalog convention (DOMAIN: 1 license =
+/// Gigabytes per storage unit, by catalog convention (docs/rules.md: 1 license =
 /// 10 GB).
 pub const GB_PER_STORAGE_UNIT: u64 = 10;
 
@@ -34,7 +34,7 @@ impl ServiceGrant {
     }
 }
 
-/// The sharing role of a PBX (DOMAIN: sharing licenses).
+/// The sharing role of a PBX (docs/rules.md: sharing licenses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role<'a> {
     /// Not shared: the license's own entitlements apply.

@@ -70,7 +70,7 @@ fn sample_components() -> Vec<Component> {
 }
 
 /// The shipped default policy: daily checks, 14 days of grace, then one
-/// emergency call (DOMAIN: periodic check).
+/// emergency call (docs/rules.md: periodic check).
 #[must_use]
 pub fn policy_14_days_emergency() -> Policy {
     Policy {

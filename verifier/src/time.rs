@@ -294,7 +294,7 @@ mod tests {
     const T0: i64 = 1_767_225_600;
 
     /// The shipped default: daily checks, 30-day renewal window, 14 days of
-    /// grace, then one emergency call (DOMAIN: periodic check).
+    /// grace, then one emergency call (docs/rules.md: periodic check).
     fn daily_14_days() -> Policy {
         Policy {
             grace: 14 * 86_400,

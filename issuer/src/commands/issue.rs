@@ -164,8 +164,17 @@ pub fn replace(ctx: &Ctx, a: &ReplaceArgs) -> Result<(), Error> {
         crate::cli::ReasonArg::Rma => issuance::ReplaceReason::Rma,
         crate::cli::ReasonArg::Migrate => issuance::ReplaceReason::Migrate,
     };
-    let issued = session
-        .commit(|w, issuer| issuance::replace(w, issuer, &a.serial, &request, reason, ctx.now))?;
+    let issued = session.commit(|w, issuer| {
+        issuance::replace(
+            w,
+            issuer,
+            &a.serial,
+            &request,
+            reason,
+            a.model.as_deref(),
+            ctx.now,
+        )
+    })?;
     finish(&issued, &t, &a.out, None)
 }
 
@@ -282,7 +291,10 @@ pub fn summary_text(issued: &Issued, approval: Option<&str>) -> String {
         ));
     }
     for w in &issued.warnings {
-        s.push_str(&format!("\nwarning: {w}"));
+        match w {
+            crate::policy::Warning::TermKept { .. } => s.push_str(&format!("\n  term        {w}")),
+            _ => s.push_str(&format!("\nwarning: {w}")),
+        }
     }
     s
 }

@@ -221,13 +221,24 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
         LedgerCommand::Head { output, force } => head(&ledger, output.as_deref(), *force),
         LedgerCommand::List { json } => {
             let serials = ledger.serials()?;
+            let now = ctx.now.timestamp();
+            let mut states = Vec::with_capacity(serials.len());
+            for s in &serials {
+                states.push(crate::registry::state_at(
+                    ledger.schedule(&s.serial)?,
+                    true,
+                    now,
+                ));
+            }
             if *json {
                 return print_json(&serde_json::Value::Array(
                     serials
                         .iter()
-                        .map(|s| {
+                        .zip(&states)
+                        .map(|(s, st)| {
                             json!({
                                 "serial": s.serial,
+                                "state": st.as_str(),
                                 "hw_serial": s.hw_serial,
                                 "licenses": s.licenses,
                                 "sequence": s.latest.row.sequence,
@@ -244,16 +255,17 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
                 ));
             }
             let mut text = format!(
-                "{:<16} {:>4}  {:<8} {:<5} {:<20}  {:<20}  {}\n",
-                "SERIAL", "SEQ", "LAST", "PLAT", "LEASE END", "TERM END", "CUSTOMER / PBX"
+                "{:<16} {:>4}  {:<8} {:<8} {:<5} {:<20}  {:<20}  {}\n",
+                "SERIAL", "SEQ", "LAST", "STATE", "PLAT", "LEASE END", "TERM END", "CUSTOMER / PBX"
             );
-            for s in &serials {
+            for (s, st) in serials.iter().zip(&states) {
                 let r = &s.latest.row;
                 text.push_str(&format!(
-                    "{:<16} {:>4}  {:<8} {:<5} {:<20}  {:<20}  {} / {}\n",
+                    "{:<16} {:>4}  {:<8} {:<8} {:<5} {:<20}  {:<20}  {} / {}\n",
                     s.serial,
                     r.sequence,
                     r.action.as_str(),
+                    st.as_str(),
                     r.platform,
                     rfc3339_unix(r.lease_end),
                     term_end(r.term_end),
@@ -282,9 +294,13 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
             let events = ledger.events(&serial)?;
             let schedule = ledger.schedule(&serial)?;
             let order = Order::parse("ledger", &latest.row.order_json, true).ok();
+            let registry_changes = ledger.queries().pbx_changes(&serial)?;
+            let pbx = ledger.queries().pbx(&serial)?;
             if *json {
                 return print_json(&json!({
                     "serial": serial,
+                    "pbx": pbx.as_ref().map(crate::registry::PbxView::from),
+                    "registry": super::pbx::changes_json(&registry_changes),
                     "hw_serial": hw,
                     "hw_serials": hw_serials,
                     "events": events.iter().map(|e| json!({
@@ -326,6 +342,15 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
                 term_end(r.term_end),
                 rfc3339_unix(r.lease_end)
             ));
+            if let Some(p) = &pbx {
+                text.push_str(&format!(
+                    "  policy      {}{}\n",
+                    p.policy,
+                    p.values()
+                        .map(|v| format!(" ({})", v.describe()))
+                        .unwrap_or_default()
+                ));
+            }
             match schedule {
                 Some(z) => text.push_str(&format!(
                     "  schedule    all user licenses removed: stop {}, deletion {}\n",
@@ -379,6 +404,17 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
             }
             for e in &events {
                 text.push_str(&format!("  {:>4}  {}\n", e.sequence, e.describe()));
+            }
+            if !registry_changes.is_empty() {
+                text.push_str("  REGISTRY\n");
+            }
+            for c in &registry_changes {
+                text.push_str(&format!(
+                    "  {}  {}  {}\n",
+                    rfc3339_unix(c.at),
+                    c.operator,
+                    super::pbx::describe_change(&c.kind, &c.detail)
+                ));
             }
             print(&text)
         }

@@ -25,6 +25,7 @@ pub mod issue;
 pub mod keys;
 pub mod ledger;
 pub mod lifecycle;
+pub mod pbx;
 pub mod report;
 pub(crate) mod session;
 
@@ -65,7 +66,14 @@ impl Ctx {
     /// window that is not a duration.
     pub fn with_config(global: Global, config: Config) -> Result<Self, Error> {
         let now = match &global.now {
-            Some(t) => parse_time(t).map_err(|e| Error::Usage(e.to_string()))?,
+            Some(t) => {
+                let now = parse_time(t).map_err(|e| Error::Usage(e.to_string()))?;
+                crate::output::note(&format!(
+                    "warning: rehearsal time {} is in effect (--now or TESSERA_NOW), not the clock: it is recorded as the issue time of whatever this command writes",
+                    crate::calendar::rfc3339(now)
+                ));
+                now
+            }
             None => Utc::now().trunc_subsecs(0),
         };
         let request_window = config.request_window()?.value;
@@ -243,6 +251,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Decommission(a) => lifecycle::decommission(&ctx, &a),
         Command::Inspect(a) => inspect::inspect(&ctx, &a),
         Command::Verify(a) => inspect::verify(&ctx, &a),
+        Command::Pbx(c) => pbx::pbx(&ctx, &c),
         Command::Ledger(c) => ledger::ledger(&ctx, &c),
         Command::Report(c) => report::report(&ctx, &c),
         Command::Completions(a) => docs::completions(&a),

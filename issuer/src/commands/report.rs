@@ -9,11 +9,19 @@ use crate::cli::ReportCommand;
 use crate::error::Error;
 use crate::ledger::SerialSummary;
 use crate::order::Order;
+use crate::registry::{state_at, State};
 
-fn model(s: &SerialSummary) -> String {
-    Order::parse("ledger", &s.latest.row.order_json, true)
-        .ok()
-        .and_then(|o| o.model)
+/// The model: the registry's, else the latest order's.
+fn model_of(models: &std::collections::HashMap<String, String>, s: &SerialSummary) -> String {
+    models
+        .get(&s.serial)
+        .filter(|m| !m.is_empty())
+        .cloned()
+        .or_else(|| {
+            Order::parse("ledger", &s.latest.row.order_json, true)
+                .ok()
+                .and_then(|o| o.model)
+        })
         .unwrap_or_else(|| "-".to_owned())
 }
 
@@ -23,10 +31,61 @@ fn model(s: &SerialSummary) -> String {
 /// [`Error::Ledger`], [`Error::Io`].
 pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
     let ledger = ctx.reader()?;
+    if let ReportCommand::Billing {
+        from,
+        to,
+        csv,
+        json,
+    } = c
+    {
+        return billing(&ledger, from, to, *csv, *json);
+    }
     let now = ctx.now.timestamp();
-    let serials = ledger.serials()?;
+    let all_serials = ledger.serials()?;
+    let models: std::collections::HashMap<String, String> = ledger
+        .queries()
+        .pbxs()?
+        .into_iter()
+        .map(|p| (p.serial, p.model))
+        .collect();
+    let model = |s: &SerialSummary| model_of(&models, s);
+    let state = |s: &SerialSummary| -> Result<State, Error> {
+        Ok(state_at(ledger.schedule(&s.serial)?, true, now))
+    };
+    let mut states = std::collections::HashMap::new();
+    for s in &all_serials {
+        states.insert(s.serial.clone(), state(s)?);
+    }
+    let all = match c {
+        ReportCommand::Overdue { all, .. } | ReportCommand::Expiring { all, .. } => *all,
+        ReportCommand::Billing { .. } => false,
+    };
+    let serials: Vec<SerialSummary> = all_serials
+        .iter()
+        .filter(|s| all || states.get(&s.serial).is_some_and(|st| st.in_force()))
+        .cloned()
+        .collect();
+    let st = |s: &SerialSummary| {
+        states
+            .get(&s.serial)
+            .map_or("active", |st| st.as_str())
+            .to_owned()
+    };
+    let column = |s: &SerialSummary| {
+        if all {
+            format!("{:<8} ", st(s))
+        } else {
+            String::new()
+        }
+    };
+    let header = if all {
+        format!("{:<8} ", "STATE")
+    } else {
+        String::new()
+    };
     match c {
-        ReportCommand::Overdue { json } => {
+        ReportCommand::Billing { .. } => Ok(()),
+        ReportCommand::Overdue { json, .. } => {
             // A PBX whose lease ran out has not renewed since its latest
             // license: that license's issue time is its last successful
             // renewal.
@@ -46,6 +105,7 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
                         "pbx_name": s.latest.row.pbx_name,
                         "model": model(s),
                         "platform": s.latest.row.platform,
+                        "state": st(s),
                         "days_since_renewal": days,
                         "last_renewal": rfc3339_unix(s.latest.row.issued_at),
                         "lease_end": rfc3339_unix(s.latest.row.lease_end),
@@ -53,7 +113,7 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
                 }));
             }
             let mut text = format!(
-                "PBXs that failed to renew, as of {}\n{:>5}  {:<16} {:<14} {:<5} {:<20}  {}\n",
+                "PBXs that failed to renew, as of {}\n{:>5}  {header}{:<16} {:<14} {:<5} {:<20}  {}\n",
                 rfc3339_unix(now),
                 "DAYS",
                 "SERIAL",
@@ -65,8 +125,9 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
             for (days, s) in &overdue {
                 let r = &s.latest.row;
                 text.push_str(&format!(
-                    "{:>5}  {:<16} {:<14} {:<5} {:<20}  {} / {}\n",
+                    "{:>5}  {}{:<16} {:<14} {:<5} {:<20}  {} / {}\n",
                     days,
+                    column(s),
                     s.serial,
                     model(s),
                     r.platform,
@@ -82,7 +143,7 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
             ));
             print(&text)
         }
-        ReportCommand::Expiring { within, json } => {
+        ReportCommand::Expiring { within, json, .. } => {
             let until = now + i64::from(*within) * DAY;
             let mut expiring: Vec<(i64, &SerialSummary)> = serials
                 .iter()
@@ -102,13 +163,14 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
                         "pbx_name": s.latest.row.pbx_name,
                         "model": model(s),
                         "platform": s.latest.row.platform,
+                        "state": st(s),
                         "term_end": rfc3339_unix(*end),
                         "days_left": days_between(now, *end),
                     })).collect::<Vec<_>>(),
                 }));
             }
             let mut text = format!(
-                "terms ending within {within} day(s) of {}\n{:>5}  {:<16} {:<14} {:<5} {:<20}  {}\n",
+                "terms ending within {within} day(s) of {}\n{:>5}  {header}{:<16} {:<14} {:<5} {:<20}  {}\n",
                 rfc3339_unix(now),
                 "DAYS",
                 "SERIAL",
@@ -120,8 +182,9 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
             for (end, s) in &expiring {
                 let r = &s.latest.row;
                 text.push_str(&format!(
-                    "{:>5}  {:<16} {:<14} {:<5} {:<20}  {} / {}\n",
+                    "{:>5}  {}{:<16} {:<14} {:<5} {:<20}  {} / {}\n",
                     days_between(now, *end),
+                    column(s),
                     s.serial,
                     model(s),
                     r.platform,
@@ -134,4 +197,145 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
             print(&text)
         }
     }
+}
+
+/// The columns of `report billing` (documented in docs/operations.md).
+const BILLING_COLUMNS: [&str; 14] = [
+    "recorded_at",
+    "customer",
+    "serial",
+    "model",
+    "kind",
+    "item",
+    "quantity",
+    "cycle",
+    "period_start",
+    "period_end",
+    "days",
+    "period_days",
+    "fraction",
+    "sequence",
+];
+
+/// `tessera report billing`.
+fn billing(
+    ledger: &crate::ledger::Ledger,
+    from: &str,
+    to: &str,
+    csv: bool,
+    json: bool,
+) -> Result<(), Error> {
+    let time = |flag: &str, v: &str| {
+        crate::calendar::parse_time(v)
+            .map(|t| t.timestamp())
+            .map_err(|e| Error::Usage(format!("{flag}: {e}")))
+    };
+    let (start, end) = (time("--from", from)?, time("--to", to)?);
+    if end <= start {
+        return Err(Error::Usage(format!(
+            "--to {to} is not after --from {from}: give the first day and the day after the last"
+        )));
+    }
+    let q = ledger.queries();
+    let mut rows: Vec<[String; 14]> = Vec::new();
+    let mut names = std::collections::HashMap::new();
+    for c in q.charges(start, end)? {
+        if !names.contains_key(&c.serial) {
+            let (customer, model) = match q.pbx(&c.serial)? {
+                Some(p) => (p.customer, p.model),
+                None => (
+                    q.latest(&c.serial)?
+                        .map(|l| l.row.customer)
+                        .unwrap_or_default(),
+                    String::new(),
+                ),
+            };
+            names.insert(c.serial.clone(), (customer, model));
+        }
+        let (customer, model) = names.get(&c.serial).cloned().unwrap_or_default();
+        rows.push([
+            rfc3339_unix(c.at),
+            customer,
+            c.serial.clone(),
+            model,
+            c.kind.clone(),
+            c.item.clone(),
+            c.quantity.to_string(),
+            c.cycle.clone(),
+            rfc3339_unix(c.period_start),
+            c.period_end.map(rfc3339_unix).unwrap_or_default(),
+            c.days.to_string(),
+            c.period_days.to_string(),
+            format!("{:.6}", crate::billing::fraction(c.days, c.period_days)),
+            c.sequence.to_string(),
+        ]);
+    }
+    if json {
+        return print_json(&json!({
+            "from": rfc3339_unix(start),
+            "to": rfc3339_unix(end),
+            "charges": rows.iter().map(|r| {
+                let mut o = serde_json::Map::new();
+                for (k, v) in BILLING_COLUMNS.iter().zip(r) {
+                    let value = match *k {
+                        "quantity" | "days" | "period_days" | "sequence" => {
+                            json!(v.parse::<u64>().unwrap_or_default())
+                        }
+                        "fraction" => json!(v.parse::<f64>().unwrap_or_default()),
+                        "period_end" if v.is_empty() => serde_json::Value::Null,
+                        _ => json!(v),
+                    };
+                    o.insert((*k).to_owned(), value);
+                }
+                serde_json::Value::Object(o)
+            }).collect::<Vec<_>>(),
+        }));
+    }
+    if csv {
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        let err = |e: ::csv::Error| Error::Usage(format!("CSV output failed: {e}"));
+        w.write_record(BILLING_COLUMNS).map_err(err)?;
+        for r in &rows {
+            w.write_record(r).map_err(err)?;
+        }
+        let bytes = w
+            .into_inner()
+            .map_err(|e| Error::Usage(format!("CSV output failed: {e}")))?;
+        return print(&String::from_utf8_lossy(&bytes));
+    }
+    let mut text = format!(
+        "charges recorded from {} to {}\n{:<16} {:<10} {:<26} {:>6} {:<8} {:<10} {:<10} {:>9}  {}\n",
+        rfc3339_unix(start),
+        rfc3339_unix(end),
+        "SERIAL",
+        "KIND",
+        "ITEM",
+        "QTY",
+        "CYCLE",
+        "FROM",
+        "TO",
+        "PRORATED",
+        "CUSTOMER"
+    );
+    for r in &rows {
+        let day = |s: &str| s.get(..10).unwrap_or("-").to_owned();
+        text.push_str(&format!(
+            "{:<16} {:<10} {:<26} {:>6} {:<8} {:<10} {:<10} {:>9}  {}\n",
+            r[2],
+            r[4],
+            r[5],
+            r[6],
+            r[7],
+            day(&r[8]),
+            if r[9].is_empty() {
+                "lifetime".to_owned()
+            } else {
+                day(&r[9])
+            },
+            format!("{}/{}", r[10], r[11]),
+            r[1]
+        ));
+    }
+    text.push_str(&format!("{} charge(s)\n", rows.len()));
+    print(&text)
 }

@@ -241,7 +241,7 @@ fn renewal_keeps_content_and_moves_the_lease() {
 }
 
 #[test]
-fn renewal_on_last_term_day_auto_renews() {
+fn renewal_in_the_last_2_days_of_the_term_extends_it() {
     let mut f = fixture();
     f.issue(&order(), &samples::request(), &opts("2026-01-02"))
         .unwrap();
@@ -260,15 +260,30 @@ fn renewal_on_last_term_day_auto_renews() {
         renewed.warnings[..],
         [Warning::AutoRenewed { .. }]
     ));
-    // The day before: no renewal of the term.
+    assert!(renewed.warnings[0]
+        .to_string()
+        .contains("the term is extended by one cycle and now ends 2028-01-01T00:00:00Z"));
+    // The day before the last 2 days: the term is kept, and says so.
+    let mut f = fixture();
+    f.issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let renewed = f
+        .renew(&samples::request(), "2026-12-29T06:00:00Z")
+        .unwrap();
+    assert_eq!(renewed.license.term.end, Some(t("2027-01-01").timestamp()));
+    assert_eq!(renewed.license.lease_end, t("2027-01-01").timestamp());
+    assert_eq!(
+        renewed.warnings[0].to_string(),
+        "the term is kept: it ends 2027-01-01T00:00:00Z and renews on its last day (2026-12-31); a renewal from 2026-12-30 on extends it by one cycle"
+    );
+    // The first of the last 2 days extends it.
     let mut f = fixture();
     f.issue(&order(), &samples::request(), &opts("2026-01-02"))
         .unwrap();
     let renewed = f
         .renew(&samples::request(), "2026-12-30T06:00:00Z")
         .unwrap();
-    assert_eq!(renewed.license.term.end, Some(t("2027-01-01").timestamp()));
-    assert_eq!(renewed.license.lease_end, t("2027-01-01").timestamp());
+    assert_eq!(renewed.license.term.end, Some(t("2028-01-01").timestamp()));
 }
 
 #[test]
@@ -315,6 +330,7 @@ fn replaced_binding_is_never_renewed() {
             "SW-2026-000001",
             &new_box,
             ReplaceReason::Rma,
+            None,
             t("2026-02-10"),
         )
         .unwrap();
@@ -340,9 +356,96 @@ fn replaced_binding_is_never_renewed() {
         matches!(e, Error::Policy(PolicyError::BindingReplaced { .. })),
         "{e}"
     );
+    // The error points at the replacement, not back at `replace`.
+    assert!(
+        e.to_string()
+            .contains("replaced for SW-2026-000001 on 2026-02-10T00:00:00Z by license 2 (rma)"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("no replacement binds the PBX back"),
+        "{e}"
+    );
+    // An RMA back onto the old box is refused, naming when and by what.
+    let back = {
+        let issuer = Issuer {
+            catalog: &f.catalog,
+            signer: &f.signer,
+            operator: "carol",
+        };
+        let mut w = f.ledger.writer(&f.signer, "carol").unwrap();
+        replace(
+            &mut w,
+            &issuer,
+            "SW-2026-000001",
+            &samples::request(),
+            ReplaceReason::Rma,
+            None,
+            t("2026-02-11"),
+        )
+        .unwrap_err()
+    };
+    assert!(
+        matches!(
+            &back,
+            Error::Policy(PolicyError::ReplaceOntoReplaced { by: 2, reason, .. }) if reason == "rma"
+        ),
+        "{back}"
+    );
+    assert!(
+        back.to_string()
+            .contains("replaced on 2026-02-10T00:00:00Z"),
+        "{back}"
+    );
     // The new box renews.
     assert_eq!(f.renew(&new_box, "2026-02-12").unwrap().license.sequence, 3);
     f.ledger.verify(&f.keyring(), None).unwrap();
+}
+
+#[test]
+fn a_stopped_pbx_is_not_renewed() {
+    let mut f = fixture();
+    f.issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let issuer = Issuer {
+        catalog: &f.catalog,
+        signer: &f.signer,
+        operator: "carol",
+    };
+    let mut w = f.ledger.writer(&f.signer, "carol").unwrap();
+    crate::lifecycle::decommission(
+        &mut w,
+        &issuer,
+        "SW-2026-000001",
+        &IssueOptions {
+            approval: Some("APP-1"),
+            ..opts("2026-03-03T10:00:00Z")
+        },
+    )
+    .unwrap();
+    w.commit().unwrap();
+    // Before the stop: a lease up to the stop.
+    let before = f
+        .renew(&samples::request(), "2026-03-05T10:00:00Z")
+        .unwrap();
+    assert_eq!(
+        before.license.lease_end,
+        t("2026-03-08T10:00:00Z").timestamp()
+    );
+    // From the stop on: refused, with both dates.
+    let e = f
+        .renew(&samples::request(), "2026-03-08T10:00:00Z")
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::PbxStopped { .. })),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains(
+            "stopped on 2026-03-08T10:00:00Z after all its user licenses were removed (deleted on 2026-03-17T10:00:00Z"
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -385,6 +488,7 @@ fn migration_to_vm_uses_vm_defaults() {
         "SW-2026-000001",
         &vm,
         ReplaceReason::Migrate,
+        None,
         t("2026-02-10"),
     )
     .unwrap();

@@ -193,6 +193,104 @@ pub enum Fact {
         #[serde(with = "bytes")]
         head: [u8; 32],
     },
+    /// A PBX entered in the registry (`tessera pbx add`, the first
+    /// activation of an appliance, or a PBX of an earlier ledger taken in
+    /// by its next command), with the policy it was given.
+    PbxAdded {
+        /// Its SW serial.
+        serial: String,
+        /// The serial is allocated by this entry (`pbx add`), as
+        /// [`Fact::SerialAllocated`] does; otherwise it is in use already.
+        #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+        allocated: bool,
+        /// The customer.
+        customer: String,
+        /// The PBX's name.
+        name: String,
+        /// Its model.
+        model: String,
+        /// `hw`, `vm` or `cloud`.
+        platform: String,
+        /// `monthly`, `yearly`, `5y` or `lifetime`.
+        cycle: String,
+        /// Users of each profile (catalog names).
+        profiles: std::collections::BTreeMap<String, u32>,
+        /// Storage units (Cloud only).
+        #[serde(default)]
+        storage: u32,
+        /// The policy's name.
+        policy: String,
+        /// The policy's values.
+        values: crate::catalog::PolicyValues,
+    },
+    /// A change of a PBX's registry entry: its policy (with the approval
+    /// that allowed it), its model or platform (a replacement), its name.
+    PbxEdited {
+        /// The serial.
+        serial: String,
+        /// What changed.
+        change: PbxChange,
+    },
+    /// The quantities a charge-relevant event bills, in the catalog's
+    /// units, next to the license that granted them.
+    Charges {
+        /// The serial.
+        serial: String,
+        /// The license they belong to.
+        sequence: u32,
+        /// One line per item.
+        lines: Vec<Charge>,
+    },
+}
+
+/// What a [`Fact::PbxEdited`] changes (`None`: unchanged).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PbxChange {
+    /// New customer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
+    /// New name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// New platform (a migration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// New policy name (with `values` and `approval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The new policy's values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<crate::catalog::PolicyValues>,
+    /// The approval reference of a policy change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
+}
+
+/// One billed quantity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Charge {
+    /// `activation`, `increase`, `service`, `renewal` or `storage`.
+    pub kind: String,
+    /// The item: `profile:NAME`, `base:NAME`, `service:NAME`, `storage`.
+    pub item: String,
+    /// How many (users, units).
+    pub quantity: u32,
+    /// The payment cycle the quantity is billed on.
+    pub cycle: String,
+    /// Start of the billed period (Unix seconds).
+    pub period_start: i64,
+    /// End of the billed period (`None`: lifetime).
+    pub period_end: Option<i64>,
+    /// Days billed (the proration's numerator).
+    pub days: u32,
+    /// Days of the full period (its denominator; equal to `days` for a
+    /// whole period).
+    pub period_days: u32,
 }
 
 impl Fact {
@@ -209,6 +307,9 @@ impl Fact {
             Self::BindingReplaced { .. } => "binding_replaced",
             Self::Event { .. } => "event",
             Self::Upgraded { .. } => "upgraded",
+            Self::PbxAdded { .. } => "pbx_added",
+            Self::PbxEdited { .. } => "pbx_edited",
+            Self::Charges { .. } => "charges",
         }
     }
 }

@@ -38,9 +38,10 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row, Statement};
 
 use super::journal::Action;
-use super::sqlite::{APPLICATION_ID, SCHEMA_VERSION};
+use super::sqlite::{APPLICATION_ID, SCHEMA_VERSION, UNREGISTERED_VERSION};
 use super::views::{
-    CounterRow, EventRow, HwRow, Identity, LicenseRow, ReplacedRow, ScheduleRow, ViewRow, ViewStore,
+    ChargeRow, CounterRow, EventRow, HwRow, Identity, LicenseRow, PbxChangeRow, PbxRow,
+    ReplacedRow, ScheduleRow, ViewRow, ViewStore,
 };
 use super::{Event, LedgerError, RawRecord, Record, ReplacedBinding, SerialSummary};
 use crate::policy::ZeroSchedule;
@@ -63,7 +64,7 @@ macro_rules! concat_record {
 pub use connect::is_url;
 
 /// Every table of a ledger, the mark first.
-const TABLES: [&str; 10] = [
+const TABLES: [&str; 13] = [
     "tessera_ledger",
     "journal",
     "checkpoints",
@@ -74,11 +75,18 @@ const TABLES: [&str; 10] = [
     "schedules",
     "events",
     "replaced_bindings",
+    "pbxs",
+    "pbx_changes",
+    "charges",
 ];
+
+/// The tables schema 4 added (the PBX registry and billing): a schema 3
+/// ledger lacks them until its first writer adds them.
+const REGISTRY_TABLES: [&str; 3] = ["pbxs", "pbx_changes", "charges"];
 
 /// The indexes [`SCHEMA`] makes (PostgreSQL names those of primary keys
 /// and unique columns itself).
-const INDEXES: [&str; 15] = [
+const INDEXES: [&str; 20] = [
     "tessera_ledger_pkey",
     "journal_pkey",
     "checkpoints_pkey",
@@ -94,6 +102,11 @@ const INDEXES: [&str; 15] = [
     "events_pkey",
     "events_serial",
     "replaced_bindings_pkey",
+    "pbxs_pkey",
+    "pbx_changes_pkey",
+    "pbx_changes_serial",
+    "charges_pkey",
+    "charges_at",
 ];
 
 /// The schema: SQLite's, in PostgreSQL's types (every number BIGINT).
@@ -177,6 +190,50 @@ CREATE TABLE replaced_bindings (
     entry        BIGINT  NOT NULL,
     PRIMARY KEY (serial, sequence)
 );
+";
+
+/// The tables schema 4 added to schema 3, as SQLite's `REGISTRY_SCHEMA`.
+const REGISTRY_SCHEMA: &str = "
+CREATE TABLE pbxs (
+    serial         TEXT    PRIMARY KEY,
+    customer       TEXT    NOT NULL,
+    name           TEXT    NOT NULL,
+    model          TEXT    NOT NULL,
+    platform       TEXT    NOT NULL,
+    cycle          TEXT    NOT NULL,
+    profiles       TEXT    NOT NULL,
+    storage        BIGINT  NOT NULL,
+    policy         TEXT    NOT NULL,
+    policy_values  TEXT    NOT NULL,
+    created_at     BIGINT  NOT NULL,
+    entry          BIGINT  NOT NULL
+);
+CREATE TABLE pbx_changes (
+    entry     BIGINT  PRIMARY KEY,
+    serial    TEXT    NOT NULL,
+    kind      TEXT    NOT NULL,
+    detail    TEXT    NOT NULL,
+    operator  TEXT    NOT NULL,
+    at        BIGINT  NOT NULL
+);
+CREATE INDEX pbx_changes_serial ON pbx_changes (serial);
+CREATE TABLE charges (
+    entry         BIGINT  NOT NULL,
+    line          BIGINT  NOT NULL,
+    serial        TEXT    NOT NULL,
+    sequence      BIGINT  NOT NULL,
+    kind          TEXT    NOT NULL,
+    item          TEXT    NOT NULL,
+    quantity      BIGINT  NOT NULL,
+    cycle         TEXT    NOT NULL,
+    period_start  BIGINT  NOT NULL,
+    period_end    BIGINT,
+    days          BIGINT  NOT NULL,
+    period_days   BIGINT  NOT NULL,
+    at            BIGINT  NOT NULL,
+    PRIMARY KEY (entry, line)
+);
+CREATE INDEX charges_at ON charges (at);
 ";
 
 /// The advisory lock two `ledger init`s of one database take, so that
@@ -315,8 +372,31 @@ impl PgBackend {
     /// errors, [`LedgerError::Io`] when the server cannot be reached.
     pub fn open(url: &Path) -> Result<Self, LedgerError> {
         let backend = Self::connect(url, Mode::Write)?;
-        backend.check_schema()?;
+        if backend.check_schema()? == UNREGISTERED_VERSION {
+            backend.add_registry()?;
+        }
         Ok(backend)
+    }
+
+    /// Schema 3 → 4: the registry and billing views, empty (a schema 3
+    /// journal has none of their facts), under the ledger's lock row so
+    /// that two writers do not both add them.
+    fn add_registry(&self) -> Result<(), LedgerError> {
+        self.batch("BEGIN; SELECT 1 FROM tessera_ledger WHERE id = 1 FOR UPDATE")?;
+        let result = (|| {
+            if !self.table_exists("charges")? {
+                self.batch(REGISTRY_SCHEMA)?;
+            }
+            self.pg().execute(
+                "UPDATE tessera_ledger SET schema_version = $1 WHERE id = 1",
+                &[&SCHEMA_VERSION],
+            )?;
+            self.batch("COMMIT")
+        })();
+        if result.is_err() {
+            let _ = self.batch("ROLLBACK");
+        }
+        result
     }
 
     /// Opens the ledger to read: one snapshot, no lock a writer waits for.
@@ -357,6 +437,7 @@ impl PgBackend {
             }
         }
         backend.batch(SCHEMA)?;
+        backend.batch(REGISTRY_SCHEMA)?;
         backend.pg().execute(
             "INSERT INTO tessera_ledger (id, application_id, schema_version) VALUES (1, $1, $2)",
             &[&APPLICATION_ID, &SCHEMA_VERSION],
@@ -392,7 +473,8 @@ impl PgBackend {
         self.pg().get(&row, 0)
     }
 
-    fn check_schema(&self) -> Result<(), LedgerError> {
+    /// Checks the mark, tables and objects; returns the schema (3 or 4).
+    fn check_schema(&self) -> Result<i32, LedgerError> {
         let path = &self.path;
         if !self.table_exists("tessera_ledger")? {
             let any: bool = {
@@ -432,6 +514,9 @@ impl PgBackend {
         }
         super::sqlite::check_version(path, version)?;
         for table in TABLES {
+            if version == UNREGISTERED_VERSION && REGISTRY_TABLES.contains(&table) {
+                continue;
+            }
             if !self.table_exists(table)? {
                 return Err(LedgerError::Damaged {
                     path: path.clone(),
@@ -439,7 +524,8 @@ impl PgBackend {
                 });
             }
         }
-        self.check_objects()
+        self.check_objects()?;
+        Ok(version)
     }
 
     /// Nothing tessera did not create in the ledger's schema: a trigger, a
@@ -950,7 +1036,7 @@ impl Pg<'_> {
         serial: &str,
     ) -> Result<Vec<ReplacedBinding>, LedgerError> {
         self.query(
-            "SELECT sequence, replaced_by, device_keys FROM replaced_bindings WHERE serial = $1 ORDER BY sequence",
+            "SELECT sequence, replaced_by, device_keys, reason, at FROM replaced_bindings WHERE serial = $1 ORDER BY sequence",
             &[&serial],
         )?
         .iter()
@@ -960,8 +1046,118 @@ impl Pg<'_> {
                 sequence: self.u32_at(r, 0, "sequence")?,
                 replaced_by: self.u32_at(r, 1, "sequence")?,
                 device_keys: serde_json::from_str(&keys).unwrap_or_default(),
+                reason: self.get(r, 3)?,
+                at: self.get(r, 4)?,
             })
         })
+        .collect()
+    }
+
+    /// Whether the registry's tables exist (a reader of a schema 3 ledger
+    /// sees none: the registry is empty).
+    fn has_registry(&self) -> Result<bool, LedgerError> {
+        let r = self.one("SELECT to_regclass('charges') IS NOT NULL", &[])?;
+        self.get(&r, 0)
+    }
+
+    fn pbx_row(&self, r: &Row) -> Result<PbxRow, LedgerError> {
+        Ok(PbxRow {
+            serial: self.get(r, 0)?,
+            customer: self.get(r, 1)?,
+            name: self.get(r, 2)?,
+            model: self.get(r, 3)?,
+            platform: self.get(r, 4)?,
+            cycle: self.get(r, 5)?,
+            profiles: self.get(r, 6)?,
+            storage: self.u32_at(r, 7, "view pbxs: storage")?,
+            policy: self.get(r, 8)?,
+            policy_values: self.get(r, 9)?,
+            created_at: self.get(r, 10)?,
+            entry: self.u64_at(r, 11)?,
+        })
+    }
+
+    fn pbx_change_row(&self, r: &Row) -> Result<PbxChangeRow, LedgerError> {
+        Ok(PbxChangeRow {
+            entry: self.u64_at(r, 0)?,
+            serial: self.get(r, 1)?,
+            kind: self.get(r, 2)?,
+            detail: self.get(r, 3)?,
+            operator: self.get(r, 4)?,
+            at: self.get(r, 5)?,
+        })
+    }
+
+    fn charge_row(&self, r: &Row) -> Result<ChargeRow, LedgerError> {
+        Ok(ChargeRow {
+            entry: self.u64_at(r, 0)?,
+            line: self.u32_at(r, 1, "view charges: line")?,
+            serial: self.get(r, 2)?,
+            sequence: self.u32_at(r, 3, "view charges: sequence")?,
+            kind: self.get(r, 4)?,
+            item: self.get(r, 5)?,
+            quantity: self.u32_at(r, 6, "view charges: quantity")?,
+            cycle: self.get(r, 7)?,
+            period_start: self.get(r, 8)?,
+            period_end: self.get(r, 9)?,
+            days: self.u32_at(r, 10, "view charges: days")?,
+            period_days: self.u32_at(r, 11, "view charges: period days")?,
+            at: self.get(r, 12)?,
+        })
+    }
+
+    pub(crate) fn pbx(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError> {
+        if !self.has_registry()? {
+            return Ok(None);
+        }
+        self.opt(
+            "SELECT serial, customer, name, model, platform, cycle, profiles, storage, \
+             policy, policy_values, created_at, entry FROM pbxs WHERE serial = $1",
+            &[&serial],
+        )?
+        .map(|r| self.pbx_row(&r))
+        .transpose()
+    }
+
+    pub(crate) fn pbxs(&self) -> Result<Vec<PbxRow>, LedgerError> {
+        if !self.has_registry()? {
+            return Ok(Vec::new());
+        }
+        self.query(
+            "SELECT serial, customer, name, model, platform, cycle, profiles, storage, \
+             policy, policy_values, created_at, entry FROM pbxs ORDER BY serial",
+            &[],
+        )?
+        .iter()
+        .map(|r| self.pbx_row(r))
+        .collect()
+    }
+
+    pub(crate) fn pbx_changes(&self, serial: &str) -> Result<Vec<PbxChangeRow>, LedgerError> {
+        if !self.has_registry()? {
+            return Ok(Vec::new());
+        }
+        self.query(
+            "SELECT entry, serial, kind, detail, operator, at FROM pbx_changes WHERE serial = $1 ORDER BY entry",
+            &[&serial],
+        )?
+        .iter()
+        .map(|r| self.pbx_change_row(r))
+        .collect()
+    }
+
+    pub(crate) fn charges(&self, from: i64, to: i64) -> Result<Vec<ChargeRow>, LedgerError> {
+        if !self.has_registry()? {
+            return Ok(Vec::new());
+        }
+        self.query(
+            "SELECT entry, line, serial, sequence, kind, item, quantity, cycle, period_start, \
+             period_end, days, period_days, at FROM charges WHERE at >= $1 AND at < $2 \
+             ORDER BY serial, entry, line",
+            &[&from, &to],
+        )?
+        .iter()
+        .map(|r| self.charge_row(r))
         .collect()
     }
 
@@ -1089,6 +1285,29 @@ impl Pg<'_> {
                 at: self.get(&r, 5)?,
                 entry: self.u64_at(&r, 6)?,
             }))?;
+        }
+        if !self.has_registry()? {
+            return Ok(());
+        }
+        for r in self.query_text(
+            "SELECT serial, customer, name, model, platform, cycle, profiles, storage, \
+             policy, policy_values, created_at, entry FROM pbxs",
+            &[],
+        )? {
+            f(ViewRow::Pbx(self.pbx_row(&r)?))?;
+        }
+        for r in self.query_text(
+            "SELECT entry, serial, kind, detail, operator, at FROM pbx_changes",
+            &[],
+        )? {
+            f(ViewRow::PbxChange(self.pbx_change_row(&r)?))?;
+        }
+        for r in self.query_text(
+            "SELECT entry, line, serial, sequence, kind, item, quantity, cycle, period_start, \
+             period_end, days, period_days, at FROM charges",
+            &[],
+        )? {
+            f(ViewRow::Charge(self.charge_row(&r)?))?;
         }
         Ok(())
     }
@@ -1218,6 +1437,10 @@ impl ViewStore for PgTx<'_> {
         .transpose()
     }
 
+    fn pbx_row(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError> {
+        self.pg().pbx(serial)
+    }
+
     fn binding_replaced(&self, serial: &str, sequence: u32) -> Result<bool, LedgerError> {
         let pg = self.pg();
         let r = pg.one(
@@ -1343,6 +1566,69 @@ impl ViewStore for PgTx<'_> {
                 &row.reason,
                 &row.at,
                 &to_i64(row.entry),
+            ],
+        )
+    }
+
+    fn put_pbx(&mut self, row: &PbxRow) -> Result<(), LedgerError> {
+        self.pg().execute(
+            "INSERT INTO pbxs (serial, customer, name, model, platform, cycle, profiles, storage, \
+             policy, policy_values, created_at, entry) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (serial) DO UPDATE SET customer = $2, name = $3, model = $4, platform = $5, \
+             cycle = $6, profiles = $7, storage = $8, policy = $9, policy_values = $10, \
+             created_at = $11, entry = $12",
+            &[
+                &row.serial,
+                &row.customer,
+                &row.name,
+                &row.model,
+                &row.platform,
+                &row.cycle,
+                &row.profiles,
+                &i64::from(row.storage),
+                &row.policy,
+                &row.policy_values,
+                &row.created_at,
+                &to_i64(row.entry),
+            ],
+        )
+    }
+
+    fn put_pbx_change(&mut self, row: &PbxChangeRow) -> Result<(), LedgerError> {
+        self.pg().execute(
+            "INSERT INTO pbx_changes (entry, serial, kind, detail, operator, at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &to_i64(row.entry),
+                &row.serial,
+                &row.kind,
+                &row.detail,
+                &row.operator,
+                &row.at,
+            ],
+        )
+    }
+
+    fn put_charge(&mut self, row: &ChargeRow) -> Result<(), LedgerError> {
+        self.pg().execute(
+            "INSERT INTO charges (entry, line, serial, sequence, kind, item, quantity, cycle, \
+             period_start, period_end, days, period_days, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            &[
+                &to_i64(row.entry),
+                &i64::from(row.line),
+                &row.serial,
+                &i64::from(row.sequence),
+                &row.kind,
+                &row.item,
+                &i64::from(row.quantity),
+                &row.cycle,
+                &row.period_start,
+                &row.period_end,
+                &i64::from(row.days),
+                &i64::from(row.period_days),
+                &row.at,
             ],
         )
     }

@@ -27,7 +27,8 @@ use rusqlite::{
 
 use super::journal::Action;
 use super::views::{
-    CounterRow, EventRow, HwRow, Identity, LicenseRow, ReplacedRow, ScheduleRow, ViewRow, ViewStore,
+    ChargeRow, CounterRow, EventRow, HwRow, Identity, LicenseRow, PbxChangeRow, PbxRow,
+    ReplacedRow, ScheduleRow, ViewRow, ViewStore,
 };
 use super::{Event, LedgerError, Record, ReplacedBinding, SerialSummary};
 use crate::policy::ZeroSchedule;
@@ -35,9 +36,62 @@ use crate::validate;
 
 /// `PRAGMA application_id` of a tessera ledger: "TSLG".
 pub const APPLICATION_ID: i32 = 0x5453_4C47;
-/// The schema this tessera reads and writes: 3, the journal. Schemas 1
-/// and 2 are the format before it (`tessera ledger upgrade`).
-pub const SCHEMA_VERSION: i32 = 3;
+/// The schema this tessera writes: 4, the journal (3) and the PBX
+/// registry. Schemas 1 and 2 are the format before the journal
+/// (`tessera ledger upgrade`).
+pub const SCHEMA_VERSION: i32 = 4;
+/// The schema before the PBX registry: readable, and upgraded to
+/// [`SCHEMA_VERSION`] by the first writer.
+pub(crate) const UNREGISTERED_VERSION: i32 = 3;
+
+/// The tables schema 4 added to schema 3 (the PBX registry and billing):
+/// a writer adds them to a schema 3 ledger when it opens it; a reader of
+/// a schema 3 ledger sees them empty.
+const REGISTRY_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS pbxs (
+    serial         TEXT    PRIMARY KEY,
+    customer       TEXT    NOT NULL,
+    name           TEXT    NOT NULL,
+    model          TEXT    NOT NULL,
+    platform       TEXT    NOT NULL,
+    cycle          TEXT    NOT NULL,
+    profiles       TEXT    NOT NULL,
+    storage        INTEGER NOT NULL,
+    policy         TEXT    NOT NULL,
+    policy_values  TEXT    NOT NULL,
+    created_at     INTEGER NOT NULL,
+    entry          INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pbx_changes (
+    entry     INTEGER PRIMARY KEY,
+    serial    TEXT    NOT NULL,
+    kind      TEXT    NOT NULL,
+    detail    TEXT    NOT NULL,
+    operator  TEXT    NOT NULL,
+    at        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pbx_changes_serial ON pbx_changes (serial);
+CREATE TABLE IF NOT EXISTS charges (
+    entry         INTEGER NOT NULL,
+    line          INTEGER NOT NULL,
+    serial        TEXT    NOT NULL,
+    sequence      INTEGER NOT NULL,
+    kind          TEXT    NOT NULL,
+    item          TEXT    NOT NULL,
+    quantity      INTEGER NOT NULL,
+    cycle         TEXT    NOT NULL,
+    period_start  INTEGER NOT NULL,
+    period_end    INTEGER,
+    days          INTEGER NOT NULL,
+    period_days   INTEGER NOT NULL,
+    at            INTEGER NOT NULL,
+    PRIMARY KEY (entry, line)
+);
+CREATE INDEX IF NOT EXISTS charges_at ON charges (at);
+";
+
+/// The tables schema 4 added.
+const REGISTRY_TABLES: [&str; 3] = ["pbxs", "pbx_changes", "charges"];
 
 const SCHEMA: &str = "
 CREATE TABLE journal (
@@ -128,10 +182,12 @@ const TABLES: [&str; 9] = [
     "replaced_bindings",
 ];
 
-/// The (type, name) of every object [`SCHEMA`] creates.
+/// The (type, name) of every object [`SCHEMA`] and [`REGISTRY_SCHEMA`]
+/// create.
 fn schema_objects() -> Vec<(&'static str, &'static str)> {
     SCHEMA
         .split(';')
+        .chain(REGISTRY_SCHEMA.split(';'))
         .filter_map(|statement| {
             let mut words = statement.split_whitespace();
             if words.next() != Some("CREATE") {
@@ -142,7 +198,12 @@ fn schema_objects() -> Vec<(&'static str, &'static str)> {
                 Some("INDEX") => "index",
                 _ => return None,
             };
-            words.next().map(|name| (kind, name))
+            let mut name = words.next();
+            if name == Some("IF") {
+                // IF NOT EXISTS
+                name = words.nth(2);
+            }
+            name.map(|name| (kind, name))
         })
         .collect()
 }
@@ -251,8 +312,9 @@ fn check_file(path: &Path) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// Refuses a ledger of a schema other than [`SCHEMA_VERSION`] (every
-/// backend marks its ledgers with it).
+/// Refuses a ledger of a schema other than [`SCHEMA_VERSION`] or 3 (the
+/// schema before the registry, which a writer upgrades when it opens it;
+/// every backend marks its ledgers with it).
 pub(crate) fn check_version(path: &Path, version: i32) -> Result<(), LedgerError> {
     if version > SCHEMA_VERSION {
         return Err(LedgerError::NewerSchema {
@@ -260,7 +322,7 @@ pub(crate) fn check_version(path: &Path, version: i32) -> Result<(), LedgerError
             found: version,
         });
     }
-    if version != SCHEMA_VERSION {
+    if version != SCHEMA_VERSION && version != UNREGISTERED_VERSION {
         return Err(LedgerError::Damaged {
             path: path.to_owned(),
             what: format!("it says schema {version}, which no tessera wrote"),
@@ -303,9 +365,19 @@ impl SqliteBackend {
             path: path.to_owned(),
             mode,
         };
-        backend.check_schema()?;
+        let version = backend.check_schema()?;
         if mode == Mode::Write {
             backend.setup_writer()?;
+            if version == UNREGISTERED_VERSION {
+                // Schema 3 → 4: the registry and billing views, empty (a
+                // schema 3 journal has none of their facts).
+                backend
+                    .conn
+                    .execute_batch(&format!(
+                        "BEGIN IMMEDIATE; {REGISTRY_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                    ))
+                    .map_err(sql(path))?;
+            }
         } else {
             // One snapshot for everything this reader reads.
             backend.conn.execute_batch("BEGIN").map_err(sql(path))?;
@@ -396,7 +468,8 @@ impl SqliteBackend {
         Ok((conn, version))
     }
 
-    fn check_schema(&self) -> Result<(), LedgerError> {
+    /// Checks the marks and tables; returns the schema (3 or 4).
+    fn check_schema(&self) -> Result<i32, LedgerError> {
         let path = &self.path;
         let app: i32 = self
             .conn
@@ -427,7 +500,8 @@ impl SqliteBackend {
             });
         }
         check_version(path, version)?;
-        for table in TABLES {
+        let registry: &[&str] = if version >= 4 { &REGISTRY_TABLES } else { &[] };
+        for table in TABLES.iter().chain(registry) {
             let present: bool = self
                 .conn
                 .query_row(
@@ -469,7 +543,7 @@ impl SqliteBackend {
                 ),
             });
         }
-        Ok(())
+        Ok(version)
     }
 
     fn setup_writer(&self) -> Result<(), LedgerError> {
@@ -526,7 +600,7 @@ impl SqliteBackend {
         backend
             .conn
             .execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN IMMEDIATE; {SCHEMA} {REGISTRY_SCHEMA} PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             ))
             .map_err(sql(path))?;
         Ok(backend)
@@ -702,6 +776,30 @@ pub(crate) struct Sql<'a> {
 const RECORD: &str = "SELECT l.serial, l.sequence, l.license_id, l.action, l.entry, l.operator, \
     l.issued_at, l.customer, l.pbx_name, l.platform, l.lease_end, l.term_end, l.idem_key, \
     j.body, j.hash FROM licenses l LEFT JOIN journal j ON j.position = l.entry";
+
+const PBX: &str = "SELECT serial, customer, name, model, platform, cycle, profiles, storage, \
+    policy, policy_values, created_at, entry FROM pbxs";
+
+const CHARGE: &str = "SELECT entry, line, serial, sequence, kind, item, quantity, cycle, \
+    period_start, period_end, days, period_days, at FROM charges";
+
+fn charge_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChargeRow> {
+    Ok(ChargeRow {
+        entry: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(u64::MAX),
+        line: r.get(1)?,
+        serial: r.get(2)?,
+        sequence: r.get(3)?,
+        kind: r.get(4)?,
+        item: r.get(5)?,
+        quantity: r.get(6)?,
+        cycle: r.get(7)?,
+        period_start: r.get(8)?,
+        period_end: r.get(9)?,
+        days: r.get(10)?,
+        period_days: r.get(11)?,
+        at: r.get(12)?,
+    })
+}
 
 fn u32_of(v: i64, what: &str) -> Result<u32, String> {
     u32::try_from(v).map_err(|_| format!("{what} {v} is out of range"))
@@ -895,7 +993,7 @@ impl Sql<'_> {
     ) -> Result<Vec<ReplacedBinding>, LedgerError> {
         self.conn
             .prepare_cached(
-                "SELECT sequence, replaced_by, device_keys FROM replaced_bindings WHERE serial = ?1 ORDER BY sequence",
+                "SELECT sequence, replaced_by, device_keys, reason, at FROM replaced_bindings WHERE serial = ?1 ORDER BY sequence",
             )
             .and_then(|mut s| {
                 s.query_map([serial], |r| {
@@ -906,9 +1004,100 @@ impl Sql<'_> {
                         sequence: u32::try_from(sequence).unwrap_or(u32::MAX),
                         replaced_by: u32::try_from(replaced_by).unwrap_or(u32::MAX),
                         device_keys: serde_json::from_str(&keys).unwrap_or_default(),
+                        reason: r.get(3)?,
+                        at: r.get(4)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(self.err())
+    }
+
+    /// Whether the registry's tables exist (a reader of a schema 3 ledger
+    /// sees none: the registry is empty).
+    fn has_registry(&self) -> Result<bool, LedgerError> {
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'charges')",
+            )
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(self.err())
+    }
+
+    fn pbx_rows(&self, query: &str, p: impl rusqlite::Params) -> Result<Vec<PbxRow>, LedgerError> {
+        if !self.has_registry()? {
+            return Ok(Vec::new());
+        }
+        self.conn
+            .prepare_cached(query)
+            .and_then(|mut s| {
+                s.query_map(p, |r| {
+                    Ok(PbxRow {
+                        serial: r.get(0)?,
+                        customer: r.get(1)?,
+                        name: r.get(2)?,
+                        model: r.get(3)?,
+                        platform: r.get(4)?,
+                        cycle: r.get(5)?,
+                        profiles: r.get(6)?,
+                        storage: r.get(7)?,
+                        policy: r.get(8)?,
+                        policy_values: r.get(9)?,
+                        created_at: r.get(10)?,
+                        entry: u64::try_from(r.get::<_, i64>(11)?).unwrap_or(u64::MAX),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(self.err())
+    }
+
+    pub(crate) fn pbx(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError> {
+        Ok(self
+            .pbx_rows(&format!("{PBX} WHERE serial = ?1"), [serial])?
+            .into_iter()
+            .next())
+    }
+
+    pub(crate) fn pbxs(&self) -> Result<Vec<PbxRow>, LedgerError> {
+        self.pbx_rows(&format!("{PBX} ORDER BY serial"), [])
+    }
+
+    pub(crate) fn pbx_changes(&self, serial: &str) -> Result<Vec<PbxChangeRow>, LedgerError> {
+        if !self.has_registry()? {
+            return Ok(Vec::new());
+        }
+        self.conn
+            .prepare_cached(
+                "SELECT entry, serial, kind, detail, operator, at FROM pbx_changes WHERE serial = ?1 ORDER BY entry",
+            )
+            .and_then(|mut s| {
+                s.query_map([serial], |r| {
+                    Ok(PbxChangeRow {
+                        entry: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(u64::MAX),
+                        serial: r.get(1)?,
+                        kind: r.get(2)?,
+                        detail: r.get(3)?,
+                        operator: r.get(4)?,
+                        at: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(self.err())
+    }
+
+    pub(crate) fn charges(&self, from: i64, to: i64) -> Result<Vec<ChargeRow>, LedgerError> {
+        if !self.has_registry()? {
+            return Ok(Vec::new());
+        }
+        self.conn
+            .prepare_cached(&format!(
+                "{CHARGE} WHERE at >= ?1 AND at < ?2 ORDER BY serial, entry, line"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![from, to], charge_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(self.err())
     }
@@ -1126,6 +1315,28 @@ impl Sql<'_> {
                 }))
             },
         )?;
+        if !self.has_registry()? {
+            return Ok(());
+        }
+        for row in self.pbx_rows(PBX, [])? {
+            f(ViewRow::Pbx(row))?;
+        }
+        each(
+            "SELECT entry, serial, kind, detail, operator, at FROM pbx_changes",
+            &mut |r| {
+                f(ViewRow::PbxChange(PbxChangeRow {
+                    entry: entry(r.get(0).map_err(&e)?),
+                    serial: r.get(1).map_err(&e)?,
+                    kind: r.get(2).map_err(&e)?,
+                    detail: r.get(3).map_err(&e)?,
+                    operator: r.get(4).map_err(&e)?,
+                    at: r.get(5).map_err(&e)?,
+                }))
+            },
+        )?;
+        each(CHARGE, &mut |r| {
+            f(ViewRow::Charge(charge_row(r).map_err(&e)?))
+        })?;
         Ok(())
     }
 }
@@ -1266,6 +1477,10 @@ impl ViewStore for SqliteTx<'_> {
             .map_err(sql(&self.path))
     }
 
+    fn pbx_row(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError> {
+        self.sql().pbx(serial)
+    }
+
     fn binding_replaced(&self, serial: &str, sequence: u32) -> Result<bool, LedgerError> {
         self.tx
             .prepare_cached(
@@ -1388,6 +1603,66 @@ impl ViewStore for SqliteTx<'_> {
                 row.reason,
                 row.at,
                 to_i64(row.entry)
+            ],
+        )
+    }
+
+    fn put_pbx(&mut self, row: &PbxRow) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO pbxs (serial, customer, name, model, platform, cycle, profiles, storage, \
+             policy, policy_values, created_at, entry) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT (serial) DO UPDATE SET customer = ?2, name = ?3, model = ?4, platform = ?5, \
+             cycle = ?6, profiles = ?7, storage = ?8, policy = ?9, policy_values = ?10, created_at = ?11, entry = ?12",
+            params![
+                row.serial,
+                row.customer,
+                row.name,
+                row.model,
+                row.platform,
+                row.cycle,
+                row.profiles,
+                row.storage,
+                row.policy,
+                row.policy_values,
+                row.created_at,
+                to_i64(row.entry)
+            ],
+        )
+    }
+
+    fn put_pbx_change(&mut self, row: &PbxChangeRow) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO pbx_changes (entry, serial, kind, detail, operator, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                to_i64(row.entry),
+                row.serial,
+                row.kind,
+                row.detail,
+                row.operator,
+                row.at
+            ],
+        )
+    }
+
+    fn put_charge(&mut self, row: &ChargeRow) -> Result<(), LedgerError> {
+        self.exec(
+            "INSERT INTO charges (entry, line, serial, sequence, kind, item, quantity, cycle, \
+             period_start, period_end, days, period_days, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                to_i64(row.entry),
+                row.line,
+                row.serial,
+                row.sequence,
+                row.kind,
+                row.item,
+                row.quantity,
+                row.cycle,
+                row.period_start,
+                row.period_end,
+                row.days,
+                row.period_days,
+                row.at
             ],
         )
     }

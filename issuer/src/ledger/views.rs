@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use super::journal::{Action, Entry, Fact, JOURNAL_FORMAT};
 use super::LedgerError;
 use crate::calendar::PlatformName;
+use crate::catalog::PolicyValues;
 use crate::validate;
 
 /// The ledger's identity (the genesis entry).
@@ -150,6 +151,97 @@ pub struct ReplacedRow {
     pub entry: u64,
 }
 
+/// A row of the PBX registry view.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PbxRow {
+    /// SW serial.
+    pub serial: String,
+    /// Customer.
+    pub customer: String,
+    /// Name.
+    pub name: String,
+    /// Model.
+    pub model: String,
+    /// Platform name.
+    pub platform: String,
+    /// Payment cycle name.
+    pub cycle: String,
+    /// Users of each profile (JSON object text).
+    pub profiles: String,
+    /// Storage units.
+    pub storage: u32,
+    /// The recorded policy's name.
+    pub policy: String,
+    /// The recorded policy's values (JSON object text).
+    pub policy_values: String,
+    /// When it was added.
+    pub created_at: i64,
+    /// The entry that last changed it.
+    pub entry: u64,
+}
+
+impl PbxRow {
+    /// The recorded policy's values.
+    #[must_use]
+    pub fn values(&self) -> Option<PolicyValues> {
+        serde_json::from_str(&self.policy_values).ok()
+    }
+
+    /// Users of each profile.
+    #[must_use]
+    pub fn profile_counts(&self) -> BTreeMap<String, u32> {
+        serde_json::from_str(&self.profiles).unwrap_or_default()
+    }
+}
+
+/// A row of the PBX history view: its addition and every change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PbxChangeRow {
+    /// The entry.
+    pub entry: u64,
+    /// SW serial.
+    pub serial: String,
+    /// `added` or `edited`.
+    pub kind: String,
+    /// What (JSON object text).
+    pub detail: String,
+    /// Who.
+    pub operator: String,
+    /// When.
+    pub at: i64,
+}
+
+/// A row of the charges view: one billed quantity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChargeRow {
+    /// The entry.
+    pub entry: u64,
+    /// Its line within the entry (from 0).
+    pub line: u32,
+    /// SW serial.
+    pub serial: String,
+    /// The license it belongs to.
+    pub sequence: u32,
+    /// `activation`, `increase`, `service`, `renewal`, `storage`.
+    pub kind: String,
+    /// The item.
+    pub item: String,
+    /// Quantity.
+    pub quantity: u32,
+    /// Payment cycle.
+    pub cycle: String,
+    /// Period start.
+    pub period_start: i64,
+    /// Period end (`None`: lifetime).
+    pub period_end: Option<i64>,
+    /// Days billed.
+    pub days: u32,
+    /// Days of the whole period.
+    pub period_days: u32,
+    /// When it was recorded.
+    pub at: i64,
+}
+
 /// The views, by name (as in messages).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum View {
@@ -167,6 +259,12 @@ pub enum View {
     Events,
     /// Replaced bindings.
     ReplacedBindings,
+    /// The PBX registry.
+    Pbxs,
+    /// The PBX registry's history.
+    PbxChanges,
+    /// Billed quantities.
+    Charges,
 }
 
 impl View {
@@ -181,6 +279,9 @@ impl View {
             Self::Schedules => "schedules",
             Self::Events => "events",
             Self::ReplacedBindings => "replaced_bindings",
+            Self::Pbxs => "pbxs",
+            Self::PbxChanges => "pbx_changes",
+            Self::Charges => "charges",
         }
     }
 }
@@ -196,6 +297,9 @@ pub enum ViewRow {
     Schedule(ScheduleRow),
     Event(EventRow),
     Replaced(ReplacedRow),
+    Pbx(PbxRow),
+    PbxChange(PbxChangeRow),
+    Charge(ChargeRow),
 }
 
 fn digest_of<T: Serialize>(row: &T) -> [u8; 32] {
@@ -214,6 +318,9 @@ impl ViewRow {
             Self::Schedule(_) => View::Schedules,
             Self::Event(_) => View::Events,
             Self::Replaced(_) => View::ReplacedBindings,
+            Self::Pbx(_) => View::Pbxs,
+            Self::PbxChange(_) => View::PbxChanges,
+            Self::Charge(_) => View::Charges,
         }
     }
 
@@ -228,6 +335,9 @@ impl ViewRow {
             Self::Schedule(r) => r.serial.clone(),
             Self::Event(r) => format!("entry {}", r.entry),
             Self::Replaced(r) => format!("{}:{}", r.serial, r.sequence),
+            Self::Pbx(r) => r.serial.clone(),
+            Self::PbxChange(r) => format!("entry {}", r.entry),
+            Self::Charge(r) => format!("entry {} line {}", r.entry, r.line),
         }
     }
 
@@ -243,6 +353,9 @@ impl ViewRow {
             Self::Schedule(r) => r.entry,
             Self::Event(r) => r.entry,
             Self::Replaced(r) => r.entry,
+            Self::Pbx(r) => r.entry,
+            Self::PbxChange(r) => r.entry,
+            Self::Charge(r) => r.entry,
         }
     }
 
@@ -257,6 +370,9 @@ impl ViewRow {
             Self::Schedule(r) => digest_of(r),
             Self::Event(r) => digest_of(r),
             Self::Replaced(r) => digest_of(r),
+            Self::Pbx(r) => digest_of(r),
+            Self::PbxChange(r) => digest_of(r),
+            Self::Charge(r) => digest_of(r),
         }
     }
 }
@@ -304,6 +420,11 @@ pub trait ViewStore {
     /// # Errors
     /// As above.
     fn binding_replaced(&self, serial: &str, sequence: u32) -> Result<bool, LedgerError>;
+    /// The registry entry of a serial.
+    ///
+    /// # Errors
+    /// As above.
+    fn pbx_row(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError>;
 
     /// Records the identity.
     ///
@@ -341,6 +462,21 @@ pub trait ViewStore {
     /// # Errors
     /// As above.
     fn put_replaced(&mut self, row: &ReplacedRow) -> Result<(), LedgerError>;
+    /// Records a registry entry (insert or update).
+    ///
+    /// # Errors
+    /// As above.
+    fn put_pbx(&mut self, row: &PbxRow) -> Result<(), LedgerError>;
+    /// Records a registry change.
+    ///
+    /// # Errors
+    /// As above.
+    fn put_pbx_change(&mut self, row: &PbxChangeRow) -> Result<(), LedgerError>;
+    /// Records a billed quantity.
+    ///
+    /// # Errors
+    /// As above.
+    fn put_charge(&mut self, row: &ChargeRow) -> Result<(), LedgerError>;
 }
 
 /// Why an entry cannot stand at its position.
@@ -635,6 +771,189 @@ pub fn apply(
                 at: entry.at,
             })?;
         }
+        Fact::PbxAdded {
+            serial,
+            allocated,
+            customer,
+            name,
+            model,
+            platform,
+            cycle,
+            profiles,
+            storage,
+            policy,
+            values,
+        } => {
+            if *allocated {
+                allocate(views, position, serial)?;
+            } else {
+                validate::sw_serial("SW serial", serial).map_err(|e| invalid(e.to_string()))?;
+                if views.last_sequence(serial)?.is_none() && !views.serial_mapped(serial)? {
+                    return Err(invalid(format!(
+                        "{serial} entered in the registry as in use, but it has no license and no HW serial"
+                    )));
+                }
+            }
+            if views.pbx_row(serial)?.is_some() {
+                return Err(invalid(format!("{serial} entered in the registry twice")));
+            }
+            pbx_fields(customer, name, model, platform, Some(cycle))?;
+            policy_fields(policy, values)?;
+            for (profile, _) in profiles.iter() {
+                validate::text("profile", profile).map_err(|e| invalid(e.to_string()))?;
+            }
+            if *storage > 0 && platform != "cloud" {
+                return Err(invalid(format!(
+                    "{serial} has {storage} storage units on platform {platform}: storage is sold for Cloud only"
+                )));
+            }
+            let row = PbxRow {
+                serial: serial.clone(),
+                customer: customer.clone(),
+                name: name.clone(),
+                model: model.clone(),
+                platform: platform.clone(),
+                cycle: cycle.clone(),
+                profiles: serde_json::to_string(profiles).unwrap_or_default(),
+                storage: *storage,
+                policy: policy.clone(),
+                policy_values: serde_json::to_string(values).unwrap_or_default(),
+                created_at: entry.at,
+                entry: position,
+            };
+            views.put_pbx(&row)?;
+            views.put_pbx_change(&PbxChangeRow {
+                entry: position,
+                serial: serial.clone(),
+                kind: "added".into(),
+                detail: serde_json::json!({
+                    "customer": customer,
+                    "name": name,
+                    "model": model,
+                    "platform": platform,
+                    "cycle": cycle,
+                    "profiles": profiles,
+                    "storage": storage,
+                    "policy": policy,
+                    "values": values,
+                    "allocated": allocated,
+                })
+                .to_string(),
+                operator: entry.operator.clone(),
+                at: entry.at,
+            })?;
+        }
+        Fact::PbxEdited { serial, change } => {
+            let Some(mut row) = views.pbx_row(serial)? else {
+                return Err(invalid(format!(
+                    "{serial} edited, but it is not in the registry"
+                )));
+            };
+            if change == &super::journal::PbxChange::default() {
+                return Err(invalid(format!("an edit of {serial} that changes nothing")));
+            }
+            pbx_fields(
+                change.customer.as_deref().unwrap_or(&row.customer),
+                change.name.as_deref().unwrap_or(&row.name),
+                change.model.as_deref().unwrap_or(&row.model),
+                change.platform.as_deref().unwrap_or(&row.platform),
+                None,
+            )?;
+            match (&change.policy, &change.values, &change.approval) {
+                (None, None, None) => {}
+                (Some(p), Some(v), Some(a)) => {
+                    policy_fields(p, v)?;
+                    validate::text("approval", a).map_err(|e| invalid(e.to_string()))?;
+                    if a.trim().is_empty() {
+                        return Err(invalid(format!(
+                            "the policy of {serial} changed without an approval"
+                        )));
+                    }
+                    row.policy.clone_from(p);
+                    row.policy_values = serde_json::to_string(v).unwrap_or_default();
+                }
+                _ => {
+                    return Err(invalid(format!(
+                    "the policy of {serial} changed without its name, values and approval together"
+                )))
+                }
+            }
+            if let Some(v) = &change.customer {
+                row.customer.clone_from(v);
+            }
+            if let Some(v) = &change.name {
+                row.name.clone_from(v);
+            }
+            if let Some(v) = &change.model {
+                row.model.clone_from(v);
+            }
+            if let Some(v) = &change.platform {
+                row.platform.clone_from(v);
+            }
+            if row.storage > 0 && row.platform != "cloud" {
+                return Err(invalid(format!(
+                    "{serial} would have {} storage units on platform {}: storage is sold for Cloud only",
+                    row.storage, row.platform
+                )));
+            }
+            row.entry = position;
+            views.put_pbx(&row)?;
+            views.put_pbx_change(&PbxChangeRow {
+                entry: position,
+                serial: serial.clone(),
+                kind: "edited".into(),
+                detail: serde_json::to_string(change).unwrap_or_default(),
+                operator: entry.operator.clone(),
+                at: entry.at,
+            })?;
+        }
+        Fact::Charges {
+            serial,
+            sequence,
+            lines,
+        } => {
+            if views.license_action(serial, *sequence)?.is_none() {
+                return Err(invalid(format!(
+                    "charges for license {sequence} of {serial}, which is not in the ledger"
+                )));
+            }
+            if lines.is_empty() || lines.len() > 4096 {
+                return Err(invalid(format!(
+                    "charges for {serial}:{sequence} with {} lines (1 to 4096)",
+                    lines.len()
+                )));
+            }
+            for (i, c) in lines.iter().enumerate() {
+                for (what, v) in [
+                    ("charge kind", &c.kind),
+                    ("item", &c.item),
+                    ("cycle", &c.cycle),
+                ] {
+                    validate::text(what, v).map_err(|e| invalid(e.to_string()))?;
+                }
+                if c.days > c.period_days || c.period_end.is_some_and(|e| e < c.period_start) {
+                    return Err(invalid(format!(
+                        "charge {i} of {serial}:{sequence} bills {} of {} days from {} to {:?}",
+                        c.days, c.period_days, c.period_start, c.period_end
+                    )));
+                }
+                views.put_charge(&ChargeRow {
+                    entry: position,
+                    line: u32::try_from(i).unwrap_or(u32::MAX),
+                    serial: serial.clone(),
+                    sequence: *sequence,
+                    kind: c.kind.clone(),
+                    item: c.item.clone(),
+                    quantity: c.quantity,
+                    cycle: c.cycle.clone(),
+                    period_start: c.period_start,
+                    period_end: c.period_end,
+                    days: c.days,
+                    period_days: c.period_days,
+                    at: entry.at,
+                })?;
+            }
+        }
         Fact::Upgraded { schema, .. } => {
             if position != 2 {
                 return Err(invalid(
@@ -649,6 +968,46 @@ pub fn apply(
         }
     }
     Ok(None)
+}
+
+/// The text fields of a registry entry, and its platform and cycle names.
+fn pbx_fields(
+    customer: &str,
+    name: &str,
+    model: &str,
+    platform: &str,
+    cycle: Option<&str>,
+) -> Result<(), FoldError> {
+    for (what, v) in [("customer", customer), ("PBX name", name), ("model", model)] {
+        validate::text(what, v).map_err(|e| invalid(e.to_string()))?;
+    }
+    if !matches!(platform, "hw" | "vm" | "cloud") {
+        return Err(invalid(format!(
+            "platform `{}` is not hw, vm or cloud",
+            validate::shown(platform)
+        )));
+    }
+    if let Some(c) = cycle {
+        if !matches!(c, "monthly" | "yearly" | "5y" | "lifetime") {
+            return Err(invalid(format!(
+                "payment cycle `{}` is not monthly, yearly, 5y or lifetime",
+                validate::shown(c)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A recorded policy: a name and usable values.
+fn policy_fields(name: &str, values: &PolicyValues) -> Result<(), FoldError> {
+    validate::text("policy", name).map_err(|e| invalid(e.to_string()))?;
+    if name.is_empty() {
+        return Err(invalid("a policy without a name"));
+    }
+    if let Some(p) = values.problem() {
+        return Err(invalid(format!("policy {name} is not usable: {p}")));
+    }
+    Ok(())
 }
 
 /// What allocating `serial` does: the year's counter moves to its number,
@@ -694,6 +1053,7 @@ pub struct MemoryViews {
     counters: HashMap<i32, u32>,
     schedules: HashMap<String, ScheduleRow>,
     replaced: HashSet<(String, u32)>,
+    pbxs: HashMap<String, PbxRow>,
     /// (view, key) → (digest, entry that made the row).
     rows: BTreeMap<(View, String), ([u8; 32], u64)>,
 }
@@ -807,6 +1167,9 @@ impl ViewStore for MemoryViews {
     fn binding_replaced(&self, serial: &str, sequence: u32) -> Result<bool, LedgerError> {
         Ok(self.replaced.contains(&(serial.to_owned(), sequence)))
     }
+    fn pbx_row(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError> {
+        Ok(self.pbxs.get(serial).cloned())
+    }
     fn put_identity(&mut self, row: &Identity) -> Result<(), LedgerError> {
         self.identity = Some(row.clone());
         self.row(ViewRow::Identity(row.clone()), 1);
@@ -860,6 +1223,19 @@ impl ViewStore for MemoryViews {
     fn put_replaced(&mut self, row: &ReplacedRow) -> Result<(), LedgerError> {
         self.replaced.insert((row.serial.clone(), row.sequence));
         self.row(ViewRow::Replaced(row.clone()), row.entry);
+        Ok(())
+    }
+    fn put_pbx(&mut self, row: &PbxRow) -> Result<(), LedgerError> {
+        self.pbxs.insert(row.serial.clone(), row.clone());
+        self.row(ViewRow::Pbx(row.clone()), row.entry);
+        Ok(())
+    }
+    fn put_pbx_change(&mut self, row: &PbxChangeRow) -> Result<(), LedgerError> {
+        self.row(ViewRow::PbxChange(row.clone()), row.entry);
+        Ok(())
+    }
+    fn put_charge(&mut self, row: &ChargeRow) -> Result<(), LedgerError> {
+        self.row(ViewRow::Charge(row.clone()), row.entry);
         Ok(())
     }
 }

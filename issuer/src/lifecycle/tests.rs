@@ -92,6 +92,29 @@ impl Fixture {
         f
     }
 
+    /// Adds a VM PBX to the registry; returns its serial.
+    fn add_vm(&mut self, cycle: tessera_verifier::claims::Cycle) -> String {
+        self.run(|w, i| {
+            crate::registry::add(
+                w,
+                i.catalog,
+                &crate::registry::NewPbx {
+                    customer: "Example Dental Clinic".into(),
+                    name: "Branch".into(),
+                    model: "VM-1".into(),
+                    platform: Platform::Vm,
+                    cycle,
+                    profiles: Default::default(),
+                    storage: 0,
+                    policy: None,
+                },
+                None,
+                t("2026-01-02").timestamp(),
+            )
+        })
+        .unwrap()
+    }
+
     fn run<T>(
         &mut self,
         f: impl FnOnce(&mut Writer<'_>, &Issuer<'_>) -> Result<T, Error>,
@@ -197,7 +220,6 @@ fn decommission_stops_after_5_days_without_grace_and_records_the_approval() {
     let l = &zero.license;
     assert_eq!(crate::order::total_users(&l.entitlements), 0);
     assert!(l.entitlements.bases.iter().all(|b| b.count == 0));
-    assert_eq!(l.entitlements.storage_units, 10);
     assert_eq!(l.lease_end, t("2026-03-08T10:00:00Z").timestamp());
     assert_eq!(l.policy.grace, 0);
     assert_eq!(l.policy.after_grace, AfterGrace::Locked);
@@ -237,7 +259,8 @@ fn decommission_stops_after_5_days_without_grace_and_records_the_approval() {
 #[test]
 fn decommission_of_a_lifetime_license_is_refused() {
     let mut f = Fixture::new();
-    let vm = vm_request("SW-2026-500001", 3);
+    let serial = f.add_vm(tessera_verifier::claims::Cycle::Lifetime);
+    let vm = vm_request(&serial, 3);
     let lifetime = order_with("cycle = \"yearly\"", "cycle = \"lifetime\"");
     let mut lifetime = lifetime;
     lifetime.platform = crate::calendar::PlatformName::Vm;
@@ -248,9 +271,7 @@ fn decommission_of_a_lifetime_license_is_refused() {
         approval: Some("APP-1"),
         ..opts("2026-03-03")
     };
-    let e = f
-        .run(|w, i| decommission(w, i, "SW-2026-500001", &o))
-        .unwrap_err();
+    let e = f.run(|w, i| decommission(w, i, &serial, &o)).unwrap_err();
     assert!(matches!(
         policy_error(e),
         PolicyError::DecreaseOnLifetime { .. }
@@ -260,15 +281,15 @@ fn decommission_of_a_lifetime_license_is_refused() {
 #[test]
 fn share_issues_an_empty_client_license_and_marks_the_server_once() {
     let mut f = Fixture::new();
-    let vm = vm_request("SW-2026-500001", 4);
+    let client = f.add_vm(tessera_verifier::claims::Cycle::Yearly);
+    let client2 = f.add_vm(tessera_verifier::claims::Cycle::Yearly);
+    let vm = vm_request(&client, 4);
     let so = ShareOptions {
         now: t("2026-02-01"),
         request: Some(&vm),
         pbx_name: Some("Failover"),
     };
-    let shared = f
-        .run(|w, i| share(w, i, SERIAL, "SW-2026-500001", &so))
-        .unwrap();
+    let shared = f.run(|w, i| share(w, i, SERIAL, &client, &so)).unwrap();
     let c = &shared.client.license;
     assert_eq!(c.sharing, SharingData::Client(SERIAL.into()));
     assert_eq!(c.entitlements, EntitlementsData::default());
@@ -281,14 +302,12 @@ fn share_issues_an_empty_client_license_and_marks_the_server_once() {
     assert_eq!(server.license.sharing, SharingData::Server);
     assert_eq!(server.license.sequence, 2);
     // A second client: the server keeps its license.
-    let vm2 = vm_request("SW-2026-500002", 5);
+    let vm2 = vm_request(&client2, 5);
     let so = ShareOptions {
         request: Some(&vm2),
         ..so
     };
-    let shared = f
-        .run(|w, i| share(w, i, SERIAL, "SW-2026-500002", &so))
-        .unwrap();
+    let shared = f.run(|w, i| share(w, i, SERIAL, &client2, &so)).unwrap();
     assert!(shared.server.is_none());
     // The same again is refused.
     let again = ShareOptions {
@@ -296,7 +315,7 @@ fn share_issues_an_empty_client_license_and_marks_the_server_once() {
         ..so
     };
     let e = f
-        .run(|w, i| share(w, i, SERIAL, "SW-2026-500002", &again))
+        .run(|w, i| share(w, i, SERIAL, &client2, &again))
         .unwrap_err();
     assert!(matches!(policy_error(e), PolicyError::AlreadyShared { .. }));
 }
@@ -485,7 +504,17 @@ fn a_replaced_device_is_refused_by_its_key_even_under_a_new_salt() {
         .unwrap();
     let vm = vm_request(SERIAL, 6);
     let replaced = f
-        .run(|w, i| replace(w, i, SERIAL, &vm, ReplaceReason::Migrate, t("2026-02-01")))
+        .run(|w, i| {
+            replace(
+                w,
+                i,
+                SERIAL,
+                &vm,
+                ReplaceReason::Migrate,
+                None,
+                t("2026-02-01"),
+            )
+        })
         .unwrap();
     assert_eq!(replaced.details[0], ("reason", "migrate".to_owned()));
     // The old box lost its license file and asks under a fresh salt.
@@ -506,15 +535,42 @@ fn a_replaced_device_is_refused_by_its_key_even_under_a_new_salt() {
         policy_error(e),
         PolicyError::BindingReplaced { .. }
     ));
-    // An RMA keeps the platform.
+    // Never back onto the replaced box, whatever the reason.
+    for reason in [ReplaceReason::Rma, ReplaceReason::Migrate] {
+        let e = f
+            .run(|w, i| {
+                replace(
+                    w,
+                    i,
+                    SERIAL,
+                    &samples::request(),
+                    reason,
+                    None,
+                    t("2026-02-03"),
+                )
+            })
+            .unwrap_err();
+        assert!(matches!(
+            policy_error(e),
+            PolicyError::ReplaceOntoReplaced { .. }
+        ));
+    }
+    // An RMA keeps the platform: another appliance is a migration.
+    let mut other_box = samples::request();
+    other_box.device_key = [0x77; 32];
+    other_box.hw_serial = Some("HW-0THE-0001".into());
+    for c in &mut other_box.identity {
+        c.digest = [0x11; 16];
+    }
     let e = f
         .run(|w, i| {
             replace(
                 w,
                 i,
                 SERIAL,
-                &samples::request(),
+                &other_box,
                 ReplaceReason::Rma,
+                None,
                 t("2026-02-03"),
             )
         })

@@ -19,7 +19,7 @@ fn example_resolves() {
     assert_eq!(r.total_users(), 52);
     let e = &r.entitlements;
     assert_eq!(e.profiles.len(), 6);
-    assert_eq!(e.storage_units, 10);
+    assert_eq!(e.storage_units, 0);
     let f = |name: &str| {
         let code = c.feature(name).unwrap().code;
         *e.features.iter().find(|f| f.code == code).unwrap()

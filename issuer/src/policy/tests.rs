@@ -91,7 +91,7 @@ fn services_only_for_subscriptions() {
 
 #[test]
 fn services_co_terminate_and_are_prorated() {
-    // DOMAIN: yearly May 2020 -> May 2021, service ordered August 2020.
+    // docs/rules.md: yearly May 2020 -> May 2021, service ordered August 2020.
     let mut o = order();
     o.term_start = "2020-05-01".into();
     o.services.clear();
@@ -157,7 +157,9 @@ fn service_outside_term() {
 
 #[test]
 fn storage_never_decreases_even_with_approval() {
-    let o = order();
+    let mut o = order();
+    o.platform = crate::calendar::PlatformName::Cloud;
+    o.storage_units = 10;
     let cur = current(&o, t("2026-01-02"));
     let mut o2 = o.clone();
     o2.storage_units = 9;
@@ -280,18 +282,20 @@ fn warns_within_two_days_of_term_end() {
 }
 
 #[test]
-fn auto_renewal_on_last_term_day() {
+fn auto_renewal_in_the_last_2_days_of_the_term() {
     let term = Term {
         cycle: Cycle::Yearly,
         start: t("2026-01-01").timestamp(),
         end: Some(t("2027-01-01").timestamp()),
     };
-    // The day before the last day: unchanged.
-    assert_eq!(auto_renew(&term, t("2026-12-30T23:00:00Z")), term);
-    // The last day: one more cycle.
-    let r = auto_renew(&term, t("2026-12-31T08:00:00Z"));
-    assert_eq!(r.start, t("2027-01-01").timestamp());
-    assert_eq!(r.end, Some(t("2028-01-01").timestamp()));
+    // Before the last 2 days: unchanged.
+    assert_eq!(auto_renew(&term, t("2026-12-29T23:59:59Z")), term);
+    // The last 2 days: one more cycle.
+    for day in ["2026-12-30T00:00:00Z", "2026-12-31T08:00:00Z"] {
+        let r = auto_renew(&term, t(day));
+        assert_eq!(r.start, t("2027-01-01").timestamp());
+        assert_eq!(r.end, Some(t("2028-01-01").timestamp()));
+    }
     // After the term: still one cycle, as long as it covers today.
     let r = auto_renew(&term, t("2027-01-05"));
     assert_eq!(r.end, Some(t("2028-01-01").timestamp()));

@@ -277,6 +277,34 @@ impl Vendor {
         self.write(name, &text)
     }
 
+    /// `tessera pbx add` of a PBX of `platform` and `cycle` for
+    /// `customer` at `now`: returns the SW serial the registry allocated
+    /// (VM and Cloud PBXs activate with it).
+    pub fn add_pbx(&self, now: &str, platform: &str, cycle: &str, customer: &str) -> String {
+        let out = self
+            .at(
+                now,
+                &[
+                    "pbx",
+                    "add",
+                    "--customer",
+                    customer,
+                    "--name",
+                    "Branch",
+                    "--model",
+                    "M-1",
+                    "--platform",
+                    platform,
+                    "--cycle",
+                    cycle,
+                    "--json",
+                ],
+            )
+            .ok()
+            .json();
+        out["serial"].as_str().unwrap().to_owned()
+    }
+
     /// `tessera ledger show SERIAL --json`.
     pub fn ledger_show(&self, serial: &str) -> Value {
         self.tessera(&["ledger", "show", serial, "--json"])
@@ -318,7 +346,7 @@ impl Default for OrderSpec<'_> {
             cycle: "yearly",
             term_start: "2026-01-01",
             air_gapped: false,
-            storage_units: 10,
+            storage_units: 0,
             sharing: "none",
             profiles: &[("PBX-BASIC", 20), ("UC-BUSINESS", 10), ("UC-PREMIUM", 5)],
             extra: "[[devices]]\nmodel = \"Yealink T54W\"\nid = \"80:5e:c0:11:22:33\"\nlabel = \"Reception\"\n",

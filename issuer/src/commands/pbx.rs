@@ -1,0 +1,411 @@
+//! `tessera pbx add|list|show|edit`: the PBX registry.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::session::Session;
+use super::{print, print_json, Ctx};
+use crate::calendar::{format_duration, rfc3339_unix};
+use crate::cli::{PbxAddArgs, PbxCommand, PbxEditArgs, StateArg};
+use crate::error::Error;
+use crate::ledger::{Ledger, PbxChange, PbxRow, Queries};
+use crate::output::note;
+use crate::registry::{self, NewPbx, State};
+
+/// `tessera pbx ...`.
+///
+/// # Errors
+/// [`Error::Usage`], [`Error::Policy`], [`Error::Ledger`], [`Error::Key`].
+pub fn pbx(ctx: &Ctx, c: &PbxCommand) -> Result<(), Error> {
+    match c {
+        PbxCommand::Add(a) => add(ctx, a),
+        PbxCommand::Edit(a) => edit(ctx, a),
+        PbxCommand::List {
+            customer,
+            state,
+            platform,
+            json,
+            csv,
+        } => {
+            let ledger = ctx.reader()?;
+            let now = ctx.now.timestamp();
+            let mut rows = Vec::new();
+            for row in ledger.queries().pbxs()? {
+                let st = registry::state_of(ledger.queries(), &row.serial, now)?;
+                let wanted = customer.as_ref().is_none_or(|c| *c == row.customer)
+                    && platform.is_none_or(|p| {
+                        crate::calendar::PlatformName::of(p.platform()).as_str() == row.platform
+                    })
+                    && (state.is_empty() || state.iter().any(|s| state_name(*s) == st.as_str()));
+                if wanted {
+                    rows.push((row, st));
+                }
+            }
+            list(&rows, *json, *csv)
+        }
+        PbxCommand::Show { serial, json } => {
+            let ledger = ctx.reader()?;
+            show(ctx, &ledger, serial, *json)
+        }
+    }
+}
+
+fn state_name(s: StateArg) -> &'static str {
+    match s {
+        StateArg::Registered => State::Registered.as_str(),
+        StateArg::Active => State::Active.as_str(),
+        StateArg::Stopped => State::Stopped.as_str(),
+        StateArg::Deleted => State::Deleted.as_str(),
+    }
+}
+
+/// `--profile CODE=COUNT` values.
+fn profiles(args: &[String]) -> Result<BTreeMap<String, u32>, Error> {
+    let mut out = BTreeMap::new();
+    for a in args {
+        let (name, count) = a.split_once('=').ok_or_else(|| {
+            Error::Usage(format!(
+                "--profile `{}`: write CODE=COUNT, e.g. --profile PBX-BASIC=20",
+                crate::validate::shown(a)
+            ))
+        })?;
+        let count: u32 = count.trim().parse().map_err(|_| {
+            Error::Usage(format!(
+                "--profile {}: `{}` is not a count (0 to 4294967295)",
+                crate::validate::shown(name),
+                crate::validate::shown(count)
+            ))
+        })?;
+        if out.insert(name.trim().to_owned(), count).is_some() {
+            return Err(Error::Usage(format!(
+                "--profile {} is given twice",
+                crate::validate::shown(name)
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn add(ctx: &Ctx, a: &PbxAddArgs) -> Result<(), Error> {
+    let (mut session, new) = Session::open(ctx, &a.key, || {
+        Ok(NewPbx {
+            customer: a.customer.clone(),
+            name: a.name.clone(),
+            model: a.model.clone(),
+            platform: a.platform.platform(),
+            cycle: a.cycle.cycle(),
+            profiles: profiles(&a.profiles)?,
+            storage: a.storage,
+            policy: a.policy.clone(),
+        })
+    })?;
+    let at = ctx.now.timestamp();
+    let row = session.commit(|w, issuer| {
+        let serial = registry::add(w, issuer.catalog, &new, None, at)?;
+        w.pbx(&serial)?
+            .ok_or_else(|| Error::Usage(format!("{serial} was not recorded")))
+    })?;
+    if a.json {
+        return print_json(&json!({
+            "serial": row.serial,
+            "pbx": registry::PbxView::from(&row),
+        }));
+    }
+    note(&format!(
+        "added {} ({} / {}, {} {}), policy {}",
+        row.serial, row.customer, row.name, row.platform, row.cycle, row.policy
+    ));
+    print(&format!("{}\n", row.serial))
+}
+
+fn edit(ctx: &Ctx, a: &PbxEditArgs) -> Result<(), Error> {
+    if a.policy.is_none() && a.name.is_none() && a.customer.is_none() {
+        return Err(Error::Usage(
+            "nothing to change: give --policy NAME --approval REF, --name or --customer".into(),
+        ));
+    }
+    if a.approval.is_some() && a.policy.is_none() {
+        return Err(Error::Usage(
+            "--approval approves a policy change: give --policy NAME with it".into(),
+        ));
+    }
+    for (what, v) in [("--name", &a.name), ("--customer", &a.customer)] {
+        if let Some(v) = v {
+            crate::validate::text(what, v)?;
+        }
+    }
+    let (mut session, ()) = Session::open(ctx, &a.key, || Ok(()))?;
+    let at = ctx.now.timestamp();
+    let row = session.commit(|w, issuer| {
+        let serial = crate::lifecycle::resolve_serial(w, &a.serial)?;
+        let current = crate::issuance::in_force(w, &serial)?
+            .map(|r| (crate::issuance::decode_data(&r), r.row.order_json.clone()));
+        let current = match current {
+            Some((d, o)) => Some((d?, o)),
+            None => None,
+        };
+        let row = registry::entry_for(
+            w,
+            issuer.catalog,
+            &serial,
+            current.as_ref().map(|c| &c.0),
+            current.as_ref().map(|c| c.1.as_str()),
+            at,
+        )?;
+        if let Some(p) = &a.policy {
+            registry::change_policy(w, issuer.catalog, &row, p, a.approval.as_deref(), at)?;
+        }
+        let change = PbxChange {
+            name: a.name.clone().filter(|n| *n != row.name),
+            customer: a.customer.clone().filter(|c| *c != row.customer),
+            ..PbxChange::default()
+        };
+        if change != PbxChange::default() {
+            w.edit_pbx(&serial, change, at)?;
+        }
+        w.pbx(&serial)?
+            .ok_or_else(|| Error::Usage(format!("{serial} is not in the registry")))
+    })?;
+    if a.json {
+        return print_json(&json!({ "pbx": registry::PbxView::from(&row) }));
+    }
+    note(&format!(
+        "{}: policy {} ({}); the next license of the PBX carries it",
+        row.serial,
+        row.policy,
+        row.values().map(|v| v.describe()).unwrap_or_default()
+    ));
+    Ok(())
+}
+
+fn list(rows: &[(PbxRow, State)], json: bool, csv: bool) -> Result<(), Error> {
+    if json {
+        return print_json(&serde_json::Value::Array(
+            rows.iter()
+                .map(|(r, st)| {
+                    let mut v =
+                        serde_json::to_value(registry::PbxView::from(r)).unwrap_or_default();
+                    v["state"] = json!(st.as_str());
+                    v["added_at"] = json!(rfc3339_unix(r.created_at));
+                    v
+                })
+                .collect(),
+        ));
+    }
+    if csv {
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        let err = |e: ::csv::Error| Error::Usage(format!("CSV output failed: {e}"));
+        w.write_record([
+            "serial", "state", "customer", "name", "model", "platform", "cycle", "profiles",
+            "storage", "policy", "added_at",
+        ])
+        .map_err(err)?;
+        for (r, st) in rows {
+            let profiles = r
+                .profile_counts()
+                .iter()
+                .map(|(n, c)| format!("{n}={c}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            w.write_record([
+                r.serial.clone(),
+                st.as_str().to_owned(),
+                r.customer.clone(),
+                r.name.clone(),
+                r.model.clone(),
+                r.platform.clone(),
+                r.cycle.clone(),
+                profiles,
+                r.storage.to_string(),
+                r.policy.clone(),
+                rfc3339_unix(r.created_at),
+            ])
+            .map_err(err)?;
+        }
+        let bytes = w
+            .into_inner()
+            .map_err(|e| Error::Usage(format!("CSV output failed: {e}")))?;
+        return print(&String::from_utf8_lossy(&bytes));
+    }
+    let mut text = format!(
+        "{:<16} {:<10} {:<5} {:<8} {:<14} {:<22} {}\n",
+        "SERIAL", "STATE", "PLAT", "CYCLE", "MODEL", "POLICY", "CUSTOMER / PBX"
+    );
+    for (r, st) in rows {
+        text.push_str(&format!(
+            "{:<16} {:<10} {:<5} {:<8} {:<14} {:<22} {} / {}\n",
+            r.serial,
+            st.as_str(),
+            r.platform,
+            r.cycle,
+            if r.model.is_empty() { "-" } else { &r.model },
+            r.policy,
+            r.customer,
+            r.name
+        ));
+    }
+    text.push_str(&format!("{} PBX(s)\n", rows.len()));
+    print(&text)
+}
+
+fn show(ctx: &Ctx, ledger: &Ledger, serial: &str, json: bool) -> Result<(), Error> {
+    let arg = crate::validate::serial_arg("serial", serial)?;
+    let serial = if crate::validate::is_sw_serial(&arg) {
+        arg
+    } else {
+        ledger.sw_serial_of(&arg)?.unwrap_or(arg)
+    };
+    let q: &dyn Queries = ledger.queries();
+    let Some(row) = q.pbx(&serial)? else {
+        let hint = if q.latest(&serial)?.is_some() {
+            "it was licensed before the registry existed: its next command (renew, modify, replace, share, or `tessera pbx edit`) enters it"
+        } else {
+            "`tessera pbx list` shows the PBXs; `tessera pbx add` adds one"
+        };
+        return Err(Error::Usage(format!(
+            "{serial} is not in the PBX registry of {}; {hint}",
+            ledger.path().display()
+        )));
+    };
+    let now = ctx.now.timestamp();
+    let st = registry::state_of(q, &serial, now)?;
+    let schedule = q.pending_schedule(&serial)?;
+    let catalog = ctx.catalog()?;
+    let drift = registry::policy_drift(&catalog, &row);
+    let changes = q.pbx_changes(&serial)?;
+    let latest = q.latest(&serial)?;
+    if json {
+        return print_json(&json!({
+            "pbx": registry::PbxView::from(&row),
+            "state": st.as_str(),
+            "added_at": rfc3339_unix(row.created_at),
+            "stop_at": schedule.map(|z| rfc3339_unix(z.stop_at)),
+            "delete_at": schedule.map(|z| rfc3339_unix(z.delete_at)),
+            "latest_sequence": latest.as_ref().map(|l| l.row.sequence),
+            "catalog_policy_differs": drift,
+            "history": changes_json(&changes),
+        }));
+    }
+    let mut text = format!("{}\n", row.serial);
+    text.push_str(&format!("  state       {}", st.as_str()));
+    if let Some(z) = schedule {
+        text.push_str(&format!(
+            " (stop {}, deletion {} unless a user license is added back)",
+            rfc3339_unix(z.stop_at),
+            rfc3339_unix(z.delete_at)
+        ));
+    }
+    text.push('\n');
+    text.push_str(&format!(
+        "  customer    {}\n  pbx         {}\n  model       {}\n  platform    {}\n  cycle       {}\n",
+        row.customer,
+        row.name,
+        if row.model.is_empty() { "-" } else { &row.model },
+        row.platform,
+        row.cycle
+    ));
+    for (n, c) in row.profile_counts() {
+        text.push_str(&format!("  profile     {n} = {c}\n"));
+    }
+    if row.storage > 0 {
+        text.push_str(&format!("  storage     {} unit(s)\n", row.storage));
+    }
+    text.push_str(&format!("  policy      {}", row.policy));
+    if let Some(v) = row.values() {
+        text.push_str(&format!(": {}", v.describe()));
+    }
+    text.push('\n');
+    match &drift {
+        None => {}
+        Some(lines) => {
+            text.push_str(&format!(
+                "  catalog     its policy {} differs from what this PBX recorded (the recorded values stay in force; `tessera pbx edit {} --policy {} --approval REF` records the catalog's):\n",
+                row.policy, row.serial, row.policy
+            ));
+            for l in lines {
+                text.push_str(&format!("                {l}\n"));
+            }
+        }
+    }
+    if let Some(l) = &latest {
+        text.push_str(&format!(
+            "  license     sequence {} ({}), lease end {}\n",
+            l.row.sequence,
+            l.row.action.as_str(),
+            rfc3339_unix(l.row.lease_end)
+        ));
+    }
+    text.push_str("  history\n");
+    for c in &changes {
+        text.push_str(&format!(
+            "    {}  {}  {}\n",
+            rfc3339_unix(c.at),
+            c.operator,
+            describe_change(c.kind.as_str(), &c.detail)
+        ));
+    }
+    print(&text)
+}
+
+/// A PBX's registry history as JSON (`pbx show`, `ledger show`).
+#[must_use]
+pub fn changes_json(changes: &[crate::ledger::PbxChangeRow]) -> serde_json::Value {
+    serde_json::Value::Array(
+        changes
+            .iter()
+            .map(|c| {
+                json!({
+                    "entry": c.entry,
+                    "kind": c.kind,
+                    "detail": serde_json::from_str::<serde_json::Value>(&c.detail).unwrap_or_default(),
+                    "operator": c.operator,
+                    "at": rfc3339_unix(c.at),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// One line for a registry change.
+#[must_use]
+pub fn describe_change(kind: &str, detail: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(detail).unwrap_or_default();
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    if kind == "added" {
+        return format!(
+            "added ({} {}), policy {}",
+            s("platform").unwrap_or_default(),
+            s("cycle").unwrap_or_default(),
+            s("policy").unwrap_or_default()
+        );
+    }
+    let mut parts = Vec::new();
+    if let Some(p) = s("policy") {
+        let values: Option<crate::catalog::PolicyValues> = v
+            .get("values")
+            .and_then(|x| serde_json::from_value(x.clone()).ok());
+        parts.push(format!(
+            "policy {p}{} (approval {})",
+            values
+                .map(|v| format!(
+                    " (grace {} then {}, checks every {})",
+                    format_duration(v.grace),
+                    v.after_grace,
+                    format_duration(v.check_interval)
+                ))
+                .unwrap_or_default(),
+            s("approval").unwrap_or_default()
+        ));
+    }
+    for k in ["platform", "model", "name", "customer"] {
+        if let Some(x) = s(k) {
+            parts.push(format!("{k} {x}"));
+        }
+    }
+    format!("edited: {}", parts.join(", "))
+}

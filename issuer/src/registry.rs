@@ -1,0 +1,452 @@
+//! The PBX registry: every PBX the vendor licenses, entered before its
+//! first license (`tessera pbx add` allocates its SW serial; the first
+//! activation of an appliance enters it with the serial its HW serial is
+//! converted to), with the policy it was given.
+//!
+//! The policy a PBX records (its name and every value) is the one its
+//! licenses get from then on: renewals, changes, replacements and sharing
+//! read it here, never from the catalog the command runs with. Only
+//! `tessera pbx edit SERIAL --policy NAME --approval REF` changes it, as a
+//! journal entry; a catalog whose policy of that name says something else
+//! is reported ([`policy_drift`]), never applied.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tessera_verifier::claims::{Cycle, Platform, Policy};
+use tessera_verifier::encode::LicenseData;
+
+use crate::calendar::{CycleName, PlatformName};
+use crate::catalog::{Catalog, NamedPolicy, PolicyValues};
+use crate::error::Error;
+use crate::ledger::{Fact, LedgerError, PbxChange, PbxRow, Writer};
+use crate::order::Order;
+use crate::policy::{PolicyError, ZeroSchedule};
+
+/// The name given to the policy of a PBX of an earlier ledger whose
+/// license in force does not match its platform's default policy: its
+/// values are the license's.
+pub const AS_ISSUED: &str = "as-issued";
+
+/// What `tessera pbx add` enters.
+#[derive(Clone, Debug)]
+pub struct NewPbx {
+    /// Customer.
+    pub customer: String,
+    /// PBX name.
+    pub name: String,
+    /// Model.
+    pub model: String,
+    /// Platform.
+    pub platform: Platform,
+    /// Payment cycle.
+    pub cycle: Cycle,
+    /// Users of each profile (catalog names).
+    pub profiles: BTreeMap<String, u32>,
+    /// Storage units (Cloud only).
+    pub storage: u32,
+    /// The policy (`None`: the platform's default).
+    pub policy: Option<String>,
+}
+
+/// The catalog policy a new PBX gets: the one named, or its platform's
+/// default. A Cloud PBX has no offline grace.
+///
+/// # Errors
+/// [`PolicyError::UnknownPolicy`], [`PolicyError::GraceOnCloud`].
+pub fn policy_for(
+    catalog: &Catalog,
+    platform: Platform,
+    name: Option<&str>,
+) -> Result<NamedPolicy, Error> {
+    let found = match name {
+        Some(n) => catalog.policy(n),
+        None => catalog.default_policy(platform),
+    };
+    let p = found.cloned().ok_or_else(|| PolicyError::UnknownPolicy {
+        name: crate::validate::shown(name.unwrap_or("(the platform's default)")),
+        known: catalog.policy_names(),
+    })?;
+    if platform == Platform::Cloud && p.values.grace != 0 {
+        return Err(PolicyError::GraceOnCloud { policy: p.name }.into());
+    }
+    Ok(p)
+}
+
+/// Storage is sold for Cloud PBXs only.
+///
+/// # Errors
+/// [`PolicyError::StorageNotCloud`].
+pub fn storage_only_on_cloud(platform: Platform, units: u32) -> Result<(), PolicyError> {
+    if units > 0 && platform != Platform::Cloud {
+        return Err(PolicyError::StorageNotCloud {
+            platform: PlatformName::of(platform).as_str().to_owned(),
+            units,
+        });
+    }
+    Ok(())
+}
+
+/// Enters a new PBX: allocates its SW serial (`serial` `None`), or enters
+/// an existing one (the serial a HW serial was converted to). Returns the
+/// serial.
+///
+/// # Errors
+/// [`PolicyError`]s of the rules, [`Error::Ledger`].
+pub fn add(
+    w: &mut Writer<'_>,
+    catalog: &Catalog,
+    new: &NewPbx,
+    serial: Option<&str>,
+    at: i64,
+) -> Result<String, Error> {
+    for (what, v) in [
+        ("--customer", &new.customer),
+        ("--name", &new.name),
+        ("--model", &new.model),
+    ] {
+        crate::validate::text(what, v)?;
+    }
+    for (profile, count) in &new.profiles {
+        let item =
+            catalog
+                .profile(profile)
+                .ok_or_else(|| crate::order::OrderError::UnknownName {
+                    kind: "profile",
+                    name: crate::validate::shown(profile),
+                    known: Catalog::names(&catalog.profiles),
+                })?;
+        let max = catalog.max_count(item.max);
+        if *count > max {
+            return Err(Error::Usage(format!(
+                "--profile {}={count}: at most {max} users of a profile on one PBX",
+                item.name
+            )));
+        }
+    }
+    if new.cycle == Cycle::Lifetime && new.platform == Platform::Cloud {
+        return Err(PolicyError::LifetimeOnCloud.into());
+    }
+    storage_only_on_cloud(new.platform, new.storage)?;
+    if new.storage > catalog.max_storage_units {
+        return Err(Error::Usage(format!(
+            "--storage {}: at most {} units on one PBX",
+            new.storage, catalog.max_storage_units
+        )));
+    }
+    let policy = policy_for(catalog, new.platform, new.policy.as_deref())?;
+    let (serial, allocated) = match serial {
+        Some(s) => (s.to_owned(), false),
+        None => {
+            let year = chrono::Datelike::year(&crate::calendar::from_unix(at));
+            (w.next_free_serial(year)?, true)
+        }
+    };
+    let profiles = new
+        .profiles
+        .iter()
+        .filter_map(|(n, c)| catalog.profile(n).map(|i| (i.name.clone(), *c)))
+        .collect();
+    w.add_pbx(
+        at,
+        Fact::PbxAdded {
+            serial: serial.clone(),
+            allocated,
+            customer: new.customer.clone(),
+            name: new.name.clone(),
+            model: new.model.clone(),
+            platform: PlatformName::of(new.platform).as_str().to_owned(),
+            cycle: CycleName::of(new.cycle).as_str().to_owned(),
+            profiles,
+            storage: new.storage,
+            policy: policy.name,
+            values: policy.values,
+        },
+    )?;
+    Ok(serial)
+}
+
+/// The values of a license's policy with a lease from `lease`.
+fn values_of_license(l: &LicenseData, lease: &PolicyValues) -> PolicyValues {
+    PolicyValues {
+        lease: lease.lease,
+        max_lease: lease.max_lease,
+        renewal_window: l.policy.renewal_window,
+        check_interval: l.policy.check_interval,
+        grace: l.policy.grace,
+        after_grace: crate::catalog::after_grace_name(l.policy.after_grace).to_owned(),
+        rollback_tolerance: l.policy.rollback_tolerance,
+    }
+}
+
+/// The registry entry of `serial`, entering it when it has none: a PBX
+/// licensed before the registry existed (an earlier ledger) is entered
+/// from its license in force (`current`) and order, with the policy that
+/// license carries (its platform's default policy when the values agree,
+/// else [`AS_ISSUED`] with the license's values and the default's lease).
+///
+/// # Errors
+/// [`Error::Ledger`]; [`PolicyError::NotRegistered`] for a serial with
+/// neither a registry entry nor a license.
+pub fn entry_for(
+    w: &mut Writer<'_>,
+    catalog: &Catalog,
+    serial: &str,
+    current: Option<&LicenseData>,
+    order_json: Option<&str>,
+    at: i64,
+) -> Result<PbxRow, Error> {
+    if let Some(row) = w.pbx(serial)? {
+        return Ok(row);
+    }
+    let Some(l) = current else {
+        return Err(PolicyError::NotRegistered {
+            serial: serial.to_owned(),
+        }
+        .into());
+    };
+    let default = policy_for(catalog, l.platform, None)?;
+    let mut values = values_of_license(l, &default.values);
+    let name = if values == default.values {
+        default.name
+    } else {
+        if l.policy.grace == 0
+            && l.policy.after_grace == tessera_verifier::claims::AfterGrace::Locked
+            && crate::order::total_users(&l.entitlements) == 0
+        {
+            // A stopped PBX's license has no grace: the PBX's own policy
+            // is its platform's.
+            values = default.values.clone();
+        }
+        if values == default.values {
+            default.name
+        } else {
+            AS_ISSUED.to_owned()
+        }
+    };
+    let order = order_json.and_then(|j| Order::parse("ledger", j, true).ok());
+    let profiles = l
+        .entitlements
+        .profiles
+        .iter()
+        .map(|p| (catalog.profile_name(p.code), p.count))
+        .collect();
+    let model = order
+        .as_ref()
+        .and_then(|o| o.model.clone())
+        .unwrap_or_default();
+    let fact = Fact::PbxAdded {
+        serial: serial.to_owned(),
+        allocated: false,
+        customer: l.customer.clone(),
+        name: l.pbx_name.clone(),
+        model,
+        platform: PlatformName::of(l.platform).as_str().to_owned(),
+        cycle: CycleName::of(l.term.cycle).as_str().to_owned(),
+        profiles,
+        storage: l.entitlements.storage_units,
+        policy: name,
+        values,
+    };
+    w.add_pbx(at, fact)?;
+    w.pbx(serial)?.ok_or_else(|| {
+        Error::Ledger(LedgerError::Conflict {
+            path: std::path::PathBuf::new(),
+            reason: format!("{serial} was entered in the registry but cannot be read back"),
+        })
+    })
+}
+
+/// The policy a PBX recorded: its name and values.
+///
+/// # Errors
+/// [`Error::Ledger`] when the recorded values do not read (a damaged
+/// view; `ledger verify` names it).
+pub fn recorded(row: &PbxRow) -> Result<(String, PolicyValues), Error> {
+    let values = row.values().ok_or_else(|| {
+        Error::Ledger(LedgerError::Integrity {
+            entry: row.entry,
+            reason: format!("the recorded policy of {} does not read", row.serial),
+        })
+    })?;
+    Ok((row.policy.clone(), values))
+}
+
+/// The policy a license carries, from recorded values.
+#[must_use]
+pub fn license_policy(v: &PolicyValues) -> Policy {
+    Policy {
+        grace: v.grace,
+        after_grace: v.after_grace_mode(),
+        renewal_window: v.renewal_window,
+        check_interval: v.check_interval,
+        rollback_tolerance: v.rollback_tolerance,
+    }
+}
+
+/// How the catalog's policy of the name a PBX recorded differs from what
+/// it recorded: `None` when they agree, else one line per field (or that
+/// the catalog has no policy of that name).
+#[must_use]
+pub fn policy_drift(catalog: &Catalog, row: &PbxRow) -> Option<Vec<String>> {
+    let values = row.values()?;
+    match catalog.policy(&row.policy) {
+        Some(p) => {
+            let d = values.differences(&p.values);
+            (!d.is_empty()).then_some(d)
+        }
+        None if row.policy == AS_ISSUED => None,
+        None => Some(vec![format!(
+            "the catalog ({}) has no policy {}",
+            catalog.source(),
+            row.policy
+        )]),
+    }
+}
+
+/// Changes the policy of a PBX to the catalog's `name`, with the approval
+/// that allows it (`tessera pbx edit --policy --approval`).
+///
+/// # Errors
+/// [`PolicyError::UnknownPolicy`], [`PolicyError::GraceOnCloud`],
+/// [`PolicyError::PolicyNeedsApproval`], [`PolicyError::NotRegistered`],
+/// [`Error::Ledger`].
+pub fn change_policy(
+    w: &mut Writer<'_>,
+    catalog: &Catalog,
+    row: &PbxRow,
+    name: &str,
+    approval: Option<&str>,
+    at: i64,
+) -> Result<NamedPolicy, Error> {
+    let approval = approval
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| PolicyError::PolicyNeedsApproval {
+            serial: row.serial.clone(),
+        })?;
+    crate::validate::text("--approval", approval)?;
+    let platform = match row.platform.as_str() {
+        "hw" => Platform::Hw,
+        "vm" => Platform::Vm,
+        _ => Platform::Cloud,
+    };
+    let p = policy_for(catalog, platform, Some(name))?;
+    w.edit_pbx(
+        &row.serial,
+        PbxChange {
+            policy: Some(p.name.clone()),
+            values: Some(p.values.clone()),
+            approval: Some(approval.to_owned()),
+            ..PbxChange::default()
+        },
+        at,
+    )?;
+    Ok(p)
+}
+
+/// A registry entry as shown by `pbx list|show --json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct PbxView {
+    /// SW serial.
+    pub serial: String,
+    /// Customer.
+    pub customer: String,
+    /// Name.
+    pub name: String,
+    /// Model.
+    pub model: String,
+    /// Platform.
+    pub platform: String,
+    /// Payment cycle.
+    pub cycle: String,
+    /// Users of each profile at entry.
+    pub profiles: BTreeMap<String, u32>,
+    /// Storage units.
+    pub storage: u32,
+    /// The recorded policy.
+    pub policy: String,
+    /// Its values.
+    pub policy_values: Option<PolicyValues>,
+}
+
+impl From<&PbxRow> for PbxView {
+    fn from(r: &PbxRow) -> Self {
+        Self {
+            serial: r.serial.clone(),
+            customer: r.customer.clone(),
+            name: r.name.clone(),
+            model: r.model.clone(),
+            platform: r.platform.clone(),
+            cycle: r.cycle.clone(),
+            profiles: r.profile_counts(),
+            storage: r.storage,
+            policy: r.policy.clone(),
+            policy_values: r.values(),
+        }
+    }
+}
+
+/// Where a PBX is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// In the registry, no license yet.
+    Registered,
+    /// Licensed (a stop scheduled after a decrease to zero may be ahead).
+    Active,
+    /// Stopped after all its user licenses were removed.
+    Stopped,
+    /// Deleted after its stop.
+    Deleted,
+}
+
+impl State {
+    /// Its name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::Active => "active",
+            Self::Stopped => "stopped",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    /// Whether the PBX is in force (reports list these by default).
+    #[must_use]
+    pub fn in_force(self) -> bool {
+        self == Self::Active
+    }
+}
+
+/// The state at `now` of a PBX with this pending schedule, licensed or
+/// not.
+#[must_use]
+pub fn state_at(schedule: Option<ZeroSchedule>, licensed: bool, now: i64) -> State {
+    match schedule {
+        Some(z) if now >= z.delete_at => State::Deleted,
+        Some(z) if now >= z.stop_at => State::Stopped,
+        _ if !licensed => State::Registered,
+        _ => State::Active,
+    }
+}
+
+/// The state of `serial` at `now`, from the ledger.
+///
+/// # Errors
+/// [`LedgerError`].
+pub fn state_of(
+    q: &dyn crate::ledger::Queries,
+    serial: &str,
+    now: i64,
+) -> Result<State, LedgerError> {
+    Ok(state_at(
+        q.pending_schedule(serial)?,
+        q.latest(serial)?.is_some(),
+        now,
+    ))
+}
+
+#[cfg(test)]
+mod tests;
