@@ -3,13 +3,16 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
-use crate::error::EXIT_CODES_HELP;
+use crate::error::{
+    Error, EXIT_BULK_PARTIAL, EXIT_CODES, EXIT_LEDGER, EXIT_NOT_IN_FORCE, EXIT_OK, EXIT_OUTPUT,
+    EXIT_POLICY, EXIT_USAGE, EXIT_VERIFY,
+};
 
 const MAIN_HELP: &str = "\
 Examples:
-  tessera keygen --out signing.pem --keyring keyring.toml
+  tessera keygen -o signing.pem --keyring keyring.toml
   tessera issue --order order.toml --request device.req --key signing.pem -o device.lic
   tessera renew --request renewal.req --key signing.pem -o renewed.lic
   tessera modify --serial SW-2026-000001 --order more-users.toml -o changed.lic
@@ -46,7 +49,7 @@ $XDG_CONFIG_HOME/tessera/config.toml): `tessera config` shows them.
 /// records everything in a tamper-evident ledger and refuses orders that
 /// break a licensing rule.
 #[derive(Debug, Parser)]
-#[command(name = "tessera", version, after_help = after_help(MAIN_HELP))]
+#[command(name = "tessera", version, after_help = MAIN_HELP)]
 pub struct Cli {
     /// Options every command understands.
     #[command(flatten)]
@@ -56,8 +59,332 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// A command's examples and notes; [`command`] adds the exit codes that
+/// command can end with.
 fn after_help(examples: &str) -> String {
-    format!("{examples}{EXIT_CODES_HELP}")
+    examples.trim_end().to_owned()
+}
+
+/// The options every command accepts (before or after its name), by id.
+const CONFIG: &str = "config";
+const LEDGER: &str = "ledger";
+const CATALOG: &str = "catalog";
+const OPERATOR: &str = "operator";
+const NOW: &str = "now";
+const SHARED: [&str; 5] = [CONFIG, LEDGER, CATALOG, OPERATOR, NOW];
+
+/// Where a command's help lists the shared options it uses.
+const SHARED_HEADING: &str = "Settings (also from the environment or tessera.toml)";
+
+/// Which of the shared options a command uses and which exit codes it can
+/// end with (besides 0 and 1, which every command can): its help shows
+/// only these, and a shared option it does not use is refused on its
+/// command line instead of being ignored.
+struct Scope {
+    /// The command's path below `tessera` (`ledger verify`).
+    path: &'static str,
+    /// The shared options it reads.
+    options: &'static [&'static str],
+    /// Its exit codes beyond 0, 1 and the output failure.
+    exits: &'static [u8],
+}
+
+/// Everything an issuing command reads.
+const ISSUING: &[&str] = &[CONFIG, LEDGER, CATALOG, OPERATOR, NOW];
+/// The exit codes of an issuing command.
+const ISSUING_EXITS: &[u8] = &[EXIT_POLICY, EXIT_LEDGER];
+
+/// The scope of every command. A command missing here (a new one) shows
+/// and accepts every shared option and the whole table of exit codes.
+const SCOPES: &[Scope] = &[
+    Scope {
+        path: "keygen",
+        options: &[CONFIG, NOW],
+        exits: &[],
+    },
+    Scope {
+        path: "key public",
+        options: &[CONFIG],
+        exits: &[],
+    },
+    Scope {
+        path: "keyring add",
+        options: &[CONFIG, NOW],
+        exits: &[],
+    },
+    Scope {
+        path: "keyring retire",
+        options: &[CONFIG, NOW],
+        exits: &[],
+    },
+    Scope {
+        path: "keyring activate",
+        options: &[CONFIG, NOW],
+        exits: &[],
+    },
+    Scope {
+        path: "keyring list",
+        options: &[CONFIG, NOW],
+        exits: &[],
+    },
+    Scope {
+        path: "keyring export",
+        options: &[CONFIG],
+        exits: &[],
+    },
+    Scope {
+        path: "config",
+        options: &[CONFIG, LEDGER, CATALOG, OPERATOR],
+        exits: &[],
+    },
+    Scope {
+        path: "catalog show",
+        options: &[CONFIG, CATALOG],
+        exits: &[],
+    },
+    Scope {
+        path: "issue",
+        options: ISSUING,
+        exits: &[EXIT_POLICY, EXIT_LEDGER, EXIT_BULK_PARTIAL],
+    },
+    Scope {
+        path: "renew",
+        options: ISSUING,
+        exits: ISSUING_EXITS,
+    },
+    Scope {
+        path: "modify",
+        options: ISSUING,
+        exits: ISSUING_EXITS,
+    },
+    Scope {
+        path: "replace",
+        options: ISSUING,
+        exits: ISSUING_EXITS,
+    },
+    Scope {
+        path: "share",
+        options: ISSUING,
+        exits: ISSUING_EXITS,
+    },
+    Scope {
+        path: "void",
+        options: ISSUING,
+        exits: ISSUING_EXITS,
+    },
+    Scope {
+        path: "decommission",
+        options: ISSUING,
+        exits: ISSUING_EXITS,
+    },
+    Scope {
+        path: "inspect",
+        options: &[CONFIG, CATALOG],
+        exits: &[EXIT_VERIFY],
+    },
+    Scope {
+        path: "verify",
+        options: &[CONFIG, CATALOG, NOW],
+        exits: &[EXIT_VERIFY, EXIT_NOT_IN_FORCE],
+    },
+    Scope {
+        path: "ledger init",
+        options: ISSUING,
+        exits: &[EXIT_LEDGER],
+    },
+    Scope {
+        path: "ledger upgrade",
+        options: ISSUING,
+        exits: &[EXIT_LEDGER],
+    },
+    Scope {
+        path: "ledger head",
+        options: &[CONFIG, LEDGER],
+        exits: &[EXIT_LEDGER],
+    },
+    Scope {
+        path: "ledger list",
+        options: &[CONFIG, LEDGER],
+        exits: &[EXIT_LEDGER],
+    },
+    Scope {
+        path: "ledger show",
+        options: &[CONFIG, LEDGER],
+        exits: &[EXIT_LEDGER],
+    },
+    Scope {
+        path: "ledger verify",
+        options: &[CONFIG, LEDGER],
+        exits: &[EXIT_LEDGER],
+    },
+    Scope {
+        path: "ledger export",
+        options: &[CONFIG, LEDGER],
+        exits: &[EXIT_LEDGER],
+    },
+    Scope {
+        path: "report overdue",
+        options: &[CONFIG, LEDGER, NOW],
+        exits: &[EXIT_LEDGER],
+    },
+    Scope {
+        path: "report expiring",
+        options: &[CONFIG, LEDGER, NOW],
+        exits: &[EXIT_LEDGER],
+    },
+    Scope {
+        path: "completions",
+        options: &[],
+        exits: &[],
+    },
+    Scope {
+        path: "man",
+        options: &[],
+        exits: &[],
+    },
+    Scope {
+        path: "demo",
+        options: &[],
+        exits: &[],
+    },
+];
+
+/// The scope of the command at `path`: its own, or for a group of
+/// commands (`ledger`) the union of its members'; `None` for a command
+/// [`SCOPES`] does not know.
+fn scope_of(path: &str) -> Option<(Vec<&'static str>, Vec<u8>)> {
+    let prefix = format!("{path} ");
+    let members: Vec<&Scope> = SCOPES
+        .iter()
+        .filter(|s| s.path == path || s.path.starts_with(&prefix))
+        .collect();
+    if members.is_empty() {
+        return None;
+    }
+    let options = SHARED
+        .into_iter()
+        .filter(|o| members.iter().any(|s| s.options.contains(o)))
+        .collect();
+    let mut exits: Vec<u8> = members
+        .iter()
+        .flat_map(|s| s.exits.iter().copied())
+        .collect();
+    exits.sort_unstable();
+    exits.dedup();
+    Some((options, exits))
+}
+
+/// The exit code table: every code, or 0, 1, `exits` and the output
+/// failure.
+fn exit_codes_help(exits: Option<&[u8]>) -> String {
+    let mut text = String::from("Exit codes:");
+    for (code, meaning) in EXIT_CODES {
+        let shown = match exits {
+            None => true,
+            Some(e) => [EXIT_OK, EXIT_USAGE, EXIT_OUTPUT].contains(code) || e.contains(code),
+        };
+        if shown {
+            text.push_str(&format!("\n  {code}  {meaning}"));
+        }
+    }
+    text
+}
+
+/// The command line of `tessera` as the binary, its man pages and its
+/// completions see it: each command's help shows only the shared options
+/// (`--ledger`, `--catalog`, `--operator`, `--now`, `--config`) and the
+/// exit codes that command has.
+#[must_use]
+pub fn command() -> clap::Command {
+    let shown =
+        |path: &str, id: &str| scope_of(path).is_none_or(|(options, _)| options.contains(&id));
+    let cmd = tessera_cli::scope_globals(Cli::command(), &SHARED, Some(SHARED_HEADING), &shown);
+    tessera_cli::for_each_command(cmd, &|cmd, path| {
+        let exits = if path.is_empty() {
+            None
+        } else {
+            scope_of(path).map(|(_, e)| e)
+        };
+        let notes = cmd
+            .get_after_help()
+            .map(|h| format!("{}\n\n", h.to_string().trim_end()))
+            .unwrap_or_default();
+        let table = exit_codes_help(exits.as_deref());
+        cmd.after_help(format!("{notes}{table}\n"))
+    })
+}
+
+/// The innermost matches (those of the command run).
+fn leaf(matches: &clap::ArgMatches) -> &clap::ArgMatches {
+    tessera_cli::chosen(matches).1
+}
+
+/// Whether the command `matches` chose was given `--json`.
+#[must_use]
+pub fn json_requested(matches: &clap::ArgMatches) -> bool {
+    matches!(leaf(matches).try_get_one::<bool>("json"), Ok(Some(true)))
+}
+
+/// The options written to, never read (`-` is standard output there).
+const OUTPUTS: &[&str] = &["output", "out", "server_output", "qr_png", "qr_svg"];
+
+/// The inputs of the chosen command given as `-` (standard input), as
+/// `--name` or `FILE`.
+fn stdin_inputs(m: &clap::ArgMatches) -> Vec<String> {
+    m.ids()
+        .map(clap::Id::as_str)
+        .filter(|id| !OUTPUTS.contains(id))
+        .filter(|id| {
+            m.get_raw(id)
+                .is_some_and(|mut values| values.any(|v| v == "-"))
+        })
+        .map(|id| {
+            if id == "file" {
+                "FILE".to_owned()
+            } else {
+                format!("--{}", id.replace('_', "-"))
+            }
+        })
+        .collect()
+}
+
+/// Parses `args` (the program name first) with [`command`]; a shared
+/// option given on the command line of a command that does not use it is
+/// refused (it would be ignored), but for `--now`.
+///
+/// # Errors
+/// `Err(Ok(e))` for clap's own errors (and `--help`, `--version`),
+/// `Err(Err(Error::Usage))` for a shared option the command does not use.
+pub fn parse_from(
+    args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
+) -> Result<(Cli, bool), Result<clap::Error, Error>> {
+    let matches = command().try_get_matches_from(args).map_err(Ok)?;
+    let (path, _) = tessera_cli::chosen(&matches);
+    if let Some((options, _)) = scope_of(&path) {
+        // `--now` is a drill setting for a whole script: accepted (and
+        // without effect) where a command has no use for the time.
+        for id in SHARED.into_iter().filter(|id| *id != NOW) {
+            let given = matches!(
+                matches.value_source(id),
+                Some(clap::parser::ValueSource::CommandLine)
+            );
+            if given && !options.contains(&id) {
+                return Err(Err(Error::Usage(format!(
+                    "`tessera {path}` does not use --{id}; leave it out (`tessera {path} --help` lists its options)"
+                ))));
+            }
+        }
+    }
+    let stdin_readers = stdin_inputs(leaf(&matches));
+    if stdin_readers.len() > 1 {
+        return Err(Err(Error::Usage(format!(
+            "standard input (`-`) can be read only once, but {} name it; give all but one as files",
+            stdin_readers.join(", ")
+        ))));
+    }
+    let json = json_requested(&matches);
+    let cli = Cli::from_arg_matches(&matches).map_err(Ok)?;
+    Ok((cli, json))
 }
 
 /// Options every command understands.
@@ -160,8 +487,8 @@ pub enum Command {
     /// an entry in a keyring file (active if it is the first key).
     #[command(after_help = after_help("\
 Examples:
-  TESSERA_PASSPHRASE=... tessera keygen --out signing.pem --keyring keyring.toml
-  tessera keygen --out 2027.pem --keyring keyring.toml --label '2027 key' \\
+  TESSERA_PASSPHRASE=... tessera keygen -o signing.pem --keyring keyring.toml
+  tessera keygen -o 2027.pem --keyring keyring.toml --label '2027 key' \\
       --valid-from 2027-01-01 --passphrase-file pass.txt
   TESSERA_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so tessera keygen \\
       --pkcs11 'pkcs11:token=Vendor;object=tessera-2027' --pin-file pin.txt \\
@@ -407,9 +734,11 @@ pub struct ConfigArgs {
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
     /// The encrypted private key file to create (the public key goes to
-    /// FILE.pub).
+    /// FILE.pub; missing folders are created, mode 0700).
     #[arg(
+        short = 'o',
         long,
+        visible_alias = "output",
         value_name = "FILE",
         required_unless_present = "pkcs11",
         conflicts_with = "pkcs11"
@@ -434,9 +763,14 @@ pub struct KeygenArgs {
     /// Start of the key's validity window (default: now).
     #[arg(long, value_name = "TIME")]
     pub valid_from: Option<String>,
-    /// Read the new passphrase from the first line of FILE.
+    /// Read the new passphrase from the first line of FILE (`-`:
+    /// standard input; else TESSERA_PASSPHRASE, else a prompt).
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Print the new key (kid, files, keyring, public key) as JSON on
+    /// standard output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tessera key`.

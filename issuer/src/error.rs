@@ -9,6 +9,10 @@
 //! | 4 | ledger integrity failure: an entry, a view or a checkpoint does not hold, entries were cut off, or the file is damaged or not a tessera ledger |
 //! | 5 | the license verifies but is not in force at the time given (expired after grace, or not yet valid) |
 //! | 6 | bulk issuance finished, but some rows were refused (each is reported with its line) |
+//! | 7 | standard output could not be written (a full disk, an I/O error): the command's work is done, its output is lost |
+//!
+//! A closed pipe (`tessera ledger list | head -1`) is no error: the output
+//! ends quietly and the exit code is the command's.
 
 use std::path::PathBuf;
 
@@ -29,20 +33,23 @@ pub const EXIT_VERIFY: u8 = 3;
 pub const EXIT_LEDGER: u8 = 4;
 /// Exit code: license not in force.
 pub const EXIT_NOT_IN_FORCE: u8 = 5;
-/// Exit code: bulk run with refused rows.
+/// Exit code: bulk issuance finished with refused rows.
 pub const EXIT_BULK_PARTIAL: u8 = 6;
+/// Exit code: standard output could not be written (its reader closing
+/// the pipe is no error).
+pub const EXIT_OUTPUT: u8 = 7;
 
-/// The exit codes as documented in `--help`.
-pub const EXIT_CODES_HELP: &str = "\
-Exit codes:
-  0  success
-  1  usage, input or I/O error: arguments, catalog, order, request, key, keyring, ledger
-  2  policy refusal: the order or request breaks a licensing rule
-  3  verification failure: malformed license, bad signature or key, wrong device
-  4  ledger integrity failure: an edited, deleted, reordered or cut-off entry,
-     a damaged or foreign ledger file
-  5  the license verifies but is not in force (expired after grace, not yet valid)
-  6  bulk issuance finished with refused rows";
+/// Every exit code and what it means, for `--help`.
+pub const EXIT_CODES: &[(u8, &str)] = &[
+    (EXIT_OK, "success (also when the reader of standard output stops early: `| head`)"),
+    (EXIT_USAGE, "usage, input or I/O error: arguments, catalog, order, request, key, keyring, ledger"),
+    (EXIT_POLICY, "policy refusal: the order or request breaks a licensing rule"),
+    (EXIT_VERIFY, "verification failure: malformed license, bad signature or key, wrong device"),
+    (EXIT_LEDGER, "ledger integrity failure: an edited, deleted, reordered or cut-off entry,\n     a damaged or foreign ledger file"),
+    (EXIT_NOT_IN_FORCE, "the license verifies but is not in force (expired after grace, not yet valid)"),
+    (EXIT_BULK_PARTIAL, "bulk issuance finished with refused rows"),
+    (EXIT_OUTPUT, "standard output could not be written (a full disk): the work is done,\n     its output lost; write to a file with -o FILE where the command has it"),
+];
 
 /// Anything that can go wrong in a command.
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +163,10 @@ pub enum Error {
     /// Wrong or inconsistent arguments.
     #[error("{0}")]
     Usage(String),
+    /// Standard output could not be written (not a closed pipe, which
+    /// ends the output quietly).
+    #[error("cannot write to standard output ({0}); the command's work is done and its output lost: write it to a file with -o FILE, or to a disk with free space")]
+    Stdout(std::io::Error),
     /// Some bulk rows were refused.
     #[error("{refused} of {total} rows were refused (see above); fix them and run the same command again: issued rows are skipped")]
     BulkPartial {
@@ -176,7 +187,38 @@ impl Error {
             Self::Ledger(e) if e.is_integrity() => EXIT_LEDGER,
             Self::NotInForce { .. } => EXIT_NOT_IN_FORCE,
             Self::BulkPartial { .. } => EXIT_BULK_PARTIAL,
+            Self::Stdout(_) => EXIT_OUTPUT,
             _ => EXIT_USAGE,
+        }
+    }
+
+    /// A stable snake_case name of this kind of error, for scripts (the
+    /// `error.code` of the JSON error under `--json`).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Catalog(_) => "catalog",
+            Self::Order(_) => "order",
+            Self::Policy(_) => "policy",
+            Self::Ledger(e) if e.is_integrity() => "ledger_integrity",
+            Self::Ledger(_) => "ledger",
+            Self::Invalid(_) => "invalid_input",
+            Self::Key(_) => "key",
+            Self::Io { .. } => "io",
+            Self::Exists(_) => "exists",
+            Self::NotAFile { .. } => "not_a_file",
+            Self::Request { .. } => "request",
+            Self::Qr { .. } => "qr",
+            Self::RequestRefused { .. } => "request_refused",
+            Self::Verification { .. } => "verification",
+            Self::NotInForce { .. } => "not_in_force",
+            Self::Identity { .. } => "identity",
+            Self::Encode(_) => "encode",
+            Self::Rng(_) => "random",
+            Self::Config { .. } => "config",
+            Self::Usage(_) => "usage",
+            Self::Stdout(_) => "output",
+            Self::BulkPartial { .. } => "bulk_partial",
         }
     }
 

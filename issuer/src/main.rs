@@ -3,36 +3,71 @@
 //! (`tessera --help` lists them).
 #![forbid(unsafe_code)]
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser as _;
-use tessera_issuer::cli::Cli;
-use tessera_issuer::error::{EXIT_OK, EXIT_USAGE};
+use tessera_issuer::error::{Error, EXIT_OK, EXIT_USAGE};
+use tessera_issuer::output::for_terminal;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let (cli, json) = match tessera_issuer::cli::parse_from(args.clone()) {
+        Ok(parsed) => parsed,
+        Err(Ok(e)) => {
             // --help and --version are not errors; every usage error exits
             // 1 (clap's own 2 is the policy-refusal code here).
-            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
-            if e.use_stderr() {
-                // Usage errors quote the arguments given: escaped.
-                let message = tessera_issuer::output::for_terminal(&e.render().to_string());
-                let _ = write!(std::io::stderr().lock(), "{message}");
-            } else {
-                let _ = e.print();
+            if !e.use_stderr() {
+                if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    let _ = e.print();
+                } else {
+                    let mut text = e.render().to_string();
+                    if !text.ends_with('\n') {
+                        text.push('\n');
+                    }
+                    let _ = tessera_cli::stdout(text);
+                }
+                return ExitCode::from(finish(EXIT_OK));
             }
-            return ExitCode::from(code);
+            // Usage errors quote the arguments given: escaped.
+            let message = for_terminal(&e.render().to_string());
+            if tessera_cli::wants_json(&args) {
+                let first = message.lines().next().unwrap_or_default();
+                let first = first.strip_prefix("error: ").unwrap_or(first);
+                let _ = tessera_cli::stdout(tessera_cli::json_error("usage", first, EXIT_USAGE));
+            }
+            tessera_cli::stderr(&message);
+            return ExitCode::from(finish(EXIT_USAGE));
+        }
+        Err(Err(e)) => {
+            let json = tessera_cli::wants_json(&args);
+            return ExitCode::from(report(&e, json));
         }
     };
-    match tessera_issuer::commands::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let message = tessera_issuer::output::for_terminal(&e.to_string());
-            let _ = writeln!(std::io::stderr().lock(), "error: {message}");
-            ExitCode::from(e.exit_code())
-        }
+    let code = match tessera_issuer::commands::run(cli) {
+        Ok(()) => EXIT_OK,
+        Err(e) => report(&e, json),
+    };
+    ExitCode::from(finish(code))
+}
+
+/// Reports a command's error on standard error (and as JSON on standard
+/// output under `--json`); its exit code.
+fn report(e: &Error, json: bool) -> u8 {
+    let message = for_terminal(&e.to_string());
+    if json && !matches!(e, Error::Stdout(_)) {
+        let _ = tessera_cli::stdout(tessera_issuer::output::json_for_terminal(
+            &tessera_cli::json_error(e.code(), &e.to_string(), e.exit_code()),
+        ));
+    }
+    tessera_cli::stderr(&format!("error: {message}\n"));
+    e.exit_code()
+}
+
+/// The exit code after `code`: a write to standard output that failed
+/// where nothing could report it (help text) turns success into the
+/// output failure.
+fn finish(code: u8) -> u8 {
+    match tessera_cli::stdout_failure() {
+        Some(e) if code == EXIT_OK => report(&Error::Stdout(std::io::Error::other(e)), false),
+        _ => code,
     }
 }

@@ -321,9 +321,13 @@ impl Order {
                 path: path.display().to_string(),
                 source,
             })?;
-        let json = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        // Standard input (`-`) is JSON when it starts like JSON.
+        let json = if tessera_keys::storage::is_stdio(path) {
+            text.trim_start().starts_with('{')
+        } else {
+            path.extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        };
         Self::parse(&path.display().to_string(), &text, json)
     }
 

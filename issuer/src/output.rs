@@ -67,12 +67,9 @@ impl Target {
     /// [`Error::Exists`], [`Error::Io`].
     pub fn write(&self, bytes: &[u8], force: bool) -> Result<(), Error> {
         match self {
-            Self::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(bytes)
-                    .and_then(|()| out.flush())
-                    .map_err(Error::io("<stdout>"))
-            }
+            // A closed pipe ends the output quietly; another failure is
+            // the documented output failure (exit 7).
+            Self::Stdout => tessera_cli::stdout(bytes).map_err(Error::Stdout),
             Self::File(p) => write_atomic(p, bytes, force),
         }
     }

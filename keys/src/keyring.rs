@@ -172,8 +172,21 @@ impl Keyring {
     /// [`KeyError::UnknownKid`] / [`KeyError::ActivateRetired`] for
     /// `active_kid`.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
-        let text = storage::read_regular_text(path, MAX_KEYRING)
-            .map_err(|e| storage::open_error(path, e))?;
+        // `-` is standard input (a keyring only read: verify, inspect).
+        let bytes =
+            storage::read_regular(path, MAX_KEYRING).map_err(|e| storage::open_error(path, e))?;
+        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_KEYRING {
+            return Err(KeyError::KeyringSyntax {
+                file: path.to_owned(),
+                reason: format!(
+                    "larger than {MAX_KEYRING} bytes, so not a keyring; check the path"
+                ),
+            });
+        }
+        let text = String::from_utf8(bytes).map_err(|_| KeyError::KeyringSyntax {
+            file: path.to_owned(),
+            reason: "not UTF-8 text, so not a keyring (a keyring is TOML: `tessera keyring list` reads one; a firmware export such as keyring.cbor is not)".into(),
+        })?;
         Self::from_toml(path, &text)
     }
 

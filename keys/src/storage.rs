@@ -16,6 +16,12 @@ use std::path::Path;
 
 use crate::KeyError;
 
+/// Whether `path` names standard input or output (`-`).
+#[must_use]
+pub fn is_stdio(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
 /// Mode of private key files: owner read/write only.
 pub const PRIVATE_MODE: u32 = 0o600;
 /// Mode of public files (public keys, keyrings).
@@ -37,7 +43,8 @@ pub fn open_error(path: &Path, source: io::Error) -> KeyError {
 }
 
 /// Reads at most `limit + 1` bytes of the regular file `path` (one more
-/// than a caller accepts, so it can tell a file that is too large). A FIFO,
+/// than a caller accepts, so it can tell a file that is too large); `-` is
+/// standard input. A FIFO,
 /// a device or a folder is refused before anything is read: opened without
 /// blocking, so a FIFO cannot hang the caller, and never read, so
 /// `/dev/zero` cannot fill its memory.
@@ -46,6 +53,15 @@ pub fn open_error(path: &Path, source: io::Error) -> KeyError {
 /// The error of opening, [`io::ErrorKind::InvalidInput`] for something
 /// that is not a regular file.
 pub fn read_regular(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    if is_stdio(path) {
+        // `-`: standard input, read to its end (at most `limit` + 1).
+        let mut buf = Vec::new();
+        io::stdin()
+            .lock()
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut buf)?;
+        return Ok(buf);
+    }
     let nonblock = i32::try_from(rustix::fs::OFlags::NONBLOCK.bits()).unwrap_or(0);
     let file = OpenOptions::new()
         .read(true)

@@ -183,8 +183,6 @@ pub(crate) enum LineFault {
 /// Reads a secret file: its first line, one trailing `\n` / `\r\n`
 /// removed, at most 4 KiB, into memory that is wiped afterwards.
 pub(crate) fn read_secret_line(path: &Path) -> Result<Zeroizing<Vec<u8>>, LineFault> {
-    let file =
-        File::open(path).map_err(|e| LineFault::Key(tessera_keys::storage::open_error(path, e)))?;
     let io_err = |source| {
         LineFault::Key(KeyError::Io {
             file: path.to_owned(),
@@ -192,17 +190,28 @@ pub(crate) fn read_secret_line(path: &Path) -> Result<Zeroizing<Vec<u8>>, LineFa
             source,
         })
     };
-    let len = file.metadata().map_err(io_err)?.len();
-    if len > MAX_PASSPHRASE_FILE {
-        return Err(LineFault::Bad("larger than 4 KiB"));
-    }
     // Reserve all capacity first (one byte more than can be read, so the
     // reader never grows the buffer): a growing Vec would leave copies of
     // the secret behind in freed memory.
     let limit = MAX_PASSPHRASE_FILE + 1;
     let capacity = usize::try_from(limit + 1).unwrap_or(usize::MAX);
     let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
-    file.take(limit).read_to_end(&mut bytes).map_err(io_err)?;
+    if tessera_keys::storage::is_stdio(path) {
+        // `-`: the first line of standard input (`pass show vendor | ...`).
+        io::stdin()
+            .lock()
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .map_err(io_err)?;
+    } else {
+        let file = File::open(path)
+            .map_err(|e| LineFault::Key(tessera_keys::storage::open_error(path, e)))?;
+        let len = file.metadata().map_err(io_err)?.len();
+        if len > MAX_PASSPHRASE_FILE {
+            return Err(LineFault::Bad("larger than 4 KiB"));
+        }
+        file.take(limit).read_to_end(&mut bytes).map_err(io_err)?;
+    }
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_PASSPHRASE_FILE {
         return Err(LineFault::Bad("larger than 4 KiB"));
     }

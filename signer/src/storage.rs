@@ -103,12 +103,23 @@ pub fn write_public_key_file(path: &Path, key: &PublicKeyInfo) -> Result<(), Key
 /// Reads a key file into memory that is wiped afterwards (it may hold a
 /// plaintext key).
 fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    let file = File::open(path).map_err(|e| open_error(path, e))?;
     let io_err = |source| KeyError::Io {
         file: path.to_owned(),
         action: "read",
         source,
     };
+    if tessera_keys::storage::is_stdio(path) {
+        // Reserved first: a growing Vec would leave copies behind.
+        let capacity = usize::try_from(MAX_KEY_FILE + 1).unwrap_or(usize::MAX);
+        let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
+        std::io::stdin()
+            .lock()
+            .take(MAX_KEY_FILE)
+            .read_to_end(&mut bytes)
+            .map_err(io_err)?;
+        return Ok(bytes);
+    }
+    let file = File::open(path).map_err(|e| open_error(path, e))?;
     let len = file.metadata().map_err(io_err)?.len();
     if len > MAX_KEY_FILE {
         return Err(KeyError::Corrupt {

@@ -136,6 +136,7 @@ pub fn run() -> Result<(), Error> {
         label: "demo signing key".into(),
         valid_from: Some(rfc3339_unix(now.timestamp() - DAY)),
         passphrase_file: Some(passphrase.clone()),
+        json: false,
     };
     let (info, _) = keys::generate(&ctx, &keygen)?;
     out(&format!(

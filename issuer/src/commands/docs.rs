@@ -1,11 +1,9 @@
 //! `tessera config`, `catalog show`, `completions` and `man`.
 
-use clap::CommandFactory;
-
 use super::{print, print_json, Ctx};
 use crate::calendar::format_duration;
 use crate::catalog::{category_name, Catalog};
-use crate::cli::{CatalogCommand, Cli, CompletionsArgs, ConfigArgs, ManArgs};
+use crate::cli::{CatalogCommand, CompletionsArgs, ConfigArgs, ManArgs};
 use crate::config::{Setting, Source};
 use crate::error::Error;
 use crate::output::{note, Target};
@@ -161,31 +159,28 @@ pub fn catalog(ctx: &Ctx, c: &CatalogCommand) -> Result<(), Error> {
 /// `tessera completions SHELL`.
 ///
 /// # Errors
-/// [`Error::Io`].
+/// [`Error::Stdout`].
 pub fn completions(a: &CompletionsArgs) -> Result<(), Error> {
-    let mut buf = Vec::new();
-    clap_complete::generate(a.shell, &mut Cli::command(), "tessera", &mut buf);
-    Target::Stdout.write(&buf, false)
+    Target::Stdout.write(
+        &tessera_cli::completions(crate::cli::command(), a.shell),
+        false,
+    )
 }
 
 /// `tessera man`.
 ///
 /// # Errors
-/// [`Error::Io`].
+/// [`Error::Io`], [`Error::Stdout`].
 pub fn man(a: &ManArgs) -> Result<(), Error> {
     match &a.output {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
-            clap_mangen::generate_to(Cli::command(), dir).map_err(Error::io(dir))?;
+        Some(dir) if dir.as_os_str() != "-" => {
+            tessera_cli::write_man_pages(crate::cli::command(), dir).map_err(Error::io(dir))?;
             note(&format!("wrote man pages to {}", dir.display()));
             Ok(())
         }
-        None => {
-            let mut buf = Vec::new();
-            clap_mangen::Man::new(Cli::command())
-                .render(&mut buf)
-                .map_err(Error::io("<stdout>"))?;
-            Target::Stdout.write(&buf, false)
+        _ => {
+            let page = tessera_cli::man_page(crate::cli::command()).map_err(Error::Stdout)?;
+            Target::Stdout.write(&page, false)
         }
     }
 }

@@ -26,6 +26,29 @@ pub fn public_path(private: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Refuses `-` for a file that is written in place (a key, a keyring).
+fn named_file(path: &Path, what: &str) -> Result<(), Error> {
+    if tessera_keys::storage::is_stdio(path) {
+        return Err(Error::Usage(format!(
+            "{what} is a file written in place: name a file, not `-`"
+        )));
+    }
+    Ok(())
+}
+
+/// Creates the folders above `file` that are missing, with `mode`.
+fn create_folder_of(file: &Path, mode: u32) -> Result<(), Error> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(dir)
+            .map_err(Error::io(dir)),
+        _ => Ok(()),
+    }
+}
+
 fn load_or_new(path: &Path) -> Result<Keyring, Error> {
     if path.exists() {
         Ok(Keyring::load(path)?)
@@ -46,6 +69,7 @@ pub fn add_to_keyring(
     activate: bool,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
+    named_file(keyring, "the keyring")?;
     let mut ring = load_or_new(keyring)?;
     ring.settle(now);
     let kid = record.kid;
@@ -56,6 +80,7 @@ pub fn add_to_keyring(
         ring.set_active(&kid)?;
     }
     let active = ring.active().is_some_and(|r| r.kid == kid);
+    create_folder_of(keyring, 0o755)?;
     ring.save(keyring)?;
     Ok(active)
 }
@@ -66,6 +91,7 @@ pub fn add_to_keyring(
 /// [`Error::Key`] (an existing file is never overwritten), [`Error::Usage`].
 pub fn generate(ctx: &Ctx, a: &KeygenArgs) -> Result<(PublicKeyInfo, Option<bool>), Error> {
     let out = out_path(a)?;
+    named_file(out, "the private key")?;
     let valid_from = ctx.time_or_now(a.valid_from.as_deref())?;
     let pub_path = public_path(out);
     for p in [out, &pub_path] {
@@ -78,6 +104,8 @@ pub fn generate(ctx: &Ctx, a: &KeygenArgs) -> Result<(PublicKeyInfo, Option<bool
     }
     let passphrase =
         PassphraseSource::from_cli(a.passphrase_file.clone()).obtain(PassphrasePurpose::NewKey)?;
+    // Only private keys go there: owner only.
+    create_folder_of(out, 0o700)?;
     let info = tessera_signer::generate_to_file(out, &passphrase)?;
     write_public_key_file(&pub_path, &info)?;
     let keyring = ctx.keyring_path(a.keyring.as_deref());
@@ -104,6 +132,16 @@ pub fn keygen(ctx: &Ctx, a: &KeygenArgs) -> Result<(), Error> {
     let (info, active) = generate(ctx, a)?;
     let out = out_path(a)?;
     let keyring = ctx.keyring_path(a.keyring.as_deref());
+    if a.json {
+        return print_json(&json!({
+            "kid": info.kid_hex(),
+            "private_key": out.display().to_string(),
+            "public_key_file": public_path(out).display().to_string(),
+            "public_key": info.to_pem()?,
+            "keyring": keyring.as_ref().map(|k| k.display().to_string()),
+            "active": active,
+        }));
+    }
     let mut text = format!(
         "kid {}\nwrote {} (encrypted private key, mode 0600) and {}\n",
         info.kid_hex(),
@@ -120,7 +158,7 @@ pub fn keygen(ctx: &Ctx, a: &KeygenArgs) -> Result<(), Error> {
 fn out_path(a: &KeygenArgs) -> Result<&Path, Error> {
     a.out
         .as_deref()
-        .ok_or_else(|| Error::Usage("pass --out FILE (or --pkcs11 URI)".into()))
+        .ok_or_else(|| Error::Usage("pass -o FILE (or --pkcs11 URI)".into()))
 }
 
 fn keyring_note(keyring: &Path, active: bool) -> String {
@@ -141,6 +179,16 @@ fn keygen_pkcs11(ctx: &Ctx, a: &KeygenArgs, uri: &str) -> Result<(), Error> {
     let valid_from = ctx.time_or_now(a.valid_from.as_deref())?;
     let (signer, origin) = Pkcs11Signer::generate_or_adopt(uri, &pkcs11_options(&a.token))?;
     let info = signer.public_key_info();
+    let keyring = ctx.keyring_path(a.keyring.as_deref());
+    let mut json = json!({
+        "kid": info.kid_hex(),
+        "pkcs11": signer.key_uri(),
+        "token": signer.token_label(),
+        "created": origin == KeyOrigin::Created,
+        "public_key": info.to_pem()?,
+        "keyring": keyring.as_ref().map(|k| k.display().to_string()),
+        "active": null,
+    });
     let mut text = format!(
         "kid {}\n{} {} in token '{}': the private key never leaves the token\n",
         info.kid_hex(),
@@ -151,17 +199,23 @@ fn keygen_pkcs11(ctx: &Ctx, a: &KeygenArgs, uri: &str) -> Result<(), Error> {
         escaped(signer.key_uri()),
         escaped(signer.token_label()),
     );
-    if let Some(k) = &ctx.keyring_path(a.keyring.as_deref()) {
+    if let Some(k) = &keyring {
         // Adopting a key the keyring has already is a repeat, not an error.
         let known = load_or_new(k)?
             .get(&info.kid)
             .is_some_and(|r| r.public_key == info.public_key);
         if known {
             text.push_str(&format!("already in keyring {}\n", k.display()));
+            json["active"] = json!(load_or_new(k)?.active().map(|r| r.kid) == Some(info.kid));
         } else {
             let record = KeyRecord::new(info.public_key, a.label.clone(), valid_from);
-            text.push_str(&keyring_note(k, add_to_keyring(k, record, false, ctx.now)?));
+            let active = add_to_keyring(k, record, false, ctx.now)?;
+            json["active"] = json!(active);
+            text.push_str(&keyring_note(k, active));
         }
+    }
+    if a.json {
+        return print_json(&json);
     }
     text.push_str(&info.to_pem()?);
     print(&text)

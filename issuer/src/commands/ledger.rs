@@ -63,6 +63,18 @@ fn init(ctx: &Ctx, key: &crate::cli::KeyArgs) -> Result<(), Error> {
     }
     let (signing, ()) = Signing::load(ctx, key, || Ok(()))?;
     let issuer = signing.issuer();
+    // A new ledger in a new folder: the folder is created (owner only).
+    if let Some(dir) = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists())
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(Error::io(dir))?;
+    }
     let checkpoint = Ledger::init(
         &path,
         &issuer.catalog.vendor,
@@ -85,6 +97,12 @@ fn init(ctx: &Ctx, key: &crate::cli::KeyArgs) -> Result<(), Error> {
 /// `tessera ledger upgrade`.
 fn upgrade(ctx: &Ctx, from: &std::path::Path, key: &crate::cli::KeyArgs) -> Result<(), Error> {
     let path = ctx.ledger_path()?;
+    if tessera_keys::storage::is_stdio(from) {
+        return Err(Error::Usage(
+            "--from names the earlier ledger's database file; `-` (standard input) cannot be one"
+                .into(),
+        ));
+    }
     // Refuse what cannot work before asking for the passphrase.
     if std::fs::symlink_metadata(&path).is_ok() {
         return Err(crate::ledger::LedgerError::Exists(path).into());

@@ -126,7 +126,8 @@ impl Ctx {
     /// # Errors
     /// [`Error::Usage`] when none is named.
     pub fn ledger_path(&self) -> Result<PathBuf, Error> {
-        self.config
+        let path = self
+            .config
             .ledger(self.global.ledger.as_deref())
             .map(|s| s.value)
             .ok_or_else(|| {
@@ -134,7 +135,14 @@ impl Ctx {
                     "no ledger named: pass --ledger FILE, set TESSERA_LEDGER, or write `ledger = \"/srv/tessera/ledger.db\"` in tessera.toml (`tessera config` shows the settings in effect; `tessera ledger init` creates a ledger)"
                         .into(),
                 )
-            })
+            })?;
+        if tessera_keys::storage::is_stdio(&path) {
+            return Err(Error::Usage(
+                "a ledger is a database file, read and written in place: name its file, not `-`"
+                    .into(),
+            ));
+        }
+        Ok(path)
     }
 
     /// The keyring: `flag`, `TESSERA_KEYRING` or `keyring` in the
