@@ -761,6 +761,30 @@ pub fn issue_rows(
     Ok(summary)
 }
 
+/// The progress bar's time left: the rows left at the average rate so
+/// far, once a second has passed and a row is done (before that, any
+/// estimate is a guess).
+#[must_use]
+pub fn eta_text(done: u64, total: Option<u64>, elapsed: core::time::Duration) -> String {
+    let Some(total) = total else {
+        return String::new();
+    };
+    if done == 0 || elapsed < core::time::Duration::from_secs(1) {
+        return "eta ...".into();
+    }
+    let left = total.saturating_sub(done);
+    let secs = elapsed.as_secs_f64() * (left as f64) / (done as f64);
+    if secs < 60.0 {
+        format!("eta {}s", secs.ceil())
+    } else {
+        format!(
+            "eta {}m{:02}s",
+            (secs / 60.0).floor(),
+            (secs % 60.0).floor()
+        )
+    }
+}
+
 /// `tessera issue --bulk CSV -o DIR`.
 ///
 /// # Errors
@@ -806,11 +830,17 @@ pub fn run_command(ctx: &Ctx, a: &IssueArgs, csv: &Path) -> Result<(), Error> {
             ProgressDrawTarget::hidden()
         },
     );
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:40} {pos}/{len} rows, {per_sec}, eta {eta}")
-    {
-        bar.set_style(style);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} rows, {per_sec}, {eta}") {
+        // indicatif's own estimate starts from a guess ("57s" for a run of
+        // half a second): the estimate here is the average so far.
+        bar.set_style(style.with_key(
+            "eta",
+            |s: &indicatif::ProgressState, w: &mut dyn core::fmt::Write| {
+                let _ = w.write_str(&eta_text(s.pos(), s.len(), s.elapsed()));
+            },
+        ));
     }
+    let mut outcomes = Vec::with_capacity(if a.out.json { rows.len() } else { 0 });
     let summary = issue_rows(
         &mut ledger,
         &issuer,
@@ -819,7 +849,12 @@ pub fn run_command(ctx: &Ctx, a: &IssueArgs, csv: &Path) -> Result<(), Error> {
         a.threads.unwrap_or_else(default_threads),
         ctx.now,
         Some(dir),
-        |_| bar.inc(1),
+        |o| {
+            bar.inc(1);
+            if a.out.json {
+                outcomes.push(o.clone());
+            }
+        },
     )?;
     bar.finish_and_clear();
     refused.extend(summary.refused.iter().cloned());
@@ -837,6 +872,48 @@ pub fn run_command(ctx: &Ctx, a: &IssueArgs, csv: &Path) -> Result<(), Error> {
         summary.files,
         dir.display()
     ));
+    if a.out.json {
+        // Issue order is row order (`issue_rows`).
+        let mut results: Vec<(u64, serde_json::Value)> = rows
+            .iter()
+            .zip(&outcomes)
+            .filter_map(|(row, o)| {
+                let (outcome, r) = match o {
+                    Outcome::Issued(r) => ("issued", r),
+                    Outcome::Skipped(r) => ("skipped", r),
+                    Outcome::Refused(_) => return None,
+                };
+                Some((
+                    row.line,
+                    serde_json::json!({
+                        "line": row.line,
+                        "outcome": outcome,
+                        "serial": r.row.serial,
+                        "sequence": r.row.sequence,
+                        "license_id": hex::encode(r.row.license_id),
+                        "file": dir.join(file_name(r)).display().to_string(),
+                    }),
+                ))
+            })
+            .collect();
+        results.extend(refused.iter().map(|r| {
+            (
+                r.line,
+                serde_json::json!({"line": r.line, "outcome": "refused", "message": r.message}),
+            )
+        }));
+        results.sort_by_key(|(line, _)| *line);
+        crate::commands::print_json(&serde_json::json!({
+            "csv": csv.display().to_string(),
+            "output": dir.display().to_string(),
+            "rows": total,
+            "issued": summary.issued,
+            "skipped": summary.skipped,
+            "refused": refused.len(),
+            "files": summary.files,
+            "results": results.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+        }))?;
+    }
     if refused.is_empty() {
         Ok(())
     } else {

@@ -53,7 +53,8 @@ fn main() -> ExitCode {
 /// output under `--json`); its exit code.
 fn report(e: &Error, json: bool) -> u8 {
     let message = for_terminal(&e.to_string());
-    if json && !matches!(e, Error::Stdout(_)) {
+    // A bulk run's JSON report already names its refused rows.
+    if json && !matches!(e, Error::Stdout(_) | Error::BulkPartial { .. }) {
         let _ = tessera_cli::stdout(tessera_issuer::output::json_for_terminal(
             &tessera_cli::json_error(e.code(), &e.to_string(), e.exit_code()),
         ));

@@ -500,3 +500,74 @@ fn readers_run_during_a_bulk_write_and_on_read_only_media() {
     }
     mode(m, 0o755);
 }
+
+/// A bulk run of `rows` HW boxes into the ledger of `d`.
+fn bulk_issue(d: &Path, rows: u32, extra: &[&str]) -> Output {
+    let mut csv = String::from("request,extension,user\n");
+    std::fs::create_dir_all(d.join("req")).unwrap();
+    for n in 0..rows {
+        std::fs::write(d.join(format!("req/{n}.req")), box_request(n)).unwrap();
+        csv.push_str(&format!("req/{n}.req,{n},user{n}@example.com\n"));
+    }
+    std::fs::write(d.join("big.csv"), csv).unwrap();
+    tessera(d)
+        .args([
+            "issue",
+            "--bulk",
+            "big.csv",
+            "--order",
+            "order.toml",
+            "-o",
+            "out",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn ledger_list_into_a_pipe_closed_early_is_quiet() {
+    let dir = workdir();
+    let d = dir.path();
+    ok(&bulk_issue(d, 600, &[]));
+    // More than a pipe holds (64 KiB), so `head -1` really closes it while
+    // tessera still writes.
+    let full = run(d, &["ledger", "list"]);
+    ok(&full);
+    assert!(full.stdout.len() > 64 * 1024, "{} bytes", full.stdout.len());
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            "set -o pipefail; \"$TESSERA\" ledger list | head -1; \"$TESSERA\" ledger list --json | head -1",
+        ])
+        .env("TESSERA", env!("CARGO_BIN_EXE_tessera"))
+        .current_dir(d)
+        .env("TESSERA_LEDGER", "tessera.db")
+        .env_remove("TESSERA_CONFIG")
+        .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("SERIAL "), "{stdout}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+}
+
+#[test]
+fn bulk_json_reports_every_row() {
+    let dir = workdir();
+    let d = dir.path();
+    let out = bulk_issue(d, 3, &["--json"]);
+    ok(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["rows"], 3);
+    assert_eq!(report["issued"], 3);
+    assert_eq!(report["refused"], 0);
+    let rows = report["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["line"], 2);
+    assert_eq!(rows[0]["outcome"], "issued");
+    assert!(rows[0]["serial"].as_str().unwrap().starts_with("SW-"));
+    assert!(rows[0]["file"].as_str().unwrap().starts_with("out/"));
+}

@@ -256,3 +256,21 @@ fn a_key_of_an_earlier_row_is_never_skipped_for_another_device() {
     let other_order = run("1.req", "b@example.com");
     assert!(other_order.contains("for another order"), "{other_order}");
 }
+
+#[test]
+fn eta_waits_for_a_measured_rate() {
+    use core::time::Duration;
+    // The first draw of a 0.44 s run said "57s": no guess any more.
+    assert_eq!(eta_text(0, Some(2000), Duration::ZERO), "eta ...");
+    assert_eq!(
+        eta_text(50, Some(2000), Duration::from_millis(300)),
+        "eta ..."
+    );
+    // 500 of 2000 rows in 2 s: 1500 left at 250 rows/s.
+    assert_eq!(eta_text(500, Some(2000), Duration::from_secs(2)), "eta 6s");
+    assert_eq!(
+        eta_text(10, Some(1000), Duration::from_secs(10)),
+        "eta 16m30s"
+    );
+    assert_eq!(eta_text(10, None, Duration::from_secs(10)), "");
+}
