@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rustix::fs::{FileType, Mode, OFlags};
 use serde::Serialize;
@@ -35,44 +35,19 @@ fn shown_lines(text: &str) -> String {
         .join("\n")
 }
 
-/// Standard output and error that never panic. A write to standard output
-/// that fails ends all further output there: a pipe whose reader is gone
-/// quietly, any other failure remembered for [`out::finish`]. Standard
-/// error is written as far as it goes (there is nowhere else to report).
+/// Standard output and error that never panic ([`tessera_cli::stdout`],
+/// the same as `tessera`'s): a pipe whose reader is gone ends the output
+/// quietly, any other failure is remembered for [`out::finish`].
 mod out {
-    use std::io::{self, Write as _};
-    use std::sync::Mutex;
-
-    /// How standard output has fared.
-    enum State {
-        Open,
-        /// The reader went away: say no more.
-        Closed,
-        /// A write failed (a full disk, an I/O error).
-        Failed(String),
-    }
-
-    static STDOUT: Mutex<State> = Mutex::new(State::Open);
-
     /// Writes `text` to standard output, unless an earlier write failed.
     pub fn stdout(text: impl AsRef<[u8]>) {
-        let Ok(mut state) = STDOUT.lock() else { return };
-        if !matches!(*state, State::Open) {
-            return;
-        }
-        let mut out = io::stdout().lock();
-        if let Err(e) = out.write_all(text.as_ref()).and_then(|()| out.flush()) {
-            *state = match e.kind() {
-                io::ErrorKind::BrokenPipe => State::Closed,
-                _ => State::Failed(e.to_string()),
-            };
-        }
+        // A failure is remembered and reported by `finish`.
+        let _ = tessera_cli::stdout(text);
     }
 
     /// Writes `text` to standard error, as far as it goes.
     pub fn stderr(text: &str) {
-        let mut err = io::stderr().lock();
-        let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+        tessera_cli::stderr(text);
     }
 
     /// The exit code after the command decided `code`: a failed write to
@@ -80,14 +55,9 @@ mod out {
     /// [`super::EXIT_OUTPUT`], except for `decision` commands (`check`,
     /// `status`, `install`), whose exit code is the PBX mode and stands.
     pub fn finish(code: u8, decision: bool) -> u8 {
-        let failed = match STDOUT.lock() {
-            Ok(state) => match &*state {
-                State::Failed(e) => Some(e.clone()),
-                State::Open | State::Closed => None,
-            },
-            Err(_) => None,
+        let Some(e) = tessera_cli::stdout_failure() else {
+            return code;
         };
-        let Some(e) = failed else { return code };
         stderr(&format!(
             "tessera-agent: cannot write to standard output ({}); the command's work is done, its output is lost: write it to a disk with free space, or to a file with -o where the command has it\n",
             tessera_verifier::text::escaped(&e)
@@ -191,6 +161,11 @@ enum Command {
         /// Also write the request as a QR code SVG image to FILE.
         #[arg(long, value_name = "FILE")]
         qr_svg: Option<String>,
+        /// Print what was written as JSON on standard output (serial,
+        /// identity components, files; the armored request itself when it
+        /// goes to standard output).
+        #[arg(long, conflicts_with = "qr")]
+        json: bool,
         /// Pretend the time is TIME (RFC 3339, YYYY-MM-DD or @SECONDS); for tests.
         #[arg(long, hide = true)]
         now: Option<String>,
@@ -248,6 +223,25 @@ enum Command {
         /// Pretend the time is TIME (RFC 3339, YYYY-MM-DD or @SECONDS); for tests.
         #[arg(long, hide = true)]
         now: Option<String>,
+    },
+    /// Print shell completions.
+    #[command(
+        after_help = "Examples:\n  tessera-agent completions bash > /etc/bash_completion.d/tessera-agent\n  tessera-agent completions zsh > ~/.zfunc/_tessera-agent"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (or write one per command into a folder).
+    #[command(
+        after_help = "Examples:\n  tessera-agent man | man -l -\n  tessera-agent man -o /usr/local/share/man/man1"
+    )]
+    Man {
+        /// Write tessera-agent.1 and one page per command into DIR (created
+        /// if missing) instead of printing tessera-agent.1.
+        #[arg(short, long, value_name = "DIR")]
+        output: Option<PathBuf>,
     },
     /// Hand the license's profiles, base licenses and add-ons out to users and extensions.
     #[command(after_help = SEATS_HELP)]
@@ -428,30 +422,44 @@ impl SeatsCommand {
     }
 }
 
-#[derive(Serialize)]
-struct JsonError<'a> {
-    error: JsonErrorBody<'a>,
-    exit_code: u8,
-}
+/// The options every command accepts (before or after its name).
+const SHARED: [&str; 4] = ["state_dir", "config", "sysroot", "ip"];
 
-#[derive(Serialize)]
-struct JsonErrorBody<'a> {
-    code: &'a str,
-    message: String,
+/// The command line as the binary, its man pages and completions see it:
+/// `man` and `completions` touch no device, so their help lists none of
+/// the shared options.
+fn command() -> clap::Command {
+    tessera_cli::scope_globals(Cli::command(), &SHARED, None, &|path, _| {
+        !matches!(path, "man" | "completions")
+    })
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = command()
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = u8::try_from(e.exit_code()).unwrap_or(EXIT_REFUSED);
             if e.use_stderr() {
-                out::stderr(&e.render().to_string());
+                let message = shown_lines(&e.render().to_string());
+                if tessera_cli::wants_json(&args) {
+                    let first = message.lines().next().unwrap_or_default();
+                    let first = first.strip_prefix("error: ").unwrap_or(first);
+                    out::stdout(tessera_cli::json_error("usage", first, code));
+                }
+                out::stderr(&message);
             } else if io::stdout().is_terminal() {
                 // Help and version on a terminal, in clap's colours.
                 let _ = e.print();
             } else {
-                out::stdout(e.render().to_string());
+                let mut text = e.render().to_string();
+                if !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                out::stdout(text);
             }
             return ExitCode::from(out::finish(code, false));
         }
@@ -463,6 +471,7 @@ fn main() -> ExitCode {
     let json = matches!(
         cli.command,
         Command::Probe { json: true }
+            | Command::Request { json: true, .. }
             | Command::Install { json: true, .. }
             | Command::Check { json: true, .. }
             | Command::Status { json: true, .. }
@@ -471,16 +480,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             if json {
-                let body = JsonError {
-                    error: JsonErrorBody {
-                        code: e.code(),
-                        message: e.to_string(),
-                    },
-                    exit_code: EXIT_REFUSED,
-                };
-                if let Ok(text) = serde_json::to_string_pretty(&body) {
-                    out::stdout(format!("{text}\n"));
-                }
+                out::stdout(tessera_cli::json_error(
+                    e.code(),
+                    &e.to_string(),
+                    EXIT_REFUSED,
+                ));
             }
             say_err!("tessera-agent: {e}");
             EXIT_REFUSED
@@ -533,6 +537,28 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
     options.ip = cli.ip;
     options.fail_hook = fail_hook;
     match cli.command {
+        Command::Completions { shell } => {
+            out::stdout(tessera_cli::completions(command(), shell));
+            Ok(0)
+        }
+        Command::Man { output } => match output.as_deref().filter(|d| d.as_os_str() != "-") {
+            Some(dir) => {
+                tessera_cli::write_man_pages(command(), dir).map_err(|e| AgentError::Output {
+                    path: dir.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                say_err!("tessera-agent: wrote man pages to {}", dir.display());
+                Ok(0)
+            }
+            None => {
+                let page = tessera_cli::man_page(command()).map_err(|e| AgentError::Output {
+                    path: "-".into(),
+                    reason: e.to_string(),
+                })?;
+                out::stdout(page);
+                Ok(0)
+            }
+        },
         Command::Probe { json } => {
             let agent = Agent::new(options)?;
             let probe = agent.probe();
@@ -563,6 +589,7 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             qr,
             qr_png,
             qr_svg,
+            json,
             now,
         } => {
             let agent = Agent::new(options)?;
@@ -572,8 +599,9 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             } else {
                 None
             };
-            // With --qr the code takes standard output's place.
-            if !(qr && output == "-") {
+            // With --qr the code takes standard output's place; with
+            // --json the request goes into the JSON.
+            if !((qr || json) && output == "-") {
                 write_output(&output, outcome.armored.as_bytes(), force)?;
             }
             if let Some(code) = &code {
@@ -604,6 +632,24 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             };
             let mut kinds: Vec<&str> = d.identity.iter().map(|i| kind_name(i.kind)).collect();
             kinds.dedup();
+            if json {
+                let value = serde_json::json!({
+                    "output": output,
+                    "request": (output == "-").then_some(&outcome.armored),
+                    "serial": d.serial,
+                    "hw_serial": d.hw_serial,
+                    "first_activation": d.serial.is_none() && d.hw_serial.is_some(),
+                    "identity_components": d.identity.len(),
+                    "component_kinds": kinds,
+                    "device_key_created": outcome.key_created,
+                    "qr_png": qr_png,
+                    "qr_svg": qr_svg,
+                    "qr": code.as_ref().map(|c| c.describe()),
+                    "notes": outcome.notes,
+                });
+                out::stdout(format!("{}\n", json_text(&value)?));
+                return Ok(0);
+            }
             let target = match (output.as_str(), qr) {
                 ("-", true) => "standard output as a QR code".to_owned(),
                 ("-", false) => "standard output".to_owned(),

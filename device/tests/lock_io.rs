@@ -134,3 +134,29 @@ fn a_fifo_as_input_is_refused_at_once() {
     }
     check_answers_at_once(&d, "after the FIFO");
 }
+
+#[test]
+fn seats_list_into_head_ends_quietly() {
+    let d = busy_site();
+    // More than a pipe holds: `head -1` closes it while the agent writes.
+    let full = d.run(&["seats", "list"], T0 + DAY, 0);
+    assert!(full.stdout.len() > 64 * 1024, "{} bytes", full.stdout.len());
+    for list in ["seats list", "seats list --json"] {
+        let script = format!(
+            "set -o pipefail; \"$AGENT\" --state-dir \"$STATE\" --sysroot \"$ROOT\" {list} --now {} | head -1",
+            at(T0 + DAY)
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .env("AGENT", common::agent_bin())
+            .env("STATE", d.state.path())
+            .env("ROOT", d.root.path())
+            .env_remove("TESSERA_STATE_DIR")
+            .env_remove("TESSERA_AGENT_CONFIG")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{list}: {out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{list}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    }
+}
