@@ -1312,10 +1312,14 @@ is found only against a checkpoint kept elsewhere (--expect-head).
         /// configuration): every signature is checked against it.
         #[arg(long, value_name = "FILE")]
         keyring: Option<PathBuf>,
-        /// A checkpoint kept elsewhere (`tessera ledger head`): the ledger
-        /// must hold it.
+        /// A checkpoint kept elsewhere (`tessera ledger head`; `-`:
+        /// standard input): the ledger must hold it.
         #[arg(long, value_name = "FILE")]
         expect_head: Option<PathBuf>,
+        /// Print the result as JSON on standard output (a failure is the
+        /// JSON error, exit 4).
+        #[arg(long)]
+        json: bool,
     },
     /// Export every row.
     #[command(after_help = after_help("\

@@ -439,6 +439,7 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
         LedgerCommand::Verify {
             keyring,
             expect_head,
+            json,
         } => {
             let keyring = ctx.required_keyring(keyring.as_deref()).map_err(|_| {
                 Error::Usage(
@@ -448,6 +449,23 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
             let keys = keyring_entries(&keyring)?;
             let expected = expect_head.as_deref().map(read_checkpoint).transpose()?;
             let r = ledger.verify(&keys, expected.as_deref())?;
+            if *json {
+                return print_json(&json!({
+                    "intact": true,
+                    "ledger": ledger.path().display().to_string(),
+                    "ledger_id": hex::encode(r.identity.ledger_id),
+                    "vendor": r.identity.vendor,
+                    "entries": r.entries,
+                    "licenses": r.licenses,
+                    "checkpoints": r.checkpoints,
+                    "head": hex::encode(r.head),
+                    "expected_head": r.expected.as_ref().zip(expect_head.as_ref()).map(|(c, path)| json!({
+                        "file": path.display().to_string(),
+                        "entries": c.entries,
+                        "issued_at": rfc3339_unix(c.issued_at),
+                    })),
+                }));
+            }
             let mut text = format!(
                 "ledger {} is intact: {} entries; hash chain, views, {} license signature(s) and {} checkpoint(s) check\nledger id {} (vendor {})\nhead {} {}\n",
                 ledger.path().display(),
