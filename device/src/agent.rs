@@ -238,7 +238,7 @@ impl Agent {
         let dir = &self.options.state_dir;
         let folder = self
             .folder(create)?
-            .ok_or_else(|| AgentError::NotActivated(dir.clone()))?;
+            .ok_or_else(|| AgentError::NoStateDir(dir.clone()))?;
         Store::open_in(
             folder.try_clone()?,
             create,
@@ -246,7 +246,7 @@ impl Agent {
             LOCK_TIMEOUT,
         )
         .map_err(|e| match e {
-            StoreError::NoStateDir(p) => AgentError::NotActivated(p),
+            StoreError::NoStateDir(p) => AgentError::NoStateDir(p),
             e => e.into(),
         })
     }

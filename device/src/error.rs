@@ -33,6 +33,13 @@ pub enum AgentError {
         "no license is installed in {}: run `tessera-agent request -o request.txt`, send the file to the vendor and install the answer with `tessera-agent install FILE`", shown(.0)
     )]
     NotActivated(PathBuf),
+    /// The state folder does not exist: a mistyped `--state-dir` or
+    /// `TESSERA_STATE_DIR` (or a device whose folder was never made), not
+    /// a device waiting for its activation.
+    #[error(
+        "there is no state folder {}: check --state-dir or TESSERA_STATE_DIR (default {}); on a device never activated, `tessera-agent request -o request.txt` creates it", shown(.0), crate::agent::DEFAULT_STATE_DIR
+    )]
+    NoStateDir(PathBuf),
     /// The state record is corrupt or missing while a license is installed.
     #[error(
         "the license state {} is corrupt or missing, so no license can be trusted and the PBX gives no full service; run `tessera-agent request`, send the request to the vendor and install the fresh license with `tessera-agent install --recover FILE`", shown(.0)
@@ -176,6 +183,7 @@ impl AgentError {
         match self {
             Self::Refused(e) => e.code(),
             Self::NotActivated(_) => "not_activated",
+            Self::NoStateDir(_) => "no_state_dir",
             Self::StateCorrupt(_) | Self::StateUnbound { .. } => "state_corrupt",
             Self::RecoveryNeedsFreshLicense { .. } => "recovery_needs_fresh_license",
             Self::ClockRollback { .. } => "clock_rollback",
@@ -190,8 +198,8 @@ impl AgentError {
             Self::Encode(_) => "encode",
             Self::Store(StoreError::Locked(_)) => "locked",
             Self::Store(StoreError::LicenseDamaged { .. }) => "license_damaged",
-            Self::Store(StoreError::NoStateDir(_))
-            | Self::Store(StoreError::NotStateFolder { foreign: false, .. }) => "not_activated",
+            Self::Store(StoreError::NoStateDir(_)) => "no_state_dir",
+            Self::Store(StoreError::NotStateFolder { foreign: false, .. }) => "not_activated",
             Self::Store(StoreError::NotStateFolder { foreign: true, .. }) => "not_state_folder",
             Self::Store(StoreError::FailPoint(_)) => "fail_point",
             Self::Store(StoreError::File(e)) | Self::File(e) => e.code(),

@@ -247,6 +247,10 @@ pub enum SeatError {
     /// The state folder's path no longer leads to the folder opened.
     #[error("the state folder {} was moved or replaced while the agent was using it; run the command again", shown(.0))]
     FolderMoved(PathBuf),
+    /// A seat store file of 0 bytes: a new store is never empty (it is
+    /// made whole and then renamed into place), so it was cut off.
+    #[error("the seat store {} is empty (0 bytes): its seat assignments are lost (a full disk, or a copy or restore cut short); restore seats.db from a backup, or remove it to start again with no seats", shown(.0))]
+    EmptyStore(PathBuf),
     /// A store made by a newer agent.
     #[error("the seat store {} has schema version {found}, newer than this agent knows (1); update tessera-agent", shown(.path))]
     NewerSchema {
@@ -302,7 +306,10 @@ impl SeatError {
             Self::Import { .. } => "import_refused",
             Self::BadCsv(_) | Self::BadRow(_) => "bad_csv",
             Self::Output(_) => "output",
-            Self::Db { .. } | Self::NewerSchema { .. } | Self::FolderMoved(_) => "seat_store",
+            Self::Db { .. }
+            | Self::NewerSchema { .. }
+            | Self::FolderMoved(_)
+            | Self::EmptyStore(_) => "seat_store",
             Self::StoreInconsistent(_) => "seat_store_inconsistent",
             Self::Random(_) => "random",
             Self::FailPoint(_) => "fail_point",

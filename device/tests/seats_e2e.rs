@@ -483,6 +483,38 @@ fn a_damaged_seat_store_never_fails_the_check() {
     assert_eq!(json(&out)["error"]["code"], "seat_store");
 }
 
+/// A `seats.db` of 0 bytes (a full disk, a restore cut short) once read as
+/// a new, empty store: 50,000 assignments silently gone. A new store is
+/// made whole and then renamed into place, so an empty one is damage: it
+/// is refused, kept as it is, and the periodic check still passes.
+#[test]
+fn an_empty_seat_store_is_refused_not_reset() {
+    let d = Device::activated();
+    seats(&d, T0, &["assign", "--user", "alice", "--profile", "1"], 0);
+    assert!(!d.state_file("seats.db.new").exists());
+    fs::write(d.state_file("seats.db"), b"").unwrap();
+    for args in [
+        &["list"][..],
+        &["assign", "--user", "bob", "--profile", "1"],
+    ] {
+        let out = seats(&d, T0 + DAY, &[args, &["--json"]].concat(), 2);
+        let v = json(&out);
+        assert_eq!(v["error"]["code"], "seat_store", "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.contains("is empty (0 bytes)"), "{message}");
+        assert!(
+            message.contains("restore seats.db from a backup"),
+            "{message}"
+        );
+    }
+    assert_eq!(fs::metadata(d.state_file("seats.db")).unwrap().len(), 0);
+    d.run(&["check"], T0 + DAY, 0);
+    // Removing it starts again, with no seats.
+    fs::remove_file(d.state_file("seats.db")).unwrap();
+    let out = seats(&d, T0 + DAY, &["list", "--json"], 0);
+    assert_eq!(json(&out).as_array().map(Vec::len), Some(0));
+}
+
 /// A catalog whose names read as other codes (base license 4 named "2",
 /// 2 named "4") or as each other (`PBX-BASIC` and `pbx-basic`) would make
 /// an export import as other licenses: it is refused when it is read,

@@ -428,9 +428,13 @@ fn check_before_activation_says_what_to_do() {
     assert_eq!(fs::read_dir(s.state.path()).unwrap().count(), 1);
     let mut o = s.options();
     o.state_dir = s.state.path().join("nowhere");
+    // A folder that is not there is a mistyped --state-dir, not a device
+    // waiting for activation (which a PBX would send to its activation
+    // page).
     let err = Agent::new(o).unwrap().check(T0).unwrap_err();
-    assert!(matches!(err, AgentError::NotActivated(_)));
-    assert!(err.to_string().contains("tessera-agent request"));
+    assert!(matches!(err, AgentError::NoStateDir(_)), "{err:?}");
+    assert_eq!(err.code(), "no_state_dir");
+    assert!(err.to_string().contains("check --state-dir"), "{err}");
 }
 
 #[test]

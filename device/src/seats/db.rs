@@ -76,17 +76,65 @@ pub fn check_files(folder: &Folder) -> Result<(), SeatError> {
 /// `SQLITE_OPEN_NOFOLLOW` holds), after checking that the path still
 /// names the open folder.
 fn connect(folder: &Folder, flags: OpenFlags) -> Result<Connection, SeatError> {
-    let shown = folder.join(SEATS_FILE);
-    check_files(folder)?;
+    connect_to(folder, SEATS_FILE, flags)
+}
+
+/// [`connect`] to the store file `name` (`seats.db`, or the new store
+/// being made). An existing `seats.db` of 0 bytes is refused: a store is
+/// made whole before it gets that name ([`create_store`]), so an empty one
+/// was cut off and SQLite would silently start it again, empty.
+fn connect_to(folder: &Folder, name: &str, flags: OpenFlags) -> Result<Connection, SeatError> {
+    let shown = folder.join(name);
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        folder.check(&format!("{name}{suffix}"), Access::Shared)?;
+    }
     if !folder.is_at()? {
         return Err(SeatError::FolderMoved(folder.path().to_owned()));
     }
-    let real = folder.real_path().join(SEATS_FILE);
+    let real = folder.real_path().join(name);
+    if name == SEATS_FILE
+        && std::fs::symlink_metadata(&real).is_ok_and(|m| m.is_file() && m.len() == 0)
+    {
+        return Err(SeatError::EmptyStore(shown));
+    }
     Connection::open_with_flags(
         &real,
         flags | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW,
     )
     .map_err(|e| SeatError::db(&shown, e))
+}
+
+/// Where a new seat store is made before it is renamed to `seats.db`.
+const NEW_SEATS_FILE: &str = "seats.db.new";
+
+/// Makes a new, empty seat store: the schema is written into
+/// `seats.db.new` (what an interrupted run left there is removed first),
+/// which is then renamed to `seats.db`. So `seats.db` never exists
+/// without its schema, and a `seats.db` of 0 bytes is damage, not a new
+/// store.
+fn create_store(folder: &Folder) -> Result<(), SeatError> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let name = format!("{NEW_SEATS_FILE}{suffix}");
+        folder.check(&name, Access::Shared)?;
+        folder.remove(&name)?;
+    }
+    let conn = connect_to(
+        folder,
+        NEW_SEATS_FILE,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+    )?;
+    let path = folder.join(NEW_SEATS_FILE);
+    let db = SeatDb {
+        conn,
+        path: path.clone(),
+        hook: None,
+    };
+    db.setup()?;
+    // Closing checkpoints the write-ahead log into the file.
+    db.conn.close().map_err(|(_, e)| SeatError::db(&path, e))?;
+    folder.rename(NEW_SEATS_FILE, SEATS_FILE)?;
+    folder.sync()?;
+    Ok(())
 }
 
 /// The open seat store.
@@ -113,10 +161,10 @@ impl SeatDb {
     /// # Errors
     /// [`SeatError::Db`], [`SeatError::NewerSchema`], [`SeatError::File`].
     pub fn open(folder: &Folder, hook: Option<SeatHook>) -> Result<Self, SeatError> {
-        let conn = connect(
-            folder,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-        )?;
+        if !folder.exists(SEATS_FILE)? {
+            create_store(folder)?;
+        }
+        let conn = connect(folder, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         let db = Self {
             conn,
             path: folder.join(SEATS_FILE),
