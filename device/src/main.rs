@@ -5,7 +5,7 @@
 use std::fs::OpenOptions;
 use std::io::{self, IsTerminal as _, Read, Write};
 use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
@@ -146,7 +146,7 @@ enum Command {
     Request {
         /// Output file, `-` for standard output.
         #[arg(short, long, default_value = "-", value_name = "FILE")]
-        output: String,
+        output: PathBuf,
         /// Overwrite an existing output file.
         #[arg(long)]
         force: bool,
@@ -157,10 +157,10 @@ enum Command {
         qr: bool,
         /// Also write the request as a QR code PNG image to FILE.
         #[arg(long, value_name = "FILE")]
-        qr_png: Option<String>,
+        qr_png: Option<PathBuf>,
         /// Also write the request as a QR code SVG image to FILE.
         #[arg(long, value_name = "FILE")]
-        qr_svg: Option<String>,
+        qr_svg: Option<PathBuf>,
         /// Print what was written as JSON on standard output (serial,
         /// identity components, files; the armored request itself when it
         /// goes to standard output).
@@ -177,7 +177,7 @@ enum Command {
     Install {
         /// The license file from the vendor (armored, binary, or a PNG/JPEG
         /// image of its QR code), `-` for standard input.
-        file: String,
+        file: PathBuf,
         /// Keyring TOML [default: `keyring` in agent.toml, else STATE_DIR/keyring.toml].
         #[arg(long, value_name = "FILE")]
         keyring: Option<PathBuf>,
@@ -387,7 +387,7 @@ enum SeatsCommand {
     )]
     Import {
         /// The CSV file, `-` for standard input.
-        file: String,
+        file: PathBuf,
         /// Check every row without changing anything.
         #[arg(long)]
         dry_run: bool,
@@ -399,7 +399,7 @@ enum SeatsCommand {
     Export {
         /// Output file, `-` for standard output.
         #[arg(short, long, default_value = "-", value_name = "FILE")]
-        output: String,
+        output: PathBuf,
         /// Overwrite an existing output file.
         #[arg(long)]
         force: bool,
@@ -601,7 +601,7 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             };
             // With --qr the code takes standard output's place; with
             // --json the request goes into the JSON.
-            if !((qr || json) && output == "-") {
+            if !((qr || json) && is_stdio(&output)) {
                 write_output(&output, outcome.armored.as_bytes(), force)?;
             }
             if let Some(code) = &code {
@@ -617,7 +617,7 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
                     } else {
                         Ink::DarkOnLight
                     };
-                    write_output("-", code.to_terminal(ink).as_bytes(), false)?;
+                    write_output(Path::new("-"), code.to_terminal(ink).as_bytes(), false)?;
                 }
                 say_err!("tessera-agent: QR code: {}", code.describe());
             }
@@ -634,26 +634,26 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             kinds.dedup();
             if json {
                 let value = serde_json::json!({
-                    "output": output,
-                    "request": (output == "-").then_some(&outcome.armored),
+                    "output": output.display().to_string(),
+                    "request": is_stdio(&output).then_some(&outcome.armored),
                     "serial": d.serial,
                     "hw_serial": d.hw_serial,
                     "first_activation": d.serial.is_none() && d.hw_serial.is_some(),
                     "identity_components": d.identity.len(),
                     "component_kinds": kinds,
                     "device_key_created": outcome.key_created,
-                    "qr_png": qr_png,
-                    "qr_svg": qr_svg,
+                    "qr_png": qr_png.as_ref().map(|p| p.display().to_string()),
+                    "qr_svg": qr_svg.as_ref().map(|p| p.display().to_string()),
                     "qr": code.as_ref().map(|c| c.describe()),
                     "notes": outcome.notes,
                 });
                 out::stdout(format!("{}\n", json_text(&value)?));
                 return Ok(0);
             }
-            let target = match (output.as_str(), qr) {
-                ("-", true) => "standard output as a QR code".to_owned(),
-                ("-", false) => "standard output".to_owned(),
-                (path, _) => escaped(path).to_string(),
+            let target = match (is_stdio(&output), qr) {
+                (true, true) => "standard output as a QR code".to_owned(),
+                (true, false) => "standard output".to_owned(),
+                (false, _) => escaped(&output.display().to_string()).to_string(),
             };
             say_err!(
                 "tessera-agent: request written to {target}: {serial}, {} identity components ({}){}",
@@ -755,7 +755,7 @@ enum Printed {
     Raw(String),
     /// A mass-configuration file for `-o` (or standard output).
     Export {
-        output: String,
+        output: PathBuf,
         force: bool,
         csv: Vec<u8>,
         rows: u64,
@@ -792,10 +792,10 @@ fn run_seats(
             rows,
         } => {
             write_output(&output, &csv, force)?;
-            if output != "-" {
+            if !is_stdio(&output) {
                 say_err!(
                     "tessera-agent: {rows} seat(s) written to {}",
-                    escaped(&output)
+                    escaped(&output.display().to_string())
                 );
             }
         }
@@ -972,7 +972,7 @@ fn seats_work(
                 };
                 Printed::Lines(format!(
                     "{verb} {}: {} row(s): {} created, {} changed, {} unchanged",
-                    escaped(&file),
+                    escaped(&file.display().to_string()),
                     outcome.rows,
                     outcome.created,
                     outcome.changed,
@@ -1008,7 +1008,7 @@ fn progress_bar() -> ProgressBar {
 
 /// An install input: a license file (armored or binary, at most 64 KiB)
 /// or a photo or screenshot of its QR code (PNG or JPEG, at most 32 MiB).
-fn read_license_input(path: &str) -> Result<Vec<u8>, AgentError> {
+fn read_license_input(path: &Path) -> Result<Vec<u8>, AgentError> {
     let bytes = read_input(
         path,
         MAX_IMAGE_BYTES,
@@ -1016,11 +1016,16 @@ fn read_license_input(path: &str) -> Result<Vec<u8>, AgentError> {
     )?;
     if bytes.len() > MAX_ARMOR_LEN && !tessera_qr::is_image(&bytes) {
         return Err(AgentError::Input {
-            path: path.to_owned(),
+            path: path.display().to_string(),
             reason: "larger than 64 KiB, so not a license file; use the file exactly as the vendor sent it".into(),
         });
     }
     Ok(bytes)
+}
+
+/// Whether a file argument is `-` (standard input or output).
+fn is_stdio(path: &Path) -> bool {
+    path.as_os_str() == "-"
 }
 
 /// Reads an input named on the command line, whole, before any work
@@ -1028,9 +1033,9 @@ fn read_license_input(path: &str) -> Result<Vec<u8>, AgentError> {
 /// a path must be a regular file of at most `cap` bytes (checked before
 /// it is read). A FIFO, a device or a socket is refused without waiting
 /// for a writer: it could keep the command waiting for ever.
-fn read_input(path: &str, cap: u64, what: &str) -> Result<Vec<u8>, AgentError> {
+fn read_input(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>, AgentError> {
     let fail = |reason: String| AgentError::Input {
-        path: path.to_owned(),
+        path: path.display().to_string(),
         reason,
     };
     let too_large = || {
@@ -1040,7 +1045,7 @@ fn read_input(path: &str, cap: u64, what: &str) -> Result<Vec<u8>, AgentError> {
         ))
     };
     let mut bytes = Vec::new();
-    if path == "-" {
+    if is_stdio(path) {
         io::stdin()
             .take(cap + 1)
             .read_to_end(&mut bytes)
@@ -1080,17 +1085,17 @@ fn read_input(path: &str, cap: u64, what: &str) -> Result<Vec<u8>, AgentError> {
 /// leaves the old file or the new one. An existing file is replaced only
 /// with `--force`, and never when it is anything but a regular file: a
 /// link, a FIFO or a device is refused, not written through.
-fn write_output(path: &str, bytes: &[u8], force: bool) -> Result<(), AgentError> {
+fn write_output(path: &Path, bytes: &[u8], force: bool) -> Result<(), AgentError> {
     let fail = |reason: String| AgentError::Output {
-        path: path.to_owned(),
+        path: path.display().to_string(),
         reason,
     };
-    if path == "-" {
+    if is_stdio(path) {
         // A failure shows in the exit code (`out::finish`).
         out::stdout(bytes);
         return Ok(());
     }
-    let target = std::path::Path::new(path);
+    let target = path;
     match std::fs::symlink_metadata(target) {
         Ok(meta) if !meta.file_type().is_file() => {
             return Err(fail(

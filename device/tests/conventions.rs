@@ -112,3 +112,30 @@ fn errors_under_json_are_one_json_object() {
     assert_eq!(v["error"]["code"], "not_activated");
     assert_eq!(v["exit_code"], 2);
 }
+
+#[test]
+fn file_names_need_not_be_utf8() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt as _;
+    let d = Device::appliance();
+    let license = d.licensed(1, T0, |_| {});
+    let odd = d.root.path().join(OsStr::from_bytes(b"license-\xff.txt"));
+    std::fs::copy(&license, &odd).unwrap();
+    d.cmd()
+        .args(["install", "--now", &at(T0)])
+        .arg(&odd)
+        .assert()
+        .code(0);
+    let csv = d.root.path().join(OsStr::from_bytes(b"seats-\xfe.csv"));
+    d.cmd()
+        .args(["seats", "export", "--now", &at(T0), "-o"])
+        .arg(&csv)
+        .assert()
+        .code(0);
+    assert!(csv.is_file());
+    d.cmd()
+        .args(["seats", "import", "--dry-run", "--now", &at(T0)])
+        .arg(&csv)
+        .assert()
+        .code(0);
+}
