@@ -531,6 +531,17 @@ impl InOrder {
     }
 }
 
+/// Why a row was refused, for its line in the report. A device licensed
+/// already is told in bulk terms: `--change` does not go with `--bulk`.
+fn row_message(e: &Error) -> String {
+    match e {
+        Error::Policy(PolicyError::AlreadyLicensed { serial, sequence }) => format!(
+            "{serial} already has a license in force (sequence {sequence}): a bulk file gives each device its first license, once; remove this row (a second row for the same device?), and change a licensed PBX with `tessera modify --serial {serial}`"
+        ),
+        e => e.to_string(),
+    }
+}
+
 /// One batch: plan every row (each in a savepoint: a refused row leaves no
 /// trace) and hand it to `threads - 1` signing threads at once (one
 /// thread: sign it in place); record the
@@ -617,7 +628,7 @@ fn batch_parallel(
                 Err(e) if stops_the_run(&e) => return Err(e),
                 Err(e) => slots.push(Slot::Done(Outcome::Refused(RowError {
                     line: row.line,
-                    message: e.to_string(),
+                    message: row_message(&e),
                 }))),
             }
             while let Ok(s) = done_rx.try_recv() {
@@ -701,7 +712,7 @@ fn batch_sequential(
                     Err(e) if stops_the_run(&e) => return Err(e),
                     Err(e) => Outcome::Refused(RowError {
                         line: row.line,
-                        message: e.to_string(),
+                        message: row_message(&e),
                     }),
                 }
             }

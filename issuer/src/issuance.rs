@@ -896,8 +896,8 @@ impl ReplaceReason {
 ///
 /// # Errors
 /// [`PolicyError::NoLicense`], [`PolicyError::PbxDeleted`],
-/// [`PolicyError::AlreadyLicensed`] (the new HW serial belongs to another
-/// serial), [`PolicyError::LifetimeOnCloud`], [`PolicyError::CloudClient`],
+/// [`PolicyError::ReplacementLicensed`] (the new device's request is
+/// from another licensed PBX), [`PolicyError::LifetimeOnCloud`], [`PolicyError::CloudClient`],
 /// [`PolicyError::RmaChangesPlatform`], and the errors of [`issue`].
 pub fn replace(
     w: &mut Writer<'_>,
@@ -918,8 +918,9 @@ pub fn replace(
     policy::not_deleted(serial, w.schedule(serial)?, now)?;
     if let Some(other) = request_serial(w, request)?.filter(|s| s != serial) {
         if let Some(r) = w.latest(&other)? {
-            return Err(PolicyError::AlreadyLicensed {
-                serial: other,
+            return Err(PolicyError::ReplacementLicensed {
+                serial: serial.to_owned(),
+                other,
                 sequence: r.row.sequence,
             }
             .into());

@@ -122,6 +122,17 @@ pub enum PolicyError {
         /// The sequence in force.
         sequence: u32,
     },
+    /// `replace` with the request of a device that has a license of its
+    /// own (another PBX).
+    #[error("the request is from {other}, a PBX with a license of its own (sequence {sequence}), not from a new device for {serial}; take the request from the replacement device (`tessera-agent request` on it), or decommission {other} first")]
+    ReplacementLicensed {
+        /// The serial being rebound.
+        serial: String,
+        /// The PBX the request comes from.
+        other: String,
+        /// Its sequence in force.
+        sequence: u32,
+    },
     /// `--change` for a serial without a license.
     #[error("{serial} has no license to change; issue one without --change")]
     NothingToChange {

@@ -571,3 +571,34 @@ fn bulk_json_reports_every_row() {
     assert!(rows[0]["serial"].as_str().unwrap().starts_with("SW-"));
     assert!(rows[0]["file"].as_str().unwrap().starts_with("out/"));
 }
+
+#[test]
+fn a_bulk_row_for_a_licensed_device_suggests_no_change_flag() {
+    let dir = workdir();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("req")).unwrap();
+    std::fs::write(d.join("req/0.req"), box_request(0)).unwrap();
+    // The same device twice, with different users (different rows).
+    std::fs::write(
+        d.join("twice.csv"),
+        "request,extension,user\nreq/0.req,100,a@example.com\nreq/0.req,101,b@example.com\n",
+    )
+    .unwrap();
+    let out = tessera(d)
+        .args([
+            "issue",
+            "--bulk",
+            "twice.csv",
+            "--order",
+            "order.toml",
+            "-o",
+            "out",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("twice.csv:3: refused:"), "{err}");
+    assert!(err.contains("gives each device its first license"), "{err}");
+    assert!(!err.contains("--change"), "{err}");
+}

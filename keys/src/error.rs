@@ -9,15 +9,66 @@ use std::path::PathBuf;
 use tessera_verifier::text::escaped;
 use tessera_verifier::KeyId;
 
+/// What a file named on the command line was to be, for the message when
+/// it is missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FileKind {
+    /// A key file (private or public).
+    Key,
+    /// A keyring.
+    Keyring,
+    /// A file holding a passphrase on its first line.
+    PassphraseFile,
+    /// A file holding a token's PIN on its first line.
+    PinFile,
+    /// Any other file.
+    Other,
+}
+
+impl FileKind {
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Key => "key file",
+            Self::Keyring => "keyring file",
+            Self::PassphraseFile => "passphrase file",
+            Self::PinFile => "PIN file",
+            Self::Other => "file",
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            Self::Key => " (a signing key is created with `tessera keygen`)",
+            Self::Keyring => " (`tessera keygen --keyring FILE` or `tessera keyring add --keyring FILE` creates one)",
+            Self::PassphraseFile => " (or give the passphrase in TESSERA_PASSPHRASE, or at the prompt)",
+            Self::PinFile => " (or give the PIN in TESSERA_PKCS11_PIN, or at the prompt)",
+            Self::Other => "",
+        }
+    }
+}
+
 /// Why a key, passphrase or keyring operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyError {
     /// The file does not exist.
-    #[error("{}: no such file; check the path (a signing key is created with `tessera keygen`)", file.display())]
+    #[error("{}: no such {}; check the path{}", file.display(), what.noun(), what.hint())]
     NotFound {
         /// The missing file.
         file: PathBuf,
+        /// What it was to be.
+        what: FileKind,
+    },
+
+    /// The file is not a PEM file at all (binary data, another kind of
+    /// text): not a damaged key, the wrong file.
+    #[error("{}: not a key file ({reason}); name the PEM file `tessera keygen` wrote (the private key, or FILE.pub for its public key)", file.display())]
+    NotPem {
+        /// The file.
+        file: PathBuf,
+        /// What it holds instead.
+        reason: String,
     },
 
     /// The file to create exists already; key files are never overwritten.
@@ -40,10 +91,13 @@ pub enum KeyError {
     },
 
     /// The passphrase does not decrypt the private key.
-    #[error("{}: wrong passphrase (or the encrypted key is damaged); check TESSERA_PASSPHRASE or the passphrase file and try again", file.display())]
+    #[error("{}: wrong passphrase: the one from {from} does not decrypt this key (or the encrypted key is damaged); check it and try again", file.display())]
     WrongPassphrase {
         /// The key file.
         file: PathBuf,
+        /// Where the passphrase came from ("the prompt", "the environment
+        /// variable TESSERA_PASSPHRASE", "the file pass.txt").
+        from: String,
     },
 
     /// The file is not a well-formed key file: damaged, truncated or not a
@@ -124,6 +178,17 @@ pub enum KeyError {
         file: PathBuf,
         /// What is wrong with it.
         reason: &'static str,
+    },
+
+    /// A new key's passphrase too short to protect it.
+    #[error("the passphrase from {from} has {chars} character(s), too few for a signing key; use at least {min} (a phrase of several words is best)")]
+    WeakPassphrase {
+        /// Where it came from.
+        from: String,
+        /// Its length in characters.
+        chars: usize,
+        /// The least accepted.
+        min: usize,
     },
 
     /// The two passphrases typed at the prompt differ.
@@ -454,9 +519,19 @@ mod tests {
         let file = PathBuf::from("/keys/k.pem");
         let kid = [0xab; 8];
         let errors = [
-            KeyError::NotFound { file: file.clone() },
+            KeyError::NotFound {
+                file: file.clone(),
+                what: FileKind::Keyring,
+            },
+            KeyError::NotPem {
+                file: file.clone(),
+                reason: "binary data".into(),
+            },
             KeyError::AlreadyExists { file: file.clone() },
-            KeyError::WrongPassphrase { file: file.clone() },
+            KeyError::WrongPassphrase {
+                file: file.clone(),
+                from: "the prompt".into(),
+            },
             KeyError::Corrupt {
                 file: file.clone(),
                 reason: "truncated".into(),
@@ -469,6 +544,11 @@ mod tests {
             },
             KeyError::Unencrypted { file: file.clone() },
             KeyError::NoPassphrase,
+            KeyError::WeakPassphrase {
+                from: "the prompt".into(),
+                chars: 1,
+                min: 8,
+            },
             KeyError::PassphraseMismatch,
             KeyError::KidMismatch {
                 kid,

@@ -173,8 +173,8 @@ impl Keyring {
     /// `active_kid`.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
         // `-` is standard input (a keyring only read: verify, inspect).
-        let bytes =
-            storage::read_regular(path, MAX_KEYRING).map_err(|e| storage::open_error(path, e))?;
+        let bytes = storage::read_regular(path, MAX_KEYRING)
+            .map_err(|e| storage::open_error_of(path, crate::FileKind::Keyring, e))?;
         if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_KEYRING {
             return Err(KeyError::KeyringSyntax {
                 file: path.to_owned(),
@@ -815,10 +815,28 @@ mod tests {
         changed.set_active(&key_id(&pk(2))).unwrap();
         changed.save(&path).unwrap();
         assert_eq!(Keyring::load(&path).unwrap(), changed);
-        assert!(matches!(
-            Keyring::load(&dir.path().join("x.toml")),
-            Err(KeyError::NotFound { .. })
-        ));
+        // A missing keyring is named as one, with no advice to make a key.
+        let e = Keyring::load(&dir.path().join("x.toml")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                KeyError::NotFound {
+                    what: crate::FileKind::Keyring,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let m = e.to_string();
+        assert!(
+            m.contains("no such keyring file") && !m.contains("signing key is created"),
+            "{m}"
+        );
+        // A firmware export is not a keyring file.
+        let cbor = dir.path().join("keyring.cbor");
+        std::fs::write(&cbor, [0xa2, 0x01, 0xff, 0x00]).unwrap();
+        let m = Keyring::load(&cbor).unwrap_err().to_string();
+        assert!(m.contains("not UTF-8 text, so not a keyring"), "{m}");
     }
 
     /// The example in keys/README.md is a keyring this code reads and writes

@@ -38,7 +38,7 @@ pub mod keyring;
 mod signer;
 pub mod storage;
 
-pub use error::KeyError;
+pub use error::{FileKind, KeyError};
 pub use keyring::{parse_kid, Activation, KeyRecord, Keyring};
 pub use signer::{public_key_pem, PublicKeyInfo, Signer};
 pub use tessera_verifier::{KeyEntry, KeyId};

@@ -29,9 +29,15 @@ pub const PUBLIC_MODE: u32 = 0o644;
 
 /// Maps an error opening `path` for reading.
 pub fn open_error(path: &Path, source: io::Error) -> KeyError {
+    open_error_of(path, crate::FileKind::Other, source)
+}
+
+/// Maps an error opening `path`, a `what`, for reading.
+pub fn open_error_of(path: &Path, what: crate::FileKind, source: io::Error) -> KeyError {
     if source.kind() == io::ErrorKind::NotFound {
         KeyError::NotFound {
             file: path.to_owned(),
+            what,
         }
     } else {
         KeyError::Io {

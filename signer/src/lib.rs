@@ -52,7 +52,7 @@ pub use pkcs11::{KeyOrigin, Pkcs11Options, Pkcs11Signer};
 #[doc(hidden)]
 pub use storage::generate_to_file_with;
 pub use storage::{
-    generate_to_file, load_signer, load_unencrypted_signer, read_public_key_file,
+    check_key_file, generate_to_file, load_signer, load_unencrypted_signer, read_public_key_file,
     write_public_key_file,
 };
 /// The types of this crate's interface, defined in `tessera-keys`.

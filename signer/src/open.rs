@@ -9,7 +9,8 @@ use tessera_verifier::KeyId;
 
 use crate::pkcs11::is_pkcs11_uri;
 use crate::{
-    load_signer, FileSigner, PassphrasePurpose, PassphraseSource, Pkcs11Options, Pkcs11Signer,
+    check_key_file, load_signer, FileSigner, PassphrasePurpose, PassphraseSource, Pkcs11Options,
+    Pkcs11Signer,
 };
 
 /// Where a signing key is.
@@ -57,6 +58,8 @@ impl AnySigner {
     ) -> Result<Self, KeyError> {
         match location {
             KeyLocation::File(path) => {
+                // What the file is, before a passphrase is asked for.
+                check_key_file(path)?;
                 let passphrase = passphrase.obtain(PassphrasePurpose::Unlock)?;
                 load_signer(path, &passphrase).map(Self::File)
             }

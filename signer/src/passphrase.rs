@@ -21,9 +21,16 @@ pub const PASSPHRASE_ENV: &str = "TESSERA_PASSPHRASE";
 /// text, and a large file is almost certainly the wrong one.
 const MAX_PASSPHRASE_FILE: u64 = 4096;
 
+/// The fewest characters a new key's passphrase may have.
+pub const MIN_NEW_PASSPHRASE_CHARS: usize = 8;
+
 /// A passphrase, wiped from memory when dropped and never printed.
 #[derive(Clone)]
-pub struct Passphrase(Zeroizing<Vec<u8>>);
+pub struct Passphrase {
+    bytes: Zeroizing<Vec<u8>>,
+    /// Where it came from, for a message about it (never the passphrase).
+    from: String,
+}
 
 impl Passphrase {
     /// Wraps a passphrase given by the program itself (tests, a secrets
@@ -41,14 +48,24 @@ impl Passphrase {
                 from: from.to_owned(),
             });
         }
-        Ok(Self(bytes))
+        Ok(Self {
+            bytes,
+            from: from.to_owned(),
+        })
     }
 
     /// The passphrase bytes (UTF-8 unless it came from a file or the
     /// environment with other bytes).
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.bytes
+    }
+
+    /// Where it came from: "the prompt", "the environment variable
+    /// TESSERA_PASSPHRASE", "the file pass.txt", "the program".
+    #[must_use]
+    pub fn source(&self) -> &str {
+        &self.from
     }
 }
 
@@ -117,6 +134,29 @@ impl PassphraseSource {
         purpose: PassphrasePurpose,
         env: Environment<'_>,
     ) -> Result<Passphrase, KeyError> {
+        let passphrase = self.obtain_any(purpose, env)?;
+        // A new key gets a passphrase worth the name; an existing key is
+        // opened with whatever it has.
+        if purpose == PassphrasePurpose::NewKey {
+            let chars = String::from_utf8_lossy(passphrase.as_bytes())
+                .chars()
+                .count();
+            if chars < MIN_NEW_PASSPHRASE_CHARS {
+                return Err(KeyError::WeakPassphrase {
+                    from: passphrase.from.clone(),
+                    chars,
+                    min: MIN_NEW_PASSPHRASE_CHARS,
+                });
+            }
+        }
+        Ok(passphrase)
+    }
+
+    fn obtain_any(
+        &self,
+        purpose: PassphrasePurpose,
+        env: Environment<'_>,
+    ) -> Result<Passphrase, KeyError> {
         match self {
             Self::Env => match env.variable {
                 Some(value) => from_env(value),
@@ -162,13 +202,15 @@ fn prompt(purpose: PassphrasePurpose, env: Environment<'_>) -> Result<Passphrase
 }
 
 fn read_passphrase_file(path: &Path) -> Result<Passphrase, KeyError> {
-    let bytes = read_secret_line(path).map_err(|fault| match fault {
-        LineFault::Key(e) => e,
-        LineFault::Bad(reason) => KeyError::BadPassphraseFile {
-            file: path.to_owned(),
-            reason,
+    let bytes = read_secret_line(path, tessera_keys::FileKind::PassphraseFile).map_err(
+        |fault| match fault {
+            LineFault::Key(e) => e,
+            LineFault::Bad(reason) => KeyError::BadPassphraseFile {
+                file: path.to_owned(),
+                reason,
+            },
         },
-    })?;
+    )?;
     Passphrase::checked(bytes, &format!("the file {}", path.display()))
 }
 
@@ -182,7 +224,10 @@ pub(crate) enum LineFault {
 
 /// Reads a secret file: its first line, one trailing `\n` / `\r\n`
 /// removed, at most 4 KiB, into memory that is wiped afterwards.
-pub(crate) fn read_secret_line(path: &Path) -> Result<Zeroizing<Vec<u8>>, LineFault> {
+pub(crate) fn read_secret_line(
+    path: &Path,
+    what: tessera_keys::FileKind,
+) -> Result<Zeroizing<Vec<u8>>, LineFault> {
     let io_err = |source| {
         LineFault::Key(KeyError::Io {
             file: path.to_owned(),
@@ -205,7 +250,7 @@ pub(crate) fn read_secret_line(path: &Path) -> Result<Zeroizing<Vec<u8>>, LineFa
             .map_err(io_err)?;
     } else {
         let file = File::open(path)
-            .map_err(|e| LineFault::Key(tessera_keys::storage::open_error(path, e)))?;
+            .map_err(|e| LineFault::Key(tessera_keys::storage::open_error_of(path, what, e)))?;
         let len = file.metadata().map_err(io_err)?.len();
         if len > MAX_PASSPHRASE_FILE {
             return Err(LineFault::Bad("larger than 4 KiB"));
@@ -260,11 +305,11 @@ mod tests {
         let p = run(
             &PassphraseSource::Env,
             PassphrasePurpose::NewKey,
-            Some("s3cret"),
+            Some("s3cret phrase"),
             false,
             &[],
         );
-        assert_eq!(p.unwrap().as_bytes(), b"s3cret");
+        assert_eq!(p.unwrap().as_bytes(), b"s3cret phrase");
         let e = run(
             &PassphraseSource::Env,
             PassphrasePurpose::Unlock,
@@ -303,13 +348,70 @@ mod tests {
         assert!(e.to_string().contains("--passphrase-file"));
     }
 
+    /// A wrong passphrase is blamed on where it came from: typed at the
+    /// prompt, it is not "TESSERA_PASSPHRASE or the passphrase file".
+    #[test]
+    fn a_wrong_passphrase_names_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("signing.pem");
+        crate::generate_to_file_with(
+            &key,
+            &Passphrase::new("the right one").unwrap(),
+            crate::EncryptionParams::insecure_for_tests(),
+        )
+        .unwrap();
+        let typed = run(
+            &PassphraseSource::Prompt,
+            PassphrasePurpose::Unlock,
+            None,
+            true,
+            &["a wrong one"],
+        )
+        .unwrap();
+        let e = crate::load_signer(&key, &typed).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("the one from the prompt"), "{m}");
+        assert!(!m.contains("TESSERA_PASSPHRASE"), "{m}");
+        let from_env = run(
+            &PassphraseSource::Env,
+            PassphrasePurpose::Unlock,
+            Some("a wrong one"),
+            false,
+            &[],
+        )
+        .unwrap();
+        let m = crate::load_signer(&key, &from_env).unwrap_err().to_string();
+        assert!(m.contains("environment variable TESSERA_PASSPHRASE"), "{m}");
+    }
+
     #[test]
     fn prompt_confirms_new_keys() {
         let src = PassphraseSource::Prompt;
-        let p = run(&src, PassphrasePurpose::NewKey, None, true, &["abc", "abc"]);
-        assert_eq!(p.unwrap().as_bytes(), b"abc");
-        let e = run(&src, PassphrasePurpose::NewKey, None, true, &["abc", "abd"]);
+        let p = run(
+            &src,
+            PassphrasePurpose::NewKey,
+            None,
+            true,
+            &["abc defg", "abc defg"],
+        );
+        assert_eq!(p.unwrap().as_bytes(), b"abc defg");
+        let e = run(
+            &src,
+            PassphrasePurpose::NewKey,
+            None,
+            true,
+            &["abc defg", "abc defh"],
+        );
         assert!(matches!(e, Err(KeyError::PassphraseMismatch)));
+        // A one-character passphrase for a new key is refused, saying so;
+        // an existing key is opened with whatever it has.
+        let e = run(&src, PassphrasePurpose::NewKey, None, true, &["x", "x"]).unwrap_err();
+        assert!(
+            matches!(e, KeyError::WeakPassphrase { chars: 1, .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("at least 8"), "{e}");
+        assert!(run(&src, PassphrasePurpose::Unlock, None, true, &["x"]).is_ok());
         // Unlocking asks once.
         let p = run(
             &src,
@@ -368,7 +470,14 @@ mod tests {
             false,
             &[],
         );
-        assert!(matches!(e, Err(KeyError::NotFound { .. })));
+        let e = e.unwrap_err();
+        assert!(matches!(e, KeyError::NotFound { .. }), "{e:?}");
+        // Named as a passphrase file, with no advice to make a key.
+        let m = e.to_string();
+        assert!(
+            m.contains("no such passphrase file") && !m.contains("keygen"),
+            "{m}"
+        );
     }
 
     #[test]

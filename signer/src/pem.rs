@@ -240,9 +240,28 @@ fn utf8<'t>(file: &Path, text: &'t [u8]) -> Result<&'t str, KeyError> {
     core::str::from_utf8(text).map_err(|_| corrupt(file, "not a PEM text file".into()))
 }
 
+/// The PEM marker every key file starts its block with.
+const PEM_BEGIN: &[u8] = b"-----BEGIN ";
+
 fn pem_label<'t>(file: &Path, text: &'t [u8]) -> Result<&'t str, KeyError> {
     if text.iter().all(u8::is_ascii_whitespace) {
         return Err(corrupt(file, "the file is empty".into()));
+    }
+    // Without any BEGIN line this is another file, not a damaged key: say
+    // what it looks like instead of "restore it from your backup".
+    if !text.windows(PEM_BEGIN.len()).any(|w| w == PEM_BEGIN) {
+        let binary = text
+            .iter()
+            .any(|b| *b == 0 || (b.is_ascii_control() && !b.is_ascii_whitespace()))
+            || core::str::from_utf8(text).is_err();
+        return Err(KeyError::NotPem {
+            file: file.to_owned(),
+            reason: if binary {
+                "it holds binary data, not PEM text".into()
+            } else {
+                "it is text without a '-----BEGIN ...-----' line".into()
+            },
+        });
     }
     pkcs8::der::pem::decode_label(text).map_err(|e| {
         corrupt(
@@ -295,6 +314,7 @@ fn decrypt(file: &Path, der: &[u8], passphrase: &Passphrase) -> Result<SigningKe
             pkcs5::Error::DecryptFailed | pkcs5::Error::EncryptFailed => {
                 KeyError::WrongPassphrase {
                     file: file.to_owned(),
+                    from: passphrase.source().to_owned(),
                 }
             }
             pkcs5::Error::UnsupportedAlgorithm { oid } => KeyError::UnsupportedEncryption {
@@ -307,6 +327,7 @@ fn decrypt(file: &Path, der: &[u8], passphrase: &Passphrase) -> Result<SigningKe
     // wrong key; the plaintext is then no PKCS#8 structure.
     let key_info = PrivateKeyInfo::try_from(plain).map_err(|_| KeyError::WrongPassphrase {
         file: file.to_owned(),
+        from: passphrase.source().to_owned(),
     })?;
     check_algorithm(file, &key_info.algorithm)?;
     ed25519_from_info(file, &key_info)
@@ -497,13 +518,14 @@ mod tests {
         let half = &pem.as_bytes()[..pem.len() / 2];
         assert!(matches!(decode(half, "pw"), Err(KeyError::Corrupt { .. })));
         assert!(matches!(decode(b"", "pw"), Err(KeyError::Corrupt { .. })));
+        // No PEM at all: the wrong file, not a damaged one.
         assert!(matches!(
             decode(b"garbage\n", "pw"),
-            Err(KeyError::Corrupt { .. })
+            Err(KeyError::NotPem { .. })
         ));
         assert!(matches!(
             decode(&[0xff, 0xfe, 0x00], "pw"),
-            Err(KeyError::Corrupt { .. })
+            Err(KeyError::NotPem { .. })
         ));
         // Drop a line from the middle: still framed, but the DER is cut.
         let lines: Vec<&str> = pem.lines().collect();

@@ -144,13 +144,14 @@ fn prompt(token: &str, env: Environment<'_>) -> Result<Pin, KeyError> {
 }
 
 fn read_pin_file(path: &Path) -> Result<Pin, KeyError> {
-    let bytes = read_secret_line(path).map_err(|fault| match fault {
-        LineFault::Key(e) => e,
-        LineFault::Bad(reason) => KeyError::BadPinFile {
-            file: path.to_owned(),
-            reason,
-        },
-    })?;
+    let bytes =
+        read_secret_line(path, tessera_keys::FileKind::PinFile).map_err(|fault| match fault {
+            LineFault::Key(e) => e,
+            LineFault::Bad(reason) => KeyError::BadPinFile {
+                file: path.to_owned(),
+                reason,
+            },
+        })?;
     Pin::checked(bytes, format!("the file {}", path.display()))
 }
 

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use tessera_keys::storage::{open_error, write_new_file, PUBLIC_MODE};
+use tessera_keys::storage::{open_error_of, write_new_file, PUBLIC_MODE};
 use tessera_keys::{KeyError, PublicKeyInfo};
 use zeroize::Zeroizing;
 
@@ -69,6 +69,22 @@ pub fn load_signer(path: &Path, passphrase: &Passphrase) -> Result<FileSigner, K
         .map(FileSigner::from_signing_key)
 }
 
+/// Checks what the key file at `path` is before its passphrase is asked
+/// for: an encrypted PKCS#8 key passes; a plaintext, RSA, EC or public
+/// key, another PEM file or no PEM at all is refused at once, saying what
+/// it is (asking for a passphrase first would only mislead).
+///
+/// # Errors
+/// As [`load_signer`] but [`KeyError::WrongPassphrase`].
+pub fn check_key_file(path: &Path) -> Result<(), KeyError> {
+    let text = read_key_file(path)?;
+    match pem::decode_private_key(path, &text, None, Plaintext::Refuse) {
+        // Encrypted and well-formed: it needs its passphrase.
+        Err(KeyError::NoPassphrase) | Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Loads an **unencrypted** (`PRIVATE KEY`) signing key, e.g. one made
 /// elsewhere, to re-encrypt it with [`FileSigner::write_encrypted`].
 /// [`load_signer`] refuses such files.
@@ -119,7 +135,7 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyError> {
             .map_err(io_err)?;
         return Ok(bytes);
     }
-    let file = File::open(path).map_err(|e| open_error(path, e))?;
+    let file = File::open(path).map_err(|e| open_error_of(path, tessera_keys::FileKind::Key, e))?;
     let len = file.metadata().map_err(io_err)?.len();
     if len > MAX_KEY_FILE {
         return Err(KeyError::Corrupt {
@@ -204,15 +220,82 @@ mod tests {
         assert!(matches!(e, KeyError::AlreadyExists { .. }));
     }
 
+    /// A file that is no PEM at all is the wrong file, not a damaged key:
+    /// no "restore it from your backup"; a damaged key still says so.
+    #[test]
+    fn a_file_that_is_no_pem_is_named_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("photo.pem");
+        fs::write(&binary, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+        let text = dir.path().join("notes.pem");
+        fs::write(&text, "my signing key is in the safe\n").unwrap();
+        for (path, says) in [(&binary, "binary data"), (&text, "without a '-----BEGIN")] {
+            for e in [
+                load_signer(path, &pass("pw")).unwrap_err(),
+                read_public_key_file(path).unwrap_err(),
+                check_key_file(path).unwrap_err(),
+            ] {
+                assert!(matches!(e, KeyError::NotPem { .. }), "{e:?}");
+                let m = e.to_string();
+                assert!(m.contains(says) && !m.contains("backup"), "{m}");
+            }
+        }
+        let cut = dir.path().join("cut.pem");
+        fs::write(
+            &cut,
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIGbMFcGCSqGSIb3DQEF\n",
+        )
+        .unwrap();
+        let e = load_signer(&cut, &pass("pw")).unwrap_err();
+        assert!(matches!(e, KeyError::Corrupt { .. }), "{e:?}");
+    }
+
+    /// What a key file is shows before any passphrase is asked for.
+    #[test]
+    fn check_key_file_says_what_the_file_is_without_a_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("signing.pem");
+        let info = generate_to_file_with(&good, &pass("pw"), cheap()).unwrap();
+        check_key_file(&good).unwrap();
+        let rsa = dir.path().join("rsa.pem");
+        fs::write(
+            &rsa,
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END RSA PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let e = check_key_file(&rsa).unwrap_err();
+        assert!(matches!(e, KeyError::UnsupportedAlgorithm { .. }), "{e:?}");
+        let public = dir.path().join("signing.pem.pub");
+        write_public_key_file(&public, &info).unwrap();
+        assert!(matches!(
+            check_key_file(&public),
+            Err(KeyError::PublicKeyGiven { .. })
+        ));
+        // RFC 8410 section 10.3: an Ed25519 key in plaintext PKCS#8.
+        let plain = dir.path().join("plain.pem");
+        fs::write(
+            &plain,
+            "-----BEGIN PRIVATE KEY-----\n\
+             MC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n\
+             -----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            check_key_file(&plain),
+            Err(KeyError::Unencrypted { .. })
+        ));
+    }
+
     #[test]
     fn missing_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nope.pem");
         let e = load_signer(&path, &pass("pw")).unwrap_err();
         assert!(
-            matches!(e, KeyError::NotFound { ref file } if file == &path),
+            matches!(e, KeyError::NotFound { ref file, what: tessera_keys::FileKind::Key } if file == &path),
             "{e:?}"
         );
+        assert!(e.to_string().contains("no such key file"), "{e}");
         assert!(matches!(
             read_public_key_file(&path),
             Err(KeyError::NotFound { .. })

@@ -239,6 +239,8 @@ pub fn key(ctx: &Ctx, c: &KeyCommand) -> Result<(), Error> {
     let info = match read_public_key_file(key) {
         Ok(info) => info,
         Err(KeyError::PrivateKeyGiven { .. }) => {
+            // What the private key file is, before its passphrase.
+            tessera_signer::check_key_file(key)?;
             let pass = PassphraseSource::from_cli(passphrase_file.clone())
                 .obtain(PassphrasePurpose::Unlock)?;
             tessera_signer::load_signer(key, &pass)?.public_key_info()

@@ -568,3 +568,38 @@ fn decrease_to_zero_clamps_the_lease_and_schedules() {
         "{e}"
     );
 }
+
+/// The replacement device's request came from another licensed PBX: the
+/// refusal says so, and suggests no `--change` (replace has none).
+#[test]
+fn replacing_with_a_licensed_device_names_it() {
+    let mut f = fixture();
+    f.issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let licensed_box = other_request("HW-OTHER-0001");
+    f.issue(&order(), &licensed_box, &opts("2026-01-03"))
+        .unwrap();
+    let issuer = Issuer {
+        catalog: &f.catalog,
+        signer: &f.signer,
+        operator: "carol",
+    };
+    let mut w = f.ledger.writer(&f.signer, "carol").unwrap();
+    let e = replace(
+        &mut w,
+        &issuer,
+        "SW-2026-000001",
+        &licensed_box,
+        ReplaceReason::Rma,
+        t("2026-02-10"),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::ReplacementLicensed { serial, other, sequence: 1 })
+            if serial == "SW-2026-000001" && other == "SW-2026-000002"),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(!text.contains("--change"), "{text}");
+    assert!(text.contains("tessera-agent request"), "{text}");
+}
