@@ -139,3 +139,27 @@ fn file_names_need_not_be_utf8() {
         .assert()
         .code(0);
 }
+
+/// The firmware export of a keyring (`tessera keyring export --format
+/// cbor`) given where the agent wants the keyring file: named as such,
+/// never "check free disk space".
+#[test]
+fn a_cbor_keyring_is_named_as_the_wrong_file() {
+    let d = Device::appliance();
+    let license = d.licensed(1, T0, |_| {});
+    let cbor = d.root.path().join("keyring.cbor");
+    std::fs::write(&cbor, [0xa1, 0x01, 0x81, 0xa4, 0x01, 0x48, 0xff, 0x00]).unwrap();
+    let out = d
+        .cmd()
+        .args(["install", "--json", "--now", &at(T0), "--keyring"])
+        .arg(&cbor)
+        .arg(&license)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let v = json(&out);
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("keyring.toml as it was sent"), "{message}");
+    assert!(!message.contains("disk space"), "{message}");
+}

@@ -318,3 +318,48 @@ fn json_output_and_json_errors() {
         v["exit_code"].as_i64()
     );
 }
+
+/// A key file that cannot be used says what it is before any passphrase
+/// is asked for (here none is available: a prompt would fail first).
+#[test]
+fn an_unusable_key_says_what_it_is_before_asking_a_passphrase() {
+    let dir = workdir();
+    let d = dir.path();
+    std::fs::write(
+        d.join("rsa.pem"),
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8Qu\n-----END RSA PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("photo.pem"), b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    for (key, says) in [
+        ("rsa.pem", "this is an RSA key"),
+        ("photo.pem", "not a key file (it holds binary data"),
+    ] {
+        for args in [
+            &["key", "public", "--key", key][..],
+            &[
+                "renew",
+                "--request",
+                "device.req",
+                "--key",
+                key,
+                "-o",
+                "x.lic",
+            ],
+        ] {
+            let out = tessera(d)
+                .env_remove("TESSERA_PASSPHRASE")
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            code(&out, 1);
+            let err = text(&out.stderr);
+            assert!(err.contains(says), "{args:?}: {err}");
+            assert!(
+                !err.contains("passphrase") && !err.contains("backup"),
+                "{args:?}: {err}"
+            );
+        }
+    }
+}
