@@ -363,3 +363,34 @@ fn an_unusable_key_says_what_it_is_before_asking_a_passphrase() {
         }
     }
 }
+
+#[test]
+fn a_keyring_changed_in_place_is_never_dash() {
+    let dir = workdir();
+    let d = dir.path();
+    let ring = std::fs::read(d.join("keyring.toml")).unwrap();
+    for args in [
+        &["keyring", "retire", "--keyring", "-", "0000000000000000"][..],
+        &["keyring", "activate", "--keyring", "-", "0000000000000000"],
+        &[
+            "keyring",
+            "add",
+            "--keyring",
+            "-",
+            "--public",
+            "signing.pem.pub",
+        ],
+    ] {
+        let out = run_in(d, args, &ring);
+        code(&out, 1);
+        assert!(
+            text(&out.stderr).contains("not `-`"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!d.join("-").exists(), "{args:?}");
+    }
+    // Only read: standard input is fine.
+    let out = run_in(d, &["keyring", "list", "--keyring", "-"], &ring);
+    code(&out, 0);
+}

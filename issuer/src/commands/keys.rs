@@ -301,6 +301,7 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
         }
         KeyringCommand::Retire { keyring, kid } => {
             let keyring = &ctx.required_keyring(keyring.as_deref())?;
+            named_file(keyring, "the keyring")?;
             let mut ring = Keyring::load(keyring)?;
             // A switch whose time has come has happened.
             ring.settle(ctx.now);
@@ -313,6 +314,7 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
         }
         KeyringCommand::Activate { keyring, kid, at } => {
             let keyring = &ctx.required_keyring(keyring.as_deref())?;
+            named_file(keyring, "the keyring")?;
             let mut ring = Keyring::load(keyring)?;
             let id = parse_kid(kid)?;
             let kid = hex::encode(id);
