@@ -147,42 +147,19 @@ pub fn scope_globals(
         .filter(|a| a.is_global_set() && ids.contains(&a.get_id().as_str()))
         .cloned()
         .collect();
-    scope_below(cmd, "", &globals, heading, shown)
-}
-
-fn scope_below(
-    cmd: clap::Command,
-    path: &str,
-    globals: &[clap::Arg],
-    heading: Option<&'static str>,
-    shown: &dyn Fn(&str, &str) -> bool,
-) -> clap::Command {
-    let mut cmd = cmd;
-    if !path.is_empty() {
-        for arg in globals {
-            let show = shown(path, arg.get_id().as_str());
-            let mut copy = arg.clone().hide(!show);
+    for_each_command(cmd, &|mut cmd, path| {
+        if path.is_empty() {
+            return cmd;
+        }
+        for arg in &globals {
+            let mut copy = arg.clone().hide(!shown(path, arg.get_id().as_str()));
             if let Some(h) = heading {
                 copy = copy.help_heading(h);
             }
             cmd = cmd.arg(copy);
         }
-    }
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|s| s.get_name().to_owned())
-        .collect();
-    for name in names {
-        let sub_path = if path.is_empty() {
-            name.clone()
-        } else {
-            format!("{path} {name}")
-        };
-        cmd = cmd.mut_subcommand(&name, |s| {
-            scope_below(s, &sub_path, globals, heading, shown)
-        });
-    }
-    cmd
+        cmd
+    })
 }
 
 /// Applies `f` to `cmd` and every subcommand below it, with its path

@@ -213,13 +213,7 @@ fn sigkill_during_bulk_leaves_a_consistent_ledger() {
     let dir = workdir();
     let d = dir.path();
     const ROWS: u32 = 1_000;
-    let mut csv = String::from("request,extension,user\n");
-    std::fs::create_dir(d.join("req")).unwrap();
-    for n in 0..ROWS {
-        std::fs::write(d.join(format!("req/{n}.req")), box_request(n)).unwrap();
-        csv.push_str(&format!("req/{n}.req,{n},user{n}@example.com\n"));
-    }
-    std::fs::write(d.join("big.csv"), csv).unwrap();
+    write_bulk_inputs(d, ROWS);
     let bulk = |d: &Path| {
         tessera(d)
             .args([
@@ -358,13 +352,7 @@ fn readers_run_during_a_bulk_write_and_on_read_only_media() {
     let dir = workdir();
     let d = dir.path();
     const ROWS: u32 = 3_000;
-    let mut csv = String::from("request,extension,user\n");
-    std::fs::create_dir(d.join("req")).unwrap();
-    for n in 0..ROWS {
-        std::fs::write(d.join(format!("req/{n}.req")), box_request(n)).unwrap();
-        csv.push_str(&format!("req/{n}.req,{n},user{n}@example.com\n"));
-    }
-    std::fs::write(d.join("big.csv"), csv).unwrap();
+    write_bulk_inputs(d, ROWS);
     let mut child = tessera(d)
         .args([
             "issue",
@@ -501,8 +489,9 @@ fn readers_run_during_a_bulk_write_and_on_read_only_media() {
     mode(m, 0o755);
 }
 
-/// A bulk run of `rows` HW boxes into the ledger of `d`.
-fn bulk_issue(d: &Path, rows: u32, extra: &[&str]) -> Output {
+/// `big.csv` in `d`: one row per HW box, `rows` of them, with their
+/// request files in `req/`.
+fn write_bulk_inputs(d: &Path, rows: u32) {
     let mut csv = String::from("request,extension,user\n");
     std::fs::create_dir_all(d.join("req")).unwrap();
     for n in 0..rows {
@@ -510,6 +499,11 @@ fn bulk_issue(d: &Path, rows: u32, extra: &[&str]) -> Output {
         csv.push_str(&format!("req/{n}.req,{n},user{n}@example.com\n"));
     }
     std::fs::write(d.join("big.csv"), csv).unwrap();
+}
+
+/// A bulk run of `rows` HW boxes into the ledger of `d`.
+fn bulk_issue(d: &Path, rows: u32, extra: &[&str]) -> Output {
+    write_bulk_inputs(d, rows);
     tessera(d)
         .args([
             "issue",
