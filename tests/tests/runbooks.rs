@@ -22,6 +22,10 @@
 //! - `TESSERA_STATE_DIR`: the state folder of a simulated appliance (HW
 //!   serial `HW-7F3A-0042`, DMI, NIC, disk and machine id under a fake
 //!   root), whose `agent.toml` points `sysroot` at that root;
+//! - `SPARE_STATE_DIR`: a second appliance of the same model (HW serial
+//!   `HW-7F3A-0043`), for an RMA; `VM_STATE_DIR`: a virtual machine (QEMU,
+//!   no SW serial set yet), for a migration; each used as
+//!   `TESSERA_STATE_DIR="$SPARE_STATE_DIR" tessera-agent ...`;
 //! - `HOME` and `XDG_CONFIG_HOME` in the temporary folder, and none of the
 //!   other `TESSERA_*` variables of the machine running the tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
@@ -158,7 +162,11 @@ fn run(all: &[Runbook], runbook: &Runbook) {
     let home = work.path().join("home");
     std::fs::create_dir_all(home.join(".config")).unwrap();
     let site = Site::appliance("HW-7F3A-0042", 1);
-    site.config(&format!("sysroot = {:?}\n", site.root().to_str().unwrap()));
+    let spare = Site::appliance("HW-7F3A-0043", 2);
+    let vm = Site::vm("SW-2026-000001", 3);
+    for s in [&site, &spare, &vm] {
+        s.config(&format!("sysroot = {:?}\n", s.root().to_str().unwrap()));
+    }
     let bin_dir = bins().tessera.parent().unwrap().to_path_buf();
     let path = std::env::join_paths(core::iter::once(bin_dir).chain(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
@@ -172,7 +180,9 @@ fn run(all: &[Runbook], runbook: &Runbook) {
         .env("HOME", &home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env("TESSERA_PASSPHRASE", PASSPHRASE)
-        .env("TESSERA_STATE_DIR", site.state());
+        .env("TESSERA_STATE_DIR", site.state())
+        .env("SPARE_STATE_DIR", spare.state())
+        .env("VM_STATE_DIR", vm.state());
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
         let provided = matches!(
@@ -260,6 +270,26 @@ fn every_marked_runbook_runs() {
             run(&all, r);
         }
     }
+}
+
+/// The machines the harness simulates are distinct devices: an RMA or a
+/// migration runbook gets its request from another box.
+#[test]
+fn the_spare_appliance_and_the_vm_are_other_devices() {
+    let machines = Runbook {
+        name: "machines".into(),
+        after: Vec::new(),
+        blocks: vec!["tessera-agent request -o a.txt\n\
+             TESSERA_STATE_DIR=\"$SPARE_STATE_DIR\" tessera-agent request -o b.txt\n\
+             echo 'sw_serial = \"SW-2026-000001\"' >> \"$VM_STATE_DIR/agent.toml\"\n\
+             TESSERA_STATE_DIR=\"$VM_STATE_DIR\" tessera-agent request -o c.txt\n\
+             ! cmp -s a.txt b.txt\n\
+             ! cmp -s a.txt c.txt\n"
+            .into()],
+        line: 0,
+        document: "this test",
+    };
+    run(core::slice::from_ref(&machines), &machines);
 }
 
 #[test]
