@@ -218,6 +218,11 @@ const SCOPES: &[Scope] = &[
         exits: &[EXIT_LEDGER],
     },
     Scope {
+        path: "ledger migrate",
+        options: &[CONFIG, LEDGER],
+        exits: &[EXIT_LEDGER],
+    },
+    Scope {
         path: "ledger export",
         options: &[CONFIG, LEDGER],
         exits: &[EXIT_LEDGER],
@@ -1632,4 +1637,32 @@ pub struct ManArgs {
     /// of printing tessera.1.
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use core::cell::RefCell;
+
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// A command added without a line in [`SCOPES`] would show every
+    /// shared option and the whole exit-code table: every command has one.
+    #[test]
+    fn every_command_has_a_scope() {
+        let missing = RefCell::new(Vec::new());
+        let _ = tessera_cli::for_each_command(Cli::command(), &|cmd, path| {
+            let leaf = cmd.get_subcommands().next().is_none();
+            if leaf && !path.is_empty() && path != "help" && scope_of(path).is_none() {
+                missing.borrow_mut().push(path.to_owned());
+            }
+            cmd
+        });
+        assert!(
+            missing.borrow().is_empty(),
+            "no scope for {:?}",
+            missing.borrow()
+        );
+    }
 }
