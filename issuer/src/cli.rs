@@ -228,6 +228,31 @@ const SCOPES: &[Scope] = &[
         exits: &[EXIT_LEDGER],
     },
     Scope {
+        path: "pbx add",
+        options: ISSUING,
+        exits: ISSUING_EXITS,
+    },
+    Scope {
+        path: "pbx edit",
+        options: ISSUING,
+        exits: ISSUING_EXITS,
+    },
+    Scope {
+        path: "pbx list",
+        options: &[CONFIG, LEDGER, NOW],
+        exits: &[EXIT_LEDGER],
+    },
+    Scope {
+        path: "pbx show",
+        options: &[CONFIG, LEDGER, CATALOG, NOW],
+        exits: &[EXIT_LEDGER],
+    },
+    Scope {
+        path: "report billing",
+        options: &[CONFIG, LEDGER],
+        exits: &[EXIT_LEDGER],
+    },
+    Scope {
         path: "report overdue",
         options: &[CONFIG, LEDGER, NOW],
         exits: &[EXIT_LEDGER],

@@ -591,6 +591,7 @@ fn replacing_with_a_licensed_device_names_it() {
         "SW-2026-000001",
         &licensed_box,
         ReplaceReason::Rma,
+        None,
         t("2026-02-10"),
     )
     .unwrap_err();
