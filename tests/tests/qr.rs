@@ -65,8 +65,11 @@ fn request_and_license_travel_as_qr_codes() {
             .filter(|l| !l.starts_with("-----"))
             .collect();
         let decoded = base64_decode(&body);
-        let from_qr = read.stdout.strip_suffix(b"\n").unwrap_or(&read.stdout);
-        assert_eq!(from_qr, decoded.as_slice());
+        // zbarimg writes binary data as it is, but some versions end it
+        // with a line feed; the request's last byte may be 0x0a itself.
+        let exact = read.stdout == decoded;
+        let with_line_end = read.stdout.strip_suffix(b"\n") == Some(decoded.as_slice());
+        assert!(exact || with_line_end, "{:?} != {:?}", read.stdout, decoded);
     }
 
     // The vendor reads the picture and writes the license's QR code too.
