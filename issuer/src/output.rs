@@ -379,7 +379,7 @@ pub fn for_terminal(text: &str) -> String {
 /// JSON text as it may reach a terminal: `serde_json` escapes the C0
 /// control characters inside strings but writes DEL, the C1 controls and
 /// format characters (U+202E ...) as they are; these are written as
-/// `\uXXXX` escapes here, which is the same JSON.
+/// `\u` escapes (four hex digits) here, which is the same JSON.
 #[must_use]
 pub fn json_for_terminal(json: &str) -> String {
     use core::fmt::Write as _;

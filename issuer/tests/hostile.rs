@@ -136,7 +136,7 @@ impl Vendor {
 }
 
 /// A TOML basic string's content: every non-ASCII or control character
-/// as `\uXXXX`.
+/// as `\u` and four hex digits.
 fn toml_escaped(s: &str) -> String {
     s.chars()
         .map(|c| {
