@@ -786,7 +786,10 @@ pub(crate) fn request_serial(
 /// day of the term extends the term (and its services) by one cycle.
 ///
 /// # Errors
-/// [`PolicyError::NotActivated`], [`PolicyError::NoLicense`],
+/// [`PolicyError::NotActivated`] (a HW serial never converted),
+/// [`PolicyError::NotRegistered`] (a serial the registry never allocated),
+/// [`PolicyError::Voided`] (its only license was voided),
+/// [`PolicyError::NoLicense`], [`PolicyError::PbxStopped`],
 /// [`PolicyError::PbxDeleted`], [`PolicyError::BindingReplaced`] (the
 /// request matches a binding that a replacement superseded),
 /// [`PolicyError::WrongDevice`], and the errors of [`issue`].
@@ -796,9 +799,66 @@ pub fn renew(
     request: &RequestData,
     now: DateTime<Utc>,
 ) -> Result<Issued, Error> {
+    renew_keyed(w, issuer, request, now, None)
+}
+
+/// The ledger key that records a request's nonce: a request answered once
+/// is never answered again ([`renew_online`]).
+#[must_use]
+pub fn request_nonce_key(request: &RequestData) -> String {
+    format!("request:{}", hex::encode(request.nonce))
+}
+
+/// [`renew`] for a device that asks the online service itself: the same
+/// rules (one implementation: recorded policy, term extension, lifecycle
+/// refusals), and also a request whose nonce is in the ledger is a replay
+/// ([`PolicyError::RequestReplayed`]). The nonce is recorded with the
+/// license ([`request_nonce_key`]), in the same transaction, so a replay
+/// is refused after a restart and by every server instance alike.
+///
+/// The freshness of the request's creation time is the caller's check
+/// ([`crate::validate::request`]), made before the ledger is touched.
+///
+/// # Errors
+/// Those of [`renew`], [`PolicyError::RequestReplayed`].
+pub fn renew_online(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    request: &RequestData,
+    now: DateTime<Utc>,
+) -> Result<Issued, Error> {
+    let key = request_nonce_key(request);
+    if w.by_idem_key(&key)?.is_some() {
+        return Err(PolicyError::RequestReplayed.into());
+    }
+    renew_keyed(w, issuer, request, now, Some(&key))
+}
+
+/// Why `serial` has no license in force: its only license was voided, the
+/// registry never allocated it, or it was never licensed.
+fn nothing_in_force(w: &Writer<'_>, serial: String) -> Result<Error, Error> {
+    if w.latest(&serial)?
+        .is_some_and(|r| r.row.action == Action::Void)
+    {
+        return Ok(PolicyError::Voided { serial }.into());
+    }
+    if w.pbx(&serial)?.is_none() {
+        return Ok(PolicyError::NotRegistered { serial }.into());
+    }
+    Ok(PolicyError::NoLicense { serial }.into())
+}
+
+/// [`renew`], recording `idem_key` with the license.
+fn renew_keyed(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    request: &RequestData,
+    now: DateTime<Utc>,
+    idem_key: Option<&str>,
+) -> Result<Issued, Error> {
     let serial = request_serial(w, request)?.ok_or(PolicyError::NotActivated)?;
     let Some(latest) = in_force(w, &serial)? else {
-        return Err(PolicyError::NoLicense { serial }.into());
+        return Err(nothing_in_force(w, serial)?);
     };
     let latest = &latest;
     policy::not_stopped(&serial, w.schedule(&serial)?, now)?;
@@ -838,7 +898,7 @@ pub fn renew(
         bytes,
         Action::Renew,
         latest.row.order_json.clone(),
-        None,
+        idem_key,
         Some(request.device_key),
     ))?;
     if warnings

@@ -179,6 +179,16 @@ pub enum PolicyError {
         /// The serial.
         serial: String,
     },
+    /// Renewal for a serial whose only license was voided (issued in
+    /// error): nothing is in force.
+    #[error("the license of {serial} was voided (issued in error) and no license is in force; activate it again with `tessera issue`")]
+    Voided {
+        /// The serial.
+        serial: String,
+    },
+    /// A request answered before (its nonce is in the ledger).
+    #[error("this request was answered before (its nonce is in the ledger): a replay; the device must make a new request")]
+    RequestReplayed,
     /// Renewal of a binding that was replaced.
     #[error("the binding of this request was replaced for {serial}{when}: this device is never renewed again, and no replacement binds the PBX back to it; the PBX runs on the device that replaced it (`tessera ledger show {serial}`)")]
     BindingReplaced {

@@ -292,8 +292,9 @@ fn renewal_needs_a_license_and_the_right_device() {
     let e = f
         .renew(&samples::renewal_request(), "2026-01-02")
         .unwrap_err();
+    // A serial the registry never allocated, licensed or not.
     assert!(
-        matches!(e, Error::Policy(PolicyError::NoLicense { .. })),
+        matches!(e, Error::Policy(PolicyError::NotRegistered { .. })),
         "{e}"
     );
     let mut fresh = samples::request();
@@ -603,4 +604,140 @@ fn replacing_with_a_licensed_device_names_it() {
     let text = e.to_string();
     assert!(!text.contains("--change"), "{text}");
     assert!(text.contains("tessera-agent request"), "{text}");
+}
+
+impl Fixture {
+    fn run<T>(
+        &mut self,
+        f: impl FnOnce(&mut Writer<'_>, &Issuer<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let issuer = Issuer {
+            catalog: &self.catalog,
+            signer: &self.signer,
+            operator: "tessera-server",
+        };
+        let mut w = self.ledger.writer(&self.signer, "tessera-server").unwrap();
+        let out = f(&mut w, &issuer)?;
+        w.commit().unwrap();
+        Ok(out)
+    }
+}
+
+/// The sample appliance's renewal request for `serial`, with `nonce`.
+fn online_request(serial: &str, nonce: &[u8; 16]) -> RequestData {
+    let mut r = samples::request();
+    r.serial = Some(serial.into());
+    r.hw_serial = None;
+    r.nonce = *nonce;
+    r
+}
+
+#[test]
+fn online_renewal_records_the_nonce_and_refuses_a_replay() {
+    let mut f = fixture();
+    let first = f
+        .issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let r = online_request(&first.license.serial, b"nonce-online-001");
+    let renewed = f
+        .run(|w, i| renew_online(w, i, &r, t("2026-01-03")))
+        .unwrap();
+    assert_eq!(renewed.license.sequence, 2);
+    assert_eq!(
+        renewed.record.row.idem_key.as_deref(),
+        Some(request_nonce_key(&r).as_str())
+    );
+    let e = f
+        .run(|w, i| renew_online(w, i, &r, t("2026-01-03")))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::RequestReplayed)),
+        "{e}"
+    );
+    // Even inside one transaction (a group commit), the second is a replay.
+    let r2 = online_request(&first.license.serial, b"nonce-online-002");
+    let e = f
+        .run(|w, i| {
+            renew_online(w, i, &r2, t("2026-01-03"))?;
+            renew_online(w, i, &r2, t("2026-01-03"))
+        })
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::RequestReplayed)),
+        "{e}"
+    );
+}
+
+#[test]
+fn online_renewal_refuses_stopped_deleted_and_voided_pbxs() {
+    let mut f = fixture();
+    let first = f
+        .issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let serial = first.license.serial.clone();
+    let o = IssueOptions {
+        approval: Some("APP-1"),
+        ..opts("2026-01-05")
+    };
+    f.run(|w, i| crate::lifecycle::decommission(w, i, &serial, &o))
+        .unwrap();
+    // Before the stop (+5 days) it still renews; after, it is stopped;
+    // after the deletion (+14 days), deleted.
+    let r = online_request(&serial, b"nonce-online-010");
+    f.run(|w, i| renew_online(w, i, &r, t("2026-01-09")))
+        .unwrap();
+    let r = online_request(&serial, b"nonce-online-011");
+    let e = f
+        .run(|w, i| renew_online(w, i, &r, t("2026-01-11")))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::PbxStopped { .. })),
+        "{e}"
+    );
+    let e = f
+        .run(|w, i| renew_online(w, i, &r, t("2026-01-20")))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::PbxDeleted { .. })),
+        "{e}"
+    );
+
+    let mut f = fixture();
+    let first = f
+        .issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    f.run(|w, i| {
+        crate::lifecycle::void(
+            w,
+            i,
+            &first.license.id,
+            "wrong customer",
+            t("2026-01-02T12:00:00Z"),
+        )
+    })
+    .unwrap();
+    let r = online_request(&first.license.serial, b"nonce-online-020");
+    let e = f
+        .run(|w, i| renew_online(w, i, &r, t("2026-01-03")))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::Voided { .. })),
+        "{e}"
+    );
+    // The CLI's renewal is the same rule.
+    let e = f.run(|w, i| renew(w, i, &r, t("2026-01-03"))).unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::Voided { .. })),
+        "{e}"
+    );
+
+    // A serial the registry never allocated.
+    let r = online_request("SW-2026-999999", b"nonce-online-030");
+    let e = f
+        .run(|w, i| renew_online(w, i, &r, t("2026-01-03")))
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::NotRegistered { serial }) if serial == "SW-2026-999999"),
+        "{e}"
+    );
 }

@@ -468,13 +468,12 @@ fn void_of_a_first_activation_grants_nothing_until_the_right_license() {
         }
     );
     // No renewal of a void; the right order is a first license again.
+    let mut again = samples::renewal_request();
+    again.serial = Some(SERIAL.into());
     let e = f
-        .run(|w, i| renew(w, i, &samples::renewal_request(), t("2026-01-02T10:30:00Z")))
+        .run(|w, i| renew(w, i, &again, t("2026-01-02T10:30:00Z")))
         .unwrap_err();
-    assert!(matches!(
-        policy_error(e),
-        PolicyError::NotActivated | PolicyError::NoLicense { .. }
-    ));
+    assert!(matches!(policy_error(e), PolicyError::Voided { .. }));
     let right = f
         .run(|w, i| {
             issue(
