@@ -1,0 +1,181 @@
+//! Group commit: one thread owns the ledger and the signing key, takes the
+//! requests that are waiting (up to [`crate::Limits::max_batch`]), answers
+//! each inside its own savepoint of one ledger transaction, commits once,
+//! and only then hands every answer back. So no license leaves before it
+//! is durable, and the ledger is synced once per batch, not per renewal.
+//!
+//! A request the rules refuse is rolled back to its savepoint and does not
+//! spoil the batch; a commit that fails fails the whole batch (nothing of
+//! it was recorded, nothing of it is answered with a license).
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use tessera_issuer::error::Error;
+use tessera_issuer::issuance::{self, Issued, Issuer};
+use tessera_issuer::ledger::Ledger;
+use tessera_verifier::encode::RequestData;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Metrics;
+
+/// What a worker answers for one renewal.
+pub(crate) type Answer = Result<Issued, Arc<Error>>;
+
+/// A job for the ledger thread.
+#[derive(Debug)]
+pub(crate) enum Job {
+    /// Renew for this (checked) request.
+    Renew {
+        request: Box<RequestData>,
+        now: DateTime<Utc>,
+        reply: oneshot::Sender<Answer>,
+    },
+    /// Is the ledger reachable? (`/readyz`)
+    Ready {
+        reply: oneshot::Sender<Result<u64, String>>,
+    },
+}
+
+/// What the ledger thread needs, built inside it (a ledger backend need
+/// not be `Send`).
+pub(crate) struct Parts {
+    pub ledger: Ledger,
+    pub signer: tessera_signer::AnySigner,
+    pub catalog: tessera_issuer::catalog::Catalog,
+    pub operator: String,
+}
+
+/// The handle of the ledger thread: it ends once every sender of its jobs
+/// is dropped and the jobs it has are answered ([`Worker::join`]).
+#[derive(Debug)]
+pub(crate) struct Worker {
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Starts the ledger thread; `open` builds its parts there. Returns
+    /// once they are built (or failed to build), with the sender of its
+    /// jobs.
+    pub(crate) fn start(
+        open: Box<dyn FnOnce() -> Result<Parts, Error> + Send>,
+        max_batch: usize,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Self, mpsc::Sender<Job>), Error> {
+        let (tx, rx) = mpsc::channel::<Job>(max_batch.saturating_mul(4).max(16));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("tessera-ledger".into())
+            .spawn(move || match open() {
+                Ok(parts) => {
+                    let _ = ready_tx.send(Ok(()));
+                    run(parts, rx, max_batch.max(1), &metrics);
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(|e| Error::Usage(format!("cannot start the ledger thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok((
+                Self {
+                    thread: Some(thread),
+                },
+                tx,
+            )),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = thread.join();
+                Err(Error::Usage(
+                    "the ledger thread ended while starting".into(),
+                ))
+            }
+        }
+    }
+
+    /// Waits for the ledger thread to finish the jobs it has (every sender
+    /// must be dropped first).
+    pub(crate) fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(mut parts: Parts, mut rx: mpsc::Receiver<Job>, max_batch: usize, metrics: &Metrics) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        answer(&mut parts, &mut batch, metrics);
+    }
+}
+
+fn answer(parts: &mut Parts, batch: &mut Vec<Job>, metrics: &Metrics) {
+    let mut renewals = Vec::new();
+    for job in batch.drain(..) {
+        match job {
+            Job::Ready { reply } => {
+                let head = parts
+                    .ledger
+                    .queries()
+                    .head()
+                    .map(|h| h.map_or(0, |(n, _)| n))
+                    .map_err(|e| e.to_string());
+                let _ = reply.send(head);
+            }
+            Job::Renew {
+                request,
+                now,
+                reply,
+            } => renewals.push((request, now, reply)),
+        }
+    }
+    if renewals.is_empty() {
+        return;
+    }
+    let started = Instant::now();
+    let issuer = Issuer {
+        catalog: &parts.catalog,
+        signer: &parts.signer,
+        operator: &parts.operator,
+    };
+    let mut answers: Vec<Answer> = Vec::with_capacity(renewals.len());
+    let committed = (|| -> Result<(), Error> {
+        let mut w = parts.ledger.writer(&parts.signer, &parts.operator)?;
+        for (request, now, _) in &renewals {
+            let a = w.savepoint(|w| issuance::renew_online(w, &issuer, request, *now));
+            answers.push(a.map_err(Arc::new));
+        }
+        w.commit()?;
+        Ok(())
+    })();
+    metrics.commit(started.elapsed(), renewals.len());
+    match committed {
+        Ok(()) => {
+            for ((_, _, reply), a) in renewals.into_iter().zip(answers) {
+                let _ = reply.send(a);
+            }
+        }
+        Err(e) => {
+            eprintln!(
+                "tessera-server: a ledger commit of {} request(s) failed, nothing of it was recorded: {e}",
+                renewals.len()
+            );
+            let e = Arc::new(e);
+            for (_, _, reply) in renewals {
+                let _ = reply.send(Err(Arc::clone(&e)));
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! Limits: token-bucket rate limits per key (a client address, a serial),
+//! and the sizes and times the service enforces.
+
+use core::hash::Hash;
+use core::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Largest request body (bytes): a request is ≤ 4 KiB of CBOR, ≤ 6 KiB
+/// armored.
+pub const MAX_BODY: usize = 8 * 1024;
+
+/// The limits of a server.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest request body.
+    pub max_body: usize,
+    /// Requests per client address: sustained rate per second (0: no
+    /// limit) and burst.
+    pub per_address: Rate,
+    /// Renewals per serial: sustained rate per second (0: no limit) and
+    /// burst.
+    pub per_serial: Rate,
+    /// Longest time to answer one request (including the ledger commit).
+    pub request_timeout: Duration,
+    /// Longest TLS handshake and longest wait for a request's header.
+    pub handshake_timeout: Duration,
+    /// How long a graceful shutdown waits for requests in flight.
+    pub shutdown_grace: Duration,
+    /// Most requests in one ledger commit.
+    pub max_batch: usize,
+    /// Most connections at once; more wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body: MAX_BODY,
+            // Many PBXs behind one NAT: generous per address.
+            per_address: Rate {
+                per_second: 50.0,
+                burst: 200,
+            },
+            // A PBX renews daily or every 3 hours, retrying with backoff:
+            // a few a minute is plenty.
+            per_serial: Rate {
+                per_second: 0.1,
+                burst: 5,
+            },
+            request_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+            max_batch: 256,
+            max_connections: 4096,
+        }
+    }
+}
+
+/// A sustained rate and a burst.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    /// Tokens added per second; 0 turns the limit off.
+    pub per_second: f64,
+    /// Bucket size.
+    pub burst: u32,
+}
+
+impl Rate {
+    /// Parses `N/s`, `N/m` or `N/h`, with an optional `,BURST`; `off`
+    /// turns the limit off.
+    ///
+    /// # Errors
+    /// A message saying what is expected.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s == "off" || s == "0" {
+            return Ok(Self {
+                per_second: 0.0,
+                burst: 0,
+            });
+        }
+        let bad = || {
+            format!(
+                "rate `{s}`: write N/s, N/m or N/h, optionally with a burst (`6/m,3`), or `off`"
+            )
+        };
+        let (rate, burst) = match s.split_once(',') {
+            Some((r, b)) => (r, Some(b.trim().parse::<u32>().map_err(|_| bad())?)),
+            None => (s, None),
+        };
+        let (n, unit) = rate.split_once('/').ok_or_else(bad)?;
+        let n: f64 = n.trim().parse().map_err(|_| bad())?;
+        let per = match unit.trim() {
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        if !(n.is_finite() && n > 0.0) {
+            return Err(bad());
+        }
+        let per_second = n / per;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let default_burst = n.ceil().clamp(1.0, 1e6) as u32;
+        Ok(Self {
+            per_second,
+            burst: burst.unwrap_or(default_burst).max(1),
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Token buckets by key. Full buckets are forgotten when the table grows,
+/// so a flood of addresses or serials cannot grow it without bound.
+#[derive(Debug)]
+pub struct RateLimiter<K> {
+    rate: Rate,
+    buckets: Mutex<HashMap<K, Bucket>>,
+    max_keys: usize,
+}
+
+impl<K: Eq + Hash + Clone> RateLimiter<K> {
+    /// A limiter at `rate`.
+    #[must_use]
+    pub fn new(rate: Rate) -> Self {
+        Self {
+            rate,
+            buckets: Mutex::default(),
+            max_keys: 100_000,
+        }
+    }
+
+    /// Takes a token for `key`: `Ok`, or `Err(seconds)` until the next one.
+    ///
+    /// # Errors
+    /// The seconds to wait when the bucket is empty.
+    pub fn check(&self, key: &K, now: Instant) -> Result<(), u64> {
+        if self.rate.per_second <= 0.0 {
+            return Ok(());
+        }
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        let burst = f64::from(self.rate.burst);
+        if buckets.len() >= self.max_keys {
+            let rate = self.rate.per_second;
+            buckets.retain(|_, b| {
+                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst
+            });
+            if buckets.len() >= self.max_keys {
+                // Still full of active keys: refuse the new one for a while.
+                return Err(1);
+            }
+        }
+        let b = buckets.entry(key.clone()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * self.rate.per_second).min(burst);
+        b.at = now;
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - b.tokens) / self.rate.per_second;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Err(wait.ceil().clamp(1.0, 86_400.0) as u64)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_rates() {
+        assert_eq!(
+            Rate::parse("6/m,3").unwrap(),
+            Rate {
+                per_second: 0.1,
+                burst: 3
+            }
+        );
+        assert_eq!(Rate::parse("50/s").unwrap().burst, 50);
+        assert_eq!(Rate::parse("off").unwrap().per_second, 0.0);
+        for bad in ["", "6", "6/d", "-1/s", "x/s", "NaN/s", "1/s,x"] {
+            assert!(Rate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bucket_refills_and_refuses() {
+        let l = RateLimiter::new(Rate {
+            per_second: 1.0,
+            burst: 2,
+        });
+        let t = Instant::now();
+        assert!(l.check(&1, t).is_ok());
+        assert!(l.check(&1, t).is_ok());
+        assert_eq!(l.check(&1, t), Err(1));
+        // Another key has its own bucket.
+        assert!(l.check(&2, t).is_ok());
+        assert!(l.check(&1, t + Duration::from_millis(1100)).is_ok());
+    }
+
+    #[test]
+    fn a_flood_of_keys_stays_bounded() {
+        let mut l = RateLimiter::new(Rate {
+            per_second: 0.001,
+            burst: 1,
+        });
+        l.max_keys = 100;
+        let t = Instant::now();
+        for k in 0..1000 {
+            let _ = l.check(&k, t);
+        }
+        assert!(l.buckets.lock().unwrap().len() <= 100);
+    }
+}

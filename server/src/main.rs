@@ -1,0 +1,164 @@
+//! `tessera-server`: the online license service. A thin command line over
+//! [`tessera_server::start`].
+#![forbid(unsafe_code)]
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tessera_issuer::calendar::parse_duration;
+use tessera_issuer::cli::{Global, KeyArgs};
+use tessera_issuer::commands::Ctx;
+use tessera_issuer::error::Error;
+use tessera_server::{Clock, Limits, Rate, Settings, TlsFiles};
+
+const AFTER_HELP: &str = "\
+Routes:
+  POST /v1/renew   body: a request as the device signs it (application/cose,
+                   or the armored text); answer: the next license
+                   (application/cose), or an RFC 9457 problem+json refusal
+  GET  /healthz    the process runs
+  GET  /readyz     the ledger answers
+  GET  /metrics    Prometheus text
+
+The signing key's passphrase comes from --passphrase-file FILE or the
+environment (TESSERA_PASSPHRASE), never from a prompt or an option.
+SIGTERM or Ctrl-C: stop accepting, finish the requests in flight (each
+answered only once its license is committed), then exit 0.
+
+Exit codes: 0 stopped cleanly, 2 bad settings or inputs (key, ledger,
+catalog, TLS files, address), 1 another failure.
+
+Examples:
+  tessera-server --ledger /srv/tessera/ledger.db --key /srv/tessera/signing.pem \\
+      --passphrase-file /run/credentials/tessera-server.service/passphrase \\
+      --keyring /srv/tessera/keyring.toml --operator tessera-server \\
+      --tls-cert /etc/tessera/tls/cert.pem --tls-key /etc/tessera/tls/key.pem
+  tessera-server --listen 127.0.0.1:8080 ...     plain HTTP on loopback (a local trial)";
+
+/// The tessera online license service: connected PBXs renew over HTTPS.
+#[derive(Parser, Debug)]
+#[command(name = "tessera-server", version, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Address and port to listen on.
+    #[arg(long, env = "TESSERA_SERVER_LISTEN", default_value = "0.0.0.0:8443")]
+    listen: SocketAddr,
+    /// The TLS certificate chain (PEM).
+    #[arg(
+        long,
+        env = "TESSERA_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(
+        long,
+        env = "TESSERA_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (only behind a proxy that
+    /// terminates TLS).
+    #[arg(long, conflicts_with = "tls_cert")]
+    insecure_http: bool,
+    /// How far a request's creation time may be from the server's clock.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    freshness: u32,
+    /// Requests per client address (N/s, N/m or N/h, optional `,BURST`; `off`).
+    #[arg(long, value_name = "RATE", default_value = "50/s,200", value_parser = Rate::parse)]
+    rate_per_address: Rate,
+    /// Renewal requests per serial (N/s, N/m or N/h, optional `,BURST`; `off`).
+    #[arg(long, value_name = "RATE", default_value = "6/m,5", value_parser = Rate::parse)]
+    rate_per_serial: Rate,
+    /// Longest time to answer one request.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    request_timeout: u32,
+    /// How long a shutdown waits for requests in flight.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    shutdown_grace: u32,
+    /// Most requests in one ledger commit (group commit).
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    max_batch: u16,
+}
+
+fn duration(s: &str) -> Result<u32, String> {
+    parse_duration(s)
+        .filter(|d| *d > 0)
+        .ok_or_else(|| format!("`{s}` is not a duration: write <n>d, <n>h, <n>m or <n>s"))
+}
+
+fn settings(cli: Cli) -> Result<Settings, Error> {
+    let fixed_now = cli.global.now.is_some();
+    let ctx = Ctx::new(cli.global)?;
+    let clock = if fixed_now {
+        Clock::manual(ctx.now.timestamp())
+    } else {
+        Clock::System
+    };
+    let limits = Limits {
+        per_address: cli.rate_per_address,
+        per_serial: cli.rate_per_serial,
+        request_timeout: Duration::from_secs(cli.request_timeout.into()),
+        shutdown_grace: Duration::from_secs(cli.shutdown_grace.into()),
+        max_batch: cli.max_batch.into(),
+        ..Limits::default()
+    };
+    Ok(Settings {
+        listen: cli.listen,
+        tls: cli
+            .tls_cert
+            .zip(cli.tls_key)
+            .map(|(cert, key)| TlsFiles { cert, key }),
+        insecure_http: cli.insecure_http,
+        ctx,
+        key: cli.key,
+        freshness: cli.freshness,
+        limits,
+        clock,
+    })
+}
+
+async fn run(settings: Settings) -> Result<(), Error> {
+    let running = tessera_server::start(settings).await?;
+    eprintln!("tessera-server: listening on {}", running.url());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::Usage(format!("cannot watch for SIGTERM: {e}")))?;
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+    eprintln!("tessera-server: shutting down: finishing the requests in flight");
+    running.shutdown();
+    running.wait().await;
+    eprintln!("tessera-server: stopped");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = settings(cli).and_then(|s| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
+        rt.block_on(run(s))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "tessera-server: {}",
+                tessera_verifier::text::escaped(&e.to_string())
+            );
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! Refusals as RFC 9457 problem details (`application/problem+json`):
+//! one type per reason a device is refused, mapped from the issuer
+//! library's errors in one place ([`Problem::from_issuer`]).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tessera_issuer::error::Error;
+use tessera_issuer::ledger::LedgerError;
+use tessera_issuer::policy::PolicyError;
+
+/// The media type of a problem.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Why a request was refused: the `type` of the problem
+/// (`urn:tessera:problem:<code>`) and its HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Kind {
+    /// The body is no signed request (bad armor, CBOR, signature).
+    MalformedRequest,
+    /// The body is over the size limit.
+    TooLarge,
+    /// The body is neither `application/cose` nor armored text.
+    UnsupportedMediaType,
+    /// The request's creation time is outside the freshness window.
+    Stale,
+    /// The request's nonce was seen before.
+    Replay,
+    /// The serial is not in the ledger (or the request names none).
+    Unknown,
+    /// The request matches a binding a replacement superseded (RMA).
+    Replaced,
+    /// The serial's license was voided; nothing is in force.
+    Voided,
+    /// The PBX was stopped after a decrease to zero users.
+    Stopped,
+    /// The PBX was deleted.
+    Deleted,
+    /// The request comes from a device the license is not bound to.
+    WrongDevice,
+    /// Another rule of the issuer refused it.
+    Refused,
+    /// Too many requests from this serial or address.
+    RateLimited,
+    /// The request took too long.
+    Timeout,
+    /// No such route.
+    NotFound,
+    /// The ledger cannot be reached or is busy; try again later.
+    Unavailable,
+    /// The server is shutting down.
+    ShuttingDown,
+    /// Anything else (logged on the server).
+    Internal,
+}
+
+impl Kind {
+    /// The short code (`replay`, `replaced` ...), also the last part of the
+    /// problem's type URI and the metrics' outcome label.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::MalformedRequest => "malformed-request",
+            Self::TooLarge => "too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::Stale => "stale",
+            Self::Replay => "replay",
+            Self::Unknown => "unknown",
+            Self::Replaced => "replaced",
+            Self::Voided => "voided",
+            Self::Stopped => "stopped",
+            Self::Deleted => "deleted",
+            Self::WrongDevice => "wrong-device",
+            Self::Refused => "refused",
+            Self::RateLimited => "rate-limited",
+            Self::Timeout => "timeout",
+            Self::NotFound => "not-found",
+            Self::Unavailable => "unavailable",
+            Self::ShuttingDown => "shutting-down",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status.
+    #[must_use]
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::MalformedRequest | Self::Stale => StatusCode::BAD_REQUEST,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Replay | Self::Refused => StatusCode::CONFLICT,
+            Self::Unknown | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Replaced | Self::WrongDevice | Self::Stopped => StatusCode::FORBIDDEN,
+            Self::Voided | Self::Deleted => StatusCode::GONE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Unavailable | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The problem's short human title.
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::MalformedRequest => "The body is not a valid signed request",
+            Self::TooLarge => "The request body is too large",
+            Self::UnsupportedMediaType => "The body must be application/cose or an armored request",
+            Self::Stale => "The request was not made now",
+            Self::Replay => "The request was answered before",
+            Self::Unknown => "The PBX is not in the ledger",
+            Self::Replaced => "The PBX was replaced",
+            Self::Voided => "The license was voided",
+            Self::Stopped => "The PBX is stopped",
+            Self::Deleted => "The PBX was deleted",
+            Self::WrongDevice => "The request comes from another device",
+            Self::Refused => "The licensing rules refuse the request",
+            Self::RateLimited => "Too many requests",
+            Self::Timeout => "The request took too long",
+            Self::NotFound => "No such resource",
+            Self::Unavailable => "The license service cannot answer now",
+            Self::ShuttingDown => "The license service is shutting down",
+            Self::Internal => "The license service failed",
+        }
+    }
+}
+
+/// A problem detail (RFC 9457 §3).
+#[derive(Clone, Debug, Serialize)]
+pub struct Problem {
+    /// `urn:tessera:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// The kind's title.
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// What was wrong and what to do.
+    pub detail: String,
+    /// The short code (extension member).
+    pub code: &'static str,
+    /// Seconds to wait before asking again (rate limits, unavailable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+    #[serde(skip)]
+    kind: Option<Kind>,
+}
+
+impl Problem {
+    /// A problem of `kind` with `detail`.
+    #[must_use]
+    pub fn new(kind: Kind, detail: impl Into<String>) -> Self {
+        Self {
+            type_uri: format!("urn:tessera:problem:{}", kind.code()),
+            title: kind.title(),
+            status: kind.status().as_u16(),
+            detail: detail.into(),
+            code: kind.code(),
+            retry_after: None,
+            kind: Some(kind),
+        }
+    }
+
+    /// With a `Retry-After`.
+    #[must_use]
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// The kind.
+    #[must_use]
+    pub fn kind(&self) -> Kind {
+        self.kind.unwrap_or(Kind::Internal)
+    }
+
+    /// The problem for an error of the issuer library. Errors that are the
+    /// server's own (ledger, key) say only that the service failed; the
+    /// caller logs them.
+    #[must_use]
+    pub fn from_issuer(e: &Error) -> Self {
+        let kind = match e {
+            Error::Policy(p) => match p {
+                PolicyError::NotActivated | PolicyError::NoLicense { .. } => Kind::Unknown,
+                PolicyError::BindingReplaced { .. } => Kind::Replaced,
+                PolicyError::Voided { .. } => Kind::Voided,
+                PolicyError::PbxStopped { .. } => Kind::Stopped,
+                PolicyError::PbxDeleted { .. } => Kind::Deleted,
+                PolicyError::WrongDevice { .. } => Kind::WrongDevice,
+                PolicyError::RequestReplayed => Kind::Replay,
+                _ => Kind::Refused,
+            },
+            Error::Invalid(tessera_issuer::validate::InvalidInput::StaleRequest { .. }) => {
+                Kind::Stale
+            }
+            Error::Invalid(_) | Error::Request { .. } | Error::RequestRefused { .. } => {
+                Kind::MalformedRequest
+            }
+            Error::Ledger(LedgerError::Busy { .. }) => Kind::Unavailable,
+            _ => Kind::Internal,
+        };
+        let detail = match kind {
+            Kind::Internal => {
+                "the license service could not answer (its log says why); try again later".into()
+            }
+            Kind::Unavailable => "the ledger is busy; try again later".into(),
+            _ => e.to_string(),
+        };
+        let p = Self::new(kind, detail);
+        if kind == Kind::Unavailable {
+            p.retry_after(5)
+        } else {
+            p
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = self.kind().status();
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut r = (status, body).into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if let Some(s) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        r.extensions_mut().insert(self.kind());
+        r
+    }
+}

@@ -1,0 +1,219 @@
+//! The accept loop: TLS handshakes (bounded in time), HTTP/1.1 connections
+//! (bounded in number, header read timeout), and the graceful shutdown:
+//! stop accepting, let requests in flight finish (they are answered only
+//! once their licenses are committed), then let the ledger thread finish
+//! what it has and stop.
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tessera_issuer::error::Error;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
+
+use crate::commit::Worker;
+use crate::limits::{Limits, RateLimiter};
+use crate::metrics::Metrics;
+use crate::routes::{router, App, Peer};
+use crate::Settings;
+
+/// A started server.
+#[derive(Debug)]
+pub struct Running {
+    addr: SocketAddr,
+    tls: bool,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+    metrics: Arc<Metrics>,
+}
+
+impl Running {
+    /// The address it listens on (the port the system chose for port 0).
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its base URL (`https://127.0.0.1:PORT`).
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
+    }
+
+    /// Its metrics.
+    #[must_use]
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Asks for a graceful shutdown (what SIGTERM does); [`Running::wait`]
+    /// returns once it is done.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Waits until the server has stopped.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Starts a server: opens the key, the catalog and the ledger (on the
+/// ledger thread), binds, and serves until [`Running::shutdown`].
+///
+/// # Errors
+/// [`Error::Usage`] for settings that do not hold or an address that
+/// cannot be bound, the errors of opening the key, catalog and ledger,
+/// TLS files that cannot be loaded.
+pub async fn start(settings: Settings) -> Result<Running, Error> {
+    settings.check()?;
+    let Settings {
+        listen,
+        tls,
+        insecure_http: _,
+        ctx,
+        key,
+        freshness,
+        limits,
+        clock,
+    } = settings;
+    let acceptor = tls
+        .map(|t| crate::tls::server_config(&t.cert, &t.key))
+        .transpose()
+        .map_err(|e| Error::Usage(e.to_string()))?
+        .map(TlsAcceptor::from);
+    let metrics = Arc::new(Metrics::default());
+    let open = Box::new(move || Settings::open_parts(&ctx, &key));
+    let (worker, jobs) = tokio::task::spawn_blocking({
+        let metrics = Arc::clone(&metrics);
+        let max_batch = limits.max_batch;
+        move || Worker::start(open, max_batch, metrics)
+    })
+    .await
+    .map_err(|e| Error::Usage(format!("the ledger thread failed to start: {e}")))??;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Usage(format!("cannot listen on {listen}: {e}")))?;
+    let app = Arc::new(App {
+        jobs,
+        clock,
+        freshness,
+        per_address: RateLimiter::new(limits.per_address),
+        per_serial: RateLimiter::new(limits.per_serial),
+        limits: limits.clone(),
+        metrics: Arc::clone(&metrics),
+    });
+    let (stop, stopped) = watch::channel(false);
+    let tls = acceptor.is_some();
+    let task = tokio::spawn(serve(listener, acceptor, app, limits, stopped, worker));
+    Ok(Running {
+        addr,
+        tls,
+        stop,
+        task,
+        metrics,
+    })
+}
+
+async fn serve(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    app: Arc<App>,
+    limits: Limits,
+    mut stopped: watch::Receiver<bool>,
+    worker: Worker,
+) {
+    let router = router(app);
+    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&connections).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stopped.changed() => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off.
+                    eprintln!("tessera-server: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let watcher = graceful.watcher();
+        let router = router.clone();
+        let acceptor = acceptor.clone();
+        let handshake = limits.handshake_timeout;
+        tokio::spawn(async move {
+            let _permit = permit;
+            match acceptor {
+                Some(acceptor) => {
+                    // A failed or slow handshake: nothing to answer.
+                    if let Ok(Ok(tls)) =
+                        tokio::time::timeout(handshake, acceptor.accept(stream)).await
+                    {
+                        connection(tls, peer, router, handshake, watcher).await;
+                    }
+                }
+                None => connection(stream, peer, router, handshake, watcher).await,
+            }
+        });
+    }
+    drop(listener);
+    drop(router);
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "tessera-server: requests still open after {} s were cut off; their licenses, if committed, are in the ledger",
+            limits.shutdown_grace.as_secs()
+        );
+        return;
+    }
+    // Every request is answered; the ledger thread has nothing left.
+    let _ = tokio::task::spawn_blocking(move || worker.join()).await;
+}
+
+async fn connection<I>(
+    io: I,
+    peer: SocketAddr,
+    router: axum::Router,
+    header_timeout: Duration,
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
+        req.extensions_mut().insert(Peer(peer));
+        router.clone().oneshot(req)
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), service);
+    let _ = watcher.watch(conn).await;
+}

@@ -1,0 +1,503 @@
+//! The service over real TLS on loopback, on a real ledger, with a real
+//! HTTP client (the one the agent uses).
+
+use core::time::Duration;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tessera_issuer::catalog::Catalog;
+use tessera_issuer::cli::{Global, KeyArgs};
+use tessera_issuer::commands::Ctx;
+use tessera_issuer::config::Config;
+use tessera_issuer::issuance::{self, IssueOptions, Issuer, ReplaceReason};
+use tessera_issuer::ledger::{Action, Ledger};
+use tessera_issuer::order::Order;
+use tessera_signer::{EncryptionParams, FileSigner, Passphrase, Signer as _};
+use tessera_verifier::claims::{ComponentKind, Identity};
+use tessera_verifier::encode::{sign_request, RequestData};
+use tessera_verifier::samples::{self, seed_signer, DEVICE_KEY_SEED, T0};
+use tessera_verifier::{armor, binding::component_digest, decode_license_unverified};
+
+use super::*;
+use crate::testing::{make_pki, TestPki};
+
+const ORDER: &str = include_str!("../../issuer/examples/order.toml");
+const PASS: &str = "server tests only";
+const HOUR: i64 = 3600;
+
+struct Vendor {
+    dir: tempfile::TempDir,
+    signer: FileSigner,
+    catalog: Catalog,
+    pki: TestPki,
+    serial: String,
+}
+
+impl Vendor {
+    /// A vendor with a key, a ledger and the sample appliance activated at
+    /// T0.
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = FileSigner::generate().unwrap();
+        signer
+            .write_encrypted_with(
+                &dir.path().join("signing.pem"),
+                &Passphrase::new(PASS).unwrap(),
+                EncryptionParams::insecure_for_tests(),
+            )
+            .unwrap();
+        std::fs::write(dir.path().join("passphrase"), PASS).unwrap();
+        let pki = make_pki(dir.path()).unwrap();
+        let mut v = Self {
+            signer,
+            catalog: Catalog::default_catalog().unwrap(),
+            pki,
+            serial: String::new(),
+            dir,
+        };
+        Ledger::init(&v.ledger_path(), "tessera-vendor", &v.signer, "alice", T0).unwrap();
+        let issued = v.with_writer(|w, issuer| {
+            issuance::issue(
+                w,
+                issuer,
+                &Order::parse("order.toml", ORDER, false).unwrap(),
+                &samples::request(),
+                &IssueOptions {
+                    now: at(T0),
+                    ..IssueOptions::default()
+                },
+            )
+        });
+        v.serial = issued.license.serial;
+        v
+    }
+
+    fn ledger_path(&self) -> PathBuf {
+        self.dir.path().join("ledger.db")
+    }
+
+    fn with_writer<T>(
+        &self,
+        f: impl FnOnce(
+            &mut tessera_issuer::ledger::Writer<'_>,
+            &Issuer<'_>,
+        ) -> Result<T, tessera_issuer::error::Error>,
+    ) -> T {
+        let mut ledger = Ledger::open(&self.ledger_path()).unwrap();
+        let issuer = Issuer {
+            catalog: &self.catalog,
+            signer: &self.signer,
+            operator: "alice",
+        };
+        let mut w = ledger.writer(&self.signer, "alice").unwrap();
+        let out = f(&mut w, &issuer).unwrap();
+        w.commit().unwrap();
+        out
+    }
+
+    fn settings(&self, clock: Clock, limits: Limits) -> Settings {
+        let global = Global {
+            ledger: Some(self.ledger_path()),
+            operator: Some("tessera-server".into()),
+            ..Global::default()
+        };
+        let ctx = Ctx::with_config(global, Config::default().with_env(|_| None)).unwrap();
+        Settings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: Some(TlsFiles {
+                cert: self.pki.cert.clone(),
+                key: self.pki.key.clone(),
+            }),
+            insecure_http: false,
+            ctx,
+            key: KeyArgs {
+                key: vec![self.dir.path().join("signing.pem")],
+                passphrase_file: Some(self.dir.path().join("passphrase")),
+                ..KeyArgs::default()
+            },
+            freshness: DEFAULT_FRESHNESS,
+            limits,
+            clock,
+        }
+    }
+
+    /// Licenses of the serial in the ledger.
+    fn history(&self) -> Vec<tessera_issuer::ledger::Record> {
+        Ledger::open_read_only(&self.ledger_path())
+            .unwrap()
+            .history(&self.serial)
+            .unwrap()
+    }
+}
+
+fn at(t: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t, 0).unwrap()
+}
+
+fn no_limits() -> Limits {
+    Limits {
+        per_address: Rate::parse("off").unwrap(),
+        per_serial: Rate::parse("off").unwrap(),
+        ..Limits::default()
+    }
+}
+
+/// A renewal request of the sample appliance, made at `now`.
+fn renewal(serial: &str, now: i64, nonce: u64) -> Vec<u8> {
+    let mut r: RequestData = samples::request();
+    r.serial = Some(serial.to_owned());
+    r.hw_serial = None;
+    r.created_at = now;
+    r.nonce = [0; 16];
+    r.nonce[..8].copy_from_slice(&nonce.to_be_bytes());
+    sign_request(&r, seed_signer(DEVICE_KEY_SEED)).unwrap()
+}
+
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Client {
+    fn new(pki: &TestPki, base: String) -> Self {
+        let ca = ureq::tls::Certificate::from_pem(&std::fs::read(&pki.ca).unwrap()).unwrap();
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&[ca]))
+            .unversioned_rustls_crypto_provider(Arc::new(crate::tls::provider()))
+            .build();
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        Self { agent, base }
+    }
+
+    fn post(&self, path: &str, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+        let mut r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .send(body)
+            .unwrap();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(1 << 20)
+            .read_to_vec()
+            .unwrap();
+        (r.status().as_u16(), ct, body)
+    }
+
+    fn renew(&self, body: &[u8]) -> (u16, String, Vec<u8>) {
+        self.post("/v1/renew", "application/cose", body)
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let mut r = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    }
+}
+
+fn problem(status: u16, ct: &str, body: &[u8]) -> (u16, String) {
+    assert_eq!(
+        ct,
+        "application/problem+json",
+        "{}",
+        String::from_utf8_lossy(body)
+    );
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(v["status"], status);
+    assert_eq!(
+        v["type"].as_str().unwrap(),
+        format!("urn:tessera:problem:{}", v["code"].as_str().unwrap())
+    );
+    assert!(!v["detail"].as_str().unwrap().is_empty());
+    (status, v["code"].as_str().unwrap().to_owned())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn renews_over_tls_and_refuses_replays_and_stale_requests() {
+    let v = Vendor::new();
+    let rt = runtime();
+    let now = T0 + 20 * HOUR;
+    let server = rt
+        .block_on(start(v.settings(Clock::manual(now), no_limits())))
+        .unwrap();
+    assert!(server.url().starts_with("https://127.0.0.1:"));
+    let c = Client::new(&v.pki, server.url());
+
+    let request = renewal(&v.serial, now - 10, 1);
+    let (status, ct, body) = c.renew(&request);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(ct, "application/cose");
+    let license = decode_license_unverified(&body).unwrap().to_data();
+    assert_eq!(license.serial, v.serial);
+    assert_eq!(license.sequence, 2);
+    assert_eq!(license.issued_at, now);
+    // Durable before the answer: the ledger has it, byte for byte.
+    let history = v.history();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].row.bytes, body);
+    assert_eq!(history[1].row.action, Action::Renew);
+
+    // The same request again: a replay, refused, nothing recorded.
+    let (status, ct, body) = c.renew(&request);
+    assert_eq!(problem(status, &ct, &body), (409, "replay".into()));
+    // Armored text works as well; a new nonce is a new request.
+    let armored = armor::encode(&renewal(&v.serial, now, 2), armor::LABEL_REQUEST);
+    let (status, _, body) = c.post("/v1/renew", "text/plain", armored.as_bytes());
+    assert_eq!(status, 200);
+    assert_eq!(
+        decode_license_unverified(&body).unwrap().to_data().sequence,
+        3
+    );
+    // Made an hour ago, or an hour ahead: outside the 5-minute window.
+    for created in [now - HOUR, now + HOUR] {
+        let (status, ct, body) = c.renew(&renewal(&v.serial, created, 3));
+        assert_eq!(problem(status, &ct, &body), (400, "stale".into()));
+    }
+    assert_eq!(v.history().len(), 3);
+    assert_eq!(server.metrics().count("renew", "ok"), 2);
+    assert_eq!(server.metrics().count("renew", "replay"), 1);
+    assert_eq!(server.metrics().count("renew", "stale"), 2);
+    server.shutdown();
+    rt.block_on(server.wait());
+
+    // After a restart the nonce is still known: the ledger holds it.
+    let server = rt
+        .block_on(start(v.settings(Clock::manual(now), no_limits())))
+        .unwrap();
+    let c = Client::new(&v.pki, server.url());
+    let (status, ct, body) = c.renew(&request);
+    assert_eq!(problem(status, &ct, &body), (409, "replay".into()));
+    server.shutdown();
+    rt.block_on(server.wait());
+}
+
+#[test]
+fn refuses_unknown_replaced_and_bad_input_with_problems() {
+    let v = Vendor::new();
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let server = rt
+        .block_on(start(v.settings(Clock::manual(now), no_limits())))
+        .unwrap();
+    let c = Client::new(&v.pki, server.url());
+
+    let (status, ct, body) = c.renew(&renewal("SW-2026-999999", now, 1));
+    assert_eq!(problem(status, &ct, &body), (404, "unknown".into()));
+    let (status, ct, body) = c.renew(b"\xd2\x84garbage");
+    assert_eq!(
+        problem(status, &ct, &body),
+        (400, "malformed-request".into())
+    );
+    let (status, ct, body) = c.post("/v1/renew", "text/plain", b"hello\x1b[2J");
+    assert_eq!(
+        problem(status, &ct, &body),
+        (400, "malformed-request".into())
+    );
+    let (status, ct, body) = c.post("/v1/renew", "application/json", b"{}");
+    assert_eq!(
+        problem(status, &ct, &body),
+        (415, "unsupported-media-type".into())
+    );
+    let (status, ct, body) = c.renew(&vec![b'A'; 9000]);
+    assert_eq!(problem(status, &ct, &body), (413, "too-large".into()));
+    let (status, ct, body) = c.post("/nowhere/../etc/passwd", "text/plain", b"");
+    assert_eq!(problem(status, &ct, &body), (404, "not-found".into()));
+    // A tampered request: the device's signature no longer holds.
+    let mut tampered = renewal(&v.serial, now, 7);
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let (status, ct, body) = c.renew(&tampered);
+    assert_eq!(
+        problem(status, &ct, &body),
+        (400, "malformed-request".into())
+    );
+
+    // Another device asking for this serial.
+    let mut other = samples::request();
+    other.serial = Some(v.serial.clone());
+    other.hw_serial = None;
+    other.created_at = now;
+    other.identity = [(ComponentKind::NIC_MAC, "00163e0000ff")]
+        .iter()
+        .map(|(kind, raw)| Identity {
+            kind: *kind,
+            digest: component_digest(&other.salt, *kind, raw.as_bytes()),
+        })
+        .collect();
+    other.device_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32])
+        .verifying_key()
+        .to_bytes();
+    let bytes = sign_request(&other, seed_signer([9; 32])).unwrap();
+    let (status, ct, body) = c.renew(&bytes);
+    assert_eq!(problem(status, &ct, &body), (403, "wrong-device".into()));
+
+    // The appliance is replaced (RMA): the old box is refused from now on.
+    let mut new_box = samples::request();
+    new_box.hw_serial = Some("HW-7F3A-0099".into());
+    new_box.identity = [
+        (ComponentKind::HW_SERIAL, "HW-7F3A-0099"),
+        (ComponentKind::NIC_MAC, "00163e000099"),
+        (
+            ComponentKind::SYSTEM_UUID,
+            "4c4c4544-0000-0000-0000-000000000099",
+        ),
+        (ComponentKind::DISK_SERIAL, "DISK-NEW"),
+    ]
+    .iter()
+    .map(|(kind, raw)| Identity {
+        kind: *kind,
+        digest: component_digest(&new_box.salt, *kind, raw.as_bytes()),
+    })
+    .collect();
+    new_box.device_key = [0x42; 32];
+    v.with_writer(|w, issuer| {
+        issuance::replace(
+            w,
+            issuer,
+            &v.serial,
+            &new_box,
+            ReplaceReason::Rma,
+            None,
+            at(now),
+        )
+    });
+    let (status, ct, body) = c.renew(&renewal(&v.serial, now, 8));
+    assert_eq!(problem(status, &ct, &body), (403, "replaced".into()));
+
+    let (status, text) = c.get("/healthz");
+    assert_eq!((status, text.as_str()), (200, "ok\n"));
+    let (status, text) = c.get("/readyz");
+    assert_eq!(status, 200);
+    assert!(text.contains("ledger_entries"), "{text}");
+    let (status, text) = c.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(text.contains("tessera_requests_total{route=\"renew\",outcome=\"replaced\"} 1"));
+    assert!(text.contains("tessera_ledger_commit_seconds_count"));
+    server.shutdown();
+    rt.block_on(server.wait());
+}
+
+#[test]
+fn rate_limits_per_serial_and_per_address() {
+    let v = Vendor::new();
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let limits = Limits {
+        per_serial: Rate::parse("1/h,2").unwrap(),
+        per_address: Rate::parse("1/h,4").unwrap(),
+        ..Limits::default()
+    };
+    let server = rt
+        .block_on(start(v.settings(Clock::manual(now), limits)))
+        .unwrap();
+    let c = Client::new(&v.pki, server.url());
+    assert_eq!(c.renew(&renewal(&v.serial, now, 1)).0, 200);
+    assert_eq!(c.renew(&renewal(&v.serial, now, 2)).0, 200);
+    let (status, ct, body) = c.renew(&renewal(&v.serial, now, 3));
+    assert_eq!(problem(status, &ct, &body), (429, "rate-limited".into()));
+    // Another serial has its own budget, but this address has one left.
+    let (status, ct, body) = c.renew(&renewal("SW-2026-000777", now, 4));
+    assert_eq!(problem(status, &ct, &body), (404, "unknown".into()));
+    let (status, ct, body) = c.renew(&renewal("SW-2026-000777", now, 5));
+    assert_eq!(problem(status, &ct, &body), (429, "rate-limited".into()));
+    // Probes are never limited.
+    assert_eq!(c.get("/healthz").0, 200);
+    assert_eq!(v.history().len(), 3);
+    server.shutdown();
+    rt.block_on(server.wait());
+}
+
+#[test]
+fn graceful_shutdown_finishes_requests_in_flight() {
+    let v = Vendor::new();
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let server = rt
+        .block_on(start(v.settings(Clock::manual(now), no_limits())))
+        .unwrap();
+    // Hold the ledger's write lock, so renewals wait inside the server.
+    let lock = rusqlite::Connection::open(v.ledger_path()).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    const N: u32 = 8;
+    let clients: Vec<_> = (0..N)
+        .map(|i| {
+            let c = Client::new(&v.pki, server.url());
+            let body = renewal(&v.serial, now, 100 + u64::from(i));
+            std::thread::spawn(move || c.renew(&body))
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let in_flight = format!("tessera_requests_in_flight {N}");
+    while !server.metrics().render().lines().any(|l| l == in_flight) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "requests never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let addr = server.addr();
+    server.shutdown();
+    // No new connections once shutting down ...
+    let refused = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        std::net::TcpStream::connect(addr).is_err()
+    });
+    assert!(refused, "still accepting after the shutdown began");
+    // ... while the requests in flight are answered once the ledger is free.
+    lock.execute_batch("ROLLBACK").unwrap();
+    rt.block_on(server.wait());
+    let mut sequences: Vec<u32> = clients
+        .into_iter()
+        .map(|t| {
+            let (status, _, body) = t.join().unwrap();
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+            decode_license_unverified(&body).unwrap().to_data().sequence
+        })
+        .collect();
+    sequences.sort_unstable();
+    assert_eq!(sequences, (2..2 + N).collect::<Vec<_>>());
+    let history = v.history();
+    assert_eq!(history.len(), 1 + usize::try_from(N).unwrap());
+    assert!(Ledger::open_read_only(&v.ledger_path())
+        .unwrap()
+        .verify(
+            &[tessera_verifier::KeyEntry::new(v.signer.public_key(), 0)],
+            None
+        )
+        .is_ok());
+}
+
+#[test]
+fn plain_http_only_on_loopback_or_when_asked() {
+    let v = Vendor::new();
+    let mut s = v.settings(Clock::System, Limits::default());
+    s.tls = None;
+    assert!(s.check().is_ok());
+    s.listen = "0.0.0.0:0".parse().unwrap();
+    let e = s.check().unwrap_err().to_string();
+    assert!(e.contains("--insecure-http"), "{e}");
+    s.insecure_http = true;
+    assert!(s.check().is_ok());
+}
