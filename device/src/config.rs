@@ -16,6 +16,9 @@
 //! server_license = "server-license.txt" # sharing client: the server's license, for seats
 //! sysroot = "/"
 //! min_components = 2           # fewer hardware components found: refuse to make a request
+//! server = "https://licenses.vendor.example"  # online renewal (`check --online`, `renew`)
+//! server_ca = "vendor-ca.pem"  # the vendor's CA or the server's certificate, pinned
+//! server_retries = 4           # retries with backoff when the server cannot be reached
 //! ```
 //!
 //! Every value is checked when the file is read, with the same
@@ -116,6 +119,15 @@ pub struct AgentConfig {
     /// Fewest hardware/OS identity components (the device key not counted)
     /// a request needs; default [`crate::probe::DEFAULT_MIN_COMPONENTS`].
     pub min_components: Option<usize>,
+    /// The vendor's license service, for online renewal
+    /// ([`crate::online`]).
+    pub server: Option<String>,
+    /// The pinned certificate(s) of the license service (PEM): the
+    /// vendor's CA or the server's own certificate.
+    pub server_ca: Option<PathBuf>,
+    /// Retries after a first attempt that could not reach the server;
+    /// default [`crate::online::DEFAULT_RETRIES`].
+    pub server_retries: Option<u32>,
 }
 
 impl AgentConfig {
@@ -207,6 +219,17 @@ impl AgentConfig {
                 )
             })?;
         }
+        if let Some(url) = &self.server {
+            crate::online::check_url(url).map_err(|reason| invalid("server", reason))?;
+        }
+        if let Some(n) = self.server_retries {
+            if n > 20 {
+                return Err(invalid(
+                    "server_retries",
+                    format!("must be at most 20, not {n}"),
+                ));
+            }
+        }
         if let Some(n) = self.min_components {
             if n == 0 || n > MAX_COMPONENTS {
                 return Err(invalid(
@@ -227,6 +250,7 @@ impl AgentConfig {
             &mut self.catalog,
             &mut self.sysroot,
             &mut self.server_license,
+            &mut self.server_ca,
         ]
         .into_iter()
         .flatten()

@@ -173,6 +173,10 @@ pub enum AgentError {
     /// A QR code image (a license photographed or captured from a screen).
     #[error("the license image: {0}")]
     Qr(#[from] tessera_qr::QrError),
+    /// Online renewal: no server, a bad URL or pin, the server out of
+    /// reach or refusing.
+    #[error("{0}")]
+    Online(#[from] crate::online::OnlineError),
 }
 
 impl AgentError {
@@ -219,6 +223,7 @@ impl AgentError {
             Self::Time(_) => "time",
             Self::Seats(e) => e.code(),
             Self::Qr(_) => "qr",
+            Self::Online(e) => e.code(),
         }
     }
 }

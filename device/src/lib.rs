@@ -17,6 +17,7 @@
 //! | [`mode`] | PBX modes and exit codes |
 //! | [`catalog`] | names for catalog codes |
 //! | [`clock`] | times on the command line |
+//! | [`online`] | online renewal with the vendor's license service: pinned HTTPS, retries with backoff and jitter |
 //! | [`seats`] | seat management: assignments of profiles, base licenses and add-ons, enforced against the license |
 //!
 //! The license itself is judged only by [`tessera_verifier::verify`], and
@@ -43,6 +44,7 @@ pub mod config;
 pub mod device_key;
 pub mod error;
 pub mod mode;
+pub mod online;
 pub mod probe;
 pub mod report;
 pub mod seats;

@@ -14,7 +14,8 @@ use rustix::fs::{FileType, Mode, OFlags};
 use serde::Serialize;
 use tessera_device::agent::{DEFAULT_STATE_DIR, STATE_DIR_ENV};
 use tessera_device::clock::{parse_time, system_now};
-use tessera_device::mode::{EXIT_OUTPUT, EXIT_REFUSED};
+use tessera_device::mode::{EXIT_OUTPUT, EXIT_REFUSED, EXIT_UNREACHABLE};
+use tessera_device::online::Online;
 use tessera_device::probe::kind_name;
 use tessera_device::seats::mass::{Stage, MAX_CSV_LEN};
 use tessera_device::seats::session::render_list;
@@ -84,7 +85,7 @@ macro_rules! say_raw {
 }
 
 const AFTER_HELP: &str = "\
-Exit codes of check, status and install:
+Exit codes of check, status and install (and renew, see `renew --help`):
   0   full service
   10  full service, renewal due: notify the administrator
   11  full service in grace: show a banner with the days left
@@ -104,6 +105,8 @@ Examples:
   tessera-agent request -o /tmp/request.txt             file to send to the vendor
   tessera-agent install /tmp/license.txt                install the vendor's answer
   tessera-agent check                                   the daily (or 3-hourly) check
+  tessera-agent check --online                          the same, renewing with the vendor's server when due
+  tessera-agent renew                                   renew with the vendor's server now
   tessera-agent status --json --catalog catalog.toml    everything, for the web UI
   tessera-agent seats summary                           licensed, assigned, available seats";
 
@@ -194,8 +197,35 @@ enum Command {
         now: Option<String>,
     },
     /// The periodic check: evaluate the license, update the state, exit with the mode.
-    #[command(after_help = "Examples:\n  tessera-agent check\n  tessera-agent check --json")]
+    #[command(
+        after_help = "Without --online the check never touches the network.\n\nExamples:\n  tessera-agent check\n  tessera-agent check --json\n  tessera-agent check --online     renew with the server in agent.toml when due"
+    )]
     Check {
+        /// Keyring TOML [default: `keyring` in agent.toml, else STATE_DIR/keyring.toml].
+        #[arg(long, value_name = "FILE")]
+        keyring: Option<PathBuf>,
+        /// When the license is due (renewal window, grace or after), renew
+        /// it with the license server of agent.toml (`server`, `server_ca`);
+        /// when the server cannot be reached, the offline grace rules apply.
+        #[arg(long)]
+        online: bool,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+        /// Pretend the time is TIME (RFC 3339, YYYY-MM-DD or @SECONDS); for tests.
+        #[arg(long, hide = true)]
+        now: Option<String>,
+    },
+    /// Renew the license now with the vendor's license server (HTTPS), and install it.
+    #[command(after_help = RENEW_HELP)]
+    Renew {
+        /// The license server's base URL [default: `server` in agent.toml].
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// The vendor's CA (or the server's certificate), PEM, pinned
+        /// [default: `server_ca` in agent.toml].
+        #[arg(long, value_name = "FILE")]
+        server_ca: Option<PathBuf>,
         /// Keyring TOML [default: `keyring` in agent.toml, else STATE_DIR/keyring.toml].
         #[arg(long, value_name = "FILE")]
         keyring: Option<PathBuf>,
@@ -263,6 +293,26 @@ enum Command {
         command: SeatsCommand,
     },
 }
+
+const RENEW_HELP: &str = "\
+The request is made and signed here (as `request` makes it), sent to
+POST URL/v1/renew, and the answer installed as `install` installs a file.
+The server is trusted only through the pinned certificate (`server_ca`);
+plain http:// only to a loopback address. When the server cannot be
+reached, each retry (`server_retries`, default 4) waits twice as long as
+the one before, with jitter, and makes a new request.
+
+Exit codes:
+  0, 10..13  renewed and installed: the mode of the new license (as check)
+  2          refused (the server's reason is printed: replaced, unknown,
+             voided, stopped, deleted ...) or an error; the license in
+             force stays
+  4          the server could not be reached; the license in force stays,
+             its grace state is printed
+
+Examples:
+  tessera-agent renew                                   the server in agent.toml
+  tessera-agent renew --server https://licenses.vendor.example --server-ca vendor-ca.pem";
 
 const SEATS_HELP: &str = "\
 Profiles, base licenses and add-ons are named as in the catalog (default:
@@ -466,7 +516,10 @@ fn main() -> ExitCode {
     };
     let decision = matches!(
         cli.command,
-        Command::Check { .. } | Command::Status { .. } | Command::Install { .. }
+        Command::Check { .. }
+            | Command::Status { .. }
+            | Command::Install { .. }
+            | Command::Renew { .. }
     );
     let json = matches!(
         cli.command,
@@ -474,6 +527,7 @@ fn main() -> ExitCode {
             | Command::Request { json: true, .. }
             | Command::Install { json: true, .. }
             | Command::Check { json: true, .. }
+            | Command::Renew { json: true, .. }
             | Command::Status { json: true, .. }
     ) || matches!(&cli.command, Command::Seats { command, .. } if command.json());
     let code = match run(cli) {
@@ -516,6 +570,46 @@ fn print_report(report: &Report, json: bool, full: bool) -> Result<u8, AgentErro
         say!("{}", report.summary());
     }
     Ok(report.exit_code)
+}
+
+/// Prints an online renewal: the attempt on standard error (or in the
+/// JSON), then the decision as `check` prints it. `renew` exits 2 when
+/// refused and 4 when the server was out of reach; `check --online` always
+/// with the mode.
+fn print_online(outcome: &Online, json: bool, renew: bool) -> Result<u8, AgentError> {
+    let r = &outcome.renewal;
+    match r.outcome {
+        "renewed" => say_err!(
+            "tessera-agent: renewed with {}: installed sequence {} ({} attempt(s))",
+            r.server,
+            r.sequence.unwrap_or(0),
+            r.attempts
+        ),
+        "not_due" => {}
+        _ => say_err!(
+            "tessera-agent: could not renew: {}; the license in force stays",
+            r.error.as_deref().unwrap_or("")
+        ),
+    }
+    let code = if json {
+        let mut value = serde_json::to_value(&outcome.report).map_err(|e| AgentError::Output {
+            path: "-".into(),
+            reason: e.to_string(),
+        })?;
+        value["renewal"] = serde_json::to_value(r).map_err(|e| AgentError::Output {
+            path: "-".into(),
+            reason: e.to_string(),
+        })?;
+        out::stdout(format!("{}\n", json_text(&value)?));
+        outcome.report.exit_code
+    } else {
+        print_report(&outcome.report, false, false)?
+    };
+    Ok(match (&outcome.error, renew) {
+        (Some(e), true) if e.unreachable() => EXIT_UNREACHABLE,
+        (Some(_), true) => EXIT_REFUSED,
+        _ => code,
+    })
 }
 
 fn run(cli: Cli) -> Result<u8, AgentError> {
@@ -683,11 +777,44 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             }
             print_report(&report, json, false)
         }
-        Command::Check { keyring, json, now } => {
+        Command::Check {
+            keyring,
+            online,
+            json,
+            now,
+        } => {
             options.keyring = keyring;
             let agent = Agent::new(options)?;
+            if online {
+                let spec = agent.server_spec(None, None)?;
+                let outcome = agent.renew_online(
+                    spec,
+                    false,
+                    &|| now_or_clock(now.as_deref()),
+                    std::thread::sleep,
+                )?;
+                return print_online(&outcome, json, false);
+            }
             let report = agent.check(now_or_clock(now.as_deref())?)?;
             print_report(&report, json, false)
+        }
+        Command::Renew {
+            server,
+            server_ca,
+            keyring,
+            json,
+            now,
+        } => {
+            options.keyring = keyring;
+            let agent = Agent::new(options)?;
+            let spec = agent.server_spec(server.as_deref(), server_ca.as_deref())?;
+            let outcome = agent.renew_online(
+                spec,
+                true,
+                &|| now_or_clock(now.as_deref()),
+                std::thread::sleep,
+            )?;
+            print_online(&outcome, json, true)
         }
         Command::Status {
             keyring,

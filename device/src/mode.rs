@@ -29,6 +29,10 @@ pub const EXIT_REFUSED: u8 = 2;
 /// `check`, `status` and `install` keep the mode's exit code then: the
 /// decision stands.
 pub const EXIT_OUTPUT: u8 = 3;
+/// Exit code of `renew --server`: the license service could not be
+/// reached (after its retries); the license in force stays and the offline
+/// grace rules apply.
+pub const EXIT_UNREACHABLE: u8 = 4;
 /// Exit code: full service, renewal due.
 pub const EXIT_RENEWAL_DUE: u8 = 10;
 /// Exit code: full service during the offline grace period.

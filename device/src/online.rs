@@ -1,0 +1,675 @@
+//! Online renewal: the agent asks the vendor's license service
+//! (`tessera-server`) for its next license over HTTPS, instead of a person
+//! carrying a request file and a license file.
+//!
+//! - The request is the one `tessera-agent request` writes, sent as
+//!   `application/cose` to `POST {server}/v1/renew`; the answer is
+//!   installed exactly as `tessera-agent install` installs a file.
+//! - The server is trusted only through the certificate pinned in
+//!   agent.toml (`server_ca`: the vendor's CA, or the server's own
+//!   certificate); the system's roots are never used. Plain HTTP only to a
+//!   loopback address (tests, a local trial).
+//! - Connection failures, timeouts, 5xx, 408 and 429 are retried with
+//!   exponential backoff and jitter, each time with a new request (the
+//!   server refuses a nonce it has answered). A refusal (an RFC 9457
+//!   problem: replaced, unknown, ...) is final.
+//! - When the server cannot be reached, the license in force stays and the
+//!   offline grace rules apply exactly as without a network.
+//! - Nothing here runs unless asked (`renew --server`, `check --online`).
+
+use core::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rand_core::{OsRng, RngCore};
+use serde::Serialize;
+use tessera_verifier::text::escaped;
+
+use crate::store::{read_file, Access};
+
+/// Largest answer read from the server (a license is ≤ 4 KiB; a problem a
+/// few hundred bytes).
+pub const MAX_ANSWER: u64 = 64 * 1024;
+/// Largest pinned certificate file.
+pub const MAX_CA_FILE: u64 = 256 * 1024;
+/// Retries after the first attempt, unless agent.toml says otherwise.
+pub const DEFAULT_RETRIES: u32 = 4;
+/// First backoff delay; it doubles with each retry (with jitter).
+pub const BACKOFF_BASE: Duration = Duration::from_secs(2);
+/// Longest backoff delay (also caps a server's `Retry-After`).
+pub const BACKOFF_CAP: Duration = Duration::from_secs(300);
+
+/// Why the server could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OnlineError {
+    /// No server URL given or configured.
+    #[error(
+        "no license server: pass --server URL or set `server = \"https://...\"` in agent.toml"
+    )]
+    NoServer,
+    /// The URL is not one the agent uses.
+    #[error("the license server URL `{url}` {reason}")]
+    BadUrl {
+        /// The URL, escaped.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// HTTPS without a pinned certificate.
+    #[error("no pinned certificate for {url}: set `server_ca = \"vendor-ca.pem\"` in agent.toml (or pass --server-ca FILE) with the vendor's CA or the server's certificate; the system's roots are never trusted")]
+    NoPin {
+        /// The URL.
+        url: String,
+    },
+    /// The pinned certificate file is unusable.
+    #[error("the pinned certificate {path}: {reason}")]
+    Pin {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The server could not be reached (after every retry).
+    #[error("the license server {url} could not be reached after {attempts} attempt(s): {reason}")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        reason: String,
+    },
+    /// The server refused the request (final).
+    #[error("the license server refused the renewal ({code}): {detail}")]
+    Refused {
+        /// The problem's code (`replaced`, `unknown`, ...).
+        code: String,
+        /// The problem's detail, escaped.
+        detail: String,
+        /// The HTTP status.
+        status: u16,
+    },
+}
+
+impl OnlineError {
+    /// Whether the server was out of reach (as opposed to a refusal or a
+    /// setting to fix): the offline grace rules apply.
+    #[must_use]
+    pub fn unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable { .. })
+    }
+
+    /// A stable code for scripts and JSON.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoServer => "no_server",
+            Self::BadUrl { .. } => "bad_server_url",
+            Self::NoPin { .. } | Self::Pin { .. } => "server_pin",
+            Self::Unreachable { .. } => "server_unreachable",
+            Self::Refused { .. } => "server_refused",
+        }
+    }
+}
+
+/// Checks a server URL: `https://host[:port][/path]`, or `http://` to a
+/// loopback host; no user name or password, no query, no control
+/// characters.
+///
+/// # Errors
+/// The reason, for [`OnlineError::BadUrl`].
+pub fn check_url(url: &str) -> Result<(), String> {
+    if url.len() > 512 {
+        return Err("is longer than 512 characters".into());
+    }
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("contains a space or a control character".into());
+    }
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|_| "is not a URL: write https://licenses.vendor.example".to_owned())?;
+    let Some(authority) = uri.authority() else {
+        return Err("names no host: write https://licenses.vendor.example".into());
+    };
+    if authority.as_str().contains('@') {
+        return Err("carries a user name or password; the agent authenticates by its signed request, not by URL credentials".into());
+    }
+    if uri.query().is_some() {
+        return Err("has a query (`?...`); give the service's base URL".into());
+    }
+    match uri.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if is_loopback(authority.host()) => Ok(()),
+        Some("http") => Err("is plain HTTP to another machine; use https:// (plain HTTP only to 127.0.0.1, ::1 or localhost)".into()),
+        _ => Err("must start with https://".into()),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<core::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Where and how to reach the license service.
+#[derive(Clone, Debug)]
+pub struct ServerSpec {
+    /// Base URL (`https://licenses.vendor.example`).
+    pub url: String,
+    /// The pinned certificate(s), PEM: the vendor's CA or the server's own.
+    pub ca: Option<PathBuf>,
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// First backoff delay (doubles each retry, with jitter).
+    pub backoff: Duration,
+}
+
+/// What a renewal attempt came to, for the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct RenewalSummary {
+    /// `renewed`, `not_due`, `unreachable` or `refused`.
+    pub outcome: &'static str,
+    /// The server asked.
+    pub server: String,
+    /// Attempts made (0 when not due).
+    pub attempts: u32,
+    /// The sequence installed, when renewed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u32>,
+    /// Why not, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The failure's code (`server_unreachable`, `server_refused`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The problem code the server answered with (`replaced`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// An HTTPS client pinned to the vendor's certificate.
+#[derive(Debug)]
+pub struct Client {
+    agent: ureq::Agent,
+    spec: ServerSpec,
+}
+
+/// One answer of the server.
+enum Attempt {
+    License(Vec<u8>),
+    Refused(OnlineError),
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
+}
+
+impl Client {
+    /// A client for `spec`.
+    ///
+    /// # Errors
+    /// [`OnlineError::BadUrl`], [`OnlineError::NoPin`],
+    /// [`OnlineError::Pin`].
+    pub fn new(spec: ServerSpec) -> Result<Self, OnlineError> {
+        check_url(&spec.url).map_err(|reason| OnlineError::BadUrl {
+            url: escaped(&spec.url).to_string(),
+            reason,
+        })?;
+        let mut tls = ureq::tls::TlsConfig::builder()
+            .provider(ureq::tls::TlsProvider::Rustls)
+            .unversioned_rustls_crypto_provider(Arc::new(provider()));
+        if spec.url.starts_with("https://") {
+            let path = spec.ca.clone().ok_or_else(|| OnlineError::NoPin {
+                url: escaped(&spec.url).to_string(),
+            })?;
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&pinned(&path)?));
+        }
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls.build())
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(Duration::from_secs(30)))
+            .user_agent(concat!("tessera-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Ok(Self { agent, spec })
+    }
+
+    /// The server's base URL.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.spec.url
+    }
+
+    /// Renews: `make_request` makes a fresh signed request for each
+    /// attempt. Returns the license bytes and the attempts made.
+    ///
+    /// # Errors
+    /// [`OnlineError::Unreachable`] after the last retry,
+    /// [`OnlineError::Refused`] at once; `make_request`'s error.
+    pub fn renew<E: From<OnlineError>>(
+        &self,
+        mut make_request: impl FnMut() -> Result<Vec<u8>, E>,
+        mut sleep: impl FnMut(Duration),
+    ) -> Result<(Vec<u8>, u32), E> {
+        let endpoint = format!("{}/v1/renew", self.spec.url.trim_end_matches('/'));
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let request = make_request()?;
+            let reason = match self.attempt(&endpoint, &request) {
+                Attempt::License(bytes) => return Ok((bytes, attempts)),
+                Attempt::Refused(e) => return Err(e.into()),
+                Attempt::Retry { reason, after } => {
+                    if attempts > self.spec.retries {
+                        reason
+                    } else {
+                        sleep(backoff(self.spec.backoff, attempts, after));
+                        continue;
+                    }
+                }
+            };
+            return Err(OnlineError::Unreachable {
+                url: escaped(&self.spec.url).to_string(),
+                attempts,
+                reason,
+            }
+            .into());
+        }
+    }
+
+    fn attempt(&self, endpoint: &str, request: &[u8]) -> Attempt {
+        let mut response = match self
+            .agent
+            .post(endpoint)
+            .header("content-type", "application/cose")
+            .header("accept", "application/cose, application/problem+json")
+            .send(request)
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Retry {
+                    reason: escaped(&e.to_string()).to_string(),
+                    after: None,
+                }
+            }
+        };
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = match response
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER)
+            .read_to_vec()
+        {
+            Ok(b) => b,
+            Err(e) => {
+                return Attempt::Retry {
+                    reason: format!("the answer could not be read: {}", escaped(&e.to_string())),
+                    after: None,
+                }
+            }
+        };
+        if status == 200 && content_type.starts_with("application/cose") {
+            return Attempt::License(body);
+        }
+        let (code, detail) = problem_of(&body);
+        let described = format!(
+            "HTTP {status}{}",
+            code.as_ref()
+                .map(|c| format!(" ({c}): {}", detail.clone().unwrap_or_default()))
+                .unwrap_or_default()
+        );
+        match status {
+            408 | 429 | 500..=599 => Attempt::Retry {
+                reason: described,
+                after: retry_after,
+            },
+            200 => Attempt::Retry {
+                reason: format!(
+                    "HTTP 200 with `{}` instead of a license",
+                    escaped(&content_type)
+                ),
+                after: None,
+            },
+            _ => Attempt::Refused(OnlineError::Refused {
+                code: code.unwrap_or_else(|| format!("http-{status}")),
+                detail: detail.unwrap_or_else(|| {
+                    format!(
+                        "HTTP {status} without a problem description; is {} the license service?",
+                        escaped(&self.spec.url)
+                    )
+                }),
+                status,
+            }),
+        }
+    }
+}
+
+/// The `code` and `detail` of a problem+json body, escaped for a terminal
+/// and cut to a sane length.
+fn problem_of(body: &[u8]) -> (Option<String>, Option<String>) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return (None, None);
+    };
+    let text = |k: &str| {
+        v.get(k).and_then(|x| x.as_str()).map(|s| {
+            let s: String = s.chars().take(400).collect();
+            escaped(&s).to_string()
+        })
+    };
+    (text("code"), text("detail"))
+}
+
+/// The delay before retry `attempt` (1-based): `base · 2^(attempt-1)`,
+/// capped, with ±50% jitter (so a thousand PBXs that lost the server
+/// together do not return together); at least the server's
+/// `Retry-After`.
+#[must_use]
+pub fn backoff(base: Duration, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let exp = base
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
+        .min(BACKOFF_CAP);
+    let jitter = f64::from(OsRng.next_u32()) / f64::from(u32::MAX);
+    let d = exp.mul_f64(0.5 + jitter);
+    d.max(retry_after.unwrap_or(Duration::ZERO).min(BACKOFF_CAP))
+}
+
+/// The crypto provider of the client (`ring`; see the server's
+/// `tls::provider` for why).
+#[allow(deprecated)]
+fn provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
+/// The certificates of the pinned PEM file.
+fn pinned(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, OnlineError> {
+    use rustls_pki_types::pem::PemObject as _;
+    let bad = |reason: String| OnlineError::Pin {
+        path: crate::store::shown(path).to_string(),
+        reason,
+    };
+    let bytes = read_file(
+        path,
+        MAX_CA_FILE,
+        Some(Access::Shared),
+        "pinned certificate",
+    )
+    .map_err(|e| bad(e.to_string()))?
+    .ok_or_else(|| bad("does not exist; copy the vendor's CA certificate there".into()))?;
+    let certs: Vec<_> = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(format!("is not a PEM certificate file ({e})")))?;
+    if certs.is_empty() {
+        return Err(bad(
+            "holds no `-----BEGIN CERTIFICATE-----` block; give the vendor's CA certificate in PEM"
+                .into(),
+        ));
+    }
+    Ok(certs
+        .into_iter()
+        .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_the_agent_uses() {
+        for good in [
+            "https://licenses.vendor.example",
+            "https://licenses.vendor.example:8443/tessera",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080",
+            "http://localhost:1",
+        ] {
+            assert!(check_url(good).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("licenses.vendor.example", "https://"),
+            ("http://licenses.vendor.example", "plain HTTP"),
+            ("https://user:pw@licenses.vendor.example", "password"),
+            ("https://licenses.vendor.example/?x=1", "query"),
+            ("https://licenses.vendor.example/\u{1b}[2J", "control"),
+            ("ftp://licenses.vendor.example", "https://"),
+            ("https://", "URL"),
+        ] {
+            let e = check_url(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert!(check_url(&format!("https://a/{}", "x".repeat(600))).is_err());
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_a_cap() {
+        let base = Duration::from_secs(2);
+        for attempt in 1..=12 {
+            let exp = (base * (1 << (attempt - 1))).min(BACKOFF_CAP);
+            let d = backoff(base, attempt, None);
+            assert!(d >= exp / 2 && d <= exp + exp / 2, "{attempt}: {d:?}");
+        }
+        assert!(backoff(base, 1, Some(Duration::from_secs(60))) >= Duration::from_secs(60));
+        assert!(backoff(base, 1, Some(Duration::from_secs(1 << 40))) <= BACKOFF_CAP * 2);
+        assert!(backoff(base, u32::MAX, None) <= BACKOFF_CAP + BACKOFF_CAP / 2);
+    }
+
+    #[test]
+    fn problems_are_read_and_escaped() {
+        let (code, detail) =
+            problem_of(br#"{"code":"replaced","detail":"old box\u001b[2J","status":403}"#);
+        assert_eq!(code.as_deref(), Some("replaced"));
+        assert!(!detail.unwrap().contains('\u{1b}'));
+        assert_eq!(problem_of(b"<html>"), (None, None));
+    }
+
+    #[test]
+    fn https_needs_a_pin() {
+        let e = Client::new(ServerSpec {
+            url: "https://licenses.vendor.example".into(),
+            ca: None,
+            retries: 0,
+            backoff: BACKOFF_BASE,
+        })
+        .unwrap_err();
+        assert_eq!(e.code(), "server_pin");
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not a certificate").unwrap();
+        let e = Client::new(ServerSpec {
+            url: "https://licenses.vendor.example".into(),
+            ca: Some(ca),
+            retries: 0,
+            backoff: BACKOFF_BASE,
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("BEGIN CERTIFICATE"), "{e}");
+    }
+
+    #[test]
+    fn an_unreachable_server_is_retried_with_fresh_requests() {
+        // A port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = Client::new(ServerSpec {
+            url: format!("http://127.0.0.1:{port}"),
+            ca: None,
+            retries: 3,
+            backoff: Duration::from_millis(1),
+        })
+        .unwrap();
+        let mut made = 0;
+        let mut slept = Vec::new();
+        let e = client
+            .renew(
+                || {
+                    made += 1;
+                    Ok::<_, OnlineError>(vec![made])
+                },
+                |d| slept.push(d),
+            )
+            .unwrap_err();
+        assert!(e.unreachable(), "{e}");
+        assert!(e.to_string().contains("4 attempt(s)"), "{e}");
+        assert_eq!(made, 4);
+        assert_eq!(slept.len(), 3);
+    }
+}
+
+/// What an online renewal came to: the attempt, and the license decision
+/// after it (the new license, or the one in force with its grace state).
+#[derive(Debug)]
+pub struct Online {
+    /// The attempt.
+    pub renewal: RenewalSummary,
+    /// The decision after it.
+    pub report: crate::Report,
+    /// The failure, when the renewal failed.
+    pub error: Option<OnlineError>,
+}
+
+impl crate::Agent {
+    /// Where the license service is: `url` and `ca` (command line) over
+    /// `server` and `server_ca` in agent.toml.
+    ///
+    /// # Errors
+    /// [`OnlineError::NoServer`].
+    pub fn server_spec(
+        &self,
+        url: Option<&str>,
+        ca: Option<&Path>,
+    ) -> Result<ServerSpec, OnlineError> {
+        let config = self.config();
+        let url = url
+            .map(str::to_owned)
+            .or_else(|| config.server.clone())
+            .ok_or(OnlineError::NoServer)?;
+        Ok(ServerSpec {
+            url,
+            ca: ca
+                .map(Path::to_path_buf)
+                .or_else(|| config.server_ca.clone()),
+            retries: config.server_retries.unwrap_or(DEFAULT_RETRIES),
+            backoff: BACKOFF_BASE,
+        })
+    }
+
+    /// Renews with the license service. Without `force` (`check
+    /// --online`) only when the license is due: renewal window, grace or
+    /// after it; else it is a plain check. With `force` (`renew
+    /// --server`) always. A fresh request is made for each attempt; the
+    /// answer is installed as [`crate::Agent::install`] installs a file.
+    /// When the renewal fails, the license in force stays and is checked
+    /// as without a network.
+    ///
+    /// `now` gives the time (it moves during the retries); `sleep` waits
+    /// between retries.
+    ///
+    /// # Errors
+    /// Those of [`crate::Agent::check`] and [`crate::Agent::install`];
+    /// configuration errors of the server ([`OnlineError::NoServer`],
+    /// [`OnlineError::BadUrl`], [`OnlineError::NoPin`],
+    /// [`OnlineError::Pin`]); a failed renewal's error when no license is
+    /// installed to fall back on.
+    pub fn renew_online(
+        &self,
+        spec: ServerSpec,
+        force: bool,
+        now: &dyn Fn() -> Result<i64, crate::AgentError>,
+        sleep: impl FnMut(Duration),
+    ) -> Result<Online, crate::AgentError> {
+        let server = escaped(&spec.url).to_string();
+        let client = Client::new(spec)?;
+        if !force {
+            let report = self.check(now()?)?;
+            if report.verdict == "valid" {
+                return Ok(Online {
+                    renewal: RenewalSummary {
+                        outcome: "not_due",
+                        server,
+                        attempts: 0,
+                        sequence: None,
+                        error: None,
+                        code: None,
+                        problem: None,
+                    },
+                    report,
+                    error: None,
+                });
+            }
+        }
+        let renewed = client.renew(
+            || Ok::<_, crate::AgentError>(self.request(now()?)?.bytes),
+            sleep,
+        );
+        match renewed {
+            Ok((bytes, attempts)) => {
+                let report = self.install(&bytes, now()?, false)?;
+                Ok(Online {
+                    renewal: RenewalSummary {
+                        outcome: "renewed",
+                        server,
+                        attempts,
+                        sequence: Some(report.license.sequence),
+                        error: None,
+                        code: None,
+                        problem: None,
+                    },
+                    report,
+                    error: None,
+                })
+            }
+            Err(crate::AgentError::Online(e)) => {
+                let report = match self.check(now()?) {
+                    Ok(r) => r,
+                    Err(_) if force => return Err(e.into()),
+                    Err(other) => return Err(other),
+                };
+                let attempts = match &e {
+                    OnlineError::Unreachable { attempts, .. } => *attempts,
+                    _ => 1,
+                };
+                Ok(Online {
+                    renewal: RenewalSummary {
+                        outcome: if e.unreachable() {
+                            "unreachable"
+                        } else {
+                            "refused"
+                        },
+                        server,
+                        attempts,
+                        sequence: None,
+                        error: Some(e.to_string()),
+                        code: Some(e.code().to_owned()),
+                        problem: match &e {
+                            OnlineError::Refused { code, .. } => Some(code.clone()),
+                            _ => None,
+                        },
+                    },
+                    report,
+                    error: Some(e),
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+}

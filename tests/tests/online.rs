@@ -1,0 +1,367 @@
+//! Online renewal: the real `tessera-agent` renewing with a real
+//! `tessera-server` the test starts on loopback (TLS, a CA made by the
+//! test, pinned in agent.toml), on the vendor's real ledger, with a clock
+//! the scenario moves. A PBX renewing daily for 30 days; an appliance on
+//! the 3-hourly policy locked 72 hours after the server went away and
+//! restored by its next renewal; a replaced (RMA) box refused; a PBX
+//! activated from a file moving to online renewal and back.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{activate, agent_exit, OrderSpec, Site, Vendor, PASSPHRASE};
+use tessera_issuer::cli::{Global, KeyArgs};
+use tessera_issuer::commands::Ctx;
+use tessera_issuer::config::Config;
+use tessera_server::testing::{make_pki, TestPki};
+use tessera_server::{Clock, Limits, Rate, Running, Settings, TlsFiles};
+
+const T0: &str = "2026-01-02T09:00:00Z";
+const DAY: i64 = 86_400;
+const HOUR: i64 = 3_600;
+
+fn unix(t: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp()
+}
+
+/// Unix seconds as RFC 3339 (what `tessera` and `tessera-agent` take).
+fn at(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The license service of a vendor, in this process.
+struct Service {
+    rt: tokio::runtime::Runtime,
+    running: Option<Running>,
+    clock: Clock,
+    pki: TestPki,
+    catalog: Option<PathBuf>,
+    ledger: PathBuf,
+    key: PathBuf,
+    keyring: PathBuf,
+    passphrase: PathBuf,
+}
+
+impl Service {
+    fn new(vendor: &Vendor, catalog: Option<PathBuf>, now: i64) -> Self {
+        let pki = make_pki(vendor.dir()).unwrap();
+        let passphrase = vendor.write("passphrase", PASSPHRASE);
+        let mut s = Self {
+            rt: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap(),
+            running: None,
+            clock: Clock::manual(now),
+            pki,
+            catalog,
+            ledger: vendor.path("ledger.db"),
+            key: vendor.path("signing.pem"),
+            keyring: vendor.path("keyring.toml"),
+            passphrase,
+        };
+        s.start(0);
+        s
+    }
+
+    /// Starts (again) on `port` (0: any).
+    fn start(&mut self, port: u16) {
+        let global = Global {
+            ledger: Some(self.ledger.clone()),
+            catalog: self.catalog.clone(),
+            operator: Some("tessera-server".into()),
+            ..Global::default()
+        };
+        let settings = Settings {
+            listen: format!("127.0.0.1:{port}").parse().unwrap(),
+            tls: Some(TlsFiles {
+                cert: self.pki.cert.clone(),
+                key: self.pki.key.clone(),
+            }),
+            insecure_http: false,
+            ctx: Ctx::with_config(global, Config::default().with_env(|_| None)).unwrap(),
+            key: KeyArgs {
+                key: vec![self.key.clone()],
+                passphrase_file: Some(self.passphrase.clone()),
+                keyring: Some(self.keyring.clone()),
+                ..KeyArgs::default()
+            },
+            freshness: tessera_server::DEFAULT_FRESHNESS,
+            limits: Limits {
+                per_serial: Rate::parse("off").unwrap(),
+                ..Limits::default()
+            },
+            clock: self.clock.clone(),
+        };
+        self.running = Some(self.rt.block_on(tessera_server::start(settings)).unwrap());
+    }
+
+    fn url(&self) -> String {
+        self.running.as_ref().unwrap().url()
+    }
+
+    fn port(&self) -> u16 {
+        self.running.as_ref().unwrap().addr().port()
+    }
+
+    fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown();
+            self.rt.block_on(r.wait());
+        }
+    }
+
+    /// Points `site` at this service: URL, pinned CA, no retries (a test
+    /// does not wait for backoff).
+    fn configure(&self, site: &Site, extra: &str) {
+        std::fs::copy(&self.pki.ca, site.state().join("vendor-ca.pem")).unwrap();
+        site.config(&format!(
+            "server = \"{}\"\nserver_ca = \"vendor-ca.pem\"\nserver_retries = 0\n{extra}",
+            self.url()
+        ));
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn check_online(site: &Site, now: i64) -> common::Run {
+    site.agent(&["check", "--online", "--json", "--now", &at(now)])
+}
+
+#[test]
+fn a_pbx_renews_daily_for_30_days_and_every_license_is_in_the_ledger() {
+    let vendor = Vendor::new();
+    let catalog = vendor.catalog_with(
+        "online.toml",
+        &[(
+            "lease = \"30d\"\nmax_lease = \"366d\"\nrenewal_window = \"7d\"",
+            "lease = \"2d\"\nmax_lease = \"366d\"\nrenewal_window = \"1d\"",
+        )],
+    );
+    let catalog_arg = catalog.to_str().unwrap().to_owned();
+    let site = Site::appliance("HW-0E0E-0001", 41);
+    site.trust(&vendor);
+    OrderSpec::default().write(&vendor, "order.toml");
+    let req = site.request(T0);
+    let (run, lic) = vendor.answer(
+        T0,
+        &["--catalog", &catalog_arg, "issue", "--order", "order.toml"],
+        &req,
+        "day-0.lic",
+    );
+    let serial = run.ok().json()["serial"].as_str().unwrap().to_owned();
+    site.install(&lic, T0).ok();
+
+    let t0 = unix(T0);
+    let service = Service::new(&vendor, Some(catalog.clone()), t0);
+    service.configure(&site, "");
+    // Not due on the day of activation: no request leaves.
+    let quiet = check_online(&site, t0 + HOUR).code(agent_exit::FULL).json();
+    assert_eq!(quiet["renewal"]["outcome"], "not_due");
+    assert_eq!(quiet["renewal"]["attempts"], 0);
+
+    for day in 1..=30 {
+        let now = t0 + day * DAY + 17;
+        service.clock.set(now);
+        let r = check_online(&site, now).code(agent_exit::FULL).json();
+        assert_eq!(r["renewal"]["outcome"], "renewed", "day {day}: {r}");
+        assert_eq!(r["license"]["sequence"], day + 1, "day {day}");
+        assert_eq!(r["days_since_renewal"], 0);
+    }
+    let shown = vendor.ledger_show(&serial);
+    let licenses = shown["licenses"].as_array().unwrap();
+    assert_eq!(licenses.len(), 31, "{shown}");
+    assert!(licenses[1..].iter().all(|l| l["action"] == "renew"));
+    vendor.tessera(&["ledger", "verify"]).ok();
+    assert_eq!(
+        service
+            .running
+            .as_ref()
+            .unwrap()
+            .metrics()
+            .count("renew", "ok"),
+        30
+    );
+}
+
+#[test]
+fn an_appliance_on_the_3_hourly_policy_locks_72_hours_after_the_server_goes_away() {
+    let vendor = Vendor::new();
+    let catalog = vendor.catalog_with(
+        "3h.toml",
+        &[(
+            "lease = \"30d\"\nmax_lease = \"366d\"\nrenewal_window = \"7d\"\ncheck_interval = \"1d\"\ngrace = \"14d\"\nafter_grace = \"emergency_only\"",
+            "lease = \"6h\"\nmax_lease = \"366d\"\nrenewal_window = \"3h\"\ncheck_interval = \"3h\"\ngrace = \"72h\"\nafter_grace = \"locked\"",
+        )],
+    );
+    let catalog_arg = catalog.to_str().unwrap().to_owned();
+    let site = Site::appliance("HW-0E0E-0002", 42);
+    site.trust(&vendor);
+    OrderSpec::default().write(&vendor, "order.toml");
+    let req = site.request(T0);
+    let (run, lic) = vendor.answer(
+        T0,
+        &["--catalog", &catalog_arg, "issue", "--order", "order.toml"],
+        &req,
+        "first.lic",
+    );
+    run.ok();
+    site.install(&lic, T0).ok();
+    let t0 = unix(T0);
+    let mut service = Service::new(&vendor, Some(catalog), t0);
+    service.configure(&site, "");
+
+    // A day of 3-hourly checks, renewing whenever the renewal is due.
+    let mut last = t0;
+    for k in 1..=8 {
+        let now = t0 + k * 3 * HOUR;
+        service.clock.set(now);
+        let r = check_online(&site, now).code(agent_exit::FULL).json();
+        assert_eq!(r["renewal"]["outcome"], "renewed", "check {k}: {r}");
+        last = now;
+    }
+    // The server goes away. The lease (6 h) runs out, grace (72 h) runs,
+    // then the appliance is locked: exactly as offline.
+    let port = service.port();
+    service.stop();
+    let r = check_online(&site, last + 3 * HOUR)
+        .code(agent_exit::RENEWAL_DUE)
+        .json();
+    assert_eq!(r["renewal"]["outcome"], "unreachable");
+    assert_eq!(r["renewal"]["code"], "server_unreachable");
+    let r = check_online(&site, last + 6 * HOUR + 1)
+        .code(agent_exit::GRACE)
+        .json();
+    assert_eq!(r["renewal"]["outcome"], "unreachable");
+    check_online(&site, last + 6 * HOUR + 71 * HOUR).code(agent_exit::GRACE);
+    let r = check_online(&site, last + 6 * HOUR + 72 * HOUR + 1)
+        .code(agent_exit::LOCKED)
+        .json();
+    assert_eq!(r["mode"], "locked");
+    // `renew` says the server is out of reach (exit 4) and keeps the license.
+    site.agent(&["renew", "--now", &at(last + 80 * HOUR)])
+        .code(4)
+        .says("could not be reached");
+
+    // The server is back: the next check renews and restores full service.
+    let back = last + 90 * HOUR;
+    service.clock.set(back);
+    service.start(port);
+    let r = check_online(&site, back).code(agent_exit::FULL).json();
+    assert_eq!(r["renewal"]["outcome"], "renewed");
+    assert_eq!(r["mode"], "full");
+    vendor.tessera(&["ledger", "verify"]).ok();
+}
+
+#[test]
+fn a_replaced_box_is_refused_by_the_server_and_the_new_one_renews() {
+    let vendor = Vendor::new();
+    let old = Site::appliance("HW-0E0E-0003", 43);
+    let order = OrderSpec::default().write(&vendor, "order.toml");
+    let (summary, _) = activate(&vendor, &old, &order, T0, "old.lic");
+    let serial = summary["serial"].as_str().unwrap().to_owned();
+    let t0 = unix(T0);
+    let service = Service::new(&vendor, None, t0);
+    service.configure(&old, "");
+
+    // RMA: a new box takes the serial over.
+    let new = Site::appliance("HW-0E0E-0004", 44);
+    new.trust(&vendor);
+    let now = t0 + 10 * DAY;
+    let req = new.request(&at(now));
+    let (run, lic) = vendor.answer(
+        &at(now),
+        &["replace", "--serial", &serial, "--reason", "rma"],
+        &req,
+        "new.lic",
+    );
+    run.ok();
+    new.install(&lic, &at(now)).ok();
+    service.configure(&new, "");
+
+    service.clock.set(now + HOUR);
+    let refused = old
+        .agent(&["renew", "--json", "--now", &at(now + HOUR)])
+        .code(2)
+        .json();
+    assert_eq!(refused["renewal"]["outcome"], "refused");
+    assert_eq!(refused["renewal"]["problem"], "replaced");
+    // The old box keeps what it has (its lease, then grace) and no more.
+    assert_eq!(refused["license"]["sequence"], 1);
+    let renewed = new
+        .agent(&["renew", "--json", "--now", &at(now + HOUR)])
+        .ok()
+        .json();
+    assert_eq!(renewed["renewal"]["outcome"], "renewed");
+    assert_eq!(renewed["license"]["sequence"], 3);
+}
+
+#[test]
+fn a_pbx_activated_from_a_file_moves_to_online_renewal_and_back() {
+    let vendor = Vendor::new();
+    let site = Site::appliance("HW-0E0E-0005", 45);
+    let order = OrderSpec::default().write(&vendor, "order.toml");
+    activate(&vendor, &site, &order, T0, "first.lic");
+    let t0 = unix(T0);
+    let service = Service::new(&vendor, None, t0);
+    // No server configured: `check --online` says what to set; plain
+    // `check` never needs one.
+    site.agent(&["check", "--online", "--now", &at(t0 + HOUR)])
+        .code(2)
+        .says("server = \"https://");
+    // Online, by the command line alone, with the pinned CA (no retries:
+    // the test does not wait for backoff).
+    site.config("server_retries = 0\n");
+    let ca = site.state().join("ca.pem");
+    std::fs::copy(&service.pki.ca, &ca).unwrap();
+    service.clock.set(t0 + 2 * HOUR);
+    let ca_arg = ca.to_str().unwrap().to_owned();
+    let online = site
+        .agent(&[
+            "renew",
+            "--server",
+            &service.url(),
+            "--server-ca",
+            &ca_arg,
+            "--json",
+            "--now",
+            &at(t0 + 2 * HOUR),
+        ])
+        .ok()
+        .json();
+    assert_eq!(online["license"]["sequence"], 2);
+    // A server certificate the pin does not cover is refused.
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = make_pki(other.path()).unwrap().ca;
+    let wrong = site
+        .agent(&[
+            "renew",
+            "--server",
+            &service.url(),
+            "--server-ca",
+            other_ca.to_str().unwrap(),
+            "--now",
+            &at(t0 + 2 * HOUR),
+        ])
+        .code(4);
+    assert!(
+        wrong.stderr.contains("could not be reached"),
+        "{}",
+        wrong.stderr
+    );
+    // And back to files: a request file answered by `tessera renew`.
+    let now = t0 + 3 * DAY;
+    let req = site.request(&at(now));
+    let (run, lic) = vendor.answer(&at(now), &["renew"], &req, "by-file.lic");
+    assert_eq!(run.ok().json()["sequence"], 3);
+    site.install(&lic, &at(now)).ok();
+}
