@@ -52,3 +52,198 @@ pub fn make_pki(dir: &Path) -> Result<TestPki, String> {
     write(&pki.key, key.serialize_pem())?;
     Ok(pki)
 }
+
+/// A vendor for tests and the load generator: an encrypted signing key
+/// (cheap test parameters) with its passphrase file, a ledger, a test PKI,
+/// and PBXs activated from the verifier's sample appliance.
+#[derive(Debug)]
+pub struct TestVendor {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The signing key (also in `signing.pem`).
+    pub signer: tessera_signer::FileSigner,
+    /// The catalog (the default one).
+    pub catalog: tessera_issuer::catalog::Catalog,
+    /// TLS files.
+    pub pki: TestPki,
+}
+
+/// Passphrase of the test key.
+pub const PASSPHRASE: &str = "tessera-server tests only";
+
+const ORDER: &str = include_str!("../../issuer/examples/order.toml");
+
+impl TestVendor {
+    /// Sets up a vendor in `dir` with its ledger created at `at`.
+    ///
+    /// # Errors
+    /// Any failure, as text.
+    pub fn new(dir: &Path, at: i64) -> Result<Self, String> {
+        use tessera_signer::{EncryptionParams, FileSigner, Passphrase};
+        let signer = FileSigner::generate().map_err(|e| e.to_string())?;
+        signer
+            .write_encrypted_with(
+                &dir.join("signing.pem"),
+                &Passphrase::new(PASSPHRASE).map_err(|e| e.to_string())?,
+                EncryptionParams::insecure_for_tests(),
+            )
+            .map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("passphrase"), PASSPHRASE).map_err(|e| e.to_string())?;
+        let pki = make_pki(dir)?;
+        let v = Self {
+            dir: dir.to_owned(),
+            signer,
+            catalog: tessera_issuer::catalog::Catalog::default_catalog()
+                .map_err(|e| e.to_string())?,
+            pki,
+        };
+        tessera_issuer::ledger::Ledger::init(
+            &v.ledger_path(),
+            "tessera-vendor",
+            &v.signer,
+            "ops",
+            at,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(v)
+    }
+
+    /// The ledger file.
+    #[must_use]
+    pub fn ledger_path(&self) -> PathBuf {
+        self.dir.join("ledger.db")
+    }
+
+    /// Runs `f` in one ledger transaction and commits.
+    ///
+    /// # Errors
+    /// Any failure, as text.
+    pub fn with_writer<T>(
+        &self,
+        f: impl FnOnce(
+            &mut tessera_issuer::ledger::Writer<'_>,
+            &tessera_issuer::issuance::Issuer<'_>,
+        ) -> Result<T, tessera_issuer::error::Error>,
+    ) -> Result<T, String> {
+        let mut ledger =
+            tessera_issuer::ledger::Ledger::open(&self.ledger_path()).map_err(|e| e.to_string())?;
+        let issuer = tessera_issuer::issuance::Issuer {
+            catalog: &self.catalog,
+            signer: &self.signer,
+            operator: "ops",
+        };
+        let mut w = ledger
+            .writer(&self.signer, "ops")
+            .map_err(|e| e.to_string())?;
+        let out = f(&mut w, &issuer).map_err(|e| e.to_string())?;
+        w.commit().map_err(|e| e.to_string())?;
+        Ok(out)
+    }
+
+    /// Activates `count` appliances at `at` (the sample appliance with HW
+    /// serials `HW-LOAD-000001` ...; all share the sample device key and
+    /// identity digests), in one transaction; returns their SW serials.
+    ///
+    /// # Errors
+    /// Any failure, as text.
+    pub fn activate(&self, count: u32, first: u32, at: i64) -> Result<Vec<String>, String> {
+        use tessera_issuer::issuance::{self, IssueOptions};
+        let order = tessera_issuer::order::Order::parse("order.toml", ORDER, false)
+            .map_err(|e| e.to_string())?;
+        let now = chrono::DateTime::from_timestamp(at, 0).ok_or("bad time")?;
+        self.with_writer(|w, issuer| {
+            let mut serials = Vec::new();
+            for n in first..first + count {
+                let mut r = tessera_verifier::samples::request();
+                r.hw_serial = Some(format!("HW-LOAD-{n:06}"));
+                r.created_at = at;
+                let opts = IssueOptions {
+                    now,
+                    ..IssueOptions::default()
+                };
+                serials.push(
+                    issuance::issue(w, issuer, &order, &r, &opts)?
+                        .license
+                        .serial,
+                );
+            }
+            Ok(serials)
+        })
+    }
+
+    /// The server settings for this vendor: TLS on `listen`, the ledger,
+    /// the key with its passphrase file.
+    ///
+    /// # Errors
+    /// Any failure, as text.
+    pub fn settings(
+        &self,
+        listen: core::net::SocketAddr,
+        clock: crate::Clock,
+        limits: crate::Limits,
+    ) -> Result<crate::Settings, String> {
+        let global = tessera_issuer::cli::Global {
+            ledger: Some(self.ledger_path()),
+            operator: Some("tessera-server".into()),
+            ..tessera_issuer::cli::Global::default()
+        };
+        let ctx = tessera_issuer::commands::Ctx::with_config(
+            global,
+            tessera_issuer::config::Config::default().with_env(|_| None),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(crate::Settings {
+            listen,
+            tls: Some(crate::TlsFiles {
+                cert: self.pki.cert.clone(),
+                key: self.pki.key.clone(),
+            }),
+            insecure_http: false,
+            ctx,
+            key: tessera_issuer::cli::KeyArgs {
+                key: vec![self.dir.join("signing.pem")],
+                passphrase_file: Some(self.dir.join("passphrase")),
+                ..tessera_issuer::cli::KeyArgs::default()
+            },
+            freshness: crate::DEFAULT_FRESHNESS,
+            limits,
+            clock,
+        })
+    }
+}
+
+/// A renewal request of the sample appliance for `serial`, made at `now`,
+/// with a nonce from `nonce`, signed by the sample device key.
+///
+/// # Errors
+/// The encoder's error, as text.
+pub fn renewal(serial: &str, now: i64, nonce: u64) -> Result<Vec<u8>, String> {
+    use tessera_verifier::samples::{self, seed_signer, DEVICE_KEY_SEED};
+    let mut r = samples::request();
+    r.serial = Some(serial.to_owned());
+    r.hw_serial = None;
+    r.created_at = now;
+    r.nonce = [0; 16];
+    r.nonce[..8].copy_from_slice(&nonce.to_be_bytes());
+    tessera_verifier::encode::sign_request(&r, seed_signer(DEVICE_KEY_SEED))
+        .map_err(|e| e.to_string())
+}
+
+/// An HTTPS client that trusts only the test CA (the agent's client crate).
+///
+/// # Errors
+/// Any failure, as text.
+pub fn client(pki: &TestPki) -> Result<ureq::Agent, String> {
+    let pem = std::fs::read(&pki.ca).map_err(|e| e.to_string())?;
+    let ca = ureq::tls::Certificate::from_pem(&pem).map_err(|e| e.to_string())?;
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&[ca]))
+        .unversioned_rustls_crypto_provider(std::sync::Arc::new(crate::tls::provider()))
+        .build();
+    Ok(ureq::Agent::config_builder()
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .timeout_global(Some(core::time::Duration::from_secs(60)))
+        .build()
+        .into())
+}

@@ -3,77 +3,43 @@
 
 use core::time::Duration;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use tessera_issuer::catalog::Catalog;
-use tessera_issuer::cli::{Global, KeyArgs};
-use tessera_issuer::commands::Ctx;
-use tessera_issuer::config::Config;
-use tessera_issuer::issuance::{self, IssueOptions, Issuer, ReplaceReason};
+use tessera_issuer::issuance::{self, Issuer, ReplaceReason};
 use tessera_issuer::ledger::{Action, Ledger};
-use tessera_issuer::order::Order;
-use tessera_signer::{EncryptionParams, FileSigner, Passphrase, Signer as _};
+use tessera_signer::Signer as _;
 use tessera_verifier::claims::{ComponentKind, Identity};
-use tessera_verifier::encode::{sign_request, RequestData};
-use tessera_verifier::samples::{self, seed_signer, DEVICE_KEY_SEED, T0};
+use tessera_verifier::encode::sign_request;
+use tessera_verifier::samples::{self, seed_signer, T0};
 use tessera_verifier::{armor, binding::component_digest, decode_license_unverified};
 
 use super::*;
-use crate::testing::{make_pki, TestPki};
+use crate::testing::{self, TestPki, TestVendor};
 
-const ORDER: &str = include_str!("../../issuer/examples/order.toml");
-const PASS: &str = "server tests only";
 const HOUR: i64 = 3600;
 
 struct Vendor {
-    dir: tempfile::TempDir,
-    signer: FileSigner,
-    catalog: Catalog,
+    _dir: tempfile::TempDir,
+    v: TestVendor,
     pki: TestPki,
     serial: String,
 }
 
 impl Vendor {
-    /// A vendor with a key, a ledger and the sample appliance activated at
-    /// T0.
+    /// A vendor with a key, a ledger and one appliance activated at T0.
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let signer = FileSigner::generate().unwrap();
-        signer
-            .write_encrypted_with(
-                &dir.path().join("signing.pem"),
-                &Passphrase::new(PASS).unwrap(),
-                EncryptionParams::insecure_for_tests(),
-            )
-            .unwrap();
-        std::fs::write(dir.path().join("passphrase"), PASS).unwrap();
-        let pki = make_pki(dir.path()).unwrap();
-        let mut v = Self {
-            signer,
-            catalog: Catalog::default_catalog().unwrap(),
-            pki,
-            serial: String::new(),
-            dir,
-        };
-        Ledger::init(&v.ledger_path(), "tessera-vendor", &v.signer, "alice", T0).unwrap();
-        let issued = v.with_writer(|w, issuer| {
-            issuance::issue(
-                w,
-                issuer,
-                &Order::parse("order.toml", ORDER, false).unwrap(),
-                &samples::request(),
-                &IssueOptions {
-                    now: at(T0),
-                    ..IssueOptions::default()
-                },
-            )
-        });
-        v.serial = issued.license.serial;
-        v
+        let v = TestVendor::new(dir.path(), T0).unwrap();
+        let serial = v.activate(1, 1, T0).unwrap().remove(0);
+        Self {
+            pki: v.pki.clone(),
+            v,
+            serial,
+            _dir: dir,
+        }
     }
 
     fn ledger_path(&self) -> PathBuf {
-        self.dir.path().join("ledger.db")
+        self.v.ledger_path()
     }
 
     fn with_writer<T>(
@@ -83,42 +49,13 @@ impl Vendor {
             &Issuer<'_>,
         ) -> Result<T, tessera_issuer::error::Error>,
     ) -> T {
-        let mut ledger = Ledger::open(&self.ledger_path()).unwrap();
-        let issuer = Issuer {
-            catalog: &self.catalog,
-            signer: &self.signer,
-            operator: "alice",
-        };
-        let mut w = ledger.writer(&self.signer, "alice").unwrap();
-        let out = f(&mut w, &issuer).unwrap();
-        w.commit().unwrap();
-        out
+        self.v.with_writer(f).unwrap()
     }
 
     fn settings(&self, clock: Clock, limits: Limits) -> Settings {
-        let global = Global {
-            ledger: Some(self.ledger_path()),
-            operator: Some("tessera-server".into()),
-            ..Global::default()
-        };
-        let ctx = Ctx::with_config(global, Config::default().with_env(|_| None)).unwrap();
-        Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            tls: Some(TlsFiles {
-                cert: self.pki.cert.clone(),
-                key: self.pki.key.clone(),
-            }),
-            insecure_http: false,
-            ctx,
-            key: KeyArgs {
-                key: vec![self.dir.path().join("signing.pem")],
-                passphrase_file: Some(self.dir.path().join("passphrase")),
-                ..KeyArgs::default()
-            },
-            freshness: DEFAULT_FRESHNESS,
-            limits,
-            clock,
-        }
+        self.v
+            .settings("127.0.0.1:0".parse().unwrap(), clock, limits)
+            .unwrap()
     }
 
     /// Licenses of the serial in the ledger.
@@ -142,15 +79,8 @@ fn no_limits() -> Limits {
     }
 }
 
-/// A renewal request of the sample appliance, made at `now`.
 fn renewal(serial: &str, now: i64, nonce: u64) -> Vec<u8> {
-    let mut r: RequestData = samples::request();
-    r.serial = Some(serial.to_owned());
-    r.hw_serial = None;
-    r.created_at = now;
-    r.nonce = [0; 16];
-    r.nonce[..8].copy_from_slice(&nonce.to_be_bytes());
-    sign_request(&r, seed_signer(DEVICE_KEY_SEED)).unwrap()
+    testing::renewal(serial, now, nonce).unwrap()
 }
 
 struct Client {
@@ -160,18 +90,10 @@ struct Client {
 
 impl Client {
     fn new(pki: &TestPki, base: String) -> Self {
-        let ca = ureq::tls::Certificate::from_pem(&std::fs::read(&pki.ca).unwrap()).unwrap();
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::new_with_certs(&[ca]))
-            .unversioned_rustls_crypto_provider(Arc::new(crate::tls::provider()))
-            .build();
-        let agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
-        Self { agent, base }
+        Self {
+            agent: testing::client(pki).unwrap(),
+            base,
+        }
     }
 
     fn post(&self, path: &str, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
@@ -483,7 +405,7 @@ fn graceful_shutdown_finishes_requests_in_flight() {
     assert!(Ledger::open_read_only(&v.ledger_path())
         .unwrap()
         .verify(
-            &[tessera_verifier::KeyEntry::new(v.signer.public_key(), 0)],
+            &[tessera_verifier::KeyEntry::new(v.v.signer.public_key(), 0)],
             None
         )
         .is_ok());
