@@ -148,6 +148,20 @@ fn problem(status: u16, ct: &str, body: &[u8]) -> (u16, String) {
     (status, v["code"].as_str().unwrap().to_owned())
 }
 
+/// Starts a server for `v` at the manual time `now`, with a client.
+fn serve(v: &Vendor, rt: &tokio::runtime::Runtime, now: i64, limits: Limits) -> (Running, Client) {
+    let server = rt
+        .block_on(start(v.settings(Clock::manual(now), limits)))
+        .unwrap();
+    let c = Client::new(&v.pki, server.url());
+    (server, c)
+}
+
+fn stop(rt: &tokio::runtime::Runtime, server: Running) {
+    server.shutdown();
+    rt.block_on(server.wait());
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -201,18 +215,13 @@ fn renews_over_tls_and_refuses_replays_and_stale_requests() {
     assert_eq!(server.metrics().count("renew", "ok"), 2);
     assert_eq!(server.metrics().count("renew", "replay"), 1);
     assert_eq!(server.metrics().count("renew", "stale"), 2);
-    server.shutdown();
-    rt.block_on(server.wait());
+    stop(&rt, server);
 
     // After a restart the nonce is still known: the ledger holds it.
-    let server = rt
-        .block_on(start(v.settings(Clock::manual(now), no_limits())))
-        .unwrap();
-    let c = Client::new(&v.pki, server.url());
+    let (server, c) = serve(&v, &rt, now, no_limits());
     let (status, ct, body) = c.renew(&request);
     assert_eq!(problem(status, &ct, &body), (409, "replay".into()));
-    server.shutdown();
-    rt.block_on(server.wait());
+    stop(&rt, server);
 }
 
 #[test]
@@ -220,10 +229,7 @@ fn refuses_unknown_replaced_and_bad_input_with_problems() {
     let v = Vendor::new();
     let rt = runtime();
     let now = T0 + 2 * HOUR;
-    let server = rt
-        .block_on(start(v.settings(Clock::manual(now), no_limits())))
-        .unwrap();
-    let c = Client::new(&v.pki, server.url());
+    let (server, c) = serve(&v, &rt, now, no_limits());
 
     let (status, ct, body) = c.renew(&renewal("SW-2026-999999", now, 1));
     assert_eq!(problem(status, &ct, &body), (404, "unknown".into()));
@@ -317,8 +323,7 @@ fn refuses_unknown_replaced_and_bad_input_with_problems() {
     assert_eq!(status, 200);
     assert!(text.contains("tessera_requests_total{route=\"renew\",outcome=\"replaced\"} 1"));
     assert!(text.contains("tessera_ledger_commit_seconds_count"));
-    server.shutdown();
-    rt.block_on(server.wait());
+    stop(&rt, server);
 }
 
 #[test]
@@ -331,10 +336,7 @@ fn rate_limits_per_serial_and_per_address() {
         per_address: Rate::parse("1/h,4").unwrap(),
         ..Limits::default()
     };
-    let server = rt
-        .block_on(start(v.settings(Clock::manual(now), limits)))
-        .unwrap();
-    let c = Client::new(&v.pki, server.url());
+    let (server, c) = serve(&v, &rt, now, limits);
     assert_eq!(c.renew(&renewal(&v.serial, now, 1)).0, 200);
     assert_eq!(c.renew(&renewal(&v.serial, now, 2)).0, 200);
     let (status, ct, body) = c.renew(&renewal(&v.serial, now, 3));
@@ -347,8 +349,7 @@ fn rate_limits_per_serial_and_per_address() {
     // Probes are never limited.
     assert_eq!(c.get("/healthz").0, 200);
     assert_eq!(v.history().len(), 3);
-    server.shutdown();
-    rt.block_on(server.wait());
+    stop(&rt, server);
 }
 
 #[test]

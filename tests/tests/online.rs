@@ -133,6 +133,24 @@ impl Drop for Service {
     }
 }
 
+/// Activates `site` at T0 by files, with the vendor's `catalog`; returns
+/// the SW serial.
+fn activate_with(vendor: &Vendor, site: &Site, catalog: &std::path::Path) -> String {
+    site.trust(vendor);
+    OrderSpec::default().write(vendor, "order.toml");
+    let req = site.request(T0);
+    let catalog = catalog.to_str().unwrap();
+    let (run, lic) = vendor.answer(
+        T0,
+        &["--catalog", catalog, "issue", "--order", "order.toml"],
+        &req,
+        "first.lic",
+    );
+    let serial = run.ok().json()["serial"].as_str().unwrap().to_owned();
+    site.install(&lic, T0).ok();
+    serial
+}
+
 fn check_online(site: &Site, now: i64) -> common::Run {
     site.agent(&["check", "--online", "--json", "--now", &at(now)])
 }
@@ -147,20 +165,8 @@ fn a_pbx_renews_daily_for_30_days_and_every_license_is_in_the_ledger() {
             "lease = \"2d\"\nmax_lease = \"366d\"\nrenewal_window = \"1d\"",
         )],
     );
-    let catalog_arg = catalog.to_str().unwrap().to_owned();
     let site = Site::appliance("HW-0E0E-0001", 41);
-    site.trust(&vendor);
-    OrderSpec::default().write(&vendor, "order.toml");
-    let req = site.request(T0);
-    let (run, lic) = vendor.answer(
-        T0,
-        &["--catalog", &catalog_arg, "issue", "--order", "order.toml"],
-        &req,
-        "day-0.lic",
-    );
-    let serial = run.ok().json()["serial"].as_str().unwrap().to_owned();
-    site.install(&lic, T0).ok();
-
+    let serial = activate_with(&vendor, &site, &catalog);
     let t0 = unix(T0);
     let service = Service::new(&vendor, Some(catalog.clone()), t0);
     service.configure(&site, "");
@@ -203,19 +209,8 @@ fn an_appliance_on_the_3_hourly_policy_locks_72_hours_after_the_server_goes_away
             "lease = \"6h\"\nmax_lease = \"366d\"\nrenewal_window = \"3h\"\ncheck_interval = \"3h\"\ngrace = \"72h\"\nafter_grace = \"locked\"",
         )],
     );
-    let catalog_arg = catalog.to_str().unwrap().to_owned();
     let site = Site::appliance("HW-0E0E-0002", 42);
-    site.trust(&vendor);
-    OrderSpec::default().write(&vendor, "order.toml");
-    let req = site.request(T0);
-    let (run, lic) = vendor.answer(
-        T0,
-        &["--catalog", &catalog_arg, "issue", "--order", "order.toml"],
-        &req,
-        "first.lic",
-    );
-    run.ok();
-    site.install(&lic, T0).ok();
+    activate_with(&vendor, &site, &catalog);
     let t0 = unix(T0);
     let mut service = Service::new(&vendor, Some(catalog), t0);
     service.configure(&site, "");
