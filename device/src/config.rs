@@ -17,7 +17,7 @@
 //! sysroot = "/"
 //! min_components = 2           # fewer hardware components found: refuse to make a request
 //! server = "https://licenses.vendor.example"  # online renewal (`check --online`, `renew`)
-//! server_ca = "vendor-ca.pem"  # the vendor's CA or the server's certificate, pinned
+//! server_ca = "vendor-ca.pem"  # the vendor's CA (or a self-signed server certificate), pinned
 //! server_retries = 4           # retries with backoff when the server cannot be reached
 //! ```
 //!
@@ -123,7 +123,7 @@ pub struct AgentConfig {
     /// ([`crate::online`]).
     pub server: Option<String>,
     /// The pinned certificate(s) of the license service (PEM): the
-    /// vendor's CA or the server's own certificate.
+    /// vendor's CA, or the server's own certificate when it is self-signed.
     pub server_ca: Option<PathBuf>,
     /// Retries after a first attempt that could not reach the server;
     /// default [`crate::online::DEFAULT_RETRIES`].

@@ -222,7 +222,7 @@ enum Command {
         /// The license server's base URL [default: `server` in agent.toml].
         #[arg(long, value_name = "URL")]
         server: Option<String>,
-        /// The vendor's CA (or the server's certificate), PEM, pinned
+        /// The vendor's CA (or the server's self-signed certificate), PEM, pinned
         /// [default: `server_ca` in agent.toml].
         #[arg(long, value_name = "FILE")]
         server_ca: Option<PathBuf>,

@@ -7,7 +7,8 @@
 //!   installed exactly as `tessera-agent install` installs a file.
 //! - The server is trusted only through the certificate pinned in
 //!   agent.toml (`server_ca`: the vendor's CA, or the server's own
-//!   certificate); the system's roots are never used. Plain HTTP only to a
+//!   certificate when it is self-signed); the system's roots are never
+//!   used. Plain HTTP only to a
 //!   loopback address (tests, a local trial).
 //! - Connection failures, timeouts, 5xx, 408 and 429 are retried with
 //!   exponential backoff and jitter, each time with a new request (the
@@ -57,7 +58,7 @@ pub enum OnlineError {
         reason: String,
     },
     /// HTTPS without a pinned certificate.
-    #[error("no pinned certificate for {url}: set `server_ca = \"vendor-ca.pem\"` in agent.toml (or pass --server-ca FILE) with the vendor's CA or the server's certificate; the system's roots are never trusted")]
+    #[error("no pinned certificate for {url}: set `server_ca = \"vendor-ca.pem\"` in agent.toml (or pass --server-ca FILE) with the vendor's CA (or the server's self-signed certificate); the system's roots are never trusted")]
     NoPin {
         /// The URL.
         url: String,
@@ -159,7 +160,8 @@ fn is_loopback(host: &str) -> bool {
 pub struct ServerSpec {
     /// Base URL (`https://licenses.vendor.example`).
     pub url: String,
-    /// The pinned certificate(s), PEM: the vendor's CA or the server's own.
+    /// The pinned certificate(s), PEM: the vendor's CA, or the server's own
+    /// when it is self-signed.
     pub ca: Option<PathBuf>,
     /// Retries after the first attempt.
     pub retries: u32,

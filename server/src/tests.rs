@@ -424,3 +424,30 @@ fn plain_http_only_on_loopback_or_when_asked() {
     s.insecure_http = true;
     assert!(s.check().is_ok());
 }
+
+#[test]
+fn a_client_may_pin_a_self_signed_server_certificate() {
+    let v = Vendor::new();
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let own = TestPki {
+        ca: dir.path().join("self.pem"),
+        cert: dir.path().join("self.pem"),
+        key: dir.path().join("self.key"),
+    };
+    std::fs::write(&own.cert, cert.pem()).unwrap();
+    std::fs::write(&own.key, key.serialize_pem()).unwrap();
+    let mut settings = v.settings(Clock::manual(T0 + HOUR), no_limits());
+    settings.tls = Some(TlsFiles {
+        cert: own.cert.clone(),
+        key: own.key.clone(),
+    });
+    let server = rt.block_on(start(settings)).unwrap();
+    assert_eq!(Client::new(&own, server.url()).get("/healthz").0, 200);
+    stop(&rt, server);
+}
