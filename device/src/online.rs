@@ -13,7 +13,7 @@
 //! - Connection failures, timeouts, 5xx, 408 and 429 are retried with
 //!   exponential backoff and jitter, each time with a new request (the
 //!   server refuses a nonce it has answered). A refusal (an RFC 9457
-//!   problem: replaced, unknown, ...) is final.
+//!   problem: replaced, unregistered, voided, ...) is final.
 //! - When the server cannot be reached, the license in force stays and the
 //!   offline grace rules apply exactly as without a network.
 //! - Nothing here runs unless asked (`renew --server`, `check --online`).
@@ -84,7 +84,7 @@ pub enum OnlineError {
     /// The server refused the request (final).
     #[error("the license server refused the renewal ({code}): {detail}")]
     Refused {
-        /// The problem's code (`replaced`, `unknown`, ...).
+        /// The problem's code (`replaced`, `unregistered`, ...).
         code: String,
         /// The problem's detail, escaped.
         detail: String,

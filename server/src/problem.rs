@@ -28,8 +28,11 @@ pub enum Kind {
     Stale,
     /// The request's nonce was seen before.
     Replay,
-    /// The serial is not in the ledger (or the request names none).
+    /// The ledger knows no license of this PBX: a HW serial never
+    /// activated, or a registered PBX never licensed.
     Unknown,
+    /// A serial the PBX registry never allocated.
+    Unregistered,
     /// The request matches a binding a replacement superseded (RMA).
     Replaced,
     /// The serial's license was voided; nothing is in force.
@@ -68,6 +71,7 @@ impl Kind {
             Self::Stale => "stale",
             Self::Replay => "replay",
             Self::Unknown => "unknown",
+            Self::Unregistered => "unregistered",
             Self::Replaced => "replaced",
             Self::Voided => "voided",
             Self::Stopped => "stopped",
@@ -91,7 +95,7 @@ impl Kind {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Replay | Self::Refused => StatusCode::CONFLICT,
-            Self::Unknown | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unknown | Self::Unregistered | Self::NotFound => StatusCode::NOT_FOUND,
             Self::Replaced | Self::WrongDevice | Self::Stopped => StatusCode::FORBIDDEN,
             Self::Voided | Self::Deleted => StatusCode::GONE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -110,7 +114,8 @@ impl Kind {
             Self::UnsupportedMediaType => "The body must be application/cose or an armored request",
             Self::Stale => "The request was not made now",
             Self::Replay => "The request was answered before",
-            Self::Unknown => "The PBX is not in the ledger",
+            Self::Unknown => "The PBX has no license in the ledger",
+            Self::Unregistered => "The serial is not in the PBX registry",
             Self::Replaced => "The PBX was replaced",
             Self::Voided => "The license was voided",
             Self::Stopped => "The PBX is stopped",
@@ -184,6 +189,7 @@ impl Problem {
         let kind = match e {
             Error::Policy(p) => match p {
                 PolicyError::NotActivated | PolicyError::NoLicense { .. } => Kind::Unknown,
+                PolicyError::NotRegistered { .. } => Kind::Unregistered,
                 PolicyError::BindingReplaced { .. } => Kind::Replaced,
                 PolicyError::Voided { .. } => Kind::Voided,
                 PolicyError::PbxStopped { .. } => Kind::Stopped,

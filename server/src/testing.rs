@@ -66,6 +66,8 @@ pub struct TestVendor {
     pub catalog: tessera_issuer::catalog::Catalog,
     /// TLS files.
     pub pki: TestPki,
+    /// The ledger: a SQLite file, or a `postgres://` URL.
+    pub ledger: PathBuf,
 }
 
 /// Passphrase of the test key.
@@ -74,11 +76,22 @@ pub const PASSPHRASE: &str = "tessera-server tests only";
 const ORDER: &str = include_str!("../../issuer/examples/order.toml");
 
 impl TestVendor {
-    /// Sets up a vendor in `dir` with its ledger created at `at`.
+    /// Sets up a vendor in `dir` with its SQLite ledger (`ledger.db`)
+    /// created at `at`.
     ///
     /// # Errors
     /// Any failure, as text.
     pub fn new(dir: &Path, at: i64) -> Result<Self, String> {
+        Self::with_ledger(dir, at, dir.join("ledger.db"))
+    }
+
+    /// Sets up a vendor in `dir` with its ledger at `ledger` (a SQLite
+    /// file, or the `postgres://` URL of an empty database) created at
+    /// `at`.
+    ///
+    /// # Errors
+    /// Any failure, as text.
+    pub fn with_ledger(dir: &Path, at: i64, ledger: PathBuf) -> Result<Self, String> {
         use tessera_signer::{EncryptionParams, FileSigner, Passphrase};
         let signer = FileSigner::generate().map_err(|e| e.to_string())?;
         signer
@@ -96,6 +109,7 @@ impl TestVendor {
             catalog: tessera_issuer::catalog::Catalog::default_catalog()
                 .map_err(|e| e.to_string())?,
             pki,
+            ledger,
         };
         tessera_issuer::ledger::Ledger::init(
             &v.ledger_path(),
@@ -108,10 +122,10 @@ impl TestVendor {
         Ok(v)
     }
 
-    /// The ledger file.
+    /// The ledger: a file, or a `postgres://` URL.
     #[must_use]
     pub fn ledger_path(&self) -> PathBuf {
-        self.dir.join("ledger.db")
+        self.ledger.clone()
     }
 
     /// Runs `f` in one ledger transaction and commits.
@@ -246,4 +260,29 @@ pub fn client(pki: &TestPki) -> Result<ureq::Agent, String> {
         .timeout_global(Some(core::time::Duration::from_secs(60)))
         .build()
         .into())
+}
+
+/// The URL a `tessera-server` process printed on its standard error
+/// (`tessera-server: listening on URL`), read line by line; earlier lines
+/// (warnings such as the rehearsal time's) are passed over, at most 20.
+///
+/// # Errors
+/// The stream ended, or no such line came, as text with what was read.
+pub fn listening_url(stderr: &mut impl std::io::BufRead) -> Result<String, String> {
+    let mut seen = String::new();
+    for _ in 0..20 {
+        let mut line = String::new();
+        match stderr.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Err(format!("reading the server's standard error: {e}")),
+        }
+        if let Some(url) = line.trim().strip_prefix("tessera-server: listening on ") {
+            return Ok(url.to_owned());
+        }
+        seen.push_str(&line);
+    }
+    Err(format!(
+        "the server never said where it listens; it said:\n{seen}"
+    ))
 }

@@ -18,22 +18,47 @@ use crate::testing::{self, TestPki, TestVendor};
 const HOUR: i64 = 3600;
 
 struct Vendor {
-    _dir: tempfile::TempDir,
     v: TestVendor,
     pki: TestPki,
     serial: String,
+    // Dropped after the vendor: the database server, then the folder.
+    _pg: Option<tessera_tests::postgres::PgServer>,
+    _dir: tempfile::TempDir,
 }
 
 impl Vendor {
-    /// A vendor with a key, a ledger and one appliance activated at T0.
+    /// A vendor with a key, a SQLite ledger and one appliance activated
+    /// at T0.
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let v = TestVendor::new(dir.path(), T0).unwrap();
+        let ledger = dir.path().join("ledger.db");
+        Self::with(dir, None, ledger)
+    }
+
+    /// The same on a real PostgreSQL the test starts (`None`: skipped,
+    /// never under CI).
+    fn postgres() -> Option<Self> {
+        let pg = tessera_tests::postgres::PgServer::start()?;
+        let url = pg.create_database();
+        Some(Self::with(
+            tempfile::tempdir().unwrap(),
+            Some(pg),
+            url.into(),
+        ))
+    }
+
+    fn with(
+        dir: tempfile::TempDir,
+        pg: Option<tessera_tests::postgres::PgServer>,
+        ledger: PathBuf,
+    ) -> Self {
+        let v = TestVendor::with_ledger(dir.path(), T0, ledger).unwrap();
         let serial = v.activate(1, 1, T0).unwrap().remove(0);
         Self {
             pki: v.pki.clone(),
             v,
             serial,
+            _pg: pg,
             _dir: dir,
         }
     }
@@ -170,9 +195,33 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-#[test]
-fn renews_over_tls_and_refuses_replays_and_stale_requests() {
-    let v = Vendor::new();
+/// Each test on the SQLite ledger and on a real PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn sqlite() {
+                    super::$name(&super::Vendor::new());
+                }
+                #[test]
+                fn postgres() {
+                    if let Some(v) = super::Vendor::postgres() {
+                        super::$name(&v);
+                    }
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends!(
+    renews_over_tls_and_refuses_replays_and_stale_requests,
+    refuses_unknown_replaced_and_bad_input_with_problems,
+    refuses_unregistered_voided_stopped_and_deleted_pbxs,
+);
+
+fn renews_over_tls_and_refuses_replays_and_stale_requests(v: &Vendor) {
     let rt = runtime();
     let now = T0 + 20 * HOUR;
     let server = rt
@@ -218,20 +267,23 @@ fn renews_over_tls_and_refuses_replays_and_stale_requests() {
     stop(&rt, server);
 
     // After a restart the nonce is still known: the ledger holds it.
-    let (server, c) = serve(&v, &rt, now, no_limits());
+    let (server, c) = serve(v, &rt, now, no_limits());
     let (status, ct, body) = c.renew(&request);
     assert_eq!(problem(status, &ct, &body), (409, "replay".into()));
     stop(&rt, server);
 }
 
-#[test]
-fn refuses_unknown_replaced_and_bad_input_with_problems() {
-    let v = Vendor::new();
+fn refuses_unknown_replaced_and_bad_input_with_problems(v: &Vendor) {
     let rt = runtime();
     let now = T0 + 2 * HOUR;
-    let (server, c) = serve(&v, &rt, now, no_limits());
+    let (server, c) = serve(v, &rt, now, no_limits());
 
-    let (status, ct, body) = c.renew(&renewal("SW-2026-999999", now, 1));
+    // A HW serial never activated.
+    let mut fresh = samples::request();
+    fresh.hw_serial = Some("HW-NEVER-SEEN".into());
+    fresh.created_at = now;
+    let (status, ct, body) =
+        c.renew(&sign_request(&fresh, seed_signer(samples::DEVICE_KEY_SEED)).unwrap());
     assert_eq!(problem(status, &ct, &body), (404, "unknown".into()));
     let (status, ct, body) = c.renew(b"\xd2\x84garbage");
     assert_eq!(
@@ -343,7 +395,7 @@ fn rate_limits_per_serial_and_per_address() {
     assert_eq!(problem(status, &ct, &body), (429, "rate-limited".into()));
     // Another serial has its own budget, but this address has one left.
     let (status, ct, body) = c.renew(&renewal("SW-2026-000777", now, 4));
-    assert_eq!(problem(status, &ct, &body), (404, "unknown".into()));
+    assert_eq!(problem(status, &ct, &body), (404, "unregistered".into()));
     let (status, ct, body) = c.renew(&renewal("SW-2026-000777", now, 5));
     assert_eq!(problem(status, &ct, &body), (429, "rate-limited".into()));
     // Probes are never limited.
@@ -450,4 +502,57 @@ fn a_client_may_pin_a_self_signed_server_certificate() {
     let server = rt.block_on(start(settings)).unwrap();
     assert_eq!(Client::new(&own, server.url()).get("/healthz").0, 200);
     stop(&rt, server);
+}
+
+/// Each lifecycle refusal has its own problem type, from the one rule of
+/// the issuer library the CLI's `renew` uses.
+fn refuses_unregistered_voided_stopped_and_deleted_pbxs(v: &Vendor) {
+    use tessera_issuer::issuance::IssueOptions;
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let clock = Clock::manual(now);
+    let server = rt
+        .block_on(start(v.settings(clock.clone(), no_limits())))
+        .unwrap();
+    let c = Client::new(&v.pki, server.url());
+
+    // A serial the registry never allocated.
+    let (status, ct, body) = c.renew(&renewal("SW-2026-999999", now, 1));
+    assert_eq!(problem(status, &ct, &body), (404, "unregistered".into()));
+
+    // A license voided (issued in error): nothing is in force.
+    let voided = v.v.activate(1, 2, T0).unwrap().remove(0);
+    let id =
+        v.v.with_writer(|w, _| Ok(w.latest(&voided)?.map(|r| r.row.license_id)))
+            .unwrap()
+            .unwrap();
+    v.with_writer(|w, issuer| {
+        tessera_issuer::lifecycle::void(w, issuer, &id, "wrong customer", at(now))
+    });
+    let (status, ct, body) = c.renew(&renewal(&voided, now, 2));
+    assert_eq!(problem(status, &ct, &body), (410, "voided".into()));
+
+    // Decreased to zero users: stopped after 5 days, deleted after 14.
+    let opts = IssueOptions {
+        approval: Some("APP-7"),
+        now: at(now),
+        ..IssueOptions::default()
+    };
+    v.with_writer(|w, issuer| tessera_issuer::lifecycle::decommission(w, issuer, &v.serial, &opts));
+    let stopped = T0 + 6 * 24 * HOUR;
+    clock.set(stopped);
+    let (status, ct, body) = c.renew(&renewal(&v.serial, stopped, 3));
+    assert_eq!(problem(status, &ct, &body), (403, "stopped".into()));
+    let deleted = T0 + 15 * 24 * HOUR;
+    clock.set(deleted);
+    let (status, ct, body) = c.renew(&renewal(&v.serial, deleted, 4));
+    assert_eq!(problem(status, &ct, &body), (410, "deleted".into()));
+
+    assert_eq!(server.metrics().count("renew", "ok"), 0);
+    for code in ["unregistered", "voided", "stopped", "deleted"] {
+        assert_eq!(server.metrics().count("renew", code), 1, "{code}");
+    }
+    stop(&rt, server);
+    // Nothing was recorded for any of them.
+    assert_eq!(v.history().len(), 2);
 }

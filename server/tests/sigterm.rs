@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use tessera_server::testing::{client, renewal, TestVendor};
+use tessera_server::testing::{client, listening_url, renewal, TestVendor};
 use tessera_signer::Signer as _;
 
 const T: i64 = 1_767_258_000; // 2026-01-01T09:00:00Z
@@ -32,13 +32,7 @@ fn sigterm_finishes_requests_in_flight_then_exits_0() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("tessera-server: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .to_owned();
+    let url = listening_url(&mut stderr).unwrap();
     let http = client(&v.pki).unwrap();
 
     // Hold the ledger's write lock: renewals wait inside the server.
