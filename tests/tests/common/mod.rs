@@ -6,7 +6,7 @@
 //! simulated with the hidden `--now` of both binaries.
 //!
 //! The binaries are built once per test binary with
-//! `cargo build -p tessera-issuer -p tessera-device --bins` into the same
+//! `cargo build -p tessera-issuer -p tessera-device -p tessera-server --bins` into the same
 //! target folder and profile as the test itself, or taken from
 //! `TESSERA_E2E_BIN_DIR` when set (CI that built them already).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
@@ -25,12 +25,14 @@ use tessera_signer::{EncryptionParams, Passphrase};
 /// Passphrase of the vendor's test keys (cheap encryption parameters).
 pub const PASSPHRASE: &str = "e2e only, never a real key";
 
-/// The two binaries under test.
+/// The binaries under test.
 pub struct Bins {
     /// `tessera`, the vendor CLI.
     pub tessera: PathBuf,
     /// `tessera-agent`, the device agent.
     pub agent: PathBuf,
+    /// `tessera-server`, the online license service.
+    pub server: PathBuf,
 }
 
 /// The binaries, built on first use.
@@ -45,6 +47,7 @@ fn build_bins() -> Bins {
         return Bins {
             tessera: dir.join("tessera"),
             agent: dir.join("tessera-agent"),
+            server: dir.join("tessera-server"),
         };
     }
     // This test runs as <target>/<profile>/deps/<name>-<hash>.
@@ -67,6 +70,8 @@ fn build_bins() -> Bins {
             "tessera-issuer",
             "-p",
             "tessera-device",
+            "-p",
+            "tessera-server",
             "--bins",
         ])
         .arg("--target-dir")
@@ -77,11 +82,12 @@ fn build_bins() -> Bins {
     let status = cmd.status().expect("run cargo to build the binaries");
     assert!(
         status.success(),
-        "cargo build -p tessera-issuer -p tessera-device --bins failed"
+        "cargo build -p tessera-issuer -p tessera-device -p tessera-server --bins failed"
     );
     Bins {
         tessera: profile_dir.join("tessera"),
         agent: profile_dir.join("tessera-agent"),
+        server: profile_dir.join("tessera-server"),
     }
 }
 
