@@ -1,14 +1,15 @@
 //! Load generator: many distinct simulated PBXs renewing over loopback TLS
-//! against one `tessera-server` on SQLite, in this process, at 1, 16 and
+//! against one `tessera-server` in this process, on the SQLite ledger and
+//! on PostgreSQL (a real server the run starts, `fsync` on), at 1, 16 and
 //! 64 concurrent clients (one keep-alive TLS connection each). Every
 //! renewal is durable before its answer (group commit). Bounded: at most
 //! `--renewals` renewals and `--max-seconds` seconds per level; it stops
-//! by itself. Prints renewals/s, p50 and p99 latency, the mean batch size,
-//! and the bare Ed25519 signing rate measured in the same run.
+//! by itself. Prints renewals/s, p50 and p99 latency, the mean batch size
+//! per backend, and the bare Ed25519 signing rate measured in the same run.
 //!
 //! ```sh
 //! cargo bench -p tessera-server --bench load
-//! cargo bench -p tessera-server --bench load -- --pbxs 2000 --renewals 6000 --max-seconds 20 --clients 1,16,64
+//! cargo bench -p tessera-server --bench load -- --pbxs 2000 --renewals 6000 --max-seconds 20 --clients 1,16,64 --backends sqlite,postgres
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 #![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
@@ -29,6 +30,7 @@ struct Args {
     renewals: usize,
     max_seconds: u64,
     clients: Vec<usize>,
+    backends: Vec<String>,
 }
 
 fn args() -> Args {
@@ -37,6 +39,7 @@ fn args() -> Args {
         renewals: 6000,
         max_seconds: 20,
         clients: vec![1, 16, 64],
+        backends: vec!["sqlite".into(), "postgres".into()],
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -46,6 +49,7 @@ fn args() -> Args {
             "--renewals" => a.renewals = v().parse().unwrap(),
             "--max-seconds" => a.max_seconds = v().parse().unwrap(),
             "--clients" => a.clients = v().split(',').map(|c| c.parse().unwrap()).collect(),
+            "--backends" => a.backends = v().split(',').map(str::to_owned).collect(),
             // cargo bench passes --bench.
             "--bench" => {}
             other => panic!("unknown argument {other}; see the file's header"),
@@ -64,8 +68,48 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn main() {
     let a = args();
-    let dir = tempfile::tempdir().unwrap();
-    let v = TestVendor::new(dir.path(), T).unwrap();
+    // The bare signing rate, same machine, same run.
+    let signer = tessera_signer::FileSigner::generate().unwrap();
+    let msg = [0x5a_u8; 300];
+    let n_sign = 20_000;
+    let t = Instant::now();
+    for _ in 0..n_sign {
+        core::hint::black_box(signer.sign(core::hint::black_box(&msg)).unwrap());
+    }
+    let sign_rate = f64::from(n_sign) / t.elapsed().as_secs_f64();
+
+    println!(
+        "| backend | clients | renewals | seconds | renewals/s | p50 ms | p99 ms | mean batch |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut summaries = Vec::new();
+    for backend in &a.backends {
+        let dir = tempfile::tempdir().unwrap();
+        let (pg, ledger) = match backend.as_str() {
+            "sqlite" => (None, dir.path().join("ledger.db")),
+            "postgres" => {
+                let Some(pg) = tessera_tests::postgres::PgServer::start_durable() else {
+                    eprintln!("postgres: skipped (no PostgreSQL installed)");
+                    continue;
+                };
+                let url = pg.create_database();
+                (Some(pg), url.into())
+            }
+            other => panic!("unknown backend {other}: sqlite or postgres"),
+        };
+        let v = TestVendor::with_ledger(dir.path(), T, ledger).unwrap();
+        summaries.push(run(&a, backend, &v));
+        drop(pg);
+    }
+    println!("\nbare Ed25519 signing (same run): {sign_rate:.0} signatures/s");
+    for s in summaries {
+        println!("{s}");
+    }
+}
+
+/// The levels of `a.clients` against one server for `v`; returns a line
+/// on the ledger after the run.
+fn run(a: &Args, backend: &str, v: &TestVendor) -> String {
     let started = Instant::now();
     let mut serials = Vec::new();
     let mut first = 1;
@@ -75,19 +119,10 @@ fn main() {
         first += n;
     }
     eprintln!(
-        "activated {} PBXs in {:.1} s",
+        "{backend}: activated {} PBXs in {:.1} s",
         serials.len(),
         started.elapsed().as_secs_f64()
     );
-
-    // The bare signing rate, same machine, same run.
-    let msg = [0x5a_u8; 300];
-    let n_sign = 20_000;
-    let t = Instant::now();
-    for _ in 0..n_sign {
-        core::hint::black_box(v.signer.sign(core::hint::black_box(&msg)).unwrap());
-    }
-    let sign_rate = f64::from(n_sign) / t.elapsed().as_secs_f64();
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -109,8 +144,6 @@ fn main() {
     let url = format!("{}/v1/renew", server.url());
     let http = client(&v.pki).unwrap();
     let mut nonce = 0u64;
-    println!("| clients | renewals | seconds | renewals/s | p50 ms | p99 ms | mean batch |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
     let mut total_ok = 0usize;
     for &clients in &a.clients {
         // Requests made up front: the clients' signing is not measured.
@@ -163,7 +196,7 @@ fn main() {
         let batches = batch_count(&server) - batches_before;
         total_ok += lat.len();
         println!(
-            "| {clients} | {} | {secs:.2} | {:.0} | {:.2} | {:.2} | {:.1} |",
+            "| {backend} | {clients} | {} | {secs:.2} | {:.0} | {:.2} | {:.2} | {:.1} |",
             lat.len(),
             lat.len() as f64 / secs,
             percentile(&lat, 0.50).as_secs_f64() * 1e3,
@@ -171,7 +204,6 @@ fn main() {
             lat.len() as f64 / batches.max(1) as f64,
         );
     }
-    println!("\nbare Ed25519 signing (the server's key, same run): {sign_rate:.0} signatures/s");
     server.shutdown();
     rt.block_on(server.wait());
     // Every renewal answered is in the ledger, and the ledger verifies.
@@ -184,11 +216,11 @@ fn main() {
             None,
         )
         .unwrap();
-    println!(
-        "ledger: {} licenses ({} renewals), `ledger verify` passed",
+    format!(
+        "{backend} ledger: {} licenses ({} renewals), `ledger verify` passed",
         all.len(),
         total_ok
-    );
+    )
 }
 
 /// Ledger commits so far (from the metrics).

@@ -86,7 +86,18 @@ impl PgServer {
     /// be made or started (with the server's log).
     #[must_use]
     pub fn start() -> Option<Self> {
-        Self::start_with(false)
+        Self::start_with(false, false)
+    }
+
+    /// [`PgServer::start`] with PostgreSQL's own durability (`fsync` and
+    /// `full_page_writes` on, as in production), for measurements; the
+    /// tests' clusters run without them, for speed.
+    ///
+    /// # Panics
+    /// As [`PgServer::start`].
+    #[must_use]
+    pub fn start_durable() -> Option<Self> {
+        Self::start_with(false, true)
     }
 
     /// [`PgServer::start`] with TLS: a test CA (`openssl`) signs the
@@ -99,7 +110,7 @@ impl PgServer {
     #[must_use]
     pub fn start_tls() -> Option<Self> {
         crate::tools::require_tool("openssl", "openssl")?;
-        Self::start_with(true)
+        Self::start_with(true, false)
     }
 
     /// The test CA's certificate (PEM) of a server started with
@@ -191,7 +202,7 @@ impl PgServer {
         }
     }
 
-    fn start_with(tls: bool) -> Option<Self> {
+    fn start_with(tls: bool, durable: bool) -> Option<Self> {
         let Some(bin) = bin_dir() else {
             skip_or_fail("PostgreSQL's `initdb` and `pg_ctl` (Debian package postgresql)");
             return None;
@@ -221,9 +232,12 @@ impl PgServer {
             databases: AtomicU32::new(0),
         };
         let mut options = format!(
-            "-c listen_addresses=127.0.0.1 -c max_connections=50 -c fsync=off -c full_page_writes=off -k {}",
+            "-c listen_addresses=127.0.0.1 -c max_connections=50 -k {}",
             server.dir.path().display()
         );
+        if !durable {
+            options.push_str(" -c fsync=off -c full_page_writes=off");
+        }
         if tls {
             server.make_certificates();
             options.push_str(&format!(
