@@ -10,6 +10,13 @@
 //! | a change that adds a service | `service` | `service:NAME` | 1 | its start to the term end |
 //! | a change that adds storage | `storage` | `storage` | units added | the change to the term end |
 //! | a renewal that starts the next term | `renewal` | every profile, service, `storage` | users, 1, units | the new term |
+//! | a void | `credit` | each line the voided license charged | its quantity (credited: `report billing` shows it negative) | the voided line's |
+//!
+//! A void supersedes a license issued in error: every line that license
+//! charged is credited in full, next to the void ([`credits`]); the
+//! content the void restores was billed with its own license. When the
+//! restored content enters a new term at the void (the void falls in the
+//! renewal days), that term is charged as a renewal, next to the credit.
 //!
 //! Every line carries the days billed and the days of its whole term
 //! (calendar days, UTC): the proration fraction is their quotient (a
@@ -115,6 +122,39 @@ pub fn charges(
         }
     }
     out
+}
+
+/// The credit lines of a void: one per line the voided license charged,
+/// with its item, quantity and period (a `credit` reverses it).
+#[must_use]
+pub fn credits(voided: &[crate::ledger::ChargeRow]) -> Vec<Charge> {
+    voided
+        .iter()
+        .map(|c| Charge {
+            kind: CREDIT.to_owned(),
+            item: c.item.clone(),
+            quantity: c.quantity,
+            cycle: c.cycle.clone(),
+            period_start: c.period_start,
+            period_end: c.period_end,
+            days: c.days,
+            period_days: c.period_days,
+        })
+        .collect()
+}
+
+/// The kind of a line that reverses a charge (a void's).
+pub const CREDIT: &str = "credit";
+
+/// The quantity a billing system books for a line: negative for a
+/// [`CREDIT`].
+#[must_use]
+pub fn signed_quantity(kind: &str, quantity: u32) -> i64 {
+    if kind == CREDIT {
+        -i64::from(quantity)
+    } else {
+        i64::from(quantity)
+    }
 }
 
 /// The proration fraction of a line: days billed over the days of its

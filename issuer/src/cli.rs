@@ -1434,6 +1434,9 @@ pub enum StateArg {
     Stopped,
     /// Deleted after its stop.
     Deleted,
+    /// A replacement (RMA, migration) superseded a binding of it: the PBX
+    /// runs on the new device, in whichever state above.
+    Replaced,
 }
 
 /// `tessera pbx`.
@@ -1447,11 +1450,16 @@ Examples:
       --cycle yearly --profile PBX-BASIC=20 --profile UC-BUSINESS=5 --key signing.pem
   tessera pbx add --customer Acme --name 'Acme cloud' --model C-1 --platform cloud \\
       --cycle monthly --profile UC-PREMIUM=3 --storage 4 --json --key signing.pem
+  tessera pbx add --customer Acme --name 'Acme branch' --model TA-7000 --platform hw \\
+      --cycle yearly --profile PBX-BASIC=10 --hw-serial HW-7F3A-0042 --key signing.pem
 
 The PBX records its policy (--policy NAME, else its platform's default in
 the catalog) with every value; its licenses keep it whatever catalog later
 commands run with. Storage (units of the catalog's unit_gb) is sold for
-Cloud only; lifetime is not sold for Cloud. Refusals exit 2.
+Cloud only; lifetime is not sold for Cloud. --hw-serial (hw only) records
+the appliance's HW serial, normalized (trimmed, upper case), for this PBX:
+its first activation converts it to the SW serial printed here; a HW serial
+that is another PBX's already is refused. Refusals exit 2.
 
 "))]
     Add(PbxAddArgs),
@@ -1461,6 +1469,12 @@ Examples:
   tessera pbx list
   tessera pbx list --customer 'Acme GmbH' --state stopped --state deleted
   tessera pbx list --platform cloud --csv > cloud.csv
+  tessera pbx list --state replaced
+
+STATE is the PBX's lifecycle state; `+replaced` follows it when an RMA or
+a migration replaced a binding of the PBX (the PBX runs on the new device;
+the old one is never renewed again). --state values add up: a PBX is listed
+when any of them holds.
 
 "))]
     List {
@@ -1538,6 +1552,10 @@ pub struct PbxAddArgs {
     /// Storage units (Cloud only).
     #[arg(long, value_name = "UNITS", default_value_t = 0)]
     pub storage: u32,
+    /// The HW serial printed on the appliance (hw only): its first
+    /// activation gets this PBX's SW serial.
+    #[arg(long, value_name = "HW")]
+    pub hw_serial: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

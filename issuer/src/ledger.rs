@@ -1962,6 +1962,26 @@ impl Writer<'_> {
         .map(|_| ())
     }
 
+    /// The billed quantities recorded next to license `sequence` of
+    /// `serial`, issued at `issued_at` (its charges are recorded at its
+    /// issue time, in the transaction that appended it).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn charges_of(
+        &self,
+        serial: &str,
+        sequence: u32,
+        issued_at: i64,
+    ) -> Result<Vec<ChargeRow>, LedgerError> {
+        Ok(self
+            .store
+            .charges(issued_at, issued_at.saturating_add(1))?
+            .into_iter()
+            .filter(|c| c.serial == serial && c.sequence == sequence)
+            .collect())
+    }
+
     /// Appends a license.
     ///
     /// # Errors

@@ -538,10 +538,12 @@ pub fn void(
         .iter()
         .rev()
         .find(|r| r.row.sequence < voided.row.sequence);
-    let (mut data, order_json, restored) = match previous {
+    let (mut data, order_json, restored, term_renewed) = match previous {
         Some(prev) => {
             let mut data = decode_data(prev)?;
+            let before = data.term.start;
             data.term = policy::auto_renew(&data.term, now);
+            let term_renewed = data.term.start != before;
             let mut stop_at = schedule.map(|z| z.stop_at);
             if stop_at.is_some() && crate::order::total_users(&data.entitlements) > 0 {
                 // The void of a decrease to zero: the users are back.
@@ -556,7 +558,12 @@ pub fn void(
                 stop_at,
                 now,
             )?;
-            (data, prev.row.order_json.clone(), Some(prev.row.sequence))
+            (
+                data,
+                prev.row.order_json.clone(),
+                Some(prev.row.sequence),
+                term_renewed,
+            )
         }
         None => {
             // A first activation in error: nothing is licensed.
@@ -567,7 +574,7 @@ pub fn void(
             data.lease_end = at;
             data.policy.grace = 0;
             data.policy.after_grace = AfterGrace::Locked;
-            (data, voided.row.order_json.clone(), None)
+            (data, voided.row.order_json.clone(), None, false)
         }
     };
     stamp_issue(&mut data, at);
@@ -594,6 +601,25 @@ pub fn void(
         }),
         at,
     )?;
+    // Billing: what the voided license charged is credited in full (it
+    // was issued in error); the restored content was billed with its own
+    // license, except a new term it enters now, which is charged as a
+    // renewal would be.
+    let mut lines = crate::billing::credits(&w.charges_of(
+        &serial,
+        voided.row.sequence,
+        voided.row.issued_at,
+    )?);
+    if term_renewed {
+        lines.extend(crate::billing::charges(
+            issuer.catalog,
+            None,
+            &data,
+            at,
+            true,
+        ));
+    }
+    w.add_charges(&serial, data.sequence, lines, at)?;
     let mut details = vec![
         (
             "voids",

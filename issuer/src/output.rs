@@ -397,6 +397,19 @@ pub fn json_for_terminal(json: &str) -> String {
     out
 }
 
+/// A CSV cell of text that came from an order, a request or a partner's
+/// file: one a spreadsheet would run as a formula gets a `'` in front
+/// ([`tessera_verifier::text::csv_needs_quote`]; OWASP CSV injection), as
+/// `tessera-agent seats export` does.
+#[must_use]
+pub fn csv_cell(text: &str) -> String {
+    if tessera_verifier::text::csv_needs_quote(text) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
 /// Writes a line to standard error ([`for_terminal`]), ignoring a closed
 /// stream.
 pub fn note(text: &str) {

@@ -372,6 +372,16 @@ pub enum PolicyError {
         /// The serial.
         serial: String,
     },
+    /// A HW serial given to a new PBX that belongs to another one.
+    #[error("HW serial {hw_serial} is {serial} already ({pbx}): one appliance is one PBX; `tessera pbx show {hw_serial}` shows it")]
+    HwSerialTaken {
+        /// The HW serial (normalized).
+        hw_serial: String,
+        /// The SW serial it was converted to.
+        serial: String,
+        /// Customer / name of that PBX.
+        pbx: String,
+    },
 }
 
 /// Something an operator should know, that does not stop issuance.

@@ -166,6 +166,50 @@ pub fn add(
     Ok(serial)
 }
 
+/// Enters a new HW PBX whose appliance is known before its activation
+/// (`tessera pbx add --hw-serial`): allocates its SW serial as [`add`]
+/// does and records that `hw_serial` (normalized as the verifier does)
+/// converts to it, so that the appliance's first activation gets this
+/// serial instead of a second one. Returns the serial.
+///
+/// # Errors
+/// [`Error::Usage`] for a PBX that is not HW, [`Error::Invalid`] for a
+/// HW serial that is not one, [`PolicyError::HwSerialTaken`] for one
+/// converted to another PBX already, and the errors of [`add`].
+pub fn add_appliance(
+    w: &mut Writer<'_>,
+    catalog: &Catalog,
+    new: &NewPbx,
+    hw_serial: &str,
+    at: i64,
+) -> Result<String, Error> {
+    if new.platform != Platform::Hw {
+        return Err(Error::Usage(format!(
+            "--hw-serial names the appliance of a hw PBX; a {} PBX has none: leave it out",
+            PlatformName::of(new.platform).as_str()
+        )));
+    }
+    let hw = crate::validate::hw_serial("--hw-serial", hw_serial)?;
+    if let Some(owner) = w.sw_serial_of(&hw)? {
+        let pbx = match w.pbx(&owner)? {
+            Some(row) => format!("{} / {}", row.customer, row.name),
+            None => w.latest(&owner)?.map_or_else(
+                || "no license yet".to_owned(),
+                |l| format!("{} / {}", l.row.customer, l.row.pbx_name),
+            ),
+        };
+        return Err(PolicyError::HwSerialTaken {
+            hw_serial: hw,
+            serial: owner,
+            pbx,
+        }
+        .into());
+    }
+    let serial = add(w, catalog, new, None, at)?;
+    w.map_hw_serial(&hw, &serial, at)?;
+    Ok(serial)
+}
+
 /// The values of a license's policy with a lease from `lease`.
 fn values_of_license(l: &LicenseData, lease: &PolicyValues) -> PolicyValues {
     PolicyValues {
@@ -430,6 +474,89 @@ pub fn state_at(schedule: Option<ZeroSchedule>, licensed: bool, now: i64) -> Sta
         _ if !licensed => State::Registered,
         _ => State::Active,
     }
+}
+
+/// Where a PBX stands: its lifecycle [`State`] and, when a replacement
+/// (RMA, migration) superseded a binding of it, the latest such.
+///
+/// `replaced` is not a stage of the PBX's life: the PBX (its SW serial)
+/// lives on on the device that replaced the old one, in whatever state it
+/// is; the old device's binding is what was replaced, and its renewals
+/// are refused for good. Lists show it after the state (`active+replaced`)
+/// and `pbx list --state replaced` selects these PBXs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Standing {
+    /// The lifecycle state.
+    pub state: State,
+    /// The latest replaced binding (`None`: never replaced).
+    pub replaced: Option<crate::ledger::ReplacedBinding>,
+}
+
+impl Standing {
+    /// The STATE column: the state, `+replaced` when a binding was
+    /// replaced.
+    #[must_use]
+    pub fn label(&self) -> String {
+        if self.replaced.is_some() {
+            format!("{}+replaced", self.state.as_str())
+        } else {
+            self.state.as_str().to_owned()
+        }
+    }
+
+    /// When the latest replacement happened (RFC 3339), if any.
+    #[must_use]
+    pub fn replaced_at(&self) -> Option<String> {
+        self.replaced
+            .as_ref()
+            .map(|r| crate::calendar::rfc3339_unix(r.at))
+    }
+
+    /// Why (`rma` or `migrate`), if any.
+    #[must_use]
+    pub fn replaced_reason(&self) -> Option<&str> {
+        self.replaced.as_ref().map(|r| r.reason.as_str())
+    }
+
+    /// Sets `state`, `replaced_at` and `replaced_reason` on a JSON object
+    /// (every `--json` list shows the same three).
+    pub fn put_json(&self, v: &mut serde_json::Value) {
+        v["state"] = serde_json::json!(self.state.as_str());
+        v["replaced_at"] = serde_json::json!(self.replaced_at());
+        v["replaced_reason"] = serde_json::json!(self.replaced_reason());
+    }
+}
+
+/// The standing of a PBX with this lifecycle state and these replaced
+/// bindings (in any order).
+#[must_use]
+pub fn standing(state: State, replaced: Vec<crate::ledger::ReplacedBinding>) -> Standing {
+    Standing {
+        state,
+        replaced: replaced.into_iter().max_by_key(|r| (r.at, r.sequence)),
+    }
+}
+
+/// The standing of `serial` at `now`, from the ledger.
+///
+/// # Errors
+/// [`LedgerError`].
+pub fn standing_of(
+    q: &dyn crate::ledger::Queries,
+    serial: &str,
+    now: i64,
+) -> Result<Standing, LedgerError> {
+    Ok(standing(
+        state_of(q, serial, now)?,
+        q.replaced_bindings(serial)?,
+    ))
+}
+
+/// The width of a STATE column holding these labels (at least 8, the
+/// width lists had before `+replaced`).
+#[must_use]
+pub fn state_width<'a>(labels: impl Iterator<Item = &'a str>) -> usize {
+    labels.map(str::len).fold(8, usize::max)
 }
 
 /// The state of `serial` at `now`, from the ledger.

@@ -261,6 +261,7 @@ fn regenerate() {
         request(&renewal, samples::DEVICE_KEY_SEED),
     );
     write(&dir, "newbox.req", hw_box("HW-9C1D-0007", 7, 21));
+    branch_request(&dir);
     write(&dir, "vm.req", vm("SW-2026-000002", 22));
     write(&dir, "cloud.req", cloud("SW-2026-700001", 23));
     write(&dir, "vm2.req", vm("SW-2026-000003", 24));
@@ -490,4 +491,18 @@ fn regenerate_lifecycle() {
         one = one.replacen(p, &format!("{name} = 0"), 1);
     }
     write(&dir, "order-one.toml", &one);
+}
+
+/// The request of an appliance added with `pbx add --hw-serial` before
+/// its activation; its HW serial as the agent read it (lower case,
+/// spaces).
+fn branch_request(dir: &Path) {
+    write(dir, "branch.req", hw_box(" hw-b000-0050 ", 50, 25));
+}
+
+/// `branch.req` of `lifecycle.trycmd` alone.
+#[test]
+#[ignore = "writes the fixtures; run by hand"]
+fn regenerate_lifecycle_branch_request() {
+    branch_request(&cmd_dir().join("lifecycle.in"));
 }

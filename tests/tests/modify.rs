@@ -310,12 +310,12 @@ fn a_service_added_mid_term_co_terminates_and_is_prorated() {
     let mut lines = may.lines();
     assert_eq!(
         lines.next(),
-        Some("recorded_at,customer,serial,model,kind,item,quantity,cycle,period_start,period_end,days,period_days,fraction,sequence")
+        Some("recorded_at,customer,serial,model,kind,item,quantity,cycle,period_start,period_end,days,period_days,fraction,sequence,credits_sequence")
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), 3, "{may}");
     assert!(
-        rows.contains(&"2020-05-04T09:00:00Z,Example Dental Clinic,SW-2020-000001,TA-7000,activation,profile:PBX-BASIC,20,yearly,2020-05-01T00:00:00Z,2021-05-01T00:00:00Z,365,365,1.000000,1"),
+        rows.contains(&"2020-05-04T09:00:00Z,Example Dental Clinic,SW-2020-000001,TA-7000,activation,profile:PBX-BASIC,20,yearly,2020-05-01T00:00:00Z,2021-05-01T00:00:00Z,365,365,1.000000,1,"),
         "{may}"
     );
 }

@@ -58,3 +58,40 @@ fn activation_bills_every_profile_for_the_term() {
     assert_eq!(lines[0].quantity, 5);
     assert_eq!((lines[0].days, lines[0].period_days), (183, 365));
 }
+
+#[test]
+fn a_credit_reverses_each_line_and_books_negative() {
+    let line = crate::ledger::ChargeRow {
+        entry: 7,
+        line: 0,
+        serial: "SW-2026-000001".into(),
+        sequence: 2,
+        kind: "increase".into(),
+        item: "profile:PBX-BASIC".into(),
+        quantity: 5,
+        cycle: "yearly".into(),
+        period_start: t("2026-02-03"),
+        period_end: Some(t("2027-01-01")),
+        days: 332,
+        period_days: 365,
+        at: t("2026-02-03"),
+    };
+    let c = credits(core::slice::from_ref(&line));
+    assert_eq!(
+        c,
+        [Charge {
+            kind: CREDIT.into(),
+            item: "profile:PBX-BASIC".into(),
+            quantity: 5,
+            cycle: "yearly".into(),
+            period_start: line.period_start,
+            period_end: line.period_end,
+            days: 332,
+            period_days: 365,
+        }]
+    );
+    assert_eq!(signed_quantity(CREDIT, 5), -5);
+    assert_eq!(signed_quantity("increase", 5), 5);
+    assert_eq!(signed_quantity(CREDIT, u32::MAX), -i64::from(u32::MAX));
+    assert!(credits(&[]).is_empty());
+}

@@ -242,10 +242,9 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
             let now = ctx.now.timestamp();
             let mut states = Vec::with_capacity(serials.len());
             for s in &serials {
-                states.push(crate::registry::state_at(
-                    ledger.schedule(&s.serial)?,
-                    true,
-                    now,
+                states.push(crate::registry::standing(
+                    crate::registry::state_at(ledger.schedule(&s.serial)?, true, now),
+                    ledger.queries().replaced_bindings(&s.serial)?,
                 ));
             }
             if *json {
@@ -254,9 +253,8 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
                         .iter()
                         .zip(&states)
                         .map(|(s, st)| {
-                            json!({
+                            let mut v = json!({
                                 "serial": s.serial,
-                                "state": st.as_str(),
                                 "hw_serial": s.hw_serial,
                                 "licenses": s.licenses,
                                 "sequence": s.latest.row.sequence,
@@ -267,23 +265,30 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
                                 "issued_at": rfc3339_unix(s.latest.row.issued_at),
                                 "lease_end": rfc3339_unix(s.latest.row.lease_end),
                                 "term_end": s.latest.row.term_end.map(rfc3339_unix),
-                            })
+                            });
+                            st.put_json(&mut v);
+                            v
                         })
                         .collect(),
                 ));
             }
+            let labels: Vec<String> = states
+                .iter()
+                .map(crate::registry::Standing::label)
+                .collect();
+            let sw = crate::registry::state_width(labels.iter().map(String::as_str));
             let mut text = format!(
-                "{:<16} {:>4}  {:<8} {:<8} {:<5} {:<20}  {:<20}  {}\n",
+                "{:<16} {:>4}  {:<8} {:<sw$} {:<5} {:<20}  {:<20}  {}\n",
                 "SERIAL", "SEQ", "LAST", "STATE", "PLAT", "LEASE END", "TERM END", "CUSTOMER / PBX"
             );
-            for (s, st) in serials.iter().zip(&states) {
+            for (s, label) in serials.iter().zip(&labels) {
                 let r = &s.latest.row;
                 text.push_str(&format!(
-                    "{:<16} {:>4}  {:<8} {:<8} {:<5} {:<20}  {:<20}  {} / {}\n",
+                    "{:<16} {:>4}  {:<8} {:<sw$} {:<5} {:<20}  {:<20}  {} / {}\n",
                     s.serial,
                     r.sequence,
                     r.action.as_str(),
-                    st.as_str(),
+                    label,
                     r.platform,
                     rfc3339_unix(r.lease_end),
                     term_end(r.term_end),
@@ -538,15 +543,8 @@ fn export_csv(rows: &[Record]) -> Result<Vec<u8>, Error> {
     ])
     .map_err(err)?;
     // Customer, PBX name, operator and key come from orders and partners'
-    // files: a cell a spreadsheet would run as a formula is quoted, as
-    // `tessera-agent seats export` does (OWASP CSV injection).
-    let cell = |text: &str| {
-        if tessera_verifier::text::csv_needs_quote(text) {
-            format!("'{text}")
-        } else {
-            text.to_owned()
-        }
-    };
+    // files: a cell a spreadsheet would run as a formula is quoted.
+    let cell = crate::output::csv_cell;
     for r in rows {
         let f = &r.row;
         w.write_record([

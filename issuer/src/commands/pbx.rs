@@ -11,7 +11,7 @@ use crate::cli::{PbxAddArgs, PbxCommand, PbxEditArgs, StateArg};
 use crate::error::Error;
 use crate::ledger::{Ledger, PbxChange, PbxRow, Queries};
 use crate::output::note;
-use crate::registry::{self, NewPbx, State};
+use crate::registry::{self, NewPbx, Standing, State};
 
 /// `tessera pbx ...`.
 ///
@@ -32,12 +32,12 @@ pub fn pbx(ctx: &Ctx, c: &PbxCommand) -> Result<(), Error> {
             let now = ctx.now.timestamp();
             let mut rows = Vec::new();
             for row in ledger.queries().pbxs()? {
-                let st = registry::state_of(ledger.queries(), &row.serial, now)?;
+                let st = registry::standing_of(ledger.queries(), &row.serial, now)?;
                 let wanted = customer.as_ref().is_none_or(|c| *c == row.customer)
                     && platform.is_none_or(|p| {
                         crate::calendar::PlatformName::of(p.platform()).as_str() == row.platform
                     })
-                    && (state.is_empty() || state.iter().any(|s| state_name(*s) == st.as_str()));
+                    && (state.is_empty() || state.iter().any(|s| state_holds(*s, &st)));
                 if wanted {
                     rows.push((row, st));
                 }
@@ -51,12 +51,14 @@ pub fn pbx(ctx: &Ctx, c: &PbxCommand) -> Result<(), Error> {
     }
 }
 
-fn state_name(s: StateArg) -> &'static str {
+/// Whether a `--state` value holds for a PBX of this standing.
+fn state_holds(s: StateArg, st: &Standing) -> bool {
     match s {
-        StateArg::Registered => State::Registered.as_str(),
-        StateArg::Active => State::Active.as_str(),
-        StateArg::Stopped => State::Stopped.as_str(),
-        StateArg::Deleted => State::Deleted.as_str(),
+        StateArg::Registered => st.state == State::Registered,
+        StateArg::Active => st.state == State::Active,
+        StateArg::Stopped => st.state == State::Stopped,
+        StateArg::Deleted => st.state == State::Deleted,
+        StateArg::Replaced => st.replaced.is_some(),
     }
 }
 
@@ -101,20 +103,37 @@ fn add(ctx: &Ctx, a: &PbxAddArgs) -> Result<(), Error> {
         })
     })?;
     let at = ctx.now.timestamp();
-    let row = session.commit(|w, issuer| {
-        let serial = registry::add(w, issuer.catalog, &new, None, at)?;
-        w.pbx(&serial)?
-            .ok_or_else(|| Error::Usage(format!("{serial} was not recorded")))
+    let (row, hw) = session.commit(|w, issuer| {
+        let (serial, hw) = match &a.hw_serial {
+            Some(hw) => {
+                let serial = registry::add_appliance(w, issuer.catalog, &new, hw, at)?;
+                let hw = w.hw_serial_of(&serial)?;
+                (serial, hw)
+            }
+            None => (registry::add(w, issuer.catalog, &new, None, at)?, None),
+        };
+        let row = w
+            .pbx(&serial)?
+            .ok_or_else(|| Error::Usage(format!("{serial} was not recorded")))?;
+        Ok((row, hw))
     })?;
     if a.json {
         return print_json(&json!({
             "serial": row.serial,
+            "hw_serial": hw,
             "pbx": registry::PbxView::from(&row),
         }));
     }
     note(&format!(
-        "added {} ({} / {}, {} {}), policy {}",
-        row.serial, row.customer, row.name, row.platform, row.cycle, row.policy
+        "added {} ({} / {}, {} {}), policy {}{}",
+        row.serial,
+        row.customer,
+        row.name,
+        row.platform,
+        row.cycle,
+        row.policy,
+        hw.map(|h| format!("; HW serial {h} activates as this PBX"))
+            .unwrap_or_default()
     ));
     print(&format!("{}\n", row.serial))
 }
@@ -179,14 +198,14 @@ fn edit(ctx: &Ctx, a: &PbxEditArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn list(rows: &[(PbxRow, State)], json: bool, csv: bool) -> Result<(), Error> {
+fn list(rows: &[(PbxRow, Standing)], json: bool, csv: bool) -> Result<(), Error> {
     if json {
         return print_json(&serde_json::Value::Array(
             rows.iter()
                 .map(|(r, st)| {
                     let mut v =
                         serde_json::to_value(registry::PbxView::from(r)).unwrap_or_default();
-                    v["state"] = json!(st.as_str());
+                    st.put_json(&mut v);
                     v["added_at"] = json!(rfc3339_unix(r.created_at));
                     v
                 })
@@ -197,10 +216,24 @@ fn list(rows: &[(PbxRow, State)], json: bool, csv: bool) -> Result<(), Error> {
         let mut w = ::csv::Writer::from_writer(Vec::new());
         let err = |e: ::csv::Error| Error::Usage(format!("CSV output failed: {e}"));
         w.write_record([
-            "serial", "state", "customer", "name", "model", "platform", "cycle", "profiles",
-            "storage", "policy", "added_at",
+            "serial",
+            "state",
+            "customer",
+            "name",
+            "model",
+            "platform",
+            "cycle",
+            "profiles",
+            "storage",
+            "policy",
+            "added_at",
+            "replaced_at",
+            "replaced_reason",
         ])
         .map_err(err)?;
+        // Customer, name, model and the catalog's names come from orders
+        // and partners' files: no cell runs as a spreadsheet formula.
+        let cell = crate::output::csv_cell;
         for (r, st) in rows {
             let profiles = r
                 .profile_counts()
@@ -209,17 +242,19 @@ fn list(rows: &[(PbxRow, State)], json: bool, csv: bool) -> Result<(), Error> {
                 .collect::<Vec<_>>()
                 .join(" ");
             w.write_record([
-                r.serial.clone(),
-                st.as_str().to_owned(),
-                r.customer.clone(),
-                r.name.clone(),
-                r.model.clone(),
-                r.platform.clone(),
-                r.cycle.clone(),
-                profiles,
+                cell(&r.serial),
+                st.state.as_str().to_owned(),
+                cell(&r.customer),
+                cell(&r.name),
+                cell(&r.model),
+                cell(&r.platform),
+                cell(&r.cycle),
+                cell(&profiles),
                 r.storage.to_string(),
-                r.policy.clone(),
+                cell(&r.policy),
                 rfc3339_unix(r.created_at),
+                st.replaced_at().unwrap_or_default(),
+                cell(st.replaced_reason().unwrap_or_default()),
             ])
             .map_err(err)?;
         }
@@ -228,15 +263,17 @@ fn list(rows: &[(PbxRow, State)], json: bool, csv: bool) -> Result<(), Error> {
             .map_err(|e| Error::Usage(format!("CSV output failed: {e}")))?;
         return print(&String::from_utf8_lossy(&bytes));
     }
+    let labels: Vec<String> = rows.iter().map(|(_, st)| st.label()).collect();
+    let sw = registry::state_width(labels.iter().map(String::as_str)).max(10);
     let mut text = format!(
-        "{:<16} {:<10} {:<5} {:<8} {:<14} {:<22} {}\n",
+        "{:<16} {:<sw$} {:<5} {:<8} {:<14} {:<22} {}\n",
         "SERIAL", "STATE", "PLAT", "CYCLE", "MODEL", "POLICY", "CUSTOMER / PBX"
     );
-    for (r, st) in rows {
+    for ((r, _), label) in rows.iter().zip(&labels) {
         text.push_str(&format!(
-            "{:<16} {:<10} {:<5} {:<8} {:<14} {:<22} {} / {}\n",
+            "{:<16} {:<sw$} {:<5} {:<8} {:<14} {:<22} {} / {}\n",
             r.serial,
-            st.as_str(),
+            label,
             r.platform,
             r.cycle,
             if r.model.is_empty() { "-" } else { &r.model },
@@ -270,25 +307,34 @@ fn show(ctx: &Ctx, ledger: &Ledger, serial: &str, json: bool) -> Result<(), Erro
     };
     let now = ctx.now.timestamp();
     let st = registry::state_of(q, &serial, now)?;
+    let bindings = q.replaced_bindings(&serial)?;
+    let standing = registry::standing(st, bindings.clone());
     let schedule = q.pending_schedule(&serial)?;
     let catalog = ctx.catalog()?;
     let drift = registry::policy_drift(&catalog, &row);
     let changes = q.pbx_changes(&serial)?;
     let latest = q.latest(&serial)?;
     if json {
-        return print_json(&json!({
+        let mut v = json!({
             "pbx": registry::PbxView::from(&row),
-            "state": st.as_str(),
             "added_at": rfc3339_unix(row.created_at),
             "stop_at": schedule.map(|z| rfc3339_unix(z.stop_at)),
             "delete_at": schedule.map(|z| rfc3339_unix(z.delete_at)),
             "latest_sequence": latest.as_ref().map(|l| l.row.sequence),
             "catalog_policy_differs": drift,
             "history": changes_json(&changes),
-        }));
+            "replaced_bindings": bindings.iter().map(|b| json!({
+                "sequence": b.sequence,
+                "replaced_by": b.replaced_by,
+                "reason": b.reason,
+                "at": rfc3339_unix(b.at),
+            })).collect::<Vec<_>>(),
+        });
+        standing.put_json(&mut v);
+        return print_json(&v);
     }
     let mut text = format!("{}\n", row.serial);
-    text.push_str(&format!("  state       {}", st.as_str()));
+    text.push_str(&format!("  state       {}", standing.label()));
     if let Some(z) = schedule {
         text.push_str(&format!(
             " (stop {}, deletion {} unless a user license is added back)",
@@ -297,6 +343,15 @@ fn show(ctx: &Ctx, ledger: &Ledger, serial: &str, json: bool) -> Result<(), Erro
         ));
     }
     text.push('\n');
+    for b in &bindings {
+        text.push_str(&format!(
+            "  replaced    the binding of license {} on {} ({}), by license {}: that device is never renewed again\n",
+            b.sequence,
+            rfc3339_unix(b.at),
+            b.reason,
+            b.replaced_by
+        ));
+    }
     text.push_str(&format!(
         "  customer    {}\n  pbx         {}\n  model       {}\n  platform    {}\n  cycle       {}\n",
         row.customer,

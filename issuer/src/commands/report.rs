@@ -9,7 +9,7 @@ use crate::cli::ReportCommand;
 use crate::error::Error;
 use crate::ledger::SerialSummary;
 use crate::order::Order;
-use crate::registry::{state_at, State};
+use crate::registry::{standing, state_at, Standing, State};
 
 /// The model: the registry's, else the latest order's.
 fn model_of(models: &std::collections::HashMap<String, String>, s: &SerialSummary) -> String {
@@ -23,6 +23,12 @@ fn model_of(models: &std::collections::HashMap<String, String>, s: &SerialSummar
                 .and_then(|o| o.model)
         })
         .unwrap_or_else(|| "-".to_owned())
+}
+
+/// The width of the STATE column of these serials.
+fn registry_width(serials: &[SerialSummary], label: &dyn Fn(&SerialSummary) -> String) -> usize {
+    let labels: Vec<String> = serials.iter().map(label).collect();
+    crate::registry::state_width(labels.iter().map(String::as_str))
 }
 
 /// `tessera report ...`.
@@ -49,8 +55,11 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
         .map(|p| (p.serial, p.model))
         .collect();
     let model = |s: &SerialSummary| model_of(&models, s);
-    let state = |s: &SerialSummary| -> Result<State, Error> {
-        Ok(state_at(ledger.schedule(&s.serial)?, true, now))
+    let state = |s: &SerialSummary| -> Result<Standing, Error> {
+        Ok(standing(
+            state_at(ledger.schedule(&s.serial)?, true, now),
+            ledger.queries().replaced_bindings(&s.serial)?,
+        ))
     };
     let mut states = std::collections::HashMap::new();
     for s in &all_serials {
@@ -62,24 +71,32 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
     };
     let serials: Vec<SerialSummary> = all_serials
         .iter()
-        .filter(|s| all || states.get(&s.serial).is_some_and(|st| st.in_force()))
+        .filter(|s| all || states.get(&s.serial).is_some_and(|st| st.state.in_force()))
         .cloned()
         .collect();
-    let st = |s: &SerialSummary| {
+    // The STATE column of --all: the state, `+replaced` after an RMA or a
+    // migration (the same label as `ledger list` and `pbx list`).
+    let label = |s: &SerialSummary| {
         states
             .get(&s.serial)
-            .map_or("active", |st| st.as_str())
-            .to_owned()
+            .map_or_else(|| State::Active.as_str().to_owned(), Standing::label)
     };
+    let with_standing = |s: &SerialSummary, mut v: serde_json::Value| {
+        if let Some(st) = states.get(&s.serial) {
+            st.put_json(&mut v);
+        }
+        v
+    };
+    let sw = registry_width(&serials, &label);
     let column = |s: &SerialSummary| {
         if all {
-            format!("{:<8} ", st(s))
+            format!("{:<sw$} ", label(s))
         } else {
             String::new()
         }
     };
     let header = if all {
-        format!("{:<8} ", "STATE")
+        format!("{:<sw$} ", "STATE")
     } else {
         String::new()
     };
@@ -98,18 +115,17 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
             if *json {
                 return print_json(&json!({
                     "at": rfc3339_unix(now),
-                    "overdue": overdue.iter().map(|(days, s)| json!({
+                    "overdue": overdue.iter().map(|(days, s)| with_standing(s, json!({
                         "serial": s.serial,
                         "hw_serial": s.hw_serial,
                         "customer": s.latest.row.customer,
                         "pbx_name": s.latest.row.pbx_name,
                         "model": model(s),
                         "platform": s.latest.row.platform,
-                        "state": st(s),
                         "days_since_renewal": days,
                         "last_renewal": rfc3339_unix(s.latest.row.issued_at),
                         "lease_end": rfc3339_unix(s.latest.row.lease_end),
-                    })).collect::<Vec<_>>(),
+                    }))).collect::<Vec<_>>(),
                 }));
             }
             let mut text = format!(
@@ -157,16 +173,15 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
                 return print_json(&json!({
                     "at": rfc3339_unix(now),
                     "within_days": within,
-                    "expiring": expiring.iter().map(|(end, s)| json!({
+                    "expiring": expiring.iter().map(|(end, s)| with_standing(s, json!({
                         "serial": s.serial,
                         "customer": s.latest.row.customer,
                         "pbx_name": s.latest.row.pbx_name,
                         "model": model(s),
                         "platform": s.latest.row.platform,
-                        "state": st(s),
                         "term_end": rfc3339_unix(*end),
                         "days_left": days_between(now, *end),
-                    })).collect::<Vec<_>>(),
+                    }))).collect::<Vec<_>>(),
                 }));
             }
             let mut text = format!(
@@ -200,7 +215,7 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
 }
 
 /// The columns of `report billing` (documented in docs/operations.md).
-const BILLING_COLUMNS: [&str; 14] = [
+const BILLING_COLUMNS: [&str; 15] = [
     "recorded_at",
     "customer",
     "serial",
@@ -215,6 +230,7 @@ const BILLING_COLUMNS: [&str; 14] = [
     "period_days",
     "fraction",
     "sequence",
+    "credits_sequence",
 ];
 
 /// `tessera report billing`.
@@ -237,7 +253,7 @@ fn billing(
         )));
     }
     let q = ledger.queries();
-    let mut rows: Vec<[String; 14]> = Vec::new();
+    let mut rows: Vec<[String; 15]> = Vec::new();
     let mut names = std::collections::HashMap::new();
     for c in q.charges(start, end)? {
         if !names.contains_key(&c.serial) {
@@ -253,6 +269,18 @@ fn billing(
             names.insert(c.serial.clone(), (customer, model));
         }
         let (customer, model) = names.get(&c.serial).cloned().unwrap_or_default();
+        // A credit reverses what the license its void names charged.
+        let credits = if c.kind == crate::billing::CREDIT {
+            q.events(&c.serial)?
+                .iter()
+                .find(|e| e.kind == "void" && e.sequence == c.sequence)
+                .and_then(|e| e.detail.get("voided_sequence"))
+                .and_then(serde_json::Value::as_u64)
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
         rows.push([
             rfc3339_unix(c.at),
             customer,
@@ -260,7 +288,7 @@ fn billing(
             model,
             c.kind.clone(),
             c.item.clone(),
-            c.quantity.to_string(),
+            crate::billing::signed_quantity(&c.kind, c.quantity).to_string(),
             c.cycle.clone(),
             rfc3339_unix(c.period_start),
             c.period_end.map(rfc3339_unix).unwrap_or_default(),
@@ -268,6 +296,7 @@ fn billing(
             c.period_days.to_string(),
             format!("{:.6}", crate::billing::fraction(c.days, c.period_days)),
             c.sequence.to_string(),
+            credits,
         ]);
     }
     if json {
@@ -278,9 +307,11 @@ fn billing(
                 let mut o = serde_json::Map::new();
                 for (k, v) in BILLING_COLUMNS.iter().zip(r) {
                     let value = match *k {
-                        "quantity" | "days" | "period_days" | "sequence" => {
+                        "quantity" => json!(v.parse::<i64>().unwrap_or_default()),
+                        "days" | "period_days" | "sequence" => {
                             json!(v.parse::<u64>().unwrap_or_default())
                         }
+                        "credits_sequence" => json!(v.parse::<u64>().ok()),
                         "fraction" => json!(v.parse::<f64>().unwrap_or_default()),
                         "period_end" if v.is_empty() => serde_json::Value::Null,
                         _ => json!(v),
@@ -296,7 +327,19 @@ fn billing(
         let err = |e: ::csv::Error| Error::Usage(format!("CSV output failed: {e}"));
         w.write_record(BILLING_COLUMNS).map_err(err)?;
         for r in &rows {
-            w.write_record(r).map_err(err)?;
+            // Customer, model and item names come from orders and the
+            // catalog: no cell runs as a spreadsheet formula.
+            w.write_record(r.iter().enumerate().map(|(i, v)| {
+                if matches!(
+                    BILLING_COLUMNS.get(i),
+                    Some(&("customer" | "model" | "item"))
+                ) {
+                    crate::output::csv_cell(v)
+                } else {
+                    v.clone()
+                }
+            }))
+            .map_err(err)?;
         }
         let bytes = w
             .into_inner()

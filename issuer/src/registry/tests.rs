@@ -184,6 +184,10 @@ on_both_backends!(
     storage_is_sold_for_cloud_only,
     a_schema_3_ledger_is_read_with_an_empty_registry_and_upgraded_by_its_first_writer,
     a_migration_records_the_new_platform_and_model,
+    a_pbx_added_with_its_hw_serial_is_the_one_its_appliance_activates,
+    a_hw_serial_of_another_pbx_is_refused_naming_it,
+    a_replaced_binding_marks_the_pbx_replaced,
+    a_void_credits_what_the_voided_license_charged,
 );
 
 fn opts(now: &str) -> IssueOptions<'static> {
@@ -612,5 +616,403 @@ fn a_migration_records_the_new_platform_and_model(mut f: Fixture) {
         .charges(0, t("2026-01-01").timestamp())
         .unwrap()
         .is_empty());
+    f.verify();
+}
+
+/// The example order's first activation of [`samples::request`]'s
+/// appliance, on 2026-01-02.
+fn activate_example(f: &mut Fixture, catalog: &Catalog) {
+    f.run(catalog, |w, i| {
+        issue(
+            w,
+            i,
+            &Order::parse("order.toml", EXAMPLE, false).unwrap(),
+            &samples::request(),
+            &opts("2026-01-02"),
+        )
+    })
+    .unwrap();
+}
+
+fn new_hw(name: &str) -> NewPbx {
+    NewPbx {
+        name: name.into(),
+        model: "TA-7000".into(),
+        platform: Platform::Hw,
+        ..new_vm(None)
+    }
+}
+
+/// The request of another appliance than [`samples::request`]'s, naming
+/// `hw` (as typed on its label).
+fn hw_request(hw: &str, seed: u8) -> RequestData {
+    let mut r = samples::request();
+    r.hw_serial = Some(hw.into());
+    r.device_key = [seed; 32];
+    r.identity = [
+        (ComponentKind::HW_SERIAL, hw.trim().to_uppercase()),
+        (ComponentKind::NIC_MAC, format!("00163e0001{seed:02x}")),
+        (
+            ComponentKind::SYSTEM_UUID,
+            format!("4c4c4544-0000-0000-0000-0000000001{seed:02x}"),
+        ),
+        (ComponentKind::DISK_SERIAL, format!("DISK-{seed:04}")),
+    ]
+    .iter()
+    .map(|(kind, v)| Identity {
+        kind: *kind,
+        digest: component_digest(&r.salt, *kind, v.as_bytes()),
+    })
+    .collect();
+    r
+}
+
+fn a_pbx_added_with_its_hw_serial_is_the_one_its_appliance_activates(mut f: Fixture) {
+    let default = Catalog::default_catalog().unwrap();
+    let hw_order = Order::parse("order.toml", EXAMPLE, false).unwrap();
+    // Added before activation, with the HW serial on the box's label.
+    let serial = f
+        .run(&default, |w, i| {
+            add_appliance(
+                w,
+                i.catalog,
+                &new_hw("Main office"),
+                "HW-7F3A-0042",
+                t("2026-01-02").timestamp(),
+            )
+        })
+        .unwrap();
+    assert_eq!(serial, "SW-2026-000001");
+    assert_eq!(
+        f.ledger.sw_serial_of("hw-7f3a-0042").unwrap().as_deref(),
+        Some(serial.as_str())
+    );
+    // That box's first activation: the same SW serial, one PBX.
+    let first = f
+        .run(&default, |w, i| {
+            issue(w, i, &hw_order, &samples::request(), &opts("2026-01-03"))
+        })
+        .unwrap();
+    assert_eq!(first.license.serial, serial);
+    assert_eq!(first.license.sequence, 1);
+    assert_eq!(
+        first.license.previous_serial.as_deref(),
+        Some("HW-7F3A-0042")
+    );
+    assert_eq!(f.ledger.queries().pbxs().unwrap().len(), 1);
+    assert_eq!(f.ledger.hw_serials_of(&serial).unwrap(), ["HW-7F3A-0042"]);
+
+    // Another PBX, its HW serial typed lower case with spaces; its box's
+    // request names it differently again: the same PBX.
+    let branch = f
+        .run(&default, |w, i| {
+            add_appliance(
+                w,
+                i.catalog,
+                &new_hw("Branch"),
+                "  hw-b000-0020 ",
+                t("2026-01-04").timestamp(),
+            )
+        })
+        .unwrap();
+    assert_eq!(branch, "SW-2026-000002");
+    let mut branch_order = hw_order.clone();
+    branch_order.pbx_name = "Branch".into();
+    let second = f
+        .run(&default, |w, i| {
+            issue(
+                w,
+                i,
+                &branch_order,
+                &hw_request(" Hw-B000-0020", 20),
+                &opts("2026-01-05"),
+            )
+        })
+        .unwrap();
+    assert_eq!(second.license.serial, branch);
+    assert_eq!(f.ledger.queries().pbxs().unwrap().len(), 2);
+    assert_eq!(f.ledger.hw_serials_of(&branch).unwrap(), ["HW-B000-0020"]);
+    // A box never added gets a serial of its own, as before.
+    let third = f
+        .run(&default, |w, i| {
+            issue(
+                w,
+                i,
+                &hw_order,
+                &hw_request("HW-B000-0021", 21),
+                &opts("2026-01-05"),
+            )
+        })
+        .unwrap();
+    assert_eq!(third.license.serial, "SW-2026-000003");
+    f.verify();
+}
+
+fn a_hw_serial_of_another_pbx_is_refused_naming_it(mut f: Fixture) {
+    let default = Catalog::default_catalog().unwrap();
+    // Converted on a first activation.
+    activate_example(&mut f, &default);
+    let e = f
+        .run(&default, |w, i| {
+            add_appliance(
+                w,
+                i.catalog,
+                &new_hw("Again"),
+                " hw-7f3a-0042",
+                t("2026-01-03").timestamp(),
+            )
+        })
+        .unwrap_err();
+    match &e {
+        Error::Policy(PolicyError::HwSerialTaken {
+            hw_serial,
+            serial,
+            pbx,
+        }) => {
+            assert_eq!(hw_serial, "HW-7F3A-0042");
+            assert_eq!(serial, "SW-2026-000001");
+            assert_eq!(pbx, "Example Dental Clinic / Main office");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(e.to_string().contains("SW-2026-000001"), "{e}");
+    // Given to an added PBX.
+    f.run(&default, |w, i| {
+        add_appliance(
+            w,
+            i.catalog,
+            &new_hw("Branch"),
+            "HW-B000-0001",
+            t("2026-01-03").timestamp(),
+        )
+    })
+    .unwrap();
+    let e = f
+        .run(&default, |w, i| {
+            add_appliance(
+                w,
+                i.catalog,
+                &new_hw("Other"),
+                "hw-b000-0001",
+                t("2026-01-03").timestamp(),
+            )
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::HwSerialTaken { serial, .. }) if serial == "SW-2026-000002"),
+        "{e:?}"
+    );
+    // Not a HW PBX, not a HW serial: refused, nothing recorded.
+    let e = f
+        .run(&default, |w, i| {
+            add_appliance(
+                w,
+                i.catalog,
+                &new_vm(None),
+                "HW-B000-0002",
+                t("2026-01-03").timestamp(),
+            )
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::Usage(_)), "{e:?}");
+    let e = f
+        .run(&default, |w, i| {
+            add_appliance(
+                w,
+                i.catalog,
+                &new_hw("Bad"),
+                "HW-\u{1b}[2J",
+                t("2026-01-03").timestamp(),
+            )
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::Invalid(_)), "{e:?}");
+    assert_eq!(f.ledger.queries().pbxs().unwrap().len(), 2);
+    f.verify();
+}
+
+fn a_replaced_binding_marks_the_pbx_replaced(mut f: Fixture) {
+    let default = Catalog::default_catalog().unwrap();
+    activate_example(&mut f, &default);
+    let now = t("2026-02-02").timestamp();
+    let before = standing_of(f.ledger.queries(), "SW-2026-000001", now).unwrap();
+    assert_eq!(before.label(), "active");
+    assert_eq!(before.replaced_at(), None);
+    f.run(&default, |w, i| {
+        replace(
+            w,
+            i,
+            "SW-2026-000001",
+            &hw_request("HW-9C1D-0007", 7),
+            ReplaceReason::Rma,
+            None,
+            t("2026-02-01"),
+        )
+    })
+    .unwrap();
+    let after = standing_of(f.ledger.queries(), "SW-2026-000001", now).unwrap();
+    assert_eq!(after.state, State::Active);
+    assert_eq!(after.label(), "active+replaced");
+    assert_eq!(after.replaced_at().as_deref(), Some("2026-02-01T00:00:00Z"));
+    assert_eq!(after.replaced_reason(), Some("rma"));
+    let mut v = serde_json::json!({});
+    after.put_json(&mut v);
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "state": "active",
+            "replaced_at": "2026-02-01T00:00:00Z",
+            "replaced_reason": "rma",
+        })
+    );
+    f.verify();
+}
+
+fn a_void_credits_what_the_voided_license_charged(mut f: Fixture) {
+    let default = Catalog::default_catalog().unwrap();
+    let o = Order::parse("order.toml", EXAMPLE, false).unwrap();
+    f.run(&default, |w, i| {
+        issue(w, i, &o, &samples::request(), &opts("2026-02-02T09:00:00Z"))
+    })
+    .unwrap();
+    let mut more = o.clone();
+    more.profiles.insert("PBX-BASIC".into(), 25);
+    let changed = f
+        .run(&default, |w, i| {
+            crate::lifecycle::modify(
+                w,
+                i,
+                "SW-2026-000001",
+                &more,
+                None,
+                &opts("2026-02-03T09:00:00Z"),
+            )
+        })
+        .unwrap();
+    let charges = |f: &Fixture| f.ledger.queries().charges(i64::MIN, i64::MAX).unwrap();
+    let increase: Vec<_> = charges(&f)
+        .into_iter()
+        .filter(|c| c.sequence == changed.license.sequence)
+        .collect();
+    assert_eq!(increase.len(), 1);
+    assert_eq!(
+        (increase[0].kind.as_str(), increase[0].quantity),
+        ("increase", 5)
+    );
+    let void = f
+        .run(&default, |w, i| {
+            crate::lifecycle::void(
+                w,
+                i,
+                &changed.license.id,
+                "25 typed for 20",
+                t("2026-02-03T15:00:00Z"),
+            )
+        })
+        .unwrap();
+    let credit: Vec<_> = charges(&f)
+        .into_iter()
+        .filter(|c| c.sequence == void.license.sequence)
+        .collect();
+    assert_eq!(credit.len(), 1, "{credit:?}");
+    let c = &credit[0];
+    assert_eq!(c.kind, crate::billing::CREDIT);
+    assert_eq!(
+        (
+            c.item.as_str(),
+            c.quantity,
+            c.period_start,
+            c.period_end,
+            c.days,
+            c.period_days
+        ),
+        (
+            increase[0].item.as_str(),
+            5,
+            increase[0].period_start,
+            increase[0].period_end,
+            increase[0].days,
+            increase[0].period_days
+        )
+    );
+    // Booked with signs, PBX-BASIC comes to what is licensed: 20.
+    let basic: i64 = charges(&f)
+        .iter()
+        .filter(|c| c.item == "profile:PBX-BASIC")
+        .map(|c| crate::billing::signed_quantity(&c.kind, c.quantity))
+        .sum();
+    assert_eq!(basic, 20);
+
+    // The void of a first activation credits every line it charged.
+    let branch = f
+        .run(&default, |w, i| {
+            issue(
+                w,
+                i,
+                &o,
+                &hw_request("HW-B000-0030", 30),
+                &opts("2026-02-04T09:00:00Z"),
+            )
+        })
+        .unwrap();
+    let activation: Vec<_> = charges(&f)
+        .into_iter()
+        .filter(|c| c.serial == branch.license.serial)
+        .collect();
+    assert!(activation.len() > 1);
+    f.run(&default, |w, i| {
+        crate::lifecycle::void(
+            w,
+            i,
+            &branch.license.id,
+            "wrong box",
+            t("2026-02-04T10:00:00Z"),
+        )
+    })
+    .unwrap();
+    let lines: Vec<_> = charges(&f)
+        .into_iter()
+        .filter(|c| c.serial == branch.license.serial)
+        .collect();
+    assert_eq!(lines.len(), 2 * activation.len());
+    let mut net = std::collections::BTreeMap::<String, i64>::new();
+    for c in &lines {
+        *net.entry(c.item.clone()).or_default() +=
+            crate::billing::signed_quantity(&c.kind, c.quantity);
+    }
+    assert!(net.values().all(|n| *n == 0), "{net:?}");
+
+    // The void of a renewal that started the next term, on the term's
+    // last day: the renewal is credited, and the restored content enters
+    // the next term at the void, charged as a renewal.
+    let renewed = f
+        .run(&default, |w, i| {
+            renew(w, i, &samples::request(), t("2026-12-31T09:00:00Z"))
+        })
+        .unwrap();
+    let renewal: Vec<_> = charges(&f)
+        .into_iter()
+        .filter(|c| c.sequence == renewed.license.sequence && c.serial == "SW-2026-000001")
+        .collect();
+    assert!(renewal.iter().all(|c| c.kind == "renewal") && !renewal.is_empty());
+    let void = f
+        .run(&default, |w, i| {
+            crate::lifecycle::void(
+                w,
+                i,
+                &renewed.license.id,
+                "renewed the wrong box",
+                t("2026-12-31T10:00:00Z"),
+            )
+        })
+        .unwrap();
+    assert_eq!(void.license.term, renewed.license.term);
+    let at_void: Vec<_> = charges(&f)
+        .into_iter()
+        .filter(|c| c.sequence == void.license.sequence && c.serial == "SW-2026-000001")
+        .collect();
+    let kinds = |k: &str| at_void.iter().filter(|c| c.kind == k).count();
+    assert_eq!(kinds(crate::billing::CREDIT), renewal.len());
+    assert_eq!(kinds("renewal"), renewal.len());
     f.verify();
 }
