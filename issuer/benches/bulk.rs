@@ -21,6 +21,16 @@
 //!   verifying every device request (an Ed25519 verification each) and
 //!   writing one license file per row; reported for reference.
 //!
+//! With `TESSERA_BULK_PROFILE=N` in the environment it skips criterion and
+//! issues one batch of `N` rows on one thread into a fresh ledger, for
+//! instruction counts (per row: divide by `N`):
+//!
+//! ```sh
+//! TESSERA_BULK_PROFILE=200 valgrind --tool=callgrind \
+//!     --toggle-collect='tessera_issuer::bulk::issue_rows*' \
+//!     target/release/deps/bulk-HASH
+//! ```
+//!
 //! The ratio printed at the end is (licenses per second of bulk issuance)
 //! / (signatures per second of bare signing): the median over paired
 //! rounds that time 2 000 bare signatures and then one 2 000-row batch
@@ -92,12 +102,12 @@ fn request_text(n: u32) -> String {
     )
 }
 
-/// A bulk CSV of `BATCH` appliances with their request files.
-fn write_inputs(dir: &Path) {
+/// A bulk CSV of `rows` appliances with their request files.
+fn write_inputs(dir: &Path, rows: usize) {
     std::fs::create_dir_all(dir.join("req")).unwrap();
     std::fs::write(dir.join("order.toml"), ORDER).unwrap();
     let mut csv = String::from("request,extension,number,user,base,addon_1,addon_2\n");
-    for n in 0..u32::try_from(BATCH).unwrap() {
+    for n in 0..u32::try_from(rows).unwrap() {
         std::fs::write(dir.join(format!("req/{n}.req")), request_text(n)).unwrap();
         csv.push_str(&format!(
             "req/{n}.req,{n},+4930{n:06},user{n}@example.com,Phone System,call_recording,device_ip_phone\n"
@@ -128,7 +138,25 @@ fn rate(cell: &'static std::thread::LocalKey<RefCell<(Duration, u64)>>) -> f64 {
     })
 }
 
+/// `TESSERA_BULK_PROFILE=N`: one batch of `N` rows on one thread, for a
+/// profiler; nothing is timed.
+fn profile_rows() -> Option<usize> {
+    let n = std::env::var("TESSERA_BULK_PROFILE").ok()?;
+    Some(n.parse().expect("TESSERA_BULK_PROFILE is a number of rows"))
+}
+
+/// Time this thread spent on a CPU (Linux: `/proc/thread-self/schedstat`),
+/// user and system: unlike wall-clock time, waiting for the disk or for
+/// another process's turn does not count.
+fn cpu_time() -> Option<Duration> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(Duration::from_nanos(
+        s.split_whitespace().next()?.parse().ok()?,
+    ))
+}
+
 fn main() {
+    let profile = profile_rows();
     let mut c = Criterion::default()
         .sample_size(10)
         .measurement_time(Duration::from_secs(8))
@@ -136,7 +164,7 @@ fn main() {
         .configure_from_args();
     let now: DateTime<Utc> = "2026-01-02T09:00:00Z".parse().unwrap();
     let inputs = tempfile::tempdir().unwrap();
-    write_inputs(inputs.path());
+    write_inputs(inputs.path(), profile.unwrap_or(BATCH));
     let csv = inputs.path().join("bulk.csv");
     let order = inputs.path().join("order.toml");
     let check = RequestCheck {
@@ -145,7 +173,7 @@ fn main() {
     };
     let (rows, errors): (Vec<Prepared>, _) = prepare(&csv, Some(&order), check).unwrap();
     assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(rows.len(), BATCH);
+    assert_eq!(rows.len(), profile.unwrap_or(BATCH));
     let catalog = Catalog::default_catalog().unwrap();
     let signer = FileSigner::generate().unwrap();
     let issuer = Issuer {
@@ -154,6 +182,24 @@ fn main() {
         operator: "bench",
     };
     let threads = tessera_issuer::bulk::default_threads();
+    if let Some(n) = profile {
+        let dir = tempfile::tempdir_in(inputs.path()).unwrap();
+        let mut ledger = new_ledger(&dir.path().join("ledger.db"), &signer, now);
+        let cpu0 = cpu_time();
+        let start = Instant::now();
+        let summary = issue_rows(&mut ledger, &issuer, &rows, n, 1, now, None, |_| {}).unwrap();
+        let d = start.elapsed();
+        let cpu = cpu_time().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
+        assert_eq!(summary.issued, n);
+        let per_row = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+        println!(
+            "issued {n} rows on one thread in {:.1} ms: {:.1} µs a row, {} on the CPU",
+            d.as_secs_f64() * 1e3,
+            per_row(d),
+            cpu.map_or_else(|| "?".into(), |c| format!("{:.1} µs", per_row(c)))
+        );
+        return;
+    }
 
     // The message a license signature covers is its Sig_structure: about
     // the license's size (the sample typical license is 495 bytes).
