@@ -565,6 +565,13 @@ impl SqliteBackend {
         // A bulk batch touches a few MiB: keep it in memory until commit.
         conn.pragma_update(None, "cache_size", -65_536)
             .map_err(sql(path))?;
+        // Every bulk row runs in a savepoint, whose undo copies (the
+        // statement journal, about a dozen pages a row) otherwise go
+        // through a temporary file: tens of MB of writes per batch. They
+        // only serve `ROLLBACK TO` inside the open transaction, never
+        // crash recovery (the WAL does), so memory loses nothing.
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(sql(path))?;
         conn.set_prepared_statement_cache_capacity(64);
         // Stable query plans: without this, SQLite (built with STAT4)
         // re-prepares a statement each time a bound value changes, which
