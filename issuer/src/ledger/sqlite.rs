@@ -623,6 +623,7 @@ impl SqliteBackend {
         Sql {
             conn: &self.conn,
             path: &self.path,
+            registry: false,
         }
     }
 
@@ -715,6 +716,9 @@ impl SqliteTx<'_> {
         Sql {
             conn: &self.tx,
             path: &self.path,
+            // A writer migrated the file to the current schema when it
+            // opened it.
+            registry: true,
         }
     }
 
@@ -778,14 +782,21 @@ fn to_i64(v: u64) -> i64 {
 pub(crate) struct Sql<'a> {
     conn: &'a Connection,
     path: &'a Path,
+    /// The registry's tables are known to exist (a writer's
+    /// transaction): no need to ask `sqlite_master` on every query.
+    registry: bool,
 }
 
 const RECORD: &str = "SELECT l.serial, l.sequence, l.license_id, l.action, l.entry, l.operator, \
     l.issued_at, l.customer, l.pbx_name, l.platform, l.lease_end, l.term_end, l.idem_key, \
     j.body, j.hash FROM licenses l LEFT JOIN journal j ON j.position = l.entry";
 
-const PBX: &str = "SELECT serial, customer, name, model, platform, cycle, profiles, storage, \
-    policy, policy_values, created_at, entry FROM pbxs";
+macro_rules! pbx_select {
+    () => {
+        "SELECT serial, customer, name, model, platform, cycle, profiles, storage, \
+         policy, policy_values, created_at, entry FROM pbxs"
+    };
+}
 
 const CHARGE: &str = "SELECT entry, line, serial, sequence, kind, item, quantity, cycle, \
     period_start, period_end, days, period_days, at FROM charges";
@@ -1023,6 +1034,9 @@ impl Sql<'_> {
     /// Whether the registry's tables exist (a reader of a schema 3 ledger
     /// sees none: the registry is empty).
     fn has_registry(&self) -> Result<bool, LedgerError> {
+        if self.registry {
+            return Ok(true);
+        }
         self.conn
             .prepare_cached(
                 "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'charges')",
@@ -1061,13 +1075,13 @@ impl Sql<'_> {
 
     pub(crate) fn pbx(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError> {
         Ok(self
-            .pbx_rows(&format!("{PBX} WHERE serial = ?1"), [serial])?
+            .pbx_rows(concat!(pbx_select!(), " WHERE serial = ?1"), [serial])?
             .into_iter()
             .next())
     }
 
     pub(crate) fn pbxs(&self) -> Result<Vec<PbxRow>, LedgerError> {
-        self.pbx_rows(&format!("{PBX} ORDER BY serial"), [])
+        self.pbx_rows(concat!(pbx_select!(), " ORDER BY serial"), [])
     }
 
     pub(crate) fn pbx_changes(&self, serial: &str) -> Result<Vec<PbxChangeRow>, LedgerError> {
@@ -1325,7 +1339,7 @@ impl Sql<'_> {
         if !self.has_registry()? {
             return Ok(());
         }
-        for row in self.pbx_rows(PBX, [])? {
+        for row in self.pbx_rows(pbx_select!(), [])? {
             f(ViewRow::Pbx(row))?;
         }
         each(
