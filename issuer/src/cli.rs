@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
 use crate::error::{
-    Error, EXIT_BULK_PARTIAL, EXIT_CODES, EXIT_LEDGER, EXIT_NOT_IN_FORCE, EXIT_OK, EXIT_OUTPUT,
-    EXIT_POLICY, EXIT_USAGE, EXIT_VERIFY,
+    Error, EXIT_BULK_PARTIAL, EXIT_CODES, EXIT_LEDGER, EXIT_MAIL, EXIT_NOT_IN_FORCE, EXIT_OK,
+    EXIT_OUTPUT, EXIT_POLICY, EXIT_USAGE, EXIT_VERIFY,
 };
 
 const MAIN_HELP: &str = "\
@@ -254,8 +254,8 @@ const SCOPES: &[Scope] = &[
     },
     Scope {
         path: "report overdue",
-        options: &[CONFIG, LEDGER, NOW],
-        exits: &[EXIT_LEDGER],
+        options: &[CONFIG, LEDGER, OPERATOR, NOW],
+        exits: &[EXIT_LEDGER, EXIT_MAIL],
     },
     Scope {
         path: "report expiring",
@@ -470,6 +470,43 @@ pub struct KeyArgs {
     /// The PKCS#11 module and PIN, for a key in a token.
     #[command(flatten)]
     pub token: Pkcs11Args,
+}
+
+/// The overdue notice's SMTP settings (`report overdue --notify`); each
+/// wins over `[notify]` in the configuration. The password is never an
+/// argument: `--smtp-password-file`, `TESSERA_SMTP_PASSWORD` or
+/// `password_file`.
+#[derive(Debug, Args, Clone, Default)]
+#[group(requires = "notify")]
+pub struct NotifyArgs {
+    /// SMTP server (host name or IP address).
+    #[arg(long, value_name = "HOST")]
+    pub smtp: Option<String>,
+    /// SMTP port (default: 587 for starttls, 465 for tls, 25 for none).
+    #[arg(long, value_name = "PORT")]
+    pub smtp_port: Option<u16>,
+    /// How the connection is protected: starttls (default), tls, or none
+    /// (only to a server on this machine, or with `insecure_plaintext =
+    /// true` in [notify]).
+    #[arg(long, value_name = "MODE", value_parser = ["starttls", "tls", "none"])]
+    pub smtp_tls: Option<String>,
+    /// A CA certificate (PEM) the server's certificate may chain to,
+    /// besides the system's.
+    #[arg(long, value_name = "FILE")]
+    pub smtp_ca: Option<PathBuf>,
+    /// SMTP login name.
+    #[arg(long, value_name = "NAME")]
+    pub smtp_user: Option<String>,
+    /// Read the SMTP password from the first line of FILE (else
+    /// TESSERA_SMTP_PASSWORD, else `password_file`).
+    #[arg(long, value_name = "FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+    /// The sender's address.
+    #[arg(long, value_name = "ADDRESS")]
+    pub from: Option<String>,
+    /// A recipient (repeat for several: one mail each).
+    #[arg(long, value_name = "ADDRESS")]
+    pub to: Vec<String>,
 }
 
 /// How to reach a key in a PKCS#11 token (`--key pkcs11:...`).
@@ -1598,21 +1635,50 @@ pub enum ReportCommand {
     #[command(after_help = after_help("\
 Examples:
   tessera report overdue
-  tessera report overdue --json | mail -s 'tessera overdue' ops@example.com
+  tessera report overdue --days 3 --json
   tessera report overdue --all
+  tessera report overdue --notify --passphrase-file /etc/tessera/passphrase
+  tessera report overdue --notify --smtp mail.example.com --from tessera@example.com \\
+      --to ops@example.com --days 3
 
 Only PBXs in force are listed: a PBX stopped or deleted after all its user
 licenses were removed is left out unless --all is given (then with its
 state).
 
+--notify e-mails the list (customer, serial, model, days since the last
+renewal) to each recipient that has not had today's notice (UTC day), at
+most once per recipient per day, also across reruns and runs at the same
+time: each notice is recorded in the ledger (which is why it needs the
+signing key) before it is sent. Nothing overdue: nothing is sent. The
+SMTP settings come from [notify] in the configuration, the options above
+overriding (`tessera config` shows them); the SMTP password from
+--smtp-password-file, TESSERA_SMTP_PASSWORD or `password_file`. Exit 8
+when a recipient did not get the notice (the output says which and why).
+
 "))]
     Overdue {
         /// Also PBXs not in force (stopped, deleted), with a STATE column.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "notify")]
         all: bool,
         /// JSON output.
         #[arg(long)]
         json: bool,
+        /// Only PBXs whose last renewal is at least DAYS whole days old
+        /// (with --notify: else `days` in [notify], else 3).
+        #[arg(long, value_name = "DAYS")]
+        days: Option<u32>,
+        /// Send the day's notice by e-mail to each recipient that has not
+        /// had it today (at most one per recipient per day, recorded in
+        /// the ledger).
+        #[arg(long)]
+        notify: bool,
+        /// The notice's SMTP settings.
+        #[command(flatten)]
+        smtp: Box<NotifyArgs>,
+        /// The key that signs the ledger's checkpoint (--notify records
+        /// each notice in the ledger).
+        #[command(flatten)]
+        key: Box<KeyArgs>,
     },
     /// Every PBX whose term ends within DAYS days.
     #[command(after_help = after_help("\

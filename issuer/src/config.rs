@@ -84,6 +84,141 @@ struct FileSettings {
     catalog: Option<PathBuf>,
     operator: Option<String>,
     request_window: Option<String>,
+    notify: Option<NotifyFile>,
+}
+
+/// `[notify]`: where the overdue notice goes (`tessera report overdue
+/// --notify`). The password is never here: `password_file` names a file
+/// holding it (or `TESSERA_SMTP_PASSWORD`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifyFile {
+    smtp: Option<String>,
+    port: Option<u16>,
+    tls: Option<String>,
+    insecure_plaintext: Option<bool>,
+    from: Option<String>,
+    to: Option<Vec<String>>,
+    username: Option<String>,
+    password_file: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    days: Option<u32>,
+}
+
+/// The notice settings given on the command line (each wins over the
+/// environment and the file).
+#[derive(Clone, Debug, Default)]
+pub struct NotifyFlags {
+    /// `--smtp HOST`.
+    pub smtp: Option<String>,
+    /// `--smtp-port`.
+    pub port: Option<u16>,
+    /// `--smtp-tls`.
+    pub tls: Option<String>,
+    /// `--from`.
+    pub from: Option<String>,
+    /// `--to` (repeated).
+    pub to: Vec<String>,
+    /// `--smtp-user`.
+    pub username: Option<String>,
+    /// `--smtp-password-file`.
+    pub password_file: Option<PathBuf>,
+    /// `--smtp-ca`.
+    pub ca: Option<PathBuf>,
+    /// `--days`.
+    pub days: Option<u32>,
+}
+
+/// Where the SMTP password comes from (never its value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PasswordFrom {
+    /// A file (its first line).
+    File(PathBuf),
+    /// `TESSERA_SMTP_PASSWORD`.
+    Env,
+}
+
+/// The notice settings in effect and their sources.
+#[derive(Clone, Debug)]
+pub struct NotifySettings {
+    /// SMTP server.
+    pub smtp: Option<Setting<String>>,
+    /// TLS mode.
+    pub tls: Setting<crate::notify::TlsMode>,
+    /// Port (the TLS mode's default when not set).
+    pub port: Setting<u16>,
+    /// Plain SMTP to another machine allowed (`insecure_plaintext` in the
+    /// file only).
+    pub insecure_plaintext: bool,
+    /// Sender.
+    pub from: Option<Setting<String>>,
+    /// Recipients.
+    pub to: Option<Setting<Vec<String>>>,
+    /// Login name.
+    pub username: Option<Setting<String>>,
+    /// Where the password comes from.
+    pub password: Option<Setting<PasswordFrom>>,
+    /// Extra CA certificate (PEM).
+    pub ca: Option<Setting<PathBuf>>,
+    /// Days without renewal.
+    pub days: Setting<u32>,
+}
+
+impl NotifySettings {
+    /// The settings a send uses: the password and the CA read from their
+    /// files.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for a missing server, sender or recipient,
+    /// [`Error::Io`] for a password or CA file that cannot be read.
+    pub fn mail(
+        &self,
+        env: fn(&str) -> Option<String>,
+    ) -> Result<crate::notify::MailSettings, Error> {
+        let need = |what: &str, how: &str| {
+            Error::Usage(format!(
+                "no {what} for the overdue notice: {how} (`tessera config` shows the settings in effect)"
+            ))
+        };
+        let host = self
+            .smtp
+            .as_ref()
+            .ok_or_else(|| need("SMTP server", "pass --smtp HOST or set `smtp` in [notify]"))?;
+        let from = self
+            .from
+            .as_ref()
+            .ok_or_else(|| need("sender", "pass --from ADDRESS or set `from` in [notify]"))?;
+        let to = self.to.as_ref().ok_or_else(|| {
+            need(
+                "recipient",
+                "pass --to ADDRESS (repeatable) or set `to = [\"ops@example.com\"]` in [notify]",
+            )
+        })?;
+        let password = match self.password.as_ref().map(|s| &s.value) {
+            Some(PasswordFrom::File(path)) => Some(crate::notify::read_password(path)?),
+            Some(PasswordFrom::Env) => env("TESSERA_SMTP_PASSWORD").map(zeroize::Zeroizing::new),
+            None => None,
+        };
+        let ca_pem = match &self.ca {
+            Some(ca) => Some(
+                tessera_keys::storage::read_regular(&ca.value, 256 * 1024)
+                    .map_err(Error::io(&ca.value))?,
+            ),
+            None => None,
+        };
+        Ok(crate::notify::MailSettings {
+            host: host.value.clone(),
+            port: self.port.value,
+            tls: self.tls.value,
+            insecure_plaintext: self.insecure_plaintext,
+            ca_pem,
+            from: from.value.clone(),
+            to: to.value.clone(),
+            username: self.username.as_ref().map(|s| s.value.clone()),
+            password,
+            timeout: crate::notify::SMTP_TIMEOUT,
+        })
+    }
 }
 
 /// `key`: one key, or the keys of a rotation (the keyring says which one
@@ -229,7 +364,7 @@ impl Config {
                     .map_or(1, |before| before.matches('\n').count() + 1)
             });
             bad(format!(
-                "line {line}: {}; the keys are ledger, keyring, key, catalog, operator and request_window",
+                "line {line}: {}; the keys are ledger, keyring, key, catalog, operator, request_window and the table [notify] (smtp, port, tls, insecure_plaintext, from, to, username, password_file, ca, days)",
                 e.message().trim()
             ))
         })?;
@@ -237,6 +372,14 @@ impl Config {
             if parse_duration(w).is_none() {
                 return Err(bad(format!(
                     "request_window `{w}` is not a duration: write <n>d, <n>h, <n>m or <n>s"
+                )));
+            }
+        }
+        if let Some(tls) = file.notify.as_ref().and_then(|n| n.tls.as_deref()) {
+            if crate::notify::TlsMode::parse(tls).is_none() {
+                return Err(bad(format!(
+                    "[notify] tls `{}` is not none, starttls or tls",
+                    tessera_verifier::text::escaped(tls)
                 )));
             }
         }
@@ -400,6 +543,116 @@ impl Config {
             value: v.trim().to_owned(),
             source: Source::Env("USER"),
         })
+    }
+
+    /// The overdue notice's settings: each from its flag, else `[notify]`
+    /// in the file (the password from `--smtp-password-file`, else
+    /// `TESSERA_SMTP_PASSWORD`, else `password_file`; never a flag).
+    ///
+    /// # Errors
+    /// [`Error::Usage`] for a TLS mode that is not none, starttls or tls.
+    pub fn notify(&self, flags: &NotifyFlags) -> Result<NotifySettings, Error> {
+        use crate::notify::TlsMode;
+        let empty = NotifyFile::default();
+        let n = self.file.notify.as_ref().unwrap_or(&empty);
+        let file = self.path.clone();
+        fn pick<T: Clone>(
+            flag: Option<T>,
+            flag_name: &'static str,
+            file_value: Option<&T>,
+            file: Option<&PathBuf>,
+        ) -> Option<Setting<T>> {
+            if let Some(v) = flag {
+                return Some(Setting {
+                    value: v,
+                    source: Source::Flag(flag_name),
+                });
+            }
+            Some(Setting {
+                value: file_value?.clone(),
+                source: Source::File(file?.clone()),
+            })
+        }
+        let tls = match pick(
+            flags.tls.clone(),
+            "--smtp-tls",
+            n.tls.as_ref(),
+            file.as_ref(),
+        ) {
+            Some(s) => Setting {
+                value: TlsMode::parse(&s.value).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--smtp-tls `{}` is not none, starttls or tls",
+                        tessera_verifier::text::escaped(&s.value)
+                    ))
+                })?,
+                source: s.source,
+            },
+            None => Setting {
+                value: TlsMode::Starttls,
+                source: Source::Default,
+            },
+        };
+        let port =
+            pick(flags.port, "--smtp-port", n.port.as_ref(), file.as_ref()).unwrap_or(Setting {
+                value: tls.value.default_port(),
+                source: Source::Default,
+            });
+        let to = if flags.to.is_empty() {
+            pick(None, "--to", n.to.as_ref(), file.as_ref())
+        } else {
+            pick(Some(flags.to.clone()), "--to", None, None)
+        };
+        let password = if let Some(p) = &flags.password_file {
+            Some(Setting {
+                value: PasswordFrom::File(p.clone()),
+                source: Source::Flag("--smtp-password-file"),
+            })
+        } else if (self.env)("TESSERA_SMTP_PASSWORD").is_some() {
+            Some(Setting {
+                value: PasswordFrom::Env,
+                source: Source::Env("TESSERA_SMTP_PASSWORD"),
+            })
+        } else {
+            self.file_path(n.password_file.as_ref()).map(|s| Setting {
+                value: PasswordFrom::File(s.value),
+                source: s.source,
+            })
+        };
+        let ca = match &flags.ca {
+            Some(p) => Some(Setting {
+                value: p.clone(),
+                source: Source::Flag("--smtp-ca"),
+            }),
+            None => self.file_path(n.ca.as_ref()),
+        };
+        Ok(NotifySettings {
+            smtp: pick(flags.smtp.clone(), "--smtp", n.smtp.as_ref(), file.as_ref()),
+            tls,
+            port,
+            insecure_plaintext: n.insecure_plaintext.unwrap_or(false),
+            from: pick(flags.from.clone(), "--from", n.from.as_ref(), file.as_ref()),
+            to,
+            username: pick(
+                flags.username.clone(),
+                "--smtp-user",
+                n.username.as_ref(),
+                file.as_ref(),
+            ),
+            password,
+            ca,
+            days: pick(flags.days, "--days", n.days.as_ref(), file.as_ref()).unwrap_or(Setting {
+                value: crate::notify::DEFAULT_DAYS,
+                source: Source::Default,
+            }),
+        })
+    }
+
+    /// How environment variables are read (the process's, or a test's
+    /// table).
+    #[must_use]
+    pub fn env(&self) -> fn(&str) -> Option<String> {
+        self.env
     }
 
     /// How far a request's creation time may lie from now:

@@ -38,6 +38,8 @@ pub const EXIT_BULK_PARTIAL: u8 = 6;
 /// Exit code: standard output could not be written (its reader closing
 /// the pipe is no error).
 pub const EXIT_OUTPUT: u8 = 7;
+/// Exit code: the overdue notice did not reach every recipient (SMTP).
+pub const EXIT_MAIL: u8 = 8;
 
 /// Every exit code and what it means, for `--help`.
 pub const EXIT_CODES: &[(u8, &str)] = &[
@@ -49,6 +51,7 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     (EXIT_NOT_IN_FORCE, "the license verifies but is not in force (expired after grace, not yet valid)"),
     (EXIT_BULK_PARTIAL, "bulk issuance finished with refused rows"),
     (EXIT_OUTPUT, "standard output could not be written (a full disk): the work is done,\n     its output lost; write to a file with -o FILE where the command has it"),
+    (EXIT_MAIL, "the overdue notice did not reach every recipient: the SMTP server could not be\n     reached, refused the login or refused a mail"),
 ];
 
 /// Anything that can go wrong in a command.
@@ -167,6 +170,22 @@ pub enum Error {
     /// ends the output quietly).
     #[error("cannot write to standard output ({0}); the command's work is done and its output lost: write it to a file with -o FILE, or to a disk with free space")]
     Stdout(std::io::Error),
+    /// The SMTP server could not be reached or refused (nothing recorded).
+    #[error("SMTP server {server}: {reason}; nothing was sent or recorded")]
+    Mail {
+        /// `host:port`.
+        server: String,
+        /// What happened and what to do.
+        reason: String,
+    },
+    /// The notice did not reach some recipients (see the report).
+    #[error("the overdue notice did not reach {failed} of {total} recipient(s) (see above); a refused mail is sent again by the next run, an unconfirmed one is not (at most one per day)")]
+    NoticeFailed {
+        /// Recipients without the notice.
+        failed: usize,
+        /// Recipients.
+        total: usize,
+    },
     /// Some bulk rows were refused.
     #[error("{refused} of {total} rows were refused (see above); fix them and run the same command again: issued rows are skipped")]
     BulkPartial {
@@ -188,6 +207,7 @@ impl Error {
             Self::NotInForce { .. } => EXIT_NOT_IN_FORCE,
             Self::BulkPartial { .. } => EXIT_BULK_PARTIAL,
             Self::Stdout(_) => EXIT_OUTPUT,
+            Self::Mail { .. } | Self::NoticeFailed { .. } => EXIT_MAIL,
             _ => EXIT_USAGE,
         }
     }
@@ -219,6 +239,8 @@ impl Error {
             Self::Usage(_) => "usage",
             Self::Stdout(_) => "output",
             Self::BulkPartial { .. } => "bulk_partial",
+            Self::Mail { .. } => "mail",
+            Self::NoticeFailed { .. } => "notice_failed",
         }
     }
 

@@ -551,6 +551,12 @@ pub trait Queries {
     /// # Errors
     /// [`LedgerError`].
     fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, LedgerError>;
+    /// Whether the overdue notice of `day` for `recipient` is in effect
+    /// (claimed and not withdrawn; [`crate::notify`]).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn notice_in_effect(&self, recipient: &str, day: &str) -> Result<bool, LedgerError>;
 }
 
 /// What [`Backend::journal`] calls with each stored entry: (position as
@@ -703,6 +709,9 @@ macro_rules! queries_via_sql {
             }
             fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, LedgerError> {
                 self.$via().latest_checkpoint()
+            }
+            fn notice_in_effect(&self, recipient: &str, day: &str) -> Result<bool, LedgerError> {
+                self.$via().notice_in_effect(recipient, day)
             }
         }
     };
@@ -1621,6 +1630,17 @@ impl Writer<'_> {
     #[must_use]
     pub fn identity(&self) -> Option<&Identity> {
         self.identity.as_ref()
+    }
+
+    /// Whether the overdue notice of `day` (`YYYY-MM-DD`) for `recipient`
+    /// is in effect: claimed by a [`Fact::NoticeSent`] and not withdrawn.
+    /// Read under this writer's lock, so a run that finds it free and
+    /// records it cannot race another doing the same.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn notice_in_effect(&self, recipient: &str, day: &str) -> Result<bool, LedgerError> {
+        Queries::notice_in_effect(&*self.store, recipient, day)
     }
 
     /// The latest license of a serial.

@@ -42,6 +42,7 @@ pub mod error;
 pub mod issuance;
 pub mod ledger;
 pub mod lifecycle;
+pub mod notify;
 pub mod order;
 pub mod output;
 pub mod policy;

@@ -16,5 +16,6 @@
 #![allow(clippy::expect_used, clippy::panic)]
 
 pub mod postgres;
+pub mod smtp;
 pub mod softhsm;
 pub mod tools;

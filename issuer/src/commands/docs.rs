@@ -61,6 +61,64 @@ pub fn config(ctx: &Ctx, a: &ConfigArgs) -> Result<(), Error> {
             "",
         ),
     ];
+    // The overdue notice's settings (`report overdue --notify`); the
+    // password's source only, never its value.
+    let n = c.notify(&crate::config::NotifyFlags::default())?;
+    let text = |s: Option<Setting<String>>| s.map(|s| (s.value, s.source));
+    let mut rows = rows;
+    rows.extend([
+        (
+            "notify.smtp",
+            text(n.smtp.clone()),
+            "not set: `report overdue --notify` needs --smtp or `smtp` in [notify]",
+        ),
+        (
+            "notify.tls",
+            Some((n.tls.value.as_str().to_owned(), n.tls.source.clone())),
+            "",
+        ),
+        (
+            "notify.port",
+            Some((n.port.value.to_string(), n.port.source.clone())),
+            "",
+        ),
+        (
+            "notify.from",
+            text(n.from.clone()),
+            "not set: --from or `from` in [notify]",
+        ),
+        (
+            "notify.to",
+            n.to.clone().map(|s| (s.value.join(", "), s.source)),
+            "not set: --to or `to` in [notify]",
+        ),
+        (
+            "notify.username",
+            text(n.username.clone()),
+            "not set: no SMTP login",
+        ),
+        (
+            "notify.password",
+            n.password.clone().map(|s| {
+                let shown = match s.value {
+                    crate::config::PasswordFrom::File(p) => format!("read from {}", p.display()),
+                    crate::config::PasswordFrom::Env => "set (value not shown)".to_owned(),
+                };
+                (shown, s.source)
+            }),
+            "not set",
+        ),
+        (
+            "notify.ca",
+            path(n.ca.clone()),
+            "not set: the system's CA certificates",
+        ),
+        (
+            "notify.days",
+            Some((n.days.value.to_string(), n.days.source.clone())),
+            "",
+        ),
+    ]);
     let file = c.path().map(|p| p.display().to_string());
     if a.json {
         let mut settings = serde_json::Map::new();

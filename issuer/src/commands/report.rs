@@ -5,24 +5,109 @@ use serde_json::json;
 
 use super::{print, print_json, Ctx};
 use crate::calendar::{days_between, rfc3339_unix, DAY};
-use crate::cli::ReportCommand;
+use crate::cli::{KeyArgs, NotifyArgs, ReportCommand};
+use crate::config::NotifyFlags;
 use crate::error::Error;
 use crate::ledger::SerialSummary;
-use crate::order::Order;
+use crate::notify::{self, Delivery};
 use crate::registry::{standing, state_at, Standing, State};
 
-/// The model: the registry's, else the latest order's.
 fn model_of(models: &std::collections::HashMap<String, String>, s: &SerialSummary) -> String {
-    models
-        .get(&s.serial)
-        .filter(|m| !m.is_empty())
-        .cloned()
-        .or_else(|| {
-            Order::parse("ledger", &s.latest.row.order_json, true)
-                .ok()
-                .and_then(|o| o.model)
-        })
-        .unwrap_or_else(|| "-".to_owned())
+    crate::notify::model_of(models, s)
+}
+
+/// `tessera report overdue --notify`: the library's [`notify::notify`],
+/// printed.
+fn notify_cmd(
+    ctx: &Ctx,
+    days: Option<u32>,
+    json: bool,
+    smtp: &NotifyArgs,
+    key: &KeyArgs,
+) -> Result<(), Error> {
+    let flags = NotifyFlags {
+        smtp: smtp.smtp.clone(),
+        port: smtp.smtp_port,
+        tls: smtp.smtp_tls.clone(),
+        from: smtp.from.clone(),
+        to: smtp.to.clone(),
+        username: smtp.smtp_user.clone(),
+        password_file: smtp.smtp_password_file.clone(),
+        ca: smtp.smtp_ca.clone(),
+        days,
+    };
+    let settings = ctx.config.notify(&flags)?;
+    let mail = settings.mail(ctx.config.env())?;
+    mail.check()?;
+    let operator = ctx.operator()?;
+    let signer = super::load_signer(ctx, key)?;
+    let mut ledger = ctx.ledger()?;
+    let report = notify::notify(
+        &mut ledger,
+        &signer,
+        &operator,
+        ctx.now.timestamp(),
+        settings.days.value,
+        &mail,
+    )?;
+    let failed = report.deliveries.iter().filter(|d| d.is_failure()).count();
+    if json {
+        print_json(&json!({
+            "day": report.day,
+            "days": report.min_days,
+            "server": mail.server(),
+            "overdue": report.overdue.iter().map(|r| json!({
+                "serial": r.serial,
+                "customer": r.customer,
+                "pbx_name": r.pbx_name,
+                "model": r.model,
+                "days_since_renewal": r.days_since_renewal,
+                "last_renewal": rfc3339_unix(r.last_renewal),
+                "lease_end": rfc3339_unix(r.lease_end),
+            })).collect::<Vec<_>>(),
+            "sent": report.deliveries.iter().filter(|d| matches!(d, Delivery::Sent { .. })).map(Delivery::recipient).collect::<Vec<_>>(),
+            "already_sent": report.deliveries.iter().filter(|d| matches!(d, Delivery::AlreadySent { .. })).map(Delivery::recipient).collect::<Vec<_>>(),
+            "failed": report.deliveries.iter().filter_map(|d| match d {
+                Delivery::Failed { recipient, error } => Some(json!({"recipient": recipient, "error": error, "retried_next_run": true})),
+                Delivery::Unconfirmed { recipient, error } => Some(json!({"recipient": recipient, "error": error, "retried_next_run": false})),
+                _ => None,
+            }).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        let mut text = format!(
+            "overdue notice for {} ({} PBX(s) without a renewal for {} day(s) or more)\n",
+            report.day,
+            report.overdue.len(),
+            report.min_days
+        );
+        if report.overdue.is_empty() {
+            text.push_str("nothing overdue: no mail sent\n");
+        }
+        for d in &report.deliveries {
+            let line = match d {
+                Delivery::Sent { recipient } => format!("sent            {recipient} (via {})", mail.server()),
+                Delivery::AlreadySent { recipient } => {
+                    format!("already sent    {recipient} (today's notice went out before)")
+                }
+                Delivery::Failed { recipient, error } => {
+                    format!("FAILED          {recipient}: {error} (the next run tries again)")
+                }
+                Delivery::Unconfirmed { recipient, error } => format!(
+                    "UNCONFIRMED     {recipient}: {error} (it may have arrived; not sent again today)"
+                ),
+            };
+            text.push_str(&line);
+            text.push('\n');
+        }
+        print(&text)?;
+    }
+    if failed > 0 {
+        return Err(Error::NoticeFailed {
+            failed,
+            total: report.deliveries.len(),
+        });
+    }
+    Ok(())
 }
 
 /// The width of the STATE column of these serials.
@@ -36,6 +121,17 @@ fn registry_width(serials: &[SerialSummary], label: &dyn Fn(&SerialSummary) -> S
 /// # Errors
 /// [`Error::Ledger`], [`Error::Io`].
 pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
+    if let ReportCommand::Overdue {
+        notify: true,
+        days,
+        json,
+        smtp,
+        key,
+        ..
+    } = c
+    {
+        return notify_cmd(ctx, *days, *json, smtp, key);
+    }
     let ledger = ctx.reader()?;
     if let ReportCommand::Billing {
         from,
@@ -102,7 +198,8 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
     };
     match c {
         ReportCommand::Billing { .. } => Ok(()),
-        ReportCommand::Overdue { json, .. } => {
+        ReportCommand::Overdue { json, days, .. } => {
+            let min_days = i64::from(days.unwrap_or(0));
             // A PBX whose lease ran out has not renewed since its latest
             // license: that license's issue time is its last successful
             // renewal.
@@ -110,6 +207,7 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
                 .iter()
                 .filter(|s| s.latest.row.lease_end <= now)
                 .map(|s| (days_between(s.latest.row.issued_at, now), s))
+                .filter(|(d, _)| *d >= min_days)
                 .collect();
             overdue.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.serial.cmp(&b.1.serial)));
             if *json {

@@ -241,6 +241,27 @@ pub enum Fact {
         /// One line per item.
         lines: Vec<Charge>,
     },
+    /// The overdue notice of a day claimed for one recipient, recorded
+    /// before the mail is handed to the SMTP server: at most one notice
+    /// per recipient and day is in effect (`crate::notify`).
+    NoticeSent {
+        /// The recipient's address.
+        recipient: String,
+        /// The day (UTC, `YYYY-MM-DD`).
+        day: String,
+        /// The overdue PBXs the notice lists.
+        serials: Vec<String>,
+    },
+    /// A claimed notice that the SMTP server refused: the day's notice
+    /// for that recipient is free again.
+    NoticeWithdrawn {
+        /// The recipient's address.
+        recipient: String,
+        /// The day (UTC, `YYYY-MM-DD`).
+        day: String,
+        /// What the SMTP server answered.
+        reason: String,
+    },
 }
 
 /// What a [`Fact::PbxEdited`] changes (`None`: unchanged).
@@ -310,6 +331,8 @@ impl Fact {
             Self::PbxAdded { .. } => "pbx_added",
             Self::PbxEdited { .. } => "pbx_edited",
             Self::Charges { .. } => "charges",
+            Self::NoticeSent { .. } => "notice_sent",
+            Self::NoticeWithdrawn { .. } => "notice_withdrawn",
         }
     }
 }

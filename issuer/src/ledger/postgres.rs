@@ -794,6 +794,23 @@ pub(crate) struct Pg<'a> {
 type Params<'p> = [&'p (dyn ToSql + Sync)];
 
 impl Pg<'_> {
+    /// Whether the notice of `day` for `recipient` is in effect, read from
+    /// the journal as the SQLite backend does.
+    pub(crate) fn notice_in_effect(&self, recipient: &str, day: &str) -> Result<bool, LedgerError> {
+        let needle = super::views::notice_needle(recipient);
+        let rows = self.query(
+            "SELECT body FROM journal WHERE position($1::bytea IN body) > 0 ORDER BY position",
+            &[&needle],
+        )?;
+        let mut bodies = Vec::with_capacity(rows.len());
+        for r in &rows {
+            bodies.push(self.get::<Vec<u8>>(r, 0)?);
+        }
+        super::views::notice_state(bodies.iter().map(Vec::as_slice), recipient, day, |w| {
+            self.damaged(w)
+        })
+    }
+
     fn err(&self) -> impl Fn(postgres::Error) -> LedgerError + '_ {
         |e| classify(self.path, &e)
     }
@@ -1353,6 +1370,10 @@ impl Pg<'_> {
 }
 
 impl ViewStore for PgTx<'_> {
+    fn notice_in_effect(&self, recipient: &str, day: &str) -> Result<bool, LedgerError> {
+        super::Queries::notice_in_effect(self, recipient, day)
+    }
+
     fn identity(&self) -> Result<Option<Identity>, LedgerError> {
         if let Some(cached) = self.identity.borrow().as_ref() {
             return Ok(cached.clone());

@@ -829,6 +829,24 @@ fn blob<const N: usize>(v: &[u8], what: &str) -> Result<[u8; N], String> {
 }
 
 impl Sql<'_> {
+    /// Whether the notice of `day` for `recipient` is in effect, read from
+    /// the journal: the entries that name the recipient, folded in order
+    /// ([`super::views::notice_state`]).
+    pub(crate) fn notice_in_effect(&self, recipient: &str, day: &str) -> Result<bool, LedgerError> {
+        let needle = super::views::notice_needle(recipient);
+        let bodies: Vec<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT body FROM journal WHERE instr(body, ?1) > 0 ORDER BY position")
+            .and_then(|mut s| {
+                s.query_map([needle], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(sql(self.path))?;
+        super::views::notice_state(bodies.iter().map(Vec::as_slice), recipient, day, |w| {
+            self.damaged(w)
+        })
+    }
+
     fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
         sql(self.path)
     }
@@ -1404,6 +1422,10 @@ impl SqliteTx<'_> {
 }
 
 impl ViewStore for SqliteTx<'_> {
+    fn notice_in_effect(&self, recipient: &str, day: &str) -> Result<bool, LedgerError> {
+        super::Queries::notice_in_effect(self, recipient, day)
+    }
+
     fn identity(&self) -> Result<Option<Identity>, LedgerError> {
         if let Some(cached) = self.identity.borrow().as_ref() {
             return Ok(cached.clone());

@@ -425,6 +425,12 @@ pub trait ViewStore {
     /// # Errors
     /// As above.
     fn pbx_row(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError>;
+    /// Whether the overdue notice of `day` for `recipient` is in effect
+    /// (claimed and not withdrawn).
+    ///
+    /// # Errors
+    /// As above.
+    fn notice_in_effect(&self, recipient: &str, day: &str) -> Result<bool, LedgerError>;
 
     /// Records the identity.
     ///
@@ -477,6 +483,12 @@ pub trait ViewStore {
     /// # Errors
     /// As above.
     fn put_charge(&mut self, row: &ChargeRow) -> Result<(), LedgerError>;
+    /// Notes that a notice came into effect or was withdrawn. The
+    /// backends read notices from the journal itself (they are few: one
+    /// per recipient and day), so only the in-memory fold keeps them.
+    fn note_notice(&mut self, recipient: &str, day: &str, in_effect: bool) {
+        let _ = (recipient, day, in_effect);
+    }
 }
 
 /// Why an entry cannot stand at its position.
@@ -954,6 +966,48 @@ pub fn apply(
                 })?;
             }
         }
+        Fact::NoticeSent {
+            recipient,
+            day,
+            serials,
+        } => {
+            notice_fields(recipient, day)?;
+            if serials.is_empty() || serials.len() > MAX_NOTICE_SERIALS {
+                return Err(invalid(format!(
+                    "a notice to {} listing {} PBXs (1 to {MAX_NOTICE_SERIALS})",
+                    validate::shown(recipient),
+                    serials.len()
+                )));
+            }
+            if let Some(bad) = serials.iter().find(|s| !validate::is_sw_serial(s)) {
+                return Err(invalid(format!(
+                    "a notice listing `{}`, which is not a SW serial",
+                    validate::shown(bad)
+                )));
+            }
+            if views.notice_in_effect(recipient, day)? {
+                return Err(invalid(format!(
+                    "a second notice to {} for {day}: one mail per recipient per day",
+                    validate::shown(recipient)
+                )));
+            }
+            views.note_notice(recipient, day, true);
+        }
+        Fact::NoticeWithdrawn {
+            recipient,
+            day,
+            reason,
+        } => {
+            notice_fields(recipient, day)?;
+            validate::text("reason", reason).map_err(|e| invalid(e.to_string()))?;
+            if !views.notice_in_effect(recipient, day)? {
+                return Err(invalid(format!(
+                    "the notice to {} for {day} withdrawn, but none is in effect",
+                    validate::shown(recipient)
+                )));
+            }
+            views.note_notice(recipient, day, false);
+        }
         Fact::Upgraded { schema, .. } => {
             if position != 2 {
                 return Err(invalid(
@@ -996,6 +1050,97 @@ fn pbx_fields(
         }
     }
     Ok(())
+}
+
+/// Most PBXs one notice lists (a bigger list is a vendor's whole base, not
+/// a notice; the journal caps an entry's size anyway).
+pub const MAX_NOTICE_SERIALS: usize = 10_000;
+
+/// A notice's recipient (an address, `local@domain`) and day
+/// (`YYYY-MM-DD`).
+fn notice_fields(recipient: &str, day: &str) -> Result<(), FoldError> {
+    validate::text("recipient", recipient).map_err(|e| invalid(e.to_string()))?;
+    if !is_address(recipient) {
+        return Err(invalid(format!(
+            "notice recipient `{}` is not an e-mail address",
+            validate::shown(recipient)
+        )));
+    }
+    if !is_day(day) {
+        return Err(invalid(format!(
+            "notice day `{}` is not YYYY-MM-DD",
+            validate::shown(day)
+        )));
+    }
+    Ok(())
+}
+
+/// An e-mail address as tessera accepts one: `local@domain`, at most 254
+/// bytes, no spaces, no control characters, no angle brackets or commas
+/// (which would make one address several).
+#[must_use]
+pub fn is_address(s: &str) -> bool {
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.is_empty()
+        && s.len() <= 254
+        && s.chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !"<>,;:\\\"()[]".contains(c))
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+}
+
+/// A day as `YYYY-MM-DD` (a real date).
+#[must_use]
+pub fn is_day(s: &str) -> bool {
+    s.len() == 10 && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+}
+
+/// Whether the notice of `day` for `recipient` is in effect after the
+/// journal entries in `bodies` (in journal order; entries of other kinds
+/// and other notices are passed over). How a backend answers
+/// [`ViewStore::notice_in_effect`] from its journal.
+///
+/// # Errors
+/// [`LedgerError::Damaged`] (through `damaged`) for a body that does not
+/// decode.
+pub(crate) fn notice_state<'b>(
+    bodies: impl IntoIterator<Item = &'b [u8]>,
+    recipient: &str,
+    day: &str,
+    damaged: impl Fn(String) -> LedgerError,
+) -> Result<bool, LedgerError> {
+    let mut in_effect = false;
+    for body in bodies {
+        let entry = Entry::decode(body).map_err(|e| damaged(format!("a journal entry: {e}")))?;
+        match entry.fact {
+            Fact::NoticeSent {
+                recipient: r,
+                day: d,
+                ..
+            } if r == recipient && d == day => in_effect = true,
+            Fact::NoticeWithdrawn {
+                recipient: r,
+                day: d,
+                ..
+            } if r == recipient && d == day => in_effect = false,
+            _ => {}
+        }
+    }
+    Ok(in_effect)
+}
+
+/// What a backend searches its journal bodies for to find the notices of
+/// `recipient`: the recipient as the CBOR text string the body holds
+/// ([`notice_state`] then reads each body found).
+#[must_use]
+pub(crate) fn notice_needle(recipient: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(recipient.len() + 9);
+    let _ = ciborium::into_writer(&recipient, &mut out);
+    out
 }
 
 /// A recorded policy: a name and usable values.
@@ -1054,6 +1199,8 @@ pub struct MemoryViews {
     schedules: HashMap<String, ScheduleRow>,
     replaced: HashSet<(String, u32)>,
     pbxs: HashMap<String, PbxRow>,
+    /// The notices in effect: (recipient, day).
+    notices: HashSet<(String, String)>,
     /// (view, key) → (digest, entry that made the row).
     rows: BTreeMap<(View, String), ([u8; 32], u64)>,
 }
@@ -1169,6 +1316,19 @@ impl ViewStore for MemoryViews {
     }
     fn pbx_row(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError> {
         Ok(self.pbxs.get(serial).cloned())
+    }
+    fn notice_in_effect(&self, recipient: &str, day: &str) -> Result<bool, LedgerError> {
+        Ok(self
+            .notices
+            .contains(&(recipient.to_owned(), day.to_owned())))
+    }
+    fn note_notice(&mut self, recipient: &str, day: &str, in_effect: bool) {
+        let key = (recipient.to_owned(), day.to_owned());
+        if in_effect {
+            self.notices.insert(key);
+        } else {
+            self.notices.remove(&key);
+        }
     }
     fn put_identity(&mut self, row: &Identity) -> Result<(), LedgerError> {
         self.identity = Some(row.clone());

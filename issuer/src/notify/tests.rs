@@ -1,0 +1,404 @@
+use std::path::PathBuf;
+
+use tessera_keys::Signer as _;
+use tessera_signer::FileSigner;
+use tessera_tests::smtp::Sink;
+use tessera_verifier::encode::sign_license;
+use tessera_verifier::{samples, KeyEntry};
+
+use super::*;
+use crate::calendar::DAY;
+use crate::ledger::{Action, NewRecord};
+
+const VENDOR: &str = "tessera-vendor";
+const SERIAL: &str = "SW-2026-000123";
+
+/// A ledger (a file, or a database of a PostgreSQL server the test
+/// started) holding one PBX whose daily lease ran out at `T0 + DAY`.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+    signer: FileSigner,
+    _server: Option<tessera_tests::postgres::PgServer>,
+}
+
+impl Fixture {
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        Self::with(dir, path, None)
+    }
+
+    fn postgres() -> Option<Self> {
+        let server = tessera_tests::postgres::PgServer::start()?;
+        let url = PathBuf::from(server.create_database());
+        Some(Self::with(tempfile::tempdir().unwrap(), url, Some(server)))
+    }
+
+    fn with(
+        dir: tempfile::TempDir,
+        path: PathBuf,
+        server: Option<tessera_tests::postgres::PgServer>,
+    ) -> Self {
+        let f = Self {
+            _dir: dir,
+            path,
+            signer: FileSigner::generate().unwrap(),
+            _server: server,
+        };
+        let mut ledger = Ledger::create(&f.path, VENDOR, &f.signer, "alice", samples::T0).unwrap();
+        let mut l = samples::typical();
+        l.serial = SERIAL.into();
+        l.sequence = 1;
+        l.lease_end = samples::T0 + DAY;
+        l.customer = "Acme Hotels".into();
+        l.pbx_name = "front desk".into();
+        let bytes = sign_license(
+            &l,
+            &tessera_verifier::key_id(&samples::TEST_KEY_1_PUBLIC),
+            samples::seed_signer(samples::TEST_KEY_1_SEED),
+        )
+        .unwrap();
+        let mut w = ledger.writer(&f.signer, "alice").unwrap();
+        w.append(NewRecord {
+            action: Action::Issue,
+            bytes,
+            order_json: "{}".into(),
+            issued_at: l.issued_at,
+            idem_key: None,
+            request_key: None,
+        })
+        .unwrap();
+        w.commit().unwrap();
+        f
+    }
+
+    fn open(&self) -> Ledger {
+        Ledger::open(&self.path).unwrap()
+    }
+
+    fn head(&self) -> u64 {
+        Ledger::open_read_only(&self.path)
+            .unwrap()
+            .head()
+            .unwrap()
+            .0
+    }
+
+    fn verify(&self) -> Result<crate::ledger::VerifyReport, crate::ledger::LedgerError> {
+        let keyring = vec![
+            KeyEntry::new(self.signer.public_key(), 0),
+            KeyEntry::new(samples::TEST_KEY_1_PUBLIC, 0),
+        ];
+        Ledger::open_read_only(&self.path)?.verify(&keyring, None)
+    }
+
+    fn run(&self, at: i64, mail: &MailSettings) -> Result<NoticeReport, Error> {
+        notify(&mut self.open(), &self.signer, "cron", at, 3, mail)
+    }
+}
+
+fn mail(port: u16, to: &[&str]) -> MailSettings {
+    MailSettings {
+        host: "127.0.0.1".into(),
+        port,
+        tls: TlsMode::None,
+        insecure_plaintext: false,
+        ca_pem: None,
+        from: "tessera@vendor.example".into(),
+        to: to.iter().map(|t| (*t).to_owned()).collect(),
+        username: None,
+        password: None,
+        timeout: Duration::from_secs(10),
+    }
+}
+
+/// Four days after the lease ran out: 4 whole days since the renewal.
+const LATE: i64 = samples::T0 + 4 * DAY + 3600;
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn sqlite() {
+                    super::$name(&super::Fixture::sqlite());
+                }
+                #[test]
+                fn postgres() {
+                    if let Some(f) = super::Fixture::postgres() {
+                        super::$name(&f);
+                    }
+                }
+            }
+        )*
+    };
+}
+
+on_both_backends!(
+    one_mail_per_recipient_per_day,
+    nothing_overdue_sends_nothing,
+    an_unreachable_server_records_nothing,
+    a_refused_recipient_is_retried_the_other_is_not,
+    two_runs_at_once_send_once,
+    the_fold_refuses_a_second_notice,
+);
+
+fn one_mail_per_recipient_per_day(f: &Fixture) {
+    let sink = Sink::start();
+    let m = mail(sink.port(), &["ops@vendor.example", "sales@vendor.example"]);
+    let r = f.run(LATE, &m).unwrap();
+    assert_eq!(r.day, "2026-01-05");
+    assert_eq!(r.overdue.len(), 1);
+    assert_eq!(r.overdue[0].days_since_renewal, 4);
+    assert!(r
+        .deliveries
+        .iter()
+        .all(|d| matches!(d, Delivery::Sent { .. })));
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 2);
+    for (mail, to) in mails
+        .iter()
+        .zip(["ops@vendor.example", "sales@vendor.example"])
+    {
+        assert_eq!(mail.to, vec![to.to_owned()]);
+        assert_eq!(mail.from, "tessera@vendor.example");
+        assert!(mail
+            .data
+            .contains("Subject: tessera: 1 PBX(s) overdue for renewal on 2026-01-05"));
+        // The body is quoted-printable: soft line breaks joined.
+        let data = mail.data.replace("=\r\n", "");
+        let row = data
+            .lines()
+            .find(|l| l.contains(SERIAL))
+            .unwrap_or_else(|| panic!("no row for {SERIAL} in {}", mail.data));
+        assert!(row.contains("Acme Hotels / front desk"), "{row}");
+        assert!(row.trim_start().starts_with("4 "), "{row}");
+    }
+    // The same day again, and after a "restart" (a new process: the
+    // ledger opened afresh): nothing more.
+    let head = f.head();
+    for _ in 0..2 {
+        let again = f.run(LATE + 3 * 3600, &m).unwrap();
+        assert!(again
+            .deliveries
+            .iter()
+            .all(|d| matches!(d, Delivery::AlreadySent { .. })));
+        assert_eq!(sink.mails().len(), 2);
+        assert_eq!(f.head(), head, "a run that sends nothing records nothing");
+    }
+    // The next day: sent again, the PBX one day later.
+    let next = f.run(LATE + DAY, &m).unwrap();
+    assert_eq!(next.day, "2026-01-06");
+    assert_eq!(next.overdue[0].days_since_renewal, 5);
+    assert_eq!(sink.mails().len(), 4);
+    f.verify().unwrap();
+}
+
+fn nothing_overdue_sends_nothing(f: &Fixture) {
+    let sink = Sink::start();
+    let head = f.head();
+    // The lease has not run out yet; then it has, but only for 2 days.
+    for at in [samples::T0 + 3600, samples::T0 + 2 * DAY + 60] {
+        let r = f
+            .run(at, &mail(sink.port(), &["ops@vendor.example"]))
+            .unwrap();
+        assert!(r.overdue.is_empty());
+        assert!(r.deliveries.is_empty());
+    }
+    assert!(sink.mails().is_empty());
+    assert_eq!(f.head(), head);
+}
+
+fn an_unreachable_server_records_nothing(f: &Fixture) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let head = f.head();
+    let e = f
+        .run(LATE, &mail(port, &["ops@vendor.example"]))
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, Error::Mail { .. }), "{e:?}");
+    assert_eq!(e.exit_code(), crate::error::EXIT_MAIL);
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(text.contains("check the host, the port"), "{text}");
+    assert_eq!(f.head(), head);
+    // Once the server is there, the notice goes out.
+    let sink = Sink::start();
+    f.run(LATE, &mail(sink.port(), &["ops@vendor.example"]))
+        .unwrap();
+    assert_eq!(sink.mails().len(), 1);
+}
+
+fn a_refused_recipient_is_retried_the_other_is_not(f: &Fixture) {
+    let sink = Sink::start();
+    sink.refuse("gone@vendor.example");
+    let m = mail(sink.port(), &["ops@vendor.example", "gone@vendor.example"]);
+    let r = f.run(LATE, &m).unwrap();
+    assert_eq!(
+        r.deliveries[0],
+        Delivery::Sent {
+            recipient: "ops@vendor.example".into()
+        }
+    );
+    let Delivery::Failed { error, .. } = &r.deliveries[1] else {
+        panic!("{:?}", r.deliveries[1]);
+    };
+    assert!(
+        error.contains(&format!("127.0.0.1:{}", sink.port())),
+        "{error}"
+    );
+    assert!(error.contains("refused"), "{error}");
+    let ledger = f.open();
+    assert!(ledger
+        .queries()
+        .notice_in_effect("ops@vendor.example", "2026-01-05")
+        .unwrap());
+    assert!(!ledger
+        .queries()
+        .notice_in_effect("gone@vendor.example", "2026-01-05")
+        .unwrap());
+    drop(ledger);
+    // The rerun tries the refused one again, not the other.
+    let again = f.run(LATE + 60, &m).unwrap();
+    assert!(matches!(again.deliveries[0], Delivery::AlreadySent { .. }));
+    assert!(matches!(again.deliveries[1], Delivery::Failed { .. }));
+    assert_eq!(sink.mails().len(), 1);
+    f.verify().unwrap();
+}
+
+fn two_runs_at_once_send_once(f: &Fixture) {
+    let sink = Sink::start();
+    let m = mail(sink.port(), &["ops@vendor.example", "sales@vendor.example"]);
+    let barrier = std::sync::Barrier::new(2);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let mut ledger = f.open();
+                barrier.wait();
+                notify(&mut ledger, &f.signer, "cron", LATE, 3, &m).unwrap()
+            });
+        }
+    });
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 2, "{mails:?}");
+    let mut to: Vec<&str> = mails.iter().map(|m| m.to[0].as_str()).collect();
+    to.sort_unstable();
+    assert_eq!(to, ["ops@vendor.example", "sales@vendor.example"]);
+    f.verify().unwrap();
+}
+
+fn the_fold_refuses_a_second_notice(f: &Fixture) {
+    let mut ledger = f.open();
+    let claim = || Fact::NoticeSent {
+        recipient: "ops@vendor.example".into(),
+        day: "2026-01-05".into(),
+        serials: vec![SERIAL.into()],
+    };
+    let mut w = ledger.writer(&f.signer, "cron").unwrap();
+    w.push(LATE, claim()).unwrap();
+    let e = w.push(LATE, claim()).unwrap_err();
+    assert!(
+        e.to_string().contains("one mail per recipient per day"),
+        "{e}"
+    );
+    let withdraw = |recipient: &str| Fact::NoticeWithdrawn {
+        recipient: recipient.into(),
+        day: "2026-01-05".into(),
+        reason: "550".into(),
+    };
+    w.push(LATE, withdraw("ops@vendor.example")).unwrap();
+    // Withdrawn: claimable again; a withdrawal of nothing is refused.
+    w.push(LATE, claim()).unwrap();
+    assert!(w.push(LATE, withdraw("other@vendor.example")).is_err());
+    for bad in [
+        Fact::NoticeSent {
+            recipient: "not an address".into(),
+            day: "2026-01-05".into(),
+            serials: vec![SERIAL.into()],
+        },
+        Fact::NoticeSent {
+            recipient: "a@b.example".into(),
+            day: "2026-13-40".into(),
+            serials: vec![SERIAL.into()],
+        },
+        Fact::NoticeSent {
+            recipient: "a@b.example".into(),
+            day: "2026-01-05".into(),
+            serials: vec!["../etc".into()],
+        },
+    ] {
+        assert!(w.push(LATE, bad).is_err());
+    }
+    w.commit().unwrap();
+    drop(ledger);
+    f.verify().unwrap();
+}
+
+#[test]
+fn settings_are_checked_before_any_connection() {
+    let ok = mail(2525, &["ops@vendor.example"]);
+    ok.check().unwrap();
+    let remote_plain = MailSettings {
+        host: "mail.vendor.example".into(),
+        ..ok.clone()
+    };
+    let e = remote_plain.check().unwrap_err().to_string();
+    assert!(e.contains("insecure_plaintext"), "{e}");
+    MailSettings {
+        insecure_plaintext: true,
+        ..remote_plain.clone()
+    }
+    .check()
+    .unwrap();
+    for bad in [
+        MailSettings {
+            to: vec!["ops@vendor.example\r\nBcc: x@evil.example".into()],
+            ..ok.clone()
+        },
+        MailSettings {
+            to: vec!["a@b.example, c@d.example".into()],
+            ..ok.clone()
+        },
+        MailSettings {
+            to: vec![],
+            ..ok.clone()
+        },
+        MailSettings {
+            from: "nobody".into(),
+            ..ok.clone()
+        },
+        MailSettings {
+            host: "mail.example/../x".into(),
+            ..ok.clone()
+        },
+        MailSettings {
+            username: Some("u".into()),
+            ..ok.clone()
+        },
+    ] {
+        assert!(bad.check().is_err(), "{bad:?}");
+    }
+    assert!(is_loopback("localhost") && is_loopback("::1") && is_loopback("127.0.0.2"));
+    assert!(!is_loopback("mail.example.com"));
+}
+
+#[test]
+fn the_body_escapes_what_partners_typed() {
+    let row = OverduePbx {
+        serial: SERIAL.into(),
+        customer: "Evil\u{1b}[2J Corp".into(),
+        pbx_name: "x\u{202e}y".into(),
+        model: "M".into(),
+        days_since_renewal: 9,
+        last_renewal: samples::T0,
+        lease_end: samples::T0 + DAY,
+    };
+    let text = body("2026-01-05", 3, &[row]);
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+        "{text}"
+    );
+}

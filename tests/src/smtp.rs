@@ -1,0 +1,233 @@
+//! A local SMTP sink for the overdue notice's tests: a real SMTP server
+//! (RFC 5321: EHLO/HELO, MAIL, RCPT, DATA with dot-unstuffing, RSET,
+//! NOOP, QUIT) on a free loopback port, one thread per connection, that
+//! keeps every mail it accepts. Recipients can be refused (`550`) to test
+//! a recipient that fails. Plain SMTP only: the notice refuses plain
+//! SMTP except to a loopback server, which this is.
+
+use core::net::SocketAddr;
+use core::sync::atomic::{AtomicBool, Ordering};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+/// One accepted mail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mail {
+    /// The envelope sender.
+    pub from: String,
+    /// The envelope recipients.
+    pub to: Vec<String>,
+    /// The message as received (headers and body, dot-unstuffed).
+    pub data: String,
+}
+
+#[derive(Default)]
+struct State {
+    mails: Mutex<Vec<Mail>>,
+    refused: Mutex<Vec<String>>,
+    stop: AtomicBool,
+}
+
+/// A running sink; stops when dropped.
+pub struct Sink {
+    addr: SocketAddr,
+    state: Arc<State>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Sink {
+    /// Starts a sink on a free port of 127.0.0.1.
+    ///
+    /// # Panics
+    /// When no port can be bound.
+    #[must_use]
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        let state = Arc::new(State::default());
+        let s = Arc::clone(&state);
+        let thread = thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(conn) = conn {
+                    let s = Arc::clone(&s);
+                    thread::spawn(move || {
+                        let _ = session(conn, &s);
+                    });
+                }
+            }
+        });
+        Self {
+            addr,
+            state,
+            thread: Some(thread),
+        }
+    }
+
+    /// The port it listens on.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Refuses mail to `address` from now on (`550` to its RCPT).
+    ///
+    /// # Panics
+    /// On a poisoned lock.
+    pub fn refuse(&self, address: &str) {
+        self.state
+            .refused
+            .lock()
+            .expect("lock")
+            .push(address.to_ascii_lowercase());
+    }
+
+    /// Every mail accepted so far.
+    ///
+    /// # Panics
+    /// On a poisoned lock.
+    #[must_use]
+    pub fn mails(&self) -> Vec<Mail> {
+        self.state.mails.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An address from `MAIL FROM:<a>` / `RCPT TO:<a>`.
+fn address(arg: &str) -> String {
+    let a = arg.trim();
+    let a = a.split_once('<').map_or(a, |(_, rest)| rest);
+    a.split_once('>').map_or(a, |(inner, _)| inner).to_owned()
+}
+
+fn session(conn: TcpStream, state: &State) -> std::io::Result<()> {
+    let mut out = conn.try_clone()?;
+    let mut input = BufReader::new(conn);
+    out.write_all(b"220 sink.test ESMTP tessera test sink\r\n")?;
+    let mut from: Option<String> = None;
+    let mut to: Vec<String> = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if input.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let cmd = line.trim_end().to_owned();
+        let upper = cmd.to_ascii_uppercase();
+        if upper.starts_with("EHLO") {
+            out.write_all(b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")?;
+        } else if upper.starts_with("HELO") {
+            out.write_all(b"250 sink.test\r\n")?;
+        } else if upper.starts_with("MAIL FROM:") {
+            from = Some(address(&cmd[10..]));
+            to.clear();
+            out.write_all(b"250 2.1.0 ok\r\n")?;
+        } else if upper.starts_with("RCPT TO:") {
+            let a = address(&cmd[8..]);
+            if from.is_none() {
+                out.write_all(b"503 5.5.1 MAIL first\r\n")?;
+            } else if state
+                .refused
+                .lock()
+                .map(|r| r.contains(&a.to_ascii_lowercase()))
+                .unwrap_or(false)
+            {
+                out.write_all(b"550 5.1.1 mailbox unavailable\r\n")?;
+            } else {
+                to.push(a);
+                out.write_all(b"250 2.1.5 ok\r\n")?;
+            }
+        } else if upper == "DATA" {
+            if to.is_empty() {
+                out.write_all(b"554 5.5.1 no valid recipients\r\n")?;
+                continue;
+            }
+            out.write_all(b"354 end with <CRLF>.<CRLF>\r\n")?;
+            let mut data = String::new();
+            loop {
+                line.clear();
+                if input.read_line(&mut line)? == 0 {
+                    return Ok(());
+                }
+                if line == ".\r\n" || line == ".\n" {
+                    break;
+                }
+                data.push_str(line.strip_prefix('.').unwrap_or(&line));
+            }
+            if let Ok(mut m) = state.mails.lock() {
+                m.push(Mail {
+                    from: from.take().unwrap_or_default(),
+                    to: core::mem::take(&mut to),
+                    data,
+                });
+            }
+            out.write_all(b"250 2.0.0 queued\r\n")?;
+        } else if upper == "RSET" {
+            from = None;
+            to.clear();
+            out.write_all(b"250 2.0.0 ok\r\n")?;
+        } else if upper == "NOOP" {
+            out.write_all(b"250 2.0.0 ok\r\n")?;
+        } else if upper == "QUIT" {
+            out.write_all(b"221 2.0.0 bye\r\n")?;
+            return Ok(());
+        } else {
+            out.write_all(b"502 5.5.2 command not implemented\r\n")?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_a_mail_and_refuses_a_recipient() {
+        let sink = Sink::start();
+        sink.refuse("no@example.com");
+        let c = TcpStream::connect(("127.0.0.1", sink.port())).unwrap();
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        let mut w = c;
+        let mut l = String::new();
+        let mut say = |w: &mut TcpStream, s: &str| {
+            w.write_all(s.as_bytes()).unwrap();
+            l.clear();
+            r.read_line(&mut l).unwrap();
+            while l.as_bytes().get(3) == Some(&b'-') {
+                l.clear();
+                r.read_line(&mut l).unwrap();
+            }
+            l.get(..3).unwrap_or_default().to_owned()
+        };
+        let mut banner = String::new();
+        BufReader::new(w.try_clone().unwrap())
+            .read_line(&mut banner)
+            .unwrap();
+        assert!(banner.starts_with("220"));
+        assert_eq!(say(&mut w, "EHLO t\r\n"), "250");
+        assert_eq!(say(&mut w, "MAIL FROM:<a@example.com>\r\n"), "250");
+        assert_eq!(say(&mut w, "RCPT TO:<no@example.com>\r\n"), "550");
+        assert_eq!(say(&mut w, "RCPT TO:<b@example.com>\r\n"), "250");
+        assert_eq!(say(&mut w, "DATA\r\n"), "354");
+        assert_eq!(say(&mut w, "Subject: x\r\n\r\n..dot\r\n.\r\n"), "250");
+        assert_eq!(say(&mut w, "QUIT\r\n"), "221");
+        let mails = sink.mails();
+        assert_eq!(mails.len(), 1);
+        assert_eq!(mails[0].to, vec!["b@example.com".to_owned()]);
+        assert!(mails[0].data.contains("\r\n.dot\r\n"));
+    }
+}
