@@ -53,8 +53,14 @@ fn main() -> ExitCode {
 /// output under `--json`); its exit code.
 fn report(e: &Error, json: bool) -> u8 {
     let message = for_terminal(&e.to_string());
-    // A bulk run's JSON report already names its refused rows.
-    if json && !matches!(e, Error::Stdout(_) | Error::BulkPartial { .. }) {
+    // A bulk run's JSON report already names its refused rows, a
+    // notice's its failed recipients.
+    if json
+        && !matches!(
+            e,
+            Error::Stdout(_) | Error::BulkPartial { .. } | Error::NoticeFailed { .. }
+        )
+    {
         let _ = tessera_cli::stdout(tessera_issuer::output::json_for_terminal(
             &tessera_cli::json_error(e.code(), &e.to_string(), e.exit_code()),
         ));

@@ -238,6 +238,14 @@ impl MailSettings {
         Ok(b.build())
     }
 
+    /// What a refused mail's error means (one recipient's; the run goes on).
+    fn refusal(&self, e: &lettre::transport::smtp::Error) -> String {
+        match self.error(e, true) {
+            Error::Mail { server, reason } => format!("SMTP server {server}: {reason}"),
+            other => other.to_string(),
+        }
+    }
+
     /// What an SMTP error means, naming the server and what to do.
     fn error(&self, e: &lettre::transport::smtp::Error, sending: bool) -> Error {
         let what = if e.is_timeout() {
@@ -555,10 +563,10 @@ pub fn notify(
                 Ok(_) => Delivery::Sent { recipient: to },
                 Err(e) if e.is_timeout() => Delivery::Unconfirmed {
                     recipient: to,
-                    error: mail.error(&e, true).to_string(),
+                    error: mail.refusal(&e),
                 },
                 Err(e) => {
-                    let error = mail.error(&e, true).to_string();
+                    let error = mail.refusal(&e);
                     withdraw.push((to.clone(), error.clone()));
                     Delivery::Failed {
                         recipient: to,
