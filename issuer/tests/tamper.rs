@@ -261,6 +261,28 @@ impl History {
             )
             .unwrap();
         });
+        // An overdue notice claimed, refused by the server and withdrawn.
+        tx(&mut ledger, &signer, |w| {
+            let at = t("2026-02-12T11:00:00Z").timestamp();
+            w.push(
+                at,
+                tessera_issuer::ledger::Fact::NoticeSent {
+                    recipient: "ops@vendor.example".into(),
+                    day: "2026-02-12".into(),
+                    serials: vec![SERIAL.into()],
+                },
+            )
+            .unwrap();
+            w.push(
+                at,
+                tessera_issuer::ledger::Fact::NoticeWithdrawn {
+                    recipient: "ops@vendor.example".into(),
+                    day: "2026-02-12".into(),
+                    reason: "550 mailbox unavailable".into(),
+                },
+            )
+            .unwrap();
+        });
         let kept = ledger.latest_checkpoint().unwrap();
         std::fs::write(
             d.join("kept.ckpt"),
@@ -483,6 +505,26 @@ const REHASHED: &[(&str, Edit)] = &[
             e.at += 1;
         }
     }),
+    (
+        "a notice's recipient edited and the chain rehashed",
+        |_, e| {
+            if let tessera_issuer::ledger::Fact::NoticeSent { recipient, .. } = &mut e.fact {
+                *recipient = "mallory@elsewhere.example".into();
+            }
+        },
+    ),
+    (
+        "a notice's withdrawal turned into a second notice for the day and the chain rehashed",
+        |_, e| {
+            if let tessera_issuer::ledger::Fact::NoticeWithdrawn { recipient, day, .. } = &e.fact {
+                e.fact = tessera_issuer::ledger::Fact::NoticeSent {
+                    recipient: recipient.clone(),
+                    day: day.clone(),
+                    serials: vec![SERIAL.into()],
+                };
+            }
+        },
+    ),
 ];
 
 #[test]

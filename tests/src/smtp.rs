@@ -1,9 +1,9 @@
 //! A local SMTP sink for the overdue notice's tests: a real SMTP server
 //! (RFC 5321: EHLO/HELO, MAIL, RCPT, DATA with dot-unstuffing, RSET,
-//! NOOP, QUIT) on a free loopback port, one thread per connection, that
-//! keeps every mail it accepts. Recipients can be refused (`550`) to test
-//! a recipient that fails. Plain SMTP only: the notice refuses plain
-//! SMTP except to a loopback server, which this is.
+//! NOOP, QUIT; STARTTLS, RFC 3207, with a self-signed rcgen certificate
+//! when started by [`Sink::start_tls`]) on a free loopback port, one
+//! thread per connection, that keeps every mail it accepts. Recipients
+//! can be refused (`550`) to test a recipient that fails.
 
 use core::net::SocketAddr;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -21,12 +21,16 @@ pub struct Mail {
     pub to: Vec<String>,
     /// The message as received (headers and body, dot-unstuffed).
     pub data: String,
+    /// It came over TLS (after STARTTLS).
+    pub tls: bool,
 }
 
 #[derive(Default)]
 struct State {
     mails: Mutex<Vec<Mail>>,
     refused: Mutex<Vec<String>>,
+    /// STARTTLS offered with this server configuration.
+    tls: Mutex<Option<Arc<rustls::ServerConfig>>>,
     stop: AtomicBool,
 }
 
@@ -66,6 +70,36 @@ impl Sink {
             state,
             thread: Some(thread),
         }
+    }
+
+    /// Starts a sink that offers STARTTLS with a fresh self-signed
+    /// certificate (rcgen) for `localhost` and `127.0.0.1`; returns it and
+    /// the certificate (PEM), the CA a client must trust.
+    ///
+    /// # Panics
+    /// When the certificate cannot be made.
+    #[must_use]
+    pub fn start_tls() -> (Self, String) {
+        let sink = Self::start();
+        let cert = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+        ])
+        .expect("a self-signed certificate");
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.key_pair.serialize_der().into());
+        // `ring`, as the ledger's and the notice's clients use (rustls
+        // deprecates it for lacking post-quantum key exchange, which a
+        // test sink does not need).
+        #[allow(deprecated)]
+        let provider = rustls::crypto::ring::default_provider();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .expect("the server certificate");
+        *sink.state.tls.lock().expect("lock") = Some(Arc::new(config));
+        (sink, cert.cert.pem())
     }
 
     /// The port it listens on.
@@ -114,24 +148,62 @@ fn address(arg: &str) -> String {
     a.split_once('>').map_or(a, |(inner, _)| inner).to_owned()
 }
 
+/// What ended a phase of a session.
+enum End {
+    /// QUIT, or the client went away.
+    Closed,
+    /// STARTTLS was accepted: the TLS handshake comes next.
+    StartTls,
+}
+
 fn session(conn: TcpStream, state: &State) -> std::io::Result<()> {
-    let mut out = conn.try_clone()?;
-    let mut input = BufReader::new(conn);
-    out.write_all(b"220 sink.test ESMTP tessera test sink\r\n")?;
+    let mut plain = BufReader::new(conn);
+    plain
+        .get_mut()
+        .write_all(b"220 sink.test ESMTP tessera test sink\r\n")?;
+    let tls = state.tls.lock().ok().and_then(|t| t.clone());
+    if let End::StartTls = serve(&mut plain, state, tls.is_some())? {
+        let Some(config) = tls else {
+            return Ok(());
+        };
+        let conn = rustls::ServerConnection::new(config)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut secure = BufReader::new(rustls::StreamOwned::new(conn, plain.into_inner()));
+        serve(&mut secure, state, false)?;
+    }
+    Ok(())
+}
+
+fn serve<S: std::io::Read + Write>(
+    input: &mut BufReader<S>,
+    state: &State,
+    offer_tls: bool,
+) -> std::io::Result<End> {
     let mut from: Option<String> = None;
     let mut to: Vec<String> = Vec::new();
     let mut line = String::new();
     loop {
         line.clear();
         if input.read_line(&mut line)? == 0 {
-            return Ok(());
+            return Ok(End::Closed);
         }
         let cmd = line.trim_end().to_owned();
         let upper = cmd.to_ascii_uppercase();
+        let out = input.get_mut();
         if upper.starts_with("EHLO") {
-            out.write_all(b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")?;
+            if offer_tls {
+                out.write_all(
+                    b"250-sink.test\r\n250-STARTTLS\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+                )?;
+            } else {
+                out.write_all(b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")?;
+            }
         } else if upper.starts_with("HELO") {
             out.write_all(b"250 sink.test\r\n")?;
+        } else if upper == "STARTTLS" && offer_tls {
+            out.write_all(b"220 2.0.0 ready to start TLS\r\n")?;
+            out.flush()?;
+            return Ok(End::StartTls);
         } else if upper.starts_with("MAIL FROM:") {
             from = Some(address(&cmd[10..]));
             to.clear();
@@ -157,11 +229,12 @@ fn session(conn: TcpStream, state: &State) -> std::io::Result<()> {
                 continue;
             }
             out.write_all(b"354 end with <CRLF>.<CRLF>\r\n")?;
+            out.flush()?;
             let mut data = String::new();
             loop {
                 line.clear();
                 if input.read_line(&mut line)? == 0 {
-                    return Ok(());
+                    return Ok(End::Closed);
                 }
                 if line == ".\r\n" || line == ".\n" {
                     break;
@@ -173,9 +246,10 @@ fn session(conn: TcpStream, state: &State) -> std::io::Result<()> {
                     from: from.take().unwrap_or_default(),
                     to: core::mem::take(&mut to),
                     data,
+                    tls: !offer_tls && state.tls.lock().is_ok_and(|t| t.is_some()),
                 });
             }
-            out.write_all(b"250 2.0.0 queued\r\n")?;
+            input.get_mut().write_all(b"250 2.0.0 queued\r\n")?;
         } else if upper == "RSET" {
             from = None;
             to.clear();
@@ -184,10 +258,12 @@ fn session(conn: TcpStream, state: &State) -> std::io::Result<()> {
             out.write_all(b"250 2.0.0 ok\r\n")?;
         } else if upper == "QUIT" {
             out.write_all(b"221 2.0.0 bye\r\n")?;
-            return Ok(());
+            out.flush()?;
+            return Ok(End::Closed);
         } else {
             out.write_all(b"502 5.5.2 command not implemented\r\n")?;
         }
+        input.get_mut().flush()?;
     }
 }
 

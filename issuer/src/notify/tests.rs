@@ -402,3 +402,30 @@ fn the_body_escapes_what_partners_typed() {
         "{text}"
     );
 }
+
+#[test]
+fn starttls_to_a_server_of_the_vendor_ca() {
+    let f = Fixture::sqlite();
+    let (sink, ca) = Sink::start_tls();
+    let tls = MailSettings {
+        tls: TlsMode::Starttls,
+        ..mail(sink.port(), &["ops@vendor.example"])
+    };
+    // Without the CA the certificate is not trusted: a clear error, and
+    // nothing recorded.
+    let head = f.head();
+    let e = f.run(LATE, &tls).unwrap_err().to_string();
+    assert!(e.contains("TLS"), "{e}");
+    assert!(e.contains(&format!("127.0.0.1:{}", sink.port())), "{e}");
+    assert_eq!(f.head(), head);
+    assert!(sink.mails().is_empty());
+    let trusted = MailSettings {
+        ca_pem: Some(ca.into_bytes()),
+        ..tls
+    };
+    let r = f.run(LATE, &trusted).unwrap();
+    assert!(matches!(r.deliveries[0], Delivery::Sent { .. }));
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].tls, "the mail came over STARTTLS");
+}
