@@ -138,6 +138,16 @@ pub enum LedgerError {
         /// What does not hold.
         reason: String,
     },
+    /// A view does not hold what the journal says (a row edited, added
+    /// or deleted outside tessera): a writer refuses to decide on it and
+    /// writes nothing. Exit code 4.
+    #[error("the ledger was modified outside tessera: {reason} (entry {entry}); nothing was written: run `tessera ledger verify` and restore the ledger from a backup")]
+    Modified {
+        /// The entry the first difference points at.
+        entry: u64,
+        /// What does not hold.
+        reason: String,
+    },
     /// Another writer held the ledger past the timeout.
     #[error("ledger {path}: another tessera process has been writing it for {waited} s (an issuance or a bulk run); let it finish and run the command again (reading commands such as `tessera ledger list` work meanwhile)")]
     Busy {
@@ -203,6 +213,7 @@ impl LedgerError {
         matches!(
             self,
             Self::Integrity { .. }
+                | Self::Modified { .. }
                 | Self::OldIntegrity { .. }
                 | Self::Empty(_)
                 | Self::Foreign { .. }
@@ -602,6 +613,31 @@ pub trait StoreTx: ViewStore + Queries {
     /// # Errors
     /// [`LedgerError`].
     fn commit(self: Box<Self>) -> Result<(), LedgerError>;
+    /// Every journal row in order, as this transaction sees them.
+    ///
+    /// # Errors
+    /// [`LedgerError`], or what `f` returns.
+    fn journal(&self, f: &mut JournalVisitor<'_>) -> Result<(), LedgerError>;
+    /// Every row of every view, as this transaction sees them.
+    ///
+    /// # Errors
+    /// [`LedgerError`], or what `f` returns.
+    fn view_rows(
+        &self,
+        f: &mut dyn FnMut(views::ViewRow) -> Result<(), LedgerError>,
+    ) -> Result<(), LedgerError>;
+    /// The entries the oldest checkpoint covers.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn first_checkpoint(&self) -> Result<Option<u64>, LedgerError>;
+    /// A number that changes whenever anyone else commits to the ledger
+    /// (`None`: the backend cannot tell, so the views are checked every
+    /// time).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn change_stamp(&self) -> Result<Option<i64>, LedgerError>;
 }
 
 /// A ledger backend: a snapshot to read and write transactions to start.
@@ -751,6 +787,21 @@ macro_rules! backend_via {
             fn commit(self: Box<Self>) -> Result<(), LedgerError> {
                 $tx::commit(*self)
             }
+            fn journal(&self, f: &mut JournalVisitor<'_>) -> Result<(), LedgerError> {
+                self.$via().journal(f)
+            }
+            fn view_rows(
+                &self,
+                f: &mut dyn FnMut(views::ViewRow) -> Result<(), LedgerError>,
+            ) -> Result<(), LedgerError> {
+                self.$via().view_rows(f)
+            }
+            fn first_checkpoint(&self) -> Result<Option<u64>, LedgerError> {
+                self.$via().first_checkpoint()
+            }
+            fn change_stamp(&self) -> Result<Option<i64>, LedgerError> {
+                self.$via().change_stamp()
+            }
         }
 
         impl Backend for $b {
@@ -821,6 +872,103 @@ pub struct VerifyReport {
     pub expected: Option<CheckpointData>,
 }
 
+/// What [`fold_journal`] calls with each entry once folded: (position,
+/// entry, hash, the views so far).
+type FoldVisitor<'a> =
+    dyn FnMut(u64, &Entry, [u8; 32], &MemoryViews) -> Result<(), LedgerError> + 'a;
+
+/// The journal folded from its first entry, as `ledger verify` and every
+/// writer fold it: positions from 1 without a gap, every hash from the
+/// one before it, every entry decoded and applied to `memory`
+/// ([`views::apply`]); `each` is then called with the entry, its
+/// position and hash, and `memory`. Returns the last position and hash.
+///
+/// # Errors
+/// [`LedgerError::Integrity`] naming the first bad entry, what `journal`
+/// or `each` returns.
+fn fold_journal(
+    journal: impl FnOnce(&mut JournalVisitor<'_>) -> Result<(), LedgerError>,
+    memory: &mut MemoryViews,
+    each: &mut FoldVisitor<'_>,
+) -> Result<(u64, [u8; 32]), LedgerError> {
+    let broken = |entry: u64, reason: String| LedgerError::Integrity { entry, reason };
+    let mut prev = [0u8; 32];
+    let mut position = 0u64;
+    journal(&mut |stored, body, hash| {
+        let want = position + 1;
+        if u64::try_from(stored).ok() != Some(want) {
+            return Err(broken(
+                want,
+                format!("entry {want} is missing (the next entry in the journal is {stored}): entries were deleted or reordered"),
+            ));
+        }
+        let computed = entry_hash(&prev, want, body);
+        if hash != computed {
+            return Err(broken(
+                want,
+                "the entry does not match its hash (it was edited, or an entry before it was)"
+                    .into(),
+            ));
+        }
+        let entry = Entry::decode(body)
+            .map_err(|e| broken(want, format!("the entry cannot be read: {}", e.0)))?;
+        views::apply(memory, want, &entry).map_err(|e| match e {
+            FoldError::Invalid(reason) => broken(want, reason),
+            FoldError::Store(e) => e,
+        })?;
+        each(want, &entry, computed, memory)?;
+        prev = computed;
+        position = want;
+        Ok(())
+    })?;
+    Ok((position, prev))
+}
+
+/// Whether an entry at `position` carries over the counters of a ledger
+/// of an earlier tessera ([`views::ViewStore::carry_over`]), given where
+/// the first checkpoint ends and the body of entry 2.
+pub(crate) fn carries_over(
+    position: u64,
+    first_checkpoint: Option<u64>,
+    second_entry: Option<Vec<u8>>,
+) -> Result<bool, LedgerError> {
+    if first_checkpoint.is_some_and(|n| position > n) {
+        return Ok(false);
+    }
+    Ok(second_entry.is_some_and(|body| {
+        matches!(
+            Entry::decode(&body),
+            Ok(Entry {
+                fact: Fact::Upgraded { .. },
+                ..
+            })
+        )
+    }))
+}
+
+/// Checks, inside a write transaction, that every view holds exactly what
+/// the journal makes of them ([`Ledger::verify`]'s fold and comparison,
+/// without the signatures): a writer decides nothing on a view row the
+/// journal does not back.
+///
+/// # Errors
+/// [`LedgerError::Modified`] naming the entry of the first difference,
+/// other [`LedgerError`]s.
+fn check_views(store: &dyn StoreTx) -> Result<(), LedgerError> {
+    let modified = |e: LedgerError| match e {
+        LedgerError::Integrity { entry, reason } => LedgerError::Modified { entry, reason },
+        other => other,
+    };
+    let mut memory = MemoryViews::default();
+    memory.set_first_checkpoint(store.first_checkpoint()?);
+    let (position, _) = fold_journal(|f| store.journal(f), &mut memory, &mut |_, _, _, _| Ok(()))
+        .map_err(modified)?;
+    match memory.compare(position, |f| store.view_rows(f))? {
+        Some((entry, reason)) => Err(LedgerError::Modified { entry, reason }),
+        None => Ok(()),
+    }
+}
+
 /// A function called once when a writer has to wait for another.
 pub type WaitNotice = Box<dyn Fn(&Path) + Send + Sync>;
 
@@ -829,6 +977,17 @@ pub struct Ledger {
     backend: Box<dyn Backend + Send>,
     wait_notice: Option<WaitNotice>,
     busy_timeout: Duration,
+    /// The views were checked against the journal, or written by this
+    /// ledger's own writers since, up to this head; nobody else has
+    /// committed since the change stamp (`None`: check again).
+    views_checked: Option<ViewsChecked>,
+}
+
+/// What [`Ledger::views_checked`] remembers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ViewsChecked {
+    head: u64,
+    stamp: i64,
 }
 
 impl core::fmt::Debug for Ledger {
@@ -915,6 +1074,7 @@ impl Ledger {
             backend: Box::new(backend),
             wait_notice: None,
             busy_timeout: BUSY_TIMEOUT,
+            views_checked: None,
         }
     }
 
@@ -1156,6 +1316,17 @@ impl Ledger {
         signer: &'w dyn Signer,
         operator: &'w str,
     ) -> Result<Writer<'w>, LedgerError> {
+        self.open_writer(signer, operator, true)
+    }
+
+    /// [`Ledger::writer`]; `check_views: false` skips the check of the
+    /// views against the journal (tests that play an earlier tessera).
+    fn open_writer<'w>(
+        &'w mut self,
+        signer: &'w dyn Signer,
+        operator: &'w str,
+        check_views: bool,
+    ) -> Result<Writer<'w>, LedgerError> {
         let path = self.backend.path().to_owned();
         let notice = self.wait_notice.as_deref();
         let on_wait = |p: &Path| {
@@ -1183,6 +1354,19 @@ impl Ledger {
                 });
             }
         }
+        // Nothing is decided on a view the journal does not back: the
+        // views are folded again from the journal and compared, unless
+        // they are the ones this ledger checked or wrote itself and nobody
+        // else has committed since.
+        let stamp = store.change_stamp()?;
+        let known = match (stamp, self.views_checked) {
+            (Some(stamp), Some(c)) => c.stamp == stamp && Some(c.head) == head.map(|h| h.0),
+            _ => false,
+        };
+        self.views_checked = None;
+        if !known && check_views {
+            self::check_views(&*store)?;
+        }
         let head = head.unwrap_or((0, [0; 32]));
         Ok(Writer {
             store,
@@ -1194,6 +1378,8 @@ impl Ledger {
             last_at: i64::MIN,
             identity,
             next: None,
+            checked: &mut self.views_checked,
+            stamp,
         })
     }
 
@@ -1240,90 +1426,71 @@ impl Ledger {
         let checkpoints = self.backend.checkpoints()?;
         let mut pending = checkpoints.iter().peekable();
         let mut memory = MemoryViews::default();
-        let mut prev = [0u8; 32];
-        let mut position = 0u64;
+        memory.set_first_checkpoint(checkpoints.first().map(|(n, _)| *n));
         let mut licenses = 0u64;
         let mut verified_checkpoints = 0u64;
         let mut last_good_checkpoint = 0u64;
         let mut expected_hash: Option<[u8; 32]> = None;
-        self.backend.journal(&mut |stored, body, hash| {
-            let want = position + 1;
-            if u64::try_from(stored).ok() != Some(want) {
-                return Err(broken(
-                    want,
-                    format!("entry {want} is missing (the next entry in the journal is {stored}): entries were deleted or reordered"),
-                ));
-            }
-            let computed = entry_hash(&prev, want, body);
-            if hash != computed {
-                return Err(broken(
-                    want,
-                    "the entry does not match its hash (it was edited, or an entry before it was)".into(),
-                ));
-            }
-            let entry = Entry::decode(body)
-                .map_err(|e| broken(want, format!("the entry cannot be read: {}", e.0)))?;
-            views::apply(&mut memory, want, &entry).map_err(|e| match e {
-                FoldError::Invalid(reason) => broken(want, reason),
-                FoldError::Store(e) => e,
-            })?;
-            if let Fact::License { bytes, .. } = &entry.fact {
-                if let Err(e) = tessera_verifier::decode_license(bytes, &keys) {
-                    let l = tessera_verifier::decode_license_unverified(bytes);
-                    let what = l.map_or_else(
-                        |_| "its license".to_owned(),
-                        |l| format!("license {}:{}", l.serial(), l.sequence()),
-                    );
-                    return Err(broken(
-                        want,
-                        format!("{what} does not verify under the vendor's keyring: {e}"),
-                    ));
+        let (position, prev) = fold_journal(
+            |f| self.backend.journal(f),
+            &mut memory,
+            &mut |want, entry, computed, memory| {
+                if let Fact::License { bytes, .. } = &entry.fact {
+                    if let Err(e) = tessera_verifier::decode_license(bytes, &keys) {
+                        let l = tessera_verifier::decode_license_unverified(bytes);
+                        let what = l.map_or_else(
+                            |_| "its license".to_owned(),
+                            |l| format!("license {}:{}", l.serial(), l.sequence()),
+                        );
+                        return Err(broken(
+                            want,
+                            format!("{what} does not verify under the vendor's keyring: {e}"),
+                        ));
+                    }
+                    licenses += 1;
                 }
-                licenses += 1;
-            }
-            if expected.as_ref().is_some_and(|c| c.entries == want) {
-                expected_hash = Some(computed);
-            }
-            while let Some((n, bytes)) = pending.peek() {
-                if *n > want {
-                    break;
+                if expected.as_ref().is_some_and(|c| c.entries == want) {
+                    expected_hash = Some(computed);
                 }
-                if *n < want {
-                    return Err(broken(
-                        *n,
-                        format!("a checkpoint covers {n} entries, but its entry was not read"),
-                    ));
-                }
-                let c = decode_checkpoint(bytes, &keys).map_err(|e| {
+                while let Some((n, bytes)) = pending.peek() {
+                    if *n > want {
+                        break;
+                    }
+                    if *n < want {
+                        return Err(broken(
+                            *n,
+                            format!("a checkpoint covers {n} entries, but its entry was not read"),
+                        ));
+                    }
+                    let c = decode_checkpoint(bytes, &keys).map_err(|e| {
                     broken(want, format!("the checkpoint of entry {want} does not verify under the vendor's keyring: {e}"))
                 })?;
-                let identity = memory.identity_row();
-                let mismatch = if identity.is_none_or(|i| i.ledger_id != c.ledger_id()) {
-                    Some("names another ledger")
-                } else if identity.is_none_or(|i| i.vendor != c.issuer()) {
-                    Some("names another vendor")
-                } else if c.entries() != want || c.head() != computed {
-                    Some("does not match the journal")
-                } else {
-                    None
-                };
-                if let Some(m) = mismatch {
-                    return Err(broken(
+                    let identity = memory.identity_row();
+                    let mismatch = if identity.is_none_or(|i| i.ledger_id != c.ledger_id()) {
+                        Some("names another ledger")
+                    } else if identity.is_none_or(|i| i.vendor != c.issuer()) {
+                        Some("names another vendor")
+                    } else if c.entries() != want || c.head() != computed {
+                        Some("does not match the journal")
+                    } else {
+                        None
+                    };
+                    if let Some(m) = mismatch {
+                        return Err(broken(
                         want,
                         format!(
                             "the checkpoint signed for entry {want} {m}: entries {}..{want} were rewritten after it was signed (compare them with a backup)",
                             last_good_checkpoint + 1
                         ),
                     ));
+                    }
+                    last_good_checkpoint = want;
+                    verified_checkpoints += 1;
+                    pending.next();
                 }
-                last_good_checkpoint = want;
-                verified_checkpoints += 1;
-                pending.next();
-            }
-            prev = computed;
-            position = want;
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         if position == 0 {
             return Err(broken(
                 1,
@@ -1557,6 +1724,10 @@ pub struct Writer<'w> {
     /// The last [`Writer::next_sequence`] answer, so [`Writer::append`]
     /// need not ask again.
     next: Option<(String, u32)>,
+    /// The ledger's record of checked views, set again by a commit.
+    checked: &'w mut Option<ViewsChecked>,
+    /// The change stamp when the transaction began.
+    stamp: Option<i64>,
 }
 
 impl core::fmt::Debug for Writer<'_> {
@@ -2113,6 +2284,12 @@ impl Writer<'_> {
             made = Some(CheckpointInfo { data, kid, bytes });
         }
         self.store.commit()?;
+        // The views are what the journal makes of them: they were at the
+        // start, and every entry since went through the fold.
+        *self.checked = self.stamp.map(|stamp| ViewsChecked {
+            head: self.head.0,
+            stamp,
+        });
         Ok(made)
     }
 }

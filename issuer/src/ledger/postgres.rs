@@ -1205,6 +1205,28 @@ impl Pg<'_> {
         .transpose()
     }
 
+    /// The entries the oldest checkpoint covers.
+    pub(crate) fn first_checkpoint(&self) -> Result<Option<u64>, LedgerError> {
+        let r = self.one("SELECT MIN(entries) FROM checkpoints", &[])?;
+        let n: Option<i64> = self.get(&r, 0)?;
+        Ok(n.map(|n| u64::try_from(n).unwrap_or(0)))
+    }
+
+    /// The body of the journal entry at `position`.
+    pub(crate) fn entry_body(&self, position: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        let position = i64::try_from(position).unwrap_or(i64::MAX);
+        self.opt("SELECT body FROM journal WHERE position = $1", &[&position])?
+            .map(|r| self.get(&r, 0))
+            .transpose()
+    }
+
+    /// PostgreSQL offers no cheap sign that another session wrote since
+    /// this one's last transaction: writers check the views every time.
+    #[allow(clippy::unused_self, clippy::unnecessary_wraps)]
+    pub(crate) fn change_stamp(&self) -> Result<Option<i64>, LedgerError> {
+        Ok(None)
+    }
+
     pub(crate) fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
         self.query(
             "SELECT entries, bytes FROM checkpoints ORDER BY entries",
@@ -1460,6 +1482,11 @@ impl ViewStore for PgTx<'_> {
 
     fn pbx_row(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError> {
         self.pg().pbx(serial)
+    }
+
+    fn carry_over(&self, position: u64) -> Result<bool, LedgerError> {
+        let pg = self.pg();
+        super::carries_over(position, pg.first_checkpoint()?, pg.entry_body(2)?)
     }
 
     fn binding_replaced(&self, serial: &str, sequence: u32) -> Result<bool, LedgerError> {

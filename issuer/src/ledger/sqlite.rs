@@ -1178,6 +1178,33 @@ impl Sql<'_> {
         Ok(row.map(|(n, b)| (u64::try_from(n).unwrap_or(0), b)))
     }
 
+    /// The entries the oldest checkpoint covers.
+    pub(crate) fn first_checkpoint(&self) -> Result<Option<u64>, LedgerError> {
+        let n: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT MIN(entries) FROM checkpoints")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(self.err())?;
+        Ok(n.map(|n| u64::try_from(n).unwrap_or(0)))
+    }
+
+    /// The body of the journal entry at `position`.
+    pub(crate) fn entry_body(&self, position: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        self.conn
+            .prepare_cached("SELECT body FROM journal WHERE position = ?1")
+            .and_then(|mut s| s.query_row([to_i64(position)], |r| r.get(0)).optional())
+            .map_err(self.err())
+    }
+
+    /// A number that changes whenever another connection commits to the
+    /// file (`PRAGMA data_version`).
+    pub(crate) fn change_stamp(&self) -> Result<Option<i64>, LedgerError> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map(Some)
+            .map_err(self.err())
+    }
+
     /// Every checkpoint, oldest first.
     pub(crate) fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, LedgerError> {
         let mut stmt = self
@@ -1522,6 +1549,11 @@ impl ViewStore for SqliteTx<'_> {
 
     fn pbx_row(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError> {
         self.sql().pbx(serial)
+    }
+
+    fn carry_over(&self, position: u64) -> Result<bool, LedgerError> {
+        let sql = self.sql();
+        super::carries_over(position, sql.first_checkpoint()?, sql.entry_body(2)?)
     }
 
     fn binding_replaced(&self, serial: &str, sequence: u32) -> Result<bool, LedgerError> {

@@ -154,6 +154,10 @@ on_both_backends!(
     a_license_that_does_not_verify_is_named,
     writers_refuse_a_ledger_whose_end_is_not_checkpointed,
     damaged_tables_are_named_not_quoted,
+    an_allocation_never_skips_a_free_number,
+    a_counter_set_high_stops_the_writer_and_its_allocation_is_named,
+    a_writer_refuses_views_edited_outside_tessera,
+    a_writer_sees_an_edit_made_between_its_transactions,
 );
 
 fn record(serial: &str, sequence: u32, n: u8) -> NewRecord {
@@ -413,15 +417,168 @@ fn serials_are_allocated_per_year_never_twice(f: &Fixture) {
 fn the_last_serial_of_a_year_is_the_last(f: &Fixture) {
     let mut ledger = f.create();
     let mut w = ledger.writer(&f.signer, "alice").unwrap();
-    w.push(
-        samples::T0,
-        Fact::SerialAllocated {
-            serial: "SW-2026-999999".into(),
-        },
-    )
-    .unwrap();
+    w.allocate_serial(2026, samples::T0).unwrap();
+    w.commit().unwrap();
+    // The counter brought near the end (reaching it takes a million
+    // allocations), by hand: the writer that does not check the views
+    // plays a tessera before the check.
+    let edit = "UPDATE serial_counter SET last = 999998";
+    f.exec(edit, edit);
+    let mut w = ledger.open_writer(&f.signer, "alice", false).unwrap();
+    assert_eq!(
+        w.allocate_serial(2026, samples::T0).unwrap(),
+        "SW-2026-999999"
+    );
     let e = w.allocate_serial(2026, samples::T0).unwrap_err();
     assert!(e.to_string().contains("every SW serial of 2026"), "{e}");
+}
+
+fn an_allocation_never_skips_a_free_number(f: &Fixture) {
+    let mut ledger = f.create();
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
+    let allocate = |w: &mut Writer<'_>, serial: &str| {
+        w.push(
+            samples::T0,
+            Fact::SerialAllocated {
+                serial: serial.into(),
+            },
+        )
+    };
+    // The first number of a year is 1.
+    let e = allocate(&mut w, "SW-2026-000002").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("skipping SW-2026-000001, which is not in use"),
+        "{e}"
+    );
+    allocate(&mut w, "SW-2026-000001").unwrap();
+    // A jump past a free number is refused ...
+    let e = allocate(&mut w, "SW-2026-000999").unwrap_err();
+    assert!(e.to_string().contains("skipping SW-2026-000002"), "{e}");
+    // ... a jump past numbers in use (a serial handed out by hand) is not.
+    w.append(record("SW-2026-000002", 1, 1)).unwrap();
+    w.map_hw_serial("HW-7F3A-0042", "SW-2026-000003", samples::T0)
+        .unwrap();
+    allocate(&mut w, "SW-2026-000004").unwrap();
+    w.commit().unwrap();
+    ledger.verify(&f.keyring(), None).unwrap();
+}
+
+fn a_counter_set_high_stops_the_writer_and_its_allocation_is_named(f: &Fixture) {
+    let mut ledger = f.create();
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
+    w.allocate_serial(2026, samples::T0).unwrap();
+    w.commit().unwrap();
+    let edit = "UPDATE serial_counter SET last = 999998";
+    f.exec(edit, edit);
+    // A writer refuses the edited view: nothing is allocated.
+    let e = ledger.writer(&f.signer, "alice").unwrap_err();
+    assert!(matches!(e, LedgerError::Modified { .. }), "{e}");
+    assert!(e.is_integrity(), "{e}");
+    assert!(e.to_string().contains("modified outside tessera"), "{e}");
+    assert!(e.to_string().contains("serial_counter"), "{e}");
+    assert_eq!(ledger.head().unwrap().0, 2);
+    // A writer that acted on it (a tessera before the check) allocated
+    // SW-2026-999999; the fold refuses that entry, so verify names it.
+    let mut w = ledger.open_writer(&f.signer, "alice", false).unwrap();
+    assert_eq!(
+        w.allocate_serial(2026, samples::T0).unwrap(),
+        "SW-2026-999999"
+    );
+    w.commit().unwrap();
+    let e = f.verify().unwrap_err();
+    let (entry, reason) = integrity(&e);
+    assert_eq!(entry, 3, "{e}");
+    assert!(reason.contains("skipping SW-2026-000002"), "{e}");
+}
+
+fn a_writer_refuses_views_edited_outside_tessera(f: &Fixture) {
+    // (what, SQL on both backends): every view, each way.
+    let cases: &[(&str, &str)] = &[
+        ("HW serial deleted", "DELETE FROM hw_serials"),
+        (
+            "HW serial moved",
+            "UPDATE hw_serials SET serial = 'SW-2026-000002'",
+        ),
+        ("license deleted", "DELETE FROM licenses WHERE sequence = 2"),
+        (
+            "license sequence raised",
+            "UPDATE licenses SET sequence = 7 WHERE sequence = 2",
+        ),
+        (
+            "request key removed",
+            "UPDATE licenses SET request_key = NULL",
+        ),
+        ("counter set back", "UPDATE serial_counter SET last = 0"),
+        ("counter deleted", "DELETE FROM serial_counter"),
+        ("schedule deleted", "DELETE FROM schedules"),
+        (
+            "schedule cancelled",
+            "UPDATE schedules SET cancelled_at = 0",
+        ),
+        ("identity edited", "UPDATE identity SET vendor = 'other'"),
+    ];
+    for (what, edit) in cases {
+        let f = f.fresh();
+        let mut ledger = f.with_rows(3);
+        let mut w = ledger.writer(&f.signer, "alice").unwrap();
+        w.map_hw_serial("HW-7F3A-0042", "SW-2026-000001", samples::T0)
+            .unwrap();
+        w.set_schedule(
+            "SW-2026-000001",
+            ZeroSchedule {
+                stop_at: samples::T0 + 5,
+                delete_at: samples::T0 + 14,
+            },
+            samples::T0,
+        )
+        .unwrap();
+        w.push(
+            samples::T0,
+            Fact::SerialAllocated {
+                serial: "SW-2026-000003".into(),
+            },
+        )
+        .unwrap();
+        w.commit().unwrap();
+        let head = ledger.head().unwrap();
+        f.exec(edit, edit);
+        let e = ledger.writer(&f.signer, "alice").unwrap_err();
+        assert!(
+            matches!(e, LedgerError::Modified { .. }) || e.is_integrity(),
+            "{what}: {e}"
+        );
+        assert!(e.is_integrity(), "{what}: {e}");
+        drop(ledger);
+        let ledger = Ledger::open_read_only(&f.path()).unwrap();
+        assert_eq!(
+            ledger.head().unwrap(),
+            head,
+            "{what}: something was written"
+        );
+    }
+}
+
+fn a_writer_sees_an_edit_made_between_its_transactions(f: &Fixture) {
+    let mut ledger = f.with_rows(2);
+    // Two transactions of one ledger: the second needs no new check.
+    for _ in 0..2 {
+        let mut w = ledger.writer(&f.signer, "alice").unwrap();
+        let seq = w.next_sequence("SW-2026-000001").unwrap();
+        w.append(record(
+            "SW-2026-000001",
+            seq,
+            40 + u8::try_from(seq).unwrap(),
+        ))
+        .unwrap();
+        w.commit().unwrap();
+    }
+    // An edit by someone else between two transactions is seen.
+    let edit = "DELETE FROM licenses WHERE sequence = 3";
+    f.exec(edit, edit);
+    let e = ledger.writer(&f.signer, "alice").unwrap_err();
+    assert!(matches!(e, LedgerError::Modified { .. }), "{e}");
+    assert!(e.to_string().contains("run `tessera ledger verify`"), "{e}");
 }
 
 fn hw_serials_are_normalized_and_converted_once(f: &Fixture) {

@@ -431,6 +431,15 @@ pub trait ViewStore {
     /// # Errors
     /// As above.
     fn notice_in_effect(&self, recipient: &str, day: &str) -> Result<bool, LedgerError>;
+    /// Whether the entry at `position` carries over the serial counters of
+    /// a ledger of an earlier tessera (`tessera ledger upgrade`): entry 2
+    /// is [`Fact::Upgraded`] and `position` is in the ledger's first
+    /// transaction (the entries its first checkpoint covers, or no
+    /// checkpoint yet). Only such an allocation may skip numbers.
+    ///
+    /// # Errors
+    /// As above.
+    fn carry_over(&self, position: u64) -> Result<bool, LedgerError>;
 
     /// Records the identity.
     ///
@@ -488,6 +497,14 @@ pub trait ViewStore {
     /// per recipient and day), so only the in-memory fold keeps them.
     fn note_notice(&mut self, recipient: &str, day: &str, in_effect: bool) {
         let _ = (recipient, day, in_effect);
+    }
+    /// Notes that entry 2 continues a ledger of an earlier tessera (a
+    /// backend finds it in its journal instead).
+    ///
+    /// # Errors
+    /// As above.
+    fn put_upgraded(&mut self) -> Result<(), LedgerError> {
+        Ok(())
     }
 }
 
@@ -1019,6 +1036,7 @@ pub fn apply(
                     "an upgrade from schema {schema}; ledgers before the journal had schema 1 or 2"
                 )));
             }
+            views.put_upgraded()?;
         }
     }
     Ok(None)
@@ -1165,10 +1183,27 @@ fn allocate(views: &mut dyn ViewStore, position: u64, serial: &str) -> Result<()
             validate::shown(serial)
         ))
     })?;
-    if let Some(last) = views.counter(year)? {
+    let last = views.counter(year)?;
+    if let Some(last) = last {
         if number <= last {
             return Err(invalid(format!(
                 "{serial} allocated after number {last} of {year}: serials are never allocated twice"
+            )));
+        }
+    }
+    // The year's next free number, never a jump: every number skipped
+    // must be in use already (a VM serial handed out by hand). Only the
+    // counter carried over from a ledger of an earlier tessera may jump.
+    let from = last.unwrap_or(0).saturating_add(1);
+    for skipped in from..number {
+        let s = format!("SW-{year:04}-{skipped:06}");
+        if views.last_sequence(&s)?.is_none() && !views.serial_mapped(&s)? {
+            if views.carry_over(position)? {
+                break;
+            }
+            return Err(invalid(format!(
+                "{serial} allocated after number {} of {year}, skipping {s}, which is not in use: an allocation takes the year's next free number (the serial counter was edited outside tessera?)",
+                from - 1
             )));
         }
     }
@@ -1201,6 +1236,11 @@ pub struct MemoryViews {
     pbxs: HashMap<String, PbxRow>,
     /// The notices in effect: (recipient, day).
     notices: HashSet<(String, String)>,
+    /// Entry 2 continues a ledger of an earlier tessera.
+    upgraded: bool,
+    /// The entries the first checkpoint covers (`None`: not known, the
+    /// first transaction has not ended).
+    first_checkpoint: Option<u64>,
     /// (view, key) → (digest, entry that made the row).
     rows: BTreeMap<(View, String), ([u8; 32], u64)>,
 }
@@ -1287,6 +1327,12 @@ impl MemoryViews {
     pub fn identity_row(&self) -> Option<&Identity> {
         self.identity.as_ref()
     }
+
+    /// Where the ledger's first transaction ends: the entries its first
+    /// checkpoint covers ([`ViewStore::carry_over`]).
+    pub fn set_first_checkpoint(&mut self, entries: Option<u64>) {
+        self.first_checkpoint = entries;
+    }
 }
 
 impl ViewStore for MemoryViews {
@@ -1329,6 +1375,9 @@ impl ViewStore for MemoryViews {
         } else {
             self.notices.remove(&key);
         }
+    }
+    fn carry_over(&self, position: u64) -> Result<bool, LedgerError> {
+        Ok(self.upgraded && self.first_checkpoint.is_none_or(|n| position <= n))
     }
     fn put_identity(&mut self, row: &Identity) -> Result<(), LedgerError> {
         self.identity = Some(row.clone());
@@ -1396,6 +1445,10 @@ impl ViewStore for MemoryViews {
     }
     fn put_charge(&mut self, row: &ChargeRow) -> Result<(), LedgerError> {
         self.row(ViewRow::Charge(row.clone()), row.entry);
+        Ok(())
+    }
+    fn put_upgraded(&mut self) -> Result<(), LedgerError> {
+        self.upgraded = true;
         Ok(())
     }
 }
