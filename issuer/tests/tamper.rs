@@ -841,3 +841,301 @@ fn an_unusable_expected_head_says_what_it_is() {
         );
     }
 }
+
+/// `tessera ARGS` as an operator runs it in the vendor folder of `h`, on
+/// the ledger `db`, at `now`: (exit code, standard error).
+fn tessera(h: &History, db: &Path, now: &str, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .current_dir(h.dir.path())
+        .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
+        .env_remove("TESSERA_CONFIG")
+        .env_remove("TESSERA_LEDGER")
+        .env_remove("TESSERA_CATALOG")
+        .env("TESSERA_KEYRING", "keyring.toml")
+        .env("TESSERA_KEY", "signing.pem")
+        .env("TESSERA_PASSPHRASE", PASSPHRASE)
+        .env("TESSERA_OPERATOR", "ops")
+        .env("TESSERA_NOW", now)
+        .arg("--ledger")
+        .arg(db)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// After the history's last transaction.
+const LATER: &str = "2026-02-13T09:00:00Z";
+
+/// A signed activation request of the appliance `hw`, made at `now`, in
+/// the vendor folder; returns its file name.
+fn activation_request(h: &History, hw: &str, now: &str) -> String {
+    let mut r = samples::request();
+    r.hw_serial = Some(hw.into());
+    r.created_at = t(now).timestamp();
+    let bytes =
+        tessera_verifier::encode::sign_request(&r, samples::seed_signer(samples::DEVICE_KEY_SEED))
+            .unwrap();
+    let name = format!("{hw}.req");
+    std::fs::write(
+        h.dir.path().join(&name),
+        tessera_verifier::armor::encode(&bytes, tessera_verifier::armor::LABEL_REQUEST),
+    )
+    .unwrap();
+    std::fs::write(h.dir.path().join("order.toml"), ORDER).unwrap();
+    name
+}
+
+/// Journal entries of the ledger `db` (a file or a PostgreSQL URL).
+fn entries(db: &Path) -> u64 {
+    Ledger::open_read_only(db).unwrap().head().unwrap().0
+}
+
+/// Whether `sql` edits only view tables (the tampering cases a writer
+/// would decide on), not the journal, checkpoints or the file's shape.
+fn edits_a_view(sql: &str) -> bool {
+    ![
+        "journal",
+        "checkpoints",
+        "PRAGMA",
+        "CREATE ",
+        "DROP ",
+        "ALTER ",
+    ]
+    .iter()
+    .any(|w| sql.contains(w))
+}
+
+/// A first activation on the ledger `db`: the writer command every view
+/// edit below would feed (it reads the HW → SW serials, the counter, the
+/// registry, the licenses ...). Returns (exit code, standard error, the
+/// license file was written).
+fn activate(h: &History, db: &Path, n: usize) -> (i32, String, bool) {
+    let req = activation_request(h, "HW-AAAA-0100", LATER);
+    let out = format!("activation-{n}.lic");
+    let (code, stderr) = tessera(
+        h,
+        db,
+        LATER,
+        &[
+            "issue",
+            "--order",
+            "order.toml",
+            "--request",
+            &req,
+            "-o",
+            &out,
+        ],
+    );
+    (code, stderr, h.dir.path().join(&out).exists())
+}
+
+/// Each view case of the tampering table stops the writer: exit 4 in the
+/// words of `ledger verify`, nothing written to the ledger, no file.
+fn each_view_edit_stops_the_writer(
+    h: &History,
+    edited: &mut dyn FnMut(&str, &str) -> PathBuf,
+) -> usize {
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for (case, statement) in SQL_CASES.iter().filter(|(_, s)| edits_a_view(s)) {
+        n += 1;
+        let db = edited(case, statement);
+        let before = entries(&db);
+        let (code, stderr, written) = activate(h, &db, n);
+        let said = stderr.contains("modified outside tessera")
+            || stderr.contains("not a tessera ledger or damaged");
+        if code != 4 || !said || written || entries(&db) != before {
+            failures.push(format!(
+                "{case}: exit {code}, file written {written}: {}",
+                stderr.trim()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    n
+}
+
+#[test]
+fn every_view_edit_stops_the_writer_it_would_fool() {
+    let h = History::new();
+    // The same command on the intact ledger issues.
+    let intact = h.copy("intact.db");
+    let (code, stderr, written) = activate(&h, &intact, 0);
+    assert_eq!((code, written), (0, true), "{stderr}");
+    let mut copies = 0;
+    let n = each_view_edit_stops_the_writer(&h, &mut |_, statement| {
+        copies += 1;
+        let db = h.copy(&format!("view-{copies}.db"));
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch(statement)
+            .unwrap();
+        db
+    });
+    assert!(n >= 40, "only {n} view cases");
+    eprintln!("{n} view edits, each stops the writer with exit 4");
+}
+
+#[test]
+fn every_view_edit_stops_the_writer_on_postgres_too() {
+    let Some(server) = tessera_tests::postgres::PgServer::start() else {
+        return;
+    };
+    let h = History::new();
+    let pristine = server.create_database();
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .current_dir(h.dir.path())
+        .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
+        .env_remove("TESSERA_CONFIG")
+        .arg("--ledger")
+        .arg(h.ledger())
+        .args([
+            "ledger",
+            "migrate",
+            "--keyring",
+            "keyring.toml",
+            "--to",
+            &pristine,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let intact = server.clone_database(&pristine);
+    let (code, stderr, written) = activate(&h, Path::new(&intact), 0);
+    assert_eq!((code, written), (0, true), "{stderr}");
+    let n = each_view_edit_stops_the_writer(&h, &mut |case, statement| {
+        let url = server.clone_database(&pristine);
+        server.psql(&url, &to_postgres(case, statement));
+        PathBuf::from(url)
+    });
+    eprintln!("{n} view edits on PostgreSQL, each stops the writer with exit 4");
+}
+
+/// The red-team reproduction: three SQL statements licensed a deleted
+/// PBX again. Now the writer refuses the edited schedule.
+#[test]
+fn a_deleted_pbx_is_not_licensed_again_after_its_schedule_is_deleted() {
+    let h = History::new();
+    let db = h.copy("decommissioned.db");
+    // SW-2026-000003 decreased to zero: stop after 5 days, deletion
+    // after 14.
+    let (code, stderr) = tessera(
+        &h,
+        &db,
+        LATER,
+        &[
+            "decommission",
+            "--serial",
+            "SW-2026-000003",
+            "--approval",
+            "APP-3",
+            "-o",
+            "zero.lic",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    std::fs::write(h.dir.path().join("order.toml"), ORDER).unwrap();
+    let back = |db: &Path, out: &str| {
+        let r = tessera(
+            &h,
+            db,
+            "2026-03-01T09:00:00Z",
+            &[
+                "modify",
+                "--serial",
+                "SW-2026-000003",
+                "--order",
+                "order.toml",
+                "-o",
+                out,
+            ],
+        );
+        (r.0, r.1, h.dir.path().join(out).exists())
+    };
+    // Deleted: licensed no more.
+    let (code, stderr, written) = back(&db, "intact.lic");
+    assert!(code != 0 && !written, "exit {code}: {stderr}");
+    // The schedule and the decommission's lifecycle rows deleted.
+    let before = entries(&db);
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "DELETE FROM schedules WHERE serial = 'SW-2026-000003';
+             DELETE FROM events WHERE serial = 'SW-2026-000003' AND kind = 'decommission';",
+        )
+        .unwrap();
+    let (code, stderr, written) = back(&db, "edited.lic");
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("modified outside tessera"), "{stderr}");
+    assert!(stderr.contains("tessera ledger verify"), "{stderr}");
+    assert!(!written);
+    assert_eq!(entries(&db), before);
+}
+
+/// The red-team reproduction: deleting the HW → SW row gave one appliance
+/// a second SW serial.
+#[test]
+fn an_appliance_gets_no_second_sw_serial_after_its_mapping_is_deleted() {
+    let h = History::new();
+    let db = h.copy("mapping.db");
+    let req = activation_request(&h, "HW-B000-0021", LATER);
+    let issue = |out: &str| {
+        let r = tessera(
+            &h,
+            &db,
+            LATER,
+            &[
+                "issue",
+                "--order",
+                "order.toml",
+                "--request",
+                &req,
+                "-o",
+                out,
+            ],
+        );
+        (r.0, r.1, h.dir.path().join(out).exists())
+    };
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("DELETE FROM hw_serials WHERE hw_serial = 'HW-B000-0021'")
+        .unwrap();
+    let before = entries(&db);
+    let (code, stderr, written) = issue("second.lic");
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("modified outside tessera"), "{stderr}");
+    assert!(stderr.contains("hw_serials"), "{stderr}");
+    assert!(!written);
+    assert_eq!(entries(&db), before);
+    let ledger = Ledger::open_read_only(&db).unwrap();
+    assert!(ledger.latest("SW-2026-000005").unwrap().is_none());
+}
+
+/// The red-team reproduction: the serial counter set high made the next
+/// allocation SW-2026-999999, and `ledger verify` said "intact" after it.
+#[test]
+fn a_serial_counter_set_high_allocates_nothing() {
+    let h = History::new();
+    let db = h.copy("counter.db");
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("UPDATE serial_counter SET last = 999998")
+        .unwrap();
+    let before = entries(&db);
+    let (code, stderr, written) = activate(&h, &db, 1);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("serial_counter"), "{stderr}");
+    assert!(!written);
+    assert_eq!(entries(&db), before);
+    // And verify names the edit.
+    let (code, stderr) = h.verify(&db, false);
+    assert_eq!(code, 4, "{stderr}");
+}
