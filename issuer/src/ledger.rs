@@ -141,7 +141,7 @@ pub enum LedgerError {
     /// A view does not hold what the journal says (a row edited, added
     /// or deleted outside tessera): a writer refuses to decide on it and
     /// writes nothing. Exit code 4.
-    #[error("the ledger was modified outside tessera: {reason} (entry {entry}); nothing was written: run `tessera ledger verify` and restore the ledger from a backup")]
+    #[error("the ledger was modified outside tessera: entry {entry}: {reason}; nothing was written: run `tessera ledger verify` and restore the ledger from a backup")]
     Modified {
         /// The entry the first difference points at.
         entry: u64,

@@ -255,8 +255,22 @@ fn a_schema_1_ledger_is_carried_over() {
     assert_eq!(r.allocations, 2);
     let mut ledger = Ledger::open(&f.new_path()).unwrap();
     ledger.verify(&f.keyring(), None).unwrap();
-    let w = ledger.writer(&f.signer, "carol").unwrap();
+    let mut w = ledger.writer(&f.signer, "carol").unwrap();
     assert_eq!(w.next_free_serial(2026).unwrap(), "SW-2026-000008");
+    // The carry-over jumped from 1 to 7 in the first transaction; after
+    // it, allocations take the next free number and never jump.
+    w.allocate_serial(2026, NOW).unwrap();
+    let e = w
+        .push(
+            NOW,
+            crate::ledger::Fact::SerialAllocated {
+                serial: "SW-2026-000010".into(),
+            },
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("skipping SW-2026-000009"), "{e}");
+    w.commit().unwrap();
+    ledger.verify(&f.keyring(), None).unwrap();
 }
 
 #[test]
