@@ -598,6 +598,35 @@ fn to_postgres(case: &str, sqlite: &str) -> String {
     }
 }
 
+/// The history of `h` moved into a new database of `server` by `ledger
+/// migrate` (verified against the kept head); returns its URL.
+fn migrated(h: &History, server: &tessera_tests::postgres::PgServer) -> String {
+    let url = server.create_database();
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .current_dir(h.dir.path())
+        .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
+        .env_remove("TESSERA_CONFIG")
+        .arg("--ledger")
+        .arg(h.ledger())
+        .args([
+            "ledger",
+            "migrate",
+            "--keyring",
+            "keyring.toml",
+            "--to",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(h.verify(Path::new(&url), true).0, 0);
+    url
+}
+
 /// [`rehash`] of a PostgreSQL ledger.
 fn rehash_postgres(url: &str, edit: Edit) -> usize {
     let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
@@ -632,29 +661,7 @@ fn every_tampering_case_exits_4_on_postgres_too() {
     let h = History::new();
     // The history, moved into PostgreSQL by `ledger migrate`: each case
     // edits a copy of that database.
-    let pristine = server.create_database();
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .current_dir(h.dir.path())
-        .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
-        .env_remove("TESSERA_CONFIG")
-        .arg("--ledger")
-        .arg(h.ledger())
-        .args([
-            "ledger",
-            "migrate",
-            "--keyring",
-            "keyring.toml",
-            "--to",
-            &pristine,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(h.verify(Path::new(&pristine), true).0, 0);
+    let pristine = migrated(&h, &server);
     let mut failures = Vec::new();
     for (case, statement) in SQL_CASES {
         let url = server.clone_database(&pristine);
@@ -986,28 +993,7 @@ fn every_view_edit_stops_the_writer_on_postgres_too() {
         return;
     };
     let h = History::new();
-    let pristine = server.create_database();
-    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
-        .current_dir(h.dir.path())
-        .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
-        .env_remove("TESSERA_CONFIG")
-        .arg("--ledger")
-        .arg(h.ledger())
-        .args([
-            "ledger",
-            "migrate",
-            "--keyring",
-            "keyring.toml",
-            "--to",
-            &pristine,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let pristine = migrated(&h, &server);
     let intact = server.clone_database(&pristine);
     let (code, stderr, written) = activate(&h, Path::new(&intact), 0);
     assert_eq!((code, written), (0, true), "{stderr}");
