@@ -633,7 +633,7 @@ pub trait StoreTx: ViewStore + Queries {
     fn first_checkpoint(&self) -> Result<Option<u64>, LedgerError>;
     /// A number that changes whenever anyone else commits to the ledger
     /// (`None`: the backend cannot tell, so the views are checked every
-    /// time).
+    /// time; [`SESSION_STAMP`]: checked once per open ledger).
     ///
     /// # Errors
     /// [`LedgerError`].
@@ -982,6 +982,15 @@ pub struct Ledger {
     /// committed since the change stamp (`None`: check again).
     views_checked: Option<ViewsChecked>,
 }
+
+/// The change stamp of a backend that cannot tell whether another
+/// session committed (PostgreSQL, where several servers share one
+/// database): its views are checked by the first writer of each open
+/// ledger, not before every transaction, so that a long-running service
+/// does not fold the whole journal per commit. Edits made to view tables
+/// alone after that are found by `tessera ledger verify` and by the next
+/// process that opens the ledger.
+pub(crate) const SESSION_STAMP: i64 = i64::MIN;
 
 /// What [`Ledger::views_checked`] remembers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1360,12 +1369,23 @@ impl Ledger {
         // else has committed since.
         let stamp = store.change_stamp()?;
         let known = match (stamp, self.views_checked) {
-            (Some(stamp), Some(c)) => c.stamp == stamp && Some(c.head) == head.map(|h| h.0),
+            (Some(stamp), Some(c)) => {
+                c.stamp == stamp && (stamp == SESSION_STAMP || Some(c.head) == head.map(|h| h.0))
+            }
             _ => false,
         };
         self.views_checked = None;
         if !known && check_views {
             self::check_views(&*store)?;
+        }
+        // The views at the start are checked: a writer that rolls back (a
+        // refused request, an error) leaves them so, and the next writer
+        // need not fold the journal again. A commit moves this to its head.
+        if known || check_views {
+            self.views_checked = stamp.map(|stamp| ViewsChecked {
+                head: head.map_or(0, |h| h.0),
+                stamp,
+            });
         }
         let head = head.unwrap_or((0, [0; 32]));
         Ok(Writer {
