@@ -834,6 +834,77 @@ pub fn renew_online(
     renew_keyed(w, issuer, request, now, Some(&key))
 }
 
+/// The first activation of a PBX the registry knows, asked by its device
+/// over the network (`POST /v1/activate`): the license [`issue`] makes for
+/// the PBX's recorded order ([`registry::recorded_order`]) and the
+/// request, under every rule of `tessera issue`; the request's nonce is
+/// recorded with it as [`renew_online`] records it, so a replay is refused.
+///
+/// Only a PBX the vendor entered is activated: a VM or Cloud serial
+/// `tessera pbx add` allocated, or an appliance whose HW serial the
+/// registry maps to its serial. An unknown HW serial is refused rather than
+/// entered (as `tessera issue` would): anyone with a signed request could
+/// otherwise claim a license. A PBX with a license in force renews instead;
+/// one whose only license was voided is activated again by the vendor.
+///
+/// The freshness of the request's creation time is the caller's check.
+///
+/// # Errors
+/// [`PolicyError::RequestReplayed`], [`PolicyError::NotRegistered`],
+/// [`PolicyError::HwNotRegistered`], [`PolicyError::PbxStopped`],
+/// [`PolicyError::PbxDeleted`], [`PolicyError::AlreadyActivated`],
+/// [`PolicyError::Voided`], and the errors of [`issue`].
+pub fn activate_online(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    request: &RequestData,
+    now: DateTime<Utc>,
+) -> Result<Issued, Error> {
+    let key = request_nonce_key(request);
+    if w.by_idem_key(&key)?.is_some() {
+        return Err(PolicyError::RequestReplayed.into());
+    }
+    let serial = match (&request.serial, &request.hw_serial) {
+        (Some(sw), _) => sw.clone(),
+        (None, Some(hw)) => w
+            .sw_serial_of(hw)?
+            .ok_or_else(|| PolicyError::HwNotRegistered {
+                hw_serial: hw.clone(),
+            })?,
+        (None, None) => {
+            return Err(Error::Usage(
+                "the request names neither a SW nor a HW serial".into(),
+            ))
+        }
+    };
+    let Some(pbx) = w.pbx(&serial)? else {
+        return Err(PolicyError::NotRegistered { serial }.into());
+    };
+    policy::not_stopped(&serial, w.schedule(&serial)?, now)?;
+    if let Some(current) = in_force(w, &serial)? {
+        return Err(PolicyError::AlreadyActivated {
+            serial,
+            sequence: current.row.sequence,
+        }
+        .into());
+    }
+    if w.latest(&serial)?.is_some() {
+        return Err(PolicyError::Voided { serial }.into());
+    }
+    let order = registry::recorded_order(&pbx, now.timestamp())?;
+    issue(
+        w,
+        issuer,
+        &order,
+        request,
+        &IssueOptions {
+            now,
+            idem_key: Some(&key),
+            ..IssueOptions::default()
+        },
+    )
+}
+
 /// Why `serial` has no license in force: its only license was voided, the
 /// registry never allocated it, or it was never licensed.
 fn nothing_in_force(w: &Writer<'_>, serial: String) -> Result<Error, Error> {

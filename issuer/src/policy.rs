@@ -186,6 +186,23 @@ pub enum PolicyError {
         /// The serial.
         serial: String,
     },
+    /// An online activation for a serial that has a license in force: a
+    /// second activation is a renewal.
+    #[error("{serial} is activated already (license {sequence} is in force): a licensed PBX renews (`tessera-agent renew`, `POST /v1/renew`); a change of its order is `tessera modify`")]
+    AlreadyActivated {
+        /// The serial.
+        serial: String,
+        /// The sequence in force.
+        sequence: u32,
+    },
+    /// An online activation of an appliance whose HW serial the registry
+    /// does not know: the vendor enters an appliance before it may claim a
+    /// license over the network.
+    #[error("HW serial {hw_serial} is not in the PBX registry: an appliance is activated online only once the vendor entered it (`tessera pbx add --platform hw --hw-serial {hw_serial} ...`); or the vendor activates it from its request file with `tessera issue`")]
+    HwNotRegistered {
+        /// The HW serial, as the request gave it.
+        hw_serial: String,
+    },
     /// A request answered before (its nonce is in the ledger).
     #[error("this request was answered before (its nonce is in the ledger): a replay; the device must make a new request")]
     RequestReplayed,

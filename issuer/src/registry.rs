@@ -210,6 +210,32 @@ pub fn add_appliance(
     Ok(serial)
 }
 
+/// The order a PBX recorded when it was entered: its customer, name,
+/// model, platform, cycle, user profiles and storage, with a term from
+/// `term_start` (the activation). Features, packages, base licenses and
+/// services are ordered by the vendor, with `tessera issue` or `modify`.
+///
+/// # Errors
+/// [`Error::Order`] when the recorded values do not make an order (a
+/// damaged view; `ledger verify` names it).
+pub fn recorded_order(row: &PbxRow, term_start: i64) -> Result<Order, Error> {
+    let json = serde_json::json!({
+        "customer": row.customer,
+        "pbx_name": row.name,
+        "model": (!row.model.is_empty()).then_some(&row.model),
+        "platform": row.platform,
+        "cycle": row.cycle,
+        "term_start": crate::calendar::rfc3339_unix(term_start),
+        "profiles": row.profile_counts(),
+        "storage_units": row.storage,
+    });
+    Ok(Order::parse(
+        &format!("the registry entry of {}", row.serial),
+        &json.to_string(),
+        true,
+    )?)
+}
+
 /// The values of a license's policy with a lease from `lease`.
 fn values_of_license(l: &LicenseData, lease: &PolicyValues) -> PolicyValues {
     PolicyValues {
