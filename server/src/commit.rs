@@ -21,14 +21,28 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::Metrics;
 
-/// What a worker answers for one renewal.
+/// What a worker answers for one renewal or activation.
 pub(crate) type Answer = Result<Issued, Arc<Error>>;
+
+/// The rule of the issuer library a device job runs.
+type Rule = fn(
+    &mut tessera_issuer::ledger::Writer<'_>,
+    &Issuer<'_>,
+    &RequestData,
+    DateTime<Utc>,
+) -> Result<Issued, Error>;
 
 /// A job for the ledger thread.
 #[derive(Debug)]
 pub(crate) enum Job {
     /// Renew for this (checked) request.
     Renew {
+        request: Box<RequestData>,
+        now: DateTime<Utc>,
+        reply: oneshot::Sender<Answer>,
+    },
+    /// A first activation for this (checked) request.
+    Activate {
         request: Box<RequestData>,
         now: DateTime<Utc>,
         reply: oneshot::Sender<Answer>,
@@ -138,7 +152,12 @@ fn answer(parts: &mut Parts, batch: &mut Vec<Job>, metrics: &Metrics) {
                 request,
                 now,
                 reply,
-            } => renewals.push((request, now, reply)),
+            } => renewals.push((request, now, reply, issuance::renew_online as Rule)),
+            Job::Activate {
+                request,
+                now,
+                reply,
+            } => renewals.push((request, now, reply, issuance::activate_online as Rule)),
         }
     }
     if renewals.is_empty() {
@@ -153,8 +172,8 @@ fn answer(parts: &mut Parts, batch: &mut Vec<Job>, metrics: &Metrics) {
     let mut answers: Vec<Answer> = Vec::with_capacity(renewals.len());
     let committed = (|| -> Result<(), Error> {
         let mut w = parts.ledger.writer(&parts.signer, &parts.operator)?;
-        for (request, now, _) in &renewals {
-            let a = w.savepoint(|w| issuance::renew_online(w, &issuer, request, *now));
+        for (request, now, _, rule) in &renewals {
+            let a = w.savepoint(|w| rule(w, &issuer, request, *now));
             answers.push(a.map_err(Arc::new));
         }
         w.commit()?;
@@ -163,7 +182,7 @@ fn answer(parts: &mut Parts, batch: &mut Vec<Job>, metrics: &Metrics) {
     metrics.commit(started.elapsed(), renewals.len());
     match committed {
         Ok(()) => {
-            for ((_, _, reply), a) in renewals.into_iter().zip(answers) {
+            for ((_, _, reply, _), a) in renewals.into_iter().zip(answers) {
                 let _ = reply.send(a);
             }
         }
@@ -173,7 +192,7 @@ fn answer(parts: &mut Parts, batch: &mut Vec<Job>, metrics: &Metrics) {
                 renewals.len()
             );
             let e = Arc::new(e);
-            for (_, _, reply) in renewals {
+            for (_, _, reply, _) in renewals {
                 let _ = reply.send(Err(Arc::clone(&e)));
             }
         }

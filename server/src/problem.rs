@@ -33,6 +33,10 @@ pub enum Kind {
     Unknown,
     /// A serial the PBX registry never allocated.
     Unregistered,
+    /// An online activation of a HW serial the registry does not know.
+    HwUnregistered,
+    /// An online activation of a PBX that has a license in force.
+    AlreadyActivated,
     /// The request matches a binding a replacement superseded (RMA).
     Replaced,
     /// The serial's license was voided; nothing is in force.
@@ -72,6 +76,8 @@ impl Kind {
             Self::Replay => "replay",
             Self::Unknown => "unknown",
             Self::Unregistered => "unregistered",
+            Self::HwUnregistered => "hw-unregistered",
+            Self::AlreadyActivated => "already-activated",
             Self::Replaced => "replaced",
             Self::Voided => "voided",
             Self::Stopped => "stopped",
@@ -94,8 +100,10 @@ impl Kind {
             Self::MalformedRequest | Self::Stale => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Replay | Self::Refused => StatusCode::CONFLICT,
-            Self::Unknown | Self::Unregistered | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Replay | Self::Refused | Self::AlreadyActivated => StatusCode::CONFLICT,
+            Self::Unknown | Self::Unregistered | Self::HwUnregistered | Self::NotFound => {
+                StatusCode::NOT_FOUND
+            }
             Self::Replaced | Self::WrongDevice | Self::Stopped => StatusCode::FORBIDDEN,
             Self::Voided | Self::Deleted => StatusCode::GONE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -116,6 +124,8 @@ impl Kind {
             Self::Replay => "The request was answered before",
             Self::Unknown => "The PBX has no license in the ledger",
             Self::Unregistered => "The serial is not in the PBX registry",
+            Self::HwUnregistered => "The HW serial is not in the PBX registry",
+            Self::AlreadyActivated => "The PBX is activated already",
             Self::Replaced => "The PBX was replaced",
             Self::Voided => "The license was voided",
             Self::Stopped => "The PBX is stopped",
@@ -190,6 +200,8 @@ impl Problem {
             Error::Policy(p) => match p {
                 PolicyError::NotActivated | PolicyError::NoLicense { .. } => Kind::Unknown,
                 PolicyError::NotRegistered { .. } => Kind::Unregistered,
+                PolicyError::HwNotRegistered { .. } => Kind::HwUnregistered,
+                PolicyError::AlreadyActivated { .. } => Kind::AlreadyActivated,
                 PolicyError::BindingReplaced { .. } => Kind::Replaced,
                 PolicyError::Voided { .. } => Kind::Voided,
                 PolicyError::PbxStopped { .. } => Kind::Stopped,

@@ -51,6 +51,7 @@ pub struct App {
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/v1/renew", post(renew))
+        .route("/v1/activate", post(activate))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -114,7 +115,7 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
 async fn not_found() -> Problem {
     Problem::new(
         Kind::NotFound,
-        "no such resource; the service answers POST /v1/renew, GET /healthz, /readyz and /metrics",
+        "no such resource; the service answers POST /v1/renew, POST /v1/activate, GET /healthz, /readyz and /metrics",
     )
 }
 
@@ -232,7 +233,22 @@ fn decode(raw: &[u8], now: i64, freshness: u32) -> Result<RequestData, Problem> 
 }
 
 async fn renew(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    match renew_inner(&app, &headers, body).await {
+    license_response(device_request(&app, &headers, body, Op::Renew).await)
+}
+
+async fn activate(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
+    license_response(device_request(&app, &headers, body, Op::Activate).await)
+}
+
+/// What a device asks for: the same body, limits and checks, another rule.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Renew,
+    Activate,
+}
+
+fn license_response(answer: Result<Vec<u8>, Problem>) -> Response {
+    match answer {
         Ok(bytes) => {
             let mut r = (StatusCode::OK, bytes).into_response();
             r.headers_mut()
@@ -245,7 +261,12 @@ async fn renew(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> R
     }
 }
 
-async fn renew_inner(app: &App, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Problem> {
+async fn device_request(
+    app: &App,
+    headers: &HeaderMap,
+    body: Body,
+    op: Op,
+) -> Result<Vec<u8>, Problem> {
     acceptable(headers)?;
     let raw = read_body(headers, body, app.limits.max_body).await?;
     let now = app.clock.now();
@@ -266,10 +287,18 @@ async fn renew_inner(app: &App, headers: &HeaderMap, body: Body) -> Result<Vec<u
         .retry_after(wait));
     }
     let (reply, rx) = oneshot::channel();
-    let job = Job::Renew {
-        request: Box::new(request),
-        now,
-        reply,
+    let request = Box::new(request);
+    let job = match op {
+        Op::Renew => Job::Renew {
+            request,
+            now,
+            reply,
+        },
+        Op::Activate => Job::Activate {
+            request,
+            now,
+            reply,
+        },
     };
     if app.jobs.send(job).await.is_err() {
         return Err(shutting_down());

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use tessera_issuer::issuance::{self, Issuer, ReplaceReason};
 use tessera_issuer::ledger::{Action, Ledger};
 use tessera_signer::Signer as _;
-use tessera_verifier::claims::{ComponentKind, Identity};
+use tessera_verifier::claims::{ComponentKind, Identity, Platform};
 use tessera_verifier::encode::sign_request;
 use tessera_verifier::samples::{self, seed_signer, T0};
 use tessera_verifier::{armor, binding::component_digest, decode_license_unverified};
@@ -146,6 +146,10 @@ impl Client {
         self.post("/v1/renew", "application/cose", body)
     }
 
+    fn activate(&self, body: &[u8]) -> (u16, String, Vec<u8>) {
+        self.post("/v1/activate", "application/cose", body)
+    }
+
     fn get(&self, path: &str) -> (u16, String) {
         let mut r = self
             .agent
@@ -219,6 +223,8 @@ on_both_backends!(
     renews_over_tls_and_refuses_replays_and_stale_requests,
     refuses_unknown_replaced_and_bad_input_with_problems,
     refuses_unregistered_voided_stopped_and_deleted_pbxs,
+    activates_pbxs_the_registry_knows,
+    activation_refusals_have_their_own_problems,
 );
 
 fn renews_over_tls_and_refuses_replays_and_stale_requests(v: &Vendor) {
@@ -555,4 +561,238 @@ fn refuses_unregistered_voided_stopped_and_deleted_pbxs(v: &Vendor) {
     stop(&rt, server);
     // Nothing was recorded for any of them.
     assert_eq!(v.history().len(), 2);
+}
+
+/// A first-activation request of the sample device (its key and identity
+/// digests): a SW serial (VM, Cloud, or an appliance that knows it) or a HW
+/// serial, made at `now`.
+fn activation(
+    serial: Option<&str>,
+    hw: Option<&str>,
+    platform: Platform,
+    now: i64,
+    nonce: u64,
+) -> Vec<u8> {
+    let mut r = samples::request();
+    r.serial = serial.map(str::to_owned);
+    r.hw_serial = hw.map(str::to_owned);
+    r.platform = platform;
+    r.created_at = now;
+    r.nonce = [0xac; 16];
+    r.nonce[..8].copy_from_slice(&nonce.to_be_bytes());
+    sign_request(&r, seed_signer(samples::DEVICE_KEY_SEED)).unwrap()
+}
+
+/// `tessera pbx add`: a PBX entered in the registry at `now`; with `hw`,
+/// an appliance whose HW serial the registry maps to its serial.
+fn add_pbx(v: &Vendor, platform: Platform, hw: Option<&str>, now: i64) -> String {
+    use tessera_issuer::registry::{self, NewPbx};
+    v.with_writer(|w, issuer| {
+        let new = NewPbx {
+            customer: "Online Dental".into(),
+            name: "Branch office".into(),
+            model: "TA-7000".into(),
+            platform,
+            cycle: tessera_verifier::claims::Cycle::Yearly,
+            profiles: [("PBX-BASIC".to_owned(), 7), ("UC-BUSINESS".to_owned(), 3)].into(),
+            storage: 0,
+            policy: None,
+        };
+        let serial = registry::add(w, issuer.catalog, &new, None, now)?;
+        if let Some(hw) = hw {
+            w.convert_hw_serial(hw, &serial, false, now)?;
+        }
+        Ok(serial)
+    })
+}
+
+/// A VM serial `pbx add` allocated and an appliance the registry knows are
+/// activated over TLS with the order they recorded, under the rules of
+/// `tessera issue`; the license then renews on `/v1/renew`.
+fn activates_pbxs_the_registry_knows(v: &Vendor) {
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let (server, c) = serve(v, &rt, now, no_limits());
+
+    let vm = add_pbx(v, Platform::Vm, None, now);
+    let (status, ct, body) = c.activate(&activation(Some(&vm), None, Platform::Vm, now, 1));
+    assert_eq!(
+        (status, ct.as_str()),
+        (200, crate::routes::COSE),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let l = decode_license_unverified(&body).unwrap().to_data();
+    assert_eq!(l.serial, vm);
+    assert_eq!(l.sequence, 1);
+    assert_eq!(l.platform, Platform::Vm);
+    assert_eq!(l.customer, "Online Dental");
+    assert_eq!(l.pbx_name, "Branch office");
+    assert_eq!(tessera_issuer::order::total_users(&l.entitlements), 10);
+    assert!(l.lease_end > now);
+    // Durable before the answer: the ledger has it, with the recorded order.
+    let ledger = Ledger::open_read_only(&v.ledger_path()).unwrap();
+    let history = ledger.history(&vm).unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].row.action, Action::Issue);
+    assert_eq!(history[0].row.bytes, body);
+    assert!(history[0].row.order_json.contains("Online Dental"));
+    drop(ledger);
+
+    // The PBX renews from now on.
+    let mut r = samples::request();
+    r.serial = Some(vm.clone());
+    r.hw_serial = None;
+    r.platform = Platform::Vm;
+    r.created_at = now;
+    r.nonce = *b"vm-renewal-00001";
+    let renewal = sign_request(&r, seed_signer(samples::DEVICE_KEY_SEED)).unwrap();
+    let (status, _, body) = c.renew(&renewal);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        decode_license_unverified(&body).unwrap().to_data().sequence,
+        2
+    );
+
+    // An appliance the vendor entered by its HW serial: the serial the
+    // registry gave it, the HW serial as its previous serial.
+    let hw = add_pbx(v, Platform::Hw, Some("HW-ONLINE-000001"), now);
+    let (status, ct, body) = c.activate(&activation(
+        None,
+        Some("HW-ONLINE-000001"),
+        Platform::Hw,
+        now,
+        2,
+    ));
+    assert_eq!(
+        (status, ct.as_str()),
+        (200, crate::routes::COSE),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let l = decode_license_unverified(&body).unwrap().to_data();
+    assert_eq!(l.serial, hw);
+    assert_eq!(l.previous_serial.as_deref(), Some("HW-ONLINE-000001"));
+    assert_eq!(l.platform, Platform::Hw);
+
+    assert_eq!(server.metrics().count("activate", "ok"), 2);
+    assert_eq!(server.metrics().count("renew", "ok"), 1);
+    stop(&rt, server);
+}
+
+/// Each refusal of an activation has its own problem type and records
+/// nothing.
+fn activation_refusals_have_their_own_problems(v: &Vendor) {
+    use tessera_issuer::issuance::IssueOptions;
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let clock = Clock::manual(now);
+    let server = rt
+        .block_on(start(v.settings(clock.clone(), no_limits())))
+        .unwrap();
+    let c = Client::new(&v.pki, server.url());
+    let entries = || {
+        Ledger::open_read_only(&v.ledger_path())
+            .unwrap()
+            .queries()
+            .head()
+            .unwrap()
+            .map_or(0, |(n, _)| n)
+    };
+    let before = entries();
+    let expect = |body: &[u8], want: (u16, &str)| {
+        let (status, ct, body) = c.activate(body);
+        assert_eq!(problem(status, &ct, &body), (want.0, want.1.to_owned()));
+    };
+
+    // A serial the registry never allocated.
+    expect(
+        &activation(Some("SW-2026-999999"), None, Platform::Vm, now, 1),
+        (404, "unregistered"),
+    );
+    // An appliance the vendor never entered: not activated on its word.
+    expect(
+        &activation(None, Some("HW-NOBODY-000001"), Platform::Hw, now, 2),
+        (404, "hw-unregistered"),
+    );
+    // Activated already (the appliance of the vendor's setup, by its SW
+    // serial and by its HW serial): a second activation is a renewal.
+    expect(
+        &activation(Some(&v.serial), None, Platform::Hw, now, 3),
+        (409, "already-activated"),
+    );
+    expect(
+        &activation(None, Some("HW-LOAD-000001"), Platform::Hw, now, 4),
+        (409, "already-activated"),
+    );
+    // Stale: made outside the freshness window.
+    let vm = add_pbx(v, Platform::Vm, None, now);
+    expect(
+        &activation(Some(&vm), None, Platform::Vm, now - 2 * 24 * HOUR, 5),
+        (400, "stale"),
+    );
+    // A request for another platform than the registry recorded.
+    expect(
+        &activation(Some(&vm), None, Platform::Hw, now, 6),
+        (409, "refused"),
+    );
+    assert_eq!(entries(), before + 1, "only the pbx add was recorded");
+
+    // Replayed: answered once, refused after.
+    let first = activation(Some(&vm), None, Platform::Vm, now, 7);
+    assert_eq!(c.activate(&first).0, 200);
+    expect(&first, (409, "replay"));
+
+    // Voided: its only license was issued in error; the vendor activates
+    // it again.
+    let voided = v.v.activate(1, 2, T0).unwrap().remove(0);
+    let id =
+        v.v.with_writer(|w, _| Ok(w.latest(&voided)?.map(|r| r.row.license_id)))
+            .unwrap()
+            .unwrap();
+    v.with_writer(|w, issuer| {
+        tessera_issuer::lifecycle::void(w, issuer, &id, "wrong customer", at(now))
+    });
+    expect(
+        &activation(Some(&voided), None, Platform::Hw, now, 8),
+        (410, "voided"),
+    );
+
+    // Stopped, then deleted, after a decrease to zero users.
+    let opts = IssueOptions {
+        approval: Some("APP-7"),
+        now: at(now),
+        ..IssueOptions::default()
+    };
+    v.with_writer(|w, issuer| tessera_issuer::lifecycle::decommission(w, issuer, &v.serial, &opts));
+    let stopped = T0 + 6 * 24 * HOUR;
+    clock.set(stopped);
+    expect(
+        &activation(Some(&v.serial), None, Platform::Hw, stopped, 9),
+        (403, "stopped"),
+    );
+    let deleted = T0 + 15 * 24 * HOUR;
+    clock.set(deleted);
+    expect(
+        &activation(Some(&v.serial), None, Platform::Hw, deleted, 10),
+        (410, "deleted"),
+    );
+
+    let m = server.metrics();
+    assert_eq!(m.count("activate", "ok"), 1);
+    for code in [
+        "unregistered",
+        "hw-unregistered",
+        "stale",
+        "refused",
+        "replay",
+        "voided",
+        "stopped",
+        "deleted",
+    ] {
+        assert_eq!(m.count("activate", code), 1, "{code}");
+    }
+    assert_eq!(m.count("activate", "already-activated"), 2);
+    assert_eq!(m.count("renew", "ok"), 0);
+    stop(&rt, server);
 }
