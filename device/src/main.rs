@@ -107,6 +107,7 @@ Examples:
   tessera-agent check                                   the daily (or 3-hourly) check
   tessera-agent check --online                          the same, renewing with the vendor's server when due
   tessera-agent renew                                   renew with the vendor's server now
+  tessera-agent activate                                first license from the vendor's server
   tessera-agent status --json --catalog catalog.toml    everything, for the web UI
   tessera-agent seats summary                           licensed, assigned, available seats";
 
@@ -236,6 +237,26 @@ enum Command {
         #[arg(long, hide = true)]
         now: Option<String>,
     },
+    /// First activation with the vendor's license server (HTTPS), and install the license.
+    #[command(after_help = ACTIVATE_HELP)]
+    Activate {
+        /// The license server's base URL [default: `server` in agent.toml].
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// The vendor's CA (or the server's self-signed certificate), PEM, pinned
+        /// [default: `server_ca` in agent.toml].
+        #[arg(long, value_name = "FILE")]
+        server_ca: Option<PathBuf>,
+        /// Keyring TOML [default: `keyring` in agent.toml, else STATE_DIR/keyring.toml].
+        #[arg(long, value_name = "FILE")]
+        keyring: Option<PathBuf>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+        /// Pretend the time is TIME (RFC 3339, YYYY-MM-DD or @SECONDS); for tests.
+        #[arg(long, hide = true)]
+        now: Option<String>,
+    },
     /// Show the verdict, days left, last renewal, entitlements and sharing role.
     #[command(
         after_help = "Examples:\n  tessera-agent status\n  tessera-agent status --json --catalog /etc/tessera/catalog.toml"
@@ -313,6 +334,26 @@ Exit codes:
 Examples:
   tessera-agent renew                                   the server in agent.toml
   tessera-agent renew --server https://licenses.vendor.example --server-ca vendor-ca.pem";
+
+const ACTIVATE_HELP: &str = "\
+The first license of a PBX the vendor entered in its registry, without
+carrying files: a VM or Cloud PBX with the serial `tessera pbx add`
+allocated (`serial` in agent.toml), an appliance by its HW serial once the
+vendor entered it. The request is made and signed here (as `request` makes
+it), sent to POST URL/v1/activate, and the answer installed as `install`
+installs a file; retries as `renew` makes them. A PBX with a license renews
+(`renew`); an appliance the vendor has not entered is refused
+(hw-unregistered): send `request`'s file to the vendor instead.
+
+Exit codes:
+  0, 10..13  activated and installed: the mode of the new license (as check)
+  2          refused (the server's reason is printed: unregistered,
+             hw-unregistered, already-activated, stopped ...) or an error
+  4          the server could not be reached
+
+Examples:
+  tessera-agent activate                                the server in agent.toml
+  tessera-agent activate --server https://licenses.vendor.example --server-ca vendor-ca.pem";
 
 const SEATS_HELP: &str = "\
 Profiles, base licenses and add-ons are named as in the catalog (default:
@@ -520,6 +561,7 @@ fn main() -> ExitCode {
             | Command::Status { .. }
             | Command::Install { .. }
             | Command::Renew { .. }
+            | Command::Activate { .. }
     );
     let json = matches!(
         cli.command,
@@ -528,6 +570,7 @@ fn main() -> ExitCode {
             | Command::Install { json: true, .. }
             | Command::Check { json: true, .. }
             | Command::Renew { json: true, .. }
+            | Command::Activate { json: true, .. }
             | Command::Status { json: true, .. }
     ) || matches!(&cli.command, Command::Seats { command, .. } if command.json());
     let code = match run(cli) {
@@ -585,9 +628,15 @@ fn print_online(outcome: &Online, json: bool, renew: bool) -> Result<u8, AgentEr
             r.sequence.unwrap_or(0),
             r.attempts
         ),
+        "activated" => say_err!(
+            "tessera-agent: activated with {}: installed sequence {} ({} attempt(s))",
+            r.server,
+            r.sequence.unwrap_or(0),
+            r.attempts
+        ),
         "not_due" => {}
         _ => say_err!(
-            "tessera-agent: could not renew: {}; the license in force stays",
+            "tessera-agent: could not get a license from the server: {}; the license in force stays",
             r.error.as_deref().unwrap_or("")
         ),
     }
@@ -811,6 +860,23 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             let outcome = agent.renew_online(
                 spec,
                 true,
+                &|| now_or_clock(now.as_deref()),
+                std::thread::sleep,
+            )?;
+            print_online(&outcome, json, true)
+        }
+        Command::Activate {
+            server,
+            server_ca,
+            keyring,
+            json,
+            now,
+        } => {
+            options.keyring = keyring;
+            let agent = Agent::new(options)?;
+            let spec = agent.server_spec(server.as_deref(), server_ca.as_deref())?;
+            let outcome = agent.activate_online(
+                spec,
                 &|| now_or_clock(now.as_deref()),
                 std::thread::sleep,
             )?;

@@ -82,7 +82,7 @@ pub enum OnlineError {
         reason: String,
     },
     /// The server refused the request (final).
-    #[error("the license server refused the renewal ({code}): {detail}")]
+    #[error("the license server refused the request ({code}): {detail}")]
     Refused {
         /// The problem's code (`replaced`, `unregistered`, ...).
         code: String,
@@ -172,7 +172,7 @@ pub struct ServerSpec {
 /// What a renewal attempt came to, for the report.
 #[derive(Clone, Debug, Serialize)]
 pub struct RenewalSummary {
-    /// `renewed`, `not_due`, `unreachable` or `refused`.
+    /// `renewed`, `activated`, `not_due`, `unreachable` or `refused`.
     pub outcome: &'static str,
     /// The server asked.
     pub server: String,
@@ -197,6 +197,27 @@ pub struct RenewalSummary {
 pub struct Client {
     agent: ureq::Agent,
     spec: ServerSpec,
+}
+
+/// What the agent asks the service for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Route {
+    /// The next license of the one installed (`POST /v1/renew`).
+    Renew,
+    /// A first license for a PBX the vendor entered (`POST /v1/activate`).
+    Activate,
+}
+
+impl Route {
+    /// The path on the service.
+    #[must_use]
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Renew => "/v1/renew",
+            Self::Activate => "/v1/activate",
+        }
+    }
 }
 
 /// One answer of the server.
@@ -255,10 +276,24 @@ impl Client {
     /// [`OnlineError::Refused`] at once; `make_request`'s error.
     pub fn renew<E: From<OnlineError>>(
         &self,
+        make_request: impl FnMut() -> Result<Vec<u8>, E>,
+        sleep: impl FnMut(Duration),
+    ) -> Result<(Vec<u8>, u32), E> {
+        self.exchange(Route::Renew, make_request, sleep)
+    }
+
+    /// Asks the service for a license on `route`, as [`Client::renew`]
+    /// describes.
+    ///
+    /// # Errors
+    /// As [`Client::renew`].
+    pub fn exchange<E: From<OnlineError>>(
+        &self,
+        route: Route,
         mut make_request: impl FnMut() -> Result<Vec<u8>, E>,
         mut sleep: impl FnMut(Duration),
     ) -> Result<(Vec<u8>, u32), E> {
-        let endpoint = format!("{}/v1/renew", self.spec.url.trim_end_matches('/'));
+        let endpoint = format!("{}{}", self.spec.url.trim_end_matches('/'), route.path());
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -599,6 +634,35 @@ impl crate::Agent {
         now: &dyn Fn() -> Result<i64, crate::AgentError>,
         sleep: impl FnMut(Duration),
     ) -> Result<Online, crate::AgentError> {
+        self.online(spec, Route::Renew, force, now, sleep)
+    }
+
+    /// The first activation over the network (`tessera-agent activate`):
+    /// the request `request` makes (its SW serial from agent.toml for a VM
+    /// or Cloud PBX, else its HW serial) is sent to `POST /v1/activate`,
+    /// with retries as [`Self::renew_online`] makes them, and the answer
+    /// installed as [`crate::Agent::install`] installs a file. The service
+    /// activates only a PBX the vendor entered in its registry.
+    ///
+    /// # Errors
+    /// As [`Self::renew_online`] with `force`.
+    pub fn activate_online(
+        &self,
+        spec: ServerSpec,
+        now: &dyn Fn() -> Result<i64, crate::AgentError>,
+        sleep: impl FnMut(Duration),
+    ) -> Result<Online, crate::AgentError> {
+        self.online(spec, Route::Activate, true, now, sleep)
+    }
+
+    fn online(
+        &self,
+        spec: ServerSpec,
+        route: Route,
+        force: bool,
+        now: &dyn Fn() -> Result<i64, crate::AgentError>,
+        sleep: impl FnMut(Duration),
+    ) -> Result<Online, crate::AgentError> {
         let server = escaped(&spec.url).to_string();
         let client = Client::new(spec)?;
         if !force {
@@ -619,7 +683,8 @@ impl crate::Agent {
                 });
             }
         }
-        let renewed = client.renew(
+        let renewed = client.exchange(
+            route,
             || Ok::<_, crate::AgentError>(self.request(now()?)?.bytes),
             sleep,
         );
@@ -628,7 +693,10 @@ impl crate::Agent {
                 let report = self.install(&bytes, now()?, false)?;
                 Ok(Online {
                     renewal: RenewalSummary {
-                        outcome: "renewed",
+                        outcome: match route {
+                            Route::Renew => "renewed",
+                            Route::Activate => "activated",
+                        },
                         server,
                         attempts,
                         sequence: Some(report.license.sequence),

@@ -4,7 +4,9 @@
 //! the scenario moves. A PBX renewing daily for 30 days; an appliance on
 //! the 3-hourly policy locked 72 hours after the server went away and
 //! restored by its next renewal; a replaced (RMA) box refused; a PBX
-//! activated from a file moving to online renewal and back.
+//! activated from a file moving to online renewal and back; a VM the
+//! vendor added activating itself online, an appliance the vendor never
+//! entered refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -359,4 +361,68 @@ fn a_pbx_activated_from_a_file_moves_to_online_renewal_and_back() {
     let (run, lic) = vendor.answer(&at(now), &["renew"], &req, "by-file.lic");
     assert_eq!(run.ok().json()["sequence"], 3);
     site.install(&lic, &at(now)).ok();
+}
+
+#[test]
+fn a_vm_the_vendor_added_activates_itself_and_an_unknown_appliance_is_refused() {
+    let vendor = Vendor::new();
+    let serial = vendor.add_pbx(T0, "vm", "yearly", "Online Dental");
+    let t0 = unix(T0);
+    let service = Service::new(&vendor, None, t0 + HOUR);
+    let site = Site::vm(&serial, 7);
+    site.trust(&vendor);
+    // A new device: the pinned CA where the firmware ships it, outside the
+    // state folder (which holds only the agent's own files until then).
+    let ca = site.dir().join("vendor-ca.pem");
+    std::fs::copy(&service.pki.ca, &ca).unwrap();
+    let pin = |site: &Site, extra: &str| {
+        site.config(&format!(
+            "server = \"{}\"\nserver_ca = \"{}\"\nserver_retries = 0\n{extra}",
+            service.url(),
+            ca.display()
+        ));
+    };
+    pin(&site, &format!("sw_serial = \"{serial}\"\n"));
+
+    let r = site
+        .agent(&["activate", "--json", "--now", &at(t0 + HOUR)])
+        .code(agent_exit::FULL)
+        .json();
+    assert_eq!(r["renewal"]["outcome"], "activated", "{r}");
+    assert_eq!(r["license"]["serial"], serial.as_str());
+    assert_eq!(r["license"]["sequence"], 1);
+    // In the ledger, with the order the registry recorded.
+    let shown = vendor.ledger_show(&serial);
+    assert!(shown.to_string().contains("Online Dental"), "{shown}");
+
+    // A second activation is refused: the PBX renews.
+    service.clock.set(t0 + 2 * HOUR);
+    let again = site
+        .agent(&["activate", "--json", "--now", &at(t0 + 2 * HOUR)])
+        .code(2)
+        .json();
+    assert_eq!(again["renewal"]["problem"], "already-activated", "{again}");
+    assert_eq!(
+        again["license"]["sequence"], 1,
+        "the license in force stays"
+    );
+    service.clock.set(t0 + 3 * HOUR);
+    let renewed = site
+        .agent(&["renew", "--json", "--now", &at(t0 + 3 * HOUR)])
+        .code(agent_exit::FULL)
+        .json();
+    assert_eq!(renewed["license"]["sequence"], 2);
+
+    // An appliance the vendor never entered gets no license on its word.
+    let unknown = Site::appliance("HW-0E0E-0099", 46);
+    unknown.trust(&vendor);
+    pin(&unknown, "");
+    let refused = unknown
+        .agent(&["activate", "--now", &at(t0 + 3 * HOUR)])
+        .code(2);
+    assert!(
+        refused.stderr.contains("hw-unregistered"),
+        "{}",
+        refused.stderr
+    );
 }
