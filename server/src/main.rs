@@ -19,6 +19,10 @@ Routes:
   POST /v1/renew   body: a request as the device signs it (application/cose,
                    or the armored text); answer: the next license
                    (application/cose), or an RFC 9457 problem+json refusal
+  POST /v1/activate  the first license of a PBX the registry knows (a VM or
+                   Cloud serial `tessera pbx add` allocated, an appliance
+                   entered by its HW serial), for the order it recorded;
+                   same body and answers as /v1/renew
   GET  /healthz    the process runs
   GET  /readyz     the ledger answers
   GET  /metrics    Prometheus text
