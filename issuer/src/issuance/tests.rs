@@ -741,3 +741,66 @@ fn online_renewal_refuses_stopped_deleted_and_voided_pbxs() {
         "{e}"
     );
 }
+
+#[test]
+fn online_activation_is_issue_for_the_recorded_order_of_a_registered_pbx() {
+    let mut f = fixture();
+    let now = t("2026-01-02");
+    let serial = f
+        .run(|w, i| {
+            registry::add(
+                w,
+                i.catalog,
+                &registry::NewPbx {
+                    customer: "Registry GmbH".into(),
+                    name: "HQ".into(),
+                    model: "VM-500".into(),
+                    platform: Platform::Vm,
+                    cycle: tessera_verifier::claims::Cycle::Yearly,
+                    profiles: [("PBX-BASIC".to_owned(), 20)].into(),
+                    storage: 0,
+                    policy: None,
+                },
+                None,
+                now.timestamp(),
+            )
+        })
+        .unwrap();
+    let mut r = online_request(&serial, b"nonce-activate-1");
+    r.platform = Platform::Vm;
+    let issued = f.run(|w, i| activate_online(w, i, &r, now)).unwrap();
+    assert_eq!(issued.license.serial, serial);
+    assert_eq!(issued.license.customer, "Registry GmbH");
+    assert_eq!(crate::order::total_users(&issued.license.entitlements), 20);
+    assert_eq!(issued.license.term.start, now.timestamp());
+    assert_eq!(
+        issued.record.row.idem_key.as_deref(),
+        Some(request_nonce_key(&r).as_str())
+    );
+    // The same request again is a replay; a new one finds it activated.
+    let e = f.run(|w, i| activate_online(w, i, &r, now)).unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::RequestReplayed)),
+        "{e}"
+    );
+    r.nonce = *b"nonce-activate-2";
+    let e = f.run(|w, i| activate_online(w, i, &r, now)).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Policy(PolicyError::AlreadyActivated { sequence: 1, .. })
+        ),
+        "{e}"
+    );
+    // An appliance the registry does not know is not entered on its word.
+    let hw = samples::request();
+    let e = f.run(|w, i| activate_online(w, i, &hw, now)).unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::HwNotRegistered { hw_serial }) if hw_serial == "HW-7F3A-0042"),
+        "{e}"
+    );
+    assert!(f
+        .run(|w, _| Ok(w.sw_serial_of("HW-7F3A-0042")?))
+        .unwrap()
+        .is_none());
+}
