@@ -16,6 +16,7 @@ use tessera_device::agent::{DEFAULT_STATE_DIR, STATE_DIR_ENV};
 use tessera_device::clock::{parse_time, system_now};
 use tessera_device::mode::{EXIT_OUTPUT, EXIT_REFUSED, EXIT_UNREACHABLE};
 use tessera_device::online::Online;
+use tessera_device::online::Route;
 use tessera_device::probe::kind_name;
 use tessera_device::seats::mass::{Stage, MAX_CSV_LEN};
 use tessera_device::seats::session::render_list;
@@ -220,42 +221,14 @@ enum Command {
     /// Renew the license now with the vendor's license server (HTTPS), and install it.
     #[command(after_help = RENEW_HELP)]
     Renew {
-        /// The license server's base URL [default: `server` in agent.toml].
-        #[arg(long, value_name = "URL")]
-        server: Option<String>,
-        /// The vendor's CA (or the server's self-signed certificate), PEM, pinned
-        /// [default: `server_ca` in agent.toml].
-        #[arg(long, value_name = "FILE")]
-        server_ca: Option<PathBuf>,
-        /// Keyring TOML [default: `keyring` in agent.toml, else STATE_DIR/keyring.toml].
-        #[arg(long, value_name = "FILE")]
-        keyring: Option<PathBuf>,
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
-        /// Pretend the time is TIME (RFC 3339, YYYY-MM-DD or @SECONDS); for tests.
-        #[arg(long, hide = true)]
-        now: Option<String>,
+        #[command(flatten)]
+        online: OnlineArgs,
     },
     /// First activation with the vendor's license server (HTTPS), and install the license.
     #[command(after_help = ACTIVATE_HELP)]
     Activate {
-        /// The license server's base URL [default: `server` in agent.toml].
-        #[arg(long, value_name = "URL")]
-        server: Option<String>,
-        /// The vendor's CA (or the server's self-signed certificate), PEM, pinned
-        /// [default: `server_ca` in agent.toml].
-        #[arg(long, value_name = "FILE")]
-        server_ca: Option<PathBuf>,
-        /// Keyring TOML [default: `keyring` in agent.toml, else STATE_DIR/keyring.toml].
-        #[arg(long, value_name = "FILE")]
-        keyring: Option<PathBuf>,
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
-        /// Pretend the time is TIME (RFC 3339, YYYY-MM-DD or @SECONDS); for tests.
-        #[arg(long, hide = true)]
-        now: Option<String>,
+        #[command(flatten)]
+        online: OnlineArgs,
     },
     /// Show the verdict, days left, last renewal, entitlements and sharing role.
     #[command(
@@ -313,6 +286,27 @@ enum Command {
         #[command(subcommand)]
         command: SeatsCommand,
     },
+}
+
+/// The options of the commands that ask the license server now.
+#[derive(clap::Args, Debug)]
+struct OnlineArgs {
+    /// The license server's base URL [default: `server` in agent.toml].
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// The vendor's CA (or the server's self-signed certificate), PEM, pinned
+    /// [default: `server_ca` in agent.toml].
+    #[arg(long, value_name = "FILE")]
+    server_ca: Option<PathBuf>,
+    /// Keyring TOML [default: `keyring` in agent.toml, else STATE_DIR/keyring.toml].
+    #[arg(long, value_name = "FILE")]
+    keyring: Option<PathBuf>,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
+    /// Pretend the time is TIME (RFC 3339, YYYY-MM-DD or @SECONDS); for tests.
+    #[arg(long, hide = true)]
+    now: Option<String>,
 }
 
 const RENEW_HELP: &str = "\
@@ -569,8 +563,12 @@ fn main() -> ExitCode {
             | Command::Request { json: true, .. }
             | Command::Install { json: true, .. }
             | Command::Check { json: true, .. }
-            | Command::Renew { json: true, .. }
-            | Command::Activate { json: true, .. }
+            | Command::Renew {
+                online: OnlineArgs { json: true, .. }
+            }
+            | Command::Activate {
+                online: OnlineArgs { json: true, .. }
+            }
             | Command::Status { json: true, .. }
     ) || matches!(&cli.command, Command::Seats { command, .. } if command.json());
     let code = match run(cli) {
@@ -847,41 +845,8 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             let report = agent.check(now_or_clock(now.as_deref())?)?;
             print_report(&report, json, false)
         }
-        Command::Renew {
-            server,
-            server_ca,
-            keyring,
-            json,
-            now,
-        } => {
-            options.keyring = keyring;
-            let agent = Agent::new(options)?;
-            let spec = agent.server_spec(server.as_deref(), server_ca.as_deref())?;
-            let outcome = agent.renew_online(
-                spec,
-                true,
-                &|| now_or_clock(now.as_deref()),
-                std::thread::sleep,
-            )?;
-            print_online(&outcome, json, true)
-        }
-        Command::Activate {
-            server,
-            server_ca,
-            keyring,
-            json,
-            now,
-        } => {
-            options.keyring = keyring;
-            let agent = Agent::new(options)?;
-            let spec = agent.server_spec(server.as_deref(), server_ca.as_deref())?;
-            let outcome = agent.activate_online(
-                spec,
-                &|| now_or_clock(now.as_deref()),
-                std::thread::sleep,
-            )?;
-            print_online(&outcome, json, true)
-        }
+        Command::Renew { online } => ask_server(options, online, Route::Renew),
+        Command::Activate { online } => ask_server(options, online, Route::Activate),
         Command::Status {
             keyring,
             catalog,
@@ -911,6 +876,19 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             run_seats(&agent, now_or_clock(now.as_deref())?, options, command)
         }
     }
+}
+
+/// `renew` and `activate`: ask the server now, install its answer.
+fn ask_server(mut options: AgentOptions, a: OnlineArgs, route: Route) -> Result<u8, AgentError> {
+    options.keyring = a.keyring;
+    let agent = Agent::new(options)?;
+    let spec = agent.server_spec(a.server.as_deref(), a.server_ca.as_deref())?;
+    let now = || now_or_clock(a.now.as_deref());
+    let outcome = match route {
+        Route::Activate => agent.activate_online(spec, &now, std::thread::sleep)?,
+        _ => agent.renew_online(spec, true, &now, std::thread::sleep)?,
+    };
+    print_online(&outcome, a.json, true)
 }
 
 fn json_text(value: &impl Serialize) -> Result<String, AgentError> {

@@ -809,6 +809,19 @@ pub fn request_nonce_key(request: &RequestData) -> String {
     format!("request:{}", hex::encode(request.nonce))
 }
 
+/// The ledger key of the request's nonce ([`request_nonce_key`]), unless
+/// the ledger has it: a request answered once is never answered again.
+///
+/// # Errors
+/// [`PolicyError::RequestReplayed`], [`Error::Ledger`].
+fn unanswered_nonce(w: &Writer<'_>, request: &RequestData) -> Result<String, Error> {
+    let key = request_nonce_key(request);
+    if w.by_idem_key(&key)?.is_some() {
+        return Err(PolicyError::RequestReplayed.into());
+    }
+    Ok(key)
+}
+
 /// [`renew`] for a device that asks the online service itself: the same
 /// rules (one implementation: recorded policy, term extension, lifecycle
 /// refusals), and also a request whose nonce is in the ledger is a replay
@@ -827,10 +840,7 @@ pub fn renew_online(
     request: &RequestData,
     now: DateTime<Utc>,
 ) -> Result<Issued, Error> {
-    let key = request_nonce_key(request);
-    if w.by_idem_key(&key)?.is_some() {
-        return Err(PolicyError::RequestReplayed.into());
-    }
+    let key = unanswered_nonce(w, request)?;
     renew_keyed(w, issuer, request, now, Some(&key))
 }
 
@@ -860,10 +870,7 @@ pub fn activate_online(
     request: &RequestData,
     now: DateTime<Utc>,
 ) -> Result<Issued, Error> {
-    let key = request_nonce_key(request);
-    if w.by_idem_key(&key)?.is_some() {
-        return Err(PolicyError::RequestReplayed.into());
-    }
+    let key = unanswered_nonce(w, request)?;
     let serial = match (&request.serial, &request.hw_serial) {
         (Some(sw), _) => sw.clone(),
         (None, Some(hw)) => w

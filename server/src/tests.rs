@@ -510,10 +510,34 @@ fn a_client_may_pin_a_self_signed_server_certificate() {
     stop(&rt, server);
 }
 
+/// Activates another appliance at T0 and voids its license at `now` (issued
+/// in error); returns its serial.
+fn void_a_new_pbx(v: &Vendor, now: i64) -> String {
+    let voided = v.v.activate(1, 2, T0).unwrap().remove(0);
+    let id =
+        v.v.with_writer(|w, _| Ok(w.latest(&voided)?.map(|r| r.row.license_id)))
+            .unwrap()
+            .unwrap();
+    v.with_writer(|w, issuer| {
+        tessera_issuer::lifecycle::void(w, issuer, &id, "wrong customer", at(now))
+    });
+    voided
+}
+
+/// Decreases the vendor's appliance to zero users at `now`: stopped 5 days
+/// later, deleted after 14.
+fn decommission(v: &Vendor, now: i64) {
+    let opts = tessera_issuer::issuance::IssueOptions {
+        approval: Some("APP-7"),
+        now: at(now),
+        ..tessera_issuer::issuance::IssueOptions::default()
+    };
+    v.with_writer(|w, issuer| tessera_issuer::lifecycle::decommission(w, issuer, &v.serial, &opts));
+}
+
 /// Each lifecycle refusal has its own problem type, from the one rule of
 /// the issuer library the CLI's `renew` uses.
 fn refuses_unregistered_voided_stopped_and_deleted_pbxs(v: &Vendor) {
-    use tessera_issuer::issuance::IssueOptions;
     let rt = runtime();
     let now = T0 + 2 * HOUR;
     let clock = Clock::manual(now);
@@ -527,24 +551,12 @@ fn refuses_unregistered_voided_stopped_and_deleted_pbxs(v: &Vendor) {
     assert_eq!(problem(status, &ct, &body), (404, "unregistered".into()));
 
     // A license voided (issued in error): nothing is in force.
-    let voided = v.v.activate(1, 2, T0).unwrap().remove(0);
-    let id =
-        v.v.with_writer(|w, _| Ok(w.latest(&voided)?.map(|r| r.row.license_id)))
-            .unwrap()
-            .unwrap();
-    v.with_writer(|w, issuer| {
-        tessera_issuer::lifecycle::void(w, issuer, &id, "wrong customer", at(now))
-    });
+    let voided = void_a_new_pbx(v, now);
     let (status, ct, body) = c.renew(&renewal(&voided, now, 2));
     assert_eq!(problem(status, &ct, &body), (410, "voided".into()));
 
     // Decreased to zero users: stopped after 5 days, deleted after 14.
-    let opts = IssueOptions {
-        approval: Some("APP-7"),
-        now: at(now),
-        ..IssueOptions::default()
-    };
-    v.with_writer(|w, issuer| tessera_issuer::lifecycle::decommission(w, issuer, &v.serial, &opts));
+    decommission(v, now);
     let stopped = T0 + 6 * 24 * HOUR;
     clock.set(stopped);
     let (status, ct, body) = c.renew(&renewal(&v.serial, stopped, 3));
@@ -683,7 +695,6 @@ fn activates_pbxs_the_registry_knows(v: &Vendor) {
 /// Each refusal of an activation has its own problem type and records
 /// nothing.
 fn activation_refusals_have_their_own_problems(v: &Vendor) {
-    use tessera_issuer::issuance::IssueOptions;
     let rt = runtime();
     let now = T0 + 2 * HOUR;
     let clock = Clock::manual(now);
@@ -745,26 +756,14 @@ fn activation_refusals_have_their_own_problems(v: &Vendor) {
 
     // Voided: its only license was issued in error; the vendor activates
     // it again.
-    let voided = v.v.activate(1, 2, T0).unwrap().remove(0);
-    let id =
-        v.v.with_writer(|w, _| Ok(w.latest(&voided)?.map(|r| r.row.license_id)))
-            .unwrap()
-            .unwrap();
-    v.with_writer(|w, issuer| {
-        tessera_issuer::lifecycle::void(w, issuer, &id, "wrong customer", at(now))
-    });
+    let voided = void_a_new_pbx(v, now);
     expect(
         &activation(Some(&voided), None, Platform::Hw, now, 8),
         (410, "voided"),
     );
 
     // Stopped, then deleted, after a decrease to zero users.
-    let opts = IssueOptions {
-        approval: Some("APP-7"),
-        now: at(now),
-        ..IssueOptions::default()
-    };
-    v.with_writer(|w, issuer| tessera_issuer::lifecycle::decommission(w, issuer, &v.serial, &opts));
+    decommission(v, now);
     let stopped = T0 + 6 * 24 * HOUR;
     clock.set(stopped);
     expect(
