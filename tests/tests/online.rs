@@ -426,3 +426,56 @@ fn a_vm_the_vendor_added_activates_itself_and_an_unknown_appliance_is_refused() 
         refused.stderr
     );
 }
+
+#[test]
+fn a_pbx_whose_server_is_stopped_walks_its_grace_to_emergency_only_and_a_renewal_restores_it() {
+    // The daily HW policy: 14 days of service once the lease has run
+    // out without a renewal, then emergency calls only, exactly as a PBX
+    // that renews from files.
+    let vendor = Vendor::new();
+    let catalog = vendor.catalog_with(
+        "daily.toml",
+        &[(
+            "lease = \"30d\"\nmax_lease = \"366d\"\nrenewal_window = \"7d\"",
+            "lease = \"2d\"\nmax_lease = \"366d\"\nrenewal_window = \"1d\"",
+        )],
+    );
+    let site = Site::appliance("HW-0E0E-0003", 43);
+    activate_with(&vendor, &site, &catalog);
+    let t0 = unix(T0);
+    let mut service = Service::new(&vendor, Some(catalog), t0);
+    service.configure(&site, "");
+    let day1 = t0 + DAY + 17;
+    service.clock.set(day1);
+    let r = check_online(&site, day1).code(agent_exit::FULL).json();
+    assert_eq!(r["renewal"]["outcome"], "renewed", "{r}");
+    let lease_end = day1 + 2 * DAY;
+
+    let port = service.port();
+    service.stop();
+    // Inside the lease: still full service, the renewal due.
+    let r = check_online(&site, day1 + DAY + HOUR)
+        .code(agent_exit::RENEWAL_DUE)
+        .json();
+    assert_eq!(r["renewal"]["outcome"], "unreachable", "{r}");
+    // The lease has run out: 14 days of grace, checked daily.
+    for d in 0..14 {
+        let now = lease_end + 1 + d * DAY;
+        let r = check_online(&site, now).code(agent_exit::GRACE).json();
+        assert_eq!(r["renewal"]["outcome"], "unreachable", "grace day {d}: {r}");
+    }
+    // Then emergency calls only.
+    let r = check_online(&site, lease_end + 14 * DAY + 1)
+        .code(agent_exit::EMERGENCY_ONLY)
+        .json();
+    assert_eq!(r["mode"], "emergency_only", "{r}");
+
+    // The server is back: the next check renews and restores full service.
+    let back = lease_end + 20 * DAY;
+    service.clock.set(back);
+    service.start(port);
+    let r = check_online(&site, back).code(agent_exit::FULL).json();
+    assert_eq!(r["renewal"]["outcome"], "renewed", "{r}");
+    assert_eq!(r["mode"], "full");
+    vendor.tessera(&["ledger", "verify"]).ok();
+}
