@@ -734,18 +734,19 @@ fn check(h: &History, db: &Path, case: &str, expect_head: bool, failures: &mut V
 fn a_cut_off_end_is_found_with_the_head_kept_elsewhere() {
     let h = History::new();
     let db = h.copy("cut.db");
-    // The last transaction (the void: its license, its event and its
-    // credit) removed whole: entries, views and checkpoint. Consistent in
-    // itself.
+    // The last transaction (every entry after the checkpoint before the
+    // last one) removed whole: entries, views and checkpoint. Consistent
+    // in itself.
+    let before_last = "(SELECT entries FROM checkpoints ORDER BY entries DESC LIMIT 1 OFFSET 1)";
     Connection::open(&db)
         .unwrap()
-        .execute_batch(
-            "DELETE FROM licenses WHERE entry >= (SELECT MAX(entries) FROM checkpoints) - 2;
-             DELETE FROM events WHERE entry >= (SELECT MAX(entries) FROM checkpoints) - 2;
-             DELETE FROM charges WHERE entry >= (SELECT MAX(entries) FROM checkpoints) - 2;
-             DELETE FROM journal WHERE position >= (SELECT MAX(entries) FROM checkpoints) - 2;
-             DELETE FROM checkpoints WHERE entries = (SELECT MAX(entries) FROM checkpoints);",
-        )
+        .execute_batch(&format!(
+            "DELETE FROM licenses WHERE entry > {before_last};
+             DELETE FROM events WHERE entry > {before_last};
+             DELETE FROM charges WHERE entry > {before_last};
+             DELETE FROM journal WHERE position > {before_last};
+             DELETE FROM checkpoints WHERE entries = (SELECT MAX(entries) FROM checkpoints);"
+        ))
         .unwrap();
     let (code, stderr) = h.verify(&db, false);
     assert_eq!(code, 0, "{stderr}");

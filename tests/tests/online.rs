@@ -157,16 +157,22 @@ fn check_online(site: &Site, now: i64) -> common::Run {
     site.agent(&["check", "--online", "--json", "--now", &at(now)])
 }
 
-#[test]
-fn a_pbx_renews_daily_for_30_days_and_every_license_is_in_the_ledger() {
-    let vendor = Vendor::new();
-    let catalog = vendor.catalog_with(
+/// The daily HW policy with a 2-day lease renewed on its last day, so a
+/// renewal is due every day.
+fn daily_catalog(vendor: &Vendor) -> PathBuf {
+    vendor.catalog_with(
         "online.toml",
         &[(
             "lease = \"30d\"\nmax_lease = \"366d\"\nrenewal_window = \"7d\"",
             "lease = \"2d\"\nmax_lease = \"366d\"\nrenewal_window = \"1d\"",
         )],
-    );
+    )
+}
+
+#[test]
+fn a_pbx_renews_daily_for_30_days_and_every_license_is_in_the_ledger() {
+    let vendor = Vendor::new();
+    let catalog = daily_catalog(&vendor);
     let site = Site::appliance("HW-0E0E-0001", 41);
     let serial = activate_with(&vendor, &site, &catalog);
     let t0 = unix(T0);
@@ -433,13 +439,7 @@ fn a_pbx_whose_server_is_stopped_walks_its_grace_to_emergency_only_and_a_renewal
     // out without a renewal, then emergency calls only, exactly as a PBX
     // that renews from files.
     let vendor = Vendor::new();
-    let catalog = vendor.catalog_with(
-        "daily.toml",
-        &[(
-            "lease = \"30d\"\nmax_lease = \"366d\"\nrenewal_window = \"7d\"",
-            "lease = \"2d\"\nmax_lease = \"366d\"\nrenewal_window = \"1d\"",
-        )],
-    );
+    let catalog = daily_catalog(&vendor);
     let site = Site::appliance("HW-0E0E-0003", 43);
     activate_with(&vendor, &site, &catalog);
     let t0 = unix(T0);
