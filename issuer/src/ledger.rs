@@ -1028,6 +1028,44 @@ fn checkpoint_refusal(e: &tessera_verifier::Error) -> String {
 /// The keys that verify what a ledger holds: every key of the keyring,
 /// retired or not (a retired key signed the past; each key's window must
 /// still cover the issue time of what it signed).
+/// A writer's check of the journal's head against the last checkpoint
+/// (which covers it): a journal rewritten with its hashes recomputed is
+/// consistent in itself, and only the signed head tells it apart. The
+/// signature is checked when the key that signs now signed it; a
+/// checkpoint of another key (the one before a rotation) is checked by
+/// `ledger verify` against the keyring.
+fn check_signed_head(
+    bytes: &[u8],
+    position: u64,
+    hash: &[u8; 32],
+    signer: &dyn Signer,
+) -> Result<(), LedgerError> {
+    let refused = |what: String| {
+        LedgerError::Integrity {
+        entry: position,
+        reason: format!(
+            "{what}: the journal was rewritten after it was signed; run `tessera ledger verify --expect-head FILE` with a checkpoint kept elsewhere and restore the ledger from a backup (nothing is issued into a ledger in this state)"
+        ),
+    }
+    };
+    let c = tessera_verifier::decode_checkpoint_unverified(bytes)
+        .map_err(|e| refused(format!("its last checkpoint does not decode ({e})")))?;
+    if c.entries() != position || c.head() != *hash {
+        return Err(refused(format!(
+            "the head of entry {position} is not the one its last checkpoint signed"
+        )));
+    }
+    if c.kid() == signer.kid() {
+        decode_checkpoint(bytes, &[signer.verifying_key_entry(i64::MIN)]).map_err(|e| {
+            refused(format!(
+                "its last checkpoint does not verify under the signing key ({})",
+                checkpoint_refusal(&e)
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 pub(crate) fn history_keys(keyring: &[KeyEntry]) -> Vec<KeyEntry> {
     keyring
         .iter()
@@ -1346,8 +1384,9 @@ impl Ledger {
         let store = self.backend.begin(self.busy_timeout, &on_wait)?;
         let head = store.head()?;
         let identity = ViewStore::identity(&*store)?;
-        if let Some((position, _)) = head {
-            let covered = store.latest_checkpoint()?.map_or(0, |(n, _)| n);
+        if let Some((position, hash)) = head {
+            let latest = store.latest_checkpoint()?;
+            let covered = latest.as_ref().map_or(0, |(n, _)| *n);
             if covered != position {
                 return Err(LedgerError::Integrity {
                     entry: covered.saturating_add(1).min(position),
@@ -1355,6 +1394,9 @@ impl Ledger {
                         "the journal holds {position} entries, its last checkpoint covers {covered}; run `tessera ledger verify` (nothing is issued into a ledger in this state)"
                     ),
                 });
+            }
+            if let Some((_, bytes)) = &latest {
+                check_signed_head(bytes, position, &hash, signer)?;
             }
             if identity.is_none() {
                 return Err(LedgerError::Damaged {

@@ -172,6 +172,7 @@ on_both_backends!(
     a_counter_set_high_stops_the_writer_and_its_allocation_is_named,
     a_writer_refuses_views_edited_outside_tessera,
     a_writer_sees_an_edit_made_between_its_transactions,
+    a_writer_refuses_a_head_its_last_checkpoint_did_not_sign,
 );
 
 fn record(serial: &str, sequence: u32, n: u8) -> NewRecord {
@@ -1108,4 +1109,73 @@ fn postgres_over_tls_verifies_the_server() {
     )))
     .unwrap_err();
     assert!(e.to_string().contains("cannot be used"), "{e}");
+}
+
+fn a_writer_refuses_a_head_its_last_checkpoint_did_not_sign(f: &Fixture) {
+    let ledger = f.with_rows(3);
+    let head = ledger.head().unwrap();
+    f.exec(
+        "UPDATE journal SET hash = zeroblob(32) WHERE position = (SELECT MAX(position) FROM journal)",
+        "UPDATE journal SET hash = decode(repeat('00', 32), 'hex') WHERE position = (SELECT MAX(position) FROM journal)",
+    );
+    let mut ledger = f.after_edit(ledger);
+    let e = ledger.writer(&f.signer, "alice").unwrap_err();
+    assert!(e.is_integrity(), "{e}");
+    assert!(
+        e.to_string()
+            .contains("is not the one its last checkpoint signed"),
+        "{e}"
+    );
+    drop(ledger);
+    assert_eq!(
+        Ledger::open_read_only(&f.path()).unwrap().head().unwrap().0,
+        head.0
+    );
+}
+
+/// A journal rewritten with every hash recomputed is consistent in
+/// itself; the writer refuses it by the head its last checkpoint signed,
+/// so it never signs a checkpoint over forged history.
+#[test]
+fn a_writer_refuses_a_journal_rewritten_with_its_hashes_recomputed() {
+    let f = Fixture::new();
+    let ledger = f.with_rows(3);
+    let head = ledger.head().unwrap();
+    drop(ledger);
+    let c = f.raw();
+    let rows: Vec<(i64, Vec<u8>)> = c
+        .prepare("SELECT position, body FROM journal ORDER BY position")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut prev = [0u8; 32];
+    for (position, mut body) in rows {
+        if position == 2 {
+            let last = body.len() - 1;
+            body[last] ^= 1;
+        }
+        let hash = journal::entry_hash(&prev, u64::try_from(position).unwrap(), &body);
+        c.execute(
+            "UPDATE journal SET body = ?1, hash = ?2 WHERE position = ?3",
+            rusqlite::params![body, hash.to_vec(), position],
+        )
+        .unwrap();
+        prev = hash;
+    }
+    drop(c);
+    let mut ledger = Ledger::open(&f.path()).unwrap();
+    let e = ledger.writer(&f.signer, "alice").unwrap_err();
+    assert!(e.is_integrity(), "{e}");
+    assert!(
+        e.to_string()
+            .contains("is not the one its last checkpoint signed"),
+        "{e}"
+    );
+    drop(ledger);
+    assert_eq!(
+        Ledger::open_read_only(&f.path()).unwrap().head().unwrap().0,
+        head.0
+    );
 }
