@@ -42,7 +42,10 @@ pub struct App {
     pub(crate) freshness: u32,
     pub(crate) limits: Limits,
     pub(crate) per_address: RateLimiter<IpAddr>,
-    pub(crate) per_serial: RateLimiter<String>,
+    /// Keyed by serial and device key: a request signed by another
+    /// device (anyone can make one) spends its own bucket, never the
+    /// budget of the PBX it names.
+    pub(crate) per_serial: RateLimiter<(String, [u8; 32])>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
 }
@@ -276,12 +279,14 @@ async fn device_request(
         .clone()
         .or_else(|| request.hw_serial.clone())
         .unwrap_or_default();
-    if let Err(wait) = app.per_serial.check(&who, Instant::now()) {
+    let bucket = (who, request.device_key);
+    if let Err(wait) = app.per_serial.check(&bucket, Instant::now()) {
+        let who = &bucket.0;
         return Err(Problem::new(
             Kind::RateLimited,
             format!(
                 "too many requests for {}; ask again in {wait} s",
-                tessera_verifier::text::escaped(&who)
+                tessera_verifier::text::escaped(who)
             ),
         )
         .retry_after(wait));

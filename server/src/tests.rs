@@ -391,10 +391,32 @@ fn rate_limits_per_serial_and_per_address() {
     let now = T0 + 2 * HOUR;
     let limits = Limits {
         per_serial: Rate::parse("1/h,2").unwrap(),
-        per_address: Rate::parse("1/h,4").unwrap(),
+        per_address: Rate::parse("1/h,6").unwrap(),
         ..Limits::default()
     };
     let (server, c) = serve(&v, &rt, now, limits);
+    // Requests for this serial signed by another device (anyone can make
+    // one) spend their own bucket, not the PBX's.
+    for nonce in 10..12 {
+        let mut other = samples::request();
+        other.serial = Some(v.serial.clone());
+        other.hw_serial = None;
+        other.created_at = now;
+        other.nonce[..8].copy_from_slice(&u64::to_be_bytes(nonce));
+        other.identity = [(ComponentKind::NIC_MAC, "00163e0000ff")]
+            .iter()
+            .map(|(kind, raw)| Identity {
+                kind: *kind,
+                digest: component_digest(&other.salt, *kind, raw.as_bytes()),
+            })
+            .collect();
+        other.device_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32])
+            .verifying_key()
+            .to_bytes();
+        let bytes = sign_request(&other, seed_signer([9; 32])).unwrap();
+        let (status, ct, body) = c.renew(&bytes);
+        assert_eq!(problem(status, &ct, &body), (403, "wrong-device".into()));
+    }
     assert_eq!(c.renew(&renewal(&v.serial, now, 1)).0, 200);
     assert_eq!(c.renew(&renewal(&v.serial, now, 2)).0, 200);
     let (status, ct, body) = c.renew(&renewal(&v.serial, now, 3));
