@@ -485,8 +485,12 @@ pub fn notify(
     if report.overdue.is_empty() {
         return Ok(report);
     }
+    // One recipient however its address is cased: mail systems treat the
+    // domain (RFC 5321) and, in practice, the local part without case,
+    // so `Ops@X.example` and `ops@x.example` get one notice a day.
+    let recipients: Vec<String> = mail.to.iter().map(|t| t.to_lowercase()).collect();
     let mut due = Vec::new();
-    for to in &mail.to {
+    for to in &recipients {
         if due.contains(to) || report.deliveries.iter().any(|d| d.recipient() == to) {
             continue;
         }

@@ -187,6 +187,18 @@ fn one_mail_per_recipient_per_day(f: &Fixture) {
         assert_eq!(sink.mails().len(), 2);
         assert_eq!(f.head(), head, "a run that sends nothing records nothing");
     }
+    // The same recipients spelled in other case are the same recipients.
+    let shouted = mail(sink.port(), &["OPS@Vendor.Example", "Sales@VENDOR.example"]);
+    let again = f.run(LATE + 4 * 3600, &shouted).unwrap();
+    assert!(
+        again
+            .deliveries
+            .iter()
+            .all(|d| matches!(d, Delivery::AlreadySent { .. })),
+        "{:?}",
+        again.deliveries
+    );
+    assert_eq!(sink.mails().len(), 2);
     // The next day: sent again, the PBX one day later.
     let next = f.run(LATE + DAY, &m).unwrap();
     assert_eq!(next.day, "2026-01-06");
