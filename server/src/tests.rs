@@ -108,6 +108,26 @@ fn renewal(serial: &str, now: i64, nonce: u64) -> Vec<u8> {
     testing::renewal(serial, now, nonce).unwrap()
 }
 
+/// A request for `serial` from another device: its own key and identity.
+fn other_device(serial: &str, now: i64, nonce: u64) -> Vec<u8> {
+    let mut other = samples::request();
+    other.serial = Some(serial.to_owned());
+    other.hw_serial = None;
+    other.created_at = now;
+    other.nonce[..8].copy_from_slice(&nonce.to_be_bytes());
+    other.identity = [(ComponentKind::NIC_MAC, "00163e0000ff")]
+        .iter()
+        .map(|(kind, raw)| Identity {
+            kind: *kind,
+            digest: component_digest(&other.salt, *kind, raw.as_bytes()),
+        })
+        .collect();
+    other.device_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32])
+        .verifying_key()
+        .to_bytes();
+    sign_request(&other, seed_signer([9; 32])).unwrap()
+}
+
 struct Client {
     agent: ureq::Agent,
     base: String,
@@ -321,22 +341,7 @@ fn refuses_unknown_replaced_and_bad_input_with_problems(v: &Vendor) {
     );
 
     // Another device asking for this serial.
-    let mut other = samples::request();
-    other.serial = Some(v.serial.clone());
-    other.hw_serial = None;
-    other.created_at = now;
-    other.identity = [(ComponentKind::NIC_MAC, "00163e0000ff")]
-        .iter()
-        .map(|(kind, raw)| Identity {
-            kind: *kind,
-            digest: component_digest(&other.salt, *kind, raw.as_bytes()),
-        })
-        .collect();
-    other.device_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32])
-        .verifying_key()
-        .to_bytes();
-    let bytes = sign_request(&other, seed_signer([9; 32])).unwrap();
-    let (status, ct, body) = c.renew(&bytes);
+    let (status, ct, body) = c.renew(&other_device(&v.serial, now, 0));
     assert_eq!(problem(status, &ct, &body), (403, "wrong-device".into()));
 
     // The appliance is replaced (RMA): the old box is refused from now on.
@@ -398,23 +403,7 @@ fn rate_limits_per_serial_and_per_address() {
     // Requests for this serial signed by another device (anyone can make
     // one) spend their own bucket, not the PBX's.
     for nonce in 10..12 {
-        let mut other = samples::request();
-        other.serial = Some(v.serial.clone());
-        other.hw_serial = None;
-        other.created_at = now;
-        other.nonce[..8].copy_from_slice(&u64::to_be_bytes(nonce));
-        other.identity = [(ComponentKind::NIC_MAC, "00163e0000ff")]
-            .iter()
-            .map(|(kind, raw)| Identity {
-                kind: *kind,
-                digest: component_digest(&other.salt, *kind, raw.as_bytes()),
-            })
-            .collect();
-        other.device_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32])
-            .verifying_key()
-            .to_bytes();
-        let bytes = sign_request(&other, seed_signer([9; 32])).unwrap();
-        let (status, ct, body) = c.renew(&bytes);
+        let (status, ct, body) = c.renew(&other_device(&v.serial, now, nonce));
         assert_eq!(problem(status, &ct, &body), (403, "wrong-device".into()));
     }
     assert_eq!(c.renew(&renewal(&v.serial, now, 1)).0, 200);
