@@ -16,9 +16,11 @@ use tessera_server::{Clock, Limits, Rate, Settings, TlsFiles};
 
 const AFTER_HELP: &str = "\
 Routes:
-  POST /v1/renew   body: a request as the device signs it (application/cose,
-                   or the armored text); answer: the next license
-                   (application/cose), or an RFC 9457 problem+json refusal
+  POST /v1/renew   body: a request as the device signs it, as
+                   Content-Type application/cose (binary) or text/plain
+                   (armored); any other type is 415 unsupported-media-type;
+                   answer: the next license (application/cose), or an
+                   RFC 9457 problem+json refusal
   POST /v1/activate  the first license of a PBX the registry knows (a VM or
                    Cloud serial `tessera pbx add` allocated, an appliance
                    entered by its HW serial), for the order it recorded;

@@ -187,37 +187,125 @@ async fn read_body(headers: &HeaderMap, body: Body, max: usize) -> Result<Vec<u8
     }
 }
 
-/// The media types a request may come as: the binary COSE object, or the
-/// armored text (whatever a client calls it, the armor is checked).
-fn acceptable(headers: &HeaderMap) -> Result<(), Problem> {
-    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    match essence {
-        "application/cose" | "application/octet-stream" | "text/plain" | "" => Ok(()),
-        other => Err(Problem::new(
+/// A UTF-8 byte order mark, as Windows editors start text files.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// The media type of the armored text of a request.
+pub const ARMORED: &str = "text/plain";
+
+/// What a request body was sent as: the only two media types accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Media {
+    /// `application/cose`: the binary COSE object.
+    Cose,
+    /// `text/plain`: the armored text (`TESSERA REQUEST`).
+    Armored,
+}
+
+/// The media type of a request from its `Content-Type` (RFC 9110 §8.3):
+/// exactly one header, `application/cose` (binary) or `text/plain`
+/// (armored; a `charset` parameter, if any, must be UTF-8 or US-ASCII),
+/// type names without regard to case, other parameters ignored. Anything
+/// else is `unsupported-media-type`: a client that says nothing, or
+/// `application/octet-stream`, is told what to send.
+fn media_type(headers: &HeaderMap) -> Result<Media, Problem> {
+    let refuse = |what: String| {
+        Problem::new(
             Kind::UnsupportedMediaType,
             format!(
-                "a request is sent as application/cose (binary) or text/plain (armored), not {}",
-                tessera_verifier::text::escaped(other)
+                "{what}; send a request as `Content-Type: {COSE}` (the binary COSE object `tessera-agent` makes) or `Content-Type: {ARMORED}` (its armored text, `-----BEGIN TESSERA REQUEST-----`)"
             ),
-        )),
+        )
+    };
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Err(refuse("the request has no Content-Type".into())),
+        (Some(_), Some(_)) => {
+            return Err(refuse("the request has more than one Content-Type".into()))
+        }
+        (Some(v), None) => v,
+    };
+    let Ok(value) = value.to_str() else {
+        return Err(refuse("the Content-Type is not ASCII text".into()));
+    };
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    let shown = || tessera_verifier::text::escaped(value).to_string();
+    let media = if essence.eq_ignore_ascii_case(COSE) {
+        Media::Cose
+    } else if essence.eq_ignore_ascii_case(ARMORED) {
+        Media::Armored
+    } else {
+        return Err(refuse(format!("the Content-Type is `{}`", shown())));
+    };
+    for parameter in parts {
+        let Some((name, v)) = parameter.split_once('=') else {
+            if parameter.trim().is_empty() {
+                continue;
+            }
+            return Err(refuse(format!(
+                "the Content-Type `{}` has a parameter without a value",
+                shown()
+            )));
+        };
+        let v = v.trim().trim_matches('"');
+        if media == Media::Armored
+            && name.trim().eq_ignore_ascii_case("charset")
+            && !(v.eq_ignore_ascii_case("utf-8") || v.eq_ignore_ascii_case("us-ascii"))
+        {
+            return Err(refuse(format!(
+                "the armored text is in charset `{}`; it is read as UTF-8 (armor is ASCII)",
+                tessera_verifier::text::escaped(v)
+            )));
+        }
+    }
+    Ok(media)
+}
+
+/// The request's bytes from a body of its media type: the armored text
+/// decoded, or the binary object as it is. A body that is not what its
+/// type says (binary sent as text, armor sent as binary) is refused as
+/// `unsupported-media-type`, naming the type it looks like.
+fn request_bytes<'b>(raw: &'b [u8], media: Media, buf: &'b mut [u8]) -> Result<&'b [u8], Problem> {
+    let mismatch = |what: &str| {
+        Problem::new(
+            Kind::UnsupportedMediaType,
+            format!("the body is {what}; send the binary COSE object as `Content-Type: {COSE}` and its armored text as `Content-Type: {ARMORED}`"),
+        )
+    };
+    match media {
+        Media::Cose => {
+            let text_like = raw.first().is_some_and(u8::is_ascii) || raw.starts_with(BOM);
+            if text_like && raw.windows(10).any(|w| w == b"-----BEGIN") {
+                return Err(mismatch("armored text, not a binary COSE object"));
+            }
+            Ok(raw)
+        }
+        Media::Armored => {
+            // Text begins with a character; a binary COSE object with a
+            // CBOR head byte (0x80 and up), which is no ASCII character.
+            let text = core::str::from_utf8(raw).ok().filter(|t| {
+                t.as_bytes().first().is_none_or(u8::is_ascii) || t.starts_with('\u{feff}')
+            });
+            let Some(text) = text else {
+                return Err(mismatch("binary, not armored text"));
+            };
+            armor::decode(text, armor::LABEL_REQUEST, buf).map_err(|e| {
+                Problem::new(
+                    Kind::MalformedRequest,
+                    format!("the body is no armored `TESSERA REQUEST`: {e}"),
+                )
+            })
+        }
     }
 }
 
 /// Decodes and checks a request body: armor or binary, the device's
 /// signature, the fields ([`validate::request`]) and the freshness of its
 /// creation time.
-fn decode(raw: &[u8], now: i64, freshness: u32) -> Result<RequestData, Problem> {
+fn decode(raw: &[u8], media: Media, now: i64, freshness: u32) -> Result<RequestData, Problem> {
     let mut buf = vec![0u8; MAX_OBJECT_LEN];
-    let bytes = armor::read_object(raw, armor::LABEL_REQUEST, &mut buf).map_err(|e| {
-        Problem::new(
-            Kind::MalformedRequest,
-            format!("the body is neither a binary request nor an armored `TESSERA REQUEST`: {e}"),
-        )
-    })?;
+    let bytes = request_bytes(raw, media, &mut buf)?;
     let data = decode_request(bytes)
         .map_err(|e| {
             Problem::new(
@@ -270,10 +358,10 @@ async fn device_request(
     body: Body,
     op: Op,
 ) -> Result<Vec<u8>, Problem> {
-    acceptable(headers)?;
+    let media = media_type(headers)?;
     let raw = read_body(headers, body, app.limits.max_body).await?;
     let now = app.clock.now();
-    let request = decode(&raw, now.timestamp(), app.freshness)?;
+    let request = decode(&raw, media, now.timestamp(), app.freshness)?;
     let who = request
         .serial
         .clone()

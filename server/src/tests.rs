@@ -142,12 +142,16 @@ impl Client {
     }
 
     fn post(&self, path: &str, content_type: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-        let mut r = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .header("content-type", content_type)
-            .send(body)
-            .unwrap();
+        self.post_with(path, &[content_type], body)
+    }
+
+    /// A POST with these `Content-Type` headers (none, one, several).
+    fn post_with(&self, path: &str, content_types: &[&str], body: &[u8]) -> (u16, String, Vec<u8>) {
+        let mut request = self.agent.post(format!("{}{path}", self.base));
+        for ct in content_types {
+            request = request.header("content-type", *ct);
+        }
+        let mut r = request.send(body).unwrap();
         let ct = r
             .headers()
             .get("content-type")
@@ -804,5 +808,101 @@ fn activation_refusals_have_their_own_problems(v: &Vendor) {
     }
     assert_eq!(m.count("activate", "already-activated"), 2);
     assert_eq!(m.count("renew", "ok"), 0);
+    stop(&rt, server);
+}
+
+/// Only the two media types the documentation names: `application/cose`
+/// for the binary object and `text/plain` for its armor, each body what
+/// its type says; type names without regard to case, a UTF-8 charset on
+/// the text. Anything else is 415 and records nothing, on both routes.
+#[test]
+fn only_the_documented_media_types_are_accepted() {
+    let v = Vendor::new();
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let (server, c) = serve(&v, &rt, now, no_limits());
+    let binary = renewal(&v.serial, now, 1);
+    let armored = armor::encode(&binary, armor::LABEL_REQUEST);
+    let refused: &[(&[&str], &[u8])] = &[
+        (&[], &binary),
+        (&["application/octet-stream"], &binary),
+        (&["text/plain"], &binary),
+        (&["text/plain; charset=utf-8"], &binary),
+        (&["application/cose"], armored.as_bytes()),
+        (&["application/json"], b"{}"),
+        (&["text/html"], armored.as_bytes()),
+        (&["text/plain; charset=iso-8859-1"], armored.as_bytes()),
+        (&["application/cose", "application/cose"], &binary),
+        (&["application/cose-key"], &binary),
+        (&["text/plain; charset"], armored.as_bytes()),
+    ];
+    for path in ["/v1/renew", "/v1/activate"] {
+        for (types, body) in refused {
+            let (status, ct, answer) = c.post_with(path, types, body);
+            assert_eq!(
+                problem(status, &ct, &answer),
+                (415, "unsupported-media-type".into()),
+                "{path} {types:?}"
+            );
+            let detail = serde_json::from_slice::<serde_json::Value>(&answer).unwrap()["detail"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(detail.contains("application/cose"), "{detail}");
+            assert!(!detail.contains('\u{1b}'), "{detail}");
+        }
+    }
+    assert_eq!(
+        v.history().len(),
+        1,
+        "a refused media type recorded something"
+    );
+    assert_eq!(
+        server.metrics().count("renew", "unsupported-media-type"),
+        11
+    );
+
+    // The accepted spellings reach the rules: renewed, one after another.
+    let accepted: &[(&str, bool)] = &[
+        ("Application/COSE", false),
+        ("application/cose; cose-type=\"cose-sign1\"", false),
+        ("TEXT/PLAIN; charset=UTF-8", true),
+        ("text/plain;charset=\"us-ascii\"", true),
+        ("text/plain", true),
+    ];
+    for (nonce, (ct, text)) in (10..).zip(accepted) {
+        let request = renewal(&v.serial, now, nonce);
+        let body = if *text {
+            armor::encode(&request, armor::LABEL_REQUEST).into_bytes()
+        } else {
+            request
+        };
+        let (status, _, answer) = c.post("/v1/renew", ct, &body);
+        assert_eq!(status, 200, "{ct}: {}", String::from_utf8_lossy(&answer));
+    }
+    // Armored text with mail quoting and CRLF is still armored text.
+    let quoted = armor::encode(&renewal(&v.serial, now, 20), armor::LABEL_REQUEST)
+        .lines()
+        .map(|l| format!("> {l}\r\n"))
+        .collect::<String>();
+    assert_eq!(c.post("/v1/renew", "text/plain", quoted.as_bytes()).0, 200);
+    // Text that is no armor is a malformed request, not a media type.
+    let (status, ct, answer) = c.post("/v1/renew", "text/plain", b"hello");
+    assert_eq!(
+        problem(status, &ct, &answer),
+        (400, "malformed-request".into())
+    );
+    // On /v1/activate an accepted type reaches the rules (this PBX is
+    // activated already).
+    let (status, ct, answer) = c.post(
+        "/v1/activate",
+        "Application/Cose",
+        &renewal(&v.serial, now, 30),
+    );
+    assert_eq!(
+        problem(status, &ct, &answer),
+        (409, "already-activated".into())
+    );
+    assert_eq!(v.history().len(), 7);
     stop(&rt, server);
 }
