@@ -8,7 +8,7 @@
 //! spoil the batch; a commit that fails fails the whole batch (nothing of
 //! it was recorded, nothing of it is answered with a license).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -23,6 +23,20 @@ use crate::metrics::Metrics;
 
 /// What a worker answers for one renewal or activation.
 pub(crate) type Answer = Result<Issued, Arc<Error>>;
+
+/// Set once the ledger is found modified outside tessera (or otherwise
+/// not holding what tessera wrote, [`LedgerError::is_integrity`]): from
+/// then on the ledger thread answers every device job with that error
+/// without touching the ledger, and `/readyz` says not ready, until the
+/// service is restarted.
+///
+/// [`LedgerError::is_integrity`]: tessera_issuer::ledger::LedgerError::is_integrity
+pub(crate) type Halt = Arc<OnceLock<Arc<Error>>>;
+
+/// Whether `e` means the ledger does not hold what tessera wrote.
+pub(crate) fn is_modified(e: &Error) -> bool {
+    matches!(e, Error::Ledger(l) if l.is_integrity())
+}
 
 /// The rule of the issuer library a device job runs.
 type Rule = fn(
@@ -77,6 +91,7 @@ impl Worker {
         open: Box<dyn FnOnce() -> Result<Parts, Error> + Send>,
         max_batch: usize,
         metrics: Arc<Metrics>,
+        halt: Halt,
     ) -> Result<(Self, mpsc::Sender<Job>), Error> {
         let (tx, rx) = mpsc::channel::<Job>(max_batch.saturating_mul(4).max(16));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -85,7 +100,7 @@ impl Worker {
             .spawn(move || match open() {
                 Ok(parts) => {
                     let _ = ready_tx.send(Ok(()));
-                    run(parts, rx, max_batch.max(1), &metrics);
+                    run(parts, rx, max_batch.max(1), &metrics, &halt);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -121,7 +136,13 @@ impl Worker {
     }
 }
 
-fn run(mut parts: Parts, mut rx: mpsc::Receiver<Job>, max_batch: usize, metrics: &Metrics) {
+fn run(
+    mut parts: Parts,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    metrics: &Metrics,
+    halt: &Halt,
+) {
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -131,14 +152,28 @@ fn run(mut parts: Parts, mut rx: mpsc::Receiver<Job>, max_batch: usize, metrics:
                 Err(_) => break,
             }
         }
-        answer(&mut parts, &mut batch, metrics);
+        answer(&mut parts, &mut batch, metrics, halt);
     }
 }
 
-fn answer(parts: &mut Parts, batch: &mut Vec<Job>, metrics: &Metrics) {
+/// Halts the service on `e` (the first time: logged once, at error
+/// level).
+fn halt_on(halt: &Halt, e: &Arc<Error>) {
+    if halt.set(Arc::clone(e)).is_ok() {
+        crate::log_error(&format!(
+            "{}; until it is restarted the service answers every renewal and activation with 503 `ledger-modified` and /readyz says not ready",
+            tessera_verifier::text::escaped(&e.to_string())
+        ));
+    }
+}
+
+fn answer(parts: &mut Parts, batch: &mut Vec<Job>, metrics: &Metrics, halt: &Halt) {
     let mut renewals = Vec::new();
     for job in batch.drain(..) {
         match job {
+            Job::Ready { reply } if halt.get().is_some() => {
+                let _ = reply.send(Err("the ledger was modified outside tessera".into()));
+            }
             Job::Ready { reply } => {
                 let head = parts
                     .ledger
@@ -163,6 +198,12 @@ fn answer(parts: &mut Parts, batch: &mut Vec<Job>, metrics: &Metrics) {
     if renewals.is_empty() {
         return;
     }
+    if let Some(e) = halt.get() {
+        for (_, _, reply, _) in renewals {
+            let _ = reply.send(Err(Arc::clone(e)));
+        }
+        return;
+    }
     let started = Instant::now();
     let issuer = Issuer {
         catalog: &parts.catalog,
@@ -182,8 +223,23 @@ fn answer(parts: &mut Parts, batch: &mut Vec<Job>, metrics: &Metrics) {
     metrics.commit(started.elapsed(), renewals.len());
     match committed {
         Ok(()) => {
+            // A rule that found the ledger modified (a fold refused inside
+            // a savepoint) halts the service as a writer that did.
+            if let Some(Err(e)) = answers
+                .iter()
+                .find(|a| a.as_ref().is_err_and(|e| is_modified(e)))
+            {
+                halt_on(halt, e);
+            }
             for ((_, _, reply, _), a) in renewals.into_iter().zip(answers) {
                 let _ = reply.send(a);
+            }
+        }
+        Err(e) if is_modified(&e) => {
+            let e = Arc::new(e);
+            halt_on(halt, &e);
+            for (_, _, reply, _) in renewals {
+                let _ = reply.send(Err(Arc::clone(&e)));
             }
         }
         Err(e) => {

@@ -168,5 +168,16 @@ impl Settings {
     }
 }
 
+/// Logs `message` at error level on standard error: with the syslog
+/// priority prefix (`<3>`) journald reads when standard error is the
+/// journal (systemd sets `JOURNAL_STREAM`), else as `error:`.
+pub(crate) fn log_error(message: &str) {
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        eprintln!("<3>tessera-server: error: {message}");
+    } else {
+        eprintln!("tessera-server: error: {message}");
+    }
+}
+
 #[cfg(test)]
 mod tests;

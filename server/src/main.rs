@@ -26,7 +26,9 @@ Routes:
                    entered by its HW serial), for the order it recorded;
                    same body and answers as /v1/renew
   GET  /healthz    the process runs
-  GET  /readyz     the ledger answers
+  GET  /readyz     the ledger answers (503 once the ledger was found
+                   modified outside tessera, until a restart: run
+                   `tessera ledger verify`, restore from a backup)
   GET  /metrics    Prometheus text
 
 The signing key's passphrase comes from --passphrase-file FILE or the

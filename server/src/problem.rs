@@ -59,6 +59,10 @@ pub enum Kind {
     Unavailable,
     /// The server is shutting down.
     ShuttingDown,
+    /// The ledger was modified outside tessera (or does not hold what
+    /// tessera wrote): nothing is decided on it until an operator has
+    /// verified or restored it and restarted the service.
+    LedgerModified,
     /// Anything else (logged on the server).
     Internal,
 }
@@ -89,6 +93,7 @@ impl Kind {
             Self::NotFound => "not-found",
             Self::Unavailable => "unavailable",
             Self::ShuttingDown => "shutting-down",
+            Self::LedgerModified => "ledger-modified",
             Self::Internal => "internal",
         }
     }
@@ -108,7 +113,9 @@ impl Kind {
             Self::Voided | Self::Deleted => StatusCode::GONE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Unavailable | Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::ShuttingDown | Self::LedgerModified => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -137,6 +144,7 @@ impl Kind {
             Self::NotFound => "No such resource",
             Self::Unavailable => "The license service cannot answer now",
             Self::ShuttingDown => "The license service is shutting down",
+            Self::LedgerModified => "The license service's ledger was modified outside tessera",
             Self::Internal => "The license service failed",
         }
     }
@@ -217,6 +225,7 @@ impl Problem {
                 Kind::MalformedRequest
             }
             Error::Ledger(LedgerError::Busy { .. }) => Kind::Unavailable,
+            Error::Ledger(l) if l.is_integrity() => Kind::LedgerModified,
             _ => Kind::Internal,
         };
         let detail = match kind {
@@ -224,6 +233,7 @@ impl Problem {
                 "the license service could not answer (its log says why); try again later".into()
             }
             Kind::Unavailable => "the ledger is busy; try again later".into(),
+            Kind::LedgerModified => "the vendor's ledger does not hold what tessera wrote (modified outside tessera); nothing was recorded and the service answers nothing until the vendor has restored it: keep the license in force and ask again later".into(),
             _ => e.to_string(),
         };
         let p = Self::new(kind, detail);

@@ -21,7 +21,7 @@ use tessera_verifier::encode::RequestData;
 use tessera_verifier::{armor, decode_request, MAX_OBJECT_LEN};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::commit::Job;
+use crate::commit::{Halt, Job};
 use crate::limits::{Limits, RateLimiter};
 use crate::metrics::Metrics;
 use crate::problem::{Kind, Problem};
@@ -48,6 +48,8 @@ pub struct App {
     pub(crate) per_serial: RateLimiter<(String, [u8; 32])>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
+    /// Set once the ledger was found modified outside tessera.
+    pub(crate) halted: Halt,
 }
 
 /// The router of a server.
@@ -127,6 +129,16 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if let Some(e) = app.halted.get() {
+        return Problem::new(
+            Kind::LedgerModified,
+            format!(
+                "not ready: {}; the service answers no renewals until it is restarted",
+                tessera_verifier::text::escaped(&e.to_string())
+            ),
+        )
+        .into_response();
+    }
     let (reply, rx) = oneshot::channel();
     let unavailable = |why: String| {
         Problem::new(

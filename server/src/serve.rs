@@ -97,10 +97,12 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         .map(TlsAcceptor::from);
     let metrics = Arc::new(Metrics::default());
     let open = Box::new(move || Settings::open_parts(&ctx, &key));
+    let halted = crate::commit::Halt::default();
     let (worker, jobs) = tokio::task::spawn_blocking({
         let metrics = Arc::clone(&metrics);
+        let halt = Arc::clone(&halted);
         let max_batch = limits.max_batch;
-        move || Worker::start(open, max_batch, metrics)
+        move || Worker::start(open, max_batch, metrics, halt)
     })
     .await
     .map_err(|e| Error::Usage(format!("the ledger thread failed to start: {e}")))??;
@@ -118,6 +120,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         per_serial: RateLimiter::new(limits.per_serial),
         limits: limits.clone(),
         metrics: Arc::clone(&metrics),
+        halted,
     });
     let (stop, stopped) = watch::channel(false);
     let tls = acceptor.is_some();

@@ -67,6 +67,23 @@ impl Vendor {
         self.v.ledger_path()
     }
 
+    fn postgres_ledger(&self) -> bool {
+        self._pg.is_some()
+    }
+
+    /// Runs `sql` on the ledger behind tessera's back.
+    fn edit_outside_tessera(&self, sql: &str) {
+        match &self._pg {
+            Some(pg) => {
+                pg.psql(&self.ledger_path().to_string_lossy(), sql);
+            }
+            None => rusqlite::Connection::open(self.ledger_path())
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap(),
+        }
+    }
+
     fn with_writer<T>(
         &self,
         f: impl FnOnce(
@@ -249,6 +266,7 @@ on_both_backends!(
     refuses_unregistered_voided_stopped_and_deleted_pbxs,
     activates_pbxs_the_registry_knows,
     activation_refusals_have_their_own_problems,
+    a_ledger_modified_while_serving_is_503_and_not_ready,
 );
 
 fn renews_over_tls_and_refuses_replays_and_stale_requests(v: &Vendor) {
@@ -904,5 +922,49 @@ fn only_the_documented_media_types_are_accepted() {
         (409, "already-activated".into())
     );
     assert_eq!(v.history().len(), 7);
+    stop(&rt, server);
+}
+
+/// A ledger edited outside tessera while the service runs: every device
+/// request is 503 `ledger-modified` with nothing written, `/readyz` says
+/// not ready from then on (load balancers stop sending), `/healthz` still
+/// says the process lives. On SQLite the edit is seen at the next commit;
+/// on PostgreSQL a process checks the views at its first writer only
+/// (docs/operations.md, "Edited views stop the writers"), so there the
+/// edit comes before the service's first request.
+fn a_ledger_modified_while_serving_is_503_and_not_ready(v: &Vendor) {
+    let rt = runtime();
+    let now = T0 + 20 * HOUR;
+    let (server, c) = serve(v, &rt, now, no_limits());
+    if !v.postgres_ledger() {
+        assert_eq!(c.renew(&renewal(&v.serial, now, 1)).0, 200);
+    }
+    let (status, text) = c.get("/readyz");
+    assert_eq!(status, 200, "{text}");
+    let before = v.history().len();
+
+    v.edit_outside_tessera("DELETE FROM hw_serials");
+    for nonce in [2, 3] {
+        let (status, ct, body) = c.renew(&renewal(&v.serial, now, nonce));
+        assert_eq!(problem(status, &ct, &body), (503, "ledger-modified".into()));
+    }
+    let (status, ct, body) = c.activate(&renewal(&v.serial, now, 4));
+    assert_eq!(problem(status, &ct, &body), (503, "ledger-modified".into()));
+    assert_eq!(v.history().len(), before, "something was written");
+    // Not ready from now on, though the process lives.
+    for _ in 0..2 {
+        let mut r = c.agent.get(format!("{}/readyz", c.base)).call().unwrap();
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        let body = r.body_mut().read_to_vec().unwrap();
+        assert_eq!(
+            problem(r.status().as_u16(), &ct, &body),
+            (503, "ledger-modified".into())
+        );
+        let detail = String::from_utf8_lossy(&body).into_owned();
+        assert!(detail.contains("tessera ledger verify"), "{detail}");
+    }
+    assert_eq!(c.get("/healthz"), (200, "ok\n".into()));
+    assert_eq!(server.metrics().count("renew", "ledger-modified"), 2);
+    assert_eq!(server.metrics().count("activate", "ledger-modified"), 1);
     stop(&rt, server);
 }
