@@ -1655,6 +1655,11 @@ overriding (`tessera config` shows them); the SMTP password from
 --smtp-password-file, TESSERA_SMTP_PASSWORD or `password_file`. Exit 8
 when a recipient did not get the notice (the output says which and why).
 
+--notify always runs on the clock's time: it refuses --now (and
+TESSERA_NOW), since a notice recorded for another day would silence or
+fake that day's. A rehearsal is `tessera report overdue --now TIME`
+without --notify, or --notify on a copy of the ledger.
+
 "))]
     Overdue {
         /// Also PBXs not in force (stopped, deleted), with a STATE column.

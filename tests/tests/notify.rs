@@ -11,9 +11,9 @@ mod common;
 use common::{activate, OrderSpec, Site, Vendor};
 use tessera_tests::smtp::Sink;
 
-const T0: &str = "2026-01-02T09:00:00Z";
 const OPS: &str = "ops@vendor.example";
 const SALES: &str = "sales@vendor.example";
+const NOC: &str = "noc@vendor.example";
 
 /// `[notify]` in the vendor folder's tessera.toml: the sink, two
 /// recipients.
@@ -26,20 +26,59 @@ fn configure(vendor: &Vendor, port: u16) {
     );
 }
 
-fn notify(vendor: &Vendor, now: &str, extra: &[&str]) -> common::Run {
+/// `report overdue --notify --json ARGS`, on the clock's time (the only
+/// time --notify runs on).
+fn notify(vendor: &Vendor, extra: &[&str]) -> common::Run {
     let mut args = vec!["report", "overdue", "--notify", "--json"];
     args.extend(extra);
-    vendor.at(now, &args)
+    vendor.tessera(&args)
+}
+
+/// Today (UTC) as the notice names it; waits out the last two minutes of
+/// a day so that every run of a test sees one day.
+fn today() -> String {
+    let now = chrono::Utc::now();
+    let left = 86_400 - i64::from(chrono::Timelike::num_seconds_from_midnight(&now));
+    if left < 120 {
+        std::thread::sleep(core::time::Duration::from_secs(
+            u64::try_from(left).unwrap() + 1,
+        ));
+    }
+    chrono::Utc::now().format("%Y-%m-%d").to_string()
+}
+
+/// A vendor with one appliance activated 44 days ago (its lease long run
+/// out: overdue), the sink and `[notify]`.
+fn overdue_vendor() -> (Vendor, Sink, String) {
+    let day = today();
+    let vendor = Vendor::new();
+    let site = Site::appliance("HW-A1A1-0007", 7);
+    let start = chrono::Utc::now() - chrono::Duration::days(44);
+    let term_start = start.format("%Y-%m-%d").to_string();
+    let order = OrderSpec {
+        term_start: &term_start,
+        ..OrderSpec::default()
+    }
+    .write(&vendor, "order.toml");
+    let sink = Sink::start();
+    configure(&vendor, sink.port());
+    // Before anything is licensed: nothing overdue, no mail, no connection.
+    let quiet = notify(&vendor, &[]).ok().json();
+    assert_eq!(quiet["overdue"].as_array().unwrap().len(), 0, "{quiet}");
+    assert!(sink.mails().is_empty());
+    activate(
+        &vendor,
+        &site,
+        &order,
+        &start.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "activation.lic",
+    );
+    (vendor, sink, day)
 }
 
 #[test]
 fn the_overdue_mail_arrives_once_a_day_per_recipient() {
-    let vendor = Vendor::new();
-    let site = Site::appliance("HW-A1A1-0007", 7);
-    let order = OrderSpec::default().write(&vendor, "order.toml");
-    activate(&vendor, &site, &order, T0, "activation.lic");
-    let sink = Sink::start();
-    configure(&vendor, sink.port());
+    let (vendor, sink, day) = overdue_vendor();
 
     // `tessera config` shows where each setting comes from.
     vendor
@@ -48,13 +87,8 @@ fn the_overdue_mail_arrives_once_a_day_per_recipient() {
         .says("notify.smtp         127.0.0.1  (from tessera.toml)")
         .says("notify.to           ops@vendor.example, sales@vendor.example");
 
-    // Before the lease ran out: nothing overdue, no mail, no connection.
-    let quiet = notify(&vendor, "2026-01-20T06:00:00Z", &[]).ok().json();
-    assert_eq!(quiet["overdue"].as_array().unwrap().len(), 0, "{quiet}");
-    assert!(sink.mails().is_empty());
-
-    let first = notify(&vendor, "2026-02-16T06:00:00Z", &[]).ok().json();
-    assert_eq!(first["day"], "2026-02-16");
+    let first = notify(&vendor, &[]).ok().json();
+    assert_eq!(first["day"], day);
     assert_eq!(first["sent"], serde_json::json!([OPS, SALES]), "{first}");
     let mails = sink.mails();
     assert_eq!(mails.len(), 2);
@@ -71,29 +105,25 @@ fn the_overdue_mail_arrives_once_a_day_per_recipient() {
     }
 
     // Rerun the same day (each run is a new process: a restart changes
-    // nothing): nothing sent.
-    for now in ["2026-02-16T06:05:00Z", "2026-02-16T23:59:59Z"] {
-        let again = notify(&vendor, now, &[]).ok().json();
+    // nothing): nothing sent. (The next day's notice is the library's
+    // test `notify::tests::one_mail_per_recipient_per_day`: the CLI runs
+    // on the clock's day only.)
+    for _ in 0..2 {
+        let again = notify(&vendor, &[]).ok().json();
         assert_eq!(again["sent"], serde_json::json!([]), "{again}");
         assert_eq!(again["already_sent"], serde_json::json!([OPS, SALES]));
         assert_eq!(sink.mails().len(), 2);
     }
     vendor.tessera(&["ledger", "verify"]).ok();
 
-    // The next day: again, one day later.
-    let next = notify(&vendor, "2026-02-17T06:00:00Z", &[]).ok().json();
-    assert_eq!(next["sent"], serde_json::json!([OPS, SALES]));
-    assert_eq!(next["overdue"][0]["days_since_renewal"], 45);
-    assert_eq!(sink.mails().len(), 4);
-
     // An unreachable server: exit 8, the server named, nothing recorded
-    // (the same day then goes out once the server is back).
+    // (the notice then goes out once the server is back).
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
     let port = closed.to_string();
-    let down = notify(&vendor, "2026-02-18T06:00:00Z", &["--smtp-port", &port]).code(8);
+    let down = notify(&vendor, &["--to", NOC, "--smtp-port", &port]).code(8);
     assert!(
         down.stderr
             .contains(&format!("SMTP server 127.0.0.1:{closed}"))
@@ -101,28 +131,76 @@ fn the_overdue_mail_arrives_once_a_day_per_recipient() {
         "{}",
         down.stderr
     );
-    let back = notify(&vendor, "2026-02-18T06:10:00Z", &[]).ok().json();
-    assert_eq!(back["sent"], serde_json::json!([OPS, SALES]));
-    assert_eq!(sink.mails().len(), 6);
+    let back = notify(&vendor, &["--to", NOC]).ok().json();
+    assert_eq!(back["sent"], serde_json::json!([NOC]));
+    assert_eq!(sink.mails().len(), 3);
 
     // One recipient of two refused: the other gets it, exit 8 names the
     // refused one, and the next run retries it only.
-    sink.refuse(SALES);
-    let half = notify(&vendor, "2026-02-19T06:00:00Z", &[]).code(8);
+    let (billing, desk) = ("billing@vendor.example", "desk@vendor.example");
+    sink.refuse(desk);
+    let half = notify(&vendor, &["--to", billing, "--to", desk]).code(8);
     let json = half.json();
-    assert_eq!(json["sent"], serde_json::json!([OPS]));
-    assert_eq!(json["failed"][0]["recipient"], SALES);
+    assert_eq!(json["sent"], serde_json::json!([billing]));
+    assert_eq!(json["failed"][0]["recipient"], desk);
     assert_eq!(json["failed"][0]["retried_next_run"], true);
     assert!(
         half.stderr.contains("did not reach 1 of 2"),
         "{}",
         half.stderr
     );
-    let retry = notify(&vendor, "2026-02-19T07:00:00Z", &[]).code(8).json();
-    assert_eq!(retry["already_sent"], serde_json::json!([OPS]));
-    assert_eq!(retry["failed"][0]["recipient"], SALES);
-    assert_eq!(sink.mails().len(), 7);
+    let retry = notify(&vendor, &["--to", billing, "--to", desk])
+        .code(8)
+        .json();
+    assert_eq!(retry["already_sent"], serde_json::json!([billing]));
+    assert_eq!(retry["failed"][0]["recipient"], desk);
+    assert_eq!(sink.mails().len(), 4);
     vendor.tessera(&["ledger", "verify"]).ok();
+}
+
+/// `--notify` with a rehearsal time would claim that day's notice in the
+/// live ledger (a later day's claim silences the real notice of that
+/// day): refused, naming both flags and the rehearsal that works, with
+/// nothing sent or recorded; the rehearsal itself lists the PBXs.
+#[test]
+fn a_rehearsal_time_never_sends_or_records_a_notice() {
+    let (vendor, sink, _) = overdue_vendor();
+    let head = vendor.tessera(&["ledger", "head"]).ok().stdout;
+    let later = (chrono::Utc::now() + chrono::Duration::days(3))
+        .format("%Y-%m-%dT07:00:00Z")
+        .to_string();
+    let earlier = (chrono::Utc::now() - chrono::Duration::days(1))
+        .format("%Y-%m-%dT07:00:00Z")
+        .to_string();
+    for now in [&later, &earlier] {
+        let refused = notify(&vendor, &["--now", now]).code(1);
+        for says in [
+            "--notify",
+            "--now",
+            "report overdue --now TIME` without --notify",
+            "copy of the ledger",
+        ] {
+            assert!(refused.stderr.contains(says), "{says}: {}", refused.stderr);
+        }
+        let env = vendor
+            .tessera_env(
+                &[("TESSERA_NOW", std::ffi::OsStr::new(now))],
+                &["report", "overdue", "--notify"],
+            )
+            .code(1);
+        assert!(env.stderr.contains("TESSERA_NOW"), "{}", env.stderr);
+    }
+    assert!(sink.mails().is_empty());
+    assert_eq!(vendor.tessera(&["ledger", "head"]).ok().stdout, head);
+    // The rehearsal: the list the notice would carry that day.
+    let list = vendor
+        .tessera(&["report", "overdue", "--json", "--now", &later])
+        .ok()
+        .json();
+    assert_eq!(list["overdue"][0]["serial"], "SW-2026-000001", "{list}");
+    // Today's real notice is still due, to both.
+    let real = notify(&vendor, &[]).ok().json();
+    assert_eq!(real["sent"], serde_json::json!([OPS, SALES]), "{real}");
 }
 
 #[test]

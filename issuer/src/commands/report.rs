@@ -16,6 +16,9 @@ fn model_of(models: &std::collections::HashMap<String, String>, s: &SerialSummar
     crate::notify::model_of(models, s)
 }
 
+/// Why `--notify` refuses `--now` (or `TESSERA_NOW`), and what to do.
+pub const NOTIFY_WITH_NOW: &str = "--notify cannot be combined with --now TIME (or TESSERA_NOW): the notice would be recorded in the ledger for that day and send real mail, and a later day's record would silence that day's real notice; to rehearse, run `tessera report overdue --now TIME` without --notify (it lists what the notice would say), or try --notify without --now on a copy of the ledger (`--ledger COPY`) against a test mail server";
+
 /// `tessera report overdue --notify`: the library's [`notify::notify`],
 /// printed.
 fn notify_cmd(
@@ -25,6 +28,14 @@ fn notify_cmd(
     smtp: &NotifyArgs,
     key: &KeyArgs,
 ) -> Result<(), Error> {
+    // A notice claims its day in the ledger for each recipient. Under a
+    // rehearsal time that day is not today: a later day's claim would
+    // silence that day's real notice, an earlier one records a notice
+    // nobody sent that day. So the two never go together, whatever the
+    // time given.
+    if ctx.global.now.is_some() {
+        return Err(Error::Usage(NOTIFY_WITH_NOW.into()));
+    }
     let flags = NotifyFlags {
         smtp: smtp.smtp.clone(),
         port: smtp.smtp_port,
