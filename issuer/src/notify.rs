@@ -18,9 +18,14 @@
 //!   notice that day, and never two. The issue asks for at most one mail
 //!   per recipient and day; a missed notice is the lesser harm, since the
 //!   next day's notice lists the same PBXs again (they stay overdue).
-//! - Two runs at once: each claims under the ledger's write lock and reads
-//!   the claims made before it there; the second finds the first's claim
-//!   and skips that recipient.
+//! - Two runs at once: a run holds the ledger's notice lock
+//!   ([`NoticeLock`]) from before it reads the claims until its sends are
+//!   done and its failed ones withdrawn, so a second run waits for the
+//!   first to finish and then decides on claims that are settled: a
+//!   recipient the first run reached is `already_sent`, one it failed is
+//!   claimed and sent again. A claim never stands for a mail still on its
+//!   way. The notice lock is not the write lock: issuance and the online
+//!   service go on while a notice is sent.
 //! - The SMTP server is reached (connection, TLS, login) before anything
 //!   is claimed: an unreachable or misconfigured server records nothing.
 //! - A mail the server refuses (a rejected recipient, a full mailbox, a
@@ -39,6 +44,7 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport as _};
+use rustix::fs::FlockOperation;
 use serde::Serialize;
 use tessera_verifier::text::escaped;
 use zeroize::Zeroizing;
@@ -474,6 +480,9 @@ pub fn notify(
     mail: &MailSettings,
 ) -> Result<NoticeReport, Error> {
     mail.check()?;
+    // Held until the end: the claims this run reads are settled, and a
+    // run after it reads this one's settled.
+    let _sending = NoticeLock::take(ledger.path())?;
     let day = day_of(now);
     let rows = overdue(ledger, now, min_days)?;
     let mut report = NoticeReport {
@@ -600,6 +609,74 @@ pub fn notify(
         w.commit()?;
     }
     Ok(report)
+}
+
+/// The lock one overdue notice run holds from reading the claims to
+/// withdrawing its failed ones: on a SQLite ledger an exclusive `flock`
+/// of `LEDGER-notice.lock` beside the file (never the ledger file itself:
+/// closing another descriptor of it would drop SQLite's own locks), on
+/// PostgreSQL a session's advisory lock
+/// ([`crate::ledger::postgres::NOTICE_LOCK`]). A process that ends,
+/// however it ends, releases it.
+#[derive(Debug)]
+pub enum NoticeLock {
+    /// The lock file, locked.
+    File(std::fs::File),
+    /// The session that holds the advisory lock.
+    Postgres(Box<crate::ledger::postgres::PgBackend>),
+}
+
+impl NoticeLock {
+    /// Takes the notice lock of the ledger at `path`, waiting (with a note
+    /// on standard error) while another run holds it: that run is bounded
+    /// by its SMTP timeouts, and a run that dies releases it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the lock file cannot be opened or locked,
+    /// [`Error::Ledger`] when the database cannot be reached.
+    pub fn take(path: &Path) -> Result<Self, Error> {
+        let on_wait = |p: &Path| {
+            crate::output::note(&format!(
+                "waiting for another `tessera report overdue --notify` on {} to finish sending: its results decide who still needs today's notice ...",
+                p.display()
+            ));
+        };
+        if crate::ledger::postgres::is_url(path) {
+            return Ok(Self::Postgres(Box::new(
+                crate::ledger::postgres::PgBackend::hold_lock(
+                    path,
+                    crate::ledger::postgres::NOTICE_LOCK,
+                    &on_wait,
+                )?,
+            )));
+        }
+        let mut name = path.as_os_str().to_owned();
+        name.push("-notice.lock");
+        let lock = std::path::PathBuf::from(name);
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        // Never through a link planted in its place.
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            &mut options,
+            i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits()).unwrap_or(0),
+        );
+        let file = options.open(&lock).map_err(Error::io(&lock))?;
+        if let Err(e) = rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            if e != rustix::io::Errno::WOULDBLOCK {
+                return Err(Error::io(&lock)(e.into()));
+            }
+            on_wait(path);
+            loop {
+                match rustix::fs::flock(&file, FlockOperation::LockExclusive) {
+                    Ok(()) => break,
+                    Err(e) if e == rustix::io::Errno::INTR => {}
+                    Err(e) => return Err(Error::io(&lock)(e.into())),
+                }
+            }
+        }
+        Ok(Self::File(file))
+    }
 }
 
 /// Reads the SMTP password from the first line of a file (capped, a

@@ -3,13 +3,15 @@
 //! NOOP, QUIT; STARTTLS, RFC 3207, with a self-signed rcgen certificate
 //! when started by [`Sink::start_tls`]) on a free loopback port, one
 //! thread per connection, that keeps every mail it accepts. Recipients
-//! can be refused (`550`) to test a recipient that fails.
+//! can be refused (`550`) to test a recipient that fails, and one
+//! recipient's answer can be held back ([`Sink::stall`]) to test what
+//! another client does meanwhile.
 
 use core::net::SocketAddr;
 use core::sync::atomic::{AtomicBool, Ordering};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 
 /// One accepted mail.
@@ -32,6 +34,16 @@ struct State {
     /// STARTTLS offered with this server configuration.
     tls: Mutex<Option<Arc<rustls::ServerConfig>>>,
     stop: AtomicBool,
+    stall: Mutex<Stall>,
+    stalled: Condvar,
+}
+
+/// A recipient whose next RCPT is answered only when released.
+#[derive(Default)]
+struct Stall {
+    address: Option<String>,
+    waiting: bool,
+    released: bool,
 }
 
 /// A running sink; stops when dropped.
@@ -120,6 +132,38 @@ impl Sink {
             .push(address.to_ascii_lowercase());
     }
 
+    /// Holds back the answer to the next RCPT for `address` until
+    /// [`Sink::release`], then refuses it (`550`): a client whose mail
+    /// fails after a while. Later RCPTs for it are answered at once.
+    ///
+    /// # Panics
+    /// On a poisoned lock.
+    pub fn stall(&self, address: &str) {
+        *self.state.stall.lock().expect("lock") = Stall {
+            address: Some(address.to_ascii_lowercase()),
+            waiting: false,
+            released: false,
+        };
+    }
+
+    /// Whether a client waits for the answer [`Sink::stall`] holds back.
+    ///
+    /// # Panics
+    /// On a poisoned lock.
+    #[must_use]
+    pub fn stalled(&self) -> bool {
+        self.state.stall.lock().expect("lock").waiting
+    }
+
+    /// Answers (refuses) the RCPT [`Sink::stall`] holds back.
+    ///
+    /// # Panics
+    /// On a poisoned lock.
+    pub fn release(&self) {
+        self.state.stall.lock().expect("lock").released = true;
+        self.state.stalled.notify_all();
+    }
+
     /// Every mail accepted so far.
     ///
     /// # Panics
@@ -139,6 +183,27 @@ impl Drop for Sink {
             let _ = t.join();
         }
     }
+}
+
+/// Waits for [`Sink::release`] if `address` is the stalled recipient
+/// (once); whether it was.
+fn stall(state: &State, address: &str) -> bool {
+    let Ok(mut stall) = state.stall.lock() else {
+        return false;
+    };
+    if stall.address.as_deref() != Some(address.to_ascii_lowercase().as_str()) {
+        return false;
+    }
+    stall.address = None;
+    stall.waiting = true;
+    while !stall.released {
+        stall = match state.stalled.wait(stall) {
+            Ok(s) => s,
+            Err(_) => return true,
+        };
+    }
+    stall.waiting = false;
+    true
 }
 
 /// An address from `MAIL FROM:<a>` / `RCPT TO:<a>`.
@@ -212,6 +277,8 @@ fn serve<S: std::io::Read + Write>(
             let a = address(&cmd[8..]);
             if from.is_none() {
                 out.write_all(b"503 5.5.1 MAIL first\r\n")?;
+            } else if stall(state, &a) {
+                out.write_all(b"550 5.1.1 mailbox unavailable (after a stall)\r\n")?;
             } else if state
                 .refused
                 .lock()

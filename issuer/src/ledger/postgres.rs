@@ -240,6 +240,10 @@ CREATE INDEX charges_at ON charges (at);
 /// only one lays out the schema (`TSLG`).
 const INIT_LOCK: i64 = 0x5453_4C47;
 
+/// The advisory lock a `report overdue --notify` run holds while it
+/// claims, sends and withdraws (`TSNO`): see [`PgBackend::hold_lock`].
+pub const NOTICE_LOCK: i64 = 0x5453_4E4F;
+
 /// What a PostgreSQL error means for the user (never the server's own
 /// words).
 pub(crate) fn classify(path: &Path, e: &postgres::Error) -> LedgerError {
@@ -397,6 +401,29 @@ impl PgBackend {
             let _ = self.batch("ROLLBACK");
         }
         result
+    }
+
+    /// A connection of its own to the ledger's database that holds the
+    /// session-level advisory lock `key` for as long as it lives; waits
+    /// for another session that holds it (`on_wait` is called once when
+    /// the wait starts). The lock ends with the session: a process that
+    /// ends or dies releases it. Writers never take it.
+    ///
+    /// # Errors
+    /// As [`PgBackend::open_read_only`], [`LedgerError::Io`] when the
+    /// connection is lost while waiting.
+    pub fn hold_lock(url: &Path, key: i64, on_wait: &dyn Fn(&Path)) -> Result<Self, LedgerError> {
+        let backend = Self::connect(url, Mode::Read)?;
+        let got = backend
+            .pg()
+            .one("SELECT pg_try_advisory_lock($1)", &[&key])?;
+        if !backend.pg().get::<bool>(&got, 0)? {
+            on_wait(url);
+            backend
+                .pg()
+                .execute("SELECT pg_advisory_lock($1)", &[&key])?;
+        }
+        Ok(backend)
     }
 
     /// Opens the ledger to read: one snapshot, no lock a writer waits for.

@@ -141,6 +141,7 @@ on_both_backends!(
     an_unreachable_server_records_nothing,
     a_refused_recipient_is_retried_the_other_is_not,
     two_runs_at_once_send_once,
+    a_run_waits_for_the_sends_of_a_run_at_the_same_time,
     the_fold_refuses_a_second_notice,
 );
 
@@ -299,6 +300,59 @@ fn two_runs_at_once_send_once(f: &Fixture) {
     let mut to: Vec<&str> = mails.iter().map(|m| m.to[0].as_str()).collect();
     to.sort_unstable();
     assert_eq!(to, ["ops@vendor.example", "sales@vendor.example"]);
+    f.verify().unwrap();
+}
+
+/// A run that finds another run's claim while that run's mail is still
+/// on its way waits for it: the first run's mail fails and its claim is
+/// withdrawn, so the second sends (not `already_sent` for a mail that
+/// never arrived).
+fn a_run_waits_for_the_sends_of_a_run_at_the_same_time(f: &Fixture) {
+    let sink = Sink::start();
+    let ops = "ops@vendor.example";
+    let m = mail(sink.port(), &[ops]);
+    sink.stall(ops);
+    std::thread::scope(|s| {
+        let first = s.spawn(|| f.run(LATE, &m).unwrap());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !sink.stalled() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first run never sent"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The first run has claimed and is sending: a second run now.
+        let second = s.spawn(|| f.run(LATE + 60, &m).unwrap());
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(
+            !second.is_finished(),
+            "the second run did not wait for the first"
+        );
+        sink.release();
+        let first = first.join().unwrap();
+        assert!(
+            matches!(&first.deliveries[..], [Delivery::Failed { recipient, .. }] if recipient == ops),
+            "{:?}",
+            first.deliveries
+        );
+        let second = second.join().unwrap();
+        assert_eq!(
+            second.deliveries,
+            [Delivery::Sent {
+                recipient: ops.into()
+            }]
+        );
+    });
+    assert_eq!(sink.mails().len(), 1);
+    // A third run that day: the second's mail arrived.
+    let third = f.run(LATE + 120, &m).unwrap();
+    assert_eq!(
+        third.deliveries,
+        [Delivery::AlreadySent {
+            recipient: ops.into()
+        }]
+    );
     f.verify().unwrap();
 }
 
