@@ -831,7 +831,7 @@ pub fn run_command(ctx: &Ctx, a: &IssueArgs, csv: &Path) -> Result<(), Error> {
     let (signing, ()) = Signing::load(ctx, &a.key, || Ok(()))?;
     let (rows, mut refused) = prepare(csv, a.order.as_deref(), ctx.request_check())?;
     let total = rows.len() + refused.len();
-    let mut ledger = ctx.ledger()?;
+    let mut ledger = signing.ledger(ctx)?;
     let issuer = signing.issuer();
     let bar = ProgressBar::with_draw_target(
         Some(u64::try_from(rows.len()).unwrap_or(u64::MAX)),

@@ -981,6 +981,12 @@ pub struct Ledger {
     /// ledger's own writers since, up to this head; nobody else has
     /// committed since the change stamp (`None`: check again).
     views_checked: Option<ViewsChecked>,
+    /// The keys a writer checks the last checkpoint with
+    /// ([`Ledger::set_keyring`]), besides the key that signs.
+    keyring: Vec<KeyEntry>,
+    /// The last checkpoint this ledger verified or signed itself
+    /// ([`check_signed_head`]).
+    checkpoint_verified: Option<Vec<u8>>,
 }
 
 /// The change stamp of a backend that cannot tell whether another
@@ -1025,47 +1031,84 @@ fn checkpoint_refusal(e: &tessera_verifier::Error) -> String {
     format!("{why}; check the file and the keyring")
 }
 
-/// The keys that verify what a ledger holds: every key of the keyring,
-/// retired or not (a retired key signed the past; each key's window must
-/// still cover the issue time of what it signed).
 /// A writer's check of the journal's head against the last checkpoint
-/// (which covers it): a journal rewritten with its hashes recomputed is
-/// consistent in itself, and only the signed head tells it apart. The
-/// signature is checked when the key that signs now signed it; a
-/// checkpoint of another key (the one before a rotation) is checked by
-/// `ledger verify` against the keyring.
+/// (which covers it), before anything is decided or written: a journal
+/// rewritten with its hashes recomputed is consistent in itself, and only
+/// the signed head tells it apart. The checkpoint must match the head and
+/// verify under the key its kid names: one of `keys` (the vendor's
+/// keyring, retired keys included: they signed the past) or the key that
+/// signs now. A checkpoint of a key the writer does not know, or whose
+/// signature does not verify, is refused as forged: a writer that accepted
+/// it would sign a genuine checkpoint over the forged history.
+///
+/// `verified` holds the bytes of the last checkpoint this ledger verified
+/// or signed itself: the same bytes again need no second verification.
 fn check_signed_head(
     bytes: &[u8],
     position: u64,
     hash: &[u8; 32],
+    keys: &[KeyEntry],
     signer: &dyn Signer,
+    verified: &mut Option<Vec<u8>>,
 ) -> Result<(), LedgerError> {
-    let refused = |what: String| {
-        LedgerError::Integrity {
+    const WHAT_TO_DO: &str = "run `tessera ledger verify --expect-head FILE` with a checkpoint kept elsewhere and restore the ledger from a backup (nothing is issued into a ledger in this state)";
+    let refused = |what: String| LedgerError::Integrity {
         entry: position,
-        reason: format!(
-            "{what}: the journal was rewritten after it was signed; run `tessera ledger verify --expect-head FILE` with a checkpoint kept elsewhere and restore the ledger from a backup (nothing is issued into a ledger in this state)"
-        ),
-    }
+        reason: format!("{what}; {WHAT_TO_DO}"),
     };
-    let c = tessera_verifier::decode_checkpoint_unverified(bytes)
-        .map_err(|e| refused(format!("its last checkpoint does not decode ({e})")))?;
+    let c = tessera_verifier::decode_checkpoint_unverified(bytes).map_err(|e| {
+        refused(format!(
+            "its last checkpoint does not decode ({e}): the journal was rewritten after it was signed"
+        ))
+    })?;
     if c.entries() != position || c.head() != *hash {
         return Err(refused(format!(
-            "the head of entry {position} is not the one its last checkpoint signed"
+            "the head of entry {position} is not the one its last checkpoint signed: the journal was rewritten after it was signed"
         )));
     }
-    if c.kid() == signer.kid() {
-        decode_checkpoint(bytes, &[signer.verifying_key_entry(i64::MIN)]).map_err(|e| {
-            refused(format!(
-                "its last checkpoint does not verify under the signing key ({})",
-                checkpoint_refusal(&e)
-            ))
-        })?;
+    if verified.as_deref() == Some(bytes) {
+        return Ok(());
     }
+    let kid = c.kid();
+    let key = keys
+        .iter()
+        .find(|k| k.kid == kid)
+        .copied()
+        .or_else(|| (signer.kid() == kid).then(|| signer.verifying_key_entry(i64::MIN)));
+    let Some(key) = key else {
+        let known = if keys.is_empty() {
+            format!(
+                "which is not the signing key ({}), and no keyring was given to know others by: if it is the key before a rotation, name the vendor's keyring (--keyring, TESSERA_KEYRING or `keyring` in tessera.toml); otherwise",
+                hex::encode(signer.kid())
+            )
+        } else {
+            "which is not in the vendor's keyring (nor the signing key):".to_owned()
+        };
+        return Err(refused(format!(
+            "the last checkpoint (entry {position}) is signed by key {}, {known} the checkpoint was forged",
+            hex::encode(kid)
+        )));
+    };
+    decode_checkpoint(bytes, &[key]).map_err(|e| {
+        let why = match e {
+            tessera_verifier::Error::BadSignature => "its signature does not verify".to_owned(),
+            tessera_verifier::Error::KeyNotValidAt => {
+                "it was signed outside that key's validity window".to_owned()
+            }
+            other => other.to_string(),
+        };
+        refused(format!(
+            "the last checkpoint (entry {position}) names key {} but does not verify under it ({why}): the checkpoint was forged or altered",
+            hex::encode(kid),
+        ))
+    })?;
+    *verified = Some(bytes.to_vec());
     Ok(())
 }
 
+/// The keys that verify what a ledger holds: every key of the keyring,
+/// retired or not (a retired key signed the past; each key's window must
+/// still cover the issue time of what it signed).
 pub(crate) fn history_keys(keyring: &[KeyEntry]) -> Vec<KeyEntry> {
     keyring
         .iter()
@@ -1122,6 +1165,8 @@ impl Ledger {
             wait_notice: None,
             busy_timeout: BUSY_TIMEOUT,
             views_checked: None,
+            keyring: Vec::new(),
+            checkpoint_verified: None,
         }
     }
 
@@ -1318,6 +1363,17 @@ impl Ledger {
         self.wait_notice = Some(notice);
     }
 
+    /// The vendor's keyring: a writer ([`Ledger::writer`]) verifies the
+    /// ledger's last checkpoint under the key of the keyring its kid names
+    /// (retired keys included: they signed the past) before it writes.
+    /// Without a keyring only the key that signs is known, so a ledger
+    /// whose last checkpoint another key signed (the one before a
+    /// rotation) is refused until the keyring is given.
+    pub fn set_keyring(&mut self, keyring: &[KeyEntry]) {
+        self.keyring = history_keys(keyring);
+        self.checkpoint_verified = None;
+    }
+
     /// How long a writer waits for another before it gives up.
     pub fn set_busy_timeout(&mut self, timeout: Duration) {
         self.busy_timeout = timeout;
@@ -1396,7 +1452,14 @@ impl Ledger {
                 });
             }
             if let Some((_, bytes)) = &latest {
-                check_signed_head(bytes, position, &hash, signer)?;
+                check_signed_head(
+                    bytes,
+                    position,
+                    &hash,
+                    &self.keyring,
+                    signer,
+                    &mut self.checkpoint_verified,
+                )?;
             }
             if identity.is_none() {
                 return Err(LedgerError::Damaged {
@@ -1441,6 +1504,7 @@ impl Ledger {
             identity,
             next: None,
             checked: &mut self.views_checked,
+            checkpoint_verified: &mut self.checkpoint_verified,
             stamp,
         })
     }
@@ -1788,6 +1852,9 @@ pub struct Writer<'w> {
     next: Option<(String, u32)>,
     /// The ledger's record of checked views, set again by a commit.
     checked: &'w mut Option<ViewsChecked>,
+    /// The ledger's last verified checkpoint, this commit's once it
+    /// commits.
+    checkpoint_verified: &'w mut Option<Vec<u8>>,
     /// The change stamp when the transaction began.
     stamp: Option<i64>,
 }
@@ -2346,6 +2413,9 @@ impl Writer<'_> {
             made = Some(CheckpointInfo { data, kid, bytes });
         }
         self.store.commit()?;
+        if let Some(c) = &made {
+            *self.checkpoint_verified = Some(c.bytes.clone());
+        }
         // The views are what the journal makes of them: they were at the
         // start, and every entry since went through the fold.
         *self.checked = self.stamp.map(|stamp| ViewsChecked {

@@ -158,7 +158,9 @@ impl Settings {
             .map(|k| Keyring::load(&k))
             .transpose()?;
         let signer = keys.signer_at(keyring.as_ref(), ctx.now)?;
-        let ledger = ctx.ledger()?;
+        let mut ledger = ctx.ledger()?;
+        // Each group commit verifies the ledger's last checkpoint with it.
+        ledger.set_keyring(&keyring.map(|k| k.to_entries()).unwrap_or_default());
         Ok(commit::Parts {
             ledger,
             signer,

@@ -279,6 +279,19 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 /// # Errors
 /// [`Error::Usage`] without a key, [`Error::Key`].
 pub fn load_signer(ctx: &Ctx, args: &KeyArgs) -> Result<AnySigner, Error> {
+    load_keys(ctx, args).map(|(signer, _)| signer)
+}
+
+/// [`load_signer`], and the keyring the key was checked against (when
+/// one is named), as the entries a writer verifies the ledger's last
+/// checkpoint with ([`Ledger::set_keyring`]).
+///
+/// # Errors
+/// As [`load_signer`].
+pub fn load_keys(
+    ctx: &Ctx,
+    args: &KeyArgs,
+) -> Result<(AnySigner, Vec<tessera_verifier::KeyEntry>), Error> {
     let keys = crate::signing::KeySet {
         locations: crate::signing::locations(&ctx.key_paths(&args.key)),
         passphrase: PassphraseSource::from_cli(args.passphrase_file.clone()),
@@ -288,7 +301,8 @@ pub fn load_signer(ctx: &Ctx, args: &KeyArgs) -> Result<AnySigner, Error> {
         .keyring_path(args.keyring.as_deref())
         .map(|k| Keyring::load(&k))
         .transpose()?;
-    keys.signer_at(keyring.as_ref(), ctx.now)
+    let signer = keys.signer_at(keyring.as_ref(), ctx.now)?;
+    Ok((signer, keyring.map(|k| k.to_entries()).unwrap_or_default()))
 }
 
 /// How to reach a token, from the command line.

@@ -51,8 +51,9 @@ fn notify_cmd(
     let mail = settings.mail(ctx.config.env())?;
     mail.check()?;
     let operator = ctx.operator()?;
-    let signer = super::load_signer(ctx, key)?;
+    let (signer, keyring) = super::load_keys(ctx, key)?;
     let mut ledger = ctx.ledger()?;
+    ledger.set_keyring(&keyring);
     let report = notify::notify(
         &mut ledger,
         &signer,

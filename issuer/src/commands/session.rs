@@ -20,8 +20,9 @@
 //! and the ledger (it uses [`Signing`] and opens the ledger itself).
 
 use tessera_signer::AnySigner;
+use tessera_verifier::KeyEntry;
 
-use super::{load_signer, Ctx};
+use super::{load_keys, Ctx};
 use crate::catalog::Catalog;
 use crate::cli::KeyArgs;
 use crate::error::Error;
@@ -34,6 +35,9 @@ pub(crate) struct Signing {
     catalog: Catalog,
     operator: String,
     signer: AnySigner,
+    /// The keyring the key was checked against (empty without one): a
+    /// writer verifies the ledger's last checkpoint with it.
+    keyring: Vec<KeyEntry>,
 }
 
 impl Signing {
@@ -52,15 +56,27 @@ impl Signing {
         let catalog = ctx.catalog()?;
         let inputs = inputs()?;
         let operator = ctx.operator()?;
-        let signer = load_signer(ctx, key)?;
+        let (signer, keyring) = load_keys(ctx, key)?;
         Ok((
             Self {
                 catalog,
                 operator,
                 signer,
+                keyring,
             },
             inputs,
         ))
+    }
+
+    /// The existing ledger ([`Ctx::ledger`]), whose writers check its
+    /// last checkpoint with this key's keyring ([`Ledger::set_keyring`]).
+    ///
+    /// # Errors
+    /// As [`Ctx::ledger`].
+    pub(crate) fn ledger(&self, ctx: &Ctx) -> Result<Ledger, Error> {
+        let mut ledger = ctx.ledger()?;
+        ledger.set_keyring(&self.keyring);
+        Ok(ledger)
     }
 
     /// The issuer these pieces make.
@@ -92,7 +108,7 @@ impl Session {
         inputs: impl FnOnce() -> Result<T, Error>,
     ) -> Result<(Self, T), Error> {
         let (signing, inputs) = Signing::load(ctx, key, inputs)?;
-        let ledger = ctx.ledger()?;
+        let ledger = signing.ledger(ctx)?;
         Ok((Self { signing, ledger }, inputs))
     }
 
@@ -102,8 +118,9 @@ impl Session {
     ///
     /// # Errors
     /// Those of [`Signing::load`].
-    pub(crate) fn with_ledger(ctx: &Ctx, key: &KeyArgs, ledger: Ledger) -> Result<Self, Error> {
+    pub(crate) fn with_ledger(ctx: &Ctx, key: &KeyArgs, mut ledger: Ledger) -> Result<Self, Error> {
         let (signing, ()) = Signing::load(ctx, key, || Ok(()))?;
+        ledger.set_keyring(&signing.keyring);
         Ok(Self { signing, ledger })
     }
 

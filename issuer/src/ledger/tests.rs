@@ -1,8 +1,9 @@
 use rusqlite::Connection;
 use tessera_keys::Signer as _;
 use tessera_signer::FileSigner;
-use tessera_verifier::encode::sign_license;
+use tessera_verifier::encode::{sign_checkpoint, sign_license};
 use tessera_verifier::samples;
+use tessera_verifier::KeyId;
 
 use super::*;
 
@@ -173,6 +174,9 @@ on_both_backends!(
     a_writer_refuses_views_edited_outside_tessera,
     a_writer_sees_an_edit_made_between_its_transactions,
     a_writer_refuses_a_head_its_last_checkpoint_did_not_sign,
+    a_writer_refuses_a_checkpoint_of_a_key_it_does_not_know,
+    a_writer_refuses_a_checkpoint_a_keyring_key_did_not_sign,
+    a_writer_knows_the_keys_of_its_keyring,
 );
 
 fn record(serial: &str, sequence: u32, n: u8) -> NewRecord {
@@ -1171,4 +1175,139 @@ fn a_writer_refuses_a_journal_rewritten_with_its_hashes_recomputed() {
     }
     drop(c);
     refused_for_its_head(&f, Ledger::open(&f.path()).unwrap(), head.0);
+}
+
+/// What an attacker with write access to the ledger does: entry `from`
+/// (a license) is rewritten (its operator becomes mallory), every hash
+/// from it on is recomputed and its view row follows, the checkpoints that
+/// no longer match are removed and one signed by `sign` under `kid`
+/// covers the forged head. Returns the forged head's entry count.
+fn forge(f: &Fixture, from: u64, kid: KeyId, sign: impl Fn(&[u8]) -> [u8; 64]) -> u64 {
+    let ledger = Ledger::open_read_only(&f.path()).unwrap();
+    let identity = ledger.identity().unwrap();
+    let entries = ledger.entries().unwrap();
+    drop(ledger);
+    let (mut sqlite, mut postgres) = (String::new(), String::new());
+    let mut prev = [0u8; 32];
+    let mut last = 0;
+    for (position, mut entry) in entries {
+        if position == from {
+            entry.operator = "mallory".into();
+        }
+        let body = entry.encode();
+        let hash = entry_hash(&prev, position, &body);
+        if position >= from {
+            let (b, h) = (hex::encode(&body), hex::encode(hash));
+            sqlite += &format!(
+                "UPDATE journal SET body = X'{b}', hash = X'{h}' WHERE position = {position};"
+            );
+            postgres += &format!(
+                "UPDATE journal SET body = '\\x{b}'::bytea, hash = '\\x{h}'::bytea WHERE position = {position};"
+            );
+        }
+        prev = hash;
+        last = position;
+    }
+    let data = CheckpointData {
+        issuer: identity.vendor,
+        issued_at: samples::T0,
+        ledger_id: identity.ledger_id,
+        entries: last,
+        head: prev,
+    };
+    let c = hex::encode(
+        sign_checkpoint(&data, &kid, |m| Ok::<_, core::convert::Infallible>(sign(m))).unwrap(),
+    );
+    let rest = format!(
+        "UPDATE licenses SET operator = 'mallory' WHERE entry = {from}; DELETE FROM checkpoints WHERE entries >= {from};"
+    );
+    f.exec(
+        &format!("{sqlite}{rest}INSERT INTO checkpoints (entries, bytes) VALUES ({last}, X'{c}');"),
+        &format!("{postgres}{rest}INSERT INTO checkpoints (entries, bytes) VALUES ({last}, '\\x{c}'::bytea);"),
+    );
+    last
+}
+
+/// The writer refuses `e`'s ledger at the forged checkpoint of entry
+/// `last`, naming `kid`; nothing was written.
+fn refused_at_forged_checkpoint(f: &Fixture, e: &LedgerError, last: u64, kid: KeyId) {
+    let (entry, reason) = integrity(e);
+    assert_eq!(entry, last, "{e}");
+    assert!(
+        reason.contains(&format!("last checkpoint (entry {last})")),
+        "{e}"
+    );
+    assert!(reason.contains(&hex::encode(kid)), "{e}");
+    assert!(reason.contains("restore the ledger from a backup"), "{e}");
+    let ledger = Ledger::open_read_only(&f.path()).unwrap();
+    assert_eq!(ledger.head().unwrap().0, last);
+    assert_eq!(ledger.latest_checkpoint().unwrap().kid, kid);
+}
+
+/// Finding: a checkpoint signed by any key the attacker makes passed the
+/// writer (only the signing key's own checkpoints were verified), which
+/// then signed a genuine checkpoint over the forged history.
+fn a_writer_refuses_a_checkpoint_of_a_key_it_does_not_know(f: &Fixture) {
+    drop(f.with_rows(3));
+    let mallory = FileSigner::generate().unwrap();
+    let last = forge(f, 3, mallory.kid(), |m| mallory.sign(m).unwrap());
+    let mut ledger = Ledger::open(&f.path()).unwrap();
+    ledger.set_keyring(&f.keyring());
+    let e = ledger.writer(&f.signer, "alice").unwrap_err();
+    refused_at_forged_checkpoint(f, &e, last, mallory.kid());
+    assert!(e.to_string().contains("not in the vendor's keyring"), "{e}");
+    // Without a keyring the writer knows the signing key only: the same.
+    let mut ledger = Ledger::open(&f.path()).unwrap();
+    let e = ledger.writer(&f.signer, "alice").unwrap_err();
+    refused_at_forged_checkpoint(f, &e, last, mallory.kid());
+    assert!(e.to_string().contains("no keyring was given"), "{e}");
+}
+
+/// Finding: a checkpoint naming a key of the keyring other than the
+/// signing key (here a retired one, as after a rotation) was not
+/// verified at all, so a garbage signature passed.
+fn a_writer_refuses_a_checkpoint_a_keyring_key_did_not_sign(f: &Fixture) {
+    drop(f.with_rows(3));
+    let old = tessera_verifier::key_id(&samples::TEST_KEY_1_PUBLIC);
+    let mallory = FileSigner::generate().unwrap();
+    let last = forge(f, 3, old, |m| mallory.sign(m).unwrap());
+    let mut keyring = f.keyring();
+    keyring[1].retired = true;
+    let mut ledger = Ledger::open(&f.path()).unwrap();
+    ledger.set_keyring(&keyring);
+    let e = ledger.writer(&f.signer, "alice").unwrap_err();
+    refused_at_forged_checkpoint(f, &e, last, old);
+    assert!(
+        e.to_string().contains("its signature does not verify"),
+        "{e}"
+    );
+}
+
+/// After a rotation the last checkpoint is the old key's: a writer given
+/// the keyring verifies it and issues; one without a keyring cannot
+/// know the old key and says how to give it.
+fn a_writer_knows_the_keys_of_its_keyring(f: &Fixture) {
+    let mut ledger = f.with_rows(2);
+    let next = FileSigner::generate().unwrap();
+    let mut keyring = f.keyring();
+    keyring[0].retired = true;
+    keyring.push(KeyEntry::new(next.public_key(), 0));
+    drop(ledger);
+    ledger = Ledger::open(&f.path()).unwrap();
+    let e = ledger.writer(&next, "alice").unwrap_err();
+    assert!(e.to_string().contains("name the vendor's keyring"), "{e}");
+    ledger.set_keyring(&keyring);
+    let mut w = ledger.writer(&next, "alice").unwrap();
+    let seq = w.next_sequence("SW-2026-000001").unwrap();
+    w.append(record("SW-2026-000001", seq, 7)).unwrap();
+    w.commit().unwrap();
+    // Its own checkpoint now: known without the keyring's other keys.
+    drop(ledger);
+    let mut ledger = Ledger::open(&f.path()).unwrap();
+    drop(ledger.writer(&next, "alice").unwrap());
+    assert_eq!(ledger.latest_checkpoint().unwrap().kid, next.kid());
+    Ledger::open_read_only(&f.path())
+        .unwrap()
+        .verify(&keyring, None)
+        .unwrap();
 }
