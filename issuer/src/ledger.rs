@@ -1106,6 +1106,51 @@ fn check_signed_head(
     Ok(())
 }
 
+/// `ledger verify`'s rule for the chain of checkpoints: the checkpoint of
+/// entry `entries` names the one it follows (`previous`), which must be
+/// the ledger's checkpoint before it (`last`, 0 for none). Every committed
+/// transaction leaves a checkpoint in the same commit, so a checkpoint
+/// missing from the chain was removed, as an attacker removes a forged
+/// one once a genuine checkpoint was signed over the history it covered.
+/// A chain may start late (checkpoints of a tessera before the field name
+/// none), never stop once started: only a writer that does not chain (an
+/// earlier tessera) signs a checkpoint without `previous`.
+fn check_chain(
+    entries: u64,
+    previous: Option<u64>,
+    last: u64,
+    chained: &mut bool,
+) -> Result<(), LedgerError> {
+    match previous {
+        Some(p) if p != last => {
+            let before = if last == 0 {
+                "the ledger has no checkpoint before it".to_owned()
+            } else {
+                format!("the ledger's checkpoint before it is the one of entry {last}")
+            };
+            Err(LedgerError::Integrity {
+                entry: p.min(last) + 1,
+                reason: format!(
+                    "the checkpoint signed for entry {entries} follows one of entry {p}, but {before}: a checkpoint was removed (a forged one is removed so, once a genuine checkpoint was signed over the history it covered), so entries {}..{entries} may have been rewritten; compare them with a backup or run `tessera ledger verify --expect-head FILE` with a checkpoint kept elsewhere",
+                    p.min(last) + 1
+                ),
+            })
+        }
+        Some(_) => {
+            *chained = true;
+            Ok(())
+        }
+        None if *chained => Err(LedgerError::Integrity {
+            entry: last + 1,
+            reason: format!(
+                "the checkpoint signed for entry {entries} does not name the checkpoint it follows, although the one of entry {last} did: it was signed by a writer that does not check the ledger's checkpoints (an earlier tessera), so entries {}..{entries} may have been written into a rewritten journal; compare them with a backup, and update every tessera that writes this ledger",
+                last + 1
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The keys that verify what a ledger holds: every key of the keyring,
 /// retired or not (a retired key signed the past; each key's window must
 /// still cover the issue time of what it signed).
@@ -1520,7 +1565,8 @@ impl Ledger {
     ///    it signed while it was in use; its window must cover their
     ///    issue time);
     /// 3. every checkpoint: signature, ledger id, vendor, and that it
-    ///    matches the journal at its position; the last one covers the
+    ///    matches the journal at its position; each names the one before
+    ///    it ([`check_chain`]: none was removed); the last one covers the
     ///    last entry;
     /// 4. the views, rebuilt from the journal alone and compared with the
     ///    stored ones;
@@ -1556,6 +1602,8 @@ impl Ledger {
         let mut licenses = 0u64;
         let mut verified_checkpoints = 0u64;
         let mut last_good_checkpoint = 0u64;
+        // Whether a checkpoint so far named the one it follows.
+        let mut chained = false;
         let mut expected_hash: Option<[u8; 32]> = None;
         let (position, prev) = fold_journal(
             |f| self.backend.journal(f),
@@ -1610,6 +1658,7 @@ impl Ledger {
                         ),
                     ));
                     }
+                    check_chain(want, c.previous(), last_good_checkpoint, &mut chained)?;
                     last_good_checkpoint = want;
                     verified_checkpoints += 1;
                     pending.next();
@@ -2396,6 +2445,9 @@ impl Writer<'_> {
                 ledger_id: identity.ledger_id,
                 entries: self.head.0,
                 head: self.head.1,
+                // The checkpoint this one follows: the writer started at
+                // the head the ledger's last checkpoint covers.
+                previous: (self.start > 0).then_some(self.start),
             };
             let kid = self.signer.kid();
             let signer = self.signer;

@@ -34,8 +34,10 @@ pub mod key {
     pub const ENTRIES: i64 = 3;
     /// Hash of the last covered entry.
     pub const HEAD: i64 = 4;
+    /// Entries covered by the checkpoint this one follows.
+    pub const PREVIOUS: i64 = 5;
     /// Highest key this version understands.
-    pub const LAST: i64 = HEAD;
+    pub const LAST: i64 = PREVIOUS;
 }
 
 /// A decoded checkpoint (§10).
@@ -47,6 +49,7 @@ pub struct Checkpoint<'a> {
     pub(crate) ledger_id: [u8; LEDGER_ID_LEN],
     pub(crate) entries: u64,
     pub(crate) head: [u8; HEAD_LEN],
+    pub(crate) previous: Option<u64>,
 }
 
 impl<'a> Checkpoint<'a> {
@@ -80,6 +83,13 @@ impl<'a> Checkpoint<'a> {
     pub fn head(&self) -> [u8; HEAD_LEN] {
         self.head
     }
+    /// The entries the ledger's checkpoint before this one covered (the
+    /// checkpoint this one follows, §10.2); `None` for a ledger's first
+    /// checkpoint, and in checkpoints of issuers that did not chain them.
+    #[must_use]
+    pub fn previous(&self) -> Option<u64> {
+        self.previous
+    }
 }
 
 /// Decodes a checkpoint payload (§10.2). `kid` comes from the protected
@@ -90,7 +100,7 @@ pub(crate) fn parse_checkpoint(payload: &[u8], kid: KeyId) -> Result<Checkpoint<
         private = Some(private_checkpoint(r)?);
         Ok(())
     })?;
-    let (ledger_id, entries, head) = private.ok_or(Malformed::MissingField)?;
+    let (ledger_id, entries, head, previous) = private.ok_or(Malformed::MissingField)?;
     let Standard {
         iss,
         sub,
@@ -112,16 +122,17 @@ pub(crate) fn parse_checkpoint(payload: &[u8], kid: KeyId) -> Result<Checkpoint<
             ledger_id,
             entries,
             head,
+            previous,
         }),
         _ => Err(Malformed::MissingField),
     }
 }
 
-type Private = ([u8; LEDGER_ID_LEN], u64, [u8; HEAD_LEN]);
+type Private = ([u8; LEDGER_ID_LEN], u64, [u8; HEAD_LEN], Option<u64>);
 
 fn private_checkpoint(r: &mut Reader<'_>) -> Result<Private, Malformed> {
     let (left, mut keys, mut pending) = private_head(r, key::LAST)?;
-    let (mut ledger, mut entries, mut head) = (None, None, None);
+    let (mut ledger, mut entries, mut head, mut previous) = (None, None, None, None);
     for _ in 0..left.saturating_add(usize::from(pending.is_some())) {
         let k = match pending.take() {
             Some(k) => k,
@@ -131,6 +142,7 @@ fn private_checkpoint(r: &mut Reader<'_>) -> Result<Private, Malformed> {
             key::LEDGER => ledger = Some(r.bstr_array()?),
             key::ENTRIES => entries = Some(r.uint()?),
             key::HEAD => head = Some(r.bstr_array()?),
+            key::PREVIOUS => previous = Some(r.uint()?),
             k if k > key::LAST => r.skip(MAX_DEPTH)?,
             _ => return Err(Malformed::BadValue),
         }
@@ -139,7 +151,12 @@ fn private_checkpoint(r: &mut Reader<'_>) -> Result<Private, Malformed> {
         // A ledger is created with its first entry: no checkpoint covers
         // an empty one.
         (Some(_), Some(0), Some(_)) => Err(Malformed::BadValue),
-        (Some(l), Some(n), Some(h)) => Ok((l, n, h)),
+        // The checkpoint before this one covered fewer entries, and at
+        // least the first.
+        (Some(_), Some(n), Some(_)) if previous.is_some_and(|p| p == 0 || p >= n) => {
+            Err(Malformed::BadValue)
+        }
+        (Some(l), Some(n), Some(h)) => Ok((l, n, h, previous)),
         _ => Err(Malformed::MissingField),
     }
 }

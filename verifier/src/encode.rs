@@ -317,6 +317,9 @@ pub struct CheckpointData {
     pub entries: u64,
     /// Hash of the last covered entry.
     pub head: [u8; HEAD_LEN],
+    /// Entries covered by the ledger's checkpoint before this one (the
+    /// one it follows); `None` for a ledger's first checkpoint.
+    pub previous: Option<u64>,
 }
 
 /// Encodes the CWT claims set of a checkpoint (§10.2), deterministically.
@@ -326,7 +329,7 @@ pub struct CheckpointData {
 /// empty or over-long vendor id, zero entries).
 pub fn encode_checkpoint_payload(c: &CheckpointData) -> Result<Vec<u8>, Malformed> {
     let mut p = Writer::new();
-    p.map(4);
+    p.map(if c.previous.is_some() { 5 } else { 4 });
     p.int(checkpoint::key::VERSION)
         .uint(FORMAT_VERSION.into())
         .int(checkpoint::key::LEDGER)
@@ -335,6 +338,9 @@ pub fn encode_checkpoint_payload(c: &CheckpointData) -> Result<Vec<u8>, Malforme
         .uint(c.entries)
         .int(checkpoint::key::HEAD)
         .bstr(&c.head);
+    if let Some(previous) = c.previous {
+        p.int(checkpoint::key::PREVIOUS).uint(previous);
+    }
     let mut w = Writer::new();
     write_claims(
         &mut w,
@@ -376,6 +382,7 @@ impl crate::Checkpoint<'_> {
             ledger_id: self.ledger_id(),
             entries: self.entries(),
             head: self.head(),
+            previous: self.previous(),
         }
     }
 }

@@ -332,7 +332,8 @@ pub fn request() -> RequestData {
 }
 
 /// A checkpoint of a sample ledger (`spec/FORMAT.md` §10): 42 entries,
-/// signed a day after the samples' issue time.
+/// following the ledger's checkpoint of 40, signed a day after the
+/// samples' issue time.
 #[must_use]
 pub fn checkpoint() -> CheckpointData {
     CheckpointData {
@@ -341,6 +342,7 @@ pub fn checkpoint() -> CheckpointData {
         ledger_id: *b"ledger-sample-01",
         entries: 42,
         head: [0x5a; 32],
+        previous: Some(40),
     }
 }
 

@@ -100,7 +100,7 @@ fn checkpoint_round_trip_window_and_type_separation() {
     let kid = key_id(&TEST_KEY_1_PUBLIC);
     let bytes = sign_checkpoint(&data, &kid, seed_signer(TEST_KEY_1_SEED)).unwrap();
     // The size spec/FORMAT.md §10.2 states.
-    assert_eq!(bytes.len(), 193);
+    assert_eq!(bytes.len(), 196);
     let checkpoint = decode_checkpoint(&bytes, &keyring()).unwrap();
     assert_eq!(checkpoint.to_data(), data);
     assert_eq!(checkpoint.kid(), kid);
@@ -131,12 +131,31 @@ fn checkpoint_round_trip_window_and_type_separation() {
         Error::KeyNotValidAt
     );
     // The encoder refuses what the decoder refuses.
-    let mut empty = data;
+    let mut empty = data.clone();
     empty.entries = 0;
     assert_eq!(
         encode_checkpoint_payload(&empty).unwrap_err(),
         Malformed::BadValue
     );
+    // The checkpoint it follows covered at least one entry, and fewer.
+    for previous in [0, data.entries, data.entries + 1] {
+        let mut bad = data.clone();
+        bad.previous = Some(previous);
+        assert_eq!(
+            encode_checkpoint_payload(&bad).unwrap_err(),
+            Malformed::BadValue,
+            "{previous}"
+        );
+    }
+    // A ledger's first checkpoint follows none.
+    let mut first = data.clone();
+    first.previous = None;
+    let first = sign_checkpoint(&first, &kid, seed_signer(TEST_KEY_1_SEED)).unwrap();
+    assert_eq!(
+        decode_checkpoint(&first, &keyring()).unwrap().previous(),
+        None
+    );
+    assert_eq!(checkpoint.previous(), Some(40));
     // Every truncation and every single-bit flip is refused.
     for n in 0..bytes.len() {
         assert!(decode_checkpoint(&bytes[..n], &keyring()).is_err(), "{n}");

@@ -177,6 +177,8 @@ on_both_backends!(
     a_writer_refuses_a_checkpoint_of_a_key_it_does_not_know,
     a_writer_refuses_a_checkpoint_a_keyring_key_did_not_sign,
     a_writer_knows_the_keys_of_its_keyring,
+    verify_finds_a_checkpoint_removed_after_a_genuine_one_followed_it,
+    verify_finds_a_chain_of_checkpoints_that_stops,
 );
 
 fn record(serial: &str, sequence: u32, n: u8) -> NewRecord {
@@ -1214,6 +1216,7 @@ fn forge(f: &Fixture, from: u64, kid: KeyId, sign: impl Fn(&[u8]) -> [u8; 64]) -
         ledger_id: identity.ledger_id,
         entries: last,
         head: prev,
+        previous: Some(from - 1),
     };
     let c = hex::encode(
         sign_checkpoint(&data, &kid, |m| Ok::<_, core::convert::Infallible>(sign(m))).unwrap(),
@@ -1310,4 +1313,87 @@ fn a_writer_knows_the_keys_of_its_keyring(f: &Fixture) {
         .unwrap()
         .verify(&keyring, None)
         .unwrap();
+}
+
+/// Finding: a writer that accepted a forged checkpoint (here one given a
+/// keyring holding the attacker's key) signed a genuine checkpoint over
+/// the forged history; the attacker then removed the forged one, and
+/// `ledger verify` passed. The genuine checkpoint names the one it
+/// follows, so the gap is found.
+fn verify_finds_a_checkpoint_removed_after_a_genuine_one_followed_it(f: &Fixture) {
+    drop(f.with_rows(3));
+    let mallory = FileSigner::generate().unwrap();
+    let forged = forge(f, 3, mallory.kid(), |m| mallory.sign(m).unwrap());
+    let mut fooled = f.keyring();
+    fooled.push(KeyEntry::new(mallory.public_key(), 0));
+    let mut ledger = Ledger::open(&f.path()).unwrap();
+    ledger.set_keyring(&fooled);
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
+    let seq = w.next_sequence("SW-2026-000001").unwrap();
+    w.append(record("SW-2026-000001", seq, 9)).unwrap();
+    let genuine = w.commit().unwrap().unwrap();
+    assert_eq!(genuine.data.previous, Some(forged));
+    drop(ledger);
+    // With the forged checkpoint: it does not verify.
+    let e = f.verify().unwrap_err();
+    assert_eq!(integrity(&e).0, forged, "{e}");
+    // Without it: a genuine checkpoint follows one that is not there.
+    let remove = format!("DELETE FROM checkpoints WHERE entries = {forged}");
+    f.exec(&remove, &remove);
+    let e = f.verify().unwrap_err();
+    let (entry, reason) = integrity(&e);
+    assert_eq!(entry, 3, "{e}");
+    assert!(
+        reason.contains(&format!(
+            "follows one of entry {forged}, but the ledger's checkpoint before it is the one of entry 2"
+        )),
+        "{e}"
+    );
+    assert!(reason.contains("a checkpoint was removed"), "{e}");
+}
+
+/// A chain of checkpoints may start late (a ledger written by a tessera
+/// before the chain), never stop: a checkpoint without `previous` after
+/// one with it was signed by a writer that does not check.
+fn verify_finds_a_chain_of_checkpoints_that_stops(f: &Fixture) {
+    drop(f.with_rows(2));
+    f.verify().unwrap();
+    let ledger = Ledger::open_read_only(&f.path()).unwrap();
+    let last = ledger.latest_checkpoint().unwrap();
+    drop(ledger);
+    assert_eq!(last.data.previous, Some(last.data.entries - 1));
+    // The last checkpoint signed again without `previous`, by the key.
+    let mut data = last.data.clone();
+    data.previous = None;
+    let bytes = sign_checkpoint(&data, &f.signer.kid(), |m| f.signer.sign(m)).unwrap();
+    let (n, c) = (data.entries, hex::encode(bytes));
+    f.exec(
+        &format!("UPDATE checkpoints SET bytes = X'{c}' WHERE entries = {n}"),
+        &format!("UPDATE checkpoints SET bytes = '\\x{c}'::bytea WHERE entries = {n}"),
+    );
+    let e = f.verify().unwrap_err();
+    let (entry, reason) = integrity(&e);
+    assert_eq!(entry, n, "{e}");
+    assert!(
+        reason.contains("does not name the checkpoint it follows"),
+        "{e}"
+    );
+    // Every checkpoint without it (a ledger of a tessera before the
+    // chain): accepted as it was.
+    for m in 2..n {
+        let ledger = Ledger::open_read_only(&f.path()).unwrap();
+        let bytes = ledger.backend.checkpoints().unwrap();
+        drop(ledger);
+        let (_, b) = bytes.iter().find(|(k, _)| *k == m).unwrap();
+        let mut data = tessera_verifier::decode_checkpoint_unverified(b)
+            .unwrap()
+            .to_data();
+        data.previous = None;
+        let b = hex::encode(sign_checkpoint(&data, &f.signer.kid(), |m| f.signer.sign(m)).unwrap());
+        f.exec(
+            &format!("UPDATE checkpoints SET bytes = X'{b}' WHERE entries = {m}"),
+            &format!("UPDATE checkpoints SET bytes = '\\x{b}'::bytea WHERE entries = {m}"),
+        );
+    }
+    f.verify().unwrap();
 }

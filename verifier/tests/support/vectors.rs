@@ -393,6 +393,18 @@ fn checkpoint_vectors() -> Vec<Vector> {
             "malformed.bad_value",
         ),
         v(
+            "checkpoint-previous-not-before",
+            "the checkpoint it follows covers as many entries as it does",
+            checkpoint_edited(|m| set(m, 5, int(42))),
+            "malformed.bad_value",
+        ),
+        v(
+            "checkpoint-previous-zero",
+            "it follows a checkpoint of no entries",
+            checkpoint_edited(|m| set(m, 5, int(0))),
+            "malformed.bad_value",
+        ),
+        v(
             "checkpoint-no-head",
             "the head hash is missing",
             checkpoint_edited(|m| remove(m, 4)),
@@ -443,6 +455,7 @@ fn checkpoint_summary(c: &Checkpoint<'_>) -> Json {
         "ledger_id": hex::encode(c.ledger_id()),
         "entries": c.entries(),
         "head": hex::encode(c.head()),
+        "previous": c.previous(),
     })
 }
 
