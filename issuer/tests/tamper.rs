@@ -1126,3 +1126,157 @@ fn a_serial_counter_set_high_allocates_nothing() {
     let (code, stderr) = h.verify(&db, false);
     assert_eq!(code, 4, "{stderr}");
 }
+
+/// What an attacker with write access to the ledger `db` (a file or a
+/// PostgreSQL URL) does to license entries: every license's operator
+/// becomes mallory, the chain is rehashed and the licenses view follows,
+/// so journal and views agree; the checkpoints the rewrite broke are
+/// removed and one signed by `mallory` covers the forged head. Returns
+/// the forged checkpoint's entry count.
+fn forge_head(db: &Path, mallory: &FileSigner) -> u64 {
+    use tessera_keys::Signer as _;
+    let edit: Edit = |_, e| {
+        if let tessera_issuer::ledger::Fact::License { .. } = e.fact {
+            e.operator = "mallory".into();
+        }
+    };
+    let url = db.to_str().filter(|u| u.starts_with("postgres"));
+    match url {
+        Some(url) => assert!(rehash_postgres(url, edit) > 0),
+        None => assert!(rehash(db, edit) > 0),
+    }
+    let ledger = Ledger::open_read_only(db).unwrap();
+    let identity = ledger.identity().unwrap();
+    let (entries, head) = ledger.head().unwrap();
+    let first = ledger.all().unwrap()[0].id;
+    drop(ledger);
+    let data = tessera_verifier::encode::CheckpointData {
+        issuer: identity.vendor,
+        issued_at: t(LATER).timestamp(),
+        ledger_id: identity.ledger_id,
+        entries,
+        head,
+        previous: Some(u64::try_from(first).unwrap() - 1),
+    };
+    let forged =
+        tessera_verifier::encode::sign_checkpoint(&data, &mallory.kid(), |m| mallory.sign(m))
+            .unwrap();
+    let edits = format!(
+        "UPDATE licenses SET operator = 'mallory'; DELETE FROM checkpoints WHERE entries >= {first};"
+    );
+    match url {
+        Some(url) => {
+            let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+            c.batch_execute(&edits).unwrap();
+            let n = i64::try_from(entries).unwrap();
+            c.execute(
+                "INSERT INTO checkpoints (entries, bytes) VALUES ($1, $2)",
+                &[&n, &forged],
+            )
+            .unwrap();
+        }
+        None => {
+            let c = Connection::open(db).unwrap();
+            c.execute_batch(&edits).unwrap();
+            c.execute(
+                "INSERT INTO checkpoints (entries, bytes) VALUES (?1, ?2)",
+                rusqlite::params![i64::try_from(entries).unwrap(), forged],
+            )
+            .unwrap();
+        }
+    }
+    entries
+}
+
+/// The attack end to end on `db`: a forged checkpoint stops `tessera
+/// issue` (exit 4, its entry and kid named, nothing written); a writer
+/// fooled into trusting the forger's key (a keyring with it) issues and
+/// signs a genuine checkpoint over the forged history, and once the
+/// forged checkpoint is removed `ledger verify` still exits 4.
+fn a_forged_checkpoint_is_refused_and_its_removal_found(h: &History, db: &Path) {
+    use tessera_keys::Signer as _;
+    let mallory = FileSigner::generate().unwrap();
+    let forged = forge_head(db, &mallory);
+    let (code, stderr, written) = activate(h, db, 1000);
+    assert_eq!((code, written), (4, false), "{stderr}");
+    assert!(
+        stderr.contains(&format!("last checkpoint (entry {forged})"))
+            && stderr.contains(&hex::encode(mallory.kid()))
+            && stderr.contains("not in the vendor's keyring"),
+        "{stderr}"
+    );
+    assert_eq!(entries(db), forged);
+    // A keyring that trusts the forger's key: the writer is fooled.
+    let mut fooled = Keyring::load(&h.dir.path().join("keyring.toml")).unwrap();
+    fooled
+        .add(KeyRecord::new(
+            mallory.public_key(),
+            "mallory",
+            t("2020-01-01T00:00:00Z"),
+        ))
+        .unwrap();
+    let fooled_path = h.dir.path().join("fooled.toml");
+    let _ = std::fs::remove_file(&fooled_path);
+    fooled.save(&fooled_path).unwrap();
+    let req = activation_request(h, "HW-AAAA-0100", LATER);
+    let (code, stderr) = tessera(
+        h,
+        db,
+        LATER,
+        &[
+            "issue",
+            "--keyring",
+            "fooled.toml",
+            "--order",
+            "order.toml",
+            "--request",
+            &req,
+            "-o",
+            "fooled.lic",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    // The forged checkpoint does not verify under the vendor's keyring ...
+    let (code, stderr) = h.verify(db, false);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains(&format!("at entry {forged}")), "{stderr}");
+    // ... and without it the genuine one after it names the gap.
+    let remove = format!("DELETE FROM checkpoints WHERE entries = {forged}");
+    match db.to_str().filter(|u| u.starts_with("postgres")) {
+        Some(url) => postgres::Client::connect(url, postgres::NoTls)
+            .unwrap()
+            .batch_execute(&remove)
+            .unwrap(),
+        None => Connection::open(db)
+            .unwrap()
+            .execute_batch(&remove)
+            .unwrap(),
+    }
+    let (code, stderr) = h.verify(db, false);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains(&format!("follows one of entry {forged}"))
+            && stderr.contains("a checkpoint was removed"),
+        "{stderr}"
+    );
+}
+
+/// The finding of an attacker's test: a checkpoint signed by any key
+/// passed the writers, which then signed over the forged history, and
+/// removing the forged checkpoint afterwards made `ledger verify` pass.
+#[test]
+fn a_forged_checkpoint_is_refused_and_its_removal_found_by_verify() {
+    let h = History::new();
+    let db = h.copy("forged.db");
+    a_forged_checkpoint_is_refused_and_its_removal_found(&h, &db);
+}
+
+#[test]
+fn a_forged_checkpoint_is_refused_and_its_removal_found_on_postgres_too() {
+    let Some(server) = tessera_tests::postgres::PgServer::start() else {
+        return;
+    };
+    let h = History::new();
+    let url = migrated(&h, &server);
+    a_forged_checkpoint_is_refused_and_its_removal_found(&h, Path::new(&url));
+}
