@@ -968,3 +968,73 @@ fn a_ledger_modified_while_serving_is_503_and_not_ready(v: &Vendor) {
     assert_eq!(server.metrics().count("activate", "ledger-modified"), 1);
     stop(&rt, server);
 }
+
+on_both_backends!(a_group_commit_refuses_a_forged_last_checkpoint);
+
+/// Replaces the bytes of the ledger's last checkpoint, as someone with
+/// write access to the database can.
+fn set_last_checkpoint(v: &Vendor, entries: u64, bytes: &[u8]) {
+    let hex = hex::encode(bytes);
+    v.edit_outside_tessera(&if v.postgres_ledger() {
+        format!("UPDATE checkpoints SET bytes = '\\x{hex}'::bytea WHERE entries = {entries}")
+    } else {
+        format!("UPDATE checkpoints SET bytes = X'{hex}' WHERE entries = {entries}")
+    });
+}
+
+/// The server's commits verify the ledger's last checkpoint under its
+/// keyring before writing: one signed by a key the keyring does not hold,
+/// or naming a keyring key (here a retired one) over a signature it did
+/// not make, is refused as a modified ledger (503 `ledger-modified`,
+/// until a restart) and nothing is written; the genuine checkpoint put
+/// back, a restarted service renews.
+fn a_group_commit_refuses_a_forged_last_checkpoint(v: &Vendor) {
+    use tessera_keys::{KeyRecord, Keyring};
+    let mut ring = Keyring::new();
+    let from = chrono::DateTime::from_timestamp(T0 - 400 * 86_400, 0).unwrap();
+    ring.add(KeyRecord::new(samples::TEST_KEY_1_PUBLIC, "2025", from))
+        .unwrap();
+    ring.add(KeyRecord::new(v.v.signer.public_key(), "2026", from))
+        .unwrap();
+    ring.set_active(&v.v.signer.kid()).unwrap();
+    let old = tessera_verifier::key_id(&samples::TEST_KEY_1_PUBLIC);
+    ring.retire(&old).unwrap();
+    let path = v.v.dir.join("keyring.toml");
+    ring.save(&path).unwrap();
+
+    let genuine = Ledger::open_read_only(&v.ledger_path())
+        .unwrap()
+        .latest_checkpoint()
+        .unwrap();
+    let mallory = tessera_signer::FileSigner::generate().unwrap();
+    let rt = runtime();
+    let now = T0 + 20 * HOUR;
+    let serve_with_keyring = || {
+        let mut settings = v.settings(Clock::manual(now), no_limits());
+        settings.key.keyring = Some(path.clone());
+        let server = rt.block_on(start(settings)).unwrap();
+        let c = Client::new(&v.pki, server.url());
+        (server, c)
+    };
+    for (n, kid) in [(1, mallory.kid()), (2, old)] {
+        let forged =
+            tessera_verifier::encode::sign_checkpoint(&genuine.data, &kid, |m| mallory.sign(m))
+                .unwrap();
+        set_last_checkpoint(v, genuine.data.entries, &forged);
+        let (server, c) = serve_with_keyring();
+        let (status, ct, body) = c.renew(&renewal(&v.serial, now, n));
+        assert_eq!(
+            problem(status, &ct, &body),
+            (503, "ledger-modified".into()),
+            "{n}"
+        );
+        assert_eq!(v.history().len(), 1, "{n}");
+        stop(&rt, server);
+    }
+    set_last_checkpoint(v, genuine.data.entries, &genuine.bytes);
+    let (server, c) = serve_with_keyring();
+    let (status, _, body) = c.renew(&renewal(&v.serial, now, 3));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(v.history().len(), 2);
+    stop(&rt, server);
+}
