@@ -1396,4 +1396,12 @@ fn verify_finds_a_chain_of_checkpoints_that_stops(f: &Fixture) {
         );
     }
     f.verify().unwrap();
+    // This tessera's first writer on it starts the chain there.
+    let mut ledger = Ledger::open(&f.path()).unwrap();
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
+    let seq = w.next_sequence("SW-2026-000001").unwrap();
+    w.append(record("SW-2026-000001", seq, 8)).unwrap();
+    assert_eq!(w.commit().unwrap().unwrap().data.previous, Some(n));
+    drop(ledger);
+    f.verify().unwrap();
 }
