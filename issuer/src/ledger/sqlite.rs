@@ -16,6 +16,10 @@
 //!   tessera ledger (the format before the journal is recognised and named).
 //! - No SQLite message reaches the user: `classify` turns every error
 //!   into a [`LedgerError`] that says what it means.
+//! - A writer copies the write-ahead log into the ledger file (the WAL
+//!   checkpoint) on a thread of its own ([`Checkpointer`]), after each
+//!   commit: a commit waits for its own log write and fsync, not for the
+//!   copy of the batch before it.
 
 use core::time::Duration;
 use std::path::{Path, PathBuf};
@@ -272,9 +276,148 @@ pub(crate) enum Mode {
 /// An open SQLite ledger file.
 #[derive(Debug)]
 pub struct SqliteBackend {
+    /// Declared first, so it is dropped (and its thread joined) before
+    /// `conn` closes: the last connection to close then finds the log
+    /// copied already.
+    checkpointer: Option<Checkpointer>,
     conn: Connection,
     path: PathBuf,
     mode: Mode,
+}
+
+/// Copies the write-ahead log into the ledger file on a thread of its
+/// own, after each commit (`PRAGMA wal_checkpoint(PASSIVE)` on a second
+/// connection: it never waits for the writer nor makes it wait).
+///
+/// SQLite's default is to do that copy inside the commit that fills the
+/// log past 1,000 pages: with a 2,000-row bulk batch (about 3,000 pages)
+/// every commit then also copied the batch into the file and fsynced it,
+/// on the thread every other row waits for.
+///
+/// The log starts over only when a writer begins after a copy caught up
+/// with the last commit; a writer that begins right after its own commit
+/// (the next bulk batch) is always ahead of the copy. So once the log
+/// holds more than [`LOG_LIMIT`] bytes, the next writer waits for the copy
+/// before it begins ([`Checkpointer::catch_up`]): one wait per that many
+/// bytes written, instead of a copy inside every commit.
+#[derive(Debug)]
+struct Checkpointer {
+    shared: std::sync::Arc<CheckpointShared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    log: PathBuf,
+}
+
+#[derive(Debug, Default)]
+struct CheckpointShared {
+    state: std::sync::Mutex<CheckpointState>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct CheckpointState {
+    /// Commits made, and commits whose copy is finished.
+    committed: u64,
+    copied: u64,
+    stop: bool,
+}
+
+/// The size of the write-ahead log past which a writer waits for the
+/// copy before it begins (and the size SQLite truncates the log file to
+/// when it starts over).
+const LOG_LIMIT: u64 = 32 << 20;
+
+/// [`LOG_LIMIT`], lowered by tests to see the log start over without
+/// writing 32 MiB.
+static LOG_LIMIT_NOW: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(LOG_LIMIT);
+
+#[cfg(test)]
+pub(crate) fn set_log_limit(bytes: u64) {
+    LOG_LIMIT_NOW.store(bytes, core::sync::atomic::Ordering::Relaxed);
+}
+
+impl CheckpointShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CheckpointState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Checkpointer {
+    /// Opens the second connection and starts the thread; `None` when
+    /// either fails (the writer then keeps SQLite's own checkpoints).
+    fn start(path: &Path) -> Option<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .ok()?;
+        let shared = std::sync::Arc::new(CheckpointShared::default());
+        let theirs = std::sync::Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("ledger-checkpoint".into())
+            .spawn(move || loop {
+                let target = {
+                    let mut s = theirs.lock();
+                    while s.copied == s.committed && !s.stop {
+                        s = theirs
+                            .changed
+                            .wait(s)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    }
+                    if s.stop {
+                        return;
+                    }
+                    s.committed
+                };
+                // A copy that fails (another process reading an old
+                // snapshot holds part of the log) is retried after the
+                // next commit; the log keeps every committed page.
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                theirs.lock().copied = target;
+                theirs.changed.notify_all();
+            })
+            .ok()?;
+        let mut log = path.as_os_str().to_owned();
+        log.push("-wal");
+        Some(Self {
+            shared,
+            thread: Some(thread),
+            log: PathBuf::from(log),
+        })
+    }
+
+    /// After a commit: the copy is due.
+    fn committed(&self) {
+        self.shared.lock().committed += 1;
+        self.shared.changed.notify_all();
+    }
+
+    /// Before a writer begins: when the log is past [`LOG_LIMIT_NOW`],
+    /// waits (up to `timeout`) for the copy of every commit so far, so
+    /// this writer starts the log over.
+    fn catch_up(&self, timeout: Duration) {
+        let limit = LOG_LIMIT_NOW.load(core::sync::atomic::Ordering::Relaxed);
+        if std::fs::metadata(&self.log).map_or(0, |m| m.len()) < limit {
+            return;
+        }
+        let s = self.shared.lock();
+        let _ = self
+            .shared
+            .changed
+            .wait_timeout_while(s, timeout, |s| s.copied < s.committed);
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        // The thread finishes the copy it is making (if any) and ends.
+        self.shared.lock().stop = true;
+        self.shared.changed.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// What the first bytes of a file say it is.
@@ -360,7 +503,8 @@ impl SqliteBackend {
             .map_err(sql(path))?,
             Mode::Read => Self::open_reader(path)?,
         };
-        let backend = Self {
+        let mut backend = Self {
+            checkpointer: None,
             conn,
             path: path.to_owned(),
             mode,
@@ -368,6 +512,17 @@ impl SqliteBackend {
         let version = backend.check_schema()?;
         if mode == Mode::Write {
             backend.setup_writer()?;
+            backend.checkpointer = Checkpointer::start(path);
+            if backend.checkpointer.is_some() {
+                backend
+                    .conn
+                    .pragma_update(None, "wal_autocheckpoint", 0)
+                    .map_err(sql(path))?;
+                backend
+                    .conn
+                    .pragma_update(None, "journal_size_limit", to_i64(LOG_LIMIT))
+                    .map_err(sql(path))?;
+            }
             if version == UNREGISTERED_VERSION {
                 // Schema 3 → 4: the registry and billing views, empty (a
                 // schema 3 journal has none of their facts).
@@ -598,7 +753,10 @@ impl SqliteBackend {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sql(path))?;
+        // No checkpoint thread: the file is renamed into place once made,
+        // and a second connection would keep the log's temporary name.
         let backend = Self {
+            checkpointer: None,
             conn,
             path: path.to_owned(),
             mode: Mode::Write,
@@ -642,6 +800,9 @@ impl SqliteBackend {
             });
         }
         let path = self.path.clone();
+        if let Some(c) = &self.checkpointer {
+            c.catch_up(timeout);
+        }
         let start = Instant::now();
         // A short first wait, then the notice, then the rest.
         let first = timeout.min(Duration::from_millis(500));
@@ -689,6 +850,7 @@ impl SqliteBackend {
             })?;
         Ok(SqliteTx {
             tx,
+            checkpoint: self.checkpointer.as_ref(),
             path,
             identity: core::cell::RefCell::new(None),
             counters: core::cell::RefCell::default(),
@@ -701,6 +863,8 @@ impl SqliteBackend {
 #[derive(Debug)]
 pub struct SqliteTx<'c> {
     tx: Transaction<'c>,
+    /// Told of the commit.
+    checkpoint: Option<&'c Checkpointer>,
     path: PathBuf,
     /// The identity view, once read (it changes only with the genesis).
     identity: core::cell::RefCell<Option<Option<Identity>>>,
@@ -768,7 +932,11 @@ impl SqliteTx<'_> {
 
     pub(crate) fn commit(self) -> Result<(), LedgerError> {
         let path = self.path;
-        self.tx.commit().map_err(sql(&path))
+        self.tx.commit().map_err(sql(&path))?;
+        if let Some(c) = self.checkpoint {
+            c.committed();
+        }
+        Ok(())
     }
 }
 
