@@ -20,9 +20,10 @@
 //! Rows are checked and their requests verified first; a bad row is
 //! reported with its line and skipped. The others are issued in batches,
 //! each one `BEGIN IMMEDIATE` transaction made durable by one commit
-//! (`synchronous=FULL`, one fsync per batch, not per row); each row runs
-//! in a savepoint, so a refused row leaves no trace; the licenses of a
-//! batch are signed on several threads. License files
+//! (`synchronous=FULL`, one fsync per batch, not per row); a refused row
+//! leaves no trace (a batch where a row is refused after it wrote is
+//! rolled back and redone with each row in a savepoint); the licenses of
+//! a batch are signed on several threads. License files
 //! (`DIR/SERIAL-SEQUENCE.lic`) are written only after their batch
 //! committed, so every file on disk is in the ledger. Re-running the same
 //! file skips rows whose key is in the ledger (writing their file again
@@ -517,12 +518,13 @@ fn signing_loop(
 }
 
 /// Signed licenses waiting for their turn, and the rows recorded so far.
-/// Licenses enter the journal in row order; a failed signature stops
-/// recording (the batch is then redone row by row).
+/// Licenses enter the journal in row order; a failed signature, or a row
+/// refused after it wrote, stops recording (`redo`: the batch is then
+/// rolled back and redone row by row).
 struct InOrder {
     waiting: BTreeMap<usize, (Planned, Vec<u8>)>,
     issued: Vec<Issued>,
-    signing_failed: bool,
+    redo: bool,
 }
 
 impl InOrder {
@@ -532,10 +534,10 @@ impl InOrder {
                 (i, p, Ok(bytes)) => {
                     self.waiting.insert(i, (p, bytes));
                 }
-                (_, _, Err(_)) => self.signing_failed = true,
+                (_, _, Err(_)) => self.redo = true,
             }
         }
-        while !self.signing_failed {
+        while !self.redo {
             let Some((p, bytes)) = self.waiting.remove(&self.issued.len()) else {
                 break;
             };
@@ -556,13 +558,17 @@ fn row_message(e: &Error) -> String {
     }
 }
 
-/// One batch: plan every row (each in a savepoint: a refused row leaves no
-/// trace) and hand it to `threads - 1` signing threads at once (one
-/// thread: sign it in place); record the
-/// signed licenses in row order as they come back, while later rows are
-/// still being planned, so the ledger work and the signatures overlap;
-/// commit. `None` when signing failed, so the caller can redo the batch
-/// row by row.
+/// One batch: plan every row and hand it to `threads - 1` signing threads
+/// at once (one thread: sign it in place); record the signed licenses in
+/// row order as they come back, while later rows are still being planned,
+/// so the ledger work and the signatures overlap; commit.
+///
+/// Rows are planned without savepoints ([`Writer::unguarded`]: a savepoint
+/// copies every page a row touches, about a tenth of a row's ledger work).
+/// A row refused before it wrote anything (most refusals: the policy
+/// checks come first) is refused here; one refused after it wrote spoils
+/// the transaction. `None` then, or when signing failed, so the caller
+/// redoes the batch row by row, each row in a savepoint.
 fn batch_parallel(
     ledger: &mut Ledger,
     issuer: &Issuer<'_>,
@@ -575,7 +581,7 @@ fn batch_parallel(
     let mut order = InOrder {
         waiting: BTreeMap::new(),
         issued: Vec::with_capacity(batch.len()),
-        signing_failed: false,
+        redo: false,
     };
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let job_rx = Mutex::new(job_rx);
@@ -615,7 +621,7 @@ fn batch_parallel(
                 idem_key: Some(&row.key),
                 order_json: Some(&row.order_json),
             };
-            let result = w.savepoint(|w| {
+            let planned_row = w.unguarded(|w| {
                 let p = issuance::plan(w, issuer, &row.order, &row.request, &opts)?;
                 if let Some(seq) = serials.get(&p.data.serial) {
                     return Err(Error::Policy(PolicyError::AlreadyLicensed {
@@ -625,6 +631,15 @@ fn batch_parallel(
                 }
                 Ok(p)
             });
+            let result = match planned_row {
+                Ok(p) => Ok(p),
+                Err(Some(e)) => Err(e),
+                // Refused after it wrote: roll the batch back, redo it.
+                Err(None) => {
+                    order.redo = true;
+                    return Ok(());
+                }
+            };
             match result {
                 Ok(p) => {
                     serials.insert(p.data.serial.clone(), p.data.sequence);
@@ -638,7 +653,7 @@ fn batch_parallel(
                         if pending.len() >= CHUNK
                             && job_tx.send(core::mem::take(&mut pending)).is_err()
                         {
-                            order.signing_failed = true;
+                            order.redo = true;
                         }
                     }
                     planned += 1;
@@ -656,18 +671,18 @@ fn batch_parallel(
             }
         }
         if !pending.is_empty() && job_tx.send(pending).is_err() {
-            order.signing_failed = true;
+            order.redo = true;
         }
         drop(job_tx);
         for s in done_rx {
             order.take(&mut w, issuer, s)?;
         }
         if order.issued.len() != planned {
-            order.signing_failed = true;
+            order.redo = true;
         }
         Ok(())
     })?;
-    if order.signing_failed {
+    if order.redo {
         return Ok(None);
     }
     w.commit()?;

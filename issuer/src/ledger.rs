@@ -1548,6 +1548,7 @@ impl Ledger {
             last_at: i64::MIN,
             identity,
             next: None,
+            tried: 0,
             checked: &mut self.views_checked,
             checkpoint_verified: &mut self.checkpoint_verified,
             stamp,
@@ -1899,6 +1900,9 @@ pub struct Writer<'w> {
     /// The last [`Writer::next_sequence`] answer, so [`Writer::append`]
     /// need not ask again.
     next: Option<(String, u32)>,
+    /// Entries this writer set out to append: one the fold refuses may
+    /// have written part of its views first ([`Writer::unguarded`]).
+    tried: u64,
     /// The ledger's record of checked views, set again by a commit.
     checked: &'w mut Option<ViewsChecked>,
     /// The ledger's last verified checkpoint, this commit's once it
@@ -1951,6 +1955,7 @@ impl Writer<'_> {
         at: i64,
         fact: Fact,
     ) -> Result<(u64, Option<views::LicenseRow>), LedgerError> {
+        self.tried += 1;
         let entry = Entry {
             at,
             operator: operator.to_owned(),
@@ -2423,6 +2428,24 @@ impl Writer<'_> {
                 Err(e)
             }
         }
+    }
+
+    /// Runs `f` without a savepoint, for a caller that expects `f` to
+    /// succeed and can redo its work otherwise (a savepoint costs every row
+    /// a copy of each page it touches). `Ok` is `f`'s; an error of `f`
+    /// before it set out to append anything is `Err(Some(e))`, the
+    /// transaction as it was; an error after is `Err(None)`: part of it may
+    /// be written, so the caller must drop the transaction (rolled back)
+    /// and redo its work with [`Writer::savepoint`].
+    ///
+    /// # Errors
+    /// As above.
+    pub fn unguarded<T, E>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, E>,
+    ) -> Result<T, Option<E>> {
+        let tried = self.tried;
+        f(self).map_err(|e| (self.tried == tried).then_some(e))
     }
 
     /// Signs a checkpoint of the new head (when anything was appended) and

@@ -159,6 +159,7 @@ on_both_backends!(
     sequences_must_be_next_and_licenses_what_they_say,
     uncommitted_writer_rolls_back,
     savepoint_undoes_a_failed_row_only,
+    unguarded_says_whether_a_failure_wrote,
     serials_are_allocated_per_year_never_twice,
     the_last_serial_of_a_year_is_the_last,
     hw_serials_are_normalized_and_converted_once,
@@ -402,6 +403,56 @@ fn savepoint_undoes_a_failed_row_only(f: &Fixture) {
     assert_eq!((r.entries, r.licenses), (3, 2));
     assert!(ledger.sw_serial_of("HW-1").unwrap().is_none());
     assert!(ledger.latest("SW-2026-000002").unwrap().is_none());
+}
+
+fn unguarded_says_whether_a_failure_wrote(f: &Fixture) {
+    let mut ledger = f.create();
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
+    w.unguarded(|w| w.append(record("SW-2026-000001", 1, 1)).map(|_| ()))
+        .unwrap();
+    // Refused before it set out to write: the transaction goes on.
+    let before: Result<(), Option<LedgerError>> =
+        w.unguarded(|_| Err(LedgerError::NotFound("x".into())));
+    assert!(matches!(before, Err(Some(LedgerError::NotFound(_)))));
+    // Refused by the fold of a charge line after the lines before it
+    // were written: spoiled.
+    let lines = |days| {
+        vec![
+            crate::ledger::Charge {
+                kind: "activation".into(),
+                item: "base:Phone System".into(),
+                quantity: 1,
+                cycle: "monthly".into(),
+                period_start: samples::T0,
+                period_end: None,
+                days: 1,
+                period_days: 30,
+            },
+            crate::ledger::Charge {
+                kind: "activation".into(),
+                item: "service:call_recording".into(),
+                quantity: 1,
+                cycle: "monthly".into(),
+                period_start: samples::T0,
+                period_end: None,
+                days,
+                period_days: 30,
+            },
+        ]
+    };
+    let after: Result<(), Option<LedgerError>> =
+        w.unguarded(|w| w.add_charges("SW-2026-000001", 1, lines(31), samples::T0));
+    assert!(matches!(after, Err(None)), "{after:?}");
+    drop(w);
+    // The caller drops the spoiled transaction and redoes its work.
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
+    w.unguarded(|w| w.append(record("SW-2026-000001", 1, 1)).map(|_| ()))
+        .unwrap();
+    w.unguarded(|w| w.add_charges("SW-2026-000001", 1, lines(2), samples::T0))
+        .unwrap();
+    w.commit().unwrap();
+    let r = ledger.verify(&f.keyring(), None).unwrap();
+    assert_eq!((r.entries, r.licenses), (3, 1));
 }
 
 fn serials_are_allocated_per_year_never_twice(f: &Fixture) {
