@@ -940,6 +940,10 @@ impl SqliteTx<'_> {
     }
 }
 
+/// Charge lines per `INSERT` statement ([`SqliteTx::put_charges`]); 13
+/// values a line, far below SQLite's limit of bound values.
+const CHARGES_PER_INSERT: usize = 32;
+
 /// Saturating conversions between SQLite's i64 and our unsigned numbers.
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -1908,5 +1912,46 @@ impl ViewStore for SqliteTx<'_> {
                 row.at
             ],
         )
+    }
+
+    /// One statement per up to [`CHARGES_PER_INSERT`] lines: a license's
+    /// charges are several lines (an activation about seven), and each
+    /// statement costs about as much again as its rows.
+    fn put_charges(&mut self, rows: &[ChargeRow]) -> Result<(), LedgerError> {
+        for chunk in rows.chunks(CHARGES_PER_INSERT) {
+            if let [row] = chunk {
+                self.put_charge(row)?;
+                continue;
+            }
+            let mut statement = String::from(
+                "INSERT INTO charges (entry, line, serial, sequence, kind, item, quantity, cycle, \
+                 period_start, period_end, days, period_days, at) VALUES ",
+            );
+            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 13);
+            let entries: Vec<i64> = chunk.iter().map(|r| to_i64(r.entry)).collect();
+            for (i, (row, entry)) in chunk.iter().zip(&entries).enumerate() {
+                if i > 0 {
+                    statement.push(',');
+                }
+                statement.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                values.extend_from_slice(&[
+                    entry,
+                    &row.line,
+                    &row.serial,
+                    &row.sequence,
+                    &row.kind,
+                    &row.item,
+                    &row.quantity,
+                    &row.cycle,
+                    &row.period_start,
+                    &row.period_end,
+                    &row.days,
+                    &row.period_days,
+                    &row.at,
+                ]);
+            }
+            self.exec(&statement, rusqlite::params_from_iter(values))?;
+        }
+        Ok(())
     }
 }

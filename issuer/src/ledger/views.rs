@@ -492,6 +492,14 @@ pub trait ViewStore {
     /// # Errors
     /// As above.
     fn put_charge(&mut self, row: &ChargeRow) -> Result<(), LedgerError>;
+    /// Adds the charge lines of one entry, in order ([`Self::put_charge`]
+    /// each, unless the store has a cheaper way).
+    ///
+    /// # Errors
+    /// As [`Self::put_charge`].
+    fn put_charges(&mut self, rows: &[ChargeRow]) -> Result<(), LedgerError> {
+        rows.iter().try_for_each(|r| self.put_charge(r))
+    }
     /// Notes that a notice came into effect or was withdrawn. The
     /// backends read notices from the journal itself (they are few: one
     /// per recipient and day), so only the in-memory fold keeps them.
@@ -952,6 +960,7 @@ pub fn apply(
                     lines.len()
                 )));
             }
+            let mut rows = Vec::with_capacity(lines.len());
             for (i, c) in lines.iter().enumerate() {
                 for (what, v) in [
                     ("charge kind", &c.kind),
@@ -966,7 +975,7 @@ pub fn apply(
                         c.days, c.period_days, c.period_start, c.period_end
                     )));
                 }
-                views.put_charge(&ChargeRow {
+                rows.push(ChargeRow {
                     entry: position,
                     line: u32::try_from(i).unwrap_or(u32::MAX),
                     serial: serial.clone(),
@@ -980,8 +989,9 @@ pub fn apply(
                     days: c.days,
                     period_days: c.period_days,
                     at: entry.at,
-                })?;
+                });
             }
+            views.put_charges(&rows)?;
         }
         Fact::NoticeSent {
             recipient,
