@@ -345,10 +345,12 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
             for (i, hw) in hw_serials.iter().enumerate() {
                 text.push_str(&format!(
                     "  hw serial   {hw} ({})\n",
+                    // The first one is converted when the PBX is
+                    // entered (`pbx add --hw-serial`) or first activated.
                     if i == 0 {
-                        "converted on first activation"
+                        "first appliance"
                     } else {
-                        "converted on a replacement"
+                        "replacement appliance"
                     }
                 ));
             }
