@@ -24,7 +24,7 @@ use crate::catalog::PolicyValues;
 use crate::validate;
 
 /// The ledger's identity (the genesis entry).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Identity {
     /// Random id named by every checkpoint.
     #[serde(with = "hex_bytes")]
@@ -38,7 +38,7 @@ pub struct Identity {
 }
 
 /// A row of the licenses view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct LicenseRow {
     /// SW serial.
     pub serial: String,
@@ -73,7 +73,7 @@ pub struct LicenseRow {
 }
 
 /// A row of the HW → SW serials view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct HwRow {
     /// Normalized HW serial.
     pub hw_serial: String,
@@ -86,7 +86,7 @@ pub struct HwRow {
 }
 
 /// A row of the serial counters view: the last number allocated in a year.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct CounterRow {
     /// The year.
     pub year: i32,
@@ -97,7 +97,7 @@ pub struct CounterRow {
 }
 
 /// A row of the schedules view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct ScheduleRow {
     /// SW serial.
     pub serial: String,
@@ -114,7 +114,7 @@ pub struct ScheduleRow {
 }
 
 /// A row of the events view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct EventRow {
     /// The entry (one event per entry).
     pub entry: u64,
@@ -133,7 +133,7 @@ pub struct EventRow {
 }
 
 /// A row of the replaced bindings view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct ReplacedRow {
     /// SW serial.
     pub serial: String,
@@ -152,7 +152,7 @@ pub struct ReplacedRow {
 }
 
 /// A row of the PBX registry view.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct PbxRow {
     /// SW serial.
     pub serial: String,
@@ -195,7 +195,7 @@ impl PbxRow {
 }
 
 /// A row of the PBX history view: its addition and every change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct PbxChangeRow {
     /// The entry.
     pub entry: u64,
@@ -212,7 +212,7 @@ pub struct PbxChangeRow {
 }
 
 /// A row of the charges view: one billed quantity.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct ChargeRow {
     /// The entry.
     pub entry: u64,
@@ -302,8 +302,60 @@ pub enum ViewRow {
     Charge(ChargeRow),
 }
 
-fn digest_of<T: Serialize>(row: &T) -> [u8; 32] {
-    Sha256::digest(serde_json::to_vec(row).unwrap_or_default()).into()
+/// SHA-256 fed by a row's derived [`Hash`]: that encoding is one-to-one
+/// for a given row type (a string ends with a 0xff byte, which UTF-8 never
+/// holds; integers have fixed widths; an `Option` starts with its
+/// variant), so two rows of a view have one digest only when they are
+/// equal. The digests never leave the process: they compare the rows the
+/// fold made with a backend's, in one check.
+struct DigestHasher(Sha256);
+
+impl core::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        let d: [u8; 32] = self.0.clone().finalize().into();
+        u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+fn digest_of<T: core::hash::Hash>(row: &T) -> [u8; 32] {
+    let mut h = DigestHasher(Sha256::new());
+    row.hash(&mut h);
+    h.0.finalize().into()
+}
+
+/// Which row of its view a row is: what [`ViewRow::key`] names, without
+/// making a string of it (a check builds one per row of the ledger).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RowKey {
+    /// The identity's one row.
+    Identity,
+    /// A serial, an HW serial or a year's counter (as text).
+    Name(String),
+    /// A serial and a sequence.
+    License(String, u32),
+    /// The entry that made the row.
+    Entry(u64),
+    /// The entry and the line of a charge.
+    Line(u64, u32),
+    /// A year.
+    Year(i32),
+}
+
+impl core::fmt::Display for RowKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Identity => f.write_str("the identity"),
+            Self::Name(n) => f.write_str(n),
+            Self::License(s, q) => write!(f, "{s}:{q}"),
+            Self::Entry(e) => write!(f, "entry {e}"),
+            Self::Line(e, l) => write!(f, "entry {e} line {l}"),
+            Self::Year(y) => write!(f, "{y}"),
+        }
+    }
 }
 
 impl ViewRow {
@@ -327,17 +379,23 @@ impl ViewRow {
     /// The row's key within its view, for messages.
     #[must_use]
     pub fn key(&self) -> String {
+        self.row_key().to_string()
+    }
+
+    /// The row's key within its view.
+    #[must_use]
+    pub fn row_key(&self) -> RowKey {
         match self {
-            Self::Identity(_) => "the identity".into(),
-            Self::License(r) => format!("{}:{}", r.serial, r.sequence),
-            Self::Hw(r) => r.hw_serial.clone(),
-            Self::Counter(r) => r.year.to_string(),
-            Self::Schedule(r) => r.serial.clone(),
-            Self::Event(r) => format!("entry {}", r.entry),
-            Self::Replaced(r) => format!("{}:{}", r.serial, r.sequence),
-            Self::Pbx(r) => r.serial.clone(),
-            Self::PbxChange(r) => format!("entry {}", r.entry),
-            Self::Charge(r) => format!("entry {} line {}", r.entry, r.line),
+            Self::Identity(_) => RowKey::Identity,
+            Self::License(r) => RowKey::License(r.serial.clone(), r.sequence),
+            Self::Hw(r) => RowKey::Name(r.hw_serial.clone()),
+            Self::Counter(r) => RowKey::Year(r.year),
+            Self::Schedule(r) => RowKey::Name(r.serial.clone()),
+            Self::Event(r) => RowKey::Entry(r.entry),
+            Self::Replaced(r) => RowKey::License(r.serial.clone(), r.sequence),
+            Self::Pbx(r) => RowKey::Name(r.serial.clone()),
+            Self::PbxChange(r) => RowKey::Entry(r.entry),
+            Self::Charge(r) => RowKey::Line(r.entry, r.line),
         }
     }
 
@@ -1251,14 +1309,26 @@ pub struct MemoryViews {
     /// The entries the first checkpoint covers (`None`: not known, the
     /// first transaction has not ended).
     first_checkpoint: Option<u64>,
-    /// (view, key) → (digest, entry that made the row).
-    rows: BTreeMap<(View, String), ([u8; 32], u64)>,
+    /// (view, key) → the row's place in `slots`.
+    rows: HashMap<(View, RowKey), usize>,
+    /// Per row: its digest and the entry that made it.
+    slots: Vec<([u8; 32], u64)>,
 }
 
 impl MemoryViews {
     fn row(&mut self, row: ViewRow, entry: u64) {
-        self.rows
-            .insert((row.view(), row.key()), (row.digest(), entry));
+        let value = (row.digest(), entry);
+        match self.rows.entry((row.view(), row.row_key())) {
+            std::collections::hash_map::Entry::Occupied(o) => {
+                if let Some(slot) = self.slots.get_mut(*o.get()) {
+                    *slot = value;
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(self.slots.len());
+                self.slots.push(value);
+            }
+        }
     }
 
     /// Compares a backend's views, given row by row through `rows`, with
@@ -1275,7 +1345,7 @@ impl MemoryViews {
         entries: u64,
         rows: impl FnOnce(&mut dyn FnMut(ViewRow) -> Result<(), LedgerError>) -> Result<(), LedgerError>,
     ) -> Result<Option<(u64, String)>, LedgerError> {
-        let mut seen: HashSet<(View, String)> = HashSet::new();
+        let mut seen = vec![false; self.slots.len()];
         let mut first: Option<(u64, String)> = None;
         let mut note = |entry: u64, what: String| {
             if first.as_ref().is_none_or(|(e, _)| entry < *e) {
@@ -1283,8 +1353,11 @@ impl MemoryViews {
             }
         };
         rows(&mut |row: ViewRow| {
-            let key = (row.view(), row.key());
-            match self.rows.get(&key) {
+            let view = row.view();
+            let key = (view, row.row_key());
+            let shown = |k: &RowKey| validate::shown(&k.to_string());
+            let place = self.rows.get(&key).copied();
+            match place.and_then(|i| Some((i, *self.slots.get(i)?))) {
                 None => {
                     let claimed = row.entry();
                     note(
@@ -1292,39 +1365,63 @@ impl MemoryViews {
                         if claimed > entries {
                             format!(
                                 "view {} holds {}, made by entry {claimed}, but the journal ends at entry {entries}: entries were cut off (or the row was added outside tessera)",
-                                key.0.name(),
-                                validate::shown(&key.1)
+                                view.name(),
+                                shown(&key.1)
                             )
                         } else {
                             format!(
                                 "view {} holds {}, which no journal entry made (added outside tessera)",
-                                key.0.name(),
-                                validate::shown(&key.1)
+                                view.name(),
+                                shown(&key.1)
                             )
                         },
                     );
                 }
-                Some((digest, entry)) if *digest != row.digest() => note(
-                    *entry,
-                    format!(
-                        "view {} row {} differs from what entry {entry} made (edited outside tessera)",
-                        key.0.name(),
-                        validate::shown(&key.1)
-                    ),
-                ),
-                Some(_) => {}
+                Some((i, (digest, entry))) => {
+                    let was_seen = seen.get(i).copied().unwrap_or(false);
+                    if was_seen {
+                        note(
+                            entry,
+                            format!(
+                                "view {} holds row {} twice (added outside tessera)",
+                                view.name(),
+                                shown(&key.1)
+                            ),
+                        );
+                    } else if digest != row.digest() {
+                        note(
+                            entry,
+                            format!(
+                                "view {} row {} differs from what entry {entry} made (edited outside tessera)",
+                                view.name(),
+                                shown(&key.1)
+                            ),
+                        );
+                    }
+                    if let Some(s) = seen.get_mut(i) {
+                        *s = true;
+                    }
+                }
             }
-            seen.insert(key);
             Ok(())
         })?;
-        for ((view, key), (_, entry)) in &self.rows {
-            if !seen.contains(&(*view, key.clone())) {
+        if seen.iter().any(|s| !s) {
+            // Rows an entry made that the backend lacks, in key order (the
+            // first of several at one entry is named).
+            let mut missing: Vec<(&(View, RowKey), u64)> = self
+                .rows
+                .iter()
+                .filter(|(_, i)| !seen.get(**i).copied().unwrap_or(true))
+                .filter_map(|(k, i)| Some((k, self.slots.get(*i)?.1)))
+                .collect();
+            missing.sort();
+            for ((view, key), entry) in missing {
                 note(
-                    *entry,
+                    entry,
                     format!(
                         "view {} has no row {} although entry {entry} made it (deleted outside tessera)",
                         view.name(),
-                        validate::shown(key)
+                        validate::shown(&key.to_string())
                     ),
                 );
             }
