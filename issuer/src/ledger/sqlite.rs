@@ -1923,9 +1923,13 @@ impl ViewStore for SqliteTx<'_> {
                 self.put_charge(row)?;
                 continue;
             }
+            // `OR FAIL`: a statement of several rows that may abort needs
+            // SQLite's statement journal (a copy of every page it changes)
+            // to undo its first rows; a failed fold spoils the whole
+            // transaction or savepoint anyway.
             let mut statement = String::from(
-                "INSERT INTO charges (entry, line, serial, sequence, kind, item, quantity, cycle, \
-                 period_start, period_end, days, period_days, at) VALUES ",
+                "INSERT OR FAIL INTO charges (entry, line, serial, sequence, kind, item, quantity, \
+                 cycle, period_start, period_end, days, period_days, at) VALUES ",
             );
             let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 13);
             let entries: Vec<i64> = chunk.iter().map(|r| to_i64(r.entry)).collect();
