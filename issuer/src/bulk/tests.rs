@@ -282,6 +282,17 @@ fn eta_waits_for_a_measured_rate() {
 /// holds every page the run wrote: 3.7 MB here, for a 1.7 MB file).
 #[test]
 fn the_log_stays_bounded_across_batches() {
+    log_stays_bounded(false);
+}
+
+/// The same with the ledger's path a symbolic link: SQLite keeps the log
+/// next to the file the link points to, and that is the log to measure.
+#[test]
+fn the_log_of_a_linked_ledger_stays_bounded() {
+    log_stays_bounded(true);
+}
+
+fn log_stays_bounded(through_link: bool) {
     const ROWS: u32 = 240;
     const BATCH: usize = 12;
     let dir = tempfile::tempdir().unwrap();
@@ -305,9 +316,16 @@ fn the_log_stays_bounded_across_batches() {
     let (rows, errors) = prepare_text(&csv, d, Some(Path::new(ORDER)), check).unwrap();
     assert!(errors.is_empty(), "{errors:?}");
     let signer = FileSigner::generate().unwrap();
-    let path = d.join("l.db");
-    let mut ledger =
-        Ledger::create(&path, "tessera-vendor", &signer, "alice", now.timestamp()).unwrap();
+    std::fs::create_dir(d.join("real")).unwrap();
+    let real = d.join("real/l.db");
+    drop(Ledger::create(&real, "tessera-vendor", &signer, "alice", now.timestamp()).unwrap());
+    let path = if through_link {
+        std::os::unix::fs::symlink("real/l.db", d.join("l.db")).unwrap();
+        d.join("l.db")
+    } else {
+        real.clone()
+    };
+    let mut ledger = Ledger::open(&path).unwrap();
     let catalog = Catalog::default_catalog().unwrap();
     let issuer = Issuer {
         catalog: &catalog,
@@ -316,7 +334,7 @@ fn the_log_stays_bounded_across_batches() {
     };
     // 16 pages: the log starts over every batch or two.
     crate::ledger::sqlite::set_log_limit(16 * 4096);
-    let wal = d.join("l.db-wal");
+    let wal = d.join("real/l.db-wal");
     let mut largest = 0u64;
     let summary = issue_rows(&mut ledger, &issuer, &rows, BATCH, 2, now, None, |_| {
         largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));

@@ -315,9 +315,12 @@ struct CheckpointShared {
 
 #[derive(Debug, Default)]
 struct CheckpointState {
-    /// Commits made, and commits whose copy is finished.
+    /// Commits made, and commits whose copy is finished (or given up
+    /// while no writer waited for it).
     committed: u64,
     copied: u64,
+    /// A writer waits for the copy ([`Checkpointer::catch_up`]).
+    waiting: bool,
     stop: bool,
 }
 
@@ -370,15 +373,31 @@ impl Checkpointer {
                     }
                     s.committed
                 };
-                // A copy that fails (another process reading an old
-                // snapshot holds part of the log) is retried after the
-                // next commit; the log keeps every committed page.
-                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                theirs.lock().copied = target;
+                // (busy, frames in the log, frames copied): a reader of an
+                // older snapshot keeps the copy from reaching the end.
+                let whole = conn
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok(r.get::<_, i64>(1)? == r.get::<_, i64>(2)?)
+                    })
+                    .unwrap_or(false);
+                let mut s = theirs.lock();
+                if !whole && s.waiting && !s.stop {
+                    // A writer waits for the log to start over: try again
+                    // once the reader may be done.
+                    drop(s);
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                // Otherwise the next commit tries again; the log keeps
+                // every committed page meanwhile.
+                s.copied = target;
+                drop(s);
                 theirs.changed.notify_all();
             })
             .ok()?;
-        let mut log = path.as_os_str().to_owned();
+        // SQLite keeps the log next to the file a link points to.
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+        let mut log = real.into_os_string();
         log.push("-wal");
         Some(Self {
             shared,
@@ -394,20 +413,28 @@ impl Checkpointer {
     }
 
     /// Before a writer begins: when the log is past [`LOG_LIMIT_NOW`],
-    /// waits (up to `timeout`) for the copy of every commit so far, so
-    /// this writer starts the log over.
-    fn catch_up(&self, timeout: Duration) {
+    /// waits (at most [`CATCH_UP`]) for the copy of every commit so far,
+    /// so this writer starts the log over. A reader that holds an older
+    /// snapshot longer keeps the log from starting over: the limit is a
+    /// target, not a bound.
+    fn catch_up(&self) {
         let limit = LOG_LIMIT_NOW.load(core::sync::atomic::Ordering::Relaxed);
         if std::fs::metadata(&self.log).map_or(0, |m| m.len()) < limit {
             return;
         }
-        let s = self.shared.lock();
-        let _ = self
+        let mut s = self.shared.lock();
+        s.waiting = true;
+        let (mut s, _) = self
             .shared
             .changed
-            .wait_timeout_while(s, timeout, |s| s.copied < s.committed);
+            .wait_timeout_while(s, CATCH_UP, |s| s.copied < s.committed)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.waiting = false;
     }
 }
+
+/// How long a writer waits for the log copy before it begins anyway.
+const CATCH_UP: Duration = Duration::from_secs(2);
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
@@ -801,7 +828,7 @@ impl SqliteBackend {
         }
         let path = self.path.clone();
         if let Some(c) = &self.checkpointer {
-            c.catch_up(timeout);
+            c.catch_up();
         }
         let start = Instant::now();
         // A short first wait, then the notice, then the rest.
