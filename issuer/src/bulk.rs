@@ -563,18 +563,20 @@ fn row_message(e: &Error) -> String {
 /// row order as they come back, while later rows are still being planned,
 /// so the ledger work and the signatures overlap; commit.
 ///
-/// Rows are planned without savepoints ([`Writer::unguarded`]: a savepoint
-/// copies every page a row touches, about a tenth of a row's ledger work).
+/// Unless `guarded`, rows are planned without savepoints
+/// ([`Writer::unguarded`]: a savepoint copies every page a row touches).
 /// A row refused before it wrote anything (most refusals: the policy
 /// checks come first) is refused here; one refused after it wrote spoils
-/// the transaction. `None` then, or when signing failed, so the caller
-/// redoes the batch row by row, each row in a savepoint.
+/// the transaction: `None`, and the caller redoes the batch `guarded`,
+/// each row in a savepoint. `None` too when signing failed, so the caller
+/// can redo the batch row by row.
 fn batch_parallel(
     ledger: &mut Ledger,
     issuer: &Issuer<'_>,
     batch: &[Prepared],
     now: DateTime<Utc>,
     threads: usize,
+    guarded: bool,
 ) -> Result<Option<Vec<Outcome>>, Error> {
     let mut w = ledger.writer(issuer.signer, issuer.operator)?;
     let mut slots = Vec::with_capacity(batch.len());
@@ -621,7 +623,7 @@ fn batch_parallel(
                 idem_key: Some(&row.key),
                 order_json: Some(&row.order_json),
             };
-            let planned_row = w.unguarded(|w| {
+            let plan = |w: &mut Writer<'_>| {
                 let p = issuance::plan(w, issuer, &row.order, &row.request, &opts)?;
                 if let Some(seq) = serials.get(&p.data.serial) {
                     return Err(Error::Policy(PolicyError::AlreadyLicensed {
@@ -630,7 +632,12 @@ fn batch_parallel(
                     }));
                 }
                 Ok(p)
-            });
+            };
+            let planned_row = if guarded {
+                w.savepoint(plan).map_err(Some)
+            } else {
+                w.unguarded(plan)
+            };
             let result = match planned_row {
                 Ok(p) => Ok(p),
                 Err(Some(e)) => Err(e),
@@ -782,11 +789,15 @@ pub fn issue_rows(
 ) -> Result<Summary, Error> {
     let mut summary = Summary::default();
     for batch in rows.chunks(batch_size.max(1)) {
-        let outcomes = match batch_parallel(ledger, issuer, batch, now, threads)? {
+        let outcomes = match batch_parallel(ledger, issuer, batch, now, threads, false)? {
             Some(o) => o,
-            // Signing failed for some row: redo the batch (rolled back) one
-            // row at a time, so only that row is refused.
-            None => batch_sequential(ledger, issuer, batch, now)?,
+            // A row refused after it wrote: redo the batch (rolled back)
+            // with each row in a savepoint. Signing failed for some row:
+            // redo it one row at a time, so only that row is refused.
+            None => match batch_parallel(ledger, issuer, batch, now, threads, true)? {
+                Some(o) => o,
+                None => batch_sequential(ledger, issuer, batch, now)?,
+            },
         };
         if let Some(dir) = out_dir {
             let records: Vec<&Record> = outcomes
