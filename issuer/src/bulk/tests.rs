@@ -19,6 +19,20 @@ use crate::validate::{RequestCheck, DEFAULT_REQUEST_WINDOW};
 const ORDER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/order.toml");
 const NOW: &str = "2026-01-02T09:00:00Z";
 
+/// A new ledger at `path`, created at [`NOW`].
+fn new_ledger(path: &Path, signer: &FileSigner) -> Ledger {
+    let now = parse_time(NOW).unwrap().timestamp();
+    Ledger::create(path, "tessera-vendor", signer, "alice", now).unwrap()
+}
+
+/// The request check of a run at [`NOW`].
+fn check() -> RequestCheck {
+    RequestCheck {
+        now: parse_time(NOW).unwrap().timestamp(),
+        window: DEFAULT_REQUEST_WINDOW,
+    }
+}
+
 fn device_seed(n: u32) -> [u8; 32] {
     let mut seed = [0u8; 32];
     seed[..4].copy_from_slice(&n.to_be_bytes());
@@ -70,10 +84,7 @@ fn rows(dir: &Path) -> Vec<Prepared> {
     }
     std::fs::write(dir.join("other.req"), request(99, "HW-T0005")).unwrap();
     line("other.req", 99);
-    let check = RequestCheck {
-        now: parse_time(NOW).unwrap().timestamp(),
-        window: DEFAULT_REQUEST_WINDOW,
-    };
+    let check = check();
     let (rows, errors) = prepare_text(&csv, dir, Some(Path::new(ORDER)), check).unwrap();
     assert!(errors.is_empty(), "{errors:?}");
     let mut rows = rows;
@@ -100,14 +111,7 @@ fn run(
     let dir = tempfile::tempdir().unwrap();
     let rows = rows(dir.path());
     let now = parse_time(NOW).unwrap();
-    let mut ledger = Ledger::create(
-        &dir.path().join("l.db"),
-        "tessera-vendor",
-        trusted,
-        "alice",
-        now.timestamp(),
-    )
-    .unwrap();
+    let mut ledger = new_ledger(&dir.path().join("l.db"), trusted);
     let catalog = Catalog::default_catalog().unwrap();
     let issuer = Issuer {
         catalog: &catalog,
@@ -214,24 +218,14 @@ fn a_key_of_an_earlier_row_is_never_skipped_for_another_device() {
     }
     let now = parse_time(NOW).unwrap();
     let signer = FileSigner::generate().unwrap();
-    let mut ledger = Ledger::create(
-        &d.join("l.db"),
-        "tessera-vendor",
-        &signer,
-        "alice",
-        now.timestamp(),
-    )
-    .unwrap();
+    let mut ledger = new_ledger(&d.join("l.db"), &signer);
     let catalog = Catalog::default_catalog().unwrap();
     let issuer = Issuer {
         catalog: &catalog,
         signer: &signer,
         operator: "alice",
     };
-    let check = RequestCheck {
-        now: now.timestamp(),
-        window: DEFAULT_REQUEST_WINDOW,
-    };
+    let check = check();
     let mut run = |file: &str, user: &str| {
         let csv = format!(
             "request,extension,number,user,base,addon_1,addon_2,key\n{file},10,+4930000010,{user},Phone System,call_recording,device_ip_phone,K1\n"
@@ -275,6 +269,35 @@ fn eta_waits_for_a_measured_rate() {
     assert_eq!(eta_text(10, None, Duration::from_secs(10)), "");
 }
 
+/// A bulk CSV of `count` appliances (HW serials `PREFIX0000` ...), with
+/// their request files in `d`, and the order file `order(n)` names (none:
+/// the run's `--order`).
+fn appliances(
+    d: &Path,
+    count: u32,
+    prefix: &str,
+    order: impl Fn(u32) -> Option<&'static str>,
+) -> String {
+    let orders = (0..count).any(|n| order(n).is_some());
+    let mut csv = String::from(if orders {
+        "request,order,extension,number,user,base,addon_1,addon_2\n"
+    } else {
+        "request,extension,number,user,base,addon_1,addon_2\n"
+    });
+    for n in 0..count {
+        std::fs::write(
+            d.join(format!("{n}.req")),
+            request(n, &format!("{prefix}{n:04}")),
+        )
+        .unwrap();
+        let order = order(n).map(|o| format!("{o},")).unwrap_or_default();
+        csv.push_str(&format!(
+            "{n}.req,{order}{n},+4930{n:06},user{n}@example.com,Phone System,call_recording,device_ip_phone\n"
+        ));
+    }
+    csv
+}
+
 /// The write-ahead log is copied into the ledger file by the writer's
 /// checkpoint thread, not inside the commits, and starts over once past
 /// its limit: across many batches it stays a fraction of what was
@@ -297,28 +320,15 @@ fn log_stays_bounded(through_link: bool) {
     const BATCH: usize = 12;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut csv = String::from("request,extension,number,user,base,addon_1,addon_2\n");
-    for n in 0..ROWS {
-        std::fs::write(
-            d.join(format!("{n}.req")),
-            request(n, &format!("HW-W{n:04}")),
-        )
-        .unwrap();
-        csv.push_str(&format!(
-            "{n}.req,{n},+4930{n:06},user{n}@example.com,Phone System,call_recording,device_ip_phone\n"
-        ));
-    }
+    let csv = appliances(d, ROWS, "HW-W", |_| None);
     let now = parse_time(NOW).unwrap();
-    let check = RequestCheck {
-        now: now.timestamp(),
-        window: DEFAULT_REQUEST_WINDOW,
-    };
+    let check = check();
     let (rows, errors) = prepare_text(&csv, d, Some(Path::new(ORDER)), check).unwrap();
     assert!(errors.is_empty(), "{errors:?}");
     let signer = FileSigner::generate().unwrap();
     std::fs::create_dir(d.join("real")).unwrap();
     let real = d.join("real/l.db");
-    drop(Ledger::create(&real, "tessera-vendor", &signer, "alice", now.timestamp()).unwrap());
+    drop(new_ledger(&real, &signer));
     let path = if through_link {
         std::os::unix::fs::symlink("real/l.db", d.join("l.db")).unwrap();
         d.join("l.db")
@@ -369,34 +379,15 @@ fn a_row_refused_after_it_wrote_leaves_no_trace() {
         format!("policy = \"no-such-policy\"\n{order}"),
     )
     .unwrap();
-    let mut csv = String::from("request,order,extension,number,user,base,addon_1,addon_2\n");
-    for n in 0..12u32 {
-        std::fs::write(
-            d.join(format!("{n}.req")),
-            request(n, &format!("HW-S{n:04}")),
-        )
-        .unwrap();
-        let order = if n == 7 { "bad.toml" } else { "good.toml" };
-        csv.push_str(&format!(
-            "{n}.req,{order},{n},+4930{n:06},user{n}@example.com,Phone System,call_recording,device_ip_phone\n"
-        ));
-    }
+    let csv = appliances(d, 12, "HW-S", |n| {
+        Some(if n == 7 { "bad.toml" } else { "good.toml" })
+    });
     let now = parse_time(NOW).unwrap();
-    let check = RequestCheck {
-        now: now.timestamp(),
-        window: DEFAULT_REQUEST_WINDOW,
-    };
+    let check = check();
     let (rows, errors) = prepare_text(&csv, d, None, check).unwrap();
     assert!(errors.is_empty(), "{errors:?}");
     let signer = FileSigner::generate().unwrap();
-    let mut ledger = Ledger::create(
-        &d.join("l.db"),
-        "tessera-vendor",
-        &signer,
-        "alice",
-        now.timestamp(),
-    )
-    .unwrap();
+    let mut ledger = new_ledger(&d.join("l.db"), &signer);
     let catalog = Catalog::default_catalog().unwrap();
     let issuer = Issuer {
         catalog: &catalog,
