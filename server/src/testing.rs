@@ -286,3 +286,37 @@ pub fn listening_url(stderr: &mut impl std::io::BufRead) -> Result<String, Strin
         "the server never said where it listens; it said:\n{seen}"
     ))
 }
+
+/// The `tessera-server` binary at `bin` on a [`TestVendor`]'s folder
+/// `dir` (its ledger, key, passphrase and certificates), on a free
+/// loopback port, per-serial limits off, clock at 2026-01-01T10:00:00Z;
+/// standard error piped, for [`listening_url`].
+#[must_use]
+pub fn server_command(bin: &str, dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(bin);
+    c.current_dir(dir)
+        .env_clear()
+        .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
+        .args(["--listen", "127.0.0.1:0", "--operator", "tessera-server"])
+        .args(["--ledger", "ledger.db", "--key", "signing.pem"])
+        .args(["--passphrase-file", "passphrase"])
+        .args(["--tls-cert", "server.pem", "--tls-key", "server.key"])
+        .args(["--rate-per-serial", "off", "--now", "2026-01-01T10:00:00Z"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    c
+}
+
+/// A server process, killed when dropped before it exited: a test that
+/// fails half-way leaves no server behind.
+#[derive(Debug)]
+pub struct ServerProcess(pub std::process::Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}

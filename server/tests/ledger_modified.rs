@@ -5,43 +5,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::BufReader;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use tessera_server::testing::{client, listening_url, renewal, TestVendor};
+use tessera_server::testing::{
+    client, listening_url, renewal, server_command, ServerProcess, TestVendor,
+};
 
 const T: i64 = 1_767_258_000; // 2026-01-01T09:00:00Z
-
-/// The server process, killed if the test fails before it stops it.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
 
 #[test]
 fn a_modified_ledger_is_logged_once_at_error_level() {
     let dir = tempfile::tempdir().unwrap();
     let v = TestVendor::new(dir.path(), T).unwrap();
     let serial = v.activate(1, 1, T).unwrap().remove(0);
-    let mut server = Server(
-        Command::new(env!("CARGO_BIN_EXE_tessera-server"))
-            .current_dir(dir.path())
-            .env_clear()
-            .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
+    let mut server = ServerProcess(
+        server_command(env!("CARGO_BIN_EXE_tessera-server"), dir.path())
             // What systemd sets when standard error is the journal.
             .env("JOURNAL_STREAM", "8:12345")
-            .args(["--listen", "127.0.0.1:0", "--operator", "tessera-server"])
-            .args(["--ledger", "ledger.db", "--key", "signing.pem"])
-            .args(["--passphrase-file", "passphrase"])
-            .args(["--tls-cert", "server.pem", "--tls-key", "server.key"])
-            .args(["--rate-per-serial", "off", "--now", "2026-01-01T10:00:00Z"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );

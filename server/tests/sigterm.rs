@@ -5,10 +5,12 @@
 
 use core::time::Duration;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
-use tessera_server::testing::{client, listening_url, renewal, TestVendor};
+use tessera_server::testing::{
+    client, listening_url, renewal, server_command, ServerProcess, TestVendor,
+};
 use tessera_signer::Signer as _;
 
 const T: i64 = 1_767_258_000; // 2026-01-01T09:00:00Z
@@ -18,19 +20,12 @@ fn sigterm_finishes_requests_in_flight_then_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let v = TestVendor::new(dir.path(), T).unwrap();
     let serial = v.activate(1, 1, T).unwrap().remove(0);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera-server"))
-        .current_dir(dir.path())
-        .env_clear()
-        .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
-        .args(["--listen", "127.0.0.1:0", "--operator", "tessera-server"])
-        .args(["--ledger", "ledger.db", "--key", "signing.pem"])
-        .args(["--passphrase-file", "passphrase"])
-        .args(["--tls-cert", "server.pem", "--tls-key", "server.key"])
-        .args(["--rate-per-serial", "off", "--now", "2026-01-01T10:00:00Z"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut server = ServerProcess(
+        server_command(env!("CARGO_BIN_EXE_tessera-server"), dir.path())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut server.0;
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let url = listening_url(&mut stderr).unwrap();
     let http = client(&v.pki).unwrap();
