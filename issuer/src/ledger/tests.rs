@@ -1456,3 +1456,36 @@ fn verify_finds_a_chain_of_checkpoints_that_stops(f: &Fixture) {
     drop(ledger);
     f.verify().unwrap();
 }
+
+/// The comparison of a backend's views with the fold names a row the
+/// backend holds twice (a table whose key constraint was dropped), one
+/// it lacks, and one no entry made; the same rows once each pass.
+#[test]
+fn the_view_comparison_names_a_doubled_a_missing_and_a_made_up_row() {
+    use views::{HwRow, MemoryViews, ViewRow, ViewStore as _};
+    let row = |hw: &str, entry: u64| HwRow {
+        hw_serial: hw.into(),
+        serial: "SW-2026-000001".into(),
+        at: samples::T0,
+        entry,
+    };
+    let mut fold = MemoryViews::default();
+    fold.put_hw(&row("HW-1", 2)).unwrap();
+    fold.put_hw(&row("HW-2", 3)).unwrap();
+    let compare = |rows: &[HwRow]| {
+        fold.compare(3, |f| {
+            rows.iter().try_for_each(|r| f(ViewRow::Hw(r.clone())))
+        })
+        .unwrap()
+    };
+    assert_eq!(compare(&[row("HW-1", 2), row("HW-2", 3)]), None);
+    let (entry, what) = compare(&[row("HW-1", 2), row("HW-2", 3), row("HW-2", 3)]).unwrap();
+    assert_eq!(entry, 3);
+    assert!(what.contains("holds row HW-2 twice"), "{what}");
+    let (entry, what) = compare(&[row("HW-2", 3)]).unwrap();
+    assert_eq!(entry, 2);
+    assert!(what.contains("has no row HW-1"), "{what}");
+    let (entry, what) = compare(&[row("HW-1", 2), row("HW-2", 3), row("HW-3", 3)]).unwrap();
+    assert_eq!(entry, 3);
+    assert!(what.contains("which no journal entry made"), "{what}");
+}
