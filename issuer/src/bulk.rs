@@ -370,9 +370,13 @@ fn holds(path: &Path, text: &[u8]) -> Result<bool, Error> {
             }
             Ok(std::fs::read(path).is_ok_and(|have| have == text))
         }
-        Ok(_) => Err(Error::NotAFile {
+        Ok(m) => Err(Error::NotAFile {
             path: path.to_owned(),
-            kind: "link or special file",
+            kind: if m.is_dir() {
+                "folder"
+            } else {
+                "link or special file"
+            },
         }),
     }
 }
@@ -771,11 +775,13 @@ fn batch_sequential(
 /// Issues prepared rows in batches of `batch_size`, each batch one
 /// durable transaction, on `threads` threads (one plans and records, the
 /// others sign); writes each batch's files into `out_dir` (when given)
-/// after its commit. `progress` is called after each row.
+/// after its commit. `progress` is called for each row of a batch once
+/// the batch is committed, before its files are written.
 ///
 /// # Errors
 /// [`Error::Ledger`] (a batch that cannot commit stops the run; earlier
-/// batches stay), [`Error::Io`] for a file.
+/// batches stay: `progress` has seen their rows), [`Error::Io`] for a
+/// file (its batch is committed).
 #[allow(clippy::too_many_arguments)]
 pub fn issue_rows(
     ledger: &mut Ledger,
@@ -799,6 +805,11 @@ pub fn issue_rows(
                 None => batch_sequential(ledger, issuer, batch, now)?,
             },
         };
+        // The batch is recorded: its rows count as done even if writing
+        // their files fails below (a resumed run writes those).
+        for o in &outcomes {
+            progress(o);
+        }
         if let Some(dir) = out_dir {
             let records: Vec<&Record> = outcomes
                 .iter()
@@ -810,15 +821,25 @@ pub fn issue_rows(
             summary.files += write_files(dir, &records)?;
         }
         for o in outcomes {
-            match &o {
+            match o {
                 Outcome::Issued(_) => summary.issued += 1,
                 Outcome::Skipped(_) => summary.skipped += 1,
-                Outcome::Refused(e) => summary.refused.push(e.clone()),
+                Outcome::Refused(e) => summary.refused.push(e),
             }
-            progress(&o);
         }
     }
     Ok(summary)
+}
+
+/// What a run that stopped half-way recorded (the error that stopped it
+/// follows, and is only about the batch it was in).
+fn stopped_text(recorded: (usize, usize), dir: &Path) -> String {
+    let (issued, skipped) = recorded;
+    format!(
+        "the run stopped after {} row(s) were recorded in the ledger ({issued} issued, {skipped} already issued): their files are in {} or the next run writes them; the rows after them were not issued. Fix the cause below and run the same command again: recorded rows are skipped",
+        issued + skipped,
+        dir.display()
+    )
 }
 
 /// The progress bar's time left: the rows left at the average rate so
@@ -901,7 +922,10 @@ pub fn run_command(ctx: &Ctx, a: &IssueArgs, csv: &Path) -> Result<(), Error> {
         ));
     }
     let mut outcomes = Vec::with_capacity(if a.out.json { rows.len() } else { 0 });
-    let summary = issue_rows(
+    // Rows recorded so far (issued, already issued): what a run that stops
+    // half-way leaves in the ledger.
+    let mut recorded = (0usize, 0usize);
+    let result = issue_rows(
         &mut ledger,
         &issuer,
         &rows,
@@ -911,12 +935,26 @@ pub fn run_command(ctx: &Ctx, a: &IssueArgs, csv: &Path) -> Result<(), Error> {
         Some(dir),
         |o| {
             bar.inc(1);
+            match o {
+                Outcome::Issued(_) => recorded.0 += 1,
+                Outcome::Skipped(_) => recorded.1 += 1,
+                Outcome::Refused(_) => {}
+            }
             if a.out.json {
                 outcomes.push(o.clone());
             }
         },
-    )?;
+    );
     bar.finish_and_clear();
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(e) => {
+            if recorded != (0, 0) {
+                note(&stopped_text(recorded, dir));
+            }
+            return Err(e);
+        }
+    };
     refused.extend(summary.refused.iter().cloned());
     refused.sort_by_key(|r| r.line);
     let csv_name = csv.display();

@@ -596,3 +596,42 @@ fn a_bulk_row_for_a_licensed_device_suggests_no_change_flag() {
     assert!(err.contains("gives each device its first license"), "{err}");
     assert!(!err.contains("--change"), "{err}");
 }
+
+#[test]
+fn a_bulk_run_stopped_half_way_says_what_it_recorded() {
+    let dir = workdir();
+    let d = dir.path();
+    // Rows 3 and 4 are the second batch; the file of row 3 cannot be
+    // written (a folder holds its name), which stops the run after that
+    // batch is committed.
+    std::fs::create_dir_all(d.join("out/SW-2026-000003-1.lic")).unwrap();
+    let out = bulk_issue(d, 5, &["--batch-size", "2"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("the run stopped after 4 row(s) were recorded in the ledger (4 issued, 0 already issued)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("out/SW-2026-000003-1.lic is a folder"),
+        "{err}"
+    );
+    assert!(d.join("out/SW-2026-000001-1.lic").is_file());
+    assert!(!d.join("out/SW-2026-000005-1.lic").exists());
+    // Resumed: the recorded rows are skipped, the missing file written,
+    // the last row issued.
+    std::fs::remove_dir(d.join("out/SW-2026-000003-1.lic")).unwrap();
+    let out = bulk_issue(d, 5, &["--batch-size", "2"]);
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("5 row(s): 1 issued, 4 already issued (skipped), 0 refused"),
+        "{err}"
+    );
+    for n in 1..=5 {
+        assert!(
+            d.join(format!("out/SW-2026-00000{n}-1.lic")).is_file(),
+            "{n}"
+        );
+    }
+}
