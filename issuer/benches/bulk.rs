@@ -61,6 +61,11 @@ use tessera_verifier::claims::{ComponentKind, Identity};
 use tessera_verifier::encode::sign_request;
 use tessera_verifier::{armor, samples};
 
+/// The allocator of the `tessera` binary (issuer/src/main.rs), so the
+/// bench measures what the command does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Rows per batch (one durable transaction each).
 const BATCH: usize = 2_000;
 /// Rows per measured run: several batches, so what a batch leaves to the

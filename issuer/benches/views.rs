@@ -29,6 +29,11 @@ use tessera_signer::FileSigner;
 use tessera_verifier::samples;
 use tessera_verifier::KeyEntry;
 
+/// The allocator of the `tessera` binary (issuer/src/main.rs), so the
+/// bench measures what the command does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ORDER: &str = include_str!("../examples/order.toml");
 const ROUNDS: usize = 5;
 /// Activations per transaction while the ledger is built.

@@ -8,6 +8,12 @@ use std::process::ExitCode;
 use tessera_issuer::error::{Error, EXIT_OK, EXIT_USAGE};
 use tessera_issuer::output::for_terminal;
 
+/// The allocator: the ledger's fold and view writers make hundreds of
+/// short-lived allocations per license, where glibc's malloc spent a
+/// quarter of a bulk run (bench/REPORT.md, "allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let (cli, json) = match tessera_issuer::cli::parse_from(args.clone()) {

@@ -14,6 +14,12 @@ use tessera_issuer::commands::Ctx;
 use tessera_issuer::error::Error;
 use tessera_server::{Clock, Limits, Rate, Settings, TlsFiles};
 
+/// The allocator: the ledger's fold and view writers make hundreds of
+/// short-lived allocations per license, where glibc's malloc spent a
+/// quarter of a bulk run (bench/REPORT.md, "allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const AFTER_HELP: &str = "\
 Routes:
   POST /v1/renew   body: a request as the device signs it, as
