@@ -608,8 +608,9 @@ fn batch_parallel(
         let mut planned = 0usize;
         // Planned but not yet in the journal: a second row for the same
         // serial would not see the first one's license.
-        let mut serials: HashMap<String, u32> = HashMap::new();
-        let mut keys: HashMap<&str, usize> = HashMap::new();
+        // Sized for the batch: growing them rehashes into fresh memory.
+        let mut serials: HashMap<String, u32> = HashMap::with_capacity(batch.len());
+        let mut keys: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
         let mut pending: Job = Vec::with_capacity(CHUNK);
         for row in batch {
             if let Some(i) = keys.get(row.key.as_str()) {
