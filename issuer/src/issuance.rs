@@ -76,6 +76,23 @@ impl Issued {
     pub fn armored(&self) -> String {
         armor::encode(&self.record.row.bytes, armor::LABEL_LICENSE)
     }
+
+    /// A license the ledger recorded before ([`Answer::Again`]), as an
+    /// issued one: the same bytes, nothing prorated, warned or converted.
+    ///
+    /// # Errors
+    /// [`Error::Ledger`] when the recorded bytes do not decode.
+    pub fn recorded(record: Record) -> Result<Self, Error> {
+        Ok(Self {
+            license: decode_data(&record)?,
+            record,
+            converted_from: None,
+            prorations: Vec::new(),
+            decreases: Vec::new(),
+            warnings: Vec::new(),
+            details: Vec::new(),
+        })
+    }
 }
 
 /// A fresh random 16-byte license id.
@@ -378,6 +395,11 @@ pub fn plan(
             order: PlatformName::of(resolved.platform).as_str().into(),
         }
         .into());
+    }
+    // A request answered on its own (its nonce recorded: `answer_once`,
+    // the service) is never answered again, by a bulk row either.
+    if w.by_idem_key(&request_nonce_key(request))?.is_some() {
+        return Err(PolicyError::RequestReplayed.into());
     }
     let now = opts.now;
     let mut converted_from = None;
@@ -822,6 +844,118 @@ fn unanswered_nonce(w: &Writer<'_>, request: &RequestData) -> Result<String, Err
     Ok(key)
 }
 
+/// What a command that answers a device request gave ([`answer_once`]).
+#[derive(Debug)]
+pub enum Answer<T> {
+    /// A new answer, the request's nonce recorded with its license.
+    New(T),
+    /// The request was answered before with this license, which is still
+    /// the latest of its serial: the same license, handed out again (the
+    /// partner lost the file); nothing was issued.
+    Again(Box<Record>),
+}
+
+/// What a command asks of a request, to tell a repeat of the same answer
+/// from a second, different one ([`answer_once`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Asked<'a> {
+    /// What the command's license is (`renew`, `issue`, `change` ...).
+    pub action: Action,
+    /// The serial the command names (`replace --serial`, `share
+    /// --client`, `modify --serial`), when it names one.
+    pub serial: Option<&'a str>,
+    /// The order the command issues (its ledger JSON), when it has one.
+    pub order_json: Option<&'a str>,
+    /// What the command is, for people (`renewal`, `change` ...).
+    pub command: &'static str,
+    /// What else the operator can do when the request was answered
+    /// otherwise (appended to the message).
+    pub hint: &'static str,
+}
+
+/// Answers `request` once: the rule of every CLI command that answers a
+/// device request (`issue --request`, `renew`, `replace`, `modify
+/// --request`, `share --request`), the service's rule
+/// ([`renew_online`]) with one difference, for files carried by hand.
+///
+/// - A request whose nonce ([`request_nonce_key`]) the ledger does not
+///   have is answered by `answer`, which records the license with the key
+///   it is given (the nonce key), in the same transaction: the service
+///   then refuses the request as a replay, and this function refuses a
+///   request the service answered once its license is superseded.
+/// - A request answered before, by the same command for the same serial
+///   and order, whose license is still the latest of its serial, gets
+///   [`Answer::Again`] with that license: the partner lost the file, and
+///   the same license again grants nothing new.
+/// - A request answered before whose license a later one superseded is
+///   refused ([`PolicyError::RequestSuperseded`]), and so is one answered
+///   by another command, for another serial or with another order
+///   ([`PolicyError::RequestAnsweredOtherwise`]): either would be a
+///   second license for one request.
+///
+/// Bulk rows record their row key instead (`crate::bulk::row_key`: the
+/// device and the order, so a resumed run issues a row once); [`plan`]
+/// refuses a row whose request's nonce the ledger has, so a request
+/// answered here is never answered again by a bulk run.
+///
+/// # Errors
+/// [`PolicyError::RequestSuperseded`],
+/// [`PolicyError::RequestAnsweredOtherwise`], [`Error::Ledger`], those of
+/// `answer`.
+pub fn answer_once<T>(
+    w: &mut Writer<'_>,
+    request: &RequestData,
+    asked: &Asked<'_>,
+    answer: impl FnOnce(&mut Writer<'_>, &str) -> Result<T, Error>,
+) -> Result<Answer<T>, Error> {
+    let key = request_nonce_key(request);
+    let Some(before) = w.by_idem_key(&key)? else {
+        return answer(w, &key).map(Answer::New);
+    };
+    let row = &before.row;
+    let answered_at = crate::calendar::rfc3339_unix(row.issued_at);
+    let same = row.action == asked.action
+        && asked.serial.is_none_or(|s| s == row.serial)
+        && asked.order_json.is_none_or(|o| o == row.order_json);
+    if !same {
+        return Err(PolicyError::RequestAnsweredOtherwise {
+            serial: row.serial.clone(),
+            sequence: row.sequence,
+            action: row.action.as_str(),
+            answered_at,
+            command: asked.command,
+            hint: asked.hint,
+        }
+        .into());
+    }
+    let latest = w.latest(&row.serial)?.map_or(0, |r| r.row.sequence);
+    if latest != row.sequence {
+        return Err(PolicyError::RequestSuperseded {
+            serial: row.serial.clone(),
+            sequence: row.sequence,
+            answered_at,
+            latest,
+        }
+        .into());
+    }
+    Ok(Answer::Again(Box::new(before)))
+}
+
+/// [`renew`] recording the request's nonce under `key`
+/// ([`answer_once`]'s `answer`).
+///
+/// # Errors
+/// As [`renew`].
+pub fn renew_recorded(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    request: &RequestData,
+    now: DateTime<Utc>,
+    key: &str,
+) -> Result<Issued, Error> {
+    renew_keyed(w, issuer, request, now, Some(key))
+}
+
 /// [`renew`] for a device that asks the online service itself: the same
 /// rules (one implementation: recorded policy, term extension, lifecycle
 /// refusals), and also a request whose nonce is in the ledger is a replay
@@ -1046,6 +1180,36 @@ pub fn replace(
     model: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Issued, Error> {
+    replace_keyed(w, issuer, serial, request, (reason, model), now, None)
+}
+
+/// [`replace`] recording the request's nonce under `key` ([`answer_once`]'s
+/// `answer`).
+///
+/// # Errors
+/// As [`replace`].
+pub fn replace_recorded(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    serial: &str,
+    request: &RequestData,
+    (reason, model): (ReplaceReason, Option<&str>),
+    now: DateTime<Utc>,
+    key: &str,
+) -> Result<Issued, Error> {
+    replace_keyed(w, issuer, serial, request, (reason, model), now, Some(key))
+}
+
+/// [`replace`], recording `idem_key` with the license.
+fn replace_keyed(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    serial: &str,
+    request: &RequestData,
+    (reason, model): (ReplaceReason, Option<&str>),
+    now: DateTime<Utc>,
+    idem_key: Option<&str>,
+) -> Result<Issued, Error> {
     if let Some(m) = model {
         crate::validate::text("--model", m)?;
     }
@@ -1125,7 +1289,7 @@ pub fn replace(
         bytes,
         Action::Replace,
         order_json,
-        None,
+        idem_key,
         Some(request.device_key),
     ))?;
     let at = now.timestamp();

@@ -215,6 +215,32 @@ pub fn share(
     client: &str,
     opts: &ShareOptions<'_>,
 ) -> Result<Shared, Error> {
+    share_keyed(w, issuer, (server, client), opts, None)
+}
+
+/// [`share`] recording the client's request nonce under `key` with the
+/// client's license ([`issuance::answer_once`]'s `answer`).
+///
+/// # Errors
+/// As [`share`].
+pub fn share_recorded(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    (server, client): (&str, &str),
+    opts: &ShareOptions<'_>,
+    key: &str,
+) -> Result<Shared, Error> {
+    share_keyed(w, issuer, (server, client), opts, Some(key))
+}
+
+/// [`share`], recording `idem_key` with the client's license.
+fn share_keyed(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    (server, client): (&str, &str),
+    opts: &ShareOptions<'_>,
+    idem_key: Option<&str>,
+) -> Result<Shared, Error> {
     let now = opts.now;
     let at = now.timestamp();
     if let Some(name) = opts.pbx_name {
@@ -407,7 +433,7 @@ pub fn share(
         bytes,
         Action::Share,
         order.to_json(),
-        None,
+        idem_key,
         opts.request.map(|r| r.device_key),
     ))?;
     w.add_event(

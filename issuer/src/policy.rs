@@ -206,6 +206,37 @@ pub enum PolicyError {
     /// A request answered before (its nonce is in the ledger).
     #[error("this request was answered before (its nonce is in the ledger): a replay; the device must make a new request")]
     RequestReplayed,
+    /// A request answered before whose license is no longer the latest
+    /// of its serial: answering it again would hand out a superseded
+    /// license, or a second one for one request.
+    #[error("this request was answered before: {serial} sequence {sequence} on {answered_at}, and the PBX has sequence {latest} since; a request is answered once, so the device must make a new request (`tessera-agent request`)")]
+    RequestSuperseded {
+        /// The serial.
+        serial: String,
+        /// The sequence that answered the request.
+        sequence: u32,
+        /// When (RFC 3339).
+        answered_at: String,
+        /// The latest sequence of the serial.
+        latest: u32,
+    },
+    /// A request answered before by another command, or with another
+    /// order, than the one it is given to now.
+    #[error("this request was answered before: {serial} sequence {sequence} ({action}) on {answered_at}; a request is answered once, and a {command} with it would be a second answer: the device must make a new request (`tessera-agent request`){hint}")]
+    RequestAnsweredOtherwise {
+        /// The serial.
+        serial: String,
+        /// The sequence that answered the request.
+        sequence: u32,
+        /// What that license was (`issue`, `renew`, `change` ...).
+        action: &'static str,
+        /// When (RFC 3339).
+        answered_at: String,
+        /// What is asked now (`renewal`, `change` ...).
+        command: &'static str,
+        /// What else the operator can do.
+        hint: &'static str,
+    },
     /// Renewal of a binding that was replaced.
     #[error("the binding of this request was replaced for {serial}{when}: this device is never renewed again, and no replacement binds the PBX back to it; the PBX runs on the device that replaced it (`tessera ledger show {serial}`)")]
     BindingReplaced {

@@ -804,3 +804,193 @@ fn online_activation_is_issue_for_the_recorded_order_of_a_registered_pbx() {
         .unwrap()
         .is_none());
 }
+
+/// What `tessera renew` asks of a request.
+const RENEWAL: Asked<'static> = Asked {
+    action: Action::Renew,
+    serial: None,
+    order_json: None,
+    command: "renewal",
+    hint: "",
+};
+
+/// `tessera renew`'s answer: [`answer_once`] around [`renew_recorded`].
+fn renew_once(
+    w: &mut Writer<'_>,
+    i: &Issuer<'_>,
+    r: &RequestData,
+    now: &str,
+) -> Result<Answer<Issued>, Error> {
+    answer_once(w, r, &RENEWAL, |w, key| {
+        renew_recorded(w, i, r, t(now), key)
+    })
+}
+
+#[test]
+fn a_request_answered_by_the_cli_is_answered_once_on_both_sides() {
+    let mut f = fixture();
+    let first = f
+        .issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let serial = first.license.serial.clone();
+    let r = online_request(&serial, b"nonce-by-hand-01");
+    let Answer::New(renewed) = f.run(|w, i| renew_once(w, i, &r, "2026-01-03")).unwrap() else {
+        panic!("a new request gets a new license");
+    };
+    assert_eq!(renewed.license.sequence, 2);
+    assert_eq!(
+        renewed.record.row.idem_key.as_deref(),
+        Some(request_nonce_key(&r).as_str())
+    );
+    // The same file again (the partner lost the license): the same
+    // license, byte for byte, and nothing recorded.
+    let Answer::Again(again) = f.run(|w, i| renew_once(w, i, &r, "2026-01-04")).unwrap() else {
+        panic!("a repeat is answered with what was issued for it");
+    };
+    assert_eq!(again.row.sequence, 2);
+    assert_eq!(again.row.bytes, renewed.record.row.bytes);
+    let w = f.ledger.writer(&f.signer, "alice").unwrap();
+    assert_eq!(w.latest(&serial).unwrap().unwrap().row.sequence, 2);
+    drop(w);
+    // The service refuses the request the CLI answered.
+    let e = f
+        .run(|w, i| renew_online(w, i, &r, t("2026-01-04")))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::RequestReplayed)),
+        "{e}"
+    );
+    // The service answers the device's next request; the CLI then gives
+    // that license back for it, and refuses the superseded one.
+    let r2 = online_request(&serial, b"nonce-online-002");
+    f.run(|w, i| renew_online(w, i, &r2, t("2026-01-05")))
+        .unwrap();
+    let Answer::Again(online) = f.run(|w, i| renew_once(w, i, &r2, "2026-01-06")).unwrap() else {
+        panic!("the service's answer is the latest license");
+    };
+    assert_eq!(online.row.sequence, 3);
+    let e = f
+        .run(|w, i| renew_once(w, i, &r, "2026-01-06"))
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Policy(PolicyError::RequestSuperseded { serial: s, sequence: 2, latest: 3, answered_at })
+                if *s == serial && answered_at == "2026-01-03T00:00:00Z"
+        ),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("sequence 2 on 2026-01-03T00:00:00Z"),
+        "{text}"
+    );
+    assert!(text.contains("sequence 3 since"), "{text}");
+    assert!(text.contains("new request"), "{text}");
+}
+
+#[test]
+fn a_request_answered_otherwise_is_refused() {
+    let mut f = fixture();
+    let first = f
+        .issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let serial = first.license.serial.clone();
+    let r = online_request(&serial, b"nonce-by-hand-01");
+    f.run(|w, i| renew_once(w, i, &r, "2026-01-03")).unwrap();
+    let order_json = order().to_json();
+    let change = Asked {
+        action: Action::Change,
+        serial: Some(&serial),
+        order_json: Some(&order_json),
+        command: "change",
+        hint: "; or change it without a request",
+    };
+    let e = f
+        .run(|w, i| {
+            answer_once(w, &r, &change, |w, key| {
+                let o = IssueOptions {
+                    change: true,
+                    idem_key: Some(key),
+                    ..opts("2026-01-04")
+                };
+                crate::lifecycle::modify(w, i, &serial, &order(), Some(&r), &o)
+            })
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Policy(PolicyError::RequestAnsweredOtherwise {
+                sequence: 2,
+                action: "renew",
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().ends_with("; or change it without a request"),
+        "{e}"
+    );
+    // Another serial than the one that answered it: refused too.
+    let other = Asked {
+        serial: Some("SW-2026-000999"),
+        ..RENEWAL
+    };
+    let e = f
+        .run(|w, i| {
+            answer_once(w, &r, &other, |w, key| {
+                renew_recorded(w, i, &r, t("2026-01-04"), key)
+            })
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Policy(PolicyError::RequestAnsweredOtherwise { .. })
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_request_answered_alone_is_never_issued_again_by_a_bulk_row() {
+    let mut f = fixture();
+    let r = samples::request();
+    let order_json = order().to_json();
+    let first_license = Asked {
+        action: Action::Issue,
+        serial: None,
+        order_json: Some(&order_json),
+        command: "first license",
+        hint: "",
+    };
+    let answered = f
+        .run(|w, i| {
+            answer_once(w, &r, &first_license, |w, key| {
+                let o = IssueOptions {
+                    idem_key: Some(key),
+                    ..opts("2026-01-02")
+                };
+                issue(w, i, &order(), &r, &o)
+            })
+        })
+        .unwrap();
+    assert!(matches!(answered, Answer::New(_)));
+    // A bulk row (its own key) or any other caller of `issue`.
+    let e = f
+        .run(|w, i| {
+            let o = IssueOptions {
+                idem_key: Some("row-1"),
+                change: true,
+                ..opts("2026-01-03")
+            };
+            issue(w, i, &order(), &r, &o)
+        })
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::RequestReplayed)),
+        "{e:?}"
+    );
+}
