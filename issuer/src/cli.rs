@@ -609,13 +609,20 @@ Examples:
     #[command(after_help = after_help("\
 Examples:
   tessera issue --order order.toml --request device.req --key signing.pem -o device.lic
-  tessera issue --order more-users.toml --request device.req --change -o device.lic --force
-  tessera issue --order fewer.toml --request device.req --change --approval APP-17 -o device.lic
+  tessera issue --order more-users.toml --request device-2.req --change -o device.lic --force
+  tessera issue --order fewer.toml --request device-3.req --change --approval APP-17 -o device.lic
   tessera issue --bulk rollout.csv --order base-order.toml -o licenses/ --key signing.pem
 
 A first activation of a HW appliance (request with a HW serial, no SW
 serial) gets a new SW serial SW-YYYY-NNNNNN; the HW serial becomes the
 license's previous serial. The summary goes to standard error.
+
+A request is answered once (its nonce is recorded with the license): the
+same request file again, with the same order, writes the license that
+answered it again, byte for byte (exit 0), while it is the PBX's latest;
+after a later license, or with another order, it is refused (exit 2) and
+the device makes a new request. A change with --change therefore needs a
+new request from the device (`tessera modify` changes without one).
 
 "))]
     Issue(IssueArgs),
@@ -628,6 +635,13 @@ Examples:
 A renewal on or after the last day of the term extends the term by one
 cycle (auto-renewal). A request from a device whose binding was replaced is
 refused.
+
+A request is answered once (its nonce is recorded with the license, as
+the online service records it): the same request file again writes the
+license that answered it again, byte for byte (exit 0; the partner lost
+the file), while it is the PBX's latest license; after a later license it
+is refused as a replay (exit 2) and the device makes a new request
+(`tessera-agent request`).
 
 "))]
     Renew(RenewArgs),
@@ -645,6 +659,9 @@ licenses; storage never decreases. A service added mid-term ends with the
 term; the summary reports its prorated fraction. All user licenses removed:
 the PBX stops after 5 days and is deleted after 14 (see `decommission`);
 adding one back before the deletion cancels that. Refusals exit 2.
+With --request the change answers that request, once: the same file again
+(same order) writes the same license again while it is the latest; else
+it is refused and the device makes a new request.
 
 "))]
     Modify(ModifyArgs),
@@ -658,7 +675,9 @@ The new device takes over name, entitlements, term and attached devices;
 a new appliance's HW serial is converted to the SW serial. The old binding
 is marked replaced and never renewed again: the old device stops at its
 lease end plus grace, even when it is dead or unreachable. An RMA keeps the
-platform; HW <-> VM is a migration. Refusals exit 2.
+platform; HW <-> VM is a migration. Refusals exit 2. The new device's
+request is answered once: the same file again writes the same license
+again while it is the PBX's latest; else it is refused (exit 2).
 
 "))]
     Replace(ReplaceArgs),
@@ -674,7 +693,9 @@ serial; the server's license is re-issued once with the server role. Both
 PBXs belong to one customer; the server has user licenses and is not a
 client; a Cloud PBX can only be a server; the client has no licenses of
 its own. A client without a license yet needs its --request. Refusals exit
-2.
+2. The client's request is answered once: the same file again writes the
+client's license again while it is its latest (the server's license:
+`tessera ledger show SERVER --license`); else it is refused (exit 2).
 
 "))]
     Share(ShareArgs),

@@ -428,6 +428,7 @@ fn regenerate() {
             hex::encode(samples::TEST_KEY_1_PUBLIC)
         ),
     );
+    next_requests(&base);
 }
 
 /// The inputs of `lifecycle.trycmd` only (its keys are new each time, so
@@ -491,11 +492,66 @@ fn regenerate_lifecycle() {
         one = one.replacen(p, &format!("{name} = 0"), 1);
     }
     write(&dir, "order-one.toml", &one);
+    next_requests(&cmd_dir());
 }
 
 /// The request of an appliance added with `pbx add --hw-serial` before
 /// its activation; its HW serial as the agent read it (lower case,
 /// spaces).
+/// The device's next request after `text` (signed by `seed`): the same
+/// device and serial, another nonce (`next` and `n` in its first five
+/// bytes, so it is no other fixture's). A
+/// request is answered once, so every license a case issues for a device
+/// after its first answers one of these.
+fn next_request(text: &str, seed: [u8; 32], n: u8) -> String {
+    let mut buf = [0u8; tessera_verifier::MAX_OBJECT_LEN];
+    let bytes = armor::decode(text, armor::LABEL_REQUEST, &mut buf).unwrap();
+    let mut r = tessera_verifier::decode_request(bytes).unwrap().to_data();
+    r.nonce[..4].copy_from_slice(b"next");
+    r.nonce[4] = n;
+    request(&r, seed)
+}
+
+/// The next requests of the devices of `issue.trycmd` and
+/// `lifecycle.trycmd` (`device-2.req` ...: [`next_request`]).
+fn next_requests(base: &Path) {
+    let issue = base.join("issue.in");
+    let read = |dir: &Path, name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    let device = read(&issue, "device.req");
+    let renewal = read(&issue, "device-renewal.req");
+    let vm = read(&issue, "vm.req");
+    let vm2 = read(&issue, "vm2.req");
+    for n in 2..=4 {
+        let next = next_request(&device, samples::DEVICE_KEY_SEED, n - 1);
+        write(&issue, &format!("device-{n}.req"), next);
+    }
+    for n in 2..=3 {
+        let next = next_request(&renewal, samples::DEVICE_KEY_SEED, n - 1);
+        write(&issue, &format!("device-renewal-{n}.req"), next);
+        write(
+            &issue,
+            &format!("vm-{n}.req"),
+            next_request(&vm, [22; 32], n - 1),
+        );
+    }
+    write(&issue, "vm2-2.req", next_request(&vm2, [24; 32], 1));
+    let lifecycle = base.join("lifecycle.in");
+    let device = read(&lifecycle, "device.req");
+    write(
+        &lifecycle,
+        "device-2.req",
+        next_request(&device, samples::DEVICE_KEY_SEED, 1),
+    );
+}
+
+/// Only the next requests of `issue.in` and `lifecycle.in`
+/// ([`next_requests`]).
+#[test]
+#[ignore = "writes the fixtures; run by hand"]
+fn regenerate_next_requests() {
+    next_requests(&cmd_dir());
+}
+
 fn branch_request(dir: &Path) {
     write(dir, "branch.req", hw_box(" hw-b000-0050 ", 50, 25));
 }

@@ -1,5 +1,6 @@
 //! The ledger under real processes: two `tessera` processes issuing for
-//! the same serial at once never share a sequence, and a bulk run killed
+//! the same serial at once never share a sequence, two answering the same
+//! request at once issue one license, and a bulk run killed
 //! with SIGKILL leaves a ledger that verifies, with every license file it
 //! wrote recorded in it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -67,13 +68,7 @@ fn workdir_on(url: Option<&str>) -> tempfile::TempDir {
         )
         .unwrap();
     }
-    for f in [
-        "signing.pem",
-        "keyring.toml",
-        "order.toml",
-        "device.req",
-        "device-renewal.req",
-    ] {
+    for f in ["signing.pem", "keyring.toml", "order.toml", "device.req"] {
         std::fs::copy(Path::new(FIXTURES).join(f), dir.path().join(f)).unwrap();
     }
     ok(&run(dir.path(), &["ledger", "init"]));
@@ -123,15 +118,13 @@ fn two_processes_at_once(dir: &tempfile::TempDir) {
         let tag = tag.to_owned();
         std::thread::spawn(move || {
             for i in 0..PER_PROCESS {
+                // Each renewal answers a request of its own.
+                let req = format!("{tag}-{i}.req");
+                let n = u32::try_from(i).unwrap() + if tag == "a" { 0 } else { 100 };
+                std::fs::write(d.join(&req), renewal_request(n)).unwrap();
                 let out = run(
                     &d,
-                    &[
-                        "renew",
-                        "--request",
-                        "device-renewal.req",
-                        "-o",
-                        &format!("{tag}-{i}.lic"),
-                    ],
+                    &["renew", "--request", &req, "-o", &format!("{tag}-{i}.lic")],
                 );
                 ok(&out);
             }
@@ -168,6 +161,81 @@ fn two_processes_at_once(dir: &tempfile::TempDir) {
     assert_eq!(file_seqs.len(), 2 * PER_PROCESS + 1);
     file_seqs.dedup();
     assert_eq!(file_seqs.len(), 2 * PER_PROCESS + 1);
+    ok(&run(d, &["ledger", "verify", "--keyring", "keyring.toml"]));
+}
+
+/// The sample appliance's renewal request number `n` (the fixture
+/// `device-renewal.req` with a nonce of its own): a request is answered
+/// once, so each renewal needs a new one, as the device makes it.
+fn renewal_request(n: u32) -> String {
+    let mut r = samples::renewal_request();
+    r.serial = Some("SW-2026-000001".into());
+    r.created_at = samples::T0 + 70 * samples::DAY;
+    r.nonce[..4].copy_from_slice(b"proc");
+    r.nonce[4..8].copy_from_slice(&n.to_be_bytes());
+    let bytes = sign_request(&r, samples::seed_signer(samples::DEVICE_KEY_SEED)).unwrap();
+    armor::encode(&bytes, armor::LABEL_REQUEST)
+}
+
+#[test]
+fn two_processes_answer_one_request_once() {
+    one_request_twice_at_once(&workdir());
+}
+
+#[test]
+fn two_processes_answer_one_request_once_on_postgres() {
+    let Some(server) = tessera_tests::postgres::PgServer::start() else {
+        return;
+    };
+    one_request_twice_at_once(&workdir_on(Some(&server.create_database())));
+}
+
+/// The same renewal request given to two processes at once, a few times
+/// over: one license is issued for it; the other process writes that same
+/// license (exit 0), byte for byte, and says so.
+fn one_request_twice_at_once(dir: &tempfile::TempDir) {
+    let d = dir.path();
+    ok(&run(
+        d,
+        &[
+            "issue",
+            "--order",
+            "order.toml",
+            "--request",
+            "device.req",
+            "-o",
+            "first.lic",
+        ],
+    ));
+    const ROUNDS: u32 = 4;
+    for round in 0..ROUNDS {
+        let req = format!("r{round}.req");
+        std::fs::write(d.join(&req), renewal_request(1000 + round)).unwrap();
+        let spawn = |tag: &str| {
+            let (d, req) = (d.to_owned(), req.clone());
+            let lic = format!("{tag}{round}.lic");
+            std::thread::spawn(move || {
+                let out = run(&d, &["renew", "--request", &req, "-o", &lic]);
+                ok(&out);
+                let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+                (std::fs::read(d.join(&lic)).unwrap(), stderr)
+            })
+        };
+        let (a, b) = (spawn("a"), spawn("b"));
+        let (a, b) = (a.join().unwrap(), b.join().unwrap());
+        assert_eq!(a.0, b.0, "round {round}: two licenses for one request");
+        let again = [&a.1, &b.1]
+            .iter()
+            .filter(|e| e.contains("this request was answered before"))
+            .count();
+        assert_eq!(again, 1, "round {round}:\n{}\n{}", a.1, b.1);
+    }
+    let rows = ledger_json(d);
+    let n = rows
+        .iter()
+        .filter(|r| r["serial"] == "SW-2026-000001")
+        .count();
+    assert_eq!(n, 1 + usize::try_from(ROUNDS).unwrap());
     ok(&run(d, &["ledger", "verify", "--keyring", "keyring.toml"]));
 }
 

@@ -20,7 +20,7 @@ use crate::catalog::{category_name, Catalog};
 use crate::cli::{Global, IssueArgs, KeyArgs, KeygenArgs, OutArgs, Pkcs11Args};
 use crate::config::Config;
 use crate::error::Error;
-use crate::issuance::random_id;
+use crate::issuance::{random_id, Answer, Issued};
 use crate::ledger::Ledger;
 use crate::order::{Order, ServiceOrder};
 use crate::output::write_atomic;
@@ -234,7 +234,11 @@ pub fn run() -> Result<(), Error> {
             qr_svg: None,
         },
     };
-    let issued = issue_one(&ctx, &args, order_path_of(&args)?, request_path_of(&args)?)?;
+    let issued = match issue_one(&ctx, &args, order_path_of(&args)?, request_path_of(&args)?)? {
+        Answer::New(issued) => issued,
+        // The demo's ledger is new: its request was never answered.
+        Answer::Again(record) => Issued::recorded(*record)?,
+    };
     write_atomic(&license_path, issued.armored().as_bytes(), false)?;
     out(&format!("{}\n", summary_text(&issued, None)))?;
     out(&format!(

@@ -12,7 +12,8 @@ use crate::calendar::{format_duration, rfc3339_unix, CycleName, PlatformName};
 use crate::catalog::{after_grace_name, component_kind_name};
 use crate::cli::{IssueArgs, OutArgs, RenewArgs, ReplaceArgs};
 use crate::error::Error;
-use crate::issuance::{self, IssueOptions, Issued};
+use crate::issuance::{self, Answer, Asked, IssueOptions, Issued};
+use crate::ledger::Action;
 use crate::order::Order;
 use crate::output::{note, Target};
 
@@ -93,11 +94,13 @@ pub fn issue(ctx: &Ctx, a: &IssueArgs) -> Result<(), Error> {
         ));
     };
     let t = target(&a.out)?;
-    let issued = issue_one(ctx, a, order_path, request_path)?;
-    finish(&issued, &t, &a.out, a.approval.as_deref())
+    let answer = issue_one(ctx, a, order_path, request_path)?;
+    finish_answer(answer, &t, &a.out, a.approval.as_deref())
 }
 
-/// Issues one license and commits it to the ledger; the caller writes it.
+/// Issues one license and commits it to the ledger, or finds the license
+/// that answered the same request before ([`issuance::answer_once`]); the
+/// caller writes it.
 ///
 /// # Errors
 /// As [`issue`].
@@ -106,29 +109,53 @@ pub fn issue_one(
     a: &IssueArgs,
     order_path: &Path,
     request_path: &Path,
-) -> Result<Issued, Error> {
+) -> Result<Answer<Issued>, Error> {
     let (mut session, (order, (_, request))) = Session::open(ctx, &a.key, || {
         Ok((
             Order::load(order_path)?,
             read_request(request_path, ctx.request_check())?,
         ))
     })?;
+    let order_json = order.to_json();
+    let asked = if a.change {
+        Asked {
+            action: Action::Change,
+            serial: None,
+            order_json: Some(&order_json),
+            command: "change",
+            hint: CHANGE_HINT,
+        }
+    } else {
+        Asked {
+            action: Action::Issue,
+            serial: None,
+            order_json: Some(&order_json),
+            command: "first license",
+            hint: "",
+        }
+    };
     session.commit(|w, issuer| {
-        issuance::issue(
-            w,
-            issuer,
-            &order,
-            &request,
-            &IssueOptions {
-                now: ctx.now,
-                approval: a.approval.as_deref(),
-                change: a.change,
-                idem_key: None,
-                order_json: None,
-            },
-        )
+        issuance::answer_once(w, &request, &asked, |w, key| {
+            issuance::issue(
+                w,
+                issuer,
+                &order,
+                &request,
+                &IssueOptions {
+                    now: ctx.now,
+                    approval: a.approval.as_deref(),
+                    change: a.change,
+                    idem_key: Some(key),
+                    order_json: Some(&order_json),
+                },
+            )
+        })
     })
 }
+
+/// What else a change with a request answered before can do.
+pub(crate) const CHANGE_HINT: &str =
+    "; or change the license without a request (`tessera modify --serial SERIAL --order FILE` keeps the binding in force)";
 
 /// `tessera renew`.
 ///
@@ -136,19 +163,31 @@ pub fn issue_one(
 /// Input, policy, ledger and key errors.
 pub fn renew(ctx: &Ctx, a: &RenewArgs) -> Result<(), Error> {
     let t = target(&a.out)?;
-    let issued = renew_one(ctx, a)?;
-    finish(&issued, &t, &a.out, None)
+    let answer = renew_one(ctx, a)?;
+    finish_answer(answer, &t, &a.out, None)
 }
 
-/// Renews and commits; the caller writes the license.
+/// Renews and commits, or finds the license that answered the same
+/// request before ([`issuance::answer_once`]); the caller writes it.
 ///
 /// # Errors
 /// As [`renew`].
-pub fn renew_one(ctx: &Ctx, a: &RenewArgs) -> Result<Issued, Error> {
+pub fn renew_one(ctx: &Ctx, a: &RenewArgs) -> Result<Answer<Issued>, Error> {
     let (mut session, (_, request)) = Session::open(ctx, &a.key, || {
         read_request(&a.request, ctx.request_check())
     })?;
-    session.commit(|w, issuer| issuance::renew(w, issuer, &request, ctx.now))
+    let asked = Asked {
+        action: Action::Renew,
+        serial: None,
+        order_json: None,
+        command: "renewal",
+        hint: "",
+    };
+    session.commit(|w, issuer| {
+        issuance::answer_once(w, &request, &asked, |w, key| {
+            issuance::renew_recorded(w, issuer, &request, ctx.now, key)
+        })
+    })
 }
 
 /// `tessera replace`.
@@ -164,18 +203,74 @@ pub fn replace(ctx: &Ctx, a: &ReplaceArgs) -> Result<(), Error> {
         crate::cli::ReasonArg::Rma => issuance::ReplaceReason::Rma,
         crate::cli::ReasonArg::Migrate => issuance::ReplaceReason::Migrate,
     };
-    let issued = session.commit(|w, issuer| {
-        issuance::replace(
-            w,
-            issuer,
-            &a.serial,
-            &request,
-            reason,
-            a.model.as_deref(),
-            ctx.now,
-        )
+    let answer = session.commit(|w, issuer| {
+        let serial = crate::lifecycle::resolve_serial(w, &a.serial)?;
+        let asked = Asked {
+            action: Action::Replace,
+            serial: Some(&serial),
+            order_json: None,
+            command: "replacement",
+            hint: "",
+        };
+        issuance::answer_once(w, &request, &asked, |w, key| {
+            issuance::replace_recorded(
+                w,
+                issuer,
+                &serial,
+                &request,
+                (reason, a.model.as_deref()),
+                ctx.now,
+                key,
+            )
+        })
     })?;
-    finish(&issued, &t, &a.out, None)
+    finish_answer(answer, &t, &a.out, None)
+}
+
+/// Writes a new license ([`finish`]), or the license that answered the
+/// same request before ([`finish_again`]).
+pub(crate) fn finish_answer(
+    answer: Answer<Issued>,
+    t: &Target,
+    out: &OutArgs,
+    approval: Option<&str>,
+) -> Result<(), Error> {
+    match answer {
+        Answer::New(issued) => finish(&issued, t, out, approval),
+        Answer::Again(record) => finish_again(&Issued::recorded(*record)?, t, out),
+    }
+}
+
+/// Writes the license that answered a request before, byte for byte the
+/// same, and says so: the partner lost the file, nothing new is issued.
+pub(crate) fn finish_again(issued: &Issued, t: &Target, out: &OutArgs) -> Result<(), Error> {
+    t.write(issued.armored().as_bytes(), out.force)?;
+    let qr_notes = write_qr(issued, out)?;
+    if out.json {
+        let mut json = summary_json(issued, None);
+        json["answered_before"] = json!(true);
+        return print_json(&json);
+    }
+    note(&again_text(issued, t));
+    for qr in qr_notes {
+        note(&qr);
+    }
+    Ok(())
+}
+
+/// The line that says a request was answered before.
+pub(crate) fn again_text(issued: &Issued, t: &Target) -> String {
+    let r = &issued.record.row;
+    format!(
+        "this request was answered before: {} sequence {}, issued {}; {} is that same license again, byte for byte (nothing new was issued, the ledger is unchanged)",
+        r.serial,
+        r.sequence,
+        rfc3339_unix(r.issued_at),
+        match t {
+            Target::File(p) => format!("wrote {}: it", p.display()),
+            Target::Stdout => "the license on standard output".to_owned(),
+        }
+    )
 }
 
 /// Writes the license and prints the summary (standard error, or JSON on
@@ -327,6 +422,7 @@ pub fn summary_json(issued: &Issued, approval: Option<&str>) -> serde_json::Valu
         "approval": approval,
         "warnings": issued.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "ledger_entry": issued.record.id,
+        "answered_before": false,
         "details": issued
             .details
             .iter()

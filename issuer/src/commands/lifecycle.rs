@@ -2,12 +2,15 @@
 //! [`crate::lifecycle`] in one ledger transaction, commit, then write the
 //! license(s), so every written license is in the ledger.
 
-use super::issue::{finish, summary_json, summary_text, target};
+use super::issue::{
+    finish, finish_again, finish_answer, summary_json, summary_text, target, CHANGE_HINT,
+};
 use super::session::Session;
 use super::{print_json, read_request, Ctx};
 use crate::cli::{DecommissionArgs, ModifyArgs, ShareArgs, VoidArgs};
 use crate::error::Error;
-use crate::issuance::IssueOptions;
+use crate::issuance::{self, Answer, Asked, IssueOptions, Issued};
+use crate::ledger::Action;
 use crate::lifecycle::{self, ShareOptions};
 use crate::order::Order;
 use crate::output::{note, Target};
@@ -39,17 +42,30 @@ pub fn modify(ctx: &Ctx, a: &ModifyArgs) -> Result<(), Error> {
                 .transpose()?,
         ))
     })?;
-    let issued = session.commit(|w, issuer| {
-        lifecycle::modify(
-            w,
-            issuer,
-            &a.serial,
-            &order,
-            request.as_ref().map(|(_, r)| r),
-            &change_options(ctx, a.approval.as_deref()),
-        )
+    let answer = session.commit(|w, issuer| {
+        let opts = change_options(ctx, a.approval.as_deref());
+        let Some((_, request)) = &request else {
+            return lifecycle::modify(w, issuer, &a.serial, &order, None, &opts).map(Answer::New);
+        };
+        // With a request, the change answers it: once.
+        let serial = lifecycle::resolve_serial(w, &a.serial)?;
+        let order_json = order.to_json();
+        let asked = Asked {
+            action: Action::Change,
+            serial: Some(&serial),
+            order_json: Some(&order_json),
+            command: "change",
+            hint: CHANGE_HINT,
+        };
+        issuance::answer_once(w, request, &asked, |w, key| {
+            let opts = IssueOptions {
+                idem_key: Some(key),
+                ..opts
+            };
+            lifecycle::modify(w, issuer, &serial, &order, Some(request), &opts)
+        })
     })?;
-    finish(&issued, &t, &a.out, a.approval.as_deref())
+    finish_answer(answer, &t, &a.out, a.approval.as_deref())
 }
 
 /// `tessera decommission`.
@@ -133,19 +149,42 @@ pub fn share(ctx: &Ctx, a: &ShareArgs) -> Result<(), Error> {
             .map(|r| read_request(r, ctx.request_check()))
             .transpose()
     })?;
-    let shared = session.commit(|w, issuer| {
-        lifecycle::share(
-            w,
-            issuer,
-            &a.server,
-            &a.client,
-            &ShareOptions {
-                now: ctx.now,
-                request: request.as_ref().map(|(_, r)| r),
-                pbx_name: a.pbx_name.as_deref(),
-            },
-        )
+    let answer = session.commit(|w, issuer| {
+        let opts = ShareOptions {
+            now: ctx.now,
+            request: request.as_ref().map(|(_, r)| r),
+            pbx_name: a.pbx_name.as_deref(),
+        };
+        let Some((_, request)) = &request else {
+            return lifecycle::share(w, issuer, &a.server, &a.client, &opts).map(Answer::New);
+        };
+        // With a request, the client's license answers it: once.
+        let client = lifecycle::resolve_serial(w, &a.client)?;
+        let asked = Asked {
+            action: Action::Share,
+            serial: Some(&client),
+            order_json: None,
+            command: "client license",
+            hint: "",
+        };
+        issuance::answer_once(w, request, &asked, |w, key| {
+            lifecycle::share_recorded(w, issuer, (&a.server, &client), &opts, key)
+        })
     })?;
+    let shared = match answer {
+        Answer::New(shared) => shared,
+        Answer::Again(record) => {
+            let client = Issued::recorded(*record)?;
+            finish_again(&client, &t, &a.out)?;
+            if !a.out.json {
+                note(&format!(
+                    "the license of the server is in the ledger: `tessera ledger show {} --license`",
+                    a.server
+                ));
+            }
+            return Ok(());
+        }
+    };
     let recorded = |serial: &str| {
         note(&format!(
             "the license is recorded in the ledger; print it again with `tessera ledger show {serial} --license`"
