@@ -3,7 +3,7 @@
 //! license(s), so every written license is in the ledger.
 
 use super::issue::{
-    finish, finish_again, finish_answer, summary_json, summary_text, target, CHANGE_HINT,
+    again_text, finish, finish_answer, summary_json, summary_text, target, CHANGE_HINT,
 };
 use super::session::Session;
 use super::{print_json, read_request, Ctx};
@@ -174,14 +174,19 @@ pub fn share(ctx: &Ctx, a: &ShareArgs) -> Result<(), Error> {
     let shared = match answer {
         Answer::New(shared) => shared,
         Answer::Again(record) => {
+            // The client's license again; the server's is in the ledger.
             let client = Issued::recorded(*record)?;
-            finish_again(&client, &t, &a.out)?;
-            if !a.out.json {
-                note(&format!(
-                    "the license of the server is in the ledger: `tessera ledger show {} --license`",
-                    a.server
-                ));
+            t.write(client.armored().as_bytes(), a.out.force)?;
+            if a.out.json {
+                let mut json = summary_json(&client, None);
+                json["answered_before"] = serde_json::json!(true);
+                return print_json(&serde_json::json!({ "client": json, "server": null }));
             }
+            note(&again_text(&client, &t));
+            note(&format!(
+                "the license of the server is in the ledger: `tessera ledger show {} --license`",
+                a.server
+            ));
             return Ok(());
         }
     };
