@@ -367,6 +367,46 @@ fn a_pbx_activated_from_a_file_moves_to_online_renewal_and_back() {
     let (run, lic) = vendor.answer(&at(now), &["renew"], &req, "by-file.lic");
     assert_eq!(run.ok().json()["sequence"], 3);
     site.install(&lic, &at(now)).ok();
+
+    // One request, one answer, whoever answers it. The service refuses the
+    // request the CLI answered: a replay.
+    service.clock.set(now);
+    let http = tessera_server::testing::client(&service.pki).unwrap();
+    let post = |request: &std::path::Path| {
+        let mut r = http
+            .post(format!("{}/v1/renew", service.url()))
+            .header("content-type", "text/plain")
+            .send(&std::fs::read(request).unwrap()[..])
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_vec().unwrap())
+    };
+    let (status, body) = post(&req);
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 409, "{text}");
+    assert!(text.contains("replay"), "{text}");
+    // The CLI gives a request the service answered that same license back
+    // (the partner lost the file), byte for byte, while it is the latest...
+    let online_req = site.request(&at(now + HOUR));
+    service.clock.set(now + HOUR);
+    let (status, online) = post(&online_req);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&online));
+    let (run, again) = vendor.answer(&at(now + 2 * HOUR), &["renew"], &online_req, "again.lic");
+    let answer = run.ok().json();
+    assert_eq!(answer["answered_before"], true, "{answer}");
+    assert_eq!(answer["sequence"], 4, "{answer}");
+    let text = std::fs::read_to_string(&again).unwrap();
+    let mut buf = vec![0u8; tessera_verifier::MAX_OBJECT_LEN];
+    let bytes =
+        tessera_verifier::armor::decode(&text, tessera_verifier::armor::LABEL_LICENSE, &mut buf)
+            .unwrap();
+    assert_eq!(bytes, &online[..]);
+    // ... and refuses it once a later license superseded it.
+    let next = site.request(&at(now + 3 * HOUR));
+    let (run, _) = vendor.answer(&at(now + 3 * HOUR), &["renew"], &next, "next.lic");
+    assert_eq!(run.ok().json()["sequence"], 5);
+    let (run, stale) = vendor.answer(&at(now + 4 * HOUR), &["renew"], &online_req, "stale.lic");
+    run.code(2).says("has sequence 5 since");
+    assert!(!stale.exists());
 }
 
 #[test]
