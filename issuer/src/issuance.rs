@@ -1180,28 +1180,15 @@ pub fn replace(
     model: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Issued, Error> {
-    replace_keyed(w, issuer, serial, request, (reason, model), now, None)
+    replace_recorded(w, issuer, serial, request, (reason, model), now, None)
 }
 
-/// [`replace`] recording the request's nonce under `key` ([`answer_once`]'s
-/// `answer`).
+/// [`replace`] recording `idem_key` with the license: the request's nonce
+/// key when [`answer_once`] answers the request.
 ///
 /// # Errors
 /// As [`replace`].
 pub fn replace_recorded(
-    w: &mut Writer<'_>,
-    issuer: &Issuer<'_>,
-    serial: &str,
-    request: &RequestData,
-    (reason, model): (ReplaceReason, Option<&str>),
-    now: DateTime<Utc>,
-    key: &str,
-) -> Result<Issued, Error> {
-    replace_keyed(w, issuer, serial, request, (reason, model), now, Some(key))
-}
-
-/// [`replace`], recording `idem_key` with the license.
-fn replace_keyed(
     w: &mut Writer<'_>,
     issuer: &Issuer<'_>,
     serial: &str,

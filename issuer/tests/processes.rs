@@ -85,6 +85,21 @@ fn ledger_json(dir: &Path) -> Vec<serde_json::Value> {
         .clone()
 }
 
+/// The sample appliance's first license (`device.req`), as `first.lic`.
+fn first_license(d: &Path) {
+    let args = ["issue", "--order", "order.toml", "--request", "device.req"];
+    ok(&run(d, &[&args[..], &["-o", "first.lic"]].concat()));
+}
+
+/// Runs `scenario` in a folder whose ledger is a new database of a real
+/// PostgreSQL server (skipped without one, except under `CI=true`).
+fn on_postgres(scenario: fn(&tempfile::TempDir)) {
+    let Some(server) = tessera_tests::postgres::PgServer::start() else {
+        return;
+    };
+    scenario(&workdir_on(Some(&server.create_database())));
+}
+
 #[test]
 fn two_processes_never_share_a_sequence() {
     two_processes_at_once(&workdir());
@@ -92,26 +107,12 @@ fn two_processes_never_share_a_sequence() {
 
 #[test]
 fn two_processes_never_fork_a_postgres_ledger() {
-    let Some(server) = tessera_tests::postgres::PgServer::start() else {
-        return;
-    };
-    two_processes_at_once(&workdir_on(Some(&server.create_database())));
+    on_postgres(two_processes_at_once);
 }
 
 fn two_processes_at_once(dir: &tempfile::TempDir) {
     let d = dir.path();
-    ok(&run(
-        d,
-        &[
-            "issue",
-            "--order",
-            "order.toml",
-            "--request",
-            "device.req",
-            "-o",
-            "first.lic",
-        ],
-    ));
+    first_license(d);
     const PER_PROCESS: usize = 8;
     let spawn = |tag: &str| {
         let d = d.to_owned();
@@ -184,10 +185,7 @@ fn two_processes_answer_one_request_once() {
 
 #[test]
 fn two_processes_answer_one_request_once_on_postgres() {
-    let Some(server) = tessera_tests::postgres::PgServer::start() else {
-        return;
-    };
-    one_request_twice_at_once(&workdir_on(Some(&server.create_database())));
+    on_postgres(one_request_twice_at_once);
 }
 
 /// The same renewal request given to two processes at once, a few times
@@ -195,18 +193,7 @@ fn two_processes_answer_one_request_once_on_postgres() {
 /// license (exit 0), byte for byte, and says so.
 fn one_request_twice_at_once(dir: &tempfile::TempDir) {
     let d = dir.path();
-    ok(&run(
-        d,
-        &[
-            "issue",
-            "--order",
-            "order.toml",
-            "--request",
-            "device.req",
-            "-o",
-            "first.lic",
-        ],
-    ));
+    first_license(d);
     const ROUNDS: u32 = 4;
     for round in 0..ROUNDS {
         let req = format!("r{round}.req");

@@ -220,7 +220,7 @@ pub fn replace(ctx: &Ctx, a: &ReplaceArgs) -> Result<(), Error> {
                 &request,
                 (reason, a.model.as_deref()),
                 ctx.now,
-                key,
+                Some(key),
             )
         })
     })?;
@@ -247,15 +247,20 @@ pub(crate) fn finish_again(issued: &Issued, t: &Target, out: &OutArgs) -> Result
     t.write(issued.armored().as_bytes(), out.force)?;
     let qr_notes = write_qr(issued, out)?;
     if out.json {
-        let mut json = summary_json(issued, None);
-        json["answered_before"] = json!(true);
-        return print_json(&json);
+        return print_json(&again_json(issued));
     }
     note(&again_text(issued, t));
     for qr in qr_notes {
         note(&qr);
     }
     Ok(())
+}
+
+/// The JSON summary of a license that answered a request before.
+pub(crate) fn again_json(issued: &Issued) -> serde_json::Value {
+    let mut json = summary_json(issued, None);
+    json["answered_before"] = json!(true);
+    json
 }
 
 /// The line that says a request was answered before.

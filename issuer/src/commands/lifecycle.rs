@@ -3,7 +3,7 @@
 //! license(s), so every written license is in the ledger.
 
 use super::issue::{
-    again_text, finish, finish_answer, summary_json, summary_text, target, CHANGE_HINT,
+    again_json, again_text, finish, finish_answer, summary_json, summary_text, target, CHANGE_HINT,
 };
 use super::session::Session;
 use super::{print_json, read_request, Ctx};
@@ -178,9 +178,8 @@ pub fn share(ctx: &Ctx, a: &ShareArgs) -> Result<(), Error> {
             let client = Issued::recorded(*record)?;
             t.write(client.armored().as_bytes(), a.out.force)?;
             if a.out.json {
-                let mut json = summary_json(&client, None);
-                json["answered_before"] = serde_json::json!(true);
-                return print_json(&serde_json::json!({ "client": json, "server": null }));
+                let client = again_json(&client);
+                return print_json(&serde_json::json!({ "client": client, "server": null }));
             }
             note(&again_text(&client, &t));
             note(&format!(

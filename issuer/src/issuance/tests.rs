@@ -826,14 +826,21 @@ fn renew_once(
     })
 }
 
-#[test]
-fn a_request_answered_by_the_cli_is_answered_once_on_both_sides() {
+/// A ledger with the sample appliance licensed (2026-01-02), its serial,
+/// and a renewal request of it carried by hand.
+fn licensed_with_renewal_request() -> (Fixture, String, RequestData) {
     let mut f = fixture();
     let first = f
         .issue(&order(), &samples::request(), &opts("2026-01-02"))
         .unwrap();
     let serial = first.license.serial.clone();
     let r = online_request(&serial, b"nonce-by-hand-01");
+    (f, serial, r)
+}
+
+#[test]
+fn a_request_answered_by_the_cli_is_answered_once_on_both_sides() {
+    let (mut f, serial, r) = licensed_with_renewal_request();
     let Answer::New(renewed) = f.run(|w, i| renew_once(w, i, &r, "2026-01-03")).unwrap() else {
         panic!("a new request gets a new license");
     };
@@ -891,12 +898,7 @@ fn a_request_answered_by_the_cli_is_answered_once_on_both_sides() {
 
 #[test]
 fn a_request_answered_otherwise_is_refused() {
-    let mut f = fixture();
-    let first = f
-        .issue(&order(), &samples::request(), &opts("2026-01-02"))
-        .unwrap();
-    let serial = first.license.serial.clone();
-    let r = online_request(&serial, b"nonce-by-hand-01");
+    let (mut f, serial, r) = licensed_with_renewal_request();
     f.run(|w, i| renew_once(w, i, &r, "2026-01-03")).unwrap();
     let order_json = order().to_json();
     let change = Asked {
