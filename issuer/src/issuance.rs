@@ -887,6 +887,10 @@ pub struct Asked<'a> {
 ///   and order, whose license is still the latest of its serial, gets
 ///   [`Answer::Again`] with that license: the partner lost the file, and
 ///   the same license again grants nothing new.
+/// - A request whose nonce the ledger has but whose identity does not bind
+///   the license recorded for it (another device copied the nonce) is a
+///   replay ([`PolicyError::RequestReplayed`]), and learns nothing of that
+///   license.
 /// - A request answered before whose license a later one superseded is
 ///   refused ([`PolicyError::RequestSuperseded`]), and so is one answered
 ///   by another command, for another serial or with another order
@@ -899,7 +903,7 @@ pub struct Asked<'a> {
 /// answered here is never answered again by a bulk run.
 ///
 /// # Errors
-/// [`PolicyError::RequestSuperseded`],
+/// [`PolicyError::RequestReplayed`], [`PolicyError::RequestSuperseded`],
 /// [`PolicyError::RequestAnsweredOtherwise`], [`Error::Ledger`], those of
 /// `answer`.
 pub fn answer_once<T>(
@@ -912,6 +916,11 @@ pub fn answer_once<T>(
     let Some(before) = w.by_idem_key(&key)? else {
         return answer(w, &key).map(Answer::New);
     };
+    // Nonces travel in files anyone may read: a request of another device
+    // that copies one is a replay, told nothing of the license it names.
+    if !binding_match(&decode_data(&before)?.binding, request).1 {
+        return Err(PolicyError::RequestReplayed.into());
+    }
     let row = &before.row;
     let answered_at = crate::calendar::rfc3339_unix(row.issued_at);
     let same = row.action == asked.action

@@ -996,3 +996,25 @@ fn a_request_answered_alone_is_never_issued_again_by_a_bulk_row() {
         "{e:?}"
     );
 }
+
+#[test]
+fn another_device_copying_an_answered_nonce_gets_nothing() {
+    let (mut f, serial, r) = licensed_with_renewal_request();
+    f.run(|w, i| renew_once(w, i, &r, "2026-01-03")).unwrap();
+    // Another appliance's request, with the nonce read from the file.
+    let mut other = samples::request();
+    other.hw_serial = Some("HW-0THE-R001".into());
+    other.identity = vec![Identity {
+        kind: ComponentKind::HW_SERIAL,
+        digest: component_digest(&other.salt, ComponentKind::HW_SERIAL, b"HW-0THE-R001"),
+    }];
+    other.nonce = r.nonce;
+    let e = f
+        .run(|w, i| renew_once(w, i, &other, "2026-01-04"))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::RequestReplayed)),
+        "{e:?}"
+    );
+    assert!(!e.to_string().contains(&serial), "{e}");
+}
