@@ -1489,3 +1489,150 @@ fn the_view_comparison_names_a_doubled_a_missing_and_a_made_up_row() {
     assert_eq!(entry, 3);
     assert!(what.contains("which no journal entry made"), "{what}");
 }
+
+/// The views of schema 4 as ledgers made before `charges` and
+/// `hw_serials` were `WITHOUT ROWID` have them: a rowid table and an index
+/// of the primary key each. Such a ledger opens, reads, takes new entries
+/// (in the same tables: nothing rebuilds them) and verifies.
+#[test]
+fn a_ledger_with_the_rowid_tables_of_earlier_schema_4_still_works() {
+    const CHANGED: [&str; 2] = ["charges", "hw_serials"];
+    let charge = |item: &str| crate::ledger::Charge {
+        kind: "activation".into(),
+        item: item.into(),
+        quantity: 3,
+        cycle: "monthly".into(),
+        period_start: samples::T0,
+        period_end: None,
+        days: 30,
+        period_days: 30,
+    };
+    let shapes = |f: &Fixture| -> Vec<(String, String)> {
+        let c = f.raw();
+        let mut s = c
+            .prepare(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'table' \
+                 AND name IN ('charges', 'hw_serials') ORDER BY name",
+            )
+            .unwrap();
+        let rows = s
+            .query_map([], |r| Ok((r.get(0).unwrap(), r.get(1).unwrap())))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    let f = Fixture::new();
+    let mut ledger = f.with_rows(2);
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
+    w.map_hw_serial("HW-7F3A-0042", "SW-2026-000001", samples::T0)
+        .unwrap();
+    w.add_charges(
+        "SW-2026-000001",
+        1,
+        vec![charge("profile:UC-BUSINESS"), charge("base:Phone System")],
+        samples::T0,
+    )
+    .unwrap();
+    w.commit().unwrap();
+    drop(ledger);
+    let new = shapes(&f);
+    assert_eq!(new.len(), CHANGED.len());
+    assert!(
+        new.iter().all(|(_, sql)| sql.ends_with("WITHOUT ROWID")),
+        "{new:?}"
+    );
+
+    // The same tables as the DDL before: the rows copied into rowid
+    // tables, the indexes made again.
+    let c = f.raw();
+    for (table, sql) in &new {
+        let indexes: Vec<String> = c
+            .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL")
+            .unwrap()
+            .query_map([table], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let old = sql.trim_end_matches("WITHOUT ROWID").trim_end();
+        c.execute_batch(&format!(
+            "BEGIN; ALTER TABLE {table} RENAME TO moved; {old}; \
+             INSERT INTO {table} SELECT * FROM moved; DROP TABLE moved; {}; COMMIT;",
+            indexes.join("; ")
+        ))
+        .unwrap();
+    }
+    drop(c);
+    let old = shapes(&f);
+    assert!(
+        old.iter().all(|(_, sql)| !sql.contains("WITHOUT ROWID")),
+        "{old:?}"
+    );
+    let autoindexes: i64 = f
+        .raw()
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name IN \
+             ('sqlite_autoindex_charges_1', 'sqlite_autoindex_hw_serials_1')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(autoindexes, 2);
+
+    // It reads, verifies, takes new entries of both views and verifies.
+    let mut ledger = Ledger::open(&f.path()).unwrap();
+    assert_eq!(
+        ledger.sw_serial_of("hw-7f3a-0042").unwrap().as_deref(),
+        Some("SW-2026-000001")
+    );
+    let billed = |l: &Ledger| {
+        l.queries()
+            .charges(samples::T0, samples::T0 + 1)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.serial, c.sequence, c.line, c.item))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(billed(&ledger).len(), 2);
+    let r = ledger.verify(&f.keyring(), None).unwrap();
+    assert_eq!((r.entries, r.licenses), (5, 2));
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
+    let e = w
+        .map_hw_serial("HW-7F3A-0042", "SW-2026-000002", samples::T0)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("converted to SW-2026-000001 before"),
+        "{e}"
+    );
+    w.map_hw_serial("HW-7F3A-0043", "SW-2026-000002", samples::T0)
+        .unwrap();
+    w.add_charges("SW-2026-000002", 1, vec![charge("storage")], samples::T0)
+        .unwrap();
+    w.commit().unwrap();
+    assert_eq!(
+        billed(&ledger),
+        [
+            (
+                "SW-2026-000001".to_owned(),
+                1,
+                0,
+                "profile:UC-BUSINESS".to_owned()
+            ),
+            (
+                "SW-2026-000001".to_owned(),
+                1,
+                1,
+                "base:Phone System".to_owned()
+            ),
+            ("SW-2026-000002".to_owned(), 1, 0, "storage".to_owned()),
+        ]
+    );
+    let r = ledger.verify(&f.keyring(), None).unwrap();
+    assert_eq!((r.entries, r.licenses), (7, 2));
+    drop(ledger);
+    assert_eq!(shapes(&f), old);
+    // An edited row is still found by the views comparison.
+    f.raw()
+        .execute_batch("UPDATE charges SET quantity = 30 WHERE item = 'storage'")
+        .unwrap();
+    let e = f.verify().unwrap_err();
+    assert!(e.is_integrity(), "{e}");
+}
