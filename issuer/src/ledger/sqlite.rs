@@ -29,7 +29,7 @@ use rusqlite::{
     params, Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
 };
 
-use super::journal::Action;
+use super::journal::{Action, Charge};
 use super::views::{
     ChargeRow, CounterRow, EventRow, HwRow, Identity, LicenseRow, PbxChangeRow, PbxRow,
     ReplacedRow, ScheduleRow, ViewRow, ViewStore,
@@ -979,9 +979,35 @@ impl SqliteTx<'_> {
     }
 }
 
-/// Charge lines per `INSERT` statement ([`SqliteTx::put_charges`]); 13
+/// Charge lines per `INSERT` statement (`SqliteTx::put_charge_lines`); 13
 /// values a line, far below SQLite's limit of bound values.
 const CHARGES_PER_INSERT: usize = 32;
+
+/// The `INSERT` of `n` charge lines (1 to [`CHARGES_PER_INSERT`]), made
+/// once per length. `OR FAIL`: a statement of several rows that may abort
+/// needs SQLite's statement journal (a copy of every page it changes) to
+/// undo its first rows; a failed fold spoils the whole transaction or
+/// savepoint anyway.
+fn charges_insert(n: usize) -> std::borrow::Cow<'static, str> {
+    static MADE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let make = |n: usize| {
+        let mut statement = String::from(
+            "INSERT OR FAIL INTO charges (entry, line, serial, sequence, kind, item, quantity, \
+             cycle, period_start, period_end, days, period_days, at) VALUES ",
+        );
+        for i in 0..n {
+            if i > 0 {
+                statement.push(',');
+            }
+            statement.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        }
+        statement
+    };
+    let made = MADE.get_or_init(|| (1..=CHARGES_PER_INSERT).map(make).collect());
+    n.checked_sub(1)
+        .and_then(|i| made.get(i))
+        .map_or_else(|| make(n).into(), |s| s.as_str().into())
+}
 
 /// Saturating conversions between SQLite's i64 and our unsigned numbers.
 fn to_i64(v: u64) -> i64 {
@@ -1955,45 +1981,48 @@ impl ViewStore for SqliteTx<'_> {
 
     /// One statement per up to [`CHARGES_PER_INSERT`] lines: a license's
     /// charges are several lines (an activation about seven), and each
-    /// statement costs about as much again as its rows.
-    fn put_charges(&mut self, rows: &[ChargeRow]) -> Result<(), LedgerError> {
-        for chunk in rows.chunks(CHARGES_PER_INSERT) {
-            if let [row] = chunk {
-                self.put_charge(row)?;
-                continue;
+    /// statement costs about as much again as its rows. The values are
+    /// bound from the entry's lines as they are, without a row (and its
+    /// strings) made of each.
+    fn put_charge_lines(
+        &mut self,
+        position: u64,
+        serial: &str,
+        sequence: u32,
+        at: i64,
+        lines: &[Charge],
+    ) -> Result<(), LedgerError> {
+        let entry = to_i64(position);
+        let mut first = 0usize;
+        for chunk in lines.chunks(CHARGES_PER_INSERT) {
+            let mut s = self
+                .tx
+                .prepare_cached(&charges_insert(chunk.len()))
+                .map_err(sql(&self.path))?;
+            let mut at_index = 0usize;
+            let mut bind = |v: &dyn rusqlite::ToSql| {
+                at_index += 1;
+                s.raw_bind_parameter(at_index, v)
+            };
+            for (i, c) in chunk.iter().enumerate() {
+                let line = u32::try_from(first + i).unwrap_or(u32::MAX);
+                bind(&entry)
+                    .and_then(|()| bind(&line))
+                    .and_then(|()| bind(&serial))
+                    .and_then(|()| bind(&sequence))
+                    .and_then(|()| bind(&c.kind))
+                    .and_then(|()| bind(&c.item))
+                    .and_then(|()| bind(&c.quantity))
+                    .and_then(|()| bind(&c.cycle))
+                    .and_then(|()| bind(&c.period_start))
+                    .and_then(|()| bind(&c.period_end))
+                    .and_then(|()| bind(&c.days))
+                    .and_then(|()| bind(&c.period_days))
+                    .and_then(|()| bind(&at))
+                    .map_err(sql(&self.path))?;
             }
-            // `OR FAIL`: a statement of several rows that may abort needs
-            // SQLite's statement journal (a copy of every page it changes)
-            // to undo its first rows; a failed fold spoils the whole
-            // transaction or savepoint anyway.
-            let mut statement = String::from(
-                "INSERT OR FAIL INTO charges (entry, line, serial, sequence, kind, item, quantity, \
-                 cycle, period_start, period_end, days, period_days, at) VALUES ",
-            );
-            let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(chunk.len() * 13);
-            let entries: Vec<i64> = chunk.iter().map(|r| to_i64(r.entry)).collect();
-            for (i, (row, entry)) in chunk.iter().zip(&entries).enumerate() {
-                if i > 0 {
-                    statement.push(',');
-                }
-                statement.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?)");
-                values.extend_from_slice(&[
-                    entry,
-                    &row.line,
-                    &row.serial,
-                    &row.sequence,
-                    &row.kind,
-                    &row.item,
-                    &row.quantity,
-                    &row.cycle,
-                    &row.period_start,
-                    &row.period_end,
-                    &row.days,
-                    &row.period_days,
-                    &row.at,
-                ]);
-            }
-            self.exec(&statement, rusqlite::params_from_iter(values))?;
+            s.raw_execute().map_err(sql(&self.path))?;
+            first += chunk.len();
         }
         Ok(())
     }

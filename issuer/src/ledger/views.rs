@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::journal::{Action, Entry, Fact, JOURNAL_FORMAT};
+use super::journal::{Action, Charge, Entry, Fact, JOURNAL_FORMAT};
 use super::LedgerError;
 use crate::calendar::PlatformName;
 use crate::catalog::PolicyValues;
@@ -558,6 +558,27 @@ pub trait ViewStore {
     fn put_charges(&mut self, rows: &[ChargeRow]) -> Result<(), LedgerError> {
         rows.iter().try_for_each(|r| self.put_charge(r))
     }
+    /// Adds the charge lines of the entry at `position`, in order: the
+    /// rows [`charge_row`] makes of them ([`Self::put_charges`], unless the
+    /// store can write them from the lines without making the rows).
+    ///
+    /// # Errors
+    /// As [`Self::put_charge`].
+    fn put_charge_lines(
+        &mut self,
+        position: u64,
+        serial: &str,
+        sequence: u32,
+        at: i64,
+        lines: &[Charge],
+    ) -> Result<(), LedgerError> {
+        let rows: Vec<ChargeRow> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, c)| charge_row(position, i, serial, sequence, at, c))
+            .collect();
+        self.put_charges(&rows)
+    }
     /// Notes that a notice came into effect or was withdrawn. The
     /// backends read notices from the journal itself (they are few: one
     /// per recipient and day), so only the in-memory fold keeps them.
@@ -1018,7 +1039,6 @@ pub fn apply(
                     lines.len()
                 )));
             }
-            let mut rows = Vec::with_capacity(lines.len());
             for (i, c) in lines.iter().enumerate() {
                 for (what, v) in [
                     ("charge kind", &c.kind),
@@ -1033,23 +1053,8 @@ pub fn apply(
                         c.days, c.period_days, c.period_start, c.period_end
                     )));
                 }
-                rows.push(ChargeRow {
-                    entry: position,
-                    line: u32::try_from(i).unwrap_or(u32::MAX),
-                    serial: serial.clone(),
-                    sequence: *sequence,
-                    kind: c.kind.clone(),
-                    item: c.item.clone(),
-                    quantity: c.quantity,
-                    cycle: c.cycle.clone(),
-                    period_start: c.period_start,
-                    period_end: c.period_end,
-                    days: c.days,
-                    period_days: c.period_days,
-                    at: entry.at,
-                });
             }
-            views.put_charges(&rows)?;
+            views.put_charge_lines(position, serial, *sequence, entry.at, lines)?;
         }
         Fact::NoticeSent {
             recipient,
@@ -1108,6 +1113,34 @@ pub fn apply(
         }
     }
     Ok(None)
+}
+
+/// The charges view's row of line `line` of the [`Fact::Charges`] entry at
+/// `position`.
+#[must_use]
+pub fn charge_row(
+    position: u64,
+    line: usize,
+    serial: &str,
+    sequence: u32,
+    at: i64,
+    c: &Charge,
+) -> ChargeRow {
+    ChargeRow {
+        entry: position,
+        line: u32::try_from(line).unwrap_or(u32::MAX),
+        serial: serial.to_owned(),
+        sequence,
+        kind: c.kind.clone(),
+        item: c.item.clone(),
+        quantity: c.quantity,
+        cycle: c.cycle.clone(),
+        period_start: c.period_start,
+        period_end: c.period_end,
+        days: c.days,
+        period_days: c.period_days,
+        at,
+    }
 }
 
 /// The text fields of a registry entry, and its platform and cycle names.
