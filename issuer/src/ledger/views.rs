@@ -942,19 +942,7 @@ pub fn apply(
                 entry: position,
                 serial: serial.clone(),
                 kind: "added".into(),
-                detail: serde_json::json!({
-                    "customer": customer,
-                    "name": name,
-                    "model": model,
-                    "platform": platform,
-                    "cycle": cycle,
-                    "profiles": profiles,
-                    "storage": storage,
-                    "policy": policy,
-                    "values": values,
-                    "allocated": allocated,
-                })
-                .to_string(),
+                detail: added_detail(&entry.fact).unwrap_or_default(),
                 operator: entry.operator.clone(),
                 at: entry.at,
             })?;
@@ -1113,6 +1101,86 @@ pub fn apply(
         }
     }
     Ok(None)
+}
+
+/// The detail of a PBX's `added` history row, serialized straight to its
+/// text. The text is the one a `serde_json::Value` object of the same
+/// fields made before (its keys sorted, the policy's values too), byte for
+/// byte: the views of existing ledgers are compared with it.
+#[derive(Serialize)]
+struct AddedDetail<'a> {
+    allocated: bool,
+    customer: &'a str,
+    cycle: &'a str,
+    model: &'a str,
+    name: &'a str,
+    platform: &'a str,
+    policy: &'a str,
+    profiles: &'a BTreeMap<String, u32>,
+    storage: u32,
+    values: SortedValues<'a>,
+}
+
+/// The detail text of a [`Fact::PbxAdded`] (`None` for other facts).
+fn added_detail(fact: &Fact) -> Option<String> {
+    let Fact::PbxAdded {
+        allocated,
+        customer,
+        name,
+        model,
+        platform,
+        cycle,
+        profiles,
+        storage,
+        policy,
+        values,
+        ..
+    } = fact
+    else {
+        return None;
+    };
+    serde_json::to_string(&AddedDetail {
+        allocated: *allocated,
+        customer,
+        cycle,
+        model,
+        name,
+        platform,
+        policy,
+        profiles,
+        storage: *storage,
+        values: SortedValues(values),
+    })
+    .ok()
+}
+
+/// Policy values with their keys in sorted order, as in a
+/// `serde_json::Value` object.
+struct SortedValues<'a>(&'a PolicyValues);
+
+impl Serialize for SortedValues<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        // Every field named, so a new one cannot be left out unnoticed.
+        let PolicyValues {
+            lease,
+            max_lease,
+            renewal_window,
+            check_interval,
+            grace,
+            after_grace,
+            rollback_tolerance,
+        } = self.0;
+        let mut m = s.serialize_map(Some(7))?;
+        m.serialize_entry("after_grace", after_grace)?;
+        m.serialize_entry("check_interval", check_interval)?;
+        m.serialize_entry("grace", grace)?;
+        m.serialize_entry("lease", lease)?;
+        m.serialize_entry("max_lease", max_lease)?;
+        m.serialize_entry("renewal_window", renewal_window)?;
+        m.serialize_entry("rollback_tolerance", rollback_tolerance)?;
+        m.end()
+    }
 }
 
 /// The charges view's row of line `line` of the [`Fact::Charges`] entry at
@@ -1610,3 +1678,6 @@ mod hex_bytes {
         s.serialize_str(&hex::encode(v))
     }
 }
+
+#[cfg(test)]
+mod tests;
