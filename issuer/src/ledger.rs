@@ -1931,7 +1931,7 @@ impl Writer<'_> {
     /// [`LedgerError`]s.
     pub fn push(&mut self, at: i64, fact: Fact) -> Result<u64, LedgerError> {
         self.push_entry(self.operator, at, fact)
-            .map(|(position, _)| position)
+            .map(|(position, ..)| position)
     }
 
     /// [`Writer::push`] of a fact another operator recorded (facts carried
@@ -1946,15 +1946,18 @@ impl Writer<'_> {
         fact: Fact,
     ) -> Result<u64, LedgerError> {
         self.push_entry(operator, at, fact)
-            .map(|(position, _)| position)
+            .map(|(position, ..)| position)
     }
 
+    /// [`Writer::push`], which also returns the license row of a license
+    /// entry and the fact itself (stored, so its caller can keep what it
+    /// needs of it without a copy).
     fn push_entry(
         &mut self,
         operator: &str,
         at: i64,
         fact: Fact,
-    ) -> Result<(u64, Option<views::LicenseRow>), LedgerError> {
+    ) -> Result<(u64, Option<views::LicenseRow>, Fact), LedgerError> {
         self.tried += 1;
         let entry = Entry {
             at,
@@ -1977,7 +1980,7 @@ impl Writer<'_> {
         self.store.append_entry(position, &body, &hash)?;
         self.head = (position, hash);
         self.last_at = self.last_at.max(at);
-        Ok((position, row))
+        Ok((position, row, entry.fact))
     }
 
     /// The ledger's identity.
@@ -2363,21 +2366,23 @@ impl Writer<'_> {
     /// next, its id or bulk key is in the ledger already, its vendor is
     /// not the ledger's; other [`LedgerError`]s.
     pub fn append(&mut self, new: NewRecord) -> Result<Record, LedgerError> {
-        let (position, row) = self.push_entry(
+        let (position, row, fact) = self.push_entry(
             self.operator,
             new.issued_at,
             Fact::License {
                 action: new.action,
-                bytes: new.bytes.clone(),
-                order: new.order_json.clone(),
+                bytes: new.bytes,
+                order: new.order_json,
                 idem_key: new.idem_key,
                 request_key: new.request_key,
             },
         )?;
-        let row = row.ok_or_else(|| LedgerError::Conflict {
-            path: self.path.clone(),
-            reason: "a license entry made no license row".into(),
-        })?;
+        let (Some(row), Fact::License { bytes, order, .. }) = (row, fact) else {
+            return Err(LedgerError::Conflict {
+                path: self.path.clone(),
+                reason: "a license entry made no license row".into(),
+            });
+        };
         self.next = Some((row.serial.clone(), row.sequence.saturating_add(1)));
         Ok(Record {
             id: i64::try_from(position).unwrap_or(i64::MAX),
@@ -2386,8 +2391,8 @@ impl Writer<'_> {
                 sequence: row.sequence,
                 license_id: row.license_id,
                 action: row.action,
-                bytes: new.bytes,
-                order_json: new.order_json,
+                bytes,
+                order_json: order,
                 operator: row.operator,
                 issued_at: row.issued_at,
                 customer: row.customer,
