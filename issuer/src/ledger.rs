@@ -1552,6 +1552,8 @@ impl Ledger {
             checked: &mut self.views_checked,
             checkpoint_verified: &mut self.checkpoint_verified,
             stamp,
+            entry_operator: String::new(),
+            body: Vec::new(),
         })
     }
 
@@ -1910,6 +1912,12 @@ pub struct Writer<'w> {
     checkpoint_verified: &'w mut Option<Vec<u8>>,
     /// The change stamp when the transaction began.
     stamp: Option<i64>,
+    /// The operator of the last entry, kept for the next (an entry owns
+    /// its operator's name; a bulk run makes thousands of entries of one
+    /// operator).
+    entry_operator: String,
+    /// The encoding of the last entry, its buffer reused by the next.
+    body: Vec<u8>,
 }
 
 impl core::fmt::Debug for Writer<'_> {
@@ -1959,9 +1967,14 @@ impl Writer<'_> {
         fact: Fact,
     ) -> Result<(u64, Option<views::LicenseRow>, Fact), LedgerError> {
         self.tried += 1;
+        let mut name = core::mem::take(&mut self.entry_operator);
+        if name != operator {
+            name.clear();
+            name.push_str(operator);
+        }
         let entry = Entry {
             at,
-            operator: operator.to_owned(),
+            operator: name,
             fact,
         };
         let position = self.head.0 + 1;
@@ -1975,12 +1988,15 @@ impl Writer<'_> {
         if let Fact::Genesis { .. } = &entry.fact {
             self.identity = ViewStore::identity(&*self.store)?;
         }
-        let body = entry.encode();
-        let hash = entry_hash(&self.head.1, position, &body);
-        self.store.append_entry(position, &body, &hash)?;
+        self.body.clear();
+        entry.encode_into(&mut self.body);
+        let hash = entry_hash(&self.head.1, position, &self.body);
+        self.store.append_entry(position, &self.body, &hash)?;
         self.head = (position, hash);
         self.last_at = self.last_at.max(at);
-        Ok((position, row, entry.fact))
+        let Entry { operator, fact, .. } = entry;
+        self.entry_operator = operator;
+        Ok((position, row, fact))
     }
 
     /// The ledger's identity.

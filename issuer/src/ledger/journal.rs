@@ -347,9 +347,15 @@ impl Entry {
     #[must_use]
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
-        // Plain data into a vector: serialization cannot fail.
-        let _ = ciborium::into_writer(self, &mut out);
+        self.encode_into(&mut out);
         out
+    }
+
+    /// [`Entry::encode`] appended to `out`, so that a writer can reuse one
+    /// buffer for all its entries.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        // Plain data into a vector: serialization cannot fail.
+        let _ = ciborium::into_writer(self, out);
     }
 
     /// Reads a stored body: exactly one entry, nothing after it, at most
