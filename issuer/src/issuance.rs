@@ -886,10 +886,14 @@ pub struct Asked<'a> {
 /// - A request answered before, by the same command for the same serial
 ///   and order, whose license is still the latest of its serial, gets
 ///   [`Answer::Again`] with that license: the partner lost the file, and
-///   the same license again grants nothing new.
+///   the same license again grants nothing new. Not once the PBX is
+///   stopped or deleted at `now` ([`PolicyError::PbxStopped`],
+///   [`PolicyError::PbxDeleted`]), as a new answer would not be.
 /// - A request whose nonce the ledger has but whose identity does not bind
-///   the license recorded for it (another device copied the nonce) is a
-///   replay ([`PolicyError::RequestReplayed`]), and learns nothing of that
+///   the license recorded for it, or whose signing key is not the key of
+///   the request that license answered (another device copied the nonce,
+///   or someone re-signed a copy of the request), is a replay
+///   ([`PolicyError::RequestReplayed`]), and learns nothing of that
 ///   license.
 /// - A request answered before whose license a later one superseded is
 ///   refused ([`PolicyError::RequestSuperseded`]), and so is one answered
@@ -910,6 +914,7 @@ pub fn answer_once<T>(
     w: &mut Writer<'_>,
     request: &RequestData,
     asked: &Asked<'_>,
+    now: DateTime<Utc>,
     answer: impl FnOnce(&mut Writer<'_>, &str) -> Result<T, Error>,
 ) -> Result<Answer<T>, Error> {
     let key = request_nonce_key(request);
@@ -918,7 +923,15 @@ pub fn answer_once<T>(
     };
     // Nonces travel in files anyone may read: a request of another device
     // that copies one is a replay, told nothing of the license it names.
-    if !binding_match(&decode_data(&before)?.binding, request).1 {
+    // The identity digests travel in the same files, so the request must
+    // also be signed by the key the answered request was signed with: a
+    // copy re-signed with another key (nonce, salt and digests kept) is a
+    // replay too.
+    if !binding_match(&decode_data(&before)?.binding, request).1
+        || !w
+            .request_keys_since(&before.row.serial, before.row.sequence)?
+            .contains(&hex::encode(request.device_key))
+    {
         return Err(PolicyError::RequestReplayed.into());
     }
     let row = &before.row;
@@ -947,6 +960,9 @@ pub fn answer_once<T>(
         }
         .into());
     }
+    // The same license again grants nothing new, but a stopped or deleted
+    // PBX gets nothing from a renewal command, its own file included.
+    policy::not_stopped(&row.serial, w.schedule(&row.serial)?, now)?;
     Ok(Answer::Again(Box::new(before)))
 }
 

@@ -135,7 +135,7 @@ pub fn issue_one(
         }
     };
     session.commit(|w, issuer| {
-        issuance::answer_once(w, &request, &asked, |w, key| {
+        issuance::answer_once(w, &request, &asked, ctx.now, |w, key| {
             issuance::issue(
                 w,
                 issuer,
@@ -184,7 +184,7 @@ pub fn renew_one(ctx: &Ctx, a: &RenewArgs) -> Result<Answer<Issued>, Error> {
         hint: "",
     };
     session.commit(|w, issuer| {
-        issuance::answer_once(w, &request, &asked, |w, key| {
+        issuance::answer_once(w, &request, &asked, ctx.now, |w, key| {
             issuance::renew_recorded(w, issuer, &request, ctx.now, key)
         })
     })
@@ -212,7 +212,7 @@ pub fn replace(ctx: &Ctx, a: &ReplaceArgs) -> Result<(), Error> {
             command: "replacement",
             hint: "",
         };
-        issuance::answer_once(w, &request, &asked, |w, key| {
+        issuance::answer_once(w, &request, &asked, ctx.now, |w, key| {
             issuance::replace_recorded(
                 w,
                 issuer,

@@ -57,7 +57,7 @@ pub fn modify(ctx: &Ctx, a: &ModifyArgs) -> Result<(), Error> {
             command: "change",
             hint: CHANGE_HINT,
         };
-        issuance::answer_once(w, request, &asked, |w, key| {
+        issuance::answer_once(w, request, &asked, ctx.now, |w, key| {
             let opts = IssueOptions {
                 idem_key: Some(key),
                 ..opts
@@ -167,7 +167,7 @@ pub fn share(ctx: &Ctx, a: &ShareArgs) -> Result<(), Error> {
             command: "client license",
             hint: "",
         };
-        issuance::answer_once(w, request, &asked, |w, key| {
+        issuance::answer_once(w, request, &asked, ctx.now, |w, key| {
             lifecycle::share_recorded(w, issuer, (&a.server, &client), &opts, key)
         })
     })?;

@@ -821,7 +821,7 @@ fn renew_once(
     r: &RequestData,
     now: &str,
 ) -> Result<Answer<Issued>, Error> {
-    answer_once(w, r, &RENEWAL, |w, key| {
+    answer_once(w, r, &RENEWAL, t(now), |w, key| {
         renew_recorded(w, i, r, t(now), key)
     })
 }
@@ -910,7 +910,7 @@ fn a_request_answered_otherwise_is_refused() {
     };
     let e = f
         .run(|w, i| {
-            answer_once(w, &r, &change, |w, key| {
+            answer_once(w, &r, &change, t("2026-01-04"), |w, key| {
                 let o = IssueOptions {
                     change: true,
                     idem_key: Some(key),
@@ -942,7 +942,7 @@ fn a_request_answered_otherwise_is_refused() {
     };
     let e = f
         .run(|w, i| {
-            answer_once(w, &r, &other, |w, key| {
+            answer_once(w, &r, &other, t("2026-01-04"), |w, key| {
                 renew_recorded(w, i, &r, t("2026-01-04"), key)
             })
         })
@@ -970,7 +970,7 @@ fn a_request_answered_alone_is_never_issued_again_by_a_bulk_row() {
     };
     let answered = f
         .run(|w, i| {
-            answer_once(w, &r, &first_license, |w, key| {
+            answer_once(w, &r, &first_license, t("2026-01-02"), |w, key| {
                 let o = IssueOptions {
                     idem_key: Some(key),
                     ..opts("2026-01-02")
@@ -1017,4 +1017,62 @@ fn another_device_copying_an_answered_nonce_gets_nothing() {
         "{e:?}"
     );
     assert!(!e.to_string().contains(&serial), "{e}");
+}
+
+#[test]
+fn a_copy_re_signed_with_another_key_gets_nothing() {
+    let (mut f, serial, r) = licensed_with_renewal_request();
+    f.run(|w, i| renew_once(w, i, &r, "2026-01-03")).unwrap();
+    // Everything of the file (nonce, salt, identity digests) kept, signed
+    // with a key of the copier's own.
+    let mut forged = r.clone();
+    forged.device_key = ed25519_dalek::SigningKey::from_bytes(&[0x77; 32])
+        .verifying_key()
+        .to_bytes();
+    let e = f
+        .run(|w, i| renew_once(w, i, &forged, "2026-01-04"))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::RequestReplayed)),
+        "{e:?}"
+    );
+    assert!(!e.to_string().contains(&serial), "{e}");
+    // The device's own repeat still gets its license back.
+    let again = f.run(|w, i| renew_once(w, i, &r, "2026-01-05")).unwrap();
+    assert!(matches!(again, Answer::Again(_)));
+}
+
+#[test]
+fn a_stopped_pbx_gets_nothing_back_from_its_own_file() {
+    let mut f = fixture();
+    let first = f
+        .issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    let serial = first.license.serial.clone();
+    let o = IssueOptions {
+        approval: Some("APP-1"),
+        ..opts("2026-01-05T10:00:00Z")
+    };
+    f.run(|w, i| crate::lifecycle::decommission(w, i, &serial, &o))
+        .unwrap();
+    // Renewed before the stop (2026-01-10), then the same file after it.
+    let r = online_request(&serial, b"nonce-by-hand-02");
+    let renewed = f.run(|w, i| renew_once(w, i, &r, "2026-01-06")).unwrap();
+    assert!(matches!(renewed, Answer::New(_)));
+    let again = f.run(|w, i| renew_once(w, i, &r, "2026-01-07")).unwrap();
+    assert!(matches!(again, Answer::Again(_)));
+    let e = f
+        .run(|w, i| renew_once(w, i, &r, "2026-01-11"))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::PbxStopped { .. })),
+        "{e:?}"
+    );
+    let e = f
+        .run(|w, i| renew_once(w, i, &r, "2026-01-20"))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::PbxDeleted { .. })),
+        "{e:?}"
+    );
 }
