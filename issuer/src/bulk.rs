@@ -460,16 +460,32 @@ enum Slot {
 }
 
 /// A row whose key the ledger holds: the same row of an earlier run
-/// (skipped: resuming), or a key given in the CSV's `key` column that an
-/// earlier row of another device or order used (refused: skipping it
-/// would hand that row's license to this one).
+/// (skipped: resuming; refused once a later license superseded the row's,
+/// so a voided license is never written again), or a key given in the
+/// CSV's `key` column that an earlier row of another device or order used
+/// (refused: skipping it would hand that row's license to this one).
 fn already_issued(w: &Writer<'_>, row: &Prepared, r: Record) -> Result<Outcome, Error> {
     let device = hex::encode(row.request.device_key);
     let same_device = w
         .request_keys_since(&r.row.serial, r.row.sequence)?
         .contains(&device);
     if same_device && r.row.order_json == row.order_json {
-        return Ok(Outcome::Skipped(Box::new(r)));
+        // Resuming gives back the row's license only while it is the one
+        // in force: not one a void, a change or a renewal superseded.
+        return Ok(match w.latest(&r.row.serial)? {
+            Some(l) if l.row.sequence != r.row.sequence => Outcome::Refused(RowError {
+                line: row.line,
+                message: format!(
+                    "this row was issued before ({} sequence {}), and the PBX has sequence {} since (a {}): that license is not the one in force, so no file is written for it; remove the row (`tessera ledger show {}` shows the PBX's history)",
+                    r.row.serial,
+                    r.row.sequence,
+                    l.row.sequence,
+                    l.row.action.as_str(),
+                    r.row.serial,
+                ),
+            }),
+            _ => Outcome::Skipped(Box::new(r)),
+        });
     }
     Ok(Outcome::Refused(RowError {
         line: row.line,

@@ -690,3 +690,36 @@ fn a_bulk_run_stopped_half_way_says_what_it_recorded() {
         );
     }
 }
+
+#[test]
+fn a_resumed_bulk_run_never_writes_a_voided_license_again() {
+    let dir = workdir();
+    let d = dir.path();
+    ok(&bulk_issue(d, 2, &[]));
+    ok(&run(
+        d,
+        &[
+            "void",
+            "--license",
+            "SW-2026-000001:1",
+            "--reason",
+            "wrong order",
+        ],
+    ));
+    std::fs::remove_file(d.join("out/SW-2026-000001-1.lic")).unwrap();
+    std::fs::remove_file(d.join("out/SW-2026-000002-1.lic")).unwrap();
+    let out = bulk_issue(d, 2, &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(
+        err.contains("big.csv:2: refused: this row was issued before (SW-2026-000001 sequence 1), and the PBX has sequence 2 since (a void)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("2 row(s): 0 issued, 1 already issued (skipped), 1 refused"),
+        "{err}"
+    );
+    // The voided license is not written again; the other row's is.
+    assert!(!d.join("out/SW-2026-000001-1.lic").exists());
+    assert!(d.join("out/SW-2026-000002-1.lic").is_file());
+}
