@@ -668,8 +668,10 @@ fn online_renewal_records_the_nonce_and_refuses_a_replay() {
     );
 }
 
-#[test]
-fn online_renewal_refuses_stopped_deleted_and_voided_pbxs() {
+/// The sample appliance licensed on 2026-01-02 and decommissioned on
+/// 2026-01-05 (stopped from 2026-01-10, deleted from 2026-01-19), and its
+/// serial.
+fn decommissioned() -> (Fixture, String) {
     let mut f = fixture();
     let first = f
         .issue(&order(), &samples::request(), &opts("2026-01-02"))
@@ -681,6 +683,12 @@ fn online_renewal_refuses_stopped_deleted_and_voided_pbxs() {
     };
     f.run(|w, i| crate::lifecycle::decommission(w, i, &serial, &o))
         .unwrap();
+    (f, serial)
+}
+
+#[test]
+fn online_renewal_refuses_stopped_deleted_and_voided_pbxs() {
+    let (mut f, serial) = decommissioned();
     // Before the stop (+5 days) it still renews; after, it is stopped;
     // after the deletion (+14 days), deleted.
     let r = online_request(&serial, b"nonce-online-010");
@@ -1044,17 +1052,7 @@ fn a_copy_re_signed_with_another_key_gets_nothing() {
 
 #[test]
 fn a_stopped_pbx_gets_nothing_back_from_its_own_file() {
-    let mut f = fixture();
-    let first = f
-        .issue(&order(), &samples::request(), &opts("2026-01-02"))
-        .unwrap();
-    let serial = first.license.serial.clone();
-    let o = IssueOptions {
-        approval: Some("APP-1"),
-        ..opts("2026-01-05T10:00:00Z")
-    };
-    f.run(|w, i| crate::lifecycle::decommission(w, i, &serial, &o))
-        .unwrap();
+    let (mut f, serial) = decommissioned();
     // Renewed before the stop (2026-01-10), then the same file after it.
     let r = online_request(&serial, b"nonce-by-hand-02");
     let renewed = f.run(|w, i| renew_once(w, i, &r, "2026-01-06")).unwrap();
