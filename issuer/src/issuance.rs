@@ -605,11 +605,11 @@ pub(crate) fn plan_serial(
     let order_json = opts
         .order_json
         .map_or_else(|| order.to_json(), str::to_owned);
-    if let Some(hw) = &converted_from {
+    let added = if let Some(hw) = &converted_from {
         // A first activation: the HW serial is converted and the PBX
         // entered in the registry with the order's policy.
         w.convert_hw_serial(hw, &serial, true, now.timestamp())?;
-        registry::add(
+        Some(registry::add_row(
             w,
             catalog,
             &registry::NewPbx {
@@ -624,16 +624,21 @@ pub(crate) fn plan_serial(
             },
             Some(&serial),
             now.timestamp(),
-        )?;
-    }
-    let pbx = registry::entry_for(
-        w,
-        catalog,
-        &serial,
-        current.as_ref(),
-        Some(&order_json),
-        now.timestamp(),
-    )?;
+        )?)
+    } else {
+        None
+    };
+    let pbx = match added {
+        Some(row) => row,
+        None => registry::entry_for(
+            w,
+            catalog,
+            &serial,
+            current.as_ref(),
+            Some(&order_json),
+            now.timestamp(),
+        )?,
+    };
     if pbx.platform != PlatformName::of(resolved.platform).as_str() {
         return Err(PolicyError::RegisteredPlatform {
             serial,

@@ -1965,7 +1965,7 @@ impl Writer<'_> {
         operator: &str,
         at: i64,
         fact: Fact,
-    ) -> Result<(u64, Option<views::LicenseRow>, Fact), LedgerError> {
+    ) -> Result<(u64, views::Applied, Fact), LedgerError> {
         self.tried += 1;
         let mut name = core::mem::take(&mut self.entry_operator);
         if name != operator {
@@ -2299,14 +2299,29 @@ impl Writer<'_> {
         self.store.pbx(serial)
     }
 
-    /// Enters a PBX in the registry ([`Fact::PbxAdded`]).
+    /// Enters a PBX in the registry ([`Fact::PbxAdded`]) and gives back
+    /// the registry row the fold wrote for it.
     ///
     /// # Errors
-    /// [`LedgerError::Conflict`] naming what the fold refused,
-    /// [`LedgerError`].
-    pub fn add_pbx(&mut self, at: i64, fact: Fact) -> Result<(), LedgerError> {
-        debug_assert!(matches!(fact, Fact::PbxAdded { .. }));
-        self.push(at, fact).map(|_| ())
+    /// [`LedgerError::Conflict`] naming what the fold refused (and for a
+    /// fact that is not [`Fact::PbxAdded`]), [`LedgerError`].
+    pub fn add_pbx(&mut self, at: i64, fact: Fact) -> Result<PbxRow, LedgerError> {
+        if !matches!(fact, Fact::PbxAdded { .. }) {
+            return Err(LedgerError::Conflict {
+                path: self.path.clone(),
+                reason: format!(
+                    "a {} entry is not a PBX entered in the registry",
+                    fact.kind()
+                ),
+            });
+        }
+        match self.push_entry(self.operator, at, fact)? {
+            (_, views::Applied::Pbx(row), _) => Ok(row),
+            _ => Err(LedgerError::Conflict {
+                path: self.path.clone(),
+                reason: "a PBX entry made no registry row".into(),
+            }),
+        }
     }
 
     /// Records a change of a PBX's registry entry.
@@ -2393,7 +2408,7 @@ impl Writer<'_> {
                 request_key: new.request_key,
             },
         )?;
-        let (Some(row), Fact::License { bytes, order, .. }) = (row, fact) else {
+        let (views::Applied::License(row), Fact::License { bytes, order, .. }) = (row, fact) else {
             return Err(LedgerError::Conflict {
                 path: self.path.clone(),
                 reason: "a license entry made no license row".into(),

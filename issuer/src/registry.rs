@@ -100,6 +100,21 @@ pub fn add(
     serial: Option<&str>,
     at: i64,
 ) -> Result<String, Error> {
+    add_row(w, catalog, new, serial, at).map(|row| row.serial)
+}
+
+/// [`add`], giving back the registry row it wrote (a first activation
+/// goes on with it without reading it again).
+///
+/// # Errors
+/// As [`add`].
+pub fn add_row(
+    w: &mut Writer<'_>,
+    catalog: &Catalog,
+    new: &NewPbx,
+    serial: Option<&str>,
+    at: i64,
+) -> Result<PbxRow, Error> {
     for (what, v) in [
         ("--customer", &new.customer),
         ("--name", &new.name),
@@ -150,7 +165,7 @@ pub fn add(
     w.add_pbx(
         at,
         Fact::PbxAdded {
-            serial: serial.clone(),
+            serial,
             allocated,
             customer: new.customer.clone(),
             name: new.name.clone(),
@@ -162,8 +177,8 @@ pub fn add(
             policy: policy.name,
             values: policy.values,
         },
-    )?;
-    Ok(serial)
+    )
+    .map_err(Error::from)
 }
 
 /// Enters a new HW PBX whose appliance is known before its activation
@@ -318,13 +333,7 @@ pub fn entry_for(
         policy: name,
         values,
     };
-    w.add_pbx(at, fact)?;
-    w.pbx(serial)?.ok_or_else(|| {
-        Error::Ledger(LedgerError::Conflict {
-            path: std::path::PathBuf::new(),
-            reason: format!("{serial} was entered in the registry but cannot be read back"),
-        })
-    })
+    Ok(w.add_pbx(at, fact)?)
 }
 
 /// The policy a PBX recorded: its name and values.

@@ -181,6 +181,42 @@ pub struct PbxRow {
 }
 
 impl PbxRow {
+    /// The row a [`Fact::PbxAdded`] recorded at `at` as entry `position`
+    /// puts in the registry (`None` for other facts). [`apply`] gives it
+    /// back ([`Applied::Pbx`]), so the writer need not read it again.
+    fn added(fact: &Fact, at: i64, position: u64) -> Option<Self> {
+        let Fact::PbxAdded {
+            serial,
+            customer,
+            name,
+            model,
+            platform,
+            cycle,
+            profiles,
+            storage,
+            policy,
+            values,
+            ..
+        } = fact
+        else {
+            return None;
+        };
+        Some(Self {
+            serial: serial.clone(),
+            customer: customer.clone(),
+            name: name.clone(),
+            model: model.clone(),
+            platform: platform.clone(),
+            cycle: cycle.clone(),
+            profiles: serde_json::to_string(profiles).unwrap_or_default(),
+            storage: *storage,
+            policy: policy.clone(),
+            policy_values: serde_json::to_string(values).unwrap_or_default(),
+            created_at: at,
+            entry: position,
+        })
+    }
+
     /// The recorded policy's values.
     #[must_use]
     pub fn values(&self) -> Option<PolicyValues> {
@@ -625,6 +661,19 @@ pub fn serial_parts(serial: &str) -> Option<(i32, u32)> {
     Some((year, number))
 }
 
+/// The view row an entry made that its writer goes on with
+/// ([`apply`]'s answer).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Applied {
+    /// A license entry's row in `licenses`.
+    License(LicenseRow),
+    /// A [`Fact::PbxAdded`]'s row in the registry.
+    Pbx(PbxRow),
+    /// Any other entry.
+    Nothing,
+}
+
 /// Applies the entry at `position` to `views`, checking first that it may
 /// stand there. The one definition of what each fact means for the views.
 /// Returns the licenses view's row of a license entry.
@@ -637,7 +686,7 @@ pub fn apply(
     views: &mut dyn ViewStore,
     position: u64,
     entry: &Entry,
-) -> Result<Option<LicenseRow>, FoldError> {
+) -> Result<Applied, FoldError> {
     validate::text("operator", &entry.operator).map_err(|e| invalid(e.to_string()))?;
     let identity = views.identity()?;
     match (&entry.fact, &identity, position) {
@@ -766,7 +815,7 @@ pub fn apply(
                 LedgerError::Conflict { reason, .. } => invalid(reason),
                 other => FoldError::Store(other),
             })?;
-            return Ok(Some(row));
+            return Ok(Applied::License(row));
         }
         Fact::ScheduleSet {
             serial,
@@ -923,20 +972,8 @@ pub fn apply(
                     "{serial} has {storage} storage units on platform {platform}: storage is sold for Cloud only"
                 )));
             }
-            let row = PbxRow {
-                serial: serial.clone(),
-                customer: customer.clone(),
-                name: name.clone(),
-                model: model.clone(),
-                platform: platform.clone(),
-                cycle: cycle.clone(),
-                profiles: serde_json::to_string(profiles).unwrap_or_default(),
-                storage: *storage,
-                policy: policy.clone(),
-                policy_values: serde_json::to_string(values).unwrap_or_default(),
-                created_at: entry.at,
-                entry: position,
-            };
+            let row = PbxRow::added(&entry.fact, entry.at, position)
+                .ok_or_else(|| invalid("a PBX entered without its fields"))?;
             views.put_pbx(&row)?;
             views.put_pbx_change(&PbxChangeRow {
                 entry: position,
@@ -946,6 +983,7 @@ pub fn apply(
                 operator: entry.operator.clone(),
                 at: entry.at,
             })?;
+            return Ok(Applied::Pbx(row));
         }
         Fact::PbxEdited { serial, change } => {
             let Some(mut row) = views.pbx_row(serial)? else {
@@ -1100,7 +1138,7 @@ pub fn apply(
             views.put_upgraded()?;
         }
     }
-    Ok(None)
+    Ok(Applied::Nothing)
 }
 
 /// The detail of a PBX's `added` history row, serialized straight to its
