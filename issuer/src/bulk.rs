@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `request` | yes | the device's request file (relative to the CSV's folder) |
 //! | `order` | unless `--order` | the order file the row starts from |
-//! | `key` | no | idempotency key; default: a digest of what the row issues ([`row_key`]: the order with the row merged in, and the requesting device) |
+//! | `key` | no | the key an earlier tessera recorded the row under, when it was not the default ([`row_key`]): read only to resume a run that tessera started |
 //! | `customer`, `pbx_name` | no | override the order's |
 //! | `extension`, `number`, `user` | no | the user assignment, kept in the ledger |
 //! | `profile` | no | the user's profile: its count + 1 |
@@ -25,9 +25,19 @@
 //! rolled back and redone with each row in a savepoint); the licenses of
 //! a batch are signed on several threads. License files
 //! (`DIR/SERIAL-SEQUENCE.lic`) are written only after their batch
-//! committed, so every file on disk is in the ledger. Re-running the same
-//! file skips rows whose key is in the ledger (writing their file again
-//! if it is missing or damaged).
+//! committed, so every file on disk is in the ledger.
+//!
+//! A row answers its device's request as `tessera issue --request` does
+//! ([`issuance::answer_once`]): the request's nonce is recorded with the
+//! license, so the request is answered once, by a bulk row or any other
+//! command. Re-running the same file finds each issued row by its
+//! request's nonce and skips it (writing its file again if it is missing
+//! or damaged), since the row is the same first license of the same
+//! device with the same order; a row whose request was answered otherwise
+//! (another order, another command, another device, or a license
+//! superseded since) is refused as that command refuses it. Rows an
+//! earlier tessera recorded under their row key ([`row_key`]) are found
+//! by it once planning finds their device licensed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal as _;
@@ -44,8 +54,8 @@ use crate::cli::IssueArgs;
 use crate::commands::session::Signing;
 use crate::commands::{request_from_text, Ctx};
 use crate::error::Error;
-use crate::issuance::{self, IssueOptions, Issued, Issuer, Planned};
-use crate::ledger::{Ledger, Record, Writer};
+use crate::issuance::{self, Answer, Asked, IssueOptions, Issued, Issuer, Planned};
+use crate::ledger::{Action, Ledger, Record, Writer};
 use crate::order::{Assignment, BaseOrder, Order};
 use crate::output::{note, read_text};
 use crate::policy::PolicyError;
@@ -56,8 +66,12 @@ use crate::validate::RequestCheck;
 pub struct Prepared {
     /// 1-based line in the CSV.
     pub line: u64,
-    /// Idempotency key.
+    /// The key the row is recorded under: its request's nonce
+    /// ([`issuance::request_nonce_key`]).
     pub key: String,
+    /// The `key` column: the key an earlier tessera recorded the row under
+    /// instead of [`row_key`] ([`Prepared::old_key`]).
+    pub key_column: Option<String>,
     /// The row's order (template with the row merged in).
     pub order: Order,
     /// The order as recorded ([`Order::to_json`]), made once.
@@ -80,7 +94,7 @@ pub struct RowError {
 pub enum Outcome {
     /// Issued in this run.
     Issued(Box<Record>),
-    /// Issued by an earlier run (same key).
+    /// Issued by an earlier run (same request, same order).
     Skipped(Box<Record>),
     /// Refused.
     Refused(RowError),
@@ -160,7 +174,8 @@ pub fn prepare_text(
     let mut orders: HashMap<PathBuf, Order> = HashMap::new();
     let mut prepared = Vec::new();
     let mut errors = Vec::new();
-    let mut seen_keys: HashMap<String, u64> = HashMap::new();
+    // Each request's first row: its line and order.
+    let mut seen: HashMap<String, (u64, String)> = HashMap::new();
     for rec in reader.records() {
         let (line, rec) = match rec {
             Ok(r) => (r.position().map_or(0, csv::Position::line), r),
@@ -183,17 +198,24 @@ pub fn prepare_text(
             check,
         );
         match row {
-            Ok((key, order, order_json, request)) => {
-                if let Some(first) = seen_keys.insert(key.clone(), line) {
+            Ok((key_column, order, order_json, request)) => {
+                let key = issuance::request_nonce_key(&request);
+                if let Some((first, first_order)) = seen.get(&key) {
                     errors.push(RowError {
                         line,
-                        message: format!("same row (key {key}) as line {first}; remove one"),
+                        message: if *first_order == order_json {
+                            format!("same row (same request, same order) as line {first}; remove one")
+                        } else {
+                            format!("the request of line {first} again, with another order: a request is answered once; remove one of the rows, or have the device make a new request (`tessera-agent request`)")
+                        },
                     });
                     continue;
                 }
+                seen.insert(key.clone(), (line, order_json.clone()));
                 prepared.push(Prepared {
                     line,
                     key,
+                    key_column,
                     order,
                     order_json,
                     request,
@@ -213,7 +235,7 @@ fn prepare_row(
     default_order: Option<&Path>,
     orders: &mut HashMap<PathBuf, Order>,
     check: RequestCheck,
-) -> Result<(String, Order, String, RequestData), String> {
+) -> Result<(Option<String>, Order, String, RequestData), String> {
     let get = |name: &str| cell(headers, rec, name);
     let request_name = get("request");
     if request_name.is_empty() {
@@ -285,19 +307,34 @@ fn prepare_row(
         order.assignments.push(assignment);
     }
     let order_json = order.to_json();
-    let key = match get("key") {
-        "" => row_key(&order_json, &request),
+    let key_column = match get("key") {
+        "" => None,
         k => {
             crate::validate::text("the key column", k).map_err(|e| e.to_string())?;
-            k.to_owned()
+            Some(k.to_owned())
         }
     };
-    Ok((key, order, order_json, request))
+    Ok((key_column, order, order_json, request))
 }
 
-/// The idempotency key of a row: what it issues, not how the files that
-/// describe it are written. It is a digest of the row's order as it will
-/// be recorded (the order file with the row's columns merged in, in the
+impl Prepared {
+    /// The key an earlier tessera recorded this row under, before rows
+    /// were recorded under their request's nonce: its `key` column, or
+    /// [`row_key`].
+    #[must_use]
+    pub fn old_key(&self) -> String {
+        self.key_column
+            .clone()
+            .unwrap_or_else(|| row_key(&self.order_json, &self.request))
+    }
+}
+
+/// The key bulk rows were recorded under before they were recorded under
+/// their request's nonce ([`issuance::request_nonce_key`]); a resumed run
+/// still looks it up ([`Prepared::old_key`]), so a run an earlier tessera
+/// started finishes. It is what a row issues, not how the files that
+/// describe it are written: a digest of the row's order as it will be
+/// recorded (the order file with the row's columns merged in, in the
 /// ledger's JSON form, so comments, spacing and key order do not count)
 /// and of the device the request speaks for (its device key, serials,
 /// platform and identity digests; not the request's nonce or time, which
@@ -459,47 +496,128 @@ enum Slot {
     Repeat(usize),
 }
 
-/// A row whose key the ledger holds: the same row of an earlier run
-/// (skipped: resuming; refused once a later license superseded the row's,
-/// so a voided license is never written again), or a key given in the
-/// CSV's `key` column that an earlier row of another device or order used
-/// (refused: skipping it would hand that row's license to this one).
-fn already_issued(w: &Writer<'_>, row: &Prepared, r: Record) -> Result<Outcome, Error> {
+/// What a first license for `row` asks of its request
+/// ([`issuance::answer_once`]): a row already answered is the same first
+/// license of the same device with the same order, or refused.
+fn asked(row: &Prepared) -> Asked<'_> {
+    Asked {
+        action: Action::Issue,
+        serial: None,
+        order_json: Some(&row.order_json),
+        command: "first license",
+        hint: "; or remove the row",
+    }
+}
+
+/// What planning a row came to: a license to sign and record, or the
+/// row's outcome without one.
+// The planned license moves on to a signing thread as it is: boxing it
+// would cost an allocation per row for the rare outcome's sake.
+#[allow(clippy::large_enum_variant)]
+enum Planning {
+    New(Planned),
+    Done(Outcome),
+}
+
+/// Plans `row`'s license, answering its request once
+/// ([`issuance::answer_once`]): the request's nonce is the one lookup of
+/// a row on its way to a license; found, the row is resumed (the same
+/// first license of the same device with the same order: skipped, its
+/// file written) or refused as any command refuses it. `serials` holds
+/// the serials planned in this batch but not yet in the journal (a second
+/// row for one of them is licensed already).
+fn plan_row(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    row: &Prepared,
+    now: DateTime<Utc>,
+    serials: &HashMap<String, u32>,
+) -> Result<Planning, Error> {
+    let opts = IssueOptions {
+        now,
+        approval: None,
+        change: false,
+        idem_key: Some(&row.key),
+        order_json: Some(&row.order_json),
+    };
+    let answer = issuance::answer_once(w, &row.request, &asked(row), now, |w, _| {
+        let p = issuance::plan(w, issuer, &row.order, &row.request, &opts)?;
+        if let Some(seq) = serials.get(&p.data.serial) {
+            return Err(Error::Policy(PolicyError::AlreadyLicensed {
+                serial: p.data.serial.clone(),
+                sequence: *seq,
+            }));
+        }
+        // A serial licensed before with no license in force (its first
+        // license voided): a row an earlier tessera recorded is this row,
+        // which is never issued again.
+        if p.data.sequence > 1 {
+            if let Some(o) = old_row(w, row)? {
+                return Ok(Planning::Done(o));
+            }
+        }
+        Ok(Planning::New(p))
+    })?;
+    Ok(match answer {
+        Answer::New(planning) => planning,
+        Answer::Again(r) => Planning::Done(Outcome::Skipped(r)),
+    })
+}
+
+/// A row planning refused (`e`): its refusal, unless it is a row an
+/// earlier tessera recorded ([`old_row`]), looked up only once its device
+/// is found licensed, so a new row costs one lookup (its request's nonce).
+fn refused(w: &Writer<'_>, row: &Prepared, e: &Error) -> Result<Outcome, Error> {
+    if matches!(e, Error::Policy(PolicyError::AlreadyLicensed { .. })) {
+        if let Some(o) = old_row(w, row)? {
+            return Ok(o);
+        }
+    }
+    Ok(Outcome::Refused(RowError {
+        line: row.line,
+        message: row_message(e),
+    }))
+}
+
+/// The outcome of `row` when an earlier tessera recorded it under its old
+/// key ([`Prepared::old_key`]), before rows were recorded under their
+/// request's nonce ([`issued_before`]).
+fn old_row(w: &Writer<'_>, row: &Prepared) -> Result<Option<Outcome>, Error> {
+    match w.by_idem_key(&row.old_key())? {
+        Some(r) => issued_before(w, row, r),
+        None => Ok(None),
+    }
+}
+
+/// A row an earlier tessera recorded under the key the ledger holds
+/// (`r`): the same row of a run it started (skipped: resuming; refused
+/// once a later license superseded the row's, so a voided license is
+/// never written again); `None` when `r` is another device's or another
+/// order's (a `key` column an earlier row used), which this row's own
+/// refusal then answers.
+fn issued_before(w: &Writer<'_>, row: &Prepared, r: Record) -> Result<Option<Outcome>, Error> {
     let device = hex::encode(row.request.device_key);
     let same_device = w
         .request_keys_since(&r.row.serial, r.row.sequence)?
         .contains(&device);
-    if same_device && r.row.order_json == row.order_json {
-        // Resuming gives back the row's license only while it is the one
-        // in force: not one a void, a change or a renewal superseded.
-        return Ok(match w.latest(&r.row.serial)? {
-            Some(l) if l.row.sequence != r.row.sequence => Outcome::Refused(RowError {
-                line: row.line,
-                message: format!(
-                    "this row was issued before ({} sequence {}), and the PBX has sequence {} since (a {}): that license is not the one in force, so no file is written for it; remove the row (`tessera ledger show {}` shows the PBX's history)",
-                    r.row.serial,
-                    r.row.sequence,
-                    l.row.sequence,
-                    l.row.action.as_str(),
-                    r.row.serial,
-                ),
-            }),
-            _ => Outcome::Skipped(Box::new(r)),
-        });
+    if r.row.action != Action::Issue || !same_device || r.row.order_json != row.order_json {
+        return Ok(None);
     }
-    Ok(Outcome::Refused(RowError {
-        line: row.line,
-        message: format!(
-            "the key `{}` belongs to another row already ({} sequence {}, for {}); give this row a key of its own",
-            crate::validate::shown(&row.key),
-            r.row.serial,
-            r.row.sequence,
-            if same_device {
-                "another order"
-            } else {
-                "another device"
-            },
-        ),
+    // Resuming gives back the row's license only while it is the one in
+    // force: not one a void, a change or a renewal superseded.
+    Ok(Some(match w.latest(&r.row.serial)? {
+        Some(l) if l.row.sequence != r.row.sequence => Outcome::Refused(RowError {
+            line: row.line,
+            message: format!(
+                "this row was issued before ({} sequence {}), and the PBX has sequence {} since (a {}): that license is not the one in force, so no file is written for it; remove the row (`tessera ledger show {}` shows the PBX's history)",
+                r.row.serial,
+                r.row.sequence,
+                l.row.sequence,
+                l.row.action.as_str(),
+                r.row.serial,
+            ),
+        }),
+        _ => Outcome::Skipped(Box::new(r)),
     }))
 }
 
@@ -626,34 +744,22 @@ fn batch_parallel(
         // serial would not see the first one's license.
         // Sized for the batch: growing them rehashes into fresh memory.
         let mut serials: HashMap<String, u32> = HashMap::with_capacity(batch.len());
-        let mut keys: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
+        // Each planned row's request (its nonce key): its row and order.
+        let mut keys: HashMap<&str, (usize, &str)> = HashMap::with_capacity(batch.len());
         let mut pending: Job = Vec::with_capacity(CHUNK);
         for row in batch {
-            if let Some(i) = keys.get(row.key.as_str()) {
-                slots.push(Slot::Repeat(*i));
+            if let Some(&(i, first_order)) = keys.get(row.key.as_str()) {
+                slots.push(if first_order == row.order_json {
+                    Slot::Repeat(i)
+                } else {
+                    Slot::Done(Outcome::Refused(RowError {
+                        line: row.line,
+                        message: "an earlier row answers this row's request, with another order: a request is answered once; remove one of the rows, or have the device make a new request (`tessera-agent request`)".into(),
+                    }))
+                });
                 continue;
             }
-            if let Some(r) = w.by_idem_key(&row.key)? {
-                slots.push(Slot::Done(already_issued(&w, row, r)?));
-                continue;
-            }
-            let opts = IssueOptions {
-                now,
-                approval: None,
-                change: false,
-                idem_key: Some(&row.key),
-                order_json: Some(&row.order_json),
-            };
-            let plan = |w: &mut Writer<'_>| {
-                let p = issuance::plan(w, issuer, &row.order, &row.request, &opts)?;
-                if let Some(seq) = serials.get(&p.data.serial) {
-                    return Err(Error::Policy(PolicyError::AlreadyLicensed {
-                        serial: p.data.serial.clone(),
-                        sequence: *seq,
-                    }));
-                }
-                Ok(p)
-            };
+            let plan = |w: &mut Writer<'_>| plan_row(w, issuer, row, now, &serials);
             let planned_row = if guarded {
                 w.savepoint(plan).map_err(Some)
             } else {
@@ -669,9 +775,9 @@ fn batch_parallel(
                 }
             };
             match result {
-                Ok(p) => {
+                Ok(Planning::New(p)) => {
                     serials.insert(p.data.serial.clone(), p.data.sequence);
-                    keys.insert(&row.key, planned);
+                    keys.insert(&row.key, (planned, &row.order_json));
                     slots.push(Slot::Planned(planned));
                     if inline {
                         let signed = issuance::sign_planned(issuer, &p);
@@ -686,13 +792,11 @@ fn batch_parallel(
                     }
                     planned += 1;
                 }
+                Ok(Planning::Done(o)) => slots.push(Slot::Done(o)),
                 // The ledger itself failing stops the run; a row it refuses
                 // (a conflict) is that row's refusal.
                 Err(e) if stops_the_run(&e) => return Err(e),
-                Err(e) => slots.push(Slot::Done(Outcome::Refused(RowError {
-                    line: row.line,
-                    message: row_message(&e),
-                }))),
+                Err(e) => slots.push(Slot::Done(refused(&w, row, &e)?)),
             }
             while let Ok(s) = done_rx.try_recv() {
                 order.take(&mut w, issuer, s)?;
@@ -762,26 +866,21 @@ fn batch_sequential(
 ) -> Result<Vec<Outcome>, Error> {
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut w = ledger.writer(issuer.signer, issuer.operator)?;
+    // Recorded as they are planned: the ledger sees each row's license.
+    let none = HashMap::new();
     for row in batch {
-        let outcome = match w.by_idem_key(&row.key)? {
-            Some(r) => already_issued(&w, row, r)?,
-            None => {
-                let opts = IssueOptions {
-                    now,
-                    approval: None,
-                    change: false,
-                    idem_key: Some(&row.key),
-                    order_json: Some(&row.order_json),
-                };
-                match w.savepoint(|w| issuance::issue(w, issuer, &row.order, &row.request, &opts)) {
-                    Ok(issued) => Outcome::Issued(Box::new(issued.record)),
-                    Err(e) if stops_the_run(&e) => return Err(e),
-                    Err(e) => Outcome::Refused(RowError {
-                        line: row.line,
-                        message: row_message(&e),
-                    }),
-                }
+        let answer = w.savepoint(|w| match plan_row(w, issuer, row, now, &none)? {
+            Planning::New(p) => {
+                let bytes = issuance::sign_planned(issuer, &p)?;
+                let issued = issuance::record(w, issuer, p, bytes)?;
+                Ok(Outcome::Issued(Box::new(issued.record)))
             }
+            Planning::Done(o) => Ok(o),
+        });
+        let outcome = match answer {
+            Ok(o) => o,
+            Err(e) if stops_the_run(&e) => return Err(e),
+            Err(e) => refused(&w, row, &e)?,
         };
         outcomes.push(outcome);
     }

@@ -43,10 +43,13 @@ pub struct IssueOptions<'a> {
     pub approval: Option<&'a str>,
     /// `--change`: change the license in force.
     pub change: bool,
-    /// Idempotency key of a bulk row.
+    /// The key recorded with the license: the request's nonce
+    /// ([`request_nonce_key`]) when the license answers a request
+    /// ([`answer_once`], bulk rows).
     pub idem_key: Option<&'a str>,
     /// The order's JSON ([`Order::to_json`]) when the caller has it
-    /// already (bulk rows, whose key is made from it).
+    /// already (bulk rows, which compare it with what answered their
+    /// request before).
     pub order_json: Option<&'a str>,
 }
 
@@ -396,9 +399,12 @@ pub fn plan(
         }
         .into());
     }
-    // A request answered on its own (its nonce recorded: `answer_once`,
-    // the service) is never answered again, by a bulk row either.
-    if w.by_idem_key(&request_nonce_key(request))?.is_some() {
+    // A request answered once (its nonce recorded) is never answered
+    // again. A caller that records the nonce with this license
+    // (`answer_once`, `activate_online`, bulk rows) looked it up before:
+    // once is enough (the ledger's unique key backs it).
+    let nonce_key = request_nonce_key(request);
+    if opts.idem_key != Some(nonce_key.as_str()) && w.by_idem_key(&nonce_key)?.is_some() {
         return Err(PolicyError::RequestReplayed.into());
     }
     let now = opts.now;
@@ -906,10 +912,13 @@ pub struct Asked<'a> {
 ///   ([`PolicyError::RequestAnsweredOtherwise`]): either would be a
 ///   second license for one request.
 ///
-/// Bulk rows record their row key instead (`crate::bulk::row_key`: the
-/// device and the order, so a resumed run issues a row once); [`plan`]
-/// refuses a row whose request's nonce the ledger has, so a request
-/// answered here is never answered again by a bulk run.
+/// A bulk row (`tessera issue --bulk`) is answered by this function too,
+/// as a first license with the row's order: its nonce is recorded like
+/// any other, so a request a bulk row answered is answered once by every
+/// command and the service, and a resumed bulk run finds its rows by
+/// their requests' nonces ([`Answer::Again`]: skipped, their files
+/// written). Rows recorded before that carry their row key
+/// (`crate::bulk::row_key`), which a resumed run still looks up.
 ///
 /// # Errors
 /// [`PolicyError::RequestReplayed`], [`PolicyError::RequestSuperseded`],

@@ -228,6 +228,12 @@ fn one_request_twice_at_once(dir: &tempfile::TempDir) {
 
 /// A request of HW box `n` (distinct HW serial, identity and device key).
 fn box_request(n: u32) -> String {
+    box_request_with_nonce(n, n)
+}
+
+/// [`box_request`] with its nonce made from `nonce`: another request of
+/// the same box.
+fn box_request_with_nonce(n: u32, nonce: u32) -> String {
     let mut seed = [0u8; 32];
     seed[..4].copy_from_slice(&n.to_be_bytes());
     seed[4] = 0xb0;
@@ -237,7 +243,7 @@ fn box_request(n: u32) -> String {
     r.hw_serial = Some(hw.clone());
     r.device_key = key.verifying_key().to_bytes();
     r.nonce = [0; 16];
-    r.nonce[..4].copy_from_slice(&n.to_be_bytes());
+    r.nonce[..4].copy_from_slice(&nonce.to_be_bytes());
     r.identity = [
         (ComponentKind::HW_SERIAL, hw.clone()),
         (ComponentKind::NIC_MAC, format!("02{n:010x}")),
@@ -627,10 +633,12 @@ fn a_bulk_row_for_a_licensed_device_suggests_no_change_flag() {
     let d = dir.path();
     std::fs::create_dir_all(d.join("req")).unwrap();
     std::fs::write(d.join("req/0.req"), box_request(0)).unwrap();
-    // The same device twice, with different users (different rows).
+    std::fs::write(d.join("req/0b.req"), box_request_with_nonce(0, 1000)).unwrap();
+    // The same device twice, with two requests and different users
+    // (different rows).
     std::fs::write(
         d.join("twice.csv"),
-        "request,extension,user\nreq/0.req,100,a@example.com\nreq/0.req,101,b@example.com\n",
+        "request,extension,user\nreq/0.req,100,a@example.com\nreq/0b.req,101,b@example.com\n",
     )
     .unwrap();
     let out = tessera(d)
@@ -712,7 +720,7 @@ fn a_resumed_bulk_run_never_writes_a_voided_license_again() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(6), "{err}");
     assert!(
-        err.contains("big.csv:2: refused: this row was issued before (SW-2026-000001 sequence 1), and the PBX has sequence 2 since (a void)"),
+        err.contains("big.csv:2: refused: this request was answered before: SW-2026-000001 sequence 1 on 2026-01-02T09:00:00Z, and the PBX has sequence 2 since"),
         "{err}"
     );
     assert!(
@@ -722,4 +730,193 @@ fn a_resumed_bulk_run_never_writes_a_voided_license_again() {
     // The voided license is not written again; the other row's is.
     assert!(!d.join("out/SW-2026-000001-1.lic").exists());
     assert!(d.join("out/SW-2026-000002-1.lic").is_file());
+}
+
+/// Boxes `0..count` with their request files in `req/`, in `plain.csv`:
+/// no user columns, so each row's order is the order file's.
+fn plain_bulk_inputs(d: &Path, count: u32) {
+    std::fs::create_dir_all(d.join("req")).unwrap();
+    let mut csv = String::from("request\n");
+    for n in 0..count {
+        std::fs::write(d.join(format!("req/{n}.req")), box_request(n)).unwrap();
+        csv.push_str(&format!("req/{n}.req\n"));
+    }
+    std::fs::write(d.join("plain.csv"), csv).unwrap();
+}
+
+fn bulk_plain(d: &Path, order: &str) -> Output {
+    run(
+        d,
+        &[
+            "issue",
+            "--bulk",
+            "plain.csv",
+            "--order",
+            order,
+            "-o",
+            "out",
+        ],
+    )
+}
+
+/// `more.toml`: the order with one user more (a change with an increase
+/// charge).
+fn more_users(d: &Path) {
+    let order = std::fs::read_to_string(d.join("order.toml")).unwrap();
+    let more = order.replace("PBX-BASIC = 20", "PBX-BASIC = 21");
+    assert_ne!(more, order);
+    std::fs::write(d.join("more.toml"), more).unwrap();
+}
+
+fn refused_as_answered(out: &Output, what: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+    assert!(
+        err.contains("this request was answered before: SW-2026-000001 sequence 1"),
+        "{what}: {err}"
+    );
+}
+
+/// A request a bulk row answered is answered once, as if a single command
+/// had answered it: no renewal, no change and no second first license
+/// from it (nothing recorded, no file written), not even after a void;
+/// only the same first license again, byte for byte, to `issue` with the
+/// row's order while it is the latest.
+#[test]
+fn a_request_answered_by_a_bulk_row_is_answered_once() {
+    let dir = workdir();
+    let d = dir.path();
+    plain_bulk_inputs(d, 2);
+    more_users(d);
+    ok(&bulk_plain(d, "order.toml"));
+    assert_eq!(ledger_json(d).len(), 2);
+
+    let out = run(
+        d,
+        &[
+            "issue",
+            "--order",
+            "more.toml",
+            "--request",
+            "req/0.req",
+            "-o",
+            "x.lic",
+        ],
+    );
+    refused_as_answered(&out, "issue with another order");
+    let out = run(d, &["renew", "--request", "req/0.req", "-o", "x.lic"]);
+    refused_as_answered(&out, "renew");
+    let out = run(
+        d,
+        &[
+            "modify",
+            "--serial",
+            "SW-2026-000001",
+            "--order",
+            "more.toml",
+            "--request",
+            "req/0.req",
+            "-o",
+            "x.lic",
+        ],
+    );
+    refused_as_answered(&out, "modify");
+    assert!(!d.join("x.lic").exists());
+    assert_eq!(ledger_json(d).len(), 2);
+
+    // The partner lost the file: the same order gives the same license.
+    let out = run(
+        d,
+        &[
+            "issue",
+            "--order",
+            "order.toml",
+            "--request",
+            "req/0.req",
+            "-o",
+            "again.lic",
+        ],
+    );
+    ok(&out);
+    assert_eq!(
+        std::fs::read(d.join("again.lic")).unwrap(),
+        std::fs::read(d.join("out/SW-2026-000001-1.lic")).unwrap()
+    );
+    assert_eq!(ledger_json(d).len(), 2);
+
+    // After a void, the request activates nothing again.
+    ok(&run(
+        d,
+        &[
+            "void",
+            "--license",
+            "SW-2026-000001:1",
+            "--reason",
+            "wrong order",
+        ],
+    ));
+    let out = run(
+        d,
+        &[
+            "issue",
+            "--order",
+            "order.toml",
+            "--request",
+            "req/0.req",
+            "-o",
+            "x.lic",
+        ],
+    );
+    refused_as_answered(&out, "issue after a void");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("and the PBX has sequence 2 since"));
+    assert!(!d.join("x.lic").exists());
+    assert_eq!(ledger_json(d).len(), 3);
+}
+
+/// A bulk row whose request a single command answered: refused when that
+/// answer was another (another order); the same first license again when
+/// it was this row's, with its file written.
+#[test]
+fn a_bulk_row_whose_request_a_command_answered_is_answered_once() {
+    let dir = workdir();
+    let d = dir.path();
+    plain_bulk_inputs(d, 2);
+    more_users(d);
+    ok(&run(
+        d,
+        &[
+            "issue",
+            "--order",
+            "more.toml",
+            "--request",
+            "req/0.req",
+            "-o",
+            "single.lic",
+        ],
+    ));
+    let out = bulk_plain(d, "order.toml");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(
+        err.contains("plain.csv:2: refused: this request was answered before: SW-2026-000001 sequence 1 (issue)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("2 row(s): 1 issued, 0 already issued (skipped), 1 refused"),
+        "{err}"
+    );
+    assert!(!d.join("out/SW-2026-000001-1.lic").exists());
+    // With the order the command used, the row is that same license.
+    let out = bulk_plain(d, "more.toml");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    assert!(
+        err.contains("2 row(s): 0 issued, 1 already issued (skipped), 1 refused"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(d.join("out/SW-2026-000001-1.lic")).unwrap(),
+        std::fs::read(d.join("single.lic")).unwrap()
+    );
+    assert_eq!(ledger_json(d).len(), 2);
 }

@@ -267,6 +267,7 @@ on_both_backends!(
     activates_pbxs_the_registry_knows,
     activation_refusals_have_their_own_problems,
     a_ledger_modified_while_serving_is_503_and_not_ready,
+    a_request_answered_by_a_bulk_row_is_a_replay,
 );
 
 fn renews_over_tls_and_refuses_replays_and_stale_requests(v: &Vendor) {
@@ -606,6 +607,54 @@ fn refuses_unregistered_voided_stopped_and_deleted_pbxs(v: &Vendor) {
     stop(&rt, server);
     // Nothing was recorded for any of them.
     assert_eq!(v.history().len(), 2);
+}
+
+/// A bulk row records its request's nonce as a single command does: the
+/// first-activation request it answered, sent to `/v1/renew`, is a
+/// replay, and nothing is recorded.
+fn a_request_answered_by_a_bulk_row_is_a_replay(v: &Vendor) {
+    use tessera_issuer::bulk;
+    use tessera_issuer::validate::{RequestCheck, DEFAULT_REQUEST_WINDOW};
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let request = activation(None, Some("HW-BULK-000001"), Platform::Hw, now - 10, 0xb1);
+    let dir = v._dir.path();
+    std::fs::write(
+        dir.join("bulk.req"),
+        armor::encode(&request, armor::LABEL_REQUEST),
+    )
+    .unwrap();
+    let order = dir.join("bulk-order.toml");
+    std::fs::write(&order, include_str!("../../issuer/examples/order.toml")).unwrap();
+    let check = RequestCheck {
+        now,
+        window: DEFAULT_REQUEST_WINDOW,
+    };
+    let (rows, refused) =
+        bulk::prepare_text("request\nbulk.req\n", dir, Some(&order), check).unwrap();
+    assert!(refused.is_empty(), "{refused:?}");
+    let mut ledger = Ledger::open(&v.ledger_path()).unwrap();
+    let issuer = Issuer {
+        catalog: &v.v.catalog,
+        signer: &v.v.signer,
+        operator: "ops",
+    };
+    let summary =
+        bulk::issue_rows(&mut ledger, &issuer, &rows, 10, 1, at(now), None, |_| {}).unwrap();
+    assert_eq!(summary.issued, 1, "{:?}", summary.refused);
+    let serial = ledger.sw_serial_of("HW-BULK-000001").unwrap().unwrap();
+    drop(ledger);
+
+    let (server, c) = serve(v, &rt, now, no_limits());
+    let (status, ct, body) = c.renew(&request);
+    assert_eq!(problem(status, &ct, &body), (409, "replay".into()));
+    assert_eq!(server.metrics().count("renew", "ok"), 0);
+    stop(&rt, server);
+    let history = Ledger::open_read_only(&v.ledger_path())
+        .unwrap()
+        .history(&serial)
+        .unwrap();
+    assert_eq!(history.len(), 1);
 }
 
 /// A first-activation request of the sample device (its key and identity

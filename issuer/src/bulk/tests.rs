@@ -205,8 +205,78 @@ fn a_failed_signature_refuses_its_row_only() {
     }
 }
 
+/// A license recorded for `row` the way bulk rows were recorded before
+/// they were recorded under their request's nonce: under `key`.
+fn record_the_old_way(ledger: &mut Ledger, issuer: &Issuer<'_>, row: &Prepared, key: &str) {
+    let now = parse_time(NOW).unwrap();
+    let mut w = ledger.writer(issuer.signer, issuer.operator).unwrap();
+    let opts = IssueOptions {
+        now,
+        approval: None,
+        change: false,
+        idem_key: Some(key),
+        order_json: Some(&row.order_json),
+    };
+    issuance::issue(&mut w, issuer, &row.order, &row.request, &opts).unwrap();
+    w.commit().unwrap();
+}
+
+/// A run an earlier tessera started (rows recorded under their row key)
+/// resumes: its rows are skipped, not issued again, a voided one is not
+/// written again, and the rest are issued.
 #[test]
-fn a_key_of_an_earlier_row_is_never_skipped_for_another_device() {
+fn a_run_recorded_under_row_keys_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let csv = appliances(d, 3, "HW-O", |_| None);
+    let (rows, errors) = prepare_text(&csv, d, Some(Path::new(ORDER)), check()).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let now = parse_time(NOW).unwrap();
+    let signer = FileSigner::generate().unwrap();
+    let mut ledger = new_ledger(&d.join("l.db"), &signer);
+    let catalog = Catalog::default_catalog().unwrap();
+    let issuer = Issuer {
+        catalog: &catalog,
+        signer: &signer,
+        operator: "alice",
+    };
+    for row in &rows[..2] {
+        record_the_old_way(
+            &mut ledger,
+            &issuer,
+            row,
+            &row_key(&row.order_json, &row.request),
+        );
+    }
+    let voided = ledger.latest("SW-2026-000002").unwrap().unwrap();
+    let mut w = ledger.writer(&signer, "alice").unwrap();
+    crate::lifecycle::void(&mut w, &issuer, &voided.row.license_id, "wrong order", now).unwrap();
+    w.commit().unwrap();
+    for threads in [1, 2] {
+        let mut seen = Vec::new();
+        issue_rows(&mut ledger, &issuer, &rows, 100, threads, now, None, |o| {
+            seen.push(summary(o));
+        })
+        .unwrap();
+        assert_eq!(seen[0], "skipped SW-2026-000001 #1");
+        assert!(
+            seen[1].starts_with("refused line 3: this row was issued before (SW-2026-000002 sequence 1), and the PBX has sequence 2 since (a void)"),
+            "{}",
+            seen[1]
+        );
+        // Issued by the first run, skipped by the second.
+        let third = if threads == 1 { "issued" } else { "skipped" };
+        assert_eq!(seen[2], format!("{third} SW-2026-000003 #1"));
+    }
+    let keyring = [KeyEntry::new(signer.public_key(), 0)];
+    assert_eq!(ledger.verify(&keyring, None).unwrap().licenses, 4);
+}
+
+/// A row an earlier tessera recorded under the key of the CSV's `key`
+/// column is found by it; the key gives another device, or another order,
+/// nothing of that row's license.
+#[test]
+fn a_key_column_resumes_its_old_row_only() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     for n in [1, 2] {
@@ -226,12 +296,22 @@ fn a_key_of_an_earlier_row_is_never_skipped_for_another_device() {
         operator: "alice",
     };
     let check = check();
-    let mut run = |file: &str, user: &str| {
+    let rows = |file: &str, user: &str| {
         let csv = format!(
             "request,extension,number,user,base,addon_1,addon_2,key\n{file},10,+4930000010,{user},Phone System,call_recording,device_ip_phone,K1\n"
         );
         let (rows, errors) = prepare_text(&csv, d, Some(Path::new(ORDER)), check).unwrap();
         assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(rows[0].old_key(), "K1");
+        rows
+    };
+    record_the_old_way(
+        &mut ledger,
+        &issuer,
+        &rows("1.req", "a@example.com")[0],
+        "K1",
+    );
+    let mut run = |rows: Vec<Prepared>| {
         let mut seen = Vec::new();
         issue_rows(&mut ledger, &issuer, &rows, 100, 2, now, None, |o| {
             seen.push(summary(o))
@@ -239,16 +319,93 @@ fn a_key_of_an_earlier_row_is_never_skipped_for_another_device() {
         .unwrap();
         seen.remove(0)
     };
-    assert_eq!(run("1.req", "a@example.com"), "issued SW-2026-000001 #1");
-    // Resumed: the same row is skipped.
-    assert_eq!(run("1.req", "a@example.com"), "skipped SW-2026-000001 #1");
-    let other_device = run("2.req", "a@example.com");
-    assert!(
-        other_device.starts_with("refused line 2: the key `K1` belongs to another row already (SW-2026-000001 sequence 1, for another device)"),
-        "{other_device}"
+    assert_eq!(
+        run(rows("1.req", "a@example.com")),
+        "skipped SW-2026-000001 #1"
     );
-    let other_order = run("1.req", "b@example.com");
-    assert!(other_order.contains("for another order"), "{other_order}");
+    // Another device's row: its own first license.
+    assert_eq!(
+        run(rows("2.req", "a@example.com")),
+        "issued SW-2026-000002 #1"
+    );
+    let other_order = run(rows("1.req", "b@example.com"));
+    assert!(
+        other_order.starts_with("refused line 2: SW-2026-000001 already has a license in force"),
+        "{other_order}"
+    );
+}
+
+/// A request is answered once within a run too: a second row with the
+/// same request and the same order is the first row again; with another
+/// order it is refused, in the same batch as in a later one.
+#[test]
+fn a_request_in_two_rows_is_answered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let csv = appliances(d, 2, "HW-R", |_| None);
+    let (mut rows, errors) = prepare_text(&csv, d, Some(Path::new(ORDER)), check()).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut other = rows[0].clone();
+    other.line = 9;
+    "Another Clinic".clone_into(&mut other.order.customer);
+    other.order_json = other.order.to_json();
+    rows.push(rows[0].clone());
+    rows.push(other);
+    let now = parse_time(NOW).unwrap();
+    let signer = FileSigner::generate().unwrap();
+    let catalog = Catalog::default_catalog().unwrap();
+    let issuer = Issuer {
+        catalog: &catalog,
+        signer: &signer,
+        operator: "alice",
+    };
+    for (batch, threads) in [(100, 2), (100, 1), (1, 2)] {
+        let mut ledger = new_ledger(&d.join(format!("l-{batch}-{threads}.db")), &signer);
+        let mut seen = Vec::new();
+        issue_rows(
+            &mut ledger,
+            &issuer,
+            &rows,
+            batch,
+            threads,
+            now,
+            None,
+            |o| {
+                seen.push(summary(o));
+            },
+        )
+        .unwrap();
+        assert_eq!(seen[0], "issued SW-2026-000001 #1");
+        assert_eq!(seen[2], "skipped SW-2026-000001 #1");
+        assert!(seen[3].starts_with("refused line 9: "), "{}", seen[3]);
+        let why = if batch == 1 {
+            "this request was answered before: SW-2026-000001 sequence 1 (issue)"
+        } else {
+            "an earlier row answers this row's request, with another order"
+        };
+        assert!(seen[3].contains(why), "{batch}: {}", seen[3]);
+        assert_eq!(ledger.all().unwrap().len(), 2);
+    }
+    // The CSV refuses both at once, naming the first row.
+    let mut csv = csv;
+    csv.push_str(
+        "0.req,0,+4930000000,user0@example.com,Phone System,call_recording,device_ip_phone\n",
+    );
+    csv.push_str("0.req,5,+4930000005,other@example.com,Phone System\n");
+    let (_, errors) = prepare_text(&csv, d, Some(Path::new(ORDER)), check()).unwrap();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0]
+            .message
+            .starts_with("same row (same request, same order) as line 2"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1]
+            .message
+            .starts_with("the request of line 2 again, with another order"),
+        "{errors:?}"
+    );
 }
 
 #[test]
