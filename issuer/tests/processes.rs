@@ -716,16 +716,12 @@ fn a_resumed_bulk_run_never_writes_a_voided_license_again() {
     ));
     std::fs::remove_file(d.join("out/SW-2026-000001-1.lic")).unwrap();
     std::fs::remove_file(d.join("out/SW-2026-000002-1.lic")).unwrap();
-    let out = bulk_issue(d, 2, &[]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(6), "{err}");
-    assert!(
-        err.contains("big.csv:2: refused: this request was answered before: SW-2026-000001 sequence 1 on 2026-01-02T09:00:00Z, and the PBX has sequence 2 since"),
-        "{err}"
-    );
-    assert!(
-        err.contains("2 row(s): 0 issued, 1 already issued (skipped), 1 refused"),
-        "{err}"
+    refused_rows(
+        &bulk_issue(d, 2, &[]),
+        &[
+            "big.csv:2: refused: this request was answered before: SW-2026-000001 sequence 1 on 2026-01-02T09:00:00Z, and the PBX has sequence 2 since",
+            "2 row(s): 0 issued, 1 already issued (skipped), 1 refused",
+        ],
     );
     // The voided license is not written again; the other row's is.
     assert!(!d.join("out/SW-2026-000001-1.lic").exists());
@@ -768,6 +764,31 @@ fn more_users(d: &Path) {
     std::fs::write(d.join("more.toml"), more).unwrap();
 }
 
+/// A bulk run that refused rows (exit 6), saying each of `says`.
+fn refused_rows(out: &Output, says: &[&str]) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(6), "{err}");
+    for s in says {
+        assert!(err.contains(s), "{s}: {err}");
+    }
+}
+
+/// `tessera issue --order ORDER --request req/0.req -o OUT`.
+fn issue_request(d: &Path, order: &str, out: &str) -> Output {
+    run(
+        d,
+        &[
+            "issue",
+            "--order",
+            order,
+            "--request",
+            "req/0.req",
+            "-o",
+            out,
+        ],
+    )
+}
+
 fn refused_as_answered(out: &Output, what: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{what}: {err}");
@@ -791,18 +812,7 @@ fn a_request_answered_by_a_bulk_row_is_answered_once() {
     ok(&bulk_plain(d, "order.toml"));
     assert_eq!(ledger_json(d).len(), 2);
 
-    let out = run(
-        d,
-        &[
-            "issue",
-            "--order",
-            "more.toml",
-            "--request",
-            "req/0.req",
-            "-o",
-            "x.lic",
-        ],
-    );
+    let out = issue_request(d, "more.toml", "x.lic");
     refused_as_answered(&out, "issue with another order");
     let out = run(d, &["renew", "--request", "req/0.req", "-o", "x.lic"]);
     refused_as_answered(&out, "renew");
@@ -825,18 +835,7 @@ fn a_request_answered_by_a_bulk_row_is_answered_once() {
     assert_eq!(ledger_json(d).len(), 2);
 
     // The partner lost the file: the same order gives the same license.
-    let out = run(
-        d,
-        &[
-            "issue",
-            "--order",
-            "order.toml",
-            "--request",
-            "req/0.req",
-            "-o",
-            "again.lic",
-        ],
-    );
+    let out = issue_request(d, "order.toml", "again.lic");
     ok(&out);
     assert_eq!(
         std::fs::read(d.join("again.lic")).unwrap(),
@@ -855,18 +854,7 @@ fn a_request_answered_by_a_bulk_row_is_answered_once() {
             "wrong order",
         ],
     ));
-    let out = run(
-        d,
-        &[
-            "issue",
-            "--order",
-            "order.toml",
-            "--request",
-            "req/0.req",
-            "-o",
-            "x.lic",
-        ],
-    );
+    let out = issue_request(d, "order.toml", "x.lic");
     refused_as_answered(&out, "issue after a void");
     assert!(String::from_utf8_lossy(&out.stderr).contains("and the PBX has sequence 2 since"));
     assert!(!d.join("x.lic").exists());
@@ -882,37 +870,20 @@ fn a_bulk_row_whose_request_a_command_answered_is_answered_once() {
     let d = dir.path();
     plain_bulk_inputs(d, 2);
     more_users(d);
-    ok(&run(
-        d,
+    ok(&issue_request(d, "more.toml", "single.lic"));
+    refused_rows(
+        &bulk_plain(d, "order.toml"),
         &[
-            "issue",
-            "--order",
-            "more.toml",
-            "--request",
-            "req/0.req",
-            "-o",
-            "single.lic",
+            "plain.csv:2: refused: this request was answered before: SW-2026-000001 sequence 1 (issue)",
+            "2 row(s): 1 issued, 0 already issued (skipped), 1 refused",
         ],
-    ));
-    let out = bulk_plain(d, "order.toml");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(6), "{err}");
-    assert!(
-        err.contains("plain.csv:2: refused: this request was answered before: SW-2026-000001 sequence 1 (issue)"),
-        "{err}"
-    );
-    assert!(
-        err.contains("2 row(s): 1 issued, 0 already issued (skipped), 1 refused"),
-        "{err}"
     );
     assert!(!d.join("out/SW-2026-000001-1.lic").exists());
-    // With the order the command used, the row is that same license.
-    let out = bulk_plain(d, "more.toml");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(6), "{err}");
-    assert!(
-        err.contains("2 row(s): 0 issued, 1 already issued (skipped), 1 refused"),
-        "{err}"
+    // With the order the command used, the row is that same license (the
+    // other row's request was answered with the other order).
+    refused_rows(
+        &bulk_plain(d, "more.toml"),
+        &["2 row(s): 0 issued, 1 already issued (skipped), 1 refused"],
     );
     assert_eq!(
         std::fs::read(d.join("out/SW-2026-000001-1.lic")).unwrap(),

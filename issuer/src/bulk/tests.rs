@@ -102,6 +102,24 @@ fn summary(o: &Outcome) -> String {
     }
 }
 
+/// Each row's outcome ([`summary`]) of [`issue_rows`] at [`NOW`].
+fn outcomes(
+    ledger: &mut Ledger,
+    issuer: &Issuer<'_>,
+    rows: &[Prepared],
+    batch: usize,
+    threads: usize,
+) -> Vec<String> {
+    let now = parse_time(NOW).unwrap();
+    let mut seen = Vec::new();
+    let done = issue_rows(ledger, issuer, rows, batch, threads, now, None, |o| {
+        seen.push(summary(o));
+    })
+    .unwrap();
+    assert_eq!(done.issued + done.skipped + done.refused.len(), rows.len());
+    seen
+}
+
 fn run(
     signer: &(dyn Signer + Sync),
     trusted: &FileSigner,
@@ -110,7 +128,6 @@ fn run(
 ) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let rows = rows(dir.path());
-    let now = parse_time(NOW).unwrap();
     let mut ledger = new_ledger(&dir.path().join("l.db"), trusted);
     let catalog = Catalog::default_catalog().unwrap();
     let issuer = Issuer {
@@ -118,24 +135,7 @@ fn run(
         signer,
         operator: "alice",
     };
-    let mut seen = Vec::new();
-    let summary_of_run = issue_rows(
-        &mut ledger,
-        &issuer,
-        &rows,
-        batch,
-        threads,
-        now,
-        None,
-        |o| {
-            seen.push(summary(o));
-        },
-    )
-    .unwrap();
-    assert_eq!(
-        summary_of_run.issued + summary_of_run.skipped + summary_of_run.refused.len(),
-        rows.len()
-    );
+    let seen = outcomes(&mut ledger, &issuer, &rows, batch, threads);
     let keyring = [KeyEntry::new(trusted.public_key(), 0)];
     ledger.verify(&keyring, None).unwrap();
     seen
@@ -253,11 +253,7 @@ fn a_run_recorded_under_row_keys_resumes() {
     crate::lifecycle::void(&mut w, &issuer, &voided.row.license_id, "wrong order", now).unwrap();
     w.commit().unwrap();
     for threads in [1, 2] {
-        let mut seen = Vec::new();
-        issue_rows(&mut ledger, &issuer, &rows, 100, threads, now, None, |o| {
-            seen.push(summary(o));
-        })
-        .unwrap();
+        let seen = outcomes(&mut ledger, &issuer, &rows, 100, threads);
         assert_eq!(seen[0], "skipped SW-2026-000001 #1");
         assert!(
             seen[1].starts_with("refused line 3: this row was issued before (SW-2026-000002 sequence 1), and the PBX has sequence 2 since (a void)"),
@@ -286,7 +282,6 @@ fn a_key_column_resumes_its_old_row_only() {
         )
         .unwrap();
     }
-    let now = parse_time(NOW).unwrap();
     let signer = FileSigner::generate().unwrap();
     let mut ledger = new_ledger(&d.join("l.db"), &signer);
     let catalog = Catalog::default_catalog().unwrap();
@@ -311,14 +306,7 @@ fn a_key_column_resumes_its_old_row_only() {
         &rows("1.req", "a@example.com")[0],
         "K1",
     );
-    let mut run = |rows: Vec<Prepared>| {
-        let mut seen = Vec::new();
-        issue_rows(&mut ledger, &issuer, &rows, 100, 2, now, None, |o| {
-            seen.push(summary(o))
-        })
-        .unwrap();
-        seen.remove(0)
-    };
+    let mut run = |rows: Vec<Prepared>| outcomes(&mut ledger, &issuer, &rows, 100, 2).remove(0);
     assert_eq!(
         run(rows("1.req", "a@example.com")),
         "skipped SW-2026-000001 #1"
@@ -351,7 +339,6 @@ fn a_request_in_two_rows_is_answered_once() {
     other.order_json = other.order.to_json();
     rows.push(rows[0].clone());
     rows.push(other);
-    let now = parse_time(NOW).unwrap();
     let signer = FileSigner::generate().unwrap();
     let catalog = Catalog::default_catalog().unwrap();
     let issuer = Issuer {
@@ -361,20 +348,7 @@ fn a_request_in_two_rows_is_answered_once() {
     };
     for (batch, threads) in [(100, 2), (100, 1), (1, 2)] {
         let mut ledger = new_ledger(&d.join(format!("l-{batch}-{threads}.db")), &signer);
-        let mut seen = Vec::new();
-        issue_rows(
-            &mut ledger,
-            &issuer,
-            &rows,
-            batch,
-            threads,
-            now,
-            None,
-            |o| {
-                seen.push(summary(o));
-            },
-        )
-        .unwrap();
+        let seen = outcomes(&mut ledger, &issuer, &rows, batch, threads);
         assert_eq!(seen[0], "issued SW-2026-000001 #1");
         assert_eq!(seen[2], "skipped SW-2026-000001 #1");
         assert!(seen[3].starts_with("refused line 9: "), "{}", seen[3]);
