@@ -805,7 +805,15 @@ fn refused_as_answered(out: &Output, what: &str) {
 /// row's order while it is the latest.
 #[test]
 fn a_request_answered_by_a_bulk_row_is_answered_once() {
-    let dir = workdir();
+    bulk_request_answered_once(&workdir());
+}
+
+#[test]
+fn a_request_answered_by_a_bulk_row_is_answered_once_on_postgres() {
+    on_postgres(bulk_request_answered_once);
+}
+
+fn bulk_request_answered_once(dir: &tempfile::TempDir) {
     let d = dir.path();
     plain_bulk_inputs(d, 2);
     more_users(d);
@@ -866,7 +874,15 @@ fn a_request_answered_by_a_bulk_row_is_answered_once() {
 /// it was this row's, with its file written.
 #[test]
 fn a_bulk_row_whose_request_a_command_answered_is_answered_once() {
-    let dir = workdir();
+    bulk_row_answered_before(&workdir());
+}
+
+#[test]
+fn a_bulk_row_whose_request_a_command_answered_is_answered_once_on_postgres() {
+    on_postgres(bulk_row_answered_before);
+}
+
+fn bulk_row_answered_before(dir: &tempfile::TempDir) {
     let d = dir.path();
     plain_bulk_inputs(d, 2);
     more_users(d);
