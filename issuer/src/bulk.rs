@@ -539,6 +539,7 @@ fn plan_row(
         change: false,
         idem_key: Some(&row.key),
         order_json: Some(&row.order_json),
+        new_device_key: false,
     };
     let answer = issuance::answer_once(w, &row.request, &asked(row), now, |w, _| {
         let p = issuance::plan(w, issuer, &row.order, &row.request, &opts)?;

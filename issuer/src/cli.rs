@@ -636,6 +636,13 @@ A renewal on or after the last day of the term extends the term by one
 cycle (auto-renewal). A request from a device whose binding was replaced is
 refused.
 
+The request must be signed by a device key that a request answered for the
+PBX's current binding was signed with (a binding that recorded no key
+trusts the first one); otherwise it is refused (exit 2): anyone who saw a
+request file can copy it and sign the copy. A device whose storage was
+wiped has a new key: confirm with the site, then accept the key with
+--new-device-key (recorded in the ledger; `tessera ledger show SERIAL`).
+
 A request is answered once (its nonce is recorded with the license, as
 the online service records it): the same request file again writes the
 license that answered it again, byte for byte (exit 0; the partner lost
@@ -1043,6 +1050,11 @@ pub struct IssueArgs {
     /// (increases any time; decreases need --approval).
     #[arg(long, conflicts_with = "bulk")]
     pub change: bool,
+    /// Accept a device key this PBX never used (with --change): the request is signed by
+    /// a new key (the device's storage was wiped or replaced). Confirm
+    /// with the site first; the acceptance is recorded in the ledger.
+    #[arg(long, requires = "change")]
+    pub new_device_key: bool,
     /// Vendor approval reference for a decrease.
     #[arg(long, value_name = "REF")]
     pub approval: Option<String>,
@@ -1076,6 +1088,11 @@ pub struct RenewArgs {
     /// The device's renewal request (armored TESSERA REQUEST).
     #[arg(long, value_name = "FILE")]
     pub request: PathBuf,
+    /// Accept a device key this PBX never used: the request is signed by
+    /// a new key (the device's storage was wiped or replaced). Confirm
+    /// with the site first; the acceptance is recorded in the ledger.
+    #[arg(long)]
+    pub new_device_key: bool,
     /// Signing key.
     #[command(flatten)]
     pub key: KeyArgs,
@@ -1097,6 +1114,11 @@ pub struct ModifyArgs {
     /// the binding in force is kept).
     #[arg(long, value_name = "FILE")]
     pub request: Option<PathBuf>,
+    /// Accept a device key this PBX never used: the request is signed by
+    /// a new key (the device's storage was wiped or replaced). Confirm
+    /// with the site first; the acceptance is recorded in the ledger.
+    #[arg(long, requires = "request")]
+    pub new_device_key: bool,
     /// Vendor approval reference for a decrease.
     #[arg(long, value_name = "REF")]
     pub approval: Option<String>,
@@ -1155,6 +1177,11 @@ pub struct ShareArgs {
     /// otherwise it rebinds the client to it.
     #[arg(long, value_name = "FILE")]
     pub request: Option<PathBuf>,
+    /// Accept a device key this PBX never used: the request is signed by
+    /// a new key (the device's storage was wiped or replaced). Confirm
+    /// with the site first; the acceptance is recorded in the ledger.
+    #[arg(long, requires = "request")]
+    pub new_device_key: bool,
     /// Name of a client that has no license yet.
     #[arg(long, value_name = "NAME")]
     pub pbx_name: Option<String>,

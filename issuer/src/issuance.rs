@@ -51,6 +51,10 @@ pub struct IssueOptions<'a> {
     /// already (bulk rows, which compare it with what answered their
     /// request before).
     pub order_json: Option<&'a str>,
+    /// `--new-device-key`: a request about a licensed PBX may be signed by
+    /// a device key its binding never used ([`check_requester`]); the
+    /// acceptance is recorded in the ledger.
+    pub new_device_key: bool,
 }
 
 /// A license that was issued (recorded, not yet committed).
@@ -351,6 +355,8 @@ pub struct Planned {
     /// The ledger event a change with an approval or decreases records
     /// (`change`, or `decommission`).
     pub(crate) event: &'static str,
+    /// How the request's device key stood with the binding in force.
+    key_standing: Option<KeyStanding>,
 }
 
 /// Issues a license for `order` and `request`: a first license, or with
@@ -543,6 +549,120 @@ pub(crate) fn check_device(
     .into())
 }
 
+/// Where the current binding of `serial` starts: the sequence of the
+/// license that bound the PBX to the device it runs on now (its latest
+/// replacement, or the first license after a voided first activation), 1
+/// when neither happened. Read from the events and replaced bindings, a
+/// few rows per PBX, never its whole history.
+///
+/// # Errors
+/// [`Error::Ledger`].
+pub(crate) fn binding_start(w: &Writer<'_>, serial: &str) -> Result<u32, Error> {
+    let by_events = w
+        .events(serial)?
+        .iter()
+        .filter_map(|e| match e.kind.as_str() {
+            "replace" => Some(e.sequence),
+            "void"
+                if e.detail
+                    .get("restored_sequence")
+                    .is_none_or(serde_json::Value::is_null) =>
+            {
+                Some(e.sequence.saturating_add(1))
+            }
+            _ => None,
+        })
+        .max();
+    let by_replaced = w
+        .replaced_bindings(serial)?
+        .iter()
+        .map(|b| b.replaced_by)
+        .max();
+    Ok(by_events.max(by_replaced).unwrap_or(1))
+}
+
+/// How the device key that signed a request stands with the binding it
+/// asks about ([`check_requester`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyStanding {
+    /// A key of a request answered for the current binding.
+    Known,
+    /// The binding recorded no key (licenses from before request keys
+    /// were recorded, or issued without a request): the first key is
+    /// trusted and recorded with the license.
+    FirstUse,
+    /// A key the binding never used, accepted by the operator
+    /// (`--new-device-key`): recorded as a `device_key` event.
+    Accepted,
+}
+
+/// Whether `request`, about the licensed PBX `serial` whose license in
+/// force binds `binding`, may be answered: it comes from the bound device
+/// ([`check_device`]) and is signed by a device key of a request answered
+/// for the current binding ([`binding_start`]), or by a new key the
+/// operator accepts (`accept_new_key`). A binding that recorded no key
+/// trusts the first one.
+///
+/// The key is checked before the identity, so a copy of a request file
+/// re-signed with another key (digests, salt and serials kept) learns
+/// nothing more than that its key is unknown; a key of a binding a
+/// replacement superseded still gets [`PolicyError::BindingReplaced`].
+///
+/// # Errors
+/// [`PolicyError::UnknownDeviceKey`], and those of [`check_device`].
+pub(crate) fn check_requester(
+    w: &Writer<'_>,
+    serial: &str,
+    binding: &BindingData,
+    request: &RequestData,
+    accept_new_key: bool,
+) -> Result<KeyStanding, Error> {
+    let keys = w.request_keys_since(serial, binding_start(w, serial)?)?;
+    let key = hex::encode(request.device_key);
+    let standing = if keys.is_empty() {
+        KeyStanding::FirstUse
+    } else if keys.contains(&key) {
+        KeyStanding::Known
+    } else if accept_new_key {
+        KeyStanding::Accepted
+    } else {
+        if replaced_binding_of(w, serial, request)?.is_some() {
+            check_device(w, serial, binding, request)?;
+        }
+        return Err(PolicyError::UnknownDeviceKey {
+            serial: serial.to_owned(),
+            key: key.chars().take(16).collect(),
+        }
+        .into());
+    };
+    check_device(w, serial, binding, request)?;
+    Ok(standing)
+}
+
+/// Records that license `sequence` of `serial` answered a request signed
+/// by a device key the operator accepted ([`KeyStanding::Accepted`]): a
+/// `device_key` event with the key, and how many keys the binding knew.
+///
+/// # Errors
+/// [`Error::Ledger`].
+pub(crate) fn record_key_standing(
+    w: &mut Writer<'_>,
+    standing: KeyStanding,
+    serial: &str,
+    sequence: u32,
+    device_key: &[u8; 32],
+    at: i64,
+) -> Result<(), Error> {
+    if standing == KeyStanding::Accepted {
+        let detail = serde_json::json!({
+            "device_key": hex::encode(device_key),
+            "reason": "new device key accepted",
+        });
+        w.add_event(serial, sequence, "device_key", &detail, at)?;
+    }
+    Ok(())
+}
+
 /// [`plan`] for a known serial: `request` is the device asking (its
 /// identity becomes the binding), or `None` for a change of the license in
 /// force that keeps its binding (`tessera modify` without a request).
@@ -598,9 +718,16 @@ pub(crate) fn plan_serial(
         &resolved,
         &ctx,
     )?;
-    if let (Some(cur), Some(request)) = (&current, request) {
-        check_device(w, &serial, &cur.binding, request)?;
-    }
+    let key_standing = match (&current, request) {
+        (Some(cur), Some(request)) => Some(check_requester(
+            w,
+            &serial,
+            &cur.binding,
+            request,
+            opts.new_device_key,
+        )?),
+        _ => None,
+    };
     let d = defaults(catalog, resolved.platform)?;
     let binding = match (request, &current) {
         (Some(request), _) => binding_for(resolved.platform, d, request)?,
@@ -719,6 +846,7 @@ pub(crate) fn plan_serial(
         request_key: request.map(|r| r.device_key),
         approval: opts.approval.map(str::to_owned),
         event: "change",
+        key_standing,
     })
 }
 
@@ -754,6 +882,7 @@ pub fn record(
         request_key,
         approval,
         event,
+        key_standing,
     } = planned;
     let previous = match action {
         Action::Change => in_force(w, &data.serial)?
@@ -787,6 +916,9 @@ pub fn record(
             detail["approval"] = serde_json::json!(a);
         }
         w.add_event(&data.serial, data.sequence, event, &detail, at)?;
+    }
+    if let (Some(standing), Some(key)) = (key_standing, request_key) {
+        record_key_standing(w, standing, &data.serial, data.sequence, &key, at)?;
     }
     Ok(Issued {
         record,
@@ -832,7 +964,7 @@ pub fn renew(
     request: &RequestData,
     now: DateTime<Utc>,
 ) -> Result<Issued, Error> {
-    renew_keyed(w, issuer, request, now, None)
+    renew_keyed(w, issuer, request, now, None, false)
 }
 
 /// The ledger key that records a request's nonce: a request answered once
@@ -981,7 +1113,10 @@ pub fn answer_once<T>(
 }
 
 /// [`renew`] recording the request's nonce under `key`
-/// ([`answer_once`]'s `answer`).
+/// ([`answer_once`]'s `answer`). With `new_device_key` (`tessera renew
+/// --new-device-key`), a request signed by a device key the binding never
+/// used is answered too, and the acceptance recorded as a `device_key`
+/// event.
 ///
 /// # Errors
 /// As [`renew`].
@@ -991,8 +1126,9 @@ pub fn renew_recorded(
     request: &RequestData,
     now: DateTime<Utc>,
     key: &str,
+    new_device_key: bool,
 ) -> Result<Issued, Error> {
-    renew_keyed(w, issuer, request, now, Some(key))
+    renew_keyed(w, issuer, request, now, Some(key), new_device_key)
 }
 
 /// [`renew`] for a device that asks the online service itself: the same
@@ -1014,7 +1150,7 @@ pub fn renew_online(
     now: DateTime<Utc>,
 ) -> Result<Issued, Error> {
     let key = unanswered_nonce(w, request)?;
-    renew_keyed(w, issuer, request, now, Some(&key))
+    renew_keyed(w, issuer, request, now, Some(&key), false)
 }
 
 /// The first activation of a PBX the registry knows, asked by its device
@@ -1106,6 +1242,7 @@ fn renew_keyed(
     request: &RequestData,
     now: DateTime<Utc>,
     idem_key: Option<&str>,
+    new_device_key: bool,
 ) -> Result<Issued, Error> {
     let serial = request_serial(w, request)?.ok_or(PolicyError::NotActivated)?;
     let Some(latest) = in_force(w, &serial)? else {
@@ -1114,7 +1251,7 @@ fn renew_keyed(
     let latest = &latest;
     policy::not_stopped(&serial, w.schedule(&serial)?, now)?;
     let mut data = decode_data(latest)?;
-    check_device(w, &serial, &data.binding, request)?;
+    let standing = check_requester(w, &serial, &data.binding, request, new_device_key)?;
     let mut warnings = Vec::new();
     let term = policy::auto_renew(&data.term, now);
     if term != data.term {
@@ -1152,6 +1289,14 @@ fn renew_keyed(
         idem_key,
         Some(request.device_key),
     ))?;
+    record_key_standing(
+        w,
+        standing,
+        &serial,
+        data.sequence,
+        &request.device_key,
+        now.timestamp(),
+    )?;
     if warnings
         .iter()
         .any(|w| matches!(w, Warning::AutoRenewed { .. }))

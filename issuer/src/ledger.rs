@@ -316,7 +316,8 @@ pub struct Event {
     pub serial: String,
     /// The sequence of the license this event issued.
     pub sequence: u32,
-    /// `change`, `decommission`, `replace`, `void` or `share`.
+    /// `change`, `decommission`, `replace`, `void`, `share` or
+    /// `device_key` (a new device key the operator accepted).
     pub kind: String,
     /// What it was about (JSON object).
     pub detail: serde_json::Value,
@@ -355,6 +356,13 @@ impl Event {
             .and_then(serde_json::Value::as_str)
         {
             parts.push(format!("decreases {d}"));
+        }
+        if let Some(k) = self
+            .detail
+            .get("device_key")
+            .and_then(serde_json::Value::as_str)
+        {
+            parts.push(format!("key {k}, accepted by {}", self.operator));
         }
         format!("{} {}", self.kind, parts.join(", "))
     }

@@ -17,8 +17,8 @@ use tessera_verifier::encode::{EntitlementsData, LicenseData, RequestData, Shari
 use crate::calendar::{rfc3339_unix, CycleName, PlatformName};
 use crate::error::Error;
 use crate::issuance::{
-    self, binding_for, check_device, decode_data, defaults, in_force, random_id, record_for,
-    request_serial, sign, stamp_issue, start_of_validity, IssueOptions, Issued, Issuer,
+    self, binding_for, decode_data, defaults, in_force, random_id, record_for, request_serial,
+    sign, stamp_issue, start_of_validity, IssueOptions, Issued, Issuer,
 };
 use crate::ledger::{Action, Record, Writer};
 use crate::order::{Order, SharingOrder};
@@ -195,6 +195,10 @@ pub struct ShareOptions<'a> {
     pub request: Option<&'a RequestData>,
     /// Name of a client without a license yet.
     pub pbx_name: Option<&'a str>,
+    /// `--new-device-key`: the request of a licensed client may be signed
+    /// by a device key its binding never used
+    /// ([`issuance::IssueOptions::new_device_key`]).
+    pub new_device_key: bool,
 }
 
 /// Shares the user licenses of `server` with `client` (`tessera share`,
@@ -328,6 +332,7 @@ fn share_keyed(
         platform,
         current.as_ref(),
     )?;
+    let mut key_standing = None;
     if let (Some(c), Some(r)) = (&current, opts.request) {
         if c.platform != r.platform {
             return Err(PolicyError::PlatformChange {
@@ -337,7 +342,13 @@ fn share_keyed(
             }
             .into());
         }
-        check_device(w, &client_serial, &c.binding, r)?;
+        key_standing = Some(issuance::check_requester(
+            w,
+            &client_serial,
+            &c.binding,
+            r,
+            opts.new_device_key,
+        )?);
     }
 
     let d = defaults(issuer.catalog, platform)?;
@@ -443,6 +454,16 @@ fn share_keyed(
         &json!({ "role": "client", "server": server }),
         at,
     )?;
+    if let (Some(standing), Some(r)) = (key_standing, opts.request) {
+        issuance::record_key_standing(
+            w,
+            standing,
+            &client_serial,
+            data.sequence,
+            &r.device_key,
+            at,
+        )?;
+    }
     let client_issued = Issued {
         record,
         license: data,

@@ -245,6 +245,17 @@ pub enum PolicyError {
         /// ` on DATE by license N (rma)`, when the ledger knows.
         when: String,
     },
+    /// A request about a PBX the ledger knows, signed by a device key that
+    /// none of the requests answered for its current binding was signed
+    /// with: anyone who has seen one request file can copy its identity
+    /// and re-sign it with a key of their own.
+    #[error("the request for {serial} is signed by a device key this PBX never used (key {key}): nothing was issued; if the PBX really has a new key (its storage was wiped or replaced), accept it explicitly with `--new-device-key` on the same command, after confirming with the site that the request is theirs")]
+    UnknownDeviceKey {
+        /// The serial.
+        serial: String,
+        /// The first 16 hex digits of the request's device key.
+        key: String,
+    },
     /// Renewal request from a device the license is not bound to.
     #[error("this request's identity matches {matched} of the {needed} components needed by the binding of {serial}; if this is the PBX's new device (RMA or migration), bind it with `tessera replace --serial {serial} --request FILE --reason rma|migrate`")]
     WrongDevice {

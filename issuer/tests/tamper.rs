@@ -214,6 +214,7 @@ impl History {
                     now: t("2026-02-11T09:00:00Z"),
                     request: Some(&vm),
                     pbx_name: Some("Failover"),
+                    new_device_key: false,
                 },
             )
             .unwrap();

@@ -216,6 +216,7 @@ fn record_the_old_way(ledger: &mut Ledger, issuer: &Issuer<'_>, row: &Prepared, 
         change: false,
         idem_key: Some(key),
         order_json: Some(&row.order_json),
+        new_device_key: false,
     };
     issuance::issue(&mut w, issuer, &row.order, &row.request, &opts).unwrap();
     w.commit().unwrap();

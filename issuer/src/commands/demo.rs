@@ -216,6 +216,7 @@ pub fn run() -> Result<(), Error> {
         order: Some(order_path),
         request: Some(request_path),
         change: false,
+        new_device_key: false,
         approval: None,
         bulk: None,
         batch_size: 1,

@@ -147,6 +147,7 @@ pub fn issue_one(
                     change: a.change,
                     idem_key: Some(key),
                     order_json: Some(&order_json),
+                    new_device_key: a.new_device_key,
                 },
             )
         })
@@ -185,7 +186,7 @@ pub fn renew_one(ctx: &Ctx, a: &RenewArgs) -> Result<Answer<Issued>, Error> {
     };
     session.commit(|w, issuer| {
         issuance::answer_once(w, &request, &asked, ctx.now, |w, key| {
-            issuance::renew_recorded(w, issuer, &request, ctx.now, key)
+            issuance::renew_recorded(w, issuer, &request, ctx.now, key, a.new_device_key)
         })
     })
 }

@@ -24,6 +24,7 @@ fn change_options<'a>(ctx: &Ctx, approval: Option<&'a str>) -> IssueOptions<'a> 
         change: true,
         idem_key: None,
         order_json: None,
+        new_device_key: false,
     }
 }
 
@@ -60,6 +61,7 @@ pub fn modify(ctx: &Ctx, a: &ModifyArgs) -> Result<(), Error> {
         issuance::answer_once(w, request, &asked, ctx.now, |w, key| {
             let opts = IssueOptions {
                 idem_key: Some(key),
+                new_device_key: a.new_device_key,
                 ..opts
             };
             lifecycle::modify(w, issuer, &serial, &order, Some(request), &opts)
@@ -154,6 +156,7 @@ pub fn share(ctx: &Ctx, a: &ShareArgs) -> Result<(), Error> {
             now: ctx.now,
             request: request.as_ref().map(|(_, r)| r),
             pbx_name: a.pbx_name.as_deref(),
+            new_device_key: a.new_device_key,
         };
         let Some((_, request)) = &request else {
             return lifecycle::share(w, issuer, &a.server, &a.client, &opts).map(Answer::New);

@@ -830,7 +830,7 @@ fn renew_once(
     now: &str,
 ) -> Result<Answer<Issued>, Error> {
     answer_once(w, r, &RENEWAL, t(now), |w, key| {
-        renew_recorded(w, i, r, t(now), key)
+        renew_recorded(w, i, r, t(now), key, false)
     })
 }
 
@@ -951,7 +951,7 @@ fn a_request_answered_otherwise_is_refused() {
     let e = f
         .run(|w, i| {
             answer_once(w, &r, &other, t("2026-01-04"), |w, key| {
-                renew_recorded(w, i, &r, t("2026-01-04"), key)
+                renew_recorded(w, i, &r, t("2026-01-04"), key, false)
             })
         })
         .unwrap_err();
@@ -1071,6 +1071,208 @@ fn a_stopped_pbx_gets_nothing_back_from_its_own_file() {
         .unwrap_err();
     assert!(
         matches!(e, Error::Policy(PolicyError::PbxDeleted { .. })),
+        "{e:?}"
+    );
+}
+
+/// A device key nobody recorded: the public half of `seed`.
+fn throwaway_key(seed: u8) -> [u8; 32] {
+    ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+        .verifying_key()
+        .to_bytes()
+}
+
+/// A copy of `r` as anyone who has seen the file can make it: serials,
+/// salt and identity digests kept, a new nonce, signed with a key of the
+/// copier's own.
+fn forged(r: &RequestData, seed: u8) -> RequestData {
+    let mut copy = r.clone();
+    copy.device_key = throwaway_key(seed);
+    copy.nonce = [seed; 16];
+    copy
+}
+
+/// The device keys the ledger recorded for `serial` from `from` on.
+fn recorded_keys(f: &mut Fixture, serial: &str, from: u32) -> Vec<String> {
+    f.run(|w, _| Ok(w.request_keys_since(serial, from)?))
+        .unwrap()
+}
+
+/// The latest sequence of `serial`.
+fn latest_sequence(f: &Fixture, serial: &str) -> u32 {
+    f.ledger.latest(serial).unwrap().unwrap().row.sequence
+}
+
+fn unknown_key(e: &Error, serial: &str) {
+    assert!(
+        matches!(e, Error::Policy(PolicyError::UnknownDeviceKey { serial: s, .. }) if s == serial),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(text.contains(serial), "{text}");
+    assert!(text.contains("never used"), "{text}");
+    assert!(text.contains("--new-device-key"), "{text}");
+    assert_eq!(e.exit_code(), crate::error::EXIT_POLICY);
+}
+
+#[test]
+fn a_forged_copy_gets_no_renewal_and_no_change() {
+    let (mut f, serial, r) = licensed_with_renewal_request();
+    let copy = forged(&r, 0x51);
+    let e = f
+        .run(|w, i| renew_once(w, i, &copy, "2026-01-03"))
+        .unwrap_err();
+    unknown_key(&e, &serial);
+    let e = f
+        .run(|w, i| renew_online(w, i, &forged(&r, 0x52), t("2026-01-03")))
+        .unwrap_err();
+    unknown_key(&e, &serial);
+    let mut o = order();
+    *o.profiles.get_mut("UC-PREMIUM").unwrap() = 9;
+    let copy = forged(&r, 0x53);
+    let e = f
+        .run(|w, i| crate::lifecycle::modify(w, i, &serial, &o, Some(&copy), &opts("2026-03-02")))
+        .unwrap_err();
+    unknown_key(&e, &serial);
+    let change = IssueOptions {
+        change: true,
+        ..opts("2026-03-02")
+    };
+    let e = f.issue(&o, &forged(&r, 0x54), &change).unwrap_err();
+    unknown_key(&e, &serial);
+    assert_eq!(latest_sequence(&f, &serial), 1);
+    // The device's own request still renews.
+    f.run(|w, i| renew_once(w, i, &r, "2026-01-03")).unwrap();
+    assert_eq!(latest_sequence(&f, &serial), 2);
+}
+
+#[test]
+fn twenty_forged_keys_give_no_renewal() {
+    let (mut f, serial, r) = licensed_with_renewal_request();
+    let renewed = (0..20u8)
+        .filter(|n| {
+            f.run(|w, i| renew_online(w, i, &forged(&r, 0x80 + n), t("2026-01-03")))
+                .is_ok()
+        })
+        .count();
+    assert_eq!(renewed, 0);
+    assert_eq!(latest_sequence(&f, &serial), 1);
+}
+
+#[test]
+fn an_accepted_new_key_is_recorded_and_renews_without_the_flag() {
+    let (mut f, serial, r) = licensed_with_renewal_request();
+    // The device's storage was wiped: same identity, a new key.
+    let mut wiped = r.clone();
+    wiped.device_key = throwaway_key(0x61);
+    let accepted = f
+        .run(|w, i| {
+            answer_once(w, &wiped, &RENEWAL, t("2026-01-03"), |w, key| {
+                renew_recorded(w, i, &wiped, t("2026-01-03"), key, true)
+            })
+        })
+        .unwrap();
+    let Answer::New(accepted) = accepted else {
+        panic!("a new request gets a new license");
+    };
+    assert_eq!(accepted.license.sequence, 2);
+    assert_eq!(
+        recorded_keys(&mut f, &serial, 2),
+        [hex::encode(wiped.device_key)]
+    );
+    let events = f.ledger.events(&serial).unwrap();
+    let event = events.iter().find(|e| e.kind == "device_key").unwrap();
+    assert_eq!(event.sequence, 2);
+    assert_eq!(event.operator, "tessera-server");
+    assert!(event.describe().contains(&hex::encode(wiped.device_key)));
+    assert!(event.describe().contains("accepted by tessera-server"));
+    // Its next request, with the accepted key, needs no flag.
+    let mut next = wiped.clone();
+    next.nonce = *b"nonce-after-wipe";
+    f.run(|w, i| renew_online(w, i, &next, t("2026-01-04")))
+        .unwrap();
+    assert_eq!(latest_sequence(&f, &serial), 3);
+    // The flag accepts a key, not another device.
+    let mut other = other_request("HW-OTHER-9");
+    other.serial = Some(serial.clone());
+    other.hw_serial = None;
+    other.device_key = throwaway_key(0x62);
+    let e = f
+        .run(|w, i| renew_recorded(w, i, &other, t("2026-01-05"), "k", true))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::WrongDevice { .. })),
+        "{e:?}"
+    );
+    // The ledger with the event verifies.
+    f.ledger.verify(&f.keyring(), None).unwrap();
+}
+
+#[test]
+fn a_binding_without_a_recorded_key_trusts_the_first() {
+    let mut f = fixture();
+    // A license from before request keys were recorded.
+    let serial = f
+        .run(|w, i| {
+            let mut planned = plan(w, i, &order(), &samples::request(), &opts("2026-01-02"))?;
+            planned.request_key = None;
+            let bytes = sign_planned(i, &planned)?;
+            record(w, i, planned, bytes).map(|issued| issued.license.serial)
+        })
+        .unwrap();
+    assert!(recorded_keys(&mut f, &serial, 1).is_empty());
+    let mut first = online_request(&serial, b"nonce-first-use1");
+    first.device_key = throwaway_key(0x71);
+    let renewed = f
+        .run(|w, i| renew_online(w, i, &first, t("2026-01-03")))
+        .unwrap();
+    assert_eq!(
+        recorded_keys(&mut f, &serial, 1),
+        [hex::encode(first.device_key)]
+    );
+    assert_eq!(renewed.license.sequence, 2);
+    assert!(f
+        .ledger
+        .events(&serial)
+        .unwrap()
+        .iter()
+        .all(|e| e.kind != "device_key"));
+    // From then on that key is the PBX's: another one is refused.
+    let e = f
+        .run(|w, i| renew_online(w, i, &forged(&first, 0x72), t("2026-01-04")))
+        .unwrap_err();
+    unknown_key(&e, &serial);
+}
+
+#[test]
+fn a_replacement_needs_no_flag_and_its_key_is_the_bindings_own() {
+    let (mut f, serial, r) = licensed_with_renewal_request();
+    let mut new_box = other_request("HW-RMA-0002");
+    new_box.device_key = throwaway_key(0x91);
+    f.run(|w, i| {
+        replace(
+            w,
+            i,
+            &serial,
+            &new_box,
+            ReplaceReason::Rma,
+            None,
+            t("2026-02-10"),
+        )
+    })
+    .unwrap();
+    let mut renewal = new_box.clone();
+    renewal.serial = Some(serial.clone());
+    renewal.hw_serial = None;
+    renewal.nonce = *b"nonce-after-rma1";
+    f.run(|w, i| renew_online(w, i, &renewal, t("2026-02-11")))
+        .unwrap();
+    // The old box's key belongs to a replaced binding: it is told so.
+    let e = f
+        .run(|w, i| renew_online(w, i, &r, t("2026-02-12")))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::BindingReplaced { .. })),
         "{e:?}"
     );
 }

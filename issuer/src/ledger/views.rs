@@ -904,6 +904,9 @@ pub fn apply(
                 "replace" => &[Action::Replace],
                 "share" => &[Action::Share],
                 "change" | "decommission" => &[Action::Change],
+                // A device key the operator accepted for the request a
+                // renewal, change or client license answered.
+                "device_key" => &[Action::Renew, Action::Change, Action::Share],
                 other => {
                     return Err(invalid(format!(
                         "an event of unknown kind `{}`",

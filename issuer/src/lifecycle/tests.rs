@@ -288,6 +288,7 @@ fn share_issues_an_empty_client_license_and_marks_the_server_once() {
         now: t("2026-02-01"),
         request: Some(&vm),
         pbx_name: Some("Failover"),
+        new_device_key: false,
     };
     let shared = f.run(|w, i| share(w, i, SERIAL, &client, &so)).unwrap();
     let c = &shared.client.license;
@@ -344,6 +345,7 @@ fn share_converts_the_hw_serial_of_a_new_appliance_client() {
         now: t("2026-02-01"),
         request: Some(&hw),
         pbx_name: None,
+        new_device_key: false,
     };
     let shared = f
         .run(|w, i| share(w, i, SERIAL, "HW-CL1E-0001", &so))
@@ -580,4 +582,72 @@ fn a_replaced_device_is_refused_by_its_key_even_under_a_new_salt() {
     ));
     // The new VM renews.
     f.run(|w, i| renew(w, i, &vm, t("2026-02-04"))).unwrap();
+}
+
+#[test]
+fn a_forged_client_request_gets_no_client_license() {
+    let mut f = Fixture::new();
+    let client = f.add_vm(tessera_verifier::claims::Cycle::Yearly);
+    let vm = vm_request(&client, 4);
+    let so = ShareOptions {
+        now: t("2026-02-01"),
+        request: Some(&vm),
+        pbx_name: Some("Failover"),
+        new_device_key: false,
+    };
+    f.run(|w, i| share(w, i, SERIAL, &client, &so)).unwrap();
+    // A second server of the customer, to move the client to.
+    let mut hw = samples::request();
+    hw.hw_serial = Some("HW-SRV2-0001".into());
+    hw.identity = [
+        (ComponentKind::HW_SERIAL, "HW-SRV2-0001"),
+        (ComponentKind::NIC_MAC, "00163e00b2b2"),
+        (
+            ComponentKind::SYSTEM_UUID,
+            "4c4c4544-0000-0000-0000-00000000b2b2",
+        ),
+        (ComponentKind::DISK_SERIAL, "DISK-SRV2"),
+    ]
+    .iter()
+    .map(|(kind, v)| Identity {
+        kind: *kind,
+        digest: component_digest(&hw.salt, *kind, v.as_bytes()),
+    })
+    .collect();
+    let server2 = f
+        .run(|w, i| issue(w, i, &order(), &hw, &opts("2026-02-01")))
+        .unwrap()
+        .license
+        .serial;
+    // The client's request file, copied and re-signed with another key.
+    let mut forged = vm.clone();
+    forged.device_key = [0x44; 32];
+    forged.nonce = [0x44; 16];
+    let so = ShareOptions {
+        now: t("2026-02-02"),
+        request: Some(&forged),
+        pbx_name: None,
+        new_device_key: false,
+    };
+    let e = f
+        .run(|w, i| share(w, i, &server2, &client, &so))
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::UnknownDeviceKey { serial, .. }) if *serial == client),
+        "{e:?}"
+    );
+    assert_eq!(f.ledger.latest(&client).unwrap().unwrap().row.sequence, 1);
+    // Accepted by the operator, the new key moves the client.
+    let so = ShareOptions {
+        new_device_key: true,
+        ..so
+    };
+    let shared = f.run(|w, i| share(w, i, &server2, &client, &so)).unwrap();
+    assert_eq!(shared.client.license.sequence, 2);
+    assert!(f
+        .ledger
+        .events(&client)
+        .unwrap()
+        .iter()
+        .any(|e| e.kind == "device_key" && e.sequence == 2));
 }
