@@ -17,8 +17,10 @@
 //!   [`tessera_verifier::normalize`] (trimmed, upper-case) before every
 //!   lookup and before they are stored ([`hw_serial`]), so case or spacing
 //!   never makes a second PBX.
-//! - **Requests** ([`request`]): both serials as above, and the creation
-//!   time `iat` inside a window around the issuer's clock.
+//! - **Requests** ([`request`]): both serials as above, a `device_key`
+//!   identity component that is the digest of the key that signed the
+//!   request ([`device_key_component`]), and the creation time `iat`
+//!   inside a window around the issuer's clock.
 //! - **Licenses** ([`license`]): every text field once more right before
 //!   signing, so nothing with a control or format character is ever
 //!   signed, whatever path built it.
@@ -26,7 +28,7 @@
 //! Counts are bounded by the catalog ([`crate::catalog::Catalog::max_count`],
 //! checked when an order is resolved).
 
-use tessera_verifier::binding::MAX_VALUE_LEN;
+use tessera_verifier::binding::{component_digest, MAX_VALUE_LEN};
 use tessera_verifier::claims::{limits, ComponentKind};
 use tessera_verifier::encode::{LicenseData, RequestData, SharingData};
 use tessera_verifier::text::{self, escaped, TextFault};
@@ -95,6 +97,14 @@ pub enum InvalidInput {
         now: String,
         /// The accepted window.
         window: String,
+    },
+    /// A request whose `device_key` identity component is not the digest
+    /// of the key that signed it: a copy re-signed with another key, or a
+    /// device that lists a key it does not sign with.
+    #[error("the request's identity component `device_key` is not the digest of the key that signed the request (key {key}): the request was re-signed by someone else or made wrong; ask the device for a new request (`tessera-agent request`)")]
+    DeviceKeyMismatch {
+        /// The first 16 hex digits of the signing key.
+        key: String,
     },
     /// A count above the catalog's maximum.
     #[error("{what} `{name}`: {count} is more than the catalog allows ({max}); check the order (the catalog's `max` for it, or `[limits] max_count`, sets the bound)")]
@@ -245,12 +255,14 @@ impl RequestCheck {
 
 /// Checks a request that arrived from a device, and normalizes its HW
 /// serial: the SW serial must be in the ledger's grammar, the HW serial
-/// must normalize, and the creation time must lie within `window` seconds
-/// of `now` (either way).
+/// must normalize, a `device_key` component must be the digest of the
+/// signing key ([`device_key_component`]), and the creation time must lie
+/// within `window` seconds of `now` (either way).
 ///
 /// # Errors
 /// [`InvalidInput::SwSerial`], [`InvalidInput::HwSerial`],
-/// [`InvalidInput::Text`], [`InvalidInput::StaleRequest`].
+/// [`InvalidInput::Text`], [`InvalidInput::DeviceKeyMismatch`],
+/// [`InvalidInput::StaleRequest`].
 pub fn request(mut r: RequestData, now: i64, window: u32) -> Result<RequestData, InvalidInput> {
     if let Some(sw) = &r.serial {
         sw_serial("the request's SW serial", sw)?;
@@ -258,6 +270,7 @@ pub fn request(mut r: RequestData, now: i64, window: u32) -> Result<RequestData,
     if let Some(hw) = &r.hw_serial {
         r.hw_serial = Some(hw_serial("the request's HW serial", hw)?);
     }
+    device_key_component(&r)?;
     let distance = i128::from(r.created_at) - i128::from(now);
     if distance.unsigned_abs() > u128::from(window) {
         let days = distance.unsigned_abs() / u128::from(DAY.unsigned_abs());
@@ -281,6 +294,27 @@ pub fn request(mut r: RequestData, now: i64, window: u32) -> Result<RequestData,
         });
     }
     Ok(r)
+}
+
+/// Checks that a request whose identity lists a `device_key` component
+/// carries the digest of the key that signed it
+/// ([`tessera_verifier::binding::component_digest`] of the key under the
+/// request's salt): the key is the one component the signature proves,
+/// so a copy re-signed with another key cannot keep the original's.
+///
+/// # Errors
+/// [`InvalidInput::DeviceKeyMismatch`].
+pub fn device_key_component(r: &RequestData) -> Result<(), InvalidInput> {
+    let own = component_digest(&r.salt, ComponentKind::DEVICE_KEY, &r.device_key);
+    if r.identity
+        .iter()
+        .any(|i| i.kind == ComponentKind::DEVICE_KEY && i.digest != own)
+    {
+        return Err(InvalidInput::DeviceKeyMismatch {
+            key: hex::encode(&r.device_key[..8]),
+        });
+    }
+    Ok(())
 }
 
 /// Checks every text field of a license before it is signed: the serial

@@ -161,3 +161,36 @@ fn licenses_are_checked_before_signing() {
     l.sharing = SharingData::Client("../server".into());
     assert!(matches!(license(&l), Err(InvalidInput::SwSerial { .. })));
 }
+
+#[test]
+fn a_device_key_component_must_be_the_signers() {
+    use tessera_verifier::binding::component_digest;
+    use tessera_verifier::claims::Identity;
+    let now = samples::T0;
+    let mut r = samples::request();
+    let own = Identity {
+        kind: ComponentKind::DEVICE_KEY,
+        digest: component_digest(&r.salt, ComponentKind::DEVICE_KEY, &r.device_key),
+    };
+    r.identity.push(own);
+    request(r.clone(), now, DEFAULT_REQUEST_WINDOW).unwrap();
+    // The same request re-signed with another key keeps the original's
+    // component: refused, naming the field.
+    let mut copy = r.clone();
+    copy.device_key = ed25519_dalek::SigningKey::from_bytes(&[0x33; 32])
+        .verifying_key()
+        .to_bytes();
+    let e = request(copy.clone(), now, DEFAULT_REQUEST_WINDOW).unwrap_err();
+    assert!(matches!(e, InvalidInput::DeviceKeyMismatch { .. }), "{e}");
+    let m = e.to_string();
+    assert!(m.contains("`device_key`"), "{m}");
+    assert!(m.contains(&hex::encode(&copy.device_key[..8])), "{m}");
+    assert!(m.contains("tessera-agent request"), "{m}");
+    // A digest under another salt is not the signer's either.
+    let mut salted = r.clone();
+    salted.identity.last_mut().unwrap().digest =
+        component_digest(&[9; 16], ComponentKind::DEVICE_KEY, &r.device_key);
+    assert!(request(salted, now, DEFAULT_REQUEST_WINDOW).is_err());
+    // Without the component, nothing to compare.
+    request(samples::request(), now, DEFAULT_REQUEST_WINDOW).unwrap();
+}
