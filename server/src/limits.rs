@@ -110,6 +110,17 @@ impl Rate {
     }
 }
 
+/// What [`RateLimiter::with_bucket`] does with a token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Use {
+    /// Take one if there is one, else refuse.
+    Take,
+    /// Refuse if there is none; take nothing.
+    Look,
+    /// Take one, or empty the bucket; never refuse.
+    Charge,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Bucket {
     tokens: f64,
@@ -141,6 +152,27 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
     /// # Errors
     /// The seconds to wait when the bucket is empty.
     pub fn check(&self, key: &K, now: Instant) -> Result<(), u64> {
+        self.with_bucket(key, now, Use::Take)
+    }
+
+    /// Whether `key` has a token, without taking it: `Ok`, or
+    /// `Err(seconds)` until the next one. With [`Self::charge`] once the
+    /// request is known to count, so requests that must not spend a
+    /// bucket (another device's) never empty it.
+    ///
+    /// # Errors
+    /// The seconds to wait when the bucket is empty.
+    pub fn peek(&self, key: &K, now: Instant) -> Result<(), u64> {
+        self.with_bucket(key, now, Use::Look)
+    }
+
+    /// Takes a token for `key` after the fact (see [`Self::peek`]); the
+    /// bucket never goes below empty.
+    pub fn charge(&self, key: &K, now: Instant) {
+        let _ = self.with_bucket(key, now, Use::Charge);
+    }
+
+    fn with_bucket(&self, key: &K, now: Instant, how: Use) -> Result<(), u64> {
         if self.rate.per_second <= 0.0 {
             return Ok(());
         }
@@ -165,8 +197,13 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
         let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
         b.tokens = (b.tokens + elapsed * self.rate.per_second).min(burst);
         b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
+        if how == Use::Charge {
+            b.tokens = (b.tokens - 1.0).max(0.0);
+            Ok(())
+        } else if b.tokens >= 1.0 {
+            if how == Use::Take {
+                b.tokens -= 1.0;
+            }
             Ok(())
         } else {
             let wait = (1.0 - b.tokens) / self.rate.per_second;
@@ -209,6 +246,26 @@ mod tests {
         // Another key has its own bucket.
         assert!(l.check(&2, t).is_ok());
         assert!(l.check(&1, t + Duration::from_millis(1100)).is_ok());
+    }
+
+    #[test]
+    fn peeking_takes_nothing_and_charging_takes_after_the_fact() {
+        let l = RateLimiter::new(Rate {
+            per_second: 0.001,
+            burst: 2,
+        });
+        let t = Instant::now();
+        for _ in 0..10 {
+            assert!(l.peek(&1, t).is_ok());
+        }
+        l.charge(&1, t);
+        assert!(l.peek(&1, t).is_ok());
+        l.charge(&1, t);
+        assert!(l.peek(&1, t).is_err());
+        // Charged while empty: stays empty, refills as usual.
+        l.charge(&1, t);
+        assert!(l.check(&1, t).is_err());
+        assert!(l.peek(&1, t + Duration::from_secs(1001)).is_ok());
     }
 
     #[test]

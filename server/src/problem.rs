@@ -47,6 +47,11 @@ pub enum Kind {
     Deleted,
     /// The request comes from a device the license is not bound to.
     WrongDevice,
+    /// The request is signed by a device key none of the PBX's answered
+    /// requests was signed with: a copy re-signed by someone else, or a
+    /// device whose storage was wiped; only the vendor accepts a new key,
+    /// offline.
+    UnknownDeviceKey,
     /// Another rule of the issuer refused it.
     Refused,
     /// Too many requests from this serial or address.
@@ -87,6 +92,7 @@ impl Kind {
             Self::Stopped => "stopped",
             Self::Deleted => "deleted",
             Self::WrongDevice => "wrong-device",
+            Self::UnknownDeviceKey => "unknown-device-key",
             Self::Refused => "refused",
             Self::RateLimited => "rate-limited",
             Self::Timeout => "timeout",
@@ -109,7 +115,9 @@ impl Kind {
             Self::Unknown | Self::Unregistered | Self::HwUnregistered | Self::NotFound => {
                 StatusCode::NOT_FOUND
             }
-            Self::Replaced | Self::WrongDevice | Self::Stopped => StatusCode::FORBIDDEN,
+            Self::Replaced | Self::WrongDevice | Self::UnknownDeviceKey | Self::Stopped => {
+                StatusCode::FORBIDDEN
+            }
             Self::Voided | Self::Deleted => StatusCode::GONE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -138,6 +146,7 @@ impl Kind {
             Self::Stopped => "The PBX is stopped",
             Self::Deleted => "The PBX was deleted",
             Self::WrongDevice => "The request comes from another device",
+            Self::UnknownDeviceKey => "The request is signed by a device key this PBX never used",
             Self::Refused => "The licensing rules refuse the request",
             Self::RateLimited => "Too many requests",
             Self::Timeout => "The request took too long",
@@ -215,6 +224,7 @@ impl Problem {
                 PolicyError::PbxStopped { .. } => Kind::Stopped,
                 PolicyError::PbxDeleted { .. } => Kind::Deleted,
                 PolicyError::WrongDevice { .. } => Kind::WrongDevice,
+                PolicyError::UnknownDeviceKey { .. } => Kind::UnknownDeviceKey,
                 PolicyError::RequestReplayed => Kind::Replay,
                 _ => Kind::Refused,
             },
@@ -233,6 +243,12 @@ impl Problem {
                 "the license service could not answer (its log says why); try again later".into()
             }
             Kind::Unavailable => "the ledger is busy; try again later".into(),
+            Kind::UnknownDeviceKey => match e {
+                Error::Policy(PolicyError::UnknownDeviceKey { serial, key }) => format!(
+                    "the request for {serial} is signed by a device key this PBX never used (key {key}); nothing was issued. The service never accepts a new device key: if the device really has a new key (its storage was wiped), make a request file (`tessera-agent request`) and have the vendor accept the key offline (`tessera renew --new-device-key`); online renewals work again from then on"
+                ),
+                _ => e.to_string(),
+            },
             Kind::LedgerModified => "the vendor's ledger does not hold what tessera wrote (modified outside tessera); nothing was recorded and the service answers nothing until the vendor has restored it: keep the license in force and ask again later".into(),
             _ => e.to_string(),
         };

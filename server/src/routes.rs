@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tessera_issuer::error::Error;
+use tessera_issuer::policy::PolicyError;
 use tessera_issuer::validate::{self, InvalidInput};
 use tessera_verifier::encode::RequestData;
 use tessera_verifier::{armor, decode_request, MAX_OBJECT_LEN};
@@ -42,10 +43,13 @@ pub struct App {
     pub(crate) freshness: u32,
     pub(crate) limits: Limits,
     pub(crate) per_address: RateLimiter<IpAddr>,
-    /// Keyed by serial and device key: a request signed by another
-    /// device (anyone can make one) spends its own bucket, never the
-    /// budget of the PBX it names.
-    pub(crate) per_serial: RateLimiter<(String, [u8; 32])>,
+    /// Keyed by serial (the SW serial, or the HW serial of a first
+    /// activation): a request is let in while the serial's bucket has a
+    /// token, and spends one once answered, unless the ledger refused it as
+    /// not coming from the PBX's device ([`counts_for_the_serial`]). So
+    /// rotating device keys gains nothing, and forged requests never spend
+    /// the budget of the PBX they name.
+    pub(crate) per_serial: RateLimiter<String>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
     /// Set once the ledger was found modified outside tessera.
@@ -379,14 +383,12 @@ async fn device_request(
         .clone()
         .or_else(|| request.hw_serial.clone())
         .unwrap_or_default();
-    let bucket = (who, request.device_key);
-    if let Err(wait) = app.per_serial.check(&bucket, Instant::now()) {
-        let who = &bucket.0;
+    if let Err(wait) = app.per_serial.peek(&who, Instant::now()) {
         return Err(Problem::new(
             Kind::RateLimited,
             format!(
                 "too many requests for {}; ask again in {wait} s",
-                tessera_verifier::text::escaped(who)
+                tessera_verifier::text::escaped(&who)
             ),
         )
         .retry_after(wait));
@@ -408,11 +410,31 @@ async fn device_request(
     if app.jobs.send(job).await.is_err() {
         return Err(shutting_down());
     }
-    match rx.await {
+    let answer = rx.await;
+    if answer.as_ref().is_ok_and(counts_for_the_serial) {
+        app.per_serial.charge(&who, Instant::now());
+    }
+    match answer {
         Ok(Ok(issued)) => Ok(issued.record.row.bytes),
         Ok(Err(e)) => Err(problem_for(&e)),
         Err(_) => Err(shutting_down()),
     }
+}
+
+/// Whether an answer spends a token of the serial's bucket: every answer
+/// but a refusal saying the request does not come from the PBX's device
+/// (a key it never used, a replaced binding, another device's identity):
+/// anyone can make those, and they must not use up the budget of the PBX
+/// they name. The per-address limit still bounds them.
+fn counts_for_the_serial(answer: &crate::commit::Answer) -> bool {
+    !matches!(
+        answer.as_ref().map_err(|e| &**e),
+        Err(Error::Policy(
+            PolicyError::UnknownDeviceKey { .. }
+                | PolicyError::BindingReplaced { .. }
+                | PolicyError::WrongDevice { .. }
+        ))
+    )
 }
 
 fn shutting_down() -> Problem {

@@ -125,6 +125,41 @@ fn renewal(serial: &str, now: i64, nonce: u64) -> Vec<u8> {
     testing::renewal(serial, now, nonce).unwrap()
 }
 
+/// The sample appliance's renewal request for `serial` as anyone who saw
+/// one can make it: serials, salt and identity digests kept, signed with a
+/// throwaway key from `seed`.
+fn forged(serial: &str, now: i64, nonce: u64, seed: u8) -> Vec<u8> {
+    let mut r = samples::request();
+    r.serial = Some(serial.to_owned());
+    r.hw_serial = None;
+    r.created_at = now;
+    r.nonce = [seed; 16];
+    r.nonce[..8].copy_from_slice(&nonce.to_be_bytes());
+    r.device_key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+        .verifying_key()
+        .to_bytes();
+    sign_request(&r, seed_signer([seed; 32])).unwrap()
+}
+
+/// A request for `serial` from another device (another identity), signed
+/// by the sample device key, so the key check passes and the binding
+/// refuses it.
+fn other_identity(serial: &str, now: i64, nonce: u64) -> Vec<u8> {
+    let mut other = samples::request();
+    other.serial = Some(serial.to_owned());
+    other.hw_serial = None;
+    other.created_at = now;
+    other.nonce[..8].copy_from_slice(&nonce.to_be_bytes());
+    other.identity = [(ComponentKind::NIC_MAC, "00163e0000ff")]
+        .iter()
+        .map(|(kind, raw)| Identity {
+            kind: *kind,
+            digest: component_digest(&other.salt, *kind, raw.as_bytes()),
+        })
+        .collect();
+    sign_request(&other, seed_signer(samples::DEVICE_KEY_SEED)).unwrap()
+}
+
 /// A request for `serial` from another device: its own key and identity.
 fn other_device(serial: &str, now: i64, nonce: u64) -> Vec<u8> {
     let mut other = samples::request();
@@ -268,7 +303,46 @@ on_both_backends!(
     activation_refusals_have_their_own_problems,
     a_ledger_modified_while_serving_is_503_and_not_ready,
     a_request_answered_by_a_bulk_row_is_a_replay,
+    forged_copies_get_nothing_and_spend_no_budget,
 );
+
+fn forged_copies_get_nothing_and_spend_no_budget(v: &Vendor) {
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let limits = Limits {
+        per_serial: Rate::parse("1/h,2").unwrap(),
+        per_address: Rate::parse("off").unwrap(),
+        ..Limits::default()
+    };
+    let (server, c) = serve(v, &rt, now, limits);
+    let before = v.history().len();
+    // 20 copies of the appliance's request, each re-signed with its own
+    // key and nonce: no renewal, and the bucket of the serial untouched.
+    for seed in 0..20u8 {
+        let (status, ct, body) = c.renew(&forged(&v.serial, now, 100, 0xa0 + seed));
+        assert_eq!(
+            problem(status, &ct, &body),
+            (403, "unknown-device-key".into())
+        );
+        let detail: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let detail = detail["detail"].as_str().unwrap();
+        assert!(detail.contains(&v.serial), "{detail}");
+        assert!(detail.contains("accept the key offline"), "{detail}");
+    }
+    assert_eq!(v.history().len(), before);
+    // The appliance itself still has its whole budget, counted per serial.
+    assert_eq!(c.renew(&renewal(&v.serial, now, 1)).0, 200);
+    assert_eq!(c.renew(&renewal(&v.serial, now, 2)).0, 200);
+    let (status, ct, body) = c.renew(&renewal(&v.serial, now, 3));
+    assert_eq!(problem(status, &ct, &body), (429, "rate-limited".into()));
+    assert_eq!(v.history().len(), before + 2);
+    let (_, text) = c.get("/metrics");
+    assert!(
+        text.contains("tessera_requests_total{route=\"renew\",outcome=\"unknown-device-key\"} 20"),
+        "{text}"
+    );
+    stop(&rt, server);
+}
 
 fn renews_over_tls_and_refuses_replays_and_stale_requests(v: &Vendor) {
     let rt = runtime();
@@ -363,8 +437,14 @@ fn refuses_unknown_replaced_and_bad_input_with_problems(v: &Vendor) {
         (400, "malformed-request".into())
     );
 
-    // Another device asking for this serial.
+    // Another device asking for this serial: with a key the PBX never
+    // used, and with its key but another identity.
     let (status, ct, body) = c.renew(&other_device(&v.serial, now, 0));
+    assert_eq!(
+        problem(status, &ct, &body),
+        (403, "unknown-device-key".into())
+    );
+    let (status, ct, body) = c.renew(&other_identity(&v.serial, now, 1));
     assert_eq!(problem(status, &ct, &body), (403, "wrong-device".into()));
 
     // The appliance is replaced (RMA): the old box is refused from now on.
@@ -424,10 +504,13 @@ fn rate_limits_per_serial_and_per_address() {
     };
     let (server, c) = serve(&v, &rt, now, limits);
     // Requests for this serial signed by another device (anyone can make
-    // one) spend their own bucket, not the PBX's.
+    // one) spend no token of the PBX's.
     for nonce in 10..12 {
         let (status, ct, body) = c.renew(&other_device(&v.serial, now, nonce));
-        assert_eq!(problem(status, &ct, &body), (403, "wrong-device".into()));
+        assert_eq!(
+            problem(status, &ct, &body),
+            (403, "unknown-device-key".into())
+        );
     }
     assert_eq!(c.renew(&renewal(&v.serial, now, 1)).0, 200);
     assert_eq!(c.renew(&renewal(&v.serial, now, 2)).0, 200);
