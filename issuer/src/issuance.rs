@@ -563,10 +563,12 @@ pub(crate) fn binding_start(w: &Writer<'_>, serial: &str) -> Result<u32, Error> 
         .iter()
         .filter_map(|e| match e.kind.as_str() {
             "replace" => Some(e.sequence),
+            // The void of a first activation (nothing restored): the
+            // next license binds anew.
             "void"
                 if e.detail
                     .get("restored_sequence")
-                    .is_none_or(serde_json::Value::is_null) =>
+                    .is_some_and(serde_json::Value::is_null) =>
             {
                 Some(e.sequence.saturating_add(1))
             }
@@ -641,7 +643,8 @@ pub(crate) fn check_requester(
 
 /// Records that license `sequence` of `serial` answered a request signed
 /// by a device key the operator accepted ([`KeyStanding::Accepted`]): a
-/// `device_key` event with the key, and how many keys the binding knew.
+/// `device_key` event with the key (the operator is the entry's). Returns
+/// the line the command's summary shows then.
 ///
 /// # Errors
 /// [`Error::Ledger`].
@@ -652,15 +655,17 @@ pub(crate) fn record_key_standing(
     sequence: u32,
     device_key: &[u8; 32],
     at: i64,
-) -> Result<(), Error> {
-    if standing == KeyStanding::Accepted {
-        let detail = serde_json::json!({
-            "device_key": hex::encode(device_key),
-            "reason": "new device key accepted",
-        });
-        w.add_event(serial, sequence, "device_key", &detail, at)?;
+) -> Result<Option<(&'static str, String)>, Error> {
+    if standing != KeyStanding::Accepted {
+        return Ok(None);
     }
-    Ok(())
+    let key = hex::encode(device_key);
+    let detail = serde_json::json!({ "device_key": key });
+    w.add_event(serial, sequence, "device_key", &detail, at)?;
+    Ok(Some((
+        "device key",
+        format!("new key {key} accepted (recorded in the ledger); it renews from now on"),
+    )))
 }
 
 /// [`plan`] for a known serial: `request` is the device asking (its
@@ -917,9 +922,12 @@ pub fn record(
         }
         w.add_event(&data.serial, data.sequence, event, &detail, at)?;
     }
-    if let (Some(standing), Some(key)) = (key_standing, request_key) {
-        record_key_standing(w, standing, &data.serial, data.sequence, &key, at)?;
-    }
+    let details = match (key_standing, request_key) {
+        (Some(standing), Some(key)) => {
+            record_key_standing(w, standing, &data.serial, data.sequence, &key, at)?
+        }
+        _ => None,
+    };
     Ok(Issued {
         record,
         license: data,
@@ -927,7 +935,7 @@ pub fn record(
         prorations,
         decreases,
         warnings,
-        details: Vec::new(),
+        details: details.into_iter().collect(),
     })
 }
 
@@ -1289,7 +1297,7 @@ fn renew_keyed(
         idem_key,
         Some(request.device_key),
     ))?;
-    record_key_standing(
+    let details = record_key_standing(
         w,
         standing,
         &serial,
@@ -1315,7 +1323,7 @@ fn renew_keyed(
         prorations: Vec::new(),
         decreases: Vec::new(),
         warnings,
-        details: Vec::new(),
+        details: details.into_iter().collect(),
     })
 }
 

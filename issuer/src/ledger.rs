@@ -362,7 +362,7 @@ impl Event {
             .get("device_key")
             .and_then(serde_json::Value::as_str)
         {
-            parts.push(format!("key {k}, accepted by {}", self.operator));
+            parts.push(format!("new key {k}, accepted by {}", self.operator));
         }
         format!("{} {}", self.kind, parts.join(", "))
     }

@@ -325,13 +325,9 @@ fn share_keyed(
     if current.is_some() {
         policy::not_deleted(&client_serial, w.schedule(&client_serial)?, now)?;
     }
-    policy::share_allowed(
-        &server,
-        &server_data,
-        &client_serial,
-        platform,
-        current.as_ref(),
-    )?;
+    // The request of a licensed client is its device's (its key, then its
+    // identity) before any rule about the sharing is looked at: a forged
+    // copy learns nothing more.
     let mut key_standing = None;
     if let (Some(c), Some(r)) = (&current, opts.request) {
         if c.platform != r.platform {
@@ -350,6 +346,13 @@ fn share_keyed(
             opts.new_device_key,
         )?);
     }
+    policy::share_allowed(
+        &server,
+        &server_data,
+        &client_serial,
+        platform,
+        current.as_ref(),
+    )?;
 
     let d = defaults(issuer.catalog, platform)?;
     let binding = match (opts.request, &current) {
@@ -454,16 +457,17 @@ fn share_keyed(
         &json!({ "role": "client", "server": server }),
         at,
     )?;
-    if let (Some(standing), Some(r)) = (key_standing, opts.request) {
-        issuance::record_key_standing(
+    let key_detail = match (key_standing, opts.request) {
+        (Some(standing), Some(r)) => issuance::record_key_standing(
             w,
             standing,
             &client_serial,
             data.sequence,
             &r.device_key,
             at,
-        )?;
-    }
+        )?,
+        _ => None,
+    };
     let client_issued = Issued {
         record,
         license: data,
@@ -471,10 +475,12 @@ fn share_keyed(
         prorations: Vec::new(),
         decreases: Vec::new(),
         warnings,
-        details: vec![(
+        details: core::iter::once((
             "sharing",
             format!("client of {server}, no licenses of its own"),
-        )],
+        ))
+        .chain(key_detail)
+        .collect(),
     };
 
     // The server's role, once.

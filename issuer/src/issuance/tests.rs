@@ -1176,6 +1176,10 @@ fn an_accepted_new_key_is_recorded_and_renews_without_the_flag() {
         panic!("a new request gets a new license");
     };
     assert_eq!(accepted.license.sequence, 2);
+    assert!(accepted
+        .details
+        .iter()
+        .any(|(label, text)| *label == "device key" && text.contains("accepted")));
     assert_eq!(
         recorded_keys(&mut f, &serial, 2),
         [hex::encode(wiped.device_key)]
