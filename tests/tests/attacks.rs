@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{activate, agent_error, agent_exit, OrderSpec, Site, Vendor};
+use common::{activate, agent_error, agent_exit, vendor_exit, OrderSpec, Site, Vendor};
+use tessera_verifier::claims::ComponentKind;
+use tessera_verifier::{armor, decode_request, encode::sign_request};
 
 const T0: &str = "2026-01-02T09:00:00Z";
 
@@ -193,4 +195,91 @@ fn changing_the_bound_ip_address_is_an_administrative_rebinding() {
     site.config("ip = \"192.0.2.30\"\n");
     let run = site.check("2026-01-07T09:00:00Z").code(agent_exit::REFUSED);
     assert_eq!(agent_error(&run), "wrong_device");
+}
+
+/// A copy of the request file at `path` as anyone who read it can make
+/// one: serials, salt and identity digests kept (the `device_key`
+/// component too, unless `strip_key`), a new nonce, signed with a
+/// throwaway key; written next to it as `name`.
+fn forge(path: &std::path::Path, seed: u8, strip_key: bool, name: &str) -> std::path::PathBuf {
+    use tessera_signer::Signer as _;
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut buf = vec![0u8; 8192];
+    let bytes = armor::decode(&text, armor::LABEL_REQUEST, &mut buf).unwrap();
+    let mut r = decode_request(bytes).unwrap().to_data();
+    r.nonce = [seed; 16];
+    let key = tessera_signer::FileSigner::generate().unwrap();
+    r.device_key = key.public_key();
+    if strip_key {
+        r.identity.retain(|i| i.kind != ComponentKind::DEVICE_KEY);
+    }
+    let signed = sign_request(&r, |m| key.sign(m)).unwrap();
+    let out = path.with_file_name(name);
+    std::fs::write(&out, armor::encode(&signed, armor::LABEL_REQUEST)).unwrap();
+    out
+}
+
+#[test]
+fn a_forged_copy_of_a_request_file_gets_nothing() {
+    let (vendor, site) = licensed_appliance();
+    let now = "2026-01-06T09:00:00Z";
+    let request = site.request(now);
+    let serial = "SW-2026-000001";
+    // The copy keeps the device's `device_key` component: it names a key
+    // that did not sign it.
+    let kept = forge(&request, 0x51, false, "forged-kept.req");
+    let (run, lic) = vendor.answer(now, &["renew"], &kept, "forged-1.lic");
+    run.code(vendor_exit::USAGE).says("`device_key`");
+    assert!(!lic.exists());
+    // Without it: a key this PBX never used, for every command that answers
+    // a request about it.
+    let never_used =
+        format!("the request for {serial} is signed by a device key this PBX never used");
+    let forged = forge(&request, 0x52, true, "forged.req");
+    let (run, lic) = vendor.answer(now, &["renew"], &forged, "forged-2.lic");
+    run.code(vendor_exit::POLICY)
+        .says(&never_used)
+        .says("--new-device-key");
+    assert!(!lic.exists());
+    let order = OrderSpec {
+        profiles: &[("PBX-BASIC", 30), ("UC-BUSINESS", 10), ("UC-PREMIUM", 5)],
+        ..OrderSpec::default()
+    }
+    .write(&vendor, "more.toml");
+    let forged = forge(&request, 0x53, true, "forged-3.req");
+    let (run, lic) = vendor.answer(
+        now,
+        &[
+            "modify",
+            "--serial",
+            serial,
+            "--order",
+            order.to_str().unwrap(),
+        ],
+        &forged,
+        "forged-3.lic",
+    );
+    run.code(vendor_exit::POLICY).says(&never_used);
+    assert!(!lic.exists());
+    // Sharing: a second appliance as the server, the licensed one as the
+    // client named by the forged copy.
+    let server_site = Site::appliance("HW-7F3A-0043", 2);
+    let server_order = OrderSpec::default().write(&vendor, "server.toml");
+    activate(&vendor, &server_site, &server_order, T0, "server.lic");
+    let forged = forge(&request, 0x55, true, "forged-5.req");
+    let (run, lic) = vendor.answer(
+        now,
+        &["share", "--server", "SW-2026-000002", "--client", serial],
+        &forged,
+        "forged-5.lic",
+    );
+    run.code(vendor_exit::POLICY).says(&never_used);
+    assert!(!lic.exists());
+    // Nothing was issued for the PBX: its history is its first license.
+    let shown = vendor.ledger_show(serial);
+    assert_eq!(shown["licenses"].as_array().unwrap().len(), 1, "{shown}");
+    // The device's own request still renews.
+    let (run, lic) = vendor.answer(now, &["renew"], &request, "renewal.lic");
+    run.ok();
+    site.install(&lic, now).code(agent_exit::FULL);
 }
