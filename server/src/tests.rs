@@ -125,59 +125,64 @@ fn renewal(serial: &str, now: i64, nonce: u64) -> Vec<u8> {
     testing::renewal(serial, now, nonce).unwrap()
 }
 
-/// The sample appliance's renewal request for `serial` as anyone who saw
-/// one can make it: serials, salt and identity digests kept, signed with a
-/// throwaway key from `seed`.
-fn forged(serial: &str, now: i64, nonce: u64, seed: u8) -> Vec<u8> {
+/// The sample appliance's renewal request for `serial` at `now`, before
+/// it is signed.
+fn request_for(serial: &str, now: i64, nonce: u64) -> tessera_verifier::encode::RequestData {
     let mut r = samples::request();
     r.serial = Some(serial.to_owned());
     r.hw_serial = None;
     r.created_at = now;
-    r.nonce = [seed; 16];
     r.nonce[..8].copy_from_slice(&nonce.to_be_bytes());
-    r.device_key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+    r
+}
+
+/// `r` signed by the key of `seed`, which it names.
+fn signed_by(mut r: tessera_verifier::encode::RequestData, seed: [u8; 32]) -> Vec<u8> {
+    r.device_key = ed25519_dalek::SigningKey::from_bytes(&seed)
         .verifying_key()
         .to_bytes();
-    sign_request(&r, seed_signer([seed; 32])).unwrap()
+    sign_request(&r, seed_signer(seed)).unwrap()
+}
+
+/// The sample appliance's renewal request for `serial` as anyone who saw
+/// one can make it: serials, salt and identity digests kept, a new nonce,
+/// signed with a throwaway key from `seed`.
+fn forged(serial: &str, now: i64, nonce: u64, seed: u8) -> Vec<u8> {
+    let mut r = request_for(serial, now, nonce);
+    r.nonce[8..].fill(seed);
+    signed_by(r, [seed; 32])
+}
+
+/// `r` with another device's identity.
+fn with_other_identity(
+    mut r: tessera_verifier::encode::RequestData,
+) -> tessera_verifier::encode::RequestData {
+    r.identity = [(ComponentKind::NIC_MAC, "00163e0000ff")]
+        .iter()
+        .map(|(kind, raw)| Identity {
+            kind: *kind,
+            digest: component_digest(&r.salt, *kind, raw.as_bytes()),
+        })
+        .collect();
+    r
 }
 
 /// A request for `serial` from another device (another identity), signed
 /// by the sample device key, so the key check passes and the binding
 /// refuses it.
 fn other_identity(serial: &str, now: i64, nonce: u64) -> Vec<u8> {
-    let mut other = samples::request();
-    other.serial = Some(serial.to_owned());
-    other.hw_serial = None;
-    other.created_at = now;
-    other.nonce[..8].copy_from_slice(&nonce.to_be_bytes());
-    other.identity = [(ComponentKind::NIC_MAC, "00163e0000ff")]
-        .iter()
-        .map(|(kind, raw)| Identity {
-            kind: *kind,
-            digest: component_digest(&other.salt, *kind, raw.as_bytes()),
-        })
-        .collect();
-    sign_request(&other, seed_signer(samples::DEVICE_KEY_SEED)).unwrap()
+    signed_by(
+        with_other_identity(request_for(serial, now, nonce)),
+        samples::DEVICE_KEY_SEED,
+    )
 }
 
 /// A request for `serial` from another device: its own key and identity.
 fn other_device(serial: &str, now: i64, nonce: u64) -> Vec<u8> {
-    let mut other = samples::request();
-    other.serial = Some(serial.to_owned());
-    other.hw_serial = None;
-    other.created_at = now;
-    other.nonce[..8].copy_from_slice(&nonce.to_be_bytes());
-    other.identity = [(ComponentKind::NIC_MAC, "00163e0000ff")]
-        .iter()
-        .map(|(kind, raw)| Identity {
-            kind: *kind,
-            digest: component_digest(&other.salt, *kind, raw.as_bytes()),
-        })
-        .collect();
-    other.device_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32])
-        .verifying_key()
-        .to_bytes();
-    sign_request(&other, seed_signer([9; 32])).unwrap()
+    signed_by(
+        with_other_identity(request_for(serial, now, nonce)),
+        [9; 32],
+    )
 }
 
 struct Client {

@@ -69,6 +69,40 @@ fn vm_request(serial: &str, seed: u8) -> RequestData {
     r
 }
 
+/// The options of sharing with the client `vm` asks for, named
+/// "Failover", on 2026-02-01.
+fn failover(vm: &RequestData) -> ShareOptions<'_> {
+    ShareOptions {
+        now: t("2026-02-01"),
+        request: Some(vm),
+        pbx_name: Some("Failover"),
+        new_device_key: false,
+    }
+}
+
+/// The first request of another appliance: HW serial `hw`, NIC and
+/// system UUID ending in `tag`, disk `disk`.
+fn appliance_request(hw: &str, tag: &str, disk: &str) -> RequestData {
+    let mut r = samples::request();
+    r.hw_serial = Some(hw.into());
+    r.identity = [
+        (ComponentKind::HW_SERIAL, hw.to_owned()),
+        (ComponentKind::NIC_MAC, format!("00163e00{tag}")),
+        (
+            ComponentKind::SYSTEM_UUID,
+            format!("4c4c4544-0000-0000-0000-00000000{tag}"),
+        ),
+        (ComponentKind::DISK_SERIAL, disk.to_owned()),
+    ]
+    .iter()
+    .map(|(kind, v)| Identity {
+        kind: *kind,
+        digest: component_digest(&r.salt, *kind, v.as_bytes()),
+    })
+    .collect();
+    r
+}
+
 impl Fixture {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -284,12 +318,7 @@ fn share_issues_an_empty_client_license_and_marks_the_server_once() {
     let client = f.add_vm(tessera_verifier::claims::Cycle::Yearly);
     let client2 = f.add_vm(tessera_verifier::claims::Cycle::Yearly);
     let vm = vm_request(&client, 4);
-    let so = ShareOptions {
-        now: t("2026-02-01"),
-        request: Some(&vm),
-        pbx_name: Some("Failover"),
-        new_device_key: false,
-    };
+    let so = failover(&vm);
     let shared = f.run(|w, i| share(w, i, SERIAL, &client, &so)).unwrap();
     let c = &shared.client.license;
     assert_eq!(c.sharing, SharingData::Client(SERIAL.into()));
@@ -324,23 +353,7 @@ fn share_issues_an_empty_client_license_and_marks_the_server_once() {
 #[test]
 fn share_converts_the_hw_serial_of_a_new_appliance_client() {
     let mut f = Fixture::new();
-    let mut hw = samples::request();
-    hw.hw_serial = Some("HW-CL1E-0001".into());
-    hw.identity = [
-        (ComponentKind::HW_SERIAL, "HW-CL1E-0001"),
-        (ComponentKind::NIC_MAC, "00163e00c1e0"),
-        (
-            ComponentKind::SYSTEM_UUID,
-            "4c4c4544-0000-0000-0000-00000000c1e0",
-        ),
-        (ComponentKind::DISK_SERIAL, "DISK-CLIENT"),
-    ]
-    .iter()
-    .map(|(kind, v)| Identity {
-        kind: *kind,
-        digest: component_digest(&hw.salt, *kind, v.as_bytes()),
-    })
-    .collect();
+    let hw = appliance_request("HW-CL1E-0001", "c1e0", "DISK-CLIENT");
     let so = ShareOptions {
         now: t("2026-02-01"),
         request: Some(&hw),
@@ -589,31 +602,10 @@ fn a_forged_client_request_gets_no_client_license() {
     let mut f = Fixture::new();
     let client = f.add_vm(tessera_verifier::claims::Cycle::Yearly);
     let vm = vm_request(&client, 4);
-    let so = ShareOptions {
-        now: t("2026-02-01"),
-        request: Some(&vm),
-        pbx_name: Some("Failover"),
-        new_device_key: false,
-    };
+    let so = failover(&vm);
     f.run(|w, i| share(w, i, SERIAL, &client, &so)).unwrap();
     // A second server of the customer, to move the client to.
-    let mut hw = samples::request();
-    hw.hw_serial = Some("HW-SRV2-0001".into());
-    hw.identity = [
-        (ComponentKind::HW_SERIAL, "HW-SRV2-0001"),
-        (ComponentKind::NIC_MAC, "00163e00b2b2"),
-        (
-            ComponentKind::SYSTEM_UUID,
-            "4c4c4544-0000-0000-0000-00000000b2b2",
-        ),
-        (ComponentKind::DISK_SERIAL, "DISK-SRV2"),
-    ]
-    .iter()
-    .map(|(kind, v)| Identity {
-        kind: *kind,
-        digest: component_digest(&hw.salt, *kind, v.as_bytes()),
-    })
-    .collect();
+    let hw = appliance_request("HW-SRV2-0001", "b2b2", "DISK-SRV2");
     let server2 = f
         .run(|w, i| issue(w, i, &order(), &hw, &opts("2026-02-01")))
         .unwrap()
