@@ -506,6 +506,7 @@ fn asked(row: &Prepared) -> Asked<'_> {
         order_json: Some(&row.order_json),
         command: "first license",
         hint: "; or remove the row",
+        also: issuance::Also::Nothing,
     }
 }
 

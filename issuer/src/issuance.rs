@@ -14,6 +14,7 @@ use tessera_verifier::claims::{Component, Platform, Policy, Term};
 use tessera_verifier::encode::{
     sign_license, BindingData, EncodeError, LicenseData, RequestData, SharingData,
 };
+use tessera_verifier::text::escaped;
 use tessera_verifier::{armor, decode_license_unverified};
 
 use crate::calendar::{CycleName, PlatformName};
@@ -1022,6 +1023,72 @@ pub struct Asked<'a> {
     /// What else the operator can do when the request was answered
     /// otherwise (appended to the message).
     pub hint: &'static str,
+    /// What else the command asks that the ledger keeps with its answer
+    /// (`share --server`, `replace --reason` and `--model`): a repeat that
+    /// asks otherwise was answered otherwise.
+    pub also: Also<'a>,
+}
+
+/// The rest of what a command asks ([`Asked::also`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Also<'a> {
+    /// Nothing more than action, serial and order.
+    #[default]
+    Nothing,
+    /// A client license of this server (`share --server`, its SW
+    /// serial), with this PBX name when one is given (`--pbx-name`).
+    Share {
+        /// The server's SW serial.
+        server: &'a str,
+        /// The client's PBX name, when the command names one.
+        pbx_name: Option<&'a str>,
+    },
+    /// A replacement for this reason, with this model when one is given
+    /// (`replace --reason`, `--model`).
+    Replace {
+        /// Why.
+        reason: ReplaceReason,
+        /// The new device's model, when the command names one.
+        model: Option<&'a str>,
+    },
+}
+
+/// How the answer recorded for a request differs from what `also` asks
+/// now (`None`: it does not). `data` is the recorded license's content.
+fn also_differs(
+    w: &Writer<'_>,
+    row: &crate::ledger::RecordFields,
+    data: &LicenseData,
+    also: Also<'_>,
+) -> Result<Option<String>, Error> {
+    Ok(match also {
+        Also::Nothing => None,
+        Also::Share { server, pbx_name } => match &data.sharing {
+            SharingData::Client(s) if s != server => Some(format!(" as a client of {s}")),
+            SharingData::Client(_) => pbx_name
+                .filter(|n| *n != data.pbx_name)
+                .map(|_| format!(" with the PBX name {}", escaped(&data.pbx_name))),
+            _ => Some(" as no client license".to_owned()),
+        },
+        Also::Replace { reason, model } => {
+            let recorded = w
+                .replaced_bindings(&row.serial)?
+                .into_iter()
+                .find(|b| b.replaced_by == row.sequence)
+                .map(|b| b.reason);
+            match recorded {
+                Some(r) if r != reason.as_str() => Some(format!(" with --reason {r}")),
+                Some(_) => match (model, w.pbx(&row.serial)?) {
+                    (Some(m), Some(pbx)) if pbx.model != m => {
+                        Some(format!(" with the model {}", escaped(&pbx.model)))
+                    }
+                    _ => None,
+                },
+                None => Some(" as no replacement".to_owned()),
+            }
+        }
+    })
 }
 
 /// Answers `request` once: the rule of every CLI command that answers a
@@ -1081,7 +1148,8 @@ pub fn answer_once<T>(
     // also be signed by the key the answered request was signed with: a
     // copy re-signed with another key (nonce, salt and digests kept) is a
     // replay too.
-    if !binding_match(&decode_data(&before)?.binding, request).1
+    let data = decode_data(&before)?;
+    if !binding_match(&data.binding, request).1
         || !w
             .request_keys_since(&before.row.serial, before.row.sequence)?
             .contains(&hex::encode(request.device_key))
@@ -1093,12 +1161,18 @@ pub fn answer_once<T>(
     let same = row.action == asked.action
         && asked.serial.is_none_or(|s| s == row.serial)
         && asked.order_json.is_none_or(|o| o == row.order_json);
-    if !same {
+    let differs = if same {
+        also_differs(w, row, &data, asked.also)?
+    } else {
+        Some(String::new())
+    };
+    if let Some(differs) = differs {
         return Err(PolicyError::RequestAnsweredOtherwise {
             serial: row.serial.clone(),
             sequence: row.sequence,
-            action: row.action.as_str(),
+            action: row.action,
             answered_at,
+            differs,
             command: asked.command,
             hint: asked.hint,
         }

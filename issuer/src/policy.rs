@@ -222,16 +222,20 @@ pub enum PolicyError {
     },
     /// A request answered before by another command, or with another
     /// order, than the one it is given to now.
-    #[error("this request was answered before: {serial} sequence {sequence} ({action}) on {answered_at}; a request is answered once, and a {command} with it would be a second answer: the device must make a new request (`tessera-agent request`){hint}")]
+    #[error("this request was answered before: {serial} sequence {sequence} ({}) on {answered_at}{differs}; a request is answered once, and a {command} with it would be a second answer: the device must make a new request (`tessera-agent request`){hint}", .action.as_str())]
     RequestAnsweredOtherwise {
         /// The serial.
         serial: String,
         /// The sequence that answered the request.
         sequence: u32,
-        /// What that license was (`issue`, `renew`, `change` ...).
-        action: &'static str,
+        /// What that license was.
+        action: crate::ledger::Action,
         /// When (RFC 3339).
         answered_at: String,
+        /// How that answer differs from what is asked now, when that is
+        /// more than its action, serial or order (` with --reason rma`),
+        /// or empty.
+        differs: String,
         /// What is asked now (`renewal`, `change` ...).
         command: &'static str,
         /// What else the operator can do.

@@ -12,7 +12,7 @@ use crate::calendar::{format_duration, rfc3339_unix, CycleName, PlatformName};
 use crate::catalog::{after_grace_name, component_kind_name};
 use crate::cli::{IssueArgs, OutArgs, RenewArgs, ReplaceArgs};
 use crate::error::Error;
-use crate::issuance::{self, Answer, Asked, IssueOptions, Issued};
+use crate::issuance::{self, Also, Answer, Asked, IssueOptions, Issued};
 use crate::ledger::Action;
 use crate::order::Order;
 use crate::output::{note, Target};
@@ -124,6 +124,7 @@ pub fn issue_one(
             order_json: Some(&order_json),
             command: "change",
             hint: CHANGE_HINT,
+            also: Also::Nothing,
         }
     } else {
         Asked {
@@ -132,6 +133,7 @@ pub fn issue_one(
             order_json: Some(&order_json),
             command: "first license",
             hint: "",
+            also: Also::Nothing,
         }
     };
     session.commit(|w, issuer| {
@@ -183,6 +185,7 @@ pub fn renew_one(ctx: &Ctx, a: &RenewArgs) -> Result<Answer<Issued>, Error> {
         order_json: None,
         command: "renewal",
         hint: "",
+        also: Also::Nothing,
     };
     session.commit(|w, issuer| {
         issuance::answer_once(w, &request, &asked, ctx.now, |w, key| {
@@ -212,6 +215,10 @@ pub fn replace(ctx: &Ctx, a: &ReplaceArgs) -> Result<(), Error> {
             order_json: None,
             command: "replacement",
             hint: "",
+            also: Also::Replace {
+                reason,
+                model: a.model.as_deref(),
+            },
         };
         issuance::answer_once(w, &request, &asked, ctx.now, |w, key| {
             issuance::replace_recorded(

@@ -9,7 +9,7 @@ use super::session::Session;
 use super::{print_json, read_request, Ctx};
 use crate::cli::{DecommissionArgs, ModifyArgs, ShareArgs, VoidArgs};
 use crate::error::Error;
-use crate::issuance::{self, Answer, Asked, IssueOptions, Issued};
+use crate::issuance::{self, Also, Answer, Asked, IssueOptions, Issued};
 use crate::ledger::Action;
 use crate::lifecycle::{self, ShareOptions};
 use crate::order::Order;
@@ -57,6 +57,7 @@ pub fn modify(ctx: &Ctx, a: &ModifyArgs) -> Result<(), Error> {
             order_json: Some(&order_json),
             command: "change",
             hint: CHANGE_HINT,
+            also: Also::Nothing,
         };
         issuance::answer_once(w, request, &asked, ctx.now, |w, key| {
             let opts = IssueOptions {
@@ -163,12 +164,17 @@ pub fn share(ctx: &Ctx, a: &ShareArgs) -> Result<(), Error> {
         };
         // With a request, the client's license answers it: once.
         let client = lifecycle::resolve_serial(w, &a.client)?;
+        let server = lifecycle::resolve_serial(w, &a.server)?;
         let asked = Asked {
             action: Action::Share,
             serial: Some(&client),
             order_json: None,
             command: "client license",
             hint: "",
+            also: Also::Share {
+                server: &server,
+                pbx_name: a.pbx_name.as_deref(),
+            },
         };
         issuance::answer_once(w, request, &asked, ctx.now, |w, key| {
             lifecycle::share_recorded(w, issuer, (&a.server, &client), &opts, key)

@@ -820,6 +820,7 @@ const RENEWAL: Asked<'static> = Asked {
     order_json: None,
     command: "renewal",
     hint: "",
+    also: Also::Nothing,
 };
 
 /// `tessera renew`'s answer: [`answer_once`] around [`renew_recorded`].
@@ -915,6 +916,7 @@ fn a_request_answered_otherwise_is_refused() {
         order_json: Some(&order_json),
         command: "change",
         hint: "; or change it without a request",
+        also: Also::Nothing,
     };
     let e = f
         .run(|w, i| {
@@ -933,7 +935,7 @@ fn a_request_answered_otherwise_is_refused() {
             &e,
             Error::Policy(PolicyError::RequestAnsweredOtherwise {
                 sequence: 2,
-                action: "renew",
+                action: Action::Renew,
                 ..
             })
         ),
@@ -975,6 +977,7 @@ fn a_request_answered_alone_is_never_issued_again_by_a_bulk_row() {
         order_json: Some(&order_json),
         command: "first license",
         hint: "",
+        also: Also::Nothing,
     };
     let answered = f
         .run(|w, i| {
@@ -1279,4 +1282,78 @@ fn a_replacement_needs_no_flag_and_its_key_is_the_bindings_own() {
         matches!(e, Error::Policy(PolicyError::BindingReplaced { .. })),
         "{e:?}"
     );
+}
+
+/// `tessera replace --reason REASON [--model MODEL]` with request `r`:
+/// [`answer_once`] around [`replace_recorded`].
+fn replace_once(
+    w: &mut Writer<'_>,
+    i: &Issuer<'_>,
+    (serial, r): (&str, &RequestData),
+    (reason, model): (ReplaceReason, Option<&str>),
+    now: &str,
+) -> Result<Answer<Issued>, Error> {
+    let asked = Asked {
+        action: Action::Replace,
+        serial: Some(serial),
+        order_json: None,
+        command: "replacement",
+        hint: "",
+        also: Also::Replace { reason, model },
+    };
+    answer_once(w, r, &asked, t(now), |w, key| {
+        replace_recorded(w, i, serial, r, (reason, model), t(now), Some(key))
+    })
+}
+
+#[test]
+fn a_repeated_replacement_with_another_reason_or_model_is_refused() {
+    let (mut f, serial, _) = licensed_with_renewal_request();
+    let mut new_box = other_request("HW-RMA-0003");
+    new_box.device_key = throwaway_key(0x93);
+    let rma = (ReplaceReason::Rma, Some("TA-8000"));
+    let Answer::New(first) = f
+        .run(|w, i| replace_once(w, i, (&serial, &new_box), rma, "2026-02-10"))
+        .unwrap()
+    else {
+        panic!("a new request gets a new license");
+    };
+    // The same command again, or without --model: the same license.
+    for again in [rma, (ReplaceReason::Rma, None)] {
+        let Answer::Again(record) = f
+            .run(|w, i| replace_once(w, i, (&serial, &new_box), again, "2026-02-11"))
+            .unwrap()
+        else {
+            panic!("a repeat of the same replacement gets its license back");
+        };
+        assert_eq!(record.row.bytes, first.record.row.bytes);
+    }
+    // Another reason, or another model: the request was answered
+    // otherwise, and the message says how.
+    for (other, differs) in [
+        ((ReplaceReason::Migrate, None), " with --reason rma"),
+        (
+            (ReplaceReason::Rma, Some("TA-9000")),
+            " with the model TA-8000",
+        ),
+    ] {
+        let e = f
+            .run(|w, i| replace_once(w, i, (&serial, &new_box), other, "2026-02-11"))
+            .unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::Policy(PolicyError::RequestAnsweredOtherwise { differs: d, sequence: 2, .. })
+                    if d == differs
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .contains(&format!("(replace) on 2026-02-10T00:00:00Z{differs};")),
+            "{e}"
+        );
+    }
+    let w = f.ledger.writer(&f.signer, "alice").unwrap();
+    assert_eq!(w.latest(&serial).unwrap().unwrap().row.sequence, 2);
 }

@@ -11,6 +11,7 @@ use tessera_verifier::{verify, KeyEntry, State, Verdict};
 use super::*;
 use crate::calendar::parse_time;
 use crate::catalog::Catalog;
+use crate::issuance::{answer_once, Also, Answer, Asked};
 use crate::issuance::{issue, renew, replace, ReplaceReason};
 use crate::ledger::Ledger;
 
@@ -642,4 +643,83 @@ fn a_forged_client_request_gets_no_client_license() {
         .unwrap()
         .iter()
         .any(|e| e.kind == "device_key" && e.sequence == 2));
+}
+
+/// `tessera share --server SERVER --client CLIENT --request` with the
+/// client's request `r` and `so`'s PBX name: [`answer_once`] around
+/// [`share_recorded`].
+fn share_once(
+    w: &mut Writer<'_>,
+    i: &Issuer<'_>,
+    (server, client): (&str, &str),
+    so: &ShareOptions<'_>,
+) -> Result<Answer<Shared>, Error> {
+    let Some(r) = so.request else {
+        return Err(Error::Usage("a request".into()));
+    };
+    let asked = Asked {
+        action: Action::Share,
+        serial: Some(client),
+        order_json: None,
+        command: "client license",
+        hint: "",
+        also: Also::Share {
+            server,
+            pbx_name: so.pbx_name,
+        },
+    };
+    answer_once(w, r, &asked, so.now, |w, key| {
+        share_recorded(w, i, (server, client), so, key)
+    })
+}
+
+#[test]
+fn a_repeated_client_request_for_another_server_or_name_is_refused() {
+    let mut f = Fixture::new();
+    let client = f.add_vm(tessera_verifier::claims::Cycle::Yearly);
+    let vm = vm_request(&client, 4);
+    let so = failover(&vm);
+    let hw = appliance_request("HW-SRV3-0001", "b3b3", "DISK-SRV3");
+    let server2 = f
+        .run(|w, i| issue(w, i, &order(), &hw, &opts("2026-01-20")))
+        .unwrap()
+        .license
+        .serial;
+    let Answer::New(first) = f
+        .run(|w, i| share_once(w, i, (SERIAL, &client), &so))
+        .unwrap()
+    else {
+        panic!("a new request gets a client license");
+    };
+    // The same command again (the partner lost the file): the same
+    // client license.
+    let Answer::Again(again) = f
+        .run(|w, i| share_once(w, i, (SERIAL, &client), &so))
+        .unwrap()
+    else {
+        panic!("a repeat gets its license back");
+    };
+    assert_eq!(again.row.bytes, first.client.record.row.bytes);
+    // Another server, or another name: answered otherwise, not a client
+    // license of the wrong server given back.
+    let renamed = ShareOptions {
+        pbx_name: Some("Standby"),
+        ..failover(&vm)
+    };
+    for (server, so, differs) in [
+        (server2.as_str(), &so, format!(" as a client of {SERIAL}")),
+        (SERIAL, &renamed, " with the PBX name Failover".to_owned()),
+    ] {
+        let e = f
+            .run(|w, i| share_once(w, i, (server, &client), so))
+            .unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::Policy(PolicyError::RequestAnsweredOtherwise { differs: d, .. }) if *d == differs
+            ),
+            "{e:?}"
+        );
+    }
+    assert_eq!(f.ledger.latest(&client).unwrap().unwrap().row.sequence, 1);
 }
