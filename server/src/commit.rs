@@ -7,6 +7,17 @@
 //! A request the rules refuse is rolled back to its savepoint and does not
 //! spoil the batch; a commit that fails fails the whole batch (nothing of
 //! it was recorded, nothing of it is answered with a license).
+//!
+//! The renewal budget of a PBX (`--rate-per-serial`) is spent here, and
+//! only here: a request the rules answered takes a token from the bucket
+//! of the SW serial its license was issued for, inside its savepoint, one
+//! request after the other. So only an answered renewal or activation of
+//! the PBX's own device spends the budget (a refusal, which anyone can
+//! provoke, never does), requests in flight at once never take more than
+//! the bucket holds, and an appliance asking by its HW serial spends the
+//! same bucket as by its SW serial. A request that finds the bucket empty
+//! is rolled back to its savepoint; a token taken for a batch whose commit
+//! fails is given back.
 
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -15,14 +26,31 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 use tessera_issuer::error::Error;
 use tessera_issuer::issuance::{self, Issued, Issuer};
-use tessera_issuer::ledger::Ledger;
+use tessera_issuer::ledger::{Ledger, LedgerError};
 use tessera_verifier::encode::RequestData;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
 
 /// What a worker answers for one renewal or activation.
-pub(crate) type Answer = Result<Issued, Arc<Error>>;
+pub(crate) type Answer = Result<Issued, Refusal>;
+
+/// Why a renewal or activation got no license.
+#[derive(Clone, Debug)]
+pub(crate) enum Refusal {
+    /// The issuer's rules or the ledger refused it.
+    Rules(Arc<Error>),
+    /// The rules would answer it, but the renewal budget of the PBX
+    /// (`serial`, its SW serial) is spent: a token comes in `wait` s.
+    Budget { serial: String, wait: u64 },
+}
+
+impl From<LedgerError> for Refusal {
+    fn from(e: LedgerError) -> Self {
+        Self::Rules(Arc::new(e.into()))
+    }
+}
 
 /// Set once the ledger is found modified outside tessera (or otherwise
 /// not holding what tessera wrote, [`LedgerError::is_integrity`]): from
@@ -92,6 +120,7 @@ impl Worker {
         max_batch: usize,
         metrics: Arc<Metrics>,
         halt: Halt,
+        per_serial: Arc<RateLimiter<String>>,
     ) -> Result<(Self, mpsc::Sender<Job>), Error> {
         let (tx, rx) = mpsc::channel::<Job>(max_batch.saturating_mul(4).max(16));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -100,7 +129,12 @@ impl Worker {
             .spawn(move || match open() {
                 Ok(parts) => {
                     let _ = ready_tx.send(Ok(()));
-                    run(parts, rx, max_batch.max(1), &metrics, &halt);
+                    let shared = Shared {
+                        metrics: &metrics,
+                        halt: &halt,
+                        per_serial: &per_serial,
+                    };
+                    run(parts, rx, max_batch.max(1), &shared);
                 }
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -136,13 +170,15 @@ impl Worker {
     }
 }
 
-fn run(
-    mut parts: Parts,
-    mut rx: mpsc::Receiver<Job>,
-    max_batch: usize,
-    metrics: &Metrics,
-    halt: &Halt,
-) {
+/// What the ledger thread shares with the handlers.
+struct Shared<'a> {
+    metrics: &'a Metrics,
+    halt: &'a Halt,
+    /// The renewal budget of each PBX, by SW serial.
+    per_serial: &'a RateLimiter<String>,
+}
+
+fn run(mut parts: Parts, mut rx: mpsc::Receiver<Job>, max_batch: usize, shared: &Shared<'_>) {
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -152,7 +188,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        answer(&mut parts, &mut batch, metrics, halt);
+        answer(&mut parts, &mut batch, shared);
     }
 }
 
@@ -167,7 +203,12 @@ fn halt_on(halt: &Halt, e: &Arc<Error>) {
     }
 }
 
-fn answer(parts: &mut Parts, batch: &mut Vec<Job>, metrics: &Metrics, halt: &Halt) {
+fn answer(parts: &mut Parts, batch: &mut Vec<Job>, shared: &Shared<'_>) {
+    let Shared {
+        metrics,
+        halt,
+        per_serial,
+    } = *shared;
     let mut renewals = Vec::new();
     for job in batch.drain(..) {
         match job {
@@ -200,7 +241,7 @@ fn answer(parts: &mut Parts, batch: &mut Vec<Job>, metrics: &Metrics, halt: &Hal
     }
     if let Some(e) = halt.get() {
         for (_, _, reply, _) in renewals {
-            let _ = reply.send(Err(Arc::clone(e)));
+            let _ = reply.send(Err(Refusal::Rules(Arc::clone(e))));
         }
         return;
     }
@@ -211,23 +252,47 @@ fn answer(parts: &mut Parts, batch: &mut Vec<Job>, metrics: &Metrics, halt: &Hal
         operator: &parts.operator,
     };
     let mut answers: Vec<Answer> = Vec::with_capacity(renewals.len());
+    // The SW serials whose buckets gave a token to this batch.
+    let mut taken: Vec<String> = Vec::new();
     let committed = (|| -> Result<(), Error> {
         let mut w = parts.ledger.writer(&parts.signer, &parts.operator)?;
         for (request, now, _, rule) in &renewals {
-            let a = w.savepoint(|w| rule(w, &issuer, request, *now));
-            answers.push(a.map_err(Arc::new));
+            let a = w.savepoint(|w| {
+                let issued =
+                    rule(w, &issuer, request, *now).map_err(|e| Refusal::Rules(Arc::new(e)))?;
+                let serial = &issued.record.row.serial;
+                per_serial
+                    .check(serial, Instant::now())
+                    .map_err(|wait| Refusal::Budget {
+                        serial: serial.clone(),
+                        wait,
+                    })?;
+                Ok(issued)
+            });
+            if let Ok(issued) = &a {
+                taken.push(issued.record.row.serial.clone());
+            }
+            answers.push(a);
         }
         w.commit()?;
         Ok(())
     })();
+    if committed.is_err() {
+        // Nothing of the batch is answered with a license: nothing of it
+        // spends a budget.
+        let now = Instant::now();
+        for serial in &taken {
+            per_serial.give_back(serial, now);
+        }
+    }
     metrics.commit(started.elapsed(), renewals.len());
     match committed {
         Ok(()) => {
             // A rule that found the ledger modified (a fold refused inside
             // a savepoint) halts the service as a writer that did.
-            if let Some(Err(e)) = answers
+            if let Some(Err(Refusal::Rules(e))) = answers
                 .iter()
-                .find(|a| a.as_ref().is_err_and(|e| is_modified(e)))
+                .find(|a| matches!(a, Err(Refusal::Rules(e)) if is_modified(e)))
             {
                 halt_on(halt, e);
             }
@@ -239,7 +304,7 @@ fn answer(parts: &mut Parts, batch: &mut Vec<Job>, metrics: &Metrics, halt: &Hal
             let e = Arc::new(e);
             halt_on(halt, &e);
             for (_, _, reply, _) in renewals {
-                let _ = reply.send(Err(Arc::clone(&e)));
+                let _ = reply.send(Err(Refusal::Rules(Arc::clone(&e))));
             }
         }
         Err(e) => {
@@ -249,7 +314,7 @@ fn answer(parts: &mut Parts, batch: &mut Vec<Job>, metrics: &Metrics, halt: &Hal
             );
             let e = Arc::new(e);
             for (_, _, reply, _) in renewals {
-                let _ = reply.send(Err(Arc::clone(&e)));
+                let _ = reply.send(Err(Refusal::Rules(Arc::clone(&e))));
             }
         }
     }

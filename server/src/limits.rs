@@ -117,8 +117,8 @@ enum Use {
     Take,
     /// Refuse if there is none; take nothing.
     Look,
-    /// Take one, or empty the bucket; never refuse.
-    Charge,
+    /// Put one back; never refuse.
+    GiveBack,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -156,9 +156,8 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
     }
 
     /// Whether `key` has a token, without taking it: `Ok`, or
-    /// `Err(seconds)` until the next one. With [`Self::charge`] once the
-    /// request is known to count, so requests that must not spend a
-    /// bucket (another device's) never empty it.
+    /// `Err(seconds)` until the next one. A cheap early refusal for a key
+    /// whose bucket only answered requests empty (see [`Self::check`]).
     ///
     /// # Errors
     /// The seconds to wait when the bucket is empty.
@@ -166,10 +165,10 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
         self.with_bucket(key, now, Use::Look)
     }
 
-    /// Takes a token for `key` after the fact (see [`Self::peek`]); the
-    /// bucket never goes below empty.
-    pub fn charge(&self, key: &K, now: Instant) {
-        let _ = self.with_bucket(key, now, Use::Charge);
+    /// Puts back a token [`Self::check`] took for a request that in the end
+    /// was not answered (its commit failed); a full bucket stays full.
+    pub fn give_back(&self, key: &K, now: Instant) {
+        let _ = self.with_bucket(key, now, Use::GiveBack);
     }
 
     fn with_bucket(&self, key: &K, now: Instant, how: Use) -> Result<(), u64> {
@@ -197,8 +196,8 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
         let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
         b.tokens = (b.tokens + elapsed * self.rate.per_second).min(burst);
         b.at = now;
-        if how == Use::Charge {
-            b.tokens = (b.tokens - 1.0).max(0.0);
+        if how == Use::GiveBack {
+            b.tokens = (b.tokens + 1.0).min(burst);
             Ok(())
         } else if b.tokens >= 1.0 {
             if how == Use::Take {
@@ -249,7 +248,7 @@ mod tests {
     }
 
     #[test]
-    fn peeking_takes_nothing_and_charging_takes_after_the_fact() {
+    fn peeking_takes_nothing_and_a_token_given_back_is_taken_again() {
         let l = RateLimiter::new(Rate {
             per_second: 0.001,
             burst: 2,
@@ -258,13 +257,20 @@ mod tests {
         for _ in 0..10 {
             assert!(l.peek(&1, t).is_ok());
         }
-        l.charge(&1, t);
-        assert!(l.peek(&1, t).is_ok());
-        l.charge(&1, t);
+        assert!(l.check(&1, t).is_ok());
+        assert!(l.check(&1, t).is_ok());
         assert!(l.peek(&1, t).is_err());
-        // Charged while empty: stays empty, refills as usual.
-        l.charge(&1, t);
         assert!(l.check(&1, t).is_err());
+        l.give_back(&1, t);
+        assert!(l.peek(&1, t).is_ok());
+        assert!(l.check(&1, t).is_ok());
+        assert!(l.check(&1, t).is_err());
+        // Given back to a full bucket: it stays at its burst.
+        l.give_back(&2, t);
+        l.give_back(&2, t);
+        assert!(l.check(&2, t).is_ok());
+        assert!(l.check(&2, t).is_ok());
+        assert!(l.check(&2, t).is_err());
         assert!(l.peek(&1, t + Duration::from_secs(1001)).is_ok());
     }
 

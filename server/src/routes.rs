@@ -16,13 +16,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tessera_issuer::error::Error;
-use tessera_issuer::policy::PolicyError;
 use tessera_issuer::validate::{self, InvalidInput};
 use tessera_verifier::encode::RequestData;
 use tessera_verifier::{armor, decode_request, MAX_OBJECT_LEN};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::commit::{Halt, Job};
+use crate::commit::{Halt, Job, Refusal};
 use crate::limits::{Limits, RateLimiter};
 use crate::metrics::Metrics;
 use crate::problem::{Kind, Problem};
@@ -43,13 +42,14 @@ pub struct App {
     pub(crate) freshness: u32,
     pub(crate) limits: Limits,
     pub(crate) per_address: RateLimiter<IpAddr>,
-    /// Keyed by serial (the SW serial, or the HW serial of a first
-    /// activation): a request is let in while the serial's bucket has a
-    /// token, and spends one once answered, unless the ledger refused it as
-    /// not coming from the PBX's device ([`counts_for_the_serial`]). So
-    /// rotating device keys gains nothing, and forged requests never spend
-    /// the budget of the PBX they name.
-    pub(crate) per_serial: RateLimiter<String>,
+    /// The renewal budget of each PBX, keyed by its SW serial. Only the
+    /// ledger thread takes tokens, for requests it answers with a license
+    /// (see [`crate::commit`]); a handler only peeks, to refuse early a
+    /// request naming a SW serial whose budget its own answered requests
+    /// spent. So rotating device keys gains nothing, and no refusal
+    /// (forged, replayed, already activated ...) spends the budget of the
+    /// PBX it names: those are bounded by the per-address limit.
+    pub(crate) per_serial: Arc<RateLimiter<String>>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
     /// Set once the ledger was found modified outside tessera.
@@ -378,20 +378,14 @@ async fn device_request(
     let raw = read_body(headers, body, app.limits.max_body).await?;
     let now = app.clock.now();
     let request = decode(&raw, media, now.timestamp(), app.freshness)?;
-    let who = request
-        .serial
-        .clone()
-        .or_else(|| request.hw_serial.clone())
-        .unwrap_or_default();
-    if let Err(wait) = app.per_serial.peek(&who, Instant::now()) {
-        return Err(Problem::new(
-            Kind::RateLimited,
-            format!(
-                "too many requests for {}; ask again in {wait} s",
-                tessera_verifier::text::escaped(&who)
-            ),
-        )
-        .retry_after(wait));
+    // Only answered requests empty a bucket, so a request naming a SW
+    // serial whose bucket is empty would be refused by the ledger thread
+    // too: refuse it here without signing anything. A request naming only
+    // a HW serial is checked there, against its SW serial's bucket.
+    if let Some(serial) = &request.serial {
+        if let Err(wait) = app.per_serial.peek(serial, Instant::now()) {
+            return Err(budget_spent(serial, wait));
+        }
     }
     let (reply, rx) = oneshot::channel();
     let request = Box::new(request);
@@ -410,31 +404,24 @@ async fn device_request(
     if app.jobs.send(job).await.is_err() {
         return Err(shutting_down());
     }
-    let answer = rx.await;
-    if answer.as_ref().is_ok_and(counts_for_the_serial) {
-        app.per_serial.charge(&who, Instant::now());
-    }
-    match answer {
+    match rx.await {
         Ok(Ok(issued)) => Ok(issued.record.row.bytes),
-        Ok(Err(e)) => Err(problem_for(&e)),
+        Ok(Err(Refusal::Rules(e))) => Err(problem_for(&e)),
+        Ok(Err(Refusal::Budget { serial, wait })) => Err(budget_spent(&serial, wait)),
         Err(_) => Err(shutting_down()),
     }
 }
 
-/// Whether an answer spends a token of the serial's bucket: every answer
-/// but a refusal saying the request does not come from the PBX's device
-/// (a key it never used, a replaced binding, another device's identity):
-/// anyone can make those, and they must not use up the budget of the PBX
-/// they name. The per-address limit still bounds them.
-fn counts_for_the_serial(answer: &crate::commit::Answer) -> bool {
-    !matches!(
-        answer.as_ref().map_err(|e| &**e),
-        Err(Error::Policy(
-            PolicyError::UnknownDeviceKey { .. }
-                | PolicyError::BindingReplaced { .. }
-                | PolicyError::WrongDevice { .. }
-        ))
+/// The renewal budget of `serial` is spent for `wait` seconds.
+fn budget_spent(serial: &str, wait: u64) -> Problem {
+    Problem::new(
+        Kind::RateLimited,
+        format!(
+            "too many requests for {}; ask again in {wait} s",
+            tessera_verifier::text::escaped(serial)
+        ),
     )
+    .retry_after(wait)
 }
 
 fn shutting_down() -> Problem {

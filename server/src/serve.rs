@@ -98,11 +98,13 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
     let metrics = Arc::new(Metrics::default());
     let open = Box::new(move || Settings::open_parts(&ctx, &key));
     let halted = crate::commit::Halt::default();
+    let per_serial = Arc::new(RateLimiter::new(limits.per_serial));
     let (worker, jobs) = tokio::task::spawn_blocking({
         let metrics = Arc::clone(&metrics);
         let halt = Arc::clone(&halted);
         let max_batch = limits.max_batch;
-        move || Worker::start(open, max_batch, metrics, halt)
+        let per_serial = Arc::clone(&per_serial);
+        move || Worker::start(open, max_batch, metrics, halt, per_serial)
     })
     .await
     .map_err(|e| Error::Usage(format!("the ledger thread failed to start: {e}")))??;
@@ -117,7 +119,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         clock,
         freshness,
         per_address: RateLimiter::new(limits.per_address),
-        per_serial: RateLimiter::new(limits.per_serial),
+        per_serial,
         limits: limits.clone(),
         metrics: Arc::clone(&metrics),
         halted,

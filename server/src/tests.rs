@@ -309,7 +309,122 @@ on_both_backends!(
     a_ledger_modified_while_serving_is_503_and_not_ready,
     a_request_answered_by_a_bulk_row_is_a_replay,
     forged_copies_get_nothing_and_spend_no_budget,
+    refusals_anyone_can_provoke_spend_no_budget,
+    renewals_at_once_take_at_most_the_burst,
+    an_appliance_has_one_budget_by_either_serial,
 );
+
+/// Limits with a renewal budget of `burst` (1/h: nothing refills during a
+/// test) and no per-address limit.
+fn budget_of(burst: u32) -> Limits {
+    Limits {
+        per_serial: Rate::parse(&format!("1/h,{burst}")).unwrap(),
+        per_address: Rate::parse("off").unwrap(),
+        ..Limits::default()
+    }
+}
+
+/// Refusals anyone can provoke for a licensed PBX, each sent 10 times: an
+/// activation signed by any key with a fresh nonce (`already-activated`)
+/// and an answered request sent again (`replay`, found before the key is
+/// looked at). The PBX's device still renews its whole burst.
+fn refusals_anyone_can_provoke_spend_no_budget(v: &Vendor) {
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let (server, c) = serve(v, &rt, now, budget_of(3));
+    let before = v.history().len();
+    let answered = renewal(&v.serial, now, 1);
+    assert_eq!(c.renew(&answered).0, 200);
+    for n in 0..10u8 {
+        let mut r = request_for(&v.serial, now, 100 + u64::from(n));
+        r.nonce[8..].fill(0x50 + n);
+        let (status, ct, body) = c.activate(&signed_by(r, [0x50 + n; 32]));
+        assert_eq!(
+            problem(status, &ct, &body),
+            (409, "already-activated".into())
+        );
+        let (status, ct, body) = c.renew(&answered);
+        assert_eq!(problem(status, &ct, &body), (409, "replay".into()));
+    }
+    assert_eq!(c.renew(&renewal(&v.serial, now, 2)).0, 200);
+    assert_eq!(c.renew(&renewal(&v.serial, now, 3)).0, 200);
+    let (status, ct, body) = c.renew(&renewal(&v.serial, now, 4));
+    assert_eq!(problem(status, &ct, &body), (429, "rate-limited".into()));
+    assert_eq!(v.history().len(), before + 3);
+    let m = server.metrics();
+    assert_eq!(m.count("activate", "already-activated"), 10);
+    assert_eq!(m.count("renew", "replay"), 10);
+    assert_eq!(m.count("renew", "rate-limited"), 1);
+    stop(&rt, server);
+}
+
+/// 30 renewals of the device's own key sent at once: the budget's burst is
+/// answered, the rest refused, none recorded beyond it.
+fn renewals_at_once_take_at_most_the_burst(v: &Vendor) {
+    const AT_ONCE: u64 = 30;
+    const BURST: u32 = 5;
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let (server, c) = serve(v, &rt, now, budget_of(BURST));
+    let before = v.history().len();
+    let bodies: Vec<Vec<u8>> = (0..AT_ONCE)
+        .map(|n| renewal(&v.serial, now, 10 + n))
+        .collect();
+    let start = std::sync::Barrier::new(bodies.len());
+    let started = std::time::Instant::now();
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let running: Vec<_> = bodies
+            .iter()
+            .map(|body| {
+                let (c, start) = (&c, &start);
+                s.spawn(move || {
+                    start.wait();
+                    c.renew(body).0
+                })
+            })
+            .collect();
+        running.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let answered = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(answered, BURST as usize, "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    assert_eq!(v.history().len(), before + BURST as usize);
+    stop(&rt, server);
+}
+
+/// An appliance asking by its HW serial only and by its SW serial spends
+/// one budget: the SW serial's.
+fn an_appliance_has_one_budget_by_either_serial(v: &Vendor) {
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let (server, c) = serve(v, &rt, now, budget_of(4));
+    let before = v.history().len();
+    let by_hw = |nonce: u64| {
+        let mut r = request_for(&v.serial, now, nonce);
+        r.serial = None;
+        r.hw_serial = Some("HW-LOAD-000001".into());
+        signed_by(r, samples::DEVICE_KEY_SEED)
+    };
+    let by_sw = |nonce: u64| renewal(&v.serial, now, nonce);
+    for (n, body) in [by_sw(1), by_hw(2), by_sw(3), by_hw(4)].iter().enumerate() {
+        assert_eq!(c.renew(body).0, 200, "request {n}");
+    }
+    for body in [by_hw(5), by_sw(6)] {
+        let (status, ct, body) = c.renew(&body);
+        assert_eq!(problem(status, &ct, &body), (429, "rate-limited".into()));
+        let detail: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(
+            detail["detail"].as_str().unwrap().contains(&v.serial),
+            "{detail}"
+        );
+    }
+    assert_eq!(v.history().len(), before + 4);
+    stop(&rt, server);
+}
 
 fn forged_copies_get_nothing_and_spend_no_budget(v: &Vendor) {
     let rt = runtime();
