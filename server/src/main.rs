@@ -89,7 +89,7 @@ struct Cli {
     /// Requests per client address (N/s, N/m or N/h, optional `,BURST`; `off`).
     #[arg(long, value_name = "RATE", default_value = "50/s,200", value_parser = Rate::parse)]
     rate_per_address: Rate,
-    /// Requests per serial, whatever key signed them; refusals as another device's do not count (N/s, N/m or N/h, optional `,BURST`; `off`).
+    /// Licenses answered per PBX (one budget by its SW or HW serial, whatever key signed the requests); refusals never count (N/s, N/m or N/h, optional `,BURST`; `off`).
     #[arg(long, value_name = "RATE", default_value = "6/m,5", value_parser = Rate::parse)]
     rate_per_serial: Rate,
     /// Longest time to answer one request.
