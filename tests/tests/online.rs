@@ -6,7 +6,8 @@
 //! restored by its next renewal; a replaced (RMA) box refused; a PBX
 //! activated from a file moving to online renewal and back; a VM the
 //! vendor added activating itself online, an appliance the vendor never
-//! entered refused.
+//! entered refused; refusals anyone can provoke sent for a PBX, which
+//! leave its renewal budget to its own agent.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -46,10 +47,19 @@ struct Service {
     key: PathBuf,
     keyring: PathBuf,
     passphrase: PathBuf,
+    limits: Limits,
 }
 
 impl Service {
     fn new(vendor: &Vendor, catalog: Option<PathBuf>, now: i64) -> Self {
+        let limits = Limits {
+            per_serial: Rate::parse("off").unwrap(),
+            ..Limits::default()
+        };
+        Self::with_limits(vendor, catalog, now, limits)
+    }
+
+    fn with_limits(vendor: &Vendor, catalog: Option<PathBuf>, now: i64, limits: Limits) -> Self {
         let pki = make_pki(vendor.dir()).unwrap();
         let passphrase = vendor.write("passphrase", PASSPHRASE);
         let mut s = Self {
@@ -66,6 +76,7 @@ impl Service {
             key: vendor.path("signing.pem"),
             keyring: vendor.path("keyring.toml"),
             passphrase,
+            limits,
         };
         s.start(0);
         s
@@ -94,10 +105,7 @@ impl Service {
                 ..KeyArgs::default()
             },
             freshness: tessera_server::DEFAULT_FRESHNESS,
-            limits: Limits {
-                per_serial: Rate::parse("off").unwrap(),
-                ..Limits::default()
-            },
+            limits: self.limits.clone(),
             clock: self.clock.clone(),
         };
         self.running = Some(self.rt.block_on(tessera_server::start(settings)).unwrap());
@@ -518,4 +526,74 @@ fn a_pbx_whose_server_is_stopped_walks_its_grace_to_emergency_only_and_a_renewal
     assert_eq!(r["renewal"]["outcome"], "renewed", "{r}");
     assert_eq!(r["mode"], "full");
     vendor.tessera(&["ledger", "verify"]).ok();
+}
+
+/// Refusals anyone can provoke for a licensed appliance, each sent 30
+/// times under the per-address limit: the request file it was activated
+/// with, sent again (`replay`), and another box's activation naming its HW
+/// serial (`already-activated`). Its renewal budget stays whole: the real
+/// agent renews, as often as the burst allows.
+#[test]
+fn refusals_sent_for_a_pbx_leave_its_agent_renewing() {
+    let vendor = Vendor::new();
+    let site = Site::appliance("HW-0E0E-0007", 47);
+    site.trust(&vendor);
+    OrderSpec::default().write(&vendor, "order.toml");
+    let answered = site.request(T0);
+    let (run, lic) = vendor.answer(
+        T0,
+        &["issue", "--order", "order.toml"],
+        &answered,
+        "first.lic",
+    );
+    run.ok();
+    site.install(&lic, T0).code(agent_exit::FULL);
+    let t0 = unix(T0);
+    let now = t0 + 60;
+    let limits = Limits {
+        // 1/h: nothing refills while the test runs.
+        per_serial: Rate::parse("1/h,2").unwrap(),
+        ..Limits::default()
+    };
+    let service = Service::with_limits(&vendor, None, now, limits);
+    service.configure(&site, "");
+
+    let other = Site::appliance("HW-0E0E-0007", 48);
+    let activation = std::fs::read(other.request(&at(now))).unwrap();
+    let replayed = std::fs::read(&answered).unwrap();
+    let client = tessera_server::testing::client(&service.pki).unwrap();
+    let post = |path: &str, body: &[u8]| {
+        let r = client
+            .post(&format!("{}{path}", service.url()))
+            .header("content-type", "text/plain")
+            .send(body)
+            .unwrap();
+        let status = r.status().as_u16();
+        let v: serde_json::Value =
+            serde_json::from_slice(&r.into_body().read_to_vec().unwrap()).unwrap();
+        (status, v["code"].as_str().unwrap_or_default().to_owned())
+    };
+    for _ in 0..30 {
+        assert_eq!(post("/v1/renew", &replayed), (409, "replay".into()));
+        assert_eq!(
+            post("/v1/activate", &activation),
+            (409, "already-activated".into())
+        );
+    }
+    for sequence in 2..=3 {
+        let renewed = site
+            .agent(&["renew", "--json", "--now", &at(now)])
+            .ok()
+            .json();
+        assert_eq!(renewed["renewal"]["outcome"], "renewed", "{renewed}");
+        assert_eq!(renewed["license"]["sequence"], sequence);
+    }
+    // The burst is the device's own, and it has spent it.
+    let limited = site
+        .agent(&["renew", "--json", "--now", &at(now)])
+        .code(4)
+        .json();
+    assert_eq!(limited["renewal"]["outcome"], "unreachable", "{limited}");
+    let error = limited["renewal"]["error"].as_str().unwrap();
+    assert!(error.contains("HTTP 429 (rate-limited)"), "{error}");
 }
