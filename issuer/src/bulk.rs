@@ -541,6 +541,7 @@ fn plan_row(
         idem_key: Some(&row.key),
         order_json: Some(&row.order_json),
         new_device_key: false,
+        retire_old_keys: false,
     };
     let answer = issuance::answer_once(w, &row.request, &asked(row), now, |w, _| {
         let p = issuance::plan(w, issuer, &row.order, &row.request, &opts)?;
@@ -599,6 +600,9 @@ fn old_row(w: &Writer<'_>, row: &Prepared) -> Result<Option<Outcome>, Error> {
 /// refusal then answers.
 fn issued_before(w: &Writer<'_>, row: &Prepared, r: Record) -> Result<Option<Outcome>, Error> {
     let device = hex::encode(row.request.device_key);
+    // Every key the row's license recorded, a withdrawn one too: this
+    // only tells the row apart from another device's; a row whose license
+    // a void or a later license superseded is refused below either way.
     let same_device = w
         .request_keys_since(&r.row.serial, r.row.sequence)?
         .contains(&device);

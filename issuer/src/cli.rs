@@ -1055,6 +1055,12 @@ pub struct IssueArgs {
     /// with the site first; the acceptance is recorded in the ledger.
     #[arg(long, requires = "change")]
     pub new_device_key: bool,
+    /// With --new-device-key: withdraw every other device key of the
+    /// binding in the same transaction (the old `device.key` was lost or
+    /// stolen): requests signed by them are refused from then on, offline
+    /// and online. Recorded in the ledger; voiding the license undoes it.
+    #[arg(long, requires = "new_device_key")]
+    pub retire_old_keys: bool,
     /// Vendor approval reference for a decrease.
     #[arg(long, value_name = "REF")]
     pub approval: Option<String>,
@@ -1093,6 +1099,12 @@ pub struct RenewArgs {
     /// with the site first; the acceptance is recorded in the ledger.
     #[arg(long)]
     pub new_device_key: bool,
+    /// With --new-device-key: withdraw every other device key of the
+    /// binding in the same transaction (the old `device.key` was lost or
+    /// stolen): requests signed by them are refused from then on, offline
+    /// and online. Recorded in the ledger; voiding the license undoes it.
+    #[arg(long, requires = "new_device_key")]
+    pub retire_old_keys: bool,
     /// Signing key.
     #[command(flatten)]
     pub key: KeyArgs,
@@ -1119,6 +1131,12 @@ pub struct ModifyArgs {
     /// with the site first; the acceptance is recorded in the ledger.
     #[arg(long, requires = "request")]
     pub new_device_key: bool,
+    /// With --new-device-key: withdraw every other device key of the
+    /// binding in the same transaction (the old `device.key` was lost or
+    /// stolen): requests signed by them are refused from then on, offline
+    /// and online. Recorded in the ledger; voiding the license undoes it.
+    #[arg(long, requires = "new_device_key")]
+    pub retire_old_keys: bool,
     /// Vendor approval reference for a decrease.
     #[arg(long, value_name = "REF")]
     pub approval: Option<String>,
@@ -1182,6 +1200,12 @@ pub struct ShareArgs {
     /// with the site first; the acceptance is recorded in the ledger.
     #[arg(long, requires = "request")]
     pub new_device_key: bool,
+    /// With --new-device-key: withdraw every other device key of the
+    /// binding in the same transaction (the old `device.key` was lost or
+    /// stolen): requests signed by them are refused from then on, offline
+    /// and online. Recorded in the ledger; voiding the license undoes it.
+    #[arg(long, requires = "new_device_key")]
+    pub retire_old_keys: bool,
     /// Name of a client that has no license yet.
     #[arg(long, value_name = "NAME")]
     pub pbx_name: Option<String>,

@@ -56,6 +56,10 @@ pub struct IssueOptions<'a> {
     /// a device key its binding never used ([`check_requester`]); the
     /// acceptance is recorded in the ledger.
     pub new_device_key: bool,
+    /// `--retire-old-keys` (with `new_device_key`): the binding's other
+    /// device keys are withdrawn in the same transaction
+    /// ([`RETIRE_KEYS`]), so a copy of the old key renews nothing.
+    pub retire_old_keys: bool,
 }
 
 /// A license that was issued (recorded, not yet committed).
@@ -358,6 +362,8 @@ pub struct Planned {
     pub(crate) event: &'static str,
     /// How the request's device key stood with the binding in force.
     key_standing: Option<KeyStanding>,
+    /// `--retire-old-keys`: withdraw the binding's other keys.
+    retire_old_keys: bool,
 }
 
 /// Issues a license for `order` and `request`: a first license, or with
@@ -584,6 +590,63 @@ pub(crate) fn binding_start(w: &Writer<'_>, serial: &str) -> Result<u32, Error> 
     Ok(by_events.max(by_replaced).unwrap_or(1))
 }
 
+/// The journal event that withdraws a binding's device keys
+/// (`--retire-old-keys`): its detail lists the keys (`retired_keys`); a
+/// key of a license before the event's no longer counts for the binding.
+pub(crate) const RETIRE_KEYS: &str = "retire_keys";
+
+/// The device keys the binding of `serial` that starts at sequence `from`
+/// ([`binding_start`]) holds now.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BindingKeys {
+    /// Whether any license of the binding answered a request (a binding
+    /// that recorded no key trusts the first: [`KeyStanding::FirstUse`]).
+    pub recorded: bool,
+    /// The keys (hex) that still count: those of the binding's licenses
+    /// that answered a request, less a voided license's and less those a
+    /// later [`RETIRE_KEYS`] event withdrew.
+    pub keys: Vec<String>,
+}
+
+/// The device keys the binding of `serial` from sequence `from` on holds
+/// ([`BindingKeys`]). A voided license's key no longer counts (voiding the
+/// license that accepted a wrong key withdraws the key), nor does a key
+/// of a license before a [`RETIRE_KEYS`] event (unless that event's own
+/// license was voided: the void undoes it).
+///
+/// # Errors
+/// [`Error::Ledger`].
+pub(crate) fn binding_keys(w: &Writer<'_>, serial: &str, from: u32) -> Result<BindingKeys, Error> {
+    let rows = w.request_key_rows(serial, from)?;
+    if rows.is_empty() {
+        return Ok(BindingKeys::default());
+    }
+    let events = w.events(serial)?;
+    let voided: Vec<u32> = events
+        .iter()
+        .filter(|e| e.kind == "void")
+        .filter_map(|e| e.detail.get("voided_sequence")?.as_u64())
+        .filter_map(|s| u32::try_from(s).ok())
+        .collect();
+    let retired_before = events
+        .iter()
+        .filter(|e| e.kind == RETIRE_KEYS && !voided.contains(&e.sequence))
+        .map(|e| e.sequence)
+        .max();
+    let mut keys: Vec<String> = rows
+        .into_iter()
+        .filter(|(seq, _)| !voided.contains(seq))
+        .filter(|(seq, _)| retired_before.is_none_or(|r| *seq >= r))
+        .map(|(_, key)| key)
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    Ok(BindingKeys {
+        recorded: true,
+        keys,
+    })
+}
+
 /// How the device key that signed a request stands with the binding it
 /// asks about ([`check_requester`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -599,12 +662,32 @@ pub(crate) enum KeyStanding {
     Accepted,
 }
 
+/// The replaced binding of `serial` that recorded device key `key`
+/// (hex), if any.
+///
+/// # Errors
+/// [`Error::Ledger`].
+fn replaced_binding_with_key(
+    w: &Writer<'_>,
+    serial: &str,
+    key: &str,
+) -> Result<Option<crate::ledger::ReplacedBinding>, Error> {
+    Ok(w.replaced_bindings(serial)?
+        .into_iter()
+        .find(|b| b.device_keys.iter().any(|k| k == key)))
+}
+
 /// Whether `request`, about the licensed PBX `serial` whose license in
 /// force binds `binding`, may be answered: it comes from the bound device
-/// ([`check_device`]) and is signed by a device key of a request answered
-/// for the current binding ([`binding_start`]), or by a new key the
-/// operator accepts (`accept_new_key`). A binding that recorded no key
-/// trusts the first one.
+/// ([`check_device`]) and is signed by a device key the current binding
+/// holds ([`binding_keys`]), or by a new key the operator accepts
+/// (`accept_new_key`). A binding that recorded no key trusts the first
+/// one.
+///
+/// A new key is never accepted when the ledger knows it as a key of a
+/// binding a replacement superseded (the old box of an RMA) or of another
+/// PBX: the flag accepts a wiped device's new key, not a key that is
+/// somebody else's.
 ///
 /// The key is checked before the identity, so a copy of a request file
 /// re-signed with another key (digests, salt and serials kept) learns
@@ -612,7 +695,8 @@ pub(crate) enum KeyStanding {
 /// replacement superseded still gets [`PolicyError::BindingReplaced`].
 ///
 /// # Errors
-/// [`PolicyError::UnknownDeviceKey`], and those of [`check_device`].
+/// [`PolicyError::UnknownDeviceKey`], [`PolicyError::ReplacedDeviceKey`],
+/// [`PolicyError::DeviceKeyOfOtherPbx`], and those of [`check_device`].
 pub(crate) fn check_requester(
     w: &Writer<'_>,
     serial: &str,
@@ -620,53 +704,110 @@ pub(crate) fn check_requester(
     request: &RequestData,
     accept_new_key: bool,
 ) -> Result<KeyStanding, Error> {
-    let keys = w.request_keys_since(serial, binding_start(w, serial)?)?;
+    let held = binding_keys(w, serial, binding_start(w, serial)?)?;
     let key = hex::encode(request.device_key);
-    let standing = if keys.is_empty() {
+    let short: String = key.chars().take(16).collect();
+    let standing = if !held.recorded {
         KeyStanding::FirstUse
-    } else if keys.contains(&key) {
+    } else if held.keys.contains(&key) {
         KeyStanding::Known
-    } else if accept_new_key {
-        KeyStanding::Accepted
     } else {
-        if replaced_binding_of(w, serial, request)?.is_some() {
-            check_device(w, serial, binding, request)?;
+        if let Some(old) = replaced_binding_with_key(w, serial, &key)? {
+            if accept_new_key {
+                return Err(PolicyError::ReplacedDeviceKey {
+                    serial: serial.to_owned(),
+                    key: short,
+                    at: crate::calendar::rfc3339_unix(old.at),
+                    by: old.replaced_by,
+                    reason: old.reason,
+                }
+                .into());
+            }
+            return Err(PolicyError::BindingReplaced {
+                serial: serial.to_owned(),
+                when: format!(
+                    " on {} by license {} ({}), and the request is signed by device key {short} of that binding",
+                    crate::calendar::rfc3339_unix(old.at),
+                    old.replaced_by,
+                    old.reason
+                ),
+            }
+            .into());
         }
-        return Err(PolicyError::UnknownDeviceKey {
-            serial: serial.to_owned(),
-            key: key.chars().take(16).collect(),
+        if !accept_new_key {
+            if replaced_binding_of(w, serial, request)?.is_some() {
+                check_device(w, serial, binding, request)?;
+            }
+            return Err(PolicyError::UnknownDeviceKey {
+                serial: serial.to_owned(),
+                key: short,
+            }
+            .into());
         }
-        .into());
+        let others = w.serials_with_request_key(&key, serial)?;
+        if !others.is_empty() {
+            return Err(PolicyError::DeviceKeyOfOtherPbx {
+                serial: serial.to_owned(),
+                key: short,
+                others: others.join(", "),
+            }
+            .into());
+        }
+        KeyStanding::Accepted
     };
     check_device(w, serial, binding, request)?;
     Ok(standing)
 }
 
-/// Records that license `sequence` of `serial` answered a request signed
-/// by a device key the operator accepted ([`KeyStanding::Accepted`]): a
-/// `device_key` event with the key (the operator is the entry's). Returns
-/// the line the command's summary shows then.
+/// Records how the key of the request license `sequence` of `serial`
+/// answered stands: a key the operator accepted
+/// ([`KeyStanding::Accepted`]) as a `device_key` event (the operator is
+/// the entry's); with `retire_others` (`--retire-old-keys`), a
+/// [`RETIRE_KEYS`] event withdrawing every other key of the binding, in
+/// the same transaction. Returns the lines the command's summary shows
+/// then.
 ///
 /// # Errors
 /// [`Error::Ledger`].
 pub(crate) fn record_key_standing(
     w: &mut Writer<'_>,
     standing: KeyStanding,
-    serial: &str,
-    sequence: u32,
+    retire_others: bool,
+    (serial, sequence): (&str, u32),
     device_key: &[u8; 32],
     at: i64,
-) -> Result<Option<(&'static str, String)>, Error> {
-    if standing != KeyStanding::Accepted {
-        return Ok(None);
-    }
+) -> Result<Vec<(&'static str, String)>, Error> {
     let key = hex::encode(device_key);
-    let detail = serde_json::json!({ "device_key": key });
-    w.add_event(serial, sequence, "device_key", &detail, at)?;
-    Ok(Some((
-        "device key",
-        format!("new key {key} accepted (recorded in the ledger); it renews from now on"),
-    )))
+    let mut lines = Vec::new();
+    if standing == KeyStanding::Accepted {
+        let detail = serde_json::json!({ "device_key": key });
+        w.add_event(serial, sequence, "device_key", &detail, at)?;
+        lines.push((
+            "device key",
+            format!("new key {key} accepted (recorded in the ledger); it renews from now on"),
+        ));
+    }
+    if retire_others {
+        let held = binding_keys(w, serial, binding_start(w, serial)?)?;
+        let retired: Vec<String> = held.keys.into_iter().filter(|k| *k != key).collect();
+        if retired.is_empty() {
+            lines.push((
+                "old keys",
+                "none to withdraw: the binding holds no other key".to_owned(),
+            ));
+        } else {
+            let detail = serde_json::json!({ "retired_keys": retired });
+            w.add_event(serial, sequence, RETIRE_KEYS, &detail, at)?;
+            lines.push((
+                "old keys",
+                format!(
+                    "withdrawn (recorded in the ledger): {}; requests signed by them are refused from now on",
+                    retired.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(lines)
 }
 
 /// [`plan`] for a known serial: `request` is the device asking (its
@@ -853,6 +994,7 @@ pub(crate) fn plan_serial(
         approval: opts.approval.map(str::to_owned),
         event: "change",
         key_standing,
+        retire_old_keys: opts.retire_old_keys && key_standing.is_some(),
     })
 }
 
@@ -889,6 +1031,7 @@ pub fn record(
         approval,
         event,
         key_standing,
+        retire_old_keys,
     } = planned;
     let previous = match action {
         Action::Change => in_force(w, &data.serial)?
@@ -924,10 +1067,15 @@ pub fn record(
         w.add_event(&data.serial, data.sequence, event, &detail, at)?;
     }
     let details = match (key_standing, request_key) {
-        (Some(standing), Some(key)) => {
-            record_key_standing(w, standing, &data.serial, data.sequence, &key, at)?
-        }
-        _ => None,
+        (Some(standing), Some(key)) => record_key_standing(
+            w,
+            standing,
+            retire_old_keys,
+            (&data.serial, data.sequence),
+            &key,
+            at,
+        )?,
+        _ => Vec::new(),
     };
     Ok(Issued {
         record,
@@ -936,7 +1084,7 @@ pub fn record(
         prorations,
         decreases,
         warnings,
-        details: details.into_iter().collect(),
+        details,
     })
 }
 
@@ -973,7 +1121,7 @@ pub fn renew(
     request: &RequestData,
     now: DateTime<Utc>,
 ) -> Result<Issued, Error> {
-    renew_keyed(w, issuer, request, now, None, false)
+    renew_keyed(w, issuer, request, now, None, KeyFlags::default())
 }
 
 /// The ledger key that records a request's nonce: a request answered once
@@ -1149,6 +1297,11 @@ pub fn answer_once<T>(
     // copy re-signed with another key (nonce, salt and digests kept) is a
     // replay too.
     let data = decode_data(&before)?;
+    // Every key recorded from the answered license on counts here, a
+    // withdrawn one too: this only tells the device's own repeat from a
+    // copy. Nothing is given back to a withdrawn key: a void or a retired
+    // key always comes with a later license, and a license a later one
+    // superseded is never given back (below).
     if !binding_match(&data.binding, request).1
         || !w
             .request_keys_since(&before.row.serial, before.row.sequence)?
@@ -1210,7 +1363,42 @@ pub fn renew_recorded(
     key: &str,
     new_device_key: bool,
 ) -> Result<Issued, Error> {
-    renew_keyed(w, issuer, request, now, Some(key), new_device_key)
+    let keys = KeyFlags {
+        accept: new_device_key,
+        retire_others: false,
+    };
+    renew_keyed(w, issuer, request, now, Some(key), keys)
+}
+
+/// [`renew_recorded`] with `--new-device-key --retire-old-keys`: the
+/// request's key is accepted as [`renew_recorded`] accepts it, and every
+/// other key of the binding is withdrawn in the same transaction (a
+/// [`RETIRE_KEYS`] event), so whoever holds a copy of an old device key
+/// renews nothing from then on, offline or online.
+///
+/// # Errors
+/// As [`renew`].
+pub fn renew_retiring_old_keys(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    request: &RequestData,
+    now: DateTime<Utc>,
+    key: &str,
+) -> Result<Issued, Error> {
+    let keys = KeyFlags {
+        accept: true,
+        retire_others: true,
+    };
+    renew_keyed(w, issuer, request, now, Some(key), keys)
+}
+
+/// What a renewal does with a device key its binding does not hold.
+#[derive(Clone, Copy, Debug, Default)]
+struct KeyFlags {
+    /// `--new-device-key`.
+    accept: bool,
+    /// `--retire-old-keys`.
+    retire_others: bool,
 }
 
 /// [`renew`] for a device that asks the online service itself: the same
@@ -1232,7 +1420,7 @@ pub fn renew_online(
     now: DateTime<Utc>,
 ) -> Result<Issued, Error> {
     let key = unanswered_nonce(w, request)?;
-    renew_keyed(w, issuer, request, now, Some(&key), false)
+    renew_keyed(w, issuer, request, now, Some(&key), KeyFlags::default())
 }
 
 /// The first activation of a PBX the registry knows, asked by its device
@@ -1324,7 +1512,7 @@ fn renew_keyed(
     request: &RequestData,
     now: DateTime<Utc>,
     idem_key: Option<&str>,
-    new_device_key: bool,
+    keys: KeyFlags,
 ) -> Result<Issued, Error> {
     let serial = request_serial(w, request)?.ok_or(PolicyError::NotActivated)?;
     let Some(latest) = in_force(w, &serial)? else {
@@ -1333,7 +1521,7 @@ fn renew_keyed(
     let latest = &latest;
     policy::not_stopped(&serial, w.schedule(&serial)?, now)?;
     let mut data = decode_data(latest)?;
-    let standing = check_requester(w, &serial, &data.binding, request, new_device_key)?;
+    let standing = check_requester(w, &serial, &data.binding, request, keys.accept)?;
     let mut warnings = Vec::new();
     let term = policy::auto_renew(&data.term, now);
     if term != data.term {
@@ -1374,8 +1562,8 @@ fn renew_keyed(
     let details = record_key_standing(
         w,
         standing,
-        &serial,
-        data.sequence,
+        keys.retire_others,
+        (&serial, data.sequence),
         &request.device_key,
         now.timestamp(),
     )?;
@@ -1397,7 +1585,7 @@ fn renew_keyed(
         prorations: Vec::new(),
         decreases: Vec::new(),
         warnings,
-        details: details.into_iter().collect(),
+        details,
     })
 }
 
@@ -1491,6 +1679,7 @@ pub fn replace_recorded(
         .into());
     }
     let mut data = decode_data(&latest)?;
+    same_device_refused(w, serial, &data.binding, request)?;
     let platform = request.platform;
     policy::rma_keeps_platform(reason == ReplaceReason::Rma, data.platform, platform)?;
     policy::lifetime_not_for_cloud(platform, data.term.cycle)?;
@@ -1547,8 +1736,8 @@ pub fn replace_recorded(
     ))?;
     let at = now.timestamp();
     let new_key = hex::encode(request.device_key);
-    let old_keys: Vec<String> = w
-        .request_keys_since(serial, old_binding_since)?
+    let old_keys: Vec<String> = binding_keys(w, serial, old_binding_since)?
+        .keys
         .into_iter()
         .filter(|k| *k != new_key)
         .collect();
@@ -1600,6 +1789,37 @@ pub fn replace_recorded(
             ),
         ],
     })
+}
+
+/// Refuses a replacement whose request comes from the device `binding`
+/// (the license in force) binds: by its identity ([`binding_match`]) or
+/// by a device key the binding holds ([`binding_keys`]). A copy of the
+/// bound device's request re-signed by someone else would otherwise take
+/// the binding's key away from the device that holds it.
+///
+/// # Errors
+/// [`PolicyError::ReplaceBySameDevice`], [`Error::Ledger`].
+fn same_device_refused(
+    w: &Writer<'_>,
+    serial: &str,
+    binding: &BindingData,
+    request: &RequestData,
+) -> Result<(), Error> {
+    let why = if binding_match(binding, request).1 {
+        "its identity matches the binding"
+    } else if binding_keys(w, serial, binding_start(w, serial)?)?
+        .keys
+        .contains(&hex::encode(request.device_key))
+    {
+        "it is signed by a device key of the binding"
+    } else {
+        return Ok(());
+    };
+    Err(PolicyError::ReplaceBySameDevice {
+        serial: serial.to_owned(),
+        why: why.to_owned(),
+    }
+    .into())
 }
 
 /// A one-line description of a term for people.

@@ -316,8 +316,9 @@ pub struct Event {
     pub serial: String,
     /// The sequence of the license this event issued.
     pub sequence: u32,
-    /// `change`, `decommission`, `replace`, `void`, `share` or
-    /// `device_key` (a new device key the operator accepted).
+    /// `change`, `decommission`, `replace`, `void`, `share`,
+    /// `device_key` (a new device key the operator accepted) or
+    /// `retire_keys` (the binding's other device keys withdrawn).
     pub kind: String,
     /// What it was about (JSON object).
     pub detail: serde_json::Value,
@@ -356,6 +357,18 @@ impl Event {
             .and_then(serde_json::Value::as_str)
         {
             parts.push(format!("decreases {d}"));
+        }
+        if let Some(keys) = self
+            .detail
+            .get("retired_keys")
+            .and_then(serde_json::Value::as_array)
+        {
+            let keys: Vec<&str> = keys.iter().filter_map(serde_json::Value::as_str).collect();
+            parts.push(format!(
+                "keys withdrawn {}, by {}",
+                keys.join(" "),
+                self.operator
+            ));
         }
         if let Some(k) = self
             .detail
@@ -529,6 +542,22 @@ pub trait Queries {
     /// # Errors
     /// [`LedgerError`].
     fn request_keys_since(&self, serial: &str, from: u32) -> Result<Vec<String>, LedgerError>;
+    /// The license rows of `serial` from sequence `from` on that answered
+    /// a request, as (sequence, device key in hex), in sequence order:
+    /// what decides which keys a binding still has (a voided license's
+    /// key, or one withdrawn later, no longer counts).
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn request_key_rows(&self, serial: &str, from: u32) -> Result<Vec<(u32, String)>, LedgerError>;
+    /// The serials other than `serial` with a license answering a request
+    /// signed by device key `key` (hex), in serial order. Scans the
+    /// licenses view: only the acceptance of a new key asks it.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    fn serials_with_request_key(&self, key: &str, serial: &str)
+        -> Result<Vec<String>, LedgerError>;
     /// The replaced bindings of a serial.
     ///
     /// # Errors
@@ -729,6 +758,20 @@ macro_rules! queries_via_sql {
                 from: u32,
             ) -> Result<Vec<String>, LedgerError> {
                 self.$via().request_keys_since(serial, from)
+            }
+            fn request_key_rows(
+                &self,
+                serial: &str,
+                from: u32,
+            ) -> Result<Vec<(u32, String)>, LedgerError> {
+                self.$via().request_key_rows(serial, from)
+            }
+            fn serials_with_request_key(
+                &self,
+                key: &str,
+                serial: &str,
+            ) -> Result<Vec<String>, LedgerError> {
+                self.$via().serials_with_request_key(key, serial)
             }
             fn replaced_bindings(&self, serial: &str) -> Result<Vec<ReplacedBinding>, LedgerError> {
                 self.$via().replaced_bindings(serial)
@@ -2262,6 +2305,30 @@ impl Writer<'_> {
     /// [`LedgerError`].
     pub fn request_keys_since(&self, serial: &str, from: u32) -> Result<Vec<String>, LedgerError> {
         self.store.request_keys_since(serial, from)
+    }
+
+    /// [`Queries::request_key_rows`] inside this transaction.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn request_key_rows(
+        &self,
+        serial: &str,
+        from: u32,
+    ) -> Result<Vec<(u32, String)>, LedgerError> {
+        self.store.request_key_rows(serial, from)
+    }
+
+    /// [`Queries::serials_with_request_key`] inside this transaction.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn serials_with_request_key(
+        &self,
+        key: &str,
+        serial: &str,
+    ) -> Result<Vec<String>, LedgerError> {
+        self.store.serials_with_request_key(key, serial)
     }
 
     /// Marks the binding of license `sequence` of `serial` as replaced by

@@ -199,6 +199,10 @@ pub struct ShareOptions<'a> {
     /// by a device key its binding never used
     /// ([`issuance::IssueOptions::new_device_key`]).
     pub new_device_key: bool,
+    /// `--retire-old-keys` (with `new_device_key`): the client binding's
+    /// other device keys are withdrawn
+    /// ([`issuance::IssueOptions::retire_old_keys`]).
+    pub retire_old_keys: bool,
 }
 
 /// Shares the user licenses of `server` with `client` (`tessera share`,
@@ -461,12 +465,12 @@ fn share_keyed(
         (Some(standing), Some(r)) => issuance::record_key_standing(
             w,
             standing,
-            &client_serial,
-            data.sequence,
+            opts.retire_old_keys,
+            (&client_serial, data.sequence),
             &r.device_key,
             at,
         )?,
-        _ => None,
+        _ => Vec::new(),
     };
     let client_issued = Issued {
         record,

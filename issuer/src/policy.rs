@@ -260,6 +260,43 @@ pub enum PolicyError {
         /// The first 16 hex digits of the request's device key.
         key: String,
     },
+    /// A request signed by the device key of a binding a replacement
+    /// superseded (RMA, migration): that box's key never renews the PBX
+    /// again, not even with `--new-device-key`.
+    #[error("the request for {serial} is signed by device key {key} of the binding replaced on {at} (by license {by}, {reason}): that box is no longer this PBX's and its key is never accepted again, not even with `--new-device-key`; nothing was issued. Ask the site for a request made on the PBX's current device (`tessera-agent request`)")]
+    ReplacedDeviceKey {
+        /// The serial.
+        serial: String,
+        /// The first 16 hex digits of the request's device key.
+        key: String,
+        /// When the binding was replaced (RFC 3339).
+        at: String,
+        /// The replacing license.
+        by: u32,
+        /// `rma` or `migrate`.
+        reason: String,
+    },
+    /// `--new-device-key` with a device key the ledger records for
+    /// another PBX: one device key never serves two PBXs.
+    #[error("the request for {serial} is signed by device key {key}, which the ledger records for {others}: a device key belongs to one PBX, so it is not accepted for {serial}, not even with `--new-device-key`; nothing was issued. Ask the site of {serial} for a request made on its own device (`tessera-agent request`); if that box now runs {others} instead, bind it with `tessera replace --serial SERIAL --request FILE --reason rma|migrate` of the PBX it runs now")]
+    DeviceKeyOfOtherPbx {
+        /// The serial asked about.
+        serial: String,
+        /// The first 16 hex digits of the request's device key.
+        key: String,
+        /// The serials the key is recorded for (comma-separated).
+        others: String,
+    },
+    /// `tessera replace` with a request of the device the PBX is bound to
+    /// now: that is no new box, and replacing would take the binding's
+    /// key away from the device that holds it.
+    #[error("this request for {serial} comes from the device it is bound to now ({why}): a replacement needs a request made on the new box (RMA or migration), nothing was issued. If the bound device only has a new key (its storage was wiped), accept the key with `tessera renew --request FILE --new-device-key` instead, after confirming with the site that the request is theirs")]
+    ReplaceBySameDevice {
+        /// The serial.
+        serial: String,
+        /// What gave it away: its identity or its key.
+        why: String,
+    },
     /// Renewal request from a device the license is not bound to.
     #[error("this request's identity matches {matched} of the {needed} components needed by the binding of {serial}; if this is the PBX's new device (RMA or migration), bind it with `tessera replace --serial {serial} --request FILE --reason rma|migrate`")]
     WrongDevice {

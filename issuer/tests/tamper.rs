@@ -215,6 +215,7 @@ impl History {
                     request: Some(&vm),
                     pbx_name: Some("Failover"),
                     new_device_key: false,
+                    retire_old_keys: false,
                 },
             )
             .unwrap();

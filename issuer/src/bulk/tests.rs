@@ -217,6 +217,7 @@ fn record_the_old_way(ledger: &mut Ledger, issuer: &Issuer<'_>, row: &Prepared, 
         idem_key: Some(key),
         order_json: Some(&row.order_json),
         new_device_key: false,
+        retire_old_keys: false,
     };
     issuance::issue(&mut w, issuer, &row.order, &row.request, &opts).unwrap();
     w.commit().unwrap();

@@ -217,6 +217,7 @@ pub fn run() -> Result<(), Error> {
         request: Some(request_path),
         change: false,
         new_device_key: false,
+        retire_old_keys: false,
         approval: None,
         bulk: None,
         batch_size: 1,

@@ -150,6 +150,7 @@ pub fn issue_one(
                     idem_key: Some(key),
                     order_json: Some(&order_json),
                     new_device_key: a.new_device_key,
+                    retire_old_keys: a.retire_old_keys,
                 },
             )
         })
@@ -189,7 +190,11 @@ pub fn renew_one(ctx: &Ctx, a: &RenewArgs) -> Result<Answer<Issued>, Error> {
     };
     session.commit(|w, issuer| {
         issuance::answer_once(w, &request, &asked, ctx.now, |w, key| {
-            issuance::renew_recorded(w, issuer, &request, ctx.now, key, a.new_device_key)
+            if a.retire_old_keys {
+                issuance::renew_retiring_old_keys(w, issuer, &request, ctx.now, key)
+            } else {
+                issuance::renew_recorded(w, issuer, &request, ctx.now, key, a.new_device_key)
+            }
         })
     })
 }

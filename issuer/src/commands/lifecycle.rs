@@ -25,6 +25,7 @@ fn change_options<'a>(ctx: &Ctx, approval: Option<&'a str>) -> IssueOptions<'a> 
         idem_key: None,
         order_json: None,
         new_device_key: false,
+        retire_old_keys: false,
     }
 }
 
@@ -63,6 +64,7 @@ pub fn modify(ctx: &Ctx, a: &ModifyArgs) -> Result<(), Error> {
             let opts = IssueOptions {
                 idem_key: Some(key),
                 new_device_key: a.new_device_key,
+                retire_old_keys: a.retire_old_keys,
                 ..opts
             };
             lifecycle::modify(w, issuer, &serial, &order, Some(request), &opts)
@@ -158,6 +160,7 @@ pub fn share(ctx: &Ctx, a: &ShareArgs) -> Result<(), Error> {
             request: request.as_ref().map(|(_, r)| r),
             pbx_name: a.pbx_name.as_deref(),
             new_device_key: a.new_device_key,
+            retire_old_keys: a.retire_old_keys,
         };
         let Some((_, request)) = &request else {
             return lifecycle::share(w, issuer, &a.server, &a.client, &opts).map(Answer::New);

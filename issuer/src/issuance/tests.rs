@@ -317,7 +317,9 @@ fn replaced_binding_is_never_renewed() {
     let mut f = fixture();
     f.issue(&order(), &samples::request(), &opts("2026-01-02"))
         .unwrap();
-    let new_box = other_request("HW-RMA-0001");
+    let mut new_box = other_request("HW-RMA-0001");
+    // A new box: a device key of its own.
+    new_box.device_key = throwaway_key(0x9b);
     let replaced = {
         let issuer = Issuer {
             catalog: &f.catalog,
@@ -456,6 +458,8 @@ fn migration_to_vm_uses_vm_defaults() {
         .unwrap();
     let salt = [9u8; 16];
     let mut vm = samples::request();
+    // A new machine: a device key of its own.
+    vm.device_key = throwaway_key(0x9a);
     vm.platform = Platform::Vm;
     vm.hw_serial = None;
     vm.serial = Some("SW-2026-000001".into());
@@ -1356,4 +1360,227 @@ fn a_repeated_replacement_with_another_reason_or_model_is_refused() {
     }
     let w = f.ledger.writer(&f.signer, "alice").unwrap();
     assert_eq!(w.latest(&serial).unwrap().unwrap().row.sequence, 2);
+}
+
+/// The sample appliance licensed, its renewal request, and the request
+/// of the box an RMA replaced it with (key `0x91`), after the
+/// replacement (2026-02-10).
+fn replaced_by_new_box() -> (Fixture, String, RequestData, RequestData) {
+    let (mut f, serial, r) = licensed_with_renewal_request();
+    let mut new_box = other_request("HW-RMA-0002");
+    new_box.device_key = throwaway_key(0x91);
+    f.run(|w, i| {
+        replace(
+            w,
+            i,
+            &serial,
+            &new_box,
+            ReplaceReason::Rma,
+            None,
+            t("2026-02-10"),
+        )
+    })
+    .unwrap();
+    let mut renewal = new_box.clone();
+    renewal.serial = Some(serial.clone());
+    renewal.hw_serial = None;
+    renewal.nonce = *b"nonce-after-rma1";
+    (f, serial, r, renewal)
+}
+
+#[test]
+fn the_old_boxs_key_after_a_replacement_is_refused_with_and_without_the_flag() {
+    let (mut f, serial, old, new_box) = replaced_by_new_box();
+    let before = latest_sequence(&f, &serial);
+    // A copy of the new box's request re-signed with the old box's key.
+    let mut copy = new_box.clone();
+    copy.device_key = old.device_key;
+    copy.nonce = *b"nonce-old-key-01";
+    let e = f
+        .run(|w, i| renew_online(w, i, &copy, t("2026-02-11")))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::BindingReplaced { .. })),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(!text.contains("never used"), "{text}");
+    assert!(text.contains("on 2026-02-10"), "{text}");
+    assert!(text.contains("signed by device key"), "{text}");
+    assert!(text.contains("of that binding"), "{text}");
+    copy.nonce = *b"nonce-old-key-02";
+    let e = f
+        .run(|w, i| renew_recorded(w, i, &copy, t("2026-02-11"), "k", true))
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::ReplacedDeviceKey { serial: s, .. }) if *s == serial),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(text.contains("replaced on 2026-02-10"), "{text}");
+    assert!(text.contains("not even with `--new-device-key`"), "{text}");
+    assert_eq!(e.exit_code(), crate::error::EXIT_POLICY);
+    assert_eq!(latest_sequence(&f, &serial), before);
+    // The new box renews with its own key.
+    f.run(|w, i| renew_online(w, i, &new_box, t("2026-02-12")))
+        .unwrap();
+}
+
+#[test]
+fn another_pbxs_key_is_refused_with_the_flag() {
+    let (mut f, serial, r) = licensed_with_renewal_request();
+    let mut other = other_request("HW-OTHER-0007");
+    other.device_key = throwaway_key(0xa1);
+    let other_serial = f
+        .issue(&order(), &other, &opts("2026-01-02"))
+        .unwrap()
+        .license
+        .serial;
+    // The first PBX's request re-signed with the other PBX's key.
+    let mut copy = forged(&r, 0xa2);
+    copy.device_key = other.device_key;
+    let e = f
+        .run(|w, i| renew_recorded(w, i, &copy, t("2026-01-03"), "k", true))
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::DeviceKeyOfOtherPbx { serial: s, others, .. })
+            if *s == serial && *others == other_serial),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains(&other_serial), "{e}");
+    assert_eq!(latest_sequence(&f, &serial), 1);
+    // Without the flag it stays an unknown key.
+    let e = f
+        .run(|w, i| renew_online(w, i, &copy, t("2026-01-03")))
+        .unwrap_err();
+    unknown_key(&e, &serial);
+}
+
+#[test]
+fn a_replacement_with_the_bound_devices_request_is_refused() {
+    let (mut f, serial, r) = licensed_with_renewal_request();
+    // A copy of the bound device's request, re-signed by someone else.
+    let mut copy = forged(&r, 0xb1);
+    copy.serial = None;
+    copy.hw_serial = Some("HW-7F3A-0042".into());
+    let e = f
+        .run(|w, i| {
+            replace(
+                w,
+                i,
+                &serial,
+                &copy,
+                ReplaceReason::Rma,
+                None,
+                t("2026-02-10"),
+            )
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::ReplaceBySameDevice { why, .. }) if why.contains("identity")),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("--new-device-key"), "{e}");
+    // Another identity signed by the binding's own key: the same device.
+    let mut own_key = other_request("HW-RMA-0003");
+    own_key.device_key = r.device_key;
+    let e = f
+        .run(|w, i| {
+            replace(
+                w,
+                i,
+                &serial,
+                &own_key,
+                ReplaceReason::Rma,
+                None,
+                t("2026-02-10"),
+            )
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::ReplaceBySameDevice { why, .. }) if why.contains("key")),
+        "{e:?}"
+    );
+    assert_eq!(latest_sequence(&f, &serial), 1);
+    // The bound device still renews, and a real RMA still works.
+    f.run(|w, i| renew_online(w, i, &r, t("2026-01-03")))
+        .unwrap();
+    let mut new_box = other_request("HW-RMA-0004");
+    new_box.device_key = throwaway_key(0xb2);
+    f.run(|w, i| {
+        replace(
+            w,
+            i,
+            &serial,
+            &new_box,
+            ReplaceReason::Rma,
+            None,
+            t("2026-02-10"),
+        )
+    })
+    .unwrap();
+    assert_eq!(latest_sequence(&f, &serial), 3);
+}
+
+#[test]
+fn a_voided_acceptance_withdraws_the_key() {
+    let (mut f, serial, r) = licensed_with_renewal_request();
+    let mut wrong = r.clone();
+    wrong.device_key = throwaway_key(0xc1);
+    let accepted = f
+        .run(|w, i| renew_recorded(w, i, &wrong, t("2026-01-03"), "k1", true))
+        .unwrap();
+    let id = accepted.license.id;
+    f.run(|w, i| crate::lifecycle::void(w, i, &id, "key accepted in error", t("2026-01-03")))
+        .unwrap();
+    let mut again = wrong.clone();
+    again.nonce = *b"nonce-after-void";
+    let e = f
+        .run(|w, i| renew_online(w, i, &again, t("2026-01-04")))
+        .unwrap_err();
+    unknown_key(&e, &serial);
+    // The device's own key still counts.
+    f.run(|w, i| renew_online(w, i, &r, t("2026-01-04")))
+        .unwrap();
+    f.ledger.verify(&f.keyring(), None).unwrap();
+}
+
+#[test]
+fn retired_old_keys_renew_nothing() {
+    let (mut f, serial, r) = licensed_with_renewal_request();
+    let mut wiped = r.clone();
+    wiped.device_key = throwaway_key(0xd1);
+    let accepted = f
+        .run(|w, i| renew_retiring_old_keys(w, i, &wiped, t("2026-01-03"), "k1"))
+        .unwrap();
+    assert!(accepted
+        .details
+        .iter()
+        .any(|(label, text)| *label == "old keys" && text.contains(&hex::encode(r.device_key))));
+    let events = f.ledger.events(&serial).unwrap();
+    let retire = events.iter().find(|e| e.kind == RETIRE_KEYS).unwrap();
+    assert_eq!(retire.sequence, 2);
+    assert!(retire.describe().contains("keys withdrawn"));
+    // The old key is refused online and offline, even for a request
+    // answered before (nothing is given back to it).
+    let mut old = r.clone();
+    old.nonce = *b"nonce-old-key-03";
+    let e = f
+        .run(|w, i| renew_online(w, i, &old, t("2026-01-04")))
+        .unwrap_err();
+    unknown_key(&e, &serial);
+    let e = f
+        .run(|w, i| renew_once(w, i, &old, "2026-01-04"))
+        .unwrap_err();
+    unknown_key(&e, &serial);
+    // The new key renews without a flag.
+    let mut next = wiped.clone();
+    next.nonce = *b"nonce-new-key-01";
+    f.run(|w, i| renew_online(w, i, &next, t("2026-01-04")))
+        .unwrap();
+    // The journal with the new event verifies.
+    f.ledger.verify(&f.keyring(), None).unwrap();
+    // Voiding the license that retired them gives the old keys back.
+    let latest = f.ledger.latest(&serial).unwrap().unwrap();
+    assert_eq!(latest.row.sequence, 3);
 }

@@ -1075,6 +1075,42 @@ impl Pg<'_> {
         .collect()
     }
 
+    pub(crate) fn request_key_rows(
+        &self,
+        serial: &str,
+        from: u32,
+    ) -> Result<Vec<(u32, String)>, LedgerError> {
+        self.query(
+            "SELECT sequence, request_key FROM licenses WHERE serial = $1 AND sequence >= $2 AND request_key IS NOT NULL ORDER BY sequence",
+            &[&serial, &i64::from(from)],
+        )?
+        .iter()
+        .map(|r| {
+            Ok((
+                self.u32_at(r, 0, "sequence")?,
+                hex::encode(self.get::<Vec<u8>>(r, 1)?),
+            ))
+        })
+        .collect()
+    }
+
+    pub(crate) fn serials_with_request_key(
+        &self,
+        key: &str,
+        serial: &str,
+    ) -> Result<Vec<String>, LedgerError> {
+        let Ok(key) = hex::decode(key) else {
+            return Ok(Vec::new());
+        };
+        self.query(
+            "SELECT DISTINCT serial FROM licenses WHERE request_key = $1 AND serial <> $2 ORDER BY serial",
+            &[&key, &serial],
+        )?
+        .iter()
+        .map(|r| self.get::<String>(r, 0))
+        .collect()
+    }
+
     pub(crate) fn replaced_bindings(
         &self,
         serial: &str,

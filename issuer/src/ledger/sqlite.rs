@@ -1260,6 +1260,46 @@ impl Sql<'_> {
         Ok(keys.iter().map(hex::encode).collect())
     }
 
+    pub(crate) fn request_key_rows(
+        &self,
+        serial: &str,
+        from: u32,
+    ) -> Result<Vec<(u32, String)>, LedgerError> {
+        let rows: Vec<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT sequence, request_key FROM licenses WHERE serial = ?1 AND sequence >= ?2 AND request_key IS NOT NULL ORDER BY sequence",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![serial, from], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(self.err())?;
+        Ok(rows
+            .iter()
+            .map(|(seq, key)| (u32::try_from(*seq).unwrap_or(u32::MAX), hex::encode(key)))
+            .collect())
+    }
+
+    pub(crate) fn serials_with_request_key(
+        &self,
+        key: &str,
+        serial: &str,
+    ) -> Result<Vec<String>, LedgerError> {
+        let Ok(key) = hex::decode(key) else {
+            return Ok(Vec::new());
+        };
+        self.conn
+            .prepare_cached(
+                "SELECT DISTINCT serial FROM licenses WHERE request_key = ?1 AND serial <> ?2 ORDER BY serial",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![key, serial], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()
+            })
+            .map_err(self.err())
+    }
+
     pub(crate) fn replaced_bindings(
         &self,
         serial: &str,

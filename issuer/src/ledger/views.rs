@@ -907,6 +907,9 @@ pub fn apply(
                 // A device key the operator accepted for the request a
                 // renewal, change or client license answered.
                 "device_key" => &[Action::Renew, Action::Change, Action::Share],
+                // The binding's other device keys withdrawn with it
+                // (`--retire-old-keys`).
+                "retire_keys" => &[Action::Renew, Action::Change, Action::Share],
                 other => {
                     return Err(invalid(format!(
                         "an event of unknown kind `{}`",

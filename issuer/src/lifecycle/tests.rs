@@ -78,6 +78,7 @@ fn failover(vm: &RequestData) -> ShareOptions<'_> {
         request: Some(vm),
         pbx_name: Some("Failover"),
         new_device_key: false,
+        retire_old_keys: false,
     }
 }
 
@@ -360,6 +361,7 @@ fn share_converts_the_hw_serial_of_a_new_appliance_client() {
         request: Some(&hw),
         pbx_name: None,
         new_device_key: false,
+        retire_old_keys: false,
     };
     let shared = f
         .run(|w, i| share(w, i, SERIAL, "HW-CL1E-0001", &so))
@@ -621,6 +623,7 @@ fn a_forged_client_request_gets_no_client_license() {
         request: Some(&forged),
         pbx_name: None,
         new_device_key: false,
+        retire_old_keys: false,
     };
     let e = f
         .run(|w, i| share(w, i, &server2, &client, &so))
