@@ -180,6 +180,7 @@ on_both_backends!(
     a_writer_knows_the_keys_of_its_keyring,
     verify_finds_a_checkpoint_removed_after_a_genuine_one_followed_it,
     verify_finds_a_chain_of_checkpoints_that_stops,
+    request_keys_of_a_binding_and_of_other_serials,
 );
 
 fn record(serial: &str, sequence: u32, n: u8) -> NewRecord {
@@ -1635,4 +1636,49 @@ fn a_ledger_with_the_rowid_tables_of_earlier_schema_4_still_works() {
         .unwrap();
     let e = f.verify().unwrap_err();
     assert!(e.is_integrity(), "{e}");
+}
+
+/// The request keys of a serial's licenses, row by row, and the serials
+/// another key answered for; the fold takes a `retire_keys` event on a
+/// renewal and refuses one on a first license.
+fn request_keys_of_a_binding_and_of_other_serials(f: &Fixture) {
+    let mut ledger = f.with_rows(4);
+    let key = |n: u8| hex::encode([n; 32]);
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
+    assert_eq!(
+        w.request_key_rows("SW-2026-000001", 1).unwrap(),
+        [(1, key(1)), (2, key(3))]
+    );
+    assert_eq!(
+        w.request_key_rows("SW-2026-000001", 2).unwrap(),
+        [(2, key(3))]
+    );
+    assert!(w.request_key_rows("SW-2026-000001", 3).unwrap().is_empty());
+    assert_eq!(
+        w.serials_with_request_key(&key(2), "SW-2026-000001")
+            .unwrap(),
+        ["SW-2026-000002"]
+    );
+    assert!(w
+        .serials_with_request_key(&key(2), "SW-2026-000002")
+        .unwrap()
+        .is_empty());
+    assert!(w
+        .serials_with_request_key(&key(9), "SW-2026-000001")
+        .unwrap()
+        .is_empty());
+    assert!(w
+        .serials_with_request_key("not hex", "SW-2026-000001")
+        .unwrap()
+        .is_empty());
+    let detail = serde_json::json!({ "retired_keys": [key(1)] });
+    let e = w
+        .add_event("SW-2026-000001", 1, "retire_keys", &detail, samples::T0)
+        .unwrap_err();
+    assert!(e.to_string().contains("which is a issue"), "{e}");
+    w.add_event("SW-2026-000001", 2, "retire_keys", &detail, samples::T0)
+        .unwrap();
+    w.commit().unwrap();
+    ledger.verify(&f.keyring(), None).unwrap();
+    f.verify().unwrap();
 }
