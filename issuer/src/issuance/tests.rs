@@ -1257,25 +1257,7 @@ fn a_binding_without_a_recorded_key_trusts_the_first() {
 
 #[test]
 fn a_replacement_needs_no_flag_and_its_key_is_the_bindings_own() {
-    let (mut f, serial, r) = licensed_with_renewal_request();
-    let mut new_box = other_request("HW-RMA-0002");
-    new_box.device_key = throwaway_key(0x91);
-    f.run(|w, i| {
-        replace(
-            w,
-            i,
-            &serial,
-            &new_box,
-            ReplaceReason::Rma,
-            None,
-            t("2026-02-10"),
-        )
-    })
-    .unwrap();
-    let mut renewal = new_box.clone();
-    renewal.serial = Some(serial.clone());
-    renewal.hw_serial = None;
-    renewal.nonce = *b"nonce-after-rma1";
+    let (mut f, _, r, renewal) = replaced_by_new_box();
     f.run(|w, i| renew_online(w, i, &renewal, t("2026-02-11")))
         .unwrap();
     // The old box's key belongs to a replaced binding: it is told so.
@@ -1362,6 +1344,12 @@ fn a_repeated_replacement_with_another_reason_or_model_is_refused() {
     assert_eq!(w.latest(&serial).unwrap().unwrap().row.sequence, 2);
 }
 
+/// `tessera replace --reason rma` of `serial` with request `r`, on
+/// 2026-02-10.
+fn rma(f: &mut Fixture, serial: &str, r: &RequestData) -> Result<Issued, Error> {
+    f.run(|w, i| replace(w, i, serial, r, ReplaceReason::Rma, None, t("2026-02-10")))
+}
+
 /// The sample appliance licensed, its renewal request, and the request
 /// of the box an RMA replaced it with (key `0x91`), after the
 /// replacement (2026-02-10).
@@ -1369,18 +1357,7 @@ fn replaced_by_new_box() -> (Fixture, String, RequestData, RequestData) {
     let (mut f, serial, r) = licensed_with_renewal_request();
     let mut new_box = other_request("HW-RMA-0002");
     new_box.device_key = throwaway_key(0x91);
-    f.run(|w, i| {
-        replace(
-            w,
-            i,
-            &serial,
-            &new_box,
-            ReplaceReason::Rma,
-            None,
-            t("2026-02-10"),
-        )
-    })
-    .unwrap();
+    rma(&mut f, &serial, &new_box).unwrap();
     let mut renewal = new_box.clone();
     renewal.serial = Some(serial.clone());
     renewal.hw_serial = None;
@@ -1463,19 +1440,7 @@ fn a_replacement_with_the_bound_devices_request_is_refused() {
     let mut copy = forged(&r, 0xb1);
     copy.serial = None;
     copy.hw_serial = Some("HW-7F3A-0042".into());
-    let e = f
-        .run(|w, i| {
-            replace(
-                w,
-                i,
-                &serial,
-                &copy,
-                ReplaceReason::Rma,
-                None,
-                t("2026-02-10"),
-            )
-        })
-        .unwrap_err();
+    let e = rma(&mut f, &serial, &copy).unwrap_err();
     assert!(
         matches!(&e, Error::Policy(PolicyError::ReplaceBySameDevice { why, .. }) if why.contains("identity")),
         "{e:?}"
@@ -1484,19 +1449,7 @@ fn a_replacement_with_the_bound_devices_request_is_refused() {
     // Another identity signed by the binding's own key: the same device.
     let mut own_key = other_request("HW-RMA-0003");
     own_key.device_key = r.device_key;
-    let e = f
-        .run(|w, i| {
-            replace(
-                w,
-                i,
-                &serial,
-                &own_key,
-                ReplaceReason::Rma,
-                None,
-                t("2026-02-10"),
-            )
-        })
-        .unwrap_err();
+    let e = rma(&mut f, &serial, &own_key).unwrap_err();
     assert!(
         matches!(&e, Error::Policy(PolicyError::ReplaceBySameDevice { why, .. }) if why.contains("key")),
         "{e:?}"
@@ -1507,18 +1460,7 @@ fn a_replacement_with_the_bound_devices_request_is_refused() {
         .unwrap();
     let mut new_box = other_request("HW-RMA-0004");
     new_box.device_key = throwaway_key(0xb2);
-    f.run(|w, i| {
-        replace(
-            w,
-            i,
-            &serial,
-            &new_box,
-            ReplaceReason::Rma,
-            None,
-            t("2026-02-10"),
-        )
-    })
-    .unwrap();
+    rma(&mut f, &serial, &new_box).unwrap();
     assert_eq!(latest_sequence(&f, &serial), 3);
 }
 
