@@ -617,10 +617,6 @@ pub(crate) struct BindingKeys {
 /// # Errors
 /// [`Error::Ledger`].
 pub(crate) fn binding_keys(w: &Writer<'_>, serial: &str, from: u32) -> Result<BindingKeys, Error> {
-    let rows = w.request_key_rows(serial, from)?;
-    if rows.is_empty() {
-        return Ok(BindingKeys::default());
-    }
     let events = w.events(serial)?;
     let voided: Vec<u32> = events
         .iter()
@@ -633,16 +629,29 @@ pub(crate) fn binding_keys(w: &Writer<'_>, serial: &str, from: u32) -> Result<Bi
         .filter(|e| e.kind == RETIRE_KEYS && !voided.contains(&e.sequence))
         .map(|e| e.sequence)
         .max();
-    let mut keys: Vec<String> = rows
-        .into_iter()
-        .filter(|(seq, _)| !voided.contains(seq))
-        .filter(|(seq, _)| retired_before.is_none_or(|r| *seq >= r))
-        .map(|(_, key)| key)
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
+    // Keys of licenses before a retirement no longer count.
+    let floor = retired_before.map_or(from, |r| r.max(from));
+    // Every renewal asks this: the distinct keys, unless a license from
+    // the floor on was voided (rare), which needs each license's key.
+    let (recorded, keys) = if voided.iter().any(|v| *v >= floor) {
+        let rows = w.request_key_rows(serial, floor)?;
+        let recorded = !rows.is_empty();
+        let mut keys: Vec<String> = rows
+            .into_iter()
+            .filter(|(seq, _)| !voided.contains(seq))
+            .map(|(_, key)| key)
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        (recorded, keys)
+    } else {
+        let keys = w.request_keys_since(serial, floor)?;
+        (!keys.is_empty(), keys)
+    };
+    // A retirement in this binding was recorded by a license of it that
+    // answered a request.
     Ok(BindingKeys {
-        recorded: true,
+        recorded: recorded || retired_before.is_some_and(|r| r >= from),
         keys,
     })
 }
