@@ -714,6 +714,19 @@ pub(crate) fn check_requester(
     accept_new_key: bool,
 ) -> Result<KeyStanding, Error> {
     let held = binding_keys(w, serial, binding_start(w, serial)?)?;
+    check_requester_holding(w, serial, binding, request, accept_new_key, &held)
+}
+
+/// [`check_requester`] against the keys `held` (the current binding's,
+/// or those of a voided first license: [`check_voided_requester`]).
+fn check_requester_holding(
+    w: &Writer<'_>,
+    serial: &str,
+    binding: &BindingData,
+    request: &RequestData,
+    accept_new_key: bool,
+    held: &BindingKeys,
+) -> Result<KeyStanding, Error> {
     let key = hex::encode(request.device_key);
     let short: String = key.chars().take(16).collect();
     let standing = if !held.recorded {
@@ -1116,6 +1129,12 @@ pub(crate) fn request_serial(
 /// sequence + 1, a new lease from `now`. A renewal on or after the last
 /// day of the term extends the term (and its services) by one cycle.
 ///
+/// The device key that signed the request is checked against the binding
+/// ([`check_requester`]) before anything about the PBX is told: a key the
+/// binding never used gets [`PolicyError::UnknownDeviceKey`] whether the
+/// PBX is in force, stopped, deleted or its license voided; only the
+/// PBX's own device hears which.
+///
 /// # Errors
 /// [`PolicyError::NotActivated`] (a HW serial never converted),
 /// [`PolicyError::NotRegistered`] (a serial the registry never allocated),
@@ -1123,7 +1142,8 @@ pub(crate) fn request_serial(
 /// [`PolicyError::NoLicense`], [`PolicyError::PbxStopped`],
 /// [`PolicyError::PbxDeleted`], [`PolicyError::BindingReplaced`] (the
 /// request matches a binding that a replacement superseded),
-/// [`PolicyError::WrongDevice`], and the errors of [`issue`].
+/// [`PolicyError::WrongDevice`], [`PolicyError::UnknownDeviceKey`], and
+/// the errors of [`issue`].
 pub fn renew(
     w: &mut Writer<'_>,
     issuer: &Issuer<'_>,
@@ -1500,6 +1520,43 @@ pub fn activate_online(
     )
 }
 
+/// Whether a renewal request about `serial`, which has no license in
+/// force, may hear why: when the serial's first license was voided (a
+/// binding without a license in force), the request is checked as
+/// [`check_requester`] checks one against the binding of that license,
+/// with the key of the request it answered. That key renews nothing (a
+/// voided license's key never counts, and nothing is in force), but it is
+/// the key of the device that asked, so that device hears that its
+/// license was voided, and a request signed by any other key gets
+/// [`PolicyError::UnknownDeviceKey`], as about a PBX in force. A voided
+/// license that answered no request trusts the bound device (its
+/// identity), as a binding that recorded no key does. A serial never
+/// licensed has no binding to check the request against.
+///
+/// # Errors
+/// Those of [`check_requester`].
+fn check_voided_requester(
+    w: &Writer<'_>,
+    serial: &str,
+    request: &RequestData,
+    accept_new_key: bool,
+) -> Result<(), Error> {
+    let Some(latest) = w.latest(serial)? else {
+        return Ok(());
+    };
+    // No license in force although one was issued: the void of a first
+    // activation ([`in_force`]), so the voided license is the serial's
+    // first and its keys are those recorded from sequence 1 on.
+    let keys = w.request_keys_since(serial, 1)?;
+    let held = BindingKeys {
+        recorded: !keys.is_empty(),
+        keys,
+    };
+    let data = decode_data(&latest)?;
+    check_requester_holding(w, serial, &data.binding, request, accept_new_key, &held)?;
+    Ok(())
+}
+
 /// Why `serial` has no license in force: its only license was voided, the
 /// registry never allocated it, or it was never licensed.
 fn nothing_in_force(w: &Writer<'_>, serial: String) -> Result<Error, Error> {
@@ -1524,13 +1581,18 @@ fn renew_keyed(
     keys: KeyFlags,
 ) -> Result<Issued, Error> {
     let serial = request_serial(w, request)?.ok_or(PolicyError::NotActivated)?;
+    // Who asks is checked before anything about the PBX is told: a
+    // request signed by a key the binding never used hears that, and only
+    // that, whatever the state of the PBX (voided, stopped, deleted), so a
+    // forged request learns none of it; the PBX's own device hears why.
     let Some(latest) = in_force(w, &serial)? else {
+        check_voided_requester(w, &serial, request, keys.accept)?;
         return Err(nothing_in_force(w, serial)?);
     };
     let latest = &latest;
-    policy::not_stopped(&serial, w.schedule(&serial)?, now)?;
     let mut data = decode_data(latest)?;
     let standing = check_requester(w, &serial, &data.binding, request, keys.accept)?;
+    policy::not_stopped(&serial, w.schedule(&serial)?, now)?;
     let mut warnings = Vec::new();
     let term = policy::auto_renew(&data.term, now);
     if term != data.term {

@@ -260,8 +260,18 @@ fn problem(status: u16, ct: &str, body: &[u8]) -> (u16, String) {
 
 /// Starts a server for `v` at the manual time `now`, with a client.
 fn serve(v: &Vendor, rt: &tokio::runtime::Runtime, now: i64, limits: Limits) -> (Running, Client) {
+    serve_on(v, rt, &Clock::manual(now), limits)
+}
+
+/// Starts a server for `v` on `clock` (the test moves it), with a client.
+fn serve_on(
+    v: &Vendor,
+    rt: &tokio::runtime::Runtime,
+    clock: &Clock,
+    limits: Limits,
+) -> (Running, Client) {
     let server = rt
-        .block_on(start(v.settings(Clock::manual(now), limits)))
+        .block_on(start(v.settings(clock.clone(), limits)))
         .unwrap();
     let c = Client::new(&v.pki, server.url());
     (server, c)
@@ -312,6 +322,7 @@ on_both_backends!(
     refusals_anyone_can_provoke_spend_no_budget,
     renewals_at_once_take_at_most_the_burst,
     an_appliance_has_one_budget_by_either_serial,
+    a_forged_renewal_learns_nothing_of_the_pbx_state,
 );
 
 /// Limits with a renewal budget of `burst` (1/h: nothing refills during a
@@ -778,10 +789,7 @@ fn refuses_unregistered_voided_stopped_and_deleted_pbxs(v: &Vendor) {
     let rt = runtime();
     let now = T0 + 2 * HOUR;
     let clock = Clock::manual(now);
-    let server = rt
-        .block_on(start(v.settings(clock.clone(), no_limits())))
-        .unwrap();
-    let c = Client::new(&v.pki, server.url());
+    let (server, c) = serve_on(v, &rt, &clock, no_limits());
 
     // A serial the registry never allocated.
     let (status, ct, body) = c.renew(&renewal("SW-2026-999999", now, 1));
@@ -810,6 +818,54 @@ fn refuses_unregistered_voided_stopped_and_deleted_pbxs(v: &Vendor) {
     stop(&rt, server);
     // Nothing was recorded for any of them.
     assert_eq!(v.history().len(), 2);
+}
+
+/// A request signed by a key the PBX never used gets one answer,
+/// `unknown-device-key`, whatever the state of the PBX: in force, its
+/// license voided, stopped, deleted; the same problem body each time, but
+/// for the serial it names. The device's own requests still hear the state
+/// (`refuses_unregistered_voided_stopped_and_deleted_pbxs`).
+fn a_forged_renewal_learns_nothing_of_the_pbx_state(v: &Vendor) {
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let clock = Clock::manual(now);
+    let (server, c) = serve_on(v, &rt, &clock, no_limits());
+    let before = v.history().len();
+    // The problem body, with the serial it names made neutral.
+    let refused = |serial: &str, at: i64, nonce: u64| {
+        let (status, ct, body) = c.renew(&forged(serial, at, nonce, 0xc7));
+        assert_eq!(
+            problem(status, &ct, &body),
+            (403, "unknown-device-key".into()),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.contains(serial), "{text}");
+        serde_json::from_str::<serde_json::Value>(&text.replace(serial, "SERIAL")).unwrap()
+    };
+    let in_force = refused(&v.serial, now, 1);
+    let voided = void_a_new_pbx(v, now);
+    assert_eq!(refused(&voided, now, 2), in_force);
+    decommission(v, now);
+    let stopped = T0 + 6 * 24 * HOUR;
+    clock.set(stopped);
+    assert_eq!(refused(&v.serial, stopped, 3), in_force);
+    let deleted = T0 + 15 * 24 * HOUR;
+    clock.set(deleted);
+    assert_eq!(refused(&v.serial, deleted, 4), in_force);
+    // And the device itself hears why.
+    let (status, ct, body) = c.renew(&renewal(&v.serial, deleted, 5));
+    assert_eq!(problem(status, &ct, &body), (410, "deleted".into()));
+    let (status, ct, body) = c.renew(&renewal(&voided, deleted, 6));
+    assert_eq!(problem(status, &ct, &body), (410, "voided".into()));
+    let m = server.metrics();
+    assert_eq!(m.count("renew", "unknown-device-key"), 4);
+    assert_eq!(m.count("renew", "voided"), 1);
+    assert_eq!(m.count("renew", "stopped"), 0);
+    stop(&rt, server);
+    // Nothing but the decommission was recorded.
+    assert_eq!(v.history().len(), before + 1);
 }
 
 /// A bulk row records its request's nonce as a single command does: the

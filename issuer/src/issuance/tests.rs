@@ -714,21 +714,8 @@ fn online_renewal_refuses_stopped_deleted_and_voided_pbxs() {
         "{e}"
     );
 
-    let mut f = fixture();
-    let first = f
-        .issue(&order(), &samples::request(), &opts("2026-01-02"))
-        .unwrap();
-    f.run(|w, i| {
-        crate::lifecycle::void(
-            w,
-            i,
-            &first.license.id,
-            "wrong customer",
-            t("2026-01-02T12:00:00Z"),
-        )
-    })
-    .unwrap();
-    let r = online_request(&first.license.serial, b"nonce-online-020");
+    let (mut f, voided) = voided_first_activation();
+    let r = online_request(&voided, b"nonce-online-020");
     let e = f
         .run(|w, i| renew_online(w, i, &r, t("2026-01-03")))
         .unwrap_err();
@@ -1150,6 +1137,100 @@ fn a_forged_copy_gets_no_renewal_and_no_change() {
     assert_eq!(latest_sequence(&f, &serial), 1);
     // The device's own request still renews.
     f.run(|w, i| renew_once(w, i, &r, "2026-01-03")).unwrap();
+    assert_eq!(latest_sequence(&f, &serial), 2);
+}
+
+/// The voided first activation of the sample appliance: its fixture and
+/// serial.
+fn voided_first_activation() -> (Fixture, String) {
+    let mut f = fixture();
+    let first = f
+        .issue(&order(), &samples::request(), &opts("2026-01-02"))
+        .unwrap();
+    f.run(|w, i| {
+        crate::lifecycle::void(
+            w,
+            i,
+            &first.license.id,
+            "wrong customer",
+            t("2026-01-02T12:00:00Z"),
+        )
+    })
+    .unwrap();
+    (f, first.license.serial)
+}
+
+/// Every renewal path a device request takes: the service's, the CLI's
+/// with a request file, and the plain rule.
+fn renewal_paths(f: &mut Fixture, r: &RequestData, now: &str) -> [Error; 3] {
+    [
+        f.run(|w, i| renew_online(w, i, r, t(now))).unwrap_err(),
+        f.run(|w, i| renew_once(w, i, r, now)).unwrap_err(),
+        f.run(|w, i| renew(w, i, r, t(now))).unwrap_err(),
+    ]
+}
+
+#[test]
+fn a_forged_renewal_learns_nothing_of_a_stopped_or_deleted_pbx() {
+    // Stopped on 2026-01-10 (+5 days), deleted on 2026-01-19 (+14 days).
+    let (mut f, serial) = decommissioned();
+    for (n, now) in ["2026-01-08", "2026-01-11", "2026-01-20"]
+        .iter()
+        .enumerate()
+    {
+        let nonce = [0x40 + u8::try_from(n).unwrap(); 16];
+        let copy = forged(&online_request(&serial, &nonce), 0x70);
+        for e in renewal_paths(&mut f, &copy, now) {
+            unknown_key(&e, &serial);
+        }
+    }
+    // The device itself still hears why.
+    let own = online_request(&serial, b"nonce-own-000011");
+    let [online, by_hand, plain] = renewal_paths(&mut f, &own, "2026-01-11");
+    for e in [online, by_hand, plain] {
+        assert!(
+            matches!(e, Error::Policy(PolicyError::PbxStopped { .. })),
+            "{e:?}"
+        );
+    }
+    for e in renewal_paths(&mut f, &own, "2026-01-20") {
+        assert!(
+            matches!(e, Error::Policy(PolicyError::PbxDeleted { .. })),
+            "{e:?}"
+        );
+    }
+    // The operator who accepts a new key hears why nothing is renewed.
+    let e = f
+        .run(|w, i| renew_recorded(w, i, &forged(&own, 0x71), t("2026-01-11"), "k", true))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::PbxStopped { .. })),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn a_forged_renewal_learns_nothing_of_a_voided_license() {
+    let (mut f, serial) = voided_first_activation();
+    let own = online_request(&serial, b"nonce-own-000021");
+    let copy = forged(&own, 0x72);
+    for e in renewal_paths(&mut f, &copy, "2026-01-03") {
+        unknown_key(&e, &serial);
+    }
+    for e in renewal_paths(&mut f, &own, "2026-01-03") {
+        assert!(
+            matches!(e, Error::Policy(PolicyError::Voided { .. })),
+            "{e:?}"
+        );
+    }
+    let e = f
+        .run(|w, i| renew_recorded(w, i, &copy, t("2026-01-03"), "k", true))
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Policy(PolicyError::Voided { .. })),
+        "{e:?}"
+    );
+    // Nothing was recorded by any of it.
     assert_eq!(latest_sequence(&f, &serial), 2);
 }
 
