@@ -24,6 +24,18 @@ pub const DELETE_AFTER_DAYS: i64 = 14;
 /// (docs/rules.md: changes are recommended at least 2 days before expiry).
 pub const WARN_DAYS_BEFORE_TERM_END: i64 = 2;
 
+/// What was wrong with a request signed by a device key the PBX never
+/// used ([`PolicyError::UnknownDeviceKey`]; `key` is the first 16 hex
+/// digits): the one wording of it. The CLI and the license service append
+/// what to do, which differs on purpose: the CLI's operator may accept the
+/// key (`--new-device-key`), the service never does.
+#[must_use]
+pub fn unknown_device_key(serial: &str, key: &str) -> String {
+    format!(
+        "the request for {serial} is signed by a device key this PBX never used (key {key}): nothing was issued"
+    )
+}
+
 /// An order or request that breaks a rule. Exit code 2.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -253,7 +265,7 @@ pub enum PolicyError {
     /// none of the requests answered for its current binding was signed
     /// with: anyone who has seen one request file can copy its identity
     /// and re-sign it with a key of their own.
-    #[error("the request for {serial} is signed by a device key this PBX never used (key {key}): nothing was issued; if the PBX really has a new key (its storage was wiped or replaced), accept it explicitly with `--new-device-key` on the same command, after confirming with the site that the request is theirs")]
+    #[error("{}; if the PBX really has a new key (its storage was wiped or replaced), accept it explicitly with `--new-device-key` on the same command, after confirming with the site that the request is theirs", unknown_device_key(serial, key))]
     UnknownDeviceKey {
         /// The serial.
         serial: String,

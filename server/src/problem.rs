@@ -12,6 +12,10 @@ use tessera_issuer::policy::PolicyError;
 /// The media type of a problem.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// What a device refused with `unknown-device-key` does: unlike the CLI's
+/// operator (`--new-device-key`), the service never accepts a new key.
+pub const SERVICE_NEVER_ACCEPTS_A_NEW_KEY: &str = "The service never accepts a new device key: if the device really has a new key (its storage was wiped), make a request file (`tessera-agent request`) and have the vendor accept the key offline (`tessera renew --new-device-key`); online renewals work again from then on";
+
 /// Why a request was refused: the `type` of the problem
 /// (`urn:tessera:problem:<code>`) and its HTTP status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -244,8 +248,11 @@ impl Problem {
             }
             Kind::Unavailable => "the ledger is busy; try again later".into(),
             Kind::UnknownDeviceKey => match e {
+                // What was wrong is the issuer's wording; what to do is
+                // the service's own: it never accepts a new key.
                 Error::Policy(PolicyError::UnknownDeviceKey { serial, key }) => format!(
-                    "the request for {serial} is signed by a device key this PBX never used (key {key}); nothing was issued. The service never accepts a new device key: if the device really has a new key (its storage was wiped), make a request file (`tessera-agent request`) and have the vendor accept the key offline (`tessera renew --new-device-key`); online renewals work again from then on"
+                    "{}. {SERVICE_NEVER_ACCEPTS_A_NEW_KEY}",
+                    tessera_issuer::policy::unknown_device_key(serial, key)
                 ),
                 _ => e.to_string(),
             },
@@ -275,5 +282,41 @@ impl IntoResponse for Problem {
         }
         r.extensions_mut().insert(self.kind());
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_device_key_shares_the_issuers_wording_and_says_its_own_remedy() {
+        let e = Error::Policy(PolicyError::UnknownDeviceKey {
+            serial: "SW-2026-000001".into(),
+            key: "0123456789abcdef".into(),
+        });
+        let shared =
+            tessera_issuer::policy::unknown_device_key("SW-2026-000001", "0123456789abcdef");
+        let cli = e.to_string();
+        let service = Problem::from_issuer(&e);
+        assert_eq!(service.kind(), Kind::UnknownDeviceKey);
+        assert!(cli.starts_with(&shared), "{cli}");
+        assert!(service.detail.starts_with(&shared), "{}", service.detail);
+        // What to do differs: the operator may accept the key, the
+        // service never does.
+        assert!(
+            cli.contains("accept it explicitly with `--new-device-key`"),
+            "{cli}"
+        );
+        assert!(
+            service.detail.ends_with(SERVICE_NEVER_ACCEPTS_A_NEW_KEY),
+            "{}",
+            service.detail
+        );
+        assert!(
+            !service.detail.contains("accept it explicitly"),
+            "{}",
+            service.detail
+        );
     }
 }
