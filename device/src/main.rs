@@ -322,8 +322,10 @@ Exit codes:
   2          refused (the server's reason is printed: replaced, unknown,
              voided, stopped, deleted ...) or an error; the license in
              force stays
-  4          the server could not be reached; the license in force stays,
-             its grace state is printed
+  4          try again later; the license in force stays, its grace state
+             is printed: the server could not be reached
+             (server_unreachable), or it is up but rate-limited the PBX
+             (rate_limited: HTTP 429, the message says when to ask again)
 
 Examples:
   tessera-agent renew                                   the server in agent.toml
@@ -343,7 +345,9 @@ Exit codes:
   0, 10..13  activated and installed: the mode of the new license (as check)
   2          refused (the server's reason is printed: unregistered,
              hw-unregistered, already-activated, stopped ...) or an error
-  4          the server could not be reached
+  4          try again later: the server could not be reached
+             (server_unreachable), or it rate-limited the request
+             (rate_limited: HTTP 429, the message says when to ask again)
 
 Examples:
   tessera-agent activate                                the server in agent.toml
@@ -615,8 +619,8 @@ fn print_report(report: &Report, json: bool, full: bool) -> Result<u8, AgentErro
 
 /// Prints an online renewal: the attempt on standard error (or in the
 /// JSON), then the decision as `check` prints it. `renew` exits 2 when
-/// refused and 4 when the server was out of reach; `check --online` always
-/// with the mode.
+/// refused and 4 when the server was out of reach or rate-limited the PBX
+/// (try again later); `check --online` always with the mode.
 fn print_online(outcome: &Online, json: bool, renew: bool) -> Result<u8, AgentError> {
     let r = &outcome.renewal;
     match r.outcome {
@@ -633,6 +637,9 @@ fn print_online(outcome: &Online, json: bool, renew: bool) -> Result<u8, AgentEr
             r.attempts
         ),
         "not_due" => {}
+        // Its message says that the license in force stays, and when to
+        // ask again.
+        "rate_limited" => say_err!("tessera-agent: {}", r.error.as_deref().unwrap_or("")),
         _ => say_err!(
             "tessera-agent: could not get a license from the server: {}; the license in force stays",
             r.error.as_deref().unwrap_or("")
@@ -653,7 +660,7 @@ fn print_online(outcome: &Online, json: bool, renew: bool) -> Result<u8, AgentEr
         print_report(&outcome.report, false, false)?
     };
     Ok(match (&outcome.error, renew) {
-        (Some(e), true) if e.unreachable() => EXIT_UNREACHABLE,
+        (Some(e), true) if e.try_later() => EXIT_UNREACHABLE,
         (Some(_), true) => EXIT_REFUSED,
         _ => code,
     })

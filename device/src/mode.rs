@@ -29,9 +29,11 @@ pub const EXIT_REFUSED: u8 = 2;
 /// `check`, `status` and `install` keep the mode's exit code then: the
 /// decision stands.
 pub const EXIT_OUTPUT: u8 = 3;
-/// Exit code of `renew --server`: the license service could not be
-/// reached (after its retries); the license in force stays and the offline
-/// grace rules apply.
+/// Exit code of `renew` and `activate`: try again later. The license
+/// service could not be reached (`server_unreachable`), or it is up but
+/// still rate-limited the PBX after the retries (`rate_limited`, with the
+/// server's `Retry-After`); the license in force stays and the offline
+/// grace rules apply. `check --online` exits with the mode instead.
 pub const EXIT_UNREACHABLE: u8 = 4;
 /// Exit code: full service, renewal due.
 pub const EXIT_RENEWAL_DUE: u8 = 10;

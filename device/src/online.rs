@@ -14,8 +14,10 @@
 //!   exponential backoff and jitter, each time with a new request (the
 //!   server refuses a nonce it has answered). A refusal (an RFC 9457
 //!   problem: replaced, unregistered, voided, ...) is final.
-//! - When the server cannot be reached, the license in force stays and the
-//!   offline grace rules apply exactly as without a network.
+//! - When the server cannot be reached, or is up but still rate-limits the
+//!   PBX (429) after the last retry, the license in force stays and the
+//!   offline grace rules apply exactly as without a network; the two are
+//!   told apart (`server_unreachable`, `rate_limited`).
 //! - Nothing here runs unless asked (`renew --server`, `check --online`).
 
 use core::time::Duration;
@@ -81,6 +83,19 @@ pub enum OnlineError {
         /// The last failure.
         reason: String,
     },
+    /// The server is up but answered 429 (too many requests) to the last
+    /// attempt: ask again later, after `retry_after` seconds when it said.
+    #[error("the license server {url} is up but refused the request for now: too many requests (HTTP 429 after {attempts} attempt(s)){}; {}", problem_suffix(detail.as_deref()), try_again(*retry_after))]
+    RateLimited {
+        /// The URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The server's `Retry-After` of its last answer, in seconds.
+        retry_after: Option<u64>,
+        /// The problem's detail, escaped, when it sent one.
+        detail: Option<String>,
+    },
     /// The server refused the request (final).
     #[error("the license server refused the request ({code}): {detail}")]
     Refused {
@@ -101,6 +116,27 @@ impl OnlineError {
         matches!(self, Self::Unreachable { .. })
     }
 
+    /// Whether asking again later may succeed: the server was out of reach
+    /// or rate-limited the PBX. The license in force stays and the offline
+    /// grace rules apply, as without a network; `renew` and `activate`
+    /// exit 4 ([`crate::mode::EXIT_UNREACHABLE`]).
+    #[must_use]
+    pub fn try_later(&self) -> bool {
+        matches!(self, Self::Unreachable { .. } | Self::RateLimited { .. })
+    }
+
+    /// Attempts made, when the server was asked.
+    #[must_use]
+    pub fn attempts(&self) -> Option<u32> {
+        match self {
+            Self::Unreachable { attempts, .. } | Self::RateLimited { attempts, .. } => {
+                Some(*attempts)
+            }
+            Self::Refused { .. } => Some(1),
+            _ => None,
+        }
+    }
+
     /// A stable code for scripts and JSON.
     #[must_use]
     pub fn code(&self) -> &'static str {
@@ -109,8 +145,22 @@ impl OnlineError {
             Self::BadUrl { .. } => "bad_server_url",
             Self::NoPin { .. } | Self::Pin { .. } => "server_pin",
             Self::Unreachable { .. } => "server_unreachable",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Refused { .. } => "server_refused",
         }
+    }
+}
+
+/// `: detail` of a 429's problem, when it had one.
+fn problem_suffix(detail: Option<&str>) -> String {
+    detail.map(|d| format!(": {d}")).unwrap_or_default()
+}
+
+/// When to ask again after a 429.
+fn try_again(retry_after: Option<u64>) -> String {
+    match retry_after {
+        Some(s) => format!("try again in {s} s or later (the server's Retry-After); the license in force stays meanwhile"),
+        None => "try again later; the license in force stays meanwhile".into(),
     }
 }
 
@@ -172,7 +222,8 @@ pub struct ServerSpec {
 /// What a renewal attempt came to, for the report.
 #[derive(Clone, Debug, Serialize)]
 pub struct RenewalSummary {
-    /// `renewed`, `activated`, `not_due`, `unreachable` or `refused`.
+    /// `renewed`, `activated`, `not_due`, `unreachable`, `rate_limited` or
+    /// `refused`.
     pub outcome: &'static str,
     /// The server asked.
     pub server: String,
@@ -184,9 +235,14 @@ pub struct RenewalSummary {
     /// Why not, when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The failure's code (`server_unreachable`, `server_refused`, ...).
+    /// The failure's code (`server_unreachable`, `rate_limited`,
+    /// `server_refused`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// Seconds the server asked to wait (`Retry-After`), when it
+    /// rate-limited the PBX.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
     /// The problem code the server answered with (`replaced`, ...).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -227,6 +283,9 @@ enum Attempt {
     Retry {
         reason: String,
         after: Option<Duration>,
+        /// A 429: the server is up, but refuses for now (with the
+        /// problem's detail, when it sent one).
+        limited: Option<Option<String>>,
     },
 }
 
@@ -301,19 +360,32 @@ impl Client {
             let reason = match self.attempt(&endpoint, &request) {
                 Attempt::License(bytes) => return Ok((bytes, attempts)),
                 Attempt::Refused(e) => return Err(e.into()),
-                Attempt::Retry { reason, after } => {
+                Attempt::Retry {
+                    reason,
+                    after,
+                    limited,
+                } => {
                     if attempts > self.spec.retries {
-                        reason
+                        (reason, after, limited)
                     } else {
                         sleep(backoff(self.spec.backoff, attempts, after));
                         continue;
                     }
                 }
             };
-            return Err(OnlineError::Unreachable {
-                url: escaped(&self.spec.url).to_string(),
-                attempts,
-                reason,
+            let url = escaped(&self.spec.url).to_string();
+            return Err(match reason {
+                (_, after, Some(detail)) => OnlineError::RateLimited {
+                    url,
+                    attempts,
+                    retry_after: after.map(|d| d.as_secs()),
+                    detail,
+                },
+                (reason, _, None) => OnlineError::Unreachable {
+                    url,
+                    attempts,
+                    reason,
+                },
             }
             .into());
         }
@@ -332,6 +404,7 @@ impl Client {
                 return Attempt::Retry {
                     reason: escaped(&e.to_string()).to_string(),
                     after: None,
+                    limited: None,
                 }
             }
         };
@@ -359,6 +432,7 @@ impl Client {
                 return Attempt::Retry {
                     reason: format!("the answer could not be read: {}", escaped(&e.to_string())),
                     after: None,
+                    limited: None,
                 }
             }
         };
@@ -373,9 +447,15 @@ impl Client {
                 .unwrap_or_default()
         );
         match status {
-            408 | 429 | 500..=599 => Attempt::Retry {
+            429 => Attempt::Retry {
                 reason: described,
                 after: retry_after,
+                limited: Some(detail),
+            },
+            408 | 500..=599 => Attempt::Retry {
+                reason: described,
+                after: retry_after,
+                limited: None,
             },
             200 => Attempt::Retry {
                 reason: format!(
@@ -383,6 +463,7 @@ impl Client {
                     escaped(&content_type)
                 ),
                 after: None,
+                limited: None,
             },
             _ => Attempt::Refused(OnlineError::Refused {
                 code: code.unwrap_or_else(|| format!("http-{status}")),
@@ -539,18 +620,67 @@ mod tests {
         assert!(e.to_string().contains("BEGIN CERTIFICATE"), "{e}");
     }
 
-    #[test]
-    fn an_unreachable_server_is_retried_with_fresh_requests() {
-        // A port nobody listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+    /// A license service on loopback that answers every request with
+    /// `status`, `headers` and `body`: its URL, and the number of requests
+    /// it answered once `stop` is called.
+    fn answering(
+        status: &'static str,
+        headers: &'static str,
+        body: &'static str,
+    ) -> (String, impl FnOnce() -> usize) {
+        use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let done = Arc::new(core::sync::atomic::AtomicBool::new(false));
+        let stop_flag = Arc::clone(&done);
+        let thread = std::thread::spawn(move || {
+            let mut answered = 0;
+            for stream in listener.incoming() {
+                if done.load(core::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+                let mut request = vec![0; length];
+                reader.read_exact(&mut request).unwrap();
+                write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .unwrap();
+                answered += 1;
+            }
+            answered
+        });
+        let stop_url = url.clone();
+        let stop = move || {
+            stop_flag.store(true, core::sync::atomic::Ordering::SeqCst);
+            // Wakes the accept loop.
+            let _ = std::net::TcpStream::connect(stop_url.trim_start_matches("http://"));
+            thread.join().unwrap()
+        };
+        (url, stop)
+    }
+
+    /// A renewal with `url` and `retries` that fails: its error, the
+    /// requests made and the waits between them.
+    fn renew_counting(url: &str, retries: u32) -> (OnlineError, u8, Vec<Duration>) {
         let client = Client::new(ServerSpec {
-            url: format!("http://127.0.0.1:{port}"),
+            url: url.to_owned(),
             ca: None,
-            retries: 3,
+            retries,
             backoff: Duration::from_millis(1),
         })
         .unwrap();
@@ -565,6 +695,83 @@ mod tests {
                 |d| slept.push(d),
             )
             .unwrap_err();
+        (e, made, slept)
+    }
+
+    #[test]
+    fn a_rate_limited_renewal_has_its_own_outcome_and_says_when_to_ask_again() {
+        let (url, stop) = answering(
+            "429 Too Many Requests",
+            "content-type: application/problem+json\r\nretry-after: 7\r\n",
+            r#"{"type":"urn:tessera:problem:rate-limited","title":"Too many requests","status":429,"detail":"too many requests for SW-2026-000001; ask again in 7 s","code":"rate-limited","retry_after":7}"#,
+        );
+        let (e, made, slept) = renew_counting(&url, 2);
+        // Retried as before, each wait at least the server's Retry-After.
+        assert_eq!(stop(), 3);
+        assert_eq!(made, 3);
+        assert_eq!(slept.len(), 2);
+        assert!(
+            slept.iter().all(|d| *d >= Duration::from_secs(7)),
+            "{slept:?}"
+        );
+        // Its own outcome: not unreachable, but to be tried later.
+        assert_eq!(e.code(), "rate_limited");
+        assert!(!e.unreachable());
+        assert!(e.try_later());
+        assert_eq!(e.attempts(), Some(3));
+        assert!(matches!(
+            &e,
+            OnlineError::RateLimited {
+                retry_after: Some(7),
+                ..
+            }
+        ));
+        let text = e.to_string();
+        for part in [
+            url.as_str(),
+            "is up but refused the request for now",
+            "HTTP 429 after 3 attempt(s)",
+            "too many requests for SW-2026-000001",
+            "try again in 7 s",
+            "the license in force stays",
+        ] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        assert!(!text.contains("could not be reached"), "{text}");
+    }
+
+    #[test]
+    fn a_429_without_retry_after_or_problem_still_says_to_try_later() {
+        let (url, stop) = answering("429 Too Many Requests", "", "slow down");
+        let (e, _, _) = renew_counting(&url, 0);
+        assert_eq!(stop(), 1);
+        assert_eq!(e.code(), "rate_limited");
+        let text = e.to_string();
+        assert!(
+            text.contains("(HTTP 429 after 1 attempt(s)); try again later"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_5xx_stays_unreachable() {
+        // Only a 429 says the server is up and refuses for now.
+        let (url, stop) = answering("503 Service Unavailable", "", "");
+        let (e, _, _) = renew_counting(&url, 0);
+        assert_eq!(stop(), 1);
+        assert_eq!(e.code(), "server_unreachable");
+        assert!(e.try_later());
+    }
+
+    #[test]
+    fn an_unreachable_server_is_retried_with_fresh_requests() {
+        // A port nobody listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (e, made, slept) = renew_counting(&format!("http://127.0.0.1:{port}"), 3);
         assert!(e.unreachable(), "{e}");
         assert!(e.to_string().contains("4 attempt(s)"), "{e}");
         assert_eq!(made, 4);
@@ -676,6 +883,7 @@ impl crate::Agent {
                         sequence: None,
                         error: None,
                         code: None,
+                        retry_after: None,
                         problem: None,
                     },
                     report,
@@ -702,6 +910,7 @@ impl crate::Agent {
                         sequence: Some(report.license.sequence),
                         error: None,
                         code: None,
+                        retry_after: None,
                         problem: None,
                     },
                     report,
@@ -714,26 +923,26 @@ impl crate::Agent {
                     Err(_) if force => return Err(e.into()),
                     Err(other) => return Err(other),
                 };
-                let attempts = match &e {
-                    OnlineError::Unreachable { attempts, .. } => *attempts,
-                    _ => 1,
+                let (outcome, retry_after, problem) = match &e {
+                    OnlineError::Unreachable { .. } => ("unreachable", None, None),
+                    OnlineError::RateLimited { retry_after, .. } => (
+                        "rate_limited",
+                        *retry_after,
+                        Some("rate-limited".to_owned()),
+                    ),
+                    OnlineError::Refused { code, .. } => ("refused", None, Some(code.clone())),
+                    _ => ("refused", None, None),
                 };
                 Ok(Online {
                     renewal: RenewalSummary {
-                        outcome: if e.unreachable() {
-                            "unreachable"
-                        } else {
-                            "refused"
-                        },
+                        outcome,
                         server,
-                        attempts,
+                        attempts: e.attempts().unwrap_or(1),
                         sequence: None,
                         error: Some(e.to_string()),
                         code: Some(e.code().to_owned()),
-                        problem: match &e {
-                            OnlineError::Refused { code, .. } => Some(code.clone()),
-                            _ => None,
-                        },
+                        retry_after,
+                        problem,
                     },
                     report,
                     error: Some(e),

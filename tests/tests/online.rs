@@ -588,12 +588,36 @@ fn refusals_sent_for_a_pbx_leave_its_agent_renewing() {
         assert_eq!(renewed["renewal"]["outcome"], "renewed", "{renewed}");
         assert_eq!(renewed["license"]["sequence"], sequence);
     }
-    // The burst is the device's own, and it has spent it.
+    // The burst is the device's own, and it has spent it: rate-limited,
+    // told apart from a server out of reach, with when to ask again; the
+    // license in force stays (exit 4: try again later).
     let limited = site
         .agent(&["renew", "--json", "--now", &at(now)])
         .code(4)
         .json();
-    assert_eq!(limited["renewal"]["outcome"], "unreachable", "{limited}");
+    assert_eq!(limited["renewal"]["outcome"], "rate_limited", "{limited}");
+    assert_eq!(limited["renewal"]["code"], "rate_limited", "{limited}");
+    assert_eq!(limited["renewal"]["problem"], "rate-limited", "{limited}");
+    assert!(limited["renewal"]["retry_after"].as_u64().unwrap() > 0);
+    assert_eq!(limited["license"]["sequence"], 3, "{limited}");
     let error = limited["renewal"]["error"].as_str().unwrap();
-    assert!(error.contains("HTTP 429 (rate-limited)"), "{error}");
+    assert!(
+        error.contains("is up but refused the request for now"),
+        "{error}"
+    );
+    assert!(error.contains("HTTP 429 after 1 attempt(s)"), "{error}");
+    assert!(error.contains("try again in "), "{error}");
+    site.agent(&["renew", "--now", &at(now)])
+        .code(4)
+        .says("is up but refused the request for now");
+    // The periodic check keeps the verdict's exit code when the renewal it
+    // tries is rate-limited: the license's, as offline.
+    let later = now + 40 * DAY;
+    service.clock.set(later);
+    let offline = site.agent(&["check", "--json", "--now", &at(later)]);
+    let checked = check_online(&site, later).code(offline.code);
+    assert_ne!(offline.code, 4);
+    let checked = checked.json();
+    assert_eq!(checked["renewal"]["outcome"], "rate_limited", "{checked}");
+    assert_eq!(checked["mode"], offline.json()["mode"]);
 }
