@@ -578,15 +578,18 @@ fn main() -> ExitCode {
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
+            // A server out of reach or rate-limiting is "try again later"
+            // also when no license is installed to fall back on (a first
+            // `activate`), not a refusal.
+            let code = match &e {
+                AgentError::Online(o) if o.try_later() => EXIT_UNREACHABLE,
+                _ => EXIT_REFUSED,
+            };
             if json {
-                out::stdout(tessera_cli::json_error(
-                    e.code(),
-                    &e.to_string(),
-                    EXIT_REFUSED,
-                ));
+                out::stdout(tessera_cli::json_error(e.code(), &e.to_string(), code));
             }
             say_err!("tessera-agent: {e}");
-            EXIT_REFUSED
+            code
         }
     };
     ExitCode::from(out::finish(code, decision))

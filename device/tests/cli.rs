@@ -515,3 +515,62 @@ fn a_license_saved_with_a_byte_order_mark_installs() {
         .code(0)
         .stdout(predicates::str::contains("sequence 2"));
 }
+
+/// A license service on loopback that answers one request with 429 (too
+/// many requests, `Retry-After: 30`, a problem body): its URL and the
+/// thread, which ends after the answer.
+fn one_429() -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let thread = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut length = 0;
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 2 {
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+            line.clear();
+        }
+        reader.read_exact(&mut vec![0; length]).unwrap();
+        let body = r#"{"code":"rate-limited","detail":"too many requests; ask again in 30 s","status":429}"#;
+        write!(
+            stream,
+            "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/problem+json\r\nretry-after: 30\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+    });
+    (url, thread)
+}
+
+#[test]
+fn a_rate_limited_first_activation_exits_4_not_refused() {
+    let d = Device::appliance();
+    fs::write(d.state_file("agent.toml"), "server_retries = 0\n").unwrap();
+    let (url, server) = one_429();
+    let out = d
+        .cmd()
+        .args(["activate", "--json", "--server", &url])
+        .assert()
+        .code(4)
+        .get_output()
+        .clone();
+    server.join().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["error"]["code"], "rate_limited", "{v}");
+    assert_eq!(v["exit_code"], 4, "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("is up but refused the request for now"),
+        "{message}"
+    );
+    assert!(message.contains("try again in 30 s"), "{message}");
+    assert!(
+        stderr(&out).contains("try again in 30 s"),
+        "{}",
+        stderr(&out)
+    );
+}
