@@ -106,6 +106,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod activation;
 pub mod armor;
 pub mod binding;
 pub mod cbor;
