@@ -19,6 +19,7 @@
 //! server = "https://licenses.vendor.example"  # online renewal (`check --online`, `renew`)
 //! server_ca = "vendor-ca.pem"  # the vendor's CA (or a self-signed server certificate), pinned
 //! server_retries = 4           # retries with backoff when the server cannot be reached
+//! activation_code = "7K3QD-9XW2M-TR4FZ-B8N6P" # the vendor's one-time code for `activate`
 //! ```
 //!
 //! Every value is checked when the file is read, with the same
@@ -128,6 +129,9 @@ pub struct AgentConfig {
     /// Retries after a first attempt that could not reach the server;
     /// default [`crate::online::DEFAULT_RETRIES`].
     pub server_retries: Option<u32>,
+    /// The one-time activation code the vendor gave for this PBX (`tessera
+    /// pbx activation`), sent by `tessera-agent activate`; never shown.
+    pub activation_code: Option<String>,
 }
 
 impl AgentConfig {
@@ -221,6 +225,10 @@ impl AgentConfig {
         }
         if let Some(url) = &self.server {
             crate::online::check_url(url).map_err(|reason| invalid("server", reason))?;
+        }
+        if let Some(code) = &self.activation_code {
+            tessera_verifier::activation::ActivationCode::parse(code)
+                .map_err(|e| invalid("activation_code", e.to_string()))?;
         }
         if let Some(n) = self.server_retries {
             if n > 20 {
@@ -354,6 +362,33 @@ mod tests {
             parse("min_components = -1"),
             Err(ConfigError::Syntax { .. })
         ));
+    }
+
+    #[test]
+    fn an_activation_code_is_checked_and_never_repeated() {
+        let c = parse("activation_code = \"7k3qd 9xw2m tr4fz b8n6p\"").unwrap();
+        assert_eq!(
+            c.activation_code.as_deref(),
+            Some("7k3qd 9xw2m tr4fz b8n6p")
+        );
+        for bad in [
+            "7K3QD-9XW2M-TR4FZ",
+            "7K3QD-9XW2M-TR4FZ-B8N6U",
+            "SECRET\\u001b[2J-9XW2M-TR4FZ",
+        ] {
+            let text = format!("activation_code = \"{bad}\"");
+            match parse(&text) {
+                Err(e @ ConfigError::Invalid { .. }) => {
+                    let shown = e.to_string();
+                    assert!(shown.contains("activation_code"), "{shown}");
+                    assert!(
+                        !shown.contains("TR4FZ") && !shown.contains("SECRET"),
+                        "{shown}"
+                    );
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -229,6 +229,10 @@ enum Command {
     Activate {
         #[command(flatten)]
         online: OnlineArgs,
+        /// The activation code the vendor gave for this PBX
+        /// [default: `activation_code` in agent.toml].
+        #[arg(long, value_name = "CODE")]
+        code: Option<String>,
     },
     /// Show the verdict, days left, last renewal, entitlements and sharing role.
     #[command(
@@ -334,23 +338,30 @@ Examples:
 const ACTIVATE_HELP: &str = "\
 The first license of a PBX the vendor entered in its registry, without
 carrying files: a VM or Cloud PBX with the serial `tessera pbx add`
-allocated (`serial` in agent.toml), an appliance by its HW serial once the
-vendor entered it. The request is made and signed here (as `request` makes
-it), sent to POST URL/v1/activate, and the answer installed as `install`
-installs a file; retries as `renew` makes them. A PBX with a license renews
-(`renew`); an appliance the vendor has not entered is refused
-(hw-unregistered): send `request`'s file to the vendor instead.
+allocated (`sw_serial` in agent.toml), an appliance by its HW serial once
+the vendor entered it. The vendor gives the site a one-time activation code
+with the serial (`tessera pbx activation`): `activation_code` in agent.toml,
+or --code (which wins); it is sent in the Tessera-Activation-Code header
+over the pinned connection and never printed. The request is made and
+signed here (as `request` makes it), sent to POST URL/v1/activate, and the
+answer installed as `install` installs a file; retries as `renew` makes
+them. Without the right code, or for a PBX that cannot be activated, the
+service answers activation-refused and says no more: ask the vendor for a
+(new) code, or send `request`'s file to the vendor instead. A PBX with a
+license renews (`renew`).
 
 Exit codes:
   0, 10..13  activated and installed: the mode of the new license (as check)
-  2          refused (the server's reason is printed: unregistered,
-             hw-unregistered, already-activated, stopped ...) or an error
+  2          refused (the server's reason is printed: activation-refused;
+             to the PBX's own device already-activated, stopped ...) or an
+             error
   4          try again later: the server could not be reached
              (server_unreachable), or it rate-limited the request
              (rate_limited: HTTP 429, the message says when to ask again)
 
 Examples:
-  tessera-agent activate                                the server in agent.toml
+  tessera-agent activate                                the server and code in agent.toml
+  tessera-agent activate --code 7K3QD-9XW2M-TR4FZ-B8N6P
   tessera-agent activate --server https://licenses.vendor.example --server-ca vendor-ca.pem";
 
 const SEATS_HELP: &str = "\
@@ -571,7 +582,8 @@ fn main() -> ExitCode {
                 online: OnlineArgs { json: true, .. }
             }
             | Command::Activate {
-                online: OnlineArgs { json: true, .. }
+                online: OnlineArgs { json: true, .. },
+                ..
             }
             | Command::Status { json: true, .. }
     ) || matches!(&cli.command, Command::Seats { command, .. } if command.json());
@@ -856,7 +868,7 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             print_report(&report, json, false)
         }
         Command::Renew { online } => ask_server(options, online, Route::Renew),
-        Command::Activate { online } => ask_server(options, online, Route::Activate),
+        Command::Activate { online, code } => activate(options, online, code.as_deref()),
         Command::Status {
             keyring,
             catalog,
@@ -888,6 +900,32 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
     }
 }
 
+/// `activate`: the code from `--code`, else from agent.toml; then as
+/// [`ask_server`].
+fn activate(
+    mut options: AgentOptions,
+    a: OnlineArgs,
+    code: Option<&str>,
+) -> Result<u8, AgentError> {
+    options.keyring = a.keyring.clone();
+    let agent = Agent::new(options)?;
+    let text = code
+        .map(str::to_owned)
+        .or_else(|| agent.config().activation_code.clone());
+    let code = text
+        .map(|t| {
+            tessera_verifier::activation::ActivationCode::parse(&t).map_err(|e| AgentError::Input {
+                path: "the activation code (--code or activation_code in agent.toml)".into(),
+                reason: e.to_string(),
+            })
+        })
+        .transpose()?;
+    let spec = agent.server_spec(a.server.as_deref(), a.server_ca.as_deref())?;
+    let now = || now_or_clock(a.now.as_deref());
+    let outcome = agent.activate_online(spec, code, &now, std::thread::sleep)?;
+    print_online(&outcome, a.json, true)
+}
+
 /// `renew` and `activate`: ask the server now, install its answer.
 fn ask_server(mut options: AgentOptions, a: OnlineArgs, route: Route) -> Result<u8, AgentError> {
     options.keyring = a.keyring;
@@ -895,7 +933,7 @@ fn ask_server(mut options: AgentOptions, a: OnlineArgs, route: Route) -> Result<
     let spec = agent.server_spec(a.server.as_deref(), a.server_ca.as_deref())?;
     let now = || now_or_clock(a.now.as_deref());
     let outcome = match route {
-        Route::Activate => agent.activate_online(spec, &now, std::thread::sleep)?,
+        Route::Activate => agent.activate_online(spec, None, &now, std::thread::sleep)?,
         _ => agent.renew_online(spec, true, &now, std::thread::sleep)?,
     };
     print_online(&outcome, a.json, true)

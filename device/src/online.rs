@@ -253,6 +253,8 @@ pub struct RenewalSummary {
 pub struct Client {
     agent: ureq::Agent,
     spec: ServerSpec,
+    /// Sent as the `Tessera-Activation-Code` header (activations only).
+    code: Option<tessera_verifier::activation::ActivationCode>,
 }
 
 /// What the agent asks the service for.
@@ -318,7 +320,11 @@ impl Client {
             .user_agent(concat!("tessera-agent/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        Ok(Self { agent, spec })
+        Ok(Self {
+            agent,
+            spec,
+            code: None,
+        })
     }
 
     /// The server's base URL.
@@ -391,14 +397,26 @@ impl Client {
         }
     }
 
+    /// The activation code its activations send.
+    #[must_use]
+    pub fn with_activation_code(
+        mut self,
+        code: Option<tessera_verifier::activation::ActivationCode>,
+    ) -> Self {
+        self.code = code;
+        self
+    }
+
     fn attempt(&self, endpoint: &str, request: &[u8]) -> Attempt {
-        let mut response = match self
+        let mut post = self
             .agent
             .post(endpoint)
             .header("content-type", "application/cose")
-            .header("accept", "application/cose, application/problem+json")
-            .send(request)
-        {
+            .header("accept", "application/cose, application/problem+json");
+        if let Some(code) = &self.code {
+            post = post.header(tessera_verifier::activation::HEADER, code.to_string());
+        }
+        let mut response = match post.send(request) {
             Ok(r) => r,
             Err(e) => {
                 return Attempt::Retry {
@@ -841,7 +859,7 @@ impl crate::Agent {
         now: &dyn Fn() -> Result<i64, crate::AgentError>,
         sleep: impl FnMut(Duration),
     ) -> Result<Online, crate::AgentError> {
-        self.online(spec, Route::Renew, force, now, sleep)
+        self.online(spec, Route::Renew, force, now, sleep, None)
     }
 
     /// The first activation over the network (`tessera-agent activate`):
@@ -856,10 +874,11 @@ impl crate::Agent {
     pub fn activate_online(
         &self,
         spec: ServerSpec,
+        code: Option<tessera_verifier::activation::ActivationCode>,
         now: &dyn Fn() -> Result<i64, crate::AgentError>,
         sleep: impl FnMut(Duration),
     ) -> Result<Online, crate::AgentError> {
-        self.online(spec, Route::Activate, true, now, sleep)
+        self.online(spec, Route::Activate, true, now, sleep, code)
     }
 
     fn online(
@@ -869,9 +888,10 @@ impl crate::Agent {
         force: bool,
         now: &dyn Fn() -> Result<i64, crate::AgentError>,
         sleep: impl FnMut(Duration),
+        code: Option<tessera_verifier::activation::ActivationCode>,
     ) -> Result<Online, crate::AgentError> {
         let server = escaped(&spec.url).to_string();
-        let client = Client::new(spec)?;
+        let client = Client::new(spec)?.with_activation_code(code);
         if !force {
             let report = self.check(now()?)?;
             if report.verdict == "valid" {
