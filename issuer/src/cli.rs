@@ -233,6 +233,11 @@ const SCOPES: &[Scope] = &[
         exits: ISSUING_EXITS,
     },
     Scope {
+        path: "pbx activation",
+        options: ISSUING,
+        exits: ISSUING_EXITS,
+    },
+    Scope {
         path: "pbx edit",
         options: ISSUING,
         exits: ISSUING_EXITS,
@@ -1632,6 +1637,50 @@ show`. Refusals exit 2.
 
 "))]
     Edit(PbxEditArgs),
+    /// Open online activation of a PBX: prints the one-time activation
+    /// code its agent brings to `POST /v1/activate`.
+    #[command(after_help = after_help("\
+Examples:
+  tessera pbx activation SW-2026-000123 --key signing.pem >> agent-toml-lines.txt
+  tessera pbx activation HW-7F3A-0042 --valid-days 7 --json --key signing.pem
+
+The online service activates a PBX the vendor entered (`tessera pbx add`)
+only for a request that brings this code: a signed request proves only that
+some device made it, and serials are easy to guess. Standard output is the
+lines the site adds to its agent.toml:
+
+  sw_serial = \"SW-2026-000123\"
+  activation_code = \"XXXXX-XXXXX-XXXXX-XXXXX\"
+
+(for an appliance entered with --hw-serial, a comment naming its HW serial
+instead of sw_serial: its agent presents the HW serial it reads). The code
+is random (100 bits from the OS), shown once and never stored: the ledger
+keeps its SHA-256 digest, and `tessera pbx show` / `ledger show` show only
+until when it works. It works once: the PBX's first license uses it up
+(after a void, open a new one). Running the command again replaces the
+open code. A PBX with a license in force, a stopped or deleted PBX and a
+serial the registry never allocated are refused (exit 2).
+
+"))]
+    Activation(PbxActivationArgs),
+}
+
+/// `tessera pbx activation`.
+#[derive(Debug, Args)]
+pub struct PbxActivationArgs {
+    /// SW serial (or the HW serial of an appliance entered with
+    /// --hw-serial).
+    pub serial: String,
+    /// Days the code works.
+    #[arg(long, value_name = "DAYS", default_value_t = crate::activation::DEFAULT_VALID_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::activation::MAX_VALID_DAYS)))]
+    pub valid_days: u32,
+    /// Print `{serial, hw_serial, activation_code, valid_until}` as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Signing key (signs the ledger's checkpoint).
+    #[command(flatten)]
+    pub key: KeyArgs,
 }
 
 /// `tessera pbx add`.

@@ -10,6 +10,7 @@
 use chrono::{DateTime, Datelike, Utc};
 use rand_core::{OsRng, RngCore};
 use tessera_keys::Signer;
+use tessera_verifier::activation::ActivationCode;
 use tessera_verifier::claims::{Component, Platform, Policy, Term};
 use tessera_verifier::encode::{
     sign_license, BindingData, EncodeError, LicenseData, RequestData, SharingData,
@@ -1458,53 +1459,66 @@ pub fn renew_online(
 /// request, under every rule of `tessera issue`; the request's nonce is
 /// recorded with it as [`renew_online`] records it, so a replay is refused.
 ///
-/// Only a PBX the vendor entered is activated: a VM or Cloud serial
-/// `tessera pbx add` allocated, or an appliance whose HW serial the
-/// registry maps to its serial. An unknown HW serial is refused rather than
-/// entered (as `tessera issue` would): anyone with a signed request could
-/// otherwise claim a license. A PBX with a license in force renews instead;
-/// one whose only license was voided is activated again by the vendor.
+/// A signed request proves only that *some* device made it, and serials
+/// are sequential: a PBX is activated only for a request that brings its
+/// one-time activation `code` ([`crate::activation`]), which matches the
+/// code the vendor opened (`tessera pbx activation`), has not expired and
+/// was not used. The license uses it up.
+///
+/// Every refusal is [`PolicyError::ActivationRefused`], whatever the
+/// reason (an unknown serial or HW serial, a PBX activated, voided,
+/// stopped or deleted, no code, a wrong, expired or used code), so that
+/// naming a serial tells nothing of its PBX. One exception: a request
+/// that the code does not open, signed by a device key the PBX's current
+/// binding recorded (the real device asking again; after the void of a
+/// first activation, the device that asked then), gets the helpful answers
+/// ([`PolicyError::AlreadyActivated`] with the sequence in force,
+/// [`PolicyError::PbxStopped`], ...). A refusal changes nothing.
 ///
 /// The freshness of the request's creation time is the caller's check.
 ///
 /// # Errors
-/// [`PolicyError::RequestReplayed`], [`PolicyError::NotRegistered`],
-/// [`PolicyError::HwNotRegistered`], [`PolicyError::PbxStopped`],
+/// [`PolicyError::RequestReplayed`], [`PolicyError::ActivationRefused`];
+/// to the bound device [`PolicyError::PbxStopped`],
 /// [`PolicyError::PbxDeleted`], [`PolicyError::AlreadyActivated`],
-/// [`PolicyError::Voided`], and the errors of [`issue`].
+/// [`PolicyError::Voided`]; once the code opened it, the errors of
+/// [`issue`].
 pub fn activate_online(
     w: &mut Writer<'_>,
     issuer: &Issuer<'_>,
     request: &RequestData,
     now: DateTime<Utc>,
+    code: Option<&ActivationCode>,
 ) -> Result<Issued, Error> {
     let key = unanswered_nonce(w, request)?;
+    let refused = || Error::from(PolicyError::ActivationRefused);
     let serial = match (&request.serial, &request.hw_serial) {
         (Some(sw), _) => sw.clone(),
-        (None, Some(hw)) => w
-            .sw_serial_of(hw)?
-            .ok_or_else(|| PolicyError::HwNotRegistered {
-                hw_serial: hw.clone(),
-            })?,
-        (None, None) => {
-            return Err(Error::Usage(
-                "the request names neither a SW nor a HW serial".into(),
-            ))
-        }
+        (None, Some(hw)) => w.sw_serial_of(hw)?.ok_or_else(refused)?,
+        (None, None) => return Err(refused()),
     };
     let Some(pbx) = w.pbx(&serial)? else {
-        return Err(PolicyError::NotRegistered { serial }.into());
+        return Err(refused());
     };
-    policy::not_stopped(&serial, w.schedule(&serial)?, now)?;
-    if let Some(current) = in_force(w, &serial)? {
-        return Err(PolicyError::AlreadyActivated {
-            serial,
-            sequence: current.row.sequence,
+    let opens = crate::activation::code_opens(w, &serial, code, now)?
+        && policy::not_stopped(&serial, w.schedule(&serial)?, now).is_ok()
+        && in_force(w, &serial)?.is_none();
+    if !opens {
+        if signed_by_binding(w, &serial, request)? {
+            // The bound device itself: it learns its PBX's state.
+            policy::not_stopped(&serial, w.schedule(&serial)?, now)?;
+            if let Some(current) = in_force(w, &serial)? {
+                return Err(PolicyError::AlreadyActivated {
+                    serial,
+                    sequence: current.row.sequence,
+                }
+                .into());
+            }
+            if w.latest(&serial)?.is_some() {
+                return Err(PolicyError::Voided { serial }.into());
+            }
         }
-        .into());
-    }
-    if w.latest(&serial)?.is_some() {
-        return Err(PolicyError::Voided { serial }.into());
+        return Err(refused());
     }
     let order = registry::recorded_order(&pbx, now.timestamp())?;
     issue(
@@ -1555,6 +1569,26 @@ fn check_voided_requester(
     let data = decode_data(&latest)?;
     check_requester_holding(w, serial, &data.binding, request, accept_new_key, &held)?;
     Ok(())
+}
+
+/// Whether `request` is signed by a device key that the current binding
+/// of `serial` recorded (a licensed PBX's own device), or, for a serial
+/// whose first license was voided (nothing in force), by the key of a
+/// request that license answered ([`check_voided_requester`]'s rule: the
+/// device that asked hears that its license was voided).
+///
+/// # Errors
+/// [`Error::Ledger`].
+fn signed_by_binding(w: &Writer<'_>, serial: &str, request: &RequestData) -> Result<bool, Error> {
+    if w.latest(serial)?.is_none() {
+        return Ok(false);
+    }
+    let key = hex::encode(request.device_key);
+    if in_force(w, serial)?.is_none() {
+        return Ok(w.request_keys_since(serial, 1)?.contains(&key));
+    }
+    let held = binding_keys(w, serial, binding_start(w, serial)?)?;
+    Ok(held.recorded && held.keys.contains(&key))
 }
 
 /// Why `serial` has no license in force: its only license was voided, the

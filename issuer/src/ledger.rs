@@ -50,7 +50,7 @@ pub mod upgrade;
 pub mod views;
 
 pub use journal::{entry_hash, Action, Charge, Entry, Fact, PbxChange};
-pub use views::{ChargeRow, Identity, PbxChangeRow, PbxRow};
+pub use views::{ChargeRow, Identity, PbxChangeRow, PbxRow, ACTIVATION};
 
 use crate::calendar::rfc3339_unix;
 use crate::policy::ZeroSchedule;
@@ -2414,6 +2414,39 @@ impl Writer<'_> {
             Fact::PbxEdited {
                 serial: serial.to_owned(),
                 change,
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// The registry history of a serial ([`Queries::pbx_changes`]) inside
+    /// this transaction.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn pbx_changes(&self, serial: &str) -> Result<Vec<PbxChangeRow>, LedgerError> {
+        self.store.pbx_changes(serial)
+    }
+
+    /// Opens online activation of `serial` with the code whose digest is
+    /// `code_digest`, valid until `valid_until` ([`Fact::ActivationOpened`]):
+    /// it replaces the PBX's open code, if any.
+    ///
+    /// # Errors
+    /// As [`Writer::add_pbx`].
+    pub fn open_activation(
+        &mut self,
+        serial: &str,
+        code_digest: [u8; 32],
+        valid_until: i64,
+        at: i64,
+    ) -> Result<(), LedgerError> {
+        self.push(
+            at,
+            Fact::ActivationOpened {
+                serial: serial.to_owned(),
+                code_digest,
+                valid_until,
             },
         )
         .map(|_| ())

@@ -494,6 +494,20 @@ pub enum PolicyError {
         /// Customer / name of that PBX.
         pbx: String,
     },
+    /// An online activation refused: the one answer for every reason
+    /// (unknown serial or HW serial, activated, voided, stopped or deleted
+    /// PBX, no code, a wrong, expired or used code), so that whoever names
+    /// a serial learns nothing of the PBX behind it.
+    #[error("no PBX waits for online activation with this serial and activation code; ask the vendor for an activation code (`tessera pbx activation SERIAL`) and set it as `activation_code` in agent.toml (or `tessera-agent activate --code CODE`)")]
+    ActivationRefused,
+    /// `tessera pbx activation` for a PBX that has a license in force.
+    #[error("{serial} has license {sequence} in force: a licensed PBX renews, it is not activated again; a new device for it is `tessera replace`, a lost license file `tessera ledger show {serial} --license`")]
+    ActivationNotNeeded {
+        /// The serial.
+        serial: String,
+        /// The sequence in force.
+        sequence: u32,
+    },
 }
 
 /// Something an operator should know, that does not stop issuance.

@@ -285,6 +285,11 @@ impl History {
             )
             .unwrap();
         });
+        // Online activation opened for the appliance added above.
+        tx(&mut ledger, &signer, |w| {
+            tessera_issuer::activation::open(w, "SW-2026-000005", 30, t("2026-02-13T10:00:00Z"))
+                .unwrap();
+        });
         let kept = ledger.latest_checkpoint().unwrap();
         std::fs::write(
             d.join("kept.ckpt"),
@@ -449,6 +454,11 @@ const SQL_CASES: &[(&str, &str)] = &[
         ("a PBX added to the registry", "INSERT INTO pbxs SELECT 'SW-2026-000099', customer, name, model, platform, cycle, profiles, storage, policy, policy_values, created_at, entry FROM pbxs WHERE serial = 'SW-2026-000001'"),
         ("a registry change deleted", "DELETE FROM pbx_changes WHERE serial = 'SW-2026-000002'"),
         ("a registry change edited", "UPDATE pbx_changes SET operator = 'mallory' WHERE serial = 'SW-2026-000001'"),
+        // Activation codes (in the registry's history).
+        ("an activation code's digest replaced", "UPDATE pbx_changes SET detail = '{\"code_digest\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"valid_until\":4102444800}' WHERE kind = 'activation'"),
+        ("an activation code's validity extended", "UPDATE pbx_changes SET detail = replace(detail, '\"valid_until\":', '\"valid_until\":1') WHERE kind = 'activation'"),
+        ("an activation code deleted", "DELETE FROM pbx_changes WHERE kind = 'activation'"),
+        ("an activation code added", "INSERT INTO pbx_changes SELECT entry - 1, 'SW-2026-000004', kind, detail, operator, at FROM pbx_changes WHERE kind = 'activation'"),
         // Billing quantities.
         ("a charge's quantity edited", "UPDATE charges SET quantity = quantity - 1 WHERE item = 'profile:PBX-BASIC' AND kind = 'activation' AND serial = 'SW-2026-000001'"),
         ("a charge deleted", "DELETE FROM charges WHERE serial = 'SW-2026-000003'"),
@@ -746,6 +756,7 @@ fn a_cut_off_end_is_found_with_the_head_kept_elsewhere() {
             "DELETE FROM licenses WHERE entry > {before_last};
              DELETE FROM events WHERE entry > {before_last};
              DELETE FROM charges WHERE entry > {before_last};
+             DELETE FROM pbx_changes WHERE entry > {before_last};
              DELETE FROM journal WHERE position > {before_last};
              DELETE FROM checkpoints WHERE entries = (SELECT MAX(entries) FROM checkpoints);"
         ))

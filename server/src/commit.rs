@@ -27,6 +27,7 @@ use chrono::{DateTime, Utc};
 use tessera_issuer::error::Error;
 use tessera_issuer::issuance::{self, Issued, Issuer};
 use tessera_issuer::ledger::{Ledger, LedgerError};
+use tessera_verifier::activation::ActivationCode;
 use tessera_verifier::encode::RequestData;
 use tokio::sync::{mpsc, oneshot};
 
@@ -67,12 +68,30 @@ pub(crate) fn is_modified(e: &Error) -> bool {
 }
 
 /// The rule of the issuer library a device job runs.
-type Rule = fn(
-    &mut tessera_issuer::ledger::Writer<'_>,
-    &Issuer<'_>,
-    &RequestData,
-    DateTime<Utc>,
-) -> Result<Issued, Error>;
+#[derive(Debug)]
+enum Rule {
+    /// [`issuance::renew_online`].
+    Renew,
+    /// [`issuance::activate_online`] with the request's code.
+    Activate(Option<ActivationCode>),
+}
+
+impl Rule {
+    fn run(
+        &self,
+        w: &mut tessera_issuer::ledger::Writer<'_>,
+        issuer: &Issuer<'_>,
+        request: &RequestData,
+        now: DateTime<Utc>,
+    ) -> Result<Issued, Error> {
+        match self {
+            Self::Renew => issuance::renew_online(w, issuer, request, now),
+            Self::Activate(code) => {
+                issuance::activate_online(w, issuer, request, now, code.as_ref())
+            }
+        }
+    }
+}
 
 /// A job for the ledger thread.
 #[derive(Debug)]
@@ -83,10 +102,12 @@ pub(crate) enum Job {
         now: DateTime<Utc>,
         reply: oneshot::Sender<Answer>,
     },
-    /// A first activation for this (checked) request.
+    /// A first activation for this (checked) request, with the activation
+    /// code its `Tessera-Activation-Code` header brought (if any).
     Activate {
         request: Box<RequestData>,
         now: DateTime<Utc>,
+        code: Option<ActivationCode>,
         reply: oneshot::Sender<Answer>,
     },
     /// Is the ledger reachable? (`/readyz`)
@@ -228,12 +249,13 @@ fn answer(parts: &mut Parts, batch: &mut Vec<Job>, shared: &Shared<'_>) {
                 request,
                 now,
                 reply,
-            } => renewals.push((request, now, reply, issuance::renew_online as Rule)),
+            } => renewals.push((request, now, reply, Rule::Renew)),
             Job::Activate {
                 request,
                 now,
+                code,
                 reply,
-            } => renewals.push((request, now, reply, issuance::activate_online as Rule)),
+            } => renewals.push((request, now, reply, Rule::Activate(code))),
         }
     }
     if renewals.is_empty() {
@@ -258,8 +280,9 @@ fn answer(parts: &mut Parts, batch: &mut Vec<Job>, shared: &Shared<'_>) {
         let mut w = parts.ledger.writer(&parts.signer, &parts.operator)?;
         for (request, now, _, rule) in &renewals {
             let a = w.savepoint(|w| {
-                let issued =
-                    rule(w, &issuer, request, *now).map_err(|e| Refusal::Rules(Arc::new(e)))?;
+                let issued = rule
+                    .run(w, &issuer, request, *now)
+                    .map_err(|e| Refusal::Rules(Arc::new(e)))?;
                 let serial = &issued.record.row.serial;
                 per_serial
                     .check(serial, Instant::now())

@@ -56,6 +56,11 @@ pub enum Kind {
     /// device whose storage was wiped; only the vendor accepts a new key,
     /// offline.
     UnknownDeviceKey,
+    /// An online activation refused, whatever the reason (unknown serial,
+    /// PBX activated, voided, stopped or deleted, no code, a wrong,
+    /// expired or used activation code): one answer, so that naming a
+    /// serial tells nothing of its PBX.
+    ActivationRefused,
     /// Another rule of the issuer refused it.
     Refused,
     /// Too many requests from this serial or address.
@@ -97,6 +102,7 @@ impl Kind {
             Self::Deleted => "deleted",
             Self::WrongDevice => "wrong-device",
             Self::UnknownDeviceKey => "unknown-device-key",
+            Self::ActivationRefused => "activation-refused",
             Self::Refused => "refused",
             Self::RateLimited => "rate-limited",
             Self::Timeout => "timeout",
@@ -122,6 +128,7 @@ impl Kind {
             Self::Replaced | Self::WrongDevice | Self::UnknownDeviceKey | Self::Stopped => {
                 StatusCode::FORBIDDEN
             }
+            Self::ActivationRefused => StatusCode::FORBIDDEN,
             Self::Voided | Self::Deleted => StatusCode::GONE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -151,6 +158,7 @@ impl Kind {
             Self::Deleted => "The PBX was deleted",
             Self::WrongDevice => "The request comes from another device",
             Self::UnknownDeviceKey => "The request is signed by a device key this PBX never used",
+            Self::ActivationRefused => "No PBX waits for this online activation",
             Self::Refused => "The licensing rules refuse the request",
             Self::RateLimited => "Too many requests",
             Self::Timeout => "The request took too long",
@@ -230,6 +238,7 @@ impl Problem {
                 PolicyError::WrongDevice { .. } => Kind::WrongDevice,
                 PolicyError::UnknownDeviceKey { .. } => Kind::UnknownDeviceKey,
                 PolicyError::RequestReplayed => Kind::Replay,
+                PolicyError::ActivationRefused => Kind::ActivationRefused,
                 _ => Kind::Refused,
             },
             Error::Invalid(tessera_issuer::validate::InvalidInput::StaleRequest { .. }) => {

@@ -17,6 +17,7 @@ use axum::Router;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tessera_issuer::error::Error;
 use tessera_issuer::validate::{self, InvalidInput};
+use tessera_verifier::activation::{self, ActivationCode};
 use tessera_verifier::encode::RequestData;
 use tessera_verifier::{armor, decode_request, MAX_OBJECT_LEN};
 use tokio::sync::{mpsc, oneshot};
@@ -344,14 +345,55 @@ async fn renew(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> R
 }
 
 async fn activate(State(app): State<Arc<App>>, headers: HeaderMap, body: Body) -> Response {
-    license_response(device_request(&app, &headers, body, Op::Activate).await)
+    let op = Op::Activate(activation_code(&headers));
+    license_response(device_request(&app, &headers, body, op).await)
+}
+
+/// The activation code of `POST /v1/activate` (header
+/// [`activation::HEADER`]): `None` when there is none. A header given
+/// twice, over [`activation::MAX_TEXT`] bytes, not ASCII or not a code is
+/// `malformed-request`; its value is never repeated.
+pub(crate) fn activation_code(headers: &HeaderMap) -> Result<Option<ActivationCode>, Problem> {
+    let malformed = |what: String| {
+        Problem::new(
+            Kind::MalformedRequest,
+            format!(
+                "{what}; the `{}` header carries the activation code the vendor gave for the PBX (XXXXX-XXXXX-XXXXX-XXXXX)",
+                activation::HEADER
+            ),
+        )
+    };
+    let mut values = headers.get_all(activation::HEADER).iter();
+    let value = match (values.next(), values.next()) {
+        (None, _) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(malformed(
+                "the request has more than one activation code".into(),
+            ))
+        }
+        (Some(v), None) => v,
+    };
+    if value.len() > activation::MAX_TEXT {
+        return Err(malformed(format!(
+            "the activation code header is {} bytes long",
+            value.len()
+        )));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| malformed("the activation code header is not ASCII text".into()))?;
+    ActivationCode::parse(text.trim())
+        .map(Some)
+        .map_err(|e| malformed(e.to_string()))
 }
 
 /// What a device asks for: the same body, limits and checks, another rule.
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 enum Op {
     Renew,
-    Activate,
+    /// With the activation code the request brought (refused once the
+    /// body is read: a connection that goes on stays in step).
+    Activate(Result<Option<ActivationCode>, Problem>),
 }
 
 fn license_response(answer: Result<Vec<u8>, Problem>) -> Response {
@@ -376,13 +418,19 @@ async fn device_request(
 ) -> Result<Vec<u8>, Problem> {
     let media = media_type(headers)?;
     let raw = read_body(headers, body, app.limits.max_body).await?;
+    if let Op::Activate(Err(p)) = op {
+        return Err(p);
+    }
     let now = app.clock.now();
     let request = decode(&raw, media, now.timestamp(), app.freshness)?;
     // Only answered requests empty a bucket, so a request naming a SW
     // serial whose bucket is empty would be refused by the ledger thread
     // too: refuse it here without signing anything. A request naming only
     // a HW serial is checked there, against its SW serial's bucket.
-    if let Some(serial) = &request.serial {
+    // Not for an activation: its answer to anyone but the PBX's own device
+    // must not tell a PBX that renews often from one that never did (the
+    // ledger thread checks the budget of an activation it answers).
+    if let (Some(serial), Op::Renew) = (&request.serial, &op) {
         if let Err(wait) = app.per_serial.peek(serial, Instant::now()) {
             return Err(budget_spent(serial, wait));
         }
@@ -395,7 +443,8 @@ async fn device_request(
             now,
             reply,
         },
-        Op::Activate => Job::Activate {
+        Op::Activate(code) => Job::Activate {
+            code: code.unwrap_or_default(),
             request,
             now,
             reply,

@@ -204,9 +204,34 @@ impl Client {
 
     /// A POST with these `Content-Type` headers (none, one, several).
     fn post_with(&self, path: &str, content_types: &[&str], body: &[u8]) -> (u16, String, Vec<u8>) {
+        let headers: Vec<(&str, &str)> = content_types
+            .iter()
+            .map(|ct| ("content-type", *ct))
+            .collect();
+        self.post_headers(path, &headers, body)
+    }
+
+    /// An activation with these `Tessera-Activation-Code` headers.
+    fn activate_with(&self, body: &[u8], codes: &[&str]) -> (u16, String, Vec<u8>) {
+        let mut headers = vec![("content-type", crate::routes::COSE)];
+        headers.extend(
+            codes
+                .iter()
+                .map(|c| (tessera_verifier::activation::HEADER, *c)),
+        );
+        self.post_headers("/v1/activate", &headers, body)
+    }
+
+    /// A POST with these headers.
+    fn post_headers(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String, Vec<u8>) {
         let mut request = self.agent.post(format!("{}{path}", self.base));
-        for ct in content_types {
-            request = request.header("content-type", *ct);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let mut r = request.send(body).unwrap();
         let ct = r
@@ -315,7 +340,8 @@ on_both_backends!(
     refuses_unknown_replaced_and_bad_input_with_problems,
     refuses_unregistered_voided_stopped_and_deleted_pbxs,
     activates_pbxs_the_registry_knows,
-    activation_refusals_have_their_own_problems,
+    activation_refusals_are_one_problem,
+    a_rogue_device_cannot_hijack_a_registered_pbx,
     a_ledger_modified_while_serving_is_503_and_not_ready,
     a_request_answered_by_a_bulk_row_is_a_replay,
     forged_copies_get_nothing_and_spend_no_budget,
@@ -336,7 +362,7 @@ fn budget_of(burst: u32) -> Limits {
 }
 
 /// Refusals anyone can provoke for a licensed PBX, each sent 10 times: an
-/// activation signed by any key with a fresh nonce (`already-activated`)
+/// activation signed by any key with a fresh nonce (`activation-refused`)
 /// and an answered request sent again (`replay`, found before the key is
 /// looked at). The PBX's device still renews its whole burst.
 fn refusals_anyone_can_provoke_spend_no_budget(v: &Vendor) {
@@ -352,7 +378,7 @@ fn refusals_anyone_can_provoke_spend_no_budget(v: &Vendor) {
         let (status, ct, body) = c.activate(&signed_by(r, [0x50 + n; 32]));
         assert_eq!(
             problem(status, &ct, &body),
-            (409, "already-activated".into())
+            (403, "activation-refused".into())
         );
         let (status, ct, body) = c.renew(&answered);
         assert_eq!(problem(status, &ct, &body), (409, "replay".into()));
@@ -363,7 +389,7 @@ fn refusals_anyone_can_provoke_spend_no_budget(v: &Vendor) {
     assert_eq!(problem(status, &ct, &body), (429, "rate-limited".into()));
     assert_eq!(v.history().len(), before + 3);
     let m = server.metrics();
-    assert_eq!(m.count("activate", "already-activated"), 10);
+    assert_eq!(m.count("activate", "activation-refused"), 10);
     assert_eq!(m.count("renew", "replay"), 10);
     assert_eq!(m.count("renew", "rate-limited"), 1);
     stop(&rt, server);
@@ -926,6 +952,18 @@ fn activation(
     now: i64,
     nonce: u64,
 ) -> Vec<u8> {
+    activation_by(serial, hw, platform, now, nonce, samples::DEVICE_KEY_SEED)
+}
+
+/// [`activation`] signed by the device key of `seed`.
+fn activation_by(
+    serial: Option<&str>,
+    hw: Option<&str>,
+    platform: Platform,
+    now: i64,
+    nonce: u64,
+    seed: [u8; 32],
+) -> Vec<u8> {
     let mut r = samples::request();
     r.serial = serial.map(str::to_owned);
     r.hw_serial = hw.map(str::to_owned);
@@ -933,7 +971,14 @@ fn activation(
     r.created_at = now;
     r.nonce = [0xac; 16];
     r.nonce[..8].copy_from_slice(&nonce.to_be_bytes());
-    sign_request(&r, seed_signer(samples::DEVICE_KEY_SEED)).unwrap()
+    signed_by(r, seed)
+}
+
+/// `tessera pbx activation SERIAL --valid-days DAYS` at `now`: the code.
+fn open_code(v: &Vendor, serial: &str, days: u32, now: i64) -> String {
+    v.with_writer(|w, _| tessera_issuer::activation::open(w, serial, days, at(now)))
+        .code
+        .to_string()
 }
 
 /// `tessera pbx add`: a PBX entered in the registry at `now`; with `hw`,
@@ -968,7 +1013,9 @@ fn activates_pbxs_the_registry_knows(v: &Vendor) {
     let (server, c) = serve(v, &rt, now, no_limits());
 
     let vm = add_pbx(v, Platform::Vm, None, now);
-    let (status, ct, body) = c.activate(&activation(Some(&vm), None, Platform::Vm, now, 1));
+    let code = open_code(v, &vm, 30, now);
+    let (status, ct, body) =
+        c.activate_with(&activation(Some(&vm), None, Platform::Vm, now, 1), &[&code]);
     assert_eq!(
         (status, ct.as_str()),
         (200, crate::routes::COSE),
@@ -1010,13 +1057,14 @@ fn activates_pbxs_the_registry_knows(v: &Vendor) {
     // An appliance the vendor entered by its HW serial: the serial the
     // registry gave it, the HW serial as its previous serial.
     let hw = add_pbx(v, Platform::Hw, Some("HW-ONLINE-000001"), now);
-    let (status, ct, body) = c.activate(&activation(
-        None,
-        Some("HW-ONLINE-000001"),
-        Platform::Hw,
-        now,
-        2,
-    ));
+    // Any case, spaces for dashes: as a person may type it.
+    let code = open_code(v, "HW-ONLINE-000001", 30, now)
+        .to_lowercase()
+        .replace('-', " ");
+    let (status, ct, body) = c.activate_with(
+        &activation(None, Some("HW-ONLINE-000001"), Platform::Hw, now, 2),
+        &[&code],
+    );
     assert_eq!(
         (status, ct.as_str()),
         (200, crate::routes::COSE),
@@ -1033,9 +1081,13 @@ fn activates_pbxs_the_registry_knows(v: &Vendor) {
     stop(&rt, server);
 }
 
-/// Each refusal of an activation has its own problem type and records
-/// nothing.
-fn activation_refusals_have_their_own_problems(v: &Vendor) {
+/// A device key no PBX of these tests uses: a rogue VM.
+const ROGUE: [u8; 32] = [0x66; 32];
+
+/// Every refusal of an activation to a device that is not the PBX's own is
+/// one problem, byte for byte, whatever the PBX's state; the bound device
+/// still learns its state; nothing is recorded.
+fn activation_refusals_are_one_problem(v: &Vendor) {
     let rt = runtime();
     let now = T0 + 2 * HOUR;
     let clock = Clock::manual(now);
@@ -1051,89 +1103,212 @@ fn activation_refusals_have_their_own_problems(v: &Vendor) {
             .unwrap()
             .map_or(0, |(n, _)| n)
     };
-    let before = entries();
-    let expect = |body: &[u8], want: (u16, &str)| {
-        let (status, ct, body) = c.activate(body);
-        assert_eq!(problem(status, &ct, &body), (want.0, want.1.to_owned()));
+    let expect = |body: &[u8], code: &[&str], want: (u16, &str)| -> Vec<u8> {
+        let (status, ct, body) = c.activate_with(body, code);
+        assert_eq!(
+            problem(status, &ct, &body),
+            (want.0, want.1.to_owned()),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+        body
     };
-
-    // A serial the registry never allocated.
-    expect(
-        &activation(Some("SW-2026-999999"), None, Platform::Vm, now, 1),
-        (404, "unregistered"),
-    );
-    // An appliance the vendor never entered: not activated on its word.
-    expect(
-        &activation(None, Some("HW-NOBODY-000001"), Platform::Hw, now, 2),
-        (404, "hw-unregistered"),
-    );
-    // Activated already (the appliance of the vendor's setup, by its SW
-    // serial and by its HW serial): a second activation is a renewal.
-    expect(
-        &activation(Some(&v.serial), None, Platform::Hw, now, 3),
-        (409, "already-activated"),
-    );
-    expect(
-        &activation(None, Some("HW-LOAD-000001"), Platform::Hw, now, 4),
-        (409, "already-activated"),
-    );
-    // Stale: made outside the freshness window.
-    let vm = add_pbx(v, Platform::Vm, None, now);
-    expect(
-        &activation(Some(&vm), None, Platform::Vm, now - 2 * 24 * HOUR, 5),
-        (400, "stale"),
-    );
-    // A request for another platform than the registry recorded.
-    expect(
-        &activation(Some(&vm), None, Platform::Hw, now, 6),
-        (409, "refused"),
-    );
-    assert_eq!(entries(), before + 1, "only the pbx add was recorded");
-
-    // Replayed: answered once, refused after.
-    let first = activation(Some(&vm), None, Platform::Vm, now, 7);
-    assert_eq!(c.activate(&first).0, 200);
-    expect(&first, (409, "replay"));
-
-    // Voided: its only license was issued in error; the vendor activates
-    // it again.
+    // A code that works, for a PBX of its own: it opens no other PBX.
+    let waiting = add_pbx(v, Platform::Vm, None, now);
+    let code = open_code(v, &waiting, 30, now);
     let voided = void_a_new_pbx(v, now);
-    expect(
-        &activation(Some(&voided), None, Platform::Hw, now, 8),
-        (410, "voided"),
-    );
+    let before = entries();
 
+    let mut bodies = Vec::new();
+    let mut nonce = 100;
+    let mut rogue = |serial: Option<&str>, hw: Option<&str>, platform, at: i64, given: &[&str]| {
+        nonce += 1;
+        expect(
+            &activation_by(serial, hw, platform, at, nonce, ROGUE),
+            given,
+            (403, "activation-refused"),
+        )
+    };
+    // A serial the registry never allocated, an appliance never entered.
+    bodies.push(rogue(
+        Some("SW-2026-999999"),
+        None,
+        Platform::Vm,
+        now,
+        &[&code],
+    ));
+    bodies.push(rogue(
+        None,
+        Some("HW-NOBODY-000001"),
+        Platform::Hw,
+        now,
+        &[&code],
+    ));
+    // Activated already, by its SW serial and by its HW serial.
+    bodies.push(rogue(Some(&v.serial), None, Platform::Hw, now, &[&code]));
+    bodies.push(rogue(None, Some("HW-LOAD-000001"), Platform::Hw, now, &[]));
+    // Voided.
+    bodies.push(rogue(Some(&voided), None, Platform::Hw, now, &[&code]));
+    // Waiting, but without its code.
+    bodies.push(rogue(Some(&waiting), None, Platform::Vm, now, &[]));
+    assert_eq!(entries(), before, "a refusal records nothing");
     // Stopped, then deleted, after a decrease to zero users.
     decommission(v, now);
+    let before = entries();
     let stopped = T0 + 6 * 24 * HOUR;
     clock.set(stopped);
-    expect(
-        &activation(Some(&v.serial), None, Platform::Hw, stopped, 9),
-        (403, "stopped"),
-    );
+    bodies.push(rogue(
+        Some(&v.serial),
+        None,
+        Platform::Hw,
+        stopped,
+        &[&code],
+    ));
     let deleted = T0 + 15 * 24 * HOUR;
     clock.set(deleted);
+    bodies.push(rogue(
+        Some(&v.serial),
+        None,
+        Platform::Hw,
+        deleted,
+        &[&code],
+    ));
+    let first = String::from_utf8(bodies[0].clone()).unwrap();
+    for b in &bodies {
+        assert_eq!(String::from_utf8_lossy(b), first);
+    }
+    assert!(!first.contains("SW-"), "{first}");
+    assert!(first.contains("tessera pbx activation"), "{first}");
+
+    // The PBX's own device learns its state.
     expect(
-        &activation(Some(&v.serial), None, Platform::Hw, deleted, 10),
+        &activation(Some(&v.serial), None, Platform::Hw, deleted, 1),
+        &[],
         (410, "deleted"),
     );
+    clock.set(stopped);
+    expect(
+        &activation(Some(&v.serial), None, Platform::Hw, stopped, 2),
+        &[],
+        (403, "stopped"),
+    );
+    clock.set(now);
+    // Stale: made outside the freshness window (before any lookup).
+    expect(
+        &activation(Some(&waiting), None, Platform::Vm, now - 2 * 24 * HOUR, 3),
+        &[&code],
+        (400, "stale"),
+    );
+    // A header that is no code: malformed, never repeated.
+    let body = activation_by(Some(&waiting), None, Platform::Vm, now, 4, ROGUE);
+    let long = "A".repeat(200);
+    for bad in ["ABCDE-FGHJK", "ABCDE_FGHJK-MNPQR-STVWX", long.as_str()] {
+        let p = expect(&body, &[bad], (400, "malformed-request"));
+        assert!(!String::from_utf8_lossy(&p).contains("ABCDE-FGHJK\""));
+    }
+    expect(&body, &[&code, &code], (400, "malformed-request"));
+    // The code holder's request for another platform than the registry
+    // recorded: the rules of `tessera issue`.
+    expect(
+        &activation(Some(&waiting), None, Platform::Hw, now, 5),
+        &[&code],
+        (409, "refused"),
+    );
+    assert_eq!(entries(), before, "nothing was recorded");
+
+    // Replayed: answered once, refused after.
+    let first = activation(Some(&waiting), None, Platform::Vm, now, 6);
+    assert_eq!(c.activate_with(&first, &[&code]).0, 200);
+    expect(&first, &[&code], (409, "replay"));
 
     let m = server.metrics();
     assert_eq!(m.count("activate", "ok"), 1);
-    for code in [
-        "unregistered",
-        "hw-unregistered",
-        "stale",
-        "refused",
-        "replay",
-        "voided",
-        "stopped",
-        "deleted",
-    ] {
-        assert_eq!(m.count("activate", code), 1, "{code}");
-    }
-    assert_eq!(m.count("activate", "already-activated"), 2);
+    assert_eq!(m.count("activate", "activation-refused"), 8);
+    assert_eq!(m.count("activate", "malformed-request"), 4);
     assert_eq!(m.count("renew", "ok"), 0);
+    stop(&rt, server);
+}
+
+/// The finding: a rogue VM naming the serial of a PBX the vendor entered
+/// gets nothing without the PBX's activation code; the real VM with it
+/// gets the license; the code then is used; expired and replaced codes
+/// open nothing.
+fn a_rogue_device_cannot_hijack_a_registered_pbx(v: &Vendor) {
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let clock = Clock::manual(now);
+    let server = rt
+        .block_on(start(v.settings(clock.clone(), no_limits())))
+        .unwrap();
+    let c = Client::new(&v.pki, server.url());
+    let vm = add_pbx(v, Platform::Vm, None, now);
+    let code = open_code(v, &vm, 30, now);
+    let refused = |body: Vec<u8>, given: &[&str]| {
+        let (status, ct, body) = c.activate_with(&body, given);
+        assert_eq!(
+            problem(status, &ct, &body),
+            (403, "activation-refused".to_owned())
+        );
+    };
+    let licensed = || {
+        Ledger::open_read_only(&v.ledger_path())
+            .unwrap()
+            .latest(&vm)
+            .unwrap()
+            .is_some()
+    };
+    // Without a code, with a wrong one.
+    refused(
+        activation_by(Some(&vm), None, Platform::Vm, now, 1, ROGUE),
+        &[],
+    );
+    let wrong = tessera_verifier::activation::ActivationCode::from_random(&[3; 13]).to_string();
+    refused(
+        activation_by(Some(&vm), None, Platform::Vm, now, 2, ROGUE),
+        &[&wrong],
+    );
+    assert!(!licensed(), "the PBX is still unlicensed");
+
+    // The real device with the code.
+    let (status, _, body) =
+        c.activate_with(&activation(Some(&vm), None, Platform::Vm, now, 3), &[&code]);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let l = decode_license_unverified(&body).unwrap().to_data();
+    assert_eq!(l.serial, vm);
+
+    // The code is used: another key with it is refused like everyone.
+    refused(
+        activation_by(Some(&vm), None, Platform::Vm, now, 4, ROGUE),
+        &[&code],
+    );
+    // The real device asking again is told it is activated.
+    let (status, ct, body) =
+        c.activate_with(&activation(Some(&vm), None, Platform::Vm, now, 5), &[]);
+    assert_eq!(
+        problem(status, &ct, &body),
+        (409, "already-activated".into())
+    );
+
+    // An expired code, and a code replaced by a newer one.
+    let other = add_pbx(v, Platform::Vm, None, now);
+    let short = open_code(v, &other, 1, now);
+    clock.set(now + 25 * HOUR);
+    let later = now + 25 * HOUR;
+    refused(
+        activation(Some(&other), None, Platform::Vm, later, 6),
+        &[&short],
+    );
+    let replaced = open_code(v, &other, 30, later);
+    let newest = open_code(v, &other, 30, later);
+    refused(
+        activation(Some(&other), None, Platform::Vm, later, 7),
+        &[&replaced],
+    );
+    let (status, _, body) = c.activate_with(
+        &activation(Some(&other), None, Platform::Vm, later, 8),
+        &[&newest],
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     stop(&rt, server);
 }
 
@@ -1345,4 +1520,45 @@ fn a_group_commit_refuses_a_forged_last_checkpoint(v: &Vendor) {
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(v.history().len(), 2);
     stop(&rt, server);
+}
+
+/// The activation code header: absent is `None`; a value over the cap,
+/// not ASCII, given twice or no code is `malformed-request`, never a
+/// panic, and never repeated in the problem.
+#[test]
+fn the_activation_code_header_is_checked_before_use() {
+    use crate::problem::Kind;
+    use axum::http::{HeaderMap, HeaderValue};
+    use tessera_verifier::activation::{ActivationCode, HEADER};
+    let read = |values: &[&[u8]]| {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(HEADER, HeaderValue::from_bytes(v).unwrap());
+        }
+        crate::routes::activation_code(&h)
+    };
+    assert!(read(&[]).unwrap().is_none());
+    let code = ActivationCode::from_random(&[9; 13]);
+    let text = code.to_string();
+    assert_eq!(read(&[text.as_bytes()]).unwrap(), Some(code.clone()));
+    assert_eq!(
+        read(&[format!(" {} ", text.to_lowercase()).as_bytes()]).unwrap(),
+        Some(code)
+    );
+    for bad in [
+        &b"\xc3\x84BCDE-FGHJK-MNPQR-STVWX"[..],
+        &[b'A'; 10_000][..],
+        b"ABCDE-FGHJK-MNPQR-STVW",
+        b"ABCDE;FGHJK-MNPQR-STVWX",
+    ] {
+        let p = read(&[bad]).unwrap_err();
+        assert_eq!(p.kind(), Kind::MalformedRequest);
+        assert!(
+            !p.detail.contains("AAAAAAAA") && !p.detail.contains("FGHJK"),
+            "{}",
+            p.detail
+        );
+    }
+    let p = read(&[text.as_bytes(), text.as_bytes()]).unwrap_err();
+    assert_eq!(p.kind(), Kind::MalformedRequest);
 }

@@ -436,8 +436,59 @@ fn a_vm_the_vendor_added_activates_itself_and_an_unknown_appliance_is_refused() 
             ca.display()
         ));
     };
-    pin(&site, &format!("sw_serial = \"{serial}\"\n"));
+    // The vendor opens online activation: the lines the site pastes.
+    let lines = vendor.at(T0, &["pbx", "activation", &serial]).ok().stdout;
+    let mut toml = lines.lines();
+    assert_eq!(
+        toml.next(),
+        Some(format!("sw_serial = \"{serial}\"").as_str()),
+        "{lines}"
+    );
+    let code_line = toml.next().unwrap_or_default().to_owned();
+    assert!(code_line.starts_with("activation_code = \""), "{lines}");
+    let code = code_line
+        .trim_start_matches("activation_code = \"")
+        .trim_end_matches('"');
+    assert_eq!(code.len(), 23, "{lines}");
 
+    // A rogue VM that names the serial gets nothing, without a code or
+    // with a wrong one, and learns nothing of the PBX.
+    let rogue = Site::vm(&serial, 9);
+    rogue.trust(&vendor);
+    pin(&rogue, &format!("sw_serial = \"{serial}\"\n"));
+    let refused = rogue.agent(&["activate", "--now", &at(t0 + HOUR)]).code(2);
+    assert!(
+        refused.stderr.contains("activation-refused"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("activation_code"),
+        "{}",
+        refused.stderr
+    );
+    let wrong = rogue
+        .agent(&[
+            "activate",
+            "--code",
+            "00000-00000-00000-00000",
+            "--now",
+            &at(t0 + HOUR),
+        ])
+        .code(2);
+    assert!(
+        wrong.stderr.contains("activation-refused"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(!wrong.stderr.contains("00000-00000"), "{}", wrong.stderr);
+    assert_eq!(
+        vendor.ledger_show(&serial)["licenses"],
+        serde_json::json!([])
+    );
+
+    // The real VM with the lines the vendor printed.
+    pin(&site, &lines);
     let r = site
         .agent(&["activate", "--json", "--now", &at(t0 + HOUR)])
         .code(agent_exit::FULL)
@@ -448,6 +499,21 @@ fn a_vm_the_vendor_added_activates_itself_and_an_unknown_appliance_is_refused() 
     // In the ledger, with the order the registry recorded.
     let shown = vendor.ledger_show(&serial);
     assert!(shown.to_string().contains("Online Dental"), "{shown}");
+    // The opening of the code is in the PBX's history, never the code.
+    assert!(
+        shown["registry"].to_string().contains("\"activation\""),
+        "{shown}"
+    );
+    assert!(!shown.to_string().contains(code), "{shown}");
+    // The code is used: the rogue VM gets nothing with it either.
+    let used = rogue
+        .agent(&["activate", "--code", code, "--now", &at(t0 + HOUR)])
+        .code(2);
+    assert!(
+        used.stderr.contains("activation-refused"),
+        "{}",
+        used.stderr
+    );
 
     // A second activation is refused: the PBX renews.
     service.clock.set(t0 + 2 * HOUR);
@@ -475,7 +541,7 @@ fn a_vm_the_vendor_added_activates_itself_and_an_unknown_appliance_is_refused() 
         .agent(&["activate", "--now", &at(t0 + 3 * HOUR)])
         .code(2);
     assert!(
-        refused.stderr.contains("hw-unregistered"),
+        refused.stderr.contains("activation-refused"),
         "{}",
         refused.stderr
     );
@@ -531,7 +597,7 @@ fn a_pbx_whose_server_is_stopped_walks_its_grace_to_emergency_only_and_a_renewal
 /// Refusals anyone can provoke for a licensed appliance, each sent 30
 /// times under the per-address limit: the request file it was activated
 /// with, sent again (`replay`), and another box's activation naming its HW
-/// serial (`already-activated`). Its renewal budget stays whole: the real
+/// serial (`activation-refused`). Its renewal budget stays whole: the real
 /// agent renews, as often as the burst allows.
 #[test]
 fn refusals_sent_for_a_pbx_leave_its_agent_renewing() {
@@ -577,7 +643,7 @@ fn refusals_sent_for_a_pbx_leave_its_agent_renewing() {
         assert_eq!(post("/v1/renew", &replayed), (409, "replay".into()));
         assert_eq!(
             post("/v1/activate", &activation),
-            (409, "already-activated".into())
+            (403, "activation-refused".into())
         );
     }
     for sequence in 2..=3 {

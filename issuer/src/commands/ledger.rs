@@ -47,6 +47,10 @@ fn resolve_serial(ledger: &Ledger, serial: &str) -> Result<String, Error> {
     if let Some(sw) = ledger.sw_serial_of(&serial)? {
         return Ok(sw);
     }
+    // A PBX of the registry without a license yet.
+    if ledger.queries().pbx(&serial)?.is_some() {
+        return Ok(serial);
+    }
     Err(Error::Usage(format!(
         "{serial} is not in the ledger {} (neither a SW serial nor a converted HW serial); `tessera ledger list` shows the serials",
         ledger.path().display()
@@ -307,7 +311,7 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
             let serial = resolve_serial(&ledger, serial)?;
             let history = ledger.history(&serial)?;
             let Some(latest) = history.last() else {
-                return Err(Error::Usage(format!("{serial} has no license")));
+                return unlicensed(&ledger, &serial, *license, *json);
             };
             if *license {
                 return print(&armor::encode(&latest.row.bytes, armor::LABEL_LICENSE));
@@ -571,4 +575,38 @@ fn export_csv(rows: &[Record]) -> Result<Vec<u8>, Error> {
     }
     w.into_inner()
         .map_err(|e| Error::Usage(format!("CSV export failed: {e}")))
+}
+
+/// `ledger show` of a PBX the registry holds without a license yet: its
+/// registry entry and history (the activation codes opened for it, until
+/// when each works).
+fn unlicensed(ledger: &Ledger, serial: &str, license: bool, json: bool) -> Result<(), Error> {
+    let q = ledger.queries();
+    let pbx = match q.pbx(serial)? {
+        Some(p) if !license => p,
+        _ => return Err(Error::Usage(format!("{serial} has no license"))),
+    };
+    let changes = q.pbx_changes(serial)?;
+    if json {
+        return print_json(&json!({
+            "serial": serial,
+            "pbx": crate::registry::PbxView::from(&pbx),
+            "registry": super::pbx::changes_json(&changes),
+            "hw_serials": ledger.hw_serials_of(serial)?,
+            "licenses": [],
+        }));
+    }
+    let mut text = format!(
+        "{serial}\n  customer    {}\n  pbx         {}\n  platform    {}\n  license     none yet\n  REGISTRY\n",
+        pbx.customer, pbx.name, pbx.platform
+    );
+    for c in &changes {
+        text.push_str(&format!(
+            "  {}  {}  {}\n",
+            rfc3339_unix(c.at),
+            c.operator,
+            super::pbx::describe_change(&c.kind, &c.detail)
+        ));
+    }
+    print(&text)
 }

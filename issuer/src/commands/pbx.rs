@@ -1,4 +1,4 @@
-//! `tessera pbx add|list|show|edit`: the PBX registry.
+//! `tessera pbx add|list|show|edit|activation`: the PBX registry.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +7,7 @@ use serde_json::json;
 use super::session::Session;
 use super::{print, print_json, Ctx};
 use crate::calendar::{format_duration, rfc3339_unix};
-use crate::cli::{PbxAddArgs, PbxCommand, PbxEditArgs, StateArg};
+use crate::cli::{PbxActivationArgs, PbxAddArgs, PbxCommand, PbxEditArgs, StateArg};
 use crate::error::Error;
 use crate::ledger::{Ledger, PbxChange, PbxRow, Queries};
 use crate::output::note;
@@ -21,6 +21,7 @@ pub fn pbx(ctx: &Ctx, c: &PbxCommand) -> Result<(), Error> {
     match c {
         PbxCommand::Add(a) => add(ctx, a),
         PbxCommand::Edit(a) => edit(ctx, a),
+        PbxCommand::Activation(a) => activation(ctx, a),
         PbxCommand::List {
             customer,
             state,
@@ -136,6 +137,26 @@ fn add(ctx: &Ctx, a: &PbxAddArgs) -> Result<(), Error> {
             .unwrap_or_default()
     ));
     print(&format!("{}\n", row.serial))
+}
+
+fn activation(ctx: &Ctx, a: &PbxActivationArgs) -> Result<(), Error> {
+    let (mut session, ()) = Session::open(ctx, &a.key, || Ok(()))?;
+    let opened =
+        session.commit(|w, _| crate::activation::open(w, &a.serial, a.valid_days, ctx.now))?;
+    let until = rfc3339_unix(opened.valid_until);
+    if a.json {
+        return print_json(&json!({
+            "serial": opened.serial,
+            "hw_serial": opened.hw_serial,
+            "activation_code": opened.code.to_string(),
+            "valid_until": until,
+        }));
+    }
+    note(&format!(
+        "online activation of {} opened until {until}; give the site the lines below for its agent.toml (the code is shown only now: the ledger keeps its digest); running this again replaces the code",
+        opened.serial
+    ));
+    print(&opened.agent_toml())
 }
 
 fn edit(ctx: &Ctx, a: &PbxEditArgs) -> Result<(), Error> {
@@ -410,10 +431,21 @@ pub fn changes_json(changes: &[crate::ledger::PbxChangeRow]) -> serde_json::Valu
         changes
             .iter()
             .map(|c| {
+                let mut detail =
+                    serde_json::from_str::<serde_json::Value>(&c.detail).unwrap_or_default();
+                if c.kind == crate::ledger::ACTIVATION {
+                    // Until when the code works; nothing of the code.
+                    if let Some(d) = detail.as_object_mut() {
+                        d.remove("code_digest");
+                        if let Some(t) = d.get("valid_until").and_then(serde_json::Value::as_i64) {
+                            d.insert("valid_until".into(), json!(rfc3339_unix(t)));
+                        }
+                    }
+                }
                 json!({
                     "entry": c.entry,
                     "kind": c.kind,
-                    "detail": serde_json::from_str::<serde_json::Value>(&c.detail).unwrap_or_default(),
+                    "detail": detail,
                     "operator": c.operator,
                     "at": rfc3339_unix(c.at),
                 })
@@ -431,6 +463,9 @@ pub fn describe_change(kind: &str, detail: &str) -> String {
             .and_then(serde_json::Value::as_str)
             .map(str::to_owned)
     };
+    if kind == crate::ledger::ACTIVATION {
+        return crate::activation::describe(&v);
+    }
     if kind == "added" {
         return format!(
             "added ({} {}), policy {}",

@@ -767,7 +767,13 @@ fn online_activation_is_issue_for_the_recorded_order_of_a_registered_pbx() {
         .unwrap();
     let mut r = online_request(&serial, b"nonce-activate-1");
     r.platform = Platform::Vm;
-    let issued = f.run(|w, i| activate_online(w, i, &r, now)).unwrap();
+    let code = f
+        .run(|w, _| crate::activation::open(w, &serial, 30, now))
+        .unwrap()
+        .code;
+    let issued = f
+        .run(|w, i| activate_online(w, i, &r, now, Some(&code)))
+        .unwrap();
     assert_eq!(issued.license.serial, serial);
     assert_eq!(issued.license.customer, "Registry GmbH");
     assert_eq!(crate::order::total_users(&issued.license.entitlements), 20);
@@ -777,13 +783,17 @@ fn online_activation_is_issue_for_the_recorded_order_of_a_registered_pbx() {
         Some(request_nonce_key(&r).as_str())
     );
     // The same request again is a replay; a new one finds it activated.
-    let e = f.run(|w, i| activate_online(w, i, &r, now)).unwrap_err();
+    let e = f
+        .run(|w, i| activate_online(w, i, &r, now, Some(&code)))
+        .unwrap_err();
     assert!(
         matches!(e, Error::Policy(PolicyError::RequestReplayed)),
         "{e}"
     );
     r.nonce = *b"nonce-activate-2";
-    let e = f.run(|w, i| activate_online(w, i, &r, now)).unwrap_err();
+    let e = f
+        .run(|w, i| activate_online(w, i, &r, now, None))
+        .unwrap_err();
     assert!(
         matches!(
             &e,
@@ -793,9 +803,11 @@ fn online_activation_is_issue_for_the_recorded_order_of_a_registered_pbx() {
     );
     // An appliance the registry does not know is not entered on its word.
     let hw = samples::request();
-    let e = f.run(|w, i| activate_online(w, i, &hw, now)).unwrap_err();
+    let e = f
+        .run(|w, i| activate_online(w, i, &hw, now, Some(&code)))
+        .unwrap_err();
     assert!(
-        matches!(&e, Error::Policy(PolicyError::HwNotRegistered { hw_serial }) if hw_serial == "HW-7F3A-0042"),
+        matches!(&e, Error::Policy(PolicyError::ActivationRefused)),
         "{e}"
     );
     assert!(f

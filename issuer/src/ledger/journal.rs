@@ -262,6 +262,20 @@ pub enum Fact {
         /// What the SMTP server answered.
         reason: String,
     },
+    /// Online activation opened for a PBX of the registry (`tessera pbx
+    /// activation`): the one-time code it may be activated with, as its
+    /// digest only ([`tessera_verifier::activation::ActivationCode::digest`]).
+    /// A later one replaces it; the first license of the PBX after it uses
+    /// it up.
+    ActivationOpened {
+        /// The serial.
+        serial: String,
+        /// The code's digest.
+        #[serde(with = "bytes")]
+        code_digest: [u8; 32],
+        /// The code works until then (Unix seconds).
+        valid_until: i64,
+    },
 }
 
 /// What a [`Fact::PbxEdited`] changes (`None`: unchanged).
@@ -333,6 +347,7 @@ impl Fact {
             Self::Charges { .. } => "charges",
             Self::NoticeSent { .. } => "notice_sent",
             Self::NoticeWithdrawn { .. } => "notice_withdrawn",
+            Self::ActivationOpened { .. } => "activation_opened",
         }
     }
 }

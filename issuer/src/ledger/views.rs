@@ -1130,6 +1130,35 @@ pub fn apply(
             }
             views.note_notice(recipient, day, false);
         }
+        Fact::ActivationOpened {
+            serial,
+            code_digest,
+            valid_until,
+        } => {
+            if views.pbx_row(serial)?.is_none() {
+                return Err(invalid(format!(
+                    "online activation opened for {}, which is not in the registry",
+                    validate::shown(serial)
+                )));
+            }
+            if *valid_until <= entry.at {
+                return Err(invalid(format!(
+                    "online activation of {serial} opened with a code that expired when it was made"
+                )));
+            }
+            views.put_pbx_change(&PbxChangeRow {
+                entry: position,
+                serial: serial.clone(),
+                kind: ACTIVATION.into(),
+                detail: serde_json::json!({
+                    "code_digest": hex::encode(code_digest),
+                    "valid_until": valid_until,
+                })
+                .to_string(),
+                operator: entry.operator.clone(),
+                at: entry.at,
+            })?;
+        }
         Fact::Upgraded { schema, .. } => {
             if position != 2 {
                 return Err(invalid(
@@ -1146,6 +1175,10 @@ pub fn apply(
     }
     Ok(Applied::Nothing)
 }
+
+/// The kind of a PBX's history row that a [`Fact::ActivationOpened`]
+/// makes; its detail is `{"code_digest": HEX, "valid_until": SECONDS}`.
+pub const ACTIVATION: &str = "activation";
 
 /// The detail of a PBX's `added` history row, serialized straight to its
 /// text. The text is the one a `serde_json::Value` object of the same

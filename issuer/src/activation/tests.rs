@@ -1,0 +1,391 @@
+use tessera_keys::Signer as _;
+use tessera_signer::FileSigner;
+use tessera_verifier::claims::{Cycle, Platform};
+use tessera_verifier::encode::RequestData;
+use tessera_verifier::samples;
+
+use super::*;
+use crate::calendar::parse_time;
+use crate::catalog::Catalog;
+use crate::issuance::{activate_online, IssueOptions, Issued, Issuer};
+use crate::ledger::Ledger;
+use crate::registry::{self, NewPbx};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    ledger: Ledger,
+    catalog: Catalog,
+    signer: FileSigner,
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    parse_time(s).unwrap()
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = FileSigner::generate().unwrap();
+    let ledger = Ledger::create(
+        &dir.path().join("l.db"),
+        "tessera-vendor",
+        &signer,
+        "alice",
+        t("2026-01-01").timestamp(),
+    )
+    .unwrap();
+    Fixture {
+        _dir: dir,
+        ledger,
+        catalog: Catalog::default_catalog().unwrap(),
+        signer,
+    }
+}
+
+impl Fixture {
+    fn run<T>(
+        &mut self,
+        f: impl FnOnce(&mut Writer<'_>, &Issuer<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let issuer = Issuer {
+            catalog: &self.catalog,
+            signer: &self.signer,
+            operator: "alice",
+        };
+        let mut w = self.ledger.writer(&self.signer, "alice").unwrap();
+        let out = f(&mut w, &issuer)?;
+        w.commit().unwrap();
+        Ok(out)
+    }
+
+    /// A VM PBX entered in the registry; its serial.
+    fn add_vm(&mut self) -> String {
+        self.run(|w, i| {
+            registry::add(
+                w,
+                i.catalog,
+                &new_pbx(Platform::Vm),
+                None,
+                t("2026-01-02").timestamp(),
+            )
+        })
+        .unwrap()
+    }
+
+    fn open(&mut self, serial: &str, days: u32, now: &str) -> Result<Opened, Error> {
+        self.run(|w, _| open(w, serial, days, t(now)))
+    }
+
+    fn activate(
+        &mut self,
+        r: &RequestData,
+        now: &str,
+        code: Option<&ActivationCode>,
+    ) -> Result<Issued, Error> {
+        self.run(|w, i| activate_online(w, i, r, t(now), code))
+    }
+
+    fn head(&self) -> u64 {
+        self.ledger.queries().head().unwrap().map_or(0, |h| h.0)
+    }
+
+    fn licensed(&self, serial: &str) -> bool {
+        self.ledger.latest(serial).unwrap().is_some()
+    }
+}
+
+fn new_pbx(platform: Platform) -> NewPbx {
+    NewPbx {
+        customer: "Victim GmbH".into(),
+        name: "HQ".into(),
+        model: "VM-500".into(),
+        platform,
+        cycle: Cycle::Yearly,
+        profiles: [("PBX-BASIC".to_owned(), 50)].into(),
+        storage: 0,
+        policy: None,
+    }
+}
+
+/// A VM's activation request for `serial`, signed by the device key of
+/// `seed` (the sample key for 0), with its own nonce.
+fn vm_request(serial: &str, seed: u8, nonce: u8) -> RequestData {
+    let mut r = samples::request();
+    r.serial = Some(serial.into());
+    r.hw_serial = None;
+    r.platform = Platform::Vm;
+    if seed != 0 {
+        r.device_key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+            .verifying_key()
+            .to_bytes();
+    }
+    r.nonce = [nonce; 16];
+    r
+}
+
+fn refused(e: &Error) {
+    assert!(
+        matches!(e, Error::Policy(PolicyError::ActivationRefused)),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn only_the_code_activates_and_only_once() {
+    let mut f = fixture();
+    let serial = f.add_vm();
+    let opened = f.open(&serial, 30, "2026-01-02").unwrap();
+    assert_eq!(opened.serial, serial);
+    assert_eq!(opened.hw_serial, None);
+    let toml = opened.agent_toml();
+    assert!(
+        toml.starts_with(&format!("sw_serial = \"{serial}\"\n")),
+        "{toml}"
+    );
+    assert!(
+        toml.contains(&format!("activation_code = \"{}\"", opened.code)),
+        "{toml}"
+    );
+
+    // A rogue device naming the serial: without a code, with a wrong one.
+    let head = f.head();
+    let rogue = vm_request(&serial, 9, 1);
+    refused(&f.activate(&rogue, "2026-01-03", None).unwrap_err());
+    let wrong = ActivationCode::from_random(&[7; 13]);
+    refused(
+        &f.activate(&vm_request(&serial, 9, 2), "2026-01-03", Some(&wrong))
+            .unwrap_err(),
+    );
+    assert!(!f.licensed(&serial));
+    assert_eq!(f.head(), head, "a refusal records nothing");
+
+    // The real device with the code.
+    let real = vm_request(&serial, 0, 3);
+    let issued = f.activate(&real, "2026-01-03", Some(&opened.code)).unwrap();
+    assert_eq!(issued.license.serial, serial);
+    assert_eq!(issued.license.customer, "Victim GmbH");
+
+    // The code is used: another key with it gets the uniform refusal.
+    refused(
+        &f.activate(&vm_request(&serial, 9, 4), "2026-01-03", Some(&opened.code))
+            .unwrap_err(),
+    );
+    // The real device asking again is told its state.
+    let e = f
+        .activate(&vm_request(&serial, 0, 5), "2026-01-03", None)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Policy(PolicyError::AlreadyActivated { sequence: 1, .. })
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn an_expired_or_replaced_code_is_refused() {
+    let mut f = fixture();
+    let serial = f.add_vm();
+    let first = f.open(&serial, 1, "2026-01-02").unwrap();
+    assert_eq!(first.valid_until, t("2026-01-03").timestamp());
+    refused(
+        &f.activate(&vm_request(&serial, 0, 1), "2026-01-03", Some(&first.code))
+            .unwrap_err(),
+    );
+    let second = f.open(&serial, 30, "2026-01-04").unwrap();
+    assert_ne!(first.code, second.code);
+    refused(
+        &f.activate(&vm_request(&serial, 0, 2), "2026-01-04", Some(&first.code))
+            .unwrap_err(),
+    );
+    f.activate(&vm_request(&serial, 0, 3), "2026-01-04", Some(&second.code))
+        .unwrap();
+}
+
+#[test]
+fn every_refusal_to_another_device_is_the_same() {
+    let mut f = fixture();
+    let now = "2026-01-03";
+    // A code that works, for a PBX of its own: it opens nothing else.
+    let open_one = f.add_vm();
+    let code = f.open(&open_one, 30, "2026-01-02").unwrap().code;
+
+    // Activated by its device.
+    let active = f.add_vm();
+    let c = f.open(&active, 30, "2026-01-02").unwrap().code;
+    f.activate(&vm_request(&active, 0, 1), now, Some(&c))
+        .unwrap();
+
+    // Voided after its activation.
+    let voided = f.add_vm();
+    let c = f.open(&voided, 30, "2026-01-02").unwrap().code;
+    let id = f
+        .activate(&vm_request(&voided, 0, 2), now, Some(&c))
+        .unwrap()
+        .record
+        .row
+        .license_id;
+    f.run(|w, i| crate::lifecycle::void(w, i, &id, "issued in error", t(now)))
+        .unwrap();
+
+    // Decommissioned: stopped after 5 days, deleted after 14.
+    let stopped = f.add_vm();
+    let c = f.open(&stopped, 30, "2026-01-02").unwrap().code;
+    f.activate(&vm_request(&stopped, 0, 3), now, Some(&c))
+        .unwrap();
+    let o = IssueOptions {
+        now: t(now),
+        approval: Some("APP-1"),
+        ..IssueOptions::default()
+    };
+    f.run(|w, i| crate::lifecycle::decommission(w, i, &stopped, &o))
+        .unwrap();
+
+    let mut hw = samples::request();
+    hw.hw_serial = Some("HW-0000-9999".into());
+    let mut texts = Vec::new();
+    for (what, r, at) in [
+        ("unregistered", vm_request("SW-2026-999999", 9, 10), now),
+        ("hw unregistered", hw, now),
+        ("activated", vm_request(&active, 9, 11), now),
+        ("voided", vm_request(&voided, 9, 12), now),
+        ("stopped", vm_request(&stopped, 9, 13), "2026-01-09"),
+        ("deleted", vm_request(&stopped, 9, 14), "2026-01-20"),
+        ("no code", vm_request(&open_one, 9, 15), now),
+    ] {
+        let given = if what == "no code" { None } else { Some(&code) };
+        let e = f.activate(&r, at, given).unwrap_err();
+        refused(&e);
+        texts.push(e.to_string());
+    }
+    texts.dedup();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(!texts[0].contains("SW-"), "{}", texts[0]);
+    // The bound devices still learn their state.
+    let e = f
+        .activate(&vm_request(&stopped, 0, 20), "2026-01-09", None)
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::PbxStopped { .. })),
+        "{e:?}"
+    );
+    // The voided PBX's own device hears that its license was voided; a
+    // new code activates it again.
+    let e = f
+        .activate(&vm_request(&voided, 0, 22), now, Some(&code))
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::Voided { .. })),
+        "{e:?}"
+    );
+    let c = f.open(&voided, 30, now).unwrap().code;
+    let again = f
+        .activate(&vm_request(&voided, 0, 21), now, Some(&c))
+        .unwrap();
+    assert_eq!(again.license.sequence, 3);
+}
+
+#[test]
+fn an_appliance_entered_by_its_hw_serial_activates_with_its_code() {
+    let mut f = fixture();
+    let serial = f
+        .run(|w, i| {
+            registry::add_appliance(
+                w,
+                i.catalog,
+                &NewPbx {
+                    model: "TA-7000".into(),
+                    ..new_pbx(Platform::Hw)
+                },
+                "HW-7F3A-0042",
+                t("2026-01-02").timestamp(),
+            )
+        })
+        .unwrap();
+    // By its HW serial, as printed on the label.
+    let opened = f.open("hw-7f3a-0042", 30, "2026-01-02").unwrap();
+    assert_eq!(opened.serial, serial);
+    assert_eq!(opened.hw_serial.as_deref(), Some("HW-7F3A-0042"));
+    assert!(opened.agent_toml().starts_with("# appliance HW-7F3A-0042"));
+    let mut rogue = samples::request();
+    rogue.device_key = [0x11; 32];
+    refused(&f.activate(&rogue, "2026-01-03", None).unwrap_err());
+    let issued = f
+        .activate(&samples::request(), "2026-01-03", Some(&opened.code))
+        .unwrap();
+    assert_eq!(issued.license.serial, serial);
+}
+
+#[test]
+fn pbx_activation_refuses_what_it_cannot_open() {
+    let mut f = fixture();
+    let serial = f.add_vm();
+    for days in [0, MAX_VALID_DAYS + 1] {
+        let e = f.open(&serial, days, "2026-01-02").unwrap_err();
+        assert!(
+            matches!(&e, Error::Usage(m) if m.contains("1 to 365")),
+            "{e:?}"
+        );
+    }
+    let e = f.open("SW-2026-999999", 30, "2026-01-02").unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::NotRegistered { serial }) if serial == "SW-2026-999999"),
+        "{e:?}"
+    );
+    // Path-like text is no serial of the registry; control characters
+    // are refused before any lookup.
+    let e = f.open("../../etc/passwd", 30, "2026-01-02").unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::NotRegistered { .. })),
+        "{e:?}"
+    );
+    let e = f
+        .open("SW-2026-000001\u{1b}[2J", 30, "2026-01-02")
+        .unwrap_err();
+    assert!(matches!(&e, Error::Invalid(_)), "{e:?}");
+    let code = f.open(&serial, 30, "2026-01-02").unwrap().code;
+    f.activate(&vm_request(&serial, 0, 1), "2026-01-03", Some(&code))
+        .unwrap();
+    let e = f.open(&serial, 30, "2026-01-03").unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Policy(PolicyError::ActivationNotNeeded { sequence: 1, .. })
+        ),
+        "{e:?}"
+    );
+    assert_eq!(e.exit_code(), 2);
+    let o = IssueOptions {
+        now: t("2026-01-04"),
+        approval: Some("APP-1"),
+        ..IssueOptions::default()
+    };
+    f.run(|w, i| crate::lifecycle::decommission(w, i, &serial, &o))
+        .unwrap();
+    let e = f.open(&serial, 30, "2026-01-10").unwrap_err();
+    assert!(
+        matches!(&e, Error::Policy(PolicyError::PbxStopped { .. })),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn the_ledger_keeps_the_digest_and_shows_until_when() {
+    let mut f = fixture();
+    let serial = f.add_vm();
+    let opened = f.open(&serial, 30, "2026-01-02").unwrap();
+    let changes = f.ledger.queries().pbx_changes(&serial).unwrap();
+    let row = changes.last().unwrap();
+    assert_eq!(row.kind, ACTIVATION);
+    assert_eq!(row.operator, "alice");
+    let code = opened.code.to_string();
+    assert!(!row.detail.contains(&code), "{}", row.detail);
+    assert!(row.detail.contains(&hex::encode(opened.code.digest())));
+    let v: serde_json::Value = serde_json::from_str(&row.detail).unwrap();
+    assert_eq!(
+        describe(&v),
+        "online activation opened: an activation code valid until 2026-02-01T00:00:00Z"
+    );
+    let keyring = [tessera_verifier::KeyEntry::new(f.signer.public_key(), 0)];
+    f.ledger.verify(&keyring, None).unwrap();
+}
