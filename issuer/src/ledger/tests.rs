@@ -181,6 +181,7 @@ on_both_backends!(
     verify_finds_a_checkpoint_removed_after_a_genuine_one_followed_it,
     verify_finds_a_chain_of_checkpoints_that_stops,
     request_keys_of_a_binding_and_of_other_serials,
+    an_activation_code_is_a_fact_of_a_registered_pbx,
 );
 
 fn record(serial: &str, sequence: u32, n: u8) -> NewRecord {
@@ -1679,6 +1680,49 @@ fn request_keys_of_a_binding_and_of_other_serials(f: &Fixture) {
     w.add_event("SW-2026-000001", 2, "retire_keys", &detail, samples::T0)
         .unwrap();
     w.commit().unwrap();
+    ledger.verify(&f.keyring(), None).unwrap();
+    f.verify().unwrap();
+}
+
+/// `activation_opened` goes into the registry history of a PBX the
+/// registry holds, and the fold refuses it for a serial outside the
+/// registry or a code expired when it was made; `ledger verify` rebuilds
+/// it.
+fn an_activation_code_is_a_fact_of_a_registered_pbx(f: &Fixture) {
+    let catalog = crate::catalog::Catalog::default_catalog().unwrap();
+    let mut ledger = f.create();
+    let at = samples::T0;
+    let mut w = ledger.writer(&f.signer, "alice").unwrap();
+    let new = crate::registry::NewPbx {
+        customer: "Acme".into(),
+        name: "HQ".into(),
+        model: "VM-500".into(),
+        platform: tessera_verifier::claims::Platform::Vm,
+        cycle: tessera_verifier::claims::Cycle::Yearly,
+        profiles: [("PBX-BASIC".to_owned(), 5)].into(),
+        storage: 0,
+        policy: None,
+    };
+    let serial = crate::registry::add(&mut w, &catalog, &new, None, at).unwrap();
+    let e = w
+        .open_activation("SW-2026-999999", [1; 32], at + 60, at)
+        .unwrap_err();
+    assert!(e.to_string().contains("not in the registry"), "{e}");
+    let e = w.open_activation(&serial, [1; 32], at, at).unwrap_err();
+    assert!(e.to_string().contains("expired"), "{e}");
+    w.open_activation(&serial, [1; 32], at + 60, at).unwrap();
+    w.open_activation(&serial, [2; 32], at + 120, at + 1)
+        .unwrap();
+    w.commit().unwrap();
+    let changes = ledger.queries().pbx_changes(&serial).unwrap();
+    let kinds: Vec<&str> = changes.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(kinds, ["added", ACTIVATION, ACTIVATION]);
+    assert!(
+        changes[2].detail.contains(&hex::encode([2u8; 32])),
+        "{}",
+        changes[2].detail
+    );
+    assert!(changes[2].detail.contains(&(at + 120).to_string()));
     ledger.verify(&f.keyring(), None).unwrap();
     f.verify().unwrap();
 }
