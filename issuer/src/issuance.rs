@@ -1945,4 +1945,4 @@ pub fn describe_term(term: &Term) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

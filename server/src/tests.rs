@@ -302,6 +302,20 @@ fn serve_on(
     (server, c)
 }
 
+/// [`serve`] without limits, with the handle of its manual clock.
+fn serve_with_clock(
+    v: &Vendor,
+    rt: &tokio::runtime::Runtime,
+    now: i64,
+) -> (Running, Client, Clock) {
+    let clock = Clock::manual(now);
+    let server = rt
+        .block_on(start(v.settings(clock.clone(), no_limits())))
+        .unwrap();
+    let c = Client::new(&v.pki, server.url());
+    (server, c, clock)
+}
+
 fn stop(rt: &tokio::runtime::Runtime, server: Running) {
     server.shutdown();
     rt.block_on(server.wait());
@@ -1090,11 +1104,7 @@ const ROGUE: [u8; 32] = [0x66; 32];
 fn activation_refusals_are_one_problem(v: &Vendor) {
     let rt = runtime();
     let now = T0 + 2 * HOUR;
-    let clock = Clock::manual(now);
-    let server = rt
-        .block_on(start(v.settings(clock.clone(), no_limits())))
-        .unwrap();
-    let c = Client::new(&v.pki, server.url());
+    let (server, c, clock) = serve_with_clock(v, &rt, now);
     let entries = || {
         Ledger::open_read_only(&v.ledger_path())
             .unwrap()
@@ -1236,11 +1246,7 @@ fn activation_refusals_are_one_problem(v: &Vendor) {
 fn a_rogue_device_cannot_hijack_a_registered_pbx(v: &Vendor) {
     let rt = runtime();
     let now = T0 + 2 * HOUR;
-    let clock = Clock::manual(now);
-    let server = rt
-        .block_on(start(v.settings(clock.clone(), no_limits())))
-        .unwrap();
-    let c = Client::new(&v.pki, server.url());
+    let (server, c, clock) = serve_with_clock(v, &rt, now);
     let vm = add_pbx(v, Platform::Vm, None, now);
     let code = open_code(v, &vm, 30, now);
     let refused = |body: Vec<u8>, given: &[&str]| {

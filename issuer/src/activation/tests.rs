@@ -1,62 +1,14 @@
 use tessera_keys::Signer as _;
-use tessera_signer::FileSigner;
 use tessera_verifier::claims::{Cycle, Platform};
 use tessera_verifier::encode::RequestData;
 use tessera_verifier::samples;
 
 use super::*;
-use crate::calendar::parse_time;
-use crate::catalog::Catalog;
-use crate::issuance::{activate_online, IssueOptions, Issued, Issuer};
-use crate::ledger::Ledger;
+use crate::issuance::tests::{fixture, t, Fixture};
+use crate::issuance::{activate_online, IssueOptions, Issued};
 use crate::registry::{self, NewPbx};
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    ledger: Ledger,
-    catalog: Catalog,
-    signer: FileSigner,
-}
-
-fn t(s: &str) -> DateTime<Utc> {
-    parse_time(s).unwrap()
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let signer = FileSigner::generate().unwrap();
-    let ledger = Ledger::create(
-        &dir.path().join("l.db"),
-        "tessera-vendor",
-        &signer,
-        "alice",
-        t("2026-01-01").timestamp(),
-    )
-    .unwrap();
-    Fixture {
-        _dir: dir,
-        ledger,
-        catalog: Catalog::default_catalog().unwrap(),
-        signer,
-    }
-}
-
 impl Fixture {
-    fn run<T>(
-        &mut self,
-        f: impl FnOnce(&mut Writer<'_>, &Issuer<'_>) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        let issuer = Issuer {
-            catalog: &self.catalog,
-            signer: &self.signer,
-            operator: "alice",
-        };
-        let mut w = self.ledger.writer(&self.signer, "alice").unwrap();
-        let out = f(&mut w, &issuer)?;
-        w.commit().unwrap();
-        Ok(out)
-    }
-
     /// A VM PBX entered in the registry; its serial.
     fn add_vm(&mut self) -> String {
         self.run(|w, i| {
@@ -377,7 +329,7 @@ fn the_ledger_keeps_the_digest_and_shows_until_when() {
     let changes = f.ledger.queries().pbx_changes(&serial).unwrap();
     let row = changes.last().unwrap();
     assert_eq!(row.kind, ACTIVATION);
-    assert_eq!(row.operator, "alice");
+    assert_eq!(row.operator, "tessera-server");
     let code = opened.code.to_string();
     assert!(!row.detail.contains(&code), "{}", row.detail);
     assert!(row.detail.contains(&hex::encode(opened.code.digest())));

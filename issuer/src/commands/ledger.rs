@@ -437,14 +437,7 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
             if !registry_changes.is_empty() {
                 text.push_str("  REGISTRY\n");
             }
-            for c in &registry_changes {
-                text.push_str(&format!(
-                    "  {}  {}  {}\n",
-                    rfc3339_unix(c.at),
-                    c.operator,
-                    super::pbx::describe_change(&c.kind, &c.detail)
-                ));
-            }
+            registry_lines(&mut text, &registry_changes);
             print(&text)
         }
         LedgerCommand::Verify {
@@ -600,7 +593,13 @@ fn unlicensed(ledger: &Ledger, serial: &str, license: bool, json: bool) -> Resul
         "{serial}\n  customer    {}\n  pbx         {}\n  platform    {}\n  license     none yet\n  REGISTRY\n",
         pbx.customer, pbx.name, pbx.platform
     );
-    for c in &changes {
+    registry_lines(&mut text, &changes);
+    print(&text)
+}
+
+/// One line per registry change of a PBX (`ledger show`).
+fn registry_lines(text: &mut String, changes: &[crate::ledger::PbxChangeRow]) {
+    for c in changes {
         text.push_str(&format!(
             "  {}  {}  {}\n",
             rfc3339_unix(c.at),
@@ -608,5 +607,4 @@ fn unlicensed(ledger: &Ledger, serial: &str, license: bool, json: bool) -> Resul
             super::pbx::describe_change(&c.kind, &c.detail)
         ));
     }
-    print(&text)
 }

@@ -10,14 +10,16 @@ use crate::ledger::Ledger;
 
 const EXAMPLE: &str = include_str!("../../examples/order.toml");
 
-struct Fixture {
+/// A vendor with a fresh ledger, the default catalog and a new key (the
+/// tests of other modules use it too).
+pub(crate) struct Fixture {
     _dir: tempfile::TempDir,
-    ledger: Ledger,
-    catalog: Catalog,
-    signer: FileSigner,
+    pub(crate) ledger: Ledger,
+    pub(crate) catalog: Catalog,
+    pub(crate) signer: FileSigner,
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let signer = FileSigner::generate().unwrap();
     let ledger = Ledger::create(
@@ -36,7 +38,7 @@ fn fixture() -> Fixture {
     }
 }
 
-fn t(s: &str) -> DateTime<Utc> {
+pub(crate) fn t(s: &str) -> DateTime<Utc> {
     parse_time(s).unwrap()
 }
 
@@ -611,7 +613,9 @@ fn replacing_with_a_licensed_device_names_it() {
 }
 
 impl Fixture {
-    fn run<T>(
+    /// `f` in one write transaction (operator `tessera-server`), committed
+    /// when it succeeds.
+    pub(crate) fn run<T>(
         &mut self,
         f: impl FnOnce(&mut Writer<'_>, &Issuer<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
