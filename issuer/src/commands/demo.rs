@@ -300,7 +300,7 @@ pub fn run() -> Result<(), Error> {
     let mut saw_grace = false;
     let mut saw_emergency = false;
     for day in days {
-        let t = lease_end + day * DAY + 3_600;
+        let t = lease_end + day * DAY;
         let mut state = State::from_bytes(&flash).map_err(|source| Error::Verification {
             path: "state".into(),
             source,
