@@ -1211,7 +1211,8 @@ pub struct ShareArgs {
     /// and online. Recorded in the ledger; voiding the license undoes it.
     #[arg(long, requires = "new_device_key")]
     pub retire_old_keys: bool,
-    /// Name of a client that has no license yet.
+    /// Name of a client that has no license yet (default: the name the
+    /// PBX registry has for it, if `tessera pbx add` entered it).
     #[arg(long, value_name = "NAME")]
     pub pbx_name: Option<String>,
     /// Write the server's re-issued license (server role) to FILE.

@@ -368,11 +368,21 @@ fn share_keyed(
         Some(c) => c.term,
         None => server_data.term,
     };
+    // A new client's name: --pbx-name, else the name the registry has
+    // for it (a VM or Cloud client entered with `tessera pbx add`).
+    let new_client_name = match opts.pbx_name {
+        Some(name) => name.to_owned(),
+        None if current_rec.is_none() => w
+            .pbx(&client_serial)?
+            .map(|row| row.name)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
     let mut order = match &current_rec {
         Some(r) => stored_order(r)?,
         None => Order {
             customer: server_data.customer.clone(),
-            pbx_name: opts.pbx_name.unwrap_or_default().to_owned(),
+            pbx_name: new_client_name,
             model: None,
             policy: None,
             platform: PlatformName::of(platform),

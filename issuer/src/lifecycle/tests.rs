@@ -334,13 +334,16 @@ fn share_issues_an_empty_client_license_and_marks_the_server_once() {
     assert_eq!(server.license.sharing, SharingData::Server);
     assert_eq!(server.license.sequence, 2);
     // A second client: the server keeps its license.
+    // Without --pbx-name it is named as the registry names it.
     let vm2 = vm_request(&client2, 5);
     let so = ShareOptions {
         request: Some(&vm2),
+        pbx_name: None,
         ..so
     };
     let shared = f.run(|w, i| share(w, i, SERIAL, &client2, &so)).unwrap();
     assert!(shared.server.is_none());
+    assert_eq!(shared.client.license.pbx_name, "Branch");
     // The same again is refused.
     let again = ShareOptions {
         request: None,
