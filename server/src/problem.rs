@@ -32,13 +32,10 @@ pub enum Kind {
     Stale,
     /// The request's nonce was seen before.
     Replay,
-    /// The ledger knows no license of this PBX: a HW serial never
-    /// activated, or a registered PBX never licensed.
+    /// No license in force answers the request and no binding can check
+    /// it: a serial never allocated, a registered PBX never licensed, a
+    /// HW serial never activated. One answer for all, naming nothing.
     Unknown,
-    /// A serial the PBX registry never allocated.
-    Unregistered,
-    /// An online activation of a HW serial the registry does not know.
-    HwUnregistered,
     /// An online activation of a PBX that has a license in force.
     AlreadyActivated,
     /// The request matches a binding a replacement superseded (RMA).
@@ -93,8 +90,6 @@ impl Kind {
             Self::Stale => "stale",
             Self::Replay => "replay",
             Self::Unknown => "unknown",
-            Self::Unregistered => "unregistered",
-            Self::HwUnregistered => "hw-unregistered",
             Self::AlreadyActivated => "already-activated",
             Self::Replaced => "replaced",
             Self::Voided => "voided",
@@ -122,9 +117,7 @@ impl Kind {
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Replay | Self::Refused | Self::AlreadyActivated => StatusCode::CONFLICT,
-            Self::Unknown | Self::Unregistered | Self::HwUnregistered | Self::NotFound => {
-                StatusCode::NOT_FOUND
-            }
+            Self::Unknown | Self::NotFound => StatusCode::NOT_FOUND,
             Self::Replaced | Self::WrongDevice | Self::UnknownDeviceKey | Self::Stopped => {
                 StatusCode::FORBIDDEN
             }
@@ -149,8 +142,6 @@ impl Kind {
             Self::Stale => "The request was not made now",
             Self::Replay => "The request was answered before",
             Self::Unknown => "The PBX has no license in the ledger",
-            Self::Unregistered => "The serial is not in the PBX registry",
-            Self::HwUnregistered => "The HW serial is not in the PBX registry",
             Self::AlreadyActivated => "The PBX is activated already",
             Self::Replaced => "The PBX was replaced",
             Self::Voided => "The license was voided",
@@ -170,6 +161,9 @@ impl Kind {
         }
     }
 }
+
+/// The detail of [`Kind::Unknown`]: the same for every serial.
+pub const UNKNOWN_DETAIL: &str = "no license in force answers this request: the serial it names has no license in the vendor's ledger, or the vendor never entered it. A PBX gets its first license by online activation (`tessera-agent activate` with the activation code the vendor gave for it) or from a request file the vendor answers (`tessera issue`); then it renews";
 
 /// A problem detail (RFC 9457 §3).
 #[derive(Clone, Debug, Serialize)]
@@ -227,9 +221,10 @@ impl Problem {
     pub fn from_issuer(e: &Error) -> Self {
         let kind = match e {
             Error::Policy(p) => match p {
-                PolicyError::NotActivated | PolicyError::NoLicense { .. } => Kind::Unknown,
-                PolicyError::NotRegistered { .. } => Kind::Unregistered,
-                PolicyError::HwNotRegistered { .. } => Kind::HwUnregistered,
+                PolicyError::NotActivated
+                | PolicyError::NoLicense { .. }
+                | PolicyError::NotRegistered { .. }
+                | PolicyError::HwNotRegistered { .. } => Kind::Unknown,
                 PolicyError::AlreadyActivated { .. } => Kind::AlreadyActivated,
                 PolicyError::BindingReplaced { .. } => Kind::Replaced,
                 PolicyError::Voided { .. } => Kind::Voided,
@@ -256,6 +251,13 @@ impl Problem {
                 "the license service could not answer (its log says why); try again later".into()
             }
             Kind::Unavailable => "the ledger is busy; try again later".into(),
+            // One answer, naming nothing, for every serial without a
+            // license and a binding to check the request against (never
+            // allocated, registered and waiting for its activation, a HW
+            // serial never activated or mapped): a request signed by
+            // anyone learns neither which serials the registry holds nor
+            // which SW serial a HW serial maps to.
+            Kind::Unknown => UNKNOWN_DETAIL.into(),
             Kind::UnknownDeviceKey => match e {
                 // What was wrong is the issuer's wording; what to do is
                 // the service's own: it never accepts a new key.

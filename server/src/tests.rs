@@ -363,6 +363,7 @@ on_both_backends!(
     renewals_at_once_take_at_most_the_burst,
     an_appliance_has_one_budget_by_either_serial,
     a_forged_renewal_learns_nothing_of_the_pbx_state,
+    a_renewal_tells_no_serial_without_a_license_from_another,
 );
 
 /// Limits with a renewal budget of `burst` (1/h: nothing refills during a
@@ -689,7 +690,7 @@ fn rate_limits_per_serial_and_per_address() {
     assert_eq!(problem(status, &ct, &body), (429, "rate-limited".into()));
     // Another serial has its own budget, but this address has one left.
     let (status, ct, body) = c.renew(&renewal("SW-2026-000777", now, 4));
-    assert_eq!(problem(status, &ct, &body), (404, "unregistered".into()));
+    assert_eq!(problem(status, &ct, &body), (404, "unknown".into()));
     let (status, ct, body) = c.renew(&renewal("SW-2026-000777", now, 5));
     assert_eq!(problem(status, &ct, &body), (429, "rate-limited".into()));
     // Probes are never limited.
@@ -833,7 +834,7 @@ fn refuses_unregistered_voided_stopped_and_deleted_pbxs(v: &Vendor) {
 
     // A serial the registry never allocated.
     let (status, ct, body) = c.renew(&renewal("SW-2026-999999", now, 1));
-    assert_eq!(problem(status, &ct, &body), (404, "unregistered".into()));
+    assert_eq!(problem(status, &ct, &body), (404, "unknown".into()));
 
     // A license voided (issued in error): nothing is in force.
     let voided = void_a_new_pbx(v, now);
@@ -852,7 +853,7 @@ fn refuses_unregistered_voided_stopped_and_deleted_pbxs(v: &Vendor) {
     assert_eq!(problem(status, &ct, &body), (410, "deleted".into()));
 
     assert_eq!(server.metrics().count("renew", "ok"), 0);
-    for code in ["unregistered", "voided", "stopped", "deleted"] {
+    for code in ["unknown", "voided", "stopped", "deleted"] {
         assert_eq!(server.metrics().count("renew", code), 1, "{code}");
     }
     stop(&rt, server);
@@ -1016,6 +1017,56 @@ fn add_pbx(v: &Vendor, platform: Platform, hw: Option<&str>, now: i64) -> String
         }
         Ok(serial)
     })
+}
+
+/// A renewal about a serial that has no license (and so no binding to
+/// check the request against) gets one problem, byte for byte, naming
+/// nothing: a serial never allocated, a VM serial waiting for its
+/// activation (with or without an open code), a HW serial never seen, and
+/// the HW serial of an appliance the registry knows. So `/v1/renew` lists
+/// neither the PBXs that wait for activation nor the SW serial a HW serial
+/// maps to.
+fn a_renewal_tells_no_serial_without_a_license_from_another(v: &Vendor) {
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let (server, c) = serve(v, &rt, now, no_limits());
+    let waiting = add_pbx(v, Platform::Vm, None, now);
+    let with_code = add_pbx(v, Platform::Vm, None, now);
+    open_code(v, &with_code, 30, now);
+    let appliance = add_pbx(v, Platform::Hw, Some("HW-WAIT-000001"), now);
+    let asks: [(Option<&str>, Option<&str>, Platform); 5] = [
+        (Some("SW-2026-999999"), None, Platform::Vm),
+        (Some(&waiting), None, Platform::Vm),
+        (Some(&with_code), None, Platform::Vm),
+        (None, Some("HW-NOBODY-000001"), Platform::Hw),
+        (None, Some("HW-WAIT-000001"), Platform::Hw),
+    ];
+    let mut bodies = Vec::new();
+    for (nonce, (serial, hw, platform)) in (300..).zip(asks) {
+        let (status, ct, body) = c.renew(&activation_by(serial, hw, platform, now, nonce, ROGUE));
+        assert_eq!(
+            problem(status, &ct, &body),
+            (404, "unknown".into()),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+        bodies.push(String::from_utf8(body).unwrap());
+    }
+    for b in &bodies {
+        assert_eq!(b, &bodies[0]);
+    }
+    assert!(
+        !bodies[0].contains("SW-") && !bodies[0].contains("HW-"),
+        "{}",
+        bodies[0]
+    );
+    assert!(!bodies[0].contains(&appliance));
+    assert!(
+        bodies[0].contains("tessera-agent activate"),
+        "{}",
+        bodies[0]
+    );
+    stop(&rt, server);
 }
 
 /// A VM serial `pbx add` allocated and an appliance the registry knows are
