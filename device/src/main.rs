@@ -230,7 +230,9 @@ enum Command {
         #[command(flatten)]
         online: OnlineArgs,
         /// The activation code the vendor gave for this PBX
-        /// [default: `activation_code` in agent.toml].
+        /// [default: `activation_code` in agent.toml, the better place:
+        /// a code on the command line is visible to other local users in
+        /// the process list while the command runs].
         #[arg(long, value_name = "CODE")]
         code: Option<String>,
     },

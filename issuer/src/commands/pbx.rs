@@ -139,7 +139,15 @@ fn add(ctx: &Ctx, a: &PbxAddArgs) -> Result<(), Error> {
     print(&format!("{}\n", row.serial))
 }
 
+/// Why `pbx activation` refuses a rehearsal time ahead of the clock.
+const ACTIVATION_AHEAD: &str = "the rehearsal time (--now TIME or TESSERA_NOW) is ahead of the clock: a code's validity counts from it, so the ledger would record a code that stays valid longer than --valid-days from today (up to years); open codes without --now";
+
 fn activation(ctx: &Ctx, a: &PbxActivationArgs) -> Result<(), Error> {
+    // A code lives at most --valid-days from the day it is handed out;
+    // a rehearsal time in the past only shortens that.
+    if ctx.global.now.is_some() && ctx.now > chrono::Utc::now() {
+        return Err(Error::Usage(ACTIVATION_AHEAD.into()));
+    }
     let (mut session, ()) = Session::open(ctx, &a.key, || Ok(()))?;
     let opened =
         session.commit(|w, _| crate::activation::open(w, &a.serial, a.valid_days, ctx.now))?;
