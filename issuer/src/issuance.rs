@@ -424,7 +424,11 @@ pub fn plan(
     let now = opts.now;
     let mut converted_from = None;
     let serial = match (&request.serial, &request.hw_serial) {
-        (Some(sw), _) => sw.clone(),
+        (Some(sw), Some(hw)) => {
+            check_hw_serial(w, sw, hw)?;
+            sw.clone()
+        }
+        (Some(sw), None) => sw.clone(),
         (None, Some(hw)) => match w.sw_serial_of(hw)? {
             Some(sw) => sw,
             None => {
@@ -449,6 +453,38 @@ pub fn plan(
         Some(request),
         opts,
     )
+}
+
+/// A request that names the SW serial `sw` and comes from the appliance
+/// `hw` is that PBX's: `hw` is no other PBX's HW serial, and a PBX the
+/// registry entered for an appliance (`pbx add --hw-serial`) and never
+/// licensed is activated by that appliance only. (A licensed PBX's binding
+/// holds its HW serial; [`check_device`] checks it.)
+///
+/// # Errors
+/// [`PolicyError::HwSerialOfAnother`], [`Error::Ledger`].
+fn check_hw_serial(w: &Writer<'_>, sw: &str, hw: &str) -> Result<(), Error> {
+    let refused = |why: String| {
+        Err(PolicyError::HwSerialOfAnother {
+            serial: sw.to_owned(),
+            hw_serial: hw.to_owned(),
+            why,
+        }
+        .into())
+    };
+    match w.sw_serial_of(hw)? {
+        Some(owner) if owner == sw => return Ok(()),
+        Some(_) => return refused("that HW serial is another PBX's".into()),
+        None => {}
+    }
+    if w.latest(sw)?.is_none() {
+        if let Some(registered) = w.hw_serial_of(sw)? {
+            return refused(format!(
+                "the registry entered {sw} for the appliance {registered}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The license in force for `serial`: its latest license, unless that is

@@ -508,6 +508,18 @@ pub enum PolicyError {
         /// The sequence in force.
         sequence: u32,
     },
+    /// A request names a SW serial and a HW serial that the registry does
+    /// not put together: the HW serial is another PBX's, or the PBX was
+    /// entered for another appliance and was never licensed.
+    #[error("the request names {serial} and comes from the appliance {hw_serial}, but {why}: nothing was issued; an appliance is activated as the PBX the registry entered it for (its agent reads the HW serial from the box), and a PBX moves to other hardware with `tessera replace`")]
+    HwSerialOfAnother {
+        /// The SW serial the request names.
+        serial: String,
+        /// The HW serial it comes from.
+        hw_serial: String,
+        /// Which of the two it is.
+        why: String,
+    },
 }
 
 /// Something an operator should know, that does not stop issuance.

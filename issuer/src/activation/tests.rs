@@ -341,3 +341,60 @@ fn the_ledger_keeps_the_digest_and_shows_until_when() {
     let keyring = [tessera_verifier::KeyEntry::new(f.signer.public_key(), 0)];
     f.ledger.verify(&keyring, None).unwrap();
 }
+
+#[test]
+fn an_appliance_activates_only_the_pbx_entered_for_it() {
+    let mut f = fixture();
+    let add = |f: &mut Fixture, hw: &str, customer: &str| {
+        f.run(|w, i| {
+            registry::add_appliance(
+                w,
+                i.catalog,
+                &NewPbx {
+                    customer: customer.into(),
+                    model: "TA-7000".into(),
+                    ..new_pbx(Platform::Hw)
+                },
+                hw,
+                t("2026-01-02").timestamp(),
+            )
+        })
+        .unwrap()
+    };
+    let mine = add(&mut f, "HW-AAAA-0001", "Mallory");
+    let theirs = add(&mut f, "HW-BBBB-0002", "Victim GmbH");
+    let code = f.open(&mine, 30, "2026-01-02").unwrap().code;
+    let from = |hw: &str, nonce: u8| {
+        let mut r = samples::request();
+        r.serial = Some(mine.clone());
+        r.hw_serial = Some(hw.into());
+        r.nonce = [nonce; 16];
+        r
+    };
+    let head = f.head();
+    // A box that reports the other PBX's HW serial, or one never entered,
+    // with the code of this PBX.
+    for (hw, why) in [
+        ("HW-BBBB-0002", "another PBX's".to_owned()),
+        (
+            "HW-CCCC-0003",
+            format!("entered {mine} for the appliance HW-AAAA-0001"),
+        ),
+    ] {
+        let e = f
+            .activate(&from(hw, 1), "2026-01-03", Some(&code))
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Policy(PolicyError::HwSerialOfAnother { .. }))
+                && e.to_string().contains(&why),
+            "{e}"
+        );
+    }
+    assert_eq!(f.head(), head, "a refusal records nothing");
+    assert!(!f.licensed(&mine) && !f.licensed(&theirs));
+    // The appliance it was entered for, in any case or spacing.
+    let issued = f
+        .activate(&from(" hw-aaaa-0001 ", 2), "2026-01-03", Some(&code))
+        .unwrap();
+    assert_eq!(issued.license.serial, mine);
+}
