@@ -42,8 +42,9 @@ environment (TESSERA_PASSPHRASE), never from a prompt or an option.
 SIGTERM or Ctrl-C: stop accepting, finish the requests in flight (each
 answered only once its license is committed), then exit 0.
 
-Exit codes: 0 stopped cleanly, 2 bad settings or inputs (key, ledger,
-catalog, TLS files, address), 1 another failure.
+Exit codes: 0 stopped cleanly; 2 it did not start, a setting to fix (key,
+passphrase, keyring, ledger, catalog, operator, TLS files, address, a port
+in use, plain HTTP off loopback); 1 a failure after it started.
 
 Examples:
   tessera-server --ledger /srv/tessera/ledger.db --key /srv/tessera/signing.pem \\
@@ -140,8 +141,7 @@ fn settings(cli: Cli) -> Result<Settings, Error> {
     })
 }
 
-async fn run(settings: Settings) -> Result<(), Error> {
-    let running = tessera_server::start(settings).await?;
+async fn run(running: tessera_server::Running) -> Result<(), Error> {
     eprintln!("tessera-server: listening on {}", running.url());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Usage(format!("cannot watch for SIGTERM: {e}")))?;
@@ -156,23 +156,43 @@ async fn run(settings: Settings) -> Result<(), Error> {
     Ok(())
 }
 
+/// Exit code for a setting to fix: anything that stops the service from
+/// starting (key, passphrase, ledger, catalog, operator, TLS files,
+/// address), as `--help` and docs/operations.md promise.
+const EXIT_SETTINGS: u8 = 2;
+/// Exit code for a failure of the running service (not a setting).
+const EXIT_FAILURE: u8 = 1;
+
+/// Why the service stopped with an error, and so its exit code.
+enum Failure {
+    /// It never started: a setting to fix (exit 2).
+    Settings(Error),
+    /// It started, then failed (exit 1).
+    Running(Error),
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = settings(cli).and_then(|s| {
+    let result = settings(cli).map_err(Failure::Settings).and_then(|s| {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
-        rt.block_on(run(s))
+            .map_err(|e| {
+                Failure::Running(Error::Usage(format!("cannot start the runtime: {e}")))
+            })?;
+        rt.block_on(async {
+            let running = tessera_server::start(s).await.map_err(Failure::Settings)?;
+            run(running).await.map_err(Failure::Running)
+        })
     });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!(
-                "tessera-server: {}",
-                tessera_verifier::text::escaped(&e.to_string())
-            );
-            ExitCode::from(e.exit_code())
-        }
-    }
+    let (e, code) = match result {
+        Ok(()) => return ExitCode::SUCCESS,
+        Err(Failure::Settings(e)) => (e, EXIT_SETTINGS),
+        Err(Failure::Running(e)) => (e, EXIT_FAILURE),
+    };
+    eprintln!(
+        "tessera-server: {}",
+        tessera_verifier::text::escaped(&e.to_string())
+    );
+    ExitCode::from(code)
 }
