@@ -609,11 +609,27 @@ fn main() -> ExitCode {
     ExitCode::from(out::finish(code, decision))
 }
 
+/// The time a command runs at: `--now TIME` (tests, drills) or the clock.
+/// A simulated time is not harmless on a live device: whatever the command
+/// saves records it as the highest time seen, so it says so, once.
 fn now_or_clock(now: Option<&str>) -> Result<i64, AgentError> {
+    static WARNED: std::sync::Once = std::sync::Once::new();
     match now {
-        Some(t) => Ok(parse_time(t)?),
+        Some(t) => {
+            let t = parse_time(t)?;
+            WARNED.call_once(|| say_err!("tessera-agent: {}", simulated_time_warning(t)));
+            Ok(t)
+        }
         None => Ok(system_now()?),
     }
+}
+
+/// The warning for a simulated time `t` (`--now`).
+fn simulated_time_warning(t: i64) -> String {
+    format!(
+        "warning: simulated time {} (--now), not the clock: the state records it as the highest time seen, and later commands at an earlier real time report clock_rollback; simulate on a copy of the state folder (--state-dir)",
+        tessera_device::clock::format_time(t)
+    )
 }
 
 fn print_report(report: &Report, json: bool, full: bool) -> Result<u8, AgentError> {

@@ -116,3 +116,29 @@ fn a_clock_change_alone_revives_no_expired_license() {
     );
     d.run(&["install", renewal.to_str().unwrap()], T0 + 21 * DAY, 0);
 }
+
+#[test]
+fn a_simulated_time_is_announced_with_what_it_does_to_the_state() {
+    let d = Device::appliance();
+    let first = d.licensed(1, T0, |_| {});
+    let out = d.run(&["install", first.to_str().unwrap()], T0, 0);
+    let err = stderr(&out);
+    assert_eq!(err.matches("simulated time").count(), 1, "{err}");
+    for word in [
+        "warning: simulated time 2026-",
+        "--now",
+        "highest time seen",
+        "clock_rollback",
+        "copy of the state folder",
+    ] {
+        assert!(err.contains(word), "{word} missing from:\n{err}");
+    }
+    // The vendor CLI's variable is not the agent's: it changes nothing.
+    let out = d
+        .cmd()
+        .arg("status")
+        .env("TESSERA_NOW", "2031-01-01")
+        .output()
+        .unwrap();
+    assert!(!stderr(&out).contains("simulated time"), "{}", stderr(&out));
+}

@@ -119,7 +119,11 @@ impl Transcript {
         let stderr = self.redact(&String::from_utf8(out.stderr.clone()).unwrap());
         self.text.push_str(&cmd);
         self.text.push_str(&stdout);
-        for line in stderr.lines() {
+        // `--now` is not shown, nor the warning it gives.
+        for line in stderr
+            .lines()
+            .filter(|l| !l.starts_with("tessera-agent: warning: simulated time"))
+        {
             let _ = writeln!(self.text, "[stderr] {line}");
         }
         let _ = writeln!(self.text, "[exit {}]\n", out.status.code().unwrap_or(-1));

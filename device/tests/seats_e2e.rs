@@ -19,8 +19,14 @@ fn stdout(out: &std::process::Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
+/// Standard error without the warning every `--now` gives.
 fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8(out.stderr.clone()).unwrap()
+    String::from_utf8(out.stderr.clone())
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("tessera-agent: warning: simulated time"))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 fn json(out: &std::process::Output) -> serde_json::Value {
