@@ -87,7 +87,7 @@ pub enum InvalidInput {
         reason: String,
     },
     /// A request written too long before (or after) the issuer's clock.
-    #[error("the request was written at {written}, {distance} the issuer's clock ({now}); requests are accepted within {window} of it (`request_window` in tessera.toml): ask the device for a new request and check its clock")]
+    #[error("the request was written at {written}, {distance} the issuer's clock ({now}); requests are accepted within {window}: check the device's clock (NTP) and ask it for a new request")]
     StaleRequest {
         /// The request's `iat`.
         written: String,
@@ -95,7 +95,9 @@ pub enum InvalidInput {
         distance: String,
         /// The issuer's clock.
         now: String,
-        /// The accepted window.
+        /// The accepted window and the setting that sets it, as the
+        /// operator writes it (`30d of it (`request_window` ...)`; one
+        /// field, so that the error stays small).
         window: String,
     },
     /// A request whose `device_key` identity component is not the digest
@@ -263,7 +265,25 @@ impl RequestCheck {
 /// [`InvalidInput::SwSerial`], [`InvalidInput::HwSerial`],
 /// [`InvalidInput::Text`], [`InvalidInput::DeviceKeyMismatch`],
 /// [`InvalidInput::StaleRequest`].
-pub fn request(mut r: RequestData, now: i64, window: u32) -> Result<RequestData, InvalidInput> {
+pub fn request(r: RequestData, now: i64, window: u32) -> Result<RequestData, InvalidInput> {
+    request_within(r, now, window, CLI_REQUEST_WINDOW)
+}
+
+/// How the vendor CLI's freshness window is set, for its refusals.
+pub const CLI_REQUEST_WINDOW: &str = "`request_window` in tessera.toml or TESSERA_REQUEST_WINDOW";
+
+/// [`request`] for a caller whose window is set by `setting` (how an
+/// operator changes it, e.g. "`--freshness` of tessera-server"), which
+/// the refusal names: one check and one wording for every caller.
+///
+/// # Errors
+/// As [`request`].
+pub fn request_within(
+    mut r: RequestData,
+    now: i64,
+    window: u32,
+    setting: &'static str,
+) -> Result<RequestData, InvalidInput> {
     if let Some(sw) = &r.serial {
         sw_serial("the request's SW serial", sw)?;
     }
@@ -290,7 +310,7 @@ pub fn request(mut r: RequestData, now: i64, window: u32) -> Result<RequestData,
             written,
             distance: when,
             now: rfc3339_unix(now),
-            window: format_duration(window),
+            window: format!("{} of it ({setting})", format_duration(window)),
         });
     }
     Ok(r)

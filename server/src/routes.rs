@@ -320,6 +320,9 @@ fn request_bytes<'b>(raw: &'b [u8], media: Media, buf: &'b mut [u8]) -> Result<&
 /// Decodes and checks a request body: armor or binary, the device's
 /// signature, the fields ([`validate::request`]) and the freshness of its
 /// creation time.
+/// The service's freshness window, as its refusals name it.
+const FRESHNESS_SETTING: &str = "`--freshness` of tessera-server";
+
 fn decode(raw: &[u8], media: Media, now: i64, freshness: u32) -> Result<RequestData, Problem> {
     let mut buf = vec![0u8; MAX_OBJECT_LEN];
     let bytes = request_bytes(raw, media, &mut buf)?;
@@ -331,11 +334,8 @@ fn decode(raw: &[u8], media: Media, now: i64, freshness: u32) -> Result<RequestD
             )
         })?
         .to_data();
-    validate::request(data, now, freshness).map_err(|e| match e {
-        InvalidInput::StaleRequest { .. } => Problem::new(
-            Kind::Stale,
-            format!("{e}; check the device's clock (NTP) and make a new request"),
-        ),
+    validate::request_within(data, now, freshness, FRESHNESS_SETTING).map_err(|e| match e {
+        InvalidInput::StaleRequest { .. } => Problem::new(Kind::Stale, e.to_string()),
         _ => Problem::new(Kind::MalformedRequest, e.to_string()),
     })
 }

@@ -554,6 +554,11 @@ fn renews_over_tls_and_refuses_replays_and_stale_requests(v: &Vendor) {
     for created in [now - HOUR, now + HOUR] {
         let (status, ct, body) = c.renew(&renewal(&v.serial, created, 3));
         assert_eq!(problem(status, &ct, &body), (400, "stale".into()));
+        // The service's own setting, and the advice once.
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("(`--freshness` of tessera-server)"), "{text}");
+        assert!(!text.contains("request_window"), "{text}");
+        assert_eq!(text.matches("new request").count(), 1, "{text}");
     }
     assert_eq!(v.history().len(), 3);
     assert_eq!(server.metrics().count("renew", "ok"), 2);

@@ -132,7 +132,20 @@ fn requests_must_be_fresh_and_name_valid_serials() {
             "{created_at}: {e}"
         );
         assert!(e.to_string().contains("30d"), "{e}");
+        assert!(e.to_string().contains("TESSERA_REQUEST_WINDOW"), "{e}");
     }
+    // Another caller names its own setting, with the same advice, once.
+    let mut old = r.clone();
+    old.created_at = now - 31 * DAY;
+    let e = request_within(old, now, 300, "`--freshness` of tessera-server")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("within 5m of it (`--freshness` of tessera-server)"),
+        "{e}"
+    );
+    assert!(!e.contains("request_window"), "{e}");
+    assert_eq!(e.matches("clock").count(), 2, "{e}");
     let mut edge = r.clone();
     edge.created_at = now - 30 * DAY;
     request(edge, now, DEFAULT_REQUEST_WINDOW).unwrap();
