@@ -327,7 +327,9 @@ Exit codes:
   0, 10..13  renewed and installed: the mode of the new license (as check)
   2          refused (the server's reason is printed: replaced, unknown,
              voided, stopped, deleted ...) or an error; the license in
-             force stays
+             force stays. Also a server whose certificate the pin does not
+             trust (server_untrusted: another CA than `server_ca`, a name
+             mismatch, expired), at once, without retries
   4          try again later; the license in force stays, its grace state
              is printed: the server could not be reached
              (server_unreachable), or it is up but rate-limited the PBX

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rand_core::{OsRng, RngCore};
+use rustls::CertificateError;
 use serde::Serialize;
 use tessera_verifier::text::escaped;
 
@@ -96,6 +97,15 @@ pub enum OnlineError {
         /// The problem's detail, escaped, when it sent one.
         detail: Option<String>,
     },
+    /// The server's certificate is not one the pin trusts (another CA, a
+    /// name it was not made for, expired): a setting to fix, never retried.
+    #[error("the license server {url} is not trusted: {reason}")]
+    Untrusted {
+        /// The URL.
+        url: String,
+        /// What is wrong with its certificate, and what to do.
+        reason: String,
+    },
     /// The server refused the request (final).
     #[error("the license server refused the request ({code}): {detail}")]
     Refused {
@@ -132,7 +142,7 @@ impl OnlineError {
             Self::Unreachable { attempts, .. } | Self::RateLimited { attempts, .. } => {
                 Some(*attempts)
             }
-            Self::Refused { .. } => Some(1),
+            Self::Refused { .. } | Self::Untrusted { .. } => Some(1),
             _ => None,
         }
     }
@@ -147,6 +157,7 @@ impl OnlineError {
             Self::Unreachable { .. } => "server_unreachable",
             Self::RateLimited { .. } => "rate_limited",
             Self::Refused { .. } => "server_refused",
+            Self::Untrusted { .. } => "server_untrusted",
         }
     }
 }
@@ -222,8 +233,8 @@ pub struct ServerSpec {
 /// What a renewal attempt came to, for the report.
 #[derive(Clone, Debug, Serialize)]
 pub struct RenewalSummary {
-    /// `renewed`, `activated`, `not_due`, `unreachable`, `rate_limited` or
-    /// `refused`.
+    /// `renewed`, `activated`, `not_due`, `unreachable`, `rate_limited`,
+    /// `server_untrusted` or `refused`.
     pub outcome: &'static str,
     /// The server asked.
     pub server: String,
@@ -419,11 +430,17 @@ impl Client {
         let mut response = match post.send(request) {
             Ok(r) => r,
             Err(e) => {
+                if let Some(reason) = self.untrusted(&e) {
+                    return Attempt::Refused(OnlineError::Untrusted {
+                        url: escaped(&self.spec.url).to_string(),
+                        reason,
+                    });
+                }
                 return Attempt::Retry {
                     reason: escaped(&e.to_string()).to_string(),
                     after: None,
                     limited: None,
-                }
+                };
             }
         };
         let status = response.status().as_u16();
@@ -494,6 +511,57 @@ impl Client {
                 status,
             }),
         }
+    }
+}
+
+impl Client {
+    /// What to tell the operator when `e` is the server's certificate
+    /// failing the pin's checks: a setting (or a clock) to fix, which no
+    /// retry mends. `None` for every other failure.
+    fn untrusted(&self, e: &ureq::Error) -> Option<String> {
+        let ca = self.spec.ca.as_deref().map_or_else(
+            || "the pinned certificate".to_owned(),
+            |p| crate::store::shown(p).to_string(),
+        );
+        let cert = certificate_error(e)?;
+        Some(match cert {
+            CertificateError::UnknownIssuer | CertificateError::BadSignature => format!(
+                "the server's certificate does not chain to the CA in {ca} (`server_ca`): pin the vendor's CA certificate (or the server's own when it is self-signed), not another CA's or the server's leaf certificate"
+            ),
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => format!(
+                "the server's certificate is not valid for the host name in {} ({}): name the server as its certificate does (`server` in agent.toml, --server), or ask the vendor for a certificate with this name",
+                escaped(&self.spec.url),
+                escaped(&cert.to_string())
+            ),
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => format!(
+                "the server's certificate has expired ({}): if this device's clock is right, the vendor must renew the certificate; else set the clock (NTP)",
+                escaped(&cert.to_string())
+            ),
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => format!(
+                "the server's certificate is not valid yet ({}): check this device's clock (NTP)",
+                escaped(&cert.to_string())
+            ),
+            other => format!(
+                "the server's certificate was refused ({}) against the CA in {ca} (`server_ca`): check the pinned certificate, or ask the vendor",
+                escaped(&other.to_string())
+            ),
+        })
+    }
+}
+
+/// The certificate error inside a TLS failure of `e` (ureq passes rustls'
+/// errors up directly or inside an I/O error).
+fn certificate_error(e: &ureq::Error) -> Option<&CertificateError> {
+    let tls = match e {
+        ureq::Error::Rustls(t) => Some(t),
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        _ => None,
+    }?;
+    match tls {
+        rustls::Error::InvalidCertificate(c) => Some(c),
+        _ => None,
     }
 }
 
@@ -951,6 +1019,7 @@ impl crate::Agent {
                         Some("rate-limited".to_owned()),
                     ),
                     OnlineError::Refused { code, .. } => ("refused", None, Some(code.clone())),
+                    OnlineError::Untrusted { .. } => ("server_untrusted", None, None),
                     _ => ("refused", None, None),
                 };
                 Ok(Online {

@@ -350,7 +350,9 @@ fn a_pbx_activated_from_a_file_moves_to_online_renewal_and_back() {
         .ok()
         .json();
     assert_eq!(online["license"]["sequence"], 2);
-    // A server certificate the pin does not cover is refused.
+    // A server certificate the pin does not cover is a setting to fix:
+    // refused at once (exit 2, `server_untrusted`), not retried as an
+    // unreachable server.
     let other = tempfile::tempdir().unwrap();
     let other_ca = make_pki(other.path()).unwrap().ca;
     let wrong = site
@@ -363,9 +365,16 @@ fn a_pbx_activated_from_a_file_moves_to_online_renewal_and_back() {
             "--now",
             &at(t0 + 2 * HOUR),
         ])
-        .code(4);
+        .code(2);
+    for part in [
+        "does not chain to the CA in",
+        "(`server_ca`)",
+        "the license in force stays",
+    ] {
+        assert!(wrong.stderr.contains(part), "{part}: {}", wrong.stderr);
+    }
     assert!(
-        wrong.stderr.contains("could not be reached"),
+        !wrong.stderr.contains("could not be reached"),
         "{}",
         wrong.stderr
     );
