@@ -157,7 +157,16 @@ impl Settings {
             .keyring_path(key.keyring.as_deref())
             .map(|k| Keyring::load(&k))
             .transpose()?;
-        let signer = keys.signer_at(keyring.as_ref(), ctx.now)?;
+        let signer = keys
+            .signer_at(keyring.as_ref(), ctx.now)
+            .map_err(|e| match e {
+                // The keys crate's advice offers a prompt, which a service
+                // never shows.
+                Error::Key(tessera_keys::KeyError::NoPassphrase) => Error::Usage(
+                    "no passphrase for the signing key: pass --passphrase-file FILE (a systemd credential, mode 0600) or set TESSERA_PASSPHRASE; the service never prompts".into(),
+                ),
+                other => other,
+            })?;
         let mut ledger = ctx.ledger()?;
         // Each group commit verifies the ledger's last checkpoint with it.
         ledger.set_keyring(&keyring.map(|k| k.to_entries()).unwrap_or_default());

@@ -55,7 +55,14 @@ Examples:
 
 /// The tessera online license service: connected PBXs renew over HTTPS.
 #[derive(Parser, Debug)]
-#[command(name = "tessera-server", version, after_help = AFTER_HELP)]
+#[command(
+    name = "tessera-server",
+    version,
+    after_help = AFTER_HELP,
+    mut_arg("passphrase_file", |a| a.help(
+        "Read the key's passphrase from the first line of FILE (else TESSERA_PASSPHRASE; the service never prompts)"
+    ))
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -110,7 +117,27 @@ fn duration(s: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("`{s}` is not a duration: write <n>d, <n>h, <n>m or <n>s"))
 }
 
+/// The warning for a passphrase file others may read, if it is one.
+fn passphrase_file_warning(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "warning: the passphrase file {} is readable by others than its owner (mode {mode:04o}): `chmod 600` it, or give it as a systemd credential",
+            tessera_verifier::text::escaped(&path.display().to_string())
+        )
+    })
+}
+
 fn settings(cli: Cli) -> Result<Settings, Error> {
+    if let Some(warning) = cli
+        .key
+        .passphrase_file
+        .as_deref()
+        .and_then(passphrase_file_warning)
+    {
+        eprintln!("tessera-server: {warning}");
+    }
     let fixed_now = cli.global.now.is_some();
     let ctx = Ctx::new(cli.global)?;
     let clock = if fixed_now {

@@ -102,6 +102,12 @@ impl TestVendor {
             )
             .map_err(|e| e.to_string())?;
         std::fs::write(dir.join("passphrase"), PASSPHRASE).map_err(|e| e.to_string())?;
+        // As a real one is kept: the service warns about any other mode.
+        std::fs::set_permissions(
+            dir.join("passphrase"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .map_err(|e| e.to_string())?;
         let pki = make_pki(dir)?;
         let v = Self {
             dir: dir.to_owned(),

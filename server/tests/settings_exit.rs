@@ -73,7 +73,7 @@ fn every_setting_that_stops_the_start_exits_2() {
                     args.drain(i..i + 2);
                 });
             }),
-            "passphrase",
+            "--passphrase-file FILE (a systemd credential, mode 0600) or set TESSERA_PASSPHRASE; the service never prompts",
         ),
         (
             "wrong passphrase",
@@ -119,4 +119,31 @@ fn plain_http_on_every_address_exits_2() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--insecure-http"), "{stderr}");
+}
+
+#[test]
+fn help_and_warnings_say_the_passphrase_is_never_prompted_for() {
+    let help = Command::new(env!("CARGO_BIN_EXE_tessera-server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("the service never prompts"), "{help}");
+    assert!(!help.contains("a prompt)"), "{help}");
+
+    // A passphrase file others can read is named, with the fix.
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let _v = TestVendor::new(dir.path(), T).unwrap();
+    let file = dir.path().join("passphrase");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, stderr) = start(dir.path(), |c| with_arg(c, "--ledger", "missing.db"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the passphrase file passphrase is readable by others than its owner (mode 0644): `chmod 600` it"),
+        "{stderr}"
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (_, stderr) = start(dir.path(), |c| with_arg(c, "--ledger", "missing.db"));
+    assert!(!stderr.contains("readable by others"), "{stderr}");
 }
