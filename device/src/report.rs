@@ -83,6 +83,26 @@ pub struct Decommissioned {
     pub delete: String,
     /// Whether the stop has come.
     pub stopped: bool,
+    /// Whether the deletion has come: no user license brings it back.
+    pub deleted: bool,
+}
+
+impl Decommissioned {
+    /// The deletion as the site is told it: still avoidable before it
+    /// comes, final after.
+    fn deletion(&self) -> String {
+        if self.deleted {
+            format!(
+                "irrevocably deleted on {}: adding a user license no longer brings it back",
+                self.delete
+            )
+        } else {
+            format!(
+                "deleted on {} unless a user license is added back",
+                self.delete
+            )
+        }
+    }
 }
 
 /// Days from a decommissioned PBX's stop to its deletion.
@@ -339,10 +359,12 @@ impl Report {
             && policy.after_grace == tessera_verifier::claims::AfterGrace::Locked)
             .then(|| {
                 let stop = schedule.effective_end();
+                let delete = stop.saturating_add(DAYS_FROM_STOP_TO_DELETION * 86_400);
                 Decommissioned {
                     stop: format_time(stop),
-                    delete: format_time(stop.saturating_add(DAYS_FROM_STOP_TO_DELETION * 86_400)),
+                    delete: format_time(delete),
                     stopped: now >= stop,
+                    deleted: now >= delete,
                 }
             });
         let mut notes = Vec::new();
@@ -408,8 +430,9 @@ impl Report {
         let head = format!("license {} (sequence {})", escaped(&l.serial), l.sequence);
         let mut out = match (&self.decommissioned, self.mode) {
             (Some(d), Mode::EmergencyOnly | Mode::Locked) if d.stopped => format!(
-                "stopped on {}; deleted on {} unless a user license is added back ({head})",
-                d.stop, d.delete
+                "stopped on {}; {} ({head})",
+                d.stop,
+                d.deletion()
             ),
             (Some(d), Mode::Full | Mode::RenewalDue) => format!(
                 "decommissioned: all user licenses removed; stops on {}, deleted on {} unless a user license is added back ({head})",
@@ -479,8 +502,10 @@ impl Report {
                 &mut out,
                 "verdict:",
                 &format!(
-                    "{} (stopped on {}; deleted on {} unless a user license is added back)",
-                    self.verdict, d.stop, d.delete
+                    "{} (stopped on {}; {})",
+                    self.verdict,
+                    d.stop,
+                    d.deletion()
                 ),
             ),
             Some(d) => row(
@@ -533,11 +558,12 @@ impl Report {
         match &self.decommissioned {
             Some(d) => {
                 row(&mut out, "stop:", &format!("{} (no grace, locked)", d.stop));
-                row(
-                    &mut out,
-                    "deletion:",
-                    &format!("{} unless a user license is added back", d.delete),
-                );
+                let deletion = if d.deleted {
+                    format!("{} (irrevocable: it has come)", d.delete)
+                } else {
+                    format!("{} unless a user license is added back", d.delete)
+                };
+                row(&mut out, "deletion:", &deletion);
             }
             None => row(
                 &mut out,

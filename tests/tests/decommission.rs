@@ -83,6 +83,30 @@ fn decrease_to_zero_stops_after_5_days_and_deletes_after_14() {
         text.stdout,
         text.stderr
     );
+    // After the deletion date the site is not offered a way back.
+    let text = site.agent(&["check", "--now", "2026-03-18T10:00:00Z"]);
+    let first = text.stdout.lines().next().unwrap_or_default().to_owned();
+    assert!(
+        first.starts_with("stopped on 2026-03-08T10:00:00Z; irrevocably deleted on 2026-03-17T10:00:00Z: adding a user license no longer brings it back"),
+        "{}{}",
+        text.stdout,
+        text.stderr
+    );
+    let status = site.agent(&["status", "--now", "2026-03-18T10:00:00Z"]);
+    assert!(
+        !status
+            .stdout
+            .contains("unless a user license is added back"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status
+            .stdout
+            .contains("2026-03-17T10:00:00Z (irrevocable: it has come)"),
+        "{}",
+        status.stdout
+    );
     assert!(!text.stdout.contains("grace"), "{}", text.stdout);
     // A renewal before the stop ends at the stop; after it, the PBX is
     // not renewed (no license whose lease ends when it is issued, no new
