@@ -833,6 +833,10 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
                 out::stdout(format!("{}\n", json_text(&value)?));
                 return Ok(0);
             }
+            if is_stdio(&output) && tessera_cli::stdout_failure().is_some() {
+                // Not written: `out::finish` says so, and what to do.
+                return Ok(0);
+            }
             let target = match (is_stdio(&output), qr) {
                 (true, true) => "standard output as a QR code".to_owned(),
                 (true, false) => "standard output".to_owned(),

@@ -156,6 +156,11 @@ fn a_failed_write_to_standard_output_is_reported_never_a_panic() {
             "{args:?}: {err}"
         );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
+        // Nothing claims it was written.
+        assert!(
+            !err.contains("written to standard output"),
+            "{args:?}: {err}"
+        );
     }
     d.cmd()
         .args(["seats", "list", "--user", "carol", "--now", &t])
