@@ -643,9 +643,51 @@ pub fn license_bytes(input: &[u8]) -> Result<Vec<u8>, AgentError> {
 
 fn license_bytes_of(input: &[u8]) -> Result<Vec<u8>, AgentError> {
     let mut buf = [0u8; MAX_OBJECT_LEN];
-    let bytes = armor::read_object(input, armor::LABEL_LICENSE, &mut buf)?;
+    let bytes = armor::read_object(input, armor::LABEL_LICENSE, &mut buf).map_err(|e| {
+        match (&e, other_label(input)) {
+            (
+                tessera_verifier::Error::Armor(tessera_verifier::ArmorError::WrongLabel),
+                Some(label),
+            ) => not_a_license(label),
+            _ => e.into(),
+        }
+    })?;
     tessera_verifier::cose::parse_as(bytes, tessera_verifier::ObjectType::License)?;
     Ok(bytes.to_vec())
+}
+
+/// The label of the first armored block in `input` (at most 64
+/// characters of it), if there is one.
+fn other_label(input: &[u8]) -> Option<String> {
+    const BEGIN: &[u8] = b"-----BEGIN ";
+    let start = input.windows(BEGIN.len()).position(|w| w == BEGIN)? + BEGIN.len();
+    let rest = input.get(start..)?;
+    let end = rest.windows(5).position(|w| w == b"-----")?.min(64);
+    Some(String::from_utf8_lossy(rest.get(..end)?).into_owned())
+}
+
+/// The error for an armored file labelled `label` given where a license
+/// was expected: which kind it is, and what to do.
+fn not_a_license(label: String) -> AgentError {
+    let (found, advice) = match label.as_str() {
+        armor::LABEL_REQUEST => (
+            "a tessera request",
+            "a request goes to the vendor (`tessera issue` or `tessera renew` answers it); install the license file the vendor sends back",
+        ),
+        armor::LABEL_CHECKPOINT => (
+            "a ledger checkpoint of the vendor",
+            "install the license file the vendor sent for this PBX",
+        ),
+        _ => (
+            "another kind of file",
+            "install the license file the vendor sent for this PBX",
+        ),
+    };
+    AgentError::NotALicense {
+        found,
+        label,
+        advice,
+    }
 }
 
 /// The agent's error for a license the verifier refused at `now` with the

@@ -123,6 +123,17 @@ pub enum AgentError {
         /// The configuration file consulted.
         config: PathBuf,
     },
+    /// An armored tessera file of another kind where a license was
+    /// expected (a request given to `install`).
+    #[error("this is {found} (`-----BEGIN {}-----`), not a license (`-----BEGIN TESSERA LICENSE-----`): {advice}", escaped(.label))]
+    NotALicense {
+        /// The kind found, in words.
+        found: &'static str,
+        /// The armor label found.
+        label: String,
+        /// What to do.
+        advice: &'static str,
+    },
     /// The input file cannot be read.
     #[error("cannot read {}: {reason}", escaped(.path))]
     Input {
@@ -197,6 +208,8 @@ impl AgentError {
             Self::Keyring { .. } => "keyring",
             Self::NoSerial { .. } => "no_serial",
             Self::Input { .. } => "input",
+            // The verifier's code for the same finding, kept for scripts.
+            Self::NotALicense { .. } => "armor.wrong_label",
             Self::Output { .. } => "output",
             Self::Random(_) => "random",
             Self::Encode(_) => "encode",

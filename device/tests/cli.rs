@@ -356,7 +356,20 @@ fn refusals_exit_2_with_advice() {
         .arg(&req)
         .assert()
         .code(2)
-        .stderr(predicates::str::contains("another kind of tessera file"));
+        .stderr(predicates::str::contains(
+            "this is a tessera request (`-----BEGIN TESSERA REQUEST-----`), not a license (`-----BEGIN TESSERA LICENSE-----`): a request goes to the vendor",
+        ));
+    // Its code for scripts is the one it always had.
+    let out = d
+        .cmd()
+        .args(["install", "--json"])
+        .arg(&req)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], "armor.wrong_label", "{err}");
     let license = d.licensed(1, T0, |_| {});
     let text = fs::read_to_string(&license).unwrap();
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
