@@ -577,8 +577,14 @@ impl Agent {
             .read_license()?
             .ok_or_else(|| AgentError::NotActivated(store.dir().to_owned()))?;
         let keyring = self.keyring()?;
-        // The periodic check must not fail over display names.
-        let catalog = if persist { None } else { self.catalog()? };
+        // The periodic check must not fail over display names; `status`
+        // names codes as `seats` does: the configured catalog, else the
+        // default one.
+        let catalog = if persist {
+            None
+        } else {
+            Some(self.catalog()?.unwrap_or_else(Catalog::builtin))
+        };
         let state = stored_state(&store)?;
         let device = self.device(store.folder(), Some(&bytes))?;
         notes.extend(device.notes);

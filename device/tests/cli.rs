@@ -252,6 +252,23 @@ fn status_shows_entitlements_with_catalog_names_and_role() {
     ] {
         assert!(text.contains(want), "{want} missing from:\n{text}");
     }
+    // Without a catalog, the default names, as `seats` shows them.
+    let out = d
+        .cmd()
+        .args(["status", "--now", &at(T0 + 5 * DAY)])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let text = stdout(&out);
+    for want in [
+        "PBX-BASIC (1) x20",
+        "UC-ESSENTIAL (2) x",
+        "Phone System (4) x52",
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+    assert!(!text.contains("profile          code "), "{text}");
 }
 
 #[test]
