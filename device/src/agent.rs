@@ -482,7 +482,9 @@ impl Agent {
     pub fn install(&self, input: &[u8], now: i64, recover: bool) -> Result<Report, AgentError> {
         let bytes = license_bytes(input)?;
         let keyring = self.keyring()?;
-        let catalog = self.catalog()?;
+        // Named as `status` and `seats` name codes: the configured
+        // catalog, else the default one.
+        let catalog = Some(self.catalog()?.unwrap_or_else(Catalog::builtin));
         let store = self.open_store(true)?;
         let mut notes = store.recovered().to_vec();
         let installed = Self::read_installed(&store, &mut notes)?;
