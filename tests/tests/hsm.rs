@@ -90,7 +90,7 @@ fn rotation_from_a_file_key_to_an_hsm_key() {
 
     // 3. Switch issuing to the token key: the file key may no longer sign.
     vendor
-        .at(
+        .rehearse_keyring(
             "2026-02-01T00:00:00Z",
             &["keyring", "activate", "--keyring", "keyring.toml", &kid2],
         )

@@ -27,7 +27,7 @@ fn rotation_with_two_keys_then_retirement_of_the_old_one() {
     // 1. The new key, valid from the planned switch, not active yet.
     let kid2 = vendor.new_key("key2.pem");
     vendor
-        .at(
+        .rehearse_keyring(
             "2026-01-15T00:00:00Z",
             &[
                 "keyring",
@@ -72,7 +72,7 @@ fn rotation_with_two_keys_then_retirement_of_the_old_one() {
 
     // 3. Switch issuing: the old key may no longer sign.
     vendor
-        .at(
+        .rehearse_keyring(
             "2026-02-01T00:00:00Z",
             &["keyring", "activate", "--keyring", "keyring.toml", &kid2],
         )
@@ -147,7 +147,7 @@ fn a_scheduled_switch_never_halts_issuing() {
     let kid1 = ring[0]["kid"].as_str().unwrap().to_owned();
     let kid2 = vendor.new_key("key2.pem");
     vendor
-        .at(
+        .rehearse_keyring(
             BEFORE,
             &[
                 "keyring",
@@ -163,14 +163,14 @@ fn a_scheduled_switch_never_halts_issuing() {
         .ok();
     // Activating it now would leave nothing able to sign until SWITCH.
     vendor
-        .at(
+        .rehearse_keyring(
             BEFORE,
             &["keyring", "activate", "--keyring", "keyring.toml", &kid2],
         )
         .code(vendor_exit::USAGE)
         .says(&format!("--at {SWITCH}"));
     vendor
-        .at(
+        .rehearse_keyring(
             BEFORE,
             &[
                 "keyring",
@@ -227,7 +227,7 @@ fn a_scheduled_switch_never_halts_issuing() {
     // After the switch the old key is retired as it is: the switch has
     // happened, nothing else to do first.
     vendor
-        .at(
+        .rehearse_keyring(
             "2026-02-02T00:00:00Z",
             &["keyring", "retire", "--keyring", "keyring.toml", &kid1],
         )

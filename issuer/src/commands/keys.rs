@@ -49,6 +49,15 @@ fn create_folder_of(file: &Path, mode: u32) -> Result<(), Error> {
     }
 }
 
+/// What `keygen` checks of the keyring it will add the new key to, before
+/// it creates anything: a file (not `-`), no rehearsal time on the live
+/// keyring, and a keyring that reads and validates (or none yet).
+fn check_keyring_writable(ctx: &Ctx, keyring: &Path) -> Result<(), Error> {
+    named_file(keyring, "the keyring")?;
+    ctx.refuse_rehearsal_on_keyring(keyring)?;
+    load_or_new(keyring).map(drop)
+}
+
 fn load_or_new(path: &Path) -> Result<Keyring, Error> {
     if path.exists() {
         Ok(Keyring::load(path)?)
@@ -102,13 +111,18 @@ pub fn generate(ctx: &Ctx, a: &KeygenArgs) -> Result<(PublicKeyInfo, Option<bool
             .into());
         }
     }
+    let keyring = ctx.keyring_path(a.keyring.as_deref());
+    // Everything that can refuse the keyring does so before a key file
+    // exists: a refusal after them would leave them behind.
+    if let Some(k) = &keyring {
+        check_keyring_writable(ctx, k)?;
+    }
     let passphrase =
         PassphraseSource::from_cli(a.passphrase_file.clone()).obtain(PassphrasePurpose::NewKey)?;
     // Only private keys go there: owner only.
     create_folder_of(out, 0o700)?;
     let info = tessera_signer::generate_to_file(out, &passphrase)?;
     write_public_key_file(&pub_path, &info)?;
-    let keyring = ctx.keyring_path(a.keyring.as_deref());
     let active = match &keyring {
         Some(k) => Some(add_to_keyring(
             k,
@@ -177,6 +191,9 @@ fn keyring_note(keyring: &Path, active: bool) -> String {
 /// one the URI names, adopted), added to the keyring like a file key.
 fn keygen_pkcs11(ctx: &Ctx, a: &KeygenArgs, uri: &str) -> Result<(), Error> {
     let valid_from = ctx.time_or_now(a.valid_from.as_deref())?;
+    if let Some(k) = ctx.keyring_path(a.keyring.as_deref()) {
+        check_keyring_writable(ctx, &k)?;
+    }
     let (signer, origin) = Pkcs11Signer::generate_or_adopt(uri, &pkcs11_options(&a.token))?;
     let info = signer.public_key_info();
     let keyring = ctx.keyring_path(a.keyring.as_deref());
@@ -277,6 +294,7 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
             activate,
         } => {
             let keyring = &ctx.required_keyring(keyring.as_deref())?;
+            ctx.refuse_rehearsal_on_keyring(keyring)?;
             let info = read_public_key_file(public)?;
             let mut record = KeyRecord::new(
                 info.public_key,
@@ -302,6 +320,7 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
         KeyringCommand::Retire { keyring, kid } => {
             let keyring = &ctx.required_keyring(keyring.as_deref())?;
             named_file(keyring, "the keyring")?;
+            ctx.refuse_rehearsal_on_keyring(keyring)?;
             let mut ring = Keyring::load(keyring)?;
             // A switch whose time has come has happened.
             ring.settle(ctx.now);
@@ -315,6 +334,7 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
         KeyringCommand::Activate { keyring, kid, at } => {
             let keyring = &ctx.required_keyring(keyring.as_deref())?;
             named_file(keyring, "the keyring")?;
+            ctx.refuse_rehearsal_on_keyring(keyring)?;
             let mut ring = Keyring::load(keyring)?;
             let id = parse_kid(kid)?;
             let kid = hex::encode(id);
@@ -351,11 +371,15 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
                     .map(|r| {
                         let mut v = record_json(r, Some(r.kid) == active);
                         v["scheduled_at"] = json!(scheduled(r).map(|a| rfc3339(a.at)));
+                        v["valid_now"] = json!(!r.retired && r.covers(ctx.now));
                         v
                     })
                     .collect();
                 return print_json(&serde_json::Value::Array(keys));
             }
+            // The active key of the file may not sign yet (or any more): say
+            // so, since nothing signs while it is so.
+            let idle = ring.active().filter(|r| r.retired || !r.covers(ctx.now));
             let mut text = format!(
                 "{:<16}  {:<7}  {:<20}  {:<20}  LABEL\n",
                 "KID", "STATUS", "VALID FROM", "VALID UNTIL"
@@ -384,6 +408,15 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
                     "switch to {} at {}\n",
                     hex::encode(a.kid),
                     rfc3339(a.at)
+                ));
+            }
+            if let Some(r) = idle {
+                text.push_str(&format!(
+                    "warning: the active key {} is not valid at {} (valid {} to {}): nothing signs with it now; activate a key valid now (`tessera keyring activate KID`), or add one (`tessera keygen`)\n",
+                    r.kid_hex(),
+                    rfc3339(ctx.now),
+                    rfc3339(r.valid_from),
+                    r.valid_until.map_or_else(|| "no end".to_owned(), rfc3339),
                 ));
             }
             print(&text)

@@ -165,6 +165,40 @@ impl Ctx {
         })
     }
 
+    /// Refuses a rehearsal time (`--now`, `TESSERA_NOW`) for a command
+    /// that changes `keyring` when that keyring is the live one: the one
+    /// the configuration names (`TESSERA_KEYRING`, `keyring` in
+    /// tessera.toml), by that setting or by a `--keyring` naming the same
+    /// file. A switch settled or a key retired at a rehearsal time happens
+    /// for real, and nothing un-retires a key: issuing would halt until the
+    /// rehearsed time. A copy named with `--keyring COPY` is the way to
+    /// rehearse.
+    ///
+    /// # Errors
+    /// [`Error::Usage`] saying why and what to do.
+    pub fn refuse_rehearsal_on_keyring(&self, keyring: &Path) -> Result<(), Error> {
+        if self.global.now.is_none() {
+            return Ok(());
+        }
+        let Some(live) = self.config.keyring(None) else {
+            return Ok(());
+        };
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        if !same(keyring, &live.value) {
+            return Ok(());
+        }
+        Err(Error::Usage(format!(
+            "{}: this command changes the keyring, and --now {} (or TESSERA_NOW) cannot be used on the live keyring (the one {} names): a switch or a retirement settled at a rehearsal time happens for real, nothing un-retires a key, and no key could sign until that time; run it without --now, or rehearse on a copy (`cp {} rehearsal.toml`, then the same command with `--keyring rehearsal.toml`)",
+            keyring.display(),
+            crate::calendar::rfc3339(self.now),
+            live.source,
+            keyring.display(),
+        )))
+    }
+
     /// The signing keys: `flags` (`--key`, repeated), `TESSERA_KEY` or
     /// `key` in the configuration (a path or a list); none when none is
     /// given.

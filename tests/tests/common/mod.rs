@@ -261,6 +261,16 @@ impl Vendor {
         self.tessera(&all)
     }
 
+    /// Runs `tessera ... --now NOW` for a command that changes the
+    /// keyring: on the keyring the command names with `--keyring`, with no
+    /// keyring configured (a configured keyring is live: changing it at a
+    /// rehearsal time is refused, docs/operations.md "Rehearsals").
+    pub fn rehearse_keyring(&self, now: &str, args: &[&str]) -> Run {
+        let mut all = args.to_vec();
+        all.extend(["--now", now]);
+        self.tessera_env(&[("TESSERA_KEYRING", OsStr::new(""))], &all)
+    }
+
     /// Carries a site's request here, runs `tessera ARGS --request R -o OUT
     /// --json --now NOW` and returns the run and the license file (in the
     /// vendor's folder).

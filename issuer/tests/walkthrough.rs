@@ -1,0 +1,226 @@
+//! An operator's walk-through of README.md and docs/operations.md, run
+//! through the real `tessera` binary in a vendor folder set up as in
+//! operations.md "Setup": a `tessera.toml` naming the ledger, the keyring
+//! and the key. Each test is one finding: what the operator did, and what
+//! must hold.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cmd/issue.in");
+
+/// The fixture keyring's one key.
+const OLD: &str = "9142e2a27cd1df9a";
+
+struct Vendor {
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn of(out: &Output) -> Self {
+        Self {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "{}{}", self.stdout, self.stderr);
+        self
+    }
+
+    fn refused(&self, code: i32, says: &[&str]) -> &Self {
+        assert_eq!(self.code, code, "{}{}", self.stdout, self.stderr);
+        for s in says {
+            assert!(
+                self.stderr.contains(s),
+                "does not say {s:?}: {}",
+                self.stderr
+            );
+        }
+        self
+    }
+}
+
+impl Vendor {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Self { dir };
+        for f in [
+            "signing.pem",
+            "keyring.toml",
+            "order.toml",
+            "other.pem",
+            "other.pem.pub",
+        ] {
+            std::fs::copy(Path::new(FIXTURES).join(f), v.path(f)).unwrap();
+        }
+        std::fs::write(
+            v.path("tessera.toml"),
+            "ledger = \"ledger.db\"\nkeyring = \"keyring.toml\"\nkey = \"signing.pem\"\n",
+        )
+        .unwrap();
+        v.run(&["ledger", "init"]).ok();
+        v
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap()
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tessera"));
+        c.current_dir(self.dir.path())
+            .env("TESSERA_OPERATOR", "alice")
+            .env("TESSERA_PASSPHRASE", "correct horse battery staple")
+            .env("XDG_CONFIG_HOME", "/nonexistent/tessera-tests")
+            .env("TESSERA_REQUEST_WINDOW", "400d")
+            .env_remove("TESSERA_NOW")
+            .env_remove("TESSERA_CONFIG")
+            .env_remove("TESSERA_LEDGER")
+            .env_remove("TESSERA_KEY")
+            .env_remove("TESSERA_KEYRING")
+            .env_remove("TESSERA_CATALOG");
+        c
+    }
+
+    /// `tessera ARGS` at the clock's time.
+    fn run(&self, args: &[&str]) -> Run {
+        Run::of(&self.command().args(args).output().unwrap())
+    }
+
+    /// `TESSERA_NOW=NOW tessera ARGS`.
+    fn at(&self, now: &str, args: &[&str]) -> Run {
+        Run::of(
+            &self
+                .command()
+                .env("TESSERA_NOW", now)
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    }
+
+    /// The second key, added to the live keyring and scheduled to sign
+    /// from 2027-01-01 (the rotation runbook); returns its kid.
+    fn scheduled_rotation(&self) -> String {
+        let added = self.run(&[
+            "keyring",
+            "add",
+            "--public",
+            "other.pem.pub",
+            "--valid-from",
+            "2027-01-01",
+        ]);
+        added.ok();
+        let kid = added.stdout.split_whitespace().nth(1).unwrap().to_owned();
+        self.run(&["keyring", "activate", &kid, "--at", "2027-01-01"])
+            .ok();
+        kid
+    }
+}
+
+#[test]
+fn a_rehearsal_time_never_changes_the_live_keyring() {
+    let v = Vendor::new();
+    let new = v.scheduled_rotation();
+    let before = v.read("keyring.toml");
+    let live = ["the live keyring", "--keyring rehearsal.toml"];
+    v.at("2027-01-02", &["keyring", "retire", OLD])
+        .refused(1, &live);
+    v.run(&["keyring", "activate", &new, "--now", "2027-01-02"])
+        .refused(1, &live);
+    v.at(
+        "2027-01-02",
+        &["keyring", "add", "--public", "signing.pem.pub"],
+    )
+    .refused(1, &live);
+    // Naming the live keyring by its path is the live keyring too.
+    v.at(
+        "2027-01-02",
+        &["keyring", "retire", OLD, "--keyring", "keyring.toml"],
+    )
+    .refused(1, &live);
+    assert!(!v.path("k2.pem").exists());
+    v.at(
+        "2027-01-02",
+        &["keygen", "-o", "k2.pem", "--valid-from", "2027-01-01"],
+    )
+    .refused(1, &live);
+    assert!(!v.path("k2.pem").exists() && !v.path("k2.pem.pub").exists());
+    assert_eq!(v.read("keyring.toml"), before, "the live keyring changed");
+    // The old key still signs today.
+    v.run(&["keyring", "list"]).ok();
+
+    // A copy is where rehearsals go, and what they show.
+    std::fs::copy(v.path("keyring.toml"), v.path("rehearsal.toml")).unwrap();
+    let copy = ["--keyring", "rehearsal.toml"];
+    v.at(
+        "2027-01-02",
+        &[&["keyring", "retire", OLD][..], &copy].concat(),
+    )
+    .ok();
+    assert_eq!(v.read("keyring.toml"), before);
+}
+
+#[test]
+fn keyring_list_says_when_the_active_key_cannot_sign_now() {
+    let v = Vendor::new();
+    let new = v.scheduled_rotation();
+    std::fs::copy(v.path("keyring.toml"), v.path("rehearsal.toml")).unwrap();
+    let copy = ["--keyring", "rehearsal.toml"];
+    // Settled on the copy at a rehearsal time, the new key is active
+    // there, but not valid yet at the clock's time.
+    v.at(
+        "2027-01-02",
+        &[&["keyring", "retire", OLD][..], &copy].concat(),
+    )
+    .ok();
+    let list = v.run(&[&["keyring", "list"][..], &copy].concat());
+    list.ok();
+    assert!(
+        list.stdout
+            .contains(&format!("warning: the active key {new} is not valid at")),
+        "{}",
+        list.stdout
+    );
+    let json = v.run(&[&["keyring", "list", "--json"][..], &copy].concat());
+    let keys: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let active = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["active"] == true)
+        .unwrap();
+    assert_eq!(active["valid_now"], false);
+    // The live keyring's active key signs now: no warning.
+    let live = v.run(&["keyring", "list"]);
+    assert!(!live.stdout.contains("warning"), "{}", live.stdout);
+}
+
+#[test]
+fn keygen_with_a_broken_keyring_writes_no_key() {
+    let v = Vendor::new();
+    std::fs::write(v.path("bad.toml"), "garbage = [\n").unwrap();
+    v.run(&["keygen", "-o", "k2.pem", "--keyring", "bad.toml"])
+        .refused(1, &["bad.toml"]);
+    assert!(!v.path("k2.pem").exists(), "k2.pem left behind");
+    assert!(!v.path("k2.pem.pub").exists(), "k2.pem.pub left behind");
+    // Once the keyring is fixed, the same command works.
+    std::fs::remove_file(v.path("bad.toml")).unwrap();
+    v.run(&["keygen", "-o", "k2.pem", "--keyring", "bad.toml"])
+        .ok();
+    assert!(v.path("k2.pem").exists());
+}
