@@ -443,7 +443,19 @@ pub fn plan(
             ))
         }
     };
-    plan_serial(
+    // The first license of a PBX entered with `tessera pbx add` (checked
+    // after the licensing rules, whose refusals say more): it is licensed
+    // (and billed) as the registry says. Another platform has its own
+    // refusal, `RegisteredPlatform`.
+    let registered = if converted_from.is_none() && w.latest(&serial)?.is_none() {
+        w.pbx(&serial)?
+            .filter(|row| row.platform == PlatformName::of(resolved.platform).as_str())
+    } else {
+        None
+    };
+    let checked =
+        registered.map(|row| registry::check_first_order(issuer.catalog, &row, order, &resolved));
+    let mut planned = plan_serial(
         w,
         issuer,
         order,
@@ -452,7 +464,20 @@ pub fn plan(
         converted_from,
         Some(request),
         opts,
-    )
+    )?;
+    if let Some(checked) = checked {
+        checked?;
+    }
+    // The first license of an appliance entered with `pbx add --hw-serial`
+    // (its HW serial mapped then) converts it as much as a first
+    // activation does: the summary says so.
+    if planned.converted_from.is_none()
+        && planned.action == Action::Issue
+        && request.serial.is_none()
+    {
+        planned.converted_from.clone_from(&request.hw_serial);
+    }
+    Ok(planned)
 }
 
 /// A request that names the SW serial `sw` and comes from the appliance

@@ -434,6 +434,16 @@ pub enum PolicyError {
         /// The units ordered.
         units: u32,
     },
+    /// The first license of a PBX entered with `tessera pbx add`, from
+    /// an order that is not the one the registry holds for it: it would
+    /// license (and bill) another customer's order on that PBX.
+    #[error("{serial} is registered (`tessera pbx add`) with another order than this one: {}; issue its first license with an order that says what the registry says (`tessera pbx show {serial}` shows it): correct the registry first with `tessera pbx edit {serial} --customer ... --name ...` if the registry is what is wrong, or issue the registered order and then change it with `tessera modify --serial {serial} --order FILE`", differences.join("; "))]
+    RegisteredOrderDiffers {
+        /// The serial.
+        serial: String,
+        /// Each field that differs, with both values.
+        differences: Vec<String>,
+    },
     /// A VM or Cloud serial the registry never allocated.
     #[error("{serial} is not in the PBX registry: a VM or Cloud PBX activates with the serial `tessera pbx add` allocated for it; add the PBX (`tessera pbx add --customer ... --platform ...`) and give its agent the serial printed")]
     NotRegistered {

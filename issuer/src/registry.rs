@@ -251,6 +251,67 @@ pub fn recorded_order(row: &PbxRow, term_start: i64) -> Result<Order, Error> {
     )?)
 }
 
+/// Checks the order of the first license of a registered PBX against its
+/// registry entry: customer, PBX name, payment cycle and user profiles
+/// must be the registry's (its platform is checked before, with its own
+/// refusal, [`PolicyError::RegisteredPlatform`]) (a PBX entered with `tessera pbx add`
+/// is licensed and billed as entered; another order is another
+/// customer's, or a mistake).
+///
+/// # Errors
+/// [`PolicyError::RegisteredOrderDiffers`] naming each field that differs
+/// with both values.
+pub fn check_first_order(
+    catalog: &Catalog,
+    row: &PbxRow,
+    order: &Order,
+    resolved: &crate::order::Resolved,
+) -> Result<(), PolicyError> {
+    let mut differences = Vec::new();
+    let mut differ = |field: &str, ordered: &str, registered: &str| {
+        if ordered != registered {
+            differences.push(format!(
+                "{field}: the order says '{ordered}', the registry '{registered}'"
+            ));
+        }
+    };
+    differ("customer", &order.customer, &row.customer);
+    differ("pbx_name", &order.pbx_name, &row.name);
+    differ("cycle", CycleName::of(resolved.cycle).as_str(), &row.cycle);
+    // Profiles by the catalog's name (orders match names without regard to
+    // case); a zero count is no profile.
+    let ordered: BTreeMap<String, u32> = resolved
+        .entitlements
+        .profiles
+        .iter()
+        .filter(|p| p.count > 0)
+        .map(|p| (catalog.profile_name(p.code).to_uppercase(), p.count))
+        .collect();
+    let registered: BTreeMap<String, u32> = row
+        .profile_counts()
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| (name.to_uppercase(), n))
+        .collect();
+    let show = |m: &BTreeMap<String, u32>| {
+        if m.is_empty() {
+            return "none".to_owned();
+        }
+        m.iter()
+            .map(|(name, n)| format!("{name}={n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    differ("profiles", &show(&ordered), &show(&registered));
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(PolicyError::RegisteredOrderDiffers {
+        serial: row.serial.clone(),
+        differences,
+    })
+}
+
 /// The values of a license's policy with a lease from `lease`.
 fn values_of_license(l: &LicenseData, lease: &PolicyValues) -> PolicyValues {
     PolicyValues {

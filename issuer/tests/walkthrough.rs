@@ -10,6 +10,12 @@ use std::process::{Command, Output};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cmd/issue.in");
 
+/// The time the fixture requests are fresh at.
+const T0: &str = "2026-01-02T09:00:00Z";
+
+/// An order for Acme's branch appliance, as `pbx add` below enters it.
+const ACME_ORDER: &str = "customer = \"Acme GmbH\"\npbx_name = \"Acme branch\"\nplatform = \"hw\"\ncycle = \"yearly\"\nterm_start = \"2026-01-01\"\n[profiles]\npbx-basic = 10\n";
+
 /// The fixture keyring's one key.
 const OLD: &str = "9142e2a27cd1df9a";
 
@@ -60,6 +66,9 @@ impl Vendor {
             "order.toml",
             "other.pem",
             "other.pem.pub",
+            "order-vm.toml",
+            "device.req",
+            "vm.req",
         ] {
             std::fs::copy(Path::new(FIXTURES).join(f), v.path(f)).unwrap();
         }
@@ -223,4 +232,124 @@ fn keygen_with_a_broken_keyring_writes_no_key() {
     v.run(&["keygen", "-o", "k2.pem", "--keyring", "bad.toml"])
         .ok();
     assert!(v.path("k2.pem").exists());
+}
+
+/// `tessera pbx add` of Acme's appliance HW-7F3A-0042 (the fixture
+/// request's), typed as an operator might.
+fn add_acme_box(v: &Vendor) {
+    v.at(
+        T0,
+        &[
+            "pbx",
+            "add",
+            "--customer",
+            "Acme GmbH",
+            "--name",
+            "Acme branch",
+            "--model",
+            "TA-7000",
+            "--platform",
+            "hw",
+            "--cycle",
+            "yearly",
+            "--profile",
+            "PBX-BASIC=10",
+            "--hw-serial",
+            " hw-7f3a-0042",
+        ],
+    )
+    .ok();
+}
+
+#[test]
+fn a_registered_pbx_is_licensed_with_its_registered_order_only() {
+    let v = Vendor::new();
+    add_acme_box(&v);
+    // Another customer's order on Acme's box: refused, nothing recorded.
+    let other = ["issue", "--order", "order.toml", "--request", "device.req"];
+    v.at(T0, &[&other[..], &["-o", "box.lic"]].concat())
+        .refused(
+            2,
+            &[
+                "SW-2026-000001 is registered",
+                "customer: the order says 'Example Dental Clinic', the registry 'Acme GmbH'",
+                "pbx_name: the order says 'Main office', the registry 'Acme branch'",
+                "the registry 'PBX-BASIC=10'",
+                "tessera pbx edit SW-2026-000001",
+            ],
+        );
+    assert!(!v.path("box.lic").exists());
+    let list = v.run(&["ledger", "list", "--json"]);
+    assert_eq!(list.stdout.trim(), "[]", "{}", list.stdout);
+
+    // The registered order (names matched without regard to case): issued,
+    // and the summary says the HW serial was converted.
+    std::fs::write(v.path("acme.toml"), ACME_ORDER).unwrap();
+    let issued = v.at(
+        T0,
+        &[
+            "issue",
+            "--order",
+            "acme.toml",
+            "--request",
+            "device.req",
+            "-o",
+            "box.lic",
+        ],
+    );
+    issued.ok();
+    assert!(
+        issued
+            .stderr
+            .contains("converted   HW serial HW-7F3A-0042 -> SW serial SW-2026-000001"),
+        "{}",
+        issued.stderr
+    );
+}
+
+#[test]
+fn a_registered_vm_is_licensed_with_its_registered_order_only() {
+    let v = Vendor::new();
+    add_acme_box(&v);
+    // SW-2026-000002, the serial the fixture VM request presents.
+    v.at(
+        T0,
+        &[
+            "pbx",
+            "add",
+            "--customer",
+            "Acme GmbH",
+            "--name",
+            "Failover",
+            "--model",
+            "TA-VM",
+            "--platform",
+            "vm",
+            "--cycle",
+            "monthly",
+            "--profile",
+            "PBX-BASIC=5",
+        ],
+    )
+    .ok();
+    v.at(
+        T0,
+        &[
+            "issue",
+            "--order",
+            "order-vm.toml",
+            "--request",
+            "vm.req",
+            "-o",
+            "vm.lic",
+        ],
+    )
+    .refused(
+        2,
+        &[
+            "customer: the order says 'Example Dental Clinic', the registry 'Acme GmbH'",
+            "cycle: the order says 'yearly', the registry 'monthly'",
+        ],
+    );
+    assert!(!v.path("vm.lic").exists());
 }

@@ -77,14 +77,14 @@ fn a_second_activation_of_a_converted_appliance_is_refused() {
 #[test]
 fn vm_first_activation_uses_the_assigned_sw_serial() {
     let vendor = Vendor::new();
-    let serial = vendor.add_pbx(T0, "vm", "yearly", "Example Dental Clinic");
-    let site = Site::vm(&serial, 1);
-    let order = OrderSpec {
+    let spec = OrderSpec {
         platform: "vm",
         pbx_name: "Branch VM",
         ..OrderSpec::default()
-    }
-    .write(&vendor, "vm.toml");
+    };
+    let serial = vendor.add_pbx_as(T0, &spec);
+    let site = Site::vm(&serial, 1);
+    let order = spec.write(&vendor, "vm.toml");
     let (summary, _) = activate(&vendor, &site, &order, T0, "vm.lic");
     assert_eq!(summary["serial"], serial.as_str());
     assert_eq!(summary["platform"], "vm");
@@ -133,15 +133,15 @@ fn a_vm_with_a_serial_the_registry_never_allocated_is_refused() {
 #[test]
 fn cloud_activation_has_short_leases_and_no_offline_grace() {
     let vendor = Vendor::new();
-    let serial = vendor.add_pbx(T0, "cloud", "monthly", "Example Dental Clinic");
-    let site = Site::cloud(&serial, 1);
-    let order = OrderSpec {
+    let spec = OrderSpec {
         platform: "cloud",
         cycle: "monthly",
         pbx_name: "Cloud PBX",
         ..OrderSpec::default()
-    }
-    .write(&vendor, "cloud.toml");
+    };
+    let serial = vendor.add_pbx_as(T0, &spec);
+    let site = Site::cloud(&serial, 1);
+    let order = spec.write(&vendor, "cloud.toml");
     let (summary, _) = activate(&vendor, &site, &order, T0, "cloud.lic");
     assert_eq!(summary["platform"], "cloud");
     // One day of lease, checks every 3 hours.

@@ -17,22 +17,19 @@ const CLIENT: &str = "SW-2026-000002";
 /// A Cloud server PBX with users, licensed and running.
 fn cloud_server() -> (Vendor, Site) {
     let vendor = Vendor::new();
-    assert_eq!(
-        vendor.add_pbx(T0, "cloud", "monthly", "Example Dental Clinic"),
-        SERVER
-    );
+    let spec = OrderSpec {
+        platform: "cloud",
+        cycle: "monthly",
+        pbx_name: "Cloud HQ",
+        ..OrderSpec::default()
+    };
+    assert_eq!(vendor.add_pbx_as(T0, &spec), SERVER);
     assert_eq!(
         vendor.add_pbx(T0, "vm", "yearly", "Example Dental Clinic"),
         CLIENT
     );
     let server = Site::cloud(SERVER, 1);
-    let order = OrderSpec {
-        platform: "cloud",
-        cycle: "monthly",
-        pbx_name: "Cloud HQ",
-        ..OrderSpec::default()
-    }
-    .write(&vendor, "server.toml");
+    let order = spec.write(&vendor, "server.toml");
     activate(&vendor, &server, &order, T0, "server.lic");
     (vendor, server)
 }
@@ -163,17 +160,17 @@ fn sharing_refusals() {
         .says("a sharing client has no licenses of its own");
 
     // Only within one customer.
-    let other_serial = vendor.add_pbx(T0, "vm", "yearly", "Other Customer Ltd");
-    let other = Site::vm(&other_serial, 6);
-    let order = OrderSpec {
+    let spec = OrderSpec {
         platform: "vm",
         customer: "Other Customer Ltd",
         storage_units: 0,
         profiles: &[("PBX-BASIC", 0)],
         extra: "",
         ..OrderSpec::default()
-    }
-    .write(&vendor, "other.toml");
+    };
+    let other_serial = vendor.add_pbx_as(T0, &spec);
+    let other = Site::vm(&other_serial, 6);
+    let order = spec.write(&vendor, "other.toml");
     activate(&vendor, &other, &order, T0, "other.lic");
     share(&vendor, None, &other_serial)
         .code(vendor_exit::POLICY)

@@ -130,17 +130,28 @@ impl Fixture {
 
     /// Adds a VM PBX to the registry; returns its serial.
     fn add_vm(&mut self, cycle: tessera_verifier::claims::Cycle) -> String {
+        self.add_vm_as(cycle, "Branch", Default::default())
+    }
+
+    /// [`Fixture::add_vm`] with this name and these profiles (the first
+    /// license of a registered PBX is for its registered order).
+    fn add_vm_as(
+        &mut self,
+        cycle: tessera_verifier::claims::Cycle,
+        name: &str,
+        profiles: std::collections::BTreeMap<String, u32>,
+    ) -> String {
         self.run(|w, i| {
             crate::registry::add(
                 w,
                 i.catalog,
                 &crate::registry::NewPbx {
                     customer: "Example Dental Clinic".into(),
-                    name: "Branch".into(),
+                    name: name.into(),
                     model: "VM-1".into(),
                     platform: Platform::Vm,
                     cycle,
-                    profiles: Default::default(),
+                    profiles,
                     storage: 0,
                     policy: None,
                 },
@@ -295,9 +306,13 @@ fn decommission_stops_after_5_days_without_grace_and_records_the_approval() {
 #[test]
 fn decommission_of_a_lifetime_license_is_refused() {
     let mut f = Fixture::new();
-    let serial = f.add_vm(tessera_verifier::claims::Cycle::Lifetime);
-    let vm = vm_request(&serial, 3);
     let lifetime = order_with("cycle = \"yearly\"", "cycle = \"lifetime\"");
+    let serial = f.add_vm_as(
+        tessera_verifier::claims::Cycle::Lifetime,
+        &lifetime.pbx_name,
+        lifetime.profiles.clone(),
+    );
+    let vm = vm_request(&serial, 3);
     let mut lifetime = lifetime;
     lifetime.platform = crate::calendar::PlatformName::Vm;
     lifetime.services.clear();

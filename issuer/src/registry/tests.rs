@@ -65,7 +65,16 @@ fn new_vm(policy: Option<&str>) -> NewPbx {
         model: "VM-500".into(),
         platform: Platform::Vm,
         cycle: Cycle::Yearly,
-        profiles: [("PBX-BASIC".to_owned(), 20)].into_iter().collect(),
+        // The fixture order's (a first license is for the registered order).
+        profiles: [
+            ("PBX-BASIC".to_owned(), 20),
+            ("UC-ESSENTIAL".to_owned(), 15),
+            ("UC-BUSINESS".to_owned(), 10),
+            ("UC-PREMIUM".to_owned(), 5),
+            ("UC-WIZYCONF".to_owned(), 2),
+        ]
+        .into_iter()
+        .collect(),
         storage: 0,
         policy: policy.map(str::to_owned),
     }

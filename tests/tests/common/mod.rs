@@ -294,30 +294,52 @@ impl Vendor {
     }
 
     /// `tessera pbx add` of a PBX of `platform` and `cycle` for
-    /// `customer` at `now`: returns the SW serial the registry allocated
-    /// (VM and Cloud PBXs activate with it).
+    /// `customer` at `now`, otherwise as `OrderSpec::default()` says:
+    /// returns the SW serial the registry allocated (VM and Cloud PBXs
+    /// activate with it).
     pub fn add_pbx(&self, now: &str, platform: &str, cycle: &str, customer: &str) -> String {
-        let out = self
-            .at(
-                now,
-                &[
-                    "pbx",
-                    "add",
-                    "--customer",
-                    customer,
-                    "--name",
-                    "Branch",
-                    "--model",
-                    "M-1",
-                    "--platform",
-                    platform,
-                    "--cycle",
-                    cycle,
-                    "--json",
-                ],
-            )
-            .ok()
-            .json();
+        self.add_pbx_as(
+            now,
+            &OrderSpec {
+                platform,
+                cycle,
+                customer,
+                ..OrderSpec::default()
+            },
+        )
+    }
+
+    /// `tessera pbx add` of the PBX `order` is for (a registered PBX's
+    /// first license is for its registered order): returns its serial.
+    pub fn add_pbx_as(&self, now: &str, order: &OrderSpec<'_>) -> String {
+        let mut args = vec![
+            "pbx",
+            "add",
+            "--customer",
+            order.customer,
+            "--name",
+            order.pbx_name,
+            "--model",
+            "M-1",
+            "--platform",
+            order.platform,
+            "--cycle",
+            order.cycle,
+            "--json",
+        ];
+        let profiles: Vec<String> = order
+            .profiles
+            .iter()
+            .map(|(name, n)| format!("{name}={n}"))
+            .collect();
+        for p in &profiles {
+            args.extend(["--profile", p.as_str()]);
+        }
+        let storage = order.storage_units.to_string();
+        if order.storage_units > 0 {
+            args.extend(["--storage", storage.as_str()]);
+        }
+        let out = self.at(now, &args).ok().json();
         out["serial"].as_str().unwrap().to_owned()
     }
 
