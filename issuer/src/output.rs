@@ -116,9 +116,28 @@ pub fn check_output(path: &Path, force: bool) -> Result<(), Error> {
             if !force && std::fs::symlink_metadata(path).is_ok() {
                 return Err(Error::Exists(path.to_owned()));
             }
-            Ok(())
+            create_folder_for(path)
         }
         Err(e) => Err(Error::io(path)(e)),
+    }
+}
+
+/// Creates the folders a new output file goes into (as `issue --bulk`
+/// creates its output folder), so that a command checks its output before
+/// it records anything and never fails on a missing folder afterwards.
+///
+/// # Errors
+/// [`Error::Io`] naming the output file (a folder on the way that is a
+/// file, or one that cannot be created).
+fn create_folder_for(path: &Path) -> Result<(), Error> {
+    let dir = parent_dir(path);
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::io(path)(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            format!("{} is not a folder", dir.display()),
+        ))),
+        Err(_) => std::fs::create_dir_all(&dir).map_err(Error::io(path)),
     }
 }
 
@@ -263,10 +282,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], force: bool) -> Result<(), Error>
     check_output(path, force)?;
     let dir = parent_dir(path);
     let _ = remove_stale_temps(&dir);
-    let mut tmp = temp_file_in(&dir)?;
+    // Errors name the user's path, never the temporary file's.
+    let mut tmp = temp_file_in(&dir).map_err(|e| match e {
+        Error::Io { source, .. } => Error::io(path)(source),
+        e => e,
+    })?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
-        .map_err(Error::io(tmp.path()))?;
+        .map_err(Error::io(path))?;
     if force {
         tmp.persist(path).map_err(|e| Error::io(path)(e.error))?;
     } else {
@@ -438,6 +461,42 @@ mod tests {
         assert!(Target::File(p.clone()).check(false).is_err());
         assert!(Target::File(p).check(true).is_ok());
         assert_eq!(Target::from_arg(Some(Path::new("-"))), Target::Stdout);
+    }
+
+    #[test]
+    fn an_output_into_a_missing_folder_creates_it_at_the_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("missing/sub/r.lic");
+        // The check (before anything is recorded) makes the folder, so the
+        // write after it cannot fail on it.
+        Target::File(p.clone()).check(false).unwrap();
+        assert!(dir.path().join("missing/sub").is_dir());
+        write_atomic(&p, b"one", false).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        // A file where a folder should be: the error names the user's path.
+        let under_file = dir.path().join("missing/sub/r.lic/x.lic");
+        let e = Target::File(under_file.clone()).check(false).unwrap_err();
+        assert!(
+            e.to_string().contains(&under_file.display().to_string()),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn write_errors_name_the_output_never_the_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ro = dir.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::os::unix::fs::PermissionsExt::from_mode(0o500)).unwrap();
+        let p = ro.join("r.lic");
+        let result = write_atomic(&p, b"one", false);
+        std::fs::set_permissions(&ro, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        // Root writes anyway; elsewhere the error names r.lic.
+        if let Err(e) = result {
+            let text = e.to_string();
+            assert!(text.contains(&p.display().to_string()), "{text}");
+            assert!(!text.contains(TEMP_PREFIX), "{text}");
+        }
     }
 
     #[test]

@@ -353,3 +353,59 @@ fn a_registered_vm_is_licensed_with_its_registered_order_only() {
     );
     assert!(!v.path("vm.lic").exists());
 }
+
+#[test]
+fn an_output_into_a_missing_folder_is_written_there_and_never_after_recording() {
+    let v = Vendor::new();
+    let issue = [
+        "issue",
+        "--order",
+        "order.toml",
+        "--request",
+        "device.req",
+        "-o",
+    ];
+    // A file where the folder should be: refused before anything is
+    // recorded, naming the path given.
+    v.at(T0, &[&issue[..], &["order.toml/box.lic"]].concat())
+        .refused(1, &["order.toml/box.lic"]);
+    let list = v.run(&["ledger", "list", "--json"]);
+    assert_eq!(list.stdout.trim(), "[]", "{}", list.stdout);
+    // A folder that does not exist yet is created.
+    v.at(T0, &[&issue[..], &["missing/box.lic"]].concat()).ok();
+    assert!(v.path("missing/box.lic").is_file());
+    let shown = v.run(&["ledger", "show", "SW-2026-000001", "--json"]);
+    let id = shown
+        .stdout
+        .split("\"license_id\": \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    v.at(
+        T0,
+        &[
+            "void",
+            "--license",
+            &id,
+            "--reason",
+            "wrong order",
+            "-o",
+            "nodir/void.lic",
+        ],
+    )
+    .ok();
+    assert!(v.path("nodir/void.lic").is_file());
+    v.run(&["ledger", "head", "-o", "heads/head.txt"]).ok();
+    assert!(v.path("heads/head.txt").is_file());
+    v.run(&[
+        "keyring",
+        "export",
+        "--format",
+        "c",
+        "-o",
+        "fw/tessera_keyring.h",
+    ])
+    .ok();
+    assert!(v.path("fw/tessera_keyring.h").is_file());
+}
