@@ -157,7 +157,7 @@ pub enum LedgerError {
         waited: u64,
     },
     /// The file, its folder or the medium is read-only.
-    #[error("ledger {path} cannot be written: the file, its folder or the medium is read-only; issue on a writable copy of the ledger (reading commands work as they are)")]
+    #[error("ledger {path} cannot be written: the file, its folder or the medium is read-only; run the command as the ledger's owner, or give the owner write access to the file and its folder (the ledger needs both for its journal files), or move the medium to a writable mount; never issue into a copy of the ledger, which would fork it: two ledgers hand out the same serials and sequences (reading commands work as they are)")]
     ReadOnly {
         /// The file.
         path: PathBuf,

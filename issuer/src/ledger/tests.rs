@@ -1726,3 +1726,14 @@ fn an_activation_code_is_a_fact_of_a_registered_pbx(f: &Fixture) {
     ledger.verify(&f.keyring(), None).unwrap();
     f.verify().unwrap();
 }
+
+#[test]
+fn a_read_only_ledger_never_advises_issuing_into_a_copy() {
+    let text = LedgerError::ReadOnly {
+        path: PathBuf::from("/srv/tessera/ledger.db"),
+    }
+    .to_string();
+    assert!(text.contains("as the ledger's owner"), "{text}");
+    assert!(text.contains("never issue into a copy"), "{text}");
+    assert!(!text.contains("issue on a writable copy"), "{text}");
+}
