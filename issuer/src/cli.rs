@@ -1715,6 +1715,11 @@ pub struct PbxAddArgs {
     /// activation gets this PBX's SW serial.
     #[arg(long, value_name = "HW")]
     pub hw_serial: Option<String>,
+    /// Add a second PBX although one of the same customer, name and
+    /// platform is registered and not licensed yet (without it, that is
+    /// taken for a retry and refused, naming the serial it got).
+    #[arg(long)]
+    pub again: bool,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

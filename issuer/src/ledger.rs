@@ -2374,6 +2374,14 @@ impl Writer<'_> {
         self.store.pbx(serial)
     }
 
+    /// Every registry entry, by serial.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn pbxs(&self) -> Result<Vec<PbxRow>, LedgerError> {
+        self.store.pbxs()
+    }
+
     /// Enters a PBX in the registry ([`Fact::PbxAdded`]) and gives back
     /// the registry row the fold wrote for it.
     ///

@@ -494,6 +494,20 @@ pub enum PolicyError {
         /// The serial.
         serial: String,
     },
+    /// `tessera pbx add` of a PBX that is registered already and not
+    /// licensed yet: a retry after a lost output would give it a second
+    /// serial.
+    #[error("{customer} / {name} ({platform}) is registered already as {serial}, not licensed yet: use that serial (`tessera pbx show {serial}`); if a second PBX of that name is meant, add it with --again")]
+    PbxAlreadyAdded {
+        /// The serial registered.
+        serial: String,
+        /// Customer.
+        customer: String,
+        /// PBX name.
+        name: String,
+        /// Platform.
+        platform: String,
+    },
     /// A HW serial given to a new PBX that belongs to another one.
     #[error("HW serial {hw_serial} is {serial} already ({pbx}): one appliance is one PBX; `tessera pbx show {hw_serial}` shows it")]
     HwSerialTaken {

@@ -181,6 +181,35 @@ pub fn add_row(
     .map_err(Error::from)
 }
 
+/// Refuses to enter `new` a second time: a PBX of the same customer, name
+/// and platform that is registered, has no HW serial and no license yet is
+/// taken to be it (a retry of `tessera pbx add` after a lost output).
+/// `pbx add --again` skips this, and so does an appliance with its HW
+/// serial (the same HW serial twice is [`PolicyError::HwSerialTaken`]).
+///
+/// # Errors
+/// [`PolicyError::PbxAlreadyAdded`] naming the serial, [`Error::Ledger`].
+pub fn refuse_retry(w: &Writer<'_>, new: &NewPbx) -> Result<(), Error> {
+    let platform = PlatformName::of(new.platform).as_str();
+    for row in w.pbxs()? {
+        if row.customer == new.customer
+            && row.name == new.name
+            && row.platform == platform
+            && w.hw_serial_of(&row.serial)?.is_none()
+            && w.latest(&row.serial)?.is_none()
+        {
+            return Err(PolicyError::PbxAlreadyAdded {
+                serial: row.serial,
+                customer: row.customer,
+                name: row.name,
+                platform: row.platform,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Enters a new HW PBX whose appliance is known before its activation
 /// (`tessera pbx add --hw-serial`): allocates its SW serial as [`add`]
 /// does and records that `hw_serial` (normalized as the verifier does)

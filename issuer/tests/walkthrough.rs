@@ -409,3 +409,45 @@ fn an_output_into_a_missing_folder_is_written_there_and_never_after_recording() 
     .ok();
     assert!(v.path("fw/tessera_keyring.h").is_file());
 }
+
+#[test]
+fn pbx_add_run_twice_registers_one_pbx() {
+    let v = Vendor::new();
+    let add = [
+        "pbx",
+        "add",
+        "--customer",
+        "Acme GmbH",
+        "--name",
+        "Acme HQ",
+        "--model",
+        "VM-500",
+        "--platform",
+        "vm",
+        "--cycle",
+        "yearly",
+        "--profile",
+        "PBX-BASIC=10",
+    ];
+    let first = v.run(&add);
+    first.ok();
+    assert_eq!(first.stdout.trim(), "SW-2026-000001");
+    // The retry after a lost output: refused, naming the serial it got.
+    v.run(&add)
+        .refused(2, &["registered already as SW-2026-000001", "--again"]);
+    let list = v.run(&["pbx", "list", "--json"]);
+    assert_eq!(
+        list.stdout.matches("\"serial\"").count(),
+        1,
+        "{}",
+        list.stdout
+    );
+    // A second PBX of that name is meant: --again says so.
+    let second = v.run(&[&add[..], &["--again"]].concat());
+    second.ok();
+    assert_eq!(second.stdout.trim(), "SW-2026-000002");
+    // Another platform is another PBX.
+    let mut cloud = add;
+    cloud[9] = "cloud";
+    v.run(&cloud).ok();
+}

@@ -111,7 +111,12 @@ fn add(ctx: &Ctx, a: &PbxAddArgs) -> Result<(), Error> {
                 let hw = w.hw_serial_of(&serial)?;
                 (serial, hw)
             }
-            None => (registry::add(w, issuer.catalog, &new, None, at)?, None),
+            None => {
+                if !a.again {
+                    registry::refuse_retry(w, &new)?;
+                }
+                (registry::add(w, issuer.catalog, &new, None, at)?, None)
+            }
         };
         let row = w
             .pbx(&serial)?
