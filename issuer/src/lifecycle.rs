@@ -104,7 +104,37 @@ fn plan_modify(
         change: true,
         ..opts.clone()
     };
-    issuance::plan_serial(w, issuer, order, resolved, serial, None, request, &opts)
+    let current = match request {
+        // A request brings its device's binding: that is a change.
+        Some(_) => None,
+        None => issuance::in_force(w, &serial)?
+            .map(|r| issuance::decode_data(&r))
+            .transpose()?,
+    };
+    let planned = issuance::plan_serial(w, issuer, order, resolved, serial, None, request, &opts)?;
+    if let Some(cur) = current {
+        if grants_the_same(&cur, &planned.data) {
+            return Err(PolicyError::NothingChanges {
+                serial: cur.serial,
+                sequence: cur.sequence,
+            }
+            .into());
+        }
+    }
+    Ok(planned)
+}
+
+/// Whether `next` grants what `current` does: the same PBX, term,
+/// entitlements, services and sharing (lease, sequence and id aside).
+fn grants_the_same(current: &LicenseData, next: &LicenseData) -> bool {
+    current.platform == next.platform
+        && current.binding == next.binding
+        && current.term == next.term
+        && current.entitlements == next.entitlements
+        && current.services == next.services
+        && current.sharing == next.sharing
+        && current.customer == next.customer
+        && current.pbx_name == next.pbx_name
 }
 
 /// Decreases `serial` to zero user licenses (`tessera decommission`):

@@ -151,6 +151,15 @@ pub enum PolicyError {
         /// The serial.
         serial: String,
     },
+    /// `tessera modify` with the order the license in force grants
+    /// already: a new sequence would change nothing.
+    #[error("nothing changes: the license in force of {serial} (sequence {sequence}) already grants this order; nothing was issued (a new lease is `tessera renew`)")]
+    NothingChanges {
+        /// The serial.
+        serial: String,
+        /// The sequence of the license in force.
+        sequence: u32,
+    },
     /// A change cannot move the PBX to another platform.
     #[error("a change cannot move {serial} from {from} to {to}; a migration is a replacement (`tessera replace`)")]
     PlatformChange {

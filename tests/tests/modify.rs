@@ -232,7 +232,15 @@ fn a_service_added_mid_term_co_terminates_and_is_prorated() {
     // August 2020 to May 2021: 273 of the term's 365 days.
     let fraction = p["fraction"].as_f64().unwrap();
     assert!((fraction - 273.0 / 365.0).abs() < 1e-9, "{fraction}");
-    // The text summary reports it too.
+    // The text summary reports it too (of the next change: the same order
+    // again would change nothing, and is refused).
+    OrderSpec {
+        term_start: "2020-05-01",
+        extra: &extra,
+        profiles: &[("PBX-BASIC", 21), ("UC-BUSINESS", 10), ("UC-PREMIUM", 5)],
+        ..OrderSpec::default()
+    }
+    .write(&vendor, "august-more.toml");
     let text = vendor
         .at(
             "2020-08-02T00:00:00Z",
@@ -241,7 +249,7 @@ fn a_service_added_mid_term_co_terminates_and_is_prorated() {
                 "--serial",
                 "SW-2020-000001",
                 "--order",
-                "august.toml",
+                "august-more.toml",
                 "-o",
                 "august-2.lic",
             ],
@@ -266,7 +274,8 @@ fn a_service_added_mid_term_co_terminates_and_is_prorated() {
     assert_eq!(status["license"]["term_end"], "2021-05-01T00:00:00Z");
 
     // The billing record: the service, charged August 2020 to May 2021
-    // with its exact days, once (the second change added nothing).
+    // with its exact days, once (the second change added a user, not the
+    // service again).
     let august = vendor
         .tessera(&[
             "report",
@@ -279,9 +288,14 @@ fn a_service_added_mid_term_co_terminates_and_is_prorated() {
         ])
         .ok()
         .json();
-    let charges = august["charges"].as_array().unwrap();
+    let charges: Vec<_> = august["charges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "service")
+        .collect();
     assert_eq!(charges.len(), 1, "{august}");
-    let c = &charges[0];
+    let c = charges[0];
     assert_eq!(c["serial"], "SW-2020-000001");
     assert_eq!(c["customer"], "Example Dental Clinic");
     assert_eq!(c["kind"], "service");
@@ -348,10 +362,15 @@ fn services_are_never_added_to_a_lifetime_pbx() {
 #[test]
 fn a_change_near_the_term_end_warns_and_a_platform_change_is_a_replacement() {
     let (vendor, _site) = licensed(&OrderSpec::default());
+    OrderSpec {
+        profiles: &[("PBX-BASIC", 21), ("UC-BUSINESS", 10), ("UC-PREMIUM", 5)],
+        ..OrderSpec::default()
+    }
+    .write(&vendor, "more.toml");
     let summary = modify(
         &vendor,
         "2026-12-30T12:00:00Z",
-        "order.toml",
+        "more.toml",
         &[],
         "late.lic",
     )

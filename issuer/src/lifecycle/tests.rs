@@ -223,10 +223,36 @@ fn modify_keeps_the_binding_and_term_without_a_request() {
     assert_eq!(changed.license.term, first.term);
     assert_eq!(crate::order::total_users(&changed.license.entitlements), 56);
     // The HW serial names the PBX too.
+    let even_more = order_with("UC-PREMIUM = 5", "UC-PREMIUM = 10");
     let issued = f
-        .run(|w, i| modify(w, i, "HW-7F3A-0042", &more, None, &opts("2026-03-03")))
+        .run(|w, i| modify(w, i, "HW-7F3A-0042", &even_more, None, &opts("2026-03-03")))
         .unwrap();
     assert_eq!(issued.license.sequence, 3);
+}
+
+#[test]
+fn modify_with_the_order_in_force_issues_nothing() {
+    let mut f = Fixture::new();
+    let more = order_with("UC-PREMIUM = 5", "UC-PREMIUM = 9");
+    assert_eq!(
+        f.modify(&more, None, "2026-03-02")
+            .unwrap()
+            .license
+            .sequence,
+        2
+    );
+    let e = f.modify(&more, None, "2026-03-03").unwrap_err();
+    assert!(
+        matches!(
+            policy_error(e),
+            PolicyError::NothingChanges { sequence: 2, .. }
+        ),
+        "the same order again"
+    );
+    assert_eq!(f.ledger.latest(SERIAL).unwrap().unwrap().row.sequence, 2);
+    // The first order again is a change back (a decrease, approved).
+    let back = f.modify(&order(), Some("CHG-1"), "2026-03-04").unwrap();
+    assert_eq!(back.license.sequence, 3);
 }
 
 #[test]
