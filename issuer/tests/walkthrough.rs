@@ -6,7 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+mod common;
+use common::Run;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cmd/issue.in");
 
@@ -21,39 +24,6 @@ const OLD: &str = "9142e2a27cd1df9a";
 
 struct Vendor {
     dir: tempfile::TempDir,
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn of(out: &Output) -> Self {
-        Self {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn ok(&self) -> &Self {
-        assert_eq!(self.code, 0, "{}{}", self.stdout, self.stderr);
-        self
-    }
-
-    fn refused(&self, code: i32, says: &[&str]) -> &Self {
-        assert_eq!(self.code, code, "{}{}", self.stdout, self.stderr);
-        for s in says {
-            assert!(
-                self.stderr.contains(s),
-                "does not say {s:?}: {}",
-                self.stderr
-            );
-        }
-        self
-    }
 }
 
 impl Vendor {
