@@ -1466,7 +1466,13 @@ is found only against a checkpoint kept elsewhere (--expect-head).
         #[arg(long)]
         json: bool,
     },
-    /// Export every row.
+    /// Export every license, one row each.
+    ///
+    /// A row: serial, sequence, license id, action, operator, times,
+    /// customer, PBX name, platform, the order and the license itself.
+    /// The PBX registry, events, charges and checkpoints are not in it
+    /// (`tessera pbx list`, `tessera ledger show`, `tessera report
+    /// billing`, `tessera ledger head`).
     #[command(after_help = after_help("\
 Examples:
   tessera ledger export --csv -o ledger.csv
