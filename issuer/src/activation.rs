@@ -85,7 +85,7 @@ pub fn open(
             "--valid-days {valid_days}: a code works for 1 to {MAX_VALID_DAYS} days"
         )));
     }
-    let serial = crate::lifecycle::resolve_serial(w, serial)?;
+    let serial = crate::lifecycle::resolve_known_serial(w, serial)?;
     if w.pbx(&serial)?.is_none() {
         return Err(PolicyError::NotRegistered { serial }.into());
     }

@@ -1820,7 +1820,7 @@ pub fn replace_recorded(
     if let Some(m) = model {
         crate::validate::text("--model", m)?;
     }
-    let serial = &crate::lifecycle::resolve_serial(w, serial)?;
+    let serial = &crate::lifecycle::resolve_known_serial(w, serial)?;
     let latest = in_force(w, serial)?.ok_or_else(|| PolicyError::NoLicense {
         serial: serial.to_owned(),
     })?;

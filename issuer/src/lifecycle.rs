@@ -37,6 +37,27 @@ pub(crate) fn resolve_serial(w: &Writer<'_>, serial: &str) -> Result<String, Err
     Ok(w.sw_serial_of(&serial)?.unwrap_or(serial))
 }
 
+/// [`resolve_serial`] for a PBX the command acts on as an existing one
+/// (`modify`, `replace`, `decommission`, a sharing server, `pbx edit`,
+/// `pbx activation`): a SW serial neither licensed nor in the registry
+/// is a typo, refused as such rather than by a licensing rule with hints
+/// that do not fit.
+///
+/// # Errors
+/// [`Error::Usage`] naming the serial, those of [`resolve_serial`].
+pub(crate) fn resolve_known_serial(w: &Writer<'_>, serial: &str) -> Result<String, Error> {
+    let serial = resolve_serial(w, serial)?;
+    if crate::validate::is_sw_serial(&serial)
+        && w.latest(&serial)?.is_none()
+        && w.pbx(&serial)?.is_none()
+    {
+        return Err(Error::Usage(format!(
+            "{serial} is not in the ledger: it has no license and no PBX registry entry; check the serial (`tessera ledger list`, `tessera pbx list`)"
+        )));
+    }
+    Ok(serial)
+}
+
 /// The order kept with a ledger row.
 fn stored_order(record: &Record) -> Result<Order, Error> {
     Ok(Order::parse(
@@ -77,7 +98,7 @@ fn plan_modify(
     request: Option<&RequestData>,
     opts: &IssueOptions<'_>,
 ) -> Result<issuance::Planned, Error> {
-    let serial = resolve_serial(w, serial)?;
+    let serial = resolve_known_serial(w, serial)?;
     if let Some(r) = request {
         let from = request_serial(w, r)?;
         if from.as_deref() != Some(serial.as_str()) {
@@ -153,7 +174,7 @@ pub fn decommission(
     serial: &str,
     opts: &IssueOptions<'_>,
 ) -> Result<Issued, Error> {
-    let serial = resolve_serial(w, serial)?;
+    let serial = resolve_known_serial(w, serial)?;
     let latest = in_force(w, &serial)?.ok_or_else(|| PolicyError::NoLicense {
         serial: serial.clone(),
     })?;
@@ -284,7 +305,7 @@ fn share_keyed(
     if let Some(name) = opts.pbx_name {
         crate::validate::text("--pbx-name", name)?;
     }
-    let server = resolve_serial(w, server)?;
+    let server = resolve_known_serial(w, server)?;
     let server_rec = in_force(w, &server)?.ok_or_else(|| PolicyError::UnknownServer {
         server: server.clone(),
     })?;

@@ -146,7 +146,7 @@ pub enum PolicyError {
         sequence: u32,
     },
     /// `--change` for a serial without a license.
-    #[error("{serial} has no license to change; issue one without --change")]
+    #[error("{serial} has no license to change yet: a PBX gets its first license from `tessera issue` (without --change) or by online activation, and is changed after")]
     NothingToChange {
         /// The serial.
         serial: String,

@@ -134,8 +134,9 @@ fn replacing_needs_a_licensed_serial() {
         &req,
         "new.lic",
     );
-    run.code(vendor_exit::POLICY)
-        .says("SW-2026-999999 has no license in the ledger");
+    // A serial the ledger never saw is a typo, named as such.
+    run.code(vendor_exit::USAGE)
+        .says("SW-2026-999999 is not in the ledger");
 }
 
 #[test]

@@ -281,7 +281,7 @@ fn pbx_activation_refuses_what_it_cannot_open() {
     }
     let e = f.open("SW-2026-999999", 30, "2026-01-02").unwrap_err();
     assert!(
-        matches!(&e, Error::Policy(PolicyError::NotRegistered { serial }) if serial == "SW-2026-999999"),
+        matches!(&e, Error::Usage(m) if m.contains("SW-2026-999999 is not in the ledger")),
         "{e:?}"
     );
     // Path-like text is no serial of the registry; control characters

@@ -213,7 +213,7 @@ pub fn replace(ctx: &Ctx, a: &ReplaceArgs) -> Result<(), Error> {
         crate::cli::ReasonArg::Migrate => issuance::ReplaceReason::Migrate,
     };
     let answer = session.commit(|w, issuer| {
-        let serial = crate::lifecycle::resolve_serial(w, &a.serial)?;
+        let serial = crate::lifecycle::resolve_known_serial(w, &a.serial)?;
         let asked = Asked {
             action: Action::Replace,
             serial: Some(&serial),

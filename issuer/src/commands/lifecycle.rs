@@ -50,7 +50,7 @@ pub fn modify(ctx: &Ctx, a: &ModifyArgs) -> Result<(), Error> {
             return lifecycle::modify(w, issuer, &a.serial, &order, None, &opts).map(Answer::New);
         };
         // With a request, the change answers it: once.
-        let serial = lifecycle::resolve_serial(w, &a.serial)?;
+        let serial = lifecycle::resolve_known_serial(w, &a.serial)?;
         let order_json = order.to_json();
         let asked = Asked {
             action: Action::Change,
@@ -167,7 +167,7 @@ pub fn share(ctx: &Ctx, a: &ShareArgs) -> Result<(), Error> {
         };
         // With a request, the client's license answers it: once.
         let client = lifecycle::resolve_serial(w, &a.client)?;
-        let server = lifecycle::resolve_serial(w, &a.server)?;
+        let server = lifecycle::resolve_known_serial(w, &a.server)?;
         let asked = Asked {
             action: Action::Share,
             serial: Some(&client),

@@ -191,7 +191,7 @@ fn edit(ctx: &Ctx, a: &PbxEditArgs) -> Result<(), Error> {
     let (mut session, ()) = Session::open(ctx, &a.key, || Ok(()))?;
     let at = ctx.now.timestamp();
     let row = session.commit(|w, issuer| {
-        let serial = crate::lifecycle::resolve_serial(w, &a.serial)?;
+        let serial = crate::lifecycle::resolve_known_serial(w, &a.serial)?;
         let current = crate::issuance::in_force(w, &serial)?
             .map(|r| (crate::issuance::decode_data(&r), r.row.order_json.clone()));
         let current = match current {

@@ -266,13 +266,24 @@ fn modify_refuses_a_request_of_another_pbx_and_an_unlicensed_serial() {
         policy_error(e),
         PolicyError::RequestForOtherSerial { .. }
     ));
+    // A PBX in the registry without a license yet: nothing to change.
+    let waiting = f.add_vm(tessera_verifier::claims::Cycle::Yearly);
     let e = f
-        .run(|w, i| modify(w, i, "SW-2026-999999", &order(), None, &opts("2026-03-02")))
+        .run(|w, i| modify(w, i, &waiting, &order(), None, &opts("2026-03-02")))
         .unwrap_err();
     assert!(matches!(
         policy_error(e),
         PolicyError::NothingToChange { .. }
     ));
+    // A serial neither licensed nor registered is a typo: exit 1, saying
+    // so, not a rule's refusal with its hints.
+    let e = f
+        .run(|w, i| modify(w, i, "SW-2026-999999", &order(), None, &opts("2026-03-02")))
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Usage(m) if m.contains("SW-2026-999999 is not in the ledger")),
+        "{e:?}"
+    );
 }
 
 #[test]
