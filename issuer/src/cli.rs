@@ -1657,7 +1657,7 @@ some device made it, and serials are easy to guess. Standard output is the
 lines the site adds to its agent.toml:
 
   sw_serial = \"SW-2026-000123\"
-  activation_code = \"XXXXX-XXXXX-XXXXX-XXXXX\"
+  activation_code = \"7K3QD-9XW2M-TR4FZ-B8N6P\"
 
 (for an appliance entered with --hw-serial, a comment naming its HW serial
 instead of sw_serial: its agent presents the HW serial it reads). The code

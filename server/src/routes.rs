@@ -358,7 +358,7 @@ pub(crate) fn activation_code(headers: &HeaderMap) -> Result<Option<ActivationCo
         Problem::new(
             Kind::MalformedRequest,
             format!(
-                "{what}; the `{}` header carries the activation code the vendor gave for the PBX (XXXXX-XXXXX-XXXXX-XXXXX)",
+                "{what}; the `{}` header carries the activation code the vendor gave for the PBX (four groups of five letters and digits)",
                 activation::HEADER
             ),
         )

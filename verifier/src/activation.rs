@@ -76,15 +76,15 @@ impl fmt::Display for CodeFault {
         match self {
             Self::TooLong { len } => write!(
                 f,
-                "the activation code is {len} bytes long; a code is 20 letters and digits (XXXXX-XXXXX-XXXXX-XXXXX)"
+                "the activation code is {len} bytes long; a code is 20 letters and digits in four groups of five"
             ),
             Self::BadCharacter { index } => write!(
                 f,
-                "the activation code has a character at byte {index} that is not a letter, digit, space or dash of a code (XXXXX-XXXXX-XXXXX-XXXXX, without U)"
+                "the activation code has a character at byte {index} that is not a letter, digit, space or dash of a code (four groups of five letters and digits, without U)"
             ),
             Self::WrongLength { symbols } => write!(
                 f,
-                "the activation code has {symbols}{} letters and digits; a code has 20 (XXXXX-XXXXX-XXXXX-XXXXX): copy it again from what `tessera pbx activation` printed",
+                "the activation code has {symbols}{} letters and digits; a code has 20, in four groups of five: copy it again from what `tessera pbx activation` printed",
                 if *symbols > SYMBOLS { " or more" } else { "" }
             ),
         }
@@ -163,7 +163,8 @@ impl ActivationCode {
         h.finalize().into()
     }
 
-    /// The code in groups, `XXXXX-XXXXX-XXXXX-XXXXX` (also its `Display`).
+    /// The code in four groups of five symbols joined by dashes, such as
+    /// `7K3QD-9XW2M-TR4FZ-B8N6P` (also its `Display`).
     #[must_use]
     pub fn grouped(&self) -> [u8; SYMBOLS + 3] {
         let mut out = [b'-'; SYMBOLS + 3];
