@@ -10,6 +10,10 @@
 //! - [`json_error`]: the one JSON shape of an error under `--json`.
 //! - [`wants_json`]: whether a command line asked for JSON, for errors
 //!   found before its options are parsed.
+//! - [`parse`]: clap's parser, but a mistyped command is reported as such
+//!   even after an option that belongs after it (`--json instal`).
+//! - [`usage_summary`]: a usage error in one line (with clap's tip), for
+//!   the JSON error.
 //! - [`man_page`], [`write_man_pages`], [`completions`]: the generated
 //!   documentation of a `clap` command line.
 #![forbid(unsafe_code)]
@@ -126,6 +130,95 @@ pub fn wants_json(args: &[OsString]) -> bool {
         .skip(1)
         .take_while(|a| a.as_os_str() != "--")
         .any(|a| a.as_os_str() == "--json")
+}
+
+/// Parses `args` (the program name first) with `cmd`, as
+/// [`clap::Command::try_get_matches_from`] does, but names a mistyped
+/// command rather than an option before it.
+///
+/// Clap stops at the first argument it does not know at its place: in
+/// `tool --json instal` that is `--json`, an option of some commands that
+/// belongs after the command's name, and its error says nothing about
+/// `instal`, which is no command at all. When the unknown option is one
+/// that some command of `cmd` has, it (and its value, if it takes one) is
+/// set aside and the rest parsed again: if that finds a mistyped command,
+/// its error (`unrecognized subcommand 'instal'`, with clap's suggestion
+/// `install`) is returned instead. Any other error is clap's own.
+///
+/// # Errors
+/// Clap's error (also for `--help` and `--version`).
+pub fn parse(cmd: &clap::Command, args: &[OsString]) -> Result<clap::ArgMatches, clap::Error> {
+    let first = cmd.clone().try_get_matches_from(args);
+    let Err(original) = first else {
+        return first;
+    };
+    let mut later: Option<clap::Error> = None;
+    let mut rest = args.to_vec();
+    // Each round sets one argument aside, so the loop ends.
+    for _ in 0..args.len() {
+        let error = later.as_ref().unwrap_or(&original);
+        if error.kind() != clap::error::ErrorKind::UnknownArgument {
+            break;
+        }
+        let Some(clap::error::ContextValue::String(unknown)) =
+            error.get(clap::error::ContextKind::InvalidArg)
+        else {
+            break;
+        };
+        let Some(takes_value) = known_option(cmd, unknown) else {
+            break;
+        };
+        let Some(at) = rest
+            .iter()
+            .enumerate()
+            .skip(1)
+            .take_while(|(_, a)| a.as_os_str() != "--")
+            .find(|(_, a)| a.to_str().is_some_and(|a| a == unknown))
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        let end = if takes_value { at + 2 } else { at + 1 };
+        rest.drain(at..end.min(rest.len()));
+        match cmd.clone().try_get_matches_from(&rest) {
+            Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => return Err(e),
+            Err(e) => later = Some(e),
+            Ok(_) => break,
+        }
+    }
+    Err(original)
+}
+
+/// Whether `flag` (`--name` or `-n`) is an option of `cmd` or of any
+/// command below it, and if so whether it takes a value there.
+fn known_option(cmd: &clap::Command, flag: &str) -> Option<bool> {
+    let matches = |arg: &clap::Arg| match (flag.strip_prefix("--"), flag.strip_prefix('-')) {
+        (Some(long), _) => arg.get_long() == Some(long),
+        (None, Some(short)) => {
+            let mut chars = short.chars();
+            chars.next().is_some_and(|c| arg.get_short() == Some(c)) && chars.next().is_none()
+        }
+        (None, None) => false,
+    };
+    cmd.get_arguments()
+        .find(|a| matches(a))
+        .map(|a| a.get_action().takes_values())
+        .or_else(|| cmd.get_subcommands().find_map(|s| known_option(s, flag)))
+}
+
+/// The first line of a usage error rendered by clap, without `error: `,
+/// followed by its tips (`; tip: a similar subcommand exists: 'install'`):
+/// the message of the JSON error, which has one line.
+#[must_use]
+pub fn usage_summary(rendered: &str) -> String {
+    let mut lines = rendered.lines();
+    let first = lines.next().unwrap_or_default();
+    let mut summary = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    for tip in lines.filter_map(|l| l.trim_start().strip_prefix("tip: ")) {
+        summary.push_str("; tip: ");
+        summary.push_str(tip);
+    }
+    summary
 }
 
 /// Gives every subcommand of `cmd` (recursively) its own copy of the

@@ -40,3 +40,87 @@ fn man_pages_and_completions_name_every_subcommand() {
     let bash = String::from_utf8(completions(cmd, clap_complete::Shell::Bash)).unwrap();
     assert!(bash.contains("first"));
 }
+
+/// A tool with a global option, a command with `--json` and `--out FILE`,
+/// and a group of commands.
+fn demo() -> clap::Command {
+    clap::Command::new("demo")
+        .arg(clap::Arg::new("dir").long("dir").global(true))
+        .subcommand(
+            clap::Command::new("install")
+                .arg(
+                    clap::Arg::new("json")
+                        .long("json")
+                        .short('j')
+                        .action(clap::ArgAction::SetTrue),
+                )
+                .arg(clap::Arg::new("out").long("out")),
+        )
+        .subcommand(
+            clap::Command::new("seats").subcommand(
+                clap::Command::new("summary").arg(
+                    clap::Arg::new("json")
+                        .long("json")
+                        .action(clap::ArgAction::SetTrue),
+                ),
+            ),
+        )
+}
+
+fn parse_error(args: &[&str]) -> clap::Error {
+    let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+    parse(&demo(), &args).unwrap_err()
+}
+
+#[test]
+fn a_mistyped_command_after_an_option_of_another_is_named() {
+    for args in [
+        &["demo", "--json", "instal"][..],
+        &["demo", "-j", "instal"],
+        &["demo", "--out", "x.txt", "instal"],
+        &["demo", "--dir", "/tmp", "--json", "instal"],
+        &["demo", "--json", "--out", "x", "instal"],
+    ] {
+        let e = parse_error(args);
+        assert_eq!(
+            e.kind(),
+            clap::error::ErrorKind::InvalidSubcommand,
+            "{args:?}"
+        );
+        let text = e.render().to_string();
+        assert!(text.contains("'instal'"), "{args:?}: {text}");
+        assert!(text.contains("'install'"), "{args:?}: {text}");
+        assert_eq!(
+            usage_summary(&text),
+            "unrecognized subcommand 'instal'; tip: a similar subcommand exists: 'install'"
+        );
+    }
+    // One level down too.
+    let e = parse_error(&["demo", "seats", "--json", "summry"]);
+    assert_eq!(e.kind(), clap::error::ErrorKind::InvalidSubcommand);
+    assert!(e.render().to_string().contains("'summary'"));
+}
+
+#[test]
+fn other_usage_errors_are_clap_s_own() {
+    // The command is right: the option is only in the wrong place.
+    let e = parse_error(&["demo", "--json", "install"]);
+    assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
+    assert!(e.render().to_string().contains("'--json'"));
+    // An option no command has is the mistake to report.
+    let e = parse_error(&["demo", "--jsn", "instal"]);
+    assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
+    assert!(e.render().to_string().contains("'--jsn'"));
+    // No command at all.
+    let e = parse_error(&["demo", "--json"]);
+    assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
+    // After `--` nothing is an option.
+    let e = parse_error(&["demo", "--", "--json", "instal"]);
+    assert!(!e.render().to_string().contains("'instal'"));
+    // And a right command line parses.
+    let args: Vec<OsString> = ["demo", "--dir", "d", "install", "--json"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    assert!(parse(&demo(), &args).is_ok());
+}

@@ -540,9 +540,7 @@ fn command() -> clap::Command {
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let parsed = command()
-        .try_get_matches_from(&args)
-        .and_then(|m| Cli::from_arg_matches(&m));
+    let parsed = tessera_cli::parse(&command(), &args).and_then(|m| Cli::from_arg_matches(&m));
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
@@ -550,9 +548,8 @@ fn main() -> ExitCode {
             if e.use_stderr() {
                 let message = shown_lines(&e.render().to_string());
                 if tessera_cli::wants_json(&args) {
-                    let first = message.lines().next().unwrap_or_default();
-                    let first = first.strip_prefix("error: ").unwrap_or(first);
-                    out::stdout(tessera_cli::json_error("usage", first, code));
+                    let summary = tessera_cli::usage_summary(&message);
+                    out::stdout(tessera_cli::json_error("usage", &summary, code));
                 }
                 out::stderr(&message);
             } else if io::stdout().is_terminal() {

@@ -106,6 +106,40 @@ fn errors_under_json_are_one_json_object() {
     assert_eq!(v["error"]["code"], "usage");
     assert!(v["error"]["message"].as_str().unwrap().contains("--bogus"));
     assert_eq!(v["exit_code"], 2);
+    // A mistyped command after an option that belongs after the command
+    // is named as the mistake, with the command meant.
+    for args in [
+        &["--json", "instal"][..],
+        &["--json", "--state-dir", "/nowhere", "instal"],
+        &["--sysroot", "/", "--json", "instal", "license.txt"],
+    ] {
+        let out = d.cmd().args(args).assert().code(2).get_output().clone();
+        let v = json(&out);
+        assert_eq!(v["error"]["code"], "usage");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("unrecognized subcommand 'instal'") && message.contains("'install'"),
+            "{args:?}: {message}"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("'instal'")
+                && stderr.contains("tip: a similar subcommand exists: 'install'"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let out = d
+        .cmd()
+        .args(["seats", "--json", "summry"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let message = json(&out)["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("'summry'") && message.contains("'summary'"),
+        "{message}"
+    );
     // A refusal: the same shape.
     let out = d.run(&["check", "--json"], T0, 2);
     let v = json(&out);

@@ -393,7 +393,8 @@ fn stdin_inputs(m: &clap::ArgMatches) -> Vec<String> {
 pub fn parse_from(
     args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
 ) -> Result<(Cli, bool), Result<clap::Error, Error>> {
-    let matches = command().try_get_matches_from(args).map_err(Ok)?;
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let matches = tessera_cli::parse(&command(), &args).map_err(Ok)?;
     let (path, _) = tessera_cli::chosen(&matches);
     if let Some((options, _)) = scope_of(&path) {
         // `--now` is a drill setting for a whole script: accepted (and

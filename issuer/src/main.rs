@@ -36,9 +36,8 @@ fn main() -> ExitCode {
             // Usage errors quote the arguments given: escaped.
             let message = for_terminal(&e.render().to_string());
             if tessera_cli::wants_json(&args) {
-                let first = message.lines().next().unwrap_or_default();
-                let first = first.strip_prefix("error: ").unwrap_or(first);
-                let _ = tessera_cli::stdout(tessera_cli::json_error("usage", first, EXIT_USAGE));
+                let summary = tessera_cli::usage_summary(&message);
+                let _ = tessera_cli::stdout(tessera_cli::json_error("usage", &summary, EXIT_USAGE));
             }
             tessera_cli::stderr(&message);
             return ExitCode::from(finish(EXIT_USAGE));

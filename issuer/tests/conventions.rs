@@ -302,6 +302,27 @@ fn json_output_and_json_errors() {
     code(&out, 1);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["code"], "usage");
+    // A mistyped command after an option that belongs after the command
+    // is named as the mistake, with the command meant.
+    for args in [
+        &["--json", "ledger", "lst"][..],
+        &["ledger", "--json", "lst"],
+        &["--ledger", "tessera.db", "--json", "ledger", "lst"],
+    ] {
+        let out = run(d, args);
+        code(&out, 1);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("unrecognized subcommand 'lst'") && message.contains("'list'"),
+            "{args:?}: {message}"
+        );
+        assert!(
+            text(&out.stderr).contains("tip: a similar subcommand exists: 'list'"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
     // Integrity failures keep their exit code in the JSON.
     let db = d.join("tessera.db");
     let mut bytes = std::fs::read(&db).unwrap();
