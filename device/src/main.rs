@@ -385,6 +385,9 @@ Examples:
 #[derive(Subcommand, Debug)]
 enum SeatsCommand {
     /// Give a user a seat of a profile or base license (with add-ons).
+    #[command(
+        after_help = "Examples:\n  tessera-agent seats assign --user alice --extension 1001 --base 'Phone System' --addon call_recording\n  tessera-agent seats assign --user bob --profile UC-BUSINESS\n  tessera-agent seats assign --user sales@example.com --base 'Call Group' --addon device_desktop_app --json"
+    )]
     #[command(group(clap::ArgGroup::new("license").required(true).args(["base", "profile"])))]
     Assign {
         /// The user (login or e-mail address).
@@ -407,6 +410,9 @@ enum SeatsCommand {
         json: bool,
     },
     /// Take a seat (or every seat of a user) back; the seat is kept for the next user.
+    #[command(
+        after_help = "Examples:\n  tessera-agent seats unassign 3f2a          the seat whose UUID starts with 3f2a\n  tessera-agent seats unassign --user bob    every seat of bob"
+    )]
     #[command(group(clap::ArgGroup::new("which").required(true).args(["uuid", "user"])))]
     Unassign {
         /// The seat.
@@ -419,6 +425,9 @@ enum SeatsCommand {
         json: bool,
     },
     /// Give a seat to another user, keeping its UUID, extension and add-ons.
+    #[command(
+        after_help = "Examples:\n  tessera-agent seats reassign 3f2a --user carol   the seat whose UUID starts with 3f2a\n  tessera-agent seats reassign 3f2a --user dave --json"
+    )]
     Reassign {
         /// The seat.
         uuid: String,
@@ -430,6 +439,9 @@ enum SeatsCommand {
         json: bool,
     },
     /// Add or remove add-ons of a base license seat.
+    #[command(
+        after_help = "Examples:\n  tessera-agent seats addons 3f2a --add device_ip_phone --add device_mobile_app\n  tessera-agent seats addons 3f2a --remove call_recording\n  tessera-agent seats addons 3f2a --add call_recording --remove device_mobile_app --json"
+    )]
     #[command(group(clap::ArgGroup::new("change").required(true).multiple(true).args(["add", "remove"])))]
     Addons {
         /// The seat.
@@ -445,6 +457,9 @@ enum SeatsCommand {
         json: bool,
     },
     /// End a seat by its UUID: it is removed, assigned or not.
+    #[command(
+        after_help = "Examples:\n  tessera-agent seats terminate 3f2a   the seat whose UUID starts with 3f2a\n  tessera-agent seats terminate 9c41d07e-5b2a-4c8f-a1e3-7d2b6f0e9a14 --json"
+    )]
     Terminate {
         /// The seat.
         uuid: String,
@@ -453,6 +468,9 @@ enum SeatsCommand {
         json: bool,
     },
     /// List seats, by user, extension (Phone System only), license or add-on.
+    #[command(
+        after_help = "Examples:\n  tessera-agent seats list\n  tessera-agent seats list --user alice\n  tessera-agent seats list --extension 1001\n  tessera-agent seats list --base 'Phone System' --addon call_recording\n  tessera-agent seats list --profile UC-BUSINESS --json\n  tessera-agent seats list --unassigned\n  tessera-agent seats list --over        assignments beyond the licensed count"
+    )]
     List {
         /// Seats of this user.
         #[arg(long)]
@@ -480,6 +498,9 @@ enum SeatsCommand {
         json: bool,
     },
     /// For each profile, base license and add-on: licensed, assigned, available.
+    #[command(
+        after_help = "Examples:\n  tessera-agent seats summary\n  tessera-agent seats summary --json"
+    )]
     Summary {
         /// JSON output.
         #[arg(long)]
@@ -487,7 +508,7 @@ enum SeatsCommand {
     },
     /// Import a mass-configuration CSV (all rows or none).
     #[command(
-        after_help = "Header: extension_key,number,user,addon_1,...,addon_N\n  extension_key: base license (Phone System, 4, base:4) or profile:NAME|CODE\n  number: extension number or empty; user: required; addon_K: name, code or empty\n\nEvery row is checked first; one bad row (reported with its line) and nothing is changed.\nImporting the same file again changes nothing."
+        after_help = "Header: extension_key,number,user,addon_1,...,addon_N\n  extension_key: base license (Phone System, 4, base:4) or profile:NAME|CODE\n  number: extension number or empty; user: required; addon_K: name, code or empty\n\nEvery row is checked first; one bad row (reported with its line) and nothing is changed.\nImporting the same file again changes nothing.\n\nExamples:\n  tessera-agent seats import --dry-run seats.csv   check every row, change nothing\n  tessera-agent seats import seats.csv\n  tessera-agent seats import --json - < seats.csv"
     )]
     Import {
         /// The CSV file, `-` for standard input.
@@ -500,6 +521,9 @@ enum SeatsCommand {
         json: bool,
     },
     /// Write the assigned seats as a mass-configuration CSV.
+    #[command(
+        after_help = "Examples:\n  tessera-agent seats export -o seats.csv\n  tessera-agent seats export -o seats.csv --force   replace an older export\n  tessera-agent seats export                        to standard output"
+    )]
     Export {
         /// Output file, `-` for standard output.
         #[arg(short, long, default_value = "-", value_name = "FILE")]

@@ -604,3 +604,175 @@ fn a_rate_limited_first_activation_exits_4_not_refused() {
         stderr(&out)
     );
 }
+
+/// The example command lines of `tessera-agent ARGS --help`: the lines
+/// below `Examples:` (without the words after two or more spaces, which
+/// say what the line does), each split at `&&`.
+fn help_examples(d: &Device, args: &[&str]) -> Vec<String> {
+    let out = d
+        .cmd()
+        .args(args)
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let text = stdout(&out);
+    let Some((_, examples)) = text.split_once("\nExamples:\n") else {
+        panic!("no examples in `{}` --help:\n{text}", args.join(" "));
+    };
+    let lines: Vec<String> = examples
+        .lines()
+        .map_while(|l| l.strip_prefix("  tessera-agent "))
+        .map(|l| l.split("  ").next().unwrap().trim_end().to_owned())
+        .flat_map(|l| {
+            l.split(" && ")
+                .map(|c| c.trim_start_matches("tessera-agent ").to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!lines.is_empty(), "{text}");
+    lines
+}
+
+/// Splits an example command line into words as a shell would (single
+/// quotes only), the input file of a `<` apart.
+fn words(line: &str) -> (Vec<String>, Option<String>) {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                any = true;
+            }
+            ' ' if !quoted => {
+                if any {
+                    out.push(core::mem::take(&mut word));
+                    any = false;
+                }
+            }
+            _ => {
+                word.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        out.push(word);
+    }
+    let stdin = match out.iter().position(|w| w == "<") {
+        Some(i) => {
+            let file = out.remove(i + 1);
+            out.remove(i);
+            Some(file)
+        }
+        None => None,
+    };
+    (out, stdin)
+}
+
+/// The seats the examples name by a UUID prefix: `3f2a` is the Phone
+/// System seat of extension 1001 (alice's first), `9c41` bob's first seat.
+const EXAMPLE_SEATS: [(&str, &[&str]); 2] = [
+    ("3f2a", &["--extension", "1001"]),
+    ("9c41", &["--user", "bob"]),
+];
+
+/// The UUIDs of the example seats, looked up when first named and kept.
+type Seats = Vec<(&'static str, String)>;
+
+fn example_seat(d: &Device, seats: &mut Seats, word: &str) -> Option<String> {
+    let (name, filter) = EXAMPLE_SEATS.iter().find(|(s, _)| word.starts_with(s))?;
+    if !seats.iter().any(|(s, _)| s == name) {
+        let uuid = seat_of(d, filter);
+        seats.push((name, uuid));
+    }
+    seats
+        .iter()
+        .find(|(s, _)| s == name)
+        .map(|(_, uuid)| uuid.clone())
+}
+
+/// Runs the examples of `help` (a command path) on the device, in its
+/// folder, as they are written, but for the seats named by a UUID prefix
+/// ([`EXAMPLE_SEATS`]), which are those of this device.
+fn run_examples(d: &Device, help: &[&str], seats: &mut Seats) {
+    for line in help_examples(d, help) {
+        let (mut args, stdin) = words(&line);
+        for a in &mut args {
+            if let Some(uuid) = example_seat(d, seats, a) {
+                // A unique prefix as long as the example's (at least 8).
+                *a = uuid[..a.len().clamp(8, uuid.len())].to_owned();
+            }
+        }
+        let mut cmd = d.cmd();
+        cmd.current_dir(d.root.path())
+            .args(&args)
+            .args(["--now", &at(T0 + DAY)]);
+        if let Some(file) = stdin {
+            cmd.pipe_stdin(d.root.path().join(file)).unwrap();
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "`tessera-agent {line}` (from `{} --help`) exited {:?}:\n{}{}",
+            help.join(" "),
+            out.status.code(),
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+}
+
+/// The UUID of the first seat `seats list FILTER` lists.
+fn seat_of(d: &Device, filter: &[&str]) -> String {
+    let out = d
+        .cmd()
+        .args(["seats", "list", "--json", "--now", &at(T0 + DAY)])
+        .args(filter)
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v.as_array()
+        .and_then(|a| a.first())
+        .and_then(|s| s["uuid"].as_str())
+        .unwrap_or_else(|| panic!("no seat for {filter:?}: {v}"))
+        .to_owned()
+}
+
+#[test]
+fn every_seats_command_has_examples_that_run() {
+    let activated = || {
+        let d = Device::appliance();
+        let license = d.licensed(1, T0, |_| {});
+        d.run(&["install", license.to_str().unwrap()], T0, 0);
+        d
+    };
+    // The overview of `seats --help`, on a device of its own.
+    let d = activated();
+    run_examples(&d, &["seats"], &mut Vec::new());
+    // Each command's own, in an order where each finds the seats it names.
+    let d = activated();
+    run_examples(&d, &["seats", "assign"], &mut Vec::new());
+    let mut seats = Vec::new();
+    for (name, _) in EXAMPLE_SEATS {
+        example_seat(&d, &mut seats, name);
+    }
+    for command in [
+        "list",
+        "summary",
+        "addons",
+        "reassign",
+        "unassign",
+        "terminate",
+        "export",
+        "import",
+    ] {
+        run_examples(&d, &["seats", command], &mut seats);
+    }
+}
