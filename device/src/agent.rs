@@ -26,8 +26,8 @@ use crate::error::AgentError;
 use crate::probe::{Probe, ProbeSettings, SkipReason, Skipped, DEFAULT_MIN_COMPONENTS};
 use crate::report::Report;
 use crate::store::{
-    read_file, Access, FailHook, FileError, Folder, Store, StoreError, StoredState, LOCK_TIMEOUT,
-    STATE_FILE,
+    read_file, shown, Access, FailHook, FileError, Folder, Store, StoreError, StoredState,
+    LOCK_TIMEOUT, STATE_FILE,
 };
 
 /// Where the state lives unless `--state-dir` or [`STATE_DIR_ENV`] says
@@ -156,11 +156,34 @@ impl Agent {
                 reason,
             })?;
         }
-        Ok(Self {
+        let agent = Self {
             options,
             config,
             config_path,
             folder,
+        };
+        agent.check_sysroot()?;
+        Ok(agent)
+    }
+
+    /// Refuses a sysroot (`--sysroot`, else `sysroot` in the
+    /// configuration) that is not a folder, naming it and what set it: the
+    /// probe below it would find nothing and say only "not present".
+    fn check_sysroot(&self) -> Result<(), ConfigError> {
+        let (path, set_by) = match (&self.options.sysroot, &self.config.sysroot) {
+            (Some(p), _) => (p, "--sysroot".to_owned()),
+            (None, Some(p)) => (p, format!("`sysroot` in {}", shown(&self.config_path))),
+            (None, None) => return Ok(()),
+        };
+        let reason = match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => return Ok(()),
+            Ok(_) => "it is a file".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        Err(ConfigError::NoSysroot {
+            path: path.clone(),
+            set_by,
+            reason,
         })
     }
 

@@ -60,6 +60,21 @@ pub enum ConfigError {
         /// The parser's message, with the line.
         message: String,
     },
+    /// The sysroot, the folder the device identity is read below, is
+    /// missing (or no folder): every component would be skipped as "not
+    /// present", which says nothing about the typo.
+    #[error(
+        "the sysroot {} does not exist or is not a folder ({reason}); it was set by {set_by}, and the device identity is read below it: correct {set_by} to the root of the device's file system, or leave it out to read `/`",
+        shown(.path)
+    )]
+    NoSysroot {
+        /// The folder.
+        path: PathBuf,
+        /// What set it: `--sysroot`, or `sysroot` in the configuration file.
+        set_by: String,
+        /// What the system said.
+        reason: String,
+    },
     /// A value is present but unusable.
     #[error("the agent configuration {}: `{field}` {reason}", shown(.path))]
     Invalid {

@@ -123,7 +123,8 @@ struct Cli {
     /// Agent configuration [default: STATE_DIR/agent.toml, optional there].
     #[arg(long, global = true, env = "TESSERA_AGENT_CONFIG")]
     config: Option<PathBuf>,
-    /// Root of the file system to probe (for tests and containers).
+    /// Root of the file system to probe (for tests and containers); it
+    /// must exist [default: `sysroot` in agent.toml, else /].
     #[arg(long, global = true, value_name = "DIR")]
     sysroot: Option<PathBuf>,
     /// The bound IP address (overrides `ip` in agent.toml; never taken from DHCP).

@@ -123,6 +123,30 @@ fn probe_of_an_empty_machine_fails_with_reasons() {
         .clone();
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(json["enough"], false);
+    // A sysroot that is not there is named, with the option that set it,
+    // and nothing is made in the state folder.
+    let gone = empty.path().join("mnt-image");
+    for command in ["probe", "request", "check"] {
+        let out = assert_cmd::Command::new(common::agent_bin())
+            .arg("--state-dir")
+            .arg(empty.path().join("state"))
+            .arg("--sysroot")
+            .arg(&gone)
+            .args([command, "--json"])
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(json["error"]["code"], "config", "{command}");
+        let message = json["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("the sysroot {} does not exist", gone.display()))
+                && message.contains("set by --sysroot"),
+            "{command}: {message}"
+        );
+        assert!(!empty.path().join("state").exists(), "{command}");
+    }
 }
 
 #[test]

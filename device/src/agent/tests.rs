@@ -452,6 +452,46 @@ fn invalid_ip_override_is_refused() {
 }
 
 #[test]
+fn a_missing_sysroot_is_named_with_what_set_it() {
+    let s = Setup::appliance();
+    let gone = s.state.path().join("no-such-root");
+    let mut o = s.options();
+    o.sysroot = Some(gone.clone());
+    let err = Agent::new(o).unwrap_err();
+    assert!(
+        matches!(err, AgentError::Config(ConfigError::NoSysroot { .. })),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "config");
+    let text = err.to_string();
+    assert!(text.contains(&gone.display().to_string()), "{text}");
+    assert!(text.contains("set by --sysroot"), "{text}");
+    // A file is no root either.
+    let file = s.path("keyring.toml");
+    let mut o = s.options();
+    o.sysroot = Some(file);
+    assert!(Agent::new(o)
+        .unwrap_err()
+        .to_string()
+        .contains("it is a file"));
+    // Set in agent.toml (relative to it): the key and the file are named.
+    fs::write(s.path("agent.toml"), "sysroot = \"no-such-root\"\n").unwrap();
+    let mut o = s.options();
+    o.sysroot = None;
+    let text = Agent::new(o).unwrap_err().to_string();
+    assert!(text.contains(&gone.display().to_string()), "{text}");
+    let config = s.path("agent.toml").display().to_string();
+    assert!(
+        text.contains(&format!("set by `sysroot` in {config}")),
+        "{text}"
+    );
+    // --sysroot wins over the file, and an existing root is taken.
+    assert!(Agent::new(s.options()).is_ok());
+    // Nothing was created in the state folder.
+    assert!(!s.path("device.key").exists() && !s.path("lock").exists());
+}
+
+#[test]
 fn catalog_names_appear_in_status() {
     let s = Setup::appliance();
     s.activate(T0);
