@@ -27,7 +27,7 @@ use crate::probe::{Probe, ProbeSettings, SkipReason, Skipped, DEFAULT_MIN_COMPON
 use crate::report::Report;
 use crate::store::{
     read_file, shown, Access, FailHook, FileError, Folder, Store, StoreError, StoredState,
-    LOCK_TIMEOUT, STATE_FILE,
+    LOCK_FILE, LOCK_TIMEOUT, STATE_FILE,
 };
 
 /// Where the state lives unless `--state-dir` or [`STATE_DIR_ENV`] says
@@ -411,17 +411,97 @@ impl Agent {
     /// and last renewal from the state; a random nonce; the platform. The
     /// device key is created on first use.
     ///
+    /// A refused request leaves nothing behind: too few components and a
+    /// missing serial are found before anything is created, and whatever
+    /// the request created (the state folder, `lock`, `device.key`, the
+    /// fresh `state`) is removed again when it fails later.
+    ///
     /// # Errors
     /// [`AgentError::Probe`] when too few components are found,
     /// [`AgentError::NoSerial`], store, device key and random errors.
     pub fn request(&self, now: i64) -> Result<RequestOutcome, AgentError> {
+        self.request_then(now, |outcome| Ok(outcome.clone()))
+    }
+
+    /// [`Agent::request`], then `deliver` with the request while the state
+    /// folder is still locked (writing the request's files): when either
+    /// fails, what the request created in the state folder is removed
+    /// again, so that no device key is kept for a request nobody received
+    /// (the next request makes one, as the first would have).
+    ///
+    /// # Errors
+    /// Those of [`Agent::request`], and `deliver`'s.
+    pub fn request_then<T>(
+        &self,
+        now: i64,
+        deliver: impl FnOnce(&RequestOutcome) -> Result<T, AgentError>,
+    ) -> Result<T, AgentError> {
+        self.request_preflight()?;
+        // What was there before, to take back what the request made.
+        let before = match self.folder(false)? {
+            Some(folder) => Some(folder.names()?),
+            None => None,
+        };
         let store = self.open_store(true)?;
+        match self.make_request(&store, now).and_then(|o| deliver(&o)) {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                Self::take_back(store, before.as_deref());
+                Err(e)
+            }
+        }
+    }
+
+    /// The refusals of a request that need no device key, checked before
+    /// anything is created: too few components, no serial at all (neither
+    /// configured nor probed, and no installed license to take it from).
+    fn request_preflight(&self) -> Result<(), AgentError> {
+        let probe = Probe::run(&self.sysroot(), &self.settings(None));
+        probe.require(self.min_components())?;
+        let (identity, _) = probe.identity(self.config.sw_serial.as_deref())?;
+        if identity.sw_serial().is_some() || identity.hw_serial().is_some() {
+            return Ok(());
+        }
+        let licensed = match self.folder(false)? {
+            Some(folder) => folder.exists(crate::store::LICENSE_FILE)?,
+            None => false,
+        };
+        if licensed {
+            // The serial may be the installed license's: decided under the lock.
+            return Ok(());
+        }
+        Err(AgentError::NoSerial {
+            config: self.config_path.clone(),
+        })
+    }
+
+    /// Removes what a failed request created in the state folder: the
+    /// device key and the fresh state if they were not there `before`,
+    /// then the lock file (still held), then the folder itself if the
+    /// request made it (`before` is `None`) and it is empty. As far as it
+    /// goes: the request's own error is the one reported.
+    fn take_back(store: Store, before: Option<&[String]>) {
+        let new = |name: &str| !before.is_some_and(|names| names.iter().any(|n| n == name));
+        let folder = store.folder();
+        for name in [DEVICE_KEY_FILE, STATE_FILE, LOCK_FILE] {
+            if new(name) {
+                let _ = folder.remove(name);
+            }
+        }
+        let _ = folder.sync();
+        if before.is_none() {
+            let _ = folder.remove_if_empty();
+        }
+        drop(store);
+    }
+
+    fn make_request(&self, store: &Store, now: i64) -> Result<RequestOutcome, AgentError> {
         let mut notes = store.recovered().to_vec();
         let (key, key_created) = match store.device_key() {
             Some(key) => (key, store.key_created()),
             None => return Err(DeviceKeyError::Missing(store.dir().join(DEVICE_KEY_FILE)).into()),
         };
-        let installed = Self::read_installed(&store, &mut notes)?;
+        let installed = Self::read_installed(store, &mut notes)?;
         let probe = Probe::run(&self.sysroot(), &self.settings(Some(key.public_key())));
         probe.require(self.min_components())?;
         let (identity, skipped) =

@@ -798,23 +798,59 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             now,
         } => {
             let agent = Agent::new(options)?;
-            let outcome = agent.request(now_or_clock(now.as_deref())?)?;
-            let code = if qr || qr_png.is_some() || qr_svg.is_some() {
-                Some(tessera_qr::encode(&outcome.bytes)?)
-            } else {
+            let now = now_or_clock(now.as_deref())?;
+            // Every file is checked, and its temporary file made, before
+            // the request is: a refused request leaves nothing behind, in
+            // the state folder (`Agent::request_then`) or beside it.
+            let to_stdout = is_stdio(&output);
+            let file = if (qr || json) && to_stdout {
                 None
+            } else {
+                prepare_output(&output, force)?
             };
-            // With --qr the code takes standard output's place; with
-            // --json the request goes into the JSON.
-            if !((qr || json) && is_stdio(&output)) {
-                write_output(&output, outcome.armored.as_bytes(), force)?;
+            let png = qr_png
+                .as_deref()
+                .map(|p| prepare_output(p, force))
+                .transpose()?;
+            let svg = qr_svg
+                .as_deref()
+                .map(|p| prepare_output(p, force))
+                .transpose()?;
+            let (outcome, code) = agent.request_then(now, |outcome| {
+                let code = if qr || png.is_some() || svg.is_some() {
+                    Some(tessera_qr::encode(&outcome.bytes)?)
+                } else {
+                    None
+                };
+                // Every file written in full first, then each put in place.
+                let mut files = Vec::new();
+                if let Some(mut pending) = file {
+                    pending.write(outcome.armored.as_bytes())?;
+                    files.push(pending);
+                }
+                if let (Some(Some(mut pending)), Some(code)) = (png, &code) {
+                    pending.write(&code.to_png()?)?;
+                    files.push(pending);
+                }
+                if let (Some(Some(mut pending)), Some(code)) = (svg, &code) {
+                    pending.write(code.to_svg().as_bytes())?;
+                    files.push(pending);
+                }
+                for pending in files {
+                    pending.finish()?;
+                }
+                Ok((outcome.clone(), code))
+            })?;
+            if to_stdout && !qr && !json {
+                out::stdout(outcome.armored.as_bytes());
             }
             if let Some(code) = &code {
-                if let Some(path) = &qr_png {
-                    write_output(path, &code.to_png()?, force)?;
+                // An image to `-` goes to standard output.
+                if qr_png.as_deref().is_some_and(is_stdio) {
+                    out::stdout(code.to_png()?);
                 }
-                if let Some(path) = &qr_svg {
-                    write_output(path, code.to_svg().as_bytes(), force)?;
+                if qr_svg.as_deref().is_some_and(is_stdio) {
+                    out::stdout(code.to_svg());
                 }
                 if qr {
                     let ink = if io::stdout().is_terminal() {
@@ -822,7 +858,7 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
                     } else {
                         Ink::DarkOnLight
                     };
-                    write_output(Path::new("-"), code.to_terminal(ink).as_bytes(), false)?;
+                    out::stdout(code.to_terminal(ink).as_bytes());
                 }
                 say_err!("tessera-agent: QR code: {}", code.describe());
             }
@@ -1351,17 +1387,43 @@ fn read_input(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>, AgentError> 
 /// with `--force`, and never when it is anything but a regular file: a
 /// link, a FIFO or a device is refused, not written through.
 fn write_output(path: &Path, bytes: &[u8], force: bool) -> Result<(), AgentError> {
+    match prepare_output(path, force)? {
+        Some(mut pending) => {
+            pending.write(bytes)?;
+            pending.finish()
+        }
+        None => {
+            // A failure shows in the exit code (`out::finish`).
+            out::stdout(bytes);
+            Ok(())
+        }
+    }
+}
+
+/// An output file of [`write_output`] whose checks passed and whose
+/// temporary file exists: written with [`Pending::write`], put in place
+/// with [`Pending::finish`]; dropped before that, it removes its temporary
+/// file and leaves the path as it was.
+struct Pending {
+    target: PathBuf,
+    folder: PathBuf,
+    tmp: PathBuf,
+    file: std::fs::File,
+    force: bool,
+    done: bool,
+}
+
+/// Checks the output file `path` as [`write_output`] does and makes its
+/// temporary file, before anything is written: `None` for `-`.
+fn prepare_output(path: &Path, force: bool) -> Result<Option<Pending>, AgentError> {
     let fail = |reason: String| AgentError::Output {
         path: path.display().to_string(),
         reason,
     };
     if is_stdio(path) {
-        // A failure shows in the exit code (`out::finish`).
-        out::stdout(bytes);
-        return Ok(());
+        return Ok(None);
     }
-    let target = path;
-    match std::fs::symlink_metadata(target) {
+    match std::fs::symlink_metadata(path) {
         Ok(meta) if !meta.file_type().is_file() => {
             return Err(fail(
                 "it is not a regular file (a link, a folder, a FIFO or a device); choose a new file name or `-` for standard output".into(),
@@ -1376,10 +1438,10 @@ fn write_output(path: &Path, bytes: &[u8], force: bool) -> Result<(), AgentError
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail(e.to_string())),
     }
-    let name = target
+    let name = path
         .file_name()
         .ok_or_else(|| fail("name a file, not a folder".into()))?;
-    let folder = match target.parent() {
+    let folder = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => std::path::Path::new("."),
     };
@@ -1390,28 +1452,61 @@ fn write_output(path: &Path, bytes: &[u8], force: bool) -> Result<(), AgentError
     tmp_name.push(name);
     tmp_name.push(format!(".{}.tmp", hex::encode(random)));
     let tmp = folder.join(tmp_name);
-    let mut f = OpenOptions::new()
+    let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o644)
         .open(&tmp)
         .map_err(|e| fail(e.to_string()))?;
-    let written = f
-        .write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .and_then(|()| {
-            if !force && target.exists() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    "the file appeared meanwhile; choose another name or pass --force",
-                ));
-            }
-            std::fs::rename(&tmp, target)
-        })
-        .and_then(|()| std::fs::File::open(folder)?.sync_all());
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(fail(e.to_string()));
+    Ok(Some(Pending {
+        target: path.to_owned(),
+        folder: folder.to_owned(),
+        tmp,
+        file,
+        force,
+        done: false,
+    }))
+}
+
+impl Pending {
+    fn fail(&self, e: &io::Error) -> AgentError {
+        AgentError::Output {
+            path: self.target.display().to_string(),
+            reason: e.to_string(),
+        }
     }
-    Ok(())
+
+    /// Writes `bytes` to the temporary file and syncs it.
+    fn write(&mut self, bytes: &[u8]) -> Result<(), AgentError> {
+        self.file
+            .write_all(bytes)
+            .and_then(|()| self.file.sync_all())
+            .map_err(|e| self.fail(&e))
+    }
+
+    /// Renames the temporary file over the path (unless, without
+    /// `--force`, a file appeared there meanwhile) and syncs the folder.
+    fn finish(mut self) -> Result<(), AgentError> {
+        if !self.force && self.target.exists() {
+            return Err(self.fail(&io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "the file appeared meanwhile; choose another name or pass --force",
+            )));
+        }
+        std::fs::rename(&self.tmp, &self.target).map_err(|e| self.fail(&e))?;
+        self.done = true;
+        std::fs::File::open(&self.folder)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| self.fail(&e))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.done {
+            // Nothing more can be done about a temporary file that cannot
+            // be removed; its name says what it is.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }

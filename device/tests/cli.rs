@@ -800,3 +800,82 @@ fn every_seats_command_has_examples_that_run() {
         run_examples(&d, &["seats", command], &mut seats);
     }
 }
+
+#[test]
+fn a_refused_request_leaves_nothing_behind() {
+    let d = Device::appliance();
+    let before = || {
+        let mut names: Vec<String> = fs::read_dir(d.state.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let existing = d.root.path().join("old-request.txt");
+    fs::write(&existing, "kept").unwrap();
+    let missing = d.root.path().join("no-such-folder/request.txt");
+    let new_state = d.root.path().join("state");
+    for args in [
+        vec!["-o", missing.to_str().unwrap()],
+        vec!["-o", existing.to_str().unwrap()],
+        vec!["--qr-png", missing.to_str().unwrap()],
+        vec!["-o", "/dev/null"],
+    ] {
+        for state in [d.state.path(), new_state.as_path()] {
+            let out = d
+                .cmd_at(state)
+                .arg("request")
+                .args(&args)
+                .assert()
+                .code(2)
+                .get_output()
+                .clone();
+            assert!(
+                stderr(&out).contains("cannot write"),
+                "{args:?}: {}",
+                stderr(&out)
+            );
+            assert_eq!(before(), ["keyring.toml"], "{args:?}");
+            assert!(!new_state.exists(), "{args:?}");
+        }
+    }
+    assert_eq!(fs::read_to_string(&existing).unwrap(), "kept");
+    // No temporary file is left beside the outputs either.
+    let mut beside: Vec<_> = fs::read_dir(d.root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+        .collect();
+    beside.sort();
+    assert!(beside.is_empty(), "{beside:?}");
+    // Too few components: refused before anything is made.
+    let empty = tempfile::tempdir().unwrap();
+    assert_cmd::Command::new(common::agent_bin())
+        .arg("--state-dir")
+        .arg(&new_state)
+        .arg("--sysroot")
+        .arg(empty.path())
+        .arg("request")
+        .assert()
+        .code(2);
+    assert!(!new_state.exists());
+    // The same request, deliverable, makes the device key.
+    let out = d
+        .cmd()
+        .args([
+            "request",
+            "-o",
+            missing
+                .to_str()
+                .unwrap()
+                .replace("no-such-folder/", "")
+                .as_str(),
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("a new device key was created"));
+    assert_eq!(before(), ["device.key", "keyring.toml", "lock", "state"]);
+}

@@ -394,6 +394,66 @@ fn too_few_components_refuse_a_request() {
     );
 }
 
+/// The names in a folder, sorted; `None` when it does not exist.
+fn names(dir: &std::path::Path) -> Option<Vec<String>> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .ok()?
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    Some(names)
+}
+
+#[test]
+fn a_refused_request_leaves_nothing_behind() {
+    let refused = |_: &RequestOutcome| -> Result<(), AgentError> {
+        Err(AgentError::Output {
+            path: "request.txt".into(),
+            reason: "the disk is full".into(),
+        })
+    };
+    // A folder with only the keyring: refused by the delivery (the
+    // request file could not be written), then by too few components.
+    let s = Setup::appliance();
+    let before = names(s.state.path());
+    let err = s.agent().request_then(T0, refused).unwrap_err();
+    assert_eq!(err.code(), "output");
+    assert_eq!(names(s.state.path()), before);
+    let empty = Setup::on(Tree::new());
+    let err = empty.agent().request(T0).unwrap_err();
+    assert_eq!(err.code(), "too_few_components");
+    assert_eq!(names(empty.state.path()), Some(vec!["keyring.toml".into()]));
+    // No serial at all (a VM without `sw_serial`).
+    let vm = Setup::on(Tree::vm());
+    let err = vm.agent().request(T0).unwrap_err();
+    assert!(matches!(err, AgentError::NoSerial { .. }), "{err}");
+    assert_eq!(names(vm.state.path()), Some(vec!["keyring.toml".into()]));
+    // A state folder the request would have made is not left behind.
+    let mut o = s.options();
+    o.state_dir = s.state.path().join("new");
+    let err = Agent::new(o.clone())
+        .unwrap()
+        .request_then(T0, refused)
+        .unwrap_err();
+    assert_eq!(err.code(), "output");
+    assert_eq!(names(&o.state_dir), None);
+    // Delivered: the device key, state and lock stay.
+    let made = Agent::new(o.clone())
+        .unwrap()
+        .request_then(T0, |r| Ok(r.key_created));
+    assert!(made.unwrap());
+    let provisioned = names(&o.state_dir).unwrap();
+    assert_eq!(provisioned, ["device.key", "lock", "state"]);
+    // A refused request later keeps the device's key and state.
+    let key = fs::read(o.state_dir.join("device.key")).unwrap();
+    Agent::new(o.clone())
+        .unwrap()
+        .request_then(T0, refused)
+        .unwrap_err();
+    assert_eq!(names(&o.state_dir).unwrap(), provisioned);
+    assert_eq!(fs::read(o.state_dir.join("device.key")).unwrap(), key);
+}
+
 #[test]
 fn keyring_comes_from_option_config_or_state_dir() {
     let s = Setup::appliance();

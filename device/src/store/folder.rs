@@ -768,6 +768,45 @@ impl Folder {
         }
     }
 
+    /// Removes this folder itself if it is empty (a state folder that a
+    /// failed request made): through its parent, by the name it was
+    /// walked to, and only while that name is still this folder (never a
+    /// link, never another folder put in its place). A folder that is not
+    /// empty is left as it is.
+    ///
+    /// # Errors
+    /// [`FileError::Io`].
+    pub fn remove_if_empty(&self) -> Result<(), FileError> {
+        let Some(name) = self.real.file_name() else {
+            return Ok(());
+        };
+        let err = |action: &'static str| {
+            let path = self.path.clone();
+            move |e: Errno| FileError::Io {
+                action,
+                path,
+                source: e.into(),
+            }
+        };
+        let parent = rustix::fs::openat(
+            &self.fd,
+            "..",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(err("open the parent of"))?;
+        let here = rustix::fs::fstat(&self.fd).map_err(err("inspect"))?;
+        match rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if (st.st_dev, st.st_ino) == (here.st_dev, here.st_ino) => {}
+            Ok(_) | Err(Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(err("inspect")(e)),
+        }
+        match rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT | Errno::NOTEMPTY | Errno::EXIST) => Ok(()),
+            Err(e) => Err(err("remove")(e)),
+        }
+    }
+
     /// Renames `from` over `to` inside the folder.
     ///
     /// # Errors
