@@ -803,6 +803,23 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             // the request is: a refused request leaves nothing behind, in
             // the state folder (`Agent::request_then`) or beside it.
             let to_stdout = is_stdio(&output);
+            let named: Vec<&Path> = [Some(output.as_path()), qr_png.as_deref(), qr_svg.as_deref()]
+                .into_iter()
+                .flatten()
+                .filter(|p| !is_stdio(p))
+                .collect();
+            if let Some(twice) = named
+                .iter()
+                .enumerate()
+                .find_map(|(i, p)| named[..i].contains(p).then_some(p))
+            {
+                return Err(AgentError::Output {
+                    path: twice.display().to_string(),
+                    reason:
+                        "named for two outputs (-o, --qr-png, --qr-svg); give each its own file"
+                            .into(),
+                });
+            }
             let file = if (qr || json) && to_stdout {
                 None
             } else {

@@ -816,11 +816,19 @@ fn a_refused_request_leaves_nothing_behind() {
     fs::write(&existing, "kept").unwrap();
     let missing = d.root.path().join("no-such-folder/request.txt");
     let new_state = d.root.path().join("state");
+    let twice = d.root.path().join("twice.txt");
     for args in [
         vec!["-o", missing.to_str().unwrap()],
         vec!["-o", existing.to_str().unwrap()],
         vec!["--qr-png", missing.to_str().unwrap()],
         vec!["-o", "/dev/null"],
+        vec![
+            "-o",
+            twice.to_str().unwrap(),
+            "--qr-png",
+            twice.to_str().unwrap(),
+            "--force",
+        ],
     ] {
         for state in [d.state.path(), new_state.as_path()] {
             let out = d
@@ -841,6 +849,7 @@ fn a_refused_request_leaves_nothing_behind() {
         }
     }
     assert_eq!(fs::read_to_string(&existing).unwrap(), "kept");
+    assert!(!twice.exists());
     // No temporary file is left beside the outputs either.
     let mut beside: Vec<_> = fs::read_dir(d.root.path())
         .unwrap()
