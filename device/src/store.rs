@@ -337,10 +337,18 @@ impl Store {
     ) -> Result<Self, StoreError> {
         let dir = folder.path().to_owned();
         Self::check_holds_state(&folder, create)?;
-        let lock = folder.open_lock(LOCK_FILE)?;
+        let mut lock = folder.open_lock(LOCK_FILE)?;
         let deadline = Instant::now() + timeout;
         loop {
             match rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive) {
+                // The lock file may have been removed while this agent
+                // waited (a failed first request takes back what it made,
+                // its lock file too): a lock on a file no longer in the
+                // folder excludes nobody who comes later. Lock the file
+                // that is there now.
+                Ok(()) if !folder.is_open_as(LOCK_FILE, &lock)? => {
+                    lock = folder.open_lock(LOCK_FILE)?;
+                }
                 Ok(()) => break,
                 Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
                     if Instant::now() >= deadline {

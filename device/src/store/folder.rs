@@ -757,6 +757,22 @@ impl Folder {
         Ok(File::from(fd))
     }
 
+    /// Whether `name` is still the file `file` is open on (the same
+    /// device and inode; never through a link): a lock file removed or
+    /// replaced after it was opened is not.
+    ///
+    /// # Errors
+    /// [`FileError::Io`].
+    pub fn is_open_as(&self, name: &str, file: &File) -> Result<bool, FileError> {
+        let path = self.join(name);
+        let open = rustix::fs::fstat(file).map_err(|e| io_err("inspect", &path)(e.into()))?;
+        match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(st.st_dev == open.st_dev && st.st_ino == open.st_ino),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(io_err("inspect", &path)(e.into())),
+        }
+    }
+
     /// Removes `name` (a file or a link, never what a link points to).
     ///
     /// # Errors

@@ -88,6 +88,36 @@ fn second_agent_waits_for_the_lock_then_gives_up() {
     Store::open_with_timeout(dir.path(), true, None, Duration::from_millis(120)).unwrap();
 }
 
+/// An agent that waited on a lock file which the holder then removed (a
+/// failed first request takes back its lock file) locks the file that is
+/// there afterwards, so a third agent still waits for it.
+#[test]
+fn a_lock_file_removed_while_waited_on_is_not_what_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    let path = dir.path().join(LOCK_FILE);
+    let held = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    rustix::fs::flock(&held, FlockOperation::LockExclusive).unwrap();
+    let waiting = {
+        let dir = dir.path().to_owned();
+        std::thread::spawn(move || {
+            Store::open_with_timeout(&dir, true, None, Duration::from_secs(10))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    fs::remove_file(&path).unwrap();
+    drop(held);
+    let second = waiting.join().unwrap().unwrap();
+    let third = Store::open_with_timeout(dir.path(), true, None, Duration::from_millis(300));
+    assert!(
+        matches!(third, Err(StoreError::Locked(_))),
+        "{:?}",
+        third.err()
+    );
+    drop(second);
+    Store::open_with_timeout(dir.path(), true, None, Duration::from_millis(300)).unwrap();
+}
+
 /// A crash at any fail point of an install leaves the old or the new
 /// license in force, with an intact state, never none; recovery on the
 /// next open says what it did.
