@@ -122,12 +122,14 @@ pub enum LedgerError {
         reason: String,
     },
     /// The ledger was written by a newer tessera.
-    #[error("ledger {path} has schema {found}, newer than this tessera understands ({}); upgrade tessera", sqlite::SCHEMA_VERSION)]
+    #[error("ledger {path} has schema {found}, newer than this tessera understands ({newest}); upgrade tessera")]
     NewerSchema {
         /// The file.
         path: PathBuf,
         /// Its version.
         found: i32,
+        /// The newest schema this tessera reads in this backend.
+        newest: i32,
     },
     /// The journal, a view or a checkpoint does not hold: the ledger was
     /// edited outside tessera. Exit code 4.

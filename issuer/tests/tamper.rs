@@ -460,9 +460,15 @@ const SQL_CASES: &[(&str, &str)] = &[
         ("an activation code deleted", "DELETE FROM pbx_changes WHERE kind = 'activation'"),
         ("an activation code added", "INSERT INTO pbx_changes SELECT entry - 1, 'SW-2026-000004', kind, detail, operator, at FROM pbx_changes WHERE kind = 'activation'"),
         // Billing quantities.
-        ("a charge's quantity edited", "UPDATE charges SET quantity = quantity - 1 WHERE item = 'profile:PBX-BASIC' AND kind = 'activation' AND serial = 'SW-2026-000001'"),
+        // (One row a charges entry, its lines a JSON array of
+        // [kind, item, quantity, cycle, period_start, period_end, days, period_days].)
+        ("a charge's quantity edited", "UPDATE charges SET lines = json_set(lines, '$[0][2]', json_extract(lines, '$[0][2]') + 1) WHERE entry = (SELECT min(entry) FROM charges WHERE serial = 'SW-2026-000001')"),
+        ("a charge's period edited", "UPDATE charges SET lines = json_set(lines, '$[0][5]', NULL) WHERE entry = (SELECT min(entry) FROM charges WHERE serial = 'SW-2026-000001')"),
         ("a charge deleted", "DELETE FROM charges WHERE serial = 'SW-2026-000003'"),
-        ("a charge added", "INSERT INTO charges SELECT entry, line + 100, serial, sequence, kind, item, quantity, cycle, period_start, period_end, days, period_days, at FROM charges WHERE serial = 'SW-2026-000001' AND line = 0 LIMIT 1"),
+        ("a charge line deleted", "UPDATE charges SET lines = json_remove(lines, '$[#-1]') WHERE entry = (SELECT min(entry) FROM charges WHERE serial = 'SW-2026-000001')"),
+        ("a charge line added", "UPDATE charges SET lines = json_insert(lines, '$[#]', json_extract(lines, '$[0]')) WHERE entry = (SELECT min(entry) FROM charges WHERE serial = 'SW-2026-000001')"),
+        ("a charge added", "INSERT INTO charges SELECT (SELECT max(position) FROM journal) + 1, serial, sequence, lines, at FROM charges WHERE serial = 'SW-2026-000001' LIMIT 1"),
+        ("a charge's lines made unreadable", "UPDATE charges SET lines = '[[\"activation\"]]' WHERE serial = 'SW-2026-000001'"),
         // The identity.
         ("the identity's vendor edited", "UPDATE identity SET vendor = 'other-vendor'"),
         ("the identity's ledger id edited", "UPDATE identity SET ledger_id = zeroblob(16)"),
@@ -480,7 +486,7 @@ const SQL_CASES: &[(&str, &str)] = &[
         ("an index planted", "CREATE INDEX by_customer ON licenses (customer)"),
         ("a table planted", "CREATE TABLE notes (text TEXT)"),
         ("a trigger planted on the registry", "CREATE TRIGGER keep_pbxs BEFORE UPDATE ON pbxs BEGIN SELECT RAISE(IGNORE); END"),
-        ("an index planted on the charges", "CREATE INDEX by_item ON charges (item)"),
+        ("an index planted on the charges", "CREATE INDEX by_serial ON charges (serial)"),
     ];
 
 type Edit = fn(i64, &mut Entry);
@@ -595,6 +601,13 @@ fn to_postgres(case: &str, sqlite: &str) -> String {
         "the schema version changed" => "UPDATE tessera_ledger SET schema_version = 2".into(),
         "a trigger planted" => "CREATE FUNCTION keep_out() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; \
              CREATE TRIGGER keep_out BEFORE INSERT ON hw_serials FOR EACH ROW EXECUTE FUNCTION keep_out()".into(),
+        // PostgreSQL keeps the charges one row a line (schema 4).
+        "a charge's quantity edited" => "UPDATE charges SET quantity = quantity + 1 WHERE line = 0 AND entry = (SELECT min(entry) FROM charges WHERE serial = 'SW-2026-000001')".into(),
+        "a charge's period edited" => "UPDATE charges SET period_end = NULL WHERE line = 0 AND entry = (SELECT min(entry) FROM charges WHERE serial = 'SW-2026-000001')".into(),
+        "a charge line deleted" => "DELETE FROM charges WHERE (entry, line) = (SELECT entry, max(line) FROM charges WHERE entry = (SELECT min(entry) FROM charges WHERE serial = 'SW-2026-000001') GROUP BY entry)".into(),
+        "a charge line added" => "INSERT INTO charges SELECT entry, line + 100, serial, sequence, kind, item, quantity, cycle, period_start, period_end, days, period_days, at FROM charges WHERE line = 0 AND entry = (SELECT min(entry) FROM charges WHERE serial = 'SW-2026-000001')".into(),
+        "a charge added" => "INSERT INTO charges SELECT (SELECT max(position) FROM journal) + 1, line, serial, sequence, kind, item, quantity, cycle, period_start, period_end, days, period_days, at FROM charges WHERE entry = (SELECT min(entry) FROM charges WHERE serial = 'SW-2026-000001')".into(),
+        "a charge's lines made unreadable" => "UPDATE charges SET item = 'profile:NONE' WHERE serial = 'SW-2026-000001'".into(),
         "a trigger planted on the registry" => "CREATE FUNCTION keep_pbxs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$; \
              CREATE TRIGGER keep_pbxs BEFORE UPDATE ON pbxs FOR EACH ROW EXECUTE FUNCTION keep_pbxs()".into(),
         _ => {

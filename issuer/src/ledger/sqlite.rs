@@ -40,10 +40,15 @@ use crate::validate;
 
 /// `PRAGMA application_id` of a tessera ledger: "TSLG".
 pub const APPLICATION_ID: i32 = 0x5453_4C47;
-/// The schema this tessera writes: 4, the journal (3) and the PBX
-/// registry. Schemas 1 and 2 are the format before the journal
-/// (`tessera ledger upgrade`).
-pub const SCHEMA_VERSION: i32 = 4;
+/// The schema this tessera writes into a ledger file: 5, the journal (3),
+/// the PBX registry (4) and the charges view one row a charges entry.
+/// Schemas 1 and 2 are the format before the journal (`tessera ledger
+/// upgrade`).
+pub const SCHEMA_VERSION: i32 = 5;
+/// The schema with the charges view one row a charge line: readable, and
+/// upgraded to [`SCHEMA_VERSION`] by the first writer (the PostgreSQL
+/// backend's schema, whose charges stay one row a line).
+pub(crate) const LINE_CHARGES_VERSION: i32 = 4;
 /// The schema before the PBX registry: readable, and upgraded to
 /// [`SCHEMA_VERSION`] by the first writer.
 pub(crate) const UNREGISTERED_VERSION: i32 = 3;
@@ -52,17 +57,23 @@ pub(crate) const UNREGISTERED_VERSION: i32 = 3;
 /// a writer adds them to a schema 3 ledger when it opens it; a reader of
 /// a schema 3 ledger sees them empty.
 ///
-/// `charges` and `hw_serials` (in [`SCHEMA`]) are `WITHOUT ROWID`: each row
-/// is one B-tree entry under its primary key instead of a table row plus
-/// an index entry. Their rows are small (under a twentieth of a page,
-/// SQLite's rule of thumb), and a 2,000-row bulk batch writes 2.7 % fewer
-/// bytes (the write-ahead log and its copy into the ledger file;
-/// bench/REPORT.md). The other tables keyed by
-/// text stay rowid tables: measured, `licenses` and `pbxs` cost more
-/// instructions that way and save no log, and `schedules` and
-/// `replaced_bindings` are rare. Ledgers made before keep their rowid
-/// tables: the statements that read and write them are the same, and the
-/// schema check compares names, not shapes.
+/// `charges` holds one row a charges entry, keyed by the entry (SQLite's
+/// rowid), its lines as one JSON array (schema 5): a first activation
+/// bills about seven lines, and seven rows with an index entry each cost
+/// the SQLite work of a first activation about a quarter more than one
+/// row does (bench/REPORT.md, "What the ledger's shape costs"). Readers
+/// get the same [`ChargeRow`]s from either shape.
+///
+/// `hw_serials` (in [`SCHEMA`]) is `WITHOUT ROWID`: each row is one B-tree
+/// entry under its primary key instead of a table row plus an index
+/// entry. Its rows are small (under a twentieth of a page, SQLite's rule
+/// of thumb), and a bulk batch writes fewer bytes that way
+/// (bench/REPORT.md). The other tables keyed by text stay rowid tables:
+/// measured, `licenses` and `pbxs` cost more instructions that way and
+/// save no log, and `schedules` and `replaced_bindings` are rare. Ledgers
+/// made before keep their rowid tables: the statements that read and
+/// write them are the same, and the schema check compares names, not
+/// shapes.
 const REGISTRY_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS pbxs (
     serial         TEXT    PRIMARY KEY,
@@ -88,22 +99,38 @@ CREATE TABLE IF NOT EXISTS pbx_changes (
 );
 CREATE INDEX IF NOT EXISTS pbx_changes_serial ON pbx_changes (serial);
 CREATE TABLE IF NOT EXISTS charges (
-    entry         INTEGER NOT NULL,
-    line          INTEGER NOT NULL,
-    serial        TEXT    NOT NULL,
-    sequence      INTEGER NOT NULL,
-    kind          TEXT    NOT NULL,
-    item          TEXT    NOT NULL,
-    quantity      INTEGER NOT NULL,
-    cycle         TEXT    NOT NULL,
-    period_start  INTEGER NOT NULL,
-    period_end    INTEGER,
-    days          INTEGER NOT NULL,
-    period_days   INTEGER NOT NULL,
-    at            INTEGER NOT NULL,
-    PRIMARY KEY (entry, line)
-) WITHOUT ROWID;
+    entry     INTEGER PRIMARY KEY,
+    serial    TEXT    NOT NULL,
+    sequence  INTEGER NOT NULL,
+    lines     TEXT    NOT NULL,
+    at        INTEGER NOT NULL
+);
 CREATE INDEX IF NOT EXISTS charges_at ON charges (at);
+";
+
+/// Schema 4 → 5: the charges view from one row a line to one row a
+/// charges entry, its lines in order as a JSON array of
+/// [`LineColumns`] arrays. Run in the writer's upgrade
+/// transaction; the writers' check then compares the result with the fold
+/// of the journal, as it does every view.
+const CHARGES_TO_ONE_ROW: &str = "
+CREATE TABLE charges_by_entry (
+    entry     INTEGER PRIMARY KEY,
+    serial    TEXT    NOT NULL,
+    sequence  INTEGER NOT NULL,
+    lines     TEXT    NOT NULL,
+    at        INTEGER NOT NULL
+);
+INSERT INTO charges_by_entry (entry, serial, sequence, lines, at)
+    SELECT entry, serial, sequence,
+           json_group_array(json_array(kind, item, quantity, cycle, period_start,
+                                       period_end, days, period_days) ORDER BY line),
+           at
+    FROM charges GROUP BY entry;
+DROP INDEX charges_at;
+DROP TABLE charges;
+ALTER TABLE charges_by_entry RENAME TO charges;
+CREATE INDEX charges_at ON charges (at);
 ";
 
 /// The tables schema 4 added.
@@ -494,17 +521,18 @@ fn check_file(path: &Path) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// Refuses a ledger of a schema other than [`SCHEMA_VERSION`] or 3 (the
-/// schema before the registry, which a writer upgrades when it opens it;
-/// every backend marks its ledgers with it).
-pub(crate) fn check_version(path: &Path, version: i32) -> Result<(), LedgerError> {
-    if version > SCHEMA_VERSION {
+/// Refuses a ledger of a schema other than the backend's `newest` or an
+/// earlier one from 3 on (the schema before the registry) that a writer
+/// upgrades when it opens it; every backend marks its ledgers with it.
+pub(crate) fn check_version(path: &Path, version: i32, newest: i32) -> Result<(), LedgerError> {
+    if version > newest {
         return Err(LedgerError::NewerSchema {
             path: path.to_owned(),
             found: version,
+            newest,
         });
     }
-    if version != SCHEMA_VERSION && version != UNREGISTERED_VERSION {
+    if version < UNREGISTERED_VERSION {
         return Err(LedgerError::Damaged {
             path: path.to_owned(),
             what: format!("it says schema {version}, which no tessera wrote"),
@@ -562,21 +590,43 @@ impl SqliteBackend {
                     .pragma_update(None, "journal_size_limit", to_i64(LOG_LIMIT))
                     .map_err(sql(path))?;
             }
-            if version == UNREGISTERED_VERSION {
-                // Schema 3 → 4: the registry and billing views, empty (a
-                // schema 3 journal has none of their facts).
-                backend
-                    .conn
-                    .execute_batch(&format!(
-                        "BEGIN IMMEDIATE; {REGISTRY_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                    ))
-                    .map_err(sql(path))?;
-            }
+            backend.upgrade(version)?;
         } else {
             // One snapshot for everything this reader reads.
             backend.conn.execute_batch("BEGIN").map_err(sql(path))?;
         }
         Ok(backend)
+    }
+
+    /// Brings a ledger of an earlier schema (`version`) to
+    /// [`SCHEMA_VERSION`] in one transaction, under the write lock: schema
+    /// 3 → 5 adds the registry and billing views, empty (a schema 3
+    /// journal has none of their facts); 4 → 5 moves the charges to one
+    /// row an entry ([`CHARGES_TO_ONE_ROW`]). Another writer that upgraded
+    /// it first is seen after the lock is taken.
+    fn upgrade(&self, version: i32) -> Result<(), LedgerError> {
+        if version == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let path = &self.path;
+        let conn = &self.conn;
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(sql(path))?;
+        let upgraded = conn
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, i32>(0))
+            .and_then(|now| {
+                let script = match now {
+                    UNREGISTERED_VERSION => REGISTRY_SCHEMA,
+                    LINE_CHARGES_VERSION => CHARGES_TO_ONE_ROW,
+                    _ => "",
+                };
+                conn.execute_batch(&format!(
+                    "{script} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))
+            });
+        if upgraded.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        upgraded.map_err(sql(path))
     }
 
     fn open_reader(path: &Path) -> Result<Connection, LedgerError> {
@@ -693,7 +743,7 @@ impl SqliteBackend {
                 what: "it is an SQLite database of another program".into(),
             });
         }
-        check_version(path, version)?;
+        check_version(path, version, SCHEMA_VERSION)?;
         let registry: &[&str] = if version >= 4 { &REGISTRY_TABLES } else { &[] };
         for table in TABLES.iter().chain(registry) {
             let present: bool = self
@@ -979,36 +1029,6 @@ impl SqliteTx<'_> {
     }
 }
 
-/// Charge lines per `INSERT` statement (`SqliteTx::put_charge_lines`); 13
-/// values a line, far below SQLite's limit of bound values.
-const CHARGES_PER_INSERT: usize = 32;
-
-/// The `INSERT` of `n` charge lines (1 to [`CHARGES_PER_INSERT`]), made
-/// once per length. `OR FAIL`: a statement of several rows that may abort
-/// needs SQLite's statement journal (a copy of every page it changes) to
-/// undo its first rows; a failed fold spoils the whole transaction or
-/// savepoint anyway.
-fn charges_insert(n: usize) -> std::borrow::Cow<'static, str> {
-    static MADE: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let make = |n: usize| {
-        let mut statement = String::from(
-            "INSERT OR FAIL INTO charges (entry, line, serial, sequence, kind, item, quantity, \
-             cycle, period_start, period_end, days, period_days, at) VALUES ",
-        );
-        for i in 0..n {
-            if i > 0 {
-                statement.push(',');
-            }
-            statement.push_str("(?,?,?,?,?,?,?,?,?,?,?,?,?)");
-        }
-        statement
-    };
-    let made = MADE.get_or_init(|| (1..=CHARGES_PER_INSERT).map(make).collect());
-    n.checked_sub(1)
-        .and_then(|i| made.get(i))
-        .map_or_else(|| make(n).into(), |s| s.as_str().into())
-}
-
 /// Saturating conversions between SQLite's i64 and our unsigned numbers.
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -1035,8 +1055,74 @@ macro_rules! pbx_select {
     };
 }
 
-const CHARGE: &str = "SELECT entry, line, serial, sequence, kind, item, quantity, cycle, \
+/// The charges of a schema 4 ledger: one row a line.
+const LINE_CHARGE: &str = "SELECT entry, line, serial, sequence, kind, item, quantity, cycle, \
     period_start, period_end, days, period_days, at FROM charges";
+
+/// The charges of a schema 5 ledger: one row a charges entry.
+const ENTRY_CHARGES: &str = "SELECT entry, serial, sequence, lines, at FROM charges";
+
+/// A charge line in the `lines` column of schema 5's charges view: the
+/// [`Charge`]'s fields in this order, as a JSON array (so `sqlite3` users
+/// read it with `json_each`), the entry's lines an array of them.
+type LineColumns<K, C> = (K, K, u32, C, i64, Option<i64>, u32, u32);
+
+/// The `lines` text of an entry's charge lines.
+fn lines_text(lines: &[Charge]) -> Result<String, serde_json::Error> {
+    let columns: Vec<LineColumns<&str, &str>> = lines
+        .iter()
+        .map(|c| {
+            (
+                c.kind.as_str(),
+                c.item.as_str(),
+                c.quantity,
+                c.cycle.as_str(),
+                c.period_start,
+                c.period_end,
+                c.days,
+                c.period_days,
+            )
+        })
+        .collect();
+    serde_json::to_string(&columns)
+}
+
+/// The charges view's rows of one schema 5 row (its `lines` in order);
+/// what is wrong with it, for a message, when it does not hold lines.
+fn entry_charge_rows(r: &rusqlite::Row<'_>) -> Result<Vec<ChargeRow>, String> {
+    let cell = |e: rusqlite::Error| format!("view charges: {e}");
+    let entry = u64::try_from(r.get::<_, i64>(0).map_err(cell)?).unwrap_or(u64::MAX);
+    let serial: String = r.get(1).map_err(cell)?;
+    let sequence: u32 = r.get(2).map_err(cell)?;
+    let text: String = r.get(3).map_err(cell)?;
+    let at: i64 = r.get(4).map_err(cell)?;
+    let lines: Vec<LineColumns<String, String>> = serde_json::from_str(&text).map_err(|e| {
+        format!("view charges: entry {entry}: its lines are not charge lines ({e})")
+    })?;
+    Ok(lines
+        .into_iter()
+        .enumerate()
+        .map(
+            |(i, (kind, item, quantity, cycle, period_start, period_end, days, period_days))| {
+                ChargeRow {
+                    entry,
+                    line: u32::try_from(i).unwrap_or(u32::MAX),
+                    serial: serial.clone(),
+                    sequence,
+                    kind,
+                    item,
+                    quantity,
+                    cycle,
+                    period_start,
+                    period_end,
+                    days,
+                    period_days,
+                    at,
+                }
+            },
+        )
+        .collect())
+}
 
 fn charge_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChargeRow> {
     Ok(ChargeRow {
@@ -1403,19 +1489,48 @@ impl Sql<'_> {
             .map_err(self.err())
     }
 
+    /// Whether the charges view holds one row a charges entry (schema 5;
+    /// a writer's transaction always does: its open upgraded the file), or
+    /// one row a line (a reader of a schema 4 ledger).
+    fn charges_by_entry(&self) -> Result<bool, LedgerError> {
+        if self.registry {
+            return Ok(true);
+        }
+        self.conn
+            .prepare_cached("PRAGMA user_version")
+            .and_then(|mut s| s.query_row([], |r| r.get::<_, i32>(0)))
+            .map(|v| v >= SCHEMA_VERSION)
+            .map_err(self.err())
+    }
+
     pub(crate) fn charges(&self, from: i64, to: i64) -> Result<Vec<ChargeRow>, LedgerError> {
         if !self.has_registry()? {
             return Ok(Vec::new());
         }
-        self.conn
+        if !self.charges_by_entry()? {
+            return self
+                .conn
+                .prepare_cached(&format!(
+                    "{LINE_CHARGE} WHERE at >= ?1 AND at < ?2 ORDER BY serial, entry, line"
+                ))
+                .and_then(|mut s| {
+                    s.query_map(params![from, to], charge_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(self.err());
+        }
+        let mut stmt = self
+            .conn
             .prepare_cached(&format!(
-                "{CHARGE} WHERE at >= ?1 AND at < ?2 ORDER BY serial, entry, line"
+                "{ENTRY_CHARGES} WHERE at >= ?1 AND at < ?2 ORDER BY serial, entry"
             ))
-            .and_then(|mut s| {
-                s.query_map(params![from, to], charge_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(self.err())
+            .map_err(self.err())?;
+        let mut rows = stmt.query(params![from, to]).map_err(self.err())?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(self.err())? {
+            out.extend(entry_charge_rows(r).map_err(|w| self.damaged(w))?);
+        }
+        Ok(out)
     }
 
     pub(crate) fn serial_in_use(&self, serial: &str) -> Result<bool, LedgerError> {
@@ -1677,10 +1792,17 @@ impl Sql<'_> {
                 }))
             },
         )?;
-        each(CHARGE, &mut |r| {
-            f(ViewRow::Charge(charge_row(r).map_err(&e)?))
-        })?;
-        Ok(())
+        if !self.charges_by_entry()? {
+            return each(LINE_CHARGE, &mut |r| {
+                f(ViewRow::Charge(charge_row(r).map_err(&e)?))
+            });
+        }
+        each(ENTRY_CHARGES, &mut |r| {
+            for row in entry_charge_rows(r).map_err(|w| self.damaged(w))? {
+                f(ViewRow::Charge(row))?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -1996,34 +2118,39 @@ impl ViewStore for SqliteTx<'_> {
         )
     }
 
+    /// A single line is an entry of one line ([`Self::put_charges`]).
     fn put_charge(&mut self, row: &ChargeRow) -> Result<(), LedgerError> {
-        self.exec(
-            "INSERT INTO charges (entry, line, serial, sequence, kind, item, quantity, cycle, \
-             period_start, period_end, days, period_days, at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            params![
-                to_i64(row.entry),
-                row.line,
-                row.serial,
-                row.sequence,
-                row.kind,
-                row.item,
-                row.quantity,
-                row.cycle,
-                row.period_start,
-                row.period_end,
-                row.days,
-                row.period_days,
-                row.at
-            ],
-        )
+        self.put_charges(core::slice::from_ref(row))
     }
 
-    /// One statement per up to [`CHARGES_PER_INSERT`] lines: a license's
-    /// charges are several lines (an activation about seven), and each
-    /// statement costs about as much again as its rows. The values are
-    /// bound from the entry's lines as they are, without a row (and its
-    /// strings) made of each.
+    /// The lines of one entry, in order, as its one row (a rebuild's rows
+    /// of several entries: one row each).
+    fn put_charges(&mut self, rows: &[ChargeRow]) -> Result<(), LedgerError> {
+        for entry in rows.chunk_by(|a, b| a.entry == b.entry) {
+            let Some(first) = entry.first() else {
+                continue;
+            };
+            let lines: Vec<Charge> = entry
+                .iter()
+                .map(|r| Charge {
+                    kind: r.kind.clone(),
+                    item: r.item.clone(),
+                    quantity: r.quantity,
+                    cycle: r.cycle.clone(),
+                    period_start: r.period_start,
+                    period_end: r.period_end,
+                    days: r.days,
+                    period_days: r.period_days,
+                })
+                .collect();
+            self.put_charge_lines(first.entry, &first.serial, first.sequence, first.at, &lines)?;
+        }
+        Ok(())
+    }
+
+    /// One row for the entry's lines: a first activation bills about
+    /// seven, and a row with its index entry each cost SQLite about a
+    /// quarter of a first activation's work more (bench/REPORT.md).
     fn put_charge_lines(
         &mut self,
         position: u64,
@@ -2032,38 +2159,13 @@ impl ViewStore for SqliteTx<'_> {
         at: i64,
         lines: &[Charge],
     ) -> Result<(), LedgerError> {
-        let entry = to_i64(position);
-        let mut first = 0usize;
-        for chunk in lines.chunks(CHARGES_PER_INSERT) {
-            let mut s = self
-                .tx
-                .prepare_cached(&charges_insert(chunk.len()))
-                .map_err(sql(&self.path))?;
-            let mut at_index = 0usize;
-            let mut bind = |v: &dyn rusqlite::ToSql| {
-                at_index += 1;
-                s.raw_bind_parameter(at_index, v)
-            };
-            for (i, c) in chunk.iter().enumerate() {
-                let line = u32::try_from(first + i).unwrap_or(u32::MAX);
-                bind(&entry)
-                    .and_then(|()| bind(&line))
-                    .and_then(|()| bind(&serial))
-                    .and_then(|()| bind(&sequence))
-                    .and_then(|()| bind(&c.kind))
-                    .and_then(|()| bind(&c.item))
-                    .and_then(|()| bind(&c.quantity))
-                    .and_then(|()| bind(&c.cycle))
-                    .and_then(|()| bind(&c.period_start))
-                    .and_then(|()| bind(&c.period_end))
-                    .and_then(|()| bind(&c.days))
-                    .and_then(|()| bind(&c.period_days))
-                    .and_then(|()| bind(&at))
-                    .map_err(sql(&self.path))?;
-            }
-            s.raw_execute().map_err(sql(&self.path))?;
-            first += chunk.len();
-        }
-        Ok(())
+        let text = lines_text(lines).map_err(|e| LedgerError::Damaged {
+            path: self.path.clone(),
+            what: format!("the charge lines of entry {position} do not encode: {e}"),
+        })?;
+        self.exec(
+            "INSERT INTO charges (entry, serial, sequence, lines, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![to_i64(position), serial, sequence, text, at],
+        )
     }
 }

@@ -558,7 +558,119 @@ fn a_schema_3_ledger_is_read_with_an_empty_registry_and_upgraded_by_its_first_wr
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap()
     };
-    assert_eq!(version, crate::ledger::sqlite::SCHEMA_VERSION);
+    let newest = if f.server.is_some() {
+        crate::ledger::postgres::SCHEMA_VERSION
+    } else {
+        crate::ledger::sqlite::SCHEMA_VERSION
+    };
+    assert_eq!(version, newest);
+}
+
+/// The charges view of a ledger file before schema 5: one row a line.
+const LINE_CHARGES: &str = "
+ALTER TABLE charges RENAME TO charges_by_entry;
+DROP INDEX charges_at;
+CREATE TABLE charges (
+    entry INTEGER NOT NULL, line INTEGER NOT NULL, serial TEXT NOT NULL,
+    sequence INTEGER NOT NULL, kind TEXT NOT NULL, item TEXT NOT NULL,
+    quantity INTEGER NOT NULL, cycle TEXT NOT NULL, period_start INTEGER NOT NULL,
+    period_end INTEGER, days INTEGER NOT NULL, period_days INTEGER NOT NULL,
+    at INTEGER NOT NULL, PRIMARY KEY (entry, line)
+) WITHOUT ROWID;
+CREATE INDEX charges_at ON charges (at);
+INSERT INTO charges SELECT c.entry, l.key, c.serial, c.sequence, l.value ->> 0, l.value ->> 1,
+    l.value ->> 2, l.value ->> 3, l.value ->> 4, l.value ->> 5, l.value ->> 6, l.value ->> 7, c.at
+    FROM charges_by_entry c, json_each(c.lines) l;
+DROP TABLE charges_by_entry;
+PRAGMA user_version = 4;
+";
+
+#[test]
+fn a_schema_4_file_is_read_and_its_charges_moved_to_one_row_an_entry_by_its_first_writer() {
+    let mut f = Fixture::new();
+    let default = Catalog::default_catalog().unwrap();
+    f.run(&default, |w, i| {
+        issue(
+            w,
+            i,
+            &Order::parse("order.toml", EXAMPLE, false).unwrap(),
+            &samples::request(),
+            &opts("2026-01-02"),
+        )
+    })
+    .unwrap();
+    let charges = |f: &Fixture| {
+        Ledger::open_read_only(&f.path)
+            .unwrap()
+            .queries()
+            .charges(i64::MIN, i64::MAX)
+            .unwrap()
+    };
+    let before = charges(&f);
+    assert!(before.len() > 1, "{before:?}");
+    let path = f.path.clone();
+    let version = || -> i32 {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    let rows = || -> i64 {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM charges", [], |r| r.get(0))
+            .unwrap()
+    };
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(LINE_CHARGES)
+        .unwrap();
+    assert_eq!(
+        (version(), rows()),
+        (4, i64::try_from(before.len()).unwrap())
+    );
+    // A reader of schema 4 reads the lines as they are.
+    assert_eq!(charges(&f), before);
+    // The first writer moves them, and its check of the views holds.
+    let writer = Ledger::open(&f.path).unwrap();
+    drop(writer);
+    assert_eq!(
+        (version(), rows()),
+        (crate::ledger::sqlite::SCHEMA_VERSION, 1)
+    );
+    assert_eq!(charges(&f), before);
+    f.ledger = Ledger::open(&f.path).unwrap();
+    f.run(&default, |w, i| {
+        let mut o = Order::parse("order.toml", EXAMPLE, false).unwrap();
+        for n in o.profiles.values_mut() {
+            *n += 1;
+        }
+        let change = IssueOptions {
+            change: true,
+            ..opts("2026-02-02")
+        };
+        issue(w, i, &o, &samples::request(), &change)
+    })
+    .unwrap();
+    assert!(charges(&f).len() > before.len());
+    assert_eq!(rows(), 2);
+    // A file that says schema 4 but holds schema 5's charges is damaged,
+    // for readers and writers alike.
+    drop(f.ledger);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 4")
+        .unwrap();
+    let read = Ledger::open_read_only(&path)
+        .unwrap()
+        .queries()
+        .charges(i64::MIN, i64::MAX);
+    assert!(
+        matches!(read, Err(crate::ledger::LedgerError::Damaged { .. })),
+        "{read:?}"
+    );
+    let write = Ledger::open(&path).map(|_| ());
+    assert!(write.is_err(), "{write:?}");
 }
 
 #[test]
