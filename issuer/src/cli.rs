@@ -39,7 +39,7 @@ $XDG_CONFIG_HOME/tessera/config.toml): `tessera config` shows them.
   TESSERA_PKCS11_MODULE  PKCS#11 library of an HSM key (--key pkcs11:URI)
   TESSERA_PKCS11_PIN     user PIN of that token (or --pin-file; never argv)
   TESSERA_NOW         run as if it were this time (--now; rehearsals and
-                      tests: recorded as the issue time, with a warning)
+                      tests: what is written is dated then, with a warning)
 
 ";
 
@@ -140,6 +140,11 @@ const SCOPES: &[Scope] = &[
     Scope {
         path: "catalog show",
         options: &[CONFIG, CATALOG],
+        exits: &[],
+    },
+    Scope {
+        path: "catalog example-order",
+        options: &[],
         exits: &[],
     },
     Scope {
@@ -443,9 +448,10 @@ pub struct Global {
     #[arg(long, global = true, value_name = "NAME")]
     pub operator: Option<String>,
     /// Run as if the time were TIME (RFC 3339 or YYYY-MM-DD, UTC; else
-    /// TESSERA_NOW): for rehearsals, drills and tests. A warning says so
-    /// whenever it is in effect; the time given is recorded as the issue
-    /// time of whatever the command writes.
+    /// TESSERA_NOW): for rehearsals, drills and tests. Where the time
+    /// counts, a warning says what it changes: what a command writes is
+    /// dated then (issue time and lease of a license, ledger entries),
+    /// what it shows is as of then (states, leases, verdicts).
     #[arg(
         long,
         global = true,
@@ -1036,6 +1042,20 @@ Examples:
         #[arg(long)]
         summary: bool,
     },
+    /// Print an example order with every field, each explained in a
+    /// comment: the format of `--order FILE` (issue, modify, replace,
+    /// share, bulk runs).
+    #[command(after_help = after_help("\
+Examples:
+  tessera catalog example-order > order.toml
+
+The names in it (profiles, features, bases, add-ons, services) are the
+embedded default catalog's: with another catalog, take its names from
+`tessera catalog show --summary`. Only customer, platform, cycle and
+term_start are required.
+
+"))]
+    ExampleOrder,
 }
 
 /// `tessera issue`.

@@ -65,6 +65,19 @@ impl core::fmt::Display for Source {
     }
 }
 
+impl Source {
+    /// The setting of `key` this source is, as an error message names it:
+    /// `--ledger`, `$TESSERA_LEDGER`, `` `ledger` in ./tessera.toml ``.
+    #[must_use]
+    pub fn naming(&self, key: &str) -> String {
+        match self {
+            Self::File(path) => format!("`{key}` in {}", path.display()),
+            Self::Default => format!("the default {key}"),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// A value and where it came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Setting<T> {

@@ -21,7 +21,7 @@ use tessera_verifier::{armor, decode_license_unverified};
 use crate::calendar::{CycleName, PlatformName};
 use crate::catalog::{component_kind_name, Catalog, PlatformDefaults, PolicyValues};
 use crate::error::Error;
-use crate::ledger::{Action, LedgerError, NewRecord, Record, Writer};
+use crate::ledger::{Action, LedgerError, NewRecord, Queries, Record, Writer};
 use crate::order::Order;
 use crate::policy::{self, PolicyError, Proration, ScheduleChange, ServerInfo, Warning};
 use crate::registry;
@@ -522,19 +522,36 @@ pub(crate) fn in_force(w: &Writer<'_>, serial: &str) -> Result<Option<Record>, E
     let Some(latest) = w.latest(serial)? else {
         return Ok(None);
     };
-    if latest.row.action == Action::Void {
-        let cleared = w.events(serial)?.iter().any(|e| {
-            e.sequence == latest.row.sequence
-                && e.kind == "void"
-                && e.detail
-                    .get("restored_sequence")
-                    .is_none_or(serde_json::Value::is_null)
-        });
-        if cleared {
-            return Ok(None);
-        }
+    if latest.row.action == Action::Void && clears(&latest, &w.events(serial)?) {
+        return Ok(None);
     }
     Ok(Some(latest))
+}
+
+/// [`in_force`] on a reader's snapshot (`pbx show`, `pbx list`).
+///
+/// # Errors
+/// [`Error::Ledger`].
+pub(crate) fn in_force_in(q: &dyn Queries, serial: &str) -> Result<Option<Record>, Error> {
+    let Some(latest) = q.latest(serial)? else {
+        return Ok(None);
+    };
+    if latest.row.action == Action::Void && clears(&latest, &q.events(serial)?) {
+        return Ok(None);
+    }
+    Ok(Some(latest))
+}
+
+/// Whether the void `latest` voided a first activation, restoring no
+/// earlier license: the serial then has no license in force.
+fn clears(latest: &Record, events: &[crate::ledger::Event]) -> bool {
+    events.iter().any(|e| {
+        e.sequence == latest.row.sequence
+            && e.kind == "void"
+            && e.detail
+                .get("restored_sequence")
+                .is_none_or(serde_json::Value::is_null)
+    })
 }
 
 /// The replaced binding `request` comes from (matched by its digests or by

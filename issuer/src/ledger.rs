@@ -67,8 +67,26 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 #[non_exhaustive]
 pub enum LedgerError {
     /// No file at the path given.
-    #[error("no ledger at {0}: create one with `tessera ledger init`, or name the existing one with --ledger, TESSERA_LEDGER or `ledger` in tessera.toml (`tessera config` shows which is in effect)")]
-    NotFound(PathBuf),
+    #[error("no ledger at {}: create one there with `tessera ledger init`, or name the existing one with --ledger, TESSERA_LEDGER or `ledger` in tessera.toml (`tessera config` shows which is in effect)", named(path, named_by.as_deref()))]
+    NotFound {
+        /// The path.
+        path: PathBuf,
+        /// The setting that named it (`--ledger`, `$TESSERA_LEDGER`,
+        /// `` `ledger` in FILE ``), when known ([`LedgerError::named_by`]).
+        named_by: Option<String>,
+    },
+    /// A directory, a device or another file that is no regular file
+    /// where the ledger's file should be: a wrong path, not a damaged
+    /// ledger (exit code 1).
+    #[error("{}", not_a_file_message(path, what, named_by.as_deref()))]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+        /// What it is: `a directory`, `a character device` ...
+        what: &'static str,
+        /// The setting that named it, when known.
+        named_by: Option<String>,
+    },
     /// `ledger init` of a path that exists.
     #[error("{}", exists_message(.0))]
     Exists(PathBuf),
@@ -199,6 +217,50 @@ pub enum LedgerError {
     },
 }
 
+/// A path, and the setting that named it when known.
+fn named(path: &Path, by: Option<&str>) -> String {
+    match by {
+        Some(by) => format!("{} (named by {by})", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+fn not_a_file_message(path: &Path, what: &str, by: Option<&str>) -> String {
+    let example = if what == "a directory" {
+        format!(" (for example {})", path.join("ledger.db").display())
+    } else {
+        String::new()
+    };
+    format!(
+        "{} is {what}, not a ledger file: name the ledger's file{example} with --ledger, TESSERA_LEDGER or `ledger` in tessera.toml (`tessera config` shows which is in effect), or create one with `tessera ledger init`",
+        named(path, by)
+    )
+}
+
+/// What a file that is no regular file is, for [`LedgerError::NotAFile`]
+/// (`None`: a regular file).
+#[must_use]
+pub fn not_a_file(meta: &std::fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let t = meta.file_type();
+    if t.is_file() {
+        return None;
+    }
+    Some(if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a named pipe"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    })
+}
+
 fn exists_message(path: &Path) -> String {
     if postgres::is_url(path) {
         format!("{} holds a tessera ledger already: tessera never creates a ledger over an existing one; name an empty database (`createdb NAME`), or use the ledger that is there", path.display())
@@ -208,6 +270,25 @@ fn exists_message(path: &Path) -> String {
 }
 
 impl LedgerError {
+    /// A missing ledger, or a path that is no file, with the setting that
+    /// named its path (`--ledger`, `$TESSERA_LEDGER`, `` `ledger` in
+    /// FILE ``): the message says where to look. Other errors unchanged.
+    #[must_use]
+    pub fn named_by(self, by: &str) -> Self {
+        match self {
+            Self::NotFound { path, .. } => Self::NotFound {
+                path,
+                named_by: Some(by.to_owned()),
+            },
+            Self::NotAFile { path, what, .. } => Self::NotAFile {
+                path,
+                what,
+                named_by: Some(by.to_owned()),
+            },
+            other => other,
+        }
+    }
+
     /// Whether this is an integrity failure, a damaged or a foreign file
     /// (exit code 4).
     #[must_use]

@@ -29,15 +29,15 @@ pub enum OrderError {
         /// The cause.
         source: std::io::Error,
     },
-    /// TOML / JSON syntax, a missing field, a wrong type or an unknown
-    /// field.
-    #[error("{file}:{line}: {reason}; see issuer/examples/order.toml for the format")]
+    /// TOML / JSON syntax, a missing field, a wrong type, an unknown
+    /// field or value, or a date that is none.
+    #[error("order {file}, line {line}: {reason}; {EXAMPLE_HINT}")]
     Syntax {
         /// The file.
         file: String,
         /// 1-based line.
         line: usize,
-        /// What the parser said.
+        /// What is wrong, naming the field, and what is expected.
         reason: String,
     },
     /// A name the catalog does not know.
@@ -304,6 +304,159 @@ pub fn total_users(e: &EntitlementsData) -> u64 {
     e.profiles.iter().map(|p| u64::from(p.count)).sum()
 }
 
+/// Where an order error sends the user: the example the binary carries.
+pub const EXAMPLE_HINT: &str =
+    "`tessera catalog example-order` prints an order with every field, each explained";
+
+/// The example order (every field, commented): what `tessera catalog
+/// example-order` prints.
+pub const EXAMPLE: &str = include_str!("../examples/order.toml");
+
+/// The table and key of the TOML line `line` (1-based) of `text`:
+/// `profiles.PBX-BASIC` for `PBX-BASIC = "ten"` under `[profiles]`.
+fn toml_field(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines.get(line.checked_sub(1)?)?.trim();
+    let key = at
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"'))?;
+    if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
+        return None;
+    }
+    let table = lines[..line - 1]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_owned(),
+    })
+}
+
+/// What serde expects, in an operator's words.
+fn expected_words(what: &str) -> String {
+    let what = what.trim();
+    match what {
+        "u8" | "u16" | "u32" | "u64" | "usize" => {
+            "a whole number (0 or more, no quotes)".to_owned()
+        }
+        "a string" => "text in double quotes".to_owned(),
+        "a boolean" => "true or false".to_owned(),
+        "a sequence" => "a list in brackets, [\"a\", \"b\"]".to_owned(),
+        "a map" => "a table".to_owned(),
+        w if w.starts_with("struct ") => "a table".to_owned(),
+        w => w.to_owned(),
+    }
+}
+
+/// What serde found, in an operator's words.
+fn found_words(what: &str) -> String {
+    let what = what.trim();
+    match what.split_once(' ') {
+        Some(("string", v)) => format!("the text {v}"),
+        Some(("integer", v)) => format!("the number {}", v.trim_matches('`')),
+        Some(("floating", v)) => format!(
+            "the number {}",
+            v.trim_start_matches("point ").trim_matches('`')
+        ),
+        Some(("boolean", v)) => v.trim_matches('`').to_owned(),
+        _ if what == "map" => "a table, or a date without double quotes".to_owned(),
+        _ if what == "sequence" => "a list".to_owned(),
+        _ => what.to_owned(),
+    }
+}
+
+/// A parser's message about an order, said for an operator: what is
+/// wrong with which field (`field`: the one at the error's line, when
+/// known), and what is expected instead.
+fn explain(message: &str, field: Option<&str>) -> String {
+    let message = message.trim();
+    // serde_json adds where; the error says the line itself.
+    let message = message
+        .rsplit_once(" at line ")
+        .filter(|(_, at)| {
+            at.split_whitespace()
+                .next()
+                .is_some_and(|n| n.parse::<u64>().is_ok())
+        })
+        .map_or(message, |(m, _)| m);
+    let named = |rest: &str| -> String {
+        match field {
+            Some(f) => format!("field `{f}`: {rest}"),
+            None => rest.to_owned(),
+        }
+    };
+    if let Some(name) = message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.strip_suffix('`'))
+    {
+        let table = field
+            .and_then(|f| f.rsplit_once('.'))
+            .map(|(t, _)| format!(" of [{t}]"))
+            .unwrap_or_default();
+        return format!("the required field `{name}`{table} is missing");
+    }
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (name, known) = rest.split_once('`').unwrap_or((rest, ""));
+        let known = known
+            .trim_start_matches(", expected one of ")
+            .trim_start_matches(", expected ")
+            .replace('`', "");
+        let known = if known.trim().is_empty() || known.starts_with(", there are no fields") {
+            String::new()
+        } else {
+            format!(" (known here: {known})")
+        };
+        return format!("unknown field `{name}`{known}");
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (value, known) = rest.split_once('`').unwrap_or((rest, ""));
+        let known = known
+            .trim_start_matches(", expected one of ")
+            .trim_start_matches(", expected ")
+            .replace('`', "");
+        return named(&format!("`{value}` is not one of: {known}"));
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            return named(&format!(
+                "expected {}, found {}",
+                expected_words(expected),
+                found_words(found)
+            ));
+        }
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            return named(&format!(
+                "expected {}, found {}",
+                expected_words(expected),
+                found_words(found)
+            ));
+        }
+    }
+    if message.starts_with("data did not match any variant of untagged enum FeatureOrder") {
+        return named("expected a quantity (a whole number) or a table such as { quantity = 10, hidden = true }");
+    }
+    named(message)
+}
+
+/// The first line of `text` (1-based) that sets `key` (`key =` at the
+/// start of a line), after line `from`.
+fn line_setting(text: &str, key: &str, from: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .skip(from)
+        .find(|(_, l)| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|(i, _)| i + 1)
+}
+
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset)
@@ -328,7 +481,38 @@ impl Order {
             path.extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("json"))
         };
-        Self::parse(&path.display().to_string(), &text, json)
+        let file = path.display().to_string();
+        let order = Self::parse(&file, &text, json)?;
+        order.check_dates(&file, &text)?;
+        Ok(order)
+    }
+
+    /// Its dates read as dates: a wrong one is named with the file and
+    /// its line, when the order is read, not later in the middle of an
+    /// issuance.
+    fn check_dates(&self, file: &str, text: &str) -> Result<(), OrderError> {
+        let bad = |field: String, line: Option<usize>, e: BadTime| OrderError::Syntax {
+            file: file.to_owned(),
+            line: line.unwrap_or(1),
+            reason: format!("field `{field}`: {e}"),
+        };
+        if let Err(e) = parse_time(&self.term_start) {
+            let line = line_setting(text, "term_start", 0)
+                .or_else(|| line_setting(text, "\"term_start\"", 0));
+            return Err(bad("term_start".into(), line, e));
+        }
+        for (name, service) in &self.services {
+            if let Some(Err(e)) = service.start.as_deref().map(parse_time) {
+                let header = text
+                    .lines()
+                    .position(|l| l.contains(name.as_str()))
+                    .unwrap_or(0);
+                let line = line_setting(text, "start", header)
+                    .or_else(|| line_setting(text, "\"start\"", header));
+                return Err(bad(format!("services.{name}.start"), line, e));
+            }
+        }
+        Ok(())
     }
 
     /// Parses order text; `file` names it in errors.
@@ -340,13 +524,16 @@ impl Order {
             serde_json::from_str(text).map_err(|e| OrderError::Syntax {
                 file: file.to_owned(),
                 line: e.line().max(1),
-                reason: e.to_string(),
+                reason: explain(&e.to_string(), None),
             })
         } else {
-            toml::from_str(text).map_err(|e| OrderError::Syntax {
-                file: file.to_owned(),
-                line: e.span().map_or(1, |s| line_of(text, s.start)),
-                reason: e.message().trim().to_owned(),
+            toml::from_str(text).map_err(|e| {
+                let line = e.span().map_or(1, |s| line_of(text, s.start));
+                OrderError::Syntax {
+                    file: file.to_owned(),
+                    line,
+                    reason: explain(e.message(), toml_field(text, line).as_deref()),
+                }
             })
         }
     }

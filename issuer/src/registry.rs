@@ -514,6 +514,54 @@ pub fn change_policy(
     Ok(p)
 }
 
+/// The user counts of the license in force of a PBX: what it is licensed
+/// for now, after any `modify`, decrease or decommission (the registry
+/// entry keeps the counts it was entered or first licensed with).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Licensed {
+    /// The sequence of the license in force.
+    pub sequence: u32,
+    /// Users of each profile, by the catalog's name.
+    pub profiles: BTreeMap<String, u32>,
+    /// Storage units.
+    pub storage: u32,
+}
+
+/// The counts of the license in force of `serial` (`None`: none in
+/// force: never licensed, or its first license was voided).
+///
+/// # Errors
+/// [`Error::Ledger`], also when the license bytes do not decode.
+pub fn licensed(
+    q: &dyn crate::ledger::Queries,
+    catalog: &Catalog,
+    serial: &str,
+) -> Result<Option<Licensed>, Error> {
+    crate::issuance::in_force_in(q, serial)?
+        .map(|record| Licensed::of(&record, catalog))
+        .transpose()
+}
+
+impl Licensed {
+    /// The counts of the license `record`.
+    ///
+    /// # Errors
+    /// [`Error::Ledger`] when its bytes do not decode.
+    pub fn of(record: &crate::ledger::Record, catalog: &Catalog) -> Result<Self, Error> {
+        let l = crate::issuance::decode_data(record)?;
+        Ok(Self {
+            sequence: record.row.sequence,
+            profiles: l
+                .entitlements
+                .profiles
+                .iter()
+                .map(|p| (catalog.profile_name(p.code), p.count))
+                .collect(),
+            storage: l.entitlements.storage_units,
+        })
+    }
+}
+
 /// A registry entry as shown by `pbx list|show --json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct PbxView {
@@ -529,18 +577,28 @@ pub struct PbxView {
     pub platform: String,
     /// Payment cycle.
     pub cycle: String,
-    /// Users of each profile at entry.
+    /// Users of each profile: the license in force's, else as entered.
     pub profiles: BTreeMap<String, u32>,
-    /// Storage units.
+    /// Storage units: the license in force's, else as entered.
     pub storage: u32,
+    /// The sequence of the license in force `profiles` and `storage`
+    /// come from (`None`: no license in force, they are as entered).
+    pub license_sequence: Option<u32>,
+    /// Users of each profile as entered (`pbx add` or the first license).
+    pub entered_profiles: BTreeMap<String, u32>,
+    /// Storage units as entered.
+    pub entered_storage: u32,
     /// The recorded policy.
     pub policy: String,
     /// Its values.
     pub policy_values: Option<PolicyValues>,
 }
 
-impl From<&PbxRow> for PbxView {
-    fn from(r: &PbxRow) -> Self {
+impl PbxView {
+    /// The entry `r` with the counts of the license in force, if any.
+    #[must_use]
+    pub fn of(r: &PbxRow, licensed: Option<&Licensed>) -> Self {
+        let entered = r.profile_counts();
         Self {
             serial: r.serial.clone(),
             customer: r.customer.clone(),
@@ -548,8 +606,11 @@ impl From<&PbxRow> for PbxView {
             model: r.model.clone(),
             platform: r.platform.clone(),
             cycle: r.cycle.clone(),
-            profiles: r.profile_counts(),
-            storage: r.storage,
+            profiles: licensed.map_or_else(|| entered.clone(), |l| l.profiles.clone()),
+            storage: licensed.map_or(r.storage, |l| l.storage),
+            license_sequence: licensed.map(|l| l.sequence),
+            entered_profiles: entered,
+            entered_storage: r.storage,
             policy: r.policy.clone(),
             policy_values: r.values(),
         }

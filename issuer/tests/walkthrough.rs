@@ -421,3 +421,228 @@ fn pbx_add_run_twice_registers_one_pbx() {
     cloud[9] = "cloud";
     v.run(&cloud).ok();
 }
+
+#[test]
+fn pbx_show_and_list_give_the_counts_of_the_license_in_force() {
+    let v = Vendor::new();
+    add_acme_box(&v);
+    // Entered, not licensed yet: the counts are the entry's, said so.
+    v.run(&["pbx", "show", "SW-2026-000001"]).ok();
+    let shown = v.run(&["pbx", "show", "SW-2026-000001"]);
+    assert!(
+        shown
+            .stdout
+            .contains("profile     PBX-BASIC = 10 (as entered: no license in force)"),
+        "{}",
+        shown.stdout
+    );
+    std::fs::write(v.path("acme.toml"), ACME_ORDER).unwrap();
+    v.at(
+        T0,
+        &[
+            "issue",
+            "--order",
+            "acme.toml",
+            "--request",
+            "device.req",
+            "-o",
+            "box.lic",
+        ],
+    )
+    .ok();
+    // More users, then fewer (approved): the counts in force are 12.
+    let more = ACME_ORDER.replace("pbx-basic = 10", "pbx-basic = 16");
+    std::fs::write(v.path("more.toml"), more).unwrap();
+    let fewer = ACME_ORDER.replace("pbx-basic = 10", "pbx-basic = 12");
+    std::fs::write(v.path("fewer.toml"), fewer).unwrap();
+    let modify = ["modify", "--serial", "SW-2026-000001", "--order"];
+    v.at(
+        "2026-01-03T09:00:00Z",
+        &[&modify[..], &["more.toml", "-o", "more.lic"]].concat(),
+    )
+    .ok();
+    v.at(
+        "2026-01-04T09:00:00Z",
+        &[
+            &modify[..],
+            &["fewer.toml", "--approval", "APP-1", "-o", "fewer.lic"],
+        ]
+        .concat(),
+    )
+    .ok();
+
+    let shown = v.run(&["pbx", "show", "SW-2026-000001"]);
+    shown.ok();
+    assert!(
+        shown.stdout.contains("  profile     PBX-BASIC = 12\n"),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown
+            .stdout
+            .contains("  entered     PBX-BASIC = 10 (as entered; license 3 in force"),
+        "{}",
+        shown.stdout
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&v.run(&["pbx", "show", "SW-2026-000001", "--json"]).stdout).unwrap();
+    assert_eq!(json["pbx"]["profiles"]["PBX-BASIC"], 12, "{json}");
+    assert_eq!(json["pbx"]["license_sequence"], 3, "{json}");
+    assert_eq!(json["pbx"]["entered_profiles"]["PBX-BASIC"], 10, "{json}");
+
+    let csv = v.run(&["pbx", "list", "--csv"]);
+    csv.ok();
+    let mut lines = csv.stdout.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(col("profiles"), "PBX-BASIC=12", "{}", csv.stdout);
+    assert_eq!(col("license_sequence"), "3", "{}", csv.stdout);
+    assert_eq!(col("entered_profiles"), "PBX-BASIC=10", "{}", csv.stdout);
+    let listed: serde_json::Value =
+        serde_json::from_str(&v.run(&["pbx", "list", "--json"]).stdout).unwrap();
+    assert_eq!(listed[0]["profiles"]["PBX-BASIC"], 12, "{listed}");
+}
+
+#[test]
+fn the_rehearsal_warning_appears_only_where_the_time_counts() {
+    let v = Vendor::new();
+    let warning = "warning: rehearsal time 2026-01-02T09:00:00Z is in effect";
+    // Nothing of these depends on the time: no warning.
+    for args in [
+        &["config"][..],
+        &["catalog", "show", "--summary"],
+        &["ledger", "verify"],
+        &["ledger", "export", "--csv"],
+        &["keyring", "export", "--format", "c"],
+    ] {
+        let r = v.at(T0, args);
+        r.ok();
+        assert!(!r.stderr.contains(warning), "{args:?}: {}", r.stderr);
+    }
+    // What is shown is as of the rehearsal time: said so.
+    for args in [
+        &["pbx", "list"][..],
+        &["ledger", "list"],
+        &["report", "overdue"],
+    ] {
+        let r = v.at(T0, args);
+        r.ok();
+        assert!(r.stderr.contains(warning), "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("nothing is written"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+    // What is written is dated then: said so.
+    let issued = v.at(
+        T0,
+        &[
+            "issue",
+            "--order",
+            "order.toml",
+            "--request",
+            "device.req",
+            "-o",
+            "box.lic",
+        ],
+    );
+    issued.ok();
+    assert!(
+        issued.stderr.contains(&format!(
+            "{warning} (--now or TESSERA_NOW), not the clock: the licenses issued are dated then"
+        )),
+        "{}",
+        issued.stderr
+    );
+    let inspected = v.at(T0, &["inspect", "box.lic"]);
+    inspected.ok();
+    assert!(!inspected.stderr.contains(warning), "{}", inspected.stderr);
+    let verified = v.at(T0, &["verify", "box.lic", "--keyring", "keyring.toml"]);
+    assert!(
+        verified
+            .stderr
+            .contains("the license is checked as firmware would check it at that time"),
+        "{}",
+        verified.stderr
+    );
+    // --at decides the time of a verification, not --now: no warning.
+    let at = v.at(
+        T0,
+        &["verify", "box.lic", "--keyring", "keyring.toml", "--at", T0],
+    );
+    assert!(!at.stderr.contains(warning), "{}", at.stderr);
+}
+
+#[test]
+fn a_ledger_path_that_is_no_file_is_a_usage_error_naming_its_setting() {
+    let v = Vendor::new();
+    std::fs::create_dir(v.path("ledgers")).unwrap();
+    // A directory is a wrong path (exit 1), not a damaged ledger (exit 4).
+    v.run(&["--ledger", "ledgers", "pbx", "list"]).refused(
+        1,
+        &[
+            "ledgers (named by --ledger) is a directory, not a ledger file",
+            "ledgers/ledger.db",
+        ],
+    );
+    v.run(&["--ledger", "/dev/null", "ledger", "list"])
+        .refused(1, &["/dev/null (named by --ledger) is a character device"]);
+    // Writers and `ledger init` say the same.
+    v.at(
+        T0,
+        &[
+            "--ledger",
+            "ledgers",
+            "issue",
+            "--order",
+            "order.toml",
+            "--request",
+            "device.req",
+        ],
+    )
+    .refused(1, &["is a directory, not a ledger file"]);
+    v.run(&["--ledger", "ledgers", "ledger", "init"])
+        .refused(1, &["ledgers (named by --ledger) is a directory"]);
+    let r = Run::of(
+        &v.command()
+            .env("TESSERA_LEDGER", "ledgers")
+            .args(["ledger", "verify"])
+            .output()
+            .unwrap(),
+    );
+    r.refused(1, &["ledgers (named by $TESSERA_LEDGER) is a directory"]);
+}
+
+#[test]
+fn a_missing_ledger_names_the_setting_that_named_it() {
+    let v = Vendor::new();
+    v.run(&["--ledger", "other.db", "pbx", "list"]).refused(
+        1,
+        &[
+            "no ledger at other.db (named by --ledger)",
+            "tessera ledger init",
+        ],
+    );
+    let env = Run::of(
+        &v.command()
+            .env("TESSERA_LEDGER", "env.db")
+            .args(["ledger", "list"])
+            .output()
+            .unwrap(),
+    );
+    env.refused(1, &["no ledger at env.db (named by $TESSERA_LEDGER)"]);
+    // The configuration file's key, with the path `tessera config` shows.
+    std::fs::remove_file(v.path("ledger.db")).unwrap();
+    let config = v.run(&["config", "--json"]);
+    assert!(config.stdout.contains("tessera.toml"), "{}", config.stdout);
+    v.run(&["pbx", "list"]).refused(
+        1,
+        &[
+            "ledger.db (named by `ledger` in tessera.toml)",
+            "create one there with `tessera ledger init`",
+        ],
+    );
+}

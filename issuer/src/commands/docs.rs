@@ -158,7 +158,10 @@ pub fn config(ctx: &Ctx, a: &ConfigArgs) -> Result<(), Error> {
 /// # Errors
 /// [`Error::Catalog`], [`Error::Io`].
 pub fn catalog(ctx: &Ctx, c: &CatalogCommand) -> Result<(), Error> {
-    let CatalogCommand::Show { summary } = c;
+    let summary = match c {
+        CatalogCommand::Show { summary } => summary,
+        CatalogCommand::ExampleOrder => return print(crate::order::EXAMPLE),
+    };
     let catalog = ctx.catalog()?;
     if !*summary {
         return print(catalog.text());

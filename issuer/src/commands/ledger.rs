@@ -60,8 +60,20 @@ fn resolve_serial(ledger: &Ledger, serial: &str) -> Result<String, Error> {
 /// `tessera ledger init`: the catalog (for the vendor id), the operator,
 /// the key, then the new file.
 fn init(ctx: &Ctx, key: &crate::cli::KeyArgs) -> Result<(), Error> {
-    let path = ctx.ledger_path()?;
-    // Refuse an existing file before asking for the passphrase.
+    let setting = ctx.ledger_setting()?;
+    let path = setting.value;
+    // Refuse an existing file before asking for the passphrase; a folder
+    // or a device is a wrong path, not a ledger there already.
+    if let Ok(meta) = std::fs::metadata(&path) {
+        if let Some(what) = crate::ledger::not_a_file(&meta) {
+            return Err(crate::ledger::LedgerError::NotAFile {
+                path,
+                what,
+                named_by: Some(setting.source.naming("ledger")),
+            }
+            .into());
+        }
+    }
     if std::fs::symlink_metadata(&path).is_ok() {
         return Err(crate::ledger::LedgerError::Exists(path).into());
     }
@@ -324,9 +336,15 @@ pub fn ledger(ctx: &Ctx, c: &LedgerCommand) -> Result<(), Error> {
             let registry_changes = ledger.queries().pbx_changes(&serial)?;
             let pbx = ledger.queries().pbx(&serial)?;
             if *json {
+                let licensed = match &pbx {
+                    Some(_) => {
+                        crate::registry::licensed(ledger.queries(), &ctx.catalog()?, &serial)?
+                    }
+                    None => None,
+                };
                 return print_json(&json!({
                     "serial": serial,
-                    "pbx": pbx.as_ref().map(crate::registry::PbxView::from),
+                    "pbx": pbx.as_ref().map(|p| crate::registry::PbxView::of(p, licensed.as_ref())),
                     "registry": super::pbx::changes_json(&registry_changes),
                     "hw_serial": hw,
                     "hw_serials": hw_serials,
@@ -583,7 +601,7 @@ fn unlicensed(ledger: &Ledger, serial: &str, license: bool, json: bool) -> Resul
     if json {
         return print_json(&json!({
             "serial": serial,
-            "pbx": crate::registry::PbxView::from(&pbx),
+            "pbx": crate::registry::PbxView::of(&pbx, None),
             "registry": super::pbx::changes_json(&changes),
             "hw_serials": ledger.hw_serials_of(serial)?,
             "licenses": [],

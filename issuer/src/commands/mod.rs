@@ -52,11 +52,28 @@ impl Ctx {
     /// [`Error::Usage`] for a `--now` that is not a time,
     /// [`Error::Config`].
     pub fn new(global: Global) -> Result<Self, Error> {
+        Self::announcing(global, Some(WRITES_LICENSES))
+    }
+
+    /// [`Ctx::new`] for a command on which a rehearsal time has `effect`
+    /// ([`rehearsal_effect`]): a warning says so when one is in effect,
+    /// nothing when it has none.
+    ///
+    /// # Errors
+    /// As [`Ctx::new`].
+    pub fn announcing(global: Global, effect: Option<&str>) -> Result<Self, Error> {
         let config = Config::find(global.config.as_deref())?;
         if let Some(warning) = config.hidden_warning() {
             crate::output::note(&format!("warning: {warning}"));
         }
-        Self::with_config(global, config)
+        let ctx = Self::with_config(global, config)?;
+        if let (Some(_), Some(effect)) = (&ctx.global.now, effect) {
+            crate::output::note(&format!(
+                "warning: rehearsal time {} is in effect (--now or TESSERA_NOW), not the clock: {effect}",
+                crate::calendar::rfc3339(ctx.now)
+            ));
+        }
+        Ok(ctx)
     }
 
     /// The context for these global options and this configuration.
@@ -66,14 +83,7 @@ impl Ctx {
     /// window that is not a duration.
     pub fn with_config(global: Global, config: Config) -> Result<Self, Error> {
         let now = match &global.now {
-            Some(t) => {
-                let now = parse_time(t).map_err(|e| Error::Usage(e.to_string()))?;
-                crate::output::note(&format!(
-                    "warning: rehearsal time {} is in effect (--now or TESSERA_NOW), not the clock: it is recorded as the issue time of whatever this command writes",
-                    crate::calendar::rfc3339(now)
-                ));
-                now
-            }
+            Some(t) => parse_time(t).map_err(|e| Error::Usage(e.to_string()))?,
             None => Utc::now().trunc_subsecs(0),
         };
         let request_window = config.request_window()?.value;
@@ -126,23 +136,30 @@ impl Ctx {
     /// # Errors
     /// [`Error::Usage`] when none is named.
     pub fn ledger_path(&self) -> Result<PathBuf, Error> {
-        let path = self
+        self.ledger_setting().map(|s| s.value)
+    }
+
+    /// [`Ctx::ledger_path`], and the setting that named it.
+    ///
+    /// # Errors
+    /// As [`Ctx::ledger_path`].
+    pub fn ledger_setting(&self) -> Result<crate::config::Setting<PathBuf>, Error> {
+        let setting = self
             .config
             .ledger(self.global.ledger.as_deref())
-            .map(|s| s.value)
             .ok_or_else(|| {
                 Error::Usage(
                     "no ledger named: pass --ledger FILE, set TESSERA_LEDGER, or write `ledger = \"/srv/tessera/ledger.db\"` in tessera.toml (`tessera config` shows the settings in effect; `tessera ledger init` creates a ledger)"
                         .into(),
                 )
             })?;
-        if tessera_keys::storage::is_stdio(&path) {
+        if tessera_keys::storage::is_stdio(&setting.value) {
             return Err(Error::Usage(
                 "a ledger is a database file, read and written in place: name its file, not `-`"
                     .into(),
             ));
         }
-        Ok(path)
+        Ok(setting)
     }
 
     /// The keyring: `flag`, `TESSERA_KEYRING` or `keyring` in the
@@ -231,7 +248,9 @@ impl Ctx {
     /// # Errors
     /// [`Error::Usage`] when none is named, [`Error::Ledger`].
     pub fn ledger(&self) -> Result<Ledger, Error> {
-        let mut ledger = Ledger::open(&self.ledger_path()?)?;
+        let path = self.ledger_setting()?;
+        let mut ledger =
+            Ledger::open(&path.value).map_err(|e| e.named_by(&path.source.naming("ledger")))?;
         ledger.set_wait_notice(Box::new(|path| {
             crate::output::note(&format!(
                 "waiting for another issuance to finish: another tessera process is writing the ledger {} (up to {} s) ...",
@@ -248,7 +267,9 @@ impl Ctx {
     /// # Errors
     /// [`Error::Usage`] when none is named, [`Error::Ledger`].
     pub fn reader(&self) -> Result<Ledger, Error> {
-        Ok(Ledger::open_read_only(&self.ledger_path()?)?)
+        let path = self.ledger_setting()?;
+        Ok(Ledger::open_read_only(&path.value)
+            .map_err(|e| e.named_by(&path.source.naming("ledger")))?)
     }
 
     /// What every request read by this command must meet: the clock and
@@ -277,7 +298,7 @@ impl Ctx {
 /// # Errors
 /// Every command's errors; [`Error::exit_code`] says how to exit.
 pub fn run(cli: Cli) -> Result<(), Error> {
-    let ctx = Ctx::new(cli.global)?;
+    let ctx = Ctx::announcing(cli.global, rehearsal_effect(&cli.command))?;
     match cli.command {
         Command::Keygen(a) => keys::keygen(&ctx, &a),
         Command::Key(c) => keys::key(&ctx, &c),
@@ -299,6 +320,57 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Completions(a) => docs::completions(&a),
         Command::Man(a) => docs::man(&a),
         Command::Demo => demo::run(),
+    }
+}
+
+/// What a rehearsal time does to a command that issues licenses
+/// (`tessera-server`'s too).
+const WRITES_LICENSES: &str = "the licenses issued are dated then (issue time, lease) and the ledger records them at that time; requests must be fresh at that time";
+
+/// What a rehearsal time (`--now`, `TESSERA_NOW`) does to `command`, as
+/// its warning says it; `None` where it does nothing (the command writes
+/// nothing dated and shows nothing that depends on the time: `config`,
+/// `catalog`, `inspect`, `ledger show|verify|export|head|migrate`,
+/// `report billing`, ...), and where the command refuses it anyway
+/// (`report overdue --notify`).
+#[must_use]
+pub fn rehearsal_effect(command: &Command) -> Option<&'static str> {
+    use crate::cli::{KeyringCommand, LedgerCommand, PbxCommand, ReportCommand};
+    const SHOWN: &str =
+        "states and leases are shown as they stand at that time; nothing is written";
+    match command {
+        Command::Issue(_) | Command::Renew(_) | Command::Replace(_) => Some(WRITES_LICENSES),
+        Command::Modify(a) if a.request.is_some() => Some(WRITES_LICENSES),
+        Command::Modify(_) | Command::Share(_) | Command::Void(_) | Command::Decommission(_) => {
+            Some("the license issued is dated then (issue time, lease) and the ledger records it at that time")
+        }
+        Command::Keygen(_) => Some(
+            "the new key is valid from then unless --valid-from says otherwise, and a keyring it joins is settled as of then",
+        ),
+        Command::Keyring(KeyringCommand::Add { .. } | KeyringCommand::Activate { .. } | KeyringCommand::Retire { .. }) => {
+            Some("the keyring's scheduled switches and retirements are settled as of then")
+        }
+        Command::Keyring(KeyringCommand::List { .. }) => Some(
+            "which key is active and valid is shown as of then; nothing is written",
+        ),
+        Command::Verify(a) if a.at.is_none() => {
+            Some("the license is checked as firmware would check it at that time")
+        }
+        Command::Pbx(PbxCommand::Add(_) | PbxCommand::Edit(_)) => {
+            Some("the ledger records the change at that time")
+        }
+        Command::Pbx(PbxCommand::Activation(_)) => {
+            Some("the code is valid from then and the ledger records it at that time")
+        }
+        Command::Pbx(PbxCommand::List { .. } | PbxCommand::Show { .. })
+        | Command::Ledger(LedgerCommand::List { .. }) => Some(SHOWN),
+        Command::Ledger(LedgerCommand::Init { .. } | LedgerCommand::Upgrade { .. }) => {
+            Some("the ledger records its new entries at that time")
+        }
+        Command::Report(ReportCommand::Overdue { notify: false, .. } | ReportCommand::Expiring { .. }) => {
+            Some("the report is as of that time (leases run out, days counted); nothing is written")
+        }
+        _ => None,
     }
 }
 

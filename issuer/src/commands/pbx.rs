@@ -30,6 +30,7 @@ pub fn pbx(ctx: &Ctx, c: &PbxCommand) -> Result<(), Error> {
             csv,
         } => {
             let ledger = ctx.reader()?;
+            let catalog = ctx.catalog()?;
             let now = ctx.now.timestamp();
             let mut rows = Vec::new();
             for row in ledger.queries().pbxs()? {
@@ -40,7 +41,8 @@ pub fn pbx(ctx: &Ctx, c: &PbxCommand) -> Result<(), Error> {
                     })
                     && (state.is_empty() || state.iter().any(|s| state_holds(*s, &st)));
                 if wanted {
-                    rows.push((row, st));
+                    let licensed = registry::licensed(ledger.queries(), &catalog, &row.serial)?;
+                    rows.push(Listed { row, st, licensed });
                 }
             }
             list(&rows, *json, *csv)
@@ -127,7 +129,7 @@ fn add(ctx: &Ctx, a: &PbxAddArgs) -> Result<(), Error> {
         return print_json(&json!({
             "serial": row.serial,
             "hw_serial": hw,
-            "pbx": registry::PbxView::from(&row),
+            "pbx": registry::PbxView::of(&row, None),
         }));
     }
     note(&format!(
@@ -192,8 +194,12 @@ fn edit(ctx: &Ctx, a: &PbxEditArgs) -> Result<(), Error> {
     let at = ctx.now.timestamp();
     let row = session.commit(|w, issuer| {
         let serial = crate::lifecycle::resolve_known_serial(w, &a.serial)?;
-        let current = crate::issuance::in_force(w, &serial)?
-            .map(|r| (crate::issuance::decode_data(&r), r.row.order_json.clone()));
+        let record = crate::issuance::in_force(w, &serial)?;
+        let licensed = record
+            .as_ref()
+            .map(|r| registry::Licensed::of(r, issuer.catalog))
+            .transpose()?;
+        let current = record.map(|r| (crate::issuance::decode_data(&r), r.row.order_json.clone()));
         let current = match current {
             Some((d, o)) => Some((d?, o)),
             None => None,
@@ -217,11 +223,14 @@ fn edit(ctx: &Ctx, a: &PbxEditArgs) -> Result<(), Error> {
         if change != PbxChange::default() {
             w.edit_pbx(&serial, change, at)?;
         }
-        w.pbx(&serial)?
-            .ok_or_else(|| Error::Usage(format!("{serial} is not in the registry")))
+        let row = w
+            .pbx(&serial)?
+            .ok_or_else(|| Error::Usage(format!("{serial} is not in the registry")))?;
+        Ok((row, licensed))
     })?;
+    let (row, licensed) = row;
     if a.json {
-        return print_json(&json!({ "pbx": registry::PbxView::from(&row) }));
+        return print_json(&json!({ "pbx": registry::PbxView::of(&row, licensed.as_ref()) }));
     }
     note(&format!(
         "{}: policy {} ({}); the next license of the PBX carries it",
@@ -232,17 +241,54 @@ fn edit(ctx: &Ctx, a: &PbxEditArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn list(rows: &[(PbxRow, Standing)], json: bool, csv: bool) -> Result<(), Error> {
+/// A PBX `pbx list` lists: its entry, where it stands, and the counts of
+/// its license in force.
+struct Listed {
+    row: PbxRow,
+    st: Standing,
+    licensed: Option<registry::Licensed>,
+}
+
+/// Profile counts as one cell: `NAME=COUNT NAME=COUNT`.
+fn counts_cell(counts: &BTreeMap<String, u32>) -> String {
+    counts
+        .iter()
+        .map(|(n, c)| format!("{n}={c}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Whether two sets of profile counts sell the same users: names
+/// compared without regard to case (`pbx add` keeps them as typed), an
+/// absent profile the same as zero.
+fn same_counts(a: &BTreeMap<String, u32>, b: &BTreeMap<String, u32>) -> bool {
+    let norm = |m: &BTreeMap<String, u32>| -> BTreeMap<String, u32> {
+        m.iter()
+            .filter(|(_, c)| **c > 0)
+            .map(|(n, c)| (n.to_uppercase(), *c))
+            .collect()
+    };
+    norm(a) == norm(b)
+}
+
+fn list(rows: &[Listed], json: bool, csv: bool) -> Result<(), Error> {
     if json {
         return print_json(&serde_json::Value::Array(
             rows.iter()
-                .map(|(r, st)| {
-                    let mut v =
-                        serde_json::to_value(registry::PbxView::from(r)).unwrap_or_default();
-                    st.put_json(&mut v);
-                    v["added_at"] = json!(rfc3339_unix(r.created_at));
-                    v
-                })
+                .map(
+                    |Listed {
+                         row: r,
+                         st,
+                         licensed,
+                     }| {
+                        let mut v =
+                            serde_json::to_value(registry::PbxView::of(r, licensed.as_ref()))
+                                .unwrap_or_default();
+                        st.put_json(&mut v);
+                        v["added_at"] = json!(rfc3339_unix(r.created_at));
+                        v
+                    },
+                )
                 .collect(),
         ));
     }
@@ -263,18 +309,25 @@ fn list(rows: &[(PbxRow, Standing)], json: bool, csv: bool) -> Result<(), Error>
             "added_at",
             "replaced_at",
             "replaced_reason",
+            "license_sequence",
+            "entered_profiles",
+            "entered_storage",
         ])
         .map_err(err)?;
         // Customer, name, model and the catalog's names come from orders
         // and partners' files: no cell runs as a spreadsheet formula.
         let cell = crate::output::csv_cell;
-        for (r, st) in rows {
-            let profiles = r
-                .profile_counts()
-                .iter()
-                .map(|(n, c)| format!("{n}={c}"))
-                .collect::<Vec<_>>()
-                .join(" ");
+        for Listed {
+            row: r,
+            st,
+            licensed,
+        } in rows
+        {
+            let entered = counts_cell(&r.profile_counts());
+            let (profiles, storage) = match licensed {
+                Some(l) => (counts_cell(&l.profiles), l.storage),
+                None => (entered.clone(), r.storage),
+            };
             w.write_record([
                 cell(&r.serial),
                 st.state.as_str().to_owned(),
@@ -284,11 +337,17 @@ fn list(rows: &[(PbxRow, Standing)], json: bool, csv: bool) -> Result<(), Error>
                 cell(&r.platform),
                 cell(&r.cycle),
                 cell(&profiles),
-                r.storage.to_string(),
+                storage.to_string(),
                 cell(&r.policy),
                 rfc3339_unix(r.created_at),
                 st.replaced_at().unwrap_or_default(),
                 cell(st.replaced_reason().unwrap_or_default()),
+                licensed
+                    .as_ref()
+                    .map(|l| l.sequence.to_string())
+                    .unwrap_or_default(),
+                cell(&entered),
+                r.storage.to_string(),
             ])
             .map_err(err)?;
         }
@@ -297,13 +356,13 @@ fn list(rows: &[(PbxRow, Standing)], json: bool, csv: bool) -> Result<(), Error>
             .map_err(|e| Error::Usage(format!("CSV output failed: {e}")))?;
         return print(&String::from_utf8_lossy(&bytes));
     }
-    let labels: Vec<String> = rows.iter().map(|(_, st)| st.label()).collect();
+    let labels: Vec<String> = rows.iter().map(|l| l.st.label()).collect();
     let sw = registry::state_width(labels.iter().map(String::as_str)).max(10);
     let mut text = format!(
         "{:<16} {:<sw$} {:<5} {:<8} {:<14} {:<22} {}\n",
         "SERIAL", "STATE", "PLAT", "CYCLE", "MODEL", "POLICY", "CUSTOMER / PBX"
     );
-    for ((r, _), label) in rows.iter().zip(&labels) {
+    for (Listed { row: r, .. }, label) in rows.iter().zip(&labels) {
         text.push_str(&format!(
             "{:<16} {:<sw$} {:<5} {:<8} {:<14} {:<22} {} / {}\n",
             r.serial,
@@ -348,9 +407,10 @@ fn show(ctx: &Ctx, ledger: &Ledger, serial: &str, json: bool) -> Result<(), Erro
     let drift = registry::policy_drift(&catalog, &row);
     let changes = q.pbx_changes(&serial)?;
     let latest = q.latest(&serial)?;
+    let licensed = registry::licensed(q, &catalog, &serial)?;
     if json {
         let mut v = json!({
-            "pbx": registry::PbxView::from(&row),
+            "pbx": registry::PbxView::of(&row, licensed.as_ref()),
             "added_at": rfc3339_unix(row.created_at),
             "stop_at": schedule.map(|z| rfc3339_unix(z.stop_at)),
             "delete_at": schedule.map(|z| rfc3339_unix(z.delete_at)),
@@ -394,11 +454,44 @@ fn show(ctx: &Ctx, ledger: &Ledger, serial: &str, json: bool) -> Result<(), Erro
         row.platform,
         row.cycle
     ));
-    for (n, c) in row.profile_counts() {
-        text.push_str(&format!("  profile     {n} = {c}\n"));
-    }
-    if row.storage > 0 {
-        text.push_str(&format!("  storage     {} unit(s)\n", row.storage));
+    let entered = row.profile_counts();
+    match &licensed {
+        Some(l) => {
+            for (n, c) in &l.profiles {
+                text.push_str(&format!("  profile     {n} = {c}\n"));
+            }
+            if l.storage > 0 {
+                text.push_str(&format!("  storage     {} unit(s)\n", l.storage));
+            }
+            if !same_counts(&l.profiles, &entered) || l.storage != row.storage {
+                // What the registry kept from the entry, said as such.
+                let mut was = entered
+                    .iter()
+                    .map(|(n, c)| format!("{n} = {c}"))
+                    .collect::<Vec<_>>();
+                if l.storage != row.storage {
+                    was.push(format!("storage {} unit(s)", row.storage));
+                }
+                text.push_str(&format!(
+                    "  entered     {} (as entered; license {} in force has the counts above)\n",
+                    was.join(", "),
+                    l.sequence
+                ));
+            }
+        }
+        None => {
+            for (n, c) in &entered {
+                text.push_str(&format!(
+                    "  profile     {n} = {c} (as entered: no license in force)\n"
+                ));
+            }
+            if row.storage > 0 {
+                text.push_str(&format!(
+                    "  storage     {} unit(s) (as entered: no license in force)\n",
+                    row.storage
+                ));
+            }
+        }
     }
     text.push_str(&format!("  policy      {}", row.policy));
     if let Some(v) = row.values() {

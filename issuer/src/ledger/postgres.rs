@@ -523,7 +523,10 @@ impl PgBackend {
                         .into(),
                 }
             } else {
-                LedgerError::NotFound(path.clone())
+                LedgerError::NotFound {
+                    path: path.clone(),
+                    named_by: None,
+                }
             });
         }
         let mark = self.pg().opt(

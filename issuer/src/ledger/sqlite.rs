@@ -491,7 +491,10 @@ fn check_file(path: &Path) -> Result<(), LedgerError> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(LedgerError::NotFound(path.to_owned()))
+            return Err(LedgerError::NotFound {
+                path: path.to_owned(),
+                named_by: None,
+            })
         }
         Err(_) => {
             return Err(LedgerError::Io {
@@ -500,10 +503,11 @@ fn check_file(path: &Path) -> Result<(), LedgerError> {
             })
         }
     };
-    if !meta.is_file() {
-        return Err(LedgerError::Foreign {
+    if let Some(what) = super::not_a_file(&meta) {
+        return Err(LedgerError::NotAFile {
             path: path.to_owned(),
-            what: "it is not a regular file".into(),
+            what,
+            named_by: None,
         });
     }
     if meta.len() == 0 {

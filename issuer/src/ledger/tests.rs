@@ -240,7 +240,7 @@ fn init_creates_once_and_opens_refuse_what_is_not_a_ledger() {
 
     let missing = f.dir.path().join("none.db");
     for open in [Ledger::open, Ledger::open_read_only] {
-        assert!(matches!(open(&missing), Err(LedgerError::NotFound(_))));
+        assert!(matches!(open(&missing), Err(LedgerError::NotFound { .. })));
         assert!(!missing.exists());
     }
     let empty = f.dir.path().join("empty.db");
@@ -395,7 +395,10 @@ fn savepoint_undoes_a_failed_row_only(f: &Fixture) {
     let failed: Result<(), LedgerError> = w.savepoint(|w| {
         w.append(record("SW-2026-000002", 1, 2))?;
         w.map_hw_serial("HW-1", "SW-2026-000002", samples::T0)?;
-        Err(LedgerError::NotFound("x".into()))
+        Err(LedgerError::NotFound {
+            path: "x".into(),
+            named_by: None,
+        })
     });
     assert!(failed.is_err());
     w.savepoint(|w| w.append(record("SW-2026-000003", 1, 3)).map(|_| ()))
@@ -413,9 +416,13 @@ fn unguarded_says_whether_a_failure_wrote(f: &Fixture) {
     w.unguarded(|w| w.append(record("SW-2026-000001", 1, 1)).map(|_| ()))
         .unwrap();
     // Refused before it set out to write: the transaction goes on.
-    let before: Result<(), Option<LedgerError>> =
-        w.unguarded(|_| Err(LedgerError::NotFound("x".into())));
-    assert!(matches!(before, Err(Some(LedgerError::NotFound(_)))));
+    let before: Result<(), Option<LedgerError>> = w.unguarded(|_| {
+        Err(LedgerError::NotFound {
+            path: "x".into(),
+            named_by: None,
+        })
+    });
+    assert!(matches!(before, Err(Some(LedgerError::NotFound { .. }))));
     // Refused by the fold of a charge line after the lines before it
     // were written: spoiled.
     let lines = |days| {
@@ -955,7 +962,7 @@ fn postgres_init_creates_once_and_opens_refuse_what_is_not_a_ledger() {
     // An empty database holds no ledger.
     for open in [Ledger::open, Ledger::open_read_only] {
         let e = open(&f.path()).unwrap_err();
-        assert!(matches!(e, LedgerError::NotFound(_)), "{e}");
+        assert!(matches!(e, LedgerError::NotFound { .. }), "{e}");
         assert!(e.to_string().contains("tessera ledger init"), "{e}");
     }
     let c = Ledger::init(&f.path(), VENDOR, &f.signer, "alice", samples::T0).unwrap();
@@ -1021,7 +1028,7 @@ fn postgres_init_that_fails_leaves_nothing() {
     // Nothing was left: the database is still empty, and init works.
     assert!(matches!(
         Ledger::open(&f.path()),
-        Err(LedgerError::NotFound(_))
+        Err(LedgerError::NotFound { .. })
     ));
     Ledger::init(&f.path(), VENDOR, &f.signer, "alice", samples::T0).unwrap();
 }
@@ -1125,7 +1132,7 @@ fn migrate_refuses_a_source_that_does_not_verify() {
     // Nothing was created.
     assert!(matches!(
         Ledger::open(&target.path()),
-        Err(LedgerError::NotFound(_))
+        Err(LedgerError::NotFound { .. })
     ));
 }
 

@@ -195,3 +195,77 @@ fn text_fields_are_refused_naming_the_field() {
         assert!(e.to_string().contains(field), "{field}: {e}");
     }
 }
+
+/// The error reading `text` as the order file `o.toml` (written to a
+/// temporary folder, read as `tessera issue --order` reads it).
+fn load_error(name: &str, text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    let e = Order::load(&path).unwrap_err().to_string();
+    e.replace(&dir.path().display().to_string(), "DIR")
+}
+
+const HEAD: &str = "customer = \"A\"\nplatform = \"hw\"\ncycle = \"yearly\"\n";
+
+#[test]
+fn order_file_errors_name_the_file_the_field_and_what_is_expected() {
+    let hint = "; `tessera catalog example-order` prints an order with every field, each explained";
+    let cases = [
+        (
+            "platform = \"hw\"\ncycle = \"yearly\"\nterm_start = \"2026-01-01\"\n".to_owned(),
+            "order DIR/o.toml, line 1: the required field `customer` is missing",
+        ),
+        (
+            format!("{HEAD}term_start = \"2026-01-01\"\n[profiles]\nPBX-BASIC = \"ten\"\n"),
+            "order DIR/o.toml, line 6: field `profiles.PBX-BASIC`: expected a whole number (0 or more, no quotes), found the text \"ten\"",
+        ),
+        (
+            format!("{HEAD}term_start = \"2026-01-01\"\nusers = 3\n"),
+            "order DIR/o.toml, line 5: unknown field `users` (known here: customer, pbx_name, model,",
+        ),
+        (
+            format!("{}term_start = \"2026-01-01\"\n", HEAD.replace("yearly", "weekly")),
+            "order DIR/o.toml, line 3: field `cycle`: `weekly` is not one of: monthly, yearly, 5y, lifetime",
+        ),
+        (
+            format!("{HEAD}term_start = \"2026-13-01\"\n"),
+            "order DIR/o.toml, line 4: field `term_start`: `2026-13-01` is not a date or time",
+        ),
+        (
+            format!("{HEAD}term_start = \"2026-01-01\"\n[services.sound-pack]\nstart = \"soon\"\n"),
+            "order DIR/o.toml, line 6: field `services.sound-pack.start`: `soon` is not a date or time",
+        ),
+        (
+            format!("{HEAD}term_start = 2026-01-01\n"),
+            "order DIR/o.toml, line 4: field `term_start`: expected text in double quotes, found a table, or a date without double quotes",
+        ),
+        (
+            format!("{HEAD}term_start = \"2026-01-01\"\n[features]\nivr = \"x\"\n"),
+            "order DIR/o.toml, line 6: field `features.ivr`: expected a quantity",
+        ),
+    ];
+    for (text, says) in cases {
+        let e = load_error("o.toml", &text);
+        assert!(e.starts_with(says), "{e}\nshould start with\n{says}");
+        assert!(e.ends_with(hint), "{e}");
+        assert!(!e.contains("issuer/examples"), "{e}");
+    }
+    let e = load_error(
+        "o.json",
+        "{\"customer\": \"A\", \"platform\": \"hw\", \"cycle\": \"yearly\", \"term_start\": \"2026-01-01\", \"userz\": 1}",
+    );
+    assert!(
+        e.starts_with("order DIR/o.json, line 1: unknown field `userz` (known here: customer,"),
+        "{e}"
+    );
+    assert!(!e.contains("column"), "{e}");
+}
+
+#[test]
+fn the_example_order_printed_is_one_that_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("order.toml");
+    std::fs::write(&path, crate::order::EXAMPLE).unwrap();
+    Order::load(&path).unwrap().resolve(&catalog()).unwrap();
+}
