@@ -1527,8 +1527,41 @@ pub fn renew_online(
     request: &RequestData,
     now: DateTime<Utc>,
 ) -> Result<Issued, Error> {
+    renew_online_gated(w, issuer, request, now, |_| Ok::<(), Error>(()))
+}
+
+/// [`renew_online`] with a last check of the caller's: `before_signing`
+/// is called with the PBX's SW serial once every rule allowed the renewal
+/// (the request's device key first, so only the PBX's own device ever
+/// reaches it) and before the license is signed. Its error is returned as
+/// it is, with nothing signed or appended (a registry entry made for a
+/// PBX that predates the registry is the caller's savepoint to undo): the
+/// service refuses there a renewal whose PBX spent its renewal budget,
+/// without telling anyone else that it did, and without a signature for
+/// a chatty device.
+///
+/// # Errors
+/// Those of [`renew_online`], and `before_signing`'s.
+pub fn renew_online_gated<E: From<Error>>(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    request: &RequestData,
+    now: DateTime<Utc>,
+    before_signing: impl FnOnce(&str) -> Result<(), E>,
+) -> Result<Issued, E> {
     let key = unanswered_nonce(w, request)?;
-    renew_keyed(w, issuer, request, now, Some(&key), KeyFlags::default())
+    let keys = KeyFlags::default();
+    let planned = plan_renewal(w, issuer, request, now, keys)?;
+    before_signing(&planned.data.serial)?;
+    Ok(record_renewal(
+        w,
+        issuer,
+        request,
+        now,
+        Some(&key),
+        keys,
+        planned,
+    )?)
 }
 
 /// The first activation of a PBX the registry knows, asked by its device
@@ -1692,6 +1725,32 @@ fn renew_keyed(
     idem_key: Option<&str>,
     keys: KeyFlags,
 ) -> Result<Issued, Error> {
+    let planned = plan_renewal(w, issuer, request, now, keys)?;
+    record_renewal(w, issuer, request, now, idem_key, keys, planned)
+}
+
+/// A renewal every rule allowed, not yet signed ([`plan_renewal`]).
+struct PlannedRenewal {
+    /// The license to sign.
+    data: LicenseData,
+    /// The order of the license it renews.
+    order_json: String,
+    /// How the request's device key stands with the binding.
+    standing: KeyStanding,
+    warnings: Vec<Warning>,
+}
+
+/// Everything of [`renew`] before the license is signed: who asks (the
+/// device key first), the PBX's state, the new term and sequence.
+/// Signs nothing and writes nothing but the registry entry of a PBX that
+/// predates the registry ([`pbx_policy`]).
+fn plan_renewal(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    request: &RequestData,
+    now: DateTime<Utc>,
+    keys: KeyFlags,
+) -> Result<PlannedRenewal, Error> {
     let serial = request_serial(w, request)?.ok_or(PolicyError::NotActivated)?;
     // Who asks is checked before anything about the PBX is told: a
     // request signed by a key the binding never used hears that, and only
@@ -1733,12 +1792,36 @@ fn renew_keyed(
     stamp_issue(&mut data, now.timestamp());
     data.id = random_id()?;
     data.sequence = w.next_sequence(&serial)?;
+    Ok(PlannedRenewal {
+        data,
+        order_json: latest.row.order_json.clone(),
+        standing,
+        warnings,
+    })
+}
+
+/// Signs and records a [`plan_renewal`], recording `idem_key` with it.
+fn record_renewal(
+    w: &mut Writer<'_>,
+    issuer: &Issuer<'_>,
+    request: &RequestData,
+    now: DateTime<Utc>,
+    idem_key: Option<&str>,
+    keys: KeyFlags,
+    planned: PlannedRenewal,
+) -> Result<Issued, Error> {
+    let PlannedRenewal {
+        data,
+        order_json,
+        standing,
+        warnings,
+    } = planned;
     let bytes = sign(issuer, &data)?;
     let record = w.append(record_for(
         &data,
         bytes,
         Action::Renew,
-        latest.row.order_json.clone(),
+        order_json,
         idem_key,
         Some(request.device_key),
     ))?;
@@ -1746,7 +1829,7 @@ fn renew_keyed(
         w,
         standing,
         keys.retire_others,
-        (&serial, data.sequence),
+        (&data.serial, data.sequence),
         &request.device_key,
         now.timestamp(),
     )?;

@@ -18,6 +18,14 @@
 //! same bucket as by its SW serial. A request that finds the bucket empty
 //! is rolled back to its savepoint; a token taken for a batch whose commit
 //! fails is given back.
+//!
+//! The bucket is also looked at, and only here, before a renewal is
+//! signed: once the rules found the request signed by the PBX's own
+//! device key and would answer it ([`issuance::renew_online_gated`]). So
+//! a PBX's own device that asks too often costs no signature, and a
+//! request signed by any other key gets the rules' answer (byte for byte
+//! the same whatever the budget): it cannot tell a PBX that renewed lately
+//! from one that did not.
 
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -53,6 +61,12 @@ impl From<LedgerError> for Refusal {
     }
 }
 
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Self {
+        Self::Rules(Arc::new(e))
+    }
+}
+
 /// Set once the ledger is found modified outside tessera (or otherwise
 /// not holding what tessera wrote, [`LedgerError::is_integrity`]): from
 /// then on the ledger thread answers every device job with that error
@@ -77,18 +91,37 @@ enum Rule {
 }
 
 impl Rule {
+    /// Runs the rule. A renewal whose PBX has no token left in
+    /// `per_serial` is refused once the rules found the request to be the
+    /// PBX's own device's, before anything is signed
+    /// ([`issuance::renew_online_gated`]): a request signed by any other
+    /// key gets the rules' answer whatever the budget, and the PBX's own
+    /// chatty device costs no signature. (The token is taken after the
+    /// rule, for an answered request only.)
     fn run(
         &self,
         w: &mut tessera_issuer::ledger::Writer<'_>,
         issuer: &Issuer<'_>,
         request: &RequestData,
         now: DateTime<Utc>,
-    ) -> Result<Issued, Error> {
+        per_serial: &RateLimiter<String>,
+    ) -> Result<Issued, Refusal> {
         match self {
-            Self::Renew => issuance::renew_online(w, issuer, request, now),
-            Self::Activate(code) => {
-                issuance::activate_online(w, issuer, request, now, code.as_ref())
-            }
+            Self::Renew => issuance::renew_online_gated(w, issuer, request, now, |serial| {
+                per_serial
+                    .peek(&serial.to_owned(), Instant::now())
+                    .map_err(|wait| Refusal::Budget {
+                        serial: serial.to_owned(),
+                        wait,
+                    })
+            }),
+            Self::Activate(code) => Ok(issuance::activate_online(
+                w,
+                issuer,
+                request,
+                now,
+                code.as_ref(),
+            )?),
         }
     }
 }
@@ -280,9 +313,7 @@ fn answer(parts: &mut Parts, batch: &mut Vec<Job>, shared: &Shared<'_>) {
         let mut w = parts.ledger.writer(&parts.signer, &parts.operator)?;
         for (request, now, _, rule) in &renewals {
             let a = w.savepoint(|w| {
-                let issued = rule
-                    .run(w, &issuer, request, *now)
-                    .map_err(|e| Refusal::Rules(Arc::new(e)))?;
+                let issued = rule.run(w, &issuer, request, *now, per_serial)?;
                 let serial = &issued.record.row.serial;
                 per_serial
                     .check(serial, Instant::now())

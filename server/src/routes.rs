@@ -43,14 +43,6 @@ pub struct App {
     pub(crate) freshness: u32,
     pub(crate) limits: Limits,
     pub(crate) per_address: RateLimiter<IpAddr>,
-    /// The renewal budget of each PBX, keyed by its SW serial. Only the
-    /// ledger thread takes tokens, for requests it answers with a license
-    /// (see [`crate::commit`]); a handler only peeks, to refuse early a
-    /// request naming a SW serial whose budget its own answered requests
-    /// spent. So rotating device keys gains nothing, and no refusal
-    /// (forged, replayed, already activated ...) spends the budget of the
-    /// PBX it names: those are bounded by the per-address limit.
-    pub(crate) per_serial: Arc<RateLimiter<String>>,
     /// The metrics.
     pub metrics: Arc<Metrics>,
     /// Set once the ledger was found modified outside tessera.
@@ -423,18 +415,10 @@ async fn device_request(
     }
     let now = app.clock.now();
     let request = decode(&raw, media, now.timestamp(), app.freshness)?;
-    // Only answered requests empty a bucket, so a request naming a SW
-    // serial whose bucket is empty would be refused by the ledger thread
-    // too: refuse it here without signing anything. A request naming only
-    // a HW serial is checked there, against its SW serial's bucket.
-    // Not for an activation: its answer to anyone but the PBX's own device
-    // must not tell a PBX that renews often from one that never did (the
-    // ledger thread checks the budget of an activation it answers).
-    if let (Some(serial), Op::Renew) = (&request.serial, &op) {
-        if let Err(wait) = app.per_serial.peek(serial, Instant::now()) {
-            return Err(budget_spent(serial, wait));
-        }
-    }
+    // The renewal budget is not looked at here: only the ledger thread
+    // can tell the PBX's own device from a forger, and a forger must get
+    // the same answer whether or not the PBX renewed lately (see
+    // `crate::commit`).
     let (reply, rx) = oneshot::channel();
     let request = Box::new(request);
     let job = match op {

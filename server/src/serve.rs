@@ -98,12 +98,14 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
     let metrics = Arc::new(Metrics::default());
     let open = Box::new(move || Settings::open_parts(&ctx, &key));
     let halted = crate::commit::Halt::default();
+    // The renewal budget of each PBX, by its SW serial: only the ledger
+    // thread looks at it (see `crate::commit`), never a handler, which
+    // cannot tell the PBX's own device from a forger.
     let per_serial = Arc::new(RateLimiter::new(limits.per_serial));
     let (worker, jobs) = tokio::task::spawn_blocking({
         let metrics = Arc::clone(&metrics);
         let halt = Arc::clone(&halted);
         let max_batch = limits.max_batch;
-        let per_serial = Arc::clone(&per_serial);
         move || Worker::start(open, max_batch, metrics, halt, per_serial)
     })
     .await
@@ -119,7 +121,6 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         clock,
         freshness,
         per_address: RateLimiter::new(limits.per_address),
-        per_serial,
         limits: limits.clone(),
         metrics: Arc::clone(&metrics),
         halted,

@@ -364,6 +364,7 @@ on_both_backends!(
     an_appliance_has_one_budget_by_either_serial,
     a_forged_renewal_learns_nothing_of_the_pbx_state,
     a_renewal_tells_no_serial_without_a_license_from_another,
+    a_forged_renewal_cannot_tell_a_spent_budget,
 );
 
 /// Limits with a renewal budget of `burst` (1/h: nothing refills during a
@@ -513,6 +514,45 @@ fn forged_copies_get_nothing_and_spend_no_budget(v: &Vendor) {
         text.contains("tessera_requests_total{route=\"renew\",outcome=\"unknown-device-key\"} 20"),
         "{text}"
     );
+    stop(&rt, server);
+}
+
+/// Requests for the PBX that its device did not sign (a copy re-signed
+/// with a throwaway key, another device) get the same answer, byte for
+/// byte, before and after the PBX's own device spent its renewal budget:
+/// only that device hears that it asks too often.
+fn a_forged_renewal_cannot_tell_a_spent_budget(v: &Vendor) {
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let (server, c) = serve(v, &rt, now, budget_of(2));
+    let before = v.history().len();
+    let probes = [
+        forged(&v.serial, now, 100, 0xb1),
+        other_device(&v.serial, now, 101),
+    ];
+    let full: Vec<_> = probes.iter().map(|p| c.renew(p)).collect();
+    let (status, ct, body) = &full[0];
+    assert_eq!(
+        problem(*status, ct, body),
+        (403, "unknown-device-key".into())
+    );
+    assert_eq!(c.renew(&renewal(&v.serial, now, 1)).0, 200);
+    assert_eq!(c.renew(&renewal(&v.serial, now, 2)).0, 200);
+    let (status, ct, body) = c.renew(&renewal(&v.serial, now, 3));
+    assert_eq!(problem(status, &ct, &body), (429, "rate-limited".into()));
+    let spent: Vec<_> = probes.iter().map(|p| c.renew(p)).collect();
+    for (n, (full, spent)) in full.iter().zip(&spent).enumerate() {
+        assert_eq!(
+            full,
+            spent,
+            "probe {n}: {} / {}",
+            String::from_utf8_lossy(&full.2),
+            String::from_utf8_lossy(&spent.2)
+        );
+    }
+    assert_eq!(v.history().len(), before + 2);
+    let m = server.metrics();
+    assert_eq!(m.count("renew", "rate-limited"), 1);
     stop(&rt, server);
 }
 

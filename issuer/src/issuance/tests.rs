@@ -1125,6 +1125,41 @@ fn unknown_key(e: &Error, serial: &str) {
     assert_eq!(e.exit_code(), crate::error::EXIT_POLICY);
 }
 
+/// The service's last check ([`renew_online_gated`]) is reached only by
+/// a request the rules would answer: never by a forged copy, whose answer
+/// so cannot depend on it, and its refusal leaves nothing recorded.
+#[test]
+fn an_online_renewal_asks_its_gate_only_for_the_bound_device() {
+    let (mut f, serial, r) = licensed_with_renewal_request();
+    let mut asked: Vec<String> = Vec::new();
+    let e = f
+        .run(|w, i| {
+            renew_online_gated(w, i, &forged(&r, 0x61), t("2026-01-03"), |s| {
+                asked.push(s.to_owned());
+                Err(Error::Usage("closed".into()))
+            })
+        })
+        .unwrap_err();
+    unknown_key(&e, &serial);
+    assert!(asked.is_empty(), "{asked:?}");
+    let before = latest_sequence(&f, &serial);
+    let e = f
+        .run(|w, i| {
+            renew_online_gated(w, i, &r, t("2026-01-03"), |s| {
+                asked.push(s.to_owned());
+                Err(Error::Usage("closed".into()))
+            })
+        })
+        .unwrap_err();
+    assert!(matches!(&e, Error::Usage(m) if m == "closed"), "{e:?}");
+    assert_eq!(asked, vec![serial.clone()]);
+    assert_eq!(latest_sequence(&f, &serial), before);
+    let renewed = f
+        .run(|w, i| renew_online_gated(w, i, &r, t("2026-01-03"), |_| Ok::<(), Error>(())))
+        .unwrap();
+    assert_eq!(renewed.license.sequence, before + 1);
+}
+
 #[test]
 fn a_forged_copy_gets_no_renewal_and_no_change() {
     let (mut f, serial, r) = licensed_with_renewal_request();
