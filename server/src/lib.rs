@@ -9,11 +9,11 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`routes`] | `POST /v1/renew`, `GET /healthz`, `/readyz`, `/metrics` |
+//! | [`routes`] | `POST /v1/renew`, `POST /v1/activate`, `GET /healthz`, `/readyz`; `GET /metrics` on its own listener |
 //! | [`problem`] | refusals as RFC 9457 `application/problem+json` |
 //! | `commit` | group commit: one ledger thread, one commit per batch |
 //! | [`limits`] | body size, rate limits per address and serial, timeouts |
-//! | [`metrics`] | Prometheus text |
+//! | [`metrics`] | Prometheus text, served only on [`Settings::metrics_listen`] (plain HTTP, loopback or an admin network), never on the devices' listener |
 //! | [`tls`] | rustls from PEM certificate and key files |
 //! | [`serve`] | the accept loop, TLS handshakes, graceful shutdown |
 //!
@@ -104,6 +104,11 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// Allow plain HTTP on a non-loopback address.
     pub insecure_http: bool,
+    /// Where to serve the metrics (`GET /metrics`, Prometheus text, plain
+    /// HTTP, no authentication): a loopback address or one on an admin
+    /// network. `None` serves them nowhere; the devices' listener never
+    /// does (the outcome counters are the operator's, not the public's).
+    pub metrics_listen: Option<SocketAddr>,
     /// The issuer's settings: configuration, ledger, catalog, operator.
     pub ctx: Ctx,
     /// The signing key (passphrase from a file or `TESSERA_PASSPHRASE`,
@@ -127,6 +132,15 @@ impl Settings {
         if self.tls.is_none() && !self.insecure_http && !self.listen.ip().is_loopback() {
             return Err(Error::Usage(format!(
                 "refusing plain HTTP on {}: give --tls-cert FILE and --tls-key FILE, listen on loopback (127.0.0.1), or pass --insecure-http behind a TLS-terminating proxy",
+                self.listen
+            )));
+        }
+        if self
+            .metrics_listen
+            .is_some_and(|m| m == self.listen && m.port() != 0)
+        {
+            return Err(Error::Usage(format!(
+                "--metrics-listen {} is the address of --listen: give the metrics an address of their own (e.g. 127.0.0.1:9464)",
                 self.listen
             )));
         }

@@ -35,7 +35,11 @@ Routes:
   GET  /readyz     the ledger answers (503 once the ledger was found
                    modified outside tessera, until a restart: run
                    `tessera ledger verify`, restore from a backup)
-  GET  /metrics    Prometheus text
+
+Metrics: only with --metrics-listen ADDR, on that address alone, in plain
+HTTP without authentication: GET /metrics (Prometheus text, the outcome
+counters of every renewal and activation). Bind it to loopback or an
+admin network; the devices' listener answers /metrics with 404.
 
 The signing key's passphrase comes from --passphrase-file FILE or the
 environment (TESSERA_PASSPHRASE), never from a prompt or an option.
@@ -51,7 +55,8 @@ Examples:
       --passphrase-file /run/credentials/tessera-server.service/passphrase \\
       --keyring /srv/tessera/keyring.toml --operator tessera-server \\
       --tls-cert /etc/tessera/tls/cert.pem --tls-key /etc/tessera/tls/key.pem
-  tessera-server --listen 127.0.0.1:8080 ...     plain HTTP on loopback (a local trial)";
+  tessera-server --listen 127.0.0.1:8080 ...     plain HTTP on loopback (a local trial)
+  tessera-server --metrics-listen 127.0.0.1:9464 ...   metrics for a local Prometheus";
 
 /// The tessera online license service: connected PBXs renew over HTTPS.
 #[derive(Parser, Debug)]
@@ -91,6 +96,9 @@ struct Cli {
     /// terminates TLS).
     #[arg(long, conflicts_with = "tls_cert")]
     insecure_http: bool,
+    /// Serve the Prometheus metrics (GET /metrics, plain HTTP, no authentication) on this address only, e.g. 127.0.0.1:9464 (loopback or an admin network); without it they are served nowhere.
+    #[arg(long, env = "TESSERA_SERVER_METRICS_LISTEN", value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
     /// How far a request's creation time may be from the server's clock.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
     freshness: u32,
@@ -160,6 +168,7 @@ fn settings(cli: Cli) -> Result<Settings, Error> {
             .zip(cli.tls_key)
             .map(|(cert, key)| TlsFiles { cert, key }),
         insecure_http: cli.insecure_http,
+        metrics_listen: cli.metrics_listen,
         ctx,
         key: cli.key,
         freshness: cli.freshness,
@@ -170,6 +179,9 @@ fn settings(cli: Cli) -> Result<Settings, Error> {
 
 async fn run(running: tessera_server::Running) -> Result<(), Error> {
     eprintln!("tessera-server: listening on {}", running.url());
+    if let Some(url) = running.metrics_url() {
+        eprintln!("tessera-server: metrics on {url}");
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| Error::Usage(format!("cannot watch for SIGTERM: {e}")))?;
     tokio::select! {

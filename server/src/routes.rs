@@ -56,10 +56,18 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/activate", post(activate))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&app), guard))
         .with_state(app)
+}
+
+/// The router of the metrics listener (`--metrics-listen`): `GET
+/// /metrics` and nothing else.
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .fallback(metrics_not_found)
+        .with_state(metrics)
 }
 
 /// The metrics' name of a path.
@@ -69,7 +77,6 @@ fn route_name(path: &str) -> &'static str {
         "/v1/activate" => "activate",
         "/healthz" => "healthz",
         "/readyz" => "readyz",
-        "/metrics" => "metrics",
         _ => "other",
     }
 }
@@ -117,7 +124,14 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
 async fn not_found() -> Problem {
     Problem::new(
         Kind::NotFound,
-        "no such resource; the service answers POST /v1/renew, POST /v1/activate, GET /healthz, /readyz and /metrics",
+        "no such resource; the service answers POST /v1/renew, POST /v1/activate, GET /healthz and /readyz",
+    )
+}
+
+async fn metrics_not_found() -> Problem {
+    Problem::new(
+        Kind::NotFound,
+        "no such resource; the metrics listener (--metrics-listen) answers GET /metrics only",
     )
 }
 
@@ -160,13 +174,13 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
+async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        app.metrics.render(),
+        metrics.render(),
     )
         .into_response()
 }

@@ -2,7 +2,8 @@
 //! (bounded in number, header read timeout), and the graceful shutdown:
 //! stop accepting, let requests in flight finish (they are answered only
 //! once their licenses are committed), then let the ledger thread finish
-//! what it has and stop.
+//! what it has and stop. The metrics, when asked for, have a listener of
+//! their own (plain HTTP, one request per connection).
 
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -34,6 +35,8 @@ pub struct Running {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     metrics: Arc<Metrics>,
+    /// The metrics listener's address and task, when asked for.
+    metrics_listener: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl Running {
@@ -59,6 +62,15 @@ impl Running {
         &self.metrics
     }
 
+    /// The URL of its metrics (`http://127.0.0.1:PORT/metrics`), when
+    /// [`Settings::metrics_listen`] asked for them.
+    #[must_use]
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics_listener
+            .as_ref()
+            .map(|(addr, _)| format!("http://{addr}/metrics"))
+    }
+
     /// Asks for a graceful shutdown (what SIGTERM does); [`Running::wait`]
     /// returns once it is done.
     pub fn shutdown(&self) {
@@ -68,6 +80,9 @@ impl Running {
     /// Waits until the server has stopped.
     pub async fn wait(self) {
         let _ = self.task.await;
+        if let Some((_, task)) = self.metrics_listener {
+            let _ = task.await;
+        }
     }
 }
 
@@ -84,6 +99,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         listen,
         tls,
         insecure_http: _,
+        metrics_listen,
         ctx,
         key,
         freshness,
@@ -116,6 +132,19 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Usage(format!("cannot listen on {listen}: {e}")))?;
+    let metrics_listener = match metrics_listen {
+        Some(at) => {
+            let cannot = |e: std::io::Error| {
+                Error::Usage(format!(
+                    "cannot listen on {at} for the metrics (--metrics-listen): {e}"
+                ))
+            };
+            let l = TcpListener::bind(at).await.map_err(cannot)?;
+            let a = l.local_addr().map_err(cannot)?;
+            Some((l, a))
+        }
+        None => None,
+    };
     let app = Arc::new(App {
         jobs,
         clock,
@@ -127,6 +156,15 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
     });
     let (stop, stopped) = watch::channel(false);
     let tls = acceptor.is_some();
+    let metrics_listener = metrics_listener.map(|(l, a)| {
+        let task = tokio::spawn(serve_metrics(
+            l,
+            Arc::clone(&metrics),
+            stop.subscribe(),
+            limits.handshake_timeout,
+        ));
+        (a, task)
+    });
     let task = tokio::spawn(serve(listener, acceptor, app, limits, stopped, worker));
     Ok(Running {
         addr,
@@ -134,7 +172,57 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         stop,
         task,
         metrics,
+        metrics_listener,
     })
+}
+
+/// Most connections to the metrics listener at once (a scraper or two).
+const METRICS_CONNECTIONS: usize = 16;
+
+/// The metrics listener: `GET /metrics` in plain HTTP, one request per
+/// connection, each connection done within `timeout`; it stops accepting
+/// on shutdown.
+async fn serve_metrics(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    mut stopped: watch::Receiver<bool>,
+    timeout: Duration,
+) {
+    let router = crate::routes::metrics_router(metrics);
+    let connections = Arc::new(Semaphore::new(METRICS_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&connections).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stopped.changed() => break,
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    eprintln!("tessera-server: accept failed on the metrics listener: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped.changed() => break,
+        };
+        let router = router.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                router.clone().oneshot(req)
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeout)
+                .keep_alive(false)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(timeout, conn).await;
+        });
+    }
 }
 
 async fn serve(

@@ -219,6 +219,7 @@ impl TestVendor {
                 key: self.pki.key.clone(),
             }),
             insecure_http: false,
+            metrics_listen: None,
             ctx,
             key: tessera_issuer::cli::KeyArgs {
                 key: vec![self.dir.join("signing.pem")],

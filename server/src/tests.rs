@@ -509,11 +509,7 @@ fn forged_copies_get_nothing_and_spend_no_budget(v: &Vendor) {
     let (status, ct, body) = c.renew(&renewal(&v.serial, now, 3));
     assert_eq!(problem(status, &ct, &body), (429, "rate-limited".into()));
     assert_eq!(v.history().len(), before + 2);
-    let (_, text) = c.get("/metrics");
-    assert!(
-        text.contains("tessera_requests_total{route=\"renew\",outcome=\"unknown-device-key\"} 20"),
-        "{text}"
-    );
+    assert_eq!(server.metrics().count("renew", "unknown-device-key"), 20);
     stop(&rt, server);
 }
 
@@ -702,11 +698,77 @@ fn refuses_unknown_replaced_and_bad_input_with_problems(v: &Vendor) {
     let (status, text) = c.get("/readyz");
     assert_eq!(status, 200);
     assert!(text.contains("ledger_entries"), "{text}");
+    // The metrics are not the devices' to read (`--metrics-listen`).
     let (status, text) = c.get("/metrics");
-    assert_eq!(status, 200);
-    assert!(text.contains("tessera_requests_total{route=\"renew\",outcome=\"replaced\"} 1"));
-    assert!(text.contains("tessera_ledger_commit_seconds_count"));
+    assert_eq!(status, 404, "{text}");
+    assert!(!text.contains("tessera_requests_total"), "{text}");
+    assert_eq!(server.metrics().count("renew", "replaced"), 1);
+    assert!(server
+        .metrics()
+        .render()
+        .contains("tessera_ledger_commit_seconds_count"));
     stop(&rt, server);
+}
+
+/// The metrics are served on the listener the operator asked for, in plain
+/// HTTP, and nowhere else: the devices' listener answers `/metrics` as any
+/// unknown path, and without `--metrics-listen` there is none.
+#[test]
+fn metrics_only_on_their_own_listener() {
+    let v = Vendor::new();
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let mut s = v.settings(Clock::manual(now), no_limits());
+    s.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let server = rt.block_on(start(s)).unwrap();
+    let c = Client::new(&v.pki, server.url());
+    assert_eq!(c.renew(&renewal(&v.serial, now, 1)).0, 200);
+    let (status, ct, body) = c.renew(&forged(&v.serial, now, 2, 0x33));
+    assert_eq!(
+        problem(status, &ct, &body),
+        (403, "unknown-device-key".into())
+    );
+
+    let (status, text) = c.get("/metrics");
+    assert_eq!(status, 404, "{text}");
+    let p: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(p["code"], "not-found", "{text}");
+    assert!(
+        !p["detail"].as_str().unwrap().contains("/metrics"),
+        "{text}"
+    );
+
+    let url = server.metrics_url().unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let agent = testing::client(&v.pki).unwrap();
+    let mut r = agent.get(&url).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let ct = r.headers().get("content-type").unwrap().to_str().unwrap();
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    let text = r.body_mut().read_to_string().unwrap();
+    for line in [
+        "tessera_requests_total{route=\"renew\",outcome=\"ok\"} 1",
+        "tessera_requests_total{route=\"renew\",outcome=\"unknown-device-key\"} 1",
+        "tessera_requests_total{route=\"other\",outcome=\"not-found\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+    }
+    let base = url.trim_end_matches("/metrics");
+    for path in ["/healthz", "/v1/renew", "/"] {
+        let r = agent.get(format!("{base}{path}")).call().unwrap();
+        assert_eq!(r.status().as_u16(), 404, "{path}");
+    }
+    stop(&rt, server);
+
+    let (server, _) = serve(&v, &rt, now, no_limits());
+    assert_eq!(server.metrics_url(), None);
+    stop(&rt, server);
+
+    let mut s = v.settings(Clock::manual(now), no_limits());
+    s.listen = "127.0.0.1:8443".parse().unwrap();
+    s.metrics_listen = Some(s.listen);
+    let e = s.check().unwrap_err().to_string();
+    assert!(e.contains("--metrics-listen"), "{e}");
 }
 
 #[test]

@@ -97,6 +97,7 @@ impl Service {
                 key: self.pki.key.clone(),
             }),
             insecure_http: false,
+            metrics_listen: None,
             ctx: Ctx::with_config(global, Config::default().with_env(|_| None)).unwrap(),
             key: KeyArgs {
                 key: vec![self.key.clone()],
