@@ -157,13 +157,29 @@ pub fn code_opens(
     code: Option<&ActivationCode>,
     now: DateTime<Utc>,
 ) -> Result<bool, Error> {
+    let latest = w.latest(serial)?;
+    code_opens_after(w, serial, code, now, latest.as_ref())
+}
+
+/// [`code_opens`] for a serial whose latest license is `latest` (read by
+/// the caller, so an activation reads it once).
+///
+/// # Errors
+/// [`Error::Ledger`].
+pub(crate) fn code_opens_after(
+    w: &Writer<'_>,
+    serial: &str,
+    code: Option<&ActivationCode>,
+    now: DateTime<Utc>,
+    latest: Option<&crate::ledger::Record>,
+) -> Result<bool, Error> {
     let open = open_code(w, serial)?;
     let (expected, until, entry) = open.unwrap_or(([0u8; 32], i64::MIN, i64::MAX));
     // A missing code is compared too, with a digest no code has, so that
     // the work done does not tell "no code" from "wrong code".
     let given = code.map_or([0xffu8; 32], ActivationCode::digest);
     let matches = bool::from(given.ct_eq(&expected));
-    let used = w.latest(serial)?.is_some_and(|r| r.id > entry);
+    let used = latest.is_some_and(|r| r.id > entry);
     Ok(open.is_some() && code.is_some() && matches && !used && now.timestamp() < until)
 }
 

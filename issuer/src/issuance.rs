@@ -644,8 +644,18 @@ pub(crate) fn check_device(
 /// # Errors
 /// [`Error::Ledger`].
 pub(crate) fn binding_start(w: &Writer<'_>, serial: &str) -> Result<u32, Error> {
-    let by_events = w
-        .events(serial)?
+    Ok(binding_start_of(
+        &w.events(serial)?,
+        &w.replaced_bindings(serial)?,
+    ))
+}
+
+/// [`binding_start`] from the serial's events and replaced bindings.
+fn binding_start_of(
+    events: &[crate::ledger::Event],
+    replaced: &[crate::ledger::ReplacedBinding],
+) -> u32 {
+    let by_events = events
         .iter()
         .filter_map(|e| match e.kind.as_str() {
             "replace" => Some(e.sequence),
@@ -661,12 +671,8 @@ pub(crate) fn binding_start(w: &Writer<'_>, serial: &str) -> Result<u32, Error> 
             _ => None,
         })
         .max();
-    let by_replaced = w
-        .replaced_bindings(serial)?
-        .iter()
-        .map(|b| b.replaced_by)
-        .max();
-    Ok(by_events.max(by_replaced).unwrap_or(1))
+    let by_replaced = replaced.iter().map(|b| b.replaced_by).max();
+    by_events.max(by_replaced).unwrap_or(1)
 }
 
 /// The journal event that withdraws a binding's device keys
@@ -697,19 +703,11 @@ pub(crate) struct BindingKeys {
 /// [`Error::Ledger`].
 pub(crate) fn binding_keys(w: &Writer<'_>, serial: &str, from: u32) -> Result<BindingKeys, Error> {
     let events = w.events(serial)?;
-    let voided: Vec<u32> = events
-        .iter()
-        .filter(|e| e.kind == "void")
-        .filter_map(|e| e.detail.get("voided_sequence")?.as_u64())
-        .filter_map(|s| u32::try_from(s).ok())
-        .collect();
-    let retired_before = events
-        .iter()
-        .filter(|e| e.kind == RETIRE_KEYS && !voided.contains(&e.sequence))
-        .map(|e| e.sequence)
-        .max();
-    // Keys of licenses before a retirement no longer count.
-    let floor = retired_before.map_or(from, |r| r.max(from));
+    let KeyFloor {
+        voided,
+        retired_before,
+        floor,
+    } = key_floor(&events, from);
     // Every renewal asks this: the distinct keys, unless a license from
     // the floor on was voided (rare), which needs each license's key.
     let (recorded, keys) = if voided.iter().any(|v| *v >= floor) {
@@ -733,6 +731,39 @@ pub(crate) fn binding_keys(w: &Writer<'_>, serial: &str, from: u32) -> Result<Bi
         recorded: recorded || retired_before.is_some_and(|r| r >= from),
         keys,
     })
+}
+
+/// Where the keys of a binding from sequence `from` on start to count
+/// ([`binding_keys`]).
+struct KeyFloor {
+    /// The sequences of voided licenses.
+    voided: Vec<u32>,
+    /// The latest [`RETIRE_KEYS`] event whose license was not voided.
+    retired_before: Option<u32>,
+    /// The first sequence whose keys count: `from`, or the retirement's.
+    floor: u32,
+}
+
+/// The [`KeyFloor`] of a binding from `from` on, from the serial's events.
+fn key_floor(events: &[crate::ledger::Event], from: u32) -> KeyFloor {
+    let voided: Vec<u32> = events
+        .iter()
+        .filter(|e| e.kind == "void")
+        .filter_map(|e| e.detail.get("voided_sequence")?.as_u64())
+        .filter_map(|s| u32::try_from(s).ok())
+        .collect();
+    let retired_before = events
+        .iter()
+        .filter(|e| e.kind == RETIRE_KEYS && !voided.contains(&e.sequence))
+        .map(|e| e.sequence)
+        .max();
+    // Keys of licenses before a retirement no longer count.
+    let floor = retired_before.map_or(from, |r| r.max(from));
+    KeyFloor {
+        voided,
+        retired_before,
+        floor,
+    }
 }
 
 /// How the device key that signed a request stands with the binding it
@@ -1579,7 +1610,9 @@ pub fn renew_online_gated<E: From<Error>>(
 /// Every refusal is [`PolicyError::ActivationRefused`], whatever the
 /// reason (an unknown serial or HW serial, a PBX activated, voided,
 /// stopped or deleted, no code, a wrong, expired or used code), so that
-/// naming a serial tells nothing of its PBX. One exception: a request
+/// naming a serial tells nothing of its PBX; and every such refusal reads
+/// the ledger alike (the same lookups in the same order, whatever they
+/// found), so its time tells nothing either. One exception: a request
 /// that the code does not open, signed by a device key the PBX's current
 /// binding recorded (the real device asking again; after the void of a
 /// first activation, the device that asked then), gets the helpful answers
@@ -1604,18 +1637,27 @@ pub fn activate_online(
     let key = unanswered_nonce(w, request)?;
     let refused = || Error::from(PolicyError::ActivationRefused);
     let serial = match (&request.serial, &request.hw_serial) {
-        (Some(sw), _) => sw.clone(),
-        (None, Some(hw)) => w.sw_serial_of(hw)?.ok_or_else(refused)?,
-        (None, None) => return Err(refused()),
+        (Some(sw), _) => Some(sw.clone()),
+        (None, Some(hw)) => w.sw_serial_of(hw)?,
+        (None, None) => None,
     };
-    let Some(pbx) = w.pbx(&serial)? else {
+    // Everything the decision needs is read first, with the same lookups
+    // in the same order whatever the ledger holds of the serial (nothing,
+    // a registered PBX, a licensed one; a serial it does not know is
+    // looked up as the empty serial, which none has): the time a refusal
+    // takes must not tell those apart either.
+    let looked_up = serial.as_deref().unwrap_or_default();
+    let pbx = w.pbx(looked_up)?;
+    let latest = w.latest(looked_up)?;
+    let code_opens = crate::activation::code_opens_after(w, looked_up, code, now, latest.as_ref())?;
+    let running = policy::not_stopped(looked_up, w.schedule(looked_up)?, now).is_ok();
+    let standing = activation_standing(w, looked_up, latest.as_ref(), request)?;
+    let (Some(serial), Some(pbx)) = (serial, pbx) else {
         return Err(refused());
     };
-    let opens = crate::activation::code_opens(w, &serial, code, now)?
-        && policy::not_stopped(&serial, w.schedule(&serial)?, now).is_ok()
-        && in_force(w, &serial)?.is_none();
+    let opens = code_opens && running && !standing.in_force;
     if !opens {
-        if signed_by_binding(w, &serial, request)? {
+        if standing.bound {
             // The bound device itself: it learns its PBX's state.
             policy::not_stopped(&serial, w.schedule(&serial)?, now)?;
             if let Some(current) = in_force(w, &serial)? {
@@ -1680,6 +1722,48 @@ fn check_voided_requester(
     let data = decode_data(&latest)?;
     check_requester_holding(w, serial, &data.binding, request, accept_new_key, &held)?;
     Ok(())
+}
+
+/// What an online activation needs to know of who asks
+/// ([`activation_standing`]).
+struct ActivationStanding {
+    /// The serial has a license in force ([`in_force`]).
+    in_force: bool,
+    /// The request is signed by the PBX's own device
+    /// ([`signed_by_binding`]).
+    bound: bool,
+}
+
+/// [`in_force`] and [`signed_by_binding`] for an online activation, with
+/// the same lookups in the same order whatever the ledger holds of
+/// `serial` (whose latest license is `latest`): its events, replaced
+/// bindings and the device keys from where they count. Only a request signed by a key the PBX's
+/// device used may need one more (a license of its binding was voided).
+///
+/// # Errors
+/// [`Error::Ledger`].
+fn activation_standing(
+    w: &Writer<'_>,
+    serial: &str,
+    latest: Option<&Record>,
+    request: &RequestData,
+) -> Result<ActivationStanding, Error> {
+    let events = w.events(serial)?;
+    let replaced = w.replaced_bindings(serial)?;
+    let voided_first = latest.is_some_and(|l| l.row.action == Action::Void && clears(l, &events));
+    let in_force = latest.is_some() && !voided_first;
+    let floor = key_floor(&events, binding_start_of(&events, &replaced));
+    // Not in force: the keys of the voided first license's requests.
+    let from = if in_force { floor.floor } else { 1 };
+    let keys = w.request_keys_since(serial, from)?;
+    let key = hex::encode(request.device_key);
+    let mut bound = latest.is_some() && keys.contains(&key);
+    if bound && in_force && floor.voided.iter().any(|v| *v >= floor.floor) {
+        // A key of the PBX's own device: the key of a voided license no
+        // longer counts.
+        bound = signed_by_binding(w, serial, request)?;
+    }
+    Ok(ActivationStanding { in_force, bound })
 }
 
 /// Whether `request` is signed by a device key that the current binding

@@ -1688,6 +1688,8 @@ impl Ledger {
             stamp,
             entry_operator: String::new(),
             body: Vec::new(),
+            #[cfg(test)]
+            reads: core::cell::RefCell::default(),
         })
     }
 
@@ -2052,6 +2054,10 @@ pub struct Writer<'w> {
     entry_operator: String,
     /// The encoding of the last entry, its buffer reused by the next.
     body: Vec<u8>,
+    /// The reads of this writer, in order ([`Writer::read`]): tests check
+    /// that refusals which must not tell cases apart do the same work.
+    #[cfg(test)]
+    pub(crate) reads: core::cell::RefCell<Vec<&'static str>>,
 }
 
 impl core::fmt::Debug for Writer<'_> {
@@ -2150,11 +2156,23 @@ impl Writer<'_> {
         Queries::notice_in_effect(&*self.store, recipient, day)
     }
 
+    /// Notes a read in the test build's read log ([`Writer::reads`]);
+    /// nothing otherwise.
+    #[inline]
+    #[allow(clippy::unused_self)]
+    fn read(&self, what: &'static str) {
+        #[cfg(test)]
+        self.reads.borrow_mut().push(what);
+        #[cfg(not(test))]
+        let _ = what;
+    }
+
     /// The latest license of a serial.
     ///
     /// # Errors
     /// [`LedgerError`].
     pub fn latest(&self, serial: &str) -> Result<Option<Record>, LedgerError> {
+        self.read("latest");
         self.store.latest(serial)
     }
 
@@ -2163,6 +2181,7 @@ impl Writer<'_> {
     /// # Errors
     /// [`LedgerError`].
     pub fn history(&self, serial: &str) -> Result<Vec<Record>, LedgerError> {
+        self.read("history");
         self.store.history(serial)
     }
 
@@ -2171,6 +2190,7 @@ impl Writer<'_> {
     /// # Errors
     /// [`LedgerError`].
     pub fn sw_serial_of(&self, hw_serial: &str) -> Result<Option<String>, LedgerError> {
+        self.read("sw_serial_of");
         match crate::validate::hw_serial("HW serial", hw_serial) {
             Ok(hw) => self.store.sw_serial_of(&hw),
             Err(_) => Ok(None),
@@ -2182,6 +2202,7 @@ impl Writer<'_> {
     /// # Errors
     /// [`LedgerError`].
     pub fn by_idem_key(&self, key: &str) -> Result<Option<Record>, LedgerError> {
+        self.read("by_idem_key");
         self.store.by_idem_key(key)
     }
 
@@ -2190,6 +2211,7 @@ impl Writer<'_> {
     /// # Errors
     /// [`LedgerError`].
     pub fn schedule(&self, serial: &str) -> Result<Option<ZeroSchedule>, LedgerError> {
+        self.read("schedule");
         self.store.pending_schedule(serial)
     }
 
@@ -2337,6 +2359,7 @@ impl Writer<'_> {
     /// # Errors
     /// [`LedgerError`].
     pub fn hw_serial_of(&self, serial: &str) -> Result<Option<String>, LedgerError> {
+        self.read("hw_serial_of");
         Ok(self.store.hw_serials_of(serial)?.into_iter().next())
     }
 
@@ -2345,6 +2368,7 @@ impl Writer<'_> {
     /// # Errors
     /// [`LedgerError`].
     pub fn by_license_id(&self, id: &[u8; 16]) -> Result<Option<Record>, LedgerError> {
+        self.read("by_license_id");
         self.store.by_license_id(id)
     }
 
@@ -2353,6 +2377,7 @@ impl Writer<'_> {
     /// # Errors
     /// [`LedgerError`].
     pub fn events(&self, serial: &str) -> Result<Vec<Event>, LedgerError> {
+        self.read("events");
         self.store.events(serial)
     }
 
@@ -2387,6 +2412,7 @@ impl Writer<'_> {
     /// # Errors
     /// [`LedgerError`].
     pub fn request_keys_since(&self, serial: &str, from: u32) -> Result<Vec<String>, LedgerError> {
+        self.read("request_keys_since");
         self.store.request_keys_since(serial, from)
     }
 
@@ -2399,6 +2425,7 @@ impl Writer<'_> {
         serial: &str,
         from: u32,
     ) -> Result<Vec<(u32, String)>, LedgerError> {
+        self.read("request_key_rows");
         self.store.request_key_rows(serial, from)
     }
 
@@ -2411,6 +2438,7 @@ impl Writer<'_> {
         key: &str,
         serial: &str,
     ) -> Result<Vec<String>, LedgerError> {
+        self.read("serials_with_request_key");
         self.store.serials_with_request_key(key, serial)
     }
 
@@ -2446,6 +2474,7 @@ impl Writer<'_> {
     /// # Errors
     /// [`LedgerError`].
     pub fn replaced_bindings(&self, serial: &str) -> Result<Vec<ReplacedBinding>, LedgerError> {
+        self.read("replaced_bindings");
         self.store.replaced_bindings(serial)
     }
 
@@ -2454,6 +2483,7 @@ impl Writer<'_> {
     /// # Errors
     /// [`LedgerError`].
     pub fn pbx(&self, serial: &str) -> Result<Option<PbxRow>, LedgerError> {
+        self.read("pbx");
         self.store.pbx(serial)
     }
 
@@ -2516,6 +2546,7 @@ impl Writer<'_> {
     /// # Errors
     /// [`LedgerError`].
     pub fn pbx_changes(&self, serial: &str) -> Result<Vec<PbxChangeRow>, LedgerError> {
+        self.read("pbx_changes");
         self.store.pbx_changes(serial)
     }
 

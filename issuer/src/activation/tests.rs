@@ -398,3 +398,86 @@ fn an_appliance_activates_only_the_pbx_entered_for_it() {
         .unwrap();
     assert_eq!(issued.license.serial, mine);
 }
+
+/// The ledger reads of an activation `r` that is refused as
+/// `activation-refused`, in order.
+fn reads_of_refusal(
+    f: &mut Fixture,
+    r: &RequestData,
+    code: Option<&ActivationCode>,
+) -> Vec<&'static str> {
+    f.run(|w, i| {
+        w.reads.borrow_mut().clear();
+        let e = activate_online(w, i, r, t("2026-01-04"), code).unwrap_err();
+        refused(&e);
+        let reads = w.reads.borrow().clone();
+        Ok(reads)
+    })
+    .unwrap()
+}
+
+/// Every refusal to a device that is not the PBX's own does the same
+/// work, whatever the ledger holds of the serial it names: the same
+/// lookups in the same order for a serial never allocated, a registered
+/// PBX with or without an open code, and a licensed one (so the time of
+/// the answer, not only its bytes, tells none of them apart); and the
+/// same for a HW serial never seen and one the registry entered.
+#[test]
+fn refusals_read_the_same_whatever_the_serial_is() {
+    let mut f = fixture();
+    let registered = f.add_vm();
+    let waiting = f.add_vm();
+    f.open(&waiting, 30, "2026-01-02").unwrap();
+    let licensed = f.add_vm();
+    let opened = f.open(&licensed, 30, "2026-01-02").unwrap();
+    f.activate(
+        &vm_request(&licensed, 0, 1),
+        "2026-01-03",
+        Some(&opened.code),
+    )
+    .unwrap();
+    let wrong = ActivationCode::from_random(&[7; 13]);
+    let mut seen = Vec::new();
+    for (n, serial) in ["SW-2026-000777", &registered, &waiting, &licensed]
+        .into_iter()
+        .enumerate()
+    {
+        for code in [None, Some(&wrong)] {
+            let nonce = u8::try_from(10 + 2 * n).unwrap() + u8::from(code.is_some());
+            let reads = reads_of_refusal(&mut f, &vm_request(serial, 9, nonce), code);
+            seen.push((serial.to_owned(), code.is_some(), reads));
+        }
+    }
+    let (_, _, first) = &seen[0];
+    assert!(first.contains(&"request_keys_since"), "{first:?}");
+    for (serial, with_code, reads) in &seen {
+        assert_eq!(reads, first, "{serial}, code given: {with_code}");
+    }
+
+    let appliance = f
+        .run(|w, i| {
+            let serial = registry::add(
+                w,
+                i.catalog,
+                &new_pbx(Platform::Hw),
+                None,
+                t("2026-01-02").timestamp(),
+            )?;
+            w.convert_hw_serial("HW-SEEN-0001", &serial, false, t("2026-01-02").timestamp())?;
+            Ok(serial)
+        })
+        .unwrap();
+    let by_hw = |hw: &str, nonce: u8| {
+        let mut r = vm_request(&appliance, 9, nonce);
+        r.serial = None;
+        r.hw_serial = Some(hw.into());
+        r.platform = Platform::Hw;
+        r
+    };
+    let unknown = reads_of_refusal(&mut f, &by_hw("HW-NEVER-0001", 30), None);
+    let entered = reads_of_refusal(&mut f, &by_hw("HW-SEEN-0001", 31), None);
+    assert_eq!(unknown, entered);
+    assert_eq!(unknown.first(), Some(&"by_idem_key"));
+    assert_eq!(unknown.get(1), Some(&"sw_serial_of"));
+    assert_eq!(&unknown[2..], &first[1..]);
+}
