@@ -25,7 +25,6 @@ use std::time::Instant;
 
 use tessera_issuer::registry::{self, NewPbx};
 use tessera_server::testing::{client, TestVendor};
-use tessera_server::{Clock, Limits, Rate};
 use tessera_verifier::claims::{Cycle, Platform};
 use tessera_verifier::encode::sign_request;
 use tessera_verifier::samples::{self, seed_signer};
@@ -101,16 +100,8 @@ fn main() {
         .build()
         .unwrap();
     let now = T + 3600;
-    let limits = Limits {
-        per_address: Rate::parse("off").unwrap(),
-        per_serial: Rate::parse("off").unwrap(),
-        ..Limits::default()
-    };
     let server = rt
-        .block_on(tessera_server::start(
-            v.settings("127.0.0.1:0".parse().unwrap(), Clock::manual(now), limits)
-                .unwrap(),
-        ))
+        .block_on(tessera_server::start(v.unlimited_settings(now).unwrap()))
         .unwrap();
     let agent = client(&v.pki).unwrap();
     let url = format!("{}/v1/activate", server.url());

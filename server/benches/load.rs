@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tessera_server::testing::{client, renewal, TestVendor};
-use tessera_server::{Clock, Limits, Rate};
 use tessera_signer::Signer as _;
 
 const T: i64 = 1_767_258_000; // 2026-01-01T09:00:00Z
@@ -130,16 +129,8 @@ fn run(a: &Args, backend: &str, v: &TestVendor) -> String {
         .build()
         .unwrap();
     let now = T + 3600;
-    let limits = Limits {
-        per_address: Rate::parse("off").unwrap(),
-        per_serial: Rate::parse("off").unwrap(),
-        ..Limits::default()
-    };
     let server = rt
-        .block_on(tessera_server::start(
-            v.settings("127.0.0.1:0".parse().unwrap(), Clock::manual(now), limits)
-                .unwrap(),
-        ))
+        .block_on(tessera_server::start(v.unlimited_settings(now).unwrap()))
         .unwrap();
     let url = format!("{}/v1/renew", server.url());
     let http = client(&v.pki).unwrap();

@@ -15,8 +15,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tessera_issuer::error::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
@@ -176,6 +176,34 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
     })
 }
 
+/// The next connection of `listener` once one of `connections` is free,
+/// with the permit that counts it; `None` once the server stops. A failed
+/// accept (out of file descriptors and the like) is reported (`where_`
+/// names the listener) and retried after a pause.
+async fn next_connection(
+    listener: &TcpListener,
+    connections: &Arc<Semaphore>,
+    stopped: &mut watch::Receiver<bool>,
+    where_: &str,
+) -> Option<(OwnedSemaphorePermit, TcpStream, SocketAddr)> {
+    let permit = tokio::select! {
+        p = Arc::clone(connections).acquire_owned() => p.ok()?,
+        _ = stopped.changed() => return None,
+    };
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, peer)) => return Some((permit, stream, peer)),
+                Err(e) => {
+                    eprintln!("tessera-server: accept failed{where_}: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = stopped.changed() => return None,
+        }
+    }
+}
+
 /// Most connections to the metrics listener at once (a scraper or two).
 const METRICS_CONNECTIONS: usize = 16;
 
@@ -190,25 +218,14 @@ async fn serve_metrics(
 ) {
     let router = crate::routes::metrics_router(metrics);
     let connections = Arc::new(Semaphore::new(METRICS_CONNECTIONS));
-    loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&connections).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = stopped.changed() => break,
-        };
-        let stream = tokio::select! {
-            r = listener.accept() => match r {
-                Ok((s, _)) => s,
-                Err(e) => {
-                    eprintln!("tessera-server: accept failed on the metrics listener: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = stopped.changed() => break,
-        };
+    while let Some((permit, stream, _)) = next_connection(
+        &listener,
+        &connections,
+        &mut stopped,
+        " on the metrics listener",
+    )
+    .await
+    {
         let router = router.clone();
         tokio::spawn(async move {
             let _permit = permit;
@@ -236,26 +253,9 @@ async fn serve(
     let router = router(app);
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&connections).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = stopped.changed() => break,
-        };
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off.
-                    eprintln!("tessera-server: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            _ = stopped.changed() => break,
-        };
+    while let Some((permit, stream, peer)) =
+        next_connection(&listener, &connections, &mut stopped, "").await
+    {
         let _ = stream.set_nodelay(true);
         let watcher = graceful.watcher();
         let router = router.clone();

@@ -233,6 +233,24 @@ impl TestVendor {
     }
 }
 
+impl TestVendor {
+    /// [`TestVendor::settings`] for a server on a free loopback port at
+    /// the manual time `now`, with the per-address and per-PBX limits off:
+    /// for benches that measure the service, not its limits.
+    ///
+    /// # Errors
+    /// Any failure, as text.
+    pub fn unlimited_settings(&self, now: i64) -> Result<crate::Settings, String> {
+        let limits = crate::Limits {
+            per_address: crate::Rate::parse("off")?,
+            per_serial: crate::Rate::parse("off")?,
+            ..crate::Limits::default()
+        };
+        let loopback = core::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        self.settings(loopback, crate::Clock::manual(now), limits)
+    }
+}
+
 /// A renewal request of the sample appliance for `serial`, made at `now`,
 /// with a nonce from `nonce`, signed by the sample device key.
 ///
