@@ -133,6 +133,29 @@ ALTER TABLE charges_by_entry RENAME TO charges;
 CREATE INDEX charges_at ON charges (at);
 ";
 
+/// Brings a ledger file of an earlier schema to [`SCHEMA_VERSION`] inside
+/// the write transaction `tx`, before anything else in it: schema 3 → 5
+/// adds the registry and billing views, empty (a schema 3 journal has none
+/// of their facts); 4 → 5 moves the charges to one row an entry
+/// ([`CHARGES_TO_ONE_ROW`]). In the transaction, so the writer's check of
+/// the views, which comes next, sees the result, and a refusal or a crash
+/// leaves the file as it was; the schema is read inside it, so a file
+/// another writer upgraded meanwhile is left alone. Whether the file was
+/// of [`SCHEMA_VERSION`] already.
+fn upgrade(tx: &Transaction<'_>, path: &Path) -> Result<bool, LedgerError> {
+    let version: i32 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql(path))?;
+    let script = match version {
+        UNREGISTERED_VERSION => REGISTRY_SCHEMA,
+        LINE_CHARGES_VERSION => CHARGES_TO_ONE_ROW,
+        _ => return Ok(true),
+    };
+    tx.execute_batch(&format!("{script} PRAGMA user_version = {SCHEMA_VERSION};"))
+        .map_err(|e| classify(path, &e))?;
+    Ok(false)
+}
+
 /// The tables schema 4 added.
 const REGISTRY_TABLES: [&str; 3] = ["pbxs", "pbx_changes", "charges"];
 
@@ -322,6 +345,9 @@ pub struct SqliteBackend {
     conn: Connection,
     path: PathBuf,
     mode: Mode,
+    /// The file is known to be of [`SCHEMA_VERSION`]; until then each
+    /// write transaction first brings it there ([`SqliteBackend::begin`]).
+    current: bool,
 }
 
 /// Copies the write-ahead log into the ledger file on a thread of its
@@ -579,8 +605,10 @@ impl SqliteBackend {
             conn,
             path: path.to_owned(),
             mode,
+            current: false,
         };
         let version = backend.check_schema()?;
+        backend.current = version == SCHEMA_VERSION;
         if mode == Mode::Write {
             backend.setup_writer()?;
             backend.checkpointer = Checkpointer::start(path);
@@ -594,43 +622,11 @@ impl SqliteBackend {
                     .pragma_update(None, "journal_size_limit", to_i64(LOG_LIMIT))
                     .map_err(sql(path))?;
             }
-            backend.upgrade(version)?;
         } else {
             // One snapshot for everything this reader reads.
             backend.conn.execute_batch("BEGIN").map_err(sql(path))?;
         }
         Ok(backend)
-    }
-
-    /// Brings a ledger of an earlier schema (`version`) to
-    /// [`SCHEMA_VERSION`] in one transaction, under the write lock: schema
-    /// 3 → 5 adds the registry and billing views, empty (a schema 3
-    /// journal has none of their facts); 4 → 5 moves the charges to one
-    /// row an entry ([`CHARGES_TO_ONE_ROW`]). Another writer that upgraded
-    /// it first is seen after the lock is taken.
-    fn upgrade(&self, version: i32) -> Result<(), LedgerError> {
-        if version == SCHEMA_VERSION {
-            return Ok(());
-        }
-        let path = &self.path;
-        let conn = &self.conn;
-        conn.execute_batch("BEGIN IMMEDIATE").map_err(sql(path))?;
-        let upgraded = conn
-            .query_row("PRAGMA user_version", [], |r| r.get::<_, i32>(0))
-            .and_then(|now| {
-                let script = match now {
-                    UNREGISTERED_VERSION => REGISTRY_SCHEMA,
-                    LINE_CHARGES_VERSION => CHARGES_TO_ONE_ROW,
-                    _ => "",
-                };
-                conn.execute_batch(&format!(
-                    "{script} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                ))
-            });
-        if upgraded.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        upgraded.map_err(sql(path))
     }
 
     fn open_reader(path: &Path) -> Result<Connection, LedgerError> {
@@ -853,6 +849,7 @@ impl SqliteBackend {
             conn,
             path: path.to_owned(),
             mode: Mode::Write,
+            current: true,
         };
         backend.setup_writer()?;
         backend
@@ -941,6 +938,9 @@ impl SqliteBackend {
                 },
                 other => other,
             })?;
+        if !self.current {
+            self.current = upgrade(&tx, &path)?;
+        }
         Ok(SqliteTx {
             tx,
             checkpoint: self.checkpointer.as_ref(),
@@ -1091,18 +1091,24 @@ fn lines_text(lines: &[Charge]) -> Result<String, serde_json::Error> {
     serde_json::to_string(&columns)
 }
 
-/// The charges view's rows of one schema 5 row (its `lines` in order);
-/// what is wrong with it, for a message, when it does not hold lines.
-fn entry_charge_rows(r: &rusqlite::Row<'_>) -> Result<Vec<ChargeRow>, String> {
-    let cell = |e: rusqlite::Error| format!("view charges: {e}");
+/// The charges view's rows of one schema 5 row (its `lines` in order).
+///
+/// # Errors
+/// [`LedgerError::Damaged`] naming the entry when its lines do not read
+/// as charge lines; a cell of the wrong type as every view's
+/// ([`classify`]).
+fn entry_charge_rows(r: &rusqlite::Row<'_>, path: &Path) -> Result<Vec<ChargeRow>, LedgerError> {
+    let cell = |e: rusqlite::Error| classify(path, &e);
     let entry = u64::try_from(r.get::<_, i64>(0).map_err(cell)?).unwrap_or(u64::MAX);
     let serial: String = r.get(1).map_err(cell)?;
     let sequence: u32 = r.get(2).map_err(cell)?;
     let text: String = r.get(3).map_err(cell)?;
     let at: i64 = r.get(4).map_err(cell)?;
-    let lines: Vec<LineColumns<String, String>> = serde_json::from_str(&text).map_err(|e| {
-        format!("view charges: entry {entry}: its lines are not charge lines ({e})")
-    })?;
+    let lines: Vec<LineColumns<String, String>> =
+        serde_json::from_str(&text).map_err(|e| LedgerError::Damaged {
+            path: path.to_owned(),
+            what: format!("view charges: entry {entry}: its lines are not charge lines ({e})"),
+        })?;
     Ok(lines
         .into_iter()
         .enumerate()
@@ -1532,7 +1538,7 @@ impl Sql<'_> {
         let mut rows = stmt.query(params![from, to]).map_err(self.err())?;
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(self.err())? {
-            out.extend(entry_charge_rows(r).map_err(|w| self.damaged(w))?);
+            out.extend(entry_charge_rows(r, self.path)?);
         }
         Ok(out)
     }
@@ -1802,7 +1808,7 @@ impl Sql<'_> {
             });
         }
         each(ENTRY_CHARGES, &mut |r| {
-            for row in entry_charge_rows(r).map_err(|w| self.damaged(w))? {
+            for row in entry_charge_rows(r, self.path)? {
                 f(ViewRow::Charge(row))?;
             }
             Ok(())

@@ -510,21 +510,9 @@ fn storage_is_sold_for_cloud_only(mut f: Fixture) {
     assert!(matches!(e, Error::Policy(PolicyError::GraceOnCloud { .. })));
 }
 
-fn a_schema_3_ledger_is_read_with_an_empty_registry_and_upgraded_by_its_first_writer(
-    mut f: Fixture,
-) {
-    let default = Catalog::default_catalog().unwrap();
-    f.run(&default, |w, i| {
-        issue(
-            w,
-            i,
-            &Order::parse("order.toml", EXAMPLE, false).unwrap(),
-            &samples::request(),
-            &opts("2026-01-02"),
-        )
-    })
-    .unwrap();
-    // What a ledger of the journal's first schema looks like: no registry.
+fn a_schema_3_ledger_is_read_with_an_empty_registry_and_upgraded_by_its_first_writer(f: Fixture) {
+    // What a ledger of the journal's first schema looks like: no registry
+    // tables, and no registry facts in its journal (its genesis only).
     f.exec(
         "DROP TABLE pbxs; DROP TABLE pbx_changes; DROP TABLE charges; PRAGMA user_version = 3;",
         "DROP TABLE pbxs; DROP TABLE pbx_changes; DROP TABLE charges; \
@@ -540,9 +528,8 @@ fn a_schema_3_ledger_is_read_with_an_empty_registry_and_upgraded_by_its_first_wr
         .unwrap()
         .is_empty());
     drop(reader);
-    let writer = Ledger::open(&f.path).unwrap();
-    drop(writer);
-    // Upgraded: schema 4, its tables there and empty, the ledger whole.
+    first_write(&f.path, &f.signer).unwrap();
+    // Upgraded: its tables there and empty, the ledger whole.
     let reader = Ledger::open_read_only(&f.path).unwrap();
     assert!(reader.queries().pbxs().unwrap().is_empty());
     drop(reader);
@@ -631,9 +618,32 @@ fn a_schema_4_file_is_read_and_its_charges_moved_to_one_row_an_entry_by_its_firs
     );
     // A reader of schema 4 reads the lines as they are.
     assert_eq!(charges(&f), before);
+    // A writer whose check of the views fails leaves the file as it was:
+    // the move is part of its transaction.
+    let copy = path.with_extension("tampered.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("VACUUM INTO ?1", [copy.to_str().unwrap()])
+        .unwrap();
+    let tampered = rusqlite::Connection::open(&copy).unwrap();
+    tampered
+        .execute_batch("UPDATE charges SET quantity = quantity + 1 WHERE line = 0")
+        .unwrap();
+    let shape = |c: &rusqlite::Connection| -> (i32, i64) {
+        (
+            c.query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap(),
+            c.query_row("SELECT count(*) FROM charges", [], |r| r.get(0))
+                .unwrap(),
+        )
+    };
+    let kept = shape(&tampered);
+    let e = first_write(&copy, &f.signer).unwrap_err();
+    assert!(e.is_integrity(), "{e}");
+    assert_eq!(shape(&tampered), kept);
+    drop(tampered);
     // The first writer moves them, and its check of the views holds.
-    let writer = Ledger::open(&f.path).unwrap();
-    drop(writer);
+    first_write(&f.path, &f.signer).unwrap();
     assert_eq!(
         (version(), rows()),
         (crate::ledger::sqlite::SCHEMA_VERSION, 1)
@@ -669,8 +679,20 @@ fn a_schema_4_file_is_read_and_its_charges_moved_to_one_row_an_entry_by_its_firs
         matches!(read, Err(crate::ledger::LedgerError::Damaged { .. })),
         "{read:?}"
     );
-    let write = Ledger::open(&path).map(|_| ());
+    let write = first_write(&path, &f.signer);
     assert!(write.is_err(), "{write:?}");
+}
+
+/// Opens the ledger at `path` and commits a writer's transaction (which
+/// brings an earlier schema up to date first).
+fn first_write(
+    path: &std::path::Path,
+    signer: &FileSigner,
+) -> Result<(), crate::ledger::LedgerError> {
+    let mut ledger = Ledger::open(path)?;
+    let w = ledger.writer(signer, "alice")?;
+    w.commit()?;
+    Ok(())
 }
 
 #[test]
