@@ -178,15 +178,30 @@ fn settings(cli: Cli) -> Result<Settings, Error> {
 }
 
 async fn run(running: tessera_server::Running) -> Result<(), Error> {
+    // Watched before "listening on" is printed: a supervisor that stops the
+    // service as soon as it says it listens gets a graceful shutdown, not
+    // the signal's default (an exit with requests in flight).
+    let watch = |kind: tokio::signal::unix::SignalKind, name: &str| {
+        tokio::signal::unix::signal(kind)
+            .map_err(|e| Error::Usage(format!("cannot watch for {name}: {e}")))
+    };
+    let mut term = watch(tokio::signal::unix::SignalKind::terminate(), "SIGTERM")?;
+    let mut int = watch(tokio::signal::unix::SignalKind::interrupt(), "SIGINT")?;
     eprintln!("tessera-server: listening on {}", running.url());
     if let Some(url) = running.metrics_url() {
         eprintln!("tessera-server: metrics on {url}");
+        if running
+            .metrics_addr()
+            .is_some_and(|a| !a.ip().is_loopback())
+        {
+            eprintln!(
+                "tessera-server: warning: the metrics (plain HTTP, no authentication) are served beyond this machine; make sure only the admin network reaches that address"
+            );
+        }
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| Error::Usage(format!("cannot watch for SIGTERM: {e}")))?;
     tokio::select! {
         _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
+        _ = int.recv() => {},
     }
     eprintln!("tessera-server: shutting down: finishing the requests in flight");
     running.shutdown();

@@ -71,6 +71,13 @@ impl Running {
             .map(|(addr, _)| format!("http://{addr}/metrics"))
     }
 
+    /// The address its metrics listener is bound to, when
+    /// [`Settings::metrics_listen`] asked for one.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// Asks for a graceful shutdown (what SIGTERM does); [`Running::wait`]
     /// returns once it is done.
     pub fn shutdown(&self) {

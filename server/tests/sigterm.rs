@@ -113,3 +113,40 @@ fn sigterm_finishes_requests_in_flight_then_exits_0() {
         )
         .unwrap();
 }
+
+/// Metrics on an address beyond loopback start with a warning that they
+/// are plain HTTP without authentication; on loopback, without one.
+#[test]
+fn metrics_beyond_loopback_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let _v = TestVendor::new(dir.path(), T).unwrap();
+    for (addr, warned) in [("0.0.0.0:0", true), ("127.0.0.1:0", false)] {
+        let mut server = ServerProcess(
+            server_command(env!("CARGO_BIN_EXE_tessera-server"), dir.path())
+                .args(["--metrics-listen", addr])
+                .spawn()
+                .unwrap(),
+        );
+        let mut stderr = BufReader::new(server.0.stderr.take().unwrap());
+        listening_url(&mut stderr).unwrap();
+        let mut line = String::new();
+        stderr.read_line(&mut line).unwrap();
+        assert!(line.contains("metrics on"), "{line}");
+        // The warning comes next, before anything else is printed; on
+        // loopback the next line is whatever the server prints on
+        // SIGTERM.
+        let status = Command::new("kill")
+            .args(["-TERM", &server.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut next = String::new();
+        stderr.read_line(&mut next).unwrap();
+        assert_eq!(
+            next.contains("warning: the metrics (plain HTTP, no authentication)"),
+            warned,
+            "{addr}: {next}"
+        );
+        server.0.wait().unwrap();
+    }
+}
