@@ -168,7 +168,7 @@ pub enum Error {
     Usage(String),
     /// Standard output could not be written (not a closed pipe, which
     /// ends the output quietly).
-    #[error("cannot write to standard output ({0}); the command's work is done and its output lost: write it to a file with -o FILE, or to a disk with free space")]
+    #[error("cannot write to standard output ({0}); the command's work is done and its output lost: write it to a file on a disk with free space (`-o FILE` where the command has it, else the shell's `> FILE`)")]
     Stdout(std::io::Error),
     /// The SMTP server could not be reached or refused (nothing recorded).
     #[error("SMTP server {server}: {reason}; nothing was sent or recorded")]
