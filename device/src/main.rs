@@ -808,10 +808,13 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
                 .flatten()
                 .filter(|p| !is_stdio(p))
                 .collect();
+            // Compared as the files they name, not as text: `dir/../f`
+            // or a link to the folder is the same file as `f`.
+            let files: Vec<PathBuf> = named.iter().map(|p| same_file_key(p)).collect();
             if let Some(twice) = named
                 .iter()
                 .enumerate()
-                .find_map(|(i, p)| named[..i].contains(p).then_some(p))
+                .find_map(|(i, p)| files[..i].contains(&files[i]).then_some(p))
             {
                 return Err(AgentError::Output {
                     path: twice.display().to_string(),
@@ -1525,5 +1528,20 @@ impl Drop for Pending {
             // be removed; its name says what it is.
             let _ = std::fs::remove_file(&self.tmp);
         }
+    }
+}
+
+/// What an output path names, for telling two outputs apart: its folder
+/// resolved (links and `..` followed, as opening the file will) joined
+/// with its file name; the path as given when the folder cannot be
+/// resolved (a missing folder, refused when the output is prepared).
+fn same_file_key(path: &Path) -> PathBuf {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match (std::fs::canonicalize(folder), path.file_name()) {
+        (Ok(folder), Some(name)) => folder.join(name),
+        _ => path.to_owned(),
     }
 }

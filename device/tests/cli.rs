@@ -817,6 +817,12 @@ fn a_refused_request_leaves_nothing_behind() {
     let missing = d.root.path().join("no-such-folder/request.txt");
     let new_state = d.root.path().join("state");
     let twice = d.root.path().join("twice.txt");
+    // The same file spelled another way: through `..` and through a link
+    // to its folder.
+    fs::create_dir(d.root.path().join("sub")).unwrap();
+    let twice_dotdot = d.root.path().join("sub/../twice.txt");
+    std::os::unix::fs::symlink(d.root.path(), d.root.path().join("again")).unwrap();
+    let twice_linked = d.root.path().join("again/twice.txt");
     for args in [
         vec!["-o", missing.to_str().unwrap()],
         vec!["-o", existing.to_str().unwrap()],
@@ -827,6 +833,19 @@ fn a_refused_request_leaves_nothing_behind() {
             twice.to_str().unwrap(),
             "--qr-png",
             twice.to_str().unwrap(),
+            "--force",
+        ],
+        vec![
+            "-o",
+            twice.to_str().unwrap(),
+            "--qr-png",
+            twice_dotdot.to_str().unwrap(),
+        ],
+        vec![
+            "-o",
+            twice.to_str().unwrap(),
+            "--qr-svg",
+            twice_linked.to_str().unwrap(),
             "--force",
         ],
     ] {
