@@ -337,6 +337,7 @@ impl Store {
     ) -> Result<Self, StoreError> {
         let dir = folder.path().to_owned();
         Self::check_holds_state(&folder, create)?;
+        let new_lock = !folder.exists(LOCK_FILE)?;
         let mut lock = folder.open_lock(LOCK_FILE)?;
         let deadline = Instant::now() + timeout;
         loop {
@@ -375,11 +376,19 @@ impl Store {
             key_created: false,
             state_key: None,
         };
-        store.scan()?;
-        store.load_key(create)?;
-        store.recover()?;
-        if create {
-            store.provision()?;
+        let opened = store
+            .scan()
+            .and_then(|()| store.load_key(create))
+            .and_then(|()| store.recover())
+            .and_then(|()| if create { store.provision() } else { Ok(()) });
+        if let Err(e) = opened {
+            // A folder refused (a planted link, a file of the wrong kind)
+            // keeps nothing this open made: the lock file goes too, still
+            // held (an agent waiting on it locks the one there afterwards).
+            if new_lock {
+                let _ = store.folder.remove(LOCK_FILE);
+            }
+            return Err(e);
         }
         Ok(store)
     }

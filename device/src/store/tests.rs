@@ -118,6 +118,26 @@ fn a_lock_file_removed_while_waited_on_is_not_what_is_locked() {
     Store::open_with_timeout(dir.path(), true, None, Duration::from_millis(300)).unwrap();
 }
 
+/// A folder refused when it is opened (a link planted at the state's
+/// name) keeps no lock file that the open made.
+#[test]
+fn a_refused_open_leaves_no_lock_file_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state-dir");
+    fs::create_dir(&state).unwrap();
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o700)).unwrap();
+    let victim = dir.path().join("victim");
+    fs::write(&victim, b"untouched").unwrap();
+    std::os::unix::fs::symlink(&victim, state.join(STATE_FILE)).unwrap();
+    assert!(Store::open(&state, true, None).is_err());
+    let names: Vec<_> = fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, [STATE_FILE]);
+    assert_eq!(fs::read(&victim).unwrap(), b"untouched");
+}
+
 /// A crash at any fail point of an install leaves the old or the new
 /// license in force, with an intact state, never none; recovery on the
 /// next open says what it did.
