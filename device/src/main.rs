@@ -153,7 +153,9 @@ enum Command {
         /// Output file, `-` for standard output.
         #[arg(short, long, default_value = "-", value_name = "FILE")]
         output: PathBuf,
-        /// Overwrite an existing output file.
+        /// Overwrite existing output files. Every output is written in
+        /// full before any is put in place; if one cannot be, none is
+        /// left and the files they were to replace are put back.
         #[arg(long)]
         force: bool,
         /// Print the request as a QR code on standard output (Unicode half
@@ -856,9 +858,9 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
                     pending.write(code.to_svg().as_bytes())?;
                     files.push(pending);
                 }
-                for pending in files {
-                    pending.finish()?;
-                }
+                // All in place, or none: a request signed by a key the
+                // refusal removes must not stay behind.
+                put_in_place(files)?;
                 Ok((outcome.clone(), code))
             })?;
             if to_stdout && !qr && !json {
@@ -1410,7 +1412,7 @@ fn write_output(path: &Path, bytes: &[u8], force: bool) -> Result<(), AgentError
     match prepare_output(path, force)? {
         Some(mut pending) => {
             pending.write(bytes)?;
-            pending.finish()
+            put_in_place(vec![pending])
         }
         None => {
             // A failure shows in the exit code (`out::finish`).
@@ -1422,15 +1424,22 @@ fn write_output(path: &Path, bytes: &[u8], force: bool) -> Result<(), AgentError
 
 /// An output file of [`write_output`] whose checks passed and whose
 /// temporary file exists: written with [`Pending::write`], put in place
-/// with [`Pending::finish`]; dropped before that, it removes its temporary
-/// file and leaves the path as it was.
+/// with [`put_in_place`]; dropped before that, it removes its temporary
+/// file (and the copy it kept of a file it was to replace) and leaves the
+/// path as it was.
 struct Pending {
     target: PathBuf,
     folder: PathBuf,
     tmp: PathBuf,
+    /// Where the file the output replaces (under `--force`) is kept
+    /// until every output is in place, to be put back if one fails.
+    kept: PathBuf,
     file: std::fs::File,
     force: bool,
-    done: bool,
+    /// Whether `kept` holds the replaced file.
+    keeping: bool,
+    /// Whether the temporary file was renamed over the path.
+    placed: bool,
 }
 
 /// Checks the output file `path` as [`write_output`] does and makes its
@@ -1468,10 +1477,13 @@ fn prepare_output(path: &Path, force: bool) -> Result<Option<Pending>, AgentErro
     let mut random = [0u8; 8];
     rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut random)
         .map_err(|e| fail(e.to_string()))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", hex::encode(random)));
-    let tmp = folder.join(tmp_name);
+    let sibling = |suffix: &str| {
+        let mut sibling = std::ffi::OsString::from(".");
+        sibling.push(name);
+        sibling.push(format!(".{}.{suffix}", hex::encode(random)));
+        folder.join(sibling)
+    };
+    let tmp = sibling("tmp");
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -1482,10 +1494,36 @@ fn prepare_output(path: &Path, force: bool) -> Result<Option<Pending>, AgentErro
         target: path.to_owned(),
         folder: folder.to_owned(),
         tmp,
+        kept: sibling("old.tmp"),
         file,
         force,
-        done: false,
+        keeping: false,
+        placed: false,
     }))
+}
+
+/// Puts every output in place, or none: the files replaced under
+/// `--force` are kept aside first (a hard link beside them, else a
+/// copy), then each temporary file is renamed over its path and the
+/// folders synced. When a step fails, the outputs already renamed are
+/// taken back (the file each replaced put back, a new file removed), so
+/// a refused command leaves no output that the rest of it contradicts,
+/// such as a request signed by a device key the refusal removes.
+fn put_in_place(mut files: Vec<Pending>) -> Result<(), AgentError> {
+    let placed = files.iter_mut().try_for_each(Pending::keep).and_then(|()| {
+        files.iter_mut().try_for_each(Pending::place)?;
+        files.iter().try_for_each(Pending::sync)
+    });
+    if let Err(e) = placed {
+        for pending in files.iter_mut().rev() {
+            pending.take_back();
+        }
+        return Err(e);
+    }
+    for pending in &mut files {
+        pending.drop_kept();
+    }
+    Ok(())
 }
 
 impl Pending {
@@ -1504,9 +1542,46 @@ impl Pending {
             .map_err(|e| self.fail(&e))
     }
 
+    /// Keeps the file this output replaces (`--force`) aside, as a hard
+    /// link or, where the file system has none, as a synced copy.
+    fn keep(&mut self) -> Result<(), AgentError> {
+        if !self.force {
+            return Ok(());
+        }
+        let meta = match std::fs::symlink_metadata(&self.target) {
+            Ok(meta) if meta.file_type().is_file() => meta,
+            // Refused when the file is put in place.
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.fail(&e)),
+        };
+        if std::fs::hard_link(&self.target, &self.kept).is_err() {
+            let copied = std::fs::File::open(&self.target).and_then(|mut old| {
+                let mut copy = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&self.kept)?;
+                // Marked before the copy: a half copy is removed too.
+                self.keeping = true;
+                io::copy(&mut old, &mut copy)?;
+                copy.set_permissions(meta.permissions())?;
+                copy.sync_all()
+            });
+            copied.map_err(|e| AgentError::Output {
+                path: self.target.display().to_string(),
+                reason: format!(
+                    "cannot keep a copy of the file it replaces, to put it back if the command fails ({e}); choose a new file name"
+                ),
+            })?;
+        }
+        self.keeping = true;
+        Ok(())
+    }
+
     /// Renames the temporary file over the path (unless, without
-    /// `--force`, a file appeared there meanwhile) and syncs the folder.
-    fn finish(mut self) -> Result<(), AgentError> {
+    /// `--force`, a file appeared there meanwhile).
+    fn place(&mut self) -> Result<(), AgentError> {
         if !self.force && self.target.exists() {
             return Err(self.fail(&io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -1514,19 +1589,52 @@ impl Pending {
             )));
         }
         std::fs::rename(&self.tmp, &self.target).map_err(|e| self.fail(&e))?;
-        self.done = true;
+        self.placed = true;
+        Ok(())
+    }
+
+    /// Syncs the folder, so that the rename lasts.
+    fn sync(&self) -> Result<(), AgentError> {
         std::fs::File::open(&self.folder)
             .and_then(|f| f.sync_all())
             .map_err(|e| self.fail(&e))
+    }
+
+    /// Undoes [`Pending::place`]: the kept file renamed back over the
+    /// path, or the new file removed. As far as it goes: the error that
+    /// refused the command is the one reported.
+    fn take_back(&mut self) {
+        if !self.placed {
+            return;
+        }
+        let undone = if self.keeping {
+            std::fs::rename(&self.kept, &self.target).map(|()| self.keeping = false)
+        } else {
+            std::fs::remove_file(&self.target)
+        };
+        if undone.is_ok() {
+            self.placed = false;
+            let _ = self.sync();
+        }
+    }
+
+    /// Removes the kept file once every output is in place.
+    fn drop_kept(&mut self) {
+        if self.keeping && std::fs::remove_file(&self.kept).is_ok() {
+            self.keeping = false;
+        }
     }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if !self.done {
-            // Nothing more can be done about a temporary file that cannot
-            // be removed; its name says what it is.
+        // Nothing more can be done about a file that cannot be removed;
+        // its name says what it is.
+        if !self.placed {
             let _ = std::fs::remove_file(&self.tmp);
+        }
+        if self.keeping && !self.placed {
+            let _ = std::fs::remove_file(&self.kept);
         }
     }
 }
@@ -1543,5 +1651,87 @@ fn same_file_key(path: &Path) -> PathBuf {
     match (std::fs::canonicalize(folder), path.file_name()) {
         (Ok(folder), Some(name)) => folder.join(name),
         _ => path.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn pending(path: &Path, bytes: &[u8], force: bool) -> Pending {
+        let mut pending = prepare_output(path, force).unwrap().unwrap();
+        pending.write(bytes).unwrap();
+        pending
+    }
+
+    #[test]
+    fn a_failed_second_rename_takes_the_first_output_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("request.txt");
+        let second = dir.path().join("request.png");
+        let files = vec![
+            pending(&first, b"new", false),
+            pending(&second, b"png", false),
+        ];
+        // A folder where the second output goes, made after its checks:
+        // its rename fails, also for root.
+        std::fs::create_dir(&second).unwrap();
+        let e = put_in_place(files).unwrap_err();
+        assert!(e.to_string().contains("request.png"), "{e}");
+        assert!(!first.exists(), "the first output stayed in place");
+        assert_eq!(names(dir.path()), ["request.png"]);
+    }
+
+    #[test]
+    fn a_failed_rename_under_force_puts_the_replaced_files_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("request.txt");
+        let second = dir.path().join("request.svg");
+        let third = dir.path().join("request.png");
+        std::fs::write(&first, "old request").unwrap();
+        std::fs::write(&second, "old svg").unwrap();
+        std::fs::set_permissions(&second, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let files = vec![
+            pending(&first, b"new request", true),
+            pending(&second, b"new svg", true),
+            pending(&third, b"png", true),
+        ];
+        std::fs::create_dir(&third).unwrap();
+        put_in_place(files).unwrap_err();
+        assert_eq!(std::fs::read_to_string(&first).unwrap(), "old request");
+        assert_eq!(std::fs::read_to_string(&second).unwrap(), "old svg");
+        let mode = std::fs::metadata(&second).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+        assert_eq!(
+            names(dir.path()),
+            ["request.png", "request.svg", "request.txt"]
+        );
+    }
+
+    #[test]
+    fn all_outputs_in_place_keep_no_copy_of_what_they_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("request.txt");
+        let second = dir.path().join("request.png");
+        std::fs::write(&first, "old request").unwrap();
+        let files = vec![
+            pending(&first, b"new request", true),
+            pending(&second, b"png", true),
+        ];
+        put_in_place(files).unwrap();
+        assert_eq!(std::fs::read_to_string(&first).unwrap(), "new request");
+        assert_eq!(std::fs::read(&second).unwrap(), b"png");
+        assert_eq!(names(dir.path()), ["request.png", "request.txt"]);
     }
 }
