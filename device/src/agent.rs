@@ -477,9 +477,9 @@ impl Agent {
 
     /// Removes what a failed request created in the state folder: the
     /// device key and the fresh state if they were not there `before`,
-    /// then the lock file (still held), then the folder itself if the
-    /// request made it (`before` is `None`) and it is empty. As far as it
-    /// goes: the request's own error is the one reported.
+    /// then the lock file (still held), then the folder itself and the
+    /// parents opening it created, if empty. As far as it goes: the
+    /// request's own error is the one reported.
     fn take_back(store: Store, before: Option<&[String]>) {
         let new = |name: &str| !before.is_some_and(|names| names.iter().any(|n| n == name));
         let folder = store.folder();
@@ -489,9 +489,7 @@ impl Agent {
             }
         }
         let _ = folder.sync();
-        if before.is_none() {
-            let _ = folder.remove_if_empty();
-        }
+        let _ = folder.remove_made();
         drop(store);
     }
 

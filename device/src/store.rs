@@ -338,7 +338,13 @@ impl Store {
         let dir = folder.path().to_owned();
         Self::check_holds_state(&folder, create)?;
         let new_lock = !folder.exists(LOCK_FILE)?;
-        let mut lock = folder.open_lock(LOCK_FILE)?;
+        let mut lock = match folder.open_lock(LOCK_FILE) {
+            Ok(lock) => lock,
+            Err(e) => {
+                let _ = folder.remove_made();
+                return Err(e.into());
+            }
+        };
         let deadline = Instant::now() + timeout;
         loop {
             match rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive) {
@@ -383,11 +389,18 @@ impl Store {
             .and_then(|()| if create { store.provision() } else { Ok(()) });
         if let Err(e) = opened {
             // A folder refused (a planted link, a file of the wrong kind)
-            // keeps nothing this open made: the lock file goes too, still
-            // held (an agent waiting on it locks the one there afterwards).
+            // or a device key or state that cannot be written (a full
+            // disk) keeps nothing this open made: the device key it made,
+            // the lock file too, still held (an agent waiting on it locks
+            // the one there afterwards), and the folder with the parents
+            // opening it created, if empty.
+            if store.key_created {
+                let _ = store.folder.remove(DEVICE_KEY_FILE);
+            }
             if new_lock {
                 let _ = store.folder.remove(LOCK_FILE);
             }
+            let _ = store.folder.remove_made();
             return Err(e);
         }
         Ok(store)

@@ -136,3 +136,68 @@ fn a_full_disk_keeps_the_verdict_and_says_the_state_was_not_saved() {
     assert_eq!(json(&out)["state_saved"], true);
     assert_ne!(fs::read(state.join("state")).unwrap(), saved);
 }
+
+/// Every name below `dir`, for comparing a tree before and after.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(here) = todo.pop() {
+        for e in fs::read_dir(&here).unwrap() {
+            let path = e.unwrap().path();
+            if path.is_dir() {
+                todo.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_first_install_or_request_on_a_full_disk_leaves_nothing_behind() {
+    let Some(fs_) = Tmpfs::mount() else { return };
+    let d = Device::appliance();
+    let license = d.licensed(1, T0, |_| {});
+    let keyring = d.state_file("keyring.toml");
+    fs_.fill();
+    let before = tree(fs_.path());
+    // A folder never set up, its parent missing too.
+    let state = fs_.path().join("site/tessera");
+    let install = [
+        "install".as_ref(),
+        license.as_os_str(),
+        "--keyring".as_ref(),
+        keyring.as_os_str(),
+    ];
+    for args in [&install[..], &["request".as_ref()]] {
+        let out = d
+            .cmd_at(&state)
+            .args(args)
+            .args(["--now", &at(T0)])
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains("No space left"), "{args:?}: {err}");
+        assert_eq!(tree(fs_.path()), before, "{args:?}: {err}");
+    }
+    // The state folder elsewhere (made, with its parent), the request
+    // file on the full disk: the request is refused when its file cannot
+    // be written, and takes back the device key and the folders it made.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let state = elsewhere.path().join("site/tessera");
+    let out = d
+        .cmd_at(&state)
+        .args(["request", "--now", &at(T0), "-o"])
+        .arg(fs_.path().join("request.txt"))
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("No space left"), "{err}");
+    assert_eq!(tree(fs_.path()), before, "{err}");
+    assert_eq!(tree(elsewhere.path()), Vec::<PathBuf>::new(), "{err}");
+}

@@ -225,6 +225,9 @@ struct Walked {
     real: PathBuf,
     /// For [`Want::File`], the file's name in it.
     name: Option<std::ffi::OsString>,
+    /// The folders the walk created ([`Want::Folder`] with `create`), as
+    /// real paths, in the order made.
+    made: Vec<PathBuf>,
 }
 
 /// `real` (a stack of names below `/`) as a path.
@@ -284,6 +287,7 @@ fn walk(path: &Path, want: Want) -> Result<Option<Walked>, FileError> {
     let mut fd = open_root()?;
     let mut real: Vec<OsString> = Vec::new();
     let mut links = 0usize;
+    let mut made = Vec::new();
     let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     while let Some(name) = queue.pop_front() {
         let here = real_path(&real).join(&name);
@@ -302,7 +306,8 @@ fn walk(path: &Path, want: Want) -> Result<Option<Walked>, FileError> {
             Err(Errno::NOENT) => match want {
                 Want::Folder { create: true } => {
                     match rustix::fs::mkdirat(&fd, name.as_os_str(), Mode::from_raw_mode(0o700)) {
-                        Ok(()) | Err(Errno::EXIST) => {}
+                        Ok(()) => made.push(here.clone()),
+                        Err(Errno::EXIST) => {}
                         Err(e) => return Err(io_err("create", &here)(e.into())),
                     }
                     rustix::fs::statat(&fd, name.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
@@ -313,6 +318,7 @@ fn walk(path: &Path, want: Want) -> Result<Option<Walked>, FileError> {
                         fd,
                         real: real_path(&real),
                         name: Some(name),
+                        made,
                     }))
                 }
                 _ => return Ok(None),
@@ -346,6 +352,7 @@ fn walk(path: &Path, want: Want) -> Result<Option<Walked>, FileError> {
                     fd,
                     real: real_path(&real),
                     name: Some(name),
+                    made,
                 }))
             }
             FileType::Directory => {
@@ -375,6 +382,7 @@ fn walk(path: &Path, want: Want) -> Result<Option<Walked>, FileError> {
             fd,
             real: real_path(&real),
             name: None,
+            made,
         })),
         // The path named a folder (`/`, or ending in `..`).
         Want::File => Err(FileError::NotRegular {
@@ -546,6 +554,10 @@ pub struct Folder {
     path: PathBuf,
     /// Every link resolved, as walked (for SQLite, which opens by path).
     real: PathBuf,
+    /// The folders [`Folder::open`] created to reach it (this one and
+    /// missing parents), as real paths: what [`Folder::remove_made`] may
+    /// take back.
+    made: Vec<PathBuf>,
 }
 
 /// A step of [`Folder::write_atomic`] where a test can stop it.
@@ -584,6 +596,7 @@ impl Folder {
             fd,
             path: path.to_owned(),
             real: walked.real,
+            made: walked.made,
         }))
     }
 
@@ -600,6 +613,7 @@ impl Folder {
                 .map_err(io_err("duplicate the descriptor of", &self.path))?,
             path: self.path.clone(),
             real: self.real.clone(),
+            made: self.made.clone(),
         })
     }
 
@@ -784,18 +798,18 @@ impl Folder {
         }
     }
 
-    /// Removes this folder itself if it is empty (a state folder that a
-    /// failed request made): through its parent, by the name it was
-    /// walked to, and only while that name is still this folder (never a
-    /// link, never another folder put in its place). A folder that is not
-    /// empty is left as it is.
+    /// Removes this folder if [`Folder::open`] created it and it is
+    /// empty (a state folder that a failed request or install made), then
+    /// each parent folder the open created to reach it, nearest first,
+    /// while empty: each through its parent, by the name it was walked to,
+    /// and only while that name is still the same folder (never a link,
+    /// never another folder put in its place). A folder that is not empty,
+    /// or was there before, is left as it is, and so is everything above
+    /// it.
     ///
     /// # Errors
     /// [`FileError::Io`].
-    pub fn remove_if_empty(&self) -> Result<(), FileError> {
-        let Some(name) = self.real.file_name() else {
-            return Ok(());
-        };
+    pub fn remove_made(&self) -> Result<(), FileError> {
         let err = |action: &'static str| {
             let path = self.path.clone();
             move |e: Errno| FileError::Io {
@@ -804,23 +818,37 @@ impl Folder {
                 source: e.into(),
             }
         };
-        let parent = rustix::fs::openat(
-            &self.fd,
-            "..",
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(err("open the parent of"))?;
-        let here = rustix::fs::fstat(&self.fd).map_err(err("inspect"))?;
-        match rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) if (st.st_dev, st.st_ino) == (here.st_dev, here.st_ino) => {}
-            Ok(_) | Err(Errno::NOENT) => return Ok(()),
-            Err(e) => return Err(err("inspect")(e)),
+        let mut real = self.real.clone();
+        let mut here = self
+            .fd
+            .try_clone()
+            .map_err(io_err("duplicate the descriptor of", &self.path))?;
+        while self.made.contains(&real) {
+            let Some(name) = real.file_name() else {
+                return Ok(());
+            };
+            let parent = rustix::fs::openat(
+                &here,
+                "..",
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(err("open the parent of"))?;
+            let st = rustix::fs::fstat(&here).map_err(err("inspect"))?;
+            match rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(named) if (named.st_dev, named.st_ino) == (st.st_dev, st.st_ino) => {}
+                Ok(_) | Err(Errno::NOENT) => return Ok(()),
+                Err(e) => return Err(err("inspect")(e)),
+            }
+            match rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR) {
+                Ok(()) => {}
+                Err(Errno::NOENT | Errno::NOTEMPTY | Errno::EXIST) => return Ok(()),
+                Err(e) => return Err(err("remove")(e)),
+            }
+            here = parent;
+            real.pop();
         }
-        match rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR) {
-            Ok(()) | Err(Errno::NOENT | Errno::NOTEMPTY | Errno::EXIST) => Ok(()),
-            Err(e) => Err(err("remove")(e)),
-        }
+        Ok(())
     }
 
     /// Renames `from` over `to` inside the folder.

@@ -494,3 +494,38 @@ fn a_path_through_a_folder_or_link_of_another_user_is_refused() {
     assert!(text.contains("owned by uid 65534"), "{text}");
     assert!(text.contains("chown -h 0"), "{text}");
 }
+
+#[test]
+fn remove_made_takes_back_the_folders_the_open_made_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    // Made with two missing parents: all three go.
+    let deep = dir.path().join("a/b/state");
+    let made = Folder::open(&deep, true).unwrap().unwrap();
+    made.remove_made().unwrap();
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    // A folder that was there before stays, and so does everything
+    // above it.
+    fs::create_dir_all(dir.path().join("a/b")).unwrap();
+    let made = Folder::open(&deep, true).unwrap().unwrap();
+    made.remove_made().unwrap();
+    assert!(!deep.exists());
+    assert!(dir.path().join("a/b").is_dir());
+    fs::remove_dir_all(dir.path().join("a")).unwrap();
+    // A folder that is not empty stays, and its parents with it.
+    let made = Folder::open(&deep, true).unwrap().unwrap();
+    fs::write(deep.join("license"), "kept").unwrap();
+    made.remove_made().unwrap();
+    assert!(deep.join("license").is_file());
+    fs::remove_dir_all(dir.path().join("a")).unwrap();
+    // Another folder put at the name is not this one: left alone.
+    let made = Folder::open(&deep, true).unwrap().unwrap();
+    fs::rename(&deep, dir.path().join("moved")).unwrap();
+    fs::create_dir(&deep).unwrap();
+    made.remove_made().unwrap();
+    assert!(deep.is_dir());
+    assert!(dir.path().join("moved").is_dir());
+    // Opened without creating: nothing was made, nothing goes.
+    let opened = folder(&deep);
+    opened.remove_made().unwrap();
+    assert!(deep.is_dir());
+}
