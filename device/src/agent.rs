@@ -475,15 +475,20 @@ impl Agent {
         })
     }
 
-    /// Removes what a failed request created in the state folder: the
-    /// device key and the fresh state if they were not there `before`,
-    /// then the lock file (still held), then the folder itself and the
-    /// parents opening it created, if empty. As far as it goes: the
-    /// request's own error is the one reported.
+    /// Removes what a failed request or install created in the state
+    /// folder: the license, the device key and the fresh state if they
+    /// were not there `before`, then the lock file (still held), then the
+    /// folder itself and the parents opening it created, if empty. As far
+    /// as it goes: the command's own error is the one reported.
     fn take_back(store: Store, before: Option<&[String]>) {
         let new = |name: &str| !before.is_some_and(|names| names.iter().any(|n| n == name));
         let folder = store.folder();
-        for name in [DEVICE_KEY_FILE, STATE_FILE, LOCK_FILE] {
+        for name in [
+            crate::store::LICENSE_FILE,
+            DEVICE_KEY_FILE,
+            STATE_FILE,
+            LOCK_FILE,
+        ] {
             if new(name) {
                 let _ = folder.remove(name);
             }
@@ -571,7 +576,8 @@ impl Agent {
     /// `input` is an armored license or its binary form. An older license
     /// than the one installed is refused (`superseded`), as is one that is
     /// not in force yet; the installed license and state are then
-    /// unchanged. With a corrupt or missing state record, only
+    /// unchanged, and a state folder never set up keeps nothing the
+    /// install made (no folder, lock file, device key or state). With a corrupt or missing state record, only
     /// `recover = true` proceeds, with the verifier's recovery state: it
     /// accepts only a license issued now, never one the device held
     /// before.
@@ -586,21 +592,47 @@ impl Agent {
         // Named as `status` and `seats` name codes: the configured
         // catalog, else the default one.
         let catalog = Some(self.catalog()?.unwrap_or_else(Catalog::builtin));
+        // What was there before, to take back what a refused install
+        // made: on a folder never set up, the folder (and the parents it
+        // needed), `lock`, `device.key` and the fresh `state`.
+        let before = match self.folder(false)? {
+            Some(folder) => Some(folder.names()?),
+            None => None,
+        };
         let store = self.open_store(true)?;
+        match self.install_in(&store, &bytes, &keyring, catalog, now, recover) {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                Self::take_back(store, before.as_deref());
+                Err(e)
+            }
+        }
+    }
+
+    /// [`Agent::install`] in the opened state folder.
+    fn install_in(
+        &self,
+        store: &Store,
+        bytes: &[u8],
+        keyring: &[KeyEntry],
+        catalog: Option<Catalog>,
+        now: i64,
+        recover: bool,
+    ) -> Result<Report, AgentError> {
         let mut notes = store.recovered().to_vec();
-        let installed = Self::read_installed(&store, &mut notes)?;
+        let installed = Self::read_installed(store, &mut notes)?;
         let (mut state, recovering) = match store.read_state()? {
             StoredState::Intact(s) => (s, false),
             StoredState::Missing if !store.has_license()? => (State::new(), false),
             StoredState::Missing | StoredState::Corrupt | StoredState::Unbound(_) if recover => {
                 (State::recovery(now), true)
             }
-            other => return Err(state_error(&store, other)),
+            other => return Err(state_error(store, other)),
         };
         let device = self.device(store.folder(), installed.as_deref())?;
         notes.extend(device.notes);
         let stored = state;
-        let decision = match verify(&bytes, &keyring, &device.identity, now, &mut state) {
+        let decision = match verify(bytes, keyring, &device.identity, now, &mut state) {
             Ok(d) => {
                 if recover && !recovering {
                     notes.push("--recover ignored: the state record is intact and the clock is not behind it".into());
@@ -608,26 +640,27 @@ impl Agent {
                 d
             }
             Err(tessera_verifier::Error::StateCorrupt) if recovering => {
-                let issued = decode_license_unverified(&bytes)
+                let issued = decode_license_unverified(bytes)
                     .map(|l| format_time(l.issued_at()))
                     .unwrap_or_default();
                 return Err(AgentError::RecoveryNeedsFreshLicense { issued });
             }
             Err(tessera_verifier::Error::ClockRollback) if recover && !recovering => {
-                state = clock_reset(&stored, &bytes, &keyring)?;
+                state = clock_reset(&stored, bytes, keyring)?;
                 let reset = state;
-                let d = verify(&bytes, &keyring, &device.identity, now, &mut state).map_err(
-                    |e| match (e, reset.last_seen()) {
-                        // Behind the new license's issue time: the clock is wrong now.
-                        (tessera_verifier::Error::ClockRollback, Some(issued)) => {
-                            AgentError::NotYetValid {
-                                starts: format_time(issued),
-                                now: format_time(now),
+                let d =
+                    verify(bytes, keyring, &device.identity, now, &mut state).map_err(
+                        |e| match (e, reset.last_seen()) {
+                            // Behind the new license's issue time: the clock is wrong now.
+                            (tessera_verifier::Error::ClockRollback, Some(issued)) => {
+                                AgentError::NotYetValid {
+                                    starts: format_time(issued),
+                                    now: format_time(now),
+                                }
                             }
-                        }
-                        (e, _) => e.into(),
-                    },
-                )?;
+                            (e, _) => e.into(),
+                        },
+                    )?;
                 notes.push(format!(
                     "the recorded time {} (the clock was once set ahead) was reset to the issue time of this newer license, {}",
                     stored.last_seen().map(format_time).unwrap_or_default(),
@@ -647,7 +680,7 @@ impl Agent {
             store.keep_corrupt_state()?;
             notes.push("the corrupt state record was kept as state.corrupt for support".into());
         }
-        store.save(&bytes, &state)?;
+        store.save(bytes, &state)?;
         let mut report = Report::new(&decision, &state, now, catalog.as_ref());
         report.notes.extend(notes);
         Ok(report)

@@ -26,7 +26,10 @@
 //! state:
 //!
 //! 0. (once, on a device with neither file: the fresh state is stored, as
-//!    provisioning does, so that a license never lands without a state);
+//!    provisioning does, so that a license never lands without a state;
+//!    an install refused after that takes it back, with the device key,
+//!    the lock file and the folders it made, so a folder never set up
+//!    stays so);
 //! 1. `license.new` written and synced — a crash leaves the old license
 //!    and old state: the old license stays in force;
 //! 2. renamed over `license` — a crash leaves the new license with the old

@@ -907,3 +907,287 @@ fn a_refused_request_leaves_nothing_behind() {
     assert!(stderr(&out).contains("a new device key was created"));
     assert_eq!(before(), ["device.key", "keyring.toml", "lock", "state"]);
 }
+
+/// Every file and folder below `dir`, with its kind, for comparing a tree
+/// before and after a command.
+fn tree(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(here) = todo.pop() {
+        for e in fs::read_dir(&here).unwrap() {
+            let e = e.unwrap();
+            let kind = e.file_type().unwrap();
+            let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+            if kind.is_dir() {
+                todo.push(e.path());
+                out.push(format!("{rel}/"));
+            } else if kind.is_symlink() {
+                out.push(format!("{rel}@"));
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_refused_install_on_a_folder_never_set_up_leaves_nothing_behind() {
+    use std::os::unix::fs::{symlink, PermissionsExt as _};
+
+    let d = Device::appliance();
+    let keyring = d.state_file("keyring.toml");
+    let root = d.root.path();
+    // The vendor's answers, to be refused: for another device, with a
+    // broken signature, not valid yet, and no license at all.
+    let other = d.licensed(1, T0, |l| l.binding.salt[0] ^= 1);
+    let not_yet = d.licensed(2, T0, |l| l.not_before = T0 + 10 * DAY);
+    let broken = root.join("broken.txt");
+    let text = fs::read_to_string(d.licensed(3, T0, |_| {})).unwrap();
+    let mut buf = [0u8; tessera_verifier::MAX_OBJECT_LEN];
+    let mut bytes =
+        tessera_verifier::armor::decode(&text, tessera_verifier::armor::LABEL_LICENSE, &mut buf)
+            .unwrap()
+            .to_vec();
+    *bytes.last_mut().unwrap() ^= 1;
+    fs::write(
+        &broken,
+        tessera_verifier::armor::encode(&bytes, tessera_verifier::armor::LABEL_LICENSE),
+    )
+    .unwrap();
+    let garbage = root.join("garbage.txt");
+    fs::write(&garbage, "not a license\n").unwrap();
+    let bad_keyring = root.join("bad-keyring.toml");
+    fs::write(&bad_keyring, "format = 1\n[[key]]\n").unwrap();
+    let open_keyring = root.join("open-keyring.toml");
+    fs::write(&open_keyring, common::keyring_toml()).unwrap();
+    fs::set_permissions(&open_keyring, fs::Permissions::from_mode(0o666)).unwrap();
+    let (o, n, b, g) = (
+        other.to_str().unwrap(),
+        not_yet.to_str().unwrap(),
+        broken.to_str().unwrap(),
+        garbage.to_str().unwrap(),
+    );
+    let k = keyring.to_str().unwrap();
+    let refusals: Vec<(&str, Vec<&str>)> = vec![
+        ("another device", vec![o, "--keyring", k]),
+        ("broken signature", vec![b, "--keyring", k]),
+        ("not valid yet", vec![n, "--keyring", k]),
+        ("no license", vec![g, "--keyring", k]),
+        (
+            "no license file",
+            vec!["/nonexistent/license.txt", "--keyring", k],
+        ),
+        ("a folder for a license", vec!["/", "--keyring", k]),
+        ("no keyring", vec![o]),
+        (
+            "keyring missing",
+            vec![o, "--keyring", "/nonexistent/keyring.toml"],
+        ),
+        (
+            "keyring unreadable",
+            vec![o, "--keyring", bad_keyring.to_str().unwrap()],
+        ),
+        (
+            "keyring writable by all",
+            vec![o, "--keyring", open_keyring.to_str().unwrap()],
+        ),
+    ];
+    // Folders never set up: missing (with missing parents too), empty,
+    // holding only the keyring.
+    let site = tempfile::tempdir().unwrap();
+    let site = site.path();
+    let mut left = Vec::new();
+    let kinds = ["missing", "missing/parents", "empty", "keyring only"];
+    for kind in kinds {
+        for (what, args) in &refusals {
+            let state = site.join("site/state");
+            let _ = fs::remove_dir_all(site.join("site"));
+            match kind {
+                "missing" => fs::create_dir(site.join("site")).unwrap(),
+                "missing/parents" => {}
+                "empty" => fs::create_dir_all(&state).unwrap(),
+                _ => {
+                    fs::create_dir_all(&state).unwrap();
+                    fs::copy(&keyring, state.join("keyring.toml")).unwrap();
+                }
+            }
+            let before = (tree(root), tree(site));
+            let out = d
+                .cmd_at(&state)
+                .arg("install")
+                .args(args)
+                .args(["--now", &at(T0 + DAY)])
+                .assert()
+                .failure()
+                .get_output()
+                .clone();
+            let after = (tree(root), tree(site));
+            if after != before {
+                let new = |a: &[String], b: &[String]| {
+                    a.iter()
+                        .filter(|n| !b.contains(n))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                };
+                left.push(format!(
+                    "{kind}, {what}: made {:?}, removed {:?}: {}",
+                    [new(&after.0, &before.0), new(&after.1, &before.1)].concat(),
+                    [new(&before.0, &after.0), new(&before.1, &after.1)].concat(),
+                    stderr(&out).lines().last().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    // Folders refused for what is in or around them, with a license this
+    // device would install: links, a FIFO and foreign files planted,
+    // unsafe modes and owners, a file on the way, the output full.
+    let good = d.licensed(4, T0, |_| {});
+    let state = site.join("site/state");
+    let outside = site.join("outside");
+    type Plant = Box<dyn Fn(&std::path::Path)>;
+    let link = |name: &'static str| -> Plant {
+        let outside = outside.clone();
+        Box::new(move |state: &std::path::Path| {
+            fs::create_dir_all(state).unwrap();
+            symlink(outside.join(name), state.join(name)).unwrap();
+        })
+    };
+    let mut plants: Vec<(&str, Plant, Vec<&str>)> = vec![
+        ("lock a link", link("lock"), vec![]),
+        ("device.key a link", link("device.key"), vec![]),
+        ("state a link", link("state"), vec![]),
+        ("license a link", link("license"), vec![]),
+        ("license.new a link", link("license.new"), vec![]),
+        ("keyring.toml a link", link("keyring.toml"), vec![]),
+        (
+            "lock a FIFO",
+            Box::new(|state: &std::path::Path| {
+                fs::create_dir_all(state).unwrap();
+                common::mkfifo(&state.join("lock"));
+            }),
+            vec![],
+        ),
+        (
+            "a foreign file",
+            Box::new(|state: &std::path::Path| {
+                fs::create_dir_all(state).unwrap();
+                fs::write(state.join("notes.txt"), "mine").unwrap();
+            }),
+            vec![],
+        ),
+        (
+            "folder writable by all",
+            Box::new(|state: &std::path::Path| {
+                fs::create_dir_all(state).unwrap();
+                fs::set_permissions(state, fs::Permissions::from_mode(0o777)).unwrap();
+            }),
+            vec![],
+        ),
+        (
+            "parent writable by all",
+            Box::new(|state: &std::path::Path| {
+                let parent = state.parent().unwrap();
+                fs::create_dir_all(parent).unwrap();
+                fs::set_permissions(parent, fs::Permissions::from_mode(0o777)).unwrap();
+            }),
+            vec![],
+        ),
+        (
+            "a file on the way",
+            Box::new(|state: &std::path::Path| {
+                fs::create_dir_all(state.parent().unwrap().parent().unwrap()).unwrap();
+                fs::write(state.parent().unwrap(), "file").unwrap();
+            }),
+            vec![],
+        ),
+        (
+            "the state folder a file",
+            Box::new(|state: &std::path::Path| {
+                fs::create_dir_all(state.parent().unwrap()).unwrap();
+                fs::write(state, "file").unwrap();
+            }),
+            vec![],
+        ),
+    ];
+    if rustix::process::geteuid().is_root() {
+        plants.push((
+            "folder of another owner",
+            Box::new(|state: &std::path::Path| {
+                fs::create_dir_all(state).unwrap();
+                std::os::unix::fs::chown(state, Some(4242), Some(4242)).unwrap();
+            }),
+            vec![],
+        ));
+    }
+    for (what, plant, _) in &plants {
+        let _ = fs::remove_dir_all(site.join("site"));
+        let _ = fs::remove_file(site.join("site"));
+        let _ = fs::remove_dir_all(&outside);
+        fs::create_dir_all(&outside).unwrap();
+        plant(&state);
+        let before = (tree(root), tree(site));
+        let out = d
+            .cmd_at(&state)
+            .arg("install")
+            .arg(&good)
+            .arg("--keyring")
+            .arg(&keyring)
+            .args(["--now", &at(T0 + DAY)])
+            .assert()
+            .failure()
+            .get_output()
+            .clone();
+        if (tree(root), tree(site)) != before {
+            left.push(format!(
+                "{what}: {:?} -> {:?}: {}",
+                before.1,
+                tree(site),
+                stderr(&out)
+            ));
+        }
+    }
+    // A link to a folder not made yet is followed (and the folder made),
+    // a report to a full device fails: refused, they leave nothing either.
+    for what in ["a link to a missing folder", "standard output full"] {
+        let _ = fs::remove_dir_all(site.join("site"));
+        let _ = fs::remove_dir_all(&outside);
+        fs::create_dir_all(&outside).unwrap();
+        let mut cmd = std::process::Command::new(common::agent_bin());
+        cmd.env_remove("TESSERA_STATE_DIR")
+            .env_remove("TESSERA_AGENT_CONFIG")
+            .arg("--state-dir")
+            .arg(&state)
+            .arg("--sysroot")
+            .arg(root)
+            .arg("install")
+            .arg(&other)
+            .arg("--keyring")
+            .arg(&keyring)
+            .args(["--json", "--now", &at(T0 + DAY)]);
+        if what == "standard output full" {
+            cmd.stdout(
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/full")
+                    .unwrap(),
+            );
+        } else {
+            fs::create_dir_all(site.join("site")).unwrap();
+            symlink(outside.join("new-state"), &state).unwrap();
+        }
+        let before = (tree(root), tree(site));
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success(), "{what}");
+        if (tree(root), tree(site)) != before {
+            left.push(format!(
+                "{what}: {:?} -> {:?}: {}",
+                before.1,
+                tree(site),
+                stderr(&out)
+            ));
+        }
+    }
+    assert!(left.is_empty(), "{}", left.join("\n"));
+}

@@ -257,6 +257,15 @@ fn license_for_another_device_is_refused_and_nothing_written() {
         let l = answer(&decoded(&req.armored), 1, T0);
         sign(&l)
     };
+    let names = || {
+        let mut names: Vec<_> = fs::read_dir(s.state.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = names();
     let err = s.agent().install(&theirs, T0, false).unwrap_err();
     assert!(
         matches!(
@@ -265,6 +274,14 @@ fn license_for_another_device_is_refused_and_nothing_written() {
         ),
         "{err}"
     );
+    // A folder never set up stays so: no license, and neither the device
+    // key, the fresh state nor the lock file the install made.
+    assert_eq!(names(), before);
+    // On a provisioned device the fresh state stays as it was.
+    s.agent().request(T0).unwrap();
+    let before = names();
+    s.agent().install(&theirs, T0, false).unwrap_err();
+    assert_eq!(names(), before);
     assert!(!s.path("license").exists());
     let store = Store::open(s.state.path(), false, None).unwrap();
     assert_eq!(
