@@ -248,18 +248,25 @@ fn prepare_row(
             .ok_or("no order: fill the order column or pass --order FILE")?,
         o => base.join(o),
     };
+    // The files a row names are named in its errors as any value read
+    // from a file is quoted: a 2 MB cell gives a line, not 2 MB.
+    let shown_path = |path: &Path| crate::validate::shown(&path.display().to_string());
+    let unread = |path: &Path, e: Error| {
+        let full = path.display().to_string();
+        e.to_string().replace(&full, &shown_path(path))
+    };
     if !orders.contains_key(&order_path) {
-        let text = read_text(&order_path).map_err(|e| e.to_string())?;
+        let text = read_text(&order_path).map_err(|e| unread(&order_path, e))?;
         let json = order_path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-        let order = Order::parse(&order_path.display().to_string(), &text, json)
-            .map_err(|e| e.to_string())?;
+        let order =
+            Order::parse(&shown_path(&order_path), &text, json).map_err(|e| e.to_string())?;
         orders.insert(order_path.clone(), order);
     }
     let template = orders.get(&order_path).ok_or("order cache")?;
-    let request_text = read_text(&request_path).map_err(|e| e.to_string())?;
-    let (_, request) = request_from_text(&request_path.display().to_string(), &request_text, check)
+    let request_text = read_text(&request_path).map_err(|e| unread(&request_path, e))?;
+    let (_, request) = request_from_text(&shown_path(&request_path), &request_text, check)
         .map_err(|e| e.to_string())?;
     let mut order = template.clone();
     if !get("customer").is_empty() {

@@ -14,7 +14,7 @@ pub const DAY: i64 = 86_400;
 
 /// A date or time that could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("`{input}` is not a date or time: write RFC 3339 (2026-05-01T12:00:00Z) or YYYY-MM-DD (midnight UTC)")]
+#[error("`{}` is not a date or time: write RFC 3339 (2026-05-01T12:00:00Z) or YYYY-MM-DD (midnight UTC)", crate::validate::shown(.input))]
 pub struct BadTime {
     /// The text given.
     pub input: String,

@@ -17,6 +17,7 @@ use tessera_verifier::claims::{AfterGrace, ComponentKind, FeatureCategory, Platf
 use toml::Spanned;
 
 use crate::calendar::{format_duration, parse_duration};
+use crate::validate::shown;
 
 /// The embedded default catalog (`issuer/catalog/default.toml`).
 pub const DEFAULT_CATALOG: &str = include_str!("../catalog/default.toml");
@@ -383,7 +384,7 @@ impl Catalog {
         let raw: RawCatalog = toml::from_str(text).map_err(|e| CatalogError::Syntax {
             file: file.to_owned(),
             line: e.span().map_or(1, |s| line_of(text, s.start)),
-            reason: e.message().trim().to_owned(),
+            reason: crate::validate::parser_message(e.message().trim()),
         })?;
         Checker { file, text }.check(raw, text)
     }
@@ -809,7 +810,7 @@ impl Checker<'_> {
                         day.span(),
                         format!(
                             "holiday `{}` is not a date: write YYYY-MM-DD, e.g. \"2026-12-25\"",
-                            day.get_ref()
+                            shown(day.get_ref())
                         ),
                     )
                 })?;
@@ -989,7 +990,7 @@ impl Checker<'_> {
                             f.span(),
                             format!(
                                 "unknown feature `{}` in package `{name}`: define it in a [[feature]] first",
-                                f.get_ref()
+                                shown(f.get_ref())
                             ),
                         ));
                     };
@@ -1016,7 +1017,7 @@ impl Checker<'_> {
                 d.span(),
                 format!(
                     "{what}.{field} `{}` is not a duration: write <n>s, <n>m, <n>h or <n>d",
-                    d.get_ref()
+                    shown(d.get_ref())
                 ),
             )
         })
@@ -1028,7 +1029,7 @@ impl Checker<'_> {
                 name.span(),
                 format!(
                     "platform.{key}: unknown identity component `{}`; known: {}",
-                    name.get_ref(),
+                    shown(name.get_ref()),
                     ComponentKind::KNOWN
                         .iter()
                         .filter_map(|k| k.name())
@@ -1068,7 +1069,10 @@ impl Checker<'_> {
             other => {
                 return Err(self.err(
                     t.after_grace.span(),
-                    format!("{what}.after_grace `{other}`: use emergency_only or locked"),
+                    format!(
+                        "{what}.after_grace `{}`: use emergency_only or locked",
+                        shown(other)
+                    ),
                 ))
             }
         };
@@ -1093,7 +1097,10 @@ impl Checker<'_> {
             if !valid {
                 return Err(self.err(
                     p.name.span(),
-                    format!("policy name `{name}`: use letters, digits, `-` and `_` only"),
+                    format!(
+                        "policy name `{}`: use letters, digits, `-` and `_` only",
+                        shown(&name)
+                    ),
                 ));
             }
             if out.iter().any(|o| o.name.eq_ignore_ascii_case(&name)) {
@@ -1147,7 +1154,7 @@ impl Checker<'_> {
                 if let Some(field) = inline.iter().find_map(|f| f.as_ref()) {
                     return Err(self.err(
                         field.span(),
-                        format!("{what} names its policy `{}` and sets timing values too: set them in the [[policy]] only", name.get_ref()),
+                        format!("{what} names its policy `{}` and sets timing values too: set them in the [[policy]] only", shown(name.get_ref())),
                     ));
                 }
                 let found = policies
@@ -1158,7 +1165,7 @@ impl Checker<'_> {
                             name.span(),
                             format!(
                                 "{what}.policy `{}` is not a [[policy]] of this catalog; it has: {}",
-                                name.get_ref(),
+                                shown(name.get_ref()),
                                 policies
                                     .iter()
                                     .map(|n| n.name.as_str())
@@ -1244,7 +1251,10 @@ impl Checker<'_> {
             if binding.contains(&k) {
                 return Err(self.err(
                     name.span(),
-                    format!("platform.{key}.binding lists `{}` twice", name.get_ref()),
+                    format!(
+                        "platform.{key}.binding lists `{}` twice",
+                        shown(name.get_ref())
+                    ),
                 ));
             }
             binding.push(k);
@@ -1263,7 +1273,7 @@ impl Checker<'_> {
                     name.span(),
                     format!(
                         "platform.{key}.required names `{}`, which is not in its binding",
-                        name.get_ref()
+                        shown(name.get_ref())
                     ),
                 ));
             }

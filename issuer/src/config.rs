@@ -378,13 +378,14 @@ impl Config {
             });
             bad(format!(
                 "line {line}: {}; the keys are ledger, keyring, key, catalog, operator, request_window and the table [notify] (smtp, port, tls, insecure_plaintext, from, to, username, password_file, ca, days)",
-                e.message().trim()
+                crate::validate::parser_message(e.message().trim())
             ))
         })?;
         if let Some(w) = &file.request_window {
             if parse_duration(w).is_none() {
                 return Err(bad(format!(
-                    "request_window `{w}` is not a duration: write <n>d, <n>h, <n>m or <n>s"
+                    "request_window `{}` is not a duration: write <n>d, <n>h, <n>m or <n>s",
+                    crate::validate::shown(w)
                 )));
             }
         }
@@ -392,7 +393,7 @@ impl Config {
             if crate::notify::TlsMode::parse(tls).is_none() {
                 return Err(bad(format!(
                     "[notify] tls `{}` is not none, starttls or tls",
-                    tessera_verifier::text::escaped(tls)
+                    crate::validate::shown(tls)
                 )));
             }
         }
@@ -596,7 +597,7 @@ impl Config {
                 value: TlsMode::parse(&s.value).ok_or_else(|| {
                     Error::Usage(format!(
                         "--smtp-tls `{}` is not none, starttls or tls",
-                        tessera_verifier::text::escaped(&s.value)
+                        crate::validate::shown(&s.value)
                     ))
                 })?,
                 source: s.source,
@@ -677,7 +678,8 @@ impl Config {
         if let Some(v) = (self.env)("TESSERA_REQUEST_WINDOW") {
             let value = parse_duration(&v).ok_or_else(|| {
                 Error::Usage(format!(
-                    "TESSERA_REQUEST_WINDOW `{v}` is not a duration: write <n>d, <n>h, <n>m or <n>s (default {})",
+                    "TESSERA_REQUEST_WINDOW `{}` is not a duration: write <n>d, <n>h, <n>m or <n>s (default {})",
+                    crate::validate::shown(&v),
                     format_duration(DEFAULT_REQUEST_WINDOW)
                 ))
             })?;

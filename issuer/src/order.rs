@@ -15,7 +15,7 @@ use tessera_verifier::encode::{BaseData, EntitlementsData, SharingData};
 
 use crate::calendar::{parse_time, BadTime, CycleName, PlatformName};
 use crate::catalog::Catalog;
-use crate::validate::{self, shown, InvalidInput};
+use crate::validate::{self, debug_literal, quoted_name, shown, InvalidInput};
 
 /// Why an order was refused before any policy rule was looked at.
 #[derive(Debug, thiserror::Error)]
@@ -31,12 +31,15 @@ pub enum OrderError {
     },
     /// TOML / JSON syntax, a missing field, a wrong type, an unknown
     /// field or value, or a date that is none.
-    #[error("order {file}, line {line}: {reason}; {EXAMPLE_HINT}")]
+    #[error("order {file}, line {line}{}: {reason}; {EXAMPLE_HINT}", column.map(|c| format!(", column {c}")).unwrap_or_default())]
     Syntax {
         /// The file.
         file: String,
         /// 1-based line.
         line: usize,
+        /// 1-based column (bytes from the start of the line), when the
+        /// parser says it (JSON).
+        column: Option<usize>,
         /// What is wrong, naming the field, and what is expected.
         reason: String,
     },
@@ -59,7 +62,7 @@ pub enum OrderError {
         source: BadTime,
     },
     /// A sharing role that is not `none`, `server` or `client-of SERIAL`.
-    #[error("sharing `{0}` is not `none`, `server` or `client-of SW-SERIAL`")]
+    #[error("sharing `{}` is not `none`, `server` or `client-of SW-SERIAL`", shown(.0))]
     BadSharing(String),
     /// More entries than a license can carry.
     #[error("the order has {count} {what}; a license carries at most {cap}")]
@@ -89,7 +92,7 @@ pub enum OrderError {
 
 /// A feature line of an order: a quantity, or a table with the quantity
 /// and the hidden flag.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum FeatureOrder {
     /// `name = 4`.
@@ -104,6 +107,56 @@ pub enum FeatureOrder {
         hidden: Option<bool>,
     },
 }
+
+/// The table form of a feature line.
+#[derive(Deserialize)]
+struct FeatureTable {
+    #[serde(default)]
+    quantity: Option<u32>,
+    #[serde(default)]
+    hidden: Option<bool>,
+}
+
+impl<'de> Deserialize<'de> for FeatureOrder {
+    // By hand, not `untagged`: an untagged enum reads the whole value
+    // before it fails, and the parser then reports the end of the
+    // `[features]` table, not the line (or JSON path) of the entry.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Line;
+        impl<'de> serde::de::Visitor<'de> for Line {
+            type Value = FeatureOrder;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(FEATURE_EXPECTED)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<FeatureOrder, E> {
+                u32::try_from(v)
+                    .map(FeatureOrder::Quantity)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<FeatureOrder, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+                    .and_then(|v| self.visit_u64(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<FeatureOrder, A::Error> {
+                let t =
+                    FeatureTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(FeatureOrder::Detailed {
+                    quantity: t.quantity,
+                    hidden: t.hidden,
+                })
+            }
+        }
+        d.deserialize_any(Line)
+    }
+}
+
+/// What a feature line must be, as its errors say.
+const FEATURE_EXPECTED: &str =
+    "a quantity (a whole number) or a table such as { quantity = 10, hidden = true }";
 
 /// A base license line: count and add-on counts by name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -355,7 +408,10 @@ fn expected_words(what: &str) -> String {
 fn found_words(what: &str) -> String {
     let what = what.trim();
     match what.split_once(' ') {
-        Some(("string", v)) => format!("the text {v}"),
+        Some(("string", v)) => match debug_literal(v) {
+            Some(text) => format!("the text \"{}\"", shown(&text)),
+            None => format!("the text {}", shown(v)),
+        },
         Some(("integer", v)) => format!("the number {}", v.trim_matches('`')),
         Some(("floating", v)) => format!(
             "the number {}",
@@ -364,14 +420,15 @@ fn found_words(what: &str) -> String {
         Some(("boolean", v)) => v.trim_matches('`').to_owned(),
         _ if what == "map" => "a table, or a date without double quotes".to_owned(),
         _ if what == "sequence" => "a list".to_owned(),
-        _ => what.to_owned(),
+        _ => shown(what),
     }
 }
 
 /// A parser's message about an order, said for an operator: what is
 /// wrong with which field (`field`: the one at the error's line, when
-/// known), and what is expected instead.
-fn explain(message: &str, field: Option<&str>) -> String {
+/// known; `table`: the table a missing field belongs in), and what is
+/// expected instead.
+fn explain(message: &str, field: Option<&str>, table: Option<&str>) -> String {
     let message = message.trim();
     // serde_json adds where; the error says the line itself.
     let message = message
@@ -384,7 +441,7 @@ fn explain(message: &str, field: Option<&str>) -> String {
         .map_or(message, |(m, _)| m);
     let named = |rest: &str| -> String {
         match field {
-            Some(f) => format!("field `{f}`: {rest}"),
+            Some(f) => format!("field `{}`: {rest}", shown(f)),
             None => rest.to_owned(),
         }
     };
@@ -392,14 +449,13 @@ fn explain(message: &str, field: Option<&str>) -> String {
         .strip_prefix("missing field `")
         .and_then(|r| r.strip_suffix('`'))
     {
-        let table = field
-            .and_then(|f| f.rsplit_once('.'))
-            .map(|(t, _)| format!(" of [{t}]"))
+        let table = table
+            .map(|t| format!(" of [{}]", shown(t)))
             .unwrap_or_default();
         return format!("the required field `{name}`{table} is missing");
     }
     if let Some(rest) = message.strip_prefix("unknown field `") {
-        let (name, known) = rest.split_once('`').unwrap_or((rest, ""));
+        let (name, known) = quoted_name(rest);
         let known = known
             .trim_start_matches(", expected one of ")
             .trim_start_matches(", expected ")
@@ -409,18 +465,23 @@ fn explain(message: &str, field: Option<&str>) -> String {
         } else {
             format!(" (known here: {known})")
         };
-        return format!("unknown field `{name}`{known}");
+        // The field's path where the parser gave it (`devices[2].colour`).
+        let name = match field {
+            Some(f) if f.len() > name.len() && f.ends_with(name) => f,
+            _ => name,
+        };
+        return format!("unknown field `{}`{known}", shown(name));
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
-        let (value, known) = rest.split_once('`').unwrap_or((rest, ""));
+        let (value, known) = quoted_name(rest);
         let known = known
             .trim_start_matches(", expected one of ")
             .trim_start_matches(", expected ")
             .replace('`', "");
-        return named(&format!("`{value}` is not one of: {known}"));
+        return named(&format!("`{}` is not one of: {known}", shown(value)));
     }
     if let Some(rest) = message.strip_prefix("invalid type: ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
+        if let Some((found, expected)) = rest.rsplit_once(", expected ") {
             return named(&format!(
                 "expected {}, found {}",
                 expected_words(expected),
@@ -429,7 +490,7 @@ fn explain(message: &str, field: Option<&str>) -> String {
         }
     }
     if let Some(rest) = message.strip_prefix("invalid value: ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
+        if let Some((found, expected)) = rest.rsplit_once(", expected ") {
             return named(&format!(
                 "expected {}, found {}",
                 expected_words(expected),
@@ -437,8 +498,10 @@ fn explain(message: &str, field: Option<&str>) -> String {
             ));
         }
     }
-    if message.starts_with("data did not match any variant of untagged enum FeatureOrder") {
-        return named("expected a quantity (a whole number) or a table such as { quantity = 10, hidden = true }");
+    // A message of the parser's that none of the above reads may still
+    // quote a value: a long one is shown as any quoted value is.
+    if message.len() > validate::LONG_MESSAGE {
+        return named(&shown(message));
     }
     named(message)
 }
@@ -455,6 +518,92 @@ fn line_setting(text: &str, key: &str, from: usize) -> Option<usize> {
                 .is_some_and(|rest| rest.trim_start().starts_with('='))
         })
         .map(|(i, _)| i + 1)
+}
+
+/// Where a JSON parser stopped: an object's key, or an array's entry
+/// (counted from 1, as every order error counts entries).
+enum JsonFrame {
+    Object(Option<String>),
+    Array(usize),
+}
+
+/// The path of the field at `line` and `column` of the JSON `text`, as
+/// serde_json reports where it stopped (1-based line, bytes into it):
+/// `profiles.PBX-BASIC`, `assignments[3].user`; `None` at the top level.
+/// The text before that point is walked for its objects, arrays, keys
+/// and commas, strings skipped whole, so a brace in a value changes
+/// nothing.
+fn json_path(text: &str, line: usize, column: usize) -> Option<String> {
+    let start = if line <= 1 {
+        0
+    } else {
+        text.match_indices('\n').nth(line - 2).map(|(i, _)| i + 1)?
+    };
+    let end = start.saturating_add(column).min(text.len());
+    let bytes = text.as_bytes();
+    let mut stack: Vec<JsonFrame> = Vec::new();
+    // Whether the next string in the innermost object is a key.
+    let mut want_key = false;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i).filter(|_| i < end) {
+        match b {
+            b'{' => {
+                stack.push(JsonFrame::Object(None));
+                want_key = true;
+            }
+            b'[' => stack.push(JsonFrame::Array(1)),
+            b'}' | b']' => {
+                stack.pop();
+                want_key = false;
+            }
+            b',' => match stack.last_mut() {
+                Some(JsonFrame::Object(_)) => want_key = true,
+                Some(JsonFrame::Array(n)) => *n += 1,
+                None => {}
+            },
+            b'"' => {
+                let mut j = i + 1;
+                while let Some(&c) = bytes.get(j) {
+                    match c {
+                        b'\\' => j += 2,
+                        b'"' => break,
+                        _ => j += 1,
+                    }
+                }
+                if want_key {
+                    if let Some(JsonFrame::Object(key)) = stack.last_mut() {
+                        let literal = text.get(i..=j).unwrap_or("");
+                        *key = Some(
+                            serde_json::from_str::<String>(literal)
+                                .unwrap_or_else(|_| text.get(i + 1..j).unwrap_or("").to_owned()),
+                        );
+                    }
+                    want_key = false;
+                }
+                i = j;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let mut path = String::new();
+    for frame in &stack {
+        match frame {
+            JsonFrame::Object(Some(key)) => {
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+            }
+            JsonFrame::Array(n) => {
+                path.push('[');
+                path.push_str(&n.to_string());
+                path.push(']');
+            }
+            JsonFrame::Object(None) => {}
+        }
+    }
+    (!path.is_empty()).then_some(path)
 }
 
 /// 1-based line of a byte offset.
@@ -494,7 +643,8 @@ impl Order {
         let bad = |field: String, line: Option<usize>, e: BadTime| OrderError::Syntax {
             file: file.to_owned(),
             line: line.unwrap_or(1),
-            reason: format!("field `{field}`: {e}"),
+            column: None,
+            reason: format!("field `{}`: {e}", shown(&field)),
         };
         if let Err(e) = parse_time(&self.term_start) {
             let line = line_setting(text, "term_start", 0)
@@ -521,18 +671,31 @@ impl Order {
     /// [`OrderError::Syntax`].
     pub fn parse(file: &str, text: &str, json: bool) -> Result<Self, OrderError> {
         if json {
-            serde_json::from_str(text).map_err(|e| OrderError::Syntax {
-                file: file.to_owned(),
-                line: e.line().max(1),
-                reason: explain(&e.to_string(), None),
+            serde_json::from_str(text).map_err(|e| {
+                // A missing field is found at the end of its object,
+                // after the object: the path is the object's.
+                let field = json_path(text, e.line(), e.column());
+                OrderError::Syntax {
+                    file: file.to_owned(),
+                    line: e.line().max(1),
+                    column: Some(e.column().max(1)),
+                    reason: explain(&e.to_string(), field.as_deref(), field.as_deref()),
+                }
             })
         } else {
             toml::from_str(text).map_err(|e| {
                 let line = e.span().map_or(1, |s| line_of(text, s.start));
+                let field = toml_field(text, line);
+                // The line of a missing field is a key of its table.
+                let table = field
+                    .as_deref()
+                    .and_then(|f| f.rsplit_once('.'))
+                    .map(|(t, _)| t);
                 OrderError::Syntax {
                     file: file.to_owned(),
                     line,
-                    reason: explain(e.message(), toml_field(text, line).as_deref()),
+                    column: None,
+                    reason: explain(e.message(), field.as_deref(), table),
                 }
             })
         }

@@ -122,15 +122,137 @@ pub enum InvalidInput {
     },
 }
 
-/// Shown form of untrusted text: escaped, and cut after 80 characters.
+/// How many characters of untrusted text [`shown`] quotes, escapes
+/// counted as the characters they print.
+pub const SHOWN_CHARS: usize = 80;
+
+/// Shown form of untrusted text (a value or a name read from a file or
+/// a request), the one way every message quotes one: escaped for a
+/// terminal as [`escaped`] does, and when that is over [`SHOWN_CHARS`]
+/// characters, its first characters (cut between two characters, never
+/// inside one or inside an escape) and how long the whole text was, so
+/// that a 2 MB value gives a line, not 2 MB of it.
+///
+/// ```
+/// use tessera_issuer::validate::shown;
+/// assert_eq!(shown("PBX-BASIC"), "PBX-BASIC");
+/// assert_eq!(shown("a\u{1b}b"), "a\\u{1b}b");
+/// let long = "A".repeat(2 * 1024 * 1024);
+/// assert_eq!(shown(&long), format!("{}... (2,097,152 bytes)", "A".repeat(80)));
+/// ```
 #[must_use]
 pub fn shown(value: &str) -> String {
-    let mut s = escaped(value).to_string();
-    if let Some((cut, _)) = s.char_indices().nth(80) {
-        s.truncate(cut);
-        s.push_str("...");
+    let mut out = String::new();
+    let mut chars = 0;
+    let mut buf = [0u8; 4];
+    for ch in value.chars() {
+        // Escaped one character at a time: a long value is never
+        // escaped whole only to be cut.
+        let piece = escaped(ch.encode_utf8(&mut buf)).to_string();
+        let width = piece.chars().count();
+        if chars + width > SHOWN_CHARS {
+            out.push_str("... (");
+            out.push_str(&grouped(value.len()));
+            out.push_str(" bytes)");
+            return out;
+        }
+        chars += width;
+        out.push_str(&piece);
     }
-    s
+    out
+}
+
+/// The name that a serde message quotes in backticks (`rest` starts just
+/// after the opening one) and what the message says after it. The name
+/// may hold backticks itself: the message's own words resume at the
+/// last "`, expected " or "`, there are no ".
+pub(crate) fn quoted_name(rest: &str) -> (&str, &str) {
+    ["`, expected ", "`, there are no "]
+        .iter()
+        .filter_map(|marker| rest.rfind(marker))
+        .max()
+        .map_or_else(
+            || (rest.strip_suffix('`').unwrap_or(rest), ""),
+            |at| {
+                (
+                    rest.get(..at).unwrap_or(rest),
+                    rest.get(at + 1..).unwrap_or(""),
+                )
+            },
+        )
+}
+
+/// The text of a string literal as serde's messages write it (Rust's
+/// `{:?}`: in double quotes, `\"`, `\\`, `\n`, `\u{1b}` ...); `None`
+/// when `literal` is not one.
+pub(crate) fn debug_literal(literal: &str) -> Option<String> {
+    let inner = literal.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            't' => out.push('\t'),
+            '0' => out.push('\0'),
+            'u' => {
+                let hex: String = chars.by_ref().skip(1).take_while(|c| *c != '}').collect();
+                out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+            }
+            other => out.push(other),
+        }
+    }
+    Some(out)
+}
+
+/// A parser's message (serde's, as TOML and JSON readers word them)
+/// with the value or name it quotes shown as [`shown`] shows one:
+/// `unknown field `NAME``, `unknown variant `VALUE``, `invalid type:
+/// string "TEXT"`; any other message over [`LONG_MESSAGE`] bytes is cut
+/// whole. For the readers whose messages are not reworded (the catalog).
+#[must_use]
+pub fn parser_message(message: &str) -> String {
+    for head in ["unknown field `", "unknown variant `"] {
+        if let Some(rest) = message.strip_prefix(head) {
+            let (name, after) = quoted_name(rest);
+            return format!("{head}{}`{after}", shown(name));
+        }
+    }
+    for head in ["invalid type: string ", "invalid value: string "] {
+        if let Some(rest) = message.strip_prefix(head) {
+            if let Some((literal, expected)) = rest.rsplit_once(", expected ") {
+                if let Some(text) = debug_literal(literal) {
+                    return format!("{head}\"{}\", expected {expected}", shown(&text));
+                }
+            }
+        }
+    }
+    if message.len() > LONG_MESSAGE {
+        return shown(message);
+    }
+    message.to_owned()
+}
+
+/// A parser message longer than this is cut as a quoted value is
+/// ([`shown`]): the parsers' own words are far shorter.
+pub const LONG_MESSAGE: usize = 400;
+
+/// `n` with a comma between each group of three digits: `2,097,152`.
+#[must_use]
+pub fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
 }
 
 /// Checks a text field: printable characters only, at most

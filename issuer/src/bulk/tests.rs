@@ -544,3 +544,58 @@ fn a_row_refused_after_it_wrote_leaves_no_trace() {
     let r = ledger.verify(&keyring, None).unwrap();
     assert_eq!(r.licenses, 11);
 }
+
+#[test]
+fn a_row_quotes_what_it_names_as_a_prefix_and_its_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("0.req"), request(0, "HW-T0000")).unwrap();
+    let huge = "A".repeat(2 * 1024 * 1024);
+    // An order file with a 2 MB field name in it.
+    std::fs::write(
+        d.join("big.toml"),
+        format!("customer = \"A\"\nplatform = \"hw\"\ncycle = \"yearly\"\nterm_start = \"2026-01-01\"\n{huge} = 1\n"),
+    )
+    .unwrap();
+    let csv = format!("request,order\n{huge}.req,\n0.req,{huge}.toml\n0.req,big.toml\n");
+    let (rows, errors) = prepare_text(&csv, d, Some(Path::new(ORDER)), check()).unwrap();
+    assert!(rows.is_empty(), "{}", rows.len());
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    for e in &errors {
+        assert!(
+            e.message.len() < 600,
+            "line {}: {} bytes",
+            e.line,
+            e.message.len()
+        );
+        assert!(
+            e.message.contains(&format!("{}... (", "A".repeat(10))),
+            "{}",
+            e.message
+        );
+    }
+    // The path given for the files, the field name for the order.
+    let path_bytes = d.display().to_string().len() + 1 + huge.len() + 4;
+    assert!(
+        errors[0].message.contains(&format!(
+            "... ({} bytes)",
+            crate::validate::grouped(path_bytes)
+        )),
+        "{}",
+        errors[0].message
+    );
+    assert!(
+        errors[1].message.contains(&format!(
+            "... ({} bytes)",
+            crate::validate::grouped(path_bytes + 1)
+        )),
+        "{}",
+        errors[1].message
+    );
+    assert!(
+        errors[2].message.contains("unknown field `")
+            && errors[2].message.contains("... (2,097,152 bytes)`"),
+        "{}",
+        errors[2].message
+    );
+}

@@ -245,3 +245,26 @@ fn count_limits_default_and_per_item() {
     let e = Catalog::parse("t", &text).unwrap_err();
     assert!(e.to_string().contains("feature `queue`: max"), "{e}");
 }
+
+#[test]
+fn errors_quote_a_huge_value_or_name_as_a_prefix_and_its_length() {
+    let huge = "A".repeat(2 * 1024 * 1024);
+    let prefix = format!("`{}... (2,097,152 bytes)`", "A".repeat(80));
+    let cases = [
+        ("unit_gb = 10", format!("unit_gb = 10\n{huge} = 1")),
+        ("holidays = []", format!("holidays = [\"{huge}\"]")),
+        ("lease = \"30d\"", format!("lease = \"{huge}\"")),
+        (
+            "after_grace = \"emergency_only\"",
+            format!("after_grace = \"{huge}\""),
+        ),
+    ];
+    for (from, to) in cases {
+        let e = broken(from, &to).to_string();
+        assert!(e.len() < 600, "{from}: {} bytes", e.len());
+        assert!(e.contains(&prefix), "{from}: {e}");
+    }
+    // Escaped, also in the parser's own message.
+    let e = broken("unit_gb = 10", "unit_gb = 10\n\"a\\u001b[2Jb\" = 1").to_string();
+    assert!(e.contains("unknown field `a\\u{1b}[2Jb`"), "{e}");
+}

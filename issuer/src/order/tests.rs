@@ -255,11 +255,172 @@ fn order_file_errors_name_the_file_the_field_and_what_is_expected() {
         "o.json",
         "{\"customer\": \"A\", \"platform\": \"hw\", \"cycle\": \"yearly\", \"term_start\": \"2026-01-01\", \"userz\": 1}",
     );
+    // The line and column once, in the error's words, not serde_json's
+    // "at line 1 column 90" too.
     assert!(
-        e.starts_with("order DIR/o.json, line 1: unknown field `userz` (known here: customer,"),
+        e.starts_with(
+            "order DIR/o.json, line 1, column 90: unknown field `userz` (known here: customer,"
+        ),
         "{e}"
     );
-    assert!(!e.contains("column"), "{e}");
+    assert_eq!(e.matches("column").count(), 1, "{e}");
+}
+
+/// A JSON order: the required fields and `rest` (JSON members, after a
+/// comma), one member a line.
+fn json_order(rest: &str) -> String {
+    format!(
+        "{{\n  \"customer\": \"A\",\n  \"platform\": \"hw\",\n  \"cycle\": \"yearly\",\n  \"term_start\": \"2026-01-01\",\n{rest}\n}}\n"
+    )
+}
+
+#[test]
+fn json_order_errors_give_the_path_of_the_field_and_its_line_and_column() {
+    let cases = [
+        (
+            "  \"profiles\": {\"PBX-BASIC\": 2,\n    \"UC-PREMIUM\": \"ten\"}",
+            "order DIR/o.json, line 7, column 23: field `profiles.UC-PREMIUM`: expected a whole number (0 or more, no quotes), found the text \"ten\"",
+        ),
+        (
+            "  \"assignments\": [{\"user\": \"a\"}, {\"user\": \"b\"},\n    {\"user\": \"c\"}, {\"extension\": \"104\", \"user\": 5}]",
+            "order DIR/o.json, line 7, column 49: field `assignments[4].user`: expected text in double quotes, found the number 5",
+        ),
+        (
+            "  \"devices\": [{\"model\": \"T54W\", \"id\": \"1\"},\n    {\"model\": \"T54W\", \"id\": \"2\", \"colour\": \"red\"}]",
+            "order DIR/o.json, line 7, column 41: unknown field `devices[2].colour` (known here: model, id, label)",
+        ),
+        (
+            "  \"bases\": {\"Phone System\": {\"count\": 3, \"addons\": {\"call_recording\": -1}}}",
+            "order DIR/o.json, line 6, column 72: field `bases.Phone System.addons.call_recording`: expected a whole number (0 or more, no quotes), found the number -1",
+        ),
+        (
+            "  \"bases\": {\"Call Group\": {\"addons\": {}}}",
+            "order DIR/o.json, line 6, column 40: the required field `count` of [bases.Call Group] is missing",
+        ),
+        (
+            "  \"features\": {\"ivr\": 2, \"queue\": \"lots\"}",
+            "order DIR/o.json, line 6, column 40: field `features.queue`: expected a quantity (a whole number) or a table such as { quantity = 10, hidden = true }, found the text \"lots\"",
+        ),
+        (
+            "  \"services\": {\"sound-pack\": {\"start\": 20260801}}",
+            "order DIR/o.json, line 6, column 47: field `services.sound-pack.start`: expected text in double quotes, found the number 20260801",
+        ),
+        (
+            // A brace, a bracket and an escaped quote inside strings
+            // are no structure.
+            "  \"pbx_name\": \"{[\\\"x\",\n  \"devices\": [{\"model\": \"}]\", \"id\": true}]",
+            "order DIR/o.json, line 7, column 40: field `devices[1].id`: expected text in double quotes, found true",
+        ),
+    ];
+    for (rest, says) in cases {
+        let e = load_error("o.json", &json_order(rest));
+        assert!(e.starts_with(says), "{e}\nshould start with\n{says}");
+    }
+}
+
+#[test]
+fn errors_quote_a_huge_value_or_name_as_a_prefix_and_its_length() {
+    let huge = "A".repeat(2 * 1024 * 1024);
+    let prefix = format!("`{}... (2,097,152 bytes)`", "A".repeat(80));
+    // The path of a field is shown as one: `profiles.` and the name.
+    for (name, text) in [
+        (
+            "o.toml",
+            format!("{HEAD}term_start = \"2026-01-01\"\n[profiles]\n{huge} = \"x\"\n"),
+        ),
+        (
+            "o.json",
+            json_order(&format!("  \"profiles\": {{\"{huge}\": \"x\"}}")),
+        ),
+    ] {
+        let e = load_error(name, &text);
+        assert!(
+            e.contains(&format!(
+                "field `profiles.{}... (2,097,161 bytes)`: expected",
+                "A".repeat(71)
+            )),
+            "{e}"
+        );
+        assert!(e.len() < 600, "{}", e.len());
+    }
+    let cases = [
+        ("o.toml", format!("{HEAD}term_start = \"2026-01-01\"\n{huge} = 1\n")),
+        ("o.toml", format!("customer = \"A\"\nplatform = \"{huge}\"\ncycle = \"yearly\"\nterm_start = \"2026-01-01\"\n")),
+        ("o.toml", format!("{HEAD}term_start = \"2026-01-01\"\nsharing = \"{huge}\"\n")),
+        ("o.json", json_order(&format!("  \"{huge}\": 1"))),
+        ("o.json", json_order(&format!("  \"sharing\": \"{huge}\""))),
+        ("o.json", format!("{{\"customer\": \"A\", \"platform\": \"{huge}\"}}")),
+    ];
+    for (name, text) in cases {
+        let e = load_error(name, &text);
+        assert!(e.len() < 600, "{name}: {} bytes: {}", e.len(), &e[..600]);
+        assert!(e.contains(&prefix), "{name}: {e}");
+    }
+    // A date: the value is the date given.
+    let e = load_error(
+        "o.toml",
+        &format!("{HEAD}term_start = \"2026-01-01{huge}\"\n"),
+    );
+    assert!(
+        e.contains("... (2,097,162 bytes)` is not a date or time"),
+        "{e}"
+    );
+    assert!(e.len() < 600, "{}", e.len());
+    // A value found where a number belongs: the text found is the value.
+    let e = load_error(
+        "o.json",
+        &json_order(&format!("  \"profiles\": {{\"PBX-BASIC\": \"{huge}\"}}")),
+    );
+    assert!(
+        e.contains(&format!(
+            "found the text \"{}... (2,097,152 bytes)\"",
+            "A".repeat(80)
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn quoted_values_are_escaped_and_cut_between_characters() {
+    // Control characters: escaped, also when the parser's own message
+    // quoted them (`{:?}`), and the length is the value's, in bytes.
+    let e = load_error(
+        "o.json",
+        &json_order(&format!(
+            "  \"profiles\": {{\"PBX-BASIC\": \"\\u001b[2J\\n{}\"}}",
+            "é".repeat(100)
+        )),
+    );
+    assert!(
+        e.contains(&format!(
+            "found the text \"\\u{{1b}}[2J\\u{{a}}{}... (205 bytes)\"",
+            "é".repeat(66)
+        )),
+        "{e}"
+    );
+    assert!(!e.contains('\u{1b}'), "{e:?}");
+    // A multi-byte character at the cut: never split.
+    for lead in 0..4 {
+        let name = format!("{}{}", "a".repeat(lead), "😀".repeat(100));
+        let e = load_error(
+            "o.toml",
+            &format!("{HEAD}term_start = \"2026-01-01\"\n\"{name}\" = 1\n"),
+        );
+        let shown = format!("{}{}", "a".repeat(lead), "😀".repeat(80 - lead));
+        assert!(
+            e.contains(&format!(
+                "unknown field `{shown}... ({} bytes)`",
+                lead + 400
+            )),
+            "{e}"
+        );
+    }
+    // A short value is shown whole, escaped.
+    let e = load_error(
+        "o.toml",
+        &format!("{HEAD}term_start = \"2026-01-01\"\nsharing = \"odd\\u0007\"\n"),
+    );
+    assert!(e.contains("sharing `odd\\u{7}` is not"), "{e}");
 }
 
 #[test]

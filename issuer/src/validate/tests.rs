@@ -207,3 +207,61 @@ fn a_device_key_component_must_be_the_signers() {
     // Without the component, nothing to compare.
     request(samples::request(), now, DEFAULT_REQUEST_WINDOW).unwrap();
 }
+
+#[test]
+fn shown_quotes_a_huge_value_as_a_prefix_and_its_length() {
+    let huge = "A".repeat(2 * 1024 * 1024);
+    assert_eq!(
+        shown(&huge),
+        format!("{}... (2,097,152 bytes)", "A".repeat(SHOWN_CHARS))
+    );
+    // At the bound nothing is cut; one more character is.
+    let at = "b".repeat(SHOWN_CHARS);
+    assert_eq!(shown(&at), at);
+    let over = "b".repeat(SHOWN_CHARS + 1);
+    assert_eq!(
+        shown(&over),
+        format!("{}... (81 bytes)", "b".repeat(SHOWN_CHARS))
+    );
+}
+
+#[test]
+fn shown_cuts_between_characters_never_inside_one() {
+    // Two-, three- and four-byte characters, with the cut falling on
+    // each: the prefix is whole characters and the length is in bytes.
+    for (ch, bytes) in [("é", 2), ("€", 3), ("😀", 4)] {
+        for lead in 0..4 {
+            let value = format!("{}{}", "a".repeat(lead), ch.repeat(100));
+            let s = shown(&value);
+            let (prefix, rest) = s.split_once("... (").unwrap();
+            assert_eq!(prefix.chars().count(), SHOWN_CHARS, "{s}");
+            assert!(value.starts_with(prefix), "{s}");
+            assert_eq!(rest, format!("{} bytes)", lead + 100 * bytes), "{s}");
+        }
+    }
+}
+
+#[test]
+fn shown_escapes_control_characters_and_never_cuts_an_escape() {
+    assert_eq!(shown("a\u{1b}[31mb\n"), "a\\u{1b}[31mb\\u{a}");
+    assert_eq!(shown("x\u{202e}y"), "x\\u{202e}y");
+    // Each ESC prints as six characters: 13 fit in 80, the 14th is left
+    // out whole.
+    let s = shown(&"\u{1b}".repeat(1000));
+    assert_eq!(s, format!("{}... (1,000 bytes)", "\\u{1b}".repeat(13)));
+    assert!(!s.contains('\u{1b}'));
+}
+
+#[test]
+fn grouped_puts_a_comma_between_groups_of_three() {
+    for (n, text) in [
+        (0, "0"),
+        (999, "999"),
+        (1_000, "1,000"),
+        (65_536, "65,536"),
+        (2_097_152, "2,097,152"),
+        (1_000_000_000, "1,000,000,000"),
+    ] {
+        assert_eq!(grouped(n), text);
+    }
+}
