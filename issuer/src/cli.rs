@@ -864,6 +864,12 @@ pub struct KeygenArgs {
     /// `keyring` in the configuration).
     #[arg(long, value_name = "FILE")]
     pub keyring: Option<PathBuf>,
+    /// The keyring named is a copy to rehearse on: let a rehearsal time
+    /// (--now, TESSERA_NOW) change it. Without it such a time is refused
+    /// on any keyring, and on the configured one (TESSERA_KEYRING,
+    /// `keyring` in tessera.toml) always.
+    #[arg(long)]
+    pub rehearsal_copy: bool,
     /// A label for people.
     #[arg(long, default_value = "tessera signing key")]
     pub label: String,
@@ -930,6 +936,12 @@ Examples:
         /// `keyring` in the configuration).
         #[arg(long, value_name = "FILE")]
         keyring: Option<PathBuf>,
+        /// The keyring named is a copy to rehearse on: let a rehearsal time
+        /// (--now, TESSERA_NOW) change it. Without it such a time is refused
+        /// on any keyring, and on the configured one (TESSERA_KEYRING,
+        /// `keyring` in tessera.toml) always.
+        #[arg(long)]
+        rehearsal_copy: bool,
         /// The public key (SPKI PEM).
         #[arg(long, value_name = "FILE")]
         public: PathBuf,
@@ -957,6 +969,12 @@ Examples:
         /// configuration).
         #[arg(long, value_name = "FILE")]
         keyring: Option<PathBuf>,
+        /// The keyring named is a copy to rehearse on: let a rehearsal time
+        /// (--now, TESSERA_NOW) change it. Without it such a time is refused
+        /// on any keyring, and on the configured one (TESSERA_KEYRING,
+        /// `keyring` in tessera.toml) always.
+        #[arg(long)]
+        rehearsal_copy: bool,
         /// The key id (16 hex digits).
         kid: String,
     },
@@ -979,6 +997,12 @@ until then expires before it.
         /// configuration).
         #[arg(long, value_name = "FILE")]
         keyring: Option<PathBuf>,
+        /// The keyring named is a copy to rehearse on: let a rehearsal time
+        /// (--now, TESSERA_NOW) change it. Without it such a time is refused
+        /// on any keyring, and on the configured one (TESSERA_KEYRING,
+        /// `keyring` in tessera.toml) always.
+        #[arg(long)]
+        rehearsal_copy: bool,
         /// The key id (16 hex digits).
         kid: String,
         /// Switch at TIME (RFC 3339 or YYYY-MM-DD, UTC) instead of now.

@@ -139,6 +139,7 @@ fn keygen_takes_o_creates_its_folders_and_prints_json() {
             "vendor/keys/signing.pem",
             "--keyring",
             "vendor/keyring.toml",
+            "--rehearsal-copy",
             "--json",
         ],
     );
@@ -194,7 +195,15 @@ fn dash_is_standard_input_for_every_input() {
     );
     let out = run_in(
         d,
-        &["keyring", "add", "--keyring", "other.toml", "--public", "-"],
+        &[
+            "keyring",
+            "add",
+            "--keyring",
+            "other.toml",
+            "--rehearsal-copy",
+            "--public",
+            "-",
+        ],
         &public,
     );
     code(&out, 0);

@@ -116,7 +116,10 @@ fn a_rehearsal_time_never_changes_the_live_keyring() {
     let v = Vendor::new();
     let new = v.scheduled_rotation();
     let before = v.read("keyring.toml");
-    let live = ["the live keyring", "--keyring rehearsal.toml"];
+    let live = [
+        "the live keyring",
+        "--keyring rehearsal.toml --rehearsal-copy",
+    ];
     v.at("2027-01-02", &["keyring", "retire", OLD])
         .refused(1, &live);
     v.run(&["keyring", "activate", &new, "--now", "2027-01-02"])
@@ -126,10 +129,23 @@ fn a_rehearsal_time_never_changes_the_live_keyring() {
         &["keyring", "add", "--public", "signing.pem.pub"],
     )
     .refused(1, &live);
-    // Naming the live keyring by its path is the live keyring too.
+    // Naming the live keyring by its path is the live keyring too, and
+    // calling it a copy changes nothing.
     v.at(
         "2027-01-02",
         &["keyring", "retire", OLD, "--keyring", "keyring.toml"],
+    )
+    .refused(1, &live);
+    v.at(
+        "2027-01-02",
+        &[
+            "keyring",
+            "retire",
+            OLD,
+            "--keyring",
+            "keyring.toml",
+            "--rehearsal-copy",
+        ],
     )
     .refused(1, &live);
     assert!(!v.path("k2.pem").exists());
@@ -143,9 +159,14 @@ fn a_rehearsal_time_never_changes_the_live_keyring() {
     // The old key still signs today.
     v.run(&["keyring", "list"]).ok();
 
-    // A copy is where rehearsals go, and what they show.
+    // A copy is where rehearsals go, and what they show: said to be one.
     std::fs::copy(v.path("keyring.toml"), v.path("rehearsal.toml")).unwrap();
-    let copy = ["--keyring", "rehearsal.toml"];
+    v.at(
+        "2027-01-02",
+        &["keyring", "retire", OLD, "--keyring", "rehearsal.toml"],
+    )
+    .refused(1, &["--rehearsal-copy"]);
+    let copy = ["--keyring", "rehearsal.toml", "--rehearsal-copy"];
     v.at(
         "2027-01-02",
         &[&["keyring", "retire", OLD][..], &copy].concat(),
@@ -155,16 +176,72 @@ fn a_rehearsal_time_never_changes_the_live_keyring() {
 }
 
 #[test]
+fn a_rehearsal_time_never_changes_a_keyring_named_only_by_its_flag() {
+    // An operator without a `keyring` setting names the production
+    // keyring with --keyring on every command, as the rotation runbook
+    // does: that keyring is as live as a configured one.
+    let v = Vendor::new();
+    let new = v.scheduled_rotation();
+    std::fs::write(
+        v.path("tessera.toml"),
+        "ledger = \"ledger.db\"\nkey = \"signing.pem\"\n",
+    )
+    .unwrap();
+    let before = v.read("keyring.toml");
+    let flag = ["--keyring", "keyring.toml"];
+    let refused = [
+        "keyring.toml: this command changes the keyring",
+        "--rehearsal-copy",
+    ];
+    v.at(
+        "2027-01-02",
+        &[&["keyring", "retire", OLD][..], &flag].concat(),
+    )
+    .refused(1, &refused);
+    v.at(
+        "2027-01-02",
+        &[&["keyring", "activate", &new][..], &flag].concat(),
+    )
+    .refused(1, &refused);
+    v.at(
+        "2027-01-02",
+        &[
+            &["keyring", "add", "--public", "signing.pem.pub"][..],
+            &flag,
+        ]
+        .concat(),
+    )
+    .refused(1, &refused);
+    v.at(
+        "2027-01-02",
+        &[&["keygen", "-o", "k2.pem"][..], &flag].concat(),
+    )
+    .refused(1, &refused);
+    assert!(!v.path("k2.pem").exists() && !v.path("k2.pem.pub").exists());
+    assert_eq!(v.read("keyring.toml"), before, "the live keyring changed");
+    // Without a rehearsal time the same commands work.
+    v.run(
+        &[
+            &["keyring", "activate", &new, "--at", "2027-01-01"][..],
+            &flag,
+        ]
+        .concat(),
+    )
+    .ok();
+}
+
+#[test]
 fn keyring_list_says_when_the_active_key_cannot_sign_now() {
     let v = Vendor::new();
     let new = v.scheduled_rotation();
     std::fs::copy(v.path("keyring.toml"), v.path("rehearsal.toml")).unwrap();
     let copy = ["--keyring", "rehearsal.toml"];
+    let rehearse = ["--keyring", "rehearsal.toml", "--rehearsal-copy"];
     // Settled on the copy at a rehearsal time, the new key is active
     // there, but not valid yet at the clock's time.
     v.at(
         "2027-01-02",
-        &[&["keyring", "retire", OLD][..], &copy].concat(),
+        &[&["keyring", "retire", OLD][..], &rehearse].concat(),
     )
     .ok();
     let list = v.run(&[&["keyring", "list"][..], &copy].concat());

@@ -133,6 +133,8 @@ pub fn run() -> Result<(), Error> {
         pkcs11: None,
         token: Pkcs11Args::default(),
         keyring: Some(tmp.join("keyring.toml")),
+        // A keyring of the demo's own, in its scratch folder.
+        rehearsal_copy: true,
         label: "demo signing key".into(),
         valid_from: Some(rfc3339_unix(now.timestamp() - DAY)),
         passphrase_file: Some(passphrase.clone()),

@@ -52,9 +52,9 @@ fn create_folder_of(file: &Path, mode: u32) -> Result<(), Error> {
 /// What `keygen` checks of the keyring it will add the new key to, before
 /// it creates anything: a file (not `-`), no rehearsal time on the live
 /// keyring, and a keyring that reads and validates (or none yet).
-fn check_keyring_writable(ctx: &Ctx, keyring: &Path) -> Result<(), Error> {
+fn check_keyring_writable(ctx: &Ctx, keyring: &Path, copy: bool) -> Result<(), Error> {
     named_file(keyring, "the keyring")?;
-    ctx.refuse_rehearsal_on_keyring(keyring)?;
+    ctx.refuse_rehearsal_on_keyring(keyring, copy)?;
     load_or_new(keyring).map(drop)
 }
 
@@ -115,7 +115,7 @@ pub fn generate(ctx: &Ctx, a: &KeygenArgs) -> Result<(PublicKeyInfo, Option<bool
     // Everything that can refuse the keyring does so before a key file
     // exists: a refusal after them would leave them behind.
     if let Some(k) = &keyring {
-        check_keyring_writable(ctx, k)?;
+        check_keyring_writable(ctx, k, a.rehearsal_copy)?;
     }
     let passphrase =
         PassphraseSource::from_cli(a.passphrase_file.clone()).obtain(PassphrasePurpose::NewKey)?;
@@ -192,7 +192,7 @@ fn keyring_note(keyring: &Path, active: bool) -> String {
 fn keygen_pkcs11(ctx: &Ctx, a: &KeygenArgs, uri: &str) -> Result<(), Error> {
     let valid_from = ctx.time_or_now(a.valid_from.as_deref())?;
     if let Some(k) = ctx.keyring_path(a.keyring.as_deref()) {
-        check_keyring_writable(ctx, &k)?;
+        check_keyring_writable(ctx, &k, a.rehearsal_copy)?;
     }
     let (signer, origin) = Pkcs11Signer::generate_or_adopt(uri, &pkcs11_options(&a.token))?;
     let info = signer.public_key_info();
@@ -287,6 +287,7 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
     match c {
         KeyringCommand::Add {
             keyring,
+            rehearsal_copy,
             public,
             label,
             valid_from,
@@ -294,7 +295,8 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
             activate,
         } => {
             let keyring = &ctx.required_keyring(keyring.as_deref())?;
-            ctx.refuse_rehearsal_on_keyring(keyring)?;
+            named_file(keyring, "the keyring")?;
+            ctx.refuse_rehearsal_on_keyring(keyring, *rehearsal_copy)?;
             let info = read_public_key_file(public)?;
             let mut record = KeyRecord::new(
                 info.public_key,
@@ -317,10 +319,14 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
                 }
             ))
         }
-        KeyringCommand::Retire { keyring, kid } => {
+        KeyringCommand::Retire {
+            keyring,
+            rehearsal_copy,
+            kid,
+        } => {
             let keyring = &ctx.required_keyring(keyring.as_deref())?;
             named_file(keyring, "the keyring")?;
-            ctx.refuse_rehearsal_on_keyring(keyring)?;
+            ctx.refuse_rehearsal_on_keyring(keyring, *rehearsal_copy)?;
             let mut ring = Keyring::load(keyring)?;
             // A switch whose time has come has happened.
             ring.settle(ctx.now);
@@ -331,10 +337,15 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
                 keyring.display()
             ))
         }
-        KeyringCommand::Activate { keyring, kid, at } => {
+        KeyringCommand::Activate {
+            keyring,
+            rehearsal_copy,
+            kid,
+            at,
+        } => {
             let keyring = &ctx.required_keyring(keyring.as_deref())?;
             named_file(keyring, "the keyring")?;
-            ctx.refuse_rehearsal_on_keyring(keyring)?;
+            ctx.refuse_rehearsal_on_keyring(keyring, *rehearsal_copy)?;
             let mut ring = Keyring::load(keyring)?;
             let id = parse_kid(kid)?;
             let kid = hex::encode(id);

@@ -183,35 +183,47 @@ impl Ctx {
     }
 
     /// Refuses a rehearsal time (`--now`, `TESSERA_NOW`) for a command
-    /// that changes `keyring` when that keyring is the live one: the one
-    /// the configuration names (`TESSERA_KEYRING`, `keyring` in
+    /// that changes `keyring`, unless the operator says the keyring is a
+    /// copy to rehearse on (`copy`: `--rehearsal-copy`), and always on the
+    /// keyring the configuration names (`TESSERA_KEYRING`, `keyring` in
     /// tessera.toml), by that setting or by a `--keyring` naming the same
     /// file. A switch settled or a key retired at a rehearsal time happens
     /// for real, and nothing un-retires a key: issuing would halt until the
-    /// rehearsed time. A copy named with `--keyring COPY` is the way to
-    /// rehearse.
+    /// rehearsed time. A keyring named only with `--keyring` is as live as
+    /// a configured one (an operator without a configuration names the
+    /// production keyring that way), so only the operator can tell a copy.
     ///
     /// # Errors
     /// [`Error::Usage`] saying why and what to do.
-    pub fn refuse_rehearsal_on_keyring(&self, keyring: &Path) -> Result<(), Error> {
+    pub fn refuse_rehearsal_on_keyring(&self, keyring: &Path, copy: bool) -> Result<(), Error> {
         if self.global.now.is_none() {
             return Ok(());
         }
-        let Some(live) = self.config.keyring(None) else {
-            return Ok(());
-        };
         let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
             (Ok(a), Ok(b)) => a == b,
             _ => a == b,
         };
-        if !same(keyring, &live.value) {
+        let why = "a switch or a retirement settled at a rehearsal time happens for real, nothing un-retires a key, and no key could sign until that time";
+        let now = crate::calendar::rfc3339(self.now);
+        if let Some(live) = self
+            .config
+            .keyring(None)
+            .filter(|live| same(keyring, &live.value))
+        {
+            return Err(Error::Usage(format!(
+                "{}: this command changes the keyring, and --now {now} (or TESSERA_NOW) cannot be used on the live keyring (the one {} names): {why}; run it without --now, or rehearse on a copy (`cp {} rehearsal.toml`, then the same command with `--keyring rehearsal.toml --rehearsal-copy`)",
+                keyring.display(),
+                live.source,
+                keyring.display(),
+            )));
+        }
+        if copy {
             return Ok(());
         }
         Err(Error::Usage(format!(
-            "{}: this command changes the keyring, and --now {} (or TESSERA_NOW) cannot be used on the live keyring (the one {} names): a switch or a retirement settled at a rehearsal time happens for real, nothing un-retires a key, and no key could sign until that time; run it without --now, or rehearse on a copy (`cp {} rehearsal.toml`, then the same command with `--keyring rehearsal.toml`)",
+            "{}: this command changes the keyring, and --now {now} (or TESSERA_NOW) would change it for real: {why}; run it without --now, or, if {} is a copy made to rehearse on, say so with --rehearsal-copy (`cp {} rehearsal.toml`, then the same command with `--keyring rehearsal.toml --rehearsal-copy`)",
             keyring.display(),
-            crate::calendar::rfc3339(self.now),
-            live.source,
+            keyring.display(),
             keyring.display(),
         )))
     }

@@ -261,13 +261,14 @@ impl Vendor {
         self.tessera(&all)
     }
 
-    /// Runs `tessera ... --now NOW` for a command that changes the
-    /// keyring: on the keyring the command names with `--keyring`, with no
-    /// keyring configured (a configured keyring is live: changing it at a
-    /// rehearsal time is refused, docs/operations.md "Rehearsals").
+    /// Runs `tessera ... --now NOW --rehearsal-copy` for a command that
+    /// changes the keyring: on the keyring the command names with
+    /// `--keyring`, with no keyring configured. A rehearsal time changes
+    /// only a keyring said to be a copy, never a configured one
+    /// (docs/operations.md "Rehearsals"); the scenarios' keyring is theirs.
     pub fn rehearse_keyring(&self, now: &str, args: &[&str]) -> Run {
         let mut all = args.to_vec();
-        all.extend(["--now", now]);
+        all.extend(["--now", now, "--rehearsal-copy"]);
         self.tessera_env(&[("TESSERA_KEYRING", OsStr::new(""))], &all)
     }
 
