@@ -167,7 +167,7 @@ impl MailSettings {
         {
             return Err(Error::Usage(format!(
                 "SMTP server `{}` is not a host name or IP address: set --smtp HOST or `smtp` in [notify]",
-                escaped(&self.host)
+                crate::validate::shown(&self.host)
             )));
         }
         if self.port == 0 {
@@ -184,7 +184,7 @@ impl MailSettings {
         if !is_address(&self.from) {
             return Err(Error::Usage(format!(
                 "sender `{}` is not an e-mail address: set --from ADDRESS or `from` in [notify]",
-                escaped(&self.from)
+                crate::validate::shown(&self.from)
             )));
         }
         if self.to.is_empty() {
@@ -201,7 +201,7 @@ impl MailSettings {
         if let Some(bad) = self.to.iter().find(|t| !is_address(t)) {
             return Err(Error::Usage(format!(
                 "recipient `{}` is not an e-mail address (local@domain, no spaces, one address per --to)",
-                escaped(bad)
+                crate::validate::shown(bad)
             )));
         }
         if self.username.is_some() != self.password.is_some() {
@@ -521,7 +521,7 @@ pub fn notify(
     let from: Mailbox = mail.from.parse().map_err(|e| {
         Error::Usage(format!(
             "sender `{}` is not a mailbox ({e})",
-            escaped(&mail.from)
+            crate::validate::shown(&mail.from)
         ))
     })?;
     let serials: Vec<String> = report.overdue.iter().map(|r| r.serial.clone()).collect();

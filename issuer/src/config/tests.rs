@@ -189,3 +189,28 @@ fn a_postgres_ledger_url_is_not_a_path() {
         Path::new("postgres://tessera@db.example:5432/ledger")
     );
 }
+
+#[test]
+fn errors_quote_a_long_value_as_a_prefix_and_its_length() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "A".repeat(60_000);
+    let quoted = format!("`{}... (60,000 bytes)`", "A".repeat(80));
+    for text in [
+        format!("{long} = 1\n"),
+        format!("request_window = \"{long}\"\n"),
+        format!("[notify]\ntls = \"{long}\"\n"),
+    ] {
+        let file = write(dir.path(), &text);
+        let e = Config::load(&file).unwrap_err().to_string();
+        assert!(e.len() < 800, "{} bytes", e.len());
+        assert!(e.contains(&quoted), "{e}");
+    }
+    let env = |n: &str| (n == "TESSERA_REQUEST_WINDOW").then(|| "A".repeat(60_000));
+    let e = Config::default()
+        .with_env(env)
+        .request_window()
+        .unwrap_err()
+        .to_string();
+    assert!(e.len() < 800, "{} bytes", e.len());
+    assert!(e.contains(&quoted), "{e}");
+}

@@ -452,6 +452,33 @@ fn settings_are_checked_before_any_connection() {
 }
 
 #[test]
+fn settings_errors_quote_a_huge_value_as_a_prefix_and_its_length() {
+    let ok = mail(2525, &["ops@vendor.example"]);
+    let huge = "A".repeat(2 * 1024 * 1024);
+    for bad in [
+        MailSettings {
+            host: huge.clone(),
+            ..ok.clone()
+        },
+        MailSettings {
+            from: huge.clone(),
+            ..ok.clone()
+        },
+        MailSettings {
+            to: vec![huge.clone()],
+            ..ok.clone()
+        },
+    ] {
+        let e = bad.check().unwrap_err().to_string();
+        assert!(e.len() < 600, "{} bytes", e.len());
+        assert!(
+            e.contains(&format!("`{}... (2,097,152 bytes)`", "A".repeat(80))),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn the_body_escapes_what_partners_typed() {
     let row = OverduePbx {
         serial: SERIAL.into(),
