@@ -376,12 +376,22 @@ fn toml_field(text: &str, line: usize) -> Option<String> {
     if key.is_empty() || key.starts_with('[') || key.starts_with('#') {
         return None;
     }
-    let table = lines[..line - 1]
+    let before = lines.get(..line - 1).unwrap_or_default();
+    let table = before
         .iter()
         .rev()
         .map(|l| l.trim())
         .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+        .map(|header| {
+            let name = header.trim_matches(|c| c == '[' || c == ']').trim();
+            if !header.starts_with("[[") {
+                return name.to_owned();
+            }
+            // An entry of a list of tables (`[[devices]]`): which one,
+            // counted from 1 as every order error counts entries.
+            let n = before.iter().filter(|l| l.trim() == header).count();
+            format!("{name}[{n}]")
+        });
     Some(match table {
         Some(t) if !t.is_empty() => format!("{t}.{key}"),
         _ => key.to_owned(),

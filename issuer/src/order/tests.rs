@@ -244,6 +244,15 @@ fn order_file_errors_name_the_file_the_field_and_what_is_expected() {
             format!("{HEAD}term_start = \"2026-01-01\"\n[features]\nivr = \"x\"\n"),
             "order DIR/o.toml, line 6: field `features.ivr`: expected a quantity",
         ),
+        (
+            // An entry of a list of tables, counted from 1 as in JSON.
+            format!("{HEAD}term_start = \"2026-01-01\"\n[[devices]]\nmodel = \"a\"\nid = \"1\"\n[[devices]]\nmodel = \"b\"\nid = \"2\"\ncolour = \"red\"\n"),
+            "order DIR/o.toml, line 11: unknown field `devices[2].colour` (known here: model, id, label)",
+        ),
+        (
+            format!("{HEAD}term_start = \"2026-01-01\"\n[[assignments]]\nuser = \"a\"\n[[assignments]]\nuser = 5\n"),
+            "order DIR/o.toml, line 8: field `assignments[2].user`: expected text in double quotes, found the number 5",
+        ),
     ];
     for (text, says) in cases {
         let e = load_error("o.toml", &text);
