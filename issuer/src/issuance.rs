@@ -1612,9 +1612,11 @@ pub fn renew_online_gated<E: From<Error>>(
 /// stopped or deleted, no code, a wrong, expired or used code), so that
 /// naming a serial tells nothing of its PBX; and every such refusal reads
 /// the ledger alike (the same lookups in the same order, whatever they
-/// found), so its time differs only by what the rows found cost to read
-/// (docs/operations.md measures it; the per-address limit bounds a
-/// prober). One exception: a request
+/// found), so its time differs only by what the rows found cost to read:
+/// a fraction of a millisecond, which `tessera-server` hides by answering
+/// every refusal at a fixed floor after the request arrived
+/// (`tessera_server::limits::REFUSAL_FLOOR`; docs/operations.md measures
+/// both). One exception: a request
 /// that the code does not open, signed by a device key the PBX's current
 /// binding recorded (the real device asking again; after the void of a
 /// first activation, the device that asked then), gets the helpful answers

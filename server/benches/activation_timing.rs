@@ -1,13 +1,24 @@
-//! How long `POST /v1/activate` takes to refuse a device that is not the
-//! PBX's own, by what the ledger holds of the serial it names: a licensed
-//! PBX, a registered one waiting for its activation, a serial never
-//! allocated. Every such refusal is the same 403 `activation-refused`;
-//! its time should not tell the three apart either. One server in this
-//! process over loopback TLS on a SQLite ledger, one keep-alive client;
-//! the cases take turns, each request signed by a throwaway key with a
-//! nonce of its own and no activation code. Bounded: `--rounds` requests
-//! per case (default 120) after 20 of warm-up; it stops by itself and
-//! prints the median and quartiles per case. Nothing asserts on time.
+//! How long the service takes to refuse a device that is not the PBX's
+//! own, by what the ledger holds of the serial it names. `POST
+//! /v1/activate`: a licensed PBX (one license, and one of 14), a
+//! registered one waiting for its activation, a serial never allocated,
+//! all refused with the same 403 `activation-refused`. `POST /v1/renew`,
+//! signed by a key none of the PBX's requests was: a PBX that renewed a
+//! moment ago, one of 14 licenses, a voided one (403 `unknown-device-key`
+//! each), a serial never allocated (404 `unknown`). Their time should not
+//! tell them apart: every refusal is answered at the floor
+//! (`tessera_server::limits::REFUSAL_FLOOR`) after its request arrived.
+//!
+//! One server in this process over loopback TLS on a SQLite ledger, one
+//! keep-alive client; the cases of a route take turns, each request signed
+//! by a throwaway key with a nonce of its own and no activation code.
+//! Bounded: `--rounds` requests per case (default 120) after 20 of
+//! warm-up; it stops by itself and prints the median and quartiles per
+//! case, the largest difference of medians between cases, and the noise:
+//! the largest difference of medians between the two halves of one
+//! case's requests (the same case, so only noise tells them apart). The
+//! difference between cases is within noise when it is no larger. Nothing
+//! asserts on time.
 //!
 //! ```sh
 //! cargo bench -p tessera-server --bench activation_timing
@@ -24,7 +35,7 @@ use core::time::Duration;
 use std::time::Instant;
 
 use tessera_issuer::registry::{self, NewPbx};
-use tessera_server::testing::{client, TestVendor};
+use tessera_server::testing::{client, renewal, TestVendor};
 use tessera_verifier::claims::{Cycle, Platform};
 use tessera_verifier::encode::sign_request;
 use tessera_verifier::samples::{self, seed_signer};
@@ -68,11 +79,101 @@ fn quantile(sorted: &[Duration], q: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
+fn median(times: &[Duration]) -> f64 {
+    let mut t = times.to_vec();
+    t.sort_unstable();
+    quantile(&t, 0.5)
+}
+
+/// A forged renewal of `serial` at `now`: signed by a throwaway key, with
+/// nonce `n`.
+fn forged(serial: &str, now: i64, n: u64) -> Vec<u8> {
+    let seed = [0x9b; 32];
+    let mut r = samples::request();
+    r.serial = Some(serial.to_owned());
+    r.created_at = now;
+    r.nonce = [0x6d; 16];
+    r.nonce[..8].copy_from_slice(&n.to_be_bytes());
+    r.device_key = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .verifying_key()
+        .to_bytes();
+    sign_request(&r, seed_signer(seed)).unwrap()
+}
+
+/// One case: its name, the serial, the request maker, the status.
+type Case<'a> = (&'a str, String, fn(&str, i64, u64) -> Vec<u8>, u16);
+
+/// Times the `cases` of `route` in turns; prints the table.
+fn run(
+    agent: &ureq::Agent,
+    url: &str,
+    route: &str,
+    cases: &[Case<'_>],
+    rounds: usize,
+    n: &mut u64,
+    now: i64,
+) {
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
+    for round in 0..WARM_UP + rounds {
+        // The cases take turns, starting with another one each round.
+        for k in 0..cases.len() {
+            let i = (round + k) % cases.len();
+            let (name, serial, make, status) = &cases[i];
+            *n += 1;
+            let body = make(serial, now, *n);
+            let started = Instant::now();
+            let mut r = agent
+                .post(url)
+                .header("content-type", "application/cose")
+                .send(&body[..])
+                .unwrap();
+            let _ = r.body_mut().read_to_vec().unwrap();
+            let took = started.elapsed();
+            assert_eq!(r.status().as_u16(), *status, "{route} {name}");
+            if round >= WARM_UP {
+                times[i].push(took);
+            }
+        }
+    }
+
+    println!("\n{route}\n");
+    println!("| case | status | requests | p25 ms | median ms | p75 ms |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut medians = Vec::new();
+    let mut noise = 0f64;
+    for ((name, _, _, status), t) in cases.iter().zip(&mut times) {
+        let (first, second) = t.split_at(t.len() / 2);
+        noise = noise.max((median(first) - median(second)).abs());
+        t.sort_unstable();
+        medians.push(quantile(t, 0.5));
+        println!(
+            "| {name} | {status} | {} | {:.3} | {:.3} | {:.3} |",
+            t.len(),
+            quantile(t, 0.25),
+            quantile(t, 0.5),
+            quantile(t, 0.75)
+        );
+    }
+    let spread = medians.iter().copied().fold(f64::MIN, f64::max)
+        - medians.iter().copied().fold(f64::MAX, f64::min);
+    println!("\nlargest difference of medians between cases: {spread:.3} ms");
+    println!("noise (largest difference of medians between halves of one case): {noise:.3} ms");
+    println!(
+        "{}",
+        if spread <= noise {
+            "the cases' difference is within noise"
+        } else {
+            "the cases' difference is over the noise: compare a few runs"
+        }
+    );
+}
+
 fn main() {
     let rounds = rounds();
     let dir = tempfile::tempdir().unwrap();
     let v = TestVendor::new(dir.path(), T).unwrap();
-    let licensed = v.activate(1, 1, T).unwrap().remove(0);
+    let mut serials = v.activate(3, 1, T).unwrap();
+    let (licensed, many, voided) = (serials.remove(0), serials.remove(0), serials.remove(0));
     let registered = v
         .with_writer(|w, issuer| {
             let new = NewPbx {
@@ -88,11 +189,12 @@ fn main() {
             registry::add(w, issuer.catalog, &new, None, T)
         })
         .unwrap();
-    let cases = [
-        ("licensed", licensed),
-        ("registered", registered),
-        ("unregistered", "SW-2026-000777".to_owned()),
-    ];
+    let voided_at = chrono::DateTime::from_timestamp(T, 0).unwrap();
+    v.with_writer(|w, issuer| {
+        let id = w.latest(&voided)?.map(|r| r.row.license_id).unwrap();
+        tessera_issuer::lifecycle::void(w, issuer, &id, "wrong customer", voided_at)
+    })
+    .unwrap();
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -104,47 +206,51 @@ fn main() {
         .block_on(tessera_server::start(v.unlimited_settings(now).unwrap()))
         .unwrap();
     let agent = client(&v.pki).unwrap();
-    let url = format!("{}/v1/activate", server.url());
-    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); cases.len()];
-    let mut n = 0u64;
-    for round in 0..WARM_UP + rounds {
-        // The cases take turns, starting with another one each round.
-        for k in 0..cases.len() {
-            let i = (round + k) % cases.len();
-            n += 1;
-            let body = rogue(&cases[i].1, now, n);
-            let started = Instant::now();
-            let mut r = agent
-                .post(&url)
-                .header("content-type", "application/cose")
-                .send(&body[..])
-                .unwrap();
-            let _ = r.body_mut().read_to_vec().unwrap();
-            let took = started.elapsed();
-            assert_eq!(r.status().as_u16(), 403, "{}", cases[i].0);
-            if round >= WARM_UP {
-                times[i].push(took);
-            }
-        }
+    let renew_url = format!("{}/v1/renew", server.url());
+    // The PBX of 14 licenses renews 13 times, the licensed one once: a
+    // moment ago.
+    let serials = core::iter::repeat_n(&many, 13).chain([&licensed]);
+    for (k, serial) in (1_000_000..).zip(serials) {
+        let body = renewal(serial, now, k).unwrap();
+        let r = agent
+            .post(&renew_url)
+            .header("content-type", "application/cose")
+            .send(&body[..])
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{serial}");
     }
+    let mut n = 0u64;
+    let activations: [Case<'_>; 4] = [
+        ("licensed", licensed.clone(), rogue, 403),
+        ("licensed, 14 licenses", many.clone(), rogue, 403),
+        ("registered", registered, rogue, 403),
+        ("unregistered", "SW-2026-000777".to_owned(), rogue, 403),
+    ];
+    let activate_url = format!("{}/v1/activate", server.url());
+    run(
+        &agent,
+        &activate_url,
+        "POST /v1/activate",
+        &activations,
+        rounds,
+        &mut n,
+        now,
+    );
+    let renewals: [Case<'_>; 4] = [
+        ("renewed a moment ago", licensed, forged, 403),
+        ("14 licenses", many, forged, 403),
+        ("voided", voided, forged, 403),
+        ("unregistered", "SW-2026-000777".to_owned(), forged, 404),
+    ];
+    run(
+        &agent,
+        &renew_url,
+        "POST /v1/renew (forged)",
+        &renewals,
+        rounds,
+        &mut n,
+        now,
+    );
     server.shutdown();
     rt.block_on(server.wait());
-
-    println!("| case | requests | p25 ms | median ms | p75 ms |");
-    println!("|---|---:|---:|---:|---:|");
-    let mut medians = Vec::new();
-    for ((name, _), t) in cases.iter().zip(&mut times) {
-        t.sort_unstable();
-        medians.push(quantile(t, 0.5));
-        println!(
-            "| {name} | {} | {:.3} | {:.3} | {:.3} |",
-            t.len(),
-            quantile(t, 0.25),
-            quantile(t, 0.5),
-            quantile(t, 0.75)
-        );
-    }
-    let spread = medians.iter().copied().fold(f64::MIN, f64::max)
-        - medians.iter().copied().fold(f64::MAX, f64::min);
-    println!("\nlargest difference of medians: {spread:.3} ms");
 }

@@ -11,6 +11,34 @@ use std::time::Instant;
 /// armored.
 pub const MAX_BODY: usize = 8 * 1024;
 
+/// The soonest a refusal of `POST /v1/renew` or `POST /v1/activate` is
+/// answered, counted from the moment its request arrived: a refusal ready
+/// sooner waits (the runtime's timer, no thread held) until then.
+///
+/// The work before a refusal is a few ledger lookups whose time grows a
+/// little with what they find (a licensed serial's rows against none),
+/// so a prober timing refusals could tell a licensed serial from a
+/// registered or an unknown one, and one PBX's state from another's:
+/// without the floor, 0.2 to 0.3 ms per refusal in the release build over
+/// loopback TLS on SQLite, the cases' medians 0.025 ms (activation) and
+/// 0.09 ms (forged renewal) apart, over the noise of the measurement
+/// (`cargo bench -p tessera-server --bench activation_timing`). Answered
+/// at this floor, every refusal takes the same time plus the timer's and
+/// scheduler's noise. 25 ms is about twenty times the slowest refusal
+/// measured (the test build on PostgreSQL over loopback: 1.3 ms; on
+/// SQLite 0.6 ms), leaves room for a ledger a few LAN round trips away,
+/// and is nothing to a device that renews daily or every 3 hours. It
+/// holds a refused connection that long, which the per-address limit
+/// (`--rate-per-address`) and [`Limits::max_connections`] bound.
+///
+/// Not floored: a license (200), and the 429s: the per-address limit
+/// (decided before the ledger is read) and the PBX's spent renewal budget,
+/// which only the PBX's own device hears (a request any other key signed
+/// gets the rules' refusal, floored, whatever the budget). A refusal whose
+/// work takes longer than the floor (a ledger batch commit under load) is
+/// answered when it is ready.
+pub const REFUSAL_FLOOR: Duration = Duration::from_millis(25);
+
 /// The limits of a server.
 #[derive(Clone, Debug)]
 pub struct Limits {

@@ -26,7 +26,9 @@ Routes:
                    Content-Type application/cose (binary) or text/plain
                    (armored); any other type is 415 unsupported-media-type;
                    answer: the next license (application/cose), or an
-                   RFC 9457 problem+json refusal
+                   RFC 9457 problem+json refusal (no sooner than 25 ms
+                   after the request arrived, but a 429: its time tells
+                   nothing of the ledger)
   POST /v1/activate  the first license of a PBX the registry knows (a VM or
                    Cloud serial `tessera pbx add` allocated, an appliance
                    entered by its HW serial), for the order it recorded;

@@ -23,7 +23,7 @@ use tessera_verifier::{armor, decode_request, MAX_OBJECT_LEN};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::commit::{Halt, Job, Refusal};
-use crate::limits::{Limits, RateLimiter};
+use crate::limits::{Limits, RateLimiter, REFUSAL_FLOOR};
 use crate::metrics::Metrics;
 use crate::problem::{Kind, Problem};
 use crate::Clock;
@@ -82,7 +82,7 @@ fn route_name(path: &str) -> &'static str {
 }
 
 /// Around every request: the per-address rate limit (device routes), the
-/// request timeout, the metrics.
+/// request timeout, the refusals' floor ([`REFUSAL_FLOOR`]), the metrics.
 async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = route_name(req.uri().path());
@@ -111,6 +111,9 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
             .into_response(),
         },
     };
+    if floored(route, &response) {
+        tokio::time::sleep_until((started + REFUSAL_FLOOR).into()).await;
+    }
     let outcome = match response.extensions().get::<Kind>() {
         Some(k) => k.code(),
         None if response.status().is_success() => "ok",
@@ -119,6 +122,16 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
     app.metrics.in_flight(-1);
     app.metrics.request(route, outcome, started.elapsed());
     response
+}
+
+/// Whether `response`, to a request of `route`, waits for
+/// [`REFUSAL_FLOOR`]: every refusal of the device routes but a 429 (the
+/// per-address limit, the PBX's own spent budget), so its time tells
+/// nothing of what the ledger holds.
+fn floored(route: &str, response: &Response) -> bool {
+    matches!(route, "renew" | "activate")
+        && !response.status().is_success()
+        && response.extensions().get::<Kind>() != Some(&Kind::RateLimited)
 }
 
 async fn not_found() -> Problem {

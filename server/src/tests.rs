@@ -365,6 +365,7 @@ on_both_backends!(
     a_forged_renewal_learns_nothing_of_the_pbx_state,
     a_renewal_tells_no_serial_without_a_license_from_another,
     a_forged_renewal_cannot_tell_a_spent_budget,
+    refusals_answer_no_sooner_than_the_floor,
 );
 
 /// Limits with a renewal budget of `burst` (1/h: nothing refills during a
@@ -1725,4 +1726,124 @@ fn the_activation_code_header_is_checked_before_use() {
     }
     let p = read(&[text.as_bytes(), text.as_bytes()]).unwrap_err();
     assert_eq!(p.kind(), Kind::MalformedRequest);
+}
+
+/// Every refusal of the device routes whose work reads the ledger (and
+/// the ones before it, for one rule) is answered no sooner than
+/// [`REFUSAL_FLOOR`] after its request arrived, whatever the lookups
+/// found: measured by the client, whose clock starts before the request
+/// arrives and stops after the answer left. The PBX's own spent budget
+/// (429) is not held back.
+fn refusals_answer_no_sooner_than_the_floor(v: &Vendor) {
+    use crate::limits::REFUSAL_FLOOR;
+    use std::time::Instant;
+
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let registered = add_pbx(v, Platform::Vm, None, now);
+    let voided = void_a_new_pbx(v, now);
+    let (server, c) = serve(v, &rt, now, budget_of(1));
+    let timed = |send: &dyn Fn() -> (u16, String, Vec<u8>)| {
+        let started = Instant::now();
+        let (status, ct, body) = send();
+        let took = started.elapsed();
+        (problem(status, &ct, &body), took)
+    };
+    // A license spends the PBX's only token.
+    assert_eq!(c.renew(&renewal(&v.serial, now, 1)).0, 200);
+
+    let mut nonce = 10;
+    let mut next = || {
+        nonce += 1;
+        nonce
+    };
+    // What, the body, the path, the problem expected.
+    type Case<'a> = (&'a str, Vec<u8>, &'a str, (u16, &'a str));
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "activation of a licensed serial",
+            activation_by(Some(&v.serial), None, Platform::Vm, now, next(), ROGUE),
+            "/v1/activate",
+            (403, "activation-refused"),
+        ),
+        (
+            "activation of a registered serial",
+            activation_by(Some(&registered), None, Platform::Vm, now, next(), ROGUE),
+            "/v1/activate",
+            (403, "activation-refused"),
+        ),
+        (
+            "activation of an unknown serial",
+            activation_by(
+                Some("SW-2026-000777"),
+                None,
+                Platform::Vm,
+                now,
+                next(),
+                ROGUE,
+            ),
+            "/v1/activate",
+            (403, "activation-refused"),
+        ),
+        (
+            "activation of a voided serial",
+            activation_by(Some(&voided), None, Platform::Vm, now, next(), ROGUE),
+            "/v1/activate",
+            (403, "activation-refused"),
+        ),
+        (
+            "forged renewal of a PBX whose budget is spent",
+            forged(&v.serial, now, next(), 0x33),
+            "/v1/renew",
+            (403, "unknown-device-key"),
+        ),
+        (
+            "renewal of an unknown serial",
+            renewal("SW-2026-000777", now, next()),
+            "/v1/renew",
+            (404, "unknown"),
+        ),
+        (
+            "renewal of a voided serial",
+            renewal(&voided, now, next()),
+            "/v1/renew",
+            (410, "voided"),
+        ),
+        (
+            "a replayed renewal",
+            renewal(&v.serial, now, 1),
+            "/v1/renew",
+            (409, "replay"),
+        ),
+        (
+            "a body that is no request",
+            b"not a request".to_vec(),
+            "/v1/renew",
+            (400, "malformed-request"),
+        ),
+    ];
+    for round in 0..3 {
+        for (what, body, path, want) in &cases {
+            let (got, took) = timed(&|| c.post(path, crate::routes::COSE, body));
+            assert_eq!(got, (want.0, want.1.to_owned()), "{what}");
+            assert!(
+                took >= REFUSAL_FLOOR,
+                "{what} (round {round}) answered after {took:?}, before the floor of {REFUSAL_FLOOR:?}"
+            );
+        }
+    }
+    // The PBX's own device, its budget spent: told as soon as the rules
+    // found the request its own (only it hears this answer, and a forger
+    // is told `unknown-device-key` at the floor whatever the budget). The
+    // fastest of three is under the floor, which a 429 never waits for.
+    let fastest = (100..103)
+        .map(|nonce| {
+            let (got, took) = timed(&|| c.renew(&renewal(&v.serial, now, nonce)));
+            assert_eq!(got, (429, "rate-limited".to_owned()));
+            took
+        })
+        .min()
+        .unwrap();
+    assert!(fastest < REFUSAL_FLOOR, "{fastest:?}");
+    stop(&rt, server);
 }
