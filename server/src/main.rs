@@ -40,8 +40,10 @@ Routes:
 
 Metrics: only with --metrics-listen ADDR, on that address alone, in plain
 HTTP without authentication: GET /metrics (Prometheus text, the outcome
-counters of every renewal and activation). Bind it to loopback or an
-admin network; the devices' listener answers /metrics with 404.
+counters of every renewal and activation), one request per connection,
+16 connections at most (one silent for 2 s is closed, the oldest silent
+one when all are taken). Bind it to loopback or an admin network; the
+devices' listener answers /metrics with 404.
 
 The signing key's passphrase comes from --passphrase-file FILE or the
 environment (TESSERA_PASSPHRASE), never from a prompt or an option.

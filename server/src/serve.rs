@@ -6,8 +6,10 @@
 //! their own (plain HTTP, one request per connection).
 
 use core::net::SocketAddr;
+use core::sync::atomic::{AtomicU8, Ordering};
 use core::time::Duration;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -16,7 +18,7 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tessera_issuer::error::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
@@ -185,13 +187,12 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
 
 /// The next connection of `listener` once one of `connections` is free,
 /// with the permit that counts it; `None` once the server stops. A failed
-/// accept (out of file descriptors and the like) is reported (`where_`
-/// names the listener) and retried after a pause.
+/// accept (out of file descriptors and the like) is reported and retried
+/// after a pause.
 async fn next_connection(
     listener: &TcpListener,
     connections: &Arc<Semaphore>,
     stopped: &mut watch::Receiver<bool>,
-    where_: &str,
 ) -> Option<(OwnedSemaphorePermit, TcpStream, SocketAddr)> {
     let permit = tokio::select! {
         p = Arc::clone(connections).acquire_owned() => p.ok()?,
@@ -202,7 +203,7 @@ async fn next_connection(
             r = listener.accept() => match r {
                 Ok((stream, peer)) => return Some((permit, stream, peer)),
                 Err(e) => {
-                    eprintln!("tessera-server: accept failed{where_}: {e}");
+                    eprintln!("tessera-server: accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
@@ -214,9 +215,52 @@ async fn next_connection(
 /// Most connections to the metrics listener at once (a scraper or two).
 const METRICS_CONNECTIONS: usize = 16;
 
+/// Longest wait for the request line and headers of a metrics request: a
+/// scraper sends them as soon as it is connected, on loopback or an admin
+/// network, so a connection silent this long is idle and is closed.
+pub(crate) const METRICS_HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A connection of the metrics listener, from its acceptance to its end:
+/// whether its request arrived, and how to close it while it has not.
+#[derive(Debug, Default)]
+struct MetricsConnection {
+    /// [`IDLE`], [`ASKED`] or [`CLOSING`].
+    state: AtomicU8,
+    close: Notify,
+}
+
+/// No request yet: the connection may be closed for a new one.
+const IDLE: u8 = 0;
+/// Its request arrived: it is answered, never closed for another.
+const ASKED: u8 = 1;
+/// Chosen to be closed for a new connection.
+const CLOSING: u8 = 2;
+
+/// The connections of the metrics listener, oldest first.
+type MetricsConnections = Arc<Mutex<VecDeque<Arc<MetricsConnection>>>>;
+
+/// Closes the oldest connection that has sent no request yet, if any:
+/// idle or slow connections cannot keep a scrape from being accepted.
+fn close_oldest_idle(open: &MetricsConnections) {
+    let Ok(mut open) = open.lock() else {
+        return;
+    };
+    let oldest = open.iter().position(|c| {
+        c.state
+            .compare_exchange(IDLE, CLOSING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    });
+    if let Some(c) = oldest.and_then(|i| open.remove(i)) {
+        c.close.notify_one();
+    }
+}
+
 /// The metrics listener: `GET /metrics` in plain HTTP, one request per
 /// connection, each connection done within `timeout`; it stops accepting
-/// on shutdown.
+/// on shutdown. At most [`METRICS_CONNECTIONS`] at once: one silent for
+/// [`METRICS_HEADER_TIMEOUT`] is closed, and a connection accepted while
+/// all are open closes the oldest that has sent no request (or waits for
+/// one being answered to end), so idle connections cannot starve scrapes.
 async fn serve_metrics(
     listener: TcpListener,
     metrics: Arc<Metrics>,
@@ -225,26 +269,62 @@ async fn serve_metrics(
 ) {
     let router = crate::routes::metrics_router(metrics);
     let connections = Arc::new(Semaphore::new(METRICS_CONNECTIONS));
-    while let Some((permit, stream, _)) = next_connection(
-        &listener,
-        &connections,
-        &mut stopped,
-        " on the metrics listener",
-    )
-    .await
-    {
+    let open = MetricsConnections::default();
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    eprintln!("tessera-server: accept failed on the metrics listener: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped.changed() => return,
+        };
+        let permit = match Arc::clone(&connections).try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                close_oldest_idle(&open);
+                tokio::select! {
+                    p = Arc::clone(&connections).acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                    _ = stopped.changed() => return,
+                }
+            }
+        };
+        let this = Arc::new(MetricsConnection::default());
+        if let Ok(mut open) = open.lock() {
+            open.push_back(Arc::clone(&this));
+        }
         let router = router.clone();
+        let open = Arc::clone(&open);
         tokio::spawn(async move {
             let _permit = permit;
+            let asked = Arc::clone(&this);
             let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+                // Closing it for a new connection lost the race: it is
+                // closed all the same, answered or not.
+                let _ =
+                    asked
+                        .state
+                        .compare_exchange(IDLE, ASKED, Ordering::AcqRel, Ordering::Acquire);
                 router.clone().oneshot(req)
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(timeout)
+                .header_read_timeout(METRICS_HEADER_TIMEOUT.min(timeout))
                 .keep_alive(false)
                 .serve_connection(TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(timeout, conn).await;
+            tokio::select! {
+                _ = tokio::time::timeout(timeout, conn) => {}
+                () = this.close.notified() => {}
+            }
+            if let Ok(mut open) = open.lock() {
+                open.retain(|c| !Arc::ptr_eq(c, &this));
+            }
         });
     }
 }
@@ -261,7 +341,7 @@ async fn serve(
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     while let Some((permit, stream, peer)) =
-        next_connection(&listener, &connections, &mut stopped, "").await
+        next_connection(&listener, &connections, &mut stopped).await
     {
         let _ = stream.set_nodelay(true);
         let watcher = graceful.watcher();

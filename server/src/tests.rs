@@ -1847,3 +1847,81 @@ fn refusals_answer_no_sooner_than_the_floor(v: &Vendor) {
     assert!(fastest < REFUSAL_FLOOR, "{fastest:?}");
     stop(&rt, server);
 }
+
+/// A scrape, in plain HTTP on a connection of its own: the status line,
+/// or what went wrong. Bounded by `within`.
+fn scrape(addr: core::net::SocketAddr, within: Duration) -> Result<String, String> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, within).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(within))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+/// The metrics listener's connections, all taken by clients that send
+/// nothing (or half a request line), do not keep a scrape waiting: it is
+/// answered at once, the oldest silent connection closed for it; and a
+/// silent connection is closed after [`crate::serve::METRICS_HEADER_TIMEOUT`],
+/// not held for the handshake timeout. Bounded: every read has a timeout.
+#[test]
+fn idle_connections_cannot_starve_a_scrape() {
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpStream;
+    use std::time::Instant;
+
+    let v = Vendor::new();
+    let rt = runtime();
+    let now = T0 + 2 * HOUR;
+    let mut s = v.settings(Clock::manual(now), no_limits());
+    s.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let server = rt.block_on(start(s)).unwrap();
+    let addr = server.metrics_addr().unwrap();
+    let bound = Duration::from_secs(1);
+    assert!(bound < crate::serve::METRICS_HEADER_TIMEOUT);
+
+    let mut idle: Vec<TcpStream> = Vec::new();
+    for round in 0..3 {
+        // As many silent connections as the listener takes, every other
+        // one with half a request line.
+        for i in 0..16 {
+            let mut c = TcpStream::connect(addr).unwrap();
+            if i % 2 == 1 {
+                c.write_all(b"GET /met").unwrap();
+            }
+            idle.push(c);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let started = Instant::now();
+        let status = scrape(addr, Duration::from_secs(5));
+        let took = started.elapsed();
+        assert_eq!(status.as_deref(), Ok("HTTP/1.1 200 OK"), "round {round}");
+        assert!(took < bound, "round {round}: the scrape took {took:?}");
+    }
+
+    // A lone silent connection is closed after the header timeout.
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+    let started = Instant::now();
+    // Closed: the end of the stream (after a 408, if any) or a reset.
+    let read = c.read_to_end(&mut Vec::new());
+    let took = started.elapsed();
+    assert!(
+        read.is_ok()
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{read:?} after {took:?}"
+    );
+    assert!(
+        took < crate::serve::METRICS_HEADER_TIMEOUT + Duration::from_secs(2),
+        "closed after {took:?}"
+    );
+    stop(&rt, server);
+}
