@@ -12,6 +12,7 @@
 //! | [`routes`] | `POST /v1/renew`, `POST /v1/activate`, `GET /healthz`, `/readyz`; `GET /metrics` on its own listener |
 //! | [`problem`] | refusals as RFC 9457 `application/problem+json` |
 //! | `commit` | group commit: one ledger thread, one commit per batch |
+//! | `floor` | the refusals' floor: one timer thread wakes each refusal at its instant |
 //! | [`limits`] | body size, rate limits per address and serial, timeouts |
 //! | [`metrics`] | Prometheus text, served only on [`Settings::metrics_listen`] (plain HTTP, loopback or an admin network), never on the devices' listener |
 //! | [`tls`] | rustls from PEM certificate and key files |
@@ -34,6 +35,7 @@ use tessera_keys::Keyring;
 use tessera_signer::PassphraseSource;
 
 mod commit;
+mod floor;
 pub mod limits;
 pub mod metrics;
 pub mod problem;

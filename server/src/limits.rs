@@ -13,18 +13,20 @@ pub const MAX_BODY: usize = 8 * 1024;
 
 /// The soonest a refusal of `POST /v1/renew` or `POST /v1/activate` is
 /// answered, counted from the moment its request arrived: a refusal ready
-/// sooner waits (the runtime's timer, no thread held) until then.
+/// sooner waits until then, woken at that instant by one timer thread for
+/// the whole server (`floor.rs`: the runtime's millisecond timer let the
+/// work's time show through), no thread held per refusal.
 ///
 /// The work before a refusal is a few ledger lookups whose time grows a
 /// little with what they find (a licensed serial's rows against none),
 /// so a prober timing refusals could tell a licensed serial from a
 /// registered or an unknown one, and one PBX's state from another's:
 /// without the floor, 0.2 to 0.3 ms per refusal in the release build over
-/// loopback TLS on SQLite, the cases' medians 0.025 ms (activation) and
-/// 0.09 ms (forged renewal) apart, over the noise of the measurement
-/// (`cargo bench -p tessera-server --bench activation_timing`). Answered
-/// at this floor, every refusal takes the same time plus the timer's and
-/// scheduler's noise. 25 ms is about twenty times the slowest refusal
+/// loopback TLS on SQLite, forged renewals' medians 0.08 ms apart, over
+/// the noise of 0.02 ms (`cargo bench -p tessera-server --bench
+/// activation_timing`). Answered at this floor, every refusal takes the
+/// same time plus the scheduler's noise (the same bench: medians 25.48 to
+/// 25.52 ms, 0.014 ms apart, within the noise of 0.04 ms). 25 ms is about twenty times the slowest refusal
 /// measured (the test build on PostgreSQL over loopback: 1.3 ms; on
 /// SQLite 0.6 ms), leaves room for a ledger a few LAN round trips away,
 /// and is nothing to a device that renews daily or every 3 hours. It

@@ -47,6 +47,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// Set once the ledger was found modified outside tessera.
     pub(crate) halted: Halt,
+    /// Holds refusals until [`REFUSAL_FLOOR`].
+    pub(crate) floor: crate::floor::Floor,
 }
 
 /// The router of a server.
@@ -112,7 +114,7 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
         },
     };
     if floored(route, &response) {
-        tokio::time::sleep_until((started + REFUSAL_FLOOR).into()).await;
+        app.floor.until(started + REFUSAL_FLOOR).await;
     }
     let outcome = match response.extensions().get::<Kind>() {
         Some(k) => k.code(),

@@ -162,6 +162,7 @@ pub async fn start(settings: Settings) -> Result<Running, Error> {
         limits: limits.clone(),
         metrics: Arc::clone(&metrics),
         halted,
+        floor: crate::floor::Floor::start()?,
     });
     let (stop, stopped) = watch::channel(false);
     let tls = acceptor.is_some();
