@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use rand_core::{OsRng, RngCore};
 use tessera_keys::Keyring;
 use tessera_verifier::binding::DeviceIdentity;
+use tessera_verifier::claims::{ComponentKind, Platform};
 use tessera_verifier::encode::{sign_request, RequestData};
 use tessera_verifier::{
     armor, decode_license_unverified, decode_request, verify, KeyEntry, State, Verdict,
@@ -23,7 +24,10 @@ use crate::clock::format_time;
 use crate::config::{check_ip, AgentConfig, ConfigError, CONFIG_FILE};
 use crate::device_key::{DeviceKey, DeviceKeyError, DEVICE_KEY_FILE};
 use crate::error::AgentError;
-use crate::probe::{Probe, ProbeSettings, SkipReason, Skipped, DEFAULT_MIN_COMPONENTS};
+use crate::probe::{
+    platform_name, PlatformSource, Probe, ProbeSettings, SkipReason, Skipped,
+    DEFAULT_MIN_COMPONENTS,
+};
 use crate::report::Report;
 use crate::store::{
     read_file, shown, Access, FailHook, FileError, Folder, Store, StoreError, StoredState,
@@ -92,6 +96,19 @@ pub struct RequestOutcome {
     pub key_created: bool,
     /// Warnings for people.
     pub notes: Vec<String>,
+}
+
+/// The serial a request would carry ([`Agent::request_serial`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RequestSerial {
+    /// `sw` (a renewal, or a VM's first activation) or `hw` (first
+    /// activation of an appliance).
+    pub kind: &'static str,
+    /// The serial.
+    pub value: String,
+    /// Where it comes from: `config: sw_serial`, `installed license`,
+    /// `config: hw_serial` or the DMI file it was read from.
+    pub source: String,
 }
 
 /// The device identity for one command.
@@ -470,9 +487,87 @@ impl Agent {
             // The serial may be the installed license's: decided under the lock.
             return Ok(());
         }
-        Err(AgentError::NoSerial {
-            config: self.config_path.clone(),
-        })
+        Err(self.no_serial(&probe))
+    }
+
+    /// The refusal of a request without a serial, saying why on this
+    /// platform: on a VM or Cloud PBX (detected or configured) a
+    /// configured `hw_serial` is ignored, and the fix is `platform = "hw"`
+    /// on an appliance or `sw_serial` on a VM.
+    fn no_serial(&self, probe: &Probe) -> AgentError {
+        let config = self.config_path.clone();
+        if probe.platform == Platform::Hw {
+            return AgentError::NoSerial { config };
+        }
+        AgentError::NoSerialOffAppliance {
+            config,
+            platform: platform_name(probe.platform),
+            configured: probe.platform_source == PlatformSource::Config,
+            hw_serial_set: self.config.hw_serial.is_some(),
+        }
+    }
+
+    /// The serial a request made now would carry, and where it comes
+    /// from, as [`Agent::request`] chooses it: `sw_serial` of the
+    /// configuration, else the installed license's SW serial, else the HW
+    /// serial `probe` found (first activation of an appliance).
+    ///
+    /// # Errors
+    /// [`AgentError::NoSerial`] or [`AgentError::NoSerialOffAppliance`]
+    /// when there is none (the request would be refused with it);
+    /// [`AgentError::Probe`] for an unusable `sw_serial`.
+    pub fn request_serial(&self, probe: &Probe) -> Result<RequestSerial, AgentError> {
+        if let Some(sw) = &self.config.sw_serial {
+            let (identity, _) = probe.identity(Some(sw))?;
+            return Ok(RequestSerial {
+                kind: "sw",
+                value: identity.sw_serial().unwrap_or(sw).to_owned(),
+                source: "config: sw_serial".into(),
+            });
+        }
+        // Read without the lock, only to show it: the request decides
+        // under the lock, and reports an unreadable license itself.
+        let installed = self
+            .folder(false)
+            .ok()
+            .flatten()
+            .and_then(|f| {
+                f.read(
+                    crate::store::LICENSE_FILE,
+                    armor::MAX_ARMOR_LEN as u64,
+                    Access::Shared,
+                    "license file",
+                )
+                .ok()
+                .flatten()
+            })
+            .and_then(|bytes| {
+                let mut buf = [0u8; MAX_OBJECT_LEN];
+                let object = armor::read_object(&bytes, armor::LABEL_LICENSE, &mut buf).ok()?;
+                decode_license_unverified(object)
+                    .ok()
+                    .map(|l| l.serial().to_owned())
+            });
+        if let Some(serial) = installed {
+            return Ok(RequestSerial {
+                kind: "sw",
+                value: serial,
+                source: "installed license".into(),
+            });
+        }
+        if let Some(hw) = &probe.hw_serial {
+            let source = probe
+                .components
+                .iter()
+                .find(|f| f.kind == ComponentKind::HW_SERIAL)
+                .map_or_else(|| "probe".to_owned(), |f| f.source.clone());
+            return Ok(RequestSerial {
+                kind: "hw",
+                value: hw.clone(),
+                source,
+            });
+        }
+        Err(self.no_serial(probe))
     }
 
     /// Removes what a failed request or install created in the state
@@ -530,9 +625,7 @@ impl Agent {
             None => identity.hw_serial().map(str::to_owned),
         };
         if serial.is_none() && hw_serial.is_none() {
-            return Err(AgentError::NoSerial {
-                config: self.config_path.clone(),
-            });
+            return Err(self.no_serial(&probe));
         }
         // The vendor compares a renewal with the binding in force, which it
         // can only do under that binding's salt (it never sees raw values):

@@ -20,6 +20,29 @@ fn unbound_reason(why: &Unbound) -> String {
     }
 }
 
+fn no_serial_off_appliance(
+    config: &std::path::Path,
+    platform: &str,
+    configured: bool,
+    hw_serial_set: bool,
+) -> String {
+    let config = shown(config);
+    let how = if configured {
+        format!("set to {platform} by `platform` in {config}")
+    } else {
+        format!("detected as {platform} (a hypervisor was found; `tessera-agent probe` shows the evidence)")
+    };
+    if hw_serial_set {
+        format!(
+            "this device has no serial to put in a request: `hw_serial` in {config} is ignored because the platform is {how}, and hardware serials are bound on appliances only: on an appliance, set `platform = \"hw\"` in {config}; on a VM or Cloud PBX, set `sw_serial` (the serial the vendor assigned) there instead"
+        )
+    } else {
+        format!(
+            "this device has no serial to put in a request: the platform is {how}, so no hardware serial is read: on a VM or Cloud PBX, set `sw_serial` (the serial the vendor assigned) in {config}; on an appliance, set `platform = \"hw\"` (and `hw_serial` as printed on it) there"
+        )
+    }
+}
+
 /// Why an agent command could not do its work. Every variant maps to exit
 /// code 2 ([`crate::mode::EXIT_REFUSED`]).
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +146,20 @@ pub enum AgentError {
         /// The configuration file consulted.
         config: PathBuf,
     },
+    /// The device has no SW serial, and on its platform (vm or cloud,
+    /// detected or configured) no HW serial is read: a configured
+    /// `hw_serial` is ignored there.
+    #[error("{}", no_serial_off_appliance(.config, .platform, *.configured, *.hw_serial_set))]
+    NoSerialOffAppliance {
+        /// The configuration file consulted.
+        config: PathBuf,
+        /// The platform (`vm`, `cloud`).
+        platform: &'static str,
+        /// Whether `platform` in the configuration set it (else detected).
+        configured: bool,
+        /// Whether `hw_serial` is configured (and ignored).
+        hw_serial_set: bool,
+    },
     /// An armored tessera file of another kind where a license was
     /// expected (a request given to `install`).
     #[error("this is {found} (`-----BEGIN {}-----`), not a license (`-----BEGIN TESSERA LICENSE-----`): {advice}", escaped(.label))]
@@ -206,7 +243,7 @@ impl AgentError {
             Self::NotYetValid { .. } => "not_yet_valid",
             Self::NoKeyring { .. } => "no_keyring",
             Self::Keyring { .. } => "keyring",
-            Self::NoSerial { .. } => "no_serial",
+            Self::NoSerial { .. } | Self::NoSerialOffAppliance { .. } => "no_serial",
             Self::Input { .. } => "input",
             // The verifier's code for the same finding, kept for scripts.
             Self::NotALicense { .. } => "armor.wrong_label",

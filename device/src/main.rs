@@ -136,9 +136,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show the identity components this device has, and what was skipped.
+    /// Show the identity components this device has, what was skipped, and the serial a request carries.
     #[command(
-        after_help = "Examples:\n  tessera-agent probe\n  tessera-agent probe --sysroot /mnt/image --json"
+        after_help = "The `request serial` line names the serial a request made now would carry\n(sw_serial in agent.toml, else the installed license's, else the HW serial) and\nwhere it comes from. On platform vm or cloud (detected, or `platform` in\nagent.toml) no HW serial is read: a VM needs `sw_serial`, an appliance detected\nas a VM `platform = \"hw\"`.\n\nExit codes:\n  0  a request can be made\n  2  a request would be refused (too few components, no serial): the reasons\n     are on standard error, and in `request_problems` with --json\n\nExamples:\n  tessera-agent probe\n  tessera-agent probe --sysroot /mnt/image --json"
     )]
     Probe {
         /// JSON output.
@@ -770,6 +770,18 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             let agent = Agent::new(options)?;
             let probe = agent.probe();
             let enough = probe.require(agent.min_components());
+            // What would refuse a request made now, in the order it would.
+            let mut problems: Vec<AgentError> = Vec::new();
+            if let Err(e) = &enough {
+                problems.push(e.clone().into());
+            }
+            let serial = match agent.request_serial(&probe) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    problems.push(e);
+                    None
+                }
+            };
             if json {
                 let mut value = serde_json::to_value(&probe).map_err(|e| AgentError::Output {
                     path: "-".into(),
@@ -777,18 +789,35 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
                 })?;
                 value["min_components"] = agent.min_components().into();
                 value["enough"] = enough.is_ok().into();
+                value["serial"] =
+                    serde_json::to_value(&serial).map_err(|e| AgentError::Output {
+                        path: "-".into(),
+                        reason: e.to_string(),
+                    })?;
+                value["request_ready"] = problems.is_empty().into();
+                value["request_problems"] = problems
+                    .iter()
+                    .map(|e| serde_json::json!({"code": e.code(), "message": e.to_string()}))
+                    .collect::<Vec<_>>()
+                    .into();
                 out::stdout(format!("{value:#}\n"));
             } else {
                 say_raw!("{}", probe.render());
-            }
-            // Reported here, not through `main`: the JSON above is the output.
-            match enough {
-                Ok(()) => Ok(0),
-                Err(e) => {
-                    say_err!("tessera-agent: {e}");
-                    Ok(EXIT_REFUSED)
+                match &serial {
+                    Some(s) => say!(
+                        "request serial: {} ({} serial, from {})",
+                        s.value,
+                        s.kind.to_uppercase(),
+                        s.source
+                    ),
+                    None => say!("request serial: none (a request would be refused: see below)"),
                 }
             }
+            // Reported here, not through `main`: the JSON above is the output.
+            for e in &problems {
+                say_err!("tessera-agent: a request would be refused: {e}");
+            }
+            Ok(if problems.is_empty() { 0 } else { EXIT_REFUSED })
         }
         Command::Request {
             output,

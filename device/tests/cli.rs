@@ -95,6 +95,67 @@ fn probe_prints_components_and_skips() {
 }
 
 #[test]
+fn probe_names_the_request_serial_or_why_a_request_would_be_refused() {
+    let d = Device::appliance();
+    let out = d.cmd().arg("probe").assert().success().get_output().clone();
+    assert!(
+        stdout(&out).contains(
+            "request serial: HW-7F3A-0042 (HW serial, from /sys/class/dmi/id/product_serial)"
+        ),
+        "{}",
+        stdout(&out)
+    );
+    // The appliance detected as a VM: its hw_serial is ignored, and a
+    // request would be refused; probe says so, and exits as request would.
+    d.file("proc/cpuinfo", "flags\t\t: fpu hypervisor\n");
+    fs::write(d.state_file("agent.toml"), "hw_serial = \"HW-VM-0001\"\n").unwrap();
+    let out = d.cmd().arg("probe").assert().code(2).get_output().clone();
+    assert!(
+        stdout(&out).contains("request serial: none"),
+        "{}",
+        stdout(&out)
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("a request would be refused: this device has no serial")
+            && err.contains("is ignored because the platform is detected as vm"),
+        "{err}"
+    );
+    let out = d
+        .cmd()
+        .args(["probe", "--json"])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["enough"], true);
+    assert_eq!(json["serial"], serde_json::Value::Null);
+    assert_eq!(json["request_ready"], false);
+    assert_eq!(json["request_problems"][0]["code"], "no_serial");
+    // The fix it names: probe then shows the serial the request carries.
+    fs::write(
+        d.state_file("agent.toml"),
+        "platform = \"hw\"\nhw_serial = \"HW-VM-0001\"\n",
+    )
+    .unwrap();
+    let out = d
+        .cmd()
+        .args(["probe", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["request_ready"], true);
+    assert_eq!(json["request_problems"], serde_json::json!([]));
+    assert_eq!(
+        json["serial"],
+        serde_json::json!({"kind": "hw", "value": "HW-VM-0001", "source": "config: hw_serial"})
+    );
+}
+
+#[test]
 fn probe_of_an_empty_machine_fails_with_reasons() {
     let d = Device::appliance();
     let empty = tempfile::tempdir().unwrap();

@@ -368,7 +368,11 @@ fn a_photo_of_the_license_qr_code_installs() {
 fn fresh_vm_needs_a_configured_serial() {
     let s = Setup::on(Tree::vm());
     let err = s.agent().request(T0).unwrap_err();
-    assert!(matches!(err, AgentError::NoSerial { .. }), "{err}");
+    assert!(
+        matches!(err, AgentError::NoSerialOffAppliance { .. }),
+        "{err}"
+    );
+    assert_eq!(err.code(), "no_serial");
     assert!(err.to_string().contains("sw_serial"));
     fs::write(
         s.path("agent.toml"),
@@ -385,6 +389,72 @@ fn fresh_vm_needs_a_configured_serial() {
     assert_eq!(
         s.agent().install(&license, T0, false).unwrap().mode,
         Mode::Full
+    );
+}
+
+#[test]
+fn a_hw_serial_ignored_on_a_vm_is_named_with_the_fix() {
+    let s = Setup::on(Tree::vm());
+    fs::write(s.path("agent.toml"), "hw_serial = \"HW-VM-0001\"\n").unwrap();
+    let err = s.agent().request(T0).unwrap_err();
+    assert_eq!(err.code(), "no_serial");
+    let text = err.to_string();
+    for words in [
+        "`hw_serial` in",
+        "is ignored because the platform is detected as vm",
+        "set `platform = \"hw\"`",
+        "set `sw_serial`",
+    ] {
+        assert!(text.contains(words), "{words} not in: {text}");
+    }
+    // Set, not detected: the message says which setting.
+    fs::write(
+        s.path("agent.toml"),
+        "platform = \"cloud\"\nhw_serial = \"HW-VM-0001\"\n",
+    )
+    .unwrap();
+    let text = s.agent().request(T0).unwrap_err().to_string();
+    assert!(
+        text.contains("the platform is set to cloud by `platform` in"),
+        "{text}"
+    );
+    // The fix it names works.
+    fs::write(
+        s.path("agent.toml"),
+        "platform = \"hw\"\nhw_serial = \"HW-VM-0001\"\n",
+    )
+    .unwrap();
+    let req = s.agent().request(T0).unwrap();
+    assert_eq!(req.data.hw_serial.as_deref(), Some("HW-VM-0001"));
+}
+
+#[test]
+fn the_request_serial_is_the_one_a_request_carries() {
+    let s = Setup::appliance();
+    let agent = s.agent();
+    let serial = agent.request_serial(&agent.probe()).unwrap();
+    assert_eq!(
+        (serial.kind, serial.value.as_str(), serial.source.as_str()),
+        ("hw", "HW-7F3A-0042", "/sys/class/dmi/id/product_serial")
+    );
+    s.activate(T0);
+    let agent = s.agent();
+    let serial = agent.request_serial(&agent.probe()).unwrap();
+    let req = agent.request(T0).unwrap();
+    assert_eq!(serial.kind, "sw");
+    assert_eq!(serial.source, "installed license");
+    assert_eq!(req.data.serial.as_deref(), Some(serial.value.as_str()));
+    // A fresh VM has none: the request's own refusal.
+    let vm = Setup::on(Tree::vm());
+    let agent = vm.agent();
+    let err = agent.request_serial(&agent.probe()).unwrap_err();
+    assert_eq!(err.to_string(), agent.request(T0).unwrap_err().to_string());
+    fs::write(vm.path("agent.toml"), "sw_serial = \"SW-2026-000555\"\n").unwrap();
+    let agent = vm.agent();
+    let serial = agent.request_serial(&agent.probe()).unwrap();
+    assert_eq!(
+        (serial.kind, serial.value.as_str(), serial.source.as_str()),
+        ("sw", "SW-2026-000555", "config: sw_serial")
     );
 }
 
@@ -443,7 +513,7 @@ fn a_refused_request_leaves_nothing_behind() {
     // No serial at all (a VM without `sw_serial`).
     let vm = Setup::on(Tree::vm());
     let err = vm.agent().request(T0).unwrap_err();
-    assert!(matches!(err, AgentError::NoSerial { .. }), "{err}");
+    assert_eq!(err.code(), "no_serial", "{err}");
     assert_eq!(names(vm.state.path()), Some(vec!["keyring.toml".into()]));
     // A state folder the request would have made is not left behind.
     let mut o = s.options();
