@@ -791,7 +791,8 @@ impl Agent {
     }
 
     /// As [`Agent::check`] without storing anything (beyond crash
-    /// recovery), with catalog names.
+    /// recovery); a configured catalog that cannot be read is refused
+    /// (`check` leaves the codes unnamed instead).
     ///
     /// # Errors
     /// As [`Agent::check`], and catalog errors.
@@ -806,13 +807,19 @@ impl Agent {
             .read_license()?
             .ok_or_else(|| AgentError::NotActivated(store.dir().to_owned()))?;
         let keyring = self.keyring()?;
-        // The periodic check must not fail over display names; `status`
-        // names codes as `seats` does: the configured catalog, else the
-        // default one.
-        let catalog = if persist {
-            None
-        } else {
-            Some(self.catalog()?.unwrap_or_else(Catalog::builtin))
+        // Codes are named as `seats` names them: the configured catalog,
+        // else the default one. The periodic check must not fail over
+        // display names: a configured catalog it cannot read leaves the
+        // codes unnamed (a default name could be another vendor's), with
+        // a note; `status` refuses it.
+        let mut catalog_note = None;
+        let catalog = match self.catalog() {
+            Ok(c) => Some(c.unwrap_or_else(Catalog::builtin)),
+            Err(e) if persist => {
+                catalog_note = Some(format!("entitlements are shown by code only: {e}"));
+                None
+            }
+            Err(e) => return Err(e),
         };
         let state = stored_state(&store)?;
         let device = self.device(store.folder(), Some(&bytes))?;
@@ -839,18 +846,15 @@ impl Agent {
                 .push(format!("{}: {e}", crate::report::STATE_NOT_SAVED));
         }
         report.notes.extend(notes);
+        report.notes.extend(catalog_note);
         // The seats never make the check fail: problems become notes.
-        let names = match catalog {
-            Some(c) => Some(c),
-            None => self.catalog().ok().flatten(),
-        };
         let (over, seat_notes) = crate::seats::session::over_assigned_report(
             self,
             store.folder(),
             &decision,
             &keyring,
             now,
-            names.as_ref(),
+            catalog.as_ref(),
         );
         report.over_assigned = over;
         report.notes.extend(seat_notes);

@@ -185,8 +185,10 @@ impl Catalog {
             .map(|(&(_, code), name)| (code, name.as_str()))
     }
 
-    /// The default catalog of `spec/FORMAT.md` Appendix A (profiles, base
-    /// licenses and add-ons), used for names when no catalog is
+    /// The default catalog: the codes of `spec/FORMAT.md` Appendix A
+    /// (profiles, base licenses and add-ons) and the features and
+    /// services of the issuer's embedded default catalog
+    /// (`issuer/catalog/default.toml`), used for names when no catalog is
     /// configured.
     ///
     /// ```
@@ -195,6 +197,8 @@ impl Catalog {
     /// assert_eq!(c.name(CodeKind::Profile, 3), Some("UC-BUSINESS"));
     /// assert_eq!(c.name(CodeKind::Base, 4), Some("Phone System"));
     /// assert_eq!(c.name(CodeKind::Addon, 9), Some("license_call_recording_unlimited_enabled"));
+    /// assert_eq!(c.name(CodeKind::Feature, 10), Some("call_forwarding"));
+    /// assert_eq!(c.name(CodeKind::Service, 2), Some("sound-pack"));
     /// ```
     #[must_use]
     pub fn builtin() -> Self {
@@ -203,6 +207,8 @@ impl Catalog {
             (CodeKind::Profile, &DEFAULT_PROFILES[..]),
             (CodeKind::Base, &DEFAULT_BASES[..]),
             (CodeKind::Addon, &DEFAULT_ADDONS[..]),
+            (CodeKind::Feature, &DEFAULT_FEATURES[..]),
+            (CodeKind::Service, &DEFAULT_SERVICES[..]),
         ] {
             for (code, name) in list {
                 names.insert((slot(kind), *code), (*name).to_owned());
@@ -281,6 +287,30 @@ pub const DEFAULT_ADDONS: [(u16, &str); 9] = [
     (7, "license_number"),
     (8, "team_chat"),
     (9, "license_call_recording_unlimited_enabled"),
+];
+
+/// Default feature codes (the issuer's default catalog).
+pub const DEFAULT_FEATURES: [(u16, &str); 13] = [
+    (1, "ring_group"),
+    (2, "queue"),
+    (3, "ivr"),
+    (4, "conference_room"),
+    (5, "wallboard"),
+    (6, "extension"),
+    (7, "voicemail"),
+    (8, "announcement"),
+    (9, "fax"),
+    (10, "call_forwarding"),
+    (11, "call_history"),
+    (12, "remote_diagnostics"),
+    (13, "call_center_analytics"),
+];
+
+/// Default service codes (the issuer's default catalog).
+pub const DEFAULT_SERVICES: [(u16, &str); 3] = [
+    (1, "hardware-as-a-service"),
+    (2, "sound-pack"),
+    (3, "extended-support"),
 ];
 
 #[cfg(test)]
@@ -417,6 +447,23 @@ mod tests {
             for (code, name) in list {
                 assert_eq!(c.name(kind, *code), Some(*name));
             }
+        }
+    }
+
+    #[test]
+    fn the_builtin_catalog_names_what_the_issuers_default_catalog_names() {
+        let issuer = Catalog::parse(include_str!("../../issuer/catalog/default.toml")).unwrap();
+        let builtin = Catalog::builtin();
+        for kind in [
+            CodeKind::Profile,
+            CodeKind::Feature,
+            CodeKind::Base,
+            CodeKind::Addon,
+            CodeKind::Service,
+        ] {
+            let want: Vec<_> = issuer.entries(kind).collect();
+            let have: Vec<_> = builtin.entries(kind).collect();
+            assert_eq!(have, want, "{}", kind_word(kind));
         }
     }
 

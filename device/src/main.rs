@@ -247,7 +247,8 @@ enum Command {
         /// Keyring TOML [default: `keyring` in agent.toml, else STATE_DIR/keyring.toml].
         #[arg(long, value_name = "FILE")]
         keyring: Option<PathBuf>,
-        /// Catalog TOML, to show entitlement names next to their codes.
+        /// Catalog TOML, to show entitlement names next to their codes
+        /// [default: `catalog` in agent.toml, else the default catalog].
         #[arg(long, value_name = "FILE")]
         catalog: Option<PathBuf>,
         /// JSON output.

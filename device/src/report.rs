@@ -174,7 +174,8 @@ pub struct SharingSummary {
 pub struct Counted {
     /// Catalog code.
     pub code: u16,
-    /// Catalog name, when a catalog was given.
+    /// Catalog name: the configured catalog's, else the default
+    /// catalog's; absent when it names none.
     pub name: Option<String>,
     /// Count.
     pub count: u32,
@@ -185,7 +186,8 @@ pub struct Counted {
 pub struct FeatureEntry {
     /// Catalog code.
     pub code: u16,
-    /// Catalog name, when a catalog was given.
+    /// Catalog name: the configured catalog's, else the default
+    /// catalog's; absent when it names none.
     pub name: Option<String>,
     /// `instance`, `general` or `core`.
     pub category: &'static str,
@@ -202,7 +204,8 @@ pub struct FeatureEntry {
 pub struct BaseEntry {
     /// Catalog code.
     pub code: u16,
-    /// Catalog name, when a catalog was given.
+    /// Catalog name: the configured catalog's, else the default
+    /// catalog's; absent when it names none.
     pub name: Option<String>,
     /// Count.
     pub count: u32,
@@ -215,7 +218,8 @@ pub struct BaseEntry {
 pub struct ServiceEntry {
     /// Catalog code.
     pub code: u16,
-    /// Catalog name, when a catalog was given.
+    /// Catalog name: the configured catalog's, else the default
+    /// catalog's; absent when it names none.
     pub name: Option<String>,
     /// Start.
     pub start: String,

@@ -1252,3 +1252,89 @@ fn a_refused_install_on_a_folder_never_set_up_leaves_nothing_behind() {
     }
     assert!(left.is_empty(), "{}", left.join("\n"));
 }
+
+/// Every code the report shows has its name, whatever the field.
+fn all_named(entitlements: &serde_json::Value) -> bool {
+    let named = |list: &serde_json::Value| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["name"].is_string())
+    };
+    named(&entitlements["profiles"])
+        && named(&entitlements["features"])
+        && named(&entitlements["bases"])
+        && named(&entitlements["services"])
+        && entitlements["bases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| named(&b["addons"]))
+}
+
+#[test]
+fn check_renew_and_status_name_codes_alike_with_the_default_catalog() {
+    let d = Device::activated();
+    let now = at(T0 + DAY);
+    let entitlements = |args: &[&str], code: i32| {
+        let out = d
+            .cmd()
+            .args(args)
+            .args(["--json", "--now", &now])
+            .assert()
+            .code(code)
+            .get_output()
+            .clone();
+        let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        json["entitlements"].clone()
+    };
+    let status = entitlements(&["status"], 0);
+    assert!(all_named(&status), "{status:#}");
+    assert_eq!(status["features"][9]["name"], "call_forwarding");
+    assert_eq!(status["services"][1]["name"], "sound-pack");
+    assert_eq!(entitlements(&["check"], 0), status);
+    // A renewal that cannot reach the server reports the license in force.
+    fs::write(
+        d.state_file("agent.toml"),
+        "server = \"http://127.0.0.1:1\"\nserver_retries = 0\n",
+    )
+    .unwrap();
+    assert_eq!(entitlements(&["renew"], 4), status);
+    let out = d
+        .cmd()
+        .args(["status", "--now", &now])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let text = stdout(&out);
+    assert!(text.contains("call_forwarding (10) x300"), "{text}");
+    assert!(!text.contains("code "), "{text}");
+    // A configured catalog that cannot be read: the check still decides,
+    // with the codes unnamed and a note why; status refuses it.
+    fs::write(d.state_file("agent.toml"), "catalog = \"missing.toml\"\n").unwrap();
+    let out = d
+        .cmd()
+        .args(["check", "--json", "--now", &now])
+        .assert()
+        .code(0)
+        .get_output()
+        .clone();
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        json["entitlements"]["profiles"][0]["name"],
+        serde_json::Value::Null
+    );
+    assert!(
+        json["notes"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("entitlements are shown by code only")),
+        "{json:#}"
+    );
+    d.cmd()
+        .args(["status", "--now", &now])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("missing.toml"));
+}
