@@ -875,12 +875,30 @@ pub fn license_bytes(input: &[u8]) -> Result<Vec<u8>, AgentError> {
         // A photo or screenshot of the license's QR code: its payload is
         // the binary license (never read as an image again).
         let payload = tessera_qr::decode_image(input)?;
-        return license_bytes_of(&payload);
+        return license_bytes_of(&payload, "this image's QR code holds");
     }
-    license_bytes_of(input)
+    if is_svg(input) {
+        return Err(AgentError::SvgImage);
+    }
+    license_bytes_of(input, "this file is")
 }
 
-fn license_bytes_of(input: &[u8]) -> Result<Vec<u8>, AgentError> {
+/// Whether `input` is an SVG image (`request --qr-svg` writes one): XML
+/// text whose first element is `svg`, after any XML declaration.
+fn is_svg(input: &[u8]) -> bool {
+    let head = input.get(..input.len().min(1024)).unwrap_or_default();
+    let text = String::from_utf8_lossy(head);
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    let text = match text.strip_prefix("<?xml") {
+        Some(rest) => rest.split_once("?>").map_or("", |(_, r)| r).trim_start(),
+        None => text,
+    };
+    text.starts_with("<svg")
+}
+
+/// The license in `input` (armored or binary); `holder` says, for a
+/// tessera object of another kind, where it was found.
+fn license_bytes_of(input: &[u8], holder: &'static str) -> Result<Vec<u8>, AgentError> {
     let mut buf = [0u8; MAX_OBJECT_LEN];
     let bytes = armor::read_object(input, armor::LABEL_LICENSE, &mut buf).map_err(|e| {
         match (&e, other_label(input)) {
@@ -891,7 +909,25 @@ fn license_bytes_of(input: &[u8]) -> Result<Vec<u8>, AgentError> {
             _ => e.into(),
         }
     })?;
-    tessera_verifier::cose::parse_as(bytes, tessera_verifier::ObjectType::License)?;
+    tessera_verifier::cose::parse_as(bytes, tessera_verifier::ObjectType::License).map_err(
+        |e| match (&e, tessera_verifier::cose::parse(bytes)) {
+            (tessera_verifier::Error::WrongType, Ok(object)) => {
+                let label = match object.object_type {
+                    tessera_verifier::ObjectType::Request => armor::LABEL_REQUEST,
+                    tessera_verifier::ObjectType::Checkpoint => armor::LABEL_CHECKPOINT,
+                    // Not reached: a license parses as one.
+                    tessera_verifier::ObjectType::License => return AgentError::from(e),
+                };
+                let (found, advice) = kind_and_advice(label);
+                AgentError::WrongObject {
+                    holder,
+                    found,
+                    advice,
+                }
+            }
+            _ => e.into(),
+        },
+    )?;
     Ok(bytes.to_vec())
 }
 
@@ -908,7 +944,18 @@ fn other_label(input: &[u8]) -> Option<String> {
 /// The error for an armored file labelled `label` given where a license
 /// was expected: which kind it is, and what to do.
 fn not_a_license(label: String) -> AgentError {
-    let (found, advice) = match label.as_str() {
+    let (found, advice) = kind_and_advice(&label);
+    AgentError::NotALicense {
+        found,
+        label,
+        advice,
+    }
+}
+
+/// What a tessera object with the armor label `label` is, in words, and
+/// what to do when it was given where a license was expected.
+fn kind_and_advice(label: &str) -> (&'static str, &'static str) {
+    match label {
         armor::LABEL_REQUEST => (
             "a tessera request",
             "a request goes to the vendor (`tessera issue` or `tessera renew` answers it); install the license file the vendor sends back",
@@ -921,11 +968,6 @@ fn not_a_license(label: String) -> AgentError {
             "another kind of file",
             "install the license file the vendor sent for this PBX",
         ),
-    };
-    AgentError::NotALicense {
-        found,
-        label,
-        advice,
     }
 }
 

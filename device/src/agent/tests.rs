@@ -365,6 +365,40 @@ fn a_photo_of_the_license_qr_code_installs() {
 }
 
 #[test]
+fn the_request_as_an_image_or_binary_is_named_as_the_request() {
+    let s = Setup::appliance();
+    let req = s.agent().request(T0).unwrap();
+    let code = tessera_qr::encode(&req.bytes).unwrap();
+    let armored = license_bytes(req.armored.as_bytes()).unwrap_err();
+    for (input, holder) in [
+        (code.to_png().unwrap(), "this image's QR code holds"),
+        (req.bytes.clone(), "this file is"),
+    ] {
+        let err = license_bytes(&input).unwrap_err();
+        assert_eq!(err.code(), "wrong_type");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("{holder} a tessera request, not a license: ")),
+            "{text}"
+        );
+        // The advice of the armored request's message.
+        assert!(
+            armored
+                .to_string()
+                .ends_with(text.split_once(": ").unwrap().1),
+            "{text} / {armored}"
+        );
+    }
+    let err = license_bytes(code.to_svg().as_bytes()).unwrap_err();
+    assert_eq!(err.code(), "qr");
+    let text = err.to_string();
+    assert!(
+        text.contains("SVG") && text.contains("install the license file the vendor sends back"),
+        "{text}"
+    );
+}
+
+#[test]
 fn fresh_vm_needs_a_configured_serial() {
     let s = Setup::on(Tree::vm());
     let err = s.agent().request(T0).unwrap_err();
