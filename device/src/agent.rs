@@ -739,7 +739,12 @@ impl Agent {
                 return Err(AgentError::RecoveryNeedsFreshLicense { issued });
             }
             Err(tessera_verifier::Error::ClockRollback) if recover && !recovering => {
-                state = clock_reset(&stored, bytes, keyring)?;
+                state = clock_reset(&stored, bytes, keyring).map_err(|e| match e {
+                    AgentError::Refused(tessera_verifier::Error::WrongSerial) => {
+                        wrong_serial(bytes, &device.identity)
+                    }
+                    e => e,
+                })?;
                 let reset = state;
                 let d =
                     verify(bytes, keyring, &device.identity, now, &mut state).map_err(
@@ -761,7 +766,7 @@ impl Agent {
                 ));
                 d
             }
-            Err(e) => return Err(refused(e, &stored, now)),
+            Err(e) => return Err(refused_license(e, &stored, now, bytes, &device.identity)),
         };
         if decision.verdict() == Verdict::NotYetValid {
             return Err(AgentError::NotYetValid {
@@ -826,7 +831,7 @@ impl Agent {
         notes.extend(device.notes);
         let mut next = state;
         let decision = verify(&bytes, &keyring, &device.identity, now, &mut next)
-            .map_err(|e| refused(e, &state, now))?;
+            .map_err(|e| refused_license(e, &state, now, &bytes, &device.identity))?;
         // A full or failing disk costs no service: the verdict was judged
         // against the state on disk, which stays as it was (so the clock
         // is judged against the last time saved); the report says so.
@@ -982,6 +987,47 @@ pub(crate) fn refused(e: tessera_verifier::Error, state: &State, now: i64) -> Ag
         },
         (e, _) => e.into(),
     }
+}
+
+/// [`refused`] for the license `bytes` judged for the device `identity`:
+/// a license for another serial names both serials.
+pub(crate) fn refused_license(
+    e: tessera_verifier::Error,
+    state: &State,
+    now: i64,
+    bytes: &[u8],
+    identity: &DeviceIdentity,
+) -> AgentError {
+    match e {
+        tessera_verifier::Error::WrongSerial => wrong_serial(bytes, identity),
+        e => refused(e, state, now),
+    }
+}
+
+/// The refusal of the license `bytes` for another serial than the device
+/// `identity`'s, naming both (`spec/RUNTIME.md` §3: the SW serial, else on
+/// a first activation the HW serial the license converts; else the
+/// serial the device's state belongs to).
+fn wrong_serial(bytes: &[u8], identity: &DeviceIdentity) -> AgentError {
+    let Ok(l) = decode_license_unverified(bytes) else {
+        return tessera_verifier::Error::WrongSerial.into();
+    };
+    let license = match l.previous_serial() {
+        Some(hw) => format!(
+            "SW serial {} (first activation of HW serial {hw})",
+            l.serial()
+        ),
+        None => format!("SW serial {}", l.serial()),
+    };
+    let device = match (identity.sw_serial(), identity.hw_serial()) {
+        (Some(sw), _) if sw == l.serial() => {
+            "the same serial, but its license state belongs to another serial (the state of another PBX's license)".to_owned()
+        }
+        (Some(sw), _) => format!("SW serial {sw}"),
+        (None, Some(hw)) => format!("HW serial {hw}"),
+        (None, None) => "another serial (the one its license state belongs to)".to_owned(),
+    };
+    AgentError::WrongSerial { license, device }
 }
 
 /// The state to verify `bytes` from after a clock set ahead

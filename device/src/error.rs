@@ -81,6 +81,18 @@ pub enum AgentError {
         /// Why.
         why: Unbound,
     },
+    /// The license is for another serial than this device's.
+    #[error(
+        "the license is for {} but this device has {}: it is another PBX's license; request a license from this device (`tessera-agent request -o request.txt`) and install the vendor's answer",
+        escaped(.license),
+        escaped(.device)
+    )]
+    WrongSerial {
+        /// The license's serial (and the HW serial it converts).
+        license: String,
+        /// This device's serial.
+        device: String,
+    },
     /// The clock is earlier than the time the state already recorded (by
     /// more than the license's rollback tolerance).
     #[error(
@@ -255,6 +267,7 @@ impl AgentError {
             Self::StateCorrupt(_) | Self::StateUnbound { .. } => "state_corrupt",
             Self::RecoveryNeedsFreshLicense { .. } => "recovery_needs_fresh_license",
             Self::ClockRollback { .. } => "clock_rollback",
+            Self::WrongSerial { .. } => "wrong_serial",
             Self::RecoveryNeedsNewerLicense { .. } => "recovery_needs_newer_license",
             Self::NotYetValid { .. } => "not_yet_valid",
             Self::NoKeyring { .. } => "no_keyring",

@@ -270,7 +270,7 @@ fn license_for_another_device_is_refused_and_nothing_written() {
     assert!(
         matches!(
             err,
-            AgentError::Refused(Error::WrongSerial | Error::WrongDevice { .. })
+            AgentError::WrongSerial { .. } | AgentError::Refused(Error::WrongDevice { .. })
         ),
         "{err}"
     );
@@ -489,6 +489,39 @@ fn the_request_serial_is_the_one_a_request_carries() {
     assert_eq!(
         (serial.kind, serial.value.as_str(), serial.source.as_str()),
         ("sw", "SW-2026-000555", "config: sw_serial")
+    );
+}
+
+#[test]
+fn a_license_for_another_serial_names_both_serials() {
+    let s = Setup::appliance();
+    let license = |seq: u32, tweak: &dyn Fn(&mut tessera_verifier::encode::LicenseData)| {
+        let req = s.agent().request(T0).unwrap();
+        let mut l = answer(&decoded(&req.armored), seq, T0);
+        tweak(&mut l);
+        armor::encode(&sign(&l), armor::LABEL_LICENSE).into_bytes()
+    };
+    // First activation: another appliance's HW serial.
+    let theirs = license(1, &|l| {
+        l.serial = "SW-2026-000777".into();
+        l.previous_serial = Some("HW-0000-9999".into());
+    });
+    let err = s.agent().install(&theirs, T0, false).unwrap_err();
+    assert_eq!(err.code(), "wrong_serial");
+    assert_eq!(
+        err.to_string(),
+        "the license is for SW serial SW-2026-000777 (first activation of HW serial HW-0000-9999) but this device has HW serial HW-7F3A-0042: it is another PBX's license; request a license from this device (`tessera-agent request -o request.txt`) and install the vendor's answer"
+    );
+    // Activated: the SW serial of the license in force.
+    s.activate(T0);
+    let theirs = license(2, &|l| l.serial = "SW-2026-000999".into());
+    let err = s.agent().install(&theirs, T0, false).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "the license is for SW serial SW-2026-000999 but this device has SW serial SW-2026-000123:"
+        ),
+        "{text}"
     );
 }
 

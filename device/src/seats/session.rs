@@ -464,7 +464,13 @@ impl Seats<'_> {
             Err(e) => {
                 return Ok(Limits::unavailable(format!(
                     "the installed license is refused: {}",
-                    crate::agent::refused(e, &installed.state, self.now)
+                    crate::agent::refused_license(
+                        e,
+                        &installed.state,
+                        self.now,
+                        &installed.bytes,
+                        &installed.identity
+                    )
                 )))
             }
         };
