@@ -1482,6 +1482,32 @@ fn prepare_output(path: &Path, force: bool) -> Result<Option<Pending>, AgentErro
     if is_stdio(path) {
         return Ok(None);
     }
+    let name = path
+        .file_name()
+        .ok_or_else(|| fail("name a file, not a folder".into()))?;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    // Named, with what to do, rather than the bare "No such file or
+    // directory" of creating the file.
+    match std::fs::metadata(folder) {
+        Ok(meta) if !meta.is_dir() => {
+            return Err(fail(format!(
+                "{} is not a folder; name a file in an existing folder",
+                escaped(&folder.display().to_string())
+            )))
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(fail(format!(
+                "the folder {} does not exist; create it first (mkdir -p {}) or name a file in an existing folder",
+                escaped(&folder.display().to_string()),
+                tessera_device::store::folder::shell_word(folder)
+            )))
+        }
+        Err(e) => return Err(fail(format!("{}: {e}", escaped(&folder.display().to_string())))),
+    }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if !meta.file_type().is_file() => {
             return Err(fail(
@@ -1497,13 +1523,6 @@ fn prepare_output(path: &Path, force: bool) -> Result<Option<Pending>, AgentErro
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(fail(e.to_string())),
     }
-    let name = path
-        .file_name()
-        .ok_or_else(|| fail("name a file, not a folder".into()))?;
-    let folder = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => std::path::Path::new("."),
-    };
     let mut random = [0u8; 8];
     rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut random)
         .map_err(|e| fail(e.to_string()))?;

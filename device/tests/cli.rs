@@ -1338,3 +1338,40 @@ fn check_renew_and_status_name_codes_alike_with_the_default_catalog() {
         .code(2)
         .stderr(predicates::str::contains("missing.toml"));
 }
+
+#[test]
+fn an_output_in_a_missing_folder_names_the_folder_and_what_to_do() {
+    let d = Device::activated();
+    let missing = d.root.path().join("no such folder");
+    let file = missing.join("request.txt");
+    let file = file.to_str().unwrap();
+    let t = at(T0 + DAY);
+    for args in [
+        vec!["request", "-o", file, "--now", &t],
+        vec!["request", "--qr-png", file, "--now", &t],
+        vec!["request", "--qr-svg", file, "--now", &t],
+        vec!["seats", "export", "-o", file, "--now", &t],
+    ] {
+        let out = d.cmd().args(&args).assert().code(2).get_output().clone();
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "the folder {} does not exist; create it first (mkdir -p '{}')",
+                missing.display(),
+                missing.display()
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("os error"), "{args:?}: {err}");
+    }
+    // A file where the folder should be.
+    let not_folder = d.root.path().join("license-1-1767225600.txt/request.txt");
+    let out = d
+        .cmd()
+        .args(["request", "-o", not_folder.to_str().unwrap(), "--now", &t])
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    assert!(stderr(&out).contains("is not a folder"), "{}", stderr(&out));
+}
