@@ -85,6 +85,23 @@ macro_rules! say_raw {
     ($($arg:tt)*) => { out::stdout(shown_lines(&format!($($arg)*))) };
 }
 
+/// The exit codes of `check`, `status` and `install` (device/README.md,
+/// "Exit codes"), for their help.
+macro_rules! decision_exit_codes {
+    () => {
+        "Exit codes (the PBX mode):
+  0   full service
+  10  full service, renewal due: notify the administrator
+  11  full service in grace: show a banner with the days left
+  12  grace over: emergency numbers only, one call at a time
+  13  grace over: locked (phones registered, calls and web to the activation page)
+  2   refused or error: no license can be trusted; give no full service,
+      behave as locked
+Standard output that cannot be written (a full disk) does not change the
+exit code: the decision stands."
+    };
+}
+
 const AFTER_HELP: &str = "\
 Exit codes of check, status and install (and renew, see `renew --help`):
   0   full service
@@ -180,7 +197,7 @@ enum Command {
     },
     /// Verify a license for this device and install it.
     #[command(
-        after_help = "Examples:\n  tessera-agent install /tmp/license.txt\n  tessera-agent install - < license.txt\n  tessera-agent install license.png         a photo or screenshot of the license's QR code\n  tessera-agent install --recover license.txt   after `check` reported a corrupt state"
+        after_help = concat!(decision_exit_codes!(), "\n\nRefused (2): an older license, another device or serial, a bad signature,\nnot in force yet, a clock set back, a request instead of a license ...;\nthe installed files stay as they were.\n\nExamples:\n  tessera-agent install /tmp/license.txt\n  tessera-agent install - < license.txt\n  tessera-agent install license.png         a photo or screenshot of the license's QR code\n  tessera-agent install --recover license.txt   after `check` reported a corrupt state")
     )]
     Install {
         /// The license file from the vendor (armored, binary, or a PNG/JPEG
@@ -203,7 +220,7 @@ enum Command {
     },
     /// The periodic check: evaluate the license, update the state, exit with the mode.
     #[command(
-        after_help = "Without --online the check never touches the network.\n\nExamples:\n  tessera-agent check\n  tessera-agent check --json\n  tessera-agent check --online     renew with the server in agent.toml when due"
+        after_help = concat!("Without --online the check never touches the network. With --online the\nexit code is still the mode of the license decision, whatever the renewal\ncame to.\n\n", decision_exit_codes!(), "\n\nExamples:\n  tessera-agent check\n  tessera-agent check --json\n  tessera-agent check --online     renew with the server in agent.toml when due")
     )]
     Check {
         /// Keyring TOML [default: `keyring` in agent.toml, else STATE_DIR/keyring.toml].
@@ -241,7 +258,7 @@ enum Command {
     },
     /// Show the verdict, days left, last renewal, entitlements and sharing role.
     #[command(
-        after_help = "Examples:\n  tessera-agent status\n  tessera-agent status --json --catalog /etc/tessera/catalog.toml"
+        after_help = concat!("The same evaluation as check, without storing anything.\n\n", decision_exit_codes!(), "\n\nExamples:\n  tessera-agent status\n  tessera-agent status --json --catalog /etc/tessera/catalog.toml")
     )]
     Status {
         /// Keyring TOML [default: `keyring` in agent.toml, else STATE_DIR/keyring.toml].

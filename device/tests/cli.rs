@@ -49,6 +49,30 @@ fn help_lists_commands_exit_codes_and_examples() {
         .clone();
     let text = stdout(&out);
     assert!(text.contains("tessera-agent check --json"));
+    // Each decision command lists its own exit codes.
+    for command in ["check", "status", "install"] {
+        let out = d
+            .cmd()
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .get_output()
+            .clone();
+        let help = stdout(&out);
+        for code in [
+            "0   full service",
+            "10  full service, renewal due",
+            "11  full service in grace",
+            "12  grace over: emergency numbers only",
+            "13  grace over: locked",
+            "2   refused or error",
+        ] {
+            assert!(
+                help.contains(code),
+                "{command}: {code} missing from:\n{help}"
+            );
+        }
+    }
     // --now is for tests and stays out of the help.
     assert!(!text.contains("--now"));
     d.cmd().arg("frobnicate").assert().code(2);
