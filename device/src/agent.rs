@@ -868,8 +868,9 @@ impl Agent {
 }
 
 /// The license bytes of install input: armored text (`TESSERA LICENSE`),
-/// the binary COSE_Sign1 ([`armor::read_object`] tells them apart), or a
-/// PNG or JPEG image (a photo, a screenshot) of the license's QR code.
+/// the binary COSE_Sign1 ([`armor::read_object`] tells them apart), a
+/// PNG or JPEG image (a photo, a screenshot) of the license's QR code, or
+/// the SVG image of it that `tessera issue --qr-svg` writes.
 ///
 /// # Errors
 /// [`AgentError::Refused`] with the armor error, or for binary input that
@@ -882,23 +883,13 @@ pub fn license_bytes(input: &[u8]) -> Result<Vec<u8>, AgentError> {
         let payload = tessera_qr::decode_image(input)?;
         return license_bytes_of(&payload, "this image's QR code holds");
     }
-    if is_svg(input) {
-        return Err(AgentError::SvgImage);
+    if tessera_qr::is_svg(input) {
+        // The SVG image `tessera issue --qr-svg` (or `request --qr-svg`)
+        // writes.
+        let payload = tessera_qr::decode_svg(input)?;
+        return license_bytes_of(&payload, "this image's QR code holds");
     }
     license_bytes_of(input, "this file is")
-}
-
-/// Whether `input` is an SVG image (`request --qr-svg` writes one): XML
-/// text whose first element is `svg`, after any XML declaration.
-fn is_svg(input: &[u8]) -> bool {
-    let head = input.get(..input.len().min(1024)).unwrap_or_default();
-    let text = String::from_utf8_lossy(head);
-    let text = text.trim_start_matches('\u{feff}').trim_start();
-    let text = match text.strip_prefix("<?xml") {
-        Some(rest) => rest.split_once("?>").map_or("", |(_, r)| r).trim_start(),
-        None => text,
-    };
-    text.starts_with("<svg")
 }
 
 /// The license in `input` (armored or binary); `holder` says, for a

@@ -195,10 +195,6 @@ pub enum AgentError {
         /// What to do.
         advice: &'static str,
     },
-    /// An SVG image where a license was expected (the request's QR code
-    /// as `request --qr-svg` writes it, most likely).
-    #[error("this file is an SVG image, not a license: an SVG QR code such as `tessera-agent request --qr-svg` writes is the request, for the vendor; install the license file the vendor sends back (or a PNG or JPEG photo or screenshot of the license's QR code)")]
-    SvgImage,
     /// The input file cannot be read.
     #[error("cannot read {}: {reason}", escaped(.path))]
     Input {
@@ -278,7 +274,6 @@ impl AgentError {
             Self::NotALicense { .. } => "armor.wrong_label",
             // The verifier's code for the same finding.
             Self::WrongObject { .. } => "wrong_type",
-            Self::SvgImage => "qr",
             Self::Output { .. } => "output",
             Self::Random(_) => "random",
             Self::Encode(_) => "encode",

@@ -200,8 +200,9 @@ enum Command {
         after_help = concat!(decision_exit_codes!(), "\n\nRefused (2): an older license, another device or serial, a bad signature,\nnot in force yet, a clock set back, a request instead of a license ...;\nthe installed files stay as they were.\n\nExamples:\n  tessera-agent install /tmp/license.txt\n  tessera-agent install - < license.txt\n  tessera-agent install license.png         a photo or screenshot of the license's QR code\n  tessera-agent install --recover license.txt   after `check` reported a corrupt state")
     )]
     Install {
-        /// The license file from the vendor (armored, binary, or a PNG/JPEG
-        /// image of its QR code), `-` for standard input.
+        /// The license file from the vendor (armored, binary, a PNG/JPEG
+        /// image of its QR code, or the SVG image `tessera issue --qr-svg`
+        /// writes), `-` for standard input.
         file: PathBuf,
         /// Keyring TOML [default: `keyring` in agent.toml, else STATE_DIR/keyring.toml].
         #[arg(long, value_name = "FILE")]
@@ -1384,7 +1385,7 @@ fn read_license_input(path: &Path) -> Result<Vec<u8>, AgentError> {
         MAX_IMAGE_BYTES,
         "license file or a photo of its QR code",
     )?;
-    if bytes.len() > MAX_ARMOR_LEN && !tessera_qr::is_image(&bytes) {
+    if bytes.len() > MAX_ARMOR_LEN && !tessera_qr::is_image(&bytes) && !tessera_qr::is_svg(&bytes) {
         return Err(AgentError::Input {
             path: path.display().to_string(),
             reason: "larger than 64 KiB, so not a license file; use the file exactly as the vendor sent it".into(),

@@ -78,6 +78,181 @@ fn scaled(side: u32, scale: f64) -> u32 {
     }
 }
 
+/// Whether `bytes` are an SVG image (as [`crate::Qr::to_svg`] writes one):
+/// text whose first element, after any XML declaration, is `svg`.
+#[must_use]
+pub fn is_svg(bytes: &[u8]) -> bool {
+    let head = bytes.get(..bytes.len().min(1024)).unwrap_or_default();
+    let text = String::from_utf8_lossy(head);
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    let text = match text.strip_prefix("<?xml") {
+        Some(rest) => rest.split_once("?>").map_or("", |(_, r)| r).trim_start(),
+        None => text,
+    };
+    text.starts_with("<svg")
+}
+
+/// Reads the one QR code of an SVG image of the shape tessera writes
+/// ([`crate::Qr::to_svg`]: `width` and `height` on the `svg` element, the
+/// dark modules as rectangles in `path` data made of `M`, `h`, `v`, `H`,
+/// `V`), and returns its payload. The modules are drawn one pixel per
+/// SVG unit and read as [`decode_image`] reads a PNG.
+///
+/// # Errors
+/// [`QrError::FileTooLarge`]; [`QrError::NotAnImage`] for SVG of another
+/// shape (curves, transforms, no size) or a side over
+/// [`MAX_IMAGE_PIXELS`]; then as [`decode_image`].
+pub fn decode_svg(bytes: &[u8]) -> Result<Vec<u8>, QrError> {
+    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if len > MAX_IMAGE_BYTES {
+        return Err(QrError::FileTooLarge {
+            len,
+            max: MAX_IMAGE_BYTES,
+        });
+    }
+    let other = |what: &str| {
+        QrError::NotAnImage {
+        reason: format!("an SVG image not of the shape tessera writes ({what}); use a PNG or JPEG photo or screenshot of the code"),
+    }
+    };
+    let text = core::str::from_utf8(bytes).map_err(|_| other("not UTF-8"))?;
+    let start = text.find("<svg").ok_or_else(|| other("no svg element"))?;
+    let tag = text
+        .get(start..)
+        .and_then(|t| t.split_once('>'))
+        .map(|(t, _)| t)
+        .ok_or_else(|| other("no svg element"))?;
+    let side = |name: &str| -> Result<u32, QrError> {
+        let v = attribute(tag, name).ok_or_else(|| other("no width or height"))?;
+        let v: u32 = v
+            .trim()
+            .parse()
+            .map_err(|_| other("a width or height that is not a whole number"))?;
+        if v == 0 || v > MAX_IMAGE_PIXELS {
+            return Err(QrError::TooManyPixels {
+                width: v,
+                height: v,
+                max_side: MAX_IMAGE_PIXELS,
+            });
+        }
+        Ok(v)
+    };
+    let (width, height) = (side("width")?, side("height")?);
+    let mut grey = GrayImage::from_pixel(width, height, image::Luma([255]));
+    let mut rest = text;
+    let mut paths = 0usize;
+    while let Some(at) = rest.find("<path") {
+        let element = rest.get(at..).unwrap_or_default();
+        let end = element.find('>').ok_or_else(|| other("an unclosed path"))?;
+        let tag = element.get(..end).unwrap_or_default();
+        rest = element.get(end..).unwrap_or_default();
+        let dark =
+            attribute(tag, "fill").is_none_or(|f| f == "#000000" || f == "#000" || f == "black");
+        if !dark {
+            continue;
+        }
+        let d = attribute(tag, "d").ok_or_else(|| other("a path without data"))?;
+        for (x0, y0, x1, y1) in
+            rectangles(d).ok_or_else(|| other("path data other than rectangles"))?
+        {
+            for y in y0..y1.min(height) {
+                for x in x0..x1.min(width) {
+                    grey.put_pixel(x, y, image::Luma([0]));
+                }
+            }
+        }
+        paths += 1;
+    }
+    if paths == 0 {
+        return Err(QrError::NoCode);
+    }
+    search(&grey)
+}
+
+/// The value of the attribute `name="..."` in the element text `tag`.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let mut from = 0;
+    while let Some(at) = tag.get(from..)?.find(name) {
+        let i = from + at;
+        let before = tag.get(..i)?.chars().next_back();
+        let after = tag.get(i + name.len()..)?;
+        if before.is_some_and(char::is_whitespace) {
+            if let Some(value) = after.strip_prefix("=\"") {
+                return value.split_once('"').map(|(v, _)| v);
+            }
+        }
+        from = i + name.len();
+    }
+    None
+}
+
+/// The rectangles of path data made of subpaths `M x y` followed by `h`,
+/// `v`, `H`, `V` moves (each subpath the box of its points), in whole
+/// SVG units; `None` for any other command.
+fn rectangles(d: &str) -> Option<Vec<(u32, u32, u32, u32)>> {
+    fn boxed(points: &[(f64, f64)]) -> Option<(u32, u32, u32, u32)> {
+        let px = |v: f64| -> Option<u32> {
+            let r = v.round();
+            // A side is at most MAX_IMAGE_PIXELS, far below u32::MAX.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let p = (r >= 0.0 && r <= f64::from(MAX_IMAGE_PIXELS)).then_some(r as u32);
+            p
+        };
+        let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for &(x, y) in points {
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+        Some((px(x0)?, px(y0)?, px(x1)?, px(y1)?))
+    }
+    let mut out = Vec::new();
+    let mut points: Vec<(f64, f64)> = Vec::new();
+    let (mut x, mut y) = (0.0f64, 0.0f64);
+    let mut chars = d.char_indices().peekable();
+    let number = |chars: &mut core::iter::Peekable<core::str::CharIndices<'_>>| -> Option<f64> {
+        while chars
+            .next_if(|(_, c)| c.is_whitespace() || *c == ',')
+            .is_some()
+        {}
+        let (start, _) = *chars.peek()?;
+        let mut end = start;
+        while let Some((i, c)) =
+            chars.next_if(|(_, c)| c.is_ascii_digit() || *c == '.' || *c == '-')
+        {
+            end = i + c.len_utf8();
+        }
+        d.get(start..end)?.parse().ok()
+    };
+    while let Some((_, c)) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {}
+            'M' => {
+                if points.len() > 1 {
+                    out.push(boxed(&points)?);
+                }
+                x = number(&mut chars)?;
+                y = number(&mut chars)?;
+                points = vec![(x, y)];
+            }
+            'h' => x += number(&mut chars)?,
+            'v' => y += number(&mut chars)?,
+            'H' => x = number(&mut chars)?,
+            'V' => y = number(&mut chars)?,
+            'Z' | 'z' => {}
+            _ => return None,
+        }
+        if matches!(c, 'h' | 'v' | 'H' | 'V') {
+            points.push((x, y));
+        }
+    }
+    if points.len() > 1 {
+        out.push(boxed(&points)?);
+    }
+    Some(out)
+}
+
 fn load(bytes: &[u8]) -> Result<GrayImage, QrError> {
     let not_an_image = |e: &dyn core::fmt::Display| QrError::NotAnImage {
         reason: e.to_string(),
@@ -137,5 +312,47 @@ fn search(grey: &GrayImage) -> Result<Vec<u8>, QrError> {
         1 => Ok(payloads.swap_remove(0)),
         0 => Err(last_error.map_or(QrError::NoCode, |reason| QrError::Unreadable { reason })),
         count => Err(QrError::SeveralCodes { count }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_svg_tessera_writes_reads_back() {
+        for len in [283usize, 495, 900] {
+            let payload: Vec<u8> = (0..len)
+                .map(|i| u8::try_from(i * 7 % 256).unwrap())
+                .collect();
+            let svg = crate::encode(&payload).unwrap().to_svg();
+            assert!(is_svg(svg.as_bytes()));
+            assert!(!is_image(svg.as_bytes()));
+            assert_eq!(decode_svg(svg.as_bytes()).unwrap(), payload, "{len}");
+        }
+        let png = crate::encode(b"x").unwrap().to_png().unwrap();
+        assert!(!is_svg(&png));
+    }
+
+    #[test]
+    fn other_svg_is_refused_with_a_reason() {
+        let curve = r#"<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><path d="M10 10 C 20 20, 40 20, 50 10"/></svg>"#;
+        assert!(is_svg(curve.as_bytes()));
+        assert!(matches!(
+            decode_svg(curve.as_bytes()),
+            Err(QrError::NotAnImage { .. })
+        ));
+        let no_size = r#"<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0h8v8H0V0"/></svg>"#;
+        assert!(matches!(
+            decode_svg(no_size.as_bytes()),
+            Err(QrError::NotAnImage { .. })
+        ));
+        let huge = r#"<svg width="99999" height="99999"><path d="M0 0h8v8H0V0"/></svg>"#;
+        assert!(matches!(
+            decode_svg(huge.as_bytes()),
+            Err(QrError::TooManyPixels { .. })
+        ));
+        let blank = r##"<svg width="100" height="100"><rect x="0" y="0" width="100" height="100" fill="#ffffff"/></svg>"##;
+        assert!(matches!(decode_svg(blank.as_bytes()), Err(QrError::NoCode)));
     }
 }

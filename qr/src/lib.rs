@@ -18,7 +18,8 @@
 //!   4-module quiet zone.
 //! - **Input**: [`decode_image`] reads PNG or JPEG bytes (a screenshot or a
 //!   photo: scaled, a little rotated, blurred, noisy) with a size cap on
-//!   the file and on the decoded pixels, and returns the payload.
+//!   the file and on the decoded pixels, and returns the payload;
+//!   [`decode_svg`] reads the SVG images [`Qr::to_svg`] writes.
 //!
 //! ```
 //! let payload = b"\xd2\x84 a COSE object";
@@ -33,6 +34,6 @@ mod decode;
 mod encode;
 mod error;
 
-pub use decode::{decode_image, is_image, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS};
+pub use decode::{decode_image, decode_svg, is_image, is_svg, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS};
 pub use encode::{alphanumeric_bits, byte_bits, encode, Ink, Qr, QUIET_ZONE};
 pub use error::QrError;

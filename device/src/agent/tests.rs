@@ -372,6 +372,7 @@ fn the_request_as_an_image_or_binary_is_named_as_the_request() {
     let armored = license_bytes(req.armored.as_bytes()).unwrap_err();
     for (input, holder) in [
         (code.to_png().unwrap(), "this image's QR code holds"),
+        (code.to_svg().into_bytes(), "this image's QR code holds"),
         (req.bytes.clone(), "this file is"),
     ] {
         let err = license_bytes(&input).unwrap_err();
@@ -389,13 +390,15 @@ fn the_request_as_an_image_or_binary_is_named_as_the_request() {
             "{text} / {armored}"
         );
     }
-    let err = license_bytes(code.to_svg().as_bytes()).unwrap_err();
-    assert_eq!(err.code(), "qr");
-    let text = err.to_string();
-    assert!(
-        text.contains("SVG") && text.contains("install the license file the vendor sends back"),
-        "{text}"
-    );
+    // The license's SVG, as `tessera issue --qr-svg` writes it, installs.
+    let license = s.license(1, T0);
+    let mut buf = [0u8; MAX_OBJECT_LEN];
+    let raw = armor::read_object(&license, armor::LABEL_LICENSE, &mut buf).unwrap();
+    let svg = tessera_qr::encode(raw).unwrap().to_svg();
+    assert!(svg.len() > armor::MAX_ARMOR_LEN, "{}", svg.len());
+    assert_eq!(license_bytes(svg.as_bytes()).unwrap(), raw);
+    let report = s.agent().install(svg.as_bytes(), T0, false).unwrap();
+    assert_eq!(report.license.sequence, 1);
 }
 
 #[test]
