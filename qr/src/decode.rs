@@ -139,6 +139,12 @@ pub fn decode_svg(bytes: &[u8]) -> Result<Vec<u8>, QrError> {
     };
     let (width, height) = (side("width")?, side("height")?);
     let mut grey = GrayImage::from_pixel(width, height, image::Luma([255]));
+    // tessera paints each dark module once: rectangles that paint more
+    // than the image twice over are not its drawing, and painting them
+    // would let a small file cost unbounded time (a million full-size
+    // rectangles in a 32 MiB file).
+    let area = u64::from(width) * u64::from(height);
+    let mut painted = 0u64;
     let mut rest = text;
     let mut paths = 0usize;
     while let Some(at) = rest.find("<path") {
@@ -155,6 +161,14 @@ pub fn decode_svg(bytes: &[u8]) -> Result<Vec<u8>, QrError> {
         for (x0, y0, x1, y1) in
             rectangles(d).ok_or_else(|| other("path data other than rectangles"))?
         {
+            let (w, h) = (
+                x1.min(width).saturating_sub(x0),
+                y1.min(height).saturating_sub(y0),
+            );
+            painted += u64::from(w) * u64::from(h);
+            if painted > 2 * area {
+                return Err(other("rectangles painted over each other"));
+            }
             for y in y0..y1.min(height) {
                 for x in x0..x1.min(width) {
                     grey.put_pixel(x, y, image::Luma([0]));
@@ -352,6 +366,19 @@ mod tests {
             decode_svg(huge.as_bytes()),
             Err(QrError::TooManyPixels { .. })
         ));
+        // Full-size rectangles painted again and again: refused after the
+        // image's area twice over, not painted a hundred thousand times.
+        let mut over = String::from(r#"<svg width="10000" height="10000">"#);
+        for _ in 0..100_000 {
+            over.push_str(r#"<path d="M0 0h10000v10000H0V0"/>"#);
+        }
+        over.push_str("</svg>");
+        let start = std::time::Instant::now();
+        assert!(matches!(
+            decode_svg(over.as_bytes()),
+            Err(QrError::NotAnImage { .. })
+        ));
+        assert!(start.elapsed() < core::time::Duration::from_secs(20));
         let blank = r##"<svg width="100" height="100"><rect x="0" y="0" width="100" height="100" fill="#ffffff"/></svg>"##;
         assert!(matches!(decode_svg(blank.as_bytes()), Err(QrError::NoCode)));
     }
