@@ -1823,6 +1823,11 @@ Only PBXs in force are listed: a PBX stopped or deleted after all its user
 licenses were removed is left out unless --all is given (then with its
 state).
 
+--days N counts from the lease end, not from the last renewal: a PBX is
+listed once N whole days have passed since its lease ended without a
+renewal (the days of grace it has used). The DAYS column is the days
+since its last successful renewal, which include the lease (30 days).
+
 --notify e-mails the list (customer, serial, model, days since the last
 renewal) to each recipient that has not had today's notice (UTC day), at
 most once per recipient per day, also across reruns and runs at the same
@@ -1846,8 +1851,10 @@ without --notify, or --notify on a copy of the ledger.
         /// JSON output.
         #[arg(long)]
         json: bool,
-        /// Only PBXs whose last renewal is at least DAYS whole days old
-        /// (with --notify: else `days` in [notify], else 3).
+        /// Only PBXs at least DAYS whole days past their lease end without
+        /// a renewal, i.e. DAYS days of grace used (default 0: every lease
+        /// that ran out; with --notify: else `days` in [notify], else 3).
+        /// DAYS in the output stays the days since the last renewal.
         #[arg(long, value_name = "DAYS")]
         days: Option<u32>,
         /// Send the day's notice by e-mail to each recipient that has not

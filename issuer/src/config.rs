@@ -173,7 +173,7 @@ pub struct NotifySettings {
     pub password: Option<Setting<PasswordFrom>>,
     /// Extra CA certificate (PEM).
     pub ca: Option<Setting<PathBuf>>,
-    /// Days without renewal.
+    /// Days past the lease end without a renewal (see [`crate::notify::is_overdue`]).
     pub days: Setting<u32>,
 }
 

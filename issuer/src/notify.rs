@@ -1,7 +1,7 @@
 //! The vendor's overdue notice: an e-mail listing the PBXs in force that
-//! have not renewed for a number of days (customer, SW serial, model,
-//! days since the last renewal), sent through SMTP at most once per
-//! recipient and day.
+//! have gone a number of days past their lease end without a renewal
+//! (customer, SW serial, model, days since the last renewal), sent
+//! through SMTP at most once per recipient and day.
 //!
 //! `tessera report overdue --notify` calls [`notify`] from a daily timer;
 //! the online service calls the same function. The rule "one mail per
@@ -49,7 +49,7 @@ use serde::Serialize;
 use tessera_verifier::text::escaped;
 use zeroize::Zeroizing;
 
-use crate::calendar::{days_between, rfc3339_unix};
+use crate::calendar::{days_between, rfc3339_unix, DAY};
 use crate::error::Error;
 use crate::ledger::views::is_address;
 use crate::ledger::{Fact, Ledger, SerialSummary};
@@ -57,11 +57,25 @@ use crate::order::Order;
 use crate::registry::state_at;
 use tessera_keys::Signer;
 
-/// Days without a renewal after which a PBX is in the notice, unless
-/// `--days` or `days` in `[notify]` says otherwise: three missed daily
-/// renewals, well inside the 14 days of service a HW or VM PBX keeps
-/// without its server, so the vendor has time to act.
+/// Days past its lease end without a renewal (days of grace used) after
+/// which a PBX is in the notice, unless `--days` or `days` in `[notify]`
+/// says otherwise: three missed daily renewals, well inside the 14 days
+/// of service a HW or VM PBX keeps without its server, so the vendor has
+/// time to act. The threshold counts from the lease end, not from the
+/// last renewal: a PBX renews long before its lease runs out, so the days
+/// since its last renewal are never below the lease's 30 days once it is
+/// overdue, and a threshold on them below that would select nothing.
 pub const DEFAULT_DAYS: u32 = 3;
+
+/// Whether a PBX whose latest lease ends at `lease_end` is overdue at
+/// `now` with a threshold of `min_days`: its lease ended at least
+/// `min_days` whole days ago (`now >= lease_end + min_days` days), so it
+/// has used that many days of grace without a renewal. With 0, every PBX
+/// whose lease ran out.
+#[must_use]
+pub fn is_overdue(lease_end: i64, now: i64, min_days: u32) -> bool {
+    now >= lease_end.saturating_add(i64::from(min_days).saturating_mul(DAY))
+}
 /// How long the SMTP client waits for the server at each step.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most recipients of one notice.
@@ -320,8 +334,9 @@ pub fn model_of(models: &HashMap<String, String>, s: &SerialSummary) -> String {
         .unwrap_or_else(|| "-".to_owned())
 }
 
-/// The PBXs in force at `now` whose lease ran out and whose last renewal
-/// is at least `min_days` whole days old, most overdue first.
+/// The PBXs in force at `now` whose lease ended at least `min_days` whole
+/// days ago without a renewal ([`is_overdue`]), most overdue first (the
+/// longest since the last renewal).
 ///
 /// # Errors
 /// [`Error::Ledger`].
@@ -332,13 +347,12 @@ pub fn overdue(ledger: &Ledger, now: i64, min_days: u32) -> Result<Vec<OverduePb
     let mut out = Vec::new();
     for s in q.serials()? {
         let r = &s.latest.row;
-        if r.lease_end > now || !state_at(q.pending_schedule(&s.serial)?, true, now).in_force() {
+        if !is_overdue(r.lease_end, now, min_days)
+            || !state_at(q.pending_schedule(&s.serial)?, true, now).in_force()
+        {
             continue;
         }
         let days = days_between(r.issued_at, now);
-        if days < i64::from(min_days) {
-            continue;
-        }
         out.push(OverduePbx {
             serial: s.serial.clone(),
             customer: r.customer.clone(),
@@ -374,7 +388,7 @@ pub fn subject(day: &str, count: usize) -> String {
 #[must_use]
 pub fn body(day: &str, min_days: u32, rows: &[OverduePbx]) -> String {
     let mut text = format!(
-        "PBXs in force that have not renewed for {min_days} day(s) or more, as of {day} (UTC).\n\n{:>5}  {:<16} {:<14} {:<20}  {}\n",
+        "PBXs in force {min_days} day(s) or more past their lease end without a renewal, as of {day} (UTC).\n\n{:>5}  {:<16} {:<14} {:<20}  {}\n",
         "DAYS", "SERIAL", "MODEL", "LAST RENEWAL", "CUSTOMER / PBX"
     );
     for r in rows {

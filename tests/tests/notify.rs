@@ -203,6 +203,34 @@ fn a_rehearsal_time_never_sends_or_records_a_notice() {
     assert_eq!(real["sent"], serde_json::json!([OPS, SALES]), "{real}");
 }
 
+/// `--days N` counts the days past the lease end (the grace used), not
+/// the days since the last renewal: the appliance renewed 44 days ago, its
+/// 30-day lease ended 14 days ago, so it is in the notice with 14 and not
+/// with 15, while the rows still say 44 days since the renewal.
+#[test]
+fn the_threshold_counts_the_days_past_the_lease_end() {
+    let (vendor, sink, _) = overdue_vendor();
+    let head = vendor.tessera(&["ledger", "head"]).ok().stdout;
+    let none = notify(&vendor, &["--days", "15"]).ok().json();
+    assert_eq!(none["overdue"].as_array().unwrap().len(), 0, "{none}");
+    assert!(sink.mails().is_empty());
+    assert_eq!(vendor.tessera(&["ledger", "head"]).ok().stdout, head);
+    let listed = |days: &str| {
+        vendor
+            .tessera(&["report", "overdue", "--json", "--days", days])
+            .ok()
+            .json()["overdue"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(listed("15"), 0);
+    assert_eq!(listed("14"), 1);
+    let sent = notify(&vendor, &["--days", "14"]).ok().json();
+    assert_eq!(sent["overdue"][0]["days_since_renewal"], 44, "{sent}");
+    assert_eq!(sent["sent"], serde_json::json!([OPS, SALES]), "{sent}");
+}
+
 #[test]
 fn the_password_is_never_an_argument_and_plain_smtp_stays_local() {
     let vendor = Vendor::new();

@@ -87,7 +87,7 @@ fn notify_cmd(
         }))?;
     } else {
         let mut text = format!(
-            "overdue notice for {} ({} PBX(s) without a renewal for {} day(s) or more)\n",
+            "overdue notice for {} ({} PBX(s) {} day(s) or more past their lease end without a renewal)\n",
             report.day,
             report.overdue.len(),
             report.min_days
@@ -211,15 +211,15 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
     match c {
         ReportCommand::Billing { .. } => Ok(()),
         ReportCommand::Overdue { json, days, .. } => {
-            let min_days = i64::from(days.unwrap_or(0));
+            let min_days = days.unwrap_or(0);
             // A PBX whose lease ran out has not renewed since its latest
             // license: that license's issue time is its last successful
-            // renewal.
+            // renewal. --days counts from the lease end (the days of grace
+            // used), as the notice does.
             let mut overdue: Vec<(i64, &SerialSummary)> = serials
                 .iter()
-                .filter(|s| s.latest.row.lease_end <= now)
+                .filter(|s| notify::is_overdue(s.latest.row.lease_end, now, min_days))
                 .map(|s| (days_between(s.latest.row.issued_at, now), s))
-                .filter(|(d, _)| *d >= min_days)
                 .collect();
             overdue.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.serial.cmp(&b.1.serial)));
             if *json {

@@ -40,6 +40,16 @@ impl Fixture {
         path: PathBuf,
         server: Option<tessera_tests::postgres::PgServer>,
     ) -> Self {
+        Self::with_lease(dir, path, server, samples::T0 + DAY)
+    }
+
+    /// A ledger whose one PBX's lease (issued at `T0`) ends at `lease_end`.
+    fn with_lease(
+        dir: tempfile::TempDir,
+        path: PathBuf,
+        server: Option<tessera_tests::postgres::PgServer>,
+        lease_end: i64,
+    ) -> Self {
         let f = Self {
             _dir: dir,
             path,
@@ -50,7 +60,7 @@ impl Fixture {
         let mut l = samples::typical();
         l.serial = SERIAL.into();
         l.sequence = 1;
-        l.lease_end = samples::T0 + DAY;
+        l.lease_end = lease_end;
         l.customer = "Acme Hotels".into();
         l.pbx_name = "front desk".into();
         let bytes = sign_license(
@@ -221,6 +231,42 @@ fn nothing_overdue_sends_nothing(f: &Fixture) {
     }
     assert!(sink.mails().is_empty());
     assert_eq!(f.head(), head);
+}
+
+/// The threshold counts the days past the lease end (days of grace used),
+/// not the days since the renewal: with a 30-day lease those are never
+/// below 30 once the lease ran out, so a threshold of 3 would select every
+/// PBX the day its lease ends.
+#[test]
+fn the_threshold_counts_from_the_lease_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.db");
+    let lease_end = samples::T0 + 30 * DAY;
+    let f = Fixture::with_lease(dir, path, None, lease_end);
+    let ledger = f.open();
+    // The lease not yet over, then over for 1 and 2 days (and a second
+    // short of 3): not in the notice with 3.
+    for at in [
+        lease_end - 1,
+        lease_end,
+        lease_end + DAY,
+        lease_end + 3 * DAY - 1,
+    ] {
+        assert!(overdue(&ledger, at, 3).unwrap().is_empty(), "at {at}");
+    }
+    // Three days past the lease end: listed, with the days since the
+    // renewal (33), not the days past the lease end.
+    let rows = overdue(&ledger, lease_end + 3 * DAY, 3).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].days_since_renewal, 33);
+    assert_eq!(rows[0].last_renewal, samples::T0);
+    // 0: every PBX whose lease ran out.
+    assert_eq!(overdue(&ledger, lease_end, 0).unwrap().len(), 1);
+    assert!(overdue(&ledger, lease_end - 1, 0).unwrap().is_empty());
+    // A lease end near the end of time with the largest threshold does
+    // not overflow.
+    assert!(!is_overdue(i64::MAX - 1, i64::MAX - 1, u32::MAX));
+    assert!(is_overdue(i64::MIN, i64::MAX, u32::MAX));
 }
 
 fn an_unreachable_server_records_nothing(f: &Fixture) {
