@@ -929,6 +929,14 @@ pub enum KeyringCommand {
     #[command(after_help = after_help("\
 Examples:
   tessera keyring add --keyring keyring.toml --public 2027.pem.pub --valid-from 2027-01-01
+  tessera keyring add --keyring keyring.toml --public signing.pem.pub --activate
+
+Without --valid-from the key is valid from now, or from the first license
+or checkpoint it signed in the ledger the configuration names when that is
+earlier (printed): a later start would make the licenses it signed before
+invalid at the sites. A --valid-from after that time is kept, with a
+warning. A key already in the keyring is refused; to change its window,
+edit its valid_from or valid_until in the keyring file (TOML).
 
 "))]
     Add {
@@ -948,7 +956,8 @@ Examples:
         /// A label for people.
         #[arg(long, default_value = "tessera signing key")]
         label: String,
-        /// Start of the validity window (default: now).
+        /// Start of the validity window (default: now, or the first
+        /// license or checkpoint the key signed in the ledger, if earlier).
         #[arg(long, value_name = "TIME")]
         valid_from: Option<String>,
         /// End of the validity window (default: open-ended).

@@ -1904,6 +1904,37 @@ impl Ledger {
         })
     }
 
+    /// The earliest time the key `kid` signed something this ledger holds
+    /// (a license or a checkpoint: its `iat`), `None` when it signed
+    /// nothing here. A keyring entry of that key must be valid from that
+    /// time on, or the licenses it signed no longer verify at the sites and
+    /// the ledger fails `ledger verify`: `tessera keyring add` starts the
+    /// key's window there by default. Licenses and checkpoints that do not
+    /// decode are left to `ledger verify`.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn first_signed_by(
+        &self,
+        kid: &tessera_verifier::KeyId,
+    ) -> Result<Option<i64>, LedgerError> {
+        let checkpoints = self.backend.checkpoints()?;
+        let checkpoints = checkpoints.iter().filter_map(|(_, bytes)| {
+            tessera_verifier::decode_checkpoint_unverified(bytes)
+                .ok()
+                .filter(|c| c.kid() == *kid)
+                .map(|c| c.issued_at())
+        });
+        let records = self.backend.all()?;
+        let licenses = records.iter().filter_map(|r| {
+            tessera_verifier::decode_license_unverified(&r.row.bytes)
+                .ok()
+                .filter(|l| l.kid() == *kid)
+                .map(|l| l.issued_at())
+        });
+        Ok(checkpoints.chain(licenses).min())
+    }
+
     /// The latest license of a serial.
     ///
     /// # Errors

@@ -723,3 +723,97 @@ fn a_missing_ledger_names_the_setting_that_named_it() {
         ],
     );
 }
+
+/// README's online-service quick start made no keyring; the operator
+/// added the signing key to a new one after licenses were issued. The
+/// key's window starts at the first license or checkpoint it signed, so
+/// those licenses stay valid at the sites and the ledger verifies; a
+/// later --valid-from is warned about; adding it again is refused naming
+/// how to change its window.
+#[test]
+fn keyring_add_starts_at_the_first_license_the_key_signed() {
+    let v = Vendor::new();
+    std::fs::copy(
+        Path::new(FIXTURES).join("signing.pem.pub"),
+        v.path("signing.pem.pub"),
+    )
+    .unwrap();
+    std::fs::write(
+        v.path("tessera.toml"),
+        "ledger = \"ledger.db\"\nkey = \"signing.pem\"\n",
+    )
+    .unwrap();
+    v.at(
+        T0,
+        &[
+            "issue",
+            "--order",
+            "order.toml",
+            "--request",
+            "device.req",
+            "-o",
+            "device.lic",
+        ],
+    )
+    .ok();
+    let added = v.run(&[
+        "keyring",
+        "add",
+        "--keyring",
+        "new.toml",
+        "--public",
+        "signing.pem.pub",
+        "--activate",
+    ]);
+    added.ok();
+    assert!(
+        added.stderr.contains(&format!("key {OLD} valid from {T0}")),
+        "{}",
+        added.stderr
+    );
+    assert!(v.read("new.toml").contains(&format!("valid_from = {T0}")));
+    v.run(&["ledger", "verify", "--keyring", "new.toml"]).ok();
+
+    // Again: refused, naming how to change the window.
+    v.run(&[
+        "keyring",
+        "add",
+        "--keyring",
+        "new.toml",
+        "--public",
+        "signing.pem.pub",
+        "--valid-from",
+        "2026-01-01",
+    ])
+    .refused(
+        1,
+        &[
+            "already in the keyring (valid from 2026-01-02T09:00:00Z)",
+            "edit its `valid_from`",
+        ],
+    );
+
+    // A --valid-from after the first signature is kept, with a warning
+    // naming the time to use.
+    let late = v.run(&[
+        "keyring",
+        "add",
+        "--keyring",
+        "late.toml",
+        "--public",
+        "signing.pem.pub",
+        "--valid-from",
+        "2026-06-01",
+    ]);
+    late.ok();
+    assert!(
+        late.stderr.contains("warning:") && late.stderr.contains(T0),
+        "{}",
+        late.stderr
+    );
+    assert!(v
+        .read("late.toml")
+        .contains("valid_from = 2026-06-01T00:00:00Z"));
+    v.run(&["ledger", "verify", "--keyring", "late.toml"])
+        .refused(4, &["not valid"]);
+}

@@ -388,6 +388,15 @@ pub enum KeyError {
         kid: KeyId,
     },
 
+    /// A key added to a keyring that already holds it.
+    #[error("key {} is already in the keyring (valid from {valid_from}); each key appears once: no command changes a key's entry, so to change its validity window edit its `valid_from` or `valid_until` in the keyring file (TOML; `tessera keyring list` reads it back and checks it), then export the keyring to firmware again", hex::encode(kid))]
+    AlreadyInKeyring {
+        /// The key.
+        kid: KeyId,
+        /// Start of the window of the entry already there (RFC 3339).
+        valid_from: String,
+    },
+
     /// No keyring entry has this kid.
     #[error(
         "key {} is not in the keyring; check the kid with `tessera keyring list`",
@@ -555,6 +564,10 @@ mod tests {
                 expected: [1; 8],
             },
             KeyError::DuplicateKid { kid },
+            KeyError::AlreadyInKeyring {
+                kid,
+                valid_from: "2026-01-01T00:00:00Z".into(),
+            },
             KeyError::RetireActive { kid },
             KeyError::ActivateRetired { kid },
             KeyError::KeyNotYetValid {

@@ -216,7 +216,12 @@ impl Keyring {
         }
         let mut ring = Self::new();
         for key in parsed.key {
-            ring.add(key.into_record(file)?)?;
+            let record = key.into_record(file)?;
+            // Two entries of one key in the file: not an addition refused.
+            if ring.get(&record.kid).is_some() {
+                return Err(KeyError::DuplicateKid { kid: record.kid });
+            }
+            ring.add(record)?;
         }
         if let Some(active) = parsed.active_kid {
             ring.set_active(&parse_kid(&active)?)?;
@@ -294,14 +299,18 @@ impl Keyring {
     /// Adds a key (times are stored to the second).
     ///
     /// # Errors
-    /// [`KeyError::KidMismatch`], [`KeyError::DuplicateKid`],
+    /// [`KeyError::KidMismatch`], [`KeyError::AlreadyInKeyring`] (naming
+    /// how to change the entry already there),
     /// [`KeyError::WeakPublicKey`], [`KeyError::InvalidWindow`].
     pub fn add(&mut self, mut record: KeyRecord) -> Result<&KeyRecord, KeyError> {
         record.valid_from = whole_seconds(record.valid_from);
         record.valid_until = record.valid_until.map(whole_seconds);
         record.validate()?;
-        if self.get(&record.kid).is_some() {
-            return Err(KeyError::DuplicateKid { kid: record.kid });
+        if let Some(there) = self.get(&record.kid) {
+            return Err(KeyError::AlreadyInKeyring {
+                kid: record.kid,
+                valid_from: rfc3339(there.valid_from),
+            });
         }
         let index = self.keys.len();
         self.keys.push(record);
@@ -686,7 +695,10 @@ mod tests {
         let e = ring
             .add(KeyRecord::new(pk(2), "again", t(2026)))
             .unwrap_err();
-        assert!(matches!(e, KeyError::DuplicateKid { .. }), "{e:?}");
+        assert!(matches!(e, KeyError::AlreadyInKeyring { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("edit its `valid_from`"), "{text}");
+        assert!(text.contains("valid from 2025-"), "{text}");
         assert_eq!(ring.list().len(), 2);
         let text = ring.to_toml().unwrap();
         let body = &text[text.find("[[key]]").unwrap()..];

@@ -279,6 +279,69 @@ fn record_json(r: &KeyRecord, active: bool) -> serde_json::Value {
     })
 }
 
+/// The start of the window of a key `keyring add` adds: `--valid-from`,
+/// else now, or, when the ledger the configuration names holds licenses
+/// or checkpoints this key signed before now, the earliest of them. A
+/// window starting later would make every license the key signed before
+/// it invalid at the sites ("the signing key was not valid at the
+/// license's issue time") and the ledger fail `ledger verify`: adding a
+/// key that already signs to a new keyring must not do that. The time
+/// chosen is printed. An explicit `--valid-from` is kept, with a warning
+/// when it leaves such licenses out.
+///
+/// No ledger named, or a ledger file that does not exist yet: nothing was
+/// signed there, now. A ledger that cannot be read is an error without
+/// `--valid-from` (the default would be a guess).
+fn add_valid_from(
+    ctx: &Ctx,
+    kid: &tessera_verifier::KeyId,
+    valid_from: Option<&str>,
+) -> Result<DateTime<Utc>, Error> {
+    let explicit = valid_from
+        .map(|t| parse_time(t).map_err(|e| Error::Usage(e.to_string())))
+        .transpose()?;
+    let first = match ctx.ledger_setting() {
+        Err(_) => None,
+        Ok(setting)
+            if !crate::ledger::postgres::is_url(&setting.value) && !setting.value.exists() =>
+        {
+            None
+        }
+        Ok(_) => match ctx.reader().and_then(|l| Ok(l.first_signed_by(kid)?)) {
+            Ok(first) => first,
+            Err(e) if explicit.is_some() => {
+                note(&format!(
+                    "warning: could not read the ledger to check for licenses this key signed before {} ({e})",
+                    valid_from.unwrap_or_default()
+                ));
+                None
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    let first = first.and_then(|t| DateTime::<Utc>::from_timestamp(t, 0));
+    let hex_kid = hex::encode(kid);
+    match (explicit, first) {
+        (Some(from), Some(first)) if from > first => {
+            note(&format!(
+                "warning: key {hex_kid} signed licenses or checkpoints of the ledger from {} on, before --valid-from {}: sites refuse those licenses and `ledger verify` fails unless the window starts by {0}",
+                rfc3339(first),
+                rfc3339(from)
+            ));
+            Ok(from)
+        }
+        (Some(from), _) => Ok(from),
+        (None, Some(first)) if first < ctx.now => {
+            note(&format!(
+                "key {hex_kid} valid from {} (the first license or checkpoint it signed in the ledger, so they all stay valid; --valid-from TIME chooses another start)",
+                rfc3339(first)
+            ));
+            Ok(first)
+        }
+        (None, _) => Ok(ctx.now),
+    }
+}
+
 /// `tessera keyring ...`.
 ///
 /// # Errors
@@ -298,11 +361,8 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
             named_file(keyring, "the keyring")?;
             ctx.refuse_rehearsal_on_keyring(keyring, *rehearsal_copy)?;
             let info = read_public_key_file(public)?;
-            let mut record = KeyRecord::new(
-                info.public_key,
-                label.clone(),
-                ctx.time_or_now(valid_from.as_deref())?,
-            );
+            let valid_from = add_valid_from(ctx, &info.kid, valid_from.as_deref())?;
+            let mut record = KeyRecord::new(info.public_key, label.clone(), valid_from);
             if let Some(until) = valid_until {
                 record = record
                     .with_valid_until(parse_time(until).map_err(|e| Error::Usage(e.to_string()))?);
