@@ -56,10 +56,10 @@ use crate::commands::{request_from_text, Ctx};
 use crate::error::Error;
 use crate::issuance::{self, Answer, Asked, IssueOptions, Issued, Issuer, Planned};
 use crate::ledger::{Action, Ledger, Record, Writer};
-use crate::order::{Assignment, BaseOrder, Order};
+use crate::order::{Assignment, BaseOrder, Order, OrderError};
 use crate::output::{note, read_text};
 use crate::policy::PolicyError;
-use crate::validate::RequestCheck;
+use crate::validate::{shown, RequestCheck};
 
 /// One CSV row, checked and ready to issue.
 #[derive(Clone, Debug)]
@@ -78,6 +78,23 @@ pub struct Prepared {
     pub order_json: String,
     /// The device request.
     pub request: RequestData,
+    /// The catalog names the row's cells put in its order, with their
+    /// column: a refusal of one names the column, not the order file.
+    pub cells: Vec<CellName>,
+}
+
+/// A catalog name a CSV cell put in a row's order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CellName {
+    /// What it names, as the order's refusals say it: `profile`,
+    /// `base license`, `add-on`.
+    pub kind: &'static str,
+    /// The cell's value.
+    pub name: String,
+    /// The column (its header, lower case).
+    pub column: String,
+    /// Whether the order file names it too.
+    pub in_order_file: bool,
 }
 
 /// A row that was refused.
@@ -170,7 +187,10 @@ pub fn prepare_text(
         .filter(|(h, _)| h.starts_with("addon"))
         .collect();
     addon_cols.sort_by_key(|(_, i)| **i);
-    let addon_cols: Vec<usize> = addon_cols.into_iter().map(|(_, i)| *i).collect();
+    let addon_cols: Vec<(usize, String)> = addon_cols
+        .into_iter()
+        .map(|(h, i)| (*i, h.clone()))
+        .collect();
     let mut orders: HashMap<PathBuf, Order> = HashMap::new();
     let mut prepared = Vec::new();
     let mut errors = Vec::new();
@@ -198,7 +218,7 @@ pub fn prepare_text(
             check,
         );
         match row {
-            Ok((key_column, order, order_json, request)) => {
+            Ok((key_column, order, order_json, request, cells)) => {
                 let key = issuance::request_nonce_key(&request);
                 if let Some((first, first_order)) = seen.get(&key) {
                     errors.push(RowError {
@@ -219,6 +239,7 @@ pub fn prepare_text(
                     order,
                     order_json,
                     request,
+                    cells,
                 });
             }
             Err(message) => errors.push(RowError { line, message }),
@@ -227,15 +248,19 @@ pub fn prepare_text(
     Ok((prepared, errors))
 }
 
+/// A row read: its `key` column, its order and that order as recorded,
+/// its request, and the names its cells put in the order.
+type Row = (Option<String>, Order, String, RequestData, Vec<CellName>);
+
 fn prepare_row(
     headers: &HashMap<String, usize>,
-    addon_cols: &[usize],
+    addon_cols: &[(usize, String)],
     rec: &csv::StringRecord,
     base: &Path,
     default_order: Option<&Path>,
     orders: &mut HashMap<PathBuf, Order>,
     check: RequestCheck,
-) -> Result<(Option<String>, Order, String, RequestData), String> {
+) -> Result<Row, String> {
     let get = |name: &str| cell(headers, rec, name);
     let request_name = get("request");
     if request_name.is_empty() {
@@ -275,14 +300,38 @@ fn prepare_row(
     if !get("pbx_name").is_empty() {
         get("pbx_name").clone_into(&mut order.pbx_name);
     }
-    let addons: Vec<String> = addon_cols
+    let addon_cells: Vec<(&str, &String)> = addon_cols
         .iter()
-        .filter_map(|i| rec.get(*i))
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(str::to_owned)
+        .filter_map(|(i, h)| rec.get(*i).map(|a| (a.trim(), h)))
+        .filter(|(a, _)| !a.is_empty())
         .collect();
+    let addons: Vec<String> = addon_cells.iter().map(|(a, _)| (*a).to_owned()).collect();
     let base_name = get("base");
+    let mut cells = Vec::new();
+    let mut cell = |kind: &'static str, name: &str, column: &str, in_order_file: bool| {
+        cells.push(CellName {
+            kind,
+            name: name.to_owned(),
+            column: column.to_owned(),
+            in_order_file,
+        });
+    };
+    if !get("profile").is_empty() {
+        cell(
+            "profile",
+            get("profile"),
+            "profile",
+            template.profiles.contains_key(get("profile")),
+        );
+    }
+    if !base_name.is_empty() {
+        let in_template = template.bases.get(base_name);
+        cell("base license", base_name, "base", in_template.is_some());
+        for (a, column) in &addon_cells {
+            let in_order_file = in_template.is_some_and(|b| b.addons.contains_key(*a));
+            cell("add-on", a, column, in_order_file);
+        }
+    }
     if !addons.is_empty() && base_name.is_empty() {
         return Err("add-ons need the base column (the base license they belong to)".into());
     }
@@ -321,7 +370,7 @@ fn prepare_row(
             Some(k.to_owned())
         }
     };
-    Ok((key_column, order, order_json, request))
+    Ok((key_column, order, order_json, request, cells))
 }
 
 impl Prepared {
@@ -585,7 +634,7 @@ fn refused(w: &Writer<'_>, row: &Prepared, e: &Error) -> Result<Outcome, Error> 
     }
     Ok(Outcome::Refused(RowError {
         line: row.line,
-        message: row_message(e),
+        message: row_message(e, row),
     }))
 }
 
@@ -700,8 +749,27 @@ impl InOrder {
 
 /// Why a row was refused, for its line in the report. A device licensed
 /// already is told in bulk terms: `--change` does not go with `--bulk`.
-fn row_message(e: &Error) -> String {
+fn row_message(e: &Error, row: &Prepared) -> String {
     match e {
+        // A name a cell gave: name its column, not (only) the order file.
+        Error::Order(OrderError::UnknownName { kind, name, known }) => row
+            .cells
+            .iter()
+            .find(|c| c.kind == *kind && (c.name == *name || shown(&c.name) == *name))
+            .map_or_else(
+                || e.to_string(),
+                |c| {
+                    format!(
+                        "unknown {kind} `{name}` in column {}{}; the catalog knows: {known}",
+                        c.column,
+                        if c.in_order_file {
+                            " (and in the order file)"
+                        } else {
+                            ""
+                        }
+                    )
+                },
+            ),
         Error::Policy(PolicyError::AlreadyLicensed { serial, sequence }) => format!(
             "{serial} already has a license in force (sequence {sequence}): a bulk file gives each device its first license, once; remove this row (a second row for the same device?), and change a licensed PBX with `tessera modify --serial {serial}`"
         ),

@@ -599,3 +599,65 @@ fn a_row_quotes_what_it_names_as_a_prefix_and_its_length() {
         errors[2].message
     );
 }
+
+/// A catalog name the order refuses that a cell gave is blamed on its
+/// column, not on the order file; one the order file names too says both.
+#[test]
+fn a_refused_name_from_a_cell_names_its_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let order = std::fs::read_to_string(ORDER).unwrap();
+    let also = dir.path().join("also.toml");
+    std::fs::write(
+        &also,
+        order.replace(
+            "addons = { device_desktop_app = 3 }",
+            "addons = { device_desktop_app = 3, hologram = 1 }",
+        ),
+    )
+    .unwrap();
+    let mut csv = String::from("request,order,profile,base,addon_1,addon_2\n");
+    for (n, row) in [
+        ",UC-GALACTIC,,,",
+        ",,Nowhere,,",
+        ",,Phone System,call_recording,hologram",
+        "also.toml,,Call Group,hologram,",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let n = u32::try_from(n).unwrap();
+        std::fs::write(
+            dir.path().join(format!("{n}.req")),
+            request(n, &format!("HW-C{n:04}")),
+        )
+        .unwrap();
+        csv.push_str(&format!("{n}.req,{row}\n"));
+    }
+    let (rows, errors) = prepare_text(&csv, dir.path(), Some(Path::new(ORDER)), check()).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    let signer = FileSigner::generate().unwrap();
+    let mut ledger = new_ledger(&dir.path().join("l.db"), &signer);
+    let catalog = Catalog::default_catalog().unwrap();
+    let issuer = Issuer {
+        catalog: &catalog,
+        signer: &signer,
+        operator: "alice",
+    };
+    let seen = outcomes(&mut ledger, &issuer, &rows, 10, 1);
+    let expected = [
+        (2, "unknown profile `UC-GALACTIC` in column profile;"),
+        (3, "unknown base license `Nowhere` in column base;"),
+        (4, "unknown add-on `hologram` in column addon_2;"),
+        (
+            5,
+            "unknown add-on `hologram` in column addon_1 (and in the order file);",
+        ),
+    ];
+    assert_eq!(seen.len(), expected.len(), "{seen:?}");
+    for (seen, (line, says)) in seen.iter().zip(expected) {
+        assert!(
+            seen.starts_with(&format!("refused line {line}: {says}")),
+            "{seen}"
+        );
+    }
+}
