@@ -127,7 +127,7 @@ pub enum PolicyError {
         serial: String,
     },
     /// Only one active license per SW serial.
-    #[error("{serial} already has a license in force (sequence {sequence}); to change it pass --change (decreases also need --approval), to extend it use `tessera renew`")]
+    #[error("{serial} already has a license in force (sequence {sequence}); to change it use `tessera modify --serial {serial} --order ORDER` (in scripts, `tessera issue --change` does the same; decreases also need --approval), to extend it use `tessera renew`")]
     AlreadyLicensed {
         /// The serial.
         serial: String,

@@ -422,6 +422,12 @@ fn one_active_license_per_serial() {
             sequence: 1
         })
     );
+    // The documented way to change a license comes first; --change is
+    // the scripts' alternative.
+    let text = run(&o, &c).unwrap_err().to_string();
+    let modify = text.find("`tessera modify --serial SW-2026-000001");
+    let change = text.find("--change");
+    assert!(modify.is_some() && modify < change, "{text}");
     let mut c = ctx(t("2026-02-02"));
     c.change = true;
     assert!(matches!(
