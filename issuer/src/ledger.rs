@@ -199,6 +199,18 @@ pub enum LedgerError {
         /// What.
         reason: String,
     },
+    /// The ledger ends before the entry the checkpoint given to compare
+    /// with (`--expect-head`) covers: it is older than the checkpoint, a
+    /// backup taken before it or a ledger cut off. Exit code 4. Which one
+    /// only the operator knows, so the message says what to do in each
+    /// case ("restore from a backup" alone is circular for a backup).
+    #[error("this ledger ends at entry {entries}, the expected head covers {covered} entries: the ledger is older than that checkpoint. If it is a backup taken before the checkpoint, it lacks entries {}..{covered} issued after it: verify it against the checkpoint kept on the day it was taken, and restore from a newer backup (one that passes with this checkpoint) before issuing. If it is the live ledger, entries {}..{covered} were cut off: stop issuing from it (it would hand out serials and sequences again) and restore it from a backup that passes with this checkpoint", entries + 1, entries + 1)]
+    BehindExpectedHead {
+        /// The entries this ledger holds.
+        entries: u64,
+        /// The entries the expected head covers.
+        covered: u64,
+    },
     /// The checkpoint given to compare with (`--expect-head`) is not a
     /// valid checkpoint of this vendor, or belongs to another ledger.
     #[error("the expected head is not usable: {reason}")]
@@ -296,6 +308,7 @@ impl LedgerError {
         matches!(
             self,
             Self::Integrity { .. }
+                | Self::BehindExpectedHead { .. }
                 | Self::Modified { .. }
                 | Self::OldIntegrity { .. }
                 | Self::Empty(_)
@@ -1845,15 +1858,10 @@ impl Ledger {
             }
             match expected_hash {
                 None => {
-                    return Err(broken(
-                        position + 1,
-                        format!(
-                            "the expected head covers {} entries, the journal ends at entry {position}: entries {}..{} were cut off",
-                            c.entries,
-                            position + 1,
-                            c.entries
-                        ),
-                    ))
+                    return Err(LedgerError::BehindExpectedHead {
+                        entries: position,
+                        covered: c.entries,
+                    })
                 }
                 Some(h) if h != c.head => {
                     return Err(broken(
