@@ -1041,6 +1041,10 @@ Examples:
   tessera keyring export --keyring keyring.toml --format c -o tessera_keyring.h
   tessera keyring export --keyring keyring.toml --format cbor -o keyring.cbor
 
+The file holds public keys only and is readable by all (mode 0644 less the
+umask); the files of other commands are owner-only (0600), the keyring
+and the .pub file of `keygen` apart.
+
 "))]
     Export {
         /// The keyring file (else TESSERA_KEYRING, `keyring` in the

@@ -73,6 +73,20 @@ impl Target {
             Self::File(p) => write_atomic(p, bytes, force),
         }
     }
+
+    /// Writes public `bytes` (public keys for firmware): a file is made
+    /// readable by all, mode 0644 less the umask
+    /// ([`write_atomic_public`]), where [`Target::write`] makes it
+    /// owner-only.
+    ///
+    /// # Errors
+    /// [`Error::Exists`], [`Error::Io`].
+    pub fn write_public(&self, bytes: &[u8], force: bool) -> Result<(), Error> {
+        match self {
+            Self::Stdout => self.write(bytes, force),
+            Self::File(p) => write_atomic_public(p, bytes, force),
+        }
+    }
 }
 
 /// What kind of file system object `t` is, for messages.
@@ -166,11 +180,19 @@ const REUSED_PID_AGE: core::time::Duration = core::time::Duration::from_secs(86_
 /// # Errors
 /// [`Error::Io`].
 pub fn temp_file_in(dir: &Path) -> Result<tempfile::NamedTempFile, Error> {
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
-        .suffix(TEMP_SUFFIX)
-        .tempfile_in(dir)
-        .map_err(Error::io(dir))?;
+    temp_file_with(dir, None)
+}
+
+/// [`temp_file_in`] created with `mode` (less the umask) instead of 0600.
+fn temp_file_with(dir: &Path, mode: Option<u32>) -> Result<tempfile::NamedTempFile, Error> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(TEMP_SUFFIX);
+    if let Some(mode) = mode {
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    let tmp = builder.tempfile_in(dir).map_err(Error::io(dir))?;
     rustix::fs::flock(tmp.as_file(), FlockOperation::NonBlockingLockExclusive)
         .map_err(|e| Error::io(tmp.path())(e.into()))?;
     Ok(tmp)
@@ -279,11 +301,30 @@ pub fn join_inside(dir: &Path, name: &str) -> Result<PathBuf, Error> {
 /// [`Error::Exists`] when `path` exists and `force` is false,
 /// [`Error::NotAFile`] for anything but a regular file, [`Error::Io`].
 pub fn write_atomic(path: &Path, bytes: &[u8], force: bool) -> Result<(), Error> {
+    write_atomic_mode(path, bytes, force, None)
+}
+
+/// [`write_atomic`] of a public file (public keys): mode 0644 less the
+/// umask, as files a tool writes usually are, instead of owner-only 0600
+/// (licenses, ledger exports and the rest hold customers' data).
+///
+/// # Errors
+/// As [`write_atomic`].
+pub fn write_atomic_public(path: &Path, bytes: &[u8], force: bool) -> Result<(), Error> {
+    write_atomic_mode(path, bytes, force, Some(tessera_keys::storage::PUBLIC_MODE))
+}
+
+fn write_atomic_mode(
+    path: &Path,
+    bytes: &[u8],
+    force: bool,
+    mode: Option<u32>,
+) -> Result<(), Error> {
     check_output(path, force)?;
     let dir = parent_dir(path);
     let _ = remove_stale_temps(&dir);
     // Errors name the user's path, never the temporary file's.
-    let mut tmp = temp_file_in(&dir).map_err(|e| match e {
+    let mut tmp = temp_file_with(&dir, mode).map_err(|e| match e {
         Error::Io { source, .. } => Error::io(path)(source),
         e => e,
     })?;

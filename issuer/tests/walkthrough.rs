@@ -817,3 +817,50 @@ fn keyring_add_starts_at_the_first_license_the_key_signed() {
     v.run(&["ledger", "verify", "--keyring", "late.toml"])
         .refused(4, &["not valid"]);
 }
+
+/// The process's umask, from /proc (reading it with umask(2) would
+/// change it for the other tests' threads meanwhile).
+fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+    u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).unwrap()
+}
+
+/// `keyring export -o tessera_keyring.h` (public keys for firmware) is
+/// readable by all (0644 less the umask); a license, customers' data,
+/// stays owner-only.
+#[test]
+fn a_keyring_export_is_public_a_license_is_not() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let v = Vendor::new();
+    let mode = |name: &str| {
+        std::fs::metadata(v.path(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    for (format, file) in [
+        ("c", "tessera_keyring.h"),
+        ("rust", "keyring.rs"),
+        ("cbor", "keyring.cbor"),
+    ] {
+        v.run(&["keyring", "export", "--format", format, "-o", file])
+            .ok();
+        assert_eq!(mode(file), 0o644 & !umask(), "{file}");
+    }
+    v.at(
+        T0,
+        &[
+            "issue",
+            "--order",
+            "order.toml",
+            "--request",
+            "device.req",
+            "-o",
+            "device.lic",
+        ],
+    )
+    .ok();
+    assert_eq!(mode("device.lic"), 0o600);
+}

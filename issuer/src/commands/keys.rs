@@ -507,7 +507,9 @@ pub fn keyring(ctx: &Ctx, c: &KeyringCommand) -> Result<(), Error> {
                 ExportFormat::C => ring.export_c()?.into_bytes(),
                 ExportFormat::Cbor => ring.export_cbor()?,
             };
-            target.write(&bytes, *force)?;
+            // Public keys only: readable by all, as the firmware build
+            // that includes them expects.
+            target.write_public(&bytes, *force)?;
             if let Target::File(p) = &target {
                 note(&format!("wrote {}", p.display()));
             }
