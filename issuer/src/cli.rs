@@ -636,6 +636,17 @@ after a later license, or with another order, it is refused (exit 2) and
 the device makes a new request. A change with --change therefore needs a
 new request from the device (`tessera modify` changes without one).
 
+--request also takes the binary request or a photo or screenshot (PNG,
+JPEG) of the QR code the device shows.
+
+--bulk CSV columns (one license per row): request (required, relative to
+the CSV), order (else --order FILE), customer, pbx_name (override the
+order's), extension, number, user (the user assignment), profile (its
+count +1), base (its count +1; needed with add-ons), addon_1 .. addon_N
+(each +1 on base), key (only to resume a run an earlier tessera started).
+Example and details: issuer/examples/bulk.csv and issuer/README.md, \"Bulk
+issuance\" (in the source tree).
+
 "))]
     Issue(IssueArgs),
     /// Renew the license in force for a device's request: same content,
@@ -1101,7 +1112,8 @@ pub struct IssueArgs {
     /// The order (TOML, or JSON for a `.json` file).
     #[arg(long, value_name = "FILE", required_unless_present = "bulk")]
     pub order: Option<PathBuf>,
-    /// The device's request file (armored TESSERA REQUEST).
+    /// The device's request file: armored TESSERA REQUEST text, the
+    /// binary request, or a photo or screenshot (PNG, JPEG) of its QR code.
     #[arg(
         long,
         value_name = "FILE",
@@ -1127,8 +1139,8 @@ pub struct IssueArgs {
     /// Vendor approval reference for a decrease.
     #[arg(long, value_name = "REF")]
     pub approval: Option<String>,
-    /// Issue one license per row of a CSV file (issuer/README.md, "Bulk
-    /// issuance"); -o names the output folder.
+    /// Issue one license per row of a CSV file (its columns: below);
+    /// -o names the output folder.
     #[arg(long, value_name = "CSV")]
     pub bulk: Option<PathBuf>,
     /// Rows per durable transaction in --bulk mode.
@@ -1154,7 +1166,8 @@ pub struct IssueArgs {
 /// `tessera renew`.
 #[derive(Debug, Args)]
 pub struct RenewArgs {
-    /// The device's renewal request (armored TESSERA REQUEST).
+    /// The device's renewal request: armored TESSERA REQUEST text, the
+    /// binary request, or a photo or screenshot (PNG, JPEG) of its QR code.
     #[arg(long, value_name = "FILE")]
     pub request: PathBuf,
     /// Accept a device key this PBX never used: the request is signed by
@@ -1906,23 +1919,29 @@ their state).
     },
     /// One row per PBX per charge recorded in a period: the quantities
     /// a billing system imports (activations, increases, services added,
-    /// term renewals, storage), with their proration.
+    /// term renewals, storage, and the credits of voids), with their
+    /// proration.
     #[command(after_help = after_help("\
 Examples:
   tessera report billing --from 2026-11-01 --to 2026-12-01
   tessera report billing --from 2026-11-01 --to 2026-12-01 --csv > 2026-11.csv
 
-Rows are the charges recorded from --from (inclusive) to --to (exclusive),
-by serial. Columns (docs/operations.md, \"Billing\"): recorded_at, customer,
-serial, model, kind, item, quantity, cycle, period_start, period_end, days,
-period_days, fraction, sequence.
+Rows are the charges recorded from --from (inclusive) to --to (exclusive:
+the day after the last day of the period; a date is 00:00 UTC), by serial.
+A void credits what the voided license charged: a `credit` row with a
+negative quantity, so a sum over the rows is what stays billed. Columns
+(docs/operations.md, \"Billing\"): recorded_at, customer, serial, model,
+kind, item, quantity, cycle, period_start, period_end, days, period_days,
+fraction, sequence, credits_sequence (on a credit row, the voided license
+whose charge it reverses).
 
 "))]
     Billing {
         /// First day (YYYY-MM-DD or RFC 3339), inclusive.
         #[arg(long, value_name = "DATE")]
         from: String,
-        /// Last day (YYYY-MM-DD or RFC 3339), exclusive.
+        /// End of the period (YYYY-MM-DD or RFC 3339), exclusive: the day
+        /// after the last day.
         #[arg(long, value_name = "DATE")]
         to: String,
         /// CSV output.

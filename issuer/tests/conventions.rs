@@ -424,3 +424,66 @@ fn a_keyring_changed_in_place_is_never_dash() {
     let out = run_in(d, &["keyring", "list", "--keyring", "-"], &ring);
     code(&out, 0);
 }
+
+/// `report billing --help` lists every column the report writes, as
+/// docs/operations.md ("Billing") does, and says what `--to` is.
+#[test]
+fn billing_help_and_docs_list_every_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = help(dir.path(), &["report", "billing"]);
+    let flat = help.split_whitespace().collect::<Vec<_>>().join(" ");
+    let docs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/operations.md"
+    ))
+    .unwrap();
+    for column in tessera_issuer::commands::report::BILLING_COLUMNS {
+        assert!(flat.contains(column), "--help lacks {column}: {help}");
+        assert!(
+            docs.contains(&format!("`{column}`")),
+            "operations.md lacks {column}"
+        );
+    }
+    assert!(flat.contains("credit"), "{help}");
+    assert!(flat.contains("the day after the last day"), "{help}");
+    assert!(!flat.contains("Last day"), "{help}");
+}
+
+/// `issue --help` carries the bulk CSV's columns itself (a `cargo install`
+/// has no issuer/README.md), the same as the README's table; `issue` and
+/// `renew` say a request may be a picture of its QR code.
+#[test]
+fn issue_help_lists_the_bulk_columns_and_takes_qr_pictures() {
+    let dir = tempfile::tempdir().unwrap();
+    let issue = help(dir.path(), &["issue"]);
+    let flat = issue.split_whitespace().collect::<Vec<_>>().join(" ");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for column in [
+        "request",
+        "order",
+        "key",
+        "customer",
+        "pbx_name",
+        "extension",
+        "number",
+        "user",
+        "profile",
+        "base",
+        "addon_1",
+    ] {
+        assert!(flat.contains(column), "issue --help lacks {column}");
+        assert!(
+            readme.contains(&format!("`{column}`")),
+            "README lacks {column}"
+        );
+    }
+    assert!(flat.contains("--bulk CSV columns"), "{issue}");
+    for args in [&["issue"][..], &["renew"][..]] {
+        let text = help(dir.path(), args);
+        assert!(
+            text.contains("(PNG, JPEG) of its QR code"),
+            "{args:?}: {text}"
+        );
+    }
+}

@@ -325,7 +325,7 @@ pub fn report(ctx: &Ctx, c: &ReportCommand) -> Result<(), Error> {
 }
 
 /// The columns of `report billing` (documented in docs/operations.md).
-const BILLING_COLUMNS: [&str; 15] = [
+pub const BILLING_COLUMNS: [&str; 15] = [
     "recorded_at",
     "customer",
     "serial",
