@@ -16,10 +16,25 @@
 //! ```sh
 //! cargo run --release --manifest-path bench/ledger-shape/Cargo.toml -- /tmp/shape 5
 //! ```
+//!
+//! With `ceiling` after the rounds, it runs the bulk path's shape of work
+//! instead ([`pipeline`]: lookups, a signing thread, the entries hashed
+//! onto the chain, the view rows, a commit a batch) for the first shape and
+//! the last, against bare signing in paired rounds: the ratio the bulk
+//! bench prints, with none of the product's Rust work but the signature
+//! and the hash chain, so the most a shape allows on this machine.
+//!
+//! ```sh
+//! cargo run --release --manifest-path bench/ledger-shape/Cargo.toml -- /tmp/shape 9 ceiling
+//! ```
 
+use ed25519_dalek::{Signature, Signer as _, SigningKey};
 use rusqlite::{params, Connection};
+use sha2::{Digest as _, Sha256};
+use std::hint::black_box;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -134,10 +149,33 @@ const ITEMS: [&str; 7] = [
     "service:sound-pack",
 ];
 
-fn append(c: &Connection, pos: &mut i64, n: usize, seed: u32) -> rusqlite::Result<()> {
+/// Appends an entry of `n` bytes; with `chain`, hashes it onto the chain
+/// as the journal does (tag, previous hash, position, length, body).
+fn append(
+    c: &Connection,
+    pos: &mut i64,
+    n: usize,
+    seed: u32,
+    chain: &mut Option<[u8; 32]>,
+) -> rusqlite::Result<()> {
     *pos += 1;
+    let body = bytes(n, seed);
+    let hash = match chain {
+        Some(prev) => {
+            let mut h = Sha256::new();
+            h.update(b"tessera-journal-v1\0");
+            h.update(*prev);
+            h.update(pos.to_be_bytes());
+            h.update((n as u64).to_be_bytes());
+            h.update(&body);
+            let next: [u8; 32] = h.finalize().into();
+            *prev = next;
+            next.to_vec()
+        }
+        None => bytes(32, seed),
+    };
     c.prepare_cached("INSERT INTO journal (position, body, hash) VALUES (?1, ?2, ?3)")?
-        .execute(params![*pos, bytes(n, seed), bytes(32, seed)])?;
+        .execute(params![*pos, body, hash])?;
     Ok(())
 }
 
@@ -152,11 +190,22 @@ fn counter(c: &Connection, last: u32, entry: i64) -> rusqlite::Result<()> {
 
 /// Every statement of one first activation.
 fn row(c: &Connection, s: &Shape, i: u32, pos: &mut i64) -> rusqlite::Result<()> {
-    let hw = format!("HW-B{i:07}");
-    let sw = format!("SW-2026-{:06}", i + 1);
-    let idem = format!("request:{i:08x}652d30303030303030303031");
-    // The lookups of a first activation: the HW serial, the request's
-    // nonce, the serial's last license, the counter.
+    lookups(c, s, i)?;
+    inserts(c, s, i, pos, &mut None)
+}
+
+fn names(i: u32) -> (String, String, String) {
+    (
+        format!("HW-B{i:07}"),
+        format!("SW-2026-{:06}", i + 1),
+        format!("request:{i:08x}652d30303030303030303031"),
+    )
+}
+
+/// The lookups of a first activation: the HW serial, the request's
+/// nonce, the serial's last license, the counter.
+fn lookups(c: &Connection, s: &Shape, i: u32) -> rusqlite::Result<()> {
+    let (hw, sw, idem) = names(i);
     let _: Option<String> = c
         .prepare_cached("SELECT serial FROM hw_serials WHERE hw_serial = ?1")?
         .query_row([&hw], |r| r.get(0))
@@ -174,9 +223,21 @@ fn row(c: &Connection, s: &Shape, i: u32, pos: &mut i64) -> rusqlite::Result<()>
             .query_row([], |r| r.get(0))
             .ok();
     }
+    Ok(())
+}
+
+/// The journal entries and view rows of a first activation.
+fn inserts(
+    c: &Connection,
+    s: &Shape,
+    i: u32,
+    pos: &mut i64,
+    chain: &mut Option<[u8; 32]>,
+) -> rusqlite::Result<()> {
+    let (hw, sw, idem) = names(i);
     let first = *pos + 1;
     for (k, n) in s.entries.iter().enumerate() {
-        append(c, pos, *n, i * 8 + u32::try_from(k).unwrap_or(0))?;
+        append(c, pos, *n, i * 8 + u32::try_from(k).unwrap_or(0), chain)?;
     }
     let entry = |k: i64| (first + k).min(*pos);
     c.prepare_cached(
@@ -247,8 +308,8 @@ fn row(c: &Connection, s: &Shape, i: u32, pos: &mut i64) -> rusqlite::Result<()>
     Ok(())
 }
 
-/// One round of a shape: CPU µs of this thread a row.
-fn run(dir: &Path, s: &Shape) -> rusqlite::Result<f64> {
+/// A fresh ledger file of shape `s` in `dir`, set up as the ledger's.
+fn fresh(dir: &Path, s: &Shape) -> rusqlite::Result<(Connection, std::path::PathBuf)> {
     let path = dir.join("shape.db");
     for p in [
         path.clone(),
@@ -267,13 +328,44 @@ fn run(dir: &Path, s: &Shape) -> rusqlite::Result<f64> {
     if s.charge_lines.is_some() {
         c.execute_batch(CHARGES_ONE_ROW)?;
     }
+    Ok((c, path))
+}
+
+/// Commits the batch with its checkpoint and starts the copy of the log
+/// into the file on a thread of its own, as the ledger does (after the
+/// previous copy ended).
+fn commit(
+    c: &Connection,
+    path: &Path,
+    pos: i64,
+    b: u32,
+    copy: &mut Option<std::thread::JoinHandle<()>>,
+) -> rusqlite::Result<()> {
+    c.prepare_cached("INSERT INTO checkpoints (entries, bytes) VALUES (?1, ?2)")?
+        .execute(params![pos, bytes(150, b)])?;
+    c.execute_batch("COMMIT")?;
+    if let Some(h) = copy.take() {
+        let _ = h.join();
+    }
+    let p = path.to_owned();
+    *copy = Some(std::thread::spawn(move || {
+        if let Ok(c) = Connection::open(&p) {
+            let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
+        }
+    }));
+    Ok(())
+}
+
+/// One round of a shape: CPU µs of this thread a row.
+fn run(dir: &Path, s: &Shape) -> rusqlite::Result<f64> {
+    let (c, path) = fresh(dir, s)?;
     let mut pos = 0i64;
     let mut copy: Option<std::thread::JoinHandle<()>> = None;
     let start = cpu();
     for b in 0..ROWS / BATCH {
         c.execute_batch("BEGIN IMMEDIATE")?;
         if s.per_batch > 0 {
-            append(&c, &mut pos, s.per_batch, u32::MAX - b)?;
+            append(&c, &mut pos, s.per_batch, u32::MAX - b, &mut None)?;
         }
         for i in b * BATCH..(b + 1) * BATCH {
             row(&c, s, i, &mut pos)?;
@@ -281,20 +373,7 @@ fn run(dir: &Path, s: &Shape) -> rusqlite::Result<f64> {
         if !s.counter_per_row {
             counter(&c, (b + 1) * BATCH, pos)?;
         }
-        // The batch's checkpoint.
-        c.prepare_cached("INSERT INTO checkpoints (entries, bytes) VALUES (?1, ?2)")?
-            .execute(params![pos, bytes(150, b)])?;
-        c.execute_batch("COMMIT")?;
-        // The ledger copies the log into the file on a thread of its own.
-        if let Some(h) = copy.take() {
-            let _ = h.join();
-        }
-        let p = path.clone();
-        copy = Some(std::thread::spawn(move || {
-            if let Ok(c) = Connection::open(&p) {
-                let _ = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
-            }
-        }));
+        commit(&c, &path, pos, b, &mut copy)?;
     }
     let used = cpu() - start;
     drop(c);
@@ -304,12 +383,142 @@ fn run(dir: &Path, s: &Shape) -> rusqlite::Result<f64> {
     Ok(used.as_secs_f64() * 1e6 / f64::from(ROWS))
 }
 
+/// Rows a message to the signing thread, as the bulk path sends them.
+const CHUNK: usize = 32;
+
+/// The message a row's signature covers: about a license's Sig_structure
+/// (the bulk bench signs 520 bytes), different for every row.
+fn message(i: u32) -> [u8; 520] {
+    let mut m = [0x5a; 520];
+    m[..4].copy_from_slice(&i.to_be_bytes());
+    m
+}
+
+/// `ROWS` bare signatures on this thread: wall time.
+fn bare(key: &SigningKey) -> Duration {
+    let start = Instant::now();
+    for i in 0..ROWS {
+        black_box(key.sign(black_box(&message(i))));
+    }
+    start.elapsed()
+}
+
+/// The bulk path's shape of work on ledger shape `s`, with none of the
+/// product's Rust work but the hash chain: this thread runs a row's
+/// lookups, hands the row to one signing thread (`CHUNK` rows a message)
+/// and, as signatures come back, appends the row's entries (hashed onto
+/// the chain) and view rows; a batch commits once its rows are in. Wall
+/// time of `ROWS` rows, the ledger's close included, as the bulk bench
+/// times `issue_rows`.
+fn pipeline(dir: &Path, s: &Shape, key: &SigningKey) -> rusqlite::Result<Duration> {
+    let (c, path) = fresh(dir, s)?;
+    let start = Instant::now();
+    let mut pos = 0i64;
+    let mut chain = Some([0u8; 32]);
+    let mut copy = None;
+    for b in 0..ROWS / BATCH {
+        c.execute_batch("BEGIN IMMEDIATE")?;
+        if s.per_batch > 0 {
+            append(&c, &mut pos, s.per_batch, u32::MAX - b, &mut chain)?;
+        }
+        std::thread::scope(|scope| -> rusqlite::Result<()> {
+            let (job_tx, job_rx) = mpsc::channel::<Vec<u32>>();
+            let (done_tx, done_rx) = mpsc::channel::<Vec<(u32, Signature)>>();
+            scope.spawn(move || {
+                for job in job_rx {
+                    let signed = job
+                        .into_iter()
+                        .map(|i| (i, key.sign(&message(i))))
+                        .collect();
+                    if done_tx.send(signed).is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut record = |signed: Vec<(u32, Signature)>| -> rusqlite::Result<()> {
+                for (i, sig) in signed {
+                    black_box(sig);
+                    inserts(&c, s, i, &mut pos, &mut chain)?;
+                }
+                Ok(())
+            };
+            let mut pending = Vec::with_capacity(CHUNK);
+            for i in b * BATCH..(b + 1) * BATCH {
+                lookups(&c, s, i)?;
+                pending.push(i);
+                if pending.len() == CHUNK {
+                    let _ = job_tx.send(std::mem::take(&mut pending));
+                }
+                while let Ok(signed) = done_rx.try_recv() {
+                    record(signed)?;
+                }
+            }
+            if !pending.is_empty() {
+                let _ = job_tx.send(pending);
+            }
+            drop(job_tx);
+            for signed in done_rx {
+                record(signed)?;
+            }
+            Ok(())
+        })?;
+        if !s.counter_per_row {
+            counter(&c, (b + 1) * BATCH, pos)?;
+        }
+        commit(&c, &path, pos, b, &mut copy)?;
+    }
+    drop(c);
+    if let Some(h) = copy.take() {
+        let _ = h.join();
+    }
+    Ok(start.elapsed())
+}
+
+/// `pipeline` against `bare` signing in paired rounds, for the first shape
+/// ("today") and the last (the leanest): the ratio the bulk bench prints,
+/// for the SQLite work and the hash chain alone.
+fn ceiling(dir: &Path, rounds: usize) -> rusqlite::Result<()> {
+    let key = SigningKey::from_bytes(&[42; 32]);
+    let picked = [&SHAPES[0], &SHAPES[SHAPES.len() - 1]];
+    let mut ratios = vec![Vec::new(); picked.len()];
+    for round in 1..=rounds {
+        let mut line = Vec::new();
+        for (r, s) in ratios.iter_mut().zip(picked) {
+            let sign = bare(&key);
+            let bulk = pipeline(dir, s, &key)?;
+            let ratio = sign.as_secs_f64() / bulk.as_secs_f64();
+            line.push(format!(
+                "{ratio:.3} ({:.1} µs a row against {:.2} µs a signature)",
+                bulk.as_secs_f64() * 1e6 / f64::from(ROWS),
+                sign.as_secs_f64() * 1e6 / f64::from(ROWS)
+            ));
+            r.push(ratio);
+        }
+        println!("round {round}: {}", line.join("  "));
+    }
+    println!("\nbulk / bare signing, two threads, median of {rounds} paired rounds (min-max):");
+    for (s, mut v) in picked.iter().zip(ratios) {
+        v.sort_by(f64::total_cmp);
+        println!(
+            "{:.3} ({:.3}-{:.3})  {}",
+            v[v.len() / 2],
+            v[0],
+            v[v.len() - 1],
+            s.name
+        );
+    }
+    Ok(())
+}
+
 fn main() -> rusqlite::Result<()> {
     let mut args = std::env::args().skip(1);
     let dir = args.next().unwrap_or_else(|| "/tmp/ledger-shape".into());
     let rounds: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(5);
     let dir = Path::new(&dir);
     std::fs::create_dir_all(dir).expect("the folder");
+    if args.next().as_deref() == Some("ceiling") {
+        return ceiling(dir, rounds);
+    }
     let mut per_shape = vec![Vec::new(); SHAPES.len()];
     for round in 1..=rounds {
         let figures: Vec<f64> = SHAPES
