@@ -1,6 +1,10 @@
 //! Reading a QR code from a screenshot or a photo.
 
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::time::Duration;
 use std::io::Cursor;
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
 
 use image::imageops::FilterType;
 use image::{GrayImage, ImageReader, Limits};
@@ -17,6 +21,18 @@ const MAX_DECODE_ALLOC: u64 = 512 * 1024 * 1024;
 /// Images are searched at this size first: a code fills much of a photo
 /// of it, and the detector is much faster on fewer pixels.
 const SEARCH_SIDE: u32 = 1600;
+/// The longest the search of one image may take (both sizes together).
+/// A photo of a code is read in well under a second; the detector's work
+/// grows with the cube of the finder-like squares an image shows, so a
+/// few kilobytes of PNG drawn full of them would keep it busy for many
+/// minutes. Such an image is refused after this.
+pub const MAX_SEARCH_TIME: Duration = Duration::from_secs(10);
+/// Searches past their time whose thread still runs (the detector cannot
+/// be stopped; its thread ends with the search or the process): while
+/// this many run, no new search starts, so a run reading many images
+/// never has more than this many threads lost to them.
+const MAX_OVERDUE: usize = 2;
+static OVERDUE: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether `bytes` start like an image this crate reads (PNG or JPEG),
 /// rather than an armored or binary tessera file.
@@ -45,6 +61,7 @@ pub fn decode_image(bytes: &[u8]) -> Result<Vec<u8>, QrError> {
         });
     }
     let grey = load(bytes)?;
+    let deadline = Instant::now() + MAX_SEARCH_TIME;
     let (width, height) = grey.dimensions();
     let long = width.max(height);
     if long > SEARCH_SIDE {
@@ -55,12 +72,59 @@ pub fn decode_image(bytes: &[u8]) -> Result<Vec<u8>, QrError> {
             scaled(height, scale),
             FilterType::Triangle,
         );
-        match search(&small) {
+        match search_until(small, deadline) {
             Err(QrError::NoCode | QrError::Unreadable { .. }) => {}
             found => return found,
         }
     }
-    search(&grey)
+    search_until(grey, deadline)
+}
+
+/// [`search`] on a thread of its own, given up at `deadline` with
+/// [`QrError::TooSlow`]; refused at once while [`MAX_OVERDUE`] searches
+/// given up before still run.
+fn search_until(grey: GrayImage, deadline: Instant) -> Result<Vec<u8>, QrError> {
+    let too_slow = QrError::TooSlow {
+        seconds: MAX_SEARCH_TIME.as_secs(),
+    };
+    if OVERDUE.load(Ordering::Acquire) >= MAX_OVERDUE {
+        return Err(too_slow);
+    }
+    // Set by whichever side leaves first: the search when it ends, the
+    // caller when it gives up. The caller counts a search overdue before
+    // it sets it, and the side that finds it set takes the count back, so
+    // the count never goes below zero.
+    let left = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::sync_channel(1);
+    let search_left = Arc::clone(&left);
+    std::thread::Builder::new()
+        .name("qr-search".into())
+        .spawn(move || {
+            let found = search(&grey);
+            if search_left.swap(true, Ordering::AcqRel) {
+                OVERDUE.fetch_sub(1, Ordering::AcqRel);
+            }
+            let _ = tx.send(found);
+        })
+        .map_err(|e| QrError::Unreadable {
+            reason: format!("cannot start the search: {e}"),
+        })?;
+    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(found) => found,
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            OVERDUE.fetch_add(1, Ordering::AcqRel);
+            if left.swap(true, Ordering::AcqRel) {
+                // The search ended meanwhile: its answer is (or is about
+                // to be) in the channel.
+                OVERDUE.fetch_sub(1, Ordering::AcqRel);
+                return rx.recv().unwrap_or(Err(too_slow));
+            }
+            Err(too_slow)
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(QrError::Unreadable {
+            reason: "the search stopped".into(),
+        }),
+    }
 }
 
 fn scaled(side: u32, scale: f64) -> u32 {
@@ -180,7 +244,7 @@ pub fn decode_svg(bytes: &[u8]) -> Result<Vec<u8>, QrError> {
     if paths == 0 {
         return Err(QrError::NoCode);
     }
-    search(&grey)
+    search_until(grey, Instant::now() + MAX_SEARCH_TIME)
 }
 
 /// The value of the attribute `name="..."` in the element text `tag`.

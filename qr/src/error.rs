@@ -59,6 +59,16 @@ pub enum QrError {
         count: usize,
     },
 
+    /// The search for a code took longer than any photo of one needs: an
+    /// image of many finder-like squares (the detector's work grows with
+    /// their number cubed), or another search still running from such an
+    /// image.
+    #[error("reading the image took more than {seconds} s, far more than a photo of a QR code needs: it is not a plain photo or screenshot of one code; take a screenshot or photo of the one code, or carry the armored file instead")]
+    TooSlow {
+        /// The time a search may take.
+        seconds: u64,
+    },
+
     /// Encoding an image failed; this is a bug.
     #[error(
         "internal error while writing the QR code as {what}: {reason}; please report this bug"

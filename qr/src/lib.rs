@@ -34,6 +34,8 @@ mod decode;
 mod encode;
 mod error;
 
-pub use decode::{decode_image, decode_svg, is_image, is_svg, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS};
+pub use decode::{
+    decode_image, decode_svg, is_image, is_svg, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MAX_SEARCH_TIME,
+};
 pub use encode::{alphanumeric_bits, byte_bits, encode, Ink, Qr, QUIET_ZONE};
 pub use error::QrError;
