@@ -614,18 +614,7 @@ pub(crate) fn check_device(
         return Ok(());
     }
     if let Some(old) = replaced_binding_of(w, serial, request)? {
-        return Err(PolicyError::BindingReplaced {
-            serial: serial.to_owned(),
-            when: old.map_or_else(String::new, |o| {
-                format!(
-                    " on {} by license {} ({})",
-                    crate::calendar::rfc3339_unix(o.at),
-                    o.replaced_by,
-                    o.reason
-                )
-            }),
-        }
-        .into());
+        return Err(binding_replaced(serial, old));
     }
     Err(PolicyError::WrongDevice {
         serial: serial.to_owned(),
@@ -633,6 +622,23 @@ pub(crate) fn check_device(
         needed: binding.threshold,
     }
     .into())
+}
+
+/// The refusal of a request from the replaced binding `old` of `serial`
+/// ([`replaced_binding_of`]).
+fn binding_replaced(serial: &str, old: Option<crate::ledger::ReplacedBinding>) -> Error {
+    PolicyError::BindingReplaced {
+        serial: serial.to_owned(),
+        when: old.map_or_else(String::new, |o| {
+            format!(
+                " on {} by license {} ({})",
+                crate::calendar::rfc3339_unix(o.at),
+                o.replaced_by,
+                o.reason
+            )
+        }),
+    }
+    .into()
 }
 
 /// Where the current binding of `serial` starts: the sequence of the
@@ -867,8 +873,15 @@ fn check_requester_holding(
             .into());
         }
         if !accept_new_key {
-            if replaced_binding_of(w, serial, request)?.is_some() {
-                check_device(w, serial, binding, request)?;
+            // A request the binding in force binds is refused for its key
+            // alone, without looking at the past bindings: what a copy of
+            // the device's own request (a forger's) costs the ledger must
+            // not grow with the PBX's history ([`replaced_binding_of`]
+            // reads all of it).
+            if !binding_match(binding, request).1 {
+                if let Some(old) = replaced_binding_of(w, serial, request)? {
+                    return Err(binding_replaced(serial, old));
+                }
             }
             return Err(PolicyError::UnknownDeviceKey {
                 serial: serial.to_owned(),

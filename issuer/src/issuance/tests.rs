@@ -1298,6 +1298,42 @@ fn twenty_forged_keys_give_no_renewal() {
     assert_eq!(latest_sequence(&f, &serial), 1);
 }
 
+/// The ledger reads of refusing a forged copy of `r` (key `seed`) as a
+/// renewal, checked to be the refusal of an unknown key.
+fn reads_of_forged_renewal(
+    f: &mut Fixture,
+    serial: &str,
+    r: &RequestData,
+    seed: u8,
+) -> Vec<&'static str> {
+    let (reads, e) = f
+        .run(|w, i| {
+            w.reads.borrow_mut().clear();
+            let e = renew_online(w, i, &forged(r, seed), t("2026-01-03")).unwrap_err();
+            let reads = w.reads.borrow().clone();
+            Ok((reads, e))
+        })
+        .unwrap();
+    unknown_key(&e, serial);
+    reads
+}
+
+#[test]
+fn a_forged_renewals_ledger_work_does_not_grow_with_the_history() {
+    let (mut f, serial, r) = licensed_with_renewal_request();
+    let alone = reads_of_forged_renewal(&mut f, &serial, &r, 0x91);
+    assert!(!alone.contains(&"history"), "{alone:?}");
+    for n in 1..=40u8 {
+        let own = online_request(&serial, &[n; 16]);
+        let renewed = f.run(|w, i| renew_once(w, i, &own, "2026-01-03")).unwrap();
+        assert!(matches!(renewed, Answer::New(_)));
+    }
+    assert_eq!(latest_sequence(&f, &serial), 41);
+    // The same lookups, none of them the whole history, with 41 licenses
+    // as with one.
+    assert_eq!(reads_of_forged_renewal(&mut f, &serial, &r, 0x92), alone);
+}
+
 #[test]
 fn an_accepted_new_key_is_recorded_and_renews_without_the_flag() {
     let (mut f, serial, r) = licensed_with_renewal_request();
