@@ -31,7 +31,7 @@
 use tessera_verifier::binding::{component_digest, MAX_VALUE_LEN};
 use tessera_verifier::claims::{limits, ComponentKind};
 use tessera_verifier::encode::{LicenseData, RequestData, SharingData};
-use tessera_verifier::text::{self, escaped, TextFault};
+use tessera_verifier::text::{self, TextFault};
 
 use crate::calendar::{format_duration, rfc3339_unix, DAY};
 
@@ -122,45 +122,9 @@ pub enum InvalidInput {
     },
 }
 
-/// How many characters of untrusted text [`shown`] quotes, escapes
-/// counted as the characters they print.
-pub const SHOWN_CHARS: usize = 80;
-
-/// Shown form of untrusted text (a value or a name read from a file or
-/// a request), the one way every message quotes one: escaped for a
-/// terminal as [`escaped`] does, and when that is over [`SHOWN_CHARS`]
-/// characters, its first characters (cut between two characters, never
-/// inside one or inside an escape) and how long the whole text was, so
-/// that a 2 MB value gives a line, not 2 MB of it.
-///
-/// ```
-/// use tessera_issuer::validate::shown;
-/// assert_eq!(shown("PBX-BASIC"), "PBX-BASIC");
-/// assert_eq!(shown("a\u{1b}b"), "a\\u{1b}b");
-/// let long = "A".repeat(2 * 1024 * 1024);
-/// assert_eq!(shown(&long), format!("{}... (2,097,152 bytes)", "A".repeat(80)));
-/// ```
-#[must_use]
-pub fn shown(value: &str) -> String {
-    let mut out = String::new();
-    let mut chars = 0;
-    let mut buf = [0u8; 4];
-    for ch in value.chars() {
-        // Escaped one character at a time: a long value is never
-        // escaped whole only to be cut.
-        let piece = escaped(ch.encode_utf8(&mut buf)).to_string();
-        let width = piece.chars().count();
-        if chars + width > SHOWN_CHARS {
-            out.push_str("... (");
-            out.push_str(&grouped(value.len()));
-            out.push_str(" bytes)");
-            return out;
-        }
-        chars += width;
-        out.push_str(&piece);
-    }
-    out
-}
+// The one bound and shape for quoting untrusted text, shared with the
+// key store's messages: see [`tessera_verifier::text::shown`].
+pub use tessera_verifier::text::{shown, SHOWN_CHARS};
 
 /// The name that a serde message quotes in backticks (`rest` starts just
 /// after the opening one) and what the message says after it. The name
@@ -241,19 +205,7 @@ pub fn parser_message(message: &str) -> String {
 /// ([`shown`]): the parsers' own words are far shorter.
 pub const LONG_MESSAGE: usize = 400;
 
-/// `n` with a comma between each group of three digits: `2,097,152`.
-#[must_use]
-pub fn grouped(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(d);
-    }
-    out
-}
+pub use tessera_verifier::text::grouped;
 
 /// Checks a text field: printable characters only, at most
 /// [`MAX_TEXT_LEN`] bytes.

@@ -6,7 +6,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use tessera_verifier::text::escaped;
+use tessera_verifier::text::shown;
 use tessera_verifier::KeyId;
 
 /// What a file named on the command line was to be, for the message when
@@ -112,7 +112,7 @@ pub enum KeyError {
 
     /// The file is a PEM file, but of another kind (a certificate, an
     /// OpenSSH key ...).
-    #[error("{}: this is a '{found}' PEM file, not a tessera key file; pass the file written by `tessera keygen` or `tessera key public`", file.display())]
+    #[error("{}: this is a '{}' PEM file, not a tessera key file; pass the file written by `tessera keygen` or `tessera key public`", file.display(), shown(found))]
     NotAKeyFile {
         /// The file.
         file: PathBuf,
@@ -232,7 +232,7 @@ pub enum KeyError {
     PinPrompt(#[source] io::Error),
 
     /// The token refused the PIN.
-    #[error("PKCS#11 token '{}': the PIN from {from} is incorrect; check it and retry (a token locks its PIN after a few wrong tries)", escaped(token))]
+    #[error("PKCS#11 token '{}': the PIN from {from} is incorrect; check it and retry (a token locks its PIN after a few wrong tries)", shown(token))]
     WrongPin {
         /// The token's label.
         token: String,
@@ -241,14 +241,14 @@ pub enum KeyError {
     },
 
     /// The token's user PIN is locked.
-    #[error("PKCS#11 token '{}': the user PIN is locked after too many wrong tries; have the token's security officer unlock or reset it", escaped(token))]
+    #[error("PKCS#11 token '{}': the user PIN is locked after too many wrong tries; have the token's security officer unlock or reset it", shown(token))]
     PinLocked {
         /// The token's label.
         token: String,
     },
 
     /// No PKCS#11 module was named.
-    #[error("no PKCS#11 module to reach {}; pass --pkcs11-module FILE or set TESSERA_PKCS11_MODULE to the token's library (SoftHSM2 on Debian: /usr/lib/softhsm/libsofthsm2.so)", escaped(uri))]
+    #[error("no PKCS#11 module to reach {}; pass --pkcs11-module FILE or set TESSERA_PKCS11_MODULE to the token's library (SoftHSM2 on Debian: /usr/lib/softhsm/libsofthsm2.so)", shown(uri))]
     NoPkcs11Module {
         /// The key's URI.
         uri: String,
@@ -264,7 +264,7 @@ pub enum KeyError {
     },
 
     /// A PKCS#11 URI that cannot be used.
-    #[error("'{}' is not a usable PKCS#11 URI: {reason}; write it as in RFC 7512, e.g. pkcs11:token=Signing;object=tessera-2026", escaped(uri))]
+    #[error("'{}' is not a usable PKCS#11 URI: {reason}; write it as in RFC 7512, e.g. pkcs11:token=Signing;object=tessera-2026", shown(uri))]
     Pkcs11Uri {
         /// The URI as given.
         uri: String,
@@ -273,7 +273,7 @@ pub enum KeyError {
     },
 
     /// The URI matches no token of the module.
-    #[error("no token of the PKCS#11 module matches {}; the module has {}; name one with token=LABEL (or serial=, slot-id=)", escaped(uri), escaped(tokens))]
+    #[error("no token of the PKCS#11 module matches {}; the module has {}; name one with token=LABEL (or serial=, slot-id=)", shown(uri), shown(tokens))]
     NoPkcs11Token {
         /// The URI.
         uri: String,
@@ -284,7 +284,7 @@ pub enum KeyError {
     /// The URI matches several tokens.
     #[error(
         "{count} tokens match {}; add token=, serial= or slot-id= to the URI to name one",
-        escaped(uri)
+        shown(uri)
     )]
     SeveralPkcs11Tokens {
         /// The URI.
@@ -294,14 +294,14 @@ pub enum KeyError {
     },
 
     /// No private key in the token matches the URI.
-    #[error("no private key in the token matches {}; check object= and id= (`pkcs11-tool --list-objects --login` lists them), or create the key with `tessera keygen --pkcs11 URI`", escaped(uri))]
+    #[error("no private key in the token matches {}; check object= and id= (`pkcs11-tool --list-objects --login` lists them), or create the key with `tessera keygen --pkcs11 URI`", shown(uri))]
     Pkcs11KeyNotFound {
         /// The URI.
         uri: String,
     },
 
     /// Several keys match the URI.
-    #[error("{count} {what} in the token match {}; add id= or a more precise object= to the URI to select one", escaped(uri))]
+    #[error("{count} {what} in the token match {}; add id= or a more precise object= to the URI to select one", shown(uri))]
     Pkcs11KeyAmbiguous {
         /// The URI.
         uri: String,
@@ -312,7 +312,7 @@ pub enum KeyError {
     },
 
     /// The key is not an Ed25519 key.
-    #[error("the key {} is {found}, but tessera signs only with Ed25519; create an Ed25519 key in the token with `tessera keygen --pkcs11 URI`", escaped(uri))]
+    #[error("the key {} is {found}, but tessera signs only with Ed25519; create an Ed25519 key in the token with `tessera keygen --pkcs11 URI`", shown(uri))]
     Pkcs11KeyNotEd25519 {
         /// The URI.
         uri: String,
@@ -321,7 +321,7 @@ pub enum KeyError {
     },
 
     /// The private key could leave the token.
-    #[error("the private key {} can be exported from the token ({why}), and tessera signs only with keys that never leave it; create a new key with `tessera keygen --pkcs11 URI` and rotate to it", escaped(uri))]
+    #[error("the private key {} can be exported from the token ({why}), and tessera signs only with keys that never leave it; create a new key with `tessera keygen --pkcs11 URI` and rotate to it", shown(uri))]
     Pkcs11KeyExportable {
         /// The URI.
         uri: String,
@@ -330,21 +330,21 @@ pub enum KeyError {
     },
 
     /// The private key has no public key object beside it.
-    #[error("the token holds no public key for {} (a public key object with the private key's label and id); import the public key into the token, or create a new key pair with `tessera keygen --pkcs11 URI`", escaped(uri))]
+    #[error("the token holds no public key for {} (a public key object with the private key's label and id); import the public key into the token, or create a new key pair with `tessera keygen --pkcs11 URI`", shown(uri))]
     Pkcs11NoPublicKey {
         /// The URI.
         uri: String,
     },
 
     /// A public key with the new key's name exists without its private key.
-    #[error("the token already holds a public key named by {} but no private key; choose another object= name for the new key, or delete the leftover object", escaped(uri))]
+    #[error("the token already holds a public key named by {} but no private key; choose another object= name for the new key, or delete the leftover object", shown(uri))]
     Pkcs11Leftover {
         /// The URI.
         uri: String,
     },
 
     /// A token operation failed.
-    #[error("PKCS#11 token '{}': {action} failed ({reason}); check that the token is present and working, then retry", escaped(token))]
+    #[error("PKCS#11 token '{}': {action} failed ({reason}); check that the token is present and working, then retry", shown(token))]
     Pkcs11 {
         /// The token's label.
         token: String,
@@ -363,9 +363,11 @@ pub enum KeyError {
         reason: String,
     },
 
-    /// A text that should be a key id (16 hex digits) is not one.
+    /// A text that should be a key id (16 hex digits) is not one. The
+    /// message quotes at most the first 80 characters of it, escaped.
     #[error(
-        "{input:?} is not a key id; a key id is 16 hex digits, as shown by `tessera keyring list`"
+        "'{}' is not a key id; a key id is 16 hex digits, as shown by `tessera keyring list`",
+        shown(input)
     )]
     BadKid {
         /// The text given.

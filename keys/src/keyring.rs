@@ -34,6 +34,7 @@ use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use tessera_verifier::keyring::{key_id, KEY_ID_LEN};
+use tessera_verifier::text::shown;
 use tessera_verifier::{KeyEntry, KeyId};
 
 use crate::{storage, KeyError, Signer};
@@ -206,7 +207,7 @@ impl Keyring {
                 text.get(..s.start)
                     .map_or(1, |before| before.matches('\n').count() + 1)
             });
-            syntax(format!("line {line}: {}", e.message()))
+            syntax(format!("line {line}: {}", parser_message(e.message())))
         })?;
         if parsed.format != KEYRING_FORMAT {
             return Err(syntax(format!(
@@ -224,17 +225,17 @@ impl Keyring {
             ring.add(record)?;
         }
         if let Some(active) = parsed.active_kid {
-            ring.set_active(&parse_kid(&active)?)?;
+            ring.set_active(&file_kid(file, "active_kid", &active)?)?;
         }
         for a in parsed.activation {
-            let kid = parse_kid(&a.kid)?;
+            let kid = file_kid(file, "[[activation]] kid", &a.kid)?;
             if ring.get_mut(&kid)?.retired {
                 return Err(KeyError::ActivateRetired { kid });
             }
             let at = toml_datetime(&a.at).ok_or_else(|| {
                 syntax(format!(
                     "activation of {}: at = {} must be a date and time with an offset, e.g. 2027-01-01T00:00:00Z",
-                    a.kid, a.at
+                    hex::encode(kid), a.at
                 ))
             })?;
             ring.insert_scheduled(Activation { kid, at });
@@ -546,6 +547,42 @@ pub fn parse_kid(text: &str) -> Result<KeyId, KeyError> {
     Ok(kid)
 }
 
+/// TOML's message, with the value it may quote (`invalid type: string
+/// "..."`, a whole key field) shown bounded and escaped; any other long
+/// message is cut whole. TOML's own words are far shorter than the bound.
+fn parser_message(message: &str) -> String {
+    for head in ["invalid type: string ", "invalid value: string "] {
+        if let Some((literal, expected)) = message
+            .strip_prefix(head)
+            .and_then(|rest| rest.rsplit_once(", expected "))
+        {
+            // The literal as Rust's Debug writes it: its escapes are kept.
+            let inner = literal
+                .strip_prefix('"')
+                .and_then(|l| l.strip_suffix('"'))
+                .unwrap_or(literal);
+            return format!("{head}\"{}\", expected {}", shown(inner), shown(expected));
+        }
+    }
+    if message.len() > 400 {
+        return shown(message);
+    }
+    message.to_owned()
+}
+
+/// Parses a kid read from the keyring `file` (`field` names where in it):
+/// the error names the file and quotes the value bounded, as every value
+/// read from a hand-edited file is.
+fn file_kid(file: &Path, field: &str, text: &str) -> Result<KeyId, KeyError> {
+    parse_kid(text).map_err(|_| KeyError::KeyringSyntax {
+        file: file.to_owned(),
+        reason: format!(
+            "{field} = '{}' is not a key id (16 hex digits, as `tessera keyring list` shows)",
+            shown(text)
+        ),
+    })
+}
+
 /// RFC 3339 in UTC, `Z`, whole seconds unless there are fractions.
 pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
@@ -610,12 +647,13 @@ impl KeyToml {
             file: file.to_owned(),
             reason,
         };
-        let kid = parse_kid(&self.kid)?;
+        let kid = file_kid(file, "[[key]] kid", &self.kid)?;
+        let kid_hex = hex::encode(kid);
         let mut public_key = [0u8; 32];
         hex::decode_to_slice(&self.public_key, &mut public_key).map_err(|_| {
             bad(format!(
-                "key {}: public_key must be 64 hex digits (the raw Ed25519 key)",
-                self.kid
+                "key {kid_hex}: public_key = '{}' must be 64 hex digits (the raw Ed25519 key)",
+                shown(&self.public_key)
             ))
         })?;
         let time = |field: &str,
@@ -623,8 +661,7 @@ impl KeyToml {
          -> Result<DateTime<Utc>, KeyError> {
             toml_datetime(value).ok_or_else(|| {
                 bad(format!(
-                    "key {}: {field} = {value} must be a date and time with an offset, e.g. 2025-01-01T00:00:00Z",
-                    self.kid
+                    "key {kid_hex}: {field} = {value} must be a date and time with an offset, e.g. 2025-01-01T00:00:00Z"
                 ))
             })
         };
@@ -861,6 +898,85 @@ mod tests {
         let ring = Keyring::from_toml(Path::new("README.md"), example).unwrap();
         assert_eq!(ring.list().len(), 2);
         assert!(ring.to_toml().unwrap().ends_with(example));
+    }
+
+    /// Every message bounded to about a line, whatever the size of the
+    /// value it quotes.
+    fn assert_bounded(e: &KeyError, huge: usize) {
+        let msg = e.to_string();
+        assert!(msg.len() < 600, "{} bytes: {}", msg.len(), &msg[..600]);
+        let length = format!("... ({} bytes)", tessera_verifier::text::grouped(huge));
+        assert!(msg.contains(&length), "{msg}");
+    }
+
+    #[test]
+    fn a_huge_kid_is_quoted_bounded_with_the_file() {
+        let huge = "Z".repeat(1024 * 1024);
+        // On the command line: bounded, escaped.
+        let e = parse_kid(&huge).unwrap_err();
+        assert_bounded(&e, huge.len());
+        assert!(
+            e.to_string()
+                .starts_with(&format!("'{}... (", "Z".repeat(80))),
+            "{e}"
+        );
+        let e = parse_kid("a\u{1b}[2J").unwrap_err().to_string();
+        assert!(e.starts_with("'a\\u{1b}[2J' is not a key id"), "{e}");
+        // In a keyring: the file is named.
+        let base = ring().to_toml().unwrap();
+        let active = hex::encode(key_id(&pk(1)));
+        let texts = [
+            base.replace(
+                &format!("active_kid = \"{active}\""),
+                &format!("active_kid = \"{huge}\""),
+            ),
+            base.replacen(
+                &format!("kid = \"{active}\""),
+                &format!("kid = \"{huge}\""),
+                1,
+            ),
+            format!("{base}\n[[activation]]\nkid = \"{huge}\"\nat = 2030-01-01T00:00:00Z\n"),
+        ];
+        for text in texts {
+            assert_ne!(text, base);
+            let e = Keyring::from_toml(file(), &text).unwrap_err();
+            assert!(matches!(e, KeyError::KeyringSyntax { .. }), "{e:?}");
+            assert_bounded(&e, huge.len());
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("{}: ", file().display())),
+                "{e}"
+            );
+            assert!(e.to_string().contains("is not a key id"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_huge_key_field_is_quoted_bounded() {
+        let huge = "Q".repeat(1024 * 1024);
+        let base = ring().to_toml().unwrap();
+        let text = base.replace(&hex::encode(pk(1)), &huge);
+        let e = Keyring::from_toml(file(), &text).unwrap_err();
+        assert!(matches!(e, KeyError::KeyringSyntax { .. }), "{e:?}");
+        assert_bounded(&e, huge.len());
+        assert!(e.to_string().contains("public_key = 'QQQ"), "{e}");
+        // A string where a date is expected, and a huge PEM label.
+        let text = base.replace(
+            "valid_from = 2024-01-01T00:00:00Z",
+            &format!("valid_from = \"{huge}\""),
+        );
+        assert_ne!(text, base);
+        let e = Keyring::from_toml(file(), &text).unwrap_err();
+        assert_bounded(&e, huge.len());
+        assert!(
+            e.to_string().contains("line 11: invalid type: string"),
+            "{e}"
+        );
+        let e = KeyError::NotAKeyFile {
+            file: file().to_owned(),
+            found: huge.clone(),
+        };
+        assert_bounded(&e, huge.len());
     }
 
     #[test]

@@ -209,11 +209,96 @@ pub fn csv_unquote(cell: &str) -> &str {
     }
 }
 
+/// How many characters of untrusted text [`shown`] quotes, escapes
+/// counted as the characters they print.
+pub const SHOWN_CHARS: usize = 80;
+
+/// Shown form of untrusted text (a value or a name read from a file, a
+/// request or the command line), the one way a message quotes one:
+/// escaped for a terminal as [`escaped`] does, and when that is over
+/// [`SHOWN_CHARS`] characters, its first characters (cut between two
+/// characters, never inside one or inside an escape) and how long the
+/// whole text was, so that a 2 MB value gives a line, not 2 MB of it.
+///
+/// ```
+/// use tessera_verifier::text::shown;
+/// assert_eq!(shown("PBX-BASIC"), "PBX-BASIC");
+/// assert_eq!(shown("a\u{1b}b"), "a\\u{1b}b");
+/// let long = "A".repeat(2 * 1024 * 1024);
+/// assert_eq!(shown(&long), format!("{}... (2,097,152 bytes)", "A".repeat(80)));
+/// ```
+#[cfg(feature = "alloc")]
+#[must_use]
+pub fn shown(value: &str) -> alloc::string::String {
+    use alloc::string::{String, ToString};
+    let mut out = String::new();
+    let mut chars = 0;
+    let mut buf = [0u8; 4];
+    for ch in value.chars() {
+        // Escaped one character at a time: a long value is never
+        // escaped whole only to be cut.
+        let piece = escaped(ch.encode_utf8(&mut buf)).to_string();
+        let width = piece.chars().count();
+        if chars + width > SHOWN_CHARS {
+            out.push_str("... (");
+            out.push_str(&grouped(value.len()));
+            out.push_str(" bytes)");
+            return out;
+        }
+        chars += width;
+        out.push_str(&piece);
+    }
+    out
+}
+
+/// `n` with a comma between each group of three digits: `2,097,152`.
+#[cfg(feature = "alloc")]
+#[must_use]
+pub fn grouped(n: usize) -> alloc::string::String {
+    use alloc::string::{String, ToString};
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
     use super::*;
     use std::string::ToString;
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn shown_bounds_escapes_and_cuts_between_characters() {
+        use alloc::format;
+        use alloc::string::String;
+        let huge = "A".repeat(2 * 1024 * 1024);
+        let mut want = "A".repeat(SHOWN_CHARS);
+        want.push_str("... (2,097,152 bytes)");
+        assert_eq!(shown(&huge), want);
+        assert_eq!(shown(&"b".repeat(SHOWN_CHARS)), "b".repeat(SHOWN_CHARS));
+        assert_eq!(shown("a\u{1b}b"), "a\\u{1b}b");
+        // An escape is never cut in its middle; a character never split.
+        let mut esc = "a".repeat(SHOWN_CHARS - 2);
+        esc.push('\u{1b}');
+        assert_eq!(
+            shown(&esc),
+            format!("{}... (79 bytes)", "a".repeat(SHOWN_CHARS - 2))
+        );
+        let wide: String = "€".repeat(100);
+        assert_eq!(
+            shown(&wide),
+            format!("{}... (300 bytes)", "€".repeat(SHOWN_CHARS))
+        );
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(1000), "1,000");
+    }
 
     #[test]
     fn printable_text_passes() {
