@@ -170,9 +170,10 @@ enum Command {
         /// Output file, `-` for standard output.
         #[arg(short, long, default_value = "-", value_name = "FILE")]
         output: PathBuf,
-        /// Overwrite existing output files. Every output is written in
-        /// full before any is put in place; if one cannot be, none is
-        /// left and the files they were to replace are put back.
+        /// Overwrite existing output files (never the agent's own files
+        /// in the state folder). Every output is written in full before
+        /// any is put in place; if one cannot be, none is left and the
+        /// files they were to replace are put back.
         #[arg(long)]
         force: bool,
         /// Print the request as a QR code on standard output (Unicode half
@@ -550,7 +551,8 @@ enum SeatsCommand {
         /// Output file, `-` for standard output.
         #[arg(short, long, default_value = "-", value_name = "FILE")]
         output: PathBuf,
-        /// Overwrite an existing output file.
+        /// Overwrite an existing output file (never the agent's own files
+        /// in the state folder).
         #[arg(long)]
         force: bool,
     },
@@ -847,7 +849,9 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             json,
             now,
         } => {
+            let mut own = OwnFiles::of(&options);
             let agent = Agent::new(options)?;
+            own.others.extend(agent.config().keyring.clone());
             let now = now_or_clock(now.as_deref())?;
             // Every file is checked, and its temporary file made, before
             // the request is: a refused request leaves nothing behind, in
@@ -876,15 +880,15 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
             let file = if (qr || json) && to_stdout {
                 None
             } else {
-                prepare_output(&output, force)?
+                prepare_output(&output, force, &own)?
             };
             let png = qr_png
                 .as_deref()
-                .map(|p| prepare_output(p, force))
+                .map(|p| prepare_output(p, force, &own))
                 .transpose()?;
             let svg = qr_svg
                 .as_deref()
-                .map(|p| prepare_output(p, force))
+                .map(|p| prepare_output(p, force, &own))
                 .transpose()?;
             let (outcome, code) = agent.request_then(now, |outcome| {
                 let code = if qr || png.is_some() || svg.is_some() {
@@ -1042,12 +1046,20 @@ fn run(cli: Cli) -> Result<u8, AgentError> {
         } => {
             options.keyring = keyring;
             options.catalog = catalog;
+            let mut own = OwnFiles::of(&options);
             let agent = Agent::new(options)?;
+            own.others.extend(agent.config().keyring.clone());
             let options = SeatOptions {
                 server_license,
                 hook: seat_hook,
             };
-            run_seats(&agent, now_or_clock(now.as_deref())?, options, command)
+            run_seats(
+                &agent,
+                now_or_clock(now.as_deref())?,
+                options,
+                command,
+                &own,
+            )
         }
     }
 }
@@ -1141,6 +1153,7 @@ fn run_seats(
     now: i64,
     options: SeatOptions,
     command: SeatsCommand,
+    own: &OwnFiles,
 ) -> Result<u8, AgentError> {
     let input = match &command {
         SeatsCommand::Import { file, .. } => Some(read_input(
@@ -1162,7 +1175,7 @@ fn run_seats(
             csv,
             rows,
         } => {
-            write_output(&output, &csv, force)?;
+            write_output(&output, &csv, force, own)?;
             if !is_stdio(&output) {
                 say_err!(
                     "tessera-agent: {rows} seat(s) written to {}",
@@ -1456,8 +1469,8 @@ fn read_input(path: &Path, cap: u64, what: &str) -> Result<Vec<u8>, AgentError> 
 /// leaves the old file or the new one. An existing file is replaced only
 /// with `--force`, and never when it is anything but a regular file: a
 /// link, a FIFO or a device is refused, not written through.
-fn write_output(path: &Path, bytes: &[u8], force: bool) -> Result<(), AgentError> {
-    match prepare_output(path, force)? {
+fn write_output(path: &Path, bytes: &[u8], force: bool, own: &OwnFiles) -> Result<(), AgentError> {
+    match prepare_output(path, force, own)? {
         Some(mut pending) => {
             pending.write(bytes)?;
             put_in_place(vec![pending])
@@ -1466,6 +1479,110 @@ fn write_output(path: &Path, bytes: &[u8], force: bool) -> Result<(), AgentError
             // A failure shows in the exit code (`out::finish`).
             out::stdout(bytes);
             Ok(())
+        }
+    }
+}
+
+/// The agent's own files, which no output may replace, not even with
+/// `--force`: an output over the device key, the state record or the
+/// license would leave a request signed by a key that no longer exists,
+/// or a device that refuses every later command.
+struct OwnFiles {
+    /// The state folder, which is no output either.
+    state_dir: PathBuf,
+    /// Files named outside the state folder (`--config`, `--keyring`, the
+    /// keyring agent.toml names).
+    others: Vec<PathBuf>,
+}
+
+/// The names of the agent's files in its state folder.
+const OWN_NAMES: [&str; 8] = [
+    tessera_device::device_key::DEVICE_KEY_FILE,
+    tessera_device::store::STATE_FILE,
+    tessera_device::store::LICENSE_FILE,
+    tessera_device::store::LOCK_FILE,
+    tessera_device::store::CORRUPT_STATE_FILE,
+    tessera_device::agent::KEYRING_FILE,
+    tessera_device::config::CONFIG_FILE,
+    tessera_device::seats::SEATS_FILE,
+];
+
+impl OwnFiles {
+    fn of(options: &AgentOptions) -> Self {
+        Self {
+            state_dir: options.state_dir.clone(),
+            others: [options.config.clone(), options.keyring.clone()]
+                .into_iter()
+                .flatten()
+                .collect(),
+        }
+    }
+
+    /// Whether `name` in the state folder is one of the agent's files, a
+    /// temporary file of one, or a file SQLite keeps beside the seats.
+    fn is_own_name(name: &std::ffi::OsStr) -> bool {
+        let Some(name) = name.to_str() else {
+            return false;
+        };
+        OWN_NAMES
+            .iter()
+            .any(|own| name == *own || tessera_device::store::is_temp_of(name, own))
+            || ["seats.db", "seats.db.new"].iter().any(|db| {
+                ["-wal", "-shm", "-journal"]
+                    .iter()
+                    .any(|side| name.strip_prefix(db) == Some(side))
+            })
+    }
+
+    /// Refuses the output `path` when it is the state folder, or one of
+    /// the agent's files, compared as files (device and inode of the
+    /// folder, or of the file itself), not as text: `dir/../state`, a
+    /// link to the folder or a hard link to a file are caught too.
+    fn refuse(&self, path: &Path, folder: &Path) -> Result<(), AgentError> {
+        use std::os::unix::fs::MetadataExt as _;
+        let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+        let fail = |what: &str| {
+            AgentError::Output {
+            path: path.display().to_string(),
+            reason: format!(
+                "it is {what}, which no output may replace (not even with --force); write the output elsewhere, outside {}",
+                escaped(&self.state_dir.display().to_string())
+            ),
+        }
+        };
+        let Some(state) = id(&self.state_dir) else {
+            // No state folder yet: nothing of the agent's to replace.
+            return self.refuse_others(path, &fail);
+        };
+        let target = id(path);
+        if target == Some(state) {
+            return Err(fail("the agent's state folder"));
+        }
+        if id(folder) == Some(state) && path.file_name().is_some_and(Self::is_own_name) {
+            return Err(fail("one of the agent's own files in its state folder"));
+        }
+        if let Some(target) = target {
+            for name in OWN_NAMES {
+                if id(&self.state_dir.join(name)) == Some(target) {
+                    return Err(fail("one of the agent's own files in its state folder"));
+                }
+            }
+        }
+        self.refuse_others(path, &fail)
+    }
+
+    fn refuse_others(
+        &self,
+        path: &Path,
+        fail: &dyn Fn(&str) -> AgentError,
+    ) -> Result<(), AgentError> {
+        use std::os::unix::fs::MetadataExt as _;
+        let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+        match id(path) {
+            Some(target) if self.others.iter().any(|o| id(o) == Some(target)) => {
+                Err(fail("the agent's configuration or keyring file"))
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -1492,7 +1609,7 @@ struct Pending {
 
 /// Checks the output file `path` as [`write_output`] does and makes its
 /// temporary file, before anything is written: `None` for `-`.
-fn prepare_output(path: &Path, force: bool) -> Result<Option<Pending>, AgentError> {
+fn prepare_output(path: &Path, force: bool, own: &OwnFiles) -> Result<Option<Pending>, AgentError> {
     let fail = |reason: String| AgentError::Output {
         path: path.display().to_string(),
         reason,
@@ -1507,6 +1624,7 @@ fn prepare_output(path: &Path, force: bool) -> Result<Option<Pending>, AgentErro
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => std::path::Path::new("."),
     };
+    own.refuse(path, folder)?;
     // Named, with what to do, rather than the bare "No such file or
     // directory" of creating the file.
     match std::fs::metadata(folder) {
@@ -1737,7 +1855,16 @@ mod tests {
     }
 
     fn pending(path: &Path, bytes: &[u8], force: bool) -> Pending {
-        let mut pending = prepare_output(path, force).unwrap().unwrap();
+        let mut pending = prepare_output(
+            path,
+            force,
+            &OwnFiles {
+                state_dir: PathBuf::from("/nonexistent-state"),
+                others: Vec::new(),
+            },
+        )
+        .unwrap()
+        .unwrap();
         pending.write(bytes).unwrap();
         pending
     }

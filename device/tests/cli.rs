@@ -1399,3 +1399,191 @@ fn an_output_in_a_missing_folder_names_the_folder_and_what_to_do() {
         .clone();
     assert!(stderr(&out).contains("is not a folder"), "{}", stderr(&out));
 }
+
+/// Every regular file of the state folder and its bytes.
+fn state_files(d: &Device) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fs::read_dir(d.state.path())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| {
+            (
+                e.file_name().into_string().unwrap(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn no_output_replaces_the_agents_own_files_even_with_force() {
+    let d = Device::activated();
+    // The seat store exists, so that an export over it has a file to hit.
+    d.run(&["seats", "export"], T0, 0);
+    let state = d.state.path().to_owned();
+    let own = |name: &str| state.join(name).to_str().unwrap().to_owned();
+    // The state folder through a link, and a hard link to the device key
+    // outside it: the same files under other names.
+    let link = d.root.path().join("state-link");
+    std::os::unix::fs::symlink(&state, &link).unwrap();
+    let through_link = link.join("state").to_str().unwrap().to_owned();
+    fs::create_dir(state.join("sub")).unwrap();
+    let dotdot = state.join("sub/../device.key").to_str().unwrap().to_owned();
+    let hard = d.root.path().join("key-copy");
+    fs::hard_link(state.join("device.key"), &hard).unwrap();
+    let hard = hard.to_str().unwrap().to_owned();
+    let state_dir = state.to_str().unwrap().to_owned();
+    let state_slash = format!("{state_dir}/");
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["request".to_owned(), "-o".to_owned(), own("device.key")],
+            "device.key",
+        ),
+        (
+            vec!["request".to_owned(), "-o".to_owned(), own("state")],
+            "state",
+        ),
+        (
+            vec!["request".to_owned(), "--qr-png".to_owned(), own("license")],
+            "license",
+        ),
+        (
+            vec![
+                "request".to_owned(),
+                "--qr-svg".to_owned(),
+                own("keyring.toml"),
+            ],
+            "keyring.toml",
+        ),
+        (
+            vec!["request".to_owned(), "-o".to_owned(), own("lock")],
+            "lock",
+        ),
+        (
+            vec!["request".to_owned(), "-o".to_owned(), own("agent.toml")],
+            "agent.toml",
+        ),
+        (
+            vec!["request".to_owned(), "-o".to_owned(), own("state.corrupt")],
+            "state.corrupt",
+        ),
+        (
+            vec![
+                "request".to_owned(),
+                "-o".to_owned(),
+                own("license.new-0123456789abcdef"),
+            ],
+            "license.new-0123456789abcdef",
+        ),
+        (
+            vec!["request".to_owned(), "-o".to_owned(), own("seats.db-wal")],
+            "seats.db-wal",
+        ),
+        (
+            vec!["request".to_owned(), "-o".to_owned(), state_dir.to_owned()],
+            "state folder",
+        ),
+        (
+            vec![
+                "request".to_owned(),
+                "-o".to_owned(),
+                state_slash.to_owned(),
+            ],
+            "state folder (slash)",
+        ),
+        (
+            vec![
+                "request".to_owned(),
+                "-o".to_owned(),
+                through_link.to_owned(),
+            ],
+            "state through a link",
+        ),
+        (
+            vec!["request".to_owned(), "-o".to_owned(), dotdot.to_owned()],
+            "device.key through ..",
+        ),
+        (
+            vec!["request".to_owned(), "-o".to_owned(), hard.to_owned()],
+            "hard link to device.key",
+        ),
+        (
+            vec![
+                "seats".to_owned(),
+                "export".to_owned(),
+                "-o".to_owned(),
+                own("seats.db"),
+            ],
+            "seats.db",
+        ),
+        (
+            vec![
+                "seats".to_owned(),
+                "export".to_owned(),
+                "-o".to_owned(),
+                own("device.key"),
+            ],
+            "export",
+        ),
+    ];
+    for (args, case) in cases {
+        let before = state_files(&d);
+        let out = d
+            .cmd()
+            .args(&args)
+            .args(["--force", "--now", &at(T0 + DAY)])
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let err = stderr(&out);
+        assert!(err.contains("cannot write"), "{case}: {err}");
+        assert!(err.contains("not even with --force"), "{case}: {err}");
+        assert!(err.contains("write the output elsewhere"), "{case}: {err}");
+        assert_eq!(state_files(&d), before, "{case}");
+    }
+    // A configuration or keyring file named outside the state folder.
+    let config = d.root.path().join("custom.toml");
+    fs::write(&config, "").unwrap();
+    let keyring = d.root.path().join("ring.toml");
+    fs::copy(state.join("keyring.toml"), &keyring).unwrap();
+    for args in [
+        vec![
+            "--config",
+            config.to_str().unwrap(),
+            "request",
+            "-o",
+            config.to_str().unwrap(),
+        ],
+        vec![
+            "seats",
+            "--keyring",
+            keyring.to_str().unwrap(),
+            "export",
+            "-o",
+            keyring.to_str().unwrap(),
+        ],
+    ] {
+        let out = d
+            .cmd()
+            .args(&args)
+            .args(["--force", "--now", &at(T0 + DAY)])
+            .assert()
+            .code(2)
+            .get_output()
+            .clone();
+        let err = stderr(&out);
+        assert!(
+            err.contains("configuration or keyring file"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(fs::read(&config).unwrap(), b"");
+    // The device still works: its key signs, its license is in force.
+    d.run(&["check"], T0 + DAY, 0);
+    d.run(&["request", "-o", "-"], T0 + DAY, 0);
+    // A file of another name in the state folder is no file of the
+    // agent's: written as any output is.
+    let other = d.root.path().join("request.txt");
+    d.run(&["request", "-o", other.to_str().unwrap()], T0 + DAY, 0);
+}
