@@ -1434,97 +1434,29 @@ fn no_output_replaces_the_agents_own_files_even_with_force() {
     let hard = hard.to_str().unwrap().to_owned();
     let state_dir = state.to_str().unwrap().to_owned();
     let state_slash = format!("{state_dir}/");
+    let request =
+        |flag: &str, path: &str| vec!["request".to_owned(), flag.to_owned(), path.to_owned()];
+    let export = |path: &str| ["seats", "export", "-o", path].map(str::to_owned).to_vec();
     let cases: Vec<(Vec<String>, &str)> = vec![
+        (request("-o", &own("device.key")), "device.key"),
+        (request("-o", &own("state")), "state"),
+        (request("--qr-png", &own("license")), "license"),
+        (request("--qr-svg", &own("keyring.toml")), "keyring.toml"),
+        (request("-o", &own("lock")), "lock"),
+        (request("-o", &own("agent.toml")), "agent.toml"),
+        (request("-o", &own("state.corrupt")), "state.corrupt"),
         (
-            vec!["request".to_owned(), "-o".to_owned(), own("device.key")],
-            "device.key",
-        ),
-        (
-            vec!["request".to_owned(), "-o".to_owned(), own("state")],
-            "state",
-        ),
-        (
-            vec!["request".to_owned(), "--qr-png".to_owned(), own("license")],
-            "license",
-        ),
-        (
-            vec![
-                "request".to_owned(),
-                "--qr-svg".to_owned(),
-                own("keyring.toml"),
-            ],
-            "keyring.toml",
-        ),
-        (
-            vec!["request".to_owned(), "-o".to_owned(), own("lock")],
-            "lock",
-        ),
-        (
-            vec!["request".to_owned(), "-o".to_owned(), own("agent.toml")],
-            "agent.toml",
-        ),
-        (
-            vec!["request".to_owned(), "-o".to_owned(), own("state.corrupt")],
-            "state.corrupt",
-        ),
-        (
-            vec![
-                "request".to_owned(),
-                "-o".to_owned(),
-                own("license.new-0123456789abcdef"),
-            ],
+            request("-o", &own("license.new-0123456789abcdef")),
             "license.new-0123456789abcdef",
         ),
-        (
-            vec!["request".to_owned(), "-o".to_owned(), own("seats.db-wal")],
-            "seats.db-wal",
-        ),
-        (
-            vec!["request".to_owned(), "-o".to_owned(), state_dir.to_owned()],
-            "state folder",
-        ),
-        (
-            vec![
-                "request".to_owned(),
-                "-o".to_owned(),
-                state_slash.to_owned(),
-            ],
-            "state folder (slash)",
-        ),
-        (
-            vec![
-                "request".to_owned(),
-                "-o".to_owned(),
-                through_link.to_owned(),
-            ],
-            "state through a link",
-        ),
-        (
-            vec!["request".to_owned(), "-o".to_owned(), dotdot.to_owned()],
-            "device.key through ..",
-        ),
-        (
-            vec!["request".to_owned(), "-o".to_owned(), hard.to_owned()],
-            "hard link to device.key",
-        ),
-        (
-            vec![
-                "seats".to_owned(),
-                "export".to_owned(),
-                "-o".to_owned(),
-                own("seats.db"),
-            ],
-            "seats.db",
-        ),
-        (
-            vec![
-                "seats".to_owned(),
-                "export".to_owned(),
-                "-o".to_owned(),
-                own("device.key"),
-            ],
-            "export",
-        ),
+        (request("-o", &own("seats.db-wal")), "seats.db-wal"),
+        (request("-o", &state_dir), "state folder"),
+        (request("-o", &state_slash), "state folder (slash)"),
+        (request("-o", &through_link), "state through a link"),
+        (request("-o", &dotdot), "device.key through .."),
+        (request("-o", &hard), "hard link to device.key"),
+        (export(&own("seats.db")), "seats.db"),
+        (export(&own("device.key")), "export"),
     ];
     for (args, case) in cases {
         let before = state_files(&d);
