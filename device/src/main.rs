@@ -1483,6 +1483,13 @@ fn write_output(path: &Path, bytes: &[u8], force: bool, own: &OwnFiles) -> Resul
     }
 }
 
+/// The device and inode of the file `p` names (links followed), or
+/// `None` when there is none: two paths of one file give the same.
+fn file_id(p: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+}
+
 /// The agent's own files, which no output may replace, not even with
 /// `--force`: an output over the device key, the state record or the
 /// license would leave a request signed by a key that no longer exists,
@@ -1539,8 +1546,6 @@ impl OwnFiles {
     /// folder, or of the file itself), not as text: `dir/../state`, a
     /// link to the folder or a hard link to a file are caught too.
     fn refuse(&self, path: &Path, folder: &Path) -> Result<(), AgentError> {
-        use std::os::unix::fs::MetadataExt as _;
-        let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
         let fail = |what: &str| {
             AgentError::Output {
             path: path.display().to_string(),
@@ -1550,20 +1555,20 @@ impl OwnFiles {
             ),
         }
         };
-        let Some(state) = id(&self.state_dir) else {
+        let Some(state) = file_id(&self.state_dir) else {
             // No state folder yet: nothing of the agent's to replace.
             return self.refuse_others(path, &fail);
         };
-        let target = id(path);
+        let target = file_id(path);
         if target == Some(state) {
             return Err(fail("the agent's state folder"));
         }
-        if id(folder) == Some(state) && path.file_name().is_some_and(Self::is_own_name) {
+        if file_id(folder) == Some(state) && path.file_name().is_some_and(Self::is_own_name) {
             return Err(fail("one of the agent's own files in its state folder"));
         }
         if let Some(target) = target {
             for name in OWN_NAMES {
-                if id(&self.state_dir.join(name)) == Some(target) {
+                if file_id(&self.state_dir.join(name)) == Some(target) {
                     return Err(fail("one of the agent's own files in its state folder"));
                 }
             }
@@ -1576,10 +1581,8 @@ impl OwnFiles {
         path: &Path,
         fail: &dyn Fn(&str) -> AgentError,
     ) -> Result<(), AgentError> {
-        use std::os::unix::fs::MetadataExt as _;
-        let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
-        match id(path) {
-            Some(target) if self.others.iter().any(|o| id(o) == Some(target)) => {
+        match file_id(path) {
+            Some(target) if self.others.iter().any(|o| file_id(o) == Some(target)) => {
                 Err(fail("the agent's configuration or keyring file"))
             }
             _ => Ok(()),
